@@ -1,0 +1,1 @@
+"""CLI verbs: benchmark (being written)."""

@@ -1,0 +1,1 @@
+"""CLI verbs of the degradation model: distortions, distort, gallery (being written)."""

@@ -1,0 +1,1 @@
+"""CLI verbs: evaluate (being written)."""

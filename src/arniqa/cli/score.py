@@ -1,0 +1,1 @@
+"""CLI verbs: score (being written)."""

@@ -1,0 +1,1 @@
+"""CLI verbs: train (being written)."""

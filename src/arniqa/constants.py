@@ -1,0 +1,8 @@
+"""Constants shared across the package (one source of truth)."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CROP_SIZE = 224
+FEATURE_DIM = 2048  # backbone feature per scale
+QUALITY_DIM = 2 * FEATURE_DIM  # full + half scale
+EMBEDDING_DIM = 128  # projector output

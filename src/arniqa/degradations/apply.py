@@ -1,0 +1,67 @@
+"""``distort``: apply one distortion at one level to an image or a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .registry import NUM_LEVELS, get
+
+
+def check_images(x: torch.Tensor) -> None:
+    """Raise ValueError unless ``x`` is a float tensor (3,H,W) or (B,3,H,W) with values in [0, 1]."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a float tensor with values in [0, 1], got dtype {x.dtype}")
+    if x.dim() not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"expected shape (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}")
+    if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"expected values in [0, 1], got min {x.min().item():.4g} and max {x.max().item():.4g}"
+        )
+
+
+def check_level(level: int) -> int:
+    if isinstance(level, bool) or int(level) != level or not 1 <= level <= NUM_LEVELS:
+        raise ValueError(f"level must be an integer from 1 to {NUM_LEVELS}, got {level!r}")
+    return int(level)
+
+
+def distort(
+    x: torch.Tensor,
+    name: str,
+    level: int | Sequence[int],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Apply distortion ``name`` at ``level`` (1..5) to ``x``.
+
+    ``x`` is a float tensor (3,H,W) or (B,3,H,W) in [0, 1] on any device; the result has the same
+    shape and dtype, in [0, 1] (the reference's float32 cast and clip after each distortion).
+    ``level`` is one level for the batch, or one per sample. Random internals are drawn per sample
+    from ``generator`` (the global RNG when None), so a seed reproduces the output bit for bit and,
+    with one level, a batch equals its samples distorted one after another.
+    """
+    check_images(x)
+    distortion = get(name)
+    single = x.dim() == 3
+    batch = (x[None] if single else x).float()
+    if isinstance(level, (int, float)) and not isinstance(level, bool):
+        out = _run(distortion, batch, check_level(level), generator)
+    else:
+        levels = [check_level(v) for v in level]
+        if len(levels) != batch.shape[0]:
+            raise ValueError(f"got {len(levels)} levels for a batch of {batch.shape[0]}")
+        out = torch.empty_like(batch)
+        for value in sorted(set(levels)):
+            index = torch.tensor([i for i, v in enumerate(levels) if v == value], device=batch.device)
+            out[index] = _run(distortion, batch[index], value, generator)
+    out = out.to(x.dtype)
+    return out[0] if single else out
+
+
+def _run(distortion, batch: torch.Tensor, level: int, generator) -> torch.Tensor:
+    value = distortion.levels[level - 1]
+    params = distortion.sample(batch, value, generator) if distortion.sample else {}
+    return distortion.apply(batch, value, **params).float().clamp_(0, 1)

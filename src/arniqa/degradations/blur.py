@@ -1,0 +1,1 @@
+"""blur distortions (being written)."""

@@ -1,0 +1,1 @@
+"""brightness distortions (being written)."""

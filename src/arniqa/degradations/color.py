@@ -1,0 +1,1 @@
+"""color distortions (being written)."""

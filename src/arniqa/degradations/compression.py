@@ -1,0 +1,1 @@
+"""compression distortions (being written)."""

@@ -1,0 +1,1 @@
+"""noise distortions (being written)."""

@@ -1,0 +1,93 @@
+"""The degradation model as data: 7 groups, 24 distortions, 5 level values each.
+
+Values are the reference's `distortion_groups` and `distortion_range`. Implementations register
+themselves here (see :func:`register`); :func:`arniqa.degradations.distort` looks them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "brightness_change": ("brighten", "darken", "meanshift"),
+    "blur": ("gaublur", "lensblur", "motionblur"),
+    "spatial_distortion": ("jitter", "noneccpatch", "pixelate", "quantization", "colorblock"),
+    "noise": ("whitenoise", "whitenoiseCC", "impulsenoise", "multnoise"),
+    "color_distortion": ("colordiff", "colorshift", "colorsat1", "colorsat2"),
+    "jpeg": ("jpeg2000", "jpeg"),
+    "sharpness_contrast": ("highsharpen", "lincontrchange", "nonlincontrchange"),
+}
+
+LEVELS: dict[str, tuple[float, ...]] = {
+    "brighten": (0.1, 0.2, 0.4, 0.7, 1.1),
+    "darken": (0.05, 0.1, 0.2, 0.4, 0.8),
+    "meanshift": (0.0, 0.08, -0.08, 0.15, -0.15),
+    "gaublur": (0.1, 0.5, 1.0, 2.0, 5.0),
+    "lensblur": (1, 2, 4, 6, 8),
+    "motionblur": (1, 2, 4, 6, 10),
+    "jitter": (0.05, 0.1, 0.2, 0.5, 1.0),
+    "noneccpatch": (20, 40, 60, 80, 100),
+    "pixelate": (0.01, 0.05, 0.1, 0.2, 0.5),
+    "quantization": (20, 16, 13, 10, 7),
+    "colorblock": (2, 4, 6, 8, 10),
+    "whitenoise": (0.001, 0.002, 0.003, 0.005, 0.01),
+    "whitenoiseCC": (0.0001, 0.0005, 0.001, 0.002, 0.003),
+    "impulsenoise": (0.001, 0.005, 0.01, 0.02, 0.03),
+    "multnoise": (0.001, 0.005, 0.01, 0.02, 0.05),
+    "colordiff": (1, 3, 6, 8, 12),
+    "colorshift": (1, 3, 6, 8, 12),
+    "colorsat1": (0.4, 0.2, 0.1, 0.0, -0.4),
+    "colorsat2": (1, 2, 3, 6, 9),
+    "jpeg2000": (16, 32, 45, 120, 170),
+    "jpeg": (43, 36, 24, 7, 4),
+    "highsharpen": (1, 2, 3, 6, 12),
+    "lincontrchange": (0.0, 0.15, -0.4, 0.3, -0.6),
+    "nonlincontrchange": (0.4, 0.3, 0.2, 0.1, 0.05),
+}
+
+NUM_LEVELS = 5
+NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)
+GROUP_OF: dict[str, str] = {name: group for group, names in GROUPS.items() for name in names}
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """One distortion type.
+
+    ``sample(x, value, generator) -> dict`` draws the random internals for every sample of the
+    batch ``x`` (B,3,H,W), one sample after another, so that a batch draws exactly what its
+    samples would draw one by one. ``apply(x, value, **params) -> Tensor`` is pure.
+    ``value`` is the level's value from :data:`LEVELS`, not the level index.
+    """
+
+    name: str
+    apply: Callable[..., Any]
+    sample: Callable[..., dict] | None = None
+
+    @property
+    def group(self) -> str:
+        return GROUP_OF[self.name]
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return LEVELS[self.name]
+
+
+_REGISTRY: dict[str, Distortion] = {}
+
+
+def register(name: str, apply: Callable[..., Any], sample: Callable[..., dict] | None = None) -> None:
+    """Register the implementation of the distortion ``name`` (a key of :data:`LEVELS`)."""
+    if name not in LEVELS:
+        raise ValueError(f"unknown distortion {name!r}")
+    _REGISTRY[name] = Distortion(name, apply, sample)
+
+
+def get(name: str) -> Distortion:
+    """The registered distortion ``name``; ValueError naming the valid keys otherwise."""
+    if name not in LEVELS:
+        raise ValueError(f"unknown distortion {name!r}; expected one of: {', '.join(NAMES)}")
+    if name not in _REGISTRY:
+        raise ValueError(f"distortion {name!r} has no implementation registered")
+    return _REGISTRY[name]

@@ -1,0 +1,1 @@
+"""sharpness distortions (being written)."""

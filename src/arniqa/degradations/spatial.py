@@ -1,0 +1,1 @@
+"""spatial distortions (being written)."""
