@@ -1,0 +1,42 @@
+"""The ARNIQA model: encoder + projector, and the two-scale 4096-d quality feature."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..constants import EMBEDDING_DIM, FEATURE_DIM, IMAGENET_MEAN, IMAGENET_STD
+from .backbones import create_backbone
+
+
+class ARNIQA(nn.Module):
+    """Encoder and projector. Inputs are RGB images in [0, 1]; ImageNet normalisation is the
+    model's first step, so it happens exactly once.
+
+    ``forward(x)`` returns ``(f, g)``: the L2-normalised 2048-d backbone feature and the
+    L2-normalised 128-d projection of ``f`` (the projector sees the normalised ``f``).
+    """
+
+    def __init__(self, backbone: str = "resnet50", **backbone_options) -> None:
+        super().__init__()
+        self.backbone_name = backbone
+        self.backbone_options = dict(backbone_options)
+        self.encoder = create_backbone(backbone, **backbone_options)
+        self.projector = nn.Sequential(
+            nn.Linear(FEATURE_DIM, FEATURE_DIM), nn.ReLU(inplace=True), nn.Linear(FEATURE_DIM, EMBEDDING_DIM)
+        )
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """L2-normalised 2048-d backbone feature of images ``x`` (B,3,H,W) in [0, 1]."""
+        return F.normalize(self.encoder((x - self.mean) / self.std), dim=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return f, F.normalize(self.projector(f), dim=1)
+
+    def quality_features(self, full: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        """The 4096-d quality feature: [features(full), features(half)] per image or crop."""
+        return torch.cat([self.features(full), self.features(half)], dim=1)
