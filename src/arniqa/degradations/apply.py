@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .registry import NUM_LEVELS, get
+from .registry import NUM_LEVELS, Distortion, get
 
 
 def check_images(x: torch.Tensor) -> None:
@@ -48,7 +48,7 @@ def distort(
     single = x.dim() == 3
     batch = (x[None] if single else x).float()
     if isinstance(level, (int, float)) and not isinstance(level, bool):
-        out = _run(distortion, batch, check_level(level), generator)
+        out = run(distortion, batch, check_level(level), generator)
     else:
         levels = [check_level(v) for v in level]
         if len(levels) != batch.shape[0]:
@@ -56,12 +56,17 @@ def distort(
         out = torch.empty_like(batch)
         for value in sorted(set(levels)):
             index = torch.tensor([i for i, v in enumerate(levels) if v == value], device=batch.device)
-            out[index] = _run(distortion, batch[index], value, generator)
+            out[index] = run(distortion, batch[index], value, generator)
     out = out.to(x.dtype)
     return out[0] if single else out
 
 
-def _run(distortion, batch: torch.Tensor, level: int, generator) -> torch.Tensor:
+def run(distortion: Distortion, batch: torch.Tensor, level: int, generator) -> torch.Tensor:
+    """Apply ``distortion`` at ``level`` to a checked float32 batch (B,3,H,W), no input checks.
+
+    Draws the batch's internals (one sample after another), applies, casts to float32 and clips
+    to [0, 1] as the reference does after every distortion.
+    """
     value = distortion.levels[level - 1]
     params = distortion.sample(batch, value, generator) if distortion.sample else {}
     return distortion.apply(batch, value, **params).float().clamp_(0, 1)

@@ -1,0 +1,158 @@
+"""A synthetic KADID-10k-style benchmark made with this project's degradation model.
+
+Every pristine image x the 23 distortion types that KADID-10k shares with the model x 5 levels,
+written in KADID-10k's layout (``images/I<ref>.png``, ``images/I<ref>_<type>_<level>.png`` and
+``dmos.csv``), so the KADID-10k adapter reads it unchanged. The label of a distorted image is
+KADID-10k's **mean MOS over its 81 contents for that type and level** (a human severity per
+(type, level) pair, not an opinion about the image).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..degradations import distort
+
+# KADID-10k type number of each model key it shares (types 06 and 15 have no counterpart;
+# nonlincontrchange has none in KADID).
+KADID_TYPES: dict[str, int] = {
+    "gaublur": 1, "lensblur": 2, "motionblur": 3, "colordiff": 4, "colorshift": 5,
+    "colorsat1": 7, "colorsat2": 8, "jpeg2000": 9, "jpeg": 10, "whitenoise": 11,
+    "whitenoiseCC": 12, "impulsenoise": 13, "multnoise": 14, "brighten": 16, "darken": 17,
+    "meanshift": 18, "jitter": 19, "noneccpatch": 20, "pixelate": 21, "quantization": 22,
+    "colorblock": 23, "highsharpen": 24, "lincontrchange": 25,
+}  # fmt: skip
+
+# Mean MOS (1..5, higher is better) over KADID-10k's 81 contents, levels 1..5
+# (shared/docs/kadid-severity.md, computed from the public KADID-10k label file).
+KADID_MEAN_MOS: dict[str, tuple[float, ...]] = {
+    "gaublur": (4.612, 4.382, 2.911, 1.873, 1.303),
+    "lensblur": (3.862, 2.654, 1.756, 1.442, 1.299),
+    "motionblur": (4.604, 4.095, 2.848, 2.175, 1.668),
+    "colordiff": (4.495, 2.602, 1.756, 1.605, 1.394),
+    "colorshift": (4.227, 2.545, 1.916, 1.854, 1.864),
+    "colorsat1": (2.746, 2.335, 2.262, 2.244, 2.027),
+    "colorsat2": (4.580, 3.330, 2.648, 1.816, 1.525),
+    "jpeg2000": (4.553, 4.205, 3.873, 2.445, 1.394),
+    "jpeg": (4.338, 4.246, 3.866, 1.945, 1.350),
+    "whitenoise": (3.893, 3.390, 3.045, 2.710, 2.301),
+    "whitenoiseCC": (4.468, 3.683, 3.170, 2.687, 2.380),
+    "impulsenoise": (3.584, 2.930, 2.613, 2.312, 2.132),
+    "multnoise": (4.404, 3.582, 3.084, 2.639, 2.117),
+    "brighten": (4.506, 4.287, 3.632, 2.701, 1.809),
+    "darken": (4.600, 4.527, 4.231, 3.535, 2.221),
+    "meanshift": (4.218, 4.519, 4.603, 4.370, 3.903),
+    "jitter": (4.419, 4.086, 3.235, 1.849, 1.339),
+    "noneccpatch": (4.333, 3.938, 3.773, 3.464, 3.261),
+    "pixelate": (3.889, 3.098, 2.900, 2.794, 1.496),
+    "quantization": (4.168, 3.933, 3.686, 3.373, 2.799),
+    "colorblock": (2.687, 2.359, 2.300, 2.126, 2.035),
+    "highsharpen": (3.579, 2.636, 2.136, 1.613, 1.336),
+    "lincontrchange": (3.419, 3.858, 4.290, 4.141, 3.324),
+}
+
+# Types whose model levels are not ordered by strength (values alternate in sign).
+NON_MONOTONE = frozenset({"meanshift", "lincontrchange"})
+
+LABEL_NOTE = (
+    "Labels are KADID-10k's mean MOS over its 81 contents for each (distortion type, level) "
+    "pair (1..5, higher is better): a human-grounded severity per type and level, not an "
+    "opinion about each image. The column is named 'dmos' as in KADID-10k, but it is a MOS."
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder``, recursively, in sorted order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of images")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """The image at ``path`` resized (bicubic) to cover ``size`` (W, H) and centre-cropped to it."""
+    from ..data.images import load_image
+
+    x = load_image(path)
+    h, w = x.shape[-2:]
+    tw, th = size
+    scale = max(tw / w, th / h)
+    pil = Image.fromarray((x.permute(1, 2, 0) * 255).round().byte().numpy())
+    rw, rh = max(tw, round(w * scale)), max(th, round(h * scale))
+    pil = pil.resize((rw, rh), Image.BICUBIC)
+    left, top = (rw - tw) // 2, (rh - th) // 2
+    pil = pil.crop((left, top, left + tw, top + th))
+    return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float() / 255
+
+
+def _save(x: torch.Tensor, path: Path) -> None:
+    array = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(array).save(path)
+
+
+def build_synthetic(
+    pristine: list[Path],
+    out: str | Path,
+    size: tuple[int, int] = (512, 384),
+    seed: int = 0,
+    types: tuple[str, ...] = tuple(KADID_TYPES),
+    progress=None,
+) -> Path:
+    """Write the benchmark for ``pristine`` images into ``out``; returns the path of ``dmos.csv``.
+
+    Resumable: distorted images already on disk are kept (their randomness is seeded per
+    image, type and level, so a rerun writes the same files). ``progress(done, total)`` is called
+    after each reference image.
+    """
+    if not pristine:
+        raise ValueError("no pristine images given")
+    unknown = set(types) - set(KADID_TYPES)
+    if unknown:
+        raise ValueError(f"types without a KADID-10k counterpart: {sorted(unknown)}")
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, path in enumerate(pristine, start=1):
+        ref_name = f"I{i:02d}.png"
+        ref = None
+        if not (out / "images" / ref_name).exists():
+            ref = prepare(path, size)
+            _save(ref, out / "images" / ref_name)
+        for name in types:
+            t = KADID_TYPES[name]
+            for level in range(1, 6):
+                dist_name = f"I{i:02d}_{t:02d}_{level:02d}.png"
+                rows.append((dist_name, ref_name, KADID_MEAN_MOS[name][level - 1]))
+                target = out / "images" / dist_name
+                if target.exists():
+                    continue
+                if ref is None:
+                    ref = prepare(path, size)
+                g = torch.Generator().manual_seed(((seed * 100_000 + i) * 100 + t) * 10 + level)
+                _save(distort(ref, name, level, generator=g), target)
+        if progress:
+            progress(i, len(pristine))
+    csv_path = out / "dmos.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["dist_img", "ref_img", "dmos", "var"])
+        writer.writerows((d, r, f"{m:.3f}", "0.0") for d, r, m in rows)
+    with open(out / "sources.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref_img", "source"])
+        writer.writerows((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1))
+    (out / "README.md").write_text(
+        "# Synthetic KADID-style benchmark\n\n"
+        f"{len(pristine)} pristine images x {len(types)} distortion types x 5 levels, "
+        f"{size[0]}x{size[1]} px, seed {seed}, made with arniqa's degradation model.\n\n"
+        f"{LABEL_NOTE}\n\nFile names follow KADID-10k: I<ref>_<type>_<level>.png; "
+        "`sources.csv` maps each reference to its pristine file.\n"
+    )
+    return csv_path

@@ -1,0 +1,154 @@
+"""The composition sampler: random chains of distortions, and applying them to crops.
+
+A :class:`Chain` is a plain value (a tuple of :class:`Step`) that can be replayed: the four crops
+of a training sample share one chain, and each application redraws the distortions' internal
+randomness (motion-blur angle, noise fields, ...). The empty chain leaves an image pristine.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
+from typing import NamedTuple
+
+import torch
+
+from . import rng
+from .apply import check_images, check_level, run
+from .registry import GROUPS, NUM_LEVELS, get
+
+MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
+LEVEL_SIGMA = 2.5
+
+
+def level_probs(num_levels: int = NUM_LEVELS, sigma: float = LEVEL_SIGMA) -> tuple[float, ...]:
+    """Probabilities of levels 1..num_levels: the N(0, sigma) pdf at indices 0..num_levels-1, normalised."""
+    if not 1 <= num_levels <= NUM_LEVELS:
+        raise ValueError(f"num_levels must be from 1 to {NUM_LEVELS}, got {num_levels!r}")
+    pdf = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(num_levels)]
+    total = sum(pdf)
+    return tuple(p / total for p in pdf)
+
+
+LEVEL_PROBS = level_probs()  # 0.2929, 0.2704, 0.2127, 0.1426, 0.0814
+
+
+class Step(NamedTuple):
+    """One distortion of a chain: the reference key and the level (1..5)."""
+
+    name: str
+    level: int
+
+
+class Chain(tuple):
+    """A sequence of :class:`Step`, applied in order; ``Chain()`` is the pristine (empty) chain.
+
+    Built from any iterable of steps or ``(name, level)`` pairs, e.g. ``Chain([("jpeg", 2)])``.
+    """
+
+    def __new__(cls, steps: Iterable[Step | tuple[str, int]] = ()) -> Chain:
+        return super().__new__(cls, (Step(*step) for step in steps))
+
+    def __repr__(self) -> str:
+        return f"Chain({list(map(tuple, self))!r})"
+
+    def __str__(self) -> str:
+        return " -> ".join(f"{s.name}@{s.level}" for s in self) or "pristine"
+
+
+def _uniform(generator: torch.Generator | None) -> float:
+    return rng.rand((), generator, torch.device("cpu")).item()
+
+
+def _randint(high: int, generator: torch.Generator | None) -> int:
+    return int(rng.randint(0, high, (), generator, torch.device("cpu")).item())
+
+
+def sample_chain(
+    generator: torch.Generator | None = None,
+    max_distortions: int = 4,
+    pristine_prob: float = 0.05,
+    num_levels: int = NUM_LEVELS,
+) -> Chain:
+    """Draw one chain as the reference's training sampler does.
+
+    With probability ``pristine_prob`` the empty chain. Otherwise k ~ U{1..max_distortions}
+    (allowed 0..7; 0 always gives the empty chain), k distinct groups in random order (the order
+    of application), one distortion per group uniformly, and each level with :func:`level_probs`
+    over the first ``num_levels`` levels. All draws come from ``generator`` (torch's global RNG
+    when None).
+    """
+    if isinstance(max_distortions, bool) or not (
+        isinstance(max_distortions, int) and 0 <= max_distortions <= MAX_DISTORTIONS
+    ):
+        raise ValueError(f"max_distortions must be an integer from 0 to {MAX_DISTORTIONS}, got {max_distortions!r}")
+    if not 0 <= pristine_prob <= 1:
+        raise ValueError(f"pristine_prob must be in [0, 1], got {pristine_prob!r}")
+    cumulative = list(accumulate(level_probs(num_levels)))
+    if _uniform(generator) < pristine_prob or max_distortions == 0:
+        return Chain()
+    k = 1 + _randint(max_distortions, generator)
+    names = list(GROUPS)
+    order = rng.rand((len(names),), generator, torch.device("cpu")).argsort()[:k].tolist()
+    steps = []
+    for g in order:
+        members = GROUPS[names[g]]
+        name = members[_randint(len(members), generator)]
+        level = 1 + min(bisect.bisect_right(cumulative, _uniform(generator)), num_levels - 1)
+        steps.append(Step(name, level))
+    return Chain(steps)
+
+
+def apply_chain(x: torch.Tensor, chain: Iterable[Step | tuple[str, int]], generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply ``chain`` to ``x`` (3,H,W) or (B,3,H,W) float in [0, 1], every sample the same chain.
+
+    Each step redraws its internals per sample (one sample after another), then the result is
+    cast to float32 and clipped to [0, 1]. Returns a new tensor of ``x``'s shape and dtype.
+    """
+    check_images(x)
+    steps = [_check_step(step) for step in Chain(chain)]
+    batch = (x[None] if x.dim() == 3 else x).float().clone()
+    for name, level in steps:
+        batch = run(get(name), batch, level, generator)
+    batch = batch.to(x.dtype)
+    return batch[0] if x.dim() == 3 else batch
+
+
+def apply_chains(
+    x: torch.Tensor,
+    chains: Sequence[Iterable[Step | tuple[str, int]]],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Apply ``chains[i]`` to sample ``x[i]`` of a batch (B,3,H,W) float in [0, 1]; the training fast path.
+
+    At every step position, the samples whose chains have the same (name, level) there run as one
+    batch. Draw order: positions in turn; within a position, the (name, level) groups in order of
+    their first sample; within a group, one sample after another. When all chains are equal this
+    equals :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
+    """
+    check_images(x)
+    if x.dim() != 4:
+        raise ValueError(f"apply_chains expects a batch (B, 3, H, W), got {tuple(x.shape)}")
+    if len(chains) != x.shape[0]:
+        raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
+    chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
+    out = x.float().clone()
+    for position in range(max(map(len, chains), default=0)):
+        members: dict[Step, list[int]] = {}
+        for i, chain in enumerate(chains):
+            if position < len(chain):
+                members.setdefault(chain[position], []).append(i)
+        for (name, level), indices in members.items():
+            if len(indices) == out.shape[0]:
+                out = run(get(name), out, level, generator)
+            else:
+                index = torch.tensor(indices, device=out.device)
+                out[index] = run(get(name), out[index], level, generator)
+    return out.to(x.dtype)
+
+
+def _check_step(step: Step) -> Step:
+    get(step.name)
+    return Step(step.name, check_level(step.level))
