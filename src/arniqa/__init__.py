@@ -1,3 +1,41 @@
-"""arniqa: no-reference image quality assessment with ARNIQA and an SE-ResNet50 encoder."""
+"""arniqa: no-reference image quality assessment with ARNIQA and an SE-ResNet50 encoder.
+
+    import arniqa
+    model = arniqa.load("arniqa-kadid10k")        # or a checkpoint path, or pyiqa's names ("arniqa", ...)
+    model.score("photo.jpg").scores               # about [0, 1], higher is better
+
+``load``, ``score`` and ``distort`` are imported on first use, so ``import arniqa`` stays light.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "distort", "load", "score"]
+
+_cached_scorers: dict = {}
+
+
+def score(inputs, model: str = "arniqa-kadid10k", **load_options):
+    """Score ``inputs`` with ``load(model, **load_options)`` (the loaded model is kept for later calls).
+    Returns a :class:`arniqa.inference.ScoreResult`."""
+    from .inference import load as _load
+
+    key = (model, tuple(sorted((k, repr(v)) for k, v in load_options.items())))
+    if key not in _cached_scorers:
+        _cached_scorers[key] = _load(model, **load_options)
+    return _cached_scorers[key].score(inputs)
+
+
+def __getattr__(name):
+    if name == "load":
+        from .inference import load
+
+        return load
+    if name == "distort":
+        from .degradations import distort
+
+        return distort
+    raise AttributeError(f"module 'arniqa' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"load", "distort"})

@@ -13,7 +13,7 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from . import benchmark, degradations, evaluate, score, train  # noqa: F401  (each adds its verbs)
+    from . import ablate, benchmark, degradations, evaluate, score, train  # noqa: F401  (each adds its verbs)
 
 
 @app.command()

@@ -1,1 +1,112 @@
-"""CLI verbs of the degradation model: distortions, distort, gallery (being written)."""
+"""CLI verbs of the degradation model: ``distortions``, ``distort``, ``gallery``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+import torch
+import typer
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from . import app
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _generator(seed: int | None) -> torch.Generator | None:
+    return None if seed is None else torch.Generator().manual_seed(seed)
+
+
+def _save(picture: Image.Image, out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(out)
+    except (OSError, ValueError) as e:  # unknown extension, unwritable folder, ...
+        _fail(f"cannot write {out}: {e}")
+
+
+def _load(path: Path) -> torch.Tensor:
+    from arniqa.data.images import load_image
+
+    try:
+        return load_image(path)
+    except ValueError as e:  # ImageError names the file and the problem
+        _fail(str(e))
+
+
+@app.command()
+def distortions() -> None:
+    """List the 7 groups, 24 distortion types and their level values (levels 1 to 5)."""
+    from arniqa.degradations import GROUPS, LEVELS
+
+    table = Table(
+        title="ARNIQA degradation model: 24 distortions in 7 groups",
+        caption="columns 1-5: the level values, from mild to strong",
+    )
+    table.add_column("group", no_wrap=True)
+    table.add_column("distortion", style="bold", no_wrap=True)
+    for level in range(1, 6):
+        table.add_column(str(level), justify="right", no_wrap=True)
+    for group, names in GROUPS.items():
+        for i, name in enumerate(names):
+            last = i == len(names) - 1
+            table.add_row(group if i == 0 else "", name, *(f"{v:g}" for v in LEVELS[name]), end_section=last)
+    console.print(table)
+
+
+@app.command()
+def distort(
+    image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
+    name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur or jpeg2000 (see `arniqa distortions`)."),
+    level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output image; the format follows the extension."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for the random internals (angle, noise, ...)."),
+) -> None:
+    """Apply one distortion at one level to IMAGE and write the result."""
+    from arniqa.degradations import distort as apply
+
+    x = _load(image)
+    try:
+        y = apply(x, name, level, _generator(seed))
+    except ValueError as e:
+        _fail(str(e))
+    pixels = (y.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    _save(Image.fromarray(pixels, "RGB"), out)
+    console.print(f"wrote {out} ({name}, level {level})", highlight=False)
+
+
+@app.command()
+def gallery(
+    image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
+    out: Path = typer.Option(Path("gallery.png"), "-o", "--out", help="Output picture (PNG)."),
+    size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random internals."),
+) -> None:
+    """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
+    from arniqa.degradations.gallery import draw_gallery
+
+    if image is None:
+        from skimage import data
+
+        x = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+        source = "scikit-image astronaut"
+    else:
+        x = _load(image)
+        source = str(image)
+    with console.status("distorting 24 x 5 tiles"):
+        try:
+            picture = draw_gallery(x, size, _generator(seed))
+        except ValueError as e:
+            _fail(str(e))
+    _save(picture, out)
+    console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})", highlight=False)

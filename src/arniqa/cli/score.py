@@ -1,1 +1,98 @@
-"""CLI verbs: score (being written)."""
+"""CLI verb: ``arniqa score PATHS...`` writes one row per image (path, score, raw_score, error)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command()
+def score(
+    paths: list[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
+    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint (.safetensors) of this project."),
+    regressor: str | None = typer.Option(
+        None, "--regressor",
+        help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
+             "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work) [default: kadid10k], or a regressor file.",
+    ),
+    protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
+    fmt: str | None = typer.Option(None, "--format", help="csv | json [default: from the -o suffix, else csv]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output file [default: stdout]."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
+    no_scale: bool = typer.Option(False, "--no-scale", help="Write the raw (dataset-scale) score in 'score' too."),
+    max_side: int | None = typer.Option(
+        None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
+    ),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads [default: up to 4]."),
+    resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
+) -> None:
+    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..inference import load
+    from ..score_files import RowWriter, collect_paths, format_for, read_done
+
+    err = Console(stderr=True)
+    if checkpoint is not None and weights_dir is not None:
+        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    if resume and output is None:
+        raise typer.BadParameter("--resume needs -o FILE")
+    try:
+        fmt = format_for(output, fmt)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+    files = collect_paths(paths)
+    done = read_done(output, fmt) if resume else set()
+    todo = [f for f in files if f not in done]
+    if not files:
+        err.print("no image files found")
+        raise typer.Exit(1)
+
+    name, reg = (str(checkpoint), regressor) if checkpoint is not None else ("arniqa-kadid10k", None)
+    if checkpoint is None and regressor:
+        if Path(regressor).is_file():
+            reg = regressor
+        else:
+            name = regressor if regressor.lower().startswith("arniqa") else f"arniqa-{regressor}"
+    try:
+        scorer = load(name, device=device, weights_dir=weights_dir, protocol=protocol, regressor=reg,
+                      batch_size=batch_size, max_side=max_side, precision=precision, workers=workers)
+    except (ValueError, OSError) as e:
+        err.print(f"error: {e}", style="red", markup=False)
+        raise typer.Exit(2) from None
+    if scorer.regressor is None:
+        err.print("error: the checkpoint has no regressor; pass --regressor FILE", style="red", markup=False)
+        raise typer.Exit(2)
+    scale = not no_scale and scorer.regressor.score_range is not None
+    if not no_scale and not scale:
+        err.print("the regressor has no score range: writing raw scores", style="yellow")
+    if done:
+        err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
+
+    failed = 0
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    stream = sys.stdout if output is None else output
+    with RowWriter(stream, fmt, append=resume) as writer, \
+            Progress(*columns, console=err, transient=False, disable=not todo) as bar:
+        task = bar.add_task("scoring", total=len(todo))
+        for r in scorer.iter_scores(todo) if todo else ():
+            if r.error is not None:
+                failed += 1
+                writer.write(r.source, None, None, r.error)
+            else:
+                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
+            bar.advance(task)
+    if failed:
+        err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
+    raise typer.Exit(1 if failed else 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +26,14 @@ def check_images(x: torch.Tensor) -> None:
 
 
 def check_level(level: int) -> int:
-    if isinstance(level, bool) or int(level) != level or not 1 <= level <= NUM_LEVELS:
+    """``level`` as an int; ValueError unless it is an integer from 1 to NUM_LEVELS."""
+    is_integer = (
+        isinstance(level, numbers.Real)
+        and not isinstance(level, bool)
+        and math.isfinite(level)
+        and int(level) == level
+    )
+    if not is_integer or not 1 <= level <= NUM_LEVELS:
         raise ValueError(f"level must be an integer from 1 to {NUM_LEVELS}, got {level!r}")
     return int(level)
 
@@ -47,7 +56,9 @@ def distort(
     distortion = get(name)
     single = x.dim() == 3
     batch = (x[None] if single else x).float()
-    if isinstance(level, (int, float)) and not isinstance(level, bool):
+    if isinstance(level, torch.Tensor):
+        level = level.tolist()
+    if not isinstance(level, Sequence) or isinstance(level, str):
         out = run(distortion, batch, check_level(level), generator)
     else:
         levels = [check_level(v) for v in level]

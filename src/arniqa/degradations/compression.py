@@ -1,1 +1,114 @@
-"""compression distortions (being written)."""
+"""Compression group: jpeg2000 (Pillow/OpenJPEG) and jpeg (torchvision/libjpeg).
+
+Both truncate the image to 8 bits first (floor of x*255, the reference's ``.byte()``), run the
+codec per image and return the decoded image / 255. The codecs run on the CPU; results go back to
+the input's device.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.io import decode_jpeg, encode_jpeg
+
+from .registry import register
+
+JPEG2000_RESOLUTIONS = 8  # wavelet resolutions in the reference; fewer on images under 128 px
+
+
+def to_bytes(x: torch.Tensor) -> torch.Tensor:
+    """8-bit truncation: floor(x * 255) as uint8 (values are in [0, 1])."""
+    return (x * 255).to(torch.uint8)
+
+
+def jpeg2000_resolutions(height: int, width: int) -> int:
+    """Resolutions OpenJPEG accepts for an image: 8, or fewer when min(H, W) < 128 (each level halves it)."""
+    return min(JPEG2000_RESOLUTIONS, min(height, width).bit_length())
+
+
+def _jpeg2000_one(image: np.ndarray, ratio: int) -> np.ndarray:
+    out = io.BytesIO()
+    Image.fromarray(image, "RGB").save(
+        out,
+        format="JPEG2000",
+        quality_mode="rates",
+        quality_layers=[ratio],
+        num_resolutions=jpeg2000_resolutions(*image.shape[:2]),
+        prog_order="LRCP",
+    )
+    with Image.open(io.BytesIO(out.getvalue())) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
+    """JPEG 2000 at compression ``ratio`` (16, 32, 45, 120, 170): Pillow's OpenJPEG encoder with
+    quality_mode='rates', quality_layers=[ratio], 8 resolutions, LRCP order, reversible wavelet.
+
+    Images smaller than 128 px on a side, which OpenJPEG refuses at 8 resolutions, use the most it
+    accepts. Images run one after another: Pillow holds the GIL in this codec, so threads do not
+    help (measured).
+    """
+    images = to_bytes(x).permute(0, 2, 3, 1).cpu().numpy()
+    out = np.stack([_jpeg2000_one(image, int(ratio)) for image in images])
+    return torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float() / 255
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="arniqa-jpeg")
+
+
+def _jpeg_one(image: torch.Tensor, quality: int) -> torch.Tensor:
+    return decode_jpeg(encode_jpeg(image, quality=quality))
+
+
+def _jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
+    if images.shape[0] == 1 or torch.get_num_threads() == 1:
+        return torch.stack([_jpeg_one(image, quality) for image in images])
+    # torchvision's codec releases the GIL, so the per-image calls overlap in threads.
+    return torch.stack(list(_pool().map(_jpeg_one, images, [quality] * images.shape[0])))
+
+
+def _jpeg_cuda(images: torch.Tensor, quality: int) -> torch.Tensor:
+    encoded = encode_jpeg(list(images), quality=quality)
+    return torch.stack(decode_jpeg(encoded, device=images.device))
+
+
+@lru_cache(maxsize=None)
+def _cuda_matches_cpu(device: torch.device) -> bool:
+    """Whether torchvision's GPU codec works on ``device`` and decodes exactly what libjpeg does."""
+    probe = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 3, 40, 56, generator=probe)
+    images = to_bytes(torch.nn.functional.interpolate(images, scale_factor=2, mode="bilinear"))
+    try:
+        gpu = _jpeg_cuda(images.to(device), 36).cpu()
+    except (RuntimeError, NotImplementedError):
+        return False
+    return torch.equal(gpu, _jpeg_cpu(images, 36))
+
+
+def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
+    """JPEG at ``quality`` (43, 36, 24, 7, 4) with libjpeg defaults (4:2:0), via torchvision.
+
+    Byte-identical to a Pillow JPEG save at the same quality. On CUDA the GPU codec is used when it
+    reproduces the CPU result exactly (checked once per device), otherwise images round-trip
+    through the CPU.
+    """
+    images = to_bytes(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 deprecates its codecs
+        if x.is_cuda and _cuda_matches_cpu(x.device):
+            out = _jpeg_cuda(images, int(quality))
+        else:
+            out = _jpeg_cpu(images.cpu(), int(quality)).to(x.device)
+    return out.float() / 255
+
+
+register("jpeg2000", jpeg2000)
+register("jpeg", jpeg)

@@ -1,1 +1,82 @@
-"""noise distortions (being written)."""
+"""Noise group: whitenoise, whitenoiseCC, impulsenoise, multnoise.
+
+Noise fields and impulse positions are drawn per sample, one sample after another, so a batch
+draws exactly what its samples would draw one by one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+
+from . import rng
+from .registry import register
+
+
+def sample_normal(x: torch.Tensor, var: float, generator: torch.Generator | None) -> dict:
+    """A standard normal field of ``x``'s shape, drawn one (3,H,W) sample at a time."""
+    fields = [rng.randn(x.shape[1:], generator, x.device) for _ in range(x.shape[0])]
+    return {"noise": torch.stack(fields) if fields else torch.empty_like(x)}
+
+
+def white_noise(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
+    """Additive Gaussian noise of variance ``var`` per pixel and channel: x + sqrt(var) * noise."""
+    return x + math.sqrt(var) * noise
+
+
+def white_noise_cc(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
+    """Gaussian noise of variance ``var`` added to Y, Cb and Cr (kornia's YCbCr), then back to RGB."""
+    ycbcr = kornia.color.rgb_to_ycbcr(x)
+    return kornia.color.ycbcr_to_rgb(ycbcr + math.sqrt(var) * noise)
+
+
+def multiplicative_noise(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
+    """Speckle: x + x * N(0, var) per pixel and channel."""
+    return x + x * (math.sqrt(var) * noise)
+
+
+def impulse_count(density: float, height: int, width: int) -> int:
+    """Number of impulses in one (3,H,W) image: int(density * 3 * H * W)."""
+    return int(density * 3 * height * width)
+
+
+def sample_impulse(x: torch.Tensor, density: float, generator: torch.Generator | None) -> dict:
+    """Impulse positions per sample: n = int(d*3*H*W) (channel, row, column) triplets, with replacement.
+
+    For each sample the n channels are drawn first, then the n rows, then the n columns. Returns
+    flat indices into one (3,H,W) image, (B, n) int64.
+    """
+    _, c, h, w = x.shape
+    n = impulse_count(density, h, w)
+    cpu = torch.device("cpu")
+    flat = []
+    for _ in range(x.shape[0]):
+        ch = rng.randint(0, c, (n,), generator, cpu)
+        row = rng.randint(0, h, (n,), generator, cpu)
+        col = rng.randint(0, w, (n,), generator, cpu)
+        flat.append((ch * h + row) * w + col)
+    return {"positions": torch.stack(flat) if flat else torch.empty(0, n, dtype=torch.int64)}
+
+
+def impulse_noise(x: torch.Tensor, density: float, positions: torch.Tensor) -> torch.Tensor:
+    """Salt-and-pepper noise on single channel values: the first floor(n/2) positions of a sample are
+    set to 1 (salt), the rest to 0 (pepper); a pepper drawn on a salt position wins.
+
+    The reference indexes the image with a (3, n) numpy array, which modern torch rejects; this
+    implements the intended ``x[c, y, x]`` indexing.
+    """
+    b = x.shape[0]
+    out = x.clone().reshape(b, -1)
+    positions = positions.to(x.device)
+    salt = positions.shape[1] // 2
+    out.scatter_(1, positions[:, :salt], 1.0)
+    out.scatter_(1, positions[:, salt:], 0.0)
+    return out.reshape(x.shape)
+
+
+register("whitenoise", white_noise, sample_normal)
+register("whitenoiseCC", white_noise_cc, sample_normal)
+register("impulsenoise", impulse_noise, sample_impulse)
+register("multnoise", multiplicative_noise, sample_normal)

@@ -29,6 +29,12 @@ class ARNIQA(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
+    @property
+    def config(self) -> dict:
+        """JSON-serialisable description: ``ARNIQA(c["backbone"], **c["backbone_options"])`` rebuilds it."""
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.backbone_options.items()}
+        return {"backbone": self.backbone_name, "backbone_options": options}
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised 2048-d backbone feature of images ``x`` (B,3,H,W) in [0, 1]."""
         return F.normalize(self.encoder((x - self.mean) / self.std), dim=1)

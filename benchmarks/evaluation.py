@@ -1,0 +1,126 @@
+"""Alpha search speed: one decomposition per split vs refitting scikit-learn's Ridge per alpha.
+
+Same features for both: (images, 5, 4096) float32, each 2048-d half L2-normalised like the real
+quality features, reference-disjoint 70/10/20 splits (KADID layout: 81 references, fewer images per
+reference for smaller runs),
+the reference grid ``np.geomspace(1e-3, 1e3, 100)`` and 10 splits, alpha = argmax of the median
+validation SRCC. The full scikit-learn search is 100 x 10 = 1000 fits; when ``--sklearn-fits`` is
+smaller, that many fits are timed and the total is extrapolated (the output says so), and the
+same-alpha check runs on ``--check-images`` images where both searches run in full.
+
+    python benchmarks/evaluation.py                       # KADID size (10,125 images)
+    python benchmarks/evaluation.py --images 1000 --sklearn-fits 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from sklearn.linear_model import Ridge
+from threadpoolctl import threadpool_info
+
+from arniqa.evaluate.protocol import crop_rows, evaluate
+from arniqa.evaluate.ridge import ALPHAS
+from arniqa.evaluate.splits import random_splits
+
+CROPS, DIM, REFS = 5, 4096, 81
+
+
+def make_features(n_images: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    feats = rng.normal(size=(n_images, CROPS, DIM)).astype(np.float32)
+    feats[..., :2048] /= np.linalg.norm(feats[..., :2048], axis=-1, keepdims=True)
+    feats[..., 2048:] /= np.linalg.norm(feats[..., 2048:], axis=-1, keepdims=True)
+    w = rng.normal(size=DIM) * 3
+    raw = feats.mean(axis=1) @ w + rng.normal(scale=0.5, size=n_images)
+    scores = 1 + 4 * (raw - raw.min()) / (raw.max() - raw.min())  # a KADID-like 1-5 MOS
+    refs = max(10, round(REFS * n_images / 10125))  # KADID: 81 references of 125 images
+    groups = np.arange(n_images) * refs // n_images
+    return feats, scores, random_splits(n_images, n_splits=10, seed=seed, groups=groups)
+
+
+def sklearn_fit_eval(X, y, scores, split, alpha, dtype):
+    rows = crop_rows(split.train, CROPS)
+    model = Ridge(alpha=alpha).fit(X[rows].astype(dtype, copy=False), y[rows])
+    pred = model.predict(X[crop_rows(split.val, CROPS)].astype(dtype, copy=False)).reshape(-1, CROPS).mean(1)
+    return stats.spearmanr(pred, scores[split.val])[0]
+
+
+def sklearn_search(feats, scores, splits, dtype):
+    X, y = feats.reshape(-1, DIM), np.repeat(scores, CROPS)
+    val = np.array([[sklearn_fit_eval(X, y, scores, s, a, dtype) for s in splits] for a in ALPHAS])
+    return int(np.argmax(np.median(val, axis=1)))
+
+
+def sklearn_timed_subset(feats, scores, splits, fits: int, dtype):
+    """Seconds per (fit + validation SRCC), from ``fits`` fits spread over alphas and splits."""
+    X, y = feats.reshape(-1, DIM), np.repeat(scores, CROPS)
+    picks = [(ALPHAS[int(i)], splits[k % len(splits)]) for k, i in enumerate(np.linspace(0, 99, fits))]
+    start = time.perf_counter()
+    for a, s in picks:
+        sklearn_fit_eval(X, y, scores, s, a, dtype)
+    return (time.perf_counter() - start) / fits
+
+
+def run_size(n_images: int, sklearn_fits: int, dtype) -> dict:
+    feats, scores, splits = make_features(n_images)
+    start = time.perf_counter()
+    ours = evaluate(feats, scores, splits, ALPHAS)
+    t_ours = time.perf_counter() - start
+    total_fits = len(ALPHAS) * len(splits)
+    row = {"images": n_images, "crop_rows": n_images * CROPS, "ours_s": t_ours, "ours_alpha": ours.alpha}
+    if sklearn_fits >= total_fits:
+        start = time.perf_counter()
+        best = sklearn_search(feats, scores, splits, dtype)
+        row.update(sklearn_s=time.perf_counter() - start, sklearn_measured_fits=total_fits, extrapolated=False,
+                   sklearn_alpha=float(ALPHAS[best]), same_alpha=bool(best == ours.alpha_index))
+    else:
+        per_fit = sklearn_timed_subset(feats, scores, splits, sklearn_fits, dtype)
+        row.update(sklearn_s=per_fit * total_fits, sklearn_measured_fits=sklearn_fits, extrapolated=True,
+                   sklearn_alpha=None, same_alpha=None)
+    row["speedup"] = row["sklearn_s"] / t_ours
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=10125, help="images (x5 crop rows) [KADID: 10125]")
+    ap.add_argument("--sklearn-fits", type=int, default=10, help="sklearn fits to time at --images (1000 = full search)")
+    ap.add_argument("--check-images", type=int, default=250, help="size of the full same-alpha check (0: skip)")
+    ap.add_argument("--sklearn-dtype", default="float32", choices=["float32", "float64"],
+                    help="dtype handed to sklearn when timing (float32: the reference's features)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "evaluation-cpu.json")
+    args = ap.parse_args()
+
+    blas = [f"{i.get('internal_api')} {i.get('num_threads')} threads" for i in threadpool_info()]
+    machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
+    rows = []
+    if args.check_images:
+        rows.append(run_size(args.check_images, 1000, np.float64) | {"role": "same-alpha check (float64, full search)"})
+    rows.append(run_size(args.images, args.sklearn_fits, np.dtype(args.sklearn_dtype))
+                | {"role": f"timing (sklearn {args.sklearn_dtype})"})
+
+    print(f"machine: {machine}; BLAS: {', '.join(blas)}; 100 alphas x 10 splits")
+    print(f"{'images':>7} {'rows':>7} {'ours s':>9} {'sklearn s':>11} {'speed-up':>9} {'same alpha':>10}  role")
+    for r in rows:
+        note = f" (extrapolated from {r['sklearn_measured_fits']} fits)" if r["extrapolated"] else ""
+        same = "n/a" if r["same_alpha"] is None else ("yes" if r["same_alpha"] else "NO")
+        print(f"{r['images']:>7} {r['crop_rows']:>7} {r['ours_s']:>9.2f} {r['sklearn_s']:>11.1f} "
+              f"{r['speedup']:>8.1f}x {same:>10}  {r['role']}{note}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "evaluation alpha search", "machine": machine, "blas": blas,
+               "python": platform.python_version(), "note": "machine shared with other jobs; timings are wall-clock",
+               "alphas": len(ALPHAS), "splits": 10, "rows": rows}  # fmt: skip
+    args.out.write_text(json.dumps(payload, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Scoring speed and peak memory: each protocol, fp32 and faster paths, against a per-image baseline.
+
+For 512x384 (KADID-10k size) and 1024x768 images, saved as JPEG files and scored from their paths
+(decoding included), this measures images/s and peak memory of :class:`arniqa.inference.Scorer` in
+the ``crops``, ``whole`` and ``pyiqa`` protocols for each precision path (fp32, fp32 + channels_last,
+bf16 autocast, bf16 + channels_last), and a straightforward per-image fp32 implementation of the
+``crops`` protocol written here (PIL decode, torchvision Resize, PIL crops, one forward of 5 crops per
+scale and image, as the official ``single_image_inference.py``).
+
+A path is "accepted" when every scaled score stays within 0.01 of the fp32 score of the same image.
+By default the weights are random (speed does not depend on them; the regressor is a random
+direction with ||w|| given by --weight-norm in scaled units, so the accuracy check is indicative
+only); pass --weights-dir with ARNIQA.pth and regressor_kadid10k.pth to check with the published
+weights. Peak memory: on CUDA ``max_memory_allocated``; on CPU the growth of the process's peak
+resident set (VmHWM, reset through /proc/self/clear_refs before each run) over the resident set
+before it, i.e. the extra memory the run needed (model weights excluded).
+
+    python benchmarks/inference.py                   # all threads, small repeat counts
+    python benchmarks/inference.py --threads 2 --images 4 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision import transforms
+
+from arniqa.inference import Scorer, load, resolve_device
+from arniqa.models import ARNIQA, Regressor
+
+SIZES = ((512, 384), (1024, 768))
+PROTOCOLS = ("crops", "whole", "pyiqa")
+PATHS = {  # name: (precision, channels_last)
+    "fp32": ("fp32", False),
+    "fp32+cl": ("fp32", True),
+    "bf16": ("bf16", False),
+    "bf16+cl": ("bf16", True),
+}
+TOLERANCE = 0.01
+
+
+def machine() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        name = m.group(1).strip() if m else name
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+class PeakMemory:
+    """Peak extra memory (bytes) of the code inside the ``with`` block."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.peak = device, None
+
+    @staticmethod
+    def _status(key: str) -> int | None:
+        try:
+            m = re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text())
+            return int(m.group(1)) * 1024 if m else None
+        except OSError:
+            return None
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+            except OSError:
+                pass
+            self.base = self._status("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        elif self.base is not None:
+            hwm = self._status("VmHWM")
+            self.peak = None if hwm is None else hwm - self.base
+
+
+def make_images(folder: Path, size: tuple[int, int], n: int, seed: int) -> list[Path]:
+    """Photo-like JPEGs: smooth colour fields plus fine texture."""
+    w, h = size
+    g = torch.Generator().manual_seed(seed)
+    paths = []
+    for i in range(n):
+        base = F.interpolate(torch.rand(1, 3, h // 32, w // 32, generator=g), size=(h, w), mode="bicubic")
+        x = (base[0] + 0.15 * torch.rand(3, h, w, generator=g)).clamp(0, 1)
+        p = folder / f"img{w}x{h}_{i}.jpg"
+        Image.fromarray(x.mul(255).round().byte().permute(1, 2, 0).numpy()).save(p, quality=90)
+        paths.append(p)
+    return paths
+
+
+def baseline_crops(model: ARNIQA, regressor: Regressor, paths) -> list[float]:
+    """Straightforward per-image fp32 ``crops``: the official single-image script, one image at a time."""
+    to_tensor = transforms.ToTensor()
+    scores = []
+    for p in paths:
+        img = Image.open(p).convert("RGB")
+        w, h = img.size
+        img_ds = transforms.Resize((h // 2, w // 2))(img)
+
+        def crops(im):
+            W, H = im.size
+            corners = [(W // 2 - 112, H // 2 - 112), (0, 0), (0, H - 224), (W - 224, 0), (W - 224, H - 224)]
+            return torch.stack([to_tensor(im.crop((x, y, x + 224, y + 224))) for x, y in corners])
+
+        with torch.no_grad():
+            f = torch.cat([model.features(crops(img)), model.features(crops(img_ds))], dim=1)
+            scores.append(float(regressor.scale(regressor(f).mean())))
+    return scores
+
+
+def timed(fn, repeats: int, device: torch.device):
+    """(best seconds, peak bytes, result) over ``repeats`` runs of ``fn``."""
+    best, peak, out = float("inf"), 0, None
+    for _ in range(repeats):
+        with PeakMemory(device) as mem:
+            t = time.perf_counter()
+            out = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        peak = max(peak, mem.peak or 0)
+    return best, peak, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--images", type=int, default=4, help="images per size (1024x768 uses half, at least 2)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset of " + ", ".join(PATHS))
+    ap.add_argument("--weights-dir", type=Path, default=None, help="use the published weights from this folder")
+    ap.add_argument("--weight-norm", type=float, default=10.0, help="||w|| of the random regressor, scaled units")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    if args.weights_dir is not None:
+        pub = load("arniqa-kadid10k", device="cpu", weights_dir=args.weights_dir)
+        model, regressor, weights = pub.model, pub.regressor, f"published ({args.weights_dir})"
+    else:
+        model, regressor = ARNIQA("resnet50").eval(), Regressor("kadid10k")
+        with torch.no_grad():  # scaled score = (raw - 1) / 4, so ||w_raw|| = 4 * weight_norm
+            w = torch.randn(1, 4096)
+            regressor.weight.copy_(w / w.norm() * 4 * args.weight_norm)
+            regressor.bias.fill_(3.0)
+        weights = f"random (regressor direction random, ||w|| = {args.weight_norm} in scaled units)"
+    paths_wanted = [p for p in args.paths.split(",") if p]
+    load_before = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in SIZES:
+            n = args.images if size == SIZES[0] else max(2, args.images // 2)
+            files = make_images(Path(tmp), size, n + 1, seed=size[0])
+            warm, files = files[:1], files[1:]
+            label = f"{size[0]}x{size[1]}"
+            if device.type == "cpu":
+                model.to("cpu", memory_format=torch.contiguous_format)
+                baseline_crops(model, regressor, warm)
+                t, mem, base_scores = timed(lambda: baseline_crops(model, regressor, files), args.repeats, device)
+                rows.append(dict(size=label, protocol="crops", path="per-image fp32 baseline", images=n,
+                                 seconds=t, images_per_s=n / t, peak_mb=mem / 2**20, max_dev=None, accepted=None))
+                print(f"{label} crops baseline: {n / t:.2f} img/s")
+            for protocol in PROTOCOLS:
+                ref = None
+                for name in paths_wanted:
+                    precision, cl = PATHS[name]
+                    model.to(memory_format=torch.contiguous_format)
+                    scorer = Scorer(model, regressor, protocol=protocol, device=device, batch_size=args.batch_size,
+                                    precision=precision, channels_last=cl)
+                    scorer.score(warm)
+                    t, mem, res = timed(lambda: scorer.score(files), args.repeats, device)
+                    scores = res.scores
+                    if name == "fp32":
+                        ref = scores
+                    dev = None if ref is None else float((scores - ref).abs().max())
+                    rows.append(dict(size=label, protocol=protocol, path=name, images=n, seconds=t,
+                                     images_per_s=n / t, peak_mb=mem / 2**20, max_dev=dev,
+                                     accepted=None if dev is None else dev <= TOLERANCE))
+                    print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}")
+    load_after = os.getloadavg()
+
+    base = {r["size"]: r["images_per_s"] for r in rows if r["path"].startswith("per-image")}
+    print()
+    print(f"{'size':<9} {'protocol':<8} {'path':<24} {'img/s':>7} {'x base':>7} {'peak MB':>8} {'max|d|':>8}  ok")
+    for r in rows:
+        ratio = r["images_per_s"] / base[r["size"]] if r["protocol"] == "crops" and r["size"] in base else None
+        dev = "" if r["max_dev"] is None else f"{r['max_dev']:.4f}"
+        ok = "" if r["accepted"] is None else ("yes" if r["accepted"] else "no")
+        print(f"{r['size']:<9} {r['protocol']:<8} {r['path']:<24} {r['images_per_s']:7.2f} "
+              f"{'' if ratio is None else f'{ratio:.2f}':>7} {r['peak_mb']:8.0f} {dev:>8}  {ok}")
+        r["speedup_vs_baseline"] = ratio
+    fastest = {}
+    for r in rows:
+        if r["accepted"] or r["path"] == "fp32":
+            key = (r["size"], r["protocol"])
+            if key not in fastest or r["images_per_s"] > fastest[key]["images_per_s"]:
+                fastest[key] = r
+    print("\nfastest accepted path per size and protocol:")
+    for (size, protocol), r in fastest.items():
+        print(f"  {size} {protocol}: {r['path']} ({r['images_per_s']:.2f} img/s)")
+
+    result = {
+        "benchmark": "inference",
+        "machine": machine(),
+        "device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "weights": weights,
+        "batch_size_images": args.batch_size,
+        "repeats": args.repeats,
+        "tolerance": TOLERANCE,
+        "load_average_before_after": [load_before, load_after],
+        "note": "best of the repeats; decode included (JPEG files); other processes may load the CPU",
+        "rows": rows,
+        "fastest_accepted": {f"{s} {p}": r["path"] for (s, p), r in fastest.items()},
+    }
+    out = args.out or Path(__file__).parent / "results" / f"inference-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The ablation study's configuration: variants, seeds, data split, benchmarks, one training recipe.
+
+A YAML file with the sections below; ``key.sub=value`` overrides (values parsed as YAML scalars)
+are applied after it, as for training. ``recipe`` holds the training configuration of
+:mod:`arniqa.train.config` (every key but ``output`` and ``data.root``, which the runner sets); a
+variant is a set of ``model`` options merged into it, e.g. ``{backbone: se_resnet50, se_stages: [1, 2, 3]}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..train.config import Config, ConfigError, check, from_dict
+
+VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights")
+
+
+class AblationError(ValueError):
+    """An ablation config, data folder or output folder that cannot be used."""
+
+
+@dataclass
+class DataSplit:
+    pristine: str = ""  # folder of pristine images, split by file into training and held-out parts
+    holdout_images: int | None = None  # held-out images (benchmark references); overrides holdout_fraction
+    holdout_fraction: float = 0.2
+    train_images: int | None = None  # keep at most this many training images (None: all the rest)
+    seed: int = 0  # seed of the file permutation
+
+
+@dataclass
+class Synthetic:
+    size: str = "512x384"  # WIDTHxHEIGHT of the benchmark images (KADID-10k: 512x384)
+    types: list[str] | None = None  # distortion types (model keys); None: the 23 shared with KADID-10k
+    seed: int = 0
+
+
+@dataclass
+class Evaluation:
+    crop_size: int = 224  # feature crops (5 per scale)
+    splits: int = 10  # random 70/10/20 splits, reference-disjoint on synthetic sets
+    seed: int = 0  # seed of the splits
+    batch_size: int = 8  # images per feature batch
+    device: str = "cpu"
+    num_workers: int = 0
+    untrained: bool = True  # also evaluate each variant and seed before training
+    keep_features: bool = False  # keep the per-run feature caches after the result is written
+
+
+@dataclass
+class AblationConfig:
+    output: str = "runs/ablation"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    baseline: str = "resnet50"  # paired differences are variant minus baseline
+    variants: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "resnet50": {"backbone": "resnet50"},
+            "se_resnet50": {"backbone": "se_resnet50", "se_stages": [1, 2, 3, 4]},
+            "se_resnet50_stages123": {"backbone": "se_resnet50", "se_stages": [1, 2, 3]},
+        }
+    )
+    data: DataSplit = field(default_factory=DataSplit)
+    synthetic: Synthetic = field(default_factory=Synthetic)
+    datasets: list[dict[str, str]] = field(default_factory=list)  # labelled sets: [{name: live, root: DIR}]
+    recipe: dict[str, Any] = field(default_factory=dict)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    threads: int | None = None  # torch.set_num_threads; None: leave as is
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return parse_size(self.synthetic.size)
+
+    def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
+        """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""
+        values = copy.deepcopy(self.recipe)
+        values["output"] = str(output)
+        values.setdefault("data", {})["root"] = str(root)
+        values["data"]["max_images"] = None
+        values.setdefault("model", {}).update(copy.deepcopy(self.variants[variant]))
+        values.setdefault("train", {})["seed"] = int(seed)
+        try:
+            config = from_dict(values)
+            check(config)
+        except ConfigError as err:
+            raise AblationError(f"variant {variant!r}: {err}") from None
+        return config
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise AblationError(f"synthetic.size: expected WIDTHxHEIGHT such as 128x96, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise AblationError(f"synthetic.size: sides must be at least 16, got {text!r}")
+    return w, h
+
+
+def load_ablation_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> AblationConfig:
+    """Read a YAML ablation config (defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as err:
+            raise AblationError(f"{path}: cannot read config ({err.strerror or err})") from err
+        except yaml.YAMLError as err:
+            raise AblationError(f"{path}: invalid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise AblationError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        values = loaded or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise AblationError(f"override {item!r}: expected key=value, e.g. evaluation.crop_size=64")
+        *parents, leaf = key.strip().split(".")
+        node = values
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise AblationError(f"override {item!r}: {name!r} is not a section")
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+    config = _build(values)
+    validate(config)
+    return config
+
+
+def _build(values: dict[str, Any]) -> AblationConfig:
+    known = {f.name for f in dataclasses.fields(AblationConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise AblationError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(AblationConfig(), name)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise AblationError(f"{name}: expected a mapping, got {value!r}")
+            fields = {f.name for f in dataclasses.fields(default)}
+            bad = sorted(set(value) - fields)
+            if bad:
+                raise AblationError(f"unknown config key(s) {', '.join(f'{name}.{k}' for k in bad)}; known: {', '.join(sorted(fields))}")
+            kwargs[name] = dataclasses.replace(default, **value)
+        else:
+            kwargs[name] = value
+    return AblationConfig(**kwargs)
+
+
+def validate(config: AblationConfig) -> None:
+    """Raise AblationError for values that cannot work (the recipe of every variant is checked too)."""
+    problems = []
+    if not isinstance(config.variants, dict) or not config.variants:
+        raise AblationError("variants: expected a mapping of at least one name to model options")
+    if not isinstance(config.seeds, list) or not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in config.seeds):
+        problems.append(f"seeds: expected a list of integers, got {config.seeds!r}")
+    elif len(set(config.seeds)) != len(config.seeds):
+        problems.append(f"seeds: repeated values in {config.seeds}")
+    if config.baseline not in config.variants:
+        problems.append(f"baseline {config.baseline!r} is not one of the variants {list(config.variants)}")
+    for name, options in config.variants.items():
+        if not str(name).replace("_", "").replace("-", "").isalnum():
+            problems.append(f"variant name {name!r}: use letters, digits, '_' and '-' only (it names folders)")
+        if not isinstance(options, dict) or set(options) - set(VARIANT_KEYS):
+            problems.append(f"variant {name!r}: expected a mapping with keys among {VARIANT_KEYS}, got {options!r}")
+    if not isinstance(config.recipe, dict):
+        problems.append("recipe: expected a mapping of training config sections")
+    else:
+        for key in ("output",):
+            if key in config.recipe:
+                problems.append(f"recipe.{key} is set by the runner; remove it")
+        if "root" in config.recipe.get("data", {}) or "max_images" in config.recipe.get("data", {}):
+            problems.append("recipe.data.root and recipe.data.max_images are set by the runner; use data.pristine and data.train_images")
+        if "seed" in config.recipe.get("train", {}):
+            problems.append("recipe.train.seed is set by the runner from seeds; remove it")
+    d = config.data
+    if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
+        problems.append(f"data.holdout_images must be a positive integer or null, got {d.holdout_images!r}")
+    if d.holdout_images is None and not 0 < float(d.holdout_fraction) < 1:
+        problems.append(f"data.holdout_fraction must be in (0, 1), got {d.holdout_fraction!r}")
+    if d.train_images is not None and (not isinstance(d.train_images, int) or d.train_images < 1):
+        problems.append(f"data.train_images must be a positive integer or null, got {d.train_images!r}")
+    ev = config.evaluation
+    if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1:
+        problems.append("evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1")
+    for entry in config.datasets:
+        if not isinstance(entry, dict) or set(entry) != {"name", "root"}:
+            problems.append(f"datasets entries need exactly name and root, got {entry!r}")
+    if config.threads is not None and (not isinstance(config.threads, int) or config.threads < 1):
+        problems.append(f"threads must be a positive integer or null, got {config.threads!r}")
+    if problems:
+        raise AblationError("invalid ablation config: " + "; ".join(problems))
+    parse_size(config.synthetic.size)
+    if config.synthetic.types is not None:
+        from ..data.synthetic import KADID_TYPES
+
+        unknown = sorted(set(config.synthetic.types) - set(KADID_TYPES))
+        if unknown or not config.synthetic.types:
+            raise AblationError(f"synthetic.types: unknown or empty {unknown or config.synthetic.types}; known: {', '.join(KADID_TYPES)}")
+    for name in config.variants:  # every variant must give a valid training config
+        config.train_config(name, config.seeds[0], "unused", "unused")

@@ -1,0 +1,403 @@
+"""The ablation report: tables, paired differences against the baseline, plots, provenance.
+
+Reads every ``result.json`` of the configured variants and seeds and writes ``summary.json``,
+``report.md``, ``loss_curves.png`` and one ``<benchmark>_bars.png`` per benchmark into the output
+folder (small files, ready to be copied into ``docs/results/``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+
+from .config import AblationConfig
+from .runner import RESULT, STAGES, result_path, run_folder, write_json
+
+# The reference recipe (ARNIQA paper and code): KADIS-700k pristine images, 10 epochs of 8,750
+# steps with batch 16 at 224 px crops, ImageNet-initialised ResNet50.
+REFERENCE = {"images": 140_000, "epochs": 10, "steps": 87_500, "batch": 16, "crop": 224}
+METRICS = ("srcc", "plcc", "mono")
+LABELS = {"srcc": "SRCC", "plcc": "PLCC", "mono": "monotone share"}
+
+
+# ---------------------------------------------------------------------------------- numbers
+
+
+def metric(result: dict, benchmark: str, name: str) -> float:
+    """A run's headline number: median over splits of SRCC / PLCC, or the monotone share."""
+    entry = result["benchmarks"].get(benchmark)
+    if entry is None:
+        return float("nan")
+    if name == "mono":
+        mono = entry.get("monotonicity")
+        return float(mono["share"]) if mono else float("nan")
+    return float(entry[name]["median"])
+
+
+def paired(diffs) -> dict[str, Any]:
+    """Mean and sample standard deviation of paired differences, the paired t statistic (df n-1,
+    two-sided p) and the sign test (two-sided exact binomial p over the non-zero differences)."""
+    d = np.asarray(diffs, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    out: dict[str, Any] = {"n": n, "mean": float(d.mean()) if n else float("nan"),
+                           "std": float(d.std(ddof=1)) if n > 1 else float("nan"),
+                           "positive": int((d > 0).sum()), "negative": int((d < 0).sum()),
+                           "t": float("nan"), "p_t": float("nan"), "p_sign": float("nan")}  # fmt: skip
+    if n > 1 and out["std"] > 0:
+        out["t"] = out["mean"] / (out["std"] / np.sqrt(n))
+        out["p_t"] = float(2 * stats.t.sf(abs(out["t"]), n - 1))
+    nonzero = out["positive"] + out["negative"]
+    if nonzero:
+        out["p_sign"] = float(stats.binomtest(out["positive"], nonzero, 0.5).pvalue)
+    return out
+
+
+def collect(config: AblationConfig, out: Path) -> dict[tuple[str, int, str], dict]:
+    """The finished results of the configured variants, seeds and stages."""
+    found = {}
+    for variant in config.variants:
+        for seed in config.seeds:
+            for stage in STAGES:
+                path = result_path(out, variant, seed, stage)
+                if path.exists():
+                    found[(variant, seed, stage)] = json.loads(path.read_text())
+    return found
+
+
+def summarise(config: AblationConfig, results: dict) -> dict[str, Any]:
+    """Per benchmark: every run's numbers, mean and std over seeds per variant and stage, and the
+    per-seed paired differences of each variant minus the baseline (same seed, same stage)."""
+    benchmarks = sorted({b for r in results.values() for b in r["benchmarks"]}, key=lambda b: (b != "synthetic", b))
+    summary: dict[str, Any] = {"baseline": config.baseline, "benchmarks": {}}
+    for bench in benchmarks:
+        runs = [{"variant": v, "seed": s, "stage": st, **{m: metric(r, bench, m) for m in METRICS}}
+                for (v, s, st), r in sorted(results.items(), key=lambda kv: _order(config, kv[0]))]  # fmt: skip
+        by_variant: dict[str, Any] = {}
+        for variant in config.variants:
+            by_variant[variant] = {}
+            for stage in STAGES:
+                rows = [r for r in runs if r["variant"] == variant and r["stage"] == stage]
+                if rows:
+                    by_variant[variant][stage] = {m: _spread([r[m] for r in rows]) for m in METRICS}
+                    by_variant[variant][stage]["seeds"] = [r["seed"] for r in rows]
+        differences: dict[str, Any] = {}
+        for variant in config.variants:
+            if variant == config.baseline:
+                continue
+            differences[variant] = {}
+            for stage in STAGES:
+                per_metric = {}
+                for m in METRICS:
+                    seeds, diffs = [], []
+                    for seed in config.seeds:
+                        a, b = results.get((variant, seed, stage)), results.get((config.baseline, seed, stage))
+                        if a is not None and b is not None:
+                            seeds.append(seed)
+                            diffs.append(metric(a, bench, m) - metric(b, bench, m))
+                    if seeds:
+                        per_metric[m] = {"seeds": seeds, "differences": diffs, **paired(diffs)}
+                if per_metric:
+                    differences[variant][stage] = per_metric
+        summary["benchmarks"][bench] = {"runs": runs, "by_variant": by_variant, "differences": differences}
+    return summary
+
+
+def _order(config: AblationConfig, key) -> tuple:
+    variant, seed, stage = key
+    return list(config.variants).index(variant), seed, STAGES.index(stage)
+
+
+def _spread(values) -> dict[str, Any]:
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    return {
+        "mean": float(finite.mean()) if len(finite) else float("nan"),
+        "std": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
+        "values": v.tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------- provenance
+
+
+def git_commit(folder: Path | None = None) -> str:
+    """``git rev-parse HEAD`` of the repository holding this package (plus a note when the working
+    tree has uncommitted changes to tracked files), or "unknown"."""
+    folder = folder or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        if head.returncode:
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+# ---------------------------------------------------------------------------------- plots
+
+
+def plot_losses(config: AblationConfig, out: Path) -> Path | None:
+    """Training loss against step, one panel per variant, one line per seed."""
+    from matplotlib.figure import Figure
+
+    curves = {}
+    for variant in config.variants:
+        for seed in config.seeds:
+            log = run_folder(out, variant, seed) / "train" / "log.csv"
+            if log.exists():
+                with open(log, newline="") as f:
+                    rows = list(csv.DictReader(f))
+                if rows:
+                    curves[(variant, seed)] = (np.array([int(r["global_step"]) for r in rows]),
+                                               np.array([float(r["loss"]) for r in rows]))  # fmt: skip
+    if not curves:
+        return None
+    variants = [v for v in config.variants if any(k[0] == v for k in curves)]
+    fig = Figure(figsize=(3.2 * len(variants), 2.8), dpi=90, layout="constrained")
+    axes = fig.subplots(1, len(variants), sharey=True, squeeze=False)[0]
+    for ax, variant in zip(axes, variants):
+        for (v, seed), (step, loss) in curves.items():
+            if v == variant:
+                ax.plot(step, loss, lw=1, label=f"seed {seed}")
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("NT-Xent loss")
+    axes[0].legend(fontsize=7)
+    path = out / "loss_curves.png"
+    fig.savefig(path)
+    return path
+
+
+def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> Path:
+    """Mean over seeds (error bars: standard deviation; dots: single seeds) per variant and stage."""
+    from matplotlib.figure import Figure
+
+    data = summary["benchmarks"][bench]["by_variant"]
+    shown = [m for m in METRICS if any(np.isfinite(data[v][st][m]["mean"]) for v in data for st in data[v])]
+    fig = Figure(figsize=(3.4 * len(shown), 3.0), dpi=90, layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    variants = list(config.variants)
+    x = np.arange(len(variants))
+    width = 0.38
+    for ax, m in zip(axes, shown):
+        for j, (stage, colour) in enumerate((("untrained", "#b0b0b0"), ("trained", "#3070b0"))):
+            means = [data[v][stage][m]["mean"] if stage in data[v] else np.nan for v in variants]
+            stds = [data[v][stage][m]["std"] if stage in data[v] else np.nan for v in variants]
+            pos = x + (j - 0.5) * width
+            ax.bar(pos, means, width, yerr=np.nan_to_num(stds), color=colour, label=stage, capsize=3)
+            for p, v in zip(pos, variants):
+                if stage in data[v]:
+                    values = data[v][stage][m]["values"]
+                    ax.plot([p] * len(values), values, "k.", ms=3)
+        ax.set_xticks(x, [v.replace("_", "\n", 1) for v in variants], fontsize=7)
+        ax.set_title(f"{bench}: {LABELS[m]}", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    path = out / f"{bench}_bars.png"
+    fig.savefig(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------- markdown
+
+
+def _f(value, digits: int = 4) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _pm(spread: dict) -> str:
+    return f"{_f(spread['mean'])} ± {_f(spread['std'])}"
+
+
+def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
+    steps = [r["training"]["global_steps"] for r in results.values() if r.get("training")]
+    recipe = config.recipe
+    batch = recipe.get("train", {}).get("batch_size", 16)
+    crop = recipe.get("data", {}).get("crop_size", 224)
+    step = int(np.median(steps)) if steps else recipe.get("train", {}).get("max_steps")
+    ref = REFERENCE
+    ref_samples = ref["steps"] * ref["batch"]
+    init = recipe.get("model", {}).get("init", "imagenet")
+    lines = [
+        f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
+        f"{step if step is not None else '?'} steps of batch {batch} at {crop}x{crop} px crops, "
+        f"{init} initialisation. The reference recipe trains on {ref['images']:,} KADIS-700k images for "
+        f"{ref['epochs']} epochs x {ref['steps'] // ref['epochs']:,} steps of batch {ref['batch']} at "
+        f"{ref['crop']} px from ImageNet weights ({ref_samples:,} samples)."
+    ]
+    if step:
+        samples = step * batch
+        pixels = samples * crop**2 / (ref_samples * ref["crop"] ** 2)
+        lines.append(
+            f"These runs see {samples:,} samples, {samples / ref_samples:.2e} of the reference's "
+            f"({pixels:.1e} of its pixels). They test whether the pipeline learns anything and how "
+            "the variants compare at this scale; they say little about the full-scale result."
+        )
+    return " ".join(lines)
+
+
+def write_report(config: AblationConfig, out: Path) -> Path:
+    """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``."""
+    out = Path(out)
+    results = collect(config, out)
+    summary = summarise(config, results)
+    split = json.loads((out / "data" / "split.json").read_text())
+    runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
+    summary.update(machine=machine(), commit=git_commit(), commands=[r["command"] for r in runs],
+                   split={k: v for k, v in split.items() if k not in ("train", "holdout")},
+                   config=config.to_dict())  # fmt: skip
+    write_json(out / "summary.json", summary)
+    losses = plot_losses(config, out)
+    bars = {b: plot_bars(config, summary, b, out) for b in summary["benchmarks"] if summary["benchmarks"][b]["runs"]}
+
+    expected = len(config.variants) * len(config.seeds) * (2 if config.evaluation.untrained else 1)
+    md = ["# Ablation: SE-ResNet50 against ResNet50 encoders for ARNIQA", ""]
+    md += [scale_text(config, split, results), ""]
+    md += [f"Finished runs: {len(results)} of {expected} (variants x seeds x stages).", ""]
+    md += _setup_section(config, summary, split, runs)
+    for bench, data in summary["benchmarks"].items():
+        md += _bench_section(config, bench, data, bars.get(bench))
+    if losses:
+        md += ["## Training loss", "", f"![training loss]({losses.name})", ""]
+    md += _timing_section(config, results, runs)
+    md += [
+        "## Caveats", "",
+        f"* n = {len(config.seeds)} seeds per variant. With so few pairs the sign test cannot reach "
+        f"p < 0.05 (its smallest two-sided p is {2 * 0.5 ** len(config.seeds):.3g}), and the t test has "
+        f"{max(len(config.seeds) - 1, 0)} degrees of freedom and assumes normal differences; read the "
+        "per-seed differences and their spread, not the p values.",
+        "* Seeds are paired: the same seed gives every variant the same training images, crops, "
+        "distortion chains and benchmark splits; only the architecture (and its random initialisation) differs.",
+        "* Synthetic labels are KADID-10k's mean MOS per (type, level), the same for every image: the "
+        "benchmark measures how well features separate distortion types and levels, not image content.",
+        "",
+    ]  # fmt: skip
+    path = out / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(md))
+    os.replace(tmp, path)
+    return path
+
+
+def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: list) -> list[str]:
+    m = summary["machine"]
+    ev = config.evaluation
+    synth = config.synthetic
+    types = synth.types or "the 23 types shared with KADID-10k"
+    md = ["## Setup", ""]
+    if runs:
+        md += ["Command(s):", "", "```"] + sorted(set(r["command"] for r in runs)) + ["```", ""]
+    md += [
+        f"* Commit: `{summary['commit']}`",
+        f"* Machine: {m['platform']}; CPU {m['cpu']} ({m['cpu_count']} logical cores), "
+        f"torch {m['torch']} with {m['torch_threads']} threads, Python {m['python']}" + (f"; GPU {m['gpu']}" if "gpu" in m else ""),
+        f"* Variants: " + "; ".join(f"`{k}` {v}" for k, v in config.variants.items()) + f"; baseline `{config.baseline}`",
+        f"* Seeds: {config.seeds}",
+        f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed {split['seed']}: {split['rule']}.",
+        f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x 5 levels (seed {synth.seed}), "
+        "labelled with KADID-10k's mean MOS per type and level.",
+        f"* Labelled datasets: {', '.join(d['name'] for d in config.datasets) or 'none'}",
+        f"* Training recipe (arniqa.train keys): `{json.dumps(config.recipe, sort_keys=True)}`",
+        f"* Evaluation: features of 5 crops of {ev.crop_size} px per scale (full and bicubic half), "
+        f"{ev.splits} random 70/10/20 splits (reference-disjoint, seed {ev.seed}), ridge alpha chosen from "
+        "100 values in [1e-3, 1e3] by the median validation SRCC, median test SRCC and PLCC over splits.",
+        "* Monotone share: per split, the share of (test reference, type) groups whose predicted quality "
+        "falls strictly from level 1 to 5 (ridge fitted on the split's training references; meanshift and "
+        "lincontrchange excluded as their levels are not ordered by strength); the median over splits.",
+        "* Untrained: the same evaluation of each variant's randomly initialised encoder for that seed "
+        "(the exact weights its training run starts from).",
+        "",
+    ]  # fmt: skip
+    return md
+
+
+def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | None) -> list[str]:
+    md = [f"## Benchmark: {bench}", "", "### Per variant and seed", "",
+          "| variant | seed | SRCC | PLCC | monotone | untrained SRCC | untrained PLCC | untrained monotone |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
+    for variant in config.variants:
+        for seed in config.seeds:
+            t, u = index.get((variant, seed, "trained")), index.get((variant, seed, "untrained"))
+            if t is None and u is None:
+                continue
+            cells = [_f(x[m]) if x else "–" for x in (t, u) for m in METRICS]
+            md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
+    md += ["", "### Mean ± standard deviation over seeds", "",
+           "| variant | stage | seeds | SRCC | PLCC | monotone |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for variant, stages in data["by_variant"].items():
+        for stage in ("trained", "untrained"):
+            if stage in stages:
+                s = stages[stage]
+                md.append(f"| {variant} | {stage} | {len(s['seeds'])} | " + " | ".join(_pm(s[m]) for m in METRICS) + " |")
+    md += ["", f"### Paired differences: variant minus `{config.baseline}` (same seed)", "",
+           "| variant | stage | metric | per seed | mean | std | t (df) | p (t) | sign + / − | p (sign) |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for variant, stages in data["differences"].items():
+        for stage in ("trained", "untrained"):
+            for m, d in stages.get(stage, {}).items():
+                if not d["n"]:
+                    continue
+                per_seed = ", ".join(f"{s}: {x:+.4f}" for s, x in zip(d["seeds"], d["differences"]))
+                md.append(f"| {variant} | {stage} | {LABELS[m]} | {per_seed} | {d['mean']:+.4f} | {_f(d['std'])} | "
+                          f"{_f(d['t'], 2)} ({d['n'] - 1}) | {_f(d['p_t'], 3)} | {d['positive']} / {d['negative']} | {_f(d['p_sign'], 3)} |")  # fmt: skip
+    md.append("")
+    if bars is not None:
+        md += [f"![{bench}: mean over seeds, error bars one standard deviation]({bars.name})", ""]
+    return md
+
+
+def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[str]:
+    md = ["## Wall-clock times", "", "| variant | seed | stage | training (s) | features (s) | protocol (s) | total (s) |",
+          "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    total = 0.0
+    for (variant, seed, stage), r in sorted(results.items(), key=lambda kv: _order(config, kv[0])):
+        timing = r["timings"]
+        feats = sum(v["features_s"] for k, v in timing.items() if isinstance(v, dict))
+        proto = sum(v["protocol_s"] for k, v in timing.items() if isinstance(v, dict))
+        train = r["training"]["seconds"] if r.get("training") else None
+        resumed = " (resumed)" if r.get("training") and r["training"].get("resumed") else ""
+        md.append(f"| {variant} | {seed} | {stage} | {_f(train, 1)}{resumed} | {feats:.1f} | {proto:.1f} | {timing['stage_s']:.1f} |")
+        total += timing["stage_s"]
+    md += ["", f"Sum over runs: {total / 60:.1f} min. Runner invocations: "
+           + ", ".join(f"{r['seconds'] / 60:.1f} min ({r['done']} run, {r['skipped']} skipped)" for r in runs), ""]  # fmt: skip
+    return md
+
+
+__all__ = ["RESULT", "collect", "paired", "summarise", "write_report"]

@@ -1,0 +1,354 @@
+"""Run the ablation: split the pristine files, build the benchmark, train and evaluate every variant
+and seed (and its untrained initialisation), then write the report.
+
+Output folder::
+
+    study.json                       settings every result depends on (a rerun must match them)
+    runs.json                        one entry per invocation: command, start, end, failures
+    data/split.json, data/train/     the file split; links (or copies) of the training images
+    benchmarks/synthetic/            the KADID-style benchmark of the held-out images
+    <variant>/seed<k>/train/         the training run (state.pt, log.csv, model.safetensors, ...)
+    <variant>/seed<k>/training.json  wall time and steps, written when training ends
+    <variant>/seed<k>/<stage>/result.json   stage: untrained | trained; written atomically
+    report.md, summary.json, *.png
+
+A finished (variant, seed, stage) has its ``result.json`` and is skipped on a rerun; a training
+run interrupted after a checkpoint resumes from its ``state.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from ..data.iqa import IQADataset, load_dataset
+from ..data.synthetic import KADID_TYPES, NON_MONOTONE, build_synthetic, list_images
+from ..evaluate.features import FeatureProtocol, extract_features, model_fingerprint
+from ..evaluate.monotonicity import level_monotonicity
+from ..evaluate.protocol import evaluate
+from ..evaluate.splits import random_splits
+from .config import AblationConfig, AblationError
+
+STAGES = ("untrained", "trained")
+RESULT = "result.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file and rename it over ``path`` (never a torn file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def run_folder(out: Path, variant: str, seed: int) -> Path:
+    return out / variant / f"seed{seed}"
+
+
+def result_path(out: Path, variant: str, seed: int, stage: str) -> Path:
+    return run_folder(out, variant, seed) / stage / RESULT
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
+    """Split the pristine files into training and held-out parts (seeded permutation of the sorted
+    list), link the training files into ``out/data/train`` and record the split in ``split.json``."""
+    d = config.data
+    try:
+        files = list_images(d.pristine)
+    except ValueError as err:
+        raise AblationError(f"data.pristine: {err}") from None
+    n = len(files)
+    holdout = d.holdout_images if d.holdout_images is not None else int(round(d.holdout_fraction * n))
+    if not 1 <= holdout < n:
+        raise AblationError(f"data.pristine: {n} images cannot give {holdout} held-out image(s) and a training part")
+    order = np.random.default_rng(d.seed).permutation(n)
+    held = sorted(files[i] for i in order[:holdout])
+    train = sorted(files[i] for i in order[holdout:])[: d.train_images]
+    split = {
+        "pristine": str(Path(d.pristine).resolve()),
+        "images": n,
+        "seed": d.seed,
+        "rule": (f"{holdout} held out ({'holdout_images' if d.holdout_images is not None else f'holdout_fraction {d.holdout_fraction}'})"
+                 f"; training: the other {n - holdout}" + (f", first {d.train_images} kept" if d.train_images else "")),
+        "holdout": [str(p) for p in held],
+        "train": [str(p) for p in train],
+    }  # fmt: skip
+    folder = out / "data" / "train"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for i, path in enumerate(train):
+        target = folder / f"{i:05d}_{path.name}"
+        try:
+            target.symlink_to(path.resolve())
+        except OSError:  # no symlinks here (some file systems): copy
+            shutil.copyfile(path, target)
+    write_json(out / "data" / "split.json", split)
+    return split
+
+
+def prepare_benchmarks(config: AblationConfig, out: Path, holdout: list[str], console: Console) -> dict[str, IQADataset]:
+    """The synthetic benchmark of the held-out images (built once, resumable) and the labelled sets."""
+    types = tuple(config.synthetic.types or KADID_TYPES)
+    root = out / "benchmarks" / "synthetic"
+    t0 = time.perf_counter()
+    build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
+    console.print(f"benchmark [bold]synthetic[/]: {len(holdout)} references x {len(types)} types x 5 levels "
+                  f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    sets = {"synthetic": load_dataset("kadid10k", root)}
+    for entry in config.datasets:
+        name = str(entry["name"])
+        if name in sets:
+            raise AblationError(f"datasets: {name!r} given twice (or clashes with 'synthetic')")
+        sets[name] = load_dataset(name, entry["root"])
+    return sets
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def monotonicity_over_splits(dataset: IQADataset, evaluation) -> dict[str, Any] | None:
+    """Level monotonicity of the test predictions, split by split (ridge fitted on the split's
+    training references with the chosen alpha), then the median over splits.
+
+    Per split: the share of (test reference, distortion type) groups of the monotone types whose
+    predicted quality falls strictly from each level to the next, and the mean Kendall tau between
+    level and negated prediction. None when the dataset has no distortion levels.
+    """
+    records = dataset.records
+    if not dataset.synthetic or any(r.level is None or r.distortion is None for r in records):
+        return None
+    refs = np.array([r.reference for r in records])
+    kinds = np.array([r.distortion for r in records])
+    levels = np.array([r.level for r in records])
+    per_split = []
+    for pred, split in zip(evaluation.test_predictions, evaluation.splits):
+        t = split.test
+        per_split.append(level_monotonicity(refs[t], kinds[t], levels[t], pred, exclude=NON_MONOTONE))
+    return {
+        "share": float(np.median([m["share"] for m in per_split])),
+        "kendall": float(np.median([m["kendall"] for m in per_split])),
+        "groups_per_split": int(np.median([m["groups"] for m in per_split])),
+        "per_split": per_split,
+    }
+
+
+def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console) -> tuple[dict, dict]:
+    """The protocol on every benchmark: ``(results per benchmark, timings)``."""
+    ev = config.evaluation
+    fingerprint = model_fingerprint(model)
+    results, timings = {}, {}
+    for name, dataset in sets.items():
+        protocol = FeatureProtocol(crop_size=ev.crop_size, short_side=dataset.short_side)
+        t0 = time.perf_counter()
+        features = extract_features(model, dataset.paths, protocol, cache_dir=cache, batch_size=ev.batch_size,
+                                    device=ev.device, num_workers=ev.num_workers, fingerprint=fingerprint)  # fmt: skip
+        t1 = time.perf_counter()
+        splits = random_splits(len(dataset), ev.splits, seed=ev.seed, groups=dataset.references)
+        evaluation = evaluate(features, dataset.scores, splits)
+        summary = evaluation.summary
+        results[name] = {
+            "images": len(dataset),
+            "references": len(set(dataset.references)) if dataset.references is not None else None,
+            "splits": len(splits),
+            "alpha": evaluation.alpha,
+            **{metric: summary[metric] for metric in ("srcc", "plcc", "krcc", "plcc_logistic")},
+            "monotonicity": monotonicity_over_splits(dataset, evaluation),
+            "per_split": evaluation.split_metrics,
+        }
+        timings[name] = {"features_s": t1 - t0, "protocol_s": time.perf_counter() - t1}
+        console.print(f"    {name}: SRCC {summary['srcc']['median']:.4f}  PLCC {summary['plcc']['median']:.4f}  "
+                      f"(features {t1 - t0:.1f} s, protocol {timings[name]['protocol_s']:.1f} s)")  # fmt: skip
+    return results, {"fingerprint": fingerprint[:16], **timings}
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def initial_model(train_config):
+    """The model a training run of ``train_config`` starts from: the trainer seeds torch with
+    ``train.seed`` and then builds the model, so the same two steps give the same weights."""
+    from ..train.loop import build_model
+
+    torch.manual_seed(train_config.train.seed)
+    return build_model(train_config)
+
+
+def train_run(train_config, folder: Path, console: Console) -> Path:
+    """Train (resuming from ``state.pt`` when an earlier run was interrupted); skip when the final
+    model exists. Writes ``training.json`` (wall time, steps) when the run ends."""
+    from ..train.loop import STATE_FILE, train
+
+    output = Path(train_config.output)
+    model_file = output / "model.safetensors"
+    if model_file.exists() and (folder / "training.json").exists():
+        return model_file
+    state = output / STATE_FILE
+    resume = state if state.exists() else None
+    if resume is None and output.exists():
+        shutil.rmtree(output)  # started but never checkpointed: start again
+    console.print(f"    training {'(resumed from ' + str(resume) + ')' if resume else ''}")
+    t0 = time.perf_counter()
+    path = train(train_config, resume=resume)
+    seconds = time.perf_counter() - t0
+    steps = _last_step(output / "log.csv")
+    write_json(folder / "training.json", {"seconds": seconds, "global_steps": steps, "resumed": resume is not None,
+                                          "samples": steps * train_config.train.batch_size})  # fmt: skip
+    console.print(f"    trained {steps} steps in {seconds:.1f} s")
+    return path
+
+
+def _last_step(log_csv: Path) -> int:
+    import csv
+
+    if not log_csv.exists():
+        return 0
+    with open(log_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f)]
+    return int(rows[-1]["global_step"]) if rows else 0
+
+
+# ---------------------------------------------------------------------------------- the study
+
+
+def study_settings(config: AblationConfig) -> dict[str, Any]:
+    """The settings shared by every result: changing one of them invalidates finished results."""
+    return {
+        "data": asdict(config.data),
+        "synthetic": asdict(config.synthetic),
+        "datasets": config.datasets,
+        "recipe": config.recipe,
+        "evaluation": {k: v for k, v in asdict(config.evaluation).items()
+                       if k in ("crop_size", "splits", "seed")},
+    }  # fmt: skip
+
+
+def _check_study(config: AblationConfig, out: Path) -> None:
+    path = out / "study.json"
+    settings = json.loads(json.dumps(study_settings(config)))
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != settings:
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            raise AblationError(
+                f"{out}: finished results were made with other settings ({', '.join(changed)} differ from "
+                f"{path}); use another output folder, or delete the folder to start again"
+            )
+    else:
+        write_json(path, settings)
+
+
+def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: str, sets, console: Console) -> dict:
+    """Evaluate (and for ``trained`` first train) one variant and seed; write its ``result.json``."""
+    folder = run_folder(out, variant, seed)
+    train_config = config.train_config(variant, seed, folder / "train", out / "data" / "train")
+    t0 = time.perf_counter()
+    if stage == "untrained":
+        model = initial_model(train_config)
+        training = None
+    else:
+        from ..models.weights import load_checkpoint
+
+        model_file = train_run(train_config, folder, console)
+        model, _, _ = load_checkpoint(model_file)
+        training = json.loads((folder / "training.json").read_text())
+    cache = folder / stage / "features"
+    benchmarks, timings = evaluate_model(model, sets, config, cache, console)
+    result = {
+        "variant": variant,
+        "seed": seed,
+        "stage": stage,
+        "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init")},
+        "parameters": sum(p.numel() for p in model.encoder.parameters()),
+        "training": training,
+        "benchmarks": benchmarks,
+        "timings": {**timings, "stage_s": time.perf_counter() - t0},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    write_json(folder / stage / RESULT, result)
+    if not config.evaluation.keep_features:
+        shutil.rmtree(cache, ignore_errors=True)
+    return result
+
+
+def jobs(config: AblationConfig) -> list[tuple[str, int, str]]:
+    stages = STAGES if config.evaluation.untrained else ("trained",)
+    return [(v, s, st) for s in config.seeds for v in config.variants for st in stages]
+
+
+def run_ablation(config: AblationConfig, command: str | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Run every unfinished (variant, seed, stage), then write the report.
+
+    A failing job is reported and the others go on. Returns ``{"report": path, "done": n,
+    "skipped": n, "failed": [(variant, seed, stage, message), ...]}``.
+    """
+    from .report import write_report
+
+    console = console or Console()
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    _check_study(config, out)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t_start = time.perf_counter()
+    split = split_pristine(config, out)
+    console.print(f"data: {len(split['train'])} training images, {len(split['holdout'])} held out ({split['rule']})")
+    sets = prepare_benchmarks(config, out, split["holdout"], console)
+    todo = jobs(config)
+    done, skipped, failed = 0, 0, []
+    for i, (variant, seed, stage) in enumerate(todo, start=1):
+        if result_path(out, variant, seed, stage).exists():
+            skipped += 1
+            continue
+        console.rule(f"[{i}/{len(todo)}] {variant}  seed {seed}  {stage}")
+        t0 = time.perf_counter()
+        try:
+            run_one(config, out, variant, seed, stage, sets, console)
+        except Exception as err:  # one failed job must not lose the others
+            failed.append((variant, seed, stage, f"{type(err).__name__}: {err}"))
+            console.print(f"[red]failed[/]: {type(err).__name__}: {err}")
+            console.print(traceback.format_exc(), markup=False, highlight=False)
+            continue
+        done += 1
+        console.print(f"    done in {time.perf_counter() - t0:.1f} s")
+    _log_invocation(out, command, started, time.perf_counter() - t_start, done, skipped, failed)
+    report = write_report(config, out)
+    console.print(f"report: {report}  ({done} run, {skipped} already done, {len(failed)} failed)")
+    return {"report": report, "done": done, "skipped": skipped, "failed": failed}
+
+
+def _log_invocation(out: Path, command, started, seconds, done, skipped, failed) -> None:
+    path = out / "runs.json"
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append({
+        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "started": started, "seconds": seconds, "done": done, "skipped": skipped,
+        "failed": [list(f) for f in failed],
+    })  # fmt: skip
+    write_json(path, runs)

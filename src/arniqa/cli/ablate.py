@@ -1,0 +1,41 @@
+"""CLI verb: ``arniqa ablate CONFIG`` runs the encoder ablation study and writes its report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command()
+def ablate(
+    config: Path = typer.Argument(..., help="Ablation YAML config (see configs/ablation.yaml)."),
+    overrides: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                        help="Override a config value, e.g. --set evaluation.crop_size=64 (repeatable)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (overrides the config's output)."),
+    report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from finished results."),
+) -> None:
+    """Train and evaluate every variant and seed of the ablation (finished ones are skipped, an
+    interrupted training run resumes), then write report.md, summary.json and plots."""
+    from ..ablation import AblationError, load_ablation_config, run_ablation, write_report
+
+    try:
+        cfg = load_ablation_config(config, overrides)
+        if out is not None:
+            cfg.output = str(out)
+        if report_only:
+            path = write_report(cfg, Path(cfg.output))
+            typer.echo(f"report written to {path}")
+            return
+        outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
+    except (AblationError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    if outcome["failed"]:
+        for variant, seed, stage, message in outcome["failed"]:
+            typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)
+        raise typer.Exit(1)

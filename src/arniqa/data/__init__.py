@@ -1,0 +1,19 @@
+"""Images in, model inputs out: decoding (``images``) and the two-scale views (``views``)."""
+
+from .images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, open_image, pil_to_tensor, to_rgb
+from .views import PROTOCOLS, Protocol, five_crops, get_protocol, half_scale
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageError",
+    "PROTOCOLS",
+    "Protocol",
+    "five_crops",
+    "get_protocol",
+    "half_scale",
+    "is_image_file",
+    "load_image",
+    "open_image",
+    "pil_to_tensor",
+    "to_rgb",
+]

@@ -1,0 +1,117 @@
+"""Robust image decoding: any file PIL can read -> 8-bit RGB, with one clear error per bad file.
+
+Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's scripts do):
+
+* RGB, L (grayscale), 1 (bilevel), P/PA (palette), RGBX, YCbCr, LAB, HSV, CMYK: PIL's
+  ``convert("RGB")``, exactly as the reference (gray is replicated to three channels; CMYK uses
+  PIL's naive formula ``R = 255 - min(255, C + K)`` with no colour management).
+* LA, RGBA, PA, RGBa (alpha): the alpha channel is **dropped**, not composited, as
+  ``convert("RGB")`` does; fully transparent pixels keep whatever colour they store.
+* 16-bit grayscale (modes I;16, I;16B, I;16L, I;16N, and I, which PIL uses for 16-bit data):
+  **scaled** to 8 bit as ``round(v / 257)`` (v clipped to [0, 65535]) and replicated to three
+  channels. The reference clips instead (every value above 255 becomes white), which turns most
+  16-bit images white; this is a deliberate improvement. 16-bit RGB(A) PNGs are opened by PIL as
+  8-bit RGB(A) (high byte kept), the same as the reference.
+* EXIF orientation is applied (``ImageOps.exif_transpose``), so the image is scored upright, as
+  viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
+  ``exif=False`` to get that behaviour.
+* Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
+
+Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
+not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
+``La``) and PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+PathLike = str | os.PathLike
+
+SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+UNSUPPORTED_MODES = frozenset({"F", "La"})
+
+# Extensions of formats PIL can open (not the save-only ones), lower case with the dot.
+IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+class ImageError(ValueError):
+    """A file that cannot be decoded to an RGB image; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: PathLike | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def is_image_file(path: PathLike) -> bool:
+    """True when the file extension belongs to a format PIL can open."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
+    """Convert a PIL image of any supported mode to 8-bit RGB (rules in the module docstring)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in UNSUPPORTED_MODES:
+        raise ImageError(name, f"unsupported image mode {img.mode}")
+    if img.mode in SIXTEEN_BIT_MODES:
+        v = np.asarray(img).astype(np.float64).clip(0, 65535)
+        return Image.fromarray(np.rint(v / 257.0).astype(np.uint8), "L").convert("RGB")
+    try:
+        return img.convert("RGB")
+    except ValueError as e:
+        raise ImageError(name, f"unsupported image mode {img.mode} ({e})") from e
+
+
+def open_image(path: PathLike, exif: bool = True) -> Image.Image:
+    """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot."""
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            raise ImageError(p, "empty file (0 bytes)")
+    except FileNotFoundError:
+        raise ImageError(p, "no such file") from None
+    except OSError as e:
+        raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
+    if p.is_dir():
+        raise ImageError(p, "is a directory, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                img.load()  # decode now: truncated data fails here, not later
+                if exif:
+                    img = ImageOps.exif_transpose(img)
+                return to_rgb(img, str(p))
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(p, "not an image file PIL can read") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(p, f"image too large ({e})") from None
+    except (OSError, SyntaxError, EOFError, ValueError) as e:
+        raise ImageError(p, f"truncated or corrupt image data ({e})") from None
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """8-bit RGB PIL image -> float32 (3, H, W) in [0, 1] (value / 255, as torchvision's ToTensor)."""
+    return uint8_view(img).float().div_(255.0)
+
+
+def uint8_view(img: Image.Image) -> torch.Tensor:
+    """8-bit RGB PIL image -> uint8 (3, H, W) tensor (a channels-first view of one copy of the pixels)."""
+    if img.mode != "RGB":
+        raise ValueError(f"expected an RGB image, got mode {img.mode}")
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+
+
+def load_image(path: PathLike, exif: bool = True) -> torch.Tensor:
+    """Decode ``path`` to a float32 (3, H, W) RGB tensor in [0, 1]; :class:`ImageError` on failure."""
+    return pil_to_tensor(open_image(path, exif=exif))

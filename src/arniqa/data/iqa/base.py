@@ -1,0 +1,135 @@
+"""What every dataset adapter returns: image records, score metadata, and file-checking helpers."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...models.regressor import SCORE_RANGES, ScoreRange
+
+
+class DatasetError(ValueError):
+    """A dataset folder or label file is missing or malformed (the message names the file)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of an IQA dataset.
+
+    ``reference``, ``distortion`` and ``level`` are set for synthetic datasets (distorted copies of
+    pristine references) and ``None`` for authentic ones.
+    """
+
+    path: Path
+    score: float
+    reference: str | None = None
+    distortion: str | None = None
+    level: int | None = None
+
+
+@dataclass
+class IQADataset:
+    """The images of a dataset in the row order of its label file (split indices depend on it).
+
+    ``score_range`` gives the native scale and direction (``kind`` "mos": higher is better,
+    "dmos": lower is better); scores are never rescaled or inverted here.
+    ``short_side`` is an evaluation-protocol pre-resize (SPAQ: 512), ``None`` for the others.
+    """
+
+    name: str
+    root: Path
+    records: list[Record]
+    score_range: ScoreRange
+    synthetic: bool = False
+    short_side: int | None = None
+    label_file: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [r.path for r in self.records]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([r.score for r in self.records], dtype=np.float64)
+
+    @property
+    def references(self) -> list[str] | None:
+        """Reference name per image (synthetic datasets), else ``None``."""
+        return [r.reference for r in self.records] if self.synthetic else None
+
+    @property
+    def distortions(self) -> list[str] | None:
+        return [r.distortion for r in self.records] if self.synthetic else None
+
+    @property
+    def score_kind(self) -> str:
+        return self.score_range.kind
+
+    def missing_images(self) -> list[Path]:
+        """Image files named by the label file but absent on disk."""
+        return [p for p in self.paths if not p.is_file()]
+
+
+def score_range(name: str) -> ScoreRange:
+    """The native score range and direction of a known dataset (one table, in ``models.regressor``)."""
+    return SCORE_RANGES[name]
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: folder not found (expected {what})")
+    return path
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found (expected {what})")
+    return path
+
+
+def read_csv_rows(path: Path, columns: list[str], what: str) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header that holds at least ``columns``; errors name the file."""
+    require_file(path, what)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise DatasetError(f"{path}: missing column(s) {missing}; found {header} (expected {what})")
+            reader.fieldnames = header
+            rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
+    if not rows:
+        raise DatasetError(f"{path}: no rows (expected {what})")
+    return rows
+
+
+def parse_score(value: str, path: Path, line: int) -> float:
+    """A finite float from a label file cell; the error names the file and line."""
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number") from None
+    if not np.isfinite(score):
+        raise DatasetError(f"{path}, line {line}: score {value!r} is not finite")
+    return score
+
+
+def check_images(dataset: IQADataset) -> IQADataset:
+    """Raise if any image the label file names is missing (first few listed)."""
+    missing = dataset.missing_images()
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        label = f" named in {dataset.label_file}" if dataset.label_file else ""
+        raise DatasetError(f"{len(missing)} image(s){label} not found: {shown}{more}")
+    return dataset

@@ -1,0 +1,46 @@
+"""Custom data: a CSV with ``path`` and ``score`` columns, optionally ``reference``, ``distortion``
+and ``level`` (then splits are reference-disjoint). Paths are relative to the CSV's folder.
+
+``root`` is the CSV file, or a folder holding ``labels.csv``. Scores are MOS (higher is better)
+unless ``kind="dmos"``; the range is the observed minimum and maximum unless given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...models.regressor import ScoreRange
+from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows
+
+DEFAULT_NAME = "labels.csv"
+
+
+def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple | None = None) -> IQADataset:
+    root = Path(root)
+    path = root / DEFAULT_NAME if root.is_dir() else root
+    rows = read_csv_rows(path, ["path", "score"], "a CSV with columns path, score[, reference, distortion, level]")
+    synthetic = "reference" in rows[0]
+    records = []
+    for line, row in enumerate(rows, start=2):
+        if not row["path"]:
+            raise DatasetError(f"{path}, line {line}: empty path")
+        level = row.get("level") or None
+        if level is not None:
+            try:
+                level = int(level)
+            except ValueError:
+                raise DatasetError(f"{path}, line {line}: level {level!r} is not an integer") from None
+        ref = row.get("reference") or None
+        if synthetic and ref is None:
+            raise DatasetError(f"{path}, line {line}: empty reference (the file has a reference column)")
+        records.append(Record(path.parent / row["path"], parse_score(row["score"], path, line), ref,
+                              row.get("distortion") or None, level))  # fmt: skip
+    if kind not in ("mos", "dmos"):
+        raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
+    scores = [r.score for r in records]
+    low, high = score_range if score_range is not None else (min(scores), max(scores))
+    if not high > low:
+        raise DatasetError(f"{path}: the scores need a range with high > low, got ({low}, {high})")
+    data = IQADataset("csv", path.parent, records, ScoreRange(float(low), float(high), kind),
+                      synthetic=synthetic, label_file=path)  # fmt: skip
+    return check_images(data) if check else data

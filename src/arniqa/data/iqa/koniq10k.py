@@ -1,0 +1,36 @@
+"""KonIQ-10k: ``koniq10k_scores_and_distributions.csv`` with the images in ``1024x768/``.
+
+The official CSV has ``MOS`` (1-5) and ``MOS_zscore`` (rescaled z-scores, about 1-100). ARNIQA's
+KonIQ range is (1, 100), so ``MOS_zscore`` is the default label; pass ``column="MOS"`` for the
+5-point scale (the score range then becomes (1, 5)). 10,073 images, in the CSV's row order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...models.regressor import ScoreRange
+from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+
+LABELS = "koniq10k_scores_and_distributions.csv"
+FOLDERS = ("1024x768", "512x384")
+
+
+def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str | None = None) -> IQADataset:
+    root = Path(root)
+    if column not in ("MOS_zscore", "MOS"):
+        raise DatasetError(f"KonIQ-10k label column must be 'MOS_zscore' or 'MOS', got {column!r}")
+    path = root / LABELS
+    rows = read_csv_rows(path, ["image_name", column], f"the KonIQ-10k CSV with columns image_name, {column}")
+    if folder is None:
+        folder = next((f for f in FOLDERS if (root / f).is_dir()), FOLDERS[0])
+    records = [Record(root / folder / row["image_name"], parse_score(row[column], path, line))
+               for line, row in enumerate(rows, start=2)]  # fmt: skip
+    if column == "MOS":
+        rng = ScoreRange(1.0, 5.0, "mos")
+    else:
+        rng = score_range("koniq10k")
+    data = IQADataset("koniq10k", root, records, rng, label_file=path)
+    if check and not (root / folder).is_dir():
+        raise DatasetError(f"{root / folder}: folder not found (expected the KonIQ-10k images, {' or '.join(FOLDERS)}/)")
+    return check_images(data) if check else data

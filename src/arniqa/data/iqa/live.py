@@ -1,0 +1,40 @@
+"""LIVE (Release 2): ``LIVE.txt`` from icbcbicc/IQA-Dataset with the distorted-image folders.
+
+Columns ``dis_img_path, dis_type, ref_img_path, score``; the paths' first component (``LIVE/``)
+stands for the dataset root. ``score`` is the realigned DMOS (lower is better). 779 images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+
+COLUMNS = ["dis_img_path", "dis_type", "ref_img_path", "score"]
+
+
+def rooted(root: Path, listed: str) -> Path:
+    """``listed`` (e.g. ``LIVE/jp2k/img1.bmp``) with its first component replaced by ``root``."""
+    parts = Path(listed.replace("\\", "/")).parts
+    return root.joinpath(*parts[1:]) if len(parts) > 1 else root / listed
+
+
+def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bool = True) -> IQADataset:
+    """A dataset described by an icbcbicc/IQA-Dataset CSV (LIVE.txt, CSIQ.txt)."""
+    root = Path(root)
+    path = root / label
+    rows = read_csv_rows(path, COLUMNS, f"{label} with columns {', '.join(COLUMNS)}")
+    records = []
+    for line, row in enumerate(rows, start=2):
+        dist = rooted(root, row["dis_img_path"])
+        ref = Path(row["ref_img_path"].replace("\\", "/")).stem
+        if not row["dis_img_path"] or not ref:
+            raise DatasetError(f"{path}, line {line}: empty image path")
+        level = parse_level(dist.name, path, line) if parse_level else None
+        records.append(Record(dist, parse_score(row["score"], path, line), ref, row["dis_type"], level))
+    data = IQADataset(name, root, records, score_range(name), synthetic=True, label_file=path)
+    return check_images(data) if check else data
+
+
+def load(root: Path, check: bool = True) -> IQADataset:
+    return read_icbcbicc("live", root, "LIVE.txt", check=check)

@@ -1,0 +1,36 @@
+"""SPAQ: ``Annotations/MOS and Image attribute scores.xlsx`` (``Image name``, ``MOS``) with
+``TestImage/``. MOS 0-100, higher is better. 11,125 images, evaluated after resizing the shorter
+side to 512 (``short_side``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .base import DatasetError, IQADataset, Record, check_images, require_file, score_range
+
+LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
+SHORT_SIDE = 512
+
+
+def load(root: Path, check: bool = True) -> IQADataset:
+    root = Path(root)
+    path = require_file(root / LABELS, "the SPAQ annotation workbook with columns 'Image name', 'MOS'")
+    try:
+        table = pd.read_excel(path, engine="openpyxl")
+    except Exception as e:  # openpyxl/zipfile raise several types for corrupt workbooks
+        raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in ("Image name", "MOS") if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
+    scores = pd.to_numeric(table["MOS"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise DatasetError(f"{path}: MOS is not a number in row(s) {[int(i) + 2 for i in bad[:5]]}")
+    records = [Record(root / "TestImage" / str(n).strip(), float(s)) for n, s in zip(table["Image name"], scores)]
+    data = IQADataset("spaq", root, records, score_range("spaq"), short_side=SHORT_SIDE, label_file=path)
+    return check_images(data) if check else data

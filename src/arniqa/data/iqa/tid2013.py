@@ -1,0 +1,46 @@
+"""TID2013: ``mos_with_names.txt`` ("MOS filename" per line, no header, official order) with
+``distorted_images/`` and ``reference_images/``. MOS in 0-9, higher is better. 3,000 images.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .base import DatasetError, IQADataset, Record, check_images, parse_score, require_dir, require_file, score_range
+
+NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
+
+# Distortion types 1-24 in TID2013's numbering.
+TYPES = (
+    "awgn", "awgn_color", "correlated_noise", "masked_noise", "hf_noise", "impulse_noise",
+    "quantization_noise", "gaussian_blur", "denoising", "jpeg", "jpeg2000", "jpeg_transmission",
+    "jpeg2000_transmission", "noneccentricity_pattern", "local_blockwise", "mean_shift",
+    "contrast_change", "saturation_change", "multiplicative_noise", "comfort_noise",
+    "noisy_compression", "color_quantization_dither", "chromatic_aberration", "sparse_sampling",
+)  # fmt: skip
+
+
+def load(root: Path, check: bool = True) -> IQADataset:
+    root = Path(root)
+    path = require_file(root / "mos_with_names.txt", "TID2013 labels: lines of 'MOS filename'")
+    images = require_dir(root / "distorted_images", "TID2013 distorted_images/") if check else root / "distorted_images"
+    records = []
+    for line, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not text.strip():
+            continue
+        fields = text.split()
+        if len(fields) != 2:
+            raise DatasetError(f"{path}, line {line}: expected 'MOS filename', got {text.strip()!r}")
+        match = NAME.match(fields[1])
+        if not match:
+            raise DatasetError(f"{path}, line {line}: {fields[1]!r} is not a TID2013 name like i01_01_1.bmp")
+        kind = int(match.group(2))
+        if not 1 <= kind <= len(TYPES):
+            raise DatasetError(f"{path}, line {line}: distortion type {kind} outside 1..{len(TYPES)}")
+        score = parse_score(fields[0], path, line)
+        records.append(Record(images / fields[1], score, match.group(1).upper(), TYPES[kind - 1], int(match.group(3))))
+    if not records:
+        raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
+    data = IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
+    return check_images(data) if check else data

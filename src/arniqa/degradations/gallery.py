@@ -1,0 +1,80 @@
+"""The whole degradation model at a glance: one image under 24 distortions x 5 levels, labelled."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from .apply import check_images, distort
+from .registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
+
+LABEL_WIDTH = 170  # left column: distortion name and group
+HEADER = 30  # top row: level numbers
+CAPTION = 18  # under each tile: the level's value
+GAP = 6
+MIN_SIZE = 16
+
+
+def square_tile(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``image`` (3,H,W) so its short side is ``size`` (antialiased bilinear), then centre-crop a square."""
+    check_images(image)
+    if image.dim() != 3:
+        raise ValueError(f"expected one image (3, H, W), got {tuple(image.shape)}")
+    if size < MIN_SIZE:
+        raise ValueError(f"tile size must be at least {MIN_SIZE} px, got {size}")
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    new = (max(size, round(h * scale)), max(size, round(w * scale)))
+    resized = F.interpolate(image[None].float(), size=new, mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new[0] - size) // 2, (new[1] - size) // 2
+    return resized[0, :, top : top + size, left : left + size].clamp(0, 1)
+
+
+def distortion_grid(tile: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """``{name: (5, 3, s, s)}``: ``tile`` under every distortion at levels 1..5, names in group order."""
+    batch = tile[None].expand(NUM_LEVELS, -1, -1, -1)
+    levels = list(range(1, NUM_LEVELS + 1))
+    return {name: distort(batch, name, levels, generator) for names in GROUPS.values() for name in names}
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (Pillow >= 10.1, FreeType)
+
+
+def _to_pil(x: torch.Tensor) -> Image.Image:
+    return Image.fromarray((x.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8), "RGB")
+
+
+def draw_gallery(image: torch.Tensor, size: int = 128, generator: torch.Generator | None = None) -> Image.Image:
+    """Draw the labelled grid: one row per distortion (grouped), one column per level.
+
+    ``image`` (3,H,W) in [0, 1] is made a ``size`` x ``size`` tile (see :func:`square_tile`).
+    Each row is labelled with the distortion and its group, each column with the level, and each
+    tile with the level's value. The picture is ``LABEL_WIDTH + 5*(size+GAP) + GAP`` px wide and
+    ``HEADER + 24*(size+CAPTION+GAP) + GAP`` px tall.
+    """
+    tile = square_tile(image, size)
+    rows = distortion_grid(tile, generator)
+    cell_w, cell_h = size + GAP, size + CAPTION + GAP
+    canvas = Image.new("RGB", (LABEL_WIDTH + NUM_LEVELS * cell_w + GAP, HEADER + len(rows) * cell_h + GAP), "white")
+    draw = ImageDraw.Draw(canvas)
+    title, label, small = _font(16), _font(14), _font(11)
+    for level in range(1, NUM_LEVELS + 1):
+        x = LABEL_WIDTH + (level - 1) * cell_w + GAP + size // 2
+        draw.text((x, HEADER // 2), f"level {level}", fill="black", font=title, anchor="mm")
+    previous_group = None
+    for row, (name, images) in enumerate(rows.items()):
+        y = HEADER + row * cell_h + GAP
+        group = GROUP_OF[name]
+        if group != previous_group and row:
+            draw.line([(0, y - GAP // 2), (canvas.width, y - GAP // 2)], fill=(150, 150, 150), width=1)
+        previous_group = group
+        draw.text((GAP, y + size // 2), name, fill="black", font=label, anchor="lm")
+        draw.text((GAP, y + size // 2 + 16), group, fill=(110, 110, 110), font=small, anchor="lm")
+        for level, (value, picture) in enumerate(zip(LEVELS[name], images), start=1):
+            x = LABEL_WIDTH + (level - 1) * cell_w + GAP
+            canvas.paste(_to_pil(picture), (x, y))
+            draw.text((x + size // 2, y + size + CAPTION // 2), f"{value:g}", fill="black", font=small, anchor="mm")
+    return canvas

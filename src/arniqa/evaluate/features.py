@@ -1,0 +1,200 @@
+"""Per-crop quality features of a dataset under the evaluation protocol, cached on disk.
+
+Protocol (reference ``test.py``): decode with PIL as RGB (no EXIF rotation); SPAQ only: resize
+the shorter side to 512 (bicubic, long side truncated); half scale = PIL bicubic resize of the
+whole image to (W//2, H//2); five crops (centre and four corners, zero-filled) per scale;
+per crop ``model.quality_features(full, half)`` = [L2-normalised 2048-d, L2-normalised 2048-d].
+
+The cache folder is keyed by the model's identity (a hash of its weights and configuration), the
+protocol and the list of image paths, so a second evaluation recomputes nothing. Features go to
+a ``.npy`` memmap and a per-image status array is saved after every batch, so an interrupted
+run resumes where it stopped; images that fail to decode are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..constants import CROP_SIZE
+from ..data.images import ImageError, open_image, uint8_view
+from ..data.views import five_crops, half_scale
+
+PENDING, DONE, FAILED = 0, 1, 2
+
+
+class FeatureError(RuntimeError):
+    """Some images could not be turned into features (they are listed; the rest is cached)."""
+
+
+@dataclass(frozen=True)
+class FeatureProtocol:
+    """How images become crops: crop size, half-scale method, optional shorter-side pre-resize,
+    EXIF rotation (off, as the reference), and autocast on CUDA."""
+
+    crop_size: int = CROP_SIZE
+    half: str = "bicubic"
+    short_side: int | None = None
+    exif: bool = False
+    amp: bool = False
+
+    def views(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 crops (5,3,S,S) of the full and the half-scale image at ``path``."""
+        img = open_image(path, exif=self.exif)
+        if self.short_side:
+            img = resize_short_side(img, self.short_side)
+        half = half_scale(img, self.half)
+        return five_crops(uint8_view(img), self.crop_size), five_crops(uint8_view(half), self.crop_size)
+
+
+def resize_short_side(img: Image.Image, short: int) -> Image.Image:
+    """Bicubic PIL resize so the shorter side is ``short`` (the longer side's size is truncated)."""
+    w, h = img.size
+    size = (short, int(h * short / w)) if w <= h else (int(w * short / h), short)
+    return img.resize(size, Image.Resampling.BICUBIC)
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over the model's configuration and every tensor of its state dict."""
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    h.update(json.dumps(config if config is not None else type(model).__name__, sort_keys=True, default=str).encode())
+    for key, value in sorted(model.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(fingerprint: str, protocol: FeatureProtocol, paths: list[Path]) -> str:
+    """Folder name for the features of ``paths`` by the model ``fingerprint`` under ``protocol``."""
+    proto = hashlib.sha256(json.dumps(asdict(protocol), sort_keys=True).encode()).hexdigest()
+    data = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()
+    return f"{fingerprint[:16]}-{proto[:8]}-{data[:12]}"
+
+
+class _Crops(torch.utils.data.Dataset):
+    def __init__(self, paths, indices, protocol):
+        self.paths, self.indices, self.protocol = paths, indices, protocol
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        index = int(self.indices[i])
+        try:
+            full, half = self.protocol.views(self.paths[index])
+            return index, full, half, None
+        except ImageError as e:
+            return index, None, None, str(e)
+
+
+def _collate(items):
+    return items
+
+
+def _save_status(folder: Path, status: np.ndarray, errors: dict) -> None:
+    tmp = folder / "status.tmp.npy"
+    np.save(tmp, status)
+    os.replace(tmp, folder / "status.npy")
+    (folder / "errors.json").write_text(json.dumps(errors, indent=1))
+
+
+def extract_features(
+    model: torch.nn.Module,
+    paths: list[Path],
+    protocol: FeatureProtocol | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    progress: bool = True,
+    fingerprint: str | None = None,
+) -> np.ndarray:
+    """Features (images, 5, D) float32 for ``paths`` (a read-only memmap when cached).
+
+    ``batch_size`` counts images (each gives 5 crops per scale). Without ``cache_dir`` the features
+    live in memory only. ``fingerprint`` overrides :func:`model_fingerprint` (hashing the weights
+    takes a fraction of a second). Raises :class:`FeatureError` listing undecodable images after
+    all others are done.
+    """
+    protocol = protocol or FeatureProtocol()
+    paths = [Path(p) for p in paths]
+    n = len(paths)
+    folder = None
+    if cache_dir is not None:
+        folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
+        folder.mkdir(parents=True, exist_ok=True)
+    status = np.zeros(n, dtype=np.uint8)
+    errors: dict[str, str] = {}
+    feats = None
+    if folder is not None and (folder / "features.npy").is_file() and (folder / "status.npy").is_file():
+        status = np.load(folder / "status.npy")
+        feats = np.load(folder / "features.npy", mmap_mode="r+")
+        if len(status) != n or len(feats) != n:
+            status, feats = np.zeros(n, dtype=np.uint8), None  # stale cache: start again
+    todo = np.flatnonzero(status != DONE)
+    if len(todo):
+        feats = _run(model, paths, todo, protocol, folder, feats, status, errors, batch_size, device, num_workers, progress)
+    if folder is not None:
+        _save_status(folder, status, errors)
+        (folder / "meta.json").write_text(json.dumps({"images": n, "protocol": asdict(protocol),
+                                                       "first": str(paths[0]) if n else None}, indent=1))  # fmt: skip
+    failed = np.flatnonzero(status == FAILED)
+    if len(failed):
+        shown = "; ".join(errors.get(str(i), str(paths[i])) for i in failed[:5])
+        raise FeatureError(f"{len(failed)} of {n} image(s) could not be read: {shown}"
+                           + (" (the other features are cached; a rerun retries only these)" if folder else ""))
+    if feats is None:
+        raise ValueError("no images to extract features from")
+    return np.load(folder / "features.npy", mmap_mode="r") if folder is not None else feats
+
+
+def _run(model, paths, todo, protocol, folder, feats, status, errors, batch_size, device, num_workers, progress):
+    device = torch.device(device)
+    model.eval().to(device)
+    loader = torch.utils.data.DataLoader(
+        _Crops(paths, todo, protocol), batch_size=batch_size, num_workers=num_workers, collate_fn=_collate
+    )
+    bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)
+    with bar, torch.inference_mode():
+        task = bar.add_task("features", total=len(paths), completed=len(paths) - len(todo))
+        for items in loader:
+            good = [it for it in items if it[3] is None]
+            for index, _, _, err in items:
+                if err is not None:
+                    status[index] = FAILED
+                    errors[str(index)] = err
+            if good:
+                full = torch.cat([it[1] for it in good]).to(device).float().div_(255.0)
+                half = torch.cat([it[2] for it in good]).to(device).float().div_(255.0)
+                with torch.autocast(device.type, enabled=protocol.amp and device.type == "cuda"):
+                    out = model.quality_features(full, half)
+                out = out.float().cpu().numpy().reshape(len(good), -1, out.shape[-1])
+                if feats is None:
+                    feats = _allocate(folder, len(paths), out.shape[1:])
+                index = np.array([it[0] for it in good])
+                feats[index] = out
+                status[index] = DONE
+                for i in index:
+                    errors.pop(str(i), None)
+            if folder is not None:
+                if feats is not None:
+                    feats.flush()
+                _save_status(folder, status, errors)
+            bar.advance(task, len(items))
+    return feats
+
+
+def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    if folder is None:
+        return np.zeros((n, *shape), dtype=np.float32)
+    return np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=(n, *shape))

@@ -1,0 +1,131 @@
+"""Evaluation outputs: results.json, a markdown table, and plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
+
+
+def _clean(obj):
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN to null."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if math.isnan(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: Path, obj) -> Path:
+    path.write_text(json.dumps(_clean(obj), indent=1))
+    return path
+
+
+def _cell(stats: dict) -> str:
+    if stats["median"] is None or math.isnan(stats["median"]):
+        return "n/a"
+    return f"{stats['median']:.4f} ({stats['mean']:.4f} ± {stats['std']:.4f})"
+
+
+def markdown(result: dict) -> str:
+    """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
+    result = _clean(result)
+    lines = [f"# {result['dataset']}: {result['images']} images, {result['splits']} split(s), alpha {result['alpha']:.4g}",
+             "", "Median over splits (mean ± std).", "",
+             "| dataset | " + " | ".join(name for _, name in COLUMNS) + " |",
+             "|---|" + "---|" * len(COLUMNS),
+             f"| {result['dataset']} | " + " | ".join(_cell(result["summary"][k]) for k, _ in COLUMNS) + " |"]  # fmt: skip
+    if result.get("per_type"):
+        lines += ["", "## Per distortion type (test images, median over splits)", "", "| type | SRCC | PLCC |", "|---|---|---|"]
+        lines += [f"| {t} | {v['srcc']:.4f} | {v['plcc']:.4f} |" for t, v in result["per_type"].items()]
+    if result.get("cross"):
+        c = result["cross"]
+        lines += ["", "## Cross-dataset (fit on all of the source, test on all of the target)", "",
+                  "| source → target | SRCC | PLCC | KRCC | PLCC (logistic) |", "|---|---|---|---|---|",
+                  f"| {c['source']} → {c['target']} | " + " | ".join(
+                      "n/a" if c[k] is None or math.isnan(c[k]) else f"{c[k]:.4f}" for k, _ in COLUMNS) + " |"]  # fmt: skip
+        if c.get("direction_flipped"):
+            lines.append("\nOne dataset is MOS and the other DMOS: predictions were negated before correlating.")
+    return "\n".join(lines) + "\n"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def scatter_plot(pred, target, path: Path, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    ax.scatter(pred, target, s=6, alpha=0.5)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def per_type_plot(per_type: dict, path: Path, title: str) -> Path:
+    plt = _plt()
+    names = list(per_type)
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(names) + 2), 4), dpi=120)
+    ax.bar(names, [per_type[n]["srcc"] for n in names])
+    ax.set(ylabel="SRCC", title=title, ylim=(min(0, *(per_type[n]["srcc"] for n in names)), 1))
+    ax.tick_params(axis="x", rotation=70)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def alpha_plot(alphas, median_srcc, chosen: float, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    ax.semilogx(alphas, median_srcc)
+    ax.axvline(chosen, color="k", linestyle=":")
+    ax.set(xlabel="ridge alpha", ylabel="median validation SRCC", title=f"alpha search (chosen {chosen:.4g})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(outdir: Path, result: dict, evaluation, scores: np.ndarray, cross=None) -> dict[str, Path]:
+    """Write results.json, results.md and the plots into ``outdir``; returns the written files.
+
+    ``cross``: ``(predictions, target scores)`` of a cross-dataset test, for its scatter plot.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = {"json": write_json(outdir / "results.json", result)}
+    (outdir / "results.md").write_text(markdown(result))
+    files["markdown"] = outdir / "results.md"
+    i = evaluation.median_split
+    split = evaluation.splits[i]
+    files["scatter"] = scatter_plot(evaluation.test_predictions[i], scores[split.test], outdir / "scatter.png",
+                                    f"{result['dataset']}: test images of split {i} (median SRCC)")  # fmt: skip
+    if len(evaluation.alphas) > 1:
+        files["alpha"] = alpha_plot(evaluation.alphas, np.median(evaluation.val_srcc, axis=0), evaluation.alpha,
+                                    outdir / "alpha_search.png")  # fmt: skip
+    if result.get("per_type"):
+        files["per_type"] = per_type_plot(result["per_type"], outdir / "per_type_srcc.png",
+                                          f"{result['dataset']}: SRCC per distortion type")  # fmt: skip
+    if cross is not None and result.get("cross"):
+        c = result["cross"]
+        files["cross"] = scatter_plot(cross[0], cross[1], outdir / "cross_scatter.png", f"{c['source']} → {c['target']}")
+    return files

@@ -1,0 +1,121 @@
+"""Train/val/test splits of image indices: seeded random 70/10/20, or the reference's ``.npy`` files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RATIOS = (0.7, 0.1, 0.2)
+
+
+class SplitError(ValueError):
+    """A split file is missing or malformed (the message names the file)."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Image indices of one split (int64 arrays)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def as_lists(self) -> dict[str, list[int]]:
+        return {k: getattr(self, k).tolist() for k in ("train", "val", "test")}
+
+
+def _counts(n: int, ratios=RATIOS) -> tuple[int, int, int]:
+    """Train/val/test counts: train and test rounded from the ratios, val takes the rest
+    (reproduces the reference sizes, e.g. KADID refs 57/8/16, CLIVE 813/117/232)."""
+    train = int(round(ratios[0] * n))
+    test = int(round(ratios[2] * n))
+    return train, n - train - test, test
+
+
+def random_splits(
+    n_images: int, n_splits: int = 10, seed: int = 0, groups=None, ratios=RATIOS
+) -> list[Split]:
+    """``n_splits`` seeded random splits of ``n_images``.
+
+    With ``groups`` (one label per image, e.g. its reference), the groups are split by the ratios
+    and each image follows its group, so no reference appears in two parts of a split.
+    """
+    if groups is None:
+        units = np.arange(n_images)[:, None]
+        members = [np.array([i]) for i in range(n_images)]
+    else:
+        labels = np.asarray([str(g) for g in groups])
+        if len(labels) != n_images:
+            raise ValueError(f"{len(labels)} group labels for {n_images} images")
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        order = np.argsort(first)  # groups in order of first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        unit_of = rank[inverse]
+        members = [np.flatnonzero(unit_of == u) for u in range(len(order))]
+        units = None
+    count = len(members)
+    n_train, n_val, n_test = _counts(count, ratios)
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(f"cannot split {count} {'groups' if units is None else 'images'} into 70/10/20")
+    out = []
+    for i in range(n_splits):
+        perm = np.random.default_rng([seed, i]).permutation(count)
+        parts = (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])
+        idx = [np.sort(np.concatenate([members[u] for u in part])).astype(np.int64) for part in parts]
+        out.append(Split(*idx))
+    return out
+
+
+def _load_array(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise SplitError(f"{path}: split file not found (expected train.npy, val.npy and test.npy)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise SplitError(f"{path}: not a readable .npy array ({e})") from e
+    if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
+        raise SplitError(f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}")
+    return arr.reshape(1, -1) if arr.ndim == 1 else arr
+
+
+def load_splits(directory: str | Path, n_images: int) -> list[Split]:
+    """Splits from ``train.npy``, ``val.npy``, ``test.npy`` in ``directory`` (or its ``splits/``).
+
+    Each file holds (splits, n) indices right-padded with −1, or one split as a 1-D array (FLIVE).
+    The −1 padding is dropped (the reference code uses it as an index of the last image).
+    """
+    directory = Path(directory)
+    if not (directory / "train.npy").is_file() and (directory / "splits" / "train.npy").is_file():
+        directory = directory / "splits"
+    parts = {k: _load_array(directory / f"{k}.npy") for k in ("train", "val", "test")}
+    counts = {k: v.shape[0] for k, v in parts.items()}
+    if len(set(counts.values())) != 1:
+        raise SplitError(f"{directory}: train/val/test hold different numbers of splits {counts}")
+    out = []
+    for i in range(counts["train"]):
+        idx = {}
+        for k, arr in parts.items():
+            row = arr[i][arr[i] != -1].astype(np.int64)
+            bad = row[(row < 0) | (row >= n_images)]
+            if bad.size:
+                raise SplitError(f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}")
+            idx[k] = row
+        out.append(Split(**idx))
+    return out
+
+
+def check_disjoint(split: Split, groups=None) -> None:
+    """Raise if an image (or, with ``groups``, a group) is in two parts of ``split``."""
+    names = ("train", "val", "test")
+    sets = [set(getattr(split, k).tolist()) for k in names]
+    if groups is not None:
+        labels = np.asarray([str(g) for g in groups])
+        sets = [set(labels[list(s)].tolist()) for s in sets]
+    for a in range(3):
+        for b in range(a + 1, 3):
+            common = sets[a] & sets[b]
+            if common:
+                raise SplitError(f"{names[a]} and {names[b]} share {len(common)} item(s), e.g. {sorted(common)[:3]}")

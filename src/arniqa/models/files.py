@@ -1,0 +1,157 @@
+"""Reading weight files safely: state dicts (pickle zip or safetensors) and TorchScript archives.
+
+Nothing here runs code stored in a file: pickled state dicts go through
+``torch.load(weights_only=True)``, and TorchScript archives through a restricted unpickler that only
+rebuilds tensors (see :func:`read_torchscript_tensors`).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, unreadable, or does not fit the model."""
+
+
+def _check_file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weight file")
+    return path
+
+
+def is_torchscript_archive(path) -> bool:
+    """True if ``path`` is a zip archive holding TorchScript code (``<name>/code/...``)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in name for name in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """A flat ``{name: tensor}`` dict from a ``.safetensors`` file or a torch pickle (weights only).
+
+    A dict that wraps the weights under a single ``state_dict`` or ``model`` entry is unwrapped.
+    TorchScript archives are read with :func:`read_torchscript_tensors`.
+    """
+    path = _check_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
+    if is_torchscript_archive(path):
+        return read_torchscript_tensors(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt / foreign files
+        raise WeightsError(f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {e})") from e
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict) and not torch.is_tensor(obj.get(wrapper)):
+            obj = obj[wrapper]
+            break
+    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise WeightsError(f"{path}: expected a dict of tensors (a state_dict), got {type(obj).__name__}")
+    return dict(obj)
+
+
+# Storage class names written by the TorchScript pickler, and the dtype they hold.
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+
+
+class _StorageType:
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+
+
+class _ScriptObject:
+    """Stand-in for a scripted module: keeps its attribute dict, runs nothing."""
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+def _rebuild_tensor(storage, offset, size, stride, *unused):
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
+
+
+class _TensorOnlyUnpickler(pickle.Unpickler):
+    """Allows the few globals a TorchScript ``data.pkl`` needs to describe tensors; rejects the rest."""
+
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path: Path) -> None:
+        super().__init__(file)
+        self.archive, self.prefix, self.path = archive, prefix, path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        if module == "__torch__" or module.startswith("__torch__."):
+            return type(name, (_ScriptObject,), {})
+        raise WeightsError(f"{self.path}: refusing to load {module}.{name} from a TorchScript archive")
+
+    def persistent_load(self, pid):
+        kind, storage_type, key, _location, numel = pid
+        if kind != "storage" or not isinstance(storage_type, _StorageType):
+            raise WeightsError(f"{self.path}: unsupported storage record {pid!r}")
+        data = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
+        flat = torch.frombuffer(data, dtype=storage_type.dtype) if data else torch.empty(0, dtype=storage_type.dtype)
+        if flat.numel() != numel:
+            raise WeightsError(f"{self.path}: storage {key} holds {flat.numel()} values, expected {numel}")
+        return flat
+
+
+def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
+    """The top-level tensor attributes (parameters and buffers) of a saved TorchScript module.
+
+    Reads the archive's ``data.pkl`` with an unpickler that only rebuilds tensors from the archive's
+    raw storages; no TorchScript or pickled code is loaded or run. Submodules are ignored.
+    """
+    path = _check_file(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WeightsError(f"{path}: not a zip archive, so not a TorchScript file ({e})") from e
+    with archive:
+        pkls = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pkls) != 1:
+            raise WeightsError(f"{path}: no TorchScript data.pkl in the archive")
+        prefix = pkls[0].rsplit("/", 1)[0]
+        byteorder = f"{prefix}/byteorder"
+        if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
+            raise WeightsError(f"{path}: big-endian archives are not supported")
+        with archive.open(pkls[0]) as f:
+            try:
+                obj = _TensorOnlyUnpickler(f, archive, prefix, path).load()
+            except WeightsError:
+                raise
+            except Exception as e:
+                raise WeightsError(f"{path}: cannot read TorchScript data ({type(e).__name__}: {e})") from e
+    state = getattr(obj, "state", None)
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: the TorchScript archive does not hold a module")
+    return {k: v for k, v in state.items() if torch.is_tensor(v)}

@@ -1,0 +1,146 @@
+"""Files in, rows out: expanding the paths to score, and CSV/JSON result files written row by row.
+
+Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``). Files are written
+incrementally (each row is flushed), so an interrupted run keeps its rows, and a later run can skip
+the paths already present (:func:`read_done`). A JSON file is an array with one row object per line;
+its closing ``]`` is written when the writer closes (also on an interrupt), and is removed again
+when rows are appended.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from .data.images import is_image_file
+
+COLUMNS = ("path", "score", "raw_score", "error")
+FORMATS = ("csv", "json")
+
+
+def collect_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The files to score, in order: each argument as given, folders replaced by the image files under
+    them (recursively, sorted, extensions PIL can open). A missing path is kept (it becomes an error row)."""
+    out: list[str] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(str(f) for f in sorted(p.rglob("*")) if f.is_file() and is_image_file(f))
+        else:
+            out.append(str(p))
+    return out
+
+
+def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
+    """The output format: ``fmt`` if given, else from the file suffix (``.json`` -> json), else csv."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+        return fmt
+    return "json" if path is not None and Path(path).suffix.lower() == ".json" else "csv"
+
+
+def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
+    """Rows of an existing (possibly interrupted) result file; an unparsable trailing line is ignored."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    text = path.read_text(encoding="utf-8")
+    if fmt == "csv":
+        return [dict(r) for r in csv.DictReader(io.StringIO(text)) if r.get("path")]
+    rows = []
+    for line in text.splitlines():
+        line = line.strip().rstrip(",")
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a half-written last line
+                break
+    return rows
+
+
+def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
+    """The paths that already have a row (scored or failed) in a result file."""
+    return {str(r["path"]) for r in read_rows(path, fmt)}
+
+
+def _number(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+class RowWriter:
+    """Writes result rows to ``stream`` in CSV or JSON, flushing each row.
+
+    ``append=True`` continues an existing file of the same format (no second CSV header; a JSON
+    file's closing bracket is removed first). Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False) -> None:
+        self.fmt = format_for(None, fmt)
+        self.count = 0
+        existing = 0
+        if isinstance(target, (str, os.PathLike)):
+            path = Path(target)
+            existing = len(read_rows(path, self.fmt)) if append else 0
+            if append and existing and self.fmt == "json":
+                self._reopen_json(path)
+            self.stream: TextIO = open(path, "a" if append and existing else "w", encoding="utf-8", newline="")
+            self._own = True
+        else:
+            self.stream, self._own = target, False
+        self._first = existing == 0
+        if self.fmt == "csv":
+            self._csv = csv.writer(self.stream, lineterminator="\n")
+            if self._first:
+                self._csv.writerow(COLUMNS)
+        elif self._first:
+            self.stream.write("[\n")
+        self.stream.flush()
+
+    @staticmethod
+    def _reopen_json(path: Path) -> None:
+        """Drop a closing ``]`` (and a half-written last line) so rows can be appended."""
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keep = []
+        for line in lines:
+            s = line.strip().rstrip(",")
+            if s == "[" or s.startswith("{") and _parses(s):
+                keep.append(s)
+        body = keep[0] + "\n" + ",\n".join(keep[1:]) if keep and keep[0] == "[" else "[\n" + ",\n".join(keep)
+        path.write_text(body, encoding="utf-8")
+
+    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:
+        if self.fmt == "csv":
+            self._csv.writerow([path, _number(score), _number(raw_score), error or ""])
+        else:
+            row = {"path": path, "score": score, "raw_score": raw_score, "error": error}
+            self.stream.write(("" if self._first else ",\n") + json.dumps(row))
+            self._first = False
+        self.count += 1
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n")
+        self.stream.flush()
+        if self._own:
+            self.stream.close()
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False

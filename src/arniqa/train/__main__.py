@@ -1,0 +1,32 @@
+"""``python -m arniqa.train CONFIG [--set key=value ...] [--resume state.pt]`` (also under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import ConfigError, load_config
+from .loop import TrainingError, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m arniqa.train", description="Self-supervised ARNIQA training.")
+    parser.add_argument("config", help="YAML config (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
+    parser.add_argument("--resume", metavar="STATE", help="resume from a state.pt written by an earlier run")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        path = train(config, resume=args.resume)
+    except (ConfigError, TrainingError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if os.environ.get("RANK", "0") == "0":
+        print(f"model written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

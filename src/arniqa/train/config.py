@@ -1,0 +1,206 @@
+"""Training configuration: nested dataclasses, read from YAML and overridden with ``key=value`` pairs.
+
+Defaults are the reference recipe (ARNIQA ``config.yaml`` / ``main.py``). A YAML file gives any
+subset of the sections below; ``--set optim.lr=0.01`` style overrides are applied after it, with
+values parsed as YAML scalars (``true``, ``1e-3``, ``[1, 2]``, ``null``). Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..constants import CROP_SIZE
+
+
+class ConfigError(ValueError):
+    """A configuration file, key or value that cannot be used."""
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # a folder tree of pristine images, or a KADIS-700k folder (with ref_imgs/)
+    crop_size: int = CROP_SIZE  # side of the four square crops
+    max_distortions: int = 4  # k ~ U{1..max_distortions} distortions per chain
+    pristine_prob: float = 0.05  # probability that a sample stays undistorted
+    num_workers: int = 4  # DataLoader worker processes (decoding, cropping, half scale)
+    max_images: int | None = None  # use only the first N images (sorted); None = all
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"  # resnet50 | se_resnet50
+    se_stages: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    se_bias: bool = True
+    init: str = "imagenet"  # imagenet (from `weights`) | random
+    weights: str = ""  # local ResNet50 ImageNet file (torchvision or timm keys) for init=imagenet
+    temperature: float = 0.1  # NT-Xent temperature
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    t0_epochs: int = 1  # CosineAnnealingWarmRestarts T_0, in epochs (stepped every iteration)
+    t_mult: int = 2
+    eta_min: float = 1e-6
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 16  # samples per step over all processes (4 crops each)
+    seed: int = 27
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: the local rank's GPU)
+    precision: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
+    channels_last: bool = True
+    deterministic: bool = False  # torch.use_deterministic_algorithms (slower on CUDA)
+    sync_batchnorm: bool = False  # SyncBatchNorm across processes under DDP (CUDA only)
+    checkpoint_every: int = 500  # steps between resumable checkpoints (and at every epoch end)
+    max_steps: int | None = None  # stop after this many steps in all (demo, smoke tests); None = all
+
+
+@dataclass
+class ValidationConfig:
+    datasets: list[dict[str, Any]] = field(default_factory=list)  # [{name: kadid10k, root: /data/KADID10K}, ...]
+    alpha: float = 0.1  # ridge regularisation (fixed, as the reference)
+    num_splits: int = 10  # random train/val/test splits; the median SRCC over them is kept
+    every: int = 1  # validate every N epochs
+
+
+@dataclass
+class LogConfig:
+    every: int = 10  # steps between TensorBoard/CSV rows
+    tensorboard: bool = True
+    progress: bool = True  # rich progress bar
+
+
+@dataclass
+class Config:
+    output: str = "runs/arniqa"  # run folder: checkpoints, log.csv, tensorboard/, final model
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """A :class:`Config` from nested ``values`` (missing keys take defaults); ConfigError on unknown keys."""
+    return _build(Config, values, "")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from the defaults when ``path`` is None) and apply ``overrides``.
+
+    Each override is ``section.key=value`` (e.g. ``train.batch_size=8``, ``output=runs/x``).
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: invalid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        values = loaded or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.01")
+        *parents, leaf = key.strip().split(".")
+        node = values
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {name!r} is not a section")
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+    config = from_dict(values)
+    check(config)
+    return config
+
+
+def check(config: Config) -> None:
+    """Raise ConfigError for values that cannot work."""
+    problems = []
+    if config.model.backbone not in ("resnet50", "se_resnet50"):
+        problems.append(f"model.backbone must be resnet50 or se_resnet50, got {config.model.backbone!r}")
+    if config.model.init not in ("imagenet", "random"):
+        problems.append(f"model.init must be imagenet or random, got {config.model.init!r}")
+    if config.model.init == "imagenet" and not config.model.weights:
+        problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
+    if config.model.temperature <= 0:
+        problems.append(f"model.temperature must be > 0, got {config.model.temperature}")
+    if config.data.crop_size < 16:
+        problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
+    if config.train.batch_size < 1 or config.train.epochs < 1:
+        problems.append("train.batch_size and train.epochs must be at least 1")
+    for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            problems.append(f"{key} must be a positive integer or null, got {value!r}")
+    if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {config.train.precision!r}")
+    if config.train.checkpoint_every < 1 or config.log.every < 1 or config.validation.every < 1:
+        problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
+    if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:
+        problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
+    for dataset in config.validation.datasets:
+        if not isinstance(dataset, dict) or "name" not in dataset or "root" not in dataset:
+            problems.append(f"validation.datasets entries need name and root, got {dataset!r}")
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def _build(cls, values: Any, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}{name}.")
+        else:
+            kwargs[name] = _coerce(value, default, where + name)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Check ``value`` against the type of the field's default (ints are accepted for floats)."""
+    if value is None or default is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        value = str(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"config key {key}: expected {type(default).__name__}, got {value!r}")
+    return value

@@ -1,0 +1,149 @@
+"""Decoding every image mode to RGB, EXIF orientation, and per-file errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from arniqa.data.images import ImageError, is_image_file, load_image, open_image
+
+
+def _pattern():
+    """An asymmetric 32x48 uint8 RGB image of flat blocks on the 8x8 JPEG grid (round trips stay close)."""
+    a = np.zeros((32, 48, 3), np.uint8)
+    a[:16, :24] = (220, 30, 30)
+    a[:16, 24:] = (30, 200, 40)
+    a[16:, :8] = (20, 40, 210)
+    a[16:, 8:] = (240, 240, 40)
+    return a
+
+
+def _as_hwc(t: torch.Tensor) -> np.ndarray:
+    assert t.dtype == torch.float32 and t.dim() == 3 and t.shape[0] == 3
+    assert float(t.min()) >= 0 and float(t.max()) <= 1
+    return t.permute(1, 2, 0).numpy()
+
+
+def test_rgb_png_is_value_over_255(tmp_path):
+    a = _pattern()
+    Image.fromarray(a).save(tmp_path / "x.png")
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "x.png")), a.astype(np.float32) / 255)
+
+
+def test_grayscale_is_replicated(tmp_path):
+    g = np.arange(24 * 32, dtype=np.uint8).reshape(24, 32)
+    Image.fromarray(g, "L").save(tmp_path / "g.png")
+    out = _as_hwc(load_image(str(tmp_path / "g.png")))
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], g / np.float32(255))
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA"])
+def test_alpha_is_dropped_not_composited(tmp_path, mode):
+    a = _pattern()
+    alpha = np.zeros(a.shape[:2], np.uint8)
+    alpha[:, ::2] = 255  # half the pixels fully transparent
+    if mode == "RGBA":
+        Image.fromarray(np.dstack([a, alpha]), "RGBA").save(tmp_path / "a.png")
+        expected = a
+    else:
+        gray = a[..., 0]
+        Image.fromarray(np.dstack([gray, alpha]), "LA").save(tmp_path / "a.png")
+        expected = np.repeat(gray[..., None], 3, axis=2)
+    assert Image.open(tmp_path / "a.png").mode == mode
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "a.png")), expected / np.float32(255))
+
+
+def test_palette_maps_to_palette_colours(tmp_path):
+    palette = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (10, 20, 30)]
+    idx = (np.arange(12 * 16).reshape(12, 16) % 4).astype(np.uint8)
+    img = Image.fromarray(idx, "P")
+    img.putpalette([v for rgb in palette for v in rgb])
+    img.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    expected = np.array(palette, np.float32)[idx] / 255
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "p.png")), expected)
+
+
+def test_16bit_gray_is_scaled_not_clipped(tmp_path):
+    v = np.array([[0, 257, 1000, 30000], [32896, 40000, 65280, 65535]], np.uint16)
+    Image.fromarray(v).save(tmp_path / "d.png")
+    assert Image.open(tmp_path / "d.png").mode.startswith("I")
+    expected8 = np.array([[0, 1, 4, 117], [128, 156, 254, 255]], np.float32)  # round(v / 257) by hand
+    out = _as_hwc(load_image(tmp_path / "d.png"))
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], expected8 / 255)
+
+
+def test_cmyk_jpeg_matches_pil_convert(tmp_path):
+    cmyk = np.zeros((16, 16, 4), np.uint8)
+    cmyk[:8] = (0, 0, 0, 0)  # white
+    cmyk[8:] = (0, 255, 255, 0)  # red
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "c.jpg", quality=100)
+    assert Image.open(tmp_path / "c.jpg").mode == "CMYK"
+    out = _as_hwc(load_image(tmp_path / "c.jpg"))
+    np.testing.assert_array_equal(out, np.asarray(Image.open(tmp_path / "c.jpg").convert("RGB")) / np.float32(255))
+    np.testing.assert_allclose(out[2, 2], [1, 1, 1], atol=3 / 255)
+    np.testing.assert_allclose(out[13, 13], [1, 0, 0], atol=3 / 255)
+
+
+@pytest.mark.parametrize("orientation,k", [(3, 2), (6, -1), (8, 1)])  # k: np.rot90 turns (counter-clockwise)
+def test_exif_orientation_is_applied(tmp_path, orientation, k):
+    a = _pattern()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(a).save(tmp_path / "r.jpg", quality=100, subsampling=0, exif=exif)
+    stored = load_image(tmp_path / "r.jpg", exif=False)  # the pixel grid as stored (the reference's view)
+    shown = load_image(tmp_path / "r.jpg")
+    np.testing.assert_array_equal(_as_hwc(shown), np.rot90(_as_hwc(stored), k))
+    # and the upright image is the pattern turned the documented way, up to JPEG error
+    np.testing.assert_allclose(_as_hwc(shown), np.rot90(a, k) / 255, atol=0.05)
+
+
+def test_exif_no_tag_is_unchanged(tmp_path):
+    a = _pattern()
+    Image.fromarray(a).save(tmp_path / "n.jpg", quality=95)
+    assert torch.equal(load_image(tmp_path / "n.jpg"), load_image(tmp_path / "n.jpg", exif=False))
+
+
+def _expect_error(path, fragment):
+    with pytest.raises(ImageError) as e:
+        load_image(path)
+    assert isinstance(e.value, ValueError)
+    assert str(path) in str(e.value) and e.value.path == str(path)
+    assert fragment in e.value.reason
+
+
+def test_errors_name_the_file(tmp_path):
+    _expect_error(tmp_path / "missing.png", "no such file")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    _expect_error(tmp_path / "empty.jpg", "0 bytes")
+    (tmp_path / "notes.png").write_text("this is not an image\n")
+    _expect_error(tmp_path / "notes.png", "not an image")
+    (tmp_path / "dir.png").mkdir()
+    _expect_error(tmp_path / "dir.png", "directory")
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png"])
+def test_truncated_file_is_an_error(tmp_path, fmt):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"full.{fmt}")
+    data = (tmp_path / f"full.{fmt}").read_bytes()
+    (tmp_path / f"cut.{fmt}").write_bytes(data[: len(data) // 2])
+    _expect_error(tmp_path / f"cut.{fmt}", "truncated")
+
+
+def test_float_mode_is_unsupported(tmp_path):
+    Image.fromarray(np.ones((8, 8), np.float32), "F").save(tmp_path / "f.tif")
+    _expect_error(tmp_path / "f.tif", "unsupported image mode F")
+
+
+def test_open_image_gives_rgb_and_extensions():
+    assert is_image_file("a/b/C.JPG") and is_image_file("x.png") and is_image_file("x.webp")
+    assert not is_image_file("x.txt") and not is_image_file("x.pdf")  # pdf is save-only in PIL
+
+
+def test_open_image_returns_rgb(tmp_path):
+    Image.fromarray(np.zeros((5, 7), np.uint8), "L").save(tmp_path / "g.bmp")
+    img = open_image(tmp_path / "g.bmp")
+    assert img.mode == "RGB" and img.size == (7, 5)

@@ -1,0 +1,128 @@
+"""Adapters for authentic datasets (KonIQ-10k, CLIVE, FLIVE, SPAQ) and the generic CSV, on tiny layouts."""
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from PIL import Image
+
+from arniqa.data.iqa import DatasetError, load_dataset
+
+
+def _img(path, size=(16, 12)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (90, 120, 30)).save(path)
+
+
+def _csv(path, header, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def test_koniq(tmp_path):
+    header = ["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"]
+    rows = [["10004473376.jpg", 0, 0, 25, 73, 7, 105, 3.828571, 0.527, 77.383621],
+            ["10007357496.jpg", 0, 3, 45, 47, 1, 96, 3.479167, 0.580, 68.728571]]  # fmt: skip
+    _csv(tmp_path / "koniq10k_scores_and_distributions.csv", header, rows)
+    for r in rows:
+        _img(tmp_path / "1024x768" / r[0])
+    data = load_dataset("koniq", tmp_path)
+    assert data.name == "koniq10k" and not data.synthetic and data.references is None
+    np.testing.assert_allclose(data.scores, [77.383621, 68.728571])
+    assert data.score_range[:2] == (1.0, 100.0)
+    five = load_dataset("koniq10k", tmp_path, column="MOS")
+    np.testing.assert_allclose(five.scores, [3.828571, 3.479167])
+    assert five.score_range[:2] == (1.0, 5.0)
+    assert data.paths[1] == tmp_path / "1024x768" / "10007357496.jpg"
+
+
+def test_clive_mat_files_drop_training_images(tmp_path):
+    names = [f"t{i}.bmp" for i in range(1, 8)] + ["3.bmp", "100.bmp", "1001.JPG"]
+    mos = np.array([[50.0] * 7 + [63.9, 25.5, 70.1]])
+    (tmp_path / "Data").mkdir()
+    scipy.io.savemat(tmp_path / "Data" / "AllImages_release.mat",
+                     {"AllImages_release": np.array(names, dtype=object).reshape(-1, 1)})  # fmt: skip
+    scipy.io.savemat(tmp_path / "Data" / "AllMOS_release.mat", {"AllMOS_release": mos})
+    for n in names[7:]:
+        _img(tmp_path / "Images" / n)
+    for n in names[:7]:
+        _img(tmp_path / "Images" / "trainingImages" / n)
+    data = load_dataset("clive", tmp_path)
+    assert [p.name for p in data.paths] == ["3.bmp", "100.bmp", "1001.JPG"]
+    np.testing.assert_allclose(data.scores, [63.9, 25.5, 70.1])
+    scipy.io.savemat(tmp_path / "Data" / "AllMOS_release.mat", {"AllMOS_release": mos[:, :-1]})
+    with pytest.raises(DatasetError, match="AllMOS_release.mat: 9 scores"):
+        load_dataset("clive", tmp_path)
+    scipy.io.savemat(tmp_path / "Data" / "AllMOS_release.mat", {"MOS": mos})
+    with pytest.raises(DatasetError, match="no variable 'AllMOS_release'"):
+        load_dataset("clive", tmp_path)
+
+
+def test_clive_pyiqa_csv(tmp_path):
+    rows = [[f"trainingImages/t{i}.bmp", 50.0, 1.0] for i in range(1, 8)] + [["3.bmp", 63.9, 2.0]]
+    _csv(tmp_path / "meta_info_LIVEChallengeDataset.csv", ["img_name", "mos", "std"], rows)
+    _img(tmp_path / "Images" / "3.bmp")
+    data = load_dataset("livec", tmp_path)
+    assert len(data) == 1 and data.paths[0] == tmp_path / "Images" / "3.bmp"
+
+
+def test_clive_missing_files_named(tmp_path):
+    with pytest.raises(DatasetError, match="AllImages_release.mat"):
+        load_dataset("clive", tmp_path)
+
+
+def test_flive(tmp_path):
+    rows = [["voc_emotic_ava/a.jpg", 72.1], ["EE371R/b.jpg", 55.0], ["blur_dataset/c.png", 30.5]]
+    _csv(tmp_path / "labels_image.csv", ["name", "mos"], rows)
+    for r in rows:
+        _img(tmp_path / "database" / r[0])
+    data = load_dataset("flive", tmp_path)
+    assert data.paths[1] == tmp_path / "database" / "EE371R" / "b.jpg"
+    np.testing.assert_allclose(data.scores, [72.1, 55.0, 30.5])
+
+
+def test_spaq(tmp_path):
+    table = pd.DataFrame({"Image name": ["00001.jpg", "00002.jpg"], "MOS": [42.5, 80.0], "Brightness": [40, 70]})
+    (tmp_path / "Annotations").mkdir()
+    table.to_excel(tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
+    for n in table["Image name"]:
+        _img(tmp_path / "TestImage" / n)
+    data = load_dataset("spaq", tmp_path)
+    assert data.short_side == 512
+    np.testing.assert_allclose(data.scores, [42.5, 80.0])
+    assert data.paths[0] == tmp_path / "TestImage" / "00001.jpg"
+    table.drop(columns="MOS").to_excel(tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
+    with pytest.raises(DatasetError, match=r"scores\.xlsx: missing column\(s\) \['MOS'\]"):
+        load_dataset("spaq", tmp_path)
+    (tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx").write_text("not a workbook")
+    with pytest.raises(DatasetError, match="not a readable .xlsx"):
+        load_dataset("spaq", tmp_path)
+
+
+def test_generic_csv(tmp_path):
+    _csv(tmp_path / "labels.csv", ["path", "score", "reference", "distortion", "level"],
+         [["a/x1.png", 0.2, "x", "blur", 1], ["a/x2.png", 0.9, "x", "noise", 2], ["b/y1.png", 0.5, "y", "blur", 1]])  # fmt: skip
+    for p in ("a/x1.png", "a/x2.png", "b/y1.png"):
+        _img(tmp_path / p)
+    data = load_dataset("csv", tmp_path)
+    assert data.synthetic and data.references == ["x", "x", "y"] and data.records[1].level == 2
+    assert data.score_range[:2] == (0.2, 0.9) and data.score_kind == "mos"
+    plain = tmp_path / "plain.csv"
+    _csv(plain, ["path", "score"], [["a/x1.png", 3], ["b/y1.png", 4]])
+    d2 = load_dataset("csv", plain, kind="dmos", score_range=(0, 10))
+    assert not d2.synthetic and d2.score_kind == "dmos" and d2.score_range[:2] == (0.0, 10.0)
+    _csv(plain, ["file", "score"], [["a/x1.png", 3]])
+    with pytest.raises(DatasetError, match=r"plain\.csv: missing column\(s\) \['path'\]"):
+        load_dataset("csv", plain)
+
+
+def test_unknown_dataset_and_root(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("imagenet", tmp_path)
+    with pytest.raises(DatasetError, match="dataset root not found"):
+        load_dataset("live", tmp_path / "nowhere")

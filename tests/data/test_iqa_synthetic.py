@@ -1,0 +1,131 @@
+"""Adapters for the synthetic datasets (LIVE, CSIQ, TID2013, KADID-10k) on tiny copies of their layouts."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arniqa.data.iqa import DatasetError, load_dataset
+
+
+def _png(path, size=(12, 10), value=100):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (value, value // 2, 30)).save(path)
+
+
+def _icbcbicc(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dis_img_path", "dis_type", "ref_img_path", "score"])
+        w.writerows(rows)
+
+
+def make_live(root):
+    rows = [
+        ("LIVE/jp2k/img29.bmp", "jp2k", "LIVE/refimgs/coinsinfountain.bmp", "45.1"),
+        ("LIVE/wn/img3.bmp", "wn", "LIVE/refimgs/sailing4.bmp", "-2.6"),
+        ("LIVE/fastfading/img7.bmp", "fastfading", "LIVE/refimgs/coinsinfountain.bmp", "111.8"),
+    ]
+    for r in rows:
+        _png(root / r[0].split("/", 1)[1])
+        _png(root / r[2].split("/", 1)[1])
+    _icbcbicc(root / "LIVE.txt", rows)
+    return rows
+
+
+def test_live(tmp_path):
+    rows = make_live(tmp_path)
+    data = load_dataset("live", tmp_path)
+    assert len(data) == 3 and data.synthetic
+    assert data.paths[0] == tmp_path / "jp2k" / "img29.bmp"
+    np.testing.assert_array_equal(data.scores, [45.1, -2.6, 111.8])
+    assert data.references == ["coinsinfountain", "sailing4", "coinsinfountain"]
+    assert data.distortions == [r[1] for r in rows]
+    assert data.score_kind == "dmos" and data.score_range.lower_better
+
+
+def test_csiq(tmp_path):
+    rows = [
+        ("CSIQ/dst_imgs/awgn/1600.AWGN.3.png", "awgn", "CSIQ/src_imgs/1600.png", "0.21"),
+        ("CSIQ/dst_imgs/jpeg/woman.JPEG.5.png", "jpeg", "CSIQ/src_imgs/woman.png", "0.8"),
+    ]
+    for r in rows:
+        _png(tmp_path / r[0].split("/", 1)[1])
+    _icbcbicc(tmp_path / "CSIQ.txt", rows)
+    data = load_dataset("csiq", tmp_path)
+    assert [r.level for r in data.records] == [3, 5]
+    assert data.references == ["1600", "woman"] and data.distortions == ["awgn", "jpeg"]
+    assert data.score_range[:2] == (0.0, 1.0) and data.score_kind == "dmos"
+
+
+def test_tid2013(tmp_path):
+    names = ["i01_01_1.bmp", "i01_08_5.bmp", "i25_24_2.bmp"]
+    for n in names:
+        _png(tmp_path / "distorted_images" / n)
+    _png(tmp_path / "reference_images" / "I01.BMP")
+    (tmp_path / "mos_with_names.txt").write_text("5.51429 i01_01_1.bmp\n1.2 i01_08_5.bmp\n6.0 i25_24_2.bmp\n")
+    data = load_dataset("tid2013", tmp_path)
+    assert data.references == ["I01", "I01", "I25"]
+    assert data.distortions == ["awgn", "gaussian_blur", "sparse_sampling"]
+    assert [r.level for r in data.records] == [1, 5, 2]
+    np.testing.assert_allclose(data.scores, [5.51429, 1.2, 6.0])
+    assert data.score_kind == "mos" and data.score_range[:2] == (0.0, 9.0)
+
+
+def make_kadid(root, refs=3, types=(1, 9), levels=(1, 3)):
+    rows = []
+    for r in range(1, refs + 1):
+        for t in types:
+            for lv in levels:
+                name = f"I{r:02d}_{t:02d}_{lv:02d}.png"
+                _png(root / "images" / name, value=40 * lv)
+                rows.append((name, f"I{r:02d}.png", f"{5 - lv * 0.9:.3f}", "0.5"))
+    with open(root / "dmos.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dist_img", "ref_img", "dmos", "var"])
+        w.writerows(rows)
+    return rows
+
+
+def test_kadid(tmp_path):
+    rows = make_kadid(tmp_path)
+    data = load_dataset("kadid", tmp_path)  # pyiqa alias
+    assert data.name == "kadid10k" and len(data) == len(rows)
+    assert data.records[0].path == tmp_path / "images" / "I01_01_01.png"
+    assert data.records[2].distortion == "jpeg2000" and data.records[2].level == 1
+    assert data.references[:4] == ["I01"] * 4 and data.references[4] == "I02"
+    assert data.score_kind == "mos" and data.score_range[:2] == (1.0, 5.0)
+
+
+def test_missing_label_file_is_named(tmp_path):
+    for name, label in [("live", "LIVE.txt"), ("csiq", "CSIQ.txt"), ("tid2013", "mos_with_names.txt"),
+                        ("kadid10k", "dmos.csv")]:  # fmt: skip
+        with pytest.raises(DatasetError, match=label):
+            load_dataset(name, tmp_path)
+
+
+def test_malformed_labels_are_named(tmp_path):
+    make_kadid(tmp_path)
+    text = (tmp_path / "dmos.csv").read_text().replace("dmos", "score", 1)
+    (tmp_path / "dmos.csv").write_text(text)
+    with pytest.raises(DatasetError, match=r"dmos\.csv.*missing column.*dmos"):
+        load_dataset("kadid10k", tmp_path)
+    make_kadid(tmp_path)
+    lines = (tmp_path / "dmos.csv").read_text().splitlines()
+    lines[2] = lines[2].replace("2.300", "n/a")
+    (tmp_path / "dmos.csv").write_text("\n".join(lines))
+    with pytest.raises(DatasetError, match=r"dmos\.csv, line 3: score 'n/a'"):
+        load_dataset("kadid10k", tmp_path)
+    (tmp_path / "mos_with_names.txt").write_text("5.1 i01_01_1.bmp\nnonsense\n")
+    (tmp_path / "distorted_images").mkdir()
+    with pytest.raises(DatasetError, match=r"mos_with_names\.txt, line 2"):
+        load_dataset("tid2013", tmp_path)
+
+
+def test_missing_image_is_named(tmp_path):
+    make_live(tmp_path)
+    (tmp_path / "wn" / "img3.bmp").unlink()
+    with pytest.raises(DatasetError, match=r"LIVE\.txt not found: .*img3\.bmp"):
+        load_dataset("live", tmp_path)
+    assert len(load_dataset("live", tmp_path, check=False)) == 3

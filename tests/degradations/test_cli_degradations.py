@@ -1,0 +1,109 @@
+"""``arniqa distortions | distort | gallery`` through typer's CliRunner."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from arniqa.cli import _register, app
+from arniqa.degradations import NAMES
+
+_register()
+runner = CliRunner()
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A small textured RGB PNG (40 x 56)."""
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.random((5, 7, 3)), np.ones((8, 8, 1)))
+    pixels = (255 * np.clip(smooth + 0.05 * rng.standard_normal(smooth.shape), 0, 1)).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def messages(result) -> str:
+    return result.output + (result.stderr or "")
+
+
+def test_distortions_lists_all_names_and_values():
+    result = runner.invoke(app, ["distortions"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for name in NAMES:
+        assert f" {name} " in result.output
+    assert "170" in result.output and "0.0001" in result.output  # jpeg2000 level 5, whitenoiseCC level 1
+
+
+def test_distort_writes_the_distorted_image(photo, tmp_path):
+    out = tmp_path / "out" / "blurred.png"
+    result = runner.invoke(app, ["distort", str(photo), "--name", "gaublur", "--level", "4", "-o", str(out)])
+    assert result.exit_code == 0, messages(result)
+    source = np.asarray(Image.open(photo), dtype=float)
+    blurred = np.asarray(Image.open(out), dtype=float)
+    assert blurred.shape == source.shape
+    assert np.abs(np.diff(blurred, axis=1)).mean() < 0.7 * np.abs(np.diff(source, axis=1)).mean()
+
+
+def test_distort_seed_reproduces_noise(photo, tmp_path):
+    outs = [tmp_path / f"{i}.png" for i in range(3)]
+    for out, seed in zip(outs, ["7", "7", "8"]):
+        args = ["distort", str(photo), "-n", "whitenoise", "-l", "5", "-o", str(out), "--seed", seed]
+        assert runner.invoke(app, args).exit_code == 0
+    first, again, other = (np.asarray(Image.open(p)) for p in outs)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--name", "blurr", "--level", "2"], "unknown distortion 'blurr'"),
+        (["--name", "jpeg", "--level", "6"], "level must be an integer from 1 to 5"),
+        (["--name", "jpeg", "--level", "0"], "level must be an integer from 1 to 5"),
+    ],
+)
+def test_distort_bad_arguments_fail_with_message(photo, tmp_path, args, message):
+    result = runner.invoke(app, ["distort", str(photo), *args, "-o", str(tmp_path / "o.png")])
+    assert result.exit_code != 0
+    assert message in messages(result)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_distort_unreadable_image_fails_with_message(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    result = runner.invoke(app, ["distort", str(bad), "-n", "jpeg", "-l", "2", "-o", str(tmp_path / "o.png")])
+    assert result.exit_code != 0
+    assert "notes.png" in messages(result)
+    missing = runner.invoke(app, ["distort", str(tmp_path / "nope.png"), "-n", "jpeg", "-l", "2", "-o", "x.png"])
+    assert missing.exit_code != 0 and "nope.png" in messages(missing)
+
+
+def test_gallery_size_grows_with_the_tile_size(photo, tmp_path):
+    sizes = {}
+    for size in (24, 32):
+        out = tmp_path / f"grid{size}.png"
+        result = runner.invoke(app, ["gallery", str(photo), "-o", str(out), "--size", str(size)])
+        assert result.exit_code == 0, messages(result)
+        with Image.open(out) as picture:
+            assert picture.format == "PNG" and picture.mode == "RGB"
+            sizes[size] = picture.size
+    (w24, h24), (w32, h32) = sizes[24], sizes[32]
+    assert w32 - w24 == 5 * 8  # five level columns
+    assert h32 - h24 == 24 * 8  # 24 distortion rows
+    assert w24 > 5 * 24 and h24 > 24 * 24
+
+
+def test_gallery_without_image_uses_the_sample_photo(tmp_path):
+    out = tmp_path / "grid.png"
+    result = runner.invoke(app, ["gallery", "-o", str(out), "--size", "24", "--seed", "1"])
+    assert result.exit_code == 0, messages(result)
+    assert "astronaut" in result.output
+    assert Image.open(out).size[1] > 24 * 24
+
+
+def test_gallery_rejects_a_tiny_tile(photo, tmp_path):
+    result = runner.invoke(app, ["gallery", str(photo), "-o", str(tmp_path / "g.png"), "--size", "4"])
+    assert result.exit_code != 0
+    assert "tile size must be at least" in messages(result)

@@ -1,0 +1,103 @@
+"""Contract tests for every distortion and level: shape, dtype, range, seeds, batching, bad input."""
+
+import pytest
+import torch
+
+from arniqa.degradations import GROUPS, LEVELS, NAMES, NUM_LEVELS, distort
+from arniqa.degradations.sampler import Step, apply_chain, apply_chains
+
+CASES = [(name, level) for name in NAMES for level in range(1, NUM_LEVELS + 1)]
+
+
+@pytest.fixture
+def batch(image: torch.Tensor) -> torch.Tensor:
+    """Three different (3, 64, 80) images: the shared fixture, its mirror, and a darker shifted copy."""
+    return torch.stack([image, image.flip(-1), 0.6 * image.roll(7, dims=-2)])
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_registry_is_complete():
+    assert len(NAMES) == 24 and len(set(NAMES)) == 24
+    assert sorted(len(v) for v in GROUPS.values()) == [2, 3, 3, 3, 4, 4, 5]
+    assert all(len(LEVELS[name]) == NUM_LEVELS for name in NAMES)
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_shape_dtype_range(image, batch, name, level):
+    for x in (image, batch):
+        y = distort(x, name, level, seeded())
+        assert y.shape == x.shape
+        assert y.dtype == torch.float32
+        assert torch.isfinite(y).all()
+        assert y.min() >= 0 and y.max() <= 1
+    assert torch.equal(image, batch[0]), "the input must not be modified"
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_seed_reproduces_output(batch, name, level):
+    assert torch.equal(distort(batch, name, level, seeded(3)), distort(batch, name, level, seeded(3)))
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_batch_equals_samples_one_by_one(batch, name, level):
+    together = distort(batch, name, level, seeded(5))
+    generator = seeded(5)
+    alone = torch.stack([distort(x, name, level, generator) for x in batch])
+    assert torch.equal(together, alone)
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_apply_chains_equals_apply_chain_per_sample(batch, name, level):
+    # A deterministic step interleaved with the tested one keeps the draw order per sample.
+    other = Step("nonlincontrchange", 2) if name != "nonlincontrchange" else Step("gaublur", 3)
+    step = Step(name, level)
+    chains = [[step], [step, other], [other, step]]
+    together = apply_chains(batch, chains, seeded(9))
+    generator = seeded(9)
+    alone = torch.stack([apply_chain(x, chain, generator) for x, chain in zip(batch, chains)])
+    assert torch.equal(together, alone)
+
+
+BAD_IMAGES = [
+    (torch.rand(64, 80), "shape"),
+    (torch.rand(1, 64, 80), "shape"),
+    (torch.rand(2, 4, 16, 16), "shape"),
+    (torch.rand(1, 1, 3, 16, 16), "shape"),
+    ((torch.rand(3, 16, 16) * 255).to(torch.uint8), "dtype"),
+    (torch.ones(3, 16, 16, dtype=torch.int64), "dtype"),
+    (torch.full((3, 16, 16), 1.5), r"\[0, 1\]"),
+    (torch.full((3, 16, 16), -0.01), r"\[0, 1\]"),
+    (torch.full((3, 16, 16), float("nan")), r"\[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize("x,message", BAD_IMAGES)
+def test_bad_images_raise(x, message):
+    with pytest.raises(ValueError, match=message):
+        distort(x, "gaublur", 2)
+    with pytest.raises(ValueError, match=message):
+        apply_chain(x, [("gaublur", 2)])
+
+
+def test_not_a_tensor_raises():
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        distort([[0.5]], "gaublur", 2)
+
+
+@pytest.mark.parametrize("name", ["blur", "GAUBLUR", "", "jpeg3"])
+def test_unknown_name_raises(image, name):
+    with pytest.raises(ValueError, match="unknown distortion"):
+        distort(image, name, 1)
+    with pytest.raises(ValueError, match="unknown distortion"):
+        apply_chains(image[None], [[(name, 1)]])
+
+
+@pytest.mark.parametrize("level", [0, 6, -1, 2.5, True, "2"])
+def test_bad_level_raises(image, level):
+    with pytest.raises(ValueError, match="level must be an integer from 1 to 5"):
+        distort(image, "jpeg", level)
+    with pytest.raises(ValueError, match="level must be an integer from 1 to 5"):
+        apply_chain(image, [("jpeg", level)])

@@ -1,0 +1,50 @@
+"""The tone-curve helper against its closed form and scipy's not-a-knot spline."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.interpolate import CubicSpline
+
+from arniqa.degradations.tone import curves, parabola, spline
+
+MIDPOINTS = [0.55, 0.6, 0.7, 0.85, 1.05, 0.475, 0.45, 0.4, 0.3, 0.1]  # brighten and darken
+
+
+@pytest.mark.parametrize("c", MIDPOINTS)
+def test_parabola_closed_form_and_points(c):
+    x = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    expected = ((2 - 4 * c) * x**2 + (4 * c - 1) * x).clamp(0, 1)
+    assert torch.allclose(parabola(x, c), expected, atol=1e-12)
+    points = parabola(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), c)
+    assert torch.allclose(points, torch.tensor([0.0, min(c, 1.0), 1.0], dtype=torch.float64))
+
+
+def test_parabola_is_clamped():
+    x = torch.linspace(0, 1, 101)
+    assert parabola(x, 1.05).max() == 1 and parabola(x, 0.1).min() == 0
+
+
+@pytest.mark.parametrize("a", [0.0, 0.15, -0.4, 0.3, -0.6])
+def test_spline_matches_scipy_not_a_knot(a):
+    c0, c1 = 0.25 - a / 4, 0.75 + a / 4
+    knots = [0.0, 0.3, 0.5, 0.7, 1.0]
+    reference = CubicSpline(knots, [0.0, c0, 0.5, c1, 1.0], bc_type="not-a-knot")
+    x = np.linspace(0, 1, 2001)
+    out = spline(torch.from_numpy(x).float(), c0, c1).double().numpy()
+    assert np.allclose(out, np.clip(reference(x), 0, 1), atol=2e-6)
+    at_knots = spline(torch.tensor(knots, dtype=torch.float64), c0, c1)
+    assert torch.allclose(at_knots, torch.tensor([0.0, c0, 0.5, c1, 1.0], dtype=torch.float64), atol=1e-12)
+
+
+def test_spline_is_one_cubic_each_side_of_the_middle():
+    """Not-a-knot: the third derivative does not jump at 0.3 or 0.7 (checked on scipy's pieces)."""
+    cs = CubicSpline([0, 0.3, 0.5, 0.7, 1], [0, 0.2, 0.5, 0.8, 1], bc_type="not-a-knot")
+    assert np.isclose(cs.c[0, 0], cs.c[0, 1]) and np.isclose(cs.c[0, 2], cs.c[0, 3])
+
+
+def test_curves_dispatch_and_bad_coefficients():
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(curves(x, 0.7), parabola(x.clone(), 0.7))
+    assert torch.equal(curves(x, [0.2, 0.8]), spline(x, 0.2, 0.8))
+    with pytest.raises(ValueError, match="two control values"):
+        curves(x, [0.1, 0.5, 0.9])

@@ -1,0 +1,155 @@
+"""The ablation runner end to end at tiny scale: results, report, paired differences, skip and resume."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from rich.console import Console
+from scipy import stats
+
+import arniqa.train.loop as loop
+from arniqa.ablation import AblationError, load_ablation_config, run_ablation
+from arniqa.ablation.runner import initial_model
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
+VARIANTS = ("resnet50", "se_resnet50_stages123")
+SEEDS = (0, 1)
+
+
+def write_textures(folder: Path, n: int) -> list[Path]:
+    """``n`` random-texture RGB PNGs (smooth colour blobs plus fine noise), 56x72 px."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(n):
+        blobs = np.kron(rng.random((8, 10, 3)), np.ones((8, 8, 1)))[:56, :72]
+        pixels = (blobs * 200 + rng.random((56, 72, 3)) * 55).astype(np.uint8)
+        paths.append(folder / f"tex{i}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """Config for 8 pristine images (6 held out), and a record of every training call."""
+    write_textures(tmp_path / "pristine", 8)
+    calls = []
+    real_train = loop.train
+
+    def counting_train(config, resume=None, validate=None):
+        calls.append((config.model.backbone, config.train.seed, resume))
+        return real_train(config, resume=resume, validate=validate)
+
+    monkeypatch.setattr(loop, "train", counting_train)
+    config = load_ablation_config(CONFIG, [f"data.pristine={tmp_path / 'pristine'}", f"output={tmp_path / 'out'}"])
+    return config, tmp_path / "out", calls
+
+
+def result(out: Path, variant: str, seed: int, stage: str) -> dict:
+    return json.loads((out / variant / f"seed{seed}" / stage / "result.json").read_text())
+
+
+def test_ablation_end_to_end_skip_and_resume(study):
+    config, out, calls = study
+    quiet = Console(quiet=True)
+    outcome = run_ablation(config, command="arniqa ablate tiny", console=quiet)
+    assert outcome["failed"] == [] and outcome["done"] == 8 and outcome["skipped"] == 0
+    assert len(calls) == 4 and all(resume is None for *_, resume in calls)
+
+    # the split is by file, disjoint, and the benchmark is built from the held-out part only
+    split = json.loads((out / "data" / "split.json").read_text())
+    assert len(split["holdout"]) == 6 and len(split["train"]) == 2
+    assert not set(split["holdout"]) & set(split["train"])
+    sources = (out / "benchmarks" / "synthetic" / "sources.csv").read_text()
+    assert all(p in sources for p in split["holdout"]) and not any(p in sources for p in split["train"])
+
+    # every result has the expected structure
+    for variant in VARIANTS:
+        for seed in SEEDS:
+            for stage in ("untrained", "trained"):
+                r = result(out, variant, seed, stage)
+                assert (r["variant"], r["seed"], r["stage"]) == (variant, seed, stage)
+                bench = r["benchmarks"]["synthetic"]
+                assert bench["images"] == 6 * 2 * 5 and bench["references"] == 6 and bench["splits"] == 3
+                assert -1 <= bench["srcc"]["median"] <= 1 and -1 <= bench["plcc"]["median"] <= 1
+                assert 0 <= bench["monotonicity"]["share"] <= 1 and len(bench["monotonicity"]["per_split"]) == 3
+                assert (r["training"] is None) == (stage == "untrained")
+            trained, untrained = result(out, variant, seed, "trained"), result(out, variant, seed, "untrained")
+            assert trained["training"]["global_steps"] == 1
+            assert trained["timings"]["fingerprint"] != untrained["timings"]["fingerprint"]  # training changed the weights
+    assert result(out, VARIANTS[1], 0, "untrained")["parameters"] > result(out, VARIANTS[0], 0, "untrained")["parameters"]
+
+    # report files, and paired differences equal to the per-seed differences of the result files
+    for name in ("report.md", "summary.json", "loss_curves.png", "synthetic_bars.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    for stage in ("trained", "untrained"):
+        for metric in ("srcc", "plcc"):
+            se = np.array([result(out, VARIANTS[1], s, stage)["benchmarks"]["synthetic"][metric]["median"] for s in SEEDS])
+            base = np.array([result(out, VARIANTS[0], s, stage)["benchmarks"]["synthetic"][metric]["median"] for s in SEEDS])
+            got = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]][stage][metric]
+            np.testing.assert_allclose(got["differences"], se - base, atol=1e-12)
+            assert got["seeds"] == list(SEEDS)
+            assert got["mean"] == pytest.approx(np.mean(se - base))
+            assert got["std"] == pytest.approx(np.sqrt(np.sum((se - base - np.mean(se - base)) ** 2) / (len(SEEDS) - 1)))
+            assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
+            by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][metric]
+            assert by_variant["mean"] == pytest.approx(se.mean())
+    report = (out / "report.md").read_text()
+    assert "arniqa ablate tiny" in report and "Paired differences" in report and "140,000" in report
+    diff = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]]["trained"]["srcc"]
+    assert f"{diff['mean']:+.4f}" in report
+
+    # a rerun skips everything: no training, result files untouched
+    files = sorted(out.glob("*/seed*/*/result.json"))
+    assert len(files) == 8
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    calls.clear()
+    again = run_ablation(config, console=quiet)
+    assert again["done"] == 0 and again["skipped"] == 8 and calls == []
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+
+    # an interrupted training run (checkpoint written, no final model) resumes from its state.pt
+    folder = out / VARIANTS[0] / "seed1"
+    state = folder / "train" / "state.pt"
+    assert state.is_file()
+    for name in ("trained/result.json", "train/model.safetensors", "training.json"):
+        (folder / name).unlink()
+    resumed = run_ablation(config, console=quiet)
+    assert resumed["done"] == 1 and resumed["skipped"] == 7
+    assert calls == [("resnet50", 1, state)]
+    assert result(out, VARIANTS[0], 1, "trained")["training"]["resumed"] is True
+    assert [f.stat().st_mtime_ns for f in files if folder not in f.parents] == [
+        m for f, m in zip(files, mtimes) if folder not in f.parents
+    ]
+
+
+def test_untrained_baseline_is_the_training_start(tmp_path):
+    """The untrained model of a variant and seed has exactly the weights its training run starts from."""
+    write_textures(tmp_path / "pristine", 2)
+    config = load_ablation_config(CONFIG, [f"data.pristine={tmp_path / 'pristine'}"])
+    train_config = config.train_config(VARIANTS[1], 1, tmp_path / "run", tmp_path / "pristine")
+    start = loop.Trainer(train_config).model.state_dict()
+    mine = initial_model(train_config).state_dict()
+    assert start.keys() == mine.keys()
+    assert all(torch.equal(start[k], mine[k]) for k in start)
+    other = initial_model(config.train_config(VARIANTS[1], 0, tmp_path / "run", tmp_path / "pristine")).state_dict()
+    assert not all(torch.equal(other[k], mine[k]) for k in mine)  # another seed, other weights
+
+
+def test_changed_settings_and_bad_configs_are_refused(study):
+    config, out, calls = study
+    (out / "study.json").parent.mkdir(parents=True)
+    (out / "study.json").write_text(json.dumps({"data": {}, "synthetic": {}, "datasets": [], "recipe": {}, "evaluation": {}}))
+    with pytest.raises(AblationError, match="other settings"):
+        run_ablation(config, console=Console(quiet=True))
+    assert calls == []
+    with pytest.raises(AblationError, match="baseline"):
+        load_ablation_config(CONFIG, ["baseline=vgg"])
+    with pytest.raises(AblationError, match="unknown config key"):
+        load_ablation_config(CONFIG, ["evaluation.crops=3"])
+    with pytest.raises(AblationError, match="se_resnet50_stages123.*backbone"):
+        load_ablation_config(CONFIG, ["variants.se_resnet50_stages123.backbone=vgg16"])

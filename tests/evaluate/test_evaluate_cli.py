@@ -1,0 +1,95 @@
+"""End to end: ``arniqa evaluate`` on a tiny KADID-10k layout with a random-weight checkpoint."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import Ridge
+from typer.testing import CliRunner
+
+from arniqa.cli import _register, app
+from arniqa.models import ARNIQA
+from arniqa.models.weights import load_checkpoint, load_published_regressor, save_checkpoint
+
+_register()
+
+
+def _kadid(root, refs=10, types=(1, 11), levels=(1, 4)):
+    rng = np.random.default_rng(0)
+    rows = []
+    (root / "images").mkdir(parents=True)
+    for r in range(1, refs + 1):
+        base = rng.random((3, 3, 3))
+        for t in types:
+            for lv in levels:
+                smooth = np.kron(base, np.ones((14, 16, 1)))[:40, :48]
+                arr = smooth + (lv / 8) * rng.normal(size=smooth.shape) if t == 11 else smooth
+                name = f"I{r:02d}_{t:02d}_{lv:02d}.png"
+                Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8)).save(root / "images" / name)
+                rows.append((name, f"I{r:02d}.png", 5.0 - lv + 0.1 * rng.normal()))
+    with open(root / "dmos.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dist_img", "ref_img", "dmos", "var"])
+        w.writerows([(a, b, f"{c:.3f}", "0.1") for a, b, c in rows])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    _kadid(root / "kadid")
+    torch.manual_seed(0)
+    save_checkpoint(root / "model.safetensors", ARNIQA("resnet50"))
+    return root
+
+
+def test_evaluate_writes_report_and_loadable_regressor(setup):
+    out = setup / "out"
+    args = ["evaluate", "--dataset", "kadid10k", "--root", str(setup / "kadid"), "--checkpoint",
+            str(setup / "model.safetensors"), "--splits", "3", "--crop-size", "32", "--batch-size", "8",
+            "--device", "cpu", "--cache-dir", str(setup / "cache"), "-o", str(out),
+            "--cross-to", "kadid10k", "--cross-root", str(setup / "kadid")]  # fmt: skip
+    result = CliRunner().invoke(app, args + ["--tsne"])
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["images"] == 40 and res["splits"] == 3
+    assert set(res["summary"]) == {"srcc", "plcc", "krcc", "plcc_logistic"}
+    assert set(res["per_type"]) == {"gaublur", "whitenoise"}
+    assert res["cross"]["source"] == res["cross"]["target"] == "kadid10k" and not res["cross"]["direction_flipped"]
+    for name in ("results.md", "scatter.png", "per_type_srcc.png", "alpha_search.png", "tsne.png", "cross_scatter.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "| kadid10k |" in (out / "results.md").read_text()
+
+    # the exported ridge is scikit-learn's Ridge(alpha) on all crops of the cached features
+    (cache,) = list((setup / "cache").iterdir())
+    feats = np.load(cache / "features.npy")
+    scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
+    ref = Ridge(alpha=res["alpha"]).fit(feats.reshape(-1, 4096).astype(np.float64), np.repeat(scores, 5))
+    reg = load_published_regressor(out / "regressor_kadid10k.safetensors")
+    np.testing.assert_allclose(reg.weight.detach().numpy()[0], ref.coef_, rtol=1e-3, atol=1e-6)
+    model, head, _ = load_checkpoint(out / "checkpoint_kadid10k.safetensors")
+    assert head is not None and head.dataset == "kadid10k"
+    np.testing.assert_allclose(float(head.bias.detach()), ref.intercept_, rtol=1e-5)
+    # the cross-dataset fit on all images, tested on the same images, equals the in-sample Ridge fit
+    pred = ref.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1)
+    from scipy import stats
+
+    assert res["cross"]["srcc"] == pytest.approx(stats.spearmanr(pred, scores)[0], abs=1e-6)
+
+    # a second run reuses the cached features (no new cache entry, same numbers)
+    again = CliRunner().invoke(app, args[:-4] + ["--no-export-checkpoint"])
+    assert again.exit_code == 0, again.output
+    assert len(list((setup / "cache").iterdir())) == 1
+    assert json.loads((out / "results.json").read_text())["summary"] == res["summary"]
+
+
+def test_evaluate_bad_inputs(setup):
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "live", "--root", str(setup / "kadid"),
+                                      "--checkpoint", str(setup / "model.safetensors"), "-o", str(setup / "o2")])  # fmt: skip
+    assert result.exit_code == 2 and "LIVE.txt" in result.output
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "kadid10k", "--root", str(setup / "kadid"),
+                                      "--checkpoint", str(setup / "model.safetensors"), "--splits",
+                                      str(setup / "nosplits"), "-o", str(setup / "o2")])  # fmt: skip
+    assert result.exit_code == 2 and "train.npy" in result.output

@@ -1,0 +1,106 @@
+"""Ridge path and alpha search against scikit-learn's Ridge refitted per alpha."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.linear_model import Ridge
+
+from arniqa.evaluate.protocol import crop_rows, evaluate, fit, predict, validation_srcc
+from arniqa.evaluate.ridge import RidgePath, gram
+from arniqa.evaluate.splits import random_splits
+
+
+def _data(n_images, n_crops, dim, seed=0, noise=2.0):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=dim)
+    feats = rng.normal(size=(n_images, n_crops, dim)).astype(np.float32)
+    scores = feats.astype(np.float64).mean(axis=1) @ w + rng.normal(scale=noise, size=n_images)
+    return feats, scores
+
+
+@pytest.mark.parametrize("n,d", [(60, 8), (12, 40)])  # primal (n > d) and dual (n < d)
+def test_path_matches_sklearn(n, d):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, d)) + 3.0  # off-centre, so the intercept matters
+    y = X @ rng.normal(size=d) + rng.normal(size=n) + 7.0
+    alphas = [1e-3, 0.3, 50.0]
+    path = RidgePath(X, y)
+    coefs = path.coefs(alphas)
+    for k, a in enumerate(alphas):
+        ref = Ridge(alpha=a).fit(X, y)
+        np.testing.assert_allclose(coefs[:, k], ref.coef_, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(path.intercepts(coefs)[k], ref.intercept_, rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(path.predict(X, alphas)[:, k], ref.predict(X), rtol=1e-8, atol=1e-8)
+
+
+def test_rows_and_precomputed_gram_agree():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 6)).astype(np.float32)
+    y = rng.normal(size=50)
+    rows = np.arange(0, 50, 2)
+    rest = np.setdiff1d(np.arange(50), rows)
+    direct = RidgePath(X, y, rows).coefs([0.5])
+    via_total = RidgePath(X, y, rows, gram(X) - gram(X, rest)).coefs([0.5])
+    ref = Ridge(alpha=0.5).fit(X[rows].astype(np.float64), y[rows]).coef_
+    np.testing.assert_allclose(direct[:, 0], ref, rtol=1e-7)
+    np.testing.assert_allclose(via_total[:, 0], ref, rtol=1e-7)
+
+
+def _sklearn_search(feats, scores, splits, alphas):
+    """The reference procedure: refit Ridge per alpha and split; median val SRCC; crop means."""
+    n, c, d = feats.shape
+    X = feats.reshape(-1, d).astype(np.float64)
+    y = np.repeat(scores, c)
+    med = []
+    for a in alphas:
+        vals = []
+        for s in splits:
+            model = Ridge(alpha=a).fit(X[crop_rows(s.train, c)], y[crop_rows(s.train, c)])
+            pred = model.predict(X[crop_rows(s.val, c)]).reshape(-1, c).mean(axis=1)
+            vals.append(stats.spearmanr(pred, scores[s.val])[0])
+        med.append(np.median(vals))
+    best = int(np.argmax(med))
+    tests = []
+    for s in splits:
+        model = Ridge(alpha=alphas[best]).fit(X[crop_rows(s.train, c)], y[crop_rows(s.train, c)])
+        tests.append(model.predict(X[crop_rows(s.test, c)]).reshape(-1, c).mean(axis=1))
+    return best, np.array(med), tests
+
+
+@pytest.mark.parametrize("n_images,dim", [(80, 12), (40, 300)])  # crop rows n > d and n < d
+def test_alpha_search_matches_sklearn(n_images, dim):
+    feats, scores = _data(n_images, 5, dim, seed=n_images)
+    groups = np.repeat(np.arange(n_images // 4), 4)  # reference-disjoint splits, like a synthetic set
+    splits = random_splits(n_images, n_splits=4, seed=3, groups=groups)
+    alphas = np.geomspace(1e-3, 1e3, 25)
+    result = evaluate(feats, scores, splits, alphas)
+    best, med, tests = _sklearn_search(feats, scores, splits, alphas)
+    assert result.alpha_index == best
+    np.testing.assert_allclose(np.median(result.val_srcc, axis=0), med, atol=1e-10)
+    for ours, ref in zip(result.test_predictions, tests):
+        np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-8)
+    for m, s, ref in zip(result.split_metrics, splits, tests):
+        assert m["srcc"] == pytest.approx(stats.spearmanr(ref, scores[s.test])[0], abs=1e-9)
+
+
+def test_validation_srcc_and_full_fit():
+    feats, scores = _data(60, 3, 10, seed=5)
+    splits = random_splits(60, n_splits=3, seed=0)
+    X = feats.reshape(-1, 10).astype(np.float64)
+    y = np.repeat(scores, 3)
+    vals = []
+    for s in splits:
+        m = Ridge(alpha=0.1).fit(X[crop_rows(s.train, 3)], y[crop_rows(s.train, 3)])
+        vals.append(stats.spearmanr(m.predict(X[crop_rows(s.val, 3)]).reshape(-1, 3).mean(1), scores[s.val])[0])
+    assert validation_srcc(feats, scores, splits, alpha=0.1) == pytest.approx(np.median(vals), abs=1e-10)
+    coef, intercept = fit(feats, scores, 2.0)
+    ref = Ridge(alpha=2.0).fit(X, y)
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-7)
+    np.testing.assert_allclose(predict(feats, coef, intercept), ref.predict(X).reshape(-1, 3).mean(1), rtol=1e-8)
+
+
+def test_signal_is_found():
+    # Strong linear signal: the chosen model must correlate well on held-out images.
+    feats, scores = _data(200, 2, 5, seed=9, noise=0.3)
+    result = evaluate(feats, scores, random_splits(200, n_splits=3), np.geomspace(1e-3, 1e3, 10))
+    assert result.summary["srcc"]["median"] > 0.8

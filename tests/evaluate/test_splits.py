@@ -1,0 +1,84 @@
+"""Random and file splits: sizes, disjointness, reference-disjointness, the reference's −1 padding."""
+
+import numpy as np
+import pytest
+
+from arniqa.evaluate.splits import SplitError, check_disjoint, load_splits, random_splits
+
+
+@pytest.mark.parametrize("n,sizes", [(1162, (813, 117, 232)), (11125, (7787, 1113, 2225)), (10073, (7051, 1007, 2015))])
+def test_image_splits_have_reference_sizes(n, sizes):
+    splits = random_splits(n, n_splits=3, seed=1)
+    for s in splits:
+        assert (len(s.train), len(s.val), len(s.test)) == sizes
+        assert np.array_equal(np.sort(np.concatenate([s.train, s.val, s.test])), np.arange(n))
+        check_disjoint(s)
+    assert not np.array_equal(splits[0].test, splits[1].test)
+
+
+@pytest.mark.parametrize("refs,per,sizes", [(81, 125, (7125, 1000, 2000)), (25, 120, (2160, 240, 600))])
+def test_reference_disjoint(refs, per, sizes):
+    groups = np.repeat([f"I{r:02d}" for r in range(refs)], per)
+    for s in random_splits(refs * per, n_splits=10, seed=0, groups=groups):
+        assert (len(s.train), len(s.val), len(s.test)) == sizes
+        parts = [set(groups[idx]) for idx in (s.train, s.val, s.test)]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        check_disjoint(s, groups)
+
+
+def test_interleaved_groups_and_seed():
+    groups = np.tile(np.arange(29), 27)[:779]  # LIVE-like: references not contiguous
+    a = random_splits(779, seed=5, groups=groups)
+    b = random_splits(779, seed=5, groups=groups)
+    c = random_splits(779, seed=6, groups=groups)
+    assert all(np.array_equal(x.test, y.test) for x, y in zip(a, b))
+    assert not np.array_equal(a[0].test, c[0].test)
+    for s in a:
+        check_disjoint(s, groups)
+        assert len(set(groups[s.train])) == 20 and len(set(groups[s.val])) == 3 and len(set(groups[s.test])) == 6
+
+
+def test_check_disjoint_catches_overlap():
+    from arniqa.evaluate.splits import Split
+
+    with pytest.raises(SplitError, match="train and test share"):
+        check_disjoint(Split(np.array([0, 1]), np.array([2]), np.array([1, 3])))
+    with pytest.raises(SplitError, match="train and val share"):
+        check_disjoint(Split(np.array([0]), np.array([1]), np.array([2])), groups=["a", "a", "b"])
+
+
+def test_reference_npy_files_drop_padding(tmp_path):
+    train = np.array([[0, 1, 2, 3], [4, 5, 6, -1]], dtype=np.int64)
+    val = np.array([[4, -1], [0, 1]], dtype=np.int64)
+    test = np.array([[5, 6], [2, 3]], dtype=np.int64)
+    (tmp_path / "splits").mkdir()
+    for name, arr in (("train", train), ("val", val), ("test", test)):
+        np.save(tmp_path / "splits" / f"{name}.npy", arr)
+    splits = load_splits(tmp_path, n_images=7)  # finds splits/ below the dataset folder
+    assert len(splits) == 2
+    assert splits[1].train.tolist() == [4, 5, 6] and splits[0].val.tolist() == [4]
+    assert all(-1 not in np.concatenate([s.train, s.val, s.test]) for s in splits)
+
+
+def test_flive_single_split_1d(tmp_path):
+    for name, arr in (("train", [0, 1, 2, 5]), ("val", [3]), ("test", [4])):
+        np.save(tmp_path / f"{name}.npy", np.array(arr, dtype=np.int64))
+    (s,) = load_splits(tmp_path, n_images=6)
+    assert s.train.tolist() == [0, 1, 2, 5] and s.test.tolist() == [4]
+
+
+def test_bad_split_files_named(tmp_path):
+    with pytest.raises(SplitError, match="train.npy: split file not found"):
+        load_splits(tmp_path, 5)
+    np.save(tmp_path / "train.npy", np.array([[0, 9]]))
+    np.save(tmp_path / "val.npy", np.array([[1]]))
+    np.save(tmp_path / "test.npy", np.array([[2]]))
+    with pytest.raises(SplitError, match="train.npy: split 0 has index 9"):
+        load_splits(tmp_path, 5)
+    np.save(tmp_path / "val.npy", np.array([[1], [3]]))
+    with pytest.raises(SplitError, match="different numbers of splits"):
+        load_splits(tmp_path, 10)
+    np.save(tmp_path / "test.npy", np.array([[0.5]]))
+    np.save(tmp_path / "val.npy", np.array([[1]]))
+    with pytest.raises(SplitError, match="test.npy: expected an integer array"):
+        load_splits(tmp_path, 10)

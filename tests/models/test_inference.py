@@ -1,0 +1,257 @@
+"""Scoring API against a plain reference pipeline (torchvision ResNet50, PIL crops, TorchScript regressor)
+built in the test from published-layout weight files with random values."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from torchvision import transforms
+
+import arniqa
+from arniqa.data.images import ImageError
+from arniqa.inference import PYIQA_NAMES, Scorer, load, model_dataset, resolve_device
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+DATASETS = {"kadid10k": 0, "koniq10k": 1, "live": 2}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, tv_resnet50, make_scripted_regressor):
+    """A weights dir with ARNIQA.pth (published key layout) and TorchScript regressors, plus the
+    reference encoder (torchvision ResNet50 without fc, as pyiqa builds it) and the loaded regressors."""
+    d = tmp_path_factory.mktemp("weights")
+    encoder = nn.Sequential(*list(tv_resnet50.children())[:-1]).eval()
+    g = torch.Generator().manual_seed(3)
+    state = {f"model.{k}": v for k, v in encoder.state_dict().items()}
+    state["projector.0.weight"] = 0.02 * torch.randn(2048, 2048, generator=g)
+    state["projector.0.bias"] = torch.zeros(2048)
+    state["projector.2.weight"] = 0.02 * torch.randn(128, 2048, generator=g)
+    state["projector.2.bias"] = torch.zeros(128)
+    torch.save(state, d / "ARNIQA.pth")
+    regs = {}
+    for name, seed in DATASETS.items():
+        gg = torch.Generator().manual_seed(10 + seed)
+        w, b = 2.0 * torch.randn(1, 4096, generator=gg), torch.tensor(3.0 + seed)
+        make_scripted_regressor(d / f"regressor_{name}.pth", w, b)
+        regs[name] = torch.jit.load(str(d / f"regressor_{name}.pth"))
+    return d, encoder, regs
+
+
+def _photo(path, w, h, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = F.interpolate(torch.rand(1, 3, h // 8 + 1, w // 8 + 1, generator=g), size=(h, w), mode="bilinear")[0]
+    arr = x.mul(255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    return [_photo(d / "a.png", 80, 64, 1), _photo(d / "b.png", 80, 64, 2), _photo(d / "c.png", 70, 90, 3)]
+
+
+_norm = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+
+@torch.no_grad()
+def _ref_features(encoder, crops):
+    return F.normalize(encoder(torch.stack([_norm(c) for c in crops])).flatten(1), dim=1)
+
+
+def reference_raw(path, encoder, regressor, protocol):
+    """The reference pipelines written out plainly: PIL RGB, torchvision Resize on PIL (antialiased
+    bilinear) or pyiqa's interpolate, PIL crops (zero fill outside), ImageNet normalisation,
+    L2-normalised features, [full, half], TorchScript regressor, mean over crops."""
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    if protocol == "pyiqa":
+        x = transforms.ToTensor()(img)[None]
+        xd = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        n = transforms.Normalize(MEAN, STD)
+        with torch.no_grad():
+            f = F.normalize(encoder(n(x)).flatten(1), dim=1)
+            fd = F.normalize(encoder(n(xd)).flatten(1), dim=1)
+            return float(regressor(torch.hstack((f, fd))).mean())
+    img_ds = transforms.Resize((h // 2, w // 2))(img)
+    if protocol == "whole":
+        views, views_ds = [img], [img_ds]
+    else:
+        def crops(im):
+            W, H = im.size
+            corners = [(W // 2 - 112, H // 2 - 112), (0, 0), (0, H - 224), (W - 224, 0), (W - 224, H - 224)]
+            return [im.crop((left, top, left + 224, top + 224)) for left, top in corners]
+
+        views, views_ds = crops(img), crops(img_ds)
+    with torch.no_grad():
+        feats = torch.hstack((_ref_features(encoder, views), _ref_features(encoder, views_ds)))
+        return float(regressor(feats).mean())
+
+
+def test_crops_protocol_matches_reference(published, tmp_path):
+    d, encoder, regs = published
+    big = _photo(tmp_path / "big.png", 250, 231, 7)  # half scale 125x115: half crops are zero-filled
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="crops")
+    res = scorer.score(big)
+    ref = reference_raw(big, encoder, regs["kadid10k"], "crops")
+    assert res.raw_scores.shape == (1,)
+    assert abs(float(res.raw_scores[0]) - ref) < 1e-4 * max(1.0, abs(ref))
+    # kadid10k scaling from the reference table: (s - 1) / (5 - 1), no clamping
+    assert float(res.scores[0]) == pytest.approx((float(res.raw_scores[0]) - 1) / 4, abs=1e-6)
+
+
+@pytest.mark.parametrize("protocol", ["whole", "pyiqa"])
+def test_whole_protocols_match_reference(published, photos, protocol):
+    d, encoder, regs = published
+    scorer = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol=protocol)
+    res = scorer.score(photos)
+    for p, raw in zip(photos, res.raw_scores.tolist()):
+        ref = reference_raw(p, encoder, regs["koniq10k"], protocol)
+        assert abs(raw - ref) < 1e-4 * max(1.0, abs(ref))
+
+
+def test_features_and_regressor_agree(published, photos):
+    d, _, regs = published
+    res = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole").score(photos, return_features=True)
+    assert res.features.shape == (3, 1, 4096)
+    half = res.features[:, 0, 2048:]
+    torch.testing.assert_close(half.norm(dim=1), torch.ones(3))  # each scale L2-normalised
+    torch.testing.assert_close(regs["kadid10k"](res.features.mean(1)), res.raw_scores, atol=1e-4, rtol=1e-5)
+
+
+def test_batch_equals_single(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", batch_size=4)
+    batch = scorer.score(photos + photos[:1])  # mixed sizes: bucketed, order kept
+    singles = torch.cat([scorer.score(p).raw_scores for p in photos + photos[:1]])
+    torch.testing.assert_close(batch.raw_scores, singles, atol=1e-5, rtol=1e-6)
+    assert batch.raw_scores[0] == pytest.approx(float(batch.raw_scores[3]), abs=1e-5)
+    assert batch.raw_scores[0] != pytest.approx(float(batch.raw_scores[1]), abs=1e-4)  # distinct images differ
+
+
+def test_input_types_agree(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")
+    p = photos[0]
+    arr = np.asarray(Image.open(p).convert("RGB"))
+    t = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+    by_path = float(scorer.score(str(p)).raw_scores[0])
+    assert float(scorer.score(Path(p)).raw_scores[0]) == by_path
+    assert float(scorer.score(Image.open(p)).raw_scores[0]) == by_path  # PIL: same PIL resize as a path
+    from_array = float(scorer.score(arr).raw_scores[0])
+    assert float(scorer.score(arr.astype(np.float32) / 255).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
+    assert float(scorer.score(t).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
+    assert float(scorer.score(t[None]).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
+    # tensors are halved by torch (within 1.5/255 of PIL's resize): close to the path's score
+    assert from_array == pytest.approx(by_path, abs=0.02 * max(1.0, abs(by_path)))
+    rgba = np.dstack([arr, np.full(arr.shape[:2], 7, np.uint8)])
+    assert float(scorer.score(rgba).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)  # alpha dropped
+
+
+def test_small_images_work_in_crops(published, tmp_path):
+    d, _, _ = published
+    tiny = _photo(tmp_path / "tiny.png", 40, 30, 5)
+    res = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="crops").score(tiny, return_features=True)
+    assert res.features.shape == (1, 5, 4096) and torch.isfinite(res.scores).all()
+
+
+def test_aliases_and_scaling(published, photos):
+    d, _, regs = published
+    expected = {"arniqa": "koniq10k", "arniqa-live": "live", "arniqa-csiq": "csiq", "arniqa-tid": "tid2013",
+                "arniqa-kadid": "kadid10k", "arniqa-clive": "clive", "arniqa-flive": "flive", "arniqa-spaq": "spaq",
+                "arniqa-koniq10k": "koniq10k", "arniqa-tid2013": "tid2013", "ARNIQA-KADID10K": "kadid10k"}
+    assert set(PYIQA_NAMES) <= set(expected)
+    for name, ds in expected.items():
+        assert model_dataset(name) == ds
+    with pytest.raises(ValueError, match="unknown model"):
+        model_dataset("arniqa-imagenet")
+    koniq = load("arniqa", device="cpu", weights_dir=d, protocol="whole")
+    assert koniq.regressor.dataset == "koniq10k"
+    r = koniq.score(photos[0])
+    assert float(r.scores[0]) == pytest.approx((float(r.raw_scores[0]) - 1) / 99, abs=1e-6)
+    live = load("arniqa-live", device="cpu", weights_dir=d, protocol="whole").score(photos[0])
+    assert float(live.scores[0]) == pytest.approx(1 - (float(live.raw_scores[0]) - 1) / 99, abs=1e-6)  # DMOS
+    raw = load("arniqa-live", device="cpu", weights_dir=d, protocol="whole").score(photos[0], scale=False)
+    assert torch.equal(raw.scores, raw.raw_scores)
+    # --regressor overrides the name's dataset
+    assert load("arniqa", device="cpu", weights_dir=d, regressor="kadid").regressor.dataset == "kadid10k"
+
+
+def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
+    from arniqa.models.weights import save_checkpoint
+
+    d, encoder, regs = published
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
+    path = save_checkpoint(tmp_path / "ck.safetensors", pub.model, pub.regressor)
+    mine = load(path, device="cpu", protocol="pyiqa")
+    assert mine.regressor.dataset == "kadid10k"
+    ref = reference_raw(photos[2], encoder, regs["kadid10k"], "pyiqa")
+    assert float(mine.score(photos[2]).raw_scores[0]) == pytest.approx(ref, abs=1e-4 * max(1.0, abs(ref)))
+    with pytest.raises(ValueError, match="regressor file"):
+        load(path, device="cpu", regressor="kadid10k")
+
+
+def test_bad_inputs(published, photos, tmp_path):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(ImageError, match="bad.jpg"):
+        scorer.score([photos[0], bad])
+    results = list(scorer.iter_scores([photos[0], bad, tmp_path / "none.png", photos[1]]))
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert results[0].error is None and results[3].error is None
+    assert "not an image" in results[1].error and "no such file" in results[2].error
+    assert results[1].score is None
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        scorer.score(torch.full((3, 32, 32), 2.0))
+    with pytest.raises(ValueError, match="shape"):
+        scorer.score(torch.rand(5, 32, 32))
+    with pytest.raises(ValueError, match="batch_size"):
+        Scorer(scorer.model, scorer.regressor, batch_size=0)
+    with pytest.raises(ValueError, match="protocol"):
+        Scorer(scorer.model, scorer.regressor, protocol="center")
+
+
+def test_max_side_downscales_with_warning(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", max_side=40)
+    with pytest.warns(UserWarning, match="max_side=40"):
+        bounded = scorer.score(photos[0]).raw_scores
+    small = Image.open(photos[0]).convert("RGB").resize((40, 32), Image.BICUBIC)
+    assert float(bounded[0]) == pytest.approx(float(scorer.score(small).raw_scores[0]), abs=1e-6)
+
+
+def test_hub_entry_has_reference_signature(published, photos):
+    d, encoder, regs = published
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("arniqa_hubconf", root / "hubconf.py")
+    hub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hub)
+    assert hub.dependencies[0] == "torch"
+    model = hub.ARNIQA(regressor_dataset="kadid10k", weights_dir=d)
+    img = Image.open(photos[0]).convert("RGB")
+    x = _norm(img)[None]
+    xd = _norm(transforms.Resize((32, 40))(img))[None]
+    with torch.no_grad():
+        score = model(x, xd)
+        raw, emb = model(x, xd, return_embedding=True, scale_score=False)
+        ref_emb = torch.hstack((F.normalize(encoder(x).flatten(1), dim=1), F.normalize(encoder(xd).flatten(1), dim=1)))
+    assert score.shape == (1,) and emb.shape == (1, 4096)
+    torch.testing.assert_close(emb, ref_emb, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(raw, regs["kadid10k"](ref_emb), atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(score, (raw - 1) / 4)
+
+
+def test_device_auto_and_lazy_package():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="CUDA"):
+            resolve_device("cuda")
+    assert arniqa.load is load

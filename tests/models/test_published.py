@@ -1,0 +1,170 @@
+"""Published ARNIQA files: encoder in the positional key layout, TorchScript regressors."""
+
+import pickle
+import zipfile
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from arniqa.models import ARNIQA, WeightsError
+from arniqa.models.weights import load_published, load_published_encoder, load_published_regressor
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def published(tv_resnet50, tmp_path_factory):
+    """A reference model as the official code builds it, and its state dict saved in that layout."""
+    torch.manual_seed(1)
+    trunk = nn.Sequential(*list(tv_resnet50.children())[:-1]).eval()  # 0 conv1 ... 8 avgpool
+    projector = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 128))
+    state = {f"model.{k}": v for k, v in trunk.state_dict().items()}
+    state.update({f"projector.{k}": v for k, v in projector.state_dict().items()})
+    folder = tmp_path_factory.mktemp("published")
+    torch.save(state, folder / "ARNIQA.pth")
+    return trunk, projector, state, folder / "ARNIQA.pth"
+
+
+def reference_features(trunk, x):
+    """The official forward: normalise, trunk, flatten, L2-normalise."""
+    with torch.no_grad():
+        return F.normalize(trunk((x - MEAN) / STD).flatten(1), dim=1)
+
+
+@pytest.fixture(scope="module")
+def loaded(published):
+    return load_published_encoder(ARNIQA("resnet50"), published[3]).eval()
+
+
+def test_published_layout(published):
+    _, _, state, _ = published
+    backbone = [k for k in state if k.startswith("model.")]
+    assert len(backbone) == 318  # pyiqa-and-users.md 1.3
+    assert {k.split(".")[1] for k in backbone} == {"0", "1", "4", "5", "6", "7"}
+
+
+def test_features_and_embeddings_match_the_reference(published, loaded):
+    trunk, projector, _, _ = published
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        f, g = loaded(x)
+        g_ref = F.normalize(projector(reference_features(trunk, x)), dim=1)
+    torch.testing.assert_close(f, reference_features(trunk, x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_scores_match_the_reference(published, loaded, tmp_path, make_scripted_regressor):
+    trunk = published[0]
+    g = torch.Generator().manual_seed(2)
+    weights, biases = torch.randn(1, 4096, generator=g), torch.tensor(3.0)
+    path = make_scripted_regressor(tmp_path / "regressor_kadid10k.pth", weights, biases)
+    reg = load_published_regressor(path)
+    assert reg.dataset == "kadid10k"
+    full = torch.rand(3, 3, 64, 64, generator=g)
+    half = F.interpolate(full, scale_factor=0.5, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        feats = loaded.quality_features(full, half)
+        raw = reg(feats)
+    ref_feats = torch.hstack([reference_features(trunk, full), reference_features(trunk, half)])
+    ref_raw = (ref_feats @ weights.T + biases).flatten()
+    torch.testing.assert_close(feats, ref_feats, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(raw, ref_raw, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(reg.scale(raw), (ref_raw - 1) / 4, rtol=1e-5, atol=1e-4)
+
+
+def test_batch_equals_single(loaded):
+    x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        batch = loaded.features(x)
+        single = torch.cat([loaded.features(x[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-6)
+
+
+def test_training_checkpoint_under_encoder_prefix(published, tmp_path):
+    _, _, state, _ = published
+    path = tmp_path / "train.pth"
+    torch.save({f"encoder.{k}": v for k, v in state.items()}, path)
+    model = load_published_encoder(ARNIQA("resnet50"), path)
+    assert torch.equal(model.encoder.layer4[2].bn3.running_var, state["model.7.2.bn3.running_var"])
+    assert torch.equal(model.encoder.conv1.weight, state["model.0.weight"])
+    assert torch.equal(model.projector[2].bias, state["projector.2.bias"])
+
+
+def test_regressor_reads_tensors_like_torch_jit_load(tmp_path, make_scripted_regressor):
+    """Independent check: TorchScript's own loader gives the same outputs (the test's own file)."""
+    g = torch.Generator().manual_seed(4)
+    weights = torch.randn(1, 4096, generator=g)
+    path = make_scripted_regressor(tmp_path / "regressor_live.pth", weights, torch.tensor(-1.5))
+    reg = load_published_regressor(path)
+    x = torch.randn(5, 4096, generator=g)
+    with pytest.warns(Warning):  # torch.jit.load is deprecated
+        scripted = torch.jit.load(str(path))
+    with torch.no_grad():
+        torch.testing.assert_close(reg(x), scripted(x))
+    assert reg.dataset == "live" and reg.scale(1.0) == pytest.approx(1.0)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.makedirs, (self.marker,)
+
+
+def test_regressor_loader_runs_no_pickled_code(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "regressor_csiq.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/data.pkl", pickle.dumps(_Evil(str(marker)), protocol=2))
+        z.writestr("evil/code/__torch__.py", "")
+    with pytest.raises(WeightsError, match="refusing to load"):
+        load_published_regressor(path)
+    assert not marker.exists()
+
+
+def test_bad_published_files(published, tmp_path, make_scripted_regressor):
+    _, _, state, _ = published
+    model = ARNIQA("resnet50")
+    with pytest.raises(WeightsError, match="absent.pth: no such weight file"):
+        load_published_encoder(model, tmp_path / "absent.pth")
+    notzip = tmp_path / "notzip.pth"
+    notzip.write_bytes(b"\x00" * 100)
+    with pytest.raises(WeightsError, match="notzip.pth"):
+        load_published_encoder(model, notzip)
+    with pytest.raises(WeightsError, match="notzip.pth"):
+        load_published_regressor(notzip)
+    foreign = tmp_path / "foreign.pth"
+    torch.save({**state, "head.weight": torch.zeros(1)}, foreign)
+    with pytest.raises(WeightsError, match="foreign.pth: keys not in the published ARNIQA layout: head.weight"):
+        load_published_encoder(model, foreign)
+    missing = tmp_path / "missing.pth"
+    torch.save({k: v for k, v in state.items() if not k.startswith("projector.")}, missing)
+    with pytest.raises(WeightsError, match=r"missing.pth: does not fit the model; missing 4 keys: projector"):
+        load_published_encoder(model, missing)
+    shapes = tmp_path / "shapes.pth"
+    torch.save({**state, "projector.2.weight": torch.zeros(64, 2048)}, shapes)
+    with pytest.raises(WeightsError, match=r"shapes.pth: wrong tensor shapes: projector.2.weight \(64, 2048\)"):
+        load_published_encoder(model, shapes)
+    with pytest.raises(WeightsError, match="resnet50 backbone"):
+        load_published_encoder(ARNIQA("se_resnet50"), published[3])
+    wrong = make_scripted_regressor(tmp_path / "regressor_spaq.pth", torch.zeros(2, 4096), torch.tensor(0.0))
+    with pytest.raises(WeightsError, match=r"regressor_spaq.pth: expected weights \[1, D\]"):
+        load_published_regressor(wrong)
+
+
+def test_load_published_from_a_weights_folder(published, tmp_path, make_scripted_regressor):
+    """Offline use: files placed in the weights folder are found by their published names."""
+    (tmp_path / "ARNIQA.pth").write_bytes(published[3].read_bytes())
+    make_scripted_regressor(tmp_path / "regressor_koniq10k.pth", torch.ones(1, 4096), torch.tensor(1.0))
+    model, reg = load_published("koniq", weights_dir=tmp_path, progress=False)
+    assert not model.training and reg.dataset == "koniq10k" and reg.score_range == (1.0, 100.0, "mos")
+    assert torch.equal(model.encoder.layer1[0].conv2.weight, published[2]["model.4.0.conv2.weight"])
+    assert load_published(None, weights_dir=tmp_path)[1] is None
+    with pytest.raises(ValueError, match="unknown regressor dataset"):
+        load_published("imagenet", weights_dir=tmp_path)

@@ -1,0 +1,135 @@
+"""``arniqa score``: rows in input order, CSV/JSON, error rows and exit status, resume, small images."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+from PIL import Image
+from typer.testing import CliRunner
+
+import arniqa.cli.score  # noqa: F401  (registers the verb)
+from arniqa.cli import app
+from arniqa.inference import load
+
+
+class _Linear(nn.Module):
+    def __init__(self, weights, biases):
+        super().__init__()
+        self.weights = nn.Parameter(weights)
+        self.biases = nn.Parameter(biases)
+
+    def forward(self, x):
+        return (x @ self.weights.t() + self.biases).flatten()
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    """ARNIQA.pth in the published key layout and a TorchScript regressor_kadid10k.pth, random values."""
+    d = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50()
+    body = nn.Sequential(*list(net.children())[:-1])
+    state = {f"model.{k}": v for k, v in body.state_dict().items()}
+    state.update({"projector.0.weight": torch.zeros(2048, 2048), "projector.0.bias": torch.zeros(2048),
+                  "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
+    torch.save(state, d / "ARNIQA.pth")
+    g = torch.Generator().manual_seed(1)
+    torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0))).save(str(d / "regressor_kadid10k.pth"))
+    return d
+
+
+def _img(path, w, h, seed, mode="RGB"):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    img = Image.fromarray(a)
+    (img.convert("L") if mode == "L" else img).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    (d / "sub").mkdir()
+    _img(d / "b.png", 64, 48, 1)
+    _img(d / "a.jpg", 50, 70, 2)
+    _img(d / "sub" / "c.png", 64, 48, 3, mode="L")
+    (d / "sub" / "broken.png").write_text("not an image")
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "notes.txt").write_text("ignored: not an image extension")
+    return d
+
+
+def _run(args):
+    result = CliRunner().invoke(app, ["score", *map(str, args)], catch_exceptions=False)
+    return result
+
+
+def _csv(path):
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_folder_to_csv_error_rows_and_exit_status(weights_dir, folder, tmp_path):
+    out = tmp_path / "scores.csv"
+    r = _run([folder, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out, "--batch-size", "2"])
+    assert r.exit_code == 1  # two files could not be scored
+    rows = _csv(out)
+    names = [row["path"].replace(str(folder) + "/", "") for row in rows]
+    assert names == ["a.jpg", "b.png", "empty.jpg", "sub/broken.png", "sub/c.png"]  # sorted walk, no .txt
+    by = dict(zip(names, rows))
+    assert "0 bytes" in by["empty.jpg"]["error"] and by["empty.jpg"]["score"] == ""
+    assert "not an image" in by["sub/broken.png"]["error"]
+    # the good rows equal the Python API's scores
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=weights_dir, protocol="whole")
+    good = [folder / n for n in ("a.jpg", "b.png", "sub/c.png")]
+    api = scorer.score(good)
+    for n, s, raw in zip(("a.jpg", "b.png", "sub/c.png"), api.scores.tolist(), api.raw_scores.tolist()):
+        assert by[n]["error"] == ""
+        assert float(by[n]["score"]) == pytest.approx(s, abs=1e-5)
+        assert float(by[n]["raw_score"]) == pytest.approx(raw, abs=1e-5)
+        assert float(by[n]["score"]) == pytest.approx((float(by[n]["raw_score"]) - 1) / 4, abs=1e-6)
+
+
+def test_json_keeps_argument_order_and_exit_zero(weights_dir, folder, tmp_path):
+    out = tmp_path / "s.json"
+    files = [folder / "sub" / "c.png", folder / "a.jpg", folder / "b.png"]
+    r = _run([*files, "--weights-dir", weights_dir, "--protocol", "pyiqa", "-o", out, "--no-scale"])
+    assert r.exit_code == 0
+    rows = json.loads(out.read_text())
+    assert [row["path"] for row in rows] == [str(f) for f in files]
+    assert all(row["error"] is None and row["score"] == row["raw_score"] for row in rows)
+
+
+def test_stdout_and_small_images_in_crops(weights_dir, tmp_path):
+    small = _img(tmp_path / "small.png", 40, 30, 4)  # smaller than 224: zero-filled crops
+    r = _run([small, "--weights-dir", weights_dir, "--format", "csv"])
+    assert r.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 1 and rows[0]["path"] == str(small) and rows[0]["error"] == ""
+    assert np.isfinite(float(rows[0]["score"]))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_resume_appends_only_new_paths(weights_dir, folder, tmp_path, fmt):
+    out = tmp_path / f"r.{fmt}"
+    first = [folder / "a.jpg", folder / "b.png"]
+    assert _run([*first, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out]).exit_code == 0
+    before = out.read_text()
+    allfiles = [*first, folder / "sub" / "c.png"]
+    r = _run([*allfiles, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 2 of 3" in r.stderr
+    rows = _csv(out) if fmt == "csv" else json.loads(out.read_text())
+    assert [row["path"] for row in rows] == [str(f) for f in allfiles]
+    if fmt == "csv":
+        assert out.read_text().startswith(before)  # old rows untouched, one header
+
+
+def test_bad_options(weights_dir, folder, tmp_path):
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--regressor", "imagenet"])
+    assert r.exit_code == 2 and "unknown" in r.stderr
+    r = _run([folder / "a.jpg", "--resume"])
+    assert r.exit_code != 0

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, list_images, random_crop, stack_crops
+
+
+def test_lists_a_tree_recursively_and_sorted(image_folder, tmp_path):
+    (image_folder / "notes.txt").write_text("not an image")
+    files = list_images(image_folder)
+    assert len(files) == 6 and files == sorted(files)
+    assert any(f.parent.name == "nested" for f in files)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        list_images(tmp_path / "empty")
+    with pytest.raises(ValueError, match="does not exist"):
+        list_images(tmp_path / "missing")
+
+
+def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
+    root = tmp_path / "KADIS700"
+    (root / "ref_imgs").mkdir(parents=True)
+    (root / "dist_imgs").mkdir()
+    for name in ("b.png", "a.png"):
+        Image.new("RGB", (8, 8)).save(root / "ref_imgs" / name)
+    Image.new("RGB", (8, 8)).save(root / "dist_imgs" / "a_01_01.png")
+    assert [p.name for p in list_images(root)] == ["a.png", "b.png"]
+    assert [p.name for p in list_images(tmp_path)] == ["a.png", "b.png"]  # the parent of KADIS700 works too
+
+
+def test_random_crop_zero_fills_and_covers_every_position():
+    x = torch.arange(1, 3 * 5 * 7 + 1, dtype=torch.uint8).reshape(3, 5, 7)
+    rng = np.random.default_rng(0)
+    small = random_crop(x, 8, rng)  # larger than the image on both sides: image at the top left, zeros elsewhere
+    assert torch.equal(small[:, :5, :7], x) and small[:, 5:].eq(0).all() and small[:, :, 7:].eq(0).all()
+    tops = {tuple(random_crop(x, 4, rng)[0, 0, :1].tolist()) for _ in range(300)}
+    # Every (top, left) in {0, 1} x {0, 1, 2, 3} shows up, including the last position.
+    assert tops == {(int(x[0, t, l]),) for t in range(2) for l in range(4)}
+
+
+def test_samples_are_reproducible_and_depend_on_epoch_and_index(image_folder):
+    files = list_images(image_folder)
+    data = PristinePairs(files, crop_size=32, seed=3)
+    s = data[(1, 2)]
+    again = PristinePairs(files, crop_size=32, seed=3)[(1, 2)]
+    for name in CROPS:
+        assert s[name].dtype == torch.uint8 and s[name].shape == (3, 32, 32)
+        assert torch.equal(s[name], again[name])
+    assert s["chain"] == again["chain"] and s["index"] == 2 and s["other"] != 2
+    other_epoch = data[(2, 2)]
+    assert any(not torch.equal(s[n], other_epoch[n]) for n in CROPS)
+
+
+def test_crops_come_from_the_right_images_and_scales(image_folder):
+    files = list_images(image_folder)
+    data = PristinePairs(files, crop_size=16, seed=0)
+    s = data[(0, 1)]
+    full = torch.from_numpy(np.array(Image.open(files[1]).convert("RGB"))).permute(2, 0, 1)
+    img = Image.open(files[1]).convert("RGB")
+    half = torch.from_numpy(np.array(img.resize((img.width // 2, img.height // 2), Image.BICUBIC))).permute(2, 0, 1)
+
+    def found(crop, image):
+        _, h, w = image.shape
+        return any(torch.equal(image[:, t : t + 16, l : l + 16], crop) for t in range(h - 15) for l in range(w - 15))
+
+    assert found(s["A_full"], full) and found(s["A_half"], half)
+
+
+def test_b_is_uniform_over_the_other_images(image_folder):
+    data = PristinePairs(list_images(image_folder), crop_size=16)
+    counts = np.bincount([data.other(epoch, 2) for epoch in range(600)], minlength=6)
+    assert counts[2] == 0 and (counts[[0, 1, 3, 4, 5]] > 80).all()  # 120 expected each
+    assert PristinePairs(data.files[:1], crop_size=16).other(0, 0) == 0
+
+
+def test_chains_follow_the_sampler_with_five_percent_pristine(image_folder):
+    data = PristinePairs(list_images(image_folder), crop_size=16, pristine_prob=0.05, max_distortions=4)
+    assert data[(3, 1)]["chain"] == data.chain(3, 1)
+    chains = [data.chain(epoch, i) for epoch in range(100) for i in range(6)]
+    empty = sum(len(c) == 0 for c in chains)
+    assert 12 <= empty <= 50  # 30 expected of 600
+    assert {len(c) for c in chains} == {0, 1, 2, 3, 4}
+    assert not any(len(c) for c in (PristinePairs(data.files, pristine_prob=1.0).chain(e, 0) for e in range(20)))
+
+
+def test_sampler_shards_global_batches_and_resumes():
+    one = list(EpochSampler(10, 4, epoch=2, seed=1))
+    assert len(one) == 8 and len({i for _, i in one}) == 8 and all(e == 2 for e, _ in one)
+    ranks = [list(EpochSampler(10, 4, epoch=2, seed=1, rank=r, world_size=2)) for r in range(2)]
+    for step in range(2):  # the two processes' slices make up the single process's global batch, in order
+        assert ranks[0][2 * step : 2 * step + 2] + ranks[1][2 * step : 2 * step + 2] == one[4 * step : 4 * step + 4]
+    assert list(EpochSampler(10, 4, epoch=2, seed=1, start_step=1)) == one[4:]
+    assert list(EpochSampler(10, 4, epoch=3, seed=1)) != one
+    with pytest.raises(ValueError, match="divisible"):
+        EpochSampler(10, 3, 0, 0, world_size=2)
+
+
+def test_collate_and_stack(image_folder):
+    data = PristinePairs(list_images(image_folder), crop_size=16)
+    batch = collate([data[(0, 0)], data[(0, 3)]])
+    x, chains = stack_crops(batch)
+    assert x.shape == (8, 3, 16, 16) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x[1], batch["A_full"][1].float() / 255) and torch.equal(x[7], batch["B_half"][1].float() / 255)
+    assert chains == batch["chain"] * 4
+
+
+def test_unreadable_image_is_named(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="broken.png"):
+        PristinePairs([bad, bad], crop_size=16)[0]

@@ -1,0 +1,102 @@
+"""A run killed with SIGKILL mid-epoch and resumed ends with the same weights as an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from arniqa.train import load_config
+from arniqa.train.loop import STATE_FILE, Trainer, TrainingError
+
+# The real ARNIQA (ResNet50) on 32 px crops, batch 2: 4 images -> 2 steps per epoch, 2 epochs.
+SETTINGS = {
+    "data": {"crop_size": 32, "num_workers": 0, "max_images": 4},
+    "model": {"backbone": "resnet50", "init": "random"},
+    "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "precision": "fp32", "checkpoint_every": 1},
+    "log": {"every": 1, "tensorboard": False, "progress": False},
+}
+
+
+def write_config(tmp_path, image_folder, output):
+    values = {**SETTINGS, "output": str(output), "data": {**SETTINGS["data"], "root": str(image_folder)}}
+    path = tmp_path / f"{output.name}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder):
+    # Uninterrupted reference, in this process.
+    reference_cfg = load_config(write_config(tmp_path, image_folder, tmp_path / "reference"), ["train.checkpoint_every=100"])
+    Trainer(reference_cfg).fit()
+    reference = weights(tmp_path / "reference" / STATE_FILE)
+
+    # The same run in a subprocess, killed with SIGKILL as soon as its first checkpoint exists.
+    run = tmp_path / "killed"
+    config = write_config(tmp_path, image_folder, run)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-m", "arniqa.train", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (run / STATE_FILE).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"run ended before the kill: {err.decode()[-2000:]}"
+    state = torch.load(run / STATE_FILE, map_location="cpu", weights_only=False)
+    assert (state["epoch"], state["step"]) == (0, 1), "the kill should land mid-epoch"
+    assert not (run / "model.safetensors").exists()
+
+    # Resume (in this process) and finish.
+    resumed_cfg = load_config(config)
+    Trainer(resumed_cfg).fit(resume=run / STATE_FILE)
+    final = weights(run / STATE_FILE)
+    assert final.keys() == reference.keys()
+    for key in reference:
+        assert torch.equal(final[key], reference[key]), key
+    assert not torch.equal(final["projector.0.weight"], state["model"]["projector.0.weight"])  # it did train on
+    rows = (run / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]  # one row per step, none duplicated
+    assert (run / "model.safetensors").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, image_folder, monkeypatch):
+    import arniqa.train.loop as loop
+
+    calls = []
+    real = loop.nt_xent
+
+    def nan_on_second_step(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(loop, "nt_xent", nan_on_second_step)
+    config = load_config(write_config(tmp_path, image_folder, tmp_path / "nan"))
+    trainer = Trainer(config)
+    with pytest.raises(TrainingError, match=r"loss is nan at epoch 0, step 1.*last good checkpoint"):
+        trainer.fit()
+    state = torch.load(tmp_path / "nan" / STATE_FILE, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 1
+    for key, value in trainer.model.named_parameters():  # the failed step changed no weight
+        assert torch.equal(value, state["model"][key]), key
+    assert not (tmp_path / "nan" / "model.safetensors").exists()
+
+
+def test_refuses_to_overwrite_a_run_and_checks_resume_settings(tmp_path, image_folder):
+    config = load_config(write_config(tmp_path, image_folder, tmp_path / "r"), ["train.max_steps=1"])
+    Trainer(config).fit()
+    with pytest.raises(TrainingError, match="--resume"):
+        Trainer(config).fit()
+    other = load_config(write_config(tmp_path, image_folder, tmp_path / "r"), ["train.seed=5"])
+    with pytest.raises(TrainingError, match="train.seed"):
+        Trainer(other).fit(resume=tmp_path / "r" / STATE_FILE)

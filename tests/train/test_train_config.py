@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import pytest
+
+from arniqa.train.config import Config, ConfigError, load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_defaults_are_the_reference_recipe():
+    c = Config()
+    assert (c.optim.lr, c.optim.momentum, c.optim.weight_decay) == (1e-3, 0.9, 1e-4)
+    assert (c.optim.t0_epochs, c.optim.t_mult, c.optim.eta_min) == (1, 2, 1e-6)
+    assert (c.train.epochs, c.train.batch_size, c.model.temperature) == (10, 16, 0.1)
+    assert (c.data.crop_size, c.data.max_distortions, c.data.pristine_prob) == (224, 4, 0.05)
+    assert c.validation.alpha == 0.1
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  batch_size: 8\nmodel:\n  init: random\noptim:\n  lr: 0.01\n")
+    c = load_config(path, ["optim.lr=2e-3", "train.max_steps=5", "output=runs/x", "model.se_stages=[2, 3]"])
+    assert c.train.batch_size == 8 and c.optim.lr == 0.002 and c.train.max_steps == 5
+    assert c.output == "runs/x" and c.model.se_stages == [2, 3]
+    assert c.optim.momentum == 0.9  # untouched default
+    assert isinstance(load_config(path, ["optim.weight_decay=0"]).optim.weight_decay, float)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lrr=1", "unknown config key"),
+        ("train.batch_size=abc", "expected int"),
+        ("train.precision=fp8", "precision"),
+        ("model.init=imagenet", "model.weights"),
+        ("novalue", "key=value"),
+        ("train.max_steps=0", "max_steps"),
+    ],
+)
+def test_bad_values_are_named(tmp_path, override, message):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  init: random\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, [override])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize("name", ["arniqa_resnet50.yaml", "arniqa_se_resnet50.yaml", "demo.yaml"])
+def test_shipped_configs_load(name):
+    c = load_config(CONFIGS / name)
+    if name != "demo.yaml":
+        assert c.model.init == "imagenet" and c.train.batch_size == 16 and c.train.epochs == 10
+        assert c.optim == Config().optim  # the reference's optimiser and schedule
+    assert c.model.backbone == ("resnet50" if name == "arniqa_resnet50.yaml" else "se_resnet50")
