@@ -59,6 +59,8 @@ def test_round_trip_without_regressor(tmp_path):
 def test_unserialisable_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match="JSON-serialisable"):
         save_checkpoint(tmp_path / "x.safetensors", ARNIQA("resnet50"), extra=object())
+    with pytest.raises(ValueError, match=r"\['backbone'\] are reserved"):
+        save_checkpoint(tmp_path / "x.safetensors", ARNIQA("resnet50"), backbone="vgg")
     assert not list(tmp_path.iterdir())
 
 

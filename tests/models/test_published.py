@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from arniqa.models import ARNIQA, WeightsError
-from arniqa.models.weights import load_published, load_published_encoder, load_published_regressor
+from arniqa.models.weights import load_published_encoder, load_published_regressor
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -158,13 +158,20 @@ def test_bad_published_files(published, tmp_path, make_scripted_regressor):
         load_published_regressor(wrong)
 
 
-def test_load_published_from_a_weights_folder(published, tmp_path, make_scripted_regressor):
-    """Offline use: files placed in the weights folder are found by their published names."""
-    (tmp_path / "ARNIQA.pth").write_bytes(published[3].read_bytes())
-    make_scripted_regressor(tmp_path / "regressor_koniq10k.pth", torch.ones(1, 4096), torch.tensor(1.0))
-    model, reg = load_published("koniq", weights_dir=tmp_path, progress=False)
-    assert not model.training and reg.dataset == "koniq10k" and reg.score_range == (1.0, 100.0, "mos")
-    assert torch.equal(model.encoder.layer1[0].conv2.weight, published[2]["model.4.0.conv2.weight"])
-    assert load_published(None, weights_dir=tmp_path)[1] is None
-    with pytest.raises(ValueError, match="unknown regressor dataset"):
-        load_published("imagenet", weights_dir=tmp_path)
+
+def test_regressor_only_safetensors_file(tmp_path):
+    """The evaluation's export: tensors weight (1, D) / bias (1,), config in the "arniqa" metadata."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = tmp_path / "regressor_photos.safetensors"
+    meta = {"format": "arniqa-regressor", "version": 1, "dataset": "photos", "score_range": [0, 10, "dmos"]}
+    save_file({"weight": torch.full((1, 8), 0.5), "bias": torch.tensor([1.0])}, str(path),
+              metadata={"arniqa": json.dumps(meta)})  # fmt: skip
+    reg = load_published_regressor(path)
+    assert reg.dataset == "photos" and reg.score_range == (0.0, 10.0, "dmos")
+    assert reg(torch.ones(1, 8)).item() == 5.0 and reg.scale(5.0) == pytest.approx(0.5)
+    plain = tmp_path / "regressor_tid2013.safetensors"
+    save_file({"weight": torch.zeros(1, 8), "bias": torch.tensor([2.0])}, str(plain))
+    assert load_published_regressor(plain).scale(4.5) == pytest.approx(0.5)  # (4.5 - 0) / 9

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
-from kornia.filters import spatial_gradient
 
 from . import rng
 from .colorspace import from_swapped_lab, to_swapped_lab, trunc8
@@ -37,8 +37,11 @@ def colorshift_sample(x: torch.Tensor, amount: float, generator: torch.Generator
 def _edge_weight(x: torch.Tensor) -> torch.Tensor:
     """colorshift's blend weight (B, 1, H, W): blurred gradient magnitude of the grey image,
     min-max normalised per image, clipped to its 1st-99th percentiles."""
-    grad = spatial_gradient(rgb_to_grayscale(x), mode="diff")  # (B, 1, 2, H, W)
-    e = grad.square().sum(2).sqrt()
+    grey = F.pad(rgb_to_grayscale(x), (1, 1, 1, 1), mode="replicate")
+    # kornia spatial_gradient(mode="diff"): central differences / 2, replicate borders
+    gx = (grey[..., 1:-1, 2:] - grey[..., 1:-1, :-2]) * 0.5
+    gy = (grey[..., 2:, 1:-1] - grey[..., :-2, 1:-1]) * 0.5
+    e = (gx * gx + gy * gy).sqrt()
     e = filter2d(e, gaussian(gaussian_size(EDGE_SIGMA), EDGE_SIGMA))
     flat = e.flatten(1)
     low, high = flat.amin(1), flat.amax(1)

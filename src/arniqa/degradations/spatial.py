@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,20 +41,24 @@ def _scatter_pass(x: torch.Tensor, col_shift: torch.Tensor, row_shift: torch.Ten
     device = x.device
     pad_r = row_shift.flatten(1).amax(1).abs().ceil()
     pad_c = col_shift.flatten(1).amax(1).abs().ceil()
-    rows = torch.arange(h, device=device, dtype=x.dtype)[None] + pad_c[:, None]  # padded row per output row
-    cols = torch.arange(w, device=device, dtype=x.dtype)[None] + pad_r[:, None]
     if bool((pad_r != pad_c).any()):  # the fields are read at the crosswise-cropped positions too
         bi = torch.arange(b, device=device)[:, None, None]
-        fr = (rows - pad_r[:, None]).long().clamp(0, h - 1)[:, :, None]
-        fc = (cols - pad_c[:, None]).long().clamp(0, w - 1)[:, None, :]
+        rows = torch.arange(h, device=device)[None] + (pad_c - pad_r).long()[:, None]
+        cols = torch.arange(w, device=device)[None] + (pad_r - pad_c).long()[:, None]
+        fr, fc = rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]
         row_shift, col_shift = row_shift[bi, fr, fc], col_shift[bi, fr, fc]
-    sy = rows[:, :, None] - row_shift  # sample point in padded coordinates
-    sx = cols[:, None, :] - col_shift
+    # Sample points in image coordinates: (r + pc - pr - row_shift, c + pr - pc - col_shift).
+    rows = torch.arange(h, device=device, dtype=x.dtype)[None] + (pad_c - pad_r)[:, None]
+    cols = torch.arange(w, device=device, dtype=x.dtype)[None] + (pad_r - pad_c)[:, None]
+    grid = torch.empty(b, h, w, 2, device=device, dtype=x.dtype)
+    sx = torch.sub(cols[:, None, :], col_shift, out=grid[..., 0])
+    sy = torch.sub(rows[:, :, None], row_shift, out=grid[..., 1])
     pr, pc = pad_r[:, None, None], pad_c[:, None, None]
-    inside = (sy >= 0) & (sy < h + 2 * pr - 1) & (sx >= 0) & (sx < w + 2 * pc - 1)
-    grid = torch.stack([(sx - pc) * (2 / max(w - 1, 1)) - 1, (sy - pr) * (2 / max(h - 1, 1)) - 1], dim=-1)
+    inside = (sy >= -pr) & (sy < h - 1 + pr) & (sx >= -pc) & (sx < w - 1 + pc)
+    scale = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)], device=device, dtype=x.dtype)
+    grid = grid.mul_(scale).sub_(1)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out * inside[:, None]
+    return out if bool(inside.all()) else out * inside[:, None]
 
 
 def jitter(x: torch.Tensor, amount: float, fields: torch.Tensor) -> torch.Tensor:
@@ -101,7 +104,8 @@ def noneccpatch(x: torch.Tensor, count: float, uniforms: torch.Tensor) -> torch.
     reference, which assigns an overlapping view of the same tensor and so gets PyTorch's CPU copy
     order (rows top to bottom, each row whole), a paste that lands below its source and overlaps it
     repeats its first rows: pixel (i, j) of the paste takes source pixel (i - t*dr, j - t*dc), with
-    (dr, dc) the offset and t the number of times that step stays inside the already-pasted part.
+    (dr, dc) the offset and t the largest count with t*dr <= i whose column steps stay inside the
+    patch (t = 0 when the paste lands level with or above its source).
 
     Images under 48 px (where the reference fails) use patches of min(16, size) and keep every
     patch inside the image.
@@ -145,25 +149,24 @@ def pixelate(x: torch.Tensor, strength: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------------- quantization
 
 
-def quantization_thresholds(levels: int) -> list[int]:
-    """Inner edges of ``np.histogram(.., levels, [0, 255])`` cast to int: int(255 k / levels)."""
-    return np.linspace(0, 255, int(levels) + 1)[1:-1].astype(int).tolist()
-
-
 def quantization(x: torch.Tensor, levels: float) -> torch.Tensor:
-    """Bucket every channel value (x 255) by the uniform thresholds, then stretch each image's
-    index map (all channels together) to [0, 1] by its min and max.
+    """Bucket every channel value v = 255 x by the thresholds of ``np.histogram(.., L, [0, 255])``
+    cast to int, t_k = int(255 k / L), then stretch each image's index map (all channels
+    together) to [0, 1] by its min and max.
 
-    Bins are [0, t1, ..., t(L-1), 256], closed on the right, so an exact 0 gets index 0 and other
-    values 1..L. The global stretch changes contrast and brightness, as in the reference; a flat
-    index map is left as it is (so it clips to 0 or 1 afterwards).
+    Bins are [0, t1, ..., t(L-1), 256], closed on the right (``torch.bucketize``), so an exact 0
+    gets index 0 and other values 1..L; the index is computed in closed form (no search). The
+    global stretch changes contrast and brightness, as in the reference; a flat index map is left
+    as it is (so it clips to 0 or 1 afterwards).
     """
-    bins = torch.tensor([0, *quantization_thresholds(levels), 256], dtype=x.dtype, device=x.device)
-    index = torch.bucketize(x * 255, bins).to(x.dtype)
+    # Bucket index for thresholds floor(255 k / L): 1 + floor((ceil(v) L - 1) / 255), 0 at v = 0.
+    index = torch.floor((torch.ceil(x * 255) * int(levels) - 1) / 255) + 1
     flat = index.flatten(1)
     low, high = flat.amin(1), flat.amax(1)
-    stretched = (flat - low[:, None]) / (high - low).clamp_min(1)[:, None]
-    return torch.where((high > low)[:, None], stretched, flat).view_as(x)
+    stretch = high > low
+    offset = torch.where(stretch, low, torch.zeros_like(low))[:, None]
+    spread = torch.where(stretch, high - low, torch.ones_like(low))[:, None]
+    return ((flat - offset) / spread).view_as(x)
 
 
 # ------------------------------------------------------------------------------------ colorblock

@@ -42,7 +42,8 @@ def _horner(t: torch.Tensor, coef: Sequence[float]) -> torch.Tensor:
 def spline(x: torch.Tensor, c0: float, c1: float) -> torch.Tensor:
     """The five-point not-a-knot tone curve with control values ``c0`` at 0.3 and ``c1`` at 0.7."""
     left, right = spline_cubics(float(c0), float(c1))
-    return torch.where(x <= 0.5, _horner(x, left), _horner(x - 0.5, right)).clamp_(0, 1)
+    # Both cubics are 0.5 at x = 0.5, so clamping the argument of each and adding avoids a select.
+    return (_horner(x.clamp(max=0.5), left) + _horner(x.clamp(min=0.5) - 0.5, right) - 0.5).clamp_(0, 1)
 
 
 def curves(x: torch.Tensor, coef: float | Sequence[float]) -> torch.Tensor:

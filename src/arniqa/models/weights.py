@@ -30,6 +30,7 @@ from .files import WeightsError, read_state_dict
 from .regressor import DATASETS, Regressor, canonical_dataset
 
 __all__ = [
+    "ENCODER_FILE",
     "PUBLISHED",
     "PublishedFile",
     "WeightsError",
@@ -37,10 +38,10 @@ __all__ = [
     "cache_dir",
     "fetch",
     "load_checkpoint",
-    "load_published",
     "load_published_encoder",
     "load_published_regressor",
     "published_state_dict",
+    "read_checkpoint_config",
     "regressor_filename",
     "save_checkpoint",
 ]
@@ -138,18 +139,25 @@ def load_published_encoder(model: ARNIQA, path) -> ARNIQA:
 
 
 def load_published_regressor(path, dataset: str | None = None) -> Regressor:
-    """A :class:`Regressor` from a published ``regressor_<dataset>.pth``.
+    """A :class:`Regressor` from a published ``regressor_<dataset>.pth`` or a regressor-only file.
 
-    The file is a TorchScript archive holding ``weights`` [1, 4096] and a 0-d ``biases``; its tensors
-    are read without loading TorchScript or running pickled code. A plain state dict with the same
-    keys (or ``weight``/``bias``) also works. ``dataset`` defaults to the one in the file name.
+    The published file is a TorchScript archive holding ``weights`` [1, 4096] and a 0-d ``biases``;
+    its tensors are read without loading TorchScript or running pickled code. A plain state dict
+    with the same keys (or ``weight``/``bias``) also works, and so does a ``.safetensors`` file whose
+    ``"arniqa"`` metadata (format ``arniqa-regressor``, as the evaluation exports it) gives the
+    dataset and score range. Otherwise ``dataset`` defaults to the one in the file name.
     """
     path = Path(path)
-    if dataset is None:
-        m = re.fullmatch(r"regressor_(.+)\.pth", path.name)
+    tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
+    score_range = None
+    meta = _arniqa_metadata(path) if path.suffix == ".safetensors" else None
+    if meta is not None and meta.get("format") == "arniqa-regressor":
+        dataset = dataset or meta.get("dataset")
+        score_range = meta.get("score_range")
+    elif dataset is None:
+        m = re.fullmatch(r"regressor_(.+)\.(pth|safetensors)", path.name)
         if m and m.group(1).lower() in DATASETS:
             dataset = m.group(1).lower()
-    tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
     for w_key, b_key in (("weights", "biases"), ("weight", "bias")):
         if w_key in tensors and b_key in tensors:
             weight, bias = tensors[w_key], tensors[b_key]
@@ -162,21 +170,10 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
         raise WeightsError(
             f"{path}: expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}"
         )
-    return Regressor.from_numpy(weight.double().numpy(), bias.double().numpy(), dataset=dataset)
-
-
-def load_published(
-    regressor: str | None = "kadid10k", weights_dir=None, device="cpu", progress: bool = True
-) -> tuple[ARNIQA, Regressor | None]:
-    """The official ARNIQA model (eval mode, on ``device``) and its ``regressor`` dataset's head.
-
-    Files come from :func:`fetch` (the cache folder, or ``weights_dir``; downloaded on first use).
-    ``regressor=None`` loads only the encoder. The default dataset is the official hub's (kadid10k).
-    """
-    name = regressor_filename(regressor) if regressor is not None else None  # validate before any download
-    model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir, progress=progress))
-    head = load_published_regressor(fetch(name, weights_dir, progress=progress)) if name else None
-    return model.to(device).eval(), None if head is None else head.to(device).eval()
+    try:
+        return Regressor.from_numpy(weight.double().numpy(), bias.double().numpy(), dataset, score_range)
+    except ValueError as e:
+        raise WeightsError(f"{path}: {e}") from e
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,6 +181,7 @@ def load_published(
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
+RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor"}
 
 
 def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, **config) -> Path:
@@ -198,6 +196,8 @@ def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, **c
     from safetensors.torch import save_file
 
     path = Path(path)
+    if reserved := sorted(config.keys() & RESERVED_CONFIG_KEYS):
+        raise ValueError(f"checkpoint config keys {reserved} are reserved (set from the model and regressor)")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if regressor is not None:
         tensors["regressor.weight"] = regressor.weight.detach().cpu().contiguous()
@@ -225,8 +225,8 @@ def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, **c
     return path
 
 
-def read_checkpoint_config(path) -> dict:
-    """The JSON config of a checkpoint written by :func:`save_checkpoint` (tensors are not read)."""
+def _arniqa_metadata(path) -> dict | None:
+    """The JSON in a safetensors file's ``"arniqa"`` header entry, or None if there is none."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -237,10 +237,19 @@ def read_checkpoint_config(path) -> dict:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a safetensors checkpoint ({e})") from e
+    if "arniqa" not in meta:
+        return None
     try:
-        config = json.loads(meta["arniqa"])
-    except (KeyError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{path}: safetensors file without an arniqa config (not saved by save_checkpoint)") from e
+        return json.loads(meta["arniqa"])
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{path}: unreadable arniqa config ({e})") from e
+
+
+def read_checkpoint_config(path) -> dict:
+    """The JSON config of a checkpoint written by :func:`save_checkpoint` (tensors are not read)."""
+    config = _arniqa_metadata(path)
+    if config is None:
+        raise WeightsError(f"{path}: safetensors file without an arniqa config (not saved by save_checkpoint)")
     if config.get("format") != CHECKPOINT_FORMAT:
         raise WeightsError(f"{path}: unknown checkpoint format {config.get('format')!r}")
     return config

@@ -1,0 +1,91 @@
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from arniqa.cli import _register, app
+from arniqa.data.iqa import load_dataset
+from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images
+
+TYPES = ("gaublur", "jpeg", "meanshift")
+
+
+@pytest.fixture
+def pristine(tmp_path):
+    folder = tmp_path / "pristine" / "sub"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, size in (("b.png", (60, 40)), ("a.jpg", (50, 70))):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    return tmp_path / "pristine"
+
+
+def test_kadid_table_matches_published_severity():
+    # spot checks against shared/docs/kadid-severity.md (KADID-10k mean MOS per type and level)
+    assert len(KADID_TYPES) == 23 and set(KADID_TYPES) == set(KADID_MEAN_MOS)
+    assert KADID_TYPES["jpeg2000"] == 9 and KADID_TYPES["lincontrchange"] == 25
+    assert KADID_MEAN_MOS["gaublur"][0] == 4.612 and KADID_MEAN_MOS["colorblock"][4] == 2.035
+    assert sorted(KADID_TYPES.values()) == [t for t in range(1, 26) if t not in (6, 15)]
+
+
+def test_build_writes_kadid_layout_that_the_adapter_reads(pristine, tmp_path):
+    paths = list_images(pristine)
+    assert [p.name for p in paths] == ["a.jpg", "b.png"]
+    out = tmp_path / "bench"
+    build_synthetic(paths, out, size=(32, 24), types=TYPES)
+    with open(out / "dmos.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(TYPES) * 5
+    assert rows[0]["dist_img"] == "I01_01_01.png" and rows[0]["ref_img"] == "I01.png"
+    assert Image.open(out / "images" / "I02_10_05.png").size == (32, 24)
+    data = load_dataset("kadid10k", out)
+    assert len(data) == len(rows)
+    for record in data.records:
+        assert record.score == pytest.approx(KADID_MEAN_MOS[record.distortion][record.level - 1])
+    assert "mean MOS" in (out / "README.md").read_text()
+
+
+def test_rebuild_is_identical_and_keeps_existing_files(pristine, tmp_path):
+    paths = list_images(pristine)
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_synthetic(paths, a, size=(32, 24), types=TYPES, seed=3)
+    build_synthetic(paths, b, size=(32, 24), types=TYPES, seed=3)
+    for f in sorted((a / "images").iterdir()):
+        assert np.array_equal(np.asarray(Image.open(f)), np.asarray(Image.open(b / "images" / f.name)))
+    target = a / "images" / "I01_10_03.png"
+    before = target.stat().st_mtime_ns
+    build_synthetic(paths, a, size=(32, 24), types=TYPES, seed=3)
+    assert target.stat().st_mtime_ns == before
+
+
+def test_identity_level_equals_reference(pristine, tmp_path):
+    # meanshift level 1 shifts by 0: the distorted image equals its reference
+    build_synthetic(list_images(pristine), tmp_path / "o", size=(32, 24), types=("meanshift",))
+    ref = np.asarray(Image.open(tmp_path / "o" / "images" / "I01.png"))
+    assert np.array_equal(ref, np.asarray(Image.open(tmp_path / "o" / "images" / "I01_18_01.png")))
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="not a folder"):
+        list_images(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no pristine images"):
+        build_synthetic([], tmp_path / "o")
+    with pytest.raises(ValueError, match="nonlincontrchange"):
+        build_synthetic([tmp_path / "x.png"], tmp_path / "o", types=("nonlincontrchange",))
+
+
+def test_cli(pristine, tmp_path):
+    _register()
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    result = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out),
+                                 "--images", "1", "--size", "24x16"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "images").glob("I01_*.png"))) == 23 * 5
+    bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "none"), "-o", str(out)])
+    assert bad.exit_code != 0 and "not a folder" in bad.output
+    bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "9"])
+    assert bad.exit_code != 0 and "WIDTHxHEIGHT" in bad.output

@@ -1,0 +1,43 @@
+"""The fast Lab round trip against kornia's, and the channel swap."""
+
+import torch
+from kornia.color import lab_to_rgb as kornia_lab_to_rgb
+from kornia.color import rgb_to_lab as kornia_rgb_to_lab
+
+from arniqa.degradations.colorspace import from_swapped_lab, lab_to_rgb, rgb_to_lab, to_swapped_lab, trunc8
+
+
+def colours():
+    """Random colours plus the cube's corners, greys and values either side of the sRGB knee."""
+    x = torch.rand(2, 3, 24, 32, generator=torch.Generator().manual_seed(0))
+    corners = [[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1]]
+    x[0, :, 0, :8] = torch.tensor(corners).float()
+    x[0, :, 1] = torch.linspace(0, 0.08, 32)
+    return x
+
+
+def test_rgb_to_lab_matches_kornia():
+    x = colours()
+    assert torch.allclose(rgb_to_lab(x), kornia_rgb_to_lab(x), atol=5e-4)
+
+
+def test_lab_to_rgb_matches_kornia_out_of_gamut_too():
+    lab = kornia_rgb_to_lab(colours())
+    for scale in (1.0, 3.0, 12.0, -0.4):  # chroma scalings of colordiff / colorsat2, overshooting
+        stretched = torch.cat([lab[:, :1], lab[:, 1:] * scale], 1)
+        assert torch.allclose(lab_to_rgb(stretched), kornia_lab_to_rgb(stretched), atol=2e-5)
+    stretched = lab.clone()
+    stretched[:, 0] = stretched[:, 0] * 1.3 - 10  # lightness past 100 and below 0
+    assert torch.allclose(lab_to_rgb(stretched), kornia_lab_to_rgb(stretched), atol=2e-5)
+
+
+def test_swapped_round_trip_is_identity_and_uses_bgr():
+    x = colours()
+    assert torch.allclose(from_swapped_lab(to_swapped_lab(x)), x, atol=2e-5)
+    assert torch.allclose(to_swapped_lab(x), kornia_rgb_to_lab(x[:, [2, 1, 0]]), atol=5e-4)
+    assert (to_swapped_lab(x)[:, 0] - kornia_rgb_to_lab(x)[:, 0]).abs().max() > 1  # not plain Lab
+
+
+def test_trunc8():
+    x = torch.tensor([0.0, 1 / 255 - 1e-4, 1 / 255 + 1e-6, 0.5, 1.0])
+    assert torch.equal(trunc8(x), torch.tensor([0.0, 0.0, 1 / 255, 127 / 255, 1.0]))
