@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 from sklearn.linear_model import Ridge
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from arniqa.evaluate.protocol import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
@@ -59,34 +59,60 @@ def sklearn_search(feats, scores, splits, dtype):
     return int(np.argmax(np.median(val, axis=1)))
 
 
-def sklearn_timed_subset(feats, scores, splits, fits: int, dtype):
-    """Seconds per (fit + validation SRCC), from ``fits`` fits spread over alphas and splits."""
+class Clock:
+    """CPU seconds of this process (steady on a shared machine with 1 BLAS thread) and wall seconds."""
+
+    def __enter__(self):
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu, self.wall = time.process_time() - self.cpu, time.perf_counter() - self.wall
+
+
+def sklearn_timed_subset(feats, scores, splits, fits: int, dtype) -> Clock:
+    """Clock of ``fits`` (fit + validation SRCC) runs spread over alphas and splits."""
     X, y = feats.reshape(-1, DIM), np.repeat(scores, CROPS)
     picks = [(ALPHAS[int(i)], splits[k % len(splits)]) for k, i in enumerate(np.linspace(0, 99, fits))]
-    start = time.perf_counter()
-    for a, s in picks:
-        sklearn_fit_eval(X, y, scores, s, a, dtype)
-    return (time.perf_counter() - start) / fits
+    with Clock() as clock:
+        for a, s in picks:
+            sklearn_fit_eval(X, y, scores, s, a, dtype)
+    return clock
 
 
-def run_size(n_images: int, sklearn_fits: int, dtype) -> dict:
+def run_size(n_images: int, sklearn_fits: int, dtypes) -> list[dict]:
     feats, scores, splits = make_features(n_images)
-    start = time.perf_counter()
-    ours = evaluate(feats, scores, splits, ALPHAS)
-    t_ours = time.perf_counter() - start
+    with Clock() as ours_clock:
+        ours = evaluate(feats, scores, splits, ALPHAS)
     total_fits = len(ALPHAS) * len(splits)
-    row = {"images": n_images, "crop_rows": n_images * CROPS, "ours_s": t_ours, "ours_alpha": ours.alpha}
-    if sklearn_fits >= total_fits:
-        start = time.perf_counter()
-        best = sklearn_search(feats, scores, splits, dtype)
-        row.update(sklearn_s=time.perf_counter() - start, sklearn_measured_fits=total_fits, extrapolated=False,
-                   sklearn_alpha=float(ALPHAS[best]), same_alpha=bool(best == ours.alpha_index))
-    else:
-        per_fit = sklearn_timed_subset(feats, scores, splits, sklearn_fits, dtype)
-        row.update(sklearn_s=per_fit * total_fits, sklearn_measured_fits=sklearn_fits, extrapolated=True,
-                   sklearn_alpha=None, same_alpha=None)
-    row["speedup"] = row["sklearn_s"] / t_ours
-    return row
+    rows = []
+    for dtype in dtypes:
+        row = {"images": n_images, "crop_rows": n_images * CROPS, "sklearn_dtype": np.dtype(dtype).name,
+               "ours_cpu_s": ours_clock.cpu, "ours_wall_s": ours_clock.wall, "ours_alpha": ours.alpha}  # fmt: skip
+        if sklearn_fits >= total_fits:
+            with Clock() as clock:
+                best = sklearn_search(feats, scores, splits, dtype)
+            row.update(sklearn_cpu_s=clock.cpu, sklearn_wall_s=clock.wall, sklearn_measured_fits=total_fits,
+                       extrapolated=False, sklearn_alpha=float(ALPHAS[best]), same_alpha=bool(best == ours.alpha_index))
+        else:
+            clock = sklearn_timed_subset(feats, scores, splits, sklearn_fits, dtype)
+            scale = total_fits / sklearn_fits
+            row.update(sklearn_cpu_s=clock.cpu * scale, sklearn_wall_s=clock.wall * scale,
+                       sklearn_measured_fits=sklearn_fits, extrapolated=True, sklearn_alpha=None, same_alpha=None)
+        row["speedup_cpu"] = row["sklearn_cpu_s"] / row["ours_cpu_s"]
+        row["speedup_wall"] = row["sklearn_wall_s"] / row["ours_wall_s"]
+        rows.append(row)
+    return rows
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -94,30 +120,34 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=10125, help="images (x5 crop rows) [KADID: 10125]")
     ap.add_argument("--sklearn-fits", type=int, default=10, help="sklearn fits to time at --images (1000 = full search)")
     ap.add_argument("--check-images", type=int, default=250, help="size of the full same-alpha check (0: skip)")
-    ap.add_argument("--sklearn-dtype", default="float32", choices=["float32", "float64"],
-                    help="dtype handed to sklearn when timing (float32: the reference's features)")
+    ap.add_argument("--sklearn-dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"],
+                    help="dtype(s) handed to sklearn when timing (float32: the stored features; ours is float64)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads for both sides (1 is steadier on a shared machine)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "evaluation-cpu.json")
     args = ap.parse_args()
 
+    threadpool_limits(args.threads)
     blas = [f"{i.get('internal_api')} {i.get('num_threads')} threads" for i in threadpool_info()]
-    machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
+    machine = f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}"
     rows = []
     if args.check_images:
-        rows.append(run_size(args.check_images, 1000, np.float64) | {"role": "same-alpha check (float64, full search)"})
-    rows.append(run_size(args.images, args.sklearn_fits, np.dtype(args.sklearn_dtype))
-                | {"role": f"timing (sklearn {args.sklearn_dtype})"})
+        rows += [r | {"role": "same-alpha check, full search"} for r in run_size(args.check_images, 1000, ["float64"])]
+    rows += [r | {"role": "timing"} for r in run_size(args.images, args.sklearn_fits, args.sklearn_dtype)]
 
-    print(f"machine: {machine}; BLAS: {', '.join(blas)}; 100 alphas x 10 splits")
-    print(f"{'images':>7} {'rows':>7} {'ours s':>9} {'sklearn s':>11} {'speed-up':>9} {'same alpha':>10}  role")
+    print(f"machine: {machine}; BLAS: {', '.join(blas)}; 100 alphas x 10 splits; CPU seconds of this process "
+          "(wall seconds in brackets; the machine is shared with other jobs)")
+    print(f"{'images':>7} {'rows':>7} {'ours s':>15} {'sklearn s':>19} {'dtype':>8} {'speed-up':>9} {'same alpha':>10}  role")
     for r in rows:
-        note = f" (extrapolated from {r['sklearn_measured_fits']} fits)" if r["extrapolated"] else ""
+        note = f" (sklearn extrapolated from {r['sklearn_measured_fits']} of 1000 fits)" if r["extrapolated"] else ""
         same = "n/a" if r["same_alpha"] is None else ("yes" if r["same_alpha"] else "NO")
-        print(f"{r['images']:>7} {r['crop_rows']:>7} {r['ours_s']:>9.2f} {r['sklearn_s']:>11.1f} "
-              f"{r['speedup']:>8.1f}x {same:>10}  {r['role']}{note}")
+        print(f"{r['images']:>7} {r['crop_rows']:>7} {r['ours_cpu_s']:>7.1f} [{r['ours_wall_s']:>5.0f}] "
+              f"{r['sklearn_cpu_s']:>9.1f} [{r['sklearn_wall_s']:>7.0f}] {r['sklearn_dtype']:>8} "
+              f"{r['speedup_cpu']:>8.1f}x {same:>10}  {r['role']}{note}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "evaluation alpha search", "machine": machine, "blas": blas,
                "python": platform.python_version(), "note": "machine shared with other jobs; timings are wall-clock",
-               "alphas": len(ALPHAS), "splits": 10, "rows": rows}  # fmt: skip
+               "threads": args.threads, "alphas": len(ALPHAS), "splits": 10, "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(payload, indent=1))
     print(f"wrote {args.out}")
 

@@ -12,8 +12,8 @@ By default the weights are random (speed does not depend on them; the regressor 
 direction with ||w|| given by --weight-norm in scaled units, so the accuracy check is indicative
 only); pass --weights-dir with ARNIQA.pth and regressor_kadid10k.pth to check with the published
 weights. Peak memory: on CUDA ``max_memory_allocated``; on CPU the growth of the process's peak
-resident set (VmHWM, reset through /proc/self/clear_refs before each run) over the resident set
-before it, i.e. the extra memory the run needed (model weights excluded).
+resident set (VmHWM, reset through /proc/self/clear_refs before each run, after ``malloc_trim``) over
+the resident set before it, i.e. the extra memory the run needed (model weights excluded).
 
     python benchmarks/inference.py                   # all threads, small repeat counts
     python benchmarks/inference.py --threads 2 --images 4 --repeats 2
@@ -22,6 +22,8 @@ before it, i.e. the extra memory the run needed (model weights excluded).
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import platform
@@ -30,7 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -48,6 +49,22 @@ PATHS = {  # name: (precision, channels_last)
     "bf16+cl": ("bf16", True),
 }
 TOLERANCE = 0.01
+BASELINE = "per-image fp32 baseline"
+
+
+def _baseline(model, regressor, files):
+    def run():
+        model.to(memory_format=torch.contiguous_format)
+        return baseline_crops(model, regressor, files)
+    return run
+
+
+def _scoring(model, scorer, files, channels_last: bool):
+    """A runner for ``interleaved``: sets the model's memory format (shared by all runners), scores."""
+    def run():
+        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return scorer.score(files).scores
+    return run
 
 
 def machine() -> str:
@@ -80,6 +97,11 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
         else:
+            gc.collect()
+            try:  # hand freed heap memory back to the OS, so the baseline does not include it
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+            except (OSError, AttributeError):
+                pass
             try:
                 Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
             except OSError:
@@ -130,18 +152,27 @@ def baseline_crops(model: ARNIQA, regressor: Regressor, paths) -> list[float]:
     return scores
 
 
-def timed(fn, repeats: int, device: torch.device):
-    """(best seconds, peak bytes, result) over ``repeats`` runs of ``fn``."""
-    best, peak, out = float("inf"), 0, None
+def measure(device: torch.device, fn):
+    """(seconds, peak bytes, result) of one run of ``fn``."""
+    with PeakMemory(device) as mem:
+        t = time.perf_counter()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t
+    return seconds, mem.peak or 0, out
+
+
+def interleaved(runners: dict, repeats: int, device: torch.device) -> dict:
+    """Best time, peak memory and last result per runner, timed in alternating rounds so that a
+    change in machine load hits every runner alike (side by side, not one after the other)."""
+    best = {name: (float("inf"), 0, None) for name in runners}
     for _ in range(repeats):
-        with PeakMemory(device) as mem:
-            t = time.perf_counter()
-            out = fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t)
-        peak = max(peak, mem.peak or 0)
-    return best, peak, out
+        for name, fn in runners.items():
+            t, mem, out = measure(device, fn)
+            old_t, old_mem, _ = best[name]
+            best[name] = (min(t, old_t), max(mem, old_mem), out)
+    return best
 
 
 def main() -> None:
@@ -152,6 +183,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset of " + ", ".join(PATHS))
+    ap.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset of the protocols")
     ap.add_argument("--weights-dir", type=Path, default=None, help="use the published weights from this folder")
     ap.add_argument("--weight-norm", type=float, default=10.0, help="||w|| of the random regressor, scaled units")
     ap.add_argument("--out", type=Path, default=None)
@@ -179,33 +211,30 @@ def main() -> None:
             files = make_images(Path(tmp), size, n + 1, seed=size[0])
             warm, files = files[:1], files[1:]
             label = f"{size[0]}x{size[1]}"
-            if device.type == "cpu":
-                model.to("cpu", memory_format=torch.contiguous_format)
-                baseline_crops(model, regressor, warm)
-                t, mem, base_scores = timed(lambda: baseline_crops(model, regressor, files), args.repeats, device)
-                rows.append(dict(size=label, protocol="crops", path="per-image fp32 baseline", images=n,
-                                 seconds=t, images_per_s=n / t, peak_mb=mem / 2**20, max_dev=None, accepted=None))
-                print(f"{label} crops baseline: {n / t:.2f} img/s")
-            for protocol in PROTOCOLS:
-                ref = None
+            for protocol in [p for p in args.protocols.split(",") if p]:
+                runners = {}
+                if protocol == "crops" and device.type == "cpu":
+                    model.to(memory_format=torch.contiguous_format)
+                    baseline_crops(model, regressor, warm)
+                    runners[BASELINE] = _baseline(model, regressor, files)
                 for name in paths_wanted:
                     precision, cl = PATHS[name]
                     model.to(memory_format=torch.contiguous_format)
                     scorer = Scorer(model, regressor, protocol=protocol, device=device, batch_size=args.batch_size,
                                     precision=precision, channels_last=cl)
                     scorer.score(warm)
-                    t, mem, res = timed(lambda: scorer.score(files), args.repeats, device)
-                    scores = res.scores
-                    if name == "fp32":
-                        ref = scores
-                    dev = None if ref is None else float((scores - ref).abs().max())
+                    runners[name] = _scoring(model, scorer, files, cl)
+                results = interleaved(runners, args.repeats, device)
+                ref = results["fp32"][2] if "fp32" in results else None
+                for name, (t, mem, scores) in results.items():
+                    dev = None if ref is None or name == BASELINE else float((torch.as_tensor(scores) - ref).abs().max())
                     rows.append(dict(size=label, protocol=protocol, path=name, images=n, seconds=t,
                                      images_per_s=n / t, peak_mb=mem / 2**20, max_dev=dev,
                                      accepted=None if dev is None else dev <= TOLERANCE))
-                    print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}")
+                    print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}", flush=True)
     load_after = os.getloadavg()
 
-    base = {r["size"]: r["images_per_s"] for r in rows if r["path"].startswith("per-image")}
+    base = {r["size"]: r["images_per_s"] for r in rows if r["path"] == BASELINE}
     print()
     print(f"{'size':<9} {'protocol':<8} {'path':<24} {'img/s':>7} {'x base':>7} {'peak MB':>8} {'max|d|':>8}  ok")
     for r in rows:
@@ -217,7 +246,7 @@ def main() -> None:
         r["speedup_vs_baseline"] = ratio
     fastest = {}
     for r in rows:
-        if r["accepted"] or r["path"] == "fp32":
+        if r["path"] != BASELINE and (r["accepted"] or r["path"] == "fp32"):
             key = (r["size"], r["protocol"])
             if key not in fastest or r["images_per_s"] > fastest[key]["images_per_s"]:
                 fastest[key] = r

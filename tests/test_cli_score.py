@@ -39,7 +39,8 @@ def weights_dir(tmp_path_factory):
                   "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
     torch.save(state, d / "ARNIQA.pth")
     g = torch.Generator().manual_seed(1)
-    torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0))).save(str(d / "regressor_kadid10k.pth"))
+    regressor = torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0)))
+    regressor.save(str(d / "regressor_kadid10k.pth"))
     return d
 
 
@@ -133,3 +134,15 @@ def test_bad_options(weights_dir, folder, tmp_path):
     assert r.exit_code == 2 and "unknown" in r.stderr
     r = _run([folder / "a.jpg", "--resume"])
     assert r.exit_code != 0
+
+
+def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):
+    out = tmp_path / "cut.json"
+    a, b = folder / "a.jpg", folder / "b.png"
+    # as left by a run killed while writing its second row: no closing bracket, a half line
+    out.write_text('[\n{"path": "%s", "score": 0.5, "raw_score": 3.0, "error": null},\n{"path": "%s", "sc' % (a, b))
+    r = _run([a, b, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0
+    rows = json.loads(out.read_text())
+    assert [row["path"] for row in rows] == [str(a), str(b)]
+    assert rows[0]["score"] == 0.5 and rows[1]["error"] is None  # the old row kept, the cut one redone

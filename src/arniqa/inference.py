@@ -9,9 +9,10 @@ Models are named ``arniqa-<dataset>`` (the published ``ARNIQA.pth`` encoder and 
 Batching: ``batch_size`` counts **images** per forward pass. In the ``crops``/``eval`` protocols each
 image gives 5 full-scale and 5 half-scale crops of 224, all run in one forward, so a forward sees
 ``10 * batch_size`` crops. In ``whole``/``pyiqa`` images of equal size are batched together (images
-are grouped by size within a look-ahead window of ``4 * batch_size`` images); other sizes run apart.
-Files are decoded (and cropped) by a thread pool while the model runs. Results always come back in
-input order, and a batch gives the same scores as one image at a time (up to float rounding).
+are grouped by size within a look-ahead window of ``2 * batch_size`` images); other sizes run apart.
+Files are decoded (and cropped) by a thread pool, ``2 * batch_size`` images ahead, while the model
+runs. Results always come back in input order, and a batch gives the same scores as one image at a
+time (up to float rounding).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def model_dataset(name: str) -> str:
 def load_published(dataset: str = "kadid10k", weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.weights.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
-    from .models.weights import ENCODER_FILE, fetch, load_published_encoder, load_published_regressor, regressor_filename
+    from .models.weights import (ENCODER_FILE, fetch, load_published_encoder, load_published_regressor,
+                                 regressor_filename)
 
     dataset = canonical_dataset(dataset)
     model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
@@ -311,15 +313,13 @@ class Scorer:
             else:
                 raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
             full, half = self.protocol.views(self._bound(image, name))
-            if min(half.shape[-2:]) < 1:
-                raise ValueError(f"{name}: image too small to halve")
             return _Prepared(index, name, full, half)
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
 
     def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
-        """Prepared inputs in order; paths are decoded by a thread pool ahead of use."""
-        window = 4 * self.batch_size
+        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""
+        ahead = 2 * self.batch_size
         if self.workers <= 1 or len(items) <= 1:
             for i, item in enumerate(items):
                 yield self._prepare(i, item)
@@ -327,9 +327,9 @@ class Scorer:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="arniqa-decode") as pool:
             pending = []
             it = iter(enumerate(items))
-            for i, item in it:  # fill the look-ahead (two windows: one decoding while one is scored)
+            for i, item in it:  # fill the look-ahead: one batch decoding while one is scored
                 pending.append(pool.submit(self._prepare, i, item))
-                if len(pending) >= 2 * window:
+                if len(pending) >= ahead:
                     break
             while pending:
                 yield pending.pop(0).result()
@@ -400,7 +400,7 @@ class Scorer:
         done: dict[int, ItemResult] = {}
         next_out = 0
         buckets: dict[tuple, list[_Prepared]] = {}
-        window = 4 * self.batch_size
+        window = 2 * self.batch_size
         held = 0
 
         def flush(key):

@@ -11,7 +11,7 @@ from rich.console import Console
 from scipy import stats
 
 import arniqa.train.loop as loop
-from arniqa.ablation import AblationError, load_ablation_config, run_ablation
+from arniqa.ablation import AblationError, load_ablation_config, paired, run_ablation
 from arniqa.ablation.runner import initial_model
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
@@ -79,7 +79,7 @@ def test_ablation_end_to_end_skip_and_resume(study):
                 assert (r["training"] is None) == (stage == "untrained")
             trained, untrained = result(out, variant, seed, "trained"), result(out, variant, seed, "untrained")
             assert trained["training"]["global_steps"] == 1
-            assert trained["timings"]["fingerprint"] != untrained["timings"]["fingerprint"]  # training changed the weights
+            assert trained["fingerprint"] != untrained["fingerprint"]  # training changed the weights
     assert result(out, VARIANTS[1], 0, "untrained")["parameters"] > result(out, VARIANTS[0], 0, "untrained")["parameters"]
 
     # report files, and paired differences equal to the per-seed differences of the result files
@@ -95,7 +95,8 @@ def test_ablation_end_to_end_skip_and_resume(study):
             assert got["seeds"] == list(SEEDS)
             assert got["mean"] == pytest.approx(np.mean(se - base))
             assert got["std"] == pytest.approx(np.sqrt(np.sum((se - base - np.mean(se - base)) ** 2) / (len(SEEDS) - 1)))
-            assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
+            if got["std"] > 0:
+                assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
             by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][metric]
             assert by_variant["mean"] == pytest.approx(se.mean())
     report = (out / "report.md").read_text()
@@ -112,12 +113,14 @@ def test_ablation_end_to_end_skip_and_resume(study):
     assert again["done"] == 0 and again["skipped"] == 8 and calls == []
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
-    # an interrupted training run (checkpoint written, no final model) resumes from its state.pt
+    # an interrupted training run (a checkpoint, no final model) resumes from its state.pt
     folder = out / VARIANTS[0] / "seed1"
     state = folder / "train" / "state.pt"
-    assert state.is_file()
+    assert not state.exists()  # finished runs drop their resumable state
     for name in ("trained/result.json", "train/model.safetensors", "training.json"):
         (folder / name).unlink()
+    loop.Trainer(config.train_config(VARIANTS[0], 1, folder / "train", out / "data" / "train")).save_state()
+    assert state.is_file()
     resumed = run_ablation(config, console=quiet)
     assert resumed["done"] == 1 and resumed["skipped"] == 7
     assert calls == [("resnet50", 1, state)]
@@ -142,14 +145,33 @@ def test_untrained_baseline_is_the_training_start(tmp_path):
 
 def test_changed_settings_and_bad_configs_are_refused(study):
     config, out, calls = study
-    (out / "study.json").parent.mkdir(parents=True)
-    (out / "study.json").write_text(json.dumps({"data": {}, "synthetic": {}, "datasets": [], "recipe": {}, "evaluation": {}}))
+    other = {"data": {}, "synthetic": {}, "datasets": [], "recipe": {}, "evaluation": {}}
+    finished = out / "resnet50" / "seed0" / "trained" / "result.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
+    (out / "study.json").write_text(json.dumps(other))
     with pytest.raises(AblationError, match="other settings"):
         run_ablation(config, console=Console(quiet=True))
-    assert calls == []
+    assert calls == [] and json.loads((out / "study.json").read_text()) == other
     with pytest.raises(AblationError, match="baseline"):
         load_ablation_config(CONFIG, ["baseline=vgg"])
     with pytest.raises(AblationError, match="unknown config key"):
         load_ablation_config(CONFIG, ["evaluation.crops=3"])
     with pytest.raises(AblationError, match="se_resnet50_stages123.*backbone"):
         load_ablation_config(CONFIG, ["variants.se_resnet50_stages123.backbone=vgg16"])
+
+
+def test_paired_statistics_against_hand_computed_values():
+    d = [0.1, 0.2, 0.3, -0.05]
+    mean = 0.1375
+    sd = np.sqrt(sum((x - mean) ** 2 for x in d) / 3)
+    got = paired(d)
+    assert got["n"] == 4 and got["positive"] == 3 and got["negative"] == 1
+    assert got["mean"] == pytest.approx(mean) and got["std"] == pytest.approx(sd)
+    assert got["t"] == pytest.approx(mean / (sd / 2))
+    assert got["p_t"] == pytest.approx(2 * stats.t.sf(mean / (sd / 2), 3))
+    assert got["p_sign"] == pytest.approx(2 * (1 + 4) / 16)  # two-sided binomial: P(X <= 1) + P(X >= 3), n = 4
+    three = paired([0.01, 0.02, 0.03])
+    assert three["p_sign"] == pytest.approx(0.25)  # the smallest two-sided sign-test p with n = 3
+    one = paired([0.5])
+    assert one["mean"] == 0.5 and np.isnan(one["std"]) and np.isnan(one["t"])

@@ -104,3 +104,12 @@ def test_signal_is_found():
     feats, scores = _data(200, 2, 5, seed=9, noise=0.3)
     result = evaluate(feats, scores, random_splits(200, n_splits=3), np.geomspace(1e-3, 1e3, 10))
     assert result.summary["srcc"]["median"] > 0.8
+
+
+def test_validation_srcc_accepts_per_image_tensors():
+    import torch
+
+    feats, scores = _data(60, 1, 10, seed=6)
+    splits = random_splits(60, n_splits=2, seed=1)
+    expected = validation_srcc(feats, scores, splits, alpha=0.1)
+    assert validation_srcc(torch.from_numpy(feats[:, 0]), scores, splits) == expected

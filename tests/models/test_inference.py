@@ -248,6 +248,13 @@ def test_hub_entry_has_reference_signature(published, photos):
     torch.testing.assert_close(score, (raw - 1) / 4)
 
 
+def test_package_shortcut(published, photos):
+    d, _, _ = published
+    opts = dict(weights_dir=d, device="cpu", protocol="whole")
+    direct = load("arniqa-kadid10k", **opts).score(photos[0]).scores
+    assert torch.equal(arniqa.score(photos[0], model="arniqa-kadid10k", **opts).scores, direct)
+
+
 def test_device_auto_and_lazy_package():
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():

@@ -51,6 +51,7 @@ class Evaluation:
     num_workers: int = 0
     untrained: bool = True  # also evaluate each variant and seed before training
     keep_features: bool = False  # keep the per-run feature caches after the result is written
+    keep_state: bool = False  # keep each finished training run's state.pt (model.safetensors is always kept)
 
 
 @dataclass

@@ -20,27 +20,28 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .config import AblationConfig
-from .runner import RESULT, STAGES, result_path, run_folder, write_json
+from .config import AblationConfig, AblationError
+from .runner import STAGES, result_path, run_folder, write_json
 
 # The reference recipe (ARNIQA paper and code): KADIS-700k pristine images, 10 epochs of 8,750
 # steps with batch 16 at 224 px crops, ImageNet-initialised ResNet50.
 REFERENCE = {"images": 140_000, "epochs": 10, "steps": 87_500, "batch": 16, "crop": 224}
-METRICS = ("srcc", "plcc", "mono")
-LABELS = {"srcc": "SRCC", "plcc": "PLCC", "mono": "monotone share"}
+METRICS = ("srcc", "plcc", "mono", "mono_tau")
+LABELS = {"srcc": "SRCC", "plcc": "PLCC", "mono": "monotone share", "mono_tau": "level tau"}
 
 
 # ---------------------------------------------------------------------------------- numbers
 
 
 def metric(result: dict, benchmark: str, name: str) -> float:
-    """A run's headline number: median over splits of SRCC / PLCC, or the monotone share."""
+    """A run's headline number: median over splits of SRCC / PLCC, of the monotone share or of
+    the mean Kendall tau between level and negated prediction (``mono_tau``)."""
     entry = result["benchmarks"].get(benchmark)
     if entry is None:
         return float("nan")
-    if name == "mono":
+    if name in ("mono", "mono_tau"):
         mono = entry.get("monotonicity")
-        return float(mono["share"]) if mono else float("nan")
+        return float(mono["share" if name == "mono" else "kendall"]) if mono else float("nan")
     return float(entry[name]["median"])
 
 
@@ -193,7 +194,7 @@ def plot_losses(config: AblationConfig, out: Path) -> Path | None:
     for ax, variant in zip(axes, variants):
         for (v, seed), (step, loss) in curves.items():
             if v == variant:
-                ax.plot(step, loss, lw=1, label=f"seed {seed}")
+                ax.plot(step, loss, lw=1, marker="o" if len(step) == 1 else None, label=f"seed {seed}")
         ax.set_title(variant, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -224,8 +225,8 @@ def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> P
             for p, v in zip(pos, variants):
                 if stage in data[v]:
                     values = data[v][stage][m]["values"]
-                    ax.plot([p] * len(values), values, "k.", ms=3)
-        ax.set_xticks(x, [v.replace("_", "\n", 1) for v in variants], fontsize=7)
+                    ax.plot([p] * len(values), values, "o", color="#e07020", ms=3, zorder=3)
+        ax.set_xticks(x, variants, fontsize=7, rotation=15, ha="right")
         ax.set_title(f"{bench}: {LABELS[m]}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -256,7 +257,7 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     init = recipe.get("model", {}).get("init", "imagenet")
     lines = [
         f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
-        f"{step if step is not None else '?'} steps of batch {batch} at {crop}x{crop} px crops, "
+        f"{step if step is not None else '?'} step(s) of batch {batch} at {crop}x{crop} px crops, "
         f"{init} initialisation. The reference recipe trains on {ref['images']:,} KADIS-700k images for "
         f"{ref['epochs']} epochs x {ref['steps'] // ref['epochs']:,} steps of batch {ref['batch']} at "
         f"{ref['crop']} px from ImageNet weights ({ref_samples:,} samples)."
@@ -275,6 +276,8 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
 def write_report(config: AblationConfig, out: Path) -> Path:
     """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``."""
     out = Path(out)
+    if not (out / "data" / "split.json").is_file():
+        raise AblationError(f"{out}: no ablation output here (data/split.json is missing); run the study first")
     results = collect(config, out)
     summary = summarise(config, results)
     split = json.loads((out / "data" / "split.json").read_text())
@@ -290,6 +293,8 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     md = ["# Ablation: SE-ResNet50 against ResNet50 encoders for ARNIQA", ""]
     md += [scale_text(config, split, results), ""]
     md += [f"Finished runs: {len(results)} of {expected} (variants x seeds x stages).", ""]
+    if runs and runs[-1]["failed"]:
+        md += ["Failed in the last invocation:", ""] + [f"* {v} seed {s} {st}: {msg}" for v, s, st, msg in runs[-1]["failed"]] + [""]
     md += _setup_section(config, summary, split, runs)
     for bench, data in summary["benchmarks"].items():
         md += _bench_section(config, bench, data, bars.get(bench))
@@ -339,7 +344,9 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         "100 values in [1e-3, 1e3] by the median validation SRCC, median test SRCC and PLCC over splits.",
         "* Monotone share: per split, the share of (test reference, type) groups whose predicted quality "
         "falls strictly from level 1 to 5 (ridge fitted on the split's training references; meanshift and "
-        "lincontrchange excluded as their levels are not ordered by strength); the median over splits.",
+        "lincontrchange excluded as their levels are not ordered by strength); the median over splits. "
+        "Level tau: the same groups' mean Kendall tau between level and negated prediction (1: quality "
+        "always falls with level), median over splits.",
         "* Untrained: the same evaluation of each variant's randomly initialised encoder for that seed "
         "(the exact weights its training run starts from).",
         "",
@@ -349,8 +356,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
 
 def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | None) -> list[str]:
     md = [f"## Benchmark: {bench}", "", "### Per variant and seed", "",
-          "| variant | seed | SRCC | PLCC | monotone | untrained SRCC | untrained PLCC | untrained monotone |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+          "| variant | seed | SRCC | PLCC | monotone | level tau | untrained SRCC | untrained PLCC | untrained monotone | untrained tau |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
     for variant in config.variants:
         for seed in config.seeds:
@@ -360,7 +367,7 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
             cells = [_f(x[m]) if x else "–" for x in (t, u) for m in METRICS]
             md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
     md += ["", "### Mean ± standard deviation over seeds", "",
-           "| variant | stage | seeds | SRCC | PLCC | monotone |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+           "| variant | stage | seeds | SRCC | PLCC | monotone | level tau |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for variant, stages in data["by_variant"].items():
         for stage in ("trained", "untrained"):
             if stage in stages:
@@ -389,8 +396,8 @@ def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[s
     total = 0.0
     for (variant, seed, stage), r in sorted(results.items(), key=lambda kv: _order(config, kv[0])):
         timing = r["timings"]
-        feats = sum(v["features_s"] for k, v in timing.items() if isinstance(v, dict))
-        proto = sum(v["protocol_s"] for k, v in timing.items() if isinstance(v, dict))
+        feats = sum(v["features_s"] for v in timing["benchmarks"].values())
+        proto = sum(v["protocol_s"] for v in timing["benchmarks"].values())
         train = r["training"]["seconds"] if r.get("training") else None
         resumed = " (resumed)" if r.get("training") and r["training"].get("resumed") else ""
         md.append(f"| {variant} | {seed} | {stage} | {_f(train, 1)}{resumed} | {feats:.1f} | {proto:.1f} | {timing['stage_s']:.1f} |")
@@ -400,4 +407,4 @@ def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[s
     return md
 
 
-__all__ = ["RESULT", "collect", "paired", "summarise", "write_report"]
+__all__ = ["collect", "paired", "summarise", "write_report"]

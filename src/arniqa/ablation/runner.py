@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,8 +76,9 @@ def result_path(out: Path, variant: str, seed: int, stage: str) -> Path:
 
 
 def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
-    """Split the pristine files into training and held-out parts (seeded permutation of the sorted
-    list), link the training files into ``out/data/train`` and record the split in ``split.json``."""
+    """Split the pristine files by file: a seeded permutation of the sorted list; its first
+    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train.
+    Links the training files into ``out/data/train`` and records the split in ``split.json``."""
     d = config.data
     try:
         files = list_images(d.pristine)
@@ -88,16 +90,25 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
         raise AblationError(f"data.pristine: {n} images cannot give {holdout} held-out image(s) and a training part")
     order = np.random.default_rng(d.seed).permutation(n)
     held = sorted(files[i] for i in order[:holdout])
-    train = sorted(files[i] for i in order[holdout:])[: d.train_images]
+    train = sorted(files[i] for i in order[holdout : holdout + (d.train_images or n)])
     split = {
         "pristine": str(Path(d.pristine).resolve()),
         "images": n,
         "seed": d.seed,
         "rule": (f"{holdout} held out ({'holdout_images' if d.holdout_images is not None else f'holdout_fraction {d.holdout_fraction}'})"
-                 f"; training: the other {n - holdout}" + (f", first {d.train_images} kept" if d.train_images else "")),
+                 f"; training: " + (f"{len(train)} of the other {n - holdout}, the next in the same permutation"
+                                  if d.train_images else f"the other {n - holdout}")),
         "holdout": [str(p) for p in held],
         "train": [str(p) for p in train],
     }  # fmt: skip
+    previous = out / "data" / "split.json"
+    if previous.exists():
+        before = json.loads(previous.read_text())
+        if (before["train"], before["holdout"]) != (split["train"], split["holdout"]):
+            if _made(out):
+                raise AblationError(f"{d.pristine}: the file split differs from {previous} (were images added or "
+                                    "removed?); finished results depend on it: use another output folder")  # fmt: skip
+            shutil.rmtree(out / "benchmarks", ignore_errors=True)
     folder = out / "data" / "train"
     if folder.exists():
         shutil.rmtree(folder)
@@ -158,8 +169,8 @@ def monotonicity_over_splits(dataset: IQADataset, evaluation) -> dict[str, Any] 
     }
 
 
-def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console) -> tuple[dict, dict]:
-    """The protocol on every benchmark: ``(results per benchmark, timings)``."""
+def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console) -> tuple[dict, dict, str]:
+    """The protocol on every benchmark: ``(results per benchmark, timings per benchmark, model fingerprint)``."""
     ev = config.evaluation
     fingerprint = model_fingerprint(model)
     results, timings = {}, {}
@@ -167,7 +178,8 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
         protocol = FeatureProtocol(crop_size=ev.crop_size, short_side=dataset.short_side)
         t0 = time.perf_counter()
         features = extract_features(model, dataset.paths, protocol, cache_dir=cache, batch_size=ev.batch_size,
-                                    device=ev.device, num_workers=ev.num_workers, fingerprint=fingerprint)  # fmt: skip
+                                    device=ev.device, num_workers=ev.num_workers, fingerprint=fingerprint,
+                                    progress=not console.quiet)  # fmt: skip
         t1 = time.perf_counter()
         splits = random_splits(len(dataset), ev.splits, seed=ev.seed, groups=dataset.references)
         evaluation = evaluate(features, dataset.scores, splits)
@@ -184,7 +196,7 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
         timings[name] = {"features_s": t1 - t0, "protocol_s": time.perf_counter() - t1}
         console.print(f"    {name}: SRCC {summary['srcc']['median']:.4f}  PLCC {summary['plcc']['median']:.4f}  "
                       f"(features {t1 - t0:.1f} s, protocol {timings[name]['protocol_s']:.1f} s)")  # fmt: skip
-    return results, {"fingerprint": fingerprint[:16], **timings}
+    return results, timings, fingerprint[:16]
 
 
 # ---------------------------------------------------------------------------------- training
@@ -199,9 +211,10 @@ def initial_model(train_config):
     return build_model(train_config)
 
 
-def train_run(train_config, folder: Path, console: Console) -> Path:
+def train_run(train_config, folder: Path, console: Console, keep_state: bool = False) -> Path:
     """Train (resuming from ``state.pt`` when an earlier run was interrupted); skip when the final
-    model exists. Writes ``training.json`` (wall time, steps) when the run ends."""
+    model exists. Writes ``training.json`` (wall time, steps) when the run ends, then deletes
+    ``state.pt`` unless ``keep_state``."""
     from ..train.loop import STATE_FILE, train
 
     output = Path(train_config.output)
@@ -220,6 +233,8 @@ def train_run(train_config, folder: Path, console: Console) -> Path:
     write_json(folder / "training.json", {"seconds": seconds, "global_steps": steps, "resumed": resume is not None,
                                           "samples": steps * train_config.train.batch_size})  # fmt: skip
     console.print(f"    trained {steps} steps in {seconds:.1f} s")
+    if not keep_state:
+        state.unlink(missing_ok=True)  # twice the model's size; the run is finished
     return path
 
 
@@ -248,19 +263,27 @@ def study_settings(config: AblationConfig) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _made(out: Path) -> bool:
+    """Whether any result or training run exists in ``out``."""
+    patterns = (f"*/seed*/*/{RESULT}", "*/seed*/train/state.pt", "*/seed*/train/model.safetensors")
+    return any(next(out.glob(p), None) is not None for p in patterns)
+
+
 def _check_study(config: AblationConfig, out: Path) -> None:
+    """Refuse to mix results made with other shared settings; record the settings otherwise."""
     path = out / "study.json"
     settings = json.loads(json.dumps(study_settings(config)))
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved != settings:
-            changed = sorted(k for k in settings if saved.get(k) != settings[k])
-            raise AblationError(
-                f"{out}: finished results were made with other settings ({', '.join(changed)} differ from "
-                f"{path}); use another output folder, or delete the folder to start again"
-            )
-    else:
-        write_json(path, settings)
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if saved == settings:
+        return
+    if saved is not None and _made(out):
+        changed = sorted(k for k in settings if saved.get(k) != settings[k])
+        raise AblationError(
+            f"{out}: results or training runs were made with other settings ({', '.join(changed)} differ from "
+            f"{path}); use another output folder, or delete the folder to start again"
+        )
+    shutil.rmtree(out / "benchmarks", ignore_errors=True)  # nothing depends on it yet: rebuild with these settings
+    write_json(path, settings)
 
 
 def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: str, sets, console: Console) -> dict:
@@ -274,20 +297,21 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
     else:
         from ..models.weights import load_checkpoint
 
-        model_file = train_run(train_config, folder, console)
+        model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
         model, _, _ = load_checkpoint(model_file)
         training = json.loads((folder / "training.json").read_text())
     cache = folder / stage / "features"
-    benchmarks, timings = evaluate_model(model, sets, config, cache, console)
+    benchmarks, timings, fingerprint = evaluate_model(model, sets, config, cache, console)
     result = {
         "variant": variant,
         "seed": seed,
         "stage": stage,
         "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init")},
         "parameters": sum(p.numel() for p in model.encoder.parameters()),
+        "fingerprint": fingerprint,
         "training": training,
         "benchmarks": benchmarks,
-        "timings": {**timings, "stage_s": time.perf_counter() - t0},
+        "timings": {"benchmarks": timings, "stage_s": time.perf_counter() - t0},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
     write_json(folder / stage / RESULT, result)
@@ -307,18 +331,39 @@ def run_ablation(config: AblationConfig, command: str | None = None, console: Co
     A failing job is reported and the others go on. Returns ``{"report": path, "done": n,
     "skipped": n, "failed": [(variant, seed, stage, message), ...]}``.
     """
+    console = console or Console()
+    with thread_limit(config.threads):
+        return _run(config, command, console)
+
+
+@contextmanager
+def thread_limit(threads: int | None):
+    """Cap torch's and the BLAS libraries' threads at ``threads`` (None: no change) while inside;
+    the previous settings come back afterwards."""
+    if not threads:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(config: AblationConfig, command: str | None, console: Console) -> dict[str, Any]:
     from .report import write_report
 
-    console = console or Console()
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     _check_study(config, out)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t_start = time.perf_counter()
     split = split_pristine(config, out)
-    console.print(f"data: {len(split['train'])} training images, {len(split['holdout'])} held out ({split['rule']})")
+    console.print(f"data: {split['rule']}")
     sets = prepare_benchmarks(config, out, split["holdout"], console)
     todo = jobs(config)
     done, skipped, failed = 0, 0, []

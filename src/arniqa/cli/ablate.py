@@ -21,7 +21,7 @@ def ablate(
 ) -> None:
     """Train and evaluate every variant and seed of the ablation (finished ones are skipped, an
     interrupted training run resumes), then write report.md, summary.json and plots."""
-    from ..ablation import AblationError, load_ablation_config, run_ablation, write_report
+    from ..ablation import load_ablation_config, run_ablation, write_report
 
     try:
         cfg = load_ablation_config(config, overrides)
@@ -32,7 +32,7 @@ def ablate(
             typer.echo(f"report written to {path}")
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
-    except (AblationError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:  # AblationError, DatasetError, ConfigError
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     if outcome["failed"]:

@@ -63,7 +63,7 @@ def evaluate(
         err.print(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
         feats = dataset_features(model, data, extraction, fingerprint)
         alphas = [alpha] if alpha is not None else ALPHAS
-        result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas)
+        result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=True)
         result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
         cross = None
         if target is not None:

@@ -20,11 +20,11 @@ def score(
     regressor: str | None = typer.Option(
         None, "--regressor",
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
-             "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work) [default: kadid10k], or a regressor file.",
+             "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
     ),
     protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
-    fmt: str | None = typer.Option(None, "--format", help="csv | json [default: from the -o suffix, else csv]."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output file [default: stdout]."),
+    fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
     no_scale: bool = typer.Option(False, "--no-scale", help="Write the raw (dataset-scale) score in 'score' too."),
@@ -32,7 +32,8 @@ def score(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
     ),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads [default: up to 4]."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format (same scores)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
@@ -67,7 +68,8 @@ def score(
             name = regressor if regressor.lower().startswith("arniqa") else f"arniqa-{regressor}"
     try:
         scorer = load(name, device=device, weights_dir=weights_dir, protocol=protocol, regressor=reg,
-                      batch_size=batch_size, max_side=max_side, precision=precision, workers=workers)
+                      batch_size=batch_size, max_side=max_side, precision=precision, workers=workers,
+                      channels_last=channels_last)
     except (ValueError, OSError) as e:
         err.print(f"error: {e}", style="red", markup=False)
         raise typer.Exit(2) from None

@@ -26,3 +26,19 @@ def train(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"model written to {path}")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("arniqa-demo"), "-o", "--output", help="Folder for the photos, run, report."),
+    steps: int = typer.Option(12, "--steps", min=1, help="Training steps (4 samples each)."),
+    crop_size: int = typer.Option(64, "--crop-size", min=32, help="Crop size for training and features."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
+) -> None:
+    """The whole pipeline on bundled sample photos: short SE-ResNet50 training, synthetic labelled
+    set, features, ridge, scores and a report. Minutes on a CPU; not a useful quality model."""
+    from ..demo import WARNING, run_demo
+
+    report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+    typer.echo(f"report: {report}")
+    typer.echo(WARNING)

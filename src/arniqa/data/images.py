@@ -88,7 +88,7 @@ def open_image(path: PathLike, exif: bool = True) -> Image.Image:
             with Image.open(p) as img:
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
-                    img = ImageOps.exif_transpose(img)
+                    ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
                 return to_rgb(img, str(p))
     except ImageError:
         raise

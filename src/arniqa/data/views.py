@@ -107,6 +107,12 @@ def five_crops(x: torch.Tensor, size: int = CROP_SIZE) -> torch.Tensor:
     return out
 
 
+def _pil_five_crops(img: Image.Image, size: int = CROP_SIZE) -> torch.Tensor:
+    """:func:`five_crops` of an RGB PIL image as float (5,3,size,size); PIL's ``crop`` fills outside with 0."""
+    boxes = crop_boxes(img.height, img.width, size)
+    return torch.stack([uint8_view(img.crop((left, top, left + size, top + size))) for top, left in boxes]).float() / 255
+
+
 @dataclass(frozen=True)
 class Protocol:
     """How an image becomes model inputs: the half-scale method and whether to take five crops.
@@ -128,9 +134,8 @@ class Protocol:
         """(full, half) views of one image: an RGB PIL image or a float (3,H,W) tensor in [0, 1]."""
         if isinstance(image, Image.Image):
             half = half_scale(image, self.half)
-            if self.crops:  # crop the 8-bit pixels; only the crops become float
-                return (five_crops(uint8_view(image)).float().div_(255.0),
-                        five_crops(uint8_view(half)).float().div_(255.0))
+            if self.crops:  # crop in PIL (zero fill outside, as five_crops); only the crops are copied
+                return _pil_five_crops(image), _pil_five_crops(half)
             if self.half == "bilinear":  # pyiqa halves the float image, not the 8-bit one
                 full = pil_to_tensor(image)
                 return full[None], half_scale(full, "bilinear")[None]

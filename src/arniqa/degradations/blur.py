@@ -10,19 +10,21 @@ from . import kernels, rng
 from .registry import register
 
 
+# Kernels stay float64 (filter2d casts them to the image's dtype); a Gaussian is then recognised
+# as separable exactly and runs as two 1-D passes.
 @lru_cache(maxsize=None)
 def _gaussian(sigma: float) -> torch.Tensor:
-    return kernels.gaussian(kernels.gaussian_size(sigma), sigma).float()
+    return kernels.gaussian(kernels.gaussian_size(sigma), sigma)
 
 
 @lru_cache(maxsize=None)
 def _disk(radius: float) -> torch.Tensor:
-    return kernels.disk(radius).float()
+    return kernels.disk(radius)
 
 
 @lru_cache(maxsize=None)
 def _motion(length: float, angle: int) -> torch.Tensor:
-    return kernels.motion(length, angle).float()
+    return kernels.motion(length, angle)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -8,6 +8,7 @@ the input's device.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -20,6 +21,8 @@ from torchvision.io import decode_jpeg, encode_jpeg
 from .registry import register
 
 JPEG2000_RESOLUTIONS = 8  # wavelet resolutions in the reference; fewer on images under 128 px
+OPJ_THREADS = "OPJ_NUM_THREADS"  # OpenJPEG reads it whenever a codec is created
+_USER_OPJ_THREADS = OPJ_THREADS in os.environ
 
 
 def to_bytes(x: torch.Tensor) -> torch.Tensor:
@@ -46,21 +49,31 @@ def _jpeg2000_one(image: np.ndarray, ratio: int) -> np.ndarray:
         return np.asarray(decoded.convert("RGB"))
 
 
+def _use_torch_threads_in_openjpeg() -> None:
+    """Let OpenJPEG code blocks in torch's number of threads, unless the user set OPJ_NUM_THREADS."""
+    threads = str(torch.get_num_threads())
+    if not _USER_OPJ_THREADS and os.environ.get(OPJ_THREADS) != threads:
+        os.environ[OPJ_THREADS] = threads
+
+
 def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
     """JPEG 2000 at compression ``ratio`` (16, 32, 45, 120, 170): Pillow's OpenJPEG encoder with
     quality_mode='rates', quality_layers=[ratio], 8 resolutions, LRCP order, reversible wavelet.
 
     Images smaller than 128 px on a side, which OpenJPEG refuses at 8 resolutions, use the most it
-    accepts. Images run one after another: Pillow holds the GIL in this codec, so threads do not
-    help (measured).
+    accepts. Images run one after another (Pillow holds the GIL in this codec, so a thread pool
+    does not help, measured); instead OpenJPEG's own threads encode the code blocks in parallel,
+    as many as ``torch.get_num_threads()`` unless OPJ_NUM_THREADS is set. The bytes are the same.
     """
+    _use_torch_threads_in_openjpeg()
     images = to_bytes(x).permute(0, 2, 3, 1).cpu().numpy()
     out = np.stack([_jpeg2000_one(image, int(ratio)) for image in images])
     return torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float() / 255
 
 
 @lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """A thread pool for this process (a forked child, e.g. a DataLoader worker, gets its own)."""
     return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="arniqa-jpeg")
 
 
@@ -72,7 +85,7 @@ def _jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
     if images.shape[0] == 1 or torch.get_num_threads() == 1:
         return torch.stack([_jpeg_one(image, quality) for image in images])
     # torchvision's codec releases the GIL, so the per-image calls overlap in threads.
-    return torch.stack(list(_pool().map(_jpeg_one, images, [quality] * images.shape[0])))
+    return torch.stack(list(_pool(os.getpid()).map(_jpeg_one, images, [quality] * images.shape[0])))
 
 
 def _jpeg_cuda(images: torch.Tensor, quality: int) -> torch.Tensor:

@@ -112,13 +112,16 @@ def gaussian_size(sigma: float) -> int:
 
 
 def _separate(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(column, row) vectors whose outer product is ``kernel``, or None if it is not rank one."""
+    """Float64 (column, row) vectors whose outer product is ``kernel``, or None if it is not rank one
+    (to the precision of the kernel's dtype)."""
+    tolerance = 16 * torch.finfo(kernel.dtype).eps
+    kernel = kernel.double()
     col, row = kernel.sum(1), kernel.sum(0)
     total = kernel.sum()
     if total.abs() < 1e-12:
         return None
     outer = torch.outer(col, row) / total
-    if torch.allclose(outer, kernel, atol=1e-12, rtol=1e-9):
+    if torch.allclose(outer, kernel, rtol=tolerance, atol=tolerance * kernel.abs().max().item()):
         return col / total, row
     return None
 
@@ -144,7 +147,7 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     planes = padded.reshape(1, b * c, *padded.shape[-2:]).expand(1, n, -1, -1)
     shared = kernel.dim() == 2
     if shared:
-        parts = _separate(kernel.double())
+        parts = _separate(kernel)
         if parts is not None:
             col, row = (p.to(x.device, x.dtype) for p in parts)
             y = F.conv2d(planes, col.view(1, 1, kh, 1).expand(n, 1, kh, 1), groups=n)

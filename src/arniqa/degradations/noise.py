@@ -17,13 +17,15 @@ from .registry import register
 
 def sample_normal(x: torch.Tensor, var: float, generator: torch.Generator | None) -> dict:
     """A standard normal field of ``x``'s shape, drawn one (3,H,W) sample at a time."""
-    fields = [rng.randn(x.shape[1:], generator, x.device) for _ in range(x.shape[0])]
-    return {"noise": torch.stack(fields) if fields else torch.empty_like(x)}
+    noise = torch.empty_like(x, dtype=torch.float32, memory_format=torch.contiguous_format)
+    for field in noise:
+        rng.randn_(field, generator)
+    return {"noise": noise}
 
 
 def white_noise(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
     """Additive Gaussian noise of variance ``var`` per pixel and channel: x + sqrt(var) * noise."""
-    return x + math.sqrt(var) * noise
+    return torch.add(x, noise, alpha=math.sqrt(var))
 
 
 def white_noise_cc(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
@@ -34,7 +36,7 @@ def white_noise_cc(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Te
 
 def multiplicative_noise(x: torch.Tensor, var: float, noise: torch.Tensor) -> torch.Tensor:
     """Speckle: x + x * N(0, var) per pixel and channel."""
-    return x + x * (math.sqrt(var) * noise)
+    return torch.addcmul(x, x, noise, value=math.sqrt(var))
 
 
 def impulse_count(density: float, height: int, width: int) -> int:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 
 from . import rng
-from .apply import check_images, check_level, run
+from .apply import CPU_CHUNK, check_images, check_level, run
 from .registry import GROUPS, NUM_LEVELS, get
 
 MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
@@ -108,12 +108,10 @@ def apply_chain(x: torch.Tensor, chain: Iterable[Step | tuple[str, int]], genera
     cast to float32 and clipped to [0, 1]. Returns a new tensor of ``x``'s shape and dtype.
     """
     check_images(x)
-    steps = [_check_step(step) for step in Chain(chain)]
-    batch = (x[None] if x.dim() == 3 else x).float().clone()
-    for name, level in steps:
-        batch = run(get(name), batch, level, generator)
-    batch = batch.to(x.dtype)
-    return batch[0] if x.dim() == 3 else batch
+    chain = Chain(chain)
+    batch = x[None] if x.dim() == 3 else x
+    out = apply_chains(batch, [chain] * batch.shape[0], generator)
+    return out[0] if x.dim() == 3 else out
 
 
 def apply_chains(
@@ -135,16 +133,20 @@ def apply_chains(
         raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
     chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
     out = x.float().clone()
+    # On the CPU a group runs in chunks, so each chunk stays in cache from gather to scatter.
+    part = CPU_CHUNK if out.device.type == "cpu" else out.shape[0]
     for position in range(max(map(len, chains), default=0)):
         members: dict[Step, list[int]] = {}
         for i, chain in enumerate(chains):
             if position < len(chain):
                 members.setdefault(chain[position], []).append(i)
         for (name, level), indices in members.items():
-            if len(indices) == out.shape[0]:
-                out = run(get(name), out, level, generator)
-            else:
-                index = torch.tensor(indices, device=out.device)
+            for start in range(0, len(indices), part):
+                chunk = indices[start : start + part]
+                if chunk[-1] - chunk[0] == len(chunk) - 1:  # consecutive samples: a view, no gather
+                    index = slice(chunk[0], chunk[-1] + 1)
+                else:
+                    index = torch.tensor(chunk, device=out.device)
                 out[index] = run(get(name), out[index], level, generator)
     return out.to(x.dtype)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.progress import track
 
 from .metrics import correlations, srcc_columns, summarise
 from .ridge import ALPHAS, RidgePath, gram
@@ -18,9 +19,20 @@ from .splits import Split
 METRICS = ("srcc", "plcc", "krcc", "plcc_logistic")
 
 
-def _check(features, scores) -> tuple[np.ndarray, np.ndarray]:
+def _as3d(features) -> np.ndarray:
+    """(images, crops, dim) features; a torch tensor or an (images, dim) array is accepted too."""
+    if hasattr(features, "detach"):
+        features = features.detach().cpu().numpy()
+    if not isinstance(features, np.ndarray):
+        features = np.asarray(features)
+    if features.ndim == 2:
+        features = features[:, None, :]
     if features.ndim != 3:
-        raise ValueError(f"features must have shape (images, crops, dim), got {tuple(features.shape)}")
+        raise ValueError(f"features must have shape (images, crops, dim) or (images, dim), got {features.shape}")
+    return features
+
+
+def _check(features, scores) -> tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(features):
         raise ValueError(f"{len(features)} feature rows but {len(scores)} scores")
@@ -75,15 +87,19 @@ class Evaluation:
     def median_split(self) -> int:
         """Index of the split whose test SRCC is closest to the median (for plots)."""
         values = np.array([s["srcc"] for s in self.split_metrics])
+        if np.all(np.isnan(values)):
+            return 0
         return int(np.nanargmin(np.abs(values - np.nanmedian(values))))
 
 
-def evaluate(features, scores, splits: list[Split], alphas=ALPHAS) -> Evaluation:
-    """Choose alpha by the median validation SRCC over ``splits`` (ties: the smaller alpha), then
-    report each split's test metrics with that alpha (ridge fitted on the train part only).
+def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: bool = False) -> Evaluation:
+    """Choose alpha by the median validation SRCC over ``splits`` (ties: the first, smallest alpha),
+    then report each split's test metrics with that alpha (ridge fitted on the train part only).
 
-    With one alpha there is no search: the validation parts may then be empty.
+    With one alpha there is no search: the validation parts may then be empty. ``progress`` shows
+    a rich progress bar over the splits.
     """
+    features = _as3d(features)
     rows2d, y_rows = _check(features, scores)
     scores = np.asarray(scores, dtype=np.float64)
     n_images, n_crops = features.shape[:2]
@@ -93,7 +109,7 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS) -> Evaluation
     total = gram(rows2d) if _needs_total_gram(n_crops, rows2d.shape[1], splits) else None
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []
-    for i, split in enumerate(splits):
+    for i, split in enumerate(track(splits, description="ridge over splits", disable=not progress)):
         path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
         if len(split.val) >= 3:
             val = _image_means(path.predict(rows2d, alphas, crop_rows(split.val, n_crops)), n_crops)
@@ -111,6 +127,7 @@ def validation_srcc(features, scores, splits: list[Split], alpha: float = 0.1) -
 
     The quick check used during training (the reference's fixed alpha is 0.1).
     """
+    features = _as3d(features)
     rows2d, y_rows = _check(features, scores)
     scores = np.asarray(scores, dtype=np.float64)
     n_images, n_crops = features.shape[:2]
@@ -124,6 +141,7 @@ def validation_srcc(features, scores, splits: list[Split], alpha: float = 0.1) -
 
 def fit(features, scores, alpha: float, images=None) -> tuple[np.ndarray, float]:
     """Ridge(``alpha``) on the crops of ``images`` (default: all): ``(coef (d,), intercept)``."""
+    features = _as3d(features)
     rows2d, y_rows = _check(features, scores)
     n_images, n_crops = features.shape[:2]
     images = np.arange(n_images) if images is None else np.asarray(images)
@@ -134,6 +152,7 @@ def fit(features, scores, alpha: float, images=None) -> tuple[np.ndarray, float]
 
 def predict(features, coef: np.ndarray, intercept: float) -> np.ndarray:
     """Image-level predictions: the mean over crops of ``features @ coef + intercept``."""
+    features = _as3d(features)
     n_images, n_crops, dim = features.shape
     out = np.empty(n_images)
     step = max(1, 4096 // n_crops)

@@ -66,11 +66,12 @@ def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, s
     return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
 
 
-def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS) -> tuple[dict, Evaluation, Regressor]:
+def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS,
+                     progress: bool = False) -> tuple[dict, Evaluation, Regressor]:
     """The protocol on one dataset: results (JSON-ready), the :class:`Evaluation`, and the ridge
     fitted on all images with the chosen alpha as a :class:`Regressor`."""
     scores = dataset.scores
-    ev = evaluate(features, scores, splits, alphas)
+    ev = evaluate(features, scores, splits, alphas, progress)
     coef, intercept = fit(features, scores, ev.alpha)
     known = dataset.name != "csv"
     regressor = Regressor.from_numpy(coef, intercept, dataset=dataset.name if known else None,

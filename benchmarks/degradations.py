@@ -1,0 +1,257 @@
+"""Degradation-model throughput: crops/s for every distortion and level, and for the sampler's mix.
+
+Every distortion runs on batches of 224x224 crops (batch 64) cut from scikit-image sample photos.
+The mix samples one chain per training sample with ``sample_chain`` and applies it to that
+sample's 4 crops with ``apply_chains`` (16 samples x 4 crops per batch), as training does.
+Reference costs (ms per crop, the reference code on a 2-core x86-64 CPU, arniqa-reference.md
+section 7) give the speed-up. Writes benchmarks/results/degradations-<device>.json.
+
+    python benchmarks/degradations.py --threads 2            # CPU
+    python benchmarks/degradations.py --device cuda          # GPU, when there is one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from arniqa.constants import CROP_SIZE
+from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
+from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
+
+# Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
+REFERENCE_MS = {
+    1: {
+        "gaublur": (1.1, 1.1, 1.8, 4.5, 20.0), "lensblur": (1.3, 2.3, 4.7, 9.1, 13.8),
+        "motionblur": (0.6, 1.8, 2.1, 2.2, 3.6), "colordiff": (14.1, 28.4, 61.1, 95.0, 197.4),
+        "colorshift": (9.8, 9.7, 11.5, 11.1, 9.3), "colorsat1": (2.2, 2.1, 2.2, 2.2, 2.1),
+        "colorsat2": (3.7, 3.8, 3.6, 3.6, 3.8), "jpeg2000": (20.6, 19.9, 19.7, 19.3, 19.3),
+        "jpeg": (0.8, 0.7, 0.6, 0.6, 0.6), "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
+        "whitenoiseCC": (0.9, 0.9, 0.9, 0.9, 0.9), "impulsenoise": (0.1, 0.1, 0.2, 0.2, 0.2),
+        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.6), "brighten": (7.1, 6.8, 7.0, 7.0, 6.5),
+        "darken": (4.3, 4.5, 4.4, 4.1, 4.3), "meanshift": (0.2, 0.3, 0.3, 0.2, 0.2),
+        "jitter": (37.9, 38.4, 39.3, 41.2, 37.9), "noneccpatch": (0.3, 0.5, 0.8, 1.1, 1.2),
+        "pixelate": (0.2, 0.2, 0.2, 0.1, 0.1), "quantization": (3.3, 2.9, 2.5, 2.8, 1.8),
+        "colorblock": (0.1, 0.2, 0.2, 0.3, 0.6), "highsharpen": (8.7, 8.1, 7.4, 7.2, 7.3),
+        "lincontrchange": (6.8, 6.7, 8.7, 6.6, 7.0), "nonlincontrchange": (0.3, 0.3, 0.3, 0.3, 0.3),
+    },
+    2: {
+        "gaublur": (0.7, 0.7, 1.1, 2.5, 10.8), "lensblur": (1.3, 1.8, 3.0, 5.2, 7.8),
+        "motionblur": (1.4, 0.8, 1.3, 1.3, 2.1), "colordiff": (7.6, 14.7, 33.3, 50.4, 96.9),
+        "colorshift": (5.1, 5.6, 5.5, 5.5, 5.9), "colorsat1": (1.9, 1.9, 2.3, 1.3, 1.3),
+        "colorsat2": (2.1, 2.2, 2.4, 2.7, 3.1), "jpeg2000": (24.0, 25.4, 21.6, 23.7, 19.6),
+        "jpeg": (0.6, 0.6, 0.6, 0.5, 0.5), "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
+        "whitenoiseCC": (0.8, 0.9, 0.8, 0.9, 1.0), "impulsenoise": (0.1, 0.2, 0.2, 0.2, 0.2),
+        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.7), "brighten": (4.4, 4.1, 4.4, 3.9, 3.8),
+        "darken": (2.3, 2.3, 2.5, 2.4, 2.5), "meanshift": (0.1, 0.2, 0.2, 0.1, 0.2),
+        "jitter": (21.8, 23.4, 22.0, 26.9, 31.1), "noneccpatch": (0.3, 0.5, 0.4, 0.6, 0.7),
+        "pixelate": (0.1, 0.1, 0.1, 0.1, 0.1), "quantization": (1.6, 1.5, 1.4, 1.3, 1.2),
+        "colorblock": (0.1, 0.1, 0.2, 0.3, 0.3), "highsharpen": (3.9, 4.0, 4.0, 4.7, 4.0),
+        "lincontrchange": (4.2, 4.0, 4.7, 4.4, 3.8), "nonlincontrchange": (0.3, 0.2, 0.3, 0.3, 0.3),
+    },
+}
+REFERENCE_MIX_MS = {1: 16.8, 2: 11.7}  # expected cost per crop under the reference sampler
+CROPS_PER_SAMPLE = 4
+MAX_DISTORTIONS, PRISTINE_PROB = 4, 0.05  # the training sampler's defaults
+
+
+def mix_weight(name: str) -> float:
+    """Expected number of times ``name`` is applied to a crop: P(distorted) * E[k]/7 / group size."""
+    mean_k = (1 + MAX_DISTORTIONS) / 2
+    return (1 - PRISTINE_PROB) * mean_k / len(GROUPS) / len(GROUPS[GROUP_OF[name]])
+
+
+def mix_share(name: str, ms: list[float]) -> float:
+    """Expected ms per crop that ``name`` adds to the sampler's mix, from its per-level costs."""
+    return mix_weight(name) * sum(p * t for p, t in zip(LEVEL_PROBS, ms))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def photo_crops(count: int, size: int, seed: int) -> torch.Tensor:
+    """``count`` random size x size crops of scikit-image's colour sample photos, float (count, 3, size, size)."""
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    g = torch.Generator().manual_seed(seed)
+    crops = []
+    for i in range(count):
+        photo = torch.from_numpy(photos[i % len(photos)]).permute(2, 0, 1)
+        top = int(torch.randint(0, photo.shape[1] - size + 1, (), generator=g))
+        left = int(torch.randint(0, photo.shape[2] - size + 1, (), generator=g))
+        crops.append(photo[:, top : top + size, left : left + size])
+    return torch.stack(crops).float() / 255
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn, device: torch.device, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU seconds of ``repeats`` calls after one warm-up call."""
+    fn()
+    synchronize(device)
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        synchronize(device)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def bench_distortion(crops, device, repeats, name, generator) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU ms per crop at every level."""
+    times = [time_call(lambda: distort(crops, name, level, generator), device, repeats) for level in range(1, 6)]
+    return [1000 * w / crops.shape[0] for w, _ in times], [1000 * c / crops.shape[0] for _, c in times]
+
+
+def chains_for(samples: int, generator) -> list:
+    """One sampled chain per sample, repeated for its 4 crops."""
+    return [c for c in (sample_chain(generator) for _ in range(samples)) for _ in range(CROPS_PER_SAMPLE)]
+
+
+def bench_mix(crops, device, batches, generator) -> tuple[float, float]:
+    """Mean wall-clock and CPU ms per crop over ``batches`` batches, fresh chains for each."""
+    samples = crops.shape[0] // CROPS_PER_SAMPLE
+    apply_chains(crops, chains_for(samples, generator), generator)
+    synchronize(device)
+    wall = cpu = 0.0
+    for _ in range(batches):
+        chains = chains_for(samples, generator)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        apply_chains(crops, chains, generator)
+        synchronize(device)
+        wall += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
+    n = batches * crops.shape[0]
+    return 1000 * wall / n, 1000 * cpu / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per distortion and level (median)")
+    parser.add_argument("--batch", type=int, default=64, help="crops per batch (default 64)")
+    parser.add_argument("--mix-batches", type=int, default=30, help="batches of 16 samples x 4 crops for the mix")
+    parser.add_argument("--names", nargs="*", default=list(NAMES), help="distortions to time (default all)")
+    parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
+    args = parser.parse_args()
+    if args.quick:
+        args.batch, args.repeats, args.mix_batches = 16, 1, 5
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    torch.set_num_threads(args.threads)
+    console = Console(width=None if sys.stdout.isatty() else 150)  # keep the table whole in logs
+    crops = photo_crops(args.batch, CROP_SIZE, seed=0).to(device)
+    generator = torch.Generator().manual_seed(0)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+    per_level, cpu_per_level = {}, {}
+    with console.status("timing distortions") as status:
+        for name in args.names:
+            status.update(f"timing {name}")
+            per_level[name], cpu_per_level[name] = bench_distortion(crops, device, args.repeats, name, generator)
+        status.update("timing the sampler's mix")
+        mix_crops = crops[: (args.batch // CROPS_PER_SAMPLE) * CROPS_PER_SAMPLE]
+        mix_ms, mix_cpu_ms = bench_mix(mix_crops, device, args.mix_batches, generator)
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+    reference = REFERENCE_MS.get(args.threads) if device.type == "cpu" else None
+    table = Table(title=f"ms per {CROP_SIZE}x{CROP_SIZE} crop, batch {args.batch}, {device.type}, {args.threads} threads")
+    table.add_column("distortion", style="bold", no_wrap=True)
+    for level in range(1, NUM_LEVELS + 1):
+        table.add_column(f"L{level}", justify="right")
+    table.add_column("crops/s", justify="right")
+    table.add_column("cpu ms", justify="right")
+    table.add_column("in mix", justify="right")
+    if reference:
+        table.add_column("vs ref", justify="right")
+    for name, ms in per_level.items():
+        mean = statistics.mean(ms)
+        row = [name, *(f"{v:.2f}" for v in ms), f"{1000 / mean:.0f}", f"{statistics.mean(cpu_per_level[name]):.2f}",
+               f"{mix_share(name, ms):.2f}"]
+        if reference:
+            row.append(f"{statistics.mean(reference[name]) / mean:.1f}x")
+        table.add_row(*row)
+    console.print(table)
+    console.print("L1..L5: wall-clock ms per crop; crops/s: from their mean; cpu ms: process CPU time per crop;"
+                  " in mix: expected wall ms it adds per crop of the sampler's mix; vs ref: reference mean ms / ours",
+                  highlight=False)
+    if set(per_level) == set(NAMES):
+        predicted = sum(mix_share(n, ms) for n, ms in per_level.items())
+        console.print(f"mix predicted from the table: {predicted:.2f} ms/crop", highlight=False)
+    ref_mix = REFERENCE_MIX_MS.get(args.threads) if device.type == "cpu" else None
+    line = (f"sampler mix (16 samples x 4 crops, {args.mix_batches} batches): {mix_ms:.2f} ms/crop wall"
+            f" ({1000 / mix_ms:.0f} crops/s), {mix_cpu_ms:.2f} ms/crop CPU")
+    if ref_mix:
+        line += f"; reference {ref_mix} ms/crop ({args.threads} threads) -> {ref_mix / mix_ms:.1f}x"
+    console.print(line, highlight=False)
+    console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs)",
+                  highlight=False)
+    slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
+    console.print("largest shares of the mix: " + ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest),
+                  highlight=False)
+
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "load_average_1min_before": load_before,
+            "load_average_1min_after": load_after,
+        },
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "device": device.type,
+        "crop_size": CROP_SIZE,
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "ms_per_crop": per_level,
+        "cpu_ms_per_crop": cpu_per_level,
+        "crops_per_s": {n: [1000 / v for v in ms] for n, ms in per_level.items()},
+        "mix_share_ms_per_crop": {n: mix_share(n, ms) for n, ms in per_level.items()},
+        "mix": {
+            "ms_per_crop": mix_ms,
+            "cpu_ms_per_crop": mix_cpu_ms,
+            "crops_per_s": 1000 / mix_ms,
+            "batches": args.mix_batches,
+            "reference_ms_per_crop": ref_mix,
+            "speedup_vs_reference": ref_mix / mix_ms if ref_mix else None,
+        },
+        "reference_ms_per_crop": reference,
+    }
+    path = args.out or Path(__file__).parent / "results" / f"degradations-{device.type}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

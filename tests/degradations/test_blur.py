@@ -1,0 +1,156 @@
+"""Blur group and its MATLAB fspecial kernels: closed forms, published values, identities, severity."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from arniqa.degradations import LEVELS, distort, kernels
+from arniqa.degradations.blur import motion_blur, sample_motion
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a - b).pow(2).mean().item()
+    return 10 * math.log10(1 / mse) if mse else math.inf
+
+
+def test_gaussian_kernel_sizes_of_the_levels():
+    assert [kernels.gaussian_size(s) for s in LEVELS["gaublur"]] == [3, 3, 5, 9, 21]
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 5.0])
+def test_gaussian_kernel_closed_form(sigma):
+    size = kernels.gaussian_size(sigma)
+    t = np.arange(size) - size // 2
+    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
+    np.testing.assert_allclose(kernels.gaussian(size, sigma).numpy(), g / g.sum(), rtol=1e-12, atol=1e-17)
+
+
+def test_gaussian_of_level_one_is_a_delta():
+    # exp(-1 / (2 * 0.01)) = 2e-22 is below eps * max, so fspecial zeroes it.
+    delta = torch.zeros(3, 3, dtype=torch.float64)
+    delta[1, 1] = 1
+    assert torch.equal(kernels.gaussian(3, 0.1), delta)
+
+
+def test_disk_radius_one_equals_matlab():
+    d = kernels.disk(1).numpy()
+    np.testing.assert_allclose(d[1, 1], 0.3183, atol=5e-5)
+    np.testing.assert_allclose(d[[0, 1, 1, 2], [1, 0, 2, 1]], 0.1453, atol=5e-5)
+    np.testing.assert_allclose(d[[0, 0, 2, 2], [0, 2, 0, 2]], 0.0251, atol=5e-5)
+
+
+def test_disk_radius_two_equals_matlab():
+    # MATLAB's fspecial('disk', 2), as printed to four decimals.
+    matlab = np.array(
+        [
+            [0, 0.0170, 0.0381, 0.0170, 0],
+            [0.0170, 0.0784, 0.0796, 0.0784, 0.0170],
+            [0.0381, 0.0796, 0.0796, 0.0796, 0.0381],
+            [0.0170, 0.0784, 0.0796, 0.0784, 0.0170],
+            [0, 0.0170, 0.0381, 0.0170, 0],
+        ]
+    )
+    np.testing.assert_allclose(kernels.disk(2).numpy(), matlab, atol=5e-5)
+
+
+@pytest.mark.parametrize("radius", LEVELS["lensblur"])
+def test_disk_weights_are_pixel_areas_inside_the_circle(radius):
+    # Supersample every pixel square 100 x 100 and count the points inside the circle.
+    size = kernels.disk(radius).shape[0]
+    assert size == 2 * radius + 1
+    n = 100
+    offsets = (np.arange(n) + 0.5) / n - 0.5
+    fine = (np.arange(size)[:, None] - size // 2 + offsets[None, :]).ravel()
+    inside = (fine[:, None] ** 2 + fine[None, :] ** 2) <= radius**2
+    area = inside.reshape(size, n, size, n).mean(axis=(1, 3))
+    np.testing.assert_allclose(kernels.disk(radius).numpy() * area.sum(), area, atol=1.5e-3)
+
+
+def test_kernels_sum_to_one():
+    for sigma in LEVELS["gaublur"]:
+        assert abs(kernels.gaussian(kernels.gaussian_size(sigma), sigma).sum().item() - 1) < 1e-12
+    for radius in LEVELS["lensblur"]:
+        assert abs(kernels.disk(radius).sum().item() - 1) < 1e-12
+    for length in LEVELS["motionblur"]:
+        for angle in range(181):
+            # fspecial('motion') divides by sum + eps * length^2
+            assert abs(kernels.motion(length, angle).sum().item() - 1) < 1e-12
+
+
+@pytest.mark.parametrize("length", [2, 4, 6, 10])
+def test_motion_kernel_along_an_axis_is_a_box_with_half_ends(length):
+    row = np.ones(length + 1)  # even lengths: the line covers length+1 pixels, the ends half
+    row[0] = row[-1] = 0.5
+    row /= length
+    np.testing.assert_allclose(kernels.motion(length, 0).numpy(), row[None, :], atol=1e-12)
+    np.testing.assert_allclose(kernels.motion(length, 180).numpy(), row[None, :], atol=1e-12)
+    np.testing.assert_allclose(kernels.motion(length, 90).numpy(), row[:, None], atol=1e-12)
+
+
+@pytest.mark.parametrize("length", [2, 4, 6, 10])
+def test_motion_kernel_symmetries(length):
+    for angle in range(1, 180):
+        k = kernels.motion(length, angle)
+        assert torch.allclose(k, k.flip(0, 1), atol=1e-15)  # a line through the centre
+        assert torch.allclose(kernels.motion(length, 180 - angle), k.flip(1), atol=1e-12)
+
+
+def test_motion_kernel_angle_is_counter_clockwise():
+    k = kernels.motion(10, 45).numpy()  # rows go down, so 45 degrees runs bottom-left to top-right
+    assert np.trace(np.fliplr(k)) > 5 * np.trace(k)  # both diagonals share the centre pixel
+
+
+def test_motion_of_length_one_is_the_identity_kernel():
+    for angle in range(181):
+        k = kernels.motion(1, angle)
+        centre = k[k.shape[0] // 2, k.shape[1] // 2]
+        assert abs(centre.item() - 1) < 1e-15 and (k.sum() - centre).abs() < 1e-15
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_level_one_identities(image, seed):
+    g = torch.Generator().manual_seed(seed)
+    assert torch.equal(distort(image, "gaublur", 1, g), image)
+    assert torch.equal(distort(image, "motionblur", 1, g), image)
+
+
+@pytest.mark.parametrize("name", ["gaublur", "lensblur", "motionblur"])
+def test_constant_image_stays_constant(name):
+    flat = torch.full((2, 3, 24, 30), 0.37)
+    for level in range(1, 6):
+        torch.testing.assert_close(distort(flat, name, level), flat, rtol=0, atol=1e-6)  # float32 weights
+
+
+def test_motion_angles_uniform_on_0_to_180():
+    draws = sample_motion(torch.zeros(181 * 40, 3, 1, 1), 10, torch.Generator().manual_seed(0))["angle"]
+    assert draws.dtype == torch.int64 and draws.min() == 0 and draws.max() == 180
+    counts = np.bincount(draws.numpy(), minlength=181)
+    # Fixed seed; a uniform draw fails this with probability 1e-3.
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_motion_blur_follows_each_samples_angle():
+    stripes = torch.rand(1, 3, 40, 1, generator=torch.Generator().manual_seed(0)).expand(2, 3, 40, 36)
+    out = motion_blur(stripes, 10, torch.tensor([0, 90]))
+    torch.testing.assert_close(out[0], stripes[0], rtol=0, atol=1e-6)  # along the stripes
+    assert (out[1] - stripes[1]).abs().mean() > 0.05  # across them
+
+
+def test_per_sample_kernels_equal_shared_kernels(image):
+    batch = torch.stack([image, image.flip(-1), image.flip(-2)])
+    angles = torch.tensor([0, 37, 135])
+    together = motion_blur(batch, 6, angles)
+    for x, angle, y in zip(batch, angles, together):
+        alone = kernels.filter2d(x[None], kernels.motion(6, int(angle)).float())[0]
+        torch.testing.assert_close(y, alone, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gaublur", "lensblur", "motionblur"])
+def test_severity_grows_with_level(image, name):
+    batch = image[None].expand(6, -1, -1, -1)  # six angles for motion blur
+    g = torch.Generator().manual_seed(0)
+    quality = [psnr(distort(batch, name, level, g), batch) for level in range(1, 6)]
+    assert all(a > b for a, b in zip(quality, quality[1:])), quality

@@ -1,0 +1,88 @@
+"""Compression group: agreement with straightforward Pillow round trips, 8-bit truncation, severity."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from arniqa.degradations import LEVELS, distort
+from arniqa.degradations.compression import jpeg2000_resolutions
+
+
+def textured(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Smooth colour blobs with sharp block edges and fine noise, (3, h, w) in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g), (h, w), mode="bicubic")[0]
+    blocks = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8, generator=g), (h, w), mode="nearest")[0]
+    return (0.5 * smooth + 0.4 * blocks + 0.1 * torch.rand(3, h, w, generator=g)).clamp(0, 1)
+
+
+def pil_round_trip(pixels: np.ndarray, **options) -> torch.Tensor:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, **options)
+    with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
+        return torch.from_numpy(np.array(decoded.convert("RGB"))).permute(2, 0, 1).float() / 255
+
+
+def truncate(x: torch.Tensor) -> np.ndarray:
+    return np.floor(x.double().numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def psnr(a, b):
+    return 10 * math.log10(1 / (a - b).pow(2).mean().item())
+
+
+@pytest.mark.parametrize("level", range(1, 6))
+def test_jpeg_equals_pillow_round_trip_of_the_truncated_image(level):
+    # torchvision's encode_jpeg and Pillow both call libjpeg with its defaults (4:2:0, the IJG
+    # tables scaled by quality), so the bytes and the decoded pixels are identical.
+    x = textured(48, 72, seed=level)
+    expected = pil_round_trip(truncate(x), format="JPEG", quality=int(LEVELS["jpeg"][level - 1]))
+    assert torch.equal(distort(x, "jpeg", level), expected)
+
+
+def test_jpeg_truncates_instead_of_rounding():
+    g = torch.Generator().manual_seed(0)
+    k = torch.randint(0, 255, (3, 40, 56), generator=g)
+    x = (k + 0.6) / 255  # rounds to k + 1, truncates to k
+    out = distort(x, "jpeg", 1)
+    pixels = k.numpy().astype(np.uint8).transpose(1, 2, 0)
+    assert torch.equal(out, pil_round_trip(pixels, format="JPEG", quality=43))
+    assert not torch.equal(out, pil_round_trip(pixels + 1, format="JPEG", quality=43))
+
+
+@pytest.mark.parametrize("level", [1, 3, 5])
+def test_jpeg2000_equals_pillow_round_trip_of_the_truncated_image(level):
+    x = textured(128, 136, seed=level)
+    ratio = int(LEVELS["jpeg2000"][level - 1])
+    options = dict(quality_mode="rates", quality_layers=[ratio], num_resolutions=8, prog_order="LRCP")
+    expected = pil_round_trip(truncate(x), format="JPEG2000", **options)
+    assert torch.equal(distort(x, "jpeg2000", level), expected)
+
+
+@pytest.mark.parametrize("size,resolutions", [(128, 8), (300, 8), (127, 7), (64, 7), (63, 6), (32, 6), (31, 5)])
+def test_jpeg2000_resolutions_are_the_most_openjpeg_accepts(size, resolutions):
+    assert jpeg2000_resolutions(size, size + 9) == resolutions
+    pixels = truncate(textured(size, size + 9))
+    options = dict(format="JPEG2000", quality_mode="rates", quality_layers=[16], prog_order="LRCP")
+    pil_round_trip(pixels, num_resolutions=resolutions, **options)
+    if resolutions < 8:
+        with pytest.raises(OSError):
+            pil_round_trip(pixels, num_resolutions=resolutions + 1, **options)
+
+
+@pytest.mark.parametrize("name", ["jpeg", "jpeg2000"])
+def test_outputs_are_8_bit(image, name):
+    out = distort(image, name, 3)
+    assert torch.equal(out * 255, (out * 255).round())
+
+
+@pytest.mark.parametrize("name,size", [("jpeg", 64), ("jpeg2000", 128)])
+def test_severity_grows_with_level(name, size):
+    x = textured(size, size, seed=3)
+    quality = [psnr(distort(x, name, level), x) for level in range(1, 6)]
+    assert all(a > b for a, b in zip(quality, quality[1:])), quality
+

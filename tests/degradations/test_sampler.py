@@ -1,0 +1,169 @@
+"""The composition sampler: level probabilities, chain structure and frequencies, applying chains.
+
+Frequency checks use a fixed seed and a chi-square or binomial bound at a false-alarm rate of
+1e-3 (the rate at which a correct sampler with a random seed would fail them).
+"""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from arniqa.degradations import GROUP_OF, GROUPS, distort
+from arniqa.degradations.sampler import LEVEL_PROBS, Chain, Step, apply_chain, apply_chains, level_probs, sample_chain
+
+ALPHA = 1e-3
+DRAWS = 20000
+
+
+@pytest.fixture(scope="module")
+def chains() -> list[Chain]:
+    g = torch.Generator().manual_seed(2024)
+    return [sample_chain(g) for _ in range(DRAWS)]
+
+
+def chi_square_ok(counts, probs) -> bool:
+    counts = np.asarray(counts, dtype=float)
+    return stats.chisquare(counts, counts.sum() * np.asarray(probs)).pvalue > ALPHA
+
+
+def test_level_probs_closed_form():
+    pdf = stats.norm(0, 2.5).pdf(np.arange(5))
+    np.testing.assert_allclose(LEVEL_PROBS, pdf / pdf.sum(), rtol=1e-12)
+    np.testing.assert_allclose(LEVEL_PROBS, [0.2929, 0.2704, 0.2127, 0.1426, 0.0814], atol=5e-5)
+    pdf3 = stats.norm(0, 2.5).pdf(np.arange(3))
+    np.testing.assert_allclose(level_probs(3), pdf3 / pdf3.sum(), rtol=1e-12)
+
+
+def test_chain_structure(chains):
+    for chain in chains:
+        assert isinstance(chain, Chain) and len(chain) <= 4
+        groups = [GROUP_OF[step.name] for step in chain]
+        assert len(set(groups)) == len(groups)
+        assert all(isinstance(s, Step) and s.level in range(1, 6) for s in chain)
+
+
+def test_pristine_fraction(chains):
+    empty = sum(len(c) == 0 for c in chains)
+    assert stats.binomtest(empty, DRAWS, 0.05).pvalue > ALPHA
+
+
+def test_length_uniform_on_1_to_4(chains):
+    lengths = Counter(len(c) for c in chains if c)
+    assert sorted(lengths) == [1, 2, 3, 4]
+    assert chi_square_ok([lengths[k] for k in range(1, 5)], [0.25] * 4)
+
+
+def test_level_frequencies(chains):
+    levels = Counter(step.level for chain in chains for step in chain)
+    assert chi_square_ok([levels[k] for k in range(1, 6)], LEVEL_PROBS)
+
+
+def test_group_order_is_uniform(chains):
+    names = list(GROUPS)
+    for position in range(2):
+        first = Counter(GROUP_OF[c[position].name] for c in chains if len(c) > position)
+        assert chi_square_ok([first[g] for g in names], [1 / 7] * 7)
+
+
+def test_distortion_uniform_within_its_group(chains):
+    steps = Counter(step.name for chain in chains for step in chain)
+    for members in GROUPS.values():
+        assert chi_square_ok([steps[name] for name in members], [1 / len(members)] * len(members))
+
+
+def test_seed_reproduces_chains():
+    a = [sample_chain(torch.Generator().manual_seed(5)) for _ in range(3)]
+    b = [sample_chain(torch.Generator().manual_seed(5)) for _ in range(3)]
+    assert a == b
+
+
+def test_max_distortions_range():
+    g = torch.Generator().manual_seed(0)
+    assert all(sample_chain(g, max_distortions=0) == Chain() for _ in range(50))
+    lengths = Counter(len(sample_chain(g, max_distortions=7, pristine_prob=0)) for _ in range(3500))
+    assert sorted(lengths) == list(range(1, 8))
+    assert chi_square_ok([lengths[k] for k in range(1, 8)], [1 / 7] * 7)
+    assert all(sample_chain(g, pristine_prob=1.0) == Chain() for _ in range(20))
+
+
+@pytest.mark.parametrize("bad", [8, -1, 2.5, True, "4"])
+def test_bad_max_distortions_raise(bad):
+    with pytest.raises(ValueError, match="max_distortions must be an integer from 0 to 7"):
+        sample_chain(max_distortions=bad)
+
+
+def test_bad_probabilities_raise():
+    with pytest.raises(ValueError, match="pristine_prob"):
+        sample_chain(pristine_prob=1.5)
+    with pytest.raises(ValueError, match="num_levels"):
+        sample_chain(num_levels=6)
+
+
+def test_chain_value():
+    chain = Chain([("gaublur", 2), Step("jpeg", 5)])
+    assert chain == (Step("gaublur", 2), Step("jpeg", 5))
+    assert str(chain) == "gaublur@2 -> jpeg@5" and str(Chain()) == "pristine"
+    assert eval(repr(chain)) == chain
+
+
+def test_apply_chain_runs_steps_in_order(image):
+    chain = [("jpeg", 4), ("gaublur", 4), ("nonlincontrchange", 3)]
+    expected = image
+    for name, level in chain:
+        expected = distort(expected, name, level)
+    assert torch.equal(apply_chain(image, chain), expected)
+    reordered = apply_chain(image, chain[::-1])
+    assert not torch.allclose(reordered, expected, atol=1e-3)  # the order matters
+
+
+def test_empty_chain_is_pristine(image):
+    out = apply_chain(image, Chain())
+    assert torch.equal(out, image) and out is not image
+    batch = torch.stack([image, image.flip(-1)])
+    assert torch.equal(apply_chains(batch, [Chain(), [("gaublur", 5)]])[0], image)
+
+
+def test_apply_chains_equals_apply_chain_for_equal_chains(image):
+    batch = torch.stack([image, image.flip(-1), image.flip(-2), image.roll(5, -1)])
+    chain = [("motionblur", 4), ("whitenoise", 3), ("colorblock", 2)]
+    together = apply_chains(batch, [chain] * 4, torch.Generator().manual_seed(1))
+    assert torch.equal(together, apply_chain(batch, chain, torch.Generator().manual_seed(1)))
+
+
+def test_training_layout_four_crops_share_a_chain(image):
+    g = torch.Generator().manual_seed(3)
+    sampled = [sample_chain(g) for _ in range(6)] + [Chain([("whitenoise", 5)]), Chain()]
+    crops = image[None].expand(4 * len(sampled), -1, -1, -1)
+    out = apply_chains(crops, [chain for chain in sampled for _ in range(4)], g)
+    assert out.shape == crops.shape
+    noisy, pristine = out[24:28], out[28:32]
+    assert all(torch.equal(crop, image) for crop in pristine)
+    assert not torch.equal(noisy[0], noisy[1])  # the noise field is redrawn for every crop
+
+
+def test_apply_chains_checks_its_arguments(image):
+    with pytest.raises(ValueError, match="batch"):
+        apply_chains(image, [[("jpeg", 1)]])
+    with pytest.raises(ValueError, match="got 1 chains for a batch of 2"):
+        apply_chains(image[None].expand(2, -1, -1, -1), [[("jpeg", 1)]])
+
+
+@pytest.mark.parametrize("name", ["motionblur", "whitenoise", "impulsenoise", "jpeg", "colorblock"])
+def test_batches_larger_than_a_cpu_chunk_equal_their_samples(name):
+    # 20 samples span several CPU chunks; the draws must still come one sample after another.
+    x = torch.rand(20, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(4)
+    alone = torch.stack([apply_chain(sample, [(name, 4)], generator) for sample in x])
+    assert torch.equal(apply_chains(x, [[(name, 4)]] * 20, torch.Generator().manual_seed(4)), alone)
+    assert torch.equal(distort(x, name, 4, torch.Generator().manual_seed(4)), alone)
+
+
+def test_mixed_deterministic_chains_on_a_large_batch(image):
+    x = torch.stack([image.roll(i, -1) for i in range(20)])
+    steps = [("gaublur", 3), ("jpeg", 2), ("nonlincontrchange", 4), ("lensblur", 2)]
+    chains = [[steps[i % 4], steps[(i + 1 + i // 4) % 4]][: 1 + i % 2] for i in range(20)]
+    expected = torch.stack([apply_chain(sample, chain) for sample, chain in zip(x, chains)])
+    assert torch.equal(apply_chains(x, chains), expected)

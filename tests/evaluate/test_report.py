@@ -1,0 +1,43 @@
+"""Report writing (JSON cleaning, markdown) and the t-SNE embedding."""
+
+import json
+
+import numpy as np
+
+from arniqa.evaluate.report import markdown, write_json
+from arniqa.evaluate.tsne import embed, tsne_plot
+
+
+def _result():
+    stat = {"median": 0.91234, "mean": 0.9, "std": 0.01}
+    return {
+        "dataset": "kadid10k", "images": 100, "splits": 10, "alpha": np.float64(0.5),
+        "summary": {"srcc": stat, "plcc": stat, "krcc": stat, "plcc_logistic": {"median": float("nan"), "mean": 0, "std": 0}},
+        "per_type": {"jpeg": {"srcc": 0.8, "plcc": 0.7, "splits": 10}},
+        "cross": {"source": "kadid10k", "target": "csiq", "srcc": 0.5, "plcc": 0.4, "krcc": 0.3,
+                  "plcc_logistic": float("nan"), "direction_flipped": True},
+    }  # fmt: skip
+
+
+def test_json_is_strict_and_markdown_has_tables(tmp_path):
+    path = write_json(tmp_path / "r.json", _result() | {"arr": np.arange(3)})
+    loaded = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert loaded["summary"]["plcc_logistic"]["median"] is None and loaded["arr"] == [0, 1, 2]
+    md = markdown(_result())
+    assert "| kadid10k | 0.9123 (0.9000 ± 0.0100) |" in md
+    assert "| jpeg | 0.8000 | 0.7000 |" in md
+    assert "| kadid10k → csiq | 0.5000 | 0.4000 | 0.3000 | n/a |" in md and "negated" in md
+
+
+def test_tsne_keeps_clusters_apart(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 64)) * 10
+    labels = np.repeat(["a", "b", "c"], 20)
+    feats = centres[np.repeat(np.arange(3), 20)] + rng.normal(size=(60, 64))
+    points, index = embed(feats[:, None, :].repeat(2, axis=1), perplexity=10)
+    assert points.shape == (60, 2) and np.array_equal(index, np.arange(60))
+    d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    assert np.all(labels[d.argmin(axis=1)] == labels)  # every nearest neighbour has the same label
+    out = tsne_plot(feats, tmp_path / "t.png", labels=labels, perplexity=10, max_images=30)
+    assert out.stat().st_size > 0
