@@ -31,6 +31,8 @@ from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
 
 CROPS, DIM, REFS = 5, 4096, 81
+NOTE = ("*_cpu_s: CPU seconds of the process with the BLAS thread count below; *_wall_s: wall-clock on a "
+        "machine shared with other jobs; speedup_cpu is the headline")
 
 
 def make_features(n_images: int, seed: int = 0):
@@ -146,7 +148,7 @@ def main() -> None:
               f"{r['speedup_cpu']:>8.1f}x {same:>10}  {r['role']}{note}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "evaluation alpha search", "machine": machine, "blas": blas,
-               "python": platform.python_version(), "note": "machine shared with other jobs; timings are wall-clock",
+               "python": platform.python_version(), "note": NOTE,
                "threads": args.threads, "alphas": len(ALPHAS), "splits": 10, "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(payload, indent=1))
     print(f"wrote {args.out}")

@@ -82,3 +82,15 @@ def test_bad_split_files_named(tmp_path):
     np.save(tmp_path / "val.npy", np.array([[1]]))
     with pytest.raises(SplitError, match="test.npy: expected an integer array"):
         load_splits(tmp_path, 10)
+
+
+@pytest.mark.parametrize("refs,counts", [(5, (3, 1, 1)), (8, (5, 1, 2)), (6, (4, 1, 1)), (2, None)])
+def test_few_references_keep_a_validation_part(refs, counts):
+    groups = np.repeat(np.arange(refs), 3)
+    if counts is None:
+        with pytest.raises(ValueError, match="cannot split 2 groups"):
+            random_splits(refs * 3, groups=groups)
+        return
+    for s in random_splits(refs * 3, n_splits=4, groups=groups):
+        assert tuple(len(set(groups[idx])) for idx in (s.train, s.val, s.test)) == counts
+        check_disjoint(s, groups)

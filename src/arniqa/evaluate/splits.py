@@ -28,9 +28,12 @@ class Split:
 
 def _counts(n: int, ratios=RATIOS) -> tuple[int, int, int]:
     """Train/val/test counts: train and test rounded from the ratios, val takes the rest
-    (reproduces the reference sizes, e.g. KADID refs 57/8/16, CLIVE 813/117/232)."""
+    (reproduces the reference sizes, e.g. KADID refs 57/8/16, CLIVE 813/117/232). When rounding
+    leaves val empty (e.g. 5 or 8 units), one unit moves from train to val."""
     train = int(round(ratios[0] * n))
     test = int(round(ratios[2] * n))
+    if n - train - test < 1 and train > 1:
+        train -= 1
     return train, n - train - test, test
 
 
