@@ -182,7 +182,8 @@ def main() -> None:
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     reference = REFERENCE_MS.get(args.threads) if device.type == "cpu" else None
-    table = Table(title=f"ms per {CROP_SIZE}x{CROP_SIZE} crop, batch {args.batch}, {device.type}, {args.threads} threads")
+    title = f"ms per {CROP_SIZE}x{CROP_SIZE} crop, batch {args.batch}, {device.type}, {args.threads} threads"
+    table = Table(title=title)
     table.add_column("distortion", style="bold", no_wrap=True)
     for level in range(1, NUM_LEVELS + 1):
         table.add_column(f"L{level}", justify="right")
@@ -214,8 +215,8 @@ def main() -> None:
     console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs)",
                   highlight=False)
     slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
-    console.print("largest shares of the mix: " + ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest),
-                  highlight=False)
+    shares = ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest)
+    console.print(f"largest shares of the mix: {shares}", highlight=False)
 
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -154,3 +154,32 @@ def test_severity_grows_with_level(image, name):
     g = torch.Generator().manual_seed(0)
     quality = [psnr(distort(batch, name, level, g), batch) for level in range(1, 6)]
     assert all(a > b for a, b in zip(quality, quality[1:])), quality
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        kernels.gaussian(9, 2.0),
+        kernels.disk(3),
+        kernels.motion(6, 30),
+        kernels.pad_to([kernels.motion(6, a) for a in (0, 45, 100)]),
+    ],
+    ids=["separable", "disk", "motion", "per-sample"],
+)
+def test_gpu_convolution_path_equals_cpu_shift_and_add(kernel):
+    # filter2d correlates by shifted sums on the CPU and by depthwise convolution elsewhere; both
+    # run here, on replicate-padded planes, against a float64 double loop.
+    x = torch.rand(3, 3, 20, 26, generator=torch.Generator().manual_seed(0))
+    kh, kw = kernel.shape[-2:]
+    padded = torch.nn.functional.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
+    weights = kernel if kernel.dim() == 3 else kernel.expand(3, kh, kw)
+    expected = torch.zeros(3, 3, 20, 26, dtype=torch.float64)
+    for i in range(kh):
+        for j in range(kw):
+            expected += weights[:, i, j, None, None, None] * padded[:, :, i : i + 20, j : j + 26].double()
+    for path in (kernels._shift_add, kernels._depthwise):
+        out = path(padded, kernel, 20, 26)
+        torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-6)
+        per_sample = [kernel if kernel.dim() == 2 else kernel[i : i + 1] for i in range(3)]
+        alone = torch.cat([path(padded[i : i + 1], k, 20, 26) for i, k in enumerate(per_sample)])
+        assert torch.equal(out, alone)

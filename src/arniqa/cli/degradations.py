@@ -67,7 +67,7 @@ def distortions() -> None:
 @app.command()
 def distort(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
-    name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur or jpeg2000 (see `arniqa distortions`)."),
+    name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
     level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output image; the format follows the extension."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for the random internals (angle, noise, ...)."),

@@ -101,7 +101,11 @@ def sample_chain(
     return Chain(steps)
 
 
-def apply_chain(x: torch.Tensor, chain: Iterable[Step | tuple[str, int]], generator: torch.Generator | None = None) -> torch.Tensor:
+def apply_chain(
+    x: torch.Tensor,
+    chain: Iterable[Step | tuple[str, int]],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Apply ``chain`` to ``x`` (3,H,W) or (B,3,H,W) float in [0, 1], every sample the same chain.
 
     Each step redraws its internals per sample (one sample after another), then the result is
