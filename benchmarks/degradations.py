@@ -29,6 +29,7 @@ from rich.table import Table
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
+from arniqa.machine import cpu_name
 
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
 REFERENCE_MS = {
@@ -75,16 +76,6 @@ def mix_weight(name: str) -> float:
 def mix_share(name: str, ms: list[float]) -> float:
     """Expected ms per crop that ``name`` adds to the sampler's mix, from its per-level costs."""
     return mix_weight(name) * sum(p * t for p, t in zip(LEVEL_PROBS, ms))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def photo_crops(count: int, size: int, seed: int) -> torch.Tensor:
@@ -222,7 +213,7 @@ def main() -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
-            "cpu": cpu_model(),
+            "cpu": cpu_name(),
             "cpu_count": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "load_average_1min_before": load_before,

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from arniqa.evaluate.protocol import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
+from arniqa.machine import cpu_name
 
 CROPS, DIM, REFS = 5, 4096, 81
 NOTE = ("*_cpu_s: CPU seconds of the process with the BLAS thread count below; *_wall_s: wall-clock on a "
@@ -105,16 +106,6 @@ def run_size(n_images: int, sklearn_fits: int, dtypes) -> list[dict]:
         row["speedup_wall"] = row["sklearn_wall_s"] / row["ours_wall_s"]
         rows.append(row)
     return rows
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from PIL import Image
 from torchvision import transforms
 
 from arniqa.inference import Scorer, load, resolve_device
+from arniqa.machine import cpu_name
 from arniqa.models import ARNIQA, Regressor
 
 SIZES = ((512, 384), (1024, 768))
@@ -68,13 +69,7 @@ def _scoring(model, scorer, files, channels_last: bool):
 
 
 def machine() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        name = m.group(1).strip() if m else name
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+    return f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
 class PeakMemory:

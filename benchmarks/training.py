@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from arniqa.machine import cpu_name
 
 
 def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> None:
@@ -167,7 +168,7 @@ def main() -> None:
         parts = time_components(trainer, batch, max(1, args.steps))
 
     device = trainer.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     result = {
         "device": str(device), "device_name": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "backbone": args.backbone, "batch": args.batch, "crop_size": args.crop_size,

@@ -2,26 +2,12 @@
 
 import pytest
 import torch
+from imaging import falls, psnr, textured
 from kornia.color import lab_to_rgb, rgb_to_lab
 
 from arniqa.degradations import LEVELS, distort
 
 BGR = [2, 1, 0]
-
-
-def textured(b=2, h=48, w=56, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    base = torch.stack([xx, yy, 0.5 + 0.4 * torch.sin(9 * xx + 5 * yy)])
-    return (0.05 + 0.85 * base + 0.1 * torch.rand(b, 3, h, w, generator=g)).clamp(0.01, 0.99)
-
-
-def psnr(a, b):
-    return (10 * torch.log10(1 / ((a - b) ** 2).mean())).item()
-
-
-def falls(values):
-    return all(later < earlier for earlier, later in zip(values, values[1:]))
 
 
 def tone(x, c):

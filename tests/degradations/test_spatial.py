@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from imaging import falls, psnr, textured
 from kornia.geometry.transform import resize
 
 from arniqa.degradations import LEVELS, distort
@@ -17,23 +18,6 @@ from arniqa.degradations.spatial import (
     pixelate_size,
     quantization,
 )
-
-
-def textured(b=1, h=64, w=72, seed=0):
-    """Smooth colour gradients with a little texture, in (0, 1) (no exact zeros)."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    base = torch.stack([xx, yy, 0.5 + 0.4 * torch.sin(9 * xx + 5 * yy)])
-    return (0.05 + 0.85 * base + 0.1 * torch.rand(b, 3, h, w, generator=g)).clamp(0.01, 0.99)
-
-
-def psnr(a, b):
-    return (10 * torch.log10(1 / ((a - b) ** 2).mean())).item()
-
-
-def falls(values):
-    return all(later < earlier for earlier, later in zip(values, values[1:]))
-
 
 # ---------------------------------------------------------------------------------------- jitter
 
@@ -104,7 +88,7 @@ def test_jitter_border_quirks_match_literal_reference():
 
 
 def test_jitter_severity_grows_with_level():
-    x = textured(2)
+    x = textured(2, 64, 72)
     g = torch.Generator().manual_seed(0)
     scores = [psnr(distort(x, "jitter", level, generator=g), x) for level in range(1, 6)]
     assert falls(scores)
@@ -161,7 +145,7 @@ def test_noneccpatch_overlapping_paste_repeats_rows():
 
 
 def test_noneccpatch_severity_grows_with_count():
-    x = textured(8)
+    x = textured(8, 64, 72)
     seeds = [torch.Generator().manual_seed(4) for _ in range(5)]
     assert falls([psnr(distort(x, "noneccpatch", level, g), x) for level, g in zip(range(1, 6), seeds)])
 
@@ -181,7 +165,7 @@ def test_pixelate_matches_kornia_nearest_round_trip(strength):
 
 
 def test_pixelate_severity_grows_with_level():
-    x = textured(2)
+    x = textured(2, 64, 72)
     assert falls([psnr(distort(x, "pixelate", level), x) for level in range(1, 6)])
 
 
@@ -198,7 +182,7 @@ def literal_quantization(img, levels):
 
 @pytest.mark.parametrize("levels", LEVELS["quantization"])
 def test_quantization_matches_literal_reference(levels):
-    x = textured(2)
+    x = textured(2, 64, 72)
     x[1, :, :4, :4] = 0.0  # exact zeros get their own index 0
     out = quantization(x, levels)
     for i in range(2):
@@ -207,7 +191,7 @@ def test_quantization_matches_literal_reference(levels):
 
 @pytest.mark.parametrize("levels", LEVELS["quantization"])
 def test_quantization_values_and_span(levels):
-    x = textured(1)  # no exact zeros: indices 1..L only
+    x = textured(1, 64, 72)  # no exact zeros: indices 1..L only
     out = quantization(x, levels)
     assert out.min() == 0 and out.max() == 1
     for c in range(3):
@@ -239,7 +223,7 @@ def test_colorblock_matches_literal_reference():
 
 @pytest.mark.parametrize("level", range(1, 6))
 def test_colorblock_changes_at_most_n_blocks(level):
-    x = textured(2)
+    x = textured(2, 64, 72)
     out = distort(x, "colorblock", level, torch.Generator().manual_seed(level))
     changed = (out != x).any(dim=1).sum(dim=(1, 2))
     assert (changed <= LEVELS["colorblock"][level - 1] * 32 * 32).all()

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from ..train.config import Config, ConfigError, check, from_dict
+from ..train.config import Config, ConfigError, check, from_dict, read_values
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights")
 
@@ -108,29 +107,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def load_ablation_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> AblationConfig:
     """Read a YAML ablation config (defaults when ``path`` is None) and apply ``key=value`` overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise AblationError(f"{path}: cannot read config ({err.strerror or err})") from err
-        except yaml.YAMLError as err:
-            raise AblationError(f"{path}: invalid YAML: {err}") from err
-        if loaded is not None and not isinstance(loaded, dict):
-            raise AblationError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
-        values = loaded or {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise AblationError(f"override {item!r}: expected key=value, e.g. evaluation.crop_size=64")
-        *parents, leaf = key.strip().split(".")
-        node = values
-        for name in parents:
-            node = node.setdefault(name, {})
-            if not isinstance(node, dict):
-                raise AblationError(f"override {item!r}: {name!r} is not a section")
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+    values = read_values(path, overrides, AblationError)
     config = _build(values)
     validate(config)
     return config

@@ -10,16 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
 
+from ..machine import describe
 from .config import AblationConfig, AblationError
 from .runner import STAGES, result_path, run_folder, write_json
 
@@ -147,28 +145,6 @@ def git_commit(folder: Path | None = None) -> str:
     return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 # ---------------------------------------------------------------------------------- plots
 
 
@@ -282,7 +258,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     summary = summarise(config, results)
     split = json.loads((out / "data" / "split.json").read_text())
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
-    summary.update(machine=machine(), commit=git_commit(), commands=[r["command"] for r in runs],
+    summary.update(machine=describe(), commit=git_commit(), commands=[r["command"] for r in runs],
                    split={k: v for k, v in split.items() if k not in ("train", "holdout")},
                    config=config.to_dict())  # fmt: skip
     write_json(out / "summary.json", summary)
@@ -332,7 +308,7 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         f"* Commit: `{summary['commit']}`",
         f"* Machine: {m['platform']}; CPU {m['cpu']} ({m['cpu_count']} logical cores), "
         f"torch {m['torch']} with {m['torch_threads']} threads, Python {m['python']}" + (f"; GPU {m['gpu']}" if "gpu" in m else ""),
-        f"* Variants: " + "; ".join(f"`{k}` {v}" for k, v in config.variants.items()) + f"; baseline `{config.baseline}`",
+        "* Variants: " + "; ".join(f"`{k}` {v}" for k, v in config.variants.items()) + f"; baseline `{config.baseline}`",
         f"* Seeds: {config.seeds}",
         f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed {split['seed']}: {split['rule']}.",
         f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x 5 levels (seed {synth.seed}), "

@@ -99,35 +99,41 @@ def from_dict(values: dict[str, Any]) -> Config:
     return _build(Config, values, "")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config (or start from the defaults when ``path`` is None) and apply ``overrides``.
-
-    Each override is ``section.key=value`` (e.g. ``train.batch_size=8``, ``output=runs/x``).
-    """
+def read_values(path: str | Path | None, overrides=(), error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """The nested mapping of a YAML file (empty when ``path`` is None) with ``section.key=value``
+    overrides applied (values parsed as YAML); ``error`` is raised for unreadable input."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         try:
             loaded = yaml.safe_load(path.read_text())
         except OSError as err:
-            raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from err
+            raise error(f"{path}: cannot read config ({err.strerror or err})") from err
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: invalid YAML: {err}") from err
+            raise error(f"{path}: invalid YAML: {err}") from err
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+            raise error(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.01")
+            raise error(f"override {item!r}: expected key=value, e.g. train.batch_size=8")
         *parents, leaf = key.strip().split(".")
         node = values
         for name in parents:
             node = node.setdefault(name, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {name!r} is not a section")
+                raise error(f"override {item!r}: {name!r} is not a section")
         node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
-    config = from_dict(values)
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from the defaults when ``path`` is None) and apply ``overrides``.
+
+    Each override is ``section.key=value`` (e.g. ``train.batch_size=8``, ``output=runs/x``).
+    """
+    config = from_dict(read_values(path, overrides))
     check(config)
     return config
 

@@ -1,0 +1,19 @@
+"""Small helpers shared by the degradation tests: a textured test batch, PSNR, strict decrease."""
+
+import torch
+
+
+def textured(b=2, h=48, w=56, seed=0):
+    """Smooth colour gradients with a little texture, in (0, 1) (no exact zeros or ones)."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = torch.stack([xx, yy, 0.5 + 0.4 * torch.sin(9 * xx + 5 * yy)])
+    return (0.05 + 0.85 * base + 0.1 * torch.rand(b, 3, h, w, generator=g)).clamp(0.01, 0.99)
+
+
+def psnr(a, b):
+    return (10 * torch.log10(1 / ((a - b) ** 2).mean())).item()
+
+
+def falls(values):
+    return all(later < earlier for earlier, later in zip(values, values[1:]))
