@@ -16,17 +16,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..degradations import distort
+from ..degradations import LEVELS, distort
+from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
-# KADID-10k type number of each model key it shares (types 06 and 15 have no counterpart;
-# nonlincontrchange has none in KADID).
-KADID_TYPES: dict[str, int] = {
-    "gaublur": 1, "lensblur": 2, "motionblur": 3, "colordiff": 4, "colorshift": 5,
-    "colorsat1": 7, "colorsat2": 8, "jpeg2000": 9, "jpeg": 10, "whitenoise": 11,
-    "whitenoiseCC": 12, "impulsenoise": 13, "multnoise": 14, "brighten": 16, "darken": 17,
-    "meanshift": 18, "jitter": 19, "noneccpatch": 20, "pixelate": 21, "quantization": 22,
-    "colorblock": 23, "highsharpen": 24, "lincontrchange": 25,
-}  # fmt: skip
+# KADID-10k type number of each model key it shares (types 06 colour quantisation and 15 denoise have no
+# counterpart; nonlincontrchange has none in KADID-10k).
+KADID_TYPES: dict[str, int] = {name: t for t, name in enumerate(KADID_NUMBERING, start=1) if name in LEVELS}
 
 # Mean MOS (1..5, higher is better) over KADID-10k's 81 contents, levels 1..5
 # (shared/docs/kadid-severity.md, computed from the public KADID-10k label file).
