@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -73,18 +72,16 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """The image at ``path`` resized (bicubic) to cover ``size`` (W, H) and centre-cropped to it."""
-    from ..data.images import load_image
+    from .images import open_image, pil_to_tensor
 
-    x = load_image(path)
-    h, w = x.shape[-2:]
+    pil = open_image(path)
+    w, h = pil.size
     tw, th = size
     scale = max(tw / w, th / h)
-    pil = Image.fromarray((x.permute(1, 2, 0) * 255).round().byte().numpy())
     rw, rh = max(tw, round(w * scale)), max(th, round(h * scale))
     pil = pil.resize((rw, rh), Image.BICUBIC)
     left, top = (rw - tw) // 2, (rh - th) // 2
-    pil = pil.crop((left, top, left + tw, top + th))
-    return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float() / 255
+    return pil_to_tensor(pil.crop((left, top, left + tw, top + th)))
 
 
 def _save(x: torch.Tensor, path: Path) -> None:
