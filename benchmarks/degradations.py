@@ -2,7 +2,10 @@
 
 Every distortion runs on batches of 224x224 crops (batch 64) cut from scikit-image sample photos.
 The mix samples one chain per training sample with ``sample_chain`` and applies it to that
-sample's 4 crops with ``apply_chains`` (16 samples x 4 crops per batch), as training does.
+sample's 4 crops with ``apply_chains`` (16 samples x 4 crops per batch), as training does. On the
+CPU the mix also runs in ``--processes`` 1-thread processes at once (default 2, as DataLoader
+workers on a 2-core machine would), each on its own crops; their crops/s together are the
+machine's throughput.
 Reference costs (ms per crop, the reference code on a 2-core x86-64 CPU, arniqa-reference.md
 section 7) give the speed-up. Writes benchmarks/results/degradations-<device>.json.
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -140,6 +144,37 @@ def bench_mix(crops, device, batches, generator) -> tuple[float, float]:
     return 1000 * wall / n, 1000 * cpu / n
 
 
+def _mix_worker(seed: int, threads: int, batches: int, batch: int, barrier, results) -> None:
+    """One worker process of ``bench_mix_processes``: warm up, wait for the others, time its batches."""
+    torch.set_num_threads(threads)
+    crops = photo_crops(batch, CROP_SIZE, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    samples = batch // CROPS_PER_SAMPLE
+    apply_chains(crops, chains_for(samples, generator), generator)
+    barrier.wait()
+    start, start_cpu = time.perf_counter(), time.process_time()
+    for _ in range(batches):
+        apply_chains(crops, chains_for(samples, generator), generator)
+    results.put((start, time.perf_counter(), time.process_time() - start_cpu, batches * batch))
+
+
+def bench_mix_processes(processes: int, threads: int, batches: int, batch: int) -> tuple[float, float]:
+    """The mix in ``processes`` worker processes at once (as DataLoader workers would run it), each
+    with its own crops and chains: wall ms per crop of all of them together, and CPU ms per crop."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_mix_worker, args=(seed, threads, batches, batch, barrier, results))
+               for seed in range(processes)]
+    for worker in workers:
+        worker.start()
+    timings = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    crops = sum(t[3] for t in timings)
+    wall = max(t[1] for t in timings) - min(t[0] for t in timings)
+    return 1000 * wall / crops, 1000 * sum(t[2] for t in timings) / crops
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -148,6 +183,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="crops per batch (default 64)")
     parser.add_argument("--mix-batches", type=int, default=30, help="batches of 16 samples x 4 crops for the mix")
     parser.add_argument("--names", nargs="*", default=list(NAMES), help="distortions to time (default all)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="CPU: also time the mix in this many 1-thread processes at once (0: skip)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()
@@ -170,6 +207,10 @@ def main() -> None:
         status.update("timing the sampler's mix")
         mix_crops = crops[: (args.batch // CROPS_PER_SAMPLE) * CROPS_PER_SAMPLE]
         mix_ms, mix_cpu_ms = bench_mix(mix_crops, device, args.mix_batches, generator)
+        processes = args.processes if device.type == "cpu" else 0
+        if processes:
+            status.update(f"timing the mix in {processes} processes")
+            procs_ms, procs_cpu_ms = bench_mix_processes(processes, 1, args.mix_batches, mix_crops.shape[0])
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     reference = REFERENCE_MS.get(args.threads) if device.type == "cpu" else None
@@ -203,6 +244,14 @@ def main() -> None:
     if ref_mix:
         line += f"; reference {ref_mix} ms/crop ({args.threads} threads) -> {ref_mix / mix_ms:.1f}x"
     console.print(line, highlight=False)
+    if processes:
+        # The reference, run the same way (one 1-thread process per core), would cost 16.8 / P ms per crop.
+        ref_procs = REFERENCE_MIX_MS[1] / processes
+        console.print(f"sampler mix in {processes} 1-thread processes at once: {procs_ms:.2f} ms/crop wall"
+                      f" ({1000 / procs_ms:.0f} crops/s), {procs_cpu_ms:.2f} ms/crop CPU; reference"
+                      f" {REFERENCE_MIX_MS[2]} ms/crop (2 threads) -> {REFERENCE_MIX_MS[2] / procs_ms:.1f}x;"
+                      f" reference in {processes} 1-thread processes {ref_procs:.1f} ms/crop ->"
+                      f" {ref_procs / procs_ms:.1f}x", highlight=False)
     console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs)",
                   highlight=False)
     slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
@@ -237,6 +286,15 @@ def main() -> None:
             "reference_ms_per_crop": ref_mix,
             "speedup_vs_reference": ref_mix / mix_ms if ref_mix else None,
         },
+        "mix_processes": {
+            "processes": processes,
+            "threads_per_process": 1,
+            "ms_per_crop": procs_ms,
+            "cpu_ms_per_crop": procs_cpu_ms,
+            "crops_per_s": 1000 / procs_ms,
+            "speedup_vs_reference_2_threads": REFERENCE_MIX_MS[2] / procs_ms,
+            "speedup_vs_reference_in_as_many_processes": REFERENCE_MIX_MS[1] / processes / procs_ms,
+        } if processes else None,
         "reference_ms_per_crop": reference,
     }
     path = args.out or Path(__file__).parent / "results" / f"degradations-{device.type}.json"

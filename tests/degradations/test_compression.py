@@ -63,6 +63,20 @@ def test_jpeg2000_equals_pillow_round_trip_of_the_truncated_image(level):
     assert torch.equal(distort(x, "jpeg2000", level), expected)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_jpeg2000_batch_gives_the_same_bytes_in_worker_processes(threads):
+    # With more than one torch thread the codec runs in a pool of worker processes.
+    batch = torch.stack([textured(64, 72, seed=seed) for seed in range(4)])
+    options = dict(quality_mode="rates", quality_layers=[45], num_resolutions=7, prog_order="LRCP")
+    expected = torch.stack([pil_round_trip(truncate(x), format="JPEG2000", **options) for x in batch])
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert torch.equal(distort(batch, "jpeg2000", 3), expected)
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("size,resolutions", [(128, 8), (300, 8), (127, 7), (64, 7), (63, 6), (32, 6), (31, 5)])
 def test_jpeg2000_resolutions_are_the_most_openjpeg_accepts(size, resolutions):
     assert jpeg2000_resolutions(size, size + 9) == resolutions

@@ -7,8 +7,10 @@ conversions and reverses it again after converting back, so its "Lab" is the Lab
 
 The conversions use kornia's formulas and constants (sRGB with D65 white, CIE thresholds, output
 clipped to [0, 1]) but evaluate each two-branch curve as the sum of its two branches on clamped
-arguments instead of ``torch.where``, and powers as exp2(p log2 v); on the CPU this round trip is
-about 1.6x faster than kornia's, and it agrees with kornia to about 2e-4 in L, a, b and 1e-5 in RGB.
+arguments instead of ``torch.where``, powers as exp2(p log2 v), in place where possible, with the
+3 x 3 matrices applied plane by plane (the channel reversal folded into them). On the CPU a round
+trip costs 1.4 ms per 224 x 224 crop against kornia's 3.5-4.6 ms (1 thread, AMD EPYC, measured side
+by side), and it agrees with kornia to about 2e-4 in L, a, b and 1e-5 in RGB.
 """
 
 from __future__ import annotations
@@ -37,53 +39,81 @@ def swap(x: torch.Tensor) -> torch.Tensor:
     return x.flip(-3)
 
 
-def _power(v: torch.Tensor, p: float) -> torch.Tensor:
-    return torch.exp2(torch.log2(v) * p)
+def _power_(v: torch.Tensor, p: float) -> torch.Tensor:
+    """v ** p in place, as exp2(p log2 v) (v > 0)."""
+    return v.log2_().mul_(p).exp2_()
 
 
-def _matrix(rows, x: torch.Tensor, column_scale=(1.0, 1.0, 1.0), row_scale=(1.0, 1.0, 1.0)) -> torch.Tensor:
-    """``rows`` (3 x 3, scaled per column and per row) applied to the channels of ``x``."""
-    m = torch.tensor(rows, dtype=torch.float64)
-    m = m * torch.tensor(column_scale, dtype=torch.float64)
-    m = m * torch.tensor(row_scale, dtype=torch.float64)[:, None]
-    return torch.einsum("ij,bjhw->bihw", m.to(x.device, x.dtype), x)
+def _mix(x: torch.Tensor, matrix, bias=(0.0, 0.0, 0.0)) -> torch.Tensor:
+    """``matrix`` (3 x 3 floats) applied to the channels of ``x``, plus ``bias``, plane by plane.
+
+    Elementwise, so every sample's result is independent of its batch (a 1x1 convolution is not),
+    and contiguous (an einsum's channel-strided output made every later step about 4x slower).
+    """
+    out = torch.empty_like(x)
+    for row, plane, offset in zip(matrix, out.unbind(1), bias):
+        torch.mul(x[:, 0], row[0], out=plane)
+        plane.add_(x[:, 1], alpha=row[1]).add_(x[:, 2], alpha=row[2])
+        if offset:
+            plane.add_(offset)
+    return out
+
+
+def _scaled(rows, column_scale=(1.0, 1.0, 1.0), row_scale=(1.0, 1.0, 1.0), reverse_columns=False,
+            reverse_rows=False) -> list:
+    m = [[v * c * r for v, c in zip(row, column_scale)] for row, r in zip(rows, row_scale)]
+    m = [row[::-1] if reverse_columns else row for row in m]
+    return m[::-1] if reverse_rows else m
+
+
+# f = (fx, fy, fz) -> (L, a, b) and back: L = 116 fy - 16, a = 500 (fx - fy), b = 200 (fy - fz).
+F_TO_LAB = ((0.0, 116.0, 0.0), (500.0, -500.0, 0.0), (0.0, 200.0, -200.0))
+LAB_TO_F = ((1 / 116, 1 / 500, 0.0), (1 / 116, 0.0, 0.0), (1 / 116, 0.0, -1 / 200))
+
+
+def _to_lab(x: torch.Tensor, reverse: bool) -> torch.Tensor:
+    # where(x > knee, ((x + 0.055) / 1.055) ** 2.4, x / 12.92); the branches meet at the knee
+    linear = _power_(x.clamp(min=SRGB_KNEE).add_(0.055).div_(1.055), 2.4)
+    linear.add_(x.clamp(max=SRGB_KNEE).sub_(SRGB_KNEE), alpha=1 / 12.92)
+    # The channel reversal commutes with the per-channel curve, so it goes into the matrix.
+    xyz = _mix(linear, _scaled(RGB_TO_XYZ, row_scale=[1 / w for w in WHITE], reverse_columns=reverse))
+    # where(t > eps, t ** (1/3), 7.787 t + 4/29)
+    f = _power_(xyz.clamp(min=XYZ_KNEE), 1 / 3)
+    f.add_(xyz.clamp_(max=XYZ_KNEE).sub_(XYZ_KNEE), alpha=7.787)
+    return _mix(f, F_TO_LAB, (-16.0, 0.0, 0.0))
+
+
+def _from_lab(lab: torch.Tensor, reverse: bool) -> torch.Tensor:
+    f = _mix(lab, LAB_TO_F, (16 / 116,) * 3)
+    f[:, 2].clamp_(min=0)
+    # where(f > knee, f ** 3, (f - 4/29) / 7.787)
+    xyz = f.clamp(min=F_KNEE)
+    xyz.mul_(xyz).mul_(f.clamp(min=F_KNEE)).add_(f.clamp_(max=F_KNEE).sub_(F_KNEE), alpha=1 / 7.787)
+    linear = _mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=reverse))
+    # where(v > knee, 1.055 v ** (1/2.4) - 0.055, 12.92 v)
+    srgb = _power_(linear.clamp(min=LINEAR_KNEE), 1 / 2.4).mul_(1.055).sub_(0.055)
+    srgb.add_(linear.clamp_(max=LINEAR_KNEE).sub_(LINEAR_KNEE), alpha=12.92)
+    return srgb.clamp_(0, 1)
 
 
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1] -> CIE Lab (L in [0, 100]), as kornia ``rgb_to_lab``."""
-    # where(x > knee, ((x + 0.055) / 1.055) ** 2.4, x / 12.92); the branches meet at the knee
-    linear = _power((x.clamp(min=SRGB_KNEE) + 0.055) / 1.055, 2.4)
-    linear = linear + (x.clamp(max=SRGB_KNEE) - SRGB_KNEE) / 12.92
-    xyz = _matrix(RGB_TO_XYZ, linear, row_scale=tuple(1 / w for w in WHITE))
-    # where(t > eps, t ** (1/3), 7.787 t + 4/29)
-    f = _power(xyz.clamp(min=XYZ_KNEE), 1 / 3) + 7.787 * (xyz.clamp(max=XYZ_KNEE) - XYZ_KNEE)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+    return _to_lab(x, reverse=False)
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """CIE Lab -> sRGB clipped to [0, 1], as kornia ``lab_to_rgb(clip=True)``."""
-    light, a, b = lab.unbind(1)
-    fy = (light + 16) / 116
-    f = torch.stack([a / 500 + fy, fy, (fy - b / 200).clamp(min=0)], dim=1)
-    # where(f > knee, f ** 3, (f - 4/29) / 7.787)
-    cube = f.clamp(min=F_KNEE)
-    xyz = cube * cube * cube + (f.clamp(max=F_KNEE) - F_KNEE) / 7.787
-    linear = _matrix(XYZ_TO_RGB, xyz, column_scale=WHITE)
-    # where(v > knee, 1.055 v ** (1/2.4) - 0.055, 12.92 v)
-    srgb = 1.055 * _power(linear.clamp(min=LINEAR_KNEE), 1 / 2.4) - 0.055
-    srgb = srgb + 12.92 * (linear.clamp(max=LINEAR_KNEE) - LINEAR_KNEE)
-    return srgb.clamp_(0, 1)
+    return _from_lab(lab, reverse=False)
 
 
 def to_swapped_lab(x: torch.Tensor) -> torch.Tensor:
     """Lab of the channel-reversed image, the reference's ``rgb_to_lab(x[[2, 1, 0]])``."""
-    return rgb_to_lab(swap(x))
+    return _to_lab(x, reverse=True)
 
 
 def from_swapped_lab(lab: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_swapped_lab`: Lab -> RGB (clipped to [0, 1]), then reverse the channels."""
-    return swap(lab_to_rgb(lab))
+    return _from_lab(lab, reverse=True)
 
 
 def trunc8(x: torch.Tensor) -> torch.Tensor:

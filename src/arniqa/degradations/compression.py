@@ -8,9 +8,10 @@ the input's device.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -21,8 +22,6 @@ from torchvision.io import decode_jpeg, encode_jpeg
 from .registry import register
 
 JPEG2000_RESOLUTIONS = 8  # wavelet resolutions in the reference; fewer on images under 128 px
-OPJ_THREADS = "OPJ_NUM_THREADS"  # OpenJPEG reads it whenever a codec is created
-_USER_OPJ_THREADS = OPJ_THREADS in os.environ
 
 
 def to_bytes(x: torch.Tensor) -> torch.Tensor:
@@ -49,11 +48,24 @@ def _jpeg2000_one(image: np.ndarray, ratio: int) -> np.ndarray:
         return np.asarray(decoded.convert("RGB"))
 
 
-def _use_torch_threads_in_openjpeg() -> None:
-    """Let OpenJPEG code blocks in torch's number of threads, unless the user set OPJ_NUM_THREADS."""
-    threads = str(torch.get_num_threads())
-    if not _USER_OPJ_THREADS and os.environ.get(OPJ_THREADS) != threads:
-        os.environ[OPJ_THREADS] = threads
+def _codec_processes() -> int:
+    """Worker processes for the JPEG 2000 codec: torch's thread count, or 1 inside a daemonic
+    process (a DataLoader worker), which may not start children."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    return torch.get_num_threads()
+
+
+@lru_cache(maxsize=1)
+def _codec_pool(pid: int, workers: int) -> ProcessPoolExecutor:
+    """Processes that run :func:`_jpeg2000_one`; a forked child (a new pid) gets its own pool.
+
+    They are forked where the platform can (as DataLoader workers are): they only run NumPy and
+    Pillow, never torch or CUDA, and forking, unlike spawning, does not re-run the user's script.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -61,14 +73,21 @@ def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
     quality_mode='rates', quality_layers=[ratio], 8 resolutions, LRCP order, reversible wavelet.
 
     Images smaller than 128 px on a side, which OpenJPEG refuses at 8 resolutions, use the most it
-    accepts. Images run one after another (Pillow holds the GIL in this codec, so a thread pool
-    does not help, measured); instead OpenJPEG's own threads encode the code blocks in parallel,
-    as many as ``torch.get_num_threads()`` unless OPJ_NUM_THREADS is set. The bytes are the same.
+    accepts. The codec costs about 16 ms of CPU per 224 x 224 crop and Pillow holds the GIL while
+    it runs, so a batch runs in ``torch.get_num_threads()`` worker processes (started once); with
+    one thread, or in a daemonic process, it runs here. The bytes are the same either way.
     """
-    _use_torch_threads_in_openjpeg()
     images = to_bytes(x).permute(0, 2, 3, 1).cpu().numpy()
-    out = np.stack([_jpeg2000_one(image, int(ratio)) for image in images])
-    return torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float() / 255
+    workers = min(_codec_processes(), images.shape[0])
+    if workers > 1:
+        pool = _codec_pool(os.getpid(), _codec_processes())
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a threaded process forks; the children run no threads of ours.
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            decoded = list(pool.map(_jpeg2000_one, images, [int(ratio)] * len(images)))
+    else:
+        decoded = [_jpeg2000_one(image, int(ratio)) for image in images]
+    return torch.from_numpy(np.stack(decoded)).to(x.device).permute(0, 3, 1, 2).float() / 255
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +108,9 @@ def _jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def _jpeg_cuda(images: torch.Tensor, quality: int) -> torch.Tensor:
-    encoded = encode_jpeg(list(images), quality=quality)
-    return torch.stack(decode_jpeg(encoded, device=images.device))
+    encoded = encode_jpeg(list(images), quality=quality)  # GPU encoder: the bytes land on the GPU
+    # torchvision's batched GPU decoder reads the bytes from host memory only.
+    return torch.stack(decode_jpeg([data.cpu() for data in encoded], device=images.device))
 
 
 @lru_cache(maxsize=None)
@@ -101,7 +121,7 @@ def _cuda_matches_cpu(device: torch.device) -> bool:
     images = to_bytes(torch.nn.functional.interpolate(images, scale_factor=2, mode="bilinear"))
     try:
         gpu = _jpeg_cuda(images.to(device), 36).cpu()
-    except (RuntimeError, NotImplementedError):
+    except (RuntimeError, NotImplementedError, ValueError):  # no GPU codec, or an API it lacks
         return False
     return torch.equal(gpu, _jpeg_cpu(images, 36))
 
