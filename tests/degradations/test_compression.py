@@ -2,6 +2,11 @@
 
 import io
 import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +80,36 @@ def test_jpeg2000_batch_gives_the_same_bytes_in_worker_processes(threads):
         assert torch.equal(distort(batch, "jpeg2000", 3), expected)
     finally:
         torch.set_num_threads(before)
+
+
+def test_jpeg2000_workers_end_when_their_parent_is_killed():
+    code = (
+        "import os, signal, torch\n"
+        "from arniqa.degradations import distort\n"
+        "from arniqa.degradations.compression import _codec_pool\n"
+        "torch.set_num_threads(2)\n"
+        "distort(torch.rand(2, 3, 32, 32), 'jpeg2000', 1)\n"
+        "print(*(p.pid for p in _codec_pool(os.getpid(), 2)._processes.values()), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    # Orphaned workers would keep the pipes open and this call would time out.
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    workers = [int(pid) for pid in done.stdout.split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 @pytest.mark.parametrize("size,resolutions", [(128, 8), (300, 8), (127, 7), (64, 7), (63, 6), (32, 6), (31, 5)])

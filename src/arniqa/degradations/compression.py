@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import threading
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import lru_cache
@@ -22,6 +24,7 @@ from torchvision.io import decode_jpeg, encode_jpeg
 from .registry import register
 
 JPEG2000_RESOLUTIONS = 8  # wavelet resolutions in the reference; fewer on images under 128 px
+PARENT_CHECK_S = 0.5  # how often a codec worker checks that its parent is alive
 
 
 def to_bytes(x: torch.Tensor) -> torch.Tensor:
@@ -56,6 +59,18 @@ def _codec_processes() -> int:
     return torch.get_num_threads()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: end the worker once its parent is gone. A parent killed by SIGKILL
+    cannot stop its pool, and orphaned workers would hold its pipes (stdout, stderr) open."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="arniqa-parent-watch").start()
+
+
 @lru_cache(maxsize=1)
 def _codec_pool(pid: int, workers: int) -> ProcessPoolExecutor:
     """Processes that run :func:`_jpeg2000_one`; a forked child (a new pid) gets its own pool.
@@ -65,7 +80,7 @@ def _codec_pool(pid: int, workers: int) -> ProcessPoolExecutor:
     """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ProcessPoolExecutor(workers, mp_context=context)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent, initargs=(pid,))
 
 
 def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
