@@ -11,6 +11,7 @@ section 7) give the speed-up. Writes benchmarks/results/degradations-<device>.js
 
     python benchmarks/degradations.py --threads 2            # CPU
     python benchmarks/degradations.py --device cuda          # GPU, when there is one
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/degradations.py # CPU tensors on huge pages (faster)
 """
 
 from __future__ import annotations
@@ -252,8 +253,8 @@ def main() -> None:
                       f" {REFERENCE_MIX_MS[2]} ms/crop (2 threads) -> {REFERENCE_MIX_MS[2] / procs_ms:.1f}x;"
                       f" reference in {processes} 1-thread processes {ref_procs:.1f} ms/crop ->"
                       f" {ref_procs / procs_ms:.1f}x", highlight=False)
-    console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs)",
-                  highlight=False)
+    console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs);"
+                  f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}", highlight=False)
     slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
     shares = ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest)
     console.print(f"largest shares of the mix: {shares}", highlight=False)
@@ -267,6 +268,7 @@ def main() -> None:
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "load_average_1min_before": load_before,
             "load_average_1min_after": load_after,
+            "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
         },
         "torch": torch.__version__,
         "threads": args.threads,

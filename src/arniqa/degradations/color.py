@@ -10,6 +10,7 @@ from . import rng
 from .colorspace import from_swapped_lab, to_swapped_lab, trunc8
 from .kernels import filter2d, gaussian, gaussian_size
 from .registry import register
+from .spatial import gather_rows_cols
 
 EDGE_SIGMA = 4  # colorshift's Gaussian for the edge map (17 x 17)
 EDGE_PERCENTILE = 99  # colorshift clips the edge map to its 1st-99th percentiles
@@ -78,13 +79,13 @@ def colorshift(x: torch.Tensor, amount: float, direction: torch.Tensor) -> torch
     columns by s[0] but rolls the rows by s[0] and the columns by s[1], so when s[0] != s[1] a few
     rows or columns at the top or left wrap from the other side; this is reproduced.
     """
-    b, _, h, w = x.shape
+    h, w = x.shape[-2:]
     d = direction.to(device=x.device, dtype=torch.float64)
     shift = torch.round(d / d.norm(dim=1, keepdim=True).clamp_min(1e-12) * amount).long()
     rows = _shift_index(h, shift[:, 1], shift[:, 0])
     cols = _shift_index(w, shift[:, 0], shift[:, 1])
     green = x[:, 1]
-    shifted = green[torch.arange(b, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    shifted = gather_rows_cols(green, rows, cols) if len(green) else green
     e = _edge_weight(x)[:, 0]
     out = x.clone()
     out[:, 1] = shifted * e + green * (1 - e)
