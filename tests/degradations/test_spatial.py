@@ -11,6 +11,7 @@ from kornia.geometry.transform import resize
 
 from arniqa.degradations import LEVELS, distort
 from arniqa.degradations.spatial import (
+    gather_rows_cols,
     colorblock,
     jitter,
     noneccpatch,
@@ -85,6 +86,16 @@ def test_jitter_border_quirks_match_literal_reference():
     ref = literal_jitter(x[0], 1.0, fields[0])
     assert torch.allclose(out[0], ref, atol=2e-5)
     assert ref.amax(dim=0).min() < 0.05  # the black pixel is really there
+
+
+def test_gather_rows_cols_matches_loops():
+    g = torch.Generator().manual_seed(0)
+    planes = torch.rand(3, 7, 9, generator=g)
+    rows, cols = torch.randint(0, 7, (3, 5), generator=g), torch.randint(0, 9, (3, 4), generator=g)
+    out = gather_rows_cols(planes, rows, cols)
+    expected = torch.tensor([[[planes[i, r, c].item() for c in cols[i]] for r in rows[i]] for i in range(3)])
+    assert torch.equal(out, expected)
+    assert gather_rows_cols(planes[:0], rows[:0], cols[:0]).shape == (0, 5, 4)
 
 
 def test_jitter_severity_grows_with_level():

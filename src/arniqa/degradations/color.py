@@ -85,7 +85,7 @@ def colorshift(x: torch.Tensor, amount: float, direction: torch.Tensor) -> torch
     rows = _shift_index(h, shift[:, 1], shift[:, 0])
     cols = _shift_index(w, shift[:, 0], shift[:, 1])
     green = x[:, 1]
-    shifted = gather_rows_cols(green, rows, cols) if len(green) else green
+    shifted = gather_rows_cols(green, rows, cols)
     e = _edge_weight(x)[:, 0]
     out = x.clone()
     out[:, 1] = shifted * e + green * (1 - e)
