@@ -2,6 +2,7 @@
 
 import io
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 from PIL import Image
 
 from arniqa.degradations import LEVELS, distort
-from arniqa.degradations.compression import jpeg2000_resolutions
+from arniqa.degradations.compression import _codec_pool, jpeg2000_resolutions
 
 
 def textured(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -101,6 +102,22 @@ def test_jpeg2000_workers_end_when_their_parent_is_killed():
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
+
+
+def test_jpeg2000_survives_a_killed_worker():
+    batch = torch.stack([textured(64, 72, seed=seed) for seed in range(3)])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = distort(batch, "jpeg2000", 2)
+        for process in list(_codec_pool(os.getpid(), 2)._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+        assert torch.equal(distort(batch, "jpeg2000", 2), expected)  # in place: the pool is broken
+        assert torch.equal(distort(batch, "jpeg2000", 2), expected)  # a new pool
+        assert all(p.is_alive() for p in _codec_pool(os.getpid(), 2)._processes.values())
+    finally:
+        torch.set_num_threads(before)
 
 
 def alive(pid: int) -> bool:

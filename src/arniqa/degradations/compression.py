@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 
 import numpy as np
@@ -52,9 +54,10 @@ def _jpeg2000_one(image: np.ndarray, ratio: int) -> np.ndarray:
 
 
 def _codec_processes() -> int:
-    """Worker processes for the JPEG 2000 codec: torch's thread count, or 1 inside a daemonic
-    process (a DataLoader worker), which may not start children."""
-    if multiprocessing.current_process().daemon:
+    """Worker processes for the JPEG 2000 codec: torch's thread count on Linux; 1 (no pool) inside
+    a daemonic process (a DataLoader worker), which may not start children, and on platforms where
+    workers could not be forked (spawning would re-run an unguarded user script)."""
+    if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
         return 1
     return torch.get_num_threads()
 
@@ -75,12 +78,19 @@ def _exit_with_parent(parent: int) -> None:
 def _codec_pool(pid: int, workers: int) -> ProcessPoolExecutor:
     """Processes that run :func:`_jpeg2000_one`; a forked child (a new pid) gets its own pool.
 
-    They are forked where the platform can (as DataLoader workers are): they only run NumPy and
-    Pillow, never torch or CUDA, and forking, unlike spawning, does not re-run the user's script.
+    They are forked, as DataLoader workers are: they only run NumPy and Pillow, never torch or
+    CUDA, and forking, unlike spawning, does not re-run the user's script.
     """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = multiprocessing.get_context("fork")
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent, initargs=(pid,))
+
+
+def _run_in_pool(images: np.ndarray, ratio: int) -> list[np.ndarray]:
+    pool = _codec_pool(os.getpid(), _codec_processes())
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when a threaded process forks; the children run no threads of ours.
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        return list(pool.map(_jpeg2000_one, images, [ratio] * len(images)))
 
 
 def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -89,18 +99,18 @@ def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
 
     Images smaller than 128 px on a side, which OpenJPEG refuses at 8 resolutions, use the most it
     accepts. The codec costs about 16 ms of CPU per 224 x 224 crop and Pillow holds the GIL while
-    it runs, so a batch runs in ``torch.get_num_threads()`` worker processes (started once); with
-    one thread, or in a daemonic process, it runs here. The bytes are the same either way.
+    it runs, so on Linux a batch runs in ``torch.get_num_threads()`` forked worker processes
+    (started once, started again if one dies); with one thread, in a daemonic process or on other
+    platforms it runs here. The bytes are the same either way.
     """
     images = to_bytes(x).permute(0, 2, 3, 1).cpu().numpy()
-    workers = min(_codec_processes(), images.shape[0])
-    if workers > 1:
-        pool = _codec_pool(os.getpid(), _codec_processes())
-        with warnings.catch_warnings():
-            # Python 3.12+ warns when a threaded process forks; the children run no threads of ours.
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-            decoded = list(pool.map(_jpeg2000_one, images, [int(ratio)] * len(images)))
-    else:
+    decoded = None
+    if min(_codec_processes(), len(images)) > 1:
+        try:
+            decoded = _run_in_pool(images, int(ratio))
+        except BrokenProcessPool:  # a worker died (killed, out of memory): here now, a new pool next time
+            _codec_pool.cache_clear()
+    if decoded is None:
         decoded = [_jpeg2000_one(image, int(ratio)) for image in images]
     return torch.from_numpy(np.stack(decoded)).to(x.device).permute(0, 3, 1, 2).float() / 255
 
