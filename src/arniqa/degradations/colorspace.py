@@ -34,11 +34,6 @@ XYZ_KNEE = 0.008856  # CIE epsilon
 F_KNEE = 0.2068966  # its cube root
 
 
-def swap(x: torch.Tensor) -> torch.Tensor:
-    """Reverse the channel order (RGB <-> BGR), the reference's ``x[[2, 1, 0]]``."""
-    return x.flip(-3)
-
-
 def _power_(v: torch.Tensor, p: float) -> torch.Tensor:
     """v ** p in place, as exp2(p log2 v) (v > 0)."""
     return v.log2_().mul_(p).exp2_()
@@ -87,8 +82,8 @@ def _from_lab(lab: torch.Tensor, reverse: bool) -> torch.Tensor:
     f = _mix(lab, LAB_TO_F, (16 / 116,) * 3)
     f[:, 2].clamp_(min=0)
     # where(f > knee, f ** 3, (f - 4/29) / 7.787)
-    xyz = f.clamp(min=F_KNEE)
-    xyz.mul_(xyz).mul_(f.clamp(min=F_KNEE)).add_(f.clamp_(max=F_KNEE).sub_(F_KNEE), alpha=1 / 7.787)
+    cube = f.clamp(min=F_KNEE)
+    xyz = (cube * cube).mul_(cube).add_(f.clamp_(max=F_KNEE).sub_(F_KNEE), alpha=1 / 7.787)
     linear = _mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=reverse))
     # where(v > knee, 1.055 v ** (1/2.4) - 0.055, 12.92 v)
     srgb = _power_(linear.clamp(min=LINEAR_KNEE), 1 / 2.4).mul_(1.055).sub_(0.055)
