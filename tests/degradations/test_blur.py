@@ -183,3 +183,33 @@ def test_gpu_convolution_path_equals_cpu_shift_and_add(kernel):
         per_sample = [kernel if kernel.dim() == 2 else kernel[i : i + 1] for i in range(3)]
         alone = torch.cat([path(padded[i : i + 1], k, 20, 26) for i, k in enumerate(per_sample)])
         assert torch.equal(out, alone)
+
+
+def double_loop(padded, kernel, h, w):
+    out = torch.zeros(*padded.shape[:2], h, w, dtype=torch.float64)
+    for i, j in torch.nonzero(kernel).tolist():
+        out += kernel[i, j].item() * padded[..., i : i + h, j : j + w].double()
+    return out
+
+
+RUN_KERNEL = torch.tensor(  # runs from the first column, a zero row, repeated and unequal rows
+    [[0.1] * 5 + [0.0, 0.2, 0.0, 0.0], [0.0] * 9, [0.05, 0.3] + [0.07] * 6 + [0.05], [0.1] * 5 + [0.0, 0.2, 0.0, 0.0],
+     [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kernel", [kernels.disk(r) for r in LEVELS["lensblur"]] + [RUN_KERNEL])
+def test_row_by_row_correlation_equals_the_double_loop(kernel):
+    # Prefix-sum runs: at 224 px, the photo-sized case, against float64 sums of every tap.
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    kh, kw = kernel.shape
+    padded = torch.nn.functional.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
+    out = kernels._shift_add_rows(padded, kernel, 224, 224)
+    torch.testing.assert_close(out.double(), double_loop(padded, kernel, 224, 224), rtol=0, atol=1e-6)
+    assert torch.equal(out[1:], kernels._shift_add_rows(padded[1:], kernel, 224, 224))  # batch-independent
+    flat = kernels._shift_add_rows(torch.full((1, 1, 40, 40), 0.7), kernel, 40 - kh + 1, 40 - kw + 1)
+    torch.testing.assert_close(flat, torch.full_like(flat, 0.7 * kernel.sum().item()), rtol=0, atol=1e-6)
+
+
+def test_lens_blur_uses_the_row_path_from_radius_four():
+    taken = [kernels._row_passes(kernels.disk(r)) < 0.7 * int((kernels.disk(r) != 0).sum()) for r in LEVELS["lensblur"]]
+    assert taken == [False, False, True, True, True]

@@ -4,7 +4,7 @@ import torch
 from kornia.color import lab_to_rgb as kornia_lab_to_rgb
 from kornia.color import rgb_to_lab as kornia_rgb_to_lab
 
-from arniqa.degradations.colorspace import from_swapped_lab, lab_to_rgb, rgb_to_lab, to_swapped_lab, trunc8
+from arniqa.degradations.colorspace import from_swapped_lab, lab_to_rgb, rgb_to_lab, to_swapped_lab, trunc8_
 
 
 def colours():
@@ -38,6 +38,8 @@ def test_swapped_round_trip_is_identity_and_uses_bgr():
     assert (to_swapped_lab(x)[:, 0] - kornia_rgb_to_lab(x)[:, 0]).abs().max() > 1  # not plain Lab
 
 
-def test_trunc8():
+def test_trunc8_in_place():
     x = torch.tensor([0.0, 1 / 255 - 1e-4, 1 / 255 + 1e-6, 0.5, 1.0])
-    assert torch.equal(trunc8(x), torch.tensor([0.0, 0.0, 1 / 255, 127 / 255, 1.0]))
+    out = trunc8_(x)
+    assert out is x
+    assert torch.equal(x, torch.tensor([0.0, 0.0, 1 / 255, 127 / 255, 1.0]))

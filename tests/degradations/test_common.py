@@ -55,7 +55,9 @@ def test_apply_chains_equals_apply_chain_per_sample(batch, name, level):
     other = Step("nonlincontrchange", 2) if name != "nonlincontrchange" else Step("gaublur", 3)
     step = Step(name, level)
     chains = [[step], [step, other], [other, step]]
+    before = batch.clone()
     together = apply_chains(batch, chains, seeded(9))
+    assert torch.equal(batch, before), "the input must not be modified"
     generator = seeded(9)
     alone = torch.stack([apply_chain(x, chain, generator) for x, chain in zip(batch, chains)])
     assert torch.equal(together, alone)

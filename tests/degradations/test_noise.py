@@ -6,12 +6,13 @@ are fixed, so the tests are deterministic.
 
 import math
 
+import kornia
 import numpy as np
 import pytest
 import torch
 
 from arniqa.degradations import LEVELS, distort
-from arniqa.degradations.noise import impulse_noise, sample_impulse
+from arniqa.degradations.noise import impulse_noise, sample_impulse, white_noise_cc
 
 GREY = torch.full((3, 96, 96), 0.5)
 N = GREY.numel()
@@ -56,6 +57,15 @@ def test_white_noise_cc_covariance_follows_ycbcr(level):
     # The standard error of a sample covariance is at most sqrt((s_ii s_jj + s_ij^2) / n).
     error = np.sqrt((np.outer(np.diag(expected), np.diag(expected)) + expected**2) / noise.shape[1])
     assert (np.abs(measured - expected) < 5 * error).all()
+
+
+@pytest.mark.parametrize("level", [1, 5])
+def test_white_noise_cc_equals_kornias_ycbcr_round_trip(level):
+    var = LEVELS["whitenoiseCC"][level - 1]
+    g = seeded(level)
+    x, noise = torch.rand(2, 3, 24, 32, generator=g), torch.randn(2, 3, 24, 32, generator=g)
+    expected = kornia.color.ycbcr_to_rgb(kornia.color.rgb_to_ycbcr(x) + math.sqrt(var) * noise)  # clips to [0, 1]
+    assert torch.allclose(white_noise_cc(x, var, noise).clamp(0, 1), expected, atol=1e-6)
 
 
 def test_noise_fields_differ_between_samples_and_calls():

@@ -124,6 +124,19 @@ def test_empty_chain_is_pristine(image):
     assert torch.equal(out, image) and out is not image
     batch = torch.stack([image, image.flip(-1)])
     assert torch.equal(apply_chains(batch, [Chain(), [("gaublur", 5)]])[0], image)
+    pristine = apply_chains(batch, [Chain(), Chain()])
+    assert torch.equal(pristine, batch)
+    pristine += 1  # a new tensor, not the input
+    assert torch.equal(batch[0], image)
+    assert apply_chains(batch[:0], []).shape == (0, *image.shape)
+
+
+def test_apply_chains_keeps_the_input_dtype(image):
+    batch = torch.stack([image, image.flip(-1)]).double()
+    chains = [Chain(), [("nonlincontrchange", 3)]]
+    out = apply_chains(batch, chains)
+    assert out.dtype == torch.float64
+    assert torch.equal(out, apply_chains(batch.float(), chains).double())
 
 
 def test_apply_chains_equals_apply_chain_for_equal_chains(image):

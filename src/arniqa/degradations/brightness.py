@@ -17,8 +17,8 @@ def brighten(x: torch.Tensor, amount: float) -> torch.Tensor:
     """
     mid = 0.5 + amount / 2
     lab = to_swapped_lab(x)
-    lab = torch.cat([parabola(lab[:, :1] / 100, mid) * 100, lab[:, 1:]], dim=1)
-    return (2 * parabola(x, mid) + from_swapped_lab(lab)) / 3
+    lab[:, :1] = parabola(lab[:, :1] / 100, mid) * 100
+    return parabola(x, mid).mul_(2).add_(from_swapped_lab(lab)).div_(3)
 
 
 def darken(x: torch.Tensor, amount: float) -> torch.Tensor:

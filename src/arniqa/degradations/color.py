@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
 
 from . import rng
-from .colorspace import from_swapped_lab, to_swapped_lab, trunc8
+from .colorspace import from_swapped_lab, to_swapped_lab, trunc8_
 from .kernels import filter2d, gaussian, gaussian_size
 from .registry import register
 from .spatial import gather_rows_cols
@@ -25,8 +25,8 @@ def colordiff(x: torch.Tensor, amount: float) -> torch.Tensor:
     """
     sigma = 1.5 * amount + 2
     lab = to_swapped_lab(x)
-    ab = filter2d(lab[:, 1:], gaussian(gaussian_size(sigma), sigma)) * amount
-    return trunc8(from_swapped_lab(torch.cat([lab[:, :1], ab], dim=1)))
+    lab[:, 1:] = filter2d(lab[:, 1:], gaussian(gaussian_size(sigma), sigma)).mul_(amount)
+    return trunc8_(from_swapped_lab(lab))
 
 
 def colorshift_sample(x: torch.Tensor, amount: float, generator: torch.Generator | None) -> dict:
@@ -109,8 +109,8 @@ def colorsat2(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Multiply a and b of the channel-swapped Lab by ``factor``, convert back (clipped), truncate
     to 8 bits. Factor 1 (level 1) is the identity up to the conversion and the truncation."""
     lab = to_swapped_lab(x)
-    lab = torch.cat([lab[:, :1], lab[:, 1:] * factor], dim=1)
-    return trunc8(from_swapped_lab(lab))
+    lab[:, 1:] *= factor
+    return trunc8_(from_swapped_lab(lab))
 
 
 register("colordiff", colordiff)

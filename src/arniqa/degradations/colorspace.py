@@ -39,7 +39,7 @@ def _power_(v: torch.Tensor, p: float) -> torch.Tensor:
     return v.log2_().mul_(p).exp2_()
 
 
-def _mix(x: torch.Tensor, matrix, bias=(0.0, 0.0, 0.0)) -> torch.Tensor:
+def mix(x: torch.Tensor, matrix, bias=(0.0, 0.0, 0.0)) -> torch.Tensor:
     """``matrix`` (3 x 3 floats) applied to the channels of ``x``, plus ``bias``, plane by plane.
 
     Elementwise, so every sample's result is independent of its batch (a 1x1 convolution is not),
@@ -71,20 +71,20 @@ def _to_lab(x: torch.Tensor, reverse: bool) -> torch.Tensor:
     linear = _power_(x.clamp(min=SRGB_KNEE).add_(0.055).div_(1.055), 2.4)
     linear.add_(x.clamp(max=SRGB_KNEE).sub_(SRGB_KNEE), alpha=1 / 12.92)
     # The channel reversal commutes with the per-channel curve, so it goes into the matrix.
-    xyz = _mix(linear, _scaled(RGB_TO_XYZ, row_scale=[1 / w for w in WHITE], reverse_columns=reverse))
+    xyz = mix(linear, _scaled(RGB_TO_XYZ, row_scale=[1 / w for w in WHITE], reverse_columns=reverse))
     # where(t > eps, t ** (1/3), 7.787 t + 4/29)
     f = _power_(xyz.clamp(min=XYZ_KNEE), 1 / 3)
     f.add_(xyz.clamp_(max=XYZ_KNEE).sub_(XYZ_KNEE), alpha=7.787)
-    return _mix(f, F_TO_LAB, (-16.0, 0.0, 0.0))
+    return mix(f, F_TO_LAB, (-16.0, 0.0, 0.0))
 
 
 def _from_lab(lab: torch.Tensor, reverse: bool) -> torch.Tensor:
-    f = _mix(lab, LAB_TO_F, (16 / 116,) * 3)
+    f = mix(lab, LAB_TO_F, (16 / 116,) * 3)
     f[:, 2].clamp_(min=0)
     # where(f > knee, f ** 3, (f - 4/29) / 7.787)
     cube = f.clamp(min=F_KNEE)
     xyz = (cube * cube).mul_(cube).add_(f.clamp_(max=F_KNEE).sub_(F_KNEE), alpha=1 / 7.787)
-    linear = _mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=reverse))
+    linear = mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=reverse))
     # where(v > knee, 1.055 v ** (1/2.4) - 0.055, 12.92 v)
     srgb = _power_(linear.clamp(min=LINEAR_KNEE), 1 / 2.4).mul_(1.055).sub_(0.055)
     srgb.add_(linear.clamp_(max=LINEAR_KNEE).sub_(LINEAR_KNEE), alpha=12.92)
@@ -111,6 +111,6 @@ def from_swapped_lab(lab: torch.Tensor) -> torch.Tensor:
     return _from_lab(lab, reverse=True)
 
 
-def trunc8(x: torch.Tensor) -> torch.Tensor:
-    """8-bit truncation of values in [0, 1]: floor(x * 255) / 255."""
-    return torch.floor(x * 255) / 255
+def trunc8_(x: torch.Tensor) -> torch.Tensor:
+    """8-bit truncation of values in [0, 1], in place: floor(x * 255) / 255."""
+    return x.mul_(255).floor_().div_(255)

@@ -103,7 +103,7 @@ def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
     (started once, started again if one dies); with one thread, in a daemonic process or on other
     platforms it runs here. The bytes are the same either way.
     """
-    images = to_bytes(x).permute(0, 2, 3, 1).cpu().numpy()
+    images = to_bytes(x).permute(0, 2, 3, 1).contiguous().cpu().numpy()
     decoded = None
     if min(_codec_processes(), len(images)) > 1:
         try:

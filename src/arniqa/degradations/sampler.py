@@ -136,9 +136,15 @@ def apply_chains(
     if len(chains) != x.shape[0]:
         raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
     chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
-    out = x.float().clone()
-    # On the CPU a group runs in chunks, so each chunk stays in cache from gather to scatter.
-    part = CPU_CHUNK if out.device.type == "cpu" else out.shape[0]
+    if not chains:
+        return x.clone()
+    source = x.float()
+    # Each sample's image so far, as (batch, row): a row of the input or of a group's result.
+    # Groups read their rows as a view where they lie consecutively in one batch (a sample's
+    # crops mostly do), so images are copied about once, not gathered and scattered every step.
+    current = [(source, i) for i in range(len(chains))]
+    # On the CPU a group runs in chunks, each small enough to stay in cache.
+    part = CPU_CHUNK if source.device.type == "cpu" else len(chains)
     for position in range(max(map(len, chains), default=0)):
         members: dict[Step, list[int]] = {}
         for i, chain in enumerate(chains):
@@ -147,12 +153,20 @@ def apply_chains(
         for (name, level), indices in members.items():
             for start in range(0, len(indices), part):
                 chunk = indices[start : start + part]
-                if chunk[-1] - chunk[0] == len(chunk) - 1:  # consecutive samples: a view, no gather
-                    index = slice(chunk[0], chunk[-1] + 1)
-                else:
-                    index = torch.tensor(chunk, device=out.device)
-                out[index] = run(get(name), out[index], level, generator)
-    return out.to(x.dtype)
+                result = run(get(name), _rows([current[i] for i in chunk]), level, generator)
+                for row, i in enumerate(chunk):
+                    current[i] = (result, row)
+    out = _rows(current)
+    return out.clone() if out.data_ptr() == x.data_ptr() else out.to(x.dtype)  # never ``x`` itself
+
+
+def _rows(rows: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
+    """The images ``batch[row]`` for (batch, row) in ``rows`` as one batch: a view when they are
+    consecutive rows of one batch, else a new tensor."""
+    batch, first = rows[0]
+    if all(b is batch and r == first + k for k, (b, r) in enumerate(rows)):
+        return batch[first : first + len(rows)]
+    return torch.stack([b[r] for b, r in rows])
 
 
 def _check_step(step: Step) -> Step:

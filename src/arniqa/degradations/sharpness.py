@@ -22,8 +22,8 @@ def highsharpen(x: torch.Tensor, amount: float) -> torch.Tensor:
     lab = to_swapped_lab(x)
     light = lab[:, :1]
     blurred = filter2d(light, gaussian(SHARPEN_SIZE, SHARPEN_SIGMA))
-    light = (1 + amount) * light - amount * blurred
-    return from_swapped_lab(torch.cat([light, lab[:, 1:]], dim=1))
+    lab[:, :1] = (1 + amount) * light - amount * blurred
+    return from_swapped_lab(lab)
 
 
 def lincontrchange(x: torch.Tensor, amount: float) -> torch.Tensor:

@@ -23,8 +23,10 @@ def _stack(draws: list[torch.Tensor], x: torch.Tensor, shape: tuple[int, ...]) -
 
 def jitter_sample(x: torch.Tensor, amount: float, generator: torch.Generator | None) -> dict:
     """Per sample, 5 passes of N(0, 1) fields (2, H, W): column then row displacement."""
-    shape = (JITTER_PASSES, 2, *x.shape[-2:])
-    return {"fields": _stack([rng.randn(shape, generator, x.device) for _ in range(x.shape[0])], x, shape)}
+    fields = x.new_empty((x.shape[0], JITTER_PASSES, 2, *x.shape[-2:]), dtype=torch.float32)
+    for sample in fields:
+        rng.randn_(sample, generator)
+    return {"fields": fields}
 
 
 def gather_rows_cols(planes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
