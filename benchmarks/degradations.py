@@ -4,19 +4,21 @@ Every distortion runs on batches of 224x224 crops (batch 64) cut from scikit-ima
 The mix samples one chain per training sample with ``sample_chain`` and applies it to that
 sample's 4 crops with ``apply_chains`` (16 samples x 4 crops per batch), as training does. On the
 CPU the mix also runs in ``--processes`` 1-thread processes at once (default 2, as DataLoader
-workers on a 2-core machine would), each on its own crops; their crops/s together are the
-machine's throughput.
+workers on a 2-core machine would), each on its own crops; their crops/s together, counted while
+all of them are working, are the machine's throughput. On a GPU the distortions draw their
+random internals from a generator on the GPU, as training does.
 Reference costs (ms per crop, the reference code on a 2-core x86-64 CPU, arniqa-reference.md
 section 7) give the speed-up. Writes benchmarks/results/degradations-<device>.json.
 
     python benchmarks/degradations.py --threads 2            # CPU
     python benchmarks/degradations.py --device cuda          # GPU, when there is one
-    THP_MEM_ALLOC_ENABLE=1 python benchmarks/degradations.py # CPU tensors on huge pages (faster)
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/degradations.py --keep-freed-memory  # as `arniqa` runs
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -35,6 +37,7 @@ from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
 from arniqa.machine import cpu_name
+from arniqa.memory import keep_freed_memory
 
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
 REFERENCE_MS = {
@@ -129,13 +132,15 @@ def chains_for(samples: int, generator) -> list:
 
 
 def bench_mix(crops, device, batches, generator) -> tuple[float, float]:
-    """Mean wall-clock and CPU ms per crop over ``batches`` batches, fresh chains for each."""
+    """Mean wall-clock and CPU ms per crop over ``batches`` batches, fresh chains for each. As in
+    training, chains come from a CPU generator and the internals from ``generator``."""
     samples = crops.shape[0] // CROPS_PER_SAMPLE
-    apply_chains(crops, chains_for(samples, generator), generator)
+    chain_generator = torch.Generator().manual_seed(1)
+    apply_chains(crops, chains_for(samples, chain_generator), generator)
     synchronize(device)
     wall = cpu = 0.0
     for _ in range(batches):
-        chains = chains_for(samples, generator)
+        chains = chains_for(samples, chain_generator)
         start, start_cpu = time.perf_counter(), time.process_time()
         apply_chains(crops, chains, generator)
         synchronize(device)
@@ -145,35 +150,65 @@ def bench_mix(crops, device, batches, generator) -> tuple[float, float]:
     return 1000 * wall / n, 1000 * cpu / n
 
 
-def _mix_worker(seed: int, threads: int, batches: int, batch: int, barrier, results) -> None:
-    """One worker process of ``bench_mix_processes``: warm up, wait for the others, time its batches."""
-    torch.set_num_threads(threads)
+def _mix_worker(seed: int, batches: int, batch: int, keep_freed: bool, barrier, results) -> None:
+    """One 1-thread worker process of ``bench_mix_processes``: warm up, wait for the others, time
+    its batches (the time at which each ends) and its CPU time."""
+    if keep_freed:
+        keep_freed_memory()
+    torch.set_num_threads(1)
     crops = photo_crops(batch, CROP_SIZE, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     samples = batch // CROPS_PER_SAMPLE
     apply_chains(crops, chains_for(samples, generator), generator)
     barrier.wait()
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(batches):
+    start_cpu = time.process_time()
+    timeline = [(time.perf_counter(), 0)]
+    for i in range(batches):
         apply_chains(crops, chains_for(samples, generator), generator)
-    results.put((start, time.perf_counter(), time.process_time() - start_cpu, batches * batch))
+        timeline.append((time.perf_counter(), (i + 1) * batch))
+    results.put((timeline, time.process_time() - start_cpu))
 
 
-def bench_mix_processes(processes: int, threads: int, batches: int, batch: int) -> tuple[float, float]:
+def crops_done(timeline: list[tuple[float, int]], t: float) -> float:
+    """Crops a worker had finished at time ``t``, the batch in progress counted pro rata; the
+    timeline lists (time, crops finished) from its start, one entry per batch."""
+    for (t0, n0), (t1, n1) in itertools.pairwise(timeline):
+        if t <= t1:
+            return n0 + (n1 - n0) * max(0.0, t - t0) / (t1 - t0)
+    return timeline[-1][1]
+
+
+def busy_ms_per_crop(timelines: list[list[tuple[float, int]]]) -> float:
+    """Wall ms per crop of all workers together while every one of them was working, from the
+    last start to the first finish: the steady rate of workers that are always given more work
+    (DataLoader workers are), free of the tail where the last ones run alone."""
+    start = max(t[0][0] for t in timelines)
+    end = min(t[-1][0] for t in timelines)
+    crops = sum(crops_done(t, end) - crops_done(t, start) for t in timelines)
+    return 1000 * (end - start) / crops
+
+
+def bench_mix_processes(processes: int, batches: int, batch: int, keep_freed: bool) -> dict:
     """The mix in ``processes`` worker processes at once (as DataLoader workers would run it), each
-    with its own crops and chains: wall ms per crop of all of them together, and CPU ms per crop."""
+    with its own crops and chains: wall ms per crop of all of them together while all were busy
+    (``ms_per_crop``) and until the last one finished, and CPU ms per crop."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
-    workers = [context.Process(target=_mix_worker, args=(seed, threads, batches, batch, barrier, results))
+    workers = [context.Process(target=_mix_worker, args=(seed, batches, batch, keep_freed, barrier, results))
                for seed in range(processes)]
     for worker in workers:
         worker.start()
-    timings = [results.get() for _ in workers]
+    reports = [results.get() for _ in workers]
     for worker in workers:
         worker.join()
-    crops = sum(t[3] for t in timings)
-    wall = max(t[1] for t in timings) - min(t[0] for t in timings)
-    return 1000 * wall / crops, 1000 * sum(t[2] for t in timings) / crops
+    timelines = [timeline for timeline, _ in reports]
+    crops = sum(t[-1][1] for t in timelines)
+    until_last = max(t[-1][0] for t in timelines) - min(t[0][0] for t in timelines)
+    return {
+        "ms_per_crop": busy_ms_per_crop(timelines),
+        "ms_per_crop_until_last_finished": 1000 * until_last / crops,
+        "cpu_ms_per_crop": 1000 * sum(cpu for _, cpu in reports) / crops,
+    }
 
 
 def main() -> None:
@@ -186,18 +221,21 @@ def main() -> None:
     parser.add_argument("--names", nargs="*", default=list(NAMES), help="distortions to time (default all)")
     parser.add_argument("--processes", type=int, default=2,
                         help="CPU: also time the mix in this many 1-thread processes at once (0: skip)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc keeps freed memory for reuse, as the arniqa command does (arniqa/memory.py)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()
     if args.quick:
         args.batch, args.repeats, args.mix_batches = 16, 1, 5
+    keep_freed = args.keep_freed_memory and keep_freed_memory()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
     console = Console(width=None if sys.stdout.isatty() else 150)  # keep the table whole in logs
     crops = photo_crops(args.batch, CROP_SIZE, seed=0).to(device)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator(device=device).manual_seed(0)  # on the GPU as training's
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     per_level, cpu_per_level = {}, {}
@@ -211,7 +249,8 @@ def main() -> None:
         processes = args.processes if device.type == "cpu" else 0
         if processes:
             status.update(f"timing the mix in {processes} processes")
-            procs_ms, procs_cpu_ms = bench_mix_processes(processes, 1, args.mix_batches, mix_crops.shape[0])
+            procs = bench_mix_processes(processes, args.mix_batches, mix_crops.shape[0], keep_freed)
+            procs_ms = procs["ms_per_crop"]
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     reference = REFERENCE_MS.get(args.threads) if device.type == "cpu" else None
@@ -249,12 +288,15 @@ def main() -> None:
         # The reference, run the same way (one 1-thread process per core), would cost 16.8 / P ms per crop.
         ref_procs = REFERENCE_MIX_MS[1] / processes
         console.print(f"sampler mix in {processes} 1-thread processes at once: {procs_ms:.2f} ms/crop wall"
-                      f" ({1000 / procs_ms:.0f} crops/s), {procs_cpu_ms:.2f} ms/crop CPU; reference"
+                      f" ({1000 / procs_ms:.0f} crops/s) while all were busy"
+                      f" ({procs['ms_per_crop_until_last_finished']:.2f} until the last finished),"
+                      f" {procs['cpu_ms_per_crop']:.2f} ms/crop CPU; reference"
                       f" {REFERENCE_MIX_MS[2]} ms/crop (2 threads) -> {REFERENCE_MIX_MS[2] / procs_ms:.1f}x;"
                       f" reference in {processes} 1-thread processes {ref_procs:.1f} ms/crop ->"
                       f" {ref_procs / procs_ms:.1f}x", highlight=False)
     console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs);"
-                  f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}", highlight=False)
+                  f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, keep freed memory: {keep_freed}",
+                  highlight=False)
     slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
     shares = ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest)
     console.print(f"largest shares of the mix: {shares}", highlight=False)
@@ -269,6 +311,7 @@ def main() -> None:
             "load_average_1min_before": load_before,
             "load_average_1min_after": load_after,
             "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+            "keep_freed_memory": keep_freed,
         },
         "torch": torch.__version__,
         "threads": args.threads,
@@ -291,8 +334,7 @@ def main() -> None:
         "mix_processes": {
             "processes": processes,
             "threads_per_process": 1,
-            "ms_per_crop": procs_ms,
-            "cpu_ms_per_crop": procs_cpu_ms,
+            **procs,
             "crops_per_s": 1000 / procs_ms,
             "speedup_vs_reference_2_threads": REFERENCE_MIX_MS[2] / procs_ms,
             "speedup_vs_reference_in_as_many_processes": REFERENCE_MIX_MS[1] / processes / procs_ms,
