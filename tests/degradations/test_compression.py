@@ -16,6 +16,7 @@ from PIL import Image
 
 from arniqa.degradations import LEVELS, distort
 from arniqa.degradations.compression import _codec_pool, jpeg2000_resolutions
+from arniqa.degradations.sampler import apply_chains
 
 
 def textured(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -79,6 +80,26 @@ def test_jpeg2000_batch_gives_the_same_bytes_in_worker_processes(threads):
     torch.set_num_threads(threads)
     try:
         assert torch.equal(distort(batch, "jpeg2000", 3), expected)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_apply_chains_codec_groups_in_the_background_keep_draws_and_bytes(threads):
+    # With 2 threads the JPEG 2000 groups start in the worker processes and are collected after
+    # the position's other groups; the result must be the documented order, step by step.
+    x = torch.stack([textured(64, 72, seed=seed) for seed in range(6)])
+    chains = [[("jpeg2000", 1), ("whitenoise", 2)], [("whitenoise", 3), ("jpeg2000", 2)], [("jpeg2000", 5)],
+              [("gaublur", 3), ("jpeg2000", 2)], [("impulsenoise", 2)], [("jpeg2000", 1)]]
+    g = torch.Generator().manual_seed(7)
+    expected = x.clone()
+    for rows, name, level in [([1], "whitenoise", 3), ([4], "impulsenoise", 2), ([0, 5], "jpeg2000", 1),
+                              ([2], "jpeg2000", 5), ([3], "gaublur", 3), ([0], "whitenoise", 2), ([1, 3], "jpeg2000", 2)]:
+        expected[rows] = distort(expected[rows], name, level, g)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert torch.equal(apply_chains(x, chains, torch.Generator().manual_seed(7)), expected)
     finally:
         torch.set_num_threads(before)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -92,6 +92,13 @@ def run(distortion: Distortion, batch: torch.Tensor, level: int, generator) -> t
         chunk = slice(start, start + CPU_CHUNK)
         out[chunk] = _run_once(distortion, batch[chunk], value, generator)
     return out
+
+
+def start(distortion: Distortion, batch: torch.Tensor, level: int) -> Callable[[], torch.Tensor]:
+    """Start ``distortion`` (one with ``start``) at ``level`` on a checked float32 batch; the
+    returned function waits for it and returns what :func:`run` would."""
+    finish = distortion.start(batch, distortion.levels[level - 1])
+    return lambda: finish().float().clamp_(0, 1)
 
 
 def _run_once(distortion: Distortion, batch: torch.Tensor, value: float, generator) -> torch.Tensor:

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 
@@ -85,12 +86,41 @@ def _codec_pool(pid: int, workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent, initargs=(pid,))
 
 
-def _run_in_pool(images: np.ndarray, ratio: int) -> list[np.ndarray]:
+def _submit(images: np.ndarray, ratio: int) -> list[Future]:
     pool = _codec_pool(os.getpid(), _codec_processes())
     with warnings.catch_warnings():
         # Python 3.12+ warns when a threaded process forks; the children run no threads of ours.
         warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        return list(pool.map(_jpeg2000_one, images, [ratio] * len(images)))
+        return [pool.submit(_jpeg2000_one, image, ratio) for image in images]
+
+
+def jpeg2000_start(x: torch.Tensor, ratio: float) -> Callable[[], torch.Tensor]:
+    """Start :func:`jpeg2000` on ``x``; the returned function waits for it and returns its result.
+
+    With worker processes the images are coded while the caller goes on (``apply_chains`` runs a
+    step's other groups meanwhile); otherwise the returned function codes them.
+    """
+    images = to_bytes(x).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    ratio = int(ratio)
+    futures = None
+    if min(_codec_processes(), len(images)) > 1:
+        try:
+            futures = _submit(images, ratio)
+        except BrokenProcessPool:
+            _codec_pool.cache_clear()
+
+    def finish() -> torch.Tensor:
+        decoded = None
+        if futures is not None:
+            try:
+                decoded = [future.result() for future in futures]
+            except BrokenProcessPool:  # a worker died (killed, out of memory): here now, a new pool next time
+                _codec_pool.cache_clear()
+        if decoded is None:
+            decoded = [_jpeg2000_one(image, ratio) for image in images]
+        return torch.from_numpy(np.stack(decoded)).to(x.device).permute(0, 3, 1, 2).float() / 255
+
+    return finish
 
 
 def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -103,16 +133,7 @@ def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
     (started once, started again if one dies); with one thread, in a daemonic process or on other
     platforms it runs here. The bytes are the same either way.
     """
-    images = to_bytes(x).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-    decoded = None
-    if min(_codec_processes(), len(images)) > 1:
-        try:
-            decoded = _run_in_pool(images, int(ratio))
-        except BrokenProcessPool:  # a worker died (killed, out of memory): here now, a new pool next time
-            _codec_pool.cache_clear()
-    if decoded is None:
-        decoded = [_jpeg2000_one(image, int(ratio)) for image in images]
-    return torch.from_numpy(np.stack(decoded)).to(x.device).permute(0, 3, 1, 2).float() / 255
+    return jpeg2000_start(x, ratio)()
 
 
 @lru_cache(maxsize=1)
@@ -168,5 +189,5 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     return out.float() / 255
 
 
-register("jpeg2000", jpeg2000)
+register("jpeg2000", jpeg2000, start=jpeg2000_start)
 register("jpeg", jpeg)

@@ -58,12 +58,15 @@ class Distortion:
     ``sample(x, value, generator) -> dict`` draws the random internals for every sample of the
     batch ``x`` (B,3,H,W), one sample after another, so that a batch draws exactly what its
     samples would draw one by one. ``apply(x, value, **params) -> Tensor`` is pure.
-    ``value`` is the level's value from :data:`LEVELS`, not the level index.
+    ``value`` is the level's value from :data:`LEVELS`, not the level index. A distortion without
+    random internals may also have ``start(x, value) -> finish``, which starts ``apply`` in the
+    background; ``finish()`` returns its result.
     """
 
     name: str
     apply: Callable[..., Any]
     sample: Callable[..., dict] | None = None
+    start: Callable[..., Callable[[], Any]] | None = None
 
     @property
     def group(self) -> str:
@@ -77,11 +80,18 @@ class Distortion:
 _REGISTRY: dict[str, Distortion] = {}
 
 
-def register(name: str, apply: Callable[..., Any], sample: Callable[..., dict] | None = None) -> None:
+def register(
+    name: str,
+    apply: Callable[..., Any],
+    sample: Callable[..., dict] | None = None,
+    start: Callable[..., Callable[[], Any]] | None = None,
+) -> None:
     """Register the implementation of the distortion ``name`` (a key of :data:`LEVELS`)."""
     if name not in LEVELS:
         raise ValueError(f"unknown distortion {name!r}")
-    _REGISTRY[name] = Distortion(name, apply, sample)
+    if start is not None and sample is not None:
+        raise ValueError(f"{name}: only a distortion without random internals can start in the background")
+    _REGISTRY[name] = Distortion(name, apply, sample, start)
 
 
 def get(name: str) -> Distortion:

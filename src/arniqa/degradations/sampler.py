@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 
 from . import rng
-from .apply import CPU_CHUNK, check_images, check_level, run
+from .apply import CPU_CHUNK, check_images, check_level, run, start
 from .registry import GROUPS, NUM_LEVELS, get
 
 MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
@@ -126,8 +126,10 @@ def apply_chains(
     """Apply ``chains[i]`` to sample ``x[i]`` of a batch (B,3,H,W) float in [0, 1]; the training fast path.
 
     At every step position, the samples whose chains have the same (name, level) there run as one
-    batch. Draw order: positions in turn; within a position, the (name, level) groups in order of
-    their first sample; within a group, one sample after another. When all chains are equal this
+    batch; groups of a distortion that can start in the background (JPEG 2000 in the codec's
+    worker processes) start first and are collected after the position's other groups. Draw order:
+    positions in turn; within a position, the (name, level) groups in order of their first sample;
+    within a group, one sample after another. When all chains are equal this
     equals :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
     """
     check_images(x)
@@ -150,14 +152,24 @@ def apply_chains(
         for i, chain in enumerate(chains):
             if position < len(chain):
                 members.setdefault(chain[position], []).append(i)
+        # Codec groups start first and finish after the others, which run meanwhile.
+        background = [(indices, start(get(name), _rows([current[i] for i in indices]), level))
+                      for (name, level), indices in members.items() if get(name).start]
         for (name, level), indices in members.items():
-            for start in range(0, len(indices), part):
-                chunk = indices[start : start + part]
-                result = run(get(name), _rows([current[i] for i in chunk]), level, generator)
-                for row, i in enumerate(chunk):
-                    current[i] = (result, row)
+            if get(name).start:
+                continue
+            for first in range(0, len(indices), part):
+                chunk = indices[first : first + part]
+                _store(current, chunk, run(get(name), _rows([current[i] for i in chunk]), level, generator))
+        for indices, finish in background:
+            _store(current, indices, finish())
     out = _rows(current)
     return out.clone() if out.data_ptr() == x.data_ptr() else out.to(x.dtype)  # never ``x`` itself
+
+
+def _store(current: list[tuple[torch.Tensor, int]], indices: list[int], result: torch.Tensor) -> None:
+    for row, i in enumerate(indices):
+        current[i] = (result, row)
 
 
 def _rows(rows: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
