@@ -1,12 +1,13 @@
-"""glibc malloc settings that keep freed CPU tensor memory for reuse.
+"""glibc malloc settings that keep freed CPU tensor memory for reuse, for the training commands.
 
 By default glibc hands big blocks (from 128 kB, adaptively up to 32 MB) straight to the kernel and
 gives them back when they are freed, so every fresh batch tensor is faulted in and zeroed page by
 page again: a batch of 64 crops of 224 x 224 is 38.5 MB. With blocks up to 256 MB served from the
 heap and up to 512 MB of freed memory kept there, the next batch reuses the same pages. Measured on
-a 2-core AMD EPYC, the degradation mix in two 1-thread processes: 2.40 -> 2.33 ms per crop against
-PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` alone (2.57 -> 2.33 against neither); the price is that a
-process keeps up to 512 MB it no longer uses.
+a 2-core AMD EPYC, the degradation mix in two 1-thread processes, five alternating runs: 2.37 -> 2.29
+ms per crop (median) on top of PyTorch's ``THP_MEM_ALLOC_ENABLE=1``. The price is memory: a process
+keeps what it freed (CPU scoring ran 2-10 % faster with it but peaked 400-600 MB higher, so only
+``arniqa train``, ``demo``, ``ablate`` and ``python -m arniqa.train`` turn it on).
 """
 
 from __future__ import annotations

@@ -32,8 +32,5 @@ def version() -> None:
 
 
 def main() -> None:
-    from arniqa import memory
-
-    memory.keep_freed_memory()  # before the verbs' imports allocate: see arniqa/memory.py
     _register()
     app()

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..memory import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import TrainingError, train
 
@@ -29,4 +30,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # this process is a training run: see arniqa/memory.py
     sys.exit(main())
