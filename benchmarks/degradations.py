@@ -12,7 +12,7 @@ section 7) give the speed-up. Writes benchmarks/results/degradations-<device>.js
 
     python benchmarks/degradations.py --threads 2            # CPU
     python benchmarks/degradations.py --device cuda          # GPU, when there is one
-    THP_MEM_ALLOC_ENABLE=1 python benchmarks/degradations.py --keep-freed-memory  # as `arniqa` runs
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/degradations.py --keep-freed-memory  # as `arniqa train` runs
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2,
                         help="CPU: also time the mix in this many 1-thread processes at once (0: skip)")
     parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="glibc keeps freed memory for reuse, as the arniqa command does (arniqa/memory.py)")
+                        help="glibc keeps freed memory for reuse, as arniqa train does (arniqa/memory.py)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()

@@ -205,11 +205,20 @@ def _runs(taps: list[float]) -> list[tuple[int, int, float]]:
     return runs
 
 
+def _distinct_rows(kernel: torch.Tensor) -> dict[tuple[float, ...], list[int]]:
+    """Each distinct non-zero row of ``kernel`` with the offsets where it stands."""
+    rows: dict[tuple[float, ...], list[int]] = {}
+    for i, row in enumerate(kernel.tolist()):
+        if any(row):
+            rows.setdefault(tuple(row), []).append(i)
+    return rows
+
+
 def _row_passes(kernel: torch.Tensor) -> int:
     """Whole-image passes :func:`_shift_add_rows` makes for ``kernel`` (the prefix sums count 3)."""
-    rows = {tuple(row) for row in kernel.tolist() if any(row)}
+    rows = _distinct_rows(kernel)
     taps = sum(1 if b - a + 1 >= BOX_RUN else b - a + 1 for row in rows for a, b, _ in _runs(list(row)))
-    return 3 + taps + int((kernel != 0).any(1).sum())
+    return 3 + taps + sum(map(len, rows.values()))
 
 
 def _shift_add_rows(x: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -221,12 +230,8 @@ def _shift_add_rows(x: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> to
     The prefix sums are of x - 1/2, which keeps them small (and exact for a constant image).
     """
     prefix = F.pad((x - 0.5).cumsum(-1), (1, 0))  # prefix[..., c] = sum of x[..., :c] - c/2
-    rows: dict[tuple[float, ...], list[int]] = {}
-    for i, row in enumerate(kernel.tolist()):
-        if any(row):
-            rows.setdefault(tuple(row), []).append(i)
     out = None
-    for row, offsets in rows.items():
+    for row, offsets in _distinct_rows(kernel).items():
         line, offset = None, 0.0
         for first, last, weight in _runs(list(row)):
             if last - first + 1 >= BOX_RUN:

@@ -129,8 +129,8 @@ def apply_chains(
     batch; groups of a distortion that can start in the background (JPEG 2000 in the codec's
     worker processes) start first and are collected after the position's other groups. Draw order:
     positions in turn; within a position, the (name, level) groups in order of their first sample;
-    within a group, one sample after another. When all chains are equal this
-    equals :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
+    within a group, one sample after another. When all chains are equal this equals
+    :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
     """
     check_images(x)
     if x.dim() != 4:
@@ -147,7 +147,7 @@ def apply_chains(
     current = [(source, i) for i in range(len(chains))]
     # On the CPU a group runs in chunks, each small enough to stay in cache.
     part = CPU_CHUNK if source.device.type == "cpu" else len(chains)
-    for position in range(max(map(len, chains), default=0)):
+    for position in range(max(map(len, chains))):
         members: dict[Step, list[int]] = {}
         for i, chain in enumerate(chains):
             if position < len(chain):
