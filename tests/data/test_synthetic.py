@@ -2,11 +2,13 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
 from arniqa.data.iqa import load_dataset
+from arniqa.degradations import LEVELS, kernels
 from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images
 
 TYPES = ("gaublur", "jpeg", "meanshift")
@@ -66,6 +68,20 @@ def test_identity_level_equals_reference(pristine, tmp_path):
     build_synthetic(list_images(pristine), tmp_path / "o", size=(32, 24), types=("meanshift",))
     ref = np.asarray(Image.open(tmp_path / "o" / "images" / "I01.png"))
     assert np.array_equal(ref, np.asarray(Image.open(tmp_path / "o" / "images" / "I01_18_01.png")))
+
+
+def test_lens_blur_is_matlabs_disk_as_in_kadid(pristine, tmp_path):
+    # KADID-10k was made with MATLAB's fspecial('disk'), not the reference's training kernels.
+    build_synthetic(list_images(pristine), tmp_path / "o", size=(32, 24), types=("lensblur",))
+    ref = torch.from_numpy(np.array(Image.open(tmp_path / "o" / "images" / "I01.png"))).permute(2, 0, 1) / 255
+    for level, radius in enumerate(LEVELS["lensblur"], start=1):
+        padded = torch.nn.functional.pad(ref[None].double(), (radius,) * 4, mode="replicate")
+        disk = kernels.disk(radius)
+        blurred = sum(disk[i, j] * padded[..., i : i + 24, j : j + 32] for i in range(2 * radius + 1)
+                      for j in range(2 * radius + 1))
+        expected = (blurred[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        written = np.asarray(Image.open(tmp_path / "o" / "images" / f"I01_{KADID_TYPES['lensblur']:02d}_{level:02d}.png"))
+        assert np.abs(written.astype(int) - expected).max() <= 1  # float32 filtering rounds differently
 
 
 def test_bad_input(tmp_path):

@@ -1,4 +1,5 @@
-"""Blur group and its MATLAB fspecial kernels: closed forms, published values, identities, severity."""
+"""Blur group, its MATLAB fspecial kernels and the reference's lens-blur kernels: closed forms, published values,
+identities, severity."""
 
 import math
 
@@ -8,7 +9,7 @@ import torch
 from scipy import stats
 
 from arniqa.degradations import LEVELS, distort, kernels
-from arniqa.degradations.blur import motion_blur, sample_motion
+from arniqa.degradations.blur import lens_blur, motion_blur, sample_motion
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -197,7 +198,8 @@ RUN_KERNEL = torch.tensor(  # runs from the first column, a zero row, repeated a
      [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
 
 
-@pytest.mark.parametrize("kernel", [kernels.disk(r) for r in LEVELS["lensblur"]] + [RUN_KERNEL])
+@pytest.mark.parametrize(
+    "kernel", [make(r) for make in (kernels.disk, kernels.reference_disk) for r in LEVELS["lensblur"]] + [RUN_KERNEL])
 def test_row_by_row_correlation_equals_the_double_loop(kernel):
     # Prefix-sum runs: at 224 px, the photo-sized case, against float64 sums of every tap.
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -210,6 +212,91 @@ def test_row_by_row_correlation_equals_the_double_loop(kernel):
     torch.testing.assert_close(flat, torch.full_like(flat, 0.7 * kernel.sum().item()), rtol=0, atol=1e-6)
 
 
-def test_lens_blur_uses_the_row_path_from_radius_four():
-    taken = [kernels._row_passes(kernels.disk(r)) < 0.7 * int((kernels.disk(r) != 0).sum()) for r in LEVELS["lensblur"]]
-    assert taken == [False, False, True, True, True]
+@pytest.mark.parametrize("kernel", ["reference", "matlab"])
+def test_lens_blur_uses_the_row_path_from_radius_four(monkeypatch, kernel):
+    calls = []
+    row_path = kernels._shift_add_rows
+    monkeypatch.setattr(kernels, "_shift_add_rows", lambda x, k, h, w: calls.append(k.shape[0]) or row_path(x, k, h, w))
+    x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    for radius in LEVELS["lensblur"]:
+        lens_blur(x, radius, kernel=kernel)
+    assert calls == [9, 13, 17]
+
+
+# The reference implementation's kernel of radius 2 (shared/data/reference/lensblur_kernels.json): its
+# port of fspecial('disk') gives the rim other weights than MATLAB's, some of them negative.
+REFERENCE_DISK_2 = [
+    [0.0, -0.0019126265587018532, 0.03838470908534226, -0.0019126265587018532, 0.0],
+    [-0.0019126265587018532, 0.1152647476415404, 0.08014063711241684, 0.1152647476415404, -0.0019126265587018532],
+    [0.03838470908534226, 0.08014063711241684, 0.08014063711241684, 0.08014063711241684, 0.03838470908534226],
+    [-0.0019126265587018532, 0.1152647476415404, 0.08014063711241684, 0.1152647476415404, -0.0019126265587018532],
+    [0.0, -0.0019126265587018532, 0.03838470908534226, -0.0019126265587018532, 0.0],
+]
+# (radius, negative taps, smallest tap, centre) of the reference's five kernels, from the same file.
+REFERENCE_DISK_FACTS = [
+    (1, 0, 0.025078581023832966, 0.31830988618379064),
+    (2, 8, -0.0019126265587018532, 0.08014063711241684),
+    (4, 8, -0.029413204396776017, 0.022413046679243712),
+    (6, 16, -0.04756395169197535, 0.010513071429118896),
+    (8, 16, -0.05007560131736931, 0.006018484945879824),
+]
+
+
+def test_reference_disk_of_radius_two_is_the_references():
+    torch.testing.assert_close(kernels.reference_disk(2), torch.tensor(REFERENCE_DISK_2, dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("radius, negative, smallest, centre", REFERENCE_DISK_FACTS)
+def test_reference_disks(radius, negative, smallest, centre):
+    k = kernels.reference_disk(radius)
+    assert k.dtype == torch.float64 and k.shape == (2 * radius + 1, 2 * radius + 1)
+    assert int((k < 0).sum()) == negative
+    assert k.min().item() == pytest.approx(smallest, abs=1e-15)
+    assert k[radius, radius].item() == pytest.approx(centre, abs=1e-15)
+    assert abs(k.sum().item() - 1) < 1e-15
+    for symmetric in (k.flip(0), k.flip(1), k.T):  # the disk's eight symmetries
+        assert torch.equal(symmetric, k)
+    difference = (k - kernels.disk(radius)).abs().max().item()
+    if radius == 1:
+        assert difference < 1e-15  # the port agrees with MATLAB at radius 1
+    else:
+        assert difference > 0.03
+
+
+def test_reference_disk_refuses_other_radii():
+    with pytest.raises(ValueError, match=r"radius \[1.0, 2.0, 4.0, 6.0, 8.0\], got 3"):
+        kernels.reference_disk(3)
+
+
+@pytest.mark.parametrize("kernel, make", [("reference", kernels.reference_disk), ("matlab", kernels.disk)])
+@pytest.mark.parametrize("level", range(1, 6))
+def test_lens_blur_kernels_against_the_double_loop(kernel, make, level):
+    x = torch.rand(2, 3, 30, 34, generator=torch.Generator().manual_seed(level))
+    radius = LEVELS["lensblur"][level - 1]
+    k = make(radius)
+    padded = torch.nn.functional.pad(x, (radius,) * 4, mode="replicate")
+    expected = double_loop(padded, k, 30, 34).clamp(0, 1)
+    options = {} if kernel == "reference" else {"kernel": kernel}
+    torch.testing.assert_close(distort(x, "lensblur", level, **options).double(), expected, rtol=0, atol=1e-6)
+
+
+def test_lens_blur_defaults_to_the_references_kernel_and_differs_from_matlab_from_level_two():
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(lens_blur(x, 4), lens_blur(x, 4, kernel="reference"))
+    for level, radius in enumerate(LEVELS["lensblur"], start=1):
+        same = torch.equal(distort(x, "lensblur", level), distort(x, "lensblur", level, kernel="matlab"))
+        assert same == (radius == 1)
+
+
+def test_lens_blur_refuses_an_unknown_kernel():
+    with pytest.raises(ValueError, match="'reference' or 'matlab', got 'gauss'"):
+        lens_blur(torch.zeros(1, 3, 8, 8), 2, kernel="gauss")
+
+
+def test_distort_names_the_options_a_distortion_takes():
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="lensblur has no option 'size'; its options: kernel"):
+        distort(x, "lensblur", 2, size=3)
+    with pytest.raises(ValueError, match="gaublur has no option 'kernel'; its options: none"):
+        distort(x, "gaublur", 2, kernel="matlab")

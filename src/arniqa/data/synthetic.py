@@ -61,6 +61,10 @@ LABEL_NOTE = (
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+# KADID-10k's lens-blurred images were made with MATLAB's fspecial('disk'); training uses the
+# reference implementation's own kernels (see arniqa.degradations.blur.lens_blur).
+KADID_OPTIONS = {"lensblur": {"kernel": "matlab"}}
+
 
 def list_images(folder: str | Path) -> list[Path]:
     """Image files under ``folder``, recursively, in sorted order."""
@@ -128,7 +132,7 @@ def build_synthetic(
                 if ref is None:
                     ref = prepare(path, size)
                 g = torch.Generator().manual_seed(((seed * 100_000 + i) * 100 + t) * 10 + level)
-                _save(distort(ref, name, level, generator=g), target)
+                _save(distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {})), target)
         if progress:
             progress(i, len(pristine))
     csv_path = out / "dmos.csv"

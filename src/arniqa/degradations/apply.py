@@ -43,6 +43,7 @@ def distort(
     name: str,
     level: int | Sequence[int],
     generator: torch.Generator | None = None,
+    **options,
 ) -> torch.Tensor:
     """Apply distortion ``name`` at ``level`` (1..5) to ``x``.
 
@@ -50,16 +51,22 @@ def distort(
     shape and dtype, in [0, 1] (the reference's float32 cast and clip after each distortion).
     ``level`` is one level for the batch, or one per sample. Random internals are drawn per sample
     from ``generator`` (the global RNG when None), so a seed reproduces the output bit for bit and,
-    with one level, a batch equals its samples distorted one after another.
+    with one level, a batch equals its samples distorted one after another. ``options`` set a
+    distortion's options (its :attr:`~arniqa.degradations.registry.Distortion.options`), e.g.
+    ``kernel="matlab"`` for ``lensblur``.
     """
     check_images(x)
     distortion = get(name)
+    unknown = sorted(set(options) - set(distortion.options))
+    if unknown:
+        offered = ", ".join(distortion.options) or "none"
+        raise ValueError(f"{name} has no option {', '.join(map(repr, unknown))}; its options: {offered}")
     single = x.dim() == 3
     batch = (x[None] if single else x).float()
     if isinstance(level, torch.Tensor):
         level = level.tolist()
     if not isinstance(level, Sequence) or isinstance(level, str):
-        out = run(distortion, batch, check_level(level), generator)
+        out = run(distortion, batch, check_level(level), generator, options)
     else:
         levels = [check_level(v) for v in level]
         if len(levels) != batch.shape[0]:
@@ -67,7 +74,7 @@ def distort(
         out = torch.empty_like(batch)
         for value in sorted(set(levels)):
             index = torch.tensor([i for i, v in enumerate(levels) if v == value], device=batch.device)
-            out[index] = run(distortion, batch[index], value, generator)
+            out[index] = run(distortion, batch[index], value, generator, options)
     out = out.to(x.dtype)
     return out[0] if single else out
 
@@ -77,8 +84,8 @@ def distort(
 CPU_CHUNK = 8
 
 
-def run(distortion: Distortion, batch: torch.Tensor, level: int, generator) -> torch.Tensor:
-    """Apply ``distortion`` at ``level`` to a checked float32 batch (B,3,H,W), no input checks.
+def run(distortion: Distortion, batch: torch.Tensor, level: int, generator, options: dict | None = None) -> torch.Tensor:
+    """Apply ``distortion`` at ``level`` (with ``options``) to a checked float32 batch (B,3,H,W), no input checks.
 
     Draws the batch's internals (one sample after another), applies, casts to float32 and clips
     to [0, 1] as the reference does after every distortion. On the CPU the batch runs in chunks
@@ -86,11 +93,11 @@ def run(distortion: Distortion, batch: torch.Tensor, level: int, generator) -> t
     """
     value = distortion.levels[level - 1]
     if batch.device.type != "cpu" or batch.shape[0] <= CPU_CHUNK:
-        return _run_once(distortion, batch, value, generator)
+        return _run_once(distortion, batch, value, generator, options or {})
     out = torch.empty_like(batch, dtype=torch.float32)
     for start in range(0, batch.shape[0], CPU_CHUNK):
         chunk = slice(start, start + CPU_CHUNK)
-        out[chunk] = _run_once(distortion, batch[chunk], value, generator)
+        out[chunk] = _run_once(distortion, batch[chunk], value, generator, options or {})
     return out
 
 
@@ -101,6 +108,6 @@ def start(distortion: Distortion, batch: torch.Tensor, level: int) -> Callable[[
     return lambda: finish().float().clamp_(0, 1)
 
 
-def _run_once(distortion: Distortion, batch: torch.Tensor, value: float, generator) -> torch.Tensor:
+def _run_once(distortion: Distortion, batch: torch.Tensor, value: float, generator, options: dict) -> torch.Tensor:
     params = distortion.sample(batch, value, generator) if distortion.sample else {}
-    return distortion.apply(batch, value, **params).float().clamp_(0, 1)
+    return distortion.apply(batch, value, **params, **options).float().clamp_(0, 1)

@@ -18,8 +18,12 @@ def _gaussian(sigma: float) -> torch.Tensor:
 
 
 @lru_cache(maxsize=None)
-def _disk(radius: float) -> torch.Tensor:
-    return kernels.disk(radius)
+def _disk(radius: float, kernel: str) -> torch.Tensor:
+    if kernel == "reference":
+        return kernels.reference_disk(radius)
+    if kernel == "matlab":
+        return kernels.disk(radius)
+    raise ValueError(f"lensblur kernel must be 'reference' or 'matlab', got {kernel!r}")
 
 
 @lru_cache(maxsize=None)
@@ -38,9 +42,15 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return kernels.filter2d(x, kernel)
 
 
-def lens_blur(x: torch.Tensor, radius: float) -> torch.Tensor:
-    """Pillbox blur: MATLAB's anti-aliased disk of ``radius`` (kernels 3, 5, 9, 13, 17 for the levels)."""
-    return kernels.filter2d(x, _disk(float(radius)))
+def lens_blur(x: torch.Tensor, radius: float, *, kernel: str = "reference") -> torch.Tensor:
+    """Pillbox blur of ``radius`` (kernels 3, 5, 9, 13, 17 for the levels).
+
+    ``kernel="reference"`` (the default, used in training) takes the reference implementation's
+    own disk kernels, which ARNIQA's published model was trained on; ``"matlab"`` takes MATLAB's
+    anti-aliased disk, which KADID-10k's images were made with (the synthetic KADID-style
+    benchmark uses it). The two are equal at radius 1 and differ from radius 2 on.
+    """
+    return kernels.filter2d(x, _disk(float(radius), kernel))
 
 
 def sample_motion(x: torch.Tensor, length: float, generator: torch.Generator | None) -> dict:

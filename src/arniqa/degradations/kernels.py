@@ -1,8 +1,12 @@
-"""Filter kernels (ports of MATLAB ``fspecial``) and the replicate-padded correlation ``filter2d``."""
+"""Filter kernels (ports of MATLAB ``fspecial``, the reference's lens-blur kernels) and the
+replicate-padded correlation ``filter2d``."""
 
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
+from importlib import resources
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +31,8 @@ def disk(radius: float) -> torch.Tensor:
     edges 0.1453 and corners 0.0251.
 
     The reference's Python port departs from MATLAB for radius >= 2 (it replaces the per-pixel
-    square roots on the rim by 0 or by a root over the wrong axis, which gives negative weights);
-    this is MATLAB's intended kernel.
+    square roots on the rim by 0 or by a root over the wrong axis, which gives negative weights;
+    see :func:`reference_disk`); this is MATLAB's kernel, which KADID-10k's images were made with.
     """
     if radius <= 0:
         raise ValueError(f"disk radius must be positive, got {radius!r}")
@@ -60,6 +64,26 @@ def disk(radius: float) -> torch.Tensor:
             grid[inner] -= sliver
     grid[crad, crad] = min(grid[crad, crad].item(), 1.0)
     return grid / grid.sum()
+
+
+@lru_cache(maxsize=None)
+def _reference_disks() -> dict[float, torch.Tensor]:
+    text = resources.files(__package__).joinpath("lensblur_reference.json").read_text()
+    return {float(r): torch.tensor(v, dtype=torch.float64) for r, v in json.loads(text)["kernels"].items()}
+
+
+def reference_disk(radius: float) -> torch.Tensor:
+    """The reference implementation's lens-blur kernel of ``radius`` (1, 2, 4, 6 or 8), float64.
+
+    Its Python port of ``fspecial('disk')`` equals :func:`disk` at radius 1 and departs from it
+    for radius >= 2: the rim weights differ by up to 0.05 and some are negative (-0.0019 to
+    -0.050). ARNIQA's published model was trained on these kernels. The values are shipped as
+    computed by the reference (``lensblur_reference.json``); the sums are 1 to within 2e-16.
+    """
+    kernels = _reference_disks()
+    if float(radius) not in kernels:
+        raise ValueError(f"the reference has lens-blur kernels for radius {sorted(kernels)}, got {radius!r}")
+    return kernels[float(radius)].clone()
 
 
 MOTION_EPS = 2.2204e-16  # the constant fspecial('motion') uses (MATLAB's eps, rounded)

@@ -6,6 +6,7 @@ themselves here (see :func:`register`); :func:`arniqa.degradations.distort` look
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -60,13 +61,19 @@ class Distortion:
     samples would draw one by one. ``apply(x, value, **params) -> Tensor`` is pure.
     ``value`` is the level's value from :data:`LEVELS`, not the level index. A distortion without
     random internals may also have ``start(x, value) -> finish``, which starts ``apply`` in the
-    background; ``finish()`` returns its result.
+    background; ``finish()`` returns its result. ``options`` are the keyword-only parameters of
+    ``apply`` that a caller may set (``distort(x, "lensblur", 3, kernel="matlab")``).
     """
 
     name: str
     apply: Callable[..., Any]
     sample: Callable[..., dict] | None = None
     start: Callable[..., Callable[[], Any]] | None = None
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        params = inspect.signature(self.apply).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
     @property
     def group(self) -> str:
