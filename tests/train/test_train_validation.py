@@ -1,11 +1,13 @@
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFilter
 from safetensors import safe_open
 
+from arniqa.evaluate.splits import random_splits
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
 from arniqa.train.validation import build_validator
@@ -40,6 +42,9 @@ class TinyARNIQA(torch.nn.Module):
         f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
         return f, torch.nn.functional.normalize(self.proj(f), dim=1)
 
+    def quality_features(self, full, half):  # what validation extracts
+        return torch.cat([self(full)[0], self(half)[0]], dim=1)
+
 
 @pytest.fixture
 def tiny_model(monkeypatch):
@@ -71,24 +76,113 @@ def test_without_validation_the_last_model_is_kept(tmp_path, image_folder, tiny_
     assert step_of(final) == 1 and not (tmp_path / "run" / "best.safetensors").exists()
 
 
-def test_validator_on_a_labelled_csv_dataset(tmp_path, image_folder):
-    # 20 images: a texture blurred by increasing radius; MOS falls with blur. 10 % val = 2 images.
-    base = Image.open(sorted(image_folder.rglob("*.png"))[0]).convert("RGB").resize((48, 48))
+N = 50  # images; random 70/10/20 splits give 5 of them to val
+SCORES = 5 - 0.04 * np.arange(N) + np.random.default_rng(1).normal(0, 0.8, N)
+
+
+def write_labelled(folder, official: bool):
+    """N images of one texture blurred by increasing radius, with MOS that blur explains only in
+    part (so the splits matter), in a csv dataset folder; with ``official``, split files as the
+    reference ships them: 2 splits whose parts differ in size, rows right-padded with -1."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    texture = np.kron(rng.random((12, 12, 3)), np.ones((4, 4, 1))) * 200 + rng.random((48, 48, 3)) * 55
+    base = Image.fromarray(texture.astype(np.uint8))
     rows = []
-    for i in range(20):
-        name = f"blur{i}.png"
-        base.filter(ImageFilter.GaussianBlur(i * 0.2)).save(tmp_path / name)
-        rows.append({"path": name, "score": 5 - 0.2 * i})
-    with open(tmp_path / "labels.csv", "w", newline="") as f:
+    for i in range(N):
+        base.filter(ImageFilter.GaussianBlur(i * 0.08)).save(folder / f"blur{i}.png")
+        rows.append({"path": f"blur{i}.png", "score": SCORES[i]})
+    with open(folder / "labels.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ["path", "score"])
         writer.writeheader()
         writer.writerows(rows)
-    config = small_config(tmp_path, image_folder, f"validation.datasets=[{{name: csv, root: {tmp_path / 'labels.csv'}}}]",
-                          "validation.num_splits=3").validation  # fmt: skip
-    validate = build_validator(config, torch.device("cpu"), crop_size=32)
-    from arniqa.models import ARNIQA
+    if official:
+        parts = {"train": [], "val": [], "test": []}
+        for seed, (n_train, n_val) in ((10, (35, 8)), (11, (34, 9))):
+            perm = np.random.default_rng(seed).permutation(N)
+            for name, rows in zip(parts, (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])):
+                parts[name].append(rows)
+        (folder / "splits").mkdir()
+        for name, rows in parts.items():
+            width = max(len(r) for r in rows)
+            padded = np.array([np.pad(r, (0, width - len(r)), constant_values=-1) for r in rows], dtype=np.int64)
+            np.save(folder / "splits" / f"{name}.npy", padded)
+    return folder
 
+
+def expected_srcc(features, scores, splits, alpha=0.1):
+    """The reference's validation, written out with scikit-learn: ridge on crop rows of train,
+    mean over each image's crops on val, SRCC, median over splits."""
+    from scipy.stats import spearmanr
+    from sklearn.linear_model import Ridge
+
+    _, crops, dim = features.shape
+    values = []
+    for train, val in splits:
+        x = features[train].reshape(-1, dim).astype(np.float64)
+        ridge = Ridge(alpha=alpha).fit(x, np.repeat(scores[train], crops))
+        pred = ridge.predict(features[val].reshape(-1, dim).astype(np.float64)).reshape(len(val), crops).mean(1)
+        values.append(spearmanr(pred, scores[val]).statistic)
+    return float(np.median(values))
+
+
+def split_files(folder):
+    """(train, val) index arrays of every split in the .npy files, -1 padding dropped."""
+    train, val = (np.load(folder / "splits" / f"{k}.npy") for k in ("train", "val"))
+    return [(t[t >= 0], v[v >= 0]) for t, v in zip(train, val)]
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """Both dataset folders, the model and its features (the project's extractor), shared by the tests."""
+    from arniqa.evaluate.features import FeatureProtocol, extract_features
+
+    tmp = tmp_path_factory.mktemp("labelled")
+    official = write_labelled(tmp / "official", official=True)
+    plain = write_labelled(tmp / "plain", official=False)
     torch.manual_seed(0)
-    metrics = validate(ARNIQA("resnet50").eval())
+    model = TinyARNIQA().eval()
+    paths = [official / f"blur{i}.png" for i in range(N)]
+    features = np.asarray(extract_features(model, paths, FeatureProtocol(crop_size=32), progress=False))
+    return {"official": official, "plain": plain, "model": model, "features": features, "scores": SCORES}
+
+
+def validation_config(tmp_path, image_folder, root):
+    return small_config(tmp_path, image_folder, f"validation.datasets=[{{name: csv, root: {root}}}]",
+                        "validation.num_splits=3").validation  # fmt: skip
+
+
+def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelled):
+    folder = labelled["official"]
+    validate = build_validator(validation_config(tmp_path, image_folder, folder), torch.device("cpu"), crop_size=32)
+    metrics = validate(labelled["model"])
+    official = expected_srcc(labelled["features"], labelled["scores"], split_files(folder))
+    random = expected_srcc(labelled["features"], labelled["scores"],
+                           [(s.train, s.val) for s in random_splits(N, n_splits=3, seed=0)])  # fmt: skip
+    assert abs(official - random) > 0.05  # the two choices are told apart
     assert set(metrics) == {"srcc", "csv"} and metrics["srcc"] == metrics["csv"]
-    assert math.isfinite(metrics["srcc"]) and -1 <= metrics["srcc"] <= 1
+    assert metrics["csv"] == pytest.approx(official, abs=1e-9)  # -1 read as the last image gives another value
+    assert validate.splits == f"csv: official {folder / 'splits'} (2 splits)"
+
+
+def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image_folder, labelled):
+    validate = build_validator(validation_config(tmp_path, image_folder, labelled["plain"]), torch.device("cpu"),
+                               crop_size=32)  # fmt: skip
+    splits = random_splits(N, n_splits=3, seed=0)
+    assert all(len(s.val) == 5 for s in splits)
+    expected = expected_srcc(labelled["features"], labelled["scores"], [(s.train, s.val) for s in splits])
+    assert validate(labelled["model"])["csv"] == pytest.approx(expected, abs=1e-9)
+    assert validate.splits == "csv: random 3 seed 0 (70/10/20, per image)"
+
+
+@pytest.mark.parametrize("kind", ["official", "plain"])
+def test_validation_csv_and_run_log_say_which_splits(tmp_path, image_folder, labelled, tiny_model, kind):
+    folder = labelled[kind]
+    config = small_config(tmp_path, image_folder, "train.epochs=1",
+                          f"validation.datasets=[{{name: csv, root: {folder}}}]", "validation.num_splits=3")  # fmt: skip
+    Trainer(config).fit()
+    said = f"official {folder / 'splits'} (2 splits)" if kind == "official" else "random 3 seed 0 (70/10/20, per image)"
+    rows = list(csv.DictReader(open(tmp_path / "run" / "validation.csv")))
+    assert len(rows) == 1 and rows[0]["splits"] == f"csv: {said}"
+    assert math.isfinite(float(rows[0]["csv"]))
+    assert f"validation splits: csv: {said}" in (tmp_path / "run" / "run.log").read_text()

@@ -50,20 +50,26 @@ def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerp
                             fingerprint=fingerprint)  # fmt: skip
 
 
-def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0) -> tuple[list[Split], str]:
+def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0,
+                  count: int = 10) -> tuple[list[Split], str]:
     """Splits and a description. ``splits``: a number of random 70/10/20 splits (reference-disjoint
-    for synthetic datasets), a folder with ``train/val/test.npy``, or None: the dataset's own
-    ``splits/`` folder if it has one, else 10 random splits."""
+    for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
+    the dataset's own ``splits/`` folder (the official splits) if it has one, else ``count``
+    random splits."""
     if splits is None:
         own = dataset.root / "splits"
-        splits = own if (own / "train.npy").is_file() else 10
+        if (own / "train.npy").is_file():
+            made = load_splits(own, len(dataset))
+            return made, f"official {own} ({len(made)} splits)"
+        splits = count
     if isinstance(splits, (str, Path)) and not str(splits).isdigit():
-        return load_splits(splits, len(dataset)), f"files in {splits} (-1 padding dropped)"
+        made = load_splits(splits, len(dataset))
+        return made, f"files in {splits} ({len(made)} splits)"
     count = int(splits)
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     unit = "reference-disjoint" if groups is not None else "per image"
-    return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
+    return made, f"random {count} seed {seed} (70/10/20, {unit})"
 
 
 def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS,

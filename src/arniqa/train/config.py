@@ -69,7 +69,7 @@ class TrainConfig:
 class ValidationConfig:
     datasets: list[dict[str, Any]] = field(default_factory=list)  # [{name: kadid10k, root: /data/KADID10K}, ...]
     alpha: float = 0.1  # ridge regularisation (fixed, as the reference)
-    num_splits: int = 10  # random train/val/test splits; the median SRCC over them is kept
+    num_splits: int = 10  # random splits for a dataset without split files (else its official ones)
     every: int = 1  # validate every N epochs
 
 

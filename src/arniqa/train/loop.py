@@ -8,7 +8,9 @@ Run folder (``config.output``):
 * ``best.safetensors``: the best model by validation SRCC (only when validation data are given);
 * ``model.safetensors``: the final model, :func:`arniqa.models.weights.save_checkpoint` format
   (the best one when validating, else the last), for ``arniqa score/evaluate --checkpoint``;
-* ``config.yaml``, ``log.csv``, ``validation.csv``, ``tensorboard/``.
+* ``config.yaml``, ``log.csv``, ``validation.csv``, ``tensorboard/``;
+* ``run.log``: what the CSVs cannot say: the SHA-256 of the ImageNet file, the validation splits,
+  resumes (appended on resume, restarted by a fresh run).
 
 Randomness: data order, crops, B and chains are seeded by ``(seed, epoch, index)`` in
 :mod:`arniqa.data.pristine`, and the degradations' internals by ``(seed, epoch, step, rank)``, so
@@ -21,6 +23,7 @@ import csv
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader
 from ..data.pristine import EpochSampler, PristinePairs, collate, list_images, stack_crops
 from ..degradations.sampler import apply_chains
 from ..models import ARNIQA
+from ..models.weights import sha256_of
 from .config import Config
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
 from .loss import nt_xent
@@ -43,6 +47,10 @@ STATE_FILE = "state.pt"
 LOG_FIELDS = ("global_step", "epoch", "step", "loss", "lr", "samples_per_s", "elapsed_s")
 
 Validator = Callable[[ARNIQA], dict[str, float]]  # model (eval mode) -> {"srcc": mean SRCC, ...}
+
+# torchvision names its IMAGENET1K_V1 ResNet50 file, the reference's initialisation, after its
+# SHA-256: resnet50-0676ba61.pth.
+IMAGENET1K_V1_SHA256_PREFIX = "0676ba61"
 
 
 class TrainingError(RuntimeError):
@@ -72,6 +80,20 @@ def build_model(config: Config) -> ARNIQA:
 
         load_resnet50_imagenet(model.encoder, config.model.weights)
     return model
+
+
+def imagenet_file_note(path: str | Path) -> str:
+    """A ``run.log`` line with the SHA-256 of the ImageNet file ``path``; warns when it is not
+    torchvision's IMAGENET1K_V1 file, which the reference starts from."""
+    digest = sha256_of(path)
+    if digest.startswith(IMAGENET1K_V1_SHA256_PREFIX):
+        return f"model.weights {path}: sha256 {digest} (torchvision IMAGENET1K_V1, as the reference)"
+    warnings.warn(
+        f"{path}: SHA-256 {digest} is not that of torchvision's IMAGENET1K_V1 file "
+        f"(resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth), the reference's initialisation; results may differ",
+        stacklevel=2,
+    )
+    return f"model.weights {path}: sha256 {digest} (not torchvision IMAGENET1K_V1 resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth)"
 
 
 def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -169,6 +191,8 @@ class Trainer:
 
     ``validate`` maps the model (eval mode) to metrics with key ``"srcc"`` (higher is better); when
     None it is built from ``config.validation.datasets`` (no validation when that list is empty).
+    A ``splits`` attribute of ``validate`` (a string: which splits it uses) goes to the ``splits``
+    column of ``validation.csv`` and to ``run.log``.
     """
 
     def __init__(self, config: Config, validate: Validator | None = None, context: Context | None = None) -> None:
@@ -197,6 +221,12 @@ class Trainer:
             raise ValueError(f"{len(self.dataset)} images under {config.data.root!r} are fewer than one batch of {cfg.batch_size}")
 
         self.model = build_model(config).to(self.device)
+        self.notes = []  # lines for run.log
+        if config.model.init == "imagenet" and self.ctx.main:
+            self.notes.append(imagenet_file_note(config.model.weights))
+        self.validation_splits = getattr(self.validate, "splits", None)
+        if self.validation_splits:
+            self.notes.append(f"validation splits: {self.validation_splits}")
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
         net: nn.Module = TwoPass(self.model)
@@ -251,7 +281,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the interrupted run had no scaler (fp32, bf16)
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.global_step, self.best = state["epoch"], state["step"], state["global_step"], state["best"]
         set_rng_states(state["rng"])
 
@@ -301,6 +332,10 @@ class Trainer:
         logger = RunLogger(self.output, total, self.global_step, enabled=self.ctx.main, config=self.config)
         try:
             with logger:
+                if resume is not None:
+                    logger.note(f"resumed from {resume} at global step {self.global_step}")
+                for line in self.notes:
+                    logger.note(line)
                 self._run(total, logger)
         finally:
             teardown()
@@ -353,7 +388,7 @@ class Trainer:
         with torch.no_grad():
             metrics = self.validate(self.model)
         self.model.train()
-        logger.validation(self.global_step, self.epoch, metrics)
+        logger.validation(self.global_step, self.epoch, metrics, self.validation_splits)
         srcc = float(metrics["srcc"])
         if self.best is None or srcc > self.best:
             self.best = srcc
@@ -390,7 +425,8 @@ def make_validator(config: Config, device: torch.device) -> Validator | None:
 
 
 class RunLogger:
-    """Rich progress bar, TensorBoard scalars and ``log.csv`` / ``validation.csv`` (main process only).
+    """Rich progress bar, TensorBoard scalars, ``log.csv`` / ``validation.csv`` and ``run.log``
+    (main process only).
 
     On resume, CSV rows after the resumed step are dropped and TensorBoard purges them, so the
     logs read as one uninterrupted run.
@@ -411,6 +447,7 @@ class RunLogger:
         self.csv = csv.writer(self.csv_file)
         if new:
             self.csv.writerow(LOG_FIELDS)
+        self.run_log = open(self.output / "run.log", "a" if self.start else "w")
         self.writer = None
         if self.config.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -429,6 +466,15 @@ class RunLogger:
             self.task = self.progress.add_task("train", total=self.total, completed=self.start, loss=float("nan"), lr=0.0, speed=0.0)
         return self
 
+    def note(self, text: str) -> None:
+        """A timestamped line in ``run.log``, also printed above the progress bar."""
+        if not self.enabled:
+            return
+        self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        self.run_log.flush()
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False)
+
     def advance(self, global_step: int, loss: float, lr: float) -> None:
         if self.enabled and self.progress is not None:
             self.progress.update(self.task, completed=global_step, loss=loss, lr=lr)
@@ -446,16 +492,20 @@ class RunLogger:
         if self.progress is not None:
             self.progress.update(self.task, speed=speed)
 
-    def validation(self, global_step: int, epoch: int, metrics: dict[str, float]) -> None:
+    def validation(self, global_step: int, epoch: int, metrics: dict[str, float], splits: str | None = None) -> None:
+        """One ``validation.csv`` row; ``splits`` (which splits were used) adds a ``splits`` column."""
         if not self.enabled:
             return
         path = self.output / "validation.csv"
         new = not path.exists()
+        row = {key: f"{value:.6f}" for key, value in metrics.items()}
+        if splits:
+            row["splits"] = splits
         with open(path, "a", newline="") as f:
             out = csv.writer(f)
             if new:
-                out.writerow(["global_step", "epoch", *metrics])
-            out.writerow([global_step, epoch, *(f"{v:.6f}" for v in metrics.values())])
+                out.writerow(["global_step", "epoch", *row])
+            out.writerow([global_step, epoch, *row.values()])
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"validation/{key}", value, global_step)
@@ -470,6 +520,7 @@ class RunLogger:
         if self.writer is not None:
             self.writer.close()
         self.csv_file.close()
+        self.run_log.close()
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
