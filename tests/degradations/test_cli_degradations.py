@@ -76,8 +76,10 @@ def test_distort_unreadable_image_fails_with_message(tmp_path):
     result = runner.invoke(app, ["distort", str(bad), "-n", "jpeg", "-l", "2", "-o", str(tmp_path / "o.png")])
     assert result.exit_code != 0
     assert "notes.png" in messages(result)
-    missing = runner.invoke(app, ["distort", str(tmp_path / "nope.png"), "-n", "jpeg", "-l", "2", "-o", "x.png"])
+    out = tmp_path / "x.png"
+    missing = runner.invoke(app, ["distort", str(tmp_path / "nope.png"), "-n", "jpeg", "-l", "2", "-o", str(out)])
     assert missing.exit_code != 0 and "nope.png" in messages(missing)
+    assert not out.exists()
 
 
 def test_gallery_size_grows_with_the_tile_size(photo, tmp_path):

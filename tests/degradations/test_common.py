@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from arniqa.degradations import GROUPS, LEVELS, NAMES, NUM_LEVELS, distort
+from arniqa.degradations.registry import get
 from arniqa.degradations.sampler import Step, apply_chain, apply_chains
+from imaging import textured
 
 CASES = [(name, level) for name in NAMES for level in range(1, NUM_LEVELS + 1)]
 
@@ -47,6 +49,55 @@ def test_batch_equals_samples_one_by_one(batch, name, level):
     generator = seeded(5)
     alone = torch.stack([distort(x, name, level, generator) for x in batch])
     assert torch.equal(together, alone)
+
+
+def crops(seed: int = 1, name: str = "") -> torch.Tensor:
+    """Five different square crops for the per-sample-level tests (64 px for jpeg2000, whose five
+    levels all give the same output at 32 px)."""
+    size = 64 if name == "jpeg2000" else 32
+    return textured(b=5, h=size, w=size, seed=seed)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_levels_per_sample_equal_the_single_level_calls(name):
+    # The gallery's call: one level per sample, 1..5 in order; both sides draw from one seeded
+    # generator sample after sample, so random distortions must match bit for bit too.
+    x = crops(1, name)
+    together = distort(x, name, [1, 2, 3, 4, 5], seeded(11))
+    generator = seeded(11)
+    alone = torch.cat([distort(x[i : i + 1], name, i + 1, generator) for i in range(5)])
+    assert torch.equal(together, alone)
+    at_one = distort(x, name, 1, seeded(11))
+    assert all(not torch.equal(together[i], at_one[i]) for i in range(1, 5)), "the levels must matter"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if get(n).sample is None])
+def test_levels_per_sample_in_any_order(name):
+    # Without random internals the order and repetition of the levels cannot matter.
+    x = crops(2, name)
+    levels = [4, 1, 4, 5, 2]
+    together = distort(x, name, levels)
+    alone = torch.cat([distort(x[i : i + 1], name, v) for i, v in enumerate(levels)])
+    assert torch.equal(together, alone)
+    assert torch.equal(distort(x, name, torch.tensor(levels)), together)  # a tensor of levels too
+
+
+def test_gallery_rows_are_the_single_level_calls():
+    from arniqa.degradations.gallery import distortion_grid
+
+    tile = crops(3)[0]
+    grid = distortion_grid(tile, seeded(4))
+    generator = seeded(4)
+    assert list(grid) == [n for names in GROUPS.values() for n in names]
+    for name, row in grid.items():  # drawn row after row, level after level
+        alone = torch.stack([distort(tile, name, level, generator) for level in range(1, NUM_LEVELS + 1)])
+        assert torch.equal(row, alone), name
+
+
+@pytest.mark.parametrize("levels", [[1, 2], [1, 2, 3, 4, 5, 1], []])
+def test_level_count_must_match_the_batch(levels):
+    with pytest.raises(ValueError, match=f"got {len(levels)} levels for a batch of 5"):
+        distort(crops(), "jpeg", levels)
 
 
 @pytest.mark.parametrize("name,level", CASES)

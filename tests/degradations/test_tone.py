@@ -36,10 +36,23 @@ def test_spline_matches_scipy_not_a_knot(a):
     assert torch.allclose(at_knots, torch.tensor([0.0, c0, 0.5, c1, 1.0], dtype=torch.float64), atol=1e-12)
 
 
-def test_spline_is_one_cubic_each_side_of_the_middle():
-    """Not-a-knot: the third derivative does not jump at 0.3 or 0.7 (checked on scipy's pieces)."""
-    cs = CubicSpline([0, 0.3, 0.5, 0.7, 1], [0, 0.2, 0.5, 0.8, 1], bc_type="not-a-knot")
-    assert np.isclose(cs.c[0, 0], cs.c[0, 1]) and np.isclose(cs.c[0, 2], cs.c[0, 3])
+@pytest.mark.parametrize("c0,c1", [(0.35, 0.6), (0.4, 0.7)])  # asymmetric, inside [0, 1] without clamping
+def test_spline_is_the_not_a_knot_spline_by_its_properties(c0, c1):
+    """What defines the not-a-knot spline, checked on ``spline`` without scipy: one cubic on [0, 0.5]
+    and one on [0.5, 1] (no third-derivative jump at 0.3 or 0.7), through the five points, with equal
+    first and second derivatives at 0.5; and not a single cubic on [0, 1]."""
+    x = np.linspace(0, 1, 201)
+    y = spline(torch.from_numpy(x), c0, c1).numpy()
+    left, right = x <= 0.5, x >= 0.5
+    p, q = np.polyfit(x[left], y[left], 3), np.polyfit(x[right], y[right], 3)
+    assert np.abs(np.polyval(p, x[left]) - y[left]).max() < 1e-12
+    assert np.abs(np.polyval(q, x[right]) - y[right]).max() < 1e-12
+    np.testing.assert_allclose(np.polyval(p, [0, 0.3, 0.5]), [0, c0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(np.polyval(q, [0.5, 0.7, 1]), [0.5, c1, 1], atol=1e-12)
+    for order in (1, 2):
+        assert np.polyval(np.polyder(p, order), 0.5) == pytest.approx(np.polyval(np.polyder(q, order), 0.5), abs=1e-8)
+    whole = np.polyfit(x, y, 3)
+    assert np.abs(np.polyval(whole, x) - y).max() > 1e-3
 
 
 def test_curves_dispatch_and_bad_coefficients():

@@ -45,14 +45,30 @@ def setup(tmp_path_factory):
     return root
 
 
-def test_evaluate_writes_report_and_loadable_regressor(setup):
+def _args(setup, dataset, root, out, *extra):
+    return ["evaluate", "--dataset", dataset, "--root", str(root), "--checkpoint", str(setup / "model.safetensors"),
+            "--splits", "3", "--crop-size", "32", "--batch-size", "8", "--device", "cpu",
+            "--cache-dir", str(setup / "cache"), "-o", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def evaluated(setup):
+    """``arniqa evaluate`` run once on the KADID layout: (output folder, its cached features (40, 5, 4096),
+    the scores, and scikit-learn's Ridge fitted on all crops with the chosen alpha)."""
     out = setup / "out"
-    args = ["evaluate", "--dataset", "kadid10k", "--root", str(setup / "kadid"), "--checkpoint",
-            str(setup / "model.safetensors"), "--splits", "3", "--crop-size", "32", "--batch-size", "8",
-            "--device", "cpu", "--cache-dir", str(setup / "cache"), "-o", str(out),
-            "--cross-to", "kadid10k", "--cross-root", str(setup / "kadid")]  # fmt: skip
+    args = _args(setup, "kadid10k", setup / "kadid", out, "--cross-to", "kadid10k", "--cross-root", str(setup / "kadid"))
     result = CliRunner().invoke(app, args + ["--tsne"])
     assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    (cache,) = list((setup / "cache").iterdir())
+    feats = np.load(cache / "features.npy")
+    scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
+    ridge = Ridge(alpha=res["alpha"]).fit(feats.reshape(-1, 4096).astype(np.float64), np.repeat(scores, 5))
+    return out, args, feats, scores, ridge
+
+
+def test_evaluate_writes_report_and_loadable_regressor(setup, evaluated):
+    out, args, feats, scores, ref = evaluated
     res = json.loads((out / "results.json").read_text())
     assert res["images"] == 40 and res["splits"] == 3
     assert set(res["summary"]) == {"srcc", "plcc", "krcc", "plcc_logistic"}
@@ -63,10 +79,6 @@ def test_evaluate_writes_report_and_loadable_regressor(setup):
     assert "| kadid10k |" in (out / "results.md").read_text()
 
     # the exported ridge is scikit-learn's Ridge(alpha) on all crops of the cached features
-    (cache,) = list((setup / "cache").iterdir())
-    feats = np.load(cache / "features.npy")
-    scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
-    ref = Ridge(alpha=res["alpha"]).fit(feats.reshape(-1, 4096).astype(np.float64), np.repeat(scores, 5))
     reg = load_published_regressor(out / "regressor_kadid10k.safetensors")
     np.testing.assert_allclose(reg.weight.detach().numpy()[0], ref.coef_, rtol=1e-3, atol=1e-6)
     model, head, _ = load_checkpoint(out / "checkpoint_kadid10k.safetensors")
@@ -79,9 +91,10 @@ def test_evaluate_writes_report_and_loadable_regressor(setup):
     assert res["cross"]["srcc"] == pytest.approx(stats.spearmanr(pred, scores)[0], abs=1e-6)
 
     # a second run reuses the cached features (no new cache entry, same numbers)
+    before = set((setup / "cache").iterdir())
     again = CliRunner().invoke(app, args[:-4] + ["--no-export-checkpoint"])
     assert again.exit_code == 0, again.output
-    assert len(list((setup / "cache").iterdir())) == 1
+    assert set((setup / "cache").iterdir()) == before
     assert json.loads((out / "results.json").read_text())["summary"] == res["summary"]
 
 
@@ -93,3 +106,82 @@ def test_evaluate_bad_inputs(setup):
                                       "--checkpoint", str(setup / "model.safetensors"), "--splits",
                                       str(setup / "nosplits"), "-o", str(setup / "o2")])  # fmt: skip
     assert result.exit_code == 2 and "train.npy" in result.output
+
+
+def _score_rows(paths, *options):
+    import arniqa.cli.score  # noqa: F401  (registers the verb)
+
+    result = CliRunner().invoke(app, ["score", *map(str, paths), "--protocol", "whole", "--device", "cpu",
+                                      "--format", "json", *map(str, options)])  # fmt: skip
+    return result, (json.loads(result.stdout) if result.exit_code == 0 else None)
+
+
+@pytest.fixture(scope="module")
+def scored_images(setup):
+    """Eight of the 40 images and their encoder features (whole protocol), per image (8, 4096)."""
+    from arniqa.inference import load
+
+    paths = sorted((setup / "kadid" / "images").iterdir())[::5]
+    feats = load(setup / "model.safetensors", device="cpu", protocol="whole").features(paths)
+    return paths, feats.numpy().astype(np.float64).mean(axis=1)
+
+
+def test_score_with_the_checkpoint_that_evaluate_writes(evaluated, scored_images):
+    out, _, _, _, ridge = evaluated
+    paths, feats = scored_images
+    result, rows = _score_rows(paths[:4], "--checkpoint", out / "checkpoint_kadid10k.safetensors")
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in rows] == [str(p) for p in paths[:4]]
+    raw = np.array([r["raw_score"] for r in rows])
+    np.testing.assert_allclose(raw, ridge.predict(feats[:4]), rtol=0, atol=2e-4)  # scikit-learn on the features
+    np.testing.assert_allclose([r["score"] for r in rows], (raw - 1) / 4, atol=1e-6)  # KADID-10k: (s - 1) / 4
+    assert np.ptp(raw) > 0.01  # different images, different scores
+
+
+def test_score_with_a_regressor_file(setup, evaluated, scored_images):
+    out, _, _, _, ridge = evaluated
+    paths, feats = scored_images
+    plain = setup / "model.safetensors"  # the encoder alone, no regressor
+    result, _ = _score_rows(paths[4:], "--checkpoint", plain)
+    assert result.exit_code == 2 and "the checkpoint has no regressor; pass --regressor FILE" in result.stderr
+    result, rows = _score_rows(paths[4:], "--checkpoint", plain, "--regressor", out / "regressor_kadid10k.safetensors")
+    assert result.exit_code == 0, result.output
+    raw = np.array([r["raw_score"] for r in rows])
+    np.testing.assert_allclose(raw, ridge.predict(feats[4:]), rtol=0, atol=2e-4)
+    np.testing.assert_allclose([r["score"] for r in rows], (raw - 1) / 4, atol=1e-6)
+
+
+def _live_copy(setup):
+    """The KADID images again as a LIVE (DMOS, lower is better) layout with DMOS = 10 - MOS."""
+    import shutil
+
+    root = setup / "live"
+    (root / "wn").mkdir(parents=True)
+    rows = list(csv.DictReader(open(setup / "kadid" / "dmos.csv")))
+    with open(root / "LIVE.txt", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dis_img_path", "dis_type", "ref_img_path", "score"])
+        for r in rows:
+            shutil.copy(setup / "kadid" / "images" / r["dist_img"], root / "wn" / r["dist_img"])
+            w.writerow([f"LIVE/wn/{r['dist_img']}", "wn", f"LIVE/refimgs/{r['ref_img']}", f"{10 - float(r['dmos']):.3f}"])
+    return root
+
+
+def test_cross_dataset_between_mos_and_dmos_flips_the_predictions(setup, evaluated):
+    # Fitted on KADID-10k (MOS) and tested on the same images labelled DMOS = 10 - MOS (LIVE), the
+    # predictions rank the images as the in-sample fit does; only after the MOS/DMOS flip does
+    # that give a positive SRCC against the DMOS.
+    from scipy import stats
+
+    _, _, feats, scores, ridge = evaluated
+    in_sample = stats.spearmanr(ridge.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1),
+                                scores)[0]  # fmt: skip
+    assert in_sample > 0.5
+    out = setup / "cross-live"
+    args = _args(setup, "kadid10k", setup / "kadid", out, "--cross-to", "live", "--cross-root", str(_live_copy(setup)),
+                 "--no-export-checkpoint")  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cross = json.loads((out / "results.json").read_text())["cross"]
+    assert cross["direction_flipped"] and (cross["source"], cross["target"]) == ("kadid10k", "live")
+    assert cross["srcc"] == pytest.approx(in_sample, abs=1e-6)  # positive: the flip is right

@@ -6,7 +6,7 @@ from scipy import stats
 from sklearn.linear_model import Ridge
 
 from arniqa.evaluate.protocol import crop_rows, evaluate, fit, predict, validation_srcc
-from arniqa.evaluate.ridge import RidgePath, gram
+from arniqa.evaluate.ridge import ALPHAS, RidgePath, gram
 from arniqa.evaluate.splits import random_splits
 
 
@@ -113,3 +113,50 @@ def test_validation_srcc_accepts_per_image_tensors():
     splits = random_splits(60, n_splits=2, seed=1)
     expected = validation_srcc(feats, scores, splits, alpha=0.1)
     assert validation_srcc(torch.from_numpy(feats[:, 0]), scores, splits) == expected
+
+
+def test_gram_over_many_blocks_equals_numpy():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(50, 6)).astype(np.float32) + 2.0
+    rows = rng.permutation(50)[:37]  # unsorted, 6 blocks of 7 and a part block
+    xr = X[rows].astype(np.float64)
+    np.testing.assert_allclose(gram(X, rows, chunk=7), xr.T @ xr, rtol=1e-12)
+    np.testing.assert_allclose(gram(X, chunk=7), gram(X), rtol=1e-12)  # all rows, any block size
+
+
+def test_path_and_predictions_over_several_4096_row_blocks():
+    # 9,500 of 10,000 rows in shuffled order: the sums, the Gram and the predictions each run over
+    # three 4096-row blocks (the last one partial).
+    rng = np.random.default_rng(8)
+    n, d = 10_000, 5
+    X = (rng.normal(size=(n, d)) * [1, 2, 3, 4, 5] + 3.0).astype(np.float32)
+    y = X.astype(np.float64) @ rng.normal(size=d) + rng.normal(size=n) + 7.0
+    rows = rng.permutation(n)[:9_500]
+    alphas = ALPHAS[::9]  # 12 alphas across the reference grid
+    path = RidgePath(X, y, rows)
+    via_gram = RidgePath(X, y, rows, gram(X, rows, chunk=7))
+    coefs, others = path.coefs(alphas), via_gram.coefs(alphas)
+    predicted = path.predict(X, alphas)  # all 10,000 rows
+    held_out = np.setdiff1d(np.arange(n), rows)
+    order = rng.permutation(n)[:5_000]  # a row selection larger than one block
+    for k, a in enumerate(alphas):
+        ref = Ridge(alpha=a).fit(X[rows].astype(np.float64), y[rows])
+        np.testing.assert_allclose(coefs[:, k], ref.coef_, rtol=1e-8)
+        np.testing.assert_allclose(others[:, k], ref.coef_, rtol=1e-8)
+        np.testing.assert_allclose(path.intercepts(coefs)[k], ref.intercept_, rtol=1e-9)
+        np.testing.assert_allclose(predicted[:, k], ref.predict(X.astype(np.float64)), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(path.predict(X, [a], order)[:, 0], ref.predict(X[order].astype(np.float64)),
+                                   rtol=1e-9, atol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(path.predict(X, [a], held_out)[:, 0], ref.predict(X[held_out].astype(np.float64)),
+                                   rtol=1e-9, atol=1e-9)  # fmt: skip
+
+
+def test_protocol_fit_and_predict_over_several_blocks():
+    # 2,000 images x 5 crops = 10,000 rows: predict() runs in blocks of 819 images.
+    feats, scores = _data(2_000, 5, 4, seed=10, noise=0.5)
+    X, y = feats.reshape(-1, 4).astype(np.float64), np.repeat(scores, 5)
+    ref = Ridge(alpha=0.1).fit(X, y)
+    coef, intercept = fit(feats, scores, 0.1)
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-8)
+    assert intercept == pytest.approx(ref.intercept_, rel=1e-9)
+    np.testing.assert_allclose(predict(feats, coef, intercept), ref.predict(X).reshape(-1, 5).mean(1), rtol=1e-9)

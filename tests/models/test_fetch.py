@@ -78,7 +78,8 @@ def test_http_404_is_a_clear_error(server, tmp_path):
     assert list(folder.iterdir()) == []
 
 
-def test_unreachable_server_says_how_to_work_offline(tmp_path):
+def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # the closed local port itself, not a proxy, must fail
     with pytest.raises(DownloadError, match="to work offline, place weights.bin in"):
         fetch("weights.bin", weights_dir=tmp_path, url=_closed_port_url(), progress=False)
 

@@ -153,6 +153,33 @@ def test_input_types_agree(published, photos):
     assert float(scorer.score(rgba).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)  # alpha dropped
 
 
+def _benchmark_regressor(seed=20):
+    """A random kadid10k regressor as in benchmarks/inference.py: ||w|| = 10 in scaled units."""
+    from arniqa.models.regressor import Regressor
+
+    reg = Regressor("kadid10k")
+    w = torch.randn(1, 4096, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        reg.weight.copy_(w / w.norm() * 4 * 10)  # scaled = (raw - 1) / 4
+        reg.bias.fill_(3.0)
+    return reg
+
+
+def test_channels_last_and_bf16_against_fp32(published, photos):
+    d, _, _ = published
+    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor())
+    fp32 = default.score(photos).scores
+    model = default.model
+    channels_last = Scorer(model, default.regressor, protocol="whole", channels_last=True).score(photos).scores
+    assert model.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(channels_last, fp32, atol=1e-5, rtol=0)  # the same scores (docs/usage.md)
+    model.to(memory_format=torch.contiguous_format)
+    bf16 = Scorer(model, default.regressor, protocol="whole", precision="bf16").score(photos).scores
+    error = float((bf16 - fp32).abs().max())
+    assert 0 < error <= 0.01, error  # docs/usage.md, Speed: the documented bf16 tolerance
+    assert float((fp32[0] - fp32[2]).abs()) > 0.01  # the bound is tighter than the spread of the scores
+
+
 def test_small_images_work_in_crops(published, tmp_path):
     d, _, _ = published
     tiny = _photo(tmp_path / "tiny.png", 40, 30, 5)

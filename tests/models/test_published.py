@@ -1,6 +1,7 @@
 """Published ARNIQA files: encoder in the positional key layout, TorchScript regressors."""
 
 import pickle
+import warnings
 import zipfile
 
 import pytest
@@ -9,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from arniqa.models import ARNIQA, WeightsError
-from arniqa.models.weights import load_published_encoder, load_published_regressor
+from arniqa.models.weights import load_published_encoder, load_published_regressor, published_state_dict
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -39,11 +40,21 @@ def loaded(published):
     return load_published_encoder(ARNIQA("resnet50"), published[3]).eval()
 
 
-def test_published_layout(published):
+def test_published_layout_maps_onto_the_model_keys(published, tv_resnet50):
     _, _, state, _ = published
     backbone = [k for k in state if k.startswith("model.")]
-    assert len(backbone) == 318  # pyiqa-and-users.md 1.3
-    assert {k.split(".")[1] for k in backbone} == {"0", "1", "4", "5", "6", "7"}
+    assert len(backbone) == 318  # the fixture is realistic: pyiqa-and-users.md 1.3
+    renamed = published_state_dict(state)
+    # model.<i> is torchvision's i-th child (0 conv1, 1 bn1, 4-7 layer1-4), the encoder's module of that name
+    children = [name for name, _ in tv_resnet50.named_children()]
+    for key, value in state.items():
+        if key.startswith("model."):
+            _, index, rest = key.split(".", 2)
+            key = f"encoder.{children[int(index)]}.{rest}"
+        assert renamed[key] is value, key
+    assert renamed.keys() == ARNIQA("resnet50").state_dict().keys()
+    wrapped = published_state_dict({f"encoder.{k}": v for k, v in state.items()})  # a training checkpoint
+    assert wrapped.keys() == renamed.keys()
 
 
 def test_features_and_embeddings_match_the_reference(published, loaded):
@@ -100,7 +111,8 @@ def test_regressor_reads_tensors_like_torch_jit_load(tmp_path, make_scripted_reg
     path = make_scripted_regressor(tmp_path / "regressor_live.pth", weights, torch.tensor(-1.5))
     reg = load_published_regressor(path)
     x = torch.randn(5, 4096, generator=g)
-    with pytest.warns(Warning):  # torch.jit.load is deprecated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer torch deprecates torch.jit.load; older releases do not warn
         scripted = torch.jit.load(str(path))
     with torch.no_grad():
         torch.testing.assert_close(reg(x), scripted(x))
