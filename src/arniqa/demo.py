@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .data.images import tensor_to_pil
+
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
@@ -132,7 +134,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
                     ("jpeg level 5", distort(x, "jpeg", 5))]  # fmt: skip
         for label, y in variants:
             path = folder / f"{photo.stem}_{label.replace(' ', '_')}.png"
-            Image.fromarray((y.permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+            tensor_to_pil(y).save(path)
             rows.append((path, label))
     features = extract_features(model, [p for p, _ in rows], protocol, device=device, progress=False)
     values = predict(features, coef, intercept)

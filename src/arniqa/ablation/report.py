@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from ..machine import describe
+from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
 from .runner import STAGES, result_path, run_folder, write_json
 
@@ -125,24 +124,6 @@ def _spread(values) -> dict[str, Any]:
         "std": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
         "values": v.tolist(),
     }
-
-
-# ---------------------------------------------------------------------------------- provenance
-
-
-def git_commit(folder: Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the repository holding this package (plus a note when the working
-    tree has uncommitted changes to tracked files), or "unknown"."""
-    folder = folder or Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-        if head.returncode:
-            return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
-    return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
 # ---------------------------------------------------------------------------------- plots

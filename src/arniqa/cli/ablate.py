@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .. import memory
+from ..utils import runtime
 from . import app
 
 
@@ -22,7 +22,7 @@ def ablate(
 ) -> None:
     """Train and evaluate every variant and seed of the ablation (finished ones are skipped, an
     interrupted training run resumes), then write report.md, summary.json and plots."""
-    memory.keep_freed_memory()
+    runtime.keep_freed_memory()
     from ..ablation import load_ablation_config, run_ablation, write_report
 
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .. import memory
+from ..utils import runtime
 from . import app
 
 
@@ -18,7 +18,7 @@ def train(
     resume: Path | None = typer.Option(None, "--resume", help="Resume from the state.pt of an interrupted run."),
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
-    memory.keep_freed_memory()
+    runtime.keep_freed_memory()
     from ..train import ConfigError, TrainingError, load_config
     from ..train import train as run
 
@@ -39,7 +39,7 @@ def demo(
 ) -> None:
     """The whole pipeline on bundled sample photos: short SE-ResNet50 training, synthetic labelled
     set, features, ridge, scores and a report. Minutes on a CPU; not a useful quality model."""
-    memory.keep_freed_memory()
+    runtime.keep_freed_memory()
     from ..demo import WARNING, run_demo
 
     report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)

@@ -1,6 +1,6 @@
 """Images in, model inputs out: decoding (``images``) and the two-scale views (``views``)."""
 
-from .images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, open_image, pil_to_tensor, to_rgb
+from .images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, open_image, pil_to_tensor, tensor_to_pil, to_rgb
 from .views import PROTOCOLS, Protocol, five_crops, get_protocol, half_scale
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "load_image",
     "open_image",
     "pil_to_tensor",
+    "tensor_to_pil",
     "to_rgb",
 ]

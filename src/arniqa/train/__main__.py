@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..memory import keep_freed_memory
+from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import TrainingError, train
 
