@@ -14,7 +14,9 @@ from torchvision import transforms
 
 import arniqa
 from arniqa.data.images import ImageError
-from arniqa.inference import PYIQA_NAMES, Scorer, load, model_dataset, resolve_device
+from arniqa.inference import Scorer, load
+from arniqa.models.registry import PYIQA_NAMES, model_dataset
+from arniqa.utils.runtime import resolve_device
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DATASETS = {"kadid10k": 0, "koniq10k": 1, "live": 2}
@@ -262,3 +264,15 @@ def test_device_auto_and_lazy_package():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
     assert arniqa.load is load
+
+
+@pytest.mark.parametrize("regressor, dataset", [("kadid", "kadid10k"), ("KADID10K", "kadid10k"), ("arniqa", "koniq10k"),
+                                                ("arniqa-live", "live"), ("koniq", "koniq10k")])
+def test_load_takes_every_regressor_spelling(published, photos, regressor, dataset):
+    d, encoder, regs = published
+    scorer = load(device="cpu", weights_dir=d, protocol="pyiqa", regressor=regressor)
+    assert scorer.regressor.dataset == dataset
+    ref = reference_raw(photos[0], encoder, regs[dataset], "pyiqa")
+    assert float(scorer.score(photos[0]).raw_scores[0]) == pytest.approx(ref, abs=1e-4 * max(1.0, abs(ref)))
+    by_file = load(device="cpu", weights_dir=d, regressor=d / f"regressor_{dataset}.pth")
+    assert by_file.regressor.dataset == dataset

@@ -44,7 +44,7 @@ def evaluate(
     from ..evaluate.run import (Extraction, choose_splits, cross_evaluate, dataset_features, evaluate_dataset,
                                 load_model, save_regressor)  # fmt: skip
     from ..evaluate.splits import SplitError
-    from ..inference import resolve_device
+    from ..utils.runtime import resolve_device
     from ..models.weights import cache_dir as weights_cache, save_checkpoint
 
     err = Console(stderr=True)
