@@ -73,3 +73,10 @@ def test_write_json_leaves_the_old_file_when_the_object_cannot_be_written(tmp_pa
         write_json(path, {"x": object()})
     assert json.loads(path.read_text()) == {"old": 1}
     assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_the_new_file_gets_the_usual_permissions(tmp_path):
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    atomic_write(atomic, lambda tmp: tmp.write_text("x"))
+    assert atomic.stat().st_mode == plain.stat().st_mode

@@ -18,6 +18,7 @@ run interrupted after a checkpoint resumes from its ``state.pt``.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sys
@@ -40,6 +41,9 @@ from ..evaluate.features import FeatureProtocol, extract_features, model_fingerp
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.protocol import evaluate
 from ..evaluate.splits import random_splits
+from ..train import loop
+from ..train.factory import build_model
+from ..train.state import STATE_FILE
 from ..utils.files import jsonable, write_json
 from .config import AblationConfig, AblationError
 from .layout import RESULT, STAGES, result_path, run_folder, runs_path, split_path
@@ -178,8 +182,6 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
 def initial_model(train_config):
     """The model a training run of ``train_config`` starts from: the trainer seeds torch with
     ``train.seed`` and then builds the model, so the same two steps give the same weights."""
-    from ..train.loop import build_model
-
     torch.manual_seed(train_config.train.seed)
     return build_model(train_config)
 
@@ -188,8 +190,6 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
     """Train (resuming from ``state.pt`` when an earlier run was interrupted); skip when the final
     model exists. Writes ``training.json`` (wall time, steps) when the run ends, then deletes
     ``state.pt`` unless ``keep_state``."""
-    from ..train.loop import STATE_FILE, train
-
     output = Path(train_config.output)
     model_file = output / "model.safetensors"
     if model_file.exists() and (folder / "training.json").exists():
@@ -200,7 +200,7 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
         shutil.rmtree(output)  # started but never checkpointed: start again
     console.print(f"    training {'(resumed from ' + str(resume) + ')' if resume else ''}")
     t0 = time.perf_counter()
-    path = train(train_config, resume=resume)
+    path = loop.train(train_config, resume=resume)
     seconds = time.perf_counter() - t0
     steps = _last_step(output / "log.csv")
     write_json(folder / "training.json", {"seconds": seconds, "global_steps": steps, "resumed": resume is not None,
@@ -212,8 +212,6 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
 
 
 def _last_step(log_csv: Path) -> int:
-    import csv
-
     if not log_csv.exists():
         return 0
     with open(log_csv, newline="") as f:

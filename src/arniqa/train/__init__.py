@@ -5,7 +5,8 @@
 """
 
 from .config import Config, ConfigError, load_config
-from .loop import Trainer, TrainingError, train
+from .loop import Trainer, train
 from .loss import NTXentLoss, nt_xent
+from .state import TrainingError
 
 __all__ = ["Config", "ConfigError", "NTXentLoss", "Trainer", "TrainingError", "load_config", "nt_xent", "train"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
     On any error the temporary file is removed and ``path`` is left as it was. Returns ``path``.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(name)
+    # A unique name that ``write`` creates itself, so the file gets the usual permissions (umask).
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
         write(tmp)
         if fsync:
