@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from . import app
+from . import EXIT_FAILED, EXIT_USAGE, app, fail
 
 
 @app.command()
@@ -35,9 +35,8 @@ def ablate(
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
     except (ValueError, FileNotFoundError) as err:  # AblationError, DatasetError, ConfigError
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(err), EXIT_USAGE)
     if outcome["failed"]:
         for variant, seed, stage, message in outcome["failed"]:
             typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

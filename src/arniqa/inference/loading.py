@@ -18,8 +18,9 @@ from ..data.views import Protocol
 from ..models.arniqa import ARNIQA
 from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
-from ..models.weights import (ENCODER_FILE, fetch, load_checkpoint, load_published_encoder, load_published_regressor,
-                              regressor_filename)  # fmt: skip
+from ..models.checkpoint import load_checkpoint
+from ..models.download import fetch
+from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
 from .scorer import Scorer
 

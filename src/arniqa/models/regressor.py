@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
-from ..data.iqa.registry import ALIASES, DATASETS, SCORE_RANGES, ScoreRange, canonical_dataset  # noqa: F401 (DATASETS: for models.weights until it reads the registry)
+from ..data.iqa.registry import ALIASES, SCORE_RANGES, ScoreRange, canonical_dataset
 
 
 def _as_range(value) -> ScoreRange:
