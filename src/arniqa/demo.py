@@ -72,7 +72,7 @@ def run_demo(
     from .evaluate.features import FeatureProtocol, extract_features
     from .evaluate.metrics import correlations
     from .evaluate.protocol import fit, predict
-    from .models.weights import load_checkpoint
+    from .models.checkpoint import load_checkpoint
     from .train import load_config, train
 
     output = Path(output)

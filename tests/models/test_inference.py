@@ -185,7 +185,7 @@ def test_aliases_and_scaling(published, photos):
 
 
 def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
-    from arniqa.models.weights import save_checkpoint
+    from arniqa.models.checkpoint import save_checkpoint
 
     d, encoder, regs = published
     pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")

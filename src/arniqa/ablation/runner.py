@@ -41,6 +41,7 @@ from ..evaluate.features import FeatureProtocol, extract_features, model_fingerp
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.protocol import evaluate
 from ..evaluate.splits import random_splits
+from ..models.checkpoint import load_checkpoint
 from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE
@@ -266,8 +267,6 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         model = initial_model(train_config)
         training = None
     else:
-        from ..models.weights import load_checkpoint
-
         model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
         model, _, _ = load_checkpoint(model_file)
         training = json.loads((folder / "training.json").read_text())

@@ -6,7 +6,7 @@ Run folder (``config.output``):
   within the epoch, best validation score, RNG states), written atomically every
   ``train.checkpoint_every`` steps and at every epoch end;
 * ``best.safetensors``: the best model by validation SRCC (only when validation data are given);
-* ``model.safetensors``: the final model, :func:`arniqa.models.weights.save_checkpoint` format
+* ``model.safetensors``: the final model, :func:`arniqa.models.checkpoint.save_checkpoint` format
   (the best one when validating, else the last), for ``arniqa score/evaluate --checkpoint``;
 * ``config.yaml``, ``log.csv``, ``validation.csv``, ``tensorboard/``.
 
@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from ..data.pristine import EpochSampler, PristinePairs, collate, list_images, stack_crops
 from ..degradations.sampler import apply_chains
 from ..models import ARNIQA
-from ..models.weights import save_checkpoint
+from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write
 from .config import Config
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
