@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..constants import DEFAULT_REGRESSOR
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from .loading import load_published
@@ -34,6 +35,6 @@ class HubModel(nn.Module):
         return (score, f_combined) if return_embedding else score
 
 
-def hub_model(regressor_dataset: str = "kadid10k", weights_dir=None) -> HubModel:
+def hub_model(regressor_dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> HubModel:
     """The published model in the reference hub interface (see :class:`HubModel`)."""
     return HubModel(*load_published(regressor_dataset, weights_dir))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..constants import DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
 from ..models.arniqa import ARNIQA
@@ -25,7 +26,7 @@ from ..utils.runtime import resolve_device
 from .scorer import Scorer
 
 
-def load_published(dataset: str = "kadid10k", weights_dir=None) -> tuple[ARNIQA, Regressor]:
+def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.weights.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
     dataset = canonical_dataset(dataset)
