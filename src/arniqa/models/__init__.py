@@ -1,4 +1,5 @@
-"""Crops -> features -> score: backbones, the ARNIQA model, the linear regressor, weight files."""
+"""Crops -> features -> score: backbones, the ARNIQA model, the regressor, the model names (registry),
+weight files (files, published, checkpoint, download). May import constants, utils and data.iqa."""
 
 from ..data.iqa.registry import SCORE_RANGES, ScoreRange, canonical_dataset
 from .arniqa import ARNIQA

@@ -1,8 +1,5 @@
-"""Self-supervised ARNIQA training: config, NT-Xent loss, the loop, multi-process helpers.
-
-``python -m arniqa.train CONFIG [--set key=value ...] [--resume state.pt]`` runs it, also under
-``torchrun --nproc-per-node N -m arniqa.train CONFIG``.
-"""
+"""Self-supervised ARNIQA training (``python -m arniqa.train``): config, NT-Xent, factory, loop, logger,
+state, processes. May import constants, utils, data, degradations, models and evaluate (validation)."""
 
 from .config import Config, ConfigError, load_config
 from .loop import Trainer, train
