@@ -4,8 +4,8 @@
     model = arniqa.load("arniqa-kadid10k")        # or a checkpoint path, or pyiqa's names ("arniqa", ...)
     model.score("photo.jpg").scores               # about [0, 1], higher is better
 
-The root holds the entry points only: it imports ``constants``, and ``load``, ``score`` and ``distort``
-import ``inference`` / ``degradations`` on first use, so ``import arniqa`` stays light.
+The root holds the entry points ``load``, ``score`` and ``distort`` and the version.
+It imports only ``constants``; ``inference`` and ``degradations`` on first use, so ``import arniqa`` stays light.
 """
 
 from .constants import DEFAULT_MODEL

@@ -1,8 +1,5 @@
-"""Scoring images: ``load(...)`` a model by name or checkpoint, then ``Scorer.score(...)`` paths, PIL
-images, arrays or tensors (``scorer``: batching; ``loading``: names to weights; ``hub``: torch.hub).
-
-May import ``models``, ``data``, ``utils`` and ``constants``; nothing above it (``evaluate``, ``cli``).
-"""
+"""Scoring: ``load`` a model by name or checkpoint; a ``Scorer`` scores paths, PIL images, arrays, tensors.
+May import models, data, utils and constants, never evaluate, ablation or cli (which may import it)."""
 
 from .loading import load, load_published
 from .results import ItemResult, ScoreResult

@@ -1,8 +1,8 @@
-"""IQA dataset adapters: each reads a dataset in the layout its authors distribute.
+"""IQA dataset adapters, one module per dataset in the layout its authors distribute, and the name registry.
+May import ``data`` and ``constants``; not ``models`` (the regressor reads :mod:`.registry`, not the reverse).
 
 ``load_dataset(name, root)`` returns an :class:`IQADataset` (records in label-file order, score
-range and direction, references and distortion types for synthetic sets). The names a user may
-type, and each dataset's score range, are in :mod:`.registry`.
+range and direction, references and distortion types for synthetic sets).
 """
 
 from __future__ import annotations
