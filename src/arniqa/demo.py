@@ -23,6 +23,14 @@ import torch
 from PIL import Image
 
 from .data.images import tensor_to_pil
+from .data.iqa import load_dataset
+from .data.synthetic import build_synthetic
+from .degradations import distort
+from .evaluate.features import FeatureProtocol, extract_features
+from .evaluate.metrics import correlations
+from .evaluate.protocol import fit, predict
+from .models.checkpoint import load_checkpoint
+from .train import load_config, train
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
@@ -67,14 +75,6 @@ def run_demo(
 ) -> Path:
     """Run the demo into ``output``; returns the path of ``report.md``. Rerunning reuses what is done
     (a finished training run, synthetic images already written)."""
-    from .data.iqa import load_dataset
-    from .data.synthetic import build_synthetic
-    from .evaluate.features import FeatureProtocol, extract_features
-    from .evaluate.metrics import correlations
-    from .evaluate.protocol import fit, predict
-    from .models.checkpoint import load_checkpoint
-    from .train import load_config, train
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] sample photos -> {output / 'photos'}")
@@ -120,10 +120,6 @@ def run_demo(
 
 def score_examples(model, photos, folder: Path, coef, intercept, protocol, device) -> list[tuple[str, str, float]]:
     """Score held-out photos, pristine and degraded, with the fitted ridge: (file, description, score)."""
-    from .degradations import distort
-    from .evaluate.features import extract_features
-    from .evaluate.protocol import predict
-
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for photo in photos:
