@@ -100,9 +100,9 @@ def test_run_evaluation_without_typer(setup):
     from arniqa.evaluate.run import EvaluationSpec, run_evaluation
 
     lines = []
-    spec = EvaluationSpec(dataset="kadid", root=setup / "kadid", output=setup / "lib", checkpoint=setup / "model.safetensors",
-                          splits="3", crop_size=32, device="cpu", cache_dir=setup / "cache", export_checkpoint=False,
-                          progress=False)  # fmt: skip
+    spec = EvaluationSpec(dataset="kadid", root=str(setup / "kadid"), output=str(setup / "lib"),  # str or Path
+                          checkpoint=setup / "model.safetensors", splits="3", crop_size=32, device="cpu",
+                          cache_dir=setup / "cache", export_checkpoint=False, progress=False)  # fmt: skip
     out = run_evaluation(spec, log=lines.append)
     assert len(lines) == 1 and lines[0].startswith("kadid10k: 40 images; 3 random 70/10/20 splits, reference-disjoint")
     assert set(out.files) >= {"json", "markdown", "scatter"} and all(p.is_file() for p in out.files.values())

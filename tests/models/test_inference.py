@@ -276,3 +276,15 @@ def test_load_takes_every_regressor_spelling(published, photos, regressor, datas
     assert float(scorer.score(photos[0]).raw_scores[0]) == pytest.approx(ref, abs=1e-4 * max(1.0, abs(ref)))
     by_file = load(device="cpu", weights_dir=d, regressor=d / f"regressor_{dataset}.pth")
     assert by_file.regressor.dataset == dataset
+
+
+def test_gray_arrays_are_replicated(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")
+    gray = np.asarray(Image.open(photos[0]).convert("L"))
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    expected = float(scorer.score(rgb).raw_scores[0])
+    for form in (gray, gray[:, :, None], gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):
+        assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="uint8 or float"):
+        scorer.score(gray.astype(np.int32))

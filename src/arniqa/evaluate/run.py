@@ -44,8 +44,8 @@ class EvaluationSpec:
     """
 
     dataset: str
-    root: Path
-    output: Path
+    root: str | Path
+    output: str | Path
     weights_dir: Path | None = None
     checkpoint: Path | None = None
     splits: str | None = None
@@ -186,8 +186,8 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     dev = resolve_device(spec.device)
     model, model_text = load_model(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
-    extraction = Extraction(spec.cache_dir or weights_cache() / "features", spec.batch_size, str(dev), spec.crop_size,
-                            spec.amp, spec.workers, spec.progress)  # fmt: skip
+    cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
+    extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress)
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
     feats = dataset_features(model, data, extraction, fingerprint)
     alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
@@ -199,7 +199,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
         result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
         cross = (pred, target.scores)
 
-    output = spec.output
+    output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)
     info = {"evaluated_on": data.name, "alpha": ev.alpha, "srcc_median": result["summary"]["srcc"]["median"],
             "encoder": model_text, "encoder_fingerprint": fingerprint}  # fmt: skip
