@@ -36,3 +36,20 @@ def test_paths_and_formats(tmp_path):
     got = collect_paths([tmp_path / "missing.png", tmp_path / "d"])
     assert got == [str(tmp_path / "missing.png"), str(tmp_path / "d/b.png"), str(tmp_path / "d/s/a.jpg")]
     assert format_for("x.JSON", None) == "json" and format_for(None, None) == "csv" and format_for("x.json", "csv") == "csv"
+
+
+def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
+    from arniqa.cli.results import write_scores
+    from arniqa.inference import ItemResult
+
+    class Stub:  # what write_scores needs of a Scorer
+        def iter_scores(self, paths):
+            for i, p in enumerate(paths):
+                yield ItemResult(i, p, error="no such file") if p == "bad" else ItemResult(i, p, 0.5 + i, 3.0 + i)
+
+    out, ticks = tmp_path / "s.csv", []
+    assert write_scores(Stub(), ["a", "bad", "c"], out, "csv", advance=lambda: ticks.append(1)) == 1
+    assert out.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nbad,,,no such file\nc,2.5,5.0,\n"
+    assert len(ticks) == 3
+    assert write_scores(Stub(), ["a"], tmp_path / "raw.json", "json", scale=False) == 0
+    assert json.loads((tmp_path / "raw.json").read_text()) == [{"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}]

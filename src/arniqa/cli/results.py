@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -73,6 +73,23 @@ def _json_rows(text: str) -> Iterator[tuple[str, dict]]:
 def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
     """The paths that already have a row (scored or failed) in a result file."""
     return {str(r["path"]) for r in read_rows(path, fmt)}
+
+
+def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
+                 scale: bool = True, advance: Callable[[], object] = lambda: None) -> int:
+    """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
+    path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
+    ``advance()`` after each row. Returns the number of paths that could not be scored."""
+    failed = 0
+    with RowWriter(target, fmt, append=append) as writer:
+        for r in scorer.iter_scores(paths) if paths else ():
+            if r.error is not None:
+                failed += 1
+                writer.write(r.source, None, None, r.error)
+            else:
+                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
+            advance()
+    return failed
 
 
 def _number(v: float | None) -> str:

@@ -42,7 +42,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..inference import load
-    from .results import RowWriter, collect_paths, format_for, read_done
+    from .results import collect_paths, format_for, read_done, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -73,19 +73,11 @@ def score(
     if done:
         err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
 
-    failed = 0
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    stream = sys.stdout if output is None else output
-    with RowWriter(stream, fmt, append=resume) as writer, \
-            Progress(*columns, console=err, transient=False, disable=not todo) as bar:
+    with Progress(*columns, console=err, transient=False, disable=not todo) as bar:
         task = bar.add_task("scoring", total=len(todo))
-        for r in scorer.iter_scores(todo) if todo else ():
-            if r.error is not None:
-                failed += 1
-                writer.write(r.source, None, None, r.error)
-            else:
-                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
-            bar.advance(task)
+        failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
+                              scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
