@@ -38,7 +38,7 @@ from PIL import Image
 from torchvision import transforms
 
 from arniqa.inference import Scorer, load
-from arniqa.machine import cpu_name
+from arniqa.utils.runtime import cpu_name
 from arniqa.models import ARNIQA, Regressor
 from arniqa.utils.runtime import resolve_device
 

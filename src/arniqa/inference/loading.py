@@ -3,7 +3,7 @@
 Names are those of :mod:`arniqa.models.registry`: ``arniqa-<dataset>`` (the published ``ARNIQA.pth``
 encoder and the published ``regressor_<dataset>.pth``, fetched into the cache or read from
 ``weights_dir``) and pyiqa's metric names (``arniqa`` = KonIQ-10k, ``arniqa-live``, ``arniqa-tid``,
-...). A path is a checkpoint saved by :func:`arniqa.models.weights.save_checkpoint`.
+...). A path is a checkpoint saved by :func:`arniqa.models.checkpoint.save_checkpoint`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .scorer import Scorer
 
 
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
-    """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.weights.fetch`
+    """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
     dataset = canonical_dataset(dataset)
     model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
