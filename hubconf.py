@@ -22,6 +22,6 @@ def ARNIQA(regressor_dataset: str = "kadid10k", weights_dir=None):  # noqa: N802
     """The published ARNIQA model with ``regressor_dataset`` (live, csiq, tid2013, kadid10k, flive, spaq,
     clive, koniq10k; pyiqa's short names work too). ``forward(img, img_ds, return_embedding=False,
     scale_score=True)`` returns scores (N,) and, with ``return_embedding``, the (N, 4096) feature."""
-    from arniqa.inference import hub_model
+    from arniqa.inference.hub import hub_model
 
     return hub_model(regressor_dataset, weights_dir)

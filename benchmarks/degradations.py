@@ -36,8 +36,7 @@ from rich.table import Table
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
-from arniqa.machine import cpu_name
-from arniqa.memory import keep_freed_memory
+from arniqa.utils.runtime import cpu_name, keep_freed_memory
 
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
 REFERENCE_MS = {
@@ -222,7 +221,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2,
                         help="CPU: also time the mix in this many 1-thread processes at once (0: skip)")
     parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="glibc keeps freed memory for reuse, as arniqa train does (arniqa/memory.py)")
+                        help="glibc keeps freed memory for reuse, as arniqa train does (arniqa/utils/runtime.py)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()

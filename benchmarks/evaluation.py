@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from arniqa.evaluate.protocol import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
-from arniqa.machine import cpu_name
+from arniqa.utils.runtime import cpu_name
 
 CROPS, DIM, REFS = 5, 4096, 81
 NOTE = ("*_cpu_s: CPU seconds of the process with the BLAS thread count below; *_wall_s: wall-clock on a "

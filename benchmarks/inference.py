@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
-from arniqa.inference import Scorer, load, resolve_device
-from arniqa.machine import cpu_name
+from arniqa.inference import Scorer, load
+from arniqa.utils.runtime import cpu_name
 from arniqa.models import ARNIQA, Regressor
+from arniqa.utils.runtime import resolve_device
 
 SIZES = ((512, 384), (1024, 768))
 PROTOCOLS = ("crops", "whole", "pyiqa")

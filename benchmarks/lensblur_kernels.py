@@ -24,7 +24,7 @@ from rich.table import Table
 
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import LEVELS, NUM_LEVELS, distort
-from arniqa.machine import cpu_name
+from arniqa.utils.runtime import cpu_name
 
 KERNELS = ("reference", "matlab")
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from arniqa.machine import cpu_name
+from arniqa.utils.runtime import cpu_name
 
 
 def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> None:

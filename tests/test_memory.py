@@ -9,7 +9,7 @@ import pytest
 
 import arniqa.cli
 import arniqa.demo
-from arniqa import memory
+from arniqa.utils import runtime as memory
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only"
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 SIZE = 40 << 20  # a batch of 64 crops of 224 x 224 is 38.5 MB
 PROBE = f"""
 import ctypes, resource
-from arniqa.memory import keep_freed_memory
+from arniqa.utils.runtime import keep_freed_memory
 applied = keep_freed_memory()
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p

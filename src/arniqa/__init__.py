@@ -4,8 +4,11 @@
     model = arniqa.load("arniqa-kadid10k")        # or a checkpoint path, or pyiqa's names ("arniqa", ...)
     model.score("photo.jpg").scores               # about [0, 1], higher is better
 
-``load``, ``score`` and ``distort`` are imported on first use, so ``import arniqa`` stays light.
+The root holds the entry points ``load``, ``score`` and ``distort`` and the version.
+It imports only ``constants``; ``inference`` and ``degradations`` on first use, so ``import arniqa`` stays light.
 """
+
+from .constants import DEFAULT_MODEL
 
 __version__ = "0.1.0"
 
@@ -14,7 +17,7 @@ __all__ = ["__version__", "distort", "load", "score"]
 _cached_scorers: dict = {}
 
 
-def score(inputs, model: str = "arniqa-kadid10k", **load_options):
+def score(inputs, model: str = DEFAULT_MODEL, **load_options):
     """Score ``inputs`` with ``load(model, **load_options)`` (the loaded model is kept for later calls).
     Returns a :class:`arniqa.inference.ScoreResult`."""
     from .inference import load as _load

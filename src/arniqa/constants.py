@@ -6,3 +6,6 @@ CROP_SIZE = 224
 FEATURE_DIM = 2048  # backbone feature per scale
 QUALITY_DIM = 2 * FEATURE_DIM  # full + half scale
 EMBEDDING_DIM = 128  # projector output
+# The published encoder with the KADID-10k regressor, as the official torch.hub model (names: models.registry).
+DEFAULT_REGRESSOR = "kadid10k"
+DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"

@@ -22,6 +22,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .data.images import tensor_to_pil
+from .data.iqa import load_dataset
+from .data.synthetic import build_synthetic
+from .degradations import distort
+from .evaluate.features import FeatureProtocol, extract_features
+from .evaluate.metrics import correlations
+from .evaluate.protocol import fit, predict
+from .models.checkpoint import load_checkpoint
+from .train import load_config, train
+
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
@@ -65,14 +75,6 @@ def run_demo(
 ) -> Path:
     """Run the demo into ``output``; returns the path of ``report.md``. Rerunning reuses what is done
     (a finished training run, synthetic images already written)."""
-    from .data.iqa import load_dataset
-    from .data.synthetic import build_synthetic
-    from .evaluate.features import FeatureProtocol, extract_features
-    from .evaluate.metrics import correlations
-    from .evaluate.protocol import fit, predict
-    from .models.weights import load_checkpoint
-    from .train import load_config, train
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] sample photos -> {output / 'photos'}")
@@ -118,10 +120,6 @@ def run_demo(
 
 def score_examples(model, photos, folder: Path, coef, intercept, protocol, device) -> list[tuple[str, str, float]]:
     """Score held-out photos, pristine and degraded, with the fitted ridge: (file, description, score)."""
-    from .degradations import distort
-    from .evaluate.features import extract_features
-    from .evaluate.protocol import predict
-
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for photo in photos:
@@ -132,7 +130,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
                     ("jpeg level 5", distort(x, "jpeg", 5))]  # fmt: skip
         for label, y in variants:
             path = folder / f"{photo.stem}_{label.replace(' ', '_')}.png"
-            Image.fromarray((y.permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+            tensor_to_pil(y).save(path)
             rows.append((path, label))
     features = extract_features(model, [p for p, _ in rows], protocol, device=device, progress=False)
     values = predict(features, coef, intercept)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from kornia.color import hsv_to_rgb, lab_to_rgb, rgb_to_grayscale, rgb_to_hsv, rgb_to_lab
 
 from arniqa.degradations import LEVELS, distort
-from arniqa.degradations.color import colordiff, colorshift, colorsat1, colorsat2, colorshift_sample
+from arniqa.degradations.color import colordiff, colorshift, colorsat1, colorsat2, sample_colorshift
 
 BGR = [2, 1, 0]
 
@@ -127,10 +127,10 @@ def test_colorshift_severity_grows_with_level():
 
 def test_colorshift_sample_is_per_sample_uniform():
     x = textured(3)
-    d = colorshift_sample(x, 6, torch.Generator().manual_seed(0))["direction"]
+    d = sample_colorshift(x, 6, torch.Generator().manual_seed(0))["direction"]
     assert d.shape == (3, 2) and (d >= 0).all() and (d < 1).all()
     g = torch.Generator().manual_seed(0)
-    assert torch.equal(d, torch.cat([colorshift_sample(x[i : i + 1], 6, g)["direction"] for i in range(3)]))
+    assert torch.equal(d, torch.cat([sample_colorshift(x[i : i + 1], 6, g)["direction"] for i in range(3)]))
 
 
 # ------------------------------------------------------------------------------------- colorsat1

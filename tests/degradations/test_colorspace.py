@@ -1,10 +1,11 @@
-"""The fast Lab round trip against kornia's, and the channel swap."""
+"""The fast Lab round trip against kornia's, the channel swap, and the grey mix against kornia's."""
 
 import torch
 from kornia.color import lab_to_rgb as kornia_lab_to_rgb
+from kornia.color import rgb_to_grayscale
 from kornia.color import rgb_to_lab as kornia_rgb_to_lab
 
-from arniqa.degradations.colorspace import from_swapped_lab, lab_to_rgb, rgb_to_lab, to_swapped_lab, trunc8_
+from arniqa.degradations.colorspace import LUMA, from_swapped_lab, lab_to_rgb, mix, rgb_to_lab, to_swapped_lab, trunc8_
 
 
 def colours():
@@ -43,3 +44,13 @@ def test_trunc8_in_place():
     out = trunc8_(x)
     assert out is x
     assert torch.equal(x, torch.tensor([0.0, 0.0, 1 / 255, 127 / 255, 1.0]))
+
+
+def test_grey_mix_matches_kornias_rgb_to_grayscale():
+    x = colours()
+    grey = mix(x, (LUMA,))
+    assert grey.shape == (2, 1, 24, 32) and grey.is_contiguous()
+    torch.testing.assert_close(grey, rgb_to_grayscale(x), rtol=0, atol=1e-7)
+    # BT.601 by hand: white stays white, pure green is 0.587
+    assert torch.allclose(grey[0, 0, 0, :8], torch.tensor([0, 0.114, 0.587, 0.701, 0.299, 0.413, 0.886, 1.0]))
+

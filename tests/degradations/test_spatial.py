@@ -10,8 +10,8 @@ from imaging import falls, psnr, textured
 from kornia.geometry.transform import resize
 
 from arniqa.degradations import LEVELS, distort
+from arniqa.degradations.kernels import gather_rows_cols
 from arniqa.degradations.spatial import (
-    gather_rows_cols,
     colorblock,
     jitter,
     noneccpatch,
@@ -106,13 +106,13 @@ def test_jitter_severity_grows_with_level():
 
 
 def test_jitter_sample_shapes_and_batch_draws():
-    from arniqa.degradations.spatial import jitter_sample
+    from arniqa.degradations.spatial import sample_jitter
 
     x = textured(3, 16, 20)
-    fields = jitter_sample(x, 0.5, torch.Generator().manual_seed(1))["fields"]
+    fields = sample_jitter(x, 0.5, torch.Generator().manual_seed(1))["fields"]
     assert fields.shape == (3, 5, 2, 16, 20)
     g = torch.Generator().manual_seed(1)
-    one_by_one = torch.cat([jitter_sample(x[i : i + 1], 0.5, g)["fields"] for i in range(3)])
+    one_by_one = torch.cat([sample_jitter(x[i : i + 1], 0.5, g)["fields"] for i in range(3)])
     assert torch.equal(fields, one_by_one)
 
 

@@ -12,7 +12,9 @@ from scipy import stats
 
 import arniqa.train.loop as loop
 from arniqa.ablation import AblationError, load_ablation_config, paired, run_ablation
+from arniqa.ablation.report import metric
 from arniqa.ablation.runner import initial_model
+from arniqa.utils.files import write_json
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
 VARIANTS = ("resnet50", "se_resnet50_stages123")
@@ -175,3 +177,13 @@ def test_paired_statistics_against_hand_computed_values():
     assert three["p_sign"] == pytest.approx(0.25)  # the smallest two-sided sign-test p with n = 3
     one = paired([0.5])
     assert one["mean"] == 0.5 and np.isnan(one["std"]) and np.isnan(one["t"])
+
+
+def test_result_files_store_nan_as_null_and_the_report_reads_it_back_as_nan(tmp_path):
+    result = {"benchmarks": {"synthetic": {"srcc": {"median": float("nan")}, "plcc": {"median": 0.5},
+                                           "monotonicity": {"share": None, "kendall": 0.25}}}}
+    back = json.loads(write_json(tmp_path / "result.json", result).read_text())
+    assert back["benchmarks"]["synthetic"]["srcc"]["median"] is None
+    assert np.isnan(metric(back, "synthetic", "srcc")) and metric(back, "synthetic", "plcc") == 0.5
+    assert np.isnan(metric(back, "synthetic", "mono")) and metric(back, "synthetic", "mono_tau") == 0.25
+    assert np.isnan(metric(back, "other", "srcc"))

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
 from arniqa.models import ARNIQA
-from arniqa.models.weights import load_checkpoint, load_published_regressor, save_checkpoint
+from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
+from arniqa.models.published import load_published_regressor
 
 _register()
 
@@ -185,3 +186,28 @@ def test_cross_dataset_between_mos_and_dmos_flips_the_predictions(setup, evaluat
     cross = json.loads((out / "results.json").read_text())["cross"]
     assert cross["direction_flipped"] and (cross["source"], cross["target"]) == ("kadid10k", "live")
     assert cross["srcc"] == pytest.approx(in_sample, abs=1e-6)  # positive: the flip is right
+
+
+def test_run_evaluation_without_typer(setup):
+    from arniqa.evaluate.run import EvaluationSpec, run_evaluation
+
+    lines = []
+    spec = EvaluationSpec(dataset="kadid", root=str(setup / "kadid"), output=str(setup / "lib"),  # str or Path
+                          checkpoint=setup / "model.safetensors", splits="3", crop_size=32, device="cpu",
+                          cache_dir=setup / "cache-lib", export_checkpoint=False, progress=False)  # fmt: skip
+    out = run_evaluation(spec, log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("kadid10k: 40 images; 3 random 70/10/20 splits, reference-disjoint")
+    assert set(out.files) >= {"json", "markdown", "scatter"} and all(p.is_file() for p in out.files.values())
+    written = json.loads(out.files["json"].read_text())["summary"]
+    assert written["srcc"]["median"] == pytest.approx(float(out.result["summary"]["srcc"]["median"]))
+    assert not (setup / "lib" / "checkpoint_kadid10k.safetensors").exists()
+    # the regressor is scikit-learn's Ridge(alpha) on all crops of the cached features
+    (cache,) = list((setup / "cache-lib").iterdir())
+    feats = np.load(cache / "features.npy").reshape(-1, 4096).astype(np.float64)
+    scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
+    ref = Ridge(alpha=out.result["alpha"]).fit(feats, np.repeat(scores, 5))
+    reg = load_published_regressor(out.result["regressor_file"])
+    np.testing.assert_allclose(reg.weight.detach().numpy()[0], ref.coef_, rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="LIVE.txt"):
+        run_evaluation(EvaluationSpec(dataset="live", root=setup / "kadid", output=setup / "lib2",
+                                      checkpoint=setup / "model.safetensors"))  # fmt: skip

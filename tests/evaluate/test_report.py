@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 
-from arniqa.evaluate.report import markdown, write_json
+from arniqa.evaluate.report import markdown
 from arniqa.evaluate.tsne import embed, tsne_plot
+from arniqa.utils.files import write_json
 
 
 def _result():

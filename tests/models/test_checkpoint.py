@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from arniqa.models import ARNIQA, Regressor, WeightsError
-from arniqa.models.weights import load_checkpoint, read_checkpoint_config, save_checkpoint
+from arniqa.models.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 
 
 def _randomise(model, seed):

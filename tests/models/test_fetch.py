@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
-from arniqa.models.weights import PUBLISHED, DownloadError, WeightsError, cache_dir, fetch
+from arniqa.models.download import DownloadError, cache_dir, fetch
+from arniqa.models.files import WeightsError
+from arniqa.models.published import PUBLISHED
 
 CONTENT = bytes(range(256)) * 300  # 76.8 kB, several read blocks
 
@@ -86,7 +88,7 @@ def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
 
 def test_unknown_hash_is_logged(server, tmp_path, caplog):
     base, _, _ = server
-    with caplog.at_level(logging.INFO, logger="arniqa.models.weights"):
+    with caplog.at_level(logging.INFO, logger="arniqa.models.download"):
         fetch("weights.bin", weights_dir=tmp_path / "c", url=base + "weights.bin", progress=False)
     assert SHA in caplog.text
 

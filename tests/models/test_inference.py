@@ -14,7 +14,9 @@ from torchvision import transforms
 
 import arniqa
 from arniqa.data.images import ImageError
-from arniqa.inference import PYIQA_NAMES, Scorer, load, model_dataset, resolve_device
+from arniqa.inference import Scorer, load
+from arniqa.models.registry import PYIQA_NAMES, model_dataset
+from arniqa.utils.runtime import resolve_device
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DATASETS = {"kadid10k": 0, "koniq10k": 1, "live": 2}
@@ -210,7 +212,7 @@ def test_aliases_and_scaling(published, photos):
 
 
 def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
-    from arniqa.models.weights import save_checkpoint
+    from arniqa.models.checkpoint import save_checkpoint
 
     d, encoder, regs = published
     pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
@@ -289,3 +291,27 @@ def test_device_auto_and_lazy_package():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
     assert arniqa.load is load
+
+
+@pytest.mark.parametrize("regressor, dataset", [("kadid", "kadid10k"), ("KADID10K", "kadid10k"), ("arniqa", "koniq10k"),
+                                                ("arniqa-live", "live"), ("koniq", "koniq10k")])
+def test_load_takes_every_regressor_spelling(published, photos, regressor, dataset):
+    d, encoder, regs = published
+    scorer = load(device="cpu", weights_dir=d, protocol="pyiqa", regressor=regressor)
+    assert scorer.regressor.dataset == dataset
+    ref = reference_raw(photos[0], encoder, regs[dataset], "pyiqa")
+    assert float(scorer.score(photos[0]).raw_scores[0]) == pytest.approx(ref, abs=1e-4 * max(1.0, abs(ref)))
+    by_file = load(device="cpu", weights_dir=d, regressor=d / f"regressor_{dataset}.pth")
+    assert by_file.regressor.dataset == dataset
+
+
+def test_gray_arrays_are_replicated(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")
+    gray = np.asarray(Image.open(photos[0]).convert("L"))
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    expected = float(scorer.score(rgb).raw_scores[0])
+    for form in (gray, gray[:, :, None], gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):
+        assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="uint8 or float"):
+        scorer.score(gray.astype(np.int32))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from arniqa.models.regressor import SCORE_RANGES, Regressor, canonical_dataset
+from arniqa.data.iqa.registry import SCORE_RANGES, canonical_dataset
+from arniqa.models.regressor import Regressor
 
 # arniqa-reference.md section 4 (official torch.hub model).
 REFERENCE_RANGES = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from arniqa.train import load_config
-from arniqa.train import loop
+from arniqa.train import factory, loop
 from arniqa.train.__main__ import main
 from arniqa.train.loop import Trainer, autocast_settings
 
@@ -109,7 +109,7 @@ def test_a_foreign_imagenet_file_is_warned_and_its_hash_logged(tmp_path, image_f
 
 def test_the_torchvision_file_is_logged_without_warning(tmp_path, image_folder, tiny_model, monkeypatch):
     config, weights, digest = imagenet_run(tmp_path, image_folder)
-    monkeypatch.setattr(loop, "IMAGENET1K_V1_SHA256_PREFIX", digest[:8])  # pretend it is resnet50-0676ba61.pth
+    monkeypatch.setattr(factory, "IMAGENET1K_V1_SHA256_PREFIX", digest[:8])  # pretend it is resnet50-0676ba61.pth
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         trainer = Trainer(config)

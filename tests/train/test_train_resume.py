@@ -11,7 +11,8 @@ import torch
 import yaml
 
 from arniqa.train import load_config
-from arniqa.train.loop import STATE_FILE, Trainer, TrainingError
+from arniqa.train.loop import Trainer
+from arniqa.train.state import STATE_FILE, TrainingError
 
 # The real ARNIQA (ResNet50) on 32 px crops, batch 2: 6 images -> 3 steps per epoch, 2 epochs.
 SETTINGS = {

@@ -172,7 +172,7 @@ def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image
     assert all(len(s.val) == 5 for s in splits)
     expected = expected_srcc(labelled["features"], labelled["scores"], [(s.train, s.val) for s in splits])
     assert validate(labelled["model"])["csv"] == pytest.approx(expected, abs=1e-9)
-    assert validate.splits == "csv: random 3 seed 0 (70/10/20, per image)"
+    assert validate.splits == "csv: 3 random 70/10/20 splits, per image, seed 0"
 
 
 @pytest.mark.parametrize("kind", ["official", "plain"])
@@ -181,7 +181,7 @@ def test_validation_csv_and_run_log_say_which_splits(tmp_path, image_folder, lab
     config = small_config(tmp_path, image_folder, "train.epochs=1",
                           f"validation.datasets=[{{name: csv, root: {folder}}}]", "validation.num_splits=3")  # fmt: skip
     Trainer(config).fit()
-    said = f"official {folder / 'splits'} (2 splits)" if kind == "official" else "random 3 seed 0 (70/10/20, per image)"
+    said = f"official {folder / 'splits'} (2 splits)" if kind == "official" else "3 random 70/10/20 splits, per image, seed 0"
     rows = list(csv.DictReader(open(tmp_path / "run" / "validation.csv")))
     assert len(rows) == 1 and rows[0]["splits"] == f"csv: {said}"
     assert math.isfinite(float(rows[0]["csv"]))

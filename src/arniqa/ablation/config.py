@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
+from ..data.synthetic import KADID_TYPES
 from ..train.config import Config, ConfigError, check, from_dict, read_values
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights")
@@ -179,8 +180,6 @@ def validate(config: AblationConfig) -> None:
         raise AblationError("invalid ablation config: " + "; ".join(problems))
     parse_size(config.synthetic.size)
     if config.synthetic.types is not None:
-        from ..data.synthetic import KADID_TYPES
-
         unknown = sorted(set(config.synthetic.types) - set(KADID_TYPES))
         if unknown or not config.synthetic.types:
             raise AblationError(f"synthetic.types: unknown or empty {unknown or config.synthetic.types}; known: {', '.join(KADID_TYPES)}")

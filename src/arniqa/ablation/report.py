@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from ..machine import describe
+from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
-from .runner import STAGES, result_path, run_folder, write_json
+from ..utils.files import atomic_write, write_json
+from .layout import STAGES, result_path, run_folder, runs_path, split_path
 
 # The reference recipe (ARNIQA paper and code): KADIS-700k pristine images, 10 epochs of 8,750
 # steps with batch 16 at 224 px crops, ImageNet-initialised ResNet50.
@@ -33,14 +32,19 @@ LABELS = {"srcc": "SRCC", "plcc": "PLCC", "mono": "monotone share", "mono_tau": 
 
 def metric(result: dict, benchmark: str, name: str) -> float:
     """A run's headline number: median over splits of SRCC / PLCC, of the monotone share or of
-    the mean Kendall tau between level and negated prediction (``mono_tau``)."""
+    the mean Kendall tau between level and negated prediction (``mono_tau``). NaN when missing
+    (JSON null: result files store NaN as null)."""
     entry = result["benchmarks"].get(benchmark)
     if entry is None:
         return float("nan")
     if name in ("mono", "mono_tau"):
         mono = entry.get("monotonicity")
-        return float(mono["share" if name == "mono" else "kendall"]) if mono else float("nan")
-    return float(entry[name]["median"])
+        return _number(mono["share" if name == "mono" else "kendall"]) if mono else float("nan")
+    return _number(entry[name]["median"])
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def paired(diffs) -> dict[str, Any]:
@@ -125,24 +129,6 @@ def _spread(values) -> dict[str, Any]:
         "std": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
         "values": v.tolist(),
     }
-
-
-# ---------------------------------------------------------------------------------- provenance
-
-
-def git_commit(folder: Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the repository holding this package (plus a note when the working
-    tree has uncommitted changes to tracked files), or "unknown"."""
-    folder = folder or Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-        if head.returncode:
-            return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
-    return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
 # ---------------------------------------------------------------------------------- plots
@@ -252,12 +238,12 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
 def write_report(config: AblationConfig, out: Path) -> Path:
     """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``."""
     out = Path(out)
-    if not (out / "data" / "split.json").is_file():
+    if not split_path(out).is_file():
         raise AblationError(f"{out}: no ablation output here (data/split.json is missing); run the study first")
     results = collect(config, out)
     summary = summarise(config, results)
-    split = json.loads((out / "data" / "split.json").read_text())
-    runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
+    split = json.loads(split_path(out).read_text())
+    runs = json.loads(runs_path(out).read_text()) if runs_path(out).exists() else []
     summary.update(machine=describe(), commit=git_commit(), commands=[r["command"] for r in runs],
                    split={k: v for k, v in split.items() if k not in ("train", "holdout")},
                    config=config.to_dict())  # fmt: skip
@@ -289,11 +275,8 @@ def write_report(config: AblationConfig, out: Path) -> Path:
         "benchmark measures how well features separate distortion types and levels, not image content.",
         "",
     ]  # fmt: skip
-    path = out / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(md))
-    os.replace(tmp, path)
-    return path
+    text = "\n".join(md)
+    return atomic_write(out / "report.md", lambda tmp: tmp.write_text(text))
 
 
 def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: list) -> list[str]:

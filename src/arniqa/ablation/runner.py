@@ -18,8 +18,8 @@ run interrupted after a checkpoint resumes from its ``state.pt``.
 
 from __future__ import annotations
 
+import csv
 import json
-import os
 import shutil
 import sys
 import time
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from threadpoolctl import threadpool_limits
 
 from ..data.iqa import IQADataset, load_dataset
 from ..data.synthetic import KADID_TYPES, NON_MONOTONE, build_synthetic, list_images
@@ -40,37 +41,14 @@ from ..evaluate.features import FeatureProtocol, extract_features, model_fingerp
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.protocol import evaluate
 from ..evaluate.splits import random_splits
+from ..models.checkpoint import load_checkpoint
+from ..train import loop
+from ..train.factory import build_model
+from ..train.state import STATE_FILE
+from ..utils.files import jsonable, write_json
 from .config import AblationConfig, AblationError
-
-STAGES = ("untrained", "trained")
-RESULT = "result.json"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file and rename it over ``path`` (never a torn file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_jsonable))
-    os.replace(tmp, path)
-
-
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
-def run_folder(out: Path, variant: str, seed: int) -> Path:
-    return out / variant / f"seed{seed}"
-
-
-def result_path(out: Path, variant: str, seed: int, stage: str) -> Path:
-    return run_folder(out, variant, seed) / stage / RESULT
-
+from .layout import RESULT, STAGES, result_path, run_folder, runs_path, split_path
+from .report import write_report
 
 # ---------------------------------------------------------------------------------- data
 
@@ -101,7 +79,7 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
         "holdout": [str(p) for p in held],
         "train": [str(p) for p in train],
     }  # fmt: skip
-    previous = out / "data" / "split.json"
+    previous = split_path(out)
     if previous.exists():
         before = json.loads(previous.read_text())
         if (before["train"], before["holdout"]) != (split["train"], split["holdout"]):
@@ -119,7 +97,7 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
             target.symlink_to(path.resolve())
         except OSError:  # no symlinks here (some file systems): copy
             shutil.copyfile(path, target)
-    write_json(out / "data" / "split.json", split)
+    write_json(previous, split)
     return split
 
 
@@ -205,8 +183,6 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
 def initial_model(train_config):
     """The model a training run of ``train_config`` starts from: the trainer seeds torch with
     ``train.seed`` and then builds the model, so the same two steps give the same weights."""
-    from ..train.loop import build_model
-
     torch.manual_seed(train_config.train.seed)
     return build_model(train_config)
 
@@ -215,8 +191,6 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
     """Train (resuming from ``state.pt`` when an earlier run was interrupted); skip when the final
     model exists. Writes ``training.json`` (wall time, steps) when the run ends, then deletes
     ``state.pt`` unless ``keep_state``."""
-    from ..train.loop import STATE_FILE, train
-
     output = Path(train_config.output)
     model_file = output / "model.safetensors"
     if model_file.exists() and (folder / "training.json").exists():
@@ -227,7 +201,7 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
         shutil.rmtree(output)  # started but never checkpointed: start again
     console.print(f"    training {'(resumed from ' + str(resume) + ')' if resume else ''}")
     t0 = time.perf_counter()
-    path = train(train_config, resume=resume)
+    path = loop.train(train_config, resume=resume)
     seconds = time.perf_counter() - t0
     steps = _last_step(output / "log.csv")
     write_json(folder / "training.json", {"seconds": seconds, "global_steps": steps, "resumed": resume is not None,
@@ -239,8 +213,6 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
 
 
 def _last_step(log_csv: Path) -> int:
-    import csv
-
     if not log_csv.exists():
         return 0
     with open(log_csv, newline="") as f:
@@ -272,7 +244,7 @@ def _made(out: Path) -> bool:
 def _check_study(config: AblationConfig, out: Path) -> None:
     """Refuse to mix results made with other shared settings; record the settings otherwise."""
     path = out / "study.json"
-    settings = json.loads(json.dumps(study_settings(config)))
+    settings = jsonable(study_settings(config))
     saved = json.loads(path.read_text()) if path.exists() else None
     if saved == settings:
         return
@@ -295,8 +267,6 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         model = initial_model(train_config)
         training = None
     else:
-        from ..models.weights import load_checkpoint
-
         model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
         model, _, _ = load_checkpoint(model_file)
         training = json.loads((folder / "training.json").read_text())
@@ -343,8 +313,6 @@ def thread_limit(threads: int | None):
     if not threads:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -355,8 +323,6 @@ def thread_limit(threads: int | None):
 
 
 def _run(config: AblationConfig, command: str | None, console: Console) -> dict[str, Any]:
-    from .report import write_report
-
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     _check_study(config, out)
@@ -389,7 +355,7 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
 
 
 def _log_invocation(out: Path, command, started, seconds, done, skipped, failed) -> None:
-    path = out / "runs.json"
+    path = runs_path(out)
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append({
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -1,8 +1,15 @@
-"""The ``arniqa`` command: one typer app; each verb lives in a small module of this package."""
+"""The ``arniqa`` command: one typer app; each verb lives in a small module of this package, parses its
+options, calls one library function and prints. May import every other part of arniqa; none imports it.
+
+Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
+:data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
+:data:`EXIT_USAGE` (2) a usage or setup error stopped it (bad option, missing file, bad config).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 # PyTorch reads this switch at its first CPU allocation, so it is set before torch is imported:
 # CPU tensors of 2 MB and more on transparent huge pages, fewer page faults on fresh tensors
@@ -11,7 +18,17 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer  # noqa: E402
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # also what typer gives a bad option
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` on stderr (red on a terminal) and exit with ``code``."""
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(code)
 
 
 @app.callback()
@@ -20,7 +37,8 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from . import ablate, benchmark, degradations, evaluate, score, train  # noqa: F401  (each adds its verbs)
+    # each module adds its verbs; ``arniqa --help`` lists them in this order
+    from . import ablate, benchmark, degradations, evaluate, score, train, demo  # noqa: F401, I001
 
 
 @app.command()

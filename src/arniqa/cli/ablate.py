@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from .. import memory
-from . import app
+from ..utils import runtime
+from . import EXIT_FAILED, EXIT_USAGE, app, fail
 
 
 @app.command()
@@ -22,7 +22,7 @@ def ablate(
 ) -> None:
     """Train and evaluate every variant and seed of the ablation (finished ones are skipped, an
     interrupted training run resumes), then write report.md, summary.json and plots."""
-    memory.keep_freed_memory()
+    runtime.keep_freed_memory()
     from ..ablation import load_ablation_config, run_ablation, write_report
 
     try:
@@ -35,9 +35,8 @@ def ablate(
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
     except (ValueError, FileNotFoundError) as err:  # AblationError, DatasetError, ConfigError
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(err), EXIT_USAGE)
     if outcome["failed"]:
         for variant, seed, stage, message in outcome["failed"]:
             typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

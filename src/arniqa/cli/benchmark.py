@@ -13,16 +13,6 @@ benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks mad
 app.add_typer(benchmark_app, name="benchmark")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 512x384, got {text!r}") from None
-    if w < 1 or h < 1:
-        raise typer.BadParameter(f"sizes must be positive, got {text!r}")
-    return w, h
-
-
 @benchmark_app.command("synthetic")
 def synthetic(
     pristine: Path = typer.Option(..., "--pristine", help="Folder of pristine images (searched recursively)."),
@@ -33,7 +23,9 @@ def synthetic(
 ) -> None:
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels, labelled with
     KADID-10k's mean MOS per type and level. Reruns keep images already written."""
-    from ..data.synthetic import LABEL_NOTE, build_synthetic, list_images
+    from ..ablation.config import parse_size
+    from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, list_images
+    from ..degradations import NUM_LEVELS
 
     try:
         paths = list_images(pristine)
@@ -43,8 +35,12 @@ def synthetic(
         paths = paths[:images]
     if not paths:
         raise typer.BadParameter(f"{pristine}: no images found", param_hint="--pristine")
+    try:
+        width_height = parse_size(size)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--size") from None
     with Progress(transient=True) as bar:
         task = bar.add_task("references", total=len(paths))
-        csv_path = build_synthetic(paths, out, _size(size), seed, progress=lambda i, n: bar.update(task, completed=i))
-    typer.echo(f"wrote {csv_path} ({len(paths) * 23 * 5} distorted images)")
+        csv_path = build_synthetic(paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i))
+    typer.echo(f"wrote {csv_path} ({len(paths) * len(KADID_TYPES) * NUM_LEVELS} distorted images)")
     typer.echo(LABEL_NOTE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import torch
@@ -12,15 +11,9 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from . import app
+from . import app, fail
 
 console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code=1)
 
 
 def _generator(seed: int | None) -> torch.Generator | None:
@@ -32,7 +25,7 @@ def _save(picture: Image.Image, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         picture.save(out)
     except (OSError, ValueError) as e:  # unknown extension, unwritable folder, ...
-        _fail(f"cannot write {out}: {e}")
+        fail(f"cannot write {out}: {e}")
 
 
 def _load(path: Path) -> torch.Tensor:
@@ -41,13 +34,13 @@ def _load(path: Path) -> torch.Tensor:
     try:
         return load_image(path)
     except ValueError as e:  # ImageError names the file and the problem
-        _fail(str(e))
+        fail(str(e))
 
 
 @app.command()
 def distortions() -> None:
     """List the 7 groups, 24 distortion types and their level values (levels 1 to 5)."""
-    from arniqa.degradations import GROUPS, LEVELS
+    from arniqa.degradations import GROUPS, LEVELS, NUM_LEVELS
 
     table = Table(
         title="ARNIQA degradation model: 24 distortions in 7 groups",
@@ -55,7 +48,7 @@ def distortions() -> None:
     )
     table.add_column("group", no_wrap=True)
     table.add_column("distortion", style="bold", no_wrap=True)
-    for level in range(1, 6):
+    for level in range(1, NUM_LEVELS + 1):
         table.add_column(str(level), justify="right", no_wrap=True)
     for group, names in GROUPS.items():
         for i, name in enumerate(names):
@@ -79,7 +72,9 @@ def distort(
     try:
         y = apply(x, name, level, _generator(seed))
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
+    # rounds half up, as this verb always has; data.images.tensor_to_pil rounds half to even, which
+    # moves exact .5 ties (thousands of pixels of a quantization or nonlincontrchange output) by one
     pixels = (y.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     _save(Image.fromarray(pixels, "RGB"), out)
     console.print(f"wrote {out} ({name}, level {level})", highlight=False)
@@ -107,6 +102,6 @@ def gallery(
         try:
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:
-            _fail(str(e))
+            fail(str(e))
     _save(picture, out)
     console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})", highlight=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, fail
 
 
 @app.command()
@@ -37,56 +37,21 @@ def evaluate(
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
     from rich.console import Console
 
-    from ..data.iqa import DatasetError, load_dataset
-    from ..evaluate import report
-    from ..evaluate.features import FeatureError, model_fingerprint
-    from ..evaluate.ridge import ALPHAS
-    from ..evaluate.run import (Extraction, choose_splits, cross_evaluate, dataset_features, evaluate_dataset,
-                                load_model, save_regressor)  # fmt: skip
-    from ..evaluate.splits import SplitError
-    from ..inference import resolve_device
-    from ..models.weights import cache_dir as weights_cache, save_checkpoint
+    from ..evaluate.report import markdown
+    from ..evaluate.run import EvaluationSpec, run_evaluation
 
-    err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
     if (cross_to is None) != (cross_root is None):
         raise typer.BadParameter("--cross-to and --cross-root go together")
+    spec = EvaluationSpec(dataset=dataset, root=root, output=output, weights_dir=weights_dir, checkpoint=checkpoint,
+                          splits=splits, seed=seed, alpha=alpha, cross_to=cross_to, cross_root=cross_root,
+                          batch_size=batch_size, device=device, amp=amp, crop_size=crop_size, workers=workers,
+                          cache_dir=cache_dir, tsne=tsne, export_checkpoint=export_checkpoint)  # fmt: skip
+    err = Console(stderr=True)
     try:
-        data = load_dataset(dataset, root)
-        target = load_dataset(cross_to, cross_root) if cross_to else None
-        split_list, split_text = choose_splits(data, splits, seed)
-        dev = resolve_device(device)
-        model, model_text = load_model(checkpoint, weights_dir, device=dev)
-        fingerprint = model_fingerprint(model)
-        extraction = Extraction(cache_dir or weights_cache() / "features", batch_size, str(dev), crop_size, amp, workers)
-        err.print(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
-        feats = dataset_features(model, data, extraction, fingerprint)
-        alphas = [alpha] if alpha is not None else ALPHAS
-        result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=True)
-        result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
-        cross = None
-        if target is not None:
-            target_feats = dataset_features(model, target, extraction, fingerprint)
-            result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
-            cross = (pred, target.scores)
-    except (DatasetError, SplitError, FeatureError, ValueError, OSError) as e:
-        err.print(f"error: {e}", style="red", markup=False)
-        raise typer.Exit(2) from None
-
-    output.mkdir(parents=True, exist_ok=True)
-    info = {"evaluated_on": data.name, "alpha": ev.alpha, "srcc_median": result["summary"]["srcc"]["median"],
-            "encoder": model_text, "encoder_fingerprint": fingerprint}  # fmt: skip
-    result["regressor_file"] = str(save_regressor(output / f"regressor_{data.name}.safetensors", regressor, **info))
-    if export_checkpoint:
-        result["checkpoint_file"] = str(save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(),
-                                                        regressor, evaluation=info))  # fmt: skip
-    files = report.write_report(output, result, ev, data.scores, cross)
-    if tsne:
-        from ..evaluate.tsne import tsne_plot
-
-        labels = data.distortions
-        files["tsne"] = tsne_plot(feats, output / "tsne.png", labels=labels, values=None if labels else data.scores,
-                                  title=f"{data.name}: t-SNE of quality features", max_images=5000)  # fmt: skip
-    typer.echo(report.markdown(result))
-    err.print("wrote " + ", ".join(str(p) for p in files.values()))
+        out = run_evaluation(spec, log=err.print)
+    except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError are ValueErrors
+        fail(str(e))
+    typer.echo(markdown(out.result))
+    err.print("wrote " + ", ".join(str(p) for p in out.files.values()))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from ..constants import DEFAULT_MODEL
+from . import EXIT_FAILED, EXIT_OK, app, fail
 
 
 @app.command()
@@ -41,7 +42,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..inference import load
-    from ..score_files import RowWriter, collect_paths, format_for, read_done
+    from .results import collect_paths, format_for, read_done, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -57,44 +58,26 @@ def score(
     done = read_done(output, fmt) if resume else set()
     todo = [f for f in files if f not in done]
     if not files:
-        err.print("no image files found")
-        raise typer.Exit(1)
-
-    name, reg = (str(checkpoint), regressor) if checkpoint is not None else ("arniqa-kadid10k", None)
-    if checkpoint is None and regressor:
-        if Path(regressor).is_file():
-            reg = regressor
-        else:
-            name = regressor if regressor.lower().startswith("arniqa") else f"arniqa-{regressor}"
+        fail("no image files found")
     try:
-        scorer = load(name, device=device, weights_dir=weights_dir, protocol=protocol, regressor=reg,
-                      batch_size=batch_size, max_side=max_side, precision=precision, workers=workers,
-                      channels_last=channels_last)
+        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
+                      regressor=regressor, batch_size=batch_size, max_side=max_side, precision=precision,
+                      workers=workers, channels_last=channels_last)  # fmt: skip
     except (ValueError, OSError) as e:
-        err.print(f"error: {e}", style="red", markup=False)
-        raise typer.Exit(2) from None
+        fail(str(e))
     if scorer.regressor is None:
-        err.print("error: the checkpoint has no regressor; pass --regressor FILE", style="red", markup=False)
-        raise typer.Exit(2)
+        fail("the checkpoint has no regressor; pass --regressor FILE")
     scale = not no_scale and scorer.regressor.score_range is not None
     if not no_scale and not scale:
         err.print("the regressor has no score range: writing raw scores", style="yellow")
     if done:
         err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
 
-    failed = 0
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    stream = sys.stdout if output is None else output
-    with RowWriter(stream, fmt, append=resume) as writer, \
-            Progress(*columns, console=err, transient=False, disable=not todo) as bar:
+    with Progress(*columns, console=err, transient=False, disable=not todo) as bar:
         task = bar.add_task("scoring", total=len(todo))
-        for r in scorer.iter_scores(todo) if todo else ():
-            if r.error is not None:
-                failed += 1
-                writer.write(r.source, None, None, r.error)
-            else:
-                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
-            bar.advance(task)
+        failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
+                              scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -112,6 +112,13 @@ def uint8_view(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
 
 
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """Float (3, H, W) tensor in [0, 1] -> 8-bit RGB PIL image: clamped, ``round(value * 255)`` (the
+    inverse of :func:`pil_to_tensor` on 8-bit data)."""
+    pixels = x.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0)
+    return Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
+
+
 def load_image(path: PathLike, exif: bool = True) -> torch.Tensor:
     """Decode ``path`` to a float32 (3, H, W) RGB tensor in [0, 1]; :class:`ImageError` on failure."""
     return pil_to_tensor(open_image(path, exif=exif))

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from ..degradations import LEVELS, distort
+from .images import open_image, pil_to_tensor, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
 # KADID-10k type number of each model key it shares (types 06 colour quantisation and 15 denoise have no
@@ -76,8 +77,6 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """The image at ``path`` resized (bicubic) to cover ``size`` (W, H) and centre-cropped to it."""
-    from .images import open_image, pil_to_tensor
-
     pil = open_image(path)
     w, h = pil.size
     tw, th = size
@@ -89,8 +88,7 @@ def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _save(x: torch.Tensor, path: Path) -> None:
-    array = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(array).save(path)
+    tensor_to_pil(x).save(path)
 
 
 def build_synthetic(

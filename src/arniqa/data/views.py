@@ -22,13 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from ..constants import CROP_SIZE
-from .images import pil_to_tensor, uint8_view
+from .images import pil_to_tensor, tensor_to_pil, uint8_view
 
 HALF_SCALE_METHODS = ("bicubic", "bilinear_aa", "bilinear")
 _PIL_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear_aa": Image.Resampling.BILINEAR}
@@ -39,7 +38,7 @@ def _half_pil(img: Image.Image, method: str) -> Image.Image:
     w, h = img.size
     if method == "bilinear":  # pyiqa's box average is defined on float tensors
         out = half_scale(pil_to_tensor(img), "bilinear")
-        return Image.fromarray(out.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy(), "RGB")
+        return tensor_to_pil(out)
     return img.resize((w // 2, h // 2), _PIL_FILTERS[method])
 
 
@@ -69,8 +68,7 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
         batch = x if x.dim() == 4 else x[None]
         out = []
         for img in batch:
-            arr = img.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-            out.append(pil_to_tensor(_half_pil(Image.fromarray(np.ascontiguousarray(arr), "RGB"), method)))
+            out.append(pil_to_tensor(_half_pil(tensor_to_pil(img), method)))
         y = torch.stack(out).to(x.device)
         return y if x.dim() == 4 else y[0]
     batch = x if x.dim() == 4 else x[None]

@@ -1,8 +1,5 @@
-"""Pristine crops -> degraded crops: the ARNIQA degradation model (24 distortions, 7 groups, 5 levels).
-
-Each distortion module registers a pure ``apply`` and, where the distortion is random, a ``sample``
-that draws its per-sample internals; :mod:`.sampler` composes them into chains.
-"""
+"""Pristine crops -> degraded crops: 24 distortions (a module per family registers apply and sample_<key>),
+the registry, distort, the chain sampler. Imports torch, numpy, PIL, torchvision; gallery.py also data.images."""
 
 from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
 from .apply import distort

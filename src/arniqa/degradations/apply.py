@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -84,6 +84,13 @@ def distort(
 CPU_CHUNK = 8
 
 
+def chunks(n: int, device: torch.device) -> Iterator[slice]:
+    """Slices covering ``range(n)``: :data:`CPU_CHUNK` rows at a time on the CPU, all at once elsewhere."""
+    size = CPU_CHUNK if device.type == "cpu" else max(n, 1)
+    for first in range(0, n, size):
+        yield slice(first, first + size)
+
+
 def run(distortion: Distortion, batch: torch.Tensor, level: int, generator, options: dict | None = None) -> torch.Tensor:
     """Apply ``distortion`` at ``level`` (with ``options``) to a checked float32 batch (B,3,H,W), no input checks.
 
@@ -92,12 +99,13 @@ def run(distortion: Distortion, batch: torch.Tensor, level: int, generator, opti
     of :data:`CPU_CHUNK` samples; the draws and the result are the same as in one piece.
     """
     value = distortion.levels[level - 1]
-    if batch.device.type != "cpu" or batch.shape[0] <= CPU_CHUNK:
-        return _run_once(distortion, batch, value, generator, options or {})
+    options = options or {}
+    parts = list(chunks(batch.shape[0], batch.device))
+    if len(parts) <= 1:
+        return _run_once(distortion, batch, value, generator, options)
     out = torch.empty_like(batch, dtype=torch.float32)
-    for start in range(0, batch.shape[0], CPU_CHUNK):
-        chunk = slice(start, start + CPU_CHUNK)
-        out[chunk] = _run_once(distortion, batch[chunk], value, generator, options or {})
+    for part in parts:
+        out[part] = _run_once(distortion, batch[part], value, generator, options)
     return out
 
 

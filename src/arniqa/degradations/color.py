@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from kornia.color import rgb_to_grayscale
 
 from . import rng
-from .colorspace import from_swapped_lab, to_swapped_lab, trunc8_
-from .kernels import filter2d, gaussian, gaussian_size
+from .colorspace import LUMA, from_swapped_lab, mix, to_swapped_lab, trunc8_
+from .kernels import filter2d, gather_rows_cols, gaussian, gaussian_size
 from .registry import register
-from .spatial import gather_rows_cols
 
 EDGE_SIGMA = 4  # colorshift's Gaussian for the edge map (17 x 17)
 EDGE_PERCENTILE = 99  # colorshift clips the edge map to its 1st-99th percentiles
@@ -29,7 +27,7 @@ def colordiff(x: torch.Tensor, amount: float) -> torch.Tensor:
     return trunc8_(from_swapped_lab(lab))
 
 
-def colorshift_sample(x: torch.Tensor, amount: float, generator: torch.Generator | None) -> dict:
+def sample_colorshift(x: torch.Tensor, amount: float, generator: torch.Generator | None) -> dict:
     """Per sample, a direction U(0, 1)^2 for the shift of the green channel."""
     draws = [rng.rand((2,), generator, x.device) for _ in range(x.shape[0])]
     return {"direction": torch.stack(draws) if draws else x.new_zeros(0, 2)}
@@ -38,7 +36,7 @@ def colorshift_sample(x: torch.Tensor, amount: float, generator: torch.Generator
 def _edge_weight(x: torch.Tensor) -> torch.Tensor:
     """colorshift's blend weight (B, 1, H, W): blurred gradient magnitude of the grey image,
     min-max normalised per image, clipped to its 1st-99th percentiles."""
-    grey = F.pad(rgb_to_grayscale(x), (1, 1, 1, 1), mode="replicate")
+    grey = F.pad(mix(x, (LUMA,)), (1, 1, 1, 1), mode="replicate")
     # kornia spatial_gradient(mode="diff"): central differences / 2, replicate borders
     gx = (grey[..., 1:-1, 2:] - grey[..., 1:-1, :-2]) * 0.5
     gy = (grey[..., 2:, 1:-1] - grey[..., :-2, 1:-1]) * 0.5
@@ -114,6 +112,6 @@ def colorsat2(x: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 register("colordiff", colordiff)
-register("colorshift", colorshift, colorshift_sample)
+register("colorshift", colorshift, sample_colorshift)
 register("colorsat1", colorsat1)
 register("colorsat2", colorsat2)

@@ -32,6 +32,7 @@ SRGB_KNEE = 0.04045  # sRGB value where the power law starts
 LINEAR_KNEE = 0.0031308  # the same point in linear RGB
 XYZ_KNEE = 0.008856  # CIE epsilon
 F_KNEE = 0.2068966  # its cube root
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 grey, kornia's rgb_to_grayscale weights
 
 
 def _power_(v: torch.Tensor, p: float) -> torch.Tensor:
@@ -40,12 +41,13 @@ def _power_(v: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def mix(x: torch.Tensor, matrix, bias=(0.0, 0.0, 0.0)) -> torch.Tensor:
-    """``matrix`` (3 x 3 floats) applied to the channels of ``x``, plus ``bias``, plane by plane.
+    """``matrix`` (rows of 3 floats: 3 rows, or 1 for one output plane) applied to the channels of
+    ``x``, plus ``bias``, plane by plane.
 
     Elementwise, so every sample's result is independent of its batch (a 1x1 convolution is not),
     and contiguous (an einsum's channel-strided output made every later step about 4x slower).
     """
-    out = torch.empty_like(x)
+    out = torch.empty_like(x) if len(matrix) == 3 else x.new_empty((x.shape[0], len(matrix), *x.shape[2:]))
     for row, plane, offset in zip(matrix, out.unbind(1), bias):
         torch.mul(x[:, 0], row[0], out=plane)
         plane.add_(x[:, 1], alpha=row[1]).add_(x[:, 2], alpha=row[2])

@@ -94,7 +94,7 @@ def _submit(images: np.ndarray, ratio: int) -> list[Future]:
         return [pool.submit(_jpeg2000_one, image, ratio) for image in images]
 
 
-def jpeg2000_start(x: torch.Tensor, ratio: float) -> Callable[[], torch.Tensor]:
+def start_jpeg2000(x: torch.Tensor, ratio: float) -> Callable[[], torch.Tensor]:
     """Start :func:`jpeg2000` on ``x``; the returned function waits for it and returns its result.
 
     With worker processes the images are coded while the caller goes on (``apply_chains`` runs a
@@ -133,7 +133,7 @@ def jpeg2000(x: torch.Tensor, ratio: float) -> torch.Tensor:
     (started once, started again if one dies); with one thread, in a daemonic process or on other
     platforms it runs here. The bytes are the same either way.
     """
-    return jpeg2000_start(x, ratio)()
+    return start_jpeg2000(x, ratio)()
 
 
 @lru_cache(maxsize=1)
@@ -189,5 +189,5 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     return out.float() / 255
 
 
-register("jpeg2000", jpeg2000, start=jpeg2000_start)
+register("jpeg2000", jpeg2000, start=start_jpeg2000)
 register("jpeg", jpeg)

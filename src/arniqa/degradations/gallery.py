@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from ..data.images import tensor_to_pil
 from .apply import check_images, distort
 from .registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
 
@@ -43,10 +43,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (Pillow >= 10.1, FreeType)
 
 
-def _to_pil(x: torch.Tensor) -> Image.Image:
-    return Image.fromarray((x.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8), "RGB")
-
-
 def draw_gallery(image: torch.Tensor, size: int = 128, generator: torch.Generator | None = None) -> Image.Image:
     """Draw the labelled grid: one row per distortion (grouped), one column per level.
 
@@ -75,6 +71,6 @@ def draw_gallery(image: torch.Tensor, size: int = 128, generator: torch.Generato
         draw.text((GAP, y + size // 2 + 16), group, fill=(110, 110, 110), font=small, anchor="lm")
         for level, (value, picture) in enumerate(zip(LEVELS[name], images), start=1):
             x = LABEL_WIDTH + (level - 1) * cell_w + GAP
-            canvas.paste(_to_pil(picture), (x, y))
+            canvas.paste(tensor_to_pil(picture), (x, y))
             draw.text((x + size // 2, y + size + CAPTION // 2), f"{value:g}", fill="black", font=small, anchor="mm")
     return canvas

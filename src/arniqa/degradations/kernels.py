@@ -281,3 +281,13 @@ def _shift_add_2d(x: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torc
         part = x[..., i : i + h, j : j + w]
         out = part * weight if out is None else out.add_(part, alpha=weight)
     return out
+
+
+def gather_rows_cols(planes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``planes[i][rows[i]][:, cols[i]]`` for every sample i of (B, H, W) planes, rows (B, H') and
+    cols (B, W') of indices. On the CPU sample by sample, whole rows then columns (index_select),
+    5x faster there than one gather with three index tensors, which stays one kernel elsewhere."""
+    if planes.device.type == "cpu" and len(planes):
+        return torch.stack([p.index_select(0, r).index_select(1, c) for p, r, c in zip(planes, rows, cols)])
+    batch = torch.arange(len(planes), device=planes.device)[:, None, None]
+    return planes[batch, rows[:, :, None], cols[:, None, :]]

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 
 from . import rng
-from .apply import CPU_CHUNK, check_images, check_level, run, start
+from .apply import check_images, check_level, chunks, run, start
 from .registry import GROUPS, NUM_LEVELS, get
 
 MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
@@ -145,8 +145,6 @@ def apply_chains(
     # Groups read their rows as a view where they lie consecutively in one batch (a sample's
     # crops mostly do), so images are copied about once, not gathered and scattered every step.
     current = [(source, i) for i in range(len(chains))]
-    # On the CPU a group runs in chunks, each small enough to stay in cache.
-    part = CPU_CHUNK if source.device.type == "cpu" else len(chains)
     for position in range(max(map(len, chains))):
         members: dict[Step, list[int]] = {}
         for i, chain in enumerate(chains):
@@ -158,8 +156,8 @@ def apply_chains(
         for (name, level), indices in members.items():
             if get(name).start:
                 continue
-            for first in range(0, len(indices), part):
-                chunk = indices[first : first + part]
+            for part in chunks(len(indices), source.device):  # on the CPU, chunks small enough to stay in cache
+                chunk = indices[part]
                 _store(current, chunk, run(get(name), _rows([current[i] for i in chunk]), level, generator))
         for indices, finish in background:
             _store(current, indices, finish())

@@ -1,4 +1,5 @@
-"""The evaluation protocol: features with an on-disk cache, fast ridge, splits, metrics, reports."""
+"""The evaluation protocol: cached features, fast ridge, splits, metrics, the linear probe, reports and
+the end-to-end run. May import constants, utils, data and models (never train or ablation)."""
 
 from .metrics import correlations
 from .protocol import Evaluation, cross_dataset, evaluate, fit, predict, validation_srcc

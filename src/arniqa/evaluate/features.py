@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
 from ..data.views import five_crops, half_scale
+from ..utils.files import atomic_write, write_json
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -81,6 +82,15 @@ def cache_key(fingerprint: str, protocol: FeatureProtocol, paths: list[Path]) ->
     return f"{fingerprint[:16]}-{proto[:8]}-{data[:12]}"
 
 
+class CropItem(NamedTuple):
+    """One image's uint8 crops (5,3,S,S) at both scales, or the reason it could not be read."""
+
+    index: int
+    full: torch.Tensor | None
+    half: torch.Tensor | None
+    error: str | None
+
+
 class _Crops(torch.utils.data.Dataset):
     def __init__(self, paths, indices, protocol):
         self.paths, self.indices, self.protocol = paths, indices, protocol
@@ -88,24 +98,64 @@ class _Crops(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.indices)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i) -> CropItem:
         index = int(self.indices[i])
         try:
             full, half = self.protocol.views(self.paths[index])
-            return index, full, half, None
+            return CropItem(index, full, half, None)
         except ImageError as e:
-            return index, None, None, str(e)
+            return CropItem(index, None, None, str(e))
 
 
 def _collate(items):
     return items
 
 
-def _save_status(folder: Path, status: np.ndarray, errors: dict) -> None:
-    tmp = folder / "status.tmp.npy"
-    np.save(tmp, status)
-    os.replace(tmp, folder / "status.npy")
-    (folder / "errors.json").write_text(json.dumps(errors, indent=1))
+class FeatureCache:
+    """The features of ``n`` images and each image's status (pending, done, failed, with the error),
+    in memory or in ``folder``: ``features.npy`` (a memmap), ``status.npy`` and ``errors.json``."""
+
+    def __init__(self, folder: Path | None, n: int) -> None:
+        self.folder, self.n = folder, n
+        self.status = np.zeros(n, dtype=np.uint8)
+        self.errors: dict[str, str] = {}
+        self.features: np.ndarray | None = None
+
+    def load(self) -> None:
+        """Resume from the folder's features and status (a cache of another length starts again)."""
+        folder = self.folder
+        if folder is None or not (folder / "features.npy").is_file() or not (folder / "status.npy").is_file():
+            return
+        status = np.load(folder / "status.npy")
+        features = np.load(folder / "features.npy", mmap_mode="r+")
+        if len(status) == self.n and len(features) == self.n:
+            self.status, self.features = status, features
+
+    def todo(self) -> np.ndarray:
+        """Indices of the images without features yet (pending or failed)."""
+        return np.flatnonzero(self.status != DONE)
+
+    def store(self, indices: np.ndarray, out: np.ndarray) -> None:
+        """Features ``out`` (len(indices), 5, D) of the images ``indices``."""
+        if self.features is None:
+            self.features = _allocate(self.folder, self.n, out.shape[1:])
+        self.features[indices] = out
+        self.status[indices] = DONE
+        for i in indices:
+            self.errors.pop(str(i), None)
+
+    def fail(self, index: int, message: str) -> None:
+        self.status[index] = FAILED
+        self.errors[str(index)] = message
+
+    def flush(self) -> None:
+        """Write the features to disk and replace ``status.npy`` and ``errors.json`` atomically."""
+        if self.folder is None:
+            return
+        if self.features is not None:
+            self.features.flush()
+        atomic_write(self.folder / "status.npy", lambda tmp: np.save(tmp, self.status))
+        write_json(self.folder / "errors.json", self.errors)
 
 
 def extract_features(
@@ -133,32 +183,27 @@ def extract_features(
     if cache_dir is not None:
         folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
         folder.mkdir(parents=True, exist_ok=True)
-    status = np.zeros(n, dtype=np.uint8)
-    errors: dict[str, str] = {}
-    feats = None
-    if folder is not None and (folder / "features.npy").is_file() and (folder / "status.npy").is_file():
-        status = np.load(folder / "status.npy")
-        feats = np.load(folder / "features.npy", mmap_mode="r+")
-        if len(status) != n or len(feats) != n:
-            status, feats = np.zeros(n, dtype=np.uint8), None  # stale cache: start again
-    todo = np.flatnonzero(status != DONE)
+    cache = FeatureCache(folder, n)
+    cache.load()
+    todo = cache.todo()
     if len(todo):
-        feats = _run(model, paths, todo, protocol, folder, feats, status, errors, batch_size, device, num_workers, progress)
+        _run(model, paths, todo, protocol, cache, batch_size=batch_size, device=device, num_workers=num_workers,
+             progress=progress)  # fmt: skip
     if folder is not None:
-        _save_status(folder, status, errors)
-        (folder / "meta.json").write_text(json.dumps({"images": n, "protocol": asdict(protocol),
-                                                       "first": str(paths[0]) if n else None}, indent=1))  # fmt: skip
-    failed = np.flatnonzero(status == FAILED)
+        cache.flush()
+        write_json(folder / "meta.json", {"images": n, "protocol": asdict(protocol), "first": str(paths[0]) if n else None})
+    failed = np.flatnonzero(cache.status == FAILED)
     if len(failed):
-        shown = "; ".join(errors.get(str(i), str(paths[i])) for i in failed[:5])
+        shown = "; ".join(cache.errors.get(str(i), str(paths[i])) for i in failed[:5])
         raise FeatureError(f"{len(failed)} of {n} image(s) could not be read: {shown}"
                            + (" (the other features are cached; a rerun retries only these)" if folder else ""))
-    if feats is None:
+    if cache.features is None:
         raise ValueError("no images to extract features from")
-    return np.load(folder / "features.npy", mmap_mode="r") if folder is not None else feats
+    return np.load(folder / "features.npy", mmap_mode="r") if folder is not None else cache.features
 
 
-def _run(model, paths, todo, protocol, folder, feats, status, errors, batch_size, device, num_workers, progress):
+def _run(model, paths, todo, protocol: FeatureProtocol, cache: FeatureCache, *, batch_size, device, num_workers, progress) -> None:
+    """Features of the images ``todo`` into ``cache``, saved after every batch."""
     device = torch.device(device)
     model.eval().to(device)
     loader = torch.utils.data.DataLoader(
@@ -168,30 +213,19 @@ def _run(model, paths, todo, protocol, folder, feats, status, errors, batch_size
     with bar, torch.inference_mode():
         task = bar.add_task("features", total=len(paths), completed=len(paths) - len(todo))
         for items in loader:
-            good = [it for it in items if it[3] is None]
-            for index, _, _, err in items:
-                if err is not None:
-                    status[index] = FAILED
-                    errors[str(index)] = err
+            good = [it for it in items if it.error is None]
+            for it in items:
+                if it.error is not None:
+                    cache.fail(it.index, it.error)
             if good:
-                full = torch.cat([it[1] for it in good]).to(device).float().div_(255.0)
-                half = torch.cat([it[2] for it in good]).to(device).float().div_(255.0)
+                full = torch.cat([it.full for it in good]).to(device).float().div_(255.0)
+                half = torch.cat([it.half for it in good]).to(device).float().div_(255.0)
                 with torch.autocast(device.type, enabled=protocol.amp and device.type == "cuda"):
                     out = model.quality_features(full, half)
                 out = out.float().cpu().numpy().reshape(len(good), -1, out.shape[-1])
-                if feats is None:
-                    feats = _allocate(folder, len(paths), out.shape[1:])
-                index = np.array([it[0] for it in good])
-                feats[index] = out
-                status[index] = DONE
-                for i in index:
-                    errors.pop(str(i), None)
-            if folder is not None:
-                if feats is not None:
-                    feats.flush()
-                _save_status(folder, status, errors)
+                cache.store(np.array([it.index for it in good]), out)
+            cache.flush()
             bar.advance(task, len(items))
-    return feats
 
 
 def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_write, jsonable, write_json
+
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
-
-
-def _clean(obj):
-    """JSON-ready copy: numpy scalars and arrays to Python, NaN to null."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if math.isnan(float(obj)) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Path, obj) -> Path:
-    path.write_text(json.dumps(_clean(obj), indent=1))
-    return path
 
 
 def _cell(stats: dict) -> str:
@@ -41,7 +20,7 @@ def _cell(stats: dict) -> str:
 
 def markdown(result: dict) -> str:
     """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
-    result = _clean(result)
+    result = jsonable(result)
     lines = [f"# {result['dataset']}: {result['images']} images, {result['splits']} split(s), alpha {result['alpha']:.4g}",
              "", "Median over splits (mean ± std).", "",
              "| dataset | " + " | ".join(name for _, name in COLUMNS) + " |",
@@ -113,8 +92,8 @@ def write_report(outdir: Path, result: dict, evaluation, scores: np.ndarray, cro
     """
     outdir.mkdir(parents=True, exist_ok=True)
     files = {"json": write_json(outdir / "results.json", result)}
-    (outdir / "results.md").write_text(markdown(result))
-    files["markdown"] = outdir / "results.md"
+    text = markdown(result)
+    files["markdown"] = atomic_write(outdir / "results.md", lambda tmp: tmp.write_text(text))
     i = evaluation.median_split
     split = evaluation.splits[i]
     files["scatter"] = scatter_plot(evaluation.test_predictions[i], scores[split.test], outdir / "scatter.png",

@@ -1,18 +1,75 @@
-"""One evaluation end to end: model, features, splits, protocol, regressor export (the CLI calls this)."""
+"""One evaluation end to end: model, features, splits, protocol, regressor export, report.
+
+:func:`run_evaluation` runs an :class:`EvaluationSpec` (``arniqa evaluate`` builds one from its
+options); the functions below are its steps.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors.torch import save_file
 
-from ..data.iqa import IQADataset
+from ..data.iqa import IQADataset, load_dataset
+from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
-from .features import FeatureProtocol, extract_features
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.download import cache_dir as weights_cache
+from ..models.download import fetch
+from ..models.published import ENCODER_FILE, load_published_encoder
+from ..utils.files import atomic_write
+from ..utils.runtime import resolve_device
+from . import report
+from .features import FeatureProtocol, extract_features, model_fingerprint
 from .protocol import Evaluation, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
 from .splits import Split, load_splits, random_splits
+from .tsne import tsne_plot
+
+
+@dataclass
+class EvaluationSpec:
+    """What to evaluate and how (the options of ``arniqa evaluate``, same names and defaults).
+
+    ``dataset``/``root``: the dataset and its folder; ``output``: the folder for the results, the
+    fitted regressor and (``export_checkpoint``) a checkpoint with it; ``checkpoint``: a project
+    checkpoint, else the published encoder (``weights_dir``); ``splits``: a count, a folder, or None
+    (see :func:`choose_splits`); ``alpha``: a fixed ridge alpha, else the search over ``ALPHAS``;
+    ``cross_to``/``cross_root``: also fit on all of ``dataset`` and test on all of that one;
+    ``cache_dir``: the feature cache (default ``<weights cache>/features``); ``tsne``: also tsne.png.
+    """
+
+    dataset: str
+    root: str | Path
+    output: str | Path
+    weights_dir: Path | None = None
+    checkpoint: Path | None = None
+    splits: str | None = None
+    seed: int = 0
+    alpha: float | None = None
+    cross_to: str | None = None
+    cross_root: Path | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    amp: bool = False
+    crop_size: int = 224
+    workers: int = 0
+    cache_dir: Path | None = None
+    tsne: bool = False
+    export_checkpoint: bool = True
+    progress: bool = True
+
+
+@dataclass
+class EvaluationOutput:
+    """The results (JSON-ready, as in results.json) and the files written, by kind."""
+
+    result: dict
+    files: dict[str, Path]
 
 
 @dataclass
@@ -31,9 +88,6 @@ class Extraction:
 def load_model(checkpoint=None, weights_dir=None, device="cpu"):
     """``(model, description)``: a project checkpoint, else the published ``ARNIQA.pth`` (fetched or
     read from ``weights_dir``)."""
-    from ..models import ARNIQA
-    from ..models.weights import ENCODER_FILE, fetch, load_checkpoint, load_published_encoder
-
     if checkpoint is not None:
         model, _, _ = load_checkpoint(checkpoint, device=device)
         return model.eval(), f"checkpoint {checkpoint}"
@@ -69,7 +123,7 @@ def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, s
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     unit = "reference-disjoint" if groups is not None else "per image"
-    return made, f"random {count} seed {seed} (70/10/20, {unit})"
+    return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
 
 
 def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS,
@@ -112,13 +166,56 @@ def cross_evaluate(source: IQADataset, source_features, source_splits, target: I
 
 def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
     """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
-    header metadata ``"arniqa"`` = JSON of the regressor config plus ``info``."""
-    import json
-
-    from safetensors.torch import save_file
-
+    header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
     tensors = {"weight": regressor.weight.detach().cpu().contiguous(), "bias": regressor.bias.detach().cpu().contiguous()}
     meta = {"format": "arniqa-regressor", "version": 1, **regressor.config, **info}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"arniqa": json.dumps(meta)})
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+
+
+def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:
+    """Evaluate ``spec`` end to end: dataset(s) -> splits -> model -> features -> ridge over the splits
+    (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``.
+
+    ``log`` gets one line (dataset, splits, model) before the features are computed.
+
+    Returns:
+        The results and the files written.
+
+    Raises:
+        ValueError, OSError: a dataset, split, feature or model problem (``DatasetError``,
+        ``SplitError`` and ``FeatureError`` are ValueErrors); the message names the file.
+    """
+    data = load_dataset(spec.dataset, spec.root)
+    target = load_dataset(spec.cross_to, spec.cross_root) if spec.cross_to else None
+    split_list, split_text = choose_splits(data, spec.splits, spec.seed)
+    dev = resolve_device(spec.device)
+    model, model_text = load_model(spec.checkpoint, spec.weights_dir, device=dev)
+    fingerprint = model_fingerprint(model)
+    cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
+    extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress)
+    log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
+    feats = dataset_features(model, data, extraction, fingerprint)
+    alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
+    result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=spec.progress)
+    result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
+    cross = None
+    if target is not None:
+        target_feats = dataset_features(model, target, extraction, fingerprint)
+        result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
+        cross = (pred, target.scores)
+
+    output = Path(spec.output)
+    output.mkdir(parents=True, exist_ok=True)
+    info = {"evaluated_on": data.name, "alpha": ev.alpha, "srcc_median": result["summary"]["srcc"]["median"],
+            "encoder": model_text, "encoder_fingerprint": fingerprint}  # fmt: skip
+    result["regressor_file"] = str(save_regressor(output / f"regressor_{data.name}.safetensors", regressor, **info))
+    if spec.export_checkpoint:
+        result["checkpoint_file"] = str(save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(),
+                                                        regressor, evaluation=info))  # fmt: skip
+    files = report.write_report(output, result, ev, data.scores, cross)
+    if spec.tsne:
+        labels = data.distortions
+        files["tsne"] = tsne_plot(feats, output / "tsne.png", labels=labels, values=None if labels else data.scores,
+                                  title=f"{data.name}: t-SNE of quality features", max_images=5000)  # fmt: skip
+    return EvaluationOutput(result, files)

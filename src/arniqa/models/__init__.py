@@ -1,9 +1,12 @@
-"""Crops -> features -> score: backbones, the ARNIQA model, the linear regressor, weight files."""
+"""Crops -> features -> score: backbones, the ARNIQA model, the regressor, the model names (registry),
+weight files (files, published, checkpoint, download). May import constants, utils and data.iqa."""
 
+from ..data.iqa.registry import SCORE_RANGES, ScoreRange, canonical_dataset
 from .arniqa import ARNIQA
 from .backbones import BACKBONES, create_backbone, load_resnet50_imagenet, near_identity_se_
 from .files import WeightsError
-from .regressor import SCORE_RANGES, Regressor, ScoreRange, canonical_dataset
+from .registry import list_models
+from .regressor import Regressor
 
 __all__ = [
     "ARNIQA",
@@ -14,6 +17,7 @@ __all__ = [
     "WeightsError",
     "canonical_dataset",
     "create_backbone",
+    "list_models",
     "load_resnet50_imagenet",
     "near_identity_se_",
 ]

@@ -1,4 +1,4 @@
-"""The linear quality regressor (4096-d feature -> score) and the per-dataset score ranges.
+"""The linear quality regressor (4096-d feature -> score), scaled by its dataset's score range.
 
 Scaling follows the official ARNIQA ``torch.hub`` model: ``s' = (s - lo) / (hi - lo)``, then
 ``1 - s'`` for DMOS datasets (lower raw score = better image), and no clamping, so out-of-range
@@ -7,58 +7,13 @@ images can score outside [0, 1]. Higher scaled scores are always better.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
-
-
-class ScoreRange(NamedTuple):
-    """The native score range of a dataset and whether its labels are MOS or DMOS."""
-
-    low: float
-    high: float
-    kind: str = "mos"  # "mos" (higher is better) or "dmos" (lower is better)
-
-    @property
-    def lower_better(self) -> bool:
-        return self.kind == "dmos"
-
-
-# Official ARNIQA ranges. FLIVE is (1, 100) as in the official model; pyiqa >= 0.1.14 uses (0, 100).
-SCORE_RANGES: dict[str, ScoreRange] = {
-    "live": ScoreRange(1.0, 100.0, "dmos"),
-    "csiq": ScoreRange(0.0, 1.0, "dmos"),
-    "tid2013": ScoreRange(0.0, 9.0, "mos"),
-    "kadid10k": ScoreRange(1.0, 5.0, "mos"),
-    "flive": ScoreRange(1.0, 100.0, "mos"),
-    "spaq": ScoreRange(1.0, 100.0, "mos"),
-    "clive": ScoreRange(1.0, 100.0, "mos"),
-    "koniq10k": ScoreRange(1.0, 100.0, "mos"),
-}
-
-DATASETS = tuple(SCORE_RANGES)
-
-# Short names used by pyiqa (metric options and dataset configs).
-DATASET_ALIASES = {"koniq": "koniq10k", "tid": "tid2013", "kadid": "kadid10k", "livec": "clive"}
-
-
-def canonical_dataset(name: str) -> str:
-    """The canonical dataset key for ``name`` (case-insensitive; pyiqa aliases accepted).
-
-    >>> canonical_dataset("KonIQ")
-    'koniq10k'
-    """
-    key = str(name).strip().lower()
-    key = DATASET_ALIASES.get(key, key)
-    if key not in SCORE_RANGES:
-        known = ", ".join(DATASETS + tuple(DATASET_ALIASES))
-        raise ValueError(f"unknown regressor dataset {name!r}; expected one of: {known}")
-    return key
+from ..data.iqa.registry import ALIASES, SCORE_RANGES, ScoreRange, canonical_dataset
 
 
 def _as_range(value) -> ScoreRange:
@@ -96,7 +51,7 @@ class Regressor(nn.Module):
         if dataset is not None and score_range is None:
             dataset = canonical_dataset(dataset)
         elif dataset is not None:
-            dataset = DATASET_ALIASES.get(dataset.lower(), dataset.lower())
+            dataset = ALIASES.get(dataset.lower(), dataset.lower())
         self.dataset = dataset
         if score_range is not None:
             self.score_range: ScoreRange | None = _as_range(score_range)

@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 
-from ..memory import keep_freed_memory
+from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
-from .loop import TrainingError, train
+from .loop import train
+from .state import TrainingError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,5 +31,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    keep_freed_memory()  # this process is a training run: see arniqa/memory.py
+    keep_freed_memory()  # this process is a training run: see arniqa/utils/runtime.py
     sys.exit(main())

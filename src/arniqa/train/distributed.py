@@ -14,6 +14,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from ..utils.runtime import resolve_device
+
 
 @dataclass(frozen=True)
 class Context:
@@ -34,15 +36,13 @@ class Context:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> the local rank's GPU if CUDA is available, else CPU; ``cuda`` -> the local rank's GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{local_rank}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name} but CUDA is not available")
-    return device
+    """``auto`` -> the local rank's GPU if CUDA is available, else CPU (training's ``auto`` skips MPS);
+    ``cuda`` -> the local rank's GPU; anything else as :func:`~arniqa.utils.runtime.resolve_device`."""
+    try:
+        device = resolve_device(name, mps=False)
+    except ValueError as e:
+        raise ValueError(f"train.device={name}: {e}") from None
+    return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
 
 
 def setup(device: str = "auto") -> Context:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...models.regressor import SCORE_RANGES, ScoreRange
+from .registry import SCORE_RANGES, ScoreRange
 
 
 class DatasetError(ValueError):
@@ -78,7 +78,7 @@ class IQADataset:
 
 
 def score_range(name: str) -> ScoreRange:
-    """The native score range and direction of a known dataset (one table, in ``models.regressor``)."""
+    """The native score range and direction of a known dataset (from :data:`.registry.SCORE_RANGES`)."""
     return SCORE_RANGES[name]
 
 

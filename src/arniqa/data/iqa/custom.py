@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...models.regressor import ScoreRange
 from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows
+from .registry import ScoreRange
 
 DEFAULT_NAME = "labels.csv"
 

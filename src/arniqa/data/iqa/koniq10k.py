@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...models.regressor import ScoreRange
 from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .registry import ScoreRange
 
 LABELS = "koniq10k_scores_and_distributions.csv"
 FOLDERS = ("1024x768", "512x384")

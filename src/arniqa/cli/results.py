@@ -1,4 +1,4 @@
-"""Files in, rows out: expanding the paths to score, and CSV/JSON result files written row by row.
+"""``arniqa score``'s files: the paths to score (folders expanded), and CSV/JSON result files written row by row.
 
 Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``). Files are written
 incrementally (each row is flushed), so an interrupted run keeps its rows, and a later run can skip
@@ -13,11 +13,12 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .data.images import is_image_file
+from ..data.images import is_image_file
+from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
 FORMATS = ("csv", "json")
@@ -53,20 +54,42 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if fmt == "csv":
         return [dict(r) for r in csv.DictReader(io.StringIO(text)) if r.get("path")]
-    rows = []
+    return [row for _, row in _json_rows(text)]
+
+
+def _json_rows(text: str) -> Iterator[tuple[str, dict]]:
+    """``(line, row)`` for each row line of a JSON result file (one object per line, a trailing comma
+    dropped), up to the first line that does not parse (a half-written last line)."""
     for line in text.splitlines():
         line = line.strip().rstrip(",")
         if line.startswith("{"):
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a half-written last line
-                break
-    return rows
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                return
+            yield line, row
 
 
 def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
     """The paths that already have a row (scored or failed) in a result file."""
     return {str(r["path"]) for r in read_rows(path, fmt)}
+
+
+def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
+                 scale: bool = True, advance: Callable[[], object] = lambda: None) -> int:
+    """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
+    path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
+    ``advance()`` after each row. Returns the number of paths that could not be scored."""
+    failed = 0
+    with RowWriter(target, fmt, append=append) as writer:
+        for r in scorer.iter_scores(paths) if paths else ():
+            if r.error is not None:
+                failed += 1
+                writer.write(r.source, None, None, r.error)
+            else:
+                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
+            advance()
+    return failed
 
 
 def _number(v: float | None) -> str:
@@ -105,14 +128,8 @@ class RowWriter:
     @staticmethod
     def _reopen_json(path: Path) -> None:
         """Drop a closing ``]`` (and a half-written last line) so rows can be appended."""
-        lines = path.read_text(encoding="utf-8").splitlines()
-        keep = []
-        for line in lines:
-            s = line.strip().rstrip(",")
-            if s == "[" or s.startswith("{") and _parses(s):
-                keep.append(s)
-        body = keep[0] + "\n" + ",\n".join(keep[1:]) if keep and keep[0] == "[" else "[\n" + ",\n".join(keep)
-        path.write_text(body, encoding="utf-8")
+        body = "[\n" + ",\n".join(line for line, _ in _json_rows(path.read_text(encoding="utf-8")))
+        atomic_write(path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:
         if self.fmt == "csv":
@@ -136,11 +153,3 @@ class RowWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _parses(line: str) -> bool:
-    try:
-        json.loads(line)
-        return True
-    except json.JSONDecodeError:
-        return False

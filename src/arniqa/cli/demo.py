@@ -1,0 +1,27 @@
+"""CLI verb: ``arniqa demo`` runs every stage of the pipeline on bundled photos (:mod:`arniqa.demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..utils import runtime
+from . import app
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("arniqa-demo"), "-o", "--output", help="Folder for the photos, run, report."),
+    steps: int = typer.Option(12, "--steps", min=1, help="Training steps (4 samples each)."),
+    crop_size: int = typer.Option(64, "--crop-size", min=32, help="Crop size for training and features."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
+) -> None:
+    """The whole pipeline on bundled sample photos: short SE-ResNet50 training, synthetic labelled
+    set, features, ridge, scores and a report. Minutes on a CPU; not a useful quality model."""
+    runtime.keep_freed_memory()
+    from ..demo import WARNING, run_demo
+
+    report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+    typer.echo(f"report: {report}")
+    typer.echo(WARNING)

@@ -1,0 +1,69 @@
+"""The IQA datasets by name: canonical keys, pyiqa's short names, and each dataset's score range and direction.
+
+The one table of dataset names: the adapters (:func:`arniqa.data.iqa.load_dataset`), the regressor
+(:mod:`arniqa.models.regressor`), the model names (:mod:`arniqa.models.registry`) and the CLI read it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ScoreRange(NamedTuple):
+    """The native score range of a dataset and whether its labels are MOS or DMOS."""
+
+    low: float
+    high: float
+    kind: str = "mos"  # "mos" (higher is better) or "dmos" (lower is better)
+
+    @property
+    def lower_better(self) -> bool:
+        return self.kind == "dmos"
+
+
+# Official ARNIQA ranges. FLIVE is (1, 100) as in the official model; pyiqa >= 0.1.14 uses (0, 100).
+SCORE_RANGES: dict[str, ScoreRange] = {
+    "live": ScoreRange(1.0, 100.0, "dmos"),
+    "csiq": ScoreRange(0.0, 1.0, "dmos"),
+    "tid2013": ScoreRange(0.0, 9.0, "mos"),
+    "kadid10k": ScoreRange(1.0, 5.0, "mos"),
+    "flive": ScoreRange(1.0, 100.0, "mos"),
+    "spaq": ScoreRange(1.0, 100.0, "mos"),
+    "clive": ScoreRange(1.0, 100.0, "mos"),
+    "koniq10k": ScoreRange(1.0, 100.0, "mos"),
+}
+
+DATASETS = tuple(SCORE_RANGES)
+
+# Short names used by pyiqa (metric options and dataset configs; its FLIVE set is called PaQ-2-PiQ).
+ALIASES = {"koniq": "koniq10k", "tid": "tid2013", "kadid": "kadid10k", "livec": "clive", "paq2piq": "flive"}
+
+# A labelled CSV of the user's own (:mod:`arniqa.data.iqa.custom`): loadable, but with no fixed score range.
+CUSTOM = "csv"
+
+
+def canonical_dataset(name: str, custom: bool = False) -> str:
+    """The canonical key of a dataset name (case-insensitive; pyiqa's short names accepted).
+
+    Args:
+        name: a key of :data:`DATASETS` or :data:`ALIASES`, in any case.
+        custom: also accept :data:`CUSTOM` (for loading a dataset; a regressor needs a known range).
+
+    Returns:
+        The key in :data:`DATASETS` (or :data:`CUSTOM`).
+
+    Raises:
+        ValueError: the name is unknown; the message lists the accepted names.
+
+    >>> canonical_dataset("KonIQ")
+    'koniq10k'
+    """
+    key = str(name).strip().lower()
+    key = ALIASES.get(key, key)
+    if custom and key == CUSTOM:
+        return key
+    if key not in SCORE_RANGES:
+        known = ", ".join(DATASETS + ((CUSTOM,) if custom else ()) + tuple(ALIASES))
+        what = "dataset" if custom else "regressor dataset"
+        raise ValueError(f"unknown {what} {name!r}; expected one of: {known}")
+    return key

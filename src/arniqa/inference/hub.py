@@ -1,0 +1,40 @@
+"""The reference ``torch.hub`` interface (``hubconf.py`` at the repository root imports this)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..constants import DEFAULT_REGRESSOR
+from ..models.arniqa import ARNIQA
+from ..models.regressor import Regressor
+from .loading import load_published
+
+
+class HubModel(nn.Module):
+    """The reference ``torch.hub`` model's interface: ``forward(img, img_ds, return_embedding=False,
+    scale_score=True)`` with ``img``/``img_ds`` already ImageNet-normalised (N,3,H,W) tensors (full and
+    half scale). Returns scores (N,) (scaled unless ``scale_score=False``), and the (N, 4096) feature
+    too when ``return_embedding``."""
+
+    def __init__(self, model: ARNIQA, regressor: Regressor) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.regressor = regressor.eval()
+        self.regressor_dataset = regressor.dataset
+
+    def forward(self, img: torch.Tensor, img_ds: torch.Tensor, return_embedding: bool = False,
+                scale_score: bool = True):
+        f = F.normalize(self.model.encoder(img), dim=1)
+        f_ds = F.normalize(self.model.encoder(img_ds), dim=1)
+        f_combined = torch.hstack((f, f_ds))
+        score = self.regressor(f_combined)
+        if scale_score:
+            score = self.regressor.scale(score)
+        return (score, f_combined) if return_embedding else score
+
+
+def hub_model(regressor_dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> HubModel:
+    """The published model in the reference hub interface (see :class:`HubModel`)."""
+    return HubModel(*load_published(regressor_dataset, weights_dir))

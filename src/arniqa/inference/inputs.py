@@ -1,0 +1,82 @@
+"""What :meth:`Scorer.score` accepts, made into single images: paths, PIL images, arrays, tensors.
+
+Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
+arrays (made into a PIL image first: alpha dropped, gray replicated). Float arrays and tensors must
+lie in [0, 1] (up to 1e-6).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import open_image, pil_to_tensor, to_rgb
+
+
+def source_name(item, index: int) -> str:
+    """How results and errors name an input: its path, else ``<input i>``."""
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"<input {index}>"
+
+
+def split_inputs(inputs) -> list:
+    """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors)."""
+    if isinstance(inputs, (str, os.PathLike, Image.Image, np.ndarray)):
+        return [inputs]
+    if torch.is_tensor(inputs):
+        if inputs.dim() == 4:
+            return list(inputs)
+        return [inputs]
+    if isinstance(inputs, Iterable):
+        items = list(inputs)
+        if not items:
+            raise ValueError("no images to score (empty input)")
+        return items
+    raise ValueError(f"cannot score an object of type {type(inputs).__name__}")
+
+
+def as_image(item, name: str) -> Image.Image | torch.Tensor:
+    """One input as an RGB PIL image (paths, PIL images) or a (3,H,W) float tensor in [0, 1]
+    (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files, ValueError otherwise."""
+    if isinstance(item, (str, os.PathLike)):
+        return open_image(item)
+    if isinstance(item, Image.Image):
+        return to_rgb(item, name)
+    if isinstance(item, np.ndarray):
+        return _array_image(item, name)
+    if torch.is_tensor(item):
+        return _tensor_image(item, name)
+    raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
+
+
+def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
+    """A (3,H,W) float image in [0, 1] from a float or uint8 tensor with 1 or 3 channels."""
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"{name}: expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        x = x.float() / 255
+    elif not x.is_floating_point():
+        raise ValueError(f"{name}: expected a float tensor in [0, 1] or uint8, got {x.dtype}")
+    else:
+        x = x.float()
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+    return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+
+def _array_image(a: np.ndarray, name: str) -> torch.Tensor:
+    """A (3,H,W) float tensor from an HWC (or HW) array: uint8 as an image file's pixels, floats in [0, 1]."""
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}")
+    if a.dtype == np.uint8:
+        return pil_to_tensor(to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name))
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{name}: expected a uint8 or float array, got {a.dtype}")
+    t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3], dtype=np.float32)).permute(2, 0, 1)  # alpha dropped
+    return _tensor_image(t, name)

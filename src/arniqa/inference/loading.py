@@ -1,0 +1,78 @@
+"""From a name to a :class:`Scorer`: the published models by name, or a checkpoint of this project.
+
+Names are those of :mod:`arniqa.models.registry`: ``arniqa-<dataset>`` (the published ``ARNIQA.pth``
+encoder and the published ``regressor_<dataset>.pth``, fetched into the cache or read from
+``weights_dir``) and pyiqa's metric names (``arniqa`` = KonIQ-10k, ``arniqa-live``, ``arniqa-tid``,
+...). A path is a checkpoint saved by :func:`arniqa.models.checkpoint.save_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..constants import DEFAULT_REGRESSOR
+from ..data.iqa.registry import canonical_dataset
+from ..data.views import Protocol
+from ..models.arniqa import ARNIQA
+from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
+from ..models.regressor import Regressor
+from ..models.checkpoint import load_checkpoint
+from ..models.download import fetch
+from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
+from ..utils.runtime import resolve_device
+from .scorer import Scorer
+
+
+def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
+    """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
+    (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
+    dataset = canonical_dataset(dataset)
+    model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
+    regressor = load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset)
+    return model.eval(), regressor.eval()
+
+
+def load(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    device: str | torch.device = "auto",
+    weights_dir=None,
+    protocol: str | Protocol = "crops",
+    regressor: str | os.PathLike | Regressor | None = None,
+    **options,
+) -> Scorer:
+    """A :class:`Scorer` for a model name or a checkpoint path.
+
+    Args:
+        name_or_path: a name of :func:`arniqa.models.registry.list_models`, or a checkpoint file.
+        device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
+        weights_dir: a folder holding the published files (no download).
+        protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
+        regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
+            :class:`Regressor`, or (published models only) a published regressor named by its
+            dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
+        **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``,
+            ``channels_last``).
+
+    Raises:
+        ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
+    """
+    dev = resolve_device(device)
+    reg_file = Path(regressor) if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file() else None
+    reg_name = regressor if isinstance(regressor, str) and reg_file is None else None
+    path = Path(name_or_path)
+    if path.suffix == ".safetensors" or path.is_file():
+        if reg_name is not None:
+            raise ValueError(f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
+                             "(the published regressors fit the published encoder only)")
+        model, reg, _config = load_checkpoint(path, device="cpu")
+    else:
+        dataset = regressor_dataset(reg_name) if reg_name else model_dataset(str(name_or_path))
+        model, reg = load_published(dataset, weights_dir)
+    if isinstance(regressor, Regressor):
+        reg = regressor
+    elif reg_file is not None:
+        reg = load_published_regressor(reg_file)
+    return Scorer(model, reg, protocol=protocol, device=dev, **options)

@@ -1,0 +1,46 @@
+"""What scoring returns: :class:`ScoreResult` for a call, :class:`ItemResult` per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ScoreResult:
+    """Scores of N images, in input order (CPU tensors).
+
+    ``scores``: (N,) scaled to about [0, 1], higher is better (or raw when ``scale=False``);
+    ``raw_scores``: (N,) on the regressor dataset's native scale; ``features``: (N, V, 4096) per view
+    (V = 5 crops or 1 whole image) when requested, else None. The raw score is the regressor applied
+    to ``features.mean(1)`` (the regressor is linear, so this is the mean of the view scores).
+    """
+
+    scores: torch.Tensor
+    raw_scores: torch.Tensor
+    features: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __float__(self) -> float:
+        if len(self.scores) != 1:
+            raise TypeError(f"float() needs a result for one image, this one has {len(self.scores)}")
+        return float(self.scores[0])
+
+    def tolist(self) -> list[float]:
+        return self.scores.tolist()
+
+
+@dataclass
+class ItemResult:
+    """One image's outcome in :meth:`Scorer.iter_scores`: a score, or the error that stopped it."""
+
+    index: int
+    source: str
+    score: float | None = None
+    raw_score: float | None = None
+    error: str | None = None  # the reason, without the source name
+    features: torch.Tensor | None = None  # (V, 4096) when requested
+    exception: Exception | None = field(default=None, repr=False)

@@ -1,0 +1,268 @@
+"""The :class:`Scorer`: an ARNIQA model, a regressor and a view protocol, run over many images.
+
+Batching: ``batch_size`` counts **images** per forward pass. In the ``crops``/``eval`` protocols each
+image gives 5 full-scale and 5 half-scale crops of 224, all run in one forward, so a forward sees
+``10 * batch_size`` crops. In ``whole``/``pyiqa`` images of equal size are batched together (images
+are grouped by size within a look-ahead window of ``2 * batch_size`` images); other sizes run apart.
+Files are decoded (and cropped) by a thread pool, ``2 * batch_size`` images ahead, while the model
+runs. Results always come back in input order, and a batch gives the same scores as one image at a
+time (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data.images import ImageError
+from ..data.views import Protocol, get_protocol
+from ..models.arniqa import ARNIQA
+from ..models.regressor import Regressor
+from ..utils.runtime import resolve_device
+from .inputs import as_image, source_name, split_inputs
+from .results import ItemResult, ScoreResult
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class _Prepared:
+    index: int
+    source: str
+    full: torch.Tensor | None = None  # (V, 3, h, w)
+    half: torch.Tensor | None = None
+    exception: Exception | None = None
+
+    def failed(self) -> ItemResult:
+        e = self.exception
+        return ItemResult(self.index, self.source, error=e.reason if isinstance(e, ImageError) else str(e),
+                          exception=e)
+
+
+def _emit_in_order(done: dict[int, ItemResult], next_out: int) -> Iterator[ItemResult]:
+    """Pop and yield ``done[next_out]``, ``done[next_out + 1]``, ... while they are there."""
+    while next_out in done:
+        yield done.pop(next_out)
+        next_out += 1
+
+
+def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
+    """``results`` unchanged, or the first input's error raised."""
+    for r in results:
+        if r.exception is not None:
+            raise r.exception
+    return results
+
+
+class Scorer:
+    """An ARNIQA model, a regressor and a preprocessing protocol, ready to score images.
+
+    ``batch_size``: images per forward pass (see the module docstring); ``workers``: decoding threads;
+    ``max_side``: in ``whole``/``pyiqa``, images whose longer side exceeds it are first downscaled
+    (PIL bicubic, aspect kept, longer side = ``max_side``) with a warning, which changes their score;
+    ignored by ``crops``/``eval``, whose cost does not grow with the image past decoding.
+    ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast; ``channels_last`` memory format.
+    """
+
+    def __init__(
+        self,
+        model: ARNIQA,
+        regressor: Regressor | None,
+        protocol: str | Protocol = "crops",
+        device: str | torch.device = "cpu",
+        batch_size: int = 8,
+        workers: int | None = None,
+        max_side: int | None = None,
+        precision: str = "fp32",
+        channels_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if max_side is not None and max_side < 2:
+            raise ValueError(f"max_side must be at least 2, got {max_side}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.device = resolve_device(device)
+        self.protocol = get_protocol(protocol)
+        self.model = model.to(self.device).eval()
+        self.regressor = None if regressor is None else regressor.to(self.device).eval()
+        self.batch_size = batch_size
+        self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
+        self.max_side = max_side
+        self.precision = precision
+        self.channels_last = channels_last
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def __repr__(self) -> str:
+        reg = self.regressor.dataset if self.regressor is not None else None
+        return (f"Scorer(backbone={self.model.backbone_name!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
+                f"device={str(self.device)!r}, batch_size={self.batch_size}, precision={self.precision!r})")
+
+    # ---- preprocessing -------------------------------------------------------------------------
+
+    def _bound(self, image, name: str):
+        """Downscale ``image`` (PIL or (3,H,W) tensor) so its longer side is at most ``max_side``."""
+        if self.max_side is None or self.protocol.crops:
+            return image
+        w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
+        if max(h, w) <= self.max_side:
+            return image
+        r = self.max_side / max(h, w)
+        nh, nw = max(2, round(h * r)), max(2, round(w * r))
+        warnings.warn(f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring",
+                      stacklevel=3)
+        if isinstance(image, Image.Image):
+            return image.resize((nw, nh), Image.Resampling.BICUBIC)
+        return F.interpolate(image[None], size=(nh, nw), mode="bicubic", antialias=True)[0].clamp_(0, 1)
+
+    def _prepare(self, index: int, item) -> _Prepared:
+        """Decode one input and make its (full, half) views; errors are kept, not raised."""
+        name = source_name(item, index)
+        try:
+            full, half = self.protocol.views(self._bound(as_image(item, name), name))
+            return _Prepared(index, name, full, half)
+        except (ImageError, ValueError) as e:
+            return _Prepared(index, name, exception=e)
+
+    def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
+        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""
+        ahead = 2 * self.batch_size
+        if self.workers <= 1 or len(items) <= 1:
+            for i, item in enumerate(items):
+                yield self._prepare(i, item)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="arniqa-decode") as pool:
+            pending = []
+            it = iter(enumerate(items))
+            for i, item in it:  # fill the look-ahead: one batch decoding while one is scored
+                pending.append(pool.submit(self._prepare, i, item))
+                if len(pending) >= ahead:
+                    break
+            while pending:
+                yield pending.pop(0).result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(pool.submit(self._prepare, *nxt))
+
+    # ---- model ---------------------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            return self.model.features(x).float()
+
+    @torch.inference_mode()
+    def _forward(self, group: list[_Prepared]) -> torch.Tensor:
+        """(n, V, 4096) quality features of prepared images that share one view size."""
+        full = torch.cat([p.full for p in group])
+        half = torch.cat([p.half for p in group])
+        if full.shape[-2:] == half.shape[-2:]:  # crops: both scales in one forward
+            f = self._features(torch.cat([full, half]))
+            f_full, f_half = f[: len(full)], f[len(full):]
+        else:
+            f_full, f_half = self._features(full), self._features(half)
+        return torch.cat([f_full, f_half], dim=1).view(len(group), -1, f_full.shape[1] * 2)
+
+    def _score_group(self, group: list[_Prepared], want_features: bool) -> list[ItemResult]:
+        try:
+            feats = self._forward(group)
+        except RuntimeError as e:  # e.g. out of memory: retry one at a time so only the culprit fails
+            if len(group) == 1:
+                p = group[0]
+                return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
+            return [r for p in group for r in self._score_group([p], want_features)]
+        raw = self._raw(feats)
+        out = []
+        for p, r, f in zip(group, raw.tolist(), feats.cpu()):
+            scaled = float(self.regressor.scale(r)) if self._can_scale else None
+            out.append(ItemResult(p.index, p.source, scaled, r, features=f if want_features else None))
+        return out
+
+    @property
+    def _can_scale(self) -> bool:
+        return self.regressor is not None and self.regressor.score_range is not None
+
+    def _raw(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.regressor is None:
+            return torch.full((feats.shape[0],), float("nan"))
+        with torch.inference_mode():
+            return self.regressor(feats.flatten(0, 1).float()).view(feats.shape[0], -1).mean(1).cpu()
+
+    # ---- public --------------------------------------------------------------------------------
+
+    def iter_scores(self, inputs, return_features: bool = False) -> Iterator[ItemResult]:
+        """Score ``inputs`` (paths, PIL images, arrays, tensors) and yield one :class:`ItemResult` per
+        input, **in input order**, as soon as it and all before it are done. A failing input yields a
+        result with ``error`` set and the others go on. Scores are scaled when the regressor has a
+        score range (``raw_score`` always holds the native-scale value)."""
+        items = split_inputs(inputs)
+        done: dict[int, ItemResult] = {}
+        emitted = 0
+        buckets: dict[tuple, list[_Prepared]] = {}
+        window = 2 * self.batch_size
+        held = 0
+
+        def flush(key):
+            nonlocal held
+            group = buckets.pop(key)
+            held -= len(group)
+            for r in self._score_group(group, return_features):
+                done[r.index] = r
+
+        for p in self._prepared(items):
+            if p.exception is not None:
+                done[p.index] = p.failed()
+            else:
+                key = (tuple(p.full.shape[-2:]), tuple(p.half.shape[-2:]))
+                buckets.setdefault(key, []).append(p)
+                held += 1
+                if len(buckets[key]) >= self.batch_size:
+                    flush(key)
+                elif held >= window:  # keep the look-ahead bounded: flush the biggest bucket
+                    flush(max(buckets, key=lambda k: len(buckets[k])))
+            for r in _emit_in_order(done, emitted):
+                emitted += 1
+                yield r
+        for key in list(buckets):
+            flush(key)
+        yield from _emit_in_order(done, emitted)
+
+    def score(self, inputs, return_features: bool = False, scale: bool = True) -> ScoreResult:
+        """Scores of one image or many: a path (str or Path), PIL image, HWC numpy array (uint8, or
+        float in [0, 1]), tensor (3,H,W) or (B,3,H,W) in [0, 1], or a list of any of these.
+
+        Returns a :class:`ScoreResult` with (N,) tensors (N = 1 for a single image). Raises the first
+        input's error (:class:`~arniqa.data.images.ImageError` for files, ValueError otherwise); use
+        :meth:`iter_scores` to go on past bad inputs.
+        """
+        if self.regressor is None:
+            raise ValueError("this model has no regressor; pass regressor=... to load(), or use features()")
+        if scale and not self._can_scale:
+            raise ValueError("the regressor has no score range; call score(..., scale=False) for raw scores")
+        results = _raise_first(list(self.iter_scores(inputs, return_features)))
+        raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
+        scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
+        feats = torch.stack([r.features for r in results]) if return_features else None
+        return ScoreResult(scores, raw, feats)
+
+    def features(self, inputs) -> torch.Tensor:
+        """(N, V, 4096) quality features per view (no regressor needed)."""
+        results = _raise_first(list(self.iter_scores(inputs, return_features=True)))
+        return torch.stack([r.features for r in results])

@@ -1,0 +1,121 @@
+"""The published ARNIQA weights: ``ARNIQA.pth`` and ``regressor_<dataset>.pth`` (the :data:`PUBLISHED`
+table of release files) read into this package's :class:`~arniqa.models.ARNIQA` and :class:`Regressor`.
+
+* :func:`load_published_encoder` reads ``ARNIQA.pth`` (positional keys ``model.0.*`` ... ``model.7.*``
+  and ``projector.0/2.*``, optionally wrapped under ``encoder.`` as in training checkpoints) into
+  ``ARNIQA("resnet50")``.
+* :func:`load_published_regressor` reads a ``regressor_<dataset>.pth`` TorchScript archive
+  (``weights`` [1, 4096], 0-d ``biases``) without running its code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from ..data.iqa.registry import DATASETS, canonical_dataset
+from .arniqa import ARNIQA
+from .checkpoint import arniqa_metadata, load_strict, preview_keys
+from .files import WeightsError, read_state_dict
+from .regressor import Regressor
+
+RELEASE_URL = "https://github.com/miccunifi/ARNIQA/releases/download/weights/"
+ENCODER_FILE = "ARNIQA.pth"
+
+
+class PublishedFile(NamedTuple):
+    url: str
+    sha256: str | None  # None: not known (nothing is verified; the computed hash is logged)
+
+
+def regressor_filename(dataset: str) -> str:
+    """``regressor_<dataset>.pth`` for a dataset name or pyiqa alias."""
+    return f"regressor_{canonical_dataset(dataset)}.pth"
+
+
+# The official release files. Their SHA-256 digests are not known to this project (they were
+# written without network access), so they are None: fetch() verifies nothing for them and logs
+# the digest it computed, which can be pinned here later.
+PUBLISHED: dict[str, PublishedFile] = {
+    name: PublishedFile(RELEASE_URL + name, None)
+    for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
+}
+
+
+_POSITIONAL = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
+
+
+def published_state_dict(state: dict[str, torch.Tensor], source="state dict") -> dict[str, torch.Tensor]:
+    """Rename a published-layout ARNIQA state dict to this package's ``ARNIQA`` key names.
+
+    ``model.<i>.rest`` -> ``encoder.<timm name>.rest`` (0 conv1, 1 bn1, 4..7 layer1..4) and
+    ``projector.*`` unchanged; a common ``encoder.`` prefix (training checkpoints) is removed first.
+    """
+    if state and all(k.startswith("encoder.") for k in state):
+        state = {k[len("encoder.") :]: v for k, v in state.items()}
+    renamed, unknown = {}, []
+    for key, value in state.items():
+        m = re.fullmatch(r"model\.(\d+)\.(.+)", key)
+        if m and m.group(1) in _POSITIONAL:
+            renamed[f"encoder.{_POSITIONAL[m.group(1)]}.{m.group(2)}"] = value
+        elif key.startswith("projector."):
+            renamed[key] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise WeightsError(f"{source}: keys not in the published ARNIQA layout: {preview_keys(unknown)}")
+    return renamed
+
+
+def load_published_encoder(model: ARNIQA, path) -> ARNIQA:
+    """Load ``ARNIQA.pth`` (or a training checkpoint wrapping it under ``encoder.``) into ``model``.
+
+    ``model`` must be ``ARNIQA("resnet50")``; loading is strict and uses ``torch.load(weights_only=True)``.
+    Returns ``model``.
+    """
+    if model.backbone_name != "resnet50":
+        raise WeightsError(f"the published ARNIQA weights are for a resnet50 backbone, not {model.backbone_name!r}")
+    state = published_state_dict(read_state_dict(path), source=path)
+    load_strict(model, state, path)
+    return model
+
+
+def load_published_regressor(path, dataset: str | None = None) -> Regressor:
+    """A :class:`Regressor` from a published ``regressor_<dataset>.pth`` or a regressor-only file.
+
+    The published file is a TorchScript archive holding ``weights`` [1, 4096] and a 0-d ``biases``;
+    its tensors are read without loading TorchScript or running pickled code. A plain state dict
+    with the same keys (or ``weight``/``bias``) also works, and so does a ``.safetensors`` file whose
+    ``"arniqa"`` metadata (format ``arniqa-regressor``, as the evaluation exports it) gives the
+    dataset and score range. Otherwise ``dataset`` defaults to the one in the file name.
+    """
+    path = Path(path)
+    tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
+    score_range = None
+    meta = arniqa_metadata(path) if path.suffix == ".safetensors" else None
+    if meta is not None and meta.get("format") == "arniqa-regressor":
+        dataset = dataset or meta.get("dataset")
+        score_range = meta.get("score_range")
+    elif dataset is None:
+        m = re.fullmatch(r"regressor_(.+)\.(pth|safetensors)", path.name)
+        if m and m.group(1).lower() in DATASETS:
+            dataset = m.group(1).lower()
+    for w_key, b_key in (("weights", "biases"), ("weight", "bias")):
+        if w_key in tensors and b_key in tensors:
+            weight, bias = tensors[w_key], tensors[b_key]
+            break
+    else:
+        raise WeightsError(f"{path}: expected tensors 'weights' and 'biases', found {preview_keys(tensors)}")
+    if weight.ndim == 1:
+        weight = weight.unsqueeze(0)
+    if weight.ndim != 2 or weight.shape[0] != 1 or bias.numel() != 1:
+        raise WeightsError(
+            f"{path}: expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}"
+        )
+    try:
+        return Regressor.from_numpy(weight.double().numpy(), bias.double().numpy(), dataset, score_range)
+    except ValueError as e:
+        raise WeightsError(f"{path}: {e}") from e

@@ -1,0 +1,59 @@
+"""The model names a user may type, and the regressor each one stands for.
+
+A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder with the published
+``regressor_<dataset>.pth``, for any spelling of a dataset in :mod:`arniqa.data.iqa.registry`
+(``arniqa-kadid10k``, ``arniqa-kadid``). pyiqa's metric names are among them, and its plain
+``arniqa`` is the KonIQ-10k regressor. :func:`arniqa.load` also takes the path of a checkpoint.
+"""
+
+from __future__ import annotations
+
+from ..constants import DEFAULT_MODEL
+from ..data.iqa.registry import DATASETS, canonical_dataset
+
+PREFIX = "arniqa-"
+PYIQA_DEFAULT = "arniqa"  # pyiqa's plain name
+PYIQA_DEFAULT_DATASET = "koniq10k"
+PYIQA_NAMES = (PYIQA_DEFAULT, *(PREFIX + name for name in ("live", "csiq", "tid", "kadid", "clive", "flive", "spaq")))
+
+__all__ = ["DEFAULT_MODEL", "PYIQA_NAMES", "list_models", "model_dataset", "regressor_dataset"]
+
+
+def list_models() -> tuple[str, ...]:
+    """The published models by name: ``arniqa-<dataset>`` for each dataset, then pyiqa's other names."""
+    canonical = tuple(PREFIX + d for d in DATASETS)
+    return canonical + tuple(n for n in PYIQA_NAMES if n not in canonical)
+
+
+def model_dataset(name: str) -> str:
+    """The regressor dataset of a model name (case-insensitive): ``arniqa`` (KonIQ-10k) or
+    ``arniqa-<dataset or pyiqa alias>``.
+
+    Raises:
+        ValueError: not a model name; the message lists :func:`list_models`.
+
+    >>> model_dataset("arniqa-tid")
+    'tid2013'
+    """
+    key = str(name).strip().lower()
+    if key == PYIQA_DEFAULT:
+        return PYIQA_DEFAULT_DATASET
+    if key.startswith(PREFIX):
+        try:
+            return canonical_dataset(key[len(PREFIX):])
+        except ValueError:
+            pass
+    raise ValueError(f"unknown model {name!r}: expected a checkpoint file or one of {', '.join(list_models())}")
+
+
+def regressor_dataset(name: str) -> str:
+    """The dataset of a published regressor named by a dataset (``kadid10k``, ``kadid``) or by a
+    model (``arniqa``, ``arniqa-live``): every spelling ``arniqa score --regressor`` accepts.
+
+    >>> regressor_dataset("arniqa"), regressor_dataset("livec")
+    ('koniq10k', 'clive')
+    """
+    key = str(name).strip().lower()
+    if key == PYIQA_DEFAULT or key.startswith(PREFIX):
+        return model_dataset(name)
+    return canonical_dataset(name)

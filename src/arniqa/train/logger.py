@@ -1,0 +1,125 @@
+"""The run's logs: a rich progress bar, TensorBoard scalars, ``log.csv`` and ``validation.csv``."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from ..utils.files import atomic_write
+from .config import Config
+
+LOG_FIELDS = ("global_step", "epoch", "step", "loss", "lr", "samples_per_s", "elapsed_s")
+
+
+class RunLogger:
+    """Rich progress bar, TensorBoard scalars, ``log.csv`` / ``validation.csv`` and ``run.log``
+    (main process only).
+
+    On resume, CSV rows after the resumed step are dropped and TensorBoard purges them, so the
+    logs read as one uninterrupted run.
+    """
+
+    def __init__(self, output: Path, total: int, start: int, enabled: bool, config: Config) -> None:
+        self.output, self.total, self.start, self.enabled, self.config = output, total, start, enabled, config
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> RunLogger:
+        if not self.enabled:
+            return self
+        self.csv_path = self.output / "log.csv"
+        _truncate_csv(self.csv_path, self.start)
+        _truncate_csv(self.output / "validation.csv", self.start)
+        new = not self.csv_path.exists()
+        self.csv_file = open(self.csv_path, "a", newline="")
+        self.csv = csv.writer(self.csv_file)
+        if new:
+            self.csv.writerow(LOG_FIELDS)
+        self.run_log = open(self.output / "run.log", "a" if self.start else "w")
+        self.writer = None
+        if self.config.log.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.output / "tensorboard"), purge_step=self.start or None)
+        self.progress = None
+        if self.config.log.progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.1f} samples/s"),
+                TimeRemainingColumn(),
+            )  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.total, completed=self.start, loss=float("nan"), lr=0.0, speed=0.0)
+        return self
+
+    def note(self, text: str) -> None:
+        """A timestamped line in ``run.log``, also printed above the progress bar."""
+        if not self.enabled:
+            return
+        self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        self.run_log.flush()
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False)
+
+    def advance(self, global_step: int, loss: float, lr: float) -> None:
+        if self.enabled and self.progress is not None:
+            self.progress.update(self.task, completed=global_step, loss=loss, lr=lr)
+
+    def log(self, global_step: int, epoch: int, step: int, loss: float, lr: float, speed: float) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t0
+        self.csv.writerow([global_step, epoch, step, f"{loss:.6f}", f"{lr:.6e}", f"{speed:.3f}", f"{elapsed:.1f}"])
+        self.csv_file.flush()
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, global_step)
+            self.writer.add_scalar("train/lr", lr, global_step)
+            self.writer.add_scalar("train/samples_per_s", speed, global_step)
+        if self.progress is not None:
+            self.progress.update(self.task, speed=speed)
+
+    def validation(self, global_step: int, epoch: int, metrics: dict[str, float], splits: str | None = None) -> None:
+        """One ``validation.csv`` row; ``splits`` (which splits were used) adds a ``splits`` column."""
+        if not self.enabled:
+            return
+        path = self.output / "validation.csv"
+        new = not path.exists()
+        row = {key: f"{value:.6f}" for key, value in metrics.items()}
+        if splits:
+            row["splits"] = splits
+        with open(path, "a", newline="") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(["global_step", "epoch", *row])
+            out.writerow([global_step, epoch, *row.values()])
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"validation/{key}", value, global_step)
+        if self.progress is not None:
+            self.progress.console.print(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+    def __exit__(self, *exc) -> None:
+        if not self.enabled:
+            return
+        if self.progress is not None:
+            self.progress.stop()
+        if self.writer is not None:
+            self.writer.close()
+        self.csv_file.close()
+        self.run_log.close()
+
+
+def _truncate_csv(path: Path, last_step: int) -> None:
+    """Keep the header and the rows with global_step <= last_step (all rows dropped for a fresh run)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+    atomic_write(path, write)

@@ -1,0 +1,47 @@
+"""One set of exit codes for every verb: 0 ok, 1 some items failed, 2 usage or setup error (docs/usage.md)."""
+
+import pytest
+from typer.testing import CliRunner
+
+from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _register, app
+from arniqa.utils import runtime
+
+_register()
+
+
+def test_the_documented_values():
+    assert (EXIT_OK, EXIT_FAILED, EXIT_USAGE) == (0, 1, 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.yaml"], "missing.yaml"),
+    (["ablate", "missing.yaml"], "missing.yaml"),
+    (["distort", "nope.png", "--name", "gaublur", "--level", "1", "-o", "out.png"], "nope.png"),
+    (["score", "empty-folder"], "no image files"),
+    (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
+    (["score", "x.png", "--resume"], "--resume needs -o"),
+])  # fmt: skip
+def test_usage_and_setup_errors_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # not in the test process
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "photos").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in result.output
+
+
+def test_distort_unknown_name_exits_2(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    result = CliRunner().invoke(app, ["distort", str(tmp_path / "a.png"), "-n", "nosuch", "-l", "1", "-o",
+                                      str(tmp_path / "b.png")])  # fmt: skip
+    assert result.exit_code == EXIT_USAGE and "nosuch" in result.output
+
+
+def test_version_exits_0():
+    assert CliRunner().invoke(app, ["version"]).exit_code == EXIT_OK

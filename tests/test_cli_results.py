@@ -1,0 +1,55 @@
+"""arniqa score's result files (cli/results.py): rows read back from cut files, JSON reopened for appending."""
+
+import json
+
+from arniqa.cli.results import RowWriter, collect_paths, format_for, read_done, read_rows
+
+
+def test_rows_of_a_cut_json_file(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('[\n{"path": "a", "score": 0.5, "raw_score": 3.0, "error": null},\n'
+                    '{"path": "b", "score": null, "raw_score": null, "error": "x"},\n{"path": "c", "sc')
+    assert [r["path"] for r in read_rows(path, "json")] == ["a", "b"]
+    assert read_done(path, "json") == {"a", "b"}
+    with RowWriter(path, "json", append=True) as w:  # the cut line goes, the old rows stay
+        w.write("c", 0.25, 2.0, None)
+    rows = json.loads(path.read_text())
+    assert rows == [{"path": "a", "score": 0.5, "raw_score": 3.0, "error": None},
+                    {"path": "b", "score": None, "raw_score": None, "error": "x"},
+                    {"path": "c", "score": 0.25, "raw_score": 2.0, "error": None}]  # fmt: skip
+
+
+def test_csv_append_keeps_one_header(tmp_path):
+    path = tmp_path / "r.csv"
+    with RowWriter(path, "csv") as w:
+        w.write("a", 0.5, 3.0, None)
+    with RowWriter(path, "csv", append=True) as w:
+        w.write("b", None, None, "no such file")
+    assert path.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nb,,,no such file\n"
+    assert read_done(path, "csv") == {"a", "b"}
+
+
+def test_paths_and_formats(tmp_path):
+    (tmp_path / "d" / "s").mkdir(parents=True)
+    for name in ("d/b.png", "d/s/a.jpg", "d/notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    got = collect_paths([tmp_path / "missing.png", tmp_path / "d"])
+    assert got == [str(tmp_path / "missing.png"), str(tmp_path / "d/b.png"), str(tmp_path / "d/s/a.jpg")]
+    assert format_for("x.JSON", None) == "json" and format_for(None, None) == "csv" and format_for("x.json", "csv") == "csv"
+
+
+def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
+    from arniqa.cli.results import write_scores
+    from arniqa.inference import ItemResult
+
+    class Stub:  # what write_scores needs of a Scorer
+        def iter_scores(self, paths):
+            for i, p in enumerate(paths):
+                yield ItemResult(i, p, error="no such file") if p == "bad" else ItemResult(i, p, 0.5 + i, 3.0 + i)
+
+    out, ticks = tmp_path / "s.csv", []
+    assert write_scores(Stub(), ["a", "bad", "c"], out, "csv", advance=lambda: ticks.append(1)) == 1
+    assert out.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nbad,,,no such file\nc,2.5,5.0,\n"
+    assert len(ticks) == 3
+    assert write_scores(Stub(), ["a"], tmp_path / "raw.json", "json", scale=False) == 0
+    assert json.loads((tmp_path / "raw.json").read_text()) == [{"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}]

@@ -1,0 +1,82 @@
+"""atomic_write and write_json: the old file survives a failing write, no temp file is left, and the
+JSON is standard (NaN and infinities are null) and reads back as the values written."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from arniqa.utils.files import atomic_write, jsonable, write_json
+
+
+def test_atomic_write_replaces_the_file(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    assert atomic_write(target, lambda tmp: tmp.write_text("new")) == target
+    assert target.read_text() == "new"
+    assert os.listdir(tmp_path) == ["a.txt"]
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_failing_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, fsync):
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"old contents")
+
+    def torn(tmp: Path):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, torn, fsync=fsync)
+    assert target.read_bytes() == b"old contents"
+    assert os.listdir(tmp_path) == ["state.pt"]
+
+
+def test_the_temp_file_is_in_the_same_folder_and_keeps_the_suffix(tmp_path):
+    seen = []
+    atomic_write(tmp_path / "status.npy", lambda tmp: (seen.append(tmp), np.save(tmp, np.arange(3))))
+    assert seen[0].parent == tmp_path and seen[0].suffix == ".npy" and seen[0].name != "status.npy"
+    assert np.load(tmp_path / "status.npy").tolist() == [0, 1, 2]  # np.save added no second suffix
+    assert os.listdir(tmp_path) == ["status.npy"]
+
+
+def test_write_json_turns_nan_and_infinities_into_null(tmp_path):
+    path = write_json(tmp_path / "sub" / "r.json", {"nan": float("nan"), "inf": np.float32("inf"),
+                                                    "ninf": -math.inf, "x": 0.25})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"nan": None, "inf": None, "ninf": None, "x": 0.25}
+
+
+def test_write_json_converts_numpy_torch_tuples_and_paths(tmp_path):
+    obj = {1: np.float64(0.5), "i": np.int64(7), "b": np.bool_(True), "arr": np.array([[1, 2]]),
+           "t": torch.tensor([1.5, float("nan")]), "s": torch.tensor(3), "p": Path("/x/y"), "tup": (1, "a", None)}
+    back = json.loads(write_json(tmp_path / "o.json", obj).read_text())
+    assert back == {"1": 0.5, "i": 7, "b": True, "arr": [[1, 2]], "t": [1.5, None], "s": 3, "p": "/x/y",
+                    "tup": [1, "a", None]}
+    assert type(back["i"]) is int and type(back["b"]) is bool
+
+
+def test_jsonable_rejects_what_json_cannot_hold():
+    with pytest.raises(TypeError, match="set"):
+        jsonable({"x": {1, 2}})
+
+
+def test_write_json_leaves_the_old_file_when_the_object_cannot_be_written(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('{"old": 1}')
+    with pytest.raises(TypeError):
+        write_json(path, {"x": object()})
+    assert json.loads(path.read_text()) == {"old": 1}
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_the_new_file_gets_the_usual_permissions(tmp_path):
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    atomic_write(atomic, lambda tmp: tmp.write_text("x"))
+    assert atomic.stat().st_mode == plain.stat().st_mode

@@ -1,0 +1,37 @@
+"""resolve_device: the explicit names, the order of "auto", and errors for devices that are absent."""
+
+import pytest
+import torch
+
+from arniqa.utils.runtime import describe, git_commit, resolve_device
+
+
+def test_explicit_devices_pass_through():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")
+    assert resolve_device("auto", mps=False) == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device() == torch.device("cpu")
+
+
+def test_absent_devices_are_errors(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="MPS is not available"):
+        resolve_device("mps")
+
+
+def test_describe_and_git_commit(tmp_path):
+    info = describe()
+    assert info["torch"] == torch.__version__ and info["cpu_count"] >= 1
+    assert git_commit(tmp_path) == "unknown (not a git checkout)"
