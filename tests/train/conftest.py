@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_arniqa import TinyARNIQA
 
 
 def write_images(folder: Path, sizes, seed: int = 0) -> list[Path]:
@@ -25,3 +26,11 @@ def image_folder(tmp_path) -> Path:
     """Six small images (48..96 px) in a nested folder tree."""
     write_images(tmp_path / "pristine", [(48, 64), (80, 96), (64, 64), (96, 72), (56, 88), (72, 80)])
     return tmp_path / "pristine"
+
+
+@pytest.fixture
+def tiny_model(monkeypatch):
+    """Training builds :class:`TinyARNIQA` instead of ARNIQA."""
+    import arniqa.train.loop as loop
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())

@@ -23,26 +23,7 @@ def warm_restarts(t: float) -> float:
     return ETA_MIN + (LR0 - ETA_MIN) * (1 + math.cos(math.pi * (t - start) / length)) / 2
 
 
-class Tiny(torch.nn.Module):
-    """Stands in for ARNIQA (forward returns (features, projections)): the schedule does not depend
-    on the model, and a ResNet50 step costs seconds on a CPU."""
-
-    config = {"backbone": "tiny", "backbone_options": {}}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
-        return f, torch.nn.functional.normalize(self.proj(f), dim=1)
-
-
-def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, image_folder, monkeypatch):
-    import arniqa.train.loop as loop
-
-    monkeypatch.setattr(loop, "build_model", lambda config: Tiny())
+def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, image_folder, tiny_model):
     # optim.* stay at their defaults: they must be the reference recipe
     config = load_config(None, [
         f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "model.init=random",

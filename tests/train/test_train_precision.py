@@ -15,26 +15,6 @@ from arniqa.train.__main__ import main
 from arniqa.train.loop import Trainer, autocast_settings
 
 
-class Tiny(torch.nn.Module):
-    """Stands in for ARNIQA where only the run's bookkeeping is under test (forward returns (f, g))."""
-
-    config = {"backbone": "tiny", "backbone_options": {}}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
-        return f, torch.nn.functional.normalize(self.proj(f), dim=1)
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    monkeypatch.setattr(loop, "build_model", lambda config: Tiny())
-
-
 def overrides(tmp_path, image_folder, *extra):
     return [
         f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "data.max_images=2",

@@ -11,6 +11,7 @@ from arniqa.evaluate.splits import random_splits
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
 from arniqa.train.validation import build_validator
+from tiny_arniqa import TinyARNIQA
 
 
 def small_config(tmp_path, image_folder, *extra):
@@ -26,31 +27,6 @@ def step_of(path):
         import json
 
         return json.loads(f.metadata()["arniqa"])["global_step"]
-
-
-class TinyARNIQA(torch.nn.Module):
-    """Stands in for ARNIQA where only the run's bookkeeping is under test (forward returns (f, g))."""
-
-    config = {"backbone": "tiny", "backbone_options": {}}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
-        return f, torch.nn.functional.normalize(self.proj(f), dim=1)
-
-    def quality_features(self, full, half):  # what validation extracts
-        return torch.cat([self(full)[0], self(half)[0]], dim=1)
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    import arniqa.train.loop as loop
-
-    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
 
 
 def test_keeps_the_best_epoch(tmp_path, image_folder, tiny_model):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import typer
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from ..data import images
 from . import app, fail
 
 console = Console()
@@ -29,10 +29,8 @@ def _save(picture: Image.Image, out: Path) -> None:
 
 
 def _load(path: Path) -> torch.Tensor:
-    from arniqa.data.images import load_image
-
     try:
-        return load_image(path)
+        return images.load_image(path)
     except ValueError as e:  # ImageError names the file and the problem
         fail(str(e))
 
@@ -73,10 +71,7 @@ def distort(
         y = apply(x, name, level, _generator(seed))
     except ValueError as e:
         fail(str(e))
-    # rounds half up, as this verb always has; data.images.tensor_to_pil rounds half to even, which
-    # moves exact .5 ties (thousands of pixels of a quantization or nonlincontrchange output) by one
-    pixels = (y.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    _save(Image.fromarray(pixels, "RGB"), out)
+    _save(images.tensor_to_pil(y), out)
     console.print(f"wrote {out} ({name}, level {level})", highlight=False)
 
 

@@ -1,0 +1,22 @@
+"""A stand-in for ARNIQA where only a training run's bookkeeping is under test (a ResNet50 step costs
+seconds on a CPU)."""
+
+import torch
+
+
+class TinyARNIQA(torch.nn.Module):
+    """Forward returns (features, projections) as ARNIQA does; ``quality_features`` is what validation extracts."""
+
+    config = {"backbone": "tiny", "backbone_options": {}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
+        return f, torch.nn.functional.normalize(self.proj(f), dim=1)
+
+    def quality_features(self, full, half):
+        return torch.cat([self(full)[0], self(half)[0]], dim=1)
