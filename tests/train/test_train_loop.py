@@ -4,7 +4,6 @@ import csv
 import math
 
 import pytest
-import torch
 
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
