@@ -89,17 +89,17 @@ def test_ablation_end_to_end_skip_and_resume(study):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     for stage in ("trained", "untrained"):
-        for metric in ("srcc", "plcc"):
-            se = np.array([result(out, VARIANTS[1], s, stage)["benchmarks"]["synthetic"][metric]["median"] for s in SEEDS])
-            base = np.array([result(out, VARIANTS[0], s, stage)["benchmarks"]["synthetic"][metric]["median"] for s in SEEDS])
-            got = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]][stage][metric]
+        for measure in ("srcc", "plcc"):
+            se = np.array([result(out, VARIANTS[1], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS])
+            base = np.array([result(out, VARIANTS[0], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS])
+            got = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]][stage][measure]
             np.testing.assert_allclose(got["differences"], se - base, atol=1e-12)
             assert got["seeds"] == list(SEEDS)
             assert got["mean"] == pytest.approx(np.mean(se - base))
             assert got["std"] == pytest.approx(np.sqrt(np.sum((se - base - np.mean(se - base)) ** 2) / (len(SEEDS) - 1)))
             if got["std"] > 0:
                 assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
-            by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][metric]
+            by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][measure]
             assert by_variant["mean"] == pytest.approx(se.mean())
     report = (out / "report.md").read_text()
     assert "arniqa ablate tiny" in report and "Paired differences" in report and "140,000" in report
