@@ -39,6 +39,7 @@ class ModelConfig:
     se_bias: bool = True
     init: str = "imagenet"  # imagenet (from `weights`) | random
     weights: str = ""  # local ResNet50 ImageNet file (torchvision or timm keys) for init=imagenet
+    se_init: str = "identity"  # SE blocks with init=imagenet: identity (pass-through) | random (timm's)
     temperature: float = 0.1  # NT-Xent temperature
 
 
@@ -148,6 +149,8 @@ def check(config: Config) -> None:
         problems.append(f"model.init must be imagenet or random, got {config.model.init!r}")
     if config.model.init == "imagenet" and not config.model.weights:
         problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
+    if config.model.se_init not in ("identity", "random"):
+        problems.append(f"model.se_init must be identity or random, got {config.model.se_init!r}")
     if config.model.temperature <= 0:
         problems.append(f"model.temperature must be > 0, got {config.model.temperature}")
     if config.data.crop_size < 16:

@@ -24,7 +24,7 @@ def build_model(config: Config) -> ARNIQA:
         options = {"se_stages": tuple(config.model.se_stages), "se_bias": config.model.se_bias}
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
-        load_resnet50_imagenet(model.encoder, config.model.weights)
+        load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
     return model
 
 
