@@ -355,7 +355,7 @@ def step_main(args, folder: Path, tmp: Path) -> None:
     trainer = Trainer(config)
     trainer.net.train()
     full, encoder = time_interleaved(trainer, args.steps, args.warmup)
-    parts = time_components(trainer, args.batch, max(1, args.steps))
+    parts = time_components(trainer, args.batch, min(3, max(1, args.steps)))
 
     device = trainer.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
