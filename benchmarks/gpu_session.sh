@@ -14,8 +14,8 @@
 #
 # PHOTOS: a folder of pristine photos (e.g. ../shared/data/pristine/bsds500 and kodak24 carried to the GPU
 # machine: 52 MB). --weights: a ResNet50 ImageNet file; the comparison then starts from it (ResNet50, and
-# SE-ResNet50 with se_init identity and random) instead of random init. --smoke: tiny settings on the CPU,
-# well under a minute (tested). --out: write under DIR instead of the repository.
+# SE-ResNet50 with se_init identity and random) instead of random init. --smoke: tiny settings on the CPU
+# (about a minute on a busy 2-core CPU; tests/test_gpu_session.py). --out: write under DIR instead of the repository.
 set -uo pipefail
 
 usage() { echo "usage: $0 PHOTOS [--weights FILE] [--smoke] [--out DIR]" >&2; exit 2; }
