@@ -12,12 +12,22 @@ Both on the same batch size, crop size, device and precision:
 The two alternate step by step on the same batches (other load on the machine hits both alike);
 the overhead is ``full / encoder - 1`` in median time per step (target on 2 CPU cores: <= 15 %). The
 components are timed apart too (decode+crops per sample in this process, chains, loss, SGD step)
-to show where the time goes (the projector, also in the full step, is not timed apart). Images:
-synthetic 512x384 PNGs (KADIS-700k size) in a temporary folder unless ``--images`` is given.
-Writes ``benchmarks/results/training-<device>.json``.
+to show where the time goes (the projector, also in the full step, is not timed apart).
+``--degrade-on`` says where the chains run (``data.degrade_on``: ``device`` or ``workers``).
+
+``--pipeline-only``: no model. The samples/s the DataLoader delivers with ``--degrade-on workers``
+and ``--workers N`` (decoding, crops, half scale and chains, all in the workers), the figure per
+worker, where a sample's time goes in one thread (decode, half scale, crops, each distortion group),
+and the GPU step it projects: max(encoder step, batch / throughput of 15 such workers) for each
+recorded encoder figure in ``benchmarks/results/training-cuda-*.json``.
+
+Images: synthetic 512x384 PNGs (KADIS-700k size) in a temporary folder, or ``--images DIR`` as they
+are, or ``--photos DIR``: the photos of DIR resized to cover 512x384, centre-cropped, as PNG (KADIS-like).
+Writes ``benchmarks/results/<--name>.json`` (default ``training-<device>`` / ``pipeline-cpu-<N>workers``).
 
     python benchmarks/training.py --batch 2 --crop-size 224 --steps 3          # CPU, small
     python benchmarks/training.py --device cuda --batch 16 --steps 30 --workers 8   # a GPU
+    python benchmarks/training.py --pipeline-only --workers 1 --photos ../shared/data/pristine
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +59,43 @@ def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> Non
         Image.fromarray(pixels.astype(np.uint8)).save(folder / f"img{i:04d}.png")
 
 
+def make_photos(source: Path, folder: Path, count: int, size=(512, 384)) -> None:
+    """The first ``count`` images under ``source``, resized to cover ``size`` (W, H) and
+    centre-cropped, as PNG: KADIS-700k-sized photos."""
+    from arniqa.data.images import open_image
+    from arniqa.data.pristine import list_images
+
+    w, h = size
+    for i, path in enumerate(list_images(source)[:count]):
+        image = open_image(path)
+        scale = max(w / image.width, h / image.height)
+        image = image.resize((max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.BICUBIC)
+        left, top = (image.width - w) // 2, (image.height - h) // 2
+        image.crop((left, top, left + w, top + h)).save(folder / f"photo{i:04d}.png")
+
+
+def lscpu() -> dict[str, str]:
+    """The machine as lscpu describes it (model, CPUs, threads per core, caches), or {}."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    keep = ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket", "Socket(s)", "L2 cache", "L3 cache",
+            "Hypervisor vendor", "CPU max MHz")  # fmt: skip
+    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {k.strip(): v.strip() for k, v in pairs if k.strip() in keep}
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def crops(batch: dict, device: torch.device) -> torch.Tensor:
+    """The 4B crops of a batch of either loader on ``device`` (undegraded ones for the device path)."""
+    from arniqa.data.pristine import stack_crops
+
+    return batch["x"].to(device) if "x" in batch else stack_crops(batch, device)[0]
 
 
 def encoder_step(trainer, x: torch.Tensor) -> None:
@@ -66,9 +112,7 @@ def encoder_step(trainer, x: torch.Tensor) -> None:
 def time_interleaved(trainer, steps: int, warmup: int) -> tuple[float, float, dict]:
     """Median seconds per step of the full step and of the encoder alone, alternating on the same
     batches (so that other load on the machine hits both alike); returns the last batch too."""
-    from arniqa.data.pristine import stack_crops
-
-    loader = iter(trainer._loader(0, 0))
+    loader = iter(trainer._loader(trainer._samples(0, 0)))
     full, encoder = [], []
     for step in range(warmup + steps):
         sync(trainer.device)
@@ -77,7 +121,7 @@ def time_interleaved(trainer, steps: int, warmup: int) -> tuple[float, float, di
         trainer.train_step(batch, 0, step)
         sync(trainer.device)
         t_full = time.perf_counter() - t
-        x = stack_crops(batch, trainer.device)[0].contiguous(memory_format=trainer.memory_format)
+        x = crops(batch, trainer.device).contiguous(memory_format=trainer.memory_format)
         sync(trainer.device)
         t = time.perf_counter()
         encoder_step(trainer, x)
@@ -85,24 +129,23 @@ def time_interleaved(trainer, steps: int, warmup: int) -> tuple[float, float, di
         if step >= warmup:
             full.append(t_full)
             encoder.append(time.perf_counter() - t)
-    return float(np.median(full)), float(np.median(encoder)), batch
+    return float(np.median(full)), float(np.median(encoder))
 
 
-def time_components(trainer, batch: dict, repeats: int) -> dict[str, float]:
-    """Seconds per step of the parts the encoder does not include, each alone."""
-    from arniqa.data.pristine import stack_crops
+def time_components(trainer, b: int, repeats: int) -> dict[str, float]:
+    """Seconds per step of the parts the encoder does not include, each alone (chains on the
+    training device, as ``--degrade-on device`` runs them)."""
+    from arniqa.data.pristine import collate, stack_crops
     from arniqa.degradations.sampler import apply_chains
-    from arniqa.train.loop import degradation_generator
+    from arniqa.train.batches import degradation_generator
     from arniqa.train.loss import nt_xent
 
     device = trainer.device
-    b = batch["A_full"].shape[0]
     t = time.perf_counter()
     for i in range(repeats):
-        for j in range(b):
-            trainer.dataset[(0, j)]
+        samples = [trainer.dataset[(0, j)] for j in range(b)]
     decode = (time.perf_counter() - t) / repeats
-    x, chains = stack_crops(batch, device)
+    x, chains = stack_crops(collate(samples), device)
     sync(device)
     t = time.perf_counter()
     for i in range(repeats):
@@ -128,6 +171,134 @@ def time_components(trainer, batch: dict, repeats: int) -> dict[str, float]:
     return {"decode_and_crops_s": decode, "degradations_s": degrade, "loss_s": loss, "optimizer_s": optimizer}
 
 
+def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, seed: int) -> float:
+    """Samples/s the ``workers`` DataLoader delivers (``degrade_on=workers``, no model), timed
+    from the ``warmup``-th batch (the workers' start-up excluded) over ``steps`` batches."""
+    from arniqa.data.pristine import EpochSampler
+    from arniqa.train.batches import make_loader
+
+    samples = EpochSampler(len(dataset), batch, 0, seed)
+    if warmup + steps > samples.steps_per_epoch:
+        raise SystemExit(f"{len(dataset)} images give {samples.steps_per_epoch} batches of {batch}, "
+                         f"fewer than --warmup {warmup} + --steps {steps}")  # fmt: skip
+    loader = iter(make_loader(dataset, "workers", samples, workers, pin_memory=False))
+    for k in range(warmup + steps):
+        next(loader)
+        if k == warmup - 1:
+            start = time.perf_counter()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def profile_samples(dataset, count: int, batch: int) -> dict[str, float]:
+    """Milliseconds per sample in one thread (as in a worker): decoding A and B, their half-scale
+    images, the four crops, and the chains on the four crops by distortion group (batches of
+    ``batch`` samples, as a worker applies them)."""
+    import arniqa.degradations.sampler as sampler
+    from arniqa.data.images import open_image, uint8_view
+    from arniqa.data.pristine import random_crop, stack_crops
+    from arniqa.data.views import half_scale
+    from arniqa.degradations.registry import GROUP_OF
+    from arniqa.train.batches import degradation_generator
+
+    seconds = defaultdict(float)
+
+    def timed(key, fn, *args):
+        t = time.perf_counter()
+        out = fn(*args)
+        seconds[key] += time.perf_counter() - t
+        return out
+
+    real_run, real_start = sampler.run, sampler.start
+
+    def run(distortion, x, level, generator, options=None):
+        return timed(GROUP_OF[distortion.name], real_run, distortion, x, level, generator, options)
+
+    def start(distortion, x, level):
+        finish = timed(GROUP_OF[distortion.name], real_start, distortion, x, level)
+        return lambda: timed(GROUP_OF[distortion.name], finish)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    sampler.run, sampler.start = run, start
+    try:
+        rng = np.random.default_rng(0)
+        for first in range(0, count, batch):
+            crops = {name: [] for name in ("A_full", "A_half", "B_full", "B_half")}
+            chains = []
+            for index in range(first, min(first + batch, count)):
+                for tag, i in (("A", index), ("B", dataset.other(0, index))):
+                    image = timed("decode", open_image, dataset.files[i])
+                    half = timed("half_scale", half_scale, image, "bicubic")
+                    crops[f"{tag}_full"].append(timed("crops", lambda: random_crop(uint8_view(image), dataset.crop_size, rng)))
+                    crops[f"{tag}_half"].append(timed("crops", lambda: random_crop(uint8_view(half), dataset.crop_size, rng)))
+                chains.append(timed("chain_draw", dataset.chain, 0, index))
+            batch_dict = {name: torch.stack(v) for name, v in crops.items()} | {"chain": chains}
+            x, per_crop = timed("to_float", stack_crops, batch_dict)
+            sampler.apply_chains(x, per_crop, degradation_generator(0, 0, first, 0, x.device))
+    finally:
+        sampler.run, sampler.start = real_run, real_start
+        torch.set_num_threads(threads)
+    return {key: 1000 * value / count for key, value in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+def projection(per_worker: float, batch: int, results: Path, workers: int = 15) -> list[dict]:
+    """The GPU step max(encoder step, batch / (workers x per_worker)) for each recorded CUDA
+    encoder figure (``results/training-cuda-*.json`` at this batch)."""
+    rows = []
+    for path in sorted(results.glob("training-cuda-*.json")):
+        recorded = json.loads(path.read_text())
+        if recorded.get("batch") != batch or "encoder_s_per_step" not in recorded:
+            continue
+        encoder = recorded["encoder_s_per_step"]
+        feed = batch / (workers * per_worker)
+        rows.append({
+            "recorded": path.name, "device_name": recorded["device_name"], "backbone": recorded["backbone"],
+            "encoder_s_per_step": encoder, "feed_s_per_step": feed, "projected_s_per_step": max(encoder, feed),
+            "projected_over_encoder": max(encoder, feed) / encoder, "recorded_full_s_per_step": recorded["full_s_per_step"],
+        })  # fmt: skip
+    return rows
+
+
+def pipeline_main(args, folder: Path) -> None:
+    from arniqa.data.pristine import PristinePairs, list_images
+
+    dataset = PristinePairs(list_images(folder), args.crop_size, seed=args.seed)
+    load_before = os.getloadavg()
+    rate = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
+    load_after = os.getloadavg()
+    per_worker = rate / max(args.workers, 1)
+    parts = profile_samples(dataset, args.profile_samples, args.batch) if args.profile_samples else {}
+    rows = projection(per_worker, args.batch, Path(__file__).parent / "results")
+    result = {
+        "mode": "pipeline-only", "degrade_on": "workers", "workers": args.workers, "batch": args.batch,
+        "crop_size": args.crop_size, "images": len(dataset), "image_source": args.source, "steps": args.steps,
+        "warmup": args.warmup, "pipeline_samples_per_s": rate, "pipeline_crops_per_s": 4 * rate,
+        "per_worker_samples_per_s": per_worker, "target_per_worker_samples_per_s": 30,
+        "ms_per_sample_one_thread": parts, "ms_per_sample_one_thread_total": sum(parts.values()),
+        "projected_gpu_step_15_workers": rows, "target_projected_over_encoder": 1.15,
+        "cpu": cpu_name(), "lscpu": lscpu(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "load_average_before_after": [load_before[0], load_after[0]],
+    }  # fmt: skip
+    print(f"pipeline, degrade_on=workers, {args.workers} workers, batch {args.batch}, {args.crop_size} px, "
+          f"{len(dataset)} images ({args.source}), {cpu_name()}")  # fmt: skip
+    print(f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), {per_worker:.1f} samples/s per worker (target >= 30)")
+    if parts:
+        print("one thread, ms per sample: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
+              + f"; total {sum(parts.values()):.1f}")  # fmt: skip
+    for row in rows:
+        print(f"projected GPU step ({row['backbone']}, {row['recorded']}): encoder {row['encoder_s_per_step']:.3f} s, "
+              f"15 workers feed a batch in {row['feed_s_per_step']:.3f} s -> {row['projected_s_per_step']:.3f} s "
+              f"({row['projected_over_encoder']:.2f}x the encoder; target <= 1.15x)")  # fmt: skip
+    write(args, result, f"pipeline-cpu-{args.workers}workers")
+
+
+def write(args, result: dict, default_name: str) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{args.name or default_name}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
@@ -137,58 +308,75 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--backbone", default="se_resnet50", choices=("resnet50", "se_resnet50"))
     parser.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (as train.precision)")
+    parser.add_argument("--channels-last", default=True, action=argparse.BooleanOptionalAction)
+    parser.add_argument("--degrade-on", default="device", choices=("device", "workers"), help="data.degrade_on")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
-    parser.add_argument("--images", type=Path, help="a folder of images (default: synthetic 512x384 PNGs)")
+    parser.add_argument("--pipeline-only", action="store_true", help="time the DataLoader with degrade_on=workers alone")
+    parser.add_argument("--profile-samples", type=int, default=32, help="samples profiled in one thread (--pipeline-only)")
+    parser.add_argument("--images", type=Path, help="a folder of images, used as they are")
+    parser.add_argument("--photos", type=Path, help="make 512x384 PNGs from the photos of this folder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", help="result file name without .json")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from arniqa.train import load_config
-    from arniqa.train.loop import Trainer
-
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.images
+        folder, args.source = args.images, str(args.images)
         needed = args.batch * (args.warmup + args.steps + 1)
         if folder is None:
             folder = Path(tmp) / "images"
             folder.mkdir()
-            make_images(folder, needed, seed=args.seed)
-        config = load_config(None, [
-            f"data.root={folder}", f"data.crop_size={args.crop_size}", f"data.num_workers={args.workers}",
-            f"model.backbone={args.backbone}", "model.init=random", f"train.batch_size={args.batch}",
-            f"train.device={args.device}", f"train.precision={args.precision}", f"train.seed={args.seed}",
-            f"output={Path(tmp) / 'run'}", "log.progress=false", "log.tensorboard=false",
-        ])  # fmt: skip
-        trainer = Trainer(config)
-        trainer.net.train()
-        full, encoder, batch = time_interleaved(trainer, args.steps, args.warmup)
-        parts = time_components(trainer, batch, max(1, args.steps))
+            if args.photos:
+                make_photos(args.photos, folder, needed)
+                args.source = f"512x384 PNGs made from {args.photos}"
+            else:
+                make_images(folder, needed, seed=args.seed)
+                args.source = "synthetic 512x384 PNGs"
+        if args.pipeline_only:
+            pipeline_main(args, folder)
+        else:
+            step_main(args, folder, Path(tmp))
+
+
+def step_main(args, folder: Path, tmp: Path) -> None:
+    from arniqa.train import load_config
+    from arniqa.train.loop import Trainer
+
+    config = load_config(None, [
+        f"data.root={folder}", f"data.crop_size={args.crop_size}", f"data.num_workers={args.workers}",
+        f"data.degrade_on={args.degrade_on}", f"model.backbone={args.backbone}", "model.init=random",
+        f"train.batch_size={args.batch}", f"train.device={args.device}", f"train.precision={args.precision}",
+        f"train.channels_last={str(args.channels_last).lower()}", f"train.seed={args.seed}",
+        f"output={tmp / 'run'}", "log.progress=false", "log.tensorboard=false",
+    ])  # fmt: skip
+    trainer = Trainer(config)
+    trainer.net.train()
+    full, encoder = time_interleaved(trainer, args.steps, args.warmup)
+    parts = time_components(trainer, args.batch, min(3, max(1, args.steps)))
 
     device = trainer.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     result = {
         "device": str(device), "device_name": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "backbone": args.backbone, "batch": args.batch, "crop_size": args.crop_size,
-        "precision": args.precision, "autocast": str(trainer.autocast_dtype), "workers": args.workers,
+        "precision": args.precision, "autocast": str(trainer.autocast_dtype), "channels_last": args.channels_last,
+        "degrade_on": args.degrade_on, "workers": args.workers, "images": args.source,
         "steps": args.steps, "warmup": args.warmup,
         "encoder_s_per_step": encoder, "full_s_per_step": full,
         "encoder_samples_per_s": args.batch / encoder, "full_samples_per_s": args.batch / full,
         "overhead": full / encoder - 1, **parts,
     }  # fmt: skip
     print(f"{args.backbone}, batch {args.batch} ({4 * args.batch} crops of {args.crop_size} px), {device} ({name}), "
-          f"{torch.get_num_threads()} threads, {args.workers} workers, precision {args.precision}")  # fmt: skip
+          f"{torch.get_num_threads()} threads, {args.workers} workers, degrade_on {args.degrade_on}, precision {args.precision}")  # fmt: skip
     print(f"{'':30} {'s/step':>8} {'samples/s':>10}")
     print(f"{'encoder forward+backward':30} {encoder:8.3f} {args.batch / encoder:10.2f}")
     print(f"{'full training step':30} {full:8.3f} {args.batch / full:10.2f}")
     print(f"overhead of the full step: {100 * (full / encoder - 1):+.1f} % (target <= 15 %)")
     print("components alone (s/step): " + ", ".join(f"{k[:-2]} {v:.3f}" for k, v in parts.items()))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"training-{device.type}.json"
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    write(args, result, f"training-{device.type}")
 
 
 if __name__ == "__main__":

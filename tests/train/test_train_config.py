@@ -59,3 +59,16 @@ def test_shipped_configs_load(name):
         assert c.model.init == "imagenet" and c.train.batch_size == 16 and c.train.epochs == 10
         assert c.optim == Config().optim  # the reference's optimiser and schedule
     assert c.model.backbone == ("resnet50" if name == "arniqa_resnet50.yaml" else "se_resnet50")
+
+
+@pytest.mark.parametrize("se_init", ["identity", "random"])
+def test_se_init_reaches_the_imagenet_loader(se_init, monkeypatch, tmp_path):
+    import arniqa.train.factory as factory
+
+    calls = []
+    monkeypatch.setattr(factory, "load_resnet50_imagenet", lambda encoder, path, se_init: calls.append((path, se_init)))
+    config = load_config(None, ["model.backbone=se_resnet50", f"model.weights={tmp_path / 'r50.pth'}", f"model.se_init={se_init}"])
+    factory.build_model(config)
+    assert calls == [(str(tmp_path / "r50.pth"), se_init)]
+    with pytest.raises(ConfigError, match="model.se_init must be identity or random"):
+        load_config(None, ["model.init=random", "model.se_init=zeros"])

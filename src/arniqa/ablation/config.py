@@ -18,7 +18,7 @@ from typing import Any
 from ..data.synthetic import KADID_TYPES
 from ..train.config import Config, ConfigError, check, from_dict, read_values
 
-VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights")
+VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
 
 
 class AblationError(ValueError):

@@ -276,7 +276,7 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         "variant": variant,
         "seed": seed,
         "stage": stage,
-        "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init")},
+        "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init", "se_init")},
         "parameters": sum(p.numel() for p in model.encoder.parameters()),
         "fingerprint": fingerprint,
         "training": training,

@@ -27,7 +27,8 @@ class DataConfig:
     crop_size: int = CROP_SIZE  # side of the four square crops
     max_distortions: int = 4  # k ~ U{1..max_distortions} distortions per chain
     pristine_prob: float = 0.05  # probability that a sample stays undistorted
-    num_workers: int = 4  # DataLoader worker processes (decoding, cropping, half scale)
+    num_workers: int = 4  # DataLoader worker processes (decoding, cropping, half scale; chains with degrade_on=workers)
+    degrade_on: str = "auto"  # workers | device | auto: where the chains run (arniqa.train.batches)
     max_images: int | None = None  # use only the first N images (sorted); None = all
 
 
@@ -38,6 +39,7 @@ class ModelConfig:
     se_bias: bool = True
     init: str = "imagenet"  # imagenet (from `weights`) | random
     weights: str = ""  # local ResNet50 ImageNet file (torchvision or timm keys) for init=imagenet
+    se_init: str = "identity"  # SE blocks with init=imagenet: identity (pass-through) | random (timm's)
     temperature: float = 0.1  # NT-Xent temperature
 
 
@@ -147,6 +149,8 @@ def check(config: Config) -> None:
         problems.append(f"model.init must be imagenet or random, got {config.model.init!r}")
     if config.model.init == "imagenet" and not config.model.weights:
         problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
+    if config.model.se_init not in ("identity", "random"):
+        problems.append(f"model.se_init must be identity or random, got {config.model.se_init!r}")
     if config.model.temperature <= 0:
         problems.append(f"model.temperature must be > 0, got {config.model.temperature}")
     if config.data.crop_size < 16:
@@ -158,6 +162,10 @@ def check(config: Config) -> None:
             problems.append(f"{key} must be a positive integer or null, got {value!r}")
     if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
         problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {config.train.precision!r}")
+    if config.data.degrade_on not in ("workers", "device", "auto"):
+        problems.append(f"data.degrade_on must be workers, device or auto, got {config.data.degrade_on!r}")
+    if config.data.num_workers < 0:
+        problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")
     if config.train.checkpoint_every < 1 or config.log.every < 1 or config.validation.every < 1:
         problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
     if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:

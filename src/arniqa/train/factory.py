@@ -1,12 +1,10 @@
-"""What a training run is built from: the model, the optimiser, the precision and the generator of
-one step's degradation internals."""
+"""What a training run is built from: the model, the optimiser and the precision."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..models import ARNIQA
@@ -26,7 +24,7 @@ def build_model(config: Config) -> ARNIQA:
         options = {"se_stages": tuple(config.model.se_stages), "se_bias": config.model.se_bias}
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
-        load_resnet50_imagenet(model.encoder, config.model.weights)
+        load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
     return model
 
 
@@ -69,8 +67,3 @@ def make_sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.o
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
-
-def degradation_generator(seed: int, epoch: int, step: int, rank: int, device: torch.device) -> torch.Generator:
-    """The generator for one step's degradation internals, seeded by (seed, epoch, step, rank)."""
-    value = int(np.random.SeedSequence([seed, epoch, step, rank, 1]).generate_state(2, np.uint64)[0] >> 1)
-    return torch.Generator(device=device).manual_seed(value)

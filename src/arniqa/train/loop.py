@@ -13,8 +13,9 @@ Run folder (``config.output``):
   resumes (appended on resume, restarted by a fresh run).
 
 Randomness: data order, crops, B and chains are seeded by ``(seed, epoch, index)`` in
-:mod:`arniqa.data.pristine`, and the degradations' internals by ``(seed, epoch, step, rank)``, so
-a resumed run replays exactly what the interrupted one would have done.
+:mod:`arniqa.data.pristine`, and the degradations' internals by ``(seed, epoch, step, rank)``
+(:mod:`arniqa.train.batches`, wherever ``data.degrade_on`` runs them), so a resumed run replays
+exactly what the interrupted one would have done.
 """
 
 from __future__ import annotations
@@ -32,16 +33,15 @@ import torch
 import torch.nn as nn
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
-from ..data.pristine import EpochSampler, PristinePairs, collate, list_images, stack_crops
-from ..degradations.sampler import apply_chains
+from ..data.pristine import EpochSampler, PristinePairs, list_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write
+from .batches import batch_crops, guard_workers, make_loader, resolve_degrade_on
 from .config import Config
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
-from .factory import autocast_settings, build_model, degradation_generator, imagenet_file_note, make_sgd
+from .factory import autocast_settings, build_model, imagenet_file_note, make_sgd
 from .logger import RunLogger
 from .loss import nt_xent
 from .state import STATE_FILE, TrainingError, read_state, rng_states, save_state, set_rng_states
@@ -117,15 +117,16 @@ class Trainer:
         )
         if cfg.batch_size % self.ctx.world_size:
             raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by {self.ctx.world_size} processes")
-        self.local_batch = cfg.batch_size // self.ctx.world_size
         self.steps_per_epoch = len(self.dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"{len(self.dataset)} images under {config.data.root!r} are fewer than one batch of {cfg.batch_size}")
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", self.ctx.world_size))
+        self.degrade_on = resolve_degrade_on(config.data.degrade_on, self.device, local_processes)
 
     def _build_model(self) -> None:
         cfg = self.config.train
         self.model = build_model(self.config).to(self.device)
-        self.notes = []  # lines for run.log
+        self.notes = [self._degrade_on_note()]  # lines for run.log
         if self.config.model.init == "imagenet" and self.ctx.main:
             self.notes.append(imagenet_file_note(self.config.model.weights))
         self.validation_splits = getattr(self.validate, "splits", None)
@@ -162,8 +163,24 @@ class Trainer:
             "best": self.best,
             "rng": rng_states(),
             "world_size": self.ctx.world_size,
-            "config": self.config.to_dict(),
+            "config": self.resolved_config(),
         }
+
+    def resolved_config(self) -> dict:
+        """The config as it ran: ``data.degrade_on`` resolved (a valid config value itself)."""
+        values = self.config.to_dict()
+        values["data"]["degrade_on"] = self.degrade_on
+        return values
+
+    def _degrade_on_note(self) -> str:
+        workers = self.config.data.num_workers
+        if self.degrade_on == "device":
+            where = f"on the training device ({self.device})"
+        elif workers:
+            where = f"on the CPU in the {workers} DataLoader workers, a whole batch per worker"
+        else:
+            where = "on the CPU in the main process (data.num_workers=0)"
+        return f"data.degrade_on={self.config.data.degrade_on} -> {self.degrade_on}: degradation chains run {where}"
 
     def save_state(self) -> None:
         if self.ctx.main:
@@ -184,10 +201,7 @@ class Trainer:
         """Degrade, forward both passes, NT-Xent over the global batch, backward, optimiser and
         scheduler step. Returns the loss (mean over processes, detached). Raises TrainingError on a
         non-finite loss before touching the weights."""
-        x, chains = stack_crops(batch, self.device)
-        if any(chains):
-            generator = degradation_generator(self.config.train.seed, epoch, step, self.ctx.rank, self.device)
-            x = apply_chains(x, chains, generator)
+        x = batch_crops(batch, self.device, self.config.train.seed, epoch, step, self.ctx.rank)
         x = x.contiguous(memory_format=self.memory_format)
         loss, reported = contrastive_loss(self.net, x, self.config.model.temperature, self.autocast_dtype)
         if not torch.isfinite(reported):
@@ -218,7 +232,7 @@ class Trainer:
             )
         if self.ctx.main:
             self.output.mkdir(parents=True, exist_ok=True)
-            (self.output / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
         total = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
@@ -239,9 +253,9 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         while self.epoch < cfg.epochs and self.global_step < total:
             epoch = self.epoch
-            loader = self._loader(epoch, self.step)
+            samples = self._samples(epoch, self.step)
             self.net.train()
-            for step, batch in enumerate(loader, start=self.step):
+            for step, batch in guard_workers(self._loader(samples), self.dataset, samples):
                 lr = self.optimizer.param_groups[0]["lr"]  # what this step applies
                 loss = self.train_step(batch, epoch, step)
                 self.step, self.global_step = step + 1, self.global_step + 1
@@ -272,16 +286,17 @@ class Trainer:
         """At an epoch end: whether this epoch is one to validate on (``validation.every``)."""
         return self.validate is not None and self.epoch % self.config.validation.every == 0
 
-    def _loader(self, epoch: int, start_step: int) -> DataLoader:
-        sampler = EpochSampler(
+    def _samples(self, epoch: int, start_step: int) -> EpochSampler:
+        """The sample keys this process reads in ``epoch`` from ``start_step`` on."""
+        return EpochSampler(
             len(self.dataset), self.config.train.batch_size, epoch, self.config.train.seed,
             start_step, self.ctx.rank, self.ctx.world_size,
         )  # fmt: skip
-        workers = self.config.data.num_workers
-        return DataLoader(
-            self.dataset, batch_size=self.local_batch, sampler=sampler, num_workers=workers, collate_fn=collate,
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
-        )  # fmt: skip
+
+    def _loader(self, samples: EpochSampler):
+        """The DataLoader of ``samples`` for this run's ``data.degrade_on``."""
+        pin = self.device.type == "cuda"
+        return make_loader(self.dataset, self.degrade_on, samples, self.config.data.num_workers, pin)
 
     def _validate(self, logger: RunLogger) -> None:
         if not self.ctx.main:

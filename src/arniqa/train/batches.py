@@ -1,0 +1,148 @@
+"""Where a step's degradations run, and the DataLoader that feeds the step.
+
+``data.degrade_on``:
+
+* ``device``: DataLoader workers decode and crop (uint8 crops, one sample per item); the training
+  step applies the chains to the 4B crops on the training device.
+* ``workers``: each item is a whole batch. The worker that builds it decodes and crops its samples
+  and applies the chains on the CPU with the batched kernels (``apply_chains`` on all 4B crops at
+  once, JPEG 2000 in the worker itself); it hands back float crops, which travel through pinned
+  memory with a non-blocking copy.
+* ``auto``: ``workers`` when training on a GPU with at least :data:`CORES_PER_GPU_PROCESS` CPU
+  cores per GPU process on this host, else ``device``.
+
+Either way a batch is fixed by :class:`~arniqa.data.pristine.EpochSampler` (step -> sample keys)
+and its degradations' internals are drawn from one generator seeded by (seed, epoch, step, rank)
+(:func:`degradation_generator`), so which worker builds a batch, how many workers there are and
+what they built before change nothing: 0, 1 or 2 workers give bit-identical batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
+from ..degradations.sampler import apply_chains
+from .state import TrainingError
+
+DEGRADE_ON = ("workers", "device", "auto")
+CORES_PER_GPU_PROCESS = 4
+
+
+def degradation_generator(seed: int, epoch: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator for one step's degradation internals, seeded by (seed, epoch, step, rank)."""
+    value = int(np.random.SeedSequence([seed, epoch, step, rank, 1]).generate_state(2, np.uint64)[0] >> 1)
+    return torch.Generator(device=device).manual_seed(value)
+
+
+def host_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resolve_degrade_on(value: str, device: torch.device, local_processes: int = 1) -> str:
+    """``workers`` or ``device`` for ``data.degrade_on=value`` when training on ``device`` with
+    ``local_processes`` training processes on this host (``auto``: see the module docstring)."""
+    if value != "auto":
+        return value
+    enough = host_cores() >= CORES_PER_GPU_PROCESS * max(local_processes, 1)
+    return "workers" if device.type == "cuda" and enough else "device"
+
+
+class StepSampler(Sampler):
+    """One item per step: ``(epoch, step, keys)``, the keys this process reads for that step."""
+
+    def __init__(self, samples: EpochSampler) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return self.samples.steps_per_epoch - self.samples.start_step
+
+    def __iter__(self) -> Iterator[tuple[int, int, tuple]]:
+        keys = list(self.samples)
+        local = self.samples.global_batch // self.samples.world_size
+        for k, step in enumerate(range(self.samples.start_step, self.samples.steps_per_epoch)):
+            yield self.samples.epoch, step, tuple(keys[k * local : (k + 1) * local])
+
+
+class DegradedBatches(Dataset):
+    """Whole degraded batches of ``dataset``, indexed by ``(epoch, step, keys)``.
+
+    Returns ``{"x": (4B, 3, S, S) float32 in [0, 1], cat(A_full, A_half, B_full, B_half) degraded on
+    the CPU, "chain", "index", "other"}``.
+    """
+
+    def __init__(self, dataset: PristinePairs, seed: int, rank: int) -> None:
+        self.dataset, self.seed, self.rank = dataset, seed, rank
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int, tuple]) -> dict:
+        epoch, step, keys = item
+        batch = collate([self.dataset[key] for key in keys])
+        x, chains = stack_crops(batch)
+        if any(chains):
+            x = apply_chains(x, chains, degradation_generator(self.seed, epoch, step, self.rank, x.device))
+        batch = {name: batch[name] for name in ("chain", "index", "other")}
+        batch["x"] = x
+        return batch
+
+
+def make_loader(
+    dataset: PristinePairs, degrade_on: str, samples: EpochSampler, num_workers: int, pin_memory: bool
+) -> DataLoader:
+    """The DataLoader of one epoch (from ``samples.start_step`` on) for ``degrade_on`` (resolved)."""
+    if degrade_on == "workers":
+        # A batch of float crops is large (39 MB at batch 16, 224 px): two in flight per worker.
+        return DataLoader(
+            DegradedBatches(dataset, samples.seed, samples.rank), batch_size=None, sampler=StepSampler(samples),
+            num_workers=num_workers, pin_memory=pin_memory, prefetch_factor=2 if num_workers else None,
+        )  # fmt: skip
+    return DataLoader(
+        dataset, batch_size=samples.global_batch // samples.world_size, sampler=samples, num_workers=num_workers,
+        collate_fn=collate, pin_memory=pin_memory, prefetch_factor=4 if num_workers else None,
+    )  # fmt: skip
+
+
+def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: int, rank: int) -> torch.Tensor:
+    """The step's 4B degraded crops on ``device``, from a batch of either loader."""
+    if "x" in batch:  # degraded in the worker
+        return batch["x"].to(device, non_blocking=True)
+    x, chains = stack_crops(batch, device)
+    if any(chains):
+        x = apply_chains(x, chains, degradation_generator(seed, epoch, step, rank, device))
+    return x
+
+
+def guard_workers(loader: DataLoader, dataset: PristinePairs, samples: EpochSampler) -> Iterator[tuple[int, dict]]:
+    """``(step, batch)`` of ``loader`` (from ``samples.start_step`` on); a worker that dies (killed,
+    out of memory) becomes a TrainingError naming the step and the images it waited for."""
+    batches = iter(loader)
+    for step in range(samples.start_step, samples.steps_per_epoch):
+        try:
+            batch = next(batches)
+        except RuntimeError as err:
+            if "DataLoader worker (pid" not in str(err):  # errors raised in a worker name their file themselves
+                raise
+            raise TrainingError(
+                f"a DataLoader worker died while the run waited for epoch {samples.epoch}, step {step} "
+                f"(images of that batch: {', '.join(step_files(dataset, samples, step))}; a worker may also have "
+                f"been building one of the next batches): {err} If memory ran out, lower data.num_workers "
+                "(or train.batch_size) and resume from the last state.pt."
+            ) from err
+        yield step, batch
+
+
+def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:
+    """The files (A and B of every sample) this process reads at ``step`` of the epoch."""
+    local = samples.global_batch // samples.world_size
+    first = (step - samples.start_step) * local
+    keys = list(samples)[first : first + local]
+    indices = [i for epoch, index in keys for i in (index, dataset.other(epoch, index))]
+    return [str(dataset.files[i]) for i in indices]

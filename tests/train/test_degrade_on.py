@@ -1,0 +1,112 @@
+"""data.degrade_on: chains in the DataLoader workers give the same training, whatever the worker count;
+the choice is logged; a broken image and a dead worker are named."""
+
+import os
+import signal
+
+import pytest
+import torch
+import yaml
+
+from arniqa.data.images import ImageError
+from arniqa.data.pristine import PristinePairs
+from arniqa.degradations.registry import get
+from arniqa.train import load_config
+from arniqa.train import batches
+from arniqa.train.loop import Trainer
+from arniqa.train.state import STATE_FILE, TrainingError
+
+from .test_train_loop import Tiny
+
+# Chains of 1..7 distortions, never pristine: every batch holds random-internal distortions and JPEG 2000.
+SETTINGS = ["data.crop_size=32", "data.max_distortions=7", "data.pristine_prob=0", "model.init=random",
+            "train.batch_size=2", "train.epochs=1", "train.device=cpu", "train.precision=fp32",
+            "log.every=1", "log.progress=false", "log.tensorboard=false"]  # fmt: skip
+
+
+def run(tmp_path, folder, name, *overrides, monkeypatch):
+    """Train the stand-in model for one epoch; returns (losses, final weights, trainer)."""
+    import arniqa.train.loop as loop
+    from arniqa.train.loss import nt_xent as real
+
+    losses = []
+
+    def recording(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(loop, "build_model", lambda config: Tiny())
+    monkeypatch.setattr(loop, "nt_xent", recording)
+    config = load_config(None, [f"data.root={folder}", f"output={tmp_path / name}", *SETTINGS, *overrides])
+    trainer = Trainer(config)
+    trainer.fit()
+    weights = torch.load(tmp_path / name / STATE_FILE, map_location="cpu", weights_only=False)["model"]
+    return losses, weights, trainer
+
+
+def test_worker_count_changes_nothing(tmp_path, image_folder, monkeypatch):
+    chains = [PristinePairs(sorted(image_folder.rglob("img*")), seed=27, max_distortions=7, pristine_prob=0).chain(0, i)
+              for i in range(6)]  # fmt: skip
+    names = {step.name for chain in chains for step in chain}
+    assert "jpeg2000" in names and any(get(n).sample for n in names)  # the draws that matter are exercised
+
+    results = {
+        (mode, workers): run(tmp_path, image_folder, f"{mode}{workers}", f"data.degrade_on={mode}",
+                             f"data.num_workers={workers}", monkeypatch=monkeypatch)
+        for mode, workers in (("workers", 0), ("workers", 1), ("workers", 2), ("device", 2))
+    }  # fmt: skip
+    losses, weights, _ = results[("workers", 0)]
+    assert len(losses) == 3 and len(set(losses)) == 3
+    for key, (other_losses, other_weights, trainer) in results.items():
+        assert trainer.degrade_on == key[0]
+        assert other_losses == losses, key  # bit-identical floats
+        for name in weights:
+            assert torch.equal(other_weights[name], weights[name]), (key, name)
+    # On the CPU the device path draws from the same generator on the same crops: the same run.
+
+
+def test_choice_is_logged_and_config_yaml_reloads(tmp_path, image_folder, monkeypatch):
+    _, _, trainer = run(tmp_path, image_folder, "auto", "data.num_workers=0", "train.max_steps=1", monkeypatch=monkeypatch)
+    saved = yaml.safe_load((tmp_path / "auto" / "config.yaml").read_text())
+    assert saved["data"]["degrade_on"] == "device"  # auto on a CPU
+    assert load_config(tmp_path / "auto" / "config.yaml").data.degrade_on == "device"
+    log = (tmp_path / "auto" / "run.log").read_text()
+    assert "data.degrade_on=auto -> device: degradation chains run on the training device (cpu)" in log
+    with pytest.raises(ValueError, match="data.degrade_on must be workers, device or auto"):
+        load_config(None, ["data.degrade_on=gpu"])
+
+
+def test_auto_needs_a_gpu_and_four_cores_per_gpu_process(monkeypatch):
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    monkeypatch.setattr(batches, "host_cores", lambda: 16)
+    assert batches.resolve_degrade_on("auto", cuda, local_processes=4) == "workers"
+    assert batches.resolve_degrade_on("auto", cuda, local_processes=5) == "device"  # 3.2 cores each
+    assert batches.resolve_degrade_on("auto", cpu) == "device"
+    assert batches.resolve_degrade_on("workers", cpu) == "workers"
+    monkeypatch.setattr(batches, "host_cores", lambda: 3)
+    assert batches.resolve_degrade_on("auto", cuda) == "device"
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_broken_image_is_named(tmp_path, image_folder, monkeypatch, workers):
+    (image_folder / "img00.jpg").unlink()
+    (image_folder / "img99.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # still six images: read in epoch 0
+    # A worker's error comes back as a RuntimeError holding the worker's traceback, which ends with it.
+    expected = ImageError if workers == 0 else RuntimeError
+    with pytest.raises(expected, match=r"img99\.png: truncated or corrupt"):
+        run(tmp_path, image_folder, f"bad{workers}", "data.degrade_on=workers", f"data.num_workers={workers}",
+            monkeypatch=monkeypatch)  # fmt: skip
+
+
+def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch):
+    real = PristinePairs.__getitem__
+
+    def die_in_a_worker(self, key):
+        if torch.utils.data.get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, key)
+
+    monkeypatch.setattr(PristinePairs, "__getitem__", die_in_a_worker)
+    with pytest.raises(TrainingError, match=r"DataLoader worker died .* epoch 0, step 0 \(images of that batch: .*img0"):
+        run(tmp_path, image_folder, "dead", "data.degrade_on=workers", "data.num_workers=1", monkeypatch=monkeypatch)
