@@ -17,7 +17,10 @@ def score(
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint (.safetensors) of this project."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint (.safetensors) of this project, or an ONNX file of `arniqa export`."
+    ),
+    engine: str = typer.Option("torch", "--engine", help="torch | onnxruntime (an .onnx --checkpoint needs it)."),
     regressor: str | None = typer.Option(
         None, "--regressor",
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
@@ -62,7 +65,7 @@ def score(
     try:
         scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
                       regressor=regressor, batch_size=batch_size, max_side=max_side, precision=precision,
-                      workers=workers, channels_last=channels_last)  # fmt: skip
+                      workers=workers, channels_last=channels_last, engine=engine)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
     if scorer.regressor is None:

@@ -23,6 +23,8 @@ from ..models.checkpoint import load_checkpoint
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
+from .engines import OnnxEngine
+from .export import export_onnx
 from .scorer import Scorer
 
 
@@ -41,15 +43,19 @@ def load(
     weights_dir=None,
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
+    engine: str = "torch",
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
 
     Args:
-        name_or_path: a name of :func:`arniqa.models.registry.list_models`, or a checkpoint file.
+        name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint file, or an
+            ONNX file written by :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
+        engine: ``torch``, or ``onnxruntime`` (an ``.onnx`` file always runs there; other models
+            are exported once into the cache).
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
@@ -60,6 +66,26 @@ def load(
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
     dev = resolve_device(device)
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx":
+        if engine != "onnxruntime":
+            raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
+        if regressor is not None:
+            raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
+        if weights_dir is not None:
+            raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
+        runner = OnnxEngine(path, dev)
+        return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
+    model, reg = load_model(name_or_path, weights_dir, regressor)
+    return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
+
+
+def load_model(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    weights_dir=None,
+    regressor: str | os.PathLike | Regressor | None = None,
+) -> tuple[ARNIQA, Regressor | None]:
+    """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
     reg_file = Path(regressor) if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file() else None
     reg_name = regressor if isinstance(regressor, str) and reg_file is None else None
     path = Path(name_or_path)
@@ -75,4 +101,20 @@ def load(
         reg = regressor
     elif reg_file is not None:
         reg = load_published_regressor(reg_file)
-    return Scorer(model, reg, protocol=protocol, device=dev, **options)
+    return model.eval(), reg
+
+
+def export(
+    output: str | os.PathLike,
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    weights_dir=None,
+    regressor: str | os.PathLike | Regressor | None = None,
+    protocol: str | Protocol = "crops",
+    embedding: bool = False,
+) -> Path:
+    """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
+    :mod:`arniqa.inference.export`. Returns ``output``."""
+    if Path(name_or_path).suffix.lower() == ".onnx":
+        raise ValueError(f"{name_or_path}: already an ONNX file")
+    model, reg = load_model(name_or_path, weights_dir, regressor)
+    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
