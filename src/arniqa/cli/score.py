@@ -45,7 +45,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..inference import load
-    from .results import collect_paths, format_for, read_done, write_scores
+    from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -57,11 +57,11 @@ def score(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
-    files = collect_paths(paths)
+    files, skipped = collect_paths(paths)
     done = read_done(output, fmt) if resume else set()
     todo = [f for f in files if f not in done]
     if not files:
-        fail("no image files found")
+        fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
     try:
         scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
                       regressor=regressor, batch_size=batch_size, max_side=max_side, precision=precision,
@@ -83,4 +83,6 @@ def score(
                               scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
+    if skipped:
+        err.print(skipped_summary(skipped), style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
