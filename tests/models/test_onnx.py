@@ -16,7 +16,7 @@ import arniqa.cli.export  # noqa: F401  (registers the verbs)
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import app
 from arniqa.data.views import get_protocol
-from arniqa.inference import Scorer, load
+from arniqa.inference import load
 from arniqa.inference.export import sidecar
 from arniqa.models import Regressor
 
@@ -104,22 +104,26 @@ def test_engine_rows_equal_torch_rows(published, exported, photos, tmp_path):
 def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, monkeypatch):
     d, _, _ = published
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
-    ref = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops")
+    ref = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="torch")
     mine = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
     cached = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
     assert len(cached) == 1 and mine.engine.path == cached[0]
+    assert [o.name for o in mine.engine.session.get_outputs()] == ["embedding"]  # the regressor runs in torch
     a = ref.score(photos, return_features=True)
     b = mine.score(photos, return_features=True)
     assert torch.allclose(a.scores, b.scores, atol=TOL, rtol=0)
     assert torch.allclose(a.features, b.features, atol=1e-5, rtol=0) and b.features.shape == (3, 5, 4096)
-    again = Scorer(ref.model, ref.regressor, engine="onnxruntime")  # same weights: the cached file is reused
-    assert again.engine.path == cached[0]
+    other = load("arniqa-live", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
+    assert other.engine.path == cached[0]  # same encoder, other regressor: the cached file is reused
+    assert torch.allclose(other.score(photos[0]).scores,
+                          load("arniqa-live", device="cpu", weights_dir=d, engine="torch").score(photos[0]).scores,
+                          atol=TOL, rtol=0)
 
 
 def test_engine_errors(published, exported, tmp_path):
     d, _, _ = published
     with pytest.raises(ValueError, match="engine='onnxruntime'"):
-        load(exported, device="cpu")
+        load(exported, device="cpu", engine="torch")
     with pytest.raises(ValueError, match="part of the ONNX file"):
         load(exported, device="cpu", engine="onnxruntime", regressor="live")
     with pytest.raises(ValueError, match="torch engine"):
@@ -132,3 +136,13 @@ def test_engine_errors(published, exported, tmp_path):
     assert res.exit_code == 2 and "bad.onnx" in res.output
     res = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "x.pt"), "--weights-dir", str(d)])
     assert res.exit_code == 2 and ".onnx" in res.output
+
+
+def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos):
+    d, _, _ = published
+    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
+    assert default.engine.name == "onnxruntime" and default.batch_size == 8 and not default.channels_last
+    for options in ({"precision": "bf16"}, {"channels_last": True}, {"engine": "torch"}):
+        assert load("arniqa-kadid10k", device="cpu", weights_dir=d, **options).engine.name == "torch"
+    fp32 = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
+    assert torch.allclose(default.score(photos).scores, fp32.score(photos).scores, atol=TOL, rtol=0)

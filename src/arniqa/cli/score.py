@@ -20,7 +20,9 @@ def score(
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="A checkpoint (.safetensors) of this project, or an ONNX file of `arniqa export`."
     ),
-    engine: str = typer.Option("torch", "--engine", help="torch | onnxruntime (an .onnx --checkpoint needs it)."),
+    engine: str = typer.Option(
+        "auto", "--engine", help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md)."
+    ),
     regressor: str | None = typer.Option(
         None, "--regressor",
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
@@ -29,14 +31,18 @@ def score(
     protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
+    ),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
     no_scale: bool = typer.Option(False, "--no-scale", help="Write the raw (dataset-scale) score in 'score' too."),
     max_side: int | None = typer.Option(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
     ),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format (same scores)."),
+    channels_last: bool | None = typer.Option(
+        None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
 ) -> None:

@@ -64,36 +64,39 @@ class TorchEngine:
         return raw, f.cpu() if features else None
 
 
-def _weights_digest(model: ARNIQA, regressor: Regressor) -> str:
-    """SHA-256 over the model's and the regressor's tensors and configs (the key of an exported file)."""
-    h = hashlib.sha256(repr((model.config, regressor.config)).encode())
-    for module in (model, regressor):
-        for name, t in module.state_dict().items():
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+def _weights_digest(model: ARNIQA) -> str:
+    """SHA-256 over the model's config and tensors (the key of its cached export)."""
+    h = hashlib.sha256(repr(model.config).encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
-def cached_export(model: ARNIQA, regressor: Regressor) -> Path:
-    """The ONNX file (with embedding) of ``model`` + ``regressor`` in ``<cache>/onnx/``, exported on first use."""
-    path = cache_dir() / "onnx" / f"{_weights_digest(model, regressor)[:24]}.onnx"
+def cached_export(model: ARNIQA) -> Path:
+    """The ONNX file of ``model``'s 4096-d feature (no regressor, so every regressor shares it) in
+    ``<cache>/onnx/``, exported on first use (seconds to tens of seconds for a ResNet-50, about 100 MB)."""
+    path = cache_dir() / "onnx" / f"{_weights_digest(model)[:24]}.onnx"
     if not path.is_file():
-        export_onnx(model, regressor, path, embedding=True)
+        export_onnx(model, None, path)
     return path
 
 
 class OnnxEngine:
     """ONNX Runtime on an exported file (:func:`~arniqa.inference.export.export_onnx`).
 
-    ``threads``: ONNX Runtime's intra-op threads (default: torch's thread count). On CUDA the
-    CUDA execution provider is used when the installed onnxruntime has it, else the CPU."""
+    A file with a ``raw_score`` output scores by itself; a feature-only file (the engine's cache) is
+    followed by ``regressor`` in torch. ``threads``: ONNX Runtime's intra-op threads (default: torch's
+    thread count). On CUDA the CUDA execution provider is used when the installed onnxruntime has it."""
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, device: torch.device, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, device: torch.device, regressor: Regressor | None = None,
+                 threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
+        self.head = None if regressor is None else regressor.cpu().eval()
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such ONNX file")
         self.meta = read_sidecar(self.path)
@@ -108,7 +111,7 @@ class OnnxEngine:
             raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({e})") from None
         names = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        if names != {"full", "half"} or "raw_score" not in self.outputs:
+        if names != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
             raise ValueError(f"{self.path}: not an arniqa export (inputs {sorted(names)}, outputs {self.outputs}); "
                              "write one with `arniqa export`")
 
@@ -120,13 +123,22 @@ class OnnxEngine:
         return Regressor(dataset=meta.get("dataset"), score_range=None if score_range is None else tuple(score_range))
 
     def run(self, full: torch.Tensor, half: torch.Tensor, features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scores_inside = "raw_score" in self.outputs
         if features and "embedding" not in self.outputs:
             raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
-        wanted = ["raw_score", "embedding"] if features else ["raw_score"]
+        wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
         feed = {"full": np.ascontiguousarray(full.numpy(), dtype=np.float32),
                 "half": np.ascontiguousarray(half.numpy(), dtype=np.float32)}
         try:
-            out = self.session.run(wanted, feed)
+            out = dict(zip(wanted, self.session.run(wanted, feed)))
         except Exception as e:  # onnxruntime's errors are not RuntimeError subclasses
             raise RuntimeError(f"ONNX Runtime failed: {e}") from e
-        return torch.from_numpy(out[0]), torch.from_numpy(out[1]) if features else None
+        emb = torch.from_numpy(out["embedding"]) if "embedding" in out else None
+        if scores_inside:
+            raw = torch.from_numpy(out["raw_score"])
+        elif self.head is not None:
+            with torch.inference_mode():
+                raw = self.head(emb)
+        else:
+            raw = torch.full((len(emb),), float("nan"))
+        return raw, emb if features else None

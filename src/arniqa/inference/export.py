@@ -34,14 +34,18 @@ SIDECAR_FORMAT = "arniqa-onnx"
 
 
 class QualityGraph(nn.Module):
-    """``(full, half) -> (score, raw_score[, embedding])`` per pair of views: what is exported."""
+    """``(full, half) -> (score, raw_score[, embedding])`` per pair of views: what is exported. Without a
+    regressor only the embedding (the form the onnxruntime engine caches, shared by every regressor)."""
 
-    def __init__(self, model: ARNIQA, regressor: Regressor, embedding: bool = False) -> None:
+    def __init__(self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False) -> None:
         super().__init__()
-        self.model, self.regressor, self.embedding = model.eval(), regressor.eval(), embedding
+        self.model, self.regressor = model.eval(), None if regressor is None else regressor.eval()
+        self.embedding = embedding or regressor is None
 
     def forward(self, full: torch.Tensor, half: torch.Tensor):
         feature = self.model.quality_features(full, half)
+        if self.regressor is None:
+            return feature
         raw = self.regressor(feature)
         score = self.regressor.scale(raw) if self.regressor.score_range is not None else raw
         return (score, raw, feature) if self.embedding else (score, raw)
@@ -53,9 +57,15 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def sidecar(regressor: Regressor, protocol: Protocol, embedding: bool, backbone: str) -> dict:
-    r = regressor.score_range
-    outputs = ["score", "raw_score"] + (["embedding"] if embedding else [])
+def output_names(regressor: Regressor | None, embedding: bool) -> list[str]:
+    if regressor is None:
+        return ["embedding"]
+    return ["score", "raw_score"] + (["embedding"] if embedding else [])
+
+
+def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str) -> dict:
+    r = None if regressor is None else regressor.score_range
+    outputs = output_names(regressor, embedding)
     return {
         "format": SIDECAR_FORMAT,
         "version": 1,
@@ -66,7 +76,7 @@ def sidecar(regressor: Regressor, protocol: Protocol, embedding: bool, backbone:
         "outputs": outputs,
         "views_per_image": protocol.n_views,
         "backbone": backbone,
-        "dataset": regressor.dataset,
+        "dataset": None if regressor is None else regressor.dataset,
         "score_range": None if r is None else [r.low, r.high, r.kind],
         "score": ("scaled: (raw - low) / (high - low), inverted for DMOS; higher is better" if r is not None
                   else "raw (no score range known)"),
@@ -77,15 +87,13 @@ def sidecar(regressor: Regressor, protocol: Protocol, embedding: bool, backbone:
 
 def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathLike, protocol: str | Protocol = "crops",
                 embedding: bool = False) -> Path:
-    """Write ``model`` + ``regressor`` as an ONNX file at ``path`` (and the sidecar ``path.json``).
-
-    Raises ValueError when there is no regressor. Both files are written atomically."""
-    if regressor is None:
-        raise ValueError("the model has no regressor to export; pass a regressor (--regressor FILE)")
+    """Write ``model`` + ``regressor`` as an ONNX file at ``path`` (and the sidecar ``path.json``); with no
+    regressor the graph outputs the embedding only. Both files are written atomically."""
     protocol = get_protocol(protocol)
     path = Path(path)
-    graph = QualityGraph(model.cpu().to(memory_format=torch.contiguous_format), regressor.cpu(), embedding)
-    outputs = ["score", "raw_score"] + (["embedding"] if embedding else [])
+    graph = QualityGraph(model.cpu().to(memory_format=torch.contiguous_format),
+                         None if regressor is None else regressor.cpu(), embedding)
+    outputs = output_names(regressor, embedding)
     axes = {"full": {0: "n", 2: "height", 3: "width"}, "half": {0: "n", 2: "half_height", 3: "half_width"}}
     axes.update({name: {0: "n"} for name in outputs})
     example = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 32, 32))

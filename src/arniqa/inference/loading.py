@@ -43,7 +43,7 @@ def load(
     weights_dir=None,
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
-    engine: str = "torch",
+    engine: str = "auto",
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
@@ -54,8 +54,9 @@ def load(
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
-        engine: ``torch``, or ``onnxruntime`` (an ``.onnx`` file always runs there; other models
-            are exported once into the cache).
+        engine: ``auto`` (per device, see :data:`arniqa.inference.scorer.DEFAULTS`), ``torch``, or
+            ``onnxruntime`` (an ``.onnx`` file always runs there; other models are exported once into
+            the cache).
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
@@ -68,7 +69,7 @@ def load(
     dev = resolve_device(device)
     path = Path(name_or_path)
     if path.suffix.lower() == ".onnx":
-        if engine != "onnxruntime":
+        if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
         if regressor is not None:
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
@@ -117,4 +118,6 @@ def export(
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)
+    if reg is None:
+        raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
     return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
