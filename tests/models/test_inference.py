@@ -131,7 +131,8 @@ def _benchmark_regressor(seed=20):
 
 def test_channels_last_and_bf16_against_fp32(published, photos):
     d, _, _ = published
-    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor())
+    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor(),
+                   engine="torch")
     fp32 = default.score(photos).scores
     model = default.model
     channels_last = Scorer(model, default.regressor, protocol="whole", channels_last=True).score(photos).scores
@@ -177,7 +178,7 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
     from arniqa.models.checkpoint import save_checkpoint
 
     d, encoder, regs = published
-    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
     path = save_checkpoint(tmp_path / "ck.safetensors", pub.model, pub.regressor)
     mine = load(path, device="cpu", protocol="pyiqa")
     assert mine.regressor.dataset == "kadid10k"

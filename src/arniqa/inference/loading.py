@@ -20,12 +20,12 @@ from ..models.arniqa import ARNIQA
 from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint
-from ..models.download import fetch
+from ..models.download import cache_dir, fetch, sha256_of
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
 from .engines import OnnxEngine
 from .export import export_onnx
-from .scorer import Scorer
+from .scorer import Scorer, resolve_engine
 
 
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
@@ -77,8 +77,34 @@ def load(
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
         runner = OnnxEngine(path, dev)
         return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
+    published = not (path.suffix == ".safetensors" or path.is_file())
+    if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
+            == "onnxruntime":  # fmt: skip
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev)
+        return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
+
+
+def _published_onnx(name: str, weights_dir, regressor, device: torch.device) -> OnnxEngine:
+    """The onnxruntime engine of a published model. Its cached export is named after the SHA-256 of the
+    encoder file, so a cache hit builds no torch model (nor imports timm and torchvision)."""
+    reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
+    encoder_file = fetch(ENCODER_FILE, weights_dir)
+    onnx_file = cache_dir() / "onnx" / f"published-{sha256_of(encoder_file)[:24]}.onnx"
+    if not onnx_file.is_file():
+        export_onnx(load_published_encoder(ARNIQA("resnet50"), encoder_file).eval(), None, onnx_file)
+    return OnnxEngine(onnx_file, device, reg)
+
+
+def _regressor(name: str, weights_dir, regressor) -> Regressor:
+    """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
+    if isinstance(regressor, Regressor):
+        return regressor
+    if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
+        return load_published_regressor(Path(regressor))
+    dataset = canonical_dataset(regressor_dataset(regressor) if regressor else model_dataset(name))
+    return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
 
 
 def load_model(
@@ -87,21 +113,17 @@ def load_model(
     regressor: str | os.PathLike | Regressor | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
-    reg_file = Path(regressor) if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file() else None
-    reg_name = regressor if isinstance(regressor, str) and reg_file is None else None
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.is_file():
-        if reg_name is not None:
+        if isinstance(regressor, str) and not Path(regressor).is_file():
             raise ValueError(f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
                              "(the published regressors fit the published encoder only)")
         model, reg, _config = load_checkpoint(path, device="cpu")
+        if regressor is not None:
+            reg = _regressor(str(name_or_path), None, regressor)
     else:
-        dataset = regressor_dataset(reg_name) if reg_name else model_dataset(str(name_or_path))
-        model, reg = load_published(dataset, weights_dir)
-    if isinstance(regressor, Regressor):
-        reg = regressor
-    elif reg_file is not None:
-        reg = load_published_regressor(reg_file)
+        reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
+        model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
     return model.eval(), reg
 
 

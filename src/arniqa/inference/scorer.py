@@ -69,6 +69,16 @@ DEFAULTS = {
 }
 
 
+def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
+    """``engine`` with ``auto`` replaced: torch when a torch option (precision, channels_last) is given, else
+    the device's default."""
+    if engine != "auto":
+        return engine
+    if precision != "fp32" or channels_last:
+        return "torch"
+    return DEFAULTS.get(device.type, DEFAULTS["other"])["engine"]
+
+
 class Scorer:
     """An ARNIQA model, a regressor and a preprocessing protocol, ready to score images.
 
@@ -99,8 +109,7 @@ class Scorer:
     ) -> None:
         self.device = resolve_device(device)
         defaults = DEFAULTS.get(self.device.type, DEFAULTS["other"])
-        if engine == "auto":
-            engine = "torch" if precision != "fp32" or channels_last else defaults["engine"]
+        engine = resolve_engine(self.device, engine, precision, channels_last)
         if channels_last is None:
             channels_last = defaults["channels_last"] and engine == "torch"
         batch_size = defaults["batch_size"] if batch_size is None else batch_size
