@@ -7,7 +7,9 @@ bf16 autocast, bf16 + channels_last), and a straightforward per-image fp32 imple
 ``crops`` protocol written here (PIL decode, torchvision Resize, PIL crops, one forward of 5 crops per
 scale and image, as the official ``single_image_inference.py``).
 
-A path is "accepted" when every scaled score stays within 0.01 of the fp32 score of the same image.
+A path is "accepted" when every scaled score stays within --tolerance (1e-4) of the score the first path of
+--paths (the fp32 reference computation) gives the same image. Paths: ``name[@bN][@wN][@tN]`` (batch size,
+decode workers, torch threads), e.g. ``fp32@b1,fp32+cl@b8,ort@b1@t2``; ``ort`` is the onnxruntime engine.
 By default the weights are random (speed does not depend on them; the regressor is a random
 direction with ||w|| given by --weight-norm in scaled units, so the accuracy check is indicative
 only); pass --weights-dir with ARNIQA.pth and regressor_kadid10k.pth to check with the published
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,14 +47,35 @@ from arniqa.utils.runtime import resolve_device
 
 SIZES = ((512, 384), (1024, 768))
 PROTOCOLS = ("crops", "whole", "pyiqa")
-PATHS = {  # name: (precision, channels_last)
-    "fp32": ("fp32", False),
-    "fp32+cl": ("fp32", True),
-    "bf16": ("bf16", False),
-    "bf16+cl": ("bf16", True),
+PATHS = {  # name: Scorer options
+    "fp32": dict(precision="fp32"),
+    "fp32+cl": dict(precision="fp32", channels_last=True),
+    "bf16": dict(precision="bf16"),
+    "bf16+cl": dict(precision="bf16", channels_last=True),
+    "ort": dict(engine="onnxruntime"),
 }
-TOLERANCE = 0.01
+TOLERANCE = 1e-4  # the largest scaled-score change from fp32 that a default may make
 BASELINE = "per-image fp32 baseline"
+
+
+def parse_path(spec: str, batch_size: int, threads: int) -> tuple[dict, int]:
+    """``name[@bN][@wN][@tN]`` -> (Scorer options, torch threads): a path of PATHS with an optional batch
+    size (images), number of decoding workers and torch thread count (default: --batch-size, --threads)."""
+    name, *mods = spec.split("@")
+    if name not in PATHS:
+        raise SystemExit(f"unknown path {name!r}; expected one of {', '.join(PATHS)} (+ @bN @wN @tN)")
+    options = dict(PATHS[name], batch_size=batch_size)
+    for m in mods:
+        key, value = m[:1], int(m[1:])
+        if key == "b":
+            options["batch_size"] = value
+        elif key == "w":
+            options["workers"] = value
+        elif key == "t":
+            threads = value
+        else:
+            raise SystemExit(f"{spec}: unknown modifier @{m} (use @bN, @wN, @tN)")
+    return options, threads
 
 
 def _baseline(model, regressor, files):
@@ -61,10 +85,12 @@ def _baseline(model, regressor, files):
     return run
 
 
-def _scoring(model, scorer, files, channels_last: bool):
-    """A runner for ``interleaved``: sets the model's memory format (shared by all runners), scores."""
+def _scoring(model, scorer, files, channels_last: bool, threads: int):
+    """A runner for ``interleaved``: sets the model's memory format (shared by all runners) and the torch
+    thread count, scores."""
     def run():
         model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        torch.set_num_threads(threads)
         return scorer.score(files).scores
     return run
 
@@ -178,10 +204,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=4, help="images per size (1024x768 uses half, at least 2)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset of " + ", ".join(PATHS))
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help="comma-separated paths: " + ", ".join(PATHS) + ", each with optional @bN (batch), "
+                         "@wN (decode workers), @tN (torch threads); the first is the fp32 reference")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset of the protocols")
     ap.add_argument("--weights-dir", type=Path, default=None, help="use the published weights from this folder")
     ap.add_argument("--weight-norm", type=float, default=10.0, help="||w|| of the random regressor, scaled units")
+    ap.add_argument("--tolerance", type=float, default=TOLERANCE, help="accepted max |scaled score - reference|")
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the per-image fp32 baseline (crops, CPU)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -201,7 +232,9 @@ def main() -> None:
     paths_wanted = [p for p in args.paths.split(",") if p]
     load_before = os.getloadavg()
     rows = []
+    reference = paths_wanted[0]
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ARNIQA_CACHE"] = tmp  # the onnxruntime path exports the model here
         for size in SIZES:
             n = args.images if size == SIZES[0] else max(2, args.images // 2)
             files = make_images(Path(tmp), size, n + 1, seed=size[0])
@@ -209,24 +242,25 @@ def main() -> None:
             label = f"{size[0]}x{size[1]}"
             for protocol in [p for p in args.protocols.split(",") if p]:
                 runners = {}
-                if protocol == "crops" and device.type == "cpu":
+                if protocol == "crops" and device.type == "cpu" and args.baseline:
                     model.to(memory_format=torch.contiguous_format)
                     baseline_crops(model, regressor, warm)
                     runners[BASELINE] = _baseline(model, regressor, files)
                 for name in paths_wanted:
-                    precision, cl = PATHS[name]
+                    options, threads = parse_path(name, args.batch_size, args.threads)
                     model.to(memory_format=torch.contiguous_format)
-                    scorer = Scorer(model, regressor, protocol=protocol, device=device, batch_size=args.batch_size,
-                                    precision=precision, channels_last=cl)
+                    torch.set_num_threads(threads)
+                    scorer = Scorer(model, regressor, protocol=protocol, device=device, **options)
                     scorer.score(warm)
-                    runners[name] = _scoring(model, scorer, files, cl)
+                    runners[name] = _scoring(model, scorer, files, options.get("channels_last", False), threads)
                 results = interleaved(runners, args.repeats, device)
-                ref = results["fp32"][2] if "fp32" in results else None
+                torch.set_num_threads(args.threads)
+                ref = results[reference][2]
                 for name, (t, mem, scores) in results.items():
                     dev = None if ref is None or name == BASELINE else float((torch.as_tensor(scores) - ref).abs().max())
                     rows.append(dict(size=label, protocol=protocol, path=name, images=n, seconds=t,
                                      images_per_s=n / t, peak_mb=mem / 2**20, max_dev=dev,
-                                     accepted=None if dev is None else dev <= TOLERANCE))
+                                     accepted=None if dev is None else dev <= args.tolerance))
                     print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}", flush=True)
     load_after = os.getloadavg()
 
@@ -235,14 +269,14 @@ def main() -> None:
     print(f"{'size':<9} {'protocol':<8} {'path':<24} {'img/s':>7} {'x base':>7} {'peak MB':>8} {'max|d|':>8}  ok")
     for r in rows:
         ratio = r["images_per_s"] / base[r["size"]] if r["protocol"] == "crops" and r["size"] in base else None
-        dev = "" if r["max_dev"] is None else f"{r['max_dev']:.4f}"
+        dev = "" if r["max_dev"] is None else f"{r['max_dev']:.1e}"
         ok = "" if r["accepted"] is None else ("yes" if r["accepted"] else "no")
         print(f"{r['size']:<9} {r['protocol']:<8} {r['path']:<24} {r['images_per_s']:7.2f} "
               f"{'' if ratio is None else f'{ratio:.2f}':>7} {r['peak_mb']:8.0f} {dev:>8}  {ok}")
         r["speedup_vs_baseline"] = ratio
     fastest = {}
     for r in rows:
-        if r["path"] != BASELINE and (r["accepted"] or r["path"] == "fp32"):
+        if r["path"] != BASELINE and (r["accepted"] or r["path"] == reference):
             key = (r["size"], r["protocol"])
             if key not in fastest or r["images_per_s"] > fastest[key]["images_per_s"]:
                 fastest[key] = r
@@ -259,7 +293,9 @@ def main() -> None:
         "weights": weights,
         "batch_size_images": args.batch_size,
         "repeats": args.repeats,
-        "tolerance": TOLERANCE,
+        "tolerance": args.tolerance,
+        "reference": reference,
+        "command": "python benchmarks/inference.py " + " ".join(sys.argv[1:]),
         "load_average_before_after": [load_before, load_after],
         "note": "best of the repeats; decode included (JPEG files); other processes may load the CPU",
         "rows": rows,

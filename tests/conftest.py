@@ -6,6 +6,18 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _weight_cache(tmp_path_factory):
+    """The cache (ARNIQA_CACHE: downloads, the onnxruntime engine's exports) is a temporary folder."""
+    old = os.environ.get("ARNIQA_CACHE")
+    os.environ["ARNIQA_CACHE"] = str(tmp_path_factory.mktemp("arniqa-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ARNIQA_CACHE", None)
+    else:
+        os.environ["ARNIQA_CACHE"] = old
+
+
 @pytest.fixture
 def image() -> torch.Tensor:
     """A smooth, textured float32 test image (3, 64, 80) in [0, 1] with edges and colour."""

@@ -17,3 +17,15 @@ def psnr(a, b):
 
 def falls(values):
     return all(later < earlier for earlier, later in zip(values, values[1:]))
+
+
+def write_photo(path, w, h, seed):
+    """Save a smooth random RGB image of w x h as ``path`` (format from the suffix); returns ``path``."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    x = F.interpolate(torch.rand(1, 3, h // 8 + 1, w // 8 + 1, generator=g), size=(h, w), mode="bilinear")[0]
+    arr = x.mul(255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(arr).save(path)
+    return path

@@ -146,3 +146,70 @@ def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):
     rows = json.loads(out.read_text())
     assert [row["path"] for row in rows] == [str(a), str(b)]
     assert rows[0]["score"] == 0.5 and rows[1]["error"] is None  # the old row kept, the cut one redone
+
+
+def _smooth(w=72, h=56, seed=4):
+    """A smooth RGB image (lossy phone codecs keep it close)."""
+    from imaging import write_photo
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        return Image.open(write_photo(Path(d) / "s.png", w, h, seed)).convert("RGB")
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_phone_formats_score_as_their_pixels_in_png(weights_dir, tmp_path, suffix):
+    from PIL import features
+
+    assert suffix != ".avif" or features.check("avif")
+    src = _smooth()
+    phone = tmp_path / f"photo{suffix}"
+    src.save(phone, quality=90, **({"chroma": 444} if suffix == ".heic" else {"subsampling": "4:4:4"}))
+    with Image.open(phone) as im:  # what the codec gave back, independently of arniqa
+        assert im.format in ("HEIF", "AVIF") and im.size == src.size
+        decoded = np.asarray(im.convert("RGB"))
+    assert np.abs(decoded.astype(int) - np.asarray(src).astype(int)).mean() < 3  # a lossy copy of the same image
+    png = tmp_path / "same-pixels.png"
+    Image.fromarray(decoded).save(png)
+    out = tmp_path / "s.csv"
+    r = _run([phone, png, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.stderr
+    rows = _csv(out)
+    assert [row["error"] for row in rows] == ["", ""]
+    assert float(rows[0]["score"]) == pytest.approx(float(rows[1]["score"]), abs=1e-6)
+
+
+def test_avif_exif_orientation_is_applied(tmp_path):
+    from arniqa.data.images import open_image
+
+    src = _smooth(40, 24)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    src.save(tmp_path / "r.avif", quality=90, exif=exif.tobytes())
+    assert open_image(tmp_path / "r.avif").size == (24, 40)
+    assert open_image(tmp_path / "r.avif", exif=False).size == (40, 24)
+
+
+def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weights_dir, tmp_path):
+    d = tmp_path / "mixed"
+    (d / "sub").mkdir(parents=True)
+    _smooth().save(d / "a.heic", quality=90)
+    _img(d / "b.png", 40, 32, 5)
+    _img(d / "sub" / "x.png", 40, 32, 6).rename(d / "sub" / "no-extension")  # a PNG found by its header
+    (d / "notes.txt").write_text("x")
+    (d / "sub" / "more.TXT").write_text("y")
+    (d / "data.xyz").write_bytes(b"\x00\x01")
+    named = tmp_path / "named.xyz"
+    named.write_bytes(b"\x00\x01")
+    out = tmp_path / "s.csv"
+    r = _run([d, named, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 1  # the named file could not be decoded
+    rows = _csv(out)
+    assert [row["path"].replace(str(tmp_path) + "/", "") for row in rows] == [
+        "mixed/a.heic", "mixed/b.png", "mixed/sub/no-extension", "named.xyz"]
+    assert [bool(row["error"]) for row in rows] == [False, False, False, True]
+    assert "not an image" in rows[3]["error"]
+    assert r.stderr.count("skipped") == 1
+    assert "skipped 3 files no decoder can open: 2 .txt, 1 .xyz" in r.stderr

@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from imaging import write_photo
+
 
 def randomise_bn(module: nn.Module, generator: torch.Generator) -> None:
     """Give every BatchNorm non-trivial affine parameters and running statistics."""
@@ -65,3 +67,34 @@ def save_scripted_regressor(path, weights: torch.Tensor, biases: torch.Tensor):
 def make_scripted_regressor():
     """``make(path, weights, biases)`` writes a TorchScript archive like the published regressors."""
     return save_scripted_regressor
+
+
+DATASETS = {"kadid10k": 0, "koniq10k": 1, "live": 2}
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, tv_resnet50, make_scripted_regressor):
+    """A weights dir with ARNIQA.pth (published key layout) and TorchScript regressors, plus the
+    reference encoder (torchvision ResNet50 without fc, as pyiqa builds it) and the loaded regressors."""
+    d = tmp_path_factory.mktemp("weights")
+    encoder = nn.Sequential(*list(tv_resnet50.children())[:-1]).eval()
+    g = torch.Generator().manual_seed(3)
+    state = {f"model.{k}": v for k, v in encoder.state_dict().items()}
+    state["projector.0.weight"] = 0.02 * torch.randn(2048, 2048, generator=g)
+    state["projector.0.bias"] = torch.zeros(2048)
+    state["projector.2.weight"] = 0.02 * torch.randn(128, 2048, generator=g)
+    state["projector.2.bias"] = torch.zeros(128)
+    torch.save(state, d / "ARNIQA.pth")
+    regs = {}
+    for name, seed in DATASETS.items():
+        gg = torch.Generator().manual_seed(10 + seed)
+        w, b = 2.0 * torch.randn(1, 4096, generator=gg), torch.tensor(3.0 + seed)
+        make_scripted_regressor(d / f"regressor_{name}.pth", w, b)
+        regs[name] = torch.jit.load(str(d / f"regressor_{name}.pth"))
+    return d, encoder, regs
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    return [write_photo(d / "a.png", 80, 64, 1), write_photo(d / "b.png", 80, 64, 2), write_photo(d / "c.png", 70, 90, 3)]

@@ -17,47 +17,9 @@ from arniqa.data.images import ImageError
 from arniqa.inference import Scorer, load
 from arniqa.models.registry import PYIQA_NAMES, model_dataset
 from arniqa.utils.runtime import resolve_device
+from imaging import write_photo as _photo
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-DATASETS = {"kadid10k": 0, "koniq10k": 1, "live": 2}
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory, tv_resnet50, make_scripted_regressor):
-    """A weights dir with ARNIQA.pth (published key layout) and TorchScript regressors, plus the
-    reference encoder (torchvision ResNet50 without fc, as pyiqa builds it) and the loaded regressors."""
-    d = tmp_path_factory.mktemp("weights")
-    encoder = nn.Sequential(*list(tv_resnet50.children())[:-1]).eval()
-    g = torch.Generator().manual_seed(3)
-    state = {f"model.{k}": v for k, v in encoder.state_dict().items()}
-    state["projector.0.weight"] = 0.02 * torch.randn(2048, 2048, generator=g)
-    state["projector.0.bias"] = torch.zeros(2048)
-    state["projector.2.weight"] = 0.02 * torch.randn(128, 2048, generator=g)
-    state["projector.2.bias"] = torch.zeros(128)
-    torch.save(state, d / "ARNIQA.pth")
-    regs = {}
-    for name, seed in DATASETS.items():
-        gg = torch.Generator().manual_seed(10 + seed)
-        w, b = 2.0 * torch.randn(1, 4096, generator=gg), torch.tensor(3.0 + seed)
-        make_scripted_regressor(d / f"regressor_{name}.pth", w, b)
-        regs[name] = torch.jit.load(str(d / f"regressor_{name}.pth"))
-    return d, encoder, regs
-
-
-def _photo(path, w, h, seed):
-    g = torch.Generator().manual_seed(seed)
-    x = F.interpolate(torch.rand(1, 3, h // 8 + 1, w // 8 + 1, generator=g), size=(h, w), mode="bilinear")[0]
-    arr = x.mul(255).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(arr).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    return [_photo(d / "a.png", 80, 64, 1), _photo(d / "b.png", 80, 64, 2), _photo(d / "c.png", 70, 90, 3)]
-
-
 _norm = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
 
 
@@ -169,7 +131,8 @@ def _benchmark_regressor(seed=20):
 
 def test_channels_last_and_bf16_against_fp32(published, photos):
     d, _, _ = published
-    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor())
+    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor(),
+                   engine="torch")
     fp32 = default.score(photos).scores
     model = default.model
     channels_last = Scorer(model, default.regressor, protocol="whole", channels_last=True).score(photos).scores
@@ -215,7 +178,7 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
     from arniqa.models.checkpoint import save_checkpoint
 
     d, encoder, regs = published
-    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
     path = save_checkpoint(tmp_path / "ck.safetensors", pub.model, pub.regressor)
     mine = load(path, device="cpu", protocol="pyiqa")
     assert mine.regressor.dataset == "kadid10k"

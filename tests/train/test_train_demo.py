@@ -1,6 +1,16 @@
-import pytest
+import csv
+import re
+import shlex
 
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import arniqa.cli.score  # noqa: F401  (registers the verb)
+from arniqa.cli import app
 from arniqa.demo import WARNING, run_demo, sample_photos
+from arniqa.evaluate.features import FeatureProtocol, extract_features
+from arniqa.models.checkpoint import load_checkpoint
 
 
 def test_sample_photos_ship_with_the_dependencies(tmp_path):
@@ -19,3 +29,24 @@ def test_demo_runs_every_stage(tmp_path):
     assert (tmp_path / "demo" / "report.png").stat().st_size > 1000
     assert (tmp_path / "demo" / "run" / "model.safetensors").exists()
     assert text.count("| china") == 3 and text.count("| flower") == 3  # pristine + 2 degraded each
+
+    # model.safetensors holds the ridge of the report: it reproduces the report's table from the demo's features
+    model, regressor, _ = load_checkpoint(tmp_path / "demo" / "model.safetensors")
+    table = re.findall(r"^\| (\S+\.png) \| [^|]+ \| (-?[0-9.]+) \|$", text, flags=re.M)
+    examples = [tmp_path / "demo" / "examples" / name for name, _ in table]
+    feats = extract_features(model, examples, FeatureProtocol(crop_size=32), progress=False)
+    mine = (np.asarray(feats, dtype=np.float64) @ regressor.weight.detach().double().numpy()[0]).mean(1)
+    np.testing.assert_allclose(mine + float(regressor.bias.detach()), [float(v) for _, v in table], atol=0.006)
+
+    # the report ends with the arniqa score command that uses it; run it
+    command = re.findall(r"```bash\n(.+)\n```", text)[-1]
+    assert text.rstrip().endswith("```") and "--checkpoint" in command
+    args = shlex.split(command)
+    assert args[:2] == ["arniqa", "score"]
+    result = CliRunner().invoke(app, args[1:])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "demo" / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["path"] for r in rows) == sorted(str(p) for p in examples)
+    assert all(r["error"] == "" for r in rows)
+    assert all(float(r["score"]) == pytest.approx((float(r["raw_score"]) - 1) / 4, abs=1e-6) for r in rows)

@@ -13,28 +13,46 @@ import csv
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
-from ..data.images import is_image_file
+from ..data.images import can_identify, is_image_file
 from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
 FORMATS = ("csv", "json")
 
 
-def collect_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+class Collected(NamedTuple):
+    files: list[str]  # to score, in order
+    skipped: list[str]  # files in the folders that no decoder can open
+
+
+def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     """The files to score, in order: each argument as given, folders replaced by the image files under
-    them (recursively, sorted, extensions PIL can open). A missing path is kept (it becomes an error row)."""
-    out: list[str] = []
+    them (recursively, sorted): files with an extension PIL can open, and files whose header a decoder
+    recognises. The other files in the folders are ``skipped``. A file named directly is always kept
+    (missing or undecodable, it becomes an error row)."""
+    files: list[str] = []
+    skipped: list[str] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(str(f) for f in sorted(p.rglob("*")) if f.is_file() and is_image_file(f))
+            for f in sorted(p.rglob("*")):
+                if f.is_file():
+                    (files if is_image_file(f) or can_identify(f) else skipped).append(str(f))
         else:
-            out.append(str(p))
-    return out
+            files.append(str(p))
+    return Collected(files, skipped)
+
+
+def skipped_summary(skipped: list[str]) -> str:
+    """``skipped 3 files: 2 .txt, 1 .xyz`` (most common extension first)."""
+    counts = Counter(Path(f).suffix.lower() or "(no extension)" for f in skipped)
+    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}"
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:

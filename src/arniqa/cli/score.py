@@ -17,7 +17,12 @@ def score(
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint (.safetensors) of this project."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint (.safetensors) of this project, or an ONNX file of `arniqa export`."
+    ),
+    engine: str = typer.Option(
+        "auto", "--engine", help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md)."
+    ),
     regressor: str | None = typer.Option(
         None, "--regressor",
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
@@ -26,14 +31,18 @@ def score(
     protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
+    ),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
     no_scale: bool = typer.Option(False, "--no-scale", help="Write the raw (dataset-scale) score in 'score' too."),
     max_side: int | None = typer.Option(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
     ),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format (same scores)."),
+    channels_last: bool | None = typer.Option(
+        None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
 ) -> None:
@@ -42,7 +51,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..inference import load
-    from .results import collect_paths, format_for, read_done, write_scores
+    from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -54,15 +63,15 @@ def score(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
-    files = collect_paths(paths)
+    files, skipped = collect_paths(paths)
     done = read_done(output, fmt) if resume else set()
     todo = [f for f in files if f not in done]
     if not files:
-        fail("no image files found")
+        fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
     try:
         scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
                       regressor=regressor, batch_size=batch_size, max_side=max_side, precision=precision,
-                      workers=workers, channels_last=channels_last)  # fmt: skip
+                      workers=workers, channels_last=channels_last, engine=engine)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
     if scorer.regressor is None:
@@ -80,4 +89,6 @@ def score(
                               scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
+    if skipped:
+        err.print(skipped_summary(skipped), style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -16,6 +16,9 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
 * Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
+* Phone formats: HEIC/HEIF through pillow-heif, registered here as a Pillow opener (libheif applies
+  the file's rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied
+  twice), and AVIF through Pillow's own plugin (Pillow >= 11.3 wheels; ``PIL.features.check("avif")``).
 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
 not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
@@ -29,8 +32,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF files open with Image.open
 
 PathLike = str | os.PathLike
 
@@ -53,6 +59,17 @@ class ImageError(ValueError):
 def is_image_file(path: PathLike) -> bool:
     """True when the file extension belongs to a format PIL can open."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def can_identify(path: PathLike) -> bool:
+    """True when some decoder recognises the file's header (PIL reads the header only, whatever the name)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path):
+                return True
+    except Exception:  # any failure means: not an image we can open
+        return False
 
 
 def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:

@@ -20,10 +20,12 @@ from ..models.arniqa import ARNIQA
 from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint
-from ..models.download import fetch
+from ..models.download import cache_dir, fetch, sha256_of
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
-from .scorer import Scorer
+from .engines import OnnxEngine
+from .export import export_onnx
+from .scorer import Scorer, resolve_engine
 
 
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
@@ -41,15 +43,20 @@ def load(
     weights_dir=None,
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
+    engine: str = "auto",
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
 
     Args:
-        name_or_path: a name of :func:`arniqa.models.registry.list_models`, or a checkpoint file.
+        name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint file, or an
+            ONNX file written by :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
+        engine: ``auto`` (per device, see :data:`arniqa.inference.scorer.DEFAULTS`), ``torch``, or
+            ``onnxruntime`` (an ``.onnx`` file always runs there; other models are exported once into
+            the cache).
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
@@ -60,19 +67,79 @@ def load(
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
     dev = resolve_device(device)
-    reg_file = Path(regressor) if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file() else None
-    reg_name = regressor if isinstance(regressor, str) and reg_file is None else None
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx":
+        if engine not in ("auto", "onnxruntime"):
+            raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
+        if regressor is not None:
+            raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
+        if weights_dir is not None:
+            raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
+        runner = OnnxEngine(path, dev)
+        return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
+    published = not (path.suffix == ".safetensors" or path.is_file())
+    if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
+            == "onnxruntime":  # fmt: skip
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev)
+        return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
+    model, reg = load_model(name_or_path, weights_dir, regressor)
+    return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
+
+
+def _published_onnx(name: str, weights_dir, regressor, device: torch.device) -> OnnxEngine:
+    """The onnxruntime engine of a published model. Its cached export is named after the SHA-256 of the
+    encoder file, so a cache hit builds no torch model (nor imports timm and torchvision)."""
+    reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
+    encoder_file = fetch(ENCODER_FILE, weights_dir)
+    onnx_file = cache_dir() / "onnx" / f"published-{sha256_of(encoder_file)[:24]}.onnx"
+    if not onnx_file.is_file():
+        export_onnx(load_published_encoder(ARNIQA("resnet50"), encoder_file).eval(), None, onnx_file)
+    return OnnxEngine(onnx_file, device, reg)
+
+
+def _regressor(name: str, weights_dir, regressor) -> Regressor:
+    """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
+    if isinstance(regressor, Regressor):
+        return regressor
+    if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
+        return load_published_regressor(Path(regressor))
+    dataset = canonical_dataset(regressor_dataset(regressor) if regressor else model_dataset(name))
+    return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
+
+
+def load_model(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    weights_dir=None,
+    regressor: str | os.PathLike | Regressor | None = None,
+) -> tuple[ARNIQA, Regressor | None]:
+    """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.is_file():
-        if reg_name is not None:
+        if isinstance(regressor, str) and not Path(regressor).is_file():
             raise ValueError(f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
                              "(the published regressors fit the published encoder only)")
         model, reg, _config = load_checkpoint(path, device="cpu")
+        if regressor is not None:
+            reg = _regressor(str(name_or_path), None, regressor)
     else:
-        dataset = regressor_dataset(reg_name) if reg_name else model_dataset(str(name_or_path))
-        model, reg = load_published(dataset, weights_dir)
-    if isinstance(regressor, Regressor):
-        reg = regressor
-    elif reg_file is not None:
-        reg = load_published_regressor(reg_file)
-    return Scorer(model, reg, protocol=protocol, device=dev, **options)
+        reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
+        model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
+    return model.eval(), reg
+
+
+def export(
+    output: str | os.PathLike,
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    weights_dir=None,
+    regressor: str | os.PathLike | Regressor | None = None,
+    protocol: str | Protocol = "crops",
+    embedding: bool = False,
+) -> Path:
+    """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
+    :mod:`arniqa.inference.export`. Returns ``output``."""
+    if Path(name_or_path).suffix.lower() == ".onnx":
+        raise ValueError(f"{name_or_path}: already an ONNX file")
+    model, reg = load_model(name_or_path, weights_dir, regressor)
+    if reg is None:
+        raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
+    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)

@@ -15,7 +15,6 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -27,11 +26,9 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from ..utils.runtime import resolve_device
+from .engines import ENGINES, PRECISIONS, OnnxEngine, TorchEngine, cached_export
 from .inputs import as_image, source_name, split_inputs
 from .results import ItemResult, ScoreResult
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-
 
 @dataclass
 class _Prepared:
@@ -62,6 +59,26 @@ def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
     return results
 
 
+# The defaults per device type: the fastest path measured whose scaled scores stay within 1e-4 of the fp32
+# torch computation (docs/usage.md, *Speed*; benchmarks/results/inference-cpu-defaults.json). Explicit
+# precision or channels_last options choose the torch engine.
+DEFAULTS = {
+    "cpu": dict(engine="onnxruntime", batch_size=8, channels_last=False),  # 1.6-2.2x torch fp32, within 3e-7
+    "cuda": dict(engine="torch", batch_size=8, channels_last=True),  # H100: channels_last +14 %, fp32 within 3e-6
+    "other": dict(engine="torch", batch_size=8, channels_last=False),  # MPS: not measured
+}
+
+
+def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
+    """``engine`` with ``auto`` replaced: torch when a torch option (precision, channels_last) is given, else
+    the device's default."""
+    if engine != "auto":
+        return engine
+    if precision != "fp32" or channels_last:
+        return "torch"
+    return DEFAULTS.get(device.type, DEFAULTS["other"])["engine"]
+
+
 class Scorer:
     """An ARNIQA model, a regressor and a preprocessing protocol, ready to score images.
 
@@ -70,42 +87,65 @@ class Scorer:
     (PIL bicubic, aspect kept, longer side = ``max_side``) with a warning, which changes their score;
     ignored by ``crops``/``eval``, whose cost does not grow with the image past decoding.
     ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast; ``channels_last`` memory format.
+    ``batch_size``, ``channels_last`` and ``engine`` default per device (:data:`DEFAULTS`).
+    ``engine``: ``auto``, ``torch``, or ``onnxruntime`` (the model's feature graph exported once into the
+    cache, run by ONNX Runtime in fp32, the regressor applied in torch), or an
+    :class:`~arniqa.inference.engines.OnnxEngine` of an exported file (then ``model`` is None and
+    ``regressor`` only scales). Rows, order and error handling are the same for every engine.
     """
 
     def __init__(
         self,
-        model: ARNIQA,
+        model: ARNIQA | None,
         regressor: Regressor | None,
         protocol: str | Protocol = "crops",
         device: str | torch.device = "cpu",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         workers: int | None = None,
         max_side: int | None = None,
         precision: str = "fp32",
-        channels_last: bool = False,
+        channels_last: bool | None = None,
+        engine: str | OnnxEngine = "auto",
     ) -> None:
+        self.device = resolve_device(device)
+        defaults = DEFAULTS.get(self.device.type, DEFAULTS["other"])
+        engine = resolve_engine(self.device, engine, precision, channels_last)
+        if channels_last is None:
+            channels_last = defaults["channels_last"] and engine == "torch"
+        batch_size = defaults["batch_size"] if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if max_side is not None and max_side < 2:
             raise ValueError(f"max_side must be at least 2, got {max_side}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.device = resolve_device(device)
+        if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
+            raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+        if engine != "torch" and (precision != "fp32" or channels_last):
+            raise ValueError("precision and channels_last apply to the torch engine; ONNX Runtime runs fp32")
         self.protocol = get_protocol(protocol)
-        self.model = model.to(self.device).eval()
-        self.regressor = None if regressor is None else regressor.to(self.device).eval()
+        self.model, self.regressor = model, regressor
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
         self.max_side = max_side
         self.precision = precision
         self.channels_last = channels_last
-        if channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        if isinstance(engine, OnnxEngine):
+            self.engine = engine
+        elif model is None:
+            raise ValueError("a Scorer needs a model, or an OnnxEngine of an exported file")
+        elif engine == "torch":
+            self.engine = TorchEngine(model, regressor, self.device, precision, channels_last)
+            self.model, self.regressor = self.engine.model, self.engine.regressor
+        else:
+            self.engine = OnnxEngine(cached_export(model), self.device, regressor)
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
-        return (f"Scorer(backbone={self.model.backbone_name!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
-                f"device={str(self.device)!r}, batch_size={self.batch_size}, precision={self.precision!r})")
+        backbone = self.model.backbone_name if self.model is not None else None
+        return (f"Scorer(backbone={backbone!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
+                f"engine={self.engine.name!r}, device={str(self.device)!r}, batch_size={self.batch_size}, "
+                f"precision={self.precision!r})")
 
     # ---- preprocessing -------------------------------------------------------------------------
 
@@ -155,55 +195,32 @@ class Scorer:
 
     # ---- model ---------------------------------------------------------------------------------
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            return self.model.features(x).float()
-
-    @torch.inference_mode()
-    def _forward(self, group: list[_Prepared]) -> torch.Tensor:
-        """(n, V, 4096) quality features of prepared images that share one view size."""
+    def _forward(self, group: list[_Prepared], want_features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Raw scores (n,) (mean over views) and, when wanted, (n, V, 4096) features of prepared images
+        that share one view size."""
         full = torch.cat([p.full for p in group])
         half = torch.cat([p.half for p in group])
-        if full.shape[-2:] == half.shape[-2:]:  # crops: both scales in one forward
-            f = self._features(torch.cat([full, half]))
-            f_full, f_half = f[: len(full)], f[len(full):]
-        else:
-            f_full, f_half = self._features(full), self._features(half)
-        return torch.cat([f_full, f_half], dim=1).view(len(group), -1, f_full.shape[1] * 2)
+        raw, feats = self.engine.run(full, half, want_features)
+        n = len(group)
+        return raw.view(n, -1).mean(1), None if feats is None else feats.view(n, -1, feats.shape[1])
 
     def _score_group(self, group: list[_Prepared], want_features: bool) -> list[ItemResult]:
         try:
-            feats = self._forward(group)
+            raw, feats = self._forward(group, want_features)
         except RuntimeError as e:  # e.g. out of memory: retry one at a time so only the culprit fails
             if len(group) == 1:
                 p = group[0]
                 return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
             return [r for p in group for r in self._score_group([p], want_features)]
-        raw = self._raw(feats)
         out = []
-        for p, r, f in zip(group, raw.tolist(), feats.cpu()):
+        for i, (p, r) in enumerate(zip(group, raw.tolist())):
             scaled = float(self.regressor.scale(r)) if self._can_scale else None
-            out.append(ItemResult(p.index, p.source, scaled, r, features=f if want_features else None))
+            out.append(ItemResult(p.index, p.source, scaled, r, features=feats[i] if want_features else None))
         return out
 
     @property
     def _can_scale(self) -> bool:
         return self.regressor is not None and self.regressor.score_range is not None
-
-    def _raw(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.regressor is None:
-            return torch.full((feats.shape[0],), float("nan"))
-        with torch.inference_mode():
-            return self.regressor(feats.flatten(0, 1).float()).view(feats.shape[0], -1).mean(1).cpu()
 
     # ---- public --------------------------------------------------------------------------------
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-import timm
 import torch
 import torch.nn as nn
-from timm.layers import SEModule
 
 from .files import WeightsError, read_state_dict
 
@@ -26,6 +24,9 @@ def create_backbone(
     residual add) in every bottleneck of the stages listed in ``se_stages``; ``se_bias`` keeps
     or drops the biases of its two FC layers.
     """
+    import timm  # here, not at import: it imports torchvision and torch._dynamo (2 s), which scoring
+    from timm.layers import SEModule  # with a cached ONNX export does not need
+
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {BACKBONES}")
     if name == "resnet50":
@@ -45,6 +46,8 @@ SE_INITS = ("identity", "random")
 
 def se_blocks(backbone: nn.Module) -> list[nn.Module]:
     """The bottlenecks of ``backbone`` that carry an SE module, in order."""
+    from timm.layers import SEModule
+
     return [b for b in backbone.modules() if isinstance(getattr(b, "se", None), SEModule)]
 
 

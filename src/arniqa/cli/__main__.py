@@ -1,0 +1,5 @@
+"""``python -m arniqa.cli``: the ``arniqa`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,125 @@
+"""ONNX export of a model and its regressor, with a JSON sidecar that says how to read the scores.
+
+The graph takes two float32 inputs, RGB in [0, 1] (ImageNet normalisation is inside the graph):
+``full`` (N,3,H,W) and ``half`` (N,3,h,w), one full-scale and one half-scale view per row, with N, H,
+W, h, w dynamic. It returns ``score`` (N,) (scaled to about [0, 1], higher is better; the raw score
+when the regressor has no score range), ``raw_score`` (N,) on the regressor dataset's scale and,
+when exported with ``embedding=True``, ``embedding`` (N, 4096). An image's score is the mean over
+its views (5 crops per scale in the ``crops``/``eval`` protocols), as in :class:`~arniqa.inference.Scorer`.
+
+The sidecar ``FILE.json`` holds the protocol the views should follow, the regressor dataset, score
+range and direction, and the input and output names. Export uses PyTorch's TorchScript-based
+exporter (``torch.onnx.export(..., dynamo=False)``), which needs only the ``onnx`` package; the
+newer dynamo exporter also needs ``onnxscript``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..data.views import Protocol, get_protocol
+from ..models.arniqa import ARNIQA
+from ..models.regressor import Regressor
+from ..utils.files import atomic_write, write_json
+
+OPSET = 17
+INPUTS = ("full", "half")
+SIDECAR_FORMAT = "arniqa-onnx"
+
+
+class QualityGraph(nn.Module):
+    """``(full, half) -> (score, raw_score[, embedding])`` per pair of views: what is exported. Without a
+    regressor only the embedding (the form the onnxruntime engine caches, shared by every regressor)."""
+
+    def __init__(self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False) -> None:
+        super().__init__()
+        self.model, self.regressor = model.eval(), None if regressor is None else regressor.eval()
+        self.embedding = embedding or regressor is None
+
+    def forward(self, full: torch.Tensor, half: torch.Tensor):
+        feature = self.model.quality_features(full, half)
+        if self.regressor is None:
+            return feature
+        raw = self.regressor(feature)
+        score = self.regressor.scale(raw) if self.regressor.score_range is not None else raw
+        return (score, raw, feature) if self.embedding else (score, raw)
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """``model.onnx`` -> ``model.onnx.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def output_names(regressor: Regressor | None, embedding: bool) -> list[str]:
+    if regressor is None:
+        return ["embedding"]
+    return ["score", "raw_score"] + (["embedding"] if embedding else [])
+
+
+def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str) -> dict:
+    r = None if regressor is None else regressor.score_range
+    outputs = output_names(regressor, embedding)
+    return {
+        "format": SIDECAR_FORMAT,
+        "version": 1,
+        "protocol": protocol.name,
+        "protocol_description": protocol.description,
+        "inputs": {"full": "float32 (N,3,H,W) RGB in [0, 1], full-scale view",
+                   "half": "float32 (N,3,h,w) RGB in [0, 1], half-scale view"},
+        "outputs": outputs,
+        "views_per_image": protocol.n_views,
+        "backbone": backbone,
+        "dataset": None if regressor is None else regressor.dataset,
+        "score_range": None if r is None else [r.low, r.high, r.kind],
+        "score": ("scaled: (raw - low) / (high - low), inverted for DMOS; higher is better" if r is not None
+                  else "raw (no score range known)"),
+        "raw_score_direction": None if r is None else ("lower is better" if r.kind == "dmos" else "higher is better"),
+        "opset": OPSET,
+    }
+
+
+def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathLike, protocol: str | Protocol = "crops",
+                embedding: bool = False) -> Path:
+    """Write ``model`` + ``regressor`` as an ONNX file at ``path`` (and the sidecar ``path.json``); with no
+    regressor the graph outputs the embedding only. Both files are written atomically."""
+    protocol = get_protocol(protocol)
+    path = Path(path)
+    graph = QualityGraph(model.cpu().to(memory_format=torch.contiguous_format),
+                         None if regressor is None else regressor.cpu(), embedding)
+    outputs = output_names(regressor, embedding)
+    axes = {"full": {0: "n", 2: "height", 3: "width"}, "half": {0: "n", 2: "half_height", 3: "half_width"}}
+    axes.update({name: {0: "n"} for name in outputs})
+    example = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 32, 32))
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice and tracer warnings
+            torch.onnx.export(graph, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=list(INPUTS),
+                              output_names=outputs, dynamic_axes=axes)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write)
+    meta = sidecar(regressor, protocol, embedding, model.backbone_name)
+    write_json(sidecar_path(path), meta)
+    return path
+
+
+def read_sidecar(path: str | os.PathLike) -> dict | None:
+    """The sidecar of an exported file, or None when there is none; ValueError when it is not one."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
+        raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
+    return meta

@@ -1,0 +1,148 @@
+"""ONNX export and the onnxruntime engine, against the plain PyTorch reference (torchvision ResNet50 and the
+TorchScript regressor of the published files, random values) and against the torch engine's rows."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+import arniqa.cli.export  # noqa: F401  (registers the verbs)
+import arniqa.cli.score  # noqa: F401
+from arniqa.cli import app
+from arniqa.data.views import get_protocol
+from arniqa.inference import load
+from arniqa.inference.export import sidecar
+from arniqa.models import Regressor
+
+MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
+STD = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(published, tmp_path_factory):
+    """``arniqa export --embedding`` of the published-layout KADID-10k model."""
+    d, _, _ = published
+    out = tmp_path_factory.mktemp("onnx") / "arniqa-kadid.onnx"
+    res = CliRunner().invoke(app, ["export", "-o", str(out), "--weights-dir", str(d), "--regressor", "kadid10k",
+                                   "--embedding", "--protocol", "pyiqa"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@torch.no_grad()
+def _reference(encoder, regressor, full, half):
+    """Raw score and 4096-d feature written out plainly: ImageNet normalisation, ResNet50, L2, [full, half]."""
+    f = F.normalize(encoder((full - MEAN) / STD).flatten(1), dim=1)
+    fd = F.normalize(encoder((half - MEAN) / STD).flatten(1), dim=1)
+    feat = torch.hstack((f, fd))
+    return regressor(feat), feat
+
+
+@pytest.mark.parametrize("n,h,w", [(1, 64, 80), (3, 224, 224)])
+def test_onnx_file_matches_pytorch(published, exported, n, h, w):
+    _, encoder, regs = published
+    g = torch.Generator().manual_seed(n)
+    full = torch.rand(n, 3, h, w, generator=g)
+    half = torch.rand(n, 3, h // 2, w // 2, generator=g)
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    score, raw, emb = session.run(["score", "raw_score", "embedding"], {"full": full.numpy(), "half": half.numpy()})
+    ref_raw, ref_feat = _reference(encoder, regs["kadid10k"], full, half)
+    assert score.shape == raw.shape == (n,) and emb.shape == (n, 4096)
+    np.testing.assert_allclose(score, (ref_raw.numpy() - 1) / 4, atol=TOL, rtol=0)  # KADID-10k MOS (1, 5)
+    np.testing.assert_allclose(raw, ref_raw.numpy(), atol=4 * TOL, rtol=0)
+    np.testing.assert_allclose(emb, ref_feat.numpy(), atol=1e-5, rtol=0)
+
+
+def test_sidecar_says_protocol_range_and_direction(exported):
+    meta = json.loads(exported.with_name(exported.name + ".json").read_text())
+    assert meta["protocol"] == "pyiqa" and meta["dataset"] == "kadid10k"
+    assert meta["score_range"] == [1.0, 5.0, "mos"] and meta["raw_score_direction"] == "higher is better"
+    assert meta["outputs"] == ["score", "raw_score", "embedding"]
+
+
+def test_sidecar_of_a_dmos_regressor():
+    meta = sidecar(Regressor("live"), get_protocol("crops"), embedding=False, backbone="resnet50")
+    assert meta["score_range"] == [1.0, 100.0, "dmos"] and meta["raw_score_direction"] == "lower is better"
+    assert meta["outputs"] == ["score", "raw_score"] and meta["views_per_image"] == 5
+
+
+def _rows(output: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(output)))
+
+
+def test_engine_rows_equal_torch_rows(published, exported, photos, tmp_path):
+    d, _, _ = published
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for p in photos:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    runner = CliRunner()
+    common = ["score", str(folder), "--protocol", "pyiqa", "--batch-size", "2"]
+    torch_res = runner.invoke(app, common + ["--weights-dir", str(d), "--engine", "torch"])
+    ort_res = runner.invoke(app, common + ["--checkpoint", str(exported), "--engine", "onnxruntime"])
+    assert torch_res.exit_code == ort_res.exit_code == 1  # the broken file
+    a, b = _rows(torch_res.stdout), _rows(ort_res.stdout)
+    assert [r["path"] for r in a] == [r["path"] for r in b] and len(a) == 4
+    assert [r["error"] for r in a] == [r["error"] for r in b]
+    assert [bool(r["error"]) for r in a] == ["broken.png" in r["path"] for r in a]  # sorted: a, b, broken, c
+    for ra, rb in zip(a, b):
+        if ra["error"]:
+            assert ra["score"] == rb["score"] == ""
+            continue
+        assert abs(float(ra["score"]) - float(rb["score"])) <= TOL
+        assert abs(float(ra["raw_score"]) - float(rb["raw_score"])) <= 4 * TOL
+
+
+def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, monkeypatch):
+    d, _, _ = published
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    ref = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="torch")
+    mine = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
+    cached = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(cached) == 1 and mine.engine.path == cached[0]
+    assert [o.name for o in mine.engine.session.get_outputs()] == ["embedding"]  # the regressor runs in torch
+    a = ref.score(photos, return_features=True)
+    b = mine.score(photos, return_features=True)
+    assert torch.allclose(a.scores, b.scores, atol=TOL, rtol=0)
+    assert torch.allclose(a.features, b.features, atol=1e-5, rtol=0) and b.features.shape == (3, 5, 4096)
+    other = load("arniqa-live", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
+    assert other.engine.path == cached[0]  # same encoder, other regressor: the cached file is reused
+    assert torch.allclose(other.score(photos[0]).scores,
+                          load("arniqa-live", device="cpu", weights_dir=d, engine="torch").score(photos[0]).scores,
+                          atol=TOL, rtol=0)
+
+
+def test_engine_errors(published, exported, tmp_path):
+    d, _, _ = published
+    with pytest.raises(ValueError, match="engine='onnxruntime'"):
+        load(exported, device="cpu", engine="torch")
+    with pytest.raises(ValueError, match="part of the ONNX file"):
+        load(exported, device="cpu", engine="onnxruntime", regressor="live")
+    with pytest.raises(ValueError, match="torch engine"):
+        load(exported, device="cpu", engine="onnxruntime", precision="bf16")
+    with pytest.raises(ValueError, match="engine must be"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="tensorrt")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    res = CliRunner().invoke(app, ["score", str(exported), "--checkpoint", str(bad), "--engine", "onnxruntime"])
+    assert res.exit_code == 2 and "bad.onnx" in res.output
+    res = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "x.pt"), "--weights-dir", str(d)])
+    assert res.exit_code == 2 and ".onnx" in res.output
+
+
+def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos):
+    d, _, _ = published
+    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
+    assert default.engine.name == "onnxruntime" and default.batch_size == 8 and not default.channels_last
+    for options in ({"precision": "bf16"}, {"channels_last": True}, {"engine": "torch"}):
+        assert load("arniqa-kadid10k", device="cpu", weights_dir=d, **options).engine.name == "torch"
+    fp32 = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
+    assert torch.allclose(default.score(photos).scores, fp32.score(photos).scores, atol=TOL, rtol=0)
