@@ -16,7 +16,7 @@ from arniqa.train import batches
 from arniqa.train.loop import Trainer
 from arniqa.train.state import STATE_FILE, TrainingError
 
-from .test_train_loop import Tiny
+from tiny_arniqa import TinyARNIQA
 
 # Chains of 1..7 distortions, never pristine: every batch holds random-internal distortions and JPEG 2000.
 SETTINGS = ["data.crop_size=32", "data.max_distortions=7", "data.pristine_prob=0", "model.init=random",
@@ -36,7 +36,7 @@ def run(tmp_path, folder, name, *overrides, monkeypatch):
         losses.append(loss.item())
         return loss
 
-    monkeypatch.setattr(loop, "build_model", lambda config: Tiny())
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
     monkeypatch.setattr(loop, "nt_xent", recording)
     config = load_config(None, [f"data.root={folder}", f"output={tmp_path / name}", *SETTINGS, *overrides])
     trainer = Trainer(config)

@@ -26,13 +26,13 @@ SETTINGS = {
 }
 
 
-# Chains in 2 DataLoader workers, with the stand-in model of test_train_loop (the model does not matter
+# Chains in 2 DataLoader workers, with the tests' stand-in model (the model does not matter
 # here, and a ResNet50 step costs seconds); it sleeps in the killed run so that the kill lands mid-run.
 WORKERS = ["data.degrade_on=workers", "data.num_workers=2"]
 STAND_IN = f"""
 import sys, time
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from test_train_loop import Tiny
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from tiny_arniqa import TinyARNIQA as Tiny
 import arniqa.train.loop as loop
 class Slow(Tiny):
     def forward(self, x):
@@ -62,10 +62,9 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, over
     command = [sys.executable, "-m", "arniqa.train"]
     if overrides:
         import arniqa.train.loop as loop
+        from tiny_arniqa import TinyARNIQA
 
-        from .test_train_loop import Tiny
-
-        monkeypatch.setattr(loop, "build_model", lambda config: Tiny())
+        monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
         command = [sys.executable, "-c", STAND_IN]
     # Uninterrupted reference, in this process.
     reference_cfg = load_config(write_config(tmp_path, image_folder, tmp_path / "reference", overrides), ["train.checkpoint_every=100"])
