@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -73,13 +74,19 @@ def _weights_digest(model: ARNIQA) -> str:
     return h.hexdigest()
 
 
-def cached_export(model: ARNIQA) -> Path:
-    """The ONNX file of ``model``'s 4096-d feature (no regressor, so every regressor shares it) in
-    ``<cache>/onnx/``, exported on first use (seconds to tens of seconds for a ResNet-50, about 100 MB)."""
-    path = cache_dir() / "onnx" / f"{_weights_digest(model)[:24]}.onnx"
+def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
+    """``<cache>/onnx/<name>.onnx``: the 4096-d feature graph of the model ``build()`` returns (no
+    regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
+    for a ResNet-50, about 100 MB)."""
+    path = cache_dir() / "onnx" / f"{name}.onnx"
     if not path.is_file():
-        export_onnx(model, None, path)
+        export_onnx(build(), None, path)
     return path
+
+
+def cached_export(model: ARNIQA) -> Path:
+    """:func:`cached_onnx` of ``model``, named after its weights."""
+    return cached_onnx(_weights_digest(model)[:24], lambda: model)
 
 
 class OnnxEngine:

@@ -20,10 +20,10 @@ from ..models.arniqa import ARNIQA
 from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint
-from ..models.download import cache_dir, fetch, sha256_of
+from ..models.download import fetch, sha256_of
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
-from .engines import OnnxEngine
+from .engines import OnnxEngine, cached_onnx
 from .export import export_onnx
 from .scorer import Scorer, resolve_engine
 
@@ -91,9 +91,8 @@ def _published_onnx(name: str, weights_dir, regressor, device: torch.device) -> 
     encoder file, so a cache hit builds no torch model (nor imports timm and torchvision)."""
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
-    onnx_file = cache_dir() / "onnx" / f"published-{sha256_of(encoder_file)[:24]}.onnx"
-    if not onnx_file.is_file():
-        export_onnx(load_published_encoder(ARNIQA("resnet50"), encoder_file).eval(), None, onnx_file)
+    onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}",
+                            lambda: load_published_encoder(ARNIQA("resnet50"), encoder_file).eval())
     return OnnxEngine(onnx_file, device, reg)
 
 
