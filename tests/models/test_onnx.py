@@ -146,3 +146,17 @@ def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published,
         assert load("arniqa-kadid10k", device="cpu", weights_dir=d, **options).engine.name == "torch"
     fp32 = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
     assert torch.allclose(default.score(photos).scores, fp32.score(photos).scores, atol=TOL, rtol=0)
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path):
+    """Exporting traces copies: a model in eval mode stays in eval mode (torch.onnx.export restores the mode
+    of the module it traces, a fresh wrapper in train mode before), with its weights and layout untouched."""
+    from arniqa.inference.export import export_onnx
+    from arniqa.models import ARNIQA
+
+    model = ARNIQA("resnet50").eval().to(memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model, None, tmp_path / "m.onnx")
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)

@@ -15,6 +15,7 @@ newer dynamo exporter also needs ``onnxscript``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -88,11 +89,12 @@ def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, ba
 def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathLike, protocol: str | Protocol = "crops",
                 embedding: bool = False) -> Path:
     """Write ``model`` + ``regressor`` as an ONNX file at ``path`` (and the sidecar ``path.json``); with no
-    regressor the graph outputs the embedding only. Both files are written atomically."""
+    regressor the graph outputs the embedding only. Both files are written atomically. The graph is
+    traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
     protocol = get_protocol(protocol)
     path = Path(path)
-    graph = QualityGraph(model.cpu().to(memory_format=torch.contiguous_format),
-                         None if regressor is None else regressor.cpu(), embedding)
+    graph = QualityGraph(copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format),
+                         None if regressor is None else copy.deepcopy(regressor).cpu(), embedding).eval()
     outputs = output_names(regressor, embedding)
     axes = {"full": {0: "n", 2: "height", 3: "width"}, "half": {0: "n", 2: "half_height", 3: "half_width"}}
     axes.update({name: {0: "n"} for name in outputs})
