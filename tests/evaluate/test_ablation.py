@@ -1,4 +1,5 @@
-"""The ablation runner end to end at tiny scale: results, report, paired differences, skip and resume."""
+"""The ablation runner end to end at tiny scale: results, report, paired differences, skip and resume,
+probe stages (snapshots evaluated as ``step<k>``) and the per-group breakdown."""
 
 import json
 from pathlib import Path
@@ -13,7 +14,9 @@ from scipy import stats
 import arniqa.train.loop as loop
 from arniqa.ablation import AblationError, load_ablation_config, paired, run_ablation
 from arniqa.ablation.report import metric
+from arniqa.ablation.layout import stages
 from arniqa.ablation.runner import initial_model
+from arniqa.degradations.registry import GROUP_OF
 from arniqa.utils.files import write_json
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
@@ -187,3 +190,73 @@ def test_result_files_store_nan_as_null_and_the_report_reads_it_back_as_nan(tmp_
     assert np.isnan(metric(back, "synthetic", "srcc")) and metric(back, "synthetic", "plcc") == 0.5
     assert np.isnan(metric(back, "synthetic", "mono")) and metric(back, "synthetic", "mono_tau") == 0.25
     assert np.isnan(metric(back, "other", "srcc"))
+
+
+def test_stage_names():
+    assert stages([], True) == ("untrained", "trained")
+    assert stages([], False) == ("trained",)
+    assert stages([3, 0, 1], False) == ("untrained", "step1", "step3", "trained")  # step 0 is untrained
+
+
+@pytest.fixture
+def probed(tmp_path, monkeypatch):
+    write_textures(tmp_path / "pristine", 10)  # 6 held out, 4 train: 2 steps per epoch of batch 2
+    calls = []
+    real = loop.train
+    monkeypatch.setattr(loop, "train", lambda config, resume=None, validate=None: calls.append(config.train.seed) or real(config, resume=resume))
+    overrides = [f"data.pristine={tmp_path / 'pristine'}", f"output={tmp_path / 'out'}", "seeds=[0]",
+                 "recipe.train.max_steps=3", "recipe.train.epochs=2", "evaluation.untrained=false",
+                 "evaluation.probe_steps=[0, 1, 2]"]  # fmt: skip
+    return load_ablation_config(CONFIG, overrides), tmp_path / "out", calls
+
+
+def read(out, variant, stage):
+    return json.loads((out / variant / "seed0" / stage / "result.json").read_text())
+
+
+def test_probes_are_snapshots_evaluated_once_and_resumable(probed):
+    config, out, calls = probed
+    quiet = Console(quiet=True)
+    outcome = run_ablation(config, console=quiet)
+    assert outcome["failed"] == [] and outcome["done"] == 2 * 4  # untrained, step1, step2, trained
+    assert calls == [0, 0]  # one training run per variant, whatever the number of probes
+    for variant in config.variants:
+        results = {st: read(out, variant, st) for st in ("untrained", "step1", "step2", "trained")}
+        assert [r["step"] for r in results.values()] == [0, 1, 2, 3]
+        assert len({r["fingerprint"] for r in results.values()}) == 4  # four different models
+        snapshots = sorted(p.name for p in (out / variant / "seed0" / "train" / "snapshots").iterdir())
+        assert snapshots == ["step1.safetensors", "step2.safetensors"]
+        bench = results["step1"]["benchmarks"]["synthetic"]
+        groups = {GROUP_OF[t] for t in ("gaublur", "whitenoise")}
+        assert set(bench["per_group"]) == groups and set(bench["per_type"]) == {"gaublur", "whitenoise"}
+        assert all(-1 <= g["srcc"] <= 1 for g in bench["per_group"].values())
+        # one type per group here: the group's SRCC is its type's
+        assert bench["per_group"]["blur"]["srcc"] == pytest.approx(bench["per_type"]["gaublur"]["srcc"])
+    assert (out / "learning_curves.png").is_file()
+    report = (out / "report.md").read_text()
+    assert "step1" in report and "learning_curves.png" in report and "cannot show" in report
+
+    # a lost probe result is evaluated again from its snapshot, without training
+    (out / "resnet50" / "seed0" / "step1" / "result.json").unlink()
+    before = read(out, "resnet50", "step2")
+    calls.clear()
+    again = run_ablation(config, console=quiet)
+    assert again["done"] == 1 and again["skipped"] == 7 and calls == []
+    assert read(out, "resnet50", "step2") == before
+    # a snapshot that is gone cannot be made up: the stage fails, naming the file
+    (out / "resnet50" / "seed0" / "step1" / "result.json").unlink()
+    (out / "resnet50" / "seed0" / "train" / "snapshots" / "step1.safetensors").unlink()
+    failed = run_ablation(config, console=quiet)["failed"]
+    assert len(failed) == 1 and "step1.safetensors is missing" in failed[0][3]
+
+
+def test_probe_steps_past_the_end_are_refused(probed):
+    config, out, _ = probed
+    late = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", "seeds=[0]",
+                                         "recipe.train.max_steps=3", "evaluation.probe_steps=[2]"])  # fmt: skip
+    with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
+        run_ablation(late, console=Console(quiet=True))
+    with pytest.raises(AblationError, match="probe_steps"):
+        load_ablation_config(CONFIG, ["evaluation.probe_steps=[-1]"])
+    with pytest.raises(AblationError, match="snapshot_steps"):
+        load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..data.synthetic import KADID_TYPES
 from ..train.config import Config, ConfigError, check, from_dict, read_values
+from .layout import stages
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
 
@@ -50,6 +51,7 @@ class Evaluation:
     device: str = "cpu"
     num_workers: int = 0
     untrained: bool = True  # also evaluate each variant and seed before training
+    probe_steps: list[int] = field(default_factory=list)  # also evaluate snapshots after these global steps (0: untrained)
     keep_features: bool = False  # keep the per-run feature caches after the result is written
     keep_state: bool = False  # keep each finished training run's state.pt (model.safetensors is always kept)
 
@@ -80,6 +82,10 @@ class AblationConfig:
     def size(self) -> tuple[int, int]:
         return parse_size(self.synthetic.size)
 
+    def stages(self) -> tuple[str, ...]:
+        """The stages every run is evaluated at, in training order."""
+        return stages(self.evaluation.probe_steps, self.evaluation.untrained)
+
     def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
         """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""
         values = copy.deepcopy(self.recipe)
@@ -88,6 +94,7 @@ class AblationConfig:
         values["data"]["max_images"] = None
         values.setdefault("model", {}).update(copy.deepcopy(self.variants[variant]))
         values.setdefault("train", {})["seed"] = int(seed)
+        values["train"]["snapshot_steps"] = sorted({k for k in self.evaluation.probe_steps if k > 0})
         try:
             config = from_dict(values)
             check(config)
@@ -161,6 +168,8 @@ def validate(config: AblationConfig) -> None:
             problems.append("recipe.data.root and recipe.data.max_images are set by the runner; use data.pristine and data.train_images")
         if "seed" in config.recipe.get("train", {}):
             problems.append("recipe.train.seed is set by the runner from seeds; remove it")
+        if "snapshot_steps" in config.recipe.get("train", {}):
+            problems.append("recipe.train.snapshot_steps is set by the runner from evaluation.probe_steps; remove it")
     d = config.data
     if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
         problems.append(f"data.holdout_images must be a positive integer or null, got {d.holdout_images!r}")
@@ -171,6 +180,9 @@ def validate(config: AblationConfig) -> None:
     ev = config.evaluation
     if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1:
         problems.append("evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1")
+    probes = ev.probe_steps
+    if not isinstance(probes, list) or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
+        problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")
     for entry in config.datasets:
         if not isinstance(entry, dict) or set(entry) != {"name", "root"}:
             problems.append(f"datasets entries need exactly name and root, got {entry!r}")

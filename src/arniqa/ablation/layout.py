@@ -1,11 +1,28 @@
-"""Where the ablation keeps its files in the output folder (the runner writes them, the report reads them)."""
+"""Where the ablation keeps its files in the output folder (the runner writes them, the report reads
+them), and the stages a run is evaluated at: ``untrained`` (step 0), ``step<k>`` (the snapshot after
+global step k, ``evaluation.probe_steps``) and ``trained`` (the final model)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-STAGES = ("untrained", "trained")
 RESULT = "result.json"
+
+
+def stages(probe_steps=(), untrained: bool = True) -> tuple[str, ...]:
+    """The stages of one run in training order; probe step 0 is the ``untrained`` stage."""
+    probes = sorted(set(probe_steps))
+    first = ("untrained",) if untrained or 0 in probes else ()
+    return (*first, *(f"step{k}" for k in probes if k > 0), "trained")
+
+
+def stage_step(stage: str) -> int | None:
+    """The global step a stage's model has: 0, k, or None for ``trained`` (its training.json says)."""
+    if stage == "untrained":
+        return 0
+    if stage.startswith("step") and stage[4:].isdigit():
+        return int(stage[4:])
+    return None
 
 
 def run_folder(out: Path, variant: str, seed: int) -> Path:

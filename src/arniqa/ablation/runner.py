@@ -9,7 +9,8 @@ Output folder::
     benchmarks/synthetic/            the KADID-style benchmark of the held-out images
     <variant>/seed<k>/train/         the training run (state.pt, log.csv, model.safetensors, ...)
     <variant>/seed<k>/training.json  wall time and steps, written when training ends
-    <variant>/seed<k>/<stage>/result.json   stage: untrained | trained; written atomically
+    <variant>/seed<k>/train/snapshots/step<n>.safetensors   the model after step n (evaluation.probe_steps)
+    <variant>/seed<k>/<stage>/result.json   stage: untrained | step<n> | trained; written atomically
     report.md, summary.json, *.png
 
 A finished (variant, seed, stage) has its ``result.json`` and is skipped on a rerun; a training
@@ -37,9 +38,10 @@ from threadpoolctl import threadpool_limits
 
 from ..data.iqa import IQADataset, load_dataset
 from ..data.synthetic import KADID_TYPES, NON_MONOTONE, build_synthetic, list_images
+from ..degradations.registry import GROUP_OF
 from ..evaluate.features import FeatureProtocol, extract_features, model_fingerprint
 from ..evaluate.monotonicity import level_monotonicity
-from ..evaluate.protocol import evaluate
+from ..evaluate.protocol import evaluate, per_type_srcc
 from ..evaluate.splits import random_splits
 from ..models.checkpoint import load_checkpoint
 from ..train import loop
@@ -47,7 +49,7 @@ from ..train.factory import build_model
 from ..train.state import STATE_FILE
 from ..utils.files import jsonable, write_json
 from .config import AblationConfig, AblationError
-from .layout import RESULT, STAGES, result_path, run_folder, runs_path, split_path
+from .layout import RESULT, result_path, run_folder, runs_path, split_path, stage_step
 from .report import write_report
 
 # ---------------------------------------------------------------------------------- data
@@ -147,6 +149,17 @@ def monotonicity_over_splits(dataset: IQADataset, evaluation) -> dict[str, Any] 
     }
 
 
+def distortion_breakdown(dataset: IQADataset, evaluation) -> dict[str, Any]:
+    """SRCC and PLCC of each split's test predictions within each distortion type (``per_type``)
+    and within each group of :data:`arniqa.degradations.registry.GROUPS` (``per_group``: the
+    group's types and levels together), median over splits; empty for sets without types."""
+    kinds = dataset.distortions
+    if not dataset.synthetic or kinds is None:
+        return {}
+    return {"per_type": per_type_srcc(evaluation, dataset.scores, kinds),
+            "per_group": per_type_srcc(evaluation, dataset.scores, [GROUP_OF.get(k, "other") for k in kinds])}  # fmt: skip
+
+
 def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console) -> tuple[dict, dict, str]:
     """The protocol on every benchmark: ``(results per benchmark, timings per benchmark, model fingerprint)``."""
     ev = config.evaluation
@@ -169,6 +182,7 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
             "alpha": evaluation.alpha,
             **{metric: summary[metric] for metric in ("srcc", "plcc", "krcc", "plcc_logistic")},
             "monotonicity": monotonicity_over_splits(dataset, evaluation),
+            **distortion_breakdown(dataset, evaluation),
             "per_split": evaluation.split_metrics,
         }
         timings[name] = {"features_s": t1 - t0, "protocol_s": time.perf_counter() - t1}
@@ -210,6 +224,17 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
     if not keep_state:
         state.unlink(missing_ok=True)  # twice the model's size; the run is finished
     return path
+
+
+def check_probe_steps(config: AblationConfig, train_images: int) -> None:
+    """AblationError when a probe step is not before the end of training (the ``trained`` stage
+    evaluates the last step)."""
+    train_config = config.train_config(config.baseline, config.seeds[0], "unused", "unused")
+    total = loop.total_steps(train_images // train_config.train.batch_size, train_config.train)
+    late = [k for k in config.evaluation.probe_steps if k >= total]
+    if late:
+        raise AblationError(f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
+                            f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)")  # fmt: skip
 
 
 def _last_step(log_csv: Path) -> int:
@@ -268,14 +293,21 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         training = None
     else:
         model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
-        model, _, _ = load_checkpoint(model_file)
         training = json.loads((folder / "training.json").read_text())
+        step = stage_step(stage)
+        if step is not None:
+            model_file = loop.snapshot_path(train_config.output, step)
+            if not model_file.is_file():
+                raise AblationError(f"{model_file} is missing: the run was trained without a snapshot at step {step} "
+                                    f"(probe_steps changed afterwards?); delete {folder} to train it again")  # fmt: skip
+        model, _, _ = load_checkpoint(model_file)
     cache = folder / stage / "features"
     benchmarks, timings, fingerprint = evaluate_model(model, sets, config, cache, console)
     result = {
         "variant": variant,
         "seed": seed,
         "stage": stage,
+        "step": stage_step(stage) if stage != "trained" else training["global_steps"],
         "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init", "se_init")},
         "parameters": sum(p.numel() for p in model.encoder.parameters()),
         "fingerprint": fingerprint,
@@ -291,8 +323,7 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
 
 
 def jobs(config: AblationConfig) -> list[tuple[str, int, str]]:
-    stages = STAGES if config.evaluation.untrained else ("trained",)
-    return [(v, s, st) for s in config.seeds for v in config.variants for st in stages]
+    return [(v, s, st) for s in config.seeds for v in config.variants for st in config.stages()]
 
 
 def run_ablation(config: AblationConfig, command: str | None = None, console: Console | None = None) -> dict[str, Any]:
@@ -330,6 +361,7 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
     t_start = time.perf_counter()
     split = split_pristine(config, out)
     console.print(f"data: {split['rule']}")
+    check_probe_steps(config, len(split["train"]))
     sets = prepare_benchmarks(config, out, split["holdout"], console)
     todo = jobs(config)
     done, skipped, failed = 0, 0, []

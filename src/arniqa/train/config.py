@@ -37,18 +37,24 @@ class ModelConfig:
     backbone: str = "resnet50"  # resnet50 | se_resnet50
     se_stages: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     se_bias: bool = True
-    init: str = "imagenet"  # imagenet (from `weights`) | random
+    # imagenet (from `weights`) | random (timm's init of this backbone) | random_resnet50 (the random
+    # ResNet50 of the same seed, the SE blocks set by se_init: with identity it starts as that ResNet50)
+    init: str = "imagenet"
     weights: str = ""  # local ResNet50 ImageNet file (torchvision or timm keys) for init=imagenet
-    se_init: str = "identity"  # SE blocks with init=imagenet: identity (pass-through) | random (timm's)
+    se_init: str = "identity"  # SE blocks with init=imagenet or random_resnet50: identity (pass-through) | random (timm's)
     temperature: float = 0.1  # NT-Xent temperature
 
 
 @dataclass
 class OptimConfig:
+    name: str = "sgd"  # sgd (the reference) | adamw | lars (timm's; trust ratio on weights, not on 1-d params)
     lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd and lars; adamw uses betas (momentum, 0.999)
+    weight_decay: float = 1e-4  # adamw and lars: not on 1-d parameters (biases, norm layers); sgd: on all
+    trust_coefficient: float = 0.001  # lars only
     t0_epochs: int = 1  # CosineAnnealingWarmRestarts T_0, in epochs (stepped every iteration)
+    t0_steps: int | None = None  # the restart period in steps instead (overrides t0_epochs)
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr, then the cosine cycles
     t_mult: int = 2
     eta_min: float = 1e-6
 
@@ -65,6 +71,7 @@ class TrainConfig:
     sync_batchnorm: bool = False  # SyncBatchNorm across processes under DDP (CUDA only)
     checkpoint_every: int = 500  # steps between resumable checkpoints (and at every epoch end)
     max_steps: int | None = None  # stop after this many steps in all (demo, smoke tests); None = all
+    snapshot_steps: list[int] = field(default_factory=list)  # global steps after which to write snapshots/step<k>.safetensors
 
 
 @dataclass
@@ -145,8 +152,8 @@ def check(config: Config) -> None:
     problems = []
     if config.model.backbone not in ("resnet50", "se_resnet50"):
         problems.append(f"model.backbone must be resnet50 or se_resnet50, got {config.model.backbone!r}")
-    if config.model.init not in ("imagenet", "random"):
-        problems.append(f"model.init must be imagenet or random, got {config.model.init!r}")
+    if config.model.init not in ("imagenet", "random", "random_resnet50"):
+        problems.append(f"model.init must be imagenet, random or random_resnet50, got {config.model.init!r}")
     if config.model.init == "imagenet" and not config.model.weights:
         problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
     if config.model.se_init not in ("identity", "random"):
@@ -170,6 +177,16 @@ def check(config: Config) -> None:
         problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
     if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:
         problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
+    if config.optim.name not in ("sgd", "adamw", "lars"):
+        problems.append(f"optim.name must be sgd, adamw or lars, got {config.optim.name!r}")
+    t0_steps = config.optim.t0_steps
+    if t0_steps is not None and (isinstance(t0_steps, bool) or not isinstance(t0_steps, int) or t0_steps < 1):
+        problems.append(f"optim.t0_steps must be a positive integer or null, got {t0_steps!r}")
+    if config.optim.warmup_steps < 0:
+        problems.append(f"optim.warmup_steps must be at least 0, got {config.optim.warmup_steps}")
+    snaps = config.train.snapshot_steps
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in snaps):
+        problems.append(f"train.snapshot_steps must be a list of positive integers, got {snaps!r}")
     for dataset in config.validation.datasets:
         if not isinstance(dataset, dict) or "name" not in dataset or "root" not in dataset:
             problems.append(f"validation.datasets entries need name and root, got {dataset!r}")

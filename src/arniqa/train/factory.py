@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from ..models import ARNIQA
-from ..models.backbones import load_resnet50_imagenet
+from ..models.backbones import load_resnet50_imagenet, near_identity_se_
 from ..models.download import sha256_of
-from .config import Config
+from .config import Config, OptimConfig
 
 # torchvision names its IMAGENET1K_V1 ResNet50 file, the reference's initialisation, after its
 # SHA-256: resnet50-0676ba61.pth.
@@ -18,10 +18,21 @@ IMAGENET1K_V1_SHA256_PREFIX = "0676ba61"
 
 
 def build_model(config: Config) -> ARNIQA:
-    """The ARNIQA model of ``config.model``, randomly initialised or from ResNet50 ImageNet weights."""
+    """The ARNIQA model of ``config.model``: randomly initialised, from ResNet50 ImageNet weights,
+    or (``random_resnet50``) from the ResNet50 that ``init=random`` gives under the same torch RNG
+    state, with new SE blocks set by ``se_init``; the RNG then ends where that ResNet50 leaves it."""
     options = {}
     if config.model.backbone == "se_resnet50":
         options = {"se_stages": tuple(config.model.se_stages), "se_bias": config.model.se_bias}
+    if config.model.init == "random_resnet50" and options:
+        plain = ARNIQA("resnet50")
+        with torch.random.fork_rng(devices=[]):  # the SE model's own draws leave no trace
+            model = ARNIQA(config.model.backbone, **options)
+        missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+        assert not unexpected and all(".se." in k for k in missing)
+        if config.model.se_init == "identity":
+            near_identity_se_(model.encoder)
+        return model
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
         load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
@@ -55,6 +66,22 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("train.precision=fp16 needs CUDA; use bf16 or fp32 on this device")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision], precision == "fp16"
+
+
+def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Optimizer:
+    """The optimiser of ``opt.name`` over ``model``'s parameters: the reference's SGD on all of them,
+    or AdamW / LARS (timm's) with weight decay, and for LARS the trust ratio, on the weights only
+    (not biases and norm layers, as is usual for both from scratch)."""
+    if opt.name == "sgd":
+        return make_sgd(model.parameters(), opt.lr, opt.momentum, opt.weight_decay)
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if p.ndim > 1]},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]  # fmt: skip
+    if opt.name == "adamw":
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=(opt.momentum, 0.999), weight_decay=opt.weight_decay)
+    from timm.optim import Lars  # timm is a dependency already (the backbones)
+
+    return Lars(groups, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, trust_coeff=opt.trust_coefficient)
 
 
 def make_sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:

@@ -39,10 +39,11 @@ from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write
 from .batches import batch_crops, guard_workers, make_loader, resolve_degrade_on
-from .config import Config
+from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
-from .factory import autocast_settings, build_model, imagenet_file_note, make_sgd
+from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
+from .schedule import advance, make_scheduler
 from .loss import nt_xent
 from .state import STATE_FILE, TrainingError, read_state, rng_states, save_state, set_rng_states
 
@@ -143,10 +144,8 @@ class Trainer:
 
     def _build_optim(self) -> None:
         opt = self.config.optim
-        self.optimizer = make_sgd(self.model.parameters(), opt.lr, opt.momentum, opt.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            self.optimizer, T_0=opt.t0_epochs, T_mult=opt.t_mult, eta_min=opt.eta_min
-        )
+        self.optimizer = make_optimizer(self.model, opt)
+        self.scheduler = make_scheduler(self.optimizer, opt, self.steps_per_epoch)
         self.autocast_dtype, use_scaler = autocast_settings(self.config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
@@ -215,7 +214,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step(epoch + step / self.steps_per_epoch)
+        advance(self.scheduler, epoch, step, self.steps_per_epoch)
         return reported
 
     # ------------------------------------------------------------------ the run
@@ -233,9 +232,7 @@ class Trainer:
         if self.ctx.main:
             self.output.mkdir(parents=True, exist_ok=True)
             (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
-        total = self.steps_per_epoch * cfg.epochs
-        if cfg.max_steps is not None:
-            total = min(total, cfg.max_steps)
+        total = total_steps(self.steps_per_epoch, cfg)
         logger = RunLogger(self.output, total, self.global_step, enabled=self.ctx.main, config=self.config)
         try:
             with logger:
@@ -268,6 +265,8 @@ class Trainer:
                     logger.log(self.global_step, epoch, step, loss.item(), lr, speed)
                     window_start, window_steps = now, 0
                 logger.advance(self.global_step, loss.item(), lr)
+                if self.global_step in cfg.snapshot_steps and self.ctx.main:
+                    self._save_model(snapshot_path(self.output, self.global_step))
                 if epoch_ended:
                     self.epoch, self.step = epoch + 1, 0
                 if epoch_ended or last or self._every(cfg.checkpoint_every):
@@ -322,6 +321,17 @@ class Trainer:
             atomic_write(self.output / "model.safetensors", lambda tmp: shutil.copyfile(best, tmp))
         else:
             self._save_model(self.output / "model.safetensors")
+
+
+def total_steps(steps_per_epoch: int, train: TrainConfig) -> int:
+    """The steps a run takes: ``train.epochs`` epochs, at most ``train.max_steps``."""
+    total = steps_per_epoch * train.epochs
+    return total if train.max_steps is None else min(total, train.max_steps)
+
+
+def snapshot_path(output: str | Path, step: int) -> Path:
+    """The model snapshot a run writes after global step ``step`` (``train.snapshot_steps``)."""
+    return Path(output) / "snapshots" / f"step{step}.safetensors"
 
 
 def make_validator(config: Config, device: torch.device) -> Validator | None:

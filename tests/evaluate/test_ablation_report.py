@@ -1,0 +1,117 @@
+"""The ablation report on a hand-made results tree: t intervals over seeds, paired differences
+overall and per distortion group, cost per variant, learning curves, the scope text."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from arniqa.ablation import load_ablation_config, write_report
+from arniqa.ablation.report import t_interval
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
+SEEDS = (0, 1, 2)
+# median SRCC of the final models; the SE variant is better by 0.05, 0.07, 0.03
+SRCC = {"resnet50": (0.40, 0.45, 0.50), "se_resnet50_stages123": (0.45, 0.52, 0.53)}
+# SRCC within two groups: SE helps blur clearly, hurts noise clearly
+BLUR = {"resnet50": (0.30, 0.35, 0.40), "se_resnet50_stages123": (0.40, 0.44, 0.51)}
+NOISE = {"resnet50": (0.60, 0.62, 0.64), "se_resnet50_stages123": (0.50, 0.53, 0.53)}
+SPEED = {"resnet50": (4.0, 5.0, 6.0), "se_resnet50_stages123": (2.0, 2.5, 3.0)}  # samples/s in log windows
+
+
+def fake_result(variant, seed, stage, step):
+    i = SEEDS.index(seed)
+    scale = {"untrained": 0.5, "step5": 0.8, "trained": 1.0}[stage]
+    return {
+        "variant": variant, "seed": seed, "stage": stage, "step": step,
+        "parameters": 100 if variant == "resnet50" else 120,
+        "training": None if stage == "untrained" else {"global_steps": 10, "seconds": 50.0, "resumed": False},
+        "benchmarks": {"synthetic": {
+            "srcc": {"median": SRCC[variant][i] * scale}, "plcc": {"median": 0.5}, "monotonicity": None,
+            "per_group": {"blur": {"srcc": BLUR[variant][i] * scale}, "noise": {"srcc": NOISE[variant][i] * scale}},
+        }},
+        "timings": {"benchmarks": {"synthetic": {"features_s": 1.0, "protocol_s": 1.0}}, "stage_s": 2.0},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def tree(tmp_path):
+    out = tmp_path / "out"
+    config = load_ablation_config(CONFIG, [f"output={out}", "seeds=[0, 1, 2]", "evaluation.probe_steps=[0, 5]"])
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "split.json").write_text(json.dumps(
+        {"pristine": "/p", "images": 10, "seed": 0, "rule": "6 held out", "train": ["a"] * 4, "holdout": ["b"] * 6}))
+    for variant in SRCC:
+        for seed in SEEDS:
+            for stage, step in (("untrained", 0), ("step5", 5), ("trained", 10)):
+                path = out / variant / f"seed{seed}" / stage / "result.json"
+                path.parent.mkdir(parents=True)
+                path.write_text(json.dumps(fake_result(variant, seed, stage, step)))
+            with open(_log(out, variant, seed), "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["global_step", "epoch", "step", "loss", "lr", "samples_per_s", "elapsed_s"])
+                for k in range(1, 11):
+                    w.writerow([k, 0, k - 1, 3.4 - 0.01 * k, 1e-3, SPEED[variant][k % 3], k])
+    return config, out
+
+
+def _log(out, variant, seed):
+    folder = out / variant / f"seed{seed}" / "train"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "log.csv"
+
+
+def scipy_interval(values):
+    v = np.asarray(values)
+    return stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+
+
+def test_t_interval_against_scipy_and_a_hand_value():
+    low, high = t_interval([1.0, 2.0, 3.0])
+    # mean 2, sd 1, n 3: 2 +- t(0.975, 2) / sqrt(3), t(0.975, 2) = 4.302653
+    assert (low, high) == pytest.approx((2 - 4.302653 / 3**0.5, 2 + 4.302653 / 3**0.5), rel=1e-6)
+    assert all(np.isnan(t_interval([1.0])))
+
+
+def test_report_intervals_groups_cost_and_curves(tree):
+    config, out = tree
+    write_report(config, out)
+    summary = json.loads((out / "summary.json").read_text())["benchmarks"]["synthetic"]
+    for variant, values in SRCC.items():
+        got = summary["by_variant"][variant]["trained"]["srcc"]
+        assert got["mean"] == pytest.approx(np.mean(values))
+        assert (got["low"], got["high"]) == pytest.approx(scipy_interval(values))
+    diff = np.subtract(SRCC["se_resnet50_stages123"], SRCC["resnet50"])
+    got = summary["differences"]["se_resnet50_stages123"]["trained"]["srcc"]
+    assert got["differences"] == pytest.approx(diff)
+    assert (got["low"], got["high"]) == pytest.approx(scipy_interval(diff))
+    for group, table in (("blur", BLUR), ("noise", NOISE)):
+        d = np.subtract(table["se_resnet50_stages123"], table["resnet50"])
+        g = summary["groups"]["se_resnet50_stages123"]["trained"][group]
+        assert g["mean"] == pytest.approx(d.mean()) and (g["low"], g["high"]) == pytest.approx(scipy_interval(d))
+    # probes at step 5 are a stage with their own paired differences
+    step5 = summary["differences"]["se_resnet50_stages123"]["step5"]["srcc"]
+    assert step5["mean"] == pytest.approx(0.8 * diff.mean())
+
+    report = (out / "report.md").read_text()
+    lines = {line.split("|")[2].strip(): line for line in report.splitlines()
+             if line.startswith("| se_resnet50_stages123 | ") and ("helps" in line or "hurts" in line)}
+    assert "helps" in lines["blur"] and "hurts" in lines["noise"]
+    assert "| group |" in report and "cannot show" in report and "learning_curves.png" in report
+    # cost: batch 2 / median samples/s of the log windows; parameters from the results
+    assert "| resnet50 | 100 | 0.400 | 3 |" in report  # 2 / 5.0
+    assert "| se_resnet50_stages123 | 120 | 0.800 | 3 |" in report  # 2 / 2.5
+    assert (out / "learning_curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name, points, variants", [("curve-cpu.yaml", 7, 2), ("ablation-cpu.yaml", 4, 3)])
+def test_shipped_study_configs(name, points, variants):
+    config = load_ablation_config(CONFIG.parent / name)
+    assert len(config.stages()) == points and len(config.variants) == variants
+    train = config.train_config("se_resnet50", 0, "unused", "unused")
+    assert train.model.init == "random_resnet50" and train.model.se_init == "identity"
+    assert train.data.crop_size == config.evaluation.crop_size == 96 and train.train.batch_size == 8
+    assert max(config.evaluation.probe_steps) < train.train.max_steps <= 73 * train.train.epochs  # 589 images / 8
