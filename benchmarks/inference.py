@@ -9,7 +9,9 @@ scale and image, as the official ``single_image_inference.py``).
 
 A path is "accepted" when every scaled score stays within --tolerance (1e-4) of the score the first path of
 --paths (the fp32 reference computation) gives the same image. Paths: ``name[@bN][@wN][@tN]`` (batch size,
-decode workers, torch threads), e.g. ``fp32@b1,fp32+cl@b8,ort@b1@t2``; ``ort`` is the onnxruntime engine.
+decode workers, torch threads), e.g. ``fp32@b1,fp32+cl@b8,ort@b1@t2``; ``ort`` is the onnxruntime engine;
+``compile`` runs ``torch.compile`` (inductor, needs a C++ compiler) on a copy of the model: its first
+pass over the measured files compiles and is reported apart (``compile_seconds``), not timed.
 By default the weights are random (speed does not depend on them; the regressor is a random
 direction with ||w|| given by --weight-norm in scaled units, so the accuracy check is indicative
 only); pass --weights-dir with ARNIQA.pth and regressor_kadid10k.pth to check with the published
@@ -24,6 +26,7 @@ the resident set before it, i.e. the extra memory the run needed (model weights 
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import gc
 import json
@@ -47,12 +50,15 @@ from arniqa.utils.runtime import resolve_device
 
 SIZES = ((512, 384), (1024, 768))
 PROTOCOLS = ("crops", "whole", "pyiqa")
-PATHS = {  # name: Scorer options
-    "fp32": dict(precision="fp32"),
-    "fp32+cl": dict(precision="fp32", channels_last=True),
-    "bf16": dict(precision="bf16"),
-    "bf16+cl": dict(precision="bf16", channels_last=True),
+PATHS = {  # name: Scorer options (the engine is explicit: the CPU default is onnxruntime)
+    "fp32": dict(engine="torch", precision="fp32"),
+    "fp32+cl": dict(engine="torch", precision="fp32", channels_last=True),
+    "bf16": dict(engine="torch", precision="bf16"),
+    "bf16+cl": dict(engine="torch", precision="bf16", channels_last=True),
+    "fp16": dict(engine="torch", precision="fp16"),
+    "fp16+cl": dict(engine="torch", precision="fp16", channels_last=True),
     "ort": dict(engine="onnxruntime"),
+    "compile": dict(engine="torch", precision="fp32"),  # torch.compile (inductor) of a copy of the model
 }
 TOLERANCE = 1e-4  # the largest scaled-score change from fp32 that a default may make
 BASELINE = "per-image fp32 baseline"
@@ -246,10 +252,21 @@ def main() -> None:
                     model.to(memory_format=torch.contiguous_format)
                     baseline_crops(model, regressor, warm)
                     runners[BASELINE] = _baseline(model, regressor, files)
+                compile_seconds = {}
                 for name in paths_wanted:
                     options, threads = parse_path(name, args.batch_size, args.threads)
                     model.to(memory_format=torch.contiguous_format)
                     torch.set_num_threads(threads)
+                    if name.split("@")[0] == "compile":
+                        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(tmp) / "inductor"))  # cold compiles
+                        compiled = copy.deepcopy(model)
+                        compiled.features = torch.compile(compiled.features)
+                        scorer = Scorer(compiled, regressor, protocol=protocol, device=device, **options)
+                        t = time.perf_counter()
+                        scorer.score(files)  # compiles for the measured batch shapes
+                        compile_seconds[name] = time.perf_counter() - t
+                        runners[name] = _scoring(compiled, scorer, files, False, threads)
+                        continue
                     scorer = Scorer(model, regressor, protocol=protocol, device=device, **options)
                     scorer.score(warm)
                     runners[name] = _scoring(model, scorer, files, options.get("channels_last", False), threads)
@@ -260,8 +277,10 @@ def main() -> None:
                     dev = None if ref is None or name == BASELINE else float((torch.as_tensor(scores) - ref).abs().max())
                     rows.append(dict(size=label, protocol=protocol, path=name, images=n, seconds=t,
                                      images_per_s=n / t, peak_mb=mem / 2**20, max_dev=dev,
-                                     accepted=None if dev is None else dev <= args.tolerance))
-                    print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}", flush=True)
+                                     accepted=None if dev is None else dev <= args.tolerance,
+                                     compile_seconds=compile_seconds.get(name)))
+                    extra = f", compiled in {compile_seconds[name]:.0f} s" if name in compile_seconds else ""
+                    print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}{extra}", flush=True)
     load_after = os.getloadavg()
 
     base = {r["size"]: r["images_per_s"] for r in rows if r["path"] == BASELINE}

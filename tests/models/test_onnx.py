@@ -141,7 +141,7 @@ def test_engine_errors(published, exported, tmp_path):
 def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos):
     d, _, _ = published
     default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
-    assert default.engine.name == "onnxruntime" and default.batch_size == 8 and not default.channels_last
+    assert default.engine.name == "onnxruntime" and default.batch_size == 1 and not default.channels_last
     for options in ({"precision": "bf16"}, {"channels_last": True}, {"engine": "torch"}):
         assert load("arniqa-kadid10k", device="cpu", weights_dir=d, **options).engine.name == "torch"
     fp32 = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")

@@ -60,10 +60,10 @@ def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
 
 
 # The defaults per device type: the fastest path measured whose scaled scores stay within 1e-4 of the fp32
-# torch computation (docs/usage.md, *Speed*; benchmarks/results/inference-cpu-defaults.json). Explicit
+# torch computation (docs/usage.md, *Speed*; benchmarks/results/inference-cpu-defaults-zen5.json). Explicit
 # precision or channels_last options choose the torch engine.
 DEFAULTS = {
-    "cpu": dict(engine="onnxruntime", batch_size=8, channels_last=False),  # 1.6-2.2x torch fp32, within 3e-7
+    "cpu": dict(engine="onnxruntime", batch_size=1, channels_last=False),  # 1.7-2.2x torch fp32, within 2e-7
     "cuda": dict(engine="torch", batch_size=8, channels_last=True),  # H100: channels_last +14 %, fp32 within 3e-6
     "other": dict(engine="torch", batch_size=8, channels_last=False),  # MPS: not measured
 }
