@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -33,6 +35,11 @@ def evaluate(
     export_checkpoint: bool = typer.Option(
         True, "--export-checkpoint/--no-export-checkpoint",
         help="Also write checkpoint_<dataset>.safetensors (encoder + fitted regressor) for 'arniqa score --checkpoint'."),  # fmt: skip
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS|local",
+        help="Compute the features on the Ray cluster at ADDRESS, or on a Ray instance started here (local); "
+             "the same feature cache. Needs arniqa[ray]."),  # fmt: skip
+    ray_workers: int | None = typer.Option(None, "--ray-workers", min=1, help="--ray: feature actors (default: one per GPU, else per CPU)."),
 ) -> None:
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
     from rich.console import Console
@@ -44,14 +51,32 @@ def evaluate(
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
     if (cross_to is None) != (cross_root is None):
         raise typer.BadParameter("--cross-to and --cross-root go together")
+    if ray_workers is not None and ray is None:
+        raise typer.BadParameter("--ray-workers goes with --ray")
     spec = EvaluationSpec(dataset=dataset, root=root, output=output, weights_dir=weights_dir, checkpoint=checkpoint,
                           splits=splits, seed=seed, alpha=alpha, cross_to=cross_to, cross_root=cross_root,
                           batch_size=batch_size, device=device, amp=amp, crop_size=crop_size, workers=workers,
                           cache_dir=cache_dir, tsne=tsne, export_checkpoint=export_checkpoint)  # fmt: skip
     err = Console(stderr=True)
-    try:
-        out = run_evaluation(spec, log=err.print)
-    except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError are ValueErrors
-        fail(str(e))
+    with ExitStack() as stack:
+        stops: tuple = ()
+        if ray is not None:
+            try:
+                from ..integrations.ray import RayRunError, connected, extract_features_on_ray
+
+                stack.enter_context(connected(ray))
+            except ImportError as e:
+                fail(str(e))
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                fail(f"cannot connect to Ray at {ray!r}: {e}")
+            stops = (RayRunError,)
+            spec.runner = partial(extract_features_on_ray, checkpoint=checkpoint, weights_dir=weights_dir,
+                                  batch_size=batch_size, device=device, workers=ray_workers)  # fmt: skip
+        try:
+            out = run_evaluation(spec, log=err.print)
+        except stops as e:
+            fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
+        except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError are ValueErrors
+            fail(str(e))
     typer.echo(markdown(out.result))
     err.print("wrote " + ", ".join(str(p) for p in out.files.values()))

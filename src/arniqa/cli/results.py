@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..data.images import can_identify, is_image_file
+from ..inference.shards import expand_braces, is_shard, shard_items
 from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
@@ -26,7 +27,7 @@ FORMATS = ("csv", "json")
 
 
 class Collected(NamedTuple):
-    files: list[str]  # to score, in order
+    files: list  # to score, in order: paths (str) and tar shard items (Member, Unreadable)
     skipped: list[str]  # files in the folders that no decoder can open
 
 
@@ -34,17 +35,26 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     """The files to score, in order: each argument as given, folders replaced by the image files under
     them (recursively, sorted): files with an extension PIL can open, and files whose header a decoder
     recognises. The other files in the folders are ``skipped``. A file named directly is always kept
-    (missing or undecodable, it becomes an error row)."""
-    files: list[str] = []
+    (missing or undecodable, it becomes an error row). An argument that does not exist is expanded as
+    a brace pattern (``shards/{000000..000099}.tar``); tar shards (``.tar``, given or in folders) are
+    replaced by their image members (:mod:`arniqa.inference.shards`)."""
+    files: list = []
     skipped: list[str] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file():
-                    (files if is_image_file(f) or can_identify(f) else skipped).append(str(f))
-        else:
-            files.append(str(p))
+
+    def add(f) -> None:
+        files.extend(shard_items(f) if is_shard(f) else [str(f)])
+
+    for arg in paths:
+        for p in [Path(arg)] if Path(arg).exists() else map(Path, expand_braces(str(arg))):
+            if p.is_dir():
+                for f in sorted(p.rglob("*")):
+                    if f.is_file():
+                        if is_shard(f) or is_image_file(f) or can_identify(f):
+                            add(f)
+                        else:
+                            skipped.append(str(f))
+            else:
+                add(p)
     return Collected(files, skipped)
 
 

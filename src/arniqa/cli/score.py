@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -13,7 +14,9 @@ from . import EXIT_FAILED, EXIT_OK, app, fail
 
 @app.command()
 def score(
-    paths: list[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
+                  "shards/{000000..000099}.tar are expanded."),  # fmt: skip
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
@@ -45,12 +48,21 @@ def score(
     ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS|local",
+        help="Score on the Ray cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or on a Ray instance "
+             "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
+    ),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..inference import load
+    from ..inference.inputs import source_name
     from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
 
     err = Console(stderr=True)
@@ -58,6 +70,8 @@ def score(
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
     if resume and output is None:
         raise typer.BadParameter("--resume needs -o FILE")
+    if ray_workers is not None and ray is None:
+        raise typer.BadParameter("--ray-workers goes with --ray")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -65,13 +79,14 @@ def score(
 
     files, skipped = collect_paths(paths)
     done = read_done(output, fmt) if resume else set()
-    todo = [f for f in files if f not in done]
+    todo = [f for i, f in enumerate(files) if source_name(f, i) not in done]
     if not files:
         fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
-    try:
-        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
-                      regressor=regressor, batch_size=batch_size, max_side=max_side, precision=precision,
-                      workers=workers, channels_last=channels_last, engine=engine)  # fmt: skip
+    options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
+                   max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
+                   engine=engine)  # fmt: skip
+    try:  # also with --ray: bad options and models fail here, before the cluster is asked
+        scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
     except (ValueError, OSError) as e:
         fail(str(e))
     if scorer.regressor is None:
@@ -83,12 +98,34 @@ def score(
         err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
 
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=False, disable=not todo) as bar:
+    with ExitStack() as stack:
+        stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
+        if ray is not None:
+            scorer, stops = _ray_scorer(stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL),
+                                                                      device=device, **options))  # fmt: skip
+        bar = stack.enter_context(Progress(*columns, console=err, transient=False, disable=not todo))
         task = bar.add_task("scoring", total=len(todo))
-        failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
-                              scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+        try:
+            failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
+                                  scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+        except stops as e:
+            fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
     if skipped:
         err.print(skipped_summary(skipped), style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict):
+    """A :class:`~arniqa.integrations.ray.RayScorer` on the cluster at ``address`` (connected within
+    ``stack``) and the error type of a run that stops."""
+    try:
+        from ..integrations.ray import RayRunError, RayScorer, connected
+
+        stack.enter_context(connected(address))
+    except ImportError as e:
+        fail(str(e))
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        fail(f"cannot connect to Ray at {address!r}: {e}")
+    return RayScorer(options, workers), (RayRunError,)

@@ -27,6 +27,7 @@ not an image, truncated or corrupt data, unsupported mode (floating-point ``F``,
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -99,22 +100,34 @@ def open_image(path: PathLike, exif: bool = True) -> Image.Image:
         raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
     if p.is_dir():
         raise ImageError(p, "is a directory, not an image file")
+    return _decode(p, str(p), exif)
+
+
+def decode_image(data: bytes, name: str, exif: bool = True) -> Image.Image:
+    """Decode an image file's bytes (e.g. a tar member) as :func:`open_image` decodes a file, errors
+    naming ``name``."""
+    if not data:
+        raise ImageError(name, "empty file (0 bytes)")
+    return _decode(io.BytesIO(data), name, exif)
+
+
+def _decode(source, name: str, exif: bool) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
+            with Image.open(source) as img:
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
                     ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
-                return to_rgb(img, str(p))
+                return to_rgb(img, name)
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(p, "not an image file PIL can read") from None
+        raise ImageError(name, "not an image file PIL can read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(p, f"image too large ({e})") from None
+        raise ImageError(name, f"image too large ({e})") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
-        raise ImageError(p, f"truncated or corrupt image data ({e})") from None
+        raise ImageError(name, f"truncated or corrupt image data ({e})") from None
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

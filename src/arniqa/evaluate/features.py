@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -91,6 +92,29 @@ class CropItem(NamedTuple):
     error: str | None
 
 
+def read_crops(path, index: int, protocol: FeatureProtocol) -> CropItem:
+    """Image ``index``'s crops under ``protocol``, or the reason it could not be read."""
+    try:
+        full, half = protocol.views(path)
+        return CropItem(index, full, half, None)
+    except ImageError as e:
+        return CropItem(index, None, None, str(e))
+
+
+def crop_features(model, items: list[CropItem], device: torch.device, amp: bool = False) -> tuple[list[int], np.ndarray | None]:
+    """``(indices, features)``: the (n, 5, D) float32 features of the readable ``items``, one forward pass
+    (None when no item could be read)."""
+    good = [it for it in items if it.error is None]
+    if not good:
+        return [], None
+    with torch.inference_mode():
+        full = torch.cat([it.full for it in good]).to(device).float().div_(255.0)
+        half = torch.cat([it.half for it in good]).to(device).float().div_(255.0)
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            out = model.quality_features(full, half)
+    return [it.index for it in good], out.float().cpu().numpy().reshape(len(good), -1, out.shape[-1])
+
+
 class _Crops(torch.utils.data.Dataset):
     def __init__(self, paths, indices, protocol):
         self.paths, self.indices, self.protocol = paths, indices, protocol
@@ -100,11 +124,7 @@ class _Crops(torch.utils.data.Dataset):
 
     def __getitem__(self, i) -> CropItem:
         index = int(self.indices[i])
-        try:
-            full, half = self.protocol.views(self.paths[index])
-            return CropItem(index, full, half, None)
-        except ImageError as e:
-            return CropItem(index, None, None, str(e))
+        return read_crops(self.paths[index], index, self.protocol)
 
 
 def _collate(items):
@@ -168,13 +188,16 @@ def extract_features(
     num_workers: int = 0,
     progress: bool = True,
     fingerprint: str | None = None,
+    runner: Callable | None = None,
 ) -> np.ndarray:
     """Features (images, 5, D) float32 for ``paths`` (a read-only memmap when cached).
 
     ``batch_size`` counts images (each gives 5 crops per scale). Without ``cache_dir`` the features
     live in memory only. ``fingerprint`` overrides :func:`model_fingerprint` (hashing the weights
-    takes a fraction of a second). Raises :class:`FeatureError` listing undecodable images after
-    all others are done.
+    takes a fraction of a second). ``runner``: computes the features elsewhere instead of here, as
+    ``runner(paths, todo, protocol, cache, advance=...)`` storing into the :class:`FeatureCache`
+    (:func:`arniqa.integrations.ray.extract_features_on_ray`: on a Ray cluster). Raises
+    :class:`FeatureError` listing undecodable images after all others are done.
     """
     protocol = protocol or FeatureProtocol()
     paths = [Path(p) for p in paths]
@@ -186,7 +209,11 @@ def extract_features(
     cache = FeatureCache(folder, n)
     cache.load()
     todo = cache.todo()
-    if len(todo):
+    if len(todo) and runner is not None:
+        with _bar(progress) as bar:
+            task = bar.add_task("features", total=n, completed=n - len(todo))
+            runner(paths, todo, protocol, cache, advance=lambda k: bar.advance(task, k))
+    elif len(todo):
         _run(model, paths, todo, protocol, cache, batch_size=batch_size, device=device, num_workers=num_workers,
              progress=progress)  # fmt: skip
     if folder is not None:
@@ -209,23 +236,21 @@ def _run(model, paths, todo, protocol: FeatureProtocol, cache: FeatureCache, *, 
     loader = torch.utils.data.DataLoader(
         _Crops(paths, todo, protocol), batch_size=batch_size, num_workers=num_workers, collate_fn=_collate
     )
-    bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)
-    with bar, torch.inference_mode():
+    with _bar(progress) as bar:
         task = bar.add_task("features", total=len(paths), completed=len(paths) - len(todo))
         for items in loader:
-            good = [it for it in items if it.error is None]
             for it in items:
                 if it.error is not None:
                     cache.fail(it.index, it.error)
-            if good:
-                full = torch.cat([it.full for it in good]).to(device).float().div_(255.0)
-                half = torch.cat([it.half for it in good]).to(device).float().div_(255.0)
-                with torch.autocast(device.type, enabled=protocol.amp and device.type == "cuda"):
-                    out = model.quality_features(full, half)
-                out = out.float().cpu().numpy().reshape(len(good), -1, out.shape[-1])
-                cache.store(np.array([it.index for it in good]), out)
+            indices, out = crop_features(model, items, device, protocol.amp)
+            if indices:
+                cache.store(np.array(indices), out)
             cache.flush()
             bar.advance(task, len(items))
+
+
+def _bar(progress: bool) -> Progress:
+    return Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)
 
 
 def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -40,7 +40,8 @@ class EvaluationSpec:
     checkpoint, else the published encoder (``weights_dir``); ``splits``: a count, a folder, or None
     (see :func:`choose_splits`); ``alpha``: a fixed ridge alpha, else the search over ``ALPHAS``;
     ``cross_to``/``cross_root``: also fit on all of ``dataset`` and test on all of that one;
-    ``cache_dir``: the feature cache (default ``<weights cache>/features``); ``tsne``: also tsne.png.
+    ``cache_dir``: the feature cache (default ``<weights cache>/features``); ``tsne``: also tsne.png;
+    ``runner``: computes the features elsewhere (``arniqa evaluate --ray``: on a Ray cluster).
     """
 
     dataset: str
@@ -62,6 +63,7 @@ class EvaluationSpec:
     tsne: bool = False
     export_checkpoint: bool = True
     progress: bool = True
+    runner: Callable | None = None  # computes the features elsewhere (extract_features' runner)
 
 
 @dataclass
@@ -74,7 +76,8 @@ class EvaluationOutput:
 
 @dataclass
 class Extraction:
-    """How to compute features: cache folder, batch size (images), device, crop size, autocast, workers."""
+    """How to compute features: cache folder, batch size (images), device, crop size, autocast, workers,
+    and a runner that computes them elsewhere (see :func:`~arniqa.evaluate.features.extract_features`)."""
 
     cache_dir: Path | None = None
     batch_size: int = 8
@@ -83,6 +86,7 @@ class Extraction:
     amp: bool = False
     num_workers: int = 0
     progress: bool = True
+    runner: Callable | None = None
 
 
 def load_model(checkpoint=None, weights_dir=None, device="cpu"):
@@ -101,7 +105,7 @@ def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerp
     return extract_features(model, dataset.paths, protocol, cache_dir=extraction.cache_dir,
                             batch_size=extraction.batch_size, device=extraction.device,
                             num_workers=extraction.num_workers, progress=extraction.progress,
-                            fingerprint=fingerprint)  # fmt: skip
+                            fingerprint=fingerprint, runner=extraction.runner)  # fmt: skip
 
 
 def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0,
@@ -193,7 +197,8 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     model, model_text = load_model(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
     cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
-    extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress)
+    extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress,
+                            spec.runner)
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
     feats = dataset_features(model, data, extraction, fingerprint)
     alphas = [spec.alpha] if spec.alpha is not None else ALPHAS

@@ -1,4 +1,6 @@
-"""What :meth:`Scorer.score` accepts, made into single images: paths, PIL images, arrays, tensors.
+"""What :meth:`Scorer.score` accepts, made into single images: paths, PIL images, arrays, tensors, and
+encoded image files (bytes; :class:`Encoded` bytes with a name; tar shard members of
+:mod:`arniqa.inference.shards`).
 
 Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
 arrays (made into a PIL image first: alpha dropped, gray replicated). Float arrays and tensors must
@@ -9,22 +11,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import open_image, pil_to_tensor, to_rgb
+from ..data.images import decode_image, open_image, pil_to_tensor, to_rgb
+from .shards import Member, Unreadable
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An image file's bytes (e.g. from object storage) and the name its row carries."""
+
+    name: str
+    data: bytes
+
+    def open(self, exif: bool = True):
+        return decode_image(self.data, self.name, exif)
+
+
+NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
 
 
 def source_name(item, index: int) -> str:
-    """How results and errors name an input: its path, else ``<input i>``."""
+    """How results and errors name an input: its path or name, else ``<input i>``."""
+    if isinstance(item, NAMED):
+        return item.name
     return str(item) if isinstance(item, (str, os.PathLike)) else f"<input {index}>"
 
 
 def split_inputs(inputs) -> list:
     """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors)."""
-    if isinstance(inputs, (str, os.PathLike, Image.Image, np.ndarray)):
+    if isinstance(inputs, (str, os.PathLike, bytes, Image.Image, np.ndarray, *NAMED)):
         return [inputs]
     if torch.is_tensor(inputs):
         if inputs.dim() == 4:
@@ -43,6 +63,10 @@ def as_image(item, name: str) -> Image.Image | torch.Tensor:
     (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files, ValueError otherwise."""
     if isinstance(item, (str, os.PathLike)):
         return open_image(item)
+    if isinstance(item, NAMED):
+        return item.open()
+    if isinstance(item, bytes):
+        return decode_image(item, name)
     if isinstance(item, Image.Image):
         return to_rgb(item, name)
     if isinstance(item, np.ndarray):

@@ -1,0 +1,112 @@
+"""WebDataset tar shards as scoring input, and the brace patterns that name them (``{000000..000099}``).
+
+A shard is an uncompressed tar file (the WebDataset convention: members ``key.ext``, the files of one
+sample sharing a key). Each member whose extension is an image format PIL opens becomes one item,
+named ``<shard>/<member name>`` (``shards/000000.tar/n01440764_10026.jpg``); the other members (labels,
+JSON metadata) are not images and are passed over. The stdlib ``tarfile`` lists the headers and an
+item keeps the member's offset and size, so its bytes are read by one seek from any thread or Ray
+worker, and a bad member is one error row while the rest of the shard goes on. A shard that cannot be
+listed (missing, not a tar, its data cut short) gives an :class:`Unreadable` item named after the shard
+(after the members listed before the damage).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.images import ImageError, decode_image, is_image_file
+
+SHARD_SUFFIX = ".tar"
+MAX_EXPANSION = 1_000_000  # names one brace pattern may stand for
+
+_BRACE = re.compile(r"\{([^{}]*)\}")
+_RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One image member of a shard: where its bytes lie in the tar file."""
+
+    shard: str
+    key: str  # the member's name in the tar
+    offset: int
+    size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.shard}/{self.key}"
+
+    def read(self) -> bytes:
+        try:
+            with open(self.shard, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(self.size)
+        except OSError as e:
+            raise ImageError(self.name, f"cannot read the shard ({e.strerror or e})") from None
+        if len(data) != self.size:
+            raise ImageError(self.name, f"tar member cut short ({len(data)} of {self.size} bytes in the shard)")
+        return data
+
+    def open(self, exif: bool = True):
+        return decode_image(self.read(), self.name, exif)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A shard, or the rest of one, that could not be listed: one error row."""
+
+    name: str
+    reason: str
+
+    def open(self, exif: bool = True):
+        raise ImageError(self.name, self.reason)
+
+
+def is_shard(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() == SHARD_SUFFIX
+
+
+def shard_items(path: str | os.PathLike) -> list[Member | Unreadable]:
+    """The image members of the shard at ``path`` in archive order (an :class:`Unreadable` last when
+    the shard is missing, not a tar, or cut short)."""
+    shard = str(path)
+    items: list[Member | Unreadable] = []
+    try:
+        with tarfile.open(shard, "r:") as tar:
+            while (info := tar.next()) is not None:
+                if info.isfile() and is_image_file(info.name):
+                    items.append(Member(shard, info.name, info.offset_data, info.size))
+    except FileNotFoundError:
+        items.append(Unreadable(shard, "no such file"))
+    except IsADirectoryError:
+        items.append(Unreadable(shard, "is a directory, not a tar shard"))
+    except (tarfile.TarError, OSError, EOFError) as e:
+        what = f"tar data unreadable after {len(items)} image members" if items else "not a tar file"
+        items.append(Unreadable(shard, f"{what} ({e})"))
+    return items
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """The names a shell's brace expansion gives (``a{1..3}`` -> a1 a2 a3, ``{000..010}`` zero-padded,
+    ``{x,y}`` alternatives, left to right); a brace that is neither stays literal."""
+    m = _BRACE.search(pattern)
+    if m is None:
+        return [pattern]
+    head, body, rest = pattern[: m.start()], m.group(1), expand_braces(pattern[m.end():])
+    if (r := _RANGE.fullmatch(body)) is not None:
+        a, b = int(r.group(1)), int(r.group(2))
+        padded = any(g.lstrip("-").startswith("0") and len(g.lstrip("-")) > 1 for g in r.groups())
+        width = max(len(g) for g in r.groups()) if padded else 0
+        step = 1 if b >= a else -1
+        if (abs(b - a) + 1) * len(rest) > MAX_EXPANSION:
+            raise ValueError(f"{pattern}: stands for more than {MAX_EXPANSION} names")
+        choices = [f"{v:0{width}d}" for v in range(a, b + step, step)]
+    elif "," in body:
+        choices = body.split(",")
+    else:
+        return [head + "{" + body + "}" + s for s in rest]
+    return [head + c + s for c in choices for s in rest]

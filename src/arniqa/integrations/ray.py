@@ -1,0 +1,306 @@
+"""Scoring and feature extraction on a Ray cluster: callable classes for ``Dataset.map_batches``.
+
+:class:`ArniqaScorer` loads a model once per actor with :func:`arniqa.inference.load` (the same model
+names, checkpoints, protocols, engines and options as ``arniqa score``) and scores batches through
+:meth:`~arniqa.inference.Scorer.iter_scores`, so a bad item is an error row and the batch goes on::
+
+    ds = ray.data.read_binary_files("s3://bucket/photos/", include_paths=True)
+    ds = ds.map_batches(ArniqaScorer, fn_constructor_kwargs={"protocol": "crops"}, batch_size=32,
+                        compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1)
+
+A batch holds one of: ``image`` (decoded HxWxC arrays, as ``read_images`` gives: uint8 pixels score as
+the file they came from), ``bytes``
+(encoded files, as ``read_binary_files`` gives), or ``path`` alone (files each actor reads; with
+``shard``, ``offset`` and ``size`` columns, tar shard members, see :func:`reference_rows`); ``path``
+names the rows. Out come the other input columns plus ``score`` (scaled when the regressor has a score
+range, else raw), ``raw_score`` (NaN for failed rows), ``error`` (the reason, or None when scored; a block without
+errors may come back as NaN) and, with
+``embedding=True``, ``embedding``: the image's 4096-d quality feature (mean over its views, the
+vector the regressor scores).
+
+:class:`RayScorer` is what ``arniqa score --ray`` runs: the same rows as a local :class:`Scorer`, in
+input order. :func:`extract_features_on_ray` is the ``arniqa evaluate --ray`` feature extraction into
+the same :class:`~arniqa.evaluate.features.FeatureCache`. Ray is the optional extra ``arniqa[ray]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..constants import DEFAULT_MODEL
+from ..inference.inputs import Encoded
+from ..inference.results import ItemResult
+from ..inference.shards import Member, Unreadable
+
+class RayRunError(RuntimeError):
+    """A Ray run that stopped: an actor that could not start (e.g. a model file missing on a node), a lost
+    node. Per-item problems are error rows instead."""
+
+
+ROWS_PER_CALL = 4  # scorer batches per map_batches call: the actor's decode threads work one batch ahead
+
+
+def require_ray():
+    """The ``ray`` module with Ray Data, or ImportError saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (needs pyarrow)
+    except ImportError as e:
+        raise ImportError(f"Ray Data is not installed ({e}); install it with: pip install 'arniqa[ray]'") from None
+    return ray
+
+
+@contextmanager
+def connected(address: str = "local"):
+    """Connected to the Ray cluster at ``address`` (``auto``, ``HOST:PORT``, ``ray://HOST:10001``), or to
+    a Ray instance started here with this machine's CPUs and GPUs (``local``). A process that is already
+    connected keeps its connection; one made here is closed on exit."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address == "local":
+        ray.init(include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        ray.init(address=address, logging_level=logging.WARNING)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the caller shows one bar
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int, dict]:
+    """The number of actors and the ``map_batches`` arguments for them: ``workers`` actors (default: one per GPU when the cluster has GPUs
+    and ``device`` may use them, else one per CPU): the actor pool, and the CPUs (all of the cluster's
+    split between the actors, at most one node's) and GPUs each actor holds."""
+    import ray
+
+    res = ray.cluster_resources()
+    cpus, gpus = int(res.get("CPU", 1)), int(res.get("GPU", 0))
+    if gpus and (device == "auto" or device.startswith("cuda")):
+        n, per_cpu, per_gpu = workers or gpus, 1, 1
+    else:
+        node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+        n = workers or max(1, cpus)
+        per_cpu, per_gpu = max(1, min(node_cpus, cpus // n)), 0
+    return n, {"compute": ray.data.ActorPoolStrategy(size=n), "num_cpus": per_cpu, "num_gpus": per_gpu}
+
+
+def _blocks(rows: list, per_call: int, actors: int) -> tuple[int, int]:
+    """``(rows per call, blocks)``: calls of at most ``per_call`` rows, and at least one per actor."""
+    per_call = max(1, min(per_call, math.ceil(len(rows) / actors)))
+    return per_call, math.ceil(len(rows) / per_call)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _batches(ds) -> Iterator[dict]:
+    """``ds``'s output batches as they are computed, Ray's errors raised as :class:`RayRunError`."""
+    import ray
+
+    try:
+        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+    except ray.exceptions.RayError as e:
+        raise RayRunError(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__) from e
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+
+
+def batch_items(batch: dict) -> list:
+    """The Scorer inputs of one batch (see the module docstring for the columns)."""
+    names = [str(p) for p in batch["path"]] if "path" in batch else None
+    if "image" in batch:  # 8-bit pixels as a PIL image: the views of a decoded file (a float array as a tensor)
+        return [Image.fromarray(np.asarray(a)) if np.asarray(a).dtype == np.uint8 else np.asarray(a) for a in batch["image"]]
+    if "bytes" in batch:
+        return [Encoded(names[i] if names else f"<row {i}>", bytes(b)) for i, b in enumerate(batch["bytes"])]
+    if names is None:
+        raise ValueError("a batch needs an 'image', 'bytes' or 'path' column")
+    if "shard" not in batch:
+        return names
+    return [Member(str(s), name[len(str(s)) + 1:], int(o), int(z)) if s else name
+            for name, s, o, z in zip(names, batch["shard"], batch["offset"], batch["size"])]  # fmt: skip
+
+
+def reference_rows(items: list) -> list[dict]:
+    """Rows for :class:`ArniqaScorer` naming files (str paths) and tar members (:class:`Member`): the
+    actors read the bytes, so the files must be where the workers run (shared storage on a cluster).
+    ``index`` is each item's position in ``items``."""
+    rows = []
+    for i, it in enumerate(items):
+        if isinstance(it, Member):
+            rows.append({"index": i, "path": it.name, "shard": it.shard, "offset": it.offset, "size": it.size})
+        else:
+            rows.append({"index": i, "path": str(it), "shard": "", "offset": -1, "size": -1})
+    return rows
+
+
+class ArniqaScorer:
+    """A callable class for ``Dataset.map_batches``: one :class:`~arniqa.inference.Scorer` per actor.
+
+    ``model`` and ``**load_options`` go to :func:`arniqa.inference.load` (``weights_dir``, ``protocol``,
+    ``regressor``, ``engine``, ``device``, ``batch_size``, ``workers``, ...); ``scale``: scaled scores
+    when the regressor has a score range; ``embedding``: also the 4096-d feature; ``threads``: torch's
+    (and ONNX Runtime's) threads in this actor; ``cwd``: the folder relative paths (files, weights) are
+    read from (``arniqa score --ray`` passes its own)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, scale: bool = True, embedding: bool = False,
+                 threads: int | None = None, cwd: str | None = None, **load_options) -> None:
+        from ..inference import load
+
+        _set_threads(threads)
+        if cwd is not None:
+            os.chdir(cwd)
+        self.scorer = load(model, **load_options)
+        reg = self.scorer.regressor
+        if reg is None and not embedding:
+            raise ValueError(f"{model}: the model has no regressor; pass regressor=FILE")
+        self.scale = scale and reg is not None and reg.score_range is not None
+        self.embedding = embedding
+
+    def __call__(self, batch: dict) -> dict:
+        results = list(self.scorer.iter_scores(batch_items(batch), return_features=self.embedding))
+        out = {k: v for k, v in batch.items() if k not in ("image", "bytes")}
+        raw = [math.nan if r.raw_score is None else r.raw_score for r in results]
+        out["score"] = np.array([r.score if self.scale and r.score is not None else v
+                                 for r, v in zip(results, raw)], dtype=np.float64)  # fmt: skip
+        out["raw_score"] = np.array(raw, dtype=np.float64)
+        out["error"] = np.array([r.error for r in results], dtype=object)
+        if self.embedding:
+            dim = next((r.features.shape[-1] for r in results if r.features is not None), 4096)
+            out["embedding"] = np.stack([r.features.mean(0).numpy() if r.features is not None
+                                         else np.full(dim, np.nan, np.float32) for r in results])  # fmt: skip
+        return out
+
+
+class RayScorer:
+    """``arniqa score --ray``: :meth:`iter_scores` gives the rows a local Scorer gives, computed by
+    :class:`ArniqaScorer` actors on the connected cluster, in input order as soon as they are ready.
+
+    ``load_options`` are :func:`~arniqa.inference.load`'s (model by ``model``); ``workers``: actors (see
+    :func:`worker_slots`)."""
+
+    def __init__(self, load_options: dict, workers: int | None = None) -> None:
+        self.options = dict(load_options)
+        self.workers = workers
+
+    def iter_scores(self, items: list) -> Iterator[ItemResult]:
+        import ray
+
+        done: dict[int, ItemResult] = {}
+        for i, it in enumerate(items):
+            if isinstance(it, Unreadable):  # nothing for a worker to do
+                done[i] = ItemResult(i, it.name, error=it.reason)
+        todo = [it for it in items if not isinstance(it, Unreadable)]
+        index = [i for i, it in enumerate(items) if not isinstance(it, Unreadable)]
+        emitted = 0
+        if todo:
+            actors, slots = worker_slots(str(self.options.get("device", "auto")), self.workers)
+            rows = reference_rows(todo)
+            for row in rows:
+                row["index"] = index[row["index"]]
+            per_call, blocks = _blocks(rows, ROWS_PER_CALL * (self.options.get("batch_size") or 8), actors)
+            ds = ray.data.from_items(rows, override_num_blocks=blocks)
+            ds = ds.map_batches(ArniqaScorer, batch_size=per_call, batch_format="numpy",
+                                fn_constructor_kwargs={**self.options, "threads": slots["num_cpus"],
+                                                       "cwd": os.getcwd()}, **slots)  # fmt: skip
+            for batch in _batches(ds):
+                for i, path, score, raw, error in zip(batch["index"], batch["path"], batch["score"],
+                                                      batch["raw_score"], batch["error"]):  # fmt: skip
+                    i = int(i)
+                    if isinstance(error, str):
+                        done[i] = ItemResult(i, str(path), error=error)
+                    else:  # None, or NaN where a block's errors were all None
+                        done[i] = ItemResult(i, str(path), float(score), float(raw))
+                while emitted in done:
+                    yield done.pop(emitted)
+                    emitted += 1
+        while emitted in done:
+            yield done.pop(emitted)
+            emitted += 1
+
+
+# ---- evaluation features ---------------------------------------------------------------------------
+
+
+class ArniqaFeatures:
+    """A callable class for ``Dataset.map_batches``: per-crop evaluation features (``arniqa evaluate``'s
+    :class:`~arniqa.evaluate.features.FeatureProtocol`) of the files in a ``path`` column. Out:
+    ``index`` (passed through), ``features`` (n, 5, D) float32 (NaN for failed rows) and ``error``."""
+
+    def __init__(self, checkpoint=None, weights_dir=None, protocol: dict | None = None, device: str = "auto",
+                 threads: int | None = None) -> None:
+        from ..evaluate.features import FeatureProtocol
+        from ..evaluate.run import load_model
+        from ..utils.runtime import resolve_device
+
+        _set_threads(threads)
+        self.device = resolve_device(device)
+        self.model, _ = load_model(checkpoint, weights_dir, device=self.device)
+        self.protocol = FeatureProtocol(**(protocol or {}))
+        self.shape: tuple | None = None  # (5, D), known after the first batch
+
+    def __call__(self, batch: dict) -> dict:
+        import torch
+
+        from ..evaluate.features import CropItem, crop_features, read_crops
+
+        items = [read_crops(str(p), int(i), self.protocol) for i, p in zip(batch["index"], batch["path"])]
+        indices, feats = crop_features(self.model, items, self.device, self.protocol.amp)
+        if feats is not None:
+            self.shape = feats.shape[1:]
+        elif self.shape is None:  # no image of this batch could be read: the shape from a blank crop
+            zeros = torch.zeros(5, 3, self.protocol.crop_size, self.protocol.crop_size, dtype=torch.uint8)
+            blank = CropItem(-1, zeros, zeros, None)
+            self.shape = crop_features(self.model, [blank], self.device, self.protocol.amp)[1].shape[1:]
+        out = np.full((len(items), *self.shape), np.nan, np.float32)
+        row = {index: k for k, index in enumerate(indices)}
+        for k, it in enumerate(items):
+            if it.index in row:
+                out[k] = feats[row[it.index]]
+        return {"index": np.asarray(batch["index"]), "features": out,
+                "error": np.array([it.error for it in items], dtype=object)}
+
+
+def extract_features_on_ray(paths: list, todo: np.ndarray, protocol, cache, *, checkpoint=None, weights_dir=None,
+                            batch_size: int = 8, device: str = "auto", workers: int | None = None,
+                            advance: Callable[[int], object] = lambda n: None) -> None:
+    """The features of the images ``todo`` (indices into ``paths``) by :class:`ArniqaFeatures` actors on
+    the connected cluster, stored into ``cache`` (a :class:`~arniqa.evaluate.features.FeatureCache`) and
+    flushed as each batch comes back; ``advance(n)`` after each."""
+    import ray
+
+    actors, slots = worker_slots(device, workers)
+    checkpoint, weights_dir = (None if f is None else str(Path(f).resolve()) for f in (checkpoint, weights_dir))
+    rows = [{"index": int(i), "path": str(Path(paths[i]).resolve())} for i in todo]
+    per_call, blocks = _blocks(rows, batch_size, actors)
+    ds = ray.data.from_items(rows, override_num_blocks=blocks)
+    ds = ds.map_batches(ArniqaFeatures, batch_size=per_call, batch_format="numpy", **slots,
+                        fn_constructor_kwargs={"checkpoint": checkpoint, "weights_dir": weights_dir, "device": device,
+                                               "protocol": asdict(protocol), "threads": slots["num_cpus"]})  # fmt: skip
+    for batch in _batches(ds):
+        ok = np.array([not isinstance(e, str) for e in batch["error"]], dtype=bool)  # None, or NaN in a block without errors
+        for i, e in zip(batch["index"][~ok], batch["error"][~ok]):
+            cache.fail(int(i), str(e))
+        if ok.any():
+            cache.store(batch["index"][ok].astype(np.int64), batch["features"][ok])
+        cache.flush()
+        advance(len(ok))

@@ -1,0 +1,66 @@
+"""Inputs for the scoring tests: random-weight published model files, JPEG bytes, tar shards with bad members."""
+
+import io
+import tarfile
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+from PIL import Image
+
+
+class _Linear(nn.Module):
+    def __init__(self, weights, biases):
+        super().__init__()
+        self.weights = nn.Parameter(weights)
+        self.biases = nn.Parameter(biases)
+
+    def forward(self, x):
+        return (x @ self.weights.t() + self.biases).flatten()
+
+
+def published_weights(d):
+    """ARNIQA.pth in the published key layout and a TorchScript regressor_kadid10k.pth, random values."""
+    torch.manual_seed(0)
+    body = nn.Sequential(*list(torchvision.models.resnet50().children())[:-1])
+    state = {f"model.{k}": v for k, v in body.state_dict().items()}
+    state.update({"projector.0.weight": torch.zeros(2048, 2048), "projector.0.bias": torch.zeros(2048),
+                  "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
+    torch.save(state, d / "ARNIQA.pth")
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0))).save(str(d / "regressor_kadid10k.pth"))
+    return d
+
+
+def jpeg(w, h, seed) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def write_shard(path, members: dict[str, bytes]):
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def make_shards(d):
+    """Two shards: the first with a label member, a corrupt and a cut JPEG; the second cut short."""
+    good = {f"{k:04d}.jpg": jpeg(48 + 8 * k, 40, k) for k in range(3)}
+    first = {"0000.jpg": good["0000.jpg"], "0000.cls": b"7", "0001.jpg": b"garbage, not a JPEG",
+             "0002.jpg": good["0002.jpg"][:200], "sub/0003.png": b"", "0004.jpg": good["0001.jpg"]}
+    write_shard(d / "000000.tar", first)
+    whole = write_shard(d / "whole.tar", {"a.jpg": good["0000.jpg"], "b.jpg": good["0001.jpg"]})
+    with tarfile.open(whole) as tar:
+        cut = tar.getmember("b.jpg").offset_data + 100
+    (d / "000001.tar").write_bytes(whole.read_bytes()[:cut])  # cut inside b.jpg's data
+    whole.unlink()
+    return good

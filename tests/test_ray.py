@@ -1,0 +1,160 @@
+"""``arniqa.integrations.ray`` on a local Ray instance with 2 CPUs: the same rows as the local run, error
+rows and exit status 1, resume, the map_batches class on bytes and decoded images, evaluation features."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from scoring_data import jpeg, make_shards, published_weights
+from typer.testing import CliRunner
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+import arniqa.cli.evaluate  # noqa: E402, F401  (registers the verbs)
+import arniqa.cli.score  # noqa: E402, F401
+from arniqa.cli import app  # noqa: E402
+from arniqa.inference import load  # noqa: E402
+from arniqa.integrations.ray import ArniqaScorer, connected, extract_features_on_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    return published_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A folder of 6 JPEGs of three sizes, an unreadable file and an empty one, and two shards with bad members."""
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "photos").mkdir()
+    for k in range(6):
+        (d / "photos" / f"p{k}.jpg").write_bytes(jpeg(40 + 8 * (k % 3), 36, 10 + k))
+    (d / "photos" / "q_unreadable.jpg").write_text("not a JPEG")
+    (d / "photos" / "r_empty.png").write_bytes(b"")
+    make_shards(d)
+    return d
+
+
+def _score(args):
+    return CliRunner().invoke(app, ["score", *map(str, args)], catch_exceptions=False)
+
+
+def _rows(path):
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def _same_rows(a, b):
+    """The same paths and errors in the same order, scores within 1e-6 (raw scores, on KADID's 1-5 scale,
+    within 4e-6: batches of other images round differently)."""
+    assert [r["path"] for r in a] == [r["path"] for r in b]
+    assert [r["error"] for r in a] == [r["error"] for r in b]
+    for x, y in zip(a, b):
+        if not x["error"]:
+            assert float(x["score"]) == pytest.approx(float(y["score"]), abs=1e-6)
+            assert float(x["raw_score"]) == pytest.approx(float(y["raw_score"]), abs=4e-6)
+
+
+@pytest.fixture(scope="module")
+def local_run(weights_dir, inputs, tmp_path_factory):
+    """The rows of a local run (no Ray) over the folder and the shards, and its exit status."""
+    out = tmp_path_factory.mktemp("local") / "local.csv"
+    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", "--weights-dir", weights_dir,
+                "--protocol", "whole", "-o", out])  # fmt: skip
+    return r.exit_code, _rows(out)
+
+
+def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
+    code, local = local_run
+    assert code == 1
+    out = tmp_path / "ray.csv"
+    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", "--weights-dir", weights_dir,
+                "--protocol", "whole", "-o", out, "--ray", "local", "--ray-workers", "2"])  # fmt: skip
+    assert r.exit_code == 1, r.stderr
+    rows = _rows(out)
+    _same_rows(rows, local)
+    by = {row["path"]: row for row in rows}
+    assert "not an image file" in by[f"{inputs}/photos/q_unreadable.jpg"]["error"]
+    assert "0 bytes" in by[f"{inputs}/photos/r_empty.png"]["error"]
+    assert "not an image file" in by[f"{inputs}/000000.tar/0001.jpg"]["error"]  # a corrupt member
+    assert by[f"{inputs}/000000.tar/0004.jpg"]["error"] == ""  # the shard went on after it
+    assert sum(bool(row["error"]) for row in rows) == 7 and len(rows) == 16
+    assert "7 of 16 images could not be scored" in r.stderr
+
+
+def test_resumed_ray_run_skips_what_was_done(weights_dir, inputs, local_run, tmp_path):
+    _, local = local_run
+    out = tmp_path / "resumed.csv"
+    common = ["--weights-dir", weights_dir, "--protocol", "whole", "-o", out, "--ray", "local"]
+    assert _score([inputs / "photos", *common]).exit_code == 1
+    before = out.read_text()
+    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", *common, "--resume"])
+    assert r.exit_code == 1 and "resuming: 8 of 16 paths" in r.stderr and "5 of 8 images could not" in r.stderr
+    assert out.read_text().startswith(before)
+    _same_rows(_rows(out), local)
+
+
+def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
+    photos = sorted((inputs / "photos").glob("p*.jpg"))
+    options = {"weights_dir": str(weights_dir), "protocol": "whole", "engine": "torch", "embedding": True}
+    reference = load("arniqa-kadid10k", weights_dir=weights_dir, protocol="whole", engine="torch")
+    expected = reference.score(photos, return_features=True)
+    with connected("local"):
+        rows = [{"path": str(p), "bytes": p.read_bytes()} for p in photos] + [{"path": "bad", "bytes": b"xx"}]
+        ds = ray.data.from_items(rows, override_num_blocks=2).map_batches(
+            ArniqaScorer, fn_constructor_kwargs=options, batch_size=4, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1)
+        got = {r["path"]: r for r in ds.take_all()}
+        images = ray.data.read_images([str(p) for p in photos], include_paths=True, mode="RGB")
+        decoded = images.map_batches(ArniqaScorer, fn_constructor_kwargs=options, batch_size=2, batch_format="numpy",
+                                     compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1).take_all()
+    assert "bytes" not in got["bad"] and "not an image file" in got["bad"]["error"] and np.isnan(got["bad"]["score"])
+    for p, s, raw, f in zip(photos, expected.scores, expected.raw_scores, expected.features):
+        assert got[str(p)]["error"] is None
+        assert got[str(p)]["score"] == pytest.approx(float(s), abs=1e-6)
+        assert got[str(p)]["raw_score"] == pytest.approx(float(raw), abs=4e-6)  # as in _same_rows
+        np.testing.assert_allclose(got[str(p)]["embedding"], f.mean(0).numpy(), atol=1e-6)
+    by_path = {str(r["path"]).split("/")[-1]: r["score"] for r in decoded}
+    for p, s in zip(photos, expected.scores):
+        assert by_path[p.name] == pytest.approx(float(s), abs=1e-6)  # decoded by Ray, the same pixels
+
+
+def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
+    import torch
+
+    from arniqa.evaluate.features import DONE, FAILED, FeatureCache, FeatureError, FeatureProtocol, extract_features
+    from arniqa.models.arniqa import ARNIQA
+    from arniqa.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = ARNIQA("resnet50").eval()
+    ckpt = save_checkpoint(tmp_path / "model.safetensors", model)
+    paths = sorted((inputs / "photos").glob("p*.jpg"))
+    protocol = FeatureProtocol(crop_size=32)
+    local = extract_features(model, paths, protocol, progress=False)
+    bad = [*paths, inputs / "photos" / "q_unreadable.jpg"]
+    runner = lambda *a, **k: extract_features_on_ray(*a, checkpoint=ckpt, batch_size=2, device="cpu", workers=2, **k)  # noqa: E731
+    with connected("local"), pytest.raises(FeatureError, match="1 of 7"):  # reported after the others are done
+        extract_features(model, bad, protocol, cache_dir=tmp_path / "cache", progress=False, runner=runner)
+    folder = next((tmp_path / "cache").iterdir())
+    cache = FeatureCache(folder, len(bad))
+    cache.load()
+    assert list(cache.status) == [DONE] * len(paths) + [FAILED]
+    assert "not an image file" in json.loads((folder / "errors.json").read_text())[str(len(paths))]
+    np.testing.assert_allclose(cache.features[: len(paths)], local, atol=1e-6)
+    with connected("local"):
+        again = extract_features(model, paths, protocol, cache_dir=tmp_path / "cache2", progress=False, runner=runner)
+    np.testing.assert_allclose(again, local, atol=1e-6)
+    cached = extract_features(model, paths, protocol, cache_dir=tmp_path / "cache2", progress=False,
+                              runner=lambda *a, **k: pytest.fail("the cache was not used"))  # fmt: skip
+    np.testing.assert_array_equal(cached, again)  # the key of a local run finds the Ray run's features
