@@ -41,6 +41,7 @@ from ..inference.inputs import Encoded
 from ..inference.results import ItemResult
 from ..inference.shards import Member, Unreadable
 
+
 class RayRunError(RuntimeError):
     """A Ray run that stopped: an actor that could not start (e.g. a model file missing on a node), a lost
     node. Per-item problems are error rows instead."""
