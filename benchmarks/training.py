@@ -21,6 +21,11 @@ worker, where a sample's time goes in one thread (decode, half scale, crops, eac
 and the GPU step it projects: max(encoder step, batch / throughput of 15 such workers) for each
 recorded encoder figure in ``benchmarks/results/training-cuda-*.json``.
 
+The process runs as ``arniqa train`` does (DataLoader workers inherit both): CPU tensors on
+transparent huge pages (``THP_MEM_ALLOC_ENABLE=1`` unless set; ``=0`` opts out) and glibc keeping
+freed memory for reuse (:func:`arniqa.utils.runtime.keep_freed_memory`; ``ARNIQA_KEEP_FREED_MEMORY=0``
+opts out); the JSON records both.
+
 Images: synthetic 512x384 PNGs (KADIS-700k size) in a temporary folder, or ``--images DIR`` as they
 are, or ``--photos DIR``: the photos of DIR resized to cover 512x384, centre-cropped, as PNG (KADIS-like).
 Writes ``benchmarks/results/<--name>.json`` (default ``training-<device>`` / ``pipeline-cpu-<N>workers``).
@@ -41,11 +46,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+# As ``arniqa train`` (arniqa/cli/__init__.py): PyTorch reads this at its first CPU allocation.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 import numpy as np
 import torch
 from PIL import Image
 
-from arniqa.utils.runtime import cpu_name
+from arniqa.utils.runtime import cpu_name, keep_freed_memory
 
 
 def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> None:
@@ -171,9 +179,20 @@ def time_components(trainer, b: int, repeats: int) -> dict[str, float]:
     return {"decode_and_crops_s": decode, "degradations_s": degrade, "loss_s": loss, "optimizer_s": optimizer}
 
 
-def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, seed: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, all its threads (Linux /proc), or NaN."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, seed: int) -> tuple[float, float]:
     """Samples/s the ``workers`` DataLoader delivers (``degrade_on=workers``, no model), timed
-    from the ``warmup``-th batch (the workers' start-up excluded) over ``steps`` batches."""
+    from the ``warmup``-th batch (the workers' start-up excluded) over ``steps`` batches, and the
+    workers' CPU seconds per delivered sample meanwhile (all their threads: building the batches and
+    handing them over), which other load on the machine changes less than the first."""
     from arniqa.data.pristine import EpochSampler
     from arniqa.train.batches import make_loader
 
@@ -182,21 +201,24 @@ def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, se
         raise SystemExit(f"{len(dataset)} images give {samples.steps_per_epoch} batches of {batch}, "
                          f"fewer than --warmup {warmup} + --steps {steps}")  # fmt: skip
     loader = iter(make_loader(dataset, "workers", samples, workers, pin_memory=False))
+    pids = [w.pid for w in getattr(loader, "_workers", [])] or [os.getpid()]
     for k in range(warmup + steps):
         next(loader)
         if k == warmup - 1:
-            start = time.perf_counter()
-    return steps * batch / (time.perf_counter() - start)
+            start, cpu_start = time.perf_counter(), sum(map(cpu_seconds, pids))
+    wall, cpu = time.perf_counter() - start, sum(map(cpu_seconds, pids)) - cpu_start
+    return steps * batch / wall, cpu / (steps * batch)
 
 
 def profile_samples(dataset, count: int, batch: int) -> dict[str, float]:
     """Milliseconds per sample in one thread (as in a worker): decoding A and B, their half-scale
-    images, the four crops, and the chains on the four crops by distortion group (batches of
-    ``batch`` samples, as a worker applies them)."""
+    crops, the four crops, stacking them, and the chains on the four crops by distortion group
+    (batches of ``batch`` samples, as a worker applies them), plus what ``apply_chains`` spends
+    outside the distortions (input check, regrouping crops between positions)."""
     import arniqa.degradations.sampler as sampler
     from arniqa.data.images import open_image, uint8_view
-    from arniqa.data.pristine import random_crop, stack_crops
-    from arniqa.data.views import half_scale
+    from arniqa.data.pristine import CROPS, crop_position, random_crop, stack_crops
+    from arniqa.data.views import half_scale_crop
     from arniqa.degradations.registry import GROUP_OF
     from arniqa.train.batches import degradation_generator
 
@@ -220,21 +242,27 @@ def profile_samples(dataset, count: int, batch: int) -> dict[str, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     sampler.run, sampler.start = run, start
+    size = dataset.crop_size
     try:
         rng = np.random.default_rng(0)
         for first in range(0, count, batch):
-            crops = {name: [] for name in ("A_full", "A_half", "B_full", "B_half")}
+            crops = {name: [] for name in CROPS}
             chains = []
             for index in range(first, min(first + batch, count)):
                 for tag, i in (("A", index), ("B", dataset.other(0, index))):
                     image = timed("decode", open_image, dataset.files[i])
-                    half = timed("half_scale", half_scale, image, "bicubic")
-                    crops[f"{tag}_full"].append(timed("crops", lambda: random_crop(uint8_view(image), dataset.crop_size, rng)))
-                    crops[f"{tag}_half"].append(timed("crops", lambda: random_crop(uint8_view(half), dataset.crop_size, rng)))
+                    crops[f"{tag}_full"].append(timed("crops", random_crop, image, size, rng))
+                    top, left = crop_position(image.height // 2, image.width // 2, size, rng)
+                    half = timed("half_scale", half_scale_crop, image, top, left, size, "bicubic")
+                    crops[f"{tag}_half"].append(timed("crops", uint8_view, half))
                 chains.append(timed("chain_draw", dataset.chain, 0, index))
-            batch_dict = {name: torch.stack(v) for name, v in crops.items()} | {"chain": chains}
-            x, per_crop = timed("to_float", stack_crops, batch_dict)
+            stacked = {name: timed("stack", torch.stack, v) for name, v in crops.items()}
+            x, per_crop = timed("to_float", stack_crops, stacked | {"chain": chains})
+            before = sum(seconds.values())
+            t = time.perf_counter()
             sampler.apply_chains(x, per_crop, degradation_generator(0, 0, first, 0, x.device))
+            distortions = sum(seconds.values()) - before  # what the groups' timers took meanwhile
+            seconds["chains_regrouping"] += time.perf_counter() - t - distortions
     finally:
         sampler.run, sampler.start = real_run, real_start
         torch.set_num_threads(threads)
@@ -264,7 +292,7 @@ def pipeline_main(args, folder: Path) -> None:
 
     dataset = PristinePairs(list_images(folder), args.crop_size, seed=args.seed)
     load_before = os.getloadavg()
-    rate = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
+    rate, cpu_per_sample = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
     load_after = os.getloadavg()
     per_worker = rate / max(args.workers, 1)
     parts = profile_samples(dataset, args.profile_samples, args.batch) if args.profile_samples else {}
@@ -274,14 +302,16 @@ def pipeline_main(args, folder: Path) -> None:
         "crop_size": args.crop_size, "images": len(dataset), "image_source": args.source, "steps": args.steps,
         "warmup": args.warmup, "pipeline_samples_per_s": rate, "pipeline_crops_per_s": 4 * rate,
         "per_worker_samples_per_s": per_worker, "target_per_worker_samples_per_s": 30,
+        "worker_cpu_ms_per_sample": 1000 * cpu_per_sample, "samples_per_worker_cpu_s": 1 / cpu_per_sample,
         "ms_per_sample_one_thread": parts, "ms_per_sample_one_thread_total": sum(parts.values()),
         "projected_gpu_step_15_workers": rows, "target_projected_over_encoder": 1.15,
         "cpu": cpu_name(), "lscpu": lscpu(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-        "load_average_before_after": [load_before[0], load_after[0]],
+        "load_average_before_after": [load_before[0], load_after[0]], **args.runtime,
     }  # fmt: skip
     print(f"pipeline, degrade_on=workers, {args.workers} workers, batch {args.batch}, {args.crop_size} px, "
           f"{len(dataset)} images ({args.source}), {cpu_name()}")  # fmt: skip
-    print(f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), {per_worker:.1f} samples/s per worker (target >= 30)")
+    print(f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), {per_worker:.1f} samples/s per worker (target >= 30); "
+          f"workers' CPU {1000 * cpu_per_sample:.1f} ms per sample, {1 / cpu_per_sample:.1f} samples per CPU second")  # fmt: skip
     if parts:
         print("one thread, ms per sample: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
               + f"; total {sum(parts.values()):.1f}")  # fmt: skip
@@ -320,6 +350,7 @@ def main() -> None:
     parser.add_argument("--name", help="result file name without .json")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
+    args.runtime = {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "keep_freed_memory": keep_freed_memory()}
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -367,7 +398,7 @@ def step_main(args, folder: Path, tmp: Path) -> None:
         "steps": args.steps, "warmup": args.warmup,
         "encoder_s_per_step": encoder, "full_s_per_step": full,
         "encoder_samples_per_s": args.batch / encoder, "full_samples_per_s": args.batch / full,
-        "overhead": full / encoder - 1, **parts,
+        "overhead": full / encoder - 1, **parts, **args.runtime,
     }  # fmt: skip
     print(f"{args.backbone}, batch {args.batch} ({4 * args.batch} crops of {args.crop_size} px), {device} ({name}), "
           f"{torch.get_num_threads()} threads, {args.workers} workers, degrade_on {args.degrade_on}, precision {args.precision}")  # fmt: skip

@@ -147,3 +147,86 @@ def test_open_image_returns_rgb(tmp_path):
     Image.fromarray(np.zeros((5, 7), np.uint8), "L").save(tmp_path / "g.bmp")
     img = open_image(tmp_path / "g.bmp")
     assert img.mode == "RGB" and img.size == (7, 5)
+
+
+# ------------------------------------------------------------- plain RGB PNGs: Wuffs against PIL
+
+
+def _noise(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _pil_pixels(path):
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.mark.parametrize("options", [{}, {"compress_level": 1}, {"compress_level": 9, "optimize": True}])
+def test_plain_png_goes_through_wuffs_to_pils_pixels(tmp_path, options):
+    from PIL import PngImagePlugin
+
+    from arniqa.data.images import _decode_plain_png
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "made by a test")
+    info.add_text("Title", "zipped", zip=True)
+    smooth = np.kron(_noise(12, 17, 1), np.ones((8, 8, 1), np.uint8))[:93, :131]  # Paeth/Sub/Up filters get used
+    for k, pixels in enumerate([_noise(37, 53), smooth, _noise(1, 1)]):
+        path = tmp_path / f"p{k}.png"
+        Image.fromarray(pixels).save(path, pnginfo=info, dpi=(72, 72), **options)
+        assert _decode_plain_png(path.read_bytes()) is not None  # the fast path ran ...
+        np.testing.assert_array_equal(np.asarray(open_image(path)), _pil_pixels(path))  # ... to PIL's pixels
+        np.testing.assert_array_equal(np.asarray(open_image(path)), pixels)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_png_with_an_orientation_or_transparency_goes_through_pil(tmp_path):
+    from arniqa.data.images import _decode_plain_png, _plain_rgb_png
+
+    a = _pattern()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(a).save(tmp_path / "exif.png", exif=exif)  # an eXIf chunk
+    # XMP in an iTXt chunk, which PIL also reads an orientation from
+    Image.fromarray(a).save(tmp_path / "plain.png")
+    data = (tmp_path / "plain.png").read_bytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+    itxt = _png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp)
+    (tmp_path / "xmp.png").write_bytes(data[:33] + itxt + data[33:])
+    Image.fromarray(a).save(tmp_path / "trns.png", transparency=(220, 30, 30))
+    for name, turns in (("exif", -1), ("xmp", 1), ("trns", 0)):
+        path = tmp_path / f"{name}.png"
+        assert not _plain_rgb_png(path.read_bytes()) and _decode_plain_png(path.read_bytes()) is None, name
+        np.testing.assert_array_equal(np.asarray(open_image(path)), np.rot90(a, turns), err_msg=name)
+    assert _plain_rgb_png(data)
+
+
+def test_corrupt_plain_png_is_an_error_not_noise(tmp_path):
+    from arniqa.data.images import _decode_plain_png
+
+    Image.fromarray(_noise(64, 64)).save(tmp_path / "good.png")
+    data = bytearray((tmp_path / "good.png").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte inside the image data: Wuffs' checksums catch it
+    (tmp_path / "bad.png").write_bytes(data)
+    assert _decode_plain_png(bytes(data)) is None
+    _expect_error(tmp_path / "bad.png", "truncated or corrupt")
+
+
+def test_png_bytes_and_the_pil_fallback_give_the_same_pixels(tmp_path, monkeypatch):
+    """A PNG's bytes (a tar member) take the Wuffs path too; without pywuffs PIL decodes the same pixels."""
+    import arniqa.data.images as images
+
+    pixels = _noise(41, 29)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    data = (tmp_path / "p.png").read_bytes()
+    np.testing.assert_array_equal(np.asarray(images.decode_image(data, "member.png")), pixels)
+    monkeypatch.setattr(images, "ImageDecoder", None)  # as on a platform without pywuffs
+    assert images._decode_plain_png(data) is None
+    np.testing.assert_array_equal(np.asarray(images.open_image(tmp_path / "p.png")), pixels)
+    np.testing.assert_array_equal(np.asarray(images.decode_image(data, "member.png")), pixels)

@@ -142,3 +142,19 @@ def test_batch_views_equal_single_views():
     assert PROTOCOLS["crops"].n_views == 5 and PROTOCOLS["whole"].n_views == 1
     with pytest.raises(ValueError, match="unknown protocol"):
         get_protocol("bogus")
+
+
+@pytest.mark.parametrize("size", [(64, 80), (77, 101), (64, 81), (30, 40)])
+def test_half_scale_crop_is_the_crop_of_the_half_scale_image(size):
+    from arniqa.data.views import half_scale_crop
+
+    h, w = size
+    img = _photo(h, w, seed=4)
+    for method in ("bicubic", "bilinear_aa"):
+        half = half_scale(img, method)
+        # inside, touching each edge, and larger than the half image (zero fill)
+        for top, left, side in [(0, 0, 16), (3, 5, 16), (h // 2 - 16, w // 2 - 16, 16), (7, 2, 20), (0, 0, 64), (5, 9, 64)]:
+            ref = np.asarray(half.crop((left, top, left + side, top + side)))
+            out = np.asarray(half_scale_crop(img, top, left, side, method))
+            assert out.shape == (side, side, 3)
+            np.testing.assert_array_equal(out, ref, err_msg=f"{method} {size} at {(top, left, side)}")

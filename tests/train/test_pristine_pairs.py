@@ -30,13 +30,56 @@ def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
 
 
 def test_random_crop_zero_fills_and_covers_every_position():
-    x = torch.arange(1, 3 * 5 * 7 + 1, dtype=torch.uint8).reshape(3, 5, 7)
+    x = np.arange(1, 3 * 5 * 7 + 1, dtype=np.uint8).reshape(5, 7, 3)
+    image = Image.fromarray(x)
+    chw = torch.from_numpy(x).permute(2, 0, 1)
     rng = np.random.default_rng(0)
-    small = random_crop(x, 8, rng)  # larger than the image on both sides: image at the top left, zeros elsewhere
-    assert torch.equal(small[:, :5, :7], x) and small[:, 5:].eq(0).all() and small[:, :, 7:].eq(0).all()
-    tops = {tuple(random_crop(x, 4, rng)[0, 0, :1].tolist()) for _ in range(300)}
+    small = random_crop(image, 8, rng)  # larger than the image on both sides: image at the top left, zeros elsewhere
+    assert small.shape == (3, 8, 8) and small.dtype == torch.uint8
+    assert torch.equal(small[:, :5, :7], chw) and small[:, 5:].eq(0).all() and small[:, :, 7:].eq(0).all()
+    tops = {tuple(random_crop(image, 4, rng)[0, 0, :1].tolist()) for _ in range(300)}
     # Every (top, left) in {0, 1} x {0, 1, 2, 3} shows up, including the last position.
-    assert tops == {(int(x[0, t, l]),) for t in range(2) for l in range(4)}
+    assert tops == {(int(chw[0, t, l]),) for t in range(2) for l in range(4)}
+
+
+def _reference_sample(files, crop, seed, epoch, index):
+    """A sample built the plain way: PIL decode, the whole bicubic half-scale image, crops copied
+    from zero-padded arrays, with the draws PristinePairs documents (A then B; full then half; top then left)."""
+    seeds = np.random.SeedSequence([seed, epoch, index]).spawn(3)
+    n = len(files)
+    other = (index + 1 + int(np.random.default_rng(seeds[0]).integers(0, n - 1))) % n
+    rng = np.random.default_rng(seeds[1])
+
+    def cut(pixels):
+        h, w, _ = pixels.shape
+        top, left = int(rng.integers(0, max(h - crop, 0) + 1)), int(rng.integers(0, max(w - crop, 0) + 1))
+        padded = np.zeros((max(h, top + crop), max(w, left + crop), 3), np.uint8)
+        padded[:h, :w] = pixels
+        return torch.from_numpy(padded[top : top + crop, left : left + crop].copy()).permute(2, 0, 1)
+
+    out = {}
+    for tag, i in (("A", index), ("B", other)):
+        img = Image.open(files[i]).convert("RGB")
+        out[f"{tag}_full"] = cut(np.asarray(img))
+        out[f"{tag}_half"] = cut(np.asarray(img.resize((img.width // 2, img.height // 2), Image.BICUBIC)))
+    return out
+
+
+def test_samples_match_a_plain_pil_reference(tmp_path):
+    rng = np.random.default_rng(7)
+    files = []
+    # even and odd sides, larger and smaller than the crop (at half scale too), PNG and JPEG
+    for k, (w, h) in enumerate([(96, 72), (97, 72), (96, 73), (40, 30), (130, 66), (64, 64)]):
+        coarse = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+        pixels = np.kron(coarse, np.ones((8, 8, 1), np.uint8))[:h, :w] // 2 + rng.integers(0, 128, (h, w, 3), dtype=np.uint8)
+        files.append(tmp_path / f"i{k}.{'jpg' if k == 5 else 'png'}")
+        Image.fromarray(pixels).save(files[-1])
+    data = PristinePairs(files, crop_size=48, seed=11)
+    for epoch in range(3):
+        for index in range(len(files)):
+            sample, ref = data[(epoch, index)], _reference_sample(files, 48, 11, epoch, index)
+            for name in CROPS:
+                assert torch.equal(sample[name], ref[name]), (epoch, index, name)
 
 
 def test_samples_are_reproducible_and_depend_on_epoch_and_index(image_folder):

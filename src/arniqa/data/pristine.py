@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
 from .images import open_image, uint8_view
-from .views import half_scale
+from .views import half_scale_crop
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 CROPS = ("A_full", "A_half", "B_full", "B_half")
@@ -50,20 +51,28 @@ def list_images(root: str | Path) -> list[Path]:
     return files
 
 
-def random_crop(x: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """A ``size``x``size`` crop of ``x`` (3,H,W) at a uniformly random position.
+def crop_position(height: int, width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly random top-left corner (top, left) of a ``size`` x ``size`` crop of a ``height`` x
+    ``width`` image: 0 along a side shorter than ``size``, else any valid position (the reference's
+    ``randrange(0, max(1, h - size))`` never picks the last one, which only biases it)."""
+    top = int(rng.integers(0, max(height - size, 0) + 1))
+    left = int(rng.integers(0, max(width - size, 0) + 1))
+    return top, left
 
-    Along a side shorter than ``size`` the crop starts at 0 and the missing part is zero (black),
-    as the reference's PIL crop does; every valid position is possible (the reference's
-    ``randrange(0, max(1, h - size))`` never picks the last one, which only biases it).
-    """
-    _, h, w = x.shape
-    top = int(rng.integers(0, max(h - size, 0) + 1))
-    left = int(rng.integers(0, max(w - size, 0) + 1))
-    out = x.new_zeros(3, size, size)
-    patch = x[:, top : top + size, left : left + size]
-    out[:, : patch.shape[1], : patch.shape[2]] = patch
-    return out
+
+def random_crop(image: Image.Image, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """A ``size``x``size`` crop of an RGB PIL image at a uniformly random position (:func:`crop_position`)
+    as uint8 (3, size, size); where the image is smaller than the crop the rest is zero (black), as
+    the reference's PIL crop does. Only the crop is copied out of PIL."""
+    top, left = crop_position(image.height, image.width, size, rng)
+    return uint8_view(image.crop((left, top, left + size, top + size)))
+
+
+def random_half_crop(image: Image.Image, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """:func:`random_crop` of the bicubic half-scale image (PIL's ``resize((W // 2, H // 2))``), the same
+    draws and pixels, resampling only the crop where it can (:func:`~arniqa.data.views.half_scale_crop`)."""
+    top, left = crop_position(image.height // 2, image.width // 2, size, rng)
+    return uint8_view(half_scale_crop(image, top, left, size, "bicubic"))
 
 
 class PristinePairs(Dataset):
@@ -104,8 +113,8 @@ class PristinePairs(Dataset):
         sample = {}
         for tag, i in (("A", index), ("B", other)):
             image = open_image(self.files[i])  # PIL RGB; ImageError names the file
-            sample[f"{tag}_full"] = random_crop(uint8_view(image), self.crop_size, rng)
-            sample[f"{tag}_half"] = random_crop(uint8_view(half_scale(image, "bicubic")), self.crop_size, rng)
+            sample[f"{tag}_full"] = random_crop(image, self.crop_size, rng)
+            sample[f"{tag}_half"] = random_half_crop(image, self.crop_size, rng)
         sample["chain"] = self.chain(epoch, index)
         sample["index"] = index
         sample["other"] = other

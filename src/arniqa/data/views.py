@@ -81,6 +81,23 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
     return y if x.dim() == 4 else y[0]
 
 
+def half_scale_crop(img: Image.Image, top: int, left: int, size: int, method: str = "bicubic") -> Image.Image:
+    """``half_scale(img, method).crop((left, top, left + size, top + size))``: the ``size`` x ``size``
+    crop at (top, left) of the half-scale image, zero outside it, as PIL's crop.
+
+    When both sides of ``img`` are even (the scale is exactly 2) only the crop's box is resampled
+    (PIL's ``resize(box=...)``): PIL's filter coefficients then depend on the output pixel's
+    position alone, not on where the box starts, so the pixels are the same, for a fraction of the
+    work (87.5 % of it for a 224 px crop of a 512x384 image).
+    """
+    w, h = img.size
+    cw, ch = min(size, w // 2 - left), min(size, h // 2 - top)
+    if method not in _PIL_FILTERS or w % 2 or h % 2 or cw < 1 or ch < 1 or top < 0 or left < 0:
+        return half_scale(img, method).crop((left, top, left + size, top + size))
+    part = img.resize((cw, ch), _PIL_FILTERS[method], box=(2 * left, 2 * top, 2 * (left + cw), 2 * (top + ch)))
+    return part.crop((0, 0, size, size))
+
+
 def crop_boxes(h: int, w: int, size: int = CROP_SIZE) -> list[tuple[int, int]]:
     """Top-left corners (top, left) of the five crops, in the reference order: centre, top-left,
     bottom-left, top-right, bottom-right. Negative or overhanging boxes are zero-filled by :func:`five_crops`."""
