@@ -2,8 +2,8 @@
 
 Modes: ``local`` (one process, as ``arniqa score`` runs), ``ray1`` and ``ray2`` (``--ray local`` with 1 and 2
 actors on this machine: 1 actor holds both CPUs, 2 actors one each), each on the folder (``-dir``) or on the
-shards (``-tar``). Each mode scores every photo once, with the default model options (crops protocol,
-onnxruntime on CPU, batch 8) and random weights in the published layout (speed does not depend on the
+shards (``-tar``). Each mode scores every photo once, with the default model options (crops protocol and
+the device's default engine and batch; the committed figures were measured at batch 8) and random weights in the published layout (speed does not depend on the
 values); the ONNX export is made before the first mode, so no mode pays for it. Reported per mode:
 ``start_s`` (until the first row comes back: loading the model, and for Ray starting the actors and the
 first blocks, whose rows arrive together; the Ray instance is started before), ``total_s`` and
@@ -13,7 +13,7 @@ of every mode are checked against the others' (mean score within 1e-6).
 Modes run one after another, each can run alone (``--modes``), and the results are merged by mode into
 the JSON, so each timing run stays short::
 
-    flock -x /work/notes/cpu.lock python benchmarks/ray_scoring.py --photos /tmp/photos --shards /tmp/shards --modes local-dir
+    python benchmarks/ray_scoring.py --photos /tmp/photos --shards /tmp/shards --modes local-dir
 """
 
 from __future__ import annotations
@@ -40,34 +40,11 @@ MODES = ("local-dir", "local-tar", "ray1-dir", "ray2-dir", "ray2-tar")
 
 
 def random_weights(folder: Path) -> Path:
-    """ARNIQA.pth (published key layout) and a TorchScript regressor_kadid10k.pth with random values."""
-    import warnings
+    """Random weights in the published layout (peers.py's, also in pyiqa's hub layout), made once."""
+    from peers import write_weights  # benchmarks/ is on sys.path when a script here runs
 
-    import torch.nn as nn
-    import torchvision
-
-    class Linear(nn.Module):
-        def __init__(self, w, b):
-            super().__init__()
-            self.weights, self.biases = nn.Parameter(w), nn.Parameter(b)
-
-        def forward(self, x):
-            return (x @ self.weights.t() + self.biases).flatten()
-
-    folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "regressor_kadid10k.pth").is_file():
-        return folder
-    torch.manual_seed(0)
-    body = nn.Sequential(*list(torchvision.models.resnet50().children())[:-1])
-    state = {f"model.{k}": v for k, v in body.state_dict().items()}
-    state.update({"projector.0.weight": torch.zeros(2048, 2048), "projector.0.bias": torch.zeros(2048),
-                  "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
-    torch.save(state, folder / "ARNIQA.pth")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = torch.Generator().manual_seed(1)
-        torch.jit.script(Linear(0.05 * torch.randn(1, 4096, generator=g), torch.tensor(3.0))).save(
-            str(folder / "regressor_kadid10k.pth"))
+    if not (folder / "regressor_kadid10k.pth").is_file():
+        write_weights(folder / "torch", folder)
     return folder
 
 

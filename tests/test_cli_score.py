@@ -6,42 +6,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
-import torchvision
 from PIL import Image
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
 from arniqa.inference import load
-
-
-class _Linear(nn.Module):
-    def __init__(self, weights, biases):
-        super().__init__()
-        self.weights = nn.Parameter(weights)
-        self.biases = nn.Parameter(biases)
-
-    def forward(self, x):
-        return (x @ self.weights.t() + self.biases).flatten()
+from scoring_data import published_weights
 
 
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory):
     """ARNIQA.pth in the published key layout and a TorchScript regressor_kadid10k.pth, random values."""
-    d = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    net = torchvision.models.resnet50()
-    body = nn.Sequential(*list(net.children())[:-1])
-    state = {f"model.{k}": v for k, v in body.state_dict().items()}
-    state.update({"projector.0.weight": torch.zeros(2048, 2048), "projector.0.bias": torch.zeros(2048),
-                  "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
-    torch.save(state, d / "ARNIQA.pth")
-    g = torch.Generator().manual_seed(1)
-    regressor = torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0)))
-    regressor.save(str(d / "regressor_kadid10k.pth"))
-    return d
+    return published_weights(tmp_path_factory.mktemp("weights"))
 
 
 def _img(path, w, h, seed, mode="RGB"):

@@ -31,6 +31,20 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def connect_ray(stack, address: str):
+    """``arniqa.integrations.ray``, connected to the cluster at ``address`` within ``stack``; a missing
+    extra or an unreachable cluster is a usage error (exit 2)."""
+    try:
+        from ..integrations import ray
+
+        stack.enter_context(ray.connected(address))
+    except ImportError as e:
+        fail(str(e))
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        fail(f"cannot connect to Ray at {address!r}: {e}")
+    return ray
+
+
 @app.callback()
 def _root() -> None:
     """ARNIQA: no-reference image quality assessment (degrade, train, evaluate, score)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from . import app, fail
+from . import app, connect_ray, fail
 
 
 @app.command()
@@ -61,16 +61,9 @@ def evaluate(
     with ExitStack() as stack:
         stops: tuple = ()
         if ray is not None:
-            try:
-                from ..integrations.ray import RayRunError, connected, extract_features_on_ray
-
-                stack.enter_context(connected(ray))
-            except ImportError as e:
-                fail(str(e))
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                fail(f"cannot connect to Ray at {ray!r}: {e}")
-            stops = (RayRunError,)
-            spec.runner = partial(extract_features_on_ray, checkpoint=checkpoint, weights_dir=weights_dir,
+            cluster = connect_ray(stack, ray)
+            stops = (cluster.RayRunError,)
+            spec.runner = partial(cluster.extract_features_on_ray, checkpoint=checkpoint, weights_dir=weights_dir,
                                   batch_size=batch_size, device=device, workers=ray_workers)  # fmt: skip
         try:
             out = run_evaluation(spec, log=err.print)

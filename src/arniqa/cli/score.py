@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from . import EXIT_FAILED, EXIT_OK, app, fail
+from . import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 
 
 @app.command()
@@ -120,12 +120,5 @@ def score(
 def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict):
     """A :class:`~arniqa.integrations.ray.RayScorer` on the cluster at ``address`` (connected within
     ``stack``) and the error type of a run that stops."""
-    try:
-        from ..integrations.ray import RayRunError, RayScorer, connected
-
-        stack.enter_context(connected(address))
-    except ImportError as e:
-        fail(str(e))
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        fail(f"cannot connect to Ray at {address!r}: {e}")
-    return RayScorer(options, workers), (RayRunError,)
+    ray = connect_ray(stack, address)
+    return ray.RayScorer(options, workers), (ray.RayRunError,)
