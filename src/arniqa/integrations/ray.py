@@ -39,6 +39,7 @@ from PIL import Image
 from ..constants import DEFAULT_MODEL
 from ..inference.inputs import Encoded
 from ..inference.results import ItemResult
+from ..inference.scorer import _emit_in_order
 from ..inference.shards import Member, Unreadable
 
 
@@ -141,12 +142,12 @@ def batch_items(batch: dict) -> list:
             for name, s, o, z in zip(names, batch["shard"], batch["offset"], batch["size"])]  # fmt: skip
 
 
-def reference_rows(items: list) -> list[dict]:
+def reference_rows(items: list, indices: list[int] | None = None) -> list[dict]:
     """Rows for :class:`ArniqaScorer` naming files (str paths) and tar members (:class:`Member`): the
     actors read the bytes, so the files must be where the workers run (shared storage on a cluster).
-    ``index`` is each item's position in ``items``."""
+    ``index`` is each item's entry of ``indices`` (default: its position in ``items``)."""
     rows = []
-    for i, it in enumerate(items):
+    for i, it in zip(range(len(items)) if indices is None else indices, items):
         if isinstance(it, Member):
             rows.append({"index": i, "path": it.name, "shard": it.shard, "offset": it.offset, "size": it.size})
         else:
@@ -215,9 +216,7 @@ class RayScorer:
         emitted = 0
         if todo:
             actors, slots = worker_slots(str(self.options.get("device", "auto")), self.workers)
-            rows = reference_rows(todo)
-            for row in rows:
-                row["index"] = index[row["index"]]
+            rows = reference_rows(todo, index)
             per_call, blocks = _blocks(rows, ROWS_PER_CALL * (self.options.get("batch_size") or 8), actors)
             ds = ray.data.from_items(rows, override_num_blocks=blocks)
             ds = ds.map_batches(ArniqaScorer, batch_size=per_call, batch_format="numpy",
@@ -231,12 +230,10 @@ class RayScorer:
                         done[i] = ItemResult(i, str(path), error=error)
                     else:  # None, or NaN where a block's errors were all None
                         done[i] = ItemResult(i, str(path), float(score), float(raw))
-                while emitted in done:
-                    yield done.pop(emitted)
+                for r in _emit_in_order(done, emitted):
                     emitted += 1
-        while emitted in done:
-            yield done.pop(emitted)
-            emitted += 1
+                    yield r
+        yield from _emit_in_order(done, emitted)
 
 
 # ---- evaluation features ---------------------------------------------------------------------------
