@@ -164,6 +164,26 @@ def test_apply_chains_checks_its_arguments(image):
         apply_chains(image[None].expand(2, -1, -1, -1), [[("jpeg", 1)]])
 
 
+def test_apply_chains_writes_into_out(image):
+    batch = torch.stack([image, image.flip(-1), image.flip(-2)])
+    chains = [[("whitenoise", 2), ("jpeg", 3)], Chain(), [("gaublur", 2)]]
+    out = torch.full_like(batch, -1.0)
+    result = apply_chains(batch, chains, torch.Generator().manual_seed(2), out=out)
+    assert result is out
+    assert torch.equal(out, apply_chains(batch, chains, torch.Generator().manual_seed(2)))
+    assert torch.equal(out[1], image.flip(-1))  # the pristine sample too, copied
+
+
+def test_apply_chains_rejects_a_bad_out(image):
+    batch = torch.stack([image, image])
+    with pytest.raises(ValueError, match="shape"):
+        apply_chains(batch, [Chain()] * 2, out=torch.empty(1, *image.shape))
+    with pytest.raises(ValueError, match="dtype"):
+        apply_chains(batch, [Chain()] * 2, out=batch.double())
+    with pytest.raises(ValueError, match="share memory"):
+        apply_chains(batch, [[("jpeg", 1)]] * 2, out=batch)
+
+
 @pytest.mark.parametrize("name", ["motionblur", "whitenoise", "impulsenoise", "jpeg", "colorblock"])
 def test_batches_larger_than_a_cpu_chunk_equal_their_samples(name):
     # 20 samples span several CPU chunks; the draws must still come one sample after another.

@@ -66,6 +66,16 @@ def test_worker_count_changes_nothing(tmp_path, image_folder, monkeypatch):
     # On the CPU the device path draws from the same generator on the same crops: the same run.
 
 
+def test_a_worker_builds_its_batch_in_shared_memory(image_folder, monkeypatch):
+    dataset = PristinePairs(sorted(image_folder.rglob("img*")), crop_size=32, seed=27, max_distortions=7, pristine_prob=0)
+    item = (0, 1, ((0, 2), (0, 3)))
+    in_main = batches.DegradedBatches(dataset, seed=5, rank=0)[item]
+    monkeypatch.setattr(batches, "get_worker_info", lambda: object())  # as inside a DataLoader worker
+    in_worker = batches.DegradedBatches(dataset, seed=5, rank=0)[item]
+    assert in_worker["x"].is_shared() and not in_main["x"].is_shared()  # the hand-over does not copy it again
+    assert torch.equal(in_worker["x"], in_main["x"])
+
+
 def test_choice_is_logged_and_config_yaml_reloads(tmp_path, image_folder, monkeypatch):
     _, _, trainer = run(tmp_path, image_folder, "auto", "data.num_workers=0", "train.max_steps=1", monkeypatch=monkeypatch)
     saved = yaml.safe_load((tmp_path / "auto" / "config.yaml").read_text())

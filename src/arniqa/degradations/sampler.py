@@ -122,6 +122,7 @@ def apply_chains(
     x: torch.Tensor,
     chains: Sequence[Iterable[Step | tuple[str, int]]],
     generator: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Apply ``chains[i]`` to sample ``x[i]`` of a batch (B,3,H,W) float in [0, 1]; the training fast path.
 
@@ -131,15 +132,23 @@ def apply_chains(
     positions in turn; within a position, the (name, level) groups in order of their first sample;
     within a group, one sample after another. When all chains are equal this equals
     :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
+
+    ``out``, a tensor of ``x``'s shape and dtype (e.g. in shared memory), receives the result, which
+    is then returned; by default the result is a new tensor.
     """
     check_images(x)
     if x.dim() != 4:
         raise ValueError(f"apply_chains expects a batch (B, 3, H, W), got {tuple(x.shape)}")
     if len(chains) != x.shape[0]:
         raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
+        raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, got "
+                         f"{tuple(out.shape)} and {out.dtype}")  # fmt: skip
+    if out is not None and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        raise ValueError("out must not share memory with the input")
     chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
     if not chains:
-        return x.clone()
+        return x.clone() if out is None else out
     source = x.float()
     # Each sample's image so far, as (batch, row): a row of the input or of a group's result.
     # Groups read their rows as a view where they lie consecutively in one batch (a sample's
@@ -161,8 +170,10 @@ def apply_chains(
                 _store(current, chunk, run(get(name), _rows([current[i] for i in chunk]), level, generator))
         for indices, finish in background:
             _store(current, indices, finish())
-    out = _rows(current)
-    return out.clone() if out.data_ptr() == x.data_ptr() else out.to(x.dtype)  # never ``x`` itself
+    if out is not None:
+        return torch.stack([batch[row] for batch, row in current], out=out)
+    result = _rows(current)
+    return result.clone() if result.data_ptr() == x.data_ptr() else result.to(x.dtype)  # never ``x`` itself
 
 
 def _store(current: list[tuple[torch.Tensor, int]], indices: list[int], result: torch.Tensor) -> None:
