@@ -14,7 +14,7 @@
 #
 # PHOTOS: a folder of pristine photos (e.g. ../shared/data/pristine/bsds500 and kodak24 carried to the GPU
 # machine: 52 MB). --weights: a ResNet50 ImageNet file; the comparison then starts from it (ResNet50, and
-# SE-ResNet50 with se_init identity and random) instead of random init. --smoke: tiny settings on the CPU
+# SE-ResNet50 with se_init identity and random) with the reference recipe instead of random init. --smoke: tiny settings on the CPU
 # (about a minute on a busy 2-core CPU; tests/test_gpu_session.py). --out: write under DIR instead of the repository.
 set -uo pipefail
 
@@ -59,7 +59,9 @@ if [ -n "$WEIGHTS" ]; then
   V="{backbone: resnet50, init: imagenet, weights: '$WEIGHTS'}"
   S="backbone: se_resnet50, init: imagenet, weights: '$WEIGHTS'"
   ABLATE+=(--set "variants={resnet50_imagenet: $V, se_resnet50_identity: {$S, se_init: identity}, se_resnet50_random: {$S, se_init: random}}"
-           --set baseline=resnet50_imagenet --set recipe.model.init=imagenet)
+           --set baseline=resnet50_imagenet --set recipe.model.init=imagenet --set recipe.optim.name=sgd
+           --set recipe.optim.lr=0.001 --set recipe.optim.weight_decay=0.0001 --set recipe.optim.warmup_steps=0
+           --set recipe.optim.t0_steps=null)  # the reference recipe, made for ImageNet starts
 fi
 
 # stage NAME SECONDS COMMAND...: run COMMAND with its output in NAME.log, within SCALE x SECONDS and
