@@ -11,6 +11,7 @@ from PIL import Image
 from rich.console import Console
 from scipy import stats
 
+import arniqa.ablation.runner as runner
 import arniqa.train.loop as loop
 from arniqa.ablation import AblationError, load_ablation_config, paired, run_ablation
 from arniqa.ablation.report import metric
@@ -60,6 +61,11 @@ def result(out: Path, variant: str, seed: int, stage: str) -> dict:
 def test_ablation_end_to_end_skip_and_resume(study):
     config, out, calls = study
     quiet = Console(quiet=True)
+    # an invocation stopped before its end (Ctrl-C, a session's end) is still listed in runs.json
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "split_pristine", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            run_ablation(config, command="arniqa ablate stopped", console=quiet)
     outcome = run_ablation(config, command="arniqa ablate tiny", console=quiet)
     assert outcome["failed"] == [] and outcome["done"] == 8 and outcome["skipped"] == 0
     assert len(calls) == 4 and all(resume is None for *_, resume in calls)
@@ -104,7 +110,12 @@ def test_ablation_end_to_end_skip_and_resume(study):
                 assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
             by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][measure]
             assert by_variant["mean"] == pytest.approx(se.mean())
+    invocations = json.loads((out / "runs.json").read_text())
+    assert [r["command"] for r in invocations] == ["arniqa ablate stopped", "arniqa ablate tiny"]
+    assert invocations[0]["seconds"] is None and invocations[1]["seconds"] > 0
+    assert (invocations[1]["done"], invocations[1]["skipped"]) == (8, 0)
     report = (out / "report.md").read_text()
+    assert "stopped before its end" in report and "arniqa ablate stopped" in report
     assert "arniqa ablate tiny" in report and "Paired differences" in report and "140,000" in report
     diff = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]]["trained"]["srcc"]
     assert f"{diff['mean']:+.4f}" in report

@@ -520,6 +520,12 @@ def _scope_section(config: AblationConfig, split: dict) -> list[str]:
     ]  # fmt: skip
 
 
+def _invocation(run: dict) -> str:
+    if run["seconds"] is None:
+        return f"started {run['started']}, stopped before its end"
+    return f"{run['seconds'] / 60:.1f} min ({run['done']} run, {run['skipped']} skipped)"
+
+
 def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[str]:
     md = ["## Wall-clock times", "", "| variant | seed | stage | training (s) | features (s) | protocol (s) | total (s) |",
           "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
@@ -533,7 +539,7 @@ def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[s
         md.append(f"| {variant} | {seed} | {stage} | {_f(train, 1)}{resumed} | {feats:.1f} | {proto:.1f} | {timing['stage_s']:.1f} |")
         total += timing["stage_s"]
     md += ["", f"Sum over runs: {total / 60:.1f} min. Runner invocations: "
-           + ", ".join(f"{r['seconds'] / 60:.1f} min ({r['done']} run, {r['skipped']} skipped)" for r in runs), ""]  # fmt: skip
+           + (", ".join(_invocation(r) for r in runs) or "none recorded"), ""]  # fmt: skip
     return md
 
 

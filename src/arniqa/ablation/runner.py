@@ -359,6 +359,7 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
     _check_study(config, out)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t_start = time.perf_counter()
+    entry = _log_invocation(out, command, started)
     split = split_pristine(config, out)
     console.print(f"data: {split['rule']}")
     check_probe_steps(config, len(split["train"]))
@@ -380,18 +381,26 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
             continue
         done += 1
         console.print(f"    done in {time.perf_counter() - t0:.1f} s")
-    _log_invocation(out, command, started, time.perf_counter() - t_start, done, skipped, failed)
+    _log_invocation(out, command, started, entry, time.perf_counter() - t_start, done, skipped, failed)
     report = write_report(config, out)
     console.print(f"report: {report}  ({done} run, {skipped} already done, {len(failed)} failed)")
     return {"report": report, "done": done, "skipped": skipped, "failed": failed}
 
 
-def _log_invocation(out: Path, command, started, seconds, done, skipped, failed) -> None:
+def _log_invocation(out: Path, command, started, entry=None, seconds=None, done=0, skipped=0, failed=()) -> int:
+    """Record this invocation in ``runs.json`` when it starts (``seconds`` null until it ends), so that one
+    stopped before its end is still listed; returns its index, to complete the entry at the end."""
     path = runs_path(out)
     runs = json.loads(path.read_text()) if path.exists() else []
-    runs.append({
+    record = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started": started, "seconds": seconds, "done": done, "skipped": skipped,
         "failed": [list(f) for f in failed],
-    })  # fmt: skip
+    }  # fmt: skip
+    if entry is None:
+        entry = len(runs)
+        runs.append(record)
+    else:
+        runs[entry] = record
     write_json(path, runs)
+    return entry
