@@ -138,7 +138,7 @@ def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
 
     torch.manual_seed(0)
     model = ARNIQA("resnet50").eval()
-    ckpt = save_checkpoint(tmp_path / "model.safetensors", model)
+    [ckpt] = save_checkpoint(tmp_path / "model.safetensors", model)
     paths = sorted((inputs / "photos").glob("p*.jpg"))
     protocol = FeatureProtocol(crop_size=32)
     local = extract_features(model, paths, protocol, progress=False)

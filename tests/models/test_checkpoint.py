@@ -1,13 +1,22 @@
-"""This project's checkpoints: safetensors + JSON config round trip, and bad files."""
+"""This project's checkpoints: safetensors + JSON config round trip, in parts and bf16, and bad files."""
 
+import csv
 import json
+import os
+import shutil
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
 
+import arniqa.cli.score  # noqa: F401  (registers the verb)
+from arniqa.cli import EXIT_OK, app
 from arniqa.models import ARNIQA, Regressor, WeightsError
-from arniqa.models.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+from arniqa.models import checkpoint
+from arniqa.models.checkpoint import extra_config, load_checkpoint, read_checkpoint_config, save_checkpoint
+from tiny_arniqa import TinyARNIQA
 
 
 def _randomise(model, seed):
@@ -25,7 +34,7 @@ def test_round_trip_se_model_with_regressor(tmp_path):
     model = ARNIQA("se_resnet50", se_stages=(2, 3), se_bias=False)
     _randomise(model, 0)
     reg = Regressor.from_numpy(torch.randn(4096).numpy(), 0.5, dataset="csiq")
-    path = save_checkpoint(tmp_path / "sub" / "model.safetensors", model, reg, step=1200, note="demo")
+    [path] = save_checkpoint(tmp_path / "sub" / "model.safetensors", model, reg, step=1200, note="demo")
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.safetensors"]  # no temp file left
 
     loaded, loaded_reg, config = load_checkpoint(path)
@@ -50,7 +59,7 @@ def test_round_trip_se_model_with_regressor(tmp_path):
 
 def test_round_trip_without_regressor(tmp_path):
     model = ARNIQA("resnet50")
-    path = save_checkpoint(tmp_path / "plain.safetensors", model)
+    [path] = save_checkpoint(tmp_path / "plain.safetensors", model)
     loaded, reg, config = load_checkpoint(path)
     assert reg is None and config["regressor"] is None and config["backbone_options"] == {}
     assert read_checkpoint_config(path) == config
@@ -88,3 +97,145 @@ def test_bad_checkpoints(tmp_path):
     save_file(tensors, str(unknown), metadata={"arniqa": json.dumps({**config, "backbone": "vgg16"})})
     with pytest.raises(WeightsError, match="unknown.safetensors: cannot rebuild the model.*vgg16"):
         load_checkpoint(unknown)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """A TinyARNIQA with random weights and an 8-d regressor; checkpoints rebuild ``tiny`` as TinyARNIQA."""
+    real = checkpoint.ARNIQA
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **o: TinyARNIQA() if name == "tiny" else real(name, **o))
+    torch.manual_seed(0)
+    model = TinyARNIQA().eval()
+    reg = Regressor.from_numpy(torch.randn(8).numpy(), 0.3, dataset="csiq")
+    return model, reg
+
+
+def _bf16(module):
+    """The module's tensors as bf16 storage gives them back: floating ones rounded to bf16."""
+    return {k: v.to(torch.bfloat16).float() if v.is_floating_point() else v for k, v in module.state_dict().items()}
+
+
+def _config(path):
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["arniqa"])
+
+
+def _equal(state, expected):
+    return state.keys() == expected.keys() and all(torch.equal(v, expected[k]) for k, v in state.items())
+
+
+def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
+    model, reg = tiny
+    [single] = save_checkpoint(tmp_path / "model.safetensors", model, reg, step=7, note="demo")
+    m, r, config = load_checkpoint(single)
+    assert config["dtype"] == "float32"
+    bound = 800
+    files = save_checkpoint(tmp_path / "parts" / "model.safetensors", m, r, dtype=torch.bfloat16,
+                            max_part_bytes=bound, **extra_config(config))
+    n = len(files)
+    assert n > 1
+    assert files == [tmp_path / "parts" / f"model-{i:05d}-of-{n:05d}.safetensors" for i in range(1, n + 1)]
+    assert sorted((tmp_path / "parts").iterdir()) == files  # no temporary file left
+    assert all(os.path.getsize(f) <= bound for f in files)
+
+    order = [*model.state_dict(), "regressor.weight", "regressor.bias"]
+    stored = [load_file(str(f)) for f in files]
+    assert [k for part in stored for k in order if k in part] == order  # every tensor once, in order
+    assert all(t.dtype == torch.bfloat16 for part in stored for t in part.values())
+    for i, f in enumerate(files, 1):
+        assert _config(f) == {**config, "dtype": "bfloat16", "part": i, "parts": n}
+
+    expected, expected_reg = _bf16(model), _bf16(reg)
+    for name in (files[0], files[-1], tmp_path / "parts"):
+        loaded, loaded_reg, loaded_config = load_checkpoint(name)
+        assert _equal(loaded.state_dict(), expected) and _equal(loaded_reg.state_dict(), expected_reg)
+        assert all(t.dtype == torch.float32 for t in loaded.state_dict().values())
+        assert loaded_config == {**config, "dtype": "bfloat16"}
+        assert loaded_config["step"] == 7 and loaded_config["note"] == "demo"
+        assert read_checkpoint_config(name) == loaded_config
+    # A single bf16 file holds the same values.
+    [one] = save_checkpoint(tmp_path / "one" / "model.safetensors", model, reg, dtype=torch.bfloat16)
+    loaded, loaded_reg, _ = load_checkpoint(tmp_path / "one")
+    assert one.name == "model.safetensors"
+    assert _equal(loaded.state_dict(), expected) and _equal(loaded_reg.state_dict(), expected_reg)
+
+
+def test_a_tensor_larger_than_a_part_is_refused(tiny, tmp_path):
+    model, reg = tiny
+    with pytest.raises(WeightsError, match=r"model.safetensors: tensor conv.weight \(\d+ bytes\) does not fit"):
+        save_checkpoint(tmp_path / "model.safetensors", model, reg, max_part_bytes=600)
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_extra_and_mismatched_parts(tiny, tmp_path):
+    model, reg = tiny
+    files = save_checkpoint(tmp_path / "a" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800)
+    n = len(files)
+    of = f"of-{n:05d}.safetensors"
+    other = save_checkpoint(tmp_path / "b" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800,
+                            step=1)  # fmt: skip
+    assert len(other) == n
+
+    files[1].rename(tmp_path / "moved")
+    for name in (files[0], tmp_path / "a"):
+        with pytest.raises(WeightsError, match=f"m-00001-{of}: missing 1 of its {n} parts: m-00002-{of}"):
+            load_checkpoint(name)
+    (tmp_path / "moved").rename(files[1])
+
+    extra = tmp_path / "a" / f"m-{n + 1:05d}-{of}"
+    shutil.copy(files[0], extra)
+    with pytest.raises(WeightsError, match=f"m-00001-{of}: parts beyond its {n}: m-{n + 1:05d}-{of}"):
+        read_checkpoint_config(files[0])
+    extra.unlink()
+
+    shutil.copy(other[1], files[1])  # a part of a checkpoint with another config
+    with pytest.raises(WeightsError, match=f"m-00002-{of}: its config differs from that of m-00001-{of}"):
+        load_checkpoint(tmp_path / "a")
+    shutil.copy(other[0], files[1])  # a part with the wrong number
+    expected = f"m-00002-{of}: its config says part 1 of {n}, its file name part 2 of {n}"
+    with pytest.raises(WeightsError, match=expected):
+        read_checkpoint_config(files[0])
+    alone = tmp_path / "alone.safetensors"  # one part renamed as a whole checkpoint
+    shutil.copy(other[0], alone)
+    with pytest.raises(WeightsError, match=f"alone.safetensors: its config says part 1 of {n}, its file name a whole"):
+        load_checkpoint(alone)
+    shutil.copy(files[0], tmp_path / "b" / "m.safetensors")  # a folder with a file and a set of parts
+    with pytest.raises(WeightsError, match=f"b: a folder with 2 checkpoints, not one \\(m-\\*-{of}, m.safetensors\\)"):
+        load_checkpoint(tmp_path / "b")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsError, match="empty: a folder with 0 checkpoints, not one \\(no .safetensors file\\)"):
+        load_checkpoint(tmp_path / "empty")
+    with pytest.raises(WeightsError, match=f"absent-00001-{of}: no such checkpoint file"):
+        load_checkpoint(tmp_path / "a" / f"absent-00001-{of}")
+
+
+def test_score_with_bf16_parts_gives_the_rows_of_the_bf16_file(photos, tmp_path):
+    torch.manual_seed(0)
+    model = ARNIQA("resnet50")
+    _randomise(model, 0)
+    reg = Regressor.from_numpy(torch.randn(4096).numpy(), 0.5, dataset="kadid10k")
+    bound = 15 * 2**20
+    [single] = save_checkpoint(tmp_path / "single" / "model.safetensors", model, reg, dtype=torch.bfloat16)
+    parts = save_checkpoint(tmp_path / "parts" / "model.safetensors", model, reg, dtype=torch.bfloat16,
+                            max_part_bytes=bound)  # fmt: skip
+    assert len(parts) > 1 and all(os.path.getsize(f) <= bound for f in parts)
+
+    rows = []
+    for i, name in enumerate((single, parts[0], tmp_path / "parts")):
+        out = tmp_path / f"scores{i}.csv"
+        args = ["score", *map(str, photos), "--checkpoint", str(name), "--engine", "torch", "--device", "cpu",
+                "--protocol", "whole", "-o", str(out)]  # fmt: skip
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == EXIT_OK
+        rows.append(list(csv.DictReader(out.open())))
+    assert len(rows[0]) == len(photos) and all(row["error"] == "" for row in rows[0])
+    assert rows[1] == rows[0] and rows[2] == rows[0]
+
+
+def test_a_folder_named_as_a_model_is_not_a_checkpoint(tmp_path, monkeypatch):
+    from arniqa.inference.loading import is_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "arniqa").mkdir()
+    assert not is_checkpoint("arniqa") and is_checkpoint(tmp_path / "arniqa")
+    assert is_checkpoint("absent-00001-of-00002.safetensors") and not is_checkpoint("arniqa-live")

@@ -178,7 +178,7 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
 
     d, encoder, regs = published
     pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa", engine="torch")
-    path = save_checkpoint(tmp_path / "ck.safetensors", pub.model, pub.regressor)
+    [path] = save_checkpoint(tmp_path / "ck.safetensors", pub.model, pub.regressor)
     mine = load(path, device="cpu", protocol="pyiqa")
     assert mine.regressor.dataset == "kadid10k"
     ref = reference_raw(photos[2], encoder, regs["kadid10k"], "pyiqa")

@@ -17,7 +17,9 @@ def evaluate(
     root: Path = typer.Option(..., "--root", help="Dataset folder as distributed (for csv: the CSV file or its folder)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."),
     weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding ARNIQA.pth (published model)."),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint (.safetensors) of this project."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it."
+    ),
     splits: str | None = typer.Option(
         None, "--splits", help="N random 70/10/20 splits, or a folder with train/val/test.npy "
                                "[default: <root>/splits if present, else 10]."),  # fmt: skip

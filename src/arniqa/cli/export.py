@@ -16,7 +16,9 @@ def export(
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint (.safetensors) of this project."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it."
+    ),
     regressor: str | None = typer.Option(
         None, "--regressor", help="Regressor dataset or file, as for `arniqa score`. Default: kadid10k."
     ),

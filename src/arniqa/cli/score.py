@@ -21,7 +21,9 @@ def score(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="A checkpoint (.safetensors) of this project, or an ONNX file of `arniqa export`."
+        None, "--checkpoint",
+        help="A checkpoint of this project (a .safetensors file, any of its parts, or a folder holding it), "
+             "or an ONNX file of `arniqa export`.",
     ),
     engine: str = typer.Option(
         "auto", "--engine", help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md)."

@@ -217,7 +217,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     result["regressor_file"] = str(save_regressor(output / f"regressor_{data.name}.safetensors", regressor, **info))
     if spec.export_checkpoint:
         result["checkpoint_file"] = str(save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(),
-                                                        regressor, evaluation=info))  # fmt: skip
+                                                        regressor, evaluation=info)[0])  # fmt: skip
     files = report.write_report(output, result, ev, data.scores, cross)
     if spec.tsne:
         labels = data.distortions

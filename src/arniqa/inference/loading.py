@@ -3,7 +3,8 @@
 Names are those of :mod:`arniqa.models.registry`: ``arniqa-<dataset>`` (the published ``ARNIQA.pth``
 encoder and the published ``regressor_<dataset>.pth``, fetched into the cache or read from
 ``weights_dir``) and pyiqa's metric names (``arniqa`` = KonIQ-10k, ``arniqa-live``, ``arniqa-tid``,
-...). A path is a checkpoint saved by :func:`arniqa.models.checkpoint.save_checkpoint`.
+...). A path is a checkpoint saved by :func:`arniqa.models.checkpoint.save_checkpoint`: its file, any
+of its parts, or its folder.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..constants import DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
 from ..models.arniqa import ARNIQA
-from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
+from ..models.registry import DEFAULT_MODEL, list_models, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint
 from ..models.download import fetch, sha256_of
@@ -49,8 +50,9 @@ def load(
     """A :class:`Scorer` for a model name or a checkpoint path.
 
     Args:
-        name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint file, or an
-            ONNX file written by :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
+        name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint (its file,
+            any of its parts, or its folder), or an ONNX file written by
+            :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
@@ -77,7 +79,7 @@ def load(
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
         runner = OnnxEngine(path, dev)
         return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
-    published = not (path.suffix == ".safetensors" or path.is_file())
+    published = not is_checkpoint(name_or_path)
     if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
             == "onnxruntime":  # fmt: skip
         runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev)
@@ -106,6 +108,13 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
     return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
 
 
+def is_checkpoint(name_or_path) -> bool:
+    """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
+    file, or a folder (unless the name is a model name)."""
+    path = Path(name_or_path)
+    return path.suffix == ".safetensors" or path.is_file() or path.is_dir() and str(name_or_path) not in list_models()
+
+
 def load_model(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     weights_dir=None,
@@ -113,7 +122,7 @@ def load_model(
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
     path = Path(name_or_path)
-    if path.suffix == ".safetensors" or path.is_file():
+    if is_checkpoint(path):
         if isinstance(regressor, str) and not Path(regressor).is_file():
             raise ValueError(f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
                              "(the published regressors fit the published encoder only)")

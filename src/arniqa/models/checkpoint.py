@@ -1,11 +1,15 @@
-"""This project's checkpoint format: one ``.safetensors`` file whose header metadata entry ``"arniqa"``
-holds a JSON config (backbone, its options, the regressor's dataset and score range), written by
-:func:`save_checkpoint` and read back by :func:`load_checkpoint`; and the strict loading both formats use.
+"""This project's checkpoint format: ``.safetensors`` files whose header metadata entry ``"arniqa"`` holds
+a JSON config (backbone, its options, the regressor's dataset and score range, the stored dtype), written
+by :func:`save_checkpoint` and read back by :func:`load_checkpoint`; and the strict loading both formats use.
+
+A checkpoint is one file, or parts ``<stem>-00001-of-0000N.safetensors`` (each a safetensors file with
+some of the tensors and the same config plus ``"part": i, "parts": N``), so that it fits file size limits.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -20,38 +24,87 @@ from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
-RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor"}
+RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor", "dtype", "part", "parts"}
+PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.safetensors")
 
 
-def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, **config) -> Path:
-    """Write ``model`` (and ``regressor``) to one ``.safetensors`` file with a JSON config.
+def part_path(path, part: int, parts: int) -> Path:
+    """The file of part ``part`` of ``parts`` of the checkpoint ``path``: ``<stem>-00001-of-00003.safetensors``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-{part:05d}-of-{parts:05d}.safetensors")
 
-    Tensors are stored under ``encoder.*``, ``projector.*`` and ``regressor.weight/bias``. The header
-    metadata entry ``"arniqa"`` holds JSON with ``backbone``, ``backbone_options``, ``regressor``
-    (dataset, score range, input size, or null) and any extra JSON-serialisable ``config`` items
-    (e.g. ``step=1000``). The file is written to a temporary name and renamed, so a crash leaves no
-    half-written checkpoint. Returns the path.
+
+def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, *, dtype: torch.dtype | None = None,
+                    max_part_bytes: int | None = None, **config) -> list[Path]:
+    """Write ``model`` (and ``regressor``) as a checkpoint: ``path``, or parts next to it. Returns the files.
+
+    Tensors are stored under ``encoder.*``, ``projector.*`` and ``regressor.weight/bias``; ``dtype``
+    (e.g. ``torch.bfloat16``) casts the floating ones. The header metadata entry ``"arniqa"`` holds JSON
+    with ``backbone``, ``backbone_options``, ``regressor`` (dataset, score range, input size, or null),
+    ``dtype`` (of the stored floating tensors) and any extra JSON-serialisable ``config`` items (e.g.
+    ``step=1000``). With ``max_part_bytes`` the tensors go, in order, greedily into parts
+    ``<stem>-00001-of-0000N.safetensors`` of at most that many bytes each (header included); their
+    configs add ``"part": i, "parts": N``. Each file is written to a temporary name and renamed, so a
+    crash leaves no half-written file.
     """
     path = Path(path)
     if reserved := sorted(config.keys() & RESERVED_CONFIG_KEYS):
         raise ValueError(f"checkpoint config keys {reserved} are reserved (set from the model and regressor)")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if regressor is not None:
-        tensors["regressor.weight"] = regressor.weight.detach().cpu().contiguous()
-        tensors["regressor.bias"] = regressor.bias.detach().cpu().contiguous()
+        tensors["regressor.weight"] = regressor.weight.detach().cpu()
+        tensors["regressor.bias"] = regressor.bias.detach().cpu()
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    stored = next((v.dtype for v in tensors.values() if v.is_floating_point()), torch.float32)
     meta = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         **model.config,
         "regressor": None if regressor is None else regressor.config,
+        "dtype": str(stored).removeprefix("torch."),
         **config,
     }
     try:
-        text = json.dumps(meta)
+        json.dumps(meta)
     except TypeError as e:
         raise ValueError(f"checkpoint config must be JSON-serialisable: {e}") from e
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": text}))
+    if max_part_bytes is None:
+        return [_write(path, tensors, meta)]
+    parts = _split(tensors, meta, max_part_bytes, path)
+    n = len(parts)
+    return [_write(part_path(path, i, n), part, {**meta, "part": i, "parts": n}) for i, part in enumerate(parts, 1)]
+
+
+def _write(path: Path, tensors: dict, meta: dict) -> Path:
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+
+
+def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[dict]:
+    """``tensors`` in order, greedily in parts whose safetensors files have at most ``max_part_bytes``."""
+    # An upper bound of each file's size: Python's JSON has more spaces than the writer's; part numbers,
+    # dtype names and offsets at their widest; 8 bytes of header length and up to 7 of padding.
+    base = len(json.dumps({"__metadata__": {"arniqa": json.dumps({**meta, "part": 10**5, "parts": 10**5})}})) + 15
+    parts, size = [{}], base
+    for name, t in tensors.items():
+        entry = {name: {"dtype": "x" * 12, "shape": list(t.shape), "data_offsets": [10**15, 10**15]}}
+        need = len(json.dumps(entry)) + t.numel() * t.element_size()  # the braces stand for the ", " before it
+        if base + need > max_part_bytes:
+            raise WeightsError(f"{path}: tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes")
+        if size + need > max_part_bytes:
+            parts.append({})
+            size = base
+        parts[-1][name] = t
+        size += need
+    return parts
+
+
+def extra_config(config: dict) -> dict:
+    """The items of a loaded checkpoint's config that :func:`save_checkpoint` takes as ``**config`` (all
+    but the reserved keys), to save it again: ``save_checkpoint(p, model, reg, **extra_config(config))``."""
+    return {k: v for k, v in config.items() if k not in RESERVED_CONFIG_KEYS}
 
 
 def arniqa_metadata(path) -> dict | None:
@@ -72,24 +125,85 @@ def arniqa_metadata(path) -> dict | None:
         raise WeightsError(f"{path}: unreadable arniqa config ({e})") from e
 
 
+def _set_name(path: Path) -> str:
+    """A checkpoint file's name, or for a part the pattern of its set's names."""
+    m = PART_NAME.fullmatch(path.name)
+    return path.name if m is None else f"{m['stem']}-*-of-{m['parts']}.safetensors"
+
+
+def checkpoint_files(path) -> list[Path]:
+    """The files of the checkpoint at ``path``: a checkpoint file, any part of one (all its parts, in
+    order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts)."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
+        names = sorted({_set_name(p) for p in found})
+        if len(names) != 1:
+            raise WeightsError(f"{path}: a folder with {len(names)} checkpoints, not one" + (
+                f" ({preview_keys(names)}); name one" if names else " (no .safetensors file)"))
+        path = found[0]
+    m = PART_NAME.fullmatch(path.name)
+    if m is None:
+        return [path]
+    n = int(m["parts"])
+    files = [part_path(path.with_name(m["stem"]), i, n) for i in range(1, n + 1)]
+    if missing := [f.name for f in files if not f.is_file()]:
+        raise WeightsError(f"{path}: missing {len(missing)} of its {n} parts: {preview_keys(missing)}")
+    if extra := sorted(p.name for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path)
+                       and p not in files):
+        raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}")
+    return files
+
+
+def _part(numbers: tuple) -> str:
+    return "a whole checkpoint" if numbers == (None, None) else "part {} of {}".format(*numbers)
+
+
+def _config(files: list[Path]) -> dict:
+    """The config of the checkpoint in ``files``; its parts' configs must agree, and their part numbers
+    with the file names."""
+    configs = []
+    for i, f in enumerate(files, 1):
+        config = arniqa_metadata(f)
+        if config is None:
+            raise WeightsError(f"{f}: safetensors file without an arniqa config (not saved by save_checkpoint)")
+        if config.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsError(f"{f}: unknown checkpoint format {config.get('format')!r}")
+        numbers = config.pop("part", None), config.pop("parts", None)
+        named = (i, len(files)) if PART_NAME.fullmatch(f.name) else (None, None)
+        if numbers != named:
+            raise WeightsError(f"{f}: its config says {_part(numbers)}, its file name {_part(named)}")
+        if configs and config != configs[0]:
+            raise WeightsError(f"{f}: its config differs from that of {files[0].name} (parts of different checkpoints)")
+        configs.append(config)
+    return configs[0]
+
+
 def read_checkpoint_config(path) -> dict:
-    """The JSON config of a checkpoint written by :func:`save_checkpoint` (tensors are not read)."""
-    config = arniqa_metadata(path)
-    if config is None:
-        raise WeightsError(f"{path}: safetensors file without an arniqa config (not saved by save_checkpoint)")
-    if config.get("format") != CHECKPOINT_FORMAT:
-        raise WeightsError(f"{path}: unknown checkpoint format {config.get('format')!r}")
-    return config
+    """The JSON config of a checkpoint written by :func:`save_checkpoint`, without ``part`` and ``parts``
+    (tensors are not read). ``path`` is as for :func:`checkpoint_files`."""
+    return _config(checkpoint_files(path))
 
 
 def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]:
     """Rebuild the model (in eval mode, on ``device``) and the regressor (or None) from a checkpoint.
 
-    Returns ``(model, regressor_or_None, config)``; loading is strict.
+    ``path`` is a checkpoint file, any of its parts, or its folder (:func:`checkpoint_files`). Tensors
+    stored in another dtype (bf16) are cast to the model's (float32). Returns
+    ``(model, regressor_or_None, config)`` with the config of :func:`read_checkpoint_config`; loading is
+    strict.
     """
     path = Path(path)
-    config = read_checkpoint_config(path)
-    tensors = read_state_dict(path)
+    files = checkpoint_files(path)
+    config = _config(files)
+    tensors = {}
+    for f in files:
+        part = read_state_dict(f)
+        if twice := part.keys() & tensors.keys():
+            raise WeightsError(f"{f}: tensors also in an earlier part: {preview_keys(twice)}")
+        tensors.update(part)
     options = dict(config.get("backbone_options") or {})
     if "se_stages" in options:
         options["se_stages"] = tuple(options["se_stages"])
