@@ -12,6 +12,12 @@ A path is "accepted" when every scaled score stays within --tolerance (1e-4) of 
 decode workers, torch threads), e.g. ``fp32@b1,fp32+cl@b8,ort@b1@t2``; ``ort`` is the onnxruntime engine;
 ``compile`` runs ``torch.compile`` (inductor, needs a C++ compiler) on a copy of the model: its first
 pass over the measured files compiles and is reported apart (``compile_seconds``), not timed.
+Three more paths are yardsticks rather than ways to score: ``loop`` scores one image at a time with no
+decode workers (fp32), as pyiqa's command line does; ``encoder-fp32`` and ``encoder-bf16`` time the
+model alone on the same batches, their views made beforehand and already on the device (the limit of
+any scoring path); ``nvjpeg-fp32`` and ``nvjpeg-bf16`` decode the JPEG files with
+``torchvision.io.decode_jpeg`` on the device (nvJPEG on CUDA) and make the views there from the tensor,
+instead of PIL in decode workers.
 By default the weights are random (speed does not depend on them; the regressor is a random
 direction with ||w|| given by --weight-norm in scaled units, so the accuracy check is indicative
 only); pass --weights-dir with ARNIQA.pth and regressor_kadid10k.pth to check with the published
@@ -44,6 +50,7 @@ from PIL import Image
 from torchvision import transforms
 
 from arniqa.inference import Scorer, load
+from arniqa.inference.scorer import _Prepared
 from arniqa.utils.runtime import cpu_name
 from arniqa.models import ARNIQA, Regressor
 from arniqa.utils.runtime import resolve_device
@@ -59,6 +66,11 @@ PATHS = {  # name: Scorer options (the engine is explicit: the CPU default is on
     "fp16+cl": dict(engine="torch", precision="fp16", channels_last=True),
     "ort": dict(engine="onnxruntime"),
     "compile": dict(engine="torch", precision="fp32"),  # torch.compile (inductor) of a copy of the model
+    "loop": dict(engine="torch", precision="fp32", batch_size=1, workers=1),  # one image at a time
+    "encoder-fp32": dict(engine="torch", precision="fp32"),
+    "encoder-bf16": dict(engine="torch", precision="bf16"),
+    "nvjpeg-fp32": dict(engine="torch", precision="fp32", workers=1),
+    "nvjpeg-bf16": dict(engine="torch", precision="bf16", workers=1),
 }
 TOLERANCE = 1e-4  # the largest scaled-score change from fp32 that a default may make
 BASELINE = "per-image fp32 baseline"
@@ -70,7 +82,7 @@ def parse_path(spec: str, batch_size: int, threads: int) -> tuple[dict, int]:
     name, *mods = spec.split("@")
     if name not in PATHS:
         raise SystemExit(f"unknown path {name!r}; expected one of {', '.join(PATHS)} (+ @bN @wN @tN)")
-    options = dict(PATHS[name], batch_size=batch_size)
+    options = {"batch_size": batch_size, **PATHS[name]}
     for m in mods:
         key, value = m[:1], int(m[1:])
         if key == "b":
@@ -82,6 +94,33 @@ def parse_path(spec: str, batch_size: int, threads: int) -> tuple[dict, int]:
         else:
             raise SystemExit(f"{spec}: unknown modifier @{m} (use @bN, @wN, @tN)")
     return options, threads
+
+
+class DeviceDecodeScorer(Scorer):
+    """A Scorer that decodes JPEG files with ``torchvision.io.decode_jpeg`` on its device (nvJPEG on CUDA)
+    and makes the views from the decoded tensor there."""
+
+    def _prepare(self, index, item):
+        from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+        name = str(item)
+        image = decode_jpeg(read_file(name), mode=ImageReadMode.RGB, device=self.device, apply_exif_orientation=True)
+        full, half = self.protocol.views(image.float().div_(255))
+        return _Prepared(index, name, full, half)
+
+
+def _encoder_alone(scorer: Scorer, files, channels_last: bool):
+    """A runner of the scorer's engine alone over the batches it would see: views made beforehand, on the
+    device."""
+    prepared = [scorer._prepare(i, f) for i, f in enumerate(files)]
+    batches = [(torch.cat([p.full for p in group]).to(scorer.device), torch.cat([p.half for p in group]).to(scorer.device))
+               for group in (prepared[i:i + scorer.batch_size] for i in range(0, len(prepared), scorer.batch_size))]
+
+    def run():
+        scorer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        raw = torch.cat([scorer.engine.run(full, half, False)[0] for full, half in batches]).view(len(files), -1).mean(1)
+        return scorer.regressor.scale(raw)  # scaled, as the other paths' scores
+    return run
 
 
 def _baseline(model, regressor, files):
@@ -207,13 +246,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--images", type=int, default=4, help="images per size (1024x768 uses half, at least 2)")
+    ap.add_argument("--images", type=int, default=4, help="images of the first size (the others: half, at least 2)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--paths", default=",".join(PATHS),
                     help="comma-separated paths: " + ", ".join(PATHS) + ", each with optional @bN (batch), "
                          "@wN (decode workers), @tN (torch threads); the first is the fp32 reference")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset of the protocols")
+    ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="comma-separated WxH image sizes")
     ap.add_argument("--weights-dir", type=Path, default=None, help="use the published weights from this folder")
     ap.add_argument("--weight-norm", type=float, default=10.0, help="||w|| of the random regressor, scaled units")
     ap.add_argument("--tolerance", type=float, default=TOLERANCE, help="accepted max |scaled score - reference|")
@@ -241,8 +281,9 @@ def main() -> None:
     reference = paths_wanted[0]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ARNIQA_CACHE"] = tmp  # the onnxruntime path exports the model here
-        for size in SIZES:
-            n = args.images if size == SIZES[0] else max(2, args.images // 2)
+        sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+        for size in sizes:
+            n = args.images if size == sizes[0] else max(2, args.images // 2)
             files = make_images(Path(tmp), size, n + 1, seed=size[0])
             warm, files = files[:1], files[1:]
             label = f"{size[0]}x{size[1]}"
@@ -267,9 +308,14 @@ def main() -> None:
                         compile_seconds[name] = time.perf_counter() - t
                         runners[name] = _scoring(compiled, scorer, files, False, threads)
                         continue
-                    scorer = Scorer(model, regressor, protocol=protocol, device=device, **options)
+                    kind = name.split("@")[0]
+                    make = DeviceDecodeScorer if kind.startswith("nvjpeg") else Scorer
+                    scorer = make(model, regressor, protocol=protocol, device=device, **options)
                     scorer.score(warm)
-                    runners[name] = _scoring(model, scorer, files, options.get("channels_last", False), threads)
+                    if kind.startswith("encoder"):
+                        runners[name] = _encoder_alone(scorer, files, scorer.channels_last)
+                    else:
+                        runners[name] = _scoring(model, scorer, files, scorer.channels_last, threads)
                 results = interleaved(runners, args.repeats, device)
                 torch.set_num_threads(args.threads)
                 ref = results[reference][2]

@@ -141,6 +141,8 @@ def test_phone_formats_score_as_their_pixels_in_png(weights_dir, tmp_path, suffi
     from PIL import features
 
     assert suffix != ".avif" or features.check("avif")
+    if suffix == ".heic":
+        pytest.importorskip("pillow_heif").register_heif_opener()  # to write the file; arniqa imports it lazily
     src = _smooth()
     phone = tmp_path / f"photo{suffix}"
     src.save(phone, quality=90, **({"chroma": 444} if suffix == ".heic" else {"subsampling": "4:4:4"}))
@@ -172,6 +174,7 @@ def test_avif_exif_orientation_is_applied(tmp_path):
 def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weights_dir, tmp_path):
     d = tmp_path / "mixed"
     (d / "sub").mkdir(parents=True)
+    pytest.importorskip("pillow_heif").register_heif_opener()  # to write the file
     _smooth().save(d / "a.heic", quality=90)
     _img(d / "b.png", 40, 32, 5)
     _img(d / "sub" / "x.png", 40, 32, 6).rename(d / "sub" / "no-extension")  # a PNG found by its header

@@ -1,41 +1,99 @@
-"""benchmarks/gpu_session.sh --smoke: the GPU session's script runs end to end on the CPU and writes
-every result file it promises (the CUDA tests skip without a GPU)."""
+"""The GPU session's rehearsal: ``benchmarks/gpu_session.sh --smoke --archive`` on the CPU, in an
+environment made like the GPU host: no ``python`` on the PATH (only ``python3``), and pillow-heif,
+pywuffs, kornia, openpyxl and ray unimportable. Every stage must end ok and leave its result in the
+archive; the model's parts lie beside it."""
 
 import csv
+import io
 import json
+import os
 import shutil
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from .train.conftest import write_images
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
+OPTIONAL = ("pillow_heif", "pywuffs", "kornia", "openpyxl", "ray")
+STAGES = {"preflight", "machine", "cuda_tests", "photos", "pipeline", "step_device_b2", "step_workers_b2", "scoring",
+          "jpeg_codecs", "curve", "parts", "se_vs_resnet50"}  # fmt: skip
+PART_LIMIT = 15 * 2**20
+
+
+def bare_environment(tmp_path: Path) -> dict:
+    """PATH with ``python3`` (this interpreter) and the system's tools but no ``python``; PYTHONPATH led by
+    modules that raise ImportError for each optional package."""
+    blockers = tmp_path / "blockers"
+    for name in OPTIONAL:
+        (blockers / name).mkdir(parents=True)
+        (blockers / name / "__init__.py").write_text(f"raise ImportError('{name} is not on the GPU host')\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
+    path = [str(bin_dir)] + [d for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+                             if Path(d).is_dir() and not (Path(d) / "python").exists()]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "VIRTUAL_ENV")}
+    return {**env, "PATH": os.pathsep.join(path), "PYTHONPATH": f"{blockers}{os.pathsep}{ROOT / 'src'}"}
+
+
+def test_bare_environment_blocks_what_the_gpu_host_lacks(tmp_path):
+    env = bare_environment(tmp_path)
+    assert shutil.which("python", path=env["PATH"]) is None and shutil.which("python3", path=env["PATH"])
+    for name in OPTIONAL:
+        r = subprocess.run(["python3", "-c", f"import {name}"], env=env, capture_output=True, text=True)
+        assert r.returncode == 1 and "is not on the GPU host" in r.stderr, name
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash and timeout")
-def test_smoke_mode_writes_every_result(tmp_path):
+def test_smoke_rehearsal_archives_every_stage(tmp_path):
     write_images(tmp_path / "photos", [(48, 64)] * 8)
-    done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "photos"), "--smoke", "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    results = tmp_path / "out" / "benchmarks" / "results" / "gpu-session"
-    stages = {row["stage"]: row["status"] for row in csv.DictReader(open(results / "stages.tsv"), delimiter="\t")}
-    assert done.returncode == 0, (stages, done.stdout[-3000:], done.stderr[-3000:])
-    assert set(stages) == {"machine", "cuda_tests", "photos", "pipeline", "step_device_b2", "step_workers_b2", "se_vs_resnet50"}
-    assert set(stages.values()) == {"ok"}
+    archive = tmp_path / "back" / "session.tgz"
+    done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "photos"), "--smoke", "--out", str(tmp_path / "out"),
+                           "--archive", str(archive)], env=bare_environment(tmp_path), capture_output=True, text=True,
+                          timeout=1800)  # fmt: skip
+    assert archive.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    with tarfile.open(archive) as tar:
+        files = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+        read = lambda name: tar.extractfile(files[name]).read().decode()  # noqa: E731
+        stages = {r["stage"]: r["status"] for r in csv.DictReader(io.StringIO(read("stages.tsv")), delimiter="\t")}
+        assert set(stages) == STAGES and set(stages.values()) == {"ok"}, (stages, done.stdout[-4000:])
+        assert done.returncode == 0
 
-    pipeline = json.loads((results / "pipeline.json").read_text())
-    assert pipeline["workers"] == 1 and pipeline["pipeline_samples_per_s"] > 0 and pipeline["lscpu"]
-    for name, mode in (("step-device-b2", "device"), ("step-workers-b2", "workers")):
-        step = json.loads((results / f"{name}.json").read_text())
-        assert step["degrade_on"] == mode and step["batch"] == 2 and step["full_s_per_step"] > 0
-    summary = (results / "summary.md").read_text()
-    assert "| step-device-b2 | device | 2 |" in summary and "| step-workers-b2 | workers | 2 |" in summary
-    assert "needs a CUDA device" in (results / "cuda_tests.log").read_text()  # skipped: no GPU here
+        # every stage's result
+        assert "preflight failed" not in read("preflight.log") and "imports: ok" in read("preflight.log")
+        assert "needs a CUDA device" in read("cuda_tests.log")  # skipped here: no GPU
+        assert 'tests="' in read("cuda_tests.xml")
+        pipeline = json.loads(read("pipeline.json"))
+        assert pipeline["workers"] == 1 and pipeline["pipeline_samples_per_s"] > 0
+        for name, mode in (("step-device-b2.json", "device"), ("step-workers-b2.json", "workers")):
+            step = json.loads(read(name))
+            assert step["degrade_on"] == mode and step["batch"] == 2 and step["full_s_per_step"] > 0
+        scoring = json.loads(read("scoring.json"))
+        assert {(r["protocol"], r["path"].split("@")[0]) for r in scoring["rows"]} == {
+            (p, k) for p in ("whole", "pyiqa", "crops") for k in ("fp32", "loop", "encoder-fp32", "nvjpeg-fp32")}
+        codecs = json.loads(read("jpeg_codecs.json"))
+        assert [r["quality"] for r in codecs["rows"]] == [43, 36, 24, 7, 4]
+        curve = {n for n in files if n.startswith("curve/se_resnet50/seed0/") and n.endswith("result.json")}
+        assert curve == {f"curve/se_resnet50/seed0/{s}/result.json" for s in ("untrained", "step1", "trained")}
+        scores = list(csv.DictReader(io.StringIO(read("scores.csv"))))
+        assert len(scores) == 12 and all(r["error"] == "" and 0 <= float(r["score"]) for r in scores)
+        assert "se_vs_resnet50/report.md" in files and "results.json" in files
+        summary = read("summary.md")
+        assert "| training step, degrade_on=workers, batch 2" in summary and "curve probe at step 2" in summary
+        assert "scoring crops 48x40, fp32@b1 (images/s)" in summary
 
-    report = tmp_path / "out" / "docs" / "results" / "gpu-se-vs-resnet50"
-    summary = json.loads((report / "summary.json").read_text())
-    assert "resnet50" in json.dumps(summary) and "se_resnet50" in json.dumps(summary)
-    assert (report / "report.md").exists() and (report / "split.json").exists()
+    # the model's parts, beside the archive: bf16, each at most 15 MiB, loadable by name of any part
+    from arniqa.models.checkpoint import read_checkpoint_config
+
+    parts = sorted(archive.parent.glob("se_resnet50-gpu-*.safetensors"))
+    assert len(parts) >= 2 and all(p.stat().st_size <= PART_LIMIT for p in parts)
+    assert parts[0].name == f"se_resnet50-gpu-00001-of-{len(parts):05d}.safetensors"
+    config = read_checkpoint_config(parts[-1])
+    assert config["dtype"] == "bfloat16" and config["backbone"] == "se_resnet50" and config["regressor"]

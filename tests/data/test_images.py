@@ -1,5 +1,9 @@
 """Decoding every image mode to RGB, EXIF orientation, and per-file errors."""
 
+import ast
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +234,29 @@ def test_png_bytes_and_the_pil_fallback_give_the_same_pixels(tmp_path, monkeypat
     assert images._decode_plain_png(data) is None
     np.testing.assert_array_equal(np.asarray(images.open_image(tmp_path / "p.png")), pixels)
     np.testing.assert_array_equal(np.asarray(images.decode_image(data, "member.png")), pixels)
+
+
+def test_pillow_heif_is_imported_only_for_a_heif_file(tmp_path):
+    """Importing the decoder and opening other images leaves pillow-heif unimported (a GPU host may lack
+    it); the first HEIC file imports it and decodes; without it, the error names the missing package."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    Image.new("RGB", (40, 24), (200, 30, 60)).save(tmp_path / "phone.heic", quality=95)
+    Image.new("RGB", (40, 24), (200, 30, 60)).save(tmp_path / "plain.png")
+    script = (
+        "import sys\n"
+        "from arniqa.data.images import ImageError, open_image\n"
+        "open_image(sys.argv[1] + '/plain.png')\n"
+        "print('pillow_heif' in sys.modules)\n"
+        "try:\n"
+        "    print(open_image(sys.argv[1] + '/phone.heic').getpixel((20, 12)))\n"
+        "except ImageError as e:\n"
+        "    print(e)\n"
+    )
+    run = lambda *pre: subprocess.run([sys.executable, "-c", "".join(pre) + script, str(tmp_path)],  # noqa: E731
+                                      capture_output=True, text=True, check=True).stdout.splitlines()
+    before, pixel = run()
+    assert before == "False"
+    assert all(abs(a - b) <= 8 for a, b in zip(ast.literal_eval(pixel), (200, 30, 60)))  # a lossy copy of the colour
+    _, error = run("import sys; sys.modules['pillow_heif'] = None\n")  # import pillow_heif now fails
+    assert error.endswith("phone.heic: a HEIF/HEIC image, but pillow-heif is not installed; pip install pillow-heif")

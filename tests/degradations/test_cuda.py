@@ -6,7 +6,7 @@ import torch
 from arniqa.degradations import NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import apply_chains, sample_chain
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 CASES = [(name, level) for name in NAMES for level in range(1, NUM_LEVELS + 1)]
 LSB = 1 / 255
 

@@ -16,9 +16,11 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
 * Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
-* Phone formats: HEIC/HEIF through pillow-heif, registered here as a Pillow opener (libheif applies
-  the file's rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied
-  twice), and AVIF through Pillow's own plugin (Pillow >= 11.3 wheels; ``PIL.features.check("avif")``).
+* Phone formats: HEIC/HEIF through pillow-heif, imported and registered as a Pillow opener the first
+  time PIL cannot identify a file that holds an ISO media ``ftyp`` box (libheif applies the file's
+  rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied twice);
+  without pillow-heif such a file is an error saying so. AVIF goes through Pillow's own plugin
+  (Pillow >= 11.3 wheels; ``PIL.features.check("avif")``).
 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
 not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
@@ -38,8 +40,9 @@ import struct
 import warnings
 from pathlib import Path
 
+from functools import cache
+
 import numpy as np
-import pillow_heif
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -49,15 +52,14 @@ try:  # a dependency on Linux (built from source where no wheel exists); elsewhe
 except ImportError:
     ImageDecoder = None
 
-pillow_heif.register_heif_opener()  # HEIC/HEIF files open with Image.open
-
 PathLike = str | os.PathLike
 
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 UNSUPPORTED_MODES = frozenset({"F", "La"})
 
-# Extensions of formats PIL can open (not the save-only ones), lower case with the dot.
-IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+# Extensions of formats PIL can open (not the save-only ones), lower case with the dot, and pillow-heif's.
+HEIF_EXTENSIONS = frozenset({".heic", ".heics", ".heif", ".heifs", ".hif"})
+IMAGE_EXTENSIONS = HEIF_EXTENSIONS | {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
 
 class ImageError(ValueError):
@@ -87,7 +89,7 @@ def can_identify(path: PathLike) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path):
+            with _open(path, str(path)):
                 return True
     except Exception:  # any failure means: not an image we can open
         return False
@@ -182,7 +184,7 @@ def _decode(source, name: str, exif: bool) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as img:
+            with _open(source, name) as img:
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
                     ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
@@ -195,6 +197,44 @@ def _decode(source, name: str, exif: bool) -> Image.Image:
         raise ImageError(name, f"image too large ({e})") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
+
+
+@cache
+def _heif_opener() -> bool:
+    """Register pillow-heif's Pillow opener (once); False when pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _open(source, name: str) -> Image.Image:
+    """``Image.open``, registering the HEIF opener on first need: when PIL cannot identify a file that
+    starts with an ISO media ``ftyp`` box (HEIC, HEIF)."""
+    try:
+        return Image.open(source)
+    except UnidentifiedImageError:
+        if not _starts_with_ftyp(source):
+            raise
+        registered_before = _heif_opener.cache_info().currsize > 0 and _heif_opener()
+        if not _heif_opener():
+            raise ImageError(name, "a HEIF/HEIC image, but pillow-heif is not installed; pip install pillow-heif")
+        if registered_before:
+            raise  # the opener was already there: not a file it reads either
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return Image.open(source)
+
+
+def _starts_with_ftyp(source) -> bool:
+    if hasattr(source, "getvalue"):
+        head = source.getvalue()[:12]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(12)
+    return head[4:8] == b"ftyp"
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

@@ -1,0 +1,5 @@
+"""``python -m arniqa``: the ``arniqa`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""Scoring on a CUDA device gives the CPU's scores (skipped without a GPU; the GPU session runs it)."""
+
+import pytest
+import torch
+
+from arniqa.inference import load
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+@pytest.mark.parametrize("protocol", ["crops", "whole", "pyiqa"])
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 2e-3), ("bf16", 3e-2)])
+def test_cuda_scores_match_the_cpu(published, photos, protocol, precision, tolerance, record_property):
+    # fp32 on CUDA convolves in TF32 by default (PyTorch's cuDNN setting), hence more than float rounding.
+    d, _, _ = published
+    cpu = load("arniqa-kadid10k", weights_dir=d, device="cpu", engine="torch", protocol=protocol).score(photos)
+    gpu = load("arniqa-kadid10k", weights_dir=d, device="cuda", protocol=protocol, precision=precision).score(photos)
+    deviation = float((gpu.scores - cpu.scores).abs().max())
+    record_property("max_abs_score_difference", deviation)
+    assert deviation < tolerance
+    assert torch.equal(gpu.scores.argsort(), cpu.scores.argsort()) or deviation < 1e-3  # same ranking unless a tie
+
+
+def test_cuda_batches_equal_single_images(published, photos):
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", weights_dir=d, device="cuda", protocol="crops", batch_size=4)
+    together = scorer.score(photos).scores
+    alone = torch.cat([scorer.score(p).scores for p in photos])
+    assert (together - alone).abs().max() < 1e-4
