@@ -35,13 +35,15 @@ try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
 except ImportError:
     from numpy.core.multiarray import _reconstruct
-# States written before the numpy RNG state was stored as plain values hold it as an ndarray: the
-# array types torch's weights-only loader accepts when allow-listed (under numpy 1's and 2's names).
+# States written before the numpy RNG state was stored as plain values hold it as an ndarray of
+# uint32: the array types torch's weights-only loader accepts when allow-listed (torch's advice for
+# numpy arrays), the rebuild function under numpy 1's and 2's module names.
 OLD_NUMPY_TYPES = [
     (_reconstruct, "numpy.core.multiarray._reconstruct"),
     (_reconstruct, "numpy._core.multiarray._reconstruct"),
     np.ndarray,
     np.dtype,
+    type(np.dtype(np.uint32)),
 ]
 
 
@@ -93,11 +95,12 @@ def checkpoint_write(path: Path) -> Iterator[None]:
 
 def save_state(state: dict, path: Path) -> None:
     """Serialise ``state`` in memory, then write it through :func:`~arniqa.utils.files.atomic_write`
-    (fsync, rename) within :func:`checkpoint_write`: a crash or a full disk at any moment leaves
-    the old file or the new one, never a torn one."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
+    (fsync, rename), both within :func:`checkpoint_write`: a crash or a full disk at any moment
+    leaves the old file or the new one, never a torn one (and a full disk is an OSError, not
+    torch's "unexpected pos")."""
     with checkpoint_write(path):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
         atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
@@ -110,7 +113,7 @@ def load_state_file(path: Path) -> dict:
     except OSError as err:
         raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
     except Exception as err:  # torch raises many types for damaged or foreign files
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
         if unsafe:
             raise StateError(f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
                              "training state written by arniqa never holds (a file that runs code when read); "
