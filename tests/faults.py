@@ -67,6 +67,24 @@ def tiny_model(monkeypatch):
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
 
 
+def demo_photos(folder: Path) -> None:
+    """Small stand-ins for the demo's sample photos (the demo keeps the photos it finds)."""
+    from arniqa.demo import SKIMAGE_PHOTOS
+
+    for name in (*SKIMAGE_PHOTOS, "china", "flower"):
+        write_images(folder, 1)[0].rename(folder / f"{name}.png")
+
+
+def hold(path: Path) -> subprocess.Popen:
+    """A child process that holds ``output_lock(path)`` until killed; returns once it holds it."""
+    code = f"import time\nfrom arniqa.utils.files import output_lock\nwith output_lock({str(path)!r}):\n" \
+           "    print('held', flush=True)\n    time.sleep(600)\n"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(SRC)})  # fmt: skip
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
 def cli(*args):
     """``arniqa ARGS`` in this process: the click result (exit_code, stdout, stderr)."""
     return CliRunner().invoke(app, [str(a) for a in args])

@@ -3,31 +3,11 @@ holder however it ends (even SIGKILL); no lock file is left behind."""
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
+from faults import hold
 
 from arniqa.utils.files import OutputBusy, output_lock
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def hold(path: Path) -> subprocess.Popen:
-    """A child process that holds ``output_lock(path)`` until killed; returns once it holds it."""
-    code = textwrap.dedent(f"""
-        import sys, time
-        from arniqa.utils.files import output_lock
-        with output_lock({str(path)!r}):
-            print("held", flush=True)
-            time.sleep(600)
-    """)
-    env = {**os.environ, "PYTHONPATH": SRC}
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    assert child.stdout.readline().strip() == "held"
-    return child
 
 
 @pytest.mark.parametrize("kind", ["folder", "file"])

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from faults import cli, hostile_state, one_line_error, train_config, write_images
+from faults import cli, demo_photos, hostile_state, one_line_error, train_config, write_images
 from safetensors.torch import load_file
 
 import arniqa.ablation.runner as runner
 from arniqa.cli import EXIT_OK, EXIT_USAGE
-from arniqa.demo import SKIMAGE_PHOTOS
 from arniqa.train import load_config
 from arniqa.train.state import StateError, read_state
 
@@ -39,8 +38,7 @@ def test_train_resume_refuses_a_state_that_would_run_code(tmp_path, tiny_model, 
 
 
 def test_demo_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model):
-    for name in (*SKIMAGE_PHOTOS, "china", "flower"):  # small stand-ins: the demo keeps photos it finds
-        write_images(tmp_path / "demo" / "photos", 1)[0].rename(tmp_path / "demo" / "photos" / f"{name}.png")
+    demo_photos(tmp_path / "demo" / "photos")
     marker = tmp_path / "ran"
     state = hostile_state(tmp_path / "demo" / "run" / "state.pt", marker, "zip")
     result = cli("demo", "-o", tmp_path / "demo", "--steps", 2, "--crop-size", 32)

@@ -25,8 +25,12 @@ def demo(
     from ..utils.files import OutputBusy
 
     try:
+        runtime.resolve_device(device)
+    except ValueError as err:
+        fail(f"--device: {err}", EXIT_USAGE)
+    try:
         report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
-    except (TrainingError, ValueError, OutputBusy) as err:  # a bad device, an unreadable run/state.pt, a locked folder
+    except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting
         fail(str(err), EXIT_USAGE)
     typer.echo(f"report: {report}")
     typer.echo(WARNING)
