@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from faults import cli, cli_child, one_line_error, train_config
+from faults import cli_child, one_line_error, train_config
 from safetensors.torch import load_file
 
 from arniqa.cli import EXIT_OK, EXIT_USAGE

@@ -138,9 +138,9 @@ def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampl
         return None  # errors raised in a worker name their file themselves
     step = samples.start_step
     return TrainingError(
-        f"a DataLoader worker died at epoch {samples.epoch}, step {step} (the first step not done; images of "
-        f"that batch: {', '.join(step_files(dataset, samples, step))}; the worker may have been building one "
-        f"of the next batches): {str(err).strip().rstrip('.')}; {kept}. If memory ran out, lower "
+        f"a DataLoader worker died at epoch {samples.epoch}, step {step} (images of that batch: "
+        f"{', '.join(step_files(dataset, samples, step))}; the first step not done, the worker may have been "
+        f"building one of the next batches): {str(err).strip().rstrip('.')}; {kept}. If memory ran out, lower "
         "data.num_workers (or train.batch_size); then resume from the last state.pt."
     )
 
