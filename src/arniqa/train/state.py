@@ -78,8 +78,11 @@ def checkpoint_write(path: Path) -> Iterator[None]:
     """Around a checkpoint write: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
     died) waits until the write is done; a failing write is a TrainingError naming ``path``."""
     caught = []
-    defer = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGCHLD, lambda signum, frame: caught.append(signum)) if defer else None
+    main = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGCHLD) if main else None
+    defer = callable(previous)  # a Python handler (PyTorch's once a DataLoader started workers)
+    if defer:
+        signal.signal(signal.SIGCHLD, lambda signum, frame: caught.append(signum))
     try:
         yield
     except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
@@ -89,8 +92,8 @@ def checkpoint_write(path: Path) -> Iterator[None]:
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
-        if caught and callable(previous):
-            previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
+            if caught:
+                previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
 
 
 def save_state(state: dict, path: Path) -> None:
@@ -120,8 +123,9 @@ def load_state_file(path: Path) -> dict:
                              "delete it and resume from a state.pt you wrote, or start the run again") from None  # fmt: skip
         raise StateError(f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
                          "a state.pt: delete it and resume from another state.pt, or start the run again") from None  # fmt: skip
-    if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
-        raise StateError(f"{path}: not a training state written by arniqa (no {', '.join(STATE_KEYS)}); "
+    missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise StateError(f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); "
                          "delete it and resume from another state.pt, or start the run again")  # fmt: skip
     return state
 
@@ -139,11 +143,16 @@ def read_state(path: str | Path, config: Config) -> dict:
     when it cannot be read safely, TrainingError when it was made with other settings."""
     path = Path(path)
     state = load_state_file(path)
-    saved = state["config"]
+    try:
+        saved = {(section, key): state["config"][section][key] for section, key in RESUME_KEYS}
+    except (KeyError, TypeError):
+        needed = ", ".join(f"{section}.{key}" for section, key in RESUME_KEYS)
+        raise StateError(f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
+                         "from another state.pt, or start the run again") from None  # fmt: skip
     for section, key in RESUME_KEYS:
-        if saved[section][key] != getattr(getattr(config, section), key):
+        if saved[section, key] != getattr(getattr(config, section), key):
             raise TrainingError(
-                f"{path}: {section}.{key} was {saved[section][key]!r} in the interrupted run, "
+                f"{path}: {section}.{key} was {saved[section, key]!r} in the interrupted run, "
                 f"now {getattr(getattr(config, section), key)!r}; resume with the same setting"
             )
     return state
