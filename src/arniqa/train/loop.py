@@ -25,7 +25,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -230,10 +230,9 @@ class Trainer:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
-            with ExitStack() as stack:
-                if self.ctx.main:
-                    self.output.mkdir(parents=True, exist_ok=True)
-                    stack.enter_context(output_lock(self.output))
+            if self.ctx.main:
+                self.output.mkdir(parents=True, exist_ok=True)
+            with output_lock(self.output) if self.ctx.main else nullcontext():
                 self._fit(resume)
         finally:
             teardown()
