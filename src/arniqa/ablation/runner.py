@@ -14,7 +14,9 @@ Output folder::
     report.md, summary.json, *.png
 
 A finished (variant, seed, stage) has its ``result.json`` and is skipped on a rerun; a training
-run interrupted after a checkpoint resumes from its ``state.pt``.
+run interrupted after a checkpoint resumes from its ``state.pt``. The output folder is locked
+(:func:`~arniqa.utils.files.output_lock`) while the study runs; a locked output or a ``state.pt``
+that cannot be read safely stops the study (the user has to act; other failures skip one job).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from ..evaluate.splits import random_splits
 from ..models.checkpoint import load_checkpoint
 from ..train import loop
 from ..train.factory import build_model
-from ..train.state import STATE_FILE
-from ..utils.files import jsonable, write_json
+from ..train.state import STATE_FILE, StateError
+from ..utils.files import OutputBusy, jsonable, output_lock, write_json
 from .config import AblationConfig, AblationError
 from .layout import RESULT, result_path, run_folder, runs_path, split_path, stage_step
 from .report import write_report
@@ -356,6 +358,11 @@ def thread_limit(threads: int | None):
 def _run(config: AblationConfig, command: str | None, console: Console) -> dict[str, Any]:
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        return _study(config, out, command, console)
+
+
+def _study(config: AblationConfig, out: Path, command: str | None, console: Console) -> dict[str, Any]:
     _check_study(config, out)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t_start = time.perf_counter()
@@ -374,6 +381,8 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
         t0 = time.perf_counter()
         try:
             run_one(config, out, variant, seed, stage, sets, console)
+        except (StateError, OutputBusy):
+            raise
         except Exception as err:  # one failed job must not lose the others
             failed.append((variant, seed, stage, f"{type(err).__name__}: {err}"))
             console.print(f"[red]failed[/]: {type(err).__name__}: {err}")

@@ -24,6 +24,8 @@ def ablate(
     interrupted training run resumes), then write report.md, summary.json and plots."""
     runtime.keep_freed_memory()
     from ..ablation import load_ablation_config, run_ablation, write_report
+    from ..train.state import StateError
+    from ..utils.files import OutputBusy
 
     try:
         cfg = load_ablation_config(config, overrides)
@@ -34,7 +36,7 @@ def ablate(
             typer.echo(f"report written to {path}")
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
-    except (ValueError, FileNotFoundError) as err:  # AblationError, DatasetError, ConfigError
+    except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ConfigError
         fail(str(err), EXIT_USAGE)
     if outcome["failed"]:
         for variant, seed, stage, message in outcome["failed"]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from . import app
+from . import app, fail
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
 app.add_typer(benchmark_app, name="benchmark")
@@ -26,6 +26,7 @@ def synthetic(
     from ..ablation.config import parse_size
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, list_images
     from ..degradations import NUM_LEVELS
+    from ..utils.files import OutputBusy
 
     try:
         paths = list_images(pristine)
@@ -39,8 +40,11 @@ def synthetic(
         width_height = parse_size(size)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size") from None
-    with Progress(transient=True) as bar:
-        task = bar.add_task("references", total=len(paths))
-        csv_path = build_synthetic(paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i))
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("references", total=len(paths))
+            csv_path = build_synthetic(paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i))
+    except OutputBusy as e:
+        fail(str(e))
     typer.echo(f"wrote {csv_path} ({len(paths) * len(KADID_TYPES) * NUM_LEVELS} distorted images)")
     typer.echo(LABEL_NOTE)

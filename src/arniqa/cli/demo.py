@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from . import app
+from . import EXIT_USAGE, app, fail
 
 
 @app.command()
@@ -21,7 +21,16 @@ def demo(
     set, features, ridge, scores and a report. Minutes on a CPU; not a useful quality model."""
     runtime.keep_freed_memory()
     from ..demo import WARNING, run_demo
+    from ..train import TrainingError
+    from ..utils.files import OutputBusy
 
-    report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+    try:
+        runtime.resolve_device(device)
+    except ValueError as err:
+        fail(f"--device: {err}", EXIT_USAGE)
+    try:
+        report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+    except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting
+        fail(str(err), EXIT_USAGE)
     typer.echo(f"report: {report}")
     typer.echo(WARNING)

@@ -21,9 +21,10 @@ def train(
     runtime.keep_freed_memory()
     from ..train import ConfigError, TrainingError, load_config
     from ..train import train as run
+    from ..utils.files import OutputBusy
 
     try:
         path = run(load_config(config, overrides), resume=resume)
-    except (ConfigError, TrainingError, ValueError) as err:  # each names the setting or file to fix
+    except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
         fail(str(err), EXIT_USAGE)
     typer.echo(f"model written to {path}")

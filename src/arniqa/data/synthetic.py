@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from ..degradations import LEVELS, distort
+from ..utils.files import atomic_write, output_lock
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -88,7 +89,9 @@ def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _save(x: torch.Tensor, path: Path) -> None:
-    tensor_to_pil(x).save(path)
+    """Write the image atomically: a file on disk is a whole one (a rerun keeps it)."""
+    image = tensor_to_pil(x)
+    atomic_write(path, image.save)
 
 
 def build_synthetic(
@@ -102,8 +105,9 @@ def build_synthetic(
     """Write the benchmark for ``pristine`` images into ``out``; returns the path of ``dmos.csv``.
 
     Resumable: distorted images already on disk are kept (their randomness is seeded per
-    image, type and level, so a rerun writes the same files). ``progress(done, total)`` is called
-    after each reference image.
+    image, type and level, so a rerun writes the same files); every file is written atomically, so
+    one on disk is whole. ``out`` is locked (:func:`~arniqa.utils.files.output_lock`) while it is
+    written. ``progress(done, total)`` is called after each reference image.
     """
     if not pristine:
         raise ValueError("no pristine images given")
@@ -112,6 +116,11 @@ def build_synthetic(
         raise ValueError(f"types without a KADID-10k counterpart: {sorted(unknown)}")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        return _build(pristine, out, size, seed, types, progress)
+
+
+def _build(pristine, out: Path, size, seed, types, progress) -> Path:
     rows = []
     for i, path in enumerate(pristine, start=1):
         ref_name = f"I{i:02d}.png"
@@ -133,20 +142,24 @@ def build_synthetic(
                 _save(distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {})), target)
         if progress:
             progress(i, len(pristine))
-    csv_path = out / "dmos.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["dist_img", "ref_img", "dmos", "var"])
-        writer.writerows((d, r, f"{m:.3f}", "0.0") for d, r, m in rows)
-    with open(out / "sources.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ref_img", "source"])
-        writer.writerows((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1))
-    (out / "README.md").write_text(
+    write_csv(out / "sources.csv", ["ref_img", "source"], ((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1)))
+    text = (
         "# Synthetic KADID-style benchmark\n\n"
         f"{len(pristine)} pristine images x {len(types)} distortion types x 5 levels, "
         f"{size[0]}x{size[1]} px, seed {seed}, made with arniqa's degradation model.\n\n"
         f"{LABEL_NOTE}\n\nFile names follow KADID-10k: I<ref>_<type>_<level>.png; "
         "`sources.csv` maps each reference to its pristine file.\n"
     )
-    return csv_path
+    atomic_write(out / "README.md", lambda tmp: tmp.write_text(text))
+    return write_csv(out / "dmos.csv", ["dist_img", "ref_img", "dmos", "var"], ((d, r, f"{m:.3f}", "0.0") for d, r, m in rows))
+
+
+def write_csv(path: Path, header: list[str], rows) -> Path:
+    """Write a CSV file atomically; returns ``path``."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    return atomic_write(path, write)

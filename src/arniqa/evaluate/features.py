@@ -8,7 +8,8 @@ per crop ``model.quality_features(full, half)`` = [L2-normalised 2048-d, L2-norm
 The cache folder is keyed by the model's identity (a hash of its weights and configuration), the
 protocol and the list of image paths, so a second evaluation recomputes nothing. Features go to
 a ``.npy`` memmap and a per-image status array is saved after every batch, so an interrupted
-run resumes where it stopped; images that fail to decode are retried on the next run.
+run resumes where it stopped; images that fail to decode are retried on the next run. A cache
+folder is locked (:func:`~arniqa.utils.files.output_lock`) while features are written to it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
 from ..data.views import five_crops, half_scale
-from ..utils.files import atomic_write, write_json
+from ..utils.files import atomic_write, output_lock, write_json
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -201,11 +202,16 @@ def extract_features(
     """
     protocol = protocol or FeatureProtocol()
     paths = [Path(p) for p in paths]
+    if cache_dir is None:
+        return _extract(model, paths, protocol, None, batch_size, device, num_workers, progress, runner)
+    folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
+    folder.mkdir(parents=True, exist_ok=True)
+    with output_lock(folder):
+        return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
+
+
+def _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner) -> np.ndarray:
     n = len(paths)
-    folder = None
-    if cache_dir is not None:
-        folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
-        folder.mkdir(parents=True, exist_ok=True)
     cache = FeatureCache(folder, n)
     cache.load()
     todo = cache.todo()

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..utils.files import OutputBusy
 from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import train
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)
-    except (ConfigError, TrainingError, ValueError) as err:
+    except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if os.environ.get("RANK", "0") == "0":

@@ -129,23 +129,20 @@ def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: 
     return x
 
 
-def guard_workers(loader: DataLoader, dataset: PristinePairs, samples: EpochSampler) -> Iterator[tuple[int, dict]]:
-    """``(step, batch)`` of ``loader`` (from ``samples.start_step`` on); a worker that dies (killed,
-    out of memory) becomes a TrainingError naming the step and the images it waited for."""
-    batches = iter(loader)
-    for step in range(samples.start_step, samples.steps_per_epoch):
-        try:
-            batch = next(batches)
-        except RuntimeError as err:
-            if "DataLoader worker (pid" not in str(err):  # errors raised in a worker name their file themselves
-                raise
-            raise TrainingError(
-                f"a DataLoader worker died while the run waited for epoch {samples.epoch}, step {step} "
-                f"(images of that batch: {', '.join(step_files(dataset, samples, step))}; a worker may also have "
-                f"been building one of the next batches): {err} If memory ran out, lower data.num_workers "
-                "(or train.batch_size) and resume from the last state.pt."
-            ) from err
-        yield step, batch
+def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampler, kept: str) -> TrainingError | None:
+    """A TrainingError naming the epoch, the step (``samples.start_step``, the first not done) and its
+    images when ``err`` is PyTorch's report of a dead DataLoader worker (killed, out of memory), which
+    it raises wherever the training process is when it learns of it; else None. ``kept`` says which
+    checkpoint the run can resume from."""
+    if not isinstance(err, RuntimeError) or "DataLoader worker (pid" not in str(err):
+        return None  # errors raised in a worker name their file themselves
+    step = samples.start_step
+    return TrainingError(
+        f"a DataLoader worker died at epoch {samples.epoch}, step {step} (images of that batch: "
+        f"{', '.join(step_files(dataset, samples, step))}; the first step not done, the worker may have been "
+        f"building one of the next batches): {str(err).strip().rstrip('.')}; {kept}. If memory ran out, lower "
+        "data.num_workers (or train.batch_size); then resume from the last state.pt."
+    )
 
 
 def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:

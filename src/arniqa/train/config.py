@@ -8,6 +8,7 @@ values parsed as YAML scalars (``true``, ``1e-3``, ``[1, 2]``, ``null``). Unknow
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,17 @@ def check(config: Config) -> None:
         problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
     if config.optim.name not in ("sgd", "adamw", "lars"):
         problems.append(f"optim.name must be sgd, adamw or lars, got {config.optim.name!r}")
+    opt = config.optim
+    if not 0 < opt.lr < math.inf:
+        problems.append(f"optim.lr must be > 0, got {opt.lr!r}")
+    if not 0 <= opt.momentum < 1:
+        problems.append(f"optim.momentum must be >= 0 and < 1, got {opt.momentum!r}")
+    if not 0 <= opt.weight_decay < math.inf:
+        problems.append(f"optim.weight_decay must be >= 0, got {opt.weight_decay!r}")
+    if not 0 < opt.trust_coefficient < math.inf:
+        problems.append(f"optim.trust_coefficient must be > 0, got {opt.trust_coefficient!r}")
+    if not 0 <= opt.eta_min < math.inf:
+        problems.append(f"optim.eta_min must be >= 0, got {opt.eta_min!r}")
     t0_steps = config.optim.t0_steps
     if t0_steps is not None and (isinstance(t0_steps, bool) or not isinstance(t0_steps, int) or t0_steps < 1):
         problems.append(f"optim.t0_steps must be a positive integer or null, got {t0_steps!r}")

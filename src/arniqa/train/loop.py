@@ -37,15 +37,15 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.pristine import EpochSampler, PristinePairs, list_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
-from ..utils.files import atomic_write
-from .batches import batch_crops, guard_workers, make_loader, resolve_degrade_on
+from ..utils.files import atomic_write, output_lock
+from .batches import batch_crops, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
 from .schedule import advance, make_scheduler
 from .loss import nt_xent
-from .state import STATE_FILE, TrainingError, read_state, rng_states, save_state, set_rng_states
+from .state import STATE_FILE, StateError, TrainingError, checkpoint_write, read_state, rng_states, save_state, set_rng_states
 
 Validator = Callable[[ARNIQA], dict[str, float]]  # model (eval mode) -> {"srcc": mean SRCC, ...}
 
@@ -187,13 +187,23 @@ class Trainer:
 
     def load_state(self, path: str | Path) -> None:
         state = read_state(path, self.config)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:  # empty when the interrupted run had no scaler (fp32, bf16)
-            self.scaler.load_state_dict(state["scaler"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state["scaler"]:  # empty when the interrupted run had no scaler (fp32, bf16)
+                self.scaler.load_state_dict(state["scaler"])
+            set_rng_states(state["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as err:
+            reason = next(iter(str(err).strip().splitlines()), "")
+            raise StateError(f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
+                             "settings it was written with (its config.yaml)") from err  # fmt: skip
         self.epoch, self.step, self.global_step, self.best = state["epoch"], state["step"], state["global_step"], state["best"]
-        set_rng_states(state["rng"])
+
+    def _kept(self) -> str:
+        """Which checkpoint an interrupted run can resume from."""
+        last = self.output / STATE_FILE
+        return f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
 
     # ------------------------------------------------------------------ one step
     def train_step(self, batch: dict, epoch: int, step: int) -> torch.Tensor:
@@ -204,11 +214,9 @@ class Trainer:
         x = x.contiguous(memory_format=self.memory_format)
         loss, reported = contrastive_loss(self.net, x, self.config.model.temperature, self.autocast_dtype)
         if not torch.isfinite(reported):
-            last = self.output / STATE_FILE
-            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
             raise TrainingError(
                 f"loss is {reported.item()} at epoch {epoch}, step {step} (global step {self.global_step}); "
-                f"stopped without updating the weights; {kept}. Try a lower optim.lr or train.precision=fp32."
+                f"stopped without updating the weights; {self._kept()}. Try a lower optim.lr or train.precision=fp32."
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -219,8 +227,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def fit(self, resume: str | Path | None = None) -> Path:
-        """Train to the end (or ``train.max_steps``); return the final model file."""
-        cfg = self.config.train
+        """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
+        locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
+        try:
+            if self.ctx.main:
+                self.output.mkdir(parents=True, exist_ok=True)
+            with output_lock(self.output) if self.ctx.main else nullcontext():
+                self._fit(resume)
+        finally:
+            teardown()
+        return self.output / "model.safetensors"
+
+    def _fit(self, resume: str | Path | None) -> None:
         state_path = self.output / STATE_FILE
         if resume is not None:
             self.load_state(resume)
@@ -230,29 +248,33 @@ class Trainer:
                 f"--resume {state_path} or choose another output folder"
             )
         if self.ctx.main:
-            self.output.mkdir(parents=True, exist_ok=True)
             (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
-        total = total_steps(self.steps_per_epoch, cfg)
-        logger = RunLogger(self.output, total, self.global_step, enabled=self.ctx.main, config=self.config)
-        try:
-            with logger:
-                if resume is not None:
-                    logger.note(f"resumed from {resume} at global step {self.global_step}")
-                for line in self.notes:
-                    logger.note(line)
-                self._run(total, logger)
-        finally:
-            teardown()
-        return self.output / "model.safetensors"
+        total = total_steps(self.steps_per_epoch, self.config.train)
+        with RunLogger(self.output, total, self.global_step, enabled=self.ctx.main, config=self.config) as logger:
+            if resume is not None:
+                logger.note(f"resumed from {resume} at global step {self.global_step}")
+            for line in self.notes:
+                logger.note(line)
+            self._run(total, logger)
 
     def _run(self, total: int, logger: RunLogger) -> None:
+        try:
+            self._steps(total, logger)
+            self._finish()
+        except RuntimeError as err:  # PyTorch reports a dead worker wherever this process is then
+            death = worker_death(err, self.dataset, self._samples(self.epoch, self.step), self._kept())
+            if death is None:
+                raise
+            raise death from err
+
+    def _steps(self, total: int, logger: RunLogger) -> None:
         cfg = self.config.train
         window_start, window_steps = time.perf_counter(), 0
         while self.epoch < cfg.epochs and self.global_step < total:
             epoch = self.epoch
             samples = self._samples(epoch, self.step)
             self.net.train()
-            for step, batch in guard_workers(self._loader(samples), self.dataset, samples):
+            for step, batch in zip(range(samples.start_step, samples.steps_per_epoch), self._loader(samples)):
                 lr = self.optimizer.param_groups[0]["lr"]  # what this step applies
                 loss = self.train_step(batch, epoch, step)
                 self.step, self.global_step = step + 1, self.global_step + 1
@@ -275,7 +297,6 @@ class Trainer:
                     self.save_state()
                 if last:
                     break
-        self._finish()
 
     def _every(self, steps: int) -> bool:
         """Whether the global step just finished is a multiple of ``steps``."""
@@ -311,14 +332,16 @@ class Trainer:
             self._save_model(self.output / "best.safetensors", srcc=srcc)
 
     def _save_model(self, path: Path, **extra) -> None:
-        save_checkpoint(path, self.model, epoch=self.epoch, step=self.step, global_step=self.global_step, **extra)
+        with checkpoint_write(path):
+            save_checkpoint(path, self.model, epoch=self.epoch, step=self.step, global_step=self.global_step, **extra)
 
     def _finish(self) -> None:
         if not self.ctx.main:
             return
         best = self.output / "best.safetensors"
         if self.best is not None and best.exists():
-            atomic_write(self.output / "model.safetensors", lambda tmp: shutil.copyfile(best, tmp))
+            with checkpoint_write(self.output / "model.safetensors"):
+                atomic_write(self.output / "model.safetensors", lambda tmp: shutil.copyfile(best, tmp))
         else:
             self._save_model(self.output / "model.safetensors")
 

@@ -1,13 +1,27 @@
-"""The resumable training state in ``state.pt``: RNG states, the atomic save, and the check that a
-run resumes with the settings it was started with."""
+"""The resumable training state in ``state.pt``: RNG states, the atomic save, the safe read, and the
+check that a run resumes with the settings it was started with.
+
+``state.pt`` is read with ``torch.load(weights_only=True)``: tensors and plain values only, so a
+file that would run code when unpickled is refused before anything in it runs. Writes of the state
+and the model files go through :func:`checkpoint_write`: a DataLoader worker's death (PyTorch's
+SIGCHLD handler) cannot cut them, and a failing write (disk full) is a :class:`TrainingError`.
+"""
 
 from __future__ import annotations
 
+import io
 import random
+import re
+import signal
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from ..utils.files import atomic_write
 from .config import Config
@@ -15,14 +29,37 @@ from .config import Config
 STATE_FILE = "state.pt"
 # Settings a resumed run must share with the interrupted one: (config section, key).
 RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone"), ("data", "crop_size"))
+STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:
+    from numpy.core.multiarray import _reconstruct
+# States written before the numpy RNG state was stored as plain values hold it as an ndarray of
+# uint32: the array types torch's weights-only loader accepts when allow-listed (torch's advice for
+# numpy arrays), the rebuild function under numpy 1's and 2's module names.
+OLD_NUMPY_TYPES = [
+    (_reconstruct, "numpy.core.multiarray._reconstruct"),
+    (_reconstruct, "numpy._core.multiarray._reconstruct"),
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+]
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, unusable run folder, incompatible checkpoint)."""
 
 
+class StateError(TrainingError):
+    """A ``state.pt`` that cannot be read, or that would run code if it were."""
+
+
 def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
+              "python": random.getstate()}  # fmt: skip
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -30,31 +67,92 @@ def rng_states() -> dict:
 
 def set_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    np.random.set_state(tuple(states["numpy"]))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+@contextmanager
+def checkpoint_write(path: Path) -> Iterator[None]:
+    """Around a checkpoint write: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
+    died) waits until the write is done; a failing write is a TrainingError naming ``path``."""
+    caught = []
+    main = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGCHLD) if main else None
+    defer = callable(previous)  # a Python handler (PyTorch's once a DataLoader started workers)
+    if defer:
+        signal.signal(signal.SIGCHLD, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise TrainingError(f"{path}: cannot write it ({reason}); the previous version, if any, is intact; "
+                            "free disk space (or fix the folder's permissions) and resume from the last state.pt") from err  # fmt: skip
+    finally:
+        if defer:
+            signal.signal(signal.SIGCHLD, previous)
+            if caught:
+                previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
+
+
 def save_state(state: dict, path: Path) -> None:
-    """``torch.save`` through :func:`~arniqa.utils.files.atomic_write` (fsync, rename): a crash at
-    any moment leaves either the old file or the new one, never a torn one."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Serialise ``state`` in memory, then write it through :func:`~arniqa.utils.files.atomic_write`
+    (fsync, rename), both within :func:`checkpoint_write`: a crash or a full disk at any moment
+    leaves the old file or the new one, never a torn one (and a full disk is an OSError, not
+    torch's "unexpected pos")."""
+    with checkpoint_write(path):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+
+
+def load_state_file(path: Path) -> dict:
+    """The dict in ``state.pt``, read without running code; StateError naming the file otherwise."""
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as err:
+        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
+    except Exception as err:  # torch raises many types for damaged or foreign files
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
+        if unsafe:
+            raise StateError(f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
+                             "training state written by arniqa never holds (a file that runs code when read); "
+                             "delete it and resume from a state.pt you wrote, or start the run again") from None  # fmt: skip
+        raise StateError(f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
+                         "a state.pt: delete it and resume from another state.pt, or start the run again") from None  # fmt: skip
+    missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise StateError(f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); "
+                         "delete it and resume from another state.pt, or start the run again")  # fmt: skip
+    return state
+
+
+def _first_line(err: Exception) -> str:
+    """``Type: message`` of ``err`` on one line: torch's weights-only message reduced to its reason."""
+    text = str(err)
+    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    line = reason[1] if reason else next((s for s in text.splitlines() if s.strip()), "")
+    return f"{type(err).__name__}: {line.strip()}"
 
 
 def read_state(path: str | Path, config: Config) -> dict:
-    """The state saved at ``path``, checked against ``config`` (:data:`RESUME_KEYS`); TrainingError
-    when it cannot be read or was made with other settings."""
+    """The state saved at ``path``, checked against ``config`` (:data:`RESUME_KEYS`); StateError
+    when it cannot be read safely, TrainingError when it was made with other settings."""
     path = Path(path)
+    state = load_state_file(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise TrainingError(f"{path}: cannot read the training state ({err})") from err
-    saved = state["config"]
+        saved = {(section, key): state["config"][section][key] for section, key in RESUME_KEYS}
+    except (KeyError, TypeError):
+        needed = ", ".join(f"{section}.{key}" for section, key in RESUME_KEYS)
+        raise StateError(f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
+                         "from another state.pt, or start the run again") from None  # fmt: skip
     for section, key in RESUME_KEYS:
-        if saved[section][key] != getattr(getattr(config, section), key):
+        if saved[section, key] != getattr(getattr(config, section), key):
             raise TrainingError(
-                f"{path}: {section}.{key} was {saved[section][key]!r} in the interrupted run, "
+                f"{path}: {section}.{key} was {saved[section, key]!r} in the interrupted run, "
                 f"now {getattr(getattr(config, section), key)!r}; resume with the same setting"
             )
     return state

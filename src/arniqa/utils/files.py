@@ -3,6 +3,7 @@
 A crash at any moment leaves either the old file or the new one. :func:`write_json` is the one JSON
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
+:func:`output_lock` keeps a second arniqa process out of an output that one is writing.
 """
 
 from __future__ import annotations
@@ -11,9 +12,15 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, outputs are not guarded
+    fcntl = None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync: bool = True) -> Path:
@@ -78,3 +85,56 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+# ------------------------------------------------------------------------------------ output locks
+LOCK_NAME = ".arniqa.lock"
+
+
+class OutputBusy(OSError):
+    """Another arniqa process holds the output (:func:`output_lock`)."""
+
+
+def lock_file(path: str | os.PathLike) -> Path:
+    """The lock file of an output: ``FOLDER/.arniqa.lock`` for a folder, ``.NAME.lock`` beside a file."""
+    path = Path(path)
+    return path / LOCK_NAME if path.is_dir() else path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
+    or a file) while inside; :class:`OutputBusy` at once when another process holds it.
+
+    The lock file holds the owner's pid and is removed on exit; the lock is released when the process
+    dies, however it dies. Advisory: only processes that take the same lock are kept out.
+    """
+    path = Path(path)
+    if fcntl is None:
+        yield path
+        return
+    name = lock_file(path)
+    while True:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
+            raise OutputBusy(f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output") from None
+        # The owner before us may have removed the file between our open and our lock: lock the new one.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(name))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        name.unlink(missing_ok=True)  # while still locked, so no one locks a file about to go
+        os.close(fd)

@@ -25,11 +25,15 @@ def _mps_available() -> bool:
 
 def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> torch.device:
     """``"auto"``: CUDA if available, then Apple MPS (unless ``mps=False``), then CPU; anything else is
-    passed to ``torch.device``, and a CUDA or MPS device that is not available is a ``ValueError``."""
+    passed to ``torch.device``. A name torch does not know, and a CUDA or MPS device that is not
+    available, are a ``ValueError``."""
     import torch  # here, not at the top: the CLI imports this module before it may import torch
 
     if str(device) != "auto":
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except RuntimeError:  # torch's message lists every backend it was built to know
+            raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
         if dev.type == "mps" and not _mps_available():

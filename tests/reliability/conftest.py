@@ -1,0 +1,1 @@
+from faults import tiny_model  # noqa: F401  (the fixture)

@@ -1,0 +1,98 @@
+"""Every resumable output of training and benchmarks is single-writer: a run folder, a benchmark
+folder, an ablation folder or a feature cache that another arniqa process holds is refused at start,
+exit 2, naming that process; a benchmark image cut off mid-write is written again by a rerun."""
+
+import filecmp
+import io
+import signal
+from pathlib import Path
+
+import pytest
+from faults import cli, hold, one_line_error, train_config, write_images
+from PIL import Image
+from tiny_arniqa import TinyARNIQA
+
+from arniqa.cli import EXIT_USAGE
+from arniqa.data.synthetic import build_synthetic
+from arniqa.evaluate.features import FeatureProtocol, extract_features
+from arniqa.utils.files import OutputBusy
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def refused(args, held: Path) -> None:
+    """``arniqa ARGS`` while another process holds ``held``: exit 2, one line naming it and the holder."""
+    child = hold(held)
+    try:
+        result = cli(*args)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert one_line_error(result.stderr) == (f"error: {held} is in use by another arniqa process (pid {child.pid}); "
+                                             "wait for it or choose another output")  # fmt: skip
+
+
+def written(folder: Path) -> list[str]:
+    """What is in ``folder`` but the lock file the killed holder left."""
+    return [p.name for p in folder.iterdir() if p.name != ".arniqa.lock"]
+
+
+def test_train_refuses_a_run_folder_in_use(tmp_path, tiny_model):
+    (tmp_path / "run").mkdir()
+    refused(["train", train_config(tmp_path, tmp_path / "run")], tmp_path / "run")
+    assert written(tmp_path / "run") == []
+
+
+def test_benchmark_refuses_an_output_in_use(tmp_path):
+    write_images(tmp_path / "pristine", 1)
+    (tmp_path / "out").mkdir()
+    refused(["benchmark", "synthetic", "--pristine", tmp_path / "pristine", "-o", tmp_path / "out", "--size", "40x32"], tmp_path / "out")
+    assert not (tmp_path / "out" / "dmos.csv").exists()
+
+
+def test_ablate_refuses_an_output_in_use(tmp_path):
+    write_images(tmp_path / "pristine", 8)
+    (tmp_path / "out").mkdir()
+    refused(["ablate", CONFIGS / "ablation_tiny.yaml", "-o", tmp_path / "out", "--set", f"data.pristine={tmp_path / 'pristine'}"],
+            tmp_path / "out")  # fmt: skip
+    assert written(tmp_path / "out") == []
+
+
+def test_a_feature_cache_in_use_is_refused(tmp_path):
+    paths = write_images(tmp_path / "images", 2)
+    model, protocol = TinyARNIQA(), FeatureProtocol(crop_size=16)
+    extract_features(model, paths, protocol, cache_dir=tmp_path / "cache", progress=False)
+    (entry,) = (tmp_path / "cache").iterdir()
+    child = hold(entry)
+    try:
+        with pytest.raises(OutputBusy, match=f"pid {child.pid}"):
+            extract_features(model, paths, protocol, cache_dir=tmp_path / "cache", progress=False)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+
+def test_a_benchmark_image_cut_off_mid_write_is_written_again(tmp_path, monkeypatch):
+    pristine = write_images(tmp_path / "pristine", 2, size=(48, 64))
+    build_synthetic(pristine, tmp_path / "whole", size=(40, 32), types=("gaublur",))
+    real, saves = Image.Image.save, []
+
+    def crash_on_the_fourth(image, fp, format=None, **params):
+        saves.append(fp)
+        if len(saves) < 4:
+            return real(image, fp, format, **params)
+        buffer = io.BytesIO()
+        real(image, buffer, "PNG")
+        Path(fp).write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        raise OSError("the machine went down")
+
+    monkeypatch.setattr(Image.Image, "save", crash_on_the_fourth)
+    with pytest.raises(OSError, match="went down"):
+        build_synthetic(pristine, tmp_path / "rerun", size=(40, 32), types=("gaublur",))
+    monkeypatch.setattr(Image.Image, "save", real)
+    build_synthetic(pristine, tmp_path / "rerun", size=(40, 32), types=("gaublur",))
+    names = sorted(p.name for p in (tmp_path / "whole" / "images").iterdir())
+    assert sorted(p.name for p in (tmp_path / "rerun" / "images").iterdir()) == names
+    _, differ, errors = filecmp.cmpfiles(tmp_path / "whole" / "images", tmp_path / "rerun" / "images", names, shallow=False)
+    assert differ == [] and errors == []
