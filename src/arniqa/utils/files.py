@@ -1,4 +1,5 @@
-"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename.
+"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename; and the
+lock that keeps two arniqa processes from writing one output (:func:`output_lock`).
 
 A crash at any moment leaves either the old file or the new one. :func:`write_json` is the one JSON
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
@@ -7,13 +8,20 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync: bool = True) -> Path:
@@ -78,3 +86,45 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+class OutputBusy(OSError):
+    """An output that another arniqa process holds (:func:`output_lock`)."""
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an advisory lock on the output ``path`` (``fcntl.flock`` on ``PATH.lock`` next to it) while
+    the block runs; raise :class:`OutputBusy` naming the holder's pid when another process holds it.
+
+    The lock file holds the holder's pid and is removed on exit; a process that dies (even by SIGKILL)
+    releases its lock, and a stale lock file is taken over. Where ``fcntl`` is missing, no lock is taken.
+    """
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    if fcntl is None:
+        yield path
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputBusy(errno.EBUSY, f"{path} is in use by another arniqa process (pid {pid}); "
+                                          "wait for it or choose another output") from None
+        try:  # the holder before us may have removed the file after we opened it: lock the new one
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(lock)  # while still locked, so a process waiting on this file locks a fresh one
+        os.close(fd)
