@@ -8,7 +8,6 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -112,8 +111,8 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise OutputBusy(errno.EBUSY, f"{path} is in use by another arniqa process (pid {pid}); "
-                                          "wait for it or choose another output") from None
+            raise OutputBusy(f"{path} is in use by another arniqa process (pid {pid}); "
+                             "wait for it or choose another output") from None
         try:  # the holder before us may have removed the file after we opened it: lock the new one
             if os.stat(lock).st_ino == os.fstat(fd).st_ino:
                 break
