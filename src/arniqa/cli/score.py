@@ -135,7 +135,7 @@ def score(
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
     if skipped:
-        err.print(skipped, style="yellow", markup=False)
+        err.print(skipped, style="yellow", markup=False, soft_wrap=True)  # one line
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -199,7 +199,7 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(name, f"image too large ({e})") from None
+        raise ImageError(name, f"image too large ({e}); raise the bound (--max-pixels) to score it") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
 
