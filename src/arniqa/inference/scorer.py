@@ -178,6 +178,9 @@ class Scorer:
             return _Prepared(index, name, full, half)
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
+        except MemoryError:  # this image only: the others go on
+            return _Prepared(index, name, exception=ImageError(name, "out of memory while decoding it; lower "
+                                                                    "--max-pixels, --workers or --batch-size"))
 
     def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
         """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""
