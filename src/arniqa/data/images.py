@@ -114,7 +114,7 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
         raise ImageError(name, f"unsupported image mode {img.mode} ({e})") from e
 
 
-def _plain_rgb_png(data: bytes, max_pixels: int | None) -> bool:
+def _plain_rgb_png(data: bytes, max_pixels: int | None = None) -> bool:
     """True when ``data`` is a whole 8-bit RGB PNG, not interlaced, holding only :data:`PLAIN_PNG_CHUNKS`
     (no text chunk named like EXIF or XMP, which PIL reads an orientation from), within PIL's pixel limit,
     ``max_pixels`` (a bigger one goes to PIL, whose header check names the problem) and
@@ -140,7 +140,7 @@ def _plain_rgb_png(data: bytes, max_pixels: int | None) -> bool:
     return False
 
 
-def _decode_plain_png(data: bytes, max_pixels: int | None) -> Image.Image | None:
+def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
     """``data`` decoded by Wuffs when it is a plain RGB PNG (:func:`_plain_rgb_png`) that Wuffs decodes
     with every CRC-32 and Adler-32 checksum right; else None (PIL decodes it, or names the problem)."""
     if ImageDecoder is None or not _plain_rgb_png(data, max_pixels):
