@@ -280,15 +280,21 @@ class RowWriter:
             self.existing, self.end = len(found.rows), found.end
             try:
                 self._fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o666)
-                os.ftruncate(self._fd, self.end)
             except OSError as e:
                 raise output_error(self.name, e) from None
-            self.stream = None
+            self.stream: TextIO | None = None
         else:
             self.name, self.stream, self.existing, self.end = getattr(target, "name", "<stream>"), target, 0, 0
         self._first = self.existing == 0
-        if self.end == 0:
-            self._put(",".join(COLUMNS) + "\n" if self.fmt == "csv" else "[\n")
+        try:
+            if self.stream is None:
+                os.ftruncate(self._fd, self.end)
+            if self.end == 0:
+                self._put(",".join(COLUMNS) + "\n" if self.fmt == "csv" else "[\n")
+        except (OSError, OutputError) as e:
+            self._broken = True
+            self.close(quiet=True)
+            raise e if isinstance(e, OutputError) else output_error(self.name, e) from None
 
     def _put(self, text: str) -> None:
         """Write ``text`` whole; on failure cut the file back to the last complete row and raise."""
