@@ -91,8 +91,8 @@ def skipped_summary(skipped: list[str], broken: list[tuple[str, str]] = ()) -> s
         parts.append(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}")
     if broken:
         named = ", ".join(f"{_printable(f)} ({why})" for f, why in broken[:10]) + (", ..." if len(broken) > 10 else "")
-        parts.append(f"{len(broken)} entr{'ies' if len(broken) != 1 else 'y'} that {'are' if len(broken) != 1 else 'is'}"
-                     f" no file: {named}")
+        entries = "1 entry that is" if len(broken) == 1 else f"{len(broken)} entries that are"
+        parts.append(f"{entries} no file: {named}")
     return "skipped " + "; ".join(parts) if parts else ""
 
 
