@@ -146,6 +146,34 @@ def test_a_full_disk_exits_2_naming_the_file_and_resume_completes_it(tiny, small
     assert out.read_bytes() == data
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_an_output_in_a_folder_without_write_permission_exits_2_naming_it(tiny, tmp_path):
+    imgs = write_images(tmp_path / "imgs", 1)
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    r = _score(*imgs, "--protocol", "whole", "-o", folder / "s.csv")
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"error: {folder}/s.csv: cannot write it: permission denied (EACCES); "
+                                      "choose an output you can write to"]  # fmt: skip
+
+
+def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    imgs = write_images(tmp_path / "imgs", 1)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        r = _score(*imgs, "--protocol", "whole", "-o", disk / "s.csv")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"error: {disk}/s.csv: cannot write it: read-only file system (EROFS); "
+                                      "choose an output you can write to"]  # fmt: skip
+
+
 def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
     first, second = write_images(tmp_path / "first", 3), write_images(tmp_path / "second", 3, seed=1)
     out, release = tmp_path / "out.csv", tmp_path / "release"
