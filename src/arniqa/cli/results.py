@@ -137,10 +137,14 @@ _WHY = {errno.ENOSPC: "disk full (ENOSPC)", errno.EDQUOT: "disk quota exceeded (
         errno.ENOENT: "no such folder (ENOENT)"}  # fmt: skip
 
 
+def _why(e: OSError) -> str:
+    return _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
+
+
 def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
     """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
     (None: the file could not be opened)."""
-    why = _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
+    why = _why(e)
     if rows is None:
         return OutputError(f"{_printable(name)}: cannot write it: {why}; choose an output you can write to")
     return OutputError(f"{_printable(name)}: {why} after {rows} complete rows; free space (or choose another "
@@ -304,7 +308,8 @@ class RowWriter:
                 self.stream.flush()
             except OSError as e:
                 self._broken = True
-                raise output_error(self.name, e, self.existing + self.count) from None
+                raise OutputError(f"{self.name}: {_why(e)} after {self.count} rows; write to a file (-o) to "
+                                  "keep the rows and resume") from None
             return
         data = text.encode("utf-8")
         try:
