@@ -1,26 +1,31 @@
 """``arniqa score``'s files: the paths to score (folders expanded), and CSV/JSON result files written row by row.
 
 Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``). Files are written
-incrementally (each row is flushed), so an interrupted run keeps its rows, and a later run can skip
-the paths already present (:func:`read_done`). A JSON file is an array with one row object per line;
-its closing ``]`` is written when the writer closes (also on an interrupt), and is removed again
-when rows are appended.
+incrementally, each row whole in one write, so an interrupted run keeps its rows, and a later run can
+skip the paths already present (:func:`read_done`) and append the rest; a torn last row (a crash in
+the middle of a write) is not counted and is cut away before appending. A JSON file is an array with
+one row object per line; its closing ``]`` is written when the writer closes (also on an interrupt),
+and is removed again when rows are appended. Paths in any bytes are written losslessly
+(:func:`escape_name`). Write errors are :class:`OutputError`, naming the file.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import re
+import stat
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..data.images import can_identify, is_image_file
 from ..inference.shards import expand_braces, is_shard, shard_items
-from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
 FORMATS = ("csv", "json")
@@ -29,17 +34,20 @@ FORMATS = ("csv", "json")
 class Collected(NamedTuple):
     files: list  # to score, in order: paths (str) and tar shard items (Member, Unreadable)
     skipped: list[str]  # files in the folders that no decoder can open
+    broken: list[tuple[str, str]]  # (path, why) of the folders' entries that are no file: broken links, FIFOs
 
 
 def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     """The files to score, in order: each argument as given, folders replaced by the image files under
-    them (recursively, sorted): files with an extension PIL can open, and files whose header a decoder
-    recognises. The other files in the folders are ``skipped``. A file named directly is always kept
-    (missing or undecodable, it becomes an error row). An argument that does not exist is expanded as
-    a brace pattern (``shards/{000000..000099}.tar``); tar shards (``.tar``, given or in folders) are
-    replaced by their image members (:mod:`arniqa.inference.shards`)."""
+    them (recursively, sorted; links to folders are not followed): files with an extension PIL can
+    open, and files whose header a decoder recognises. The other files in the folders are ``skipped``;
+    entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are ``broken``. A
+    file named directly is always kept (missing or undecodable, it becomes an error row). An argument
+    that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); tar shards
+    (``.tar``, given or in folders) are replaced by their image members (:mod:`arniqa.inference.shards`)."""
     files: list = []
     skipped: list[str] = []
+    broken: list[tuple[str, str]] = []
 
     def add(f) -> None:
         files.extend(shard_items(f) if is_shard(f) else [str(f)])
@@ -53,16 +61,39 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
                             add(f)
                         else:
                             skipped.append(str(f))
+                    elif not f.is_dir() and (why := _not_a_file(f)):
+                        broken.append((str(f), why))
             else:
                 add(p)
-    return Collected(files, skipped)
+    return Collected(files, skipped, broken)
 
 
-def skipped_summary(skipped: list[str]) -> str:
-    """``skipped 3 files: 2 .txt, 1 .xyz`` (most common extension first)."""
-    counts = Counter(Path(f).suffix.lower() or "(no extension)" for f in skipped)
-    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}"
+def _not_a_file(path: Path) -> str | None:
+    """Why a folder entry that is neither a file nor a folder is no file; None for a link to a folder."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "dangling link"
+    except OSError as e:
+        return "link loop" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(mode):
+        return None  # a linked folder: not followed, as rglob does not
+    return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
+
+
+def skipped_summary(skipped: list[str], broken: list[tuple[str, str]] = ()) -> str:
+    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
+    link), b (link loop)`` (most common extension first); empty when nothing was skipped."""
+    parts = []
+    if skipped:
+        counts = Counter(Path(f).suffix.lower() or "(no extension)" for f in skipped)
+        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}")
+    if broken:
+        named = ", ".join(f"{_printable(f)} ({why})" for f, why in broken[:10]) + (", ..." if len(broken) > 10 else "")
+        entries = "1 entry that is" if len(broken) == 1 else f"{len(broken)} entries that are"
+        parts.append(f"{entries} no file: {named}")
+    return "skipped " + "; ".join(parts) if parts else ""
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
@@ -74,32 +105,141 @@ def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
     return "json" if path is not None and Path(path).suffix.lower() == ".json" else "csv"
 
 
+def escape_name(name: str) -> str:
+    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
+    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
+    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
+    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
+
+
+def unescape_name(field: str) -> str:
+    """The path :func:`escape_name` wrote as ``field``."""
+    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable bytes as ``\\xNN`` (an error message: read by people, not parsed back)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
+
+
+class OutputError(Exception):
+    """A result file that cannot be written or continued; the message is ``FILE: what happened; what to do``."""
+
+
+_WHY = {errno.ENOSPC: "disk full (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)",
+        errno.EFBIG: "file too large for the file size limit or the file system (EFBIG)",
+        errno.EACCES: "permission denied (EACCES)", errno.EPERM: "operation not permitted (EPERM)",
+        errno.EROFS: "read-only file system (EROFS)", errno.EISDIR: "is a folder (EISDIR)",
+        errno.ENOENT: "no such folder (ENOENT)"}  # fmt: skip
+
+
+def _why(e: OSError) -> str:
+    return _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
+
+
+def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
+    """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
+    (None: the file could not be opened)."""
+    why = _why(e)
+    if rows is None:
+        return OutputError(f"{_printable(name)}: cannot write it: {why}; choose an output you can write to")
+    return OutputError(f"{_printable(name)}: {why} after {rows} complete rows; free space (or choose another "
+                       "output) and rerun with --resume, which keeps those rows and scores the rest")
+
+
+class _Existing(NamedTuple):
+    rows: list[dict]  # the complete rows, paths unescaped
+    end: int  # byte offset just after the last complete row (0: nothing to keep, not even a header)
+
+
+def _scan(path: Path, fmt: str) -> _Existing:
+    """The complete rows of a result file (possibly cut by a crash or a full disk). A row is complete
+    when it parses fully: a CSV record with the four columns and numbers or nothing in ``score`` and
+    ``raw_score``, ended by its newline; a JSON row line that is an object with the four keys. The
+    rows after the first incomplete one do not count."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return _Existing([], 0)
+    except OSError as e:
+        raise output_error(str(path), e) from None
+    lines = []  # (line, byte offset of its end)
+    start = 0
+    while start < len(data):
+        nl = data.find(b"\n", start)
+        end = len(data) if nl < 0 else nl + 1
+        lines.append((data[start:end].decode("utf-8", "surrogateescape"), end))
+        start = end
+    if not lines:
+        return _Existing([], 0)
+    first = lines[0][0]
+    if first.endswith("\n") and first.rstrip("\r\n") != (",".join(COLUMNS) if fmt == "csv" else "["):
+        raise OutputError(f"{_printable(str(path))}: not an arniqa {fmt} result file (its first line is "
+                          f"{first.rstrip()[:40]!r}); choose another output, or score without --resume to replace it")
+    return _scan_csv(lines) if fmt == "csv" else _scan_json(lines)
+
+
+def _scan_csv(lines: list[tuple[str, int]]) -> _Existing:
+    last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
+
+    def feed():
+        nonlocal last
+        for last in lines:
+            yield last[0]
+
+    rows, end = [], 0
+    try:
+        for i, record in enumerate(csv.reader(feed(), strict=True)):
+            if not last[0].endswith("\n"):
+                break
+            if i > 0 and (len(record) != len(COLUMNS) or not all(map(_is_number, record[1:3]))):
+                break
+            if i > 0:  # the header was checked by _scan
+                rows.append({"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
+                             "error": record[3]})
+            end = last[1]
+    except csv.Error:  # a quote left open: cut inside a quoted field
+        pass
+    return _Existing(rows, end)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field or 0)
+        return True
+    except ValueError:
+        return False
+
+
+def _scan_json(lines: list[tuple[str, int]]) -> _Existing:
+    if not lines[0][0].endswith("\n"):
+        return _Existing([], 0)  # not even the opening bracket
+    rows, end = [], lines[0][1]
+    for line, line_end in lines[1:]:
+        body = line.rstrip("\r\n")
+        text = body.rstrip(",")
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(row, dict) or set(row) != set(COLUMNS):
+            break
+        rows.append(row)
+        end = line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
+    return _Existing(rows, end)
+
+
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
-    """Rows of an existing (possibly interrupted) result file; an unparsable trailing line is ignored."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        return []
-    text = path.read_text(encoding="utf-8")
-    if fmt == "csv":
-        return [dict(r) for r in csv.DictReader(io.StringIO(text)) if r.get("path")]
-    return [row for _, row in _json_rows(text)]
-
-
-def _json_rows(text: str) -> Iterator[tuple[str, dict]]:
-    """``(line, row)`` for each row line of a JSON result file (one object per line, a trailing comma
-    dropped), up to the first line that does not parse (a half-written last line)."""
-    for line in text.splitlines():
-        line = line.strip().rstrip(",")
-        if line.startswith("{"):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                return
-            yield line, row
+    """The complete rows of an existing (possibly interrupted) result file (see :func:`_scan`)."""
+    return _scan(Path(path), fmt).rows
 
 
 def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
-    """The paths that already have a row (scored or failed) in a result file."""
+    """The paths that already have a complete row (scored or failed) in a result file."""
     return {str(r["path"]) for r in read_rows(path, fmt)}
 
 
@@ -125,59 +265,91 @@ def _number(v: float | None) -> str:
 
 
 class RowWriter:
-    """Writes result rows to ``stream`` in CSV or JSON, flushing each row.
+    """Writes result rows to a file or a stream in CSV or JSON, each row whole and at once.
 
-    ``append=True`` continues an existing file of the same format (no second CSV header; a JSON
-    file's closing bracket is removed first). Use as a context manager, or call :meth:`close`.
+    To a file: a row goes to the file in one ``write`` (no buffer holds half of it); a write that
+    fails (disk full, file size limit) is cut back to the last complete row and raised as
+    :class:`OutputError`. ``append=True`` continues an existing file of the same format: its rows up to
+    the last complete one are kept, anything after them (a torn last row, a JSON file's closing
+    ``]``) is truncated away. Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False) -> None:
         self.fmt = format_for(None, fmt)
         self.count = 0
-        existing = 0
+        self._broken = False
         if isinstance(target, (str, os.PathLike)):
-            path = Path(target)
-            existing = len(read_rows(path, self.fmt)) if append else 0
-            if append and existing and self.fmt == "json":
-                self._reopen_json(path)
-            self.stream: TextIO = open(path, "a" if append and existing else "w", encoding="utf-8", newline="")
-            self._own = True
+            self.name = str(target)
+            found = _scan(Path(target), self.fmt) if append else _Existing([], 0)
+            self.existing, self.end = len(found.rows), found.end
+            try:
+                self._fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o666)
+            except OSError as e:
+                raise output_error(self.name, e) from None
+            self.stream: TextIO | None = None
         else:
-            self.stream, self._own = target, False
-        self._first = existing == 0
-        if self.fmt == "csv":
-            self._csv = csv.writer(self.stream, lineterminator="\n")
-            if self._first:
-                self._csv.writerow(COLUMNS)
-        elif self._first:
-            self.stream.write("[\n")
-        self.stream.flush()
+            self.name, self.stream, self.existing, self.end = getattr(target, "name", "<stream>"), target, 0, 0
+        self._first = self.existing == 0
+        try:
+            if self.stream is None:
+                os.ftruncate(self._fd, self.end)
+            if self.end == 0:
+                self._put(",".join(COLUMNS) + "\n" if self.fmt == "csv" else "[\n")
+        except (OSError, OutputError) as e:
+            self._broken = True
+            self.close(quiet=True)
+            raise e if isinstance(e, OutputError) else output_error(self.name, e) from None
 
-    @staticmethod
-    def _reopen_json(path: Path) -> None:
-        """Drop a closing ``]`` (and a half-written last line) so rows can be appended."""
-        body = "[\n" + ",\n".join(line for line, _ in _json_rows(path.read_text(encoding="utf-8")))
-        atomic_write(path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+    def _put(self, text: str) -> None:
+        """Write ``text`` whole; on failure cut the file back to the last complete row and raise."""
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except OSError as e:
+                self._broken = True
+                raise OutputError(f"{self.name}: {_why(e)} after {self.count} rows; write to a file (-o) to "
+                                  "keep the rows and resume") from None
+            return
+        data = text.encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(self._fd, view, self.end + len(data) - len(view)):]
+        except OSError as e:
+            self._broken = True
+            with suppress(OSError):
+                os.ftruncate(self._fd, self.end)
+            raise output_error(self.name, e, self.existing + self.count) from None
+        self.end += len(data)
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:
         if self.fmt == "csv":
-            self._csv.writerow([path, _number(score), _number(raw_score), error or ""])
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow(
+                [escape_name(path), _number(score), _number(raw_score), _printable(error or "")])
+            self._put(line.getvalue())
         else:
             row = {"path": path, "score": score, "raw_score": raw_score, "error": error}
-            self.stream.write(("" if self._first else ",\n") + json.dumps(row))
+            self._put(("" if self._first else ",\n") + json.dumps(row))
             self._first = False
         self.count += 1
-        self.stream.flush()
 
-    def close(self) -> None:
-        if self.fmt == "json":
-            self.stream.write("\n]\n")
-        self.stream.flush()
-        if self._own:
-            self.stream.close()
+    def close(self, quiet: bool = False) -> None:
+        """Close the JSON array and the file. ``quiet``: after another error, neither write to a file
+        that failed nor raise (a JSON file left open is closed by ``--resume``)."""
+        try:
+            if self.fmt == "json" and not self._broken:
+                self._put("\n]\n")
+        except OutputError:
+            if not quiet:
+                raise
+        finally:
+            if self.stream is None:
+                os.close(self._fd)
 
     def __enter__(self) -> "RowWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        self.close(quiet=kind is not None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
+from ..data.images import DEFAULT_MAX_PIXELS
 from . import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 
 
@@ -49,6 +50,10 @@ def score(
         None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
     ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+        help="Refuse (an error row) images whose header declares more pixels, before decoding them.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
     ray: str | None = typer.Option(
         None, "--ray", metavar="ADDRESS|local",
@@ -63,9 +68,12 @@ def score(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from PIL import Image
+
     from ..inference import load
     from ..inference.inputs import source_name
-    from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
+    from ..utils.files import OutputBusy, output_lock
+    from .results import OutputError, collect_paths, format_for, output_error, read_done, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -78,29 +86,41 @@ def score(
         fmt = format_for(output, fmt)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-
-    files, skipped = collect_paths(paths)
-    done = read_done(output, fmt) if resume else set()
-    todo = [f for i, f in enumerate(files) if source_name(f, i) not in done]
-    if not files:
-        fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
     options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
                    max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
-                   engine=engine)  # fmt: skip
-    try:  # also with --ray: bad options and models fail here, before the cluster is asked
-        scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
-    except (ValueError, OSError) as e:
-        fail(str(e))
-    if scorer.regressor is None:
-        fail("the checkpoint has no regressor; pass --regressor FILE")
-    scale = not no_scale and scorer.regressor.score_range is not None
-    if not no_scale and not scale:
-        err.print("the regressor has no score range: writing raw scores", style="yellow")
-    if done:
-        err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
+                   engine=engine, max_pixels=max_pixels)  # fmt: skip
+    Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with ExitStack() as stack:
+        if output is not None:  # held to the end: another arniqa process writing this output is refused
+            try:
+                stack.enter_context(output_lock(output))
+            except OutputBusy as e:
+                fail(str(e))
+            except OSError as e:
+                fail(str(output_error(str(output), e)))
+        found = collect_paths(paths)
+        files, skipped = found.files, skipped_summary(found.skipped, found.broken)
+        try:
+            done = read_done(output, fmt) if resume else set()
+        except OutputError as e:
+            fail(str(e))
+        todo = [f for i, f in enumerate(files) if source_name(f, i) not in done]
+        if not files:
+            fail("no image files found" + (f" ({skipped})" if skipped else ""))
+        try:  # also with --ray: bad options and models fail here, before the cluster is asked
+            scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        if scorer.regressor is None:
+            fail("the checkpoint has no regressor; pass --regressor FILE")
+        scale = not no_scale and scorer.regressor.score_range is not None
+        if not no_scale and not scale:
+            err.print("the regressor has no score range: writing raw scores", style="yellow")
+        if done:
+            err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
+
         stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
         if ray is not None:
             scorer, stops = _ray_scorer(stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL),
@@ -110,12 +130,14 @@ def score(
         try:
             failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
                                   scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+        except OutputError as e:
+            fail(str(e))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
     if skipped:
-        err.print(skipped_summary(skipped), style="yellow", markup=False)
+        err.print(skipped, style="yellow", markup=False, soft_wrap=True)  # one line
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

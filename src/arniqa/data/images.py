@@ -24,12 +24,16 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
 not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
-``La``) and PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+``La``), more pixels than ``max_pixels`` (checked on the header, before decoding) and PIL's
+decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
 
 Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
-are decoded by Wuffs (pywuffs) with every checksum checked, about twice as fast as PIL's decoder
-(2.6 against 5.1 ms for a 512x384 photo on a 2-core AMD EPYC) and to the same pixels; any other PNG,
-or one Wuffs rejects, goes through PIL as above.
+of up to :data:`WUFFS_MAX_PIXELS` are decoded by Wuffs (pywuffs) with every checksum checked, about
+twice as fast as PIL's decoder (2.6 against 5.1 ms for a 512x384 photo on a 2-core AMD EPYC) and to
+the same pixels; any other PNG, or one Wuffs rejects, goes through PIL as above. Bigger ones go
+through PIL too: Wuffs' 3-byte pixels are copied into PIL's 4-byte ones, so its peak is 7 bytes per
+pixel against PIL's 4 (``arniqa score`` of a 12000x12000 PNG peaked at 1.96 GB through Wuffs, 1.53 GB
+through PIL, 0.70 GB for a tiny image).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ except ImportError:
 
 PathLike = str | os.PathLike
 
+DEFAULT_MAX_PIXELS = 100_000_000  # scoring's bound (arniqa score --max-pixels): 300 MB of decoded RGB
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 UNSUPPORTED_MODES = frozenset({"F", "La"})
 
@@ -77,6 +82,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs",
                               b"tIME", b"bKGD", b"tEXt", b"zTXt", b"iTXt"})  # fmt: skip
 TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+WUFFS_MAX_PIXELS = 16_000_000
 
 
 def is_image_file(path: PathLike) -> bool:
@@ -110,14 +116,16 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
         raise ImageError(name, f"unsupported image mode {img.mode} ({e})") from e
 
 
-def _plain_rgb_png(data: bytes) -> bool:
+def _plain_rgb_png(data: bytes, max_pixels: int | None = None) -> bool:
     """True when ``data`` is a whole 8-bit RGB PNG, not interlaced, holding only :data:`PLAIN_PNG_CHUNKS`
-    (no text chunk named like EXIF or XMP, which PIL reads an orientation from), within PIL's pixel limit."""
+    (no text chunk named like EXIF or XMP, which PIL reads an orientation from), within PIL's pixel limit,
+    ``max_pixels`` (a bigger one goes to PIL, whose header check names the problem) and
+    :data:`WUFFS_MAX_PIXELS`."""
     if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
         return False
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    limit = Image.MAX_IMAGE_PIXELS
-    if depth != 8 or colour != 2 or interlace or (limit is not None and width * height > limit):
+    limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels, WUFFS_MAX_PIXELS) if n is not None]
+    if depth != 8 or colour != 2 or interlace or any(width * height > n for n in limits):
         return False
     pos = len(PNG_SIGNATURE)
     while pos + 12 <= len(data):
@@ -134,10 +142,10 @@ def _plain_rgb_png(data: bytes) -> bool:
     return False
 
 
-def _decode_plain_png(data: bytes) -> Image.Image | None:
+def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
     """``data`` decoded by Wuffs when it is a plain RGB PNG (:func:`_plain_rgb_png`) that Wuffs decodes
     with every CRC-32 and Adler-32 checksum right; else None (PIL decodes it, or names the problem)."""
-    if ImageDecoder is None or not _plain_rgb_png(data):
+    if ImageDecoder is None or not _plain_rgb_png(data, max_pixels):
         return None
     config = ImageDecoderConfig()
     config.enabled_decoders = [ImageDecoderType.PNG]
@@ -149,8 +157,9 @@ def _decode_plain_png(data: bytes) -> Image.Image | None:
     return Image.fromarray(result.pixbuf)
 
 
-def open_image(path: PathLike, exif: bool = True) -> Image.Image:
-    """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot."""
+def open_image(path: PathLike, exif: bool = True, max_pixels: int | None = None) -> Image.Image:
+    """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot, or
+    if its header declares more than ``max_pixels`` pixels (None: PIL's limit only)."""
     p = Path(path)
     try:
         if p.stat().st_size == 0:
@@ -166,25 +175,28 @@ def open_image(path: PathLike, exif: bool = True) -> Image.Image:
             data = p.read_bytes()
         except OSError as e:
             raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
-        return decode_image(data, str(p), exif)
-    return _decode(p, str(p), exif)
+        return decode_image(data, str(p), exif, max_pixels)
+    return _decode(p, str(p), exif, max_pixels)
 
 
-def decode_image(data: bytes, name: str, exif: bool = True) -> Image.Image:
+def decode_image(data: bytes, name: str, exif: bool = True, max_pixels: int | None = None) -> Image.Image:
     """Decode an image file's bytes (e.g. a tar member) as :func:`open_image` decodes a file, errors
     naming ``name``."""
     if not data:
         raise ImageError(name, "empty file (0 bytes)")
-    if (image := _decode_plain_png(data)) is not None:
+    if (image := _decode_plain_png(data, max_pixels)) is not None:
         return image  # no EXIF or XMP: nothing to turn
-    return _decode(io.BytesIO(data), name, exif)
+    return _decode(io.BytesIO(data), name, exif, max_pixels)
 
 
-def _decode(source, name: str, exif: bool) -> Image.Image:
+def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open(source, name) as img:
+            with _open(source, name) as img:  # reads the header only
+                if max_pixels is not None and img.width * img.height > max_pixels:
+                    raise ImageError(name, f"image too large: {img.width}x{img.height} pixels, over the bound of "
+                                           f"{max_pixels} (--max-pixels); raise the bound to score it")
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
                     ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
@@ -194,7 +206,7 @@ def _decode(source, name: str, exif: bool) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(name, f"image too large ({e})") from None
+        raise ImageError(name, f"image too large ({e}); raise the bound (--max-pixels) to score it") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
 

@@ -1,6 +1,7 @@
 """The two scales and the crops the model sees: half scale, five crops, and named protocols.
 
-Half-scale methods (output size ``(H // 2, W // 2)`` for all three):
+Half-scale methods (output size ``(H // 2, W // 2)`` for all three, at least 1 px per side: a 1 px side
+stays 1 px, so a 1x1 image has a 1x1 half scale, its one pixel):
 
 * ``"bicubic"``: PIL ``resize((W // 2, H // 2), BICUBIC)`` of the whole image, the reference's training
   and evaluation protocol (``test.py``).
@@ -34,12 +35,17 @@ _PIL_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear_aa": Image.Resamp
 _TORCH_MODES = {"bicubic": "bicubic", "bilinear_aa": "bilinear"}
 
 
+def half_size(h: int, w: int) -> tuple[int, int]:
+    """The half-scale size of an h x w image: (h // 2, w // 2), at least 1 px per side."""
+    return max(1, h // 2), max(1, w // 2)
+
+
 def _half_pil(img: Image.Image, method: str) -> Image.Image:
-    w, h = img.size
     if method == "bilinear":  # pyiqa's box average is defined on float tensors
         out = half_scale(pil_to_tensor(img), "bilinear")
         return tensor_to_pil(out)
-    return img.resize((w // 2, h // 2), _PIL_FILTERS[method])
+    h, w = half_size(img.height, img.width)
+    return img.resize((w, h), _PIL_FILTERS[method])
 
 
 def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: str = "auto"):
@@ -48,7 +54,7 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
     ``method`` is one of :data:`HALF_SCALE_METHODS` (see the module docstring). ``backend``:
     ``"auto"`` (PIL for PIL images, torch for tensors), ``"torch"`` or ``"pil"`` (tensors are
     rounded to 8 bit and resized per image by PIL: the reference's exact arithmetic).
-    The result has the input's type; its size is ``(H // 2, W // 2)``.
+    The result has the input's type; its size is :func:`half_size` ``(H // 2, W // 2)``, at least 1 px.
     """
     if method not in HALF_SCALE_METHODS:
         raise ValueError(f"unknown half-scale method {method!r}; expected one of {HALF_SCALE_METHODS}")
@@ -62,8 +68,6 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
         raise ValueError(f"expected a PIL image or a (3,H,W) or (B,3,H,W) tensor, got {type(x).__name__} "
                          f"{tuple(getattr(x, 'shape', ()))}")
     h, w = x.shape[-2:]
-    if h < 2 or w < 2:
-        raise ValueError(f"image of size {h}x{w} is too small to halve")
     if backend == "pil" and method != "bilinear":
         batch = x if x.dim() == 4 else x[None]
         out = []
@@ -72,12 +76,15 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
         y = torch.stack(out).to(x.device)
         return y if x.dim() == 4 else y[0]
     batch = x if x.dim() == 4 else x[None]
-    if method == "bilinear":
+    hh, hw = half_size(h, w)
+    if method == "bilinear" and h > 1 and w > 1:
         y = F.interpolate(batch, scale_factor=0.5, mode="bilinear", align_corners=False)
+    elif method == "bilinear":  # a 1 px side: scale_factor would give 0 px
+        y = F.interpolate(batch, size=(hh, hw), mode="bilinear", align_corners=False)
     else:  # PIL's order: horizontal pass, clip, vertical pass, clip (the clip matters for bicubic overshoot)
         mode = _TORCH_MODES[method]
-        y = F.interpolate(batch, size=(h, w // 2), mode=mode, align_corners=False, antialias=True).clamp_(0, 1)
-        y = F.interpolate(y, size=(h // 2, w // 2), mode=mode, align_corners=False, antialias=True).clamp_(0, 1)
+        y = F.interpolate(batch, size=(h, hw), mode=mode, align_corners=False, antialias=True).clamp_(0, 1)
+        y = F.interpolate(y, size=(hh, hw), mode=mode, align_corners=False, antialias=True).clamp_(0, 1)
     return y if x.dim() == 4 else y[0]
 
 

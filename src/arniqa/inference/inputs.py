@@ -28,8 +28,8 @@ class Encoded:
     name: str
     data: bytes
 
-    def open(self, exif: bool = True):
-        return decode_image(self.data, self.name, exif)
+    def open(self, exif: bool = True, max_pixels: int | None = None):
+        return decode_image(self.data, self.name, exif, max_pixels)
 
 
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
@@ -58,15 +58,16 @@ def split_inputs(inputs) -> list:
     raise ValueError(f"cannot score an object of type {type(inputs).__name__}")
 
 
-def as_image(item, name: str) -> Image.Image | torch.Tensor:
+def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | torch.Tensor:
     """One input as an RGB PIL image (paths, PIL images) or a (3,H,W) float tensor in [0, 1]
-    (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files, ValueError otherwise."""
+    (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
+    images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise."""
     if isinstance(item, (str, os.PathLike)):
-        return open_image(item)
+        return open_image(item, max_pixels=max_pixels)
     if isinstance(item, NAMED):
-        return item.open()
+        return item.open(max_pixels=max_pixels)
     if isinstance(item, bytes):
-        return decode_image(item, name)
+        return decode_image(item, name, max_pixels=max_pixels)
     if isinstance(item, Image.Image):
         return to_rgb(item, name)
     if isinstance(item, np.ndarray):

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data.images import ImageError
+from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
@@ -86,6 +86,8 @@ class Scorer:
     ``max_side``: in ``whole``/``pyiqa``, images whose longer side exceeds it are first downscaled
     (PIL bicubic, aspect kept, longer side = ``max_side``) with a warning, which changes their score;
     ignored by ``crops``/``eval``, whose cost does not grow with the image past decoding.
+    ``max_pixels``: encoded images (files, bytes, shard members) whose header declares more pixels are
+    an error, refused before decoding (default 100 million; None: PIL's own limit only).
     ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast; ``channels_last`` memory format.
     ``batch_size``, ``channels_last`` and ``engine`` default per device (:data:`DEFAULTS`).
     ``engine``: ``auto``, ``torch``, or ``onnxruntime`` (the model's feature graph exported once into the
@@ -106,6 +108,7 @@ class Scorer:
         precision: str = "fp32",
         channels_last: bool | None = None,
         engine: str | OnnxEngine = "auto",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.device = resolve_device(device)
         defaults = DEFAULTS.get(self.device.type, DEFAULTS["other"])
@@ -117,6 +120,8 @@ class Scorer:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if max_side is not None and max_side < 2:
             raise ValueError(f"max_side must be at least 2, got {max_side}")
+        if max_pixels is not None and max_pixels < 1:
+            raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
@@ -128,6 +133,7 @@ class Scorer:
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
         self.max_side = max_side
+        self.max_pixels = max_pixels
         self.precision = precision
         self.channels_last = channels_last
         if isinstance(engine, OnnxEngine):
@@ -168,10 +174,13 @@ class Scorer:
         """Decode one input and make its (full, half) views; errors are kept, not raised."""
         name = source_name(item, index)
         try:
-            full, half = self.protocol.views(self._bound(as_image(item, name), name))
+            full, half = self.protocol.views(self._bound(as_image(item, name, self.max_pixels), name))
             return _Prepared(index, name, full, half)
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
+        except MemoryError:  # this image only: the others go on
+            return _Prepared(index, name, exception=ImageError(name, "out of memory while decoding it; lower "
+                                                                    "--max-pixels, --workers or --batch-size"))
 
     def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
         """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""

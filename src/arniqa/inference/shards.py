@@ -7,7 +7,9 @@ JSON metadata) are not images and are passed over. The stdlib ``tarfile`` lists 
 item keeps the member's offset and size, so its bytes are read by one seek from any thread or Ray
 worker, and a bad member is one error row while the rest of the shard goes on. A shard that cannot be
 listed (missing, not a tar, its data cut short) gives an :class:`Unreadable` item named after the shard
-(after the members listed before the damage).
+(after the members listed before the damage). A member's read is bounded: one whose header declares
+more bytes than the shard holds after it, or more than :data:`MAX_MEMBER_BYTES`, is an error row read
+from nowhere. An image-named member that is a link, a device or a FIFO is a row saying it was skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..data.images import ImageError, decode_image, is_image_file
 
 SHARD_SUFFIX = ".tar"
 MAX_EXPANSION = 1_000_000  # names one brace pattern may stand for
+MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unread
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
@@ -43,16 +46,22 @@ class Member:
     def read(self) -> bytes:
         try:
             with open(self.shard, "rb") as f:
-                f.seek(self.offset)
-                data = f.read(self.size)
+                held = max(0, min(self.size, os.fstat(f.fileno()).st_size - self.offset))
+                if held == self.size <= MAX_MEMBER_BYTES:
+                    f.seek(self.offset)
+                    data = f.read(self.size)
+                    held = len(data)
         except OSError as e:
             raise ImageError(self.name, f"cannot read the shard ({e.strerror or e})") from None
-        if len(data) != self.size:
-            raise ImageError(self.name, f"tar member cut short ({len(data)} of {self.size} bytes in the shard)")
+        if held != self.size:
+            raise ImageError(self.name, f"tar member cut short ({held} of {self.size} bytes in the shard)")
+        if self.size > MAX_MEMBER_BYTES:
+            raise ImageError(self.name, f"tar member too large ({self.size} bytes, over the bound of "
+                                        f"{MAX_MEMBER_BYTES}); extract it to score it as a file")
         return data
 
-    def open(self, exif: bool = True):
-        return decode_image(self.read(), self.name, exif)
+    def open(self, exif: bool = True, max_pixels: int | None = None):
+        return decode_image(self.read(), self.name, exif, max_pixels)
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class Unreadable:
     name: str
     reason: str
 
-    def open(self, exif: bool = True):
+    def open(self, exif: bool = True, max_pixels: int | None = None):
         raise ImageError(self.name, self.reason)
 
 
@@ -78,8 +87,12 @@ def shard_items(path: str | os.PathLike) -> list[Member | Unreadable]:
     try:
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
-                if info.isfile() and is_image_file(info.name):
+                if info.isdir() or not is_image_file(info.name):
+                    continue
+                if info.isfile():
                     items.append(Member(shard, info.name, info.offset_data, info.size))
+                else:
+                    items.append(Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}, not a file"))
     except FileNotFoundError:
         items.append(Unreadable(shard, "no such file"))
     except IsADirectoryError:
@@ -88,6 +101,16 @@ def shard_items(path: str | os.PathLike) -> list[Member | Unreadable]:
         what = f"tar data unreadable after {len(items)} image members" if items else "not a tar file"
         items.append(Unreadable(shard, f"{what} ({e})"))
     return items
+
+
+def _kind(info: tarfile.TarInfo) -> str:
+    if info.issym():
+        return f"a symbolic link to {info.linkname} (links in shards are not followed)"
+    if info.islnk():
+        return f"a hard link to {info.linkname} (links in shards are not followed)"
+    if info.isdev():
+        return "a FIFO" if info.isfifo() else "a device"
+    return "not a regular file"
 
 
 def expand_braces(pattern: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename.
+"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename; and the
+lock that keeps two arniqa processes from writing one output (:func:`output_lock`).
 
 A crash at any moment leaves either the old file or the new one. :func:`write_json` is the one JSON
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no

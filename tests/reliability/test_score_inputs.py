@@ -1,0 +1,179 @@
+"""``arniqa score``'s inputs that used to stop a run or vanish: file names in any bytes, tar headers that
+lie, links in shards and folders, 1 px images, images too large to decode. One bad item is one row (or
+one entry of the "skipped" note) and the run goes on. What is promised is in docs/reliability.md."""
+
+import io
+import json
+import os
+import struct
+import tarfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import arniqa.cli.score  # noqa: F401  (registers the verb)
+import tiny_score
+from arniqa.cli import app
+from tiny_score import BIAS, FEATURE_WEIGHTS, write_images
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch):
+    """Every run scores with the stand-in model."""
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+
+
+def _score(*args):
+    return CliRunner().invoke(app, ["score", *map(str, args)])
+
+
+def _png(w: int, h: int, colour=(200, 100, 50)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_file_names_in_any_bytes_are_written_losslessly_and_resumed(tmp_path, fmt):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    names = [b"back\\slash.png", b"caf\xe9.png", b"plain.png"]  # sorted as bytes; caf\xe9 is Latin-1, not UTF-8
+    for k, name in enumerate(names):
+        with open(os.path.join(os.fsencode(folder), name), "wb") as f:
+            f.write(_png(5 + k, 4))
+    out = tmp_path / f"s.{fmt}"
+    r = _score(folder, "--protocol", "whole", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    text = out.read_bytes().decode("utf-8")  # still UTF-8 text
+    if fmt == "csv":  # the documented escape: a backslash doubled, a byte that is not UTF-8 as \xNN
+        paths = [line.split(",")[0] for line in text.splitlines()[1:]]
+        assert paths == [f"{folder}/back\\\\slash.png", f"{folder}/caf\\xe9.png", f"{folder}/plain.png"]
+    else:  # JSON's own \udcNN escape gives Python's surrogateescape name back
+        paths = [row["path"] for row in json.loads(text)]
+        assert [os.fsencode(p) for p in paths] == [os.fsencode(folder) + b"/" + n for n in names]
+    before = out.read_bytes()
+    r = _score(folder, "--protocol", "whole", "-o", out, "--resume")
+    assert r.exit_code == 0 and "resuming: 3 of 3" in r.stderr
+    assert out.read_bytes() == before
+
+
+def _lying_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size  # written in base-256 by the GNU format
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def test_a_tar_member_declaring_1_tib_is_an_error_row_and_later_shards_are_scored(tmp_path):
+    first = io.BytesIO()
+    with tarfile.open(fileobj=first, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("a.png")
+        info.size = len(data := _png(6, 5))
+        tar.addfile(info, io.BytesIO(data))
+    body = first.getvalue().rstrip(b"\0")
+    body += b"\0" * (-len(body) % 512) + _lying_header("huge.png", 1 << 40) + _png(7, 5).ljust(1024, b"\0")
+    (tmp_path / "000000.tar").write_bytes(body)
+    with tarfile.open(tmp_path / "000001.tar", "w") as tar:
+        info = tarfile.TarInfo("b.png")
+        info.size = len(data := _png(8, 5))
+        tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "s.csv"
+    r = _score(tmp_path / "{000000..000001}.tar", "--protocol", "whole", "-o", out)
+    assert r.exit_code == 1, r.stderr
+    rows = {row["path"].removeprefix(f"{tmp_path}/"): row for row in _rows(out)}
+    assert list(rows) == ["000000.tar/a.png", "000000.tar/huge.png", "000000.tar", "000001.tar/b.png"]
+    assert rows["000000.tar/huge.png"]["error"] == f"tar member cut short (1024 of {1 << 40} bytes in the shard)"
+    assert rows["000000.tar/a.png"]["error"] == rows["000001.tar/b.png"]["error"] == ""
+
+
+def _rows(path):
+    import csv
+
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_links_devices_and_fifos_in_a_shard_get_a_row_saying_skipped(tmp_path):
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        info = tarfile.TarInfo("a.png")
+        info.size = len(data := _png(6, 5))
+        tar.addfile(info, io.BytesIO(data))
+        for name, kind in (("sym.png", tarfile.SYMTYPE), ("hard.png", tarfile.LNKTYPE), ("fifo.png", tarfile.FIFOTYPE),
+                           ("dev.png", tarfile.CHRTYPE), ("label.cls", tarfile.SYMTYPE)):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, "a.png" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+            tar.addfile(info)
+    out = tmp_path / "s.csv"
+    r = _score(tmp_path / "s.tar", "--protocol", "whole", "-o", out)
+    assert r.exit_code == 1
+    errors = {row["path"].removeprefix(f"{tmp_path}/s.tar/"): row["error"] for row in _rows(out)}
+    assert errors == {  # the label is not an image: passed over, as before
+        "a.png": "",
+        "sym.png": "skipped: a symbolic link to a.png (links in shards are not followed), not a file",
+        "hard.png": "skipped: a hard link to a.png (links in shards are not followed), not a file",
+        "fifo.png": "skipped: a FIFO, not a file",
+        "dev.png": "skipped: a device, not a file",
+    }
+
+
+@pytest.mark.parametrize("protocol", ["crops", "whole", "pyiqa", "eval"])
+def test_images_of_1_px_are_scored(tmp_path, protocol):
+    sizes = [(1, 1), (1, 5), (3, 1), (2, 2)]
+    files = []
+    for w, h in sizes:
+        files.append(tmp_path / f"{w}x{h}.png")
+        files[-1].write_bytes(_png(w, h))
+    out = tmp_path / "s.csv"
+    r = _score(*files, "--protocol", protocol, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    rows = _rows(out)
+    assert all(row["error"] == "" and np.isfinite(float(row["score"])) for row in rows)
+    if protocol == "whole":  # one colour: every view's channel means and maxima are that colour
+        c = np.array([200, 100, 50]) / 255
+        raw = float(FEATURE_WEIGHTS.numpy() @ np.tile(c, 4)) + BIAS
+        for row in rows:
+            assert float(row["raw_score"]) == pytest.approx(raw, abs=1e-5)
+            assert float(row["score"]) == pytest.approx((raw - 1) / 4, abs=1e-5)
+
+
+def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_note(tmp_path):
+    folder = tmp_path / "imgs"
+    write_images(folder, 1)
+    (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "notes.txt").write_text("x")
+    r = _score(folder, "--protocol", "whole", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 0, r.stderr
+    assert (f"skipped 1 file no decoder can open: 1 .txt; 3 entries that are no file: {folder}/gone.jpg "
+            f"(dangling link), {folder}/loop.png (link loop), {folder}/pipe.png (FIFO)\n") in r.stderr  # fmt: skip
+    assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header declares w x h RGB pixels, with one row of data: decoding it would need 3 w h bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1))) \
+        + chunk(b"IEND", b"")  # fmt: skip
+
+
+def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_path):
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    big.write_bytes(_png_header_only(12000, 12000))  # 144 megapixels (432 MB decoded) in 100 bytes
+    small.write_bytes(_png(40, 30))
+    out = tmp_path / "s.csv"
+    r = _score(big, small, "--protocol", "whole", "-o", out)
+    assert r.exit_code == 1
+    rows = _rows(out)
+    assert rows[0]["error"] == ("image too large: 12000x12000 pixels, over the bound of 100000000 (--max-pixels); "
+                                "raise the bound to score it")  # fmt: skip
+    assert rows[1]["error"] == ""
+    r = _score(small, "--protocol", "whole", "-o", out, "--max-pixels", 1199)  # 40 x 30 = 1200
+    assert r.exit_code == 1 and _rows(out)[0]["error"].startswith("image too large: 40x30 pixels")

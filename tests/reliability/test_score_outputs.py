@@ -1,0 +1,226 @@
+"""``arniqa score``'s output file under faults: torn rows, the file size limit, a full disk, two writers,
+kills. What is promised is in docs/reliability.md; the reference is always one clean run's bytes."""
+
+import os
+import random
+import resource
+import signal
+import subprocess
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+import arniqa.cli.score  # noqa: F401  (registers the verb)
+import tiny_score
+from arniqa.cli import app
+from arniqa.cli.results import RowWriter, read_done
+from tiny_score import child, write_images
+
+WAIT = 300  # seconds a child may take on a busy 2-core machine
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """In-process runs score with the stand-in model."""
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+
+
+def _score(*args):
+    return CliRunner().invoke(app, ["score", *map(str, args)])
+
+
+def _finish(p) -> tuple[int, str]:
+    _, err = p.communicate(timeout=WAIT)
+    return p.returncode, err
+
+
+def _file_limit(limit: int):
+    def preexec() -> None:  # in the child: writes past `limit` bytes fail with EFBIG instead of a signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def _error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_resume_drops_a_torn_csv_row_and_rescores_it(tiny, tmp_path):
+    imgs = write_images(tmp_path / "imgs", 5)
+    clean = tmp_path / "clean.csv"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    data = clean.read_bytes()
+    lines = data.splitlines(keepends=True)
+    kept, row = b"".join(lines[:3]), lines[3]  # the header, two rows; the third row torn
+    cuts = {"in its score (0.7 looks like a number)": kept + row[: row.index(b",") + 4],
+            "in its path": kept + row[:10], "before its newline": kept + row[:-1]}  # fmt: skip
+    for where, cut in cuts.items():
+        out = tmp_path / "out.csv"
+        out.write_bytes(cut)
+        r = _score(*imgs, "--protocol", "whole", "-o", out, "--resume")
+        assert r.exit_code == 0 and "resuming: 2 of 5" in r.stderr, where
+        assert out.read_bytes() == data, where
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
+    rows = [("a,b.png", 0.5, 3.0, None), ('q"uo\nte.png', 0.25, 2.0, None), ("caf\udce9.png", None, None, "bad\udcff"),
+            ("back\\slash.png", 0.75, 4.0, None), ("d.png", 0.125, 1.5, None)]  # fmt: skip
+    path = tmp_path / f"r.{fmt}"
+    with RowWriter(path, fmt) as w:
+        for row in rows:
+            w.write(*row)
+    whole = path.read_bytes()
+    for cut in range(len(whole) + 1):
+        path.write_bytes(whole[:cut])
+        done = read_done(path, fmt)
+        assert [r[0] for r in rows if r[0] in done] == [r[0] for r in rows][: len(done)], cut  # a prefix, in order
+        with RowWriter(path, fmt, append=True) as w:
+            for row in rows:
+                if row[0] not in done:
+                    w.write(*row)
+        assert path.read_bytes() == whole, cut
+
+
+def test_the_file_size_limit_exits_2_naming_the_file_and_resume_completes_it(tiny, tmp_path):
+    imgs = write_images(tmp_path / "imgs", 8)
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    data = clean.read_bytes()
+    limit = len(data) * 3 // 5
+    limit += data[limit - 1 : limit] == b"\n"  # inside a row
+    code, err = _finish(child([*imgs, "--protocol", "whole", "-o", out], preexec_fn=_file_limit(limit)))
+    assert code == 2
+    [line] = _error_lines(err)
+    assert line.startswith(f"error: {out}: file too large") and "(EFBIG)" in line and "--resume" in line
+    kept = out.read_bytes()
+    assert kept.endswith(b"\n") and data.startswith(kept) and len(kept) <= limit  # whole rows only
+    assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
+    assert out.read_bytes() == data
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs, then filled up but for two pages (root only; skipped elsewhere)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        fillers = []
+        try:
+            while True:
+                fillers.append(disk / f"filler{len(fillers)}")
+                fillers[-1].write_bytes(b"x" * 4096)
+        except OSError:
+            pass
+        for f in fillers[-3:]:  # the last one (maybe empty) and two pages: the lock file's and the output's
+            f.unlink()
+        yield disk, fillers[:-3]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_exits_2_naming_the_file_and_resume_completes_it(tiny, small_disk, tmp_path):
+    disk, fillers = small_disk
+    imgs = write_images(tmp_path / ("long-folder-name-" * 12) / "imgs", 20)  # rows of ~270 bytes: 5.4 KB in all
+    clean, out = tmp_path / "clean.csv", disk / "out.csv"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    data = clean.read_bytes()
+    code, err = _finish(child([*imgs, "--protocol", "whole", "-o", out]))
+    assert code == 2
+    [line] = _error_lines(err)
+    assert line.startswith(f"error: {out}: disk full (ENOSPC)") and "--resume" in line
+    kept = out.read_bytes()
+    assert kept.endswith(b"\n") and data.startswith(kept) and len(kept) < len(data)  # whole rows only
+    for f in fillers:
+        f.unlink()
+    assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
+    assert out.read_bytes() == data
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_an_output_in_a_folder_without_write_permission_exits_2_naming_it(tiny, tmp_path):
+    imgs = write_images(tmp_path / "imgs", 1)
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    r = _score(*imgs, "--protocol", "whole", "-o", folder / "s.csv")
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"error: {folder}/s.csv: cannot write it: permission denied (EACCES); "
+                                      "choose an output you can write to"]  # fmt: skip
+
+
+def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    imgs = write_images(tmp_path / "imgs", 1)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        r = _score(*imgs, "--protocol", "whole", "-o", disk / "s.csv")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"error: {disk}/s.csv: cannot write it: read-only file system (EROFS); "
+                                      "choose an output you can write to"]  # fmt: skip
+
+
+def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
+    first, second = write_images(tmp_path / "first", 3), write_images(tmp_path / "second", 3, seed=1)
+    out, release = tmp_path / "out.csv", tmp_path / "release"
+    a = child([*first, "--protocol", "whole", "-o", out], env={"TINY_SCORE_HOLD": str(release)})
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (out.is_file() and out.stat().st_size) and time.monotonic() < deadline:  # a holds the lock
+            time.sleep(0.05)
+        r = _score(*second, "--protocol", "whole", "-o", out)  # this process is the second writer
+        assert r.exit_code == 2
+        [line] = _error_lines(r.stderr)
+        assert line == (f"error: {out} is in use by another arniqa process (pid {a.pid}); "
+                        "wait for it or choose another output")  # fmt: skip
+    finally:
+        release.touch()
+    code, err = _finish(a)
+    assert code == 0, err
+    assert read_done(out, "csv") == {str(p) for p in first}
+    assert not (tmp_path / ".out.csv.lock").exists()
+
+
+def test_kills_and_file_size_faults_then_resume_until_done_equal_one_clean_run(tiny, tmp_path):
+    imgs = write_images(tmp_path / "imgs", 20)
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    args = [*imgs, "--protocol", "whole", "-o", out]
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    data = clean.read_bytes()
+    rng = random.Random(26)
+    faults = []
+    for k in range(5):
+        resume = ["--resume"] if k else []
+        size = out.stat().st_size if out.exists() else 0
+        if rng.random() < 0.5:  # the file size limit, somewhere past what is written
+            limit = rng.randint(size + 1, len(data) - 1)
+            code, _ = _finish(child([*args, *resume], preexec_fn=_file_limit(limit)))
+            faults.append(("file size", code))
+        else:  # SIGKILL once some more rows are written (a few milliseconds apart)
+            p = child([*args, *resume], env={"TINY_SCORE_DELAY": "0.02"})
+            goal = rng.randint(size + 1, len(data) - 1)
+            while p.poll() is None and (not out.exists() or out.stat().st_size < goal):
+                time.sleep(0.005)
+            p.kill()
+            faults.append(("kill", _finish(p)[0]))
+    assert {code for _, code in faults} <= {2, -signal.SIGKILL}, faults  # every fault stopped its run
+    for _ in range(3):  # in this process: no fault left to inject
+        r = _score(*args, "--resume")
+        if r.exit_code == 0:
+            break
+    assert r.exit_code == 0, r.stderr
+    assert out.read_bytes() == data
