@@ -42,7 +42,12 @@ def score(
     max_side: int | None = typer.Option(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
     ),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32 | bf16 | fp16 (torch autocast) | int8 (ONNX Runtime, see docs/usage.md)."
+    ),
+    calibrate: Path | None = typer.Option(
+        None, "--calibrate", help="--precision int8: a folder of photos to calibrate on. Default: bundled photos."
+    ),
     channels_last: bool | None = typer.Option(
         None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
     ),
@@ -84,7 +89,7 @@ def score(
         fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
     options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
                    max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
-                   engine=engine)  # fmt: skip
+                   engine=engine, calibrate=calibrate)  # fmt: skip
     try:  # also with --ray: bad options and models fail here, before the cluster is asked
         scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
     except (ValueError, OSError) as e:

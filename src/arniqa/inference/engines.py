@@ -22,7 +22,8 @@ from ..models.regressor import Regressor
 from .export import export_onnx, read_sidecar
 
 ENGINES = ("torch", "onnxruntime")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
+ONNX_PRECISIONS = ("fp32", "int8")
 
 
 class TorchEngine:

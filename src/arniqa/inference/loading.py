@@ -9,6 +9,7 @@ encoder and the published ``regressor_<dataset>.pth``, fetched into the cache or
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,8 +24,9 @@ from ..models.checkpoint import load_checkpoint
 from ..models.download import fetch, sha256_of
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
-from .engines import OnnxEngine, cached_onnx
+from .engines import OnnxEngine, cached_export, cached_onnx
 from .export import export_onnx
+from .quantize import int8_file, quantize
 from .scorer import Scorer, resolve_engine
 
 
@@ -44,6 +46,7 @@ def load(
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
     engine: str = "auto",
+    calibrate: str | os.PathLike | None = None,
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
@@ -57,17 +60,22 @@ def load(
         engine: ``auto`` (per device, see :data:`arniqa.inference.scorer.DEFAULTS`), ``torch``, or
             ``onnxruntime`` (an ``.onnx`` file always runs there; other models are exported once into
             the cache).
+        calibrate: with ``precision="int8"``, a folder of photos to calibrate the int8 file on (default:
+            the bundled sample photos; :mod:`arniqa.inference.quantize`).
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
-        **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``,
-            ``channels_last``).
+        **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``:
+            fp32, bf16 or fp16 on torch, int8 on ONNX Runtime; ``channels_last``).
 
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
     dev = resolve_device(device)
     path = Path(name_or_path)
+    int8 = options.get("precision") == "int8"
+    if calibrate is not None and not int8:
+        raise ValueError("calibrate goes with precision='int8'")
     if path.suffix.lower() == ".onnx":
         if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
@@ -75,25 +83,30 @@ def load(
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
-        runner = OnnxEngine(path, dev)
+        runner = OnnxEngine(int8_file(path, calibrate) if int8 else path, dev)
         return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
     published = not (path.suffix == ".safetensors" or path.is_file())
     if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
             == "onnxruntime":  # fmt: skip
-        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev)
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
+    if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
+        runner = OnnxEngine(int8_file(cached_export(model), calibrate), dev, reg)
+        return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
 
 
-def _published_onnx(name: str, weights_dir, regressor, device: torch.device) -> OnnxEngine:
-    """The onnxruntime engine of a published model. Its cached export is named after the SHA-256 of the
-    encoder file, so a cache hit builds no torch model (nor imports timm and torchvision)."""
+def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int8: bool = False,
+                    calibrate=None) -> OnnxEngine:
+    """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
+    after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
+    torchvision)."""
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
     onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}",
                             lambda: load_published_encoder(ARNIQA("resnet50"), encoder_file).eval())
-    return OnnxEngine(onnx_file, device, reg)
+    return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 
 def _regressor(name: str, weights_dir, regressor) -> Regressor:
@@ -133,12 +146,21 @@ def export(
     regressor: str | os.PathLike | Regressor | None = None,
     protocol: str | Protocol = "crops",
     embedding: bool = False,
+    int8: bool = False,
+    calibrate: str | os.PathLike | None = None,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
-    :mod:`arniqa.inference.export`. Returns ``output``."""
+    :mod:`arniqa.inference.export`. ``int8``: the file is quantized, calibrated on the photos of the
+    folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). Returns ``output``."""
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if reg is None:
         raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
-    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+    if not int8:
+        if calibrate is not None:
+            raise ValueError("calibrate goes with int8")
+        return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding)
+        return quantize(fp32, output, calibrate)

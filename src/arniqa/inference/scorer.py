@@ -26,8 +26,9 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from ..utils.runtime import resolve_device
-from .engines import ENGINES, PRECISIONS, OnnxEngine, TorchEngine, cached_export
+from .engines import ENGINES, ONNX_PRECISIONS, PRECISIONS, OnnxEngine, TorchEngine, cached_export
 from .inputs import as_image, source_name, split_inputs
+from .quantize import int8_file
 from .results import ItemResult, ScoreResult
 
 @dataclass
@@ -70,10 +71,12 @@ DEFAULTS = {
 
 
 def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
-    """``engine`` with ``auto`` replaced: torch when a torch option (precision, channels_last) is given, else
-    the device's default."""
+    """``engine`` with ``auto`` replaced: onnxruntime for int8, torch when a torch option (bf16, fp16,
+    channels_last) is given, else the device's default."""
     if engine != "auto":
         return engine
+    if precision == "int8":
+        return "onnxruntime"
     if precision != "fp32" or channels_last:
         return "torch"
     return DEFAULTS.get(device.type, DEFAULTS["other"])["engine"]
@@ -121,8 +124,10 @@ class Scorer:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
             raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
-        if engine != "torch" and (precision != "fp32" or channels_last):
-            raise ValueError("precision and channels_last apply to the torch engine; ONNX Runtime runs fp32")
+        if engine != "torch" and (precision not in ONNX_PRECISIONS or channels_last):
+            raise ValueError("bf16, fp16 and channels_last apply to the torch engine; ONNX Runtime runs fp32 or int8")
+        if engine == "torch" and precision == "int8":
+            raise ValueError("int8 runs on ONNX Runtime (engine='onnxruntime')")
         self.protocol = get_protocol(protocol)
         self.model, self.regressor = model, regressor
         self.batch_size = batch_size
@@ -138,7 +143,8 @@ class Scorer:
             self.engine = TorchEngine(model, regressor, self.device, precision, channels_last)
             self.model, self.regressor = self.engine.model, self.engine.regressor
         else:
-            self.engine = OnnxEngine(cached_export(model), self.device, regressor)
+            onnx_file = cached_export(model)
+            self.engine = OnnxEngine(int8_file(onnx_file) if precision == "int8" else onnx_file, self.device, regressor)
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
