@@ -43,7 +43,7 @@ import pillow_heif
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-try:  # a dependency on Linux (built from source where no wheel exists); elsewhere PIL decodes every PNG
+try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
 except ImportError:
