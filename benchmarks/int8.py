@@ -33,7 +33,8 @@ from arniqa.data.images import is_image_file
 from arniqa.data.synthetic import prepare
 from arniqa.data.images import tensor_to_pil
 from arniqa.inference import Scorer
-from arniqa.inference.engines import OnnxEngine, cached_export
+from arniqa.inference.engines import cached_export
+from arniqa.inference.onnx_engine import OnnxEngine
 from arniqa.inference.quantize import int8_file
 from arniqa.models import ARNIQA
 from arniqa.utils.runtime import cpu_name

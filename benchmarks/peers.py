@@ -108,7 +108,8 @@ def read_csv_scores(path: Path) -> dict[str, float]:
 
 def encoder_limit(files: list[Path], repeats: int = 3) -> float:
     """Images/s of the network alone in the crops protocol: ONNX Runtime on 10 crops of 224 per image."""
-    from arniqa.inference.engines import OnnxEngine, cached_export
+    from arniqa.inference.engines import cached_export
+    from arniqa.inference.onnx_engine import OnnxEngine
     from arniqa.models import ARNIQA
 
     engine = OnnxEngine(cached_export(ARNIQA("resnet50").eval()), torch.device("cpu"))

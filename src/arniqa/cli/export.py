@@ -29,7 +29,7 @@ def export(
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""
     from ..inference import export as export_model
-    from ..inference.export import sidecar_path
+    from ..inference.sidecar import sidecar_path
 
     if checkpoint is not None and weights_dir is not None:
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")

@@ -11,28 +11,32 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..constants import DEFAULT_REGRESSOR
+from ..constants import DEFAULT_MODEL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
-from ..models.arniqa import ARNIQA
-from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
-from ..models.regressor import Regressor
-from ..models.checkpoint import load_checkpoint
-from ..models.download import fetch, sha256_of
-from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
-from .engines import OnnxEngine, cached_export, cached_onnx
-from .export import export_onnx
-from .quantize import int8_file, quantize
+from .onnx_engine import OnnxEngine
 from .scorer import Scorer, resolve_engine
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.arniqa import ARNIQA
+    from ..models.regressor import Regressor
+
+# The models (torch, timm) are imported by the functions that build one, so that scoring an ONNX file
+# imports neither.
 
 
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
+    from ..models.arniqa import ARNIQA
+    from ..models.download import fetch
+    from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
+
     dataset = canonical_dataset(dataset)
     model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
     regressor = load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset)
@@ -71,7 +75,6 @@ def load(
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
-    dev = resolve_device(device)
     path = Path(name_or_path)
     int8 = options.get("precision") == "int8"
     if calibrate is not None and not int8:
@@ -83,8 +86,15 @@ def load(
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
-        runner = OnnxEngine(int8_file(path, calibrate) if int8 else path, dev)
-        return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
+        if int8:
+            from .quantize import int8_file
+
+            path = int8_file(path, calibrate)
+        runner = OnnxEngine(path, device)
+        return Scorer(None, runner.regressor(), protocol=protocol, engine=runner, **options)
+    from .engines import cached_export
+
+    dev = resolve_device(device)
     published = not (path.suffix == ".safetensors" or path.is_file())
     if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
             == "onnxruntime":  # fmt: skip
@@ -92,6 +102,8 @@ def load(
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
+        from .quantize import int8_file
+
         runner = OnnxEngine(int8_file(cached_export(model), calibrate), dev, reg)
         return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
@@ -102,6 +114,12 @@ def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
     after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
     torchvision)."""
+    from ..models.arniqa import ARNIQA
+    from ..models.download import fetch, sha256_of
+    from ..models.published import ENCODER_FILE, load_published_encoder
+    from .engines import cached_onnx
+    from .quantize import int8_file
+
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
     onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}",
@@ -111,6 +129,11 @@ def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int
 
 def _regressor(name: str, weights_dir, regressor) -> Regressor:
     """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
+    from ..models.download import fetch
+    from ..models.published import load_published_regressor, regressor_filename
+    from ..models.regressor import Regressor
+    from ..models.registry import model_dataset, regressor_dataset
+
     if isinstance(regressor, Regressor):
         return regressor
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
@@ -125,6 +148,11 @@ def load_model(
     regressor: str | os.PathLike | Regressor | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
+    from ..models.arniqa import ARNIQA
+    from ..models.checkpoint import load_checkpoint
+    from ..models.download import fetch
+    from ..models.published import ENCODER_FILE, load_published_encoder
+
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.is_file():
         if isinstance(regressor, str) and not Path(regressor).is_file():
@@ -152,6 +180,9 @@ def export(
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
     :mod:`arniqa.inference.export`. ``int8``: the file is quantized, calibrated on the photos of the
     folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). Returns ``output``."""
+    from .export import export_onnx
+    from .quantize import quantize
+
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)

@@ -29,7 +29,7 @@ from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..models.download import cache_dir, sha256_of
 from ..utils.files import atomic_write, write_json
-from .export import read_sidecar, sidecar_path
+from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
 SETTINGS = "qdq conv-only s8 per-channel weights, u8 minmax activations, v1"  # part of the cache key
