@@ -2,7 +2,8 @@
 May import models, data, utils and constants, never evaluate, ablation or cli (which may import it).
 
 The names below are imported on first use, so that ``arniqa score`` on an ONNX file, which imports
-submodules of this package, imports neither torch nor timm."""
+submodules of this package, imports neither torch nor timm. (No submodule is named like one of them:
+importing it would rebind the name.)"""
 
 import importlib
 

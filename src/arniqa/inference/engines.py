@@ -20,7 +20,7 @@ import torch
 from ..models.arniqa import ARNIQA
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from .export import export_onnx
+from .onnx_export import export_onnx
 
 
 class TorchEngine:

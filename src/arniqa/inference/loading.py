@@ -57,7 +57,7 @@ def load(
 
     Args:
         name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint file, or an
-            ONNX file written by :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
+            ONNX file written by :func:`arniqa.inference.onnx_export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
@@ -178,9 +178,9 @@ def export(
     calibrate: str | os.PathLike | None = None,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
-    :mod:`arniqa.inference.export`. ``int8``: the file is quantized, calibrated on the photos of the
+    :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
     folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). Returns ``output``."""
-    from .export import export_onnx
+    from .onnx_export import export_onnx
     from .quantize import quantize
 
     if Path(name_or_path).suffix.lower() == ".onnx":

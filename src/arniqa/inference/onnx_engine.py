@@ -58,7 +58,7 @@ def default_threads() -> int:
 
 
 class OnnxEngine:
-    """ONNX Runtime on an exported file (:func:`~arniqa.inference.export.export_onnx`).
+    """ONNX Runtime on an exported file (:func:`~arniqa.inference.onnx_export.export_onnx`).
 
     A file with a ``raw_score`` output scores by itself; a feature-only file (the engine's cache) is
     followed by ``regressor`` in torch. ``threads``: ONNX Runtime's intra-op threads (default:
