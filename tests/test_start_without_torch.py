@@ -55,4 +55,4 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
             full, half = get_protocol(protocol).views(open_image(tmp_path / f"{i}.png"))
             with torch.no_grad():
                 ref.append(float(regressor.scale(regressor(model.quality_features(full, half)).mean())))
-        assert np.allclose([float(r["score"]) for r in rows[:3]], ref, rtol=0, atol=1e-6)
+        assert np.allclose([float(r["score"]) for r in rows[:3]], ref, rtol=0, atol=1e-5)

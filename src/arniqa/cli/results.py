@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from ..data.images import can_identify, is_image_file
-from ..inference.shards import expand_braces, is_shard, shard_items
+from ..inference.listing import iter_inputs
 from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
@@ -37,32 +36,24 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     recognises. The other files in the folders are ``skipped``. A file named directly is always kept
     (missing or undecodable, it becomes an error row). An argument that does not exist is expanded as
     a brace pattern (``shards/{000000..000099}.tar``); tar shards (``.tar``, given or in folders) are
-    replaced by their image members (:mod:`arniqa.inference.shards`)."""
-    files: list = []
+    replaced by their image members (:mod:`arniqa.inference.shards`). All in memory: ``arniqa score``
+    lists lazily (:func:`arniqa.inference.listing.iter_inputs`, the same rules)."""
     skipped: list[str] = []
-
-    def add(f) -> None:
-        files.extend(shard_items(f) if is_shard(f) else [str(f)])
-
-    for arg in paths:
-        for p in [Path(arg)] if Path(arg).exists() else map(Path, expand_braces(str(arg))):
-            if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    if f.is_file():
-                        if is_shard(f) or is_image_file(f) or can_identify(f):
-                            add(f)
-                        else:
-                            skipped.append(str(f))
-            else:
-                add(p)
+    files = list(iter_inputs(paths, skipped.append))
     return Collected(files, skipped)
 
 
-def skipped_summary(skipped: list[str]) -> str:
-    """``skipped 3 files: 2 .txt, 1 .xyz`` (most common extension first)."""
-    counts = Counter(Path(f).suffix.lower() or "(no extension)" for f in skipped)
+def skipped_kind(path: str) -> str:
+    """How :func:`skipped_summary` counts a skipped file: its extension."""
+    return Path(path).suffix.lower() or "(no extension)"
+
+
+def skipped_summary(counts: Counter) -> str:
+    """``skipped 3 files: 2 .txt, 1 .xyz`` (most common extension first) from the counts per
+    :func:`skipped_kind`."""
+    skipped = sum(counts.values())
     kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}"
+    return f"skipped {skipped} file{'s' if skipped != 1 else ''} no decoder can open: {kinds}"
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
@@ -82,13 +73,13 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if fmt == "csv":
         return [dict(r) for r in csv.DictReader(io.StringIO(text)) if r.get("path")]
-    return [row for _, row in _json_rows(text)]
+    return [row for _, row in _json_rows(text.splitlines())]
 
 
-def _json_rows(text: str) -> Iterator[tuple[str, dict]]:
+def _json_rows(lines: Iterable[str]) -> Iterator[tuple[str, dict]]:
     """``(line, row)`` for each row line of a JSON result file (one object per line, a trailing comma
     dropped), up to the first line that does not parse (a half-written last line)."""
-    for line in text.splitlines():
+    for line in lines:
         line = line.strip().rstrip(",")
         if line.startswith("{"):
             try:
@@ -98,9 +89,22 @@ def _json_rows(text: str) -> Iterator[tuple[str, dict]]:
             yield line, row
 
 
+def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
+    """The paths that already have a row (scored or failed) in a result file, in its order, read as a
+    stream (as :func:`read_rows` parses them)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        if fmt == "csv":
+            yield from (r["path"] for r in csv.DictReader(f) if r.get("path"))
+        else:
+            yield from (str(row["path"]) for _, row in _json_rows(f))
+
+
 def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
     """The paths that already have a row (scored or failed) in a result file."""
-    return {str(r["path"]) for r in read_rows(path, fmt)}
+    return set(iter_done(path, fmt))
 
 
 def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
@@ -134,17 +138,17 @@ class RowWriter:
     def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False) -> None:
         self.fmt = format_for(None, fmt)
         self.count = 0
-        existing = 0
+        existing = False
         if isinstance(target, (str, os.PathLike)):
             path = Path(target)
-            existing = len(read_rows(path, self.fmt)) if append else 0
+            existing = append and next(iter_done(path, self.fmt), None) is not None
             if append and existing and self.fmt == "json":
                 self._reopen_json(path)
             self.stream: TextIO = open(path, "a" if append and existing else "w", encoding="utf-8", newline="")
             self._own = True
         else:
             self.stream, self._own = target, False
-        self._first = existing == 0
+        self._first = not existing
         if self.fmt == "csv":
             self._csv = csv.writer(self.stream, lineterminator="\n")
             if self._first:
@@ -156,7 +160,7 @@ class RowWriter:
     @staticmethod
     def _reopen_json(path: Path) -> None:
         """Drop a closing ``]`` (and a half-written last line) so rows can be appended."""
-        body = "[\n" + ",\n".join(line for line, _ in _json_rows(path.read_text(encoding="utf-8")))
+        body = "[\n" + ",\n".join(line for line, _ in _json_rows(path.read_text(encoding="utf-8").splitlines()))
         atomic_write(path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:

@@ -15,8 +15,11 @@ from . import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 @app.command()
 def score(
     paths: list[Path] = typer.Argument(
-        ..., help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
-                  "shards/{000000..000099}.tar are expanded."),  # fmt: skip
+        None, help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
+                   "shards/{000000..000099}.tar are expanded."),  # fmt: skip
+    files_from: str | None = typer.Option(
+        None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
+    ),
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
@@ -62,17 +65,23 @@ def score(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
     ),
 ) -> None:
-    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
+    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed.
+    Inputs are listed as they are scored, so memory does not grow with their number."""
+    from collections import Counter
+    from itertools import chain
+
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..inference import load
-    from ..inference.inputs import source_name
-    from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
+    from ..inference.listing import iter_inputs, read_list, skip_finished
+    from .results import format_for, iter_done, skipped_kind, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    if not paths and files_from is None:
+        raise typer.BadParameter("give PATHS, or --files-from LIST")
     if resume and output is None:
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
@@ -82,11 +91,16 @@ def score(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
-    files, skipped = collect_paths(paths)
-    done = read_done(output, fmt) if resume else set()
-    todo = [f for i, f in enumerate(files) if source_name(f, i) not in done]
-    if not files:
+    skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
+    counts = Counter()  # resumed: already in the output; scored: given to the scorer
+    sources = chain(paths or (), () if files_from is None else read_list(files_from))
+    items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]))
+    first = next(items, None)  # before the model loads: fail fast when there is nothing to score
+    if first is None:
         fail("no image files found" + (f" ({skipped_summary(skipped)})" if skipped else ""))
+    items = chain([first], items)
+    if resume:
+        items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
     options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
                    max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
                    engine=engine, calibrate=calibrate)  # fmt: skip
@@ -99,24 +113,31 @@ def score(
     scale = not no_scale and scorer.regressor.score_range is not None
     if not no_scale and not scale:
         err.print("the regressor has no score range: writing raw scores", style="yellow")
-    if done:
-        err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
 
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
         stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
         if ray is not None:
             scorer, stops = _ray_scorer(stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL),
                                                                       device=device, **options))  # fmt: skip
-        bar = stack.enter_context(Progress(*columns, console=err, transient=False, disable=not todo))
-        task = bar.add_task("scoring", total=len(todo))
+            items = list(items)  # Ray splits the list into blocks
+        bar = stack.enter_context(Progress(*columns, console=err, transient=False))
+        task = bar.add_task("scoring", total=None)
+
+        def advance() -> None:
+            counts.update(["scored"])
+            bar.advance(task)
+
         try:
-            failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
-                                  scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+            failed = write_scores(scorer, items, sys.stdout if output is None else output, fmt, append=resume,
+                                  scale=scale, advance=advance)  # fmt: skip
         except stops as e:
             fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+    if counts["resumed"]:
+        total = counts["resumed"] + counts["scored"]
+        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}", markup=False)
     if failed:
-        err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
+        err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
     if skipped:
         err.print(skipped_summary(skipped), style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

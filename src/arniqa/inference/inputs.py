@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,14 +52,17 @@ def source_name(item, index: int) -> str:
     return str(item) if isinstance(item, (str, os.PathLike)) else f"<input {index}>"
 
 
-def split_inputs(inputs) -> list:
-    """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors)."""
+def split_inputs(inputs) -> list | Iterator:
+    """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors);
+    an iterator (a stream of inputs) is passed through, to be taken item by item."""
     if isinstance(inputs, (str, os.PathLike, bytes, Image.Image, np.ndarray, *NAMED)):
         return [inputs]
     if _is_tensor(inputs):
         if inputs.dim() == 4:
             return list(inputs)
         return [inputs]
+    if isinstance(inputs, Iterator):
+        return inputs
     if isinstance(inputs, Iterable):
         items = list(inputs)
         if not items:

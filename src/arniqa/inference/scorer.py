@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -208,10 +208,11 @@ class Scorer:
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
 
-    def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
-        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""
+    def _prepared(self, items: Iterable) -> Iterator[_Prepared]:
+        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead (``items`` is
+        taken lazily, so a stream of inputs is never held whole)."""
         ahead = 2 * self.batch_size
-        if self.workers <= 1 or len(items) <= 1:
+        if self.workers <= 1 or (isinstance(items, Sequence) and len(items) <= 1):
             for i, item in enumerate(items):
                 yield self._prepare(i, item)
             return
@@ -291,6 +292,8 @@ class Scorer:
                     flush(key)
                 elif held >= window:  # keep the look-ahead bounded: flush the biggest bucket
                     flush(max(buckets, key=lambda k: len(buckets[k])))
+            if len(done) >= window:  # keep the reorder window bounded: score the bucket of the next row out
+                flush(next(k for k, group in buckets.items() if group[0].index == emitted))
             for r in _emit_in_order(done, emitted):
                 emitted += 1
                 yield r
