@@ -11,9 +11,7 @@ from PIL import Image
 
 from arniqa.data.images import open_image
 from arniqa.data.views import get_protocol
-from arniqa.inference.onnx_export import export_onnx
-from arniqa.models import Regressor
-from tiny_arniqa import TinyARNIQA
+from tiny_arniqa import tiny_onnx
 
 SCRIPT = r"""
 import json, sys
@@ -28,13 +26,7 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 
 
 def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
-    model = TinyARNIQA()
-    model.backbone_name = "tiny"
-    regressor = Regressor("kadid10k", in_features=8)
-    with torch.no_grad():
-        regressor.weight.copy_(torch.linspace(-1, 1, 8)[None])
-        regressor.bias.fill_(3.0)
-    onnx_file = export_onnx(model, regressor, tmp_path / "tiny.onnx", protocol="whole")
+    model, regressor, onnx_file = tiny_onnx(tmp_path / "tiny.onnx")
     for i in range(3):
         pixels = np.random.default_rng(i).integers(0, 256, (40 + i, 50, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / f"{i}.png")
