@@ -1,7 +1,8 @@
-"""``arniqa score`` on an ONNX file imports neither torch nor timm (checked in a fresh process)."""
+"""``arniqa score`` on an ONNX file, fp32 or int8, imports neither torch nor timm (checked in a fresh process)."""
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -32,6 +33,7 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
         Image.fromarray(pixels).save(tmp_path / f"{i}.png")
     (tmp_path / "3.png").write_bytes(b"not a PNG")
     out = tmp_path / "scores.csv"
+    env = dict(os.environ, ARNIQA_CACHE=str(tmp_path / "cache"))
     for protocol in ("whole", "pyiqa", "crops"):
         done = subprocess.run([sys.executable, "-c", SCRIPT, "score", str(tmp_path), "--checkpoint", str(onnx_file),
                                "--engine", "onnxruntime", "--protocol", protocol, "-o", str(out)],
@@ -41,6 +43,15 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
         rows = list(csv.DictReader(open(out)))
         assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["0.png", "1.png", "2.png", "3.png"]
         assert all(r["score"] for r in rows[:3]) and rows[3]["error"] and not rows[3]["score"]
+        if protocol == "crops":  # and its int8 form, made on first use: no torch either
+            calibration = tmp_path / "calibration"
+            calibration.mkdir(exist_ok=True)
+            Image.open(tmp_path / "0.png").save(calibration / "0.png")
+            done = subprocess.run([sys.executable, "-c", SCRIPT, "score", str(tmp_path), "--checkpoint", str(onnx_file),
+                                   "--precision", "int8", "--calibrate", str(calibration), "-o", str(out)],
+                                  capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+            assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 1, "heavy": []}, done.stderr
+            assert len(list((tmp_path / "cache" / "onnx").glob("*.int8-*.onnx"))) == 1
         # the same scores as the model run in torch
         ref = []
         for i in range(3):

@@ -27,8 +27,7 @@ from PIL import Image
 from ..data.images import is_image_file, open_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
-from ..models.download import cache_dir, sha256_of
-from ..utils.files import atomic_write, write_json
+from ..utils.files import atomic_write, cache_dir, sha256_of, write_json
 from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
@@ -68,8 +67,8 @@ def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str,
     crops = get_protocol("crops")
     feeds = []
     for image in images:
-        full, half = crops.views(image)
-        feeds.append({"full": np.asarray(full, dtype=np.float32), "half": np.asarray(half, dtype=np.float32)})
+        full, half = crops.arrays(image)
+        feeds.append({"full": full, "half": half})
     return feeds
 
 
