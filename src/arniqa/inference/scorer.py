@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 ENGINES = ("torch", "onnxruntime")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
 
+
 @dataclass
 class _Prepared:
     index: int
