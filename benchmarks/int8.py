@@ -29,9 +29,8 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 
-from arniqa.data.images import is_image_file
+from arniqa.data.images import is_image_file, tensor_to_pil
 from arniqa.data.synthetic import prepare
-from arniqa.data.images import tensor_to_pil
 from arniqa.inference import Scorer
 from arniqa.inference.engines import cached_export
 from arniqa.inference.onnx_engine import OnnxEngine
