@@ -10,10 +10,11 @@ overwrites; the pyiqa process here patches ``torchvision.models.resnet50`` to bu
 weights (in this benchmark's child process, not in pyiqa).
 
 Each round runs pyiqa (``pyiqa.create_metric("arniqa-kadid")`` then ``metric(path)`` per image, as
-its README shows) and then each arniqa command (``arniqa score FOLDER ...``), each as a fresh process
+its README shows) and then each arniqa command (fp32 ONNX Runtime, the defaults; int8; torch) (``arniqa score FOLDER ...``), each as a fresh process
 (imports, model loading, decoding included). The ratio of a pair is pyiqa's wall time over the arniqa
 command's in the same round; the table gives the median over rounds. Score differences: the pyiqa
-protocol against pyiqa's scores, the crops protocol against arniqa's fp32 torch crops. Also measured:
+protocol against pyiqa's scores, the crops protocol against arniqa's fp32 torch crops, the whole protocol
+against the whole defaults, and each int8 row against the fp32 ONNX Runtime row (the defaults) of its protocol. Also measured:
 the encoder alone (ONNX Runtime on 10 random crops of 224 per image, the crops protocol's network
 work), as the compute limit for the crops protocol, and the crops defaults inside one process (no
 start-up), to tell the scorer's own overhead from the start-up's.
@@ -57,9 +58,15 @@ ARNIQA_RUNS = {
     "arniqa pyiqa protocol, --engine torch": ("pyiqa", ["--engine", "torch"]),
     "arniqa pyiqa protocol, bf16 + channels_last, batch 1": (
         "pyiqa", ["--precision", "bf16", "--channels-last", "--batch-size", "1"]),
+    "arniqa pyiqa protocol, int8": ("pyiqa", ["--precision", "int8"]),
+    "arniqa whole protocol, defaults": ("whole", []),
+    "arniqa whole protocol, int8": ("whole", ["--precision", "int8"]),
     "arniqa crops protocol, defaults": ("crops", []),
+    "arniqa crops protocol, int8": ("crops", ["--precision", "int8"]),
     "arniqa crops protocol, --engine torch": ("crops", ["--engine", "torch"]),
 }
+INT8_REFERENCE = {"pyiqa": "arniqa pyiqa protocol, defaults", "whole": "arniqa whole protocol, defaults",
+                  "crops": "arniqa crops protocol, defaults"}  # int8 rows: the difference to fp32 ONNX Runtime
 CROPS_REFERENCE = "arniqa crops protocol, --engine torch"
 
 
@@ -108,7 +115,8 @@ def read_csv_scores(path: Path) -> dict[str, float]:
 
 def encoder_limit(files: list[Path], repeats: int = 3) -> float:
     """Images/s of the network alone in the crops protocol: ONNX Runtime on 10 crops of 224 per image."""
-    from arniqa.inference.engines import OnnxEngine, cached_export
+    from arniqa.inference.engines import cached_export
+    from arniqa.inference.onnx_engine import OnnxEngine
     from arniqa.models import ARNIQA
 
     engine = OnnxEngine(cached_export(ARNIQA("resnet50").eval()), torch.device("cpu"))
@@ -166,6 +174,7 @@ def main() -> None:
             for i, (name, (protocol, extra)) in enumerate(ARNIQA_RUNS.items())
         }
         first_run = timed(arniqa_cmds["arniqa pyiqa protocol, defaults"], env)  # exports into the empty cache
+        first_int8_run = timed(arniqa_cmds["arniqa pyiqa protocol, int8"], env)  # quantizes into the cache
         times: dict[str, list[float]] = {"pyiqa arniqa-kadid": [], **{n: [] for n in arniqa_cmds}}
         for _ in range(args.rounds):
             times["pyiqa arniqa-kadid"].append(timed(pyiqa_cmd, env))
@@ -177,17 +186,24 @@ def main() -> None:
         in_process = scorer_in_process(files, tmp / "weights")
 
     n = len(files)
+    from PIL import Image
+
+    dims = sorted({Image.open(f).size for f in files})
+    sizes = f"{len(dims)} sizes, {dims[0][0]}x{dims[0][1]} to {dims[-1][0]}x{dims[-1][1]}"
     rows = []
     for name, ts in times.items():
         protocol = ARNIQA_RUNS[name][0] if name in ARNIQA_RUNS else "pyiqa"
         ratios = [p / t for p, t in zip(times["pyiqa arniqa-kadid"], ts)]
-        ref = pyiqa_scores if protocol == "pyiqa" else scores[CROPS_REFERENCE]
+        against = (INT8_REFERENCE[protocol] if "int8" in name else "pyiqa" if protocol == "pyiqa"
+                   else "arniqa whole protocol, defaults" if protocol == "whole" else CROPS_REFERENCE)  # fmt: skip
+        ref = pyiqa_scores if against == "pyiqa" else scores[against]
         mine = pyiqa_scores if name not in scores else scores[name]
         diff = max(abs(mine[p] - ref[p]) for p in ref)
         rows.append(dict(run=name, protocol=protocol, seconds=ts, images_per_s=[n / t for t in ts],
                          speed_vs_pyiqa_per_round=ratios, median_speed_vs_pyiqa=statistics.median(ratios),
-                         max_score_diff=diff, diff_against="pyiqa" if protocol == "pyiqa" else CROPS_REFERENCE))
-    print(f"{n} images, {args.rounds} rounds; first arniqa run (exports into the cache) {first_run:.1f} s")
+                         max_score_diff=diff, diff_against=against))
+    print(f"{n} images, {args.rounds} rounds; first arniqa run (exports into the cache) {first_run:.1f} s, "
+          f"first int8 run (quantizes into the cache) {first_int8_run:.1f} s")
     print(f"{'run':<56} {'median s':>8} {'img/s':>6} {'x pyiqa (per round)':>26} {'median':>6} {'max|d|':>8}")
     for r in rows:
         per = " ".join(f"{x:.2f}" for x in r["speed_vs_pyiqa_per_round"])
@@ -202,9 +218,10 @@ def main() -> None:
         "command": "python benchmarks/peers.py " + " ".join(sys.argv[1:]),
         "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "python": sys.executable, "torch": torch.__version__, "pyiqa": pyiqa.__version__,
-        "images": n, "image_sizes": "500-1024 px (Kodak 768x512, Urban100 resized to 1024 wide), PNG",
+        "images": n, "image_sizes": sizes,
         "weights": "random, published layout, same files for both",
         "rounds": args.rounds, "first_arniqa_run_seconds_with_export": first_run,
+        "first_int8_run_seconds_with_quantization": first_int8_run,
         "encoder_alone_crops_images_per_s": limit, "crops_defaults_in_process_images_per_s": in_process,
         "rows": rows,
     }

@@ -69,7 +69,7 @@ def tiny_model(monkeypatch):
 
 def demo_photos(folder: Path) -> None:
     """Small stand-ins for the demo's sample photos (the demo keeps the photos it finds)."""
-    from arniqa.demo import SKIMAGE_PHOTOS
+    from arniqa.data.samples import SKIMAGE_PHOTOS
 
     for name in (*SKIMAGE_PHOTOS, "china", "flower"):
         write_images(folder, 1)[0].rename(folder / f"{name}.png")

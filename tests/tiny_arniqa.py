@@ -20,3 +20,19 @@ class TinyARNIQA(torch.nn.Module):
 
     def quality_features(self, full, half):
         return torch.cat([self(full)[0], self(half)[0]], dim=1)
+
+
+def tiny_onnx(path):
+    """An ``arniqa export``-style ONNX file of :class:`TinyARNIQA` with a KADID-10k regressor (8-d features):
+    scoring at almost no cost. Returns the model, the regressor and the path."""
+    from arniqa.inference.onnx_export import export_onnx
+    from arniqa.models import Regressor
+
+    torch.manual_seed(0)
+    model = TinyARNIQA()
+    model.backbone_name = "tiny"
+    regressor = Regressor("kadid10k", in_features=8)
+    with torch.no_grad():
+        regressor.weight.copy_(torch.linspace(-1, 1, 8)[None])
+        regressor.bias.fill_(3.0)
+    return model, regressor, export_onnx(model, regressor, path, protocol="whole")

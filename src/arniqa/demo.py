@@ -27,6 +27,7 @@ from PIL import Image
 
 from .data.images import tensor_to_pil
 from .data.iqa import load_dataset
+from .data.samples import sample_arrays
 from .data.synthetic import build_synthetic
 from .degradations import distort
 from .evaluate.features import FeatureProtocol, extract_features
@@ -36,7 +37,6 @@ from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.regressor import Regressor
 from .train import load_config, train
 
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
               "pixelate", "highsharpen")  # fmt: skip
@@ -49,19 +49,12 @@ WARNING = (
 
 def sample_photos(folder: Path) -> list[Path]:
     """Write the bundled sample photos as PNG into ``folder``; returns their paths (sorted)."""
-    import skimage.data
-    from sklearn.datasets import load_sample_images
-
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {name: getattr(skimage.data, name)() for name in SKIMAGE_PHOTOS}
-    sklearn_images = load_sample_images()
-    for name, array in zip(sklearn_images.filenames, sklearn_images.images):
-        arrays[Path(name).stem] = array
     paths = []
-    for name, array in arrays.items():
+    for name, array in sample_arrays().items():
         path = folder / f"{name}.png"
         if not path.exists():
-            Image.fromarray(np.ascontiguousarray(array[..., :3])).save(path)
+            Image.fromarray(array).save(path)
         paths.append(path)
     return sorted(paths)
 

@@ -17,7 +17,7 @@ import arniqa.cli.score  # noqa: F401
 from arniqa.cli import app
 from arniqa.data.views import get_protocol
 from arniqa.inference import load
-from arniqa.inference.export import sidecar
+from arniqa.inference.onnx_export import sidecar
 from arniqa.models import Regressor
 
 MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
@@ -151,7 +151,7 @@ def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published,
 def test_export_leaves_the_model_as_it_was(tmp_path):
     """Exporting traces copies: a model in eval mode stays in eval mode (torch.onnx.export restores the mode
     of the module it traces, a fresh wrapper in train mode before), with its weights and layout untouched."""
-    from arniqa.inference.export import export_onnx
+    from arniqa.inference.onnx_export import export_onnx
     from arniqa.models import ARNIQA
 
     model = ARNIQA("resnet50").eval().to(memory_format=torch.channels_last)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from ..data import images
 from . import app, fail
+
+if TYPE_CHECKING:
+    import torch
 
 console = Console()
 
 
 def _generator(seed: int | None) -> torch.Generator | None:
+    import torch  # here, as every import of a verb module: `arniqa score` on an ONNX file runs without torch
+
     return None if seed is None else torch.Generator().manual_seed(seed)
 
 
@@ -29,6 +33,8 @@ def _save(picture: Image.Image, out: Path) -> None:
 
 
 def _load(path: Path) -> torch.Tensor:
+    from ..data import images
+
     try:
         return images.load_image(path)
     except ValueError as e:  # ImageError names the file and the problem
@@ -64,6 +70,7 @@ def distort(
     seed: int | None = typer.Option(None, "--seed", help="Seed for the random internals (angle, noise, ...)."),
 ) -> None:
     """Apply one distortion at one level to IMAGE and write the result."""
+    from arniqa.data.images import tensor_to_pil
     from arniqa.degradations import distort as apply
 
     x = _load(image)
@@ -71,7 +78,7 @@ def distort(
         y = apply(x, name, level, _generator(seed))
     except ValueError as e:
         fail(str(e))
-    _save(images.tensor_to_pil(y), out)
+    _save(tensor_to_pil(y), out)
     console.print(f"wrote {out} ({name}, level {level})", highlight=False)
 
 
@@ -86,6 +93,7 @@ def gallery(
     from arniqa.degradations.gallery import draw_gallery
 
     if image is None:
+        import torch
         from skimage import data
 
         x = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255

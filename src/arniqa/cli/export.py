@@ -24,18 +24,24 @@ def export(
     ),
     protocol: str = typer.Option("crops", "--protocol", help="The protocol recorded in the sidecar (views to feed)."),
     embedding: bool = typer.Option(False, "--embedding", help="Also output the 4096-d quality feature."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize to int8 (ONNX Runtime; see docs/usage.md)."),
+    calibrate: Path | None = typer.Option(
+        None, "--calibrate", help="--int8: a folder of photos to calibrate on. Default: the bundled sample photos."
+    ),
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""
     from ..inference import export as export_model
-    from ..inference.export import sidecar_path
+    from ..inference.sidecar import sidecar_path
 
     if checkpoint is not None and weights_dir is not None:
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    if calibrate is not None and not int8:
+        raise typer.BadParameter("--calibrate goes with --int8")
     if output.suffix.lower() != ".onnx":
         raise typer.BadParameter(f"{output}: the output file must end in .onnx")
     try:
         path = export_model(output, checkpoint or DEFAULT_MODEL, weights_dir=weights_dir, regressor=regressor,
-                            protocol=protocol, embedding=embedding)  # fmt: skip
+                            protocol=protocol, embedding=embedding, int8=int8, calibrate=calibrate)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")

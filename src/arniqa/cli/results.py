@@ -2,7 +2,7 @@
 
 Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``). Files are written
 incrementally, each row whole in one write, so an interrupted run keeps its rows, and a later run can
-skip the paths already present (:func:`read_done`) and append the rest; a torn last row (a crash in
+skip the paths already present (:func:`iter_done`, read as a stream) and append the rest; a torn last row (a crash in
 the middle of a write) is not counted and is cut away before appending. A JSON file is an array with
 one row object per line; its closing ``]`` is written when the writer closes (also on an interrupt),
 and is removed again when rows are appended. Paths in any bytes are written losslessly
@@ -17,15 +17,14 @@ import io
 import json
 import os
 import re
-import stat
 from collections import Counter
 from contextlib import suppress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from ..data.images import can_identify, is_image_file
-from ..inference.shards import expand_braces, is_shard, shard_items
+from ..inference.listing import iter_inputs
 
 COLUMNS = ("path", "score", "raw_score", "error")
 FORMATS = ("csv", "json")
@@ -44,51 +43,30 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are ``broken``. A
     file named directly is always kept (missing or undecodable, it becomes an error row). An argument
     that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); tar shards
-    (``.tar``, given or in folders) are replaced by their image members (:mod:`arniqa.inference.shards`)."""
-    files: list = []
+    (``.tar``, given or in folders) are replaced by their image members (:mod:`arniqa.inference.shards`).
+    All in memory: ``arniqa score`` lists lazily (:func:`arniqa.inference.listing.iter_inputs`, the same
+    rules)."""
     skipped: list[str] = []
     broken: list[tuple[str, str]] = []
-
-    def add(f) -> None:
-        files.extend(shard_items(f) if is_shard(f) else [str(f)])
-
-    for arg in paths:
-        for p in [Path(arg)] if Path(arg).exists() else map(Path, expand_braces(str(arg))):
-            if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    if f.is_file():
-                        if is_shard(f) or is_image_file(f) or can_identify(f):
-                            add(f)
-                        else:
-                            skipped.append(str(f))
-                    elif not f.is_dir() and (why := _not_a_file(f)):
-                        broken.append((str(f), why))
-            else:
-                add(p)
+    files = list(iter_inputs(paths, skipped.append, lambda path, why: broken.append((path, why))))
     return Collected(files, skipped, broken)
 
 
-def _not_a_file(path: Path) -> str | None:
-    """Why a folder entry that is neither a file nor a folder is no file; None for a link to a folder."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "dangling link"
-    except OSError as e:
-        return "link loop" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror or e})"
-    if stat.S_ISDIR(mode):
-        return None  # a linked folder: not followed, as rglob does not
-    return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
+def skipped_kind(path: str) -> str:
+    """How :func:`skipped_summary` counts a skipped file: its extension."""
+    return Path(path).suffix.lower() or "(no extension)"
 
 
-def skipped_summary(skipped: list[str], broken: list[tuple[str, str]] = ()) -> str:
+def skipped_summary(skipped: Counter | Iterable[str] = (), broken: list[tuple[str, str]] = ()) -> str:
     """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
-    link), b (link loop)`` (most common extension first); empty when nothing was skipped."""
+    link), b (link loop)`` (most common extension first); empty when nothing was skipped. ``skipped``:
+    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: (path, why) of the
+    entries that are no file."""
+    counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
     parts = []
-    if skipped:
-        counts = Counter(Path(f).suffix.lower() or "(no extension)" for f in skipped)
-        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        parts.append(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} no decoder can open: {kinds}")
+    if n := sum(counts.values()):
+        kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"{n} file{'s' if n != 1 else ''} no decoder can open: {kinds}")
     if broken:
         named = ", ".join(f"{_printable(f)} ({why})" for f, why in broken[:10]) + (", ..." if len(broken) > 10 else "")
         entries = "1 entry that is" if len(broken) == 1 else f"{len(broken)} entries that are"
@@ -157,33 +135,59 @@ class _Existing(NamedTuple):
 
 
 def _scan(path: Path, fmt: str) -> _Existing:
-    """The complete rows of a result file (possibly cut by a crash or a full disk). A row is complete
-    when it parses fully: a CSV record with the four columns and numbers or nothing in ``score`` and
-    ``raw_score``, ended by its newline; a JSON row line that is an object with the four keys. The
-    rows after the first incomplete one do not count."""
+    """The complete rows of a result file (possibly cut by a crash or a full disk); see :func:`_iter_scan`."""
+    rows, end = [], 0
+    for row, end in _iter_scan(path, fmt):
+        if row is not None:
+            rows.append(row)
+    return _Existing(rows, end)
+
+
+def _count(path: Path, fmt: str) -> tuple[int, int]:
+    """The number of complete rows of a result file and the byte offset just after the last one (0:
+    nothing to keep), read as a stream (no row is held)."""
+    rows = end = 0
+    for row, end in _iter_scan(path, fmt):
+        rows += row is not None
+    return rows, end
+
+
+def _iter_scan(path: Path, fmt: str) -> Iterator[tuple[dict | None, int]]:
+    """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
+    as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
+    CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
+    its newline; a JSON row line that is an object with the four keys. The rows after the first
+    incomplete one do not count."""
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")
     except FileNotFoundError:
-        return _Existing([], 0)
+        return
     except OSError as e:
         raise output_error(str(path), e) from None
-    lines = []  # (line, byte offset of its end)
-    start = 0
-    while start < len(data):
-        nl = data.find(b"\n", start)
-        end = len(data) if nl < 0 else nl + 1
-        lines.append((data[start:end].decode("utf-8", "surrogateescape"), end))
-        start = end
-    if not lines:
-        return _Existing([], 0)
-    first = lines[0][0]
-    if first.endswith("\n") and first.rstrip("\r\n") != (",".join(COLUMNS) if fmt == "csv" else "["):
-        raise OutputError(f"{_printable(str(path))}: not an arniqa {fmt} result file (its first line is "
-                          f"{first.rstrip()[:40]!r}); choose another output, or score without --resume to replace it")
-    return _scan_csv(lines) if fmt == "csv" else _scan_json(lines)
+    with f:
+        lines = _lines(f, path)
+        first = next(lines, None)
+        if first is None:
+            return
+        if first[0].endswith("\n") and first[0].rstrip("\r\n") != (",".join(COLUMNS) if fmt == "csv" else "["):
+            raise OutputError(f"{_printable(str(path))}: not an arniqa {fmt} result file (its first line is "
+                              f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
+                              "replace it")
+        yield from _scan_csv(chain([first], lines)) if fmt == "csv" else _scan_json(first, lines)
 
 
-def _scan_csv(lines: list[tuple[str, int]]) -> _Existing:
+def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
+    """(line, byte offset of its end) of a binary file, its newlines kept."""
+    end = 0
+    try:
+        for raw in f:
+            end += len(raw)
+            yield raw.decode("utf-8", "surrogateescape"), end
+    except OSError as e:
+        raise output_error(str(path), e) from None
+
+
+def _scan_csv(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
     def feed():
@@ -191,20 +195,19 @@ def _scan_csv(lines: list[tuple[str, int]]) -> _Existing:
         for last in lines:
             yield last[0]
 
-    rows, end = [], 0
     try:
         for i, record in enumerate(csv.reader(feed(), strict=True)):
             if not last[0].endswith("\n"):
-                break
+                return
             if i > 0 and (len(record) != len(COLUMNS) or not all(map(_is_number, record[1:3]))):
-                break
-            if i > 0:  # the header was checked by _scan
-                rows.append({"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
-                             "error": record[3]})
-            end = last[1]
+                return
+            if i == 0:  # the header was checked by _iter_scan
+                yield None, last[1]
+            else:
+                yield {"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
+                       "error": record[3]}, last[1]
     except csv.Error:  # a quote left open: cut inside a quoted field
-        pass
-    return _Existing(rows, end)
+        return
 
 
 def _is_number(field: str) -> bool:
@@ -215,22 +218,20 @@ def _is_number(field: str) -> bool:
         return False
 
 
-def _scan_json(lines: list[tuple[str, int]]) -> _Existing:
-    if not lines[0][0].endswith("\n"):
-        return _Existing([], 0)  # not even the opening bracket
-    rows, end = [], lines[0][1]
-    for line, line_end in lines[1:]:
+def _scan_json(first: tuple[str, int], lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, int]]:
+    if not first[0].endswith("\n"):
+        return  # not even the opening bracket
+    yield None, first[1]
+    for line, line_end in lines:
         body = line.rstrip("\r\n")
         text = body.rstrip(",")
         try:
             row = json.loads(text)
         except json.JSONDecodeError:
-            break
+            return
         if not isinstance(row, dict) or set(row) != set(COLUMNS):
-            break
-        rows.append(row)
-        end = line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
-    return _Existing(rows, end)
+            return
+        yield row, line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
 
 
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
@@ -238,12 +239,21 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
     return _scan(Path(path), fmt).rows
 
 
+def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
+    """The paths that already have a complete row (scored or failed) in a result file, in its order,
+    read as a stream (the rows :func:`read_rows` returns, paths unescaped); :class:`OutputError` for a
+    file that is no result file of ``fmt``."""
+    for row, _ in _iter_scan(Path(path), fmt):
+        if row is not None:
+            yield str(row["path"])
+
+
 def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
     """The paths that already have a complete row (scored or failed) in a result file."""
-    return {str(r["path"]) for r in read_rows(path, fmt)}
+    return set(iter_done(path, fmt))
 
 
-def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
+def write_scores(scorer, paths: Iterable, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
                  scale: bool = True, advance: Callable[[], object] = lambda: None) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
@@ -280,8 +290,7 @@ class RowWriter:
         self._broken = False
         if isinstance(target, (str, os.PathLike)):
             self.name = str(target)
-            found = _scan(Path(target), self.fmt) if append else _Existing([], 0)
-            self.existing, self.end = len(found.rows), found.end
+            self.existing, self.end = _count(Path(target), self.fmt) if append else (0, 0)
             try:
                 self._fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o666)
             except OSError as e:

@@ -16,8 +16,11 @@ from . import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 @app.command()
 def score(
     paths: list[Path] = typer.Argument(
-        ..., help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
-                  "shards/{000000..000099}.tar are expanded."),  # fmt: skip
+        None, help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
+                   "shards/{000000..000099}.tar are expanded."),  # fmt: skip
+    files_from: str | None = typer.Option(
+        None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
+    ),
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
@@ -45,7 +48,12 @@ def score(
     max_side: int | None = typer.Option(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
     ),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (autocast)."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32 | bf16 | fp16 (torch autocast) | int8 (ONNX Runtime, see docs/usage.md)."
+    ),
+    calibrate: Path | None = typer.Option(
+        None, "--calibrate", help="--precision int8: a folder of photos to calibrate on. Default: bundled photos."
+    ),
     channels_last: bool | None = typer.Option(
         None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
     ),
@@ -64,20 +72,26 @@ def score(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
     ),
 ) -> None:
-    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
+    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed.
+    Inputs are listed as they are scored, so memory does not grow with their number."""
+    from collections import Counter
+    from itertools import chain
+
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from PIL import Image
 
     from ..inference import load
-    from ..inference.inputs import source_name
+    from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.files import OutputBusy, output_lock
-    from .results import OutputError, collect_paths, format_for, output_error, read_done, skipped_summary, write_scores
+    from .results import OutputError, format_for, iter_done, output_error, skipped_kind, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
         raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    if not paths and files_from is None:
+        raise typer.BadParameter("give PATHS, or --files-from LIST")
     if resume and output is None:
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
@@ -86,12 +100,18 @@ def score(
         fmt = format_for(output, fmt)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+
+    skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
+    broken: list[tuple[str, str]] = []  # (path, why) of the folders' entries that are no file
+    counts = Counter()  # resumed: already in the output; scored: given to the scorer
     options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
                    max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
                    engine=engine, max_pixels=max_pixels)  # fmt: skip
+    if calibrate is not None:  # load() refuses it without --precision int8
+        options["calibrate"] = calibrate
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
         if output is not None:  # held to the end: another arniqa process writing this output is refused
             try:
@@ -100,15 +120,20 @@ def score(
                 fail(str(e))
             except OSError as e:
                 fail(str(output_error(str(output), e)))
-        found = collect_paths(paths)
-        files, skipped = found.files, skipped_summary(found.skipped, found.broken)
-        try:
-            done = read_done(output, fmt) if resume else set()
-        except OutputError as e:
-            fail(str(e))
-        todo = [f for i, f in enumerate(files) if source_name(f, i) not in done]
-        if not files:
-            fail("no image files found" + (f" ({skipped})" if skipped else ""))
+        sources = chain(paths or (), () if files_from is None else read_list(files_from))
+        items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]),
+                            lambda path, why: broken.append((path, why)))
+        first = next(items, None)  # before the model loads: fail fast when there is nothing to score
+        if first is None:
+            summary = skipped_summary(skipped, broken)
+            fail("no image files found" + (f" ({summary})" if summary else ""))
+        items = chain([first], items)
+        if resume:
+            try:  # a file that is no result file is refused before the model loads
+                next(iter_done(output, fmt), None)
+            except OutputError as e:
+                fail(str(e))
+            items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
             scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
         except (ValueError, OSError) as e:
@@ -118,26 +143,33 @@ def score(
         scale = not no_scale and scorer.regressor.score_range is not None
         if not no_scale and not scale:
             err.print("the regressor has no score range: writing raw scores", style="yellow")
-        if done:
-            err.print(f"resuming: {len(files) - len(todo)} of {len(files)} paths already in {output}", markup=False)
 
         stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
         if ray is not None:
             scorer, stops = _ray_scorer(stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL),
                                                                       device=device, **options))  # fmt: skip
-        bar = stack.enter_context(Progress(*columns, console=err, transient=False, disable=not todo))
-        task = bar.add_task("scoring", total=len(todo))
+            items = list(items)  # Ray splits the list into blocks
+        bar = stack.enter_context(Progress(*columns, console=err, transient=False))
+        task = bar.add_task("scoring", total=None)
+
+        def advance() -> None:
+            counts.update(["scored"])
+            bar.advance(task)
+
         try:
-            failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
-                                  scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+            failed = write_scores(scorer, items, sys.stdout if output is None else output, fmt, append=resume,
+                                  scale=scale, advance=advance)  # fmt: skip
         except OutputError as e:
             fail(str(e))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+    if counts["resumed"]:
+        total = counts["resumed"] + counts["scored"]
+        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}", markup=False)
     if failed:
-        err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
-    if skipped:
-        err.print(skipped, style="yellow", markup=False, soft_wrap=True)  # one line
+        err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
+    if summary := skipped_summary(skipped, broken):
+        err.print(summary, style="yellow", markup=False, soft_wrap=True)  # one line
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

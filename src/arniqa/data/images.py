@@ -43,18 +43,20 @@ import os
 import struct
 import warnings
 from pathlib import Path
-
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-try:  # a dependency on Linux (built from source where no wheel exists); elsewhere PIL decodes every PNG
+try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
 except ImportError:
     ImageDecoder = None
+
+if TYPE_CHECKING:
+    import torch
 
 PathLike = str | os.PathLike
 
@@ -254,16 +256,25 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     return uint8_view(img).float().div_(255.0)
 
 
-def uint8_view(img: Image.Image) -> torch.Tensor:
-    """8-bit RGB PIL image -> uint8 (3, H, W) tensor (a channels-first view of one copy of the pixels)."""
+def uint8_array(img: Image.Image) -> np.ndarray:
+    """8-bit RGB PIL image -> uint8 (3, H, W) array (a channels-first view of one copy of the pixels)."""
     if img.mode != "RGB":
         raise ValueError(f"expected an RGB image, got mode {img.mode}")
-    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+    return np.array(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def uint8_view(img: Image.Image) -> torch.Tensor:
+    """:func:`uint8_array` as a tensor."""
+    import torch  # here: decoding and the PIL views run without torch (arniqa score on an ONNX file)
+
+    return torch.from_numpy(uint8_array(img))
 
 
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     """Float (3, H, W) tensor in [0, 1] -> 8-bit RGB PIL image: clamped, ``round(value * 255)`` (the
     inverse of :func:`pil_to_tensor` on 8-bit data)."""
+    import torch
+
     pixels = x.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0)
     return Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
 

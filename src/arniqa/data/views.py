@@ -17,18 +17,24 @@ after each (without the intermediate clip, bicubic overshoot at sharp edges diff
 to 8/255). Measured against PIL on 119 photos and on uniform noise, the result differs by at most
 1.04/255 per pixel (mean 0.28/255), PIL's 8-bit rounding; the tests hold it to 1.5/255.
 ``backend="pil"`` gives PIL's exact result for tensors (8-bit rounding, per image).
+
+PIL images need no torch: :meth:`Protocol.arrays` gives their views as numpy arrays (what ``arniqa
+score`` feeds ONNX Runtime without importing torch); torch is imported for tensors only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 from PIL import Image
 
 from ..constants import CROP_SIZE
-from .images import pil_to_tensor, tensor_to_pil, uint8_view
+from .images import pil_to_tensor, tensor_to_pil, uint8_array
+
+if TYPE_CHECKING:
+    import torch
 
 HALF_SCALE_METHODS = ("bicubic", "bilinear_aa", "bilinear")
 _PIL_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear_aa": Image.Resampling.BILINEAR}
@@ -64,6 +70,8 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
         if backend == "torch":
             raise ValueError("backend='torch' needs a tensor; convert the PIL image first")
         return _half_pil(x, method)
+    import torch
+    import torch.nn.functional as F
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"expected a PIL image or a (3,H,W) or (B,3,H,W) tensor, got {type(x).__name__} "
                          f"{tuple(getattr(x, 'shape', ()))}")
@@ -129,10 +137,41 @@ def five_crops(x: torch.Tensor, size: int = CROP_SIZE) -> torch.Tensor:
     return out
 
 
-def _pil_five_crops(img: Image.Image, size: int = CROP_SIZE) -> torch.Tensor:
-    """:func:`five_crops` of an RGB PIL image as float (5,3,size,size); PIL's ``crop`` fills outside with 0."""
+def _pil_five_crops(img: Image.Image, size: int = CROP_SIZE) -> np.ndarray:
+    """:func:`five_crops` of an RGB PIL image as float32 (5,3,size,size); PIL's ``crop`` fills outside with 0."""
     boxes = crop_boxes(img.height, img.width, size)
-    return torch.stack([uint8_view(img.crop((left, top, left + size, top + size))) for top, left in boxes]).float() / 255
+    crops = np.stack([uint8_array(img.crop((left, top, left + size, top + size))) for top, left in boxes])
+    return crops.astype(np.float32) / 255
+
+
+def _float_array(img: Image.Image) -> np.ndarray:
+    """Float32 (1,3,H,W) in [0, 1] of an RGB PIL image (value / 255, as :func:`pil_to_tensor`)."""
+    return uint8_array(img)[None].astype(np.float32) / 255
+
+
+def _half_bilinear(x: np.ndarray) -> np.ndarray:
+    """``F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)`` of float32 (N,3,H,W), to
+    within one float32 rounding (1.2e-7): every output pixel is the mean of a 2x2 block (weights 0.5 per
+    axis; an odd last row or column unused)."""
+    if x.shape[-2] < 2 or x.shape[-1] < 2:  # a 1 px side: to half_size, as half_scale does (size, not scale_factor)
+        hh, hw = half_size(x.shape[-2], x.shape[-1])
+        return _resize_axis(_resize_axis(x, -2, hh), -1, hw)
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    rows = x[..., 0:h:2, :w] * np.float32(0.5) + x[..., 1:h:2, :w] * np.float32(0.5)
+    return rows[..., 0::2] * np.float32(0.5) + rows[..., 1::2] * np.float32(0.5)
+
+
+def _resize_axis(x: np.ndarray, axis: int, out: int) -> np.ndarray:
+    """``F.interpolate(..., size=out, mode="bilinear", align_corners=False)`` along one axis of float32 ``x``."""
+    n = x.shape[axis]
+    src = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    lam = (src - i0).astype(np.float32)
+    shape = [1] * x.ndim
+    shape[axis] = out
+    lam = lam.reshape(shape)
+    return np.take(x, i0, axis=axis) * (1 - lam) + np.take(x, i1, axis=axis) * lam
 
 
 @dataclass(frozen=True)
@@ -152,16 +191,22 @@ class Protocol:
     def n_views(self) -> int:
         return 5 if self.crops else 1
 
+    def arrays(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        """(full, half) views of an RGB PIL image as float32 arrays in [0, 1], without torch."""
+        if self.half == "bilinear" and not self.crops:  # pyiqa halves the float image, not the 8-bit one
+            full = _float_array(image)
+            return full, _half_bilinear(full)
+        half = half_scale(image, self.half)
+        if self.crops:  # crop in PIL (zero fill outside, as five_crops); only the crops are copied
+            return _pil_five_crops(image), _pil_five_crops(half)
+        return _float_array(image), _float_array(half)
+
     def views(self, image: torch.Tensor | Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
         """(full, half) views of one image: an RGB PIL image or a float (3,H,W) tensor in [0, 1]."""
+        import torch
+
         if isinstance(image, Image.Image):
-            half = half_scale(image, self.half)
-            if self.crops:  # crop in PIL (zero fill outside, as five_crops); only the crops are copied
-                return _pil_five_crops(image), _pil_five_crops(half)
-            if self.half == "bilinear":  # pyiqa halves the float image, not the 8-bit one
-                full = pil_to_tensor(image)
-                return full[None], half_scale(full, "bilinear")[None]
-            return pil_to_tensor(image)[None], pil_to_tensor(half)[None]
+            return tuple(torch.from_numpy(a) for a in self.arrays(image))
         if not torch.is_tensor(image) or image.dim() != 3 or image.shape[0] != 3:
             raise ValueError(f"expected a PIL image or a (3,H,W) tensor, got {tuple(getattr(image, 'shape', ()))}")
         half = half_scale(image, self.half)

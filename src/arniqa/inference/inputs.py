@@ -10,15 +10,19 @@ lie in [0, 1] (up to 1e-6).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.images import decode_image, open_image, pil_to_tensor, to_rgb
 from .shards import Member, Unreadable
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,12 @@ class Encoded:
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
 
 
+def _is_tensor(x) -> bool:
+    """A torch tensor, without importing torch (no tensor exists before it is imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(x)
+
+
 def source_name(item, index: int) -> str:
     """How results and errors name an input: its path or name, else ``<input i>``."""
     if isinstance(item, NAMED):
@@ -42,14 +52,17 @@ def source_name(item, index: int) -> str:
     return str(item) if isinstance(item, (str, os.PathLike)) else f"<input {index}>"
 
 
-def split_inputs(inputs) -> list:
-    """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors)."""
+def split_inputs(inputs) -> list | Iterator:
+    """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors);
+    an iterator (a stream of inputs) is passed through, to be taken item by item."""
     if isinstance(inputs, (str, os.PathLike, bytes, Image.Image, np.ndarray, *NAMED)):
         return [inputs]
-    if torch.is_tensor(inputs):
+    if _is_tensor(inputs):
         if inputs.dim() == 4:
             return list(inputs)
         return [inputs]
+    if isinstance(inputs, Iterator):
+        return inputs
     if isinstance(inputs, Iterable):
         items = list(inputs)
         if not items:
@@ -72,13 +85,15 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
         return to_rgb(item, name)
     if isinstance(item, np.ndarray):
         return _array_image(item, name)
-    if torch.is_tensor(item):
+    if _is_tensor(item):
         return _tensor_image(item, name)
     raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
 
 
 def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
     """A (3,H,W) float image in [0, 1] from a float or uint8 tensor with 1 or 3 channels."""
+    import torch
+
     if x.dim() != 3 or x.shape[0] not in (1, 3):
         raise ValueError(f"{name}: expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:
@@ -99,6 +114,8 @@ def _array_image(a: np.ndarray, name: str) -> torch.Tensor:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
         raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}")
+    import torch
+
     if a.dtype == np.uint8:
         return pil_to_tensor(to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name))
     if not np.issubdtype(a.dtype, np.floating):

@@ -10,28 +10,34 @@ of its parts, or its folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..constants import DEFAULT_REGRESSOR
+from ..constants import DEFAULT_MODEL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
-from ..models.arniqa import ARNIQA
-from ..models.registry import DEFAULT_MODEL, list_models, model_dataset, regressor_dataset
-from ..models.regressor import Regressor
-from ..models.checkpoint import load_checkpoint
-from ..models.download import fetch, sha256_of
-from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
-from .engines import OnnxEngine, cached_onnx
-from .export import export_onnx
+from .onnx_engine import OnnxEngine
 from .scorer import Scorer, resolve_engine
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.arniqa import ARNIQA
+    from ..models.regressor import Regressor
+
+# The models (torch, timm) are imported by the functions that build one, so that scoring an ONNX file
+# imports neither.
 
 
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
+    from ..models.arniqa import ARNIQA
+    from ..models.download import fetch
+    from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
+
     dataset = canonical_dataset(dataset)
     model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
     regressor = load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset)
@@ -45,6 +51,7 @@ def load(
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
     engine: str = "auto",
+    calibrate: str | os.PathLike | None = None,
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
@@ -52,24 +59,28 @@ def load(
     Args:
         name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint (its file,
             any of its parts, or its folder), or an ONNX file written by
-            :func:`arniqa.inference.export.export_onnx` (``arniqa export``).
+            :func:`arniqa.inference.onnx_export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
         engine: ``auto`` (per device, see :data:`arniqa.inference.scorer.DEFAULTS`), ``torch``, or
             ``onnxruntime`` (an ``.onnx`` file always runs there; other models are exported once into
             the cache).
+        calibrate: with ``precision="int8"``, a folder of photos to calibrate the int8 file on (default:
+            the bundled sample photos; :mod:`arniqa.inference.quantize`).
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
-        **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``,
-            ``channels_last``).
+        **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``:
+            fp32, bf16 or fp16 on torch, int8 on ONNX Runtime; ``channels_last``).
 
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
-    dev = resolve_device(device)
     path = Path(name_or_path)
+    int8 = options.get("precision") == "int8"
+    if calibrate is not None and not int8:
+        raise ValueError("calibrate goes with precision='int8'")
     if path.suffix.lower() == ".onnx":
         if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
@@ -77,29 +88,54 @@ def load(
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
-        runner = OnnxEngine(path, dev)
-        return Scorer(None, runner.regressor(), protocol=protocol, device=dev, engine=runner, **options)
+        if int8:
+            from .quantize import int8_file
+
+            path = int8_file(path, calibrate)
+        runner = OnnxEngine(path, device)
+        return Scorer(None, runner.regressor(), protocol=protocol, engine=runner, **options)
+    from .engines import cached_export
+
+    dev = resolve_device(device)
     published = not is_checkpoint(name_or_path)
     if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
             == "onnxruntime":  # fmt: skip
-        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev)
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
+    if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
+        from .quantize import int8_file
+
+        runner = OnnxEngine(int8_file(cached_export(model), calibrate), dev, reg)
+        return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
 
 
-def _published_onnx(name: str, weights_dir, regressor, device: torch.device) -> OnnxEngine:
-    """The onnxruntime engine of a published model. Its cached export is named after the SHA-256 of the
-    encoder file, so a cache hit builds no torch model (nor imports timm and torchvision)."""
+def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int8: bool = False,
+                    calibrate=None) -> OnnxEngine:
+    """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
+    after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
+    torchvision)."""
+    from ..models.arniqa import ARNIQA
+    from ..models.download import fetch, sha256_of
+    from ..models.published import ENCODER_FILE, load_published_encoder
+    from .engines import cached_onnx
+    from .quantize import int8_file
+
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
     onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}",
                             lambda: load_published_encoder(ARNIQA("resnet50"), encoder_file).eval())
-    return OnnxEngine(onnx_file, device, reg)
+    return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 
 def _regressor(name: str, weights_dir, regressor) -> Regressor:
     """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
+    from ..models.download import fetch
+    from ..models.published import load_published_regressor, regressor_filename
+    from ..models.regressor import Regressor
+    from ..models.registry import model_dataset, regressor_dataset
+
     if isinstance(regressor, Regressor):
         return regressor
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
@@ -112,7 +148,13 @@ def is_checkpoint(name_or_path) -> bool:
     """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
     file, or a folder (unless the name is a model name)."""
     path = Path(name_or_path)
-    return path.suffix == ".safetensors" or path.is_file() or path.is_dir() and str(name_or_path) not in list_models()
+    if path.suffix == ".safetensors" or path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    from ..models.registry import list_models  # here: the models package imports torch
+
+    return str(name_or_path) not in list_models()
 
 
 def load_model(
@@ -121,6 +163,11 @@ def load_model(
     regressor: str | os.PathLike | Regressor | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
+    from ..models.arniqa import ARNIQA
+    from ..models.checkpoint import load_checkpoint
+    from ..models.download import fetch
+    from ..models.published import ENCODER_FILE, load_published_encoder
+
     path = Path(name_or_path)
     if is_checkpoint(path):
         if isinstance(regressor, str) and not Path(regressor).is_file():
@@ -142,12 +189,24 @@ def export(
     regressor: str | os.PathLike | Regressor | None = None,
     protocol: str | Protocol = "crops",
     embedding: bool = False,
+    int8: bool = False,
+    calibrate: str | os.PathLike | None = None,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
-    :mod:`arniqa.inference.export`. Returns ``output``."""
+    :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
+    folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). Returns ``output``."""
+    from .onnx_export import export_onnx
+    from .quantize import quantize
+
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if reg is None:
         raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
-    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+    if not int8:
+        if calibrate is not None:
+            raise ValueError("calibrate goes with int8")
+        return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding)
+        return quantize(fp32, output, calibrate)

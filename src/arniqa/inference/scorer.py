@@ -7,35 +7,47 @@ are grouped by size within a look-ahead window of ``2 * batch_size`` images); ot
 Files are decoded (and cropped) by a thread pool, ``2 * batch_size`` images ahead, while the model
 runs. Results always come back in input order, and a batch gives the same scores as one image at a
 time (up to float rounding).
+
+With an :class:`~arniqa.inference.onnx_engine.OnnxEngine` and inputs that are files or PIL images, a
+Scorer runs on numpy and PIL alone: torch is imported only for tensor inputs, the torch engine,
+:meth:`Scorer.score` and :meth:`Scorer.features` (which return tensors) and features in results.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
-from ..models.arniqa import ARNIQA
-from ..models.regressor import Regressor
 from ..utils.runtime import resolve_device
-from .engines import ENGINES, PRECISIONS, OnnxEngine, TorchEngine, cached_export
 from .inputs import as_image, source_name, split_inputs
+from .onnx_engine import ONNX_PRECISIONS, OnnxEngine
 from .results import ItemResult, ScoreResult
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.arniqa import ARNIQA
+    from ..models.regressor import Regressor
+
+ENGINES = ("torch", "onnxruntime")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
+
 
 @dataclass
 class _Prepared:
     index: int
     source: str
-    full: torch.Tensor | None = None  # (V, 3, h, w)
-    half: torch.Tensor | None = None
+    full: np.ndarray | torch.Tensor | None = None  # (V, 3, h, w): arrays from PIL images, tensors from tensors
+    half: np.ndarray | torch.Tensor | None = None
     exception: Exception | None = None
 
     def failed(self) -> ItemResult:
@@ -49,6 +61,15 @@ def _emit_in_order(done: dict[int, ItemResult], next_out: int) -> Iterator[ItemR
     while next_out in done:
         yield done.pop(next_out)
         next_out += 1
+
+
+def _cat(views: list):
+    """The views of a group as one batch: a numpy array, or a tensor when any view is a tensor."""
+    if all(isinstance(v, np.ndarray) for v in views):
+        return np.concatenate(views)
+    import torch
+
+    return torch.cat([torch.as_tensor(v) for v in views])
 
 
 def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
@@ -70,10 +91,12 @@ DEFAULTS = {
 
 
 def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
-    """``engine`` with ``auto`` replaced: torch when a torch option (precision, channels_last) is given, else
-    the device's default."""
+    """``engine`` with ``auto`` replaced: onnxruntime for int8, torch when a torch option (bf16, fp16,
+    channels_last) is given, else the device's default."""
     if engine != "auto":
         return engine
+    if precision == "int8":
+        return "onnxruntime"
     if precision != "fp32" or channels_last:
         return "torch"
     return DEFAULTS.get(device.type, DEFAULTS["other"])["engine"]
@@ -110,8 +133,9 @@ class Scorer:
         engine: str | OnnxEngine = "auto",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.device = resolve_device(device)
-        defaults = DEFAULTS.get(self.device.type, DEFAULTS["other"])
+        # an OnnxEngine has its device already (a torch-free one); the others are torch devices
+        self.device = engine.device if isinstance(engine, OnnxEngine) else resolve_device(device)
+        defaults = DEFAULTS.get(getattr(self.device, "type", self.device), DEFAULTS["other"])
         engine = resolve_engine(self.device, engine, precision, channels_last)
         if channels_last is None:
             channels_last = defaults["channels_last"] and engine == "torch"
@@ -126,8 +150,10 @@ class Scorer:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
             raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
-        if engine != "torch" and (precision != "fp32" or channels_last):
-            raise ValueError("precision and channels_last apply to the torch engine; ONNX Runtime runs fp32")
+        if engine != "torch" and (precision not in ONNX_PRECISIONS or channels_last):
+            raise ValueError("bf16, fp16 and channels_last apply to the torch engine; ONNX Runtime runs fp32 or int8")
+        if engine == "torch" and precision == "int8":
+            raise ValueError("int8 runs on ONNX Runtime (engine='onnxruntime')")
         self.protocol = get_protocol(protocol)
         self.model, self.regressor = model, regressor
         self.batch_size = batch_size
@@ -141,10 +167,16 @@ class Scorer:
         elif model is None:
             raise ValueError("a Scorer needs a model, or an OnnxEngine of an exported file")
         elif engine == "torch":
+            from .engines import TorchEngine
+
             self.engine = TorchEngine(model, regressor, self.device, precision, channels_last)
             self.model, self.regressor = self.engine.model, self.engine.regressor
         else:
-            self.engine = OnnxEngine(cached_export(model), self.device, regressor)
+            from .engines import cached_export
+            from .quantize import int8_file
+
+            onnx_file = cached_export(model)
+            self.engine = OnnxEngine(int8_file(onnx_file) if precision == "int8" else onnx_file, self.device, regressor)
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
@@ -168,13 +200,17 @@ class Scorer:
                       stacklevel=3)
         if isinstance(image, Image.Image):
             return image.resize((nw, nh), Image.Resampling.BICUBIC)
+        import torch.nn.functional as F
+
         return F.interpolate(image[None], size=(nh, nw), mode="bicubic", antialias=True)[0].clamp_(0, 1)
 
     def _prepare(self, index: int, item) -> _Prepared:
         """Decode one input and make its (full, half) views; errors are kept, not raised."""
         name = source_name(item, index)
         try:
-            full, half = self.protocol.views(self._bound(as_image(item, name, self.max_pixels), name))
+            image = self._bound(as_image(item, name, self.max_pixels), name)
+            views = self.protocol.arrays if isinstance(image, Image.Image) else self.protocol.views
+            full, half = views(image)
             return _Prepared(index, name, full, half)
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
@@ -182,10 +218,11 @@ class Scorer:
             return _Prepared(index, name, exception=ImageError(name, "out of memory while decoding it; lower "
                                                                     "--max-pixels, --workers or --batch-size"))
 
-    def _prepared(self, items: Sequence) -> Iterator[_Prepared]:
-        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead."""
+    def _prepared(self, items: Iterable) -> Iterator[_Prepared]:
+        """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead (``items`` is
+        taken lazily, so a stream of inputs is never held whole)."""
         ahead = 2 * self.batch_size
-        if self.workers <= 1 or len(items) <= 1:
+        if self.workers <= 1 or (isinstance(items, Sequence) and len(items) <= 1):
             for i, item in enumerate(items):
                 yield self._prepare(i, item)
             return
@@ -204,14 +241,12 @@ class Scorer:
 
     # ---- model ---------------------------------------------------------------------------------
 
-    def _forward(self, group: list[_Prepared], want_features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _forward(self, group: list[_Prepared], want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw scores (n,) (mean over views) and, when wanted, (n, V, 4096) features of prepared images
         that share one view size."""
-        full = torch.cat([p.full for p in group])
-        half = torch.cat([p.half for p in group])
-        raw, feats = self.engine.run(full, half, want_features)
+        raw, feats = self.engine.run(_cat([p.full for p in group]), _cat([p.half for p in group]), want_features)
         n = len(group)
-        return raw.view(n, -1).mean(1), None if feats is None else feats.view(n, -1, feats.shape[1])
+        return raw.reshape(n, -1).mean(1), None if feats is None else feats.reshape(n, -1, feats.shape[1])
 
     def _score_group(self, group: list[_Prepared], want_features: bool) -> list[ItemResult]:
         try:
@@ -221,6 +256,10 @@ class Scorer:
                 p = group[0]
                 return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
             return [r for p in group for r in self._score_group([p], want_features)]
+        if want_features:
+            import torch
+
+            feats = torch.from_numpy(feats)
         out = []
         for i, (p, r) in enumerate(zip(group, raw.tolist())):
             scaled = float(self.regressor.scale(r)) if self._can_scale else None
@@ -263,6 +302,8 @@ class Scorer:
                     flush(key)
                 elif held >= window:  # keep the look-ahead bounded: flush the biggest bucket
                     flush(max(buckets, key=lambda k: len(buckets[k])))
+            if len(done) >= window:  # keep the reorder window bounded: score the bucket of the next row out
+                flush(next(k for k, group in buckets.items() if group[0].index == emitted))
             for r in _emit_in_order(done, emitted):
                 emitted += 1
                 yield r
@@ -282,6 +323,8 @@ class Scorer:
             raise ValueError("this model has no regressor; pass regressor=... to load(), or use features()")
         if scale and not self._can_scale:
             raise ValueError("the regressor has no score range; call score(..., scale=False) for raw scores")
+        import torch
+
         results = _raise_first(list(self.iter_scores(inputs, return_features)))
         raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
@@ -290,5 +333,7 @@ class Scorer:
 
     def features(self, inputs) -> torch.Tensor:
         """(N, V, 4096) quality features per view (no regressor needed)."""
+        import torch
+
         results = _raise_first(list(self.iter_scores(inputs, return_features=True)))
         return torch.stack([r.features for r in results])

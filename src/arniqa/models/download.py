@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, cache_dir, sha256_of
 from .files import WeightsError
 from .published import PUBLISHED
 
@@ -19,20 +18,6 @@ log = logging.getLogger(__name__)
 
 class DownloadError(OSError):
     """A file could not be downloaded (network error, HTTP error)."""
-
-
-def cache_dir() -> Path:
-    """The weight cache folder: ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
-    env = os.environ.get("ARNIQA_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
-
-
-def sha256_of(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch(

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
-from ..data.iqa.registry import ALIASES, SCORE_RANGES, ScoreRange, canonical_dataset
+from ..data.iqa.registry import ALIASES, SCORE_RANGES, ScoreRange, canonical_dataset, scale_score
 
 
 def _as_range(value) -> ScoreRange:
@@ -77,9 +77,7 @@ class Regressor(nn.Module):
         """
         if self.score_range is None:
             raise ValueError("this regressor has no score range (no known dataset, no score_range); use raw scores")
-        low, high, kind = self.score_range
-        scaled = (raw - low) / (high - low)
-        return 1 - scaled if kind == "dmos" else scaled
+        return scale_score(raw, self.score_range)
 
     @classmethod
     def from_numpy(

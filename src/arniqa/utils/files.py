@@ -9,6 +9,7 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,6 +23,20 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, outputs are not guarded
     fcntl = None
+
+
+def cache_dir() -> Path:
+    """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
+    env = os.environ.get("ARNIQA_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
+
+
+def sha256_of(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync: bool = True) -> Path:

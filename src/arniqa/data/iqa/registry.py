@@ -21,6 +21,14 @@ class ScoreRange(NamedTuple):
         return self.kind == "dmos"
 
 
+def scale_score(raw, score_range: ScoreRange):
+    """``raw`` mapped to about [0, 1], higher is better: ``(raw - low) / (high - low)``, inverted for DMOS,
+    not clamped. Works on tensors, numpy arrays and floats."""
+    low, high, kind = score_range
+    scaled = (raw - low) / (high - low)
+    return 1 - scaled if kind == "dmos" else scaled
+
+
 # Official ARNIQA ranges. FLIVE is (1, 100) as in the official model; pyiqa >= 0.1.14 uses (0, 100).
 SCORE_RANGES: dict[str, ScoreRange] = {
     "live": ScoreRange(1.0, 100.0, "dmos"),

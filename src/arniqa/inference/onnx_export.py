@@ -16,7 +16,6 @@ newer dynamo exporter also needs ``onnxscript``.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import warnings
 from pathlib import Path
@@ -28,10 +27,10 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from ..utils.files import atomic_write, write_json
+from .sidecar import SIDECAR_FORMAT, sidecar_path
 
 OPSET = 17
 INPUTS = ("full", "half")
-SIDECAR_FORMAT = "arniqa-onnx"
 
 
 class QualityGraph(nn.Module):
@@ -50,12 +49,6 @@ class QualityGraph(nn.Module):
         raw = self.regressor(feature)
         score = self.regressor.scale(raw) if self.regressor.score_range is not None else raw
         return (score, raw, feature) if self.embedding else (score, raw)
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """``model.onnx`` -> ``model.onnx.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
 
 
 def output_names(regressor: Regressor | None, embedding: bool) -> list[str]:
@@ -111,17 +104,3 @@ def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathL
     meta = sidecar(regressor, protocol, embedding, model.backbone_name)
     write_json(sidecar_path(path), meta)
     return path
-
-
-def read_sidecar(path: str | os.PathLike) -> dict | None:
-    """The sidecar of an exported file, or None when there is none; ValueError when it is not one."""
-    side = sidecar_path(path)
-    if not side.is_file():
-        return None
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
-    return meta

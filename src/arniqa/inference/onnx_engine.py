@@ -1,0 +1,126 @@
+"""ONNX Runtime on an exported file, without torch: numpy views in, numpy scores and features out.
+
+``arniqa score`` on an ONNX file runs on this module, the PIL views (:meth:`arniqa.data.views.Protocol.arrays`)
+and the :class:`~arniqa.inference.Scorer`, and imports neither torch nor timm. torch comes in only for
+what needs it: a regressor head in torch after a feature-only file (the engine's cache), tensor inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
+from .sidecar import read_sidecar
+
+if TYPE_CHECKING:
+    from ..models.regressor import Regressor
+
+ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """A regressor's dataset and score range without its weights (the file's own regressor scores): what a
+    :class:`~arniqa.inference.Scorer` needs to scale the scores of an ONNX file."""
+
+    dataset: str | None = None
+    score_range: ScoreRange | None = None
+
+    def scale(self, raw):
+        if self.score_range is None:
+            raise ValueError("no score range (the ONNX file has no sidecar); use raw scores")
+        return scale_score(raw, self.score_range)
+
+
+def device_type(device) -> str:
+    """``cpu``, ``cuda``, ... of a torch device or a string (``auto``: cuda when this onnxruntime has CUDA)."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "auto":
+        import onnxruntime as ort
+
+        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    return kind
+
+
+def default_threads() -> int:
+    """torch's thread count when torch is loaded (the same threads for both engines), else OMP_NUM_THREADS,
+    else 0 (ONNX Runtime's default: one per physical core)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.get_num_threads()
+    return int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+
+
+class OnnxEngine:
+    """ONNX Runtime on an exported file (:func:`~arniqa.inference.onnx_export.export_onnx`).
+
+    A file with a ``raw_score`` output scores by itself; a feature-only file (the engine's cache) is
+    followed by ``regressor`` in torch. ``threads``: ONNX Runtime's intra-op threads (default:
+    :func:`default_threads`). On CUDA the CUDA execution provider is used when the installed onnxruntime
+    has it."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike, device="cpu", regressor: Regressor | None = None,
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.device = device_type(device)
+        self.head = None if regressor is None else regressor.cpu().eval()
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: no such ONNX file")
+        self.meta = read_sidecar(self.path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({e})") from None
+        names = {i.name for i in self.session.get_inputs()}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        if names != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
+            raise ValueError(f"{self.path}: not an arniqa export (inputs {sorted(names)}, outputs {self.outputs}); "
+                             "write one with `arniqa export`")
+
+    def regressor(self) -> ScoreScale:
+        """The sidecar's dataset and score range, for scaling. Without a sidecar there is no range: raw
+        scores only."""
+        meta = self.meta or {}
+        dataset, score_range = meta.get("dataset"), meta.get("score_range")
+        return ScoreScale(None if dataset is None else ALIASES.get(dataset.lower(), dataset.lower()),
+                          None if score_range is None else ScoreRange(float(score_range[0]), float(score_range[1]),
+                                                                       score_range[2]))  # fmt: skip
+
+    def run(self, full, half, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw scores (M,) and, when asked, (M, 4096) features of views ``full`` and ``half`` (arrays or CPU
+        tensors, float32 in [0, 1])."""
+        scores_inside = "raw_score" in self.outputs
+        if features and "embedding" not in self.outputs:
+            raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
+        wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
+        feed = {"full": np.ascontiguousarray(full, dtype=np.float32), "half": np.ascontiguousarray(half, dtype=np.float32)}
+        try:
+            out = dict(zip(wanted, self.session.run(wanted, feed)))
+        except Exception as e:  # onnxruntime's errors are not RuntimeError subclasses
+            raise RuntimeError(f"ONNX Runtime failed: {e}") from e
+        emb = out.get("embedding")
+        if scores_inside:
+            raw = out["raw_score"]
+        elif self.head is not None:
+            import torch
+
+            with torch.inference_mode():
+                raw = self.head(torch.from_numpy(emb)).numpy()
+        else:
+            raw = np.full(len(emb), np.nan, dtype=np.float32)
+        return raw, emb if features else None

@@ -1,0 +1,119 @@
+"""int8 ONNX files: an exported graph quantized statically, calibrated on the views of a few photos.
+
+Format QDQ; weights int8 per output channel, activations uint8 per tensor (MinMax ranges), the
+convolutions only: the normalisation, pooling and L2 steps stay fp32. Measured on a random-init
+ResNet50 (``docs/usage.md``), quantizing every operator was slower and further from fp32, and ONNX
+Runtime's dynamic quantization of convolutions slower than fp32.
+
+Calibration photos: the sample photos bundled with scikit-image and scikit-learn
+(:mod:`arniqa.data.samples`), or up to :data:`CALIBRATION_PHOTOS` images of a folder, spread evenly
+over its sorted file list, each seen as the ``crops`` protocol's 10 views. The int8 file is cached
+beside the fp32 file it comes from (``<fp32 key>.int8-<calibration key>.onnx`` in ``<cache>/onnx``),
+keyed by both: the fp32 file (its name when it is the engine's own cached export, else its SHA-256)
+and the settings and calibration photos (:func:`calibration_key`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..data.images import is_image_file, open_image
+from ..data.samples import sample_arrays
+from ..data.views import get_protocol
+from ..utils.files import atomic_write, cache_dir, sha256_of, write_json
+from .sidecar import read_sidecar, sidecar_path
+
+CALIBRATION_PHOTOS = 16
+SETTINGS = "qdq conv-only s8 per-channel weights, u8 minmax activations, v1"  # part of the cache key
+
+
+def calibration_files(folder: str | os.PathLike) -> list[Path]:
+    """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of calibration photos")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    if not files:
+        raise ValueError(f"{folder}: no images to calibrate on")
+    return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
+
+
+def calibration_key(folder: str | os.PathLike | None = None) -> str:
+    """The settings and the photos (the bundled ones' package versions, or each file's name, size and
+    modification time): cheap to compute, no decoding."""
+    h = hashlib.sha256(SETTINGS.encode())
+    if folder is None:
+        h.update(f"samples skimage={version('scikit-image')} sklearn={version('scikit-learn')}".encode())
+    else:
+        for f in calibration_files(folder):
+            st = f.stat()
+            h.update(f"{f.resolve()} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str, np.ndarray]]:
+    """One feed ``{"full": (5,3,224,224), "half": (5,3,224,224)}`` (float32) per calibration photo."""
+    if folder is None:
+        images = [Image.fromarray(a) for a in sample_arrays().values()]
+    else:
+        images = [open_image(f) for f in calibration_files(folder)]
+    crops = get_protocol("crops")
+    feeds = []
+    for image in images:
+        full, half = crops.arrays(image)
+        feeds.append({"full": full, "half": half})
+    return feeds
+
+
+def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str | os.PathLike | None = None) -> Path:
+    """Write the int8 form of the ONNX file ``fp32`` at ``output`` (atomically), calibrated on the photos of
+    the folder ``calibrate`` (default: the bundled ones); a sidecar of ``fp32`` is copied with the precision
+    and the calibration added."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter(calibration_views(calibrate))
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)  # shapes and constant folding
+
+        def write(path: Path) -> None:
+            quantize_static(pre, path, Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+        atomic_write(output, write)
+    meta = read_sidecar(fp32)
+    if meta is not None:
+        write_json(sidecar_path(output), {**meta, "precision": "int8", "quantization": SETTINGS,
+                                          "calibration": "bundled sample photos" if calibrate is None else str(calibrate),
+                                          "calibration_key": calibration_key(calibrate)})  # fmt: skip
+    return output
+
+
+def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = None) -> Path:
+    """The cached int8 form of the ONNX file ``fp32`` (made on first use: about a minute on a few CPU cores),
+    calibrated on the bundled sample photos or on the photos of the folder ``calibrate``."""
+    fp32 = Path(fp32)
+    if not fp32.is_file():
+        raise ValueError(f"{fp32}: no such ONNX file")
+    folder = cache_dir() / "onnx"
+    key = fp32.stem if fp32.parent.resolve() == folder.resolve() else sha256_of(fp32)[:24]
+    path = folder / f"{key}.int8-{calibration_key(calibrate)}.onnx"
+    if not path.is_file():
+        quantize(fp32, path, calibrate)
+    return path

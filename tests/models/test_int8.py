@@ -1,0 +1,97 @@
+"""The int8 engine: ``arniqa export --int8``, ``arniqa score --precision int8``, its cache and its error."""
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import arniqa.cli.export  # noqa: F401  (registers the verbs)
+import arniqa.cli.score  # noqa: F401
+from arniqa.cli import app
+from arniqa.inference import load
+from arniqa.inference.quantize import int8_file
+from imaging import write_photo
+
+# |int8 - fp32| of a scaled score per unit of the regressor's weight norm (scaled units): measured 0.00024
+# on these images with the published-layout test model (max |d| 0.0077 at norm 32); benchmarks/int8.py
+# measures the error of a fitted regressor on 1000+ images.
+PER_UNIT_NORM = 0.001
+
+
+def _rows(output: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(output)))
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    d = tmp_path_factory.mktemp("calibration")
+    write_photo(d / "one.png", 256, 240, 7)
+    return d
+
+
+@pytest.fixture(scope="module")
+def folder(photos, tmp_path_factory):
+    d = tmp_path_factory.mktemp("int8-images")
+    for p in photos:
+        (d / p.name).write_bytes(p.read_bytes())
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return d
+
+
+@pytest.fixture(scope="module")
+def int8_export(published, calibration, tmp_path_factory):
+    d, _, _ = published
+    out = tmp_path_factory.mktemp("int8") / "m.onnx"
+    res = CliRunner().invoke(app, ["export", "-o", str(out), "--weights-dir", str(d), "--regressor", "kadid10k",
+                                   "--int8", "--calibrate", str(calibration)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_int8_rows_follow_fp32_rows(published, int8_export, folder):
+    d, _, regs = published
+    weight_norm = float(regs["kadid10k"].weights.detach().norm()) / 4  # kadid10k: raw 1-5, scaled by 1/4
+    runner = CliRunner()
+    common = ["score", str(folder), "--protocol", "crops", "--batch-size", "2"]
+    fp32 = runner.invoke(app, common + ["--weights-dir", str(d), "--engine", "torch"])
+    int8 = runner.invoke(app, common + ["--checkpoint", str(int8_export)])
+    assert fp32.exit_code == int8.exit_code == 1  # the broken file
+    a, b = _rows(fp32.stdout), _rows(int8.stdout)
+    assert [r["path"] for r in a] == [r["path"] for r in b] and len(a) == 4
+    assert [r["error"] for r in a] == [r["error"] for r in b] and sum(bool(r["error"]) for r in a) == 1
+    diffs = [abs(float(ra["score"]) - float(rb["score"])) for ra, rb in zip(a, b) if not ra["error"]]
+    assert 0 < max(diffs) <= PER_UNIT_NORM * weight_norm, (diffs, weight_norm)
+    meta = json.loads(int8_export.with_name("m.onnx.json").read_text())
+    assert meta["precision"] == "int8" and meta["dataset"] == "kadid10k" and meta["calibration"].endswith("calibration0")
+
+
+@pytest.mark.slow  # two quantizations of a ResNet50 (about a minute)
+def test_precision_int8_caches_beside_the_fp32_export(published, calibration, photos, tmp_path, monkeypatch):
+    d, _, _ = published
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    first = load("arniqa-kadid10k", device="cpu", weights_dir=d, precision="int8", calibrate=calibration)
+    files = sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))
+    fp32_key = next(f for f in files if ".int8-" not in f)[: -len(".onnx")]
+    assert len(files) == 2 and first.engine.path.name.startswith(fp32_key + ".int8-")
+    stamp = first.engine.path.stat().st_mtime_ns
+    again = load("arniqa-live", device="cpu", weights_dir=d, precision="int8", calibrate=calibration)
+    assert again.engine.path == first.engine.path and again.engine.path.stat().st_mtime_ns == stamp  # reused
+    assert int8_file(first.engine.path.with_name(fp32_key + ".onnx"), calibration) == first.engine.path
+    write_photo(calibration / "two.png", 240, 256, 8)  # another calibration set: another file
+    try:
+        assert int8_file(first.engine.path.with_name(fp32_key + ".onnx"), calibration) != first.engine.path
+    finally:
+        (calibration / "two.png").unlink()
+
+
+def test_int8_errors(published, calibration, folder):
+    d, _, _ = published
+    runner = CliRunner()
+    res = runner.invoke(app, ["score", str(folder), "--weights-dir", str(d), "--engine", "torch", "--precision", "int8"])
+    assert res.exit_code == 2 and "int8 runs on ONNX Runtime" in res.output
+    res = runner.invoke(app, ["score", str(folder), "--weights-dir", str(d), "--calibrate", str(calibration)])
+    assert res.exit_code == 2 and "calibrate goes with" in res.output
+    res = runner.invoke(app, ["export", "-o", "x.onnx", "--weights-dir", str(d), "--calibrate", str(calibration)])
+    assert res.exit_code == 2 and "--calibrate goes with --int8" in res.output
