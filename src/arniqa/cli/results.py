@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..data.images import can_identify, is_image_file
+from ..inference.explaining import describe, explain_features, top_labels
 from ..inference.shards import expand_braces, is_shard, shard_items
 from ..utils.files import atomic_write
 
 COLUMNS = ("path", "score", "raw_score", "error")
+EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
 FORMATS = ("csv", "json")
 
 
@@ -104,18 +106,28 @@ def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
 
 
 def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
-                 scale: bool = True, advance: Callable[[], object] = lambda: None) -> int:
+                 scale: bool = True, advance: Callable[[], object] = lambda: None, explain: bool = False,
+                 rows: list | None = None) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
-    ``advance()`` after each row. Returns the number of paths that could not be scored."""
+    ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
+    ``rows``: a list that also receives each row as a dict. Returns the number of paths that could not be scored."""
     failed = 0
-    with RowWriter(target, fmt, append=append) as writer:
-        for r in scorer.iter_scores(paths) if paths else ():
+    columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
+    with RowWriter(target, fmt, append=append, columns=columns) as writer:
+        for r in scorer.iter_scores(paths, return_features=explain) if paths else ():
+            extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
             if r.error is not None:
                 failed += 1
-                writer.write(r.source, None, None, r.error)
+                row = writer.write(r.source, None, None, r.error, **extra)
             else:
-                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
+                if explain:
+                    probs, severity = explain_features(scorer.explainer, r.features)
+                    extra = {"explanation": describe(top_labels(scorer.explainer.labels, probs)),
+                             "severity": round(severity, 2)}
+                row = writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None, **extra)
+            if rows is not None:
+                rows.append(row)
             advance()
     return failed
 
@@ -131,8 +143,10 @@ class RowWriter:
     file's closing bracket is removed first). Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False) -> None:
+    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
+                 columns: tuple[str, ...] = COLUMNS) -> None:
         self.fmt = format_for(None, fmt)
+        self.columns = columns
         self.count = 0
         existing = 0
         if isinstance(target, (str, os.PathLike)):
@@ -148,7 +162,7 @@ class RowWriter:
         if self.fmt == "csv":
             self._csv = csv.writer(self.stream, lineterminator="\n")
             if self._first:
-                self._csv.writerow(COLUMNS)
+                self._csv.writerow(columns)
         elif self._first:
             self.stream.write("[\n")
         self.stream.flush()
@@ -159,15 +173,18 @@ class RowWriter:
         body = "[\n" + ",\n".join(line for line, _ in _json_rows(path.read_text(encoding="utf-8")))
         atomic_write(path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
-    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:
+    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
+        """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
+        row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
         if self.fmt == "csv":
-            self._csv.writerow([path, _number(score), _number(raw_score), error or ""])
+            self._csv.writerow([_number(row[c]) if c in ("score", "raw_score") else
+                                ("" if row.get(c) is None else row[c]) for c in self.columns])
         else:
-            row = {"path": path, "score": score, "raw_score": raw_score, "error": error}
             self.stream.write(("" if self._first else ",\n") + json.dumps(row))
             self._first = False
         self.count += 1
         self.stream.flush()
+        return row
 
     def close(self) -> None:
         if self.fmt == "json":

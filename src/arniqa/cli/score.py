@@ -56,6 +56,10 @@ def score(
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
     ),
+    explain: bool = typer.Option(False, "--explain", help="Add the most probable distortion groups and a severity "
+                                 "(columns explanation, severity; needs an explanation head, docs/explain.md)."),
+    explainer: Path | None = typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's)."),
+    html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed."""
     from rich.console import Console
@@ -63,7 +67,8 @@ def score(
 
     from ..inference import load
     from ..inference.inputs import source_name
-    from .results import collect_paths, format_for, read_done, skipped_summary, write_scores
+    from ..reports.html import write_report
+    from .results import collect_paths, format_for, read_done, read_rows, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -72,6 +77,8 @@ def score(
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
+    if ray is not None and explain:
+        raise typer.BadParameter("--explain does not run on Ray yet")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -86,9 +93,11 @@ def score(
                    max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
                    engine=engine)  # fmt: skip
     try:  # also with --ray: bad options and models fail here, before the cluster is asked
-        scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
+        scorer = load(checkpoint or DEFAULT_MODEL, device=device, explainer=explainer, **options)
     except (ValueError, OSError) as e:
         fail(str(e))
+    if explain and scorer.explainer is None:
+        fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
     if scorer.regressor is None:
         fail("the checkpoint has no regressor; pass --regressor FILE")
     scale = not no_scale and scorer.regressor.score_range is not None
@@ -105,11 +114,15 @@ def score(
                                                                       device=device, **options))  # fmt: skip
         bar = stack.enter_context(Progress(*columns, console=err, transient=False, disable=not todo))
         task = bar.add_task("scoring", total=len(todo))
+        rows = read_rows(output, fmt) if resume and html is not None else []
         try:
             failed = write_scores(scorer, todo, sys.stdout if output is None else output, fmt, append=resume,
-                                  scale=scale, advance=lambda: bar.advance(task))  # fmt: skip
+                                  scale=scale, advance=lambda: bar.advance(task), explain=explain, rows=rows)  # fmt: skip
         except stops as e:
             fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+    if html is not None:
+        write_report(rows, html)
+        err.print(f"wrote {html}", markup=False)
     if failed:
         err.print(f"{failed} of {len(todo)} images could not be scored (see the error column)", style="yellow")
     if skipped:

@@ -20,6 +20,7 @@ from ..models.arniqa import ARNIQA
 from ..models.registry import DEFAULT_MODEL, model_dataset, regressor_dataset
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint
+from ..models.explain import load_explainer
 from ..models.download import fetch, sha256_of
 from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
 from ..utils.runtime import resolve_device
@@ -44,6 +45,7 @@ def load(
     protocol: str | Protocol = "crops",
     regressor: str | os.PathLike | Regressor | None = None,
     engine: str = "auto",
+    explainer: str | os.PathLike | None = None,
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
@@ -60,12 +62,25 @@ def load(
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
+        explainer: an explanation head file of ``arniqa explain fit`` (or a checkpoint holding one) for
+            :meth:`Scorer.explain`; by default the checkpoint's own head, if it has one.
         **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``,
             ``channels_last``).
 
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
+    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, **options)
+    path = Path(name_or_path)
+    own = path.suffix == ".safetensors" and path.is_file()
+    if explainer is not None or own:
+        scorer.explainer = load_explainer(explainer if explainer is not None else path)
+        if explainer is not None and scorer.explainer is None:
+            raise ValueError(f"{explainer}: holds no explanation head")
+    return scorer
+
+
+def _load(name_or_path, device, weights_dir, protocol, regressor, engine, **options) -> Scorer:
     dev = resolve_device(device)
     path = Path(name_or_path)
     if path.suffix.lower() == ".onnx":

@@ -27,6 +27,7 @@ from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from ..utils.runtime import resolve_device
 from .engines import ENGINES, PRECISIONS, OnnxEngine, TorchEngine, cached_export
+from .explaining import explain
 from .inputs import as_image, source_name, split_inputs
 from .results import ItemResult, ScoreResult
 
@@ -128,6 +129,7 @@ class Scorer:
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
         self.max_side = max_side
+        self.explainer = None  # an arniqa.models.explain.Explainer: see explain()
         self.precision = precision
         self.channels_last = channels_last
         if isinstance(engine, OnnxEngine):
@@ -278,6 +280,11 @@ class Scorer:
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = torch.stack([r.features for r in results]) if return_features else None
         return ScoreResult(scores, raw, feats)
+
+    def explain(self, inputs):
+        """Which distortion group each input shows, and how strongly: an
+        :class:`~arniqa.inference.explaining.Explanation` (needs an explanation head, ``load(explainer=...)``)."""
+        return explain(self, inputs)
 
     def features(self, inputs) -> torch.Tensor:
         """(N, V, 4096) quality features per view (no regressor needed)."""
