@@ -21,12 +21,14 @@ def fit(
     weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding the published ARNIQA.pth (no download)."),
     into: Path | None = typer.Option(None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."),
     test: Path | None = typer.Option(None, "--test", help="Folder of held-out pristine images: accuracy on their samples."),
-    protocol: str = typer.Option("whole", "--protocol", help="The views the features come from (as `arniqa score`)."),
-    size: str = typer.Option("256x192", "--size", help="Size WIDTHxHEIGHT of the synthetic images."),
+    protocol: str = typer.Option("crops", "--protocol", help="The views the features come from: the protocol you "
+                                 "score with (as `arniqa score`)."),
+    size: str = typer.Option("512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images (KADID-10k's)."),
     chains: int = typer.Option(40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N pristine images (0: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the distortions and chains."),
     cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes that make the distorted images (0: this one)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
 ) -> None:
@@ -58,7 +60,7 @@ def fit(
                       engine="torch", batch_size=batch_size)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
-    settings = dict(size=width_height, chains=chains, seed=seed, cache=cache)
+    settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("fit references", total=len(paths))
         data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)

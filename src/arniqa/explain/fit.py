@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from multiprocessing import get_context
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,35 +42,55 @@ def _key(fingerprint: str, path: Path, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (256, 192), chains: int = 40,
-                      seed: int = 0, cache: Path | None = None,
+def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | str:
+    """One reference's samples as uint8 images (cheap to pass between processes) and labels, or the reason
+    it could not be read."""
+    try:
+        samples = list(reference_samples(path, index, size, chains, seed))
+    except (ImageError, ValueError, OSError) as e:
+        return getattr(e, "reason", str(e))
+    return {"images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
+            "targets": torch.stack([s.target for s in samples]),
+            "severity": torch.tensor([float(s.severity) for s in samples]),
+            "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples]}
+
+
+def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 384), chains: int = 40,
+                      seed: int = 0, cache: Path | None = None, workers: int = 0,
                       progress: Callable[[int, int], object] | None = None) -> Labelled:
-    """The labelled samples of every reference in ``paths`` and their features under ``scorer``. A reference
-    that cannot be read is listed in ``failed`` and the others go on."""
+    """The labelled samples of every reference in ``paths`` and their features under ``scorer``; ``workers``
+    processes make the samples (0: this process). A reference that cannot be read is listed in ``failed`` and
+    the others go on."""
     settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name}
     fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
+    files = [cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
+             for i, p in enumerate(paths, start=1)]
+    todo = [(p, i) for i, (p, f) in enumerate(zip(paths, files), start=1) if f is None or not f.is_file()]
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers and len(todo) > 1 else None
+    made = (pool.map(_made, *zip(*todo), repeat(size), repeat(chains), repeat(seed)) if pool else
+            (_made(p, i, size, chains, seed) for p, i in todo))  # fmt: skip
     parts = []
     failed = []
-    for i, path in enumerate(paths, start=1):
-        file = cache / f"{_key(fingerprint, path, {**settings, 'index': i})}.pt" if fingerprint else None
-        if file is not None and file.is_file():
-            part = torch.load(file, weights_only=True)
-        else:
-            try:
-                samples = list(reference_samples(path, i, size, chains, seed))
-            except (ImageError, ValueError, OSError) as e:
-                failed.append((str(path), getattr(e, "reason", str(e))))
-                continue
-            part = {"features": scorer.features([s.image for s in samples]).mean(1),
-                    "targets": torch.stack([s.target for s in samples]),
-                    "severity": torch.tensor([float(s.severity) for s in samples]),
-                    "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples]}
-            if file is not None:
-                file.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(part, file)
-        parts.append(part)
-        if progress:
-            progress(i, len(paths))
+    try:
+        for i, (path, file) in enumerate(zip(paths, files), start=1):
+            if file is not None and file.is_file():
+                part = torch.load(file, weights_only=True)
+            else:
+                part = next(made)
+                if isinstance(part, str):
+                    failed.append((str(path), part))
+                    continue
+                images = part.pop("images")
+                part["features"] = scorer.features(list(images.float() / 255)).mean(1)
+                if file is not None:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save(part, file)
+            parts.append(part)
+            if progress:
+                progress(i, len(paths))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     if not parts:
         raise ValueError("none of the reference images could be read")
     return Labelled(torch.cat([p["features"] for p in parts]), torch.cat([p["targets"] for p in parts]),

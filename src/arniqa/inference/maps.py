@@ -3,8 +3,10 @@ of overlapping square crops of one image.
 
 The image is first downscaled (bicubic, aspect kept) so its longer side is at most ``max_side``; crops of
 ``crop`` px every ``stride`` px cover it, the last row and column flush with the far edges. Each crop is
-scored as a whole image with the scorer's half-scale method (the crop and its half-scale copy: one view),
-``batch_size`` crops per forward pass, on the scorer's engine. An image smaller than ``crop`` is one crop.
+one view as in the ``crops`` protocol: the crop of the image and the crop of the same size of its half-scale
+copy (the scorer's half-scale method) centred on the same point, zeros outside, so a crop's score is on the
+scale the regressor was fitted on; ``batch_size`` crops per forward pass, on the scorer's engine. An image
+smaller than ``crop`` is one crop (zero-filled).
 """
 
 from __future__ import annotations
@@ -69,14 +71,18 @@ def quality_map(scorer, image: Image.Image, crop: int = CROP, stride: int = STRI
         raise ValueError("explain=True needs a scorer with an explanation head")
     mapped, scale = bounded(image, max_side)
     x = pil_to_tensor(mapped)
+    half = half_scale(x, scorer.protocol.half)
     h, w = x.shape[-2:]
-    c = min(crop, h, w)
+    c = min(crop, h, w)  # the part of the image a crop covers
     tops, lefts = positions(h, c, stride), positions(w, c, stride)
     boxes = [(t, left) for t in tops for left in lefts]
     raw, feats = [], []
     for i in range(0, len(boxes), batch_size):
-        full = torch.stack([x[:, t:t + c, left:left + c] for t, left in boxes[i:i + batch_size]])
-        r, f = scorer.engine.run(full, half_scale(full, scorer.protocol.half), explain)
+        part = boxes[i:i + batch_size]
+        full = torch.stack([_crop(x, t, left, crop) for t, left in part])
+        halves = torch.stack([_crop(half, (2 * t + c) // 4 - crop // 2, (2 * left + c) // 4 - crop // 2, crop)
+                              for t, left in part])  # fmt: skip
+        r, f = scorer.engine.run(full, halves, explain)
         raw.append(r)
         if explain:
             feats.append(f)
@@ -91,6 +97,16 @@ def quality_map(scorer, image: Image.Image, crop: int = CROP, stride: int = STRI
         result.groups = probs.T.reshape(len(result.labels), len(tops), len(lefts)).astype(np.float32)
         result.severity = np.array([s for _, s in out], dtype=np.float32).reshape(len(tops), len(lefts))
     return result
+
+
+def _crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    """The ``size`` x ``size`` crop of (3, H, W) at (top, left), zeros outside (as five_crops)."""
+    out = x.new_zeros(3, size, size)
+    h, w = x.shape[-2:]
+    y0, y1, x0, x1 = max(top, 0), min(top + size, h), max(left, 0), min(left + size, w)
+    if y1 > y0 and x1 > x0:
+        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = x[:, y0:y1, x0:x1]
+    return out
 
 
 def per_pixel(values: np.ndarray, qmap: QualityMap) -> np.ndarray:
