@@ -47,13 +47,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--full", action="store_true", help="also map at full resolution (no downscaling)")
+    parser.add_argument("--photo-size", default="4000x3000", help="WIDTHxHEIGHT of the photo (default 12 MP)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ARNIQA("se_resnet50").eval()
     regressor = Regressor.from_numpy(np.random.default_rng(0).normal(size=4096) * 0.01, 3.0, dataset="kadid10k")
-    image = photo()
+    image = photo(*(int(v) for v in args.photo_size.split("x")))
     settings = SETTINGS + (((None, 224, 112),) if args.full else ())
     rows = []
     for engine in args.engines.split(","):
@@ -70,7 +71,7 @@ def main() -> None:
             rows.append({"engine": engine, "max_side": max_side, "crop": crop, "stride": stride,
                          "mapped_size": list(qmap.size), "crops": crops, "seconds": seconds,
                          "crops_per_s": crops / seconds, "times": times})
-    table = Table(title=f"12 MP photo, {args.device}, {args.threads} threads, batch {args.batch_size}")
+    table = Table(title=f"{args.photo_size} photo, {args.device}, {args.threads} threads, batch {args.batch_size}")
     for col in ("engine", "max side", "crop", "stride", "mapped", "crops", "s/photo", "crops/s"):
         table.add_column(col, justify="right")
     for r in rows:
@@ -81,7 +82,7 @@ def main() -> None:
     out = args.out or Path(__file__).parent / "results" / f"maps-{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "threads": args.threads,
-            "batch_size": args.batch_size, "machine": describe(), "photo": "4000x3000 synthetic"}
+            "batch_size": args.batch_size, "machine": describe(), "photo": f"{args.photo_size} synthetic"}
     out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
     print(f"wrote {out}")
 

@@ -22,6 +22,9 @@ def export(
     ),
     protocol: str = typer.Option("crops", "--protocol", help="The protocol recorded in the sidecar (views to feed)."),
     embedding: bool = typer.Option(False, "--embedding", help="Also output the 4096-d quality feature."),
+    explainer: Path | None = typer.Option(
+        None, "--explainer", help="Add the outputs explain_logits and severity of this explanation head (default: the "
+                                  "checkpoint's own head, if it has one)."),  # fmt: skip
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""
     from ..inference import export as export_model
@@ -33,7 +36,7 @@ def export(
         raise typer.BadParameter(f"{output}: the output file must end in .onnx")
     try:
         path = export_model(output, checkpoint or DEFAULT_MODEL, weights_dir=weights_dir, regressor=regressor,
-                            protocol=protocol, embedding=embedding)  # fmt: skip
+                            protocol=protocol, embedding=embedding, explainer=explainer)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")

@@ -148,12 +148,20 @@ def export(
     regressor: str | os.PathLike | Regressor | None = None,
     protocol: str | Protocol = "crops",
     embedding: bool = False,
+    explainer: str | os.PathLike | None = None,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
-    :mod:`arniqa.inference.export`. Returns ``output``."""
-    if Path(name_or_path).suffix.lower() == ".onnx":
+    :mod:`arniqa.inference.export`. ``explainer``: an explanation head file whose outputs the graph adds
+    (default: the checkpoint's own head, if it has one). Returns ``output``."""
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if reg is None:
         raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
-    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+    head = load_explainer(explainer) if explainer is not None else None
+    if explainer is not None and head is None:
+        raise ValueError(f"{explainer}: holds no explanation head")
+    if head is None and path.suffix == ".safetensors" and path.is_file():
+        head = load_explainer(path)
+    return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)

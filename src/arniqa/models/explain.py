@@ -37,6 +37,7 @@ class Explainer(nn.Module):
         self.labels = tuple(labels)
         self.group = nn.Linear(in_features, len(self.labels))
         self.severity = nn.Linear(in_features, 1)
+        self.requires_grad_(False)  # fitted in closed form or by fit_explainer, never by backpropagation
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         return self.group(features)
