@@ -93,8 +93,9 @@ def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbna
     ``explanation`` and ``severity``); links are relative to the folder ``base``."""
     if thumbnails not in THUMBNAILS:
         raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
-    scored = [r for r in rows if _number(r.get("score")) is not None and not r.get("error")]
-    failed = [r for r in rows if r not in scored]
+    ok = [_number(r.get("score")) is not None and not r.get("error") for r in rows]
+    scored = [r for r, good in zip(rows, ok) if good]
+    failed = [r for r, good in zip(rows, ok) if not good]
     thumbs = _thumbs(scored, thumbnails, size, base)
     data = [[str(r["path"]), _number(r["score"]), r.get("explanation") or "", _number(r.get("severity")), t,
              _map_link(str(r["path"]), maps, base)] for r, t in zip(scored, thumbs)]  # fmt: skip
