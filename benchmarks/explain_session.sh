@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Issue 29's measurements (docs/explain.md) in one run, on a GPU machine or (--smoke) on tiny CPU settings:
 #   1. a regressor for MODEL: ridge on the synthetic KADID-style set of the first REG_REFS photos of FIT
-#      (arniqa benchmark synthetic + arniqa evaluate, 10 reference-disjoint splits),
+#      (arniqa benchmark synthetic + arniqa evaluate, 10 reference-disjoint splits), in the background of
 #   2. the explanation head: arniqa explain fit FIT --test TEST (accuracy on TEST's held-out references),
 #   3. map localisation on TEST: benchmarks/map_localisation.py,
 #   4. the 12 MP map benchmark on this machine's CPU: benchmarks/maps.py (16 threads).
-# Results in OUT: explainer.safetensors + .json, map-localisation.json, maps-cpu.json, eval.json, log files.
+# Results in OUT: explainer.safetensors + .json, map-localisation.json, maps-cpu.json, eval.json; each stage's
+# last 40 lines on stdout.
 #
 #   benchmarks/explain_session.sh MODEL FIT TEST OUT [--smoke]
 #
@@ -23,11 +24,15 @@ mkdir -p "$OUT"
 if [ "$SMOKE" = --smoke ]; then
   DEV=cpu; SIZE=64x48; REG_REFS=3; CHAINS=2; WORKERS=2; CROP=32; STRIDE=16; LOC=128x96; MAPS=(--threads 1 --repeats 1 --engines torch --photo-size 200x150)
 else
-  DEV=cuda; SIZE=512x384; REG_REFS=16; CHAINS=40; WORKERS=14; CROP=224; STRIDE=32; LOC=512x384; MAPS=(--threads 16 --repeats 3)
+  DEV=cuda; SIZE=512x384; REG_REFS=16; CHAINS=40; WORKERS=10; CROP=224; STRIDE=32; LOC=512x384; MAPS=(--threads 16 --repeats 3)
 fi
 status=0
-stage() { local name=$1; shift; local t=$SECONDS; echo "== $name: $*"; "$@" > "$OUT/$name.log" 2>&1; local rc=$?
-  echo "== $name: exit $rc after $((SECONDS - t)) s"; tail -n 25 "$OUT/$name.log"; [ $rc = 0 ] || status=1; }
+if ! python3 -c "import pillow_heif" 2>/dev/null; then  # HEIC support only; no HEIC file is read here
+  mkdir -p "$S/stub" && echo "def register_heif_opener(): pass" > "$S/stub/pillow_heif.py"
+  export PYTHONPATH="$PYTHONPATH:$S/stub"; echo "pillow_heif missing: stubbed"
+fi
+stage() { local name=$1; shift; local t=$SECONDS; echo "== $name: $*"; "$@" > "$S/$name.log" 2>&1; local rc=$?
+  echo "== $name: exit $rc after $((SECONDS - t)) s"; tail -n 40 "$S/$name.log"; [ $rc = 0 ] || status=1; }
 
 python3 - "$MODEL" "$S/model.safetensors" <<'PY'
 import sys, torch
@@ -46,13 +51,14 @@ extra = {k: v for k, v in meta.items() if k not in ("format", "version", "backbo
 save_checkpoint(sys.argv[2], model, **extra, restored_from=sys.argv[1], placeholder_projector=bool(missing))
 print("restored", sys.argv[1], "missing", len(missing))
 PY
-stage synthetic python3 -m arniqa.cli benchmark synthetic --pristine "$FIT" --images $REG_REFS --size $SIZE -o "$S/synth"
-stage evaluate python3 -m arniqa.cli evaluate --dataset kadid10k --root "$S/synth" --checkpoint "$S/model.safetensors" \
-  --device $DEV --crop-size $CROP --workers 4 -o "$S/eval" --cache-dir "$S/cache"
-cp "$S/eval/results.json" "$OUT/eval.json" 2>/dev/null
-stage explain python3 -m arniqa.cli explain fit "$FIT" --test "$TEST" --checkpoint "$S/eval/checkpoint_kadid10k.safetensors" \
-  --into "$S/model-explain.safetensors" -o "$OUT/explainer.safetensors" --size $SIZE --chains $CHAINS --workers $WORKERS \
-  --device $DEV --batch-size 16
+( stage synthetic python3 -m arniqa.cli benchmark synthetic --pristine "$FIT" --images $REG_REFS --size $SIZE -o "$S/synth"
+  stage evaluate python3 -m arniqa.cli evaluate --dataset kadid10k --root "$S/synth" --checkpoint "$S/model.safetensors" \
+    --device $DEV --crop-size $CROP --workers 4 -o "$S/eval" --cache-dir "$S/cache"
+  cp "$S/eval/results.json" "$OUT/eval.json" ) &  # the regressor, while the head's samples are made
+stage explain python3 -m arniqa.cli explain fit "$FIT" --test "$TEST" --checkpoint "$S/model.safetensors" \
+  -o "$OUT/explainer.safetensors" --size $SIZE --chains $CHAINS --workers $WORKERS --device $DEV --batch-size 16
+wait
+[ -f "$S/eval/checkpoint_kadid10k.safetensors" ] || status=1
 stage localisation python3 "$ROOT/benchmarks/map_localisation.py" --checkpoint "$S/eval/checkpoint_kadid10k.safetensors" \
   --photos "$TEST" --device $DEV --size $LOC --crop $CROP --stride $STRIDE --out "$OUT/map-localisation.json"
 stage maps python3 "$ROOT/benchmarks/maps.py" "${MAPS[@]}" --out "$OUT/maps-cpu.json"
