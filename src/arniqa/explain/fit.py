@@ -27,13 +27,15 @@ from .samples import reference_samples
 
 @dataclass
 class Labelled:
-    """Features (N, D) of labelled samples, their soft targets (N, G), severities (N,), kinds and groups."""
+    """Features (N, D) of labelled samples, their soft targets (N, G), severities (N,), kinds, groups and chains
+    (``str(chain)``: ``gaublur@3 -> jpeg@2``, ``pristine``)."""
 
     features: torch.Tensor
     targets: torch.Tensor
     severity: torch.Tensor
     kinds: list[str] = field(default_factory=list)
     groups: list[set[str]] = field(default_factory=list)
+    chains: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable references
 
 
@@ -52,7 +54,8 @@ def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int)
     return {"images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
             "targets": torch.stack([s.target for s in samples]),
             "severity": torch.tensor([float(s.severity) for s in samples]),
-            "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples]}
+            "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples],
+            "chains": [str(s.chain) for s in samples]}
 
 
 def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 384), chains: int = 40,
@@ -95,7 +98,7 @@ def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 3
         raise ValueError("none of the reference images could be read")
     return Labelled(torch.cat([p["features"] for p in parts]), torch.cat([p["targets"] for p in parts]),
                     torch.cat([p["severity"] for p in parts]), [k for p in parts for k in p["kinds"]],
-                    [set(g) for p in parts for g in p["groups"]], failed)
+                    [set(g) for p in parts for g in p["groups"]], [c for p in parts for c in p["chains"]], failed)
 
 
 def fit(data: Labelled, l2: float = 1e-2, ridge: float = 1.0) -> Explainer:
