@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--engines", default="torch,onnxruntime")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--settings", type=int, default=len(SETTINGS), help="run the first N settings only")
     parser.add_argument("--full", action="store_true", help="also map at full resolution (no downscaling)")
     parser.add_argument("--photo-size", default="4000x3000", help="WIDTHxHEIGHT of the photo (default 12 MP)")
     parser.add_argument("--out", type=Path, default=None)
@@ -55,7 +56,7 @@ def main() -> None:
     model = ARNIQA("se_resnet50").eval()
     regressor = Regressor.from_numpy(np.random.default_rng(0).normal(size=4096) * 0.01, 3.0, dataset="kadid10k")
     image = photo(*(int(v) for v in args.photo_size.split("x")))
-    settings = SETTINGS + (((None, 224, 112),) if args.full else ())
+    settings = SETTINGS[: args.settings] + (((None, 224, 112),) if args.full else ())
     rows = []
     for engine in args.engines.split(","):
         scorer = Scorer(model, regressor, device=args.device, engine=engine, batch_size=1, workers=1)
