@@ -115,7 +115,8 @@ def write_scores(scorer, paths: list[str], target: str | os.PathLike | TextIO, f
     failed = 0
     columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     with RowWriter(target, fmt, append=append, columns=columns) as writer:
-        for r in scorer.iter_scores(paths, return_features=explain) if paths else ():
+        results = scorer.iter_scores(paths, return_features=True) if explain else scorer.iter_scores(paths)
+        for r in results if paths else ():
             extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
             if r.error is not None:
                 failed += 1
