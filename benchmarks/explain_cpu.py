@@ -28,6 +28,8 @@ from arniqa.evaluate.protocol import fit as ridge_fit
 from arniqa.explain.fit import accuracy, fit, labelled_features
 from arniqa.explain.localise import localisation
 from arniqa.inference import Scorer, load
+from arniqa.models.checkpoint import save_checkpoint
+from arniqa.models.explain import add_to_checkpoint
 from arniqa.models.regressor import Regressor
 from arniqa.utils.runtime import describe
 
@@ -59,6 +61,7 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=48)
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save", type=Path, default=None, help="also write the model with regressor and head here")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "explain-cpu.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,11 +86,15 @@ def main() -> None:
                            "test_srcc": float(spearmanr(predicted, tmos)[0])}
     print(json.dumps(result["test_accuracy"], indent=1), result["regressor"], flush=True)
     regressor = Regressor.from_numpy(coef, intercept, dataset="kadid10k")
+    if args.save is not None:
+        save_checkpoint(args.save, scorer.model, regressor, explainer_protocol=args.protocol)
+        add_to_checkpoint(args.save, head, args.save, protocol=args.protocol, size=list(size))
     mapper = Scorer(scorer.model, regressor, protocol=args.protocol, engine="torch", workers=1)
     loc_size = tuple(int(v) for v in args.loc_size.split("x"))
-    result["localisation"] = localisation(mapper, test_paths[: args.loc_images], loc_size, args.crop, args.stride,
-                                          progress=log("localisation"))
-    print(json.dumps(result["localisation"]["summary"], indent=1))
+    if args.loc_images:
+        result["localisation"] = localisation(mapper, test_paths[: args.loc_images], loc_size, args.crop, args.stride,
+                                              progress=log("localisation"))
+        print(json.dumps(result["localisation"]["summary"], indent=1))
     result.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": time.time() - start,
                    "machine": describe()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
