@@ -20,6 +20,9 @@ def test_the_documented_values():
     (["score", "empty-folder"], "no image files"),
     (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
     (["score", "x.png", "--resume"], "--resume needs -o"),
+    (["map", "empty-folder", "-o", "maps"], "no image files"),
+    (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
+    (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
 ])  # fmt: skip
 def test_usage_and_setup_errors_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -52,7 +52,7 @@ def _root() -> None:
 
 def _register() -> None:
     # each module adds its verbs; ``arniqa --help`` lists them in this order
-    from . import ablate, benchmark, degradations, evaluate, score, export, train, demo  # noqa: F401, I001
+    from . import ablate, benchmark, degradations, evaluate, score, explain, map, report, export, train, demo  # noqa: F401, I001
 
 
 @app.command()

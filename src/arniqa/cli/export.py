@@ -28,6 +28,9 @@ def export(
     calibrate: Path | None = typer.Option(
         None, "--calibrate", help="--int8: a folder of photos to calibrate on. Default: the bundled sample photos."
     ),
+    explainer: Path | None = typer.Option(
+        None, "--explainer", help="Add the outputs explain_logits and severity of this explanation head (default: the "
+                                  "checkpoint's own head, if it has one)."),  # fmt: skip
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""
     from ..inference import export as export_model
@@ -41,7 +44,8 @@ def export(
         raise typer.BadParameter(f"{output}: the output file must end in .onnx")
     try:
         path = export_model(output, checkpoint or DEFAULT_MODEL, weights_dir=weights_dir, regressor=regressor,
-                            protocol=protocol, embedding=embedding, int8=int8, calibrate=calibrate)  # fmt: skip
+                            protocol=protocol, embedding=embedding, int8=int8, calibrate=calibrate,
+                            explainer=explainer)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(str(e))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")

@@ -27,6 +27,7 @@ from typing import NamedTuple, TextIO
 from ..inference.listing import iter_inputs
 
 COLUMNS = ("path", "score", "raw_score", "error")
+EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
 FORMATS = ("csv", "json")
 
 
@@ -143,21 +144,23 @@ def _scan(path: Path, fmt: str) -> _Existing:
     return _Existing(rows, end)
 
 
-def _count(path: Path, fmt: str) -> tuple[int, int]:
+def _count(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> tuple[int, int]:
     """The number of complete rows of a result file and the byte offset just after the last one (0:
-    nothing to keep), read as a stream (no row is held)."""
+    nothing to keep), read as a stream (no row is held). ``columns``: those the rows must have (a file
+    with the other columns, with or without :data:`EXPLAIN_COLUMNS`, is an :class:`OutputError`)."""
     rows = end = 0
-    for row, end in _iter_scan(path, fmt):
+    for row, end in _iter_scan(path, fmt, columns):
         rows += row is not None
     return rows, end
 
 
-def _iter_scan(path: Path, fmt: str) -> Iterator[tuple[dict | None, int]]:
+def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> Iterator[tuple[dict | None, int]]:
     """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
     as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
     CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
     its newline; a JSON row line that is an object with the four keys. The rows after the first
-    incomplete one do not count."""
+    incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too; ``columns``:
+    those the file must have (else :class:`OutputError`)."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -169,11 +172,23 @@ def _iter_scan(path: Path, fmt: str) -> Iterator[tuple[dict | None, int]]:
         first = next(lines, None)
         if first is None:
             return
-        if first[0].endswith("\n") and first[0].rstrip("\r\n") != (",".join(COLUMNS) if fmt == "csv" else "["):
+        head = first[0].rstrip("\r\n")
+        if first[0].endswith("\n") and head not in ((",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS))
+                                                    if fmt == "csv" else ("[",)):
             raise OutputError(f"{_printable(str(path))}: not an arniqa {fmt} result file (its first line is "
                               f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
                               "replace it")
-        yield from _scan_csv(chain([first], lines)) if fmt == "csv" else _scan_json(first, lines)
+        found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
+        if fmt == "json" and columns is not None:  # the columns of its first row
+            second = next(lines, None)
+            if second is not None:
+                with suppress(json.JSONDecodeError, AttributeError):
+                    found = tuple(json.loads(second[0].strip().rstrip(",")).keys())
+                lines = chain([second], lines)
+        if columns is not None and found is not None and set(found) != set(columns):
+            raise OutputError(f"{_printable(str(path))}: its columns are {', '.join(found)}, not "
+                              f"{', '.join(columns)}; resume with the same --explain setting, or choose another output")
+        yield from _scan_csv(chain([first], lines), found or COLUMNS) if fmt == "csv" else _scan_json(first, lines)
 
 
 def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
@@ -187,7 +202,7 @@ def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
         raise output_error(str(path), e) from None
 
 
-def _scan_csv(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, int]]:
+def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUMNS) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
     def feed():
@@ -199,13 +214,13 @@ def _scan_csv(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, i
         for i, record in enumerate(csv.reader(feed(), strict=True)):
             if not last[0].endswith("\n"):
                 return
-            if i > 0 and (len(record) != len(COLUMNS) or not all(map(_is_number, record[1:3]))):
+            if i > 0 and (len(record) != len(columns) or not all(map(_is_number, record[1:3]))):
                 return
             if i == 0:  # the header was checked by _iter_scan
                 yield None, last[1]
             else:
                 yield {"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
-                       "error": record[3]}, last[1]
+                       "error": record[3], **dict(zip(columns[len(COLUMNS):], record[len(COLUMNS):]))}, last[1]
     except csv.Error:  # a quote left open: cut inside a quoted field
         return
 
@@ -229,7 +244,7 @@ def _scan_json(first: tuple[str, int], lines: Iterator[tuple[str, int]]) -> Iter
             row = json.loads(text)
         except json.JSONDecodeError:
             return
-        if not isinstance(row, dict) or set(row) != set(COLUMNS):
+        if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):
             return
         yield row, line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
 
@@ -254,18 +269,31 @@ def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
 
 
 def write_scores(scorer, paths: Iterable, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
-                 scale: bool = True, advance: Callable[[], object] = lambda: None) -> int:
+                 scale: bool = True, advance: Callable[[], object] = lambda: None, explain: bool = False,
+                 rows: list | None = None) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
-    ``advance()`` after each row. Returns the number of paths that could not be scored."""
+    ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
+    ``rows``: a list that also receives each row as a dict. Returns the number of paths that could not be scored."""
     failed = 0
-    with RowWriter(target, fmt, append=append) as writer:
-        for r in scorer.iter_scores(paths) if paths else ():
+    columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
+    if explain:
+        from ..inference.explaining import describe, explain_features, top_labels  # here: it imports torch
+    with RowWriter(target, fmt, append=append, columns=columns) as writer:
+        results = scorer.iter_scores(paths, return_features=True) if explain else scorer.iter_scores(paths)
+        for r in results if paths else ():
+            extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
             if r.error is not None:
                 failed += 1
-                writer.write(r.source, None, None, r.error)
+                row = writer.write(r.source, None, None, r.error, **extra)
             else:
-                writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None)
+                if explain:
+                    probs, severity = explain_features(scorer.explainer, r.features)
+                    extra = {"explanation": describe(top_labels(scorer.explainer.labels, probs)),
+                             "severity": round(severity, 2)}
+                row = writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None, **extra)
+            if rows is not None:
+                rows.append(row)
             advance()
     return failed
 
@@ -284,13 +312,15 @@ class RowWriter:
     ``]``) is truncated away. Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False) -> None:
+    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
+                 columns: tuple[str, ...] = COLUMNS) -> None:
         self.fmt = format_for(None, fmt)
+        self.columns = columns
         self.count = 0
         self._broken = False
         if isinstance(target, (str, os.PathLike)):
             self.name = str(target)
-            self.existing, self.end = _count(Path(target), self.fmt) if append else (0, 0)
+            self.existing, self.end = _count(Path(target), self.fmt, columns) if append else (0, 0)
             try:
                 self._fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o666)
             except OSError as e:
@@ -303,7 +333,7 @@ class RowWriter:
             if self.stream is None:
                 os.ftruncate(self._fd, self.end)
             if self.end == 0:
-                self._put(",".join(COLUMNS) + "\n" if self.fmt == "csv" else "[\n")
+                self._put(",".join(columns) + "\n" if self.fmt == "csv" else "[\n")
         except (OSError, OutputError) as e:
             self._broken = True
             self.close(quiet=True)
@@ -332,17 +362,21 @@ class RowWriter:
             raise output_error(self.name, e, self.existing + self.count) from None
         self.end += len(data)
 
-    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None) -> None:
+    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
+        """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
+        row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
         if self.fmt == "csv":
             line = io.StringIO()
+            extras = ["" if row.get(c) is None else _printable(str(row[c])) for c in self.columns[len(COLUMNS):]]
             csv.writer(line, lineterminator="\n").writerow(
-                [escape_name(path), _number(score), _number(raw_score), _printable(error or "")])
+                [escape_name(path), _number(score), _number(raw_score), _printable(error or ""), *extras])
             self._put(line.getvalue())
         else:
-            row = {"path": path, "score": score, "raw_score": raw_score, "error": error}
+            row = {c: row.get(c) for c in self.columns}
             self._put(("" if self._first else ",\n") + json.dumps(row))
             self._first = False
         self.count += 1
+        return row
 
     def close(self, quiet: bool = False) -> None:
         """Close the JSON array and the file. ``quiet``: after another error, neither write to a file

@@ -71,6 +71,10 @@ def score(
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
     ),
+    explain: bool = typer.Option(False, "--explain", help="Add the most probable distortion groups and a severity "
+                                 "(columns explanation, severity; needs an explanation head, docs/explain.md)."),
+    explainer: Path | None = typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's)."),
+    html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed.
     Inputs are listed as they are scored, so memory does not grow with their number."""
@@ -85,7 +89,8 @@ def score(
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.files import OutputBusy, output_lock
-    from .results import OutputError, format_for, iter_done, output_error, skipped_kind, skipped_summary, write_scores
+    from .results import (OutputError, format_for, iter_done, output_error, read_rows, skipped_kind, skipped_summary,
+                          write_scores)
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:
@@ -96,6 +101,8 @@ def score(
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
+    if ray is not None and explain:
+        raise typer.BadParameter("--explain does not run on Ray yet")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -135,9 +142,12 @@ def score(
                 fail(str(e))
             items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
-            scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options)
+            scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options,
+                          **({} if explainer is None else {"explainer": explainer}))
         except (ValueError, OSError) as e:
             fail(str(e))
+        if explain and getattr(scorer, "explainer", None) is None:
+            fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
         if scorer.regressor is None:
             fail("the checkpoint has no regressor; pass --regressor FILE")
         scale = not no_scale and scorer.regressor.score_range is not None
@@ -156,9 +166,10 @@ def score(
             counts.update(["scored"])
             bar.advance(task)
 
+        rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
         try:
             failed = write_scores(scorer, items, sys.stdout if output is None else output, fmt, append=resume,
-                                  scale=scale, advance=advance)  # fmt: skip
+                                  scale=scale, advance=advance, explain=explain, rows=rows)  # fmt: skip
         except OutputError as e:
             fail(str(e))
         except stops as e:
@@ -166,6 +177,11 @@ def score(
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
         err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}", markup=False)
+    if html is not None:
+        from ..reports.html import write_report
+
+        write_report(rows, html)
+        err.print(f"wrote {html}", markup=False)
     if failed:
         err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
     if summary := skipped_summary(skipped, broken):

@@ -52,6 +52,7 @@ def load(
     regressor: str | os.PathLike | Regressor | None = None,
     engine: str = "auto",
     calibrate: str | os.PathLike | None = None,
+    explainer: str | os.PathLike | None = None,
     **options,
 ) -> Scorer:
     """A :class:`Scorer` for a model name or a checkpoint path.
@@ -71,12 +72,25 @@ def load(
         regressor: overrides the name's regressor: a ``regressor_<dataset>.pth`` file, a
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
+        explainer: an explanation head file of ``arniqa explain fit`` (or a checkpoint holding one) for
+            :meth:`Scorer.explain`; by default the checkpoint's own head, if it has one.
         **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``:
             fp32, bf16 or fp16 on torch, int8 on ONNX Runtime; ``channels_last``).
 
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
+    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
+    if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
+        from ..models.explain import load_explainer  # here: it imports torch
+
+        scorer.explainer = load_explainer(explainer if explainer is not None else name_or_path)
+        if explainer is not None and scorer.explainer is None:
+            raise ValueError(f"{explainer}: holds no explanation head")
+    return scorer
+
+
+def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options) -> Scorer:
     path = Path(name_or_path)
     int8 = options.get("precision") == "int8"
     if calibrate is not None and not int8:
@@ -191,10 +205,14 @@ def export(
     embedding: bool = False,
     int8: bool = False,
     calibrate: str | os.PathLike | None = None,
+    explainer: str | os.PathLike | None = None,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
     :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
-    folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). Returns ``output``."""
+    folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). ``explainer``: an
+    explanation head file whose outputs the graph adds (default: the checkpoint's own head, if it has one).
+    Returns ``output``."""
+    from ..models.explain import load_explainer
     from .onnx_export import export_onnx
     from .quantize import quantize
 
@@ -203,10 +221,15 @@ def export(
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if reg is None:
         raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
+    head = load_explainer(explainer) if explainer is not None else None
+    if explainer is not None and head is None:
+        raise ValueError(f"{explainer}: holds no explanation head")
+    if head is None and is_checkpoint(name_or_path):
+        head = load_explainer(name_or_path)
     if not int8:
         if calibrate is not None:
             raise ValueError("calibrate goes with int8")
-        return export_onnx(model, reg, output, protocol=protocol, embedding=embedding)
+        return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding)
+        fp32 = export_onnx(model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding, explainer=head)
         return quantize(fp32, output, calibrate)

@@ -4,7 +4,10 @@ The graph takes two float32 inputs, RGB in [0, 1] (ImageNet normalisation is ins
 ``full`` (N,3,H,W) and ``half`` (N,3,h,w), one full-scale and one half-scale view per row, with N, H,
 W, h, w dynamic. It returns ``score`` (N,) (scaled to about [0, 1], higher is better; the raw score
 when the regressor has no score range), ``raw_score`` (N,) on the regressor dataset's scale and,
-when exported with ``embedding=True``, ``embedding`` (N, 4096). An image's score is the mean over
+when exported with ``embedding=True``, ``embedding`` (N, 4096). With an explanation head
+(:mod:`arniqa.models.explain`) it also returns ``explain_logits`` (N, G) and ``severity`` (N,): an image's
+group probabilities are the softmax of the mean of its views' logits (the sidecar's ``explain_labels`` name
+the G columns), its severity the mean of its views'. An image's score is the mean over
 its views (5 crops per scale in the ``crops``/``eval`` protocols), as in :class:`~arniqa.inference.Scorer`.
 
 The sidecar ``FILE.json`` holds the protocol the views should follow, the regressor dataset, score
@@ -25,6 +28,7 @@ import torch.nn as nn
 
 from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
+from ..models.explain import Explainer
 from ..models.regressor import Regressor
 from ..utils.files import atomic_write, write_json
 from .sidecar import SIDECAR_FORMAT, sidecar_path
@@ -37,10 +41,12 @@ class QualityGraph(nn.Module):
     """``(full, half) -> (score, raw_score[, embedding])`` per pair of views: what is exported. Without a
     regressor only the embedding (the form the onnxruntime engine caches, shared by every regressor)."""
 
-    def __init__(self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False) -> None:
+    def __init__(self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False,
+                 explainer: Explainer | None = None) -> None:
         super().__init__()
         self.model, self.regressor = model.eval(), None if regressor is None else regressor.eval()
         self.embedding = embedding or regressor is None
+        self.explainer = None if explainer is None or regressor is None else explainer.eval()
 
     def forward(self, full: torch.Tensor, half: torch.Tensor):
         feature = self.model.quality_features(full, half)
@@ -48,18 +54,24 @@ class QualityGraph(nn.Module):
             return feature
         raw = self.regressor(feature)
         score = self.regressor.scale(raw) if self.regressor.score_range is not None else raw
-        return (score, raw, feature) if self.embedding else (score, raw)
+        out = (score, raw, feature) if self.embedding else (score, raw)
+        if self.explainer is not None:
+            out = (*out, self.explainer.logits(feature), self.explainer.severity(feature).squeeze(-1))
+        return out
 
 
-def output_names(regressor: Regressor | None, embedding: bool) -> list[str]:
+def output_names(regressor: Regressor | None, embedding: bool, explain: bool = False) -> list[str]:
     if regressor is None:
         return ["embedding"]
-    return ["score", "raw_score"] + (["embedding"] if embedding else [])
+    return ["score", "raw_score"] + (["embedding"] if embedding else []) + (["explain_logits", "severity"] if explain
+                                                                            else [])
 
 
-def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str) -> dict:
+def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str,
+            explainer: Explainer | None = None) -> dict:
     r = None if regressor is None else regressor.score_range
-    outputs = output_names(regressor, embedding)
+    explain = explainer is not None and regressor is not None
+    outputs = output_names(regressor, embedding, explain)
     return {
         "format": SIDECAR_FORMAT,
         "version": 1,
@@ -76,19 +88,21 @@ def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, ba
                   else "raw (no score range known)"),
         "raw_score_direction": None if r is None else ("lower is better" if r.kind == "dmos" else "higher is better"),
         "opset": OPSET,
+        "explain_labels": list(explainer.labels) if explain else None,
     }
 
 
 def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathLike, protocol: str | Protocol = "crops",
-                embedding: bool = False) -> Path:
-    """Write ``model`` + ``regressor`` as an ONNX file at ``path`` (and the sidecar ``path.json``); with no
-    regressor the graph outputs the embedding only. Both files are written atomically. The graph is
-    traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
+                embedding: bool = False, explainer: Explainer | None = None) -> Path:
+    """Write ``model`` + ``regressor`` (+ ``explainer``) as an ONNX file at ``path`` (and the sidecar
+    ``path.json``); with no regressor the graph outputs the embedding only. Both files are written atomically.
+    The graph is traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
     protocol = get_protocol(protocol)
     path = Path(path)
+    head = None if explainer is None else copy.deepcopy(explainer).cpu()
     graph = QualityGraph(copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format),
-                         None if regressor is None else copy.deepcopy(regressor).cpu(), embedding).eval()
-    outputs = output_names(regressor, embedding)
+                         None if regressor is None else copy.deepcopy(regressor).cpu(), embedding, head).eval()
+    outputs = output_names(regressor, embedding, graph.explainer is not None)
     axes = {"full": {0: "n", 2: "height", 3: "width"}, "half": {0: "n", 2: "half_height", 3: "half_width"}}
     axes.update({name: {0: "n"} for name in outputs})
     example = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 32, 32))
@@ -101,6 +115,6 @@ def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathL
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
-    meta = sidecar(regressor, protocol, embedding, model.backbone_name)
+    meta = sidecar(regressor, protocol, embedding, model.backbone_name, head)
     write_json(sidecar_path(path), meta)
     return path

@@ -160,6 +160,7 @@ class Scorer:
         self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
         self.max_side = max_side
         self.max_pixels = max_pixels
+        self.explainer = None  # an arniqa.models.explain.Explainer: see explain()
         self.precision = precision
         self.channels_last = channels_last
         if isinstance(engine, OnnxEngine):
@@ -330,6 +331,13 @@ class Scorer:
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = torch.stack([r.features for r in results]) if return_features else None
         return ScoreResult(scores, raw, feats)
+
+    def explain(self, inputs):
+        """Which distortion group each input shows, and how strongly: an
+        :class:`~arniqa.inference.explaining.Explanation` (needs an explanation head, ``load(explainer=...)``)."""
+        from .explaining import explain  # here: it imports torch
+
+        return explain(self, inputs)
 
     def features(self, inputs) -> torch.Tensor:
         """(N, V, 4096) quality features per view (no regressor needed)."""

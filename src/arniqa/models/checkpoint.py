@@ -24,7 +24,8 @@ from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
-RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor", "dtype", "part", "parts"}
+RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor", "dtype", "part", "parts",
+                        "explainer"}
 PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.safetensors")
 
 
@@ -212,6 +213,8 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{path}: cannot rebuild the model from its config ({e})") from e
     reg_tensors = {k[len("regressor.") :]: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
+    for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
+        del tensors[k]
     load_strict(model, tensors, path)
     regressor = None
     if config.get("regressor") is not None:

@@ -1,0 +1,94 @@
+"""CLI verb: ``arniqa explain fit PRISTINE -o FILE`` fits the explanation head (docs/explain.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..constants import DEFAULT_MODEL
+from . import EXIT_FAILED, EXIT_OK, app, fail
+
+explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
+app.add_typer(explain_app, name="explain")
+
+
+@explain_app.command("fit")
+def fit(
+    pristine: Path = typer.Argument(..., help="Folder of pristine images (searched recursively)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint of this project. Default: the published model."),
+    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding the published ARNIQA.pth (no download)."),
+    into: Path | None = typer.Option(None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."),
+    test: Path | None = typer.Option(None, "--test", help="Folder of held-out pristine images: accuracy on their samples."),
+    protocol: str = typer.Option("crops", "--protocol", help="The views the features come from: the protocol you "
+                                 "score with (as `arniqa score`)."),
+    size: str = typer.Option("512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images (KADID-10k's)."),
+    chains: int = typer.Option(40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."),
+    images: int = typer.Option(0, "--images", min=0, help="Use the first N pristine images (0: all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the distortions and chains."),
+    cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes that make the distorted images (0: this one)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
+) -> None:
+    """Fit the explanation head on the synthetic KADID-style set of PRISTINE (single distortions, chains and the
+    pristine images); exit status 1 if some images could not be read."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..ablation.config import parse_size
+    from ..data.synthetic import list_images
+    from ..explain.fit import accuracy, fit as fit_head, labelled_features
+    from ..inference import load
+    from ..models.explain import add_to_checkpoint, save_explainer
+    from ..utils.files import write_json
+
+    err = Console(stderr=True)
+    if into is not None and checkpoint is None:
+        raise typer.BadParameter("--into copies --checkpoint; give one")
+    try:
+        width_height = parse_size(size)
+        paths = list_images(pristine)[: images or None]
+        test_paths = list_images(test) if test is not None else []
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    if not paths:
+        fail(f"{pristine}: no images found")
+    try:
+        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
+                      engine="torch", batch_size=batch_size)  # fmt: skip
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("fit references", total=len(paths))
+        data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
+        held = None
+        if test_paths:
+            task = bar.add_task("test references", total=len(test_paths))
+            held = labelled_features(scorer, test_paths, progress=lambda i, n: bar.update(task, completed=i),
+                                     **{**settings, "seed": seed + 1})  # fmt: skip
+    head = fit_head(data)
+    info = {"model": str(checkpoint or DEFAULT_MODEL), "protocol": scorer.protocol.name, "size": list(width_height),
+            "chains": chains, "seed": seed, "references": len(paths) - len(data.failed), "images": len(data.kinds)}
+    save_explainer(output, head, **info)
+    result = {**info, "fit_accuracy": accuracy(head, data)}
+    if held is not None:
+        result["test_references"] = len(test_paths) - len(held.failed)
+        result["test_accuracy"] = accuracy(head, held)
+    failed = data.failed + (held.failed if held is not None else [])
+    result["failed"] = [{"path": p, "error": e} for p, e in failed]
+    write_json(output.with_suffix(".json"), result)
+    if into is not None:
+        add_to_checkpoint(checkpoint, head, into, **info)
+        typer.echo(f"wrote {into}")
+    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+    for name in ("fit_accuracy", "test_accuracy"):
+        single = result.get(name, {}).get("single")
+        if single:
+            typer.echo(f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
+                       f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)")
+    for path, error in failed:
+        err.print(f"{path}: {error}", style="yellow", markup=False)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -1,0 +1,97 @@
+"""CLI verb: ``arniqa map IMAGES -o DIR`` writes a quality map per image (heatmap PNG and the grid as .npy)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import typer
+
+from ..constants import DEFAULT_MODEL
+from . import EXIT_FAILED, EXIT_OK, app, fail
+
+MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
+
+
+@app.command("map")
+def map_images(
+    paths: list[Path] = typer.Argument(..., help="Image files and folders (searched recursively)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint of this project (.safetensors)."),
+    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding the published files (no download)."),
+    regressor: str | None = typer.Option(None, "--regressor", help="Regressor dataset or file, as for `arniqa score`."),
+    explain: bool = typer.Option(False, "--explain", help="Also one map per distortion group (needs an explanation head)."),
+    explainer: Path | None = typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's)."),
+    crop: int = typer.Option(224, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
+    stride: int = typer.Option(112, "--stride", min=1, help="Step between crops (px); half the crop: each pixel in up to 4."),
+    max_side: int = typer.Option(1024, "--max-side", min=2, help="Downscale images whose longer side exceeds N first."),
+    engine: str = typer.Option("auto", "--engine", help="auto | torch | onnxruntime."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Crops per forward pass."),
+) -> None:
+    """Score a grid of overlapping crops of each image: DIR/NAME.map.png (the scores over the image, red low,
+    green high, coloured over each map's own range), DIR/NAME.map.npy (the grid), with --explain
+    DIR/NAME.GROUP.png (red where GROUP is probable, green where it is not) and DIR/NAME.groups.npy;
+    DIR/maps.csv lists them. Exit status 1 if some images failed."""
+    import numpy as np
+
+    from ..data.images import ImageError
+    from ..inference import load
+    from ..inference.inputs import as_image, source_name
+    from ..inference.maps import overlay, quality_map
+    from .results import collect_paths
+
+    if checkpoint is not None and weights_dir is not None:
+        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    files = collect_paths(paths).files
+    if not files:
+        fail("no image files found")
+    try:
+        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, regressor=regressor,
+                      engine=engine, explainer=explainer)  # fmt: skip
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    if scorer.regressor is None:
+        fail("the checkpoint has no regressor; pass --regressor FILE")
+    if explain and scorer.explainer is None:
+        fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+    output.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    failed = 0
+    with open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MAP_COLUMNS)
+        for i, item in enumerate(files):
+            name = source_name(item, i)
+            stem = _unique(Path(name).stem, used)
+            try:
+                image = as_image(item, name)
+                qmap = quality_map(scorer, image, crop, stride, max_side, batch_size, explain)
+            except (ImageError, ValueError, RuntimeError) as e:
+                failed += 1
+                writer.writerow([name, "", "", "", "", "", "", getattr(e, "reason", str(e))])
+                f.flush()
+                continue
+            s = qmap.scores
+            np.save(output / f"{stem}.map.npy", s)
+            overlay(image, s, qmap, float(s.min()), float(s.max())).save(output / f"{stem}.map.png")
+            if explain:
+                np.save(output / f"{stem}.groups.npy", qmap.groups)
+                for label, probs in zip(qmap.labels, qmap.groups):
+                    overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
+            writer.writerow([name, f"{stem}.map.png", f"{s.mean():.4f}", f"{s.min():.4f}", f"{s.max():.4f}",
+                             s.shape[0], s.shape[1], ""])  # fmt: skip
+            f.flush()
+    typer.echo(f"wrote {len(files) - failed} maps to {output} (maps.csv lists them)")
+    if failed:
+        typer.secho(f"{failed} of {len(files)} images could not be mapped (see maps.csv)", err=True, fg="yellow")
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}"
+    used.add(name)
+    return name

@@ -1,0 +1,43 @@
+"""CLI verb: ``arniqa report SCORES -o report.html`` turns a result file of ``arniqa score`` into a visual report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import EXIT_OK, app, fail
+
+
+@app.command()
+def report(
+    scores: Path = typer.Argument(..., help="A result file of `arniqa score` (CSV or JSON)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write."),
+    maps: Path | None = typer.Option(None, "--maps", help="The folder of `arniqa map`: each row links its map."),
+    thumbnails: str = typer.Option("embed", "--thumbnails",
+                                   help="embed (small JPEGs inside the file) | link (relative to the report) | none."),
+    size: int = typer.Option(96, "--thumb-size", min=16, help="Longer side of embedded thumbnails (px)."),
+    best_worst: int = typer.Option(12, "--best-worst", min=0, help="How many of the worst and of the best to show."),
+    fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json file, else csv."),
+) -> None:
+    """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
+    score, each row's explanation and map, and the rows that could not be scored."""
+    from ..reports.html import THUMBNAILS, write_report
+    from .results import OutputError, format_for, read_rows
+
+    if thumbnails not in THUMBNAILS:
+        raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
+    if not scores.is_file():
+        fail(f"{scores}: no such file")
+    try:
+        rows = read_rows(scores, format_for(scores, fmt))
+    except OutputError as e:
+        fail(str(e))
+    except (ValueError, UnicodeDecodeError) as e:
+        fail(f"{scores}: not a result file of arniqa score ({e})")
+    if not rows:
+        fail(f"{scores}: no rows")
+    path = write_report(rows, output, maps=maps, thumbnails=thumbnails, size=size, best_worst=best_worst,
+                        title=f"arniqa report: {scores.name}")  # fmt: skip
+    typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
+    raise typer.Exit(EXIT_OK)

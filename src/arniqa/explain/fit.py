@@ -1,0 +1,144 @@
+"""``arniqa explain fit``: features of the labelled samples (:mod:`.samples`), the head fitted on them, and its
+accuracy on held-out references.
+
+Features come from a :class:`~arniqa.inference.Scorer`, so the head sees what ``arniqa score --explain`` sees
+with the same protocol (an image's feature is the mean over its views). Each reference's features can be
+cached in a folder (named after the model's fingerprint and the settings), so a rerun skips what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from multiprocessing import get_context
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data.images import ImageError
+from ..evaluate.features import model_fingerprint
+from ..models.explain import LABELS, NONE, Explainer, fit_explainer
+from .samples import reference_samples
+
+
+@dataclass
+class Labelled:
+    """Features (N, D) of labelled samples, their soft targets (N, G), severities (N,), kinds, groups and chains
+    (``str(chain)``: ``gaublur@3 -> jpeg@2``, ``pristine``)."""
+
+    features: torch.Tensor
+    targets: torch.Tensor
+    severity: torch.Tensor
+    kinds: list[str] = field(default_factory=list)
+    groups: list[set[str]] = field(default_factory=list)
+    chains: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable references
+
+
+def _key(fingerprint: str, path: Path, settings: dict) -> str:
+    text = json.dumps({"model": fingerprint, "path": str(path), **settings}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | str:
+    """One reference's samples as uint8 images (cheap to pass between processes) and labels, or the reason
+    it could not be read."""
+    try:
+        samples = list(reference_samples(path, index, size, chains, seed))
+    except (ImageError, ValueError, OSError) as e:
+        return getattr(e, "reason", str(e))
+    return {"images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
+            "targets": torch.stack([s.target for s in samples]),
+            "severity": torch.tensor([float(s.severity) for s in samples]),
+            "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples],
+            "chains": [str(s.chain) for s in samples]}
+
+
+def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 384), chains: int = 40,
+                      seed: int = 0, cache: Path | None = None, workers: int = 0,
+                      progress: Callable[[int, int], object] | None = None) -> Labelled:
+    """The labelled samples of every reference in ``paths`` and their features under ``scorer``; ``workers``
+    processes make the samples (0: this process). A reference that cannot be read is listed in ``failed`` and
+    the others go on."""
+    settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name}
+    fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
+    files = [cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
+             for i, p in enumerate(paths, start=1)]
+    todo = [(p, i) for i, (p, f) in enumerate(zip(paths, files), start=1) if f is None or not f.is_file()]
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers and len(todo) > 1 else None
+    made = (pool.map(_made, *zip(*todo), repeat(size), repeat(chains), repeat(seed)) if pool else
+            (_made(p, i, size, chains, seed) for p, i in todo))  # fmt: skip
+    parts = []
+    failed = []
+    try:
+        for i, (path, file) in enumerate(zip(paths, files), start=1):
+            if file is not None and file.is_file():
+                part = torch.load(file, weights_only=True)
+            else:
+                part = next(made)
+                if isinstance(part, str):
+                    failed.append((str(path), part))
+                    continue
+                images = part.pop("images")
+                part["features"] = scorer.features(list(images.float() / 255)).mean(1)
+                if file is not None:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save(part, file)
+            parts.append(part)
+            if progress:
+                progress(i, len(paths))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    if not parts:
+        raise ValueError("none of the reference images could be read")
+    return Labelled(torch.cat([p["features"] for p in parts]), torch.cat([p["targets"] for p in parts]),
+                    torch.cat([p["severity"] for p in parts]), [k for p in parts for k in p["kinds"]],
+                    [set(g) for p in parts for g in p["groups"]], [c for p in parts for c in p["chains"]], failed)
+
+
+def fit(data: Labelled, l2: float = 1e-2, ridge: float = 1.0) -> Explainer:
+    return fit_explainer(data.features, data.targets, data.severity, l2=l2, ridge=ridge)
+
+
+def accuracy(head: Explainer, data: Labelled) -> dict:
+    """How often the head is right, by kind of sample.
+
+    ``single``: group top-1 and top-2 (the distortion's group among the two most probable), severity within 1
+    level (prediction rounded and clipped to 0..5), and top-1 per group; ``chain``: top-1 among the chain's
+    groups; ``pristine``: share predicted ``none``. ``chance``: top-1 of a uniform guess over the labels."""
+    with torch.no_grad():
+        probs, severity = head(data.features)
+    order = probs.argsort(1, descending=True)
+    top = [[LABELS[j] for j in row[:2]] for row in order.tolist()]
+    level = severity.round().clamp(0, 5)
+    result: dict = {"labels": list(LABELS), "chance_top1": 1 / len(LABELS)}
+    single = [i for i, k in enumerate(data.kinds) if k == "single"]
+    if single:
+        truth = [next(iter(data.groups[i])) for i in single]
+        result["single"] = {
+            "images": len(single),
+            "top1": _share(top[i][0] == g for i, g in zip(single, truth)),
+            "top2": _share(g in top[i] for i, g in zip(single, truth)),
+            "severity_within_1": _share(abs(level[i] - data.severity[i]) <= 1 for i in single),
+            "severity_exact": _share(level[i] == data.severity[i] for i in single),
+            "top1_per_group": {g: _share(top[i][0] == g for i, t in zip(single, truth) if t == g)
+                               for g in LABELS if g != NONE},
+        }
+    chain = [i for i, k in enumerate(data.kinds) if k == "chain"]
+    if chain:
+        result["chain"] = {"images": len(chain), "top1_in_chain": _share(top[i][0] in data.groups[i] for i in chain),
+                           "severity_within_1": _share(abs(level[i] - data.severity[i]) <= 1 for i in chain)}
+    pristine = [i for i, k in enumerate(data.kinds) if k == "pristine"]
+    if pristine:
+        result["pristine"] = {"images": len(pristine), "top1_none": _share(top[i][0] == NONE for i in pristine)}
+    return result
+
+
+def _share(flags) -> float | None:
+    flags = [bool(f) for f in flags]
+    return sum(flags) / len(flags) if flags else None

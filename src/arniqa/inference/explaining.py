@@ -1,0 +1,61 @@
+"""Explanations of scored images: the explanation head (:mod:`arniqa.models.explain`) on each image's feature.
+
+An image's feature is the mean over its views, as for its score; the head gives the probability of each
+distortion group (and ``none``) and a severity (0 pristine .. 5). ``Scorer.explain`` calls :func:`explain`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..models.explain import Explainer
+
+
+@dataclass
+class Explanation:
+    """Group probabilities (N, len(labels)) and severities (N,) of N images, in input order."""
+
+    labels: tuple[str, ...]
+    probs: torch.Tensor
+    severity: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    def top(self, i: int, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable labels of image ``i`` with their probabilities, most probable first."""
+        return top_labels(self.labels, self.probs[i], k)
+
+
+def top_labels(labels, probs: torch.Tensor, k: int = 3) -> list[tuple[str, float]]:
+    values, order = probs.topk(min(k, len(labels)))
+    return [(labels[j], float(v)) for v, j in zip(values.tolist(), order.tolist())]
+
+
+def describe(top: list[tuple[str, float]]) -> str:
+    """``blur 0.71; noise 0.12``: a result file's ``explanation`` column."""
+    return "; ".join(f"{label} {p:.2f}" for label, p in top)
+
+
+@torch.no_grad()
+def explain_features(head: Explainer, features: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Probabilities (len(labels),) and severity of one image from its view features (V, D)."""
+    probs, severity = head(features.float().mean(0, keepdim=True))
+    return probs[0], float(severity[0])
+
+
+def explain(scorer, inputs) -> Explanation:
+    """:class:`Explanation` of ``inputs`` (anything ``Scorer.score`` takes); raises the first input's error."""
+    if scorer.explainer is None:
+        raise ValueError("this model has no explanation head; fit one with `arniqa explain fit` and pass "
+                         "explainer=FILE to load()")
+    probs, severity = [], []
+    for r in scorer.iter_scores(inputs, return_features=True):
+        if r.exception is not None:
+            raise r.exception
+        p, s = explain_features(scorer.explainer, r.features)
+        probs.append(p)
+        severity.append(s)
+    return Explanation(scorer.explainer.labels, torch.stack(probs), torch.tensor(severity))

@@ -1,0 +1,142 @@
+"""Quality maps: the score (and, with an explanation head, each distortion group's probability) of a grid
+of overlapping square crops of one image.
+
+The image is first downscaled (bicubic, aspect kept) so its longer side is at most ``max_side``; crops of
+``crop`` px every ``stride`` px cover it, the last row and column flush with the far edges. Each crop is
+one view as in the ``crops`` protocol: the crop of the image and the crop of the same size of its half-scale
+copy (the scorer's half-scale method) centred on the same point, zeros outside, so a crop's score is on the
+scale the regressor was fitted on; ``batch_size`` crops per forward pass, on the scorer's engine. An image
+smaller than ``crop`` is one crop (zero-filled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import pil_to_tensor
+from ..data.views import half_scale
+from .explaining import explain_features
+
+CROP = 224
+STRIDE = 112
+MAX_SIDE = 1024
+
+
+@dataclass
+class QualityMap:
+    """``scores`` (R, C): one per crop (scaled when the regressor has a range, else raw); ``tops`` and
+    ``lefts``: crop positions in the mapped image of ``size`` (W, H), which is the input downscaled by
+    ``scale``; ``groups`` (len(labels), R, C) and ``severity`` (R, C) with an explanation head."""
+
+    scores: np.ndarray
+    tops: list[int]
+    lefts: list[int]
+    crop: int
+    size: tuple[int, int]
+    scale: float
+    labels: tuple[str, ...] = ()
+    groups: np.ndarray | None = None
+    severity: np.ndarray | None = None
+
+
+def positions(length: int, crop: int, stride: int) -> list[int]:
+    """Starts of crops of ``crop`` every ``stride`` over ``length``, the last one flush with the end."""
+    if length <= crop:
+        return [0]
+    starts = list(range(0, length - crop + 1, stride))
+    return starts if starts[-1] == length - crop else [*starts, length - crop]
+
+
+def bounded(image: Image.Image, max_side: int | None) -> tuple[Image.Image, float]:
+    """``image`` downscaled so its longer side is at most ``max_side``, and the factor (<= 1)."""
+    w, h = image.size
+    if max_side is None or max(w, h) <= max_side:
+        return image, 1.0
+    r = max_side / max(w, h)
+    return image.resize((max(1, round(w * r)), max(1, round(h * r))), Image.Resampling.BICUBIC), r
+
+
+@torch.no_grad()
+def quality_map(scorer, image: Image.Image, crop: int = CROP, stride: int = STRIDE, max_side: int | None = MAX_SIDE,
+                batch_size: int = 16, explain: bool = False) -> QualityMap:
+    """The :class:`QualityMap` of an RGB PIL ``image`` under ``scorer`` (its engine, regressor, half-scale
+    method and, with ``explain``, its explanation head)."""
+    if crop < 2 or stride < 1:
+        raise ValueError(f"crop must be at least 2 and stride at least 1, got {crop} and {stride}")
+    if explain and scorer.explainer is None:
+        raise ValueError("explain=True needs a scorer with an explanation head")
+    mapped, scale = bounded(image, max_side)
+    x = pil_to_tensor(mapped)
+    half = half_scale(x, scorer.protocol.half)
+    h, w = x.shape[-2:]
+    c = min(crop, h, w)  # the part of the image a crop covers
+    tops, lefts = positions(h, c, stride), positions(w, c, stride)
+    boxes = [(t, left) for t in tops for left in lefts]
+    raw, feats = [], []
+    for i in range(0, len(boxes), batch_size):
+        part = boxes[i:i + batch_size]
+        full = torch.stack([_crop(x, t, left, crop) for t, left in part])
+        halves = torch.stack([_crop(half, (2 * t + c) // 4 - crop // 2, (2 * left + c) // 4 - crop // 2, crop)
+                              for t, left in part])  # fmt: skip
+        r, f = scorer.engine.run(full, halves, explain)  # numpy arrays (the engines are torch-free at the boundary)
+        raw.append(torch.as_tensor(r))
+        if explain:
+            feats.append(torch.as_tensor(f))
+    raw = torch.cat(raw)
+    can_scale = scorer.regressor is not None and scorer.regressor.score_range is not None
+    scores = (scorer.regressor.scale(raw) if can_scale else raw).numpy().reshape(len(tops), len(lefts))
+    result = QualityMap(scores.astype(np.float32), tops, lefts, c, (w, h), scale)
+    if explain:
+        out = [explain_features(scorer.explainer, f[None]) for f in torch.cat(feats)]
+        probs = torch.stack([p for p, _ in out]).numpy()
+        result.labels = scorer.explainer.labels
+        result.groups = probs.T.reshape(len(result.labels), len(tops), len(lefts)).astype(np.float32)
+        result.severity = np.array([s for _, s in out], dtype=np.float32).reshape(len(tops), len(lefts))
+    return result
+
+
+def _crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    """The ``size`` x ``size`` crop of (3, H, W) at (top, left), zeros outside (as five_crops)."""
+    out = x.new_zeros(3, size, size)
+    h, w = x.shape[-2:]
+    y0, y1, x0, x1 = max(top, 0), min(top + size, h), max(left, 0), min(left + size, w)
+    if y1 > y0 and x1 > x0:
+        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = x[:, y0:y1, x0:x1]
+    return out
+
+
+def per_pixel(values: np.ndarray, qmap: QualityMap) -> np.ndarray:
+    """``values`` (R, C) spread over the mapped image (H, W): each pixel the mean of the crops that cover it."""
+    w, h = qmap.size
+    total = np.zeros((h, w), np.float64)
+    count = np.zeros((h, w), np.float64)
+    for i, t in enumerate(qmap.tops):
+        for j, left in enumerate(qmap.lefts):
+            total[t:t + qmap.crop, left:left + qmap.crop] += values[i, j]
+            count[t:t + qmap.crop, left:left + qmap.crop] += 1
+    return total / np.maximum(count, 1)
+
+
+# Red (low) - yellow - green (high), the usual reading of a quality map.
+_RAMP = np.array([[215, 48, 39], [254, 224, 139], [26, 152, 80]], dtype=np.float64)
+
+
+def colour(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` (H, W) as RGB uint8 on the red-yellow-green ramp, ``low`` red and ``high`` green."""
+    v = np.clip((values - low) / (high - low), 0, 1) if high > low else np.full(values.shape, 0.5)
+    pos = v * (len(_RAMP) - 1)
+    i = np.minimum(pos.astype(int), len(_RAMP) - 2)
+    f = (pos - i)[..., None]
+    return (_RAMP[i] * (1 - f) + _RAMP[i + 1] * f).round().astype(np.uint8)
+
+
+def overlay(image: Image.Image, values: np.ndarray, qmap: QualityMap, low: float, high: float,
+            alpha: float = 0.5) -> Image.Image:
+    """The map's ``values`` (R, C) coloured (:func:`colour`) over ``image`` downscaled as the map was."""
+    base = np.asarray(bounded(image, max(qmap.size))[0].convert("RGB"), dtype=np.float64)
+    heat = colour(per_pixel(values, qmap), low, high).astype(np.float64)
+    return Image.fromarray(((1 - alpha) * base + alpha * heat).round().astype(np.uint8))

@@ -1,0 +1,139 @@
+"""The explanation head: which distortion group an image shows, and how strongly, from its 4096-d feature.
+
+Two linear maps on the frozen quality feature: a multinomial logistic regression over :data:`LABELS` (the
+degradation model's 7 groups, then ``none``) and a ridge regression of the severity (0 for a pristine image,
+else the level 1..5 of the strongest distortion). An image's feature is the mean over its views, as for the
+score. Stored as its own ``.safetensors`` file (:func:`save_explainer`), or inside a checkpoint beside the
+regressor under ``explainer.*`` with its config in the ``"explainer"`` entry of the checkpoint's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from ..constants import QUALITY_DIM
+from ..degradations.registry import GROUPS
+from ..utils.files import atomic_write
+from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config
+from .files import WeightsError, read_state_dict
+
+NONE = "none"
+LABELS: tuple[str, ...] = (*GROUPS, NONE)
+EXPLAINER_FORMAT = "arniqa-explainer"
+PREFIX = "explainer."
+
+
+class Explainer(nn.Module):
+    """Features (N, in_features) -> group probabilities (N, len(labels)) and severity (N,)."""
+
+    def __init__(self, in_features: int = QUALITY_DIM, labels: tuple[str, ...] = LABELS) -> None:
+        super().__init__()
+        self.labels = tuple(labels)
+        self.group = nn.Linear(in_features, len(self.labels))
+        self.severity = nn.Linear(in_features, 1)
+        self.requires_grad_(False)  # fitted in closed form or by fit_explainer, never by backpropagation
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        return self.group(features)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.logits(features).softmax(-1), self.severity(features).squeeze(-1)
+
+    @property
+    def config(self) -> dict:
+        return {"labels": list(self.labels), "in_features": self.group.in_features}
+
+
+def fit_explainer(features: torch.Tensor, targets: torch.Tensor, severity: torch.Tensor, l2: float = 1e-2,
+                  ridge: float = 1.0, max_iter: int = 300) -> Explainer:
+    """Fit an :class:`Explainer` on ``features`` (N, D) with soft group ``targets`` (N, len(LABELS)) that sum to 1
+    and ``severity`` (N,). The features are standardised for the fit (the scaling is folded into the weights).
+    Groups: softmax cross-entropy with classes weighted to equal total weight (``none`` is rare), plus
+    ``l2`` times the squared weights, minimised with L-BFGS. Severity: ridge with penalty ``ridge`` x N."""
+    x = features.double()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    z = ((x - mean) / std).float()
+    t = targets.float()
+    class_weight = t.sum() / (len(LABELS) * t.sum(0).clamp_min(1.0))
+    sample_weight = t @ class_weight
+    w = torch.zeros(z.shape[1], t.shape[1], requires_grad=True)
+    b = torch.zeros(t.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = -(sample_weight * (t * F.log_softmax(z @ w + b, -1)).sum(1)).sum() / sample_weight.sum()
+        loss = loss + l2 * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    zd = z.double()
+    y = severity.double()
+    gram = zd.T @ zd + ridge * len(zd) * torch.eye(zd.shape[1], dtype=torch.float64)
+    sw = torch.linalg.solve(gram, zd.T @ (y - y.mean()))
+    head = Explainer(z.shape[1])
+    with torch.no_grad():  # z = (x - mean) / std, so x's weights are w / std and the bias takes the mean
+        gw = w.detach().double() / std[:, None]
+        head.group.weight.copy_(gw.T.float())
+        head.group.bias.copy_((b.detach().double() - mean @ gw).float())
+        head.severity.weight.copy_((sw / std)[None].float())
+        head.severity.bias.fill_(float(y.mean() - mean @ (sw / std)))
+    return head.eval()
+
+
+def explainer_tensors(head: Explainer) -> dict[str, torch.Tensor]:
+    return {PREFIX + k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+
+
+def save_explainer(path, head: Explainer, **info) -> Path:
+    """Write ``head`` alone to a small ``.safetensors`` file (tensors ``explainer.*``, config in the metadata)."""
+    meta = {"format": EXPLAINER_FORMAT, "version": 1, "explainer": {**head.config, **info}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: save_file(explainer_tensors(head), str(tmp),
+                                                    metadata={"arniqa": json.dumps(meta)}))
+
+
+def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
+    """Copy ``checkpoint`` (a file of :func:`~arniqa.models.checkpoint.save_checkpoint`) to ``output`` with
+    ``head`` beside its regressor (a previous explainer is replaced). ``checkpoint`` may also be any part of
+    a checkpoint in parts, or its folder: ``output`` is then one file with the tensors of all its parts."""
+    meta = read_checkpoint_config(checkpoint)  # WeightsError when not a checkpoint of this project
+    tensors = {k: v for f in checkpoint_files(checkpoint) for k, v in read_state_dict(f).items()
+               if not k.startswith(PREFIX)}
+    tensors.update(explainer_tensors(head))
+    meta["explainer"] = {**head.config, **info}
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(output, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+
+
+def load_explainer(path) -> Explainer | None:
+    """The explainer in ``path`` (its own file, or a checkpoint that holds one); None for a checkpoint without
+    one. WeightsError when the file is not readable or its explainer does not fit its config. A checkpoint
+    may be given by any of its parts or its folder (:func:`~arniqa.models.checkpoint.checkpoint_files`)."""
+    files = [Path(path)]
+    if Path(path).is_dir():
+        files = checkpoint_files(path)
+    meta = arniqa_metadata(files[0])
+    if meta is not None and meta.get("format") == CHECKPOINT_FORMAT:
+        files = checkpoint_files(files[0])
+    if meta is None or not meta.get("explainer"):
+        if meta is not None and meta.get("format") == EXPLAINER_FORMAT:
+            raise WeightsError(f"{path}: explainer file without its config")
+        return None
+    config = meta["explainer"]
+    head = Explainer(int(config.get("in_features", QUALITY_DIM)), tuple(config.get("labels", LABELS)))
+    state = {k[len(PREFIX):]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
+    try:
+        head.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: explainer tensors do not fit its config ({e})") from None
+    return head.eval()

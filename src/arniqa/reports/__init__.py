@@ -1,0 +1,1 @@
+"""Reports for people: the HTML report of scored images (``arniqa report``)."""

@@ -1,0 +1,203 @@
+"""A visual report of scored images as one self-contained HTML file (``arniqa report``, ``arniqa score --html``).
+
+No server, no network: the rows and the thumbnails (small JPEGs as base64, or links relative to the report)
+travel inside the file as JSON; a short script renders a table of 100 rows per page (so a page loads 100
+thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the score histogram
+(inline SVG) and the worst and best images; below it, the rows that could not be scored. Each row shows its
+explanation (``arniqa score --explain``) and, given the folder of ``arniqa map``, its quality map (linked).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..data.images import ImageError, open_image
+from ..utils.files import atomic_write
+
+THUMBNAILS = ("embed", "link", "none")
+PAGE_ROWS = 100
+
+
+def _number(value) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
+    """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable."""
+    try:
+        image = open_image(path)
+    except (ImageError, OSError, ValueError):
+        return None
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height: int = 160) -> str:
+    """An inline SVG bar chart of ``scores`` in ``bins`` equal bins from their minimum to their maximum."""
+    if not scores:
+        return "<p>No scores.</p>"
+    lo, hi = min(scores), max(scores)
+    span = hi - lo or 1.0
+    counts = [0] * bins
+    for s in scores:
+        counts[min(int((s - lo) / span * bins), bins - 1)] += 1
+    top = max(counts)
+    bar = width / bins
+    plot = height - 20
+    rects = "".join(
+        f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
+        f"<title>{lo + i * span / bins:.3f} to {lo + (i + 1) * span / bins:.3f}: {c}</title></rect>"
+        for i, c in enumerate(counts))  # fmt: skip
+    return (f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'aria-label="histogram of {len(scores)} scores">{rects}'
+            f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
+            f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
+            f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({len(scores)} images, '
+            f"highest bin {top})</text></svg>")  # fmt: skip
+
+
+def _map_link(path: str, maps: Path | None, base: Path) -> str | None:
+    if maps is None:
+        return None
+    png = maps / f"{Path(path).stem}.map.png"
+    return os.path.relpath(png, base).replace(os.sep, "/") if png.is_file() else None
+
+
+def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | None]:
+    if mode == "none":
+        return [None] * len(rows)
+    if mode == "link":
+        return [os.path.relpath(Path(r["path"]).resolve(), base).replace(os.sep, "/") for r in rows]
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda r: thumbnail(r["path"], size), rows))
+
+
+def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbnails: str = "embed",
+                 size: int = 96, best_worst: int = 12, title: str = "arniqa report") -> str:
+    """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
+    ``explanation`` and ``severity``); links are relative to the folder ``base``."""
+    if thumbnails not in THUMBNAILS:
+        raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
+    ok = [_number(r.get("score")) is not None and not r.get("error") for r in rows]
+    scored = [r for r, good in zip(rows, ok) if good]
+    failed = [r for r, good in zip(rows, ok) if not good]
+    thumbs = _thumbs(scored, thumbnails, size, base)
+    data = [[str(r["path"]), _number(r["score"]), r.get("explanation") or "", _number(r.get("severity")), t,
+             _map_link(str(r["path"]), maps, base)] for r, t in zip(scored, thumbs)]  # fmt: skip
+    payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": best_worst}, separators=(",", ":"))
+    payload = payload.replace("</", "<\\/")  # never closes the script element
+    errors = "".join(f"<tr><td>{html.escape(str(r['path']))}</td><td>{html.escape(str(r.get('error') or 'no score'))}"
+                     "</td></tr>" for r in failed)  # fmt: skip
+    scores = [d[1] for d in data]
+    summary = f"{len(scored)} images scored" + (f", {len(failed)} could not be scored" if failed else "")
+    return _TEMPLATE.format(
+        title=html.escape(title), summary=summary, histogram=histogram_svg(scores), payload=payload,
+        errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
+               "</table>" if failed else "",
+        n=best_worst,
+    )  # fmt: skip
+
+
+def write_report(rows: list[dict], path, maps=None, thumbnails: str = "embed", size: int = 96,
+                 best_worst: int = 12, title: str = "arniqa report") -> Path:
+    """Write :func:`build_report` to ``path`` (atomically); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = build_report(rows, path.parent.resolve(), None if maps is None else Path(maps).resolve(), thumbnails,
+                        size, best_worst, title)  # fmt: skip
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
+h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1.2em 0 .4em; font-size: 1.15em; }}
+.hist rect {{ fill: #4a7ab5; }} .hist text {{ font-size: 11px; fill: #444; }}
+.cards {{ display: flex; flex-wrap: wrap; gap: 8px; }}
+.card {{ width: 112px; font-size: 12px; overflow-wrap: anywhere; }}
+.card img, td img {{ max-width: 96px; max-height: 96px; display: block; }}
+table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
+  vertical-align: middle; }}
+th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
+.pager {{ margin: .6em 0; }} .pager button {{ margin-right: .4em; }}
+.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{summary}. Scores: higher is better.</p>
+<h2>Score histogram</h2>
+{histogram}
+<h2>Worst {n}</h2><div class="cards" id="worst"></div>
+<h2>Best {n}</h2><div class="cards" id="best"></div>
+<h2>All images</h2>
+<div class="pager" id="pager"></div>
+<table id="table"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
+<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th><th>map</th></tr></thead>
+<tbody></tbody></table>
+{errors}
+<script id="data" type="application/json">{payload}</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const rows = D.rows;
+let order = rows.map((_, i) => i), key = 1, asc = true, page = 0;
+function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ({{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}})[c]); }}
+function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
+function sortBy(k) {{
+  if (k === key) asc = !asc; else {{ key = k; asc = true; }}
+  order.sort((a, b) => {{
+    const x = rows[a][k], y = rows[b][k];
+    if (x === y) return a - b;
+    if (x === null) return 1; if (y === null) return -1;
+    return (x < y ? -1 : 1) * (asc ? 1 : -1);
+  }});
+  page = 0; render();
+}}
+function render() {{
+  const pages = Math.max(1, Math.ceil(order.length / D.page));
+  const body = order.slice(page * D.page, (page + 1) * D.page).map((i, j) => {{
+    const r = rows[i];
+    const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
+    return "<tr><td class=num>" + (page * D.page + j + 1) + "</td><td>" + img(r) + "</td><td>" + esc(r[0]) +
+      "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" + esc(r[2]) + "</td><td class=num>" +
+      (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td></tr>";
+  }}).join("");
+  document.querySelector("#table tbody").innerHTML = body;
+  document.getElementById("pager").innerHTML =
+    '<button id="prev"' + (page ? "" : " disabled") + '>previous</button><button id="next"' +
+    (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
+    order.length + " images, sorted by " + ["path", "score", "", "severity"][key] + (asc ? " (ascending)" : " (descending)");
+  document.getElementById("prev").onclick = () => {{ page--; render(); }};
+  document.getElementById("next").onclick = () => {{ page++; render(); }};
+}}
+function cards(id, idx) {{
+  document.getElementById(id).innerHTML = idx.map(i => {{
+    const r = rows[i];
+    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + esc(r[0].split("/").pop()) +
+      (r[2] ? "<br>" + esc(r[2]) : "") + "</div>";
+  }}).join("");
+}}
+const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
+cards("worst", byScore.slice(0, D.n));
+cards("best", byScore.slice(-D.n).reverse());
+document.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
+key = -1; sortBy(1);
+</script>
+</body></html>
+"""

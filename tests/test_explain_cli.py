@@ -1,0 +1,179 @@
+"""``arniqa explain fit``, ``score --explain --html``, ``map``, ``report`` and ``export`` with a head (issue 29)."""
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import arniqa.cli.explain  # noqa: F401  (registers the verbs)
+import arniqa.cli.export  # noqa: F401
+import arniqa.cli.map  # noqa: F401
+import arniqa.cli.report  # noqa: F401
+import arniqa.cli.score  # noqa: F401
+from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app
+from arniqa.inference import load
+from arniqa.inference.maps import positions
+from arniqa.models.arniqa import ARNIQA
+from arniqa.models.checkpoint import save_checkpoint
+from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer
+from arniqa.models.regressor import Regressor
+from arniqa.reports.html import build_report
+
+
+def _run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def _photo(path, w, h, seed):
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (max(1, h // 4), max(1, w // 4), 3), dtype=np.uint8))
+    small.resize((w, h), Image.BICUBIC).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("explain_cli")
+    torch.manual_seed(0)
+    regressor = Regressor.from_numpy(np.random.default_rng(0).normal(size=4096) * 0.01, 3.0, dataset="kadid10k")
+    [plain] = save_checkpoint(d / "plain.safetensors", ARNIQA("resnet50"), regressor)  # one file: no max_part_bytes
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 4096, generator=g)
+    head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(16) % len(LABELS)], x[:, 0], max_iter=5)
+    with_head = add_to_checkpoint(plain, head, d / "head.safetensors")
+    photos = d / "photos"
+    photos.mkdir()
+    for i, (w, h) in enumerate([(80, 60), (64, 72), (96, 64)]):
+        _photo(photos / f"p{i}.png", w, h, i)
+    (photos / "broken.png").write_text("not an image")
+    return d, plain, with_head, photos
+
+
+def test_score_explain_html_rows_errors_and_exit_code(files):
+    d, _, with_head, photos = files
+    out, html = d / "scores.csv", d / "report.html"
+    result = _run("score", photos, "--checkpoint", with_head, "--protocol", "whole", "--engine", "torch",
+                  "--explain", "--html", html, "-o", out)
+    assert result.exit_code == EXIT_FAILED
+    rows = list(csv.DictReader(open(out)))
+    assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["broken.png", "p0.png", "p1.png", "p2.png"]
+    assert rows[0]["error"] and not rows[0]["explanation"]
+    expected = load(with_head, device="cpu", engine="torch", protocol="whole").explain([r["path"] for r in rows[1:]])
+    for i, r in enumerate(rows[1:]):
+        parts = [p.rsplit(" ", 1) for p in r["explanation"].split("; ")]
+        assert [(label, round(p, 2)) for label, p in expected.top(i)] == [(n, float(p)) for n, p in parts]
+        assert float(r["severity"]) == pytest.approx(float(expected.severity[i]), abs=0.006)
+    text = html.read_text()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert len(data["rows"]) == 3 and "broken.png" in text and "Could not be scored (1)" in text
+    assert all(row[4].startswith("data:image/jpeg;base64,") for row in data["rows"])
+
+
+def test_score_explain_without_a_head_is_a_usage_error(files):
+    _, plain, _, photos = files
+    result = _run("score", photos / "p0.png", "--checkpoint", plain, "--protocol", "whole", "--explain")
+    assert result.exit_code == EXIT_USAGE and "explanation head" in result.output
+
+
+def test_map_writes_grids_overlays_and_error_rows(files):
+    d, _, with_head, photos = files
+    out = d / "maps"
+    result = _run("map", photos, "-o", out, "--checkpoint", with_head, "--crop", 32, "--stride", 16, "--explain",
+                  "--engine", "torch")
+    assert result.exit_code == EXIT_FAILED
+    rows = {r["path"].rsplit("/", 1)[1]: r for r in csv.DictReader(open(out / "maps.csv"))}
+    assert rows["broken.png"]["error"] and not rows["p0.png"]["error"]
+    grid = np.load(out / "p2.map.npy")
+    assert grid.shape == (len(positions(64, 32, 16)), len(positions(96, 32, 16)))
+    groups = np.load(out / "p2.groups.npy")
+    assert groups.shape == (len(LABELS), *grid.shape)
+    np.testing.assert_allclose(groups.sum(0), 1, atol=1e-5)
+    assert Image.open(out / "p2.map.png").size == (96, 64)
+    assert all((out / f"p2.{label}.png").is_file() for label in LABELS)
+
+
+def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
+    _, plain, _, _ = files
+    pristine = tmp_path / "pristine"
+    pristine.mkdir()
+    _photo(pristine / "a.png", 64, 48, 5)
+    (pristine / "c.png").write_text("broken")
+    out = tmp_path / "head.safetensors"
+    result = _run("explain", "fit", pristine, "-o", out, "--checkpoint", plain, "--protocol", "whole",
+                  "--size", "32x24", "--chains", 1, "--device", "cpu", "--batch-size", 32,
+                  "--into", tmp_path / "model.safetensors")
+    assert result.exit_code == EXIT_FAILED, result.output
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
+    assert [f["path"].rsplit("/", 1)[1] for f in report["failed"]] == ["c.png"]
+    assert report["fit_accuracy"]["single"]["images"] == 23 * 5
+    assert load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer is not None
+
+
+def test_onnx_export_outputs_the_explanation(files, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    _, _, with_head, photos = files
+    onnx_file = tmp_path / "model.onnx"
+    assert _run("export", "-o", onnx_file, "--checkpoint", with_head, "--protocol", "whole").exit_code == EXIT_OK
+    meta = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert meta["explain_labels"] == list(LABELS) and meta["outputs"][-2:] == ["explain_logits", "severity"]
+    scorer = load(with_head, device="cpu", engine="torch", protocol="whole")
+    image = torch.from_numpy(np.array(Image.open(photos / "p0.png"))).permute(2, 0, 1).float() / 255
+    full, half = scorer.protocol.views(image)
+    logits, severity = ort.InferenceSession(str(onnx_file)).run(
+        ["explain_logits", "severity"], {"full": full.numpy(), "half": half.numpy()})
+    expected = scorer.explain(image)
+    np.testing.assert_allclose(torch.from_numpy(logits).mean(0).softmax(-1).numpy(), expected.probs[0], atol=1e-4)
+    np.testing.assert_allclose(severity.mean(), expected.severity[0], atol=1e-3)
+
+
+def _rows(n):
+    rng = np.random.default_rng(0)
+    return [{"path": f"img/{i:05d}.jpg", "score": float(s), "raw_score": "", "error": "",
+             "explanation": "blur 0.70; noise 0.20; jpeg 0.05", "severity": "2.5"}
+            for i, s in enumerate(rng.random(n))]
+
+
+def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
+    rows = _rows(500) + [{"path": "bad.jpg", "score": "", "raw_score": "", "error": "truncated"}]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert len(data["rows"]) == 500 and data["page"] == 100
+    heights = re.findall(r'<rect [^>]*height="([0-9.]+)"><title>[^<]*: (\d+)</title>', text)
+    assert sum(int(c) for _, c in heights) == 500
+    assert "truncated" in text
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_report_renders_in_a_real_browser(tmp_path):
+    from arniqa.reports.html import write_report
+
+    rows = _rows(10_000)
+    page = write_report(rows, tmp_path / "report.html", thumbnails="none")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tempfile.mkdtemp()}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    body = re.search(r"<tbody>(.*?)</tbody>", dom, re.S)[1]
+    cells = re.findall(r"<tr><td class=\"num\">(\d+)</td><td></td><td>([^<]+)</td><td class=\"num\">([0-9.]+)", body)
+    assert len(cells) == 100  # one page of 10,000 rows
+    lowest = sorted(rows, key=lambda r: r["score"])[:100]
+    assert [p for _, p, _ in cells] == [r["path"] for r in lowest]
+    assert "page 1 of 100" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn
