@@ -113,12 +113,12 @@ def _encoder_alone(scorer: Scorer, files, channels_last: bool):
     """A runner of the scorer's engine alone over the batches it would see: views made beforehand, on the
     device."""
     prepared = [scorer._prepare(i, f) for i, f in enumerate(files)]
-    batches = [(torch.cat([p.full for p in group]).to(scorer.device), torch.cat([p.half for p in group]).to(scorer.device))
+    batches = [tuple(torch.cat([torch.as_tensor(getattr(p, view)) for p in group]).to(scorer.device) for view in ("full", "half"))
                for group in (prepared[i:i + scorer.batch_size] for i in range(0, len(prepared), scorer.batch_size))]
 
     def run():
         scorer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        raw = torch.cat([scorer.engine.run(full, half, False)[0] for full, half in batches]).view(len(files), -1).mean(1)
+        raw = torch.cat([torch.as_tensor(scorer.engine.run(full, half, False)[0]) for full, half in batches]).view(len(files), -1).mean(1)
         return scorer.regressor.scale(raw)  # scaled, as the other paths' scores
     return run
 
