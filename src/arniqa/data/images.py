@@ -232,10 +232,10 @@ def _open(source, name: str) -> Image.Image:
     except UnidentifiedImageError:
         if not _starts_with_ftyp(source):
             raise
-        registered_before = _heif_opener.cache_info().currsize > 0 and _heif_opener()
+        first_try = _heif_opener.cache_info().currsize == 0
         if not _heif_opener():
             raise ImageError(name, "a HEIF/HEIC image, but pillow-heif is not installed; pip install pillow-heif")
-        if registered_before:
+        if not first_try:
             raise  # the opener was already there: not a file it reads either
     if hasattr(source, "seek"):
         source.seek(0)
