@@ -15,6 +15,7 @@ from arniqa.explain.fit import Labelled, accuracy
 from arniqa.explain.localise import half_degraded, half_means
 from arniqa.explain.samples import Sample
 from arniqa.inference import Scorer, load
+from arniqa.inference.explaining import explain_features
 from arniqa.inference.maps import QualityMap, per_pixel, positions, quality_map
 from arniqa.models.arniqa import ARNIQA
 from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
@@ -138,8 +139,18 @@ def test_explain_api_matches_the_head_on_mean_view_features(model_files):
     result = scorer.explain(images)
     feats = scorer.features(images).mean(1)
     probs, severity = head(feats)
-    assert torch.allclose(result.probs, probs, atol=1e-5) and torch.allclose(result.severity, severity, atol=1e-4)
+    assert torch.allclose(result.probs, probs, atol=1e-5)
+    assert torch.allclose(result.severity, severity.clamp(0, 5), atol=1e-4)  # levels 1..5, 0 pristine
     assert result.top(0, 2)[0][0] == LABELS[int(probs[0].argmax())]
+
+
+def test_severity_is_clipped_to_the_levels_range():
+    head = Explainer(in_features=4)
+    head.severity.weight.zero_()
+    feats = torch.ones(3, 4)  # three views of one image
+    for bias, expected in [(9.0, 5.0), (-3.0, 0.0), (2.5, 2.5)]:
+        head.severity.bias.fill_(bias)
+        assert explain_features(head, feats)[1] == expected
 
 
 def test_positions_cover_the_length_flush_with_the_end():

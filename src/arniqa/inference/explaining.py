@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..degradations.registry import NUM_LEVELS
 from ..models.explain import Explainer
 
 
@@ -41,9 +42,10 @@ def describe(top: list[tuple[str, float]]) -> str:
 
 @torch.no_grad()
 def explain_features(head: Explainer, features: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Probabilities (len(labels),) and severity of one image from its view features (V, D)."""
+    """Probabilities (len(labels),) and severity of one image from its view features (V, D). The ridge's
+    severity is clipped to the levels' range, 0 (pristine) .. NUM_LEVELS."""
     probs, severity = head(features.float().mean(0, keepdim=True))
-    return probs[0], float(severity[0])
+    return probs[0], float(severity[0].clamp(0, NUM_LEVELS))
 
 
 def explain(scorer, inputs) -> Explanation:

@@ -7,8 +7,8 @@ when the regressor has no score range), ``raw_score`` (N,) on the regressor data
 when exported with ``embedding=True``, ``embedding`` (N, 4096). With an explanation head
 (:mod:`arniqa.models.explain`) it also returns ``explain_logits`` (N, G) and ``severity`` (N,): an image's
 group probabilities are the softmax of the mean of its views' logits (the sidecar's ``explain_labels`` name
-the G columns), its severity the mean of its views'. An image's score is the mean over
-its views (5 crops per scale in the ``crops``/``eval`` protocols), as in :class:`~arniqa.inference.Scorer`.
+the G columns), its severity the mean of its views', clipped to 0..5 as the scorer does. An image's score is
+the mean over its views (5 crops per scale in the ``crops``/``eval`` protocols), as in :class:`~arniqa.inference.Scorer`.
 
 The sidecar ``FILE.json`` holds the protocol the views should follow, the regressor dataset, score
 range and direction, and the input and output names. Export uses PyTorch's TorchScript-based
