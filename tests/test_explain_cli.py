@@ -152,6 +152,13 @@ def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     assert "truncated" in text
 
 
+def test_worst_and_best_never_show_an_image_twice(tmp_path):
+    for rows, shown in [(1, 1), (2, 1), (14, 7), (23, 11), (24, 12), (500, 12)]:
+        text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=12)
+        data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+        assert data["n"] == shown and f"<h2>Worst {shown}</h2>" in text and f"<h2>Best {shown}</h2>" in text
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 

@@ -99,7 +99,8 @@ def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbna
     thumbs = _thumbs(scored, thumbnails, size, base)
     data = [[str(r["path"]), _number(r["score"]), r.get("explanation") or "", _number(r.get("severity")), t,
              _map_link(str(r["path"]), maps, base)] for r, t in zip(scored, thumbs)]  # fmt: skip
-    payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": best_worst}, separators=(",", ":"))
+    n = min(best_worst, len(data) // 2 or len(data))  # the worst and the best never show the same image twice
+    payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     payload = payload.replace("</", "<\\/")  # never closes the script element
     errors = "".join(f"<tr><td>{html.escape(str(r['path']))}</td><td>{html.escape(str(r.get('error') or 'no score'))}"
                      "</td></tr>" for r in failed)  # fmt: skip
@@ -109,7 +110,7 @@ def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbna
         title=html.escape(title), summary=summary, histogram=histogram_svg(scores), payload=payload,
         errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
                "</table>" if failed else "",
-        n=best_worst,
+        n=n,
     )  # fmt: skip
 
 
@@ -189,8 +190,9 @@ function render() {{
 function cards(id, idx) {{
   document.getElementById(id).innerHTML = idx.map(i => {{
     const r = rows[i];
-    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + esc(r[0].split("/").pop()) +
-      (r[2] ? "<br>" + esc(r[2]) : "") + "</div>";
+    const wrap = t => esc(t).replace(/_/g, "_<wbr>");  // long names break after an underscore
+    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + wrap(r[0].split("/").pop()) +
+      (r[2] ? "<br>" + wrap(r[2]) : "") + "</div>";
   }}).join("");
 }}
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
