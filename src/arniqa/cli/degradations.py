@@ -90,7 +90,7 @@ def gallery(
     seed: int = typer.Option(0, "--seed", help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
-    from arniqa.degradations.gallery import draw_gallery
+    from arniqa.reports.gallery import draw_gallery
 
     if image is None:
         import torch
