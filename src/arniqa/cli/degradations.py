@@ -10,7 +10,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from . import app, fail
+from .command import app, fail
 
 if TYPE_CHECKING:
     import torch
