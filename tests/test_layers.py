@@ -133,7 +133,7 @@ def test_every_floor_names_a_part_of_arniqa():
 
 def test_the_floors_are_the_ones_docs_design_lists():
     text = (ROOT / "docs" / "design.md").read_text()
-    sentence = re.search(r"Layers import downwards only: (.*?)\.\s", text, re.S).group(1)
+    sentence = re.search(r"Layers import downwards only: (.*?)\.\s", text, re.DOTALL).group(1)
     listed = tuple(tuple(re.findall(r"`([\w.]+)`", floor)) for floor in sentence.split("─►"))
     assert listed == FLOORS
 

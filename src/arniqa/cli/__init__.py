@@ -12,7 +12,7 @@ import os
 # (measured side by side here: degradation mix about 7 % faster, CPU scoring 2-5 %). =0 opts out.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail  # noqa: E402, F401  (re-exported)
+from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail  # noqa: F401  (re-exported)
 
 
 def _register() -> None:
