@@ -26,7 +26,7 @@ from scipy import stats
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from arniqa.evaluate.protocol import crop_rows, evaluate
+from arniqa.evaluate.probe import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
 from arniqa.utils.runtime import cpu_name

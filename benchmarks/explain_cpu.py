@@ -24,7 +24,7 @@ import torch
 from scipy.stats import spearmanr
 
 from arniqa.data.synthetic import KADID_MEAN_MOS, list_images
-from arniqa.evaluate.protocol import fit as ridge_fit
+from arniqa.evaluate.probe import fit as ridge_fit
 from arniqa.explain.fit import accuracy, fit, labelled_features
 from arniqa.explain.localise import localisation
 from arniqa.inference import Scorer, load

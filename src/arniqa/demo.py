@@ -32,7 +32,7 @@ from .data.synthetic import build_synthetic
 from .degradations import distort
 from .evaluate.features import FeatureProtocol, extract_features
 from .evaluate.metrics import correlations
-from .evaluate.protocol import fit, predict
+from .evaluate.probe import fit, predict
 from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.regressor import Regressor
 from .train import load_config, train

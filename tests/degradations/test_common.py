@@ -83,7 +83,7 @@ def test_levels_per_sample_in_any_order(name):
 
 
 def test_gallery_rows_are_the_single_level_calls():
-    from arniqa.degradations.gallery import distortion_grid
+    from arniqa.reports.gallery import distortion_grid
 
     tile = crops(3)[0]
     grid = distortion_grid(tile, seeded(4))

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from sklearn.linear_model import Ridge
 
-from arniqa.evaluate.protocol import crop_rows, evaluate, fit, predict, validation_srcc
+from arniqa.evaluate.probe import crop_rows, evaluate, fit, predict, validation_srcc
 from arniqa.evaluate.ridge import ALPHAS, RidgePath, gram
 from arniqa.evaluate.splits import random_splits
 

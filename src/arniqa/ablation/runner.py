@@ -43,7 +43,7 @@ from ..data.synthetic import KADID_TYPES, NON_MONOTONE, build_synthetic, list_im
 from ..degradations.registry import GROUP_OF
 from ..evaluate.features import FeatureProtocol, extract_features, model_fingerprint
 from ..evaluate.monotonicity import level_monotonicity
-from ..evaluate.protocol import evaluate, per_type_srcc
+from ..evaluate.probe import evaluate, per_type_srcc
 from ..evaluate.splits import random_splits
 from ..models.checkpoint import load_checkpoint
 from ..train import loop

@@ -1,66 +1,23 @@
-"""The ``arniqa`` command: one typer app; each verb lives in a small module of this package, parses its
-options, calls one library function and prints. May import every other part of arniqa; none imports it.
-
-Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
-:data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
-:data:`EXIT_USAGE` (2) a usage or setup error stopped it (bad option, missing file, bad config).
+"""The ``arniqa`` command: one typer app (command.py, with the exit codes); each verb lives in a small
+module of this package, parses its options, calls one library function and prints. May import every
+other part of arniqa; none imports it. The verb modules import command.py; :func:`main` imports them.
 """
 
 from __future__ import annotations
 
 import os
-from typing import NoReturn
 
 # PyTorch reads this switch at its first CPU allocation, so it is set before torch is imported:
 # CPU tensors of 2 MB and more on transparent huge pages, fewer page faults on fresh tensors
 # (measured side by side here: degradation mix about 7 % faster, CPU scoring 2-5 %). =0 opts out.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-import typer  # noqa: E402
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2  # also what typer gives a bad option
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print ``error: message`` on stderr (red on a terminal) and exit with ``code``."""
-    typer.secho(f"error: {message}", err=True, fg="red")
-    raise typer.Exit(code)
-
-
-def connect_ray(stack, address: str):
-    """``arniqa.integrations.ray``, connected to the cluster at ``address`` within ``stack``; a missing
-    extra or an unreachable cluster is a usage error (exit 2)."""
-    try:
-        from ..integrations import ray
-
-        stack.enter_context(ray.connected(address))
-    except ImportError as e:
-        fail(str(e))
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        fail(f"cannot connect to Ray at {address!r}: {e}")
-    return ray
-
-
-@app.callback()
-def _root() -> None:
-    """ARNIQA: no-reference image quality assessment (degrade, train, evaluate, score)."""
+from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail  # noqa: F401  (re-exported)
 
 
 def _register() -> None:
     # each module adds its verbs; ``arniqa --help`` lists them in this order
     from . import ablate, benchmark, degradations, evaluate, score, explain, map, report, export, train, demo  # noqa: F401, I001
-
-
-@app.command()
-def version() -> None:
-    """Print the package version."""
-    from arniqa import __version__
-
-    typer.echo(__version__)
 
 
 def main() -> None:

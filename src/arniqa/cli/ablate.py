@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from . import EXIT_FAILED, EXIT_USAGE, app, fail
+from .command import EXIT_FAILED, EXIT_USAGE, app, fail
 
 
 @app.command()

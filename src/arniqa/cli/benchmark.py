@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from . import app, fail
+from .command import app, fail
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
 app.add_typer(benchmark_app, name="benchmark")

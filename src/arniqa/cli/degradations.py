@@ -10,7 +10,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from . import app, fail
+from .command import app, fail
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +90,7 @@ def gallery(
     seed: int = typer.Option(0, "--seed", help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
-    from arniqa.degradations.gallery import draw_gallery
+    from arniqa.reports.gallery import draw_gallery
 
     if image is None:
         import torch

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from . import EXIT_USAGE, app, fail
+from .command import EXIT_USAGE, app, fail
 
 
 @app.command()

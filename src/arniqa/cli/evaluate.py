@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from . import app, connect_ray, fail
+from .command import app, connect_ray, fail
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from . import EXIT_FAILED, EXIT_OK, app, fail
+from .command import EXIT_FAILED, EXIT_OK, app, fail
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")

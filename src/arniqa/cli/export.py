@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from . import EXIT_OK, app, fail
+from .command import EXIT_OK, app, fail
 
 
 @app.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from . import EXIT_FAILED, EXIT_OK, app, fail
+from .command import EXIT_FAILED, EXIT_OK, app, fail
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import EXIT_OK, app, fail
+from .command import EXIT_OK, app, fail
 
 
 @app.command()

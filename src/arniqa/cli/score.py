@@ -10,7 +10,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL
 from ..data.images import DEFAULT_MAX_PIXELS
-from . import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
+from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 
 
 @app.command()

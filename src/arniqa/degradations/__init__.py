@@ -1,5 +1,5 @@
 """Pristine crops -> degraded crops: 24 distortions (a module per family registers apply and sample_<key>),
-the registry, distort, the chain sampler. Imports torch, numpy, PIL, torchvision; gallery.py also data.images."""
+the registry, distort, the chain sampler. Imports torch, numpy, PIL and torchvision; may import constants and utils."""
 
 from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
 from .apply import distort

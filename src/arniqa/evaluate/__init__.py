@@ -2,7 +2,7 @@
 the end-to-end run. May import constants, utils, data and models (never train or ablation)."""
 
 from .metrics import correlations
-from .protocol import Evaluation, cross_dataset, evaluate, fit, predict, validation_srcc
+from .probe import Evaluation, cross_dataset, evaluate, fit, predict, validation_srcc
 from .ridge import ALPHAS, RidgePath
 from .splits import Split, load_splits, random_splits
 

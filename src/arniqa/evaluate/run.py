@@ -1,4 +1,4 @@
-"""One evaluation end to end: model, features, splits, protocol, regressor export, report.
+"""One evaluation end to end: model, features, splits, linear probe, regressor export, report.
 
 :func:`run_evaluation` runs an :class:`EvaluationSpec` (``arniqa evaluate`` builds one from its
 options); the functions below are its steps.
@@ -25,9 +25,9 @@ from ..utils.files import atomic_write
 from ..utils.runtime import resolve_device
 from . import report
 from .features import FeatureProtocol, extract_features, model_fingerprint
-from .protocol import Evaluation, cross_dataset, evaluate, fit, per_type_srcc
+from .probe import Evaluation, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
-from .splits import Split, load_splits, random_splits
+from .splits import Split, choose_splits
 from .tsne import tsne_plot
 
 
@@ -38,7 +38,7 @@ class EvaluationSpec:
     ``dataset``/``root``: the dataset and its folder; ``output``: the folder for the results, the
     fitted regressor and (``export_checkpoint``) a checkpoint with it; ``checkpoint``: a project
     checkpoint, else the published encoder (``weights_dir``); ``splits``: a count, a folder, or None
-    (see :func:`choose_splits`); ``alpha``: a fixed ridge alpha, else the search over ``ALPHAS``;
+    (see :func:`.splits.choose_splits`); ``alpha``: a fixed ridge alpha, else the search over ``ALPHAS``;
     ``cross_to``/``cross_root``: also fit on all of ``dataset`` and test on all of that one;
     ``cache_dir``: the feature cache (default ``<weights cache>/features``); ``tsne``: also tsne.png;
     ``runner``: computes the features elsewhere (``arniqa evaluate --ray``: on a Ray cluster).
@@ -106,28 +106,6 @@ def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerp
                             batch_size=extraction.batch_size, device=extraction.device,
                             num_workers=extraction.num_workers, progress=extraction.progress,
                             fingerprint=fingerprint, runner=extraction.runner)  # fmt: skip
-
-
-def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0,
-                  count: int = 10) -> tuple[list[Split], str]:
-    """Splits and a description. ``splits``: a number of random 70/10/20 splits (reference-disjoint
-    for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
-    the dataset's own ``splits/`` folder (the official splits) if it has one, else ``count``
-    random splits."""
-    if splits is None:
-        own = dataset.root / "splits"
-        if (own / "train.npy").is_file():
-            made = load_splits(own, len(dataset))
-            return made, f"official {own} ({len(made)} splits)"
-        splits = count
-    if isinstance(splits, (str, Path)) and not str(splits).isdigit():
-        made = load_splits(splits, len(dataset))
-        return made, f"files in {splits} ({len(made)} splits)"
-    count = int(splits)
-    groups = dataset.references
-    made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
-    unit = "reference-disjoint" if groups is not None else "per image"
-    return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
 
 
 def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS,

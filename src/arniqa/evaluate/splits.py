@@ -1,11 +1,16 @@
-"""Train/val/test splits of image indices: seeded random 70/10/20, or the reference's ``.npy`` files."""
+"""Train/val/test splits of image indices: seeded random 70/10/20, or the reference's ``.npy`` files;
+:func:`choose_splits` picks them for ``arniqa evaluate`` and for validation during training."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..data.iqa import IQADataset
 
 RATIOS = (0.7, 0.1, 0.2)
 
@@ -122,3 +127,25 @@ def check_disjoint(split: Split, groups=None) -> None:
             common = sets[a] & sets[b]
             if common:
                 raise SplitError(f"{names[a]} and {names[b]} share {len(common)} item(s), e.g. {sorted(common)[:3]}")
+
+
+def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0,
+                  count: int = 10) -> tuple[list[Split], str]:
+    """Splits and a description. ``splits``: a number of random 70/10/20 splits (reference-disjoint
+    for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
+    the dataset's own ``splits/`` folder (the official splits) if it has one, else ``count``
+    random splits."""
+    if splits is None:
+        own = dataset.root / "splits"
+        if (own / "train.npy").is_file():
+            made = load_splits(own, len(dataset))
+            return made, f"official {own} ({len(made)} splits)"
+        splits = count
+    if isinstance(splits, (str, Path)) and not str(splits).isdigit():
+        made = load_splits(splits, len(dataset))
+        return made, f"files in {splits} ({len(made)} splits)"
+    count = int(splits)
+    groups = dataset.references
+    made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
+    unit = "reference-disjoint" if groups is not None else "per image"
+    return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"

@@ -1,7 +1,9 @@
-"""What scoring returns: :class:`ScoreResult` for a call, :class:`ItemResult` per image."""
+"""What scoring returns: :class:`ScoreResult` for a call, :class:`ItemResult` per image, and
+:func:`emit_in_order`, which hands per-image results back in input order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,3 +48,10 @@ class ItemResult:
     error: str | None = None  # the reason, without the source name
     features: torch.Tensor | None = None  # (V, 4096) when requested
     exception: Exception | None = field(default=None, repr=False)
+
+
+def emit_in_order(done: dict[int, ItemResult], next_out: int) -> Iterator[ItemResult]:
+    """Pop and yield ``done[next_out]``, ``done[next_out + 1]``, ... while they are there."""
+    while next_out in done:
+        yield done.pop(next_out)
+        next_out += 1

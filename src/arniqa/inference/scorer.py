@@ -30,7 +30,7 @@ from ..data.views import Protocol, get_protocol
 from ..utils.runtime import resolve_device
 from .inputs import as_image, source_name, split_inputs
 from .onnx_engine import ONNX_PRECISIONS, OnnxEngine
-from .results import ItemResult, ScoreResult
+from .results import ItemResult, ScoreResult, emit_in_order
 
 if TYPE_CHECKING:
     import torch
@@ -54,13 +54,6 @@ class _Prepared:
         e = self.exception
         return ItemResult(self.index, self.source, error=e.reason if isinstance(e, ImageError) else str(e),
                           exception=e)
-
-
-def _emit_in_order(done: dict[int, ItemResult], next_out: int) -> Iterator[ItemResult]:
-    """Pop and yield ``done[next_out]``, ``done[next_out + 1]``, ... while they are there."""
-    while next_out in done:
-        yield done.pop(next_out)
-        next_out += 1
 
 
 def _cat(views: list):
@@ -305,12 +298,12 @@ class Scorer:
                     flush(max(buckets, key=lambda k: len(buckets[k])))
             if len(done) >= window:  # keep the reorder window bounded: score the bucket of the next row out
                 flush(next(k for k, group in buckets.items() if group[0].index == emitted))
-            for r in _emit_in_order(done, emitted):
+            for r in emit_in_order(done, emitted):
                 emitted += 1
                 yield r
         for key in list(buckets):
             flush(key)
-        yield from _emit_in_order(done, emitted)
+        yield from emit_in_order(done, emitted)
 
     def score(self, inputs, return_features: bool = False, scale: bool = True) -> ScoreResult:
         """Scores of one image or many: a path (str or Path), PIL image, HWC numpy array (uint8, or

@@ -38,8 +38,7 @@ from PIL import Image
 
 from ..constants import DEFAULT_MODEL
 from ..inference.inputs import Encoded
-from ..inference.results import ItemResult
-from ..inference.scorer import _emit_in_order
+from ..inference.results import ItemResult, emit_in_order
 from ..inference.shards import Member, Unreadable
 
 
@@ -230,10 +229,10 @@ class RayScorer:
                         done[i] = ItemResult(i, str(path), error=error)
                     else:  # None, or NaN where a block's errors were all None
                         done[i] = ItemResult(i, str(path), float(score), float(raw))
-                for r in _emit_in_order(done, emitted):
+                for r in emit_in_order(done, emitted):
                     emitted += 1
                     yield r
-        yield from _emit_in_order(done, emitted)
+        yield from emit_in_order(done, emitted)
 
 
 # ---- evaluation features ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Crops -> features -> score: backbones, the ARNIQA model, the regressor, the model names (registry),
-weight files (files, published, checkpoint, download). May import constants, utils and data.iqa."""
+weight files (files, published, checkpoint, download), the explanation head (explain). May import
+constants, utils, degradations (registry) and data (iqa.registry)."""
 
 from ..data.iqa.registry import SCORE_RANGES, ScoreRange, canonical_dataset
 from .arniqa import ARNIQA

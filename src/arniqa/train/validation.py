@@ -14,9 +14,8 @@ import torch
 
 from ..data.iqa import IQADataset, load_dataset
 from ..evaluate.features import FeatureProtocol, extract_features
-from ..evaluate.protocol import validation_srcc
-from ..evaluate.run import choose_splits
-from ..evaluate.splits import Split
+from ..evaluate.probe import validation_srcc
+from ..evaluate.splits import Split, choose_splits
 from .config import ValidationConfig
 
 SPLIT_SEED = 0  # seed of the random splits (as `arniqa evaluate`'s default)

@@ -1,4 +1,4 @@
-"""The linear-probe protocol: alpha search over splits, per-split test metrics, cross-dataset.
+"""The linear probe: alpha search over splits, per-split test metrics, cross-dataset.
 
 ``features`` are per-crop quality features of shape (images, crops, d) (a memmap is fine); an
 image's prediction is the mean of its crop predictions; ridge is fitted on crop rows with each

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from ..data.images import tensor_to_pil
-from .apply import check_images, distort
-from .registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
+from ..degradations.apply import check_images, distort
+from ..degradations.registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
 
 LABEL_WIDTH = 170  # left column: distortion name and group
 HEADER = 30  # top row: level numbers

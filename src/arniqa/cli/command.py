@@ -1,0 +1,52 @@
+"""The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail` and
+:func:`connect_ray`; the ``version`` verb.
+
+Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
+:data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
+:data:`EXIT_USAGE` (2) a usage or setup error stopped it (bad option, missing file, bad config).
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # also what typer gives a bad option
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` on stderr (red on a terminal) and exit with ``code``."""
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(code)
+
+
+def connect_ray(stack, address: str):
+    """``arniqa.integrations.ray``, connected to the cluster at ``address`` within ``stack``; a missing
+    extra or an unreachable cluster is a usage error (exit 2)."""
+    try:
+        from ..integrations import ray
+
+        stack.enter_context(ray.connected(address))
+    except ImportError as e:
+        fail(str(e))
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        fail(f"cannot connect to Ray at {address!r}: {e}")
+    return ray
+
+
+@app.callback()
+def _root() -> None:
+    """ARNIQA: no-reference image quality assessment (degrade, train, evaluate, score)."""
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    from arniqa import __version__
+
+    typer.echo(__version__)
