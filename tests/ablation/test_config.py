@@ -22,6 +22,20 @@ def test_bad_configs_are_refused():
         load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])
 
 
+@pytest.mark.parametrize("override, key", [
+    ("seeds=3", "seeds"), ("seeds=[a]", "seeds"), ("variants=3", "variants"), ("variants={}", "variants"),
+    ("recipe=3", "recipe"), ("recipe=null", "recipe"), ("data=3", "data"),
+    ("evaluation.crop_size=abc", "evaluation.crop_size"), ("evaluation.untrained=1", "evaluation.untrained"),
+    ("evaluation.probe_steps=3", "evaluation.probe_steps"), ("data.holdout_fraction=abc", "data.holdout_fraction"),
+    ("synthetic.size=9", "synthetic.size"), ("threads=0", "threads"),
+])  # fmt: skip
+def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_its_key(override, key):
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, [override])
+    message = str(err.value)
+    assert "\n" not in message and (f"{key}:" in message or f"{key} " in message), message
+
+
 @pytest.mark.parametrize("name, points, variants", [("curve-cpu.yaml", 7, 2), ("ablation-cpu.yaml", 4, 3)])
 def test_shipped_study_configs(name, points, variants):
     config = load_ablation_config(CONFIG.parent / name)
