@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from arniqa.cli import _register, app
 from arniqa.data.iqa import load_dataset
 from arniqa.degradations import LEVELS, kernels
-from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images
+from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images, parse_size
 
 TYPES = ("gaublur", "jpeg", "meanshift")
 
@@ -91,6 +91,17 @@ def test_bad_input(tmp_path):
         build_synthetic([], tmp_path / "o")
     with pytest.raises(ValueError, match="nonlincontrchange"):
         build_synthetic([tmp_path / "x.png"], tmp_path / "o", types=("nonlincontrchange",))
+
+
+def test_parse_size():
+    assert parse_size("512x384") == (512, 384)
+    assert parse_size("16X20") == (16, 20)  # either case; 16 is the smallest side
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size("12x")
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size("1x2x3")
+    with pytest.raises(ValueError, match="at least 16"):
+        parse_size("15x100")
 
 
 def test_cli(pristine, tmp_path):

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from ..data.synthetic import KADID_TYPES
-from ..train.config import Config, ConfigError, check, from_dict, read_values
+from ..data.synthetic import KADID_TYPES, parse_size
+from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
 from .layout import stages
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
@@ -103,51 +102,24 @@ class AblationConfig:
         return config
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise AblationError(f"synthetic.size: expected WIDTHxHEIGHT such as 128x96, got {text!r}") from None
-    if w < 16 or h < 16:
-        raise AblationError(f"synthetic.size: sides must be at least 16, got {text!r}")
-    return w, h
-
-
 def load_ablation_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> AblationConfig:
     """Read a YAML ablation config (defaults when ``path`` is None) and apply ``key=value`` overrides."""
     values = read_values(path, overrides, AblationError)
-    config = _build(values)
+    try:
+        config = build_dataclass(AblationConfig, values)
+    except ConfigError as err:  # a value of the wrong type, an unknown key
+        raise AblationError(str(err)) from None
     validate(config)
     return config
 
 
-def _build(values: dict[str, Any]) -> AblationConfig:
-    known = {f.name for f in dataclasses.fields(AblationConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise AblationError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(AblationConfig(), name)
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise AblationError(f"{name}: expected a mapping, got {value!r}")
-            fields = {f.name for f in dataclasses.fields(default)}
-            bad = sorted(set(value) - fields)
-            if bad:
-                raise AblationError(f"unknown config key(s) {', '.join(f'{name}.{k}' for k in bad)}; known: {', '.join(sorted(fields))}")
-            kwargs[name] = dataclasses.replace(default, **value)
-        else:
-            kwargs[name] = value
-    return AblationConfig(**kwargs)
-
-
 def validate(config: AblationConfig) -> None:
-    """Raise AblationError for values that cannot work (the recipe of every variant is checked too)."""
+    """Raise AblationError for values that cannot work (the recipe of every variant is checked too). The
+    types of the values were checked when the config was built; null passes that check, so it is refused here."""
     problems = []
-    if not isinstance(config.variants, dict) or not config.variants:
+    if not config.variants:
         raise AblationError("variants: expected a mapping of at least one name to model options")
-    if not isinstance(config.seeds, list) or not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in config.seeds):
+    if not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in config.seeds):
         problems.append(f"seeds: expected a list of integers, got {config.seeds!r}")
     elif len(set(config.seeds)) != len(config.seeds):
         problems.append(f"seeds: repeated values in {config.seeds}")
@@ -158,7 +130,7 @@ def validate(config: AblationConfig) -> None:
             problems.append(f"variant name {name!r}: use letters, digits, '_' and '-' only (it names folders)")
         if not isinstance(options, dict) or set(options) - set(VARIANT_KEYS):
             problems.append(f"variant {name!r}: expected a mapping with keys among {VARIANT_KEYS}, got {options!r}")
-    if not isinstance(config.recipe, dict):
+    if config.recipe is None:
         problems.append("recipe: expected a mapping of training config sections")
     else:
         for key in ("output",):
@@ -173,7 +145,7 @@ def validate(config: AblationConfig) -> None:
     d = config.data
     if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
         problems.append(f"data.holdout_images must be a positive integer or null, got {d.holdout_images!r}")
-    if d.holdout_images is None and not 0 < float(d.holdout_fraction) < 1:
+    if d.holdout_images is None and not 0 < d.holdout_fraction < 1:
         problems.append(f"data.holdout_fraction must be in (0, 1), got {d.holdout_fraction!r}")
     if d.train_images is not None and (not isinstance(d.train_images, int) or d.train_images < 1):
         problems.append(f"data.train_images must be a positive integer or null, got {d.train_images!r}")
@@ -181,7 +153,7 @@ def validate(config: AblationConfig) -> None:
     if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1:
         problems.append("evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1")
     probes = ev.probe_steps
-    if not isinstance(probes, list) or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
+    if probes is None or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
         problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")
     for entry in config.datasets:
         if not isinstance(entry, dict) or set(entry) != {"name", "root"}:
@@ -190,7 +162,10 @@ def validate(config: AblationConfig) -> None:
         problems.append(f"threads must be a positive integer or null, got {config.threads!r}")
     if problems:
         raise AblationError("invalid ablation config: " + "; ".join(problems))
-    parse_size(config.synthetic.size)
+    try:
+        parse_size(config.synthetic.size)
+    except ValueError as err:
+        raise AblationError(f"synthetic.size: {err}") from None
     if config.synthetic.types is not None:
         unknown = sorted(set(config.synthetic.types) - set(KADID_TYPES))
         if unknown or not config.synthetic.types:

@@ -33,6 +33,12 @@ def result_path(out: Path, variant: str, seed: int, stage: str) -> Path:
     return run_folder(out, variant, seed) / stage / RESULT
 
 
+def has_runs(out: Path) -> bool:
+    """Whether any result or training run exists in ``out`` (results that depend on its settings and split)."""
+    patterns = (f"*/seed*/*/{RESULT}", "*/seed*/train/state.pt", "*/seed*/train/model.safetensors")
+    return any(next(out.glob(p), None) is not None for p in patterns)
+
+
 def split_path(out: Path) -> Path:
     """The file split of the pristine images (``data/split.json``)."""
     return out / "data" / "split.json"

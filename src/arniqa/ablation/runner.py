@@ -38,8 +38,8 @@ import torch
 from rich.console import Console
 from threadpoolctl import threadpool_limits
 
-from ..data.iqa import IQADataset, load_dataset
-from ..data.synthetic import KADID_TYPES, NON_MONOTONE, build_synthetic, list_images
+from ..data.iqa import IQADataset
+from ..data.synthetic import NON_MONOTONE
 from ..degradations.registry import GROUP_OF
 from ..evaluate.features import FeatureProtocol, extract_features, model_fingerprint
 from ..evaluate.monotonicity import level_monotonicity
@@ -51,76 +51,9 @@ from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
 from ..utils.files import OutputBusy, jsonable, output_lock, write_json
 from .config import AblationConfig, AblationError
-from .layout import RESULT, result_path, run_folder, runs_path, split_path, stage_step
+from .layout import RESULT, has_runs, result_path, run_folder, runs_path, stage_step
+from .prepare import prepare_benchmarks, split_pristine
 from .report import write_report
-
-# ---------------------------------------------------------------------------------- data
-
-
-def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
-    """Split the pristine files by file: a seeded permutation of the sorted list; its first
-    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train.
-    Links the training files into ``out/data/train`` and records the split in ``split.json``."""
-    d = config.data
-    try:
-        files = list_images(d.pristine)
-    except ValueError as err:
-        raise AblationError(f"data.pristine: {err}") from None
-    n = len(files)
-    holdout = d.holdout_images if d.holdout_images is not None else int(round(d.holdout_fraction * n))
-    if not 1 <= holdout < n:
-        raise AblationError(f"data.pristine: {n} images cannot give {holdout} held-out image(s) and a training part")
-    order = np.random.default_rng(d.seed).permutation(n)
-    held = sorted(files[i] for i in order[:holdout])
-    train = sorted(files[i] for i in order[holdout : holdout + (d.train_images or n)])
-    split = {
-        "pristine": str(Path(d.pristine).resolve()),
-        "images": n,
-        "seed": d.seed,
-        "rule": (f"{holdout} held out ({'holdout_images' if d.holdout_images is not None else f'holdout_fraction {d.holdout_fraction}'})"
-                 f"; training: " + (f"{len(train)} of the other {n - holdout}, the next in the same permutation"
-                                  if d.train_images else f"the other {n - holdout}")),
-        "holdout": [str(p) for p in held],
-        "train": [str(p) for p in train],
-    }  # fmt: skip
-    previous = split_path(out)
-    if previous.exists():
-        before = json.loads(previous.read_text())
-        if (before["train"], before["holdout"]) != (split["train"], split["holdout"]):
-            if _made(out):
-                raise AblationError(f"{d.pristine}: the file split differs from {previous} (were images added or "
-                                    "removed?); finished results depend on it: use another output folder")  # fmt: skip
-            shutil.rmtree(out / "benchmarks", ignore_errors=True)
-    folder = out / "data" / "train"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for i, path in enumerate(train):
-        target = folder / f"{i:05d}_{path.name}"
-        try:
-            target.symlink_to(path.resolve())
-        except OSError:  # no symlinks here (some file systems): copy
-            shutil.copyfile(path, target)
-    write_json(previous, split)
-    return split
-
-
-def prepare_benchmarks(config: AblationConfig, out: Path, holdout: list[str], console: Console) -> dict[str, IQADataset]:
-    """The synthetic benchmark of the held-out images (built once, resumable) and the labelled sets."""
-    types = tuple(config.synthetic.types or KADID_TYPES)
-    root = out / "benchmarks" / "synthetic"
-    t0 = time.perf_counter()
-    build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
-    console.print(f"benchmark [bold]synthetic[/]: {len(holdout)} references x {len(types)} types x 5 levels "
-                  f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
-    sets = {"synthetic": load_dataset("kadid10k", root)}
-    for entry in config.datasets:
-        name = str(entry["name"])
-        if name in sets:
-            raise AblationError(f"datasets: {name!r} given twice (or clashes with 'synthetic')")
-        sets[name] = load_dataset(name, entry["root"])
-    return sets
-
 
 # ---------------------------------------------------------------------------------- evaluation
 
@@ -262,12 +195,6 @@ def study_settings(config: AblationConfig) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _made(out: Path) -> bool:
-    """Whether any result or training run exists in ``out``."""
-    patterns = (f"*/seed*/*/{RESULT}", "*/seed*/train/state.pt", "*/seed*/train/model.safetensors")
-    return any(next(out.glob(p), None) is not None for p in patterns)
-
-
 def _check_study(config: AblationConfig, out: Path) -> None:
     """Refuse to mix results made with other shared settings; record the settings otherwise."""
     path = out / "study.json"
@@ -275,7 +202,7 @@ def _check_study(config: AblationConfig, out: Path) -> None:
     saved = json.loads(path.read_text()) if path.exists() else None
     if saved == settings:
         return
-    if saved is not None and _made(out):
+    if saved is not None and has_runs(out):
         changed = sorted(k for k in settings if saved.get(k) != settings[k])
         raise AblationError(
             f"{out}: results or training runs were made with other settings ({', '.join(changed)} differ from "

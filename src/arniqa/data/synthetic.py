@@ -94,6 +94,17 @@ def _save(x: torch.Tensor, path: Path) -> None:
     atomic_write(path, image.save)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (such as ``512x384``) as ``(width, height)``; ValueError unless both are at least 16."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 128x96, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise ValueError(f"sides must be at least 16, got {text!r}")
+    return w, h
+
+
 def build_synthetic(
     pristine: list[Path],
     out: str | Path,

@@ -106,7 +106,7 @@ class Config:
 
 def from_dict(values: dict[str, Any]) -> Config:
     """A :class:`Config` from nested ``values`` (missing keys take defaults); ConfigError on unknown keys."""
-    return _build(Config, values, "")
+    return build_dataclass(Config, values)
 
 
 def read_values(path: str | Path | None, overrides=(), error: type[ValueError] = ConfigError) -> dict[str, Any]:
@@ -206,9 +206,12 @@ def check(config: Config) -> None:
         raise ConfigError("invalid config: " + "; ".join(problems))
 
 
-def _build(cls, values: Any, where: str):
+def build_dataclass(cls, values: Any, where: str = ""):
+    """A ``cls`` dataclass from nested ``values``: defaults for missing keys, nested dataclasses built the
+    same way, every other value checked against its default's type; ConfigError names the key (``where``
+    prefixes the names: the section being built)."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -217,7 +220,7 @@ def _build(cls, values: Any, where: str):
     for name, value in values.items():
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}{name}.")
+            kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.")
         else:
             kwargs[name] = _coerce(value, default, where + name)
     return cls(**kwargs)

@@ -13,12 +13,9 @@ from scipy import stats
 
 import arniqa.ablation.runner as runner
 import arniqa.train.loop as loop
-from arniqa.ablation import AblationError, load_ablation_config, paired, run_ablation
-from arniqa.ablation.report import metric
-from arniqa.ablation.layout import stages
+from arniqa.ablation import AblationError, load_ablation_config, run_ablation
 from arniqa.ablation.runner import initial_model
 from arniqa.degradations.registry import GROUP_OF
-from arniqa.utils.files import write_json
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
 VARIANTS = ("resnet50", "se_resnet50_stages123")
@@ -159,7 +156,7 @@ def test_untrained_baseline_is_the_training_start(tmp_path):
     assert not all(torch.equal(other[k], mine[k]) for k in mine)  # another seed, other weights
 
 
-def test_changed_settings_and_bad_configs_are_refused(study):
+def test_changed_settings_are_refused(study):
     config, out, calls = study
     other = {"data": {}, "synthetic": {}, "datasets": [], "recipe": {}, "evaluation": {}}
     finished = out / "resnet50" / "seed0" / "trained" / "result.json"
@@ -169,44 +166,6 @@ def test_changed_settings_and_bad_configs_are_refused(study):
     with pytest.raises(AblationError, match="other settings"):
         run_ablation(config, console=Console(quiet=True))
     assert calls == [] and json.loads((out / "study.json").read_text()) == other
-    with pytest.raises(AblationError, match="baseline"):
-        load_ablation_config(CONFIG, ["baseline=vgg"])
-    with pytest.raises(AblationError, match="unknown config key"):
-        load_ablation_config(CONFIG, ["evaluation.crops=3"])
-    with pytest.raises(AblationError, match="se_resnet50_stages123.*backbone"):
-        load_ablation_config(CONFIG, ["variants.se_resnet50_stages123.backbone=vgg16"])
-
-
-def test_paired_statistics_against_hand_computed_values():
-    d = [0.1, 0.2, 0.3, -0.05]
-    mean = 0.1375
-    sd = np.sqrt(sum((x - mean) ** 2 for x in d) / 3)
-    got = paired(d)
-    assert got["n"] == 4 and got["positive"] == 3 and got["negative"] == 1
-    assert got["mean"] == pytest.approx(mean) and got["std"] == pytest.approx(sd)
-    assert got["t"] == pytest.approx(mean / (sd / 2))
-    assert got["p_t"] == pytest.approx(2 * stats.t.sf(mean / (sd / 2), 3))
-    assert got["p_sign"] == pytest.approx(2 * (1 + 4) / 16)  # two-sided binomial: P(X <= 1) + P(X >= 3), n = 4
-    three = paired([0.01, 0.02, 0.03])
-    assert three["p_sign"] == pytest.approx(0.25)  # the smallest two-sided sign-test p with n = 3
-    one = paired([0.5])
-    assert one["mean"] == 0.5 and np.isnan(one["std"]) and np.isnan(one["t"])
-
-
-def test_result_files_store_nan_as_null_and_the_report_reads_it_back_as_nan(tmp_path):
-    result = {"benchmarks": {"synthetic": {"srcc": {"median": float("nan")}, "plcc": {"median": 0.5},
-                                           "monotonicity": {"share": None, "kendall": 0.25}}}}
-    back = json.loads(write_json(tmp_path / "result.json", result).read_text())
-    assert back["benchmarks"]["synthetic"]["srcc"]["median"] is None
-    assert np.isnan(metric(back, "synthetic", "srcc")) and metric(back, "synthetic", "plcc") == 0.5
-    assert np.isnan(metric(back, "synthetic", "mono")) and metric(back, "synthetic", "mono_tau") == 0.25
-    assert np.isnan(metric(back, "other", "srcc"))
-
-
-def test_stage_names():
-    assert stages([], True) == ("untrained", "trained")
-    assert stages([], False) == ("trained",)
-    assert stages([3, 0, 1], False) == ("untrained", "step1", "step3", "trained")  # step 0 is untrained
 
 
 @pytest.fixture
@@ -267,7 +226,3 @@ def test_probe_steps_past_the_end_are_refused(probed):
                                          "recipe.train.max_steps=3", "evaluation.probe_steps=[2]"])  # fmt: skip
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
         run_ablation(late, console=Console(quiet=True))
-    with pytest.raises(AblationError, match="probe_steps"):
-        load_ablation_config(CONFIG, ["evaluation.probe_steps=[-1]"])
-    with pytest.raises(AblationError, match="snapshot_steps"):
-        load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])

@@ -1,0 +1,46 @@
+"""The ablation config: bad values refused with a message naming the key, the shipped study configs."""
+
+from pathlib import Path
+
+import pytest
+
+from arniqa.ablation import AblationError, load_ablation_config
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(AblationError, match="baseline"):
+        load_ablation_config(CONFIG, ["baseline=vgg"])
+    with pytest.raises(AblationError, match="unknown config key"):
+        load_ablation_config(CONFIG, ["evaluation.crops=3"])
+    with pytest.raises(AblationError, match="se_resnet50_stages123.*backbone"):
+        load_ablation_config(CONFIG, ["variants.se_resnet50_stages123.backbone=vgg16"])
+    with pytest.raises(AblationError, match="probe_steps"):
+        load_ablation_config(CONFIG, ["evaluation.probe_steps=[-1]"])
+    with pytest.raises(AblationError, match="snapshot_steps"):
+        load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])
+
+
+@pytest.mark.parametrize("override, key", [
+    ("seeds=3", "seeds"), ("seeds=[a]", "seeds"), ("variants=3", "variants"), ("variants={}", "variants"),
+    ("recipe=3", "recipe"), ("recipe=null", "recipe"), ("data=3", "data"),
+    ("evaluation.crop_size=abc", "evaluation.crop_size"), ("evaluation.untrained=1", "evaluation.untrained"),
+    ("evaluation.probe_steps=3", "evaluation.probe_steps"), ("data.holdout_fraction=abc", "data.holdout_fraction"),
+    ("synthetic.size=9", "synthetic.size"), ("threads=0", "threads"),
+])  # fmt: skip
+def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_its_key(override, key):
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, [override])
+    message = str(err.value)
+    assert "\n" not in message and (f"{key}:" in message or f"{key} " in message), message
+
+
+@pytest.mark.parametrize("name, points, variants", [("curve-cpu.yaml", 7, 2), ("ablation-cpu.yaml", 4, 3)])
+def test_shipped_study_configs(name, points, variants):
+    config = load_ablation_config(CONFIG.parent / name)
+    assert len(config.stages()) == points and len(config.variants) == variants
+    train = config.train_config("se_resnet50", 0, "unused", "unused")
+    assert train.model.init == "random_resnet50" and train.model.se_init == "identity"
+    assert train.data.crop_size == config.evaluation.crop_size == 96 and train.train.batch_size == 8
+    assert max(config.evaluation.probe_steps) < train.train.max_steps <= 73 * train.train.epochs  # 589 images / 8
