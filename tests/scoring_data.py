@@ -11,14 +11,24 @@ import torchvision
 from PIL import Image
 
 
-class _Linear(nn.Module):
-    def __init__(self, weights, biases):
+class ScriptedLinear(nn.Module):
+    """The structure of the published regressors: parameters ``weights`` [1, D] and 0-d ``biases``."""
+
+    def __init__(self, weights: torch.Tensor, biases: torch.Tensor) -> None:
         super().__init__()
         self.weights = nn.Parameter(weights)
         self.biases = nn.Parameter(biases)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x @ self.weights.t() + self.biases).flatten()
+
+
+def save_scripted_regressor(path, weights: torch.Tensor, biases: torch.Tensor):
+    """Write a TorchScript archive like the published regressors; returns ``path``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        torch.jit.script(ScriptedLinear(weights, biases)).save(str(path))
+    return path
 
 
 def published_weights(d):
@@ -30,9 +40,7 @@ def published_weights(d):
                   "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
     torch.save(state, d / "ARNIQA.pth")
     g = torch.Generator().manual_seed(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
-        torch.jit.script(_Linear(torch.randn(1, 4096, generator=g), torch.tensor(3.0))).save(str(d / "regressor_kadid10k.pth"))
+    save_scripted_regressor(d / "regressor_kadid10k.pth", torch.randn(1, 4096, generator=g), torch.tensor(3.0))
     return d
 
 

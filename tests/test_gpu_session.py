@@ -14,8 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from .train.conftest import write_images
+from imaging import write_image_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
@@ -53,7 +52,7 @@ def test_bare_environment_blocks_what_the_gpu_host_lacks(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash and timeout")
 def test_smoke_rehearsal_archives_every_stage(tmp_path):
-    write_images(tmp_path / "photos", [(48, 64)] * 8)
+    write_image_tree(tmp_path / "photos", [(48, 64)] * 8)
     archive = tmp_path / "back" / "session.tgz"
     done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "photos"), "--smoke", "--out", str(tmp_path / "out"),
                            "--archive", str(archive)], env=bare_environment(tmp_path), capture_output=True, text=True,

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from arniqa.cli import _register, app
+from arniqa.cli import EXIT_USAGE, _register, app
 from arniqa.data.iqa import load_dataset
 from arniqa.degradations import LEVELS, kernels
 from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images, parse_size
@@ -113,6 +113,6 @@ def test_cli(pristine, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(list((out / "images").glob("I01_*.png"))) == 23 * 5
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "none"), "-o", str(out)])
-    assert bad.exit_code != 0 and "not a folder" in bad.output
+    assert bad.exit_code == EXIT_USAGE and "not a folder" in bad.output
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "9"])
-    assert bad.exit_code != 0 and "WIDTHxHEIGHT" in bad.output
+    assert bad.exit_code == EXIT_USAGE and "WIDTHxHEIGHT" in bad.output

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
-from arniqa.cli import app
+from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
 from scoring_data import published_weights
 
@@ -110,7 +110,7 @@ def test_bad_options(weights_dir, folder, tmp_path):
     r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--regressor", "imagenet"])
     assert r.exit_code == 2 and "unknown" in r.stderr
     r = _run([folder / "a.jpg", "--resume"])
-    assert r.exit_code != 0
+    assert r.exit_code == EXIT_USAGE
 
 
 def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):

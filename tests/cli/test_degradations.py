@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from arniqa.cli import _register, app
+from arniqa.cli import EXIT_USAGE, _register, app
 from arniqa.degradations import NAMES
 
 _register()
@@ -65,7 +65,7 @@ def test_distort_seed_reproduces_noise(photo, tmp_path):
 )
 def test_distort_bad_arguments_fail_with_message(photo, tmp_path, args, message):
     result = runner.invoke(app, ["distort", str(photo), *args, "-o", str(tmp_path / "o.png")])
-    assert result.exit_code != 0
+    assert result.exit_code == EXIT_USAGE
     assert message in messages(result)
     assert not (tmp_path / "o.png").exists()
 
@@ -74,11 +74,11 @@ def test_distort_unreadable_image_fails_with_message(tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     result = runner.invoke(app, ["distort", str(bad), "-n", "jpeg", "-l", "2", "-o", str(tmp_path / "o.png")])
-    assert result.exit_code != 0
+    assert result.exit_code == EXIT_USAGE
     assert "notes.png" in messages(result)
     out = tmp_path / "x.png"
     missing = runner.invoke(app, ["distort", str(tmp_path / "nope.png"), "-n", "jpeg", "-l", "2", "-o", str(out)])
-    assert missing.exit_code != 0 and "nope.png" in messages(missing)
+    assert missing.exit_code == EXIT_USAGE and "nope.png" in messages(missing)
     assert not out.exists()
 
 
@@ -107,5 +107,5 @@ def test_gallery_without_image_uses_the_sample_photo(tmp_path):
 
 def test_gallery_rejects_a_tiny_tile(photo, tmp_path):
     result = runner.invoke(app, ["gallery", str(photo), "-o", str(tmp_path / "g.png"), "--size", "4"])
-    assert result.exit_code != 0
+    assert result.exit_code == EXIT_USAGE
     assert "tile size must be at least" in messages(result)

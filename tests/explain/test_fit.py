@@ -1,0 +1,35 @@
+"""The explanation head's accuracy (arniqa.explain.fit), against counts written by hand."""
+
+import torch
+
+from arniqa.explain.fit import Labelled, accuracy
+from arniqa.models.explain import LABELS, Explainer
+
+
+def _head_reading_dims() -> Explainer:
+    """A head whose logit j is 10 x feature j, severity = feature 8."""
+    head = Explainer(9)
+    with torch.no_grad():
+        head.group.weight.zero_()
+        head.group.bias.zero_()
+        head.group.weight[:, :8] = 10 * torch.eye(8)
+        head.severity.weight.zero_()
+        head.severity.weight[0, 8] = 1
+        head.severity.bias.zero_()
+    return head
+
+
+def test_accuracy_counts_as_written_by_hand():
+    blur, noise, none = LABELS.index("blur"), LABELS.index("noise"), LABELS.index("none")
+    feats = torch.zeros(4, 9)
+    feats[0, blur], feats[0, noise], feats[0, 8] = 1.0, 0.5, 3.0  # blur@3: top-1 right, severity exact
+    feats[1, noise], feats[1, blur], feats[1, 8] = 1.0, 0.5, 1.0  # blur@3 read as noise, blur 2nd; severity off by 2
+    feats[2, noise], feats[2, 8] = 1.0, 2.0  # chain blur+noise: top-1 in the chain
+    feats[3, none] = 1.0  # pristine read as none
+    data = Labelled(feats, torch.zeros(4, len(LABELS)), torch.tensor([3.0, 3.0, 2.0, 0.0]),
+                    ["single", "single", "chain", "pristine"], [{"blur"}, {"blur"}, {"blur", "noise"}, {"none"}])
+    result = accuracy(_head_reading_dims(), data)
+    assert result["single"]["top1"] == 0.5 and result["single"]["top2"] == 1.0
+    assert result["single"]["severity_within_1"] == 0.5 and result["single"]["top1_per_group"]["blur"] == 0.5
+    assert result["chain"]["top1_in_chain"] == 1.0 and result["pristine"]["top1_none"] == 1.0
+    assert result["chance_top1"] == 1 / 8

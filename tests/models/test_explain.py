@@ -1,0 +1,91 @@
+"""The explanation head (arniqa.models.explain): labels, fit, head files, and the API that serves it."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import Ridge
+
+from arniqa.degradations.registry import GROUPS
+from arniqa.inference import load
+from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
+from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer, load_explainer, save_explainer
+
+
+def clusters(n_per: int, dim: int = 24, seed: int = 0, scale=None):
+    """Gaussian clusters, one per label, with a severity that is a linear function of the features plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 3 * torch.randn(len(LABELS), dim, generator=torch.Generator().manual_seed(99))
+    labels = torch.arange(len(LABELS)).repeat_interleave(n_per)
+    x = centres[labels] + torch.randn(len(labels), dim, generator=g)
+    if scale is not None:
+        x = x * scale
+    return x, F.one_hot(labels, len(LABELS)).float(), labels
+
+
+def test_labels_are_the_registry_groups_and_none():
+    assert LABELS == (*GROUPS, "none")
+
+
+def test_fit_classifies_held_out_draws_and_ignores_feature_scale():
+    x, t, _ = clusters(40)
+    sev = x[:, :3].sum(1)
+    head = fit_explainer(x, t, sev)
+    xt, _, yt = clusters(30, seed=1)
+    probs, _ = head(xt)
+    assert torch.allclose(probs.sum(1), torch.ones(len(xt)), atol=1e-5)
+    assert (probs.argmax(1) == yt).float().mean() > 0.95
+    # the fit standardises: rescaling each feature leaves the predictions unchanged
+    scale = torch.linspace(0.01, 100, x.shape[1])
+    scaled = fit_explainer(x * scale, t, sev)
+    assert torch.allclose(scaled(xt * scale)[0], probs, atol=2e-3)
+
+
+def test_severity_is_ridge_on_standardised_features():
+    x, t, _ = clusters(20)
+    sev = x[:, :5].sum(1) + 0.1 * torch.randn(len(x), generator=torch.Generator().manual_seed(3))
+    head = fit_explainer(x, t, sev, ridge=0.05)
+    xd = x.double().numpy()
+    z = (xd - xd.mean(0)) / xd.std(0, ddof=1)
+    ref = Ridge(alpha=0.05 * len(x)).fit(z, sev.double().numpy())
+    xt, _, _ = clusters(5, seed=4)
+    zt = (xt.double().numpy() - xd.mean(0)) / xd.std(0, ddof=1)
+    np.testing.assert_allclose(head(xt)[1].numpy(), ref.predict(zt), atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, random_arniqa):
+    d = tmp_path_factory.mktemp("explain")
+    model, regressor = random_arniqa
+    [checkpoint] = save_checkpoint(d / "model.safetensors", model, regressor)  # one file: no max_part_bytes
+    x, t, _ = clusters(3, dim=4096)
+    head = fit_explainer(x, t, x[:, 0], max_iter=5)
+    return d, checkpoint, head, model, regressor
+
+
+def test_head_files_round_trip_and_checkpoint_stays_loadable(model_files):
+    d, checkpoint, head, model, regressor = model_files
+    feats = torch.randn(3, 4096)
+    alone = load_explainer(save_explainer(d / "head.safetensors", head, note="x"))
+    both = add_to_checkpoint(checkpoint, head, d / "with-head.safetensors")
+    inside = load_explainer(both)
+    for other in (alone, inside):
+        assert other.labels == LABELS
+        assert torch.equal(other(feats)[0], head(feats)[0]) and torch.equal(other(feats)[1], head(feats)[1])
+    assert load_explainer(checkpoint) is None
+    m, r, _ = load_checkpoint(both)  # the head's tensors do not disturb the strict load
+    assert torch.equal(r.weight, regressor.weight)
+    assert load(both, device="cpu", engine="torch").explainer is not None
+    assert load(checkpoint, device="cpu", engine="torch").explainer is None
+
+
+def test_explain_api_matches_the_head_on_mean_view_features(model_files):
+    d, checkpoint, head, model, regressor = model_files
+    scorer = load(d / "with-head.safetensors", device="cpu", engine="torch", protocol="whole")
+    images = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+    result = scorer.explain(images)
+    feats = scorer.features(images).mean(1)
+    probs, severity = head(feats)
+    assert torch.allclose(result.probs, probs, atol=1e-5)
+    assert torch.allclose(result.severity, severity.clamp(0, 5), atol=1e-4)  # levels 1..5, 0 pristine
+    assert result.top(0, 2)[0][0] == LABELS[int(probs[0].argmax())]

@@ -1,0 +1,62 @@
+"""The HTML report (arniqa.reports.html): every row, a histogram of all scores, a page drawn by a real browser."""
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arniqa.reports.html import build_report, write_report
+
+
+def _rows(n):
+    rng = np.random.default_rng(0)
+    return [{"path": f"img/{i:05d}.jpg", "score": float(s), "raw_score": "", "error": "",
+             "explanation": "blur 0.70; noise 0.20; jpeg 0.05", "severity": "2.5"}
+            for i, s in enumerate(rng.random(n))]
+
+
+def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
+    rows = _rows(500) + [{"path": "bad.jpg", "score": "", "raw_score": "", "error": "truncated"}]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert len(data["rows"]) == 500 and data["page"] == 100
+    heights = re.findall(r'<rect [^>]*height="([0-9.]+)"><title>[^<]*: (\d+)</title>', text)
+    assert sum(int(c) for _, c in heights) == 500
+    assert "truncated" in text
+
+
+def test_worst_and_best_never_show_an_image_twice(tmp_path):
+    for rows, shown in [(1, 1), (2, 1), (14, 7), (23, 11), (24, 12), (500, 12)]:
+        text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=12)
+        data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+        assert data["n"] == shown and f"<h2>Worst {shown}</h2>" in text and f"<h2>Best {shown}</h2>" in text
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_report_renders_in_a_real_browser(tmp_path):
+    rows = _rows(10_000)
+    page = write_report(rows, tmp_path / "report.html", thumbnails="none")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tempfile.mkdtemp()}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    body = re.search(r"<tbody>(.*?)</tbody>", dom, re.S)[1]
+    cells = re.findall(r"<tr><td class=\"num\">(\d+)</td><td></td><td>([^<]+)</td><td class=\"num\">([0-9.]+)", body)
+    assert len(cells) == 100  # one page of 10,000 rows
+    lowest = sorted(rows, key=lambda r: r["score"])[:100]
+    assert [p for _, p, _ in cells] == [r["path"] for r in lowest]
+    assert "page 1 of 100" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn
