@@ -38,6 +38,7 @@ from ..data.pristine import EpochSampler, PristinePairs, list_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
+from ..utils.runtime import autocast
 from .batches import batch_crops, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
@@ -73,8 +74,7 @@ def contrastive_loss(
     global batch for reporting); with one process both are the same value.
     """
     half = x.shape[0] // 2
-    autocast = torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-    with autocast:
+    with autocast(x.device, autocast_dtype):
         a, b = net(x[:half], x[half:])
     all_a, offset = gather_with_grad(a)
     all_b, _ = gather_with_grad(b)
