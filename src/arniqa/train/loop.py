@@ -34,7 +34,7 @@ import torch.nn as nn
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.pristine import EpochSampler, PristinePairs, list_images
+from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
@@ -112,7 +112,7 @@ class Trainer:
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
-        files = list_images(config.data.root)[: config.data.max_images]
+        files = training_images(config.data.root)[: config.data.max_images]
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )
