@@ -71,10 +71,10 @@ def make_photos(source: Path, folder: Path, count: int, size=(512, 384)) -> None
     """The first ``count`` images under ``source``, resized to cover ``size`` (W, H) and
     centre-cropped, as PNG: KADIS-700k-sized photos."""
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import list_images
+    from arniqa.data.pristine import training_images
 
     w, h = size
-    for i, path in enumerate(list_images(source)[:count]):
+    for i, path in enumerate(training_images(source)[:count]):
         image = open_image(path)
         scale = max(w / image.width, h / image.height)
         image = image.resize((max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.BICUBIC)
@@ -288,9 +288,9 @@ def projection(per_worker: float, batch: int, results: Path, workers: int = 15) 
 
 
 def pipeline_main(args, folder: Path) -> None:
-    from arniqa.data.pristine import PristinePairs, list_images
+    from arniqa.data.pristine import PristinePairs, training_images
 
-    dataset = PristinePairs(list_images(folder), args.crop_size, seed=args.seed)
+    dataset = PristinePairs(training_images(folder), args.crop_size, seed=args.seed)
     load_before = os.getloadavg()
     rate, cpu_per_sample = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
     load_after = os.getloadavg()
