@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from arniqa.utils.runtime import cpu_name, keep_freed_memory
+from arniqa.utils.runtime import autocast, cpu_name, keep_freed_memory
 
 
 def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> None:
@@ -110,8 +110,7 @@ def encoder_step(trainer, x: torch.Tensor) -> None:
     """The encoder's two passes + backward on ``x`` (4B crops on the device); nothing else."""
     encoder = trainer.model.encoder
     half = x.shape[0] // 2
-    dtype = trainer.autocast_dtype
-    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+    with autocast(x.device, trainer.autocast_dtype):
         out = encoder(x[:half]).float().sum() + encoder(x[half:]).float().sum()
     encoder.zero_grad(set_to_none=True)  # as the training step: fresh gradients, no accumulation
     out.backward()
