@@ -1,11 +1,13 @@
-"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos and image trees."""
+"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos (phone formats too)
+and image trees."""
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, features
 
 
 def textured(b=2, h=48, w=56, seed=0):
@@ -27,10 +29,6 @@ def falls(values):
 def write_phone_photos(folder, w=40, h=24):
     """A HEIC and an AVIF photo of w x h in ``folder`` (:func:`write_photo`), skipping the test without
     pillow-heif or Pillow's AVIF plugin; returns {path: its RGB pixels as pillow-heif or Pillow decode them}."""
-    import numpy as np
-    import pytest
-    from PIL import Image, features
-
     pillow_heif = pytest.importorskip("pillow_heif")
     if not features.check("avif"):
         pytest.skip("this Pillow has no AVIF plugin")
