@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 
-from arniqa.data.images import is_image_file, tensor_to_pil
+from arniqa.data.images import list_images, tensor_to_pil
 from arniqa.data.synthetic import prepare
 from arniqa.inference import Scorer
 from arniqa.inference.engines import cached_export
@@ -66,7 +66,7 @@ def main() -> None:
     refs = sorted({r["ref_img"] for r in rows})
     fit = np.array([r["ref_img"] in refs[: args.fit_references] for r in rows])
     width, height = map(int, args.size.split("x"))
-    clean_files = sorted(p for p in args.clean.rglob("*") if p.is_file() and is_image_file(p))
+    clean_files = list_images(args.clean)
     clean_files = clean_files[:: max(1, len(clean_files) // args.clean_count)][: args.clean_count]
     clean = [tensor_to_pil(prepare(p, (width, height))) for p in clean_files]
     images = synthetic + clean

@@ -44,9 +44,9 @@ def crops_of(photos: Path | None, count: int, seed: int = 0) -> torch.Tensor:
         base = torch.nn.functional.interpolate(torch.rand(count, 3, 28, 28), size=(CROP, CROP), mode="bicubic")
         return (base + 0.1 * torch.rand(count, 3, CROP, CROP)).clamp(0, 1).mul(255).byte()
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import list_images
+    from arniqa.data.pristine import training_images
 
-    images = [np.asarray(open_image(p)) for p in list_images(photos)[:64]]
+    images = [np.asarray(open_image(p)) for p in training_images(photos)[:64]]
     out = []
     for i in range(count):
         im = images[i % len(images)]

@@ -52,10 +52,10 @@ def check_device(device: str) -> str:
 
 def check_photos(folder: Path, at_least: int) -> str:
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import list_images
+    from arniqa.data.pristine import training_images
 
     try:
-        files = list_images(folder)
+        files = training_images(folder)
     except ValueError as e:
         raise Failed(f"{folder}: {e}") from None
     if len(files) < at_least:

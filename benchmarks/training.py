@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from arniqa.utils.runtime import cpu_name, keep_freed_memory
+from arniqa.utils.runtime import autocast, cpu_name, keep_freed_memory
 
 
 def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> None:
@@ -71,10 +71,10 @@ def make_photos(source: Path, folder: Path, count: int, size=(512, 384)) -> None
     """The first ``count`` images under ``source``, resized to cover ``size`` (W, H) and
     centre-cropped, as PNG: KADIS-700k-sized photos."""
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import list_images
+    from arniqa.data.pristine import training_images
 
     w, h = size
-    for i, path in enumerate(list_images(source)[:count]):
+    for i, path in enumerate(training_images(source)[:count]):
         image = open_image(path)
         scale = max(w / image.width, h / image.height)
         image = image.resize((max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.BICUBIC)
@@ -110,8 +110,7 @@ def encoder_step(trainer, x: torch.Tensor) -> None:
     """The encoder's two passes + backward on ``x`` (4B crops on the device); nothing else."""
     encoder = trainer.model.encoder
     half = x.shape[0] // 2
-    dtype = trainer.autocast_dtype
-    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+    with autocast(x.device, trainer.autocast_dtype):
         out = encoder(x[:half]).float().sum() + encoder(x[half:]).float().sum()
     encoder.zero_grad(set_to_none=True)  # as the training step: fresh gradients, no accumulation
     out.backward()
@@ -288,9 +287,9 @@ def projection(per_worker: float, batch: int, results: Path, workers: int = 15) 
 
 
 def pipeline_main(args, folder: Path) -> None:
-    from arniqa.data.pristine import PristinePairs, list_images
+    from arniqa.data.pristine import PristinePairs, training_images
 
-    dataset = PristinePairs(list_images(folder), args.crop_size, seed=args.seed)
+    dataset = PristinePairs(training_images(folder), args.crop_size, seed=args.seed)
     load_before = os.getloadavg()
     rate, cpu_per_sample = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
     load_after = os.getloadavg()

@@ -1,11 +1,13 @@
-"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos and image trees."""
+"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos (phone formats too)
+and image trees."""
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, features
 
 
 def textured(b=2, h=48, w=56, seed=0):
@@ -22,6 +24,18 @@ def psnr(a, b):
 
 def falls(values):
     return all(later < earlier for earlier, later in zip(values, values[1:]))
+
+
+def write_phone_photos(folder, w=40, h=24):
+    """A HEIC and an AVIF photo of w x h in ``folder`` (:func:`write_photo`), skipping the test without
+    pillow-heif or Pillow's AVIF plugin; returns {path: its RGB pixels as pillow-heif or Pillow decode them}."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF plugin")
+    pillow_heif.register_heif_opener()  # to write the HEIC file
+    folder.mkdir(parents=True, exist_ok=True)
+    heic, avif = write_photo(folder / "phone.heic", w, h, 1), write_photo(folder / "phone.avif", w, h, 2)
+    return {heic: np.asarray(pillow_heif.open_heif(heic)), avif: np.asarray(Image.open(avif).convert("RGB"))}
 
 
 def write_photo(path, w, h, seed):

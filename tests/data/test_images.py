@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from imaging import write_phone_photos, write_photo
 from PIL import Image
 
-from arniqa.data.images import ImageError, is_image_file, load_image, open_image
+from arniqa.data.images import ImageError, is_image_file, list_images, load_image, open_image
 
 
 def _pattern():
@@ -145,6 +146,18 @@ def test_float_mode_is_unsupported(tmp_path):
 def test_open_image_gives_rgb_and_extensions():
     assert is_image_file("a/b/C.JPG") and is_image_file("x.png") and is_image_file("x.webp")
     assert not is_image_file("x.txt") and not is_image_file("x.pdf")  # pdf is save-only in PIL
+
+
+def test_list_images_keeps_the_files_of_every_format_the_decoder_opens(tmp_path):
+    """HEIC and AVIF photos too, hidden files too, in the whole tree, sorted; no other files, no folders."""
+    phones = write_phone_photos(tmp_path / "photos" / "phones")
+    plain = [write_photo(tmp_path / "photos" / name, 8, 8, 0) for name in ("b.PNG", ".hidden.jpg", "c.ppm")]
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / "folder.png").mkdir()
+    assert list_images(tmp_path / "photos") == sorted([*phones, *plain])
+    assert all(np.array_equal(np.asarray(open_image(path)), pixels) for path, pixels in phones.items())
+    with pytest.raises(ValueError, match="not a folder"):
+        list_images(tmp_path / "photos" / "b.PNG")
 
 
 def test_open_image_returns_rgb(tmp_path):

@@ -1,21 +1,22 @@
 import numpy as np
 import pytest
 import torch
+from imaging import write_phone_photos
 from PIL import Image
 
-from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, list_images, random_crop, stack_crops
+from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, random_crop, stack_crops, training_images
 
 
 def test_lists_a_tree_recursively_and_sorted(image_folder, tmp_path):
     (image_folder / "notes.txt").write_text("not an image")
-    files = list_images(image_folder)
+    files = training_images(image_folder)
     assert len(files) == 6 and files == sorted(files)
     assert any(f.parent.name == "nested" for f in files)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
-        list_images(tmp_path / "empty")
+        training_images(tmp_path / "empty")
     with pytest.raises(ValueError, match="does not exist"):
-        list_images(tmp_path / "missing")
+        training_images(tmp_path / "missing")
 
 
 def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
@@ -25,8 +26,21 @@ def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
     for name in ("b.png", "a.png"):
         Image.new("RGB", (8, 8)).save(root / "ref_imgs" / name)
     Image.new("RGB", (8, 8)).save(root / "dist_imgs" / "a_01_01.png")
-    assert [p.name for p in list_images(root)] == ["a.png", "b.png"]
-    assert [p.name for p in list_images(tmp_path)] == ["a.png", "b.png"]  # the parent of KADIS700 works too
+    assert [p.name for p in training_images(root)] == ["a.png", "b.png"]
+    assert [p.name for p in training_images(tmp_path)] == ["a.png", "b.png"]  # the parent of KADIS700 works too
+
+
+def test_phone_photos_are_training_images(tmp_path):
+    """HEIC and AVIF files are listed and read: with crops larger than the photos, A and B are each whole
+    photo at the top left (zeros elsewhere), as pillow-heif and Pillow decode them."""
+    phones = write_phone_photos(tmp_path / "photos", 40, 24)
+    files = training_images(tmp_path / "photos")
+    assert files == sorted(phones)
+    sample = PristinePairs(files, crop_size=48)[0]
+    for tag, index in (("A", 0), ("B", 1)):
+        crop = sample[f"{tag}_full"]
+        assert np.array_equal(crop[:, :24, :40].permute(1, 2, 0).numpy(), phones[files[index]])
+        assert crop[:, 24:].eq(0).all() and crop[:, :, 40:].eq(0).all()
 
 
 def test_random_crop_zero_fills_and_covers_every_position():
@@ -83,7 +97,7 @@ def test_samples_match_a_plain_pil_reference(tmp_path):
 
 
 def test_samples_are_reproducible_and_depend_on_epoch_and_index(image_folder):
-    files = list_images(image_folder)
+    files = training_images(image_folder)
     data = PristinePairs(files, crop_size=32, seed=3)
     s = data[(1, 2)]
     again = PristinePairs(files, crop_size=32, seed=3)[(1, 2)]
@@ -96,7 +110,7 @@ def test_samples_are_reproducible_and_depend_on_epoch_and_index(image_folder):
 
 
 def test_crops_come_from_the_right_images_and_scales(image_folder):
-    files = list_images(image_folder)
+    files = training_images(image_folder)
     data = PristinePairs(files, crop_size=16, seed=0)
     s = data[(0, 1)]
     full = torch.from_numpy(np.array(Image.open(files[1]).convert("RGB"))).permute(2, 0, 1)
@@ -111,14 +125,14 @@ def test_crops_come_from_the_right_images_and_scales(image_folder):
 
 
 def test_b_is_uniform_over_the_other_images(image_folder):
-    data = PristinePairs(list_images(image_folder), crop_size=16)
+    data = PristinePairs(training_images(image_folder), crop_size=16)
     counts = np.bincount([data.other(epoch, 2) for epoch in range(600)], minlength=6)
     assert counts[2] == 0 and (counts[[0, 1, 3, 4, 5]] > 80).all()  # 120 expected each
     assert PristinePairs(data.files[:1], crop_size=16).other(0, 0) == 0
 
 
 def test_chains_follow_the_sampler_with_five_percent_pristine(image_folder):
-    data = PristinePairs(list_images(image_folder), crop_size=16, pristine_prob=0.05, max_distortions=4)
+    data = PristinePairs(training_images(image_folder), crop_size=16, pristine_prob=0.05, max_distortions=4)
     assert data[(3, 1)]["chain"] == data.chain(3, 1)
     chains = [data.chain(epoch, i) for epoch in range(100) for i in range(6)]
     empty = sum(len(c) == 0 for c in chains)
@@ -140,7 +154,7 @@ def test_sampler_shards_global_batches_and_resumes():
 
 
 def test_collate_and_stack(image_folder):
-    data = PristinePairs(list_images(image_folder), crop_size=16)
+    data = PristinePairs(training_images(image_folder), crop_size=16)
     batch = collate([data[(0, 0)], data[(0, 3)]])
     x, chains = stack_crops(batch)
     assert x.shape == (8, 3, 16, 16) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1

@@ -3,13 +3,15 @@ import csv
 import numpy as np
 import pytest
 import torch
+from imaging import write_phone_photos
 from PIL import Image
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
+from arniqa.data.images import list_images
 from arniqa.data.iqa import load_dataset
 from arniqa.degradations import LEVELS, kernels
-from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, list_images, parse_size
+from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size
 
 TYPES = ("gaublur", "jpeg", "meanshift")
 
@@ -116,3 +118,16 @@ def test_cli(pristine, tmp_path):
     assert bad.exit_code == EXIT_USAGE and "not a folder" in bad.output
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "9"])
     assert bad.exit_code == EXIT_USAGE and "WIDTHxHEIGHT" in bad.output
+
+
+def test_cli_takes_phone_photos(tmp_path):
+    """HEIC and AVIF references: at their own size each is written as it decodes (PNG, lossless)."""
+    phones = write_phone_photos(tmp_path / "phones", 40, 24)
+    _register()
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "phones"), "-o", str(out),
+                                      "--size", "40x24"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for i, path in enumerate(sorted(phones), start=1):
+        assert np.array_equal(np.asarray(Image.open(out / "images" / f"I{i:02d}.png")), phones[path])
+        assert len(list((out / "images").glob(f"I{i:02d}_*.png"))) == 23 * 5

@@ -10,7 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from arniqa.models import ARNIQA, WeightsError
-from arniqa.models.published import load_published_encoder, load_published_regressor, published_state_dict
+from arniqa.models.published import (
+    load_published_encoder,
+    load_published_regressor,
+    published_encoder,
+    published_state_dict,
+)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -37,7 +42,7 @@ def reference_features(trunk, x):
 
 @pytest.fixture(scope="module")
 def loaded(published):
-    return load_published_encoder(ARNIQA("resnet50"), published[3]).eval()
+    return published_encoder(published[3])
 
 
 def test_published_layout_maps_onto_the_model_keys(published, tv_resnet50):

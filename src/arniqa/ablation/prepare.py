@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from ..data.images import list_images
 from ..data.iqa import IQADataset, load_dataset
-from ..data.synthetic import KADID_TYPES, build_synthetic, list_images
+from ..data.synthetic import KADID_TYPES, build_synthetic
 from ..utils.files import write_json
 from .config import AblationConfig, AblationError
 from .layout import has_runs, split_path

@@ -37,7 +37,8 @@ def fit(
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..data.synthetic import list_images, parse_size
+    from ..data.images import list_images
+    from ..data.synthetic import parse_size
     from ..explain.fit import accuracy, fit as fit_head, labelled_features
     from ..inference import load
     from ..models.explain import add_to_checkpoint, save_explainer

@@ -92,6 +92,15 @@ def is_image_file(path: PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def list_images(folder: PathLike) -> list[Path]:
+    """The image files (:func:`is_image_file`) in the tree under ``folder``, sorted; ValueError when
+    ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of images")
+    return sorted(p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
+
+
 def can_identify(path: PathLike) -> bool:
     """True when some decoder recognises the file's header (PIL reads the header only, whatever the name)."""
     try:

@@ -23,18 +23,17 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .images import open_image, uint8_view
+from .images import list_images, open_image, uint8_view
 from .views import half_scale_crop
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 CROPS = ("A_full", "A_half", "B_full", "B_half")
 
 
-def list_images(root: str | Path) -> list[Path]:
+def training_images(root: str | Path) -> list[Path]:
     """The training images under ``root``, sorted.
 
     KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): its pristine
-    PNGs only. Otherwise every image file (by suffix, case-insensitive) in the tree, recursively.
+    PNGs only. Otherwise every image file in the tree (:func:`~arniqa.data.images.list_images`).
     Raises ValueError when ``root`` is not a folder or holds no image.
     """
     root = Path(root)
@@ -45,9 +44,9 @@ def list_images(root: str | Path) -> list[Path]:
             files = sorted(p for p in kadis.glob("*.png") if p.is_file())
             if files:
                 return files
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = list_images(root)
     if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}")
+        raise ValueError(f"no images (files of a format PIL or pillow-heif opens) found under {str(root)!r}")
     return files
 
 

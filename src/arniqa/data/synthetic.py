@@ -61,19 +61,9 @@ LABEL_NOTE = (
     "opinion about each image. The column is named 'dmos' as in KADID-10k, but it is a MOS."
 )
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
 # KADID-10k's lens-blurred images were made with MATLAB's fspecial('disk'); training uses the
 # reference implementation's own kernels (see arniqa.degradations.blur.lens_blur).
 KADID_OPTIONS = {"lensblur": {"kernel": "matlab"}}
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder``, recursively, in sorted order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of images")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:

@@ -30,6 +30,7 @@ from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
 from ..data.views import five_crops, half_scale
 from ..utils.files import atomic_write, output_lock, write_json
+from ..utils.runtime import autocast, autocast_dtype
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -111,7 +112,7 @@ def crop_features(model, items: list[CropItem], device: torch.device, amp: bool 
     with torch.inference_mode():
         full = torch.cat([it.full for it in good]).to(device).float().div_(255.0)
         half = torch.cat([it.half for it in good]).to(device).float().div_(255.0)
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with autocast(device, autocast_dtype("fp16" if amp and device.type == "cuda" else "fp32")):
             out = model.quality_features(full, half)
     return [it.index for it in good], out.float().cpu().numpy().reshape(len(good), -1, out.shape[-1])
 

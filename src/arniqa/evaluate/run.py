@@ -15,12 +15,11 @@ import numpy as np
 from safetensors.torch import save_file
 
 from ..data.iqa import IQADataset, load_dataset
-from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
-from ..models.published import ENCODER_FILE, load_published_encoder
+from ..models.published import ENCODER_FILE, published_encoder
 from ..utils.files import atomic_write
 from ..utils.runtime import resolve_device
 from . import report
@@ -89,14 +88,14 @@ class Extraction:
     runner: Callable | None = None
 
 
-def load_model(checkpoint=None, weights_dir=None, device="cpu"):
-    """``(model, description)``: a project checkpoint, else the published ``ARNIQA.pth`` (fetched or
-    read from ``weights_dir``)."""
+def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
+    """``(model, description)``: the encoder to evaluate, on ``device`` in eval mode: a project checkpoint's,
+    else the published ``ARNIQA.pth`` (fetched or read from ``weights_dir``)."""
     if checkpoint is not None:
         model, _, _ = load_checkpoint(checkpoint, device=device)
         return model.eval(), f"checkpoint {checkpoint}"
     path = fetch(ENCODER_FILE, weights_dir)
-    return load_published_encoder(ARNIQA("resnet50"), path).to(device).eval(), f"published {path}"
+    return published_encoder(path).to(device), f"published {path}"
 
 
 def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerprint: str | None = None) -> np.ndarray:
@@ -172,7 +171,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     target = load_dataset(spec.cross_to, spec.cross_root) if spec.cross_to else None
     split_list, split_text = choose_splits(data, spec.splits, spec.seed)
     dev = resolve_device(spec.device)
-    model, model_text = load_model(spec.checkpoint, spec.weights_dir, device=dev)
+    model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
     cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
     extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress,

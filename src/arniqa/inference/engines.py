@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from ..models.arniqa import ARNIQA
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
+from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 
 
@@ -31,22 +31,17 @@ class TorchEngine:
     def __init__(self, model: ARNIQA, regressor: Regressor | None, device: torch.device, precision: str = "fp32",
                  channels_last: bool = False) -> None:
         self.device, self.precision, self.channels_last = device, precision, channels_last
+        self.dtype = autocast_dtype(precision)
         self.model = model.to(device).eval()
         self.regressor = None if regressor is None else regressor.to(device).eval()
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             return self.model.features(x).float()
 
     @torch.inference_mode()

@@ -34,14 +34,13 @@ if TYPE_CHECKING:
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
-    from ..models.arniqa import ARNIQA
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, load_published_encoder, load_published_regressor, regressor_filename
+    from ..models.published import ENCODER_FILE, load_published_regressor, published_encoder, regressor_filename
 
     dataset = canonical_dataset(dataset)
-    model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
+    model = published_encoder(fetch(ENCODER_FILE, weights_dir))
     regressor = load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset)
-    return model.eval(), regressor.eval()
+    return model, regressor.eval()
 
 
 def load(
@@ -130,16 +129,14 @@ def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
     after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
     torchvision)."""
-    from ..models.arniqa import ARNIQA
     from ..models.download import fetch, sha256_of
-    from ..models.published import ENCODER_FILE, load_published_encoder
+    from ..models.published import ENCODER_FILE, published_encoder
     from .engines import cached_onnx
     from .quantize import int8_file
 
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
-    onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}",
-                            lambda: load_published_encoder(ARNIQA("resnet50"), encoder_file).eval())
+    onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}", lambda: published_encoder(encoder_file))
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 
@@ -177,10 +174,9 @@ def load_model(
     regressor: str | os.PathLike | Regressor | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
-    from ..models.arniqa import ARNIQA
     from ..models.checkpoint import load_checkpoint
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, load_published_encoder
+    from ..models.published import ENCODER_FILE, published_encoder
 
     path = Path(name_or_path)
     if is_checkpoint(path):
@@ -192,7 +188,7 @@ def load_model(
             reg = _regressor(str(name_or_path), None, regressor)
     else:
         reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
-        model = load_published_encoder(ARNIQA("resnet50"), fetch(ENCODER_FILE, weights_dir))
+        model = published_encoder(fetch(ENCODER_FILE, weights_dir))
     return model.eval(), reg
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import is_image_file, open_image
+from ..data.images import list_images, open_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_write, cache_dir, sha256_of, write_json
@@ -39,7 +39,7 @@ def calibration_files(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of calibration photos")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    files = list_images(folder)
     if not files:
         raise ValueError(f"{folder}: no images to calibrate on")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
-from ..utils.runtime import resolve_device
+from ..utils.runtime import AUTOCAST_PRECISIONS, resolve_device
 from .inputs import as_image, source_name, split_inputs
 from .onnx_engine import ONNX_PRECISIONS, OnnxEngine
 from .results import ItemResult, ScoreResult, emit_in_order
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ENGINES = ("torch", "onnxruntime")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
+PRECISIONS = (*AUTOCAST_PRECISIONS, "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
 
 
 @dataclass

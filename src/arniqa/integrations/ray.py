@@ -246,12 +246,12 @@ class ArniqaFeatures:
     def __init__(self, checkpoint=None, weights_dir=None, protocol: dict | None = None, device: str = "auto",
                  threads: int | None = None) -> None:
         from ..evaluate.features import FeatureProtocol
-        from ..evaluate.run import load_model
+        from ..evaluate.run import load_encoder
         from ..utils.runtime import resolve_device
 
         _set_threads(threads)
         self.device = resolve_device(device)
-        self.model, _ = load_model(checkpoint, weights_dir, device=self.device)
+        self.model, _ = load_encoder(checkpoint, weights_dir, device=self.device)
         self.protocol = FeatureProtocol(**(protocol or {}))
         self.shape: tuple | None = None  # (5, D), known after the first batch
 

@@ -3,7 +3,7 @@ table of release files) read into this package's :class:`~arniqa.models.ARNIQA` 
 
 * :func:`load_published_encoder` reads ``ARNIQA.pth`` (positional keys ``model.0.*`` ... ``model.7.*``
   and ``projector.0/2.*``, optionally wrapped under ``encoder.`` as in training checkpoints) into
-  ``ARNIQA("resnet50")``.
+  ``ARNIQA("resnet50")``; :func:`published_encoder` is that model, built and loaded.
 * :func:`load_published_regressor` reads a ``regressor_<dataset>.pth`` TorchScript archive
   (``weights`` [1, 4096], 0-d ``biases``) without running its code.
 """
@@ -81,6 +81,11 @@ def load_published_encoder(model: ARNIQA, path) -> ARNIQA:
     state = published_state_dict(read_state_dict(path), source=path)
     load_strict(model, state, path)
     return model
+
+
+def published_encoder(path) -> ARNIQA:
+    """The published encoder: ``ARNIQA("resnet50")`` with ``ARNIQA.pth`` at ``path`` loaded, in eval mode."""
+    return load_published_encoder(ARNIQA("resnet50"), path).eval()
 
 
 def load_published_regressor(path, dataset: str | None = None) -> Regressor:

@@ -30,7 +30,6 @@ from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from .state import TrainingError
 
-DEGRADE_ON = ("workers", "device", "auto")
 CORES_PER_GPU_PROCESS = 4
 
 

@@ -16,6 +16,13 @@ from typing import Any
 import yaml
 
 from ..constants import CROP_SIZE
+from ..models.backbones import BACKBONES, SE_INITS
+from ..utils.runtime import AUTOCAST_PRECISIONS
+
+INITS = ("imagenet", "random", "random_resnet50")  # model.init
+PRECISIONS = ("auto", *AUTOCAST_PRECISIONS)  # train.precision (auto: arniqa.train.factory.autocast_settings)
+DEGRADE_ON = ("workers", "device", "auto")  # data.degrade_on (arniqa.train.batches)
+OPTIMIZERS = ("sgd", "adamw", "lars")  # optim.name (arniqa.train.factory.make_optimizer)
 
 
 class ConfigError(ValueError):
@@ -151,14 +158,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def check(config: Config) -> None:
     """Raise ConfigError for values that cannot work."""
     problems = []
-    if config.model.backbone not in ("resnet50", "se_resnet50"):
-        problems.append(f"model.backbone must be resnet50 or se_resnet50, got {config.model.backbone!r}")
-    if config.model.init not in ("imagenet", "random", "random_resnet50"):
-        problems.append(f"model.init must be imagenet, random or random_resnet50, got {config.model.init!r}")
+    problems += not_one_of("model.backbone", config.model.backbone, BACKBONES)
+    problems += not_one_of("model.init", config.model.init, INITS)
     if config.model.init == "imagenet" and not config.model.weights:
         problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
-    if config.model.se_init not in ("identity", "random"):
-        problems.append(f"model.se_init must be identity or random, got {config.model.se_init!r}")
+    problems += not_one_of("model.se_init", config.model.se_init, SE_INITS)
     if config.model.temperature <= 0:
         problems.append(f"model.temperature must be > 0, got {config.model.temperature}")
     if config.data.crop_size < 16:
@@ -168,18 +172,15 @@ def check(config: Config) -> None:
     for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer or null, got {value!r}")
-    if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
-        problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {config.train.precision!r}")
-    if config.data.degrade_on not in ("workers", "device", "auto"):
-        problems.append(f"data.degrade_on must be workers, device or auto, got {config.data.degrade_on!r}")
+    problems += not_one_of("train.precision", config.train.precision, PRECISIONS)
+    problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")
     if config.train.checkpoint_every < 1 or config.log.every < 1 or config.validation.every < 1:
         problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
     if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:
         problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
-    if config.optim.name not in ("sgd", "adamw", "lars"):
-        problems.append(f"optim.name must be sgd, adamw or lars, got {config.optim.name!r}")
+    problems += not_one_of("optim.name", config.optim.name, OPTIMIZERS)
     opt = config.optim
     if not 0 < opt.lr < math.inf:
         problems.append(f"optim.lr must be > 0, got {opt.lr!r}")
@@ -204,6 +205,13 @@ def check(config: Config) -> None:
             problems.append(f"validation.datasets entries need name and root, got {dataset!r}")
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:
+    """``[]`` when ``value`` is one of ``names``, else the problem, e.g. "k must be a, b or c, got 'd'"."""
+    if value in names:
+        return []
+    return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"]
 
 
 def build_dataclass(cls, values: Any, where: str = ""):

@@ -10,6 +10,7 @@ import torch
 from ..models import ARNIQA
 from ..models.backbones import load_resnet50_imagenet, near_identity_se_
 from ..models.download import sha256_of
+from ..utils.runtime import autocast_dtype
 from .config import Config, OptimConfig
 
 # torchvision names its IMAGENET1K_V1 ResNet50 file, the reference's initialisation, after its
@@ -65,7 +66,7 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("train.precision=fp16 needs CUDA; use bf16 or fp32 on this device")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision], precision == "fp16"
+    return autocast_dtype(precision), precision == "fp16"
 
 
 def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Optimizer:

@@ -34,10 +34,11 @@ import torch.nn as nn
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.pristine import EpochSampler, PristinePairs, list_images
+from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
+from ..utils.runtime import autocast
 from .batches import batch_crops, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
@@ -73,8 +74,7 @@ def contrastive_loss(
     global batch for reporting); with one process both are the same value.
     """
     half = x.shape[0] // 2
-    autocast = torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-    with autocast:
+    with autocast(x.device, autocast_dtype):
         a, b = net(x[:half], x[half:])
     all_a, offset = gather_with_grad(a)
     all_b, _ = gather_with_grad(b)
@@ -112,7 +112,7 @@ class Trainer:
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
-        files = list_images(config.data.root)[: config.data.max_images]
+        files = training_images(config.data.root)[: config.data.max_images]
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )

@@ -1,5 +1,5 @@
-"""The process and the machine it runs on: devices, the machine and commit a result came from, and
-glibc's malloc settings for the training commands."""
+"""The process and the machine it runs on: devices and their autocast precisions, the machine and commit a
+result came from, and glibc's malloc settings for the training commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,23 @@ def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> tor
     if mps and _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+AUTOCAST_PRECISIONS = ("fp32", "bf16", "fp16")  # fp32: no autocast
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype torch autocast runs ``precision`` (one of :data:`AUTOCAST_PRECISIONS`) in; None for fp32."""
+    import torch
+
+    return dict(zip(AUTOCAST_PRECISIONS, (None, torch.bfloat16, torch.float16)))[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """torch autocast to ``dtype`` on ``device``'s type; a context that does nothing when ``dtype`` is None."""
+    import torch
+
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------ machine and commit
