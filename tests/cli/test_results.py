@@ -2,7 +2,8 @@
 
 import json
 
-from arniqa.cli.results import RowWriter, collect_paths, format_for, read_done, read_rows
+from arniqa.cli.result_files import format_for, read_done, read_rows
+from arniqa.cli.results import RowWriter, collect_paths
 
 
 def test_rows_of_a_cut_json_file(tmp_path):

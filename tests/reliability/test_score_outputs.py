@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 import tiny_score
 from arniqa.cli import app
-from arniqa.cli.results import RowWriter, read_done
+from arniqa.cli.result_files import read_done
+from arniqa.cli.results import RowWriter
 from tiny_score import child, write_images
 
 WAIT = 300  # seconds a child may take on a busy 2-core machine

@@ -23,7 +23,7 @@ def report(
     """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
     score, each row's explanation and map, and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, write_report
-    from .results import OutputError, format_for, read_rows
+    from .result_files import OutputError, format_for, read_rows
 
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")

@@ -89,8 +89,8 @@ def score(
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.files import OutputBusy, output_lock
-    from .results import (OutputError, format_for, iter_done, output_error, read_rows, skipped_kind, skipped_summary,
-                          write_scores)
+    from .result_files import OutputError, format_for, iter_done, output_error, read_rows
+    from .results import skipped_kind, skipped_summary, write_scores
 
     err = Console(stderr=True)
     if checkpoint is not None and weights_dir is not None:

@@ -1,0 +1,219 @@
+"""The result files of ``arniqa score``: their columns, how paths are written, their errors, and reading one
+back (:func:`read_rows`, :func:`iter_done`, streamed).
+
+Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``), and with ``--explain``
+:data:`EXPLAIN_COLUMNS`. Each row is written whole (:class:`arniqa.cli.results.RowWriter`); a torn last row (a
+crash in the middle of a write) is not counted when a file is read back, and is cut away before appending. A
+JSON file is an array with one row object per line. Paths in any bytes are written losslessly
+(:func:`escape_name`). Write errors are :class:`OutputError`, naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import suppress
+from itertools import chain
+from pathlib import Path
+from typing import NamedTuple
+
+COLUMNS = ("path", "score", "raw_score", "error")
+EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
+FORMATS = ("csv", "json")
+
+
+def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
+    """The output format: ``fmt`` if given, else from the file suffix (``.json`` -> json), else csv."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+        return fmt
+    return "json" if path is not None and Path(path).suffix.lower() == ".json" else "csv"
+
+
+def escape_name(name: str) -> str:
+    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
+    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
+    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
+    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
+
+
+def unescape_name(field: str) -> str:
+    """The path :func:`escape_name` wrote as ``field``."""
+    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes as ``\\xNN`` (an error message: read by people, not parsed back)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
+
+
+class OutputError(Exception):
+    """A result file that cannot be written or continued; the message is ``FILE: what happened; what to do``."""
+
+
+_WHY = {errno.ENOSPC: "disk full (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)",
+        errno.EFBIG: "file too large for the file size limit or the file system (EFBIG)",
+        errno.EACCES: "permission denied (EACCES)", errno.EPERM: "operation not permitted (EPERM)",
+        errno.EROFS: "read-only file system (EROFS)", errno.EISDIR: "is a folder (EISDIR)",
+        errno.ENOENT: "no such folder (ENOENT)"}  # fmt: skip
+
+
+def why(e: OSError) -> str:
+    return _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
+
+
+def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
+    """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
+    (None: the file could not be opened)."""
+    what = why(e)
+    if rows is None:
+        return OutputError(f"{printable(name)}: cannot write it: {what}; choose an output you can write to")
+    return OutputError(f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
+                       "output) and rerun with --resume, which keeps those rows and scores the rest")
+
+
+class _Existing(NamedTuple):
+    rows: list[dict]  # the complete rows, paths unescaped
+    end: int  # byte offset just after the last complete row (0: nothing to keep, not even a header)
+
+
+def _scan(path: Path, fmt: str) -> _Existing:
+    """The complete rows of a result file (possibly cut by a crash or a full disk); see :func:`_iter_scan`."""
+    rows, end = [], 0
+    for row, end in _iter_scan(path, fmt):
+        if row is not None:
+            rows.append(row)
+    return _Existing(rows, end)
+
+
+def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """The number of complete rows of a result file and the byte offset just after the last one (0:
+    nothing to keep), read as a stream (no row is held). ``columns``: those the rows must have (a file
+    with the other columns, with or without :data:`EXPLAIN_COLUMNS`, is an :class:`OutputError`)."""
+    rows = end = 0
+    for row, end in _iter_scan(path, fmt, columns):
+        rows += row is not None
+    return rows, end
+
+
+def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> Iterator[tuple[dict | None, int]]:
+    """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
+    as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
+    CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
+    its newline; a JSON row line that is an object with the four keys. The rows after the first
+    incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too; ``columns``:
+    those the file must have (else :class:`OutputError`)."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise output_error(str(path), e) from None
+    with f:
+        lines = _lines(f, path)
+        first = next(lines, None)
+        if first is None:
+            return
+        head = first[0].rstrip("\r\n")
+        if first[0].endswith("\n") and head not in ((",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS))
+                                                    if fmt == "csv" else ("[",)):
+            raise OutputError(f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is "
+                              f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
+                              "replace it")
+        found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
+        if fmt == "json" and columns is not None:  # the columns of its first row
+            second = next(lines, None)
+            if second is not None:
+                with suppress(json.JSONDecodeError, AttributeError):
+                    found = tuple(json.loads(second[0].strip().rstrip(",")).keys())
+                lines = chain([second], lines)
+        if columns is not None and found is not None and set(found) != set(columns):
+            raise OutputError(f"{printable(str(path))}: its columns are {', '.join(found)}, not "
+                              f"{', '.join(columns)}; resume with the same --explain setting, or choose another output")
+        yield from _scan_csv(chain([first], lines), found or COLUMNS) if fmt == "csv" else _scan_json(first, lines)
+
+
+def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
+    """(line, byte offset of its end) of a binary file, its newlines kept."""
+    end = 0
+    try:
+        for raw in f:
+            end += len(raw)
+            yield raw.decode("utf-8", "surrogateescape"), end
+    except OSError as e:
+        raise output_error(str(path), e) from None
+
+
+def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUMNS) -> Iterator[tuple[dict | None, int]]:
+    last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
+
+    def feed():
+        nonlocal last
+        for last in lines:
+            yield last[0]
+
+    try:
+        for i, record in enumerate(csv.reader(feed(), strict=True)):
+            if not last[0].endswith("\n"):
+                return
+            if i > 0 and (len(record) != len(columns) or not all(map(_is_number, record[1:3]))):
+                return
+            if i == 0:  # the header was checked by _iter_scan
+                yield None, last[1]
+            else:
+                yield {"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
+                       "error": record[3], **dict(zip(columns[len(COLUMNS):], record[len(COLUMNS):]))}, last[1]
+    except csv.Error:  # a quote left open: cut inside a quoted field
+        return
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field or 0)
+        return True
+    except ValueError:
+        return False
+
+
+def _scan_json(first: tuple[str, int], lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, int]]:
+    if not first[0].endswith("\n"):
+        return  # not even the opening bracket
+    yield None, first[1]
+    for line, line_end in lines:
+        body = line.rstrip("\r\n")
+        text = body.rstrip(",")
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):
+            return
+        yield row, line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
+
+
+def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
+    """The complete rows of an existing (possibly interrupted) result file (see :func:`_scan`)."""
+    return _scan(Path(path), fmt).rows
+
+
+def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
+    """The paths that already have a complete row (scored or failed) in a result file, in its order,
+    read as a stream (the rows :func:`read_rows` returns, paths unescaped); :class:`OutputError` for a
+    file that is no result file of ``fmt``."""
+    for row, _ in _iter_scan(Path(path), fmt):
+        if row is not None:
+            yield str(row["path"])
+
+
+def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
+    """The paths that already have a complete row (scored or failed) in a result file."""
+    return set(iter_done(path, fmt))
