@@ -41,32 +41,56 @@ from arniqa.utils.runtime import cpu_name, keep_freed_memory
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
 REFERENCE_MS = {
     1: {
-        "gaublur": (1.1, 1.1, 1.8, 4.5, 20.0), "lensblur": (1.3, 2.3, 4.7, 9.1, 13.8),
-        "motionblur": (0.6, 1.8, 2.1, 2.2, 3.6), "colordiff": (14.1, 28.4, 61.1, 95.0, 197.4),
-        "colorshift": (9.8, 9.7, 11.5, 11.1, 9.3), "colorsat1": (2.2, 2.1, 2.2, 2.2, 2.1),
-        "colorsat2": (3.7, 3.8, 3.6, 3.6, 3.8), "jpeg2000": (20.6, 19.9, 19.7, 19.3, 19.3),
-        "jpeg": (0.8, 0.7, 0.6, 0.6, 0.6), "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
-        "whitenoiseCC": (0.9, 0.9, 0.9, 0.9, 0.9), "impulsenoise": (0.1, 0.1, 0.2, 0.2, 0.2),
-        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.6), "brighten": (7.1, 6.8, 7.0, 7.0, 6.5),
-        "darken": (4.3, 4.5, 4.4, 4.1, 4.3), "meanshift": (0.2, 0.3, 0.3, 0.2, 0.2),
-        "jitter": (37.9, 38.4, 39.3, 41.2, 37.9), "noneccpatch": (0.3, 0.5, 0.8, 1.1, 1.2),
-        "pixelate": (0.2, 0.2, 0.2, 0.1, 0.1), "quantization": (3.3, 2.9, 2.5, 2.8, 1.8),
-        "colorblock": (0.1, 0.2, 0.2, 0.3, 0.6), "highsharpen": (8.7, 8.1, 7.4, 7.2, 7.3),
-        "lincontrchange": (6.8, 6.7, 8.7, 6.6, 7.0), "nonlincontrchange": (0.3, 0.3, 0.3, 0.3, 0.3),
+        "gaublur": (1.1, 1.1, 1.8, 4.5, 20.0),
+        "lensblur": (1.3, 2.3, 4.7, 9.1, 13.8),
+        "motionblur": (0.6, 1.8, 2.1, 2.2, 3.6),
+        "colordiff": (14.1, 28.4, 61.1, 95.0, 197.4),
+        "colorshift": (9.8, 9.7, 11.5, 11.1, 9.3),
+        "colorsat1": (2.2, 2.1, 2.2, 2.2, 2.1),
+        "colorsat2": (3.7, 3.8, 3.6, 3.6, 3.8),
+        "jpeg2000": (20.6, 19.9, 19.7, 19.3, 19.3),
+        "jpeg": (0.8, 0.7, 0.6, 0.6, 0.6),
+        "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
+        "whitenoiseCC": (0.9, 0.9, 0.9, 0.9, 0.9),
+        "impulsenoise": (0.1, 0.1, 0.2, 0.2, 0.2),
+        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.6),
+        "brighten": (7.1, 6.8, 7.0, 7.0, 6.5),
+        "darken": (4.3, 4.5, 4.4, 4.1, 4.3),
+        "meanshift": (0.2, 0.3, 0.3, 0.2, 0.2),
+        "jitter": (37.9, 38.4, 39.3, 41.2, 37.9),
+        "noneccpatch": (0.3, 0.5, 0.8, 1.1, 1.2),
+        "pixelate": (0.2, 0.2, 0.2, 0.1, 0.1),
+        "quantization": (3.3, 2.9, 2.5, 2.8, 1.8),
+        "colorblock": (0.1, 0.2, 0.2, 0.3, 0.6),
+        "highsharpen": (8.7, 8.1, 7.4, 7.2, 7.3),
+        "lincontrchange": (6.8, 6.7, 8.7, 6.6, 7.0),
+        "nonlincontrchange": (0.3, 0.3, 0.3, 0.3, 0.3),
     },
     2: {
-        "gaublur": (0.7, 0.7, 1.1, 2.5, 10.8), "lensblur": (1.3, 1.8, 3.0, 5.2, 7.8),
-        "motionblur": (1.4, 0.8, 1.3, 1.3, 2.1), "colordiff": (7.6, 14.7, 33.3, 50.4, 96.9),
-        "colorshift": (5.1, 5.6, 5.5, 5.5, 5.9), "colorsat1": (1.9, 1.9, 2.3, 1.3, 1.3),
-        "colorsat2": (2.1, 2.2, 2.4, 2.7, 3.1), "jpeg2000": (24.0, 25.4, 21.6, 23.7, 19.6),
-        "jpeg": (0.6, 0.6, 0.6, 0.5, 0.5), "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
-        "whitenoiseCC": (0.8, 0.9, 0.8, 0.9, 1.0), "impulsenoise": (0.1, 0.2, 0.2, 0.2, 0.2),
-        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.7), "brighten": (4.4, 4.1, 4.4, 3.9, 3.8),
-        "darken": (2.3, 2.3, 2.5, 2.4, 2.5), "meanshift": (0.1, 0.2, 0.2, 0.1, 0.2),
-        "jitter": (21.8, 23.4, 22.0, 26.9, 31.1), "noneccpatch": (0.3, 0.5, 0.4, 0.6, 0.7),
-        "pixelate": (0.1, 0.1, 0.1, 0.1, 0.1), "quantization": (1.6, 1.5, 1.4, 1.3, 1.2),
-        "colorblock": (0.1, 0.1, 0.2, 0.3, 0.3), "highsharpen": (3.9, 4.0, 4.0, 4.7, 4.0),
-        "lincontrchange": (4.2, 4.0, 4.7, 4.4, 3.8), "nonlincontrchange": (0.3, 0.2, 0.3, 0.3, 0.3),
+        "gaublur": (0.7, 0.7, 1.1, 2.5, 10.8),
+        "lensblur": (1.3, 1.8, 3.0, 5.2, 7.8),
+        "motionblur": (1.4, 0.8, 1.3, 1.3, 2.1),
+        "colordiff": (7.6, 14.7, 33.3, 50.4, 96.9),
+        "colorshift": (5.1, 5.6, 5.5, 5.5, 5.9),
+        "colorsat1": (1.9, 1.9, 2.3, 1.3, 1.3),
+        "colorsat2": (2.1, 2.2, 2.4, 2.7, 3.1),
+        "jpeg2000": (24.0, 25.4, 21.6, 23.7, 19.6),
+        "jpeg": (0.6, 0.6, 0.6, 0.5, 0.5),
+        "whitenoise": (0.6, 0.6, 0.6, 0.6, 0.6),
+        "whitenoiseCC": (0.8, 0.9, 0.8, 0.9, 1.0),
+        "impulsenoise": (0.1, 0.2, 0.2, 0.2, 0.2),
+        "multnoise": (0.6, 0.6, 0.6, 0.6, 0.7),
+        "brighten": (4.4, 4.1, 4.4, 3.9, 3.8),
+        "darken": (2.3, 2.3, 2.5, 2.4, 2.5),
+        "meanshift": (0.1, 0.2, 0.2, 0.1, 0.2),
+        "jitter": (21.8, 23.4, 22.0, 26.9, 31.1),
+        "noneccpatch": (0.3, 0.5, 0.4, 0.6, 0.7),
+        "pixelate": (0.1, 0.1, 0.1, 0.1, 0.1),
+        "quantization": (1.6, 1.5, 1.4, 1.3, 1.2),
+        "colorblock": (0.1, 0.1, 0.2, 0.3, 0.3),
+        "highsharpen": (3.9, 4.0, 4.0, 4.7, 4.0),
+        "lincontrchange": (4.2, 4.0, 4.7, 4.4, 3.8),
+        "nonlincontrchange": (0.3, 0.2, 0.3, 0.3, 0.3),
     },
 }
 REFERENCE_MIX_MS = {1: 16.8, 2: 11.7}  # expected cost per crop under the reference sampler
@@ -193,8 +217,10 @@ def bench_mix_processes(processes: int, batches: int, batch: int, keep_freed: bo
     (``ms_per_crop``) and until the last one finished, and CPU ms per crop."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
-    workers = [context.Process(target=_mix_worker, args=(seed, batches, batch, keep_freed, barrier, results))
-               for seed in range(processes)]
+    workers = [
+        context.Process(target=_mix_worker, args=(seed, batches, batch, keep_freed, barrier, results))
+        for seed in range(processes)
+    ]
     for worker in workers:
         worker.start()
     reports = [results.get() for _ in workers]
@@ -218,10 +244,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="crops per batch (default 64)")
     parser.add_argument("--mix-batches", type=int, default=30, help="batches of 16 samples x 4 crops for the mix")
     parser.add_argument("--names", nargs="*", default=list(NAMES), help="distortions to time (default all)")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="CPU: also time the mix in this many 1-thread processes at once (0: skip)")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="glibc keeps freed memory for reuse, as arniqa train does (arniqa/utils/runtime.py)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="CPU: also time the mix in this many 1-thread processes at once (0: skip)",
+    )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc keeps freed memory for reuse, as arniqa train does (arniqa/utils/runtime.py)",
+    )
     parser.add_argument("--quick", action="store_true", help="batch 16, 1 repeat, 5 mix batches")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()
@@ -265,37 +298,51 @@ def main() -> None:
         table.add_column("vs ref", justify="right")
     for name, ms in per_level.items():
         mean = statistics.mean(ms)
-        row = [name, *(f"{v:.2f}" for v in ms), f"{1000 / mean:.0f}", f"{statistics.mean(cpu_per_level[name]):.2f}",
-               f"{mix_share(name, ms):.2f}"]
+        row = [
+            name,
+            *(f"{v:.2f}" for v in ms),
+            f"{1000 / mean:.0f}",
+            f"{statistics.mean(cpu_per_level[name]):.2f}",
+            f"{mix_share(name, ms):.2f}",
+        ]
         if reference:
             row.append(f"{statistics.mean(reference[name]) / mean:.1f}x")
         table.add_row(*row)
     console.print(table)
-    console.print("L1..L5: wall-clock ms per crop; crops/s: from their mean; cpu ms: process CPU time per crop;"
-                  " in mix: expected wall ms it adds per crop of the sampler's mix; vs ref: reference mean ms / ours",
-                  highlight=False)
+    console.print(
+        "L1..L5: wall-clock ms per crop; crops/s: from their mean; cpu ms: process CPU time per crop;"
+        " in mix: expected wall ms it adds per crop of the sampler's mix; vs ref: reference mean ms / ours",
+        highlight=False,
+    )
     if set(per_level) == set(NAMES):
         predicted = sum(mix_share(n, ms) for n, ms in per_level.items())
         console.print(f"mix predicted from the table: {predicted:.2f} ms/crop", highlight=False)
     ref_mix = REFERENCE_MIX_MS.get(args.threads) if device.type == "cpu" else None
-    line = (f"sampler mix (16 samples x 4 crops, {args.mix_batches} batches): {mix_ms:.2f} ms/crop wall"
-            f" ({1000 / mix_ms:.0f} crops/s), {mix_cpu_ms:.2f} ms/crop CPU")
+    line = (
+        f"sampler mix (16 samples x 4 crops, {args.mix_batches} batches): {mix_ms:.2f} ms/crop wall"
+        f" ({1000 / mix_ms:.0f} crops/s), {mix_cpu_ms:.2f} ms/crop CPU"
+    )
     if ref_mix:
         line += f"; reference {ref_mix} ms/crop ({args.threads} threads) -> {ref_mix / mix_ms:.1f}x"
     console.print(line, highlight=False)
     if processes:
         # The reference, run the same way (one 1-thread process per core), would cost 16.8 / P ms per crop.
         ref_procs = REFERENCE_MIX_MS[1] / processes
-        console.print(f"sampler mix in {processes} 1-thread processes at once: {procs_ms:.2f} ms/crop wall"
-                      f" ({1000 / procs_ms:.0f} crops/s) while all were busy"
-                      f" ({procs['ms_per_crop_until_last_finished']:.2f} until the last finished),"
-                      f" {procs['cpu_ms_per_crop']:.2f} ms/crop CPU; reference"
-                      f" {REFERENCE_MIX_MS[2]} ms/crop (2 threads) -> {REFERENCE_MIX_MS[2] / procs_ms:.1f}x;"
-                      f" reference in {processes} 1-thread processes {ref_procs:.1f} ms/crop ->"
-                      f" {ref_procs / procs_ms:.1f}x", highlight=False)
-    console.print(f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs);"
-                  f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, keep freed memory: {keep_freed}",
-                  highlight=False)
+        console.print(
+            f"sampler mix in {processes} 1-thread processes at once: {procs_ms:.2f} ms/crop wall"
+            f" ({1000 / procs_ms:.0f} crops/s) while all were busy"
+            f" ({procs['ms_per_crop_until_last_finished']:.2f} until the last finished),"
+            f" {procs['cpu_ms_per_crop']:.2f} ms/crop CPU; reference"
+            f" {REFERENCE_MIX_MS[2]} ms/crop (2 threads) -> {REFERENCE_MIX_MS[2] / procs_ms:.1f}x;"
+            f" reference in {processes} 1-thread processes {ref_procs:.1f} ms/crop ->"
+            f" {ref_procs / procs_ms:.1f}x",
+            highlight=False,
+        )
+    console.print(
+        f"1-min load average: {load_before} before, {load_after} after ({os.cpu_count()} CPUs);"
+        f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, keep freed memory: {keep_freed}",
+        highlight=False,
+    )
     slowest = sorted(per_level, key=lambda n: -mix_share(n, per_level[n]))[:5]
     shares = ", ".join(f"{n} {mix_share(n, per_level[n]):.2f} ms" for n in slowest)
     console.print(f"largest shares of the mix: {shares}", highlight=False)
@@ -337,7 +384,9 @@ def main() -> None:
             "crops_per_s": 1000 / procs_ms,
             "speedup_vs_reference_2_threads": REFERENCE_MIX_MS[2] / procs_ms,
             "speedup_vs_reference_in_as_many_processes": REFERENCE_MIX_MS[1] / processes / procs_ms,
-        } if processes else None,
+        }
+        if processes
+        else None,
         "reference_ms_per_crop": reference,
     }
     path = args.out or Path(__file__).parent / "results" / f"degradations-{device.type}.json"

@@ -32,8 +32,10 @@ from arniqa.evaluate.splits import random_splits
 from arniqa.utils.runtime import cpu_name
 
 CROPS, DIM, REFS = 5, 4096, 81
-NOTE = ("*_cpu_s: CPU seconds of the process with the BLAS thread count below; *_wall_s: wall-clock on a "
-        "machine shared with other jobs; speedup_cpu is the headline")
+NOTE = (
+    "*_cpu_s: CPU seconds of the process with the BLAS thread count below; *_wall_s: wall-clock on a "
+    "machine shared with other jobs; speedup_cpu is the headline"
+)
 
 
 def make_features(n_images: int, seed: int = 0):
@@ -90,18 +92,36 @@ def run_size(n_images: int, sklearn_fits: int, dtypes) -> list[dict]:
     total_fits = len(ALPHAS) * len(splits)
     rows = []
     for dtype in dtypes:
-        row = {"images": n_images, "crop_rows": n_images * CROPS, "sklearn_dtype": np.dtype(dtype).name,
-               "ours_cpu_s": ours_clock.cpu, "ours_wall_s": ours_clock.wall, "ours_alpha": ours.alpha}  # fmt: skip
+        row = {
+            "images": n_images,
+            "crop_rows": n_images * CROPS,
+            "sklearn_dtype": np.dtype(dtype).name,
+            "ours_cpu_s": ours_clock.cpu,
+            "ours_wall_s": ours_clock.wall,
+            "ours_alpha": ours.alpha,
+        }
         if sklearn_fits >= total_fits:
             with Clock() as clock:
                 best = sklearn_search(feats, scores, splits, dtype)
-            row.update(sklearn_cpu_s=clock.cpu, sklearn_wall_s=clock.wall, sklearn_measured_fits=total_fits,
-                       extrapolated=False, sklearn_alpha=float(ALPHAS[best]), same_alpha=bool(best == ours.alpha_index))
+            row.update(
+                sklearn_cpu_s=clock.cpu,
+                sklearn_wall_s=clock.wall,
+                sklearn_measured_fits=total_fits,
+                extrapolated=False,
+                sklearn_alpha=float(ALPHAS[best]),
+                same_alpha=bool(best == ours.alpha_index),
+            )
         else:
             clock = sklearn_timed_subset(feats, scores, splits, sklearn_fits, dtype)
             scale = total_fits / sklearn_fits
-            row.update(sklearn_cpu_s=clock.cpu * scale, sklearn_wall_s=clock.wall * scale,
-                       sklearn_measured_fits=sklearn_fits, extrapolated=True, sklearn_alpha=None, same_alpha=None)
+            row.update(
+                sklearn_cpu_s=clock.cpu * scale,
+                sklearn_wall_s=clock.wall * scale,
+                sklearn_measured_fits=sklearn_fits,
+                extrapolated=True,
+                sklearn_alpha=None,
+                same_alpha=None,
+            )
         row["speedup_cpu"] = row["sklearn_cpu_s"] / row["ours_cpu_s"]
         row["speedup_wall"] = row["sklearn_wall_s"] / row["ours_wall_s"]
         rows.append(row)
@@ -111,12 +131,20 @@ def run_size(n_images: int, sklearn_fits: int, dtypes) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=10125, help="images (x5 crop rows) [KADID: 10125]")
-    ap.add_argument("--sklearn-fits", type=int, default=10, help="sklearn fits to time at --images (1000 = full search)")
+    ap.add_argument(
+        "--sklearn-fits", type=int, default=10, help="sklearn fits to time at --images (1000 = full search)"
+    )
     ap.add_argument("--check-images", type=int, default=250, help="size of the full same-alpha check (0: skip)")
-    ap.add_argument("--sklearn-dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"],
-                    help="dtype(s) handed to sklearn when timing (float32: the stored features; ours is float64)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS threads for both sides (1 is steadier on a shared machine)")
+    ap.add_argument(
+        "--sklearn-dtype",
+        nargs="+",
+        default=["float32", "float64"],
+        choices=["float32", "float64"],
+        help="dtype(s) handed to sklearn when timing (float32: the stored features; ours is float64)",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads for both sides (1 is steadier on a shared machine)"
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "evaluation-cpu.json")
     args = ap.parse_args()
 
@@ -128,19 +156,34 @@ def main() -> None:
         rows += [r | {"role": "same-alpha check, full search"} for r in run_size(args.check_images, 1000, ["float64"])]
     rows += [r | {"role": "timing"} for r in run_size(args.images, args.sklearn_fits, args.sklearn_dtype)]
 
-    print(f"machine: {machine}; BLAS: {', '.join(blas)}; 100 alphas x 10 splits; CPU seconds of this process "
-          "(wall seconds in brackets; the machine is shared with other jobs)")
-    print(f"{'images':>7} {'rows':>7} {'ours s':>15} {'sklearn s':>19} {'dtype':>8} {'speed-up':>9} {'same alpha':>10}  role")
+    print(
+        f"machine: {machine}; BLAS: {', '.join(blas)}; 100 alphas x 10 splits; CPU seconds of this process "
+        "(wall seconds in brackets; the machine is shared with other jobs)"
+    )
+    print(
+        f"{'images':>7} {'rows':>7} {'ours s':>15} {'sklearn s':>19} {'dtype':>8} {'speed-up':>9} "
+        f"{'same alpha':>10}  role"
+    )
     for r in rows:
         note = f" (sklearn extrapolated from {r['sklearn_measured_fits']} of 1000 fits)" if r["extrapolated"] else ""
         same = "n/a" if r["same_alpha"] is None else ("yes" if r["same_alpha"] else "NO")
-        print(f"{r['images']:>7} {r['crop_rows']:>7} {r['ours_cpu_s']:>7.1f} [{r['ours_wall_s']:>5.0f}] "
-              f"{r['sklearn_cpu_s']:>9.1f} [{r['sklearn_wall_s']:>7.0f}] {r['sklearn_dtype']:>8} "
-              f"{r['speedup_cpu']:>8.1f}x {same:>10}  {r['role']}{note}")
+        print(
+            f"{r['images']:>7} {r['crop_rows']:>7} {r['ours_cpu_s']:>7.1f} [{r['ours_wall_s']:>5.0f}] "
+            f"{r['sklearn_cpu_s']:>9.1f} [{r['sklearn_wall_s']:>7.0f}] {r['sklearn_dtype']:>8} "
+            f"{r['speedup_cpu']:>8.1f}x {same:>10}  {r['role']}{note}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "evaluation alpha search", "machine": machine, "blas": blas,
-               "python": platform.python_version(), "note": NOTE,
-               "threads": args.threads, "alphas": len(ALPHAS), "splits": 10, "rows": rows}  # fmt: skip
+    payload = {
+        "benchmark": "evaluation alpha search",
+        "machine": machine,
+        "blas": blas,
+        "python": platform.python_version(),
+        "note": NOTE,
+        "threads": args.threads,
+        "alphas": len(ALPHAS),
+        "splits": 10,
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(payload, indent=1))
     print(f"wrote {args.out}")
 

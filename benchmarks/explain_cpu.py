@@ -75,16 +75,27 @@ def main() -> None:
     train = labelled_features(scorer, fit_paths, size, args.chains, 0, args.cache, progress=log("fit"))
     held = labelled_features(scorer, test_paths, size, args.chains, 1, args.cache, progress=log("test"))
     head = fit(train)
-    result = {"checkpoint": args.checkpoint, "protocol": args.protocol, "size": list(size), "chains": args.chains,
-              "fit_references": len(fit_paths), "test_references": len(test_paths),
-              "fit_images": len(train.kinds), "test_images": len(held.kinds),
-              "test_accuracy": accuracy(head, held), "fit_accuracy": accuracy(head, train)}
+    result = {
+        "checkpoint": args.checkpoint,
+        "protocol": args.protocol,
+        "size": list(size),
+        "chains": args.chains,
+        "fit_references": len(fit_paths),
+        "test_references": len(test_paths),
+        "fit_images": len(train.kinds),
+        "test_images": len(held.kinds),
+        "test_accuracy": accuracy(head, held),
+        "fit_accuracy": accuracy(head, train),
+    }
     idx, mos = mos_labels(train)
     coef, intercept = ridge_fit(train.features[idx].numpy(), mos, args.alpha)
     tidx, tmos = mos_labels(held)
     predicted = held.features[tidx].double().numpy() @ coef + intercept
-    result["regressor"] = {"alpha": args.alpha, "fit_images": len(idx),
-                           "test_srcc": float(spearmanr(predicted, tmos)[0])}
+    result["regressor"] = {
+        "alpha": args.alpha,
+        "fit_images": len(idx),
+        "test_srcc": float(spearmanr(predicted, tmos)[0]),
+    }
     print(json.dumps(result["test_accuracy"], indent=1), result["regressor"], flush=True)
     regressor = Regressor.from_numpy(coef, intercept, dataset="kadid10k")
     if args.save is not None:
@@ -93,11 +104,17 @@ def main() -> None:
     mapper = Scorer(scorer.model, regressor, protocol=args.protocol, engine="torch", workers=1)
     loc_size = tuple(int(v) for v in args.loc_size.split("x"))
     if args.loc_images:
-        result["localisation"] = localisation(mapper, test_paths[: args.loc_images], loc_size, args.crop, args.stride,
-                                              progress=log("localisation"))
+        result["localisation"] = localisation(
+            mapper, test_paths[: args.loc_images], loc_size, args.crop, args.stride, progress=log("localisation")
+        )
         print(json.dumps(result["localisation"]["summary"], indent=1))
-    result.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": time.time() - start,
-                   "machine": describe()})
+    result.update(
+        {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": time.time() - start,
+            "machine": describe(),
+        }
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")

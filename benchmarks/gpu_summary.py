@@ -13,9 +13,13 @@ import json
 from pathlib import Path
 
 # The CPU learning curve this project published (docs/results/ablation-cpu-20x: SE-ResNet50, 96 px, batch 8).
-CPU_CURVE = Path(__file__).resolve().parents[1] / "docs" / "results" / "ablation-cpu-20x" / "curve" / "se_resnet50" / "seed0"
+CPU_CURVE = (
+    Path(__file__).resolve().parents[1] / "docs" / "results" / "ablation-cpu-20x" / "curve" / "se_resnet50" / "seed0"
+)
 CURVE_OVERHEAD_S = 55  # the curve stage apart from training: the synthetic set, three probes, start-up
-EPOCH_OVERHEAD = 2.5  # a training step in a run (each epoch starts its workers, saves the state) against the step stage's
+EPOCH_OVERHEAD = (
+    2.5  # a training step in a run (each epoch starts its workers, saves the state) against the step stage's
+)
 MIN_STEPS_PER_EPOCH = 8  # each epoch starts its DataLoader workers anew and saves the state: not too few steps
 HOLDOUT = 6  # configs/gpu_curve.yaml's held-out photos
 
@@ -39,7 +43,9 @@ def curve_plan(results: Path, seconds: float, left: float, smoke: bool, train_im
         return 2, "device", 2
     steps = [r for r in steps_measured(results) if train_images // r["batch"] >= MIN_STEPS_PER_EPOCH]
     best = max(steps, key=lambda r: r["full_samples_per_s"], default=None)
-    batch, mode, s_per_step = (best["batch"], best["degrade_on"], best["full_s_per_step"]) if best else (64, "workers", 0.5)
+    batch, mode, s_per_step = (
+        (best["batch"], best["degrade_on"], best["full_s_per_step"]) if best else (64, "workers", 0.5)
+    )
     train_s = max(30.0, min(seconds, left - CURVE_OVERHEAD_S))
     return batch, mode, max(20, int(train_s / (EPOCH_OVERHEAD * s_per_step)) // 2 * 2)
 
@@ -61,12 +67,25 @@ def table(results: Path) -> list[tuple[str, str, str, str, str]]:
     rows = []
     pipe = read_json(results / "pipeline.json")
     if pipe:
-        rows.append((f"DataLoader alone, {pipe['workers']} workers, batch {pipe['batch']} (samples/s)",
-                     fmt(pipe["pipeline_samples_per_s"], 1), "per worker", fmt(pipe["per_worker_samples_per_s"], 1), ""))
+        rows.append(
+            (
+                f"DataLoader alone, {pipe['workers']} workers, batch {pipe['batch']} (samples/s)",
+                fmt(pipe["pipeline_samples_per_s"], 1),
+                "per worker",
+                fmt(pipe["per_worker_samples_per_s"], 1),
+                "",
+            )
+        )
     for r in sorted(steps_measured(results), key=lambda r: (r["degrade_on"], r["batch"])):
-        rows.append((f"training step, degrade_on={r['degrade_on']}, batch {r['batch']}, {r['workers']} workers (s/step)",
-                     fmt(r["full_s_per_step"]), "the encoder alone, same batch", fmt(r["encoder_s_per_step"]),
-                     f"{r['full_s_per_step'] / r['encoder_s_per_step']:.2f}x; {r['full_samples_per_s']:.0f} samples/s"))
+        rows.append(
+            (
+                f"training step, degrade_on={r['degrade_on']}, batch {r['batch']}, {r['workers']} workers (s/step)",
+                fmt(r["full_s_per_step"]),
+                "the encoder alone, same batch",
+                fmt(r["encoder_s_per_step"]),
+                f"{r['full_s_per_step'] / r['encoder_s_per_step']:.2f}x; {r['full_samples_per_s']:.0f} samples/s",
+            )
+        )
     scoring = read_json(results / "scoring.json")
     if scoring:
         by = {(r["size"], r["protocol"], r["path"]): r for r in scoring["rows"]}
@@ -74,28 +93,59 @@ def table(results: Path) -> list[tuple[str, str, str, str, str]]:
             if path.startswith("encoder") or path == "loop":
                 continue
             precision = "bf16" if "bf16" in path else "fp32"
-            batch = next((m[1:] for m in path.split("@")[1:] if m.startswith("b")), str(scoring.get("batch_size_images")))
-            encoder = by.get((size, protocol, f"encoder-{precision}@b{batch}")) or by.get((size, protocol, f"encoder-{precision}@b32"))
+            batch = next(
+                (m[1:] for m in path.split("@")[1:] if m.startswith("b")), str(scoring.get("batch_size_images"))
+            )
+            encoder = by.get((size, protocol, f"encoder-{precision}@b{batch}")) or by.get(
+                (size, protocol, f"encoder-{precision}@b32")
+            )
             loop = by.get((size, protocol, "loop"))
             remark = f"{r['images_per_s'] / loop['images_per_s']:.1f}x the one-at-a-time loop" if loop else ""
             if r.get("max_dev") is not None:
                 remark += f"; max |d score| {r['max_dev']:.1e} vs fp32"
-            rows.append((f"scoring {protocol} {size}, {path} (images/s)", fmt(r["images_per_s"], 1),
-                         f"the encoder alone ({encoder['path']})" if encoder else "the encoder alone: not measured",
-                         fmt(encoder["images_per_s"], 1) if encoder else "–",
-                         (f"{r['images_per_s'] / encoder['images_per_s']:.0%} of it; " if encoder else "") + remark))
+            rows.append(
+                (
+                    f"scoring {protocol} {size}, {path} (images/s)",
+                    fmt(r["images_per_s"], 1),
+                    f"the encoder alone ({encoder['path']})" if encoder else "the encoder alone: not measured",
+                    fmt(encoder["images_per_s"], 1) if encoder else "–",
+                    (f"{r['images_per_s'] / encoder['images_per_s']:.0%} of it; " if encoder else "") + remark,
+                )
+            )
         for (size, protocol, path), r in by.items():
             if path == "loop":
-                rows.append((f"scoring {protocol} {size}, one image at a time (images/s)", fmt(r["images_per_s"], 1),
-                             "pyiqa's command line does this", "", ""))
+                rows.append(
+                    (
+                        f"scoring {protocol} {size}, one image at a time (images/s)",
+                        fmt(r["images_per_s"], 1),
+                        "pyiqa's command line does this",
+                        "",
+                        "",
+                    )
+                )
     codecs = read_json(results / "jpeg_codecs.json")
     if codecs:
         for r in codecs["rows"]:
             d = r["gpu_minus_pil"]
-            rows.append((f"JPEG distortion q{r['quality']}, {r['crops']} crops of 224 (ms/crop)", fmt(r["gpu_ms_per_crop"]),
-                         "PIL, one crop at a time (CPU path, threads)", f"{fmt(r['pil_ms_per_crop'])} ({fmt(r['cpu_ms_per_crop'])})",
-                         f"GPU - PIL: {d['equal']:.1%} of pixels equal, {d['within_1']:.1%} within 1, p99 {d['p99']:.0f}, max {d['max']:.0f}"))
-        rows.append(("GPU JPEG codec reproduces the CPU bytes (jpeg uses it on CUDA)", str(codecs["gpu_codec_reproduces_cpu"]), "", "", ""))
+            rows.append(
+                (
+                    f"JPEG distortion q{r['quality']}, {r['crops']} crops of 224 (ms/crop)",
+                    fmt(r["gpu_ms_per_crop"]),
+                    "PIL, one crop at a time (CPU path, threads)",
+                    f"{fmt(r['pil_ms_per_crop'])} ({fmt(r['cpu_ms_per_crop'])})",
+                    f"GPU - PIL: {d['equal']:.1%} of pixels equal, {d['within_1']:.1%} within 1, "
+                    f"p99 {d['p99']:.0f}, max {d['max']:.0f}",
+                )
+            )
+        rows.append(
+            (
+                "GPU JPEG codec reproduces the CPU bytes (jpeg uses it on CUDA)",
+                str(codecs["gpu_codec_reproduces_cpu"]),
+                "",
+                "",
+                "",
+            )
+        )
     rows += curve_rows(results)
     return rows
 
@@ -107,24 +157,49 @@ def curve_rows(results: Path) -> list[tuple]:
     rows = []
     if training:
         cpu = f"{cpu_training['samples'] / cpu_training['seconds']:.1f}" if cpu_training else "–"
-        rows.append((f"curve training, {training['global_steps']} steps, {training['samples']} samples (samples/s)",
-                     fmt(training["samples"] / training["seconds"], 1), "the CPU curve (96 px, batch 8, 2-core Xeon)", cpu,
-                     f"{training['seconds']:.0f} s of training"))
+        rows.append(
+            (
+                f"curve training, {training['global_steps']} steps, {training['samples']} samples (samples/s)",
+                fmt(training["samples"] / training["seconds"], 1),
+                "the CPU curve (96 px, batch 8, 2-core Xeon)",
+                cpu,
+                f"{training['seconds']:.0f} s of training",
+            )
+        )
     stages = sorted((p.parent.name, read_json(p)) for p in run.glob("*/result.json"))
     cpu_final = read_json(CPU_CURVE / "trained" / "result.json")
     for name, result in stages:
         if not result:
             continue
         bench = result["benchmarks"]["synthetic"]
-        cpu = read_json(CPU_CURVE / name / "result.json") if name == "untrained" else cpu_final if name == "trained" else None
+        cpu = (
+            read_json(CPU_CURVE / name / "result.json")
+            if name == "untrained"
+            else cpu_final
+            if name == "trained"
+            else None
+        )
         cpu_bench = cpu["benchmarks"]["synthetic"] if cpu else None
-        rows.append((f"curve probe at step {result['step']}: SRCC (PLCC)", f"{bench['srcc']['median']:.3f} ({bench['plcc']['median']:.3f})",
-                     "the CPU curve" + (f" at step {cpu['step']}" if cpu else ""),
-                     f"{cpu_bench['srcc']['median']:.3f} ({cpu_bench['plcc']['median']:.3f})" if cpu_bench else "–", ""))
+        rows.append(
+            (
+                f"curve probe at step {result['step']}: SRCC (PLCC)",
+                f"{bench['srcc']['median']:.3f} ({bench['plcc']['median']:.3f})",
+                "the CPU curve" + (f" at step {cpu['step']}" if cpu else ""),
+                f"{cpu_bench['srcc']['median']:.3f} ({cpu_bench['plcc']['median']:.3f})" if cpu_bench else "–",
+                "",
+            )
+        )
         for group, g in sorted(bench.get("per_group", {}).items()):
             c = (cpu_bench or {}).get("per_group", {}).get(group)
-            rows.append((f"  step {result['step']}, {group} (SRCC within the group)", fmt(g["srcc"]), "the CPU curve",
-                         fmt(c["srcc"]) if c else "–", ""))
+            rows.append(
+                (
+                    f"  step {result['step']}, {group} (SRCC within the group)",
+                    fmt(g["srcc"]),
+                    "the CPU curve",
+                    fmt(c["srcc"]) if c else "–",
+                    "",
+                )
+            )
     scores = results / "scores.csv"
     if scores.exists():
         with open(scores) as f:
@@ -137,12 +212,18 @@ def curve_rows(results: Path) -> list[tuple]:
 def summary(results: Path) -> str:
     lines = ["# GPU session", ""]
     machine = (results / "machine.log").read_text(errors="replace") if (results / "machine.log").exists() else ""
-    gpu = next((l.strip() for l in machine.splitlines() if "NVIDIA H" in l or "Tesla" in l), None)
-    cpu = next((l.split(":", 1)[1].strip() for l in machine.splitlines() if l.startswith("Model name")), None)
-    lines += [f"Machine: {gpu or 'no GPU named'}; CPU: {cpu or 'unknown'}.", "",
-              "| figure | measured here | compared with | its value | ratio, remark |", "|---|---:|---|---:|---|"]
+    gpu = next((line.strip() for line in machine.splitlines() if "NVIDIA H" in line or "Tesla" in line), None)
+    cpu = next((line.split(":", 1)[1].strip() for line in machine.splitlines() if line.startswith("Model name")), None)
+    lines += [
+        f"Machine: {gpu or 'no GPU named'}; CPU: {cpu or 'unknown'}.",
+        "",
+        "| figure | measured here | compared with | its value | ratio, remark |",
+        "|---|---:|---|---:|---|",
+    ]
     lines += [f"| {' | '.join(row)} |" for row in table(results)]
-    lines += ["", "Stages:", ""] + [f"- {r['stage']}: {r['status']} ({r['seconds']} s of {r['limit']})" for r in stage_rows(results)]
+    lines += ["", "Stages:", ""] + [
+        f"- {r['stage']}: {r['status']} ({r['seconds']} s of {r['limit']})" for r in stage_rows(results)
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -15,8 +15,11 @@ from arniqa.models.files import read_state_dict
 if __name__ == "__main__":
     source, target = sys.argv[1:3]
     meta = arniqa_metadata(source)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in read_state_dict(source).items()
-             if not k.startswith(("projector.", "regressor.", "explainer."))}
+    state = {
+        k: v.half() if v.is_floating_point() else v
+        for k, v in read_state_dict(source).items()
+        if not k.startswith(("projector.", "regressor.", "explainer."))
+    }
     meta["regressor"] = None
     meta.pop("explainer", None)
     save_file(state, target, metadata={"arniqa": json.dumps(meta)})

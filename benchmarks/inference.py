@@ -51,9 +51,8 @@ from torchvision import transforms
 
 from arniqa.inference import Scorer, load
 from arniqa.inference.scorer import _Prepared
-from arniqa.utils.runtime import cpu_name
 from arniqa.models import ARNIQA, Regressor
-from arniqa.utils.runtime import resolve_device
+from arniqa.utils.runtime import cpu_name, resolve_device
 
 SIZES = ((512, 384), (1024, 768))
 PROTOCOLS = ("crops", "whole", "pyiqa")
@@ -113,13 +112,22 @@ def _encoder_alone(scorer: Scorer, files, channels_last: bool):
     """A runner of the scorer's engine alone over the batches it would see: views made beforehand, on the
     device."""
     prepared = [scorer._prepare(i, f) for i, f in enumerate(files)]
-    batches = [tuple(torch.cat([torch.as_tensor(getattr(p, view)) for p in group]).to(scorer.device) for view in ("full", "half"))
-               for group in (prepared[i:i + scorer.batch_size] for i in range(0, len(prepared), scorer.batch_size))]
+    batches = [
+        tuple(
+            torch.cat([torch.as_tensor(getattr(p, view)) for p in group]).to(scorer.device) for view in ("full", "half")
+        )
+        for group in (prepared[i : i + scorer.batch_size] for i in range(0, len(prepared), scorer.batch_size))
+    ]
 
     def run():
         scorer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        raw = torch.cat([torch.as_tensor(scorer.engine.run(full, half, False)[0]) for full, half in batches]).view(len(files), -1).mean(1)
+        raw = (
+            torch.cat([torch.as_tensor(scorer.engine.run(full, half, False)[0]) for full, half in batches])
+            .view(len(files), -1)
+            .mean(1)
+        )
         return scorer.regressor.scale(raw)  # scaled, as the other paths' scores
+
     return run
 
 
@@ -127,16 +135,19 @@ def _baseline(model, regressor, files):
     def run():
         model.to(memory_format=torch.contiguous_format)
         return baseline_crops(model, regressor, files)
+
     return run
 
 
 def _scoring(model, scorer, files, channels_last: bool, threads: int):
     """A runner for ``interleaved``: sets the model's memory format (shared by all runners) and the torch
     thread count, scores."""
+
     def run():
         model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         torch.set_num_threads(threads)
         return scorer.score(files).scores
+
     return run
 
 
@@ -249,16 +260,23 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=4, help="images of the first size (the others: half, at least 2)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--paths", default=",".join(PATHS),
-                    help="comma-separated paths: " + ", ".join(PATHS) + ", each with optional @bN (batch), "
-                         "@wN (decode workers), @tN (torch threads); the first is the fp32 reference")
+    ap.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="comma-separated paths: " + ", ".join(PATHS) + ", each with optional @bN (batch), "
+        "@wN (decode workers), @tN (torch threads); the first is the fp32 reference",
+    )
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset of the protocols")
     ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="comma-separated WxH image sizes")
     ap.add_argument("--weights-dir", type=Path, default=None, help="use the published weights from this folder")
     ap.add_argument("--weight-norm", type=float, default=10.0, help="||w|| of the random regressor, scaled units")
     ap.add_argument("--tolerance", type=float, default=TOLERANCE, help="accepted max |scaled score - reference|")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                    help="also time the per-image fp32 baseline (crops, CPU)")
+    ap.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the per-image fp32 baseline (crops, CPU)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -320,11 +338,23 @@ def main() -> None:
                 torch.set_num_threads(args.threads)
                 ref = results[reference][2]
                 for name, (t, mem, scores) in results.items():
-                    dev = None if ref is None or name == BASELINE else float((torch.as_tensor(scores) - ref).abs().max())
-                    rows.append(dict(size=label, protocol=protocol, path=name, images=n, seconds=t,
-                                     images_per_s=n / t, peak_mb=mem / 2**20, max_dev=dev,
-                                     accepted=None if dev is None else dev <= args.tolerance,
-                                     compile_seconds=compile_seconds.get(name)))
+                    dev = (
+                        None if ref is None or name == BASELINE else float((torch.as_tensor(scores) - ref).abs().max())
+                    )
+                    rows.append(
+                        dict(
+                            size=label,
+                            protocol=protocol,
+                            path=name,
+                            images=n,
+                            seconds=t,
+                            images_per_s=n / t,
+                            peak_mb=mem / 2**20,
+                            max_dev=dev,
+                            accepted=None if dev is None else dev <= args.tolerance,
+                            compile_seconds=compile_seconds.get(name),
+                        )
+                    )
                     extra = f", compiled in {compile_seconds[name]:.0f} s" if name in compile_seconds else ""
                     print(f"{label} {protocol} {name}: {n / t:.2f} img/s, max |d score| {dev}{extra}", flush=True)
     load_after = os.getloadavg()
@@ -336,8 +366,10 @@ def main() -> None:
         ratio = r["images_per_s"] / base[r["size"]] if r["protocol"] == "crops" and r["size"] in base else None
         dev = "" if r["max_dev"] is None else f"{r['max_dev']:.1e}"
         ok = "" if r["accepted"] is None else ("yes" if r["accepted"] else "no")
-        print(f"{r['size']:<9} {r['protocol']:<8} {r['path']:<24} {r['images_per_s']:7.2f} "
-              f"{'' if ratio is None else f'{ratio:.2f}':>7} {r['peak_mb']:8.0f} {dev:>8}  {ok}")
+        print(
+            f"{r['size']:<9} {r['protocol']:<8} {r['path']:<24} {r['images_per_s']:7.2f} "
+            f"{'' if ratio is None else f'{ratio:.2f}':>7} {r['peak_mb']:8.0f} {dev:>8}  {ok}"
+        )
         r["speedup_vs_baseline"] = ratio
     fastest = {}
     for r in rows:

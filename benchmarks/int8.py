@@ -76,14 +76,16 @@ def main() -> None:
     t = time.perf_counter()
     int8_path = int8_file(fp32_file)
     quantize_seconds = time.perf_counter() - t
-    engines = {"fp32": OnnxEngine(fp32_file, torch.device("cpu"), threads=args.threads),
-               "int8": OnnxEngine(int8_path, torch.device("cpu"), threads=args.threads)}
+    engines = {
+        "fp32": OnnxEngine(fp32_file, torch.device("cpu"), threads=args.threads),
+        "int8": OnnxEngine(int8_path, torch.device("cpu"), threads=args.threads),
+    }
     feats = {name: [] for name in engines}
     seconds = {name: 0.0 for name in engines}
     chunk = 50
     for start in range(0, len(images), chunk):  # alternate, so both see the same machine load
         for name, engine in engines.items():
-            f, s = features(engine, images[start:start + chunk], args.protocol)
+            f, s = features(engine, images[start : start + chunk], args.protocol)
             feats[name].append(f)
             seconds[name] += s
     feats = {name: np.concatenate(f) for name, f in feats.items()}
@@ -96,29 +98,45 @@ def main() -> None:
     n = len(images)
     part = {"all": slice(None), "synthetic": slice(0, len(synthetic)), "clean": slice(len(synthetic), None)}
     agreement = {
-        k: dict(images=len(scores["fp32"][s]), srcc=float(spearmanr(scores["int8"][s], scores["fp32"][s])[0]),
-                plcc=float(pearsonr(scores["int8"][s], scores["fp32"][s])[0]), max_abs_diff=float(diff[s].max()),
-                p99_abs_diff=float(np.percentile(diff[s], 99)), mean_abs_diff=float(diff[s].mean()),
-                fp32_score_std=float(scores["fp32"][s].std()))
+        k: dict(
+            images=len(scores["fp32"][s]),
+            srcc=float(spearmanr(scores["int8"][s], scores["fp32"][s])[0]),
+            plcc=float(pearsonr(scores["int8"][s], scores["fp32"][s])[0]),
+            max_abs_diff=float(diff[s].max()),
+            p99_abs_diff=float(np.percentile(diff[s], 99)),
+            mean_abs_diff=float(diff[s].mean()),
+            fp32_score_std=float(scores["fp32"][s].std()),
+        )
         for k, s in part.items()
     }
     speed = {name: n / s for name, s in seconds.items()}
     srcc_labels = float(spearmanr(scores["fp32"][: len(synthetic)][~fit], labels[~fit])[0])
-    print(f"{n} images ({len(synthetic)} synthetic of {len(refs)} references, {len(clean)} clean), "
-          f"protocol {args.protocol}, {args.threads} threads; int8 file made in {quantize_seconds:.0f} s")
+    print(
+        f"{n} images ({len(synthetic)} synthetic of {len(refs)} references, {len(clean)} clean), "
+        f"protocol {args.protocol}, {args.threads} threads; int8 file made in {quantize_seconds:.0f} s"
+    )
     print(f"{'images':<10} {'n':>5} {'SRCC':>8} {'PLCC':>8} {'max|d|':>8} {'p99|d|':>8} {'mean|d|':>8} {'fp32 std':>8}")
     for k, a in agreement.items():
-        print(f"{k:<10} {a['images']:5d} {a['srcc']:8.5f} {a['plcc']:8.5f} {a['max_abs_diff']:8.5f} "
-              f"{a['p99_abs_diff']:8.5f} {a['mean_abs_diff']:8.5f} {a['fp32_score_std']:8.4f}")
-    print(f"images/s: fp32 {speed['fp32']:.2f}, int8 {speed['int8']:.2f} ({speed['int8'] / speed['fp32']:.2f}x); "
-          f"fp32 SRCC against the labels on the held-out references: {srcc_labels:.3f}")
+        print(
+            f"{k:<10} {a['images']:5d} {a['srcc']:8.5f} {a['plcc']:8.5f} {a['max_abs_diff']:8.5f} "
+            f"{a['p99_abs_diff']:8.5f} {a['mean_abs_diff']:8.5f} {a['fp32_score_std']:8.4f}"
+        )
+    print(
+        f"images/s: fp32 {speed['fp32']:.2f}, int8 {speed['int8']:.2f} ({speed['int8'] / speed['fp32']:.2f}x); "
+        f"fp32 SRCC against the labels on the held-out references: {srcc_labels:.3f}"
+    )
     result = {
-        "benchmark": "int8", "command": "python benchmarks/int8.py " + " ".join(sys.argv[1:]),
+        "benchmark": "int8",
+        "command": "python benchmarks/int8.py " + " ".join(sys.argv[1:]),
         "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "model": "ResNet50, random weights (torch.manual_seed(0)); ridge alpha 0.1 fitted on fp32 features of "
-                 f"the first {args.fit_references} references' synthetic images; KADID-10k range (1, 5)",
-        "protocol": args.protocol, "threads": args.threads, "quantize_seconds": quantize_seconds,
-        "agreement": agreement, "images_per_s": speed, "fp32_srcc_vs_labels_held_out": srcc_labels,
+        f"the first {args.fit_references} references' synthetic images; KADID-10k range (1, 5)",
+        "protocol": args.protocol,
+        "threads": args.threads,
+        "quantize_seconds": quantize_seconds,
+        "agreement": agreement,
+        "images_per_s": speed,
+        "fp32_srcc_vs_labels_held_out": srcc_labels,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -51,7 +51,7 @@ def crops_of(photos: Path | None, count: int, seed: int = 0) -> torch.Tensor:
     for i in range(count):
         im = images[i % len(images)]
         y, x = g.integers(0, im.shape[0] - CROP + 1), g.integers(0, im.shape[1] - CROP + 1)
-        out.append(torch.from_numpy(np.ascontiguousarray(im[y:y + CROP, x:x + CROP])).permute(2, 0, 1))
+        out.append(torch.from_numpy(np.ascontiguousarray(im[y : y + CROP, x : x + CROP])).permute(2, 0, 1))
     return torch.stack(out)
 
 
@@ -83,10 +83,13 @@ def distribution(diff: torch.Tensor) -> dict:
     """Shares of |difference| (8-bit steps) equal and within 1, 2, 4, 8; mean, 99th percentile, largest."""
     counts = torch.bincount(diff.abs().flatten().long(), minlength=256).double()
     share = counts.cumsum(0) / counts.sum()
-    return {"equal": float(share[0]), **{f"within_{k}": float(share[k]) for k in (1, 2, 4, 8)},
-            "mean": float((counts * torch.arange(len(counts))).sum() / counts.sum()),
-            "p99": float(torch.searchsorted(share, torch.tensor([0.99], dtype=share.dtype))[0]),
-            "max": float(counts.nonzero().max())}  # fmt: skip
+    return {
+        "equal": float(share[0]),
+        **{f"within_{k}": float(share[k]) for k in (1, 2, 4, 8)},
+        "mean": float((counts * torch.arange(len(counts))).sum() / counts.sum()),
+        "p99": float(torch.searchsorted(share, torch.tensor([0.99], dtype=share.dtype))[0]),
+        "max": float(counts.nonzero().max()),
+    }
 
 
 def main() -> None:
@@ -113,18 +116,33 @@ def main() -> None:
                 gpu = gpu.cpu()
             else:  # rehearsal without a GPU: the CPU path stands in, so the table has every column
                 t_gpu, gpu = t_cpu, cpu
-            row = {"level": level, "quality": quality, "crops": len(images),
-                   "pil_ms_per_crop": 1e3 * t_pil / len(images), "cpu_ms_per_crop": 1e3 * t_cpu / len(images),
-                   "gpu_ms_per_crop": 1e3 * t_gpu / len(images), "cpu_equals_pil": bool(torch.equal(cpu, pil)),
-                   "gpu_minus_pil": distribution(gpu.int() - pil.int())}  # fmt: skip
+            row = {
+                "level": level,
+                "quality": quality,
+                "crops": len(images),
+                "pil_ms_per_crop": 1e3 * t_pil / len(images),
+                "cpu_ms_per_crop": 1e3 * t_cpu / len(images),
+                "gpu_ms_per_crop": 1e3 * t_gpu / len(images),
+                "cpu_equals_pil": bool(torch.equal(cpu, pil)),
+                "gpu_minus_pil": distribution(gpu.int() - pil.int()),
+            }
             rows.append(row)
             g = row["gpu_minus_pil"]
-            print(f"q{quality:>2}: PIL {row['pil_ms_per_crop']:.3f} ms/crop, CPU path {row['cpu_ms_per_crop']:.3f}, "
-                  f"GPU {row['gpu_ms_per_crop']:.3f}; GPU - PIL: {g['equal']:.1%} equal, {g['within_1']:.1%} within 1, "
-                  f"max {g['max']:.0f}", flush=True)  # fmt: skip
-    result = {"benchmark": "jpeg_codecs", "device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
-              "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "photos": str(args.photos),
-              "gpu_codec_reproduces_cpu": matches, "rows": rows}  # fmt: skip
+            print(
+                f"q{quality:>2}: PIL {row['pil_ms_per_crop']:.3f} ms/crop, CPU path {row['cpu_ms_per_crop']:.3f}, "
+                f"GPU {row['gpu_ms_per_crop']:.3f}; GPU - PIL: {g['equal']:.1%} equal, {g['within_1']:.1%} within 1, "
+                f"max {g['max']:.0f}",
+                flush=True,
+            )
+    result = {
+        "benchmark": "jpeg_codecs",
+        "device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "photos": str(args.photos),
+        "gpu_codec_reproduces_cpu": matches,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

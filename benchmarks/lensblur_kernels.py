@@ -50,8 +50,10 @@ def main() -> None:
                 rounds[kernel][level - 1].append(1000 * wall / args.batch)
     median = {k: [statistics.median(r) for r in rounds[k]] for k in KERNELS}
 
-    table = Table(title=f"lensblur, ms per {CROP_SIZE}x{CROP_SIZE} crop, batch {args.batch}, {device.type}, "
-                        f"{args.threads} threads, median of {args.rounds} alternating rounds")
+    table = Table(
+        title=f"lensblur, ms per {CROP_SIZE}x{CROP_SIZE} crop, batch {args.batch}, {device.type}, "
+        f"{args.threads} threads, median of {args.rounds} alternating rounds"
+    )
     table.add_column("level (radius)")
     for kernel in KERNELS:
         table.add_column(kernel, justify="right")
@@ -65,11 +67,20 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "what": "lensblur ms per crop, reference kernels (default) vs MATLAB disk, alternating rounds",
-        "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "torch": torch.__version__, "device": str(device), "threads": args.threads},
+        "machine": {
+            "cpu": cpu_name(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "threads": args.threads,
+        },
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "batch": args.batch, "rounds": args.rounds, "repeats": args.repeats,
-        "ms_per_crop_median": median, "ms_per_crop_rounds": rounds,
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "repeats": args.repeats,
+        "ms_per_crop_median": median,
+        "ms_per_crop_rounds": rounds,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     out.write_text(json.dumps(record, indent=2) + "\n")

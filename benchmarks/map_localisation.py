@@ -41,11 +41,20 @@ def main() -> None:
     for col in ("distortion", "degraded half lower", "mean clean - degraded", "beyond control", "contrast"):
         table.add_column(col, justify="right")
     for key, s in result["summary"].items():
-        table.add_row(key, f"{s['share_degraded_half_lower']:.3f}", f"{s['mean_difference']:+.4f}",
-                      f"{s['share_beyond_control']:.3f}", f"{s['contrast']:+.3f}")
+        table.add_row(
+            key,
+            f"{s['share_degraded_half_lower']:.3f}",
+            f"{s['mean_difference']:+.4f}",
+            f"{s['share_beyond_control']:.3f}",
+            f"{s['contrast']:+.3f}",
+        )
     Console().print(table)
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "checkpoint": args.checkpoint,
-            "photos": str(args.photos), "machine": describe()}
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": args.checkpoint,
+        "photos": str(args.photos),
+        "machine": describe(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**meta, **result}, indent=1))
     print(f"wrote {args.out}")

@@ -69,21 +69,43 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             seconds = statistics.median(times)
             crops = qmap.scores.size
-            rows.append({"engine": engine, "max_side": max_side, "crop": crop, "stride": stride,
-                         "mapped_size": list(qmap.size), "crops": crops, "seconds": seconds,
-                         "crops_per_s": crops / seconds, "times": times})
+            rows.append(
+                {
+                    "engine": engine,
+                    "max_side": max_side,
+                    "crop": crop,
+                    "stride": stride,
+                    "mapped_size": list(qmap.size),
+                    "crops": crops,
+                    "seconds": seconds,
+                    "crops_per_s": crops / seconds,
+                    "times": times,
+                }
+            )
     table = Table(title=f"{args.photo_size} photo, {args.device}, {args.threads} threads, batch {args.batch_size}")
     for col in ("engine", "max side", "crop", "stride", "mapped", "crops", "s/photo", "crops/s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["engine"], str(r["max_side"] or "full"), str(r["crop"]), str(r["stride"]),
-                      "x".join(map(str, r["mapped_size"])), str(r["crops"]), f"{r['seconds']:.2f}",
-                      f"{r['crops_per_s']:.1f}")
+        table.add_row(
+            r["engine"],
+            str(r["max_side"] or "full"),
+            str(r["crop"]),
+            str(r["stride"]),
+            "x".join(map(str, r["mapped_size"])),
+            str(r["crops"]),
+            f"{r['seconds']:.2f}",
+            f"{r['crops_per_s']:.1f}",
+        )
     Console().print(table)
     out = args.out or Path(__file__).parent / "results" / f"maps-{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "threads": args.threads,
-            "batch_size": args.batch_size, "machine": describe(), "photo": f"{args.photo_size} synthetic"}
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "machine": describe(),
+        "photo": f"{args.photo_size} synthetic",
+    }
     out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
     print(f"wrote {out}")
 

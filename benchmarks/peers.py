@@ -9,15 +9,15 @@ with ``--weights-dir``. pyiqa first builds a torchvision ResNet-50 with ImageNet
 overwrites; the pyiqa process here patches ``torchvision.models.resnet50`` to build it without
 weights (in this benchmark's child process, not in pyiqa).
 
-Each round runs pyiqa (``pyiqa.create_metric("arniqa-kadid")`` then ``metric(path)`` per image, as
-its README shows) and then each arniqa command (fp32 ONNX Runtime, the defaults; int8; torch) (``arniqa score FOLDER ...``), each as a fresh process
-(imports, model loading, decoding included). The ratio of a pair is pyiqa's wall time over the arniqa
-command's in the same round; the table gives the median over rounds. Score differences: the pyiqa
-protocol against pyiqa's scores, the crops protocol against arniqa's fp32 torch crops, the whole protocol
-against the whole defaults, and each int8 row against the fp32 ONNX Runtime row (the defaults) of its protocol. Also measured:
-the encoder alone (ONNX Runtime on 10 random crops of 224 per image, the crops protocol's network
-work), as the compute limit for the crops protocol, and the crops defaults inside one process (no
-start-up), to tell the scorer's own overhead from the start-up's.
+Each round runs pyiqa (``pyiqa.create_metric("arniqa-kadid")`` then ``metric(path)`` per image, as its README
+shows) and then each arniqa command (fp32 ONNX Runtime, the defaults; int8; torch) (``arniqa score FOLDER
+...``), each as a fresh process (imports, model loading, decoding included). The ratio of a pair is pyiqa's wall
+time over the arniqa command's in the same round; the table gives the median over rounds. Score differences: the
+pyiqa protocol against pyiqa's scores, the crops protocol against arniqa's fp32 torch crops, the whole protocol
+against the whole defaults, and each int8 row against the fp32 ONNX Runtime row (the defaults) of its protocol.
+Also measured: the encoder alone (ONNX Runtime on 10 random crops of 224 per image, the crops protocol's network
+work), as the compute limit for the crops protocol, and the crops defaults inside one process (no start-up), to
+tell the scorer's own overhead from the start-up's.
 
     python benchmarks/peers.py --images /tmp/photos --rounds 3
 """
@@ -57,7 +57,9 @@ ARNIQA_RUNS = {
     "arniqa pyiqa protocol, defaults": ("pyiqa", []),
     "arniqa pyiqa protocol, --engine torch": ("pyiqa", ["--engine", "torch"]),
     "arniqa pyiqa protocol, bf16 + channels_last, batch 1": (
-        "pyiqa", ["--precision", "bf16", "--channels-last", "--batch-size", "1"]),
+        "pyiqa",
+        ["--precision", "bf16", "--channels-last", "--batch-size", "1"],
+    ),
     "arniqa pyiqa protocol, int8": ("pyiqa", ["--precision", "int8"]),
     "arniqa whole protocol, defaults": ("whole", []),
     "arniqa whole protocol, int8": ("whole", ["--precision", "int8"]),
@@ -65,8 +67,11 @@ ARNIQA_RUNS = {
     "arniqa crops protocol, int8": ("crops", ["--precision", "int8"]),
     "arniqa crops protocol, --engine torch": ("crops", ["--engine", "torch"]),
 }
-INT8_REFERENCE = {"pyiqa": "arniqa pyiqa protocol, defaults", "whole": "arniqa whole protocol, defaults",
-                  "crops": "arniqa crops protocol, defaults"}  # int8 rows: the difference to fp32 ONNX Runtime
+INT8_REFERENCE = {
+    "pyiqa": "arniqa pyiqa protocol, defaults",
+    "whole": "arniqa whole protocol, defaults",
+    "crops": "arniqa crops protocol, defaults",
+}  # int8 rows: the difference to fp32 ONNX Runtime
 CROPS_REFERENCE = "arniqa crops protocol, --engine torch"
 
 
@@ -87,12 +92,20 @@ def write_weights(torch_home: Path, weights_dir: Path) -> None:
     body = nn.Sequential(*list(torchvision.models.resnet50().children())[:-1])
     state = {f"model.{k}": v for k, v in body.state_dict().items()}
     g = torch.Generator().manual_seed(1)
-    state.update({"projector.0.weight": 0.02 * torch.randn(2048, 2048, generator=g), "projector.0.bias": torch.zeros(2048),
-                  "projector.2.weight": 0.02 * torch.randn(128, 2048, generator=g), "projector.2.bias": torch.zeros(128)})
+    state.update(
+        {
+            "projector.0.weight": 0.02 * torch.randn(2048, 2048, generator=g),
+            "projector.0.bias": torch.zeros(2048),
+            "projector.2.weight": 0.02 * torch.randn(128, 2048, generator=g),
+            "projector.2.bias": torch.zeros(128),
+        }
+    )
     w = torch.randn(1, 4096, generator=g)
     regressor = _Linear(w / w.norm() * 40.0, torch.tensor(3.0))  # ||w|| = 10 in scaled units
-    for folder, reg_folder in ((torch_home / "hub" / "checkpoints", torch_home / "hub" / "pyiqa"),
-                               (weights_dir, weights_dir)):
+    for folder, reg_folder in (
+        (torch_home / "hub" / "checkpoints", torch_home / "hub" / "pyiqa"),
+        (weights_dir, weights_dir),
+    ):
         folder.mkdir(parents=True, exist_ok=True)
         reg_folder.mkdir(parents=True, exist_ok=True)
         torch.save(state, folder / "ARNIQA.pth")
@@ -163,14 +176,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_weights(tmp / "torch", tmp / "weights")
-        env = dict(os.environ, TORCH_HOME=str(tmp / "torch"), ARNIQA_CACHE=str(tmp / "cache"),
-                   HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
+        env = dict(
+            os.environ,
+            TORCH_HOME=str(tmp / "torch"),
+            ARNIQA_CACHE=str(tmp / "cache"),
+            HF_HUB_OFFLINE="1",
+            PYTHONWARNINGS="ignore",
+        )
         os.environ["ARNIQA_CACHE"] = env["ARNIQA_CACHE"]
         pyiqa_out = tmp / "pyiqa.json"
         pyiqa_cmd = [sys.executable, "-c", PYIQA_SCRIPT, str(pyiqa_out), *map(str, files)]
         arniqa_cmds = {
-            name: [sys.executable, "-m", "arniqa.cli", "score", str(args.images), "--weights-dir", str(tmp / "weights"),
-                   "--regressor", "kadid10k", "--protocol", protocol, *extra, "-o", str(tmp / f"{i}.csv")]
+            name: [
+                sys.executable,
+                "-m",
+                "arniqa.cli",
+                "score",
+                str(args.images),
+                "--weights-dir",
+                str(tmp / "weights"),
+                "--regressor",
+                "kadid10k",
+                "--protocol",
+                protocol,
+                *extra,
+                "-o",
+                str(tmp / f"{i}.csv"),
+            ]
             for i, (name, (protocol, extra)) in enumerate(ARNIQA_RUNS.items())
         }
         first_run = timed(arniqa_cmds["arniqa pyiqa protocol, defaults"], env)  # exports into the empty cache
@@ -194,35 +226,62 @@ def main() -> None:
     for name, ts in times.items():
         protocol = ARNIQA_RUNS[name][0] if name in ARNIQA_RUNS else "pyiqa"
         ratios = [p / t for p, t in zip(times["pyiqa arniqa-kadid"], ts)]
-        against = (INT8_REFERENCE[protocol] if "int8" in name else "pyiqa" if protocol == "pyiqa"
-                   else "arniqa whole protocol, defaults" if protocol == "whole" else CROPS_REFERENCE)  # fmt: skip
+        against = (
+            INT8_REFERENCE[protocol]
+            if "int8" in name
+            else "pyiqa"
+            if protocol == "pyiqa"
+            else "arniqa whole protocol, defaults"
+            if protocol == "whole"
+            else CROPS_REFERENCE
+        )
         ref = pyiqa_scores if against == "pyiqa" else scores[against]
         mine = pyiqa_scores if name not in scores else scores[name]
         diff = max(abs(mine[p] - ref[p]) for p in ref)
-        rows.append(dict(run=name, protocol=protocol, seconds=ts, images_per_s=[n / t for t in ts],
-                         speed_vs_pyiqa_per_round=ratios, median_speed_vs_pyiqa=statistics.median(ratios),
-                         max_score_diff=diff, diff_against=against))
-    print(f"{n} images, {args.rounds} rounds; first arniqa run (exports into the cache) {first_run:.1f} s, "
-          f"first int8 run (quantizes into the cache) {first_int8_run:.1f} s")
+        rows.append(
+            dict(
+                run=name,
+                protocol=protocol,
+                seconds=ts,
+                images_per_s=[n / t for t in ts],
+                speed_vs_pyiqa_per_round=ratios,
+                median_speed_vs_pyiqa=statistics.median(ratios),
+                max_score_diff=diff,
+                diff_against=against,
+            )
+        )
+    print(
+        f"{n} images, {args.rounds} rounds; first arniqa run (exports into the cache) {first_run:.1f} s, "
+        f"first int8 run (quantizes into the cache) {first_int8_run:.1f} s"
+    )
     print(f"{'run':<56} {'median s':>8} {'img/s':>6} {'x pyiqa (per round)':>26} {'median':>6} {'max|d|':>8}")
     for r in rows:
         per = " ".join(f"{x:.2f}" for x in r["speed_vs_pyiqa_per_round"])
-        print(f"{r['run']:<56} {statistics.median(r['seconds']):8.2f} {statistics.median(r['images_per_s']):6.2f} "
-              f"{per:>26} {r['median_speed_vs_pyiqa']:6.2f} {r['max_score_diff']:8.1e}")
+        print(
+            f"{r['run']:<56} {statistics.median(r['seconds']):8.2f} {statistics.median(r['images_per_s']):6.2f} "
+            f"{per:>26} {r['median_speed_vs_pyiqa']:6.2f} {r['max_score_diff']:8.1e}"
+        )
     crops = next(r for r in rows if r["run"] == "arniqa crops protocol, defaults")
-    print(f"encoder alone (ONNX Runtime, 10 crops of 224 per image): {limit:.2f} img/s; crops defaults reach "
-          f"{statistics.median(crops['images_per_s']) / limit:.2f} of it (whole processes, start-up included); "
-          f"in one process the crops defaults score {in_process:.2f} img/s, {in_process / limit:.2f} of it")
+    print(
+        f"encoder alone (ONNX Runtime, 10 crops of 224 per image): {limit:.2f} img/s; crops defaults reach "
+        f"{statistics.median(crops['images_per_s']) / limit:.2f} of it (whole processes, start-up included); "
+        f"in one process the crops defaults score {in_process:.2f} img/s, {in_process / limit:.2f} of it"
+    )
     result = {
         "benchmark": "peers",
         "command": "python benchmarks/peers.py " + " ".join(sys.argv[1:]),
         "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-        "python": sys.executable, "torch": torch.__version__, "pyiqa": pyiqa.__version__,
-        "images": n, "image_sizes": sizes,
+        "python": sys.executable,
+        "torch": torch.__version__,
+        "pyiqa": pyiqa.__version__,
+        "images": n,
+        "image_sizes": sizes,
         "weights": "random, published layout, same files for both",
-        "rounds": args.rounds, "first_arniqa_run_seconds_with_export": first_run,
+        "rounds": args.rounds,
+        "first_arniqa_run_seconds_with_export": first_run,
         "first_int8_run_seconds_with_quantization": first_int8_run,
-        "encoder_alone_crops_images_per_s": limit, "crops_defaults_in_process_images_per_s": in_process,
+        "encoder_alone_crops_images_per_s": limit,
+        "crops_defaults_in_process_images_per_s": in_process,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,28 @@ from pathlib import Path
 
 # What the session's stages import (optional extras are not among them: pillow-heif, pywuffs, kornia,
 # openpyxl and ray may be missing on a GPU host).
-MODULES = ("numpy", "scipy", "sklearn", "PIL", "torch", "torchvision", "timm", "safetensors", "onnxruntime",
-           "yaml", "typer", "rich", "matplotlib", "pandas", "pytest",
-           "arniqa.cli", "arniqa.train.loop", "arniqa.inference", "arniqa.evaluate.run", "arniqa.ablation.runner")
+MODULES = (
+    "numpy",
+    "scipy",
+    "sklearn",
+    "PIL",
+    "torch",
+    "torchvision",
+    "timm",
+    "safetensors",
+    "onnxruntime",
+    "yaml",
+    "typer",
+    "rich",
+    "matplotlib",
+    "pandas",
+    "pytest",
+    "arniqa.cli",
+    "arniqa.train.loop",
+    "arniqa.inference",
+    "arniqa.evaluate.run",
+    "arniqa.ablation.runner",
+)
 
 
 class Failed(Exception):
@@ -87,9 +106,12 @@ def main() -> int:
     ap.add_argument("--min-free-gb", type=float, default=4.0)
     ap.add_argument("--disk", type=Path, action="append", default=[], help="a folder that must have the free space")
     args = ap.parse_args()
-    checks = (("imports", check_imports), ("device", lambda: check_device(args.device)),
-              ("photos", lambda: check_photos(args.photos, args.min_photos)),
-              ("disk", lambda: check_disks(args.disk, args.min_free_gb)))
+    checks = (
+        ("imports", check_imports),
+        ("device", lambda: check_device(args.device)),
+        ("photos", lambda: check_photos(args.photos, args.min_photos)),
+        ("disk", lambda: check_disks(args.disk, args.min_free_gb)),
+    )
     for name, check in checks:
         start = time.perf_counter()
         try:

@@ -2,13 +2,13 @@
 
 Modes: ``local`` (one process, as ``arniqa score`` runs), ``ray1`` and ``ray2`` (``--ray local`` with 1 and 2
 actors on this machine: 1 actor holds both CPUs, 2 actors one each), each on the folder (``-dir``) or on the
-shards (``-tar``). Each mode scores every photo once, with the default model options (crops protocol and
-the device's default engine and batch; the committed figures were measured at batch 8) and random weights in the published layout (speed does not depend on the
-values); the ONNX export is made before the first mode, so no mode pays for it. Reported per mode:
-``start_s`` (until the first row comes back: loading the model, and for Ray starting the actors and the
-first blocks, whose rows arrive together; the Ray instance is started before), ``total_s`` and
-``images_per_s`` over the whole run (what a user waits for). The rows
-of every mode are checked against the others' (mean score within 1e-6).
+shards (``-tar``). Each mode scores every photo once, with the default model options (crops protocol and the
+device's default engine and batch; the committed figures were measured at batch 8) and random weights in the
+published layout (speed does not depend on the values); the ONNX export is made before the first mode, so no
+mode pays for it. Reported per mode: ``start_s`` (until the first row comes back: loading the model, and for Ray
+starting the actors and the first blocks, whose rows arrive together; the Ray instance is started before),
+``total_s`` and ``images_per_s`` over the whole run (what a user waits for). The rows of every mode are checked
+against the others' (mean score within 1e-6).
 
 Modes run one after another, each can run alone (``--modes``), and the results are merged by mode into
 the JSON, so each timing run stays short::
@@ -91,21 +91,33 @@ def main() -> None:
             mean = sum(s for _, s, e in rows if e is None) / n
             reference = mean if reference is None else reference
             assert abs(mean - reference) <= 1e-6, f"{mode}: mean score {mean} differs from {reference}"
-            table[mode] = {"mode": mode, "images": n, "errors": sum(e is not None for _, _, e in rows), "mean_score": mean,
-                           "start_s": round(first, 2), "total_s": round(total, 2),
-                           "images_per_s": round(n / total, 3),
-                           "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "load_average": os.getloadavg()}  # fmt: skip
-    out = {"benchmark": "ray_scoring", "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}",
-           "torch": torch.__version__, "options": "crops protocol, onnxruntime, batch 8, random weights",
-           "command": "python benchmarks/ray_scoring.py --photos PHOTOS --shards SHARDS --modes MODE (one mode per run, "
-                      "each under flock -x)",
-           "rows": [table[m] for m in MODES if m in table]}  # fmt: skip
+            table[mode] = {
+                "mode": mode,
+                "images": n,
+                "errors": sum(e is not None for _, _, e in rows),
+                "mean_score": mean,
+                "start_s": round(first, 2),
+                "total_s": round(total, 2),
+                "images_per_s": round(n / total, 3),
+                "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "load_average": os.getloadavg(),
+            }
+    out = {
+        "benchmark": "ray_scoring",
+        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}",
+        "torch": torch.__version__,
+        "options": "crops protocol, onnxruntime, batch 8, random weights",
+        "command": "python benchmarks/ray_scoring.py --photos PHOTOS --shards SHARDS --modes MODE (one mode per run, "
+        "each under flock -x)",
+        "rows": [table[m] for m in MODES if m in table],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     show = Table("mode", "images", "start s", "total s", "images/s")
     for r in out["rows"]:
-        show.add_row(r["mode"], str(r["images"]), f"{r['start_s']:.1f}", f"{r['total_s']:.1f}", f"{r['images_per_s']:.2f}")
+        show.add_row(
+            r["mode"], str(r["images"]), f"{r['start_s']:.1f}", f"{r['total_s']:.1f}", f"{r['images_per_s']:.2f}"
+        )
     Console().print(show)
 
 

@@ -96,28 +96,75 @@ def main() -> None:
                 for i in range(n):
                     f.write(names[i % args.distinct] + "\n")
             out = tmp / f"scores-{n}.csv"
-            r = run(["score", "--files-from", str(listing), "--checkpoint", str(model), "--protocol", "whole",
-                     "--batch-size", "64", "-o", str(out)], env)  # fmt: skip
+            r = run(
+                [
+                    "score",
+                    "--files-from",
+                    str(listing),
+                    "--checkpoint",
+                    str(model),
+                    "--protocol",
+                    "whole",
+                    "--batch-size",
+                    "64",
+                    "-o",
+                    str(out),
+                ],
+                env,
+            )
             with open(out) as f:
                 lines = sum(1 for _ in f) - 1
             assert lines == n, (lines, n)
-            rows.append(dict(inputs=n, seconds=r["seconds"], items_per_s=n / r["seconds"],
-                             peak_rss_mb=r["peak_rss_mb"], torch_imported=r["torch"]))
-            print(f"{n:>9} inputs: {r['seconds']:7.1f} s, {n / r['seconds']:7.0f} items/s, "
-                  f"peak RSS {r['peak_rss_mb']:6.1f} MB, torch imported: {r['torch']}", flush=True)
+            rows.append(
+                dict(
+                    inputs=n,
+                    seconds=r["seconds"],
+                    items_per_s=n / r["seconds"],
+                    peak_rss_mb=r["peak_rss_mb"],
+                    torch_imported=r["torch"],
+                )
+            )
+            print(
+                f"{n:>9} inputs: {r['seconds']:7.1f} s, {n / r['seconds']:7.0f} items/s, "
+                f"peak RSS {r['peak_rss_mb']:6.1f} MB, torch imported: {r['torch']}",
+                flush=True,
+            )
         n = sizes[-1]
         with open(tmp / f"list-{n}.txt", "a") as f:
             for i in range(1000):
                 f.write(names[i % args.distinct] + "\n")
-        r = run(["score", "--files-from", str(tmp / f"list-{n}.txt"), "--checkpoint", str(model), "--protocol",
-                 "whole", "--batch-size", "64", "-o", str(tmp / f"scores-{n}.csv"), "--resume"], env)  # fmt: skip
+        r = run(
+            [
+                "score",
+                "--files-from",
+                str(tmp / f"list-{n}.txt"),
+                "--checkpoint",
+                str(model),
+                "--protocol",
+                "whole",
+                "--batch-size",
+                "64",
+                "-o",
+                str(tmp / f"scores-{n}.csv"),
+                "--resume",
+            ],
+            env,
+        )
         resume = dict(inputs=n + 1000, finished=n, seconds=r["seconds"], peak_rss_mb=r["peak_rss_mb"])
-        print(f"--resume over {n} finished rows + 1000 new lines: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.1f} MB")
+        print(
+            f"--resume over {n} finished rows + 1000 new lines: {r['seconds']:.1f} s, "
+            f"peak RSS {r['peak_rss_mb']:.1f} MB"
+        )
     ratio = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
     print(f"peak RSS at {rows[-1]['inputs']} / at {rows[0]['inputs']}: {ratio:.2f} (goal <= 1.5)")
-    result = {"benchmark": "scale", "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
-              "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-              "rows": rows, "resume": resume, "peak_rss_ratio_last_to_first": ratio}
+    result = {
+        "benchmark": "scale",
+        "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "rows": rows,
+        "resume": resume,
+        "peak_rss_ratio_last_to_first": ratio,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

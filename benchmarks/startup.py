@@ -30,8 +30,13 @@ def first_row(src: Path, files: list[str], model: Path) -> tuple[float, bool]:
     """Seconds from the process start to its first data row, and whether it had loaded torch by then."""
     env = dict(os.environ, PYTHONPATH=str(src), PYTHONWARNINGS="ignore")
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "arniqa.cli", "score", *files, "--checkpoint", str(model)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arniqa.cli", "score", *files, "--checkpoint", str(model)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     proc.stdout.readline()  # the header
     row = proc.stdout.readline()
     seconds = time.perf_counter() - t
@@ -62,8 +67,12 @@ def main() -> None:
 
         write_weights(tmp / "torch", weights)
         model = tmp / "model.onnx"
-        subprocess.run([sys.executable, "-m", "arniqa.cli", "export", "-o", str(model), "--weights-dir", str(weights)],
-                       check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "arniqa.cli", "export", "-o", str(model), "--weights-dir", str(weights)],
+            check=True,
+            capture_output=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+        )
         trees = {f"before ({args.before})": tmp / "src", "after (this tree)": ROOT / "src"}
         rows = []
         for n in (1, 100):
@@ -74,15 +83,25 @@ def main() -> None:
                     seconds, torch_loaded[name] = first_row(src, photos[:n], model)
                     times[name].append(seconds)
             for name in trees:
-                rows.append(dict(images=n, tree=name, seconds=times[name], median_seconds=statistics.median(times[name]),
-                                 torch_imported=torch_loaded[name]))  # fmt: skip
+                rows.append(
+                    dict(
+                        images=n,
+                        tree=name,
+                        seconds=times[name],
+                        median_seconds=statistics.median(times[name]),
+                        torch_imported=torch_loaded[name],
+                    )
+                )
     print(f"{'images':>6} {'tree':<22} {'median s':>8} {'runs':>20} torch")
     for r in rows:
         runs = " ".join(f"{s:.2f}" for s in r["seconds"])
         print(f"{r['images']:>6} {r['tree']:<22} {r['median_seconds']:8.2f} {runs:>20} {r['torch_imported']}")
-    result = {"benchmark": "startup", "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
-              "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-              "rows": rows}
+    result = {
+        "benchmark": "startup",
+        "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
+        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -88,8 +88,17 @@ def lscpu() -> dict[str, str]:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
-    keep = ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket", "Socket(s)", "L2 cache", "L3 cache",
-            "Hypervisor vendor", "CPU max MHz")  # fmt: skip
+    keep = (
+        "Model name",
+        "CPU(s)",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "Socket(s)",
+        "L2 cache",
+        "L3 cache",
+        "Hypervisor vendor",
+        "CPU max MHz",
+    )
     pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
     return {k.strip(): v.strip() for k, v in pairs if k.strip() in keep}
 
@@ -197,8 +206,10 @@ def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, se
 
     samples = EpochSampler(len(dataset), batch, 0, seed)
     if warmup + steps > samples.steps_per_epoch:
-        raise SystemExit(f"{len(dataset)} images give {samples.steps_per_epoch} batches of {batch}, "
-                         f"fewer than --warmup {warmup} + --steps {steps}")  # fmt: skip
+        raise SystemExit(
+            f"{len(dataset)} images give {samples.steps_per_epoch} batches of {batch}, "
+            f"fewer than --warmup {warmup} + --steps {steps}"
+        )
     loader = iter(make_loader(dataset, "workers", samples, workers, pin_memory=False))
     pids = [w.pid for w in getattr(loader, "_workers", [])] or [os.getpid()]
     for k in range(warmup + steps):
@@ -278,11 +289,18 @@ def projection(per_worker: float, batch: int, results: Path, workers: int = 15) 
             continue
         encoder = recorded["encoder_s_per_step"]
         feed = batch / (workers * per_worker)
-        rows.append({
-            "recorded": path.name, "device_name": recorded["device_name"], "backbone": recorded["backbone"],
-            "encoder_s_per_step": encoder, "feed_s_per_step": feed, "projected_s_per_step": max(encoder, feed),
-            "projected_over_encoder": max(encoder, feed) / encoder, "recorded_full_s_per_step": recorded["full_s_per_step"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "recorded": path.name,
+                "device_name": recorded["device_name"],
+                "backbone": recorded["backbone"],
+                "encoder_s_per_step": encoder,
+                "feed_s_per_step": feed,
+                "projected_s_per_step": max(encoder, feed),
+                "projected_over_encoder": max(encoder, feed) / encoder,
+                "recorded_full_s_per_step": recorded["full_s_per_step"],
+            }
+        )
     return rows
 
 
@@ -297,27 +315,53 @@ def pipeline_main(args, folder: Path) -> None:
     parts = profile_samples(dataset, args.profile_samples, args.batch) if args.profile_samples else {}
     rows = projection(per_worker, args.batch, Path(__file__).parent / "results")
     result = {
-        "mode": "pipeline-only", "degrade_on": "workers", "workers": args.workers, "batch": args.batch,
-        "crop_size": args.crop_size, "images": len(dataset), "image_source": args.source, "steps": args.steps,
-        "warmup": args.warmup, "pipeline_samples_per_s": rate, "pipeline_crops_per_s": 4 * rate,
-        "per_worker_samples_per_s": per_worker, "target_per_worker_samples_per_s": 30,
-        "worker_cpu_ms_per_sample": 1000 * cpu_per_sample, "samples_per_worker_cpu_s": 1 / cpu_per_sample,
-        "ms_per_sample_one_thread": parts, "ms_per_sample_one_thread_total": sum(parts.values()),
-        "projected_gpu_step_15_workers": rows, "target_projected_over_encoder": 1.15,
-        "cpu": cpu_name(), "lscpu": lscpu(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-        "load_average_before_after": [load_before[0], load_after[0]], **args.runtime,
-    }  # fmt: skip
-    print(f"pipeline, degrade_on=workers, {args.workers} workers, batch {args.batch}, {args.crop_size} px, "
-          f"{len(dataset)} images ({args.source}), {cpu_name()}")  # fmt: skip
-    print(f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), {per_worker:.1f} samples/s per worker (target >= 30); "
-          f"workers' CPU {1000 * cpu_per_sample:.1f} ms per sample, {1 / cpu_per_sample:.1f} samples per CPU second")  # fmt: skip
+        "mode": "pipeline-only",
+        "degrade_on": "workers",
+        "workers": args.workers,
+        "batch": args.batch,
+        "crop_size": args.crop_size,
+        "images": len(dataset),
+        "image_source": args.source,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "pipeline_samples_per_s": rate,
+        "pipeline_crops_per_s": 4 * rate,
+        "per_worker_samples_per_s": per_worker,
+        "target_per_worker_samples_per_s": 30,
+        "worker_cpu_ms_per_sample": 1000 * cpu_per_sample,
+        "samples_per_worker_cpu_s": 1 / cpu_per_sample,
+        "ms_per_sample_one_thread": parts,
+        "ms_per_sample_one_thread_total": sum(parts.values()),
+        "projected_gpu_step_15_workers": rows,
+        "target_projected_over_encoder": 1.15,
+        "cpu": cpu_name(),
+        "lscpu": lscpu(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "load_average_before_after": [load_before[0], load_after[0]],
+        **args.runtime,
+    }
+    print(
+        f"pipeline, degrade_on=workers, {args.workers} workers, batch {args.batch}, {args.crop_size} px, "
+        f"{len(dataset)} images ({args.source}), {cpu_name()}"
+    )
+    print(
+        f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), "
+        f"{per_worker:.1f} samples/s per worker (target >= 30); "
+        f"workers' CPU {1000 * cpu_per_sample:.1f} ms per sample, {1 / cpu_per_sample:.1f} samples per CPU second"
+    )
     if parts:
-        print("one thread, ms per sample: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
-              + f"; total {sum(parts.values()):.1f}")  # fmt: skip
+        print(
+            "one thread, ms per sample: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
+            + f"; total {sum(parts.values()):.1f}"
+        )
     for row in rows:
-        print(f"projected GPU step ({row['backbone']}, {row['recorded']}): encoder {row['encoder_s_per_step']:.3f} s, "
-              f"15 workers feed a batch in {row['feed_s_per_step']:.3f} s -> {row['projected_s_per_step']:.3f} s "
-              f"({row['projected_over_encoder']:.2f}x the encoder; target <= 1.15x)")  # fmt: skip
+        print(
+            f"projected GPU step ({row['backbone']}, {row['recorded']}): encoder {row['encoder_s_per_step']:.3f} s, "
+            f"15 workers feed a batch in {row['feed_s_per_step']:.3f} s -> {row['projected_s_per_step']:.3f} s "
+            f"({row['projected_over_encoder']:.2f}x the encoder; target <= 1.15x)"
+        )
     write(args, result, f"pipeline-cpu-{args.workers}workers")
 
 
@@ -340,8 +384,12 @@ def main() -> None:
     parser.add_argument("--channels-last", default=True, action=argparse.BooleanOptionalAction)
     parser.add_argument("--degrade-on", default="device", choices=("device", "workers"), help="data.degrade_on")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
-    parser.add_argument("--pipeline-only", action="store_true", help="time the DataLoader with degrade_on=workers alone")
-    parser.add_argument("--profile-samples", type=int, default=32, help="samples profiled in one thread (--pipeline-only)")
+    parser.add_argument(
+        "--pipeline-only", action="store_true", help="time the DataLoader with degrade_on=workers alone"
+    )
+    parser.add_argument(
+        "--profile-samples", type=int, default=32, help="samples profiled in one thread (--pipeline-only)"
+    )
     parser.add_argument("--images", type=Path, help="a folder of images, used as they are")
     parser.add_argument("--photos", type=Path, help="make 512x384 PNGs from the photos of this folder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -349,7 +397,10 @@ def main() -> None:
     parser.add_argument("--name", help="result file name without .json")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    args.runtime = {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "keep_freed_memory": keep_freed_memory()}
+    args.runtime = {
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "keep_freed_memory": keep_freed_memory(),
+    }
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -375,13 +426,25 @@ def step_main(args, folder: Path, tmp: Path) -> None:
     from arniqa.train import load_config
     from arniqa.train.loop import Trainer
 
-    config = load_config(None, [
-        f"data.root={folder}", f"data.crop_size={args.crop_size}", f"data.num_workers={args.workers}",
-        f"data.degrade_on={args.degrade_on}", f"model.backbone={args.backbone}", "model.init=random",
-        f"train.batch_size={args.batch}", f"train.device={args.device}", f"train.precision={args.precision}",
-        f"train.channels_last={str(args.channels_last).lower()}", f"train.seed={args.seed}",
-        f"output={tmp / 'run'}", "log.progress=false", "log.tensorboard=false",
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"data.root={folder}",
+            f"data.crop_size={args.crop_size}",
+            f"data.num_workers={args.workers}",
+            f"data.degrade_on={args.degrade_on}",
+            f"model.backbone={args.backbone}",
+            "model.init=random",
+            f"train.batch_size={args.batch}",
+            f"train.device={args.device}",
+            f"train.precision={args.precision}",
+            f"train.channels_last={str(args.channels_last).lower()}",
+            f"train.seed={args.seed}",
+            f"output={tmp / 'run'}",
+            "log.progress=false",
+            "log.tensorboard=false",
+        ],
+    )
     trainer = Trainer(config)
     trainer.net.train()
     full, encoder = time_interleaved(trainer, args.steps, args.warmup)
@@ -390,17 +453,35 @@ def step_main(args, folder: Path, tmp: Path) -> None:
     device = trainer.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     result = {
-        "device": str(device), "device_name": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "backbone": args.backbone, "batch": args.batch, "crop_size": args.crop_size,
-        "precision": args.precision, "autocast": str(trainer.autocast_dtype), "channels_last": args.channels_last,
-        "degrade_on": args.degrade_on, "workers": args.workers, "images": args.source,
-        "steps": args.steps, "warmup": args.warmup,
-        "encoder_s_per_step": encoder, "full_s_per_step": full,
-        "encoder_samples_per_s": args.batch / encoder, "full_samples_per_s": args.batch / full,
-        "overhead": full / encoder - 1, **parts, **args.runtime,
-    }  # fmt: skip
-    print(f"{args.backbone}, batch {args.batch} ({4 * args.batch} crops of {args.crop_size} px), {device} ({name}), "
-          f"{torch.get_num_threads()} threads, {args.workers} workers, degrade_on {args.degrade_on}, precision {args.precision}")  # fmt: skip
+        "device": str(device),
+        "device_name": name,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "backbone": args.backbone,
+        "batch": args.batch,
+        "crop_size": args.crop_size,
+        "precision": args.precision,
+        "autocast": str(trainer.autocast_dtype),
+        "channels_last": args.channels_last,
+        "degrade_on": args.degrade_on,
+        "workers": args.workers,
+        "images": args.source,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "encoder_s_per_step": encoder,
+        "full_s_per_step": full,
+        "encoder_samples_per_s": args.batch / encoder,
+        "full_samples_per_s": args.batch / full,
+        "overhead": full / encoder - 1,
+        **parts,
+        **args.runtime,
+    }
+    print(
+        f"{args.backbone}, batch {args.batch} ({4 * args.batch} crops of {args.crop_size} px), {device} ({name}), "
+        f"{torch.get_num_threads()} threads, {args.workers} workers, degrade_on {args.degrade_on}, "
+        f"precision {args.precision}"
+    )
     print(f"{'':30} {'s/step':>8} {'samples/s':>10}")
     print(f"{'encoder forward+backward':30} {encoder:8.3f} {args.batch / encoder:10.2f}")
     print(f"{'full training step':30} {full:8.3f} {args.batch / full:10.2f}")

@@ -126,5 +126,8 @@ def published(tmp_path_factory, tv_resnet50, make_scripted_regressor):
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory):
     d = tmp_path_factory.mktemp("photos")
-    return [write_photo(d / "a.png", 80, 64, 1), write_photo(d / "b.png", 80, 64, 2),
-            write_photo(d / "c.png", 70, 90, 3)]
+    return [
+        write_photo(d / "a.png", 80, 64, 1),
+        write_photo(d / "b.png", 80, 64, 2),
+        write_photo(d / "c.png", 70, 90, 3),
+    ]

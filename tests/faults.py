@@ -46,10 +46,16 @@ def train_config(tmp_path: Path, output: Path, images: int = 6, **sections) -> P
         "output": str(output),
         "data": {"root": str(root), "crop_size": 16, "num_workers": 0, "degrade_on": "device"},
         "model": {"init": "random"},
-        "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "precision": "fp32", "checkpoint_every": 1,
-                  "channels_last": False},
+        "train": {
+            "epochs": 1,
+            "batch_size": 2,
+            "device": "cpu",
+            "precision": "fp32",
+            "checkpoint_every": 1,
+            "channels_last": False,
+        },
         "log": {"every": 1, "tensorboard": False, "progress": False},
-    }  # fmt: skip
+    }
     for name, update in sections.items():
         values[name].update(update)
     path = tmp_path / f"{output.name}.yaml"
@@ -60,8 +66,9 @@ def train_config(tmp_path: Path, output: Path, images: int = 6, **sections) -> P
 @pytest.fixture
 def tiny_model(monkeypatch):
     """Training builds the tests' stand-in model; the CLI leaves glibc's settings of this process alone."""
-    import arniqa.train.loop as loop
     from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
 
     monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
@@ -77,10 +84,13 @@ def demo_photos(folder: Path) -> None:
 
 def hold(path: Path) -> subprocess.Popen:
     """A child process that holds ``output_lock(path)`` until killed; returns once it holds it."""
-    code = f"import time\nfrom arniqa.utils.files import output_lock\nwith output_lock({str(path)!r}):\n" \
-           "    print('held', flush=True)\n    time.sleep(600)\n"
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(SRC)})  # fmt: skip
+    code = (
+        f"import time\nfrom arniqa.utils.files import output_lock\nwith output_lock({str(path)!r}):\n"
+        "    print('held', flush=True)\n    time.sleep(600)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}
+    )
     assert child.stdout.readline().strip() == "held"
     return child
 

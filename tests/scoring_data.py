@@ -36,8 +36,14 @@ def published_weights(d):
     torch.manual_seed(0)
     body = nn.Sequential(*list(torchvision.models.resnet50().children())[:-1])
     state = {f"model.{k}": v for k, v in body.state_dict().items()}
-    state.update({"projector.0.weight": torch.zeros(2048, 2048), "projector.0.bias": torch.zeros(2048),
-                  "projector.2.weight": torch.zeros(128, 2048), "projector.2.bias": torch.zeros(128)})
+    state.update(
+        {
+            "projector.0.weight": torch.zeros(2048, 2048),
+            "projector.0.bias": torch.zeros(2048),
+            "projector.2.weight": torch.zeros(128, 2048),
+            "projector.2.bias": torch.zeros(128),
+        }
+    )
     torch.save(state, d / "ARNIQA.pth")
     g = torch.Generator().manual_seed(1)
     save_scripted_regressor(d / "regressor_kadid10k.pth", torch.randn(1, 4096, generator=g), torch.tensor(3.0))
@@ -63,8 +69,14 @@ def write_shard(path, members: dict[str, bytes]):
 def make_shards(d):
     """Two shards: the first with a label member, a corrupt and a cut JPEG; the second cut short."""
     good = {f"{k:04d}.jpg": jpeg(48 + 8 * k, 40, k) for k in range(3)}
-    first = {"0000.jpg": good["0000.jpg"], "0000.cls": b"7", "0001.jpg": b"garbage, not a JPEG",
-             "0002.jpg": good["0002.jpg"][:200], "sub/0003.png": b"", "0004.jpg": good["0001.jpg"]}
+    first = {
+        "0000.jpg": good["0000.jpg"],
+        "0000.cls": b"7",
+        "0001.jpg": b"garbage, not a JPEG",
+        "0002.jpg": good["0002.jpg"][:200],
+        "sub/0003.png": b"",
+        "0004.jpg": good["0001.jpg"],
+    }
     write_shard(d / "000000.tar", first)
     whole = write_shard(d / "whole.tar", {"a.jpg": good["0000.jpg"], "b.jpg": good["0001.jpg"]})
     with tarfile.open(whole) as tar:

@@ -22,8 +22,15 @@ def test_sample_photos_ship_with_the_dependencies(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path):
-    report = run_demo(tmp_path / "demo", steps=1, crop_size=32, synthetic_size=(48, 32), types=("gaublur",),
-                      progress=False, log=lambda *_: None)  # fmt: skip
+    report = run_demo(
+        tmp_path / "demo",
+        steps=1,
+        crop_size=32,
+        synthetic_size=(48, 32),
+        types=("gaublur",),
+        progress=False,
+        log=lambda *_: None,
+    )
     text = report.read_text()
     assert WARNING in text and "SRCC" in text and "report.png" in text
     assert (tmp_path / "demo" / "report.png").stat().st_size > 1000

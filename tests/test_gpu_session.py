@@ -35,8 +35,11 @@ def bare_environment(tmp_path: Path) -> dict:
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python3").chmod(0o755)
-    path = [str(bin_dir)] + [d for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-                             if Path(d).is_dir() and not (Path(d) / "python").exists()]  # fmt: skip
+    path = [str(bin_dir)] + [
+        d
+        for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+        if Path(d).is_dir() and not (Path(d) / "python").exists()
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "VIRTUAL_ENV")}
     return {**env, "PATH": os.pathsep.join(path), "PYTHONPATH": f"{blockers}{os.pathsep}{ROOT / 'src'}"}
 
@@ -54,9 +57,22 @@ def test_bare_environment_blocks_what_the_gpu_host_lacks(tmp_path):
 def test_smoke_rehearsal_archives_every_stage(tmp_path):
     write_image_tree(tmp_path / "photos", [(48, 64)] * 8)
     archive = tmp_path / "back" / "session.tgz"
-    done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "photos"), "--smoke", "--out", str(tmp_path / "out"),
-                           "--archive", str(archive)], env=bare_environment(tmp_path), capture_output=True, text=True,
-                          timeout=1800)  # fmt: skip
+    done = subprocess.run(
+        [
+            "bash",
+            str(SCRIPT),
+            str(tmp_path / "photos"),
+            "--smoke",
+            "--out",
+            str(tmp_path / "out"),
+            "--archive",
+            str(archive),
+        ],
+        env=bare_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert archive.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     with tarfile.open(archive) as tar:
         files = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
@@ -76,7 +92,8 @@ def test_smoke_rehearsal_archives_every_stage(tmp_path):
             assert step["degrade_on"] == mode and step["batch"] == 2 and step["full_s_per_step"] > 0
         scoring = json.loads(read("scoring.json"))
         assert {(r["protocol"], r["path"].split("@")[0]) for r in scoring["rows"]} == {
-            (p, k) for p in ("whole", "pyiqa", "crops") for k in ("fp32", "loop", "encoder-fp32", "nvjpeg-fp32")}
+            (p, k) for p in ("whole", "pyiqa", "crops") for k in ("fp32", "loop", "encoder-fp32", "nvjpeg-fp32")
+        }
         codecs = json.loads(read("jpeg_codecs.json"))
         assert [r["quality"] for r in codecs["rows"]] == [43, 36, 24, 7, 4]
         curve = {n for n in files if n.startswith("curve/se_resnet50/seed0/") and n.endswith("result.json")}

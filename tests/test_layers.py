@@ -171,9 +171,16 @@ def test_imports_are_resolved_like_python_does(tmp_path):
 
 
 def test_upward_imports_and_cycles_are_reported(tmp_path):
-    package = write_tree(tmp_path, {**FAKE, "low/e.py": "import pkg.gone\n", "stray.py": "",
-                                    "high/__init__.py": FAKE["high/__init__.py"] + "from . import f\n",
-                                    "high/f.py": "from ..low import c\n"})  # fmt: skip
+    package = write_tree(
+        tmp_path,
+        {
+            **FAKE,
+            "low/e.py": "import pkg.gone\n",
+            "stray.py": "",
+            "high/__init__.py": FAKE["high/__init__.py"] + "from . import f\n",
+            "high/f.py": "from ..low import c\n",
+        },
+    )
     floors = (("low",), ("high", "pkg"))
     assert layer_problems(package, floors) == [
         "pkg.stray: not on a floor",
@@ -187,6 +194,14 @@ def test_upward_imports_and_cycles_are_reported(tmp_path):
 
 @pytest.mark.parametrize("upward", ["from ..high import d", "from ..high.d import z", "import pkg.high.d"])
 def test_each_spelling_of_an_upward_import_is_found(tmp_path, upward):
-    package = write_tree(tmp_path, {"__init__.py": "", "low/__init__.py": "", "low/a.py": f"def f():\n    {upward}\n",
-                                    "high/__init__.py": "", "high/d.py": ""})  # fmt: skip
+    package = write_tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "low/__init__.py": "",
+            "low/a.py": f"def f():\n    {upward}\n",
+            "high/__init__.py": "",
+            "high/d.py": "",
+        },
+    )
     assert layer_problems(package, (("low",), ("high",), ("pkg",))) == ["pkg.low.a imports pkg.high.d, a higher floor"]

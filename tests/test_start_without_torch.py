@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import torch
 from PIL import Image
+from tiny_arniqa import tiny_onnx
 
 from arniqa.data.images import open_image
 from arniqa.data.views import get_protocol
-from tiny_arniqa import tiny_onnx
 
 SCRIPT = r"""
 import json, sys
@@ -35,9 +35,26 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
     out = tmp_path / "scores.csv"
     env = dict(os.environ, ARNIQA_CACHE=str(tmp_path / "cache"))
     for protocol in ("whole", "pyiqa", "crops"):
-        done = subprocess.run([sys.executable, "-c", SCRIPT, "score", str(tmp_path), "--checkpoint", str(onnx_file),
-                               "--engine", "onnxruntime", "--protocol", protocol, "-o", str(out)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SCRIPT,
+                "score",
+                str(tmp_path),
+                "--checkpoint",
+                str(onnx_file),
+                "--engine",
+                "onnxruntime",
+                "--protocol",
+                protocol,
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         report = json.loads(done.stderr.strip().splitlines()[-1])
         assert report == {"code": 1, "heavy": []}, done.stderr  # 1: the broken file
         rows = list(csv.DictReader(open(out)))
@@ -47,9 +64,27 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
             calibration = tmp_path / "calibration"
             calibration.mkdir(exist_ok=True)
             Image.open(tmp_path / "0.png").save(calibration / "0.png")
-            done = subprocess.run([sys.executable, "-c", SCRIPT, "score", str(tmp_path), "--checkpoint", str(onnx_file),
-                                   "--precision", "int8", "--calibrate", str(calibration), "-o", str(out)],
-                                  capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    SCRIPT,
+                    "score",
+                    str(tmp_path),
+                    "--checkpoint",
+                    str(onnx_file),
+                    "--precision",
+                    "int8",
+                    "--calibrate",
+                    str(calibration),
+                    "-o",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=env,
+            )
             assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 1, "heavy": []}, done.stderr
             assert len(list((tmp_path / "cache" / "onnx").glob("*.int8-*.onnx"))) == 1
         # the same scores as the model run in torch

@@ -28,8 +28,7 @@ class StandIn(nn.Module):
         return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
 
-def load(name_or_path=None, device="cpu", weights_dir=None, protocol="crops", regressor=None, engine="auto",
-         **options):  # fmt: skip
+def load(name_or_path=None, device="cpu", weights_dir=None, protocol="crops", regressor=None, engine="auto", **options):
     """What ``arniqa.inference.load`` returns, with the stand-in model on the CPU and the torch engine."""
     from arniqa.inference import Scorer
     from arniqa.models.regressor import Regressor
@@ -75,5 +74,11 @@ def child(args, env: dict | None = None, **popen):
     import subprocess
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, __file__, "score", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, __file__, "score", *map(str, args)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )

@@ -77,15 +77,31 @@ def run_demo(
     log(f"[1/5] sample photos -> {output / 'photos'}")
     photos = sample_photos(output / "photos")
 
-    log(f"[2/5] self-supervised training: SE-ResNet50, {steps} steps of {batch_size} samples, {crop_size} px crops, {device}")
+    log(
+        f"[2/5] self-supervised training: SE-ResNet50, {steps} steps of {batch_size} samples, "
+        f"{crop_size} px crops, {device}"
+    )
     run = output / "run"
     state = run / "state.pt"
-    config = load_config(None, [
-        f"output={run}", f"data.root={output / 'photos'}", f"data.crop_size={crop_size}", "data.num_workers=0",
-        "model.backbone=se_resnet50", "model.init=random", f"train.batch_size={batch_size}",
-        f"train.epochs={-(-steps * batch_size // len(photos))}", f"train.max_steps={steps}", f"train.device={device}",
-        "train.precision=fp32", "train.checkpoint_every=5", "log.every=1", f"log.progress={str(progress).lower()}",
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"output={run}",
+            f"data.root={output / 'photos'}",
+            f"data.crop_size={crop_size}",
+            "data.num_workers=0",
+            "model.backbone=se_resnet50",
+            "model.init=random",
+            f"train.batch_size={batch_size}",
+            f"train.epochs={-(-steps * batch_size // len(photos))}",
+            f"train.max_steps={steps}",
+            f"train.device={device}",
+            "train.precision=fp32",
+            "train.checkpoint_every=5",
+            "log.every=1",
+            f"log.progress={str(progress).lower()}",
+        ],
+    )
     model_path = run / "model.safetensors"
     if not model_path.exists():
         train(config, resume=state if state.exists() else None)
@@ -119,8 +135,17 @@ def run_demo(
 
 def score_command(output: Path) -> str:
     """The ``arniqa score`` command that scores the demo's example images with its checkpoint."""
-    args = ["arniqa", "score", str(output / "examples"), "--checkpoint", str(output / "model.safetensors"),
-            "--protocol", "whole", "-o", str(output / "scores.csv")]  # fmt: skip
+    args = [
+        "arniqa",
+        "score",
+        str(output / "examples"),
+        "--checkpoint",
+        str(output / "model.safetensors"),
+        "--protocol",
+        "whole",
+        "-o",
+        str(output / "scores.csv"),
+    ]
     return shlex.join(args)
 
 
@@ -132,8 +157,11 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
         image = Image.open(photo).convert("RGB")
         image.thumbnail((256, 256))
         x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
-        variants = [("pristine", x), ("gaublur level 4", distort(x, "gaublur", 4)),
-                    ("jpeg level 5", distort(x, "jpeg", 5))]  # fmt: skip
+        variants = [
+            ("pristine", x),
+            ("gaublur level 4", distort(x, "gaublur", 4)),
+            ("jpeg level 5", distort(x, "jpeg", 5)),
+        ]
         for label, y in variants:
             path = folder / f"{photo.stem}_{label.replace(' ', '_')}.png"
             tensor_to_pil(y).save(path)
@@ -157,32 +185,49 @@ def write_report(output: Path, config, run: Path, dataset, predicted, test_idx, 
     ax1.plot(steps, losses, marker="o")
     ax1.set(xlabel="step", ylabel="NT-Xent loss", title="Self-supervised training (demo length)")
     ax2.scatter(dataset.scores[test_idx], predicted[test_idx], s=12)
-    ax2.set(xlabel="label (KADID-10k mean MOS of type and level)", ylabel="predicted",
-            title="Held-out references of the synthetic set")  # fmt: skip
+    ax2.set(
+        xlabel="label (KADID-10k mean MOS of type and level)",
+        ylabel="predicted",
+        title="Held-out references of the synthetic set",
+    )
     fig.tight_layout()
     fig.savefig(output / "report.png", dpi=100)
     plt.close(fig)
 
     lines = [
-        "# arniqa demo", "", f"> **{WARNING}**", "",
-        "## Stages", "",
-        f"1. Photos: {len(list((output / 'photos').glob('*.png')))} sample photos bundled with scikit-image and scikit-learn (`photos/`).",
+        "# arniqa demo",
+        "",
+        f"> **{WARNING}**",
+        "",
+        "## Stages",
+        "",
+        f"1. Photos: {len(list((output / 'photos').glob('*.png')))} sample photos bundled with scikit-image and "
+        "scikit-learn (`photos/`).",
         f"2. Training: SE-ResNet50 ARNIQA, random init, {steps[-1]} steps, batch {config.train.batch_size}, "
         f"{config.data.crop_size} px crops, NT-Xent loss {losses[0]:.3f} -> {losses[-1]:.3f} (`run/`: log.csv, "
         "tensorboard/, state.pt, model.safetensors).",
         f"3. Synthetic labelled set: {len(dataset)} images, {n_types} distortion types x 5 levels (`synthetic/`).",
         f"4. Ridge (alpha 0.1) on the 4096-d features; test on {len(test_idx)} images of 2 held-out references: "
         f"SRCC {metrics['srcc']:.3f}, PLCC {metrics['plcc']:.3f}.",
-        "5. Scores of held-out photos (higher = better quality on the 1-5 scale):", "",
-        "| image | version | predicted score |", "|---|---|---|",
+        "5. Scores of held-out photos (higher = better quality on the 1-5 scale):",
+        "",
+        "| image | version | predicted score |",
+        "|---|---|---|",
         *(f"| {name} | {label} | {value:.2f} |" for name, label, value in scored),
-        "", "![training loss and predictions](report.png)", "",
-        "## Scoring with the demo model", "",
+        "",
+        "![training loss and predictions](report.png)",
+        "",
+        "## Scoring with the demo model",
+        "",
         "`model.safetensors` holds the trained encoder and the ridge fitted above (KADID-10k scale, scaled to 0-1 "
         "by `arniqa score`). Its scores differ from the table: the table uses the demo's small crops, the "
-        "command below the whole image (`--protocol whole`).", "",
-        "```bash", score_command(output), "```", "",
-    ]  # fmt: skip
+        "command below the whole image (`--protocol whole`).",
+        "",
+        "```bash",
+        score_command(output),
+        "```",
+        "",
+    ]
     path = output / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -22,13 +22,24 @@ def test_bad_configs_are_refused():
         load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])
 
 
-@pytest.mark.parametrize("override, key", [
-    ("seeds=3", "seeds"), ("seeds=[a]", "seeds"), ("variants=3", "variants"), ("variants={}", "variants"),
-    ("recipe=3", "recipe"), ("recipe=null", "recipe"), ("data=3", "data"),
-    ("evaluation.crop_size=abc", "evaluation.crop_size"), ("evaluation.untrained=1", "evaluation.untrained"),
-    ("evaluation.probe_steps=3", "evaluation.probe_steps"), ("data.holdout_fraction=abc", "data.holdout_fraction"),
-    ("synthetic.size=9", "synthetic.size"), ("threads=0", "threads"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("seeds=3", "seeds"),
+        ("seeds=[a]", "seeds"),
+        ("variants=3", "variants"),
+        ("variants={}", "variants"),
+        ("recipe=3", "recipe"),
+        ("recipe=null", "recipe"),
+        ("data=3", "data"),
+        ("evaluation.crop_size=abc", "evaluation.crop_size"),
+        ("evaluation.untrained=1", "evaluation.untrained"),
+        ("evaluation.probe_steps=3", "evaluation.probe_steps"),
+        ("data.holdout_fraction=abc", "data.holdout_fraction"),
+        ("synthetic.size=9", "synthetic.size"),
+        ("threads=0", "threads"),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_its_key(override, key):
     with pytest.raises(AblationError) as err:
         load_ablation_config(CONFIG, [override])

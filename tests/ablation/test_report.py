@@ -25,15 +25,22 @@ def fake_result(variant, seed, stage, step):
     i = SEEDS.index(seed)
     scale = {"untrained": 0.5, "step5": 0.8, "trained": 1.0}[stage]
     return {
-        "variant": variant, "seed": seed, "stage": stage, "step": step,
+        "variant": variant,
+        "seed": seed,
+        "stage": stage,
+        "step": step,
         "parameters": 100 if variant == "resnet50" else 120,
         "training": None if stage == "untrained" else {"global_steps": 10, "seconds": 50.0, "resumed": False},
-        "benchmarks": {"synthetic": {
-            "srcc": {"median": SRCC[variant][i] * scale}, "plcc": {"median": 0.5}, "monotonicity": None,
-            "per_group": {"blur": {"srcc": BLUR[variant][i] * scale}, "noise": {"srcc": NOISE[variant][i] * scale}},
-        }},
+        "benchmarks": {
+            "synthetic": {
+                "srcc": {"median": SRCC[variant][i] * scale},
+                "plcc": {"median": 0.5},
+                "monotonicity": None,
+                "per_group": {"blur": {"srcc": BLUR[variant][i] * scale}, "noise": {"srcc": NOISE[variant][i] * scale}},
+            }
+        },
         "timings": {"benchmarks": {"synthetic": {"features_s": 1.0, "protocol_s": 1.0}}, "stage_s": 2.0},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -41,8 +48,11 @@ def tree(tmp_path):
     out = tmp_path / "out"
     config = load_ablation_config(CONFIG, [f"output={out}", "seeds=[0, 1, 2]", "evaluation.probe_steps=[0, 5]"])
     (out / "data").mkdir(parents=True)
-    (out / "data" / "split.json").write_text(json.dumps(
-        {"pristine": "/p", "images": 10, "seed": 0, "rule": "6 held out", "train": ["a"] * 4, "holdout": ["b"] * 6}))
+    (out / "data" / "split.json").write_text(
+        json.dumps(
+            {"pristine": "/p", "images": 10, "seed": 0, "rule": "6 held out", "train": ["a"] * 4, "holdout": ["b"] * 6}
+        )
+    )
     for variant in SRCC:
         for seed in SEEDS:
             for stage, step in (("untrained", 0), ("step5", 5), ("trained", 10)):
@@ -89,8 +99,11 @@ def test_report_intervals_groups_cost_and_curves(tree):
     assert step5["mean"] == pytest.approx(0.8 * diff.mean())
 
     report = (out / "report.md").read_text()
-    lines = {line.split("|")[2].strip(): line for line in report.splitlines()
-             if line.startswith("| se_resnet50_stages123 | ") and ("helps" in line or "hurts" in line)}
+    lines = {
+        line.split("|")[2].strip(): line
+        for line in report.splitlines()
+        if line.startswith("| se_resnet50_stages123 | ") and ("helps" in line or "hurts" in line)
+    }
     assert "helps" in lines["blur"] and "hurts" in lines["noise"]
     assert "| group |" in report and "cannot show" in report and "learning_curves.png" in report
     # cost: batch 2 / median samples/s of the log windows; parameters from the results

@@ -88,7 +88,9 @@ def test_ablation_end_to_end_skip_and_resume(study):
             trained, untrained = result(out, variant, seed, "trained"), result(out, variant, seed, "untrained")
             assert trained["training"]["global_steps"] == 1
             assert trained["fingerprint"] != untrained["fingerprint"]  # training changed the weights
-    assert result(out, VARIANTS[1], 0, "untrained")["parameters"] > result(out, VARIANTS[0], 0, "untrained")["parameters"]
+    assert (
+        result(out, VARIANTS[1], 0, "untrained")["parameters"] > result(out, VARIANTS[0], 0, "untrained")["parameters"]
+    )
 
     # report files, and paired differences equal to the per-seed differences of the result files
     for name in ("report.md", "summary.json", "loss_curves.png", "synthetic_bars.png"):
@@ -96,13 +98,19 @@ def test_ablation_end_to_end_skip_and_resume(study):
     summary = json.loads((out / "summary.json").read_text())
     for stage in ("trained", "untrained"):
         for measure in ("srcc", "plcc"):
-            se = np.array([result(out, VARIANTS[1], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS])
-            base = np.array([result(out, VARIANTS[0], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS])
+            se = np.array(
+                [result(out, VARIANTS[1], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS]
+            )
+            base = np.array(
+                [result(out, VARIANTS[0], s, stage)["benchmarks"]["synthetic"][measure]["median"] for s in SEEDS]
+            )
             got = summary["benchmarks"]["synthetic"]["differences"][VARIANTS[1]][stage][measure]
             np.testing.assert_allclose(got["differences"], se - base, atol=1e-12)
             assert got["seeds"] == list(SEEDS)
             assert got["mean"] == pytest.approx(np.mean(se - base))
-            assert got["std"] == pytest.approx(np.sqrt(np.sum((se - base - np.mean(se - base)) ** 2) / (len(SEEDS) - 1)))
+            assert got["std"] == pytest.approx(
+                np.sqrt(np.sum((se - base - np.mean(se - base)) ** 2) / (len(SEEDS) - 1))
+            )
             if got["std"] > 0:
                 assert got["t"] == pytest.approx(stats.ttest_rel(se, base).statistic)
             by_variant = summary["benchmarks"]["synthetic"]["by_variant"][VARIANTS[1]][stage][measure]
@@ -173,10 +181,20 @@ def probed(tmp_path, monkeypatch):
     write_textures(tmp_path / "pristine", 10)  # 6 held out, 4 train: 2 steps per epoch of batch 2
     calls = []
     real = loop.train
-    monkeypatch.setattr(loop, "train", lambda config, resume=None, validate=None: calls.append(config.train.seed) or real(config, resume=resume))
-    overrides = [f"data.pristine={tmp_path / 'pristine'}", f"output={tmp_path / 'out'}", "seeds=[0]",
-                 "recipe.train.max_steps=3", "recipe.train.epochs=2", "evaluation.untrained=false",
-                 "evaluation.probe_steps=[0, 1, 2]"]  # fmt: skip
+    monkeypatch.setattr(
+        loop,
+        "train",
+        lambda config, resume=None, validate=None: calls.append(config.train.seed) or real(config, resume=resume),
+    )
+    overrides = [
+        f"data.pristine={tmp_path / 'pristine'}",
+        f"output={tmp_path / 'out'}",
+        "seeds=[0]",
+        "recipe.train.max_steps=3",
+        "recipe.train.epochs=2",
+        "evaluation.untrained=false",
+        "evaluation.probe_steps=[0, 1, 2]",
+    ]
     return load_ablation_config(CONFIG, overrides), tmp_path / "out", calls
 
 
@@ -222,7 +240,15 @@ def test_probes_are_snapshots_evaluated_once_and_resumable(probed):
 
 def test_probe_steps_past_the_end_are_refused(probed):
     config, out, _ = probed
-    late = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", "seeds=[0]",
-                                         "recipe.train.max_steps=3", "evaluation.probe_steps=[2]"])  # fmt: skip
+    late = load_ablation_config(
+        CONFIG,
+        [
+            f"data.pristine={config.data.pristine}",
+            f"output={out}",
+            "seeds=[0]",
+            "recipe.train.max_steps=3",
+            "evaluation.probe_steps=[2]",
+        ],
+    )
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
         run_ablation(late, console=Console(quiet=True))

@@ -35,8 +35,15 @@ def test_paired_statistics_against_hand_computed_values():
 
 
 def test_result_files_store_nan_as_null_and_the_report_reads_it_back_as_nan(tmp_path):
-    result = {"benchmarks": {"synthetic": {"srcc": {"median": float("nan")}, "plcc": {"median": 0.5},
-                                           "monotonicity": {"share": None, "kendall": 0.25}}}}
+    result = {
+        "benchmarks": {
+            "synthetic": {
+                "srcc": {"median": float("nan")},
+                "plcc": {"median": 0.5},
+                "monotonicity": {"share": None, "kendall": 0.25},
+            }
+        }
+    }
     back = json.loads(write_json(tmp_path / "result.json", result).read_text())
     assert back["benchmarks"]["synthetic"]["srcc"]["median"] is None
     assert np.isnan(metric(back, "synthetic", "srcc")) and metric(back, "synthetic", "plcc") == 0.5

@@ -5,10 +5,7 @@ import subprocess
 import sys
 
 PROBE = (
-    "import sys\n"
-    "import arniqa.cli\n"
-    "import os\n"
-    "print('torch' in sys.modules, os.environ.get('THP_MEM_ALLOC_ENABLE'))\n"
+    "import sys\nimport arniqa.cli\nimport os\nprint('torch' in sys.modules, os.environ.get('THP_MEM_ALLOC_ENABLE'))\n"
 )
 
 

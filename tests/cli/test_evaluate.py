@@ -47,9 +47,28 @@ def setup(tmp_path_factory):
 
 
 def _args(setup, dataset, root, out, *extra):
-    return ["evaluate", "--dataset", dataset, "--root", str(root), "--checkpoint", str(setup / "model.safetensors"),
-            "--splits", "3", "--crop-size", "32", "--batch-size", "8", "--device", "cpu",
-            "--cache-dir", str(setup / "cache"), "-o", str(out), *extra]  # fmt: skip
+    return [
+        "evaluate",
+        "--dataset",
+        dataset,
+        "--root",
+        str(root),
+        "--checkpoint",
+        str(setup / "model.safetensors"),
+        "--splits",
+        "3",
+        "--crop-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(setup / "cache"),
+        "-o",
+        str(out),
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +76,9 @@ def evaluated(setup):
     """``arniqa evaluate`` run once on the KADID layout: (output folder, its cached features (40, 5, 4096),
     the scores, and scikit-learn's Ridge fitted on all crops with the chosen alpha)."""
     out = setup / "out"
-    args = _args(setup, "kadid10k", setup / "kadid", out, "--cross-to", "kadid10k", "--cross-root", str(setup / "kadid"))
+    args = _args(
+        setup, "kadid10k", setup / "kadid", out, "--cross-to", "kadid10k", "--cross-root", str(setup / "kadid")
+    )
     result = CliRunner().invoke(app, args + ["--tsne"])
     assert result.exit_code == 0, result.output
     res = json.loads((out / "results.json").read_text())
@@ -100,20 +121,47 @@ def test_evaluate_writes_report_and_loadable_regressor(setup, evaluated):
 
 
 def test_evaluate_bad_inputs(setup):
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "live", "--root", str(setup / "kadid"),
-                                      "--checkpoint", str(setup / "model.safetensors"), "-o", str(setup / "o2")])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "live",
+            "--root",
+            str(setup / "kadid"),
+            "--checkpoint",
+            str(setup / "model.safetensors"),
+            "-o",
+            str(setup / "o2"),
+        ],
+    )
     assert result.exit_code == 2 and "LIVE.txt" in result.output
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "kadid10k", "--root", str(setup / "kadid"),
-                                      "--checkpoint", str(setup / "model.safetensors"), "--splits",
-                                      str(setup / "nosplits"), "-o", str(setup / "o2")])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "kadid10k",
+            "--root",
+            str(setup / "kadid"),
+            "--checkpoint",
+            str(setup / "model.safetensors"),
+            "--splits",
+            str(setup / "nosplits"),
+            "-o",
+            str(setup / "o2"),
+        ],
+    )
     assert result.exit_code == 2 and "train.npy" in result.output
 
 
 def _score_rows(paths, *options):
     import arniqa.cli.score  # noqa: F401  (registers the verb)
 
-    result = CliRunner().invoke(app, ["score", *map(str, paths), "--protocol", "whole", "--device", "cpu",
-                                      "--format", "json", *map(str, options)])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["score", *map(str, paths), "--protocol", "whole", "--device", "cpu", "--format", "json", *map(str, options)],
+    )
     return result, (json.loads(result.stdout) if result.exit_code == 0 else None)
 
 
@@ -164,7 +212,9 @@ def _live_copy(setup):
         w.writerow(["dis_img_path", "dis_type", "ref_img_path", "score"])
         for r in rows:
             shutil.copy(setup / "kadid" / "images" / r["dist_img"], root / "wn" / r["dist_img"])
-            w.writerow([f"LIVE/wn/{r['dist_img']}", "wn", f"LIVE/refimgs/{r['ref_img']}", f"{10 - float(r['dmos']):.3f}"])
+            w.writerow(
+                [f"LIVE/wn/{r['dist_img']}", "wn", f"LIVE/refimgs/{r['ref_img']}", f"{10 - float(r['dmos']):.3f}"]
+            )
     return root
 
 
@@ -175,12 +225,22 @@ def test_cross_dataset_between_mos_and_dmos_flips_the_predictions(setup, evaluat
     from scipy import stats
 
     _, _, feats, scores, ridge = evaluated
-    in_sample = stats.spearmanr(ridge.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1),
-                                scores)[0]  # fmt: skip
+    in_sample = stats.spearmanr(
+        ridge.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1), scores
+    )[0]
     assert in_sample > 0.5
     out = setup / "cross-live"
-    args = _args(setup, "kadid10k", setup / "kadid", out, "--cross-to", "live", "--cross-root", str(_live_copy(setup)),
-                 "--no-export-checkpoint")  # fmt: skip
+    args = _args(
+        setup,
+        "kadid10k",
+        setup / "kadid",
+        out,
+        "--cross-to",
+        "live",
+        "--cross-root",
+        str(_live_copy(setup)),
+        "--no-export-checkpoint",
+    )
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     cross = json.loads((out / "results.json").read_text())["cross"]
@@ -192,9 +252,18 @@ def test_run_evaluation_without_typer(setup):
     from arniqa.evaluate.run import EvaluationSpec, run_evaluation
 
     lines = []
-    spec = EvaluationSpec(dataset="kadid", root=str(setup / "kadid"), output=str(setup / "lib"),  # str or Path
-                          checkpoint=setup / "model.safetensors", splits="3", crop_size=32, device="cpu",
-                          cache_dir=setup / "cache-lib", export_checkpoint=False, progress=False)  # fmt: skip
+    spec = EvaluationSpec(
+        dataset="kadid",
+        root=str(setup / "kadid"),
+        output=str(setup / "lib"),  # str or Path
+        checkpoint=setup / "model.safetensors",
+        splits="3",
+        crop_size=32,
+        device="cpu",
+        cache_dir=setup / "cache-lib",
+        export_checkpoint=False,
+        progress=False,
+    )
     out = run_evaluation(spec, log=lines.append)
     assert len(lines) == 1 and lines[0].startswith("kadid10k: 40 images; 3 random 70/10/20 splits, reference-disjoint")
     assert set(out.files) >= {"json", "markdown", "scatter"} and all(p.is_file() for p in out.files.values())
@@ -209,5 +278,8 @@ def test_run_evaluation_without_typer(setup):
     reg = load_published_regressor(out.result["regressor_file"])
     np.testing.assert_allclose(reg.weight.detach().numpy()[0], ref.coef_, rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="LIVE.txt"):
-        run_evaluation(EvaluationSpec(dataset="live", root=setup / "kadid", output=setup / "lib2",
-                                      checkpoint=setup / "model.safetensors"))  # fmt: skip
+        run_evaluation(
+            EvaluationSpec(
+                dataset="live", root=setup / "kadid", output=setup / "lib2", checkpoint=setup / "model.safetensors"
+            )
+        )

@@ -13,17 +13,20 @@ def test_the_documented_values():
     assert (EXIT_OK, EXIT_FAILED, EXIT_USAGE) == (0, 1, 2)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "missing.yaml"], "missing.yaml"),
-    (["ablate", "missing.yaml"], "missing.yaml"),
-    (["distort", "nope.png", "--name", "gaublur", "--level", "1", "-o", "out.png"], "nope.png"),
-    (["score", "empty-folder"], "no image files"),
-    (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
-    (["score", "x.png", "--resume"], "--resume needs -o"),
-    (["map", "empty-folder", "-o", "maps"], "no image files"),
-    (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
-    (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.yaml"], "missing.yaml"),
+        (["ablate", "missing.yaml"], "missing.yaml"),
+        (["distort", "nope.png", "--name", "gaublur", "--level", "1", "-o", "out.png"], "nope.png"),
+        (["score", "empty-folder"], "no image files"),
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
+        (["score", "x.png", "--resume"], "--resume needs -o"),
+        (["map", "empty-folder", "-o", "maps"], "no image files"),
+        (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
+        (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
+    ],
+)
 def test_usage_and_setup_errors_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # not in the test process
@@ -41,8 +44,9 @@ def test_distort_unknown_name_exits_2(tmp_path):
     from PIL import Image
 
     Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
-    result = CliRunner().invoke(app, ["distort", str(tmp_path / "a.png"), "-n", "nosuch", "-l", "1", "-o",
-                                      str(tmp_path / "b.png")])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["distort", str(tmp_path / "a.png"), "-n", "nosuch", "-l", "1", "-o", str(tmp_path / "b.png")]
+    )
     assert result.exit_code == EXIT_USAGE and "nosuch" in result.output
 
 

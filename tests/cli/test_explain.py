@@ -51,8 +51,21 @@ def files(tmp_path_factory, random_arniqa):
 def test_score_explain_html_rows_errors_and_exit_code(files):
     d, _, with_head, photos = files
     out, html = d / "scores.csv", d / "report.html"
-    result = _run("score", photos, "--checkpoint", with_head, "--protocol", "whole", "--engine", "torch",
-                  "--explain", "--html", html, "-o", out)
+    result = _run(
+        "score",
+        photos,
+        "--checkpoint",
+        with_head,
+        "--protocol",
+        "whole",
+        "--engine",
+        "torch",
+        "--explain",
+        "--html",
+        html,
+        "-o",
+        out,
+    )
     assert result.exit_code == EXIT_FAILED
     rows = list(csv.DictReader(open(out)))
     assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["broken.png", "p0.png", "p1.png", "p2.png"]
@@ -77,8 +90,21 @@ def test_score_explain_without_a_head_is_a_usage_error(files):
 def test_map_writes_grids_overlays_and_error_rows(files):
     d, _, with_head, photos = files
     out = d / "maps"
-    result = _run("map", photos, "-o", out, "--checkpoint", with_head, "--crop", 32, "--stride", 16, "--explain",
-                  "--engine", "torch")
+    result = _run(
+        "map",
+        photos,
+        "-o",
+        out,
+        "--checkpoint",
+        with_head,
+        "--crop",
+        32,
+        "--stride",
+        16,
+        "--explain",
+        "--engine",
+        "torch",
+    )
     assert result.exit_code == EXIT_FAILED
     rows = {r["path"].rsplit("/", 1)[1]: r for r in csv.DictReader(open(out / "maps.csv"))}
     assert rows["broken.png"]["error"] and not rows["p0.png"]["error"]
@@ -98,9 +124,27 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     _photo(pristine / "a.png", 64, 48, 5)
     (pristine / "c.png").write_text("broken")
     out = tmp_path / "head.safetensors"
-    result = _run("explain", "fit", pristine, "-o", out, "--checkpoint", plain, "--protocol", "whole",
-                  "--size", "32x24", "--chains", 1, "--device", "cpu", "--batch-size", 32,
-                  "--into", tmp_path / "model.safetensors")
+    result = _run(
+        "explain",
+        "fit",
+        pristine,
+        "-o",
+        out,
+        "--checkpoint",
+        plain,
+        "--protocol",
+        "whole",
+        "--size",
+        "32x24",
+        "--chains",
+        1,
+        "--device",
+        "cpu",
+        "--batch-size",
+        32,
+        "--into",
+        tmp_path / "model.safetensors",
+    )
     assert result.exit_code == EXIT_FAILED, result.output
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
@@ -120,7 +164,8 @@ def test_onnx_export_outputs_the_explanation(files, tmp_path):
     image = torch.from_numpy(np.array(Image.open(photos / "p0.png"))).permute(2, 0, 1).float() / 255
     full, half = scorer.protocol.views(image)
     logits, severity = ort.InferenceSession(str(onnx_file)).run(
-        ["explain_logits", "severity"], {"full": full.numpy(), "half": half.numpy()})
+        ["explain_logits", "severity"], {"full": full.numpy(), "half": half.numpy()}
+    )
     expected = scorer.explain(image)
     np.testing.assert_allclose(torch.from_numpy(logits).mean(0).softmax(-1).numpy(), expected.probs[0], atol=1e-4)
     np.testing.assert_allclose(np.clip(severity.mean(), 0, 5), expected.severity[0], atol=1e-3)  # levels 0..5

@@ -8,16 +8,20 @@ from arniqa.cli.results import RowWriter, collect_paths
 
 def test_rows_of_a_cut_json_file(tmp_path):
     path = tmp_path / "r.json"
-    path.write_text('[\n{"path": "a", "score": 0.5, "raw_score": 3.0, "error": null},\n'
-                    '{"path": "b", "score": null, "raw_score": null, "error": "x"},\n{"path": "c", "sc')
+    path.write_text(
+        '[\n{"path": "a", "score": 0.5, "raw_score": 3.0, "error": null},\n'
+        '{"path": "b", "score": null, "raw_score": null, "error": "x"},\n{"path": "c", "sc'
+    )
     assert [r["path"] for r in read_rows(path, "json")] == ["a", "b"]
     assert read_done(path, "json") == {"a", "b"}
     with RowWriter(path, "json", append=True) as w:  # the cut line goes, the old rows stay
         w.write("c", 0.25, 2.0, None)
     rows = json.loads(path.read_text())
-    assert rows == [{"path": "a", "score": 0.5, "raw_score": 3.0, "error": None},
-                    {"path": "b", "score": None, "raw_score": None, "error": "x"},
-                    {"path": "c", "score": 0.25, "raw_score": 2.0, "error": None}]  # fmt: skip
+    assert rows == [
+        {"path": "a", "score": 0.5, "raw_score": 3.0, "error": None},
+        {"path": "b", "score": None, "raw_score": None, "error": "x"},
+        {"path": "c", "score": 0.25, "raw_score": 2.0, "error": None},
+    ]
 
 
 def test_csv_append_keeps_one_header(tmp_path):
@@ -37,7 +41,11 @@ def test_paths_and_formats(tmp_path):
     got, skipped, broken = collect_paths([tmp_path / "missing.png", tmp_path / "d"])
     assert got == [str(tmp_path / "missing.png"), str(tmp_path / "d/b.png"), str(tmp_path / "d/s/a.jpg")]
     assert skipped == [str(tmp_path / "d/notes.txt")] and broken == []
-    assert format_for("x.JSON", None) == "json" and format_for(None, None) == "csv" and format_for("x.json", "csv") == "csv"
+    assert (
+        format_for("x.JSON", None) == "json"
+        and format_for(None, None) == "csv"
+        and format_for("x.json", "csv") == "csv"
+    )
 
 
 def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
@@ -54,4 +62,6 @@ def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
     assert out.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nbad,,,no such file\nc,2.5,5.0,\n"
     assert len(ticks) == 3
     assert write_scores(Stub(), ["a"], tmp_path / "raw.json", "json", scale=False) == 0
-    assert json.loads((tmp_path / "raw.json").read_text()) == [{"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}]
+    assert json.loads((tmp_path / "raw.json").read_text()) == [
+        {"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}
+    ]

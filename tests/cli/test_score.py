@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from scoring_data import published_weights
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
-from scoring_data import published_weights
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +127,10 @@ def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):
 
 def _smooth(w=72, h=56, seed=4):
     """A smooth RGB image (lossy phone codecs keep it close)."""
-    from imaging import write_photo
-
     import tempfile
     from pathlib import Path
+
+    from imaging import write_photo
 
     with tempfile.TemporaryDirectory() as d:
         return Image.open(write_photo(Path(d) / "s.png", w, h, seed)).convert("RGB")
@@ -188,7 +188,11 @@ def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weight
     assert r.exit_code == 1  # the named file could not be decoded
     rows = _csv(out)
     assert [row["path"].replace(str(tmp_path) + "/", "") for row in rows] == [
-        "mixed/a.heic", "mixed/b.png", "mixed/sub/no-extension", "named.xyz"]
+        "mixed/a.heic",
+        "mixed/b.png",
+        "mixed/sub/no-extension",
+        "named.xyz",
+    ]
     assert [bool(row["error"]) for row in rows] == [False, False, False, True]
     assert "not an image" in rows[3]["error"]
     assert r.stderr.count("skipped") == 1

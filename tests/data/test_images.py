@@ -266,8 +266,11 @@ def test_pillow_heif_is_imported_only_for_a_heif_file(tmp_path):
         "except ImageError as e:\n"
         "    print(e)\n"
     )
-    run = lambda *pre: subprocess.run([sys.executable, "-c", "".join(pre) + script, str(tmp_path)],  # noqa: E731
-                                      capture_output=True, text=True, check=True).stdout.splitlines()
+
+    def run(*pre):
+        command = [sys.executable, "-c", "".join(pre) + script, str(tmp_path)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
+
     before, pixel = run()
     assert before == "False"
     assert all(abs(a - b) <= 8 for a, b in zip(ast.literal_eval(pixel), (200, 30, 60)))  # a lossy copy of the colour

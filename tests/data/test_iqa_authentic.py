@@ -26,8 +26,10 @@ def _csv(path, header, rows):
 
 def test_koniq(tmp_path):
     header = ["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"]
-    rows = [["10004473376.jpg", 0, 0, 25, 73, 7, 105, 3.828571, 0.527, 77.383621],
-            ["10007357496.jpg", 0, 3, 45, 47, 1, 96, 3.479167, 0.580, 68.728571]]  # fmt: skip
+    rows = [
+        ["10004473376.jpg", 0, 0, 25, 73, 7, 105, 3.828571, 0.527, 77.383621],
+        ["10007357496.jpg", 0, 3, 45, 47, 1, 96, 3.479167, 0.580, 68.728571],
+    ]
     _csv(tmp_path / "koniq10k_scores_and_distributions.csv", header, rows)
     for r in rows:
         _img(tmp_path / "1024x768" / r[0])
@@ -45,8 +47,9 @@ def test_clive_mat_files_drop_training_images(tmp_path):
     names = [f"t{i}.bmp" for i in range(1, 8)] + ["3.bmp", "100.bmp", "1001.JPG"]
     mos = np.array([[50.0] * 7 + [63.9, 25.5, 70.1]])
     (tmp_path / "Data").mkdir()
-    scipy.io.savemat(tmp_path / "Data" / "AllImages_release.mat",
-                     {"AllImages_release": np.array(names, dtype=object).reshape(-1, 1)})  # fmt: skip
+    scipy.io.savemat(
+        tmp_path / "Data" / "AllImages_release.mat", {"AllImages_release": np.array(names, dtype=object).reshape(-1, 1)}
+    )
     scipy.io.savemat(tmp_path / "Data" / "AllMOS_release.mat", {"AllMOS_release": mos})
     for n in names[7:]:
         _img(tmp_path / "Images" / n)
@@ -105,8 +108,11 @@ def test_spaq(tmp_path):
 
 
 def test_generic_csv(tmp_path):
-    _csv(tmp_path / "labels.csv", ["path", "score", "reference", "distortion", "level"],
-         [["a/x1.png", 0.2, "x", "blur", 1], ["a/x2.png", 0.9, "x", "noise", 2], ["b/y1.png", 0.5, "y", "blur", 1]])  # fmt: skip
+    _csv(
+        tmp_path / "labels.csv",
+        ["path", "score", "reference", "distortion", "level"],
+        [["a/x1.png", 0.2, "x", "blur", 1], ["a/x2.png", 0.9, "x", "noise", 2], ["b/y1.png", 0.5, "y", "blur", 1]],
+    )
     for p in ("a/x1.png", "a/x2.png", "b/y1.png"):
         _img(tmp_path / p)
     data = load_dataset("csv", tmp_path)

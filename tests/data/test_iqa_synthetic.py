@@ -99,8 +99,12 @@ def test_kadid(tmp_path):
 
 
 def test_missing_label_file_is_named(tmp_path):
-    for name, label in [("live", "LIVE.txt"), ("csiq", "CSIQ.txt"), ("tid2013", "mos_with_names.txt"),
-                        ("kadid10k", "dmos.csv")]:  # fmt: skip
+    for name, label in [
+        ("live", "LIVE.txt"),
+        ("csiq", "CSIQ.txt"),
+        ("tid2013", "mos_with_names.txt"),
+        ("kadid10k", "dmos.csv"),
+    ]:
         with pytest.raises(DatasetError, match=label):
             load_dataset(name, tmp_path)
 

@@ -53,7 +53,7 @@ def test_random_crop_zero_fills_and_covers_every_position():
     assert torch.equal(small[:, :5, :7], chw) and small[:, 5:].eq(0).all() and small[:, :, 7:].eq(0).all()
     tops = {tuple(random_crop(image, 4, rng)[0, 0, :1].tolist()) for _ in range(300)}
     # Every (top, left) in {0, 1} x {0, 1, 2, 3} shows up, including the last position.
-    assert tops == {(int(chw[0, t, l]),) for t in range(2) for l in range(4)}
+    assert tops == {(int(chw[0, t, x]),) for t in range(2) for x in range(4)}
 
 
 def _reference_sample(files, crop, seed, epoch, index):
@@ -85,7 +85,9 @@ def test_samples_match_a_plain_pil_reference(tmp_path):
     # even and odd sides, larger and smaller than the crop (at half scale too), PNG and JPEG
     for k, (w, h) in enumerate([(96, 72), (97, 72), (96, 73), (40, 30), (130, 66), (64, 64)]):
         coarse = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
-        pixels = np.kron(coarse, np.ones((8, 8, 1), np.uint8))[:h, :w] // 2 + rng.integers(0, 128, (h, w, 3), dtype=np.uint8)
+        pixels = np.kron(coarse, np.ones((8, 8, 1), np.uint8))[:h, :w] // 2 + rng.integers(
+            0, 128, (h, w, 3), dtype=np.uint8
+        )
         files.append(tmp_path / f"i{k}.{'jpg' if k == 5 else 'png'}")
         Image.fromarray(pixels).save(files[-1])
     data = PristinePairs(files, crop_size=48, seed=11)
@@ -119,7 +121,7 @@ def test_crops_come_from_the_right_images_and_scales(image_folder):
 
     def found(crop, image):
         _, h, w = image.shape
-        return any(torch.equal(image[:, t : t + 16, l : l + 16], crop) for t in range(h - 15) for l in range(w - 15))
+        return any(torch.equal(image[:, t : t + 16, x : x + 16], crop) for t in range(h - 15) for x in range(w - 15))
 
     assert found(s["A_full"], full) and found(s["A_half"], half)
 

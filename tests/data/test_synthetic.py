@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from arniqa.cli import EXIT_USAGE, _register, app
 from arniqa.data.images import list_images
 from arniqa.data.iqa import load_dataset
-from arniqa.degradations import LEVELS, kernels
 from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size
+from arniqa.degradations import LEVELS, kernels
 
 TYPES = ("gaublur", "jpeg", "meanshift")
 
@@ -79,10 +79,15 @@ def test_lens_blur_is_matlabs_disk_as_in_kadid(pristine, tmp_path):
     for level, radius in enumerate(LEVELS["lensblur"], start=1):
         padded = torch.nn.functional.pad(ref[None].double(), (radius,) * 4, mode="replicate")
         disk = kernels.disk(radius)
-        blurred = sum(disk[i, j] * padded[..., i : i + 24, j : j + 32] for i in range(2 * radius + 1)
-                      for j in range(2 * radius + 1))
+        blurred = sum(
+            disk[i, j] * padded[..., i : i + 24, j : j + 32]
+            for i in range(2 * radius + 1)
+            for j in range(2 * radius + 1)
+        )
         expected = (blurred[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-        written = np.asarray(Image.open(tmp_path / "o" / "images" / f"I01_{KADID_TYPES['lensblur']:02d}_{level:02d}.png"))
+        written = np.asarray(
+            Image.open(tmp_path / "o" / "images" / f"I01_{KADID_TYPES['lensblur']:02d}_{level:02d}.png")
+        )
         assert np.abs(written.astype(int) - expected).max() <= 1  # float32 filtering rounds differently
 
 
@@ -110,8 +115,9 @@ def test_cli(pristine, tmp_path):
     _register()
     runner = CliRunner()
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out),
-                                 "--images", "1", "--size", "24x16"])  # fmt: skip
+    result = runner.invoke(
+        app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--images", "1", "--size", "24x16"]
+    )
     assert result.exit_code == 0, result.output
     assert len(list((out / "images").glob("I01_*.png"))) == 23 * 5
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "none"), "-o", str(out)])
@@ -125,8 +131,9 @@ def test_cli_takes_phone_photos(tmp_path):
     phones = write_phone_photos(tmp_path / "phones", 40, 24)
     _register()
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "phones"), "-o", str(out),
-                                      "--size", "40x24"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "phones"), "-o", str(out), "--size", "40x24"]
+    )
     assert result.exit_code == 0, result.output
     for i, path in enumerate(sorted(phones), start=1):
         assert np.array_equal(np.asarray(Image.open(out / "images" / f"I{i:02d}.png")), phones[path])

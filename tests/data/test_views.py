@@ -153,7 +153,14 @@ def test_half_scale_crop_is_the_crop_of_the_half_scale_image(size):
     for method in ("bicubic", "bilinear_aa"):
         half = half_scale(img, method)
         # inside, touching each edge, and larger than the half image (zero fill)
-        for top, left, side in [(0, 0, 16), (3, 5, 16), (h // 2 - 16, w // 2 - 16, 16), (7, 2, 20), (0, 0, 64), (5, 9, 64)]:
+        for top, left, side in [
+            (0, 0, 16),
+            (3, 5, 16),
+            (h // 2 - 16, w // 2 - 16, 16),
+            (7, 2, 20),
+            (0, 0, 64),
+            (5, 9, 64),
+        ]:
             ref = np.asarray(half.crop((left, top, left + side, top + side)))
             out = np.asarray(half_scale_crop(img, top, left, side, method))
             assert out.shape == (side, side, 3)

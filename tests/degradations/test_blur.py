@@ -194,12 +194,20 @@ def double_loop(padded, kernel, h, w):
 
 
 RUN_KERNEL = torch.tensor(  # runs from the first column, a zero row, repeated and unequal rows
-    [[0.1] * 5 + [0.0, 0.2, 0.0, 0.0], [0.0] * 9, [0.05, 0.3] + [0.07] * 6 + [0.05], [0.1] * 5 + [0.0, 0.2, 0.0, 0.0],
-     [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    [
+        [0.1] * 5 + [0.0, 0.2, 0.0, 0.0],
+        [0.0] * 9,
+        [0.05, 0.3] + [0.07] * 6 + [0.05],
+        [0.1] * 5 + [0.0, 0.2, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0],
+    ],
+    dtype=torch.float64,
+)
 
 
 @pytest.mark.parametrize(
-    "kernel", [make(r) for make in (kernels.disk, kernels.reference_disk) for r in LEVELS["lensblur"]] + [RUN_KERNEL])
+    "kernel", [make(r) for make in (kernels.disk, kernels.reference_disk) for r in LEVELS["lensblur"]] + [RUN_KERNEL]
+)
 def test_row_by_row_correlation_equals_the_double_loop(kernel):
     # Prefix-sum runs: at 224 px, the photo-sized case, against float64 sums of every tap.
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -243,8 +251,9 @@ REFERENCE_DISK_FACTS = [
 
 
 def test_reference_disk_of_radius_two_is_the_references():
-    torch.testing.assert_close(kernels.reference_disk(2), torch.tensor(REFERENCE_DISK_2, dtype=torch.float64),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        kernels.reference_disk(2), torch.tensor(REFERENCE_DISK_2, dtype=torch.float64), rtol=0, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("radius, negative, smallest, centre", REFERENCE_DISK_FACTS)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from kornia.color import hsv_to_rgb, lab_to_rgb, rgb_to_grayscale, rgb_to_hsv, rgb_to_lab
 
 from arniqa.degradations import LEVELS, distort
-from arniqa.degradations.color import colordiff, colorshift, colorsat1, colorsat2, sample_colorshift
+from arniqa.degradations.color import colordiff, colorsat1, colorsat2, colorshift, sample_colorshift
 
 BGR = [2, 1, 0]
 

@@ -53,4 +53,3 @@ def test_grey_mix_matches_kornias_rgb_to_grayscale():
     torch.testing.assert_close(grey, rgb_to_grayscale(x), rtol=0, atol=1e-7)
     # BT.601 by hand: white stays white, pure green is 0.587
     assert torch.allclose(grey[0, 0, 0, :8], torch.tensor([0, 0.114, 0.587, 0.701, 0.299, 0.413, 0.886, 1.0]))
-

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from imaging import textured
 
 from arniqa.degradations import GROUPS, LEVELS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.registry import get
 from arniqa.degradations.sampler import Step, apply_chain, apply_chains
-from imaging import textured
 
 CASES = [(name, level) for name in NAMES for level in range(1, NUM_LEVELS + 1)]
 

@@ -89,12 +89,25 @@ def test_apply_chains_codec_groups_in_the_background_keep_draws_and_bytes(thread
     # With 2 threads the JPEG 2000 groups start in the worker processes and are collected after
     # the position's other groups; the result must be the documented order, step by step.
     x = torch.stack([textured(64, 72, seed=seed) for seed in range(6)])
-    chains = [[("jpeg2000", 1), ("whitenoise", 2)], [("whitenoise", 3), ("jpeg2000", 2)], [("jpeg2000", 5)],
-              [("gaublur", 3), ("jpeg2000", 2)], [("impulsenoise", 2)], [("jpeg2000", 1)]]
+    chains = [
+        [("jpeg2000", 1), ("whitenoise", 2)],
+        [("whitenoise", 3), ("jpeg2000", 2)],
+        [("jpeg2000", 5)],
+        [("gaublur", 3), ("jpeg2000", 2)],
+        [("impulsenoise", 2)],
+        [("jpeg2000", 1)],
+    ]
     g = torch.Generator().manual_seed(7)
     expected = x.clone()
-    for rows, name, level in [([1], "whitenoise", 3), ([4], "impulsenoise", 2), ([0, 5], "jpeg2000", 1),
-                              ([2], "jpeg2000", 5), ([3], "gaublur", 3), ([0], "whitenoise", 2), ([1, 3], "jpeg2000", 2)]:
+    for rows, name, level in [
+        ([1], "whitenoise", 3),
+        ([4], "impulsenoise", 2),
+        ([0, 5], "jpeg2000", 1),
+        ([2], "jpeg2000", 5),
+        ([3], "gaublur", 3),
+        ([0], "whitenoise", 2),
+        ([1, 3], "jpeg2000", 2),
+    ]:
         expected[rows] = distort(expected[rows], name, level, g)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -172,4 +185,3 @@ def test_severity_grows_with_level(name, size):
     x = textured(size, size, seed=3)
     quality = [psnr(distort(x, name, level), x) for level in range(1, 6)]
     assert all(a > b for a, b in zip(quality, quality[1:])), quality
-

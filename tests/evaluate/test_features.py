@@ -24,7 +24,7 @@ def _manual_crops(arr: np.ndarray, s: int) -> np.ndarray:
     pad = np.zeros((h + 2 * s, w + 2 * s, 3), dtype=arr.dtype)
     pad[s : s + h, s : s + w] = arr
     tops = [(h // 2 - s // 2, w // 2 - s // 2), (0, 0), (h - s, 0), (0, w - s), (h - s, w - s)]
-    return np.stack([pad[t + s : t + 2 * s, l + s : l + 2 * s] for t, l in tops])
+    return np.stack([pad[t + s : t + 2 * s, x + s : x + 2 * s] for t, x in tops])
 
 
 def _expected(model, path, s, short=None):

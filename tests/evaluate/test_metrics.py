@@ -47,4 +47,8 @@ def test_degenerate_inputs_and_summary():
     with pytest.raises(ValueError, match="3 predictions for 2 scores"):
         correlations([1, 2, 3], [1, 2])
     s = summarise([0.1, 0.5, 0.3, 0.9])
-    assert s == {"median": pytest.approx(0.4), "mean": pytest.approx(0.45), "std": pytest.approx(np.std([0.1, 0.5, 0.3, 0.9]))}
+    assert s == {
+        "median": pytest.approx(0.4),
+        "mean": pytest.approx(0.45),
+        "std": pytest.approx(np.std([0.1, 0.5, 0.3, 0.9])),
+    }

@@ -12,12 +12,27 @@ from arniqa.utils.files import write_json
 def _result():
     stat = {"median": 0.91234, "mean": 0.9, "std": 0.01}
     return {
-        "dataset": "kadid10k", "images": 100, "splits": 10, "alpha": np.float64(0.5),
-        "summary": {"srcc": stat, "plcc": stat, "krcc": stat, "plcc_logistic": {"median": float("nan"), "mean": 0, "std": 0}},
+        "dataset": "kadid10k",
+        "images": 100,
+        "splits": 10,
+        "alpha": np.float64(0.5),
+        "summary": {
+            "srcc": stat,
+            "plcc": stat,
+            "krcc": stat,
+            "plcc_logistic": {"median": float("nan"), "mean": 0, "std": 0},
+        },
         "per_type": {"jpeg": {"srcc": 0.8, "plcc": 0.7, "splits": 10}},
-        "cross": {"source": "kadid10k", "target": "csiq", "srcc": 0.5, "plcc": 0.4, "krcc": 0.3,
-                  "plcc_logistic": float("nan"), "direction_flipped": True},
-    }  # fmt: skip
+        "cross": {
+            "source": "kadid10k",
+            "target": "csiq",
+            "srcc": 0.5,
+            "plcc": 0.4,
+            "krcc": 0.3,
+            "plcc_logistic": float("nan"),
+            "direction_flipped": True,
+        },
+    }
 
 
 def test_json_is_strict_and_markdown_has_tables(tmp_path):

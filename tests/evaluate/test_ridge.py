@@ -145,10 +145,12 @@ def test_path_and_predictions_over_several_4096_row_blocks():
         np.testing.assert_allclose(others[:, k], ref.coef_, rtol=1e-8)
         np.testing.assert_allclose(path.intercepts(coefs)[k], ref.intercept_, rtol=1e-9)
         np.testing.assert_allclose(predicted[:, k], ref.predict(X.astype(np.float64)), rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(path.predict(X, [a], order)[:, 0], ref.predict(X[order].astype(np.float64)),
-                                   rtol=1e-9, atol=1e-9)  # fmt: skip
-        np.testing.assert_allclose(path.predict(X, [a], held_out)[:, 0], ref.predict(X[held_out].astype(np.float64)),
-                                   rtol=1e-9, atol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(
+            path.predict(X, [a], order)[:, 0], ref.predict(X[order].astype(np.float64)), rtol=1e-9, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            path.predict(X, [a], held_out)[:, 0], ref.predict(X[held_out].astype(np.float64)), rtol=1e-9, atol=1e-9
+        )
 
 
 def test_protocol_fit_and_predict_over_several_blocks():

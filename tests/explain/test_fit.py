@@ -26,8 +26,13 @@ def test_accuracy_counts_as_written_by_hand():
     feats[1, noise], feats[1, blur], feats[1, 8] = 1.0, 0.5, 1.0  # blur@3 read as noise, blur 2nd; severity off by 2
     feats[2, noise], feats[2, 8] = 1.0, 2.0  # chain blur+noise: top-1 in the chain
     feats[3, none] = 1.0  # pristine read as none
-    data = Labelled(feats, torch.zeros(4, len(LABELS)), torch.tensor([3.0, 3.0, 2.0, 0.0]),
-                    ["single", "single", "chain", "pristine"], [{"blur"}, {"blur"}, {"blur", "noise"}, {"none"}])
+    data = Labelled(
+        feats,
+        torch.zeros(4, len(LABELS)),
+        torch.tensor([3.0, 3.0, 2.0, 0.0]),
+        ["single", "single", "chain", "pristine"],
+        [{"blur"}, {"blur"}, {"blur", "noise"}, {"none"}],
+    )
     result = accuracy(_head_reading_dims(), data)
     assert result["single"]["top1"] == 0.5 and result["single"]["top2"] == 1.0
     assert result["single"]["severity_within_1"] == 0.5 and result["single"]["top1_per_group"]["blur"] == 0.5

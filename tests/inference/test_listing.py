@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 from PIL import Image
+from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
 from arniqa.inference.listing import iter_inputs, skip_finished
-from tiny_arniqa import tiny_onnx
 
 
 def _png(path, seed=0, size=(16, 12)):
@@ -82,9 +82,27 @@ def test_a_10k_line_list_scores_in_bounded_memory(tmp_path):
         listing = tmp_path / f"list-{n}.txt"
         listing.write_text("".join(f"{image}\n" for _ in range(n)))
         out = tmp_path / f"scores-{n}.csv"
-        done = subprocess.run([sys.executable, "-c", SCRIPT, "score", "--files-from", str(listing), "--checkpoint",
-                               str(model), "--protocol", "whole", "--batch-size", "64", "-o", str(out)],
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SCRIPT,
+                "score",
+                "--files-from",
+                str(listing),
+                "--checkpoint",
+                str(model),
+                "--protocol",
+                "whole",
+                "--batch-size",
+                "64",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         report = json.loads(done.stderr.strip().splitlines()[-1])
         assert report["code"] == 0, done.stderr
         assert sum(1 for _ in open(out)) == n + 1

@@ -30,8 +30,8 @@ def test_map_scores_each_crop_as_its_own_view(random_arniqa):
     for i, t in enumerate(qmap.tops):
         for j, left in enumerate(qmap.lefts):
             cy, cx = (2 * t + 32) // 4, (2 * left + 32) // 4  # the tile's centre at half scale
-            full = x[None, :, t:t + 32, left:left + 32]
-            halfcrop = half[None, :, 32 + cy - 16:32 + cy + 16, 32 + cx - 16:32 + cx + 16]
+            full = x[None, :, t : t + 32, left : left + 32]
+            halfcrop = half[None, :, 32 + cy - 16 : 32 + cy + 16, 32 + cx - 16 : 32 + cx + 16]
             with torch.no_grad():
                 expected = regressor.scale(regressor(model.quality_features(full, halfcrop)))
             assert qmap.scores[i, j] == pytest.approx(float(expected), abs=1e-5)

@@ -30,8 +30,21 @@ def exported(published, tmp_path_factory):
     """``arniqa export --embedding`` of the published-layout KADID-10k model."""
     d, _, _ = published
     out = tmp_path_factory.mktemp("onnx") / "arniqa-kadid.onnx"
-    res = CliRunner().invoke(app, ["export", "-o", str(out), "--weights-dir", str(d), "--regressor", "kadid10k",
-                                   "--embedding", "--protocol", "pyiqa"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "-o",
+            str(out),
+            "--weights-dir",
+            str(d),
+            "--regressor",
+            "kadid10k",
+            "--embedding",
+            "--protocol",
+            "pyiqa",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -115,9 +128,12 @@ def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, m
     assert torch.allclose(a.features, b.features, atol=1e-5, rtol=0) and b.features.shape == (3, 5, 4096)
     other = load("arniqa-live", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
     assert other.engine.path == cached[0]  # same encoder, other regressor: the cached file is reused
-    assert torch.allclose(other.score(photos[0]).scores,
-                          load("arniqa-live", device="cpu", weights_dir=d, engine="torch").score(photos[0]).scores,
-                          atol=TOL, rtol=0)
+    assert torch.allclose(
+        other.score(photos[0]).scores,
+        load("arniqa-live", device="cpu", weights_dir=d, engine="torch").score(photos[0]).scores,
+        atol=TOL,
+        rtol=0,
+    )
 
 
 def test_engine_errors(published, exported, tmp_path):

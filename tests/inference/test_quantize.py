@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from imaging import write_photo
 from typer.testing import CliRunner
 
 import arniqa.cli.export  # noqa: F401  (registers the verbs)
@@ -12,7 +13,6 @@ import arniqa.cli.score  # noqa: F401
 from arniqa.cli import app
 from arniqa.inference import load
 from arniqa.inference.quantize import int8_file
-from imaging import write_photo
 
 # |int8 - fp32| of a scaled score per unit of the regressor's weight norm (scaled units): measured 0.00024
 # on these images with the published-layout test model (max |d| 0.0077 at norm 32); benchmarks/int8.py
@@ -44,8 +44,21 @@ def folder(photos, tmp_path_factory):
 def int8_export(published, calibration, tmp_path_factory):
     d, _, _ = published
     out = tmp_path_factory.mktemp("int8") / "m.onnx"
-    res = CliRunner().invoke(app, ["export", "-o", str(out), "--weights-dir", str(d), "--regressor", "kadid10k",
-                                   "--int8", "--calibrate", str(calibration)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "-o",
+            str(out),
+            "--weights-dir",
+            str(d),
+            "--regressor",
+            "kadid10k",
+            "--int8",
+            "--calibrate",
+            str(calibration),
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -64,7 +77,9 @@ def test_int8_rows_follow_fp32_rows(published, int8_export, folder):
     diffs = [abs(float(ra["score"]) - float(rb["score"])) for ra, rb in zip(a, b) if not ra["error"]]
     assert 0 < max(diffs) <= PER_UNIT_NORM * weight_norm, (diffs, weight_norm)
     meta = json.loads(int8_export.with_name("m.onnx.json").read_text())
-    assert meta["precision"] == "int8" and meta["dataset"] == "kadid10k" and meta["calibration"].endswith("calibration0")
+    assert (
+        meta["precision"] == "int8" and meta["dataset"] == "kadid10k" and meta["calibration"].endswith("calibration0")
+    )
 
 
 @pytest.mark.slow  # two quantizations of a ResNet50 (about a minute)
@@ -89,7 +104,9 @@ def test_precision_int8_caches_beside_the_fp32_export(published, calibration, ph
 def test_int8_errors(published, calibration, folder):
     d, _, _ = published
     runner = CliRunner()
-    res = runner.invoke(app, ["score", str(folder), "--weights-dir", str(d), "--engine", "torch", "--precision", "int8"])
+    res = runner.invoke(
+        app, ["score", str(folder), "--weights-dir", str(d), "--engine", "torch", "--precision", "int8"]
+    )
     assert res.exit_code == 2 and "int8 runs on ONNX Runtime" in res.output
     res = runner.invoke(app, ["score", str(folder), "--weights-dir", str(d), "--calibrate", str(calibration)])
     assert res.exit_code == 2 and "calibrate goes with" in res.output

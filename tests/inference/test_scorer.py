@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from imaging import write_photo as _photo
 from PIL import Image
 from torchvision import transforms
 
@@ -16,7 +17,6 @@ from arniqa.data.images import ImageError
 from arniqa.inference import Scorer, load
 from arniqa.models.registry import PYIQA_NAMES, model_dataset
 from arniqa.utils.runtime import resolve_device
-from imaging import write_photo as _photo
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _norm = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
@@ -45,6 +45,7 @@ def reference_raw(path, encoder, regressor, protocol):
     if protocol == "whole":
         views, views_ds = [img], [img_ds]
     else:
+
         def crops(im):
             W, H = im.size
             corners = [(W // 2 - 112, H // 2 - 112), (0, 0), (0, H - 224), (W - 224, 0), (W - 224, H - 224)]
@@ -130,8 +131,14 @@ def _benchmark_regressor(seed=20):
 
 def test_channels_last_and_bf16_against_fp32(published, photos):
     d, _, _ = published
-    default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", regressor=_benchmark_regressor(),
-                   engine="torch")
+    default = load(
+        "arniqa-kadid10k",
+        device="cpu",
+        weights_dir=d,
+        protocol="whole",
+        regressor=_benchmark_regressor(),
+        engine="torch",
+    )
     fp32 = default.score(photos).scores
     model = default.model
     channels_last = Scorer(model, default.regressor, protocol="whole", channels_last=True).score(photos).scores
@@ -153,9 +160,19 @@ def test_small_images_work_in_crops(published, tmp_path):
 
 def test_aliases_and_scaling(published, photos):
     d, _, regs = published
-    expected = {"arniqa": "koniq10k", "arniqa-live": "live", "arniqa-csiq": "csiq", "arniqa-tid": "tid2013",
-                "arniqa-kadid": "kadid10k", "arniqa-clive": "clive", "arniqa-flive": "flive", "arniqa-spaq": "spaq",
-                "arniqa-koniq10k": "koniq10k", "arniqa-tid2013": "tid2013", "ARNIQA-KADID10K": "kadid10k"}
+    expected = {
+        "arniqa": "koniq10k",
+        "arniqa-live": "live",
+        "arniqa-csiq": "csiq",
+        "arniqa-tid": "tid2013",
+        "arniqa-kadid": "kadid10k",
+        "arniqa-clive": "clive",
+        "arniqa-flive": "flive",
+        "arniqa-spaq": "spaq",
+        "arniqa-koniq10k": "koniq10k",
+        "arniqa-tid2013": "tid2013",
+        "ARNIQA-KADID10K": "kadid10k",
+    }
     assert set(PYIQA_NAMES) <= set(expected)
     for name, ds in expected.items():
         assert model_dataset(name) == ds
@@ -255,8 +272,16 @@ def test_device_auto_and_lazy_package():
     assert arniqa.load is load
 
 
-@pytest.mark.parametrize("regressor, dataset", [("kadid", "kadid10k"), ("KADID10K", "kadid10k"), ("arniqa", "koniq10k"),
-                                                ("arniqa-live", "live"), ("koniq", "koniq10k")])
+@pytest.mark.parametrize(
+    "regressor, dataset",
+    [
+        ("kadid", "kadid10k"),
+        ("KADID10K", "kadid10k"),
+        ("arniqa", "koniq10k"),
+        ("arniqa-live", "live"),
+        ("koniq", "koniq10k"),
+    ],
+)
 def test_load_takes_every_regressor_spelling(published, photos, regressor, dataset):
     d, encoder, regs = published
     scorer = load(device="cpu", weights_dir=d, protocol="pyiqa", regressor=regressor)

@@ -27,13 +27,16 @@ def test_brace_patterns_expand_as_a_shell_does():
 def test_members_are_read_by_offset_as_tarfile_extracts_them(tmp_path):
     make_shards(tmp_path)
     items = shard_items(tmp_path / "000000.tar")
-    assert [it.name for it in items] == [f"{tmp_path}/000000.tar/{k}"
-                                         for k in ("0000.jpg", "0001.jpg", "0002.jpg", "sub/0003.png", "0004.jpg")]
+    assert [it.name for it in items] == [
+        f"{tmp_path}/000000.tar/{k}" for k in ("0000.jpg", "0001.jpg", "0002.jpg", "sub/0003.png", "0004.jpg")
+    ]
     with tarfile.open(tmp_path / "000000.tar") as tar:
         for it in items:
             assert it.read() == tar.extractfile(it.key).read()
     cut = shard_items(tmp_path / "000001.tar")
-    assert isinstance(cut[0], Member) and isinstance(cut[-1], Unreadable) and cut[-1].name == str(tmp_path / "000001.tar")
+    assert (
+        isinstance(cut[0], Member) and isinstance(cut[-1], Unreadable) and cut[-1].name == str(tmp_path / "000001.tar")
+    )
     assert shard_items(tmp_path / "missing.tar") == [Unreadable(str(tmp_path / "missing.tar"), "no such file")]
     (tmp_path / "text.tar").write_text("not a tar")
     assert "not a tar file" in shard_items(tmp_path / "text.tar")[0].reason
@@ -64,9 +67,18 @@ def test_score_shards_rows_errors_and_resume(weights_dir, tmp_path):
     rows = _rows(out)
     shard0, shard1 = f"{tmp_path}/000000.tar", f"{tmp_path}/000001.tar"
     assert [row["path"] for row in rows] == [
-        f"{shard0}/0000.jpg", f"{shard0}/0001.jpg", f"{shard0}/0002.jpg", f"{shard0}/sub/0003.png", f"{shard0}/0004.jpg",
-        f"{shard1}/a.jpg", f"{shard1}/b.jpg", shard1, f"{tmp_path}/000002.tar",
-        f"{tmp_path}/files/0000.jpg", f"{tmp_path}/files/0001.jpg"]  # fmt: skip
+        f"{shard0}/0000.jpg",
+        f"{shard0}/0001.jpg",
+        f"{shard0}/0002.jpg",
+        f"{shard0}/sub/0003.png",
+        f"{shard0}/0004.jpg",
+        f"{shard1}/a.jpg",
+        f"{shard1}/b.jpg",
+        shard1,
+        f"{tmp_path}/000002.tar",
+        f"{tmp_path}/files/0000.jpg",
+        f"{tmp_path}/files/0001.jpg",
+    ]
     by = {row["path"]: row for row in rows}
     assert "not an image file" in by[f"{shard0}/0001.jpg"]["error"]
     assert "truncated or corrupt" in by[f"{shard0}/0002.jpg"]["error"]
@@ -75,14 +87,19 @@ def test_score_shards_rows_errors_and_resume(weights_dir, tmp_path):
     assert "unreadable after 2 image members" in by[shard1]["error"]
     assert by[f"{tmp_path}/000002.tar"]["error"] == "no such file"
     # a member scores as the same bytes in a file (the independent path: open_image on a file)
-    for member, file in ((f"{shard0}/0000.jpg", "0000.jpg"), (f"{shard0}/0004.jpg", "0001.jpg"),
-                         (f"{shard1}/a.jpg", "0000.jpg")):  # fmt: skip
+    for member, file in (
+        (f"{shard0}/0000.jpg", "0000.jpg"),
+        (f"{shard0}/0004.jpg", "0001.jpg"),
+        (f"{shard1}/a.jpg", "0000.jpg"),
+    ):
         assert by[member]["error"] == ""
         assert float(by[member]["score"]) == pytest.approx(float(by[f"{tmp_path}/files/{file}"]["score"]), abs=1e-6)
     # resume: only what is missing is scored
     part = tmp_path / "part.csv"
-    part.write_text("path,score,raw_score,error\n" + "".join(
-        f"{row['path']},{row['score']},{row['raw_score']},{row['error']}\n" for row in rows[:6]))
+    part.write_text(
+        "path,score,raw_score,error\n"
+        + "".join(f"{row['path']},{row['score']},{row['raw_score']},{row['error']}\n" for row in rows[:6])
+    )
     r = _score([tmp_path / "{000000..000002}.tar", tmp_path / "files", *common, "-o", part, "--resume"])
     assert r.exit_code == 1 and "resuming: 6 of 11" in r.stderr
     assert [row["path"] for row in _rows(part)] == [row["path"] for row in rows]

@@ -69,8 +69,18 @@ def _same_rows(a, b):
 def local_run(weights_dir, inputs, tmp_path_factory):
     """The rows of a local run (no Ray) over the folder and the shards, and its exit status."""
     out = tmp_path_factory.mktemp("local") / "local.csv"
-    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", "--weights-dir", weights_dir,
-                "--protocol", "whole", "-o", out])  # fmt: skip
+    r = _score(
+        [
+            inputs / "photos",
+            inputs / "{000000..000001}.tar",
+            "--weights-dir",
+            weights_dir,
+            "--protocol",
+            "whole",
+            "-o",
+            out,
+        ]
+    )
     return r.exit_code, _rows(out)
 
 
@@ -78,8 +88,22 @@ def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
     code, local = local_run
     assert code == 1
     out = tmp_path / "ray.csv"
-    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", "--weights-dir", weights_dir,
-                "--protocol", "whole", "-o", out, "--ray", "local", "--ray-workers", "2"])  # fmt: skip
+    r = _score(
+        [
+            inputs / "photos",
+            inputs / "{000000..000001}.tar",
+            "--weights-dir",
+            weights_dir,
+            "--protocol",
+            "whole",
+            "-o",
+            out,
+            "--ray",
+            "local",
+            "--ray-workers",
+            "2",
+        ]
+    )
     assert r.exit_code == 1, r.stderr
     rows = _rows(out)
     _same_rows(rows, local)
@@ -112,12 +136,23 @@ def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
     with connected("local"):
         rows = [{"path": str(p), "bytes": p.read_bytes()} for p in photos] + [{"path": "bad", "bytes": b"xx"}]
         ds = ray.data.from_items(rows, override_num_blocks=2).map_batches(
-            ArniqaScorer, fn_constructor_kwargs=options, batch_size=4, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1)
+            ArniqaScorer,
+            fn_constructor_kwargs=options,
+            batch_size=4,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=1,
+        )
         got = {r["path"]: r for r in ds.take_all()}
         images = ray.data.read_images([str(p) for p in photos], include_paths=True, mode="RGB")
-        decoded = images.map_batches(ArniqaScorer, fn_constructor_kwargs=options, batch_size=2, batch_format="numpy",
-                                     compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1).take_all()
+        decoded = images.map_batches(
+            ArniqaScorer,
+            fn_constructor_kwargs=options,
+            batch_size=2,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=1,
+        ).take_all()
     assert "bytes" not in got["bad"] and "not an image file" in got["bad"]["error"] and np.isnan(got["bad"]["score"])
     for p, s, raw, f in zip(photos, expected.scores, expected.raw_scores, expected.features):
         assert got[str(p)]["error"] is None
@@ -155,6 +190,12 @@ def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
     with connected("local"):
         again = extract_features(model, paths, protocol, cache_dir=tmp_path / "cache2", progress=False, runner=runner)
     np.testing.assert_allclose(again, local, atol=1e-6)
-    cached = extract_features(model, paths, protocol, cache_dir=tmp_path / "cache2", progress=False,
-                              runner=lambda *a, **k: pytest.fail("the cache was not used"))  # fmt: skip
+    cached = extract_features(
+        model,
+        paths,
+        protocol,
+        cache_dir=tmp_path / "cache2",
+        progress=False,
+        runner=lambda *a, **k: pytest.fail("the cache was not used"),
+    )
     np.testing.assert_array_equal(cached, again)  # the key of a local run finds the Ray run's features

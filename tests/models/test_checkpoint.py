@@ -9,14 +9,13 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from tiny_arniqa import TinyARNIQA
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_OK, app
-from arniqa.models import ARNIQA, Regressor, WeightsError
-from arniqa.models import checkpoint
+from arniqa.models import ARNIQA, Regressor, WeightsError, checkpoint
 from arniqa.models.checkpoint import extra_config, load_checkpoint, read_checkpoint_config, save_checkpoint
-from tiny_arniqa import TinyARNIQA
 
 
 def _randomise(model, seed):
@@ -130,8 +129,14 @@ def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
     m, r, config = load_checkpoint(single)
     assert config["dtype"] == "float32"
     bound = 800
-    files = save_checkpoint(tmp_path / "parts" / "model.safetensors", m, r, dtype=torch.bfloat16,
-                            max_part_bytes=bound, **extra_config(config))
+    files = save_checkpoint(
+        tmp_path / "parts" / "model.safetensors",
+        m,
+        r,
+        dtype=torch.bfloat16,
+        max_part_bytes=bound,
+        **extra_config(config),
+    )
     n = len(files)
     assert n > 1
     assert files == [tmp_path / "parts" / f"model-{i:05d}-of-{n:05d}.safetensors" for i in range(1, n + 1)]
@@ -172,8 +177,9 @@ def test_missing_extra_and_mismatched_parts(tiny, tmp_path):
     files = save_checkpoint(tmp_path / "a" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800)
     n = len(files)
     of = f"of-{n:05d}.safetensors"
-    other = save_checkpoint(tmp_path / "b" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800,
-                            step=1)  # fmt: skip
+    other = save_checkpoint(
+        tmp_path / "b" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800, step=1
+    )
     assert len(other) == n
 
     files[1].rename(tmp_path / "moved")
@@ -216,15 +222,28 @@ def test_score_with_bf16_parts_gives_the_rows_of_the_bf16_file(photos, tmp_path)
     reg = Regressor.from_numpy(torch.randn(4096).numpy(), 0.5, dataset="kadid10k")
     bound = 15 * 2**20
     [single] = save_checkpoint(tmp_path / "single" / "model.safetensors", model, reg, dtype=torch.bfloat16)
-    parts = save_checkpoint(tmp_path / "parts" / "model.safetensors", model, reg, dtype=torch.bfloat16,
-                            max_part_bytes=bound)  # fmt: skip
+    parts = save_checkpoint(
+        tmp_path / "parts" / "model.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=bound
+    )
     assert len(parts) > 1 and all(os.path.getsize(f) <= bound for f in parts)
 
     rows = []
     for i, name in enumerate((single, parts[0], tmp_path / "parts")):
         out = tmp_path / f"scores{i}.csv"
-        args = ["score", *map(str, photos), "--checkpoint", str(name), "--engine", "torch", "--device", "cpu",
-                "--protocol", "whole", "-o", str(out)]  # fmt: skip
+        args = [
+            "score",
+            *map(str, photos),
+            "--checkpoint",
+            str(name),
+            "--engine",
+            "torch",
+            "--device",
+            "cpu",
+            "--protocol",
+            "whole",
+            "-o",
+            str(out),
+        ]
         result = CliRunner().invoke(app, args, catch_exceptions=False)
         assert result.exit_code == EXIT_OK
         rows.append(list(csv.DictReader(out.open())))

@@ -175,7 +175,6 @@ def test_bad_published_files(published, tmp_path, make_scripted_regressor):
         load_published_regressor(wrong)
 
 
-
 def test_regressor_only_safetensors_file(tmp_path):
     """The evaluation's export: tensors weight (1, D) / bias (1,), config in the "arniqa" metadata."""
     import json
@@ -184,8 +183,11 @@ def test_regressor_only_safetensors_file(tmp_path):
 
     path = tmp_path / "regressor_photos.safetensors"
     meta = {"format": "arniqa-regressor", "version": 1, "dataset": "photos", "score_range": [0, 10, "dmos"]}
-    save_file({"weight": torch.full((1, 8), 0.5), "bias": torch.tensor([1.0])}, str(path),
-              metadata={"arniqa": json.dumps(meta)})  # fmt: skip
+    save_file(
+        {"weight": torch.full((1, 8), 0.5), "bias": torch.tensor([1.0])},
+        str(path),
+        metadata={"arniqa": json.dumps(meta)},
+    )
     reg = load_published_regressor(path)
     assert reg.dataset == "photos" and reg.score_range == (0.0, 10.0, "dmos")
     assert reg(torch.ones(1, 8)).item() == 5.0 and reg.scale(5.0) == pytest.approx(0.5)

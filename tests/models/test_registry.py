@@ -30,11 +30,20 @@ def test_regressor_dataset_names(name, dataset):
 
 
 def test_listed_names():
-    assert list_models()[:8] == tuple(f"arniqa-{d}" for d in
-                                      ("live", "csiq", "tid2013", "kadid10k", "flive", "spaq", "clive", "koniq10k"))
+    assert list_models()[:8] == tuple(
+        f"arniqa-{d}" for d in ("live", "csiq", "tid2013", "kadid10k", "flive", "spaq", "clive", "koniq10k")
+    )
     assert set(list_models()) == set(list_models()[:8]) | {"arniqa", "arniqa-tid", "arniqa-kadid"}
-    assert set(PYIQA_NAMES) == {"arniqa", "arniqa-live", "arniqa-csiq", "arniqa-tid", "arniqa-kadid",
-                                "arniqa-clive", "arniqa-flive", "arniqa-spaq"}
+    assert set(PYIQA_NAMES) == {
+        "arniqa",
+        "arniqa-live",
+        "arniqa-csiq",
+        "arniqa-tid",
+        "arniqa-kadid",
+        "arniqa-clive",
+        "arniqa-flive",
+        "arniqa-spaq",
+    }
     assert DEFAULT_MODEL in list_models() and model_dataset(DEFAULT_MODEL) == "kadid10k"
 
 
@@ -44,8 +53,10 @@ def test_unknown_model(name):
         model_dataset(name)
 
 
-@pytest.mark.parametrize("name, message", [("imagenet", "unknown regressor dataset 'imagenet'"),
-                                           ("arniqa-imagenet", "unknown model 'arniqa-imagenet'")])
+@pytest.mark.parametrize(
+    "name, message",
+    [("imagenet", "unknown regressor dataset 'imagenet'"), ("arniqa-imagenet", "unknown model 'arniqa-imagenet'")],
+)
 def test_unknown_regressor(name, message):
     with pytest.raises(ValueError, match=message):
         regressor_dataset(name)

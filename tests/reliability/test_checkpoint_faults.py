@@ -110,7 +110,9 @@ def test_a_worker_killed_during_the_checkpoint_write_keeps_that_checkpoint(tmp_p
     """
     result = cli_child("train", config, setup=setup)
     assert result.returncode == EXIT_USAGE
-    assert re.match(r"error: a DataLoader worker died at epoch 0, step 2 \(.*killed by signal", one_line_error(result.stderr))
+    assert re.match(
+        r"error: a DataLoader worker died at epoch 0, step 2 \(.*killed by signal", one_line_error(result.stderr)
+    )
     state = tmp_path / "run" / "state.pt"
     assert saved_step(state) == (0, 2, 2)
     resumes_to(config, state, reference)

@@ -35,8 +35,9 @@ def test_the_payloads_run_code_when_read_unsafely(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
-@pytest.mark.parametrize("role", ["checkpoint.safetensors", "checkpoint.pth", "checkpoint.onnx", "ARNIQA.pth",
-                                  "regressor"])  # fmt: skip
+@pytest.mark.parametrize(
+    "role", ["checkpoint.safetensors", "checkpoint.pth", "checkpoint.onnx", "ARNIQA.pth", "regressor"]
+)
 @pytest.mark.parametrize("make", [torch_pickle, plain_pickle])
 def test_a_hostile_model_file_is_refused_before_it_runs(tmp_path, engine, role, make):
     marker = tmp_path / "ran"

@@ -19,8 +19,9 @@ def test_a_second_process_is_refused_naming_the_holder_and_gets_the_lock_after_i
         with pytest.raises(OutputBusy) as err:
             with output_lock(target):
                 pass
-        assert str(err.value) == (f"{target} is in use by another arniqa process (pid {child.pid}); "
-                                  "wait for it or choose another output")
+        assert str(err.value) == (
+            f"{target} is in use by another arniqa process (pid {child.pid}); wait for it or choose another output"
+        )
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

@@ -29,8 +29,9 @@ def refused(args, held: Path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait()
     assert result.exit_code == EXIT_USAGE, result.output
-    assert one_line_error(result.stderr) == (f"error: {held} is in use by another arniqa process (pid {child.pid}); "
-                                             "wait for it or choose another output")  # fmt: skip
+    assert one_line_error(result.stderr) == (
+        f"error: {held} is in use by another arniqa process (pid {child.pid}); wait for it or choose another output"
+    )
 
 
 def written(folder: Path) -> list[str]:
@@ -47,15 +48,27 @@ def test_train_refuses_a_run_folder_in_use(tmp_path, tiny_model):
 def test_benchmark_refuses_an_output_in_use(tmp_path):
     write_images(tmp_path / "pristine", 1)
     (tmp_path / "out").mkdir()
-    refused(["benchmark", "synthetic", "--pristine", tmp_path / "pristine", "-o", tmp_path / "out", "--size", "40x32"], tmp_path / "out")
+    refused(
+        ["benchmark", "synthetic", "--pristine", tmp_path / "pristine", "-o", tmp_path / "out", "--size", "40x32"],
+        tmp_path / "out",
+    )
     assert not (tmp_path / "out" / "dmos.csv").exists()
 
 
 def test_ablate_refuses_an_output_in_use(tmp_path):
     write_images(tmp_path / "pristine", 8)
     (tmp_path / "out").mkdir()
-    refused(["ablate", CONFIGS / "ablation_tiny.yaml", "-o", tmp_path / "out", "--set", f"data.pristine={tmp_path / 'pristine'}"],
-            tmp_path / "out")  # fmt: skip
+    refused(
+        [
+            "ablate",
+            CONFIGS / "ablation_tiny.yaml",
+            "-o",
+            tmp_path / "out",
+            "--set",
+            f"data.pristine={tmp_path / 'pristine'}",
+        ],
+        tmp_path / "out",
+    )
     assert written(tmp_path / "out") == []
 
 
@@ -94,5 +107,7 @@ def test_a_benchmark_image_cut_off_mid_write_is_written_again(tmp_path, monkeypa
     build_synthetic(pristine, tmp_path / "rerun", size=(40, 32), types=("gaublur",))
     names = sorted(p.name for p in (tmp_path / "whole" / "images").iterdir())
     assert sorted(p.name for p in (tmp_path / "rerun" / "images").iterdir()) == names
-    _, differ, errors = filecmp.cmpfiles(tmp_path / "whole" / "images", tmp_path / "rerun" / "images", names, shallow=False)
+    _, differ, errors = filecmp.cmpfiles(
+        tmp_path / "whole" / "images", tmp_path / "rerun" / "images", names, shallow=False
+    )
     assert differ == [] and errors == []

@@ -11,13 +11,13 @@ import zlib
 
 import numpy as np
 import pytest
+import tiny_score
 from PIL import Image
+from tiny_score import BIAS, FEATURE_WEIGHTS, write_images
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
-import tiny_score
 from arniqa.cli import app
-from tiny_score import BIAS, FEATURE_WEIGHTS, write_images
 
 
 @pytest.fixture(autouse=True)
@@ -101,8 +101,13 @@ def test_links_devices_and_fifos_in_a_shard_get_a_row_saying_skipped(tmp_path):
         info = tarfile.TarInfo("a.png")
         info.size = len(data := _png(6, 5))
         tar.addfile(info, io.BytesIO(data))
-        for name, kind in (("sym.png", tarfile.SYMTYPE), ("hard.png", tarfile.LNKTYPE), ("fifo.png", tarfile.FIFOTYPE),
-                           ("dev.png", tarfile.CHRTYPE), ("label.cls", tarfile.SYMTYPE)):  # fmt: skip
+        for name, kind in (
+            ("sym.png", tarfile.SYMTYPE),
+            ("hard.png", tarfile.LNKTYPE),
+            ("fifo.png", tarfile.FIFOTYPE),
+            ("dev.png", tarfile.CHRTYPE),
+            ("label.cls", tarfile.SYMTYPE),
+        ):
             info = tarfile.TarInfo(name)
             info.type, info.linkname = kind, "a.png" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
             tar.addfile(info)
@@ -148,8 +153,10 @@ def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_not
     (folder / "notes.txt").write_text("x")
     r = _score(folder, "--protocol", "whole", "-o", tmp_path / "s.csv")
     assert r.exit_code == 0, r.stderr
-    assert (f"skipped 1 file no decoder can open: 1 .txt; 3 entries that are no file: {folder}/gone.jpg "
-            f"(dangling link), {folder}/loop.png (link loop), {folder}/pipe.png (FIFO)\n") in r.stderr  # fmt: skip
+    assert (
+        f"skipped 1 file no decoder can open: 1 .txt; 3 entries that are no file: {folder}/gone.jpg "
+        f"(dangling link), {folder}/loop.png (link loop), {folder}/pipe.png (FIFO)\n"
+    ) in r.stderr
     assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
 
 
@@ -160,8 +167,12 @@ def _png_header_only(w: int, h: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1))) \
-        + chunk(b"IEND", b"")  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_path):
@@ -172,8 +183,9 @@ def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_
     r = _score(big, small, "--protocol", "whole", "-o", out)
     assert r.exit_code == 1
     rows = _rows(out)
-    assert rows[0]["error"] == ("image too large: 12000x12000 pixels, over the bound of 100000000 (--max-pixels); "
-                                "raise the bound to score it")  # fmt: skip
+    assert rows[0]["error"] == (
+        "image too large: 12000x12000 pixels, over the bound of 100000000 (--max-pixels); raise the bound to score it"
+    )
     assert rows[1]["error"] == ""
     r = _score(small, "--protocol", "whole", "-o", out, "--max-pixels", 1199)  # 40 x 30 = 1200
     assert r.exit_code == 1 and _rows(out)[0]["error"].startswith("image too large: 40x30 pixels")

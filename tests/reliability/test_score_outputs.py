@@ -9,14 +9,14 @@ import subprocess
 import time
 
 import pytest
+import tiny_score
+from tiny_score import child, write_images
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
-import tiny_score
 from arniqa.cli import app
 from arniqa.cli.result_files import read_done
 from arniqa.cli.results import RowWriter
-from tiny_score import child, write_images
 
 WAIT = 300  # seconds a child may take on a busy 2-core machine
 
@@ -58,8 +58,11 @@ def test_resume_drops_a_torn_csv_row_and_rescores_it(tiny, tmp_path):
     data = clean.read_bytes()
     lines = data.splitlines(keepends=True)
     kept, row = b"".join(lines[:3]), lines[3]  # the header, two rows; the third row torn
-    cuts = {"in its score (0.7 looks like a number)": kept + row[: row.index(b",") + 4],
-            "in its path": kept + row[:10], "before its newline": kept + row[:-1]}  # fmt: skip
+    cuts = {
+        "in its score (0.7 looks like a number)": kept + row[: row.index(b",") + 4],
+        "in its path": kept + row[:10],
+        "before its newline": kept + row[:-1],
+    }
     for where, cut in cuts.items():
         out = tmp_path / "out.csv"
         out.write_bytes(cut)
@@ -70,8 +73,13 @@ def test_resume_drops_a_torn_csv_row_and_rescores_it(tiny, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
-    rows = [("a,b.png", 0.5, 3.0, None), ('q"uo\nte.png', 0.25, 2.0, None), ("caf\udce9.png", None, None, "bad\udcff"),
-            ("back\\slash.png", 0.75, 4.0, None), ("d.png", 0.125, 1.5, None)]  # fmt: skip
+    rows = [
+        ("a,b.png", 0.5, 3.0, None),
+        ('q"uo\nte.png', 0.25, 2.0, None),
+        ("caf\udce9.png", None, None, "bad\udcff"),
+        ("back\\slash.png", 0.75, 4.0, None),
+        ("d.png", 0.125, 1.5, None),
+    ]
     path = tmp_path / f"r.{fmt}"
     with RowWriter(path, fmt) as w:
         for row in rows:
@@ -154,8 +162,9 @@ def test_an_output_in_a_folder_without_write_permission_exits_2_naming_it(tiny, 
     folder.mkdir(mode=0o555)
     r = _score(*imgs, "--protocol", "whole", "-o", folder / "s.csv")
     assert r.exit_code == 2
-    assert _error_lines(r.stderr) == [f"error: {folder}/s.csv: cannot write it: permission denied (EACCES); "
-                                      "choose an output you can write to"]  # fmt: skip
+    assert _error_lines(r.stderr) == [
+        f"error: {folder}/s.csv: cannot write it: permission denied (EACCES); choose an output you can write to"
+    ]
 
 
 def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
@@ -164,15 +173,18 @@ def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
     imgs = write_images(tmp_path / "imgs", 1)
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)], capture_output=True
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         r = _score(*imgs, "--protocol", "whole", "-o", disk / "s.csv")
     finally:
         subprocess.run(["umount", str(disk)], check=True)
     assert r.exit_code == 2
-    assert _error_lines(r.stderr) == [f"error: {disk}/s.csv: cannot write it: read-only file system (EROFS); "
-                                      "choose an output you can write to"]  # fmt: skip
+    assert _error_lines(r.stderr) == [
+        f"error: {disk}/s.csv: cannot write it: read-only file system (EROFS); choose an output you can write to"
+    ]
 
 
 def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
@@ -186,8 +198,9 @@ def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_pat
         r = _score(*second, "--protocol", "whole", "-o", out)  # this process is the second writer
         assert r.exit_code == 2
         [line] = _error_lines(r.stderr)
-        assert line == (f"error: {out} is in use by another arniqa process (pid {a.pid}); "
-                        "wait for it or choose another output")  # fmt: skip
+        assert line == (
+            f"error: {out} is in use by another arniqa process (pid {a.pid}); wait for it or choose another output"
+        )
     finally:
         release.touch()
     code, err = _finish(a)

@@ -12,7 +12,10 @@ CHOICES = "choose auto, cpu, cuda, cuda:N or mps"
 @pytest.mark.parametrize("verb", ["train", "demo", "score"])
 def test_a_bogus_device_is_one_line_naming_the_option_and_the_choices(tmp_path, tiny_model, verb):
     if verb == "train":
-        args, option = ["train", train_config(tmp_path, tmp_path / "run"), "--set", "train.device=bogus"], "train.device=bogus"
+        args, option = (
+            ["train", train_config(tmp_path, tmp_path / "run"), "--set", "train.device=bogus"],
+            "train.device=bogus",
+        )
     elif verb == "demo":
         demo_photos(tmp_path / "demo" / "photos")
         args, option = ["demo", "-o", tmp_path / "demo", "--device", "bogus"], "--device"
@@ -24,13 +27,16 @@ def test_a_bogus_device_is_one_line_naming_the_option_and_the_choices(tmp_path, 
     assert option in line and CHOICES in line
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
-    ("optim.lr=0", "optim.lr must be > 0, got 0.0"),
-    ("optim.momentum=-0.5", "optim.momentum must be >= 0 and < 1, got -0.5"),
-    ("optim.weight_decay=-1e-4", "optim.weight_decay must be >= 0, got -0.0001"),
-    ("optim.eta_min=-1", "optim.eta_min must be >= 0, got -1.0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
+        ("optim.lr=0", "optim.lr must be > 0, got 0.0"),
+        ("optim.momentum=-0.5", "optim.momentum must be >= 0 and < 1, got -0.5"),
+        ("optim.weight_decay=-1e-4", "optim.weight_decay must be >= 0, got -0.0001"),
+        ("optim.eta_min=-1", "optim.eta_min must be >= 0, got -1.0"),
+    ],
+)
 def test_an_optimiser_value_that_cannot_work_names_its_key(tmp_path, tiny_model, setting, message):
     result = cli("train", train_config(tmp_path, tmp_path / "run"), "--set", setting)
     assert result.exit_code == EXIT_USAGE

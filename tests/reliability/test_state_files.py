@@ -52,8 +52,18 @@ def test_ablate_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model, mo
     write_images(tmp_path / "pristine", 8)
     marker = tmp_path / "ran"
     state = hostile_state(tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt", marker, "legacy")
-    result = cli("ablate", CONFIGS / "ablation_tiny.yaml", "-o", tmp_path / "out", "--set", f"data.pristine={tmp_path / 'pristine'}",
-                 "--set", "seeds=[0]", "--set", "evaluation.untrained=false")  # fmt: skip
+    result = cli(
+        "ablate",
+        CONFIGS / "ablation_tiny.yaml",
+        "-o",
+        tmp_path / "out",
+        "--set",
+        f"data.pristine={tmp_path / 'pristine'}",
+        "--set",
+        "seeds=[0]",
+        "--set",
+        "evaluation.untrained=false",
+    )
     assert result.exit_code == EXIT_USAGE, result.output
     assert one_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
     assert not marker.exists()
@@ -76,8 +86,11 @@ def saved(obj) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("contents", [np.random.default_rng(0).bytes(4096), saved({"weights": torch.zeros(2)})],
-                         ids=["random-bytes", "not-a-state"])
+@pytest.mark.parametrize(
+    "contents",
+    [np.random.default_rng(0).bytes(4096), saved({"weights": torch.zeros(2)})],
+    ids=["random-bytes", "not-a-state"],
+)
 def test_an_unreadable_state_is_one_line_exit_2(tmp_path, tiny_model, contents):
     state = tmp_path / "state.pt"
     state.write_bytes(contents)
@@ -104,6 +117,9 @@ def test_a_state_written_the_old_way_resumes_bit_exact(tmp_path, tiny_model):
     (tmp_path / "run" / "model.safetensors").unlink()
     result = cli("train", config, "--set", "train.max_steps=null", "--resume", state)
     assert result.exit_code == EXIT_OK, result.output
-    resumed, reference = load_file(tmp_path / "run" / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
+    resumed, reference = (
+        load_file(tmp_path / "run" / "model.safetensors"),
+        load_file(tmp_path / "reference" / "model.safetensors"),
+    )
     assert resumed.keys() == reference.keys()
     assert all(torch.equal(resumed[k], reference[k]) for k in reference)

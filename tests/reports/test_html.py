@@ -15,9 +15,17 @@ from arniqa.reports.html import build_report, write_report
 
 def _rows(n):
     rng = np.random.default_rng(0)
-    return [{"path": f"img/{i:05d}.jpg", "score": float(s), "raw_score": "", "error": "",
-             "explanation": "blur 0.70; noise 0.20; jpeg 0.05", "severity": "2.5"}
-            for i, s in enumerate(rng.random(n))]
+    return [
+        {
+            "path": f"img/{i:05d}.jpg",
+            "score": float(s),
+            "raw_score": "",
+            "error": "",
+            "explanation": "blur 0.70; noise 0.20; jpeg 0.05",
+            "severity": "2.5",
+        }
+        for i, s in enumerate(rng.random(n))
+    ]
 
 
 def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
@@ -44,11 +52,20 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 def test_report_renders_in_a_real_browser(tmp_path):
     rows = _rows(10_000)
     page = write_report(rows, tmp_path / "report.html", thumbnails="none")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tempfile.mkdtemp()}"]
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+    ]
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
     body = re.search(r"<tbody>(.*?)</tbody>", dom, re.S)[1]
     cells = re.findall(r"<tr><td class=\"num\">(\d+)</td><td></td><td>([^<]+)</td><td class=\"num\">([0-9.]+)", body)
     assert len(cells) == 100  # one page of 10,000 rows
@@ -56,7 +73,10 @@ def test_report_renders_in_a_real_browser(tmp_path):
     assert [p for _, p, _ in cells] == [r["path"] for r in lowest]
     assert "page 1 of 100" in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *flags, "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn

@@ -7,16 +7,14 @@ import signal
 import pytest
 import torch
 import yaml
+from tiny_arniqa import TinyARNIQA
 
 from arniqa.data.images import ImageError
 from arniqa.data.pristine import PristinePairs
 from arniqa.degradations.registry import get
-from arniqa.train import load_config
-from arniqa.train import batches
+from arniqa.train import batches, load_config
 from arniqa.train.loop import Trainer
 from arniqa.train.state import STATE_FILE, TrainingError
-
-from tiny_arniqa import TinyARNIQA
 
 # Chains of 1..7 distortions, never pristine: every batch holds random-internal distortions and JPEG 2000.
 SETTINGS = ["data.crop_size=32", "data.max_distortions=7", "data.pristine_prob=0", "model.init=random",
@@ -46,16 +44,24 @@ def run(tmp_path, folder, name, *overrides, monkeypatch):
 
 
 def test_worker_count_changes_nothing(tmp_path, image_folder, monkeypatch):
-    chains = [PristinePairs(sorted(image_folder.rglob("img*")), seed=27, max_distortions=7, pristine_prob=0).chain(0, i)
-              for i in range(6)]  # fmt: skip
+    chains = [
+        PristinePairs(sorted(image_folder.rglob("img*")), seed=27, max_distortions=7, pristine_prob=0).chain(0, i)
+        for i in range(6)
+    ]
     names = {step.name for chain in chains for step in chain}
     assert "jpeg2000" in names and any(get(n).sample for n in names)  # the draws that matter are exercised
 
     results = {
-        (mode, workers): run(tmp_path, image_folder, f"{mode}{workers}", f"data.degrade_on={mode}",
-                             f"data.num_workers={workers}", monkeypatch=monkeypatch)
+        (mode, workers): run(
+            tmp_path,
+            image_folder,
+            f"{mode}{workers}",
+            f"data.degrade_on={mode}",
+            f"data.num_workers={workers}",
+            monkeypatch=monkeypatch,
+        )
         for mode, workers in (("workers", 0), ("workers", 1), ("workers", 2), ("device", 2))
-    }  # fmt: skip
+    }
     losses, weights, _ = results[("workers", 0)]
     assert len(losses) == 3 and len(set(losses)) == 3
     for key, (other_losses, other_weights, trainer) in results.items():
@@ -67,7 +73,9 @@ def test_worker_count_changes_nothing(tmp_path, image_folder, monkeypatch):
 
 
 def test_a_worker_builds_its_batch_in_shared_memory(image_folder, monkeypatch):
-    dataset = PristinePairs(sorted(image_folder.rglob("img*")), crop_size=32, seed=27, max_distortions=7, pristine_prob=0)
+    dataset = PristinePairs(
+        sorted(image_folder.rglob("img*")), crop_size=32, seed=27, max_distortions=7, pristine_prob=0
+    )
     item = (0, 1, ((0, 2), (0, 3)))
     in_main = batches.DegradedBatches(dataset, seed=5, rank=0)[item]
     monkeypatch.setattr(batches, "get_worker_info", lambda: object())  # as inside a DataLoader worker
@@ -77,7 +85,9 @@ def test_a_worker_builds_its_batch_in_shared_memory(image_folder, monkeypatch):
 
 
 def test_choice_is_logged_and_config_yaml_reloads(tmp_path, image_folder, monkeypatch):
-    _, _, trainer = run(tmp_path, image_folder, "auto", "data.num_workers=0", "train.max_steps=1", monkeypatch=monkeypatch)
+    _, _, trainer = run(
+        tmp_path, image_folder, "auto", "data.num_workers=0", "train.max_steps=1", monkeypatch=monkeypatch
+    )
     saved = yaml.safe_load((tmp_path / "auto" / "config.yaml").read_text())
     assert saved["data"]["degrade_on"] == "device"  # auto on a CPU
     assert load_config(tmp_path / "auto" / "config.yaml").data.degrade_on == "device"
@@ -105,8 +115,14 @@ def test_broken_image_is_named(tmp_path, image_folder, monkeypatch, workers):
     # A worker's error comes back as a RuntimeError holding the worker's traceback, which ends with it.
     expected = ImageError if workers == 0 else RuntimeError
     with pytest.raises(expected, match=r"img99\.png: truncated or corrupt"):
-        run(tmp_path, image_folder, f"bad{workers}", "data.degrade_on=workers", f"data.num_workers={workers}",
-            monkeypatch=monkeypatch)  # fmt: skip
+        run(
+            tmp_path,
+            image_folder,
+            f"bad{workers}",
+            "data.degrade_on=workers",
+            f"data.num_workers={workers}",
+            monkeypatch=monkeypatch,
+        )
 
 
 def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch):
@@ -118,5 +134,7 @@ def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch):
         return real(self, key)
 
     monkeypatch.setattr(PristinePairs, "__getitem__", die_in_a_worker)
-    with pytest.raises(TrainingError, match=r"DataLoader worker died .* epoch 0, step 0 \(images of that batch: .*img0"):
+    with pytest.raises(
+        TrainingError, match=r"DataLoader worker died .* epoch 0, step 0 \(images of that batch: .*img0"
+    ):
         run(tmp_path, image_folder, "dead", "data.degrade_on=workers", "data.num_workers=1", monkeypatch=monkeypatch)

@@ -31,7 +31,9 @@ def test_lars_update_by_hand():
     # weight: trust = 0.01 * |w| / (|g| + wd * |w|) = 0.01 * 5 / (1 + 0.5) = 1/30;
     # update = lr * trust * (g + wd * w) (the first momentum buffer is the update itself)
     trust = 0.01 * 5 / (1 + 0.1 * 5)
-    expected_w = torch.tensor([[3.0, 4.0]]) - 0.5 * trust * (torch.tensor([[0.6, 0.8]]) + 0.1 * torch.tensor([[3.0, 4.0]]))
+    expected_w = torch.tensor([[3.0, 4.0]]) - 0.5 * trust * (
+        torch.tensor([[0.6, 0.8]]) + 0.1 * torch.tensor([[3.0, 4.0]])
+    )
     torch.testing.assert_close(model.weight.detach(), expected_w, rtol=1e-6, atol=0)
     # bias (1-d): no weight decay and no trust ratio: plain momentum SGD, 1 - 0.5 * 2
     torch.testing.assert_close(model.bias.detach(), torch.tensor([0.0]))
@@ -54,13 +56,31 @@ def test_adamw_decays_weights_only():
 
 
 def settings(image_folder, output, name, steps):
-    return load_config(None, [
-        f"data.root={image_folder}", "data.crop_size=16", "data.num_workers=0", "model.init=random",
-        "model.backbone=resnet50", "train.batch_size=2", "train.epochs=2", "train.device=cpu",
-        "train.precision=fp32", "train.channels_last=false", f"train.max_steps={steps}",
-        f"optim.name={name}", "optim.lr=0.01", "optim.warmup_steps=2", "optim.t0_steps=3",
-        "train.snapshot_steps=[2, 4]", f"output={output}", "log.every=1", "log.progress=false", "log.tensorboard=false",
-    ])  # fmt: skip
+    return load_config(
+        None,
+        [
+            f"data.root={image_folder}",
+            "data.crop_size=16",
+            "data.num_workers=0",
+            "model.init=random",
+            "model.backbone=resnet50",
+            "train.batch_size=2",
+            "train.epochs=2",
+            "train.device=cpu",
+            "train.precision=fp32",
+            "train.channels_last=false",
+            f"train.max_steps={steps}",
+            f"optim.name={name}",
+            "optim.lr=0.01",
+            "optim.warmup_steps=2",
+            "optim.t0_steps=3",
+            "train.snapshot_steps=[2, 4]",
+            f"output={output}",
+            "log.every=1",
+            "log.progress=false",
+            "log.tensorboard=false",
+        ],
+    )
 
 
 @pytest.mark.parametrize("name", ["adamw", "lars"])

@@ -50,12 +50,27 @@ def test_scheduler_applies_the_table_and_defaults_keep_the_reference():
 
 
 def test_trainer_applies_warmup_and_step_restarts(tmp_path, image_folder, tiny_model):
-    config = load_config(None, [
-        f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "model.init=random",
-        "train.batch_size=2", "train.epochs=5", "train.device=cpu", "train.precision=fp32",
-        f"optim.lr={LR}", f"optim.eta_min={ETA}", "optim.warmup_steps=3", "optim.t0_steps=4",
-        f"output={tmp_path / 'run'}", "log.every=1", "log.progress=false", "log.tensorboard=false",
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"data.root={image_folder}",
+            "data.crop_size=32",
+            "data.num_workers=0",
+            "model.init=random",
+            "train.batch_size=2",
+            "train.epochs=5",
+            "train.device=cpu",
+            "train.precision=fp32",
+            f"optim.lr={LR}",
+            f"optim.eta_min={ETA}",
+            "optim.warmup_steps=3",
+            "optim.t0_steps=4",
+            f"output={tmp_path / 'run'}",
+            "log.every=1",
+            "log.progress=false",
+            "log.tensorboard=false",
+        ],
+    )
     trainer = Trainer(config)
     assert trainer.steps_per_epoch == 3  # the cycles cross epoch ends: they count steps
     used = []
@@ -64,10 +79,15 @@ def test_trainer_applies_warmup_and_step_restarts(tmp_path, image_folder, tiny_m
     assert used == pytest.approx(hand_table(15), rel=1e-9)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optim.t0_steps=0", "t0_steps"), ("optim.warmup_steps=-1", "warmup_steps"), ("optim.name=sgdw", "optim.name"),
-    ("train.snapshot_steps=[0]", "snapshot_steps"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.t0_steps=0", "t0_steps"),
+        ("optim.warmup_steps=-1", "warmup_steps"),
+        ("optim.name=sgdw", "optim.name"),
+        ("train.snapshot_steps=[0]", "snapshot_steps"),
+    ],
+)
 def test_bad_schedule_values_are_named(override, message):
     from arniqa.train.config import ConfigError
 

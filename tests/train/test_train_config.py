@@ -67,7 +67,9 @@ def test_se_init_reaches_the_imagenet_loader(se_init, monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(factory, "load_resnet50_imagenet", lambda encoder, path, se_init: calls.append((path, se_init)))
-    config = load_config(None, ["model.backbone=se_resnet50", f"model.weights={tmp_path / 'r50.pth'}", f"model.se_init={se_init}"])
+    config = load_config(
+        None, ["model.backbone=se_resnet50", f"model.weights={tmp_path / 'r50.pth'}", f"model.se_init={se_init}"]
+    )
     factory.build_model(config)
     assert calls == [(str(tmp_path / "r50.pth"), se_init)]
     with pytest.raises(ConfigError, match="model.se_init must be identity or random"):

@@ -79,11 +79,20 @@ def test_two_processes_match_one(tmp_path):
     from arniqa.train.loop import TwoPass, contrastive_loss
     from arniqa.train.loss import nt_xent
 
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "WORLD_SIZE": "2",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     procs = [
-        subprocess.Popen([sys.executable, __file__, str(tmp_path)], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                         stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, __file__, str(tmp_path)],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stderr=subprocess.PIPE,
+        )
         for r in range(2)
     ]
     for p in procs:

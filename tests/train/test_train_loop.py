@@ -24,11 +24,23 @@ def warm_restarts(t: float) -> float:
 
 def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, image_folder, tiny_model):
     # optim.* stay at their defaults: they must be the reference recipe
-    config = load_config(None, [
-        f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "model.init=random",
-        "train.batch_size=2", "train.epochs=3", "train.device=cpu", "train.precision=fp32",
-        f"output={tmp_path / 'run'}", "log.every=1", "log.progress=false", "log.tensorboard=false",
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"data.root={image_folder}",
+            "data.crop_size=32",
+            "data.num_workers=0",
+            "model.init=random",
+            "train.batch_size=2",
+            "train.epochs=3",
+            "train.device=cpu",
+            "train.precision=fp32",
+            f"output={tmp_path / 'run'}",
+            "log.every=1",
+            "log.progress=false",
+            "log.tensorboard=false",
+        ],
+    )
     trainer = Trainer(config)
     assert trainer.steps_per_epoch == 3  # six images, batch 2
     used = []  # the learning rate each optimiser step actually applies

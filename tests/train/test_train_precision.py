@@ -9,18 +9,28 @@ import warnings
 import pytest
 import torch
 
-from arniqa.train import load_config
-from arniqa.train import factory, loop
+from arniqa.train import factory, load_config, loop
 from arniqa.train.__main__ import main
 from arniqa.train.loop import Trainer, autocast_settings
 
 
 def overrides(tmp_path, image_folder, *extra):
     return [
-        f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "data.max_images=2",
-        "model.init=random", "train.batch_size=1", "train.epochs=1", "train.device=cpu", "train.precision=fp32",
-        "train.checkpoint_every=1", f"output={tmp_path / 'run'}", "log.progress=false", "log.tensorboard=false", *extra,
-    ]  # fmt: skip
+        f"data.root={image_folder}",
+        "data.crop_size=32",
+        "data.num_workers=0",
+        "data.max_images=2",
+        "model.init=random",
+        "train.batch_size=1",
+        "train.epochs=1",
+        "train.device=cpu",
+        "train.precision=fp32",
+        "train.checkpoint_every=1",
+        f"output={tmp_path / 'run'}",
+        "log.progress=false",
+        "log.tensorboard=false",
+        *extra,
+    ]
 
 
 def test_autocast_settings(monkeypatch):
@@ -73,8 +83,9 @@ def test_a_run_without_scaler_resumes_with_one(tmp_path, image_folder, tiny_mode
 def imagenet_run(tmp_path, image_folder):
     weights = tmp_path / "resnet50-other.pth"
     weights.write_bytes(b"a ResNet50 file that is not torchvision's")  # build_model is stubbed: never parsed
-    config = load_config(None, overrides(tmp_path, image_folder, "model.init=imagenet", f"model.weights={weights}",
-                                         "train.max_steps=1"))  # fmt: skip
+    config = load_config(
+        None, overrides(tmp_path, image_folder, "model.init=imagenet", f"model.weights={weights}", "train.max_steps=1")
+    )
     return config, weights, hashlib.sha256(weights.read_bytes()).hexdigest()
 
 

@@ -1,12 +1,11 @@
 """A run killed with SIGKILL mid-epoch and resumed ends with the same weights as an uninterrupted run."""
 
-from pathlib import Path
-
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,13 +60,16 @@ def weights(path):
 def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, overrides, monkeypatch):
     command = [sys.executable, "-m", "arniqa.train"]
     if overrides:
-        import arniqa.train.loop as loop
         from tiny_arniqa import TinyARNIQA
+
+        import arniqa.train.loop as loop
 
         monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
         command = [sys.executable, "-c", STAND_IN]
     # Uninterrupted reference, in this process.
-    reference_cfg = load_config(write_config(tmp_path, image_folder, tmp_path / "reference", overrides), ["train.checkpoint_every=100"])
+    reference_cfg = load_config(
+        write_config(tmp_path, image_folder, tmp_path / "reference", overrides), ["train.checkpoint_every=100"]
+    )
     Trainer(reference_cfg).fit()
     reference = weights(tmp_path / "reference" / STATE_FILE)
 
@@ -77,8 +79,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, over
     run = tmp_path / "killed"
     config = write_config(tmp_path, image_folder, run, overrides)
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    proc = subprocess.Popen([*command, str(config)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen([*command, str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not (run / STATE_FILE).exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -6,20 +6,33 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 from safetensors import safe_open
+from tiny_arniqa import TinyARNIQA
 
 from arniqa.evaluate.splits import random_splits
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
 from arniqa.train.validation import build_validator
-from tiny_arniqa import TinyARNIQA
 
 
 def small_config(tmp_path, image_folder, *extra):
-    return load_config(None, [
-        f"data.root={image_folder}", "data.crop_size=32", "data.num_workers=0", "data.max_images=2",
-        "model.init=random", "train.batch_size=2", "train.epochs=3", "train.device=cpu", "train.precision=fp32",
-        f"output={tmp_path / 'run'}", "log.progress=false", "log.tensorboard=false", *extra,
-    ])  # fmt: skip
+    return load_config(
+        None,
+        [
+            f"data.root={image_folder}",
+            "data.crop_size=32",
+            "data.num_workers=0",
+            "data.max_images=2",
+            "model.init=random",
+            "train.batch_size=2",
+            "train.epochs=3",
+            "train.device=cpu",
+            "train.precision=fp32",
+            f"output={tmp_path / 'run'}",
+            "log.progress=false",
+            "log.tensorboard=false",
+            *extra,
+        ],
+    )
 
 
 def step_of(path):
@@ -124,8 +137,9 @@ def labelled(tmp_path_factory):
 
 
 def validation_config(tmp_path, image_folder, root):
-    return small_config(tmp_path, image_folder, f"validation.datasets=[{{name: csv, root: {root}}}]",
-                        "validation.num_splits=3").validation  # fmt: skip
+    return small_config(
+        tmp_path, image_folder, f"validation.datasets=[{{name: csv, root: {root}}}]", "validation.num_splits=3"
+    ).validation
 
 
 def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelled):
@@ -133,8 +147,9 @@ def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelle
     validate = build_validator(validation_config(tmp_path, image_folder, folder), torch.device("cpu"), crop_size=32)
     metrics = validate(labelled["model"])
     official = expected_srcc(labelled["features"], labelled["scores"], split_files(folder))
-    random = expected_srcc(labelled["features"], labelled["scores"],
-                           [(s.train, s.val) for s in random_splits(N, n_splits=3, seed=0)])  # fmt: skip
+    random = expected_srcc(
+        labelled["features"], labelled["scores"], [(s.train, s.val) for s in random_splits(N, n_splits=3, seed=0)]
+    )
     assert abs(official - random) > 0.05  # the two choices are told apart
     assert set(metrics) == {"srcc", "csv"} and metrics["srcc"] == metrics["csv"]
     assert metrics["csv"] == pytest.approx(official, abs=1e-9)  # -1 read as the last image gives another value
@@ -142,8 +157,9 @@ def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelle
 
 
 def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image_folder, labelled):
-    validate = build_validator(validation_config(tmp_path, image_folder, labelled["plain"]), torch.device("cpu"),
-                               crop_size=32)  # fmt: skip
+    validate = build_validator(
+        validation_config(tmp_path, image_folder, labelled["plain"]), torch.device("cpu"), crop_size=32
+    )
     splits = random_splits(N, n_splits=3, seed=0)
     assert all(len(s.val) == 5 for s in splits)
     expected = expected_srcc(labelled["features"], labelled["scores"], [(s.train, s.val) for s in splits])
@@ -154,10 +170,19 @@ def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image
 @pytest.mark.parametrize("kind", ["official", "plain"])
 def test_validation_csv_and_run_log_say_which_splits(tmp_path, image_folder, labelled, tiny_model, kind):
     folder = labelled[kind]
-    config = small_config(tmp_path, image_folder, "train.epochs=1",
-                          f"validation.datasets=[{{name: csv, root: {folder}}}]", "validation.num_splits=3")  # fmt: skip
+    config = small_config(
+        tmp_path,
+        image_folder,
+        "train.epochs=1",
+        f"validation.datasets=[{{name: csv, root: {folder}}}]",
+        "validation.num_splits=3",
+    )
     Trainer(config).fit()
-    said = f"official {folder / 'splits'} (2 splits)" if kind == "official" else "3 random 70/10/20 splits, per image, seed 0"
+    said = (
+        f"official {folder / 'splits'} (2 splits)"
+        if kind == "official"
+        else "3 random 70/10/20 splits, per image, seed 0"
+    )
     rows = list(csv.DictReader(open(tmp_path / "run" / "validation.csv")))
     assert len(rows) == 1 and rows[0]["splits"] == f"csv: {said}"
     assert math.isfinite(float(rows[0]["csv"]))

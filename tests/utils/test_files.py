@@ -45,19 +45,36 @@ def test_the_temp_file_is_in_the_same_folder_and_keeps_the_suffix(tmp_path):
 
 
 def test_write_json_turns_nan_and_infinities_into_null(tmp_path):
-    path = write_json(tmp_path / "sub" / "r.json", {"nan": float("nan"), "inf": np.float32("inf"),
-                                                    "ninf": -math.inf, "x": 0.25})
+    path = write_json(
+        tmp_path / "sub" / "r.json", {"nan": float("nan"), "inf": np.float32("inf"), "ninf": -math.inf, "x": 0.25}
+    )
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"nan": None, "inf": None, "ninf": None, "x": 0.25}
 
 
 def test_write_json_converts_numpy_torch_tuples_and_paths(tmp_path):
-    obj = {1: np.float64(0.5), "i": np.int64(7), "b": np.bool_(True), "arr": np.array([[1, 2]]),
-           "t": torch.tensor([1.5, float("nan")]), "s": torch.tensor(3), "p": Path("/x/y"), "tup": (1, "a", None)}
+    obj = {
+        1: np.float64(0.5),
+        "i": np.int64(7),
+        "b": np.bool_(True),
+        "arr": np.array([[1, 2]]),
+        "t": torch.tensor([1.5, float("nan")]),
+        "s": torch.tensor(3),
+        "p": Path("/x/y"),
+        "tup": (1, "a", None),
+    }
     back = json.loads(write_json(tmp_path / "o.json", obj).read_text())
-    assert back == {"1": 0.5, "i": 7, "b": True, "arr": [[1, 2]], "t": [1.5, None], "s": 3, "p": "/x/y",
-                    "tup": [1, "a", None]}
+    assert back == {
+        "1": 0.5,
+        "i": 7,
+        "b": True,
+        "arr": [[1, 2]],
+        "t": [1.5, None],
+        "s": 3,
+        "p": "/x/y",
+        "tup": [1, "a", None],
+    }
     assert type(back["i"]) is int and type(back["b"]) is bool
 
 

@@ -37,8 +37,9 @@ PAGES = SIZE // os.sysconf("SC_PAGE_SIZE")
 
 def probe(**env):
     clean = {k: v for k, v in os.environ.items() if k not in (memory.OPT_OUT, *memory.USER_SETTINGS)}
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=clean | env,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=clean | env, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     applied, *faults = done.stdout.split()
     return applied == "True", [int(f) for f in faults]
@@ -58,8 +59,10 @@ def test_opt_outs_keep_glibcs_behaviour(env):
     assert min(faults) > PAGES // 2  # every use maps and faults fresh pages
 
 
-@pytest.mark.parametrize("argv,applied", [(["train", "missing.yaml"], True), (["demo"], True),
-                                          (["ablate", "missing.yaml"], True), (["version"], False)])
+@pytest.mark.parametrize(
+    "argv,applied",
+    [(["train", "missing.yaml"], True), (["demo"], True), (["ablate", "missing.yaml"], True), (["version"], False)],
+)
 def test_the_training_commands_apply_it(monkeypatch, argv, applied):
     calls = []
     monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(True) or True)

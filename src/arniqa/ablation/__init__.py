@@ -8,5 +8,11 @@ from .runner import run_ablation
 from .stats import paired, summarise
 
 __all__ = [
-    "AblationConfig", "AblationError", "load_ablation_config", "paired", "run_ablation", "summarise", "write_report",
+    "AblationConfig",
+    "AblationError",
+    "load_ablation_config",
+    "paired",
+    "run_ablation",
+    "summarise",
+    "write_report",
 ]

@@ -50,7 +50,9 @@ class Evaluation:
     device: str = "cpu"
     num_workers: int = 0
     untrained: bool = True  # also evaluate each variant and seed before training
-    probe_steps: list[int] = field(default_factory=list)  # also evaluate snapshots after these global steps (0: untrained)
+    probe_steps: list[int] = field(
+        default_factory=list
+    )  # also evaluate snapshots after these global steps (0: untrained)
     keep_features: bool = False  # keep the per-run feature caches after the result is written
     keep_state: bool = False  # keep each finished training run's state.pt (model.safetensors is always kept)
 
@@ -137,7 +139,10 @@ def validate(config: AblationConfig) -> None:
             if key in config.recipe:
                 problems.append(f"recipe.{key} is set by the runner; remove it")
         if "root" in config.recipe.get("data", {}) or "max_images" in config.recipe.get("data", {}):
-            problems.append("recipe.data.root and recipe.data.max_images are set by the runner; use data.pristine and data.train_images")
+            problems.append(
+                "recipe.data.root and recipe.data.max_images are set by the runner; "
+                "use data.pristine and data.train_images"
+            )
         if "seed" in config.recipe.get("train", {}):
             problems.append("recipe.train.seed is set by the runner from seeds; remove it")
         if "snapshot_steps" in config.recipe.get("train", {}):
@@ -169,6 +174,9 @@ def validate(config: AblationConfig) -> None:
     if config.synthetic.types is not None:
         unknown = sorted(set(config.synthetic.types) - set(KADID_TYPES))
         if unknown or not config.synthetic.types:
-            raise AblationError(f"synthetic.types: unknown or empty {unknown or config.synthetic.types}; known: {', '.join(KADID_TYPES)}")
+            raise AblationError(
+                f"synthetic.types: unknown or empty {unknown or config.synthetic.types}; "
+                f"known: {', '.join(KADID_TYPES)}"
+            )
     for name in config.variants:  # every variant must give a valid training config
         config.train_config(name, config.seeds[0], "unused", "unused")

@@ -39,8 +39,13 @@ def plot_curves(config: AblationConfig, summary: dict, out: Path, bench: str = "
             steps = sorted(by_step)
             probe.plot(steps, [by_step[k] for k in steps], color=colour, lw=0.7, alpha=0.5, marker=".")
         common = sorted(set.intersection(*(set(b) for b in seeds.values())))
-        probe.plot(common, [np.nanmean([seeds[s][k] for s in seeds]) for k in common], color=colour, lw=2,
-                   label=f"{variant} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")  # fmt: skip
+        probe.plot(
+            common,
+            [np.nanmean([seeds[s][k] for s in seeds]) for k in common],
+            color=colour,
+            lw=2,
+            label=f"{variant} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})",
+        )
         for (v, seed), log in logs.items():
             if v == variant:
                 window = min(20, len(log["loss"]))

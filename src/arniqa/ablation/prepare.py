@@ -41,20 +41,28 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
         "pristine": str(Path(d.pristine).resolve()),
         "images": n,
         "seed": d.seed,
-        "rule": (f"{holdout} held out "
-                 f"({'holdout_images' if d.holdout_images is not None else f'holdout_fraction {d.holdout_fraction}'})"
-                 f"; training: " + (f"{len(train)} of the other {n - holdout}, the next in the same permutation"
-                                  if d.train_images else f"the other {n - holdout}")),
+        "rule": (
+            f"{holdout} held out "
+            f"({'holdout_images' if d.holdout_images is not None else f'holdout_fraction {d.holdout_fraction}'})"
+            f"; training: "
+            + (
+                f"{len(train)} of the other {n - holdout}, the next in the same permutation"
+                if d.train_images
+                else f"the other {n - holdout}"
+            )
+        ),
         "holdout": [str(p) for p in held],
         "train": [str(p) for p in train],
-    }  # fmt: skip
+    }
     previous = split_path(out)
     if previous.exists():
         before = json.loads(previous.read_text())
         if (before["train"], before["holdout"]) != (split["train"], split["holdout"]):
             if has_runs(out):
-                raise AblationError(f"{d.pristine}: the file split differs from {previous} (were images added or "
-                                    "removed?); finished results depend on it: use another output folder")  # fmt: skip
+                raise AblationError(
+                    f"{d.pristine}: the file split differs from {previous} (were images added or "
+                    "removed?); finished results depend on it: use another output folder"
+                )
             shutil.rmtree(out / "benchmarks", ignore_errors=True)
     folder = out / "data" / "train"
     if folder.exists():
@@ -78,8 +86,10 @@ def prepare_benchmarks(
     root = out / "benchmarks" / "synthetic"
     t0 = time.perf_counter()
     build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
-    console.print(f"benchmark [bold]synthetic[/]: {len(holdout)} references x {len(types)} types x 5 levels "
-                  f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    console.print(
+        f"benchmark [bold]synthetic[/]: {len(holdout)} references x {len(types)} types x 5 levels "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
     sets = {"synthetic": load_dataset("kadid10k", root)}
     for entry in config.datasets:
         name = str(entry["name"])

@@ -42,9 +42,13 @@ def _group_table(config: AblationConfig, data: dict) -> list[str]:
     rows = [(v, g, d) for v, by_stage in data.get("groups", {}).items() for g, d in by_stage.get("trained", {}).items()]
     if not rows:
         return []
-    md = ["", f"### Per distortion group (trained): SRCC within the group, variant minus `{config.baseline}`", "",
-          f"| variant | group | per seed | mean [{LEVEL:.0%} t interval] | reading |",
-          "|---|---|---|---:|---|"]  # fmt: skip
+    md = [
+        "",
+        f"### Per distortion group (trained): SRCC within the group, variant minus `{config.baseline}`",
+        "",
+        f"| variant | group | per seed | mean [{LEVEL:.0%} t interval] | reading |",
+        "|---|---|---|---:|---|",
+    ]
     for variant, group, d in rows:
         per_seed = ", ".join(f"{s}: {x:+.4f}" for s, x in zip(d["seeds"], d["differences"]))
         if not np.isfinite(d["low"]):
@@ -91,9 +95,13 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     summary = summarise(config, results)
     split = json.loads(split_path(out).read_text())
     runs = json.loads(runs_path(out).read_text()) if runs_path(out).exists() else []
-    summary.update(machine=describe(), commit=git_commit(), commands=[r["command"] for r in runs],
-                   split={k: v for k, v in split.items() if k not in ("train", "holdout")},
-                   config=config.to_dict())  # fmt: skip
+    summary.update(
+        machine=describe(),
+        commit=git_commit(),
+        commands=[r["command"] for r in runs],
+        split={k: v for k, v in split.items() if k not in ("train", "holdout")},
+        config=config.to_dict(),
+    )
     write_json(out / "summary.json", summary)
     losses = plot_losses(config, out)
     curves = plot_curves(config, summary, out)
@@ -110,15 +118,22 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     for bench, data in summary["benchmarks"].items():
         md += _bench_section(config, bench, data, bars.get(bench))
     if curves:
-        md += ["## Learning curves", "", "Probe: the frozen encoder of each stage (untrained, the snapshots of "
-               "`evaluation.probe_steps`, the final model) through the protocol below; loss: the training log.", "",
-               f"![learning curves]({curves.name})", ""]  # fmt: skip
+        md += [
+            "## Learning curves",
+            "",
+            "Probe: the frozen encoder of each stage (untrained, the snapshots of "
+            "`evaluation.probe_steps`, the final model) through the protocol below; loss: the training log.",
+            "",
+            f"![learning curves]({curves.name})",
+            "",
+        ]
     if losses:
         md += ["## Training loss", "", f"![training loss]({losses.name})", ""]
     md += _cost_section(config, results, read_logs(config, out))
     md += _timing_section(config, results, runs)
     md += [
-        "## Caveats", "",
+        "## Caveats",
+        "",
         f"* n = {len(config.seeds)} seeds per variant. With so few pairs the sign test cannot reach "
         f"p < 0.05 (its smallest two-sided p is {2 * 0.5 ** len(config.seeds):.3g}), and the t test has "
         f"{max(len(config.seeds) - 1, 0)} degrees of freedom and assumes normal differences; read the "
@@ -128,7 +143,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
         "* Synthetic labels are KADID-10k's mean MOS per (type, level), the same for every image: the "
         "benchmark measures how well features separate distortion types and levels, not image content.",
         "",
-    ]  # fmt: skip
+    ]
     md += _scope_section(config, split)
     text = "\n".join(md)
     return atomic_write(out / "report.md", lambda tmp: tmp.write_text(text))
@@ -147,7 +162,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         f"* Machine: {m['platform']}; CPU {m['cpu']} ({m['cpu_count']} logical cores), "
         f"torch {m['torch']} with {m['torch_threads']} threads, Python {m['python']}"
         + (f"; GPU {m['gpu']}" if "gpu" in m else ""),
-        "* Variants: " + "; ".join(f"`{k}` {v}" for k, v in config.variants.items())
+        "* Variants: "
+        + "; ".join(f"`{k}` {v}" for k, v in config.variants.items())
         + f"; baseline `{config.baseline}`",
         f"* Seeds: {config.seeds}",
         f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed "
@@ -167,15 +183,20 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         "* Untrained: the same evaluation of each variant's randomly initialised encoder for that seed "
         "(the exact weights its training run starts from).",
         "",
-    ]  # fmt: skip
+    ]
     return md
 
 
 def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | None) -> list[str]:
-    md = [f"## Benchmark: {bench}", "", "### Per variant and seed", "",
-          "| variant | seed | SRCC | PLCC | monotone | level tau | "
-          "untrained SRCC | untrained PLCC | untrained monotone | untrained tau |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    md = [
+        f"## Benchmark: {bench}",
+        "",
+        "### Per variant and seed",
+        "",
+        "| variant | seed | SRCC | PLCC | monotone | level tau | "
+        "untrained SRCC | untrained PLCC | untrained monotone | untrained tau |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
     for variant in config.variants:
         for seed in config.seeds:
@@ -186,37 +207,53 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
             md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
     stages = list(reversed(config.stages()))  # trained first
     if len(config.stages()) > 2:  # probes: SRCC at every stage
-        md += ["", "### SRCC at every stage (median over splits)", "",
-               "| variant | seed | " + " | ".join(config.stages()) + " |",
-               "|---|---:|" + "---:|" * len(config.stages())]  # fmt: skip
+        md += [
+            "",
+            "### SRCC at every stage (median over splits)",
+            "",
+            "| variant | seed | " + " | ".join(config.stages()) + " |",
+            "|---|---:|" + "---:|" * len(config.stages()),
+        ]
         for variant in config.variants:
             for seed in config.seeds:
                 if any((variant, seed, st) in index for st in config.stages()):
-                    cells = (_f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
-                             for st in config.stages())  # fmt: skip
+                    cells = (
+                        _f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
+                        for st in config.stages()
+                    )
                     md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
-    md += ["", f"### Mean over seeds [{LEVEL:.0%} t interval]", "",
-           "| variant | stage | seeds | SRCC | PLCC | monotone | level tau |",
-           "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    md += [
+        "",
+        f"### Mean over seeds [{LEVEL:.0%} t interval]",
+        "",
+        "| variant | stage | seeds | SRCC | PLCC | monotone | level tau |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for variant, by_stage in data["by_variant"].items():
         for stage in stages:
             if stage in by_stage:
                 s = by_stage[stage]
                 cells = " | ".join(_ci(s[m]) for m in METRICS)
                 md.append(f"| {variant} | {stage} | {len(s['seeds'])} | {cells} |")
-    md += ["", f"### Paired differences: variant minus `{config.baseline}` (same seed)", "",
-           f"| variant | stage | metric | per seed | mean [{LEVEL:.0%} t interval] | std | t (df) | p (t) | "
-           "sign + / − | p (sign) |",
-           "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    md += [
+        "",
+        f"### Paired differences: variant minus `{config.baseline}` (same seed)",
+        "",
+        f"| variant | stage | metric | per seed | mean [{LEVEL:.0%} t interval] | std | t (df) | p (t) | "
+        "sign + / − | p (sign) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for variant, by_stage in data["differences"].items():
         for stage in stages:
             for m, d in by_stage.get(stage, {}).items():
                 if not d["n"]:
                     continue
                 per_seed = ", ".join(f"{s}: {x:+.4f}" for s, x in zip(d["seeds"], d["differences"]))
-                md.append(f"| {variant} | {stage} | {LABELS[m]} | {per_seed} | {_ci(d, signed=True)} | "
-                          f"{_f(d['std'])} | {_f(d['t'], 2)} ({d['n'] - 1}) | {_f(d['p_t'], 3)} | "
-                          f"{d['positive']} / {d['negative']} | {_f(d['p_sign'], 3)} |")  # fmt: skip
+                md.append(
+                    f"| {variant} | {stage} | {LABELS[m]} | {per_seed} | {_ci(d, signed=True)} | "
+                    f"{_f(d['std'])} | {_f(d['t'], 2)} ({d['n'] - 1}) | {_f(d['p_t'], 3)} | "
+                    f"{d['positive']} / {d['negative']} | {_f(d['p_sign'], 3)} |"
+                )
     md += _group_table(config, data)
     md.append("")
     if bars is not None:
@@ -227,8 +264,12 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
 def _cost_section(config: AblationConfig, results: dict, logs: dict) -> list[str]:
     """Parameters of each variant's encoder and its training speed: seconds per step from the
     median samples/s of its log windows (robust to resumes and to the pauses for snapshots)."""
-    md = ["## Cost per variant", "", "| variant | encoder parameters | s / step (median over seeds) | seeds |",
-          "|---|---:|---:|---:|"]  # fmt: skip
+    md = [
+        "## Cost per variant",
+        "",
+        "| variant | encoder parameters | s / step (median over seeds) | seeds |",
+        "|---|---:|---:|---:|",
+    ]
     for variant in config.variants:
         params = next((r["parameters"] for (v, _, _), r in results.items() if v == variant), None)
         per_seed = []
@@ -249,7 +290,8 @@ def _scope_section(config: AblationConfig, split: dict) -> list[str]:
     crop = recipe.get("data", {}).get("crop_size", 224)
     n = len(config.seeds)
     return [
-        "## What this study can and cannot show", "",
+        "## What this study can and cannot show",
+        "",
         f"* It can show whether, under this recipe and at this budget, the SE variants' frozen features rank "
         f"the held-out synthetic benchmark better or worse than `{config.baseline}`'s, seed by seed, and how "
         "the probe moves during training (the learning curves): a difference whose interval excludes 0 is "
@@ -263,7 +305,7 @@ def _scope_section(config: AblationConfig, split: dict) -> list[str]:
         "* The benchmark's labels are per (type, level), so it measures how features separate distortion "
         "types and levels on a few held-out references, not agreement with human opinions of real photos.",
         "",
-    ]  # fmt: skip
+    ]
 
 
 def _invocation(run: dict) -> str:
@@ -273,9 +315,12 @@ def _invocation(run: dict) -> str:
 
 
 def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[str]:
-    md = ["## Wall-clock times", "",
-          "| variant | seed | stage | training (s) | features (s) | protocol (s) | total (s) |",
-          "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    md = [
+        "## Wall-clock times",
+        "",
+        "| variant | seed | stage | training (s) | features (s) | protocol (s) | total (s) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
     total = 0.0
     for (variant, seed, stage), r in sorted(results.items(), key=lambda kv: result_order(config, kv[0])):
         timing = r["timings"]
@@ -283,9 +328,15 @@ def _timing_section(config: AblationConfig, results: dict, runs: list) -> list[s
         proto = sum(v["protocol_s"] for v in timing["benchmarks"].values())
         train = r["training"]["seconds"] if r.get("training") else None
         resumed = " (resumed)" if r.get("training") and r["training"].get("resumed") else ""
-        md.append(f"| {variant} | {seed} | {stage} | {_f(train, 1)}{resumed} | {feats:.1f} | {proto:.1f} | "
-                  f"{timing['stage_s']:.1f} |")
+        md.append(
+            f"| {variant} | {seed} | {stage} | {_f(train, 1)}{resumed} | {feats:.1f} | {proto:.1f} | "
+            f"{timing['stage_s']:.1f} |"
+        )
         total += timing["stage_s"]
-    md += ["", f"Sum over runs: {total / 60:.1f} min. Runner invocations: "
-           + (", ".join(_invocation(r) for r in runs) or "none recorded"), ""]  # fmt: skip
+    md += [
+        "",
+        f"Sum over runs: {total / 60:.1f} min. Runner invocations: "
+        + (", ".join(_invocation(r) for r in runs) or "none recorded"),
+        "",
+    ]
     return md

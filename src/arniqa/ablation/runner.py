@@ -91,11 +91,15 @@ def distortion_breakdown(dataset: IQADataset, evaluation) -> dict[str, Any]:
     kinds = dataset.distortions
     if not dataset.synthetic or kinds is None:
         return {}
-    return {"per_type": per_type_srcc(evaluation, dataset.scores, kinds),
-            "per_group": per_type_srcc(evaluation, dataset.scores, [GROUP_OF.get(k, "other") for k in kinds])}  # fmt: skip
+    return {
+        "per_type": per_type_srcc(evaluation, dataset.scores, kinds),
+        "per_group": per_type_srcc(evaluation, dataset.scores, [GROUP_OF.get(k, "other") for k in kinds]),
+    }
 
 
-def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console) -> tuple[dict, dict, str]:
+def evaluate_model(
+    model, sets: dict[str, IQADataset], config: AblationConfig, cache: Path, console: Console
+) -> tuple[dict, dict, str]:
     """The protocol on every benchmark: ``(results per benchmark, timings per benchmark, model fingerprint)``."""
     ev = config.evaluation
     fingerprint = model_fingerprint(model)
@@ -103,9 +107,17 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
     for name, dataset in sets.items():
         protocol = FeatureProtocol(crop_size=ev.crop_size, short_side=dataset.short_side)
         t0 = time.perf_counter()
-        features = extract_features(model, dataset.paths, protocol, cache_dir=cache, batch_size=ev.batch_size,
-                                    device=ev.device, num_workers=ev.num_workers, fingerprint=fingerprint,
-                                    progress=not console.quiet)  # fmt: skip
+        features = extract_features(
+            model,
+            dataset.paths,
+            protocol,
+            cache_dir=cache,
+            batch_size=ev.batch_size,
+            device=ev.device,
+            num_workers=ev.num_workers,
+            fingerprint=fingerprint,
+            progress=not console.quiet,
+        )
         t1 = time.perf_counter()
         splits = random_splits(len(dataset), ev.splits, seed=ev.seed, groups=dataset.references)
         evaluation = evaluate(features, dataset.scores, splits)
@@ -121,8 +133,10 @@ def evaluate_model(model, sets: dict[str, IQADataset], config: AblationConfig, c
             "per_split": evaluation.split_metrics,
         }
         timings[name] = {"features_s": t1 - t0, "protocol_s": time.perf_counter() - t1}
-        console.print(f"    {name}: SRCC {summary['srcc']['median']:.4f}  PLCC {summary['plcc']['median']:.4f}  "
-                      f"(features {t1 - t0:.1f} s, protocol {timings[name]['protocol_s']:.1f} s)")  # fmt: skip
+        console.print(
+            f"    {name}: SRCC {summary['srcc']['median']:.4f}  PLCC {summary['plcc']['median']:.4f}  "
+            f"(features {t1 - t0:.1f} s, protocol {timings[name]['protocol_s']:.1f} s)"
+        )
     return results, timings, fingerprint[:16]
 
 
@@ -153,8 +167,15 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
     path = loop.train(train_config, resume=resume)
     seconds = time.perf_counter() - t0
     steps = _last_step(output / "log.csv")
-    write_json(folder / "training.json", {"seconds": seconds, "global_steps": steps, "resumed": resume is not None,
-                                          "samples": steps * train_config.train.batch_size})  # fmt: skip
+    write_json(
+        folder / "training.json",
+        {
+            "seconds": seconds,
+            "global_steps": steps,
+            "resumed": resume is not None,
+            "samples": steps * train_config.train.batch_size,
+        },
+    )
     console.print(f"    trained {steps} steps in {seconds:.1f} s")
     if not keep_state:
         state.unlink(missing_ok=True)  # twice the model's size; the run is finished
@@ -168,8 +189,10 @@ def check_probe_steps(config: AblationConfig, train_images: int) -> None:
     total = loop.total_steps(train_images // train_config.train.batch_size, train_config.train)
     late = [k for k in config.evaluation.probe_steps if k >= total]
     if late:
-        raise AblationError(f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
-                            f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)")  # fmt: skip
+        raise AblationError(
+            f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
+            f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)"
+        )
 
 
 def _last_step(log_csv: Path) -> int:
@@ -190,9 +213,8 @@ def study_settings(config: AblationConfig) -> dict[str, Any]:
         "synthetic": asdict(config.synthetic),
         "datasets": config.datasets,
         "recipe": config.recipe,
-        "evaluation": {k: v for k, v in asdict(config.evaluation).items()
-                       if k in ("crop_size", "splits", "seed")},
-    }  # fmt: skip
+        "evaluation": {k: v for k, v in asdict(config.evaluation).items() if k in ("crop_size", "splits", "seed")},
+    }
 
 
 def _check_study(config: AblationConfig, out: Path) -> None:
@@ -227,8 +249,10 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         if step is not None:
             model_file = loop.snapshot_path(train_config.output, step)
             if not model_file.is_file():
-                raise AblationError(f"{model_file} is missing: the run was trained without a snapshot at step {step} "
-                                    f"(probe_steps changed afterwards?); delete {folder} to train it again")  # fmt: skip
+                raise AblationError(
+                    f"{model_file} is missing: the run was trained without a snapshot at step {step} "
+                    f"(probe_steps changed afterwards?); delete {folder} to train it again"
+                )
         model, _, _ = load_checkpoint(model_file)
     cache = folder / stage / "features"
     benchmarks, timings, fingerprint = evaluate_model(model, sets, config, cache, console)
@@ -237,14 +261,18 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         "seed": seed,
         "stage": stage,
         "step": stage_step(stage) if stage != "trained" else training["global_steps"],
-        "model": {k: v for k, v in asdict(train_config.model).items() if k in ("backbone", "se_stages", "se_bias", "init", "se_init")},
+        "model": {
+            k: v
+            for k, v in asdict(train_config.model).items()
+            if k in ("backbone", "se_stages", "se_bias", "init", "se_init")
+        },
         "parameters": sum(p.numel() for p in model.encoder.parameters()),
         "fingerprint": fingerprint,
         "training": training,
         "benchmarks": benchmarks,
         "timings": {"benchmarks": timings, "stage_s": time.perf_counter() - t0},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     write_json(folder / stage / RESULT, result)
     if not config.evaluation.keep_features:
         shutil.rmtree(cache, ignore_errors=True)
@@ -330,9 +358,12 @@ def _log_invocation(out: Path, command, started, entry=None, seconds=None, done=
     runs = json.loads(path.read_text()) if path.exists() else []
     record = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "started": started, "seconds": seconds, "done": done, "skipped": skipped,
+        "started": started,
+        "seconds": seconds,
+        "done": done,
+        "skipped": skipped,
         "failed": [list(f) for f in failed],
-    }  # fmt: skip
+    }
     if entry is None:
         entry = len(runs)
         runs.append(record)

@@ -61,10 +61,16 @@ def paired(diffs) -> dict[str, Any]:
     d = np.asarray(diffs, dtype=np.float64)
     d = d[np.isfinite(d)]
     n = len(d)
-    out: dict[str, Any] = {"n": n, "mean": float(d.mean()) if n else float("nan"),
-                           "std": float(d.std(ddof=1)) if n > 1 else float("nan"),
-                           "positive": int((d > 0).sum()), "negative": int((d < 0).sum()),
-                           "t": float("nan"), "p_t": float("nan"), "p_sign": float("nan")}  # fmt: skip
+    out: dict[str, Any] = {
+        "n": n,
+        "mean": float(d.mean()) if n else float("nan"),
+        "std": float(d.std(ddof=1)) if n > 1 else float("nan"),
+        "positive": int((d > 0).sum()),
+        "negative": int((d < 0).sum()),
+        "t": float("nan"),
+        "p_t": float("nan"),
+        "p_sign": float("nan"),
+    }
     out["low"], out["high"] = t_interval(d)
     if n > 1 and out["std"] > 0:
         out["t"] = out["mean"] / (out["std"] / np.sqrt(n))
@@ -97,10 +103,11 @@ def read_logs(config: AblationConfig, out: Path) -> dict[tuple[str, int], dict[s
                 with open(path, newline="") as f:
                     rows = list(csv.DictReader(f))
                 if rows:
-                    logs[(variant, seed)] = {"step": np.array([int(r["global_step"]) for r in rows]),
-                                             "loss": np.array([float(r["loss"]) for r in rows]),
-                                             "samples_per_s": np.array([float(r["samples_per_s"])
-                                                                        for r in rows])}  # fmt: skip
+                    logs[(variant, seed)] = {
+                        "step": np.array([int(r["global_step"]) for r in rows]),
+                        "loss": np.array([float(r["loss"]) for r in rows]),
+                        "samples_per_s": np.array([float(r["samples_per_s"]) for r in rows]),
+                    }
     return logs
 
 
@@ -111,9 +118,10 @@ def summarise(config: AblationConfig, results: dict) -> dict[str, Any]:
     benchmarks = sorted({b for r in results.values() for b in r["benchmarks"]}, key=lambda b: (b != "synthetic", b))
     summary: dict[str, Any] = {"baseline": config.baseline, "benchmarks": {}}
     for bench in benchmarks:
-        runs = [{"variant": v, "seed": s, "stage": st, "step": run_step(st, r),
-                 **{m: metric(r, bench, m) for m in METRICS}}
-                for (v, s, st), r in sorted(results.items(), key=lambda kv: result_order(config, kv[0]))]  # fmt: skip
+        runs = [
+            {"variant": v, "seed": s, "stage": st, "step": run_step(st, r), **{m: metric(r, bench, m) for m in METRICS}}
+            for (v, s, st), r in sorted(results.items(), key=lambda kv: result_order(config, kv[0]))
+        ]
         by_variant: dict[str, Any] = {}
         for variant in config.variants:
             by_variant[variant] = {}
@@ -124,9 +132,12 @@ def summarise(config: AblationConfig, results: dict) -> dict[str, Any]:
                     by_variant[variant][stage]["seeds"] = [r["seed"] for r in rows]
         measures = {m: (lambda r, m=m: metric(r, bench, m)) for m in METRICS}
         groups = {g: (lambda r, g=g: group_srcc(r, bench, g)) for g in GROUPS}
-        summary["benchmarks"][bench] = {"runs": runs, "by_variant": by_variant,
-                                        "differences": _differences(config, results, measures),
-                                        "groups": _differences(config, results, groups)}  # fmt: skip
+        summary["benchmarks"][bench] = {
+            "runs": runs,
+            "by_variant": by_variant,
+            "differences": _differences(config, results, measures),
+            "groups": _differences(config, results, groups),
+        }
     return summary
 
 
@@ -173,6 +184,7 @@ def _spread(values) -> dict[str, Any]:
     return {
         "mean": float(finite.mean()) if len(finite) else float("nan"),
         "std": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
-        "low": low, "high": high,
+        "low": low,
+        "high": high,
         "values": v.tolist(),
-    }  # fmt: skip
+    }

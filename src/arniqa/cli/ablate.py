@@ -15,8 +15,12 @@ from .command import EXIT_FAILED, EXIT_USAGE, app, fail
 @app.command()
 def ablate(
     config: Path = typer.Argument(..., help="Ablation YAML config (see configs/ablation.yaml)."),
-    overrides: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                        help="Override a config value, e.g. --set evaluation.crop_size=64 (repeatable)."),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set evaluation.crop_size=64 (repeatable).",
+    ),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (overrides the config's output)."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from finished results."),
 ) -> None:

@@ -43,7 +43,9 @@ def synthetic(
     try:
         with Progress(transient=True) as bar:
             task = bar.add_task("references", total=len(paths))
-            csv_path = build_synthetic(paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i))
+            csv_path = build_synthetic(
+                paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i)
+            )
     except OutputBusy as e:
         fail(str(e))
     typer.echo(f"wrote {csv_path} ({len(paths) * len(KADID_TYPES) * NUM_LEVELS} distorted images)")

@@ -13,35 +13,62 @@ from .command import app, connect_ray, fail
 
 @app.command()
 def evaluate(
-    dataset: str = typer.Option(..., "--dataset", help="live | csiq | tid2013 | kadid10k | koniq10k | clive | flive | spaq | csv"),
-    root: Path = typer.Option(..., "--root", help="Dataset folder as distributed (for csv: the CSV file or its folder)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."),
+    dataset: str = typer.Option(
+        ..., "--dataset", help="live | csiq | tid2013 | kadid10k | koniq10k | clive | flive | spaq | csv"
+    ),
+    root: Path = typer.Option(
+        ..., "--root", help="Dataset folder as distributed (for csv: the CSV file or its folder)."
+    ),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."
+    ),
     weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding ARNIQA.pth (published model)."),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it."
+        None,
+        "--checkpoint",
+        help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it.",
     ),
     splits: str | None = typer.Option(
-        None, "--splits", help="N random 70/10/20 splits, or a folder with train/val/test.npy "
-                               "[default: <root>/splits if present, else 10]."),  # fmt: skip
+        None,
+        "--splits",
+        help="N random 70/10/20 splits, or a folder with train/val/test.npy "
+        "[default: <root>/splits if present, else 10].",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random splits."),
-    alpha: float | None = typer.Option(None, "--alpha", help="Fixed ridge alpha (no search; the reference default is 0.1)."),
-    cross_to: str | None = typer.Option(None, "--cross-to", help="Also fit on all of this dataset and test on all of that one."),
+    alpha: float | None = typer.Option(
+        None, "--alpha", help="Fixed ridge alpha (no search; the reference default is 0.1)."
+    ),
+    cross_to: str | None = typer.Option(
+        None, "--cross-to", help="Also fit on all of this dataset and test on all of that one."
+    ),
     cross_root: Path | None = typer.Option(None, "--cross-root", help="Folder of the --cross-to dataset."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (10 crops each)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     amp: bool = typer.Option(False, "--amp", help="Autocast on CUDA, as the reference (features differ slightly)."),
-    crop_size: int = typer.Option(224, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."),
+    crop_size: int = typer.Option(
+        224, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."
+    ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes for decoding."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache [default: <weights cache>/features]."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Feature cache [default: <weights cache>/features]."
+    ),
     tsne: bool = typer.Option(False, "--tsne", help="Also write tsne.png (features coloured by distortion type)."),
     export_checkpoint: bool = typer.Option(
-        True, "--export-checkpoint/--no-export-checkpoint",
-        help="Also write checkpoint_<dataset>.safetensors (encoder + fitted regressor) for 'arniqa score --checkpoint'."),  # fmt: skip
+        True,
+        "--export-checkpoint/--no-export-checkpoint",
+        help="Also write checkpoint_<dataset>.safetensors (encoder + fitted regressor) for "
+        "'arniqa score --checkpoint'.",
+    ),
     ray: str | None = typer.Option(
-        None, "--ray", metavar="ADDRESS|local",
+        None,
+        "--ray",
+        metavar="ADDRESS|local",
         help="Compute the features on the Ray cluster at ADDRESS, or on a Ray instance started here (local); "
-             "the same feature cache. Needs arniqa[ray]."),  # fmt: skip
-    ray_workers: int | None = typer.Option(None, "--ray-workers", min=1, help="--ray: feature actors (default: one per GPU, else per CPU)."),
+        "the same feature cache. Needs arniqa[ray].",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="--ray: feature actors (default: one per GPU, else per CPU)."
+    ),
 ) -> None:
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
     from rich.console import Console
@@ -55,18 +82,40 @@ def evaluate(
         raise typer.BadParameter("--cross-to and --cross-root go together")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
-    spec = EvaluationSpec(dataset=dataset, root=root, output=output, weights_dir=weights_dir, checkpoint=checkpoint,
-                          splits=splits, seed=seed, alpha=alpha, cross_to=cross_to, cross_root=cross_root,
-                          batch_size=batch_size, device=device, amp=amp, crop_size=crop_size, workers=workers,
-                          cache_dir=cache_dir, tsne=tsne, export_checkpoint=export_checkpoint)  # fmt: skip
+    spec = EvaluationSpec(
+        dataset=dataset,
+        root=root,
+        output=output,
+        weights_dir=weights_dir,
+        checkpoint=checkpoint,
+        splits=splits,
+        seed=seed,
+        alpha=alpha,
+        cross_to=cross_to,
+        cross_root=cross_root,
+        batch_size=batch_size,
+        device=device,
+        amp=amp,
+        crop_size=crop_size,
+        workers=workers,
+        cache_dir=cache_dir,
+        tsne=tsne,
+        export_checkpoint=export_checkpoint,
+    )
     err = Console(stderr=True)
     with ExitStack() as stack:
         stops: tuple = ()
         if ray is not None:
             cluster = connect_ray(stack, ray)
             stops = (cluster.RayRunError,)
-            spec.runner = partial(cluster.extract_features_on_ray, checkpoint=checkpoint, weights_dir=weights_dir,
-                                  batch_size=batch_size, device=device, workers=ray_workers)  # fmt: skip
+            spec.runner = partial(
+                cluster.extract_features_on_ray,
+                checkpoint=checkpoint,
+                weights_dir=weights_dir,
+                batch_size=batch_size,
+                device=device,
+                workers=ray_workers,
+            )
         try:
             out = run_evaluation(spec, log=err.print)
         except stops as e:

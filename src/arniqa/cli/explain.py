@@ -16,15 +16,28 @@ app.add_typer(explain_app, name="explain")
 @explain_app.command("fit")
 def fit(
     pristine: Path = typer.Argument(..., help="Folder of pristine images (searched recursively)."),
-    output: Path = typer.Option(..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy)."),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint of this project. Default: the published model."),
-    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding the published ARNIQA.pth (no download)."),
-    into: Path | None = typer.Option(None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."),
-    test: Path | None = typer.Option(None, "--test", help="Folder of held-out pristine images: accuracy on their samples."),
-    protocol: str = typer.Option("crops", "--protocol", help="The views the features come from: the protocol you "
-                                 "score with (as `arniqa score`)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy)."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint of this project. Default: the published model."
+    ),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", help="Folder holding the published ARNIQA.pth (no download)."
+    ),
+    into: Path | None = typer.Option(
+        None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."
+    ),
+    test: Path | None = typer.Option(
+        None, "--test", help="Folder of held-out pristine images: accuracy on their samples."
+    ),
+    protocol: str = typer.Option(
+        "crops", "--protocol", help="The views the features come from: the protocol you score with (as `arniqa score`)."
+    ),
     size: str = typer.Option("512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images (KADID-10k's)."),
-    chains: int = typer.Option(40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."),
+    chains: int = typer.Option(
+        40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."
+    ),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N pristine images (0: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the distortions and chains."),
     cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
@@ -39,7 +52,8 @@ def fit(
 
     from ..data.images import list_images
     from ..data.synthetic import parse_size
-    from ..explain.fit import accuracy, fit as fit_head, labelled_features
+    from ..explain.fit import accuracy, labelled_features
+    from ..explain.fit import fit as fit_head
     from ..inference import load
     from ..models.explain import add_to_checkpoint, save_explainer
     from ..utils.files import write_json
@@ -56,8 +70,14 @@ def fit(
     if not paths:
         fail(f"{pristine}: no images found")
     try:
-        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, protocol=protocol,
-                      engine="torch", batch_size=batch_size)  # fmt: skip
+        scorer = load(
+            checkpoint or DEFAULT_MODEL,
+            device=device,
+            weights_dir=weights_dir,
+            protocol=protocol,
+            engine="torch",
+            batch_size=batch_size,
+        )
     except (ValueError, OSError) as e:
         fail(str(e))
     settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
@@ -67,11 +87,22 @@ def fit(
         held = None
         if test_paths:
             task = bar.add_task("test references", total=len(test_paths))
-            held = labelled_features(scorer, test_paths, progress=lambda i, n: bar.update(task, completed=i),
-                                     **{**settings, "seed": seed + 1})  # fmt: skip
+            held = labelled_features(
+                scorer,
+                test_paths,
+                progress=lambda i, n: bar.update(task, completed=i),
+                **{**settings, "seed": seed + 1},
+            )
     head = fit_head(data)
-    info = {"model": str(checkpoint or DEFAULT_MODEL), "protocol": scorer.protocol.name, "size": list(width_height),
-            "chains": chains, "seed": seed, "references": len(paths) - len(data.failed), "images": len(data.kinds)}
+    info = {
+        "model": str(checkpoint or DEFAULT_MODEL),
+        "protocol": scorer.protocol.name,
+        "size": list(width_height),
+        "chains": chains,
+        "seed": seed,
+        "references": len(paths) - len(data.failed),
+        "images": len(data.kinds),
+    }
     save_explainer(output, head, **info)
     result = {**info, "fit_accuracy": accuracy(head, data)}
     if held is not None:
@@ -87,8 +118,10 @@ def fit(
     for name in ("fit_accuracy", "test_accuracy"):
         single = result.get(name, {}).get("single")
         if single:
-            typer.echo(f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
-                       f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)")
+            typer.echo(
+                f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
+                f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
+            )
     for path, error in failed:
         err.print(f"{path}: {error}", style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -17,7 +17,9 @@ def export(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it."
+        None,
+        "--checkpoint",
+        help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it.",
     ),
     regressor: str | None = typer.Option(
         None, "--regressor", help="Regressor dataset or file, as for `arniqa score`. Default: kadid10k."
@@ -29,8 +31,11 @@ def export(
         None, "--calibrate", help="--int8: a folder of photos to calibrate on. Default: the bundled sample photos."
     ),
     explainer: Path | None = typer.Option(
-        None, "--explainer", help="Add the outputs explain_logits and severity of this explanation head (default: the "
-                                  "checkpoint's own head, if it has one)."),  # fmt: skip
+        None,
+        "--explainer",
+        help="Add the outputs explain_logits and severity of this explanation head (default: the "
+        "checkpoint's own head, if it has one).",
+    ),
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""
     from ..inference import export as export_model
@@ -43,9 +48,17 @@ def export(
     if output.suffix.lower() != ".onnx":
         raise typer.BadParameter(f"{output}: the output file must end in .onnx")
     try:
-        path = export_model(output, checkpoint or DEFAULT_MODEL, weights_dir=weights_dir, regressor=regressor,
-                            protocol=protocol, embedding=embedding, int8=int8, calibrate=calibrate,
-                            explainer=explainer)  # fmt: skip
+        path = export_model(
+            output,
+            checkpoint or DEFAULT_MODEL,
+            weights_dir=weights_dir,
+            regressor=regressor,
+            protocol=protocol,
+            embedding=embedding,
+            int8=int8,
+            calibrate=calibrate,
+            explainer=explainer,
+        )
     except (ValueError, OSError) as e:
         fail(str(e))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")

@@ -18,12 +18,20 @@ def map_images(
     paths: list[Path] = typer.Argument(..., help="Image files and folders (searched recursively)."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint of this project (.safetensors)."),
-    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding the published files (no download)."),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", help="Folder holding the published files (no download)."
+    ),
     regressor: str | None = typer.Option(None, "--regressor", help="Regressor dataset or file, as for `arniqa score`."),
-    explain: bool = typer.Option(False, "--explain", help="Also one map per distortion group (needs an explanation head)."),
-    explainer: Path | None = typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's)."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Also one map per distortion group (needs an explanation head)."
+    ),
+    explainer: Path | None = typer.Option(
+        None, "--explainer", help="The explanation head file (default: the checkpoint's)."
+    ),
     crop: int = typer.Option(224, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
-    stride: int = typer.Option(112, "--stride", min=1, help="Step between crops (px); half the crop: each pixel in up to 4."),
+    stride: int = typer.Option(
+        112, "--stride", min=1, help="Step between crops (px); half the crop: each pixel in up to 4."
+    ),
     max_side: int = typer.Option(1024, "--max-side", min=2, help="Downscale images whose longer side exceeds N first."),
     engine: str = typer.Option("auto", "--engine", help="auto | torch | onnxruntime."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
@@ -47,8 +55,14 @@ def map_images(
     if not files:
         fail("no image files found")
     try:
-        scorer = load(checkpoint or DEFAULT_MODEL, device=device, weights_dir=weights_dir, regressor=regressor,
-                      engine=engine, explainer=explainer)  # fmt: skip
+        scorer = load(
+            checkpoint or DEFAULT_MODEL,
+            device=device,
+            weights_dir=weights_dir,
+            regressor=regressor,
+            engine=engine,
+            explainer=explainer,
+        )
     except (ValueError, OSError) as e:
         fail(str(e))
     if scorer.regressor is None:
@@ -79,8 +93,18 @@ def map_images(
                 np.save(output / f"{stem}.groups.npy", qmap.groups)
                 for label, probs in zip(qmap.labels, qmap.groups):
                     overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
-            writer.writerow([name, f"{stem}.map.png", f"{s.mean():.4f}", f"{s.min():.4f}", f"{s.max():.4f}",
-                             s.shape[0], s.shape[1], ""])  # fmt: skip
+            writer.writerow(
+                [
+                    name,
+                    f"{stem}.map.png",
+                    f"{s.mean():.4f}",
+                    f"{s.min():.4f}",
+                    f"{s.max():.4f}",
+                    s.shape[0],
+                    s.shape[1],
+                    "",
+                ]
+            )
             f.flush()
     typer.echo(f"wrote {len(files) - failed} maps to {output} (maps.csv lists them)")
     if failed:

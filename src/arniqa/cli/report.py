@@ -14,8 +14,9 @@ def report(
     scores: Path = typer.Argument(..., help="A result file of `arniqa score` (CSV or JSON)."),
     output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write."),
     maps: Path | None = typer.Option(None, "--maps", help="The folder of `arniqa map`: each row links its map."),
-    thumbnails: str = typer.Option("embed", "--thumbnails",
-                                   help="embed (small JPEGs inside the file) | link (relative to the report) | none."),
+    thumbnails: str = typer.Option(
+        "embed", "--thumbnails", help="embed (small JPEGs inside the file) | link (relative to the report) | none."
+    ),
     size: int = typer.Option(96, "--thumb-size", min=16, help="Longer side of embedded thumbnails (px)."),
     best_worst: int = typer.Option(12, "--best-worst", min=0, help="How many of the worst and of the best to show."),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json file, else csv."),
@@ -37,7 +38,14 @@ def report(
         fail(f"{scores}: not a result file of arniqa score ({e})")
     if not rows:
         fail(f"{scores}: no rows")
-    path = write_report(rows, output, maps=maps, thumbnails=thumbnails, size=size, best_worst=best_worst,
-                        title=f"arniqa report: {scores.name}")  # fmt: skip
+    path = write_report(
+        rows,
+        output,
+        maps=maps,
+        thumbnails=thumbnails,
+        size=size,
+        best_worst=best_worst,
+        title=f"arniqa report: {scores.name}",
+    )
     typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
     raise typer.Exit(EXIT_OK)

@@ -60,11 +60,16 @@ class OutputError(Exception):
     """A result file that cannot be written or continued; the message is ``FILE: what happened; what to do``."""
 
 
-_WHY = {errno.ENOSPC: "disk full (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)",
-        errno.EFBIG: "file too large for the file size limit or the file system (EFBIG)",
-        errno.EACCES: "permission denied (EACCES)", errno.EPERM: "operation not permitted (EPERM)",
-        errno.EROFS: "read-only file system (EROFS)", errno.EISDIR: "is a folder (EISDIR)",
-        errno.ENOENT: "no such folder (ENOENT)"}  # fmt: skip
+_WHY = {
+    errno.ENOSPC: "disk full (ENOSPC)",
+    errno.EDQUOT: "disk quota exceeded (EDQUOT)",
+    errno.EFBIG: "file too large for the file size limit or the file system (EFBIG)",
+    errno.EACCES: "permission denied (EACCES)",
+    errno.EPERM: "operation not permitted (EPERM)",
+    errno.EROFS: "read-only file system (EROFS)",
+    errno.EISDIR: "is a folder (EISDIR)",
+    errno.ENOENT: "no such folder (ENOENT)",
+}
 
 
 def why(e: OSError) -> str:
@@ -77,8 +82,10 @@ def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
     what = why(e)
     if rows is None:
         return OutputError(f"{printable(name)}: cannot write it: {what}; choose an output you can write to")
-    return OutputError(f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
-                       "output) and rerun with --resume, which keeps those rows and scores the rest")
+    return OutputError(
+        f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
+        "output) and rerun with --resume, which keeps those rows and scores the rest"
+    )
 
 
 class _Existing(NamedTuple):
@@ -124,11 +131,14 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
         if first is None:
             return
         head = first[0].rstrip("\r\n")
-        if first[0].endswith("\n") and head not in ((",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS))
-                                                    if fmt == "csv" else ("[",)):
-            raise OutputError(f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is "
-                              f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
-                              "replace it")
+        if first[0].endswith("\n") and head not in (
+            (",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",)
+        ):
+            raise OutputError(
+                f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is "
+                f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
+                "replace it"
+            )
         found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
         if fmt == "json" and columns is not None:  # the columns of its first row
             second = next(lines, None)
@@ -137,8 +147,10 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
                     found = tuple(json.loads(second[0].strip().rstrip(",")).keys())
                 lines = chain([second], lines)
         if columns is not None and found is not None and set(found) != set(columns):
-            raise OutputError(f"{printable(str(path))}: its columns are {', '.join(found)}, not "
-                              f"{', '.join(columns)}; resume with the same --explain setting, or choose another output")
+            raise OutputError(
+                f"{printable(str(path))}: its columns are {', '.join(found)}, not "
+                f"{', '.join(columns)}; resume with the same --explain setting, or choose another output"
+            )
         yield from _scan_csv(chain([first], lines), found or COLUMNS) if fmt == "csv" else _scan_json(first, lines)
 
 
@@ -153,7 +165,9 @@ def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
         raise output_error(str(path), e) from None
 
 
-def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUMNS) -> Iterator[tuple[dict | None, int]]:
+def _scan_csv(
+    lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUMNS
+) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
     def feed():
@@ -170,8 +184,16 @@ def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUM
             if i == 0:  # the header was checked by _iter_scan
                 yield None, last[1]
             else:
-                yield {"path": unescape_name(record[0]), "score": record[1], "raw_score": record[2],
-                       "error": record[3], **dict(zip(columns[len(COLUMNS):], record[len(COLUMNS):]))}, last[1]
+                yield (
+                    {
+                        "path": unescape_name(record[0]),
+                        "score": record[1],
+                        "raw_score": record[2],
+                        "error": record[3],
+                        **dict(zip(columns[len(COLUMNS) :], record[len(COLUMNS) :])),
+                    },
+                    last[1],
+                )
     except csv.Error:  # a quote left open: cut inside a quoted field
         return
 

@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from .result_files import (COLUMNS, EXPLAIN_COLUMNS, OutputError, count_rows, escape_name, format_for, output_error,
-                           printable, why)
+from .result_files import (
+    COLUMNS,
+    EXPLAIN_COLUMNS,
+    OutputError,
+    count_rows,
+    escape_name,
+    format_for,
+    output_error,
+    printable,
+    why,
+)
 
 
 class Collected(NamedTuple):
@@ -68,9 +77,17 @@ def skipped_summary(skipped: Counter | Iterable[str] = (), broken: list[tuple[st
     return "skipped " + "; ".join(parts) if parts else ""
 
 
-def write_scores(scorer, paths: Iterable, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
-                 scale: bool = True, advance: Callable[[], object] = lambda: None, explain: bool = False,
-                 rows: list | None = None) -> int:
+def write_scores(
+    scorer,
+    paths: Iterable,
+    target: str | os.PathLike | TextIO,
+    fmt: str = "csv",
+    append: bool = False,
+    scale: bool = True,
+    advance: Callable[[], object] = lambda: None,
+    explain: bool = False,
+    rows: list | None = None,
+) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
     ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
@@ -89,8 +106,10 @@ def write_scores(scorer, paths: Iterable, target: str | os.PathLike | TextIO, fm
             else:
                 if explain:
                     probs, severity = explain_features(scorer.explainer, r.features)
-                    extra = {"explanation": describe(top_labels(scorer.explainer.labels, probs)),
-                             "severity": round(severity, 2)}
+                    extra = {
+                        "explanation": describe(top_labels(scorer.explainer.labels, probs)),
+                        "severity": round(severity, 2),
+                    }
                 row = writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None, **extra)
             if rows is not None:
                 rows.append(row)
@@ -112,8 +131,13 @@ class RowWriter:
     ``]``) is truncated away. Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, target: str | os.PathLike | TextIO, fmt: str = "csv", append: bool = False,
-                 columns: tuple[str, ...] = COLUMNS) -> None:
+    def __init__(
+        self,
+        target: str | os.PathLike | TextIO,
+        fmt: str = "csv",
+        append: bool = False,
+        columns: tuple[str, ...] = COLUMNS,
+    ) -> None:
         self.fmt = format_for(None, fmt)
         self.columns = columns
         self.count = 0
@@ -147,14 +171,15 @@ class RowWriter:
                 self.stream.flush()
             except OSError as e:
                 self._broken = True
-                raise OutputError(f"{self.name}: {why(e)} after {self.count} rows; write to a file (-o) to "
-                                  "keep the rows and resume") from None
+                raise OutputError(
+                    f"{self.name}: {why(e)} after {self.count} rows; write to a file (-o) to keep the rows and resume"
+                ) from None
             return
         data = text.encode("utf-8")
         try:
             view = memoryview(data)
             while view:
-                view = view[os.pwrite(self._fd, view, self.end + len(data) - len(view)):]
+                view = view[os.pwrite(self._fd, view, self.end + len(data) - len(view)) :]
         except OSError as e:
             self._broken = True
             with suppress(OSError):
@@ -167,9 +192,10 @@ class RowWriter:
         row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
         if self.fmt == "csv":
             line = io.StringIO()
-            extras = ["" if row.get(c) is None else printable(str(row[c])) for c in self.columns[len(COLUMNS):]]
+            extras = ["" if row.get(c) is None else printable(str(row[c])) for c in self.columns[len(COLUMNS) :]]
             csv.writer(line, lineterminator="\n").writerow(
-                [escape_name(path), _number(score), _number(raw_score), printable(error or ""), *extras])
+                [escape_name(path), _number(score), _number(raw_score), printable(error or ""), *extras]
+            )
             self._put(line.getvalue())
         else:
             row = {c: row.get(c) for c in self.columns}

@@ -16,8 +16,10 @@ from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
 @app.command()
 def score(
     paths: list[Path] = typer.Argument(
-        None, help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
-                   "shards/{000000..000099}.tar are expanded."),  # fmt: skip
+        None,
+        help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
+        "shards/{000000..000099}.tar are expanded.",
+    ),
     files_from: str | None = typer.Option(
         None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
     ),
@@ -25,17 +27,21 @@ def score(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint",
+        None,
+        "--checkpoint",
         help="A checkpoint of this project (a .safetensors file, any of its parts, or a folder holding it), "
-             "or an ONNX file of `arniqa export`.",
+        "or an ONNX file of `arniqa export`.",
     ),
     engine: str = typer.Option(
-        "auto", "--engine", help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md)."
+        "auto",
+        "--engine",
+        help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md).",
     ),
     regressor: str | None = typer.Option(
-        None, "--regressor",
+        None,
+        "--regressor",
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
-             "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
+        "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
     ),
     protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
@@ -55,25 +61,37 @@ def score(
         None, "--calibrate", help="--precision int8: a folder of photos to calibrate on. Default: bundled photos."
     ),
     channels_last: bool | None = typer.Option(
-        None, "--channels-last/--no-channels-last", help="torch: channels_last memory format (same scores). Default: per device."
+        None,
+        "--channels-last/--no-channels-last",
+        help="torch: channels_last memory format (same scores). Default: per device.",
     ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Decoding threads. Default: up to 4."),
     max_pixels: int = typer.Option(
-        DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+        DEFAULT_MAX_PIXELS,
+        "--max-pixels",
+        min=1,
         help="Refuse (an error row) images whose header declares more pixels, before decoding them.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
     ray: str | None = typer.Option(
-        None, "--ray", metavar="ADDRESS|local",
+        None,
+        "--ray",
+        metavar="ADDRESS|local",
         help="Score on the Ray cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or on a Ray instance "
-             "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
+        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
     ),
-    explain: bool = typer.Option(False, "--explain", help="Add the most probable distortion groups and a severity "
-                                 "(columns explanation, severity; needs an explanation head, docs/explain.md)."),
-    explainer: Path | None = typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's)."),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Add the most probable distortion groups and a severity "
+        "(columns explanation, severity; needs an explanation head, docs/explain.md).",
+    ),
+    explainer: Path | None = typer.Option(
+        None, "--explainer", help="The explanation head file (default: the checkpoint's)."
+    ),
     html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed.
@@ -81,10 +99,9 @@ def score(
     from collections import Counter
     from itertools import chain
 
+    from PIL import Image
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from PIL import Image
 
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
@@ -111,9 +128,18 @@ def score(
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken: list[tuple[str, str]] = []  # (path, why) of the folders' entries that are no file
     counts = Counter()  # resumed: already in the output; scored: given to the scorer
-    options = dict(weights_dir=weights_dir, protocol=protocol, regressor=regressor, batch_size=batch_size,
-                   max_side=max_side, precision=precision, workers=workers, channels_last=channels_last,
-                   engine=engine, max_pixels=max_pixels)  # fmt: skip
+    options = dict(
+        weights_dir=weights_dir,
+        protocol=protocol,
+        regressor=regressor,
+        batch_size=batch_size,
+        max_side=max_side,
+        precision=precision,
+        workers=workers,
+        channels_last=channels_last,
+        engine=engine,
+        max_pixels=max_pixels,
+    )
     if calibrate is not None:  # load() refuses it without --precision int8
         options["calibrate"] = calibrate
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
@@ -128,8 +154,9 @@ def score(
             except OSError as e:
                 fail(str(output_error(str(output), e)))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
-        items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]),
-                            lambda path, why: broken.append((path, why)))
+        items = iter_inputs(
+            sources, lambda f: skipped.update([skipped_kind(f)]), lambda path, why: broken.append((path, why))
+        )
         first = next(items, None)  # before the model loads: fail fast when there is nothing to score
         if first is None:
             summary = skipped_summary(skipped, broken)
@@ -142,8 +169,12 @@ def score(
                 fail(str(e))
             items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
-            scorer = load(checkpoint or DEFAULT_MODEL, device=device, **options,
-                          **({} if explainer is None else {"explainer": explainer}))
+            scorer = load(
+                checkpoint or DEFAULT_MODEL,
+                device=device,
+                **options,
+                **({} if explainer is None else {"explainer": explainer}),
+            )
         except (ValueError, OSError) as e:
             fail(str(e))
         if explain and getattr(scorer, "explainer", None) is None:
@@ -156,8 +187,9 @@ def score(
 
         stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
         if ray is not None:
-            scorer, stops = _ray_scorer(stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL),
-                                                                      device=device, **options))  # fmt: skip
+            scorer, stops = _ray_scorer(
+                stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
+            )
             items = list(items)  # Ray splits the list into blocks
         bar = stack.enter_context(Progress(*columns, console=err, transient=False))
         task = bar.add_task("scoring", total=None)
@@ -168,8 +200,17 @@ def score(
 
         rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
         try:
-            failed = write_scores(scorer, items, sys.stdout if output is None else output, fmt, append=resume,
-                                  scale=scale, advance=advance, explain=explain, rows=rows)  # fmt: skip
+            failed = write_scores(
+                scorer,
+                items,
+                sys.stdout if output is None else output,
+                fmt,
+                append=resume,
+                scale=scale,
+                advance=advance,
+                explain=explain,
+                rows=rows,
+            )
         except OutputError as e:
             fail(str(e))
         except stops as e:

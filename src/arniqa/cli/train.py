@@ -13,8 +13,12 @@ from .command import EXIT_USAGE, app, fail
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="YAML config (configs/arniqa_resnet50.yaml, arniqa_se_resnet50.yaml, demo.yaml)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set optim.lr=0.01 (repeatable)."),
+    config: Path = typer.Argument(
+        ..., help="YAML config (configs/arniqa_resnet50.yaml, arniqa_se_resnet50.yaml, demo.yaml)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config value, e.g. --set optim.lr=0.01 (repeatable)."
+    ),
     resume: Path | None = typer.Option(None, "--resume", help="Resume from the state.pt of an interrupted run."),
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""

@@ -1,7 +1,16 @@
 """Images in, model inputs out: decoding (images), two-scale views, pristine training pairs, the
 synthetic benchmark and the IQA datasets (iqa/). May import constants, utils and degradations."""
 
-from .images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, open_image, pil_to_tensor, tensor_to_pil, to_rgb
+from .images import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    is_image_file,
+    load_image,
+    open_image,
+    pil_to_tensor,
+    tensor_to_pil,
+    to_rgb,
+)
 from .views import PROTOCOLS, Protocol, five_crops, get_protocol, half_scale
 
 __all__ = [

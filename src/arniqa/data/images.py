@@ -42,8 +42,8 @@ import io
 import os
 import struct
 import warnings
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -206,8 +206,11 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open(source, name) as img:  # reads the header only
                 if max_pixels is not None and img.width * img.height > max_pixels:
-                    raise ImageError(name, f"image too large: {img.width}x{img.height} pixels, over the bound of "
-                                           f"{max_pixels} (--max-pixels); raise the bound to score it")
+                    raise ImageError(
+                        name,
+                        f"image too large: {img.width}x{img.height} pixels, over the bound of "
+                        f"{max_pixels} (--max-pixels); raise the bound to score it",
+                    )
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
                     ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn

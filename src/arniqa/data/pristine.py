@@ -162,7 +162,14 @@ class EpochSampler(Sampler):
     """
 
     def __init__(
-        self, num_samples: int, global_batch: int, epoch: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1
+        self,
+        num_samples: int,
+        global_batch: int,
+        epoch: int,
+        seed: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if global_batch % world_size:
             raise ValueError(f"batch size {global_batch} is not divisible by {world_size} processes")
@@ -179,7 +186,9 @@ class EpochSampler(Sampler):
         return (self.steps_per_epoch - self.start_step) * (self.global_batch // self.world_size)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
+        generator = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+        )
         order = torch.randperm(self.num_samples, generator=generator).tolist()
         local = self.global_batch // self.world_size
         for step in range(self.start_step, self.steps_per_epoch):

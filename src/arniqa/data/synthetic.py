@@ -143,7 +143,9 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
                 _save(distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {})), target)
         if progress:
             progress(i, len(pristine))
-    write_csv(out / "sources.csv", ["ref_img", "source"], ((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1)))
+    write_csv(
+        out / "sources.csv", ["ref_img", "source"], ((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1))
+    )
     text = (
         "# Synthetic KADID-style benchmark\n\n"
         f"{len(pristine)} pristine images x {len(types)} distortion types x 5 levels, "
@@ -152,11 +154,14 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
         "`sources.csv` maps each reference to its pristine file.\n"
     )
     atomic_write(out / "README.md", lambda tmp: tmp.write_text(text))
-    return write_csv(out / "dmos.csv", ["dist_img", "ref_img", "dmos", "var"], ((d, r, f"{m:.3f}", "0.0") for d, r, m in rows))
+    return write_csv(
+        out / "dmos.csv", ["dist_img", "ref_img", "dmos", "var"], ((d, r, f"{m:.3f}", "0.0") for d, r, m in rows)
+    )
 
 
 def write_csv(path: Path, header: list[str], rows) -> Path:
     """Write a CSV file atomically; returns ``path``."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)

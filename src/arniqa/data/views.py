@@ -72,9 +72,12 @@ def half_scale(x: torch.Tensor | Image.Image, method: str = "bicubic", backend: 
         return _half_pil(x, method)
     import torch
     import torch.nn.functional as F
+
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or x.shape[-3] != 3:
-        raise ValueError(f"expected a PIL image or a (3,H,W) or (B,3,H,W) tensor, got {type(x).__name__} "
-                         f"{tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(
+            f"expected a PIL image or a (3,H,W) or (B,3,H,W) tensor, got {type(x).__name__} "
+            f"{tuple(getattr(x, 'shape', ()))}"
+        )
     h, w = x.shape[-2:]
     if backend == "pil" and method != "bilinear":
         batch = x if x.dim() == 4 else x[None]
@@ -133,7 +136,7 @@ def five_crops(x: torch.Tensor, size: int = CROP_SIZE) -> torch.Tensor:
         y0, y1 = max(top, 0), min(top + size, h)
         x0, x1 = max(left, 0), min(left + size, w)
         if y1 > y0 and x1 > x0:
-            out[..., i, :, y0 - top:y1 - top, x0 - left:x1 - left] = x[..., y0:y1, x0:x1]
+            out[..., i, :, y0 - top : y1 - top, x0 - left : x1 - left] = x[..., y0:y1, x0:x1]
     return out
 
 
@@ -225,13 +228,22 @@ class Protocol:
 PROTOCOLS = {
     p.name: p
     for p in (
-        Protocol("crops", "bilinear_aa", True,
-                 "official single-image script: antialiased bilinear half scale, 5 crops of 224 per scale"),
-        Protocol("whole", "bilinear_aa", False,
-                 "whole image and its antialiased bilinear half-scale copy (the reference README example)"),
+        Protocol(
+            "crops",
+            "bilinear_aa",
+            True,
+            "official single-image script: antialiased bilinear half scale, 5 crops of 224 per scale",
+        ),
+        Protocol(
+            "whole",
+            "bilinear_aa",
+            False,
+            "whole image and its antialiased bilinear half-scale copy (the reference README example)",
+        ),
         Protocol("pyiqa", "bilinear", False, "pyiqa: whole image, bilinear x0.5 without antialias"),
-        Protocol("eval", "bicubic", True,
-                 "reference evaluation (test.py): bicubic PIL half scale, 5 crops of 224 per scale"),
+        Protocol(
+            "eval", "bicubic", True, "reference evaluation (test.py): bicubic PIL half scale, 5 crops of 224 per scale"
+        ),
     )
 }
 

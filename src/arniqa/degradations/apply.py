@@ -28,10 +28,7 @@ def check_images(x: torch.Tensor) -> None:
 def check_level(level: int) -> int:
     """``level`` as an int; ValueError unless it is an integer from 1 to NUM_LEVELS."""
     is_integer = (
-        isinstance(level, numbers.Real)
-        and not isinstance(level, bool)
-        and math.isfinite(level)
-        and int(level) == level
+        isinstance(level, numbers.Real) and not isinstance(level, bool) and math.isfinite(level) and int(level) == level
     )
     if not is_integer or not 1 <= level <= NUM_LEVELS:
         raise ValueError(f"level must be an integer from 1 to {NUM_LEVELS}, got {level!r}")
@@ -91,7 +88,9 @@ def chunks(n: int, device: torch.device) -> Iterator[slice]:
         yield slice(first, first + size)
 
 
-def run(distortion: Distortion, batch: torch.Tensor, level: int, generator, options: dict | None = None) -> torch.Tensor:
+def run(
+    distortion: Distortion, batch: torch.Tensor, level: int, generator, options: dict | None = None
+) -> torch.Tensor:
     """Apply ``distortion`` at ``level`` (with ``options``) to a checked float32 batch (B,3,H,W), no input checks.
 
     Draws the batch's internals (one sample after another), applies, casts to float32 and clips

@@ -56,8 +56,9 @@ def mix(x: torch.Tensor, matrix, bias=(0.0, 0.0, 0.0)) -> torch.Tensor:
     return out
 
 
-def _scaled(rows, column_scale=(1.0, 1.0, 1.0), row_scale=(1.0, 1.0, 1.0), reverse_columns=False,
-            reverse_rows=False) -> list:
+def _scaled(
+    rows, column_scale=(1.0, 1.0, 1.0), row_scale=(1.0, 1.0, 1.0), reverse_columns=False, reverse_rows=False
+) -> list:
     m = [[v * c * r for v, c in zip(row, column_scale)] for row, r in zip(rows, row_scale)]
     m = [row[::-1] if reverse_columns else row for row in m]
     return m[::-1] if reverse_rows else m

@@ -58,8 +58,12 @@ def disk(radius: float) -> torch.Tensor:
         a = math.asin(m / radius)
         sliver = 2 * (r2 * (0.5 * a + 0.25 * math.sin(2 * a)) - m * (crad - 0.5))
         n = 2 * crad
-        for outer, inner in (((n, crad), (n - 1, crad)), ((crad, n), (crad, n - 1)),
-                             ((crad, 0), (crad, 1)), ((0, crad), (1, crad))):
+        for outer, inner in (
+            ((n, crad), (n - 1, crad)),
+            ((crad, n), (crad, n - 1)),
+            ((crad, 0), (crad, 1)),
+            ((0, crad), (1, crad)),
+        ):
             grid[outer] = sliver
             grid[inner] -= sliver
     grid[crad, crad] = min(grid[crad, crad].item(), 1.0)

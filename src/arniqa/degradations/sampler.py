@@ -142,8 +142,10 @@ def apply_chains(
     if len(chains) != x.shape[0]:
         raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
     if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
-        raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, got "
-                         f"{tuple(out.shape)} and {out.dtype}")  # fmt: skip
+        raise ValueError(
+            f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, got "
+            f"{tuple(out.shape)} and {out.dtype}"
+        )
     if out is not None and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
         raise ValueError("out must not share memory with the input")
     chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
@@ -160,8 +162,11 @@ def apply_chains(
             if position < len(chain):
                 members.setdefault(chain[position], []).append(i)
         # Codec groups start first and finish after the others, which run meanwhile.
-        background = [(indices, start(get(name), _rows([current[i] for i in indices]), level))
-                      for (name, level), indices in members.items() if get(name).start]
+        background = [
+            (indices, start(get(name), _rows([current[i] for i in indices]), level))
+            for (name, level), indices in members.items()
+            if get(name).start
+        ]
         for (name, level), indices in members.items():
             if get(name).start:
                 continue

@@ -103,7 +103,9 @@ def read_crops(path, index: int, protocol: FeatureProtocol) -> CropItem:
         return CropItem(index, None, None, str(e))
 
 
-def crop_features(model, items: list[CropItem], device: torch.device, amp: bool = False) -> tuple[list[int], np.ndarray | None]:
+def crop_features(
+    model, items: list[CropItem], device: torch.device, amp: bool = False
+) -> tuple[list[int], np.ndarray | None]:
     """``(indices, features)``: the (n, 5, D) float32 features of the readable ``items``, one forward pass
     (None when no item could be read)."""
     good = [it for it in items if it.error is None]
@@ -221,22 +223,37 @@ def _extract(model, paths, protocol, folder, batch_size, device, num_workers, pr
             task = bar.add_task("features", total=n, completed=n - len(todo))
             runner(paths, todo, protocol, cache, advance=lambda k: bar.advance(task, k))
     elif len(todo):
-        _run(model, paths, todo, protocol, cache, batch_size=batch_size, device=device, num_workers=num_workers,
-             progress=progress)  # fmt: skip
+        _run(
+            model,
+            paths,
+            todo,
+            protocol,
+            cache,
+            batch_size=batch_size,
+            device=device,
+            num_workers=num_workers,
+            progress=progress,
+        )
     if folder is not None:
         cache.flush()
-        write_json(folder / "meta.json", {"images": n, "protocol": asdict(protocol), "first": str(paths[0]) if n else None})
+        write_json(
+            folder / "meta.json", {"images": n, "protocol": asdict(protocol), "first": str(paths[0]) if n else None}
+        )
     failed = np.flatnonzero(cache.status == FAILED)
     if len(failed):
         shown = "; ".join(cache.errors.get(str(i), str(paths[i])) for i in failed[:5])
-        raise FeatureError(f"{len(failed)} of {n} image(s) could not be read: {shown}"
-                           + (" (the other features are cached; a rerun retries only these)" if folder else ""))
+        raise FeatureError(
+            f"{len(failed)} of {n} image(s) could not be read: {shown}"
+            + (" (the other features are cached; a rerun retries only these)" if folder else "")
+        )
     if cache.features is None:
         raise ValueError("no images to extract features from")
     return np.load(folder / "features.npy", mmap_mode="r") if folder is not None else cache.features
 
 
-def _run(model, paths, todo, protocol: FeatureProtocol, cache: FeatureCache, *, batch_size, device, num_workers, progress) -> None:
+def _run(
+    model, paths, todo, protocol: FeatureProtocol, cache: FeatureCache, *, batch_size, device, num_workers, progress
+) -> None:
     """Features of the images ``todo`` into ``cache``, saved after every batch."""
     device = torch.device(device)
     model.eval().to(device)
@@ -257,7 +274,9 @@ def _run(model, paths, todo, protocol: FeatureProtocol, cache: FeatureCache, *, 
 
 
 def _bar(progress: bool) -> Progress:
-    return Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)
+    return Progress(
+        TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress
+    )
 
 
 def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -181,8 +181,9 @@ def per_type_srcc(evaluation: Evaluation, scores, types) -> dict[str, dict[str, 
     return out
 
 
-def cross_dataset(features_a, scores_a, splits_a, features_b, scores_b, flip: bool = False, alphas=ALPHAS,
-                  alpha: float | None = None) -> dict:
+def cross_dataset(
+    features_a, scores_a, splits_a, features_b, scores_b, flip: bool = False, alphas=ALPHAS, alpha: float | None = None
+) -> dict:
     """Fit on all of dataset A (alpha chosen on A's splits unless ``alpha`` is given), test on all of B.
 
     ``flip`` negates the predictions before the correlations, for a MOS/DMOS direction mismatch.

@@ -21,20 +21,36 @@ def _cell(stats: dict) -> str:
 def markdown(result: dict) -> str:
     """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
     result = jsonable(result)
-    lines = [f"# {result['dataset']}: {result['images']} images, {result['splits']} split(s), alpha {result['alpha']:.4g}",
-             "", "Median over splits (mean ± std).", "",
-             "| dataset | " + " | ".join(name for _, name in COLUMNS) + " |",
-             "|---|" + "---|" * len(COLUMNS),
-             f"| {result['dataset']} | " + " | ".join(_cell(result["summary"][k]) for k, _ in COLUMNS) + " |"]  # fmt: skip
+    lines = [
+        f"# {result['dataset']}: {result['images']} images, {result['splits']} split(s), alpha {result['alpha']:.4g}",
+        "",
+        "Median over splits (mean ± std).",
+        "",
+        "| dataset | " + " | ".join(name for _, name in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+        f"| {result['dataset']} | " + " | ".join(_cell(result["summary"][k]) for k, _ in COLUMNS) + " |",
+    ]
     if result.get("per_type"):
-        lines += ["", "## Per distortion type (test images, median over splits)", "", "| type | SRCC | PLCC |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Per distortion type (test images, median over splits)",
+            "",
+            "| type | SRCC | PLCC |",
+            "|---|---|---|",
+        ]
         lines += [f"| {t} | {v['srcc']:.4f} | {v['plcc']:.4f} |" for t, v in result["per_type"].items()]
     if result.get("cross"):
         c = result["cross"]
-        lines += ["", "## Cross-dataset (fit on all of the source, test on all of the target)", "",
-                  "| source → target | SRCC | PLCC | KRCC | PLCC (logistic) |", "|---|---|---|---|---|",
-                  f"| {c['source']} → {c['target']} | " + " | ".join(
-                      "n/a" if c[k] is None or math.isnan(c[k]) else f"{c[k]:.4f}" for k, _ in COLUMNS) + " |"]  # fmt: skip
+        lines += [
+            "",
+            "## Cross-dataset (fit on all of the source, test on all of the target)",
+            "",
+            "| source → target | SRCC | PLCC | KRCC | PLCC (logistic) |",
+            "|---|---|---|---|---|",
+            f"| {c['source']} → {c['target']} | "
+            + " | ".join("n/a" if c[k] is None or math.isnan(c[k]) else f"{c[k]:.4f}" for k, _ in COLUMNS)
+            + " |",
+        ]
         if c.get("direction_flipped"):
             lines.append("\nOne dataset is MOS and the other DMOS: predictions were negated before correlating.")
     return "\n".join(lines) + "\n"
@@ -49,7 +65,9 @@ def _plt():
     return plt
 
 
-def scatter_plot(pred, target, path: Path, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score") -> Path:
+def scatter_plot(
+    pred, target, path: Path, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score"
+) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
     ax.scatter(pred, target, s=6, alpha=0.5)
@@ -96,15 +114,23 @@ def write_report(outdir: Path, result: dict, evaluation, scores: np.ndarray, cro
     files["markdown"] = atomic_write(outdir / "results.md", lambda tmp: tmp.write_text(text))
     i = evaluation.median_split
     split = evaluation.splits[i]
-    files["scatter"] = scatter_plot(evaluation.test_predictions[i], scores[split.test], outdir / "scatter.png",
-                                    f"{result['dataset']}: test images of split {i} (median SRCC)")  # fmt: skip
+    files["scatter"] = scatter_plot(
+        evaluation.test_predictions[i],
+        scores[split.test],
+        outdir / "scatter.png",
+        f"{result['dataset']}: test images of split {i} (median SRCC)",
+    )
     if len(evaluation.alphas) > 1:
-        files["alpha"] = alpha_plot(evaluation.alphas, np.median(evaluation.val_srcc, axis=0), evaluation.alpha,
-                                    outdir / "alpha_search.png")  # fmt: skip
+        files["alpha"] = alpha_plot(
+            evaluation.alphas, np.median(evaluation.val_srcc, axis=0), evaluation.alpha, outdir / "alpha_search.png"
+        )
     if result.get("per_type"):
-        files["per_type"] = per_type_plot(result["per_type"], outdir / "per_type_srcc.png",
-                                          f"{result['dataset']}: SRCC per distortion type")  # fmt: skip
+        files["per_type"] = per_type_plot(
+            result["per_type"], outdir / "per_type_srcc.png", f"{result['dataset']}: SRCC per distortion type"
+        )
     if cross is not None and result.get("cross"):
         c = result["cross"]
-        files["cross"] = scatter_plot(cross[0], cross[1], outdir / "cross_scatter.png", f"{c['source']} → {c['target']}")
+        files["cross"] = scatter_plot(
+            cross[0], cross[1], outdir / "cross_scatter.png", f"{c['source']} → {c['target']}"
+        )
     return files

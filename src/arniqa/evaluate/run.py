@@ -15,11 +15,11 @@ import numpy as np
 from safetensors.torch import save_file
 
 from ..data.iqa import IQADataset, load_dataset
-from ..models.regressor import Regressor
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, published_encoder
+from ..models.regressor import Regressor
 from ..utils.files import atomic_write
 from ..utils.runtime import resolve_device
 from . import report
@@ -101,22 +101,35 @@ def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
 def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerprint: str | None = None) -> np.ndarray:
     """Per-crop features (images, 5, D) of ``dataset`` under the evaluation protocol (cached)."""
     protocol = FeatureProtocol(crop_size=extraction.crop_size, short_side=dataset.short_side, amp=extraction.amp)
-    return extract_features(model, dataset.paths, protocol, cache_dir=extraction.cache_dir,
-                            batch_size=extraction.batch_size, device=extraction.device,
-                            num_workers=extraction.num_workers, progress=extraction.progress,
-                            fingerprint=fingerprint, runner=extraction.runner)  # fmt: skip
+    return extract_features(
+        model,
+        dataset.paths,
+        protocol,
+        cache_dir=extraction.cache_dir,
+        batch_size=extraction.batch_size,
+        device=extraction.device,
+        num_workers=extraction.num_workers,
+        progress=extraction.progress,
+        fingerprint=fingerprint,
+        runner=extraction.runner,
+    )
 
 
-def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS,
-                     progress: bool = False) -> tuple[dict, Evaluation, Regressor]:
+def evaluate_dataset(
+    dataset: IQADataset, features, splits: list[Split], alphas=ALPHAS, progress: bool = False
+) -> tuple[dict, Evaluation, Regressor]:
     """The protocol on one dataset: results (JSON-ready), the :class:`Evaluation`, and the ridge
     fitted on all images with the chosen alpha as a :class:`Regressor`."""
     scores = dataset.scores
     ev = evaluate(features, scores, splits, alphas, progress)
     coef, intercept = fit(features, scores, ev.alpha)
     known = dataset.name != "csv"
-    regressor = Regressor.from_numpy(coef, intercept, dataset=dataset.name if known else None,
-                                     score_range=None if known else tuple(dataset.score_range))  # fmt: skip
+    regressor = Regressor.from_numpy(
+        coef,
+        intercept,
+        dataset=dataset.name if known else None,
+        score_range=None if known else tuple(dataset.score_range),
+    )
     result = {
         "dataset": dataset.name,
         "images": len(dataset),
@@ -132,14 +145,16 @@ def evaluate_dataset(dataset: IQADataset, features, splits: list[Split], alphas=
     return result, ev, regressor
 
 
-def cross_evaluate(source: IQADataset, source_features, source_splits, target: IQADataset, target_features,
-                   alpha: float | None = None):
+def cross_evaluate(
+    source: IQADataset, source_features, source_splits, target: IQADataset, target_features, alpha: float | None = None
+):
     """Fit on all of ``source`` (alpha chosen on its splits), test on all of ``target``: returns
     ``(results, predictions on target)``. When one dataset is MOS and the other DMOS the
     predictions are negated before the correlations."""
     flip = source.score_kind != target.score_kind
-    out = cross_dataset(source_features, source.scores, source_splits, target_features, target.scores, flip=flip,
-                        alpha=alpha)
+    out = cross_dataset(
+        source_features, source.scores, source_splits, target_features, target.scores, flip=flip, alpha=alpha
+    )
     predictions = out.pop("predictions")
     out["source"], out["target"], out["images"] = source.name, target.name, len(target)
     return out, predictions
@@ -148,7 +163,10 @@ def cross_evaluate(source: IQADataset, source_features, source_splits, target: I
 def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
     """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
     header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
-    tensors = {"weight": regressor.weight.detach().cpu().contiguous(), "bias": regressor.bias.detach().cpu().contiguous()}
+    tensors = {
+        "weight": regressor.weight.detach().cpu().contiguous(),
+        "bias": regressor.bias.detach().cpu().contiguous(),
+    }
     meta = {"format": "arniqa-regressor", "version": 1, **regressor.config, **info}
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
@@ -174,8 +192,9 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
     cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
-    extraction = Extraction(cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress,
-                            spec.runner)
+    extraction = Extraction(
+        cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress, spec.runner
+    )
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
     feats = dataset_features(model, data, extraction, fingerprint)
     alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
@@ -189,15 +208,27 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
 
     output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)
-    info = {"evaluated_on": data.name, "alpha": ev.alpha, "srcc_median": result["summary"]["srcc"]["median"],
-            "encoder": model_text, "encoder_fingerprint": fingerprint}  # fmt: skip
+    info = {
+        "evaluated_on": data.name,
+        "alpha": ev.alpha,
+        "srcc_median": result["summary"]["srcc"]["median"],
+        "encoder": model_text,
+        "encoder_fingerprint": fingerprint,
+    }
     result["regressor_file"] = str(save_regressor(output / f"regressor_{data.name}.safetensors", regressor, **info))
     if spec.export_checkpoint:
-        result["checkpoint_file"] = str(save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(),
-                                                        regressor, evaluation=info)[0])  # fmt: skip
+        result["checkpoint_file"] = str(
+            save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(), regressor, evaluation=info)[0]
+        )
     files = report.write_report(output, result, ev, data.scores, cross)
     if spec.tsne:
         labels = data.distortions
-        files["tsne"] = tsne_plot(feats, output / "tsne.png", labels=labels, values=None if labels else data.scores,
-                                  title=f"{data.name}: t-SNE of quality features", max_images=5000)  # fmt: skip
+        files["tsne"] = tsne_plot(
+            feats,
+            output / "tsne.png",
+            labels=labels,
+            values=None if labels else data.scores,
+            title=f"{data.name}: t-SNE of quality features",
+            max_images=5000,
+        )
     return EvaluationOutput(result, files)

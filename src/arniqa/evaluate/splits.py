@@ -42,9 +42,7 @@ def _counts(n: int, ratios=RATIOS) -> tuple[int, int, int]:
     return train, n - train - test, test
 
 
-def random_splits(
-    n_images: int, n_splits: int = 10, seed: int = 0, groups=None, ratios=RATIOS
-) -> list[Split]:
+def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None, ratios=RATIOS) -> list[Split]:
     """``n_splits`` seeded random splits of ``n_images``.
 
     With ``groups`` (one label per image, e.g. its reference), the groups are split by the ratios
@@ -109,7 +107,9 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
             row = arr[i][arr[i] != -1].astype(np.int64)
             bad = row[(row < 0) | (row >= n_images)]
             if bad.size:
-                raise SplitError(f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}")
+                raise SplitError(
+                    f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}"
+                )
             idx[k] = row
         out.append(Split(**idx))
     return out
@@ -129,8 +129,9 @@ def check_disjoint(split: Split, groups=None) -> None:
                 raise SplitError(f"{names[a]} and {names[b]} share {len(common)} item(s), e.g. {sorted(common)[:3]}")
 
 
-def choose_splits(dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0,
-                  count: int = 10) -> tuple[list[Split], str]:
+def choose_splits(
+    dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0, count: int = 10
+) -> tuple[list[Split], str]:
     """Splits and a description. ``splits``: a number of random 70/10/20 splits (reference-disjoint
     for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
     the dataset's own ``splits/`` folder (the official splits) if it has one, else ``count``

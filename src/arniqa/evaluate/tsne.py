@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def embed(features, perplexity: float = 30.0, seed: int = 0, max_images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def embed(
+    features, perplexity: float = 30.0, seed: int = 0, max_images: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """2-D t-SNE of image-level features: the mean over crops of (images, crops, D) features
     (or (images, D) as is), PCA to 50 dimensions first. Returns ``(points (m, 2), image indices)``;
     ``max_images`` keeps a seeded random subset."""
@@ -48,8 +50,9 @@ def tsne_plot(features, path: Path, labels=None, values=None, title: str = "t-SN
             ax.scatter(points[m, 0], points[m, 1], s=5, color=cmap(k), label=name)
         ax.legend(fontsize=6, markerscale=2, ncol=2 if len(names) > 12 else 1, loc="best")
     else:
-        sc = ax.scatter(points[:, 0], points[:, 1], s=5, c=None if values is None else np.asarray(values)[index],
-                        cmap="viridis")  # fmt: skip
+        sc = ax.scatter(
+            points[:, 0], points[:, 1], s=5, c=None if values is None else np.asarray(values)[index], cmap="viridis"
+        )
         if values is not None:
             fig.colorbar(sc, ax=ax, label="score")
     ax.set(title=title, xticks=[], yticks=[])

@@ -12,9 +12,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from itertools import repeat
 from multiprocessing import get_context
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -51,27 +51,42 @@ def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int)
         samples = list(reference_samples(path, index, size, chains, seed))
     except (ImageError, ValueError, OSError) as e:
         return getattr(e, "reason", str(e))
-    return {"images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
-            "targets": torch.stack([s.target for s in samples]),
-            "severity": torch.tensor([float(s.severity) for s in samples]),
-            "kinds": [s.kind for s in samples], "groups": [sorted(s.groups) for s in samples],
-            "chains": [str(s.chain) for s in samples]}
+    return {
+        "images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
+        "targets": torch.stack([s.target for s in samples]),
+        "severity": torch.tensor([float(s.severity) for s in samples]),
+        "kinds": [s.kind for s in samples],
+        "groups": [sorted(s.groups) for s in samples],
+        "chains": [str(s.chain) for s in samples],
+    }
 
 
-def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 384), chains: int = 40,
-                      seed: int = 0, cache: Path | None = None, workers: int = 0,
-                      progress: Callable[[int, int], object] | None = None) -> Labelled:
+def labelled_features(
+    scorer,
+    paths: list[Path],
+    size: tuple[int, int] = (512, 384),
+    chains: int = 40,
+    seed: int = 0,
+    cache: Path | None = None,
+    workers: int = 0,
+    progress: Callable[[int, int], object] | None = None,
+) -> Labelled:
     """The labelled samples of every reference in ``paths`` and their features under ``scorer``; ``workers``
     processes make the samples (0: this process). A reference that cannot be read is listed in ``failed`` and
     the others go on."""
     settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name}
     fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
-    files = [cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
-             for i, p in enumerate(paths, start=1)]
+    files = [
+        cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
+        for i, p in enumerate(paths, start=1)
+    ]
     todo = [(p, i) for i, (p, f) in enumerate(zip(paths, files), start=1) if f is None or not f.is_file()]
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers and len(todo) > 1 else None
-    made = (pool.map(_made, *zip(*todo), repeat(size), repeat(chains), repeat(seed)) if pool else
-            (_made(p, i, size, chains, seed) for p, i in todo))  # fmt: skip
+    made = (
+        pool.map(_made, *zip(*todo), repeat(size), repeat(chains), repeat(seed))
+        if pool
+        else (_made(p, i, size, chains, seed) for p, i in todo)
+    )
     parts = []
     failed = []
     try:
@@ -96,9 +111,15 @@ def labelled_features(scorer, paths: list[Path], size: tuple[int, int] = (512, 3
             pool.shutdown(cancel_futures=True)
     if not parts:
         raise ValueError("none of the reference images could be read")
-    return Labelled(torch.cat([p["features"] for p in parts]), torch.cat([p["targets"] for p in parts]),
-                    torch.cat([p["severity"] for p in parts]), [k for p in parts for k in p["kinds"]],
-                    [set(g) for p in parts for g in p["groups"]], [c for p in parts for c in p["chains"]], failed)
+    return Labelled(
+        torch.cat([p["features"] for p in parts]),
+        torch.cat([p["targets"] for p in parts]),
+        torch.cat([p["severity"] for p in parts]),
+        [k for p in parts for k in p["kinds"]],
+        [set(g) for p in parts for g in p["groups"]],
+        [c for p in parts for c in p["chains"]],
+        failed,
+    )
 
 
 def fit(data: Labelled, l2: float = 1e-2, ridge: float = 1.0) -> Explainer:
@@ -126,13 +147,17 @@ def accuracy(head: Explainer, data: Labelled) -> dict:
             "top2": _share(g in top[i] for i, g in zip(single, truth)),
             "severity_within_1": _share(abs(level[i] - data.severity[i]) <= 1 for i in single),
             "severity_exact": _share(level[i] == data.severity[i] for i in single),
-            "top1_per_group": {g: _share(top[i][0] == g for i, t in zip(single, truth) if t == g)
-                               for g in LABELS if g != NONE},
+            "top1_per_group": {
+                g: _share(top[i][0] == g for i, t in zip(single, truth) if t == g) for g in LABELS if g != NONE
+            },
         }
     chain = [i for i, k in enumerate(data.kinds) if k == "chain"]
     if chain:
-        result["chain"] = {"images": len(chain), "top1_in_chain": _share(top[i][0] in data.groups[i] for i in chain),
-                           "severity_within_1": _share(abs(level[i] - data.severity[i]) <= 1 for i in chain)}
+        result["chain"] = {
+            "images": len(chain),
+            "top1_in_chain": _share(top[i][0] in data.groups[i] for i in chain),
+            "severity_within_1": _share(abs(level[i] - data.severity[i]) <= 1 for i in chain),
+        }
     pristine = [i for i, k in enumerate(data.kinds) if k == "pristine"]
     if pristine:
         result["pristine"] = {"images": len(pristine), "top1_none": _share(top[i][0] == NONE for i in pristine)}

@@ -43,8 +43,16 @@ def half_means(scores: np.ndarray, lefts: list[int], crop: int, width: int) -> t
     return float(scores[:, left].mean()), float(scores[:, right].mean())
 
 
-def localisation(scorer, photos: list[Path], size: tuple[int, int] = (512, 384), crop: int = 96, stride: int = 48,
-                 distortions=DISTORTIONS, batch_size: int = 32, progress=None) -> dict:
+def localisation(
+    scorer,
+    photos: list[Path],
+    size: tuple[int, int] = (512, 384),
+    crop: int = 96,
+    stride: int = 48,
+    distortions=DISTORTIONS,
+    batch_size: int = 32,
+    progress=None,
+) -> dict:
     """Per distortion: the share of photos whose degraded half maps lower than the clean half, the mean
     difference clean minus degraded (map units: the scorer's scaled score), the same difference on the
     undistorted photos (control), and the difference over the map's spread within halves (contrast)."""
@@ -58,8 +66,16 @@ def localisation(scorer, photos: list[Path], size: tuple[int, int] = (512, 384),
         for key, qmap in maps.items():
             left, right = half_means(qmap.scores, qmap.lefts, qmap.crop, size[0])
             degraded, clean = (left, right) if side == "left" else (right, left)
-            rows.append({"photo": str(path), "side": side, "distortion": key, "degraded": degraded, "clean": clean,
-                         "spread": float(qmap.scores.std())})  # fmt: skip
+            rows.append(
+                {
+                    "photo": str(path),
+                    "side": side,
+                    "distortion": key,
+                    "degraded": degraded,
+                    "clean": clean,
+                    "spread": float(qmap.scores.std()),
+                }
+            )
         if progress:
             progress(i + 1, len(photos))
     summary = {}

@@ -53,8 +53,9 @@ def _quantised(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
 
-def reference_samples(path: Path, index: int, size: tuple[int, int] = (512, 384), chains: int = 40,
-                      seed: int = 0) -> Iterator[Sample]:
+def reference_samples(
+    path: Path, index: int, size: tuple[int, int] = (512, 384), chains: int = 40, seed: int = 0
+) -> Iterator[Sample]:
     """The samples of one reference image (``index`` seeds its randomness): the pristine image, its 115
     single distortions and ``chains`` chains."""
     ref = prepare(path, size)

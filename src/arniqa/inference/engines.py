@@ -28,8 +28,14 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, model: ARNIQA, regressor: Regressor | None, device: torch.device, precision: str = "fp32",
-                 channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        model: ARNIQA,
+        regressor: Regressor | None,
+        device: torch.device,
+        precision: str = "fp32",
+        channels_last: bool = False,
+    ) -> None:
         self.device, self.precision, self.channels_last = device, precision, channels_last
         self.dtype = autocast_dtype(precision)
         self.model = model.to(device).eval()
@@ -49,7 +55,7 @@ class TorchEngine:
         full, half = torch.as_tensor(full), torch.as_tensor(half)
         if full.shape[-2:] == half.shape[-2:]:  # crops: both scales in one forward
             f = self._features(torch.cat([full, half]))
-            f = torch.cat([f[: len(full)], f[len(full):]], dim=1)
+            f = torch.cat([f[: len(full)], f[len(full) :]], dim=1)
         else:
             f = torch.cat([self._features(full), self._features(half)], dim=1)
         if self.regressor is None:

@@ -51,8 +51,9 @@ def explain_features(head: Explainer, features: torch.Tensor) -> tuple[torch.Ten
 def explain(scorer, inputs) -> Explanation:
     """:class:`Explanation` of ``inputs`` (anything ``Scorer.score`` takes); raises the first input's error."""
     if scorer.explainer is None:
-        raise ValueError("this model has no explanation head; fit one with `arniqa explain fit` and pass "
-                         "explainer=FILE to load()")
+        raise ValueError(
+            "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
+        )
     probs, severity = [], []
     for r in scorer.iter_scores(inputs, return_features=True):
         if r.exception is not None:

@@ -24,8 +24,9 @@ class HubModel(nn.Module):
         self.regressor = regressor.eval()
         self.regressor_dataset = regressor.dataset
 
-    def forward(self, img: torch.Tensor, img_ds: torch.Tensor, return_embedding: bool = False,
-                scale_score: bool = True):
+    def forward(
+        self, img: torch.Tensor, img_ds: torch.Tensor, return_embedding: bool = False, scale_score: bool = True
+    ):
         f = F.normalize(self.model.encoder(img), dim=1)
         f_ds = F.normalize(self.model.encoder(img_ds), dim=1)
         f_combined = torch.hstack((f, f_ds))

@@ -1,14 +1,13 @@
 """The inputs of a run, listed lazily: memory stays flat whatever their number.
 
-Arguments (and the lines of a ``--files-from`` list) are expanded one at a time, in order: a folder is
-walked as a stream, depth first with each folder's entries sorted by name (the order of
-``sorted(folder.rglob("*"))``), keeping image files (an extension PIL opens, or a header a decoder
-recognises) and tar shards; links to folders are not followed; entries that are no file (dangling
-links, link loops, FIFOs, sockets, devices) are reported as broken; a shard gives its image members (:mod:`arniqa.inference.shards`, one
-shard's member list at a time); a path that does not exist is expanded as a brace pattern
-(``shards/{000000..000099}.tar``); a file named directly is always kept (missing or undecodable, it
-becomes an error row). :func:`skip_finished` drops the items a result file already has, reading it
-as a stream too.
+Arguments (and the lines of a ``--files-from`` list) are expanded one at a time, in order: a folder is walked as
+a stream, depth first with each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
+keeping image files (an extension PIL opens, or a header a decoder recognises) and tar shards; links to folders
+are not followed; entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are reported as
+broken; a shard gives its image members (:mod:`arniqa.inference.shards`, one shard's member list at a time); a
+path that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); a file named directly
+is always kept (missing or undecodable, it becomes an error row). :func:`skip_finished` drops the items a result
+file already has, reading it as a stream too.
 """
 
 from __future__ import annotations
@@ -72,8 +71,11 @@ def not_a_file(path: Path) -> str | None:
     return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
 
 
-def iter_inputs(paths: Iterable[str | os.PathLike], skipped: Callable[[str], object] = lambda f: None,
-                on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator:
+def iter_inputs(
+    paths: Iterable[str | os.PathLike],
+    skipped: Callable[[str], object] = lambda f: None,
+    on_broken: Callable[[str, str], object] = lambda path, why: None,
+) -> Iterator:
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
     file in a folder that no decoder can open, ``on_broken(path, why)`` for each entry in a folder that is
     no file (dangling link, link loop, FIFO, socket, device)."""
@@ -93,7 +95,9 @@ def iter_inputs(paths: Iterable[str | os.PathLike], skipped: Callable[[str], obj
                 yield str(p)
 
 
-def skip_finished(items: Iterable, finished: Iterable[str], skip: Callable[[object], object] = lambda item: None) -> Iterator:
+def skip_finished(
+    items: Iterable, finished: Iterable[str], skip: Callable[[object], object] = lambda item: None
+) -> Iterator:
     """``items`` without those whose name is in ``finished`` (the paths of a result file, in its order);
     ``skip(item)`` is called for each one left out.
 

@@ -111,8 +111,10 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
 
     dev = resolve_device(device)
     published = not is_checkpoint(name_or_path)
-    if published and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) \
-            == "onnxruntime":  # fmt: skip
+    if (
+        published
+        and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
+    ):
         runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
@@ -124,8 +126,9 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
 
 
-def _published_onnx(name: str, weights_dir, regressor, device: torch.device, int8: bool = False,
-                    calibrate=None) -> OnnxEngine:
+def _published_onnx(
+    name: str, weights_dir, regressor, device: torch.device, int8: bool = False, calibrate=None
+) -> OnnxEngine:
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
     after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
     torchvision)."""
@@ -144,8 +147,8 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
     """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
     from ..models.download import fetch
     from ..models.published import load_published_regressor, regressor_filename
-    from ..models.regressor import Regressor
     from ..models.registry import model_dataset, regressor_dataset
+    from ..models.regressor import Regressor
 
     if isinstance(regressor, Regressor):
         return regressor
@@ -181,8 +184,10 @@ def load_model(
     path = Path(name_or_path)
     if is_checkpoint(path):
         if isinstance(regressor, str) and not Path(regressor).is_file():
-            raise ValueError(f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
-                             "(the published regressors fit the published encoder only)")
+            raise ValueError(
+                f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
+                "(the published regressors fit the published encoder only)"
+            )
         model, reg, _config = load_checkpoint(path, device="cpu")
         if regressor is not None:
             reg = _regressor(str(name_or_path), None, regressor)
@@ -216,7 +221,9 @@ def export(
         raise ValueError(f"{name_or_path}: already an ONNX file")
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if reg is None:
-        raise ValueError(f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)")
+        raise ValueError(
+            f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"
+        )
     head = load_explainer(explainer) if explainer is not None else None
     if explainer is not None and head is None:
         raise ValueError(f"{explainer}: holds no explanation head")

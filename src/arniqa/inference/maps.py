@@ -61,8 +61,15 @@ def bounded(image: Image.Image, max_side: int | None) -> tuple[Image.Image, floa
 
 
 @torch.no_grad()
-def quality_map(scorer, image: Image.Image, crop: int = CROP, stride: int = STRIDE, max_side: int | None = MAX_SIDE,
-                batch_size: int = 16, explain: bool = False) -> QualityMap:
+def quality_map(
+    scorer,
+    image: Image.Image,
+    crop: int = CROP,
+    stride: int = STRIDE,
+    max_side: int | None = MAX_SIDE,
+    batch_size: int = 16,
+    explain: bool = False,
+) -> QualityMap:
     """The :class:`QualityMap` of an RGB PIL ``image`` under ``scorer`` (its engine, regressor, half-scale
     method and, with ``explain``, its explanation head)."""
     if crop < 2 or stride < 1:
@@ -78,10 +85,11 @@ def quality_map(scorer, image: Image.Image, crop: int = CROP, stride: int = STRI
     boxes = [(t, left) for t in tops for left in lefts]
     raw, feats = [], []
     for i in range(0, len(boxes), batch_size):
-        part = boxes[i:i + batch_size]
+        part = boxes[i : i + batch_size]
         full = torch.stack([_crop(x, t, left, crop) for t, left in part])
-        halves = torch.stack([_crop(half, (2 * t + c) // 4 - crop // 2, (2 * left + c) // 4 - crop // 2, crop)
-                              for t, left in part])  # fmt: skip
+        halves = torch.stack(
+            [_crop(half, (2 * t + c) // 4 - crop // 2, (2 * left + c) // 4 - crop // 2, crop) for t, left in part]
+        )
         r, f = scorer.engine.run(full, halves, explain)  # numpy arrays (the engines are torch-free at the boundary)
         raw.append(torch.as_tensor(r))
         if explain:
@@ -105,7 +113,7 @@ def _crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     y0, y1, x0, x1 = max(top, 0), min(top + size, h), max(left, 0), min(left + size, w)
     if y1 > y0 and x1 > x0:
-        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = x[:, y0:y1, x0:x1]
+        out[:, y0 - top : y1 - top, x0 - left : x1 - left] = x[:, y0:y1, x0:x1]
     return out
 
 
@@ -116,8 +124,8 @@ def per_pixel(values: np.ndarray, qmap: QualityMap) -> np.ndarray:
     count = np.zeros((h, w), np.float64)
     for i, t in enumerate(qmap.tops):
         for j, left in enumerate(qmap.lefts):
-            total[t:t + qmap.crop, left:left + qmap.crop] += values[i, j]
-            count[t:t + qmap.crop, left:left + qmap.crop] += 1
+            total[t : t + qmap.crop, left : left + qmap.crop] += values[i, j]
+            count[t : t + qmap.crop, left : left + qmap.crop] += 1
     return total / np.maximum(count, 1)
 
 
@@ -134,8 +142,9 @@ def colour(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return (_RAMP[i] * (1 - f) + _RAMP[i + 1] * f).round().astype(np.uint8)
 
 
-def overlay(image: Image.Image, values: np.ndarray, qmap: QualityMap, low: float, high: float,
-            alpha: float = 0.5) -> Image.Image:
+def overlay(
+    image: Image.Image, values: np.ndarray, qmap: QualityMap, low: float, high: float, alpha: float = 0.5
+) -> Image.Image:
     """The map's ``values`` (R, C) coloured (:func:`colour`) over ``image`` downscaled as the map was."""
     base = np.asarray(bounded(image, max(qmap.size))[0].convert("RGB"), dtype=np.float64)
     heat = colour(per_pixel(values, qmap), low, high).astype(np.float64)

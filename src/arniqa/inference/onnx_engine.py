@@ -67,8 +67,9 @@ class OnnxEngine:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, device="cpu", regressor: Regressor | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, device="cpu", regressor: Regressor | None = None, threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -89,17 +90,20 @@ class OnnxEngine:
         names = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         if names != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
-            raise ValueError(f"{self.path}: not an arniqa export (inputs {sorted(names)}, outputs {self.outputs}); "
-                             "write one with `arniqa export`")
+            raise ValueError(
+                f"{self.path}: not an arniqa export (inputs {sorted(names)}, outputs {self.outputs}); "
+                "write one with `arniqa export`"
+            )
 
     def regressor(self) -> ScoreScale:
         """The sidecar's dataset and score range, for scaling. Without a sidecar there is no range: raw
         scores only."""
         meta = self.meta or {}
         dataset, score_range = meta.get("dataset"), meta.get("score_range")
-        return ScoreScale(None if dataset is None else ALIASES.get(dataset.lower(), dataset.lower()),
-                          None if score_range is None else ScoreRange(float(score_range[0]), float(score_range[1]),
-                                                                       score_range[2]))  # fmt: skip
+        return ScoreScale(
+            None if dataset is None else ALIASES.get(dataset.lower(), dataset.lower()),
+            None if score_range is None else ScoreRange(float(score_range[0]), float(score_range[1]), score_range[2]),
+        )
 
     def run(self, full, half, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw scores (M,) and, when asked, (M, 4096) features of views ``full`` and ``half`` (arrays or CPU
@@ -108,7 +112,10 @@ class OnnxEngine:
         if features and "embedding" not in self.outputs:
             raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
         wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
-        feed = {"full": np.ascontiguousarray(full, dtype=np.float32), "half": np.ascontiguousarray(half, dtype=np.float32)}
+        feed = {
+            "full": np.ascontiguousarray(full, dtype=np.float32),
+            "half": np.ascontiguousarray(half, dtype=np.float32),
+        }
         try:
             out = dict(zip(wanted, self.session.run(wanted, feed)))
         except Exception as e:  # onnxruntime's errors are not RuntimeError subclasses

@@ -7,8 +7,9 @@ when the regressor has no score range), ``raw_score`` (N,) on the regressor data
 when exported with ``embedding=True``, ``embedding`` (N, 4096). With an explanation head
 (:mod:`arniqa.models.explain`) it also returns ``explain_logits`` (N, G) and ``severity`` (N,): an image's
 group probabilities are the softmax of the mean of its views' logits (the sidecar's ``explain_labels`` name
-the G columns), its severity the mean of its views', clipped to 0..5 as the scorer does. An image's score is
-the mean over its views (5 crops per scale in the ``crops``/``eval`` protocols), as in :class:`~arniqa.inference.Scorer`.
+the G columns), its severity the mean of its views', clipped to 0..5 as the scorer does. An image's score
+is the mean over its views (5 crops per scale in the ``crops``/``eval`` protocols), as in
+:class:`~arniqa.inference.Scorer`.
 
 The sidecar ``FILE.json`` holds the protocol the views should follow, the regressor dataset, score
 range and direction, and the input and output names. Export uses PyTorch's TorchScript-based
@@ -41,8 +42,9 @@ class QualityGraph(nn.Module):
     """``(full, half) -> (score, raw_score[, embedding])`` per pair of views: what is exported. Without a
     regressor only the embedding (the form the onnxruntime engine caches, shared by every regressor)."""
 
-    def __init__(self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False,
-                 explainer: Explainer | None = None) -> None:
+    def __init__(
+        self, model: ARNIQA, regressor: Regressor | None, embedding: bool = False, explainer: Explainer | None = None
+    ) -> None:
         super().__init__()
         self.model, self.regressor = model.eval(), None if regressor is None else regressor.eval()
         self.embedding = embedding or regressor is None
@@ -63,12 +65,16 @@ class QualityGraph(nn.Module):
 def output_names(regressor: Regressor | None, embedding: bool, explain: bool = False) -> list[str]:
     if regressor is None:
         return ["embedding"]
-    return ["score", "raw_score"] + (["embedding"] if embedding else []) + (["explain_logits", "severity"] if explain
-                                                                            else [])
+    return (
+        ["score", "raw_score"]
+        + (["embedding"] if embedding else [])
+        + (["explain_logits", "severity"] if explain else [])
+    )
 
 
-def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str,
-            explainer: Explainer | None = None) -> dict:
+def sidecar(
+    regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str, explainer: Explainer | None = None
+) -> dict:
     r = None if regressor is None else regressor.score_range
     explain = explainer is not None and regressor is not None
     outputs = output_names(regressor, embedding, explain)
@@ -77,31 +83,46 @@ def sidecar(regressor: Regressor | None, protocol: Protocol, embedding: bool, ba
         "version": 1,
         "protocol": protocol.name,
         "protocol_description": protocol.description,
-        "inputs": {"full": "float32 (N,3,H,W) RGB in [0, 1], full-scale view",
-                   "half": "float32 (N,3,h,w) RGB in [0, 1], half-scale view"},
+        "inputs": {
+            "full": "float32 (N,3,H,W) RGB in [0, 1], full-scale view",
+            "half": "float32 (N,3,h,w) RGB in [0, 1], half-scale view",
+        },
         "outputs": outputs,
         "views_per_image": protocol.n_views,
         "backbone": backbone,
         "dataset": None if regressor is None else regressor.dataset,
         "score_range": None if r is None else [r.low, r.high, r.kind],
-        "score": ("scaled: (raw - low) / (high - low), inverted for DMOS; higher is better" if r is not None
-                  else "raw (no score range known)"),
+        "score": (
+            "scaled: (raw - low) / (high - low), inverted for DMOS; higher is better"
+            if r is not None
+            else "raw (no score range known)"
+        ),
         "raw_score_direction": None if r is None else ("lower is better" if r.kind == "dmos" else "higher is better"),
         "opset": OPSET,
         "explain_labels": list(explainer.labels) if explain else None,
     }
 
 
-def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathLike, protocol: str | Protocol = "crops",
-                embedding: bool = False, explainer: Explainer | None = None) -> Path:
+def export_onnx(
+    model: ARNIQA,
+    regressor: Regressor | None,
+    path: str | os.PathLike,
+    protocol: str | Protocol = "crops",
+    embedding: bool = False,
+    explainer: Explainer | None = None,
+) -> Path:
     """Write ``model`` + ``regressor`` (+ ``explainer``) as an ONNX file at ``path`` (and the sidecar
     ``path.json``); with no regressor the graph outputs the embedding only. Both files are written atomically.
     The graph is traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
     protocol = get_protocol(protocol)
     path = Path(path)
     head = None if explainer is None else copy.deepcopy(explainer).cpu()
-    graph = QualityGraph(copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format),
-                         None if regressor is None else copy.deepcopy(regressor).cpu(), embedding, head).eval()
+    graph = QualityGraph(
+        copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format),
+        None if regressor is None else copy.deepcopy(regressor).cpu(),
+        embedding,
+        head,
+    ).eval()
     outputs = output_names(regressor, embedding, graph.explainer is not None)
     axes = {"full": {0: "n", 2: "height", 3: "width"}, "half": {0: "n", 2: "half_height", 3: "half_width"}}
     axes.update({name: {0: "n"} for name in outputs})
@@ -110,8 +131,16 @@ def export_onnx(model: ARNIQA, regressor: Regressor | None, path: str | os.PathL
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice and tracer warnings
-            torch.onnx.export(graph, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=list(INPUTS),
-                              output_names=outputs, dynamic_axes=axes)
+            torch.onnx.export(
+                graph,
+                example,
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(INPUTS),
+                output_names=outputs,
+                dynamic_axes=axes,
+            )
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)

@@ -93,15 +93,30 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)  # shapes and constant folding
 
         def write(path: Path) -> None:
-            quantize_static(pre, path, Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            quantize_static(
+                pre,
+                path,
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["Conv"],
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
 
         atomic_write(output, write)
     meta = read_sidecar(fp32)
     if meta is not None:
-        write_json(sidecar_path(output), {**meta, "precision": "int8", "quantization": SETTINGS,
-                                          "calibration": "bundled sample photos" if calibrate is None else str(calibrate),
-                                          "calibration_key": calibration_key(calibrate)})  # fmt: skip
+        write_json(
+            sidecar_path(output),
+            {
+                **meta,
+                "precision": "int8",
+                "quantization": SETTINGS,
+                "calibration": "bundled sample photos" if calibrate is None else str(calibrate),
+                "calibration_key": calibration_key(calibrate),
+            },
+        )
     return output
 
 

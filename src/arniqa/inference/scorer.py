@@ -52,8 +52,7 @@ class _Prepared:
 
     def failed(self) -> ItemResult:
         e = self.exception
-        return ItemResult(self.index, self.source, error=e.reason if isinstance(e, ImageError) else str(e),
-                          exception=e)
+        return ItemResult(self.index, self.source, error=e.reason if isinstance(e, ImageError) else str(e), exception=e)
 
 
 def _cat(views: list):
@@ -175,9 +174,11 @@ class Scorer:
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
         backbone = self.model.backbone_name if self.model is not None else None
-        return (f"Scorer(backbone={backbone!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
-                f"engine={self.engine.name!r}, device={str(self.device)!r}, batch_size={self.batch_size}, "
-                f"precision={self.precision!r})")
+        return (
+            f"Scorer(backbone={backbone!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
+            f"engine={self.engine.name!r}, device={str(self.device)!r}, batch_size={self.batch_size}, "
+            f"precision={self.precision!r})"
+        )
 
     # ---- preprocessing -------------------------------------------------------------------------
 
@@ -190,8 +191,9 @@ class Scorer:
             return image
         r = self.max_side / max(h, w)
         nh, nw = max(2, round(h * r)), max(2, round(w * r))
-        warnings.warn(f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring",
-                      stacklevel=3)
+        warnings.warn(
+            f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring", stacklevel=3
+        )
         if isinstance(image, Image.Image):
             return image.resize((nw, nh), Image.Resampling.BICUBIC)
         import torch.nn.functional as F
@@ -209,8 +211,13 @@ class Scorer:
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
         except MemoryError:  # this image only: the others go on
-            return _Prepared(index, name, exception=ImageError(name, "out of memory while decoding it; lower "
-                                                                    "--max-pixels, --workers or --batch-size"))
+            return _Prepared(
+                index,
+                name,
+                exception=ImageError(
+                    name, "out of memory while decoding it; lower --max-pixels, --workers or --batch-size"
+                ),
+            )
 
     def _prepared(self, items: Iterable) -> Iterator[_Prepared]:
         """Prepared inputs in order, decoded by a thread pool ``2 * batch_size`` images ahead (``items`` is

@@ -56,8 +56,11 @@ class Member:
         if held != self.size:
             raise ImageError(self.name, f"tar member cut short ({held} of {self.size} bytes in the shard)")
         if self.size > MAX_MEMBER_BYTES:
-            raise ImageError(self.name, f"tar member too large ({self.size} bytes, over the bound of "
-                                        f"{MAX_MEMBER_BYTES}); extract it to score it as a file")
+            raise ImageError(
+                self.name,
+                f"tar member too large ({self.size} bytes, over the bound of "
+                f"{MAX_MEMBER_BYTES}); extract it to score it as a file",
+            )
         return data
 
     def open(self, exif: bool = True, max_pixels: int | None = None):
@@ -119,7 +122,7 @@ def expand_braces(pattern: str) -> list[str]:
     m = _BRACE.search(pattern)
     if m is None:
         return [pattern]
-    head, body, rest = pattern[: m.start()], m.group(1), expand_braces(pattern[m.end():])
+    head, body, rest = pattern[: m.start()], m.group(1), expand_braces(pattern[m.end() :])
     if (r := _RANGE.fullmatch(body)) is not None:
         a, b = int(r.group(1)), int(r.group(2))
         padded = any(g.lstrip("-").startswith("0") and len(g.lstrip("-")) > 1 for g in r.groups())

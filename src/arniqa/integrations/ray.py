@@ -84,9 +84,9 @@ def connected(address: str = "local"):
 
 
 def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int, dict]:
-    """The number of actors and the ``map_batches`` arguments for them: ``workers`` actors (default: one per GPU when the cluster has GPUs
-    and ``device`` may use them, else one per CPU): the actor pool, and the CPUs (all of the cluster's
-    split between the actors, at most one node's) and GPUs each actor holds."""
+    """The number of actors and the ``map_batches`` arguments for them: ``workers`` actors (default: one per
+    GPU when the cluster has GPUs and ``device`` may use them, else one per CPU): the actor pool, and the CPUs
+    (all of the cluster's split between the actors, at most one node's) and GPUs each actor holds."""
     import ray
 
     res = ray.cluster_resources()
@@ -130,15 +130,19 @@ def batch_items(batch: dict) -> list:
     """The Scorer inputs of one batch (see the module docstring for the columns)."""
     names = [str(p) for p in batch["path"]] if "path" in batch else None
     if "image" in batch:  # 8-bit pixels as a PIL image: the views of a decoded file (a float array as a tensor)
-        return [Image.fromarray(np.asarray(a)) if np.asarray(a).dtype == np.uint8 else np.asarray(a) for a in batch["image"]]
+        return [
+            Image.fromarray(np.asarray(a)) if np.asarray(a).dtype == np.uint8 else np.asarray(a) for a in batch["image"]
+        ]
     if "bytes" in batch:
         return [Encoded(names[i] if names else f"<row {i}>", bytes(b)) for i, b in enumerate(batch["bytes"])]
     if names is None:
         raise ValueError("a batch needs an 'image', 'bytes' or 'path' column")
     if "shard" not in batch:
         return names
-    return [Member(str(s), name[len(str(s)) + 1:], int(o), int(z)) if s else name
-            for name, s, o, z in zip(names, batch["shard"], batch["offset"], batch["size"])]  # fmt: skip
+    return [
+        Member(str(s), name[len(str(s)) + 1 :], int(o), int(z)) if s else name
+        for name, s, o, z in zip(names, batch["shard"], batch["offset"], batch["size"])
+    ]
 
 
 def reference_rows(items: list, indices: list[int] | None = None) -> list[dict]:
@@ -163,8 +167,16 @@ class ArniqaScorer:
     (and ONNX Runtime's) threads in this actor; ``cwd``: the folder relative paths (files, weights) are
     read from (``arniqa score --ray`` passes its own)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, scale: bool = True, embedding: bool = False,
-                 threads: int | None = None, cwd: str | None = None, **load_options) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        scale: bool = True,
+        embedding: bool = False,
+        threads: int | None = None,
+        cwd: str | None = None,
+        **load_options,
+    ) -> None:
         from ..inference import load
 
         _set_threads(threads)
@@ -181,14 +193,19 @@ class ArniqaScorer:
         results = list(self.scorer.iter_scores(batch_items(batch), return_features=self.embedding))
         out = {k: v for k, v in batch.items() if k not in ("image", "bytes")}
         raw = [math.nan if r.raw_score is None else r.raw_score for r in results]
-        out["score"] = np.array([r.score if self.scale and r.score is not None else v
-                                 for r, v in zip(results, raw)], dtype=np.float64)  # fmt: skip
+        out["score"] = np.array(
+            [r.score if self.scale and r.score is not None else v for r, v in zip(results, raw)], dtype=np.float64
+        )
         out["raw_score"] = np.array(raw, dtype=np.float64)
         out["error"] = np.array([r.error for r in results], dtype=object)
         if self.embedding:
             dim = next((r.features.shape[-1] for r in results if r.features is not None), 4096)
-            out["embedding"] = np.stack([r.features.mean(0).numpy() if r.features is not None
-                                         else np.full(dim, np.nan, np.float32) for r in results])  # fmt: skip
+            out["embedding"] = np.stack(
+                [
+                    r.features.mean(0).numpy() if r.features is not None else np.full(dim, np.nan, np.float32)
+                    for r in results
+                ]
+            )
         return out
 
 
@@ -218,12 +235,17 @@ class RayScorer:
             rows = reference_rows(todo, index)
             per_call, blocks = _blocks(rows, ROWS_PER_CALL * (self.options.get("batch_size") or 8), actors)
             ds = ray.data.from_items(rows, override_num_blocks=blocks)
-            ds = ds.map_batches(ArniqaScorer, batch_size=per_call, batch_format="numpy",
-                                fn_constructor_kwargs={**self.options, "threads": slots["num_cpus"],
-                                                       "cwd": os.getcwd()}, **slots)  # fmt: skip
+            ds = ds.map_batches(
+                ArniqaScorer,
+                batch_size=per_call,
+                batch_format="numpy",
+                fn_constructor_kwargs={**self.options, "threads": slots["num_cpus"], "cwd": os.getcwd()},
+                **slots,
+            )
             for batch in _batches(ds):
-                for i, path, score, raw, error in zip(batch["index"], batch["path"], batch["score"],
-                                                      batch["raw_score"], batch["error"]):  # fmt: skip
+                for i, path, score, raw, error in zip(
+                    batch["index"], batch["path"], batch["score"], batch["raw_score"], batch["error"]
+                ):
                     i = int(i)
                     if isinstance(error, str):
                         done[i] = ItemResult(i, str(path), error=error)
@@ -243,8 +265,14 @@ class ArniqaFeatures:
     :class:`~arniqa.evaluate.features.FeatureProtocol`) of the files in a ``path`` column. Out:
     ``index`` (passed through), ``features`` (n, 5, D) float32 (NaN for failed rows) and ``error``."""
 
-    def __init__(self, checkpoint=None, weights_dir=None, protocol: dict | None = None, device: str = "auto",
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint=None,
+        weights_dir=None,
+        protocol: dict | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> None:
         from ..evaluate.features import FeatureProtocol
         from ..evaluate.run import load_encoder
         from ..utils.runtime import resolve_device
@@ -273,13 +301,26 @@ class ArniqaFeatures:
         for k, it in enumerate(items):
             if it.index in row:
                 out[k] = feats[row[it.index]]
-        return {"index": np.asarray(batch["index"]), "features": out,
-                "error": np.array([it.error for it in items], dtype=object)}
+        return {
+            "index": np.asarray(batch["index"]),
+            "features": out,
+            "error": np.array([it.error for it in items], dtype=object),
+        }
 
 
-def extract_features_on_ray(paths: list, todo: np.ndarray, protocol, cache, *, checkpoint=None, weights_dir=None,
-                            batch_size: int = 8, device: str = "auto", workers: int | None = None,
-                            advance: Callable[[int], object] = lambda n: None) -> None:
+def extract_features_on_ray(
+    paths: list,
+    todo: np.ndarray,
+    protocol,
+    cache,
+    *,
+    checkpoint=None,
+    weights_dir=None,
+    batch_size: int = 8,
+    device: str = "auto",
+    workers: int | None = None,
+    advance: Callable[[int], object] = lambda n: None,
+) -> None:
     """The features of the images ``todo`` (indices into ``paths``) by :class:`ArniqaFeatures` actors on
     the connected cluster, stored into ``cache`` (a :class:`~arniqa.evaluate.features.FeatureCache`) and
     flushed as each batch comes back; ``advance(n)`` after each."""
@@ -290,11 +331,23 @@ def extract_features_on_ray(paths: list, todo: np.ndarray, protocol, cache, *, c
     rows = [{"index": int(i), "path": str(Path(paths[i]).resolve())} for i in todo]
     per_call, blocks = _blocks(rows, batch_size, actors)
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map_batches(ArniqaFeatures, batch_size=per_call, batch_format="numpy", **slots,
-                        fn_constructor_kwargs={"checkpoint": checkpoint, "weights_dir": weights_dir, "device": device,
-                                               "protocol": asdict(protocol), "threads": slots["num_cpus"]})  # fmt: skip
+    ds = ds.map_batches(
+        ArniqaFeatures,
+        batch_size=per_call,
+        batch_format="numpy",
+        **slots,
+        fn_constructor_kwargs={
+            "checkpoint": checkpoint,
+            "weights_dir": weights_dir,
+            "device": device,
+            "protocol": asdict(protocol),
+            "threads": slots["num_cpus"],
+        },
+    )
     for batch in _batches(ds):
-        ok = np.array([not isinstance(e, str) for e in batch["error"]], dtype=bool)  # None, or NaN in a block without errors
+        ok = np.array(
+            [not isinstance(e, str) for e in batch["error"]], dtype=bool
+        )  # None, or NaN in a block without errors
         for i, e in zip(batch["index"][~ok], batch["error"][~ok]):
             cache.fail(int(i), str(e))
         if ok.any():

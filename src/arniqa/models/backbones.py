@@ -109,8 +109,9 @@ def load_resnet50_imagenet(backbone: nn.Module, path, se_init: str = "identity")
         parts = [f"missing {len(missing)} keys: {missing[:5]}"] if missing else []
         parts += [f"unexpected {len(unexpected)} keys: {unexpected[:5]}"] if unexpected else []
         raise WeightsError(f"{path}: not ResNet50 weights for this backbone; " + "; ".join(parts))
-    wrong = [f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items()
-             if v.shape != expected[k].shape]
+    wrong = [
+        f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
+    ]
     if wrong:
         raise WeightsError(f"{path}: wrong tensor shapes: {wrong[:3]}")
     backbone.load_state_dict(state, strict=False)  # only the SE keys are missing (checked above)

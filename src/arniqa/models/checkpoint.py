@@ -24,8 +24,17 @@ from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
-RESERVED_CONFIG_KEYS = {"format", "version", "backbone", "backbone_options", "regressor", "dtype", "part", "parts",
-                        "explainer"}
+RESERVED_CONFIG_KEYS = {
+    "format",
+    "version",
+    "backbone",
+    "backbone_options",
+    "regressor",
+    "dtype",
+    "part",
+    "parts",
+    "explainer",
+}
 PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.safetensors")
 
 
@@ -35,8 +44,15 @@ def part_path(path, part: int, parts: int) -> Path:
     return path.with_name(f"{path.stem}-{part:05d}-of-{parts:05d}.safetensors")
 
 
-def save_checkpoint(path, model: ARNIQA, regressor: Regressor | None = None, *, dtype: torch.dtype | None = None,
-                    max_part_bytes: int | None = None, **config) -> list[Path]:
+def save_checkpoint(
+    path,
+    model: ARNIQA,
+    regressor: Regressor | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    max_part_bytes: int | None = None,
+    **config,
+) -> list[Path]:
     """Write ``model`` (and ``regressor``) as a checkpoint: ``path``, or parts next to it. Returns the files.
 
     Tensors are stored under ``encoder.*``, ``projector.*`` and ``regressor.weight/bias``; ``dtype``
@@ -142,8 +158,10 @@ def checkpoint_files(path) -> list[Path]:
         found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
         names = sorted({_set_name(p) for p in found})
         if len(names) != 1:
-            raise WeightsError(f"{path}: a folder with {len(names)} checkpoints, not one" + (
-                f" ({preview_keys(names)}); name one" if names else " (no .safetensors file)"))
+            raise WeightsError(
+                f"{path}: a folder with {len(names)} checkpoints, not one"
+                + (f" ({preview_keys(names)}); name one" if names else " (no .safetensors file)")
+            )
         path = found[0]
     m = PART_NAME.fullmatch(path.name)
     if m is None:
@@ -152,8 +170,9 @@ def checkpoint_files(path) -> list[Path]:
     files = [part_path(path.with_name(m["stem"]), i, n) for i in range(1, n + 1)]
     if missing := [f.name for f in files if not f.is_file()]:
         raise WeightsError(f"{path}: missing {len(missing)} of its {n} parts: {preview_keys(missing)}")
-    if extra := sorted(p.name for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path)
-                       and p not in files):
+    if extra := sorted(
+        p.name for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path) and p not in files
+    ):
         raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}")
     return files
 
@@ -245,8 +264,9 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source)
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} keys: {preview_keys(unexpected)}")
         raise WeightsError(f"{source}: does not fit the model; " + "; ".join(parts))
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-             if state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape
+    ]
     if wrong:
         raise WeightsError(f"{source}: wrong tensor shapes: {preview_keys(wrong, 3)}")
     module.load_state_dict(state, strict=True)

@@ -50,8 +50,14 @@ class Explainer(nn.Module):
         return {"labels": list(self.labels), "in_features": self.group.in_features}
 
 
-def fit_explainer(features: torch.Tensor, targets: torch.Tensor, severity: torch.Tensor, l2: float = 1e-2,
-                  ridge: float = 1.0, max_iter: int = 300) -> Explainer:
+def fit_explainer(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    severity: torch.Tensor,
+    l2: float = 1e-2,
+    ridge: float = 1.0,
+    max_iter: int = 300,
+) -> Explainer:
     """Fit an :class:`Explainer` on ``features`` (N, D) with soft group ``targets`` (N, len(LABELS)) that sum to 1
     and ``severity`` (N,). The features are standardised for the fit (the scaling is folded into the weights).
     Groups: softmax cross-entropy with classes weighted to equal total weight (``none`` is rare), plus
@@ -97,8 +103,9 @@ def save_explainer(path, head: Explainer, **info) -> Path:
     meta = {"format": EXPLAINER_FORMAT, "version": 1, "explainer": {**head.config, **info}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: save_file(explainer_tensors(head), str(tmp),
-                                                    metadata={"arniqa": json.dumps(meta)}))
+    return atomic_write(
+        path, lambda tmp: save_file(explainer_tensors(head), str(tmp), metadata={"arniqa": json.dumps(meta)})
+    )
 
 
 def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
@@ -106,8 +113,9 @@ def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
     ``head`` beside its regressor (a previous explainer is replaced). ``checkpoint`` may also be any part of
     a checkpoint in parts, or its folder: ``output`` is then one file with the tensors of all its parts."""
     meta = read_checkpoint_config(checkpoint)  # WeightsError when not a checkpoint of this project
-    tensors = {k: v for f in checkpoint_files(checkpoint) for k, v in read_state_dict(f).items()
-               if not k.startswith(PREFIX)}
+    tensors = {
+        k: v for f in checkpoint_files(checkpoint) for k, v in read_state_dict(f).items() if not k.startswith(PREFIX)
+    }
     tensors.update(explainer_tensors(head))
     meta["explainer"] = {**head.config, **info}
     output = Path(output)
@@ -131,7 +139,7 @@ def load_explainer(path) -> Explainer | None:
         return None
     config = meta["explainer"]
     head = Explainer(int(config.get("in_features", QUALITY_DIM)), tuple(config.get("labels", LABELS)))
-    state = {k[len(PREFIX):]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
+    state = {k[len(PREFIX) :]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:

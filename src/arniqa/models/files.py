@@ -56,8 +56,10 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt / foreign files
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch's advice runs over many lines
-        raise WeightsError(f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {first}); "
-                           "it holds more than tensors, which are not loaded") from e
+        raise WeightsError(
+            f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {first}); "
+            "it holds more than tensors, which are not loaded"
+        ) from e
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict) and not torch.is_tensor(obj.get(wrapper)):
             obj = obj[wrapper]

@@ -40,8 +40,7 @@ def regressor_filename(dataset: str) -> str:
 # written without network access), so they are None: fetch() verifies nothing for them and logs
 # the digest it computed, which can be pinned here later.
 PUBLISHED: dict[str, PublishedFile] = {
-    name: PublishedFile(RELEASE_URL + name, None)
-    for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
+    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
 }
 
 

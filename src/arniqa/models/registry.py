@@ -40,7 +40,7 @@ def model_dataset(name: str) -> str:
         return PYIQA_DEFAULT_DATASET
     if key.startswith(PREFIX):
         try:
-            return canonical_dataset(key[len(PREFIX):])
+            return canonical_dataset(key[len(PREFIX) :])
         except ValueError:
             pass
     raise ValueError(f"unknown model {name!r}: expected a checkpoint file or one of {', '.join(list_models())}")

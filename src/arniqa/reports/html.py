@@ -62,13 +62,16 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
         f"<title>{lo + i * span / bins:.3f} to {lo + (i + 1) * span / bins:.3f}: {c}</title></rect>"
-        for i, c in enumerate(counts))  # fmt: skip
-    return (f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-            f'aria-label="histogram of {len(scores)} scores">{rects}'
-            f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
-            f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
-            f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({len(scores)} images, '
-            f"highest bin {top})</text></svg>")  # fmt: skip
+        for i, c in enumerate(counts)
+    )
+    return (
+        f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="histogram of {len(scores)} scores">{rects}'
+        f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
+        f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
+        f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({len(scores)} images, '
+        f"highest bin {top})</text></svg>"
+    )
 
 
 def _map_link(path: str, maps: Path | None, base: Path) -> str | None:
@@ -87,8 +90,15 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | No
         return list(pool.map(lambda r: thumbnail(r["path"], size), rows))
 
 
-def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbnails: str = "embed",
-                 size: int = 96, best_worst: int = 12, title: str = "arniqa report") -> str:
+def build_report(
+    rows: list[dict],
+    base: Path,
+    maps: Path | None = None,
+    thumbnails: str = "embed",
+    size: int = 96,
+    best_worst: int = 12,
+    title: str = "arniqa report",
+) -> str:
     """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
     ``explanation`` and ``severity``); links are relative to the folder ``base``."""
     if thumbnails not in THUMBNAILS:
@@ -97,30 +107,54 @@ def build_report(rows: list[dict], base: Path, maps: Path | None = None, thumbna
     scored = [r for r, good in zip(rows, ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
     thumbs = _thumbs(scored, thumbnails, size, base)
-    data = [[str(r["path"]), _number(r["score"]), r.get("explanation") or "", _number(r.get("severity")), t,
-             _map_link(str(r["path"]), maps, base)] for r, t in zip(scored, thumbs)]  # fmt: skip
+    data = [
+        [
+            str(r["path"]),
+            _number(r["score"]),
+            r.get("explanation") or "",
+            _number(r.get("severity")),
+            t,
+            _map_link(str(r["path"]), maps, base),
+        ]
+        for r, t in zip(scored, thumbs)
+    ]
     n = min(best_worst, len(data) // 2 or len(data))  # the worst and the best never show the same image twice
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     payload = payload.replace("</", "<\\/")  # never closes the script element
-    errors = "".join(f"<tr><td>{html.escape(str(r['path']))}</td><td>{html.escape(str(r.get('error') or 'no score'))}"
-                     "</td></tr>" for r in failed)  # fmt: skip
+    errors = "".join(
+        f"<tr><td>{html.escape(str(r['path']))}</td><td>{html.escape(str(r.get('error') or 'no score'))}</td></tr>"
+        for r in failed
+    )
     scores = [d[1] for d in data]
     summary = f"{len(scored)} images scored" + (f", {len(failed)} could not be scored" if failed else "")
     return _TEMPLATE.format(
-        title=html.escape(title), summary=summary, histogram=histogram_svg(scores), payload=payload,
+        title=html.escape(title),
+        summary=summary,
+        histogram=histogram_svg(scores),
+        payload=payload,
         errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
-               "</table>" if failed else "",
+        "</table>"
+        if failed
+        else "",
         n=n,
-    )  # fmt: skip
+    )
 
 
-def write_report(rows: list[dict], path, maps=None, thumbnails: str = "embed", size: int = 96,
-                 best_worst: int = 12, title: str = "arniqa report") -> Path:
+def write_report(
+    rows: list[dict],
+    path,
+    maps=None,
+    thumbnails: str = "embed",
+    size: int = 96,
+    best_worst: int = 12,
+    title: str = "arniqa report",
+) -> Path:
     """Write :func:`build_report` to ``path`` (atomically); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = build_report(rows, path.parent.resolve(), None if maps is None else Path(maps).resolve(), thumbnails,
-                        size, best_worst, title)  # fmt: skip
+    text = build_report(
+        rows, path.parent.resolve(), None if maps is None else Path(maps).resolve(), thumbnails, size, best_worst, title
+    )
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -149,7 +183,8 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 <h2>All images</h2>
 <div class="pager" id="pager"></div>
 <table id="table"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
-<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th><th>map</th></tr></thead>
+<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
+<th>map</th></tr></thead>
 <tbody></tbody></table>
 {errors}
 <script id="data" type="application/json">{payload}</script>
@@ -158,7 +193,8 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 const D = JSON.parse(document.getElementById("data").textContent);
 const rows = D.rows;
 let order = rows.map((_, i) => i), key = 1, asc = true, page = 0;
-function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ({{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}})[c]); }}
+const ENTITIES = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}};
+function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ENTITIES[c]); }}
 function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
 function sortBy(k) {{
   if (k === key) asc = !asc; else {{ key = k; asc = true; }}
@@ -183,7 +219,8 @@ function render() {{
   document.getElementById("pager").innerHTML =
     '<button id="prev"' + (page ? "" : " disabled") + '>previous</button><button id="next"' +
     (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
-    order.length + " images, sorted by " + ["path", "score", "", "severity"][key] + (asc ? " (ascending)" : " (descending)");
+    order.length + " images, sorted by " + ["path", "score", "", "severity"][key] +
+    (asc ? " (ascending)" : " (descending)");
   document.getElementById("prev").onclick = () => {{ page--; render(); }};
   document.getElementById("next").onclick = () => {{ page++; render(); }};
 }}

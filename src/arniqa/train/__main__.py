@@ -16,8 +16,14 @@ from .state import TrainingError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arniqa.train", description="Self-supervised ARNIQA training.")
     parser.add_argument("config", help="YAML config (see configs/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr=0.01 (repeatable)",
+    )
     parser.add_argument("--resume", metavar="STATE", help="resume from a state.pt written by an earlier run")
     args = parser.parse_args(argv)
     try:

@@ -109,13 +109,22 @@ def make_loader(
     if degrade_on == "workers":
         # A batch of float crops is large (39 MB at batch 16, 224 px): two in flight per worker.
         return DataLoader(
-            DegradedBatches(dataset, samples.seed, samples.rank), batch_size=None, sampler=StepSampler(samples),
-            num_workers=num_workers, pin_memory=pin_memory, prefetch_factor=2 if num_workers else None,
-        )  # fmt: skip
+            DegradedBatches(dataset, samples.seed, samples.rank),
+            batch_size=None,
+            sampler=StepSampler(samples),
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            prefetch_factor=2 if num_workers else None,
+        )
     return DataLoader(
-        dataset, batch_size=samples.global_batch // samples.world_size, sampler=samples, num_workers=num_workers,
-        collate_fn=collate, pin_memory=pin_memory, prefetch_factor=4 if num_workers else None,
-    )  # fmt: skip
+        dataset,
+        batch_size=samples.global_batch // samples.world_size,
+        sampler=samples,
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if num_workers else None,
+    )
 
 
 def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: int, rank: int) -> torch.Tensor:

@@ -49,7 +49,9 @@ class ModelConfig:
     # ResNet50 of the same seed, the SE blocks set by se_init: with identity it starts as that ResNet50)
     init: str = "imagenet"
     weights: str = ""  # local ResNet50 ImageNet file (torchvision or timm keys) for init=imagenet
-    se_init: str = "identity"  # SE blocks with init=imagenet or random_resnet50: identity (pass-through) | random (timm's)
+    se_init: str = (
+        "identity"  # SE blocks with init=imagenet or random_resnet50: identity (pass-through) | random (timm's)
+    )
     temperature: float = 0.1  # NT-Xent temperature
 
 
@@ -79,7 +81,9 @@ class TrainConfig:
     sync_batchnorm: bool = False  # SyncBatchNorm across processes under DDP (CUDA only)
     checkpoint_every: int = 500  # steps between resumable checkpoints (and at every epoch end)
     max_steps: int | None = None  # stop after this many steps in all (demo, smoke tests); None = all
-    snapshot_steps: list[int] = field(default_factory=list)  # global steps after which to write snapshots/step<k>.safetensors
+    snapshot_steps: list[int] = field(
+        default_factory=list
+    )  # global steps after which to write snapshots/step<k>.safetensors
 
 
 @dataclass
@@ -161,7 +165,9 @@ def check(config: Config) -> None:
     problems += not_one_of("model.backbone", config.model.backbone, BACKBONES)
     problems += not_one_of("model.init", config.model.init, INITS)
     if config.model.init == "imagenet" and not config.model.weights:
-        problems.append("model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random")
+        problems.append(
+            "model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random"
+        )
     problems += not_one_of("model.se_init", config.model.se_init, SE_INITS)
     if config.model.temperature <= 0:
         problems.append(f"model.temperature must be > 0, got {config.model.temperature}")

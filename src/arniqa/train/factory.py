@@ -51,7 +51,10 @@ def imagenet_file_note(path: str | Path) -> str:
         f"(resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth), the reference's initialisation; results may differ",
         stacklevel=2,
     )
-    return f"model.weights {path}: sha256 {digest} (not torchvision IMAGENET1K_V1 resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth)"
+    return (
+        f"model.weights {path}: sha256 {digest} "
+        f"(not torchvision IMAGENET1K_V1 resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth)"
+    )
 
 
 def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -76,13 +79,17 @@ def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Opti
     if opt.name == "sgd":
         return make_sgd(model.parameters(), opt.lr, opt.momentum, opt.weight_decay)
     params = list(model.parameters())
-    groups = [{"params": [p for p in params if p.ndim > 1]},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]  # fmt: skip
+    groups = [
+        {"params": [p for p in params if p.ndim > 1]},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
     if opt.name == "adamw":
         return torch.optim.AdamW(groups, lr=opt.lr, betas=(opt.momentum, 0.999), weight_decay=opt.weight_decay)
     from timm.optim import Lars  # timm is a dependency already (the backbones)
 
-    return Lars(groups, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, trust_coeff=opt.trust_coefficient)
+    return Lars(
+        groups, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, trust_coeff=opt.trust_coefficient
+    )
 
 
 def make_sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
@@ -94,4 +101,3 @@ def make_sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.o
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-

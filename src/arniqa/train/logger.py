@@ -46,12 +46,18 @@ class RunLogger:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.1f} samples/s"),
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.1f} samples/s"
+                ),
                 TimeRemainingColumn(),
-            )  # fmt: skip
+            )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=self.total, completed=self.start, loss=float("nan"), lr=0.0, speed=0.0)
+            self.task = self.progress.add_task(
+                "train", total=self.total, completed=self.start, loss=float("nan"), lr=0.0, speed=0.0
+            )
         return self
 
     def note(self, text: str) -> None:
@@ -98,7 +104,9 @@ class RunLogger:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"validation/{key}", value, global_step)
         if self.progress is not None:
-            self.progress.console.print(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            self.progress.console.print(
+                f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            )
 
     def __exit__(self, *exc) -> None:
         if not self.enabled:
@@ -118,6 +126,7 @@ def _truncate_csv(path: Path, last_step: int) -> None:
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(kept)

@@ -44,9 +44,18 @@ from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
-from .schedule import advance, make_scheduler
 from .loss import nt_xent
-from .state import STATE_FILE, StateError, TrainingError, checkpoint_write, read_state, rng_states, save_state, set_rng_states
+from .schedule import advance, make_scheduler
+from .state import (
+    STATE_FILE,
+    StateError,
+    TrainingError,
+    checkpoint_write,
+    read_state,
+    rng_states,
+    save_state,
+    set_rng_states,
+)
 
 Validator = Callable[[ARNIQA], dict[str, float]]  # model (eval mode) -> {"srcc": mean SRCC, ...}
 
@@ -120,7 +129,9 @@ class Trainer:
             raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by {self.ctx.world_size} processes")
         self.steps_per_epoch = len(self.dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{len(self.dataset)} images under {config.data.root!r} are fewer than one batch of {cfg.batch_size}")
+            raise ValueError(
+                f"{len(self.dataset)} images under {config.data.root!r} are fewer than one batch of {cfg.batch_size}"
+            )
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", self.ctx.world_size))
         self.degrade_on = resolve_degrade_on(config.data.degrade_on, self.device, local_processes)
 
@@ -196,9 +207,16 @@ class Trainer:
             set_rng_states(state["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
             reason = next(iter(str(err).strip().splitlines()), "")
-            raise StateError(f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
-                             "settings it was written with (its config.yaml)") from err  # fmt: skip
-        self.epoch, self.step, self.global_step, self.best = state["epoch"], state["step"], state["global_step"], state["best"]
+            raise StateError(
+                f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
+                "settings it was written with (its config.yaml)"
+            ) from err
+        self.epoch, self.step, self.global_step, self.best = (
+            state["epoch"],
+            state["step"],
+            state["global_step"],
+            state["best"],
+        )
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
@@ -309,9 +327,14 @@ class Trainer:
     def _samples(self, epoch: int, start_step: int) -> EpochSampler:
         """The sample keys this process reads in ``epoch`` from ``start_step`` on."""
         return EpochSampler(
-            len(self.dataset), self.config.train.batch_size, epoch, self.config.train.seed,
-            start_step, self.ctx.rank, self.ctx.world_size,
-        )  # fmt: skip
+            len(self.dataset),
+            self.config.train.batch_size,
+            epoch,
+            self.config.train.seed,
+            start_step,
+            self.ctx.rank,
+            self.ctx.world_size,
+        )
 
     def _loader(self, samples: EpochSampler):
         """The DataLoader of ``samples`` for this run's ``data.degrade_on``."""
@@ -369,5 +392,3 @@ def make_validator(config: Config, device: torch.device) -> Validator | None:
 def train(config: Config, resume: str | Path | None = None, validate: Validator | None = None) -> Path:
     """Run training for ``config`` (resuming from a ``state.pt`` when given); return the final model file."""
     return Trainer(config, validate).fit(resume)
-
-

@@ -58,8 +58,11 @@ class StateError(TrainingError):
 def rng_states() -> dict:
     """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
-              "python": random.getstate()}  # fmt: skip
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -87,8 +90,10 @@ def checkpoint_write(path: Path) -> Iterator[None]:
         yield
     except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise TrainingError(f"{path}: cannot write it ({reason}); the previous version, if any, is intact; "
-                            "free disk space (or fix the folder's permissions) and resume from the last state.pt") from err  # fmt: skip
+        raise TrainingError(
+            f"{path}: cannot write it ({reason}); the previous version, if any, is intact; "
+            "free disk space (or fix the folder's permissions) and resume from the last state.pt"
+        ) from err
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
@@ -118,15 +123,21 @@ def load_state_file(path: Path) -> dict:
     except Exception as err:  # torch raises many types for damaged or foreign files
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
         if unsafe:
-            raise StateError(f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
-                             "training state written by arniqa never holds (a file that runs code when read); "
-                             "delete it and resume from a state.pt you wrote, or start the run again") from None  # fmt: skip
-        raise StateError(f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
-                         "a state.pt: delete it and resume from another state.pt, or start the run again") from None  # fmt: skip
+            raise StateError(
+                f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
+                "training state written by arniqa never holds (a file that runs code when read); "
+                "delete it and resume from a state.pt you wrote, or start the run again"
+            ) from None
+        raise StateError(
+            f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
+            "a state.pt: delete it and resume from another state.pt, or start the run again"
+        ) from None
     missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
-        raise StateError(f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); "
-                         "delete it and resume from another state.pt, or start the run again")  # fmt: skip
+        raise StateError(
+            f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); "
+            "delete it and resume from another state.pt, or start the run again"
+        )
     return state
 
 
@@ -147,8 +158,10 @@ def read_state(path: str | Path, config: Config) -> dict:
         saved = {(section, key): state["config"][section][key] for section, key in RESUME_KEYS}
     except (KeyError, TypeError):
         needed = ", ".join(f"{section}.{key}" for section, key in RESUME_KEYS)
-        raise StateError(f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
-                         "from another state.pt, or start the run again") from None  # fmt: skip
+        raise StateError(
+            f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
+            "from another state.pt, or start the run again"
+        ) from None
     for section, key in RESUME_KEYS:
         if saved[section, key] != getattr(getattr(config, section), key):
             raise TrainingError(

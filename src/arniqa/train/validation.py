@@ -29,8 +29,14 @@ class Validation:
     ``validation.csv`` and ``run.log``.
     """
 
-    def __init__(self, datasets: list[tuple[str, IQADataset, list[Split], str]], alpha: float,
-                 device: torch.device, crop_size: int = 224, batch_size: int = 8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        datasets: list[tuple[str, IQADataset, list[Split], str]],
+        alpha: float,
+        device: torch.device,
+        crop_size: int = 224,
+        batch_size: int = 8,
+    ) -> None:
         self.datasets, self.alpha, self.device = datasets, alpha, device
         self.crop_size, self.batch_size = crop_size, batch_size
         self.splits = "; ".join(f"{label}: {source}" for label, _, _, source in datasets)
@@ -39,13 +45,16 @@ class Validation:
         metrics = {}
         for label, dataset, splits, _ in self.datasets:
             protocol = FeatureProtocol(crop_size=self.crop_size, short_side=dataset.short_side)
-            features = extract_features(model, dataset.paths, protocol, batch_size=self.batch_size,
-                                        device=self.device, progress=False)  # fmt: skip
+            features = extract_features(
+                model, dataset.paths, protocol, batch_size=self.batch_size, device=self.device, progress=False
+            )
             metrics[label] = validation_srcc(features, dataset.scores, splits, alpha=self.alpha)
         return {"srcc": sum(metrics.values()) / len(metrics), **metrics}
 
 
-def build_validator(config: ValidationConfig, device: torch.device, crop_size: int = 224, batch_size: int = 8) -> Validation:
+def build_validator(
+    config: ValidationConfig, device: torch.device, crop_size: int = 224, batch_size: int = 8
+) -> Validation:
     """Read the datasets of ``config`` and their splits once. An entry may set ``splits`` (a count
     or a folder of split files, overriding the choice above) and ``label``."""
     datasets = []

@@ -138,7 +138,9 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
             pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
-            raise OutputBusy(f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output") from None
+            raise OutputBusy(
+                f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
+            ) from None
         # The owner before us may have removed the file between our open and our lock: lock the new one.
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(name))

@@ -33,14 +33,22 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
         ref = row.get("reference") or None
         if synthetic and ref is None:
             raise DatasetError(f"{path}, line {line}: empty reference (the file has a reference column)")
-        records.append(Record(path.parent / row["path"], parse_score(row["score"], path, line), ref,
-                              row.get("distortion") or None, level))  # fmt: skip
+        records.append(
+            Record(
+                path.parent / row["path"],
+                parse_score(row["score"], path, line),
+                ref,
+                row.get("distortion") or None,
+                level,
+            )
+        )
     if kind not in ("mos", "dmos"):
         raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
     scores = [r.score for r in records]
     low, high = score_range if score_range is not None else (min(scores), max(scores))
     if not high > low:
         raise DatasetError(f"{path}: the scores need a range with high > low, got ({low}, {high})")
-    data = IQADataset("csv", path.parent, records, ScoreRange(float(low), float(high), kind),
-                      synthetic=synthetic, label_file=path)  # fmt: skip
+    data = IQADataset(
+        "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
+    )
     return check_images(data) if check else data

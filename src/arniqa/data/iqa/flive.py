@@ -14,7 +14,9 @@ def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
     path = root / "labels_image.csv"
     rows = read_csv_rows(path, ["name", "mos"], "FLIVE labels_image.csv with columns name, mos")
-    records = [Record(root / "database" / row["name"], parse_score(row["mos"], path, line))
-               for line, row in enumerate(rows, start=2)]  # fmt: skip
+    records = [
+        Record(root / "database" / row["name"], parse_score(row["mos"], path, line))
+        for line, row in enumerate(rows, start=2)
+    ]
     data = IQADataset("flive", root, records, score_range("flive"), label_file=path)
     return check_images(data) if check else data

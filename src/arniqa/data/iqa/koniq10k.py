@@ -24,13 +24,17 @@ def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str
     rows = read_csv_rows(path, ["image_name", column], f"the KonIQ-10k CSV with columns image_name, {column}")
     if folder is None:
         folder = next((f for f in FOLDERS if (root / f).is_dir()), FOLDERS[0])
-    records = [Record(root / folder / row["image_name"], parse_score(row[column], path, line))
-               for line, row in enumerate(rows, start=2)]  # fmt: skip
+    records = [
+        Record(root / folder / row["image_name"], parse_score(row[column], path, line))
+        for line, row in enumerate(rows, start=2)
+    ]
     if column == "MOS":
         rng = ScoreRange(1.0, 5.0, "mos")
     else:
         rng = score_range("koniq10k")
     data = IQADataset("koniq10k", root, records, rng, label_file=path)
     if check and not (root / folder).is_dir():
-        raise DatasetError(f"{root / folder}: folder not found (expected the KonIQ-10k images, {' or '.join(FOLDERS)}/)")
+        raise DatasetError(
+            f"{root / folder}: folder not found (expected the KonIQ-10k images, {' or '.join(FOLDERS)}/)"
+        )
     return check_images(data) if check else data
