@@ -31,15 +31,17 @@ from arniqa.inference.onnx_export import export_onnx
 from arniqa.models import Regressor
 from arniqa.utils.runtime import cpu_name
 
+# arniqa's command line; at exit (after its SystemExit too) its peak resident set and whether it imported torch.
 CHILD = r"""
-import sys, json
+import atexit, json, sys
+
+def report():
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_rss_mb": hwm / 1024, "torch": "torch" in sys.modules}), file=sys.stderr)
+
+atexit.register(report)
 from arniqa.cli import main
-try:
-    main()
-except SystemExit as e:
-    code = e.code
-hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"code": code, "peak_rss_mb": hwm / 1024, "torch": "torch" in sys.modules}), file=sys.stderr)
+main()
 """
 
 
@@ -61,9 +63,9 @@ def run(args: list[str], env: dict) -> dict:
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"arniqa score failed ({done.returncode}):\n{done.stderr[-2000:]}")
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    if report["code"] not in (0, None):
-        raise SystemExit(f"arniqa score failed ({report['code']}):\n{done.stderr[-2000:]}")
     return {**report, "seconds": seconds}
 
 
@@ -90,28 +92,14 @@ def main() -> None:
         for i in range(1, args.distinct):
             os.link(images / "0.png", images / f"{i}.png")
         names = [str(images / f"{i}.png") for i in range(args.distinct)]
+        common = ["--checkpoint", str(model), "--protocol", "whole", "--batch-size", "64"]
         for n in sizes:
             listing = tmp / f"list-{n}.txt"
             with open(listing, "w") as f:
                 for i in range(n):
                     f.write(names[i % args.distinct] + "\n")
             out = tmp / f"scores-{n}.csv"
-            r = run(
-                [
-                    "score",
-                    "--files-from",
-                    str(listing),
-                    "--checkpoint",
-                    str(model),
-                    "--protocol",
-                    "whole",
-                    "--batch-size",
-                    "64",
-                    "-o",
-                    str(out),
-                ],
-                env,
-            )
+            r = run(["score", "--files-from", str(listing), *common, "-o", str(out)], env)
             with open(out) as f:
                 lines = sum(1 for _ in f) - 1
             assert lines == n, (lines, n)
@@ -130,26 +118,11 @@ def main() -> None:
                 flush=True,
             )
         n = sizes[-1]
-        with open(tmp / f"list-{n}.txt", "a") as f:
+        listing, out = tmp / f"list-{n}.txt", tmp / f"scores-{n}.csv"
+        with open(listing, "a") as f:
             for i in range(1000):
                 f.write(names[i % args.distinct] + "\n")
-        r = run(
-            [
-                "score",
-                "--files-from",
-                str(tmp / f"list-{n}.txt"),
-                "--checkpoint",
-                str(model),
-                "--protocol",
-                "whole",
-                "--batch-size",
-                "64",
-                "-o",
-                str(tmp / f"scores-{n}.csv"),
-                "--resume",
-            ],
-            env,
-        )
+        r = run(["score", "--files-from", str(listing), *common, "-o", str(out), "--resume"], env)
         resume = dict(inputs=n + 1000, finished=n, seconds=r["seconds"], peak_rss_mb=r["peak_rss_mb"])
         print(
             f"--resume over {n} finished rows + 1000 new lines: {r['seconds']:.1f} s, "

@@ -74,6 +74,14 @@ def tiny_model(monkeypatch):
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
 
 
+def tiny_ablation(tmp_path: Path, *settings: str) -> list:
+    """``arniqa ablate`` arguments: configs/ablation_tiny.yaml on 8 new images in tmp_path/pristine, writing
+    tmp_path/out; ``settings`` are passed with ``--set`` too."""
+    write_images(tmp_path / "pristine", 8)
+    sets = [a for s in (f"data.pristine={tmp_path / 'pristine'}", *settings) for a in ("--set", s)]
+    return ["ablate", TESTS.parent / "configs" / "ablation_tiny.yaml", "-o", tmp_path / "out", *sets]
+
+
 def demo_photos(folder: Path) -> None:
     """Small stand-ins for the demo's sample photos (the demo keeps the photos it finds)."""
     from arniqa.data.samples import SKIMAGE_PHOTOS

@@ -1,11 +1,9 @@
 """Inputs listed lazily: folder order, --files-from, --resume by streaming, memory flat in the number of inputs."""
 
 import csv
-import json
-import subprocess
-import sys
 
 import numpy as np
+from fresh_cli import fresh_cli
 from PIL import Image
 from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
@@ -62,18 +60,6 @@ def test_files_from_a_list_and_stdin_with_resume(tmp_path):
     assert r.exit_code == 2 and "--files-from" in r.output
 
 
-SCRIPT = r"""
-import json, sys
-from arniqa.cli import main
-try:
-    main()
-except SystemExit as e:
-    code = e.code
-hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"code": code, "peak_kb": hwm}), file=sys.stderr)
-"""
-
-
 def test_a_10k_line_list_scores_in_bounded_memory(tmp_path):
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
     image = _png(tmp_path / "tiny.png")
@@ -82,29 +68,9 @@ def test_a_10k_line_list_scores_in_bounded_memory(tmp_path):
         listing = tmp_path / f"list-{n}.txt"
         listing.write_text("".join(f"{image}\n" for _ in range(n)))
         out = tmp_path / f"scores-{n}.csv"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                SCRIPT,
-                "score",
-                "--files-from",
-                str(listing),
-                "--checkpoint",
-                str(model),
-                "--protocol",
-                "whole",
-                "--batch-size",
-                "64",
-                "-o",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        report = json.loads(done.stderr.strip().splitlines()[-1])
-        assert report["code"] == 0, done.stderr
+        args = ["--checkpoint", model, "--protocol", "whole", "--batch-size", 64, "-o", out]
+        done, report = fresh_cli("score", "--files-from", listing, *args, timeout=600)
+        assert done.returncode == 0, done.stderr
         assert sum(1 for _ in open(out)) == n + 1
         peaks[n] = report["peak_kb"]
     # ten times the inputs: the peak grows by less than 8 MB (10k paths held in lists would be ~1.5 MB,

@@ -26,27 +26,10 @@ TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def exported(published, tmp_path_factory):
+def exported(export_published, tmp_path_factory):
     """``arniqa export --embedding`` of the published-layout KADID-10k model."""
-    d, _, _ = published
     out = tmp_path_factory.mktemp("onnx") / "arniqa-kadid.onnx"
-    res = CliRunner().invoke(
-        app,
-        [
-            "export",
-            "-o",
-            str(out),
-            "--weights-dir",
-            str(d),
-            "--regressor",
-            "kadid10k",
-            "--embedding",
-            "--protocol",
-            "pyiqa",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    return out
+    return export_published(out, "--embedding", "--protocol", "pyiqa")
 
 
 @torch.no_grad()

@@ -41,26 +41,9 @@ def folder(photos, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def int8_export(published, calibration, tmp_path_factory):
-    d, _, _ = published
+def int8_export(export_published, calibration, tmp_path_factory):
     out = tmp_path_factory.mktemp("int8") / "m.onnx"
-    res = CliRunner().invoke(
-        app,
-        [
-            "export",
-            "-o",
-            str(out),
-            "--weights-dir",
-            str(d),
-            "--regressor",
-            "kadid10k",
-            "--int8",
-            "--calibrate",
-            str(calibration),
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    return out
+    return export_published(out, "--int8", "--calibrate", str(calibration))
 
 
 def test_int8_rows_follow_fp32_rows(published, int8_export, folder):

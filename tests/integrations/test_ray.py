@@ -19,6 +19,8 @@ from arniqa.cli import app  # noqa: E402
 from arniqa.inference import load  # noqa: E402
 from arniqa.integrations.ray import ArniqaScorer, connected, extract_features_on_ray  # noqa: E402
 
+SHARDS = "{000000..000001}.tar"  # the two shards of ``inputs``
+
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
@@ -46,7 +48,9 @@ def inputs(tmp_path_factory):
     return d
 
 
-def _score(args):
+def _score(weights_dir, out, *args):
+    """``arniqa score ARGS`` of the published-layout model, protocol whole, rows into ``out``."""
+    args = [*args, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out]
     return CliRunner().invoke(app, ["score", *map(str, args)], catch_exceptions=False)
 
 
@@ -69,18 +73,7 @@ def _same_rows(a, b):
 def local_run(weights_dir, inputs, tmp_path_factory):
     """The rows of a local run (no Ray) over the folder and the shards, and its exit status."""
     out = tmp_path_factory.mktemp("local") / "local.csv"
-    r = _score(
-        [
-            inputs / "photos",
-            inputs / "{000000..000001}.tar",
-            "--weights-dir",
-            weights_dir,
-            "--protocol",
-            "whole",
-            "-o",
-            out,
-        ]
-    )
+    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS)
     return r.exit_code, _rows(out)
 
 
@@ -88,22 +81,7 @@ def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
     code, local = local_run
     assert code == 1
     out = tmp_path / "ray.csv"
-    r = _score(
-        [
-            inputs / "photos",
-            inputs / "{000000..000001}.tar",
-            "--weights-dir",
-            weights_dir,
-            "--protocol",
-            "whole",
-            "-o",
-            out,
-            "--ray",
-            "local",
-            "--ray-workers",
-            "2",
-        ]
-    )
+    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "2")
     assert r.exit_code == 1, r.stderr
     rows = _rows(out)
     _same_rows(rows, local)
@@ -119,10 +97,9 @@ def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
 def test_resumed_ray_run_skips_what_was_done(weights_dir, inputs, local_run, tmp_path):
     _, local = local_run
     out = tmp_path / "resumed.csv"
-    common = ["--weights-dir", weights_dir, "--protocol", "whole", "-o", out, "--ray", "local"]
-    assert _score([inputs / "photos", *common]).exit_code == 1
+    assert _score(weights_dir, out, inputs / "photos", "--ray", "local").exit_code == 1
     before = out.read_text()
-    r = _score([inputs / "photos", inputs / "{000000..000001}.tar", *common, "--resume"])
+    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--resume")
     assert r.exit_code == 1 and "resuming: 8 of 16 paths" in r.stderr and "5 of 8 images could not" in r.stderr
     assert out.read_text().startswith(before)
     _same_rows(_rows(out), local)
@@ -134,25 +111,13 @@ def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
     reference = load("arniqa-kadid10k", weights_dir=weights_dir, protocol="whole", engine="torch")
     expected = reference.score(photos, return_features=True)
     with connected("local"):
+        one_actor = ray.data.ActorPoolStrategy(size=1)
+        scorer = dict(fn_constructor_kwargs=options, batch_format="numpy", compute=one_actor, num_cpus=1)
         rows = [{"path": str(p), "bytes": p.read_bytes()} for p in photos] + [{"path": "bad", "bytes": b"xx"}]
-        ds = ray.data.from_items(rows, override_num_blocks=2).map_batches(
-            ArniqaScorer,
-            fn_constructor_kwargs=options,
-            batch_size=4,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=1),
-            num_cpus=1,
-        )
+        ds = ray.data.from_items(rows, override_num_blocks=2).map_batches(ArniqaScorer, batch_size=4, **scorer)
         got = {r["path"]: r for r in ds.take_all()}
         images = ray.data.read_images([str(p) for p in photos], include_paths=True, mode="RGB")
-        decoded = images.map_batches(
-            ArniqaScorer,
-            fn_constructor_kwargs=options,
-            batch_size=2,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=1),
-            num_cpus=1,
-        ).take_all()
+        decoded = images.map_batches(ArniqaScorer, batch_size=2, **scorer).take_all()
     assert "bytes" not in got["bad"] and "not an image file" in got["bad"]["error"] and np.isnan(got["bad"]["score"])
     for p, s, raw, f in zip(photos, expected.scores, expected.raw_scores, expected.features):
         assert got[str(p)]["error"] is None

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from faults import cli, hold, one_line_error, train_config, write_images
+from faults import cli, hold, one_line_error, tiny_ablation, train_config, write_images
 from PIL import Image
 from tiny_arniqa import TinyARNIQA
 
@@ -16,8 +16,6 @@ from arniqa.cli import EXIT_USAGE
 from arniqa.data.synthetic import build_synthetic
 from arniqa.evaluate.features import FeatureProtocol, extract_features
 from arniqa.utils.files import OutputBusy
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def refused(args, held: Path) -> None:
@@ -56,19 +54,9 @@ def test_benchmark_refuses_an_output_in_use(tmp_path):
 
 
 def test_ablate_refuses_an_output_in_use(tmp_path):
-    write_images(tmp_path / "pristine", 8)
+    args = tiny_ablation(tmp_path)
     (tmp_path / "out").mkdir()
-    refused(
-        [
-            "ablate",
-            CONFIGS / "ablation_tiny.yaml",
-            "-o",
-            tmp_path / "out",
-            "--set",
-            f"data.pristine={tmp_path / 'pristine'}",
-        ],
-        tmp_path / "out",
-    )
+    refused(args, tmp_path / "out")
     assert written(tmp_path / "out") == []
 
 

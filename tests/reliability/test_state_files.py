@@ -3,20 +3,17 @@
 line; a state written the old way (numpy's RNG state as an ndarray) still resumes, bit for bit."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from faults import cli, demo_photos, hostile_state, one_line_error, train_config, write_images
+from faults import cli, demo_photos, hostile_state, one_line_error, tiny_ablation, train_config
 from safetensors.torch import load_file
 
 import arniqa.ablation.runner as runner
 from arniqa.cli import EXIT_OK, EXIT_USAGE
 from arniqa.train import load_config
 from arniqa.train.state import StateError, read_state
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.mark.parametrize("kind", ["zip", "legacy"])
@@ -49,21 +46,9 @@ def test_demo_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model):
 
 def test_ablate_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setattr(runner, "initial_model", lambda config: torch.nn.Linear(1, 1))  # never used: no untrained stage
-    write_images(tmp_path / "pristine", 8)
     marker = tmp_path / "ran"
     state = hostile_state(tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt", marker, "legacy")
-    result = cli(
-        "ablate",
-        CONFIGS / "ablation_tiny.yaml",
-        "-o",
-        tmp_path / "out",
-        "--set",
-        f"data.pristine={tmp_path / 'pristine'}",
-        "--set",
-        "seeds=[0]",
-        "--set",
-        "evaluation.untrained=false",
-    )
+    result = cli(*tiny_ablation(tmp_path, "seeds=[0]", "evaluation.untrained=false"))
     assert result.exit_code == EXIT_USAGE, result.output
     assert one_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
     assert not marker.exists()

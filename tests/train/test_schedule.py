@@ -49,28 +49,9 @@ def test_scheduler_applies_the_table_and_defaults_keep_the_reference():
     assert type(reference) is torch.optim.lr_scheduler.CosineAnnealingWarmRestarts
 
 
-def test_trainer_applies_warmup_and_step_restarts(tmp_path, image_folder, tiny_model):
-    config = load_config(
-        None,
-        [
-            f"data.root={image_folder}",
-            "data.crop_size=32",
-            "data.num_workers=0",
-            "model.init=random",
-            "train.batch_size=2",
-            "train.epochs=5",
-            "train.device=cpu",
-            "train.precision=fp32",
-            f"optim.lr={LR}",
-            f"optim.eta_min={ETA}",
-            "optim.warmup_steps=3",
-            "optim.t0_steps=4",
-            f"output={tmp_path / 'run'}",
-            "log.every=1",
-            "log.progress=false",
-            "log.tensorboard=false",
-        ],
-    )
+def test_trainer_applies_warmup_and_step_restarts(short_run, tiny_model):
+    overrides = [f"optim.lr={LR}", f"optim.eta_min={ETA}", "optim.warmup_steps=3", "optim.t0_steps=4", "log.every=1"]
+    config = short_run("train.epochs=5", *overrides)
     trainer = Trainer(config)
     assert trainer.steps_per_epoch == 3  # the cycles cross epoch ends: they count steps
     used = []

@@ -5,7 +5,6 @@ import math
 
 import pytest
 
-from arniqa.train import load_config
 from arniqa.train.loop import Trainer
 
 # The reference recipe: SGD lr 1e-3, CosineAnnealingWarmRestarts(T_0=1 epoch, T_mult=2,
@@ -22,25 +21,8 @@ def warm_restarts(t: float) -> float:
     return ETA_MIN + (LR0 - ETA_MIN) * (1 + math.cos(math.pi * (t - start) / length)) / 2
 
 
-def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, image_folder, tiny_model):
-    # optim.* stay at their defaults: they must be the reference recipe
-    config = load_config(
-        None,
-        [
-            f"data.root={image_folder}",
-            "data.crop_size=32",
-            "data.num_workers=0",
-            "model.init=random",
-            "train.batch_size=2",
-            "train.epochs=3",
-            "train.device=cpu",
-            "train.precision=fp32",
-            f"output={tmp_path / 'run'}",
-            "log.every=1",
-            "log.progress=false",
-            "log.tensorboard=false",
-        ],
-    )
+def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, short_run, tiny_model):
+    config = short_run("log.every=1")  # optim.* stay at their defaults: they must be the reference recipe
     trainer = Trainer(config)
     assert trainer.steps_per_epoch == 3  # six images, batch 2
     used = []  # the learning rate each optimiser step actually applies

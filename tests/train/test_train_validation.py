@@ -9,30 +9,10 @@ from safetensors import safe_open
 from tiny_arniqa import TinyARNIQA
 
 from arniqa.evaluate.splits import random_splits
-from arniqa.train import load_config
 from arniqa.train.loop import Trainer
 from arniqa.train.validation import build_validator
 
-
-def small_config(tmp_path, image_folder, *extra):
-    return load_config(
-        None,
-        [
-            f"data.root={image_folder}",
-            "data.crop_size=32",
-            "data.num_workers=0",
-            "data.max_images=2",
-            "model.init=random",
-            "train.batch_size=2",
-            "train.epochs=3",
-            "train.device=cpu",
-            "train.precision=fp32",
-            f"output={tmp_path / 'run'}",
-            "log.progress=false",
-            "log.tensorboard=false",
-            *extra,
-        ],
-    )
+TWO_IMAGES = "data.max_images=2"  # one step an epoch
 
 
 def step_of(path):
@@ -42,7 +22,7 @@ def step_of(path):
         return json.loads(f.metadata()["arniqa"])["global_step"]
 
 
-def test_keeps_the_best_epoch(tmp_path, image_folder, tiny_model):
+def test_keeps_the_best_epoch(tmp_path, short_run, tiny_model):
     scores = iter([0.3, 0.7, 0.5])
     seen = []
 
@@ -50,7 +30,7 @@ def test_keeps_the_best_epoch(tmp_path, image_folder, tiny_model):
         seen.append(model.training)
         return {"srcc": next(scores)}
 
-    final = Trainer(small_config(tmp_path, image_folder), validate=validate).fit()
+    final = Trainer(short_run(TWO_IMAGES), validate=validate).fit()
     run = tmp_path / "run"
     assert seen == [False, False, False]  # eval mode during validation
     assert step_of(run / "best.safetensors") == 2  # epoch 2 of 3 (one step each) scored best
@@ -60,8 +40,8 @@ def test_keeps_the_best_epoch(tmp_path, image_folder, tiny_model):
     assert torch.load(run / "state.pt", weights_only=False)["best"] == 0.7
 
 
-def test_without_validation_the_last_model_is_kept(tmp_path, image_folder, tiny_model):
-    final = Trainer(small_config(tmp_path, image_folder, "train.epochs=1")).fit()
+def test_without_validation_the_last_model_is_kept(tmp_path, short_run, tiny_model):
+    final = Trainer(short_run(TWO_IMAGES, "train.epochs=1")).fit()
     assert step_of(final) == 1 and not (tmp_path / "run" / "best.safetensors").exists()
 
 
@@ -136,15 +116,14 @@ def labelled(tmp_path_factory):
     return {"official": official, "plain": plain, "model": model, "features": features, "scores": SCORES}
 
 
-def validation_config(tmp_path, image_folder, root):
-    return small_config(
-        tmp_path, image_folder, f"validation.datasets=[{{name: csv, root: {root}}}]", "validation.num_splits=3"
-    ).validation
+def validation(root) -> list[str]:
+    """The overrides of a validation on the csv dataset at ``root`` over 3 splits."""
+    return [f"validation.datasets=[{{name: csv, root: {root}}}]", "validation.num_splits=3"]
 
 
-def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelled):
+def test_validator_uses_the_official_split_files(short_run, labelled):
     folder = labelled["official"]
-    validate = build_validator(validation_config(tmp_path, image_folder, folder), torch.device("cpu"), crop_size=32)
+    validate = build_validator(short_run(*validation(folder)).validation, torch.device("cpu"), crop_size=32)
     metrics = validate(labelled["model"])
     official = expected_srcc(labelled["features"], labelled["scores"], split_files(folder))
     random = expected_srcc(
@@ -156,10 +135,8 @@ def test_validator_uses_the_official_split_files(tmp_path, image_folder, labelle
     assert validate.splits == f"csv: official {folder / 'splits'} (2 splits)"
 
 
-def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image_folder, labelled):
-    validate = build_validator(
-        validation_config(tmp_path, image_folder, labelled["plain"]), torch.device("cpu"), crop_size=32
-    )
+def test_validator_without_split_files_uses_seeded_random_splits(short_run, labelled):
+    validate = build_validator(short_run(*validation(labelled["plain"])).validation, torch.device("cpu"), crop_size=32)
     splits = random_splits(N, n_splits=3, seed=0)
     assert all(len(s.val) == 5 for s in splits)
     expected = expected_srcc(labelled["features"], labelled["scores"], [(s.train, s.val) for s in splits])
@@ -168,16 +145,9 @@ def test_validator_without_split_files_uses_seeded_random_splits(tmp_path, image
 
 
 @pytest.mark.parametrize("kind", ["official", "plain"])
-def test_validation_csv_and_run_log_say_which_splits(tmp_path, image_folder, labelled, tiny_model, kind):
+def test_validation_csv_and_run_log_say_which_splits(tmp_path, short_run, labelled, tiny_model, kind):
     folder = labelled[kind]
-    config = small_config(
-        tmp_path,
-        image_folder,
-        "train.epochs=1",
-        f"validation.datasets=[{{name: csv, root: {folder}}}]",
-        "validation.num_splits=3",
-    )
-    Trainer(config).fit()
+    Trainer(short_run(TWO_IMAGES, "train.epochs=1", *validation(folder))).fit()
     said = (
         f"official {folder / 'splits'} (2 splits)"
         if kind == "official"

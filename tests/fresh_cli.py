@@ -1,0 +1,27 @@
+"""``arniqa ARGS`` in a fresh Python process, with what only that process can tell: its peak resident set
+and the heavy modules (torch, timm, torchvision) it imported."""
+
+import json
+import subprocess
+import sys
+
+# At exit (after the command's SystemExit too) the child writes its report as the last line of stderr.
+CHILD = r"""
+import atexit, json, sys
+
+def report():
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm", "torchvision"))
+    print(json.dumps({"peak_kb": hwm, "heavy": heavy}), file=sys.stderr)
+
+atexit.register(report)
+from arniqa.cli import main
+main()
+"""
+
+
+def fresh_cli(*args, env: dict | None = None, timeout: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
+    """The finished child process (``returncode``, ``stdout``, ``stderr``) and its report (``peak_kb``, ``heavy``)."""
+    command = [sys.executable, "-c", CHILD, *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    return done, json.loads(done.stderr.strip().splitlines()[-1])
