@@ -25,10 +25,23 @@ def test_the_documented_values():
         (["map", "empty-folder", "-o", "maps"], "no image files"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
         (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
+        *[
+            (
+                [*verb, "--checkpoint", "m.safetensors", "--weights-dir", "weights"],
+                "do not combine it with --checkpoint",
+            )
+            for verb in (
+                ["score", "photos"],
+                ["map", "photos", "-o", "maps"],
+                ["export", "-o", "m.onnx"],
+                ["evaluate", "--dataset", "kadid10k", "--root", "photos", "-o", "out"],
+            )
+        ],
     ],
 )
 def test_usage_and_setup_errors_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")  # typer's error box would wrap a long message at 80
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # not in the test process
     (tmp_path / "empty-folder").mkdir()
     (tmp_path / "photos").mkdir()

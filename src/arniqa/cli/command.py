@@ -25,6 +25,12 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def one_model_source(checkpoint, weights_dir) -> None:
+    """--checkpoint names this project's model file, --weights-dir the published model's folder: never both."""
+    if checkpoint is not None and weights_dir is not None:
+        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+
+
 def connect_ray(stack, address: str):
     """``arniqa.integrations.ray``, connected to the cluster at ``address`` within ``stack``; a missing
     extra or an unreachable cluster is a usage error (exit 2)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .command import app, connect_ray, fail
+from .command import app, connect_ray, fail, one_model_source
 
 
 @app.command()
@@ -76,8 +76,7 @@ def evaluate(
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
 
-    if checkpoint is not None and weights_dir is not None:
-        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
         raise typer.BadParameter("--cross-to and --cross-root go together")
     if ray_workers is not None and ray is None:

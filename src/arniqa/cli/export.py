@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_OK, app, fail
+from .command import EXIT_OK, app, fail, one_model_source
 
 
 @app.command()
@@ -41,8 +41,7 @@ def export(
     from ..inference import export as export_model
     from ..inference.sidecar import sidecar_path
 
-    if checkpoint is not None and weights_dir is not None:
-        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    one_model_source(checkpoint, weights_dir)
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
     if output.suffix.lower() != ".onnx":

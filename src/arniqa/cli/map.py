@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_FAILED, EXIT_OK, app, fail
+from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
@@ -49,8 +49,7 @@ def map_images(
     from ..inference.maps import overlay, quality_map
     from .results import collect_paths
 
-    if checkpoint is not None and weights_dir is not None:
-        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    one_model_source(checkpoint, weights_dir)
     files = collect_paths(paths).files
     if not files:
         fail("no image files found")

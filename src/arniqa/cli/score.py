@@ -10,7 +10,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL
 from ..data.images import DEFAULT_MAX_PIXELS
-from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail
+from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source
 
 
 @app.command()
@@ -110,8 +110,7 @@ def score(
     from .results import skipped_kind, skipped_summary, write_scores
 
     err = Console(stderr=True)
-    if checkpoint is not None and weights_dir is not None:
-        raise typer.BadParameter("--weights-dir is for the published model; do not combine it with --checkpoint")
+    one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
     if resume and output is None:
