@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import multiprocessing
 import os
 import platform
@@ -36,6 +35,7 @@ from rich.table import Table
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import cpu_name, keep_freed_memory
 
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).
@@ -390,8 +390,7 @@ def main() -> None:
         "reference_ms_per_crop": reference,
     }
     path = args.out or Path(__file__).parent / "results" / f"degradations-{device.type}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(path, result)
     console.print(f"wrote {path}")
 
 

@@ -15,7 +15,6 @@ same-alpha check runs on ``--check-images`` images where both searches run in fu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -29,6 +28,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from arniqa.evaluate.probe import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import cpu_name
 
 CROPS, DIM, REFS = 5, 4096, 81
@@ -184,7 +184,7 @@ def main() -> None:
         "splits": 10,
         "rows": rows,
     }
-    args.out.write_text(json.dumps(payload, indent=1))
+    write_json(args.out, payload)
     print(f"wrote {args.out}")
 
 

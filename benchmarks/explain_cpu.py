@@ -32,6 +32,7 @@ from arniqa.inference import Scorer, load
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import add_to_checkpoint
 from arniqa.models.regressor import Regressor
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import describe
 
 
@@ -115,8 +116,7 @@ def main() -> None:
             "machine": describe(),
         }
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -35,9 +35,7 @@ import argparse
 import copy
 import ctypes
 import gc
-import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -52,7 +50,8 @@ from torchvision import transforms
 from arniqa.inference import Scorer, load
 from arniqa.inference.scorer import _Prepared
 from arniqa.models import ARNIQA, Regressor
-from arniqa.utils.runtime import cpu_name, resolve_device
+from arniqa.utils.files import write_json
+from arniqa.utils.runtime import machine_summary, resolve_device
 
 SIZES = ((512, 384), (1024, 768))
 PROTOCOLS = ("crops", "whole", "pyiqa")
@@ -149,10 +148,6 @@ def _scoring(model, scorer, files, channels_last: bool, threads: int):
         return scorer.score(files).scores
 
     return run
-
-
-def machine() -> str:
-    return f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
 class PeakMemory:
@@ -383,7 +378,7 @@ def main() -> None:
 
     result = {
         "benchmark": "inference",
-        "machine": machine(),
+        "machine": machine_summary(),
         "device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -399,8 +394,7 @@ def main() -> None:
         "fastest_accepted": {f"{s} {p}": r["path"] for (s, p), r in fastest.items()},
     }
     out = args.out or Path(__file__).parent / "results" / f"inference-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_json(out, result)
     print(f"\nwrote {out}")
 
 

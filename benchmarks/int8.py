@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,8 @@ from arniqa.inference.engines import cached_export
 from arniqa.inference.onnx_engine import OnnxEngine
 from arniqa.inference.quantize import int8_file
 from arniqa.models import ARNIQA
-from arniqa.utils.runtime import cpu_name
+from arniqa.utils.files import write_json
+from arniqa.utils.runtime import machine_summary
 
 
 def features(engine: OnnxEngine, images: list, protocol: str) -> tuple[np.ndarray, float]:
@@ -128,7 +127,7 @@ def main() -> None:
     result = {
         "benchmark": "int8",
         "command": "python benchmarks/int8.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": machine_summary(),
         "model": "ResNet50, random weights (torch.manual_seed(0)); ridge alpha 0.1 fitted on fp32 features of "
         f"the first {args.fit_references} references' synthetic images; KADID-10k range (1, 5)",
         "protocol": args.protocol,
@@ -138,8 +137,7 @@ def main() -> None:
         "images_per_s": speed,
         "fp32_srcc_vs_labels_held_out": srcc_labels,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +32,7 @@ from PIL import Image
 
 from arniqa.degradations.compression import _cuda_matches_cpu, _jpeg_cpu, _jpeg_cuda
 from arniqa.degradations.registry import LEVELS
+from arniqa.utils.files import write_json
 
 CROP = 224
 
@@ -143,8 +143,7 @@ def main() -> None:
         "gpu_codec_reproduces_cpu": matches,
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

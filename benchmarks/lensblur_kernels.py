@@ -10,7 +10,6 @@ ratio. Writes benchmarks/results/lensblur-kernels-<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,7 @@ from rich.table import Table
 
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import LEVELS, NUM_LEVELS, distort
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import cpu_name
 
 KERNELS = ("reference", "matlab")
@@ -83,7 +83,7 @@ def main() -> None:
         "ms_per_crop_rounds": rounds,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out, record)
     print(f"wrote {out}")
 
 

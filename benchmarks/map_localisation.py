@@ -9,7 +9,6 @@ benchmarks/results/map-localisation.json).
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rich.table import Table
 from arniqa.data.images import list_images
 from arniqa.explain.localise import localisation
 from arniqa.inference import load
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import describe
 
 
@@ -55,8 +55,7 @@ def main() -> None:
         "photos": str(args.photos),
         "machine": describe(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**meta, **result}, indent=1))
+    write_json(args.out, {**meta, **result})
     print(f"wrote {args.out}")
 
 

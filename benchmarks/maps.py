@@ -11,7 +11,6 @@ Writes benchmarks/results/maps-<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from arniqa.inference import Scorer
 from arniqa.inference.maps import quality_map
 from arniqa.models.arniqa import ARNIQA
 from arniqa.models.regressor import Regressor
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import describe
 
 # (max_side, crop, stride): the defaults first
@@ -106,7 +106,7 @@ def main() -> None:
         "machine": describe(),
         "photo": f"{args.photo_size} synthetic",
     }
-    out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+    write_json(out, {**meta, "rows": rows})
     print(f"wrote {out}")
 
 

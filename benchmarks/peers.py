@@ -29,7 +29,6 @@ import csv
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -170,7 +169,8 @@ def main() -> None:
     import pyiqa
 
     from arniqa.cli.results import collect_paths
-    from arniqa.utils.runtime import cpu_name
+    from arniqa.utils.files import write_json
+    from arniqa.utils.runtime import machine_summary
 
     files = collect_paths([args.images]).files
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,7 +270,7 @@ def main() -> None:
     result = {
         "benchmark": "peers",
         "command": "python benchmarks/peers.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": machine_summary(),
         "python": sys.executable,
         "torch": torch.__version__,
         "pyiqa": pyiqa.__version__,
@@ -284,8 +284,7 @@ def main() -> None:
         "crops_defaults_in_process_images_per_s": in_process,
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -34,7 +33,8 @@ from rich.table import Table
 from arniqa.cli.results import collect_paths
 from arniqa.inference import load
 from arniqa.integrations.ray import RayScorer, connected
-from arniqa.utils.runtime import cpu_name
+from arniqa.utils.files import write_json
+from arniqa.utils.runtime import machine_summary
 
 MODES = ("local-dir", "local-tar", "ray1-dir", "ray2-dir", "ray2-tar")
 
@@ -104,15 +104,14 @@ def main() -> None:
             }
     out = {
         "benchmark": "ray_scoring",
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}",
+        "machine": machine_summary(),
         "torch": torch.__version__,
         "options": "crops protocol, onnxruntime, batch 8, random weights",
         "command": "python benchmarks/ray_scoring.py --photos PHOTOS --shards SHARDS --modes MODE (one mode per run, "
         "each under flock -x)",
         "rows": [table[m] for m in MODES if m in table],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out, out)
     show = Table("mode", "images", "start s", "total s", "images/s")
     for r in out["rows"]:
         show.add_row(

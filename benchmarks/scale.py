@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,8 @@ from PIL import Image
 
 from arniqa.inference.onnx_export import export_onnx
 from arniqa.models import Regressor
-from arniqa.utils.runtime import cpu_name
+from arniqa.utils.files import write_json
+from arniqa.utils.runtime import machine_summary
 
 # arniqa's command line; at exit (after its SystemExit too) its peak resident set and whether it imported torch.
 CHILD = r"""
@@ -133,13 +133,12 @@ def main() -> None:
     result = {
         "benchmark": "scale",
         "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": machine_summary(),
         "rows": rows,
         "resume": resume,
         "peak_rss_ratio_last_to_first": ratio,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

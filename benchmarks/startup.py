@@ -13,9 +13,7 @@ its stdout, then stopped. The older commit's ``src`` is taken with ``git archive
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -55,7 +53,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "startup-cpu.json")
     args = ap.parse_args()
-    from arniqa.utils.runtime import cpu_name
+    from arniqa.utils.files import write_json
+    from arniqa.utils.runtime import machine_summary
 
     photos = sorted(str(p) for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:100]
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,11 +98,10 @@ def main() -> None:
     result = {
         "benchmark": "startup",
         "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": machine_summary(),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from arniqa.utils.files import write_json
 from arniqa.utils.runtime import autocast, cpu_name, keep_freed_memory
 
 
@@ -368,7 +369,7 @@ def pipeline_main(args, folder: Path) -> None:
 def write(args, result: dict, default_name: str) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.name or default_name}.json"
-    path.write_text(json.dumps(result, indent=1))
+    write_json(path, result)
     print(f"wrote {path}")
 
 

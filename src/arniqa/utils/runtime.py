@@ -78,6 +78,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_summary() -> str:
+    """``AMD EPYC, 2 logical CPUs, Linux 6.18.44``: the machine line of a benchmark's JSON."""
+    return f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
 def describe() -> dict[str, Any]:
     """Platform, CPU, core count, torch threads and versions, and the GPU when there is one."""
     import torch
