@@ -60,3 +60,19 @@ def write_image_tree(folder: Path, sizes, seed: int = 0) -> list[Path]:
         Image.fromarray(pixels.astype(np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+# A valid EPS file: Pillow identifies it from its first bytes, whatever its name, and renders it by running
+# its PostScript through Ghostscript.
+POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n0 0 moveto 8 8 lineto stroke\nshowpage\n"
+
+
+def fake_ghostscript(monkeypatch, folder: Path) -> Path:
+    """Pillow's Ghostscript made a script that leaves a marker file when run; the marker's path."""
+    from PIL import EpsImagePlugin
+
+    marker, script = folder / "ghostscript-ran", folder / "gs"
+    script.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", str(script))
+    return marker

@@ -7,10 +7,18 @@ import sys
 import numpy as np
 import pytest
 import torch
-from imaging import write_phone_photos, write_photo
+from imaging import POSTSCRIPT, fake_ghostscript, write_phone_photos, write_photo
 from PIL import Image
 
-from arniqa.data.images import ImageError, is_image_file, list_images, load_image, open_image
+from arniqa.data.images import (
+    ImageError,
+    can_identify,
+    decode_image,
+    is_image_file,
+    list_images,
+    load_image,
+    open_image,
+)
 
 
 def _pattern():
@@ -129,6 +137,29 @@ def test_errors_name_the_file(tmp_path):
     _expect_error(tmp_path / "dir.png", "directory")
 
 
+@pytest.mark.parametrize("name", ["scan.eps", "photo.jpg", "photo.png", "photo.tif"])
+def test_postscript_is_refused_and_never_run_whatever_its_name(tmp_path, monkeypatch, name):
+    """Pillow would run an EPS file's PostScript through Ghostscript (here a stand-in leaving a marker):
+    as a file, a tar member's bytes or a header check, it is one error and Ghostscript never runs."""
+    marker = fake_ghostscript(monkeypatch, tmp_path)
+    path = tmp_path / name
+    path.write_bytes(POSTSCRIPT)
+    with pytest.raises(Exception), Image.open(path) as unsafe:  # the oracle: unrestricted Pillow runs it
+        unsafe.load()
+    assert marker.exists()
+    marker.unlink()
+    _expect_error(path, "an image in the EPS format, not read: Pillow renders it by running the PostScript")
+    with pytest.raises(ImageError, match="member.jpg: an image in the EPS format, not read.*convert it to PNG"):
+        decode_image(POSTSCRIPT, "member.jpg")
+    assert not can_identify(path)
+    assert not marker.exists()
+
+
+def test_formats_pillow_only_stubs_are_refused(tmp_path):
+    (tmp_path / "drawing.jpg").write_bytes(b"\xd7\xcd\xc6\x9a\x00\x00" + bytes(40))  # a placeable WMF header
+    _expect_error(tmp_path / "drawing.jpg", "an image in the WMF format, not read: Pillow has no decoder of its own")
+
+
 @pytest.mark.parametrize("fmt", ["jpg", "png"])
 def test_truncated_file_is_an_error(tmp_path, fmt):
     rng = np.random.default_rng(0)
@@ -146,6 +177,7 @@ def test_float_mode_is_unsupported(tmp_path):
 def test_open_image_gives_rgb_and_extensions():
     assert is_image_file("a/b/C.JPG") and is_image_file("x.png") and is_image_file("x.webp")
     assert not is_image_file("x.txt") and not is_image_file("x.pdf")  # pdf is save-only in PIL
+    assert not any(map(is_image_file, ["x.eps", "x.PS", "x.wmf", "x.emf", "x.h5", "x.grib", "x.bufr"]))  # refused
 
 
 def test_list_images_keeps_the_files_of_every_format_the_decoder_opens(tmp_path):
@@ -153,6 +185,7 @@ def test_list_images_keeps_the_files_of_every_format_the_decoder_opens(tmp_path)
     phones = write_phone_photos(tmp_path / "photos" / "phones")
     plain = [write_photo(tmp_path / "photos" / name, 8, 8, 0) for name in ("b.PNG", ".hidden.jpg", "c.ppm")]
     (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / "figure.eps").write_bytes(POSTSCRIPT)  # a format never opened
     (tmp_path / "photos" / "folder.png").mkdir()
     assert list_images(tmp_path / "photos") == sorted([*phones, *plain])
     assert all(np.array_equal(np.asarray(open_image(path)), pixels) for path, pixels in phones.items())

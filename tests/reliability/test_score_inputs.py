@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import pytest
 import tiny_score
+from imaging import POSTSCRIPT, fake_ghostscript
 from PIL import Image
 from tiny_score import BIAS, FEATURE_WEIGHTS, write_images
 from typer.testing import CliRunner
@@ -189,3 +190,28 @@ def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_
     assert rows[1]["error"] == ""
     r = _score(small, "--protocol", "whole", "-o", out, "--max-pixels", 1199)  # 40 x 30 = 1200
     assert r.exit_code == 1 and _rows(out)[0]["error"].startswith("image too large: 40x30 pixels")
+
+
+def test_postscript_in_a_folder_or_a_shard_is_an_error_row_and_never_runs(tmp_path, monkeypatch):
+    """An EPS file named like a photo, in a folder and in a shard, is an error row; a ``.eps`` file is not
+    listed; Ghostscript (a stand-in leaving a marker) never runs; the other images are scored."""
+    marker = fake_ghostscript(monkeypatch, tmp_path)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png(6, 5))
+    (folder / "b.jpg").write_bytes(POSTSCRIPT)
+    (folder / "c.eps").write_bytes(POSTSCRIPT)
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        for name, data in (("d.png", POSTSCRIPT), ("e.png", _png(7, 5))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "s.csv"
+    r = _score(folder, tmp_path / "s.tar", "--protocol", "whole", "-o", out)
+    assert r.exit_code == 1, r.stderr
+    rows = {row["path"].removeprefix(f"{tmp_path}/"): row["error"] for row in _rows(out)}
+    refused = "an image in the EPS format, not read: Pillow renders it by running the PostScript program in it"
+    assert list(rows) == ["photos/a.png", "photos/b.jpg", "s.tar/d.png", "s.tar/e.png"]
+    assert rows["photos/b.jpg"].startswith(refused) and rows["s.tar/d.png"].startswith(refused)
+    assert rows["photos/a.png"] == rows["s.tar/e.png"] == ""
+    assert not marker.exists()

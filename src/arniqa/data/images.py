@@ -1,4 +1,4 @@
-"""Robust image decoding: any file PIL can read -> 8-bit RGB, with one clear error per bad file.
+"""Robust image decoding: any file Pillow decodes itself -> 8-bit RGB, with one clear error per bad file.
 
 Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's scripts do):
 
@@ -16,6 +16,10 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
 * Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
+* Never opened, whatever the file is named (a folder walk skips their extensions; a file or tar member
+  of theirs is an error): EPS/PS, which Pillow renders by running the file's PostScript through
+  Ghostscript, and the formats Pillow only stubs (BUFR, GRIB, HDF5, WMF/EMF), whose pixels another
+  package's handler or Windows would decode (:data:`REFUSED_FORMATS`). No byte of a file runs as code.
 * Phone formats: HEIC/HEIF through pillow-heif, imported and registered as a Pillow opener the first
   time PIL cannot identify a file that holds an ISO media ``ftyp`` box (libheif applies the file's
   rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied twice);
@@ -23,7 +27,7 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   (Pillow >= 11.3 wheels; ``PIL.features.check("avif")``).
 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
-not an image, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
+not an image, a refused format, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
 ``La``), more pixels than ``max_pixels`` (checked on the header, before decoding) and PIL's
 decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
 
@@ -47,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
@@ -64,9 +68,23 @@ DEFAULT_MAX_PIXELS = 100_000_000  # scoring's bound (arniqa score --max-pixels):
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 UNSUPPORTED_MODES = frozenset({"F", "La"})
 
-# Extensions of formats PIL can open (not the save-only ones), lower case with the dot, and pillow-heif's.
+Image.init()  # every Pillow plugin registered, so the lists below are whole
+# Formats never opened, whatever a file is named: for these Pillow's own code does not decode the pixels.
+# EPS/PS is rendered by running the file's PostScript (a program) through Ghostscript; the stub formats
+# (BUFR, GRIB, HDF5, WMF/EMF) go to a handler that another package or Windows provides.
+REFUSED_FORMATS = {
+    fmt: "Pillow renders it by running the PostScript program in it through Ghostscript"
+    if fmt == "EPS"
+    else "Pillow has no decoder of its own for it"
+    for fmt, (factory, _) in Image.OPEN.items()
+    if fmt == "EPS" or (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+}
+# Extensions of the formats decoded (not Pillow's save-only ones, not the refused), lower case with the
+# dot, and pillow-heif's.
 HEIF_EXTENSIONS = frozenset({".heic", ".heics", ".heif", ".heifs", ".hif"})
-IMAGE_EXTENSIONS = HEIF_EXTENSIONS | {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+IMAGE_EXTENSIONS = HEIF_EXTENSIONS | {
+    ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN and fmt not in REFUSED_FORMATS
+}
 
 
 class ImageError(ValueError):
@@ -237,12 +255,19 @@ def _heif_opener() -> bool:
 
 
 def _open(source, name: str) -> Image.Image:
-    """``Image.open``, registering the HEIF opener on first need: when PIL cannot identify a file that
-    starts with an ISO media ``ftyp`` box (HEIC, HEIF)."""
+    """``Image.open`` limited to the formats Pillow decodes itself (``Image.ID`` less
+    :data:`REFUSED_FORMATS`), registering the HEIF opener on first need: when PIL cannot identify a file
+    that starts with an ISO media ``ftyp`` box (HEIC, HEIF)."""
     try:
-        return Image.open(source)
+        return Image.open(source, formats=_decoded_formats())
     except UnidentifiedImageError:
-        if not _starts_with_ftyp(source):
+        head = _head(source)
+        if refused := next((fmt for fmt in REFUSED_FORMATS if _accepts(fmt, head)), None):
+            raise ImageError(
+                name,
+                f"an image in the {refused} format, not read: {REFUSED_FORMATS[refused]}; convert it to PNG or JPEG",
+            ) from None
+        if head[4:8] != b"ftyp":
             raise
         first_try = _heif_opener.cache_info().currsize == 0
         if not _heif_opener():
@@ -251,16 +276,27 @@ def _open(source, name: str) -> Image.Image:
             raise  # the opener was already there: not a file it reads either
     if hasattr(source, "seek"):
         source.seek(0)
-    return Image.open(source)
+    return Image.open(source, formats=_decoded_formats())
 
 
-def _starts_with_ftyp(source) -> bool:
+def _decoded_formats() -> list[str]:
+    """Pillow's identification order, pillow-heif's opener included once registered, less the refused."""
+    return [fmt for fmt in Image.ID if fmt not in REFUSED_FORMATS]
+
+
+def _accepts(fmt: str, head: bytes) -> bool:
+    """True when Pillow's header test of ``fmt`` (which reads bytes only) takes ``head``."""
+    accept = Image.OPEN[fmt][1]
+    verdict = accept(head) if accept else False
+    return bool(verdict) and not isinstance(verdict, str)  # a string is Pillow's warning, not a match
+
+
+def _head(source) -> bytes:
+    """The first 16 bytes (what Pillow identifies a format by) of a path or a BytesIO."""
     if hasattr(source, "getvalue"):
-        head = source.getvalue()[:12]
-    else:
-        with open(source, "rb") as f:
-            head = f.read(12)
-    return head[4:8] == b"ftyp"
+        return source.getvalue()[:16]
+    with open(source, "rb") as f:
+        return f.read(16)
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
