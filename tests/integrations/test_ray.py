@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from scoring_data import jpeg, make_shards, published_weights
 from typer.testing import CliRunner
 
@@ -18,6 +19,7 @@ import arniqa.cli.score  # noqa: E402, F401
 from arniqa.cli import app  # noqa: E402
 from arniqa.inference import load  # noqa: E402
 from arniqa.integrations.ray import ArniqaScorer, connected, extract_features_on_ray  # noqa: E402
+from arniqa.models.explain import LABELS, fit_explainer, save_explainer  # noqa: E402
 
 SHARDS = "{000000..000001}.tar"  # the two shards of ``inputs``
 
@@ -92,6 +94,35 @@ def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
     assert by[f"{inputs}/000000.tar/0004.jpg"]["error"] == ""  # the shard went on after it
     assert sum(bool(row["error"]) for row in rows) == 7 and len(rows) == 16
     assert "7 of 16 images could not be scored" in r.stderr
+
+
+def test_ray_run_explains_as_the_local_run(weights_dir, inputs, tmp_path):
+    """``--explain`` on Ray: the head (fitted on random features) runs on the features the actors send back,
+    and gives the local run's explanation and severity columns; error rows stay unexplained."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(32, 4096, generator=g)
+    head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(32) % len(LABELS)], x[:, 0], max_iter=5)
+    head_file = save_explainer(tmp_path / "head.safetensors", head)
+    runs = {}
+    for name, extra in (("local", ()), ("ray", ("--ray", "local", "--ray-workers", "2"))):
+        out = tmp_path / f"{name}.csv"
+        r = _score(weights_dir, out, inputs / "photos", "--explain", "--explainer", head_file, *extra)
+        assert r.exit_code == 1, r.stderr
+        runs[name] = _rows(out)
+    _same_rows(runs["ray"], runs["local"])
+    explained = [(r["explanation"], r["severity"]) for r in runs["ray"] if not r["error"]]
+    assert len(explained) == 6 and all(e and s for e, s in explained)
+    assert all(not r["explanation"] and not r["severity"] for r in runs["ray"] if r["error"])
+    for ray_row, local_row in zip(runs["ray"], runs["local"]):
+        if ray_row["error"]:
+            continue
+        ray_top, local_top = (
+            [t.rsplit(" ", 1) for t in row["explanation"].split("; ")] for row in (ray_row, local_row)
+        )
+        assert [label for label, _ in ray_top] == [label for label, _ in local_top]
+        for (_, p), (_, q) in zip(ray_top, local_top):
+            assert float(p) == pytest.approx(float(q), abs=0.011)  # both rounded to 2 decimals
+        assert float(ray_row["severity"]) == pytest.approx(float(local_row["severity"]), abs=0.011)
 
 
 def test_resumed_ray_run_skips_what_was_done(weights_dir, inputs, local_run, tmp_path):

@@ -117,8 +117,6 @@ def score(
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
-    if ray is not None and explain:
-        raise typer.BadParameter("--explain does not run on Ray yet")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -186,9 +184,8 @@ def score(
 
         stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
         if ray is not None:
-            scorer, stops = _ray_scorer(
-                stack, ray, ray_workers, dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
-            )
+            options = dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
+            scorer, stops = _ray_scorer(stack, ray, ray_workers, options, scorer.explainer if explain else None)
             items = list(items)  # Ray splits the list into blocks
         bar = stack.enter_context(Progress(*columns, console=err, transient=False))
         task = bar.add_task("scoring", total=None)
@@ -229,8 +226,8 @@ def score(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict):
+def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict, explainer):
     """A :class:`~arniqa.integrations.ray.RayScorer` on the cluster at ``address`` (connected within
-    ``stack``) and the error type of a run that stops."""
+    ``stack``), explaining with ``explainer`` (or None), and the error type of a run that stops."""
     ray = connect_ray(stack, address)
-    return ray.RayScorer(options, workers), (ray.RayRunError,)
+    return ray.RayScorer(options, workers, explainer), (ray.RayRunError,)

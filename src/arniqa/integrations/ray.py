@@ -214,14 +214,19 @@ class RayScorer:
     :class:`ArniqaScorer` actors on the connected cluster, in input order as soon as they are ready.
 
     ``load_options`` are :func:`~arniqa.inference.load`'s (model by ``model``); ``workers``: actors (see
-    :func:`worker_slots`)."""
+    :func:`worker_slots`); ``explainer``: the explanation head the rows are explained with (``--explain``),
+    from the image's feature that the actors send back."""
 
-    def __init__(self, load_options: dict, workers: int | None = None) -> None:
+    def __init__(self, load_options: dict, workers: int | None = None, explainer=None) -> None:
         self.options = dict(load_options)
         self.workers = workers
+        self.explainer = explainer
 
-    def iter_scores(self, items: list) -> Iterator[ItemResult]:
+    def iter_scores(self, items: list, return_features: bool = False) -> Iterator[ItemResult]:
+        """As :meth:`Scorer.iter_scores`; ``return_features``: each result's ``features`` is the image's
+        feature, (1, 4096): the mean over its views, which is what the regressor and an explainer see."""
         import ray
+        import torch
 
         done: dict[int, ItemResult] = {}
         for i, it in enumerate(items):
@@ -239,18 +244,25 @@ class RayScorer:
                 ArniqaScorer,
                 batch_size=per_call,
                 batch_format="numpy",
-                fn_constructor_kwargs={**self.options, "threads": slots["num_cpus"], "cwd": os.getcwd()},
+                fn_constructor_kwargs={
+                    **self.options,
+                    "embedding": return_features,
+                    "threads": slots["num_cpus"],
+                    "cwd": os.getcwd(),
+                },
                 **slots,
             )
             for batch in _batches(ds):
-                for i, path, score, raw, error in zip(
-                    batch["index"], batch["path"], batch["score"], batch["raw_score"], batch["error"]
+                features = batch["embedding"] if return_features else [None] * len(batch["index"])
+                for i, path, score, raw, error, feature in zip(
+                    batch["index"], batch["path"], batch["score"], batch["raw_score"], batch["error"], features
                 ):
                     i = int(i)
                     if isinstance(error, str):
                         done[i] = ItemResult(i, str(path), error=error)
                     else:  # None, or NaN where a block's errors were all None
-                        done[i] = ItemResult(i, str(path), float(score), float(raw))
+                        feature = None if feature is None else torch.from_numpy(np.array(feature))[None]
+                        done[i] = ItemResult(i, str(path), float(score), float(raw), features=feature)
                 for r in emit_in_order(done, emitted):
                     emitted += 1
                     yield r
