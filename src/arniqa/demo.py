@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.images import tensor_to_pil
+from .data.images import open_image, tensor_to_pil
 from .data.iqa import load_dataset
 from .data.samples import sample_arrays
 from .data.synthetic import build_synthetic
@@ -154,7 +154,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for photo in photos:
-        image = Image.open(photo).convert("RGB")
+        image = open_image(photo)
         image.thumbnail((256, 256))
         x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
         variants = [
