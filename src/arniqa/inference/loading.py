@@ -34,13 +34,22 @@ if TYPE_CHECKING:
 def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[ARNIQA, Regressor]:
     """The published ARNIQA encoder and ``regressor_<dataset>.pth``, via :func:`arniqa.models.download.fetch`
     (the cache folder, or ``weights_dir``; downloaded on first use). No ImageNet weights are fetched."""
+    return _published_encoder(weights_dir), _published_regressor(dataset, weights_dir)
+
+
+def _published_encoder(weights_dir) -> ARNIQA:
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, load_published_regressor, published_encoder, regressor_filename
+    from ..models.published import ENCODER_FILE, published_encoder
+
+    return published_encoder(fetch(ENCODER_FILE, weights_dir))
+
+
+def _published_regressor(dataset: str, weights_dir) -> Regressor:
+    from ..models.download import fetch
+    from ..models.published import load_published_regressor, regressor_filename
 
     dataset = canonical_dataset(dataset)
-    model = published_encoder(fetch(ENCODER_FILE, weights_dir))
-    regressor = load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset)
-    return model, regressor.eval()
+    return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
 
 
 def load(
@@ -145,8 +154,7 @@ def _published_onnx(
 
 def _regressor(name: str, weights_dir, regressor) -> Regressor:
     """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
-    from ..models.download import fetch
-    from ..models.published import load_published_regressor, regressor_filename
+    from ..models.published import load_published_regressor
     from ..models.registry import model_dataset, regressor_dataset
     from ..models.regressor import Regressor
 
@@ -154,8 +162,7 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
         return regressor
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
         return load_published_regressor(Path(regressor))
-    dataset = canonical_dataset(regressor_dataset(regressor) if regressor else model_dataset(name))
-    return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
+    return _published_regressor(regressor_dataset(regressor) if regressor else model_dataset(name), weights_dir)
 
 
 def is_checkpoint(name_or_path) -> bool:
@@ -178,8 +185,6 @@ def load_model(
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
     from ..models.checkpoint import load_checkpoint
-    from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, published_encoder
 
     path = Path(name_or_path)
     if is_checkpoint(path):
@@ -193,7 +198,7 @@ def load_model(
             reg = _regressor(str(name_or_path), None, regressor)
     else:
         reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
-        model = published_encoder(fetch(ENCODER_FILE, weights_dir))
+        model = _published_encoder(weights_dir)
     return model.eval(), reg
 
 
