@@ -65,3 +65,51 @@ def test_distort_unknown_name_exits_2(tmp_path):
 
 def test_version_exits_0():
     assert CliRunner().invoke(app, ["version"]).exit_code == EXIT_OK
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "bad.yaml"], "bad.yaml: invalid YAML (line 2, column 1: expected the node content"),
+        (
+            ["train", "tagged.yaml"],
+            "tagged.yaml: invalid YAML (line 1, column 7: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'); fix the file",
+        ),
+        (
+            ["train", "ok.yaml", "--set", "seed=[1,"],
+            "override 'seed=[1,': its value is not valid YAML (line 1, column 4: expected the node content",
+        ),
+        (
+            ["ablate", "ok.yaml", "--set", "seed=!!python/object/apply:os.system ['touch ran']"],
+            "override \"seed=!!python/object/apply:os.system ['touch ran']\": its value is not valid YAML",
+        ),
+        (
+            ["report", "other.csv", "-o", "report.html"],
+            "other.csv: not an arniqa csv result file (its first line is 'path,score'); give the CSV or JSON file "
+            "that arniqa score wrote",
+        ),
+        (
+            ["score", "photos", "-o", "other.csv", "--resume"],
+            "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output, or "
+            "score without --resume to replace it",
+        ),
+    ],
+)
+def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(tmp_path, monkeypatch, args, message):
+    """A config that is not YAML, a YAML tag that would run a command, a --set value that is not YAML, another
+    program's CSV: one line naming the file or value, what is wrong and what to do; nothing in them runs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    (tmp_path / "ok.yaml").write_text("seed: 1\n")
+    (tmp_path / "bad.yaml").write_text("seed: [1,\n")
+    (tmp_path / "tagged.yaml").write_text("seed: !!python/object/apply:os.system ['touch ran']\n")
+    (tmp_path / "other.csv").write_text("path,score\na.png,0.5\n")
+    (tmp_path / "photos").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip().count("\n") == 0 and message in result.output
+    assert not (tmp_path / "ran").exists()

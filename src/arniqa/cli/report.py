@@ -24,7 +24,7 @@ def report(
     """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
     score, each row's explanation and map, and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, write_report
-    from .result_files import OutputError, format_for, read_rows
+    from .result_files import NotAResultFile, OutputError, format_for, read_rows
 
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
@@ -32,6 +32,8 @@ def report(
         fail(f"{scores}: no such file")
     try:
         rows = read_rows(scores, format_for(scores, fmt))
+    except NotAResultFile as e:
+        fail(f"{e}; give the CSV or JSON file that arniqa score wrote (--format says which, if its name does not)")
     except OutputError as e:
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:

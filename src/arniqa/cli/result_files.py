@@ -60,6 +60,11 @@ class OutputError(Exception):
     """A result file that cannot be written or continued; the message is ``FILE: what happened; what to do``."""
 
 
+class NotAResultFile(OutputError):
+    """A file that is no result file of ``arniqa score`` (by its first line); the message is ``FILE: why``,
+    and the command adds what to do."""
+
+
 _WHY = {
     errno.ENOSPC: "disk full (ENOSPC)",
     errno.EDQUOT: "disk quota exceeded (EDQUOT)",
@@ -134,10 +139,9 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
         if first[0].endswith("\n") and head not in (
             (",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",)
         ):
-            raise OutputError(
-                f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is "
-                f"{first[0].rstrip()[:40]!r}); choose another output, or score without --resume to "
-                "replace it"
+            line = first[0].rstrip()[:40]
+            raise NotAResultFile(
+                f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is {line!r})"
             )
         found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
         if fmt == "json" and columns is not None:  # the columns of its first row

@@ -106,7 +106,7 @@ def score(
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.files import OutputBusy, output_lock
-    from .result_files import OutputError, format_for, iter_done, output_error, read_rows
+    from .result_files import NotAResultFile, OutputError, format_for, iter_done, output_error, read_rows
     from .results import skipped_kind, skipped_summary, write_scores
 
     err = Console(stderr=True)
@@ -162,6 +162,8 @@ def score(
         if resume:
             try:  # a file that is no result file is refused before the model loads
                 next(iter_done(output, fmt), None)
+            except NotAResultFile as e:
+                fail(f"{e}; choose another output, or score without --resume to replace it")
             except OutputError as e:
                 fail(str(e))
             items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))

@@ -131,7 +131,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
         except OSError as err:
             raise error(f"{path}: cannot read config ({err.strerror or err})") from err
         except yaml.YAMLError as err:
-            raise error(f"{path}: invalid YAML: {err}") from err
+            raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
             raise error(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
@@ -145,8 +145,18 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
             node = node.setdefault(name, {})
             if not isinstance(node, dict):
                 raise error(f"override {item!r}: {name!r} is not a section")
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise error(f"override {item!r}: its value is not valid YAML ({_yaml_problem(err)})") from err
     return values
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where (line, column) and what."""
+    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or str(err)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(problem.split())
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
