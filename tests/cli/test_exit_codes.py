@@ -1,5 +1,7 @@
 """One set of exit codes for every verb: 0 ok, 1 some items failed, 2 usage or setup error (docs/usage.md)."""
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -113,3 +115,72 @@ def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(tmp_path, monk
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().count("\n") == 0 and message in result.output
     assert not (tmp_path / "ran").exists()
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+IN_THE_WAY = "cannot write it: afile is a file, not a folder; choose an output you can write to"
+
+
+@pytest.mark.parametrize(
+    "args, output",
+    [
+        (["distort", "photos/a.png", "--name", "gaublur", "--level", "1", "-o", "afile/x.png"], "afile/x.png"),
+        (["gallery", "photos/a.png", "-o", "afile/g.png"], "afile/g.png"),
+        (["report", "scores.csv", "-o", "afile/r.html"], "afile/r.html"),
+        (["score", "photos", "--html", "afile/r.html"], "afile/r.html"),
+        (["export", "--checkpoint", "m.safetensors", "-o", "afile/m.onnx"], "afile/m.onnx"),
+        (["map", "photos", "-o", "afile"], "afile"),
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "afile/set"], "afile/set"),
+        (["explain", "fit", "photos", "-o", "afile/h.safetensors"], "afile/h.safetensors"),
+        (["explain", "fit", "photos", "-o", "h.safetensors", "--cache", "afile/c"], "afile/c"),
+        (["evaluate", "--dataset", "kadid10k", "--root", "photos", "-o", "afile/e"], "afile/e"),
+        (["train", str(CONFIGS / "demo.yaml"), "--set", "output=afile/run"], "afile/run"),
+        (["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "output=afile/abl"], "afile/abl"),
+        (["demo", "-o", "afile/d"], "afile/d"),
+    ],
+)
+def test_an_output_below_a_file_is_one_line_exit_2_before_any_work(tmp_path, monkeypatch, args, output):
+    """Every verb that writes checks its output's folder first: a file standing where a folder is needed is
+    named in one line (it was a traceback in eight verbs), before a model loads or training starts."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    (tmp_path / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    (tmp_path / "photos").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip() == f"error: {output}: {IN_THE_WAY}"
+
+
+def test_a_write_error_midway_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
+    from tiny_arniqa import tiny_onnx
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    (tmp_path / "photos").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    (tmp_path / "maps" / "maps.csv").mkdir(parents=True)
+    result = CliRunner().invoke(
+        app, ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "16"]
+    )
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert (
+        result.output.strip()
+        == "error: maps/maps.csv: cannot write it: is a folder (EISDIR); choose an output you can write to"
+    )
+    (tmp_path / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    (tmp_path / "r.html").mkdir()
+    result = CliRunner().invoke(app, ["report", "scores.csv", "-o", "r.html"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert (
+        result.output.strip()
+        == "error: r.html: cannot write it: is a folder (EISDIR); choose an output you can write to"
+    )

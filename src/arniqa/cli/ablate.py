@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_FAILED, EXIT_USAGE, app, fail
+from .command import EXIT_FAILED, EXIT_USAGE, app, fail, output_place
 
 
 @app.command()
@@ -35,6 +35,7 @@ def ablate(
         cfg = load_ablation_config(config, overrides)
         if out is not None:
             cfg.output = str(out)
+        output_place(Path(cfg.output), folder=True)
         if report_only:
             path = write_report(cfg, Path(cfg.output))
             typer.echo(f"report written to {path}")

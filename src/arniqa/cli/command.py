@@ -1,5 +1,5 @@
-"""The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail` and
-:func:`connect_ray`; the ``version`` verb.
+"""The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail`, the output
+checks (:func:`output_place`, :func:`writing`) and :func:`connect_ray`; the ``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -8,6 +8,9 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -23,6 +26,32 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` on stderr (red on a terminal) and exit with ``code``."""
     typer.secho(f"error: {message}", err=True, fg="red")
     raise typer.Exit(code)
+
+
+def output_place(path: Path, folder: bool = False) -> None:
+    """Create the folder ``path`` (``folder``), or the folder that will hold the file ``path``, before the work
+    starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission)."""
+    from .result_files import output_error
+
+    try:
+        (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(str(output_error(str(path), e)))
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Around a command's writes into ``path`` (a file or a folder): an OSError (disk full, no permission) is
+    one line naming the file (the error's, else ``path``) and exit 2."""
+    from ..utils.files import OutputBusy
+    from .result_files import output_error
+
+    try:
+        yield
+    except OutputBusy as e:  # its own message: who holds the output
+        fail(str(e))
+    except OSError as e:
+        fail(str(output_error(str(e.filename or path), e)))
 
 
 def one_model_source(checkpoint, weights_dir) -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from .command import app, fail
+from .command import app, fail, output_place, writing
 
 if TYPE_CHECKING:
     import torch
@@ -25,11 +25,12 @@ def _generator(seed: int | None) -> torch.Generator | None:
 
 
 def _save(picture: Image.Image, out: Path) -> None:
+    output_place(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(out)
-    except (OSError, ValueError) as e:  # unknown extension, unwritable folder, ...
-        fail(f"cannot write {out}: {e}")
+        with writing(out):
+            picture.save(out)
+    except ValueError as e:  # an extension no Pillow writer has
+        fail(f"{out}: cannot write it: {e}; name a .png, .jpg or another format Pillow writes")
 
 
 def _load(path: Path) -> torch.Tensor:

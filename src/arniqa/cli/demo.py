@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail
+from .command import EXIT_USAGE, app, fail, output_place
 
 
 @app.command()
@@ -28,6 +28,7 @@ def demo(
         runtime.resolve_device(device)
     except ValueError as err:
         fail(f"--device: {err}", EXIT_USAGE)
+    output_place(output, folder=True)
     try:
         report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
     except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .command import app, connect_ray, fail, one_model_source
+from .command import app, connect_ray, fail, one_model_source, output_place
 
 
 @app.command()
@@ -81,6 +81,7 @@ def evaluate(
         raise typer.BadParameter("--cross-to and --cross-root go together")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
+    output_place(output, folder=True)
     spec = EvaluationSpec(
         dataset=dataset,
         root=root,

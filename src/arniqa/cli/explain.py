@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_FAILED, EXIT_OK, app, fail
+from .command import EXIT_FAILED, EXIT_OK, app, fail, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
@@ -69,6 +69,11 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     if not paths:
         fail(f"{pristine}: no images found")
+    for place in (output, into):
+        if place is not None:
+            output_place(place)
+    if cache is not None:
+        output_place(cache, folder=True)
     try:
         scorer = load(
             checkpoint or DEFAULT_MODEL,
@@ -103,16 +108,19 @@ def fit(
         "references": len(paths) - len(data.failed),
         "images": len(data.kinds),
     }
-    save_explainer(output, head, **info)
+    with writing(output):
+        save_explainer(output, head, **info)
     result = {**info, "fit_accuracy": accuracy(head, data)}
     if held is not None:
         result["test_references"] = len(test_paths) - len(held.failed)
         result["test_accuracy"] = accuracy(head, held)
     failed = data.failed + (held.failed if held is not None else [])
     result["failed"] = [{"path": p, "error": e} for p, e in failed]
-    write_json(output.with_suffix(".json"), result)
+    with writing(output.with_suffix(".json")):
+        write_json(output.with_suffix(".json"), result)
     if into is not None:
-        add_to_checkpoint(checkpoint, head, into, **info)
+        with writing(into):
+            add_to_checkpoint(checkpoint, head, into, **info)
         typer.echo(f"wrote {into}")
     typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
     for name in ("fit_accuracy", "test_accuracy"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_OK, app, fail, one_model_source
+from .command import EXIT_OK, app, fail, one_model_source, output_place
 
 
 @app.command()
@@ -46,6 +46,7 @@ def export(
         raise typer.BadParameter("--calibrate goes with --int8")
     if output.suffix.lower() != ".onnx":
         raise typer.BadParameter(f"{output}: the output file must end in .onnx")
+    output_place(output)
     try:
         path = export_model(
             output,

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source
+from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
@@ -53,6 +53,7 @@ def map_images(
     files = collect_paths(paths).files
     if not files:
         fail("no image files found")
+    output_place(output, folder=True)
     try:
         scorer = load(
             checkpoint or DEFAULT_MODEL,
@@ -68,10 +69,9 @@ def map_images(
         fail("the checkpoint has no regressor; pass --regressor FILE")
     if explain and scorer.explainer is None:
         fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
-    output.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     failed = 0
-    with open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
+    with writing(output), open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(MAP_COLUMNS)
         for i, item in enumerate(files):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .command import EXIT_OK, app, fail
+from .command import EXIT_OK, app, fail, output_place, writing
 
 
 @app.command()
@@ -30,6 +30,7 @@ def report(
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
     if not scores.is_file():
         fail(f"{scores}: no such file")
+    output_place(output)
     try:
         rows = read_rows(scores, format_for(scores, fmt))
     except NotAResultFile as e:
@@ -40,14 +41,15 @@ def report(
         fail(f"{scores}: not a result file of arniqa score ({e})")
     if not rows:
         fail(f"{scores}: no rows")
-    path = write_report(
-        rows,
-        output,
-        maps=maps,
-        thumbnails=thumbnails,
-        size=size,
-        best_worst=best_worst,
-        title=f"arniqa report: {scores.name}",
-    )
+    with writing(output):
+        path = write_report(
+            rows,
+            output,
+            maps=maps,
+            thumbnails=thumbnails,
+            size=size,
+            best_worst=best_worst,
+            title=f"arniqa report: {scores.name}",
+        )
     typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
     raise typer.Exit(EXIT_OK)

@@ -86,11 +86,18 @@ def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
     (None: the file could not be opened)."""
     what = why(e)
     if rows is None:
+        if e.errno in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(Path(name))) is not None:
+            what = f"{printable(str(blocker))} is a file, not a folder"
         return OutputError(f"{printable(name)}: cannot write it: {what}; choose an output you can write to")
     return OutputError(
         f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
         "output) and rerun with --resume, which keeps those rows and scores the rest"
     )
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first of ``path``'s folders (or ``path`` itself), from the top, that is something other than a folder."""
+    return next((p for p in (*reversed(path.parents), path) if p.exists() and not p.is_dir()), None)
 
 
 class _Existing(NamedTuple):

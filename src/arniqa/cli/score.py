@@ -10,7 +10,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL
 from ..data.images import DEFAULT_MAX_PIXELS
-from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source
+from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source, output_place, writing
 
 
 @app.command()
@@ -121,6 +121,8 @@ def score(
         fmt = format_for(output, fmt)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    if html is not None:
+        output_place(html)
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken: list[tuple[str, str]] = []  # (path, why) of the folders' entries that are no file
@@ -219,7 +221,8 @@ def score(
     if html is not None:
         from ..reports.html import write_report
 
-        write_report(rows, html)
+        with writing(html):
+            write_report(rows, html)
         err.print(f"wrote {html}", markup=False)
     if failed:
         err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")

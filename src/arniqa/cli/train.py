@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail
+from .command import EXIT_USAGE, app, fail, output_place
 
 
 @app.command()
@@ -28,7 +28,9 @@ def train(
     from ..utils.files import OutputBusy
 
     try:
-        path = run(load_config(config, overrides), resume=resume)
+        settings = load_config(config, overrides)
+        output_place(Path(settings.output), folder=True)
+        path = run(settings, resume=resume)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
         fail(str(err), EXIT_USAGE)
     typer.echo(f"model written to {path}")

@@ -43,7 +43,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
     """Call ``write(tmp)`` to write a temporary file next to ``path``, then rename it over ``path``.
 
     With ``fsync`` the file's data (before the rename) and the folder entry (after it) reach the disk.
-    On any error the temporary file is removed and ``path`` is left as it was. Returns ``path``.
+    On any error the temporary file is removed and ``path`` is left as it was; an OSError names ``path``, not
+    the temporary file. Returns ``path``.
     """
     path = Path(path)
     # A unique name that ``write`` creates itself, so the file gets the usual permissions (umask).
@@ -54,6 +55,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from e  # the subclass of errno (IsADirectoryError, ...)
     finally:
         if tmp.exists():
             tmp.unlink()
