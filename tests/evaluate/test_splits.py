@@ -1,9 +1,11 @@
 """Random and file splits: sizes, disjointness, reference-disjointness, the reference's −1 padding."""
 
+import re
+
 import numpy as np
 import pytest
 
-from arniqa.evaluate.splits import SplitError, check_disjoint, load_splits, random_splits
+from arniqa.evaluate.splits import SplitError, check_disjoint, choose_splits, load_splits, random_splits
 
 
 @pytest.mark.parametrize("n,sizes", [(1162, (813, 117, 232)), (11125, (7787, 1113, 2225)), (10073, (7051, 1007, 2015))])
@@ -94,3 +96,53 @@ def test_few_references_keep_a_validation_part(refs, counts):
     for s in random_splits(refs * 3, n_splits=4, groups=groups):
         assert tuple(len(set(groups[idx])) for idx in (s.train, s.val, s.test)) == counts
         check_disjoint(s, groups)
+
+
+def _save_split(folder, train, val, test):
+    for name, arr in (("train", train), ("val", val), ("test", test)):
+        np.save(folder / f"{name}.npy", np.array(arr, dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "train, val, test, message",
+    [
+        ([0, 1, 2, 3], [4], [3, 5], "split 0: train and test share 1 item(s), e.g. [3]; the parts of a split must"),
+        ([0, 1, 2], [2], [4, 5], "split 0: train and val share 1 item(s), e.g. [2]"),
+        ([0, 1, 1, 2], [3], [4, 5], "train.npy: split 0 names image 1 twice; fix the split files"),
+        ([0, 1, 2], [3], [-1, -1], "split 0 has an empty test part"),
+    ],
+)
+def test_split_files_that_leak_or_cannot_test_are_refused(tmp_path, train, val, test, message):
+    """A split whose test (or val) part holds training images would score images the ridge was fitted on."""
+    _save_split(tmp_path, train, val, test)
+    with pytest.raises(SplitError, match=re.escape(message)):
+        load_splits(tmp_path, n_images=6)
+
+
+def test_a_pickled_split_file_is_refused_without_advice_to_unpickle(tmp_path):
+    _save_split(tmp_path, [0, 1], [2], [3])
+    np.save(tmp_path / "test.npy", np.array([{"index": 3}], dtype=object), allow_pickle=True)
+    with pytest.raises(SplitError) as e:
+        load_splits(tmp_path, n_images=6)
+    assert str(e.value) == (
+        f"{tmp_path / 'test.npy'}: not a readable .npy array of image indices "
+        "(it holds pickled Python objects, which are never loaded)"
+    )
+
+
+def test_split_files_sharing_references_are_said_so(tmp_path):
+    """Image-disjoint split files that put a reference's images in train and test: used, and the description says so."""
+
+    class Synthetic:  # what choose_splits reads of a dataset: 6 images of references a, a, b, b, c, c
+        root = tmp_path
+        references = ["a", "a", "b", "b", "c", "c"]
+
+        def __len__(self):
+            return 6
+
+    _save_split(tmp_path, [0, 2], [4], [1, 5])
+    splits, text = choose_splits(Synthetic(), tmp_path)
+    assert splits[0].test.tolist() == [1, 5]
+    assert text.endswith("; NOT reference-disjoint (split 0: train and test share 1 item(s), e.g. ['a'])")
+    _save_split(tmp_path, [0, 1], [2, 3], [4, 5])
+    assert choose_splits(Synthetic(), tmp_path)[1] == f"files in {tmp_path} (1 splits)"

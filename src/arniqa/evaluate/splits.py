@@ -81,7 +81,8 @@ def _load_array(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise SplitError(f"{path}: not a readable .npy array ({e})") from e
+        why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
+        raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
         raise SplitError(f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}")
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
@@ -110,8 +111,19 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
                 raise SplitError(
                     f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}"
                 )
+            values, times = np.unique(row, return_counts=True)
+            if (times > 1).any():
+                twice = int(values[times > 1][0])
+                raise SplitError(f"{directory / f'{k}.npy'}: split {i} names image {twice} twice; fix the split files")
             idx[k] = row
-        out.append(Split(**idx))
+        split = Split(**idx)
+        if not split.train.size or not split.test.size:
+            raise SplitError(f"{directory}: split {i} has an empty {'train' if not split.train.size else 'test'} part")
+        try:
+            check_disjoint(split)
+        except SplitError as e:  # an image in train and test: the test would score images the ridge was fitted on
+            raise SplitError(f"{directory}: split {i}: {e}; the parts of a split must not share images") from None
+        out.append(split)
     return out
 
 
@@ -140,13 +152,24 @@ def choose_splits(
         own = dataset.root / "splits"
         if (own / "train.npy").is_file():
             made = load_splits(own, len(dataset))
-            return made, f"official {own} ({len(made)} splits)"
+            return made, f"official {own} ({len(made)} splits){_shared_references(made, dataset.references)}"
         splits = count
     if isinstance(splits, (str, Path)) and not str(splits).isdigit():
         made = load_splits(splits, len(dataset))
-        return made, f"files in {splits} ({len(made)} splits)"
+        return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"
     count = int(splits)
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     unit = "reference-disjoint" if groups is not None else "per image"
     return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
+
+
+def _shared_references(splits: list[Split], references) -> str:
+    """``"; NOT reference-disjoint: ..."`` when a split's parts share a reference image (a synthetic dataset's
+    split files may; the report then says so), else empty."""
+    for i, split in enumerate(splits):
+        try:
+            check_disjoint(split, references)
+        except SplitError as e:
+            return f"; NOT reference-disjoint (split {i}: {e})"
+    return ""
