@@ -283,3 +283,99 @@ def test_run_evaluation_without_typer(setup):
                 dataset="live", root=setup / "kadid", output=setup / "lib2", checkpoint=setup / "model.safetensors"
             )
         )
+
+
+def _quick(setup, root, out, *extra):
+    """The arguments of a quick run (crops of 8 px, 2 splits, its own cache) on the dataset at ``root``."""
+    args = _args(setup, "kadid10k", root, out, "--no-export-checkpoint", *extra)
+    args[args.index("--crop-size") + 1], args[args.index("--splits") + 1] = "8", "2"
+    args[args.index("--cache-dir") + 1] = str(out.parent / "cache-quick")
+    return args
+
+
+def _one_line(result) -> str:
+    """The error line of a run that stopped (the log line before it is not an error)."""
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+def test_an_unreadable_image_is_one_line_exit_2(setup, tmp_path):
+    """It was a traceback (exit 1). One line names the image; the other features stay cached."""
+    import shutil
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    bad = tmp_path / "kadid" / "images" / "I02_01_01.png"
+    bad.write_bytes(b"")
+    result = CliRunner().invoke(app, _quick(setup, tmp_path / "kadid", tmp_path / "out"))
+    assert result.exit_code == 2
+    assert _one_line(result) == (
+        f"error: 1 of 40 image(s) could not be read: {bad}: empty file (0 bytes) "
+        "(the other features are cached; a rerun retries only these)"
+    )
+
+
+def test_a_model_giving_nan_features_writes_nothing(setup, tmp_path):
+    """A checkpoint with a NaN weight: one line, and the results of an earlier run in that folder stay as they were
+    (it wrote a NaN regressor and results.json, then crashed formatting the report)."""
+    model, _, _ = load_checkpoint(setup / "model.safetensors", device="cpu")
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.ndim == 4)[0, 0, 0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.safetensors", model)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, _quick(setup, setup / "kadid", out)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = _quick(setup, setup / "kadid", out)
+    args[args.index("--checkpoint") + 1] = str(tmp_path / "nan.safetensors")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert _one_line(result).startswith(f"error: checkpoint {tmp_path / 'nan.safetensors'}: non-finite features (NaN")
+    assert _one_line(result).endswith("the model is damaged (check its weights); nothing was written")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_constant_scores_give_n_a_not_a_crash(setup, tmp_path):
+    """Every correlation is undefined when all scores are equal: the tables say n/a (it was a TypeError)."""
+    import shutil
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    rows = list(csv.reader(open(tmp_path / "kadid" / "dmos.csv")))
+    with open(tmp_path / "kadid" / "dmos.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0], *[[*r[:2], "3.000", r[3]] for r in rows[1:]]])
+    result = CliRunner().invoke(app, _quick(setup, tmp_path / "kadid", tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| kadid10k | n/a | n/a | n/a | n/a |" in table and "| gaublur | n/a | n/a |" in table
+    assert "RuntimeWarning" not in result.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--alpha", "nan"), "--alpha must be a positive number, got nan"),
+        (("--alpha", "-1"), "--alpha must be a positive number, got -1.0"),
+        (("--splits", "0"), "splits '0': expected a number of random splits of at least 1"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(setup, tmp_path, extra, message):
+    args = _quick(setup, setup / "kadid", tmp_path / "out")
+    args[args.index("--splits") : args.index("--splits") + 2] = []  # each case sets its own
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 2 and message in result.output
+    cache = tmp_path / "cache-quick"
+    assert not cache.exists() or not any(cache.iterdir())  # no features were computed
+
+
+def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
+    """PyTorch's CPU allocator failing (--crop-size 100000) raises a RuntimeError: one line saying what to lower."""
+    import arniqa.evaluate.run
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: not enough memory")
+
+    monkeypatch.setattr(arniqa.evaluate.run, "dataset_features", no_memory)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exit_code == 2
+    assert _one_line(result) == (
+        "error: out of memory computing the features (RuntimeError); lower --batch-size or --crop-size"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -73,6 +74,7 @@ def evaluate(
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
     from rich.console import Console
 
+    from ..evaluate.features import FeatureError
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
 
@@ -81,7 +83,11 @@ def evaluate(
         raise typer.BadParameter("--cross-to and --cross-root go together")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
+    if alpha is not None and not (math.isfinite(alpha) and alpha > 0):
+        raise typer.BadParameter(f"--alpha must be a positive number, got {alpha}")
     output_place(output, folder=True)
+    if cache_dir is not None:
+        output_place(cache_dir, folder=True)
     spec = EvaluationSpec(
         dataset=dataset,
         root=root,
@@ -117,10 +123,14 @@ def evaluate(
                 workers=ray_workers,
             )
         try:
-            out = run_evaluation(spec, log=err.print)
+            out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
-        except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError are ValueErrors
+        except (ValueError, OSError, FeatureError) as e:  # each names the file or setting to fix
             fail(str(e))
+        except (MemoryError, RuntimeError) as e:
+            if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):
+                raise
+            fail(f"out of memory computing the features ({type(e).__name__}); lower --batch-size or --crop-size")
     typer.echo(markdown(out.result))
-    err.print("wrote " + ", ".join(str(p) for p in out.files.values()))
+    err.print("wrote " + ", ".join(str(p) for p in out.files.values()), soft_wrap=True)

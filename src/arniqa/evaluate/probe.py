@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.console import Console
 from rich.progress import track
 
 from .metrics import correlations, srcc_columns, summarise
@@ -109,7 +110,9 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     total = gram(rows2d) if _needs_total_gram(n_crops, rows2d.shape[1], splits) else None
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []
-    for i, split in enumerate(track(splits, description="ridge over splits", disable=not progress)):
+    for i, split in enumerate(
+        track(splits, description="ridge over splits", disable=not progress, console=Console(stderr=True))
+    ):
         path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
         if len(split.val) >= 3:
             val = _image_means(path.predict(rows2d, alphas, crop_rows(split.val, n_crops)), n_crops)
@@ -175,8 +178,10 @@ def per_type_srcc(evaluation: Evaluation, scores, types) -> dict[str, dict[str, 
                 c = correlations(pred[mask], scores[split.test][mask])
                 per_split["srcc"].append(c["srcc"])
                 per_split["plcc"].append(c["plcc"])
-        if per_split["srcc"]:
-            out[name] = {k: float(np.nanmedian(v)) for k, v in per_split.items()}
+        if per_split["srcc"]:  # NaN when every split's correlation is undefined (constant scores of the type)
+            out[name] = {
+                k: float(np.median(v)) if np.isnan(v).all() else float(np.nanmedian(v)) for k, v in per_split.items()
+            }
             out[name]["splits"] = len(per_split["srcc"])
     return out
 

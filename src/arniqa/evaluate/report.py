@@ -12,10 +12,15 @@ from ..utils.files import atomic_write, jsonable, write_json
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
 
+def _number(value) -> str:
+    """A metric to 4 decimals; "n/a" when it is undefined (None or NaN: constant scores, too few test images)."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
 def _cell(stats: dict) -> str:
     if stats["median"] is None or math.isnan(stats["median"]):
         return "n/a"
-    return f"{stats['median']:.4f} ({stats['mean']:.4f} ± {stats['std']:.4f})"
+    return f"{_number(stats['median'])} ({_number(stats['mean'])} ± {_number(stats['std'])})"
 
 
 def markdown(result: dict) -> str:
@@ -38,7 +43,7 @@ def markdown(result: dict) -> str:
             "| type | SRCC | PLCC |",
             "|---|---|---|",
         ]
-        lines += [f"| {t} | {v['srcc']:.4f} | {v['plcc']:.4f} |" for t, v in result["per_type"].items()]
+        lines += [f"| {t} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()]
     if result.get("cross"):
         c = result["cross"]
         lines += [
@@ -47,9 +52,7 @@ def markdown(result: dict) -> str:
             "",
             "| source → target | SRCC | PLCC | KRCC | PLCC (logistic) |",
             "|---|---|---|---|---|",
-            f"| {c['source']} → {c['target']} | "
-            + " | ".join("n/a" if c[k] is None or math.isnan(c[k]) else f"{c[k]:.4f}" for k, _ in COLUMNS)
-            + " |",
+            f"| {c['source']} → {c['target']} | " + " | ".join(_number(c[k]) for k, _ in COLUMNS) + " |",
         ]
         if c.get("direction_flipped"):
             lines.append("\nOne dataset is MOS and the other DMOS: predictions were negated before correlating.")

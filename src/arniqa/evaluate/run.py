@@ -160,6 +160,19 @@ def cross_evaluate(
     return out, predictions
 
 
+def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk: int = 1024) -> None:
+    """ValueError when an image's features hold NaN or inf (a damaged model): before the ridge, so no
+    NaN regressor or undefined metrics are written. Read in chunks: a dataset's features may be a large memmap."""
+    for start in range(0, len(features), chunk):
+        rows = np.asarray(features[start : start + chunk]).reshape(min(chunk, len(features) - start), -1)
+        bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        if bad.size:
+            raise ValueError(
+                f"{model_text}: non-finite features (NaN or inf) for {data.paths[start + bad[0]]} and maybe others; "
+                "the model is damaged (check its weights); nothing was written"
+            )
+
+
 def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
     """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
     header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
@@ -197,12 +210,14 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     )
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
     feats = dataset_features(model, data, extraction, fingerprint)
+    check_finite(feats, data, model_text)
     alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
     result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=spec.progress)
     result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
     cross = None
     if target is not None:
         target_feats = dataset_features(model, target, extraction, fingerprint)
+        check_finite(target_feats, target, model_text)
         result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
         cross = (pred, target.scores)
 

@@ -158,6 +158,10 @@ def choose_splits(
         made = load_splits(splits, len(dataset))
         return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"
     count = int(splits)
+    if count < 1:
+        raise SplitError(
+            f"splits {splits!r}: expected a number of random splits of at least 1, or a folder of .npy files"
+        )
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     unit = "reference-disjoint" if groups is not None else "per image"
