@@ -184,3 +184,36 @@ def test_a_write_error_midway_is_one_line_naming_the_file(tmp_path, monkeypatch)
         result.output.strip()
         == "error: r.html: cannot write it: is a folder (EISDIR); choose an output you can write to"
     )
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ["evaluate", "--dataset", "kadid10k", "--root", ".", "-o", "out", "--crop-size", "7"],
+            "error: Invalid value for '--crop-size': ",
+        ),
+        (["score", "--bogus"], "error: No such option: --bogus (see arniqa score --help)"),
+        (["evaluate"], "error: Missing option '--dataset' (see arniqa evaluate --help)"),
+        (["nonverb"], "error: No such command 'nonverb' (see arniqa --help)"),
+    ],
+)
+def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
+    """typer's own message is a box of five lines or more; the command prints one (typer's testing runner does not
+    go through main(), so this runs the real command in a child process)."""
+    from fresh_cli import fresh_cli
+
+    done, _ = fresh_cli(*args)
+    assert done.returncode == EXIT_USAGE
+    lines = done.stderr.strip().splitlines()[:-1]  # the last line is the child's report
+    assert len(lines) == 1 and lines[0].startswith(line), done.stderr
+    assert lines[0].endswith("help)")
+
+
+def test_control_characters_in_a_message_are_escaped(tmp_path, monkeypatch):
+    """A file name holding a terminal escape (here from the command line; label files are the usual source) is
+    written escaped: it cannot retitle or clear the user's terminal, and the message stays one line."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output == "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file\n"

@@ -6,13 +6,16 @@ other part of arniqa; none imports it. The verb modules import command.py; :func
 from __future__ import annotations
 
 import os
+import sys
 
 # PyTorch reads this switch at its first CPU allocation, so it is set before torch is imported:
 # CPU tensors of 2 MB and more on transparent huge pages, fewer page faults on fresh tensors
 # (measured side by side here: degradation mix about 7 % faster, CPU scoring 2-5 %). =0 opts out.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail  # noqa: F401  (re-exported)
+import typer
+
+from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail, print_error  # noqa: F401  (re-exported)
 
 
 def _register() -> None:
@@ -21,5 +24,31 @@ def _register() -> None:
 
 
 def main() -> None:
+    """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
+    exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
     _register()
-    app()
+    try:
+        code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
+    except typer.Abort:  # Ctrl-C
+        typer.echo("Aborted!", err=True)
+        code = EXIT_FAILED
+    except _option_errors() as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `arniqa` alone: the help
+            e.show()
+        else:
+            ctx = getattr(e, "ctx", None)
+            print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
+        code = e.exit_code
+    sys.exit(code)
+
+
+def _option_errors() -> tuple[type[Exception], ...]:
+    """The base of the usage errors typer raises: its own (typer >= 0.29 carries its click) and click's."""
+    bases = [getattr(typer, "TyperException", None)]
+    try:
+        import click
+
+        bases.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(b for b in bases if b is not None)

@@ -8,6 +8,7 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,14 +19,25 @@ import typer
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print ``error: message`` on stderr (red on a terminal) and exit with ``code``."""
-    typer.secho(f"error: {message}", err=True, fg="red")
+    """Print ``error: message`` on stderr (red on a terminal) as one line and exit with ``code``. Control
+    characters (a newline, a terminal escape in a file name read from a label file) are written escaped (``\\x1b``),
+    bytes that are not UTF-8 as ``\\xNN``."""
+    print_error(message)
     raise typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """``error: message`` on stderr as one line (see :func:`fail`)."""
+    from .result_files import printable
+
+    line = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(message))
+    typer.secho(f"error: {line}", err=True, fg="red")
 
 
 def output_place(path: Path, folder: bool = False) -> None:
