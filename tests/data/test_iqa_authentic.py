@@ -132,3 +132,31 @@ def test_unknown_dataset_and_root(tmp_path):
         load_dataset("imagenet", tmp_path)
     with pytest.raises(DatasetError, match="dataset root not found"):
         load_dataset("live", tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "values, what",
+    [
+        (np.array(["a", "b"]), "holds <U1 values, not real numbers; expected the MOS"),
+        (np.array([[50.0 + 1j, 60.0]]), "holds complex128 values, not real numbers; expected the MOS"),
+        (np.array([[50.0, np.nan]]), "value 2 is nan, not a finite number"),
+    ],
+)
+def test_clive_mos_that_are_not_real_numbers_name_the_mos_file(tmp_path, values, what):
+    names = np.array(["3.bmp", "100.bmp"], dtype=object).reshape(-1, 1)
+    (tmp_path / "Data").mkdir()
+    scipy.io.savemat(tmp_path / "Data" / "AllImages_release.mat", {"AllImages_release": names})
+    mos = tmp_path / "Data" / "AllMOS_release.mat"
+    scipy.io.savemat(mos, {"AllMOS_release": values})
+    with pytest.raises(DatasetError) as info:
+        load_dataset("clive", tmp_path, check=False)
+    assert str(info.value) == f"{mos}: AllMOS_release {what}"
+
+
+def test_spaq_column_repeated_after_stripping_spaces(tmp_path):
+    (tmp_path / "Annotations").mkdir()
+    path = tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx"
+    pd.DataFrame([["00001.jpg", 42.5, 40.0]], columns=["Image name", "MOS", "MOS "]).to_excel(path, index=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("spaq", tmp_path, check=False)
+    assert str(info.value) == f"{path}: column 'MOS' appears twice (spaces around names are ignored); keep one"

@@ -10,13 +10,14 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record
+from .base import DatasetError, IQADataset, Record, check_images, check_labels
 from .registry import ALIASES, CUSTOM, DATASETS, SCORE_RANGES, ScoreRange, canonical_dataset
 
 
 def load_dataset(name: str, root: str | Path, check: bool = True, **options) -> IQADataset:
     """Read dataset ``name`` (any spelling :func:`canonical_dataset` accepts, or ``"csv"``) from ``root``.
-    ``check`` verifies that every image file exists.
+    ``check`` verifies that every image file exists. Every adapter's result passes the checks of its labels
+    here (:func:`.base.check_labels`: images inside ``root``, none named twice), with or without ``check``.
 
     Each dataset's adapter is the module of this package named by its key (``kadid10k.py``, ``csv``:
     ``custom.py``); it is imported here, on first use, so that reading the registry does not import
@@ -27,7 +28,8 @@ def load_dataset(name: str, root: str | Path, check: bool = True, **options) -> 
         raise DatasetError(f"{root}: dataset root not found")
     key = canonical_dataset(name, custom=True)
     adapter = import_module(f"{__name__}.{'custom' if key == CUSTOM else key}")
-    return adapter.load(root, check=check, **options)
+    data = check_labels(adapter.load(root, check=check, **options))
+    return check_images(data) if check else data
 
 
 __all__ = ["ALIASES", "CUSTOM", "DATASETS", "DatasetError", "IQADataset", "Record", "SCORE_RANGES", "ScoreRange",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ class Record:
     """One image of an IQA dataset.
 
     ``reference``, ``distortion`` and ``level`` are set for synthetic datasets (distorted copies of
-    pristine references) and ``None`` for authentic ones.
+    pristine references) and ``None`` for authentic ones. ``line`` is where the label file names the
+    image (its line; the row of a workbook or a .mat list), for messages.
     """
 
     path: Path
@@ -28,6 +30,7 @@ class Record:
     reference: str | None = None
     distortion: str | None = None
     level: int | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -124,11 +127,35 @@ def parse_score(value: str, path: Path, line: int) -> float:
     return score
 
 
+def check_labels(dataset: IQADataset) -> IQADataset:
+    """Raise if an image path leaves the dataset root or an image is named twice (it could fall in both the
+    training and the test split). The root check is lexical (absolute paths and '..' above the root are
+    refused), so that symlinked image folders stay usable."""
+    label = dataset.label_file or dataset.root
+    unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
+    root = Path(os.path.abspath(dataset.root))
+    first: dict[Path, Record] = {}
+    for record in dataset.records:
+        path = Path(os.path.abspath(record.path))
+        if not path.is_relative_to(root):
+            raise DatasetError(
+                f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
+                f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
+            )
+        seen = first.setdefault(path, record)
+        if seen is not record:
+            raise DatasetError(
+                f"{label}: image {str(path.relative_to(root))!r} is named twice ({unit}s {seen.line} and "
+                f"{record.line}); remove the repeated {unit}, or a split could hold the image in train and test"
+            )
+    return dataset
+
+
 def check_images(dataset: IQADataset) -> IQADataset:
     """Raise if any image the label file names is missing (first few listed)."""
     missing = dataset.missing_images()
     if missing:
-        shown = ", ".join(str(p) for p in missing[:5])
+        shown = ", ".join(repr(str(p)) for p in missing[:5])  # repr: no control characters from a label file
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         label = f" named in {dataset.label_file}" if dataset.label_file else ""
         raise DatasetError(f"{len(missing)} image(s){label} not found: {shown}{more}")

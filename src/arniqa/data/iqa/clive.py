@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
 
 TRAINING = re.compile(r"^t\d+\.bmp$", re.IGNORECASE)
 PYIQA_CSV = "meta_info_LIVEChallengeDataset.csv"
@@ -48,7 +48,13 @@ def _from_mat(root: Path) -> tuple[list[str], np.ndarray, Path]:
     images = root / "Data" / "AllImages_release.mat"
     mos = root / "Data" / "AllMOS_release.mat"
     names = _names(_mat_variable(images, "AllImages_release"), images)
-    scores = np.asarray(_mat_variable(mos, "AllMOS_release"), dtype=np.float64).ravel()
+    values = np.asarray(_mat_variable(mos, "AllMOS_release"))
+    if values.dtype.kind not in "iuf":
+        raise DatasetError(f"{mos}: AllMOS_release holds {values.dtype} values, not real numbers; expected the MOS")
+    scores = values.astype(np.float64).ravel()
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise DatasetError(f"{mos}: AllMOS_release value {bad[0] + 1} is {scores[bad[0]]}, not a finite number")
     if len(names) != len(scores):
         raise DatasetError(f"{mos}: {len(scores)} scores but {images} names {len(names)} images")
     return names, scores, images
@@ -72,10 +78,9 @@ def load(root: Path, check: bool = True) -> IQADataset:
         names, scores, label = _from_mat(root)
     else:
         names, scores, label = _from_csv(csv_path)
-    if not np.all(np.isfinite(scores)):
-        raise DatasetError(f"{label}: non-finite MOS values")
-    records = [Record(_locate(root, n), float(s)) for n, s in zip(names, scores) if not TRAINING.match(Path(n).name)]
+    first = 1 if label.suffix == ".mat" else 2  # a .mat list's first row; the CSV's first line after its header
+    rows = enumerate(zip(names, scores), start=first)
+    records = [Record(_locate(root, n), float(s), line=i) for i, (n, s) in rows if not TRAINING.match(Path(n).name)]
     if not records:
         raise DatasetError(f"{label}: no test images after dropping the training images t1..t7")
-    data = IQADataset("clive", root, records, score_range("clive"), label_file=label)
-    return check_images(data) if check else data
+    return IQADataset("clive", root, records, score_range("clive"), label_file=label)

@@ -1,5 +1,5 @@
 """Custom data: a CSV with ``path`` and ``score`` columns, optionally ``reference``, ``distortion``
-and ``level`` (then splits are reference-disjoint). Paths are relative to the CSV's folder.
+and ``level`` (then splits are reference-disjoint). Paths are relative to the CSV's folder and stay inside it.
 
 ``root`` is the CSV file, or a folder holding ``labels.csv``. Scores are MOS (higher is better)
 unless ``kind="dmos"``; the range is the observed minimum and maximum unless given.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows
+from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows
 from .registry import ScoreRange
 
 DEFAULT_NAME = "labels.csv"
@@ -40,6 +40,7 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
                 ref,
                 row.get("distortion") or None,
                 level,
+                line,
             )
         )
     if kind not in ("mos", "dmos"):
@@ -48,7 +49,6 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
     low, high = score_range if score_range is not None else (min(scores), max(scores))
     if not high > low:
         raise DatasetError(f"{path}: the scores need a range with high > low, got ({low}, {high})")
-    data = IQADataset(
+    return IQADataset(
         "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
     )
-    return check_images(data) if check else data

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .base import IQADataset, Record, parse_score, read_csv_rows, score_range
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
@@ -15,8 +15,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     path = root / "labels_image.csv"
     rows = read_csv_rows(path, ["name", "mos"], "FLIVE labels_image.csv with columns name, mos")
     records = [
-        Record(root / "database" / row["name"], parse_score(row["mos"], path, line))
+        Record(root / "database" / row["name"], parse_score(row["mos"], path, line), line=line)
         for line, row in enumerate(rows, start=2)
     ]
-    data = IQADataset("flive", root, records, score_range("flive"), label_file=path)
-    return check_images(data) if check else data
+    return IQADataset("flive", root, records, score_range("flive"), label_file=path)

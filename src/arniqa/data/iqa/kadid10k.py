@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
 
 NAME = re.compile(r"^I(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
@@ -38,6 +38,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
             raise DatasetError(f"{path}, line {line}: distortion type {kind} outside 1..{len(TYPES)}")
         ref = Path(row["ref_img"]).stem or f"I{match.group(1)}"
         score = parse_score(row["dmos"], path, line)
-        records.append(Record(root / "images" / row["dist_img"], score, ref, TYPES[kind - 1], int(match.group(3))))
-    data = IQADataset("kadid10k", root, records, score_range("kadid10k"), synthetic=True, label_file=path)
-    return check_images(data) if check else data
+        records.append(
+            Record(root / "images" / row["dist_img"], score, ref, TYPES[kind - 1], int(match.group(3)), line)
+        )
+    return IQADataset("kadid10k", root, records, score_range("kadid10k"), synthetic=True, label_file=path)

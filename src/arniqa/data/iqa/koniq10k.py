@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
 from .registry import ScoreRange
 
 LABELS = "koniq10k_scores_and_distributions.csv"
@@ -25,16 +25,15 @@ def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str
     if folder is None:
         folder = next((f for f in FOLDERS if (root / f).is_dir()), FOLDERS[0])
     records = [
-        Record(root / folder / row["image_name"], parse_score(row[column], path, line))
+        Record(root / folder / row["image_name"], parse_score(row[column], path, line), line=line)
         for line, row in enumerate(rows, start=2)
     ]
     if column == "MOS":
         rng = ScoreRange(1.0, 5.0, "mos")
     else:
         rng = score_range("koniq10k")
-    data = IQADataset("koniq10k", root, records, rng, label_file=path)
     if check and not (root / folder).is_dir():
         raise DatasetError(
             f"{root / folder}: folder not found (expected the KonIQ-10k images, {' or '.join(FOLDERS)}/)"
         )
-    return check_images(data) if check else data
+    return IQADataset("koniq10k", root, records, rng, label_file=path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
 
 COLUMNS = ["dis_img_path", "dis_type", "ref_img_path", "score"]
 
@@ -31,9 +31,8 @@ def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bo
         if not row["dis_img_path"] or not ref:
             raise DatasetError(f"{path}, line {line}: empty image path")
         level = parse_level(dist.name, path, line) if parse_level else None
-        records.append(Record(dist, parse_score(row["score"], path, line), ref, row["dis_type"], level))
-    data = IQADataset(name, root, records, score_range(name), synthetic=True, label_file=path)
-    return check_images(data) if check else data
+        records.append(Record(dist, parse_score(row["score"], path, line), ref, row["dis_type"], level, line))
+    return IQADataset(name, root, records, score_range(name), synthetic=True, label_file=path)
 
 
 def load(root: Path, check: bool = True) -> IQADataset:

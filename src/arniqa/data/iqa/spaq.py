@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import DatasetError, IQADataset, Record, check_images, require_file, score_range
+from .base import DatasetError, IQADataset, Record, require_file, score_range
 
 LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
 SHORT_SIDE = 512
+COLUMNS = ("Image name", "MOS")
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
@@ -24,13 +25,16 @@ def load(root: Path, check: bool = True) -> IQADataset:
     except Exception as e:  # openpyxl/zipfile raise several types for corrupt workbooks
         raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
     table.columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in ("Image name", "MOS") if c not in table.columns]
+    twice = [c for c in COLUMNS if list(table.columns).count(c) > 1]
+    if twice:
+        raise DatasetError(f"{path}: column {twice[0]!r} appears twice (spaces around names are ignored); keep one")
+    missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
     scores = pd.to_numeric(table["MOS"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
         raise DatasetError(f"{path}: MOS is not a number in row(s) {[int(i) + 2 for i in bad[:5]]}")
-    records = [Record(root / "TestImage" / str(n).strip(), float(s)) for n, s in zip(table["Image name"], scores)]
-    data = IQADataset("spaq", root, records, score_range("spaq"), short_side=SHORT_SIDE, label_file=path)
-    return check_images(data) if check else data
+    rows = enumerate(zip(table["Image name"], scores), start=2)
+    records = [Record(root / "TestImage" / str(n).strip(), float(s), line=row) for row, (n, s) in rows]
+    return IQADataset("spaq", root, records, score_range("spaq"), short_side=SHORT_SIDE, label_file=path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, parse_score, require_dir, require_file, score_range
+from .base import DatasetError, IQADataset, Record, parse_score, require_dir, require_file, score_range
 
 NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
@@ -39,8 +39,8 @@ def load(root: Path, check: bool = True) -> IQADataset:
         if not 1 <= kind <= len(TYPES):
             raise DatasetError(f"{path}, line {line}: distortion type {kind} outside 1..{len(TYPES)}")
         score = parse_score(fields[0], path, line)
-        records.append(Record(images / fields[1], score, match.group(1).upper(), TYPES[kind - 1], int(match.group(3))))
+        reference = match.group(1).upper()
+        records.append(Record(images / fields[1], score, reference, TYPES[kind - 1], int(match.group(3)), line))
     if not records:
         raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
-    data = IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
-    return check_images(data) if check else data
+    return IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)

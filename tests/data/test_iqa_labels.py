@@ -1,0 +1,145 @@
+"""The checks every dataset's labels pass in load_dataset: each image inside the dataset root, none named twice."""
+
+import csv
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from PIL import Image
+
+from arniqa.data.iqa import DatasetError, load_dataset
+
+
+def _img(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 6), (90, 120, 30)).save(path)
+
+
+def _csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+
+
+def _rows(names):
+    return [[n, 50 + i] for i, n in enumerate(names)]
+
+
+# Each writer puts a label file naming `names` under `root` and returns it and the number of its first entry.
+def flive(root, names):
+    _csv(root / "labels_image.csv", ["name", "mos"], _rows(names))
+    return root / "labels_image.csv", 2
+
+
+def koniq(root, names):
+    _csv(root / "koniq10k_scores_and_distributions.csv", ["image_name", "MOS_zscore"], _rows(names))
+    return root / "koniq10k_scores_and_distributions.csv", 2
+
+
+def custom(root, names):
+    _csv(root / "labels.csv", ["path", "score"], _rows(names))
+    return root / "labels.csv", 2
+
+
+def live(root, names):
+    rows = [[f"LIVE/{n}", "jp2k", "LIVE/refimgs/r.bmp", 50] for n in names]
+    _csv(root / "LIVE.txt", ["dis_img_path", "dis_type", "ref_img_path", "score"], rows)
+    return root / "LIVE.txt", 2
+
+
+def clive(root, names):
+    (root / "Data").mkdir()
+    cells = np.array(names, dtype=object).reshape(-1, 1)
+    scipy.io.savemat(root / "Data" / "AllImages_release.mat", {"AllImages_release": cells})
+    scipy.io.savemat(root / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.full((1, len(names)), 50.0)})
+    return root / "Data" / "AllImages_release.mat", 1
+
+
+def spaq(root, names):
+    (root / "Annotations").mkdir()
+    path = root / "Annotations" / "MOS and Image attribute scores.xlsx"
+    pd.DataFrame({"Image name": names, "MOS": [50.0] * len(names)}).to_excel(path, index=False)
+    return path, 2
+
+
+WRITERS = {"flive": flive, "koniq10k": koniq, "csv": custom, "live": live, "clive": clive, "spaq": spaq}
+FOLDERS = {"flive": "database", "koniq10k": "1024x768", "spaq": "TestImage"}  # the names' folder, else the root
+
+
+def _dataset(tmp_path, key, names):
+    root = tmp_path / "ds"
+    root.mkdir()
+    label, first = WRITERS[key](root, names)
+    folder = root / FOLDERS.get(key, "")
+    for n in names:
+        _img(folder / n)
+    return root, label, folder, first
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_an_image_named_twice_is_refused(tmp_path, key):
+    root, label, folder, first = _dataset(tmp_path, key, ["a.png", "b.png", "sub/../a.png"])
+    unit = "row" if label.suffix in (".mat", ".xlsx") else "line"
+    name = str((folder / "a.png").relative_to(root))
+    expected = (
+        f"{label}: image {name!r} is named twice ({unit}s {first} and {first + 2}); remove the repeated {unit}, "
+        "or a split could hold the image in train and test"
+    )
+    for check in (True, False):
+        with pytest.raises(DatasetError) as info:
+            load_dataset(key, root, check=check)
+        assert str(info.value) == expected
+
+
+ESCAPES = [(key, escape) for key in WRITERS for escape in ("relative", "absolute")]
+ESCAPES.remove(("live", "absolute"))  # LIVE.txt's first component stands for the root: "LIVE//x" is "LIVE/x"
+
+
+@pytest.mark.parametrize("key, escape", ESCAPES)
+def test_an_image_outside_the_root_is_refused(tmp_path, key, escape):
+    secret = tmp_path / "outside" / "secret.png"
+    _img(secret)
+    name = str(secret) if escape == "absolute" else os.path.relpath(secret, tmp_path / "ds" / FOLDERS.get(key, ""))
+    root, label, folder, first = _dataset(tmp_path, key, ["a.png", name])
+    unit = "row" if label.suffix in (".mat", ".xlsx") else "line"
+    expected = (
+        f"{label}, {unit} {first + 1}: image {str(folder / name)!r} is outside the dataset root {root}; "
+        "name images inside it (no absolute path, no '..' above the root)"
+    )
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root, check=False)
+    assert str(info.value) == expected
+
+
+def test_inside_the_root_through_a_symlink_or_dot_dot_is_accepted(tmp_path):
+    """The check is lexical: a symlinked image folder and a '..' that stays inside the root load."""
+    _img(tmp_path / "elsewhere" / "a.png")
+    root = tmp_path / "ds"
+    (root / "imgs").mkdir(parents=True)
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    _img(root / "imgs" / "b.png")
+    custom(root, ["linked/a.png", "imgs/../imgs/b.png"])
+    data = load_dataset("csv", root)
+    assert data.paths == [root / "linked" / "a.png", root / "imgs" / ".." / "imgs" / "b.png"]
+
+
+def test_a_control_character_in_a_name_is_escaped(tmp_path):
+    root, _, _, _ = _dataset(tmp_path, "flive", ["a.png"])
+    for names in (["a.png", "\x1b]0;pwned\x07.png"], ["a.png", "../../\x1b]0;pwned\x07.png"], ["\x1b[2J.png"] * 2):
+        flive(root, names)
+        with pytest.raises(DatasetError) as info:
+            load_dataset("flive", root)
+        assert "\x1b" not in str(info.value) and "\\x1b" in str(info.value)
+
+
+def test_tid2013_line_named_twice(tmp_path):
+    (tmp_path / "distorted_images").mkdir()
+    label = tmp_path / "mos_with_names.txt"
+    label.write_text("5.1 i01_01_1.bmp\n\n4.0 i01_01_2.bmp\n3.2 i01_01_1.bmp\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("tid2013", tmp_path, check=False)
+    assert str(info.value) == (
+        f"{label}: image 'distorted_images/i01_01_1.bmp' is named twice (lines 1 and 4); remove the repeated line, "
+        "or a split could hold the image in train and test"
+    )
