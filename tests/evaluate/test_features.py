@@ -1,6 +1,7 @@
 """Feature extraction: protocol (crops, half scale, pre-resize), on-disk cache, resume, bad files."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,111 @@ def test_arniqa_resnet50_small_crops(image_files):
     assert feats.shape == (2, 5, 4096)
     np.testing.assert_allclose(np.linalg.norm(feats[..., :2048], axis=-1), 1.0, rtol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(feats[..., 2048:], axis=-1), 1.0, rtol=1e-4)
+
+
+class _Hostile:
+    """Unpickling it creates the file ``marker`` (pickle calls ``open(marker, "w")``)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def _cut_in_half(entry, marker):  # 3 of 7 images stay whole
+    data = (entry / "features.npy").read_bytes()
+    (entry / "features.npy").write_bytes(data[: len(data) // 2])
+
+
+def _not_finite(entry, marker):
+    feats = np.load(entry / "features.npy")
+    feats[3, 2, 5], feats[5, 0, 0] = np.nan, -np.inf
+    np.save(entry / "features.npy", feats)
+
+
+def _other_shape(entry, marker):
+    np.save(entry / "features.npy", np.zeros((7, 3, 12), dtype=np.float32))
+
+
+def _float64(entry, marker):  # the right values in a type this code never writes: foreign, computed again
+    np.save(entry / "features.npy", np.load(entry / "features.npy").astype(np.float64))
+
+
+def _garbage(name):
+    def damage(entry, marker):
+        (entry / name).write_bytes(np.random.default_rng(1).bytes(3000))
+
+    return damage
+
+
+def _pickled(name):
+    def damage(entry, marker):
+        hostile = np.empty(7, dtype=object)
+        hostile[:] = [_Hostile(marker)] * 7
+        np.save(entry / name, hostile, allow_pickle=True)
+        np.load(entry / name, allow_pickle=True)  # read unsafely, the file runs its code
+        marker.unlink()
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    "damage, kept",
+    [
+        (_cut_in_half, [0, 1, 2]),
+        (_not_finite, [0, 1, 2, 4, 6]),
+        (_other_shape, []),
+        (_float64, []),
+        (_garbage("features.npy"), []),
+        (_garbage("status.npy"), []),
+        (_pickled("features.npy"), []),
+        (_pickled("status.npy"), []),
+    ],
+    ids=["cut-off", "nan-inf", "shape", "float64", "garbage-features", "garbage-status", "pickle-f", "pickle-s"],
+)
+def test_a_damaged_cache_is_computed_again_keeping_intact_images(damage, kept, stand_in, image_files, tmp_path, capsys):
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(stand_in, image_files, proto, progress=False)
+    extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    damage(entry, tmp_path / "marker")
+    capsys.readouterr()
+    again = Counting(stand_in)
+    out = extract_features(again, image_files, proto, cache_dir=tmp_path / "c", batch_size=1, progress=False)
+    np.testing.assert_allclose(out, reference, rtol=1e-6)
+    assert again.calls == 7 - len(kept)  # one image a batch: the intact ones are not computed again
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {entry}: damaged feature cache (")
+    assert lines[0].endswith(f"; computing {7 - len(kept)} image(s) again")
+    assert not (tmp_path / "marker").exists()  # nothing was unpickled
+    clean = Counting(stand_in)  # the entry is whole again
+    np.testing.assert_array_equal(extract_features(clean, image_files, proto, cache_dir=tmp_path / "c"), out)
+    assert clean.calls == 0 and capsys.readouterr().err.count("warning") == 0
+
+
+@pytest.mark.parametrize("name", ["features.npy", "status.npy"])
+def test_a_folder_in_place_of_a_cache_file_is_a_one_line_error(name, stand_in, image_files, tmp_path):
+    proto = FeatureProtocol(crop_size=S)
+    extract_features(stand_in, image_files, proto, cache_dir=tmp_path, progress=False)
+    (entry,) = (p for p in tmp_path.iterdir() if p.is_dir() and p.name != "imgs")
+    (entry / name).unlink()
+    (entry / name / "kept").mkdir(parents=True)
+    message = f"{entry}: damaged feature cache ({name} is not a file); delete that folder and rerun"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        extract_features(stand_in, image_files, proto, cache_dir=tmp_path, progress=False)
+    assert (entry / name / "kept").is_dir()  # nothing of the user's removed
+
+
+def test_features_of_another_width_are_refused_when_this_model_writes(stand_in, image_files, tmp_path):
+    proto = FeatureProtocol(crop_size=S)
+    extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    np.save(entry / "features.npy", np.ones((7, 5, 10), dtype=np.float32))  # finite, whole, not this model's
+    np.save(entry / "status.npy", np.array([1, 1, 1, 1, 1, 1, 0], dtype=np.uint8))
+    message = (
+        f"{entry}: damaged feature cache (features of shape (5, 10), this model gives (5, 12)); delete that folder"
+    )
+    message += " and rerun"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)

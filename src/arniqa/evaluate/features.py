@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -146,14 +149,39 @@ class FeatureCache:
         self.features: np.ndarray | None = None
 
     def load(self) -> None:
-        """Resume from the folder's features and status (a cache of another length starts again)."""
+        """Resume from the folder's features and status. An image whose cached features are not exactly what
+        this run writes (a damaged or foreign file, cut off, not finite) is computed again, with one warning
+        line; the features of the other images are kept. ValueError: either file is in the way (a folder)."""
         folder = self.folder
-        if folder is None or not (folder / "features.npy").is_file() or not (folder / "status.npy").is_file():
+        if folder is None:
             return
-        status = np.load(folder / "status.npy")
-        features = np.load(folder / "features.npy", mmap_mode="r+")
-        if len(status) == self.n and len(features) == self.n:
-            self.status, self.features = status, features
+        for name in ("status.npy", "features.npy"):
+            if (folder / name).exists() and not (folder / name).is_file():
+                raise ValueError(
+                    f"{folder}: damaged feature cache ({name} is not a file); delete that folder and rerun"
+                )
+        if not (folder / "status.npy").exists():
+            return
+        try:
+            status = _read_status(folder / "status.npy", self.n)
+        except ValueError as e:
+            _warn_damaged(folder, str(e), self.n)
+            return
+        done = status == DONE
+        path, length = folder / "features.npy", None
+        try:
+            intact, why, length = _intact_features(path, done)
+        except ValueError as e:
+            intact, why = np.zeros(self.n, dtype=bool), str(e)
+        if why and done.any():
+            status[done & ~intact] = PENDING
+            _warn_damaged(folder, why, int((done & ~intact).sum()))
+            _save_status(folder, status)  # before the features file is filled up or replaced
+        self.status = status
+        if length is not None:
+            if path.stat().st_size < length:
+                os.truncate(path, length)  # zeros for the images cut off, now pending
+            self.features = np.load(path, mmap_mode="r+")
 
     def todo(self) -> np.ndarray:
         """Indices of the images without features yet (pending or failed)."""
@@ -163,6 +191,11 @@ class FeatureCache:
         """Features ``out`` (len(indices), 5, D) of the images ``indices``."""
         if self.features is None:
             self.features = _allocate(self.folder, self.n, out.shape[1:])
+        if self.features.shape[1:] != out.shape[1:]:  # a cache written by another model under this one's key
+            raise ValueError(
+                f"{self.folder}: damaged feature cache (features of shape {self.features.shape[1:]}, this model "
+                f"gives {out.shape[1:]}); delete that folder and rerun"
+            )
         self.features[indices] = out
         self.status[indices] = DONE
         for i in indices:
@@ -178,7 +211,7 @@ class FeatureCache:
             return
         if self.features is not None:
             self.features.flush()
-        atomic_write(self.folder / "status.npy", lambda tmp: np.save(tmp, self.status))
+        _save_status(self.folder, self.status)
         write_json(self.folder / "errors.json", self.errors)
 
 
@@ -283,3 +316,66 @@ def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray
     if folder is None:
         return np.zeros((n, *shape), dtype=np.float32)
     return np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=(n, *shape))
+
+
+def _save_status(folder: Path, status: np.ndarray) -> None:
+    atomic_write(folder / "status.npy", lambda tmp: np.save(tmp, status))
+
+
+def _warn_damaged(folder: Path, why: str, count: int) -> None:
+    print(f"warning: {folder}: damaged feature cache ({why}); computing {count} image(s) again", file=sys.stderr)
+
+
+def _npy_array(path: Path, dtype: type, shape: tuple[int | None, ...]) -> tuple[tuple[int, ...], int, int]:
+    """``(shape, offset, size)``: the shape, data offset and data bytes of ``path``, a C-order ``.npy`` file
+    of ``dtype`` and ``shape`` (None: any length), read without unpickling; ValueError saying what is wrong."""
+    if not path.exists():
+        raise ValueError(f"{path.name} is missing")
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            found_shape, fortran, found = read[version](f)
+        except (KeyError, ValueError, SyntaxError):
+            raise ValueError(f"{path.name} is not a numpy array file") from None
+        offset = f.tell()
+    want = str(tuple("D" if s is None else s for s in shape)).replace("'", "")
+    if found != np.dtype(dtype) or fortran:
+        raise ValueError(f"{path.name} holds {found}{' in Fortran order' * fortran}, not {np.dtype(dtype)}")
+    fits = len(found_shape) == len(shape) and all(f > 0 and s in (None, f) for s, f in zip(shape, found_shape))
+    if not fits:
+        raise ValueError(f"{path.name} has shape {found_shape}, not {want}")
+    size = path.stat().st_size - offset
+    if size > math.prod(found_shape) * found.itemsize:
+        raise ValueError(f"{path.name} is longer than its header says")
+    return found_shape, offset, size
+
+
+def _read_status(path: Path, n: int) -> np.ndarray:
+    """The status codes of ``n`` images in ``path``; ValueError saying what is wrong."""
+    _, offset, size = _npy_array(path, np.uint8, (n,))
+    if size < n:
+        raise ValueError(f"{path.name} is cut off")
+    status = np.fromfile(path, np.uint8, count=n, offset=offset)
+    if not np.isin(status, (PENDING, DONE, FAILED)).all():
+        raise ValueError(f"{path.name} holds codes other than {PENDING}, {DONE} and {FAILED}")
+    return status
+
+
+def _intact_features(path: Path, done: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, str, int]:
+    """``(intact, why, length)``: which images of ``done`` have complete, finite features in ``path``
+    (float32, (n, 5, D)), read only; why the others do not; the file's full length. ValueError: it holds none."""
+    n = len(done)
+    shape, offset, size = _npy_array(path, np.float32, (n, 5, None))
+    row = 5 * shape[2] * 4
+    whole = size // row
+    intact = np.zeros(n, dtype=bool)
+    if whole:
+        rows = np.memmap(path, np.float32, "r", offset, (whole, *shape[1:]))
+        for start in range(0, whole, chunk):
+            block = rows[start : start + chunk]
+            intact[start : start + len(block)] = np.isfinite(block).all(axis=(1, 2))
+    cut, bad = int(done[whole:].sum()), int((done & ~intact)[:whole].sum())
+    why = [f"{path.name} is cut off ({cut} image(s) missing)"] if cut else []
+    why += [f"{path.name} holds non-finite values for {bad} image(s)"] if bad else []
+    return intact & done, "; ".join(why), offset + n * row
