@@ -347,6 +347,7 @@ def test_constant_scores_give_n_a_not_a_crash(setup, tmp_path):
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| kadid10k | n/a | n/a | n/a | n/a |" in table and "| gaublur | n/a | n/a |" in table
     assert "RuntimeWarning" not in result.output
+    assert result.stdout.startswith("# kadid10k: 40 images")  # the bars go to stderr: stdout is the table alone
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,6 @@ def evaluate(
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
     from rich.console import Console
 
-    from ..evaluate.features import FeatureError
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
 
@@ -126,7 +125,7 @@ def evaluate(
             out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
-        except (ValueError, OSError, FeatureError) as e:  # each names the file or setting to fix
+        except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
         except (MemoryError, RuntimeError) as e:
             if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from PIL import Image
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..constants import CROP_SIZE
@@ -38,7 +39,7 @@ from ..utils.runtime import autocast, autocast_dtype
 PENDING, DONE, FAILED = 0, 1, 2
 
 
-class FeatureError(RuntimeError):
+class FeatureError(ValueError):
     """Some images could not be turned into features (they are listed; the rest is cached)."""
 
 
@@ -307,9 +308,9 @@ def _run(
 
 
 def _bar(progress: bool) -> Progress:
-    return Progress(
-        TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress
-    )
+    """The features' progress bar, on stderr: stdout carries the results table."""
+    columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), disable=not progress)
 
 
 def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:
