@@ -129,6 +129,9 @@ def test_engine_errors(published, exported, tmp_path):
         load(exported, device="cpu", engine="onnxruntime", precision="bf16")
     with pytest.raises(ValueError, match="engine must be"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="tensorrt")
+    for device in ("tpu", "mps"):  # they ran on the CPU without a word
+        with pytest.raises(ValueError, match=f"device '{device}': ONNX Runtime runs on cpu or cuda"):
+            load(exported, device=device)
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
     res = CliRunner().invoke(app, ["score", str(exported), "--checkpoint", str(bad), "--engine", "onnxruntime"])

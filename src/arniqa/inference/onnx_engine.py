@@ -39,12 +39,15 @@ class ScoreScale:
 
 
 def device_type(device) -> str:
-    """``cpu``, ``cuda``, ... of a torch device or a string (``auto``: cuda when this onnxruntime has CUDA)."""
+    """``cpu`` or ``cuda`` of a torch device or a string (``auto``: cuda when this onnxruntime has CUDA);
+    ValueError for any other name (ONNX Runtime here runs on nothing else)."""
     kind = getattr(device, "type", str(device).split(":")[0])
     if kind == "auto":
         import onnxruntime as ort
 
         return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(device)!r}: ONNX Runtime runs on cpu or cuda; choose one, or auto")
     return kind
 
 
