@@ -11,6 +11,20 @@ from arniqa.utils import runtime
 _register()
 
 
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A working folder holding photos/a.png, wide messages (typer would wrap them at 80 columns) and no
+    process-wide allocator switch (not in the test process)."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    return tmp_path
+
+
 def test_the_documented_values():
     assert (EXIT_OK, EXIT_FAILED, EXIT_USAGE) == (0, 1, 2)
 
@@ -41,15 +55,8 @@ def test_the_documented_values():
         ],
     ],
 )
-def test_usage_and_setup_errors_exit_2(tmp_path, monkeypatch, args, message):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")  # typer's error box would wrap a long message at 80
-    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # not in the test process
-    (tmp_path / "empty-folder").mkdir()
-    (tmp_path / "photos").mkdir()
-    from PIL import Image
-
-    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+def test_usage_and_setup_errors_exit_2(workdir, args, message):
+    (workdir / "empty-folder").mkdir()
     result = CliRunner().invoke(app, args)
     assert result.exit_code == EXIT_USAGE, result.output
     assert message in result.output
@@ -98,23 +105,17 @@ def test_version_exits_0():
         ),
     ],
 )
-def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(tmp_path, monkeypatch, args, message):
+def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(workdir, args, message):
     """A config that is not YAML, a YAML tag that would run a command, a --set value that is not YAML, another
     program's CSV: one line naming the file or value, what is wrong and what to do; nothing in them runs."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "400")
-    (tmp_path / "ok.yaml").write_text("seed: 1\n")
-    (tmp_path / "bad.yaml").write_text("seed: [1,\n")
-    (tmp_path / "tagged.yaml").write_text("seed: !!python/object/apply:os.system ['touch ran']\n")
-    (tmp_path / "other.csv").write_text("path,score\na.png,0.5\n")
-    (tmp_path / "photos").mkdir()
-    from PIL import Image
-
-    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    (workdir / "ok.yaml").write_text("seed: 1\n")
+    (workdir / "bad.yaml").write_text("seed: [1,\n")
+    (workdir / "tagged.yaml").write_text("seed: !!python/object/apply:os.system ['touch ran']\n")
+    (workdir / "other.csv").write_text("path,score\na.png,0.5\n")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().count("\n") == 0 and message in result.output
-    assert not (tmp_path / "ran").exists()
+    assert not (workdir / "ran").exists()
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -139,35 +140,22 @@ IN_THE_WAY = "cannot write it: afile is a file, not a folder; choose an output y
         (["demo", "-o", "afile/d"], "afile/d"),
     ],
 )
-def test_an_output_below_a_file_is_one_line_exit_2_before_any_work(tmp_path, monkeypatch, args, output):
+def test_an_output_below_a_file_is_one_line_exit_2_before_any_work(workdir, args, output):
     """Every verb that writes checks its output's folder first: a file standing where a folder is needed is
     named in one line (it was a traceback in eight verbs), before a model loads or training starts."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)
-    (tmp_path / "afile").write_text("a file, not a folder")
-    (tmp_path / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
-    (tmp_path / "photos").mkdir()
-    from PIL import Image
-
-    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
+    (workdir / "afile").write_text("a file, not a folder")
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip() == f"error: {output}: {IN_THE_WAY}"
 
 
-def test_a_write_error_midway_is_one_line_naming_the_file(tmp_path, monkeypatch):
+def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
     from tiny_arniqa import tiny_onnx
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "400")
-    tiny_onnx(tmp_path / "tiny.onnx")
-    (tmp_path / "photos").mkdir()
-    from PIL import Image
-
-    Image.new("RGB", (32, 32)).save(tmp_path / "photos" / "a.png")
-    (tmp_path / "maps" / "maps.csv").mkdir(parents=True)
+    tiny_onnx(workdir / "tiny.onnx")
+    (workdir / "maps" / "maps.csv").mkdir(parents=True)
     result = CliRunner().invoke(
         app, ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "16"]
     )
@@ -176,8 +164,8 @@ def test_a_write_error_midway_is_one_line_naming_the_file(tmp_path, monkeypatch)
         result.output.strip()
         == "error: maps/maps.csv: cannot write it: is a folder (EISDIR); choose an output you can write to"
     )
-    (tmp_path / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
-    (tmp_path / "r.html").mkdir()
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    (workdir / "r.html").mkdir()
     result = CliRunner().invoke(app, ["report", "scores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE, result.output
     assert (
@@ -210,10 +198,9 @@ def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
     assert lines[0].endswith("help)")
 
 
-def test_control_characters_in_a_message_are_escaped(tmp_path, monkeypatch):
+def test_control_characters_in_a_message_are_escaped(workdir):
     """A file name holding a terminal escape (here from the command line; label files are the usual source) is
     written escaped: it cannot retitle or clear the user's terminal, and the message stays one line."""
-    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
     assert result.output == "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file\n"
