@@ -1,6 +1,7 @@
 """Decoding every image mode to RGB, EXIF orientation, and per-file errors."""
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -135,6 +136,9 @@ def test_errors_name_the_file(tmp_path):
     _expect_error(tmp_path / "notes.png", "not an image")
     (tmp_path / "dir.png").mkdir()
     _expect_error(tmp_path / "dir.png", "directory")
+    os.mkfifo(tmp_path / "pipe.png")  # reading it would wait for a writer forever
+    _expect_error(tmp_path / "pipe.png", "not a regular file (a device, FIFO or socket)")
+    _expect_error("/dev/zero", "not a regular file")  # reading it would never end
 
 
 @pytest.mark.parametrize("name", ["scan.eps", "photo.jpg", "photo.png", "photo.tif"])

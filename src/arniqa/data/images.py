@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 from functools import cache
@@ -191,14 +192,17 @@ def open_image(path: PathLike, exif: bool = True, max_pixels: int | None = None)
     if its header declares more than ``max_pixels`` pixels (None: PIL's limit only)."""
     p = Path(path)
     try:
-        if p.stat().st_size == 0:
-            raise ImageError(p, "empty file (0 bytes)")
+        info = p.stat()
     except FileNotFoundError:
         raise ImageError(p, "no such file") from None
     except OSError as e:
         raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
-    if p.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise ImageError(p, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):  # reading /dev/zero or a FIFO would never end
+        raise ImageError(p, "not a regular file (a device, FIFO or socket), not an image file")
+    if info.st_size == 0:
+        raise ImageError(p, "empty file (0 bytes)")
     if p.suffix.lower() == ".png":  # read whole: a plain PNG is decoded by Wuffs from the bytes
         try:
             data = p.read_bytes()
