@@ -204,3 +204,11 @@ def test_control_characters_in_a_message_are_escaped(workdir):
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
     assert result.output == "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file\n"
+
+
+def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workdir):
+    """It was a traceback: the set is made of every pristine image, so one that cannot be decoded stops it."""
+    (workdir / "photos" / "b.png").write_text("not an image")
+    result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", "photos", "-o", "set", "--size", "32x24"])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip() == "error: photos/b.png: not an image file PIL can read"

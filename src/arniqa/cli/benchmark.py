@@ -47,7 +47,7 @@ def synthetic(
             csv_path = build_synthetic(
                 paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i)
             )
-    except OutputBusy as e:
+    except (OutputBusy, ValueError) as e:  # ImageError: a pristine image that cannot be decoded, named
         fail(str(e))
     typer.echo(f"wrote {csv_path} ({len(paths) * len(KADID_TYPES) * NUM_LEVELS} distorted images)")
     typer.echo(LABEL_NOTE)
