@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from .state import TrainingError
@@ -151,6 +152,19 @@ def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampl
         f"building one of the next batches): {str(err).strip().rstrip('.')}; {kept}. If memory ran out, lower "
         "data.num_workers (or train.batch_size); then resume from the last state.pt."
     )
+
+
+def broken_image(err: BaseException, kept: str) -> TrainingError | None:
+    """A one-line TrainingError when ``err`` is a training image that cannot be decoded: an ImageError raised
+    here (no workers), or PyTorch's RuntimeError for one raised in a DataLoader worker, which holds the
+    worker's traceback, whose last line is the ImageError; else None. ``kept``: what the run can resume from."""
+    if isinstance(err, ImageError):
+        reason = str(err)
+    elif isinstance(err, RuntimeError) and str(err).startswith("Caught ImageError"):
+        reason = str(err).strip().splitlines()[-1].split("ImageError: ", 1)[-1]
+    else:
+        return None
+    return TrainingError(f"{reason}; remove or replace the image and rerun (--resume from a state.pt); {kept}")
 
 
 def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:

@@ -34,12 +34,13 @@ import torch.nn as nn
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
+from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
 from ..utils.runtime import autocast
-from .batches import batch_crops, make_loader, resolve_degrade_on, worker_death
+from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
@@ -279,11 +280,12 @@ class Trainer:
         try:
             self._steps(total, logger)
             self._finish()
-        except RuntimeError as err:  # PyTorch reports a dead worker wherever this process is then
-            death = worker_death(err, self.dataset, self._samples(self.epoch, self.step), self._kept())
-            if death is None:
+        except (RuntimeError, ImageError) as err:  # PyTorch reports a dead worker wherever this process is then
+            samples = self._samples(self.epoch, self.step)
+            failure = broken_image(err, self._kept()) or worker_death(err, self.dataset, samples, self._kept())
+            if failure is None:
                 raise
-            raise death from err
+            raise failure from err
 
     def _steps(self, total: int, logger: RunLogger) -> None:
         cfg = self.config.train
