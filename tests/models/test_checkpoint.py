@@ -258,3 +258,26 @@ def test_a_folder_named_as_a_model_is_not_a_checkpoint(tmp_path, monkeypatch):
     (tmp_path / "arniqa").mkdir()
     assert not is_checkpoint("arniqa") and is_checkpoint(tmp_path / "arniqa")
     assert is_checkpoint("absent-00001-of-00002.safetensors") and not is_checkpoint("arniqa-live")
+
+
+@pytest.mark.parametrize(
+    "regressor, message",
+    [
+        ({"dataset": "kadid10k", "in_features": 10**11}, r"regressor.weight is \(1, 4096\), its config says \(1, 1000"),
+        (
+            {"dataset": "kadid10k", "in_features": "4096"},
+            r"regressor.weight is \(1, 4096\), its config says \(1, '4096'",
+        ),
+        ({"dataset": "kadid10k", "score_range": ["a", None, "mos"]}, "cannot rebuild the regressor from its config"),
+    ],
+)
+def test_a_regressor_config_cannot_make_us_allocate_what_the_file_does_not_hold(tmp_path, regressor, message):
+    """A config declaring 10^11 features made the load try to allocate 400 GB (a RuntimeError, or memory taken
+    where the system overcommits); the tensors in the file are checked against the config first."""
+    model = ARNIQA("resnet50")
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tensors |= {"regressor.weight": torch.zeros(1, 4096), "regressor.bias": torch.zeros(1)}
+    config = {"format": "arniqa-checkpoint", "version": 1, "backbone": "resnet50", "regressor": regressor}
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"arniqa": json.dumps(config)})
+    with pytest.raises(WeightsError, match=f"edited.safetensors: {message}"):
+        load_checkpoint(tmp_path / "edited.safetensors")

@@ -89,3 +89,23 @@ def test_explain_api_matches_the_head_on_mean_view_features(model_files):
     assert torch.allclose(result.probs, probs, atol=1e-5)
     assert torch.allclose(result.severity, severity.clamp(0, 5), atol=1e-4)  # levels 1..5, 0 pristine
     assert result.top(0, 2)[0][0] == LABELS[int(probs[0].argmax())]
+
+
+def test_an_explainer_config_cannot_make_us_allocate_what_the_file_does_not_hold(tmp_path):
+    """A head file whose config declares 10^11 features: refused before a layer of that size is built."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from arniqa.models import WeightsError
+
+    x = torch.randn(16, 4096, generator=torch.Generator().manual_seed(0))
+    head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(16) % len(LABELS)], x[:, 0], max_iter=2)
+    path = save_explainer(tmp_path / "head.safetensors", head)
+    with safe_open(str(path), "pt") as f:
+        meta, tensors = json.loads(f.metadata()["arniqa"]), {k: f.get_tensor(k) for k in f.keys()}
+    meta["explainer"]["in_features"] = 10**11
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"arniqa": json.dumps(meta)})
+    with pytest.raises(WeightsError, match=r"explainer.group.weight is \(8, 4096\), its config says \(8, 1000"):
+        load_explainer(tmp_path / "edited.safetensors")

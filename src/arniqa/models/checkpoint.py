@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from ..constants import QUALITY_DIM
 from ..utils.files import atomic_write
 from .arniqa import ARNIQA
-from .files import WeightsError, read_state_dict
+from .files import WeightsError, check_layer_size, read_state_dict
 from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
@@ -238,7 +238,11 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
     regressor = None
     if config.get("regressor") is not None:
         rc = config["regressor"]
-        regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
+        check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
+        try:
+            regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
+        except (TypeError, ValueError) as e:
+            raise WeightsError(f"{path}: cannot rebuild the regressor from its config ({e})") from e
         load_strict(regressor, reg_tensors, path)
         regressor.to(device).eval()
     elif reg_tensors:

@@ -21,7 +21,7 @@ from ..constants import QUALITY_DIM
 from ..degradations.registry import GROUPS
 from ..utils.files import atomic_write
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config
-from .files import WeightsError, read_state_dict
+from .files import WeightsError, check_layer_size, read_state_dict
 
 NONE = "none"
 LABELS: tuple[str, ...] = (*GROUPS, NONE)
@@ -138,8 +138,10 @@ def load_explainer(path) -> Explainer | None:
             raise WeightsError(f"{path}: explainer file without its config")
         return None
     config = meta["explainer"]
-    head = Explainer(int(config.get("in_features", QUALITY_DIM)), tuple(config.get("labels", LABELS)))
+    width, labels = config.get("in_features", QUALITY_DIM), tuple(config.get("labels", LABELS))
     state = {k[len(PREFIX) :]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
+    check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(labels), width))
+    head = Explainer(width, labels)
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -19,6 +19,14 @@ class WeightsError(ValueError):
     """A weight file is missing, unreadable, or does not fit the model."""
 
 
+def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tuple) -> None:
+    """WeightsError unless the file's tensor ``name`` has the ``shape`` its config gives, checked before a
+    layer of that shape is built: a config cannot make us allocate what the file's tensors do not hold."""
+    found = None if weight is None else tuple(weight.shape)
+    if found != shape or not all(isinstance(n, int) for n in shape):
+        raise WeightsError(f"{source}: {name} is {found}, its config says {shape}; the file is damaged or was edited")
+
+
 def _check_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
