@@ -162,3 +162,27 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     assert not any(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"score_range": ["a", None, "mos"]}, "'score_range' must be [low, high, \"mos\" or \"dmos\"], got ['a', None"),
+        ({"score_range": 5}, '\'score_range\' must be [low, high, "mos" or "dmos"], got 5'),
+        ({"score_range": [5.0, 1.0, "mos"]}, "'score_range' must be [low, high"),
+        ({"dataset": 7}, "'dataset' must be a dataset name, got 7"),
+    ],
+)
+def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
+    """Values of the wrong type in the sidecar were a TypeError or AttributeError traceback, or a message naming
+    no file."""
+    import json
+
+    from tiny_arniqa import tiny_onnx
+
+    _, _, path = tiny_onnx(tmp_path / "tiny.onnx")
+    side = tmp_path / "tiny.onnx.json"
+    side.write_text(json.dumps({**json.loads(side.read_text()), **change}))
+    with pytest.raises(ValueError) as e:
+        load(path, device="cpu")
+    assert str(e.value).startswith(f"{side}: {message}") and str(e.value).endswith("; export the model again")

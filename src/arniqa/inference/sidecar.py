@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -26,4 +27,21 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
+    dataset, score_range = meta.get("dataset"), meta.get("score_range")
+    if dataset is not None and not isinstance(dataset, str):
+        raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; export the model again")
+    if score_range is not None and not _is_score_range(score_range):
+        raise ValueError(
+            f'{side}: \'score_range\' must be [low, high, "mos" or "dmos"], got {score_range!r}; export the model again'
+        )
     return meta
+
+
+def _is_score_range(value) -> bool:
+    numbers = isinstance(value, list) and len(value) == 3 and value[:2]
+    return (
+        bool(numbers)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+        and numbers[0] < numbers[1]
+        and value[2] in ("mos", "dmos")
+    )
