@@ -380,3 +380,14 @@ def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     assert _one_line(result) == (
         "error: out of memory computing the features (RuntimeError); lower --batch-size or --crop-size"
     )
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_path):
+    """results.json a folder: it was Python's `[Errno 21] Is a directory: '...'`."""
+    (tmp_path / "out" / "results.json").mkdir(parents=True)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exit_code == 2
+    assert _one_line(result) == (
+        f"error: {tmp_path / 'out' / 'results.json'}: cannot write it: is a folder (EISDIR); "
+        "choose an output you can write to"
+    )

@@ -76,6 +76,7 @@ def evaluate(
 
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
+    from .result_files import output_error
 
     one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
@@ -125,7 +126,11 @@ def evaluate(
             out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
-        except (ValueError, OSError) as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
+        except OSError as e:  # writing into -o (a folder where a file goes, disk full), else reading
+            if e.filename and Path(e.filename).resolve().is_relative_to(output.resolve()):
+                fail(str(output_error(str(e.filename), e)))
+            fail(str(e))
+        except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
         except (MemoryError, RuntimeError) as e:
             if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):
