@@ -65,3 +65,23 @@ def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
     assert json.loads((tmp_path / "raw.json").read_text()) == [
         {"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}
     ]
+
+
+def test_report_names_the_lines_it_leaves_out(tmp_path):
+    """Rows after one that does not parse are left out (the resume rule); the report said nothing and exited 0."""
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nb.png,abc,1,\nc.png,0.7,3.8,\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"warning: {scores}: 2 line(s) after row 1 do not parse as result rows and are left out (a run cut short, "
+        "or an edit); arniqa score --resume completes a cut-short file\n"
+    )
+    scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nc.png,0.7,3.8,\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
+    assert result.exit_code == 0 and not result.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .command import EXIT_OK, app, fail, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, output_place, writing
 
 
 @app.command()
@@ -24,7 +24,7 @@ def report(
     """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
     score, each row's explanation and map, and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, write_report
-    from .result_files import NotAResultFile, OutputError, format_for, read_rows
+    from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
 
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
@@ -32,7 +32,7 @@ def report(
         fail(f"{scores}: no such file")
     output_place(output)
     try:
-        rows = read_rows(scores, format_for(scores, fmt))
+        rows, left_out = read_rows_and_rest(scores, format_for(scores, fmt))
     except NotAResultFile as e:
         fail(f"{e}; give the CSV or JSON file that arniqa score wrote (--format says which, if its name does not)")
     except OutputError as e:
@@ -52,4 +52,11 @@ def report(
             title=f"arniqa report: {scores.name}",
         )
     typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
-    raise typer.Exit(EXIT_OK)
+    if left_out:
+        typer.secho(
+            f"warning: {scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
+            "out (a run cut short, or an edit); arniqa score --resume completes a cut-short file",
+            err=True,
+            fg="yellow",
+        )
+    raise typer.Exit(EXIT_FAILED if left_out else EXIT_OK)

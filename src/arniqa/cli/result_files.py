@@ -238,6 +238,16 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
     return _scan(Path(path), fmt).rows
 
 
+def read_rows_and_rest(path: str | os.PathLike, fmt: str) -> tuple[list[dict], int]:
+    """:func:`read_rows` and the number of lines after the last complete row that hold more than the end of
+    a JSON array: rows that do not parse (a run cut short, a hand edit), which are left out."""
+    existing = _scan(Path(path), fmt)
+    with open(path, "rb") as f:
+        f.seek(existing.end)
+        rest = sum(1 for line in f if line.strip(b" \t\r\n,]"))
+    return existing.rows, rest
+
+
 def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
     """The paths that already have a complete row (scored or failed) in a result file, in its order,
     read as a stream (the rows :func:`read_rows` returns, paths unescaped); :class:`OutputError` for a
