@@ -302,3 +302,31 @@ def test_gray_arrays_are_replicated(published, photos):
         assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError, match="uint8 or float"):
         scorer.score(gray.astype(np.int32))
+
+
+def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_scored():
+    """A NaN image was scored NaN without a word; an image with no pixels raised out of the whole batch."""
+    from tiny_score import load as stand_in
+
+    scorer = stand_in(protocol="whole")
+    good = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    nan_array = np.full((8, 8, 3), 0.5, np.float32)
+    nan_array[2, 3, 1] = np.nan
+    bad = {
+        1: (torch.full((3, 8, 8), float("nan")), "NaN"),
+        2: (nan_array, "NaN"),
+        3: (torch.zeros(3, 0, 8), "8x0 pixels"),
+        4: (Image.new("RGB", (0, 5)), "0x5 pixels"),
+        5: (np.zeros((4, 0), np.uint8), "0x4 pixels"),
+    }
+    results = list(scorer.iter_scores([good, *(item for item, _ in bad.values())]))
+    assert results[0].error is None and results[0].score == pytest.approx(float(scorer.score(good).scores[0]))
+    for i, (_, problem) in bad.items():
+        assert results[i].score is None and problem in results[i].error and f"<input {i}>" in results[i].error
+    for item, problem in bad.values():
+        with pytest.raises(ValueError, match=problem):
+            scorer.score(item)
+    with pytest.raises(ValueError, match="empty input"):
+        scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
+    with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
+        scorer.score({"a.png": good})

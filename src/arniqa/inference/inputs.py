@@ -4,14 +4,14 @@ encoded image files (bytes; :class:`Encoded` bytes with a name; tar shard member
 
 Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
 arrays (made into a PIL image first: alpha dropped, gray replicated). Float arrays and tensors must
-lie in [0, 1] (up to 1e-6).
+lie in [0, 1] (up to 1e-6), with no NaN. An image with no pixels (0 wide or 0 high) is refused.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,13 +57,13 @@ def split_inputs(inputs) -> list | Iterator:
     an iterator (a stream of inputs) is passed through, to be taken item by item."""
     if isinstance(inputs, (str, os.PathLike, bytes, Image.Image, np.ndarray, *NAMED)):
         return [inputs]
-    if _is_tensor(inputs):
-        if inputs.dim() == 4:
-            return list(inputs)
+    if _is_tensor(inputs) and inputs.dim() != 4:
         return [inputs]
     if isinstance(inputs, Iterator):
         return inputs
-    if isinstance(inputs, Iterable):
+    if isinstance(inputs, Mapping):  # its keys would be taken for paths
+        raise ValueError("cannot score a mapping; pass a list of its images (e.g. list(d.values()))")
+    if isinstance(inputs, Iterable):  # a list, or a (B,3,H,W) tensor: its images
         items = list(inputs)
         if not items:
             raise ValueError("no images to score (empty input)")
@@ -76,18 +76,23 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
     images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise."""
     if isinstance(item, (str, os.PathLike)):
-        return open_image(item, max_pixels=max_pixels)
-    if isinstance(item, NAMED):
-        return item.open(max_pixels=max_pixels)
-    if isinstance(item, bytes):
-        return decode_image(item, name, max_pixels=max_pixels)
-    if isinstance(item, Image.Image):
-        return to_rgb(item, name)
-    if isinstance(item, np.ndarray):
-        return _array_image(item, name)
-    if _is_tensor(item):
-        return _tensor_image(item, name)
-    raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
+        image = open_image(item, max_pixels=max_pixels)
+    elif isinstance(item, NAMED):
+        image = item.open(max_pixels=max_pixels)
+    elif isinstance(item, bytes):
+        image = decode_image(item, name, max_pixels=max_pixels)
+    elif isinstance(item, Image.Image):
+        image = to_rgb(item, name)
+    elif isinstance(item, np.ndarray):
+        image = _array_image(item, name)
+    elif _is_tensor(item):
+        image = _tensor_image(item, name)
+    else:
+        raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
+    w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
+    if w == 0 or h == 0:
+        raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
+    return image
 
 
 def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -102,6 +107,10 @@ def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected a float tensor in [0, 1] or uint8, got {x.dtype}")
     else:
         x = x.float()
+        if x.numel() == 0:
+            return x.expand(3, -1, -1)  # as_image refuses it, naming its size
+        if x.isnan().any():
+            raise ValueError(f"{name}: the tensor holds NaN; pixel values must lie in [0, 1]")
         lo, hi = float(x.min()), float(x.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
