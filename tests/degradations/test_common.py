@@ -1,5 +1,8 @@
 """Contract tests for every distortion and level: shape, dtype, range, seeds, batching, bad input."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from imaging import textured
@@ -133,6 +136,34 @@ def test_bad_images_raise(x, message):
         distort(x, "gaublur", 2)
     with pytest.raises(ValueError, match=message):
         apply_chain(x, [("gaublur", 2)])
+
+
+def test_images_with_no_pixels_are_refused_for_every_distortion_without_a_crash():
+    """torchvision's JPEG encoder killed the process (SIGSEGV) on a 0-pixel image; every distortion must refuse it."""
+    code = (
+        "import torch\n"
+        "from arniqa.degradations import NAMES, distort\n"
+        "for shape in [(3, 0, 8), (2, 3, 8, 0)]:\n"
+        "    for name in NAMES:\n"
+        "        try:\n"
+        "            distort(torch.rand(shape), name, 5)\n"
+        "        except ValueError as e:\n"
+        "            assert 'at least 1x1 pixels' in str(e), (name, e)\n"
+        "        else:\n"
+        "            raise AssertionError(name)\n"
+        "print('refused', len(NAMES))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["refused", "24"], (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_batch_gives_an_empty_batch(name):
+    empty = torch.rand(0, 3, 16, 16)
+    for levels in (5, []):
+        out = distort(empty, name, levels)
+        assert out.shape == empty.shape and out.dtype == empty.dtype
+    assert apply_chain(empty, [(name, 5)]).shape == empty.shape
 
 
 def test_not_a_tensor_raises():

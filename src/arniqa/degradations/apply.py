@@ -12,13 +12,15 @@ from .registry import NUM_LEVELS, Distortion, get
 
 
 def check_images(x: torch.Tensor) -> None:
-    """Raise ValueError unless ``x`` is a float tensor (3,H,W) or (B,3,H,W) with values in [0, 1]."""
+    """Raise ValueError unless ``x`` is a float tensor (3,H,W) or (B,3,H,W), H and W at least 1, values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise ValueError(f"expected a float tensor with values in [0, 1], got dtype {x.dtype}")
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"expected shape (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}")
+    if 0 in x.shape[-2:]:  # torchvision's JPEG encoder crashes the process on it
+        raise ValueError(f"expected images of at least 1x1 pixels, got {tuple(x.shape)}")
     if x.numel():
         low, high = (v.item() for v in torch.aminmax(x))
         if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
@@ -100,9 +102,9 @@ def run(
     value = distortion.levels[level - 1]
     options = options or {}
     parts = list(chunks(batch.shape[0], batch.device))
-    if len(parts) <= 1:
+    if len(parts) == 1:
         return _run_once(distortion, batch, value, generator, options)
-    out = torch.empty_like(batch, dtype=torch.float32)
+    out = torch.empty_like(batch, dtype=torch.float32)  # an empty batch has no parts: it stays empty
     for part in parts:
         out[part] = _run_once(distortion, batch[part], value, generator, options)
     return out
