@@ -80,3 +80,33 @@ def test_report_renders_in_a_real_browser(tmp_path):
     )
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn
+
+
+def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
+    """A file named ``javascript:alert(1).jpg`` made a map link that ran script when clicked, and names with
+    ``#``, ``?`` or ``%`` made links to other files; each link must resolve (RFC 3986, by urllib) to its file."""
+    import os
+    import urllib.parse
+    from pathlib import Path
+
+    names = ["javascript:alert(1).jpg", "a#b.jpg", "q?x=1.jpg", "100%.jpg", "sp ace.jpg", os.fsdecode(b"\xff.jpg")]
+    (tmp_path / "maps").mkdir()
+    for name in names:
+        Image.new("RGB", (8, 8)).save(tmp_path / name, "JPEG")
+        for maps in (tmp_path, tmp_path / "maps"):
+            Image.new("RGB", (8, 8)).save(maps / f"{Path(name).stem}.map.png")
+    rows = [{"path": str(tmp_path / n), "score": 0.5} for n in names]
+    for maps in (tmp_path, tmp_path / "maps"):  # the maps beside the report, or in a folder
+        for mode in ("link", "none"):
+            text = build_report(rows, tmp_path, maps=maps, thumbnails=mode)
+            data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+            by_path = {r[0]: r for r in data["rows"]}
+            for name in names:
+                row = by_path[str(tmp_path / name)]
+                links = [(row[5], maps / f"{Path(name).stem}.map.png")]
+                if mode == "link":
+                    links.append((row[4], tmp_path / name))
+                for link, target in links:
+                    parts = urllib.parse.urlsplit(link)
+                    assert (parts.scheme, parts.netloc, parts.query, parts.fragment) == ("", "", "", ""), link
+                    assert tmp_path / urllib.parse.unquote(parts.path, errors="surrogateescape") == target, link

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -74,18 +75,26 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     )
 
 
+def relative_url(path: Path, base: Path) -> str:
+    """``path`` as a URL relative to the folder ``base``, every character a URL gives meaning to percent-encoded:
+    a file named ``javascript:alert(1).jpg`` must not become a link that runs script, nor ``a#b.jpg`` one cut at
+    ``#``. Names in any bytes keep them (``surrogateescape``)."""
+    rel = os.path.relpath(path, base).replace(os.sep, "/")
+    return urllib.parse.quote(rel, safe="/", errors="surrogateescape")
+
+
 def _map_link(path: str, maps: Path | None, base: Path) -> str | None:
     if maps is None:
         return None
     png = maps / f"{Path(path).stem}.map.png"
-    return os.path.relpath(png, base).replace(os.sep, "/") if png.is_file() else None
+    return relative_url(png, base) if png.is_file() else None
 
 
 def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | None]:
     if mode == "none":
         return [None] * len(rows)
     if mode == "link":
-        return [os.path.relpath(Path(r["path"]).resolve(), base).replace(os.sep, "/") for r in rows]
+        return [relative_url(Path(r["path"]).resolve(), base) for r in rows]
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(lambda r: thumbnail(r["path"], size), rows))
 
