@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 import arniqa.cli.explain  # noqa: F401  (registers the verbs)
 import arniqa.cli.export  # noqa: F401
 import arniqa.cli.map  # noqa: F401
+import arniqa.cli.report  # noqa: F401
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app
 from arniqa.inference import load
@@ -169,3 +171,39 @@ def test_onnx_export_outputs_the_explanation(files, tmp_path):
     expected = scorer.explain(image)
     np.testing.assert_allclose(torch.from_numpy(logits).mean(0).softmax(-1).numpy(), expected.probs[0], atol=1e-4)
     np.testing.assert_allclose(np.clip(severity.mean(), 0, 5), expected.severity[0], atol=1e-3)  # levels 0..5
+
+
+def test_map_and_report_link_each_image_to_its_own_map(tmp_path, monkeypatch):
+    """Two images named x.png in two folders: the report linked both to the first one's map (it guessed the map
+    from the file name); a file name that is not UTF-8 stopped `arniqa map` with a traceback."""
+    import os
+    import urllib.parse
+
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    tiny_onnx(tmp_path / "tiny.onnx")
+    images = {"photos/a/x.png": (200, 30, 30), "photos/b/x.png": (30, 30, 200), os.fsdecode(b"photos/\xff.png"): 90}
+    for name, colour in images.items():
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 20), colour).save(name)
+    model = ["--checkpoint", "tiny.onnx"]
+    assert _run("map", "photos", "-o", "maps", *model, "--crop", 16, "--stride", 8).exit_code == EXIT_OK
+    assert _run("score", "photos", "-o", "scores.csv", *model).exit_code == EXIT_OK
+    result = _run("report", "scores.csv", "-o", "report.html", "--maps", "maps", "--thumbnails", "none")
+    assert result.exit_code == EXIT_OK, result.output
+    text = (tmp_path / "report.html").read_text()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    shown = {row[0]: row[5] for row in data["rows"]}
+    assert set(shown) == {"photos/a/x.png", "photos/b/x.png", "photos/\\xff.png"}  # as people read it
+    scorer = load("tiny.onnx", device="cpu")
+    for name in images:
+        link = shown[name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")]
+        grid = np.load(Path(urllib.parse.unquote(link, errors="surrogateescape")).with_suffix(".npy"))
+        expected = quality_map(scorer, Image.open(name).convert("RGB"), crop=16, stride=8).scores
+        np.testing.assert_allclose(grid, expected, rtol=1e-6)  # this image's own map
+    assert shown["photos/a/x.png"] != shown["photos/b/x.png"]
+    missing = _run("report", "scores.csv", "-o", "r2.html", "--maps", "photos")
+    assert missing.exit_code == EXIT_USAGE and "no maps.csv" in missing.output

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from arniqa.reports.html import build_report, write_report
+from arniqa.utils.files import printable
 
 
 def _rows(n):
@@ -98,11 +99,12 @@ def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
     rows = [{"path": str(tmp_path / n), "score": 0.5} for n in names]
     for maps in (tmp_path, tmp_path / "maps"):  # the maps beside the report, or in a folder
         for mode in ("link", "none"):
-            text = build_report(rows, tmp_path, maps=maps, thumbnails=mode)
+            index = {str(tmp_path / n): maps / f"{Path(n).stem}.map.png" for n in names}
+            text = build_report(rows, tmp_path, maps=index, thumbnails=mode)
             data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
-            by_path = {r[0]: r for r in data["rows"]}
+            by_path = {r[0]: r for r in data["rows"]}  # shown with \\xNN for bytes that are not UTF-8
             for name in names:
-                row = by_path[str(tmp_path / name)]
+                row = by_path[printable(str(tmp_path / name))]
                 links = [(row[5], maps / f"{Path(name).stem}.map.png")]
                 if mode == "link":
                     links.append((row[4], tmp_path / name))
@@ -110,3 +112,16 @@ def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
                     parts = urllib.parse.urlsplit(link)
                     assert (parts.scheme, parts.netloc, parts.query, parts.fragment) == ("", "", "", ""), link
                     assert tmp_path / urllib.parse.unquote(parts.path, errors="surrogateescape") == target, link
+
+
+def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
+    """A row that failed, named in bytes that are not UTF-8, stopped the report (and `score --html`) with a
+    UnicodeEncodeError; such names are shown with \\xNN, like the error lines."""
+    import os
+
+    rows = [
+        {"path": os.fsdecode(b"a\xff.jpg"), "score": "", "error": "truncated"},
+        {"path": os.fsdecode(b"b\xfe.jpg"), "score": 0.5},
+    ]
+    text = write_report(rows, tmp_path / "r.html", thumbnails="none").read_bytes().decode("utf-8")
+    assert "<td>a\\xff.jpg</td><td>truncated</td>" in text and '"b\\\\xfe.jpg"' in text

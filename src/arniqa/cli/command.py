@@ -34,7 +34,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
-    from .result_files import printable
+    from ..utils.files import printable
 
     line = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(message))
     typer.secho(f"error: {line}", err=True, fg="red")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import typer
 
 from ..constants import DEFAULT_MODEL
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
+from .result_files import escape_name, unescape_name
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
@@ -82,7 +84,7 @@ def map_images(
                 qmap = quality_map(scorer, image, crop, stride, max_side, batch_size, explain)
             except (ImageError, ValueError, RuntimeError) as e:
                 failed += 1
-                writer.writerow([name, "", "", "", "", "", "", getattr(e, "reason", str(e))])
+                writer.writerow([escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))])
                 f.flush()
                 continue
             s = qmap.scores
@@ -94,8 +96,8 @@ def map_images(
                     overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
             writer.writerow(
                 [
-                    name,
-                    f"{stem}.map.png",
+                    escape_name(name),
+                    escape_name(f"{stem}.map.png"),
                     f"{s.mean():.4f}",
                     f"{s.min():.4f}",
                     f"{s.max():.4f}",
@@ -118,3 +120,19 @@ def _unique(stem: str, used: set[str]) -> str:
         name = f"{stem}-{n}"
     used.add(name)
     return name
+
+
+def read_map_index(folder: Path) -> dict[str, Path]:
+    """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
+    as written there and by that path made absolute (from the current folder). ValueError without maps.csv."""
+    listing = folder / "maps.csv"
+    if not listing.is_file():
+        raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
+    index: dict[str, Path] = {}
+    with open(listing, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row.get("path") and row.get("map"):
+                png = folder.resolve() / unescape_name(row["map"])
+                path = unescape_name(row["path"])
+                index[path] = index[os.path.abspath(path)] = png
+    return index

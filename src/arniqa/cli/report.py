@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import typer
@@ -23,7 +24,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
     score, each row's explanation and map, and the rows that could not be scored."""
-    from ..reports.html import THUMBNAILS, write_report
+    from ..reports.html import THUMBNAILS, map_of, write_report
+    from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
 
     if thumbnails not in THUMBNAILS:
@@ -41,17 +43,31 @@ def report(
         fail(f"{scores}: not a result file of arniqa score ({e})")
     if not rows:
         fail(f"{scores}: no rows")
+    try:
+        index = None if maps is None else read_map_index(maps)
+    except ValueError as e:  # no maps.csv
+        fail(str(e))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        fail(f"{maps / 'maps.csv'}: cannot read it ({e}); give the folder that arniqa map -o wrote")
     with writing(output):
         path = write_report(
             rows,
             output,
-            maps=maps,
+            maps=index,
             thumbnails=thumbnails,
             size=size,
             best_worst=best_worst,
             title=f"arniqa report: {scores.name}",
         )
     typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
+    unmapped = 0 if index is None else sum(1 for r in rows if not r.get("error") and map_of(r["path"], index) is None)
+    if unmapped:
+        typer.secho(
+            f"warning: {maps}: {unmapped} scored image(s) have no map in its maps.csv (run arniqa map on the same "
+            "paths, from the same folder, to link them)",
+            err=True,
+            fg="yellow",
+        )
     if left_out:
         typer.secho(
             f"warning: {scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "

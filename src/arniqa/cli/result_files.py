@@ -21,6 +21,8 @@ from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
+from ..utils.files import printable
+
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
 FORMATS = ("csv", "json")
@@ -45,11 +47,6 @@ def escape_name(name: str) -> str:
 def unescape_name(field: str) -> str:
     """The path :func:`escape_name` wrote as ``field``."""
     return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
-
-
-def printable(text: str) -> str:
-    """``text`` with undecodable bytes as ``\\xNN`` (an error message: read by people, not parsed back)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
+from ..utils.files import printable
 from .result_files import (
     COLUMNS,
     EXPLAIN_COLUMNS,
@@ -28,7 +29,6 @@ from .result_files import (
     escape_name,
     format_for,
     output_error,
-    printable,
     why,
 )
 

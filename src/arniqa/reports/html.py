@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..data.images import ImageError, open_image
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, printable
 
 THUMBNAILS = ("embed", "link", "none")
 PAGE_ROWS = 100
@@ -83,11 +83,15 @@ def relative_url(path: Path, base: Path) -> str:
     return urllib.parse.quote(rel, safe="/", errors="surrogateescape")
 
 
-def _map_link(path: str, maps: Path | None, base: Path) -> str | None:
-    if maps is None:
-        return None
-    png = maps / f"{Path(path).stem}.map.png"
-    return relative_url(png, base) if png.is_file() else None
+def map_of(path: str, maps: dict[str, Path]) -> Path | None:
+    """The map PNG of the image ``path`` in ``maps`` (by the path as given, else made absolute), if it is there."""
+    png = maps.get(path) or maps.get(os.path.abspath(path))
+    return png if png is not None and png.is_file() else None
+
+
+def _map_link(path: str, maps: dict[str, Path] | None, base: Path) -> str | None:
+    png = None if maps is None else map_of(path, maps)
+    return None if png is None else relative_url(png, base)
 
 
 def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | None]:
@@ -102,14 +106,15 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | No
 def build_report(
     rows: list[dict],
     base: Path,
-    maps: Path | None = None,
+    maps: dict[str, Path] | None = None,
     thumbnails: str = "embed",
     size: int = 96,
     best_worst: int = 12,
     title: str = "arniqa report",
 ) -> str:
     """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
-    ``explanation`` and ``severity``); links are relative to the folder ``base``."""
+    ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: image path (as in
+    ``rows``, or absolute) -> its map PNG (``arniqa map``'s maps.csv, read by ``arniqa report --maps``)."""
     if thumbnails not in THUMBNAILS:
         raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
     ok = [_number(r.get("score")) is not None and not r.get("error") for r in rows]
@@ -118,7 +123,7 @@ def build_report(
     thumbs = _thumbs(scored, thumbnails, size, base)
     data = [
         [
-            str(r["path"]),
+            printable(str(r["path"])),
             _number(r["score"]),
             r.get("explanation") or "",
             _number(r.get("severity")),
@@ -131,7 +136,8 @@ def build_report(
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     payload = payload.replace("</", "<\\/")  # never closes the script element
     errors = "".join(
-        f"<tr><td>{html.escape(str(r['path']))}</td><td>{html.escape(str(r.get('error') or 'no score'))}</td></tr>"
+        f"<tr><td>{html.escape(printable(str(r['path'])))}</td>"
+        f"<td>{html.escape(printable(str(r.get('error') or 'no score')))}</td></tr>"
         for r in failed
     )
     scores = [d[1] for d in data]
@@ -161,9 +167,7 @@ def write_report(
     """Write :func:`build_report` to ``path`` (atomically); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = build_report(
-        rows, path.parent.resolve(), None if maps is None else Path(maps).resolve(), thumbnails, size, best_worst, title
-    )
+    text = build_report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

@@ -5,6 +5,7 @@ A crash at any moment leaves either the old file or the new one. :func:`write_js
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
+:func:`printable` shows a file name whose bytes are not UTF-8.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, outputs are not guarded
     fcntl = None
+
+
+def printable(text: str) -> str:
+    """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
+    ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def cache_dir() -> Path:
