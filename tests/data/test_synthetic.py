@@ -52,6 +52,22 @@ def test_build_writes_kadid_layout_that_the_adapter_reads(pristine, tmp_path):
     assert "mean MOS" in (out / "README.md").read_text()
 
 
+def test_sources_name_pristine_files_in_any_bytes(tmp_path):
+    """A pristine file named in bytes that are not UTF-8 failed the whole build at its last step (sources.csv);
+    sources.csv names it as arniqa score's CSV does: a backslash doubled, such a byte as \\xNN."""
+    import os
+
+    folder = tmp_path / "pristine"
+    folder.mkdir()
+    names = [os.fsdecode(b"caf\xe9.png"), "back\\slash.png"]
+    for name in names:
+        Image.new("RGB", (40, 30), (120, 80, 40)).save(folder / name)
+    build_synthetic(sorted(folder / n for n in names), tmp_path / "bench", size=(16, 12), types=("jpeg",))
+    with open(tmp_path / "bench" / "sources.csv", encoding="utf-8") as f:
+        sources = [row["source"] for row in csv.DictReader(f)]
+    assert sources == sorted([str(folder / "back\\\\slash.png"), str(folder / "caf\\xe9.png")])
+
+
 def test_rebuild_is_identical_and_keeps_existing_files(pristine, tmp_path):
     paths = list_images(pristine)
     a, b = tmp_path / "a", tmp_path / "b"

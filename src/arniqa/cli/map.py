@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
+from ..utils.files import escape_name, unescape_name
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
-from .result_files import escape_name, unescape_name
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 

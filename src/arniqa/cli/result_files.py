@@ -14,14 +14,13 @@ import csv
 import errno
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import suppress
 from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import printable
+from ..utils.files import printable, unescape_name
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -35,22 +34,6 @@ def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         return fmt
     return "json" if path is not None and Path(path).suffix.lower() == ".json" else "csv"
-
-
-def escape_name(name: str) -> str:
-    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
-    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
-    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
-    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
-
-
-def unescape_name(field: str) -> str:
-    """The path :func:`escape_name` wrote as ``field``."""
-    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
-
-
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
-_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
 class OutputError(Exception):

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from ..utils.files import printable
+from ..utils.files import escape_name, printable
 from .result_files import (
     COLUMNS,
     EXPLAIN_COLUMNS,
     OutputError,
     count_rows,
-    escape_name,
     format_for,
     output_error,
     why,

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from ..degradations import LEVELS, distort
-from ..utils.files import atomic_write, output_lock
+from ..utils.files import atomic_write, escape_name, output_lock
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -144,7 +144,9 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
         if progress:
             progress(i, len(pristine))
     write_csv(
-        out / "sources.csv", ["ref_img", "source"], ((f"I{i:02d}.png", str(p)) for i, p in enumerate(pristine, start=1))
+        out / "sources.csv",
+        ["ref_img", "source"],
+        ((f"I{i:02d}.png", escape_name(str(p))) for i, p in enumerate(pristine, start=1)),
     )
     text = (
         "# Synthetic KADID-style benchmark\n\n"

@@ -5,7 +5,7 @@ A crash at any moment leaves either the old file or the new one. :func:`write_js
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`printable` shows a file name whose bytes are not UTF-8.
+:func:`escape_name` writes a file name in any bytes into a text file losslessly; :func:`printable` shows one.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,22 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, outputs are not guarded
     fcntl = None
+
+
+def escape_name(name: str) -> str:
+    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
+    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
+    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
+    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
+
+
+def unescape_name(field: str) -> str:
+    """The path :func:`escape_name` wrote as ``field``."""
+    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
 def printable(text: str) -> str:
