@@ -252,3 +252,20 @@ def test_probe_steps_past_the_end_are_refused(probed):
     )
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
         run_ablation(late, console=Console(quiet=True))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("evaluation.device=tpu", "evaluation.device: device 'tpu' is not a device"),
+        ("recipe.train.device=bogus", "recipe.train.device: device 'bogus' is not a device"),
+        ("recipe.train.batch_size=3", "training part has 2 image.s., fewer than one batch of 3"),
+    ],
+)
+def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, override, message):
+    """Each of these failed every job one by one, after the benchmarks were built; now one error first."""
+    config, out, calls = study
+    doomed = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", override])
+    with pytest.raises(AblationError, match=message):
+        run_ablation(doomed, console=Console(quiet=True))
+    assert not calls and not (out / "benchmarks").exists()

@@ -155,8 +155,11 @@ def validate(config: AblationConfig) -> None:
     if d.train_images is not None and (not isinstance(d.train_images, int) or d.train_images < 1):
         problems.append(f"data.train_images must be a positive integer or null, got {d.train_images!r}")
     ev = config.evaluation
-    if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1:
-        problems.append("evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1")
+    if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1 or ev.num_workers < 0:
+        problems.append(
+            "evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1, "
+            "evaluation.num_workers at least 0"
+        )
     probes = ev.probe_steps
     if probes is None or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
         problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")

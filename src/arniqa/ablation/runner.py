@@ -50,6 +50,7 @@ from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
 from ..utils.files import OutputBusy, jsonable, output_lock, write_json
+from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .layout import RESULT, has_runs, result_path, run_folder, runs_path, stage_step
 from .prepare import prepare_benchmarks, split_pristine
@@ -183,16 +184,33 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
 
 
 def check_probe_steps(config: AblationConfig, train_images: int) -> None:
-    """AblationError when a probe step is not before the end of training (the ``trained`` stage
-    evaluates the last step)."""
+    """AblationError when the training part is smaller than one batch (every run would fail), or a probe step
+    is not before the end of training (the ``trained`` stage evaluates the last step)."""
     train_config = config.train_config(config.baseline, config.seeds[0], "unused", "unused")
-    total = loop.total_steps(train_images // train_config.train.batch_size, train_config.train)
+    batch = train_config.train.batch_size
+    if train_images < batch:
+        raise AblationError(
+            f"data.pristine: the training part has {train_images} image(s), fewer than one batch of {batch}; "
+            "add images, lower data.holdout_images or recipe.train.batch_size"
+        )
+    total = loop.total_steps(train_images // batch, train_config.train)
     late = [k for k in config.evaluation.probe_steps if k >= total]
     if late:
         raise AblationError(
             f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
             f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)"
         )
+
+
+def check_devices(config: AblationConfig) -> None:
+    """AblationError, before any work, for a training or evaluation device this machine does not have (every
+    job would fail on it). Not part of :func:`validate`: ``--report-only`` reads a GPU study on any machine."""
+    train = config.train_config(config.baseline, config.seeds[0], "unused", "unused").train
+    for key, device in (("recipe.train.device", train.device), ("evaluation.device", config.evaluation.device)):
+        try:
+            resolve_device(device)
+        except ValueError as err:
+            raise AblationError(f"{key}: {err}") from None
 
 
 def _last_step(log_csv: Path) -> int:
@@ -318,6 +336,7 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
 
 
 def _study(config: AblationConfig, out: Path, command: str | None, console: Console) -> dict[str, Any]:
+    check_devices(config)
     _check_study(config, out)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t_start = time.perf_counter()
