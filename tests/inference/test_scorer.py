@@ -445,3 +445,21 @@ def test_hub_model_names_inputs_of_the_wrong_shape(published):
         model(torch.rand(2, 4, 32, 32), xd)
     with pytest.raises(ValueError, match="img_ds: .* got an object of type list"):
         model(x, [xd])
+
+
+def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
+    """None or a number as a path came back as os.fspath's TypeError naming no argument; a Path to a folder
+    or to no file as the regressor was 'unknown regressor dataset PosixPath(...)'."""
+    d, _, _ = published
+    for name, value in [("name_or_path", None), ("weights_dir", 5), ("explainer", 3), ("calibrate", ["a"])]:
+        kwargs = {} if name == "name_or_path" else {name: value}
+        args = (value,) if name == "name_or_path" else ("arniqa-kadid10k",)
+        with pytest.raises(TypeError, match=f"{name} must be a str or a path, got {type(value).__name__}"):
+            load(*args, device="cpu", **kwargs)
+    for device in (None, 1.5):  # torch's TypeError listed its signatures over many lines
+        with pytest.raises(ValueError, match=f"device {device!r} is not a device: choose auto, cpu"):
+            load("arniqa-kadid10k", device=device, weights_dir=d, engine="torch")
+    with pytest.raises(ValueError, match=f"regressor {d}: a folder"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
+    with pytest.raises(ValueError, match="regressor_none.pth: no such file"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
