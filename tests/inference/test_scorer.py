@@ -330,3 +330,136 @@ def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_sco
         scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
     with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
         scorer.score({"a.png": good})
+
+
+def _stand_in(**options) -> Scorer:
+    """The stand-in model of ``tiny_score`` in a Scorer with ``options`` (batching and threads too)."""
+    from tiny_score import load as stand_in
+
+    tiny = stand_in(protocol="whole")
+    return Scorer(tiny.model, tiny.regressor, protocol="whole", device="cpu", engine="torch", **options)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("batch_size", 1.5),
+        ("batch_size", float("nan")),
+        ("batch_size", True),
+        ("workers", -1),
+        ("workers", 2.5),
+        ("max_side", 7.5),
+        ("max_pixels", float("nan")),
+        ("max_pixels", True),
+        ("channels_last", "no"),
+    ],
+)
+def test_options_of_the_wrong_kind_are_refused_by_name(option, value):
+    """batch_size=nan held every image until the end; max_pixels=nan turned the pixel bound off; a float or
+    a bool passed as a count, and a string as channels_last, were taken without a word."""
+    with pytest.raises(ValueError, match=f"{option} must be .*, got {value!r}"):
+        _stand_in(**{option: value})
+
+
+def _images(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (6 + i % 3, 7 + i % 4, 3), dtype=np.uint8) for i in range(n)]
+
+
+def test_an_input_stream_that_fails_midway_yields_the_images_it_gave_first():
+    """The images decoded ahead (up to 2 * batch_size) were dropped when the stream raised."""
+    images = _images(7)
+    single = [float(s) for s in _stand_in(batch_size=1, workers=1).score(images).scores]
+
+    def stream():
+        yield from images
+        raise OSError("the bucket listing broke")
+
+    for batch_size, workers in [(1, 1), (4, 1), (4, 3), (16, 4)]:
+        got = []
+        with pytest.raises(OSError, match="bucket listing"):
+            for r in _stand_in(batch_size=batch_size, workers=workers).iter_scores(stream()):
+                got.append(r)
+        assert [r.index for r in got] == list(range(7))
+        assert [r.score for r in got] == pytest.approx(single, abs=1e-6)
+
+
+def test_a_tensor_torch_cannot_read_is_an_error_row():
+    """A meta tensor (torch raises RuntimeError on reading it) raised out of the whole batch."""
+    images = _images(2)
+    scorer = _stand_in(batch_size=2, workers=2)
+    results = list(scorer.iter_scores([images[0], torch.zeros(3, 8, 8, device="meta"), images[1]]))
+    assert "<input 1>: cannot make its views" in results[1].error and results[1].score is None
+    assert [results[0].score, results[2].score] == pytest.approx(scorer.score(images).scores.tolist(), abs=1e-6)
+
+
+def test_memory_error_for_a_batch_retries_one_image_at_a_time():
+    """numpy's MemoryError while joining a batch's views (a large batch_size) ended the whole run."""
+    images = [im[:6, :7] for im in _images(5)]  # one size: one batch
+    scorer = _stand_in(batch_size=5, workers=1)
+    expected = scorer.score(images).scores.tolist()
+    run = scorer.engine.run
+
+    def no_room_for_two(full, half, features):
+        if len(full) > 1:
+            raise MemoryError("Unable to allocate 97.6 MiB for an array")
+        return run(full, half, features)
+
+    scorer.engine.run = no_room_for_two
+    results = list(scorer.iter_scores(images))
+    assert [r.error for r in results] == [None] * 5
+    assert [r.score for r in results] == pytest.approx(expected, abs=1e-6)
+
+
+def test_package_shortcut_tells_regressor_objects_apart(monkeypatch):
+    """Two Regressors of one dataset have one repr; the second call was scored with the first one's weights."""
+    from tiny_score import load as stand_in
+
+    from arniqa.models.regressor import Regressor
+
+    def load_with(model, regressor=None, **options):
+        tiny = stand_in()
+        return Scorer(tiny.model, regressor, protocol="whole", device="cpu", engine="torch")
+
+    monkeypatch.setattr(arniqa.inference, "load", load_with)
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    zero, tenth = (Regressor.from_numpy(np.full(12, w), 3.0, dataset="kadid10k") for w in (0.0, 0.1))
+    assert float(arniqa.score(image, model="tiny", regressor=zero).raw_scores[0]) == pytest.approx(3.0)
+    fresh = float(load_with("tiny", tenth).score(image).raw_scores[0])
+    assert fresh > 3.1  # 0.1 * the sum of 12 features of a bright image, plus 3
+    assert float(arniqa.score(image, model="tiny", regressor=tenth).raw_scores[0]) == pytest.approx(fresh, abs=1e-6)
+    assert float(arniqa.score(image, model="tiny", regressor=zero).raw_scores[0]) == pytest.approx(3.0)
+    assert len(arniqa._cached_scorers) == 2
+
+
+def test_hub_model_names_inputs_of_the_wrong_shape(published):
+    """Inputs of the wrong shape or count came back as torch's RuntimeError from inside the ResNet."""
+    from arniqa.inference.hub import hub_model
+
+    model = hub_model("kadid10k", published[0])
+    x, xd = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 16, 16)
+    with pytest.raises(ValueError, match="img has 2 images and img_ds 1"):
+        model(x, xd[:1])
+    with pytest.raises(ValueError, match=r"img: expected a \(N,3,H,W\) tensor, got shape \(2, 4, 32, 32\)"):
+        model(torch.rand(2, 4, 32, 32), xd)
+    with pytest.raises(ValueError, match="img_ds: .* got an object of type list"):
+        model(x, [xd])
+
+
+def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
+    """None or a number as a path came back as os.fspath's TypeError naming no argument; a Path to a folder
+    or to no file as the regressor was 'unknown regressor dataset PosixPath(...)'."""
+    d, _, _ = published
+    for name, value in [("name_or_path", None), ("weights_dir", 5), ("explainer", 3), ("calibrate", ["a"])]:
+        kwargs = {} if name == "name_or_path" else {name: value}
+        args = (value,) if name == "name_or_path" else ("arniqa-kadid10k",)
+        with pytest.raises(TypeError, match=f"{name} must be a str or a path, got {type(value).__name__}"):
+            load(*args, device="cpu", **kwargs)
+    for device in (None, 1.5):  # torch's TypeError listed its signatures over many lines
+        with pytest.raises(ValueError, match=f"device {device!r} is not a device: choose auto, cpu"):
+            load("arniqa-kadid10k", device=device, weights_dir=d, engine="torch")
+    with pytest.raises(ValueError, match=f"regressor {d}: a folder"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
+    with pytest.raises(ValueError, match="regressor_none.pth: no such file"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")

@@ -125,3 +125,11 @@ def test_bad_arguments(tmp_path):
         fetch("../escape.bin", weights_dir=tmp_path)
     with pytest.raises(WeightsError, match="no download URL"):
         fetch("unknown.bin", weights_dir=tmp_path)
+
+
+def test_weights_dir_that_is_a_file_is_named(tmp_path):
+    """A file given as the weights folder raised FileExistsError from mkdir, after a look for the file in it."""
+    (tmp_path / "ARNIQA.pth").write_bytes(b"the encoder, given instead of its folder")
+    with pytest.raises(WeightsError, match=r"ARNIQA\.pth: not a folder; pass the folder that holds ARNIQA\.pth"):
+        fetch("ARNIQA.pth", weights_dir=tmp_path / "ARNIQA.pth")
+    assert (tmp_path / "ARNIQA.pth").read_bytes() == b"the encoder, given instead of its folder"

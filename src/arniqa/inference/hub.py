@@ -27,6 +27,11 @@ class HubModel(nn.Module):
     def forward(
         self, img: torch.Tensor, img_ds: torch.Tensor, return_embedding: bool = False, scale_score: bool = True
     ):
+        for name, x in (("img", img), ("img_ds", img_ds)):
+            if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3:
+                raise ValueError(f"{name}: expected a (N,3,H,W) tensor, got {_shape(x)}")
+        if len(img) != len(img_ds):
+            raise ValueError(f"img has {len(img)} images and img_ds {len(img_ds)}; pass both scales of each image")
         f = F.normalize(self.model.encoder(img), dim=1)
         f_ds = F.normalize(self.model.encoder(img_ds), dim=1)
         f_combined = torch.hstack((f, f_ds))
@@ -34,6 +39,10 @@ class HubModel(nn.Module):
         if scale_score:
             score = self.regressor.scale(score)
         return (score, f_combined) if return_embedding else score
+
+
+def _shape(x) -> str:
+    return f"shape {tuple(x.shape)}" if torch.is_tensor(x) else f"an object of type {type(x).__name__}"
 
 
 def hub_model(regressor_dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> HubModel:

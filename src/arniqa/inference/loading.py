@@ -88,6 +88,10 @@ def load(
     Raises:
         ValueError: an unknown name or regressor, or a regressor name with a checkpoint.
     """
+    for name, value in (("weights_dir", weights_dir), ("calibrate", calibrate), ("explainer", explainer)):
+        if value is not None:
+            _check_path(name, value)
+    _check_path("name_or_path", name_or_path)
     scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
     if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer  # here: it imports torch
@@ -96,6 +100,12 @@ def load(
         if explainer is not None and scorer.explainer is None:
             raise ValueError(f"{explainer}: holds no explanation head")
     return scorer
+
+
+def _check_path(name: str, value) -> None:
+    """TypeError naming ``name`` unless ``value`` is a str or a path."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or a path, got {type(value).__name__} {value!r}")
 
 
 def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options) -> Scorer:
@@ -162,6 +172,8 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
         return regressor
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
         return load_published_regressor(Path(regressor))
+    if isinstance(regressor, os.PathLike):  # a str may be a dataset name, even where a folder has that name
+        raise ValueError(f"regressor {regressor}: {'a folder' if Path(regressor).is_dir() else 'no such file'}")
     return _published_regressor(regressor_dataset(regressor) if regressor else model_dataset(name), weights_dir)
 
 

@@ -15,6 +15,7 @@ Scorer runs on numpy and PIL alone: torch is imported only for tensor inputs, th
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -62,6 +63,34 @@ def _cat(views: list):
     import torch
 
     return torch.cat([torch.as_tensor(v) for v in views])
+
+
+def _check_count(name: str, value, least: int) -> None:
+    """ValueError unless ``value`` is a whole number (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+
+
+class _Stream:
+    """An iterator of inputs that ends, instead of raising, when the caller's iterator raises; the exception
+    is kept in ``error`` (to be raised once the inputs taken before it are scored)."""
+
+    def __init__(self, items: Iterator) -> None:
+        self.items, self.error = items, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.error is not None:
+            raise StopIteration
+        try:
+            return next(self.items)
+        except StopIteration:
+            raise
+        except Exception as e:
+            self.error = e
+            raise StopIteration from None
 
 
 def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
@@ -132,12 +161,12 @@ class Scorer:
         if channels_last is None:
             channels_last = defaults["channels_last"] and engine == "torch"
         batch_size = defaults["batch_size"] if batch_size is None else batch_size
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if max_side is not None and max_side < 2:
-            raise ValueError(f"max_side must be at least 2, got {max_side}")
-        if max_pixels is not None and max_pixels < 1:
-            raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
+        _check_count("batch_size", batch_size, 1)
+        for name, value, least in (("workers", workers, 0), ("max_side", max_side, 2), ("max_pixels", max_pixels, 1)):
+            if value is not None:
+                _check_count(name, value, least)
+        if channels_last not in (True, False):
+            raise ValueError(f"channels_last must be True, False or None, got {channels_last!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
@@ -210,6 +239,9 @@ class Scorer:
             return _Prepared(index, name, full, half)
         except (ImageError, ValueError) as e:
             return _Prepared(index, name, exception=e)
+        except RuntimeError as e:  # torch on a tensor input (a meta tensor, one too big to check): this one only
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            return _Prepared(index, name, exception=ValueError(f"{name}: cannot make its views ({first})"))
         except MemoryError:  # this image only: the others go on
             return _Prepared(
                 index,
@@ -252,7 +284,7 @@ class Scorer:
     def _score_group(self, group: list[_Prepared], want_features: bool) -> list[ItemResult]:
         try:
             raw, feats = self._forward(group, want_features)
-        except RuntimeError as e:  # e.g. out of memory: retry one at a time so only the culprit fails
+        except (RuntimeError, MemoryError) as e:  # out of memory: retry one at a time so only the culprit fails
             if len(group) == 1:
                 p = group[0]
                 return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
@@ -277,8 +309,11 @@ class Scorer:
         """Score ``inputs`` (paths, PIL images, arrays, tensors) and yield one :class:`ItemResult` per
         input, **in input order**, as soon as it and all before it are done. A failing input yields a
         result with ``error`` set and the others go on. Scores are scaled when the regressor has a
-        score range (``raw_score`` always holds the native-scale value)."""
+        score range (``raw_score`` always holds the native-scale value). When an iterator of inputs raises,
+        the inputs taken before it are scored and yielded first, then its exception is raised."""
         items = split_inputs(inputs)
+        if isinstance(items, Iterator):
+            items = _Stream(items)
         done: dict[int, ItemResult] = {}
         emitted = 0
         buckets: dict[tuple, list[_Prepared]] = {}
@@ -311,6 +346,8 @@ class Scorer:
         for key in list(buckets):
             flush(key)
         yield from emit_in_order(done, emitted)
+        if isinstance(items, _Stream) and items.error is not None:
+            raise items.error
 
     def score(self, inputs, return_features: bool = False, scale: bool = True) -> ScoreResult:
         """Scores of one image or many: a path (str or Path), PIL image, HWC numpy array (uint8, or

@@ -38,6 +38,8 @@ def fetch(
     if Path(filename).name != filename or filename in ("", ".", ".."):
         raise ValueError(f"fetch() takes a bare file name, got {filename!r}")
     folder = Path(weights_dir).expanduser() if weights_dir is not None else cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise WeightsError(f"{folder}: not a folder; pass the folder that holds {filename}")
     known = PUBLISHED.get(filename)
     url = url or (known.url if known else None)
     sha256 = (sha256 or (known.sha256 if known else None) or "").lower() or None

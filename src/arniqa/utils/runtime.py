@@ -33,7 +33,7 @@ def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> tor
     if str(device) != "auto":
         try:
             dev = torch.device(device)
-        except RuntimeError:  # torch's message lists every backend it was built to know
+        except (RuntimeError, TypeError):  # torch's message lists every backend (or every signature) it knows
             raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
