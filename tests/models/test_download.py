@@ -82,8 +82,12 @@ def test_http_404_is_a_clear_error(server, tmp_path):
 
 def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # the closed local port itself, not a proxy, must fail
-    with pytest.raises(DownloadError, match="to work offline, place weights.bin in"):
+    with pytest.raises(DownloadError, match="to work offline, place weights.bin in") as given:
         fetch("weights.bin", weights_dir=tmp_path, url=_closed_port_url(), progress=False)
+    assert str(given.value).endswith(f"in {tmp_path}")  # --weights-dir was given: no advice to pass it
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DownloadError, match=f"in {tmp_path / 'cache'} \\(or pass --weights-dir"):
+        fetch("weights.bin", url=_closed_port_url(), progress=False)
 
 
 def test_unknown_hash_is_logged(server, tmp_path, caplog):

@@ -100,4 +100,5 @@ def _blocks(response, total: int | None, name: str, progress: bool, size: int = 
 
 
 def _offline_hint(target: Path) -> str:
-    return f"to work offline, place {target.name} in {target.parent} (or pass --weights-dir)"
+    hint = f"to work offline, place {target.name} in {target.parent}"
+    return hint + (" (or pass --weights-dir, a folder holding it)" if target.parent == cache_dir() else "")
