@@ -79,6 +79,10 @@ def test_bad_checkpoints(tmp_path):
     junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(WeightsError, match="junk.safetensors: not a safetensors checkpoint"):
         load_checkpoint(junk)
+    published = tmp_path / "ARNIQA.pth"  # the published encoder's format, given where a checkpoint goes
+    torch.save({"a": torch.zeros(2)}, published)
+    with pytest.raises(WeightsError, match="ARNIQA.pth: a PyTorch pickle.*--weights-dir"):
+        load_checkpoint(published)
     bare = tmp_path / "bare.safetensors"
     save_file({"a": torch.zeros(2)}, str(bare))
     with pytest.raises(WeightsError, match="bare.safetensors: safetensors file without an arniqa config"):

@@ -133,6 +133,11 @@ def arniqa_metadata(path) -> dict | None:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
+        if path.suffix.lower() in (".pth", ".pt"):  # a pickle: published weights are read from a folder, not here
+            raise WeightsError(
+                f"{path}: a PyTorch pickle, not a checkpoint of this project (.safetensors); published ARNIQA "
+                "weights (ARNIQA.pth, regressor_<dataset>.pth) are read from their folder: --weights-dir / weights_dir"
+            ) from e
         raise WeightsError(f"{path}: not a safetensors checkpoint ({e})") from e
     if "arniqa" not in meta:
         return None
