@@ -55,7 +55,7 @@ SHA = hashlib.sha256(CONTENT).hexdigest()
 def test_download_verify_then_offline(server, tmp_path):
     base, _, requests = server
     folder = tmp_path / "cache"
-    path = fetch("weights.bin", weights_dir=folder, url=base + "weights.bin", sha256=SHA, progress=True)
+    path = fetch("weights.bin", weights_dir=folder, url=base + "weights.bin", sha256=SHA, progress=True, download=True)
     assert path == folder / "weights.bin" and path.read_bytes() == CONTENT
     assert requests == ["/weights.bin"]
     assert [p.name for p in folder.iterdir()] == ["weights.bin"]  # no temp file left
@@ -68,7 +68,9 @@ def test_wrong_hash_removes_the_download(server, tmp_path):
     base, _, _ = server
     folder = tmp_path / "cache"
     with pytest.raises(WeightsError, match=f"SHA-256 {SHA}, expected 0000"):
-        fetch("weights.bin", weights_dir=folder, url=base + "weights.bin", sha256="0" * 64, progress=False)
+        fetch(
+            "weights.bin", weights_dir=folder, url=base + "weights.bin", sha256="0" * 64, progress=False, download=True
+        )
     assert list(folder.iterdir()) == []
 
 
@@ -76,24 +78,29 @@ def test_http_404_is_a_clear_error(server, tmp_path):
     base, _, _ = server
     folder = tmp_path / "cache"
     with pytest.raises(DownloadError, match=r"HTTP 404.*place missing.bin in .*cache"):
-        fetch("missing.bin", weights_dir=folder, url=base + "missing.bin", progress=False)
+        fetch("missing.bin", weights_dir=folder, url=base + "missing.bin", progress=False, download=True)
     assert list(folder.iterdir()) == []
 
 
 def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # the closed local port itself, not a proxy, must fail
-    with pytest.raises(DownloadError, match="to work offline, place weights.bin in") as given:
-        fetch("weights.bin", weights_dir=tmp_path, url=_closed_port_url(), progress=False)
-    assert str(given.value).endswith(f"in {tmp_path}")  # --weights-dir was given: no advice to pass it
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(DownloadError, match=f"in {tmp_path / 'cache'} \\(or pass --weights-dir"):
+    with pytest.raises(DownloadError, match=f"place weights.bin in {tmp_path / 'cache'} \\(or pass --weights-dir"):
         fetch("weights.bin", url=_closed_port_url(), progress=False)
+
+
+def test_a_weights_dir_named_by_the_user_is_used_as_it_is(server, tmp_path):
+    """--weights-dir promised no network, but a file missing there was downloaded (or, offline, waited for)."""
+    base, _, requests = server
+    with pytest.raises(WeightsError, match=f"{tmp_path / 'weights.bin'}: not found; place it there"):
+        fetch("weights.bin", weights_dir=tmp_path, url=base + "weights.bin", progress=False)
+    assert requests == [] and not (tmp_path / "weights.bin").exists()
 
 
 def test_unknown_hash_is_logged(server, tmp_path, caplog):
     base, _, _ = server
     with caplog.at_level(logging.INFO, logger="arniqa.models.download"):
-        fetch("weights.bin", weights_dir=tmp_path / "c", url=base + "weights.bin", progress=False)
+        fetch("weights.bin", weights_dir=tmp_path / "c", url=base + "weights.bin", progress=False, download=True)
     assert SHA in caplog.text
 
 

@@ -21,12 +21,19 @@ class DownloadError(OSError):
 
 
 def fetch(
-    filename: str, weights_dir=None, url: str | None = None, sha256: str | None = None, progress: bool = True
+    filename: str,
+    weights_dir=None,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    download: bool | None = None,
 ) -> Path:
     """The local path of ``filename``, downloading it into the cache folder on first use.
 
     * ``weights_dir`` (default :func:`cache_dir`) is searched first; a file already there is used
       without any network access (offline use: place the files there).
+    * ``download`` (default: only without ``weights_dir``) allows fetching a missing file into the folder;
+      a folder the user names (``--weights-dir``) is used as it is, so a missing file there is an error.
     * ``url`` and ``sha256`` default to the :data:`PUBLISHED` entry for ``filename``.
     * A download goes to a temporary file in the same folder, is hashed, and is renamed into place
       only if the SHA-256 matches; on a mismatch the file is deleted and :class:`WeightsError` raised.
@@ -50,6 +57,11 @@ def fetch(
         return target
     if url is None:
         raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
+    if not (weights_dir is None if download is None else download):
+        raise WeightsError(
+            f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
+            f"into the cache from {url}"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     digest = _download(url, target, sha256, progress)
     if sha256 is None:
@@ -100,5 +112,4 @@ def _blocks(response, total: int | None, name: str, progress: bool, size: int = 
 
 
 def _offline_hint(target: Path) -> str:
-    hint = f"to work offline, place {target.name} in {target.parent}"
-    return hint + (" (or pass --weights-dir, a folder holding it)" if target.parent == cache_dir() else "")
+    return f"to work offline, place {target.name} in {target.parent} (or pass --weights-dir, a folder holding it)"
