@@ -60,6 +60,29 @@ def test_files_from_a_list_and_stdin_with_resume(tmp_path):
     assert r.exit_code == 2 and "--files-from" in r.output
 
 
+def test_list_lines_are_file_names_in_any_bytes_and_a_byte_order_mark_is_dropped(tmp_path):
+    """`find | arniqa score --files-from -` stopped with a UnicodeDecodeError at a name that is not UTF-8 where
+    standard input is strict (a UTF-8 locale); a list saved with a byte-order mark lost its first image."""
+    import codecs
+    import os
+    import subprocess
+    import sys
+
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    names = [os.fsencode(_png(tmp_path / "a.png", 1)), os.fsencode(_png(tmp_path / os.fsdecode(b"\xff.png"), 2))]
+    listing = tmp_path / "bom.txt"
+    listing.write_bytes(codecs.BOM_UTF8 + b"\r\n".join(names) + b"\r\n")
+    common = ["score", "--checkpoint", str(model), "--protocol", "whole"]
+    for source, stdin in ((listing, None), ("-", b"\n".join(names) + b"\n")):
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+        command = [sys.executable, "-c", "from arniqa.cli import main; main()", *common, "--files-from", str(source)]
+        done = subprocess.run(command, input=stdin, capture_output=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+        rows = list(csv.DictReader(done.stdout.decode().splitlines()))
+        assert [r["path"] for r in rows] == [str(tmp_path / "a.png"), str(tmp_path / "\\xff.png")]
+        assert all(r["score"] and not r["error"] for r in rows)
+
+
 def test_a_10k_line_list_scores_in_bounded_memory(tmp_path):
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
     image = _png(tmp_path / "tiny.png")

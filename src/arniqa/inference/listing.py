@@ -12,6 +12,7 @@ file already has, reading it as a stream too.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import stat
@@ -25,12 +26,23 @@ from .shards import expand_braces, is_shard, shard_items
 
 
 def read_list(source: str | os.PathLike) -> Iterator[str]:
-    """The paths of a list file, one per line (``-``: standard input); blank lines are passed over."""
+    """The paths of a list file, one per line (``-``: standard input); blank lines are passed over. Lines are
+    read as bytes and decoded as the system decodes file names (``os.fsdecode``: bytes that are not UTF-8 are
+    kept, whatever the locale of standard input); a UTF-8 byte-order mark at the start is dropped."""
     if str(source) == "-":
-        yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        yield from _lines(sys.stdin.buffer)
         return
-    with open(source, encoding="utf-8", errors="surrogateescape") as f:
-        yield from (line.rstrip("\r\n") for line in f if line.strip())
+    with open(source, "rb") as f:
+        yield from _lines(f)
+
+
+def _lines(stream) -> Iterator[str]:
+    for i, line in enumerate(stream):
+        line = line.rstrip(b"\r\n")
+        if i == 0:
+            line = line.removeprefix(codecs.BOM_UTF8)
+        if line.strip():
+            yield os.fsdecode(line)
 
 
 def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
