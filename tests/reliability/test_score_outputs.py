@@ -187,6 +187,27 @@ def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
     ]
 
 
+def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
+    """`arniqa score a.png -o a.png` (or `-o *.png`, the shell putting a photo after -o) replaced the photo
+    with a CSV. A file that is not a result file of arniqa score is refused, byte for byte untouched; a result
+    file, an empty file and a missing one are written as before."""
+    imgs = write_images(tmp_path / "imgs", 2)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    for victim in (imgs[0], notes):
+        before = victim.read_bytes()
+        result = _score(*imgs, "--protocol", "whole", "-o", victim)
+        assert result.exit_code == 2 and victim.read_bytes() == before
+        [line] = _error_lines(result.stderr)
+        assert line.startswith(f"error: {victim}: not an arniqa csv result file") and "choose another output" in line
+    out = tmp_path / "scores.csv"
+    for existing in (None, b"", b"path,score,raw_score,error\nold.png,0.1,1.4,\n"):
+        if existing is not None:
+            out.write_bytes(existing)
+        assert _score(*imgs, "--protocol", "whole", "-o", out).exit_code == 0
+        assert sorted(read_done(out, "csv")) == sorted(map(str, imgs))  # replaced by this run's rows
+
+
 def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
     first, second = write_images(tmp_path / "first", 3), write_images(tmp_path / "second", 3, seed=1)
     out, release = tmp_path / "out.csv", tmp_path / "release"

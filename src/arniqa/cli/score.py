@@ -161,13 +161,15 @@ def score(
             summary = skipped_summary(skipped, broken)
             fail("no image files found" + (f" ({summary})" if summary else ""))
         items = chain([first], items)
-        if resume:
-            try:  # a file that is no result file is refused before the model loads
+        if output is not None and (resume or output.is_file()):
+            try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                 next(iter_done(output, fmt), None)
             except NotAResultFile as e:
-                fail(f"{e}; choose another output, or score without --resume to replace it")
+                fail(f"{e}; choose another output" + (", or score without --resume to replace it" if resume else ""))
             except OutputError as e:
-                fail(str(e))
+                if resume:  # without --resume a result file of other columns is replaced
+                    fail(str(e))
+        if resume:
             items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
             scorer = load(
