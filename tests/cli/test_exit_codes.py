@@ -150,6 +150,30 @@ def test_an_output_below_a_file_is_one_line_exit_2_before_any_work(workdir, args
     assert result.output.strip() == f"error: {output}: {IN_THE_WAY}"
 
 
+@pytest.mark.parametrize(
+    "args, victim",
+    [
+        (["report", "scores.csv", "-o", "scores.csv"], "scores.csv"),
+        (["report", "scores.csv", "-o", "./scores.csv"], "scores.csv"),
+        (["score", "photos", "-o", "scores.csv", "--resume", "--html", "scores.csv"], "scores.csv"),
+        (["distort", "photos/a.png", "--name", "gaublur", "--level", "1", "-o", "photos/a.png"], "photos/a.png"),
+        (["gallery", "photos/a.png", "-o", "photos/../photos/a.png"], "photos/a.png"),
+    ],
+)
+def test_an_output_that_is_an_input_is_refused_and_left_whole(workdir, args, victim):
+    """`arniqa report scores.csv -o scores.csv` replaced the scores with the report; `distort` and `gallery`
+    wrote over their photo, `score --html` over its own result file. Now one line, exit 2, the file untouched."""
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    before = (workdir / victim).read_bytes()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    output = args[args.index("--html" if "--html" in args else "-o") + 1]
+    assert result.output.strip() == (
+        f"error: {Path(output)}: it is also an input of this command and would be overwritten; choose another output"
+    )
+    assert (workdir / victim).read_bytes() == before
+
+
 def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
     from tiny_arniqa import tiny_onnx

@@ -8,9 +8,10 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,11 +41,16 @@ def print_error(message: str) -> None:
     typer.secho(f"error: {line}", err=True, fg="red")
 
 
-def output_place(path: Path, folder: bool = False) -> None:
+def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ...] = ()) -> None:
     """Create the folder ``path`` (``folder``), or the folder that will hold the file ``path``, before the work
-    starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission)."""
+    starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission) or
+    when it is one of the command's ``inputs`` (writing would destroy it)."""
     from .result_files import output_error
 
+    for source in inputs:
+        with suppress(OSError):  # either missing: not the same file
+            if source is not None and os.path.samefile(path, source):
+                fail(f"{path}: it is also an input of this command and would be overwritten; choose another output")
     try:
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:

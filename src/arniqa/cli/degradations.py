@@ -24,8 +24,8 @@ def _generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(seed)
 
 
-def _save(picture: Image.Image, out: Path) -> None:
-    output_place(out)
+def _save(picture: Image.Image, out: Path, source: Path | None) -> None:
+    output_place(out, inputs=(source,))
     try:
         with writing(out):
             picture.save(out)
@@ -79,7 +79,7 @@ def distort(
         y = apply(x, name, level, _generator(seed))
     except ValueError as e:
         fail(str(e))
-    _save(tensor_to_pil(y), out)
+    _save(tensor_to_pil(y), out, image)
     console.print(f"wrote {out} ({name}, level {level})", highlight=False)
 
 
@@ -107,5 +107,5 @@ def gallery(
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:
             fail(str(e))
-    _save(picture, out)
+    _save(picture, out, image)
     console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})", highlight=False)

@@ -32,7 +32,7 @@ def report(
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
     if not scores.is_file():
         fail(f"{scores}: no such file")
-    output_place(output)
+    output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
     try:
         rows, left_out = read_rows_and_rest(scores, format_for(scores, fmt))
     except NotAResultFile as e:

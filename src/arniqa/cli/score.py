@@ -122,7 +122,7 @@ def score(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     if html is not None:
-        output_place(html)
+        output_place(html, inputs=(output,))
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken: list[tuple[str, str]] = []  # (path, why) of the folders' entries that are no file
