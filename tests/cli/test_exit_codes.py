@@ -158,6 +158,7 @@ def test_an_output_below_a_file_is_one_line_exit_2_before_any_work(workdir, args
         (["score", "photos", "-o", "scores.csv", "--resume", "--html", "scores.csv"], "scores.csv"),
         (["distort", "photos/a.png", "--name", "gaublur", "--level", "1", "-o", "photos/a.png"], "photos/a.png"),
         (["gallery", "photos/a.png", "-o", "photos/../photos/a.png"], "photos/a.png"),
+        (["explain", "fit", "photos", "--checkpoint", "scores.csv", "-o", "scores.csv"], "scores.csv"),
     ],
 )
 def test_an_output_that_is_an_input_is_refused_and_left_whole(workdir, args, victim):

@@ -69,9 +69,9 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     if not paths:
         fail(f"{pristine}: no images found")
-    for place in (output, into):
-        if place is not None:
-            output_place(place)
+    output_place(output, inputs=(checkpoint,))
+    if into is not None:  # may replace --checkpoint: a copy of it with the head
+        output_place(into)
     if cache is not None:
         output_place(cache, folder=True)
     try:
