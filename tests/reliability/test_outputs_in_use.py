@@ -99,3 +99,15 @@ def test_a_benchmark_image_cut_off_mid_write_is_written_again(tmp_path, monkeypa
         tmp_path / "whole" / "images", tmp_path / "rerun" / "images", names, shallow=False
     )
     assert differ == [] and errors == []
+
+
+def test_map_refuses_a_folder_in_use(tmp_path):
+    """Two `arniqa map -o DIR` at once wrote one maps.csv together (each opened it for writing)."""
+    from tiny_arniqa import tiny_onnx
+
+    tiny_onnx(tmp_path / "tiny.onnx")
+    write_images(tmp_path / "photos", 1)
+    (tmp_path / "maps").mkdir()
+    args = ["map", tmp_path / "photos", "-o", tmp_path / "maps", "--checkpoint", tmp_path / "tiny.onnx", "--crop", 16]
+    refused(args, tmp_path / "maps")
+    assert written(tmp_path / "maps") == []

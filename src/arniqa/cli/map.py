@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from ..utils.files import escape_name, unescape_name
+from ..utils.files import escape_name, output_lock, unescape_name
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
@@ -43,12 +43,7 @@ def map_images(
     green high, coloured over each map's own range), DIR/NAME.map.npy (the grid), with --explain
     DIR/NAME.GROUP.png (red where GROUP is probable, green where it is not) and DIR/NAME.groups.npy;
     DIR/maps.csv lists them. Exit status 1 if some images failed."""
-    import numpy as np
-
-    from ..data.images import ImageError
     from ..inference import load
-    from ..inference.inputs import as_image, source_name
-    from ..inference.maps import overlay, quality_map
     from .results import collect_paths
 
     one_model_source(checkpoint, weights_dir)
@@ -56,57 +51,28 @@ def map_images(
     if not files:
         fail("no image files found")
     output_place(output, folder=True)
-    try:
-        scorer = load(
-            checkpoint or DEFAULT_MODEL,
-            device=device,
-            weights_dir=weights_dir,
-            regressor=regressor,
-            engine=engine,
-            explainer=explainer,
-        )
-    except (ValueError, OSError) as e:
-        fail(str(e))
-    if scorer.regressor is None:
-        fail("the checkpoint has no regressor; pass --regressor FILE")
-    if explain and scorer.explainer is None:
-        fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
-    used: set[str] = set()
-    failed = 0
-    with writing(output), open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(MAP_COLUMNS)
-        for i, item in enumerate(files):
-            name = source_name(item, i)
-            stem = _unique(Path(name).stem, used)
-            try:
-                image = as_image(item, name)
-                qmap = quality_map(scorer, image, crop, stride, max_side, batch_size, explain)
-            except (ImageError, ValueError, RuntimeError) as e:
-                failed += 1
-                writer.writerow([escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))])
-                f.flush()
-                continue
-            s = qmap.scores
-            np.save(output / f"{stem}.map.npy", s)
-            overlay(image, s, qmap, float(s.min()), float(s.max())).save(output / f"{stem}.map.png")
-            if explain:
-                np.save(output / f"{stem}.groups.npy", qmap.groups)
-                for label, probs in zip(qmap.labels, qmap.groups):
-                    overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
-            writer.writerow(
-                [
-                    escape_name(name),
-                    escape_name(f"{stem}.map.png"),
-                    f"{s.mean():.4f}",
-                    f"{s.min():.4f}",
-                    f"{s.max():.4f}",
-                    s.shape[0],
-                    s.shape[1],
-                    "",
-                ]
+    with writing(output), output_lock(output):  # one writer: a second arniqa map into DIR is refused at start
+        try:
+            scorer = load(
+                checkpoint or DEFAULT_MODEL,
+                device=device,
+                weights_dir=weights_dir,
+                regressor=regressor,
+                engine=engine,
+                explainer=explainer,
             )
-            f.flush()
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        if scorer.regressor is None:
+            fail("the checkpoint has no regressor; pass --regressor FILE")
+        if explain and scorer.explainer is None:
+            fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+        failed = _write_maps(
+            scorer,
+            files,
+            output,
+            dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain),
+        )
     typer.echo(f"wrote {len(files) - failed} maps to {output} (maps.csv lists them)")
     if failed:
         typer.secho(f"{failed} of {len(files)} images could not be mapped (see maps.csv)", err=True, fg="yellow")
@@ -136,3 +102,40 @@ def read_map_index(folder: Path) -> dict[str, Path]:
                 path = unescape_name(row["path"])
                 index[path] = index[os.path.abspath(path)] = png
     return index
+
+
+def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
+    """Each file's map into ``output`` and a row of maps.csv; returns how many could not be mapped."""
+    import numpy as np
+
+    from ..data.images import ImageError
+    from ..inference.inputs import as_image, source_name
+    from ..inference.maps import overlay, quality_map
+
+    used: set[str] = set()
+    failed = 0
+    with open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MAP_COLUMNS)
+        for i, item in enumerate(files):
+            name = source_name(item, i)
+            stem = _unique(Path(name).stem, used)
+            try:
+                image = as_image(item, name)
+                qmap = quality_map(scorer, image, **options)
+            except (ImageError, ValueError, RuntimeError) as e:
+                failed += 1
+                writer.writerow([escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))])
+                f.flush()
+                continue
+            s = qmap.scores
+            np.save(output / f"{stem}.map.npy", s)
+            overlay(image, s, qmap, float(s.min()), float(s.max())).save(output / f"{stem}.map.png")
+            if options["explain"]:
+                np.save(output / f"{stem}.groups.npy", qmap.groups)
+                for label, probs in zip(qmap.labels, qmap.groups):
+                    overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
+            row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
+            writer.writerow([*row, f"{s.max():.4f}", s.shape[0], s.shape[1], ""])
+            f.flush()
+    return failed
