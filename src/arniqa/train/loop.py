@@ -47,7 +47,7 @@ from .distributed import Context, gather_with_grad, mean_over_processes, setup, 
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
 from .loss import nt_xent
-from .schedule import advance, make_scheduler
+from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
     STATE_FILE,
     StateError,
@@ -216,12 +216,10 @@ class Trainer:
                 f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
                 "settings it was written with (its config.yaml)"
             ) from err
-        self.epoch, self.step, self.global_step, self.best = (
-            state["epoch"],
-            state["step"],
-            state["global_step"],
-            state["best"],
-        )
+        if state["config"]["optim"].get("lr") != self.config.optim.lr:
+            set_peak_lr(self.scheduler, self.config.optim.lr)
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.global_step, self.best = state["global_step"], state["best"]
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
