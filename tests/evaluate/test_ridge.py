@@ -33,6 +33,14 @@ def test_path_matches_sklearn(n, d):
         np.testing.assert_allclose(path.predict(X, alphas)[:, k], ref.predict(X), rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
+def test_alphas_that_are_not_positive_and_finite_are_refused(alpha):
+    """NaN gave NaN predictions and inf constant ones, without a word."""
+    X, y = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10.0)
+    with pytest.raises(ValueError, match="ridge alphas must be positive and finite"):
+        RidgePath(X, y).predict(X, [0.1, alpha])
+
+
 def test_rows_and_precomputed_gram_agree():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(50, 6)).astype(np.float32)

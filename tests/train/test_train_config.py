@@ -35,6 +35,17 @@ def test_yaml_then_overrides(tmp_path):
         ("model.init=imagenet", "model.weights"),
         ("novalue", "key=value"),
         ("train.max_steps=0", "max_steps"),
+        # these passed the check and failed later (after the run folder was made) or not at all
+        ("model.temperature=.nan", "model.temperature must be > 0 and finite"),
+        ("model.temperature=.inf", "model.temperature must be > 0 and finite"),  # every gradient 0
+        ("optim.eta_min=0.01", r"optim.eta_min \(0.01\) must be below optim.lr"),  # the lr climbed
+        ("train.seed=-1", "train.seed must be from 0 to 2"),
+        ("train.seed=4294967296", "train.seed must be from 0 to 2"),
+        ("data.max_distortions=8", "data.max_distortions must be from 0 to 7"),
+        ("data.pristine_prob=1.5", "data.pristine_prob must be from 0 to 1"),
+        ("validation.alpha=0", "validation.alpha must be > 0"),
+        ("validation.alpha=.nan", "validation.alpha must be > 0"),
+        ("validation.num_splits=0", "validation.num_splits must be at least 1"),
     ],
 )
 def test_bad_values_are_named(tmp_path, override, message):

@@ -43,3 +43,19 @@ def test_lr_follows_cosine_warm_restarts_every_step(tmp_path, short_run, tiny_mo
     assert [int(r["global_step"]) for r in rows] == list(range(1, steps + 1))
     logged = [float(r["lr"]) for r in rows]
     assert logged == pytest.approx(expected, rel=1e-6, abs=0)
+
+
+def test_an_unset_data_root_is_refused(short_run, image_folder, monkeypatch):
+    """data.root="" was the working directory to pathlib: the run trained on whatever images it held."""
+    monkeypatch.chdir(image_folder)
+    with pytest.raises(ValueError, match="data.root is not set"):
+        Trainer(short_run("data.root="))
+
+
+def test_too_many_workers_are_refused(short_run, tiny_model, monkeypatch):
+    """Each DataLoader worker is a process: data.num_workers=100000 forked until memory ran out."""
+    import arniqa.train.batches as batches
+
+    monkeypatch.setattr(batches, "host_cores", lambda: 1)
+    with pytest.raises(ValueError, match=r"data.num_workers=5 is more than 4 \(4 per CPU core here\)"):
+        Trainer(short_run("data.num_workers=5")).fit()

@@ -137,3 +137,31 @@ def test_refuses_to_overwrite_a_run_and_checks_resume_settings(tmp_path, image_f
     other = load_config(write_config(tmp_path, image_folder, tmp_path / "r"), ["train.seed=5"])
     with pytest.raises(TrainingError, match="train.seed"):
         Trainer(other).fit(resume=tmp_path / "r" / STATE_FILE)
+
+
+def lr_column(run):
+    """The lr of every step in ``run``'s log.csv, by global step."""
+    rows = (run / "log.csv").read_text().splitlines()[1:]
+    return {int(r.split(",")[0]): float(r.split(",")[4]) for r in rows}
+
+
+@pytest.mark.parametrize("schedule", [[], ["optim.warmup_steps=4"]])  # epoch-fraction and step schedules
+def test_a_lower_lr_given_on_resume_is_the_one_trained_with(tmp_path, short_run, tiny_model, schedule):
+    """The loaded optimiser and scheduler states kept the interrupted run's lr: the advice after a
+    non-finite loss (a lower optim.lr, then resume) changed nothing."""
+    settings = [*schedule, "log.every=1"]
+    Trainer(short_run(*settings, "train.max_steps=2")).fit()
+    Trainer(short_run(*settings, "optim.lr=5e-4")).fit(resume=tmp_path / "run" / STATE_FILE)
+    Trainer(short_run(*settings, "optim.lr=5e-4", f"output={tmp_path / 'fresh'}")).fit()
+    resumed, fresh = lr_column(tmp_path / "run"), lr_column(tmp_path / "fresh")
+    assert sorted(resumed) == list(range(1, 10))
+    assert [resumed[k] for k in range(3, 10)] == pytest.approx([fresh[k] for k in range(3, 10)], rel=1e-6)
+
+
+@pytest.mark.parametrize("setting", ["model.temperature=0.3", "optim.momentum=0.5", "data.pristine_prob=0.5"])
+def test_resume_refuses_other_settings_the_state_would_override_or_that_change_the_run(
+    tmp_path, short_run, tiny_model, setting
+):
+    Trainer(short_run("train.max_steps=1")).fit()
+    with pytest.raises(TrainingError, match=setting.split("=")[0] + " was .* in the interrupted run"):
+        Trainer(short_run(setting)).fit(resume=tmp_path / "run" / STATE_FILE)

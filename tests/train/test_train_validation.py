@@ -40,6 +40,16 @@ def test_keeps_the_best_epoch(tmp_path, short_run, tiny_model):
     assert torch.load(run / "state.pt", weights_only=False)["best"] == 0.7
 
 
+def test_a_nan_validation_is_never_the_best(tmp_path, short_run, tiny_model):
+    """A NaN SRCC (constant predictions) compared False with every later score, so the first epoch's
+    NaN stayed "best" and became the final model."""
+    scores = iter([float("nan"), 0.4, 0.6])
+    final = Trainer(short_run(TWO_IMAGES), validate=lambda model: {"srcc": next(scores)}).fit()
+    run = tmp_path / "run"
+    assert step_of(run / "best.safetensors") == 3 and final.read_bytes() == (run / "best.safetensors").read_bytes()
+    assert torch.load(run / "state.pt", weights_only=False)["best"] == 0.6
+
+
 def test_without_validation_the_last_model_is_kept(tmp_path, short_run, tiny_model):
     final = Trainer(short_run(TWO_IMAGES, "train.epochs=1")).fit()
     assert step_of(final) == 1 and not (tmp_path / "run" / "best.safetensors").exists()

@@ -75,8 +75,8 @@ class RidgePath:
     def coefs(self, alphas) -> np.ndarray:
         """Coefficients (d, k) for the k alphas."""
         alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-        if np.any(alphas <= 0):
-            raise ValueError("ridge alphas must be positive")
+        if not np.all((alphas > 0) & np.isfinite(alphas)):  # NaN: NaN predictions; inf: constant ones
+            raise ValueError(f"ridge alphas must be positive and finite, got {alphas.tolist()}")
         return self._left @ (self._proj[:, None] / (self.eigenvalues[:, None] + alphas[None, :]))
 
     def intercepts(self, coefs: np.ndarray) -> np.ndarray:

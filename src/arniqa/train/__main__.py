@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         path = train(config, resume=args.resume)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2  # a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(f"model written to {path}")
     return 0

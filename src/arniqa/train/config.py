@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..constants import CROP_SIZE
+from ..degradations.sampler import MAX_DISTORTIONS
 from ..models.backbones import BACKBONES, SE_INITS
 from ..utils.runtime import AUTOCAST_PRECISIONS
 
@@ -179,8 +180,14 @@ def check(config: Config) -> None:
             "model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random"
         )
     problems += not_one_of("model.se_init", config.model.se_init, SE_INITS)
-    if config.model.temperature <= 0:
-        problems.append(f"model.temperature must be > 0, got {config.model.temperature}")
+    if not 0 < config.model.temperature < math.inf:  # NaN and inf too: a NaN loss, or no gradient at all
+        problems.append(f"model.temperature must be > 0 and finite, got {config.model.temperature}")
+    if not 0 <= config.data.max_distortions <= MAX_DISTORTIONS:
+        problems.append(f"data.max_distortions must be from 0 to {MAX_DISTORTIONS}, got {config.data.max_distortions}")
+    if not 0 <= config.data.pristine_prob <= 1:
+        problems.append(f"data.pristine_prob must be from 0 to 1, got {config.data.pristine_prob}")
+    if not 0 <= config.train.seed < 2**32:  # numpy's and torch's seed range
+        problems.append(f"train.seed must be from 0 to 2**32 - 1, got {config.train.seed}")
     if config.data.crop_size < 16:
         problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
     if config.train.batch_size < 1 or config.train.epochs < 1:
@@ -208,6 +215,8 @@ def check(config: Config) -> None:
         problems.append(f"optim.trust_coefficient must be > 0, got {opt.trust_coefficient!r}")
     if not 0 <= opt.eta_min < math.inf:
         problems.append(f"optim.eta_min must be >= 0, got {opt.eta_min!r}")
+    elif opt.eta_min >= opt.lr:  # the cosine would climb from lr to eta_min
+        problems.append(f"optim.eta_min ({opt.eta_min!r}) must be below optim.lr ({opt.lr!r})")
     t0_steps = config.optim.t0_steps
     if t0_steps is not None and (isinstance(t0_steps, bool) or not isinstance(t0_steps, int) or t0_steps < 1):
         problems.append(f"optim.t0_steps must be a positive integer or null, got {t0_steps!r}")
@@ -216,6 +225,10 @@ def check(config: Config) -> None:
     snaps = config.train.snapshot_steps
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in snaps):
         problems.append(f"train.snapshot_steps must be a list of positive integers, got {snaps!r}")
+    if not 0 < config.validation.alpha < math.inf:
+        problems.append(f"validation.alpha must be > 0 and finite, got {config.validation.alpha}")
+    if config.validation.num_splits < 1:
+        problems.append(f"validation.num_splits must be at least 1, got {config.validation.num_splits}")
     for dataset in config.validation.datasets:
         if not isinstance(dataset, dict) or "name" not in dataset or "root" not in dataset:
             problems.append(f"validation.datasets entries need name and root, got {dataset!r}")

@@ -20,6 +20,7 @@ exactly what the interrupted one would have done.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import shutil
@@ -40,13 +41,13 @@ from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
 from ..utils.runtime import autocast
-from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
+from .batches import batch_crops, broken_image, check_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
 from .loss import nt_xent
-from .schedule import advance, make_scheduler
+from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
     STATE_FILE,
     StateError,
@@ -122,6 +123,9 @@ class Trainer:
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
+        if not config.data.root:  # "" is the working directory to pathlib: a run on whatever images it holds
+            raise ValueError("data.root is not set; give the training images with --set data.root=FOLDER")
+        check_workers(config.data.num_workers)
         files = training_images(config.data.root)[: config.data.max_images]
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
@@ -212,12 +216,10 @@ class Trainer:
                 f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
                 "settings it was written with (its config.yaml)"
             ) from err
-        self.epoch, self.step, self.global_step, self.best = (
-            state["epoch"],
-            state["step"],
-            state["global_step"],
-            state["best"],
-        )
+        if state["config"]["optim"].get("lr") != self.config.optim.lr:
+            set_peak_lr(self.scheduler, self.config.optim.lr)
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.global_step, self.best = state["global_step"], state["best"]
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
@@ -352,7 +354,7 @@ class Trainer:
         self.model.train()
         logger.validation(self.global_step, self.epoch, metrics, self.validation_splits)
         srcc = float(metrics["srcc"])
-        if self.best is None or srcc > self.best:
+        if math.isfinite(srcc) and (self.best is None or srcc > self.best):  # NaN (constant predictions): never best
             self.best = srcc
             self._save_model(self.output / "best.safetensors", srcc=srcc)
 

@@ -49,3 +49,17 @@ def advance(scheduler, epoch: int, step: int, steps_per_epoch: int) -> None:
         scheduler.step(epoch + step / steps_per_epoch)
     else:
         scheduler.step()
+
+
+def set_peak_lr(scheduler, lr: float) -> None:
+    """Make ``lr`` the schedule's peak (``optim.lr``) from the scheduler's current position on: a resumed
+    run's new ``optim.lr``, which the loaded optimiser and scheduler states would otherwise override."""
+    groups = scheduler.optimizer.param_groups
+    scheduler.base_lrs = [lr] * len(groups)
+    for i, group in enumerate(groups):
+        group["initial_lr"] = lr
+        if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts):
+            cosine = (1 + math.cos(math.pi * scheduler.T_cur / scheduler.T_i)) / 2
+            group["lr"] = scheduler.eta_min + (lr - scheduler.eta_min) * cosine
+        else:
+            group["lr"] = lr * scheduler.lr_lambdas[i](scheduler.last_epoch)

@@ -29,6 +29,15 @@ from .config import Config
 STATE_FILE = "state.pt"
 # Settings a resumed run must share with the interrupted one: (config section, key).
 RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone"), ("data", "crop_size"))
+# More of them, checked where the state holds them (older states may not): the state's optimiser and
+# scheduler would silently keep their own values, or the run would no longer be the one resumed.
+# optim.lr may change (lowered after a non-finite loss): Trainer.load_state applies it.
+SAME_RUN_KEYS = (
+    *(("optim", key) for key in ("name", "momentum", "weight_decay", "trust_coefficient", "t0_epochs")),
+    *(("optim", key) for key in ("t0_steps", "warmup_steps", "t_mult", "eta_min")),
+    ("model", "temperature"),
+    *(("data", key) for key in ("max_distortions", "pristine_prob", "max_images")),
+)
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
 
 try:  # numpy >= 2
@@ -162,7 +171,10 @@ def read_state(path: str | Path, config: Config) -> dict:
             f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
             "from another state.pt, or start the run again"
         ) from None
-    for section, key in RESUME_KEYS:
+    for section, key in SAME_RUN_KEYS:
+        if key in state["config"].get(section, {}):
+            saved[section, key] = state["config"][section][key]
+    for section, key in saved:
         if saved[section, key] != getattr(getattr(config, section), key):
             raise TrainingError(
                 f"{path}: {section}.{key} was {saved[section, key]!r} in the interrupted run, "
