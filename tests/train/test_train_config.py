@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from arniqa.train.config import Config, ConfigError, load_config
+from arniqa.train.config import Config, ConfigError, load_config, read_values
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -85,3 +85,18 @@ def test_se_init_reaches_the_imagenet_loader(se_init, monkeypatch, tmp_path):
     assert calls == [(str(tmp_path / "r50.pth"), se_init)]
     with pytest.raises(ConfigError, match="model.se_init must be identity or random"):
         load_config(None, ["model.init=random", "model.se_init=zeros"])
+
+
+def test_a_key_given_twice_in_a_yaml_file_is_refused_naming_its_line(tmp_path):
+    """PyYAML keeps the last of two equal keys without a word: an edited config trained with a value its reader
+    did not see."""
+    import yaml
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("optim:\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.001\n")
+    assert yaml.safe_load(twice.read_text())["optim"]["lr"] == 0.001  # what the plain loader does
+    with pytest.raises(ConfigError, match=r"twice.yaml: invalid YAML \(line 4, column 3: the key 'lr' is given twice"):
+        load_config(twice)
+    merged = tmp_path / "merged.yaml"  # a merge key's value may be overridden: that is not a repeat
+    merged.write_text("base: &b {lr: 0.1, momentum: 0.5}\noptim:\n  <<: *b\n  lr: 0.01\n")
+    assert read_values(merged)["optim"] == {"lr": 0.01, "momentum": 0.5}

@@ -121,6 +121,24 @@ def from_dict(values: dict[str, Any]) -> Config:
     return build_dataclass(Config, values)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (no tags that build Python objects) that also refuses a key given twice in one
+    mapping, which PyYAML would settle silently by keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a merge key (<<) may be overridden; other keys are plain scalars in a config
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in one section; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_values(path: str | Path | None, overrides=(), error: type[ValueError] = ConfigError) -> dict[str, Any]:
     """The nested mapping of a YAML file (empty when ``path`` is None) with ``section.key=value``
     overrides applied (values parsed as YAML); ``error`` is raised for unreadable input."""
@@ -128,7 +146,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
         except OSError as err:
             raise error(f"{path}: cannot read config ({err.strerror or err})") from err
         except yaml.YAMLError as err:
