@@ -259,3 +259,25 @@ def test_kills_and_file_size_faults_then_resume_until_done_equal_one_clean_run(t
             break
     assert r.exit_code == 0, r.stderr
     assert out.read_bytes() == data
+
+
+def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_path):
+    """Ctrl-C ended the run silently with 130 (typer >= 0.29) or `Aborted!` and 1 (older typer); now one line,
+    130 (the code shells give an interrupted process), the rows written whole, and --resume finishes the file."""
+    imgs = write_images(tmp_path / "imgs", 8)
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
+    deadline = time.monotonic() + WAIT
+    while len(read_done(out, "csv") if out.is_file() else ()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    code, err = _finish(p)
+    assert code == 130
+    assert _error_lines(err) == [
+        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
+        "ablate go on from it"
+    ]
+    assert 2 <= len(read_done(out, "csv")) < len(imgs)
+    assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
+    assert out.read_bytes() == clean.read_bytes()

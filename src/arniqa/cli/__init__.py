@@ -15,7 +15,16 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer
 
-from .command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, connect_ray, fail, print_error  # noqa: F401  (re-exported)
+from .command import (  # noqa: F401  (re-exported)
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    app,
+    connect_ray,
+    fail,
+    print_error,
+)
 
 
 def _register() -> None:
@@ -29,9 +38,8 @@ def main() -> None:
     _register()
     try:
         code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
-    except typer.Abort:  # Ctrl-C
-        typer.echo("Aborted!", err=True)
-        code = EXIT_FAILED
+    except typer.Abort:  # Ctrl-C, where typer leaves it to click (typer < 0.29 returns no 130 of its own)
+        code = EXIT_INTERRUPTED
     except _option_errors() as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `arniqa` alone: the help
             e.show()
@@ -39,6 +47,11 @@ def main() -> None:
             ctx = getattr(e, "ctx", None)
             print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
         code = e.exit_code
+    if code == EXIT_INTERRUPTED:
+        print_error(
+            "interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate "
+            "go on from it"
+        )
     sys.exit(code)
 
 
