@@ -85,3 +85,30 @@ def test_report_names_the_lines_it_leaves_out(tmp_path):
     scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nc.png,0.7,3.8,\n")
     result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
     assert result.exit_code == 0 and not result.stderr
+
+
+def test_report_says_which_images_get_no_thumbnail(tmp_path, monkeypatch):
+    """Run from another folder than arniqa score, a report lost every thumbnail without a word."""
+    import json
+    import re
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (20, 10), (200, 0, 0)).save(tmp_path / "photos" / "a.png")
+    scores = tmp_path / "scores.csv"
+    scores.write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\nshard.tar/b.png,0.7,3.8,\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd, unseen in ((tmp_path, 1), (elsewhere, 2)):
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(app, ["report", str(scores), "-o", "r.html"])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.startswith(f"warning: {unseen} scored image(s) are not files from here")
+        data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (cwd / "r.html").read_text())
+        thumbs = [row[4] for row in json.loads(data[1])["rows"]]
+        assert sum(t is None for t in thumbs) == unseen  # the warning counts what the report lacks

@@ -68,6 +68,14 @@ def report(
             err=True,
             fg="yellow",
         )
+    unseen = 0 if thumbnails == "none" else sum(1 for r in rows if not r.get("error") and not Path(r["path"]).is_file())
+    if unseen:
+        typer.secho(
+            f"warning: {unseen} scored image(s) are not files from here, so they have no thumbnail (paths relative "
+            "to the folder arniqa score ran in, or tar members): run arniqa report from that folder",
+            err=True,
+            fg="yellow",
+        )
     if left_out:
         typer.secho(
             f"warning: {scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
