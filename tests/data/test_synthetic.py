@@ -154,3 +154,18 @@ def test_cli_takes_phone_photos(tmp_path):
     for i, path in enumerate(sorted(phones), start=1):
         assert np.array_equal(np.asarray(Image.open(out / "images" / f"I{i:02d}.png")), phones[path])
         assert len(list((out / "images").glob(f"I{i:02d}_*.png"))) == 23 * 5
+
+
+def test_an_output_inside_the_pristine_folder_is_not_read_back_as_pristine(pristine, tmp_path):
+    """With -o inside --pristine, a rerun took the first run's 232 images as references: 26,910 distorted
+    images instead of 230, without a word. The output's own images are left out of the pristine list."""
+    _register()
+    out = pristine / "bench"
+    args = ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "16x16"]
+    for _ in range(2):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        with open(out / "dmos.csv") as f:
+            assert len(list(csv.DictReader(f))) == 2 * 23 * 5  # the fixture's two pristine images
+    assert [p.name for p in list_images(pristine, exclude=out)] == ["a.jpg", "b.png"]
+    assert len(list_images(pristine)) == 2 + 2 + 2 * 23 * 5  # without exclude: every image in the tree

@@ -27,7 +27,7 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
     Links the training files into ``out/data/train`` and records the split in ``split.json``."""
     d = config.data
     try:
-        files = list_images(d.pristine)
+        files = list_images(d.pristine, exclude=out)  # an output inside data.pristine holds images of its own
     except ValueError as err:
         raise AblationError(f"data.pristine: {err}") from None
     n = len(files)

@@ -29,7 +29,7 @@ def synthetic(
     from ..utils.files import OutputBusy
 
     try:
-        paths = list_images(pristine)
+        paths = list_images(pristine, exclude=out)  # an output inside --pristine: its images are not pristine
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--pristine") from None
     if images:

@@ -111,13 +111,18 @@ def is_image_file(path: PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: PathLike) -> list[Path]:
-    """The image files (:func:`is_image_file`) in the tree under ``folder``, sorted; ValueError when
+def list_images(folder: PathLike, exclude: PathLike | None = None) -> list[Path]:
+    """The image files (:func:`is_image_file`) in the tree under ``folder``, sorted, but those under ``exclude``
+    (a command's output folder inside ``folder``, whose images a rerun must not take as inputs); ValueError when
     ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of images")
-    return sorted(p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
+    files = (p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
+    if exclude is not None:
+        skip = Path(os.path.abspath(exclude))
+        files = (p for p in files if not Path(os.path.abspath(p)).is_relative_to(skip))
+    return sorted(files)
 
 
 def can_identify(path: PathLike) -> bool:
