@@ -207,3 +207,17 @@ def test_map_and_report_link_each_image_to_its_own_map(tmp_path, monkeypatch):
     assert shown["photos/a/x.png"] != shown["photos/b/x.png"]
     missing = _run("report", "scores.csv", "-o", "r2.html", "--maps", "photos")
     assert missing.exit_code == EXIT_USAGE and "no maps.csv" in missing.output
+
+
+def test_map_into_a_folder_among_its_inputs_does_not_map_its_maps(tmp_path):
+    """`arniqa map photos -o photos/maps` run twice mapped the first run's map PNGs as photos."""
+    from tiny_arniqa import tiny_onnx
+
+    tiny_onnx(tmp_path / "tiny.onnx")
+    (tmp_path / "photos").mkdir()
+    _photo(tmp_path / "photos" / "a.png", 40, 30, 0)
+    args = ("map", tmp_path / "photos", "-o", tmp_path / "photos" / "maps", "--checkpoint", tmp_path / "tiny.onnx")
+    for _ in range(2):
+        assert _run(*args, "--crop", 16).exit_code == EXIT_OK
+        rows = list(csv.DictReader(open(tmp_path / "photos" / "maps" / "maps.csv")))
+        assert [Path(r["path"]).name for r in rows] == ["a.png"]

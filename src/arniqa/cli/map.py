@@ -44,10 +44,13 @@ def map_images(
     DIR/NAME.GROUP.png (red where GROUP is probable, green where it is not) and DIR/NAME.groups.npy;
     DIR/maps.csv lists them. Exit status 1 if some images failed."""
     from ..inference import load
+    from ..inference.inputs import source_name
     from .results import collect_paths
 
     one_model_source(checkpoint, weights_dir)
-    files = collect_paths(paths).files
+    skip = Path(os.path.abspath(output))  # a rerun into a folder among the inputs must not map the maps
+    listed = collect_paths(paths).files
+    files = [f for i, f in enumerate(listed) if not Path(os.path.abspath(source_name(f, i))).is_relative_to(skip)]
     if not files:
         fail("no image files found")
     output_place(output, folder=True)
