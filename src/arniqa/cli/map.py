@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from ..utils.files import escape_name, output_lock, unescape_name
+from ..utils.files import escape_name, inside, output_lock, unescape_name
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
@@ -48,9 +48,8 @@ def map_images(
     from .results import collect_paths
 
     one_model_source(checkpoint, weights_dir)
-    skip = Path(os.path.abspath(output))  # a rerun into a folder among the inputs must not map the maps
-    listed = collect_paths(paths).files
-    files = [f for i, f in enumerate(listed) if not Path(os.path.abspath(source_name(f, i))).is_relative_to(skip)]
+    listed = collect_paths(paths).files  # a rerun into a folder among the inputs must not map the maps:
+    files = [f for i, f in enumerate(listed) if not inside(source_name(f, i), output)]
     if not files:
         fail("no image files found")
     output_place(output, folder=True)

@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..utils.files import inside
+
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
@@ -119,10 +121,7 @@ def list_images(folder: PathLike, exclude: PathLike | None = None) -> list[Path]
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of images")
     files = (p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
-    if exclude is not None:
-        skip = Path(os.path.abspath(exclude))
-        files = (p for p in files if not Path(os.path.abspath(p)).is_relative_to(skip))
-    return sorted(files)
+    return sorted(p for p in files if exclude is None or not inside(p, exclude))
 
 
 def can_identify(path: PathLike) -> bool:

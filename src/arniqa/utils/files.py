@@ -43,6 +43,12 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
+def inside(path, folder) -> bool:
+    """True when ``path`` lies in ``folder``'s tree, by their absolute paths (no link is followed): the files a
+    command wrote into an output folder among its inputs, which a rerun must not take as inputs."""
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+
+
 def printable(text: str) -> str:
     """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
     ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
