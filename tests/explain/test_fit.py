@@ -38,3 +38,31 @@ def test_accuracy_counts_as_written_by_hand():
     assert result["single"]["severity_within_1"] == 0.5 and result["single"]["top1_per_group"]["blur"] == 0.5
     assert result["chain"]["top1_in_chain"] == 1.0 and result["pristine"]["top1_none"] == 1.0
     assert result["chance_top1"] == 1 / 8
+
+
+def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp_path, capsys):
+    """A run killed while an entry was written left a torn file, and every rerun then stopped at it with
+    torch's traceback until the file was found and deleted by hand."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.explain.fit import labelled_features
+
+    scorer = load(protocol="whole")
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
+    options = dict(size=(32, 24), chains=2, seed=0)
+    clean = labelled_features(scorer, paths, **options)
+    cache = tmp_path / "cache"
+    labelled_features(scorer, paths, cache=cache, **options)
+    entries = sorted(cache.glob("*.pt"))
+    assert len(entries) == 2 and not list(cache.glob(".*"))  # no temporary file left behind
+    entries[0].write_bytes(entries[0].read_bytes()[:100])  # cut off mid-write
+    again = labelled_features(scorer, paths, cache=cache, **options)
+    assert f"warning: {entries[0]}: damaged explain cache entry" in capsys.readouterr().err
+    assert torch.equal(again.features, clean.features) and again.chains == clean.chains
+    labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
+    assert "warning" not in capsys.readouterr().err

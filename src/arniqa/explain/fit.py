@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import torch
 from ..data.images import ImageError
 from ..evaluate.features import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
+from ..utils.files import atomic_write
 from .samples import reference_samples
 
 
@@ -61,6 +63,25 @@ def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int)
     }
 
 
+def _read_part(file: Path | None) -> dict | None:
+    """A reference's cache entry, or None when there is none; a damaged one (cut off, foreign, of other shapes)
+    is named in a warning and computed again."""
+    if file is None or not file.is_file():
+        return None
+    try:
+        part = torch.load(file, weights_only=True)
+        n = len(part["kinds"])
+        if not all(len(part[k]) == n for k in ("features", "targets", "severity", "groups", "chains")):
+            raise ValueError("its parts differ in length")
+        if part["targets"].shape != (n, len(LABELS)) or not torch.isfinite(part["features"]).all():
+            raise ValueError("wrong targets or features that are not finite")
+    except Exception as e:  # any failure to read it back: the entry is made again
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        print(f"warning: {file}: damaged explain cache entry ({reason}); computing it again", file=sys.stderr)
+        return None
+    return part
+
+
 def labelled_features(
     scorer,
     paths: list[Path],
@@ -80,7 +101,8 @@ def labelled_features(
         cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
         for i, p in enumerate(paths, start=1)
     ]
-    todo = [(p, i) for i, (p, f) in enumerate(zip(paths, files), start=1) if f is None or not f.is_file()]
+    cached = {i: part for i, f in enumerate(files, start=1) if (part := _read_part(f)) is not None}
+    todo = [(p, i) for i, p in enumerate(paths, start=1) if i not in cached]
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers and len(todo) > 1 else None
     made = (
         pool.map(_made, *zip(*todo), repeat(size), repeat(chains), repeat(seed))
@@ -91,8 +113,8 @@ def labelled_features(
     failed = []
     try:
         for i, (path, file) in enumerate(zip(paths, files), start=1):
-            if file is not None and file.is_file():
-                part = torch.load(file, weights_only=True)
+            if i in cached:
+                part = cached.pop(i)
             else:
                 part = next(made)
                 if isinstance(part, str):
@@ -100,9 +122,9 @@ def labelled_features(
                     continue
                 images = part.pop("images")
                 part["features"] = scorer.features(list(images.float() / 255)).mean(1)
-                if file is not None:
+                if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
                     file.parent.mkdir(parents=True, exist_ok=True)
-                    torch.save(part, file)
+                    atomic_write(file, lambda tmp: torch.save(part, tmp))
             parts.append(part)
             if progress:
                 progress(i, len(paths))
