@@ -20,6 +20,27 @@ def test_sample_photos_ship_with_the_dependencies(tmp_path):
     assert paths == sorted(paths) and all(p.stat().st_size > 10_000 for p in paths)
 
 
+def test_a_photo_cut_off_mid_write_is_written_again(tmp_path, monkeypatch):
+    """A demo killed while writing a sample photo left it cut off, and every rerun kept it (it exists)."""
+    from PIL import Image
+
+    from arniqa.data.samples import sample_arrays
+
+    real_save = Image.Image.save
+
+    def dies_midway(self, fp, *args, **kwargs):
+        open(fp, "wb").write(b"\x89PNG\r\n\x1a\n cut off")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", dies_midway)
+    with pytest.raises(OSError):
+        sample_photos(tmp_path)
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    arrays = sample_arrays()
+    for path in sample_photos(tmp_path):
+        assert np.array_equal(np.asarray(Image.open(path)), arrays[path.stem])
+
+
 @pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path):
     report = run_demo(

@@ -36,6 +36,7 @@ from .evaluate.probe import fit, predict
 from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.regressor import Regressor
 from .train import load_config, train
+from .utils.files import atomic_write
 
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
@@ -53,8 +54,8 @@ def sample_photos(folder: Path) -> list[Path]:
     paths = []
     for name, array in sample_arrays().items():
         path = folder / f"{name}.png"
-        if not path.exists():
-            Image.fromarray(array).save(path)
+        if not path.exists():  # written whole or not at all: a rerun keeps what exists
+            atomic_write(path, lambda tmp, array=array: Image.fromarray(array).save(tmp, format="PNG"))
         paths.append(path)
     return sorted(paths)
 
@@ -164,7 +165,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
         ]
         for label, y in variants:
             path = folder / f"{photo.stem}_{label.replace(' ', '_')}.png"
-            tensor_to_pil(y).save(path)
+            atomic_write(path, lambda tmp, y=y: tensor_to_pil(y).save(tmp, format="PNG"))
             rows.append((path, label))
     features = extract_features(model, [p for p, _ in rows], protocol, device=device, progress=False)
     values = predict(features, coef, intercept)
