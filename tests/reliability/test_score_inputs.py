@@ -192,6 +192,28 @@ def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_
     assert r.exit_code == 1 and _rows(out)[0]["error"].startswith("image too large: 40x30 pixels")
 
 
+def test_an_icon_holding_a_larger_png_than_its_header_says_is_refused_before_decoding(tmp_path, monkeypatch):
+    """An ICO file declares its image 16x16 and holds a 3000x3000 PNG: PIL decoded the PNG (27 MB; 432 MB at
+    12000x12000) before the bound was checked. The PNG inside must never be decoded."""
+    from PIL import PngImagePlugin
+
+    png = io.BytesIO()
+    Image.new("RGB", (3000, 3000)).save(png, "PNG")
+    header = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png.getvalue()), 22)
+    icon = tmp_path / "icon.jpg"  # any name: the header decides
+    icon.write_bytes(header + png.getvalue())
+    decoded = []
+    real_load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # score sets it; restored after
+    out = tmp_path / "s.csv"
+    r = _score(icon, "--protocol", "whole", "-o", out, "--max-pixels", 6_000_000)  # PIL itself stops at 12000000
+    assert r.exit_code == 1 and decoded == []
+    assert _rows(out)[0]["error"].startswith("image too large (Image size (9000000 pixels) exceeds limit of 6000000")
+    r = _score(icon, "--protocol", "whole", "-o", out, "--max-pixels", 9_000_000)  # within the bound: scored
+    assert r.exit_code == 0 and decoded == [(3000, 3000)]
+
+
 def test_postscript_in_a_folder_or_a_shard_is_an_error_row_and_never_runs(tmp_path, monkeypatch):
     """An EPS file named like a photo, in a folder and in a shard, is an error row; a ``.eps`` file is not
     listed; Ghostscript (a stand-in leaving a marker) never runs; the other images are scored."""

@@ -227,9 +227,13 @@ def decode_image(data: bytes, name: str, exif: bool = True, max_pixels: int | No
 
 
 def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Image:
+    # PIL warns before it decodes an image over its limit. Where that limit is at least the bound (arniqa score
+    # sets it to --max-pixels), the warning is an error: it stops an image inside another (an ICO's PNG, whose
+    # size the ICO header does not tell) before it is decoded.
+    strict = max_pixels is not None and Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= max_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("error" if strict else "ignore", Image.DecompressionBombWarning)
             with _open(source, name) as img:  # reads the header only
                 if max_pixels is not None and img.width * img.height > max_pixels:
                     raise ImageError(
@@ -245,7 +249,7 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
         raise
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
-    except Image.DecompressionBombError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(name, f"image too large ({e}); raise the bound (--max-pixels) to score it") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
