@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -249,7 +250,13 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
         raise
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombWarning as e:  # strict: PIL's limit is the bound
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{pixels[1]} pixels" if pixels else str(e)
+        raise ImageError(
+            name, f"image too large: {size}, over the bound of {max_pixels} (--max-pixels); raise the bound to score it"
+        ) from None
+    except Image.DecompressionBombError as e:
         raise ImageError(name, f"image too large ({e}); raise the bound (--max-pixels) to score it") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
