@@ -186,3 +186,148 @@ def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
     with pytest.raises(ValueError) as e:
         load(path, device="cpu")
     assert str(e.value).startswith(f"{side}: {message}") and str(e.value).endswith("; export the model again")
+
+
+def _graph(path, nodes, inputs=None):
+    """A hand-made ONNX file at ``path`` (inputs ``full`` and ``half``, float (N,3,H,W) unless given; output
+    ``raw_score``, float (N,)) and a sidecar with KADID-10k's score range."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info
+    inputs = inputs or [value(name, TensorProto.FLOAT, ["n", 3, "h", "w"]) for name in ("full", "half")]
+    graph = helper.make_graph(nodes, "g", inputs, [value("raw_score", TensorProto.FLOAT, ["n"])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    path.with_name(path.name + ".json").write_text(
+        json.dumps({"format": "arniqa-onnx", "score_range": [1.0, 5.0, "mos"]})
+    )
+    return path
+
+
+def _log_mean(path):
+    """raw_score = log(mean of the full view): -inf for a black image."""
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["full"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Log", ["m"], ["raw_score"]),
+    ]
+    return _graph(path, nodes)
+
+
+def _score_onnx(model, *images, options=()):
+    args = ["score", *map(str, images), "--checkpoint", str(model), "--protocol", "whole", *options]
+    res = CliRunner().invoke(app, args)
+    return res, _rows(res.stdout)
+
+
+def _flat_images(tmp_path):
+    from PIL import Image
+
+    black, gray = tmp_path / "black.png", tmp_path / "gray.png"
+    Image.new("RGB", (12, 10)).save(black)
+    Image.new("RGB", (12, 10), (128, 128, 128)).save(gray)
+    return black, gray
+
+
+def test_a_nan_or_infinite_score_is_an_error_row_and_the_batch_goes_on(tmp_path):
+    """log(0) was written as the score -inf with exit 0."""
+    black, gray = _flat_images(tmp_path)
+    res, rows = _score_onnx(_log_mean(tmp_path / "log.onnx"), black, gray, options=["--batch-size", "2"])
+    assert res.exit_code == 1
+    assert rows[0]["score"] == "" and "gave a NaN or infinite raw_score" in rows[0]["error"]
+    assert float(rows[1]["raw_score"]) == pytest.approx(np.log(128 / 255), abs=1e-6) and rows[1]["error"] == ""
+
+
+def test_outputs_of_another_shape_are_error_rows(tmp_path):
+    """A raw score per channel (N, 3) was averaged into one score without a word; a scalar one stopped the run
+    with a traceback; ONNX Runtime's message on a fixed input size spread over several lines."""
+    from onnx import TensorProto, helper
+
+    _, gray = _flat_images(tmp_path)
+    per_channel = _graph(
+        tmp_path / "per_channel.onnx",
+        [helper.make_node("ReduceMean", ["full"], ["raw_score"], axes=[2, 3], keepdims=0)],
+    )
+    scalar = _graph(tmp_path / "scalar.onnx", [helper.make_node("ReduceMean", ["full"], ["raw_score"], keepdims=0)])
+    fixed = _graph(
+        tmp_path / "fixed.onnx",
+        [helper.make_node("ReduceMean", ["full"], ["raw_score"], axes=[1, 2, 3], keepdims=0)],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 224, 224]) for n in ("full", "half")],
+    )
+    for model, shape in ((per_channel, "(1, 3)"), (scalar, "()")):
+        res, rows = _score_onnx(model, gray, gray, options=["--batch-size", "2"])
+        assert res.exit_code == 1 and len(rows) == 2
+        assert all(f"output 'raw_score' has shape {shape} for 1 input views" in row["error"] for row in rows)
+    res, rows = _score_onnx(fixed, gray)
+    assert res.exit_code == 1 and "Got invalid dimensions for input" in rows[0]["error"]
+    assert "\n" not in rows[0]["error"]
+
+
+@pytest.mark.parametrize("dtype, shape", [("UINT8", ["n", 3, "h", "w"]), ("FLOAT", ["n", 3, "h"])])
+def test_inputs_of_another_type_or_rank_are_refused_at_load(tmp_path, dtype, shape):
+    """They were an error row per image (exit 1) after loading, as if the images were at fault."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info("full", getattr(TensorProto, dtype), shape)]
+    inputs.append(helper.make_tensor_value_info("half", TensorProto.FLOAT, ["n", 3, "h", "w"]))
+    cast = helper.make_node("Cast", ["full"], ["f"], to=TensorProto.FLOAT)
+    mean = helper.make_node("ReduceMean", ["f"], ["raw_score"], axes=[1, 2], keepdims=0)
+    model = _graph(tmp_path / "odd.onnx", [cast, mean], inputs)
+    res, _ = _score_onnx(model, _flat_images(tmp_path)[1])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [
+        f"error: {model}: not an arniqa export ('full' is a tensor({dtype.lower()}) of shape {shape}, not float32 "
+        "(N,3,H,W)); write one with `arniqa export`"
+    ]
+
+
+def test_a_sidecar_range_the_graph_does_not_compute_is_an_error_row(tmp_path):
+    """A sidecar saying [0, 100] beside a graph scaled by [1, 5] scaled every score with [0, 100] silently."""
+    from tiny_arniqa import tiny_onnx
+
+    _, gray = _flat_images(tmp_path)
+    _, _, path = tiny_onnx(tmp_path / "tiny.onnx")
+    res, rows = _score_onnx(path, gray)
+    assert res.exit_code == 0 and rows[0]["error"] == ""
+    raw = float(rows[0]["raw_score"])
+    assert float(rows[0]["score"]) == pytest.approx((raw - 1) / 4, abs=1e-6)
+    side = tmp_path / "tiny.onnx.json"
+    for wrong in ([0.0, 100.0, "mos"], [1.0, 5.0, "dmos"]):
+        side.write_text(json.dumps({**json.loads(side.read_text()), "score_range": wrong}))
+        res, rows = _score_onnx(path, gray)
+        assert res.exit_code == 1 and rows[0]["score"] == ""
+        assert f"{side}: its score range {wrong} disagrees with the scores tiny.onnx computes" in rows[0]["error"]
+
+
+def test_weights_outside_the_folder_are_refused_where_onnxruntime_would_read_them(tmp_path, monkeypatch):
+    """onnxruntime before 1.24 reads external data from any path the file names (1.23.2 loads all three)."""
+    import onnx
+    from onnx.external_data_helper import convert_model_to_external_data
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.onnx_engine import OnnxEngine
+
+    monkeypatch.setattr(ort, "__version__", "1.23.2")
+    _, _, path = tiny_onnx(tmp_path / "tiny.onnx")
+    model = onnx.load(str(path))
+    convert_model_to_external_data(model, location="w.bin", size_threshold=0)
+    (secret := tmp_path / "secret").mkdir()
+    onnx.save(model, str(secret / "m.onnx"))  # writes secret/w.bin
+    (models := tmp_path / "models").mkdir()
+    (models / "link.bin").symlink_to(secret / "w.bin")
+    for location in ("../secret/w.bin", str(secret / "w.bin"), "link.bin", "w.bin"):
+        model = onnx.load(str(secret / "m.onnx"), load_external_data=False)
+        for tensor in model.graph.initializer:
+            next(e for e in tensor.external_data if e.key == "location").value = location
+        onnx.save(model, str(models / "m.onnx"))
+        if location == "w.bin":  # inside the folder: loads
+            (models / "w.bin").write_bytes((secret / "w.bin").read_bytes())
+            assert OnnxEngine(models / "m.onnx").outputs == ["score", "raw_score"]
+            continue
+        with pytest.raises(ValueError) as e:
+            OnnxEngine(models / "m.onnx")
+        assert str(e.value) == (
+            f"{models / 'm.onnx'}: its weights are read from {location!r}, outside the folder of the file; "
+            "keep the external data files beside it"
+        )

@@ -1,15 +1,20 @@
 """WebDataset tar shards as input (``arniqa.inference.shards``): brace patterns, member rows, bad members."""
 
 import csv
+import gzip
 import io
 import tarfile
+import tracemalloc
+from pathlib import Path
 
 import pytest
-from scoring_data import make_shards, published_weights
+import tiny_score
+from scoring_data import jpeg, make_shards, published_weights, write_shard
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
+from arniqa.inference.listing import iter_inputs
 from arniqa.inference.shards import Member, Unreadable, expand_braces, shard_items
 
 
@@ -26,20 +31,20 @@ def test_brace_patterns_expand_as_a_shell_does():
 
 def test_members_are_read_by_offset_as_tarfile_extracts_them(tmp_path):
     make_shards(tmp_path)
-    items = shard_items(tmp_path / "000000.tar")
+    items = list(shard_items(tmp_path / "000000.tar"))
     assert [it.name for it in items] == [
         f"{tmp_path}/000000.tar/{k}" for k in ("0000.jpg", "0001.jpg", "0002.jpg", "sub/0003.png", "0004.jpg")
     ]
     with tarfile.open(tmp_path / "000000.tar") as tar:
         for it in items:
             assert it.read() == tar.extractfile(it.key).read()
-    cut = shard_items(tmp_path / "000001.tar")
+    cut = list(shard_items(tmp_path / "000001.tar"))
     assert (
         isinstance(cut[0], Member) and isinstance(cut[-1], Unreadable) and cut[-1].name == str(tmp_path / "000001.tar")
     )
-    assert shard_items(tmp_path / "missing.tar") == [Unreadable(str(tmp_path / "missing.tar"), "no such file")]
+    assert list(shard_items(tmp_path / "missing.tar")) == [Unreadable(str(tmp_path / "missing.tar"), "no such file")]
     (tmp_path / "text.tar").write_text("not a tar")
-    assert "not a tar file" in shard_items(tmp_path / "text.tar")[0].reason
+    assert "not a tar file" in next(shard_items(tmp_path / "text.tar")).reason
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +108,91 @@ def test_score_shards_rows_errors_and_resume(weights_dir, tmp_path):
     r = _score([tmp_path / "{000000..000002}.tar", tmp_path / "files", *common, "-o", part, "--resume"])
     assert r.exit_code == 1 and "resuming: 6 of 11" in r.stderr
     assert [row["path"] for row in _rows(part)] == [row["path"] for row in rows]
+
+
+def _pax_shard(path, headers: dict[str, str]):
+    """A shard of a.jpg (PAX ``headers`` on it) and b.jpg."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, pax in (("a.jpg", headers), ("b.jpg", {})):
+            info = tarfile.TarInfo(name)
+            info.size, info.pax_headers = 4, pax
+            tar.addfile(info, io.BytesIO(b"\xff\xd8\xff\xe0"))
+    return path
+
+
+def test_headers_tarfile_cannot_use_sparse_and_compressed_shards_are_rows(tmp_path):
+    """tarfile raises ValueError (a PAX sparse map that is no number) and OverflowError (a PAX size past 2**63)
+    besides TarError: each is the shard's row, and the shards after it are listed."""
+    shards = [
+        _pax_shard(tmp_path / "0.tar", {"GNU.sparse.size": "x"}),
+        _pax_shard(tmp_path / "1.tar", {"size": str(10**26)}),
+        tmp_path / "2.tar",
+        tmp_path / "3.tar",
+    ]
+    with tarfile.open(
+        shards[2], "w", format=tarfile.GNU_FORMAT
+    ) as tar:  # a sparse member: its bytes are not the file's
+        info = tarfile.TarInfo("holes.jpg")
+        info.type, info.size = tarfile.GNUTYPE_SPARSE, 512
+        tar.addfile(info, io.BytesIO(bytes(512)))
+    shards[3].write_bytes(gzip.compress(write_shard(tmp_path / "plain", {"a.jpg": b"x"}).read_bytes()))
+    write_shard(tmp_path / "4.tar", {"ok.jpg": b"x"})
+    items = list(iter_inputs([tmp_path / "{0..4}.tar"]))
+    assert [it.name for it in items] == [
+        str(shards[0]),
+        f"{shards[1]}/a.jpg",  # PAX headers on a.jpg, overflow past it
+        str(shards[1]),
+        f"{shards[2]}/holes.jpg",
+        str(shards[3]),
+        f"{tmp_path}/4.tar/ok.jpg",
+    ]
+    assert items[0].reason.startswith("not a tar file (invalid literal for int()")
+    assert items[2].reason.startswith("tar data unreadable after 1 image members")
+    assert items[3].reason.startswith("skipped: a sparse file") and "without --sparse" in items[3].reason
+    assert items[4].reason.endswith("; it is gzip-compressed: decompress it to score it (shards are plain tar files)")
+    assert items[5].read() == b"x"
+
+
+def test_members_are_listed_in_flat_memory(tmp_path):
+    """10,000 members: tarfile's own list of every header and the member list are not kept (about 6 MB before)."""
+    with tarfile.open(tmp_path / "many.tar", "w") as tar:
+        for k in range(10_000):
+            info = tarfile.TarInfo(f"{k:05d}.jpg")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in shard_items(tmp_path / "many.tar"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 10_000 and peak < 2_000_000
+
+
+def test_member_names_leaving_the_shard_are_only_names(tmp_path, monkeypatch):
+    """``../../x.jpg``, an absolute name and a PAX path with ``..`` are scored from the shard's bytes; nothing
+    is written but the output."""
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    image = jpeg(24, 16, 0)
+    write_shard(work / "s.tar", {"../../x.jpg": image, "/abs/y.jpg": image})
+    with tarfile.open(work / "s.tar", "a", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("z.jpg")
+        info.size, info.pax_headers = len(image), {"path": "../../../z.jpg"}
+        tar.addfile(info, io.BytesIO(image))
+    (work / "x.jpg").write_bytes(image)  # the same bytes as a file: the reference score
+    before = sorted(tmp_path.rglob("*"))
+    out = work / "s.csv"
+    r = CliRunner().invoke(
+        app, ["score", str(work / "s.tar"), str(work / "x.jpg"), "--protocol", "whole", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    rows = _rows(out)
+    assert [row["path"] for row in rows] == [
+        f"{work}/s.tar/{n}" for n in ("../../x.jpg", "/abs/y.jpg", "../../../z.jpg")
+    ] + [f"{work}/x.jpg"]
+    assert len({row["score"] for row in rows}) == 1
+    assert sorted(tmp_path.rglob("*")) == sorted([*before, out]) and not Path("/abs").exists()

@@ -8,7 +8,9 @@ what needs it: a regressor head in torch after a feature-only file (the engine's
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
-from .sidecar import read_sidecar
+from .sidecar import read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
+ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
 
 
 @dataclass(frozen=True)
@@ -86,17 +89,29 @@ class OnnxEngine:
         providers = ["CPUExecutionProvider"]
         if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
+        if _version(ort.__version__) < ORT_CHECKS_EXTERNAL_DATA:
+            check_external_data(self.path)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
-            raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({e})") from None
-        names = {i.name for i in self.session.get_inputs()}
+            raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({_one_line(e)})") from None
+        inputs = {i.name: i for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        if names != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
+        if inputs.keys() != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
             raise ValueError(
-                f"{self.path}: not an arniqa export (inputs {sorted(names)}, outputs {self.outputs}); "
+                f"{self.path}: not an arniqa export (inputs {sorted(inputs)}, outputs {self.outputs}); "
                 "write one with `arniqa export`"
             )
+        typed = {**inputs, **{o.name: o for o in self.session.get_outputs()}}
+        for name, arg in typed.items():
+            if arg.type != "tensor(float)" or (name in inputs and len(arg.shape) != 4):
+                raise ValueError(
+                    f"{self.path}: not an arniqa export ({name!r} is a {arg.type} of shape {arg.shape}, "
+                    f"not float32{' (N,3,H,W)' if name in inputs else ''}); write one with `arniqa export`"
+                )
+        score_range = (self.meta or {}).get("score_range")
+        # the graph's own scaled score, to check the sidecar's range against
+        self.scaled = None if score_range is None or "score" not in self.outputs else ScoreRange(*score_range)
 
     def regressor(self) -> ScoreScale:
         """The sidecar's dataset and score range, for scaling. Without a sidecar there is no range: raw
@@ -115,6 +130,7 @@ class OnnxEngine:
         if features and "embedding" not in self.outputs:
             raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
         wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
+        wanted += ["score"] if scores_inside and self.scaled is not None else []
         feed = {
             "full": np.ascontiguousarray(full, dtype=np.float32),
             "half": np.ascontiguousarray(half, dtype=np.float32),
@@ -122,7 +138,20 @@ class OnnxEngine:
         try:
             out = dict(zip(wanted, self.session.run(wanted, feed)))
         except Exception as e:  # onnxruntime's errors are not RuntimeError subclasses
-            raise RuntimeError(f"ONNX Runtime failed: {e}") from e
+            raise RuntimeError(f"ONNX Runtime failed: {_one_line(e)}") from e
+        n = len(feed["full"])
+        for name, value in out.items():
+            if value.shape[:1] != (n,) or value.ndim != (2 if name == "embedding" else 1):
+                raise RuntimeError(
+                    f"{self.path}: output {name!r} has shape {value.shape} for {n} input views; export it again"
+                )
+            if not np.isfinite(value).all():
+                raise RuntimeError(f"{self.path} gave a NaN or infinite {name} for this image; export it again")
+        if "score" in out and not np.allclose(scale_score(out["raw_score"], self.scaled), out["score"], atol=1e-4):
+            raise RuntimeError(
+                f"{sidecar_path(self.path)}: its score range {list(self.scaled)} disagrees with the scores "
+                f"{self.path.name} computes; export the model again"
+            )
         emb = out.get("embedding")
         if scores_inside:
             raw = out["raw_score"]
@@ -134,3 +163,45 @@ class OnnxEngine:
         else:
             raw = np.full(len(emb), np.nan, dtype=np.float32)
         return raw, emb if features else None
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
+
+
+def check_external_data(path: Path) -> None:
+    """ValueError when a tensor of the ONNX file at ``path`` keeps its data outside the file's folder (an
+    absolute location, ``..``, a link leading out): onnxruntime before 1.24 reads whatever file is named there."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError, onnx's own errors
+        raise ValueError(f"{path}: not an ONNX model ({_one_line(e)})") from None
+    folder = path.absolute().parent.resolve()
+    for location in _external_locations(model):
+        if Path(location).is_absolute() or not (folder / location).resolve().is_relative_to(folder):
+            raise ValueError(
+                f"{path}: its weights are read from {location!r}, outside the folder of the file; "
+                "keep the external data files beside it"
+            )
+
+
+def _external_locations(message) -> Iterator[str]:
+    """The external data locations of every tensor in an ONNX message (initializers, node attributes,
+    sparse tensors, subgraphs, functions)."""
+    from google.protobuf.message import Message
+    from onnx import TensorProto
+
+    if isinstance(message, TensorProto):
+        if message.data_location == TensorProto.EXTERNAL:
+            yield next((e.value for e in message.external_data if e.key == "location"), "")
+        return
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_MESSAGE:
+            for item in [value] if isinstance(value, Message) else value:
+                yield from _external_locations(item)

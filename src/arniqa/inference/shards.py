@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from ..data.images import ImageError, decode_image, is_image_file
 SHARD_SUFFIX = ".tar"
 MAX_EXPANSION = 1_000_000  # names one brace pattern may stand for
 MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unread
+
+COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
@@ -82,38 +85,56 @@ def is_shard(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == SHARD_SUFFIX
 
 
-def shard_items(path: str | os.PathLike) -> list[Member | Unreadable]:
+def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     """The image members of the shard at ``path`` in archive order (an :class:`Unreadable` last when
-    the shard is missing, not a tar, or cut short)."""
+    the shard is missing, not a tar, or cut short), listed as they are read: memory stays flat whatever
+    the number of members."""
     shard = str(path)
-    items: list[Member | Unreadable] = []
+    listed = 0
     try:
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
+                tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
                 if info.isdir() or not is_image_file(info.name):
                     continue
-                if info.isfile():
-                    items.append(Member(shard, info.name, info.offset_data, info.size))
+                listed += 1
+                if info.isfile() and not info.issparse():
+                    yield Member(shard, info.name, info.offset_data, info.size)
                 else:
-                    items.append(Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}, not a file"))
+                    yield Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}")
     except FileNotFoundError:
-        items.append(Unreadable(shard, "no such file"))
+        yield Unreadable(shard, "no such file")
     except IsADirectoryError:
-        items.append(Unreadable(shard, "is a directory, not a tar shard"))
-    except (tarfile.TarError, OSError, EOFError) as e:
-        what = f"tar data unreadable after {len(items)} image members" if items else "not a tar file"
-        items.append(Unreadable(shard, f"{what} ({e})"))
-    return items
+        yield Unreadable(shard, "is a directory, not a tar shard")
+    # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use
+    except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
+        unread = f"tar data unreadable after {listed} image members" if listed else "not a tar file"
+        yield Unreadable(shard, f"{unread} ({e}){'' if listed else _compressed(shard)}")
+
+
+def _compressed(shard: str) -> str:
+    """``; it is gzip-compressed: ...`` when the file starts as a compressed file does, else empty."""
+    try:
+        with open(shard, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return ""
+    kind = next((name for magic, name in COMPRESSED.items() if head.startswith(magic)), None)
+    return f"; it is {kind}-compressed: decompress it to score it (shards are plain tar files)" if kind else ""
 
 
 def _kind(info: tarfile.TarInfo) -> str:
+    if info.issparse():
+        return "a sparse file, its holes not stored in the tar (repack the shard without --sparse)"
     if info.issym():
-        return f"a symbolic link to {info.linkname} (links in shards are not followed)"
-    if info.islnk():
-        return f"a hard link to {info.linkname} (links in shards are not followed)"
-    if info.isdev():
-        return "a FIFO" if info.isfifo() else "a device"
-    return "not a regular file"
+        kind = f"a symbolic link to {info.linkname} (links in shards are not followed)"
+    elif info.islnk():
+        kind = f"a hard link to {info.linkname} (links in shards are not followed)"
+    elif info.isdev():
+        kind = "a FIFO" if info.isfifo() else "a device"
+    else:
+        kind = "not a regular file"
+    return f"{kind}, not a file"
 
 
 def expand_braces(pattern: str) -> list[str]:
