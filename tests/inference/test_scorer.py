@@ -463,3 +463,21 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
     with pytest.raises(ValueError, match="regressor_none.pth: no such file"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
+
+
+def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():
+    """Damaged weights (a NaN in the regressor) or an overflow gave NaN scores, written as scores, exit 0."""
+    from tiny_score import load as stand_in
+
+    images = [torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    for bad in (float("nan"), float("inf")):
+        scorer = stand_in(protocol="whole")
+        with torch.no_grad():
+            scorer.regressor.weight[0, 0] = bad
+        results = list(scorer.iter_scores(images))
+        assert [r.score for r in results] == [None] * 3
+        assert all("NaN or infinite" in r.error for r in results)
+        with pytest.raises(ValueError, match="<input 0>: the model gave a NaN or infinite score"):
+            scorer.score(images)
+    healthy = stand_in(protocol="whole")
+    assert torch.isfinite(healthy.score(images).scores).all()  # the same images, sound weights: scored

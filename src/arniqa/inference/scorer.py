@@ -15,6 +15,7 @@ Scorer runs on numpy and PIL alone: torch is imported only for tensor inputs, th
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -295,6 +296,12 @@ class Scorer:
             feats = torch.from_numpy(feats)
         out = []
         for i, (p, r) in enumerate(zip(group, raw.tolist())):
+            if (self.regressor is not None and not math.isfinite(r)) or (
+                want_features and not feats[i].isfinite().all()
+            ):
+                error = "the model gave a NaN or infinite score or feature (damaged weights, or fp16 overflow)"
+                out.append(ItemResult(p.index, p.source, error=error, exception=ValueError(f"{p.source}: {error}")))
+                continue
             scaled = float(self.regressor.scale(r)) if self._can_scale else None
             out.append(ItemResult(p.index, p.source, scaled, r, features=feats[i] if want_features else None))
         return out
