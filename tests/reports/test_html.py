@@ -125,3 +125,13 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
     ]
     text = write_report(rows, tmp_path / "r.html", thumbnails="none").read_bytes().decode("utf-8")
     assert "<td>a\\xff.jpg</td><td>truncated</td>" in text and '"b\\\\xfe.jpg"' in text
+
+
+def test_link_thumbnails_only_for_files(tmp_path):
+    """A tar member named ../x.jpg got a link to a file of that name beside the shard: another image."""
+    (tmp_path / "x.jpg").write_bytes(b"another image")
+    (tmp_path / "s.tar").write_bytes(b"a shard")
+    rows = [{"path": str(tmp_path / "s.tar" / ".." / "x.jpg"), "score": 0.5}]
+    text = build_report(rows, tmp_path, thumbnails="link")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert data["rows"][0][4] is None

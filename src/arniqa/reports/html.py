@@ -98,7 +98,8 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | No
     if mode == "none":
         return [None] * len(rows)
     if mode == "link":
-        return [relative_url(Path(r["path"]).resolve(), base) for r in rows]
+        files = [Path(r["path"]) for r in rows]  # a tar member (shard.tar/../x.jpg) is no file: no link to guess
+        return [relative_url(f.resolve(), base) if f.is_file() else None for f in files]
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(lambda r: thumbnail(r["path"], size), rows))
 
