@@ -141,6 +141,17 @@ def test_bad_arguments(tmp_path):
 def test_weights_dir_that_is_a_file_is_named(tmp_path):
     """A file given as the weights folder raised FileExistsError from mkdir, after a look for the file in it."""
     (tmp_path / "ARNIQA.pth").write_bytes(b"the encoder, given instead of its folder")
-    with pytest.raises(WeightsError, match=r"ARNIQA\.pth: not a folder; pass the folder that holds ARNIQA\.pth"):
+    with pytest.raises(WeightsError, match=r"ARNIQA\.pth: not a folder, so ARNIQA\.pth cannot be there; pass the"):
         fetch("ARNIQA.pth", weights_dir=tmp_path / "ARNIQA.pth")
     assert (tmp_path / "ARNIQA.pth").read_bytes() == b"the encoder, given instead of its folder"
+
+
+def test_a_cache_that_cannot_be_made_names_it_and_the_way_out(tmp_path, monkeypatch):
+    """A cache folder that cannot be made (a read-only home in a container) was `[Errno 2] No such file ...`."""
+    (tmp_path / "afile").write_text("a file where the cache's parent should be")
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "afile" / "cache"))
+    with pytest.raises(WeightsError, match=r"afile/cache: cannot make the weights cache \(.*\); set ARNIQA_CACHE"):
+        fetch("weights.bin", url="http://127.0.0.1:9/weights.bin", progress=False)
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "afile"))
+    with pytest.raises(WeightsError, match=r"afile: not a folder, so weights.bin cannot be there; set ARNIQA_CACHE"):
+        fetch("weights.bin", url="http://127.0.0.1:9/weights.bin", progress=False)

@@ -45,8 +45,9 @@ def fetch(
     if Path(filename).name != filename or filename in ("", ".", ".."):
         raise ValueError(f"fetch() takes a bare file name, got {filename!r}")
     folder = Path(weights_dir).expanduser() if weights_dir is not None else cache_dir()
+    where = "pass the folder that holds it" if weights_dir is not None else "set ARNIQA_CACHE to a folder"
     if folder.exists() and not folder.is_dir():
-        raise WeightsError(f"{folder}: not a folder; pass the folder that holds {filename}")
+        raise WeightsError(f"{folder}: not a folder, so {filename} cannot be there; {where}")
     known = PUBLISHED.get(filename)
     url = url or (known.url if known else None)
     sha256 = (sha256 or (known.sha256 if known else None) or "").lower() or None
@@ -62,7 +63,13 @@ def fetch(
             f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
             f"into the cache from {url}"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(
+            f"{folder}: cannot make the weights cache ({e.strerror or e}); set ARNIQA_CACHE to a folder you can "
+            "write, or pass --weights-dir (weights_dir), a folder holding the files"
+        ) from None
     digest = _download(url, target, sha256, progress)
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
