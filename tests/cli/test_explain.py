@@ -221,3 +221,21 @@ def test_map_into_a_folder_among_its_inputs_does_not_map_its_maps(tmp_path):
         assert _run(*args, "--crop", 16).exit_code == EXIT_OK
         rows = list(csv.DictReader(open(tmp_path / "photos" / "maps" / "maps.csv")))
         assert [Path(r["path"]).name for r in rows] == ["a.png"]
+
+
+def test_explain_fit_refuses_test_images_that_are_fit_images(tmp_path):
+    """`--test` naming the fit folder, or a copy of one of its photos, reported the fit accuracy as held out."""
+    import shutil
+
+    fit, test = tmp_path / "fit", tmp_path / "test"
+    fit.mkdir()
+    test.mkdir()
+    _photo(fit / "a.png", 32, 24, 1)
+    _photo(fit / "b.png", 32, 24, 2)
+    _photo(test / "c.png", 32, 24, 3)
+    shutil.copy(fit / "b.png", test / "copy-of-b.png")
+    for held in (fit, test):
+        result = _run("explain", "fit", fit, "-o", tmp_path / "h.safetensors", "--test", held)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert f"--test {held}: " in result.output and "also among the fit images" in result.output
+    assert not (tmp_path / "h.safetensors").exists()

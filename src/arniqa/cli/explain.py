@@ -69,6 +69,11 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     if not paths:
         fail(f"{pristine}: no images found")
+    if shared := _shared_images(paths, test_paths):
+        fail(
+            f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
+            "held-out accuracy needs other photos"
+        )
     output_place(output, inputs=(checkpoint,))
     if into is not None:  # may replace --checkpoint: a copy of it with the head
         output_place(into)
@@ -133,3 +138,17 @@ def fit(
     for path, error in failed:
         err.print(f"{path}: {error}", style="yellow", markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _shared_images(fit: list[Path], test: list[Path]) -> list[Path]:
+    """The test images whose bytes are those of a fit image (the same file, or a copy of it)."""
+    from ..utils.files import sha256_of
+
+    def digest(path: Path) -> str | None:
+        try:
+            return sha256_of(path)
+        except OSError:  # unreadable: it fails later, named, as an image that cannot be read
+            return None
+
+    seen = {digest(p) for p in fit} - {None} if test else set()
+    return [p for p in test if digest(p) in seen]
