@@ -195,3 +195,41 @@ def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
         runner=lambda *a, **k: pytest.fail("the cache was not used"),
     )
     np.testing.assert_array_equal(cached, again)  # the key of a local run finds the Ray run's features
+
+
+def test_more_workers_than_the_cluster_holds_start_with_what_fits(weights_dir, inputs, local_run, tmp_path):
+    """--ray-workers 1000 on 2 CPUs: the actor pool starts with 2 actors and the run gives the local rows (it waited
+    for all 1000 actors to start, forever, its memory growing)."""
+    from arniqa.integrations.ray import worker_slots
+
+    actors, slots = worker_slots("cpu", 1000)
+    assert actors == 2 and slots["num_cpus"] == 1
+    out = tmp_path / "many.csv"
+    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "1000")
+    assert r.exit_code == 1, r.stderr
+    _same_rows(_rows(out), local_run[1])
+
+
+def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, inputs, tmp_path, monkeypatch):
+    """A HOST:PORT (or ray://) address with nothing behind it: one line, exit 2, without asking Ray, which retried
+    for minutes (over 5 on this machine)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def never(*args, **kwargs):
+        raise AssertionError("ray.init was asked")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a process not yet connected
+    monkeypatch.setattr(ray, "init", never)
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        r = _score(weights_dir, tmp_path / "out.csv", inputs / "photos", "--ray", address)
+        assert r.exit_code == 2
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the local Ray logs here too
+        assert errors == [
+            f"error: cannot connect to Ray at {address!r}: nothing answers at 127.0.0.1:{port} (Connection refused); "
+            "check the address and that the cluster is up"
+        ]
+        assert not (tmp_path / "out.csv").exists()

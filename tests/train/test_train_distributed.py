@@ -14,12 +14,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import yaml
 
 
 class TinyEncoder(nn.Module):
@@ -118,6 +120,96 @@ def test_two_processes_match_one(tmp_path):
             a, b = TinyEncoder()(half[:4])[1], TinyEncoder()(half[4:])[1]
             alone.append(nt_xent(a, b))
     assert abs(sum(alone).item() / 2 - reported.item()) > 1e-3
+
+
+# Training under two processes with the tests' stand-in model, as ``python -m arniqa.train`` runs under torchrun;
+# rank KILL_RANK kills itself (SIGKILL) as its third step starts; the processes wait 3 s for each other to start.
+RANKS = f"""
+import os, signal, sys
+from datetime import timedelta
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from tiny_arniqa import TinyARNIQA
+import arniqa.train.distributed as distributed
+import arniqa.train.loop as loop
+distributed.START_TIMEOUT = timedelta(seconds=3)
+class Dying(TinyARNIQA):
+    calls = 0
+    def forward(self, x):
+        Dying.calls += 1
+        if os.environ["RANK"] == os.environ["KILL_RANK"] and Dying.calls == 5:  # two calls per step
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().forward(x)
+loop.build_model = lambda config: Dying()
+from arniqa.train.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_ranks(tmp_path, config, args, kill_rank=None):
+    """Two training processes of ``config`` (``args[rank]``: that rank's own arguments): per rank, the exit
+    status, the stderr lines and the seconds from the start until it ended."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path), "KILL_RANK": str(kill_rank)}  # fmt: skip
+    command = [sys.executable, "-c", RANKS, str(tmp_path / "config.yaml")]
+    start = time.monotonic()
+    procs = [
+        subprocess.Popen([*command, *args[r]], env={**env, "RANK": str(r)}, stderr=subprocess.PIPE) for r in range(2)
+    ]
+    results = []
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=90)
+            results.append((p.returncode, err.decode().strip().splitlines(), time.monotonic() - start))
+    finally:
+        for p in procs:
+            p.kill()
+    return results
+
+
+@pytest.mark.slow
+def test_a_set_up_error_on_one_rank_stops_both_with_one_line_naming_it(tmp_path, short_run):
+    """Rank 1 finds no images (its own data.root, as on a node without the data): both stop at once with one line
+    each, exit 2. Before, rank 0 went on to DDP's first collective and died there with gloo's traceback."""
+    (tmp_path / "empty").mkdir()
+    empty = ["--set", f"data.root={tmp_path / 'empty'}"]
+    (status0, err0, _), (status1, err1, _) = run_ranks(tmp_path, short_run(), [[], empty])
+    assert (status1, len(err1)) == (2, 1) and err1[0].startswith("error: rank 1: "), err1
+    assert (status0, len(err0)) == (2, 1), err0
+    cause = err1[0].removeprefix("error: rank 1: ")
+    assert err0[0] == f"error: rank 0: rank 1 could not start: {cause}"
+
+
+@pytest.mark.slow
+def test_a_set_up_error_before_the_process_group_forms_ends_the_wait(tmp_path, short_run):
+    """Rank 1 stops on its config before the process group forms: rank 0 waits the start timeout (3 s here, 10
+    minutes in a run), not the 2 hours it waited before, and says so in one line."""
+    (status0, err0, took), (status1, err1, _) = run_ranks(tmp_path, short_run(), [[], ["--set", "train.bogus=1"]])
+    assert (status1, len(err1)) == (2, 1) and "train.bogus" in err1[0], err1
+    assert (status0, len(err0)) == (2, 1), err0
+    assert err0[0].startswith("error: rank 0: the other processes did not all start (")
+    assert took < 60
+
+
+@pytest.mark.slow
+def test_a_rank_killed_mid_run_stops_the_other_with_one_line_and_a_resumable_state(tmp_path, short_run, tiny_model):
+    """Rank 1 is killed as its third step starts: rank 0 stops with one line saying where and which checkpoint
+    is kept (it was gloo's traceback), and the state.pt written after step 2 resumes to the end."""
+    from arniqa.train.loop import Trainer
+    from arniqa.train.state import load_state_file
+
+    (status0, err0, took), (status1, _, _) = run_ranks(
+        tmp_path, short_run("train.checkpoint_every=1"), [[], []], kill_rank=1
+    )
+    state = tmp_path / "run" / "state.pt"
+    assert status1 == -9 and (status0, len(err0)) == (2, 1), err0
+    assert err0[0].startswith("error: rank 0: lost contact with another process of this run at epoch 0, step 2 (")
+    assert err0[0].endswith(f"the last good checkpoint is {state}")
+    assert took < 60
+    assert load_state_file(state)["global_step"] == 2
+    Trainer(short_run("train.checkpoint_every=1")).fit(resume=state)  # one process now: the global batch is the same
+    assert load_state_file(state)["global_step"] == 9  # 3 epochs of 3 steps
+    assert (tmp_path / "run" / "model.safetensors").exists()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -72,6 +73,7 @@ def connected(address: str = "local"):
     if address == "local":
         ray.init(include_dashboard=False, logging_level=logging.WARNING)
     else:
+        answers(address)
         ray.init(address=address, logging_level=logging.WARNING)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the caller shows one bar
@@ -81,6 +83,20 @@ def connected(address: str = "local"):
         yield ray
     finally:
         ray.shutdown()
+
+
+def answers(address: str, timeout: float = 10.0) -> None:
+    """ConnectionError at once when nothing answers at a ``HOST:PORT`` or ``ray://HOST:PORT`` address: Ray itself
+    retried for minutes (a port with nothing behind it); other forms (``auto``) are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"nothing answers at {host}:{port} ({e.strerror or e}); check the address and that the cluster is up"
+        ) from None
 
 
 def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int, dict]:
@@ -97,7 +113,11 @@ def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int,
         node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
         n = workers or max(1, cpus)
         per_cpu, per_gpu = max(1, min(node_cpus, cpus // n)), 0
-    return n, {"compute": ray.data.ActorPoolStrategy(size=n), "num_cpus": per_cpu, "num_gpus": per_gpu}
+    # The pool starts with the actors the cluster holds now and grows to n with it: a pool of n waited for all n
+    # to start, forever when they could not (--ray-workers 100000 on 2 CPUs).
+    start = max(1, min(n, gpus // per_gpu if per_gpu else cpus // per_cpu))
+    compute = ray.data.ActorPoolStrategy(min_size=start, max_size=n)
+    return start, {"compute": compute, "num_cpus": per_cpu, "num_gpus": per_gpu}
 
 
 def _blocks(rows: list, per_call: int, actors: int) -> tuple[int, int]:

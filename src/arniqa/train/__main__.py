@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"error: {rank}{err}", file=sys.stderr)
         return 2  # a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(f"model written to {path}")

@@ -1,20 +1,34 @@
-"""One process or many (torchrun): set-up, device choice, and gathering embeddings with gradient.
+"""One process or many (torchrun): set-up, device choice, gathering embeddings with gradient, and what a
+process does when another one fails.
 
 Under ``torchrun`` the environment gives RANK, WORLD_SIZE and LOCAL_RANK; :func:`setup` then
 starts the process group (NCCL on CUDA, gloo on CPU) and picks the local GPU. Without them it is
-a single process and nothing is initialised.
+a single process and nothing is initialised. The processes compare their set-up (:func:`together`)
+before the first collective, so a set-up error on one is a line naming it on all of them; a process
+that stops later ends the others' wait at the next collective (:func:`lost_peer`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..utils.runtime import resolve_device
+from .state import TrainingError
+
+# How long a process waits for the others: to start and to finish setting up (START), then at a step's
+# collectives, where they also wait while rank 0 validates and writes checkpoints (WAIT).
+START_TIMEOUT = timedelta(minutes=10)
+WAIT_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,31 @@ class Context:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @contextmanager
+    def together(self, stage: str) -> Iterator[None]:
+        """Run the block on every process, then compare: when it raised on one, every other process raises a
+        TrainingError naming that rank and its error, so none waits at the next collective for a process that
+        has stopped; the one that failed raises its own error. ``stage``: what the block does (``start``)."""
+        try:
+            yield
+        except Exception as err:
+            _compare(self, next(iter(str(err).strip().splitlines()), type(err).__name__), stage)
+            raise
+        _compare(self, None, stage)
+
+    def ddp(self, net: nn.Module, sync_batchnorm: bool) -> nn.Module:
+        """``net`` under DistributedDataParallel (SyncBatchNorm on CUDA if asked) with several processes."""
+        if not self.distributed:
+            return net
+        if sync_batchnorm and self.device.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        return DistributedDataParallel(net, device_ids=[self.device] if self.device.type == "cuda" else None)
+
+    def allow_long_waits(self) -> None:
+        """From here on a collective waits :data:`WAIT_TIMEOUT` for the others (rank 0 validating)."""
+        if self.distributed and hasattr(dist, "set_timeout"):
+            dist.set_timeout(WAIT_TIMEOUT)
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -54,9 +93,45 @@ def setup(device: str = "auto") -> Context:
     if world_size > 1 and not dist.is_initialized():
         if chosen.type == "cuda":
             torch.cuda.set_device(chosen)
-        # A long timeout: the other processes wait at the next collective while rank 0 validates.
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timedelta(hours=2))
+        start = START_TIMEOUT if hasattr(dist, "set_timeout") else WAIT_TIMEOUT  # torch < 2.10: one for both
+        try:
+            dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=start)
+        except RuntimeError as err:  # torch's DistError is one
+            raise TrainingError(f"the other processes did not all start ({reason(err)})") from err
     return Context(rank, world_size, local_rank, chosen)
+
+
+def _compare(ctx: Context, error: str | None, stage: str) -> None:
+    if not ctx.distributed:
+        return
+    errors: list[str | None] = [None] * ctx.world_size
+    try:
+        dist.all_gather_object(errors, error)
+    except RuntimeError as err:
+        peer = lost_peer(err, f"at {stage}")
+        if peer is None:
+            raise
+        raise peer from err
+    failed = [(rank, line) for rank, line in enumerate(errors) if line is not None]
+    if error is None and failed:
+        rank, line = failed[0]
+        raise TrainingError(f"rank {rank} could not {stage}: {line}")
+
+
+def lost_peer(err: Exception, where: str, then: str = "") -> TrainingError | None:
+    """The TrainingError for a collective that failed because another process stopped or stopped answering
+    (a gloo or NCCL error), None for any other error. ``where``: when it happened; ``then``: what to do."""
+    if not isinstance(err, getattr(dist, "DistError", ())) and "gloo" not in str(err):
+        return None
+    return TrainingError(
+        f"lost contact with another process of this run {where} ({reason(err)}); its own error line says why{then}"
+    )
+
+
+def reason(err: Exception) -> str:
+    """A backend error's message in short: its first line without the source location and advice."""
+    line = next((s for s in str(err).splitlines() if s.strip()), type(err).__name__)
+    return re.sub(r"^\[[^\]]*\]\s*|\. This is typically.*$", "", line.strip())
 
 
 def teardown() -> None:

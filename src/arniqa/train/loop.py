@@ -25,15 +25,14 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import yaml
-from torch.nn.parallel import DistributedDataParallel
 
 from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, training_images
@@ -43,7 +42,7 @@ from ..utils.files import atomic_write, output_lock
 from ..utils.runtime import autocast
 from .batches import batch_crops, broken_image, check_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
-from .distributed import Context, gather_with_grad, mean_over_processes, setup, teardown
+from .distributed import Context, gather_with_grad, lost_peer, mean_over_processes, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
 from .loss import nt_xent
@@ -107,17 +106,19 @@ class Trainer:
         self.ctx = context or setup(config.train.device)
         self.device = self.ctx.device
         self.output = Path(config.output)
-        self.validate = validate if validate is not None else make_validator(config, self.device)
         cfg = config.train
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        random.seed(cfg.seed)
-        if cfg.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
-        self._build_data()
-        self._build_model()
-        self._build_optim()
+        with self.ctx.together("start"):  # no collective before every process has its data and model
+            self.validate = validate if validate is not None else make_validator(config, self.device)
+            torch.manual_seed(cfg.seed)
+            np.random.seed(cfg.seed)
+            random.seed(cfg.seed)
+            if cfg.deterministic:
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.use_deterministic_algorithms(True)
+            self._build_data()
+            self._build_model()
+            self._build_optim()
+        self.net = self.ctx.ddp(TwoPass(self.model), cfg.sync_batchnorm)
         self.epoch = self.step = self.global_step = 0
         self.best: float | None = None
 
@@ -151,12 +152,6 @@ class Trainer:
             self.notes.append(f"validation splits: {self.validation_splits}")
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
-        net: nn.Module = TwoPass(self.model)
-        if self.ctx.distributed:
-            if cfg.sync_batchnorm and self.device.type == "cuda":
-                net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-            net = DistributedDataParallel(net, device_ids=[self.device] if self.device.type == "cuda" else None)
-        self.net = net
 
     def _build_optim(self) -> None:
         opt = self.config.optim
@@ -251,32 +246,37 @@ class Trainer:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
-            if self.ctx.main:
-                self.output.mkdir(parents=True, exist_ok=True)
-            with output_lock(self.output) if self.ctx.main else nullcontext():
-                self._fit(resume)
+            with self._started(resume) as logger:
+                self._run(logger.total, logger)
         finally:
             teardown()
         return self.output / "model.safetensors"
 
-    def _fit(self, resume: str | Path | None) -> None:
-        state_path = self.output / STATE_FILE
-        if resume is not None:
-            self.load_state(resume)
-        elif state_path.exists():
-            raise TrainingError(
-                f"{self.output} already holds a training state ({state_path.name}); resume it with "
-                f"--resume {state_path} or choose another output folder"
-            )
-        if self.ctx.main:
-            (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
-        total = total_steps(self.steps_per_epoch, self.config.train)
-        with RunLogger(self.output, total, self.global_step, enabled=self.ctx.main, config=self.config) as logger:
-            if resume is not None:
-                logger.note(f"resumed from {resume} at global step {self.global_step}")
-            for line in self.notes:
-                logger.note(line)
-            self._run(total, logger)
+    @contextmanager
+    def _started(self, resume: str | Path | None) -> Iterator[RunLogger]:
+        """Rank 0 holding the run folder's lock: the resumed state loaded, config.yaml written, the logger open."""
+        with ExitStack() as stack:
+            with self.ctx.together("start"):  # every process, or none
+                if self.ctx.main:
+                    self.output.mkdir(parents=True, exist_ok=True)
+                    stack.enter_context(output_lock(self.output))
+                if resume is not None:
+                    self.load_state(resume)
+                elif (self.output / STATE_FILE).exists():
+                    raise TrainingError(
+                        f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
+                        f"--resume {self.output / STATE_FILE} or choose another output folder"
+                    )
+                if self.ctx.main:
+                    (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
+                total = total_steps(self.steps_per_epoch, self.config.train)
+                log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
+                if resume is not None:
+                    log.note(f"resumed from {resume} at global step {self.global_step}")
+                for line in self.notes:
+                    log.note(line)
+            self.ctx.allow_long_waits()
+            yield log
 
     def _run(self, total: int, logger: RunLogger) -> None:
         try:
@@ -284,7 +284,9 @@ class Trainer:
             self._finish()
         except (RuntimeError, ImageError) as err:  # PyTorch reports a dead worker wherever this process is then
             samples = self._samples(self.epoch, self.step)
-            failure = broken_image(err, self._kept()) or worker_death(err, self.dataset, samples, self._kept())
+            kept = self._kept()
+            failure = broken_image(err, kept) or worker_death(err, self.dataset, samples, kept)
+            failure = failure or lost_peer(err, f"at epoch {self.epoch}, step {self.step}", f"; {kept}")
             if failure is None:
                 raise
             raise failure from err
