@@ -196,3 +196,16 @@ def test_member_names_leaving_the_shard_are_only_names(tmp_path, monkeypatch):
     ] + [f"{work}/x.jpg"]
     assert len({row["score"] for row in rows}) == 1
     assert sorted(tmp_path.rglob("*")) == sorted([*before, out]) and not Path("/abs").exists()
+
+
+def test_a_fifo_named_as_a_shard_is_a_row_not_a_wait(tmp_path):
+    """`arniqa score x.tar` where x.tar is a FIFO waited forever in tarfile.open for a writer."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "x.tar"
+    os.mkfifo(fifo)
+    code = f"from arniqa.inference.shards import shard_items; print([u.reason for u in shard_items({str(fifo)!r})])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "['not a regular file (a device, FIFO or socket), not a tar shard']", done.stderr

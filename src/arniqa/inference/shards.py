@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     shard = str(path)
     listed = 0
     try:
+        if not stat.S_ISREG(os.stat(shard).st_mode) and not os.path.isdir(shard):  # reading a FIFO never ends
+            yield Unreadable(shard, "not a regular file (a device, FIFO or socket), not a tar shard")
+            return
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
