@@ -42,3 +42,15 @@ def test_an_optimiser_value_that_cannot_work_names_its_key(tmp_path, tiny_model,
     assert result.exit_code == EXIT_USAGE
     assert message in one_line_error(result.stderr)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_set_up_error_leaves_no_empty_run_folder_and_keeps_an_existing_one(tmp_path, tiny_model):
+    """A run that stopped at set-up (no images under data.root) left the empty run folder it had made."""
+    (tmp_path / "empty").mkdir()
+    for run in (tmp_path / "new-run", tmp_path / "existing"):
+        existed = run.name == "existing"
+        if existed:
+            run.mkdir()
+        result = cli("train", train_config(tmp_path, run), "--set", f"data.root={tmp_path / 'empty'}")
+        assert result.exit_code == EXIT_USAGE and "no images" in one_line_error(result.stderr)
+        assert run.is_dir() == existed  # a folder the user made stays

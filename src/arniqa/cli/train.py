@@ -3,6 +3,7 @@ several GPUs use ``torchrun --nproc-per-node N -m arniqa.train CONFIG``)."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import typer
@@ -27,10 +28,15 @@ def train(
     from ..train import train as run
     from ..utils.files import OutputBusy
 
+    made = None  # the run folder, when this command made it
     try:
         settings = load_config(config, overrides)
+        made = None if Path(settings.output).exists() else Path(settings.output)
         output_place(Path(settings.output), folder=True)
         path = run(settings, resume=resume)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
+        if made is not None:
+            with suppress(OSError):
+                made.rmdir()  # only when the run left nothing in it: a set-up error leaves no empty folder
         fail(str(err), EXIT_USAGE)
     typer.echo(f"model written to {path}")
