@@ -5,6 +5,7 @@ a run is checked by asking for a scaler without autocast."""
 import hashlib
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,3 +108,19 @@ def test_the_torchvision_file_is_logged_without_warning(tmp_path, image_folder, 
     trainer.fit()
     log = (tmp_path / "run" / "run.log").read_text()
     assert f"model.weights {weights}: sha256 {digest} (torchvision IMAGENET1K_V1, as the reference)" in log
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
+    """`python -m arniqa.train` (the torchrun entry) ended a Ctrl-C with KeyboardInterrupt's traceback."""
+    import arniqa.train.__main__ as entry
+
+    def interrupted(config, resume=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "train", interrupted)
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    assert main([str(config), "--set", f"data.root={tmp_path}"]) == 128 + 2  # SIGINT, as shells report it
+    assert capsys.readouterr().err == (
+        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
+        "ablate go on from it\n"
+    )

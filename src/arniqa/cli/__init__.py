@@ -15,6 +15,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer
 
+from ..constants import INTERRUPTED
 from .command import (  # noqa: F401  (re-exported)
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -48,10 +49,7 @@ def main() -> None:
             print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
         code = e.exit_code
     if code == EXIT_INTERRUPTED:
-        print_error(
-            "interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate "
-            "go on from it"
-        )
+        print_error(INTERRUPTED)
     sys.exit(code)
 
 

@@ -17,10 +17,11 @@ from typing import NoReturn
 
 import typer
 
+from ..constants import EXIT_INTERRUPTED  # noqa: F401  (Ctrl-C; re-exported with the others)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report a process it stopped
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")

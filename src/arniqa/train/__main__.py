@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..constants import EXIT_INTERRUPTED, INTERRUPTED
 from ..utils.files import OutputBusy
 from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
@@ -29,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)
-    except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
+    except (ConfigError, TrainingError, ValueError, OutputBusy, KeyboardInterrupt) as err:
         rank = f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
-        print(f"error: {rank}{err}", file=sys.stderr)
-        return 2  # a setup error, as arniqa train (docs/usage.md)
+        interrupted = isinstance(err, KeyboardInterrupt)
+        print(f"error: {rank}{INTERRUPTED if interrupted else err}", file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else 2  # 2: a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(f"model written to {path}")
     return 0
