@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
 
 # The CPU learning curve this project published (docs/results/ablation-cpu-20x: SE-ResNet50, 96 px, batch 8).
@@ -212,7 +213,11 @@ def curve_rows(results: Path) -> list[tuple]:
 def summary(results: Path) -> str:
     lines = ["# GPU session", ""]
     machine = (results / "machine.log").read_text(errors="replace") if (results / "machine.log").exists() else ""
-    gpu = next((line.strip() for line in machine.splitlines() if "NVIDIA H" in line or "Tesla" in line), None)
+    # nvidia-smi's table row ("|   0  NVIDIA H200    On  |  ..."): the name alone, its pipes would cut the line
+    gpu = next(
+        (m[1] for line in machine.splitlines() if (m := re.search(r"((?:NVIDIA|Tesla) \S+(?: \S+)*?)\s{2,}", line))),
+        None,
+    )
     cpu = next((line.split(":", 1)[1].strip() for line in machine.splitlines() if line.startswith("Model name")), None)
     lines += [
         f"Machine: {gpu or 'no GPU named'}; CPU: {cpu or 'unknown'}.",
@@ -220,7 +225,7 @@ def summary(results: Path) -> str:
         "| figure | measured here | compared with | its value | ratio, remark |",
         "|---|---:|---|---:|---|",
     ]
-    lines += [f"| {' | '.join(row)} |" for row in table(results)]
+    lines += [f"| {' | '.join(cell.replace('|', chr(92) + '|') for cell in row)} |" for row in table(results)]
     lines += ["", "Stages:", ""] + [
         f"- {r['stage']}: {r['status']} ({r['seconds']} s of {r['limit']})" for r in stage_rows(results)
     ]

@@ -113,3 +113,23 @@ def test_smoke_rehearsal_archives_every_stage(tmp_path):
     assert parts[0].name == f"se_resnet50-gpu-00001-of-{len(parts):05d}.safetensors"
     config = read_checkpoint_config(parts[-1])
     assert config["dtype"] == "bfloat16" and config["backbone"] == "se_resnet50" and config["regressor"]
+
+
+def test_the_summary_table_keeps_its_columns_whatever_the_cells_hold():
+    """summary.md of the H200 session: the machine line held nvidia-smi's table row and the remarks
+    `max |d score|`, whose pipes split cells, so the table showed the wrong columns."""
+    import re
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_summary.py"), str(ROOT / "docs/results/gpu-session-h200")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2] == "Machine: NVIDIA H200; CPU: Intel(R) Xeon(R) Processor."
+    rows = [line for line in lines if line.startswith("|")]
+    assert len(rows) > 10 and {len(re.findall(r"(?<!\\)\|", row)) for row in rows} == {6}  # 5 columns each
+    assert any("max \\|d score\\|" in row for row in rows)
+    assert done.stdout == (ROOT / "docs/results/gpu-session-h200/summary.md").read_text()  # the committed one
