@@ -105,7 +105,9 @@ def test_gallery_without_image_uses_the_sample_photo(tmp_path):
     assert Image.open(out).size[1] > 24 * 24
 
 
-def test_gallery_rejects_a_tiny_tile(photo, tmp_path):
-    result = runner.invoke(app, ["gallery", str(photo), "-o", str(tmp_path / "g.png"), "--size", "4"])
+@pytest.mark.parametrize("size", [4, 100_000])  # 100,000 px tiles: a 120 GB allocation and a traceback
+def test_gallery_rejects_a_tile_size_it_cannot_draw(photo, tmp_path, size):
+    result = runner.invoke(app, ["gallery", str(photo), "-o", str(tmp_path / "g.png"), "--size", str(size)])
     assert result.exit_code == EXIT_USAGE
-    assert "tile size must be at least" in messages(result)
+    assert f"tile size must be 16 to 1024 px, got {size}" in messages(result)
+    assert not (tmp_path / "g.png").exists()

@@ -15,6 +15,7 @@ HEADER = 30  # top row: level numbers
 CAPTION = 18  # under each tile: the level's value
 GAP = 6
 MIN_SIZE = 16
+MAX_SIZE = 1024
 
 
 def square_tile(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -22,8 +23,8 @@ def square_tile(image: torch.Tensor, size: int) -> torch.Tensor:
     check_images(image)
     if image.dim() != 3:
         raise ValueError(f"expected one image (3, H, W), got {tuple(image.shape)}")
-    if size < MIN_SIZE:
-        raise ValueError(f"tile size must be at least {MIN_SIZE} px, got {size}")
+    if not MIN_SIZE <= size <= MAX_SIZE:  # 24 x 5 tiles of 1024 px: a 377 MB picture
+        raise ValueError(f"tile size must be {MIN_SIZE} to {MAX_SIZE} px, got {size}")
     h, w = image.shape[-2:]
     scale = size / min(h, w)
     new = (max(size, round(h * scale)), max(size, round(w * scale)))
