@@ -54,11 +54,15 @@ class Context:
         TrainingError naming that rank and its error, so none waits at the next collective for a process that
         has stopped; the one that failed raises its own error. ``stage``: what the block does (``start``)."""
         try:
-            yield
-        except Exception as err:
-            _compare(self, next(iter(str(err).strip().splitlines()), type(err).__name__), stage)
+            try:
+                yield
+            except Exception as err:
+                _compare(self, next(iter(str(err).strip().splitlines()), type(err).__name__), stage)
+                raise
+            _compare(self, None, stage)
+        except BaseException:  # the run ends here: its process group goes now, not at exit (a C++ abort there)
+            teardown()
             raise
-        _compare(self, None, stage)
 
     def ddp(self, net: nn.Module, sync_batchnorm: bool) -> nn.Module:
         """``net`` under DistributedDataParallel (SyncBatchNorm on CUDA if asked) with several processes."""
