@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...utils.files import inside
 from .registry import SCORE_RANGES, ScoreRange
 
 
@@ -137,7 +138,7 @@ def check_labels(dataset: IQADataset) -> IQADataset:
     first: dict[Path, Record] = {}
     for record in dataset.records:
         path = Path(os.path.abspath(record.path))
-        if not path.is_relative_to(root):
+        if not inside(path, root):
             raise DatasetError(
                 f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
                 f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
