@@ -170,3 +170,14 @@ def test_protocol_fit_and_predict_over_several_blocks():
     np.testing.assert_allclose(coef, ref.coef_, rtol=1e-8)
     assert intercept == pytest.approx(ref.intercept_, rel=1e-9)
     np.testing.assert_allclose(predict(feats, coef, intercept), ref.predict(X).reshape(-1, 5).mean(1), rtol=1e-9)
+
+
+def test_the_default_alpha_grid_is_the_references():
+    """100 log-spaced alphas from 1e-3 to 1e3 (np.geomspace(1e-3, 1e3, 100) in the reference's test.py), written
+    as its closed form: 1e-3 * 10 ** (6 k / 99)."""
+    grid = 1e-3 * 10.0 ** (6 * np.arange(100) / 99)
+    np.testing.assert_allclose(ALPHAS, grid, rtol=1e-12)
+    feats, scores = _data(40, 2, 4, seed=2)
+    result = evaluate(feats, scores, random_splits(40, n_splits=2, seed=0))  # no alphas given: the grid
+    np.testing.assert_allclose(result.alphas, grid, rtol=1e-12)
+    assert result.val_srcc.shape == (2, 100)

@@ -146,3 +146,24 @@ def test_split_files_sharing_references_are_said_so(tmp_path):
     assert text.endswith("; NOT reference-disjoint (split 0: train and test share 1 item(s), e.g. ['a'])")
     _save_split(tmp_path, [0, 1], [2, 3], [4, 5])
     assert choose_splits(Synthetic(), tmp_path)[1] == f"files in {tmp_path} (1 splits)"
+
+
+@pytest.mark.parametrize(
+    "refs, parts",
+    [(29, (20, 3, 6)), (30, (21, 3, 6)), (25, (18, 2, 5)), (81, (57, 8, 16))],  # LIVE, CSIQ, TID2013, KADID-10k
+)
+def test_without_split_files_ten_reference_disjoint_splits_of_the_reference_sizes(tmp_path, refs, parts):
+    """A synthetic dataset without splits/ gets 10 random 70/10/20 splits by reference, of the reference's
+    sizes in references (arniqa-reference.md section 3, Splits)."""
+
+    class Synthetic:  # what choose_splits reads of a dataset: 3 images per reference
+        root = tmp_path
+        references = [f"r{i // 3}" for i in range(3 * refs)]
+
+        def __len__(self):
+            return 3 * refs
+
+    splits, text = choose_splits(Synthetic())
+    assert len(splits) == 10 and text == "10 random 70/10/20 splits, reference-disjoint, seed 0"
+    for s in splits:
+        assert tuple(len({Synthetic.references[i] for i in part}) for part in (s.train, s.val, s.test)) == parts

@@ -102,3 +102,35 @@ def test_bad_arguments():
         nt_xent(a, b, all_a=a, all_b=b, offset=1)
     with pytest.raises(ValueError, match="temperature"):
         NTXentLoss(0.0)
+
+
+class BatchNormed(torch.nn.Module):
+    """Conv -> BatchNorm -> pool -> projector, returning (f, g) like ARNIQA: its output depends on the batch."""
+
+    def __init__(self):
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            self.trunk = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 6, 3), torch.nn.BatchNorm2d(6), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+            )
+            self.projector = torch.nn.Linear(6, 4)
+
+    def forward(self, x):
+        f = torch.nn.functional.normalize(self.trunk(x), dim=1)
+        return f, self.projector(f)
+
+
+def test_a_and_b_go_through_the_encoder_in_two_passes():
+    """The reference encodes inputs_A = cat(A_full, A_half) and inputs_B = cat(B_full, B_half) in two separate
+    forward passes, so BatchNorm takes its statistics over each 2B-crop pass, and A_k pairs with B_k."""
+    from arniqa.train.loop import TwoPass, contrastive_loss
+
+    model = BatchNormed().train()
+    x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # B = 2: A_full, A_half, B_full, B_half
+    loss, _ = contrastive_loss(TwoPass(model), x, temperature=0.1)
+    with torch.no_grad():
+        a, b = model(x[:4])[1], model(x[4:])[1]
+        joint = model(x)[1]  # one pass over all 4B crops: other batch statistics
+    assert loss.item() == pytest.approx(loop_reference(a, b, 0.1), rel=1e-5)
+    assert loss.item() != pytest.approx(loop_reference(joint[:4], joint[4:], 0.1), rel=1e-3)

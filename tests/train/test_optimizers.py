@@ -106,3 +106,15 @@ def test_resume_is_exact_with_the_new_optimisers_and_snapshots(tmp_path, image_f
     final = load_file(tmp_path / "whole" / "model.safetensors")
     four = load_file(snapshot_path(tmp_path / "whole", 4))
     assert not all(torch.equal(v, four[k]) for k, v in final.items())
+
+
+def test_the_default_optimiser_is_the_references_sgd_on_every_parameter():
+    """SGD(lr 1e-3, momentum 0.9, weight decay 1e-4) on all parameters, biases and norm layers included: one
+    group, no Nesterov, no dampening (arniqa-reference.md section 2, Optimisation)."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    optimizer = make_optimizer(model, OptimConfig())
+    assert type(optimizer) is torch.optim.SGD and len(optimizer.param_groups) == 1
+    group = optimizer.param_groups[0]
+    assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (1e-3, 0.9, 1e-4)
+    assert group["nesterov"] is False and group["dampening"] == 0

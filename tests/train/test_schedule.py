@@ -74,3 +74,23 @@ def test_bad_schedule_values_are_named(override, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config(None, ["model.init=random", override])
+
+
+def test_the_reference_schedule_restarts_at_epochs_1_3_7_and_is_cut_at_6_9e_4():
+    """The defaults' warm restarts (T_0 1 epoch, T_mult 2, eta_min 1e-6 from lr 1e-3), stepped at the epoch
+    fraction: restarts at epochs 1, 3 and 7, and at epoch 10, where 10 epochs end, lr ≈ 6.9e-4
+    (arniqa-reference.md section 2: 1e-6 + (1e-3 - 1e-6) (1 + cos(3π/8)) / 2 = 6.917e-4)."""
+    from arniqa.train.schedule import advance
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=OptimConfig().lr)
+    scheduler = make_scheduler(optimizer, OptimConfig(), steps_per_epoch=4)
+    lr = {}
+    for epoch in range(11):
+        for step in range(4):
+            optimizer.step()
+            advance(scheduler, epoch, step, 4)
+            lr[epoch + step / 4] = optimizer.param_groups[0]["lr"]
+    assert [lr[t] for t in (0.0, 1.0, 3.0, 7.0)] == pytest.approx([1e-3] * 4, rel=1e-12)
+    assert lr[2.75] < lr[2.5] < 2e-4  # late in the cycle 1..3
+    closed_form = 1e-6 + (1e-3 - 1e-6) * (1 + math.cos(3 * math.pi / 8)) / 2  # 3 epochs into the 8-epoch cycle
+    assert lr[10.0] == pytest.approx(closed_form, rel=1e-9) and lr[10.0] == pytest.approx(6.9e-4, abs=2e-6)

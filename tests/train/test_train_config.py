@@ -14,6 +14,11 @@ def test_defaults_are_the_reference_recipe():
     assert (c.train.epochs, c.train.batch_size, c.model.temperature) == (10, 16, 0.1)
     assert (c.data.crop_size, c.data.max_distortions, c.data.pristine_prob) == (224, 4, 0.05)
     assert c.validation.alpha == 0.1
+    # seed 27 (main.py), validation after every epoch (validation.frequency: 1) over 10 splits, SGD, and
+    # the supervised ImageNet ResNet50 start (arniqa-reference.md section 2)
+    assert (c.train.seed, c.validation.every, c.validation.num_splits) == (27, 1, 10)
+    assert (c.optim.name, c.optim.warmup_steps, c.optim.t0_steps) == ("sgd", 0, None)
+    assert (c.model.backbone, c.model.init) == ("resnet50", "imagenet")
 
 
 def test_yaml_then_overrides(tmp_path):
