@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from rich.console import Console
 from scipy import stats
 
 import arniqa.ablation.runner as runner
@@ -57,13 +56,12 @@ def result(out: Path, variant: str, seed: int, stage: str) -> dict:
 
 def test_ablation_end_to_end_skip_and_resume(study):
     config, out, calls = study
-    quiet = Console(quiet=True)
     # an invocation stopped before its end (Ctrl-C, a session's end) is still listed in runs.json
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "split_pristine", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
-            run_ablation(config, command="arniqa ablate stopped", console=quiet)
-    outcome = run_ablation(config, command="arniqa ablate tiny", console=quiet)
+            run_ablation(config, command="arniqa ablate stopped", quiet=True)
+    outcome = run_ablation(config, command="arniqa ablate tiny", quiet=True)
     assert outcome["failed"] == [] and outcome["done"] == 8 and outcome["skipped"] == 0
     assert len(calls) == 4 and all(resume is None for *_, resume in calls)
 
@@ -130,7 +128,7 @@ def test_ablation_end_to_end_skip_and_resume(study):
     assert len(files) == 8
     mtimes = [f.stat().st_mtime_ns for f in files]
     calls.clear()
-    again = run_ablation(config, console=quiet)
+    again = run_ablation(config, quiet=True)
     assert again["done"] == 0 and again["skipped"] == 8 and calls == []
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
@@ -142,7 +140,7 @@ def test_ablation_end_to_end_skip_and_resume(study):
         (folder / name).unlink()
     loop.Trainer(config.train_config(VARIANTS[0], 1, folder / "train", out / "data" / "train")).save_state()
     assert state.is_file()
-    resumed = run_ablation(config, console=quiet)
+    resumed = run_ablation(config, quiet=True)
     assert resumed["done"] == 1 and resumed["skipped"] == 7
     assert calls == [("resnet50", 1, state)]
     assert result(out, VARIANTS[0], 1, "trained")["training"]["resumed"] is True
@@ -172,7 +170,7 @@ def test_changed_settings_are_refused(study):
     finished.write_text("{}")
     (out / "study.json").write_text(json.dumps(other))
     with pytest.raises(AblationError, match="other settings"):
-        run_ablation(config, console=Console(quiet=True))
+        run_ablation(config, quiet=True)
     assert calls == [] and json.loads((out / "study.json").read_text()) == other
 
 
@@ -204,8 +202,7 @@ def read(out, variant, stage):
 
 def test_probes_are_snapshots_evaluated_once_and_resumable(probed):
     config, out, calls = probed
-    quiet = Console(quiet=True)
-    outcome = run_ablation(config, console=quiet)
+    outcome = run_ablation(config, quiet=True)
     assert outcome["failed"] == [] and outcome["done"] == 2 * 4  # untrained, step1, step2, trained
     assert calls == [0, 0]  # one training run per variant, whatever the number of probes
     for variant in config.variants:
@@ -228,13 +225,13 @@ def test_probes_are_snapshots_evaluated_once_and_resumable(probed):
     (out / "resnet50" / "seed0" / "step1" / "result.json").unlink()
     before = read(out, "resnet50", "step2")
     calls.clear()
-    again = run_ablation(config, console=quiet)
+    again = run_ablation(config, quiet=True)
     assert again["done"] == 1 and again["skipped"] == 7 and calls == []
     assert read(out, "resnet50", "step2") == before
     # a snapshot that is gone cannot be made up: the stage fails, naming the file
     (out / "resnet50" / "seed0" / "step1" / "result.json").unlink()
     (out / "resnet50" / "seed0" / "train" / "snapshots" / "step1.safetensors").unlink()
-    failed = run_ablation(config, console=quiet)["failed"]
+    failed = run_ablation(config, quiet=True)["failed"]
     assert len(failed) == 1 and "step1.safetensors is missing" in failed[0][3]
 
 
@@ -251,7 +248,7 @@ def test_probe_steps_past_the_end_are_refused(probed):
         ],
     )
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
-        run_ablation(late, console=Console(quiet=True))
+        run_ablation(late, quiet=True)
 
 
 @pytest.mark.parametrize(
@@ -267,5 +264,22 @@ def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, ove
     config, out, calls = study
     doomed = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", override])
     with pytest.raises(AblationError, match=message):
-        run_ablation(doomed, console=Console(quiet=True))
+        run_ablation(doomed, quiet=True)
     assert not calls and not (out / "benchmarks").exists()
+
+
+def test_a_failing_job_whose_message_holds_brackets_is_reported_and_the_others_go_on(study, monkeypatch):
+    """rich read ``[/]`` in the message as markup: a MarkupError stopped the whole study at its first failure."""
+    config, out, _ = study
+    stages = []
+
+    def run_one(config, out, variant, seed, stage, sets, console):
+        stages.append((variant, seed, stage))
+        if len(stages) == 1:
+            raise ValueError("cannot read photos[/]x.png")
+        return {}
+
+    monkeypatch.setattr(runner, "run_one", run_one)
+    outcome = run_ablation(config, quiet=True)
+    assert len(stages) == len(runner.jobs(config)) > 1 and outcome["done"] == len(stages) - 1
+    assert outcome["failed"] == [(*stages[0], "ValueError: cannot read photos[/]x.png")]

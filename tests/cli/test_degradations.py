@@ -82,6 +82,15 @@ def test_distort_unreadable_image_fails_with_message(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["[bold]o.png", "a[/]b.png"])  # rich markup: a wrong name, or a MarkupError
+def test_distort_and_gallery_name_outputs_with_brackets_as_they_are(photo, tmp_path, name):
+    for verb in (["distort", str(photo), "-n", "jpeg", "-l", "2"], ["gallery", str(photo), "--size", "16"]):
+        out = tmp_path / verb[0] / name
+        result = runner.invoke(app, [*verb, "-o", str(out)], env={"COLUMNS": "1000"})
+        assert result.exit_code == 0, messages(result)
+        assert f"wrote {out} (" in result.output and out.is_file()
+
+
 def test_gallery_size_grows_with_the_tile_size(photo, tmp_path):
     sizes = {}
     for size in (24, 32):

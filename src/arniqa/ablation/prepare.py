@@ -87,7 +87,7 @@ def prepare_benchmarks(
     t0 = time.perf_counter()
     build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
     console.print(
-        f"benchmark [bold]synthetic[/]: {len(holdout)} references x {len(types)} types x 5 levels "
+        f"benchmark synthetic: {len(holdout)} references x {len(types)} types x 5 levels "
         f"({time.perf_counter() - t0:.1f} s)"
     )
     sets = {"synthetic": load_dataset("kadid10k", root)}

@@ -49,6 +49,7 @@ from ..models.checkpoint import load_checkpoint
 from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
+from ..utils.console import terminal
 from ..utils.files import OutputBusy, jsonable, output_lock, write_json
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
@@ -301,13 +302,13 @@ def jobs(config: AblationConfig) -> list[tuple[str, int, str]]:
     return [(v, s, st) for s in config.seeds for v in config.variants for st in config.stages()]
 
 
-def run_ablation(config: AblationConfig, command: str | None = None, console: Console | None = None) -> dict[str, Any]:
+def run_ablation(config: AblationConfig, command: str | None = None, quiet: bool = False) -> dict[str, Any]:
     """Run every unfinished (variant, seed, stage), then write the report.
 
     A failing job is reported and the others go on. Returns ``{"report": path, "done": n,
-    "skipped": n, "failed": [(variant, seed, stage, message), ...]}``.
+    "skipped": n, "failed": [(variant, seed, stage, message), ...]}``; ``quiet`` prints nothing.
     """
-    console = console or Console()
+    console = terminal(quiet=quiet)
     with thread_limit(config.threads):
         return _run(config, command, console)
 
@@ -359,8 +360,8 @@ def _study(config: AblationConfig, out: Path, command: str | None, console: Cons
             raise
         except Exception as err:  # one failed job must not lose the others
             failed.append((variant, seed, stage, f"{type(err).__name__}: {err}"))
-            console.print(f"[red]failed[/]: {type(err).__name__}: {err}")
-            console.print(traceback.format_exc(), markup=False, highlight=False)
+            console.print(f"failed: {type(err).__name__}: {err}", style="red")
+            console.print(traceback.format_exc())
             continue
         done += 1
         console.print(f"    done in {time.perf_counter() - t0:.1f} s")

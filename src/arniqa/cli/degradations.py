@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import typer
 from PIL import Image
-from rich.console import Console
 from rich.table import Table
 
+from ..utils.console import terminal
 from .command import app, fail, output_place, writing
 
 if TYPE_CHECKING:
     import torch
 
-console = Console()
+console = terminal()
 
 
 def _generator(seed: int | None) -> torch.Generator | None:
@@ -80,7 +80,7 @@ def distort(
     except ValueError as e:
         fail(str(e))
     _save(tensor_to_pil(y), out, image)
-    console.print(f"wrote {out} ({name}, level {level})", highlight=False)
+    console.print(f"wrote {out} ({name}, level {level})")
 
 
 @app.command()
@@ -108,4 +108,4 @@ def gallery(
         except ValueError as e:
             fail(str(e))
     _save(picture, out, image)
-    console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})", highlight=False)
+    console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")

@@ -72,10 +72,10 @@ def evaluate(
     ),
 ) -> None:
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
-    from rich.console import Console
 
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
+    from ..utils.console import terminal
     from .result_files import output_error
 
     one_model_source(checkpoint, weights_dir)
@@ -108,7 +108,7 @@ def evaluate(
         tsne=tsne,
         export_checkpoint=export_checkpoint,
     )
-    err = Console(stderr=True)
+    err = terminal(stderr=True)
     with ExitStack() as stack:
         stops: tuple = ()
         if ray is not None:

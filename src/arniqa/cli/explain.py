@@ -47,7 +47,6 @@ def fit(
 ) -> None:
     """Fit the explanation head on the synthetic KADID-style set of PRISTINE (single distortions, chains and the
     pristine images); exit status 1 if some images could not be read."""
-    from rich.console import Console
     from rich.progress import Progress
 
     from ..data.images import list_images
@@ -56,9 +55,10 @@ def fit(
     from ..explain.fit import fit as fit_head
     from ..inference import load
     from ..models.explain import add_to_checkpoint, save_explainer
+    from ..utils.console import terminal
     from ..utils.files import write_json
 
-    err = Console(stderr=True)
+    err = terminal(stderr=True)
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
     try:
@@ -136,7 +136,7 @@ def fit(
                 f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
             )
     for path, error in failed:
-        err.print(f"{path}: {error}", style="yellow", markup=False)
+        err.print(f"{path}: {error}", style="yellow")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

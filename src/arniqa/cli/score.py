@@ -100,16 +100,16 @@ def score(
     from itertools import chain
 
     from PIL import Image
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
+    from ..utils.console import terminal
     from ..utils.files import OutputBusy, output_lock
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, output_error, read_rows
     from .results import skipped_kind, skipped_summary, write_scores
 
-    err = Console(stderr=True)
+    err = terminal(stderr=True)
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
@@ -219,17 +219,17 @@ def score(
             fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
-        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}", markup=False)
+        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}")
     if html is not None:
         from ..reports.html import write_report
 
         with writing(html):
             write_report(rows, html)
-        err.print(f"wrote {html}", markup=False)
+        err.print(f"wrote {html}")
     if failed:
         err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
     if summary := skipped_summary(skipped, broken):
-        err.print(summary, style="yellow", markup=False, soft_wrap=True)  # one line
+        err.print(summary, style="yellow", soft_wrap=True)  # one line
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

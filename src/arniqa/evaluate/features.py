@@ -27,12 +27,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from PIL import Image
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
 from ..data.views import five_crops, half_scale
+from ..utils.console import terminal
 from ..utils.files import atomic_write, output_lock, write_json
 from ..utils.runtime import autocast, autocast_dtype
 
@@ -310,7 +310,7 @@ def _run(
 def _bar(progress: bool) -> Progress:
     """The features' progress bar, on stderr: stdout carries the results table."""
     columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=Console(stderr=True), disable=not progress)
+    return Progress(*columns, console=terminal(stderr=True), disable=not progress)
 
 
 def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:

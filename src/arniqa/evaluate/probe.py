@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.console import Console
 from rich.progress import track
 
+from ..utils.console import terminal
 from .metrics import correlations, srcc_columns, summarise
 from .ridge import ALPHAS, RidgePath, gram
 from .splits import Split
@@ -111,7 +111,7 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []
     for i, split in enumerate(
-        track(splits, description="ridge over splits", disable=not progress, console=Console(stderr=True))
+        track(splits, description="ridge over splits", disable=not progress, console=terminal(stderr=True))
     ):
         path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
         if len(split.val) >= 3:

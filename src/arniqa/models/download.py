@@ -107,11 +107,12 @@ def _blocks(response, total: int | None, name: str, progress: bool, size: int = 
         while block := response.read(size):
             yield block
         return
-    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    from ..utils.console import terminal
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=terminal(stderr=True), transient=True) as bar:
         task = bar.add_task(f"downloading {name}", total=total)
         while block := response.read(size):
             bar.update(task, advance=len(block))

@@ -45,6 +45,8 @@ class RunLogger:
         if self.config.log.progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+            from ..utils.console import terminal
+
             self.progress = Progress(
                 TextColumn("[bold]train"),
                 BarColumn(),
@@ -53,6 +55,7 @@ class RunLogger:
                     "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.1f} samples/s"
                 ),
                 TimeRemainingColumn(),
+                console=terminal(),
             )
             self.progress.start()
             self.task = self.progress.add_task(
@@ -67,7 +70,7 @@ class RunLogger:
         self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
         self.run_log.flush()
         if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False)
+            self.progress.console.print(text)
 
     def advance(self, global_step: int, loss: float, lr: float) -> None:
         if self.enabled and self.progress is not None:

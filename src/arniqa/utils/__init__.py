@@ -1,3 +1,3 @@
 """Process-level helpers every layer may use: atomic file writes and the JSON writer (``files``); devices and
-autocast, the machine, the git commit and malloc settings (``runtime``). Imports nothing from arniqa; torch
-lazily."""
+autocast, the machine, the git commit and malloc settings (``runtime``); the rich consoles that print names as
+they are (``console``). Imports nothing from arniqa; torch lazily."""
