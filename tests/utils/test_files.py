@@ -97,3 +97,22 @@ def test_the_new_file_gets_the_usual_permissions(tmp_path):
     plain.write_text("x")
     atomic_write(atomic, lambda tmp: tmp.write_text("x"))
     assert atomic.stat().st_mode == plain.stat().st_mode
+
+
+def test_a_writer_that_makes_private_files_still_gives_the_usual_permissions(tmp_path):
+    """safetensors' save_file makes 0600 files: checkpoints and regressors others on the machine could not read."""
+    from safetensors.torch import save_file
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    model = atomic_write(tmp_path / "model.safetensors", lambda tmp: save_file({"w": torch.zeros(2)}, str(tmp)))
+    assert model.stat().st_mode == plain.stat().st_mode
+
+
+def test_the_usual_permissions_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "a.bin", lambda tmp: tmp.write_bytes(b"x"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o640

@@ -77,10 +77,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
     the temporary file. Returns ``path``.
     """
     path = Path(path)
-    # A unique name that ``write`` creates itself, so the file gets the usual permissions (umask).
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
+        # The usual permissions (0666 less the umask), as a plain open gives; safetensors' writer makes 0600
+        # files, which other users could not read.
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        usual = os.stat(tmp).st_mode & 0o777
         write(tmp)
+        os.chmod(tmp, usual)
         if fsync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
