@@ -239,3 +239,28 @@ def test_explain_fit_refuses_test_images_that_are_fit_images(tmp_path):
         assert result.exit_code == EXIT_USAGE, result.output
         assert f"--test {held}: " in result.output and "also among the fit images" in result.output
     assert not (tmp_path / "h.safetensors").exists()
+
+
+def test_map_refuses_options_no_image_fits_and_names_images_smaller_than_the_crop(tmp_path):
+    """`arniqa map --crop 100000` gave each image an error row with the allocator's message (120 GB asked); a
+    small image was mapped as one zero-filled crop; `--crop 16` kept the stride at 112 (pixels in no crop)."""
+    from tiny_arniqa import tiny_onnx
+
+    tiny_onnx(tmp_path / "tiny.onnx")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "big.png", 40, 30, 0)
+    _photo(photos / "small.png", 12, 10, 1)
+    args = ("map", photos, "--checkpoint", tmp_path / "tiny.onnx")
+    for options in [("--crop", 100000), ("--crop", 16, "--stride", 17), ("--max-side", 100)]:
+        result = _run(*args, "-o", tmp_path / "refused", *options)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "error: " in result.output
+        assert not (tmp_path / "refused" / "maps.csv").exists()
+    result = _run(*args, "-o", tmp_path / "maps", "--crop", 16)
+    assert result.exit_code == EXIT_FAILED
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "maps" / "maps.csv"))}
+    assert rows["small.png"]["error"] == "the image is 12x10 px, smaller than the 16 px crop; use a crop of at most 10"
+    grid = np.load(tmp_path / "maps" / "big.map.npy")  # the stride is half the crop: 8
+    assert grid.shape == (len(positions(30, 16, 8)), len(positions(40, 16, 8))) == (3, 4)
+    assert Image.open(tmp_path / "maps" / "big.map.png").size == (40, 30)
