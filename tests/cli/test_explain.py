@@ -264,3 +264,35 @@ def test_map_refuses_options_no_image_fits_and_names_images_smaller_than_the_cro
     grid = np.load(tmp_path / "maps" / "big.map.npy")  # the stride is half the crop: 8
     assert grid.shape == (len(positions(30, 16, 8)), len(positions(40, 16, 8))) == (3, 4)
     assert Image.open(tmp_path / "maps" / "big.map.png").size == (40, 30)
+
+
+def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
+    """ONNX Runtime printed its own `[W:onnxruntime...]` (an unused weight) and `[E:onnxruntime...]` (the failed
+    node) lines on stderr besides arniqa's; its error is in the row, and stderr holds arniqa's line alone."""
+    import onnx
+    from fresh_cli import fresh_cli
+    from onnx import TensorProto, helper, numpy_helper
+    from tiny_arniqa import tiny_onnx
+
+    *_, path = tiny_onnx(tmp_path / "m.onnx")  # its sidecar stays: the graph is replaced by one that cannot run
+    views = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, "H", "W"]) for n in ("full", "half")]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["full", "shape"], ["flat"]),  # (N, 3, H, W) is never 7 x 5 values
+            helper.make_node("ReduceMean", ["flat"], ["raw_score"], axes=[1], keepdims=0),
+        ],
+        "broken",
+        views,
+        [helper.make_tensor_value_info("raw_score", TensorProto.FLOAT, ["N"])],
+        initializer=[
+            numpy_helper.from_array(np.array([7, 5]), "shape"),
+            numpy_helper.from_array(np.zeros(3), "unused"),
+        ],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    _photo(tmp_path / "a.png", 40, 30, 0)
+    done, _ = fresh_cli("map", tmp_path / "a.png", "-o", tmp_path / "maps", "--checkpoint", path, "--crop", 16)
+    assert done.returncode == EXIT_FAILED, done.stderr
+    assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 images could not be mapped (see maps.csv)"]
+    [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
+    assert "Reshape" in row["error"]
