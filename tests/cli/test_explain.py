@@ -296,3 +296,40 @@ def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
     assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 images could not be mapped (see maps.csv)"]
     [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
     assert "Reshape" in row["error"]
+
+
+def _head_file(path, labels=LABELS, width=4096, weight=0.0):
+    """An explainer file as save_explainer writes it, with the given config labels, width and group weights."""
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors = {
+        "explainer.group.weight": torch.full((len(labels), width), weight),
+        "explainer.group.bias": torch.zeros(len(labels)),
+        "explainer.severity.weight": torch.zeros(1, width),
+        "explainer.severity.bias": torch.zeros(1),
+    }
+    meta = {"format": "arniqa-explainer", "version": 1, "explainer": {"labels": list(labels), "in_features": width}}
+    save_file(tensors, str(path), metadata={"arniqa": json.dumps(meta)})
+    return path
+
+
+def test_heads_for_other_groups_models_or_with_nan_weights_are_refused_at_the_start(files, tmp_path):
+    """A head's labels from its file named the map PNGs (`../../x` wrote outside -o; the same label twice overwrote
+    one); a head of another width failed every row with torch's `mat1 and mat2` message; NaN weights gave
+    `blur nan; ...` explanations; a config that is not a table was a traceback."""
+    _, plain, _, photos = files
+    heads = {
+        "escape": _head_file(tmp_path / "escape.safetensors", labels=[f"../../{g}" for g in LABELS]),
+        "twice": _head_file(tmp_path / "twice.safetensors", labels=["blur"] * len(LABELS)),
+        "five": _head_file(tmp_path / "five.safetensors", labels=LABELS[:5]),
+        "narrow": _head_file(tmp_path / "narrow.safetensors", width=12),
+        "nan": _head_file(tmp_path / "nan.safetensors", weight=float("nan")),
+    }
+    for name, head in heads.items():
+        for verb in (("map", "--crop", 32), ("score", "--protocol", "whole")):
+            model = ("--checkpoint", plain, "--explainer", head, "--explain", "--engine", "torch")
+            result = _run(verb[0], photos / "p0.png", *verb[1:], *model, "-o", tmp_path / f"{name}-{verb[0]}")
+            assert result.exit_code == EXIT_USAGE, (name, result.output)
+            assert result.output.count("\n") == 1 and f"error: {head}: its explanation head" in result.output
