@@ -333,3 +333,19 @@ def test_heads_for_other_groups_models_or_with_nan_weights_are_refused_at_the_st
             result = _run(verb[0], photos / "p0.png", *verb[1:], *model, "-o", tmp_path / f"{name}-{verb[0]}")
             assert result.exit_code == EXIT_USAGE, (name, result.output)
             assert result.output.count("\n") == 1 and f"error: {head}: its explanation head" in result.output
+
+
+def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_path):
+    """No reference image readable: ValueError's traceback; now one line naming a file, and no head written."""
+    _, plain, _, _ = files
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.png").write_text("not an image")
+    out = tmp_path / "head.safetensors"
+    result = _run("explain", "fit", broken, "-o", out, "--checkpoint", plain, "--size", "32x24", "--chains", 0)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {broken / 'x.png'}: not an image file PIL can read; none of the 1 reference images could be read, "
+        "so there is no fit"
+    ]
+    assert not out.exists()
