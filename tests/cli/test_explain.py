@@ -239,3 +239,113 @@ def test_explain_fit_refuses_test_images_that_are_fit_images(tmp_path):
         assert result.exit_code == EXIT_USAGE, result.output
         assert f"--test {held}: " in result.output and "also among the fit images" in result.output
     assert not (tmp_path / "h.safetensors").exists()
+
+
+def test_map_refuses_options_no_image_fits_and_names_images_smaller_than_the_crop(tmp_path):
+    """`arniqa map --crop 100000` gave each image an error row with the allocator's message (120 GB asked); a
+    small image was mapped as one zero-filled crop; `--crop 16` kept the stride at 112 (pixels in no crop)."""
+    from tiny_arniqa import tiny_onnx
+
+    tiny_onnx(tmp_path / "tiny.onnx")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "big.png", 40, 30, 0)
+    _photo(photos / "small.png", 12, 10, 1)
+    args = ("map", photos, "--checkpoint", tmp_path / "tiny.onnx")
+    for options in [("--crop", 100000), ("--crop", 16, "--stride", 17), ("--max-side", 100)]:
+        result = _run(*args, "-o", tmp_path / "refused", *options)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "error: " in result.output
+        assert not (tmp_path / "refused" / "maps.csv").exists()
+    result = _run(*args, "-o", tmp_path / "maps", "--crop", 16)
+    assert result.exit_code == EXIT_FAILED
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "maps" / "maps.csv"))}
+    assert rows["small.png"]["error"] == "the image is 12x10 px, smaller than the 16 px crop; use a crop of at most 10"
+    grid = np.load(tmp_path / "maps" / "big.map.npy")  # the stride is half the crop: 8
+    assert grid.shape == (len(positions(30, 16, 8)), len(positions(40, 16, 8))) == (3, 4)
+    assert Image.open(tmp_path / "maps" / "big.map.png").size == (40, 30)
+
+
+def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
+    """ONNX Runtime printed its own `[W:onnxruntime...]` (an unused weight) and `[E:onnxruntime...]` (the failed
+    node) lines on stderr besides arniqa's; its error is in the row, and stderr holds arniqa's line alone."""
+    import onnx
+    from fresh_cli import fresh_cli
+    from onnx import TensorProto, helper, numpy_helper
+    from tiny_arniqa import tiny_onnx
+
+    *_, path = tiny_onnx(tmp_path / "m.onnx")  # its sidecar stays: the graph is replaced by one that cannot run
+    views = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, "H", "W"]) for n in ("full", "half")]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["full", "shape"], ["flat"]),  # (N, 3, H, W) is never 7 x 5 values
+            helper.make_node("ReduceMean", ["flat"], ["raw_score"], axes=[1], keepdims=0),
+        ],
+        "broken",
+        views,
+        [helper.make_tensor_value_info("raw_score", TensorProto.FLOAT, ["N"])],
+        initializer=[
+            numpy_helper.from_array(np.array([7, 5]), "shape"),
+            numpy_helper.from_array(np.zeros(3), "unused"),
+        ],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    _photo(tmp_path / "a.png", 40, 30, 0)
+    done, _ = fresh_cli("map", tmp_path / "a.png", "-o", tmp_path / "maps", "--checkpoint", path, "--crop", 16)
+    assert done.returncode == EXIT_FAILED, done.stderr
+    assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 images could not be mapped (see maps.csv)"]
+    [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
+    assert "Reshape" in row["error"]
+
+
+def _head_file(path, labels=LABELS, width=4096, weight=0.0):
+    """An explainer file as save_explainer writes it, with the given config labels, width and group weights."""
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors = {
+        "explainer.group.weight": torch.full((len(labels), width), weight),
+        "explainer.group.bias": torch.zeros(len(labels)),
+        "explainer.severity.weight": torch.zeros(1, width),
+        "explainer.severity.bias": torch.zeros(1),
+    }
+    meta = {"format": "arniqa-explainer", "version": 1, "explainer": {"labels": list(labels), "in_features": width}}
+    save_file(tensors, str(path), metadata={"arniqa": json.dumps(meta)})
+    return path
+
+
+def test_heads_for_other_groups_models_or_with_nan_weights_are_refused_at_the_start(files, tmp_path):
+    """A head's labels from its file named the map PNGs (`../../x` wrote outside -o; the same label twice overwrote
+    one); a head of another width failed every row with torch's `mat1 and mat2` message; NaN weights gave
+    `blur nan; ...` explanations; a config that is not a table was a traceback."""
+    _, plain, _, photos = files
+    heads = {
+        "escape": _head_file(tmp_path / "escape.safetensors", labels=[f"../../{g}" for g in LABELS]),
+        "twice": _head_file(tmp_path / "twice.safetensors", labels=["blur"] * len(LABELS)),
+        "five": _head_file(tmp_path / "five.safetensors", labels=LABELS[:5]),
+        "narrow": _head_file(tmp_path / "narrow.safetensors", width=12),
+        "nan": _head_file(tmp_path / "nan.safetensors", weight=float("nan")),
+    }
+    for name, head in heads.items():
+        for verb in (("map", "--crop", 32), ("score", "--protocol", "whole")):
+            model = ("--checkpoint", plain, "--explainer", head, "--explain", "--engine", "torch")
+            result = _run(verb[0], photos / "p0.png", *verb[1:], *model, "-o", tmp_path / f"{name}-{verb[0]}")
+            assert result.exit_code == EXIT_USAGE, (name, result.output)
+            assert result.output.count("\n") == 1 and f"error: {head}: its explanation head" in result.output
+
+
+def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_path):
+    """No reference image readable: ValueError's traceback; now one line naming a file, and no head written."""
+    _, plain, _, _ = files
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.png").write_text("not an image")
+    out = tmp_path / "head.safetensors"
+    result = _run("explain", "fit", broken, "-o", out, "--checkpoint", plain, "--size", "32x24", "--chains", 0)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {broken / 'x.png'}: not an image file PIL can read; none of the 1 reference images could be read, "
+        "so there is no fit"
+    ]
+    assert not out.exists()

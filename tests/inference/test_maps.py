@@ -41,3 +41,35 @@ def test_per_pixel_is_the_mean_of_covering_crops():
     qmap = QualityMap(np.array([[1.0, 3.0]]), [0], [0, 2], crop=4, size=(6, 4), scale=1.0)
     out = per_pixel(qmap.scores, qmap)
     np.testing.assert_allclose(out[0], [1, 1, 2, 2, 3, 3])
+
+
+def test_options_no_image_can_be_mapped_with_are_refused_before_any_work():
+    """`arniqa map --crop 100000` tried a 120 GB allocation per image; a stride over the crop left pixels in no
+    crop (the overlay showed them at the map's low end)."""
+    from arniqa.inference.maps import check_options
+
+    assert check_options(224, None, 1024) == 112  # half the crop
+    assert check_options(1024, 1024, 1024) == 1024
+    for crop, stride, max_side, message in [
+        (100000, None, 1024, "use a crop of at most 1024"),
+        (60, 61, None, "use a stride of at most 60"),
+        (1, 1, None, "at least 2"),
+        (4, 0, None, "at least 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_options(crop, stride, max_side)
+
+
+def test_an_image_smaller_than_the_crop_is_refused_not_zero_filled():
+    """An image smaller than the crop was scored as one crop of mostly zeros, its memory set by the option (a 20 px
+    image with a 5000 px crop took 2 GB): it is now an error for that image, the others go on."""
+    from tiny_score import load
+
+    scorer = load()
+    image = Image.new("RGB", (40, 20), (90, 120, 30))
+    with pytest.raises(ValueError, match=r"40x20 px, smaller than the 400 px crop; use a crop of at most 20"):
+        quality_map(scorer, image, crop=400, max_side=None)
+    with pytest.raises(ValueError, match=r"after downscaling"):
+        quality_map(scorer, image, crop=8, max_side=8)  # 8x4 once downscaled
+    qmap = quality_map(scorer, image, crop=20, max_side=None)
+    assert qmap.scores.shape == (1, len(positions(40, 20, 10)))

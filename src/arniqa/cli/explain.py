@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -91,7 +93,7 @@ def fit(
     except (ValueError, OSError) as e:
         fail(str(e))
     settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
-    with Progress(console=err, transient=True) as bar:
+    with Progress(console=err, transient=True) as bar, _no_references():
         task = bar.add_task("fit references", total=len(paths))
         data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
         held = None
@@ -138,6 +140,15 @@ def fit(
     for path, error in failed:
         err.print(f"{path}: {error}", style="yellow")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@contextmanager
+def _no_references() -> Iterator[None]:
+    """A fit or test folder of which no image could be read: one line, exit 2 (nothing to fit or test on)."""
+    try:
+        yield
+    except ValueError as e:
+        fail(str(e))
 
 
 def _shared_images(fit: list[Path], test: list[Path]) -> list[Path]:

@@ -31,8 +31,11 @@ def map_images(
         None, "--explainer", help="The explanation head file (default: the checkpoint's)."
     ),
     crop: int = typer.Option(224, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
-    stride: int = typer.Option(
-        112, "--stride", min=1, help="Step between crops (px); half the crop: each pixel in up to 4."
+    stride: int | None = typer.Option(
+        None,
+        "--stride",
+        min=1,
+        help="Step between crops (px), at most the crop. Default: half the crop (each pixel in up to 4).",
     ),
     max_side: int = typer.Option(1024, "--max-side", min=2, help="Downscale images whose longer side exceeds N first."),
     engine: str = typer.Option("auto", "--engine", help="auto | torch | onnxruntime."),
@@ -45,9 +48,14 @@ def map_images(
     DIR/maps.csv lists them. Exit status 1 if some images failed."""
     from ..inference import load
     from ..inference.inputs import source_name
+    from ..inference.maps import check_options
     from .results import collect_paths
 
     one_model_source(checkpoint, weights_dir)
+    try:
+        stride = check_options(crop, stride, max_side)
+    except ValueError as e:
+        fail(str(e))
     listed = collect_paths(paths).files  # a rerun into a folder among the inputs must not map the maps:
     files = [f for i, f in enumerate(listed) if not inside(source_name(f, i), output)]
     if not files:

@@ -132,7 +132,10 @@ def labelled_features(
         if pool:
             pool.shutdown(cancel_futures=True)
     if not parts:
-        raise ValueError("none of the reference images could be read")
+        path, error = failed[0]
+        raise ValueError(
+            f"{path}: {error}; none of the {len(paths)} reference images could be read, so there is no fit"
+        )
     return Labelled(
         torch.cat([p["features"] for p in parts]),
         torch.cat([p["targets"] for p in parts]),

@@ -99,6 +99,12 @@ def load(
         scorer.explainer = load_explainer(explainer if explainer is not None else name_or_path)
         if explainer is not None and scorer.explainer is None:
             raise ValueError(f"{explainer}: holds no explanation head")
+        width = getattr(scorer.regressor, "in_features", None)  # the model's feature (an ONNX file's is unknown here)
+        if scorer.explainer is not None and width is not None and scorer.explainer.group.in_features != width:
+            raise ValueError(
+                f"{explainer or name_or_path}: its explanation head takes {scorer.explainer.group.in_features}-d "
+                f"features, the model gives {width}-d; fit one on this model with `arniqa explain fit`"
+            )
     return scorer
 
 

@@ -5,8 +5,8 @@ The image is first downscaled (bicubic, aspect kept) so its longer side is at mo
 ``crop`` px every ``stride`` px cover it, the last row and column flush with the far edges. Each crop is
 one view as in the ``crops`` protocol: the crop of the image and the crop of the same size of its half-scale
 copy (the scorer's half-scale method) centred on the same point, zeros outside, so a crop's score is on the
-scale the regressor was fitted on; ``batch_size`` crops per forward pass, on the scorer's engine. An image
-smaller than ``crop`` is one crop (zero-filled).
+scale the regressor was fitted on; ``batch_size`` crops per forward pass, on the scorer's engine. The crop
+must fit the mapped image (:func:`check_options`, :func:`fitting`): memory follows the image, not the options.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from ..data.views import half_scale
 from .explaining import explain_features
 
 CROP = 224
-STRIDE = 112
 MAX_SIDE = 1024
 
 
@@ -60,50 +59,76 @@ def bounded(image: Image.Image, max_side: int | None) -> tuple[Image.Image, floa
     return image.resize((max(1, round(w * r)), max(1, round(h * r))), Image.Resampling.BICUBIC), r
 
 
+def check_options(crop: int, stride: int | None, max_side: int | None) -> int:
+    """The stride (None: half the crop); ValueError (one line) for options no image can be mapped with: a crop
+    under 2 px or over ``max_side`` (the mapped image's longer side), a stride under 1 px or over the crop
+    (pixels between crops would be in none)."""
+    stride = crop // 2 if stride is None else stride
+    if crop < 2 or stride < 1:
+        raise ValueError(f"crop must be at least 2 and stride at least 1, got {crop} and {stride}")
+    if max_side is not None and crop > max_side:
+        raise ValueError(
+            f"the crop ({crop} px) is larger than max_side ({max_side} px), the longer side of a mapped image; "
+            f"use a crop of at most {max_side}"
+        )
+    if stride > crop:
+        raise ValueError(
+            f"the stride ({stride} px) is larger than the crop ({crop} px): pixels between crops would be in none; "
+            f"use a stride of at most {crop}"
+        )
+    return stride
+
+
+def fitting(size: tuple[int, int], crop: int, scale: float) -> None:
+    """ValueError (one line) when a mapped image of ``size`` (W, H) cannot hold a ``crop`` x ``crop`` crop."""
+    if min(size) < crop:
+        after = " after downscaling to max_side" if scale < 1 else ""
+        fix = f"use a crop of at most {min(size)}" if min(size) >= 2 else "it is too small to map"
+        raise ValueError(f"the image is {size[0]}x{size[1]} px{after}, smaller than the {crop} px crop; {fix}")
+
+
 @torch.no_grad()
 def quality_map(
     scorer,
     image: Image.Image,
     crop: int = CROP,
-    stride: int = STRIDE,
+    stride: int | None = None,
     max_side: int | None = MAX_SIDE,
     batch_size: int = 16,
     explain: bool = False,
 ) -> QualityMap:
     """The :class:`QualityMap` of an RGB PIL ``image`` under ``scorer`` (its engine, regressor, half-scale
-    method and, with ``explain``, its explanation head)."""
-    if crop < 2 or stride < 1:
-        raise ValueError(f"crop must be at least 2 and stride at least 1, got {crop} and {stride}")
+    method and, with ``explain``, its explanation head). ``stride`` None: half the crop."""
+    stride = check_options(crop, stride, max_side)
     if explain and scorer.explainer is None:
         raise ValueError("explain=True needs a scorer with an explanation head")
     mapped, scale = bounded(image, max_side)
+    fitting(mapped.size, crop, scale)
     x = pil_to_tensor(mapped)
     half = half_scale(x, scorer.protocol.half)
     h, w = x.shape[-2:]
-    c = min(crop, h, w)  # the part of the image a crop covers
-    tops, lefts = positions(h, c, stride), positions(w, c, stride)
+    tops, lefts = positions(h, crop, stride), positions(w, crop, stride)
     boxes = [(t, left) for t in tops for left in lefts]
-    raw, feats = [], []
+    raw, explained = [], []
     for i in range(0, len(boxes), batch_size):
         part = boxes[i : i + batch_size]
         full = torch.stack([_crop(x, t, left, crop) for t, left in part])
         halves = torch.stack(
-            [_crop(half, (2 * t + c) // 4 - crop // 2, (2 * left + c) // 4 - crop // 2, crop) for t, left in part]
+            [_crop(half, (2 * t + crop) // 4 - crop // 2, (2 * left + crop) // 4 - crop // 2, crop) for t, left in part]
         )
         r, f = scorer.engine.run(full, halves, explain)  # numpy arrays (the engines are torch-free at the boundary)
         raw.append(torch.as_tensor(r))
-        if explain:
-            feats.append(torch.as_tensor(f))
+        if explain:  # the head per batch: the crops' features are never all held at once
+            explained += [explain_features(scorer.explainer, v[None]) for v in torch.as_tensor(f)]
     raw = torch.cat(raw)
     can_scale = scorer.regressor is not None and scorer.regressor.score_range is not None
     scores = (scorer.regressor.scale(raw) if can_scale else raw).numpy().reshape(len(tops), len(lefts))
-    result = QualityMap(scores.astype(np.float32), tops, lefts, c, (w, h), scale)
+    result = QualityMap(scores.astype(np.float32), tops, lefts, crop, (w, h), scale)
     if explain:
-        out = [explain_features(scorer.explainer, f[None]) for f in torch.cat(feats)]
-        probs = torch.stack([p for p, _ in out]).numpy()
+        probs = torch.stack([p for p, _ in explained]).numpy()
         result.labels = scorer.explainer.labels
         result.groups = probs.T.reshape(len(result.labels), len(tops), len(lefts)).astype(np.float32)
-        result.severity = np.array([s for _, s in out], dtype=np.float32).reshape(len(tops), len(lefts))
+        result.severity = np.array([s for _, s in explained], dtype=np.float32).reshape(len(tops), len(lefts))
     return result
 
 

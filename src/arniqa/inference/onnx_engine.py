@@ -86,6 +86,7 @@ class OnnxEngine:
         self.meta = read_sidecar(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
+        options.log_severity_level = 4  # fatal only: its errors reach us raised, its log lines would follow our one
         providers = ["CPUExecutionProvider"]
         if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")

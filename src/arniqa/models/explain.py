@@ -125,8 +125,9 @@ def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
 
 def load_explainer(path) -> Explainer | None:
     """The explainer in ``path`` (its own file, or a checkpoint that holds one); None for a checkpoint without
-    one. WeightsError when the file is not readable or its explainer does not fit its config. A checkpoint
-    may be given by any of its parts or its folder (:func:`~arniqa.models.checkpoint.checkpoint_files`)."""
+    one. WeightsError when the file is not readable, its explainer is not for :data:`LABELS`, does not fit its
+    config or is not finite. A checkpoint may be given by any of its parts or its folder
+    (:func:`~arniqa.models.checkpoint.checkpoint_files`)."""
     files = [Path(path)]
     if Path(path).is_dir():
         files = checkpoint_files(path)
@@ -138,10 +139,17 @@ def load_explainer(path) -> Explainer | None:
             raise WeightsError(f"{path}: explainer file without its config")
         return None
     config = meta["explainer"]
-    width, labels = config.get("in_features", QUALITY_DIM), tuple(config.get("labels", LABELS))
+    if not isinstance(config, dict) or config.get("labels", list(LABELS)) != list(LABELS):
+        raise WeightsError(
+            f"{path}: its explanation head is not for this version's groups ({', '.join(LABELS)}); "
+            "fit it again with `arniqa explain fit`"
+        )
+    width = config.get("in_features", QUALITY_DIM)
     state = {k[len(PREFIX) :]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
-    check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(labels), width))
-    head = Explainer(width, labels)
+    check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(LABELS), width))
+    if not all(v.isfinite().all() for v in state.values()):
+        raise WeightsError(f"{path}: its explanation head holds NaN or infinite weights; fit it again")
+    head = Explainer(width)
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:
