@@ -355,7 +355,7 @@ def test_constant_scores_give_n_a_not_a_crash(setup, tmp_path):
     [
         (("--alpha", "nan"), "--alpha must be a positive number, got nan"),
         (("--alpha", "-1"), "--alpha must be a positive number, got -1.0"),
-        (("--splits", "0"), "splits '0': expected a number of random splits of at least 1"),
+        (("--splits", "0"), "splits '0': expected a number of random splits from 1 to 1000"),
     ],
 )
 def test_bad_numbers_are_refused_before_any_work(setup, tmp_path, extra, message):

@@ -122,6 +122,11 @@ def test_generic_csv(tmp_path):
     _csv(plain, ["path", "score"], [["a/x1.png", 3], ["b/y1.png", 4]])
     d2 = load_dataset("csv", plain, kind="dmos", score_range=(0, 10))
     assert not d2.synthetic and d2.score_kind == "dmos" and d2.score_range[:2] == (0.0, 10.0)
+    # an infinite or unreadable range was taken (scale_score then gave 0 for every image)
+    with pytest.raises(DatasetError, match=r"plain\.csv: the scores need a finite range with high > low, got \(0"):
+        load_dataset("csv", plain, score_range=(0, float("inf")))
+    with pytest.raises(DatasetError, match=r"^score_range must be two numbers \(low, high\), got 'ab'$"):
+        load_dataset("csv", plain, score_range="ab")
     _csv(plain, ["file", "score"], [["a/x1.png", 3]])
     with pytest.raises(DatasetError, match=r"plain\.csv: missing column\(s\) \['path'\]"):
         load_dataset("csv", plain)

@@ -22,44 +22,50 @@ def _csv(path, header, rows):
         csv.writer(f).writerows([header, *rows])
 
 
-def _rows(names):
-    return [[n, 50 + i] for i, n in enumerate(names)]
+def _rows(names, scores=None):
+    return [[n, 50 + i if scores is None else scores[i]] for i, n in enumerate(names)]
 
 
-# Each writer puts a label file naming `names` under `root` and returns it and the number of its first entry.
-def flive(root, names):
-    _csv(root / "labels_image.csv", ["name", "mos"], _rows(names))
+# Each writer puts a label file naming `names` (with `scores`, default about 50) under `root` and returns it and
+# the number of its first entry.
+def flive(root, names, scores=None):
+    _csv(root / "labels_image.csv", ["name", "mos"], _rows(names, scores))
     return root / "labels_image.csv", 2
 
 
-def koniq(root, names):
-    _csv(root / "koniq10k_scores_and_distributions.csv", ["image_name", "MOS_zscore"], _rows(names))
+def koniq(root, names, scores=None):
+    _csv(root / "koniq10k_scores_and_distributions.csv", ["image_name", "MOS_zscore"], _rows(names, scores))
     return root / "koniq10k_scores_and_distributions.csv", 2
 
 
-def custom(root, names):
-    _csv(root / "labels.csv", ["path", "score"], _rows(names))
+def custom(root, names, scores=None):
+    _csv(root / "labels.csv", ["path", "score"], _rows(names, scores))
     return root / "labels.csv", 2
 
 
-def live(root, names):
-    rows = [[f"LIVE/{n}", "jp2k", "LIVE/refimgs/r.bmp", 50] for n in names]
+def live(root, names, scores=None):
+    rows = [[f"LIVE/{n}", "jp2k", "LIVE/refimgs/r.bmp", s] for n, s in _rows(names, scores)]
     _csv(root / "LIVE.txt", ["dis_img_path", "dis_type", "ref_img_path", "score"], rows)
     return root / "LIVE.txt", 2
 
 
-def clive(root, names):
-    (root / "Data").mkdir()
+def clive(root, names, scores=None):
+    (root / "Data").mkdir(exist_ok=True)
     cells = np.array(names, dtype=object).reshape(-1, 1)
     scipy.io.savemat(root / "Data" / "AllImages_release.mat", {"AllImages_release": cells})
-    scipy.io.savemat(root / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.full((1, len(names)), 50.0)})
+    scipy.io.savemat(
+        root / "Data" / "AllMOS_release.mat",
+        {"AllMOS_release": np.array([[50.0] * len(names) if scores is None else scores])},
+    )
     return root / "Data" / "AllImages_release.mat", 1
 
 
-def spaq(root, names):
-    (root / "Annotations").mkdir()
+def spaq(root, names, scores=None):
+    (root / "Annotations").mkdir(exist_ok=True)
     path = root / "Annotations" / "MOS and Image attribute scores.xlsx"
-    pd.DataFrame({"Image name": names, "MOS": [50.0] * len(names)}).to_excel(path, index=False)
+    pd.DataFrame({"Image name": names, "MOS": [50.0] * len(names) if scores is None else scores}).to_excel(
+        path, index=False
+    )
     return path, 2
 
 
@@ -67,10 +73,10 @@ WRITERS = {"flive": flive, "koniq10k": koniq, "csv": custom, "live": live, "cliv
 FOLDERS = {"flive": "database", "koniq10k": "1024x768", "spaq": "TestImage"}  # the names' folder, else the root
 
 
-def _dataset(tmp_path, key, names):
+def _dataset(tmp_path, key, names, scores=None):
     root = tmp_path / "ds"
     root.mkdir()
-    label, first = WRITERS[key](root, names)
+    label, first = WRITERS[key](root, names, scores)
     folder = root / FOLDERS.get(key, "")
     for n in names:
         _img(folder / n)
@@ -90,6 +96,21 @@ def test_an_image_named_twice_is_refused(tmp_path, key):
         with pytest.raises(DatasetError) as info:
             load_dataset(key, root, check=check)
         assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_a_score_far_beyond_any_quality_scale_is_refused(tmp_path, key):
+    """A MOS of ±1e308 loaded, and the ridge on it overflowed to a NaN regressor, written with exit 0."""
+    root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png", "c.png"], [50.0, -1e308, 2e6])
+    unit = "row" if label.suffix in (".mat", ".xlsx") else "line"
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, {unit} {first + 1}: score -1e+308 is not a number within ±1e+06; "
+        "give the scores on the dataset's own scale"
+    )
+    WRITERS[key](root, ["a.png", "b.png", "c.png"], [-1e6, 0.0, 1e6])  # the bounds themselves are scores
+    assert load_dataset(key, root).scores.tolist() == [-1e6, 0.0, 1e6]
 
 
 ESCAPES = [(key, escape) for key in WRITERS for escape in ("relative", "absolute")]
@@ -143,3 +164,19 @@ def test_tid2013_line_named_twice(tmp_path):
         f"{label}: image 'distorted_images/i01_01_1.bmp' is named twice (lines 1 and 4); remove the repeated line, "
         "or a split could hold the image in train and test"
     )
+
+
+def test_a_column_named_twice_in_a_csv_header_is_refused(tmp_path):
+    """csv.DictReader kept the last 'mos' column: the image's score was silently 4, not 3."""
+    root, label, _, _ = _dataset(tmp_path, "flive", ["a.png"])
+    label.write_text("name,mos,mos\na.png,3,4\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("flive", root)
+    assert str(info.value) == f"{label}: column 'mos' appears twice in the header; keep one"
+
+
+def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
+    """A BOM (as Windows editors save UTF-8) made the first score '\\ufeff5.1', not a number."""
+    _img(tmp_path / "distorted_images" / "i01_01_1.bmp")
+    (tmp_path / "mos_with_names.txt").write_bytes("\ufeff5.1 i01_01_1.bmp\r\n".encode())
+    assert load_dataset("tid2013", tmp_path).scores.tolist() == [5.1]

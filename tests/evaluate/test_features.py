@@ -171,8 +171,21 @@ def _pickled(name):
         (_garbage("status.npy"), []),
         (_pickled("features.npy"), []),
         (_pickled("status.npy"), []),
+        (_garbage("stamps.npy"), []),
+        (_pickled("stamps.npy"), []),
     ],
-    ids=["cut-off", "nan-inf", "shape", "float64", "garbage-features", "garbage-status", "pickle-f", "pickle-s"],
+    ids=[
+        "cut-off",
+        "nan-inf",
+        "shape",
+        "float64",
+        "garbage-features",
+        "garbage-status",
+        "pickle-f",
+        "pickle-s",
+        "garbage-stamps",
+        "pickle-stamps",
+    ],  # fmt: skip
 )
 def test_a_damaged_cache_is_computed_again_keeping_intact_images(damage, kept, stand_in, image_files, tmp_path, capsys):
     proto = FeatureProtocol(crop_size=S)
@@ -194,7 +207,7 @@ def test_a_damaged_cache_is_computed_again_keeping_intact_images(damage, kept, s
     assert clean.calls == 0 and capsys.readouterr().err.count("warning") == 0
 
 
-@pytest.mark.parametrize("name", ["features.npy", "status.npy"])
+@pytest.mark.parametrize("name", ["features.npy", "status.npy", "stamps.npy"])
 def test_a_folder_in_place_of_a_cache_file_is_a_one_line_error(name, stand_in, image_files, tmp_path):
     proto = FeatureProtocol(crop_size=S)
     extract_features(stand_in, image_files, proto, cache_dir=tmp_path, progress=False)
@@ -219,3 +232,27 @@ def test_features_of_another_width_are_refused_when_this_model_writes(stand_in, 
     message += " and rerun"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+
+
+def test_an_image_changed_since_its_features_were_cached_is_computed_again(stand_in, image_files, tmp_path, capsys):
+    """A dataset re-downloaded or edited under the same names kept the old images' features: the results were those
+    of images no longer on disk, silently (the cache key holds the paths, not the files)."""
+    proto = FeatureProtocol(crop_size=S)
+    extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    Image.open(image_files[0]).transpose(Image.Transpose.ROTATE_180).save(image_files[2])  # other pixels, same name
+    capsys.readouterr()
+    again = Counting(stand_in)
+    out = extract_features(again, image_files, proto, cache_dir=tmp_path / "c", batch_size=1, progress=False)
+    np.testing.assert_allclose(out, extract_features(stand_in, image_files, proto, progress=False), rtol=1e-6)
+    assert again.calls == 1  # only the changed image
+    assert capsys.readouterr().err == (
+        f"warning: {entry}: image files changed (size or modification time) since their features were cached; "
+        "computing 1 image(s) again\n"
+    )
+    (entry / "stamps.npy").unlink()  # an entry written before stamps were kept: its features are used as they are
+    kept = Counting(stand_in)
+    np.testing.assert_array_equal(
+        extract_features(kept, image_files, proto, cache_dir=tmp_path / "c", progress=False), out
+    )
+    assert kept.calls == 0 and capsys.readouterr().err == "" and (entry / "stamps.npy").is_file()

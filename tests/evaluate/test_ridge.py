@@ -181,3 +181,18 @@ def test_the_default_alpha_grid_is_the_references():
     result = evaluate(feats, scores, random_splits(40, n_splits=2, seed=0))  # no alphas given: the grid
     np.testing.assert_allclose(result.alphas, grid, rtol=1e-12)
     assert result.val_srcc.shape == (2, 100)
+
+
+def test_nan_scores_and_no_splits_are_refused():
+    """A NaN score made every metric and the fitted regressor NaN without a word; no split at all gave NaN
+    medians (and numpy's warnings) as results."""
+    feats, scores = _data(30, 2, 4)
+    splits = random_splits(30, n_splits=2)
+    scores[7] = np.nan
+    for run in (lambda: evaluate(feats, scores, splits), lambda: validation_srcc(feats, scores, splits)):
+        with pytest.raises(ValueError, match=r"^score nan of image 7 is not finite$"):
+            run()
+    scores[7] = 1.0
+    for run in (lambda: evaluate(feats, scores, []), lambda: validation_srcc(feats, scores, [])):
+        with pytest.raises(ValueError, match="^no splits to evaluate on$"):
+            run()

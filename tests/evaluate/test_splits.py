@@ -167,3 +167,58 @@ def test_without_split_files_ten_reference_disjoint_splits_of_the_reference_size
     assert len(splits) == 10 and text == "10 random 70/10/20 splits, reference-disjoint, seed 0"
     for s in splits:
         assert tuple(len({Synthetic.references[i] for i in part}) for part in (s.train, s.val, s.test)) == parts
+
+
+class _Authentic:  # what choose_splits reads of a dataset without references: 20 images
+    references = None
+
+    def __init__(self, root):
+        self.root = root
+
+    def __len__(self):
+        return 20
+
+
+@pytest.mark.parametrize(
+    "splits, message",
+    [
+        ("-1", "splits '-1': expected a number of random splits from 1 to 1000, or a folder of .npy files"),  # was
+        # "-1/train.npy: split file not found"
+        (" 0 ", "splits ' 0 ': expected a number of random splits from 1 to 1000, or a folder of .npy files"),
+        ("1001", "splits '1001': expected a number of random splits from 1 to 1000, or a folder of .npy files"),
+    ],
+)
+def test_split_counts_out_of_range_are_refused(tmp_path, splits, message):
+    """--splits 1000000000 made a billion splits (memory and hours) before any message."""
+    with pytest.raises(SplitError) as e:
+        choose_splits(_Authentic(tmp_path), splits)
+    assert str(e.value) == message
+    assert len(choose_splits(_Authentic(tmp_path), "1000")[0]) == 1000
+
+
+def test_a_negative_seed_is_named():
+    """It was numpy's 'expected non-negative integer', naming neither the seed nor what to give."""
+    with pytest.raises(SplitError) as e:
+        random_splits(20, seed=-1)
+    assert str(e.value) == "seed -1: the seed of the random splits must be 0 or more"
+
+
+def test_split_files_that_are_empty_garbage_or_hold_no_split_are_named(tmp_path):
+    _save_split(tmp_path, [0, 1], [2], [3])
+    (tmp_path / "val.npy").write_bytes(b"")  # it was EOFError's traceback
+    with pytest.raises(SplitError) as e:
+        load_splits(tmp_path, n_images=6)
+    assert str(e.value) == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices)"
+    (tmp_path / "val.npy").write_bytes(b"0,1,2\n")  # it was said to hold pickled Python objects
+    with pytest.raises(SplitError) as e:
+        load_splits(tmp_path, n_images=6)
+    assert str(e.value) == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices)"
+    for name in ("train", "val", "test"):  # no split at all: every reported number was NaN
+        np.save(tmp_path / f"{name}.npy", np.zeros((0, 4), dtype=np.int64))
+    with pytest.raises(SplitError) as e:
+        load_splits(tmp_path, n_images=6)
+    assert str(e.value) == f"{tmp_path}: the split files hold no splits (arrays of shape (0, n))"
+    _save_split(tmp_path, [0, 1], [2], [3])
+    np.save(tmp_path / "train.npy", np.array([0, 2**63 + 5], dtype=np.uint64))  # was named as -9223372036854775803
+    with pytest.raises(SplitError, match=re.escape(f"split 0 has index {2**63 + 5} outside 0..5")):
+        load_splits(tmp_path, n_images=6)

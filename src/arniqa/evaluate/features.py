@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -33,10 +32,21 @@ from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
 from ..data.views import five_crops, half_scale
 from ..utils.console import terminal
-from ..utils.files import atomic_write, output_lock, write_json
+from ..utils.files import output_lock, write_json
 from ..utils.runtime import autocast, autocast_dtype
-
-PENDING, DONE, FAILED = 0, 1, 2
+from .cache_files import (
+    DONE,
+    FAILED,
+    PENDING,
+    allocate,
+    file_stamps,
+    intact_features,
+    read_stamps,
+    read_status,
+    save_stamps,
+    save_status,
+    warn_damaged,
+)
 
 
 class FeatureError(ValueError):
@@ -156,7 +166,7 @@ class FeatureCache:
         folder = self.folder
         if folder is None:
             return
-        for name in ("status.npy", "features.npy"):
+        for name in ("status.npy", "features.npy", "stamps.npy"):
             if (folder / name).exists() and not (folder / name).is_file():
                 raise ValueError(
                     f"{folder}: damaged feature cache ({name} is not a file); delete that folder and rerun"
@@ -164,25 +174,45 @@ class FeatureCache:
         if not (folder / "status.npy").exists():
             return
         try:
-            status = _read_status(folder / "status.npy", self.n)
+            status = read_status(folder / "status.npy", self.n)
         except ValueError as e:
-            _warn_damaged(folder, str(e), self.n)
+            warn_damaged(folder, str(e), self.n)
             return
         done = status == DONE
         path, length = folder / "features.npy", None
         try:
-            intact, why, length = _intact_features(path, done)
+            intact, why, length = intact_features(path, done)
         except ValueError as e:
             intact, why = np.zeros(self.n, dtype=bool), str(e)
         if why and done.any():
             status[done & ~intact] = PENDING
-            _warn_damaged(folder, why, int((done & ~intact).sum()))
-            _save_status(folder, status)  # before the features file is filled up or replaced
+            warn_damaged(folder, why, int((done & ~intact).sum()))
+            save_status(folder, status)  # before the features file is filled up or replaced
         self.status = status
         if length is not None:
             if path.stat().st_size < length:
                 os.truncate(path, length)  # zeros for the images cut off, now pending
             self.features = np.load(path, mmap_mode="r+")
+
+    def restamp(self, paths: list[Path]) -> None:
+        """Compute again the images whose file changed (size or modification time) since their features were
+        cached, with one warning line; then save the files' stamps, before any image is computed."""
+        if self.folder is None:
+            return
+        stamps = file_stamps(paths)
+        try:
+            saved = read_stamps(self.folder / "stamps.npy", self.n)
+            why = "image files changed (size or modification time) since their features were cached"
+        except ValueError as e:
+            saved, why = np.full_like(stamps, -2), f"damaged feature cache ({e})"
+        if saved is None:  # a cache from before stamps were kept: its features are taken as they are
+            saved = stamps
+        changed = (self.status == DONE) & (saved != stamps).any(axis=1)
+        if changed.any():
+            self.status[changed] = PENDING
+            print(f"warning: {self.folder}: {why}; computing {int(np.sum(changed))} image(s) again", file=sys.stderr)
+            save_status(self.folder, self.status)
+        save_stamps(self.folder, stamps)
 
     def todo(self) -> np.ndarray:
         """Indices of the images without features yet (pending or failed)."""
@@ -191,7 +221,7 @@ class FeatureCache:
     def store(self, indices: np.ndarray, out: np.ndarray) -> None:
         """Features ``out`` (len(indices), 5, D) of the images ``indices``."""
         if self.features is None:
-            self.features = _allocate(self.folder, self.n, out.shape[1:])
+            self.features = allocate(self.folder, self.n, out.shape[1:])
         if self.features.shape[1:] != out.shape[1:]:  # a cache written by another model under this one's key
             raise ValueError(
                 f"{self.folder}: damaged feature cache (features of shape {self.features.shape[1:]}, this model "
@@ -212,7 +242,7 @@ class FeatureCache:
             return
         if self.features is not None:
             self.features.flush()
-        _save_status(self.folder, self.status)
+        save_status(self.folder, self.status)
         write_json(self.folder / "errors.json", self.errors)
 
 
@@ -251,6 +281,7 @@ def _extract(model, paths, protocol, folder, batch_size, device, num_workers, pr
     n = len(paths)
     cache = FeatureCache(folder, n)
     cache.load()
+    cache.restamp(paths)
     todo = cache.todo()
     if len(todo) and runner is not None:
         with _bar(progress) as bar:
@@ -311,72 +342,3 @@ def _bar(progress: bool) -> Progress:
     """The features' progress bar, on stderr: stdout carries the results table."""
     columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     return Progress(*columns, console=terminal(stderr=True), disable=not progress)
-
-
-def _allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:
-    if folder is None:
-        return np.zeros((n, *shape), dtype=np.float32)
-    return np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=(n, *shape))
-
-
-def _save_status(folder: Path, status: np.ndarray) -> None:
-    atomic_write(folder / "status.npy", lambda tmp: np.save(tmp, status))
-
-
-def _warn_damaged(folder: Path, why: str, count: int) -> None:
-    print(f"warning: {folder}: damaged feature cache ({why}); computing {count} image(s) again", file=sys.stderr)
-
-
-def _npy_array(path: Path, dtype: type, shape: tuple[int | None, ...]) -> tuple[tuple[int, ...], int, int]:
-    """``(shape, offset, size)``: the shape, data offset and data bytes of ``path``, a C-order ``.npy`` file
-    of ``dtype`` and ``shape`` (None: any length), read without unpickling; ValueError saying what is wrong."""
-    if not path.exists():
-        raise ValueError(f"{path.name} is missing")
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            found_shape, fortran, found = read[version](f)
-        except (KeyError, ValueError, SyntaxError):
-            raise ValueError(f"{path.name} is not a numpy array file") from None
-        offset = f.tell()
-    want = str(tuple("D" if s is None else s for s in shape)).replace("'", "")
-    if found != np.dtype(dtype) or fortran:
-        raise ValueError(f"{path.name} holds {found}{' in Fortran order' * fortran}, not {np.dtype(dtype)}")
-    fits = len(found_shape) == len(shape) and all(f > 0 and s in (None, f) for s, f in zip(shape, found_shape))
-    if not fits:
-        raise ValueError(f"{path.name} has shape {found_shape}, not {want}")
-    size = path.stat().st_size - offset
-    if size > math.prod(found_shape) * found.itemsize:
-        raise ValueError(f"{path.name} is longer than its header says")
-    return found_shape, offset, size
-
-
-def _read_status(path: Path, n: int) -> np.ndarray:
-    """The status codes of ``n`` images in ``path``; ValueError saying what is wrong."""
-    _, offset, size = _npy_array(path, np.uint8, (n,))
-    if size < n:
-        raise ValueError(f"{path.name} is cut off")
-    status = np.fromfile(path, np.uint8, count=n, offset=offset)
-    if not np.isin(status, (PENDING, DONE, FAILED)).all():
-        raise ValueError(f"{path.name} holds codes other than {PENDING}, {DONE} and {FAILED}")
-    return status
-
-
-def _intact_features(path: Path, done: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, str, int]:
-    """``(intact, why, length)``: which images of ``done`` have complete, finite features in ``path``
-    (float32, (n, 5, D)), read only; why the others do not; the file's full length. ValueError: it holds none."""
-    n = len(done)
-    shape, offset, size = _npy_array(path, np.float32, (n, 5, None))
-    row = 5 * shape[2] * 4
-    whole = size // row
-    intact = np.zeros(n, dtype=bool)
-    if whole:
-        rows = np.memmap(path, np.float32, "r", offset, (whole, *shape[1:]))
-        for start in range(0, whole, chunk):
-            block = rows[start : start + chunk]
-            intact[start : start + len(block)] = np.isfinite(block).all(axis=(1, 2))
-    cut, bad = int(done[whole:].sum()), int((done & ~intact)[:whole].sum())
-    why = [f"{path.name} is cut off ({cut} image(s) missing)"] if cut else []
-    why += [f"{path.name} holds non-finite values for {bad} image(s)"] if bad else []
-    return intact & done, "; ".join(why), offset + n * row

@@ -33,10 +33,17 @@ def _as3d(features) -> np.ndarray:
     return features
 
 
-def _check(features, scores) -> tuple[np.ndarray, np.ndarray]:
+def _check(features, scores, splits=None) -> tuple[np.ndarray, np.ndarray]:
+    """Crop rows (images × crops, d) and their scores; ValueError for scores that are not finite or do not match
+    the features, or an empty list of ``splits`` (nothing to evaluate on: every number would be NaN)."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(features):
         raise ValueError(f"{len(features)} feature rows but {len(scores)} scores")
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:  # NaN scores gave NaN metrics and a NaN regressor, silently
+        raise ValueError(f"score {scores[bad[0]]} of image {bad[0]} is not finite")
+    if splits is not None and not len(splits):
+        raise ValueError("no splits to evaluate on")
     return features.reshape(-1, features.shape[2]), np.repeat(scores, features.shape[1])
 
 
@@ -101,7 +108,7 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     a rich progress bar over the splits.
     """
     features = _as3d(features)
-    rows2d, y_rows = _check(features, scores)
+    rows2d, y_rows = _check(features, scores, splits)
     scores = np.asarray(scores, dtype=np.float64)
     n_images, n_crops = features.shape[:2]
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
@@ -131,7 +138,7 @@ def validation_srcc(features, scores, splits: list[Split], alpha: float = 0.1) -
     The quick check used during training (the reference's fixed alpha is 0.1).
     """
     features = _as3d(features)
-    rows2d, y_rows = _check(features, scores)
+    rows2d, y_rows = _check(features, scores, splits)
     scores = np.asarray(scores, dtype=np.float64)
     n_images, n_crops = features.shape[:2]
     values = []

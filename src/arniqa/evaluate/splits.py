@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from ..data.iqa import IQADataset
 
 RATIOS = (0.7, 0.1, 0.2)
+MAX_SPLITS = 1000  # each split costs an eigendecomposition (seconds at KADID size); the protocol uses 10
+NPY_MAGIC = b"\x93NUMPY"
 
 
 class SplitError(ValueError):
@@ -48,6 +51,8 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
     With ``groups`` (one label per image, e.g. its reference), the groups are split by the ratios
     and each image follows its group, so no reference appears in two parts of a split.
     """
+    if seed < 0:  # numpy's own message names neither the seed nor what to give
+        raise SplitError(f"seed {seed}: the seed of the random splits must be 0 or more")
     if groups is None:
         units = np.arange(n_images)[:, None]
         members = [np.array([i]) for i in range(n_images)]
@@ -78,9 +83,12 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
 def _load_array(path: Path) -> np.ndarray:
     if not path.is_file():
         raise SplitError(f"{path}: split file not found (expected train.npy, val.npy and test.npy)")
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would try to unpickle it and say so
+            raise SplitError(f"{path}: not a .npy file (expected an integer array of image indices)")
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError) as e:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
         raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
@@ -101,12 +109,14 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
     counts = {k: v.shape[0] for k, v in parts.items()}
     if len(set(counts.values())) != 1:
         raise SplitError(f"{directory}: train/val/test hold different numbers of splits {counts}")
+    if not counts["train"]:
+        raise SplitError(f"{directory}: the split files hold no splits (arrays of shape (0, n))")
     out = []
     for i in range(counts["train"]):
         idx = {}
         for k, arr in parts.items():
-            row = arr[i][arr[i] != -1].astype(np.int64)
-            bad = row[(row < 0) | (row >= n_images)]
+            row = arr[i][arr[i] != -1]
+            bad = row[(row < 0) | (row >= n_images)]  # before the cast: a huge uint64 would wrap around
             if bad.size:
                 raise SplitError(
                     f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}"
@@ -115,7 +125,7 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
             if (times > 1).any():
                 twice = int(values[times > 1][0])
                 raise SplitError(f"{directory / f'{k}.npy'}: split {i} names image {twice} twice; fix the split files")
-            idx[k] = row
+            idx[k] = row.astype(np.int64)
         split = Split(**idx)
         if not split.train.size or not split.test.size:
             raise SplitError(f"{directory}: split {i} has an empty {'train' if not split.train.size else 'test'} part")
@@ -154,13 +164,14 @@ def choose_splits(
             made = load_splits(own, len(dataset))
             return made, f"official {own} ({len(made)} splits){_shared_references(made, dataset.references)}"
         splits = count
-    if isinstance(splits, (str, Path)) and not str(splits).isdigit():
+    number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
+    if not number:
         made = load_splits(splits, len(dataset))
         return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"
     count = int(splits)
-    if count < 1:
+    if not 1 <= count <= MAX_SPLITS:
         raise SplitError(
-            f"splits {splits!r}: expected a number of random splits of at least 1, or a folder of .npy files"
+            f"splits {splits!r}: expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
         )
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)

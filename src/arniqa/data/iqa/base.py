@@ -12,6 +12,8 @@ import numpy as np
 from ...utils.files import inside
 from .registry import SCORE_RANGES, ScoreRange
 
+MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
+
 
 class DatasetError(ValueError):
     """A dataset folder or label file is missing or malformed (the message names the file)."""
@@ -108,6 +110,9 @@ def read_csv_rows(path: Path, columns: list[str], what: str) -> list[dict[str, s
             missing = [c for c in columns if c not in header]
             if missing:
                 raise DatasetError(f"{path}: missing column(s) {missing}; found {header} (expected {what})")
+            twice = [c for c in columns if header.count(c) > 1]
+            if twice:  # csv.DictReader would keep the last one's values
+                raise DatasetError(f"{path}: column {twice[0]!r} appears twice in the header; keep one")
             reader.fieldnames = header
             rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     except (UnicodeDecodeError, csv.Error) as e:
@@ -129,14 +134,19 @@ def parse_score(value: str, path: Path, line: int) -> float:
 
 
 def check_labels(dataset: IQADataset) -> IQADataset:
-    """Raise if an image path leaves the dataset root or an image is named twice (it could fall in both the
-    training and the test split). The root check is lexical (absolute paths and '..' above the root are
-    refused), so that symlinked image folders stay usable."""
+    """Raise if an image path leaves the dataset root, an image is named twice (it could fall in both the
+    training and the test split) or a score is not a number within ±:data:`MAX_SCORE`. The root check is
+    lexical (absolute paths and '..' above the root are refused), so that symlinked image folders stay usable."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
     first: dict[Path, Record] = {}
     for record in dataset.records:
+        if not abs(record.score) <= MAX_SCORE:
+            raise DatasetError(
+                f"{label}, {unit} {record.line}: score {record.score:g} is not a number within ±{MAX_SCORE:g}; "
+                "give the scores on the dataset's own scale"
+            )
         path = Path(os.path.abspath(record.path))
         if not inside(path, root):
             raise DatasetError(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows
 from .registry import ScoreRange
 
@@ -46,9 +48,12 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
     if kind not in ("mos", "dmos"):
         raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
     scores = [r.score for r in records]
-    low, high = score_range if score_range is not None else (min(scores), max(scores))
-    if not high > low:
-        raise DatasetError(f"{path}: the scores need a range with high > low, got ({low}, {high})")
+    try:
+        low, high = (float(v) for v in score_range) if score_range is not None else (min(scores), max(scores))
+    except (TypeError, ValueError):
+        raise DatasetError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
+    if not (high > low and np.isfinite(high - low)):
+        raise DatasetError(f"{path}: the scores need a finite range with high > low, got ({low}, {high})")
     return IQADataset(
         "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
     )

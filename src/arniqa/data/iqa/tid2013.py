@@ -26,7 +26,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     path = require_file(root / "mos_with_names.txt", "TID2013 labels: lines of 'MOS filename'")
     images = require_dir(root / "distorted_images", "TID2013 distorted_images/") if check else root / "distorted_images"
     records = []
-    for line, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    for line, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), start=1):
         if not text.strip():
             continue
         fields = text.split()
