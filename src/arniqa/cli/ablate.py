@@ -24,8 +24,10 @@ def ablate(
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (overrides the config's output)."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from finished results."),
 ) -> None:
-    """Train and evaluate every variant and seed of the ablation (finished ones are skipped, an
-    interrupted training run resumes), then write report.md, summary.json and plots."""
+    """Train and evaluate every variant and seed of the ablation, then write its report.
+
+    Finished runs are skipped and an interrupted training run resumes; the report is report.md, summary.json
+    and plots."""
     runtime.keep_freed_memory()
     from ..ablation import load_ablation_config, run_ablation, write_report
     from ..train.state import StateError

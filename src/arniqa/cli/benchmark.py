@@ -21,8 +21,9 @@ def synthetic(
     size: str = typer.Option("512x384", "--size", help="Image size WIDTHxHEIGHT (KADID-10k: 512x384)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the distortions' random internals."),
 ) -> None:
-    """Build a KADID-10k-style set: every image x 23 shared types x 5 levels, labelled with
-    KADID-10k's mean MOS per type and level. Reruns keep images already written."""
+    """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.
+
+    Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
     from ..data.images import list_images
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS

@@ -17,8 +17,10 @@ def demo(
     crop_size: int = typer.Option(64, "--crop-size", min=32, help="Crop size for training and features."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
 ) -> None:
-    """The whole pipeline on bundled sample photos: short SE-ResNet50 training, synthetic labelled
-    set, features, ridge, scores and a report. Minutes on a CPU; not a useful quality model."""
+    """The whole pipeline on bundled sample photos, in minutes on a CPU.
+
+    Short SE-ResNet50 training, synthetic labelled set, features, ridge, scores and a report; not a useful
+    quality model."""
     runtime.keep_freed_memory()
     from ..demo import WARNING, run_demo
     from ..train import TrainingError

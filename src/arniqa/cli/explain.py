@@ -47,8 +47,10 @@ def fit(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
 ) -> None:
-    """Fit the explanation head on the synthetic KADID-style set of PRISTINE (single distortions, chains and the
-    pristine images); exit status 1 if some images could not be read."""
+    """Fit the explanation head on the synthetic KADID-style set of PRISTINE.
+
+    The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
+    read."""
     from rich.progress import Progress
 
     from ..data.images import list_images

@@ -42,10 +42,11 @@ def map_images(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Crops per forward pass."),
 ) -> None:
-    """Score a grid of overlapping crops of each image: DIR/NAME.map.png (the scores over the image, red low,
-    green high, coloured over each map's own range), DIR/NAME.map.npy (the grid), with --explain
-    DIR/NAME.GROUP.png (red where GROUP is probable, green where it is not) and DIR/NAME.groups.npy;
-    DIR/maps.csv lists them. Exit status 1 if some images failed."""
+    """Score a grid of overlapping crops of each image: where in the photo the quality drops.
+
+    DIR/NAME.map.png (the scores over the image, red low, green high, coloured over each map's own range),
+    DIR/NAME.map.npy (the grid), with --explain DIR/NAME.GROUP.png (red where GROUP is probable, green where it
+    is not) and DIR/NAME.groups.npy; DIR/maps.csv lists them. Exit status 1 if some images failed."""
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.maps import check_options

@@ -22,8 +22,10 @@ def report(
     best_worst: int = typer.Option(12, "--best-worst", min=0, help="How many of the worst and of the best to show."),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json file, else csv."),
 ) -> None:
-    """Write one self-contained HTML file: score histogram, worst and best images, a paged table sortable by
-    score, each row's explanation and map, and the rows that could not be scored."""
+    """Write one self-contained HTML report of a result file.
+
+    Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
+    and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, map_of, write_report
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest

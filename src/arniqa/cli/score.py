@@ -78,7 +78,7 @@ def score(
         "--ray",
         metavar="ADDRESS|local",
         help="Score on the Ray cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or on a Ray instance "
-        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
+        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa\\[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
@@ -94,8 +94,10 @@ def score(
     ),
     html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
 ) -> None:
-    """Score images with ARNIQA: one row per image, in input order; exit status 1 if any image failed.
-    Inputs are listed as they are scored, so memory does not grow with their number."""
+    """Score images with ARNIQA: one row per image, in input order.
+
+    Exit status 1 if any image failed. Inputs are listed as they are scored, so memory does not grow with their
+    number."""
     from collections import Counter
     from itertools import chain
 
