@@ -62,6 +62,17 @@ def test_published_layout_maps_onto_the_model_keys(published, tv_resnet50):
     assert wrapped.keys() == renamed.keys()
 
 
+def test_parameter_counts_of_the_published_layout(loaded):
+    """pyiqa-and-users.md 1.3/1.5: a 23,508,032-parameter backbone, a 4,458,624-parameter projector (not used
+    when scoring) and a 4,097-parameter regressor (4096 weights and a bias)."""
+    from arniqa.models.regressor import Regressor
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    assert (count(loaded.encoder), count(loaded.projector), count(Regressor())) == (23_508_032, 4_458_624, 4_097)
+
+
 def test_features_and_embeddings_match_the_reference(published, loaded):
     trunk, projector, _, _ = published
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))

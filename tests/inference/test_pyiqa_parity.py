@@ -1,0 +1,83 @@
+"""pyiqa's conventions that docs/usage.md says this package keeps, against values written out by hand from
+pyiqa (shared/docs/pyiqa-and-users.md sections 1.1 and 2.1), not from this code."""
+
+import pytest
+import torch
+from scoring_data import save_scripted_regressor
+
+from arniqa.inference import loading
+
+# pyiqa's metric names, the regressor file each loads, and pyiqa's rescaling of the raw score s.
+PYIQA = {
+    "arniqa": ("regressor_koniq10k.pth", lambda s: (s - 1) / 99),
+    "arniqa-live": ("regressor_live.pth", lambda s: 1 - (s - 1) / 99),
+    "arniqa-csiq": ("regressor_csiq.pth", lambda s: 1 - s),
+    "arniqa-tid": ("regressor_tid2013.pth", lambda s: s / 9),
+    "arniqa-kadid": ("regressor_kadid10k.pth", lambda s: (s - 1) / 4),
+    "arniqa-clive": ("regressor_clive.pth", lambda s: (s - 1) / 99),
+    "arniqa-flive": ("regressor_flive.pth", lambda s: s / 100),  # pyiqa >= 0.1.14; this package: (s - 1) / 99
+    "arniqa-spaq": ("regressor_spaq.pth", lambda s: (s - 1) / 99),
+}
+
+
+@pytest.fixture(scope="module")
+def regressor_files(tmp_path_factory):
+    """The eight regressor files, each with zero weights and its own bias (so a score tells the file)."""
+    d = tmp_path_factory.mktemp("regressors")
+    biases = {}
+    for i, (file, _) in enumerate(sorted(PYIQA.values(), key=lambda v: v[0])):
+        biases[file] = 0.37 + 7 * i
+        save_scripted_regressor(d / file, torch.zeros(1, 4096), torch.tensor(biases[file]))
+    return d, biases
+
+
+@pytest.mark.parametrize("name", PYIQA)
+def test_pyiqa_names_load_pyiqas_regressor_file_and_scale_as_pyiqa(name, regressor_files, monkeypatch):
+    d, biases = regressor_files
+    monkeypatch.setattr(loading, "_published_encoder", lambda weights_dir: torch.nn.Identity())  # no ResNet-50
+    _, reg = loading.load_model(name, weights_dir=d)
+    file, pyiqa_scale = PYIQA[name]
+    with torch.no_grad():
+        raw = reg(torch.zeros(2, 4096))
+    assert raw.shape == (2,)  # one score per image, flat, as pyiqa's
+    s = biases[file]
+    assert raw.tolist() == pytest.approx([s, s], abs=1e-5)  # the bias of pyiqa's file for this name
+    if name != "arniqa-flive":
+        assert float(reg.scale(raw[0])) == pytest.approx(pyiqa_scale(s), abs=1e-6)
+    else:  # docs/usage.md: the official (1, 100); below pyiqa's s / 100 by (100 - s) / 9900
+        assert float(reg.scale(raw[0])) == pytest.approx((s - 1) / 99, abs=1e-6)
+        assert pyiqa_scale(s) - float(reg.scale(raw[0])) == pytest.approx((100 - s) / 9900, abs=1e-6)
+
+
+def test_a_batch_tensor_gives_one_float32_score_per_image_as_pyiqa():
+    """pyiqa: a (B,3,H,W) or (B,1,H,W) tensor in [0, 1] gives a flat (B,) float32 tensor, gray as replicated RGB."""
+    from tiny_score import load as stand_in
+
+    scorer = stand_in(protocol="pyiqa")
+    x = torch.rand(3, 3, 8, 10, generator=torch.Generator().manual_seed(0))
+    r = scorer.score(x)
+    assert r.scores.shape == r.raw_scores.shape == (3,)
+    assert r.scores.dtype == r.raw_scores.dtype == torch.float32
+    assert r.raw_scores.tolist() == pytest.approx([float(scorer.score(x[i]).raw_scores[0]) for i in range(3)])
+    assert scorer.score(x[0]).scores.shape == (1,)  # one image: a batch of one
+    gray = x[:, :1]
+    assert scorer.score(gray).raw_scores.tolist() == pytest.approx(
+        scorer.score(gray.repeat(1, 3, 1, 1)).raw_scores.tolist()
+    )
+
+
+def test_the_input_range_check_allows_pyiqas_epsilon():
+    """pyiqa checks tensors against [-1e-6, 1 + 1e-6] (its issue #240: float rounding just past 1 was refused)."""
+    from tiny_score import load as stand_in
+
+    scorer = stand_in(protocol="pyiqa")
+    base = torch.full((3, 8, 8), 0.5)
+    for value in (1 + 5e-7, -5e-7):
+        x = base.clone()
+        x[0, 0, 0] = value
+        assert torch.isfinite(scorer.score(x).scores).all()
+    for value in (1 + 3e-6, -3e-6):
+        x = base.clone()
+        x[0, 0, 0] = value
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+            scorer.score(x)
