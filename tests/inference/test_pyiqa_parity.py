@@ -81,3 +81,18 @@ def test_the_input_range_check_allows_pyiqas_epsilon():
         x[0, 0, 0] = value
         with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
             scorer.score(x)
+
+
+def test_a_pil_image_is_scored_as_stored_as_pyiqa_reads_files(tmp_path):
+    """pyiqa reads files with ``Image.open(p).convert("RGB")``, ignoring the EXIF orientation; a file given to
+    this package is turned upright, a PIL image the caller opened is taken as stored (docs/usage.md)."""
+    import numpy as np
+    from PIL import Image
+
+    from arniqa.inference.inputs import as_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif)
+    assert as_image(tmp_path / "r.jpg", "r.jpg").size == (20, 30)  # upright: 20 wide, 30 high
+    assert as_image(Image.open(tmp_path / "r.jpg"), "r.jpg").size == (30, 20)  # as stored, as pyiqa

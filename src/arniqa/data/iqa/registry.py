@@ -43,7 +43,8 @@ SCORE_RANGES: dict[str, ScoreRange] = {
 
 DATASETS = tuple(SCORE_RANGES)
 
-# Short names used by pyiqa (metric options and dataset configs; its FLIVE set is called PaQ-2-PiQ).
+# pyiqa's short names (its ARNIQA regressor_dataset options and dataset keys), and PaQ-2-PiQ, FLIVE's other name
+# (in pyiqa, `paq2piq` is a different metric).
 ALIASES = {"koniq": "koniq10k", "tid": "tid2013", "kadid": "kadid10k", "livec": "clive", "paq2piq": "flive"}
 
 # A labelled CSV of the user's own (:mod:`arniqa.data.iqa.custom`): loadable, but with no fixed score range.
