@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
 from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
 from .layout import stages
@@ -43,7 +44,7 @@ class Synthetic:
 
 @dataclass
 class Evaluation:
-    crop_size: int = 224  # feature crops (5 per scale)
+    crop_size: int = CROP_SIZE  # feature crops (5 per scale)
     splits: int = 10  # random 70/10/20 splits, reference-disjoint on synthetic sets
     seed: int = 0  # seed of the splits
     batch_size: int = 8  # images per feature batch
