@@ -88,6 +88,10 @@ class AblationConfig:
         """The stages every run is evaluated at, in training order."""
         return stages(self.evaluation.probe_steps, self.evaluation.untrained)
 
+    def recipe_config(self) -> Config:
+        """The recipe alone as a training :class:`Config`, the training defaults filled in."""
+        return from_dict(copy.deepcopy(self.recipe))
+
     def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
         """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""
         values = copy.deepcopy(self.recipe)

@@ -61,13 +61,11 @@ def _group_table(config: AblationConfig, data: dict) -> list[str]:
 
 def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     steps = [r["training"]["global_steps"] for r in results.values() if r.get("training")]
-    recipe = config.recipe
-    batch = recipe.get("train", {}).get("batch_size", 16)
-    crop = recipe.get("data", {}).get("crop_size", 224)
-    step = int(np.median(steps)) if steps else recipe.get("train", {}).get("max_steps")
+    recipe = config.recipe_config()
+    batch, crop, init = recipe.train.batch_size, recipe.data.crop_size, recipe.model.init
+    step = int(np.median(steps)) if steps else recipe.train.max_steps
     ref = REFERENCE
     ref_samples = ref["steps"] * ref["batch"]
-    init = recipe.get("model", {}).get("init", "imagenet")
     lines = [
         f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
         f"{step if step is not None else '?'} step(s) of batch {batch} at {crop}x{crop} px crops, "
@@ -270,12 +268,12 @@ def _cost_section(config: AblationConfig, results: dict, logs: dict) -> list[str
         "| variant | encoder parameters | s / step (median over seeds) | seeds |",
         "|---|---:|---:|---:|",
     ]
+    batch = config.recipe_config().train.batch_size  # a variant sets model options only
     for variant in config.variants:
         params = next((r["parameters"] for (v, _, _), r in results.items() if v == variant), None)
         per_seed = []
         for seed in config.seeds:
             log = logs.get((variant, seed))
-            batch = config.train_config(variant, seed, "unused", "unused").train.batch_size
             if log is not None and len(log["samples_per_s"]):
                 per_seed.append(batch / float(np.median(log["samples_per_s"])))
         speed = f"{np.median(per_seed):.3f}" if per_seed else "–"
@@ -285,9 +283,8 @@ def _cost_section(config: AblationConfig, results: dict, logs: dict) -> list[str
 
 def _scope_section(config: AblationConfig, split: dict) -> list[str]:
     """What the study can and cannot show, in plain words."""
-    recipe = config.recipe
-    init = recipe.get("model", {}).get("init", "imagenet")
-    crop = recipe.get("data", {}).get("crop_size", 224)
+    recipe = config.recipe_config()
+    init, crop = recipe.model.init, recipe.data.crop_size
     n = len(config.seeds)
     return [
         "## What this study can and cannot show",
