@@ -186,16 +186,31 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
 
 
 def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | None) -> list[str]:
+    """One benchmark: per variant and seed, SRCC at every stage (with probes), the mean over seeds and the
+    paired differences against the baseline (trained stage first), the per-group table and the bar plot."""
+    index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
+    stages = list(reversed(config.stages()))  # trained first
+    md = [f"## Benchmark: {bench}", ""]
+    md += _seed_table(config, index)
+    if len(config.stages()) > 2:  # probes: SRCC at every stage
+        md += _stage_table(config, index)
+    md += _mean_table(data, stages)
+    md += _difference_table(config, data, stages)
+    md += _group_table(config, data)
+    md.append("")
+    if bars is not None:
+        md += [f"![{bench}: mean over seeds, error bars one standard deviation]({bars.name})", ""]
+    return md
+
+
+def _seed_table(config: AblationConfig, index: dict) -> list[str]:
     md = [
-        f"## Benchmark: {bench}",
-        "",
         "### Per variant and seed",
         "",
         "| variant | seed | SRCC | PLCC | monotone | level tau | "
         "untrained SRCC | untrained PLCC | untrained monotone | untrained tau |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
     for variant in config.variants:
         for seed in config.seeds:
             t, u = index.get((variant, seed, "trained")), index.get((variant, seed, "untrained"))
@@ -203,24 +218,30 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                 continue
             cells = [_f(x[m]) if x else "–" for x in (t, u) for m in METRICS]
             md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
-    stages = list(reversed(config.stages()))  # trained first
-    if len(config.stages()) > 2:  # probes: SRCC at every stage
-        md += [
-            "",
-            "### SRCC at every stage (median over splits)",
-            "",
-            "| variant | seed | " + " | ".join(config.stages()) + " |",
-            "|---|---:|" + "---:|" * len(config.stages()),
-        ]
-        for variant in config.variants:
-            for seed in config.seeds:
-                if any((variant, seed, st) in index for st in config.stages()):
-                    cells = (
-                        _f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
-                        for st in config.stages()
-                    )
-                    md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
-    md += [
+    return md
+
+
+def _stage_table(config: AblationConfig, index: dict) -> list[str]:
+    md = [
+        "",
+        "### SRCC at every stage (median over splits)",
+        "",
+        "| variant | seed | " + " | ".join(config.stages()) + " |",
+        "|---|---:|" + "---:|" * len(config.stages()),
+    ]
+    for variant in config.variants:
+        for seed in config.seeds:
+            if any((variant, seed, st) in index for st in config.stages()):
+                cells = (
+                    _f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
+                    for st in config.stages()
+                )
+                md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
+    return md
+
+
+def _mean_table(data: dict, stages: list[str]) -> list[str]:
+    md = [
         "",
         f"### Mean over seeds [{LEVEL:.0%} t interval]",
         "",
@@ -233,7 +254,11 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                 s = by_stage[stage]
                 cells = " | ".join(_ci(s[m]) for m in METRICS)
                 md.append(f"| {variant} | {stage} | {len(s['seeds'])} | {cells} |")
-    md += [
+    return md
+
+
+def _difference_table(config: AblationConfig, data: dict, stages: list[str]) -> list[str]:
+    md = [
         "",
         f"### Paired differences: variant minus `{config.baseline}` (same seed)",
         "",
@@ -252,10 +277,6 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                     f"{_f(d['std'])} | {_f(d['t'], 2)} ({d['n'] - 1}) | {_f(d['p_t'], 3)} | "
                     f"{d['positive']} / {d['negative']} | {_f(d['p_sign'], 3)} |"
                 )
-    md += _group_table(config, data)
-    md.append("")
-    if bars is not None:
-        md += [f"![{bench}: mean over seeds, error bars one standard deviation]({bars.name})", ""]
     return md
 
 
