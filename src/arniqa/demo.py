@@ -22,10 +22,9 @@ import shlex
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .data.images import open_image, tensor_to_pil
+from .data.images import open_image, pil_to_tensor, tensor_to_pil
 from .data.iqa import load_dataset
 from .data.samples import sample_arrays
 from .data.synthetic import build_synthetic
@@ -157,7 +156,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
     for photo in photos:
         image = open_image(photo)
         image.thumbnail((256, 256))
-        x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
+        x = pil_to_tensor(image)
         variants = [
             ("pristine", x),
             ("gaublur level 4", distort(x, "gaublur", 4)),
@@ -229,6 +228,5 @@ def write_report(output: Path, config, run: Path, dataset, predicted, test_idx, 
         "```",
         "",
     ]
-    path = output / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    text = "\n".join(lines)
+    return atomic_write(output / "report.md", lambda tmp: tmp.write_text(text))

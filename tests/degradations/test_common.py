@@ -85,18 +85,6 @@ def test_levels_per_sample_in_any_order(name):
     assert torch.equal(distort(x, name, torch.tensor(levels)), together)  # a tensor of levels too
 
 
-def test_gallery_rows_are_the_single_level_calls():
-    from arniqa.reports.gallery import distortion_grid
-
-    tile = crops(3)[0]
-    grid = distortion_grid(tile, seeded(4))
-    generator = seeded(4)
-    assert list(grid) == [n for names in GROUPS.values() for n in names]
-    for name, row in grid.items():  # drawn row after row, level after level
-        alone = torch.stack([distort(tile, name, level, generator) for level in range(1, NUM_LEVELS + 1)])
-        assert torch.equal(row, alone), name
-
-
 @pytest.mark.parametrize("levels", [[1, 2], [1, 2, 3, 4, 5, 1], []])
 def test_level_count_must_match_the_batch(levels):
     with pytest.raises(ValueError, match=f"got {len(levels)} levels for a batch of 5"):

@@ -1,6 +1,6 @@
-"""The SE-ResNet50 vs ResNet50 ablation (``arniqa ablate``): config, the file layout, data preparation,
-the runner and the report (statistics, plots, markdown). May import everything below it: constants, utils,
-degradations, data, models, evaluate and train."""
+"""The SE-ResNet50 vs ResNet50 ablation (``arniqa ablate``): config, the file layout, data preparation, one
+model on the benchmarks (evaluation), the runner and the report (statistics, plots, markdown). May import
+everything below it: constants, utils, degradations, data, models, evaluate and train."""
 
 from .config import AblationConfig, AblationError, load_ablation_config
 from .report import write_report

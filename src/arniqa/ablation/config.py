@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
 from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
 from .layout import stages
@@ -43,7 +44,7 @@ class Synthetic:
 
 @dataclass
 class Evaluation:
-    crop_size: int = 224  # feature crops (5 per scale)
+    crop_size: int = CROP_SIZE  # feature crops (5 per scale)
     splits: int = 10  # random 70/10/20 splits, reference-disjoint on synthetic sets
     seed: int = 0  # seed of the splits
     batch_size: int = 8  # images per feature batch
@@ -86,6 +87,10 @@ class AblationConfig:
     def stages(self) -> tuple[str, ...]:
         """The stages every run is evaluated at, in training order."""
         return stages(self.evaluation.probe_steps, self.evaluation.untrained)
+
+    def recipe_config(self) -> Config:
+        """The recipe alone as a training :class:`Config`, the training defaults filled in."""
+        return from_dict(copy.deepcopy(self.recipe))
 
     def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
         """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""

@@ -61,13 +61,11 @@ def _group_table(config: AblationConfig, data: dict) -> list[str]:
 
 def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     steps = [r["training"]["global_steps"] for r in results.values() if r.get("training")]
-    recipe = config.recipe
-    batch = recipe.get("train", {}).get("batch_size", 16)
-    crop = recipe.get("data", {}).get("crop_size", 224)
-    step = int(np.median(steps)) if steps else recipe.get("train", {}).get("max_steps")
+    recipe = config.recipe_config()
+    batch, crop, init = recipe.train.batch_size, recipe.data.crop_size, recipe.model.init
+    step = int(np.median(steps)) if steps else recipe.train.max_steps
     ref = REFERENCE
     ref_samples = ref["steps"] * ref["batch"]
-    init = recipe.get("model", {}).get("init", "imagenet")
     lines = [
         f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
         f"{step if step is not None else '?'} step(s) of batch {batch} at {crop}x{crop} px crops, "
@@ -188,16 +186,31 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
 
 
 def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | None) -> list[str]:
+    """One benchmark: per variant and seed, SRCC at every stage (with probes), the mean over seeds and the
+    paired differences against the baseline (trained stage first), the per-group table and the bar plot."""
+    index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
+    stages = list(reversed(config.stages()))  # trained first
+    md = [f"## Benchmark: {bench}", ""]
+    md += _seed_table(config, index)
+    if len(config.stages()) > 2:  # probes: SRCC at every stage
+        md += _stage_table(config, index)
+    md += _mean_table(data, stages)
+    md += _difference_table(config, data, stages)
+    md += _group_table(config, data)
+    md.append("")
+    if bars is not None:
+        md += [f"![{bench}: mean over seeds, error bars one standard deviation]({bars.name})", ""]
+    return md
+
+
+def _seed_table(config: AblationConfig, index: dict) -> list[str]:
     md = [
-        f"## Benchmark: {bench}",
-        "",
         "### Per variant and seed",
         "",
         "| variant | seed | SRCC | PLCC | monotone | level tau | "
         "untrained SRCC | untrained PLCC | untrained monotone | untrained tau |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    index = {(r["variant"], r["seed"], r["stage"]): r for r in data["runs"]}
     for variant in config.variants:
         for seed in config.seeds:
             t, u = index.get((variant, seed, "trained")), index.get((variant, seed, "untrained"))
@@ -205,24 +218,30 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                 continue
             cells = [_f(x[m]) if x else "–" for x in (t, u) for m in METRICS]
             md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
-    stages = list(reversed(config.stages()))  # trained first
-    if len(config.stages()) > 2:  # probes: SRCC at every stage
-        md += [
-            "",
-            "### SRCC at every stage (median over splits)",
-            "",
-            "| variant | seed | " + " | ".join(config.stages()) + " |",
-            "|---|---:|" + "---:|" * len(config.stages()),
-        ]
-        for variant in config.variants:
-            for seed in config.seeds:
-                if any((variant, seed, st) in index for st in config.stages()):
-                    cells = (
-                        _f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
-                        for st in config.stages()
-                    )
-                    md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
-    md += [
+    return md
+
+
+def _stage_table(config: AblationConfig, index: dict) -> list[str]:
+    md = [
+        "",
+        "### SRCC at every stage (median over splits)",
+        "",
+        "| variant | seed | " + " | ".join(config.stages()) + " |",
+        "|---|---:|" + "---:|" * len(config.stages()),
+    ]
+    for variant in config.variants:
+        for seed in config.seeds:
+            if any((variant, seed, st) in index for st in config.stages()):
+                cells = (
+                    _f(index[(variant, seed, st)]["srcc"]) if (variant, seed, st) in index else "–"
+                    for st in config.stages()
+                )
+                md.append(f"| {variant} | {seed} | " + " | ".join(cells) + " |")
+    return md
+
+
+def _mean_table(data: dict, stages: list[str]) -> list[str]:
+    md = [
         "",
         f"### Mean over seeds [{LEVEL:.0%} t interval]",
         "",
@@ -235,7 +254,11 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                 s = by_stage[stage]
                 cells = " | ".join(_ci(s[m]) for m in METRICS)
                 md.append(f"| {variant} | {stage} | {len(s['seeds'])} | {cells} |")
-    md += [
+    return md
+
+
+def _difference_table(config: AblationConfig, data: dict, stages: list[str]) -> list[str]:
+    md = [
         "",
         f"### Paired differences: variant minus `{config.baseline}` (same seed)",
         "",
@@ -254,10 +277,6 @@ def _bench_section(config: AblationConfig, bench: str, data: dict, bars: Path | 
                     f"{_f(d['std'])} | {_f(d['t'], 2)} ({d['n'] - 1}) | {_f(d['p_t'], 3)} | "
                     f"{d['positive']} / {d['negative']} | {_f(d['p_sign'], 3)} |"
                 )
-    md += _group_table(config, data)
-    md.append("")
-    if bars is not None:
-        md += [f"![{bench}: mean over seeds, error bars one standard deviation]({bars.name})", ""]
     return md
 
 
@@ -270,12 +289,12 @@ def _cost_section(config: AblationConfig, results: dict, logs: dict) -> list[str
         "| variant | encoder parameters | s / step (median over seeds) | seeds |",
         "|---|---:|---:|---:|",
     ]
+    batch = config.recipe_config().train.batch_size  # a variant sets model options only
     for variant in config.variants:
         params = next((r["parameters"] for (v, _, _), r in results.items() if v == variant), None)
         per_seed = []
         for seed in config.seeds:
             log = logs.get((variant, seed))
-            batch = config.train_config(variant, seed, "unused", "unused").train.batch_size
             if log is not None and len(log["samples_per_s"]):
                 per_seed.append(batch / float(np.median(log["samples_per_s"])))
         speed = f"{np.median(per_seed):.3f}" if per_seed else "–"
@@ -285,9 +304,8 @@ def _cost_section(config: AblationConfig, results: dict, logs: dict) -> list[str
 
 def _scope_section(config: AblationConfig, split: dict) -> list[str]:
     """What the study can and cannot show, in plain words."""
-    recipe = config.recipe
-    init = recipe.get("model", {}).get("init", "imagenet")
-    crop = recipe.get("data", {}).get("crop_size", 224)
+    recipe = config.recipe_config()
+    init, crop = recipe.model.init, recipe.data.crop_size
     n = len(config.seeds)
     return [
         "## What this study can and cannot show",

@@ -11,12 +11,11 @@ import math
 import torch
 
 from . import rng
-from .colorspace import mix
+from .colorspace import LUMA, mix
 from .registry import register
 
 # kornia's YCbCr (BT.601, full range; Cb and Cr offset by 0.5) and its inverse, whose rounded
 # constants make a round trip differ slightly from the identity.
-LUMA = (0.299, 0.587, 0.114)
 RGB_TO_YCBCR = (
     LUMA,
     tuple(0.564 * (v - y) for v, y in zip((0, 0, 1), LUMA)),

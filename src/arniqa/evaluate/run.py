@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import save_file
 
+from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.download import cache_dir as weights_cache
@@ -56,7 +57,7 @@ class EvaluationSpec:
     batch_size: int = 8
     device: str = "auto"
     amp: bool = False
-    crop_size: int = 224
+    crop_size: int = CROP_SIZE
     workers: int = 0
     cache_dir: Path | None = None
     tsne: bool = False
@@ -81,7 +82,7 @@ class Extraction:
     cache_dir: Path | None = None
     batch_size: int = 8
     device: str = "cpu"
-    crop_size: int = 224
+    crop_size: int = CROP_SIZE
     amp: bool = False
     num_workers: int = 0
     progress: bool = True

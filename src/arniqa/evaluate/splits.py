@@ -30,9 +30,6 @@ class Split:
     val: np.ndarray
     test: np.ndarray
 
-    def as_lists(self) -> dict[str, list[int]]:
-        return {k: getattr(self, k).tolist() for k in ("train", "val", "test")}
-
 
 def _counts(n: int, ratios=RATIOS) -> tuple[int, int, int]:
     """Train/val/test counts: train and test rounded from the ratios, val takes the rest
