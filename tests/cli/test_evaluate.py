@@ -391,3 +391,19 @@ def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_
         f"error: {tmp_path / 'out' / 'results.json'}: cannot write it: is a folder (EISDIR); "
         "choose an output you can write to"
     )
+
+
+def test_too_few_validation_images_for_the_alpha_search_is_said_before_any_work(setup, tmp_path):
+    """4 references of 2 images: one reference (2 images) to validate on. The alpha search's refusal came after
+    every feature was computed and said nothing of what to do; it now comes first and names the fixed alpha."""
+    _kadid(tmp_path / "small", refs=4, levels=(1,))
+    result = CliRunner().invoke(app, _quick(setup, tmp_path / "small", tmp_path / "out"))
+    assert result.exit_code == 2
+    assert _one_line(result).startswith(
+        "error: kadid10k (2 random 70/10/20 splits, reference-disjoint, seed 0): alpha search needs"
+    )
+    assert _one_line(result).endswith("split 0 has 2: give a fixed alpha (--alpha 0.1, the reference's) or more images")
+    cache = tmp_path / "cache-quick"
+    assert not cache.exists() or not any(cache.iterdir())  # no features were computed
+    fixed = CliRunner().invoke(app, _quick(setup, tmp_path / "small", tmp_path / "out", "--alpha", "0.1"))
+    assert fixed.exit_code == 0, fixed.output

@@ -175,7 +175,7 @@ def test_truncated_file_is_an_error(tmp_path, fmt):
 
 def test_float_mode_is_unsupported(tmp_path):
     Image.fromarray(np.ones((8, 8), np.float32), "F").save(tmp_path / "f.tif")
-    _expect_error(tmp_path / "f.tif", "unsupported image mode F")
+    _expect_error(tmp_path / "f.tif", "unsupported image mode F; save it as an 8- or 16-bit RGB or gray image")
 
 
 def test_open_image_gives_rgb_and_extensions():

@@ -141,7 +141,7 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in UNSUPPORTED_MODES:
-        raise ImageError(name, f"unsupported image mode {img.mode}")
+        raise ImageError(name, f"unsupported image mode {img.mode}; save it as an 8- or 16-bit RGB or gray image")
     if img.mode in SIXTEEN_BIT_MODES:
         v = np.asarray(img).astype(np.float64).clip(0, 65535)
         return Image.fromarray(np.rint(v / 257.0).astype(np.uint8), "L").convert("RGB")

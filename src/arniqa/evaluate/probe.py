@@ -100,6 +100,16 @@ class Evaluation:
         return int(np.nanargmin(np.abs(values - np.nanmedian(values))))
 
 
+def check_alpha_search(splits: list[Split], alphas) -> None:
+    """ValueError unless every split has the 3 validation images a search over several ``alphas`` needs."""
+    short = next(((i, len(s.val)) for i, s in enumerate(splits) if len(s.val) < 3), None)
+    if len(np.atleast_1d(alphas)) > 1 and short is not None:
+        raise ValueError(
+            f"alpha search needs at least 3 validation images in every split; split {short[0]} has {short[1]}: "
+            "give a fixed alpha (--alpha 0.1, the reference's) or more images"
+        )
+
+
 def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: bool = False) -> Evaluation:
     """Choose alpha by the median validation SRCC over ``splits`` (ties: the first, smallest alpha),
     then report each split's test metrics with that alpha (ridge fitted on the train part only).
@@ -112,8 +122,7 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     scores = np.asarray(scores, dtype=np.float64)
     n_images, n_crops = features.shape[:2]
     alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    if len(alphas) > 1 and any(len(s.val) < 3 for s in splits):
-        raise ValueError("alpha search needs at least 3 validation images in every split")
+    check_alpha_search(splits, alphas)
     total = gram(rows2d) if _needs_total_gram(n_crops, rows2d.shape[1], splits) else None
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []

@@ -25,7 +25,7 @@ from ..utils.files import atomic_write
 from ..utils.runtime import resolve_device
 from . import report
 from .features import FeatureProtocol, extract_features, model_fingerprint
-from .probe import Evaluation, cross_dataset, evaluate, fit, per_type_srcc
+from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
 from .splits import Split, choose_splits
 from .tsne import tsne_plot
@@ -202,6 +202,11 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     data = load_dataset(spec.dataset, spec.root)
     target = load_dataset(spec.cross_to, spec.cross_root) if spec.cross_to else None
     split_list, split_text = choose_splits(data, spec.splits, spec.seed)
+    alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
+    try:
+        check_alpha_search(split_list, alphas)  # before the model and the features, not after
+    except ValueError as e:
+        raise ValueError(f"{data.name} ({split_text}): {e}") from None
     dev = resolve_device(spec.device)
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
@@ -212,7 +217,6 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
     feats = dataset_features(model, data, extraction, fingerprint)
     check_finite(feats, data, model_text)
-    alphas = [spec.alpha] if spec.alpha is not None else ALPHAS
     result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=spec.progress)
     result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
     cross = None
