@@ -86,9 +86,10 @@ def set_rng_states(states: dict) -> None:
 
 
 @contextmanager
-def checkpoint_write(path: Path) -> Iterator[None]:
-    """Around a checkpoint write: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
-    died) waits until the write is done; a failing write is a TrainingError naming ``path``."""
+def checkpoint_write(path: Path, kept: str = "the previous version, if any, is intact") -> Iterator[None]:
+    """Around a write of a run file: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
+    died) waits until the write is done; a failing write is a TrainingError naming ``path`` and saying
+    what is ``kept``."""
     caught = []
     main = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGCHLD) if main else None
@@ -100,7 +101,7 @@ def checkpoint_write(path: Path) -> Iterator[None]:
     except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise TrainingError(
-            f"{path}: cannot write it ({reason}); the previous version, if any, is intact; "
+            f"{path}: cannot write it ({reason}); {kept}; "
             "free disk space (or fix the folder's permissions) and resume from the last state.pt"
         ) from err
     finally:
