@@ -161,3 +161,17 @@ def test_resume_after_images_were_removed_is_one_line_not_a_hang(tmp_path, image
         path.unlink()
     with pytest.raises(StateError, match=r"stopped at step 2 of an epoch, which now has 1 steps .*same images"):
         Trainer(short_run()).fit(resume=tmp_path / "run" / STATE_FILE)
+
+
+def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny_model):
+    """A state.pt cut short (a copy that did not finish) was 'cannot read ... (Invalid argument); check the path'."""
+    from arniqa.train.state import StateError
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(state.read_bytes()[:5000])
+    with pytest.raises(StateError, match=r"cut.pt: not a readable training state .*damaged"):
+        Trainer(short_run()).fit(resume=cut)
+    with pytest.raises(StateError, match=r"missing.pt: cannot read the training state .*check the path"):
+        Trainer(short_run()).fit(resume=tmp_path / "missing.pt")

@@ -125,11 +125,13 @@ def save_state(state: dict, path: Path) -> None:
 def load_state_file(path: Path) -> dict:
     """The dict in ``state.pt``, read without running code; StateError naming the file otherwise."""
     try:
+        path.open("rb").close()
+    except OSError as err:
+        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
+    try:  # from here an OSError is torch's for a damaged file (a truncated one: "Invalid argument")
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as err:
-        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
     except Exception as err:  # torch raises many types for damaged or foreign files
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
         if unsafe:
