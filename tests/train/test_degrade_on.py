@@ -24,6 +24,7 @@ SETTINGS = ["data.crop_size=32", "data.max_distortions=7", "data.pristine_prob=0
 def run(tmp_path, folder, name, *overrides, monkeypatch):
     """Train the stand-in model for one epoch; returns (losses, final weights, trainer)."""
     import arniqa.train.loop as loop
+    import arniqa.train.step as step
     from arniqa.train.loss import nt_xent as real
 
     losses = []
@@ -34,7 +35,7 @@ def run(tmp_path, folder, name, *overrides, monkeypatch):
         return loss
 
     monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
-    monkeypatch.setattr(loop, "nt_xent", recording)
+    monkeypatch.setattr(step, "nt_xent", recording)
     config = load_config(None, [f"data.root={folder}", f"output={tmp_path / name}", *SETTINGS, *overrides])
     trainer = Trainer(config)
     trainer.fit()

@@ -107,17 +107,17 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, over
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, image_folder, monkeypatch):
-    import arniqa.train.loop as loop
+    import arniqa.train.step as step
 
     calls = []
-    real = loop.nt_xent
+    real = step.nt_xent
 
     def nan_on_second_step(*args, **kwargs):
         calls.append(1)
         loss = real(*args, **kwargs)
         return loss * float("nan") if len(calls) == 2 else loss
 
-    monkeypatch.setattr(loop, "nt_xent", nan_on_second_step)
+    monkeypatch.setattr(step, "nt_xent", nan_on_second_step)
     config = load_config(write_config(tmp_path, image_folder, tmp_path / "nan"))
     trainer = Trainer(config)
     with pytest.raises(TrainingError, match=r"loss is nan at epoch 0, step 1.*last good checkpoint"):

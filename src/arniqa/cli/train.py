@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place
+from .command import EXIT_USAGE, app, fail, output_place, print_error
 
 
 @app.command()
@@ -26,6 +26,7 @@ def train(
     runtime.keep_freed_memory()
     from ..train import ConfigError, TrainingError, load_config
     from ..train import train as run
+    from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
     made = None  # the run folder, when this command made it
@@ -34,6 +35,9 @@ def train(
         made = None if Path(settings.output).exists() else Path(settings.output)
         output_place(Path(settings.output), folder=True)
         path = run(settings, resume=resume)
+    except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
+        print_error(str(err))
+        raise SystemExit(err.code) from None  # not typer.Exit: main would add its Ctrl-C line to this one
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
         if made is not None:
             with suppress(OSError):

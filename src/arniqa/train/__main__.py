@@ -12,6 +12,7 @@ from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import train
 from .state import TrainingError
+from .stopping import Stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)
+    except Stopped as err:
+        print(f"error: {rank_prefix()}{err}", file=sys.stderr)
+        return err.code
     except (ConfigError, TrainingError, ValueError, OutputBusy, KeyboardInterrupt) as err:
-        rank = f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         interrupted = isinstance(err, KeyboardInterrupt)
-        print(f"error: {rank}{INTERRUPTED if interrupted else err}", file=sys.stderr)
+        print(f"error: {rank_prefix()}{INTERRUPTED if interrupted else err}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else 2  # 2: a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(f"model written to {path}")
     return 0
+
+
+def rank_prefix() -> str:
+    """``rank R: `` under torchrun with several processes, else nothing."""
+    return f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..utils.files import atomic_write
 from .config import Config
+from .state import checkpoint_write
 
 LOG_FIELDS = ("global_step", "epoch", "step", "loss", "lr", "samples_per_s", "elapsed_s")
 
@@ -28,14 +31,17 @@ class RunLogger:
         if not self.enabled:
             return self
         self.csv_path = self.output / "log.csv"
-        _truncate_csv(self.csv_path, self.start)
-        _truncate_csv(self.output / "validation.csv", self.start)
-        new = not self.csv_path.exists()
-        self.csv_file = open(self.csv_path, "a", newline="")
-        self.csv = csv.writer(self.csv_file)
-        if new:
-            self.csv.writerow(LOG_FIELDS)
-        self.run_log = open(self.output / "run.log", "a" if self.start else "w")
+        with self._writing("validation.csv"):
+            _truncate_csv(self.output / "validation.csv", self.start)
+        with self._writing("log.csv"):
+            _truncate_csv(self.csv_path, self.start)
+            new = not self.csv_path.exists()
+            self.csv_file = open(self.csv_path, "a", newline="")
+            self.csv = csv.writer(self.csv_file)
+            if new:
+                self.csv.writerow(LOG_FIELDS)
+        with self._writing("run.log"):
+            self.run_log = open(self.output / "run.log", "a" if self.start else "w")
         self.writer = None
         if self.config.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -63,12 +69,19 @@ class RunLogger:
             )
         return self
 
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Around a write of ``name`` in the run folder: a failing one (disk full) is one TrainingError."""
+        with checkpoint_write(self.output / name, kept="what it held before is kept"):
+            yield
+
     def note(self, text: str) -> None:
         """A timestamped line in ``run.log``, also printed above the progress bar."""
         if not self.enabled:
             return
-        self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-        self.run_log.flush()
+        with self._writing("run.log"):
+            self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+            self.run_log.flush()
         if self.progress is not None:
             self.progress.console.print(text)
 
@@ -80,8 +93,9 @@ class RunLogger:
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.t0
-        self.csv.writerow([global_step, epoch, step, f"{loss:.6f}", f"{lr:.6e}", f"{speed:.3f}", f"{elapsed:.1f}"])
-        self.csv_file.flush()
+        with self._writing("log.csv"):
+            self.csv.writerow([global_step, epoch, step, f"{loss:.6f}", f"{lr:.6e}", f"{speed:.3f}", f"{elapsed:.1f}"])
+            self.csv_file.flush()
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, global_step)
             self.writer.add_scalar("train/lr", lr, global_step)
@@ -98,7 +112,7 @@ class RunLogger:
         row = {key: f"{value:.6f}" for key, value in metrics.items()}
         if splits:
             row["splits"] = splits
-        with open(path, "a", newline="") as f:
+        with self._writing("validation.csv"), open(path, "a", newline="") as f:
             out = csv.writer(f)
             if new:
                 out.writerow(["global_step", "epoch", *row])
@@ -128,7 +142,8 @@ def _truncate_csv(path: Path, last_step: int) -> None:
         return
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
+    # A row cut short by a failed write (disk full) is dropped too.
+    kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit() and int(r[0]) <= last_step]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:

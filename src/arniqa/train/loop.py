@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import yaml
 
 from ..data.images import ImageError
@@ -39,13 +38,11 @@ from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock
-from ..utils.runtime import autocast
 from .batches import batch_crops, broken_image, check_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
-from .distributed import Context, gather_with_grad, lost_peer, mean_over_processes, setup, teardown
+from .distributed import Context, lost_peer, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
 from .logger import RunLogger
-from .loss import nt_xent
 from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
     STATE_FILE,
@@ -57,39 +54,10 @@ from .state import (
     save_state,
     set_rng_states,
 )
+from .step import TwoPass, contrastive_loss
+from .stopping import Stopped, StopSignals
 
 Validator = Callable[[ARNIQA], dict[str, float]]  # model (eval mode) -> {"srcc": mean SRCC, ...}
-
-
-class TwoPass(nn.Module):
-    """Projections of inputs_A and inputs_B in two separate encoder passes (BatchNorm statistics
-    per pass, as the reference); one module call so that DDP sees one forward per step."""
-
-    def __init__(self, model: ARNIQA) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs_a: torch.Tensor, inputs_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(inputs_a)[1], self.model(inputs_b)[1]
-
-
-def contrastive_loss(
-    net: nn.Module, x: torch.Tensor, temperature: float, autocast_dtype: torch.dtype | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The step's loss for the 4B crops ``x`` = cat(A_full, A_half, B_full, B_half) of this process.
-
-    ``net`` (a :class:`TwoPass`, DDP-wrapped or not) projects inputs_A = x[:2B] and inputs_B = x[2B:]
-    in two passes; the projections of all processes are gathered with gradient and NT-Xent is taken
-    over this process's rows against the global batch. Returns (loss to backpropagate, loss of the
-    global batch for reporting); with one process both are the same value.
-    """
-    half = x.shape[0] // 2
-    with autocast(x.device, autocast_dtype):
-        a, b = net(x[:half], x[half:])
-    all_a, offset = gather_with_grad(a)
-    all_b, _ = gather_with_grad(b)
-    loss = nt_xent(a, b, temperature, all_a=all_a, all_b=all_b, offset=offset)
-    return loss, mean_over_processes(loss.detach())
 
 
 class Trainer:
@@ -121,6 +89,9 @@ class Trainer:
         self.net = self.ctx.ddp(TwoPass(self.model), cfg.sync_batchnorm)
         self.epoch = self.step = self.global_step = 0
         self.best: float | None = None
+        self.stops = StopSignals()
+        self.saved_at = -1  # the global step of the last state.pt written
+        self.stepping = False  # inside a step: its state is not one to save
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
@@ -195,6 +166,7 @@ class Trainer:
     def save_state(self) -> None:
         if self.ctx.main:
             save_state(self.state_dict(), self.output / STATE_FILE)
+        self.saved_at = self.global_step
 
     def load_state(self, path: str | Path) -> None:
         state = read_state(path, self.config)
@@ -213,6 +185,11 @@ class Trainer:
             ) from err
         if state["config"]["optim"].get("lr") != self.config.optim.lr:
             set_peak_lr(self.scheduler, self.config.optim.lr)
+        if not 0 <= state["step"] < self.steps_per_epoch:
+            raise StateError(
+                f"{path}: it stopped at step {state['step']} of an epoch, which now has {self.steps_per_epoch} "
+                f"steps (data.root holds other images than the interrupted run's); resume with the same images"
+            )
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step, self.best = state["global_step"], state["best"]
 
@@ -246,7 +223,7 @@ class Trainer:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
-            with self._started(resume) as logger:
+            with self._started(resume) as logger, self.stops:
                 self._run(logger.total, logger)
         finally:
             teardown()
@@ -268,7 +245,9 @@ class Trainer:
                         f"--resume {self.output / STATE_FILE} or choose another output folder"
                     )
                 if self.ctx.main:
-                    (self.output / "config.yaml").write_text(yaml.safe_dump(self.resolved_config(), sort_keys=False))
+                    text = yaml.safe_dump(self.resolved_config(), sort_keys=False)
+                    with checkpoint_write(self.output / "config.yaml"):
+                        atomic_write(self.output / "config.yaml", lambda tmp: tmp.write_text(text))
                 total = total_steps(self.steps_per_epoch, self.config.train)
                 log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
                 if resume is not None:
@@ -282,7 +261,13 @@ class Trainer:
         try:
             self._steps(total, logger)
             self._finish()
-        except (RuntimeError, ImageError) as err:  # PyTorch reports a dead worker wherever this process is then
+        except Stopped:
+            raise
+        except Exception as err:
+            if self.stops.signum:  # the workers died of the signal the run got, as PyTorch reports it there
+                self._stop(self.stops.signum)
+            if not isinstance(err, (RuntimeError, ImageError)):  # PyTorch reports a dead worker with RuntimeError
+                raise
             samples = self._samples(self.epoch, self.step)
             kept = self._kept()
             failure = broken_image(err, kept) or worker_death(err, self.dataset, samples, kept)
@@ -299,6 +284,7 @@ class Trainer:
             samples = self._samples(epoch, self.step)
             self.net.train()
             for step, batch in zip(range(samples.start_step, samples.steps_per_epoch), self._loader(samples)):
+                self.stepping = True
                 lr = self.optimizer.param_groups[0]["lr"]  # what this step applies
                 loss = self.train_step(batch, epoch, step)
                 self.step, self.global_step = step + 1, self.global_step + 1
@@ -319,8 +305,19 @@ class Trainer:
                     if epoch_ended and self._validation_due():
                         self._validate(logger)
                     self.save_state()
+                self.stepping = False
                 if last:
                     break
+                signum = self.stops.agreed(self.ctx.distributed)
+                if signum:
+                    self._stop(signum)
+
+    def _stop(self, signum: int) -> None:
+        """End the run on signal ``signum``: the state saved unless a step was cut."""
+        if not self.stepping and self.saved_at != self.global_step:
+            self.save_state()
+        saved = f"state.pt holds global step {self.global_step}" if self.saved_at == self.global_step else self._kept()
+        raise Stopped(signum, f"at epoch {self.epoch}, step {self.step}; {saved}", self.output / STATE_FILE)
 
     def _every(self, steps: int) -> bool:
         """Whether the global step just finished is a multiple of ``steps``."""

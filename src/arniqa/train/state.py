@@ -86,9 +86,10 @@ def set_rng_states(states: dict) -> None:
 
 
 @contextmanager
-def checkpoint_write(path: Path) -> Iterator[None]:
-    """Around a checkpoint write: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
-    died) waits until the write is done; a failing write is a TrainingError naming ``path``."""
+def checkpoint_write(path: Path, kept: str = "the previous version, if any, is intact") -> Iterator[None]:
+    """Around a write of a run file: a SIGCHLD (PyTorch's handler raises there when a DataLoader worker
+    died) waits until the write is done; a failing write is a TrainingError naming ``path`` and saying
+    what is ``kept``."""
     caught = []
     main = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGCHLD) if main else None
@@ -100,7 +101,7 @@ def checkpoint_write(path: Path) -> Iterator[None]:
     except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise TrainingError(
-            f"{path}: cannot write it ({reason}); the previous version, if any, is intact; "
+            f"{path}: cannot write it ({reason}); {kept}; "
             "free disk space (or fix the folder's permissions) and resume from the last state.pt"
         ) from err
     finally:
@@ -124,11 +125,13 @@ def save_state(state: dict, path: Path) -> None:
 def load_state_file(path: Path) -> dict:
     """The dict in ``state.pt``, read without running code; StateError naming the file otherwise."""
     try:
+        path.open("rb").close()
+    except OSError as err:
+        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
+    try:  # from here an OSError is torch's for a damaged file (a truncated one: "Invalid argument")
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as err:
-        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
     except Exception as err:  # torch raises many types for damaged or foreign files
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
         if unsafe:

@@ -1,0 +1,77 @@
+"""Stopping a run on a signal at the next step's end, with its state saved.
+
+Ctrl-C (SIGINT), SIGTERM (a cluster scheduler's time limit, ``scancel``, ``kill``) and SIGHUP (the
+terminal closed) do not end the run where they land: the step in progress finishes, ``state.pt`` is
+written and the run ends with one line and exit 128 + the signal's number, so ``--resume`` loses no
+step. A second signal ends the run at once, as without this (the last checkpoint is then what is kept).
+A signal the process was started to ignore (``nohup``'s SIGHUP) stays ignored.
+DataLoader workers get a terminal's or a scheduler's signal too and die of it: from the first signal
+on their deaths are expected, so they no longer raise in the middle of a step.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(RuntimeError):
+    """The run stopped on signal ``signum`` (``where``: when, and what state.pt holds); ``code`` is the exit
+    status, 128 + the signal's number, as a shell reports it."""
+
+    def __init__(self, signum: int, where: str, state: Path) -> None:
+        then = f": resume with --resume {state}" if state.exists() else ""
+        super().__init__(f"stopped by {signal.Signals(signum).name} {where}{then}")
+        self.code = 128 + signum
+
+
+class StopSignals:
+    """While inside, :data:`SIGNALS` set :attr:`signum` instead of ending the process (main thread only)."""
+
+    def __init__(self) -> None:
+        self.signum = 0  # 0: no signal yet
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (*SIGNALS, signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else SIGNALS:
+                self.previous[signum] = signal.getsignal(signum)
+            for signum in SIGNALS:
+                if self.previous[signum] is not signal.SIG_IGN:  # nohup's SIGHUP, a background job's SIGINT
+                    signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum:  # the second one: stop now, the way the signal stops a process
+            self.__exit__()
+            os.kill(os.getpid(), signum)
+            return
+        self.signum = signum
+        if hasattr(signal, "SIGCHLD") and callable(signal.getsignal(signal.SIGCHLD)):
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # PyTorch's: raises when a worker died
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def agreed(self, distributed: bool) -> int:
+        """The signal any process of the run got (0: none): all stop at the same step."""
+        if not distributed:
+            return self.signum
+        flag = torch.tensor([self.signum], dtype=torch.int64, device=_collective_device())
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item())
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

@@ -1,0 +1,177 @@
+"""Training under faults: a signal mid-run (SIGTERM, SIGHUP, Ctrl-C), a failing write of a run file, a resume
+whose images changed."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from train.test_train_resume import STAND_IN, write_config
+
+from arniqa.train import load_config
+from arniqa.train.loop import Trainer
+from arniqa.train.state import STATE_FILE
+
+# 6 images, batch 2: 3 steps per epoch, 2 epochs; the chains in 2 DataLoader workers, which get the signal too.
+WORKERS = ["data.degrade_on=workers", "data.num_workers=2"]
+
+
+def weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def steps_logged(run: Path) -> list[int]:
+    rows = (run / "log.csv").read_text().splitlines()[1:] if (run / "log.csv").exists() else []
+    return [int(r.split(",")[0]) for r in rows]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_mid_run_saves_the_state_and_resume_is_exact(tmp_path, image_folder, tiny_model, signum):
+    """SIGTERM (a scheduler's time limit) and SIGHUP (a closed terminal) ended the run at once, without a line;
+    the steps after the last checkpoint were lost. Now the step in progress ends, state.pt is written, one line,
+    exit 128 + the signal; the resumed run ends where an uninterrupted one does."""
+    Trainer(load_config(write_config(tmp_path, image_folder, tmp_path / "reference", WORKERS))).fit()
+    reference = weights(tmp_path / "reference" / STATE_FILE)
+
+    run = tmp_path / "stopped"
+    config = write_config(tmp_path, image_folder, run, WORKERS)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}  # the reference's sums
+    # Checkpoints at the epoch ends only: the state after the stop is the one the signal made.
+    command = [sys.executable, "-c", STAND_IN, str(config), "--set", "train.checkpoint_every=100"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while steps_logged(run) != [1] and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signum)  # the whole group, as a terminal or a scheduler: the workers get it too
+    _, err = proc.communicate(timeout=60)
+    lines = err.decode().splitlines()
+    assert proc.returncode == 128 + signum, err.decode()[-2000:]
+    stopped = weights(run / STATE_FILE)
+    state = torch.load(run / STATE_FILE, map_location="cpu", weights_only=False)
+    assert 1 <= state["global_step"] < 6 and state["global_step"] == steps_logged(run)[-1]  # no step lost
+    assert lines == [
+        f"error: stopped by {signal.Signals(signum).name} at epoch {state['epoch']}, step {state['step']}; "
+        f"state.pt holds global step {state['global_step']}: resume with --resume {run / STATE_FILE}"
+    ]
+    assert not (run / "model.safetensors").exists()
+
+    Trainer(load_config(config)).fit(resume=run / STATE_FILE)
+    final = weights(run / STATE_FILE)
+    assert any(not torch.equal(final[key], stopped[key]) for key in final), "the resumed run did train on"
+    for key in reference:
+        assert torch.equal(final[key], reference[key]), key
+    assert steps_logged(run) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_signal_the_process_ignores_stays_ignored(tmp_path, short_run, tiny_model, monkeypatch):
+    """nohup starts a run with SIGHUP ignored: a closed terminal must not stop it."""
+    import arniqa.train.loop as loop
+
+    real = loop.Trainer.train_step
+
+    def hang_up_once(self, batch, epoch, step):
+        if self.global_step == 0:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return real(self, batch, epoch, step)
+
+    monkeypatch.setattr(loop.Trainer, "train_step", hang_up_once)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        Trainer(short_run("train.max_steps=2")).fit()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=False)["global_step"] == 2
+
+
+class Full:
+    """A file on a full disk: every write fails."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, *args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    flush = write
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+@pytest.mark.parametrize("fails", ["log.csv", "validation.csv", "run.log", "config.yaml"])
+def test_a_failing_write_of_a_run_file_is_one_line_and_keeps_the_state(
+    tmp_path, image_folder, tiny_model, monkeypatch, capsys, fails
+):
+    """A full disk while writing log.csv, validation.csv, run.log or config.yaml was an OSError's traceback."""
+    import arniqa.train.logger as logger
+    import arniqa.train.loop as loop
+    from arniqa.train.__main__ import main
+
+    monkeypatch.setattr(loop, "make_validator", lambda config, device: lambda model: {"srcc": 0.5})
+    run = tmp_path / "run"
+    config = str(write_config(tmp_path, image_folder, run))
+    assert main([config, "--set", "train.max_steps=4"]) == 0
+    before = (run / "config.yaml").read_bytes()
+    capsys.readouterr()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        handle = open(file, mode, *args, **kwargs)
+        return Full(handle) if Path(file).name == fails and mode != "r" else handle
+
+    real_write_text = Path.write_text
+
+    def full_write_text(self, *args, **kwargs):
+        if self.name.startswith((".config.", "config.yaml")) and fails == "config.yaml":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    with monkeypatch.context() as disk_full:
+        disk_full.setattr(logger, "open", full_open, raising=False)
+        disk_full.setattr(Path, "write_text", full_write_text)
+        assert main([config, "--resume", str(run / STATE_FILE)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / fails}: cannot write it (No space left on device); ") and err.count("\n") == 1
+    assert "resume" in err
+    if fails == "config.yaml":  # the resumed run's could not replace it: the one before is whole
+        assert (run / "config.yaml").read_bytes() == before
+    # The disk has room again: the run resumes from what was kept and reads as one run.
+    assert main([config, "--resume", str(run / STATE_FILE)]) == 0
+    assert steps_logged(run) == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_after_images_were_removed_is_one_line_not_a_hang(tmp_path, image_folder, short_run, tiny_model):
+    """A state saved mid-epoch resumed with fewer images than its step (2 of 3 steps done, 2 images left: one
+    step per epoch) looped forever over an empty epoch."""
+    from arniqa.train.state import StateError
+
+    Trainer(short_run("train.max_steps=2")).fit()
+    for path in sorted(p for p in image_folder.rglob("*") if p.is_file())[2:]:
+        path.unlink()
+    with pytest.raises(StateError, match=r"stopped at step 2 of an epoch, which now has 1 steps .*same images"):
+        Trainer(short_run()).fit(resume=tmp_path / "run" / STATE_FILE)
+
+
+def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny_model):
+    """A state.pt cut short (a copy that did not finish) was 'cannot read ... (Invalid argument); check the path'."""
+    from arniqa.train.state import StateError
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(state.read_bytes()[:5000])
+    with pytest.raises(StateError, match=r"cut.pt: not a readable training state .*damaged"):
+        Trainer(short_run()).fit(resume=cut)
+    with pytest.raises(StateError, match=r"missing.pt: cannot read the training state .*check the path"):
+        Trainer(short_run()).fit(resume=tmp_path / "missing.pt")
