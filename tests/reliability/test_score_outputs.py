@@ -208,15 +208,18 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         assert sorted(read_done(out, "csv")) == sorted(map(str, imgs))  # replaced by this run's rows
 
 
-def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
+@pytest.mark.parametrize("named", ["out.csv", "link.csv"])
+def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path, named):
+    # before: a second writer naming the file through a link took another lock, and both wrote into the file
     first, second = write_images(tmp_path / "first", 3), write_images(tmp_path / "second", 3, seed=1)
     out, release = tmp_path / "out.csv", tmp_path / "release"
+    (tmp_path / "link.csv").symlink_to(out)
     a = child([*first, "--protocol", "whole", "-o", out], env={"TINY_SCORE_HOLD": str(release)})
     try:
         deadline = time.monotonic() + WAIT
         while not (out.is_file() and out.stat().st_size) and time.monotonic() < deadline:  # a holds the lock
             time.sleep(0.05)
-        r = _score(*second, "--protocol", "whole", "-o", out)  # this process is the second writer
+        r = _score(*second, "--protocol", "whole", "-o", tmp_path / named)  # this process is the second writer
         assert r.exit_code == 2
         [line] = _error_lines(r.stderr)
         assert line == (

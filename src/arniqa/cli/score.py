@@ -148,8 +148,8 @@ def score(
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
         if output is not None:  # held to the end: another arniqa process writing this output is refused
-            try:
-                stack.enter_context(output_lock(output))
+            try:  # the file itself: the same one named through a link or a linked folder has the same lock
+                stack.enter_context(output_lock(output.resolve()))
             except OutputBusy as e:
                 fail(str(e))
             except OSError as e:
