@@ -1,6 +1,10 @@
 """Inputs listed lazily: folder order, --files-from, --resume by streaming, memory flat in the number of inputs."""
 
 import csv
+import os
+import shutil
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 from fresh_cli import fresh_cli
@@ -28,6 +32,57 @@ def test_folders_are_walked_in_sorted_rglob_order(tmp_path):
     files = [p for p in sorted(tmp_path.rglob("*")) if p.is_file()]  # the reference order
     assert got == [str(p) for p in files if p.suffix in (".png", ".jpg")]
     assert skipped == [str(p) for p in files if p.suffix not in (".png", ".jpg")]
+
+
+@contextmanager
+def _nested(folder, name, depth, file=None):
+    """``depth`` folders ``name`` one in another under ``folder`` (``file``: an empty file in the last), removed
+    after; made and removed through folder descriptors, as os.makedirs and shutil.rmtree recurse per level."""
+    fds = [os.open(folder, os.O_RDONLY)]
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fds[-1])
+            fds.append(os.open(name, os.O_RDONLY, dir_fd=fds[-1]))
+        if file:
+            os.close(os.open(file, os.O_CREAT | os.O_WRONLY, dir_fd=fds[-1]))
+        yield
+    finally:
+        if file:
+            os.unlink(file, dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir(name, dir_fd=fds[-1])
+        os.close(fds[0])
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path):
+    # before: walk recursed once per level, so 1100 nested folders were a RecursionError (a traceback)
+    depth = sys.getrecursionlimit() + 100
+    (tmp_path / "y.jpg").write_bytes(b"")
+    with _nested(tmp_path, "d", depth, "x.jpg"):
+        got = list(iter_inputs([tmp_path]))
+    assert len(got) == 2 and got[0] == str(tmp_path) + "/d" * depth + "/x.jpg" and got[1] == str(tmp_path / "y.jpg")
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_passed_over(tmp_path):
+    # before: a folder whose listing failed was passed over in silence, its images gone from the run
+    for name in ("a/1.png", "b/2.png", "c/3.png"):
+        (tmp_path / name).parent.mkdir()
+        _png(tmp_path / name)
+    broken = []
+    items = iter_inputs([tmp_path], on_broken=lambda path, why: broken.append((path, why)))
+    assert next(items) == str(tmp_path / "a/1.png")
+    shutil.rmtree(tmp_path / "b")  # replaced by a file between the listing of its parent and its own
+    (tmp_path / "b").write_text("x")
+    assert list(items) == [str(tmp_path / "c/3.png")]
+    assert broken == [(str(tmp_path / "b"), "folder cannot be listed: Not a directory")]
+    broken.clear()
+    with _nested(tmp_path / "c", "d" * 200, 25):  # a path over PATH_MAX (4096 bytes) cannot be listed
+        assert list(iter_inputs([tmp_path / "c"], on_broken=lambda path, why: broken.append((path, why)))) == [
+            str(tmp_path / "c/3.png")
+        ]
+    [(path, why)] = broken  # the first folder whose path is too long
+    assert why == "folder cannot be listed: File name too long" and len(path) >= 4095
 
 
 def test_skip_finished_streams_a_prefix_and_falls_back_to_a_set():

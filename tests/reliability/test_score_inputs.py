@@ -161,6 +161,29 @@ def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_not
     assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
 
 
+def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_are_no_file(tmp_path):
+    # before: every dangling link's (path, why) was kept to the end of the run, for a note that names 10
+    import tracemalloc
+
+    for n in (1, 10):
+        write_images(tmp_path / f"imgs{n}", 1)
+        for k in range(n):  # folders of 1000 entries: one folder's listing is held while it is walked
+            (tmp_path / f"imgs{n}/d{k}").mkdir()
+            for i in range(1000):
+                (tmp_path / f"imgs{n}/d{k}/{i:04d}-a-long-name.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    peaks = {}
+    for n in (10, 1, 10):  # the first run grows Python's table of interned names (pathlib's) once
+        folder = tmp_path / f"imgs{n}"
+        tracemalloc.start()
+        r = _score(folder, "--protocol", "whole", "-o", tmp_path / f"s{n}.csv")
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert r.exit_code == 0, r.stderr
+        assert f"{n * 1000} entries that are no file: {folder}/d0/0000-a-long-name.jpg (dangling link), " in r.stderr
+        assert r.stderr.count("(dangling link)") == 10 and ", ...\n" in r.stderr
+    assert peaks[10] - peaks[1] < 500_000, peaks  # 9000 more (path, why) held: about 1.4 MB more
+
+
 def _png_header_only(w: int, h: int) -> bytes:
     """A PNG whose header declares w x h RGB pixels, with one row of data: decoding it would need 3 w h bytes."""
 

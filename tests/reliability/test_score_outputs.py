@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
-from arniqa.cli.result_files import read_done
+from arniqa.cli.result_files import iter_done, read_done
 from arniqa.cli.results import RowWriter
 
 WAIT = 300  # seconds a child may take on a busy 2-core machine
@@ -208,15 +208,57 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         assert sorted(read_done(out, "csv")) == sorted(map(str, imgs))  # replaced by this run's rows
 
 
-def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path):
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_result_file_edited_by_hand_is_resumed_or_refused_never_cut(tiny, tmp_path, fmt):
+    imgs = write_images(tmp_path / "imgs", 5)
+    clean, out = tmp_path / f"clean.{fmt}", tmp_path / f"out.{fmt}"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    lines = clean.read_bytes().splitlines()
+    rows = [line.rstrip(b",") if fmt == "json" else line for line in lines[1:6]]  # JSON: commas between rows
+
+    def result_file(body: list[bytes]) -> bytes:
+        if fmt == "csv":
+            return b"".join(line + b"\n" for line in [lines[0], *body])
+        return b"[\n" + b",\n".join(body) + b"\n]\n"
+
+    def resumed(body: list[bytes]) -> list[str]:
+        out.write_bytes(result_file(body))
+        r = _score(*imgs, "--protocol", "whole", "-o", out, "--resume")
+        assert r.exit_code == 0, r.stderr
+        return list(iter_done(out, fmt))
+
+    assert result_file(rows) == clean.read_bytes()
+    # rows reordered, one deleted, one twice: the missing one scored, none lost
+    assert resumed([rows[3], rows[0], rows[0], rows[1], rows[4]]) == [
+        *map(str, [imgs[k] for k in (3, 0, 0, 1, 4)]),
+        str(imgs[2]),
+    ]
+    # the last row edited: taken for a torn row, scored again
+    assert resumed([*rows[:4], b"garbage"]) == list(map(str, imgs))
+    # a row in the middle edited (a note in its score): before, --resume cut it and the 3 rows after it away
+    # and scored them again; now refused, the file as it was
+    note = rows[1].replace(b'"score": ', b'"score": good ') if fmt == "json" else rows[1].replace(b",", b",good ", 1)
+    out.write_bytes(before := result_file([rows[0], note, *rows[2:]]))
+    r = _score(*imgs, "--protocol", "whole", "-o", out, "--resume")
+    assert r.exit_code == 2 and out.read_bytes() == before
+    assert _error_lines(r.stderr) == [
+        f"error: {out}: row 2 does not parse as a result row and more rows follow it (a run cut short tears only "
+        "its last row: an edit?); --resume would cut them all away: fix or delete that row, or choose another output"
+    ]
+
+
+@pytest.mark.parametrize("named", ["out.csv", "link.csv"])
+def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_path, named):
+    # before: a second writer naming the file through a link took another lock, and both wrote into the file
     first, second = write_images(tmp_path / "first", 3), write_images(tmp_path / "second", 3, seed=1)
     out, release = tmp_path / "out.csv", tmp_path / "release"
+    (tmp_path / "link.csv").symlink_to(out)
     a = child([*first, "--protocol", "whole", "-o", out], env={"TINY_SCORE_HOLD": str(release)})
     try:
         deadline = time.monotonic() + WAIT
         while not (out.is_file() and out.stat().st_size) and time.monotonic() < deadline:  # a holds the lock
             time.sleep(0.05)
-        r = _score(*second, "--protocol", "whole", "-o", out)  # this process is the second writer
+        r = _score(*second, "--protocol", "whole", "-o", tmp_path / named)  # this process is the second writer
         assert r.exit_code == 2
         [line] = _error_lines(r.stderr)
         assert line == (

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import suppress
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -101,7 +101,37 @@ def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
     rows = end = 0
     for row, end in _iter_scan(path, fmt, columns):
         rows += row is not None
+    if _rows_after(path, fmt, end) > 1:
+        raise OutputError(
+            f"{printable(str(path))}: row {rows + 1} does not parse as a result row and more rows follow it (a run "
+            "cut short tears only its last row: an edit?); --resume would cut them all away: fix or delete that "
+            "row, or choose another output"
+        )
     return rows, end
+
+
+def _rows_after(path: Path, fmt: str, end: int) -> int:
+    """How many rows (CSV records, JSON lines; at most 2 are counted) hold more than the end of a JSON array
+    after byte ``end``: 0 or 1 for a file a run wrote, whose only incomplete row is its last (a torn write)."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return 0
+    with f:
+        f.seek(end)
+        if fmt == "json":
+            rows = (line for line in f if line.strip(b" \t\r\n,]"))
+        else:
+            rows = (r for r in _records(line.decode("utf-8", "surrogateescape") for line in f) if any(r))
+        return sum(1 for _ in islice(rows, 2))
+
+
+def _records(lines: Iterator[str]) -> Iterator[list[str]]:
+    """CSV records of ``lines``; a quoted field left open at the end is one record."""
+    try:
+        yield from csv.reader(lines)
+    except csv.Error:
+        yield ["open quote"]
 
 
 def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> Iterator[tuple[dict | None, int]]:

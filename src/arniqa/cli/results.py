@@ -59,19 +59,37 @@ def skipped_kind(path: str) -> str:
     return Path(path).suffix.lower() or "(no extension)"
 
 
-def skipped_summary(skipped: Counter | Iterable[str] = (), broken: list[tuple[str, str]] = ()) -> str:
+NAMED = 10  # entries that are no file named in the skipped note; the others are counted
+
+
+class Broken:
+    """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
+    ``(path, why)`` and how many in all, so memory stays flat whatever their number."""
+
+    def __init__(self) -> None:
+        self.named: list[tuple[str, str]] = []
+        self.count = 0
+
+    def __call__(self, path: str, why: str) -> None:
+        self.count += 1
+        if len(self.named) < NAMED:
+            self.named.append((path, why))
+
+
+def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = ()) -> str:
     """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
     link), b (link loop)`` (most common extension first); empty when nothing was skipped. ``skipped``:
-    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: (path, why) of the
-    entries that are no file."""
+    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no
+    file (a :class:`Broken`, or their (path, why))."""
     counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
+    named, total = (broken.named, broken.count) if isinstance(broken, Broken) else (broken[:NAMED], len(broken))
     parts = []
     if n := sum(counts.values()):
         kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"{n} file{'s' if n != 1 else ''} no decoder can open: {kinds}")
-    if broken:
-        named = ", ".join(f"{printable(f)} ({why})" for f, why in broken[:10]) + (", ..." if len(broken) > 10 else "")
-        entries = "1 entry that is" if len(broken) == 1 else f"{len(broken)} entries that are"
+    if total:
+        named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
+        entries = "1 entry that is" if total == 1 else f"{total} entries that are"
         parts.append(f"{entries} no file: {named}")
     return "skipped " + "; ".join(parts) if parts else ""
 

@@ -109,7 +109,7 @@ def score(
     from ..utils.console import terminal
     from ..utils.files import OutputBusy, output_lock
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, output_error, read_rows
-    from .results import skipped_kind, skipped_summary, write_scores
+    from .results import Broken, skipped_kind, skipped_summary, write_scores
 
     err = terminal(stderr=True)
     one_model_source(checkpoint, weights_dir)
@@ -127,7 +127,7 @@ def score(
         output_place(html, inputs=(output,))
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
-    broken: list[tuple[str, str]] = []  # (path, why) of the folders' entries that are no file
+    broken = Broken()  # the folders' entries that are no file, the first few named
     counts = Counter()  # resumed: already in the output; scored: given to the scorer
     options = dict(
         weights_dir=weights_dir,
@@ -148,16 +148,14 @@ def score(
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
         if output is not None:  # held to the end: another arniqa process writing this output is refused
-            try:
-                stack.enter_context(output_lock(output))
+            try:  # the file itself: the same one named through a link or a linked folder has the same lock
+                stack.enter_context(output_lock(output.resolve()))
             except OutputBusy as e:
                 fail(str(e))
             except OSError as e:
                 fail(str(output_error(str(output), e)))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
-        items = iter_inputs(
-            sources, lambda f: skipped.update([skipped_kind(f)]), lambda path, why: broken.append((path, why))
-        )
+        items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
         first = next(items, None)  # before the model loads: fail fast when there is nothing to score
         if first is None:
             summary = skipped_summary(skipped, broken)

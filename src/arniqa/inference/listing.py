@@ -46,14 +46,16 @@ def _lines(stream) -> Iterator[str]:
 
 
 def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
-    """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing at a time
-    (links to folders are not followed, as rglob does not); ``on_broken(path, why)`` is called for each
-    entry that is no file (:func:`not_a_file`)."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
+    """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
+    held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked);
+    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`) and each folder
+    that cannot be listed (no permission, a path too long, replaced by a file since it was listed)."""
+    levels = [_listing(folder, on_broken)]
+    while levels:
+        entry = next(levels[-1], None)
+        if entry is None:
+            levels.pop()
+            continue
         path = Path(entry.path)
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -61,11 +63,23 @@ def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, wh
         except OSError:
             is_dir = is_file = False
         if is_dir:
-            yield from walk(path, on_broken)
+            levels.append(_listing(path, on_broken))
         elif is_file:
             yield path
         elif why := not_a_file(path):
             on_broken(str(path), why)
+
+
+def _listing(folder: Path, on_broken: Callable[[str, str], object]) -> Iterator[os.DirEntry]:
+    """The entries of ``folder`` sorted by name; a folder that cannot be listed is reported, and empty."""
+    try:
+        with os.scandir(folder) as entries:
+            return iter(sorted(entries, key=lambda e: e.name))
+    except FileNotFoundError:
+        return iter(())  # removed since it was listed: nothing left in it to score
+    except OSError as e:
+        on_broken(str(folder), f"folder cannot be listed: {e.strerror or e}")
+        return iter(())
 
 
 def not_a_file(path: Path) -> str | None:
