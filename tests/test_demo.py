@@ -78,3 +78,24 @@ def test_demo_runs_every_stage(tmp_path):
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in examples)
     assert all(r["error"] == "" for r in rows)
     assert all(float(r["score"]) == pytest.approx((float(r["raw_score"]) - 1) / 4, abs=1e-6) for r in rows)
+
+
+def test_a_signal_in_the_demos_training_is_one_line_and_128_plus_its_number(tmp_path, monkeypatch):
+    """The training's Stopped (a signal, the state saved) went up as a traceback, exit 1."""
+    import signal
+
+    import arniqa.demo
+    from arniqa.cli import _register
+    from arniqa.train.stopping import Stopped
+
+    def stopped(config, resume=None):
+        raise Stopped(signal.SIGHUP, "at epoch 0, step 2; state.pt holds global step 2", tmp_path / "no")
+
+    monkeypatch.setattr(arniqa.demo, "train", stopped)
+    _register()
+    result = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--steps", "2"])
+    assert result.exit_code == 128 + signal.SIGHUP
+    assert [line for line in result.output.splitlines() if line.startswith("error: ")] == [
+        "error: stopped by SIGHUP at epoch 0, step 2; state.pt holds global step 2; "
+        "rerun arniqa demo with the same -o to go on"
+    ]

@@ -283,3 +283,41 @@ def test_a_failing_job_whose_message_holds_brackets_is_reported_and_the_others_g
     outcome = run_ablation(config, quiet=True)
     assert len(stages) == len(runner.jobs(config)) > 1 and outcome["done"] == len(stages) - 1
     assert outcome["failed"] == [(*stages[0], "ValueError: cannot read photos[/]x.png")]
+
+
+def test_a_signal_in_a_training_run_stops_the_study_and_a_rerun_goes_on(study, monkeypatch, tmp_path):
+    """Ctrl-C or SIGTERM in a training run ends it with its state saved (train.stopping.Stopped). The study's
+    loop took that for one failed job and went on training the next variant; it now ends the study: exit
+    128 + the signal, one line saying to rerun, and nothing recorded as failed."""
+    import signal
+
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+    from arniqa.train.stopping import Stopped
+
+    config, out, calls = study
+    real = loop.train
+
+    def stopped_once(config, resume=None, validate=None):
+        if not calls:
+            calls.append("stopped")
+            raise Stopped(signal.SIGTERM, "at epoch 0, step 1; state.pt holds global step 1", tmp_path / "no")
+        return real(config, resume=resume, validate=validate)
+
+    monkeypatch.setattr(loop, "train", stopped_once)
+    with pytest.raises(Stopped):
+        run_ablation(config, quiet=True)
+    assert calls == ["stopped"] and not list(out.glob("*/seed*/trained/result.json"))
+
+    calls.clear()
+    _register()
+    args = ["ablate", str(CONFIG), "--set", f"data.pristine={config.data.pristine}", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 128 + signal.SIGTERM
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: stopped by SIGTERM at epoch 0, step 1; state.pt holds global step 1; "
+        "rerun the same arniqa ablate command to go on"
+    ]
+    assert "failed:" not in result.output

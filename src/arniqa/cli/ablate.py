@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_FAILED, EXIT_USAGE, app, fail, output_place
+from .command import EXIT_FAILED, EXIT_USAGE, app, fail, output_place, stop
 
 
 @app.command()
@@ -31,6 +31,7 @@ def ablate(
     runtime.keep_freed_memory()
     from ..ablation import load_ablation_config, run_ablation, write_report
     from ..train.state import StateError
+    from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
     try:
@@ -43,6 +44,8 @@ def ablate(
             typer.echo(f"report written to {path}")
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
+    except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
+        stop(err, "rerun the same arniqa ablate command to go on")
     except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ConfigError
         fail(str(err), EXIT_USAGE)
     if outcome["failed"]:

@@ -43,6 +43,14 @@ def print_error(message: str) -> None:
     typer.secho(f"error: {line}", err=True, fg="red")
 
 
+def stop(err, advice: str | None = None) -> NoReturn:
+    """A run stopped by a signal with its state saved (``train.stopping.Stopped``): one line, with ``advice``
+    in place of ``--resume`` for verbs that resume by themselves, and 128 + the signal's number (SystemExit, not
+    typer.Exit: main would add its Ctrl-C line)."""
+    print_error(str(err) if advice is None else f"{err.reason}; {advice}")
+    raise SystemExit(err.code)
+
+
 def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ...] = ()) -> None:
     """Create the folder ``path`` (``folder``), or the folder that will hold the file ``path``, before the work
     starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission) or

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place
+from .command import EXIT_USAGE, app, fail, output_place, stop
 
 
 @app.command()
@@ -24,6 +24,7 @@ def demo(
     runtime.keep_freed_memory()
     from ..demo import WARNING, run_demo
     from ..train import TrainingError
+    from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
     try:
@@ -33,6 +34,8 @@ def demo(
     output_place(output, folder=True)
     try:
         report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+    except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
+        stop(err, "rerun arniqa demo with the same -o to go on")
     except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting
         fail(str(err), EXIT_USAGE)
     typer.echo(f"report: {report}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place, print_error
+from .command import EXIT_USAGE, app, fail, output_place, stop
 
 
 @app.command()
@@ -36,8 +36,7 @@ def train(
         output_place(Path(settings.output), folder=True)
         path = run(settings, resume=resume)
     except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
-        print_error(str(err))
-        raise SystemExit(err.code) from None  # not typer.Exit: main would add its Ctrl-C line to this one
+        stop(err)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
         if made is not None:
             with suppress(OSError):

@@ -261,8 +261,6 @@ class Trainer:
         try:
             self._steps(total, logger)
             self._finish()
-        except Stopped:
-            raise
         except Exception as err:
             if self.stops.signum:  # the workers died of the signal the run got, as PyTorch reports it there
                 self._stop(self.stops.signum)

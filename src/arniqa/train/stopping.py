@@ -22,13 +22,14 @@ import torch.distributed as dist
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-class Stopped(RuntimeError):
+class Stopped(KeyboardInterrupt):
     """The run stopped on signal ``signum`` (``where``: when, and what state.pt holds); ``code`` is the exit
-    status, 128 + the signal's number, as a shell reports it."""
+    status, 128 + the signal's number, as a shell reports it. A KeyboardInterrupt, as Ctrl-C: no ``except
+    Exception`` on the way up (an ablation's loop over its jobs) takes it for one failed job and goes on."""
 
     def __init__(self, signum: int, where: str, state: Path) -> None:
-        then = f": resume with --resume {state}" if state.exists() else ""
-        super().__init__(f"stopped by {signal.Signals(signum).name} {where}{then}")
+        self.reason = f"stopped by {signal.Signals(signum).name} {where}"
+        super().__init__(self.reason + (f": resume with --resume {state}" if state.exists() else ""))
         self.code = 128 + signum
 
 
