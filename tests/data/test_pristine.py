@@ -169,3 +169,16 @@ def test_unreadable_image_is_named(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ValueError, match="broken.png"):
         PristinePairs([bad, bad], crop_size=16)[0]
+
+
+def test_an_image_over_pils_bomb_limit_says_what_to_do(tmp_path, monkeypatch):
+    """Training has no --max-pixels, yet the error said to raise it."""
+    from arniqa.data.images import ImageError
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (40, 30)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # PIL refuses above twice its limit: 1200 > 1000
+    with pytest.raises(ImageError) as caught:
+        PristinePairs([big, big], crop_size=16)[0]
+    assert str(caught.value).startswith(f"{big}: image too large (Image size (1200 pixels) exceeds limit of 1000 ")
+    assert str(caught.value).endswith("; downscale it") and "--max-pixels" not in str(caught.value)

@@ -127,6 +127,22 @@ def test_broken_image_is_named(tmp_path, image_folder, monkeypatch, workers):
     assert "; remove or replace the image and rerun (--resume from a state.pt); " in message
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_broken_image_with_a_newline_in_its_name_is_named_whole_on_one_line(
+    tmp_path, image_folder, monkeypatch, workers
+):
+    """From a worker only the traceback's last line was kept: a file name holding a newline lost its first part
+    (the error named a file that does not exist); without workers the line was two."""
+    (image_folder / "img00.jpg").unlink()
+    bad = image_folder / "img99\narniqa.data.images.ImageError: x.png"  # the name also holds the type's line
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(TrainingError) as caught:
+        run(tmp_path, image_folder, f"bad{workers}", f"data.num_workers={workers}", monkeypatch=monkeypatch)
+    shown = str(bad).replace("\n", "\\x0a")
+    assert str(caught.value).startswith(f"{shown}: truncated or corrupt image data (")
+    assert "\n" not in str(caught.value)
+
+
 def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch):
     real = PristinePairs.__getitem__
 

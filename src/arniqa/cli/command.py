@@ -9,7 +9,6 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -22,8 +21,6 @@ from ..constants import EXIT_INTERRUPTED  # noqa: F401  (Ctrl-C; re-exported wit
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
 
 
@@ -37,10 +34,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
-    from ..utils.files import printable
+    from ..utils.files import one_line
 
-    line = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(message))
-    typer.secho(f"error: {line}", err=True, fg="red")
+    typer.secho(f"error: {one_line(message)}", err=True, fg="red")
 
 
 def stop(err, advice: str | None = None) -> NoReturn:

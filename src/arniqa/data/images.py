@@ -257,7 +257,8 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
             name, f"image too large: {size}, over the bound of {max_pixels} (--max-pixels); raise the bound to score it"
         ) from None
     except Image.DecompressionBombError as e:
-        raise ImageError(name, f"image too large ({e}); raise the bound (--max-pixels) to score it") from None
+        what = "raise the bound (--max-pixels) to score it" if max_pixels is not None else "downscale it"
+        raise ImageError(name, f"image too large ({e}); {what}") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
 

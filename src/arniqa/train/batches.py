@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
+from ..utils.files import one_line
 from .state import TrainingError
 
 CORES_PER_GPU_PROCESS = 4
@@ -169,14 +170,18 @@ def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampl
 def broken_image(err: BaseException, kept: str) -> TrainingError | None:
     """A one-line TrainingError when ``err`` is a training image that cannot be decoded: an ImageError raised
     here (no workers), or PyTorch's RuntimeError for one raised in a DataLoader worker, which holds the
-    worker's traceback, whose last line is the ImageError; else None. ``kept``: what the run can resume from."""
+    worker's traceback, ending with the ImageError's message (which may span lines: a file name may hold a
+    newline); else None. ``kept``: what the run can resume from."""
     if isinstance(err, ImageError):
         reason = str(err)
     elif isinstance(err, RuntimeError) and str(err).startswith("Caught ImageError"):
-        reason = str(err).strip().splitlines()[-1].split("ImageError: ", 1)[-1]
+        # The exception's line is the only traceback line that starts with its type's full name.
+        reason = str(err).split(f"\n{ImageError.__module__}.{ImageError.__qualname__}: ", 1)[-1].rstrip("\n")
     else:
         return None
-    return TrainingError(f"{reason}; remove or replace the image and rerun (--resume from a state.pt); {kept}")
+    return TrainingError(
+        f"{one_line(reason)}; remove or replace the image and rerun (--resume from a state.pt); {kept}"
+    )
 
 
 def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:

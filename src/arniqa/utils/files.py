@@ -5,7 +5,8 @@ A crash at any moment leaves either the old file or the new one. :func:`write_js
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`escape_name` writes a file name in any bytes into a text file losslessly; :func:`printable` shows one.
+:func:`escape_name` writes a file name in any bytes into a text file losslessly; :func:`printable` shows one,
+:func:`one_line` in a message of one line.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def printable(text: str) -> str:
     """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
     ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """:func:`printable` ``text`` with its control characters (a newline, a terminal escape in a file name)
+    as ``\\xNN``: a message that stays one line."""
+    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
 
 
 def cache_dir() -> Path:
