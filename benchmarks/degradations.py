@@ -94,6 +94,10 @@ REFERENCE_MS = {
     },
 }
 REFERENCE_MIX_MS = {1: 16.8, 2: 11.7}  # expected cost per crop under the reference sampler
+REFERENCE_SOURCE = (
+    "quoted, not measured in this run: the reference code on a 2-core AMD EPYC, torch 2.14.1"
+    " (arniqa-reference.md section 7); 'in as many processes' is projected as the 1-thread cost / processes"
+)
 CROPS_PER_SAMPLE = 4
 MAX_DISTORTIONS, PRISTINE_PROB = 4, 0.05  # the training sampler's defaults
 
@@ -243,7 +247,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per distortion and level (median)")
     parser.add_argument("--batch", type=int, default=64, help="crops per batch (default 64)")
     parser.add_argument("--mix-batches", type=int, default=30, help="batches of 16 samples x 4 crops for the mix")
-    parser.add_argument("--names", nargs="*", default=list(NAMES), help="distortions to time (default all)")
+    parser.add_argument(
+        "--names",
+        nargs="*",
+        default=list(NAMES),
+        choices=NAMES,
+        metavar="NAME",
+        help="distortions to time (default all)",
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -311,7 +322,8 @@ def main() -> None:
     console.print(table)
     console.print(
         "L1..L5: wall-clock ms per crop; crops/s: from their mean; cpu ms: process CPU time per crop;"
-        " in mix: expected wall ms it adds per crop of the sampler's mix; vs ref: reference mean ms / ours",
+        " in mix: expected wall ms it adds per crop of the sampler's mix; vs ref: reference mean ms / ours;"
+        f" reference figures {REFERENCE_SOURCE}",
         highlight=False,
     )
     if set(per_level) == set(NAMES):
@@ -388,6 +400,7 @@ def main() -> None:
         if processes
         else None,
         "reference_ms_per_crop": reference,
+        "reference_source": REFERENCE_SOURCE if device.type == "cpu" else None,
     }
     path = args.out or Path(__file__).parent / "results" / f"degradations-{device.type}.json"
     write_json(path, result)

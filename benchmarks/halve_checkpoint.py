@@ -4,22 +4,31 @@ projector and regressor dropped (the quality features use neither). benchmarks/e
     python benchmarks/halve_checkpoint.py MODEL.safetensors OUT.safetensors
 """
 
+import argparse
 import json
 import sys
 
 from safetensors.torch import save_file
 
 from arniqa.models.checkpoint import arniqa_metadata
-from arniqa.models.files import read_state_dict
+from arniqa.models.files import WeightsError, read_state_dict
 
 if __name__ == "__main__":
-    source, target = sys.argv[1:3]
-    meta = arniqa_metadata(source)
-    state = {
-        k: v.half() if v.is_floating_point() else v
-        for k, v in read_state_dict(source).items()
-        if not k.startswith(("projector.", "regressor.", "explainer."))
-    }
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("source", help="an arniqa .safetensors checkpoint")
+    parser.add_argument("target", help="the smaller .safetensors file to write")
+    args = parser.parse_args()
+    source, target = args.source, args.target
+    try:
+        meta = arniqa_metadata(source)
+        state = {
+            k: v.half() if v.is_floating_point() else v
+            for k, v in read_state_dict(source).items()
+            if not k.startswith(("projector.", "regressor.", "explainer."))
+        }
+    except (WeightsError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     meta["regressor"] = None
     meta.pop("explainer", None)
     save_file(state, target, metadata={"arniqa": json.dumps(meta)})
