@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from scipy import stats
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -178,6 +179,8 @@ def main() -> None:
         "machine": machine,
         "blas": blas,
         "python": platform.python_version(),
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
         "note": NOTE,
         "threads": args.threads,
         "alphas": len(ALPHAS),

@@ -130,7 +130,8 @@ def table(results: Path) -> list[tuple[str, str, str, str, str]]:
             d = r["gpu_minus_pil"]
             rows.append(
                 (
-                    f"JPEG distortion q{r['quality']}, {r['crops']} crops of 224 (ms/crop)",
+                    f"JPEG distortion q{r['quality']}, {r['crops']} crops of 224 (ms/crop)"
+                    + (" (no GPU: the CPU path stands in)" if codecs.get("stand_in") else ""),
                     fmt(r["gpu_ms_per_crop"]),
                     "PIL, one crop at a time (CPU path, threads)",
                     f"{fmt(r['pil_ms_per_crop'])} ({fmt(r['cpu_ms_per_crop'])})",

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +36,7 @@ from PIL import Image
 from arniqa.degradations.compression import _cuda_matches_cpu, _jpeg_cpu, _jpeg_cuda
 from arniqa.degradations.registry import LEVELS
 from arniqa.utils.files import write_json
+from arniqa.utils.runtime import cpu_name
 
 CROP = 224
 
@@ -101,6 +105,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: torch sees no CUDA device; run on a GPU or pass --device cpu", file=sys.stderr)
+        sys.exit(2)
+    stand_in = device.type != "cuda"
     images = crops_of(args.photos, args.crops)
     rows = []
     with warnings.catch_warnings():
@@ -116,7 +124,7 @@ def main() -> None:
                 gpu = gpu.cpu()
             else:  # rehearsal without a GPU: the CPU path stands in, so the table has every column
                 t_gpu, gpu = t_cpu, cpu
-            row = {
+            row = {  # with no GPU the gpu_* figures are the CPU path's (stand_in in the JSON)
                 "level": level,
                 "quality": quality,
                 "crops": len(images),
@@ -130,13 +138,16 @@ def main() -> None:
             g = row["gpu_minus_pil"]
             print(
                 f"q{quality:>2}: PIL {row['pil_ms_per_crop']:.3f} ms/crop, CPU path {row['cpu_ms_per_crop']:.3f}, "
-                f"GPU {row['gpu_ms_per_crop']:.3f}; GPU - PIL: {g['equal']:.1%} equal, {g['within_1']:.1%} within 1, "
+                f"GPU{' (stand-in: the CPU path)' if stand_in else ''} {row['gpu_ms_per_crop']:.3f}; "
+                f"GPU - PIL: {g['equal']:.1%} equal, {g['within_1']:.1%} within 1, "
                 f"max {g['max']:.0f}",
                 flush=True,
             )
     result = {
         "benchmark": "jpeg_codecs",
         "device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
+        "stand_in": "no GPU: the gpu_* figures are the CPU path's" if stand_in else None,
+        "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.platform()}",
         "torch": torch.__version__,
         "cpu_threads": torch.get_num_threads(),
         "photos": str(args.photos),
