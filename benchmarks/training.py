@@ -213,6 +213,7 @@ def time_pipeline(dataset, batch: int, workers: int, steps: int, warmup: int, se
         )
     loader = iter(make_loader(dataset, "workers", samples, workers, pin_memory=False))
     pids = [w.pid for w in getattr(loader, "_workers", [])] or [os.getpid()]
+    start, cpu_start = time.perf_counter(), sum(map(cpu_seconds, pids))  # --warmup 0
     for k in range(warmup + steps):
         next(loader)
         if k == warmup - 1:
@@ -313,7 +314,8 @@ def pipeline_main(args, folder: Path) -> None:
     rate, cpu_per_sample = time_pipeline(dataset, args.batch, args.workers, args.steps, args.warmup, args.seed)
     load_after = os.getloadavg()
     per_worker = rate / max(args.workers, 1)
-    parts = profile_samples(dataset, args.profile_samples, args.batch) if args.profile_samples else {}
+    profiled = min(args.profile_samples, len(dataset))  # one sample per image at most
+    parts = profile_samples(dataset, profiled, args.batch) if profiled else {}
     rows = projection(per_worker, args.batch, Path(__file__).parent / "results")
     result = {
         "mode": "pipeline-only",
@@ -330,7 +332,8 @@ def pipeline_main(args, folder: Path) -> None:
         "per_worker_samples_per_s": per_worker,
         "target_per_worker_samples_per_s": 30,
         "worker_cpu_ms_per_sample": 1000 * cpu_per_sample,
-        "samples_per_worker_cpu_s": 1 / cpu_per_sample,
+        "samples_per_worker_cpu_s": 1 / cpu_per_sample if cpu_per_sample else None,  # None: under a clock tick
+        "profiled_samples": profiled,
         "ms_per_sample_one_thread": parts,
         "ms_per_sample_one_thread_total": sum(parts.values()),
         "projected_gpu_step_15_workers": rows,
@@ -349,7 +352,8 @@ def pipeline_main(args, folder: Path) -> None:
     print(
         f"delivered: {rate:.1f} samples/s ({4 * rate:.0f} crops/s), "
         f"{per_worker:.1f} samples/s per worker (target >= 30); "
-        f"workers' CPU {1000 * cpu_per_sample:.1f} ms per sample, {1 / cpu_per_sample:.1f} samples per CPU second"
+        f"workers' CPU {1000 * cpu_per_sample:.1f} ms per sample"
+        + (f", {1 / cpu_per_sample:.1f} samples per CPU second" if cpu_per_sample else "")
     )
     if parts:
         print(
