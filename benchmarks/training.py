@@ -126,9 +126,9 @@ def encoder_step(trainer, x: torch.Tensor) -> None:
     out.backward()
 
 
-def time_interleaved(trainer, steps: int, warmup: int) -> tuple[float, float, dict]:
+def time_interleaved(trainer, steps: int, warmup: int) -> tuple[float, float]:
     """Median seconds per step of the full step and of the encoder alone, alternating on the same
-    batches (so that other load on the machine hits both alike); returns the last batch too."""
+    batches (so that other load on the machine hits both alike)."""
     loader = iter(trainer._loader(trainer._samples(0, 0)))
     full, encoder = [], []
     for step in range(warmup + steps):
