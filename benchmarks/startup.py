@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -57,9 +58,13 @@ def main() -> None:
     from arniqa.utils.runtime import machine_summary
 
     photos = sorted(str(p) for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:100]
+    if not photos:
+        sys.exit(f"error: {args.images}: no .jpg or .png photos")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run(f"git -C {ROOT} archive {args.before} src | tar -x -C {tmp}", shell=True, check=True)
+        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
+        if subprocess.run(["bash", "-c", archive]).returncode:
+            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
         weights = tmp / "weights"
         sys.path.insert(0, str(Path(__file__).parent))
         from peers import write_weights  # random weights in the published layout
@@ -74,7 +79,7 @@ def main() -> None:
         )
         trees = {f"before ({args.before})": tmp / "src", "after (this tree)": ROOT / "src"}
         rows = []
-        for n in (1, 100):
+        for n in sorted({1, len(photos)}):  # 1 and up to 100 images
             times: dict[str, list[float]] = {name: [] for name in trees}
             torch_loaded = {}
             for _ in range(args.rounds):
