@@ -116,3 +116,24 @@ def test_the_usual_permissions_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o640
+
+
+DEEP = "[" * 100_000  # deeper than Python's JSON parser goes: it raises RecursionError
+
+
+def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_path):
+    from safetensors.torch import save_file
+
+    from arniqa.cli.result_files import read_rows
+    from arniqa.inference.sidecar import read_sidecar
+    from arniqa.models import WeightsError
+    from arniqa.models.checkpoint import arniqa_metadata
+
+    (tmp_path / "m.onnx.json").write_text('{"format": "arniqa-onnx", "x": ' + DEEP)
+    with pytest.raises(ValueError, match=r"m.onnx.json: not a JSON sidecar \(nested too deeply"):
+        read_sidecar(tmp_path / "m.onnx")
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": DEEP})
+    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested too deeply"):
+        arniqa_metadata(tmp_path / "c.safetensors")
+    (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
+    assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none

@@ -20,7 +20,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import printable, unescape_name
+from ..utils.files import parse_json, printable, unescape_name
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -165,7 +165,7 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
             second = next(lines, None)
             if second is not None:
                 with suppress(json.JSONDecodeError, AttributeError):
-                    found = tuple(json.loads(second[0].strip().rstrip(",")).keys())
+                    found = tuple(parse_json(second[0].strip().rstrip(",")).keys())
                 lines = chain([second], lines)
         if columns is not None and found is not None and set(found) != set(columns):
             raise OutputError(
@@ -235,7 +235,7 @@ def _scan_json(first: tuple[str, int], lines: Iterator[tuple[str, int]]) -> Iter
         body = line.rstrip("\r\n")
         text = body.rstrip(",")
         try:
-            row = json.loads(text)
+            row = parse_json(text)
         except json.JSONDecodeError:
             return
         if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
+
+from ..utils.files import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
 
@@ -22,8 +23,8 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     if not side.is_file():
         return None
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        meta = parse_json(side.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")

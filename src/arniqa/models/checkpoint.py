@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..constants import QUALITY_DIM
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, parse_json
 from .arniqa import ARNIQA
 from .files import WeightsError, check_layer_size, read_state_dict
 from .regressor import Regressor
@@ -142,7 +142,7 @@ def arniqa_metadata(path) -> dict | None:
     if "arniqa" not in meta:
         return None
     try:
-        return json.loads(meta["arniqa"])
+        return parse_json(meta["arniqa"])
     except json.JSONDecodeError as e:
         raise WeightsError(f"{path}: unreadable arniqa config ({e})") from e
 

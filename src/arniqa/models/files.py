@@ -2,7 +2,9 @@
 
 Nothing here runs code stored in a file: pickled state dicts go through
 ``torch.load(weights_only=True)``, and TorchScript archives through a restricted unpickler that only
-rebuilds tensors (see :func:`read_torchscript_tensors`).
+rebuilds tensors (see :func:`read_torchscript_tensors`). Nor can a small file make us allocate much:
+the archive's entries may not unpack to more bytes than the file holds (torch writes them
+uncompressed), and a tensor may not hold more values than its storage (a stride-0 view copied out).
 """
 
 from __future__ import annotations
@@ -34,6 +36,26 @@ def _check_file(path) -> Path:
     return path
 
 
+def _check_unpacked(path: Path, archive: zipfile.ZipFile) -> None:
+    """WeightsError if the archive's entries, TorchScript code aside, unpack to more bytes than the file holds."""
+    unpacked = sum(info.file_size for info in archive.infolist() if "/code/" not in info.filename)
+    if unpacked > path.stat().st_size:
+        raise WeightsError(
+            f"{path}: its entries unpack to {unpacked} bytes, more than the file's {path.stat().st_size} "
+            "(compressed weights; PyTorch writes them uncompressed); the file is damaged or crafted"
+        )
+
+
+def _check_storage(path: Path, tensor: torch.Tensor, name: str = "a tensor") -> None:
+    """WeightsError if ``tensor`` has more values than its storage: a view whose copy would be larger than the file."""
+    held = tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1)
+    if tensor.numel() > held:
+        raise WeightsError(
+            f"{path}: {name} of shape {tuple(tensor.shape)} repeats the {held} values of its storage; "
+            "the file is damaged or crafted"
+        )
+
+
 def is_torchscript_archive(path) -> bool:
     """True if ``path`` is a zip archive holding TorchScript code (``<name>/code/...``)."""
     try:
@@ -60,6 +82,9 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
     if is_torchscript_archive(path):
         return read_torchscript_tensors(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            _check_unpacked(path, archive)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt / foreign files
@@ -74,6 +99,8 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             break
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
         raise WeightsError(f"{path}: expected a dict of tensors (a state_dict), got {type(obj).__name__}")
+    for name, tensor in obj.items():
+        _check_storage(path, tensor, name)
     return dict(obj)
 
 
@@ -104,20 +131,22 @@ class _ScriptObject:
         self.state = state
 
 
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
-
-
 class _TensorOnlyUnpickler(pickle.Unpickler):
     """Allows the few globals a TorchScript ``data.pkl`` needs to describe tensors; rejects the rest."""
 
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path: Path) -> None:
         super().__init__(file)
         self.archive, self.prefix, self.path = archive, prefix, path
+        self.storages: dict[str, torch.Tensor] = {}
+
+    def rebuild_tensor(self, storage, offset, size, stride, *unused) -> torch.Tensor:
+        view = torch.as_strided(storage, tuple(size), tuple(stride), offset)
+        _check_storage(self.path, view)
+        return view  # not copied: tensors share their storage, read once, as torch.load's do
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
+            return self.rebuild_tensor
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -130,11 +159,15 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
         kind, storage_type, key, _location, numel = pid
         if kind != "storage" or not isinstance(storage_type, _StorageType):
             raise WeightsError(f"{self.path}: unsupported storage record {pid!r}")
-        data = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
-        flat = torch.frombuffer(data, dtype=storage_type.dtype) if data else torch.empty(0, dtype=storage_type.dtype)
-        if flat.numel() != numel:
-            raise WeightsError(f"{self.path}: storage {key} holds {flat.numel()} values, expected {numel}")
-        return flat
+        if key not in self.storages:  # each read once, however often the pickle names it
+            data = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
+            flat = (
+                torch.frombuffer(data, dtype=storage_type.dtype) if data else torch.empty(0, dtype=storage_type.dtype)
+            )
+            if flat.numel() != numel:
+                raise WeightsError(f"{self.path}: storage {key} holds {flat.numel()} values, expected {numel}")
+            self.storages[key] = flat
+        return self.storages[key]
 
 
 def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
@@ -149,6 +182,7 @@ def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
     except (zipfile.BadZipFile, OSError) as e:
         raise WeightsError(f"{path}: not a zip archive, so not a TorchScript file ({e})") from e
     with archive:
+        _check_unpacked(path, archive)
         pkls = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
             raise WeightsError(f"{path}: no TorchScript data.pkl in the archive")

@@ -144,6 +144,14 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
+def parse_json(text: str) -> Any:
+    """``json.loads``; nesting deeper than Python's parser goes is a ``JSONDecodeError`` too, not a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``jsonable(obj)`` to ``path`` (indent 1) atomically, creating the folder; returns ``path``."""
     path = Path(path)

@@ -1,0 +1,71 @@
+"""Weight files cannot make us allocate more than they hold: zip bombs, stride-0 views, one storage named many times."""
+
+import warnings
+import zipfile
+
+import pytest
+import torch
+import torch.nn as nn
+
+from arniqa.models import WeightsError
+from arniqa.models.files import read_state_dict
+from arniqa.models.published import load_published_regressor
+
+WIDE = (1, 2**22)  # 16 MiB of float32 from a one-value storage
+
+
+class SharedBuffers(nn.Module):
+    """A TorchScript module whose buffers are all views of one storage, as a crafted file may name it many times."""
+
+    def __init__(self, base: torch.Tensor, n: int) -> None:
+        super().__init__()
+        for i in range(n):
+            self.register_buffer(f"b{i}", base[:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _recompress(src, dst):
+    """``src`` rewritten with every entry deflated (PyTorch writes them stored)."""
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            out.writestr(info.filename, z.read(info))
+    return dst
+
+
+def test_compressed_archives_are_refused_before_unpacking(tmp_path, make_scripted_regressor):
+    scripted = make_scripted_regressor(tmp_path / "scripted.pth", torch.zeros(1, 4096), torch.tensor(0.0))
+    plain = tmp_path / "plain.pth"
+    torch.save({"weights": torch.zeros(1, 4096), "biases": torch.tensor(0.0)}, plain)
+    for src in (scripted, plain):
+        bomb = _recompress(src, tmp_path / f"bomb_{src.name}")
+        assert sum(i.file_size for i in zipfile.ZipFile(bomb).infolist()) > bomb.stat().st_size
+        with pytest.raises(WeightsError, match=f"bomb_{src.name}: its entries unpack to .* more than the file"):
+            read_state_dict(bomb)
+    assert load_published_regressor(scripted).in_features == 4096  # as written, both read
+    assert read_state_dict(plain)["weights"].shape == (1, 4096)
+
+
+def test_a_view_larger_than_its_storage_is_refused(tmp_path, make_scripted_regressor):
+    """A stride-0 tensor of 4M values over one stored value: copying it out would allocate what the file lacks."""
+    wide = torch.ones(1).expand(*WIDE)
+    scripted = make_scripted_regressor(tmp_path / "regressor_live.pth", wide, torch.tensor(0.0))
+    plain = tmp_path / "plain.pth"
+    torch.save({"weights": wide, "biases": torch.tensor(0.0)}, plain)
+    for path in (scripted, plain):
+        assert path.stat().st_size < 10_000
+        with pytest.raises(WeightsError, match=rf"{path.name}: .*shape \(1, 4194304\) repeats the 1 values"):
+            load_published_regressor(path)
+
+
+def test_a_storage_named_many_times_is_read_once(tmp_path):
+    """Every tensor shares the archive's one storage: naming it again costs the file a few bytes, not a copy."""
+    base = torch.arange(64, dtype=torch.float32)
+    path = tmp_path / "shared.pth"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        torch.jit.script(SharedBuffers(base, 8)).save(str(path))
+    tensors = read_state_dict(path)
+    assert len(tensors) == 8 and all(torch.equal(t, base) for t in tensors.values())
+    assert len({t.untyped_storage().data_ptr() for t in tensors.values()}) == 1
