@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.interpolate import CubicSpline
 
-from arniqa.degradations.tone import curves, parabola, spline
+from arniqa.degradations.tone import parabola, spline
 
 MIDPOINTS = [0.55, 0.6, 0.7, 0.85, 1.05, 0.475, 0.45, 0.4, 0.3, 0.1]  # brighten and darken
 
@@ -53,11 +53,3 @@ def test_spline_is_the_not_a_knot_spline_by_its_properties(c0, c1):
         assert np.polyval(np.polyder(p, order), 0.5) == pytest.approx(np.polyval(np.polyder(q, order), 0.5), abs=1e-8)
     whole = np.polyfit(x, y, 3)
     assert np.abs(np.polyval(whole, x) - y).max() > 1e-3
-
-
-def test_curves_dispatch_and_bad_coefficients():
-    x = torch.rand(2, 3, 8, 8)
-    assert torch.equal(curves(x, 0.7), parabola(x.clone(), 0.7))
-    assert torch.equal(curves(x, [0.2, 0.8]), spline(x, 0.2, 0.8))
-    with pytest.raises(ValueError, match="two control values"):
-        curves(x, [0.1, 0.5, 0.9])

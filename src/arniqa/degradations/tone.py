@@ -1,9 +1,9 @@
-"""``curves``: the reference's per-pixel, per-channel tone curve (a port of MATLAB ``spline``).
+"""The reference's per-pixel, per-channel tone curves (a port of MATLAB ``spline``).
 
-* scalar ``c``: the spline through (0, 0), (0.5, c), (1, 1), i.e. the parabola
-  p(x) = (2 - 4c) x^2 + (4c - 1) x;
-* pair ``(c0, c1)``: the not-a-knot cubic spline through (0, 0), (0.3, c0), (0.5, 0.5), (0.7, c1),
-  (1, 1). Not-a-knot makes the pieces either side of 0.3 one cubic, and those either side of 0.7
+* :func:`parabola`, one control value ``c``: the spline through (0, 0), (0.5, c), (1, 1), i.e. the
+  parabola p(x) = (2 - 4c) x^2 + (4c - 1) x;
+* :func:`spline`, two control values ``(c0, c1)``: the not-a-knot cubic spline through (0, 0), (0.3, c0),
+  (0.5, 0.5), (0.7, c1), (1, 1). Not-a-knot makes the pieces either side of 0.3 one cubic, and those either side of 0.7
   another, so the curve is one cubic on [0, 0.5] and one on (0.5, 1] (the reference's intervals are
   closed on the right).
 
@@ -44,12 +44,3 @@ def spline(x: torch.Tensor, c0: float, c1: float) -> torch.Tensor:
     left, right = spline_cubics(float(c0), float(c1))
     # Both cubics are 0.5 at x = 0.5, so clamping the argument of each and adding avoids a select.
     return (_horner(x.clamp(max=0.5), left) + _horner(x.clamp(min=0.5) - 0.5, right) - 0.5).clamp_(0, 1)
-
-
-def curves(x: torch.Tensor, coef: float | Sequence[float]) -> torch.Tensor:
-    """Tone curve of every value of ``x``: :func:`parabola` for a scalar, :func:`spline` for a pair."""
-    if isinstance(coef, Sequence):
-        if len(coef) != 2:
-            raise ValueError(f"curves needs a scalar or two control values, got {coef!r}")
-        return spline(x, coef[0], coef[1])
-    return parabola(x, float(coef))
