@@ -69,49 +69,31 @@ F_TO_LAB = ((0.0, 116.0, 0.0), (500.0, -500.0, 0.0), (0.0, 200.0, -200.0))
 LAB_TO_F = ((1 / 116, 1 / 500, 0.0), (1 / 116, 0.0, 0.0), (1 / 116, 0.0, -1 / 200))
 
 
-def _to_lab(x: torch.Tensor, reverse: bool) -> torch.Tensor:
+def to_swapped_lab(x: torch.Tensor) -> torch.Tensor:
+    """Lab of the channel-reversed image, the reference's ``rgb_to_lab(x[[2, 1, 0]])``."""
     # where(x > knee, ((x + 0.055) / 1.055) ** 2.4, x / 12.92); the branches meet at the knee
     linear = _power_(x.clamp(min=SRGB_KNEE).add_(0.055).div_(1.055), 2.4)
     linear.add_(x.clamp(max=SRGB_KNEE).sub_(SRGB_KNEE), alpha=1 / 12.92)
     # The channel reversal commutes with the per-channel curve, so it goes into the matrix.
-    xyz = mix(linear, _scaled(RGB_TO_XYZ, row_scale=[1 / w for w in WHITE], reverse_columns=reverse))
+    xyz = mix(linear, _scaled(RGB_TO_XYZ, row_scale=[1 / w for w in WHITE], reverse_columns=True))
     # where(t > eps, t ** (1/3), 7.787 t + 4/29)
     f = _power_(xyz.clamp(min=XYZ_KNEE), 1 / 3)
     f.add_(xyz.clamp_(max=XYZ_KNEE).sub_(XYZ_KNEE), alpha=7.787)
     return mix(f, F_TO_LAB, (-16.0, 0.0, 0.0))
 
 
-def _from_lab(lab: torch.Tensor, reverse: bool) -> torch.Tensor:
+def from_swapped_lab(lab: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_swapped_lab`: Lab -> RGB (clipped to [0, 1]), then reverse the channels."""
     f = mix(lab, LAB_TO_F, (16 / 116,) * 3)
     f[:, 2].clamp_(min=0)
     # where(f > knee, f ** 3, (f - 4/29) / 7.787)
     cube = f.clamp(min=F_KNEE)
     xyz = (cube * cube).mul_(cube).add_(f.clamp_(max=F_KNEE).sub_(F_KNEE), alpha=1 / 7.787)
-    linear = mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=reverse))
+    linear = mix(xyz, _scaled(XYZ_TO_RGB, column_scale=WHITE, reverse_rows=True))
     # where(v > knee, 1.055 v ** (1/2.4) - 0.055, 12.92 v)
     srgb = _power_(linear.clamp(min=LINEAR_KNEE), 1 / 2.4).mul_(1.055).sub_(0.055)
     srgb.add_(linear.clamp_(max=LINEAR_KNEE).sub_(LINEAR_KNEE), alpha=12.92)
     return srgb.clamp_(0, 1)
-
-
-def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
-    """sRGB in [0, 1] -> CIE Lab (L in [0, 100]), as kornia ``rgb_to_lab``."""
-    return _to_lab(x, reverse=False)
-
-
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIE Lab -> sRGB clipped to [0, 1], as kornia ``lab_to_rgb(clip=True)``."""
-    return _from_lab(lab, reverse=False)
-
-
-def to_swapped_lab(x: torch.Tensor) -> torch.Tensor:
-    """Lab of the channel-reversed image, the reference's ``rgb_to_lab(x[[2, 1, 0]])``."""
-    return _to_lab(x, reverse=True)
-
-
-def from_swapped_lab(lab: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_swapped_lab`: Lab -> RGB (clipped to [0, 1]), then reverse the channels."""
-    return _from_lab(lab, reverse=True)
 
 
 def trunc8_(x: torch.Tensor) -> torch.Tensor:
