@@ -18,18 +18,13 @@ def rand(shape, generator: torch.Generator | None, device: torch.device) -> torc
     return torch.rand(shape, generator=generator, device=_device(generator, device)).to(device)
 
 
-def randn(shape, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """N(0, 1) float32 of ``shape`` on ``device``."""
-    return torch.randn(shape, generator=generator, device=_device(generator, device)).to(device)
-
-
 def randint(low: int, high: int, shape, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """Integers uniform on [low, high) (high exclusive), int64 on ``device``."""
     return torch.randint(low, high, shape, generator=generator, device=_device(generator, device)).to(device)
 
 
 def randn_(out: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Fill ``out`` in place with N(0, 1), drawn as :func:`randn` would draw a tensor of its shape."""
+    """Fill ``out`` in place with N(0, 1), drawn on the generator's device, as :func:`rand` draws."""
     device = _device(generator, out.device)
     if device == out.device:
         return torch.randn(out.shape, generator=generator, device=device, out=out)
