@@ -132,13 +132,7 @@ def test_protocol_views_match_reference_steps():
     assert torch.equal(PROTOCOLS["pyiqa"].views(x)[1], ref)
 
 
-def test_batch_views_equal_single_views():
-    x = torch.rand(2, 3, 60, 70, generator=torch.Generator().manual_seed(7))
-    for p in PROTOCOLS.values():
-        bf, bh = p.batch_views(x)
-        singles = [p.views(x[i]) for i in range(2)]
-        torch.testing.assert_close(bf, torch.cat([s[0] for s in singles]), atol=1e-6, rtol=0)
-        torch.testing.assert_close(bh, torch.cat([s[1] for s in singles]), atol=1e-6, rtol=0)
+def test_views_per_image_and_an_unknown_protocol():
     assert PROTOCOLS["crops"].n_views == 5 and PROTOCOLS["whole"].n_views == 1
     with pytest.raises(ValueError, match="unknown protocol"):
         get_protocol("bogus")

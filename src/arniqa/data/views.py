@@ -217,13 +217,6 @@ class Protocol:
             return five_crops(image), five_crops(half)
         return image[None], half[None]
 
-    def batch_views(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched :meth:`views` for float (B,3,H,W): (B*5,3,224,224) each, or (B,3,H,W) and (B,3,H//2,W//2)."""
-        half = half_scale(images, self.half)
-        if self.crops:
-            return five_crops(images).flatten(0, 1), five_crops(half).flatten(0, 1)
-        return images, half
-
 
 PROTOCOLS = {
     p.name: p
