@@ -61,4 +61,4 @@ def test_level_values_are_the_references(group, name, levels):
     assert len(LEVELS[name]) == 5
     for level, (value, expected) in enumerate(zip(LEVELS[name], levels), start=1):
         assert value == pytest.approx(expected, rel=1e-12, abs=0), f"{name} level {level}"
-    assert get(name).levels == LEVELS[name] and get(name).group == group
+    assert get(name).levels == LEVELS[name]

@@ -76,10 +76,6 @@ class Distortion:
         return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
     @property
-    def group(self) -> str:
-        return GROUP_OF[self.name]
-
-    @property
     def levels(self) -> tuple[float, ...]:
         return LEVELS[self.name]
 
