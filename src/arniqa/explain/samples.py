@@ -21,13 +21,11 @@ from ..degradations.registry import GROUP_OF, NUM_LEVELS
 from ..degradations.sampler import Chain, apply_chain, sample_chain
 from ..models.explain import LABELS, NONE
 
-KINDS = ("single", "chain", "pristine")
-
 
 @dataclass
 class Sample:
     image: torch.Tensor  # (3, H, W) in [0, 1]
-    kind: str  # one of KINDS
+    kind: str  # "single", "chain" or "pristine"
     chain: Chain
 
     @property
