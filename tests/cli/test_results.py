@@ -2,7 +2,7 @@
 
 import json
 
-from arniqa.cli.result_files import format_for, read_done, read_rows
+from arniqa.cli.result_files import format_for, iter_done, read_rows
 from arniqa.cli.results import RowWriter, collect_paths
 
 
@@ -13,7 +13,7 @@ def test_rows_of_a_cut_json_file(tmp_path):
         '{"path": "b", "score": null, "raw_score": null, "error": "x"},\n{"path": "c", "sc'
     )
     assert [r["path"] for r in read_rows(path, "json")] == ["a", "b"]
-    assert read_done(path, "json") == {"a", "b"}
+    assert set(iter_done(path, "json")) == {"a", "b"}
     with RowWriter(path, "json", append=True) as w:  # the cut line goes, the old rows stay
         w.write("c", 0.25, 2.0, None)
     rows = json.loads(path.read_text())
@@ -31,7 +31,7 @@ def test_csv_append_keeps_one_header(tmp_path):
     with RowWriter(path, "csv", append=True) as w:
         w.write("b", None, None, "no such file")
     assert path.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nb,,,no such file\n"
-    assert read_done(path, "csv") == {"a", "b"}
+    assert set(iter_done(path, "csv")) == {"a", "b"}
 
 
 def test_paths_and_formats(tmp_path):

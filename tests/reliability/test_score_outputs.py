@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
-from arniqa.cli.result_files import iter_done, read_done
+from arniqa.cli.result_files import iter_done
 from arniqa.cli.results import RowWriter
 
 WAIT = 300  # seconds a child may take on a busy 2-core machine
@@ -87,7 +87,7 @@ def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
     whole = path.read_bytes()
     for cut in range(len(whole) + 1):
         path.write_bytes(whole[:cut])
-        done = read_done(path, fmt)
+        done = set(iter_done(path, fmt))
         assert [r[0] for r in rows if r[0] in done] == [r[0] for r in rows][: len(done)], cut  # a prefix, in order
         with RowWriter(path, fmt, append=True) as w:
             for row in rows:
@@ -205,7 +205,7 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         if existing is not None:
             out.write_bytes(existing)
         assert _score(*imgs, "--protocol", "whole", "-o", out).exit_code == 0
-        assert sorted(read_done(out, "csv")) == sorted(map(str, imgs))  # replaced by this run's rows
+        assert sorted(set(iter_done(out, "csv"))) == sorted(map(str, imgs))  # replaced by this run's rows
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -268,7 +268,7 @@ def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_pat
         release.touch()
     code, err = _finish(a)
     assert code == 0, err
-    assert read_done(out, "csv") == {str(p) for p in first}
+    assert set(iter_done(out, "csv")) == {str(p) for p in first}
     assert not (tmp_path / ".out.csv.lock").exists()
 
 
@@ -311,7 +311,7 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_pat
     assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
     p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
     deadline = time.monotonic() + WAIT
-    while len(read_done(out, "csv") if out.is_file() else ()) < 2 and time.monotonic() < deadline:
+    while len(set(iter_done(out, "csv")) if out.is_file() else ()) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     p.send_signal(signal.SIGINT)
     code, err = _finish(p)
@@ -320,6 +320,6 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_pat
         "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
         "ablate go on from it"
     ]
-    assert 2 <= len(read_done(out, "csv")) < len(imgs)
+    assert 2 <= len(set(iter_done(out, "csv"))) < len(imgs)
     assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
     assert out.read_bytes() == clean.read_bytes()

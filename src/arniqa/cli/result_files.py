@@ -265,8 +265,3 @@ def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
     for row, _ in _iter_scan(Path(path), fmt):
         if row is not None:
             yield str(row["path"])
-
-
-def read_done(path: str | os.PathLike, fmt: str) -> set[str]:
-    """The paths that already have a complete row (scored or failed) in a result file."""
-    return set(iter_done(path, fmt))
