@@ -97,7 +97,7 @@ def sidecar(
             if r is not None
             else "raw (no score range known)"
         ),
-        "raw_score_direction": None if r is None else ("lower is better" if r.kind == "dmos" else "higher is better"),
+        "raw_score_direction": None if r is None else ("lower is better" if r.lower_better else "higher is better"),
         "opset": OPSET,
         "explain_labels": list(explainer.labels) if explain else None,
     }

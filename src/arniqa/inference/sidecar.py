@@ -6,6 +6,7 @@ import math
 import os
 from pathlib import Path
 
+from ..data.iqa.registry import SCORE_KINDS
 from ..utils.files import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
@@ -44,5 +45,5 @@ def _is_score_range(value) -> bool:
         bool(numbers)
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
         and numbers[0] < numbers[1]
-        and value[2] in ("mos", "dmos")
+        and value[2] in SCORE_KINDS
     )

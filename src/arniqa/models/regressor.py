@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
-from ..data.iqa.registry import ALIASES, SCORE_RANGES, ScoreRange, canonical_dataset, scale_score
+from ..data.iqa.registry import ALIASES, SCORE_KINDS, SCORE_RANGES, ScoreRange, canonical_dataset, scale_score
 
 
 def _as_range(value) -> ScoreRange:
@@ -21,7 +21,7 @@ def _as_range(value) -> ScoreRange:
         return value
     low, high, *kind = value
     kind = kind[0] if kind else "mos"
-    if kind not in ("mos", "dmos"):
+    if kind not in SCORE_KINDS:
         raise ValueError(f"score range kind must be 'mos' or 'dmos', got {kind!r}")
     if not float(high) > float(low):
         raise ValueError(f"score range needs high > low, got ({low}, {high})")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows
-from .registry import ScoreRange
+from .registry import SCORE_KINDS, ScoreRange
 
 DEFAULT_NAME = "labels.csv"
 
@@ -45,7 +45,7 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
                 line,
             )
         )
-    if kind not in ("mos", "dmos"):
+    if kind not in SCORE_KINDS:
         raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
     scores = [r.score for r in records]
     try:

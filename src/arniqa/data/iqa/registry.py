@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+SCORE_KINDS = ("mos", "dmos")  # the labels' kinds: MOS, higher is better; DMOS, lower is better
+
 
 class ScoreRange(NamedTuple):
     """The native score range of a dataset and whether its labels are MOS or DMOS."""
 
     low: float
     high: float
-    kind: str = "mos"  # "mos" (higher is better) or "dmos" (lower is better)
+    kind: str = "mos"  # one of SCORE_KINDS
 
     @property
     def lower_better(self) -> bool:
@@ -24,9 +26,9 @@ class ScoreRange(NamedTuple):
 def scale_score(raw, score_range: ScoreRange):
     """``raw`` mapped to about [0, 1], higher is better: ``(raw - low) / (high - low)``, inverted for DMOS,
     not clamped. Works on tensors, numpy arrays and floats."""
-    low, high, kind = score_range
+    low, high, _ = score_range
     scaled = (raw - low) / (high - low)
-    return 1 - scaled if kind == "dmos" else scaled
+    return 1 - scaled if score_range.lower_better else scaled
 
 
 # Official ARNIQA ranges. FLIVE is (1, 100) as in the official model; pyiqa >= 0.1.14 uses (0, 100).
