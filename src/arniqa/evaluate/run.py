@@ -6,22 +6,19 @@ options); the functions below are its steps.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import save_file
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import load_checkpoint, save_checkpoint, write_safetensors
 from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, published_encoder
 from ..models.regressor import Regressor
-from ..utils.files import atomic_write
 from ..utils.runtime import resolve_device
 from . import report
 from .features import FeatureProtocol, extract_features, model_fingerprint
@@ -183,7 +180,7 @@ def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
     }
     meta = {"format": "arniqa-regressor", "version": 1, **regressor.config, **info}
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+    return write_safetensors(path, tensors, meta)
 
 
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:

@@ -89,13 +89,18 @@ def save_checkpoint(
         raise ValueError(f"checkpoint config must be JSON-serialisable: {e}") from e
     path.parent.mkdir(parents=True, exist_ok=True)
     if max_part_bytes is None:
-        return [_write(path, tensors, meta)]
+        return [write_safetensors(path, tensors, meta)]
     parts = _split(tensors, meta, max_part_bytes, path)
     n = len(parts)
-    return [_write(part_path(path, i, n), part, {**meta, "part": i, "parts": n}) for i, part in enumerate(parts, 1)]
+    return [
+        write_safetensors(part_path(path, i, n), part, {**meta, "part": i, "parts": n})
+        for i, part in enumerate(parts, 1)
+    ]
 
 
-def _write(path: Path, tensors: dict, meta: dict) -> Path:
+def write_safetensors(path, tensors: dict, meta: dict) -> Path:
+    """``tensors`` written atomically to the safetensors file ``path``, with ``meta`` as JSON in its ``"arniqa"``
+    header entry (read back by :func:`arniqa_metadata`): the one writer of this project's weight files."""
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
 
 

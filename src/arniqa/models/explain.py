@@ -9,18 +9,15 @@ regressor under ``explainer.*`` with its config in the ``"explainer"`` entry of 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from ..constants import QUALITY_DIM
 from ..degradations.registry import GROUPS
-from ..utils.files import atomic_write
-from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config
+from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, write_safetensors
 from .files import WeightsError, check_layer_size, read_state_dict
 
 NONE = "none"
@@ -103,9 +100,7 @@ def save_explainer(path, head: Explainer, **info) -> Path:
     meta = {"format": EXPLAINER_FORMAT, "version": 1, "explainer": {**head.config, **info}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(
-        path, lambda tmp: save_file(explainer_tensors(head), str(tmp), metadata={"arniqa": json.dumps(meta)})
-    )
+    return write_safetensors(path, explainer_tensors(head), meta)
 
 
 def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
@@ -120,7 +115,7 @@ def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
     meta["explainer"] = {**head.config, **info}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(output, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+    return write_safetensors(output, tensors, meta)
 
 
 def load_explainer(path) -> Explainer | None:
