@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..constants import CROP_SIZE
 from .command import app, connect_ray, fail, one_model_source, output_place
 
 
@@ -47,7 +48,7 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     amp: bool = typer.Option(False, "--amp", help="Autocast on CUDA, as the reference (features differ slightly)."),
     crop_size: int = typer.Option(
-        224, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."
+        CROP_SIZE, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."
     ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes for decoding."),
     cache_dir: Path | None = typer.Option(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL
+from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import escape_name, inside, output_lock, unescape_name
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
 
@@ -30,7 +30,7 @@ def map_images(
     explainer: Path | None = typer.Option(
         None, "--explainer", help="The explanation head file (default: the checkpoint's)."
     ),
-    crop: int = typer.Option(224, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
+    crop: int = typer.Option(CROP_SIZE, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
     stride: int | None = typer.Option(
         None,
         "--stride",

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..constants import CROP_SIZE
 from ..data.images import pil_to_tensor
 from ..data.views import half_scale
 from .explaining import explain_features
 
-CROP = 224
 MAX_SIDE = 1024
 
 
@@ -91,7 +91,7 @@ def fitting(size: tuple[int, int], crop: int, scale: float) -> None:
 def quality_map(
     scorer,
     image: Image.Image,
-    crop: int = CROP,
+    crop: int = CROP_SIZE,
     stride: int | None = None,
     max_side: int | None = MAX_SIDE,
     batch_size: int = 16,

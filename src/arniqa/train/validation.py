@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
 from ..evaluate.features import FeatureProtocol, extract_features
 from ..evaluate.probe import validation_srcc
@@ -34,7 +35,7 @@ class Validation:
         datasets: list[tuple[str, IQADataset, list[Split], str]],
         alpha: float,
         device: torch.device,
-        crop_size: int = 224,
+        crop_size: int = CROP_SIZE,
         batch_size: int = 8,
     ) -> None:
         self.datasets, self.alpha, self.device = datasets, alpha, device
@@ -53,7 +54,7 @@ class Validation:
 
 
 def build_validator(
-    config: ValidationConfig, device: torch.device, crop_size: int = 224, batch_size: int = 8
+    config: ValidationConfig, device: torch.device, crop_size: int = CROP_SIZE, batch_size: int = 8
 ) -> Validation:
     """Read the datasets of ``config`` and their splits once. An entry may set ``splits`` (a count
     or a folder of split files, overriding the choice above) and ``label``."""
