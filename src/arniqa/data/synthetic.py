@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..degradations import LEVELS, distort
+from ..degradations import LEVELS, NUM_LEVELS, distort
 from ..utils.files import atomic_write, escape_name, output_lock
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
@@ -131,7 +131,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
             _save(ref, out / "images" / ref_name)
         for name in types:
             t = KADID_TYPES[name]
-            for level in range(1, 6):
+            for level in range(1, NUM_LEVELS + 1):
                 dist_name = f"I{i:02d}_{t:02d}_{level:02d}.png"
                 rows.append((dist_name, ref_name, KADID_MEAN_MOS[name][level - 1]))
                 target = out / "images" / dist_name

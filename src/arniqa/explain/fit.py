@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..data.images import ImageError
+from ..degradations.registry import NUM_LEVELS
 from ..evaluate.features import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
 from ..utils.files import atomic_write
@@ -155,13 +156,13 @@ def accuracy(head: Explainer, data: Labelled) -> dict:
     """How often the head is right, by kind of sample.
 
     ``single``: group top-1 and top-2 (the distortion's group among the two most probable), severity within 1
-    level (prediction rounded and clipped to 0..5), and top-1 per group; ``chain``: top-1 among the chain's
+    level (prediction rounded and clipped to 0..NUM_LEVELS), and top-1 per group; ``chain``: top-1 among the chain's
     groups; ``pristine``: share predicted ``none``. ``chance``: top-1 of a uniform guess over the labels."""
     with torch.no_grad():
         probs, severity = head(data.features)
     order = probs.argsort(1, descending=True)
     top = [[LABELS[j] for j in row[:2]] for row in order.tolist()]
-    level = severity.round().clamp(0, 5)
+    level = severity.round().clamp(0, NUM_LEVELS)
     result: dict = {"labels": list(LABELS), "chance_top1": 1 / len(LABELS)}
     single = [i for i, k in enumerate(data.kinds) if k == "single"]
     if single:
