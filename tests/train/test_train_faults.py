@@ -175,3 +175,14 @@ def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny
         Trainer(short_run()).fit(resume=cut)
     with pytest.raises(StateError, match=r"missing.pt: cannot read the training state .*check the path"):
         Trainer(short_run()).fit(resume=tmp_path / "missing.pt")
+
+
+def test_a_bad_config_path_with_a_newline_is_one_error_line(tmp_path, capsys):
+    """``python -m arniqa.train`` printed ``error: <path>: ...`` with the path as it was: a config name holding a
+    newline gave two lines (``arniqa train`` gave one). Now the same line as every arniqa command, exit 2."""
+    from arniqa.train.__main__ import main
+
+    config = tmp_path / "no\nsuch.yaml"
+    assert main([str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path}/no\\x0asuch.yaml: ")

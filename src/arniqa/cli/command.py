@@ -34,9 +34,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
-    from ..utils.files import one_line
+    from ..utils.files import error_line
 
-    typer.secho(f"error: {one_line(message)}", err=True, fg="red")
+    typer.secho(error_line(message), err=True, fg="red")
 
 
 def stop(err, advice: str | None = None) -> NoReturn:

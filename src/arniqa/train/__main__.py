@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..constants import EXIT_INTERRUPTED, INTERRUPTED
-from ..utils.files import OutputBusy
+from ..utils.files import OutputBusy, error_line
 from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import train
@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)
     except Stopped as err:
-        print(f"error: {rank_prefix()}{err}", file=sys.stderr)
+        print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
         return err.code
     except (ConfigError, TrainingError, ValueError, OutputBusy, KeyboardInterrupt) as err:
         interrupted = isinstance(err, KeyboardInterrupt)
-        print(f"error: {rank_prefix()}{INTERRUPTED if interrupted else err}", file=sys.stderr)
+        print(error_line(f"{rank_prefix()}{INTERRUPTED if interrupted else err}"), file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else 2  # 2: a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(f"model written to {path}")

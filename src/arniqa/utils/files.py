@@ -65,6 +65,11 @@ def one_line(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
 
 
+def error_line(message: str) -> str:
+    """``error: message`` as one line (:func:`one_line`): what a command prints on stderr when it stops."""
+    return f"error: {one_line(message)}"
+
+
 def cache_dir() -> Path:
     """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
     env = os.environ.get("ARNIQA_CACHE")
