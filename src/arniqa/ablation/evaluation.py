@@ -13,7 +13,7 @@ from rich.console import Console
 from ..data.iqa import IQADataset
 from ..data.synthetic import NON_MONOTONE
 from ..degradations.registry import GROUP_OF
-from ..evaluate.features import FeatureProtocol, extract_features, model_fingerprint
+from ..evaluate.features import Extraction, dataset_features, model_fingerprint
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.probe import evaluate, per_type_srcc
 from ..evaluate.splits import random_splits
@@ -65,21 +65,18 @@ def evaluate_model(
     """The protocol on every benchmark: ``(results per benchmark, timings per benchmark, model fingerprint)``."""
     ev = config.evaluation
     fingerprint = model_fingerprint(model)
+    extraction = Extraction(
+        cache_dir=cache,
+        batch_size=ev.batch_size,
+        device=ev.device,
+        crop_size=ev.crop_size,
+        num_workers=ev.num_workers,
+        progress=not console.quiet,
+    )
     results, timings = {}, {}
     for name, dataset in sets.items():
-        protocol = FeatureProtocol(crop_size=ev.crop_size, short_side=dataset.short_side)
         t0 = time.perf_counter()
-        features = extract_features(
-            model,
-            dataset.paths,
-            protocol,
-            cache_dir=cache,
-            batch_size=ev.batch_size,
-            device=ev.device,
-            num_workers=ev.num_workers,
-            fingerprint=fingerprint,
-            progress=not console.quiet,
-        )
+        features = dataset_features(model, dataset, extraction, fingerprint)
         t1 = time.perf_counter()
         splits = random_splits(len(dataset), ev.splits, seed=ev.seed, groups=dataset.references)
         evaluation = evaluate(features, dataset.scores, splits)

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..constants import CROP_SIZE
 from ..data.images import ImageError, open_image, uint8_view
+from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..utils.console import terminal
 from ..utils.files import output_lock, write_json
@@ -275,6 +276,39 @@ def extract_features(
     folder.mkdir(parents=True, exist_ok=True)
     with output_lock(folder):
         return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
+
+
+@dataclass
+class Extraction:
+    """How to compute features: cache folder, batch size (images), device, crop size, autocast, workers,
+    and a runner that computes them elsewhere (see :func:`extract_features`)."""
+
+    cache_dir: Path | None = None
+    batch_size: int = 8
+    device: str = "cpu"
+    crop_size: int = CROP_SIZE
+    amp: bool = False
+    num_workers: int = 0
+    progress: bool = True
+    runner: Callable | None = None
+
+
+def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerprint: str | None = None) -> np.ndarray:
+    """Per-crop features (images, 5, D) of ``dataset`` under the evaluation protocol (its ``short_side`` included),
+    computed as ``extraction`` says."""
+    protocol = FeatureProtocol(crop_size=extraction.crop_size, short_side=dataset.short_side, amp=extraction.amp)
+    return extract_features(
+        model,
+        dataset.paths,
+        protocol,
+        cache_dir=extraction.cache_dir,
+        batch_size=extraction.batch_size,
+        device=extraction.device,
+        num_workers=extraction.num_workers,
+        progress=extraction.progress,
+        fingerprint=fingerprint,
+        runner=extraction.runner,
+    )
 
 
 def _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner) -> np.ndarray:

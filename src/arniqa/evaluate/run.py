@@ -21,7 +21,7 @@ from ..models.published import ENCODER_FILE, published_encoder
 from ..models.regressor import Regressor
 from ..utils.runtime import resolve_device
 from . import report
-from .features import FeatureProtocol, extract_features, model_fingerprint
+from .features import Extraction, dataset_features, model_fingerprint
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
 from .splits import Split, choose_splits
@@ -71,21 +71,6 @@ class EvaluationOutput:
     files: dict[str, Path]
 
 
-@dataclass
-class Extraction:
-    """How to compute features: cache folder, batch size (images), device, crop size, autocast, workers,
-    and a runner that computes them elsewhere (see :func:`~arniqa.evaluate.features.extract_features`)."""
-
-    cache_dir: Path | None = None
-    batch_size: int = 8
-    device: str = "cpu"
-    crop_size: int = CROP_SIZE
-    amp: bool = False
-    num_workers: int = 0
-    progress: bool = True
-    runner: Callable | None = None
-
-
 def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
     """``(model, description)``: the encoder to evaluate, on ``device`` in eval mode: a project checkpoint's,
     else the published ``ARNIQA.pth`` (fetched or read from ``weights_dir``)."""
@@ -94,23 +79,6 @@ def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
         return model.eval(), f"checkpoint {checkpoint}"
     path = fetch(ENCODER_FILE, weights_dir)
     return published_encoder(path).to(device), f"published {path}"
-
-
-def dataset_features(model, dataset: IQADataset, extraction: Extraction, fingerprint: str | None = None) -> np.ndarray:
-    """Per-crop features (images, 5, D) of ``dataset`` under the evaluation protocol (cached)."""
-    protocol = FeatureProtocol(crop_size=extraction.crop_size, short_side=dataset.short_side, amp=extraction.amp)
-    return extract_features(
-        model,
-        dataset.paths,
-        protocol,
-        cache_dir=extraction.cache_dir,
-        batch_size=extraction.batch_size,
-        device=extraction.device,
-        num_workers=extraction.num_workers,
-        progress=extraction.progress,
-        fingerprint=fingerprint,
-        runner=extraction.runner,
-    )
 
 
 def evaluate_dataset(

@@ -14,7 +14,7 @@ import torch
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..evaluate.features import FeatureProtocol, extract_features
+from ..evaluate.features import Extraction, dataset_features
 from ..evaluate.probe import validation_srcc
 from ..evaluate.splits import Split, choose_splits
 from .config import ValidationConfig
@@ -44,11 +44,11 @@ class Validation:
 
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
         metrics = {}
+        extraction = Extraction(
+            batch_size=self.batch_size, device=self.device, crop_size=self.crop_size, progress=False
+        )
         for label, dataset, splits, _ in self.datasets:
-            protocol = FeatureProtocol(crop_size=self.crop_size, short_side=dataset.short_side)
-            features = extract_features(
-                model, dataset.paths, protocol, batch_size=self.batch_size, device=self.device, progress=False
-            )
+            features = dataset_features(model, dataset, extraction)
             metrics[label] = validation_srcc(features, dataset.scores, splits, alpha=self.alpha)
         return {"srcc": sum(metrics.values()) / len(metrics), **metrics}
 
