@@ -14,7 +14,7 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..models.checkpoint import load_checkpoint, save_checkpoint, write_safetensors
+from ..models.checkpoint import load_checkpoint, save_checkpoint, save_regressor
 from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, published_encoder
@@ -137,18 +137,6 @@ def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk:
                 f"{model_text}: non-finite features (NaN or inf) for {data.paths[start + bad[0]]} and maybe others; "
                 "the model is damaged (check its weights); nothing was written"
             )
-
-
-def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
-    """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
-    header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
-    tensors = {
-        "weight": regressor.weight.detach().cpu().contiguous(),
-        "bias": regressor.bias.detach().cpu().contiguous(),
-    }
-    meta = {"format": "arniqa-regressor", "version": 1, **regressor.config, **info}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_safetensors(path, tensors, meta)
 
 
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:

@@ -1,6 +1,7 @@
 """This project's checkpoint format: ``.safetensors`` files whose header metadata entry ``"arniqa"`` holds
 a JSON config (backbone, its options, the regressor's dataset and score range, the stored dtype), written
-by :func:`save_checkpoint` and read back by :func:`load_checkpoint`; and the strict loading both formats use.
+by :func:`save_checkpoint` and read back by :func:`load_checkpoint`; a regressor alone in the same kind of file
+(:func:`save_regressor`); and the strict loading both formats use.
 
 A checkpoint is one file, or parts ``<stem>-00001-of-0000N.safetensors`` (each a safetensors file with
 some of the tensors and the same config plus ``"part": i, "parts": N``), so that it fits file size limits.
@@ -24,6 +25,7 @@ from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
+REGRESSOR_FORMAT = "arniqa-regressor"  # a regressor alone (save_regressor; read by models.published)
 RESERVED_CONFIG_KEYS = {
     "format",
     "version",
@@ -102,6 +104,18 @@ def write_safetensors(path, tensors: dict, meta: dict) -> Path:
     """``tensors`` written atomically to the safetensors file ``path``, with ``meta`` as JSON in its ``"arniqa"``
     header entry (read back by :func:`arniqa_metadata`): the one writer of this project's weight files."""
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+
+
+def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
+    """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
+    header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
+    tensors = {
+        "weight": regressor.weight.detach().cpu().contiguous(),
+        "bias": regressor.bias.detach().cpu().contiguous(),
+    }
+    meta = {"format": REGRESSOR_FORMAT, "version": 1, **regressor.config, **info}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_safetensors(path, tensors, meta)
 
 
 def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[dict]:

@@ -18,7 +18,7 @@ import torch
 
 from ..data.iqa.registry import DATASETS, canonical_dataset
 from .arniqa import ARNIQA
-from .checkpoint import arniqa_metadata, load_strict, preview_keys
+from .checkpoint import REGRESSOR_FORMAT, arniqa_metadata, load_strict, preview_keys
 from .files import WeightsError, read_state_dict
 from .regressor import Regressor
 
@@ -100,7 +100,7 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
     tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
     score_range = None
     meta = arniqa_metadata(path) if path.suffix == ".safetensors" else None
-    if meta is not None and meta.get("format") == "arniqa-regressor":
+    if meta is not None and meta.get("format") == REGRESSOR_FORMAT:
         dataset = dataset or meta.get("dataset")
         score_range = meta.get("score_range")
     elif dataset is None:
