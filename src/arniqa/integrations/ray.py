@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..constants import DEFAULT_MODEL
+from ..constants import DEFAULT_MODEL, QUALITY_DIM
 from ..inference.inputs import Encoded
 from ..inference.results import ItemResult, emit_in_order
 from ..inference.shards import Member, Unreadable
@@ -219,7 +219,7 @@ class ArniqaScorer:
         out["raw_score"] = np.array(raw, dtype=np.float64)
         out["error"] = np.array([r.error for r in results], dtype=object)
         if self.embedding:
-            dim = next((r.features.shape[-1] for r in results if r.features is not None), 4096)
+            dim = next((r.features.shape[-1] for r in results if r.features is not None), QUALITY_DIM)
             out["embedding"] = np.stack(
                 [
                     r.features.mean(0).numpy() if r.features is not None else np.full(dim, np.nan, np.float32)
