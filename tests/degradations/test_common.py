@@ -119,8 +119,8 @@ BAD_IMAGES = [
     (torch.rand(3, 16, 16).to(torch.float8_e4m3fn), "dtype torch.float8_e4m3fn"),
     (torch.rand(3, 16, 16).to(torch.float8_e5m2), "dtype torch.float8_e5m2"),
     (torch.rand(3, 16, 16).to_sparse(), "dense tensor.*sparse_coo"),
-    (torch.rand(3, 16, 16).to_mkldnn(), "dense tensor.*mkldnn"),
     (torch.rand(3, 16, 16, device="meta"), "dense tensor.*meta"),
+    (torch.nested.nested_tensor([torch.rand(3, 16, 16)] * 2), "dense tensor.*nested"),
 ]
 
 
