@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from local_http import sending, serving
 from PIL import Image
 from scoring_data import published_weights
 from typer.testing import CliRunner
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
+from arniqa.models import download
+from arniqa.models.published import PublishedFile
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +200,26 @@ def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weight
     assert "not an image" in rows[3]["error"]
     assert r.stderr.count("skipped") == 1
     assert "skipped 3 files no decoder can open: 2 .txt, 1 .xyz" in r.stderr
+
+
+def test_a_broken_download_is_one_line_exit_2_and_nothing_is_cached(folder, tmp_path, monkeypatch):
+    """The published files from a local server: an answer that is not HTTP was a BadStatusLine traceback (exit
+    1), a network's login page was cached as the regressor and then an unpickling error on every run. Both are
+    now one line, exit 2, with nothing cached (tests/models/test_download.py: the real kinds of file pass)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ARNIQA_CACHE", str(cache))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+    def garbage(handler):
+        handler.wfile.write(b"hello\r\n\r\n")
+        handler.close_connection = True
+
+    page = b"<html><body>Sign in to the hotel network</body></html>"
+    for answer, problem in [(garbage, "the answer is not HTTP"), (sending(page, len(page)), "it is a web page")]:
+        with serving(answer) as base:
+            for name in ("ARNIQA.pth", "regressor_kadid10k.pth"):
+                monkeypatch.setitem(download.PUBLISHED, name, PublishedFile(base + name, None))
+            r = _run([folder / "a.jpg", "--protocol", "whole"])
+        assert r.exit_code == EXIT_USAGE and r.stderr.startswith(f"error: cannot download {base}")
+        assert problem in r.stderr and r.stderr.count("\n") == 1
+        assert not cache.exists() or list(cache.iterdir()) == []

@@ -301,6 +301,9 @@ def test_lens_blur_defaults_to_the_references_kernel_and_differs_from_matlab_fro
 def test_lens_blur_refuses_an_unknown_kernel():
     with pytest.raises(ValueError, match="'reference' or 'matlab', got 'gauss'"):
         lens_blur(torch.zeros(1, 3, 8, 8), 2, kernel="gauss")
+    # An unhashable kernel was TypeError ("unhashable type: 'list'") from the kernel cache.
+    with pytest.raises(ValueError, match=r"'reference' or 'matlab', got \['matlab'\]"):
+        distort(torch.zeros(1, 3, 8, 8), "lensblur", 2, kernel=["matlab"])
 
 
 def test_distort_names_the_options_a_distortion_takes():

@@ -115,6 +115,12 @@ BAD_IMAGES = [
     (torch.full((3, 16, 16), 1.5), r"\[0, 1\]"),
     (torch.full((3, 16, 16), -0.01), r"\[0, 1\]"),
     (torch.full((3, 16, 16), float("nan")), r"\[0, 1\]"),
+    # torch's own errors before (NotImplementedError from aminmax, RuntimeError from .item() on meta)
+    (torch.rand(3, 16, 16).to(torch.float8_e4m3fn), "dtype torch.float8_e4m3fn"),
+    (torch.rand(3, 16, 16).to(torch.float8_e5m2), "dtype torch.float8_e5m2"),
+    (torch.rand(3, 16, 16).to_sparse(), "dense tensor.*sparse_coo"),
+    (torch.rand(3, 16, 16, device="meta"), "dense tensor.*meta"),
+    (torch.nested.nested_tensor([torch.rand(3, 16, 16)] * 2), "dense tensor.*nested"),
 ]
 
 
@@ -173,3 +179,22 @@ def test_bad_level_raises(image, level):
         distort(image, "jpeg", level)
     with pytest.raises(ValueError, match="level must be an integer from 1 to 5"):
         apply_chain(image, [("jpeg", level)])
+
+
+@pytest.mark.parametrize("name", ["gaublur", "whitenoise"])  # no draws, draws
+def test_a_generator_that_is_not_a_torch_generator_raises(image, name):
+    """A seed passed as the generator was AttributeError ('int' object has no attribute 'device') from deep in
+    the draws, or ignored by a distortion without draws."""
+    for generator in (0, "seed"):
+        with pytest.raises(ValueError, match="generator must be a torch.Generator or None"):
+            distort(image, name, 2, generator)
+
+
+@pytest.mark.parametrize("name", ["gaublur", "brighten", "highsharpen", "jpeg"])
+def test_the_result_carries_no_gradient(batch, name):
+    """On an input that requires grad, brighten and highsharpen raised RuntimeError (an out= op in colorspace)
+    and the others kept an autograd graph of every step alive with the result."""
+    x = batch.clone().requires_grad_(True)
+    y = distort(x, name, 3, seeded())
+    assert not y.requires_grad and y.grad_fn is None
+    assert torch.equal(y, distort(batch, name, 3, seeded()))

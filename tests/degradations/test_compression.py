@@ -185,3 +185,24 @@ def test_severity_grows_with_level(name, size):
     x = textured(size, size, seed=3)
     quality = [psnr(distort(x, name, level), x) for level in range(1, 6)]
     assert all(a > b for a, b in zip(quality, quality[1:])), quality
+
+
+def test_jpeg_refuses_images_over_libjpeg_limit_without_a_crash():
+    """torchvision's JPEG encoder killed the process (SIGSEGV) on a side over 65500 px (libjpeg's limit)."""
+    code = (
+        "import torch\n"
+        "from arniqa.degradations import distort\n"
+        "from arniqa.degradations.sampler import apply_chains\n"
+        "assert distort(torch.rand(3, 1, 65500), 'jpeg', 1).shape == (3, 1, 65500)\n"
+        "for call in (lambda: distort(torch.rand(3, 1, 65501), 'jpeg', 1),\n"
+        "             lambda: apply_chains(torch.rand(1, 3, 65501, 1), [[('gaublur', 2), ('jpeg', 1)]])):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ValueError as e:\n"
+        "        assert 'at most 65500 px on a side' in str(e), e\n"
+        "    else:\n"
+        "        raise AssertionError('accepted')\n"
+        "print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["refused"], (done.returncode, done.stderr[-2000:])

@@ -62,3 +62,10 @@ def test_level_values_are_the_references(group, name, levels):
     for level, (value, expected) in enumerate(zip(LEVELS[name], levels), start=1):
         assert value == pytest.approx(expected, rel=1e-12, abs=0), f"{name} level {level}"
     assert get(name).levels == LEVELS[name]
+
+
+@pytest.mark.parametrize("bad", [["jpeg"], {"jpeg": 1}, 3, None])
+def test_get_names_a_name_that_is_not_a_string(bad):
+    """A list or dict was TypeError ("unhashable type: 'list'") from the table lookup."""
+    with pytest.raises(ValueError, match="unknown distortion .*; expected one of: brighten, darken"):
+        get(bad)

@@ -102,6 +102,54 @@ def test_bad_probabilities_raise():
         sample_chain(num_levels=6)
 
 
+@pytest.mark.parametrize("bad", ["0.5", None, 0.5j])
+def test_a_pristine_prob_that_is_not_a_number_is_named(bad):
+    """It was TypeError ("'<=' not supported between instances of 'int' and 'str'"), not naming the argument."""
+    with pytest.raises(ValueError, match="pristine_prob must be in"):
+        sample_chain(pristine_prob=bad)
+
+
+@pytest.mark.parametrize("bad", [True, 2.5, 3.0, "3"])
+def test_num_levels_must_be_an_integer(bad):
+    """True silently gave only level 1 (level_probs(True) == (1.0,)); 2.5 and '3' were TypeErrors not naming it."""
+    with pytest.raises(ValueError, match="num_levels must be an integer from 1 to 5"):
+        level_probs(bad)
+    with pytest.raises(ValueError, match="num_levels must be an integer from 1 to 5"):
+        sample_chain(num_levels=bad)
+
+
+def test_numpy_integers_still_count():
+    assert level_probs(np.int64(3)) == level_probs(3)
+    g = torch.Generator().manual_seed(5)
+    assert sample_chain(g, np.int64(2), 0.0, np.int64(3)) == sample_chain(torch.Generator().manual_seed(5), 2, 0.0, 3)
+
+
+def test_sample_chain_refuses_a_generator_that_is_not_a_torch_generator():
+    """A seed passed as the generator was AttributeError ('int' object has no attribute 'device') from rng.py."""
+    with pytest.raises(ValueError, match="generator must be a torch.Generator or None, got int"):
+        sample_chain(0)
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (5, "a chain is an iterable of \\(name, level\\) steps, got 5"),
+        (None, "a chain is an iterable"),
+        ([5], "a chain step is a \\(name, level\\) pair, got 5"),
+        (("jpeg", 2), "a chain step is a \\(name, level\\) pair, got 'jpeg'"),  # a step, not a chain of one
+        ([("jpeg", 2, 1)], "pair, got \\('jpeg', 2, 1\\)"),
+    ],
+)
+def test_a_malformed_chain_is_named(image, bad, message):
+    """These were TypeErrors such as 'Step.__new__() takes 3 positional arguments but 5 were given'."""
+    with pytest.raises(ValueError, match=message):
+        Chain(bad)
+    with pytest.raises(ValueError, match=message):
+        apply_chain(image, bad)
+    with pytest.raises(ValueError, match=message):
+        apply_chains(image[None], [bad])
+
+
 def test_chain_value():
     chain = Chain([("gaublur", 2), Step("jpeg", 5)])
     assert chain == (Step("gaublur", 2), Step("jpeg", 5))
@@ -162,6 +210,11 @@ def test_apply_chains_checks_its_arguments(image):
         apply_chains(image, [[("jpeg", 1)]])
     with pytest.raises(ValueError, match="got 1 chains for a batch of 2"):
         apply_chains(image[None].expand(2, -1, -1, -1), [[("jpeg", 1)]])
+    for bad in (5, None):  # TypeError "object of type 'int' has no len()" before
+        with pytest.raises(ValueError, match="chains must be a sequence of chains, one per sample"):
+            apply_chains(image[None], bad)
+    with pytest.raises(ValueError, match="generator must be a torch.Generator or None, got int"):
+        apply_chains(image[None], [[("whitenoise", 1)]], 0)
 
 
 def test_apply_chains_writes_into_out(image):
@@ -182,6 +235,26 @@ def test_apply_chains_rejects_a_bad_out(image):
         apply_chains(batch, [Chain()] * 2, out=batch.double())
     with pytest.raises(ValueError, match="share memory"):
         apply_chains(batch, [[("jpeg", 1)]] * 2, out=batch)
+    # Another device was RuntimeError from torch.stack after all the work; not a tensor, AttributeError.
+    with pytest.raises(ValueError, match="out must be a tensor of the input's shape, dtype and device.*meta"):
+        apply_chains(batch, [[("jpeg", 1)]] * 2, out=torch.empty_like(batch, device="meta"))
+    with pytest.raises(ValueError, match="out must be a tensor of the input's shape, dtype and device.*got list"):
+        apply_chains(batch, [[("jpeg", 1)]] * 2, out=[])
+
+
+def test_apply_chain_results_carry_no_gradient(image):
+    """A chain with brighten on an input that requires grad raised RuntimeError ('mul(): functions with out=...
+    arguments don't support automatic differentiation'); other chains kept an autograd graph alive."""
+    batch = torch.stack([image, image.flip(-1)])
+    chains = [[("gaublur", 3), ("brighten", 2)], [("whitenoise", 3)]]
+    x = batch.clone().requires_grad_(True)
+    for chain in chains:
+        y = apply_chain(x, chain, torch.Generator().manual_seed(1))
+        assert not y.requires_grad
+        assert torch.equal(y, apply_chain(batch, chain, torch.Generator().manual_seed(1)))
+    y = apply_chains(x, chains, torch.Generator().manual_seed(1))
+    assert not y.requires_grad
+    assert torch.equal(y, apply_chains(batch, chains, torch.Generator().manual_seed(1)))
 
 
 @pytest.mark.parametrize("name", ["motionblur", "whitenoise", "impulsenoise", "jpeg", "colorblock"])

@@ -1,13 +1,22 @@
 """The download helper, against a local HTTP server on 127.0.0.1 (no test touches the network)."""
 
+import contextlib
 import functools
 import hashlib
 import http.server
+import io
 import logging
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
+import torch
+from local_http import sending, serving
+from scoring_data import save_scripted_regressor
 
+from arniqa.models import download
 from arniqa.models.download import DownloadError, cache_dir, fetch
 from arniqa.models.files import WeightsError
 from arniqa.models.published import PUBLISHED
@@ -35,7 +44,7 @@ def server(tmp_path, monkeypatch):
             super().do_GET()
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", served, requests
     httpd.shutdown()
@@ -155,3 +164,217 @@ def test_a_cache_that_cannot_be_made_names_it_and_the_way_out(tmp_path, monkeypa
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "afile"))
     with pytest.raises(WeightsError, match=r"afile: not a folder, so weights.bin cannot be there; set ARNIQA_CACHE"):
         fetch("weights.bin", url="http://127.0.0.1:9/weights.bin", progress=False)
+
+
+# Hostile and broken servers. ARNIQA.pth is fetched from a local URL into a fresh folder: a failed download
+# must raise DownloadError (the CLI's one line, exit 2) and leave nothing there, not even a temporary file.
+
+TENSOR = torch.arange(1000, dtype=torch.float32)
+
+
+def _archive() -> bytes:
+    """A file as torch.save writes the published ARNIQA.pth: a zip archive with the tensor stored as is."""
+    buffer = io.BytesIO()
+    torch.save({"w": TENSOR}, buffer)
+    return buffer.getvalue()
+
+
+PAGE = b"<!DOCTYPE html>\n<html><body>Sign in to the hotel network</body></html>"
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """``serve(answer)``: the base URL of a 127.0.0.1 server answering with ``answer``, closed after the test."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with contextlib.ExitStack() as stack:
+        yield lambda answer: stack.enter_context(serving(answer))
+
+
+def _fetch(url, folder):
+    return fetch("ARNIQA.pth", weights_dir=folder, url=url, progress=False, download=True)
+
+
+def test_torch_and_torchscript_files_download_whole(serve, tmp_path):
+    """The positive control of the checks below: both kinds of published file pass them, byte for byte."""
+    scripted = save_scripted_regressor(tmp_path / "r.pth", torch.ones(1, 8), torch.tensor(2.0)).read_bytes()
+    for body in (_archive(), scripted):
+        folder = tmp_path / f"cache{len(body)}"
+        path = _fetch(serve(sending(body, len(body))), folder)
+        assert path.read_bytes() == body and [p.name for p in folder.iterdir()] == ["ARNIQA.pth"]
+    assert torch.equal(torch.load(folder.parent / f"cache{len(_archive())}" / "ARNIQA.pth")["w"], TENSOR)
+
+
+def test_a_body_cut_short_of_its_content_length_is_not_kept(serve, tmp_path):
+    """The connection closing before Content-Length bytes came was a whole download: the cut file was cached."""
+    body = _archive()
+    half = len(body) // 2
+    with pytest.raises(DownloadError, match=f"closed after {half} of {len(body)} bytes; to work offline, place"):
+        _fetch(serve(sending(body[:half], len(body))), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _flipped(body: bytes) -> bytes:
+    """``body`` with one byte of the tensor's data changed (its zip entry's CRC no longer matches)."""
+    at = body.index(TENSOR.numpy().tobytes()) + 2000
+    return body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "body, length, problem",
+    [
+        (PAGE, len(PAGE), "it is a web page"),  # a captive portal's answer, 200 with text/html
+        (PAGE, None, "it is a web page"),
+        (_archive()[:3000], None, r"not a readable zip archive \(File is not a zip file\)"),  # no length: cut unseen
+        (_flipped(_archive()), len(_archive()), r"not a readable zip archive \(Bad CRC-32 for file 'archive/data/0'"),
+        (b"x" * 1000, 10, "not a readable zip archive"),  # more bytes than Content-Length: the first 10 are kept
+    ],
+    ids=["page", "page-no-length", "cut-no-length", "flipped-byte", "longer-than-length"],
+)
+def test_a_download_that_is_no_weight_file_is_never_kept(serve, tmp_path, body, length, problem):
+    """A 200 answer that is no weight file (a network's login page) was renamed into place as ARNIQA.pth."""
+    kept = min(len(body), length or len(body))
+    with pytest.raises(DownloadError, match=f"the {kept} bytes received are not a PyTorch weight file: {problem}"):
+        _fetch(serve(sending(body, length, "text/html")), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):
+    """A web page kept as ARNIQA.pth by an earlier version was read as weights: an unpickling error whose advice
+    was to load it with weights_only=False. Now its name, what it is, and to delete it; a new download then works."""
+    url = serve(sending(_archive(), len(_archive())))
+    (tmp_path / "ARNIQA.pth").write_bytes(PAGE)
+    with pytest.raises(
+        download.WeightsError,
+        match=f"{tmp_path / 'ARNIQA.pth'}: not a PyTorch weight file: it is a web page .*; delete it, and the next "
+        f"run downloads it again from {url}",
+    ):
+        _fetch(url, tmp_path)
+    assert (tmp_path / "ARNIQA.pth").read_bytes() == PAGE  # left for the user
+    (tmp_path / "ARNIQA.pth").write_bytes(_archive()[:-100])  # cut short: no zip directory at its end
+    with pytest.raises(download.WeightsError, match="not a readable zip archive.*; delete it"):
+        _fetch(url, tmp_path)
+    (tmp_path / "ARNIQA.pth").unlink()
+    assert _fetch(url, tmp_path).read_bytes() == _archive()
+
+
+def _endless(handler):
+    handler.send_response(200)
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    with contextlib.suppress(OSError):  # the client hangs up
+        for _ in range(256):  # 16 MiB: 16 times the bound the test sets
+            handler.wfile.write(bytes(1 << 16))
+
+
+def test_a_download_is_bounded_in_size(serve, tmp_path, monkeypatch):
+    """A server streaming without end was written to disk until it was full (300 MB taken here in 3 s)."""
+    monkeypatch.setattr(download, "MAX_BYTES", 1 << 20)
+    with pytest.raises(DownloadError, match="the server sent more than 1,048,576 bytes"):
+        _fetch(serve(_endless), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DownloadError, match="the server announces 1048577 bytes, more than the 1,048,576"):
+        _fetch(serve(sending(b"", (1 << 20) + 1)), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stalled_download_times_out(serve, tmp_path, monkeypatch):
+    """The timeout (60 s; lowered here) holds for each read: a server that stops mid-body is given up."""
+    monkeypatch.setattr(download, "TIMEOUT", 0.2)
+    release = threading.Event()
+
+    def stall(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 1000)
+        handler.wfile.flush()
+        release.wait(30)
+
+    try:
+        with pytest.raises(DownloadError, match="no data for 0.2 s after 1000 bytes; to work offline"):
+            _fetch(serve(stall), tmp_path)
+    finally:
+        release.set()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _status(code):
+    def answer(handler):
+        handler.send_error(code)
+
+    return answer
+
+
+def _raw(data: bytes):
+    def answer(handler):
+        handler.wfile.write(data)
+        handler.close_connection = True
+
+    return answer
+
+
+def _cut_chunk(handler):
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    handler.wfile.write(b"400\r\n" + b"x" * 100)  # a chunk of 1024 bytes, cut after 100
+    handler.close_connection = True
+
+
+@pytest.mark.parametrize(
+    "answer, problem",
+    [
+        (_raw(b"hello there\r\n\r\n"), r"the answer is not HTTP \(BadStatusLine"),  # was a traceback
+        (_cut_chunk, r"the connection broke after 100 bytes \(IncompleteRead"),  # was a traceback
+        (_raw(b""), "Remote end closed connection without response"),
+        (_status(500), "HTTP 500 Internal Server Error"),
+        (_status(404), "HTTP 404 Not Found"),
+    ],
+    ids=["garbage", "cut-chunk", "closed-at-once", "500", "404"],
+)
+def test_broken_answers_are_a_download_error(serve, tmp_path, answer, problem):
+    with pytest.raises(DownloadError, match=f"cannot download http://127.0.0.1:.*: {problem}.*; to work offline"):
+        _fetch(serve(answer), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _redirect(to):
+    def answer(handler):
+        handler.send_response(302)
+        handler.send_header("Location", to)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return answer
+
+
+def test_redirects_are_followed_to_http_only(serve, tmp_path):
+    """A redirect to ftp:// was followed; to file:// and data: urllib refused already. Only http(s) is followed."""
+    other = serve(sending(_archive(), len(_archive())))  # another port
+    assert _fetch(serve(_redirect(other + "w")), tmp_path / "a").read_bytes() == _archive()
+    secret = tmp_path / "secret.pth"
+    secret.write_bytes(_archive())
+    for to in (secret.as_uri(), "ftp://127.0.0.1:9/ARNIQA.pth", "data:,x"):
+        with pytest.raises(DownloadError, match=r"HTTP 302 .*" + to.split(":")[0]):
+            _fetch(serve(_redirect(to)), tmp_path / "b")
+        assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_no_redirect_from_https_to_http():
+    """Nothing verifies the published files' bytes: a redirect may not drop TLS."""
+    handler = download._HttpRedirects()
+    request = urllib.request.Request("https://example.org/ARNIQA.pth")
+    with pytest.raises(urllib.error.HTTPError, match="never https to http"):
+        handler.redirect_request(request, io.BytesIO(), 302, "Found", {}, "http://example.org/ARNIQA.pth")
+    followed = handler.redirect_request(request, io.BytesIO(), 302, "Found", {}, "https://cdn.example.org/a")
+    assert urllib.parse.urlsplit(followed.full_url).netloc == "cdn.example.org"
+
+
+def test_a_cache_that_cannot_be_written_names_it_and_the_way_out(serve, tmp_path):
+    """A download that could not be written was `[Errno 21] Is a directory: ...`, with no way out."""
+    (tmp_path / "ARNIQA.pth").mkdir()  # a folder where the file goes
+    with pytest.raises(
+        download.WeightsError, match=r"ARNIQA\.pth: cannot write the download \(Is a directory\); set ARNIQA_CACHE"
+    ):
+        _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ARNIQA.pth"]

@@ -9,14 +9,22 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from .registry import NUM_LEVELS, Distortion, get
+from .rng import check_generator
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_images(x: torch.Tensor) -> None:
-    """Raise ValueError unless ``x`` is a float tensor (3,H,W) or (B,3,H,W), H and W at least 1, values in [0, 1]."""
+    """Raise ValueError unless ``x`` is a dense float tensor (3,H,W) or (B,3,H,W) of a dtype in
+    :data:`FLOAT_DTYPES`, H and W at least 1, values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"expected a float tensor with values in [0, 1], got dtype {x.dtype}")
+    if x.dtype not in FLOAT_DTYPES:  # torch has no min/max for the others (float8: NotImplementedError)
+        names = ", ".join(str(dtype).removeprefix("torch.") for dtype in FLOAT_DTYPES)
+        raise ValueError(f"expected a tensor of {names} with values in [0, 1], got dtype {x.dtype}")
+    if x.layout != torch.strided or x.is_nested or x.is_meta:
+        kind = "nested" if x.is_nested else "meta" if x.is_meta else str(x.layout).removeprefix("torch.")
+        raise ValueError(f"expected a dense tensor holding its values, got a {kind} tensor")
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"expected shape (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}")
     if 0 in x.shape[-2:]:  # torchvision's JPEG encoder crashes the process on it
@@ -37,6 +45,7 @@ def check_level(level: int) -> int:
     return int(level)
 
 
+@torch.no_grad()
 def distort(
     x: torch.Tensor,
     name: str,
@@ -52,9 +61,10 @@ def distort(
     from ``generator`` (the global RNG when None), so a seed reproduces the output bit for bit and,
     with one level, a batch equals its samples distorted one after another. ``options`` set a
     distortion's options (its :attr:`~arniqa.degradations.registry.Distortion.options`), e.g.
-    ``kernel="matlab"`` for ``lensblur``.
+    ``kernel="matlab"`` for ``lensblur``. The result carries no gradient (the model is not differentiable).
     """
     check_images(x)
+    check_generator(generator)
     distortion = get(name)
     unknown = sorted(set(options) - set(distortion.options))
     if unknown:

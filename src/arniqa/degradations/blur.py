@@ -19,11 +19,7 @@ def _gaussian(sigma: float) -> torch.Tensor:
 
 @lru_cache(maxsize=None)
 def _disk(radius: float, kernel: str) -> torch.Tensor:
-    if kernel == "reference":
-        return kernels.reference_disk(radius)
-    if kernel == "matlab":
-        return kernels.disk(radius)
-    raise ValueError(f"lensblur kernel must be 'reference' or 'matlab', got {kernel!r}")
+    return kernels.reference_disk(radius) if kernel == "reference" else kernels.disk(radius)
 
 
 @lru_cache(maxsize=None)
@@ -50,6 +46,8 @@ def lens_blur(x: torch.Tensor, radius: float, *, kernel: str = "reference") -> t
     anti-aliased disk, which KADID-10k's images were made with (the synthetic KADID-style
     benchmark uses it). The two are equal at radius 1 and differ from radius 2 on.
     """
+    if not isinstance(kernel, str) or kernel not in ("reference", "matlab"):
+        raise ValueError(f"lensblur kernel must be 'reference' or 'matlab', got {kernel!r}")
     return kernels.filter2d(x, _disk(float(radius), kernel))
 
 

@@ -28,6 +28,7 @@ from .registry import register
 
 JPEG2000_RESOLUTIONS = 8  # wavelet resolutions in the reference; fewer on images under 128 px
 PARENT_CHECK_S = 0.5  # how often a codec worker checks that its parent is alive
+JPEG_MAX_SIDE = 65500  # libjpeg's JPEG_MAX_DIMENSION; torchvision's encoder crashes the process past it
 
 
 def to_bytes(x: torch.Tensor) -> torch.Tensor:
@@ -177,8 +178,10 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
 
     Byte-identical to a Pillow JPEG save at the same quality. On CUDA the GPU codec is used when it
     reproduces the CPU result exactly (checked once per device), otherwise images round-trip
-    through the CPU.
+    through the CPU. Images over :data:`JPEG_MAX_SIDE` px on a side raise ValueError.
     """
+    if max(x.shape[-2:]) > JPEG_MAX_SIDE:
+        raise ValueError(f"jpeg codes images of at most {JPEG_MAX_SIDE} px on a side, got {tuple(x.shape[-2:])}")
     images = to_bytes(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 deprecates its codecs

@@ -99,7 +99,7 @@ def register(
 
 def get(name: str) -> Distortion:
     """The registered distortion ``name``; ValueError naming the valid keys otherwise."""
-    if name not in LEVELS:
+    if not isinstance(name, str) or name not in LEVELS:
         raise ValueError(f"unknown distortion {name!r}; expected one of: {', '.join(NAMES)}")
     if name not in _REGISTRY:
         raise ValueError(f"distortion {name!r} has no implementation registered")

@@ -9,6 +9,12 @@ from __future__ import annotations
 import torch
 
 
+def check_generator(generator) -> None:
+    """Raise ValueError unless ``generator`` is a torch.Generator or None."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+
 def _device(generator: torch.Generator | None, device: torch.device) -> torch.device:
     return generator.device if generator is not None else device
 

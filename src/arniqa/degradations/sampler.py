@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from typing import NamedTuple
@@ -18,6 +19,7 @@ import torch
 from . import rng
 from .apply import check_images, check_level, chunks, run, start
 from .registry import GROUPS, NUM_LEVELS, get
+from .rng import check_generator
 
 MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
 LEVEL_SIGMA = 2.5
@@ -25,11 +27,16 @@ LEVEL_SIGMA = 2.5
 
 def level_probs(num_levels: int = NUM_LEVELS, sigma: float = LEVEL_SIGMA) -> tuple[float, ...]:
     """Probabilities of levels 1..num_levels: the N(0, sigma) pdf at indices 0..num_levels-1, normalised."""
-    if not 1 <= num_levels <= NUM_LEVELS:
-        raise ValueError(f"num_levels must be from 1 to {NUM_LEVELS}, got {num_levels!r}")
+    if not _whole_in(num_levels, 1, NUM_LEVELS):
+        raise ValueError(f"num_levels must be an integer from 1 to {NUM_LEVELS}, got {num_levels!r}")
     pdf = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(num_levels)]
     total = sum(pdf)
     return tuple(p / total for p in pdf)
+
+
+def _whole_in(value, low: int, high: int) -> bool:
+    """Whether ``value`` is an integer (not a bool) from ``low`` to ``high``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
 
 
 LEVEL_PROBS = level_probs()  # 0.2929, 0.2704, 0.2127, 0.1426, 0.0814
@@ -49,13 +56,23 @@ class Chain(tuple):
     """
 
     def __new__(cls, steps: Iterable[Step | tuple[str, int]] = ()) -> Chain:
-        return super().__new__(cls, (Step(*step) for step in steps))
+        if not isinstance(steps, Iterable):
+            raise ValueError(f"a chain is an iterable of (name, level) steps, got {steps!r}")
+        return super().__new__(cls, map(_step, steps))
 
     def __repr__(self) -> str:
         return f"Chain({list(map(tuple, self))!r})"
 
     def __str__(self) -> str:
         return " -> ".join(f"{s.name}@{s.level}" for s in self) or "pristine"
+
+
+def _step(step) -> Step:
+    try:
+        name, level = step
+    except (TypeError, ValueError):
+        raise ValueError(f"a chain step is a (name, level) pair, got {step!r}") from None
+    return Step(name, level)
 
 
 def _uniform(generator: torch.Generator | None) -> float:
@@ -80,11 +97,10 @@ def sample_chain(
     over the first ``num_levels`` levels. All draws come from ``generator`` (torch's global RNG
     when None).
     """
-    if isinstance(max_distortions, bool) or not (
-        isinstance(max_distortions, int) and 0 <= max_distortions <= MAX_DISTORTIONS
-    ):
+    if not _whole_in(max_distortions, 0, MAX_DISTORTIONS):
         raise ValueError(f"max_distortions must be an integer from 0 to {MAX_DISTORTIONS}, got {max_distortions!r}")
-    if not 0 <= pristine_prob <= 1:
+    check_generator(generator)
+    if not (isinstance(pristine_prob, numbers.Real) and 0 <= pristine_prob <= 1):
         raise ValueError(f"pristine_prob must be in [0, 1], got {pristine_prob!r}")
     cumulative = list(accumulate(level_probs(num_levels)))
     if _uniform(generator) < pristine_prob or max_distortions == 0:
@@ -109,7 +125,7 @@ def apply_chain(
     """Apply ``chain`` to ``x`` (3,H,W) or (B,3,H,W) float in [0, 1], every sample the same chain.
 
     Each step redraws its internals per sample (one sample after another), then the result is
-    cast to float32 and clipped to [0, 1]. Returns a new tensor of ``x``'s shape and dtype.
+    cast to float32 and clipped to [0, 1]. Returns a new tensor of ``x``'s shape and dtype, without gradient.
     """
     check_images(x)
     chain = Chain(chain)
@@ -118,6 +134,7 @@ def apply_chain(
     return out[0] if x.dim() == 3 else out
 
 
+@torch.no_grad()
 def apply_chains(
     x: torch.Tensor,
     chains: Sequence[Iterable[Step | tuple[str, int]]],
@@ -133,22 +150,20 @@ def apply_chains(
     within a group, one sample after another. When all chains are equal this equals
     :func:`apply_chain` on the batch. Repeat a chain for crops that share it.
 
-    ``out``, a tensor of ``x``'s shape and dtype (e.g. in shared memory), receives the result, which
-    is then returned; by default the result is a new tensor.
+    ``out``, a tensor of ``x``'s shape, dtype and device (e.g. in shared memory), receives the result,
+    which is then returned; by default the result is a new tensor. The result carries no gradient.
     """
     check_images(x)
+    check_generator(generator)
     if x.dim() != 4:
         raise ValueError(f"apply_chains expects a batch (B, 3, H, W), got {tuple(x.shape)}")
+    if not isinstance(chains, Iterable):
+        raise ValueError(f"chains must be a sequence of chains, one per sample, got {type(chains).__name__}")
+    chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
     if len(chains) != x.shape[0]:
         raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
-    if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
-        raise ValueError(
-            f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, got "
-            f"{tuple(out.shape)} and {out.dtype}"
-        )
-    if out is not None and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
-        raise ValueError("out must not share memory with the input")
-    chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
+    if out is not None:
+        _check_out(out, x)
     if not chains:
         return x.clone() if out is None else out
     source = x.float()
@@ -179,6 +194,15 @@ def apply_chains(
         return torch.stack([batch[row] for batch, row in current], out=out)
     result = _rows(current)
     return result.clone() if result.data_ptr() == x.data_ptr() else result.to(x.dtype)  # never ``x`` itself
+
+
+def _check_out(out: torch.Tensor, x: torch.Tensor) -> None:
+    want = (tuple(x.shape), x.dtype, x.device)
+    got = (tuple(out.shape), out.dtype, out.device) if isinstance(out, torch.Tensor) else type(out).__name__
+    if got != want:
+        raise ValueError(f"out must be a tensor of the input's shape, dtype and device {want}, got {got}")
+    if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        raise ValueError("out must not share memory with the input")
 
 
 def _store(current: list[tuple[torch.Tensor, int]], indices: list[int], result: torch.Tensor) -> None:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from ..utils.files import atomic_write, cache_dir, sha256_of
@@ -15,9 +18,15 @@ from .published import PUBLISHED
 
 log = logging.getLogger(__name__)
 
+TIMEOUT = 60  # seconds without a byte (connecting, or between two reads) before a download is given up
+MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.pth, is about 112 MB
+CACHE_ADVICE = (
+    "set ARNIQA_CACHE to a folder you can write, or pass --weights-dir (weights_dir), a folder holding the files"
+)
+
 
 class DownloadError(OSError):
-    """A file could not be downloaded (network error, HTTP error)."""
+    """A file could not be downloaded (network error, HTTP error, a body cut short or not a weight file)."""
 
 
 def fetch(
@@ -35,12 +44,16 @@ def fetch(
     * ``download`` (default: only without ``weights_dir``) allows fetching a missing file into the folder;
       a folder the user names (``--weights-dir``) is used as it is, so a missing file there is an error.
     * ``url`` and ``sha256`` default to the :data:`PUBLISHED` entry for ``filename``.
-    * A download goes to a temporary file in the same folder, is hashed, and is renamed into place
-      only if the SHA-256 matches; on a mismatch the file is deleted and :class:`WeightsError` raised.
-    * When no SHA-256 is known (the published files, for now) nothing is verified and the computed
-      digest is logged (``logging`` INFO) so it can be pinned.
-    * A file already in the folder is checked against a known SHA-256 too; a mismatch raises
-      (the file is left for the user to inspect or delete).
+    * A download goes to a temporary file in the same folder and is renamed into place only when whole:
+      as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data,
+      the SHA-256 matching when one is known, and a ``.pth`` file a PyTorch zip archive whose entries pass
+      their CRC check. Otherwise the temporary file is deleted and :class:`DownloadError` (or, for a hash
+      mismatch, :class:`WeightsError`) raised.
+    * When no SHA-256 is known (the published files, for now) the computed digest is logged
+      (``logging`` INFO) so it can be pinned.
+    * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
+      cache), a ``.pth`` file must be a PyTorch zip archive; otherwise WeightsError names it and says to
+      delete it (it is left for the user to inspect).
     """
     if Path(filename).name != filename or filename in ("", ".", ".."):
         raise ValueError(f"fetch() takes a bare file name, got {filename!r}")
@@ -51,14 +64,20 @@ def fetch(
     known = PUBLISHED.get(filename)
     url = url or (known.url if known else None)
     sha256 = (sha256 or (known.sha256 if known else None) or "").lower() or None
+    may_download = weights_dir is None if download is None else download
     target = folder / filename
     if target.is_file():
         if sha256 is not None and (digest := sha256_of(target)) != sha256:
             raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
+        if may_download and url is not None and (problem := _not_torch_archive(target, crc=False)):
+            raise WeightsError(
+                f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it "
+                f"again from {url}"
+            )
         return target
     if url is None:
         raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
-    if not (weights_dir is None if download is None else download):
+    if not may_download:
         raise WeightsError(
             f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
             f"into the cache from {url}"
@@ -66,11 +85,13 @@ def fetch(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WeightsError(
-            f"{folder}: cannot make the weights cache ({e.strerror or e}); set ARNIQA_CACHE to a folder you can "
-            "write, or pass --weights-dir (weights_dir), a folder holding the files"
-        ) from None
-    digest = _download(url, target, sha256, progress)
+        raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
+    try:
+        digest = _download(url, target, sha256, progress)
+    except DownloadError:
+        raise
+    except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
+        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {CACHE_ADVICE}") from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
@@ -80,41 +101,115 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     """Download ``url`` to ``target`` through a temporary file; verify, then rename. Returns the digest."""
     h = hashlib.sha256()
 
+    def failed(problem) -> DownloadError:
+        return DownloadError(f"cannot download {url}: {problem}; {_offline_hint(target)}")
+
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as out:
+        try:
+            response = urllib.request.build_opener(_HttpRedirects).open(url, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            raise failed(f"HTTP {e.code} {e.reason}") from e
+        except (urllib.error.URLError, OSError) as e:
+            raise failed(getattr(e, "reason", e)) from e
+        except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, LineTooLong)
+            raise failed(f"the answer is not HTTP ({type(e).__name__}: {_reason(e)})") from e
+        received = 0
+
+        def read(size: int) -> bytes:
             try:
-                response = urllib.request.urlopen(url, timeout=60)
-            except urllib.error.HTTPError as e:
-                raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}; {_offline_hint(target)}") from e
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise DownloadError(f"cannot download {url}: {reason}; {_offline_hint(target)}") from e
-            with response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                for block in _blocks(response, total, target.name, progress):
-                    h.update(block)
-                    out.write(block)
+                return response.read1(size)  # what has come, so a stall is seen after the bytes before it
+            except TimeoutError as e:
+                raise failed(f"no data for {TIMEOUT} s after {received} bytes") from e
+            except (OSError, http.client.HTTPException) as e:
+                raise failed(f"the connection broke after {received} bytes ({_reason(e)})") from e
+
+        with response, open(tmp, "wb") as out:
+            # the Content-Length; None when the server gives none (or a bad one)
+            total = getattr(response, "length", None)
+            if total is not None and total > MAX_BYTES:
+                raise failed(f"the server announces {total} bytes, more than the {MAX_BYTES:,} a weight file may have")
+            for block in _blocks(read, total, target.name, progress):
+                received += len(block)
+                if received > MAX_BYTES:
+                    raise failed(f"the server sent more than {MAX_BYTES:,} bytes, more than a weight file may have")
+                h.update(block)
+                out.write(block)
+        if total is not None and received != total:
+            raise failed(f"the connection closed after {received} of {total} bytes")
         if sha256 is not None and h.hexdigest() != sha256:
             raise WeightsError(f"{url}: downloaded file has SHA-256 {h.hexdigest()}, expected {sha256}; it was deleted")
+        if problem := _not_torch_archive(tmp, crc=True):
+            raise failed(f"the {received} bytes received are not a PyTorch weight file: {problem}")
 
     atomic_write(target, write)
     return h.hexdigest()
 
 
-def _blocks(response, total: int | None, name: str, progress: bool, size: int = 1 << 16):
-    """Read ``response`` in blocks, with a rich progress bar on stderr when ``progress``."""
-    if not progress:
-        while block := response.read(size):
+def _not_torch_archive(path: Path, crc: bool) -> str | None:
+    """Why the ``.pth`` file ``path`` is not what ``torch.save`` and TorchScript write (a zip archive holding
+    ``<name>/data.pkl``; with ``crc``, its uncompressed entries pass their CRC check), or None (None for
+    other kinds of file)."""
+    if path.suffix != ".pth":
+        return None
+    with open(path, "rb") as f:
+        if f.read(512).lstrip().startswith(b"<"):
+            return "it is a web page (a network's login page, or an error page?)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if not any(i.filename.endswith("/data.pkl") and i.filename.count("/") == 1 for i in entries):
+                return "a zip archive without data.pkl"
+            stored = [i for i in entries if i.compress_type == zipfile.ZIP_STORED]  # all but TorchScript code
+            if sum(i.file_size for i in stored) > path.stat().st_size:
+                return "a zip archive whose entries overlap"
+            for info in stored if crc else ():
+                with archive.open(info) as entry:  # the CRC is checked at the entry's end
+                    while entry.read(1 << 20):
+                        pass
+    except Exception as e:  # zipfile raises many types for damaged archives
+        return f"not a readable zip archive ({_reason(e)})"
+    return None
+
+
+class _HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http and https only, and from https only to https: never to file:// or ftp://,
+    and never to a plain-text copy of a file that nothing verifies."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https") or (req.type == "https" and scheme != "https"):
+            raise urllib.error.HTTPError(
+                req.full_url,
+                code,
+                f"{msg}, a redirect to {newurl} (not followed: only http(s), never https to http)",
+                headers,
+                fp,
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _reason(e: BaseException) -> str:
+    """An exception as a short reason: its message, else its type's name (http.client's are often empty)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 << 16):
+    """Blocks from ``read(size)`` until it returns nothing, with a rich progress bar when ``progress`` and stderr
+    is a terminal (elsewhere the transient bar would show nothing but leave a blank line)."""
+    from ..utils.console import terminal
+
+    console = terminal(stderr=True)
+    if not (progress and console.is_terminal):
+        while block := read(size):
             yield block
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from ..utils.console import terminal
-
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=terminal(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"downloading {name}", total=total)
-        while block := response.read(size):
+        while block := read(size):
             bar.update(task, advance=len(block))
             yield block
 
