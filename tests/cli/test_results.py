@@ -67,6 +67,20 @@ def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
     ]
 
 
+def test_report_warnings_are_one_line_whatever_the_file_is_named(tmp_path):
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    scores = tmp_path / "sco\nres\x1b[2J.csv"
+    scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nb.png,abc,1,\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"warning: {tmp_path}/sco\\x0ares\\x1b[2J.csv: 1 line(s) after row 1 do not")
+    assert result.stderr.count("\n") == 1
+
+
 def test_report_names_the_lines_it_leaves_out(tmp_path):
     """Rows after one that does not parse are left out (the resume rule); the report said nothing and exited 0."""
     from typer.testing import CliRunner

@@ -207,6 +207,20 @@ def test_a_damaged_cache_is_computed_again_keeping_intact_images(damage, kept, s
     assert clean.calls == 0 and capsys.readouterr().err.count("warning") == 0
 
 
+def test_a_cache_folder_named_with_control_characters_is_warned_of_on_one_line(stand_in, image_files, tmp_path, capsys):
+    """A newline or a terminal escape in the cache folder's name split the warning or cleared the terminal."""
+    proto = FeatureProtocol(crop_size=S)
+    cache = tmp_path / "c\n\x1b[2J"
+    extract_features(stand_in, image_files, proto, cache_dir=cache, progress=False)
+    (entry,) = cache.iterdir()
+    (entry / "status.npy").write_bytes(b"garbage")
+    capsys.readouterr()
+    extract_features(stand_in, image_files, proto, cache_dir=cache, progress=False)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert err.startswith(f"warning: {tmp_path}/c\\x0a\\x1b[2J/{entry.name}: damaged feature cache (")
+
+
 @pytest.mark.parametrize("name", ["features.npy", "status.npy", "stamps.npy"])
 def test_a_folder_in_place_of_a_cache_file_is_a_one_line_error(name, stand_in, image_files, tmp_path):
     proto = FeatureProtocol(crop_size=S)

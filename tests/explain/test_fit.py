@@ -56,13 +56,15 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
     options = dict(size=(32, 24), chains=2, seed=0)
     clean = labelled_features(scorer, paths, **options)
-    cache = tmp_path / "cache"
+    cache = tmp_path / "ca\nche"  # a newline in its name: the warning stays one line
     labelled_features(scorer, paths, cache=cache, **options)
     entries = sorted(cache.glob("*.pt"))
     assert len(entries) == 2 and not list(cache.glob(".*"))  # no temporary file left behind
     entries[0].write_bytes(entries[0].read_bytes()[:100])  # cut off mid-write
     again = labelled_features(scorer, paths, cache=cache, **options)
-    assert f"warning: {entries[0]}: damaged explain cache entry" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {tmp_path}/ca\\x0ache/{entries[0].name}: damaged explain cache entry")
+    assert err.count("\n") == 1
     assert torch.equal(again.features, clean.features) and again.chains == clean.chains
     labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
     assert "warning" not in capsys.readouterr().err

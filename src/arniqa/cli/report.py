@@ -27,6 +27,7 @@ def report(
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, map_of, write_report
+    from ..utils.files import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
 
@@ -65,23 +66,29 @@ def report(
     unmapped = 0 if index is None else sum(1 for r in rows if not r.get("error") and map_of(r["path"], index) is None)
     if unmapped:
         typer.secho(
-            f"warning: {maps}: {unmapped} scored image(s) have no map in its maps.csv (run arniqa map on the same "
-            "paths, from the same folder, to link them)",
+            warning_line(
+                f"{maps}: {unmapped} scored image(s) have no map in its maps.csv (run arniqa map on the same "
+                "paths, from the same folder, to link them)"
+            ),
             err=True,
             fg="yellow",
         )
     unseen = 0 if thumbnails == "none" else sum(1 for r in rows if not r.get("error") and not Path(r["path"]).is_file())
     if unseen:
         typer.secho(
-            f"warning: {unseen} scored image(s) are not files from here, so they have no thumbnail (paths relative "
-            "to the folder arniqa score ran in, or tar members): run arniqa report from that folder",
+            warning_line(
+                f"{unseen} scored image(s) are not files from here, so they have no thumbnail (paths relative "
+                "to the folder arniqa score ran in, or tar members): run arniqa report from that folder"
+            ),
             err=True,
             fg="yellow",
         )
     if left_out:
         typer.secho(
-            f"warning: {scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
-            "out (a run cut short, or an edit); arniqa score --resume completes a cut-short file",
+            warning_line(
+                f"{scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
+                "out (a run cut short, or an edit); arniqa score --resume completes a cut-short file"
+            ),
             err=True,
             fg="yellow",
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, warning_line
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -54,7 +54,7 @@ def save_status(folder: Path, status: np.ndarray) -> None:
 
 
 def warn_damaged(folder: Path, why: str, count: int) -> None:
-    print(f"warning: {folder}: damaged feature cache ({why}); computing {count} image(s) again", file=sys.stderr)
+    print(warning_line(f"{folder}: damaged feature cache ({why}); computing {count} image(s) again"), file=sys.stderr)
 
 
 def npy_array(path: Path, dtype: type, shape: tuple[int | None, ...]) -> tuple[tuple[int, ...], int, int]:

@@ -33,7 +33,7 @@ from ..data.images import ImageError, open_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..utils.console import terminal
-from ..utils.files import output_lock, write_json
+from ..utils.files import output_lock, warning_line, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (
     DONE,
@@ -211,7 +211,8 @@ class FeatureCache:
         changed = (self.status == DONE) & (saved != stamps).any(axis=1)
         if changed.any():
             self.status[changed] = PENDING
-            print(f"warning: {self.folder}: {why}; computing {int(np.sum(changed))} image(s) again", file=sys.stderr)
+            again = int(np.sum(changed))
+            print(warning_line(f"{self.folder}: {why}; computing {again} image(s) again"), file=sys.stderr)
             save_status(self.folder, self.status)
         save_stamps(self.folder, stamps)
 

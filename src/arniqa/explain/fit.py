@@ -24,7 +24,7 @@ from ..data.images import ImageError
 from ..degradations.registry import NUM_LEVELS
 from ..evaluate.features import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, warning_line
 from .samples import reference_samples
 
 
@@ -78,7 +78,7 @@ def _read_part(file: Path | None) -> dict | None:
             raise ValueError("wrong targets or features that are not finite")
     except Exception as e:  # any failure to read it back: the entry is made again
         reason = " ".join(str(e).split())[:120] or type(e).__name__
-        print(f"warning: {file}: damaged explain cache entry ({reason}); computing it again", file=sys.stderr)
+        print(warning_line(f"{file}: damaged explain cache entry ({reason}); computing it again"), file=sys.stderr)
         return None
     return part
 

@@ -70,6 +70,11 @@ def error_line(message: str) -> str:
     return f"error: {one_line(message)}"
 
 
+def warning_line(message: str) -> str:
+    """``warning: message`` as one line (:func:`one_line`): what goes on stderr when a run goes on."""
+    return f"warning: {one_line(message)}"
+
+
 def cache_dir() -> Path:
     """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
     env = os.environ.get("ARNIQA_CACHE")
