@@ -81,6 +81,32 @@ def test_rebuild_is_identical_and_keeps_existing_files(pristine, tmp_path):
     assert target.stat().st_mtime_ns == before
 
 
+def test_a_rerun_with_other_settings_is_refused_and_one_that_extends_goes_on(pristine, tmp_path):
+    """A rerun keeps the images on disk: one with another size, seed or reference list wrote a dmos.csv over
+    the first run's images and its own (I01 at 32x24 beside I02 at 40x30, say), labelled as one set."""
+    paths = list_images(pristine)
+    out = tmp_path / "bench"
+    build_synthetic(paths[:1], out, size=(32, 24), types=("jpeg",), seed=3)
+    before = sorted(p.name for p in (out / "images").iterdir())
+    for options in (dict(size=(40, 30), seed=3), dict(size=(32, 24), seed=4)):
+        with pytest.raises(ValueError, match="holds images of 32x24 px, seed 3"):
+            build_synthetic(paths, out, types=("jpeg",), **options)
+    with pytest.raises(ValueError, match=f"reference I01 was made from {paths[0]}, not {paths[1]}"):
+        build_synthetic(paths[1:], out, size=(32, 24), types=("jpeg",), seed=3)
+    assert sorted(p.name for p in (out / "images").iterdir()) == before  # nothing written
+    # more references, then fewer again: each image still what a clean build of all of them writes
+    build_synthetic(paths, out, size=(32, 24), types=("jpeg",), seed=3)
+    build_synthetic(paths[:1], out, size=(32, 24), types=("jpeg",), seed=3)
+    build_synthetic(paths, tmp_path / "clean", size=(32, 24), types=("jpeg",), seed=3)
+    for f in sorted((tmp_path / "clean" / "images").iterdir()):
+        assert np.array_equal(np.asarray(Image.open(f)), np.asarray(Image.open(out / "images" / f.name)))
+    with pytest.raises(ValueError, match="reference I02 was made from"):
+        build_synthetic(paths[:1] + paths[:1], out, size=(32, 24), types=("jpeg",), seed=3)
+    (out / "settings.json").write_text('{"size": [32, 24]}')  # not what a build writes: one line, not a KeyError
+    with pytest.raises(ValueError, match="settings.json: not a benchmark's settings"):
+        build_synthetic(paths, out, size=(32, 24), types=("jpeg",), seed=3)
+
+
 def test_identity_level_equals_reference(pristine, tmp_path):
     # meanshift level 1 shifts by 0: the distorted image equals its reference
     build_synthetic(list_images(pristine), tmp_path / "o", size=(32, 24), types=("meanshift",))

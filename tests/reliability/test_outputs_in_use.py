@@ -1,6 +1,7 @@
 """Every resumable output of training and benchmarks is single-writer: a run folder, a benchmark
-folder, an ablation folder or a feature cache that another arniqa process holds is refused at start,
-exit 2, naming that process; a benchmark image cut off mid-write is written again by a rerun."""
+folder, an ablation folder (its report too), a feature cache, an evaluation folder, an ONNX export or an
+explanation head that another arniqa process holds is refused at start, exit 2, naming that process; a
+benchmark image cut off mid-write is written again by a rerun."""
 
 import filecmp
 import io
@@ -111,3 +112,56 @@ def test_map_refuses_a_folder_in_use(tmp_path):
     args = ["map", tmp_path / "photos", "-o", tmp_path / "maps", "--checkpoint", tmp_path / "tiny.onnx", "--crop", 16]
     refused(args, tmp_path / "maps")
     assert written(tmp_path / "maps") == []
+
+
+def test_evaluate_refuses_an_output_folder_in_use(tmp_path, monkeypatch):
+    """Two `arniqa evaluate -o DIR` at once each wrote results.json, the regressor, the checkpoint and the plots:
+    DIR ended with the results of one beside the files of the other."""
+    import arniqa.evaluate.run as run
+
+    monkeypatch.setattr(run, "load_encoder", lambda checkpoint, weights_dir, device: (TinyARNIQA().eval(), "tiny"))
+    build_synthetic(write_images(tmp_path / "pristine", 10), tmp_path / "kadid", size=(32, 24), types=("gaublur",))
+    (tmp_path / "out").mkdir()
+    args = ["evaluate", "--dataset", "kadid10k", "--root", tmp_path / "kadid", "-o", tmp_path / "out"]
+    args += ["--checkpoint", "unused", "--splits", 3, "--crop-size", 16, "--device", "cpu", "--no-export-checkpoint"]
+    refused([*args, "--cache-dir", tmp_path / "cache"], tmp_path / "out")
+    assert written(tmp_path / "out") == []
+
+
+def test_export_refuses_an_output_in_use(tmp_path, monkeypatch):
+    """Two `arniqa export -o FILE.onnx` at once could leave the graph of one beside the sidecar (its dataset and
+    score range) of the other."""
+    from tiny_arniqa import tiny_onnx
+
+    import arniqa.inference.loading as loading
+
+    model, regressor, _ = tiny_onnx(tmp_path / "tiny.onnx")
+    monkeypatch.setattr(loading, "load_model", lambda name, weights_dir, reg: (model, regressor))
+    refused(["export", "-o", tmp_path / "model.onnx", "--checkpoint", "unused"], tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.onnx.json").exists()
+
+
+def test_explain_fit_refuses_an_output_in_use(tmp_path, monkeypatch):
+    """Two `arniqa explain fit -o FILE` at once could leave the head of one beside the FILE.json of the other."""
+    from tiny_score import load
+
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", load)
+    write_images(tmp_path / "pristine", 1)
+    args = ["explain", "fit", tmp_path / "pristine", "-o", tmp_path / "head.safetensors", "--size", "32x24"]
+    refused([*args, "--chains", 1, "--protocol", "whole"], tmp_path / "head.safetensors")
+    assert not (tmp_path / "head.safetensors").exists() and not (tmp_path / "head.json").exists()
+
+
+def test_an_ablation_report_is_not_written_while_a_study_holds_the_folder(tmp_path):
+    """`arniqa ablate --report-only` while the study ran wrote a report of the runs finished so far, which could
+    replace the study's own final report."""
+    from arniqa.ablation import load_ablation_config
+    from arniqa.ablation.prepare import split_pristine
+
+    args = tiny_ablation(tmp_path)
+    (tmp_path / "out").mkdir()
+    split_pristine(load_ablation_config(args[1], [f"data.pristine={tmp_path / 'pristine'}"]), tmp_path / "out")
+    refused([*args, "--report-only"], tmp_path / "out")
+    assert written(tmp_path / "out") == ["data"]

@@ -32,15 +32,16 @@ def ablate(
     from ..ablation import load_ablation_config, run_ablation, write_report
     from ..train.state import StateError
     from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy
+    from ..utils.files import OutputBusy, output_lock
 
     try:
         cfg = load_ablation_config(config, overrides)
         if out is not None:
             cfg.output = str(out)
         output_place(Path(cfg.output), folder=True)
-        if report_only:
-            path = write_report(cfg, Path(cfg.output))
+        if report_only:  # not while a study writes its results and report there
+            with output_lock(Path(cfg.output)):
+                path = write_report(cfg, Path(cfg.output))
             typer.echo(f"report written to {path}")
             return
         outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))

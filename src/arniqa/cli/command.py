@@ -1,5 +1,5 @@
 """The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail`, the output
-checks (:func:`output_place`, :func:`writing`) and :func:`connect_ray`; the ``version`` verb.
+checks (:func:`output_place`, :func:`writing`, :func:`one_writer`) and :func:`connect_ray`; the ``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -76,6 +76,24 @@ def writing(path: Path) -> Iterator[None]:
         fail(str(e))
     except OSError as e:
         fail(str(output_error(str(e.filename or path), e)))
+
+
+@contextmanager
+def one_writer(path: Path) -> Iterator[None]:
+    """Hold :func:`~arniqa.utils.files.output_lock` on the output file ``path`` while inside: on the file itself,
+    so the same file named through a link or a linked folder is the same output. Another arniqa process writing
+    it is one line naming that process, a lock that cannot be made one line naming ``path``; exit 2."""
+    from ..utils.files import OutputBusy, output_lock
+    from .result_files import output_error
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(path.resolve()))
+        except OutputBusy as e:
+            fail(str(e))
+        except OSError as e:
+            fail(str(output_error(str(path), e)))
+        yield
 
 
 def one_model_source(checkpoint, weights_dir) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_FAILED, EXIT_OK, app, fail, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, one_writer, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
@@ -83,65 +83,66 @@ def fit(
         output_place(into)
     if cache is not None:
         output_place(cache, folder=True)
-    try:
-        scorer = load(
-            checkpoint or DEFAULT_MODEL,
-            device=device,
-            weights_dir=weights_dir,
-            protocol=protocol,
-            engine="torch",
-            batch_size=batch_size,
-        )
-    except (ValueError, OSError) as e:
-        fail(str(e))
-    settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
-    with Progress(console=err, transient=True) as bar, _no_references():
-        task = bar.add_task("fit references", total=len(paths))
-        data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
-        held = None
-        if test_paths:
-            task = bar.add_task("test references", total=len(test_paths))
-            held = labelled_features(
-                scorer,
-                test_paths,
-                progress=lambda i, n: bar.update(task, completed=i),
-                **{**settings, "seed": seed + 1},
+    with one_writer(output):  # one writer: FILE and FILE.json come from one fit
+        try:
+            scorer = load(
+                checkpoint or DEFAULT_MODEL,
+                device=device,
+                weights_dir=weights_dir,
+                protocol=protocol,
+                engine="torch",
+                batch_size=batch_size,
             )
-    head = fit_head(data)
-    info = {
-        "model": str(checkpoint or DEFAULT_MODEL),
-        "protocol": scorer.protocol.name,
-        "size": list(width_height),
-        "chains": chains,
-        "seed": seed,
-        "references": len(paths) - len(data.failed),
-        "images": len(data.kinds),
-    }
-    with writing(output):
-        save_explainer(output, head, **info)
-    result = {**info, "fit_accuracy": accuracy(head, data)}
-    if held is not None:
-        result["test_references"] = len(test_paths) - len(held.failed)
-        result["test_accuracy"] = accuracy(head, held)
-    failed = data.failed + (held.failed if held is not None else [])
-    result["failed"] = [{"path": p, "error": e} for p, e in failed]
-    with writing(output.with_suffix(".json")):
-        write_json(output.with_suffix(".json"), result)
-    if into is not None:
-        with writing(into):
-            add_to_checkpoint(checkpoint, head, into, **info)
-        typer.echo(f"wrote {into}")
-    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
-    for name in ("fit_accuracy", "test_accuracy"):
-        single = result.get(name, {}).get("single")
-        if single:
-            typer.echo(
-                f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
-                f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
-            )
-    for path, error in failed:
-        err.print(f"{path}: {error}", style="yellow")
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
+        with Progress(console=err, transient=True) as bar, _no_references():
+            task = bar.add_task("fit references", total=len(paths))
+            data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
+            held = None
+            if test_paths:
+                task = bar.add_task("test references", total=len(test_paths))
+                held = labelled_features(
+                    scorer,
+                    test_paths,
+                    progress=lambda i, n: bar.update(task, completed=i),
+                    **{**settings, "seed": seed + 1},
+                )
+        head = fit_head(data)
+        info = {
+            "model": str(checkpoint or DEFAULT_MODEL),
+            "protocol": scorer.protocol.name,
+            "size": list(width_height),
+            "chains": chains,
+            "seed": seed,
+            "references": len(paths) - len(data.failed),
+            "images": len(data.kinds),
+        }
+        with writing(output):
+            save_explainer(output, head, **info)
+        result = {**info, "fit_accuracy": accuracy(head, data)}
+        if held is not None:
+            result["test_references"] = len(test_paths) - len(held.failed)
+            result["test_accuracy"] = accuracy(head, held)
+        failed = data.failed + (held.failed if held is not None else [])
+        result["failed"] = [{"path": p, "error": e} for p, e in failed]
+        with writing(output.with_suffix(".json")):
+            write_json(output.with_suffix(".json"), result)
+        if into is not None:
+            with writing(into):
+                add_to_checkpoint(checkpoint, head, into, **info)
+            typer.echo(f"wrote {into}")
+        typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+        for name in ("fit_accuracy", "test_accuracy"):
+            single = result.get(name, {}).get("single")
+            if single:
+                typer.echo(
+                    f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
+                    f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
+                )
+        for path, error in failed:
+            err.print(f"{path}: {error}", style="yellow")
+        raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL
 from ..data.images import DEFAULT_MAX_PIXELS
-from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source, one_writer, output_place, writing
 
 
 @app.command()
@@ -107,8 +107,7 @@ def score(
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
-    from ..utils.files import OutputBusy, output_lock
-    from .result_files import NotAResultFile, OutputError, format_for, iter_done, output_error, read_rows
+    from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
     from .results import Broken, skipped_kind, skipped_summary, write_scores
 
     err = terminal(stderr=True)
@@ -148,12 +147,7 @@ def score(
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
         if output is not None:  # held to the end: another arniqa process writing this output is refused
-            try:  # the file itself: the same one named through a link or a linked folder has the same lock
-                stack.enter_context(output_lock(output.resolve()))
-            except OutputBusy as e:
-                fail(str(e))
-            except OSError as e:
-                fail(str(output_error(str(output), e)))
+            stack.enter_context(one_writer(output))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
         items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
         first = next(items, None)  # before the model loads: fail fast when there is nothing to score

@@ -16,9 +16,11 @@ import torch
 from PIL import Image
 
 from ..degradations import LEVELS, NUM_LEVELS, distort
-from ..utils.files import atomic_write, escape_name, output_lock
+from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
+
+SETTINGS_FILE = "settings.json"  # size, seed and references of the images in a benchmark folder
 
 # KADID-10k type number of each model key it shares (types 06 colour quantisation and 15 denoise have no
 # counterpart; nonlincontrchange has none in KADID-10k).
@@ -108,7 +110,8 @@ def build_synthetic(
     Resumable: distorted images already on disk are kept (their randomness is seeded per
     image, type and level, so a rerun writes the same files); every file is written atomically, so
     one on disk is whole. ``out`` is locked (:func:`~arniqa.utils.files.output_lock`) while it is
-    written. ``progress(done, total)`` is called after each reference image.
+    written. ``progress(done, total)`` is called after each reference image. ValueError: ``out`` holds
+    images of another size, seed or reference (``settings.json``), which a rerun would keep.
     """
     if not pristine:
         raise ValueError("no pristine images given")
@@ -118,7 +121,34 @@ def build_synthetic(
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     with output_lock(out):
+        _claim(out, pristine, size, seed)
         return _build(pristine, out, size, seed, types, progress)
+
+
+def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) -> None:
+    """Record in ``out/settings.json``, before any image is written, what the images are made of: size, seed and
+    each reference's file. ValueError when ``out`` holds images made otherwise: the rerun would keep them beside
+    its own under one ``dmos.csv``. A folder from before the file was kept is taken as it is."""
+    path = out / SETTINGS_FILE
+    sources = [str(Path(p).resolve()) for p in pristine]
+    if path.exists():
+        try:
+            saved = parse_json(path.read_text(encoding="utf-8"))
+            before = (tuple(saved["size"]), saved["seed"], list(saved["sources"]))
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            raise ValueError(f"{path}: not a benchmark's settings; delete {out} to build it again") from None
+        redo = f"choose another output folder, or delete {out} to build it again"
+        if before[:2] != (tuple(size), seed):
+            (w, h), old_seed = before[:2]
+            raise ValueError(
+                f"{out}: holds images of {w}x{h} px, seed {old_seed} ({path}), not {size[0]}x{size[1]}, seed {seed}; "
+                + redo
+            )
+        for i, (old, new) in enumerate(zip(before[2], sources), start=1):
+            if old != new:
+                raise ValueError(f"{out}: its reference I{i:02d} was made from {old}, not {new}; " + redo)
+        sources = max(sources, before[2], key=len)  # the images of references a shorter run leaves out stay
+    write_json(path, {"size": list(size), "seed": seed, "sources": sources})
 
 
 def _build(pristine, out: Path, size, seed, types, progress) -> Path:

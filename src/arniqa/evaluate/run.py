@@ -19,6 +19,7 @@ from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, published_encoder
 from ..models.regressor import Regressor
+from ..utils.files import output_lock
 from ..utils.runtime import resolve_device
 from . import report
 from .features import Extraction, dataset_features, model_fingerprint
@@ -148,10 +149,21 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     Returns:
         The results and the files written.
 
+    ``spec.output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: two evaluations
+    writing one folder would leave the results of one beside the regressor and plots of the other.
+
     Raises:
         ValueError, OSError: a dataset, split, feature or model problem (``DatasetError``,
         ``SplitError`` and ``FeatureError`` are ValueErrors); the message names the file.
+        ``OutputBusy`` (an OSError): another process is writing ``spec.output``.
     """
+    output = Path(spec.output)
+    output.mkdir(parents=True, exist_ok=True)
+    with output_lock(output):
+        return _evaluate(spec, output, log)
+
+
+def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) -> EvaluationOutput:
     data = load_dataset(spec.dataset, spec.root)
     target = load_dataset(spec.cross_to, spec.cross_root) if spec.cross_to else None
     split_list, split_text = choose_splits(data, spec.splits, spec.seed)
@@ -179,8 +191,6 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
         result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
         cross = (pred, target.scores)
 
-    output = Path(spec.output)
-    output.mkdir(parents=True, exist_ok=True)
     info = {
         "evaluated_on": data.name,
         "alpha": ev.alpha,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..constants import DEFAULT_MODEL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
+from ..utils.files import output_lock
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine
 from .scorer import Scorer, resolve_engine
@@ -235,27 +236,33 @@ def export(
     :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
     folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). ``explainer``: an
     explanation head file whose outputs the graph adds (default: the checkpoint's own head, if it has one).
-    Returns ``output``."""
+    ``output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: another process exporting
+    to it raises ``OutputBusy``. Returns ``output``."""
     from ..models.explain import load_explainer
     from .onnx_export import export_onnx
     from .quantize import quantize
 
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
-    model, reg = load_model(name_or_path, weights_dir, regressor)
-    if reg is None:
-        raise ValueError(
-            f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"
-        )
-    head = load_explainer(explainer) if explainer is not None else None
-    if explainer is not None and head is None:
-        raise ValueError(f"{explainer}: holds no explanation head")
-    if head is None and is_checkpoint(name_or_path):
-        head = load_explainer(name_or_path)
-    if not int8:
-        if calibrate is not None:
-            raise ValueError("calibrate goes with int8")
-        return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding, explainer=head)
-        return quantize(fp32, output, calibrate)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
+        model, reg = load_model(name_or_path, weights_dir, regressor)
+        if reg is None:
+            raise ValueError(
+                f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"
+            )
+        head = load_explainer(explainer) if explainer is not None else None
+        if explainer is not None and head is None:
+            raise ValueError(f"{explainer}: holds no explanation head")
+        if head is None and is_checkpoint(name_or_path):
+            head = load_explainer(name_or_path)
+        if not int8:
+            if calibrate is not None:
+                raise ValueError("calibrate goes with int8")
+            return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export_onnx(
+                model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding, explainer=head
+            )
+            return quantize(fp32, output, calibrate)
