@@ -191,7 +191,7 @@ def write_report(output: Path, config, run: Path, dataset, predicted, test_idx, 
         title="Held-out references of the synthetic set",
     )
     fig.tight_layout()
-    fig.savefig(output / "report.png", dpi=100)
+    atomic_write(output / "report.png", lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
 
     lines = [

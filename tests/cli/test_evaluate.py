@@ -393,6 +393,25 @@ def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_
     )
 
 
+def test_a_full_disk_under_the_feature_cache_is_one_line_naming_the_cache_file(setup, tmp_path, monkeypatch):
+    """It was Python's ``[Errno 28] No space left on device: '...features.npy'`` (the cache is not under -o)."""
+    import errno
+
+    import arniqa.evaluate.run
+
+    features = tmp_path / "cache-quick" / "key" / "features.npy"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(features))
+
+    monkeypatch.setattr(arniqa.evaluate.run, "dataset_features", full)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exit_code == 2
+    assert _one_line(result) == (
+        f"error: {features}: cannot write it: disk full (ENOSPC); free space and rerun (or choose another output)"
+    )
+
+
 def test_too_few_validation_images_for_the_alpha_search_is_said_before_any_work(setup, tmp_path):
     """4 references of 2 images: one reference (2 images) to validate on. The alpha search's refusal came after
     every feature was computed and said nothing of what to do; it now comes first and names the fixed alpha."""

@@ -1,6 +1,7 @@
 """Feature extraction: protocol (crops, half scale, pre-resize), on-disk cache, resume, bad files."""
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from arniqa.evaluate.cache_files import allocate
 from arniqa.evaluate.features import FeatureError, FeatureProtocol, extract_features, resize_short_side
 
 _spec = importlib.util.spec_from_file_location("_eval_conftest", Path(__file__).with_name("conftest.py"))
@@ -270,3 +272,14 @@ def test_an_image_changed_since_its_features_were_cached_is_computed_again(stand
         extract_features(kept, image_files, proto, cache_dir=tmp_path / "c", progress=False), out
     )
     assert kept.calls == 0 and capsys.readouterr().err == "" and (entry / "stamps.npy").is_file()
+
+
+def test_the_cache_file_gets_its_disk_blocks_before_any_feature_is_written(tmp_path):
+    """The features are written through a memory map: a page without a block, on a full disk, is a SIGBUS that
+    kills the process (tests/reliability/test_disk_full.py). Before, the file was sparse: blocks for its first and
+    last page only."""
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no preallocation on this system")
+    features = allocate(tmp_path, 1000, (5, 12))
+    size = os.path.getsize(tmp_path / "features.npy")
+    assert size == features.offset + 1000 * 5 * 12 * 4 and os.stat(tmp_path / "features.npy").st_blocks * 512 >= size

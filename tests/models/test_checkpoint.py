@@ -1,9 +1,13 @@
 """This project's checkpoints: safetensors + JSON config round trip, in parts and bf16, and bad files."""
 
 import csv
+import errno
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -285,3 +289,35 @@ def test_a_regressor_config_cannot_make_us_allocate_what_the_file_does_not_hold(
     save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"arniqa": json.dumps(config)})
     with pytest.raises(WeightsError, match=f"edited.safetensors: {message}"):
         load_checkpoint(tmp_path / "edited.safetensors")
+
+
+PARTS_ON_A_FULL_DISK = """
+import resource, signal, sys, torch
+from arniqa.models.checkpoint import save_checkpoint
+
+class Model(torch.nn.Module):  # two small tensors, then a large one: a small part 1, a large part 2
+    config = {"backbone": "tiny", "backbone_options": {}}
+
+    def __init__(self, value):
+        super().__init__()
+        self.a, self.b = torch.nn.Parameter(torch.full((8,), value)), torch.nn.Parameter(torch.full((8,), value))
+        self.c = torch.nn.Parameter(torch.full((2048,), value))
+
+save_checkpoint(sys.argv[1], Model(1.0), max_part_bytes=8700)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # part 1 fits, part 2 does not: a full disk
+save_checkpoint(sys.argv[1], Model(2.0), max_part_bytes=8700)
+"""
+
+
+def test_parts_on_a_full_disk_are_all_new_or_all_as_they_were(tmp_path):
+    """Before, part 1 was replaced and part 2 was not: a set of two checkpoints' parts that loads (the same config),
+    and the error was safetensors' ``I/O error``. Now every part is as it was and the OSError names part 2."""
+    path = tmp_path / "m.safetensors"
+    env = {**os.environ, "PYTHONPATH": str(Path(checkpoint.__file__).parents[2])}
+    done = subprocess.run([sys.executable, "-c", PARTS_ON_A_FULL_DISK, path], capture_output=True, text=True, env=env)
+    files = [tmp_path / f"m-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    assert done.stderr.strip().splitlines()[-1] == f"OSError: [Errno {errno.EFBIG}] File too large: '{files[1]}'"
+    assert sorted(tmp_path.iterdir()) == files and os.path.getsize(files[0]) < 4096 < os.path.getsize(files[1])
+    assert [sorted(load_file(str(f))) for f in files] == [["a", "b"], ["c"]]
+    assert all(torch.equal(t, torch.ones_like(t)) for f in files for t in load_file(str(f)).values())

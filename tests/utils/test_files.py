@@ -1,6 +1,7 @@
 """atomic_write and write_json: the old file survives a failing write, no temp file is left, and the
 JSON is standard (NaN and infinities are null) and reads back as the values written."""
 
+import errno
 import json
 import math
 import os
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from arniqa.utils.files import atomic_write, jsonable, write_json
+from arniqa.utils.files import atomic_write, atomic_writes, jsonable, out_of_space, reserve, write_json, write_whole
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -137,3 +138,70 @@ def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_pat
         arniqa_metadata(tmp_path / "c.safetensors")
     (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
     assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
+
+
+def test_atomic_writes_replace_no_file_when_one_cannot_be_written(tmp_path):
+    """Parts of one checkpoint: the third write fails (a full disk); the first two are not renamed either."""
+    names = [tmp_path / f"m-{i}.safetensors" for i in range(1, 4)]
+    for name in names:
+        name.write_text("old")
+
+    def full(tmp: Path):
+        tmp.write_text("ne")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as err:
+        atomic_writes([(names[0], lambda tmp: tmp.write_text("new")), (names[1], lambda tmp: tmp.write_text("new")),
+                       (names[2], full)])  # fmt: skip
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(names[2])
+    assert [n.read_text() for n in names] == ["old"] * 3
+    assert sorted(os.listdir(tmp_path)) == [n.name for n in names]  # no temporary file left
+    assert atomic_writes([(n, lambda tmp: tmp.write_text("new")) for n in names]) == names
+    assert [n.read_text() for n in names] == ["new"] * 3 and sorted(os.listdir(tmp_path)) == [n.name for n in names]
+
+
+def test_write_whole_cuts_a_failing_write_back_to_the_last_whole_record(tmp_path, monkeypatch):
+    path = tmp_path / "maps.csv"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    end = write_whole(fd, b"path,map\n", 0, str(path))
+    end = write_whole(fd, b"a.png,a.map.png\n", end, str(path))
+    real = os.pwrite
+
+    def full_after(fd, data, offset, room=[6]):  # a disk with room for 6 more bytes
+        written = real(fd, bytes(data[: room[0]]), offset)
+        room[0] -= written
+        if not written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return written
+
+    monkeypatch.setattr(os, "pwrite", full_after)
+    with pytest.raises(OSError) as err:
+        write_whole(fd, b"b.png,b.map.png\n", end, str(path))
+    os.close(fd)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert path.read_bytes() == b"path,map\na.png,a.map.png\n"
+
+
+def test_reserve_gives_a_sparse_file_its_blocks(tmp_path):
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no preallocation on this system")
+    path = tmp_path / "features.npy"
+    with open(path, "wb") as f:
+        f.truncate(1 << 20)  # a hole: no block behind it, as np.lib.format.open_memmap makes
+    if os.stat(path).st_blocks * 512 >= 1 << 20:
+        pytest.skip("this file system has no sparse files")
+    reserve(path, 1 << 20)
+    assert os.stat(path).st_blocks * 512 >= 1 << 20 and path.read_bytes() == bytes(1 << 20)
+
+
+def test_out_of_space_finds_a_full_disk_among_the_causes():
+    full = OSError(errno.ENOSPC, "No space left on device", "state.pt")
+    try:
+        try:
+            raise full
+        except OSError as e:
+            raise RuntimeError("state.pt: cannot write it") from e  # as train.state.checkpoint_write does
+    except RuntimeError as wrapped:
+        assert out_of_space(wrapped) is full
+    assert out_of_space(OSError(errno.EFBIG, "File too large")).errno == errno.EFBIG
+    assert out_of_space(OSError(errno.EACCES, "Permission denied")) is None and out_of_space(ValueError()) is None

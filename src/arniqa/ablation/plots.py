@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_write
 from .config import AblationConfig
 from .stats import LABELS, METRICS, read_logs
 
@@ -57,7 +58,7 @@ def plot_curves(config: AblationConfig, summary: dict, out: Path, bench: str = "
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     path = out / "learning_curves.png"
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     return path
 
 
@@ -81,7 +82,7 @@ def plot_losses(config: AblationConfig, out: Path) -> Path | None:
     axes[0].set_ylabel("NT-Xent loss")
     axes[0].legend(fontsize=7)
     path = out / "loss_curves.png"
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     return path
 
 
@@ -111,5 +112,5 @@ def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> P
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
     path = out / f"{bench}_bars.png"
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     return path

@@ -42,7 +42,7 @@ from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
 from ..utils.console import terminal
-from ..utils.files import OutputBusy, jsonable, output_lock, write_json
+from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
@@ -267,6 +267,8 @@ def _study(config: AblationConfig, out: Path, command: str | None, console: Cons
         except (StateError, OutputBusy):
             raise
         except Exception as err:  # one failed job must not lose the others
+            if (full := out_of_space(err)) is not None:  # but a full disk fails every job after it: stop
+                raise full from err
             failed.append((variant, seed, stage, f"{type(err).__name__}: {err}"))
             console.print(f"failed: {type(err).__name__}: {err}", style="red")
             console.print(traceback.format_exc())

@@ -96,6 +96,17 @@ def one_writer(path: Path) -> Iterator[None]:
         yield
 
 
+def fail_io(e: OSError, *outputs: Path) -> NoReturn:
+    """Exit 2 with one line for ``e``: as :func:`writing` says it when ``e`` names a file in ``outputs`` (files or
+    folders the command writes: a full disk, no permission), else its own message (a file read)."""
+    from ..utils.files import inside
+    from .result_files import output_error
+
+    if e.filename is not None and any(inside(os.fsdecode(e.filename), out) for out in outputs):
+        fail(str(output_error(os.fsdecode(e.filename), e)))
+    fail(str(e))
+
+
 def one_model_source(checkpoint, weights_dir) -> None:
     """--checkpoint names this project's model file, --weights-dir the published model's folder: never both."""
     if checkpoint is not None and weights_dir is not None:

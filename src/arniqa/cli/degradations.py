@@ -10,6 +10,7 @@ from PIL import Image
 from rich.table import Table
 
 from ..utils.console import terminal
+from ..utils.files import atomic_write
 from .command import app, fail, output_place, writing
 
 if TYPE_CHECKING:
@@ -25,12 +26,16 @@ def _generator(seed: int | None) -> torch.Generator | None:
 
 
 def _save(picture: Image.Image, out: Path, source: Path | None) -> None:
+    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was."""
     output_place(out, inputs=(source,))
-    try:
-        with writing(out):
-            picture.save(out)
-    except ValueError as e:  # an extension no Pillow writer has
-        fail(f"{out}: cannot write it: {e}; name a .png, .jpg or another format Pillow writes")
+    kind = Image.registered_extensions().get(out.suffix.lower())
+    if kind not in Image.SAVE:
+        fail(
+            f"{out}: cannot write it: Pillow has no writer for the extension {out.suffix or '(none)'}; name a .png, "
+            ".jpg or another format Pillow writes"
+        )
+    with writing(out):
+        atomic_write(out, lambda tmp: picture.save(tmp, format=kind))
 
 
 def _load(path: Path) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place, stop
+from .command import EXIT_USAGE, app, fail, output_place, stop, writing
 
 
 @app.command()
@@ -33,7 +33,8 @@ def demo(
         fail(f"--device: {err}", EXIT_USAGE)
     output_place(output, folder=True)
     try:
-        report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+        with writing(output):  # a full disk, a folder in the way
+            report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
         stop(err, "rerun arniqa demo with the same -o to go on")
     except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting

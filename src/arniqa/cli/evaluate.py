@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE
-from .command import app, connect_ray, fail, one_model_source, output_place
+from .command import app, connect_ray, fail, fail_io, one_model_source, output_place
 
 
 @app.command()
@@ -76,8 +76,8 @@ def evaluate(
 
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, run_evaluation
+    from ..models.download import cache_dir as weights_cache
     from ..utils.console import terminal
-    from .result_files import output_error
 
     one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
@@ -127,10 +127,8 @@ def evaluate(
             out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
         except stops as e:
             fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
-        except OSError as e:  # writing into -o (a folder where a file goes, disk full), else reading
-            if e.filename and Path(e.filename).resolve().is_relative_to(output.resolve()):
-                fail(str(output_error(str(e.filename), e)))
-            fail(str(e))
+        except OSError as e:  # writing into -o or the feature cache (disk full, a folder in the way), else reading
+            fail_io(e, output, cache_dir or weights_cache() / "features")
         except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
         except (MemoryError, RuntimeError) as e:

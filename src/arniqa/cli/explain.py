@@ -96,7 +96,7 @@ def fit(
         except (ValueError, OSError) as e:
             fail(str(e))
         settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
-        with Progress(console=err, transient=True) as bar, _no_references():
+        with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
             task = bar.add_task("fit references", total=len(paths))
             data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
             held = None

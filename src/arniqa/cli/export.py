@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL
-from .command import EXIT_OK, app, fail, one_model_source, output_place
+from .command import EXIT_OK, app, fail, fail_io, one_model_source, output_place
 
 
 @app.command()
@@ -59,7 +59,9 @@ def export(
             calibrate=calibrate,
             explainer=explainer,
         )
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         fail(str(e))
+    except OSError as e:
+        fail_io(e, output, sidecar_path(output))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")
     raise typer.Exit(EXIT_OK)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
-from ..utils.files import escape_name, inside, output_lock, unescape_name
+from ..utils.files import atomic_writes, escape_name, inside, output_lock, unescape_name, write_whole
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
@@ -116,7 +117,9 @@ def read_map_index(folder: Path) -> dict[str, Path]:
 
 
 def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
-    """Each file's map into ``output`` and a row of maps.csv; returns how many could not be mapped."""
+    """Each file's map into ``output`` and a row of maps.csv; returns how many could not be mapped. Every file is
+    written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
+    maps written whole."""
     import numpy as np
 
     from ..data.images import ImageError
@@ -125,9 +128,10 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
 
     used: set[str] = set()
     failed = 0
-    with open(output / "maps.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(MAP_COLUMNS)
+    listing = output / "maps.csv"
+    fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        end = write_whole(fd, _csv_row(MAP_COLUMNS), 0, str(listing))
         for i, item in enumerate(files):
             name = source_name(item, i)
             stem = _unique(Path(name).stem, used)
@@ -136,17 +140,27 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
                 qmap = quality_map(scorer, image, **options)
             except (ImageError, ValueError, RuntimeError) as e:
                 failed += 1
-                writer.writerow([escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))])
-                f.flush()
+                row = [escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))]
+                end = write_whole(fd, _csv_row(row), end, str(listing))
                 continue
             s = qmap.scores
-            np.save(output / f"{stem}.map.npy", s)
-            overlay(image, s, qmap, float(s.min()), float(s.max())).save(output / f"{stem}.map.png")
+            maps = [
+                (output / f"{stem}.map.npy", lambda tmp: np.save(tmp, s)),
+                (output / f"{stem}.map.png", overlay(image, s, qmap, float(s.min()), float(s.max())).save),
+            ]
             if options["explain"]:
-                np.save(output / f"{stem}.groups.npy", qmap.groups)
+                maps.append((output / f"{stem}.groups.npy", lambda tmp: np.save(tmp, qmap.groups)))
                 for label, probs in zip(qmap.labels, qmap.groups):
-                    overlay(image, 1 - probs, qmap, 0.0, 1.0).save(output / f"{stem}.{label}.png")
+                    maps.append((output / f"{stem}.{label}.png", overlay(image, 1 - probs, qmap, 0.0, 1.0).save))
+            atomic_writes(maps)  # the image's files all new or all as they were
             row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
-            writer.writerow([*row, f"{s.max():.4f}", s.shape[0], s.shape[1], ""])
-            f.flush()
+            end = write_whole(fd, _csv_row([*row, f"{s.max():.4f}", s.shape[0], s.shape[1], ""]), end, str(listing))
+    finally:
+        os.close(fd)
     return failed
+
+
+def _csv_row(fields) -> bytes:
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(fields)
+    return line.getvalue().encode("utf-8")

@@ -20,7 +20,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import parse_json, printable, unescape_name
+from ..utils.files import NO_SPACE, parse_json, printable, unescape_name
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -63,12 +63,17 @@ def why(e: OSError) -> str:
 
 def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
     """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
-    (None: the file could not be opened)."""
+    (None: a file that could not be opened or is written whole, not row by row)."""
     what = why(e)
     if rows is None:
         if e.errno in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(Path(name))) is not None:
             what = f"{printable(str(blocker))} is a file, not a folder"
-        return OutputError(f"{printable(name)}: cannot write it: {what}; choose an output you can write to")
+        advice = (
+            "free space and rerun (or choose another output)"
+            if e.errno in NO_SPACE
+            else "choose an output you can write to"
+        )
+        return OutputError(f"{printable(name)}: cannot write it: {what}; {advice}")
     return OutputError(
         f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
         "output) and rerun with --resume, which keeps those rows and scores the rest"

@@ -15,12 +15,11 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from ..utils.files import escape_name, printable
+from ..utils.files import escape_name, printable, write_whole
 from .result_files import (
     COLUMNS,
     EXPLAIN_COLUMNS,
@@ -192,17 +191,11 @@ class RowWriter:
                     f"{self.name}: {why(e)} after {self.count} rows; write to a file (-o) to keep the rows and resume"
                 ) from None
             return
-        data = text.encode("utf-8")
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.pwrite(self._fd, view, self.end + len(data) - len(view)) :]
+            self.end = write_whole(self._fd, text.encode("utf-8"), self.end, self.name)
         except OSError as e:
             self._broken = True
-            with suppress(OSError):
-                os.ftruncate(self._fd, self.end)
             raise output_error(self.name, e, self.existing + self.count) from None
-        self.end += len(data)
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
         """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write, warning_line
+from ..utils.files import atomic_write, naming, reserve, warning_line
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -44,9 +44,14 @@ def save_stamps(folder: Path, stamps: np.ndarray) -> None:
 
 
 def allocate(folder: Path | None, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The features of ``n`` images: in memory, or ``folder/features.npy`` mapped, its disk blocks reserved."""
     if folder is None:
         return np.zeros((n, *shape), dtype=np.float32)
-    return np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=(n, *shape))
+    path = folder / "features.npy"
+    with naming(path):
+        features = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, *shape))
+    reserve(path, features.offset + features.nbytes)
+    return features
 
 
 def save_status(folder: Path, status: np.ndarray) -> None:

@@ -33,7 +33,7 @@ from ..data.images import ImageError, open_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..utils.console import terminal
-from ..utils.files import output_lock, warning_line, write_json
+from ..utils.files import output_lock, reserve, warning_line, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (
     DONE,
@@ -193,6 +193,7 @@ class FeatureCache:
         if length is not None:
             if path.stat().st_size < length:
                 os.truncate(path, length)  # zeros for the images cut off, now pending
+            reserve(path, length)
             self.features = np.load(path, mmap_mode="r+")
 
     def restamp(self, paths: list[Path]) -> None:

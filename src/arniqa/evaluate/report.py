@@ -76,7 +76,7 @@ def scatter_plot(
     ax.scatter(pred, target, s=6, alpha=0.5)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path
 
@@ -89,7 +89,7 @@ def per_type_plot(per_type: dict, path: Path, title: str) -> Path:
     ax.set(ylabel="SRCC", title=title, ylim=(min(0, *(per_type[n]["srcc"] for n in names)), 1))
     ax.tick_params(axis="x", rotation=70)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path
 
@@ -101,7 +101,7 @@ def alpha_plot(alphas, median_srcc, chosen: float, path: Path) -> Path:
     ax.axvline(chosen, color="k", linestyle=":")
     ax.set(xlabel="ridge alpha", ylabel="median validation SRCC", title=f"alpha search (chosen {chosen:.4g})")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return path
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_write
+
 
 def embed(
     features, perplexity: float = 30.0, seed: int = 0, max_images: int | None = None
@@ -57,6 +59,6 @@ def tsne_plot(features, path: Path, labels=None, values=None, title: str = "t-SN
             fig.colorbar(sc, ax=ax, label="score")
     ax.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, fig.savefig)
     plt.close(fig)
     return Path(path)

@@ -24,7 +24,7 @@ from ..data.images import ImageError
 from ..degradations.registry import NUM_LEVELS
 from ..evaluate.features import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
-from ..utils.files import atomic_write, warning_line
+from ..utils.files import save_torch, warning_line
 from .samples import reference_samples
 
 
@@ -125,7 +125,7 @@ def labelled_features(
                 part["features"] = scorer.features(list(images.float() / 255)).mean(1)
                 if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
                     file.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(file, lambda tmp: torch.save(part, tmp))
+                    save_torch(file, part)
             parts.append(part)
             if progress:
                 progress(i, len(paths))

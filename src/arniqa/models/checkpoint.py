@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from ..constants import QUALITY_DIM
-from ..utils.files import atomic_write, parse_json
+from ..utils.files import atomic_write, atomic_writes, parse_json
 from .arniqa import ARNIQA
 from .files import WeightsError, check_layer_size, read_state_dict
 from .regressor import Regressor
@@ -64,7 +64,8 @@ def save_checkpoint(
     ``step=1000``). With ``max_part_bytes`` the tensors go, in order, greedily into parts
     ``<stem>-00001-of-0000N.safetensors`` of at most that many bytes each (header included); their
     configs add ``"part": i, "parts": N``. Each file is written to a temporary name and renamed, so a
-    crash leaves no half-written file.
+    crash leaves no half-written file; parts are renamed only once all are written, so a full disk leaves the
+    earlier files of those names as they were.
     """
     path = Path(path)
     if reserved := sorted(config.keys() & RESERVED_CONFIG_KEYS):
@@ -94,16 +95,29 @@ def save_checkpoint(
         return [write_safetensors(path, tensors, meta)]
     parts = _split(tensors, meta, max_part_bytes, path)
     n = len(parts)
-    return [
-        write_safetensors(part_path(path, i, n), part, {**meta, "part": i, "parts": n})
-        for i, part in enumerate(parts, 1)
-    ]
+    # All parts or none: a set of new parts and parts left from an earlier save under the same names would load.
+    return atomic_writes(
+        [
+            (part_path(path, i, n), _safetensors_writer(part, {**meta, "part": i, "parts": n}))
+            for i, part in enumerate(parts, 1)
+        ]
+    )
 
 
 def write_safetensors(path, tensors: dict, meta: dict) -> Path:
     """``tensors`` written atomically to the safetensors file ``path``, with ``meta`` as JSON in its ``"arniqa"``
     header entry (read back by :func:`arniqa_metadata`): the one writer of this project's weight files."""
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"arniqa": json.dumps(meta)}))
+    return atomic_write(path, _safetensors_writer(tensors, meta))
+
+
+def _safetensors_writer(tensors: dict, meta: dict):
+    """Writes the file of :func:`write_safetensors` to a path. Serialised in memory first, so a full disk is an
+    OSError with its errno (safetensors' own file writer raises a SafetensorError saying only "I/O error")."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(save(tensors, metadata={"arniqa": json.dumps(meta)}))
+
+    return write
 
 
 def save_regressor(path: Path, regressor: Regressor, **info) -> Path:

@@ -1,7 +1,10 @@
 """Writing files that must never be torn: a temporary file in the same folder, fsync, rename; and the
 lock that keeps two arniqa processes from writing one output (:func:`output_lock`).
 
-A crash at any moment leaves either the old file or the new one. :func:`write_json` is the one JSON
+A crash at any moment leaves either the old file or the new one (:func:`atomic_writes`: the old files or the new
+ones, for files that belong together). :func:`write_whole` appends a record whole or not at all,
+:func:`reserve` gives a memory-mapped file its disk blocks before it is written; :func:`out_of_space` tells a
+full disk from other errors. :func:`write_json` is the one JSON
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
@@ -11,14 +14,16 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import math
 import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -96,29 +101,109 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
     On any error the temporary file is removed and ``path`` is left as it was; an OSError names ``path``, not
     the temporary file. Returns ``path``.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    return atomic_writes([(path, write)], fsync)[0]
+
+
+def atomic_writes(files: list[tuple[str | os.PathLike, Callable[[Path], object]]], fsync: bool = True) -> list[Path]:
+    """:func:`atomic_write` of several files that belong together (the parts of a checkpoint): every
+    temporary file is written first, and only when all are written are they renamed over their paths. A full
+    disk or any other error while writing leaves every path as it was (a crash during the renames, which take
+    no space, may still leave some replaced). Returns the paths."""
+    written: list[tuple[Path, Path]] = []  # (temporary file, path)
     try:
-        # The usual permissions (0666 less the umask), as a plain open gives; safetensors' writer makes 0600
-        # files, which other users could not read.
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        usual = os.stat(tmp).st_mode & 0o777
-        write(tmp)
-        os.chmod(tmp, usual)
-        if fsync:
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, write in files:
+            path = Path(path)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+            with naming(path):
+                # The usual permissions (0666 less the umask), as a plain open gives; safetensors' writer makes
+                # 0600 files, which other users could not read.
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                written.append((tmp, path))
+                usual = os.stat(tmp).st_mode & 0o777
+                write(tmp)
+                os.chmod(tmp, usual)
+                if fsync:
+                    with open(tmp, "rb+") as f:
+                        os.fsync(f.fileno())
+        for tmp, path in written:
+            with naming(path):
+                os.replace(tmp, path)
+    finally:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+    if fsync:
+        for folder in dict.fromkeys(path.parent for _, path in written):
+            _fsync_folder(folder)
+    return [path for _, path in written]
+
+
+@contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """An OSError inside (one a library raised without a file name) names ``path``; the subclass of its errno is
+    kept (IsADirectoryError, ...)."""
+    try:
+        yield
     except OSError as e:
         if e.errno is None:
             raise
-        raise OSError(e.errno, e.strerror, str(path)) from e  # the subclass of errno (IsADirectoryError, ...)
+        raise OSError(e.errno, e.strerror, str(path)) from e
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def out_of_space(err: BaseException | None) -> OSError | None:
+    """The OSError saying there is no room to write (disk full, quota, file size limit) that ``err`` is or was
+    raised from (its causes and contexts), or None."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in NO_SPACE:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def write_whole(fd: int, data: bytes, end: int, name: str) -> int:
+    """Write ``data`` at offset ``end`` of the open file ``fd``, all of it: a write that fails (disk full) cuts the
+    file back to ``end`` and raises the OSError naming ``name``, so the file never ends in a torn record. Returns
+    the new end."""
+    view = memoryview(data)
+    with naming(name):
+        try:
+            while view:
+                view = view[os.pwrite(fd, view, end + len(data) - len(view)) :]
+        except OSError:
+            with suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
+    return end + len(data)
+
+
+def reserve(path: Path, size: int) -> None:
+    """Allocate the disk blocks of the first ``size`` bytes of the file ``path``, so that writes through a memory
+    map of it cannot run out of space: a full disk is an OSError naming ``path`` here, not a SIGBUS that kills the
+    process at the first write to a page without a block. File systems without preallocation are left as they are."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        with naming(path):
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as e:
+                if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    if fsync:
-        _fsync_folder(path.parent)
-    return path
+        os.close(fd)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save(obj)`` to ``path`` through :func:`atomic_write`, serialised in memory first: a full disk is an
+    OSError naming ``path``, not torch's RuntimeError ("unexpected pos")."""
+    import torch  # here: this module is imported where torch is not (arniqa score on an ONNX file)
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -1,0 +1,224 @@
+"""A full disk under every verb that writes files (``arniqa score -o`` and training have their own tests): one
+``error:`` line naming the file, exit 2; what was written before stays whole (an earlier map, picture or
+checkpoint), no temporary file is left, and a rerun with room goes on. The disk fills for real: ``RLIMIT_FSIZE`` in
+a child process (SIGXFSZ ignored, so a write past the limit fails with EFBIG), or a small tmpfs (root only)."""
+
+import errno
+import filecmp
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from faults import SRC, TESTS, cli, cli_child, one_line_error, tiny_ablation
+from PIL import Image
+from tiny_arniqa import tiny_onnx
+
+from arniqa.cli import EXIT_OK, EXIT_USAGE
+
+TOO_LARGE = "cannot write it: file too large for the file size limit or the file system (EFBIG)"
+RERUN = "free space and rerun (or choose another output)"
+
+
+FILL = """
+import resource
+def fill(size=4096):  # every write past size bytes of a file fails (EFBIG), as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+"""
+LIMIT = FILL + "fill()\n"  # the child's setup: the disk is full from the start
+
+
+def photo(path, size: int, seed: int):
+    """A noise photo of ``size`` x ``size`` px (PNG does not compress it: about 3 bytes a pixel)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_only_new_ones(tmp_path):
+    """Before, a map PNG cut at the limit replaced the earlier whole one (Pillow writes in place), and the
+    message named the folder."""
+    model = tiny_onnx(tmp_path / "tiny.onnx")[2]
+    photos, out, clean = tmp_path / "photos", tmp_path / "maps", tmp_path / "clean"
+    for i, size in enumerate((24, 64, 64)):  # the first map's PNG is under the limit, the others over it
+        photo(photos / f"p{i}.png", size, seed=i)
+    args = ["map", photos, "--checkpoint", model, "--crop", 8, "--stride", 8, "--engine", "onnxruntime"]
+    assert cli(*args, "-o", out).exit_code == EXIT_OK
+    before = files(out)
+    for i, size in enumerate((24, 64, 64)):  # other photos under the same names: other maps
+        photo(photos / f"p{i}.png", size, seed=10 + i)
+    assert cli(*args, "-o", clean).exit_code == EXIT_OK
+    after = files(clean)
+
+    result = cli_child(*args, "-o", out, setup=LIMIT)
+    assert result.returncode == EXIT_USAGE
+    assert one_line_error(result.stderr) == f"error: {out / 'p1.map.png'}: {TOO_LARGE}; {RERUN}"
+    now = files(out)
+    assert now.keys() == before.keys()  # no temporary file
+    assert [now[f"p0.map.{k}"] for k in ("png", "npy")] == [after[f"p0.map.{k}"] for k in ("png", "npy")]
+    assert all(now[name] == before[name] for name in now if name.startswith(("p1.", "p2.")))
+    assert now["maps.csv"] == b"".join(after["maps.csv"].splitlines(keepends=True)[:2])  # header, the whole map
+
+    assert cli(*args, "-o", out).exit_code == EXIT_OK
+    assert files(out) == after
+
+
+def test_distort_over_an_earlier_picture_keeps_it_whole(tmp_path):
+    """Before, the picture was cut at the limit (Pillow writes in place); ``gallery`` writes the same way."""
+    source = photo(tmp_path / "a.png", 64, seed=0)
+    out = tmp_path / "out" / "d.png"
+    assert cli("distort", source, "-n", "gaublur", "-l", 1, "-o", out).exit_code == EXIT_OK
+    before = out.read_bytes()
+    assert len(before) > 4096
+    result = cli_child("distort", source, "-n", "whitenoise", "-l", 5, "-o", out, setup=LIMIT)
+    assert result.returncode == EXIT_USAGE
+    assert one_line_error(result.stderr) == f"error: {out}: {TOO_LARGE}; {RERUN}"
+    assert os.listdir(out.parent) == ["d.png"] and out.read_bytes() == before
+
+
+STAND_IN = """
+import arniqa.inference, tiny_score
+arniqa.inference.load = tiny_score.load
+"""
+
+
+def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_path):
+    """Before, torch's writer failed with a RuntimeError ("unexpected pos"): a traceback, exit 1."""
+    for i in range(2):
+        photo(tmp_path / "pristine" / f"r{i}.png", 48, seed=i)
+    cache = tmp_path / "cache"
+    args = ["explain", "fit", tmp_path / "pristine", "--size", "32x24", "--chains", 1, "--protocol", "whole"]
+    result = cli_child(*args, "-o", tmp_path / "head.safetensors", "--cache", cache, setup=STAND_IN + LIMIT)
+    assert result.returncode == EXIT_USAGE
+    line = one_line_error(result.stderr)
+    assert line.startswith(f"error: {cache}{os.sep}") and line.endswith(f".pt: {TOO_LARGE}; {RERUN}")
+    assert os.listdir(cache) == []  # no torn entry, no temporary file
+
+    assert cli_child(*args, "-o", tmp_path / "head.safetensors", "--cache", cache, setup=STAND_IN).returncode == 0
+    assert len(os.listdir(cache)) == 2
+    assert cli_child(*args, "-o", tmp_path / "clean.safetensors", setup=STAND_IN).returncode == EXIT_OK
+    assert (tmp_path / "head.safetensors").read_bytes() == (tmp_path / "clean.safetensors").read_bytes()
+
+
+def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
+    """The demo's sample photos are its first files (each over the limit). Before: a traceback, exit 1."""
+    result = cli_child("demo", "-o", tmp_path / "demo", setup=LIMIT)
+    assert result.returncode == EXIT_USAGE
+    line = one_line_error(result.stderr)
+    assert line.startswith(f"error: {tmp_path / 'demo' / 'photos'}{os.sep}") and line.endswith(f"{TOO_LARGE}; {RERUN}")
+    assert os.listdir(tmp_path / "demo" / "photos") == []
+
+
+def test_a_full_disk_in_an_ablation_run_stops_the_study_and_a_rerun_finishes_it(tmp_path):
+    """Before, each run failed in turn (exit 1, a traceback per run). Now the first stops the study: one line, exit
+    2, no later run started; the rerun does the rest."""
+    args = tiny_ablation(tmp_path, "seeds=[0]", "evaluation.untrained=false")
+    setup = (
+        FILL
+        + """
+import arniqa.ablation.runner as runner
+real = runner.prepare_benchmarks
+def then_fill(*args, **kwargs):  # the benchmark is written, the first training state is not
+    sets = real(*args, **kwargs)
+    fill()
+    return sets
+runner.prepare_benchmarks = then_fill
+"""
+    )
+    result = cli_child(*args, setup=setup)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    state = tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt"
+    assert one_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
+    assert not (tmp_path / "out" / "se_resnet50_stages123").exists()
+    tiny = """
+import arniqa.models.checkpoint as checkpoint
+checkpoint.ARNIQA = lambda name, **options: TinyARNIQA()  # the runs' checkpoints are of the stand-in
+TinyARNIQA.encoder = property(lambda self: self.conv)  # counted in the result
+"""
+    again = cli_child(*args, setup=tiny)
+    assert again.returncode == EXIT_OK, again.stderr
+    assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_export_names_the_onnx_file_it_cannot_write(tmp_path, monkeypatch):
+    """Before: Python's ``[Errno 28] No space left on device: 'm.onnx'``."""
+    import arniqa.inference
+
+    def full(output, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(output))
+
+    monkeypatch.setattr(arniqa.inference, "export", full)
+    out = tmp_path / "m.onnx"
+    result = cli("export", "--checkpoint", tmp_path / "x.safetensors", "-o", out)
+    assert result.exit_code == EXIT_USAGE
+    assert one_line_error(result.stderr) == f"error: {out}: cannot write it: disk full (ENOSPC); {RERUN}"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs, filled up but for five pages (root only; skipped elsewhere); yields it and the fillers."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        fillers = []
+        try:
+            while True:
+                fillers.append(disk / f"filler{len(fillers)}")
+                fillers[-1].write_bytes(b"x" * 4096)
+        except OSError:
+            pass
+        for f in fillers[-6:]:  # the last one (maybe empty) and five pages
+            f.unlink()
+        yield disk, fillers[:-6]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+FEATURES = """
+import sys, numpy as np, torch
+from arniqa.evaluate.features import FeatureProtocol, extract_features
+
+class Wide(torch.nn.Module):  # 1024 values a view: 20 KiB of features an image
+    def quality_features(self, full, half):
+        return torch.cat([full.mean((2, 3)), half.mean((2, 3))], 1).repeat(1, 171)[:, :1024]
+
+out, cache, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+features = extract_features(
+    Wide(), paths, FeatureProtocol(crop_size=8), cache_dir=None if cache == "-" else cache, batch_size=1, progress=False
+)
+np.save(out, np.asarray(features))
+"""
+
+
+def test_the_feature_cache_on_a_full_disk_is_an_error_naming_it_not_a_crash(small_disk, tmp_path):
+    """Before, the process died of SIGBUS at its first write to a page of the mapped features.npy that the disk
+    had no room for: no message, exit -7. Now the file's blocks are reserved when it is made: an OSError naming it
+    (the CLI's one line); with room, the rerun gives the features computed without a cache."""
+    disk, fillers = small_disk
+    # 40 KiB of features: the lock file, stamps.npy, the first and the last page of features.npy fit, not the rest
+    paths = [str(photo(tmp_path / "photos" / f"{i}.png", 16, seed=i)) for i in range(2)]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+
+    def extract(out: str, cache: str) -> subprocess.CompletedProcess:
+        code = [sys.executable, "-c", FEATURES, str(tmp_path / out), cache, *paths]
+        return subprocess.run(code, capture_output=True, text=True, env=env, cwd=TESTS, timeout=300)
+
+    full = extract("cached.npy", str(disk / "cache"))
+    last = full.stderr.strip().splitlines()[-1]
+    assert full.returncode == 1, full.stderr  # raised, not killed
+    assert last.startswith(f"OSError: [Errno {errno.ENOSPC}] No space left on device") and "features.npy" in last
+    for f in fillers:
+        f.unlink()
+    assert extract("cached.npy", str(disk / "cache")).returncode == 0
+    assert extract("plain.npy", "-").returncode == 0
+    assert filecmp.cmp(tmp_path / "cached.npy", tmp_path / "plain.npy", shallow=False)
