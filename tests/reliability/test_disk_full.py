@@ -214,8 +214,8 @@ def test_the_feature_cache_on_a_full_disk_is_an_error_naming_it_not_a_crash(smal
         return subprocess.run(code, capture_output=True, text=True, env=env, cwd=TESTS, timeout=300)
 
     full = extract("cached.npy", str(disk / "cache"))
+    assert full.returncode == 1, full.stderr  # raised, not killed by SIGBUS (-7)
     last = full.stderr.strip().splitlines()[-1]
-    assert full.returncode == 1, full.stderr  # raised, not killed
     assert last.startswith(f"OSError: [Errno {errno.ENOSPC}] No space left on device") and "features.npy" in last
     for f in fillers:
         f.unlink()
