@@ -2,8 +2,10 @@
 TorchScript regressor of the published files, random values) and against the torch engine's rows."""
 
 import csv
+import errno
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -162,6 +164,33 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     assert not any(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, monkeypatch):
+    """The graph was replaced before its sidecar was written: a full disk then left the new graph beside the
+    earlier sidecar, whose score range would scale the new graph's scores without a word."""
+    from tiny_arniqa import TinyARNIQA
+
+    from arniqa.inference.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    model = TinyARNIQA()
+    model.backbone_name = "tiny"
+    path, side = tmp_path / "m.onnx", tmp_path / "m.onnx.json"
+    export_onnx(model, Regressor("kadid10k", in_features=8), path, protocol="whole")
+    before = path.read_bytes(), side.read_bytes()
+    write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_onnx(model, Regressor("live", in_features=8), path, protocol="whole")
+    assert (path.read_bytes(), side.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]  # no temporary file left
 
 
 @pytest.mark.parametrize(

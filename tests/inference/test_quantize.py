@@ -40,6 +40,23 @@ def folder(photos, tmp_path_factory):
     return d
 
 
+def test_an_earlier_sidecar_never_stays_beside_a_new_int8_graph(calibration, tmp_path):
+    """quantize() of a graph without a sidecar kept the sidecar of an earlier graph at the output, whose score
+    range then scaled the new graph's scores."""
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.quantize import quantize
+
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    out = tmp_path / "q.onnx"
+    quantize(fp32, out, calibration)
+    meta = json.loads((tmp_path / "q.onnx.json").read_text())
+    assert meta["precision"] == "int8" and meta["score_range"] == [1.0, 5.0, "mos"]
+    (tmp_path / "fp32.onnx.json").unlink()  # a graph without a sidecar
+    quantize(fp32, out, calibration)
+    assert out.is_file() and not (tmp_path / "q.onnx.json").exists()
+
+
 @pytest.fixture(scope="module")
 def int8_export(export_published, calibration, tmp_path_factory):
     out = tmp_path_factory.mktemp("int8") / "m.onnx"

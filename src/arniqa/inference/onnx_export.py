@@ -31,7 +31,7 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.explain import Explainer
 from ..models.regressor import Regressor
-from ..utils.files import atomic_write, write_json
+from ..utils.files import atomic_writes, json_writer
 from .sidecar import SIDECAR_FORMAT, sidecar_path
 
 OPSET = 17
@@ -112,8 +112,9 @@ def export_onnx(
     explainer: Explainer | None = None,
 ) -> Path:
     """Write ``model`` + ``regressor`` (+ ``explainer``) as an ONNX file at ``path`` (and the sidecar
-    ``path.json``); with no regressor the graph outputs the embedding only. Both files are written atomically.
-    The graph is traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
+        ``path.json``); with no regressor the graph outputs the embedding only. Both files are replaced together
+    (:func:`~arniqa.utils.files.atomic_writes`).
+        The graph is traced from copies in eval mode: ``model`` and ``regressor`` keep their mode, device and layout."""
     protocol = get_protocol(protocol)
     path = Path(path)
     head = None if explainer is None else copy.deepcopy(explainer).cpu()
@@ -142,8 +143,8 @@ def export_onnx(
                 dynamic_axes=axes,
             )
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, write)
     meta = sidecar(regressor, protocol, embedding, model.backbone_name, head)
-    write_json(sidecar_path(path), meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Together: an earlier sidecar beside the new graph would scale its scores by another score range.
+    atomic_writes([(path, write), (sidecar_path(path), json_writer(meta))])
     return path

@@ -27,7 +27,7 @@ from PIL import Image
 from ..data.images import list_images, open_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
-from ..utils.files import atomic_write, cache_dir, sha256_of, write_json
+from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of
 from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
@@ -75,7 +75,8 @@ def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str,
 def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str | os.PathLike | None = None) -> Path:
     """Write the int8 form of the ONNX file ``fp32`` at ``output`` (atomically), calibrated on the photos of
     the folder ``calibrate`` (default: the bundled ones); a sidecar of ``fp32`` is copied with the precision
-    and the calibration added."""
+    and the calibration added, the graph and its sidecar replaced together (a sidecar left at ``output`` from
+    an earlier graph is removed when ``fp32`` has none)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -87,6 +88,7 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
             return next(self.feeds, None)
 
     output = Path(output)
+    meta = read_sidecar(fp32)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
@@ -104,19 +106,19 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
                 weight_type=QuantType.QInt8,
             )
 
-        atomic_write(output, write)
-    meta = read_sidecar(fp32)
-    if meta is not None:
-        write_json(
-            sidecar_path(output),
-            {
+        files = [(output, write)]
+        if meta is not None:
+            meta = {
                 **meta,
                 "precision": "int8",
                 "quantization": SETTINGS,
                 "calibration": "bundled sample photos" if calibrate is None else str(calibrate),
                 "calibration_key": calibration_key(calibrate),
-            },
-        )
+            }
+            files.append((sidecar_path(output), json_writer(meta)))
+        atomic_writes(files)  # together: an earlier sidecar beside the new graph would scale its scores
+    if meta is None:  # nor may one stay beside a graph that has none
+        sidecar_path(output).unlink(missing_ok=True)
     return output
 
 

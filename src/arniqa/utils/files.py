@@ -250,9 +250,14 @@ def parse_json(text: str) -> Any:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``jsonable(obj)`` to ``path`` (indent 1) atomically, creating the folder; returns ``path``."""
     path = Path(path)
-    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, json_writer(obj))
+
+
+def json_writer(obj: Any) -> Callable[[Path], object]:
+    """What writes ``jsonable(obj)`` (indent 1) to a path: for :func:`atomic_write` and :func:`atomic_writes`."""
+    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
+    return lambda tmp: tmp.write_text(text)
 
 
 # ------------------------------------------------------------------------------------ output locks
