@@ -79,6 +79,13 @@ def test_demo_runs_every_stage(tmp_path):
     assert all(r["error"] == "" for r in rows)
     assert all(float(r["score"]) == pytest.approx((float(r["raw_score"]) - 1) / 4, abs=1e-6) for r in rows)
 
+    # a rerun with other settings reused the 1-step model, and its report and checkpoint said 2 steps / 40 px
+    before = report.read_bytes(), (tmp_path / "demo" / "model.safetensors").read_bytes()
+    for steps, crop in ((2, 32), (1, 40)):
+        with pytest.raises(ValueError, match=r"run: trained with --steps 1 and --crop-size 32 \(batch 4\), not"):
+            run_demo(tmp_path / "demo", steps=steps, crop_size=crop, synthetic_size=(48, 32), types=("gaublur",))
+    assert (report.read_bytes(), (tmp_path / "demo" / "model.safetensors").read_bytes()) == before
+
 
 def test_a_signal_in_the_demos_training_is_one_line_and_128_plus_its_number(tmp_path, monkeypatch):
     """The training's Stopped (a signal, the state saved) went up as a traceback, exit 1."""

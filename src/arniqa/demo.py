@@ -22,6 +22,7 @@ import shlex
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from .data.images import open_image, pil_to_tensor, tensor_to_pil
@@ -59,6 +60,20 @@ def sample_photos(folder: Path) -> list[Path]:
     return sorted(paths)
 
 
+def check_same_run(run: Path, steps: int, crop_size: int, batch_size: int) -> None:
+    """ValueError if the training run in ``run`` (finished or interrupted) was made with other settings: a rerun
+    reuses it, and its report and checkpoint would describe settings it was not trained with."""
+    if not (run / "config.yaml").is_file():
+        return
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    was = (saved["train"]["max_steps"], saved["data"]["crop_size"], saved["train"]["batch_size"])
+    if was != (steps, crop_size, batch_size):
+        raise ValueError(
+            f"{run}: trained with --steps {was[0]} and --crop-size {was[1]} (batch {was[2]}), not --steps {steps} "
+            f"and --crop-size {crop_size} (batch {batch_size}); rerun with those, or choose another -o"
+        )
+
+
 def run_demo(
     output: str | Path = "arniqa-demo",
     steps: int = 12,
@@ -71,7 +86,8 @@ def run_demo(
     log=print,
 ) -> Path:
     """Run the demo into ``output``; returns the path of ``report.md``. Rerunning reuses what is done
-    (a finished training run, synthetic images already written)."""
+    (a finished training run, synthetic images already written); a run made with other settings is refused
+    (:func:`check_same_run`)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] sample photos -> {output / 'photos'}")
@@ -103,6 +119,7 @@ def run_demo(
         ],
     )
     model_path = run / "model.safetensors"
+    check_same_run(run, steps, crop_size, batch_size)
     if not model_path.exists():
         train(config, resume=state if state.exists() else None)
     model, _, _ = load_checkpoint(model_path, device=device)
