@@ -160,30 +160,6 @@ def test_export_names_the_onnx_file_it_cannot_write(tmp_path, monkeypatch):
     assert one_line_error(result.stderr) == f"error: {out}: cannot write it: disk full (ENOSPC); {RERUN}"
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs, filled up but for five pages (root only; skipped elsewhere); yields it and the fillers."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        fillers = []
-        try:
-            while True:
-                fillers.append(disk / f"filler{len(fillers)}")
-                fillers[-1].write_bytes(b"x" * 4096)
-        except OSError:
-            pass
-        for f in fillers[-6:]:  # the last one (maybe empty) and five pages
-            f.unlink()
-        yield disk, fillers[:-6]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
-
-
 FEATURES = """
 import sys, numpy as np, torch
 from arniqa.evaluate.features import FeatureProtocol, extract_features
@@ -200,6 +176,7 @@ np.save(out, np.asarray(features))
 """
 
 
+@pytest.mark.parametrize("small_disk", [5], indirect=True)  # five pages free
 def test_the_feature_cache_on_a_full_disk_is_an_error_naming_it_not_a_crash(small_disk, tmp_path):
     """Before, the process died of SIGBUS at its first write to a page of the mapped features.npy that the disk
     had no room for: no message, exit -7. Now the file's blocks are reserved when it is made: an OSError naming it

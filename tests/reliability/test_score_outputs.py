@@ -113,30 +113,6 @@ def test_the_file_size_limit_exits_2_naming_the_file_and_resume_completes_it(tin
     assert out.read_bytes() == data
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs, then filled up but for two pages (root only; skipped elsewhere)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        fillers = []
-        try:
-            while True:
-                fillers.append(disk / f"filler{len(fillers)}")
-                fillers[-1].write_bytes(b"x" * 4096)
-        except OSError:
-            pass
-        for f in fillers[-3:]:  # the last one (maybe empty) and two pages: the lock file's and the output's
-            f.unlink()
-        yield disk, fillers[:-3]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
-
-
 def test_a_full_disk_exits_2_naming_the_file_and_resume_completes_it(tiny, small_disk, tmp_path):
     disk, fillers = small_disk
     imgs = write_images(tmp_path / ("long-folder-name-" * 12) / "imgs", 20)  # rows of ~270 bytes: 5.4 KB in all
