@@ -95,18 +95,19 @@ def test_a_worker_killed_during_the_checkpoint_write_keeps_that_checkpoint(tmp_p
     # At the second state.pt write the worker is killed and the write waits until its SIGCHLD came.
     setup = """
         import multiprocessing
-        import arniqa.train.state as state
-        real, writes = state.atomic_write, []
-        def killing(path, write, **options):
+        import arniqa.utils.files as files
+        real, writes = files.atomic_write, []
+        def killing(path, write, *args, **options):
             def slow_write(tmp):
-                writes.append(path)
-                if len(writes) == 2:
-                    for worker in multiprocessing.active_children():
-                        os.kill(worker.pid, signal.SIGKILL)
-                    time.sleep(0.5)
+                if os.path.basename(path) == "state.pt":
+                    writes.append(path)
+                    if len(writes) == 2:
+                        for worker in multiprocessing.active_children():
+                            os.kill(worker.pid, signal.SIGKILL)
+                        time.sleep(0.5)
                 write(tmp)
-            return real(path, slow_write, **options)
-        state.atomic_write = killing
+            return real(path, slow_write, *args, **options)
+        files.atomic_write = killing
     """
     result = cli_child("train", config, setup=setup)
     assert result.returncode == EXIT_USAGE

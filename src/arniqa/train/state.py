@@ -9,7 +9,6 @@ SIGCHLD handler) cannot cut them, and a failing write (disk full) is a :class:`T
 
 from __future__ import annotations
 
-import io
 import random
 import re
 import signal
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
-from ..utils.files import atomic_write
+from ..utils.files import save_torch
 from .config import Config
 
 STATE_FILE = "state.pt"
@@ -112,14 +111,11 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
 
 
 def save_state(state: dict, path: Path) -> None:
-    """Serialise ``state`` in memory, then write it through :func:`~arniqa.utils.files.atomic_write`
-    (fsync, rename), both within :func:`checkpoint_write`: a crash or a full disk at any moment
-    leaves the old file or the new one, never a torn one (and a full disk is an OSError, not
-    torch's "unexpected pos")."""
+    """:func:`~arniqa.utils.files.save_torch` (in memory, then fsync and rename) within :func:`checkpoint_write`:
+    a crash or a full disk at any moment leaves the old file or the new one, never a torn one (and a full disk
+    is an OSError, not torch's "unexpected pos")."""
     with checkpoint_write(path):
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+        save_torch(path, state)
 
 
 def load_state_file(path: Path) -> dict:
