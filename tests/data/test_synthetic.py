@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
-from arniqa.data.images import list_images
+from arniqa.data.folders import list_images
 from arniqa.data.iqa import load_dataset
 from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size
 from arniqa.degradations import LEVELS, kernels

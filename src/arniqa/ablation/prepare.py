@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from ..data.images import list_images
+from ..data.folders import list_images
 from ..data.iqa import IQADataset, load_dataset
 from ..data.synthetic import KADID_TYPES, build_synthetic
 from ..utils.files import write_json

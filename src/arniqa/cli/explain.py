@@ -53,7 +53,7 @@ def fit(
     read."""
     from rich.progress import Progress
 
-    from ..data.images import list_images
+    from ..data.folders import list_images
     from ..data.synthetic import parse_size
     from ..explain.fit import accuracy, labelled_features
     from ..explain.fit import fit as fit_head

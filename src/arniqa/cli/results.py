@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -51,46 +50,6 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     broken: list[tuple[str, str]] = []
     files = list(iter_inputs(paths, skipped.append, lambda path, why: broken.append((path, why))))
     return Collected(files, skipped, broken)
-
-
-def skipped_kind(path: str) -> str:
-    """How :func:`skipped_summary` counts a skipped file: its extension."""
-    return Path(path).suffix.lower() or "(no extension)"
-
-
-NAMED = 10  # entries that are no file named in the skipped note; the others are counted
-
-
-class Broken:
-    """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
-    ``(path, why)`` and how many in all, so memory stays flat whatever their number."""
-
-    def __init__(self) -> None:
-        self.named: list[tuple[str, str]] = []
-        self.count = 0
-
-    def __call__(self, path: str, why: str) -> None:
-        self.count += 1
-        if len(self.named) < NAMED:
-            self.named.append((path, why))
-
-
-def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = ()) -> str:
-    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
-    link), b (link loop)`` (most common extension first); empty when nothing was skipped. ``skipped``:
-    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no
-    file (a :class:`Broken`, or their (path, why))."""
-    counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
-    named, total = (broken.named, broken.count) if isinstance(broken, Broken) else (broken[:NAMED], len(broken))
-    parts = []
-    if n := sum(counts.values()):
-        kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        parts.append(f"{n} file{'s' if n != 1 else ''} no decoder can open: {kinds}")
-    if total:
-        named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
-        entries = "1 entry that is" if total == 1 else f"{total} entries that are"
-        parts.append(f"{entries} no file: {named}")
-    return "skipped " + "; ".join(parts) if parts else ""
 
 
 def write_scores(

@@ -104,11 +104,12 @@ def score(
     from PIL import Image
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
-    from .results import Broken, skipped_kind, skipped_summary, write_scores
+    from .results import write_scores
 
     err = terminal(stderr=True)
     one_model_source(checkpoint, weights_dir)

@@ -55,8 +55,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ..utils.files import inside
-
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
@@ -112,17 +110,6 @@ WUFFS_MAX_PIXELS = 16_000_000
 def is_image_file(path: PathLike) -> bool:
     """True when the file extension belongs to a format PIL can open."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def list_images(folder: PathLike, exclude: PathLike | None = None) -> list[Path]:
-    """The image files (:func:`is_image_file`) in the tree under ``folder``, sorted, but those under ``exclude``
-    (a command's output folder inside ``folder``, whose images a rerun must not take as inputs); ValueError when
-    ``folder`` is not a folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of images")
-    files = (p for p in folder.rglob("*") if is_image_file(p) and p.is_file())
-    return sorted(p for p in files if exclude is None or not inside(p, exclude))
 
 
 def can_identify(path: PathLike) -> bool:

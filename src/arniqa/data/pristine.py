@@ -23,7 +23,8 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .images import list_images, open_image, uint8_view
+from .folders import list_images
+from .images import open_image, uint8_view
 from .views import half_scale_crop
 
 CROPS = ("A_full", "A_half", "B_full", "B_half")
@@ -33,7 +34,7 @@ def training_images(root: str | Path) -> list[Path]:
     """The training images under ``root``, sorted.
 
     KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): its pristine
-    PNGs only. Otherwise every image file in the tree (:func:`~arniqa.data.images.list_images`).
+    PNGs only. Otherwise every image file in the tree (:func:`~arniqa.data.folders.list_images`).
     Raises ValueError when ``root`` is not a folder or holds no image.
     """
     root = Path(root)

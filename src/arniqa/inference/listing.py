@@ -13,14 +13,12 @@ file already has, reading it as a stream too.
 from __future__ import annotations
 
 import codecs
-import errno
 import os
-import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..data.images import can_identify, is_image_file
+from ..data.folders import is_image, walk
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
@@ -45,58 +43,6 @@ def _lines(stream) -> Iterator[str]:
             yield os.fsdecode(line)
 
 
-def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
-    """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
-    held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked);
-    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`) and each folder
-    that cannot be listed (no permission, a path too long, replaced by a file since it was listed)."""
-    levels = [_listing(folder, on_broken)]
-    while levels:
-        entry = next(levels[-1], None)
-        if entry is None:
-            levels.pop()
-            continue
-        path = Path(entry.path)
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            is_file = not is_dir and entry.is_file()
-        except OSError:
-            is_dir = is_file = False
-        if is_dir:
-            levels.append(_listing(path, on_broken))
-        elif is_file:
-            yield path
-        elif why := not_a_file(path):
-            on_broken(str(path), why)
-
-
-def _listing(folder: Path, on_broken: Callable[[str, str], object]) -> Iterator[os.DirEntry]:
-    """The entries of ``folder`` sorted by name; a folder that cannot be listed is reported, and empty."""
-    try:
-        with os.scandir(folder) as entries:
-            return iter(sorted(entries, key=lambda e: e.name))
-    except FileNotFoundError:
-        return iter(())  # removed since it was listed: nothing left in it to score
-    except OSError as e:
-        on_broken(str(folder), f"folder cannot be listed: {e.strerror or e}")
-        return iter(())
-
-
-def not_a_file(path: Path) -> str | None:
-    """Why a folder entry that is neither a file nor a folder is no file; None for a link to a folder."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "dangling link"
-    except OSError as e:
-        return "link loop" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror or e})"
-    if stat.S_ISDIR(mode):
-        return None  # a linked folder: not followed, as rglob does not
-    if stat.S_ISREG(mode):
-        return None  # became a file since it was listed
-    return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
-
-
 def iter_inputs(
     paths: Iterable[str | os.PathLike],
     skipped: Callable[[str], object] = lambda f: None,
@@ -111,7 +57,7 @@ def iter_inputs(
                 for f in walk(p, on_broken):
                     if is_shard(f):
                         yield from shard_items(f)
-                    elif is_image_file(f) or can_identify(f):
+                    elif is_image(f):
                         yield str(f)
                     else:
                         skipped(str(f))

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import list_images, open_image
+from ..data.folders import list_images
+from ..data.images import open_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of

@@ -1,0 +1,142 @@
+"""The image files under a folder: one walk and one image-file rule for every command that reads folders.
+
+A folder is walked depth first, each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
+one listing per level held, so a tree of any depth or width is walked in flat memory; links to folders are not
+followed. A file is an image when its extension belongs to a format we decode or, whatever its name, a decoder
+recognises its header (:func:`is_image`); the other files are skipped. Entries that are no file (dangling links,
+link loops, FIFOs, sockets, devices) and folders that cannot be listed are reported as broken, never passed over
+in silence. :func:`skipped_summary` says both in one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from ..utils.files import inside, printable, warning_line
+from .images import can_identify, is_image_file
+
+NAMED = 10  # entries that are no file named in the skipped note; the others are counted
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    """True for a file of an image extension (:func:`~arniqa.data.images.is_image_file`), else when a decoder
+    recognises its header (read only for files of other names)."""
+    return is_image_file(path) or can_identify(path)
+
+
+def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
+    """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
+    held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked);
+    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`) and each folder
+    that cannot be listed (no permission, a path too long, replaced by a file since it was listed)."""
+    levels = [_listing(folder, on_broken)]
+    while levels:
+        entry = next(levels[-1], None)
+        if entry is None:
+            levels.pop()
+            continue
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            is_dir = is_file = False
+        if is_dir:
+            levels.append(_listing(path, on_broken))
+        elif is_file:
+            yield path
+        elif why := not_a_file(path):
+            on_broken(str(path), why)
+
+
+def _listing(folder: Path, on_broken: Callable[[str, str], object]) -> Iterator[os.DirEntry]:
+    """The entries of ``folder`` sorted by name; a folder that cannot be listed is reported, and empty."""
+    try:
+        with os.scandir(folder) as entries:
+            return iter(sorted(entries, key=lambda e: e.name))
+    except FileNotFoundError:
+        return iter(())  # removed since it was listed: nothing left in it
+    except OSError as e:
+        on_broken(str(folder), f"folder cannot be listed: {e.strerror or e}")
+        return iter(())
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why a folder entry that is neither a file nor a folder is no file; None for a link to a folder."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "dangling link"
+    except OSError as e:
+        return "link loop" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(mode):
+        return None  # a linked folder: not followed, as rglob does not
+    if stat.S_ISREG(mode):
+        return None  # became a file since it was listed
+    return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
+
+
+def skipped_kind(path: str) -> str:
+    """How :func:`skipped_summary` counts a skipped file: its extension."""
+    return Path(path).suffix.lower() or "(no extension)"
+
+
+class Broken:
+    """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
+    ``(path, why)`` and how many in all, so memory stays flat whatever their number."""
+
+    def __init__(self) -> None:
+        self.named: list[tuple[str, str]] = []
+        self.count = 0
+
+    def __call__(self, path: str, why: str) -> None:
+        self.count += 1
+        if len(self.named) < NAMED:
+            self.named.append((path, why))
+
+
+def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = ()) -> str:
+    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
+    link), b (link loop)`` (most common extension first); empty when nothing was skipped. ``skipped``:
+    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no
+    file (a :class:`Broken`, or their (path, why))."""
+    counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
+    named, total = (broken.named, broken.count) if isinstance(broken, Broken) else (broken[:NAMED], len(broken))
+    parts = []
+    if n := sum(counts.values()):
+        kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"{n} file{'s' if n != 1 else ''} no decoder can open: {kinds}")
+    if total:
+        named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
+        entries = "1 entry that is" if total == 1 else f"{total} entries that are"
+        parts.append(f"{entries} no file: {named}")
+    return "skipped " + "; ".join(parts) if parts else ""
+
+
+def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
+    (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
+    skipped or broken is said in one warning line on stderr (:func:`skipped_summary`); ValueError when
+    ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of images")
+    skipped: Counter = Counter()
+    broken = Broken()
+    files = []
+    for path in walk(folder, broken):
+        if exclude is not None and inside(path, exclude):
+            continue
+        if is_image(path):
+            files.append(path)
+        else:
+            skipped[skipped_kind(str(path))] += 1
+    if summary := skipped_summary(skipped, broken):
+        print(warning_line(f"{folder}: {summary}"), file=sys.stderr)
+    return files

@@ -1,0 +1,110 @@
+"""The one walk and image-file rule of every command that reads folders: which files, in which order, and what
+is said of the rest."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from imaging import POSTSCRIPT, write_phone_photos, write_photo
+from PIL import Image
+
+from arniqa.data.folders import list_images, skipped_summary, walk
+
+
+def _opens(path) -> bool:
+    """The reference rule, independent of arniqa: PIL (or pillow-heif, registered) identifies the file."""
+    try:
+        with Image.open(path):
+            return True
+    except Exception:
+        return False
+
+
+def test_list_images_keeps_the_files_of_every_format_the_decoder_opens(tmp_path):
+    """HEIC and AVIF photos too, hidden files too, in the whole tree, sorted; no other files, no folders."""
+    phones = write_phone_photos(tmp_path / "photos" / "phones")
+    plain = [write_photo(tmp_path / "photos" / name, 8, 8, 0) for name in ("b.PNG", ".hidden.jpg", "c.ppm")]
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / "figure.eps").write_bytes(POSTSCRIPT)  # a format never opened
+    (tmp_path / "photos" / "folder.png").mkdir()
+    assert list_images(tmp_path / "photos") == sorted([*phones, *plain])
+    with pytest.raises(ValueError, match="not a folder"):
+        list_images(tmp_path / "photos" / "b.PNG")
+
+
+def test_an_image_is_known_by_its_header_whatever_its_name(tmp_path):
+    # before: training and benchmarks listed by extension only, so a photo saved without one (or as .dat) was
+    # left out, while `arniqa score` of the same folder scored it
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    for name, fmt in (("a.jpg", "JPEG"), ("b", "PNG"), ("c.dat", "JPEG"), ("d.txt", None)):
+        path = tmp_path / name
+        path.write_text("plain text") if fmt is None else Image.fromarray(pixels).save(path, fmt)
+    expected = sorted(p for p in tmp_path.iterdir() if _opens(p))
+    assert [p.name for p in expected] == ["a.jpg", "b", "c.dat"]
+    assert list_images(tmp_path) == expected
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_listed(tmp_path):
+    # before: list_images went through Path.rglob, which recurses once per level: 1100 nested folders were a
+    # RecursionError traceback from `arniqa train`, `benchmark synthetic` and `explain fit`
+    depth = sys.getrecursionlimit() + 100
+    fds = [os.open(tmp_path, os.O_RDONLY)]  # made through folder descriptors: os.makedirs recurses per level
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fds[-1])
+        fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+    with os.fdopen(os.open("x.png", os.O_CREAT | os.O_WRONLY, dir_fd=fds[-1]), "wb") as f:
+        Image.new("RGB", (4, 4)).save(f, "PNG")
+    try:
+        assert list_images(tmp_path) == [tmp_path.joinpath(*["d"] * depth, "x.png")]
+    finally:
+        os.unlink("x.png", dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir("d", dir_fd=fds[-1])
+        os.close(fds[0])
+
+
+def test_what_is_left_out_is_said_in_one_line(tmp_path, capsys):
+    # before: dangling links, FIFOs and non-images vanished from a training or benchmark listing without a word
+    write_photo(tmp_path / "a.png", 8, 8, 0)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    os.mkfifo(tmp_path / "pipe.png")
+    assert list_images(tmp_path) == [tmp_path / "a.png"]
+    err = capsys.readouterr().err
+    assert err == (
+        f"warning: {tmp_path}: skipped 1 file no decoder can open: 1 .txt; 2 entries that are no file: "
+        f"{tmp_path / 'gone.jpg'} (dangling link), {tmp_path / 'pipe.png'} (FIFO)\n"
+    )
+    assert list_images(tmp_path) == [tmp_path / "a.png"] and capsys.readouterr().err == err  # said each time
+
+
+def test_nothing_skipped_says_nothing(tmp_path, capsys):
+    write_photo(tmp_path / "a.png", 8, 8, 0)
+    assert list_images(tmp_path) == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == ""
+    assert skipped_summary() == ""
+
+
+def test_an_output_folder_inside_is_excluded_with_its_files(tmp_path, capsys):
+    write_photo(tmp_path / "a.png", 8, 8, 0)
+    (tmp_path / "out" / "images").mkdir(parents=True)
+    write_photo(tmp_path / "out" / "images" / "a_01_01.png", 8, 8, 0)
+    (tmp_path / "out" / "labels.csv").write_text("x")
+    assert list_images(tmp_path, exclude=tmp_path / "out") == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == ""  # the output's own files are not reported as skipped
+
+
+def test_walk_order_is_sorted_rglob_order(tmp_path):
+    for name in ("b/z.png", "b/a.jpg", "a.txt", "a/c/d.png", "a.png", "a-b/e.png", "B.png", "b.notes"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert list(walk(tmp_path)) == [p for p in sorted(tmp_path.rglob("*")) if p.is_file()]
+
+
+def test_skipped_summary_names_ten_entries_and_counts_the_rest():
+    broken = [(f"f{i}", "dangling link") for i in range(12)]
+    line = skipped_summary(["a.txt", "b.txt", "c"], broken)
+    assert line.startswith("skipped 3 files no decoder can open: 2 .txt, 1 (no extension); 12 entries that are no")
+    assert line.count("(dangling link)") == 10 and line.endswith("f9 (dangling link), ...")
