@@ -102,9 +102,10 @@ def test_bad_probabilities_raise():
         sample_chain(num_levels=6)
 
 
-@pytest.mark.parametrize("bad", ["0.5", None, 0.5j])
+@pytest.mark.parametrize("bad", ["0.5", None, 0.5j, True, False])
 def test_a_pristine_prob_that_is_not_a_number_is_named(bad):
-    """It was TypeError ("'<=' not supported between instances of 'int' and 'str'"), not naming the argument."""
+    """It was TypeError ("'<=' not supported between instances of 'int' and 'str'"), not naming the argument;
+    True was taken as 1.0 (every chain pristine) and False as 0.0."""
     with pytest.raises(ValueError, match="pristine_prob must be in"):
         sample_chain(pristine_prob=bad)
 
@@ -138,6 +139,9 @@ def test_sample_chain_refuses_a_generator_that_is_not_a_torch_generator():
         ([5], "a chain step is a \\(name, level\\) pair, got 5"),
         (("jpeg", 2), "a chain step is a \\(name, level\\) pair, got 'jpeg'"),  # a step, not a chain of one
         ([("jpeg", 2, 1)], "pair, got \\('jpeg', 2, 1\\)"),
+        (["ab"], "a chain step is a \\(name, level\\) pair, got 'ab'"),  # was the step ('a', 'b')
+        ([b"j2"], "a chain step is a \\(name, level\\) pair, got b'j2'"),
+        ("jpeg", "a chain is an iterable of \\(name, level\\) steps, got 'jpeg'"),  # was: got 'j'
     ],
 )
 def test_a_malformed_chain_is_named(image, bad, message):

@@ -56,7 +56,7 @@ class Chain(tuple):
     """
 
     def __new__(cls, steps: Iterable[Step | tuple[str, int]] = ()) -> Chain:
-        if not isinstance(steps, Iterable):
+        if not isinstance(steps, Iterable) or isinstance(steps, (str, bytes)):
             raise ValueError(f"a chain is an iterable of (name, level) steps, got {steps!r}")
         return super().__new__(cls, map(_step, steps))
 
@@ -69,6 +69,8 @@ class Chain(tuple):
 
 def _step(step) -> Step:
     try:
+        if isinstance(step, (str, bytes)):  # "ab" would unpack as the pair ("a", "b")
+            raise TypeError
         name, level = step
     except (TypeError, ValueError):
         raise ValueError(f"a chain step is a (name, level) pair, got {step!r}") from None
@@ -100,7 +102,9 @@ def sample_chain(
     if not _whole_in(max_distortions, 0, MAX_DISTORTIONS):
         raise ValueError(f"max_distortions must be an integer from 0 to {MAX_DISTORTIONS}, got {max_distortions!r}")
     check_generator(generator)
-    if not (isinstance(pristine_prob, numbers.Real) and 0 <= pristine_prob <= 1):
+    if not (
+        isinstance(pristine_prob, numbers.Real) and not isinstance(pristine_prob, bool) and 0 <= pristine_prob <= 1
+    ):
         raise ValueError(f"pristine_prob must be in [0, 1], got {pristine_prob!r}")
     cumulative = list(accumulate(level_probs(num_levels)))
     if _uniform(generator) < pristine_prob or max_distortions == 0:
