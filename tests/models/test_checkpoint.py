@@ -155,8 +155,10 @@ def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
     stored = [load_file(str(f)) for f in files]
     assert [k for part in stored for k in order if k in part] == order  # every tensor once, in order
     assert all(t.dtype == torch.bfloat16 for part in stored for t in part.values())
+    part_set = _config(files[0])["part_set"]
+    assert len(part_set) == 16 and int(part_set, 16) >= 0  # 8 random bytes in hex, one per save
     for i, f in enumerate(files, 1):
-        assert _config(f) == {**config, "dtype": "bfloat16", "part": i, "parts": n}
+        assert _config(f) == {**config, "dtype": "bfloat16", "part": i, "parts": n, "part_set": part_set}
 
     expected, expected_reg = _bf16(model), _bf16(reg)
     for name in (files[0], files[-1], tmp_path / "parts"):
@@ -171,6 +173,27 @@ def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
     loaded, loaded_reg, _ = load_checkpoint(tmp_path / "one")
     assert one.name == "model.safetensors"
     assert _equal(loaded.state_dict(), expected) and _equal(loaded_reg.state_dict(), expected_reg)
+
+
+def test_parts_of_two_saves_of_one_config_do_not_load_as_one(tiny, tmp_path):
+    # before: parts were matched by their config only, so part 2 of a later save of the same model (a crash
+    # between the renames of a save, a copy over an older set) loaded with the other parts, a silent mix
+    model, reg = tiny
+    parts = dict(dtype=torch.bfloat16, max_part_bytes=800, step=1)
+    first = save_checkpoint(tmp_path / "m.safetensors", model, reg, **parts)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for f in first:
+        shutil.copy(f, kept / f.name)
+    with torch.no_grad():
+        model.conv.weight.add_(1.0)  # other weights, the same config
+    second = save_checkpoint(tmp_path / "m.safetensors", model, reg, **parts)
+    assert [f.name for f in second] == [f.name for f in first] and len(first) > 2
+    shutil.copy(second[1], kept / second[1].name)
+    with pytest.raises(WeightsError, match=f"{second[1].name}: a part of another save than {first[0].name}"):
+        load_checkpoint(kept)
+    loaded, _, _ = load_checkpoint(tmp_path)  # a whole set loads, with the weights it was saved with
+    assert torch.equal(loaded.conv.weight, _bf16(model)["conv.weight"])
 
 
 def test_a_tensor_larger_than_a_part_is_refused(tiny, tmp_path):

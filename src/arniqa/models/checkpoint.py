@@ -4,13 +4,16 @@ by :func:`save_checkpoint` and read back by :func:`load_checkpoint`; a regressor
 (:func:`save_regressor`); and the strict loading both formats use.
 
 A checkpoint is one file, or parts ``<stem>-00001-of-0000N.safetensors`` (each a safetensors file with
-some of the tensors and the same config plus ``"part": i, "parts": N``), so that it fits file size limits.
+some of the tensors and the same config plus ``"part": i, "parts": N`` and ``"part_set"``, a random name shared by
+the parts of one save, so that parts of two saves of one model never load as one), so that it fits file size
+limits.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from pathlib import Path
 
 import torch
@@ -35,6 +38,7 @@ RESERVED_CONFIG_KEYS = {
     "dtype",
     "part",
     "parts",
+    "part_set",
     "explainer",
 }
 PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.safetensors")
@@ -63,9 +67,9 @@ def save_checkpoint(
     ``dtype`` (of the stored floating tensors) and any extra JSON-serialisable ``config`` items (e.g.
     ``step=1000``). With ``max_part_bytes`` the tensors go, in order, greedily into parts
     ``<stem>-00001-of-0000N.safetensors`` of at most that many bytes each (header included); their
-    configs add ``"part": i, "parts": N``. Each file is written to a temporary name and renamed, so a
-    crash leaves no half-written file; parts are renamed only once all are written, so a full disk leaves the
-    earlier files of those names as they were.
+    configs add ``"part": i, "parts": N`` and ``"part_set"`` (random, one per save). Each file is written to
+    a temporary name and renamed, so a crash leaves no half-written file; parts are renamed only once all
+    are written, so a full disk leaves the earlier files of those names as they were.
     """
     path = Path(path)
     if reserved := sorted(config.keys() & RESERVED_CONFIG_KEYS):
@@ -95,10 +99,11 @@ def save_checkpoint(
         return [write_safetensors(path, tensors, meta)]
     parts = _split(tensors, meta, max_part_bytes, path)
     n = len(parts)
+    part_set = secrets.token_hex(8)  # parts of another save (a crash mid-rename, a copy) differ in it
     # All parts or none: a set of new parts and parts left from an earlier save under the same names would load.
     return atomic_writes(
         [
-            (part_path(path, i, n), _safetensors_writer(part, {**meta, "part": i, "parts": n}))
+            (part_path(path, i, n), _safetensors_writer(part, {**meta, "part": i, "parts": n, "part_set": part_set}))
             for i, part in enumerate(parts, 1)
         ]
     )
@@ -136,7 +141,8 @@ def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[d
     """``tensors`` in order, greedily in parts whose safetensors files have at most ``max_part_bytes``."""
     # An upper bound of each file's size: Python's JSON has more spaces than the writer's; part numbers,
     # dtype names and offsets at their widest; 8 bytes of header length and up to 7 of padding.
-    base = len(json.dumps({"__metadata__": {"arniqa": json.dumps({**meta, "part": 10**5, "parts": 10**5})}})) + 15
+    widest = {**meta, "part": 10**5, "parts": 10**5, "part_set": "0" * 16}
+    base = len(json.dumps({"__metadata__": {"arniqa": json.dumps(widest)}})) + 15
     parts, size = [{}], base
     for name, t in tensors.items():
         entry = {name: {"dtype": "x" * 12, "shape": list(t.shape), "data_offsets": [10**15, 10**15]}}
@@ -222,7 +228,7 @@ def _part(numbers: tuple) -> str:
 def _config(files: list[Path]) -> dict:
     """The config of the checkpoint in ``files``; its parts' configs must agree, and their part numbers
     with the file names."""
-    configs = []
+    configs, part_sets = [], set()
     for i, f in enumerate(files, 1):
         config = arniqa_metadata(f)
         if config is None:
@@ -230,17 +236,23 @@ def _config(files: list[Path]) -> dict:
         if config.get("format") != CHECKPOINT_FORMAT:
             raise WeightsError(f"{f}: unknown checkpoint format {config.get('format')!r}")
         numbers = config.pop("part", None), config.pop("parts", None)
+        part_sets.add(config.pop("part_set", None))
         named = (i, len(files)) if PART_NAME.fullmatch(f.name) else (None, None)
         if numbers != named:
             raise WeightsError(f"{f}: its config says {_part(numbers)}, its file name {_part(named)}")
         if configs and config != configs[0]:
             raise WeightsError(f"{f}: its config differs from that of {files[0].name} (parts of different checkpoints)")
+        if len(part_sets) > 1:
+            raise WeightsError(
+                f"{f}: a part of another save than {files[0].name} (parts of two checkpoints of one config); "
+                "save the checkpoint again"
+            )
         configs.append(config)
     return configs[0]
 
 
 def read_checkpoint_config(path) -> dict:
-    """The JSON config of a checkpoint written by :func:`save_checkpoint`, without ``part`` and ``parts``
+    """The JSON config of a checkpoint written by :func:`save_checkpoint`, without ``part``, ``parts`` and ``part_set``
     (tensors are not read). ``path`` is as for :func:`checkpoint_files`."""
     return _config(checkpoint_files(path))
 
