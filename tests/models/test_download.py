@@ -10,6 +10,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 
 import pytest
 import torch
@@ -219,6 +220,16 @@ def _flipped(body: bytes) -> bytes:
     return body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
 
 
+def _deflated(body: bytes) -> bytes:
+    """``body`` with every entry compressed (PyTorch stores them as they are): what reading it would unpack is
+    not bounded by the file's size."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(body)) as z, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as packed:
+        for info in z.infolist():
+            packed.writestr(info.filename, z.read(info))
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     "body, length, problem",
     [
@@ -227,8 +238,9 @@ def _flipped(body: bytes) -> bytes:
         (_archive()[:3000], None, r"not a readable zip archive \(File is not a zip file\)"),  # no length: cut unseen
         (_flipped(_archive()), len(_archive()), r"not a readable zip archive \(Bad CRC-32 for file 'archive/data/0'"),
         (b"x" * 1000, 10, "not a readable zip archive"),  # more bytes than Content-Length: the first 10 are kept
+        (_deflated(_archive()), None, r"its entries unpack to 4\d\d\d bytes, more than the file's \d+ \(compressed"),
     ],
-    ids=["page", "page-no-length", "cut-no-length", "flipped-byte", "longer-than-length"],
+    ids=["page", "page-no-length", "cut-no-length", "flipped-byte", "longer-than-length", "compressed"],
 )
 def test_a_download_that_is_no_weight_file_is_never_kept(serve, tmp_path, body, length, problem):
     """A 200 answer that is no weight file (a network's login page) was renamed into place as ARNIQA.pth."""

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from ..utils.files import atomic_write, cache_dir, sha256_of
-from .files import WeightsError
+from .files import WeightsError, unpacked_excess
 from .published import PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
 def _not_torch_archive(path: Path, crc: bool) -> str | None:
     """Why the ``.pth`` file ``path`` is not what ``torch.save`` and TorchScript write (a zip archive holding
-    ``<name>/data.pkl``; with ``crc``, its uncompressed entries pass their CRC check), or None (None for
-    other kinds of file)."""
+    ``<name>/data.pkl`` whose entries unpack to no more than the file holds, :func:`.files.unpacked_excess`;
+    with ``crc``, its stored entries pass their CRC check), or None (None for other kinds of file)."""
     if path.suffix != ".pth":
         return None
     with open(path, "rb") as f:
@@ -159,9 +159,9 @@ def _not_torch_archive(path: Path, crc: bool) -> str | None:
             entries = archive.infolist()
             if not any(i.filename.endswith("/data.pkl") and i.filename.count("/") == 1 for i in entries):
                 return "a zip archive without data.pkl"
+            if problem := unpacked_excess(path, archive):
+                return problem
             stored = [i for i in entries if i.compress_type == zipfile.ZIP_STORED]  # all but TorchScript code
-            if sum(i.file_size for i in stored) > path.stat().st_size:
-                return "a zip archive whose entries overlap"
             for info in stored if crc else ():
                 with archive.open(info) as entry:  # the CRC is checked at the entry's end
                     while entry.read(1 << 20):

@@ -36,14 +36,28 @@ def _check_file(path) -> Path:
     return path
 
 
-def _check_unpacked(path: Path, archive: zipfile.ZipFile) -> None:
-    """WeightsError if the archive's entries, TorchScript code aside, unpack to more bytes than the file holds."""
-    unpacked = sum(info.file_size for info in archive.infolist() if "/code/" not in info.filename)
-    if unpacked > path.stat().st_size:
-        raise WeightsError(
-            f"{path}: its entries unpack to {unpacked} bytes, more than the file's {path.stat().st_size} "
-            "(compressed weights; PyTorch writes them uncompressed); the file is damaged or crafted"
+def unpacked_excess(path: Path, archive: zipfile.ZipFile) -> str | None:
+    """Why the zip archive ``path`` (open as ``archive``) cannot be what PyTorch writes, by its sizes alone: its
+    entries unpack to more bytes than the file holds (compressed weights, or entries sharing bytes); None if not.
+    PyTorch stores tensors and pickles as they are and compresses only TorchScript code, which is never read."""
+    unpacked = sum(
+        info.file_size
+        for info in archive.infolist()
+        if "/code/" not in info.filename or info.compress_type == zipfile.ZIP_STORED
+    )
+    size = path.stat().st_size
+    if unpacked > size:
+        return (
+            f"its entries unpack to {unpacked} bytes, more than the file's {size} (compressed or overlapping "
+            "entries; PyTorch writes them stored)"
         )
+    return None
+
+
+def _check_unpacked(path: Path, archive: zipfile.ZipFile) -> None:
+    """WeightsError if the archive's entries unpack to more bytes than the file holds (:func:`unpacked_excess`)."""
+    if problem := unpacked_excess(path, archive):
+        raise WeightsError(f"{path}: {problem}; the file is damaged or crafted")
 
 
 def _check_storage(path: Path, tensor: torch.Tensor, name: str = "a tensor") -> None:
