@@ -7,6 +7,7 @@ import http.server
 import io
 import logging
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -308,6 +309,40 @@ def test_a_stalled_download_times_out(serve, tmp_path, monkeypatch):
     finally:
         release.set()
     assert list(tmp_path.iterdir()) == []
+
+
+def _slowly(body: bytes, length: int, step: int, every: float):
+    """An answer: 200, a Content-Length of ``length``, ``body`` ``step`` bytes at a time, one every ``every`` s."""
+
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(length))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        with contextlib.suppress(OSError):  # the client hangs up
+            for at in range(0, len(body), step):
+                handler.wfile.write(body[at : at + step])
+                time.sleep(every)
+        handler.close_connection = True
+
+    return answer
+
+
+def test_a_drip_fed_download_is_given_up(serve, tmp_path, monkeypatch):
+    """A server sending a byte every TIMEOUT - 1 s was never given up (the timeout is per read): here a byte every
+    0.05 s against a 0.5 s timeout, 60 bytes, then it hangs up. Now fewer than MIN_BYTES in TIMEOUT s end it, while
+    a slow but steady download spanning two such windows finishes."""
+    monkeypatch.setattr(download, "TIMEOUT", 0.5)
+    monkeypatch.setattr(download, "MIN_BYTES", 500)
+    body = _archive()
+    with pytest.raises(
+        DownloadError,
+        match=r"only \d+ bytes in 0\.\d s after 0 bytes, fewer than the 500 a download must get in 0.5 s; to work",
+    ):
+        _fetch(serve(_slowly(body[:60], len(body), 1, 0.05)), tmp_path / "drip")
+    assert list((tmp_path / "drip").iterdir()) == []
+    steady = _slowly(body, len(body), len(body) // 50, 0.02)  # 1 s, 5 times MIN_BYTES per TIMEOUT
+    assert _fetch(serve(steady), tmp_path / "steady").read_bytes() == body
 
 
 def _status(code):

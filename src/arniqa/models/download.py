@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +20,9 @@ from .published import PUBLISHED
 log = logging.getLogger(__name__)
 
 TIMEOUT = 60  # seconds without a byte (connecting, or between two reads) before a download is given up
+# Fewer bytes than this in TIMEOUT seconds (17 kB/s) give a download up: a server sending a byte a minute never
+# reaches the per-read timeout. A window at a time, not a total time, so a slow but steady link finishes.
+MIN_BYTES = 1 << 20
 MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.pth, is about 112 MB
 CACHE_ADVICE = (
     "set ARNIQA_CACHE to a folder you can write, or pass --weights-dir (weights_dir), a folder holding the files"
@@ -45,10 +49,10 @@ def fetch(
       a folder the user names (``--weights-dir``) is used as it is, so a missing file there is an error.
     * ``url`` and ``sha256`` default to the :data:`PUBLISHED` entry for ``filename``.
     * A download goes to a temporary file in the same folder and is renamed into place only when whole:
-      as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data,
-      the SHA-256 matching when one is known, and a ``.pth`` file a PyTorch zip archive whose entries pass
-      their CRC check. Otherwise the temporary file is deleted and :class:`DownloadError` (or, for a hash
-      mismatch, :class:`WeightsError`) raised.
+      as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data
+      nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a ``.pth`` file a
+      PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is deleted and
+      :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
@@ -128,10 +132,18 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
             total = getattr(response, "length", None)
             if total is not None and total > MAX_BYTES:
                 raise failed(f"the server announces {total} bytes, more than the {MAX_BYTES:,} a weight file may have")
+            since, before = time.monotonic(), 0  # the current window's start, and the bytes received before it
             for block in _blocks(read, total, target.name, progress):
                 received += len(block)
                 if received > MAX_BYTES:
                     raise failed(f"the server sent more than {MAX_BYTES:,} bytes, more than a weight file may have")
+                if (elapsed := time.monotonic() - since) >= TIMEOUT:
+                    if received - before < MIN_BYTES:
+                        raise failed(
+                            f"only {received - before} bytes in {elapsed:.1f} s after {before} bytes, fewer than "
+                            f"the {MIN_BYTES:,} a download must get in {TIMEOUT} s"
+                        )
+                    since, before = time.monotonic(), received
                 h.update(block)
                 out.write(block)
         if total is not None and received != total:
