@@ -6,6 +6,9 @@ import hashlib
 import http.server
 import io
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -343,6 +346,28 @@ def test_a_drip_fed_download_is_given_up(serve, tmp_path, monkeypatch):
     assert list((tmp_path / "drip").iterdir()) == []
     steady = _slowly(body, len(body), len(body) // 50, 0.02)  # 1 s, 5 times MIN_BYTES per TIMEOUT
     assert _fetch(serve(steady), tmp_path / "steady").read_bytes() == body
+
+
+def test_temporary_files_of_killed_downloads_are_removed_by_the_next(serve, tmp_path):
+    """A download SIGKILLed mid-way left its hidden temporary file (up to 112 MB) in the cache for ever. The next
+    download of that file removes those whose process is gone and which were untouched for LEFT_AFTER (600) s;
+    a live process's, one written to lately (a pid of another machine sharing the folder), another file's stay."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, live = int(gone.stdout), os.getpid()
+    names = {
+        "killed": f".ARNIQA.{dead}.0123abcd.tmp.pth",
+        "live": f".ARNIQA.{live}.0123abcd.tmp.pth",
+        "recent": f".ARNIQA.{dead}.4567abcd.tmp.pth",
+        "other file": f".regressor_live.{dead}.0123abcd.tmp.pth",
+        "other name": f".ARNIQA.{dead}.0123abcd.tmp.pth.bak",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"part of a download")
+        if name != names["recent"]:
+            os.utime(tmp_path / name, (time.time() - 601,) * 2)
+    _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted({"ARNIQA.pth"} | set(names.values()) - {names["killed"]})
 
 
 def _status(code):

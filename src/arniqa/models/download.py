@@ -13,7 +13,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import atomic_write, cache_dir, sha256_of
+from ..utils.files import atomic_write, cache_dir, remove_left_temporaries, sha256_of
 from .files import WeightsError, unpacked_excess
 from .published import PUBLISHED
 
@@ -24,6 +24,9 @@ TIMEOUT = 60  # seconds without a byte (connecting, or between two reads) before
 # reaches the per-read timeout. A window at a time, not a total time, so a slow but steady link finishes.
 MIN_BYTES = 1 << 20
 MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.pth, is about 112 MB
+# A download's temporary file left by a killed process is removed by the next download of that file once
+# untouched this long (seconds): a download still going writes to it at least every TIMEOUT seconds.
+LEFT_AFTER = 600
 CACHE_ADVICE = (
     "set ARNIQA_CACHE to a folder you can write, or pass --weights-dir (weights_dir), a folder holding the files"
 )
@@ -52,7 +55,9 @@ def fetch(
       as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data
       nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a ``.pth`` file a
       PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is deleted and
-      :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised.
+      :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary files of the
+      same file that killed downloads left (their process gone, untouched for :data:`LEFT_AFTER` seconds) are
+      removed first.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
@@ -90,6 +95,7 @@ def fetch(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
+    remove_left_temporaries(target, LEFT_AFTER)
     try:
         digest = _download(url, target, sha256, progress)
     except DownloadError:

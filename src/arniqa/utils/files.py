@@ -22,6 +22,7 @@ import math
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -104,6 +105,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
     return atomic_writes([(path, write)], fsync)[0]
 
 
+TEMPORARY = ".{stem}.{pid}.{hex}.tmp{suffix}"  # the name of the temporary file of STEM.SUFFIX, hidden
+
+
 def atomic_writes(files: list[tuple[str | os.PathLike, Callable[[Path], object]]], fsync: bool = True) -> list[Path]:
     """:func:`atomic_write` of several files that belong together (the parts of a checkpoint): every
     temporary file is written first, and only when all are written are they renamed over their paths. A full
@@ -113,7 +117,9 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Callable[[Path], object]]
     try:
         for path, write in files:
             path = Path(path)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+            tmp = path.with_name(
+                TEMPORARY.format(stem=path.stem, pid=os.getpid(), hex=secrets.token_hex(4), suffix=path.suffix)
+            )
             with naming(path):
                 # The usual permissions (0666 less the umask), as a plain open gives; safetensors' writer makes
                 # 0600 files, which other users could not read.
@@ -135,6 +141,38 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Callable[[Path], object]]
         for folder in dict.fromkeys(path.parent for _, path in written):
             _fsync_folder(folder)
     return [path for _, path in written]
+
+
+def remove_left_temporaries(path: str | os.PathLike, age: float) -> None:
+    """Remove the temporary files of ``path`` that :func:`atomic_writes` left when its process was killed
+    (:data:`TEMPORARY`): those whose process is gone and which were untouched for ``age`` seconds (a
+    process on another machine or in another container sharing the folder has a pid that means nothing here).
+    A file that cannot be removed is left; nothing is done on Windows, where no pid is probed."""
+    if os.name == "nt":
+        return
+    path = Path(path)
+    pattern = re.compile(
+        TEMPORARY.replace(".", r"\.").format(
+            stem=re.escape(path.stem), pid=r"(\d+)", hex="[0-9a-f]{8}", suffix=re.escape(path.suffix)
+        )
+    )
+    with suppress(OSError):
+        for tmp in path.parent.iterdir():
+            found = pattern.fullmatch(tmp.name)
+            with suppress(OSError):
+                if found and not _running(int(found[1])) and time.time() - tmp.lstat().st_mtime > age:
+                    tmp.unlink()
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone; a number no pid can be
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 @contextmanager
