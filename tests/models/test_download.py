@@ -364,7 +364,7 @@ def test_temporary_files_of_killed_downloads_are_removed_by_the_next(serve, tmp_
     for name in names.values():
         (tmp_path / name).write_bytes(b"part of a download")
         if name != names["recent"]:
-            os.utime(tmp_path / name, (time.time() - 601,) * 2)
+            os.utime(tmp_path / name, (time.time() - download.LEFT_AFTER - 60,) * 2)
     _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted({"ARNIQA.pth"} | set(names.values()) - {names["killed"]})
