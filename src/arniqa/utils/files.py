@@ -2,7 +2,8 @@
 lock that keeps two arniqa processes from writing one output (:func:`output_lock`).
 
 A crash at any moment leaves either the old file or the new one (:func:`atomic_writes`: the old files or the new
-ones, for files that belong together). :func:`write_whole` appends a record whole or not at all,
+ones, for files that belong together); :func:`remove_left_temporaries` removes the temporary files of a killed
+process. :func:`write_whole` appends a record whole or not at all,
 :func:`reserve` gives a memory-mapped file its disk blocks before it is written; :func:`out_of_space` tells a
 full disk from other errors. :func:`write_json` is the one JSON
 writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
