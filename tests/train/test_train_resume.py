@@ -106,6 +106,29 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, over
     assert (run / "model.safetensors").exists()
 
 
+def test_the_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path, image_folder, monkeypatch):
+    # before: a run killed while writing state.pt (or model.safetensors) left its hidden temporary copy, as large
+    # as the state (hundreds of MB for a ResNet50 with its optimiser), in the run folder for ever
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = [
+        run / f".state.{dead.stdout.strip()}.0123abcd.tmp.pt",
+        run / f".model.{dead.stdout.strip()}.89abcdef.tmp.safetensors",
+    ]
+    kept = [run / ".state.1.0123abcd.tmp.pt", run / "notes.tmp.pt"]  # pid 1 runs (init); not a temporary name
+    for f in left + kept:
+        f.write_bytes(b"x" * 100)
+    Trainer(load_config(write_config(tmp_path, image_folder, run), ["train.epochs=1"])).fit()
+    assert [f for f in left if f.exists()] == [] and all(f.exists() for f in kept)
+    assert (run / STATE_FILE).is_file() and (run / "model.safetensors").is_file()
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, image_folder, monkeypatch):
     import arniqa.train.step as step
 

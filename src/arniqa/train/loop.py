@@ -37,7 +37,7 @@ from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
-from ..utils.files import atomic_write, output_lock
+from ..utils.files import atomic_write, output_lock, remove_left_temporaries
 from .batches import batch_crops, broken_image, check_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
@@ -237,6 +237,8 @@ class Trainer:
                 if self.ctx.main:
                     self.output.mkdir(parents=True, exist_ok=True)
                     stack.enter_context(output_lock(self.output))
+                    for name in (STATE_FILE, "model.safetensors"):  # a killed run's half-written copies (GBs)
+                        remove_left_temporaries(self.output / name, age=0)  # the lock is ours: none is written
                 if resume is not None:
                     self.load_state(resume)
                 elif (self.output / STATE_FILE).exists():
