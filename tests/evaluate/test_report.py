@@ -3,8 +3,9 @@
 import json
 
 import numpy as np
+from PIL import Image
 
-from arniqa.evaluate.report import markdown
+from arniqa.evaluate.report import markdown, png_writer
 from arniqa.evaluate.tsne import embed, tsne_plot
 from arniqa.utils.files import write_json
 
@@ -55,5 +56,20 @@ def test_tsne_keeps_clusters_apart(tmp_path):
     d = np.linalg.norm(points[:, None] - points[None], axis=-1)
     np.fill_diagonal(d, np.inf)
     assert np.all(labels[d.argmin(axis=1)] == labels)  # every nearest neighbour has the same label
-    out = tsne_plot(feats, tmp_path / "t.png", labels=labels, perplexity=10, max_images=30)
-    assert out.stat().st_size > 0
+    tsne_plot(feats, labels=labels, perplexity=10, max_images=30)(tmp_path / "t.png")
+    assert Image.open(tmp_path / "t.png").format == "PNG"
+
+
+def test_a_plot_is_the_png_that_matplotlib_writes_to_a_file(tmp_path):
+    """Plots are drawn in memory and written with the other outputs of an evaluation: the same bytes as savefig's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=50)
+    ax.plot([0, 1, 4])
+    fig.savefig(tmp_path / "direct.png")
+    png_writer(fig)(tmp_path / "written.png")
+    assert (tmp_path / "written.png").read_bytes() == (tmp_path / "direct.png").read_bytes()
+    assert not plt.fignum_exists(fig.number)  # closed

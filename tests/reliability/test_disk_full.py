@@ -106,6 +106,72 @@ def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_pa
     assert (tmp_path / "head.safetensors").read_bytes() == (tmp_path / "clean.safetensors").read_bytes()
 
 
+def test_explain_fit_over_an_earlier_head_replaces_the_head_and_its_report_together(tmp_path, monkeypatch):
+    """The rerun's head fits under the limit, its report does not. Before, the head was replaced and its report
+    was not: the new head beside the accuracy of the earlier one."""
+    import tiny_score
+
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    photo(tmp_path / "fit" / "r0.png", 48, seed=0)
+    photo(tmp_path / "test" / "r1.png", 48, seed=1)
+    head, report = tmp_path / "out" / "head.safetensors", tmp_path / "out" / "head.json"
+    args = ["explain", "fit", tmp_path / "fit", "--test", tmp_path / "test", "--size", "32x24", "--chains", 1]
+    args += ["--protocol", "whole", "-o", head]
+    assert cli(*args).exit_code == EXIT_OK
+    before = files(head.parent)
+    limit = 1400  # the head (1.2 KB) fits, its report with test accuracy (1.6 KB) does not
+    assert len(before["head.safetensors"]) < limit < len(before["head.json"])
+
+    result = cli_child(*args, "--seed", 1, setup=STAND_IN + FILL + f"fill({limit})\n")
+    assert result.returncode == EXIT_USAGE
+    assert one_line_error(result.stderr) == f"error: {report}: {TOO_LARGE}; {RERUN}"
+    assert files(head.parent) == before  # no temporary file either
+    assert cli(*args, "--seed", 1).exit_code == EXIT_OK
+    assert files(head.parent)["head.safetensors"] != before["head.safetensors"]  # the rerun's head is another
+
+
+TINY_MODEL = """
+import arniqa.models.checkpoint as checkpoint
+checkpoint.ARNIQA = lambda name, **options: TinyARNIQA()  # its checkpoints load the stand-in
+"""
+
+
+def test_evaluate_over_an_earlier_evaluation_replaces_all_its_files_together(tmp_path, monkeypatch):
+    """The rerun's regressor, checkpoint and results fit under the limit, its scatter plot does not. Before,
+    they were replaced one by one: the new regressor, checkpoint and results beside the earlier plot."""
+    import torch
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    data = tmp_path / "data"
+    for i in range(20):
+        photo(data / f"{i:02d}.png", 24, seed=i)
+    (data / "labels.csv").write_text(
+        "path,score\n" + "".join(f"{i:02d}.png,{1 + i % 5 + 0.1 * i}\n" for i in range(20))
+    )
+    torch.manual_seed(0)
+    [model] = checkpoint.save_checkpoint(tmp_path / "tiny.safetensors", TinyARNIQA())
+    out = tmp_path / "out"
+    args = ["evaluate", "--dataset", "csv", "--root", data, "--checkpoint", model, "--splits", 3, "--crop-size", 8]
+    args += ["--device", "cpu", "--cache-dir", tmp_path / "cache", "-o", out]
+    assert cli(*args, "--alpha", 0.1).exit_code == EXIT_OK
+    before = files(out)
+    limit = 8192  # the safetensors files and results (under 2 KB) fit, scatter.png (about 25 KB) does not
+    assert max(len(before[name]) for name in before if not name.endswith(".png")) < limit < len(before["scatter.png"])
+
+    result = cli_child(*args, "--alpha", 10, setup=TINY_MODEL + FILL + f"fill({limit})\n")
+    assert result.returncode == EXIT_USAGE
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]  # after the log lines
+    assert errors == [f"error: {out / 'scatter.png'}: {TOO_LARGE}; {RERUN}"]
+    assert files(out) == before  # no temporary file either
+    assert cli(*args, "--alpha", 10).exit_code == EXIT_OK
+    assert files(out)["regressor_csv.safetensors"] != before["regressor_csv.safetensors"]  # the rerun's is another
+
+
 def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
     """The demo's sample photos are its first files (each over the limit). Before: a traceback, exit 1."""
     result = cli_child("demo", "-o", tmp_path / "demo", setup=LIMIT)

@@ -58,9 +58,9 @@ def fit(
     from ..explain.fit import accuracy, labelled_features
     from ..explain.fit import fit as fit_head
     from ..inference import load
-    from ..models.explain import add_to_checkpoint, save_explainer
+    from ..models.explain import checkpoint_with_head, explainer_writer
     from ..utils.console import terminal
-    from ..utils.files import write_json
+    from ..utils.files import atomic_writes, json_writer
 
     err = terminal(stderr=True)
     if into is not None and checkpoint is None:
@@ -118,19 +118,18 @@ def fit(
             "references": len(paths) - len(data.failed),
             "images": len(data.kinds),
         }
-        with writing(output):
-            save_explainer(output, head, **info)
         result = {**info, "fit_accuracy": accuracy(head, data)}
         if held is not None:
             result["test_references"] = len(test_paths) - len(held.failed)
             result["test_accuracy"] = accuracy(head, held)
         failed = data.failed + (held.failed if held is not None else [])
         result["failed"] = [{"path": p, "error": e} for p, e in failed]
-        with writing(output.with_suffix(".json")):
-            write_json(output.with_suffix(".json"), result)
+        with writing(output):  # all replaced together: a full disk leaves every earlier file as it was
+            files = [(output, explainer_writer(head, **info)), (output.with_suffix(".json"), json_writer(result))]
+            if into is not None:
+                files.append((into, checkpoint_with_head(checkpoint, head, **info)))
+            atomic_writes(files)
         if into is not None:
-            with writing(into):
-                add_to_checkpoint(checkpoint, head, into, **info)
             typer.echo(f"wrote {into}")
         typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
         for name in ("fit_accuracy", "test_accuracy"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write, jsonable, write_json
+from ..utils.files import Writer, json_writer, jsonable
 
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
@@ -68,72 +69,77 @@ def _plt():
     return plt
 
 
-def scatter_plot(
-    pred, target, path: Path, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score"
-) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+def png_writer(fig) -> Writer:
+    """What writes the matplotlib figure ``fig`` as a PNG file (for :func:`~arniqa.utils.files.atomic_writes`):
+    drawn now, in memory, and closed."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png")
+    finally:
+        _plt().close(fig)
+    return lambda tmp: tmp.write_bytes(buffer.getbuffer())
+
+
+def scatter_plot(pred, target, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score") -> Writer:
+    fig, ax = _plt().subplots(figsize=(5, 5), dpi=120)
     ax.scatter(pred, target, s=6, alpha=0.5)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
-    atomic_write(path, fig.savefig)
-    plt.close(fig)
-    return path
+    return png_writer(fig)
 
 
-def per_type_plot(per_type: dict, path: Path, title: str) -> Path:
-    plt = _plt()
+def per_type_plot(per_type: dict, title: str) -> Writer:
     names = list(per_type)
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(names) + 2), 4), dpi=120)
+    fig, ax = _plt().subplots(figsize=(max(5, 0.35 * len(names) + 2), 4), dpi=120)
     ax.bar(names, [per_type[n]["srcc"] for n in names])
     ax.set(ylabel="SRCC", title=title, ylim=(min(0, *(per_type[n]["srcc"] for n in names)), 1))
     ax.tick_params(axis="x", rotation=70)
     fig.tight_layout()
-    atomic_write(path, fig.savefig)
-    plt.close(fig)
-    return path
+    return png_writer(fig)
 
 
-def alpha_plot(alphas, median_srcc, chosen: float, path: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+def alpha_plot(alphas, median_srcc, chosen: float) -> Writer:
+    fig, ax = _plt().subplots(figsize=(5, 3.5), dpi=120)
     ax.semilogx(alphas, median_srcc)
     ax.axvline(chosen, color="k", linestyle=":")
     ax.set(xlabel="ridge alpha", ylabel="median validation SRCC", title=f"alpha search (chosen {chosen:.4g})")
     fig.tight_layout()
-    atomic_write(path, fig.savefig)
-    plt.close(fig)
-    return path
+    return png_writer(fig)
 
 
-def write_report(outdir: Path, result: dict, evaluation, scores: np.ndarray, cross=None) -> dict[str, Path]:
-    """Write results.json, results.md and the plots into ``outdir``; returns the written files.
+def report_files(
+    outdir: Path, result: dict, evaluation, scores: np.ndarray, cross=None
+) -> dict[str, tuple[Path, Writer]]:
+    """results.json, results.md and the plots in ``outdir``, by kind: each file and what writes it (for
+    :func:`~arniqa.utils.files.atomic_writes`, with the other files of the evaluation).
 
     ``cross``: ``(predictions, target scores)`` of a cross-dataset test, for its scatter plot.
     """
-    outdir.mkdir(parents=True, exist_ok=True)
-    files = {"json": write_json(outdir / "results.json", result)}
     text = markdown(result)
-    files["markdown"] = atomic_write(outdir / "results.md", lambda tmp: tmp.write_text(text))
+    files = {
+        "json": (outdir / "results.json", json_writer(result)),
+        "markdown": (outdir / "results.md", lambda tmp: tmp.write_text(text)),
+    }
     i = evaluation.median_split
     split = evaluation.splits[i]
-    files["scatter"] = scatter_plot(
-        evaluation.test_predictions[i],
-        scores[split.test],
+    files["scatter"] = (
         outdir / "scatter.png",
-        f"{result['dataset']}: test images of split {i} (median SRCC)",
+        scatter_plot(
+            evaluation.test_predictions[i],
+            scores[split.test],
+            f"{result['dataset']}: test images of split {i} (median SRCC)",
+        ),
     )
     if len(evaluation.alphas) > 1:
-        files["alpha"] = alpha_plot(
-            evaluation.alphas, np.median(evaluation.val_srcc, axis=0), evaluation.alpha, outdir / "alpha_search.png"
-        )
+        median = np.median(evaluation.val_srcc, axis=0)
+        files["alpha"] = (outdir / "alpha_search.png", alpha_plot(evaluation.alphas, median, evaluation.alpha))
     if result.get("per_type"):
-        files["per_type"] = per_type_plot(
-            result["per_type"], outdir / "per_type_srcc.png", f"{result['dataset']}: SRCC per distortion type"
-        )
+        title = f"{result['dataset']}: SRCC per distortion type"
+        files["per_type"] = (outdir / "per_type_srcc.png", per_type_plot(result["per_type"], title))
     if cross is not None and result.get("cross"):
         c = result["cross"]
-        files["cross"] = scatter_plot(
-            cross[0], cross[1], outdir / "cross_scatter.png", f"{c['source']} → {c['target']}"
+        files["cross"] = (
+            outdir / "cross_scatter.png",
+            scatter_plot(cross[0], cross[1], f"{c['source']} → {c['target']}"),
         )
     return files

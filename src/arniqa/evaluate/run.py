@@ -14,12 +14,12 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..models.checkpoint import load_checkpoint, save_checkpoint, save_regressor
+from ..models.checkpoint import checkpoint_writers, load_checkpoint, regressor_writer
 from ..models.download import cache_dir as weights_cache
 from ..models.download import fetch
 from ..models.published import ENCODER_FILE, published_encoder
 from ..models.regressor import Regressor
-from ..utils.files import output_lock
+from ..utils.files import atomic_writes, output_lock
 from ..utils.runtime import resolve_device
 from . import report
 from .features import Extraction, dataset_features, model_fingerprint
@@ -142,7 +142,8 @@ def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk:
 
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:
     """Evaluate ``spec`` end to end: dataset(s) -> splits -> model -> features -> ridge over the splits
-    (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``.
+    (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``, all
+    replaced together (:func:`~arniqa.utils.files.atomic_writes`).
 
     ``log`` gets one line (dataset, splits, model) before the features are computed.
 
@@ -198,20 +199,24 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
         "encoder": model_text,
         "encoder_fingerprint": fingerprint,
     }
-    result["regressor_file"] = str(save_regressor(output / f"regressor_{data.name}.safetensors", regressor, **info))
+    # Every file of the evaluation is made first and all are replaced together: a full disk leaves an earlier
+    # evaluation's files as they were, never some of them beside some of this one's.
+    writes = [(output / f"regressor_{data.name}.safetensors", regressor_writer(regressor, **info))]
+    result["regressor_file"] = str(writes[0][0])
     if spec.export_checkpoint:
-        result["checkpoint_file"] = str(
-            save_checkpoint(output / f"checkpoint_{data.name}.safetensors", model.cpu(), regressor, evaluation=info)[0]
-        )
-    files = report.write_report(output, result, ev, data.scores, cross)
+        name = output / f"checkpoint_{data.name}.safetensors"
+        writes += checkpoint_writers(name, model.cpu(), regressor, evaluation=info)
+        result["checkpoint_file"] = str(name)
+    files = report.report_files(output, result, ev, data.scores, cross)
     if spec.tsne:
         labels = data.distortions
-        files["tsne"] = tsne_plot(
+        plot = tsne_plot(
             feats,
-            output / "tsne.png",
             labels=labels,
             values=None if labels else data.scores,
             title=f"{data.name}: t-SNE of quality features",
             max_images=5000,
         )
-    return EvaluationOutput(result, files)
+        files["tsne"] = (output / "tsne.png", plot)
+    atomic_writes([*writes, *files.values()])
+    return EvaluationOutput(result, {kind: path for kind, (path, _) in files.items()})

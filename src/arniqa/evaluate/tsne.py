@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ..utils.files import atomic_write
+from ..utils.files import Writer
+from .report import png_writer
 
 
 def embed(
@@ -34,8 +33,9 @@ def embed(
     return points, index
 
 
-def tsne_plot(features, path: Path, labels=None, values=None, title: str = "t-SNE", **options) -> Path:
-    """Save a t-SNE scatter PNG: one colour per ``labels`` category, or a colour map over ``values``."""
+def tsne_plot(features, labels=None, values=None, title: str = "t-SNE", **options) -> Writer:
+    """What writes a t-SNE scatter PNG (:func:`.report.png_writer`): one colour per ``labels`` category, or a colour
+    map over ``values``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,6 +59,4 @@ def tsne_plot(features, path: Path, labels=None, values=None, title: str = "t-SN
             fig.colorbar(sc, ax=ax, label="score")
     ax.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
-    atomic_write(path, fig.savefig)
-    plt.close(fig)
-    return Path(path)
+    return png_writer(fig)

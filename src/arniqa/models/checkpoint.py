@@ -1,7 +1,7 @@
 """This project's checkpoint format: ``.safetensors`` files whose header metadata entry ``"arniqa"`` holds
 a JSON config (backbone, its options, the regressor's dataset and score range, the stored dtype), written
 by :func:`save_checkpoint` and read back by :func:`load_checkpoint`; a regressor alone in the same kind of file
-(:func:`save_regressor`); and the strict loading both formats use.
+(:func:`regressor_writer`); and the strict loading both formats use.
 
 A checkpoint is one file, or parts ``<stem>-00001-of-0000N.safetensors`` (each a safetensors file with
 some of the tensors and the same config plus ``"part": i, "parts": N`` and ``"part_set"``, a random name shared by
@@ -21,14 +21,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..constants import QUALITY_DIM
-from ..utils.files import atomic_write, atomic_writes, parse_json
+from ..utils.files import Writer, atomic_write, atomic_writes, parse_json
 from .arniqa import ARNIQA
 from .files import WeightsError, check_layer_size, read_state_dict
 from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
 CHECKPOINT_VERSION = 1
-REGRESSOR_FORMAT = "arniqa-regressor"  # a regressor alone (save_regressor; read by models.published)
+REGRESSOR_FORMAT = "arniqa-regressor"  # a regressor alone (regressor_writer; read by models.published)
 RESERVED_CONFIG_KEYS = {
     "format",
     "version",
@@ -71,6 +71,22 @@ def save_checkpoint(
     a temporary name and renamed, so a crash leaves no half-written file; parts are renamed only once all
     are written, so a full disk leaves the earlier files of those names as they were.
     """
+    return atomic_writes(
+        checkpoint_writers(path, model, regressor, dtype=dtype, max_part_bytes=max_part_bytes, **config)
+    )
+
+
+def checkpoint_writers(
+    path,
+    model: ARNIQA,
+    regressor: Regressor | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    max_part_bytes: int | None = None,
+    **config,
+) -> list[tuple[Path, Writer]]:
+    """The files of :func:`save_checkpoint` (its folder made) and what writes each: for
+    :func:`~arniqa.utils.files.atomic_writes`, with other files that belong with them."""
     path = Path(path)
     if reserved := sorted(config.keys() & RESERVED_CONFIG_KEYS):
         raise ValueError(f"checkpoint config keys {reserved} are reserved (set from the model and regressor)")
@@ -96,26 +112,24 @@ def save_checkpoint(
         raise ValueError(f"checkpoint config must be JSON-serialisable: {e}") from e
     path.parent.mkdir(parents=True, exist_ok=True)
     if max_part_bytes is None:
-        return [write_safetensors(path, tensors, meta)]
+        return [(path, safetensors_writer(tensors, meta))]
     parts = _split(tensors, meta, max_part_bytes, path)
     n = len(parts)
     part_set = secrets.token_hex(8)  # parts of another save (a crash mid-rename, a copy) differ in it
     # All parts or none: a set of new parts and parts left from an earlier save under the same names would load.
-    return atomic_writes(
-        [
-            (part_path(path, i, n), _safetensors_writer(part, {**meta, "part": i, "parts": n, "part_set": part_set}))
-            for i, part in enumerate(parts, 1)
-        ]
-    )
+    return [
+        (part_path(path, i, n), safetensors_writer(part, {**meta, "part": i, "parts": n, "part_set": part_set}))
+        for i, part in enumerate(parts, 1)
+    ]
 
 
 def write_safetensors(path, tensors: dict, meta: dict) -> Path:
     """``tensors`` written atomically to the safetensors file ``path``, with ``meta`` as JSON in its ``"arniqa"``
     header entry (read back by :func:`arniqa_metadata`): the one writer of this project's weight files."""
-    return atomic_write(path, _safetensors_writer(tensors, meta))
+    return atomic_write(path, safetensors_writer(tensors, meta))
 
 
-def _safetensors_writer(tensors: dict, meta: dict):
+def safetensors_writer(tensors: dict, meta: dict) -> Writer:
     """Writes the file of :func:`write_safetensors` to a path. Serialised in memory first, so a full disk is an
     OSError with its errno (safetensors' own file writer raises a SafetensorError saying only "I/O error")."""
 
@@ -125,16 +139,15 @@ def _safetensors_writer(tensors: dict, meta: dict):
     return write
 
 
-def save_regressor(path: Path, regressor: Regressor, **info) -> Path:
-    """A regressor-only ``.safetensors`` file: tensors ``weight`` (1, D) and ``bias`` (1,), and
-    header metadata ``"arniqa"`` = JSON of the regressor config plus ``info`` (written atomically)."""
+def regressor_writer(regressor: Regressor, **info) -> Writer:
+    """What writes a regressor-only ``.safetensors`` file (for :func:`~arniqa.utils.files.atomic_writes`):
+    tensors ``weight`` (1, D) and ``bias`` (1,), and header metadata ``"arniqa"`` = JSON of the regressor config
+    plus ``info``."""
     tensors = {
         "weight": regressor.weight.detach().cpu().contiguous(),
         "bias": regressor.bias.detach().cpu().contiguous(),
     }
-    meta = {"format": REGRESSOR_FORMAT, "version": 1, **regressor.config, **info}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_safetensors(path, tensors, meta)
+    return safetensors_writer(tensors, {"format": REGRESSOR_FORMAT, "version": 1, **regressor.config, **info})
 
 
 def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[dict]:

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
 from ..degradations.registry import GROUPS
-from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, write_safetensors
+from ..utils.files import Writer, atomic_write
+from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
 from .files import WeightsError, check_layer_size, read_state_dict
 
 NONE = "none"
@@ -97,25 +98,37 @@ def explainer_tensors(head: Explainer) -> dict[str, torch.Tensor]:
 
 def save_explainer(path, head: Explainer, **info) -> Path:
     """Write ``head`` alone to a small ``.safetensors`` file (tensors ``explainer.*``, config in the metadata)."""
-    meta = {"format": EXPLAINER_FORMAT, "version": 1, "explainer": {**head.config, **info}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_safetensors(path, explainer_tensors(head), meta)
+    return atomic_write(path, explainer_writer(head, **info))
+
+
+def explainer_writer(head: Explainer, **info) -> Writer:
+    """What writes the file of :func:`save_explainer` (for :func:`~arniqa.utils.files.atomic_writes`)."""
+    meta = {"format": EXPLAINER_FORMAT, "version": 1, "explainer": {**head.config, **info}}
+    return safetensors_writer(explainer_tensors(head), meta)
 
 
 def add_to_checkpoint(checkpoint, head: Explainer, output, **info) -> Path:
     """Copy ``checkpoint`` (a file of :func:`~arniqa.models.checkpoint.save_checkpoint`) to ``output`` with
     ``head`` beside its regressor (a previous explainer is replaced). ``checkpoint`` may also be any part of
     a checkpoint in parts, or its folder: ``output`` is then one file with the tensors of all its parts."""
+    output = Path(output)
+    write = checkpoint_with_head(checkpoint, head, **info)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(output, write)
+
+
+def checkpoint_with_head(checkpoint, head: Explainer, **info) -> Writer:
+    """What writes the file of :func:`add_to_checkpoint` (for :func:`~arniqa.utils.files.atomic_writes`);
+    ``checkpoint`` is read now, so the file written may replace it."""
     meta = read_checkpoint_config(checkpoint)  # WeightsError when not a checkpoint of this project
     tensors = {
         k: v for f in checkpoint_files(checkpoint) for k, v in read_state_dict(f).items() if not k.startswith(PREFIX)
     }
     tensors.update(explainer_tensors(head))
     meta["explainer"] = {**head.config, **info}
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return write_safetensors(output, tensors, meta)
+    return safetensors_writer(tensors, meta)
 
 
 def load_explainer(path) -> Explainer | None:

@@ -96,7 +96,10 @@ def sha256_of(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync: bool = True) -> Path:
+Writer = Callable[[Path], object]  # writes a file's contents to the path it is given (a temporary file)
+
+
+def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> Path:
     """Call ``write(tmp)`` to write a temporary file next to ``path``, then rename it over ``path``.
 
     With ``fsync`` the file's data (before the rename) and the folder entry (after it) reach the disk.
@@ -109,11 +112,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], fsync
 TEMPORARY = ".{stem}.{pid}.{hex}.tmp{suffix}"  # the name of the temporary file of STEM.SUFFIX, hidden
 
 
-def atomic_writes(files: list[tuple[str | os.PathLike, Callable[[Path], object]]], fsync: bool = True) -> list[Path]:
-    """:func:`atomic_write` of several files that belong together (the parts of a checkpoint): every
-    temporary file is written first, and only when all are written are they renamed over their paths. A full
-    disk or any other error while writing leaves every path as it was (a crash during the renames, which take
-    no space, may still leave some replaced). Returns the paths."""
+def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = True) -> list[Path]:
+    """:func:`atomic_write` of several files that belong together (the parts of a checkpoint, the outputs of one
+    command): every temporary file is written first, and only when all are written are they renamed over their
+    paths. A full disk or any other error while writing leaves every path as it was (a crash during the renames,
+    which take no space, may still leave some replaced). Returns the paths."""
     written: list[tuple[Path, Path]] = []  # (temporary file, path)
     try:
         for path, write in files:
@@ -293,7 +296,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, json_writer(obj))
 
 
-def json_writer(obj: Any) -> Callable[[Path], object]:
+def json_writer(obj: Any) -> Writer:
     """What writes ``jsonable(obj)`` (indent 1) to a path: for :func:`atomic_write` and :func:`atomic_writes`."""
     text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
     return lambda tmp: tmp.write_text(text)
