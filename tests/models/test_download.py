@@ -450,3 +450,47 @@ def test_a_cache_that_cannot_be_written_names_it_and_the_way_out(serve, tmp_path
     ):
         _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["ARNIQA.pth"]
+
+
+def _dripping_head(status: str, rest: bytes, seconds: float, ended: threading.Event):
+    """An answer: the status line, then a header a byte every 0.05 s for ``seconds``, then ``rest`` (the other
+    headers, the blank line and the body). ``ended`` is set when the client hangs up mid-way."""
+
+    def answer(handler):
+        try:
+            handler.wfile.write(f"HTTP/1.1 {status}\r\nX-Drip: ".encode())
+            for _ in range(round(seconds / 0.05)):
+                handler.wfile.write(b".")
+                handler.wfile.flush()
+                time.sleep(0.05)
+            handler.wfile.write(b"\r\n" + rest)
+        except OSError:
+            ended.set()
+        handler.close_connection = True
+
+    return answer
+
+
+def test_a_drip_fed_status_and_headers_are_given_up(serve, tmp_path, monkeypatch):
+    """A server drip-feeding its status line and headers (before the body) was waited for as long as it liked:
+    urllib reads them before the download's own checks, and the socket timeout holds for each read. Here a header
+    byte every 0.05 s for 3 s against a 0.5 s timeout was waited out, and the file then kept. Now the answer must
+    be whole within TIMEOUT s of the request, redirects included: a 302 and then a 200 each dripping for 0.4 s
+    are given up too."""
+    monkeypatch.setattr(download, "TIMEOUT", 0.5)
+    body = _archive()
+    whole = f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+    ended = threading.Event()
+    with pytest.raises(
+        DownloadError,
+        match=r"^cannot download http://127.0.0.1:\d+/: no complete answer \(status and headers\) within 0.5 s; "
+        "to work offline, place ARNIQA.pth in",
+    ):
+        _fetch(serve(_dripping_head("200 OK", whole, 3, ended)), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert ended.wait(5)  # the connection was closed, not left dripping
+    target = serve(_dripping_head("200 OK", whole, 0.4, threading.Event()))
+    redirect = f"Location: {target}\r\nContent-Length: 0\r\n\r\n".encode()
+    with pytest.raises(DownloadError, match=r"no complete answer \(status and headers\) within 0.5 s"):
+        _fetch(serve(_dripping_head("302 Found", redirect, 0.4, threading.Event())), tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -19,7 +22,9 @@ from .published import PUBLISHED
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = 60  # seconds without a byte (connecting, or between two reads) before a download is given up
+# Seconds without a byte (connecting, or between two reads) before a download is given up; also the time its
+# answer (status line and headers, over all redirects) has to be whole, counted from the request.
+TIMEOUT = 60
 # Fewer bytes than this in TIMEOUT seconds (17 kB/s) give a download up: a server sending a byte a minute never
 # reaches the per-read timeout. A window at a time, not a total time, so a slow but steady link finishes.
 MIN_BYTES = 1 << 20
@@ -52,8 +57,9 @@ def fetch(
       a folder the user names (``--weights-dir``) is used as it is, so a missing file there is an error.
     * ``url`` and ``sha256`` default to the :data:`PUBLISHED` entry for ``filename``.
     * A download goes to a temporary file in the same folder and is renamed into place only when whole:
-      as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data
-      nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a ``.pth`` file a
+      its answer's status line and headers whole within :data:`TIMEOUT` seconds of the request (redirects
+      included), as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds
+      without data nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a ``.pth`` file a
       PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is deleted and
       :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary files of the
       same file that killed downloads left (their process gone, untouched for :data:`LEFT_AFTER` seconds) are
@@ -116,7 +122,8 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
     def write(tmp: Path) -> None:
         try:
-            response = urllib.request.build_opener(_HttpRedirects).open(url, timeout=TIMEOUT)
+            with _Deadline(TIMEOUT) as deadline:
+                response = urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
         except urllib.error.HTTPError as e:
             raise failed(f"HTTP {e.code} {e.reason}") from e
         except (urllib.error.URLError, OSError) as e:
@@ -204,6 +211,76 @@ class _HttpRedirects(urllib.request.HTTPRedirectHandler):
                 fp,
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _Deadline:
+    """The time the answer to a request (connecting, the status line and the headers, over all redirects) may
+    take. The socket timeout holds for each read only, and urllib reads the headers before the download's own
+    checks, so a server drip-feeding them was waited for as long as it liked. When the time is up a timer shuts
+    down the socket being read, which wakes the read."""
+
+    def __init__(self, seconds: float):
+        self.problem = f"no complete answer (status and headers) within {seconds} s"
+        self.lock = threading.Lock()
+        self.reading = None  # the socket an answer is read from now
+        self.passed = False
+        self.timer = threading.Timer(seconds, self._pass)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+
+    def _pass(self):
+        with self.lock:
+            self.passed = True
+            if self.reading is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    # the plain socket's shutdown: an SSLSocket's own drops its TLS state under the reading thread
+                    socket.socket.shutdown(self.reading, socket.SHUT_RDWR)
+
+    def answer(self, getresponse, sock):
+        """``getresponse()``, read from ``sock``; TimeoutError when the time is up before it is whole."""
+        with self.lock:
+            if self.passed:
+                raise TimeoutError(self.problem)
+            self.reading = sock
+        try:
+            response = getresponse()
+        except Exception:
+            if self._stop():
+                raise TimeoutError(self.problem) from None
+            raise
+        if self._stop():  # a shut socket's end may have ended the headers
+            response.close()
+            raise TimeoutError(self.problem)
+        return response
+
+    def _stop(self) -> bool:
+        """Stops watching the socket; whether the time ran out meanwhile (it may have been shut)."""
+        with self.lock:
+            self.reading = None
+            return self.passed
+
+
+class _Answers(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Opens http and https connections whose answers ``deadline`` bounds (in place of urllib's handlers)."""
+
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):
+        deadline = self.deadline
+
+        class Connection(http_class):
+            def getresponse(self):
+                return deadline.answer(super().getresponse, self.sock)
+
+        return super().do_open(Connection, req, **kwargs)
 
 
 def _reason(e: BaseException) -> str:
