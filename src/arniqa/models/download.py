@@ -59,11 +59,11 @@ def fetch(
     * A download goes to a temporary file in the same folder and is renamed into place only when whole:
       its answer's status line and headers whole within :data:`TIMEOUT` seconds of the request (redirects
       included), as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds
-      without data nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a ``.pth`` file a
-      PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is deleted and
-      :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary files of the
-      same file that killed downloads left (their process gone, untouched for :data:`LEFT_AFTER` seconds) are
-      removed first.
+      without data nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a
+      ``.pth`` file a PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is
+      deleted and :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary
+      files of the same file that killed downloads left (their process gone, untouched for :data:`LEFT_AFTER`
+      seconds) are removed first.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
