@@ -81,6 +81,10 @@ def evaluated(setup):
     )
     result = CliRunner().invoke(app, args + ["--tsne"])
     assert result.exit_code == 0, result.output
+    # the one "wrote" line names every file written, the regressor and the checkpoint too (it named the report's)
+    [wrote] = [line for line in result.output.splitlines() if line.startswith("wrote ")]
+    names = ["regressor_kadid10k.safetensors", "checkpoint_kadid10k.safetensors", "results.json", "tsne.png"]
+    assert all(str(out / name) in wrote.split(", ") or f"wrote {out / name}" in wrote for name in names), wrote
     res = json.loads((out / "results.json").read_text())
     (cache,) = list((setup / "cache").iterdir())
     feats = np.load(cache / "features.npy")
@@ -266,7 +270,8 @@ def test_run_evaluation_without_typer(setup):
     )
     out = run_evaluation(spec, log=lines.append)
     assert len(lines) == 1 and lines[0].startswith("kadid10k: 40 images; 3 random 70/10/20 splits, reference-disjoint")
-    assert set(out.files) >= {"json", "markdown", "scatter"} and all(p.is_file() for p in out.files.values())
+    assert set(out.files) >= {"regressor", "json", "markdown", "scatter"} and "checkpoint" not in out.files
+    assert all(p.is_file() for p in out.files.values())
     written = json.loads(out.files["json"].read_text())["summary"]
     assert written["srcc"]["median"] == pytest.approx(float(out.result["summary"]["srcc"]["median"]))
     assert not (setup / "lib" / "checkpoint_kadid10k.safetensors").exists()

@@ -201,13 +201,14 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
     }
     # Every file of the evaluation is made first and all are replaced together: a full disk leaves an earlier
     # evaluation's files as they were, never some of them beside some of this one's.
-    writes = [(output / f"regressor_{data.name}.safetensors", regressor_writer(regressor, **info))]
-    result["regressor_file"] = str(writes[0][0])
+    files = {"regressor": (output / f"regressor_{data.name}.safetensors", regressor_writer(regressor, **info))}
+    result["regressor_file"] = str(files["regressor"][0])
     if spec.export_checkpoint:
-        name = output / f"checkpoint_{data.name}.safetensors"
-        writes += checkpoint_writers(name, model.cpu(), regressor, evaluation=info)
-        result["checkpoint_file"] = str(name)
-    files = report.report_files(output, result, ev, data.scores, cross)
+        [files["checkpoint"]] = checkpoint_writers(
+            output / f"checkpoint_{data.name}.safetensors", model.cpu(), regressor, evaluation=info
+        )
+        result["checkpoint_file"] = str(files["checkpoint"][0])
+    files.update(report.report_files(output, result, ev, data.scores, cross))
     if spec.tsne:
         labels = data.distortions
         plot = tsne_plot(
@@ -218,5 +219,5 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
             max_images=5000,
         )
         files["tsne"] = (output / "tsne.png", plot)
-    atomic_writes([*writes, *files.values()])
+    atomic_writes(list(files.values()))
     return EvaluationOutput(result, {kind: path for kind, (path, _) in files.items()})
