@@ -30,8 +30,10 @@ def test_figures_are_drawn_only_with_their_data(tmp_path):
     log.parent.mkdir(parents=True)
     log.write_text("global_step,loss,samples_per_s\n" + "".join(f"{k},{3 - k / 10},4.0\n" for k in range(1, 11)))
     two_steps = summary([run("a", 0, 0, 0.2), run("a", 0, 10, 0.5), run("a", 1, 10, 0.6)])
-    path = plot_curves(config, two_steps, tmp_path)
-    assert path == tmp_path / "learning_curves.png"
+    path, write = plot_curves(config, two_steps, tmp_path)
+    assert path == tmp_path / "learning_curves.png" and not path.exists()  # drawn, written by the report
+    write(path)
     assert Image.open(path).size == (810, 288)  # 9.0 x 3.2 inches at 90 dpi
-    losses = plot_losses(config, tmp_path)
+    losses, write = plot_losses(config, tmp_path)
+    write(losses)
     assert losses == tmp_path / "loss_curves.png" and Image.open(losses).size == (288, 252)  # one 3.2 x 2.8 panel

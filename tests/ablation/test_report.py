@@ -2,6 +2,7 @@
 overall and per distortion group, cost per variant, learning curves, the scope text."""
 
 import csv
+import errno
 import json
 from pathlib import Path
 
@@ -110,3 +111,32 @@ def test_report_intervals_groups_cost_and_curves(tree):
     assert "| resnet50 | 100 | 0.400 | 3 |" in report  # 2 / 5.0
     assert "| se_resnet50_stages123 | 120 | 0.800 | 3 |" in report  # 2 / 2.5
     assert (out / "learning_curves.png").stat().st_size > 1000
+
+
+def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(tree, monkeypatch):
+    # before: summary.json and each plot were replaced one after the other, so a full disk at report.md left the new
+    # summary and plots beside the earlier report, which described other results
+    config, out = tree
+    write_report(config, out)
+    names = ["summary.json", "report.md", "synthetic_bars.png", "learning_curves.png", "loss_curves.png"]
+    before = {name: (out / name).read_bytes() for name in names}
+    result = out / "resnet50" / "seed0" / "trained" / "result.json"  # another result: every file changes
+    changed = fake_result("resnet50", 0, "trained", 10)
+    changed["benchmarks"]["synthetic"]["srcc"]["median"] = 0.99
+    result.write_text(json.dumps(changed))
+    real = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.startswith(".report."):  # the report's temporary file, written last
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(config, out)
+    assert {name: (out / name).read_bytes() for name in names} == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+    monkeypatch.setattr(Path, "write_text", real)
+    write_report(config, out)
+    changed = [name for name in names if (out / name).read_bytes() != before[name]]
+    assert changed == ["summary.json", "report.md", "synthetic_bars.png", "learning_curves.png"]  # not the losses

@@ -1,4 +1,6 @@
-"""The ablation's plots: training loss, learning curves (probe SRCC against step) and per-benchmark bars."""
+"""The ablation's plots: training loss, learning curves (probe SRCC against step) and per-benchmark bars, each
+drawn in memory as its file and what writes it (written with the report's other files by
+:func:`~arniqa.utils.files.atomic_writes`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write
+from ..evaluate.report import png_writer
+from ..utils.files import Writer
 from .config import AblationConfig
 from .stats import LABELS, METRICS, read_logs
 
@@ -20,7 +23,9 @@ def curve_points(summary: dict, bench: str) -> dict[str, dict[int, dict[int, flo
     return points
 
 
-def plot_curves(config: AblationConfig, summary: dict, out: Path, bench: str = "synthetic") -> Path | None:
+def plot_curves(
+    config: AblationConfig, summary: dict, out: Path, bench: str = "synthetic"
+) -> tuple[Path, Writer] | None:
     """Learning curves: probe median SRCC on ``bench`` against step (thin: seeds, thick: mean over
     seeds, at the steps every seed has) beside the training loss (running mean over 20 log rows)."""
     from matplotlib.figure import Figure
@@ -57,12 +62,10 @@ def plot_curves(config: AblationConfig, summary: dict, out: Path, bench: str = "
     for ax in (probe, loss):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    path = out / "learning_curves.png"
-    atomic_write(path, fig.savefig)
-    return path
+    return out / "learning_curves.png", png_writer(fig)
 
 
-def plot_losses(config: AblationConfig, out: Path) -> Path | None:
+def plot_losses(config: AblationConfig, out: Path) -> tuple[Path, Writer] | None:
     """Training loss against step, one panel per variant, one line per seed."""
     from matplotlib.figure import Figure
 
@@ -81,12 +84,10 @@ def plot_losses(config: AblationConfig, out: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("NT-Xent loss")
     axes[0].legend(fontsize=7)
-    path = out / "loss_curves.png"
-    atomic_write(path, fig.savefig)
-    return path
+    return out / "loss_curves.png", png_writer(fig)
 
 
-def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> Path:
+def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> tuple[Path, Writer]:
     """Mean over seeds (error bars: standard deviation; dots: single seeds) per variant and stage."""
     from matplotlib.figure import Figure
 
@@ -111,6 +112,4 @@ def plot_bars(config: AblationConfig, summary: dict, bench: str, out: Path) -> P
         ax.set_title(f"{bench}: {LABELS[m]}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
-    path = out / f"{bench}_bars.png"
-    atomic_write(path, fig.savefig)
-    return path
+    return out / f"{bench}_bars.png", png_writer(fig)

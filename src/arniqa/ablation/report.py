@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write, write_json
+from ..utils.files import atomic_writes, json_writer
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
 from .layout import runs_path, split_path
@@ -85,7 +85,8 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
 
 
 def write_report(config: AblationConfig, out: Path) -> Path:
-    """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``."""
+    """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``, replaced together
+    (:func:`~arniqa.utils.files.atomic_writes`); returns the report's path."""
     out = Path(out)
     if not split_path(out).is_file():
         raise AblationError(f"{out}: no ablation output here (data/split.json is missing); run the study first")
@@ -100,7 +101,6 @@ def write_report(config: AblationConfig, out: Path) -> Path:
         split={k: v for k, v in split.items() if k not in ("train", "holdout")},
         config=config.to_dict(),
     )
-    write_json(out / "summary.json", summary)
     losses = plot_losses(config, out)
     curves = plot_curves(config, summary, out)
     bars = {b: plot_bars(config, summary, b, out) for b in summary["benchmarks"] if summary["benchmarks"][b]["runs"]}
@@ -114,7 +114,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
         md += ["Failed in the last invocation:", "", *failed, ""]
     md += _setup_section(config, summary, split, runs)
     for bench, data in summary["benchmarks"].items():
-        md += _bench_section(config, bench, data, bars.get(bench))
+        md += _bench_section(config, bench, data, bars[bench][0] if bench in bars else None)
     if curves:
         md += [
             "## Learning curves",
@@ -122,11 +122,11 @@ def write_report(config: AblationConfig, out: Path) -> Path:
             "Probe: the frozen encoder of each stage (untrained, the snapshots of "
             "`evaluation.probe_steps`, the final model) through the protocol below; loss: the training log.",
             "",
-            f"![learning curves]({curves.name})",
+            f"![learning curves]({curves[0].name})",
             "",
         ]
     if losses:
-        md += ["## Training loss", "", f"![training loss]({losses.name})", ""]
+        md += ["## Training loss", "", f"![training loss]({losses[0].name})", ""]
     md += _cost_section(config, results, read_logs(config, out))
     md += _timing_section(config, results, runs)
     md += [
@@ -144,7 +144,11 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     ]
     md += _scope_section(config, split)
     text = "\n".join(md)
-    return atomic_write(out / "report.md", lambda tmp: tmp.write_text(text))
+    # All replaced together: a full disk leaves the earlier report, summary and plots as they were, not a mix.
+    plots = [p for p in (losses, curves, *bars.values()) if p is not None]
+    report = (out / "report.md", lambda tmp: tmp.write_text(text))
+    atomic_writes([(out / "summary.json", json_writer(summary)), *plots, report])
+    return report[0]
 
 
 def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: list) -> list[str]:
