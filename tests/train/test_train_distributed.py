@@ -212,5 +212,25 @@ def test_a_rank_killed_mid_run_stops_the_other_with_one_line_and_a_resumable_sta
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_a_group_starts_with_the_start_timeout_and_then_waits_the_long_one(tmp_path):
+    """On torch 2.11 (a GPU host's), which has no dist.set_timeout, the group started with the 2-hour timeout, so a
+    rank that failed before the group formed kept the others waiting 2 hours; torch's private _set_pg_timeout does
+    the same job there."""
+    import torch.distributed as dist
+
+    from arniqa.train.distributed import SET_TIMEOUT, START_TIMEOUT, WAIT_TIMEOUT, Context
+
+    assert SET_TIMEOUT is not None  # every torch we support can change a started group's timeout
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1, timeout=START_TIMEOUT)
+    try:
+        gloo = dist.distributed_c10d._get_default_group()._get_backend(torch.device("cpu"))
+        assert gloo.options._timeout == START_TIMEOUT
+        Context(0, 2, 0, torch.device("cpu")).allow_long_waits()
+        assert gloo.options._timeout == WAIT_TIMEOUT
+    finally:
+        dist.destroy_process_group()
+
+
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))

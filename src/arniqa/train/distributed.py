@@ -29,6 +29,9 @@ from .state import TrainingError
 # collectives, where they also wait while rank 0 validates and writes checkpoints (WAIT).
 START_TIMEOUT = timedelta(minutes=10)
 WAIT_TIMEOUT = timedelta(hours=2)
+# Changes a started group's timeout: public in recent torch (2.14 has it), private before (2.11 has that). Without
+# either the group starts with WAIT_TIMEOUT, one for both.
+SET_TIMEOUT = getattr(dist, "set_timeout", None) or getattr(dist.distributed_c10d, "_set_pg_timeout", None)
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ class Context:
 
     def allow_long_waits(self) -> None:
         """From here on a collective waits :data:`WAIT_TIMEOUT` for the others (rank 0 validating)."""
-        if self.distributed and hasattr(dist, "set_timeout"):
-            dist.set_timeout(WAIT_TIMEOUT)
+        if self.distributed and SET_TIMEOUT is not None:
+            SET_TIMEOUT(WAIT_TIMEOUT)
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -97,7 +100,7 @@ def setup(device: str = "auto") -> Context:
     if world_size > 1 and not dist.is_initialized():
         if chosen.type == "cuda":
             torch.cuda.set_device(chosen)
-        start = START_TIMEOUT if hasattr(dist, "set_timeout") else WAIT_TIMEOUT  # torch < 2.10: one for both
+        start = START_TIMEOUT if SET_TIMEOUT is not None else WAIT_TIMEOUT
         try:
             dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=start)
         except RuntimeError as err:  # torch's DistError is one
