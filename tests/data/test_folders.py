@@ -92,6 +92,7 @@ def test_an_output_folder_inside_is_excluded_with_its_files(tmp_path, capsys):
     (tmp_path / "out" / "images").mkdir(parents=True)
     write_photo(tmp_path / "out" / "images" / "a_01_01.png", 8, 8, 0)
     (tmp_path / "out" / "labels.csv").write_text("x")
+    (tmp_path / "out" / "gone.png").symlink_to(tmp_path / "missing.png")
     assert list_images(tmp_path, exclude=tmp_path / "out") == [tmp_path / "a.png"]
     assert capsys.readouterr().err == ""  # the output's own files are not reported as skipped
 

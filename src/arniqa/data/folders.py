@@ -129,8 +129,13 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
         raise ValueError(f"{folder}: not a folder of images")
     skipped: Counter = Counter()
     broken = Broken()
+
+    def outside(path: str, why: str) -> None:  # what the excluded output holds is not reported either
+        if exclude is None or not inside(path, exclude):
+            broken(path, why)
+
     files = []
-    for path in walk(folder, broken):
+    for path in walk(folder, outside):
         if exclude is not None and inside(path, exclude):
             continue
         if is_image(path):
