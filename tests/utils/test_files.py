@@ -2,6 +2,7 @@
 JSON is standard (NaN and infinities are null) and reads back as the values written."""
 
 import errno
+import io
 import json
 import math
 import os
@@ -11,7 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from arniqa.utils.files import atomic_write, atomic_writes, jsonable, out_of_space, reserve, write_json, write_whole
+from arniqa.utils.files import (
+    atomic_write,
+    atomic_writes,
+    buffer_writer,
+    jsonable,
+    out_of_space,
+    reserve,
+    write_json,
+    write_whole,
+)
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -205,3 +215,18 @@ def test_out_of_space_finds_a_full_disk_among_the_causes():
         assert out_of_space(wrapped) is full
     assert out_of_space(OSError(errno.EFBIG, "File too large")).errno == errno.EFBIG
     assert out_of_space(OSError(errno.EACCES, "Permission denied")) is None and out_of_space(ValueError()) is None
+
+
+def test_bytes_in_memory_are_written_whole_and_let_go_of_after_a_failed_write(tmp_path):
+    # before: `tmp.write_bytes(buffer.getbuffer())` left a view of the buffer in the failed write's traceback; on
+    # Python 3.12 a full disk under save_torch (state.pt) or an evaluation's plots then ended the process with
+    # SIGSEGV ("deallocated BytesIO object has exported buffers") after its one-line error, instead of exit 2
+    data = os.urandom(3 << 20)
+    buffer = io.BytesIO(data)
+    buffer_writer(buffer)(tmp_path / "f.bin")
+    assert (tmp_path / "f.bin").read_bytes() == data
+    with pytest.raises(OSError) as failed:
+        buffer_writer(buffer)(tmp_path / "missing" / "f.bin")
+    assert failed.value.__traceback__ is not None  # the traceback and its frames are still held here
+    buffer.write(b"x")  # BufferError ("Existing exports of data") while a view of the buffer is still held
+    buffer.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import Writer, json_writer, jsonable
+from ..utils.files import Writer, buffer_writer, json_writer, jsonable
 
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
@@ -77,7 +77,7 @@ def png_writer(fig) -> Writer:
         fig.savefig(buffer, format="png")
     finally:
         _plt().close(fig)
-    return lambda tmp: tmp.write_bytes(buffer.getbuffer())
+    return buffer_writer(buffer)
 
 
 def scatter_plot(pred, target, title: str, xlabel: str = "predicted score", ylabel: str = "subjective score") -> Writer:

@@ -245,7 +245,19 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+    return atomic_write(path, buffer_writer(buffer))
+
+
+def buffer_writer(buffer: io.BytesIO) -> Writer:
+    """What writes ``buffer``'s bytes to a path, without a copy. Its view of the buffer is released whatever
+    happens: one left in a failed write's traceback (``Path.write_bytes(buffer.getbuffer())`` on a full disk) made
+    Python 3.12 crash with SIGSEGV when the buffer was freed ("deallocated BytesIO object has exported buffers")."""
+
+    def write(tmp: Path) -> None:
+        with buffer.getbuffer() as view, open(tmp, "wb") as f:
+            f.write(view)
+
+    return write
 
 
 def _fsync_folder(folder: Path) -> None:
