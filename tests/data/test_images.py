@@ -209,6 +209,7 @@ def _pil_pixels(path):
 
 @pytest.mark.parametrize("options", [{}, {"compress_level": 1}, {"compress_level": 9, "optimize": True}])
 def test_plain_png_goes_through_wuffs_to_pils_pixels(tmp_path, options):
+    pytest.importorskip("pywuffs", reason="the fast-png extra (.ci/run installs it); a GPU host may lack it")
     from PIL import PngImagePlugin
 
     from arniqa.data.images import _decode_plain_png

@@ -1,6 +1,7 @@
 """Adapters for authentic datasets (KonIQ-10k, CLIVE, FLIVE, SPAQ) and the generic CSV, on tiny layouts."""
 
 import csv
+import sys
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,17 @@ def test_spaq(tmp_path):
         load_dataset("spaq", tmp_path)
     (tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx").write_text("not a workbook")
     with pytest.raises(DatasetError, match="not a readable .xlsx"):
+        load_dataset("spaq", tmp_path)
+
+
+def test_spaq_without_openpyxl_says_what_to_install(tmp_path, monkeypatch):
+    # before: "not a readable .xlsx workbook (Missing optional dependency 'openpyxl' ...)", blaming a sound file
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx").write_bytes(b"PK\x03\x04")
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # as on a machine without it: importing it fails
+    with pytest.raises(
+        DatasetError, match=r"scores\.xlsx: reading SPAQ's \.xlsx labels needs openpyxl .*; pip install"
+    ):
         load_dataset("spaq", tmp_path)
 
 

@@ -22,6 +22,8 @@ def load(root: Path, check: bool = True) -> IQADataset:
     path = require_file(root / LABELS, "the SPAQ annotation workbook with columns 'Image name', 'MOS'")
     try:
         table = pd.read_excel(path, engine="openpyxl")
+    except ImportError as e:  # pandas' "Missing optional dependency": not the workbook's fault
+        raise DatasetError(f"{path}: reading SPAQ's .xlsx labels needs openpyxl ({e}); pip install openpyxl") from e
     except Exception as e:  # openpyxl/zipfile raise several types for corrupt workbooks
         raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
     table.columns = [str(c).strip() for c in table.columns]
