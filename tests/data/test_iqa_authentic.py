@@ -91,6 +91,7 @@ def test_flive(tmp_path):
 
 
 def test_spaq(tmp_path):
+    pytest.importorskip("openpyxl")  # pandas writes the workbook with it
     table = pd.DataFrame({"Image name": ["00001.jpg", "00002.jpg"], "MOS": [42.5, 80.0], "Brightness": [40, 70]})
     (tmp_path / "Annotations").mkdir()
     table.to_excel(tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
@@ -171,6 +172,7 @@ def test_clive_mos_that_are_not_real_numbers_name_the_mos_file(tmp_path, values,
 
 
 def test_spaq_column_repeated_after_stripping_spaces(tmp_path):
+    pytest.importorskip("openpyxl")  # pandas writes the workbook with it
     (tmp_path / "Annotations").mkdir()
     path = tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx"
     pd.DataFrame([["00001.jpg", 42.5, 40.0]], columns=["Image name", "MOS", "MOS "]).to_excel(path, index=False)

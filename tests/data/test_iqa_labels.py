@@ -61,6 +61,7 @@ def clive(root, names, scores=None):
 
 
 def spaq(root, names, scores=None):
+    pytest.importorskip("openpyxl")  # pandas writes the workbook with it (absent on the GPU host)
     (root / "Annotations").mkdir(exist_ok=True)
     path = root / "Annotations" / "MOS and Image attribute scores.xlsx"
     pd.DataFrame({"Image name": names, "MOS": [50.0] * len(names) if scores is None else scores}).to_excel(
