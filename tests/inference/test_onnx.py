@@ -226,7 +226,8 @@ def _graph(path, nodes, inputs=None):
     value = helper.make_tensor_value_info
     inputs = inputs or [value(name, TensorProto.FLOAT, ["n", 3, "h", "w"]) for name in ("full", "half")]
     graph = helper.make_graph(nodes, "g", inputs, [value("raw_score", TensorProto.FLOAT, ["n"])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    # IR 8, opset 17's: onnx writes its newest IR, which ONNX Runtime up to 1.23 (the newest for Python 3.10) refuses
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     path.with_name(path.name + ".json").write_text(
         json.dumps({"format": "arniqa-onnx", "score_range": [1.0, 5.0, "mos"]})
     )
