@@ -47,6 +47,7 @@ def test_grey_mix_matches_kornias_rgb_to_grayscale():
     x = colours()
     grey = mix(x, (LUMA,))
     assert grey.shape == (2, 1, 24, 32) and grey.is_contiguous()
-    torch.testing.assert_close(grey, rgb_to_grayscale(x), rtol=0, atol=1e-7)
+    # 2 float32 roundings apart at most: kornia 0.8 (the newest for Python 3.10) rounds each product on its own
+    torch.testing.assert_close(grey, rgb_to_grayscale(x), rtol=0, atol=2**-23)
     # BT.601 by hand: white stays white, pure green is 0.587
     assert torch.allclose(grey[0, 0, 0, :8], torch.tensor([0, 0.114, 0.587, 0.701, 0.299, 0.413, 0.886, 1.0]))
