@@ -36,4 +36,6 @@ def test_figures_are_drawn_only_with_their_data(tmp_path):
     assert Image.open(path).size == (810, 288)  # 9.0 x 3.2 inches at 90 dpi
     losses, write = plot_losses(config, tmp_path)
     write(losses)
-    assert losses == tmp_path / "loss_curves.png" and Image.open(losses).size == (288, 252)  # one 3.2 x 2.8 panel
+    # one 3.2 x 2.8 panel: 2.8 * 90 is 251.99999999999997, which matplotlib 3.10 (the newest for Python 3.10)
+    # truncates to 251 pixels and 3.11 rounds to 252
+    assert losses == tmp_path / "loss_curves.png" and Image.open(losses).size in {(288, 251), (288, 252)}
