@@ -4,6 +4,7 @@ import csv
 import os
 
 import numpy as np
+import onnxruntime
 import torch
 from fresh_cli import fresh_cli
 from PIL import Image
@@ -11,6 +12,10 @@ from tiny_arniqa import tiny_onnx
 
 from arniqa.data.images import open_image
 from arniqa.data.views import get_protocol
+
+# onnxruntime.quantization imports torch below 1.24 (shape_inference -> onnxruntime.tools, which imports torch
+# when it is installed): there the int8 form's calibration run loads torch (docs/usage.md, Start-up)
+QUANTIZES_WITHOUT_TORCH = tuple(int(v) for v in onnxruntime.__version__.split(".")[:2]) >= (1, 24)
 
 
 def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
@@ -33,7 +38,8 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
             calibration.mkdir(exist_ok=True)
             Image.open(tmp_path / "0.png").save(calibration / "0.png")
             done, report = fresh_cli(*command, "--precision", "int8", "--calibrate", calibration, env=env)
-            assert (done.returncode, report["heavy"]) == (1, []), done.stderr
+            assert done.returncode == 1, done.stderr
+            assert report["heavy"] == [] or not QUANTIZES_WITHOUT_TORCH, report["heavy"]
             assert len(list((tmp_path / "cache" / "onnx").glob("*.int8-*.onnx"))) == 1
         # the same scores as the model run in torch
         ref = []
