@@ -133,7 +133,7 @@ class PristinePairs(Dataset):
 
     def chain(self, epoch: int, index: int) -> Chain:
         """The distortion chain of sample (epoch, index), without decoding any image."""
-        seed = int(self._seeds(epoch, index)[2].generate_state(2, np.uint64)[0] >> 1)
+        seed = int(self._seeds(epoch, index)[2].generate_state(2, np.uint64)[0]) >> 1
         return sample_chain(torch.Generator().manual_seed(seed), self.max_distortions, self.pristine_prob)
 
 

@@ -38,7 +38,7 @@ WORKERS_PER_CORE = 4  # the most DataLoader workers per CPU core that data.num_w
 
 def degradation_generator(seed: int, epoch: int, step: int, rank: int, device: torch.device) -> torch.Generator:
     """The generator for one step's degradation internals, seeded by (seed, epoch, step, rank)."""
-    value = int(np.random.SeedSequence([seed, epoch, step, rank, 1]).generate_state(2, np.uint64)[0] >> 1)
+    value = int(np.random.SeedSequence([seed, epoch, step, rank, 1]).generate_state(2, np.uint64)[0]) >> 1
     return torch.Generator(device=device).manual_seed(value)
 
 
