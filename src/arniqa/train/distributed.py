@@ -29,9 +29,8 @@ from .state import TrainingError
 # collectives, where they also wait while rank 0 validates and writes checkpoints (WAIT).
 START_TIMEOUT = timedelta(minutes=10)
 WAIT_TIMEOUT = timedelta(hours=2)
-# Changes a started group's timeout: public in recent torch (2.14 has it), private before (2.11 has that). Without
-# either the group starts with WAIT_TIMEOUT, one for both.
-SET_TIMEOUT = getattr(dist, "set_timeout", None) or getattr(dist.distributed_c10d, "_set_pg_timeout", None)
+# Changes a started group's timeout: public in recent torch (2.14 has it), private before (2.6 to 2.11 have that).
+SET_TIMEOUT = getattr(dist, "set_timeout", None) or dist.distributed_c10d._set_pg_timeout
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Context:
 
     def allow_long_waits(self) -> None:
         """From here on a collective waits :data:`WAIT_TIMEOUT` for the others (rank 0 validating)."""
-        if self.distributed and SET_TIMEOUT is not None:
+        if self.distributed:
             SET_TIMEOUT(WAIT_TIMEOUT)
 
 
@@ -100,9 +99,8 @@ def setup(device: str = "auto") -> Context:
     if world_size > 1 and not dist.is_initialized():
         if chosen.type == "cuda":
             torch.cuda.set_device(chosen)
-        start = START_TIMEOUT if SET_TIMEOUT is not None else WAIT_TIMEOUT
         try:
-            dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=start)
+            dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=START_TIMEOUT)
         except RuntimeError as err:  # torch's DistError is one
             raise TrainingError(f"the other processes did not all start ({reason(err)})") from err
     return Context(rank, world_size, local_rank, chosen)
