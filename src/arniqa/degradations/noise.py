@@ -11,12 +11,18 @@ import math
 import torch
 
 from . import rng
+from .colorspace import LUMA
 from .registry import register
 
 # The inverse of kornia's YCbCr (BT.601, full range: Cb = 0.564 (B - Y), Cr = 0.713 (R - Y), both offset by
 # 0.5), exact as in kornia 0.9; kornia up to 0.8 (the reference pins 0.7.0) rounds it to 1.403, 0.344, 0.714,
 # 1.773, which moves a round trip by up to 2.8e-4, under a tenth of an 8-bit level.
-YCBCR_TO_RGB = ((1.0, 0.0, 1.4025245442), (1.0, -0.3443401356, -0.7144034731), (1.0, 1.7730496454, 0.0))
+# R = Y + Cr / 0.713, B = Y + Cb / 0.564, and G from Y = .299 R + .587 G + .114 B.
+YCBCR_TO_RGB = (
+    (1.0, 0.0, 1 / 0.713),
+    (1.0, -LUMA[2] / LUMA[1] / 0.564, -LUMA[0] / LUMA[1] / 0.713),
+    (1.0, 1 / 0.564, 0.0),
+)
 
 
 def sample_normal(x: torch.Tensor, var: float, generator: torch.Generator | None) -> dict:
