@@ -349,25 +349,31 @@ def test_a_drip_fed_download_is_given_up(serve, tmp_path, monkeypatch):
 
 
 def test_temporary_files_of_killed_downloads_are_removed_by_the_next(serve, tmp_path):
-    """A download SIGKILLed mid-way left its hidden temporary file (up to 112 MB) in the cache for ever. The next
-    download of that file removes those whose process is gone and which were untouched for LEFT_AFTER (600) s;
-    a live process's, one written to lately (a pid of another machine sharing the folder), another file's stay."""
+    """A download SIGKILLed mid-way left its hidden temporary file (up to 112 MB) in the cache for ever; then one
+    was removed only by the next download of that same file. The next download into the folder removes those of
+    any file whose process is gone and which were untouched for LEFT_AFTER (600) s; a live process's, one written
+    to lately (a pid of another machine sharing the folder), and names of another form stay."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead, live = int(gone.stdout), os.getpid()
-    names = {
-        "killed": f".ARNIQA.{dead}.0123abcd.tmp.pth",
-        "live": f".ARNIQA.{live}.0123abcd.tmp.pth",
-        "recent": f".ARNIQA.{dead}.4567abcd.tmp.pth",
-        "other file": f".regressor_live.{dead}.0123abcd.tmp.pth",
-        "other name": f".ARNIQA.{dead}.0123abcd.tmp.pth.bak",
-    }
-    for name in names.values():
+    removed = [
+        f".ARNIQA.{dead}.0123abcd.tmp.pth",
+        f".regressor_live.{dead}.0123abcd.tmp.pth",
+        f".a.b.{dead}.89abcdef.tmp",  # a.b, no suffix
+    ]
+    kept = [
+        f".ARNIQA.{live}.0123abcd.tmp.pth",
+        f".ARNIQA.{dead}.4567abcd.tmp.pth",  # recent
+        f".ARNIQA.{dead}.0123abcd.tmp.pth.bak",
+        f"ARNIQA.{dead}.0123abcd.tmp.pth",  # not hidden
+        f".ARNIQA.{dead}.0123ABCD.tmp.pth",  # not a lower-case hex token
+    ]
+    for name in removed + kept:
         (tmp_path / name).write_bytes(b"part of a download")
-        if name != names["recent"]:
+        if name != kept[1]:
             os.utime(tmp_path / name, (time.time() - download.LEFT_AFTER - 60,) * 2)
-    _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
-    left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted({"ARNIQA.pth"} | set(names.values()) - {names["killed"]})
+    url = serve(sending(_archive(), len(_archive())))
+    fetch("model.pth", weights_dir=tmp_path, url=url, progress=False, download=True)  # not a file of those
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.pth", *kept])
 
 
 def _status(code):

@@ -108,18 +108,21 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, image_folder, over
 
 def test_the_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path, image_folder, monkeypatch):
     # before: a run killed while writing state.pt (or model.safetensors) left its hidden temporary copy, as large
-    # as the state (hundreds of MB for a ResNet50 with its optimiser), in the run folder for ever
+    # as the state (hundreds of MB for a ResNet50 with its optimiser), in the run folder for ever; then those of
+    # best.safetensors and of the snapshots were still left
     from tiny_arniqa import TinyARNIQA
 
     import arniqa.train.loop as loop
 
     monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
     run = tmp_path / "run"
-    run.mkdir()
+    (run / "snapshots").mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     left = [
         run / f".state.{dead.stdout.strip()}.0123abcd.tmp.pt",
         run / f".model.{dead.stdout.strip()}.89abcdef.tmp.safetensors",
+        run / f".best.{dead.stdout.strip()}.89abcdef.tmp.safetensors",
+        run / "snapshots" / f".step40.{dead.stdout.strip()}.0123abcd.tmp.safetensors",
     ]
     kept = [run / ".state.1.0123abcd.tmp.pt", run / "notes.tmp.pt"]  # pid 1 runs (init); not a temporary name
     for f in left + kept:

@@ -29,7 +29,7 @@ TIMEOUT = 60
 # reaches the per-read timeout. A window at a time, not a total time, so a slow but steady link finishes.
 MIN_BYTES = 1 << 20
 MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.pth, is about 112 MB
-# A download's temporary file left by a killed process is removed by the next download of that file once
+# A download's temporary file left by a killed process is removed by the next download into its folder once
 # untouched this long (seconds): a download still going writes to it at least every TIMEOUT seconds.
 LEFT_AFTER = 600
 CACHE_ADVICE = (
@@ -62,7 +62,7 @@ def fetch(
       without data nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a
       ``.pth`` file a PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is
       deleted and :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary
-      files of the same file that killed downloads left (their process gone, untouched for :data:`LEFT_AFTER`
+      files that killed downloads left in the folder (their process gone, untouched for :data:`LEFT_AFTER`
       seconds) are removed first.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
@@ -101,7 +101,7 @@ def fetch(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
-    remove_left_temporaries(target, LEFT_AFTER)
+    remove_left_temporaries(folder, LEFT_AFTER)
     try:
         digest = _download(url, target, sha256, progress)
     except DownloadError:

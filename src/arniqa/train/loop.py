@@ -237,8 +237,8 @@ class Trainer:
                 if self.ctx.main:
                     self.output.mkdir(parents=True, exist_ok=True)
                     stack.enter_context(output_lock(self.output))
-                    for name in (STATE_FILE, "model.safetensors"):  # a killed run's half-written copies (GBs)
-                        remove_left_temporaries(self.output / name, age=0)  # the lock is ours: none is written
+                    for folder in (self.output, snapshot_path(self.output, 0).parent):  # a killed run's copies (GBs)
+                        remove_left_temporaries(folder, age=0)  # the lock is ours: none is being written
                 if resume is not None:
                     self.load_state(resume)
                 elif (self.output / STATE_FILE).exists():

@@ -147,21 +147,18 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     return [path for _, path in written]
 
 
-def remove_left_temporaries(path: str | os.PathLike, age: float) -> None:
-    """Remove the temporary files of ``path`` that :func:`atomic_writes` left when its process was killed
-    (:data:`TEMPORARY`): those whose process is gone and which were untouched for ``age`` seconds (a
+def remove_left_temporaries(folder: str | os.PathLike, age: float) -> None:
+    """Remove the temporary files in ``folder`` that :func:`atomic_writes` left when its process was killed
+    (:data:`TEMPORARY`, of any file): those whose process is gone and which were untouched for ``age`` seconds (a
     process on another machine or in another container sharing the folder has a pid that means nothing here).
     A file that cannot be removed is left; nothing is done on Windows, where no pid is probed."""
     if os.name == "nt":
         return
-    path = Path(path)
     pattern = re.compile(
-        TEMPORARY.replace(".", r"\.").format(
-            stem=re.escape(path.stem), pid=r"(\d+)", hex="[0-9a-f]{8}", suffix=re.escape(path.suffix)
-        )
+        TEMPORARY.replace(".", r"\.").format(stem=".+", pid=r"(\d+)", hex="[0-9a-f]{8}", suffix=r"(?:\.[^.]+)?")
     )
     with suppress(OSError):
-        for tmp in path.parent.iterdir():
+        for tmp in Path(folder).iterdir():
             found = pattern.fullmatch(tmp.name)
             with suppress(OSError):
                 if found and not _running(int(found[1])) and time.time() - tmp.lstat().st_mtime > age:
