@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from typer.testing import CliRunner
 
 import arniqa.cli.export  # noqa: F401  (registers the verbs)
@@ -140,6 +141,32 @@ def test_engine_errors(published, exported, tmp_path):
     assert res.exit_code == 2 and "bad.onnx" in res.output
     res = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "x.pt"), "--weights-dir", str(d)])
     assert res.exit_code == 2 and ".onnx" in res.output
+
+
+def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(exported, tmp_path, monkeypatch):
+    """CUDA asked of an onnxruntime without its CUDA provider (the wheel in the dependencies is CPU-only) ran on
+    the CPU without a word, and cuda:1 ran on GPU 0. Now: refused in one line (exit 2), and the GPU named."""
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    for device in ("cuda", "cuda:1", torch.device("cuda", 0)):
+        with pytest.raises(ValueError, match=r"no CUDA provider; pip install onnxruntime-gpu, or choose --device cpu"):
+            load(exported, device=device)
+    assert load(exported, device="auto").engine.device == "cpu"
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    res = CliRunner().invoke(app, ["score", str(tmp_path), "--checkpoint", str(exported), "--device", "cuda"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "no CUDA provider" in res.output, res.output
+    for device in ("cuda:x", "cpu:0", "cuda:-1"):
+        with pytest.raises(ValueError, match="ONNX Runtime runs on cpu or cuda"):
+            load(exported, device=device)
+
+    asked = []  # the providers ONNX Runtime is asked for, with its CUDA provider installed
+    session = ort.InferenceSession
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        ort, "InferenceSession", lambda path, options, providers: asked.append(providers) or session(path)
+    )
+    for device in ("cuda:1", "auto", torch.device("cuda", 2)):
+        assert load(exported, device=device).engine.device == "cuda"
+    assert asked == [[("CUDAExecutionProvider", {"device_id": i}), "CPUExecutionProvider"] for i in (1, 0, 2)]
 
 
 def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos):

@@ -141,19 +141,19 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         published
         and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
     ):
-        runner = _published_onnx(str(name_or_path), weights_dir, regressor, dev, int8, calibrate)
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, device, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
         from .quantize import int8_file
 
-        runner = OnnxEngine(int8_file(cached_export(model), calibrate), dev, reg)
+        runner = OnnxEngine(int8_file(cached_export(model), calibrate), device, reg)
         return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
 
 
 def _published_onnx(
-    name: str, weights_dir, regressor, device: torch.device, int8: bool = False, calibrate=None
+    name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None
 ) -> OnnxEngine:
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
     after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and

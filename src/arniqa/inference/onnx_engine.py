@@ -41,17 +41,27 @@ class ScoreScale:
         return scale_score(raw, self.score_range)
 
 
-def device_type(device) -> str:
-    """``cpu`` or ``cuda`` of a torch device or a string (``auto``: cuda when this onnxruntime has CUDA);
-    ValueError for any other name (ONNX Runtime here runs on nothing else)."""
-    kind = getattr(device, "type", str(device).split(":")[0])
-    if kind == "auto":
-        import onnxruntime as ort
+def execution_providers(device) -> tuple[str, list]:
+    """Where ONNX Runtime runs for a torch device or a name: ``cpu`` or ``cuda``, and its execution providers
+    (``auto``: cuda when the installed onnxruntime has its CUDA provider). ValueError for other devices, and for
+    cuda when onnxruntime has no CUDA provider (the wheel in the dependencies is CPU-only), which ran on the CPU
+    without a word."""
+    import onnxruntime as ort
 
-        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-    if kind not in ("cpu", "cuda"):
+    kind, _, index = str(device).partition(":")
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if kind == "auto":
+        kind = "cuda" if has_cuda else "cpu"
+    if kind not in ("cpu", "cuda") or not (index == "" or (kind == "cuda" and index.isdigit())):
         raise ValueError(f"device {str(device)!r}: ONNX Runtime runs on cpu or cuda; choose one, or auto")
-    return kind
+    if kind == "cpu":
+        return kind, ["CPUExecutionProvider"]
+    if not has_cuda:
+        raise ValueError(
+            f"device {str(device)!r}: the installed onnxruntime has no CUDA provider; pip install onnxruntime-gpu, "
+            "or choose --device cpu or --engine torch"
+        )
+    return kind, [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
 
 
 def default_threads() -> int:
@@ -68,8 +78,7 @@ class OnnxEngine:
 
     A file with a ``raw_score`` output scores by itself; a feature-only file (the engine's cache) is
     followed by ``regressor`` in torch. ``threads``: ONNX Runtime's intra-op threads (default:
-    :func:`default_threads`). On CUDA the CUDA execution provider is used when the installed onnxruntime
-    has it."""
+    :func:`default_threads`). ``device``: as :func:`execution_providers`."""
 
     name = "onnxruntime"
 
@@ -79,7 +88,7 @@ class OnnxEngine:
         import onnxruntime as ort
 
         self.path = Path(path)
-        self.device = device_type(device)
+        self.device, providers = execution_providers(device)
         self.head = None if regressor is None else regressor.cpu().eval()
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such ONNX file")
@@ -87,9 +96,6 @@ class OnnxEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.log_severity_level = 4  # fatal only: its errors reach us raised, its log lines would follow our one
-        providers = ["CPUExecutionProvider"]
-        if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
         if _version(ort.__version__) < ORT_CHECKS_EXTERNAL_DATA:
             check_external_data(self.path)
         try:

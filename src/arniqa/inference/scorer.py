@@ -199,7 +199,8 @@ class Scorer:
             from .quantize import int8_file
 
             onnx_file = cached_export(model)
-            self.engine = OnnxEngine(int8_file(onnx_file) if precision == "int8" else onnx_file, self.device, regressor)
+            self.engine = OnnxEngine(int8_file(onnx_file) if precision == "int8" else onnx_file, device, regressor)
+            self.device = self.engine.device  # ONNX Runtime's choice for auto
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
