@@ -152,9 +152,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
 
 
-def _published_onnx(
-    name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None
-) -> OnnxEngine:
+def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None) -> OnnxEngine:
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
     after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
     torchvision)."""
