@@ -7,6 +7,7 @@ import http.server
 import io
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -500,3 +501,35 @@ def test_a_drip_fed_status_and_headers_are_given_up(serve, tmp_path, monkeypatch
     with pytest.raises(DownloadError, match=r"no complete answer \(status and headers\) within 0.5 s"):
         _fetch(serve(_dripping_head("302 Found", redirect, 0.4, threading.Event())), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_proxy_drip_feeding_its_answer_to_connect_is_given_up(tmp_path, monkeypatch):
+    """An https download through a proxy (HTTPS_PROXY) reads the proxy's answer to CONNECT before the request is
+    sent; a proxy drip-feeding it (a header byte every 0.05 s for 3 s against a 0.5 s timeout) was waited out.
+    Now it counts in the answer's TIMEOUT too, and the connection is closed."""
+    monkeypatch.setattr(download, "TIMEOUT", 0.5)
+    proxy = socket.create_server(("127.0.0.1", 0))
+    ended = threading.Event()
+
+    def drip():
+        client, _ = proxy.accept()
+        with client:
+            client.recv(1 << 16)  # CONNECT weights.example:443
+            try:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\nX-Drip: ")
+                for _ in range(60):
+                    client.sendall(b".")
+                    time.sleep(0.05)
+            except OSError:
+                ended.set()
+
+    threading.Thread(target=drip, daemon=True).start()
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    started = time.monotonic()
+    with proxy, pytest.raises(DownloadError, match=r"no complete answer \(status and headers\) within 0.5 s; to work"):
+        _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+    assert time.monotonic() - started < 2
+    assert list(tmp_path.iterdir()) == []
+    assert ended.wait(5)  # the proxy's connection was closed, not left dripping

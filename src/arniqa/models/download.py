@@ -58,9 +58,10 @@ def fetch(
     * ``url`` and ``sha256`` default to the :data:`PUBLISHED` entry for ``filename``.
     * A download goes to a temporary file in the same folder and is renamed into place only when whole:
       its answer's status line and headers whole within :data:`TIMEOUT` seconds of the request (redirects
-      included), as long as its Content-Length says, at most :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds
-      without data nor with fewer than :data:`MIN_BYTES`, the SHA-256 matching when one is known, and a
-      ``.pth`` file a PyTorch zip archive whose entries pass their CRC check. Otherwise the temporary file is
+      and a proxy's answer to CONNECT included), as long as its Content-Length says, at most
+      :data:`MAX_BYTES`, no :data:`TIMEOUT` seconds without data nor with fewer than :data:`MIN_BYTES`, the
+      SHA-256 matching when one is known, and a ``.pth`` file a PyTorch zip archive whose entries pass their
+      CRC check. Otherwise the temporary file is
       deleted and :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary
       files that killed downloads left in the folder (their process gone, untouched for :data:`LEFT_AFTER`
       seconds) are removed first.
@@ -214,10 +215,11 @@ class _HttpRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class _Deadline:
-    """The time the answer to a request (connecting, the status line and the headers, over all redirects) may
-    take. The socket timeout holds for each read only, and urllib reads the headers before the download's own
-    checks, so a server drip-feeding them was waited for as long as it liked. When the time is up a timer shuts
-    down the socket being read, which wakes the read."""
+    """The time the answer to a request (connecting, a proxy's answer to CONNECT, the status line and the
+    headers, over all redirects) may take. The socket timeout holds for each read only, and urllib reads the
+    headers before the download's own checks, so a server drip-feeding them was waited for as long as it liked.
+    When the time is up a timer shuts down the socket being read, which wakes the read. (A TLS handshake has
+    Python's own deadline: the socket timeout, for the whole handshake.)"""
 
     def __init__(self, seconds: float):
         self.problem = f"no complete answer (status and headers) within {seconds} s"
@@ -242,22 +244,23 @@ class _Deadline:
                     # the plain socket's shutdown: an SSLSocket's own drops its TLS state under the reading thread
                     socket.socket.shutdown(self.reading, socket.SHUT_RDWR)
 
-    def answer(self, getresponse, sock):
-        """``getresponse()``, read from ``sock``; TimeoutError when the time is up before it is whole."""
+    def within(self, read, sock):
+        """``read()``, from ``sock``; TimeoutError when the time is up before it returns."""
         with self.lock:
             if self.passed:
                 raise TimeoutError(self.problem)
             self.reading = sock
         try:
-            response = getresponse()
+            result = read()
         except Exception:
             if self._stop():
                 raise TimeoutError(self.problem) from None
             raise
-        if self._stop():  # a shut socket's end may have ended the headers
-            response.close()
+        if self._stop():  # a shut socket's end may have ended what was read
+            if result is not None:
+                result.close()
             raise TimeoutError(self.problem)
-        return response
+        return result
 
     def _stop(self) -> bool:
         """Stops watching the socket; whether the time ran out meanwhile (it may have been shut)."""
@@ -277,8 +280,11 @@ class _Answers(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
         deadline = self.deadline
 
         class Connection(http_class):
+            def _tunnel(self):  # http.client's reading of a proxy's answer to CONNECT (an https URL's)
+                deadline.within(super()._tunnel, self.sock)
+
             def getresponse(self):
-                return deadline.answer(super().getresponse, self.sock)
+                return deadline.within(super().getresponse, self.sock)
 
         return super().do_open(Connection, req, **kwargs)
 
