@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -200,6 +202,37 @@ def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weight
     assert "not an image" in rows[3]["error"]
     assert r.stderr.count("skipped") == 1
     assert "skipped 3 files no decoder can open: 2 .txt, 1 .xyz" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "data, said",
+    [
+        (None, r"Ray Data is not installed \([^)]+\); install it with: pip install 'arniqa\[ray\]'"),
+        (  # pyarrow 26 on numpy 1.x: the advice to install Ray, which is installed, was all
+            "raise ImportError('pyarrow requires NumPy 2.0 or newer, found 1.26.4')",
+            r"Ray Data is installed but does not import \(pyarrow requires NumPy 2.0 or newer, found 1.26.4\); "
+            "install a version of the package it names",
+        ),
+    ],
+)
+def test_ray_missing_or_not_importing_is_one_line_exit_2(weights_dir, folder, tmp_path, monkeypatch, data, said):
+    loaded = [m for m in sys.modules if m == "ray" or m.startswith("ray.")]
+    for name in loaded:  # put back after the test
+        monkeypatch.delitem(sys.modules, name)
+    if data is None:
+        monkeypatch.setitem(sys.modules, "ray", None)  # import ray: ModuleNotFoundError
+    else:
+        (tmp_path / "ray" / "data").mkdir(parents=True)
+        (tmp_path / "ray" / "__init__.py").write_text("")
+        (tmp_path / "ray" / "data" / "__init__.py").write_text(data)
+        monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        res = _run([folder, "--weights-dir", weights_dir, "--ray", "local"])
+    finally:  # the stand-in modules must not stay for the Ray tests
+        for name in [m for m in sys.modules if (m == "ray" or m.startswith("ray.")) and m not in loaded]:
+            del sys.modules[name]
+    assert res.exit_code == EXIT_USAGE and res.output.count("\n") == 1, res.output
+    assert re.fullmatch(f"error: {said}[^\n]*\n", res.output), res.output
 
 
 def test_a_broken_download_is_one_line_exit_2_and_nothing_is_cached(folder, tmp_path, monkeypatch):

@@ -52,12 +52,17 @@ ROWS_PER_CALL = 4  # scorer batches per map_batches call: the actor's decode thr
 
 
 def require_ray():
-    """The ``ray`` module with Ray Data, or ImportError saying how to install it."""
+    """The ``ray`` module with Ray Data, or ImportError saying how to install it, or why it does not import."""
     try:
         import ray
         import ray.data  # noqa: F401  (needs pyarrow)
-    except ImportError as e:
+    except ModuleNotFoundError as e:
         raise ImportError(f"Ray Data is not installed ({e}); install it with: pip install 'arniqa[ray]'") from None
+    except ImportError as e:  # installed, but its packages do not fit (pyarrow 26 refuses numpy 1.x)
+        raise ImportError(
+            f"Ray Data is installed but does not import ({e}); install a version of the package it names that "
+            "fits the others"
+        ) from None
     return ray
 
 
