@@ -10,6 +10,7 @@ that stops later ends the others' wait at the next collective (:func:`lost_peer`
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 from collections.abc import Iterator
@@ -140,8 +141,21 @@ def reason(err: Exception) -> str:
 
 
 def teardown() -> None:
+    """Destroy the process group; its backends (gloo's worker threads) are kept until the next teardown or the exit.
+
+    Freeing a gloo group joins its worker threads, and a worker freeing a collective's tensor that Python has let go
+    of waits for the GIL: whoever frees the group holding the GIL hangs, now and then, right after a collective
+    (destroy_process_group on torch 2.6, DDP's reducer on 2.6 and 2.11). A backend's own Python object lets the GIL
+    go as it is freed, so while ours lives, neither frees the backend."""
     if dist.is_initialized():
+        group = dist.distributed_c10d._get_default_group()
+        _torn_down[:] = [group._get_backend(torch.device(kind)) for kind in group._device_types]
         dist.destroy_process_group()
+
+
+# The backends of the group teardown() destroyed last: freed before the interpreter shuts down (then, a C++ abort).
+_torn_down: list = []
+atexit.register(_torn_down.clear)
 
 
 class _GatherRows(torch.autograd.Function):
