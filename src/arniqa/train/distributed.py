@@ -148,8 +148,9 @@ def teardown() -> None:
     (destroy_process_group on torch 2.6, DDP's reducer on 2.6 and 2.11). A backend's own Python object lets the GIL
     go as it is freed, so while ours lives, neither frees the backend."""
     if dist.is_initialized():
-        group = dist.distributed_c10d._get_default_group()
-        _torn_down[:] = [group._get_backend(torch.device(kind)) for kind in group._device_types]
+        if dist.get_backend() == "gloo":  # tested there; NCCL's destroy shuts its communicators down first
+            group = dist.distributed_c10d._get_default_group()
+            _torn_down[:] = [group._get_backend(torch.device(kind)) for kind in group._device_types]
         dist.destroy_process_group()
 
 
