@@ -152,7 +152,8 @@ def test_teardown_right_after_a_collective_neither_hangs_nor_aborts_the_exit(tmp
 
 
 # Training under two processes with the tests' stand-in model, as ``python -m arniqa.train`` runs under torchrun;
-# rank KILL_RANK kills itself (SIGKILL) as its third step starts; the processes wait 3 s for each other to start.
+# rank KILL_RANK kills itself (SIGKILL) as its third step starts; the processes wait START_SECONDS for each other to
+# start (the run's 10 minutes would keep a test waiting; too few, and a loaded machine's slower rank misses it).
 RANKS = f"""
 import os, signal, sys
 from datetime import timedelta
@@ -160,7 +161,7 @@ sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from tiny_arniqa import TinyARNIQA
 import arniqa.train.distributed as distributed
 import arniqa.train.loop as loop
-distributed.START_TIMEOUT = timedelta(seconds=3)
+distributed.START_TIMEOUT = timedelta(seconds=float(os.environ["START_SECONDS"]))
 class Dying(TinyARNIQA):
     calls = 0
     def forward(self, x):
@@ -174,12 +175,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def run_ranks(tmp_path, config, args, kill_rank=None):
+def run_ranks(tmp_path, config, args, kill_rank=None, start_seconds=30):
     """Two training processes of ``config`` (``args[rank]``: that rank's own arguments): per rank, the exit
     status, the stderr lines and the seconds from the start until it ended."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path), "KILL_RANK": str(kill_rank)}  # fmt: skip
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path), "KILL_RANK": str(kill_rank),
+           "START_SECONDS": str(start_seconds)}  # fmt: skip
     command = [sys.executable, "-c", RANKS, str(tmp_path / "config.yaml")]
     start = time.monotonic()
     procs = [
@@ -213,7 +215,8 @@ def test_a_set_up_error_on_one_rank_stops_both_with_one_line_naming_it(tmp_path,
 def test_a_set_up_error_before_the_process_group_forms_ends_the_wait(tmp_path, short_run):
     """Rank 1 stops on its config before the process group forms: rank 0 waits the start timeout (3 s here, 10
     minutes in a run), not the 2 hours it waited before, and says so in one line."""
-    (status0, err0, took), (status1, err1, _) = run_ranks(tmp_path, short_run(), [[], ["--set", "train.bogus=1"]])
+    bogus = ["--set", "train.bogus=1"]
+    (status0, err0, took), (status1, err1, _) = run_ranks(tmp_path, short_run(), [[], bogus], start_seconds=3)
     assert (status1, len(err1)) == (2, 1) and "train.bogus" in err1[0], err1
     assert (status0, len(err0)) == (2, 1), err0
     assert err0[0].startswith("error: rank 0: the other processes did not all start (")
