@@ -143,13 +143,23 @@ def test_engine_errors(published, exported, tmp_path):
     assert res.exit_code == 2 and ".onnx" in res.output
 
 
-def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(exported, tmp_path, monkeypatch):
+def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, exported, tmp_path, monkeypatch):
     """CUDA asked of an onnxruntime without its CUDA provider (the wheel in the dependencies is CPU-only) ran on
-    the CPU without a word, and cuda:1 ran on GPU 0. Now: refused in one line (exit 2), and the GPU named."""
+    the CPU without a word, and cuda:1 ran on GPU 0. Now: refused in one line (exit 2), before a model is exported,
+    and the GPU named."""
+    import arniqa.inference.engines as engines
+
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     for device in ("cuda", "cuda:1", torch.device("cuda", 0)):
         with pytest.raises(ValueError, match=r"no CUDA provider; pip install onnxruntime-gpu, or choose --device cpu"):
             load(exported, device=device)
+    with monkeypatch.context() as gpu_host:  # torch's CUDA there; no export may begin
+        gpu_host.setattr(torch.cuda, "is_available", lambda: True)
+        for name in ("cached_export", "cached_onnx"):
+            gpu_host.setattr(engines, name, lambda *args: pytest.fail("exported before the device was refused"))
+        for options in ({"engine": "onnxruntime"}, {"precision": "int8"}):
+            with pytest.raises(ValueError, match=r"device 'cuda': the installed onnxruntime has no CUDA provider"):
+                load("arniqa-kadid10k", device="cuda", weights_dir=published[0], **options)
     assert load(exported, device="auto").engine.device == "cpu"
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     res = CliRunner().invoke(app, ["score", str(tmp_path), "--checkpoint", str(exported), "--device", "cuda"])

@@ -19,7 +19,7 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
 from ..utils.files import output_lock
 from ..utils.runtime import resolve_device
-from .onnx_engine import OnnxEngine
+from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, resolve_engine
 
 if TYPE_CHECKING:
@@ -136,11 +136,10 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     from .engines import cached_export
 
     dev = resolve_device(device)
-    published = not is_checkpoint(name_or_path)
-    if (
-        published
-        and resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
-    ):
+    onnx = resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
+    if onnx:
+        execution_providers(device)  # a device ONNX Runtime cannot run on is refused before the model is exported
+    if onnx and not is_checkpoint(name_or_path):
         runner = _published_onnx(str(name_or_path), weights_dir, regressor, device, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
