@@ -148,7 +148,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
 
         runner = OnnxEngine(int8_file(cached_export(model), calibrate), device, reg)
         return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
-    return Scorer(model, reg, protocol=protocol, device=dev, engine=engine, **options)
+    return Scorer(model, reg, protocol=protocol, device=device, engine=engine, **options)  # auto: each engine's
 
 
 def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None) -> OnnxEngine:
