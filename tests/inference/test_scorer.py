@@ -433,6 +433,54 @@ def test_package_shortcut_tells_regressor_objects_apart(monkeypatch):
     assert len(arniqa._cached_scorers) == 2
 
 
+def test_package_shortcut_loads_once_across_threads_and_takes_score_options(monkeypatch):
+    """Four threads calling arniqa.score at once loaded the model four times; "cpu" and torch.device("cpu"), or a
+    str and a Path, were two loads each; scale=False and return_features=True went to load() (TypeError)."""
+    import threading
+    import time
+
+    from tiny_score import load as stand_in
+
+    loads = []
+
+    def slow_load(model, **options):
+        loads.append(options)
+        time.sleep(0.3)  # a load that takes a while: the other threads arrive meanwhile
+        return stand_in(protocol="whole")
+
+    monkeypatch.setattr(arniqa.inference, "load", slow_load)
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    scores = []
+    threads = [threading.Thread(target=lambda: scores.append(float(arniqa.score(image, model="t")))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(scores) == 4 and len(set(scores)) == 1
+    for first, second in [("cpu", torch.device("cpu")), ("w", Path("w"))]:
+        arniqa.score(image, model="u", weights_dir=first)
+        arniqa.score(image, model="u", weights_dir=second)
+    assert len(loads) == 3  # one per spelled-alike pair
+    scaled = arniqa.score(image, model="t")
+    raw = arniqa.score(image, model="t", scale=False, return_features=True)
+    assert len(loads) == 3  # score options are not load options
+    assert float(raw.scores[0]) == pytest.approx(float(scaled.raw_scores[0]))
+    assert float(scaled.scores[0]) == pytest.approx((float(raw.scores[0]) - 1) / 4)  # KADID-10k's scale
+    pixels = image.reshape(-1, 3) / 255  # the stand-in's feature of the whole view: channel means and maxima
+    np.testing.assert_allclose(raw.features[0, 0, :6].numpy(), [*pixels.mean(0), *pixels.max(0)], atol=1e-6)
+
+
+def test_subpackages_are_attributes_of_a_bare_import_arniqa():
+    """docs/usage.md's arniqa.inference.export(...) raised AttributeError after only `import arniqa`."""
+    import subprocess
+    import sys
+
+    code = "import arniqa as a; print(a.inference.export.__name__, a.degradations.NUM_LEVELS, 'inference' in dir(a))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["export", "5", "True"], done.stderr
+
+
 def test_hub_model_names_inputs_of_the_wrong_shape(published):
     """Inputs of the wrong shape or count came back as torch's RuntimeError from inside the ResNet."""
     from arniqa.inference.hub import hub_model
