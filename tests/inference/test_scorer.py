@@ -300,7 +300,7 @@ def test_gray_arrays_are_replicated(published, photos):
     expected = float(scorer.score(rgb).raw_scores[0])
     for form in (gray, gray[:, :, None], gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):
         assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
-    with pytest.raises(ValueError, match="uint8 or float"):
+    with pytest.raises(ValueError, match="uint8, uint16 or float"):
         scorer.score(gray.astype(np.int32))
 
 
@@ -330,6 +330,61 @@ def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_sco
         scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
     with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
         scorer.score({"a.png": good})
+
+
+def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_image(tmp_path):
+    """A file object or BytesIO was iterated as lines ("not an image file PIL can read"), a bytearray or memoryview
+    as ints ("cannot score an object of type int"); a (B,H,W,C) array, a uint16 array and an (H,W) tensor were
+    refused; a tensor that requires grad made torch warn."""
+    import io
+    import warnings
+
+    scorer = _stand_in(batch_size=2, workers=2)
+    pixels = _images(3)[:2]
+    path = tmp_path / "a.png"
+    Image.fromarray(pixels[0]).save(path)
+    data = path.read_bytes()
+    by_path = float(scorer.score(path).scores[0])
+    with open(path, "rb") as f:
+        forms = [io.BytesIO(data), bytearray(data), memoryview(data), f]
+        assert scorer.score(forms).scores.tolist() == [by_path] * 4  # the same bytes, decoded the same way
+    with open(path, "rb") as f:
+        assert next(scorer.iter_scores(f)).source == str(path)  # named by its file
+    with open(path) as f, pytest.raises(ValueError, match="text mode; open an image file with open"):
+        scorer.score(f)
+    one_by_one = scorer.score(list(pixels)).scores
+    same = [p[:6, :7] for p in pixels]  # a batch of one size
+    assert torch.equal(scorer.score(np.stack(same)).scores, scorer.score(same).scores)
+    assert torch.equal(scorer.score(pixels[0][None]).scores, one_by_one[:1])
+    wide = pixels[0].astype(np.uint16) * 257  # 8-bit values on the 16-bit scale: v * 257 / 65535 = v / 255
+    assert float(scorer.score(wide).scores[0]) == pytest.approx(float(one_by_one[0]), abs=1e-6)
+    gray = torch.from_numpy(pixels[0][:, :, 1].copy())
+    assert torch.equal(scorer.score(gray).scores, scorer.score(gray[None]).scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer.score(torch.rand(3, 8, 8).requires_grad_())
+
+
+def test_inputs_of_the_wrong_kind_say_what_to_pass():
+    """None, a channels-first array, a channels-last tensor, floats in [0, 255] and a URL were refused without a
+    word on what to pass (a URL as the mangled path 'https:/host/a.png: no such file')."""
+    scorer = _stand_in()
+    pixels = _images(1)[0]
+    wrong = [
+        (None, "cannot score an object of type NoneType; pass a path, bytes"),
+        ([pixels, None], r"<input 1>: cannot score an object of type NoneType; each input is a path"),
+        (pixels.astype(np.float32), r"array values must lie in \[0, 1\], got \[\d+, 255\]; divide by 255"),
+        (
+            torch.from_numpy(pixels.transpose(2, 0, 1).copy()).float(),
+            r"tensor values must lie in \[0, 1\], got .*; divide by 255",
+        ),
+        (pixels.transpose(2, 0, 1), r"channels-first \(C,H,W\): pass a.transpose\(1, 2, 0\)"),
+        (torch.from_numpy(pixels), r"channels-last \(H,W,C\): pass x.permute\(2, 0, 1\)"),
+        ("https://example.com/a.png", "https://example.com/a.png: a URL; arniqa reads local files only"),
+    ]
+    for item, message in wrong:
+        with pytest.raises(ValueError, match=message):
+            scorer.score(item)
 
 
 def _stand_in(**options) -> Scorer:
