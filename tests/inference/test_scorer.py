@@ -568,6 +568,30 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
 
 
+def test_load_and_export_name_close_names_missing_files_and_folders(published, tmp_path, monkeypatch):
+    """A typo in a model name or an option listed the names without the close one (an option as Scorer.__init__'s
+    TypeError); a missing runs/model.pt was "unknown model"; export(None) was pathlib's TypeError, and export to a
+    folder failed on writing, after the model was loaded and exported."""
+    from arniqa.inference import export, loading
+
+    d, _, _ = published
+    with pytest.raises(ValueError, match=r"unknown model 'arniqa-kadid10' \(did you mean 'arniqa-kadid10k'"):
+        load("arniqa-kadid10", device="cpu", weights_dir=d)
+    with pytest.raises(ValueError, match="model.pt: no such checkpoint file or folder"):
+        load(tmp_path / "runs" / "model.pt", device="cpu")
+    with pytest.raises(TypeError, match=r"load\(\) got an unknown option 'batchsize' \(did you mean 'batch_size'\?\)"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, batchsize=4)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(loading, "load_model", no_load)
+    with pytest.raises(TypeError, match="output must be a str or a path, got NoneType"):
+        export(None, weights_dir=d)
+    with pytest.raises(ValueError, match=f"{tmp_path}: a folder; name the ONNX file to write"):
+        export(tmp_path, weights_dir=d)
+
+
 def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():
     """Damaged weights (a NaN in the regressor) or an overflow gave NaN scores, written as scores, exit 0."""
     from tiny_score import load as stand_in
