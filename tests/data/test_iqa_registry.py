@@ -43,3 +43,9 @@ def test_alias_loads_the_same_adapter(tmp_path):
     for name in ("csv", "CSV"):
         data = load_dataset(name, tmp_path, check=False)
         assert data.name == "csv" and len(data) == 2
+
+
+def test_an_unknown_dataset_names_the_close_ones():
+    """The error listed the names but not the one meant (a digit away)."""
+    with pytest.raises(ValueError, match=r"unknown regressor dataset 'kadid11k' \(did you mean 'kadid10k'"):
+        canonical_dataset("kadid11k")

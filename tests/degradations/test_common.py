@@ -165,6 +165,25 @@ def test_not_a_tensor_raises():
         distort([[0.5]], "gaublur", 2)
 
 
+def test_images_in_another_form_are_refused_saying_how_to_make_them_fit(image):
+    """A PIL image, an array, a uint8, channels-last, gray or 0-255 tensor were refused without saying what fits."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = (image * 255).round().byte()
+    wrong = [
+        (Image.new("RGB", (8, 6)), r"got Image; make a PIL image one with torchvision.transforms.functional.to_tensor"),
+        (np.zeros((6, 8, 3), np.uint8), r"got ndarray; make an HxWxC uint8 array one with torch.from_numpy"),
+        (pixels, "got dtype torch.uint8; divide a uint8 tensor by 255"),
+        (pixels.float(), r"got min \d+ and max \d+; divide by 255"),
+        (image.permute(1, 2, 0), r"channels-last \(H,W,C\): pass x.permute\(2, 0, 1\)"),
+        (image[:1], r"make a gray image RGB with torch.cat\(\[x\] \* 3, dim=-3\)"),
+    ]
+    for x, message in wrong:
+        with pytest.raises(ValueError, match=message):
+            distort(x, "jpeg", 3)
+
+
 @pytest.mark.parametrize("name", ["blur", "GAUBLUR", "", "jpeg3"])
 def test_unknown_name_raises(image, name):
     with pytest.raises(ValueError, match="unknown distortion"):

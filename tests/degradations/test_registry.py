@@ -69,3 +69,10 @@ def test_get_names_a_name_that_is_not_a_string(bad):
     """A list or dict was TypeError ("unhashable type: 'list'") from the table lookup."""
     with pytest.raises(ValueError, match="unknown distortion .*; expected one of: brighten, darken"):
         get(bad)
+
+
+@pytest.mark.parametrize("typed, meant", [("JPEG", "jpeg"), ("gaussianblur", "gaublur"), ("motion_blur", "motionblur")])
+def test_an_unknown_distortion_names_the_close_ones(typed, meant):
+    """The error listed the 24 names but not the one meant (a case or a spelling away)."""
+    with pytest.raises(ValueError, match=f"unknown distortion '{typed}' \\(did you mean '{meant}'"):
+        get(typed)

@@ -300,7 +300,7 @@ def test_gray_arrays_are_replicated(published, photos):
     expected = float(scorer.score(rgb).raw_scores[0])
     for form in (gray, gray[:, :, None], gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):
         assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
-    with pytest.raises(ValueError, match="uint8 or float"):
+    with pytest.raises(ValueError, match="uint8, uint16 or float"):
         scorer.score(gray.astype(np.int32))
 
 
@@ -330,6 +330,61 @@ def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_sco
         scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
     with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
         scorer.score({"a.png": good})
+
+
+def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_image(tmp_path):
+    """A file object or BytesIO was iterated as lines ("not an image file PIL can read"), a bytearray or memoryview
+    as ints ("cannot score an object of type int"); a (B,H,W,C) array, a uint16 array and an (H,W) tensor were
+    refused; a tensor that requires grad made torch warn."""
+    import io
+    import warnings
+
+    scorer = _stand_in(batch_size=2, workers=2)
+    pixels = _images(3)[:2]
+    path = tmp_path / "a.png"
+    Image.fromarray(pixels[0]).save(path)
+    data = path.read_bytes()
+    by_path = float(scorer.score(path).scores[0])
+    with open(path, "rb") as f:
+        forms = [io.BytesIO(data), bytearray(data), memoryview(data), f]
+        assert scorer.score(forms).scores.tolist() == [by_path] * 4  # the same bytes, decoded the same way
+    with open(path, "rb") as f:
+        assert next(scorer.iter_scores(f)).source == str(path)  # named by its file
+    with open(path) as f, pytest.raises(ValueError, match="text mode; open an image file with open"):
+        scorer.score(f)
+    one_by_one = scorer.score(list(pixels)).scores
+    same = [p[:6, :7] for p in pixels]  # a batch of one size
+    assert torch.equal(scorer.score(np.stack(same)).scores, scorer.score(same).scores)
+    assert torch.equal(scorer.score(pixels[0][None]).scores, one_by_one[:1])
+    wide = pixels[0].astype(np.uint16) * 257  # 8-bit values on the 16-bit scale: v * 257 / 65535 = v / 255
+    assert float(scorer.score(wide).scores[0]) == pytest.approx(float(one_by_one[0]), abs=1e-6)
+    gray = torch.from_numpy(pixels[0][:, :, 1].copy())
+    assert torch.equal(scorer.score(gray).scores, scorer.score(gray[None]).scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer.score(torch.rand(3, 8, 8).requires_grad_())
+
+
+def test_inputs_of_the_wrong_kind_say_what_to_pass():
+    """None, a channels-first array, a channels-last tensor, floats in [0, 255] and a URL were refused without a
+    word on what to pass (a URL as the mangled path 'https:/host/a.png: no such file')."""
+    scorer = _stand_in()
+    pixels = _images(1)[0]
+    wrong = [
+        (None, "cannot score an object of type NoneType; pass a path, bytes"),
+        ([pixels, None], r"<input 1>: cannot score an object of type NoneType; each input is a path"),
+        (pixels.astype(np.float32), r"array values must lie in \[0, 1\], got \[\d+, 255\]; divide by 255"),
+        (
+            torch.from_numpy(pixels.transpose(2, 0, 1).copy()).float(),
+            r"tensor values must lie in \[0, 1\], got .*; divide by 255",
+        ),
+        (pixels.transpose(2, 0, 1), r"channels-first \(C,H,W\): pass a.transpose\(1, 2, 0\)"),
+        (torch.from_numpy(pixels), r"channels-last \(H,W,C\): pass x.permute\(2, 0, 1\)"),
+        ("https://example.com/a.png", "https://example.com/a.png: a URL; arniqa reads local files only"),
+    ]
+    for item, message in wrong:
+        with pytest.raises(ValueError, match=message):
+            scorer.score(item)
 
 
 def _stand_in(**options) -> Scorer:
@@ -433,6 +488,54 @@ def test_package_shortcut_tells_regressor_objects_apart(monkeypatch):
     assert len(arniqa._cached_scorers) == 2
 
 
+def test_package_shortcut_loads_once_across_threads_and_takes_score_options(monkeypatch):
+    """Four threads calling arniqa.score at once loaded the model four times; "cpu" and torch.device("cpu"), or a
+    str and a Path, were two loads each; scale=False and return_features=True went to load() (TypeError)."""
+    import threading
+    import time
+
+    from tiny_score import load as stand_in
+
+    loads = []
+
+    def slow_load(model, **options):
+        loads.append(options)
+        time.sleep(0.3)  # a load that takes a while: the other threads arrive meanwhile
+        return stand_in(protocol="whole")
+
+    monkeypatch.setattr(arniqa.inference, "load", slow_load)
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    scores = []
+    threads = [threading.Thread(target=lambda: scores.append(float(arniqa.score(image, model="t")))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(scores) == 4 and len(set(scores)) == 1
+    for first, second in [("cpu", torch.device("cpu")), ("w", Path("w"))]:
+        arniqa.score(image, model="u", weights_dir=first)
+        arniqa.score(image, model="u", weights_dir=second)
+    assert len(loads) == 3  # one per spelled-alike pair
+    scaled = arniqa.score(image, model="t")
+    raw = arniqa.score(image, model="t", scale=False, return_features=True)
+    assert len(loads) == 3  # score options are not load options
+    assert float(raw.scores[0]) == pytest.approx(float(scaled.raw_scores[0]))
+    assert float(scaled.scores[0]) == pytest.approx((float(raw.scores[0]) - 1) / 4)  # KADID-10k's scale
+    pixels = image.reshape(-1, 3) / 255  # the stand-in's feature of the whole view: channel means and maxima
+    np.testing.assert_allclose(raw.features[0, 0, :6].numpy(), [*pixels.mean(0), *pixels.max(0)], atol=1e-6)
+
+
+def test_subpackages_are_attributes_of_a_bare_import_arniqa():
+    """docs/usage.md's arniqa.inference.export(...) raised AttributeError after only `import arniqa`."""
+    import subprocess
+    import sys
+
+    code = "import arniqa as a; print(a.inference.export.__name__, a.degradations.NUM_LEVELS, 'inference' in dir(a))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["export", "5", "True"], done.stderr
+
+
 def test_hub_model_names_inputs_of_the_wrong_shape(published):
     """Inputs of the wrong shape or count came back as torch's RuntimeError from inside the ResNet."""
     from arniqa.inference.hub import hub_model
@@ -463,6 +566,30 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
     with pytest.raises(ValueError, match="regressor_none.pth: no such file"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
+
+
+def test_load_and_export_name_close_names_missing_files_and_folders(published, tmp_path, monkeypatch):
+    """A typo in a model name or an option listed the names without the close one (an option as Scorer.__init__'s
+    TypeError); a missing runs/model.pt was "unknown model"; export(None) was pathlib's TypeError, and export to a
+    folder failed on writing, after the model was loaded and exported."""
+    from arniqa.inference import export, loading
+
+    d, _, _ = published
+    with pytest.raises(ValueError, match=r"unknown model 'arniqa-kadid10' \(did you mean 'arniqa-kadid10k'"):
+        load("arniqa-kadid10", device="cpu", weights_dir=d)
+    with pytest.raises(ValueError, match="model.pt: no such checkpoint file or folder"):
+        load(tmp_path / "runs" / "model.pt", device="cpu")
+    with pytest.raises(TypeError, match=r"load\(\) got an unknown option 'batchsize' \(did you mean 'batch_size'\?\)"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, batchsize=4)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(loading, "load_model", no_load)
+    with pytest.raises(TypeError, match="output must be a str or a path, got NoneType"):
+        export(None, weights_dir=d)
+    with pytest.raises(ValueError, match=f"{tmp_path}: a folder; name the ONNX file to write"):
+        export(tmp_path, weights_dir=d)
 
 
 def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():

@@ -18,21 +18,30 @@ def check_images(x: torch.Tensor) -> None:
     """Raise ValueError unless ``x`` is a dense float tensor (3,H,W) or (B,3,H,W) of a dtype in
     :data:`FLOAT_DTYPES`, H and W at least 1, values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"expected a torch.Tensor, got {type(x).__name__}")
+        kind = type(x).__name__
+        hint = {
+            "ndarray": "; make an HxWxC uint8 array one with torch.from_numpy(a).permute(2, 0, 1) / 255",
+        }.get(kind, "; make a PIL image one with torchvision.transforms.functional.to_tensor(img.convert('RGB'))")
+        raise ValueError(f"expected a torch.Tensor (3,H,W) or (B,3,H,W) in [0, 1], got {kind}{hint}")
     if x.dtype not in FLOAT_DTYPES:  # torch has no min/max for the others (float8: NotImplementedError)
         names = ", ".join(str(dtype).removeprefix("torch.") for dtype in FLOAT_DTYPES)
-        raise ValueError(f"expected a tensor of {names} with values in [0, 1], got dtype {x.dtype}")
+        hint = "; divide a uint8 tensor by 255" if x.dtype == torch.uint8 else ""
+        raise ValueError(f"expected a tensor of {names} with values in [0, 1], got dtype {x.dtype}{hint}")
     if x.layout != torch.strided or x.is_nested or x.is_meta:
         kind = "nested" if x.is_nested else "meta" if x.is_meta else str(x.layout).removeprefix("torch.")
         raise ValueError(f"expected a dense tensor holding its values, got a {kind} tensor")
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
-        raise ValueError(f"expected shape (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}")
+        hint = "; it looks channels-last (H,W,C): pass x.permute(2, 0, 1)" if x.dim() == 3 and x.shape[-1] == 3 else ""
+        if x.dim() in (3, 4) and x.shape[-3] == 1:
+            hint = "; make a gray image RGB with torch.cat([x] * 3, dim=-3)"
+        raise ValueError(f"expected shape (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}{hint}")
     if 0 in x.shape[-2:]:  # torchvision's JPEG encoder crashes the process on it
         raise ValueError(f"expected images of at least 1x1 pixels, got {tuple(x.shape)}")
     if x.numel():
         low, high = (v.item() for v in torch.aminmax(x))
         if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
-            raise ValueError(f"expected values in [0, 1], got min {low:.4g} and max {high:.4g}")
+            hint = "; divide by 255" if low >= 0 and 1.5 < high <= 255 else ""
+            raise ValueError(f"expected values in [0, 1], got min {low:.4g} and max {high:.4g}{hint}")
 
 
 def check_level(level: int) -> int:

@@ -10,6 +10,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..utils.names import did_you_mean
+
 GROUPS: dict[str, tuple[str, ...]] = {
     "brightness_change": ("brighten", "darken", "meanshift"),
     "blur": ("gaublur", "lensblur", "motionblur"),
@@ -100,7 +102,7 @@ def register(
 def get(name: str) -> Distortion:
     """The registered distortion ``name``; ValueError naming the valid keys otherwise."""
     if not isinstance(name, str) or name not in LEVELS:
-        raise ValueError(f"unknown distortion {name!r}; expected one of: {', '.join(NAMES)}")
+        raise ValueError(f"unknown distortion {name!r}{did_you_mean(name, NAMES)}; expected one of: {', '.join(NAMES)}")
     if name not in _REGISTRY:
         raise ValueError(f"distortion {name!r} has no implementation registered")
     return _REGISTRY[name]

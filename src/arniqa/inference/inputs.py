@@ -1,15 +1,19 @@
 """What :meth:`Scorer.score` accepts, made into single images: paths, PIL images, arrays, tensors, and
-encoded image files (bytes; :class:`Encoded` bytes with a name; tar shard members of
-:mod:`arniqa.inference.shards`).
+encoded image files (bytes, bytearray, memoryview, a binary file object; :class:`Encoded` bytes with a name;
+tar shard members of :mod:`arniqa.inference.shards`).
 
 Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
-arrays (made into a PIL image first: alpha dropped, gray replicated). Float arrays and tensors must
-lie in [0, 1] (up to 1e-6), with no NaN. An image with no pixels (0 wide or 0 high) is refused.
+arrays (made into a PIL image first: alpha dropped, gray replicated). uint16 arrays are divided by 65535.
+Float arrays and tensors must lie in [0, 1] (up to 1e-6), with no NaN. An image with no pixels (0 wide or
+0 high) is refused. A (B,H,W,C) array or a (B,3,H,W) tensor is a batch of B images. An input of another
+kind is a ValueError that names it and says what to pass.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +41,14 @@ class Encoded:
 
 
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
+BUFFERS = (bytes, bytearray, memoryview)  # an encoded image file's bytes
+KINDS = "a path, bytes, a binary file object, a PIL image, an HxWxC numpy array or a (3,H,W) tensor"
+URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def _readable(x) -> bool:
+    """A file object (``open(p, "rb")``, ``io.BytesIO``, a storage client's file): it has ``read``."""
+    return callable(getattr(x, "read", None))
 
 
 def _is_tensor(x) -> bool:
@@ -49,38 +61,50 @@ def source_name(item, index: int) -> str:
     """How results and errors name an input: its path or name, else ``<input i>``."""
     if isinstance(item, NAMED):
         return item.name
+    if _readable(item) and isinstance(getattr(item, "name", None), str):  # open(path, "rb"): its path
+        return item.name
     return str(item) if isinstance(item, (str, os.PathLike)) else f"<input {index}>"
 
 
 def split_inputs(inputs) -> list | Iterator:
     """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors);
     an iterator (a stream of inputs) is passed through, to be taken item by item."""
-    if isinstance(inputs, (str, os.PathLike, bytes, Image.Image, np.ndarray, *NAMED)):
-        return [inputs]
-    if _is_tensor(inputs) and inputs.dim() != 4:
+    if isinstance(inputs, (str, os.PathLike, *BUFFERS, Image.Image, *NAMED)) or _readable(inputs):
+        return [inputs]  # a file object is one image, not an iterator of lines
+    if (isinstance(inputs, np.ndarray) and inputs.ndim != 4) or (_is_tensor(inputs) and inputs.dim() != 4):
         return [inputs]
     if isinstance(inputs, Iterator):
         return inputs
     if isinstance(inputs, Mapping):  # its keys would be taken for paths
         raise ValueError("cannot score a mapping; pass a list of its images (e.g. list(d.values()))")
-    if isinstance(inputs, Iterable):  # a list, or a (B,3,H,W) tensor: its images
+    if isinstance(inputs, Iterable):  # a list, a (B,H,W,C) array or a (B,3,H,W) tensor: its images
         items = list(inputs)
         if not items:
             raise ValueError("no images to score (empty input)")
         return items
-    raise ValueError(f"cannot score an object of type {type(inputs).__name__}")
+    raise ValueError(f"cannot score an object of type {type(inputs).__name__}; pass {KINDS}, or a list of them")
 
 
 def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | torch.Tensor:
     """One input as an RGB PIL image (paths, PIL images) or a (3,H,W) float tensor in [0, 1]
     (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
     images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise."""
+    if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
+        raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
     if isinstance(item, (str, os.PathLike)):
         image = open_image(item, max_pixels=max_pixels)
     elif isinstance(item, NAMED):
         image = item.open(max_pixels=max_pixels)
-    elif isinstance(item, bytes):
-        image = decode_image(item, name, max_pixels=max_pixels)
+    elif isinstance(item, BUFFERS):
+        image = decode_image(bytes(item), name, max_pixels=max_pixels)
+    elif _readable(item):
+        data = "" if isinstance(item, io.TextIOBase) else item.read()  # text: decoding an image's bytes would fail
+        if isinstance(data, str):
+            raise ValueError(
+                f"{name}: a file opened in text mode; open an image file with open(path, 'rb') or pass its path "
+                "(to score the paths a list file names, pass [line.strip() for line in f])"
+            )
+        image = decode_image(bytes(data), name, max_pixels=max_pixels)
     elif isinstance(item, Image.Image):
         image = to_rgb(item, name)
     elif isinstance(item, np.ndarray):
@@ -88,19 +112,22 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     elif _is_tensor(item):
         image = _tensor_image(item, name)
     else:
-        raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}")
+        raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}; each input is {KINDS}")
     w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
     if w == 0 or h == 0:
         raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
     return image
 
 
-def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
-    """A (3,H,W) float image in [0, 1] from a float or uint8 tensor with 1 or 3 channels."""
+def _tensor_image(x: torch.Tensor, name: str, what: str = "tensor") -> torch.Tensor:
+    """A (3,H,W) float image in [0, 1] from a float or uint8 tensor with 1 or 3 channels (or (H,W): gray)."""
     import torch
 
+    x = x.detach()
+    if x.dim() == 2:
+        x = x[None]
     if x.dim() != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"{name}: expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}")
+        raise ValueError(f"{name}: expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}{_hint(x)}")
     if x.dtype == torch.uint8:
         x = x.float() / 255
     elif not x.is_floating_point():
@@ -110,24 +137,44 @@ def _tensor_image(x: torch.Tensor, name: str) -> torch.Tensor:
         if x.numel() == 0:
             return x.expand(3, -1, -1)  # as_image refuses it, naming its size
         if x.isnan().any():
-            raise ValueError(f"{name}: the tensor holds NaN; pixel values must lie in [0, 1]")
+            raise ValueError(f"{name}: the {what} holds NaN; pixel values must lie in [0, 1]")
         lo, hi = float(x.min()), float(x.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
-            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+            hint = "; divide by 255 (or pass uint8)" if lo >= 0 and hi <= 255 else ""
+            raise ValueError(f"{name}: {what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
     return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
 
+def _hint(x) -> str:
+    """What to do with an image of the wrong layout (tensors are (C,H,W), arrays (H,W,C))."""
+    tensor, shape = _is_tensor(x), tuple(x.shape)
+    if len(shape) == 4:
+        return "; a batch is scored when passed by itself, not inside a list"
+    if len(shape) != 3:
+        return ""
+    if tensor and shape[2] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+        return "; it looks channels-last (H,W,C): pass x.permute(2, 0, 1)"
+    if tensor and shape[0] == 4:
+        return "; drop the alpha channel: x[:3]"
+    if not tensor and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        return "; it looks channels-first (C,H,W): pass a.transpose(1, 2, 0)"
+    return ""
+
+
 def _array_image(a: np.ndarray, name: str) -> torch.Tensor:
-    """A (3,H,W) float tensor from an HWC (or HW) array: uint8 as an image file's pixels, floats in [0, 1]."""
+    """A (3,H,W) float tensor from an HWC (or HW) array: uint8 as an image file's pixels, uint16 / 65535, floats
+    in [0, 1]."""
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}")
+        raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}{_hint(a)}")
     import torch
 
     if a.dtype == np.uint8:
         return pil_to_tensor(to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name))
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{name}: expected a uint8 or float array, got {a.dtype}")
+    if a.dtype == np.uint16:
+        a = a.astype(np.float32) / 65535
+    elif not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{name}: expected a uint8, uint16 or float array, got {a.dtype}")
     t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3], dtype=np.float32)).permute(2, 0, 1)  # alpha dropped
-    return _tensor_image(t, name)
+    return _tensor_image(t, name, "array")

@@ -9,6 +9,7 @@ of its parts, or its folder.
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..constants import DEFAULT_MODEL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
 from ..utils.files import output_lock
+from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, resolve_engine
@@ -93,6 +95,13 @@ def load(
         if value is not None:
             _check_path(name, value)
     _check_path("name_or_path", name_or_path)
+    own = [name for name in inspect.signature(load).parameters if name != "options"]
+    passed_on = [name for name in inspect.signature(Scorer).parameters if name not in (*own, "model")]
+    if unknown := next((name for name in options if name not in passed_on), None):  # not Scorer.__init__'s TypeError
+        raise TypeError(
+            f"load() got an unknown option {unknown!r}{did_you_mean(unknown, own + passed_on)}; "
+            f"its options: {', '.join(own + passed_on)}"
+        )
     scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
     if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer  # here: it imports torch
@@ -239,9 +248,13 @@ def export(
     from .onnx_export import export_onnx
     from .quantize import quantize
 
+    _check_path("output", output)
+    _check_path("name_or_path", name_or_path)
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     output = Path(output)
+    if output.is_dir():  # found before the model is loaded and exported, not after
+        raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
         model, reg = load_model(name_or_path, weights_dir, regressor)

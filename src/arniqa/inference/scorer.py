@@ -358,8 +358,9 @@ class Scorer:
             raise items.error
 
     def score(self, inputs, return_features: bool = False, scale: bool = True) -> ScoreResult:
-        """Scores of one image or many: a path (str or Path), PIL image, HWC numpy array (uint8, or
-        float in [0, 1]), tensor (3,H,W) or (B,3,H,W) in [0, 1], or a list of any of these.
+        """Scores of one image or many: a path (str or Path), an image file's bytes or binary file object, a PIL
+        image, an HWC numpy array (uint8, uint16, or float in [0, 1]; (B,H,W,C): B images), a tensor (3,H,W) or
+        (B,3,H,W) in [0, 1], or a list of any of these (:mod:`arniqa.inference.inputs`).
 
         Returns a :class:`ScoreResult` with (N,) tensors (N = 1 for a single image). Raises the first
         input's error (:class:`~arniqa.data.images.ImageError` for files, ValueError otherwise); use

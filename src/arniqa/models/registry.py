@@ -8,8 +8,11 @@ A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder 
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from ..constants import DEFAULT_MODEL
 from ..data.iqa.registry import DATASETS, canonical_dataset
+from ..utils.names import did_you_mean
 
 PREFIX = "arniqa-"
 PYIQA_DEFAULT = "arniqa"  # pyiqa's plain name
@@ -43,7 +46,12 @@ def model_dataset(name: str) -> str:
             return canonical_dataset(key[len(PREFIX) :])
         except ValueError:
             pass
-    raise ValueError(f"unknown model {name!r}: expected a checkpoint file or one of {', '.join(list_models())}")
+    names = list_models()
+    if "/" in key or "\\" in key or PurePath(key).suffix:  # model names have neither: a file that is not there
+        raise ValueError(f"{name}: no such checkpoint file or folder (nor a model name: {', '.join(names)})")
+    raise ValueError(
+        f"unknown model {name!r}{did_you_mean(name, names)}; expected a checkpoint file or one of {', '.join(names)}"
+    )
 
 
 def regressor_dataset(name: str) -> str:

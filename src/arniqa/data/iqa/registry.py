@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ...utils.names import did_you_mean
+
 SCORE_KINDS = ("mos", "dmos")  # the labels' kinds: MOS, higher is better; DMOS, lower is better
 
 
@@ -74,7 +76,7 @@ def canonical_dataset(name: str, custom: bool = False) -> str:
     if custom and key == CUSTOM:
         return key
     if key not in SCORE_RANGES:
-        known = ", ".join(DATASETS + ((CUSTOM,) if custom else ()) + tuple(ALIASES))
+        known = DATASETS + ((CUSTOM,) if custom else ()) + tuple(ALIASES)
         what = "dataset" if custom else "regressor dataset"
-        raise ValueError(f"unknown {what} {name!r}; expected one of: {known}")
+        raise ValueError(f"unknown {what} {name!r}{did_you_mean(name, known)}; expected one of: {', '.join(known)}")
     return key
