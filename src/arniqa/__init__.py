@@ -11,6 +11,7 @@ The subpackages are attributes once used (``arniqa.inference.export`` after a ba
 
 import importlib
 import os
+import pkgutil
 import threading
 
 from .constants import DEFAULT_MODEL
@@ -19,8 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "distort", "load", "score"]
 
-_SUBMODULES = ("ablation", "cli", "data", "degradations", "demo", "evaluate", "explain", "inference", "integrations",
-               "models", "reports", "train", "utils")  # fmt: skip
 _cached_scorers: dict = {}
 _key_locks: dict = {}  # one lock per cache key: a load waits only for a load of the same key
 _cache_lock = threading.Lock()  # guards _key_locks
@@ -63,10 +62,15 @@ def __getattr__(name):
         from .degradations import distort
 
         return distort
-    if name in _SUBMODULES:
+    if name in _submodules():
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'arniqa' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"load", "distort", *_SUBMODULES})
+    return sorted(set(globals()) | {"load", "distort", *_submodules()})
+
+
+def _submodules() -> set[str]:
+    """The package's subpackages and modules, as found beside this file."""
+    return {module.name for module in pkgutil.iter_modules(__path__)}
