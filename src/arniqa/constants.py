@@ -9,6 +9,7 @@ EMBEDDING_DIM = 128  # projector output
 # The published encoder with the KADID-10k regressor, as the official torch.hub model (names: models.registry).
 DEFAULT_REGRESSOR = "kadid10k"
 DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
+DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
 # Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the one line that says so.
 EXIT_INTERRUPTED = 130
 INTERRUPTED = (

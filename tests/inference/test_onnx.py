@@ -100,6 +100,24 @@ def test_engine_rows_equal_torch_rows(published, exported, photos, tmp_path):
         assert abs(float(ra["raw_score"]) - float(rb["raw_score"])) <= 4 * TOL
 
 
+def test_an_onnx_file_is_scored_in_the_protocol_it_was_exported_for(published, exported, photos):
+    """``exported`` records pyiqa: scoring it without a protocol gave the crops rows (scores of other views);
+    now its own, as the torch engine gives them in pyiqa, through load() and arniqa score; a protocol asked for wins."""
+    d, _, _ = published
+    torch_rows = {
+        name: load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol=name, engine="torch").score(photos).scores
+        for name in ("pyiqa", "crops")
+    }
+    assert (torch_rows["pyiqa"] - torch_rows["crops"]).abs().min() > 10 * TOL  # the two protocols can be told apart
+    for options, expected in (({}, "pyiqa"), ({"protocol": "crops"}, "crops")):
+        scores = load(exported, device="cpu", **options).score(photos).scores
+        assert torch.allclose(scores, torch_rows[expected], atol=TOL, rtol=0), options
+    result = CliRunner().invoke(app, ["score", *map(str, photos), "--checkpoint", str(exported)])
+    assert result.exit_code == 0, result.output
+    cli = torch.tensor([float(row["score"]) for row in _rows(result.stdout)])
+    assert torch.allclose(cli, torch_rows["pyiqa"], atol=TOL, rtol=0)
+
+
 def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, monkeypatch):
     d, _, _ = published
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
@@ -248,6 +266,8 @@ def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, m
         ({"score_range": 5}, '\'score_range\' must be [low, high, "mos" or "dmos"], got 5'),
         ({"score_range": [5.0, 1.0, "mos"]}, "'score_range' must be [low, high"),
         ({"dataset": 7}, "'dataset' must be a dataset name, got 7"),
+        ({"protocol": "wholes"}, "'protocol' must be one of crops, whole, pyiqa, eval, got 'wholes'"),
+        ({"protocol": ["crops"]}, "'protocol' must be one of crops, whole, pyiqa, eval, got ['crops']"),
     ],
 )
 def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):

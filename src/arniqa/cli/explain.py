@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from .command import EXIT_FAILED, EXIT_OK, app, fail, one_writer, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
@@ -34,7 +34,9 @@ def fit(
         None, "--test", help="Folder of held-out pristine images: accuracy on their samples."
     ),
     protocol: str = typer.Option(
-        "crops", "--protocol", help="The views the features come from: the protocol you score with (as `arniqa score`)."
+        DEFAULT_PROTOCOL,
+        "--protocol",
+        help="The views the features come from: the protocol you score with (as `arniqa score`).",
     ),
     size: str = typer.Option("512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images (KADID-10k's)."),
     chains: int = typer.Option(

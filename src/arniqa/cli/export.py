@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from .command import EXIT_OK, app, fail, fail_io, one_model_source, output_place
 
 
@@ -24,7 +24,9 @@ def export(
     regressor: str | None = typer.Option(
         None, "--regressor", help="Regressor dataset or file, as for `arniqa score`. Default: kadid10k."
     ),
-    protocol: str = typer.Option("crops", "--protocol", help="The protocol recorded in the sidecar (views to feed)."),
+    protocol: str = typer.Option(
+        DEFAULT_PROTOCOL, "--protocol", help="The protocol recorded in the sidecar: the views the file is scored with."
+    ),
     embedding: bool = typer.Option(False, "--embedding", help="Also output the 4096-d quality feature."),
     int8: bool = typer.Option(False, "--int8", help="Quantize to int8 (ONNX Runtime; see docs/usage.md)."),
     calibrate: Path | None = typer.Option(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
 from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source, one_writer, output_place, writing
 
@@ -43,7 +43,11 @@ def score(
         help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
         "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
     ),
-    protocol: str = typer.Option("crops", "--protocol", help="crops | whole | pyiqa | eval (see docs/usage.md)."),
+    protocol: str | None = typer.Option(
+        None,
+        "--protocol",
+        help=f"crops | whole | pyiqa | eval (docs/usage.md). Default: an ONNX file's own, else {DEFAULT_PROTOCOL}.",
+    ),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
     batch_size: int | None = typer.Option(

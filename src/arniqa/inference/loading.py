@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..constants import DEFAULT_MODEL, DEFAULT_REGRESSOR
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol
 from ..utils.files import output_lock
@@ -59,7 +59,7 @@ def load(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     device: str | torch.device = "auto",
     weights_dir=None,
-    protocol: str | Protocol = "crops",
+    protocol: str | Protocol | None = None,
     regressor: str | os.PathLike | Regressor | None = None,
     engine: str = "auto",
     calibrate: str | os.PathLike | None = None,
@@ -74,7 +74,8 @@ def load(
             :func:`arniqa.inference.onnx_export.export_onnx` (``arniqa export``).
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         weights_dir: a folder holding the published files (no download).
-        protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``).
+        protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``); by default an ONNX file's own
+            (the protocol its sidecar records), else ``crops``.
         engine: ``auto`` (per device, see :data:`arniqa.inference.scorer.DEFAULTS`), ``torch``, or
             ``onnxruntime`` (an ``.onnx`` file always runs there; other models are exported once into
             the cache).
@@ -141,9 +142,11 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
 
             path = int8_file(path, calibrate)
         runner = OnnxEngine(path, device)
+        protocol = protocol or (runner.meta or {}).get("protocol") or DEFAULT_PROTOCOL  # the file's, as exported
         return Scorer(None, runner.regressor(), protocol=protocol, engine=runner, **options)
     from .engines import cached_export
 
+    protocol = protocol or DEFAULT_PROTOCOL
     dev = resolve_device(device)
     onnx = resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
     if onnx:
@@ -232,7 +235,7 @@ def export(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     weights_dir=None,
     regressor: str | os.PathLike | Regressor | None = None,
-    protocol: str | Protocol = "crops",
+    protocol: str | Protocol = DEFAULT_PROTOCOL,
     embedding: bool = False,
     int8: bool = False,
     calibrate: str | os.PathLike | None = None,

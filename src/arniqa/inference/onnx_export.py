@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..constants import DEFAULT_PROTOCOL
 from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA
 from ..models.explain import Explainer
@@ -107,7 +108,7 @@ def export_onnx(
     model: ARNIQA,
     regressor: Regressor | None,
     path: str | os.PathLike,
-    protocol: str | Protocol = "crops",
+    protocol: str | Protocol = DEFAULT_PROTOCOL,
     embedding: bool = False,
     explainer: Explainer | None = None,
 ) -> Path:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from ..constants import DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..utils.runtime import AUTOCAST_PRECISIONS, resolve_device
@@ -145,7 +146,7 @@ class Scorer:
         self,
         model: ARNIQA | None,
         regressor: Regressor | None,
-        protocol: str | Protocol = "crops",
+        protocol: str | Protocol = DEFAULT_PROTOCOL,
         device: str | torch.device = "cpu",
         batch_size: int | None = None,
         workers: int | None = None,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..data.iqa.registry import SCORE_KINDS
+from ..data.views import PROTOCOLS
 from ..utils.files import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
@@ -29,12 +30,16 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
-    dataset, score_range = meta.get("dataset"), meta.get("score_range")
+    dataset, score_range, protocol = meta.get("dataset"), meta.get("score_range"), meta.get("protocol")
     if dataset is not None and not isinstance(dataset, str):
         raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; export the model again")
     if score_range is not None and not _is_score_range(score_range):
         raise ValueError(
             f'{side}: \'score_range\' must be [low, high, "mos" or "dmos"], got {score_range!r}; export the model again'
+        )
+    if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
+        raise ValueError(
+            f"{side}: 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
         )
     return meta
 
