@@ -571,7 +571,8 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
 def test_load_and_export_name_close_names_missing_files_and_folders(published, tmp_path, monkeypatch):
     """A typo in a model name or an option listed the names without the close one (an option as Scorer.__init__'s
     TypeError); a missing runs/model.pt was "unknown model"; export(None) was pathlib's TypeError, and export to a
-    folder failed on writing, after the model was loaded and exported."""
+    folder failed on writing, after the model was loaded and exported; export("model") wrote a file load() takes
+    for a checkpoint."""
     from arniqa.inference import export, loading
 
     d, _, _ = published
@@ -590,6 +591,8 @@ def test_load_and_export_name_close_names_missing_files_and_folders(published, t
         export(None, weights_dir=d)
     with pytest.raises(ValueError, match=f"{tmp_path}: a folder; name the ONNX file to write"):
         export(tmp_path, weights_dir=d)
+    with pytest.raises(ValueError, match="model: the output file must end in .onnx"):  # load() would not know it
+        export(tmp_path / "model", weights_dir=d)
 
 
 def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():

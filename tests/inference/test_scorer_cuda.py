@@ -27,3 +27,19 @@ def test_cuda_batches_equal_single_images(published, photos):
     together = scorer.score(photos).scores
     alone = torch.cat([scorer.score(p).scores for p in photos])
     assert (together - alone).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_cuda_tensors_score_on_a_cpu_engine_alone_or_beside_files(published, photos, engine):
+    """A CUDA tensor given to a CPU scorer: ONNX Runtime's input conversion raised TypeError (a traceback), and
+    beside a decoded file torch.cat failed, so each image was retried alone. Reference: the CPU tensor's score."""
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    d, _, _ = published
+    scorer = load("arniqa-kadid10k", weights_dir=d, device="cpu", engine=engine, protocol="whole")
+    image = pil_to_tensor(Image.open(photos[0]).convert("RGB")).float() / 255
+    expected = scorer.score([image, photos[1]]).scores
+    got = scorer.score([image.cuda(), photos[1]]).scores  # score() raises the first image's error
+    assert torch.allclose(got, expected, atol=1e-4, rtol=0)
+    assert torch.allclose(scorer.score(image.cuda()).scores, expected[:1], atol=1e-4, rtol=0)

@@ -46,8 +46,6 @@ def export(
     one_model_source(checkpoint, weights_dir)
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
-    if output.suffix.lower() != ".onnx":
-        raise typer.BadParameter(f"{output}: the output file must end in .onnx")
     output_place(output)
     try:
         path = export_model(

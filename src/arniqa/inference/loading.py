@@ -258,6 +258,8 @@ def export(
     output = Path(output)
     if output.is_dir():  # found before the model is loaded and exported, not after
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
+    if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
+        raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
         model, reg = load_model(name_or_path, weights_dir, regressor)

@@ -131,16 +131,16 @@ class OnnxEngine:
         )
 
     def run(self, full, half, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw scores (M,) and, when asked, (M, 4096) features of views ``full`` and ``half`` (arrays or CPU
-        tensors, float32 in [0, 1])."""
+        """Raw scores (M,) and, when asked, (M, 4096) features of views ``full`` and ``half`` (arrays or
+        tensors on any device, float32 in [0, 1])."""
         scores_inside = "raw_score" in self.outputs
         if features and "embedding" not in self.outputs:
             raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
         wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
         wanted += ["score"] if scores_inside and self.scaled is not None else []
         feed = {
-            "full": np.ascontiguousarray(full, dtype=np.float32),
-            "half": np.ascontiguousarray(half, dtype=np.float32),
+            "full": _host_array(full),
+            "half": _host_array(half),
         }
         try:
             out = dict(zip(wanted, self.session.run(wanted, feed)))
@@ -212,3 +212,10 @@ def _external_locations(message) -> Iterator[str]:
         if field.type == field.TYPE_MESSAGE:
             for item in [value] if isinstance(value, Message) else value:
                 yield from _external_locations(item)
+
+
+def _host_array(views) -> np.ndarray:
+    """Views as the float32 C-contiguous array ONNX Runtime takes: a tensor (a CUDA one too) is copied to the CPU."""
+    if hasattr(views, "detach"):  # a torch tensor, without importing torch
+        views = views.detach().cpu()
+    return np.ascontiguousarray(views, dtype=np.float32)

@@ -59,12 +59,16 @@ class _Prepared:
 
 
 def _cat(views: list):
-    """The views of a group as one batch: a numpy array, or a tensor when any view is a tensor."""
+    """The views of a group as one batch: a numpy array, or a tensor when any view is a tensor (on the CPU
+    when the views lie on several devices, a CUDA tensor's beside a file's; the engine moves them on)."""
     if all(isinstance(v, np.ndarray) for v in views):
         return np.concatenate(views)
     import torch
 
-    return torch.cat([torch.as_tensor(v) for v in views])
+    tensors = [torch.as_tensor(v) for v in views]
+    if len({t.device for t in tensors}) > 1:
+        tensors = [t.cpu() for t in tensors]
+    return torch.cat(tensors)
 
 
 def _check_count(name: str, value, least: int) -> None:
