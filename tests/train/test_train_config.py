@@ -52,6 +52,9 @@ def test_yaml_then_overrides(tmp_path):
         ("validation.alpha=0", "validation.alpha must be > 0"),
         ("validation.alpha=.nan", "validation.alpha must be > 0"),
         ("validation.num_splits=0", "validation.num_splits must be at least 1"),
+        # `--set output=$RUN` with RUN unset trained into the working folder, its config.yaml replaced by the run's
+        ("output=", "output is empty; name the run folder"),
+        ("output= ", "output is empty; name the run folder"),
     ],
 )
 def test_bad_values_are_named(tmp_path, override, message):

@@ -194,6 +194,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def check(config: Config) -> None:
     """Raise ConfigError for values that cannot work."""
     problems = []
+    if not config.output.strip():  # `--set output=$RUN` with RUN unset: the run wrote into the working folder
+        problems.append("output is empty; name the run folder (e.g. --set output=runs/x)")
     problems += not_one_of("model.backbone", config.model.backbone, BACKBONES)
     problems += not_one_of("model.init", config.model.init, INITS)
     if config.model.init == "imagenet" and not config.model.weights:
