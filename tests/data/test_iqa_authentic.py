@@ -150,6 +150,9 @@ def test_unknown_dataset_and_root(tmp_path):
         load_dataset("imagenet", tmp_path)
     with pytest.raises(DatasetError, match="dataset root not found"):
         load_dataset("live", tmp_path / "nowhere")
+    (tmp_path / "dmos.csv").write_text("dist_img,ref_img,dmos\n")  # the label file given for the folder holding it
+    with pytest.raises(DatasetError, match=r"dmos.csv: a file, not a folder; give the kadid10k folder as it is"):
+        load_dataset("kadid", tmp_path / "dmos.csv")  # it said ".../dmos.csv/dmos.csv: file not found"
 
 
 @pytest.mark.parametrize(
