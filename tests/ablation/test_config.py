@@ -40,6 +40,12 @@ def test_bad_configs_are_refused():
         ("data.holdout_fraction=abc", "data.holdout_fraction"),
         ("synthetic.size=9", "synthetic.size"),
         ("threads=0", "threads"),
+        # these were TypeError tracebacks (null reached a comparison, or a recipe section was written into)
+        ("evaluation.crop_size=null", "evaluation.crop_size"),
+        ("data.holdout_fraction=null", "data.holdout_fraction"),
+        ("data.pristine=null", "data.pristine"),
+        ("recipe.data=null", "recipe.data"),
+        ("recipe.train=5", "recipe.train"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_its_key(override, key):

@@ -268,6 +268,18 @@ def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, ove
     assert not calls and not (out / "benchmarks").exists()
 
 
+def test_a_study_without_pristine_photos_is_refused_not_run_on_the_working_folder(study, monkeypatch):
+    """`data.pristine` unset (the tiny config's "", or `--set data.pristine=$DIR` with DIR unset) listed the working
+    folder: run from a folder of photos, the study trained and evaluated on them."""
+    config, out, calls = study
+    monkeypatch.chdir(config.data.pristine)  # 8 photos here
+    for unset in ([], ["data.pristine="]):
+        doomed = load_ablation_config(CONFIG, [f"output={out}", *unset])
+        with pytest.raises(AblationError, match=r"^data.pristine is not set; give the pristine photos with --set"):
+            run_ablation(doomed, quiet=True)
+    assert not calls and not (out / "data").exists()
+
+
 def test_a_failing_job_whose_message_holds_brackets_is_reported_and_the_others_go_on(study, monkeypatch):
     """rich read ``[/]`` in the message as markup: a MarkupError stopped the whole study at its first failure."""
     config, out, _ = study

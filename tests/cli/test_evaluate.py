@@ -156,7 +156,7 @@ def test_evaluate_bad_inputs(setup):
             str(setup / "o2"),
         ],
     )
-    assert result.exit_code == 2 and "train.npy" in result.output
+    assert result.exit_code == 2 and f"splits '{setup / 'nosplits'}': no such folder" in result.output
 
 
 def _score_rows(paths, *options):

@@ -37,6 +37,8 @@ def test_the_documented_values():
         (["distort", "nope.png", "--name", "gaublur", "--level", "1", "-o", "out.png"], "nope.png"),
         (["score", "empty-folder"], "no image files"),
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
+        # --images -1 built the set of all photos but the last (a Python slice), without a word
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--images", "-1"], "'--images'"),
         (["score", "x.png", "--resume"], "--resume needs -o"),
         (["map", "empty-folder", "-o", "maps"], "no image files"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),

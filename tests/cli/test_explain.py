@@ -350,3 +350,29 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
         "so there is no fit"
     ]
     assert not out.exists()
+
+
+def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(files, tmp_path):
+    """`-o head.json` wrote the head, then its report over it under the same name (exit 0, no head left); `-o` a
+    photo or `--into` an ONNX file replaced them with safetensors files; an empty `--test` folder was passed over
+    (no test accuracy, exit 0); an ONNX `--checkpoint` was told to use `--engine`, an option explain fit has not."""
+    _, plain, _, photos = files
+    (tmp_path / "empty").mkdir()
+    photo, onnx = _photo(tmp_path / "photo.png", 32, 24, 9), tmp_path / "m.onnx"
+    onnx.write_bytes(b"an onnx file")
+    before = {p: p.read_bytes() for p in (photo, onnx)}
+    fit = ["explain", "fit", photos, "--size", "32x24", "--chains", 0, "--protocol", "whole", "--device", "cpu"]
+    cases = [
+        (["-o", tmp_path / "head.json"], f"-o {tmp_path / 'head.json'}: the file it writes is a .safetensors file"),
+        (["-o", photo], f"-o {photo}: the file it writes is a .safetensors file; name one"),
+        (["-o", tmp_path / "h.safetensors", "--into", onnx], f"--into {onnx}: the file it writes is a .safetensors"),
+        (["-o", tmp_path / "h.safetensors", "--test", tmp_path / "empty"], f"{tmp_path / 'empty'}: no images found"),
+    ]
+    for extra, message in cases:
+        result = _run(*fit, "--checkpoint", plain, *extra)
+        assert result.exit_code == EXIT_USAGE and message in result.output, result.output
+    result = _run(*fit, "--checkpoint", onnx, "-o", tmp_path / "h.safetensors")
+    assert result.exit_code == EXIT_USAGE and "--engine" not in result.output
+    assert f"{onnx}: an ONNX file; fit on the .safetensors checkpoint it was exported from" in result.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "m.onnx", "photo.png"]  # nothing written

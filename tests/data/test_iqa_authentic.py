@@ -145,11 +145,27 @@ def test_generic_csv(tmp_path):
         load_dataset("csv", plain)
 
 
+def test_a_csv_with_references_and_no_distortion_column_has_no_distortion_types(tmp_path):
+    """Its images' types were all None: `arniqa evaluate` wrote a per-type table and plot of one type named
+    "None", and coloured the t-SNE by it; now there are no types (reference-disjoint splits still)."""
+    rows = [[f"{i}.png", i, f"r{i // 2}"] for i in range(4)]
+    _csv(tmp_path / "labels.csv", ["path", "score", "reference"], rows)
+    for row in rows:
+        _img(tmp_path / row[0])
+    data = load_dataset("csv", tmp_path)
+    assert data.synthetic and data.references == ["r0", "r0", "r1", "r1"] and data.distortions is None
+    _csv(tmp_path / "labels.csv", ["path", "score", "reference", "distortion"], [[*rows[0], "blur"], *rows[1:]])
+    assert load_dataset("csv", tmp_path).distortions == ["blur", None, None, None]  # some typed: kept as they are
+
+
 def test_unknown_dataset_and_root(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet", tmp_path)
     with pytest.raises(DatasetError, match="dataset root not found"):
         load_dataset("live", tmp_path / "nowhere")
+    (tmp_path / "dmos.csv").write_text("dist_img,ref_img,dmos\n")  # the label file given for the folder holding it
+    with pytest.raises(DatasetError, match=r"dmos.csv: a file, not a folder; give the kadid10k folder as it is"):
+        load_dataset("kadid", tmp_path / "dmos.csv")  # it said ".../dmos.csv/dmos.csv: file not found"
 
 
 @pytest.mark.parametrize(

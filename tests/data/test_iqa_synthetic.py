@@ -45,6 +45,19 @@ def test_live(tmp_path):
     assert data.score_kind == "dmos" and data.score_range.lower_better
 
 
+def test_live_paths_without_the_live_prefix_are_read_under_the_root(tmp_path):
+    """`jp2k/img29.bmp` lost its `jp2k/` as if it were the `LIVE/` prefix: `img29.bmp` in the root, and since LIVE's
+    names repeat across its folders, a refusal for an image "named twice" that the file names once."""
+    rows = make_live(tmp_path)
+    _png(tmp_path / "wn" / "img29.bmp")  # the name of the jp2k image, in another folder
+    rows.append(("LIVE/wn/img29.bmp", "wn", "LIVE/refimgs/sailing4.bmp", "20.0"))
+    expected = [tmp_path / r[0].split("/", 1)[1] for r in rows]
+    _icbcbicc(tmp_path / "LIVE.txt", rows)
+    assert load_dataset("live", tmp_path).paths == expected
+    _icbcbicc(tmp_path / "LIVE.txt", [(r[0].split("/", 1)[1], *r[1:]) for r in rows])
+    assert load_dataset("live", tmp_path).paths == expected
+
+
 def test_csiq(tmp_path):
     rows = [
         ("CSIQ/dst_imgs/awgn/1600.AWGN.3.png", "awgn", "CSIQ/src_imgs/1600.png", "0.21"),

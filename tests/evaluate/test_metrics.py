@@ -52,3 +52,14 @@ def test_degenerate_inputs_and_summary():
         "mean": pytest.approx(0.45),
         "std": pytest.approx(np.std([0.1, 0.5, 0.3, 0.9])),
     }
+
+
+def test_three_points_give_the_rank_correlations_and_no_logistic_fit():
+    """A test part of 3 images (a small set's 20 %) stopped `arniqa evaluate` with scipy's TypeError: the
+    logistic has 4 parameters. Its PLCC is undefined (NaN, n/a in the tables); the others are computed."""
+    pred, target = [0.1, 0.5, 0.3], [1.0, 3.0, 2.5]
+    c = correlations(pred, target)
+    assert c["srcc"] == pytest.approx(1.0) and c["krcc"] == pytest.approx(1.0)  # same order
+    assert c["plcc"] == pytest.approx(np.corrcoef(pred, target)[0, 1], abs=1e-12)
+    assert np.isnan(c["plcc_logistic"])
+    assert not np.isnan(correlations([0.1, 0.5, 0.3, 0.7], [1.0, 3.0, 2.5, 4.0])["plcc_logistic"])

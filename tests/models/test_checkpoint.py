@@ -87,6 +87,12 @@ def test_bad_checkpoints(tmp_path):
     torch.save({"a": torch.zeros(2)}, published)
     with pytest.raises(WeightsError, match="ARNIQA.pth: a PyTorch pickle.*--weights-dir"):
         load_checkpoint(published)
+    onnx = (
+        tmp_path / "model.onnx"
+    )  # `arniqa export`'s file given to `evaluate --checkpoint`: it said "header too large"
+    onnx.write_bytes(b"\x08\x08\x12\x07pytorch" + bytes(64))  # how an ONNX protobuf starts
+    with pytest.raises(WeightsError, match="model.onnx: an ONNX file, not a checkpoint of this project; give the"):
+        load_checkpoint(onnx)
     bare = tmp_path / "bare.safetensors"
     save_file({"a": torch.zeros(2)}, str(bare))
     with pytest.raises(WeightsError, match="bare.safetensors: safetensors file without an arniqa config"):

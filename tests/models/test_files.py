@@ -69,3 +69,20 @@ def test_a_storage_named_many_times_is_read_once(tmp_path):
     tensors = read_state_dict(path)
     assert len(tensors) == 8 and all(torch.equal(t, base) for t in tensors.values())
     assert len({t.untyped_storage().data_ptr() for t in tensors.values()}) == 1
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"\x08\x08\x12\x07pytorch", b"\x89PNG\r\n\x1a\n"])
+def test_a_file_that_is_no_pickle_is_not_said_to_hold_more_than_tensors(tmp_path, content):
+    """A text, ONNX or PNG file given as `--regressor` or `model.weights` was 'not a readable PyTorch weight file
+    (KeyError: 101); it holds more than tensors, which are not loaded': a reason it does not have."""
+    path = tmp_path / "regressor.pth"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError) as err:
+        read_state_dict(path)
+    assert (
+        str(err.value) == f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
+    )
+    hostile = tmp_path / "hostile.pth"  # a pickle that would build an object: still refused as holding more
+    torch.save({"a": torch.zeros(1), "b": zipfile.ZipInfo()}, hostile)
+    with pytest.raises(WeightsError, match="it holds more than tensors, which are not loaded"):
+        read_state_dict(hostile)

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,9 @@ def test_yaml_then_overrides(tmp_path):
         ("validation.alpha=0", "validation.alpha must be > 0"),
         ("validation.alpha=.nan", "validation.alpha must be > 0"),
         ("validation.num_splits=0", "validation.num_splits must be at least 1"),
+        # `--set output=$RUN` with RUN unset trained into the working folder, its config.yaml replaced by the run's
+        ("output=", "output is empty; name the run folder"),
+        ("output= ", "output is empty; name the run folder"),
     ],
 )
 def test_bad_values_are_named(tmp_path, override, message):
@@ -105,3 +109,48 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused_naming_its_line(tmp_path):
     merged = tmp_path / "merged.yaml"  # a merge key's value may be overridden: that is not a repeat
     merged.write_text("base: &b {lr: 0.1, momentum: 0.5}\noptim:\n  <<: *b\n  lr: 0.01\n")
     assert read_values(merged)["optim"] == {"lr": 0.01, "momentum": 0.5}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batch_size=null", "config key train.batch_size: no value (null); expected int"),
+        ("train.epochs=~", "config key train.epochs: no value (null); expected int"),
+        ("optim.lr=null", "config key optim.lr: no value (null); expected float"),
+        ("data.crop_size=null", "config key data.crop_size: no value (null); expected int"),
+        ("output=null", "config key output: no value (null); expected str"),
+        ("validation.datasets=null", "config key validation.datasets: no value (null); expected list"),
+    ],
+)
+def test_a_key_without_a_value_is_named(tmp_path, override, message):
+    """`batch_size:` left empty in a YAML file, or `--set train.batch_size=null`, reached the checks as None: a
+    TypeError traceback (`'<' not supported between NoneType and int`). Null stays a value where it is the
+    default (train.max_steps, data.max_images, optim.t0_steps)."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, ["model.init=random", override])
+    *section, key = override.partition("=")[0].split(".")
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  init: random\n" + (f"{section[0]}:\n  {key}:\n" if section else f"{key}:\n"))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)  # the same key left empty in the file
+    optional = load_config(None, ["model.init=random", "train.max_steps=null", "data.max_images=~"])
+    assert optional.train.max_steps is None and optional.data.max_images is None
+
+
+def test_a_config_that_is_not_utf8_text_is_one_line_naming_it(tmp_path):
+    """It was Python's bare `'utf-8' codec can't decode byte 0xff in position 0`, naming no file."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\xff\xfe t\x00r\x00a\x00i\x00n\x00")  # saved as UTF-16
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: not a YAML config: not UTF-8 text (invalid start byte")):
+        load_config(path)
+
+
+def test_an_unknown_key_in_a_validation_dataset_is_refused(tmp_path):
+    """`split:` for `splits:` was passed over: the run validated on random splits instead of the official files."""
+    entry = f"{{name: kadid10k, root: {tmp_path}, split: {tmp_path / 'splits'}}}"
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) split; known: name, root, splits, label"):
+        load_config(None, ["model.init=random", f"validation.datasets=[{entry}]"])
+    ok = f"{{name: kadid10k, root: {tmp_path}, splits: 3, label: k}}"
+    assert (
+        load_config(None, ["model.init=random", f"validation.datasets=[{ok}]"]).validation.datasets[0]["label"] == "k"
+    )

@@ -177,6 +177,22 @@ def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny
         Trainer(short_run()).fit(resume=tmp_path / "missing.pt")
 
 
+def test_resuming_from_the_model_or_the_config_does_not_advise_deleting_them(tmp_path, short_run, tiny_model):
+    """`--resume run/model.safetensors` (or run/config.yaml) said "delete it and resume from another state.pt": the
+    trained model, or the config, deleted on the program's advice. A damaged .pt file is still to be deleted."""
+    from arniqa.train.state import StateError
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    for name in ("model.safetensors", "config.yaml"):
+        wrong = tmp_path / "run" / name
+        with pytest.raises(StateError) as err:
+            Trainer(short_run()).fit(resume=wrong)
+        message = str(err.value)
+        assert message.startswith(f"{wrong}: not a") and "delete" not in message
+        assert message.endswith(" resume from the state.pt in the folder of the interrupted run")
+        assert wrong.is_file()
+
+
 def test_a_bad_config_path_with_a_newline_is_one_error_line(tmp_path, capsys):
     """``python -m arniqa.train`` printed ``error: <path>: ...`` with the path as it was: a config name holding a
     newline gave two lines (``arniqa train`` gave one). Now the same line as every arniqa command, exit 2."""

@@ -95,11 +95,14 @@ class AblationConfig:
     def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
         """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""
         values = copy.deepcopy(self.recipe)
+        for section in ("data", "model", "train"):
+            if not isinstance(values.setdefault(section, {}), dict):
+                raise AblationError(f"recipe.{section}: expected a mapping, got {values[section]!r}")
         values["output"] = str(output)
-        values.setdefault("data", {})["root"] = str(root)
+        values["data"]["root"] = str(root)
         values["data"]["max_images"] = None
-        values.setdefault("model", {}).update(copy.deepcopy(self.variants[variant]))
-        values.setdefault("train", {})["seed"] = int(seed)
+        values["model"].update(copy.deepcopy(self.variants[variant]))
+        values["train"]["seed"] = int(seed)
         values["train"]["snapshot_steps"] = sorted({k for k in self.evaluation.probe_steps if k > 0})
         try:
             config = from_dict(values)
@@ -122,7 +125,7 @@ def load_ablation_config(path: str | Path | None = None, overrides: list[str] | 
 
 def validate(config: AblationConfig) -> None:
     """Raise AblationError for values that cannot work (the recipe of every variant is checked too). The
-    types of the values were checked when the config was built; null passes that check, so it is refused here."""
+    types of the values were checked when the config was built (null only where the default is null)."""
     problems = []
     if not config.variants:
         raise AblationError("variants: expected a mapping of at least one name to model options")
@@ -137,21 +140,18 @@ def validate(config: AblationConfig) -> None:
             problems.append(f"variant name {name!r}: use letters, digits, '_' and '-' only (it names folders)")
         if not isinstance(options, dict) or set(options) - set(VARIANT_KEYS):
             problems.append(f"variant {name!r}: expected a mapping with keys among {VARIANT_KEYS}, got {options!r}")
-    if config.recipe is None:
-        problems.append("recipe: expected a mapping of training config sections")
-    else:
-        for key in ("output",):
-            if key in config.recipe:
-                problems.append(f"recipe.{key} is set by the runner; remove it")
-        if "root" in config.recipe.get("data", {}) or "max_images" in config.recipe.get("data", {}):
-            problems.append(
-                "recipe.data.root and recipe.data.max_images are set by the runner; "
-                "use data.pristine and data.train_images"
-            )
-        if "seed" in config.recipe.get("train", {}):
-            problems.append("recipe.train.seed is set by the runner from seeds; remove it")
-        if "snapshot_steps" in config.recipe.get("train", {}):
-            problems.append("recipe.train.snapshot_steps is set by the runner from evaluation.probe_steps; remove it")
+    # a section that is not a mapping is named when the variants' configs are built, below
+    data, train = (v if isinstance(v := config.recipe.get(k), dict) else {} for k in ("data", "train"))
+    if "output" in config.recipe:
+        problems.append("recipe.output is set by the runner; remove it")
+    if "root" in data or "max_images" in data:
+        problems.append(
+            "recipe.data.root and recipe.data.max_images are set by the runner; use data.pristine and data.train_images"
+        )
+    if "seed" in train:
+        problems.append("recipe.train.seed is set by the runner from seeds; remove it")
+    if "snapshot_steps" in train:
+        problems.append("recipe.train.snapshot_steps is set by the runner from evaluation.probe_steps; remove it")
     d = config.data
     if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
         problems.append(f"data.holdout_images must be a positive integer or null, got {d.holdout_images!r}")
@@ -166,7 +166,7 @@ def validate(config: AblationConfig) -> None:
             "evaluation.num_workers at least 0"
         )
     probes = ev.probe_steps
-    if probes is None or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
         problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")
     for entry in config.datasets:
         if not isinstance(entry, dict) or set(entry) != {"name", "root"}:

@@ -26,6 +26,8 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
     ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train.
     Links the training files into ``out/data/train`` and records the split in ``split.json``."""
     d = config.data
+    if not d.pristine.strip():  # Path("") is the working folder: its photos, whatever they are, would be the data
+        raise AblationError("data.pristine is not set; give the pristine photos with --set data.pristine=FOLDER")
     try:
         files = list_images(d.pristine, exclude=out)  # an output inside data.pristine holds images of its own
     except ValueError as err:

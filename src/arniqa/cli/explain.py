@@ -67,20 +67,26 @@ def fit(
     err = terminal(stderr=True)
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
+    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+        fail(f"{checkpoint}: an ONNX file; fit on the .safetensors checkpoint it was exported from")
     try:
         width_height = parse_size(size)
         paths = list_images(pristine)[: images or None]
         test_paths = list_images(test) if test is not None else []
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    if not paths:
-        fail(f"{pristine}: no images found")
+    for folder, found in ((pristine, paths), (test, test_paths)):
+        if folder is not None and not found:
+            fail(f"{folder}: no images found")
     if shared := _shared_images(paths, test_paths):
         fail(
             f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
             "held-out accuracy needs other photos"
         )
     output_place(output, inputs=(checkpoint,))
+    for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
+        if path is not None and path.suffix != ".safetensors":
+            fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
     if into is not None:  # may replace --checkpoint: a copy of it with the head
         output_place(into)
     if cache is not None:

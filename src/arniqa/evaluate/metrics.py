@@ -39,7 +39,10 @@ def krcc(pred, target) -> float:
 
 
 def plcc_logistic(pred, target) -> float:
-    """PLCC after the 4-parameter logistic fit; NaN (with a warning) if the fit fails."""
+    """PLCC after the 4-parameter logistic fit; NaN for fewer points than its 4 parameters, NaN (with a warning)
+    if the fit fails."""
+    if len(pred) < 4:  # scipy's curve_fit raises a TypeError there
+        return float("nan")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optimize.OptimizeWarning)

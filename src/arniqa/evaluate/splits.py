@@ -162,14 +162,15 @@ def choose_splits(
             return made, f"official {own} ({len(made)} splits){_shared_references(made, dataset.references)}"
         splits = count
     number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
+    expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
+    if not number and not Path(splits).is_dir():  # "3.5", a file, a misspelt folder: "3.5/train.npy: not found"
+        raise SplitError(f"splits {str(splits)!r}: no such folder; {expected}")
     if not number:
         made = load_splits(splits, len(dataset))
         return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"
     count = int(splits)
     if not 1 <= count <= MAX_SPLITS:
-        raise SplitError(
-            f"splits {splits!r}: expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
-        )
+        raise SplitError(f"splits {splits!r}: {expected}")
     groups = dataset.references
     made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     unit = "reference-disjoint" if groups is not None else "per image"

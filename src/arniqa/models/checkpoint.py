@@ -190,6 +190,11 @@ def arniqa_metadata(path) -> dict | None:
                 f"{path}: a PyTorch pickle, not a checkpoint of this project (.safetensors); published ARNIQA "
                 "weights (ARNIQA.pth, regressor_<dataset>.pth) are read from their folder: --weights-dir / weights_dir"
             ) from e
+        if path.suffix.lower() == ".onnx":  # `arniqa export` output: the graph, not the weights to rebuild the model
+            raise WeightsError(
+                f"{path}: an ONNX file, not a checkpoint of this project; give the .safetensors checkpoint it was "
+                "exported from"
+            ) from e
         raise WeightsError(f"{path}: not a safetensors checkpoint ({e})") from e
     if "arniqa" not in meta:
         return None

@@ -102,6 +102,12 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt / foreign files
+        with open(path, "rb") as f:
+            pickled = zipfile.is_zipfile(path) or f.read(1) == b"\x80"  # torch writes pickles of protocol 2 and up
+        if not pickled:  # a text file, an ONNX file, an image: torch's KeyError or UnpicklingError says nothing of it
+            raise WeightsError(
+                f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
+            ) from e
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch's advice runs over many lines
         raise WeightsError(
             f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {first}); "

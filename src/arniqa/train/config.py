@@ -24,6 +24,7 @@ INITS = ("imagenet", "random", "random_resnet50")  # model.init
 PRECISIONS = ("auto", *AUTOCAST_PRECISIONS)  # train.precision (auto: arniqa.train.factory.autocast_settings)
 DEGRADE_ON = ("workers", "device", "auto")  # data.degrade_on (arniqa.train.batches)
 OPTIMIZERS = ("sgd", "adamw", "lars")  # optim.name (arniqa.train.factory.make_optimizer)
+VALIDATION_KEYS = ("name", "root", "splits", "label")  # of a validation.datasets entry (arniqa.train.validation)
 
 
 class ConfigError(ValueError):
@@ -146,9 +147,11 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
         except OSError as err:
             raise error(f"{path}: cannot read config ({err.strerror or err})") from err
+        except UnicodeDecodeError as err:
+            raise error(f"{path}: not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})") from err
         except yaml.YAMLError as err:
             raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
@@ -191,6 +194,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def check(config: Config) -> None:
     """Raise ConfigError for values that cannot work."""
     problems = []
+    if not config.output.strip():  # `--set output=$RUN` with RUN unset: the run wrote into the working folder
+        problems.append("output is empty; name the run folder (e.g. --set output=runs/x)")
     problems += not_one_of("model.backbone", config.model.backbone, BACKBONES)
     problems += not_one_of("model.init", config.model.init, INITS)
     if config.model.init == "imagenet" and not config.model.weights:
@@ -250,6 +255,12 @@ def check(config: Config) -> None:
     for dataset in config.validation.datasets:
         if not isinstance(dataset, dict) or "name" not in dataset or "root" not in dataset:
             problems.append(f"validation.datasets entries need name and root, got {dataset!r}")
+        # a misspelt key (`split:`) was passed over: the run validated on random splits
+        elif unknown := sorted(str(k) for k in set(dataset) - set(VALIDATION_KEYS)):
+            problems.append(
+                f"validation.datasets entry {dataset!r}: unknown key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(VALIDATION_KEYS)}"
+            )
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
 
@@ -282,9 +293,12 @@ def build_dataclass(cls, values: Any, where: str = ""):
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:
-    """Check ``value`` against the type of the field's default (ints are accepted for floats)."""
-    if value is None or default is None:
+    """Check ``value`` against the type of the field's default (ints are accepted for floats). Null (``key:`` with
+    no value, ``--set key=null``) is a value only where the default is null."""
+    if default is None:
         return value
+    if value is None:
+        raise ConfigError(f"config key {key}: no value (null); expected {type(default).__name__}")
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):

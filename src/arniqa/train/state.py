@@ -118,6 +118,14 @@ def save_state(state: dict, path: Path) -> None:
         save_torch(path, state)
 
 
+def _not_a_state(path: Path) -> str:
+    """What to do with ``path``, which holds no usable state: a damaged ``.pt`` file is deleted (a new run refuses
+    a folder holding a state.pt); a file of another kind (a model, a config) was given by mistake and is kept."""
+    if path.suffix == ".pt":
+        return "delete it and resume from another state.pt, or start the run again"
+    return f"resume from the {STATE_FILE} in the folder of the interrupted run"
+
+
 def load_state_file(path: Path) -> dict:
     """The dict in ``state.pt``, read without running code; StateError naming the file otherwise."""
     try:
@@ -138,13 +146,12 @@ def load_state_file(path: Path) -> dict:
             ) from None
         raise StateError(
             f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
-            "a state.pt: delete it and resume from another state.pt, or start the run again"
+            f"a state.pt: {_not_a_state(path)}"
         ) from None
     missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise StateError(
-            f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); "
-            "delete it and resume from another state.pt, or start the run again"
+            f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); {_not_a_state(path)}"
         )
     return state
 

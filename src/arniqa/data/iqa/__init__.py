@@ -27,6 +27,10 @@ def load_dataset(name: str, root: str | Path, check: bool = True, **options) -> 
     if not root.exists():
         raise DatasetError(f"{root}: dataset root not found")
     key = canonical_dataset(name, custom=True)
+    if key != CUSTOM and not root.is_dir():  # its label file, most likely: it said "dmos.csv/dmos.csv: not found"
+        raise DatasetError(
+            f"{root}: a file, not a folder; give the {key} folder as it is distributed (the one holding it)"
+        )
     adapter = import_module(f"{__name__}.{'custom' if key == CUSTOM else key}")
     data = check_labels(adapter.load(root, check=check, **options))
     return check_images(data) if check else data

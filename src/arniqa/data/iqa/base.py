@@ -72,7 +72,10 @@ class IQADataset:
 
     @property
     def distortions(self) -> list[str] | None:
-        return [r.distortion for r in self.records] if self.synthetic else None
+        """Distortion type per image, or ``None`` when no image has one (a labelled CSV with references but no
+        distortion column: no per-type table of one type named None)."""
+        kinds = [r.distortion for r in self.records] if self.synthetic else []
+        return kinds if any(k is not None for k in kinds) else None
 
     @property
     def score_kind(self) -> str:

@@ -14,9 +14,12 @@ COLUMNS = ["dis_img_path", "dis_type", "ref_img_path", "score"]
 
 
 def rooted(root: Path, listed: str) -> Path:
-    """``listed`` (e.g. ``LIVE/jp2k/img1.bmp``) with its first component replaced by ``root``."""
+    """``listed`` (e.g. ``LIVE/jp2k/img1.bmp``) with its first component replaced by ``root``; as it is under
+    ``root`` when that component is a folder there (``jp2k/img1.bmp``: LIVE's names repeat across its folders)."""
     parts = Path(listed.replace("\\", "/")).parts
-    return root.joinpath(*parts[1:]) if len(parts) > 1 else root / listed
+    if len(parts) > 1 and not (root / parts[0]).is_dir():
+        return root.joinpath(*parts[1:])
+    return root.joinpath(*parts)
 
 
 def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bool = True) -> IQADataset:
