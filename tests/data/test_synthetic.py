@@ -149,8 +149,11 @@ def test_parse_size():
         parse_size("12x")
     with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
         parse_size("1x2x3")
-    with pytest.raises(ValueError, match="at least 16"):
+    with pytest.raises(ValueError, match="from 16 to 4096"):
         parse_size("15x100")
+    assert parse_size("4096x16") == (4096, 16)
+    with pytest.raises(ValueError, match="from 16 to 4096"):  # was the OOM killer, some 20 GB later
+        parse_size("100000x100000")
 
 
 def test_cli(pristine, tmp_path):

@@ -18,7 +18,9 @@ def synthetic(
     pristine: Path = typer.Option(..., "--pristine", help="Folder of pristine images (searched recursively)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (KADID-10k layout)."),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N images (0: all)."),
-    size: str = typer.Option("512x384", "--size", help="Image size WIDTHxHEIGHT (KADID-10k: 512x384)."),
+    size: str = typer.Option(
+        "512x384", "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k: 512x384)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the distortions' random internals."),
 ) -> None:
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.

@@ -38,7 +38,9 @@ def fit(
         "--protocol",
         help="The views the features come from: the protocol you score with (as `arniqa score`).",
     ),
-    size: str = typer.Option("512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images (KADID-10k's)."),
+    size: str = typer.Option(
+        "512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images, sides 16 to 4096 (KADID-10k's)."
+    ),
     chains: int = typer.Option(
         40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."
     ),
