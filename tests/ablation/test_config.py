@@ -22,6 +22,8 @@ def test_bad_configs_are_refused():
         load_ablation_config(CONFIG, ["recipe.train.snapshot_steps=[1]"])
     with pytest.raises(AblationError, match="num_workers at least 0"):
         load_ablation_config(CONFIG, ["evaluation.num_workers=-1"])
+    with pytest.raises(AblationError, match="evaluation.num_workers=100000 is more than"):  # a process each
+        load_ablation_config(CONFIG, ["evaluation.num_workers=100000"])
 
 
 @pytest.mark.parametrize(

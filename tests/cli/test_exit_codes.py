@@ -39,6 +39,12 @@ def test_the_documented_values():
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
         # --images -1 built the set of all photos but the last (a Python slice), without a word
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--images", "-1"], "'--images'"),
+        # over the bound: the OOM killer, or one process per worker (1000 started 1000)
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "100000x100000"], "16 to 4096"),
+        (
+            ["evaluate", "--dataset", "kadid10k", "--root", "photos", "-o", "out", "--workers", "100000"],
+            "--workers=100000 is more than",
+        ),  # fmt: skip
         (["score", "x.png", "--resume"], "--resume needs -o"),
         (["map", "empty-folder", "-o", "maps"], "no image files"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),

@@ -54,8 +54,8 @@ def test_an_unset_data_root_is_refused(short_run, image_folder, monkeypatch):
 
 def test_too_many_workers_are_refused(short_run, tiny_model, monkeypatch):
     """Each DataLoader worker is a process: data.num_workers=100000 forked until memory ran out."""
-    import arniqa.train.batches as batches
+    import arniqa.utils.runtime as runtime
 
-    monkeypatch.setattr(batches, "host_cores", lambda: 1)
+    monkeypatch.setattr(runtime, "host_cores", lambda: 1)
     with pytest.raises(ValueError, match=r"data.num_workers=5 is more than 4 \(4 per CPU core here\)"):
         Trainer(short_run("data.num_workers=5")).fit()

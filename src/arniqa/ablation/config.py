@@ -17,6 +17,7 @@ from typing import Any
 from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
 from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
+from ..utils.runtime import check_workers
 from .layout import stages
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
@@ -165,6 +166,10 @@ def validate(config: AblationConfig) -> None:
             "evaluation.crop_size must be at least 16, evaluation.splits and batch_size at least 1, "
             "evaluation.num_workers at least 0"
         )
+    try:
+        check_workers(ev.num_workers, "evaluation.num_workers")
+    except ValueError as e:
+        problems.append(str(e))
     probes = ev.probe_steps
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
         problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")

@@ -78,6 +78,7 @@ def evaluate(
     from ..evaluate.run import EvaluationSpec, run_evaluation
     from ..models.download import cache_dir as weights_cache
     from ..utils.console import terminal
+    from ..utils.runtime import check_workers
 
     one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
@@ -86,6 +87,10 @@ def evaluate(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if alpha is not None and not (math.isfinite(alpha) and alpha > 0):
         raise typer.BadParameter(f"--alpha must be a positive number, got {alpha}")
+    try:
+        check_workers(workers, "--workers")  # --workers 1000 started 1000 processes
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     output_place(output, folder=True)
     if cache_dir is not None:
         output_place(cache_dir, folder=True)

@@ -19,7 +19,6 @@ what they built before change nothing: 0, 1 or 2 workers give bit-identical batc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -30,32 +29,16 @@ from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from ..utils.files import one_line
+from ..utils.runtime import host_cores
 from .state import TrainingError
 
 CORES_PER_GPU_PROCESS = 4
-WORKERS_PER_CORE = 4  # the most DataLoader workers per CPU core that data.num_workers may ask for
 
 
 def degradation_generator(seed: int, epoch: int, step: int, rank: int, device: torch.device) -> torch.Generator:
     """The generator for one step's degradation internals, seeded by (seed, epoch, step, rank)."""
     value = int(np.random.SeedSequence([seed, epoch, step, rank, 1]).generate_state(2, np.uint64)[0]) >> 1
     return torch.Generator(device=device).manual_seed(value)
-
-
-def host_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def check_workers(num_workers: int) -> None:
-    """ValueError when ``data.num_workers`` is more than :data:`WORKERS_PER_CORE` per core of this host: each
-    worker is a process of its own (a typo such as 1600 would fork until memory runs out)."""
-    most = WORKERS_PER_CORE * host_cores()
-    if num_workers > most:
-        raise ValueError(
-            f"data.num_workers={num_workers} is more than {most} ({WORKERS_PER_CORE} per CPU core here); "
-            "lower it (about one per core is enough)"
-        )
 
 
 def resolve_degrade_on(value: str, device: torch.device, local_processes: int = 1) -> str:

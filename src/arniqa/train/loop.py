@@ -38,7 +38,8 @@ from ..data.pristine import EpochSampler, PristinePairs, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
-from .batches import batch_crops, broken_image, check_workers, make_loader, resolve_degrade_on, worker_death
+from ..utils.runtime import check_workers
+from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
 from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
@@ -97,7 +98,7 @@ class Trainer:
         config, cfg = self.config, self.config.train
         if not config.data.root:  # "" is the working directory to pathlib: a run on whatever images it holds
             raise ValueError("data.root is not set; give the training images with --set data.root=FOLDER")
-        check_workers(config.data.num_workers)
+        check_workers(config.data.num_workers, "data.num_workers")
         files = training_images(config.data.root)[: config.data.max_images]
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed

@@ -48,6 +48,24 @@ def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> tor
 
 
 AUTOCAST_PRECISIONS = ("fp32", "bf16", "fp16")  # fp32: no autocast
+WORKERS_PER_CORE = 4  # the most DataLoader worker processes per CPU core a setting may ask for
+
+
+def host_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_workers(num_workers: int, option: str) -> None:
+    """ValueError naming ``option`` when ``num_workers`` DataLoader workers are more than :data:`WORKERS_PER_CORE`
+    per core of this host: each worker is a process of its own (a typo such as 1600 would fork until memory runs
+    out)."""
+    most = WORKERS_PER_CORE * host_cores()
+    if num_workers > most:
+        raise ValueError(
+            f"{option}={num_workers} is more than {most} ({WORKERS_PER_CORE} per CPU core here); "
+            "lower it (about one per core is enough)"
+        )
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
