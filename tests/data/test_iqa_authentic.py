@@ -145,6 +145,26 @@ def test_generic_csv(tmp_path):
         load_dataset("csv", plain)
 
 
+def test_a_csv_says_mos_or_dmos_by_its_score_column(tmp_path):
+    """A DMOS file could only be read as DMOS through kind="dmos" in Python: arniqa evaluate, training's validation
+    sets and the ablation took its DMOS for MOS (lower-is-better scores scaled as higher-is-better)."""
+    for name in ("a.png", "b.png"):
+        _img(tmp_path / name)
+    for column, kind in (("dmos", "dmos"), ("mos", "mos"), ("score", "mos")):
+        _csv(tmp_path / "labels.csv", ["path", column], [["a.png", 1], ["b.png", 3]])
+        data = load_dataset("csv", tmp_path)
+        assert data.score_kind == kind and [r.score for r in data.records] == [1, 3], column
+    _csv(tmp_path / "labels.csv", ["path", "dmos"], [["a.png", 1], ["b.png", 3]])
+    with pytest.raises(DatasetError, match="its scores are in a dmos column, but kind='mos' was asked for"):
+        load_dataset("csv", tmp_path / "labels.csv", kind="mos")
+    _csv(tmp_path / "labels.csv", ["path", "mos", "dmos"], [["a.png", 1, 5], ["b.png", 3, 2]])
+    with pytest.raises(DatasetError, match="labels.csv: both mos and dmos columns; keep the one"):
+        load_dataset("csv", tmp_path)
+    _csv(tmp_path / "labels.csv", ["path", "quality"], [["a.png", 1], ["b.png", 3]])
+    with pytest.raises(DatasetError, match=r"labels.csv: no score column \(found \['path', 'quality'\]\)"):
+        load_dataset("csv", tmp_path)
+
+
 def test_a_csv_with_references_and_no_distortion_column_has_no_distortion_types(tmp_path):
     """Its images' types were all None: `arniqa evaluate` wrote a per-type table and plot of one type named
     "None", and coloured the t-SNE by it; now there are no types (reference-disjoint splits still)."""

@@ -1,8 +1,10 @@
-"""Custom data: a CSV with ``path`` and ``score`` columns, optionally ``reference``, ``distortion``
+"""Custom data: a CSV with a ``path`` column and one score column, optionally ``reference``, ``distortion``
 and ``level`` (then splits are reference-disjoint). Paths are relative to the CSV's folder and stay inside it.
 
-``root`` is the CSV file, or a folder holding ``labels.csv``. Scores are MOS (higher is better)
-unless ``kind="dmos"``; the range is the observed minimum and maximum unless given.
+``root`` is the CSV file, or a folder holding ``labels.csv``. The score column says what its numbers are:
+``mos`` (higher is better), ``dmos`` (lower is better), or ``score`` (MOS unless ``kind="dmos"``); so
+``arniqa evaluate``, training's validation sets and the ablation read a DMOS file as DMOS with no option. The
+range is the observed minimum and maximum unless given.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows
 from .registry import SCORE_KINDS, ScoreRange
 
 DEFAULT_NAME = "labels.csv"
+SCORE_COLUMNS = {"score": None, "mos": "mos", "dmos": "dmos"}  # the score column, and the kind it says
+WHAT = "a CSV with columns path and score, mos or dmos[, reference, distortion, level]"
 
 
-def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple | None = None) -> IQADataset:
+def load(root: Path, check: bool = True, kind: str | None = None, score_range: tuple | None = None) -> IQADataset:
     root = Path(root)
     path = root / DEFAULT_NAME if root.is_dir() else root
-    rows = read_csv_rows(path, ["path", "score"], "a CSV with columns path, score[, reference, distortion, level]")
+    rows = read_csv_rows(path, ["path"], WHAT)
+    column, kind = _score_column(path, list(rows[0]), kind)
     synthetic = "reference" in rows[0]
     records = []
     for line, row in enumerate(rows, start=2):
@@ -38,15 +43,13 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
         records.append(
             Record(
                 path.parent / row["path"],
-                parse_score(row["score"], path, line),
+                parse_score(row[column], path, line),
                 ref,
                 row.get("distortion") or None,
                 level,
                 line,
             )
         )
-    if kind not in SCORE_KINDS:
-        raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
     scores = [r.score for r in records]
     try:
         low, high = (float(v) for v in score_range) if score_range is not None else (min(scores), max(scores))
@@ -57,3 +60,20 @@ def load(root: Path, check: bool = True, kind: str = "mos", score_range: tuple |
     return IQADataset(
         "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
     )
+
+
+def _score_column(path: Path, header: list[str], kind: str | None) -> tuple[str, str]:
+    """The score column of ``header`` and the kind of its scores (``kind``, where given, must agree with a
+    ``mos`` or ``dmos`` column)."""
+    if kind is not None and kind not in SCORE_KINDS:
+        raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
+    found = [c for c in SCORE_COLUMNS if c in header]
+    if len(found) > 1:
+        raise DatasetError(f"{path}: both {' and '.join(found)} columns; keep the one that holds the scores")
+    if not found:
+        raise DatasetError(f"{path}: no score column (found {header}); expected {WHAT}")
+    column = found[0]
+    said = SCORE_COLUMNS[column]
+    if said is not None and kind is not None and kind != said:
+        raise DatasetError(f"{path}: its scores are in a {column} column, but kind={kind!r} was asked for")
+    return column, said or kind or "mos"
