@@ -120,3 +120,19 @@ def test_gallery_rejects_a_tile_size_it_cannot_draw(photo, tmp_path, size):
     assert result.exit_code == EXIT_USAGE
     assert f"tile size must be 16 to 1024 px, got {size}" in messages(result)
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("verb", [["gallery"], ["distort", "-n", "jpeg", "-l", "2"]])
+def test_an_output_pillow_cannot_write_is_refused_before_any_work(photo, tmp_path, monkeypatch, verb):
+    """gallery -o g.txt drew the 120 tiles, then said Pillow cannot write .txt; now it says so first."""
+    import arniqa.degradations
+    import arniqa.reports.gallery
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the picture was made before the output was checked")
+
+    monkeypatch.setattr(arniqa.reports.gallery, "draw_gallery", no_work)
+    monkeypatch.setattr(arniqa.degradations, "distort", no_work)
+    result = runner.invoke(app, [verb[0], str(photo), *verb[1:], "-o", str(tmp_path / "g.txt")])
+    assert result.exit_code == EXIT_USAGE, messages(result)
+    assert "g.txt: cannot write it: Pillow has no writer for the extension .txt" in messages(result)

@@ -25,8 +25,8 @@ def _generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(seed)
 
 
-def _save(picture: Image.Image, out: Path, source: Path | None) -> None:
-    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was."""
+def _image_output(out: Path, source: Path | None) -> str:
+    """The Pillow format ``out`` is written in, checked before any work (a picture drawn, then not written)."""
     output_place(out, inputs=(source,))
     kind = Image.registered_extensions().get(out.suffix.lower())
     if kind not in Image.SAVE:
@@ -34,6 +34,11 @@ def _save(picture: Image.Image, out: Path, source: Path | None) -> None:
             f"{out}: cannot write it: Pillow has no writer for the extension {out.suffix or '(none)'}; name a .png, "
             ".jpg or another format Pillow writes"
         )
+    return kind
+
+
+def _save(picture: Image.Image, out: Path, kind: str) -> None:
+    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was."""
     with writing(out):
         atomic_write(out, lambda tmp: picture.save(tmp, format=kind))
 
@@ -79,12 +84,13 @@ def distort(
     from arniqa.data.images import tensor_to_pil
     from arniqa.degradations import distort as apply
 
+    kind = _image_output(out, image)
     x = _load(image)
     try:
         y = apply(x, name, level, _generator(seed))
     except ValueError as e:
         fail(str(e))
-    _save(tensor_to_pil(y), out, image)
+    _save(tensor_to_pil(y), out, kind)
     console.print(f"wrote {out} ({name}, level {level})")
 
 
@@ -98,6 +104,7 @@ def gallery(
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
     from arniqa.reports.gallery import draw_gallery
 
+    kind = _image_output(out, image)
     if image is None:
         import torch
         from skimage import data
@@ -112,5 +119,5 @@ def gallery(
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:
             fail(str(e))
-    _save(picture, out, image)
+    _save(picture, out, kind)
     console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
