@@ -46,6 +46,10 @@ def test_the_documented_values():
             "--workers=100000 is more than",
         ),  # fmt: skip
         (["score", "x.png", "--resume"], "--resume needs -o"),
+        # said "photos: no images found" (the output's images are left out) and "photos: no such file"
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "photos"], "photos is or holds the --pristine"),
+        (["benchmark", "synthetic", "--pristine", "photos", "-o", "."], ". is or holds the --pristine folder"),
+        (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV or JSON file"),
         (["map", "empty-folder", "-o", "maps"], "no image files"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
         (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),

@@ -31,6 +31,10 @@ def synthetic(
     from ..degradations import NUM_LEVELS
     from ..utils.files import OutputBusy
 
+    if pristine.resolve().is_relative_to(out.resolve()):  # every photo left out as the output's: "no images found"
+        raise typer.BadParameter(
+            f"{out} is or holds the --pristine folder; write the benchmark into another", param_hint="-o"
+        )
     try:
         paths = list_images(pristine, exclude=out)  # an output inside --pristine: its images are not pristine
     except ValueError as e:
