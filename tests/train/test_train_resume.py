@@ -184,7 +184,15 @@ def test_a_lower_lr_given_on_resume_is_the_one_trained_with(tmp_path, short_run,
     assert [resumed[k] for k in range(3, 10)] == pytest.approx([fresh[k] for k in range(3, 10)], rel=1e-6)
 
 
-@pytest.mark.parametrize("setting", ["model.temperature=0.3", "optim.momentum=0.5", "data.pristine_prob=0.5"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "model.temperature=0.3",
+        "optim.momentum=0.5",
+        "data.pristine_prob=0.5",
+        *("model.se_stages=[1]", "model.se_bias=false"),  # were "does not fit this run", naming no key
+    ],
+)
 def test_resume_refuses_other_settings_the_state_would_override_or_that_change_the_run(
     tmp_path, short_run, tiny_model, setting
 ):

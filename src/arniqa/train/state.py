@@ -34,7 +34,7 @@ RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone")
 SAME_RUN_KEYS = (
     *(("optim", key) for key in ("name", "momentum", "weight_decay", "trust_coefficient", "t0_epochs")),
     *(("optim", key) for key in ("t0_steps", "warmup_steps", "t_mult", "eta_min")),
-    ("model", "temperature"),
+    *(("model", key) for key in ("temperature", "se_stages", "se_bias")),  # SE blocks: "does not fit" named no key
     *(("data", key) for key in ("max_distortions", "pristine_prob", "max_images")),
 )
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
