@@ -54,8 +54,10 @@ class _Prepared:
     exception: Exception | None = None
 
     def failed(self) -> ItemResult:
+        """The error row; its error is the reason alone, without the source name the exception begins with."""
         e = self.exception
-        return ItemResult(self.index, self.source, error=e.reason if isinstance(e, ImageError) else str(e), exception=e)
+        reason = e.reason if isinstance(e, ImageError) else str(e).removeprefix(f"{self.source}: ")
+        return ItemResult(self.index, self.source, error=reason, exception=e)
 
 
 def _cat(views: list):
