@@ -35,7 +35,8 @@ def write_phone_photos(folder, w=40, h=24):
     pillow_heif.register_heif_opener()  # to write the HEIC file
     folder.mkdir(parents=True, exist_ok=True)
     heic, avif = write_photo(folder / "phone.heic", w, h, 1), write_photo(folder / "phone.avif", w, h, 2)
-    return {heic: np.asarray(pillow_heif.open_heif(heic)), avif: np.asarray(Image.open(avif).convert("RGB"))}
+    heif = pillow_heif.open_heif(heic)  # held while copied: before pillow-heif 1.6 an array of it outlived its pixels
+    return {heic: np.array(heif), avif: np.asarray(Image.open(avif).convert("RGB"))}
 
 
 def write_photo(path, w, h, seed):

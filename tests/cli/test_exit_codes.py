@@ -1,5 +1,6 @@
 """One set of exit codes for every verb: 0 ok, 1 some items failed, 2 usage or setup error (docs/usage.md)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -216,11 +217,12 @@ def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     [
         (
             ["evaluate", "--dataset", "kadid10k", "--root", ".", "-o", "out", "--crop-size", "7"],
-            "error: Invalid value for '--crop-size': ",
+            re.escape("error: Invalid value for '--crop-size': "),
         ),
-        (["score", "--bogus"], "error: No such option: --bogus (see arniqa score --help)"),
-        (["evaluate"], "error: Missing option '--dataset' (see arniqa evaluate --help)"),
-        (["nonverb"], "error: No such command 'nonverb' (see arniqa --help)"),
+        # click's words: click 8.4+ (what typer < 0.29 uses) quotes the name, typer 0.29's own click does not
+        (["score", "--bogus"], r"error: No such option(: --bogus| '--bogus') \(see arniqa score --help\)"),
+        (["evaluate"], re.escape("error: Missing option '--dataset' (see arniqa evaluate --help)")),
+        (["nonverb"], re.escape("error: No such command 'nonverb' (see arniqa --help)")),
     ],
 )
 def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
@@ -231,7 +233,7 @@ def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
     done, _ = fresh_cli(*args)
     assert done.returncode == EXIT_USAGE
     lines = done.stderr.strip().splitlines()[:-1]  # the last line is the child's report
-    assert len(lines) == 1 and lines[0].startswith(line), done.stderr
+    assert len(lines) == 1 and re.match(line, lines[0]), done.stderr
     assert lines[0].endswith("help)")
 
 

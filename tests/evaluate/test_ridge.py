@@ -107,6 +107,13 @@ def test_validation_srcc_and_full_fit():
     np.testing.assert_allclose(predict(feats, coef, intercept), ref.predict(X).reshape(-1, 3).mean(1), rtol=1e-8)
 
 
+def test_no_progress_prints_nothing(capsys):
+    """Without progress the bar over the splits writes nothing (rich before 14.3 wrote an empty line)."""
+    feats, scores = _data(40, 2, 5, seed=1)
+    evaluate(feats, scores, random_splits(40, n_splits=2), alphas=[0.1], progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
 def test_signal_is_found():
     # Strong linear signal: the chosen model must correlate well on held-out images.
     feats, scores = _data(200, 2, 5, seed=9, noise=0.3)

@@ -375,6 +375,7 @@ def _run(
 
 
 def _bar(progress: bool) -> Progress:
-    """The features' progress bar, on stderr: stdout carries the results table."""
+    """The features' progress bar, on stderr: stdout carries the results table. Without ``progress`` its console
+    is quiet too: rich before 14.3 prints an empty line when a disabled bar stops."""
     columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=terminal(stderr=True), disable=not progress)
+    return Progress(*columns, console=terminal(stderr=True, quiet=not progress), disable=not progress)

@@ -126,9 +126,9 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     total = gram(rows2d) if _needs_total_gram(n_crops, rows2d.shape[1], splits) else None
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []
-    for i, split in enumerate(
-        track(splits, description="ridge over splits", disable=not progress, console=terminal(stderr=True))
-    ):
+    # a quiet console without progress: rich before 14.3 prints an empty line when a disabled bar stops
+    err = terminal(stderr=True, quiet=not progress)
+    for i, split in enumerate(track(splits, description="ridge over splits", disable=not progress, console=err)):
         path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
         if len(split.val) >= 3:
             val = _image_means(path.predict(rows2d, alphas, crop_rows(split.val, n_crops)), n_crops)
