@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from arniqa.data.images import list_images
+from arniqa.data.folders import list_images
 from arniqa.data.synthetic import KADID_MEAN_MOS
 from arniqa.evaluate.probe import fit as ridge_fit
 from arniqa.explain.fit import accuracy, fit, labelled_features

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 
-from arniqa.data.images import list_images, tensor_to_pil
+from arniqa.data.folders import list_images
+from arniqa.data.images import tensor_to_pil
 from arniqa.data.synthetic import prepare
 from arniqa.inference import Scorer
 from arniqa.inference.engines import cached_export

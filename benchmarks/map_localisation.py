@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from arniqa.data.images import list_images
+from arniqa.data.folders import list_images
 from arniqa.explain.localise import localisation
 from arniqa.inference import load
 from arniqa.utils.files import write_json

@@ -35,6 +35,18 @@ def test_distortions_lists_all_names_and_values():
     assert "170" in result.output and "0.0001" in result.output  # jpeg2000 level 5, whitenoiseCC level 1
 
 
+def test_distortions_prints_every_value_whole_in_80_columns():
+    # before: piped (80 columns) the table was squeezed and values were cut, meanshift's -0.08 printed '-0.…'
+    result = runner.invoke(app, ["distortions"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    rows = {
+        line.split("│")[2].strip(): line.split("│")[3:8] for line in result.output.splitlines() if line.count("│") == 8
+    }
+    assert [float(v) for v in rows["meanshift"]] == [0.0, 0.08, -0.08, 0.15, -0.15]  # the reference's values
+    assert [float(v) for v in rows["lincontrchange"]] == [0.0, 0.15, -0.4, 0.3, -0.6]
+
+
 def test_distort_writes_the_distorted_image(photo, tmp_path):
     out = tmp_path / "out" / "blurred.png"
     result = runner.invoke(app, ["distort", str(photo), "--name", "gaublur", "--level", "4", "-o", str(out)])

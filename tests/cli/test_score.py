@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from fresh_cli import fresh_cli
 from local_http import sending, serving
 from PIL import Image
 from scoring_data import published_weights
@@ -45,6 +46,17 @@ def folder(tmp_path_factory):
     (d / "empty.jpg").write_bytes(b"")
     (d / "notes.txt").write_text("ignored: not an image extension")
     return d
+
+
+def test_max_side_downscaling_is_one_warning_line_per_image(weights_dir, tmp_path):
+    # before: Python's warning format, two lines per image naming concurrent/futures/thread.py:
+    # '.../thread.py:58: UserWarning: a.png: 64x48 exceeds ...' and '  result = self.fn(*self.args, **self.kwargs)'
+    _img(tmp_path / "a.png", 64, 48, 1)
+    done, _ = fresh_cli("score", tmp_path / "a.png", "--weights-dir", weights_dir, "--protocol", "whole",
+                        "--max-side", 32, "--engine", "torch")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.splitlines()[:-1] if not x.startswith("scoring ")]  # [-1]: fresh_cli's report
+    assert lines == [f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"]
 
 
 def _run(args):

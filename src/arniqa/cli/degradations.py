@@ -69,7 +69,9 @@ def distortions() -> None:
         for i, name in enumerate(names):
             last = i == len(names) - 1
             table.add_row(group if i == 0 else "", name, *(f"{v:g}" for v in LEVELS[name]), end_section=last)
-    console.print(table)
+    out = terminal()  # never narrower than the table: a pipe's 80 columns cut values to '-0.…'
+    out.width = max(out.width, out.measure(table, options=out.options.update_width(1000)).maximum)
+    out.print(table)
 
 
 @app.command()
