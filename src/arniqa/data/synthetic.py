@@ -86,7 +86,7 @@ def _save(x: torch.Tensor, path: Path) -> None:
     atomic_write(path, image.save)
 
 
-# One reference at 4096x4096 held 2.6 GB in its first 5 minutes of distortions (2-core AMD EPYC, unfinished);
+# One reference at 4096x4096 held 2.6 GB in its first 5 minutes of distortions (2-core Intel Xeon, unfinished);
 # 100000x100000 was killed by the kernel's OOM killer without a word.
 MAX_SIDE = 4096
 
