@@ -178,6 +178,9 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         assert result.exit_code == 2 and victim.read_bytes() == before
         [line] = _error_lines(result.stderr)
         assert line.startswith(f"error: {victim}: not an arniqa csv result file") and "choose another output" in line
+        # the photo's first bytes were quoted ('\udcff\udcd8\udcff\udce0\x00\x10JFIF...'), the text file's line is
+        said = "it holds binary data" if victim == imgs[0] else "its first line is 'my notes'"
+        assert said in line
     out = tmp_path / "scores.csv"
     for existing in (None, b"", b"path,score,raw_score,error\nold.png,0.1,1.4,\n"):
         if existing is not None:

@@ -162,9 +162,9 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
             (",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",)
         ):
             line = first[0].rstrip()[:40]
-            raise NotAResultFile(
-                f"{printable(str(path))}: not an arniqa {fmt} result file (its first line is {line!r})"
-            )
+            binary = any(c == "\x00" or "\udc80" <= c <= "\udcff" for c in line)  # NUL, or bytes that are not UTF-8
+            what = "it holds binary data, such as an image's" if binary else f"its first line is {line!r}"
+            raise NotAResultFile(f"{printable(str(path))}: not an arniqa {fmt} result file ({what})")
         found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
         if fmt == "json" and columns is not None:  # the columns of its first row
             second = next(lines, None)
