@@ -25,7 +25,10 @@ def load_dataset(name: str, root: str | Path, check: bool = True, **options) -> 
     """
     root = Path(root)
     if not root.exists():
-        raise DatasetError(f"{root}: dataset root not found")
+        raise DatasetError(
+            f"{root}: dataset root not found; give the dataset's folder as it is distributed (for csv: the CSV file "
+            "or its folder)"
+        )
     key = canonical_dataset(name, custom=True)
     if key != CUSTOM and not root.is_dir():  # its label file, most likely: it said "dmos.csv/dmos.csv: not found"
         raise DatasetError(
