@@ -181,7 +181,7 @@ def test_a_csv_with_references_and_no_distortion_column_has_no_distortion_types(
 def test_unknown_dataset_and_root(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet", tmp_path)
-    with pytest.raises(DatasetError, match="dataset root not found"):
+    with pytest.raises(DatasetError, match="nowhere: dataset root not found; give the dataset.s folder as it is"):
         load_dataset("live", tmp_path / "nowhere")
     (tmp_path / "dmos.csv").write_text("dist_img,ref_img,dmos\n")  # the label file given for the folder holding it
     with pytest.raises(DatasetError, match=r"dmos.csv: a file, not a folder; give the kadid10k folder as it is"):
