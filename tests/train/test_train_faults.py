@@ -202,3 +202,23 @@ def test_a_bad_config_path_with_a_newline_is_one_error_line(tmp_path, capsys):
     assert main([str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path}/no\\x0asuch.yaml: ")
+
+
+def test_a_python_warning_is_one_warning_line(tmp_path, capsys, monkeypatch):
+    """``python -m arniqa.train`` printed a Python warning in Python's two lines naming the module (``arniqa``'s
+    commands had one ``warning:`` line); now the same line."""
+    import warnings
+
+    import arniqa.train.__main__ as entry
+
+    def warn_and_finish(config, resume=None):
+        warnings.warn("the ImageNet file's hash is not the published one", UserWarning, stacklevel=2)
+        return tmp_path / "model.safetensors"
+
+    monkeypatch.setattr(entry, "load_config", lambda path, overrides: None)
+    monkeypatch.setattr(entry, "train", warn_and_finish)
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # put back after the test
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert entry.main(["config.yaml"]) == 0
+    assert capsys.readouterr().err == "warning: the ImageNet file's hash is not the published one\n"

@@ -37,8 +37,10 @@ def _register() -> None:
 def main() -> None:
     """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
+    from ..utils.files import show_warning
+
     _register()
-    warnings.showwarning = _warning
+    warnings.showwarning = show_warning
     try:
         code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
     except typer.Abort:  # Ctrl-C, where typer leaves it to click (typer < 0.29 returns no 130 of its own)
@@ -53,14 +55,6 @@ def main() -> None:
     if code == EXIT_INTERRUPTED:
         print_error(INTERRUPTED)
     sys.exit(code)
-
-
-def _warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A Python warning (``score --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not
-    Python's two lines naming the module that raised it."""
-    from ..utils.files import warning_line
-
-    print(warning_line(str(message)), file=sys.stderr)
 
 
 def _option_errors() -> tuple[type[Exception], ...]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from ..constants import EXIT_INTERRUPTED, INTERRUPTED
-from ..utils.files import OutputBusy, error_line
+from ..utils.files import OutputBusy, error_line, show_warning
 from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
 from .loop import train
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--resume", metavar="STATE", help="resume from a state.pt written by an earlier run")
     args = parser.parse_args(argv)
+    warnings.showwarning = show_warning
     try:
         config = load_config(args.config, args.overrides)
         path = train(config, resume=args.resume)

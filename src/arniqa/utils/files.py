@@ -23,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -80,6 +81,13 @@ def error_line(message: str) -> str:
 def warning_line(message: str) -> str:
     """``warning: message`` as one line (:func:`one_line`): what goes on stderr when a run goes on."""
     return f"warning: {one_line(message)}"
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the commands (``arniqa``, ``python -m arniqa.train``): a Python warning (``score
+    --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not Python's two lines naming the
+    module that raised it."""
+    print(warning_line(str(message)), file=sys.stderr)
 
 
 def cache_dir() -> Path:
