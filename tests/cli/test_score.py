@@ -56,7 +56,9 @@ def test_max_side_downscaling_is_one_warning_line_per_image(weights_dir, tmp_pat
                         "--max-side", 32, "--engine", "torch")  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [x for x in done.stderr.splitlines()[:-1] if not x.startswith("scoring ")]  # [-1]: fresh_cli's report
-    assert lines == [f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"]
+    expected = f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"
+    # a library's own warning may come too (timm 1.0.3 on torch 2.14: torch.jit.interface), as one line as well
+    assert lines.count(expected) == 1 and all(line.startswith("warning: ") for line in lines), lines
 
 
 def _run(args):
