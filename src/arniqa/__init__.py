@@ -11,8 +11,8 @@ The subpackages are attributes once used (``arniqa.inference.export`` after a ba
 
 import importlib
 import os
-import pkgutil
 import threading
+from functools import cache
 
 from .constants import DEFAULT_MODEL
 
@@ -71,6 +71,10 @@ def __dir__():
     return sorted(set(globals()) | {"load", "distort", *_submodules()})
 
 
-def _submodules() -> set[str]:
-    """The package's subpackages and modules, as found beside this file."""
-    return {module.name for module in pkgutil.iter_modules(__path__)}
+@cache
+def _submodules() -> frozenset[str]:
+    """The package's subpackages and modules, as found beside this file (listed once: every unknown attribute,
+    a hasattr() probe included, asks)."""
+    import pkgutil
+
+    return frozenset(module.name for module in pkgutil.iter_modules(__path__))
