@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..constants import QUALITY_DIM
-from ..utils.files import Writer, atomic_write, atomic_writes, parse_json
+from ..utils.files import Writer, atomic_writes, parse_json
 from .arniqa import ARNIQA
 from .files import WeightsError, check_layer_size, read_state_dict
 from .regressor import Regressor
@@ -123,15 +123,11 @@ def checkpoint_writers(
     ]
 
 
-def write_safetensors(path, tensors: dict, meta: dict) -> Path:
-    """``tensors`` written atomically to the safetensors file ``path``, with ``meta`` as JSON in its ``"arniqa"``
-    header entry (read back by :func:`arniqa_metadata`): the one writer of this project's weight files."""
-    return atomic_write(path, safetensors_writer(tensors, meta))
-
-
 def safetensors_writer(tensors: dict, meta: dict) -> Writer:
-    """Writes the file of :func:`write_safetensors` to a path. Serialised in memory first, so a full disk is an
-    OSError with its errno (safetensors' own file writer raises a SafetensorError saying only "I/O error")."""
+    """What writes ``tensors`` as a safetensors file, with ``meta`` as JSON in its ``"arniqa"`` header entry (read
+    back by :func:`arniqa_metadata`), for :func:`~arniqa.utils.files.atomic_writes`: the one writer of this
+    project's weight files. Serialised in memory first, so a full disk is an OSError with its errno (safetensors'
+    own file writer raises a SafetensorError saying only "I/O error")."""
 
     def write(tmp: Path) -> None:
         tmp.write_bytes(save(tensors, metadata={"arniqa": json.dumps(meta)}))
