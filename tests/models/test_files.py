@@ -86,3 +86,15 @@ def test_a_file_that_is_no_pickle_is_not_said_to_hold_more_than_tensors(tmp_path
     torch.save({"a": torch.zeros(1), "b": zipfile.ZipInfo()}, hostile)
     with pytest.raises(WeightsError, match="it holds more than tensors, which are not loaded"):
         read_state_dict(hostile)
+
+
+def test_a_safetensors_file_is_known_by_its_suffix_in_any_case(tmp_path):
+    # Before: only a lower-case ".safetensors" was read as safetensors; "W.SafeTensors" went to the pickle reader.
+    from safetensors.torch import save_file
+
+    weights = {"weight": torch.arange(6.0).reshape(2, 3), "bias": torch.tensor([0.5, -1.0])}
+    path = tmp_path / "W.SafeTensors"
+    save_file(weights, str(path))
+    read = read_state_dict(path)
+    assert read.keys() == weights.keys()
+    assert all(torch.equal(read[k], weights[k]) for k in weights)

@@ -87,7 +87,7 @@ def fit(
         )
     output_place(output, inputs=(checkpoint,))
     for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
-        if path is not None and path.suffix != ".safetensors":
+        if path is not None and path.suffix.lower() != ".safetensors":
             fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
     if into is not None:  # may replace --checkpoint: a copy of it with the head
         output_place(into)

@@ -197,7 +197,7 @@ def is_checkpoint(name_or_path) -> bool:
     """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
     file, or a folder (unless the name is a model name)."""
     path = Path(name_or_path)
-    if path.suffix == ".safetensors" or path.is_file():
+    if path.suffix.lower() == ".safetensors" or path.is_file():
         return True
     if not path.is_dir():
         return False

@@ -86,7 +86,7 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     TorchScript archives are read with :func:`read_torchscript_tensors`.
     """
     path = _check_file(path)
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 

@@ -99,7 +99,7 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
     path = Path(path)
     tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
     score_range = None
-    meta = arniqa_metadata(path) if path.suffix == ".safetensors" else None
+    meta = arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None
     if meta is not None and meta.get("format") == REGRESSOR_FORMAT:
         dataset = dataset or meta.get("dataset")
         score_range = meta.get("score_range")

@@ -121,7 +121,7 @@ def save_state(state: dict, path: Path) -> None:
 def _not_a_state(path: Path) -> str:
     """What to do with ``path``, which holds no usable state: a damaged ``.pt`` file is deleted (a new run refuses
     a folder holding a state.pt); a file of another kind (a model, a config) was given by mistake and is kept."""
-    if path.suffix == ".pt":
+    if path.suffix.lower() == ".pt":
         return "delete it and resume from another state.pt, or start the run again"
     return f"resume from the {STATE_FILE} in the folder of the interrupted run"
 
