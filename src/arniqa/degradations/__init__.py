@@ -1,8 +1,15 @@
 """Pristine crops -> degraded crops: 24 distortions (a module per family registers apply and sample_<key>),
-the registry, distort, the chain sampler. Imports torch, numpy, PIL and torchvision; may import constants and utils."""
+the registry, distort, the chain sampler. The registry's data (groups, levels) imports nothing heavy; ``distort``
+and the implementations import torch, numpy, PIL and torchvision when first used. May import constants and utils."""
 
-from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
-from .apply import distort
 from .registry import GROUP_OF, GROUPS, LEVELS, NAMES, NUM_LEVELS
 
 __all__ = ["distort", "GROUPS", "GROUP_OF", "LEVELS", "NAMES", "NUM_LEVELS"]
+
+
+def __getattr__(name: str):
+    if name == "distort":  # imports torch: `arniqa distortions` lists the data without it
+        from .apply import distort
+
+        return distort
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

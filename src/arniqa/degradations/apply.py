@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
 from .registry import NUM_LEVELS, Distortion, get
 from .rng import check_generator
 

@@ -1,7 +1,8 @@
 """The degradation model as data: 7 groups, 24 distortions, 5 level values each.
 
 Values are the reference's `distortion_groups` and `distortion_range`. Implementations register
-themselves here (see :func:`register`); :func:`arniqa.degradations.distort` looks them up.
+themselves here (see :func:`register`) when :mod:`.apply` imports their modules; :func:`get` looks them up. The
+data alone imports no torch.
 """
 
 from __future__ import annotations
