@@ -52,6 +52,8 @@ def test_the_documented_values():
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "."], ". is or holds the --pristine folder"),
         (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV or JSON file"),
         (["map", "empty-folder", "-o", "maps"], "no image files"),
+        # before: the model was loaded (or downloaded) first, then each mistyped path mapped as an error
+        (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to score)"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
         (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
         *[

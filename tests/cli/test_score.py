@@ -270,3 +270,24 @@ def test_a_broken_download_is_one_line_exit_2_and_nothing_is_cached(folder, tmp_
         assert r.exit_code == EXIT_USAGE and r.stderr.startswith(f"error: cannot download {base}")
         assert problem in r.stderr and r.stderr.count("\n") == 1
         assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_mistyped_paths_alone_are_one_line_before_any_download(weights_dir, folder, tmp_path, monkeypatch):
+    # before: the published weights were downloaded (100 MB) and the model loaded, then an error row said so
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    asked = []
+    with serving(lambda handler: asked.append(handler.path)) as base:
+        for name in ("ARNIQA.pth", "regressor_kadid10k.pth"):
+            monkeypatch.setitem(download.PUBLISHED, name, PublishedFile(base + name, None))
+        typos = [tmp_path / f"phot{i}.jpg" for i in range(5)]
+        r = _run([*typos, "--protocol", "whole"])
+    assert (r.exit_code, asked) == (EXIT_USAGE, [])
+    named = f"{typos[0]}, {typos[1]}, {typos[2]} (and 2 more)"
+    assert r.stderr == f"error: {named}: no such file or folder; check the path (nothing to score)\n"
+    # beside a path that is there, a mistyped one is still a row of its own (exit 1)
+    out = tmp_path / "scores.csv"
+    r = _run([typos[0], folder / "a.jpg", "--weights-dir", weights_dir, "--protocol", "whole", "-o", out])
+    rows = _csv(out)
+    assert r.exit_code == 1 and [row["path"] for row in rows] == [str(typos[0]), str(folder / "a.jpg")]
+    assert rows[0]["error"] == "no such file" and rows[1]["score"]

@@ -32,6 +32,12 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_missing(paths: list[str]) -> NoReturn:
+    """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often)."""
+    more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
+    fail(f"{', '.join(paths[:3])}{more}: no such file or folder; check the path (nothing to score)")
+
+
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
     from ..utils.files import error_line

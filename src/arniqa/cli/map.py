@@ -11,7 +11,7 @@ import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import atomic_writes, escape_name, inside, output_lock, unescape_name, write_whole
-from .command import EXIT_FAILED, EXIT_OK, app, fail, one_model_source, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_missing, one_model_source, output_place, writing
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
@@ -62,6 +62,8 @@ def map_images(
     files = [f for i, f in enumerate(listed) if not inside(source_name(f, i), output)]
     if not files:
         fail("no image files found")
+    if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
+        fail_missing(files)
     output_place(output, folder=True)
     with writing(output), output_lock(output):  # one writer: a second arniqa map into DIR is refused at start
         try:

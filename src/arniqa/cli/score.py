@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,7 +11,20 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from .command import EXIT_FAILED, EXIT_OK, app, connect_ray, fail, one_model_source, one_writer, output_place, writing
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    app,
+    connect_ray,
+    fail,
+    fail_missing,
+    one_model_source,
+    one_writer,
+    output_place,
+    writing,
+)
+
+MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
 @app.command()
@@ -155,11 +169,18 @@ def score(
             stack.enter_context(one_writer(output))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
         items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
-        first = next(items, None)  # before the model loads: fail fast when there is nothing to score
+        # Before the model loads (a download, maybe): fail fast when there is nothing to score.
+        missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
+        first = next(items, None)
+        while isinstance(first, str) and not os.path.exists(first) and len(missing) < MISSING_PEEK:
+            missing.append(first)
+            first = next(items, None)
         if first is None:
+            if missing:
+                fail_missing(missing)
             summary = skipped_summary(skipped, broken)
             fail("no image files found" + (f" ({summary})" if summary else ""))
-        items = chain([first], items)
+        items = chain(missing, [first], items)
         if output is not None and (resume or output.is_file()):
             try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                 next(iter_done(output, fmt), None)
