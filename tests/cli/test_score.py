@@ -291,3 +291,25 @@ def test_mistyped_paths_alone_are_one_line_before_any_download(weights_dir, fold
     rows = _csv(out)
     assert r.exit_code == 1 and [row["path"] for row in rows] == [str(typos[0]), str(folder / "a.jpg")]
     assert rows[0]["error"] == "no such file" and rows[1]["score"]
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--explain"], "the model has no explanation head; pass --explainer FILE"),  # the published model has none
+        (["--explainer", "head.safetensors"], "head.safetensors: no such"),
+        (["--precision", "int8", "--calibrate", "photos"], "photos: no such folder"),
+    ],
+)
+def test_option_mistakes_are_one_line_before_any_download(folder, tmp_path, monkeypatch, args, said):
+    # before: the published weights were downloaded and the model loaded (or exported) first
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.chdir(tmp_path)
+    asked = []
+    with serving(lambda handler: asked.append(handler.path)) as base:
+        for name in ("ARNIQA.pth", "regressor_kadid10k.pth"):
+            monkeypatch.setitem(download.PUBLISHED, name, PublishedFile(base + name, None))
+        r = _run([folder / "a.jpg", *args])
+    assert (r.exit_code, asked) == (EXIT_USAGE, [])
+    assert r.stderr.startswith(f"error: {said}") and r.stderr.count("\n") == 1

@@ -594,6 +594,14 @@ def test_load_and_export_name_close_names_missing_files_and_folders(published, t
         export(tmp_path, weights_dir=d)
     with pytest.raises(ValueError, match="model: the output file must end in .onnx"):  # load() would not know it
         export(tmp_path / "model", weights_dir=d)
+    # an explanation head or calibration folder that is not there: before, found after the model was loaded
+    with pytest.raises(ValueError, match="head.safetensors: no such"):
+        export(tmp_path / "m.onnx", weights_dir=d, explainer=tmp_path / "head.safetensors")
+    with pytest.raises(ValueError, match="photos: no such folder"):
+        export(tmp_path / "m.onnx", weights_dir=d, int8=True, calibrate=tmp_path / "photos")
+    for option in ({"explainer": tmp_path / "head.safetensors"}, {"precision": "int8", "calibrate": tmp_path / "p"}):
+        with pytest.raises(ValueError, match="no such"):
+            load("arniqa-kadid10k", device="cpu", weights_dir=d, **option)
 
 
 def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():

@@ -32,6 +32,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def check_head(explain: bool, explainer, checkpoint, scorer=None) -> None:
+    """``--explain`` needs an explanation head: ``--explainer``'s (``load`` refuses a file without one) or the
+    checkpoint's. The published model has none: that fails before it loads (or downloads); a loaded ``scorer``
+    without one fails too."""
+    if explain and explainer is None and (checkpoint is None or getattr(scorer, "explainer", True) is None):
+        fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+
+
 def fail_missing(paths: list[str]) -> NoReturn:
     """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often)."""
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""

@@ -11,7 +11,17 @@ import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import atomic_writes, escape_name, inside, output_lock, unescape_name, write_whole
-from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_missing, one_model_source, output_place, writing
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    app,
+    check_head,
+    fail,
+    fail_missing,
+    one_model_source,
+    output_place,
+    writing,
+)
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
@@ -64,6 +74,7 @@ def map_images(
         fail("no image files found")
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
+    check_head(explain, explainer, checkpoint)
     output_place(output, folder=True)
     with writing(output), output_lock(output):  # one writer: a second arniqa map into DIR is refused at start
         try:
@@ -79,8 +90,7 @@ def map_images(
             fail(str(e))
         if scorer.regressor is None:
             fail("the checkpoint has no regressor; pass --regressor FILE")
-        if explain and scorer.explainer is None:
-            fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+        check_head(explain, explainer, checkpoint, scorer)
         failed = _write_maps(
             scorer,
             files,

@@ -15,6 +15,7 @@ from .command import (
     EXIT_FAILED,
     EXIT_OK,
     app,
+    check_head,
     connect_ray,
     fail,
     fail_missing,
@@ -143,6 +144,7 @@ def score(
         raise typer.BadParameter(str(e)) from None
     if html is not None:
         output_place(html, inputs=(output,))
+    check_head(explain, explainer, checkpoint)
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken = Broken()  # the folders' entries that are no file, the first few named
@@ -200,8 +202,7 @@ def score(
             )
         except (ValueError, OSError) as e:
             fail(str(e))
-        if explain and getattr(scorer, "explainer", None) is None:
-            fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+        check_head(explain, explainer, checkpoint, scorer)
         if scorer.regressor is None:
             fail("the checkpoint has no regressor; pass --regressor FILE")
         scale = not no_scale and scorer.regressor.score_range is not None

@@ -103,13 +103,18 @@ def load(
             f"load() got an unknown option {unknown!r}{did_you_mean(unknown, own + passed_on)}; "
             f"its options: {', '.join(own + passed_on)}"
         )
-    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
-    if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
+    head = None
+    if explainer is not None:  # first: a head file that is not there or not one fails before any download
         from ..models.explain import load_explainer  # here: it imports torch
 
-        scorer.explainer = load_explainer(explainer if explainer is not None else name_or_path)
-        if explainer is not None and scorer.explainer is None:
+        head = load_explainer(explainer)
+        if head is None:
             raise ValueError(f"{explainer}: holds no explanation head")
+    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
+    if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
+        from ..models.explain import load_explainer
+
+        scorer.explainer = head if explainer is not None else load_explainer(name_or_path)
         width = getattr(scorer.regressor, "in_features", None)  # the model's feature (an ONNX file's is unknown here)
         if scorer.explainer is not None and width is not None and scorer.explainer.group.in_features != width:
             raise ValueError(
@@ -117,6 +122,12 @@ def load(
                 f"features, the model gives {width}-d; fit one on this model with `arniqa explain fit`"
             )
     return scorer
+
+
+def _check_calibrate(calibrate) -> None:
+    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads)."""
+    if calibrate is not None and not Path(calibrate).is_dir():
+        raise ValueError(f"{calibrate}: no such folder (calibrate: the photos to calibrate the int8 model on)")
 
 
 def _check_path(name: str, value) -> None:
@@ -130,6 +141,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     int8 = options.get("precision") == "int8"
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with precision='int8'")
+    _check_calibrate(calibrate)
     if path.suffix.lower() == ".onnx":
         if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
@@ -260,6 +272,12 @@ def export(
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
     if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
         raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
+    if calibrate is not None and not int8:
+        raise ValueError("calibrate goes with int8")
+    _check_calibrate(calibrate)
+    head = load_explainer(explainer) if explainer is not None else None  # before the model loads (or downloads)
+    if explainer is not None and head is None:
+        raise ValueError(f"{explainer}: holds no explanation head")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
         model, reg = load_model(name_or_path, weights_dir, regressor)
@@ -267,14 +285,9 @@ def export(
             raise ValueError(
                 f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"
             )
-        head = load_explainer(explainer) if explainer is not None else None
-        if explainer is not None and head is None:
-            raise ValueError(f"{explainer}: holds no explanation head")
         if head is None and is_checkpoint(name_or_path):
             head = load_explainer(name_or_path)
         if not int8:
-            if calibrate is not None:
-                raise ValueError("calibrate goes with int8")
             return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = export_onnx(
