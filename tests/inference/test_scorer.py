@@ -327,10 +327,35 @@ def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_sco
     for item, problem in bad.values():
         with pytest.raises(ValueError, match=problem):
             scorer.score(item)
-    with pytest.raises(ValueError, match="empty input"):
-        scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
     with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
         scorer.score({"a.png": good})
+
+
+def test_no_inputs_give_no_rows_whatever_holds_them(monkeypatch):
+    """An empty list (a glob that matched nothing) raised "no images to score" where an empty iterator gave an empty
+    result; with features asked, the empty iterator raised torch's "stack expects a non-empty TensorList"."""
+    from tiny_score import FEATURE_WEIGHTS
+    from tiny_score import load as stand_in
+
+    from arniqa.models.explain import LABELS, Explainer
+
+    width = len(FEATURE_WEIGHTS)  # the stand-in's feature: 6 values per scale
+    empties = [list, tuple, lambda: iter([]), lambda: np.zeros((0, 8, 8, 3), np.uint8), lambda: torch.zeros(0, 3, 8, 8)]
+    for protocol, views in (("whole", 1), ("crops", 5)):
+        scorer = stand_in(protocol=protocol)
+        scorer.explainer = Explainer(width)
+        some = scorer.score(_images(2), return_features=True)
+        for empty in empties:
+            r = scorer.score(empty(), return_features=True)
+            assert len(r) == 0 and r.scores.shape == r.raw_scores.shape == (0,) and r.tolist() == []
+            assert r.features.shape == (0, views, width)
+            assert torch.equal(torch.cat([r.features, some.features]), some.features)  # it joins a batch's
+            assert scorer.features(empty()).shape == (0, views, width) and list(scorer.iter_scores(empty())) == []
+            e = scorer.explain(empty())
+            assert len(e) == 0 and e.probs.shape == (0, len(LABELS)) and e.severity.shape == (0,)
+    monkeypatch.setattr(arniqa.inference, "load", lambda model, **options: stand_in(protocol="whole"))
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    assert len(arniqa.score([], model="t")) == 0 and len(arniqa.score(iter([]), model="t")) == 0
 
 
 def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_image(tmp_path):

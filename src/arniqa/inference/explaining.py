@@ -61,4 +61,5 @@ def explain(scorer, inputs) -> Explanation:
         p, s = explain_features(scorer.explainer, r.features)
         probs.append(p)
         severity.append(s)
-    return Explanation(scorer.explainer.labels, torch.stack(probs), torch.tensor(severity))
+    labels = scorer.explainer.labels
+    return Explanation(labels, torch.stack(probs) if probs else torch.zeros(0, len(labels)), torch.tensor(severity))
