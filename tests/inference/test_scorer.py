@@ -358,6 +358,22 @@ def test_no_inputs_give_no_rows_whatever_holds_them(monkeypatch):
     assert len(arniqa.score([], model="t")) == 0 and len(arniqa.score(iter([]), model="t")) == 0
 
 
+def test_a_result_names_its_inputs_as_its_rows_do(tmp_path):
+    """ScoreResult kept no names: scoring a list of paths, one had to zip them back by hand."""
+    scorer = _stand_in(batch_size=2, workers=2)
+    pixels = _images(4)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for p, a in zip(paths, pixels):
+        Image.fromarray(a).save(p)
+    r = scorer.score([str(paths[0]), pixels[2], paths[1], Image.fromarray(pixels[3])])
+    assert r.sources == [str(paths[0]), "<input 1>", str(paths[1]), "<input 3>"]
+    by_name = dict(zip(r.sources, r.tolist()))
+    assert by_name[str(paths[1])] == pytest.approx(float(scorer.score(Image.fromarray(pixels[1]))), abs=1e-6)
+    assert len(set(r.tolist())) == 4  # so a wrong pairing would show
+    assert scorer.score(np.stack([a[:6, :7] for a in pixels[:3]])).sources == ["<input 0>", "<input 1>", "<input 2>"]
+    assert scorer.score(paths[0]).sources == [str(paths[0])] and scorer.score([]).sources == []
+
+
 def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_image(tmp_path):
     """A file object or BytesIO was iterated as lines ("not an image file PIL can read"), a bytearray or memoryview
     as ints ("cannot score an object of type int"); a (B,H,W,C) array, a uint16 array and an (H,W) tensor were

@@ -384,7 +384,7 @@ class Scorer:
         raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = self._stack_features(results) if return_features else None
-        return ScoreResult(scores, raw, feats)
+        return ScoreResult(scores, raw, feats, [r.source for r in results])
 
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an
