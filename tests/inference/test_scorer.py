@@ -568,6 +568,70 @@ def test_package_shortcut_loads_once_across_threads_and_takes_score_options(monk
     np.testing.assert_allclose(raw.features[0, 0, :6].numpy(), [*pixels.mean(0), *pixels.max(0)], atol=1e-6)
 
 
+def test_package_shortcut_keeps_the_few_models_used_last_and_frees_the_others(monkeypatch):
+    """Every model and options that arniqa.score was called with stayed loaded: a loop over checkpoints, or a fresh
+    Regressor per call, kept them all."""
+    import gc
+    import itertools
+    import threading
+    import time
+    import weakref
+
+    from tiny_score import load as stand_in
+
+    loads, made = [], {}
+
+    def counted_load(model, **options):
+        loads.append(model)
+        if model == "missing":
+            raise ValueError("missing: no such checkpoint file or folder")
+        time.sleep(0.3 if model == "slow" else 0)
+        scorer = stand_in(protocol="whole")
+        made.setdefault(model, []).append(weakref.ref(scorer))
+        return scorer
+
+    monkeypatch.setattr(arniqa.inference, "load", counted_load)
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    for name in ["a", "b", "c", "d", "a", "e"]:  # a used again after d: b is the least recently used
+        arniqa.score(image, model=name)
+    assert loads == ["a", "b", "c", "d", "e"]
+    gc.collect()
+    assert made["b"][0]() is None and all(made[n][0]() is not None for n in "acde")  # b's model is freed
+    assert arniqa.CACHED_MODELS == 4
+    for name in ["a", "c", "d", "e"]:
+        arniqa.score(image, model=name)
+    assert len(loads) == 5  # the four kept are not loaded again
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        arniqa.score(image, model="missing")
+    assert len(arniqa._cached_scorers) == 4  # a failed load takes no place
+    arniqa.score(image, model="b")
+    assert loads[-1] == "b" and len(arniqa._cached_scorers) == 4
+
+    # threads asking for one model during its load load it once, while other models come and go
+    scores, stop = [], threading.Event()
+
+    def churn():
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            arniqa.score(image, model=f"o{i % 12}")
+
+    others = threading.Thread(target=churn)
+    others.start()
+    threads = [
+        threading.Thread(target=lambda: scores.append(float(arniqa.score(image, model="slow")))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)  # arriving one after the other during the load, while the churn evicts
+    for t in threads:
+        t.join()
+    stop.set()
+    others.join()
+    assert loads.count("slow") == 1 and len(scores) == 4 and len(arniqa._cached_scorers) == 4
+
+
 def test_subpackages_are_attributes_of_a_bare_import_arniqa():
     """docs/usage.md's arniqa.inference.export(...) raised AttributeError after only `import arniqa`."""
     import subprocess
