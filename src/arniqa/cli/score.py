@@ -181,6 +181,8 @@ def score(
             fail(str(e))
         if explain and getattr(scorer, "explainer", None) is None:
             fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+        if explain:
+            scorer.explainer.check_protocol(scorer.protocol.name)
         if scorer.regressor is None:
             fail("the checkpoint has no regressor; pass --regressor FILE")
         scale = not no_scale and scorer.regressor.score_range is not None

@@ -54,6 +54,7 @@ def explain(scorer, inputs) -> Explanation:
         raise ValueError(
             "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
         )
+    scorer.explainer.check_protocol(scorer.protocol.name)
     probs, severity = [], []
     for r in scorer.iter_scores(inputs, return_features=True):
         if r.exception is not None:
