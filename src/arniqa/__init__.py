@@ -20,26 +20,52 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "distort", "load", "score"]
 
-_cached_scorers: dict = {}
-_key_locks: dict = {}  # one lock per cache key: a load waits only for a load of the same key
-_cache_lock = threading.Lock()  # guards _key_locks
+CACHED_MODELS = 4  # arniqa.score keeps the models of its 4 most recently used keys (model and options)
+_cached_scorers: dict = {}  # cache key -> _Cached, the least recently used first
+_cache_lock = threading.Lock()  # guards _cached_scorers and each entry's count of users
+
+
+class _Cached:
+    """One cache key's model: its lock (a load waits only for a load of the same key), the scorer once loaded with
+    its options (kept, so an object's id in the key stays its own), and the calls using the entry now (never
+    evicted while one is: threads asking for one model at once load it once)."""
+
+    def __init__(self) -> None:
+        self.lock, self.scorer, self.options, self.users = threading.Lock(), None, None, 0
 
 
 def score(inputs, model: str = DEFAULT_MODEL, *, return_features: bool = False, scale: bool = True, **load_options):
     """Score ``inputs`` with ``load(model, **load_options)``; ``return_features`` and ``scale`` go to
     :meth:`~arniqa.inference.Scorer.score`. The loaded model is kept for later calls with the same model and
-    options (an option that is an object, such as a ``Regressor``, is the same when it is the same object); threads
-    calling at once share one load. Returns a :class:`arniqa.inference.ScoreResult`."""
+    options (an option that is an object, such as a ``Regressor``, is the same when it is the same object), for
+    the :data:`CACHED_MODELS` most recently used; threads calling at once share one load. Returns a
+    :class:`arniqa.inference.ScoreResult`."""
     from .inference import load as _load
 
     key = (str(model), tuple(sorted((k, _option_key(v)) for k, v in load_options.items())))
     with _cache_lock:
-        key_lock = _key_locks.setdefault(key, threading.Lock())
-    with key_lock:  # one load per key, whichever thread comes first; the others wait for it
-        if key not in _cached_scorers:  # the options are kept with the scorer, so an object's id stays its own
-            _cached_scorers[key] = (_load(model, **load_options), load_options)
-        scorer = _cached_scorers[key][0]
+        entry = _cached_scorers.pop(key, None) or _Cached()
+        _cached_scorers[key] = entry  # the most recently used last
+        entry.users += 1
+    try:
+        with entry.lock:  # one load per key, whichever thread comes first; the others wait for it
+            if entry.scorer is None:
+                entry.scorer, entry.options = _load(model, **load_options), load_options
+            scorer = entry.scorer
+    finally:
+        with _cache_lock:
+            entry.users -= 1
+            _evict()
     return scorer.score(inputs, return_features=return_features, scale=scale)
+
+
+def _evict() -> None:
+    """Drop the entries no call is using: those of failed loads, then the least recently used past CACHED_MODELS."""
+    for k in [k for k, e in _cached_scorers.items() if not e.users and e.scorer is None]:
+        del _cached_scorers[k]
+    idle = [k for k, e in _cached_scorers.items() if not e.users]
+    for k in idle[: max(0, len(_cached_scorers) - CACHED_MODELS)]:
+        del _cached_scorers[k]
 
 
 def _option_key(value):

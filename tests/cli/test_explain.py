@@ -119,6 +119,32 @@ def test_map_writes_grids_overlays_and_error_rows(files):
     assert all((out / f"p2.{label}.png").is_file() for label in LABELS)
 
 
+def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path):
+    """A head fitted on `crops` features explained `whole` features without a word; `map` applies it to its own
+    single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)"""
+    import warnings
+
+    _, plain, _, photos = files
+    x = torch.randn(16, 4096, generator=torch.Generator().manual_seed(3))
+    head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(16) % len(LABELS)], x[:, 0], max_iter=5)
+    checkpoint = add_to_checkpoint(plain, head, tmp_path / "crops-head.safetensors", protocol="crops")
+    model = ("--checkpoint", checkpoint, "--explain", "--engine", "torch")
+    for args, expected in [
+        (
+            ("score", "--protocol", "whole", "-o", tmp_path / "s.csv"),
+            [
+                "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and "
+                "severities may be off; use protocol 'crops' (--protocol crops), or fit the head with --protocol whole"
+            ],
+        ),
+        (("map", "--crop", 32, "-o", tmp_path / "maps"), []),
+    ]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _run(args[0], photos / "p0.png", *args[1:], *model).exit_code == EXIT_OK
+        assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == expected
+
+
 def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     _, plain, _, _ = files
     pristine = tmp_path / "pristine"
@@ -152,7 +178,8 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
     assert [f["path"].rsplit("/", 1)[1] for f in report["failed"]] == ["c.png"]
     assert report["fit_accuracy"]["single"]["images"] == 23 * 5
-    assert load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer is not None
+    fitted = load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer
+    assert fitted is not None and fitted.protocol == "whole"  # the protocol it was fitted with, read back
 
 
 def test_onnx_export_outputs_the_explanation(files, tmp_path):

@@ -112,3 +112,48 @@ def test_int8_errors(published, calibration, folder):
     assert res.exit_code == 2 and "calibrate goes with" in res.output
     res = runner.invoke(app, ["export", "-o", "x.onnx", "--weights-dir", str(d), "--calibrate", str(calibration)])
     assert res.exit_code == 2 and "--calibrate goes with --int8" in res.output
+
+
+def test_unreadable_calibration_photos_are_left_out_each_named(tmp_path):
+    """One unreadable photo in the calibration folder stopped the int8 load and export (naming it) though the other
+    photos could calibrate."""
+    import os
+    import warnings
+
+    import numpy as np
+    from fresh_cli import fresh_cli
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.quantize import calibration_views, quantize
+
+    good, mixed, bad = (tmp_path / name for name in ("good", "mixed", "bad"))
+    for d in (good, mixed, bad):
+        d.mkdir()
+    write_photo(good / "a.png", 256, 240, 7)
+    (mixed / "a.png").write_bytes((good / "a.png").read_bytes())
+    for d in (mixed, bad):
+        (d / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        (d / "c.jpg").write_bytes(b"")
+    named = [f"{mixed / 'b.png'}: not an image file PIL can read", f"{mixed / 'c.jpg'}: empty file (0 bytes)"]
+    with pytest.warns(UserWarning) as caught:
+        feeds = calibration_views(mixed)
+    assert [str(w.message) for w in caught] == [f"{line}; calibrating on the other photos" for line in named]
+    [alone] = calibration_views(good)  # the readable photo's views, as if it were alone
+    assert len(feeds) == 1 and all(np.array_equal(feeds[0][k], alone[k]) for k in ("full", "half"))
+
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the one error, no warning per photo before it
+        with pytest.raises(
+            ValueError, match=r"bad: none of the calibration photos can be read \(2 tried; .*b.png: not"
+        ):
+            quantize(fp32, tmp_path / "never.onnx", bad)
+    assert not (tmp_path / "never.onnx").exists()
+    image = tmp_path / "image.png"
+    write_photo(image, 40, 30, 1)
+    env = dict(os.environ, ARNIQA_CACHE=str(tmp_path / "cache"))
+    done, _ = fresh_cli("score", image, "--checkpoint", fp32, "--precision", "int8", "--calibrate", mixed, env=env)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if str(mixed) in line]  # one line each, in the CLI's style
+    assert warned == [f"warning: {line}; calibrating on the other photos" for line in named], done.stderr
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.int8-*.onnx"))) == 1

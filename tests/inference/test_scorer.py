@@ -327,10 +327,51 @@ def test_inputs_without_pixels_or_with_nan_are_error_rows_and_the_others_are_sco
     for item, problem in bad.values():
         with pytest.raises(ValueError, match=problem):
             scorer.score(item)
-    with pytest.raises(ValueError, match="empty input"):
-        scorer.score(torch.zeros(0, 3, 8, 8))  # as an empty list
     with pytest.raises(ValueError, match="mapping"):  # its keys are not paths to score
         scorer.score({"a.png": good})
+
+
+def test_no_inputs_give_no_rows_whatever_holds_them(monkeypatch):
+    """An empty list (a glob that matched nothing) raised "no images to score" where an empty iterator gave an empty
+    result; with features asked, the empty iterator raised torch's "stack expects a non-empty TensorList"."""
+    from tiny_score import FEATURE_WEIGHTS
+    from tiny_score import load as stand_in
+
+    from arniqa.models.explain import LABELS, Explainer
+
+    width = len(FEATURE_WEIGHTS)  # the stand-in's feature: 6 values per scale
+    empties = [list, tuple, lambda: iter([]), lambda: np.zeros((0, 8, 8, 3), np.uint8), lambda: torch.zeros(0, 3, 8, 8)]
+    for protocol, views in (("whole", 1), ("crops", 5)):
+        scorer = stand_in(protocol=protocol)
+        scorer.explainer = Explainer(width)
+        some = scorer.score(_images(2), return_features=True)
+        for empty in empties:
+            r = scorer.score(empty(), return_features=True)
+            assert len(r) == 0 and r.scores.shape == r.raw_scores.shape == (0,) and r.tolist() == []
+            assert r.features.shape == (0, views, width)
+            assert torch.equal(torch.cat([r.features, some.features]), some.features)  # it joins a batch's
+            assert scorer.features(empty()).shape == (0, views, width) and list(scorer.iter_scores(empty())) == []
+            e = scorer.explain(empty())
+            assert len(e) == 0 and e.probs.shape == (0, len(LABELS)) and e.severity.shape == (0,)
+    monkeypatch.setattr(arniqa.inference, "load", lambda model, **options: stand_in(protocol="whole"))
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    assert len(arniqa.score([], model="t")) == 0 and len(arniqa.score(iter([]), model="t")) == 0
+
+
+def test_a_result_names_its_inputs_as_its_rows_do(tmp_path):
+    """ScoreResult kept no names: scoring a list of paths, one had to zip them back by hand."""
+    scorer = _stand_in(batch_size=2, workers=2)
+    pixels = _images(4)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for p, a in zip(paths, pixels):
+        Image.fromarray(a).save(p)
+    r = scorer.score([str(paths[0]), pixels[2], paths[1], Image.fromarray(pixels[3])])
+    assert r.sources == [str(paths[0]), "<input 1>", str(paths[1]), "<input 3>"]
+    by_name = dict(zip(r.sources, r.tolist()))
+    assert by_name[str(paths[1])] == pytest.approx(float(scorer.score(Image.fromarray(pixels[1]))), abs=1e-6)
+    assert len(set(r.tolist())) == 4  # so a wrong pairing would show
+    assert scorer.score(np.stack([a[:6, :7] for a in pixels[:3]])).sources == ["<input 0>", "<input 1>", "<input 2>"]
+    assert scorer.score(paths[0]).sources == [str(paths[0])] and scorer.score([]).sources == []
 
 
 def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_image(tmp_path):
@@ -525,6 +566,70 @@ def test_package_shortcut_loads_once_across_threads_and_takes_score_options(monk
     assert float(scaled.scores[0]) == pytest.approx((float(raw.scores[0]) - 1) / 4)  # KADID-10k's scale
     pixels = image.reshape(-1, 3) / 255  # the stand-in's feature of the whole view: channel means and maxima
     np.testing.assert_allclose(raw.features[0, 0, :6].numpy(), [*pixels.mean(0), *pixels.max(0)], atol=1e-6)
+
+
+def test_package_shortcut_keeps_the_few_models_used_last_and_frees_the_others(monkeypatch):
+    """Every model and options that arniqa.score was called with stayed loaded: a loop over checkpoints, or a fresh
+    Regressor per call, kept them all."""
+    import gc
+    import itertools
+    import threading
+    import time
+    import weakref
+
+    from tiny_score import load as stand_in
+
+    loads, made = [], {}
+
+    def counted_load(model, **options):
+        loads.append(model)
+        if model == "missing":
+            raise ValueError("missing: no such checkpoint file or folder")
+        time.sleep(0.3 if model == "slow" else 0)
+        scorer = stand_in(protocol="whole")
+        made.setdefault(model, []).append(weakref.ref(scorer))
+        return scorer
+
+    monkeypatch.setattr(arniqa.inference, "load", counted_load)
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    for name in ["a", "b", "c", "d", "a", "e"]:  # a used again after d: b is the least recently used
+        arniqa.score(image, model=name)
+    assert loads == ["a", "b", "c", "d", "e"]
+    gc.collect()
+    assert made["b"][0]() is None and all(made[n][0]() is not None for n in "acde")  # b's model is freed
+    assert arniqa.CACHED_MODELS == 4
+    for name in ["a", "c", "d", "e"]:
+        arniqa.score(image, model=name)
+    assert len(loads) == 5  # the four kept are not loaded again
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        arniqa.score(image, model="missing")
+    assert len(arniqa._cached_scorers) == 4  # a failed load takes no place
+    arniqa.score(image, model="b")
+    assert loads[-1] == "b" and len(arniqa._cached_scorers) == 4
+
+    # threads asking for one model during its load load it once, while other models come and go
+    scores, stop = [], threading.Event()
+
+    def churn():
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            arniqa.score(image, model=f"o{i % 12}")
+
+    others = threading.Thread(target=churn)
+    others.start()
+    threads = [
+        threading.Thread(target=lambda: scores.append(float(arniqa.score(image, model="slow")))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)  # arriving one after the other during the load, while the churn evicts
+    for t in threads:
+        t.join()
+    stop.set()
+    others.join()
+    assert loads.count("slow") == 1 and len(scores) == 4 and len(arniqa._cached_scorers) == 4
 
 
 def test_subpackages_are_attributes_of_a_bare_import_arniqa():

@@ -109,3 +109,38 @@ def test_an_explainer_config_cannot_make_us_allocate_what_the_file_does_not_hold
     save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"arniqa": json.dumps(meta)})
     with pytest.raises(WeightsError, match=r"explainer.group.weight is \(8, 4096\), its config says \(8, 1000"):
         load_explainer(tmp_path / "edited.safetensors")
+
+
+def test_a_head_knows_the_protocol_it_was_fitted_on_and_warns_on_features_of_another(model_files, monkeypatch):
+    """A head fitted on one protocol's features was applied to another's without a word."""
+    import warnings
+
+    import arniqa.inference.onnx_export
+    from arniqa.inference import export
+
+    d, checkpoint, head, _, _ = model_files
+    crops = add_to_checkpoint(checkpoint, head, d / "crops-head.safetensors", protocol="crops")  # as explain fit
+    assert load_explainer(crops).protocol == "crops"
+    assert load_explainer(save_explainer(d / "whole.safetensors", head, protocol="whole")).protocol == "whole"
+    for unknown in (None, "../crops", ["crops"], 3):  # not recorded (other code), or not a protocol: not known
+        info = {} if unknown is None else {"protocol": unknown}
+        assert load_explainer(save_explainer(d / "other.safetensors", head, **info)).protocol is None
+    kept = load_explainer(crops)  # the record goes with the head when it is written again
+    assert load_explainer(save_explainer(d / "again.safetensors", kept)).protocol == "crops"
+
+    image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(2))
+    expected = (
+        "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and severities "
+        "may be off; use protocol 'crops' (--protocol crops), or fit the head with --protocol whole"
+    )
+    with pytest.warns(UserWarning) as caught:
+        load(crops, device="cpu", engine="torch", protocol="whole").explain(image)
+    assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == [expected]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "the explanation head")
+        for head_file, protocol in ((d / "whole.safetensors", "whole"), (d / "other.safetensors", "whole")):
+            load(checkpoint, device="cpu", engine="torch", protocol=protocol, explainer=head_file).explain(image)
+    monkeypatch.setattr(arniqa.inference.onnx_export, "export_onnx", lambda *args, **kwargs: d / "x.onnx")
+    with pytest.warns(UserWarning) as caught:  # an ONNX graph's explanations come from its protocol's views
+        export(d / "x.onnx", crops, protocol="whole")
+    assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == [expected]

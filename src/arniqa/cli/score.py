@@ -203,6 +203,8 @@ def score(
         except (ValueError, OSError) as e:
             fail(str(e))
         check_head(explain, explainer, checkpoint, scorer)
+        if explain:
+            scorer.explainer.check_protocol(scorer.protocol.name)
         if scorer.regressor is None:
             fail("the checkpoint has no regressor; pass --regressor FILE")
         scale = not no_scale and scorer.regressor.score_range is not None

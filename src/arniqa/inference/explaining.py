@@ -54,6 +54,7 @@ def explain(scorer, inputs) -> Explanation:
         raise ValueError(
             "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
         )
+    scorer.explainer.check_protocol(scorer.protocol.name)
     probs, severity = [], []
     for r in scorer.iter_scores(inputs, return_features=True):
         if r.exception is not None:
@@ -61,4 +62,5 @@ def explain(scorer, inputs) -> Explanation:
         p, s = explain_features(scorer.explainer, r.features)
         probs.append(p)
         severity.append(s)
-    return Explanation(scorer.explainer.labels, torch.stack(probs), torch.tensor(severity))
+    labels = scorer.explainer.labels
+    return Explanation(labels, torch.stack(probs) if probs else torch.zeros(0, len(labels)), torch.tensor(severity))

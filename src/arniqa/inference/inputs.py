@@ -68,7 +68,8 @@ def source_name(item, index: int) -> str:
 
 def split_inputs(inputs) -> list | Iterator:
     """Normalise ``score()`` inputs to a list of single images (paths, PIL images, arrays, (3,H,W) tensors);
-    an iterator (a stream of inputs) is passed through, to be taken item by item."""
+    an iterator (a stream of inputs) is passed through, to be taken item by item. An empty list, like an empty
+    iterator, gives no images (and an empty result), not an error."""
     if isinstance(inputs, (str, os.PathLike, *BUFFERS, Image.Image, *NAMED)) or _readable(inputs):
         return [inputs]  # a file object is one image, not an iterator of lines
     if (isinstance(inputs, np.ndarray) and inputs.ndim != 4) or (_is_tensor(inputs) and inputs.dim() != 4):
@@ -77,11 +78,8 @@ def split_inputs(inputs) -> list | Iterator:
         return inputs
     if isinstance(inputs, Mapping):  # its keys would be taken for paths
         raise ValueError("cannot score a mapping; pass a list of its images (e.g. list(d.values()))")
-    if isinstance(inputs, Iterable):  # a list, a (B,H,W,C) array or a (B,3,H,W) tensor: its images
-        items = list(inputs)
-        if not items:
-            raise ValueError("no images to score (empty input)")
-        return items
+    if isinstance(inputs, Iterable):  # a list, a (B,H,W,C) array or a (B,3,H,W) tensor: its images (none: no rows)
+        return list(inputs)
     raise ValueError(f"cannot score an object of type {type(inputs).__name__}; pass {KINDS}, or a list of them")
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
-from ..data.views import Protocol
+from ..data.views import Protocol, get_protocol
 from ..utils.files import output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
@@ -287,6 +287,8 @@ def export(
             )
         if head is None and is_checkpoint(name_or_path):
             head = load_explainer(name_or_path)
+        if head is not None:  # the graph's explanations come from the views of the protocol it is exported for
+            head.check_protocol(get_protocol(protocol).name)
         if not int8:
             return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
         with tempfile.TemporaryDirectory() as tmp:

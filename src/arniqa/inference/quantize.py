@@ -7,7 +7,8 @@ Runtime's dynamic quantization of convolutions slower than fp32.
 
 Calibration photos: the sample photos bundled with scikit-image and scikit-learn
 (:mod:`arniqa.data.samples`), or up to :data:`CALIBRATION_PHOTOS` images of a folder, spread evenly
-over its sorted file list, each seen as the ``crops`` protocol's 10 views. The int8 file is cached
+over its sorted file list, each seen as the ``crops`` protocol's 10 views (a photo that cannot be read is
+left out, with a warning naming it; at least one must be readable). The int8 file is cached
 beside the fp32 file it comes from (``<fp32 key>.int8-<calibration key>.onnx`` in ``<cache>/onnx``),
 keyed by both: the fp32 file (its name when it is the engine's own cached export, else its SHA-256)
 and the settings and calibration photos (:func:`calibration_key`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.folders import list_images
-from ..data.images import open_image
+from ..data.images import ImageError, open_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of
@@ -60,11 +62,24 @@ def calibration_key(folder: str | os.PathLike | None = None) -> str:
 
 
 def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str, np.ndarray]]:
-    """One feed ``{"full": (5,3,224,224), "half": (5,3,224,224)}`` (float32) per calibration photo."""
+    """One feed ``{"full": (5,3,224,224), "half": (5,3,224,224)}`` (float32) per calibration photo. A photo of
+    ``folder`` that cannot be read is left out with a warning naming it; ValueError when none can be."""
     if folder is None:
         images = [Image.fromarray(a) for a in sample_arrays().values()]
     else:
-        images = [open_image(f) for f in calibration_files(folder)]
+        files, images, errors = calibration_files(folder), [], []
+        for f in files:
+            try:
+                images.append(open_image(f))
+            except ImageError as e:
+                errors.append(e)
+        if not images:  # one line, not a warning per photo before it
+            raise ValueError(
+                f"{folder}: none of the calibration photos can be read ({len(files)} tried; {errors[0]}); "
+                "calibrate on a folder of readable photos"
+            )
+        for e in errors:
+            warnings.warn(f"{e}; calibrating on the other photos", stacklevel=2)
     crops = get_protocol("crops")
     feeds = []
     for image in images:
@@ -81,9 +96,11 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    feeds = calibration_views(calibrate)  # first: a folder with no readable photo stops before the work
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.feeds = iter(calibration_views(calibrate))
+            self.feeds = iter(feeds)
 
         def get_next(self):
             return next(self.feeds, None)

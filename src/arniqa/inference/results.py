@@ -19,19 +19,28 @@ class ScoreResult:
     ``raw_scores``: (N,) on the regressor dataset's native scale; ``features``: (N, V, 4096) per view
     (V = 5 crops or 1 whole image) when requested, else None. The raw score is the regressor applied
     to ``features.mean(1)`` (the regressor is linear, so this is the mean of the view scores).
+    ``sources``: each input's name, as :class:`ItemResult` names it (its path, or ``<input i>``), so
+    ``zip(r.sources, r.tolist())`` pairs them. One image's result is a number to ``float()`` and to format
+    (``f"{r:.3f}"``).
     """
 
     scores: torch.Tensor
     raw_scores: torch.Tensor
     features: torch.Tensor | None = None
+    sources: list[str] = field(default_factory=list, repr=False)  # left out: thousands of paths would flood a REPL
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __float__(self) -> float:
         if len(self.scores) != 1:
-            raise TypeError(f"float() needs a result for one image, this one has {len(self.scores)}")
+            raise TypeError(
+                f"float() and format() need a result for one image, this one has {len(self.scores)} (use .tolist())"
+            )
         return float(self.scores[0])
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec) if spec else str(self)
 
     def tolist(self) -> list[float]:
         return self.scores.tolist()

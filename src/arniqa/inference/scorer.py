@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..constants import DEFAULT_PROTOCOL
+from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..utils.runtime import AUTOCAST_PRECISIONS, resolve_device
@@ -369,9 +369,10 @@ class Scorer:
         image, an HWC numpy array (uint8, uint16, or float in [0, 1]; (B,H,W,C): B images), a tensor (3,H,W) or
         (B,3,H,W) in [0, 1], or a list of any of these (:mod:`arniqa.inference.inputs`).
 
-        Returns a :class:`ScoreResult` with (N,) tensors (N = 1 for a single image). Raises the first
-        input's error (:class:`~arniqa.data.images.ImageError` for files, ValueError otherwise); use
-        :meth:`iter_scores` to go on past bad inputs.
+        Returns a :class:`ScoreResult` with (N,) tensors (N = 1 for a single image, 0 for an empty list or
+        iterator: a glob that matched nothing). Raises the first input's error
+        (:class:`~arniqa.data.images.ImageError` for files, ValueError otherwise); use :meth:`iter_scores` to
+        go on past bad inputs.
         """
         if self.regressor is None:
             raise ValueError("this model has no regressor; pass regressor=... to load(), or use features()")
@@ -382,8 +383,8 @@ class Scorer:
         results = _raise_first(list(self.iter_scores(inputs, return_features)))
         raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
-        feats = torch.stack([r.features for r in results]) if return_features else None
-        return ScoreResult(scores, raw, feats)
+        feats = self._stack_features(results) if return_features else None
+        return ScoreResult(scores, raw, feats, [r.source for r in results])
 
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an
@@ -394,7 +395,12 @@ class Scorer:
 
     def features(self, inputs) -> torch.Tensor:
         """(N, V, 4096) quality features per view (no regressor needed)."""
+        return self._stack_features(_raise_first(list(self.iter_scores(inputs, return_features=True))))
+
+    def _stack_features(self, results: list[ItemResult]) -> torch.Tensor:
+        """(N, V, D) features of ``results``; (0, V, D) for none (D: the regressor's width, else 4096)."""
         import torch
 
-        results = _raise_first(list(self.iter_scores(inputs, return_features=True)))
-        return torch.stack([r.features for r in results])
+        if results:
+            return torch.stack([r.features for r in results])
+        return torch.zeros(0, self.protocol.n_views, getattr(self.regressor, "in_features", QUALITY_DIM))

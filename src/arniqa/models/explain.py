@@ -9,6 +9,7 @@ regressor under ``explainer.*`` with its config in the ``"explainer"`` entry of 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
+from ..data.views import PROTOCOLS
 from ..degradations.registry import GROUPS
 from ..utils.files import Writer, atomic_write
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
@@ -28,11 +30,15 @@ PREFIX = "explainer."
 
 
 class Explainer(nn.Module):
-    """Features (N, in_features) -> group probabilities (N, len(labels)) and severity (N,)."""
+    """Features (N, in_features) -> group probabilities (N, len(labels)) and severity (N,). ``protocol``: the
+    protocol of the features it was fitted on (None: not known)."""
 
-    def __init__(self, in_features: int = QUALITY_DIM, labels: tuple[str, ...] = LABELS) -> None:
+    def __init__(
+        self, in_features: int = QUALITY_DIM, labels: tuple[str, ...] = LABELS, protocol: str | None = None
+    ) -> None:
         super().__init__()
         self.labels = tuple(labels)
+        self.protocol = protocol
         self.group = nn.Linear(in_features, len(self.labels))
         self.severity = nn.Linear(in_features, 1)
         self.requires_grad_(False)  # fitted in closed form or by fit_explainer, never by backpropagation
@@ -45,7 +51,19 @@ class Explainer(nn.Module):
 
     @property
     def config(self) -> dict:
-        return {"labels": list(self.labels), "in_features": self.group.in_features}
+        known = {} if self.protocol is None else {"protocol": self.protocol}
+        return {"labels": list(self.labels), "in_features": self.group.in_features, **known}
+
+    def check_protocol(self, protocol: str) -> None:
+        """Warn (one line) when the head was fitted on the features of another protocol than ``protocol``, the one
+        its explanations are to come from (a head of unknown protocol passes)."""
+        if self.protocol is not None and self.protocol != protocol:
+            warnings.warn(
+                f"the explanation head was fitted on {self.protocol!r} features, these come from {protocol!r}: its "
+                f"groups and severities may be off; use protocol {self.protocol!r} (--protocol {self.protocol}), or "
+                f"fit the head with --protocol {protocol}",
+                stacklevel=2,
+            )
 
 
 def fit_explainer(
@@ -157,7 +175,8 @@ def load_explainer(path) -> Explainer | None:
     check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(LABELS), width))
     if not all(v.isfinite().all() for v in state.values()):
         raise WeightsError(f"{path}: its explanation head holds NaN or infinite weights; fit it again")
-    head = Explainer(width)
+    protocol = config.get("protocol")  # recorded by `arniqa explain fit`; another value is taken for unknown
+    head = Explainer(width, protocol=protocol if isinstance(protocol, str) and protocol in PROTOCOLS else None)
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -1,0 +1,17 @@
+"""What scoring returns (arniqa.inference.results)."""
+
+import pytest
+import torch
+
+from arniqa.inference import ScoreResult
+
+
+def test_one_image_result_formats_as_its_score():
+    """f"{r:.3f}" was a TypeError though float(r) worked."""
+    one = ScoreResult(torch.tensor([0.123456]), torch.tensor([1.49]))
+    assert f"{one:.3f}" == "0.123" and f"{one:>8.2%}" == "  12.35%" and format(one, "e") == format(0.123456, "e")
+    assert f"{one}" == str(one)  # no format spec: the repr, as for any object
+    many = ScoreResult(torch.tensor([0.1, 0.2]), torch.tensor([1.4, 1.8]))
+    for number in (lambda: f"{many:.3f}", lambda: float(many)):
+        with pytest.raises(TypeError, match="need a result for one image, this one has 2"):
+            number()
