@@ -24,8 +24,7 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
-    from ..train import ConfigError, TrainingError, load_config
-    from ..train import train as run
+    from ..train import ConfigError, Trainer, TrainingError, load_config
     from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
@@ -34,7 +33,8 @@ def train(
         settings = load_config(config, overrides)
         made = None if Path(settings.output).exists() else Path(settings.output)
         output_place(Path(settings.output), folder=True)
-        path = run(settings, resume=resume)
+        trainer = Trainer(settings)
+        path = trainer.fit(resume)
     except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
         stop(err)
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
@@ -42,4 +42,4 @@ def train(
             with suppress(OSError):
                 made.rmdir()  # only when the run left nothing in it: a set-up error leaves no empty folder
         fail(str(err), EXIT_USAGE)
-    typer.echo(f"model written to {path}")
+    typer.echo(trainer.outcome(path))
