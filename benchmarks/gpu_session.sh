@@ -155,18 +155,18 @@ stage cuda_tests "$L_TESTS" "$PYTHON" -m pytest -m cuda "${CUDA_TESTS[@]}" -q -r
 mkdir -p "$SCRATCH/photos"
 stage photos "$L_PHOTOS" "$PYTHON" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from training import make_photos; make_photos(Path('$PHOTOS'), Path('$SCRATCH/photos'), $PHOTO_COUNT)"
 
-BENCH=("$PYTHON" benchmarks/training.py --out "$RESULTS" --crop-size "$CROP" --backbone "$BACKBONE")
+BENCH=("$PYTHON" benchmarks/training.py --crop-size "$CROP" --backbone "$BACKBONE")
 stage pipeline "$L_PIPE" "${BENCH[@]}" --pipeline-only --workers "$PIPE_WORKERS" --batch "$DEVICE_BATCH" --steps $((3 * STEPS)) \
-  --warmup "$PIPE_WORKERS" --profile-samples "$PROFILE" --name pipeline \
+  --warmup "$PIPE_WORKERS" --profile-samples "$PROFILE" --out "$RESULTS/pipeline.json" \
   --images "$(links $((DEVICE_BATCH * (3 * STEPS + PIPE_WORKERS + 1))))"
 stage "step_device_b$DEVICE_BATCH" "$L_STEP" "${BENCH[@]}" --device "$DEVICE" --precision "$PRECISION" --degrade-on device \
-  --workers "$DEVICE_WORKERS" --batch "$DEVICE_BATCH" --steps "$STEPS" --warmup "$DEVICE_WARMUP" --name "step-device-b$DEVICE_BATCH" \
+  --workers "$DEVICE_WORKERS" --batch "$DEVICE_BATCH" --steps "$STEPS" --warmup "$DEVICE_WARMUP" --out "$RESULTS/step-device-b$DEVICE_BATCH.json" \
   --images "$(links $((DEVICE_BATCH * (STEPS + DEVICE_WARMUP + 1))))"
 for B in $WORKER_BATCHES; do
   N=$((B > 64 ? (STEPS + 1) / 2 : STEPS))  # batch 256: half the steps, each is 16x batch 16's
   stage "step_workers_b$B" $((B > 16 ? B > 64 ? L_STEP_BIG : 2 * L_STEP : L_STEP)) "${BENCH[@]}" --device "$DEVICE" --precision "$PRECISION" \
     --degrade-on workers --workers "$BENCH_WORKERS" --batch "$B" --steps "$N" --warmup "$WARMUP" \
-    --name "step-workers-b$B" --images "$(links $((B * (N + WARMUP + 1))))"
+    --out "$RESULTS/step-workers-b$B.json" --images "$(links $((B * (N + WARMUP + 1))))"
 done
 stage scoring "$L_SCORING" "$PYTHON" benchmarks/inference.py --device "$DEVICE" --protocols whole,pyiqa,crops \
   --out "$RESULTS/scoring.json" "${SCORING[@]}"

@@ -28,7 +28,8 @@ opts out); the JSON records both.
 
 Images: synthetic 512x384 PNGs (KADIS-700k size) in a temporary folder, or ``--images DIR`` as they
 are, or ``--photos DIR``: the photos of DIR resized to cover 512x384, centre-cropped, as PNG (KADIS-like).
-Writes ``benchmarks/results/<--name>.json`` (default ``training-<device>`` / ``pipeline-cpu-<N>workers``).
+Writes the JSON file ``--out`` (default ``benchmarks/results/training-<device>.json``, with ``--pipeline-only``
+``benchmarks/results/pipeline-cpu-<N>workers.json``).
 
     python benchmarks/training.py --batch 2 --crop-size 224 --steps 3          # CPU, small
     python benchmarks/training.py --device cuda --batch 16 --steps 30 --workers 8   # a GPU
@@ -371,8 +372,7 @@ def pipeline_main(args, folder: Path) -> None:
 
 
 def write(args, result: dict, default_name: str) -> None:
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{args.name or default_name}.json"
+    path = args.out or Path(__file__).parent / "results" / f"{default_name}.json"
     write_json(path, result)
     print(f"wrote {path}")
 
@@ -399,8 +399,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="make 512x384 PNGs from the photos of this folder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", help="result file name without .json")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args()
     args.runtime = {
         "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),

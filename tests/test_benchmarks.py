@@ -2,6 +2,7 @@
 
 import ast
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,23 @@ def test_every_name_a_benchmark_imports_from_arniqa_exists(script):
             except ImportError:
                 missing.append(f"line {line}: {module}.{name}")
     assert not missing, f"{script.name}: {missing}"
+
+
+def test_training_benchmark_writes_its_json_file_where_out_says(tmp_path):
+    # before: --out took a folder (the file inside named by --name), where every other script in benchmarks/
+    # takes the JSON file's path; `--out x.json` made a folder x.json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "results" / "pipeline.json"
+    tiny = ["--pipeline-only", "--workers", "0", "--batch", "1", "--steps", "1", "--warmup", "0", "--profile-samples",
+            "0", "--crop-size", "16"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training.py"), *tiny, "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.is_file() and json.loads(out.read_text())["mode"] == "pipeline-only"
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"

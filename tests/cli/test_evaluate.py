@@ -431,3 +431,16 @@ def test_too_few_validation_images_for_the_alpha_search_is_said_before_any_work(
     assert not cache.exists() or not any(cache.iterdir())  # no features were computed
     fixed = CliRunner().invoke(app, _quick(setup, tmp_path / "small", tmp_path / "out", "--alpha", "0.1"))
     assert fixed.exit_code == 0, fixed.output
+
+
+def test_a_dataset_error_leaves_no_empty_output_or_cache_folder(setup, tmp_path):
+    """The -o folder (and its missing parents) and --cache-dir were made before the dataset was read, and left empty
+    after the one-line error; folders that were there before stay."""
+    _kadid(tmp_path / "small", refs=2, levels=(1,))  # 2 references: too few for the random splits
+    out, cache = tmp_path / "new" / "out", tmp_path / "cache-quick"
+    result = CliRunner().invoke(app, _quick(setup, tmp_path / "small", out))
+    assert result.exit_code == 2 and "cannot split 2 groups" in _one_line(result)
+    assert not (tmp_path / "new").exists() and not cache.exists()
+    out.mkdir(parents=True)
+    result = CliRunner().invoke(app, _quick(setup, tmp_path / "small", out))
+    assert result.exit_code == 2 and out.is_dir() and not any(out.iterdir()) and not cache.exists()

@@ -403,3 +403,20 @@ def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(file
     assert f"{onnx}: an ONNX file; fit on the .safetensors checkpoint it was exported from" in result.output
     assert {p: p.read_bytes() for p in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "m.onnx", "photo.png"]  # nothing written
+
+
+def test_map_rerun_without_explain_leaves_no_group_maps_of_the_earlier_run(files, tmp_path):
+    """The earlier --explain run's per-group PNGs and groups.npy stayed beside the new maps; files that are no map
+    outputs stay."""
+    d, _, with_head, photos = files
+    out = tmp_path / "maps"
+    args = ("map", photos, "-o", out, "--checkpoint", with_head, "--crop", 32, "--engine", "torch")
+    assert _run(*args, "--explain").exit_code == EXIT_FAILED  # broken.png
+    assert all((out / f"p0.{label}.png").is_file() for label in LABELS)
+    kept = [out / "p0.notes.png", out / "p0.txt", out / "q.blur.png"]
+    for f in kept:
+        f.write_text("mine")
+    assert _run(*args).exit_code == EXIT_FAILED
+    made = {f"p{i}.map.{ext}" for i in range(3) for ext in ("png", "npy")}
+    assert {f.name for f in out.iterdir()} == made | {"maps.csv"} | {f.name for f in kept}
+    assert all(f.read_text() == "mine" for f in kept)

@@ -1,6 +1,9 @@
 """arniqa score's result files (cli/results.py): rows read back from cut files, JSON reopened for appending."""
 
 import json
+import re
+
+import pytest
 
 from arniqa.cli.result_files import format_for, iter_done, read_rows
 from arniqa.cli.results import RowWriter, collect_paths
@@ -126,3 +129,28 @@ def test_report_says_which_images_get_no_thumbnail(tmp_path, monkeypatch):
         data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (cwd / "r.html").read_text())
         thumbs = [row[4] for row in json.loads(data[1])["rows"]]
         assert sum(t is None for t in thumbs) == unseen  # the warning counts what the report lacks
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_report_counts_rows_of_a_non_finite_score_as_not_scored(tmp_path, monkeypatch, fmt):
+    """A hand-edited nan/inf score is shown as no score, like an error row; the thumbnail warning counted such rows
+    among the scored images."""
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no image is a file here
+    rows = [("a.png", "0.5"), ("b.png", "nan"), ("c.png", "inf"), ("d.png", "-inf"), ("e.png", "0.25")]
+    scores = tmp_path / f"scores.{fmt}"
+    if fmt == "csv":
+        scores.write_text("path,score,raw_score,error\n" + "".join(f"{p},{s},1,\n" for p, s in rows))
+    else:
+        lines = ",\n".join(f'{{"path": "{p}", "score": {float(s)}, "raw_score": 1, "error": null}}' for p, s in rows)
+        scores.write_text("[\n" + lines.replace("nan", "NaN").replace("inf", "Infinity") + "\n]\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", "r.html"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: 2 scored image(s) are not files from here")
+    data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (tmp_path / "r.html").read_text())
+    assert [row[:2] for row in json.loads(data[1])["rows"]] == [["a.png", 0.5], ["e.png", 0.25]]
+    assert "Could not be scored (3)" in (tmp_path / "r.html").read_text()

@@ -215,3 +215,18 @@ def test_spaq_column_repeated_after_stripping_spaces(tmp_path):
     with pytest.raises(DatasetError) as info:
         load_dataset("spaq", tmp_path, check=False)
     assert str(info.value) == f"{path}: column 'MOS' appears twice (spaces around names are ignored); keep one"
+
+
+@pytest.mark.parametrize("name", [None, "  "], ids=["empty-cell", "spaces"])
+def test_spaq_row_without_an_image_name_is_named(tmp_path, name):
+    """An empty cell was the image 'TestImage/nan' (spaces: the folder TestImage itself), then "not found"."""
+    pytest.importorskip("openpyxl")  # pandas writes the workbook with it
+    (tmp_path / "Annotations").mkdir()
+    path = tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx"
+    pd.DataFrame({"Image name": ["00001.jpg", name, "00003.jpg"], "MOS": [42.5, 50.0, 80.0]}).to_excel(
+        path, index=False
+    )
+    for check in (True, False):
+        with pytest.raises(DatasetError) as info:
+            load_dataset("spaq", tmp_path, check=check)
+        assert str(info.value) == f"{path}, row 3: empty Image name; name the image of each row, or remove the row"

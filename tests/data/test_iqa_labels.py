@@ -146,6 +146,24 @@ def test_inside_the_root_through_a_symlink_or_dot_dot_is_accepted(tmp_path):
     assert data.paths == [root / "linked" / "a.png", root / "imgs" / ".." / "imgs" / "b.png"]
 
 
+def test_one_image_named_through_a_linked_folder_is_named_twice(tmp_path):
+    """imgs/a.png and linked/a.png (linked -> imgs) are one file: it loaded as two images, which a split could put in
+    train and test. Distinct files in a linked folder still load."""
+    root = tmp_path / "ds"
+    _img(root / "imgs" / "a.png")
+    _img(root / "imgs" / "b.png")
+    (root / "linked").symlink_to(root / "imgs")
+    label, _ = custom(root, ["imgs/a.png", "linked/b.png", "linked/a.png"])
+    with pytest.raises(DatasetError) as info:
+        load_dataset("csv", root, check=False)
+    assert str(info.value) == (
+        f"{label}: image 'imgs/a.png' (also as 'linked/a.png', through a link) is named twice (lines 2 and 4); "
+        "remove the repeated line, or a split could hold the image in train and test"
+    )
+    custom(root, ["imgs/a.png", "linked/b.png"])
+    assert load_dataset("csv", root).paths == [root / "imgs" / "a.png", root / "linked" / "b.png"]
+
+
 def test_a_control_character_in_a_name_is_escaped(tmp_path):
     root, _, _, _ = _dataset(tmp_path, "flive", ["a.png"])
     for names in (["a.png", "\x1b]0;pwned\x07.png"], ["a.png", "../../\x1b]0;pwned\x07.png"], ["\x1b[2J.png"] * 2):

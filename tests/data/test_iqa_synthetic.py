@@ -58,6 +58,19 @@ def test_live_paths_without_the_live_prefix_are_read_under_the_root(tmp_path):
     assert load_dataset("live", tmp_path).paths == expected
 
 
+@pytest.mark.parametrize("name", ["live", "csiq"])
+def test_an_empty_distortion_type_is_a_bad_label_line(tmp_path, name):
+    """LIVE.txt (and CSIQ.txt, the same format) with an empty dis_type loaded, and the reports had a per-type row
+    without a name; KADID-10k and TID2013 refuse a type they do not know, naming the line."""
+    rows = make_live(tmp_path)
+    rows[0] = (rows[0][0], "", *rows[0][2:])
+    label = tmp_path / f"{name.upper()}.txt"
+    _icbcbicc(label, rows)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(name, tmp_path, check=False)
+    assert str(info.value) == f"{label}, line 2: empty dis_type; give the image's distortion type"
+
+
 def test_csiq(tmp_path):
     rows = [
         ("CSIQ/dst_imgs/awgn/1600.AWGN.3.png", "awgn", "CSIQ/src_imgs/1600.png", "0.21"),

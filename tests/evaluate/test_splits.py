@@ -169,6 +169,29 @@ def test_without_split_files_ten_reference_disjoint_splits_of_the_reference_size
         assert tuple(len({Synthetic.references[i] for i in part}) for part in (s.train, s.val, s.test)) == parts
 
 
+@pytest.mark.parametrize("synthetic", [False, True])
+def test_too_small_a_dataset_for_random_splits_is_named_with_what_to_do(tmp_path, synthetic):
+    """It was `cannot split 2 images into 70/10/20`, naming no dataset or file. A part of a split needs one image
+    (reference): 3 are the fewest that split (train 1, val 1, test 1 by the reference's rounding)."""
+    from arniqa.data.iqa.base import IQADataset, Record
+    from arniqa.data.iqa.registry import ScoreRange
+
+    n = 4 if synthetic else 2  # 2 references of 2 images, or 2 images
+    records = [
+        Record(tmp_path / f"{i}.png", float(i), f"r{i // 2}" if synthetic else None, line=i + 2) for i in range(n)
+    ]
+    labels = tmp_path / "labels.csv"
+    data = IQADataset("csv", tmp_path, records, ScoreRange(0, 3, "mos"), synthetic=synthetic, label_file=labels)
+    with pytest.raises(SplitError) as e:
+        choose_splits(data, 2)
+    kind = "2 groups (references)" if synthetic else "2 images"
+    assert str(e.value) == (
+        f"csv ({labels}): cannot split {kind} into 70/10/20: each part needs one, so 3 or more; "
+        "give a larger dataset, or split files (a folder of train/val/test.npy)"
+    )
+    assert all(min(map(len, (s.train, s.val, s.test))) >= 1 for s in random_splits(3, n_splits=5))
+
+
 class _Authentic:  # what choose_splits reads of a dataset without references: 20 images
     references = None
 

@@ -39,6 +39,19 @@ def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     assert "truncated" in text
 
 
+def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
+    """A hand-edited nan/inf score said only "no score"; it is named now, and never plotted or sorted."""
+    rows = _rows(3) + [
+        {"path": p, "score": s, "raw_score": "", "error": ""} for p, s in [("n.jpg", "nan"), ("i.jpg", float("inf"))]
+    ]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert [row[0] for row in data["rows"]] == [r["path"] for r in rows[:3]]
+    assert "<td>n.jpg</td><td>no score: nan is not a finite number</td>" in text
+    assert "<td>i.jpg</td><td>no score: inf is not a finite number</td>" in text
+    assert "3 images scored, 2 could not be scored" in text
+
+
 def test_worst_and_best_never_show_an_image_twice(tmp_path):
     for rows, shown in [(1, 1), (2, 1), (14, 7), (23, 11), (24, 12), (500, 12)]:
         text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=12)

@@ -52,6 +52,13 @@ def test_yaml_then_overrides(tmp_path):
         ("validation.alpha=0", "validation.alpha must be > 0"),
         ("validation.alpha=.nan", "validation.alpha must be > 0"),
         ("validation.num_splits=0", "validation.num_splits must be at least 1"),
+        # refused when the model was built, naming no key; [true] was taken for stage 1
+        (
+            "model.se_stages=[9]",
+            re.escape("model.se_stages must list stages from 1, 2, 3, 4, each at most once, got [9]"),
+        ),
+        ("model.se_stages=[true]", "model.se_stages must list stages from 1, 2, 3, 4"),
+        ("model.se_stages=[2, 2]", "model.se_stages must list stages from 1, 2, 3, 4"),
         # `--set output=$RUN` with RUN unset trained into the working folder, its config.yaml replaced by the run's
         ("output=", "output is empty; name the run folder"),
         ("output= ", "output is empty; name the run folder"),

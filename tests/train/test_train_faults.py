@@ -211,12 +211,16 @@ def test_a_python_warning_is_one_warning_line(tmp_path, capsys, monkeypatch):
 
     import arniqa.train.__main__ as entry
 
-    def warn_and_finish(config, resume=None):
-        warnings.warn("the ImageNet file's hash is not the published one", UserWarning, stacklevel=2)
-        return tmp_path / "model.safetensors"
+    class WarnAndFinish(entry.Trainer):
+        def __init__(self, config):
+            self.finished_before = False
+
+        def fit(self, resume=None):
+            warnings.warn("the ImageNet file's hash is not the published one", UserWarning, stacklevel=2)
+            return tmp_path / "model.safetensors"
 
     monkeypatch.setattr(entry, "load_config", lambda path, overrides: None)
-    monkeypatch.setattr(entry, "train", warn_and_finish)
+    monkeypatch.setattr(entry, "Trainer", WarnAndFinish)
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # put back after the test
     with warnings.catch_warnings():
         warnings.simplefilter("always")

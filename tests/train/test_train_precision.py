@@ -114,10 +114,10 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
     """`python -m arniqa.train` (the torchrun entry) ended a Ctrl-C with KeyboardInterrupt's traceback."""
     import arniqa.train.__main__ as entry
 
-    def interrupted(config, resume=None):
+    def interrupted(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(entry, "train", interrupted)
+    monkeypatch.setattr(entry, "Trainer", interrupted)
     config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     assert main([str(config), "--set", f"data.root={tmp_path}"]) == 128 + 2  # SIGINT, as shells report it
     assert capsys.readouterr().err == (

@@ -165,6 +165,28 @@ def test_refuses_to_overwrite_a_run_and_checks_resume_settings(tmp_path, image_f
         Trainer(other).fit(resume=tmp_path / "r" / STATE_FILE)
 
 
+def test_resuming_a_finished_run_says_so_and_rewrites_nothing(tmp_path, tiny_model):
+    # before: a progress bar at "loss nan lr 0.00e+00", then "model written to ...": config.yaml, run.log and the
+    # same model written again
+    from faults import cli, train_config
+
+    run = tmp_path / "run"
+    config = train_config(tmp_path, run, train={"max_steps": 2})
+    assert cli("train", config).exit_code == 0
+    files = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()}
+    result = cli("train", config, "--resume", run / STATE_FILE)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{run}: the run already finished at global step 2; its model is {run / 'model.safetensors'}, left as it "
+        "was (to train on, raise train.epochs or train.max_steps and resume)"
+    ]
+    assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()} == files
+    (run / "model.safetensors").unlink()  # ended, but killed before its model was written: written now
+    result = cli("train", config, "--resume", run / STATE_FILE)
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == f"model written to {run / 'model.safetensors'}"
+    assert (run / "model.safetensors").is_file()
+
+
 def lr_column(run):
     """The lr of every step in ``run``'s log.csv, by global step."""
     rows = (run / "log.csv").read_text().splitlines()[1:]

@@ -1,5 +1,6 @@
 """The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail`, the output
-checks (:func:`output_place`, :func:`writing`, :func:`one_writer`) and :func:`connect_ray`; the ``version`` verb.
+checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`) and
+:func:`connect_ray`; the ``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -75,6 +76,24 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(str(output_error(str(path), e)))
+
+
+@contextmanager
+def output_folders(*paths: Path | None) -> Iterator[None]:
+    """:func:`output_place` of the folders ``paths`` (None: none) around a command's work; when the work stops
+    (an error line, Ctrl-C, any exception), the folders made here are removed again while empty, so a bad input
+    leaves no empty output folder behind."""
+    made = [p for path in paths if path is not None for p in (path, *path.parents) if not p.exists()]
+    try:
+        for path in paths:
+            if path is not None:
+                output_place(path, folder=True)
+        yield
+    except BaseException:
+        for folder in made:  # deepest first; one holding anything stays
+            with suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 @contextmanager

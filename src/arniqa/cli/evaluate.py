@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE
-from .command import app, connect_ray, fail, fail_io, one_model_source, output_place
+from .command import app, connect_ray, fail, fail_io, one_model_source, output_folders
 
 
 @app.command()
@@ -91,9 +91,6 @@ def evaluate(
         check_workers(workers, "--workers")  # --workers 1000 started 1000 processes
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    output_place(output, folder=True)
-    if cache_dir is not None:
-        output_place(cache_dir, folder=True)
     spec = EvaluationSpec(
         dataset=dataset,
         root=root,
@@ -116,6 +113,7 @@ def evaluate(
     )
     err = terminal(stderr=True)
     with ExitStack() as stack:
+        stack.enter_context(output_folders(output, cache_dir))  # a dataset error leaves no empty folder
         stops: tuple = ()
         if ray is not None:
             cluster = connect_ray(stack, ray)

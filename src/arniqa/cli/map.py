@@ -165,11 +165,26 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
                 for label, probs in zip(qmap.labels, qmap.groups):
                     maps.append((output / f"{stem}.{label}.png", overlay(image, 1 - probs, qmap, 0.0, 1.0).save))
             atomic_writes(maps)  # the image's files all new or all as they were
+            if not options["explain"]:
+                _drop_group_maps(output, stem)
             row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
             end = write_whole(fd, _csv_row([*row, f"{s.max():.4f}", s.shape[0], s.shape[1], ""]), end, str(listing))
     finally:
         os.close(fd)
     return failed
+
+
+def _drop_group_maps(output: Path, stem: str) -> None:
+    """Remove the group maps that an earlier ``--explain`` run wrote for ``stem`` (its ``groups.npy`` says it did),
+    which would sit beside this run's map; other files stay."""
+    groups = output / f"{stem}.groups.npy"
+    if not groups.is_file():
+        return
+    from ..models.explain import LABELS  # here: it imports torch
+
+    for label in LABELS:
+        (output / f"{stem}.{label}.png").unlink(missing_ok=True)
+    groups.unlink()
 
 
 def _csv_row(fields) -> bytes:

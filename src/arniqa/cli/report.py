@@ -26,7 +26,7 @@ def report(
 
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
-    from ..reports.html import THUMBNAILS, map_of, write_report
+    from ..reports.html import THUMBNAILS, has_score, map_of, write_report
     from ..utils.files import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
@@ -65,7 +65,7 @@ def report(
             title=f"arniqa report: {scores.name}",
         )
     typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
-    unmapped = 0 if index is None else sum(1 for r in rows if not r.get("error") and map_of(r["path"], index) is None)
+    unmapped = 0 if index is None else sum(1 for r in rows if has_score(r) and map_of(r["path"], index) is None)
     if unmapped:
         typer.secho(
             warning_line(
@@ -75,7 +75,7 @@ def report(
             err=True,
             fg="yellow",
         )
-    unseen = 0 if thumbnails == "none" else sum(1 for r in rows if not r.get("error") and not Path(r["path"]).is_file())
+    unseen = 0 if thumbnails == "none" else sum(1 for r in rows if has_score(r) and not Path(r["path"]).is_file())
     if unseen:
         typer.secho(
             warning_line(

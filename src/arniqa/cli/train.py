@@ -3,13 +3,12 @@ several GPUs use ``torchrun --nproc-per-node N -m arniqa.train CONFIG``)."""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place, stop
+from .command import EXIT_USAGE, app, fail, output_folders, stop
 
 
 @app.command()
@@ -24,22 +23,20 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
-    from ..train import ConfigError, TrainingError, load_config
-    from ..train import train as run
+    from ..train import ConfigError, Trainer, TrainingError, load_config
     from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
-    made = None  # the run folder, when this command made it
     try:
         settings = load_config(config, overrides)
-        made = None if Path(settings.output).exists() else Path(settings.output)
-        output_place(Path(settings.output), folder=True)
-        path = run(settings, resume=resume)
-    except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
-        stop(err)
-    except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
-        if made is not None:
-            with suppress(OSError):
-                made.rmdir()  # only when the run left nothing in it: a set-up error leaves no empty folder
+    except ValueError as err:  # ConfigError: names the file or key
         fail(str(err), EXIT_USAGE)
-    typer.echo(f"model written to {path}")
+    with output_folders(Path(settings.output)):  # a set-up error leaves no empty run folder
+        try:
+            trainer = Trainer(settings)
+            path = trainer.fit(resume)
+        except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
+            stop(err)
+        except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
+            fail(str(err), EXIT_USAGE)
+    typer.echo(trainer.outcome(path))

@@ -67,7 +67,9 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
     count = len(members)
     n_train, n_val, n_test = _counts(count, ratios)
     if min(n_train, n_val, n_test) < 1:
-        raise ValueError(f"cannot split {count} {'groups' if units is None else 'images'} into 70/10/20")
+        least = next(n for n in range(count + 1, count + 100) if min(_counts(n, ratios)) >= 1)
+        kind = "groups (references)" if units is None else "images"
+        raise SplitError(f"cannot split {count} {kind} into 70/10/20: each part needs one, so {least} or more")
     out = []
     for i in range(n_splits):
         perm = np.random.default_rng([seed, i]).permutation(count)
@@ -172,7 +174,13 @@ def choose_splits(
     if not 1 <= count <= MAX_SPLITS:
         raise SplitError(f"splits {splits!r}: {expected}")
     groups = dataset.references
-    made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
+    try:
+        made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
+    except SplitError as e:  # it named neither the dataset nor what to do
+        raise SplitError(
+            f"{dataset.name} ({dataset.label_file or dataset.root}): {e}; give a larger dataset, or split files "
+            "(a folder of train/val/test.npy)"
+        ) from None
     unit = "reference-disjoint" if groups is not None else "per image"
     return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
 

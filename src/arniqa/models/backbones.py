@@ -10,6 +10,7 @@ import torch.nn as nn
 from .files import WeightsError, read_state_dict
 
 BACKBONES = ("resnet50", "se_resnet50")
+SE_STAGES = (1, 2, 3, 4)  # the ResNet stages (layer1..layer4) that can hold SE blocks
 
 
 def create_backbone(
@@ -31,11 +32,11 @@ def create_backbone(
         raise ValueError(f"unknown backbone {name!r}; expected one of {BACKBONES}")
     if name == "resnet50":
         return timm.create_model("resnet50", pretrained=False, num_classes=0)
-    if not set(se_stages) <= {1, 2, 3, 4}:
-        raise ValueError(f"se_stages must be a subset of (1, 2, 3, 4), got {se_stages}")
+    if not set(se_stages) <= set(SE_STAGES):
+        raise ValueError(f"se_stages must be a subset of {SE_STAGES}, got {se_stages}")
     se = partial(SEModule, rd_ratio=1 / 16, bias=se_bias)
     model = timm.create_model("resnet50", pretrained=False, num_classes=0, block_args=dict(attn_layer=se))
-    for stage in {1, 2, 3, 4} - set(se_stages):
+    for stage in set(SE_STAGES) - set(se_stages):
         for block in getattr(model, f"layer{stage}"):
             block.se = nn.Identity()
     return model

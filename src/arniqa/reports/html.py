@@ -36,6 +36,20 @@ def _number(value) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def has_score(row: dict) -> bool:
+    """Whether a result row has a score to show: a finite number and no error. Other rows (an error, a hand-edited
+    ``nan`` or ``inf``) are listed as not scored."""
+    return _number(row.get("score")) is not None and not row.get("error")
+
+
+def _why_not(row: dict) -> str:
+    """Why ``row`` has no score to show (:func:`has_score`)."""
+    if row.get("error"):
+        return str(row["error"])
+    given = row.get("score")
+    return "no score" if given is None or given == "" else f"no score: {given} is not a finite number"
+
+
 def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
     """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable."""
     try:
@@ -118,7 +132,7 @@ def build_report(
     ``rows``, or absolute) -> its map PNG (``arniqa map``'s maps.csv, read by ``arniqa report --maps``)."""
     if thumbnails not in THUMBNAILS:
         raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
-    ok = [_number(r.get("score")) is not None and not r.get("error") for r in rows]
+    ok = [has_score(r) for r in rows]
     scored = [r for r, good in zip(rows, ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
     thumbs = _thumbs(scored, thumbnails, size, base)
@@ -137,8 +151,7 @@ def build_report(
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     payload = payload.replace("</", "<\\/")  # never closes the script element
     errors = "".join(
-        f"<tr><td>{html.escape(printable(str(r['path'])))}</td>"
-        f"<td>{html.escape(printable(str(r.get('error') or 'no score')))}</td></tr>"
+        f"<tr><td>{html.escape(printable(str(r['path'])))}</td><td>{html.escape(printable(_why_not(r)))}</td></tr>"
         for r in failed
     )
     scores = [d[1] for d in data]

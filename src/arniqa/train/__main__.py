@@ -11,7 +11,7 @@ from ..constants import EXIT_INTERRUPTED, INTERRUPTED
 from ..utils.files import OutputBusy, error_line, show_warning
 from ..utils.runtime import keep_freed_memory
 from .config import ConfigError, load_config
-from .loop import train
+from .loop import Trainer
 from .state import TrainingError
 from .stopping import Stopped
 
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = show_warning
     try:
         config = load_config(args.config, args.overrides)
-        path = train(config, resume=args.resume)
+        trainer = Trainer(config)
+        path = trainer.fit(args.resume)
     except Stopped as err:
         print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
         return err.code
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error_line(f"{rank_prefix()}{INTERRUPTED if interrupted else err}"), file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else 2  # 2: a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
-        print(f"model written to {path}")
+        print(trainer.outcome(path))
     return 0
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import MAX_DISTORTIONS
-from ..models.backbones import BACKBONES, SE_INITS
+from ..models.backbones import BACKBONES, SE_INITS, SE_STAGES
 from ..utils.runtime import AUTOCAST_PRECISIONS
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -203,6 +203,10 @@ def check(config: Config) -> None:
             "model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random"
         )
     problems += not_one_of("model.se_init", config.model.se_init, SE_INITS)
+    stages = config.model.se_stages  # refused by the model build, naming no key; [true] was stage 1
+    if not all(type(k) is int and k in SE_STAGES for k in stages) or len(set(stages)) < len(stages):
+        allowed = ", ".join(map(str, SE_STAGES))
+        problems.append(f"model.se_stages must list stages from {allowed}, each at most once, got {stages!r}")
     if not 0 < config.model.temperature < math.inf:  # NaN and inf too: a NaN loss, or no gradient at all
         problems.append(f"model.temperature must be > 0 and finite, got {config.model.temperature}")
     if not 0 <= config.data.max_distortions <= MAX_DISTORTIONS:

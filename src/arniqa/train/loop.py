@@ -93,6 +93,7 @@ class Trainer:
         self.stops = StopSignals()
         self.saved_at = -1  # the global step of the last state.pt written
         self.stepping = False  # inside a step: its state is not one to save
+        self.finished_before = False  # the resumed run had ended and written its model: fit() wrote nothing
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
@@ -225,14 +226,25 @@ class Trainer:
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
             with self._started(resume) as logger, self.stops:
-                self._run(logger.total, logger)
+                if not self.finished_before:
+                    self._run(logger.total, logger)
         finally:
             teardown()
         return self.output / "model.safetensors"
 
+    def outcome(self, path: Path) -> str:
+        """The line a command prints once :meth:`fit` returned ``path``."""
+        if self.finished_before:
+            return (
+                f"{self.output}: the run already finished at global step {self.global_step}; its model is {path}, "
+                "left as it was (to train on, raise train.epochs or train.max_steps and resume)"
+            )
+        return f"model written to {path}"
+
     @contextmanager
-    def _started(self, resume: str | Path | None) -> Iterator[RunLogger]:
-        """Rank 0 holding the run folder's lock: the resumed state loaded, config.yaml written, the logger open."""
+    def _started(self, resume: str | Path | None) -> Iterator[RunLogger | None]:
+        """Rank 0 holding the run folder's lock: the resumed state loaded, config.yaml written, the logger open
+        (None, nothing written, when the resumed run had already ended and written its model)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
                 if self.ctx.main:
@@ -247,18 +259,26 @@ class Trainer:
                         f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
                         f"--resume {self.output / STATE_FILE} or choose another output folder"
                     )
-                if self.ctx.main:
-                    text = yaml.safe_dump(self.resolved_config(), sort_keys=False)
-                    with checkpoint_write(self.output / "config.yaml"):
-                        atomic_write(self.output / "config.yaml", lambda tmp: tmp.write_text(text))
                 total = total_steps(self.steps_per_epoch, self.config.train)
-                log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
-                if resume is not None:
-                    log.note(f"resumed from {resume} at global step {self.global_step}")
-                for line in self.notes:
-                    log.note(line)
+                # Every rank decides alike (the model file only matters to rank 0, the one that writes it).
+                ended = resume is not None and (self.epoch >= self.config.train.epochs or self.global_step >= total)
+                self.finished_before = ended and (self.output / "model.safetensors").exists()
+                log = None if self.finished_before else self._open_log(stack, resume, total)
             self.ctx.allow_long_waits()
             yield log
+
+    def _open_log(self, stack: ExitStack, resume: str | Path | None, total: int) -> RunLogger:
+        """config.yaml written (rank 0), the logger open in ``stack``, the notes in run.log."""
+        if self.ctx.main:
+            text = yaml.safe_dump(self.resolved_config(), sort_keys=False)
+            with checkpoint_write(self.output / "config.yaml"):
+                atomic_write(self.output / "config.yaml", lambda tmp: tmp.write_text(text))
+        log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
+        if resume is not None:
+            log.note(f"resumed from {resume} at global step {self.global_step}")
+        for line in self.notes:
+            log.note(line)
+        return log
 
     def _run(self, total: int, logger: RunLogger) -> None:
         try:

@@ -138,12 +138,13 @@ def parse_score(value: str, path: Path, line: int) -> float:
 
 def check_labels(dataset: IQADataset) -> IQADataset:
     """Raise if an image path leaves the dataset root, an image is named twice (it could fall in both the
-    training and the test split) or a score is not a number within ±:data:`MAX_SCORE`. The root check is
-    lexical (absolute paths and '..' above the root are refused), so that symlinked image folders stay usable."""
+    training and the test split; two names of one file through a symbolic link count too) or a score is not a
+    number within ±:data:`MAX_SCORE`. The root check is lexical (absolute paths and '..' above the root are
+    refused), so that symlinked image folders stay usable."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
-    first: dict[Path, Record] = {}
+    first: dict[str, tuple[Record, Path]] = {}  # by the file's real path: its links resolved
     for record in dataset.records:
         if not abs(record.score) <= MAX_SCORE:
             raise DatasetError(
@@ -156,11 +157,13 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
                 f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
             )
-        seen = first.setdefault(path, record)
+        seen, seen_path = first.setdefault(os.path.realpath(path), (record, path))
         if seen is not record:
+            name, other = str(path.relative_to(root)), str(seen_path.relative_to(root))
+            image = f"image {name!r}" if name == other else f"image {other!r} (also as {name!r}, through a link)"
             raise DatasetError(
-                f"{label}: image {str(path.relative_to(root))!r} is named twice ({unit}s {seen.line} and "
-                f"{record.line}); remove the repeated {unit}, or a split could hold the image in train and test"
+                f"{label}: {image} is named twice ({unit}s {seen.line} and {record.line}); remove the repeated "
+                f"{unit}, or a split could hold the image in train and test"
             )
     return dataset
 

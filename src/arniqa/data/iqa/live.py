@@ -33,6 +33,8 @@ def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bo
         ref = Path(row["ref_img_path"].replace("\\", "/")).stem
         if not row["dis_img_path"] or not ref:
             raise DatasetError(f"{path}, line {line}: empty image path")
+        if not row["dis_type"]:  # it was a per-type row without a name in the reports
+            raise DatasetError(f"{path}, line {line}: empty dis_type; give the image's distortion type")
         level = parse_level(dist.name, path, line) if parse_level else None
         records.append(Record(dist, parse_score(row["score"], path, line), ref, row["dis_type"], level, line))
     return IQADataset(name, root, records, score_range(name), synthetic=True, label_file=path)

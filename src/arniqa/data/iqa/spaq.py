@@ -37,6 +37,9 @@ def load(root: Path, check: bool = True) -> IQADataset:
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
         raise DatasetError(f"{path}: MOS is not a number in row(s) {[int(i) + 2 for i in bad[:5]]}")
-    rows = enumerate(zip(table["Image name"], scores), start=2)
-    records = [Record(root / "TestImage" / str(n).strip(), float(s), line=row) for row, (n, s) in rows]
+    names = ["" if pd.isna(n) else str(n).strip() for n in table["Image name"]]
+    empty = [row for row, name in enumerate(names, start=2) if not name]
+    if empty:  # an empty cell was the image 'TestImage/nan', then "not found"
+        raise DatasetError(f"{path}, row {empty[0]}: empty Image name; name the image of each row, or remove the row")
+    records = [Record(root / "TestImage" / n, float(s), line=row) for row, (n, s) in enumerate(zip(names, scores), 2)]
     return IQADataset("spaq", root, records, score_range("spaq"), short_side=SHORT_SIDE, label_file=path)
