@@ -253,3 +253,11 @@ def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workd
     result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", "photos", "-o", "set", "--size", "32x24"])
     assert result.exit_code == EXIT_USAGE
     assert result.output.strip() == "error: photos/b.png: not an image file PIL can read"
+
+
+def test_a_map_that_stops_before_its_first_map_leaves_no_empty_folder(workdir):
+    # before: maps/sub was made, then the model could not load (a regressor missing from --weights-dir): left empty
+    (workdir / "weights").mkdir()
+    result = CliRunner().invoke(app, ["map", "photos", "-o", "maps/sub", "--weights-dir", "weights"])
+    assert result.exit_code == EXIT_USAGE and "regressor_kadid10k.pth: not found" in result.output
+    assert not (workdir / "maps").exists()

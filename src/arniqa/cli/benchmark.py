@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .command import app, fail, output_place, writing
+from .command import app, fail, output_folders, writing
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
 app.add_typer(benchmark_app, name="benchmark")
@@ -47,9 +47,8 @@ def synthetic(
         width_height = parse_size(size)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size") from None
-    output_place(out, folder=True)
     try:
-        with writing(out), Progress(transient=True) as bar:
+        with output_folders(out), writing(out), Progress(transient=True) as bar:
             task = bar.add_task("references", total=len(paths))
             csv_path = build_synthetic(
                 paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_place, stop, writing
+from .command import EXIT_USAGE, app, fail, output_folders, stop, writing
 
 
 @app.command()
@@ -31,9 +31,8 @@ def demo(
         runtime.resolve_device(device)
     except ValueError as err:
         fail(f"--device: {err}", EXIT_USAGE)
-    output_place(output, folder=True)
     try:
-        with writing(output):  # a full disk, a folder in the way
+        with output_folders(output), writing(output):  # a full disk, a folder in the way
             report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
         stop(err, "rerun arniqa demo with the same -o to go on")

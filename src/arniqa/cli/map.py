@@ -19,7 +19,7 @@ from .command import (
     fail,
     fail_missing,
     one_model_source,
-    output_place,
+    output_folders,
     writing,
 )
 
@@ -75,8 +75,8 @@ def map_images(
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
     check_head(explain, explainer, checkpoint)
-    output_place(output, folder=True)
-    with writing(output), output_lock(output):  # one writer: a second arniqa map into DIR is refused at start
+    # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
+    with output_folders(output), writing(output), output_lock(output):
         try:
             scorer = load(
                 checkpoint or DEFAULT_MODEL,
