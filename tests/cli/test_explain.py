@@ -420,3 +420,46 @@ def test_map_rerun_without_explain_leaves_no_group_maps_of_the_earlier_run(files
     made = {f"p{i}.map.{ext}" for i in range(3) for ext in ("png", "npy")}
     assert {f.name for f in out.iterdir()} == made | {"maps.csv"} | {f.name for f in kept}
     assert all(f.read_text() == "mine" for f in kept)
+
+
+def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_path, monkeypatch):
+    """`arniqa score/map --checkpoint model.onnx --explain` of a file exported with a head said 'the model has no
+    explanation head' (exit 2). Now the rows, group maps and error rows are the checkpoint's in torch; a file
+    without the outputs keeps that line."""
+    from tiny_arniqa import tiny_checkpoint, tiny_onnx
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, (w, h) in enumerate([(80, 60), (64, 72), (96, 64)]):
+        _photo(photos / f"p{i}.png", w, h, i)
+    (photos / "broken.png").write_text("not an image")
+    onnx = tmp_path / "model.onnx"
+    assert _run("export", "-o", onnx, "--checkpoint", checkpoint, "--protocol", "whole").exit_code == EXIT_OK
+    rows, maps = {}, {}
+    for name, model in (("onnx", (onnx,)), ("torch", (checkpoint, "--engine", "torch"))):
+        out, maps[name] = tmp_path / f"{name}.csv", tmp_path / f"maps-{name}"
+        result = _run("score", photos, "--checkpoint", *model, "--protocol", "whole", "--explain", "-o", out)
+        assert result.exit_code == EXIT_FAILED, result.output
+        rows[name] = list(csv.DictReader(open(out)))
+        result = _run("map", photos, "-o", maps[name], "--checkpoint", *model, "--crop", 32, "--explain")
+        assert result.exit_code == EXIT_FAILED, result.output
+    assert [r["path"] for r in rows["onnx"]] == [r["path"] for r in rows["torch"]]
+    assert [r["error"] for r in rows["onnx"]] == [r["error"] for r in rows["torch"]]
+    expected = load(checkpoint, device="cpu", engine="torch", protocol="whole").explain(sorted(photos.glob("p*.png")))
+    for i, row in enumerate(r for r in rows["onnx"] if not r["error"]):
+        parts = [p.rsplit(" ", 1) for p in row["explanation"].split("; ")]
+        assert [(label, float(p)) for label, p in parts] == [(label, round(p, 2)) for label, p in expected.top(i)]
+        assert float(row["severity"]) == round(float(expected.severity[i]), 2)
+    assert [(r["explanation"], r["severity"]) for r in rows["onnx"]] == [
+        (r["explanation"], r["severity"]) for r in rows["torch"]
+    ]
+    for i in range(3):
+        for kind in ("map", "groups"):
+            onnx_map, torch_map = (np.load(maps[name] / f"p{i}.{kind}.npy") for name in ("onnx", "torch"))
+            np.testing.assert_allclose(onnx_map, torch_map, atol=1e-5)
+    _, _, plain = tiny_onnx(tmp_path / "plain.onnx")
+    for verb in (("score",), ("map", "-o", tmp_path / "maps-plain", "--crop", 32)):
+        result = _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain")
+        assert result.exit_code == EXIT_USAGE
+        assert result.output == "error: the model has no explanation head; pass --explainer FILE (arniqa explain fit)\n"

@@ -85,7 +85,8 @@ def load(
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
         explainer: an explanation head file of ``arniqa explain fit`` (or a checkpoint holding one) for
-            :meth:`Scorer.explain`; by default the checkpoint's own head, if it has one.
+            :meth:`Scorer.explain`; by default the checkpoint's own head, or the ONNX file's (exported with a
+            head), if it has one. With an ONNX file it runs on the file's embedding (``arniqa export --embedding``).
         **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``:
             fp32, bf16 or fp16 on torch, int8 on ONNX Runtime; ``channels_last``).
 
