@@ -18,6 +18,7 @@ import arniqa.cli.report  # noqa: F401
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app
 from arniqa.inference import load
+from arniqa.inference.explaining import describe
 from arniqa.inference.maps import positions
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer
@@ -463,3 +464,39 @@ def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_pa
         result = _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain")
         assert result.exit_code == EXIT_USAGE
         assert result.output == "error: the model has no explanation head; pass --explainer FILE (arniqa explain fit)\n"
+
+
+def test_explainer_on_an_onnx_file_runs_on_its_embedding_or_is_one_line_without(tmp_path, monkeypatch):
+    """`--explainer FILE` with an ONNX file exported without the embedding was a ValueError traceback after the
+    first batch (the CSV header written); now one line at load, exit 2. With the embedding, FILE's head explains,
+    not the file's own."""
+    from tiny_arniqa import tiny_checkpoint, tiny_explainer
+
+    from arniqa.models.explain import save_explainer
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    other = save_explainer(tmp_path / "other.safetensors", tiny_explainer(seed=2))
+    photo = _photo(tmp_path / "a.png", 80, 60, 0)
+    bare, embedded = tmp_path / "bare.onnx", tmp_path / "embedded.onnx"
+    assert _run("export", "-o", bare, "--checkpoint", checkpoint, "--protocol", "whole").exit_code == EXIT_OK
+    export = ("export", "-o", embedded, "--checkpoint", checkpoint, "--protocol", "whole", "--embedding")
+    assert _run(*export).exit_code == EXIT_OK
+    for verb in (("score", "-o", tmp_path / "s.csv"), ("map", "-o", tmp_path / "maps", "--crop", 32)):
+        result = _run(*verb, photo, "--checkpoint", bare, "--explainer", other, "--explain")
+        assert result.exit_code == EXIT_USAGE
+        assert result.output == (
+            f"error: {bare}: exported without the embedding, which the explanation head of {other} runs on; export "
+            "it with --embedding, or leave out the explainer: the file has its own head\n"
+        )
+    assert not (tmp_path / "s.csv").exists()
+    rows = {}
+    plain = tmp_path / "plain-head.safetensors"  # the checkpoint without its head
+    for name, model in (("onnx", (embedded,)), ("torch", (plain, "--engine", "torch", "--protocol", "whole"))):
+        out = tmp_path / f"{name}.csv"
+        result = _run("score", photo, "--checkpoint", *model, "--explainer", other, "--explain", "-o", out)
+        assert result.exit_code == EXIT_OK, result.output
+        [row] = csv.DictReader(open(out))
+        rows[name] = row["explanation"], row["severity"]
+    assert rows["onnx"] == rows["torch"]
+    own = load(embedded, device="cpu").explain(photo)  # the file's own head says otherwise
+    assert rows["onnx"] != (describe(own.top(0)), str(round(float(own.severity[0]), 2)))

@@ -112,6 +112,13 @@ def load(
         if head is None:
             raise ValueError(f"{explainer}: holds no explanation head")
     scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
+    runner = scorer.engine
+    if explainer is not None and isinstance(runner, OnnxEngine) and "embedding" not in runner.outputs:
+        own = ", or leave out the explainer: the file has its own head" if runner.explainer is not None else ""
+        raise ValueError(
+            f"{name_or_path}: exported without the embedding, which the explanation head of {explainer} runs on; "
+            f"export it with --embedding{own}"
+        )
     if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer
 
