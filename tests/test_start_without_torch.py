@@ -48,3 +48,21 @@ def test_score_with_an_onnx_file_imports_no_torch(tmp_path):
             with torch.no_grad():
                 ref.append(float(regressor.scale(regressor(model.quality_features(full, half)).mean())))
         assert np.allclose([float(r["score"]) for r in rows[:3]], ref, rtol=0, atol=1e-5)
+
+
+def test_an_onnx_file_with_an_explanation_head_scores_without_torch_and_explains(tmp_path):
+    """The explanation outputs are read only for --explain (which imports torch, as any explanation does)."""
+    from tiny_arniqa import tiny_explainer
+
+    from arniqa.inference.onnx_export import export_onnx
+
+    model, regressor, _ = tiny_onnx(tmp_path / "plain.onnx")
+    onnx_file = export_onnx(model, regressor, tmp_path / "head.onnx", protocol="whole", explainer=tiny_explainer())
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    command = ["score", tmp_path / "a.png", "--checkpoint", onnx_file]
+    done, report = fresh_cli(*command)
+    assert (done.returncode, report["heavy"]) == (0, []), done.stderr
+    assert done.stdout.splitlines()[0] == "path,score,raw_score,error"
+    done, _ = fresh_cli(*command, "--explain")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "path,score,raw_score,error,explanation,severity"

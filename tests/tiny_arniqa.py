@@ -8,6 +8,7 @@ class TinyARNIQA(torch.nn.Module):
     """Forward returns (features, projections) as ARNIQA does; ``quality_features`` is what validation extracts."""
 
     config = {"backbone": "tiny", "backbone_options": {}}
+    backbone_name = "tiny"
 
     def __init__(self) -> None:
         super().__init__()
@@ -18,21 +19,56 @@ class TinyARNIQA(torch.nn.Module):
         f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
         return f, torch.nn.functional.normalize(self.proj(f), dim=1)
 
+    def features(self, x):
+        return self(x)[0]
+
     def quality_features(self, full, half):
-        return torch.cat([self(full)[0], self(half)[0]], dim=1)
+        return torch.cat([self.features(full), self.features(half)], dim=1)
 
 
 def tiny_onnx(path):
     """An ``arniqa export``-style ONNX file of :class:`TinyARNIQA` with a KADID-10k regressor (8-d features):
     scoring at almost no cost. Returns the model, the regressor and the path."""
     from arniqa.inference.onnx_export import export_onnx
+
+    model, regressor = _tiny_model()
+    return model, regressor, export_onnx(model, regressor, path, protocol="whole")
+
+
+def _tiny_model():
     from arniqa.models import Regressor
 
     torch.manual_seed(0)
     model = TinyARNIQA()
-    model.backbone_name = "tiny"
     regressor = Regressor("kadid10k", in_features=8)
     with torch.no_grad():
         regressor.weight.copy_(torch.linspace(-1, 1, 8)[None])
         regressor.bias.fill_(3.0)
-    return model, regressor, export_onnx(model, regressor, path, protocol="whole")
+    return model, regressor
+
+
+def tiny_explainer(seed=1):
+    """An explanation head for :class:`TinyARNIQA`'s 8-d features, random weights: on small photos its top
+    groups hold 0.3-0.6 and its severities lie between the levels' ends."""
+    from arniqa.models.explain import Explainer
+
+    g = torch.Generator().manual_seed(seed)
+    head = Explainer(8)
+    with torch.no_grad():
+        for layer in (head.group, head.severity):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
+        head.severity.bias.add_(2.5)
+    return head.eval()
+
+
+def tiny_checkpoint(path, monkeypatch):
+    """A checkpoint of :class:`TinyARNIQA` with :func:`tiny_onnx`'s regressor and :func:`tiny_explainer` at
+    ``path`` (and without the head beside it, ``plain-NAME``); checkpoints load as TinyARNIQA for the rest of the
+    test (``monkeypatch``). Returns the path."""
+    import arniqa.models.checkpoint as checkpoint
+    from arniqa.models.explain import add_to_checkpoint
+
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    [plain] = checkpoint.save_checkpoint(path.with_name(f"plain-{path.name}"), *_tiny_model())
+    return add_to_checkpoint(plain, tiny_explainer(), path)

@@ -18,6 +18,7 @@ import arniqa.cli.report  # noqa: F401
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app
 from arniqa.inference import load
+from arniqa.inference.explaining import describe
 from arniqa.inference.maps import positions
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer
@@ -420,3 +421,82 @@ def test_map_rerun_without_explain_leaves_no_group_maps_of_the_earlier_run(files
     made = {f"p{i}.map.{ext}" for i in range(3) for ext in ("png", "npy")}
     assert {f.name for f in out.iterdir()} == made | {"maps.csv"} | {f.name for f in kept}
     assert all(f.read_text() == "mine" for f in kept)
+
+
+def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_path, monkeypatch):
+    """`arniqa score/map --checkpoint model.onnx --explain` of a file exported with a head said 'the model has no
+    explanation head' (exit 2). Now the rows, group maps and error rows are the checkpoint's in torch; a file
+    without the outputs keeps that line."""
+    from tiny_arniqa import tiny_checkpoint, tiny_onnx
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, (w, h) in enumerate([(80, 60), (64, 72), (96, 64)]):
+        _photo(photos / f"p{i}.png", w, h, i)
+    (photos / "broken.png").write_text("not an image")
+    onnx = tmp_path / "model.onnx"
+    assert _run("export", "-o", onnx, "--checkpoint", checkpoint, "--protocol", "whole").exit_code == EXIT_OK
+    rows, maps = {}, {}
+    for name, model in (("onnx", (onnx,)), ("torch", (checkpoint, "--engine", "torch"))):
+        out, maps[name] = tmp_path / f"{name}.csv", tmp_path / f"maps-{name}"
+        result = _run("score", photos, "--checkpoint", *model, "--protocol", "whole", "--explain", "-o", out)
+        assert result.exit_code == EXIT_FAILED, result.output
+        rows[name] = list(csv.DictReader(open(out)))
+        result = _run("map", photos, "-o", maps[name], "--checkpoint", *model, "--crop", 32, "--explain")
+        assert result.exit_code == EXIT_FAILED, result.output
+    assert [r["path"] for r in rows["onnx"]] == [r["path"] for r in rows["torch"]]
+    assert [r["error"] for r in rows["onnx"]] == [r["error"] for r in rows["torch"]]
+    expected = load(checkpoint, device="cpu", engine="torch", protocol="whole").explain(sorted(photos.glob("p*.png")))
+    for i, row in enumerate(r for r in rows["onnx"] if not r["error"]):
+        parts = [p.rsplit(" ", 1) for p in row["explanation"].split("; ")]
+        assert [(label, float(p)) for label, p in parts] == [(label, round(p, 2)) for label, p in expected.top(i)]
+        assert float(row["severity"]) == round(float(expected.severity[i]), 2)
+    assert [(r["explanation"], r["severity"]) for r in rows["onnx"]] == [
+        (r["explanation"], r["severity"]) for r in rows["torch"]
+    ]
+    for i in range(3):
+        for kind in ("map", "groups"):
+            onnx_map, torch_map = (np.load(maps[name] / f"p{i}.{kind}.npy") for name in ("onnx", "torch"))
+            np.testing.assert_allclose(onnx_map, torch_map, atol=1e-5)
+    _, _, plain = tiny_onnx(tmp_path / "plain.onnx")
+    for verb in (("score",), ("map", "-o", tmp_path / "maps-plain", "--crop", 32)):
+        result = _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain")
+        assert result.exit_code == EXIT_USAGE
+        assert result.output == "error: the model has no explanation head; pass --explainer FILE (arniqa explain fit)\n"
+
+
+def test_explainer_on_an_onnx_file_runs_on_its_embedding_or_is_one_line_without(tmp_path, monkeypatch):
+    """`--explainer FILE` with an ONNX file exported without the embedding was a ValueError traceback after the
+    first batch (the CSV header written); now one line at load, exit 2. With the embedding, FILE's head explains,
+    not the file's own."""
+    from tiny_arniqa import tiny_checkpoint, tiny_explainer
+
+    from arniqa.models.explain import save_explainer
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    other = save_explainer(tmp_path / "other.safetensors", tiny_explainer(seed=2))
+    photo = _photo(tmp_path / "a.png", 80, 60, 0)
+    bare, embedded = tmp_path / "bare.onnx", tmp_path / "embedded.onnx"
+    assert _run("export", "-o", bare, "--checkpoint", checkpoint, "--protocol", "whole").exit_code == EXIT_OK
+    export = ("export", "-o", embedded, "--checkpoint", checkpoint, "--protocol", "whole", "--embedding")
+    assert _run(*export).exit_code == EXIT_OK
+    for verb in (("score", "-o", tmp_path / "s.csv"), ("map", "-o", tmp_path / "maps", "--crop", 32)):
+        result = _run(*verb, photo, "--checkpoint", bare, "--explainer", other, "--explain")
+        assert result.exit_code == EXIT_USAGE
+        assert result.output == (
+            f"error: {bare}: exported without the embedding, which the explanation head of {other} runs on; export "
+            "it with --embedding, or leave out the explainer: the file has its own head\n"
+        )
+    assert not (tmp_path / "s.csv").exists()
+    rows = {}
+    plain = tmp_path / "plain-head.safetensors"  # the checkpoint without its head
+    for name, model in (("onnx", (embedded,)), ("torch", (plain, "--engine", "torch", "--protocol", "whole"))):
+        out = tmp_path / f"{name}.csv"
+        result = _run("score", photo, "--checkpoint", *model, "--explainer", other, "--explain", "-o", out)
+        assert result.exit_code == EXIT_OK, result.output
+        [row] = csv.DictReader(open(out))
+        rows[name] = row["explanation"], row["severity"]
+    assert rows["onnx"] == rows["torch"]
+    own = load(embedded, device="cpu").explain(photo)  # the file's own head says otherwise
+    assert rows["onnx"] != (describe(own.top(0)), str(round(float(own.severity[0]), 2)))

@@ -1,7 +1,12 @@
+import numpy as np
+import pytest
 import torch
+from PIL import Image
+from tiny_arniqa import tiny_checkpoint, tiny_explainer
 
+from arniqa.inference import export, load
 from arniqa.inference.explaining import explain_features
-from arniqa.models.explain import Explainer
+from arniqa.models.explain import LABELS, Explainer, save_explainer
 
 
 def test_severity_is_clipped_to_the_levels_range():
@@ -11,3 +16,71 @@ def test_severity_is_clipped_to_the_levels_range():
     for bias, expected in [(9.0, 5.0), (-3.0, 0.0), (2.5, 2.5)]:
         head.severity.bias.fill_(bias)
         assert explain_features(head, feats)[1] == expected
+
+
+def _photos(folder, sizes=((80, 60), (64, 72), (96, 64))):
+    """Smooth random photos of ``sizes`` (W, H) in ``folder``."""
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        small = np.random.default_rng(i).integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8)
+        paths.append(folder / f"p{i}.png")
+        Image.fromarray(small).resize((w, h), Image.BICUBIC).save(paths[-1])
+    return paths
+
+
+def test_the_rule_of_the_views_outputs_is_the_head_on_the_mean_feature():
+    """An ONNX file gives its head's outputs per view: the softmax of their mean logits and their mean severity
+    (clipped to 0..5) are the head's explanation of the mean feature (float64 closed form)."""
+    from arniqa.inference.explaining import explain_views
+
+    g = torch.Generator().manual_seed(0)
+    head = Explainer(in_features=6)
+    head.group.weight.copy_(torch.randn(head.group.weight.shape, generator=g))
+    head.severity.weight.copy_(0.1 * torch.randn(head.severity.weight.shape, generator=g))
+    feats = torch.randn(5, 6, generator=g)  # five views of one image
+    w, b = head.group.weight.double(), head.group.bias.double()
+    logits = feats.double().mean(0) @ w.T + b
+    expected = (logits - logits.max()).exp() / (logits - logits.max()).exp().sum()
+    for bias, severity in [(9.0, 5.0), (-3.0, 0.0), (2.5, None)]:  # clipped above, below, not
+        head.severity.bias.fill_(bias)
+        s = feats.double().mean(0) @ head.severity.weight.double()[0] + bias
+        probs, got = explain_views(head.logits(feats), head.severity(feats)[:, 0])
+        np.testing.assert_allclose(probs, expected, atol=1e-6)
+        assert got == pytest.approx(float(s) if severity is None else severity, abs=1e-5)
+        reference = explain_features(head, feats)  # the torch path: the head on the mean feature
+        np.testing.assert_allclose(probs, reference[0], atol=1e-6)
+        assert got == pytest.approx(reference[1], abs=1e-6)
+
+
+def test_an_onnx_file_with_a_head_explains_as_its_checkpoint(tmp_path, monkeypatch):
+    """`load("model.onnx").explain()` of a file exported with an explanation head said 'this model has no explanation
+    head'. Now its outputs explain it as the checkpoint does; a head file given takes precedence (on the embedding)."""
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    photos = _photos(tmp_path)
+    expected = load(checkpoint, device="cpu", engine="torch", protocol="whole").explain(photos)
+    got = load(export(tmp_path / "whole.onnx", checkpoint, protocol="whole"), device="cpu").explain(photos)
+    assert got.labels == expected.labels == LABELS
+    np.testing.assert_allclose(got.probs, expected.probs, atol=1e-5)
+    np.testing.assert_allclose(got.severity, expected.severity, atol=1e-5)
+    assert expected.probs.max() < 0.9 and 0 < expected.severity.min() and expected.severity.max() < 5  # not clipped
+
+    # crops: 5 views an image. ONNX Runtime's 222x222-pixel means move this stand-in's features by about 3e-5 from
+    # torch's, so the views' rule is checked against the head run on the same file's embedding.
+    crops = export(tmp_path / "crops.onnx", checkpoint, protocol="crops", embedding=True)
+    own = load(crops, device="cpu").explain(photos)
+    on_features = load(crops, device="cpu", explainer=checkpoint)
+    assert isinstance(on_features.explainer, Explainer)
+    by_head = on_features.explain(photos)
+    np.testing.assert_allclose(own.probs, by_head.probs, atol=1e-5)
+    np.testing.assert_allclose(own.severity, by_head.severity, atol=1e-5)
+    torch_crops = load(checkpoint, device="cpu", engine="torch", protocol="crops").explain(photos)
+    np.testing.assert_allclose(own.probs, torch_crops.probs, atol=2e-4)
+
+    other = tiny_explainer(seed=2)  # given as a file, this head explains, not the file's own
+    scorer = load(crops, device="cpu", explainer=save_explainer(tmp_path / "other.safetensors", other))
+    given = scorer.explain(photos)
+    for i, features in enumerate(scorer.features(photos)):
+        probs, severity = explain_features(other, features)
+        np.testing.assert_allclose(given.probs[i], probs, atol=1e-6)
+        assert given.severity[i] == pytest.approx(severity, abs=1e-6)
+    assert not torch.allclose(given.probs, own.probs, atol=0.01)

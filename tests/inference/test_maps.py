@@ -73,3 +73,23 @@ def test_an_image_smaller_than_the_crop_is_refused_not_zero_filled():
         quality_map(scorer, image, crop=8, max_side=8)  # 8x4 once downscaled
     qmap = quality_map(scorer, image, crop=20, max_side=None)
     assert qmap.scores.shape == (1, len(positions(40, 20, 10)))
+
+
+def test_group_maps_of_an_onnx_file_with_a_head_are_its_checkpoints(tmp_path, monkeypatch):
+    """A map of an ONNX file exported with an explanation head could not explain (the scorer had no head): each
+    crop, one view, now gets the file's groups and severity, those of the checkpoint's head in torch."""
+    from tiny_arniqa import tiny_checkpoint
+
+    from arniqa.inference import export, load
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    onnx = export(tmp_path / "model.onnx", checkpoint, protocol="whole")
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (15, 20, 3), dtype=np.uint8)).resize((80, 60))
+    maps = [
+        quality_map(load(model, device="cpu", engine=engine), image, crop=32, stride=16, explain=True)
+        for model, engine in ((onnx, "auto"), (checkpoint, "torch"))
+    ]
+    assert maps[0].labels == maps[1].labels and maps[0].groups.shape == (8, 3, 4)
+    for name in ("scores", "groups", "severity"):
+        np.testing.assert_allclose(getattr(maps[0], name), getattr(maps[1], name), atol=1e-5)
+    assert np.ptp(maps[1].groups[:, 0, 0]) > 0.1 and 0 < maps[1].severity.min() <= maps[1].severity.max() < 5

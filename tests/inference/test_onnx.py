@@ -268,11 +268,13 @@ def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, m
         ({"dataset": 7}, "'dataset' must be a dataset name, got 7"),
         ({"protocol": "wholes"}, "'protocol' must be one of crops, whole, pyiqa, eval, got 'wholes'"),
         ({"protocol": ["crops"]}, "'protocol' must be one of crops, whole, pyiqa, eval, got ['crops']"),
+        ({"explain_labels": ["../../x"] * 8}, "'explain_labels' must be this version's groups (brightness_change, "),
+        ({"explain_labels": "blur"}, "'explain_labels' must be this version's groups"),
     ],
 )
 def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
     """Values of the wrong type in the sidecar were a TypeError or AttributeError traceback, or a message naming
-    no file."""
+    no file. Labels name the files of `arniqa map --explain`: others than the groups are refused."""
     import json
 
     from tiny_arniqa import tiny_onnx

@@ -157,3 +157,25 @@ def test_unreadable_calibration_photos_are_left_out_each_named(tmp_path):
     warned = [line for line in done.stderr.splitlines() if str(mixed) in line]  # one line each, in the CLI's style
     assert warned == [f"warning: {line}; calibrating on the other photos" for line in named], done.stderr
     assert len(list((tmp_path / "cache" / "onnx").glob("*.int8-*.onnx"))) == 1
+
+
+def test_the_int8_form_of_a_file_with_a_head_keeps_its_explanation(calibration, tmp_path, monkeypatch):
+    """`--precision int8` and `arniqa export --int8` of a file exported with an explanation head: the int8 graph keeps
+    explain_logits and severity (only convolutions are quantized), its sidecar the labels, and it explains as the
+    fp32 file does, within the int8 features' error."""
+    import numpy as np
+    from tiny_arniqa import tiny_checkpoint
+
+    from arniqa.inference import export
+
+    checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
+    photos = [write_photo(tmp_path / f"p{i}.png", 80, 60 + 8 * i, i) for i in range(3)]
+    fp32 = export(tmp_path / "fp32.onnx", checkpoint, protocol="whole")
+    exported = export(tmp_path / "int8.onnx", checkpoint, protocol="whole", int8=True, calibrate=calibration)
+    expected = load(fp32, device="cpu").explain(photos)
+    for scorer in (load(fp32, device="cpu", precision="int8", calibrate=calibration), load(exported, device="cpu")):
+        assert scorer.engine.outputs[-2:] == ["explain_logits", "severity"]
+        got = scorer.explain(photos)
+        assert got.labels == expected.labels
+        np.testing.assert_allclose(got.probs, expected.probs, atol=0.02)  # measured 0.004
+        np.testing.assert_allclose(got.severity, expected.severity, atol=0.02)

@@ -497,10 +497,10 @@ def test_memory_error_for_a_batch_retries_one_image_at_a_time():
     expected = scorer.score(images).scores.tolist()
     run = scorer.engine.run
 
-    def no_room_for_two(full, half, features):
+    def no_room_for_two(full, half, *wanted):
         if len(full) > 1:
             raise MemoryError("Unable to allocate 97.6 MiB for an array")
-        return run(full, half, features)
+        return run(full, half, *wanted)
 
     scorer.engine.run = no_room_for_two
     results = list(scorer.iter_scores(images))

@@ -128,6 +128,29 @@ def test_ray_run_explains_as_the_local_run(weights_dir, inputs, tmp_path):
         assert float(ray_row["severity"]) == pytest.approx(float(local_row["severity"]), abs=0.011)
 
 
+def test_ray_run_explains_an_onnx_file_with_its_own_head(inputs, tmp_path, monkeypatch):
+    """An ONNX file exported with an explanation head: the actors explain with its outputs and send the explanation
+    back (the file has no embedding to send); the rows are the local run's."""
+    from tiny_arniqa import tiny_checkpoint
+
+    from arniqa.inference import export
+
+    onnx = export(
+        tmp_path / "model.onnx", tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch), protocol="whole"
+    )
+    runs = {}
+    for name, extra in (("local", ()), ("ray", ("--ray", "local", "--ray-workers", "2"))):
+        out = tmp_path / f"{name}.csv"
+        args = ["score", inputs / "photos", "--checkpoint", onnx, "--explain", "-o", out, *extra]
+        r = CliRunner().invoke(app, list(map(str, args)), catch_exceptions=False)
+        assert r.exit_code == 1, r.stderr
+        runs[name] = _rows(out)
+    _same_rows(runs["ray"], runs["local"])
+    explained = [(r["explanation"], r["severity"]) for r in runs["ray"]]
+    assert explained == [(r["explanation"], r["severity"]) for r in runs["local"]]
+    assert sum(bool(e and s) for e, s in explained) == 6
+
+
 def test_resumed_ray_run_skips_what_was_done(weights_dir, inputs, local_run, tmp_path):
     _, local = local_run
     out = tmp_path / "resumed.csv"

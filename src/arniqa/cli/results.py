@@ -70,9 +70,9 @@ def write_scores(
     failed = 0
     columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     if explain:
-        from ..inference.explaining import describe, explain_features, top_labels  # here: it imports torch
+        from ..inference.explaining import describe, top_labels  # here: it imports torch
     with RowWriter(target, fmt, append=append, columns=columns) as writer:
-        results = scorer.iter_scores(paths, return_features=True) if explain else scorer.iter_scores(paths)
+        results = scorer.iter_scores(paths, explain=True) if explain else scorer.iter_scores(paths)
         for r in results if paths else ():
             extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
             if r.error is not None:
@@ -80,7 +80,7 @@ def write_scores(
                 row = writer.write(r.source, None, None, r.error, **extra)
             else:
                 if explain:
-                    probs, severity = explain_features(scorer.explainer, r.features)
+                    probs, severity = r.explanation
                     extra = {
                         "explanation": describe(top_labels(scorer.explainer.labels, probs)),
                         "severity": round(severity, 2),

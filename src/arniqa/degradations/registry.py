@@ -51,6 +51,8 @@ LEVELS: dict[str, tuple[float, ...]] = {
 }
 
 NUM_LEVELS = 5
+NONE = "none"  # an image that shows none of the groups
+LABELS: tuple[str, ...] = (*GROUPS, NONE)  # what the explanation head (arniqa.models.explain) tells apart, in order
 NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)
 GROUP_OF: dict[str, str] = {name: group for group, names in GROUPS.items() for name in names}
 

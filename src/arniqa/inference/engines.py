@@ -2,9 +2,9 @@
 exported file (:mod:`arniqa.inference.onnx_engine`, without torch), and the cache of exported files.
 
 Both take batches of views, ``full`` (M,3,H,W) and ``half`` (M,3,h,w) in [0, 1] (arrays or tensors),
-and return the raw scores (M,) (NaN without a regressor) and, when asked, the (M, 4096) quality
-features, as numpy arrays. A failure of the runtime (e.g. out of memory) is raised as RuntimeError,
-which the Scorer reports per image.
+and return the raw scores (M,) (NaN without a regressor), when asked the (M, 4096) quality features, and,
+when asked of an ONNX file with an explanation head, its explanation outputs (else None), as numpy arrays.
+A failure of the runtime (e.g. out of memory) is raised as RuntimeError, which the Scorer reports per image.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class TorchEngine:
             return self.model.features(x).float()
 
     @torch.inference_mode()
-    def run(self, full, half, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def run(self, full, half, features: bool, explain: bool = False) -> tuple[np.ndarray, np.ndarray | None, None]:
+        if explain:  # a head here runs on the features (Scorer.explainer)
+            raise ValueError("the torch engine has no explanation outputs; ask for the features")
         full, half = torch.as_tensor(full), torch.as_tensor(half)
         if full.shape[-2:] == half.shape[-2:]:  # crops: both scales in one forward
             f = self._features(torch.cat([full, half]))
@@ -62,7 +64,7 @@ class TorchEngine:
             raw = np.full(len(f), np.nan, dtype=np.float32)
         else:
             raw = self.regressor(f).cpu().numpy()
-        return raw, f.cpu().numpy() if features else None
+        return raw, f.cpu().numpy() if features else None, None
 
 
 def _weights_digest(model: ARNIQA) -> str:

@@ -1,7 +1,10 @@
 """Explanations of scored images: the explanation head (:mod:`arniqa.models.explain`) on each image's feature.
 
 An image's feature is the mean over its views, as for its score; the head gives the probability of each
-distortion group (and ``none``) and a severity (0 pristine .. 5). ``Scorer.explain`` calls :func:`explain`.
+distortion group (and ``none``) and a severity (0 pristine .. 5). An ONNX file exported with a head gives the
+head's outputs per view instead (:class:`~arniqa.inference.onnx_engine.GraphHead`): the head is linear, so the
+softmax of the mean of the views' logits, and the mean of their severities, are the same explanation
+(:func:`explain_views`). ``Scorer.explain`` calls :func:`explain`.
 """
 
 from __future__ import annotations
@@ -40,26 +43,31 @@ def describe(top: list[tuple[str, float]]) -> str:
     return "; ".join(f"{label} {p:.2f}" for label, p in top)
 
 
+def explain_views(logits, severity) -> tuple[torch.Tensor, float]:
+    """Probabilities (G,) and severity of one image from its views' head outputs, logits (V, G) and severities
+    (V,) (arrays or tensors): the softmax of the mean logits, and the mean severity clipped to the levels' range,
+    0 (pristine) .. NUM_LEVELS (the ridge's prediction can overshoot)."""
+    probs = torch.as_tensor(logits).float().mean(0).softmax(-1)
+    return probs, float(torch.as_tensor(severity).float().mean().clamp(0, NUM_LEVELS))
+
+
 @torch.no_grad()
 def explain_features(head: Explainer, features: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Probabilities (len(labels),) and severity of one image from its view features (V, D). The ridge's
-    severity is clipped to the levels' range, 0 (pristine) .. NUM_LEVELS."""
-    probs, severity = head(features.float().mean(0, keepdim=True))
-    return probs[0], float(severity[0].clamp(0, NUM_LEVELS))
+    """Probabilities (len(labels),) and severity of one image from its view features (V, D): the head on
+    their mean (:func:`explain_views`)."""
+    mean = features.float().mean(0, keepdim=True)
+    return explain_views(head.logits(mean), head.severity(mean)[:, 0])
 
 
 def explain(scorer, inputs) -> Explanation:
     """:class:`Explanation` of ``inputs`` (anything ``Scorer.score`` takes); raises the first input's error."""
-    if scorer.explainer is None:
-        raise ValueError(
-            "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
-        )
+    results = scorer.iter_scores(inputs, explain=True)  # ValueError without a head
     scorer.explainer.check_protocol(scorer.protocol.name)
     probs, severity = [], []
-    for r in scorer.iter_scores(inputs, return_features=True):
+    for r in results:
         if r.exception is not None:
             raise r.exception
-        p, s = explain_features(scorer.explainer, r.features)
+        p, s = r.explanation
         probs.append(p)
         severity.append(s)
     labels = scorer.explainer.labels

@@ -85,7 +85,8 @@ def load(
             :class:`Regressor`, or (published models only) a published regressor named by its
             dataset or its model (``kadid10k``, ``kadid``, ``arniqa``, ``arniqa-live``).
         explainer: an explanation head file of ``arniqa explain fit`` (or a checkpoint holding one) for
-            :meth:`Scorer.explain`; by default the checkpoint's own head, if it has one.
+            :meth:`Scorer.explain`; by default the checkpoint's own head, or the ONNX file's (exported with a
+            head), if it has one. With an ONNX file it runs on the file's embedding (``arniqa export --embedding``).
         **options: go to :class:`Scorer` (``batch_size``, ``workers``, ``max_side``, ``precision``:
             fp32, bf16 or fp16 on torch, int8 on ONNX Runtime; ``channels_last``).
 
@@ -111,6 +112,13 @@ def load(
         if head is None:
             raise ValueError(f"{explainer}: holds no explanation head")
     scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
+    runner = scorer.engine
+    if explainer is not None and isinstance(runner, OnnxEngine) and "embedding" not in runner.outputs:
+        own = ", or leave out the explainer: the file has its own head" if runner.explainer is not None else ""
+        raise ValueError(
+            f"{name_or_path}: exported without the embedding, which the explanation head of {explainer} runs on; "
+            f"export it with --embedding{own}"
+        )
     if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer
 

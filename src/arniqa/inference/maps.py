@@ -20,7 +20,8 @@ from PIL import Image
 from ..constants import CROP_SIZE
 from ..data.images import pil_to_tensor
 from ..data.views import half_scale
-from .explaining import explain_features
+from .explaining import explain_features, explain_views
+from .onnx_engine import GraphHead
 
 MAX_SIDE = 1024
 
@@ -109,6 +110,7 @@ def quality_map(
     h, w = x.shape[-2:]
     tops, lefts = positions(h, crop, stride), positions(w, crop, stride)
     boxes = [(t, left) for t in tops for left in lefts]
+    graph = explain and isinstance(scorer.explainer, GraphHead)  # the ONNX file's own head: its outputs per crop
     raw, explained = [], []
     for i in range(0, len(boxes), batch_size):
         part = boxes[i : i + batch_size]
@@ -116,9 +118,12 @@ def quality_map(
         halves = torch.stack(
             [_crop(half, (2 * t + crop) // 4 - crop // 2, (2 * left + crop) // 4 - crop // 2, crop) for t, left in part]
         )
-        r, f = scorer.engine.run(full, halves, explain)  # numpy arrays (the engines are torch-free at the boundary)
+        # numpy arrays (the engines are torch-free at the boundary)
+        r, f, outputs = scorer.engine.run(full, halves, explain and not graph, graph)
         raw.append(torch.as_tensor(r))
-        if explain:  # the head per batch: the crops' features are never all held at once
+        if graph:  # each crop is one view
+            explained += [explain_views(logits[None], severity[None]) for logits, severity in zip(*outputs)]
+        elif explain:  # the head per batch: the crops' features are never all held at once
             explained += [explain_features(scorer.explainer, v[None]) for v in torch.as_tensor(f)]
     raw = torch.cat(raw)
     can_scale = scorer.regressor is not None and scorer.regressor.score_range is not None

@@ -2,7 +2,8 @@
 
 ``arniqa score`` on an ONNX file runs on this module, the PIL views (:meth:`arniqa.data.views.Protocol.arrays`)
 and the :class:`~arniqa.inference.Scorer`, and imports neither torch nor timm. torch comes in only for
-what needs it: a regressor head in torch after a feature-only file (the engine's cache), tensor inputs.
+what needs it: a regressor head in torch after a feature-only file (the engine's cache), tensor inputs,
+explanations.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
+EXPLAIN_OUTPUTS = ("explain_logits", "severity")  # per view, with an explanation head (arniqa.inference.onnx_export)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,20 @@ class ScoreScale:
         if self.score_range is None:
             raise ValueError("no score range (the ONNX file has no sidecar); use raw scores")
         return scale_score(raw, self.score_range)
+
+
+@dataclass(frozen=True)
+class GraphHead:
+    """The explanation head inside an exported file: its outputs :data:`EXPLAIN_OUTPUTS` per view, the columns
+    of ``explain_logits`` named by the sidecar's ``explain_labels``. What ``Scorer.explainer`` holds for such a
+    file unless an :class:`~arniqa.models.explain.Explainer` is given (``load(explainer=...)``), which then runs on
+    the file's embedding; :func:`arniqa.inference.explaining.explain_views` makes an image's explanation."""
+
+    labels: tuple[str, ...]
+    protocol = None  # not in the sidecar (`arniqa export` warned when the head's was not the export's)
+
+    def check_protocol(self, protocol: str) -> None:
+        """Nothing to check: the protocol the head was fitted on is not known, as for a head file without one."""
 
 
 def execution_providers(device) -> tuple[str, list]:
@@ -116,6 +132,8 @@ class OnnxEngine:
                     f"{self.path}: not an arniqa export ({name!r} is a {arg.type} of shape {arg.shape}, "
                     f"not float32{' (N,3,H,W)' if name in inputs else ''}); write one with `arniqa export`"
                 )
+        labels = (self.meta or {}).get("explain_labels")  # read_sidecar checked them
+        self.explainer = GraphHead(tuple(labels)) if labels and set(EXPLAIN_OUTPUTS) <= set(self.outputs) else None
         score_range = (self.meta or {}).get("score_range")
         # the graph's own scaled score, to check the sidecar's range against
         self.scaled = None if score_range is None or "score" not in self.outputs else ScoreRange(*score_range)
@@ -130,14 +148,20 @@ class OnnxEngine:
             None if score_range is None else ScoreRange(float(score_range[0]), float(score_range[1]), score_range[2]),
         )
 
-    def run(self, full, half, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw scores (M,) and, when asked, (M, 4096) features of views ``full`` and ``half`` (arrays or
-        tensors on any device, float32 in [0, 1])."""
+    def run(
+        self, full, half, features: bool, explain: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, tuple | None]:
+        """Raw scores (M,) and, when asked, (M, 4096) features and the file's explanation outputs, logits (M, G)
+        and severities (M,) (else None), of views ``full`` and ``half`` (arrays or tensors on any device, float32
+        in [0, 1])."""
         scores_inside = "raw_score" in self.outputs
         if features and "embedding" not in self.outputs:
             raise ValueError(f"{self.path} was exported without the embedding; export with --embedding for features")
+        if explain and self.explainer is None:
+            raise ValueError(f"{self.path} has no explanation outputs; export it with an explanation head")
         wanted = (["raw_score"] if scores_inside else []) + (["embedding"] if features or not scores_inside else [])
         wanted += ["score"] if scores_inside and self.scaled is not None else []
+        wanted += list(EXPLAIN_OUTPUTS) if explain else []
         feed = {
             "full": _host_array(full),
             "half": _host_array(half),
@@ -148,7 +172,8 @@ class OnnxEngine:
             raise RuntimeError(f"ONNX Runtime failed: {_one_line(e)}") from e
         n = len(feed["full"])
         for name, value in out.items():
-            if value.shape[:1] != (n,) or value.ndim != (2 if name == "embedding" else 1):
+            wrong = value.shape[:1] != (n,) or value.ndim != (2 if name in ("embedding", "explain_logits") else 1)
+            if wrong or (name == "explain_logits" and value.shape[1] != len(self.explainer.labels)):
                 raise RuntimeError(
                     f"{self.path}: output {name!r} has shape {value.shape} for {n} input views; export it again"
                 )
@@ -169,7 +194,7 @@ class OnnxEngine:
                 raw = self.head(torch.from_numpy(emb)).numpy()
         else:
             raw = np.full(len(emb), np.nan, dtype=np.float32)
-        return raw, emb if features else None
+        return raw, emb if features else None, (out["explain_logits"], out["severity"]) if explain else None
 
 
 def _one_line(e: Exception) -> str:

@@ -56,6 +56,7 @@ class ItemResult:
     raw_score: float | None = None
     error: str | None = None  # the reason, without the source name
     features: torch.Tensor | None = None  # (V, 4096) when requested
+    explanation: tuple[torch.Tensor, float] | None = None  # (probabilities (G,), severity) when requested
     exception: Exception | None = field(default=None, repr=False)
 
 

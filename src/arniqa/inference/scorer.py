@@ -32,7 +32,7 @@ from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..utils.runtime import AUTOCAST_PRECISIONS, resolve_device
 from .inputs import as_image, source_name, split_inputs
-from .onnx_engine import ONNX_PRECISIONS, OnnxEngine
+from .onnx_engine import ONNX_PRECISIONS, GraphHead, OnnxEngine
 from .results import ItemResult, ScoreResult, emit_in_order
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ class Scorer:
         self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
         self.max_side = max_side
         self.max_pixels = max_pixels
-        self.explainer = None  # an arniqa.models.explain.Explainer: see explain()
+        # an arniqa.models.explain.Explainer (on the features), or an ONNX file's own GraphHead: see explain()
+        self.explainer = engine.explainer if isinstance(engine, OnnxEngine) else None
         self.precision = precision
         self.channels_last = channels_last
         if isinstance(engine, OnnxEngine):
@@ -283,25 +284,35 @@ class Scorer:
 
     # ---- model ---------------------------------------------------------------------------------
 
-    def _forward(self, group: list[_Prepared], want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw scores (n,) (mean over views) and, when wanted, (n, V, 4096) features of prepared images
-        that share one view size."""
-        raw, feats = self.engine.run(_cat([p.full for p in group]), _cat([p.half for p in group]), want_features)
+    def _forward(self, group: list[_Prepared], want_features: bool, graph: bool) -> tuple:
+        """Raw scores (n,) (mean over views) and, when wanted, (n, V, 4096) features and (``graph``) the ONNX
+        file's explanation outputs, logits (n, V, G) and severities (n, V), of prepared images that share one
+        view size."""
+        full, half = _cat([p.full for p in group]), _cat([p.half for p in group])
+        raw, feats, explained = self.engine.run(full, half, want_features, graph)
         n = len(group)
-        return raw.reshape(n, -1).mean(1), None if feats is None else feats.reshape(n, -1, feats.shape[1])
+        if explained is not None:
+            explained = tuple(a.reshape(n, -1, *a.shape[1:]) for a in explained)
+        return raw.reshape(n, -1).mean(1), None if feats is None else feats.reshape(n, -1, feats.shape[1]), explained
 
-    def _score_group(self, group: list[_Prepared], want_features: bool) -> list[ItemResult]:
+    def _score_group(self, group: list[_Prepared], return_features: bool, explain: bool = False) -> list[ItemResult]:
+        """The results of prepared images that share one view size; ``explain``: each with its explanation,
+        from the ONNX file's outputs (a :class:`GraphHead`) or by the head on its features."""
+        graph = explain and isinstance(self.explainer, GraphHead)
+        want_features = return_features or (explain and not graph)
         try:
-            raw, feats = self._forward(group, want_features)
+            raw, feats, explained = self._forward(group, want_features, graph)
         except (RuntimeError, MemoryError) as e:  # out of memory: retry one at a time so only the culprit fails
             if len(group) == 1:
                 p = group[0]
                 return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
-            return [r for p in group for r in self._score_group([p], want_features)]
+            return [r for p in group for r in self._score_group([p], return_features, explain)]
         if want_features:
             import torch
 
             feats = torch.from_numpy(feats)
+        if explain:
+            from .explaining import explain_features, explain_views  # here: it imports torch
         out = []
         for i, (p, r) in enumerate(zip(group, raw.tolist())):
             if (self.regressor is not None and not math.isfinite(r)) or (
@@ -311,7 +322,12 @@ class Scorer:
                 out.append(ItemResult(p.index, p.source, error=error, exception=ValueError(f"{p.source}: {error}")))
                 continue
             scaled = float(self.regressor.scale(r)) if self._can_scale else None
-            out.append(ItemResult(p.index, p.source, scaled, r, features=feats[i] if want_features else None))
+            result = ItemResult(p.index, p.source, scaled, r, features=feats[i] if return_features else None)
+            if graph:
+                result.explanation = explain_views(explained[0][i], explained[1][i])
+            elif explain:
+                result.explanation = explain_features(self.explainer, feats[i])
+            out.append(result)
         return out
 
     @property
@@ -320,12 +336,21 @@ class Scorer:
 
     # ---- public --------------------------------------------------------------------------------
 
-    def iter_scores(self, inputs, return_features: bool = False) -> Iterator[ItemResult]:
+    def iter_scores(self, inputs, return_features: bool = False, explain: bool = False) -> Iterator[ItemResult]:
         """Score ``inputs`` (paths, PIL images, arrays, tensors) and yield one :class:`ItemResult` per
         input, **in input order**, as soon as it and all before it are done. A failing input yields a
         result with ``error`` set and the others go on. Scores are scaled when the regressor has a
         score range (``raw_score`` always holds the native-scale value). When an iterator of inputs raises,
-        the inputs taken before it are scored and yielded first, then its exception is raised."""
+        the inputs taken before it are scored and yielded first, then its exception is raised. ``explain``:
+        each result's ``explanation`` from :attr:`explainer` (ValueError now when there is none)."""
+        if explain and self.explainer is None:
+            raise ValueError(
+                "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE "
+                "to load()"
+            )
+        return self._iter_scores(inputs, return_features, explain)
+
+    def _iter_scores(self, inputs, return_features: bool, explain: bool) -> Iterator[ItemResult]:
         items = split_inputs(inputs)
         if isinstance(items, Iterator):
             items = _Stream(items)
@@ -339,7 +364,7 @@ class Scorer:
             nonlocal held
             group = buckets.pop(key)
             held -= len(group)
-            for r in self._score_group(group, return_features):
+            for r in self._score_group(group, return_features, explain):
                 done[r.index] = r
 
         for p in self._prepared(items):
@@ -388,7 +413,8 @@ class Scorer:
 
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an
-        :class:`~arniqa.inference.explaining.Explanation` (needs an explanation head, ``load(explainer=...)``)."""
+        :class:`~arniqa.inference.explaining.Explanation` (needs an explanation head: a checkpoint's or an ONNX
+        file's, exported with one, or ``load(explainer=...)``)."""
         from .explaining import explain  # here: it imports torch
 
         return explain(self, inputs)

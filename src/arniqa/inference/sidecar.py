@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data.iqa.registry import SCORE_KINDS
 from ..data.views import PROTOCOLS
+from ..degradations.registry import LABELS
 from ..utils.files import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
@@ -31,6 +32,7 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
     dataset, score_range, protocol = meta.get("dataset"), meta.get("score_range"), meta.get("protocol")
+    labels = meta.get("explain_labels")
     if dataset is not None and not isinstance(dataset, str):
         raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; export the model again")
     if score_range is not None and not _is_score_range(score_range):
@@ -40,6 +42,11 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
         raise ValueError(
             f"{side}: 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
+        )
+    if labels is not None and labels != list(LABELS):  # they name files (arniqa map --explain): never other names
+        raise ValueError(
+            f"{side}: 'explain_labels' must be this version's groups ({', '.join(LABELS)}), got {labels!r}; "
+            "export the model again"
         )
     return meta
 

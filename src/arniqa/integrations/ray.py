@@ -188,9 +188,10 @@ class ArniqaScorer:
 
     ``model`` and ``**load_options`` go to :func:`arniqa.inference.load` (``weights_dir``, ``protocol``,
     ``regressor``, ``engine``, ``device``, ``batch_size``, ``workers``, ...); ``scale``: scaled scores
-    when the regressor has a score range; ``embedding``: also the 4096-d feature; ``threads``: torch's
-    (and ONNX Runtime's) threads in this actor; ``cwd``: the folder relative paths (files, weights) are
-    read from (``arniqa score --ray`` passes its own)."""
+    when the regressor has a score range; ``embedding``: also the 4096-d feature; ``explain``: also the
+    explanation by the model's own head (an ONNX file exported with one), columns ``explain_probs`` (n, G) and
+    ``severity`` (NaN for failed rows); ``threads``: torch's (and ONNX Runtime's) threads in this actor; ``cwd``:
+    the folder relative paths (files, weights) are read from (``arniqa score --ray`` passes its own)."""
 
     def __init__(
         self,
@@ -198,6 +199,7 @@ class ArniqaScorer:
         *,
         scale: bool = True,
         embedding: bool = False,
+        explain: bool = False,
         threads: int | None = None,
         cwd: str | None = None,
         **load_options,
@@ -212,10 +214,10 @@ class ArniqaScorer:
         if reg is None and not embedding:
             raise ValueError(f"{model}: the model has no regressor; pass regressor=FILE")
         self.scale = scale and reg is not None and reg.score_range is not None
-        self.embedding = embedding
+        self.embedding, self.explain = embedding, explain
 
     def __call__(self, batch: dict) -> dict:
-        results = list(self.scorer.iter_scores(batch_items(batch), return_features=self.embedding))
+        results = list(self.scorer.iter_scores(batch_items(batch), self.embedding, self.explain))
         out = {k: v for k, v in batch.items() if k not in ("image", "bytes")}
         raw = [math.nan if r.raw_score is None else r.raw_score for r in results]
         out["score"] = np.array(
@@ -231,6 +233,12 @@ class ArniqaScorer:
                     for r in results
                 ]
             )
+        if self.explain:
+            nan = np.full(len(self.scorer.explainer.labels), np.nan, np.float32)
+            out["explain_probs"] = np.stack(
+                [nan if r.explanation is None else r.explanation[0].numpy() for r in results]
+            )
+            out["severity"] = np.array([math.nan if r.explanation is None else r.explanation[1] for r in results])
         return out
 
 
@@ -240,18 +248,25 @@ class RayScorer:
 
     ``load_options`` are :func:`~arniqa.inference.load`'s (model by ``model``); ``workers``: actors (see
     :func:`worker_slots`); ``explainer``: the explanation head the rows are explained with (``--explain``),
-    from the image's feature that the actors send back."""
+    from the image's feature that the actors send back (an ONNX file's own head, a
+    :class:`~arniqa.inference.onnx_engine.GraphHead`: the actors explain with it and send the explanation)."""
 
     def __init__(self, load_options: dict, workers: int | None = None, explainer=None) -> None:
         self.options = dict(load_options)
         self.workers = workers
         self.explainer = explainer
 
-    def iter_scores(self, items: list, return_features: bool = False) -> Iterator[ItemResult]:
+    def iter_scores(self, items: list, return_features: bool = False, explain: bool = False) -> Iterator[ItemResult]:
         """As :meth:`Scorer.iter_scores`; ``return_features``: each result's ``features`` is the image's
         feature, (1, 4096): the mean over its views, which is what the regressor and an explainer see."""
         import ray
         import torch
+
+        from ..inference.explaining import explain_features
+        from ..inference.onnx_engine import GraphHead
+
+        graph = explain and isinstance(self.explainer, GraphHead)
+        embedding = return_features or (explain and not graph)
 
         done: dict[int, ItemResult] = {}
         for i, it in enumerate(items):
@@ -271,23 +286,38 @@ class RayScorer:
                 batch_format="numpy",
                 fn_constructor_kwargs={
                     **self.options,
-                    "embedding": return_features,
+                    "embedding": embedding,
+                    "explain": graph,
                     "threads": slots["num_cpus"],
                     "cwd": os.getcwd(),
                 },
                 **slots,
             )
             for batch in _batches(ds):
-                features = batch["embedding"] if return_features else [None] * len(batch["index"])
-                for i, path, score, raw, error, feature in zip(
-                    batch["index"], batch["path"], batch["score"], batch["raw_score"], batch["error"], features
+                n = len(batch["index"])
+                features = batch["embedding"] if embedding else [None] * n
+                explained = zip(batch["explain_probs"], batch["severity"]) if graph else [None] * n
+                for i, path, score, raw, error, feature, explanation in zip(
+                    batch["index"],
+                    batch["path"],
+                    batch["score"],
+                    batch["raw_score"],
+                    batch["error"],
+                    features,
+                    explained,
                 ):
                     i = int(i)
                     if isinstance(error, str):
                         done[i] = ItemResult(i, str(path), error=error)
-                    else:  # None, or NaN where a block's errors were all None
-                        feature = None if feature is None else torch.from_numpy(np.array(feature))[None]
-                        done[i] = ItemResult(i, str(path), float(score), float(raw), features=feature)
+                        continue
+                    # error None, or NaN where a block's errors were all None
+                    feature = torch.from_numpy(np.array(feature))[None] if embedding else None
+                    if graph:
+                        explanation = torch.from_numpy(np.array(explanation[0])), float(explanation[1])
+                    elif explain:
+                        explanation = explain_features(self.explainer, feature)
+                    kept = feature if return_features else None
+                    done[i] = ItemResult(i, str(path), float(score), float(raw), features=kept, explanation=explanation)
                 for r in emit_in_order(done, emitted):
                     emitted += 1
                     yield r

@@ -18,13 +18,11 @@ import torch.nn.functional as F
 
 from ..constants import QUALITY_DIM
 from ..data.views import PROTOCOLS
-from ..degradations.registry import GROUPS
+from ..degradations.registry import LABELS, NONE  # noqa: F401  (NONE: re-exported)
 from ..utils.files import Writer, atomic_write
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
 from .files import WeightsError, check_layer_size, read_state_dict
 
-NONE = "none"
-LABELS: tuple[str, ...] = (*GROUPS, NONE)
 EXPLAINER_FORMAT = "arniqa-explainer"
 PREFIX = "explainer."
 
