@@ -84,3 +84,21 @@ def test_an_onnx_file_with_a_head_explains_as_its_checkpoint(tmp_path, monkeypat
         np.testing.assert_allclose(given.probs[i], probs, atol=1e-6)
         assert given.severity[i] == pytest.approx(severity, abs=1e-6)
     assert not torch.allclose(given.probs, own.probs, atol=0.01)
+
+
+def test_an_onnx_file_knows_the_protocol_of_its_head_and_warns_on_another(tmp_path, monkeypatch):
+    # before: the sidecar did not record it, so scoring the file with another --protocol explained without a word
+    import warnings
+
+    from arniqa.models.explain import add_to_checkpoint
+
+    plain = tiny_checkpoint(tmp_path / "h.safetensors", monkeypatch).with_name("plain-h.safetensors")
+    head = tiny_explainer()
+    head.protocol = "whole"  # as `arniqa explain fit --protocol whole` records it
+    onnx = export(tmp_path / "m.onnx", add_to_checkpoint(plain, head, tmp_path / "whole.safetensors"), protocol="whole")
+    photos = _photos(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(onnx, device="cpu").explain(photos)  # the file's own protocol: the head's
+    with pytest.warns(UserWarning, match="fitted on 'whole' features, these come from 'crops'"):
+        load(onnx, device="cpu", protocol="crops").explain(photos)

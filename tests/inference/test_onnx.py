@@ -270,6 +270,7 @@ def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, m
         ({"protocol": ["crops"]}, "'protocol' must be one of crops, whole, pyiqa, eval, got ['crops']"),
         ({"explain_labels": ["../../x"] * 8}, "'explain_labels' must be this version's groups (brightness_change, "),
         ({"explain_labels": "blur"}, "'explain_labels' must be this version's groups"),
+        ({"explain_protocol": "five crops"}, "'explain_protocol' must be one of crops, whole, pyiqa, eval"),
     ],
 )
 def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):

@@ -51,10 +51,13 @@ class GraphHead:
     the file's embedding; :func:`arniqa.inference.explaining.explain_views` makes an image's explanation."""
 
     labels: tuple[str, ...]
-    protocol = None  # not in the sidecar (`arniqa export` warned when the head's was not the export's)
+    protocol: str | None = None  # what the head was fitted on: the sidecar's explain_protocol (None: unknown)
 
     def check_protocol(self, protocol: str) -> None:
-        """Nothing to check: the protocol the head was fitted on is not known, as for a head file without one."""
+        """Warn (one line) when the head was fitted on another protocol's features, as a head file does."""
+        from ..models.explain import check_head_protocol  # here: it imports torch, which explaining needs anyway
+
+        check_head_protocol(self.protocol, protocol)
 
 
 def execution_providers(device) -> tuple[str, list]:
@@ -133,7 +136,11 @@ class OnnxEngine:
                     f"not float32{' (N,3,H,W)' if name in inputs else ''}); write one with `arniqa export`"
                 )
         labels = (self.meta or {}).get("explain_labels")  # read_sidecar checked them
-        self.explainer = GraphHead(tuple(labels)) if labels and set(EXPLAIN_OUTPUTS) <= set(self.outputs) else None
+        self.explainer = (
+            GraphHead(tuple(labels), (self.meta or {}).get("explain_protocol"))
+            if labels and set(EXPLAIN_OUTPUTS) <= set(self.outputs)
+            else None
+        )
         score_range = (self.meta or {}).get("score_range")
         # the graph's own scaled score, to check the sidecar's range against
         self.scaled = None if score_range is None or "score" not in self.outputs else ScoreRange(*score_range)

@@ -101,6 +101,7 @@ def sidecar(
         "raw_score_direction": None if r is None else ("lower is better" if r.lower_better else "higher is better"),
         "opset": OPSET,
         "explain_labels": list(explainer.labels) if explain else None,
+        "explain_protocol": explainer.protocol if explain else None,  # what the head was fitted on (None: unknown)
     }
 
 

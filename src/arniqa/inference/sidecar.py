@@ -43,6 +43,12 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         raise ValueError(
             f"{side}: 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
         )
+    head_protocol = meta.get("explain_protocol")
+    if head_protocol is not None and not (isinstance(head_protocol, str) and head_protocol in PROTOCOLS):
+        raise ValueError(
+            f"{side}: 'explain_protocol' must be one of {', '.join(PROTOCOLS)}, got {head_protocol!r}; "
+            "export the model again"
+        )
     if labels is not None and labels != list(LABELS):  # they name files (arniqa map --explain): never other names
         raise ValueError(
             f"{side}: 'explain_labels' must be this version's groups ({', '.join(LABELS)}), got {labels!r}; "

@@ -55,13 +55,18 @@ class Explainer(nn.Module):
     def check_protocol(self, protocol: str) -> None:
         """Warn (one line) when the head was fitted on the features of another protocol than ``protocol``, the one
         its explanations are to come from (a head of unknown protocol passes)."""
-        if self.protocol is not None and self.protocol != protocol:
-            warnings.warn(
-                f"the explanation head was fitted on {self.protocol!r} features, these come from {protocol!r}: its "
-                f"groups and severities may be off; use protocol {self.protocol!r} (--protocol {self.protocol}), or "
-                f"fit the head with --protocol {protocol}",
-                stacklevel=2,
-            )
+        check_head_protocol(self.protocol, protocol)
+
+
+def check_head_protocol(fitted: str | None, protocol: str) -> None:
+    """The warning of :meth:`Explainer.check_protocol` for a head fitted on ``fitted`` features (None: unknown)."""
+    if fitted is not None and fitted != protocol:
+        warnings.warn(
+            f"the explanation head was fitted on {fitted!r} features, these come from {protocol!r}: its "
+            f"groups and severities may be off; use protocol {fitted!r} (--protocol {fitted}), or "
+            f"fit the head with --protocol {protocol}",
+            stacklevel=3,
+        )
 
 
 def fit_explainer(
