@@ -18,6 +18,7 @@ import yaml
 from ..constants import CROP_SIZE
 from ..degradations.sampler import MAX_DISTORTIONS
 from ..models.backbones import BACKBONES, SE_INITS
+from ..utils.files import MAX_NESTING
 from ..utils.runtime import AUTOCAST_PRECISIONS
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -123,7 +124,6 @@ def from_dict(values: dict[str, Any]) -> Config:
 
 
 MAX_REPEATED = 100_000  # values a config's aliases may add to what is written: a shared block, not a bomb
-MAX_DEPTH = 100  # levels of nesting in a config
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -157,7 +157,7 @@ def parse_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=ConfigLoader)
     except RecursionError:
-        raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep") from None
+        raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep") from None
 
 
 def expansion_problem(root: yaml.Node) -> str | None:
@@ -183,8 +183,8 @@ def expansion_problem(root: yaml.Node) -> str | None:
         elif isinstance(child, yaml.ScalarNode):
             sizes[id(child)] = 1
         elif id(child) not in sizes:
-            if len(path) >= MAX_DEPTH:
-                return f"nested more than {MAX_DEPTH} levels deep"
+            if len(path) >= MAX_NESTING:
+                return f"nested more than {MAX_NESTING} levels deep"
             path.append((child, iter(children(child))))
             on_path.add(id(child))
     repeated = sizes[id(root)] - len(sizes)
