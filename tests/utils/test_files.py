@@ -146,7 +146,9 @@ def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_pat
     with pytest.raises(ValueError, match=r"m.onnx.json: not a JSON sidecar \(nested more than 100 levels deep"):
         read_sidecar(tmp_path / "m.onnx")
     save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": DEEP})
-    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested more than 100 levels deep"):
+    with pytest.raises(
+        WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested more than 100 levels deep"
+    ):
         arniqa_metadata(tmp_path / "c.safetensors")
     (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
     assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
