@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.folders import list_images
-from ..data.images import open_image
+from ..data.images import read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of
@@ -64,7 +64,7 @@ def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str,
     if folder is None:
         images = [Image.fromarray(a) for a in sample_arrays().values()]
     else:
-        images = [open_image(f) for f in calibration_files(folder)]
+        images = [read_image(f) for f in calibration_files(folder)]
     crops = get_protocol("crops")
     feeds = []
     for image in images:
