@@ -1,6 +1,8 @@
-"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos (phone formats too)
-and image trees."""
+"""Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos (phone formats too),
+image trees and a PNG header declaring any size."""
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +79,18 @@ def fake_ghostscript(monkeypatch, folder: Path) -> Path:
     script.chmod(0o755)
     monkeypatch.setattr(EpsImagePlugin, "gs_binary", str(script))
     return marker
+
+
+def png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header declares w x h RGB pixels, with one row of data: decoding it would need 3 w h bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1)))
+        + chunk(b"IEND", b"")
+    )

@@ -8,9 +8,10 @@ from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
-from arniqa.demo import WARNING, run_demo, sample_photos
+from arniqa.demo import WARNING, check_same_run, run_demo, sample_photos
 from arniqa.evaluate.features import FeatureProtocol, extract_features
 from arniqa.models.checkpoint import load_checkpoint
+from arniqa.train import ConfigError
 
 
 def test_sample_photos_ship_with_the_dependencies(tmp_path):
@@ -106,3 +107,27 @@ def test_a_signal_in_the_demos_training_is_one_line_and_128_plus_its_number(tmp_
         "error: stopped by SIGHUP at epoch 0, step 2; state.pt holds global step 2; "
         "rerun arniqa demo with the same -o to go on"
     ]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("train: 1\n", "not the config of a training run (train: expected a mapping, got 1)"),
+        ("train: {max_steps: 12, bogus: 1}\n", "not the config of a training run (unknown config key(s) train.bogus"),
+        ("train: [\n", "invalid YAML (line 2, column 1: expected the node content"),
+        ("train: &t {max_steps: *t}\n", "invalid YAML (the collection at line 1 holds itself through an alias"),
+    ],
+)
+def test_a_damaged_config_in_the_demos_run_folder_is_one_line_naming_it(tmp_path, text, problem):
+    """`arniqa demo -o DIR` reads DIR/run/config.yaml to check a rerun's settings: a damaged or foreign one was a
+    TypeError, KeyError or PyYAML traceback (read with yaml.safe_load, then indexed)."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'run' / 'config.yaml'}: {problem}")):
+        check_same_run(tmp_path / "run", 12, 64, 4)
+    from arniqa.cli import _register
+
+    _register()
+    result = CliRunner().invoke(app, ["demo", "-o", str(tmp_path)])
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert result.exit_code == 2 and len(errors) == 1 and problem in errors[0] and "Traceback" not in result.output

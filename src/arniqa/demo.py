@@ -22,7 +22,6 @@ import shlex
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image
 
 from .data.images import open_image, pil_to_tensor, tensor_to_pil
@@ -36,6 +35,7 @@ from .evaluate.probe import fit, predict
 from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.regressor import Regressor
 from .train import load_config, train
+from .train.config import ConfigError, from_dict, read_values
 from .utils.files import atomic_write
 
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
@@ -63,10 +63,15 @@ def sample_photos(folder: Path) -> list[Path]:
 def check_same_run(run: Path, steps: int, crop_size: int, batch_size: int) -> None:
     """ValueError if the training run in ``run`` (finished or interrupted) was made with other settings: a rerun
     reuses it, and its report and checkpoint would describe settings it was not trained with."""
-    if not (run / "config.yaml").is_file():
+    path = run / "config.yaml"
+    if not path.is_file():
         return
-    saved = yaml.safe_load((run / "config.yaml").read_text())
-    was = (saved["train"]["max_steps"], saved["data"]["crop_size"], saved["train"]["batch_size"])
+    values = read_values(path)  # the loader of every config: a damaged or hostile file is one line naming it
+    try:
+        saved = from_dict(values)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: not the config of a training run ({err}); choose another -o") from None
+    was = (saved.train.max_steps, saved.data.crop_size, saved.train.batch_size)
     if was != (steps, crop_size, batch_size):
         raise ValueError(
             f"{run}: trained with --steps {was[0]} and --crop-size {was[1]} (batch {was[2]}), not --steps {steps} "

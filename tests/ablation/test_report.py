@@ -4,13 +4,14 @@ overall and per distortion group, cost per variant, learning curves, the scope t
 import csv
 import errno
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from arniqa.ablation import load_ablation_config, write_report
+from arniqa.ablation import AblationError, load_ablation_config, write_report
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ablation_tiny.yaml"
 SEEDS = (0, 1, 2)
@@ -140,3 +141,31 @@ def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(
     write_report(config, out)
     changed = [name for name in names if (out / name).read_bytes() != before[name]]
     assert changed == ["summary.json", "report.md", "synthetic_bars.png", "learning_curves.png"]  # not the losses
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # PyYAML and json stop at Python's recursion limit
+DEEPISH = '[{"command": "c", "started": "s", "seconds": 1, "done": 0, "skipped": 0, "failed": ' + "[" * 500
+DEEPISH += "]" * 500 + "}]"  # read by json, but not by what walks it again (jsonable stops at about 500)
+
+
+@pytest.mark.parametrize(
+    "name, text, problem",
+    [
+        ("runs.json", "garbage", "not readable JSON (Expecting value"),
+        ("runs.json", DEEP, "not readable JSON (nested more than 100 levels deep"),
+        ("runs.json", DEEPISH, "not readable JSON (nested more than 100 levels deep"),
+        ("runs.json", "[1]", "expected a list of objects with command, started, seconds, done, skipped, failed"),
+        ("data/split.json", '{"train": []}', "expected an object with pristine, images, seed, rule, holdout, train"),
+        ("data/split.json", DEEP, "not readable JSON (nested more than 100 levels deep"),
+        ("resnet50/seed0/trained/result.json", "[]", "expected an object; delete it, and the study evaluates"),
+        ("resnet50/seed0/trained/result.json", b"\xff{}", "not JSON: not UTF-8 text (invalid start byte at byte 0)"),
+    ],
+)
+def test_a_damaged_file_of_the_study_is_named_with_what_to_do(tree, name, text, problem):
+    """runs.json, split.json and a result.json were read with json.loads and indexed: garbage was json's bare
+    `Expecting value: line 1 column 1 (char 0)` naming no file, deep nesting a RecursionError traceback, another
+    shape a TypeError or KeyError traceback."""
+    config, out = tree
+    (out / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(AblationError, match=re.escape(f"{out / name}: {problem}")):
+        write_report(config, out)

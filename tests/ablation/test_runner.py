@@ -2,6 +2,7 @@
 probe stages (snapshots evaluated as ``step<k>``) and the per-group breakdown."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -333,3 +334,15 @@ def test_a_signal_in_a_training_run_stops_the_study_and_a_rerun_goes_on(study, m
         "rerun the same arniqa ablate command to go on"
     ]
     assert "failed:" not in result.output
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 100_000 + "]" * 100_000, "[]"])
+def test_a_damaged_study_json_is_named_before_any_work(study, text):
+    """study.json was read with json.loads: a damaged one was json's bare message (no file named) or a
+    RecursionError traceback; a list a TypeError traceback."""
+    config, out, calls = study
+    out.mkdir()
+    (out / "study.json").write_text(text)
+    with pytest.raises(AblationError, match=re.escape(f"{out / 'study.json'}: ")):
+        run_ablation(config, quiet=True)
+    assert not calls and not (out / "data").exists()

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from imaging import POSTSCRIPT, fake_ghostscript, write_phone_photos
+from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
 from PIL import Image
 
 from arniqa.data.images import (
@@ -306,3 +306,60 @@ def test_pillow_heif_is_imported_only_for_a_heif_file(tmp_path):
     assert all(abs(a - b) <= 8 for a, b in zip(ast.literal_eval(pixel), (200, 30, 60)))  # a lossy copy of the colour
     _, error = run("import sys; sys.modules['pillow_heif'] = None\n")  # import pillow_heif now fails
     assert error.endswith("phone.heic: a HEIF/HEIC image, but pillow-heif is not installed; pip install pillow-heif")
+
+
+def _reader(name):
+    """What reads an image for training, evaluation (and ablation), the benchmarks and explain fit."""
+    from arniqa.data.pristine import PristinePairs
+    from arniqa.data.synthetic import prepare
+    from arniqa.evaluate.features import FeatureProtocol
+
+    return {
+        "train": lambda path: PristinePairs([path, path], crop_size=16)[0],
+        "evaluate": lambda path: FeatureProtocol(crop_size=16).views(path),
+        "benchmark, explain fit": lambda path: prepare(path, (32, 24)),
+    }[name]
+
+
+@pytest.mark.parametrize("reader", ["train", "evaluate", "benchmark, explain fit"])
+def test_every_reader_refuses_an_image_over_the_bound_before_decoding(tmp_path, monkeypatch, reader):
+    """Only `arniqa score` had a bound: the others opened images with PIL's limit alone, which refuses past twice
+    its own (179 million pixels): a 484 KB PNG of 12000x12000 took 1.5 GB to evaluate, exit 0. Now they keep
+    DEFAULT_MAX_PIXELS (100 million), checked on the header; no option sets it, so the error says downscale it."""
+    from PIL import PngImagePlugin
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    big.write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8)).save(small)
+    decoded = []
+    real_load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    with pytest.raises(ImageError) as caught:
+        _reader(reader)(big)
+    assert str(caught.value) == f"{big}: image too large: 100010000 pixels, over the bound of 100000000; downscale it"
+    assert decoded == []
+    _reader(reader)(small)  # within it: read
+
+
+def test_a_bound_above_pils_limit_still_stops_the_png_inside_an_icon_before_decoding(tmp_path, monkeypatch):
+    """PIL warns before decoding an image over its own limit; the warning stopped an image only when PIL's limit
+    was at least the bound (`arniqa score` sets it so). Above it, an ICO declaring 16x16 and holding a 3000x3000
+    PNG had its PNG decoded and was returned whole (the 16x16 header passed the bound)."""
+    import io
+    import struct
+
+    from PIL import PngImagePlugin
+
+    png = io.BytesIO()
+    Image.new("RGB", (3000, 3000)).save(png, "PNG")
+    header = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png.getvalue()), 22)
+    icon = tmp_path / "icon.ico"
+    icon.write_bytes(header + png.getvalue())
+    decoded = []
+    real_load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000_000)  # below the bound: PIL warns past 5 million
+    with pytest.raises(ImageError, match=r"icon.ico: image too large: 9000000 pixels, over the bound of 6000000 "):
+        open_image(icon, max_pixels=6_000_000)
+    assert decoded == []
+    assert open_image(icon, max_pixels=9_000_000).size == (3000, 3000) and decoded == [(3000, 3000)]  # within it

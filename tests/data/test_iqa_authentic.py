@@ -230,3 +230,59 @@ def test_spaq_row_without_an_image_name_is_named(tmp_path, name):
         with pytest.raises(DatasetError) as info:
             load_dataset("spaq", tmp_path, check=check)
         assert str(info.value) == f"{path}, row 3: empty Image name; name the image of each row, or remove the row"
+
+
+def _compressed_mat(path, name, values: int):
+    """A MATLAB 5 file whose one compressed variable ``name`` holds ``values`` zeros (1 x values doubles), written
+    without holding them: zlib packs the zeros about 1000 to 1."""
+    import struct
+    import zlib
+
+    label = name.encode() + b"\0" * (-len(name) % 8)
+    head = struct.pack("<8I", 6, 8, 6, 0, 5, 8, 1, values) + struct.pack("<2I", 1, len(name)) + label
+    head += struct.pack("<2I", 9, 8 * values)  # the doubles
+    pack = zlib.compressobj(9)
+    body = [pack.compress(struct.pack("<2I", 14, len(head) + 8 * values) + head)]
+    body += [pack.compress(bytes(min(8 << 20, 8 * values - at))) for at in range(0, 8 * values, 8 << 20)]
+    body.append(pack.flush())
+    body = b"".join(body)
+    header = b"MATLAB 5.0 MAT-file, written by a test".ljust(124) + b"\x00\x01IM"
+    path.write_bytes(header + struct.pack("<2I", 15, len(body)) + body)
+
+
+def test_clive_mat_files_that_unpack_past_the_bound_are_refused_before_unpacking(tmp_path):
+    """A 40 KB AllMOS_release.mat of 40 MB of zeros was unpacked whole by loadmat (a 780 KB file: 1 GB); a
+    MATLAB 7.3 (HDF5) file said "Please use HDF reader ... e.g. h5py", which arniqa does not use."""
+    (tmp_path / "Data").mkdir()
+    names = np.array(["a.bmp", "b.bmp"], dtype=object).reshape(-1, 1)
+    scipy.io.savemat(tmp_path / "Data" / "AllImages_release.mat", {"AllImages_release": names}, do_compression=True)
+    mos = tmp_path / "Data" / "AllMOS_release.mat"
+    _compressed_mat(mos, "AllMOS_release", 5 << 20)  # 40 MiB of doubles
+    assert mos.stat().st_size < 100_000
+    with pytest.raises(DatasetError, match=r"AllMOS_release.mat: its variables unpack to more than 33,554,432 bytes"):
+        load_dataset("clive", tmp_path, check=False)
+    _compressed_mat(mos, "AllMOS_release", 2)
+    assert load_dataset("clive", tmp_path, check=False).scores.tolist() == [0.0, 0.0]  # the writer is a MAT file
+    mos.write_bytes(b"MATLAB 7.3 MAT-file, HDF5 schema 1.00".ljust(124) + b"\x00\x02IM" + b"\0" * 384 + b"\x89HDF")
+    with pytest.raises(DatasetError, match=r"AllMOS_release.mat: a MATLAB 7.3 \(HDF5\) file, which is not read; use"):
+        load_dataset("clive", tmp_path, check=False)
+
+
+def test_a_spaq_workbook_that_unpacks_past_the_bound_is_refused_before_it_is_read(tmp_path):
+    """A 1.3 MB workbook whose sheet unpacked to 400 MB of cells took 145 s and 2 GB of memory, then a MemoryError;
+    zipfile reads no more than a part declares, so the declared sizes bound what is read."""
+    import zipfile
+
+    pytest.importorskip("openpyxl")
+    path = tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx"
+    path.parent.mkdir()
+    pd.DataFrame({"Image name": ["a.jpg"], "MOS": [50.0]}).to_excel(tmp_path / "small.xlsx", index=False)
+    with zipfile.ZipFile(tmp_path / "small.xlsx") as small, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as big:
+        for part in small.namelist():
+            big.writestr(part, small.read(part))
+        big.writestr("xl/media/padding.bin", bytes(33 << 20))  # 33 MiB of zeros: about 33 KB packed
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DatasetError, match=r"scores.xlsx: its parts unpack to 34,\d{3},\d{3} bytes, more than the 33,"):
+        load_dataset("spaq", tmp_path, check=False)
+    path.write_bytes((tmp_path / "small.xlsx").read_bytes())
+    assert load_dataset("spaq", tmp_path, check=False).scores.tolist() == [50.0]

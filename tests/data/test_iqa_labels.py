@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -199,3 +200,42 @@ def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
     _img(tmp_path / "distorted_images" / "i01_01_1.bmp")
     (tmp_path / "mos_with_names.txt").write_bytes("\ufeff5.1 i01_01_1.bmp\r\n".encode())
     assert load_dataset("tid2013", tmp_path).scores.tolist() == [5.1]
+
+
+CSV_KEYS = ["flive", "koniq10k", "csv", "live"]  # the label files read by base.read_csv_rows
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+@pytest.mark.parametrize("where", ["header", "row"])
+def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_path, key, where):
+    """A 100 MB line of commas (an empty field each) was read whole and split into 100 million fields: 1.5 GB and
+    13 s for a 100 MB file. Now a line over MAX_LINE (1 MiB) is refused, naming it, having read no more of it."""
+    from arniqa.data.iqa.base import MAX_LINE
+
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    lines = label.read_text().splitlines(keepends=True)
+    at = 0 if where == "header" else 1
+    line = lines[at].rstrip("\n") + "," * (MAX_LINE - len(lines[at])) + "\n"  # MAX_LINE characters in all
+    for over in (True, False):
+        lines[at] = line.replace(",", ",,", 1) if over else line
+        label.write_text("".join(lines))
+        if over:
+            with pytest.raises(DatasetError, match=re.escape(f"{label}, line {at + 1}: longer than 1,048,576 chara")):
+                load_dataset(key, root)
+    assert load_dataset(key, root).scores.tolist() == [50.0, 51.0]  # a line of MAX_LINE characters is read
+
+
+def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkeypatch):
+    """Every column of every row was kept (a file of many columns held each cell as a string); rows beyond
+    MAX_ROWS (a million) were read on until memory ran out."""
+    import arniqa.data.iqa.base as base
+
+    path = tmp_path / "labels.csv"
+    _csv(path, ["path", *[f"x{i}" for i in range(50)], "mos", "level"], [["a.png", *range(50), 3, 1]] * 2)
+    rows = base.read_csv_rows(path, ["path"], "labels", optional=("mos", "reference", "level"))
+    assert rows == [{"path": "a.png", "mos": "3", "level": "1"}] * 2
+    monkeypatch.setattr(base, "MAX_ROWS", 2)
+    assert len(base.read_csv_rows(path, ["path"], "labels")) == 2
+    _csv(path, ["path", "mos"], [["a.png", 1], [], ["b.png", 2], ["c.png", 3]])  # a blank line is no row
+    with pytest.raises(DatasetError, match=re.escape(f"{path}: more than 2 rows; not a label file of one dataset")):
+        base.read_csv_rows(path, ["path"], "labels")

@@ -159,3 +159,14 @@ def test_missing_image_is_named(tmp_path):
     with pytest.raises(DatasetError, match=r"LIVE\.txt not found: .*img3\.bmp"):
         load_dataset("live", tmp_path)
     assert len(load_dataset("live", tmp_path, check=False)) == 3
+
+
+def test_a_tid2013_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_path):
+    """The whole file was read and split into lines: a line of 1 MiB and more was held, and repeated in the error."""
+    (tmp_path / "distorted_images").mkdir()
+    labels = tmp_path / "mos_with_names.txt"
+    labels.write_text("5.5 i01_01_1.bmp\n" + "1" * (1 << 20) + " i01_01_2.bmp\n")
+    with pytest.raises(
+        DatasetError, match=r"mos_with_names.txt, line 2: longer than 1,048,576 characters; not a label file$"
+    ):
+        load_dataset("tid2013", tmp_path, check=False)

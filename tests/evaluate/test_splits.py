@@ -256,3 +256,15 @@ def test_split_files_that_are_empty_garbage_or_hold_no_split_are_named(tmp_path)
     np.save(tmp_path / "train.npy", np.array([0, 2**63 + 5], dtype=np.uint64))  # was named as -9223372036854775803
     with pytest.raises(SplitError, match=re.escape(f"split 0 has index {2**63 + 5} outside 0..5")):
         load_splits(tmp_path, n_images=6)
+
+
+def test_a_split_file_declaring_more_than_it_holds_is_refused_before_any_allocation(tmp_path):
+    """A 200-byte .npy whose header declares 10**10 indices: numpy allocated 75 GiB first (a MemoryError, which
+    `arniqa evaluate` reported as running out of memory computing the features)."""
+    for name in ("train", "val", "test"):
+        np.save(tmp_path / f"{name}.npy", np.array([[0, 1]], dtype=np.int64))
+    header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (10000000000,), }".ljust(117) + b"\n"
+    (tmp_path / "val.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(16))
+    message = "val.npy: its header declares (10000000000,) int64 (80,000,000,000 bytes), but it holds 16"
+    with pytest.raises(SplitError, match=re.escape(message)):
+        load_splits(tmp_path, n_images=5)

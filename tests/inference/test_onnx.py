@@ -5,6 +5,7 @@ import csv
 import errno
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +287,17 @@ def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
     with pytest.raises(ValueError) as e:
         load(path, device="cpu")
     assert str(e.value).startswith(f"{side}: {message}") and str(e.value).endswith("; export the model again")
+
+
+def test_a_sidecar_nested_too_deeply_is_one_line_naming_it(tmp_path):
+    """A `dataset` nested 500 levels deep was read, then its error message's repr raised a RecursionError."""
+    from tiny_arniqa import tiny_onnx
+
+    _, _, path = tiny_onnx(tmp_path / "tiny.onnx")
+    side = tmp_path / "tiny.onnx.json"
+    side.write_text(side.read_text()[:-1] + ', "dataset": ' + "[" * 500 + "]" * 500 + "}")
+    with pytest.raises(ValueError, match=re.escape(f"{side}: not a JSON sidecar (nested more than 100 levels deep")):
+        load(path, device="cpu")
 
 
 def _graph(path, nodes, inputs=None):

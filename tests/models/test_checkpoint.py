@@ -4,6 +4,7 @@ import csv
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -350,3 +351,44 @@ def test_parts_on_a_full_disk_are_all_new_or_all_as_they_were(tmp_path):
     assert sorted(tmp_path.iterdir()) == files and os.path.getsize(files[0]) < 4096 < os.path.getsize(files[1])
     assert [sorted(load_file(str(f))) for f in files] == [["a", "b"], ["c"]]
     assert all(torch.equal(t, torch.ones_like(t)) for f in files for t in load_file(str(f)).values())
+
+
+def test_a_part_name_saying_a_billion_parts_is_answered_from_the_files_there(tiny, tmp_path):
+    """`m-00001-of-1000000000.safetensors`: every part's path was listed first (a MemoryError after 37 s and
+    1.7 GB); now only the files on disk are, and the missing count is the difference."""
+    model, reg = tiny
+    (whole,) = save_checkpoint(tmp_path / "m.safetensors", model, reg)
+    claim = tmp_path / "m-00001-of-1000000000.safetensors"
+    whole.rename(claim)
+    (tmp_path / "m-00003-of-1000000000.safetensors").write_bytes(claim.read_bytes())
+    (tmp_path / "m-000004-of-1000000000.safetensors").write_bytes(b"")  # of the set by its name, not a part of it
+    names = ", ".join(f"m-{i:05d}-of-1000000000.safetensors" for i in (2, 4, 5, 6, 7))
+    with pytest.raises(
+        WeightsError, match=re.escape(f"{claim}: missing 999999998 of its 1000000000 parts: {names} ...")
+    ):
+        read_checkpoint_config(claim)
+
+
+def test_a_safetensors_header_over_the_bound_is_refused_before_safetensors_reads_it(tiny, tmp_path):
+    """A 67 MB header of a million empty tensors took 930 MB to open (the checkpoint's config) and 2 GB to read;
+    loading it as a checkpoint ran the Rust allocator out of memory (an abort, under a 2.5 GB limit)."""
+    import struct
+
+    from arniqa.models.explain import load_explainer
+    from arniqa.models.files import MAX_HEADER, read_state_dict
+
+    model, reg = tiny
+    (path,) = save_checkpoint(tmp_path / "m.safetensors", model, reg)
+    size = struct.unpack("<Q", path.read_bytes()[:8])[0]
+    assert size < 40_000  # this project's files: a few KB (a ResNet50's about 30 KB)
+    tensors = {f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(MAX_HEADER // 50)}
+    header = json.dumps({"__metadata__": {"arniqa": json.dumps({"format": "arniqa-checkpoint"})}, **tensors})
+    crafted = tmp_path / "crafted.safetensors"
+    crafted.write_bytes(struct.pack("<Q", len(header)) + header.encode())
+    assert len(header) > MAX_HEADER and safe_open(str(crafted), framework="pt").metadata()  # safetensors reads it
+    problem = f"its header would be {len(header):,} bytes, more than the 4,194,304 of a model's file"
+    for read in (load_checkpoint, read_checkpoint_config, load_explainer):
+        with pytest.raises(WeightsError, match=re.escape(f"{crafted}: not a safetensors checkpoint ({problem})")):
+            read(crafted)
+    with pytest.raises(WeightsError, match=re.escape(f"{crafted}: not a readable safetensors file ({problem})")):
+        read_state_dict(crafted)

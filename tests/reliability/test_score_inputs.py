@@ -7,12 +7,11 @@ import json
 import os
 import struct
 import tarfile
-import zlib
 
 import numpy as np
 import pytest
 import tiny_score
-from imaging import POSTSCRIPT, fake_ghostscript
+from imaging import POSTSCRIPT, fake_ghostscript, png_header_only
 from PIL import Image
 from tiny_score import BIAS, FEATURE_WEIGHTS, write_images
 from typer.testing import CliRunner
@@ -184,24 +183,9 @@ def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_
     assert peaks[10] - peaks[1] < 500_000, peaks  # 9000 more (path, why) held: about 1.4 MB more
 
 
-def _png_header_only(w: int, h: int) -> bytes:
-    """A PNG whose header declares w x h RGB pixels, with one row of data: decoding it would need 3 w h bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1)))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_images_over_the_pixel_bound_are_error_rows_refused_before_decoding(tmp_path):
     big, small = tmp_path / "big.png", tmp_path / "small.png"
-    big.write_bytes(_png_header_only(12000, 12000))  # 144 megapixels (432 MB decoded) in 100 bytes
+    big.write_bytes(png_header_only(12000, 12000))  # 144 megapixels (432 MB decoded) in 100 bytes
     small.write_bytes(_png(40, 30))
     out = tmp_path / "s.csv"
     r = _score(big, small, "--protocol", "whole", "-o", out)

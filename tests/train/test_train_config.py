@@ -161,3 +161,69 @@ def test_an_unknown_key_in_a_validation_dataset_is_refused(tmp_path):
     assert (
         load_config(None, ["model.init=random", f"validation.datasets=[{ok}]"]).validation.datasets[0]["label"] == "k"
     )
+
+
+def nested_aliases(levels: int) -> str:
+    """A flow list of anchored lists, each naming the one before ten times: 10**(levels+1) values written out."""
+    items = ["&a0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
+    items += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "[" + ", ".join(items) + "]"
+
+
+def test_aliases_that_repeat_more_than_the_bound_are_refused_naming_the_file(tmp_path):
+    """Nested aliases ("billion laughs") were read as shared lists, then written out by the config's checks
+    (repr) and by dataclasses.asdict: 10**8 values took 1.8 GB and a minute, then a MemoryError traceback."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(f"model:\n  init: random\n  se_stages: {nested_aliases(5)}\n")  # 10**6 values written out
+    with pytest.raises(ConfigError, match=r"bomb.yaml: invalid YAML \(its aliases repeat [\d,]+ values, more than"):
+        load_config(bomb)
+    with pytest.raises(ConfigError, match=r"override 'model.se_stages=.*its aliases repeat"):
+        load_config(None, ["model.init=random", f"model.se_stages={nested_aliases(5)}"])
+    # the bound: a list of 999 values (1000 nodes with the list) named n times repeats 1000 * n values
+    for n, refused in ((100, False), (101, True)):
+        text = f"a: &a [{', '.join(['1'] * 999)}]\nb: [{', '.join(['*a'] * n)}]\n"
+        (tmp_path / "n.yaml").write_text(text)
+        if refused:
+            with pytest.raises(ConfigError, match="its aliases repeat 101,000 values, more than the 100,000"):
+                read_values(tmp_path / "n.yaml")
+        else:
+            assert read_values(tmp_path / "n.yaml")["b"] == [[1] * 999] * 100
+
+
+def test_anchors_for_scalars_and_small_maps_read_as_if_written_out(tmp_path):
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(
+        "common: &kadid {name: kadid10k, root: /data/kadid}\nlr: &lr 0.01\n"
+        "validation:\n  datasets: [*kadid, {<<: *kadid, splits: 3}]\noptim: {lr: *lr, eta_min: 0.0001}\n"
+    )
+    written = tmp_path / "written.yaml"
+    written.write_text(
+        "common: {name: kadid10k, root: /data/kadid}\nlr: 0.01\nvalidation:\n  datasets: [{name: kadid10k, "
+        "root: /data/kadid}, {name: kadid10k, root: /data/kadid, splits: 3}]\noptim: {lr: 0.01, eta_min: 0.0001}\n"
+    )
+    assert read_values(shared) == read_values(written)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("model:\n  init: random\n  se_stages: &a [1, *a]\n", "the collection at line 3 holds itself through an alias"),
+        ("model: &m\n  init: random\n  extra: *m\n", "the collection at line 1 holds itself through an alias"),
+        ("train:\n  snapshot_steps: " + "[" * 99 + "]" * 99 + "\n", "nested more than 100 levels deep"),
+        ("train:\n  snapshot_steps: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 100 levels deep"),
+    ],
+    ids=["a list in itself", "a section in itself", "101 levels", "100000 levels"],
+)
+def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tmp_path, text, problem):
+    """A list holding itself was accepted (then a RecursionError when the run wrote its config.yaml); 100,000
+    levels of nesting were PyYAML's RecursionError traceback."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: invalid YAML ({problem}")):
+        load_config(path)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("train:\n  snapshot_steps: " + "[" * 98 + "1" + "]" * 98 + "\n")  # 100 levels with the two maps
+    nested = 1
+    for _ in range(98):
+        nested = [nested]
+    assert read_values(ok)["train"]["snapshot_steps"] == nested

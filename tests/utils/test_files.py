@@ -13,11 +13,13 @@ import pytest
 import torch
 
 from arniqa.utils.files import (
+    MAX_NESTING,
     atomic_write,
     atomic_writes,
     buffer_writer,
     jsonable,
     out_of_space,
+    parse_json,
     reserve,
     write_json,
     write_whole,
@@ -141,10 +143,12 @@ def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_pat
     from arniqa.models.checkpoint import arniqa_metadata
 
     (tmp_path / "m.onnx.json").write_text('{"format": "arniqa-onnx", "x": ' + DEEP)
-    with pytest.raises(ValueError, match=r"m.onnx.json: not a JSON sidecar \(nested too deeply"):
+    with pytest.raises(ValueError, match=r"m.onnx.json: not a JSON sidecar \(nested more than 100 levels deep"):
         read_sidecar(tmp_path / "m.onnx")
     save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": DEEP})
-    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested too deeply"):
+    with pytest.raises(
+        WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested more than 100 levels deep"
+    ):
         arniqa_metadata(tmp_path / "c.safetensors")
     (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
     assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
@@ -230,3 +234,18 @@ def test_bytes_in_memory_are_written_whole_and_let_go_of_after_a_failed_write(tm
     assert failed.value.__traceback__ is not None  # the traceback and its frames are still held here
     buffer.write(b"x")  # BufferError ("Existing exports of data") while a view of the buffer is still held
     buffer.close()
+
+
+def test_json_nested_past_the_bound_is_a_decode_error_and_what_is_read_can_be_walked():
+    """json reads about 1000 levels, but jsonable stops at about 500 and repr at about 1000: a sidecar whose
+    `dataset` nested 500 levels was a RecursionError traceback (its error message repr'd it); 100,000 levels were
+    a JSONDecodeError already."""
+    nested = []
+    for _ in range(MAX_NESTING - 2):
+        nested = [nested]
+    text = json.dumps({"a": nested})  # MAX_NESTING levels with the object
+    assert text.count("[") == MAX_NESTING - 1 and parse_json(text) == {"a": nested}
+    assert jsonable(parse_json(text)) == {"a": nested} and repr(parse_json(text))
+    for deeper in (json.dumps({"a": [nested]}), json.dumps([{"a": nested}]), "[" * 500 + "]" * 500, "[" * 10**5):
+        with pytest.raises(json.JSONDecodeError, match=f"nested more than {MAX_NESTING} levels deep"):
+            parse_json(deeper)

@@ -18,13 +18,9 @@ from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
 from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
 from ..utils.runtime import check_workers
-from .layout import stages
+from .layout import AblationError, stages
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
-
-
-class AblationError(ValueError):
-    """An ablation config, data folder or output folder that cannot be used."""
 
 
 @dataclass

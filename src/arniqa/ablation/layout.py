@@ -5,8 +5,47 @@ global step k, ``evaluation.probe_steps``) and ``trained`` (the final model)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from ..utils.files import parse_json
 
 RESULT = "result.json"
+
+
+class AblationError(ValueError):
+    """An ablation config, data folder or output folder that cannot be used."""
+
+
+SPLIT_KEYS = ("pristine", "images", "seed", "rule", "holdout", "train")  # of data/split.json
+RUN_KEYS = ("command", "started", "seconds", "done", "skipped", "failed")  # of each entry of runs.json
+
+
+def read_json(path: Path, kind: type, redo: str, keys: tuple[str, ...] = ()) -> Any:
+    """The value of one of the study's own JSON files: an object with ``keys`` (``kind`` dict) or a list of
+    them (``kind`` list). AblationError naming the file and ``redo`` (what to do) when it is unreadable, damaged,
+    nested too deeply or of another shape."""
+    try:
+        value = parse_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise AblationError(f"{path}: not JSON: not UTF-8 text ({err.reason} at byte {err.start}); {redo}") from None
+    except (OSError, ValueError) as err:
+        raise AblationError(f"{path}: not readable JSON ({getattr(err, 'strerror', None) or err}); {redo}") from None
+    entries = [value] if kind is dict else value if isinstance(value, list) else None
+    if entries is None or not all(isinstance(e, dict) and all(k in e for k in keys) for e in entries):
+        shape = "an object" if kind is dict else "a list of objects"
+        raise AblationError(f"{path}: expected {shape}" + (f" with {', '.join(keys)}" if keys else "") + f"; {redo}")
+    return value
+
+
+def read_split(out: Path) -> dict:
+    return read_json(
+        split_path(out), dict, "delete it and rerun the study: the seed in the config splits again", SPLIT_KEYS
+    )
+
+
+def read_runs(out: Path) -> list:
+    path = runs_path(out)
+    return read_json(path, list, "delete it (it lists the study's invocations)", RUN_KEYS) if path.exists() else []
 
 
 def stages(probe_steps=(), untrained: bool = True) -> tuple[str, ...]:

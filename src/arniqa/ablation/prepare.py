@@ -4,7 +4,6 @@ built once and resumable, and the labelled sets of the config)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from ..data.iqa import IQADataset, load_dataset
 from ..data.synthetic import KADID_TYPES, build_synthetic
 from ..utils.files import write_json
 from .config import AblationConfig, AblationError
-from .layout import has_runs, split_path
+from .layout import has_runs, read_split, split_path
 
 
 def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
     }
     previous = split_path(out)
     if previous.exists():
-        before = json.loads(previous.read_text())
+        before = read_split(out)
         if (before["train"], before["holdout"]) != (split["train"], split["holdout"]):
             if has_runs(out):
                 raise AblationError(

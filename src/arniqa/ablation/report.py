@@ -17,7 +17,7 @@ import numpy as np
 from ..utils.files import atomic_writes, json_writer
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
-from .layout import runs_path, split_path
+from .layout import read_runs, read_split, split_path
 from .plots import plot_bars, plot_curves, plot_losses
 from .stats import LABELS, LEVEL, METRICS, collect, read_logs, result_order, summarise
 
@@ -92,8 +92,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
         raise AblationError(f"{out}: no ablation output here (data/split.json is missing); run the study first")
     results = collect(config, out)
     summary = summarise(config, results)
-    split = json.loads(split_path(out).read_text())
-    runs = json.loads(runs_path(out).read_text()) if runs_path(out).exists() else []
+    split, runs = read_split(out), read_runs(out)
     summary.update(
         machine=describe(),
         commit=git_commit(),

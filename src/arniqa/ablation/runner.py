@@ -22,7 +22,6 @@ that cannot be read safely stops the study (the user has to act; other failures 
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import sys
 import time
@@ -46,7 +45,7 @@ from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
-from .layout import RESULT, has_runs, result_path, run_folder, runs_path, stage_step
+from .layout import RESULT, has_runs, read_json, read_runs, result_path, run_folder, runs_path, stage_step
 from .prepare import prepare_benchmarks, split_pristine
 from .report import write_report
 
@@ -148,14 +147,15 @@ def _check_study(config: AblationConfig, out: Path) -> None:
     """Refuse to mix results made with other shared settings; record the settings otherwise."""
     path = out / "study.json"
     settings = jsonable(study_settings(config))
-    saved = json.loads(path.read_text()) if path.exists() else None
+    redo = "use another output folder, or delete the folder to start again"
+    saved = read_json(path, dict, redo) if path.exists() else None
     if saved == settings:
         return
     if saved is not None and has_runs(out):
         changed = sorted(k for k in settings if saved.get(k) != settings[k])
         raise AblationError(
             f"{out}: results or training runs were made with other settings ({', '.join(changed)} differ from "
-            f"{path}); use another output folder, or delete the folder to start again"
+            f"{path}); {redo}"
         )
     shutil.rmtree(out / "benchmarks", ignore_errors=True)  # nothing depends on it yet: rebuild with these settings
     write_json(path, settings)
@@ -171,7 +171,7 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         training = None
     else:
         model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
-        training = json.loads((folder / "training.json").read_text())
+        training = read_json(folder / "training.json", dict, "delete it, and the run is trained again")
         step = stage_step(stage)
         if step is not None:
             model_file = loop.snapshot_path(train_config.output, step)
@@ -285,7 +285,7 @@ def _log_invocation(out: Path, command, started, entry=None, seconds=None, done=
     """Record this invocation in ``runs.json`` when it starts (``seconds`` null until it ends), so that one
     stopped before its end is still listed; returns its index, to complete the entry at the end."""
     path = runs_path(out)
-    runs = json.loads(path.read_text()) if path.exists() else []
+    runs = read_runs(out)
     record = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started": started,

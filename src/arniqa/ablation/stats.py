@@ -5,7 +5,6 @@ variant against the baseline)."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from scipy import stats
 
 from ..degradations.registry import GROUPS
 from .config import AblationConfig
-from .layout import result_path, run_folder, stage_step
+from .layout import read_json, result_path, run_folder, stage_step
 
 METRICS = ("srcc", "plcc", "mono", "mono_tau")
 LEVEL = 0.95  # of the t intervals
@@ -89,7 +88,9 @@ def collect(config: AblationConfig, out: Path) -> dict[tuple[str, int, str], dic
             for stage in config.stages():
                 path = result_path(out, variant, seed, stage)
                 if path.exists():
-                    found[(variant, seed, stage)] = json.loads(path.read_text())
+                    found[(variant, seed, stage)] = read_json(
+                        path, dict, "delete it, and the study evaluates that run again"
+                    )
     return found
 
 

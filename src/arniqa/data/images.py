@@ -179,9 +179,19 @@ def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image
     return Image.fromarray(result.pixbuf)
 
 
-def open_image(path: PathLike, exif: bool = True, max_pixels: int | None = None) -> Image.Image:
+def read_image(path: PathLike, exif: bool = True) -> Image.Image:
+    """``path`` as training, evaluation, the benchmarks and ``explain fit`` read it: :func:`open_image` bounded
+    by :data:`DEFAULT_MAX_PIXELS` (no option sets it: an image over it is to be downscaled). A 484 KB PNG of
+    12000x12000 pixels took 1.5 GB to evaluate (PIL refuses only past twice its own limit, 179 million)."""
+    return open_image(path, exif, DEFAULT_MAX_PIXELS, option=None)
+
+
+def open_image(
+    path: PathLike, exif: bool = True, max_pixels: int | None = None, option: str | None = "--max-pixels"
+) -> Image.Image:
     """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot, or
-    if its header declares more than ``max_pixels`` pixels (None: PIL's limit only)."""
+    if its header declares more than ``max_pixels`` pixels (None: PIL's limit only). ``option``: what sets
+    the bound, named in that error (None: nothing does)."""
     p = Path(path)
     try:
         info = p.stat()
@@ -200,34 +210,49 @@ def open_image(path: PathLike, exif: bool = True, max_pixels: int | None = None)
             data = p.read_bytes()
         except OSError as e:
             raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
-        return decode_image(data, str(p), exif, max_pixels)
-    return _decode(p, str(p), exif, max_pixels)
+        return decode_image(data, str(p), exif, max_pixels, option)
+    return _decode(p, str(p), exif, max_pixels, option)
 
 
-def decode_image(data: bytes, name: str, exif: bool = True, max_pixels: int | None = None) -> Image.Image:
+def decode_image(
+    data: bytes, name: str, exif: bool = True, max_pixels: int | None = None, option: str | None = "--max-pixels"
+) -> Image.Image:
     """Decode an image file's bytes (e.g. a tar member) as :func:`open_image` decodes a file, errors
     naming ``name``."""
     if not data:
         raise ImageError(name, "empty file (0 bytes)")
     if (image := _decode_plain_png(data, max_pixels)) is not None:
         return image  # no EXIF or XMP: nothing to turn
-    return _decode(io.BytesIO(data), name, exif, max_pixels)
+    return _decode(io.BytesIO(data), name, exif, max_pixels, option)
 
 
-def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Image:
-    # PIL warns before it decodes an image over its limit. Where that limit is at least the bound (arniqa score
-    # sets it to --max-pixels), the warning is an error: it stops an image inside another (an ICO's PNG, whose
-    # size the ICO header does not tell) before it is decoded.
-    strict = max_pixels is not None and Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= max_pixels
+def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str | None) -> Image.Image:
+    over = f" ({option}); raise the bound to score it" if option else "; downscale it"
+    shown = warnings.showwarning
+
+    def bomb(message, category, *rest):
+        """PIL warns before it decodes an image over its own limit: with a bound, one over the bound is refused
+        there, before decoding, also an image inside another (an ICO's PNG, whose size the ICO header does not
+        tell); one within it (PIL's limit is lower) goes on."""
+        pixels = re.search(r"\((\d+) pixels\)", str(message))
+        if category is not Image.DecompressionBombWarning:
+            return shown(message, category, *rest)
+        if pixels is None or int(pixels[1]) > max_pixels:
+            size = f"{pixels[1]} pixels" if pixels else str(message)
+            raise ImageError(name, f"image too large: {size}, over the bound of {max_pixels}{over}")
+        return None
+
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error" if strict else "ignore", Image.DecompressionBombWarning)
+            if max_pixels is None:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            else:
+                warnings.simplefilter("always", Image.DecompressionBombWarning)
+                warnings.showwarning = bomb
             with _open(source, name) as img:  # reads the header only
                 if max_pixels is not None and img.width * img.height > max_pixels:
                     raise ImageError(
-                        name,
-                        f"image too large: {img.width}x{img.height} pixels, over the bound of "
-                        f"{max_pixels} (--max-pixels); raise the bound to score it",
+                        name, f"image too large: {img.width}x{img.height} pixels, over the bound of {max_pixels}{over}"
                     )
                 img.load()  # decode now: truncated data fails here, not later
                 if exif:
@@ -237,14 +262,13 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None) -> Image.Imag
         raise
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
-    except Image.DecompressionBombWarning as e:  # strict: PIL's limit is the bound
+    except Image.DecompressionBombError as e:  # past twice PIL's limit
         pixels = re.search(r"\((\d+) pixels\)", str(e))
-        size = f"{pixels[1]} pixels" if pixels else str(e)
-        raise ImageError(
-            name, f"image too large: {size}, over the bound of {max_pixels} (--max-pixels); raise the bound to score it"
-        ) from None
-    except Image.DecompressionBombError as e:
-        what = "raise the bound (--max-pixels) to score it" if max_pixels is not None else "downscale it"
+        if max_pixels is not None and pixels and int(pixels[1]) > max_pixels:
+            raise ImageError(
+                name, f"image too large: {pixels[1]} pixels, over the bound of {max_pixels}{over}"
+            ) from None
+        what = f"raise the bound ({option}) to score it" if max_pixels is not None and option else "downscale it"
         raise ImageError(name, f"image too large ({e}); {what}") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None

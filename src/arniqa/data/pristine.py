@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Sampler
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
 from .folders import list_images
-from .images import open_image, uint8_view
+from .images import read_image, uint8_view
 from .views import half_scale_crop
 
 CROPS = ("A_full", "A_half", "B_full", "B_half")
@@ -112,7 +112,7 @@ class PristinePairs(Dataset):
         rng = np.random.default_rng(self._seeds(epoch, index)[1])
         sample = {}
         for tag, i in (("A", index), ("B", other)):
-            image = open_image(self.files[i])  # PIL RGB; ImageError names the file
+            image = read_image(self.files[i])  # PIL RGB; ImageError names the file
             sample[f"{tag}_full"] = random_crop(image, self.crop_size, rng)
             sample[f"{tag}_half"] = random_half_crop(image, self.crop_size, rng)
         sample["chain"] = self.chain(epoch, index)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..degradations import LEVELS, NUM_LEVELS, distort
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
-from .images import open_image, pil_to_tensor, tensor_to_pil
+from .images import pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
 SETTINGS_FILE = "settings.json"  # size, seed and references of the images in a benchmark folder
@@ -70,7 +70,7 @@ KADID_OPTIONS = {"lensblur": {"kernel": "matlab"}}
 
 def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """The image at ``path`` resized (bicubic) to cover ``size`` (W, H) and centre-cropped to it."""
-    pil = open_image(path)
+    pil = read_image(path)
     w, h = pil.size
     tw, th = size
     scale = max(tw / w, th / h)

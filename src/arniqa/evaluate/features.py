@@ -29,7 +29,7 @@ from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..constants import CROP_SIZE
-from ..data.images import ImageError, open_image, uint8_view
+from ..data.images import ImageError, read_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..utils.console import terminal
@@ -67,7 +67,7 @@ class FeatureProtocol:
 
     def views(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 crops (5,3,S,S) of the full and the half-scale image at ``path``."""
-        img = open_image(path, exif=self.exif)
+        img = read_image(path, exif=self.exif)
         if self.short_side:
             img = resize_short_side(img, self.short_side)
         half = half_scale(img, self.half)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,31 @@ def _load_array(path: Path) -> np.ndarray:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would try to unpickle it and say so
             raise SplitError(f"{path}: not a .npy file (expected an integer array of image indices)")
     try:
+        _check_size(path)
         arr = np.load(path, allow_pickle=False)
+    except SplitError:
+        raise
     except (ValueError, OSError, EOFError) as e:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
         raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
         raise SplitError(f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}")
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
+
+
+def _check_size(path: Path) -> None:
+    """SplitError if the .npy header of ``path`` declares more bytes than the file holds: numpy would allocate
+    them all first (a MemoryError, or gigabytes of address space) before finding the data cut short."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            return  # numpy says what it makes of it
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        held = path.stat().st_size - f.tell()
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > held:
+        raise SplitError(f"{path}: its header declares {shape} {dtype} ({declared:,} bytes), but it holds {held:,}")
 
 
 def load_splits(directory: str | Path, n_images: int) -> list[Split]:

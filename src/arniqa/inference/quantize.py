@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.folders import list_images
-from ..data.images import ImageError, open_image
+from ..data.images import ImageError, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of
@@ -70,7 +70,7 @@ def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str,
         files, images, errors = calibration_files(folder), [], []
         for f in files:
             try:
-                images.append(open_image(f))
+                images.append(read_image(f))
             except ImageError as e:
                 errors.append(e)
         if not images:  # one line, not a warning per photo before it

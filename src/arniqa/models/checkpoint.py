@@ -23,7 +23,7 @@ from safetensors.torch import save
 from ..constants import QUALITY_DIM
 from ..utils.files import Writer, atomic_writes, parse_json
 from .arniqa import ARNIQA
-from .files import WeightsError, check_layer_size, read_state_dict
+from .files import WeightsError, check_layer_size, header_excess, read_state_dict
 from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
@@ -178,6 +178,8 @@ def arniqa_metadata(path) -> dict | None:
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint file")
     try:
+        if problem := header_excess(path):
+            raise ValueError(problem)
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
@@ -224,15 +226,19 @@ def checkpoint_files(path) -> list[Path]:
     m = PART_NAME.fullmatch(path.name)
     if m is None:
         return [path]
-    n = int(m["parts"])
-    files = [part_path(path.with_name(m["stem"]), i, n) for i in range(1, n + 1)]
-    if missing := [f.name for f in files if not f.is_file()]:
-        raise WeightsError(f"{path}: missing {len(missing)} of its {n} parts: {preview_keys(missing)}")
-    if extra := sorted(
-        p.name for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path) and p not in files
-    ):
+    n, stem = int(m["parts"]), path.with_name(m["stem"])
+    # the set's files on disk, by part number: what the name says (10**9 parts) is never listed whole
+    siblings = [p for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path) and p.is_file()]
+    numbered = ((int(PART_NAME.fullmatch(p.name)["part"]), p) for p in siblings)
+    found = {i: p for i, p in numbered if 1 <= i <= n and p == part_path(stem, i, n)}
+    if missing := n - len(found):
+        first = (part_path(stem, i, n).name for i in range(1, n + 1) if i not in found)
+        shown = [name for name, _ in zip(first, range(5))]
+        more = f" ... ({missing} in all)" if missing > len(shown) else ""
+        raise WeightsError(f"{path}: missing {missing} of its {n} parts: {', '.join(shown)}{more}")
+    if extra := sorted(p.name for p in siblings if p not in found.values()):
         raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}")
-    return files
+    return [found[i] for i in range(1, n + 1)]
 
 
 def _part(numbers: tuple) -> str:

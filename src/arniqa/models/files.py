@@ -4,7 +4,8 @@ Nothing here runs code stored in a file: pickled state dicts go through
 ``torch.load(weights_only=True)``, and TorchScript archives through a restricted unpickler that only
 rebuilds tensors (see :func:`read_torchscript_tensors`). Nor can a small file make us allocate much:
 the archive's entries may not unpack to more bytes than the file holds (torch writes them
-uncompressed), and a tensor may not hold more values than its storage (a stride-0 view copied out).
+uncompressed), a tensor may not hold more values than its storage (a stride-0 view copied out), and a
+safetensors header may not exceed :data:`MAX_HEADER`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,22 @@ from pathlib import Path
 
 import torch
 
+MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
+
 
 class WeightsError(ValueError):
     """A weight file is missing, unreadable, or does not fit the model."""
+
+
+def header_excess(path: Path) -> str | None:
+    """Why the safetensors file ``path`` is not read, by its header's declared length alone, or None. safetensors
+    reads headers up to 100 MB: one of a million empty tensors (67 MB) took 930 MB to open and 2 GB to read."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    size = int.from_bytes(head, "little")
+    if len(head) == 8 and size > MAX_HEADER:
+        return f"its header would be {size:,} bytes, more than the {MAX_HEADER:,} of a model's file"
+    return None
 
 
 def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tuple) -> None:
@@ -91,6 +105,8 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         try:
+            if problem := header_excess(path):
+                raise ValueError(problem)
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as e:
             raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e

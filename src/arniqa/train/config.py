@@ -18,6 +18,7 @@ import yaml
 from ..constants import CROP_SIZE
 from ..degradations.sampler import MAX_DISTORTIONS
 from ..models.backbones import BACKBONES, SE_INITS, SE_STAGES
+from ..utils.files import MAX_NESTING
 from ..utils.runtime import AUTOCAST_PRECISIONS
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -122,9 +123,19 @@ def from_dict(values: dict[str, Any]) -> Config:
     return build_dataclass(Config, values)
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
+MAX_REPEATED = 100_000  # values a config's aliases may add to what is written: a shared block, not a bomb
+
+
+class ConfigLoader(yaml.SafeLoader):
     """``yaml.safe_load``'s loader (no tags that build Python objects) that also refuses a key given twice in one
-    mapping, which PyYAML would settle silently by keeping the last one."""
+    mapping, which PyYAML would settle silently by keeping the last one, and a document that aliases would
+    expand past what a config holds (nested aliases: "billion laughs"), nest in itself or nest too deeply.
+    Read with :func:`parse_yaml`, which every config file and ``--set`` value goes through."""
+
+    def construct_document(self, node):
+        if problem := expansion_problem(node):
+            raise yaml.constructor.ConstructorError(None, None, problem)
+        return super().construct_document(node)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -140,6 +151,51 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def parse_yaml(text: str) -> Any:
+    """The value of the YAML document ``text``, read with :class:`ConfigLoader`; a ``yaml.YAMLError`` for what
+    cannot be used (PyYAML's own RecursionError on deep nesting too)."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)
+    except RecursionError:
+        raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep") from None
+
+
+def expansion_problem(root: yaml.Node) -> str | None:
+    """Why the node graph ``root`` (an alias is the anchored node itself, shared) cannot be a config, or None.
+    Counts the values it holds once every alias is written out, walking each node once, without recursion."""
+
+    def children(node):
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        return node.value if isinstance(node, yaml.SequenceNode) else []
+
+    sizes: dict[int, int] = {}  # id of a node walked -> the values it holds, expanded
+    path, on_path = [(root, iter(children(root)))], {id(root)}
+    while path:
+        node, todo = path[-1]
+        child = next(todo, None)
+        if child is None:
+            path.pop()
+            on_path.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children(node)), 2**63)
+        elif id(child) in on_path:
+            return f"the collection at line {child.start_mark.line + 1} holds itself through an alias (a loop)"
+        elif isinstance(child, yaml.ScalarNode):
+            sizes[id(child)] = 1
+        elif id(child) not in sizes:
+            if len(path) >= MAX_NESTING:
+                return f"nested more than {MAX_NESTING} levels deep"
+            path.append((child, iter(children(child))))
+            on_path.add(id(child))
+    repeated = sizes[id(root)] - len(sizes)
+    if repeated > MAX_REPEATED:
+        return (
+            f"its aliases repeat {repeated:,} values, more than the {MAX_REPEATED:,} a config may repeat "
+            "(nested aliases); write the values out"
+        )
+    return None
+
+
 def read_values(path: str | Path | None, overrides=(), error: type[ValueError] = ConfigError) -> dict[str, Any]:
     """The nested mapping of a YAML file (empty when ``path`` is None) with ``section.key=value``
     overrides applied (values parsed as YAML); ``error`` is raised for unreadable input."""
@@ -147,7 +203,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+            loaded = parse_yaml(path.read_text(encoding="utf-8"))
         except OSError as err:
             raise error(f"{path}: cannot read config ({err.strerror or err})") from err
         except UnicodeDecodeError as err:
@@ -168,7 +224,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
             if not isinstance(node, dict):
                 raise error(f"override {item!r}: {name!r} is not a section")
         try:
-            node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+            node[leaf] = parse_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise error(f"override {item!r}: its value is not valid YAML ({_yaml_problem(err)})") from err
     return values

@@ -298,12 +298,25 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
+MAX_NESTING = 100  # levels of lists and mappings in a JSON file or config read (the project's nest a few)
+
+
 def parse_json(text: str) -> Any:
-    """``json.loads``; nesting deeper than Python's parser goes is a ``JSONDecodeError`` too, not a RecursionError."""
+    """``json.loads``; nesting deeper than :data:`MAX_NESTING` is a ``JSONDecodeError``, not a RecursionError here
+    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000)."""
+    problem = f"nested more than {MAX_NESTING} levels deep"
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+        raise json.JSONDecodeError(problem, text, 0) from None
+    todo = [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            if level > MAX_NESTING:
+                raise json.JSONDecodeError(problem, text, 0)
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return value
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

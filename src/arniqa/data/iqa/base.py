@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from ...utils.files import inside
 from .registry import SCORE_RANGES, ScoreRange
 
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
+MAX_LINE = 1 << 20  # characters in one line of a label file (a line holds a few names and numbers)
+MAX_ROWS = 1_000_000  # images one label file may name (the largest IQA sets name a few hundred thousand)
+MAX_UNPACKED = 32 << 20  # bytes a compressed label file (.xlsx, .mat) may unpack to (SPAQ's: about 3 MB)
 
 
 class DatasetError(ValueError):
@@ -103,21 +107,46 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def read_csv_rows(path: Path, columns: list[str], what: str) -> list[dict[str, str]]:
-    """Rows of a CSV file with a header that holds at least ``columns``; errors name the file."""
+def label_lines(f, path: Path) -> Iterator[str]:
+    """The lines of the label file ``f`` (open as text), read at most :data:`MAX_LINE` characters at a time: a
+    longer line is a DatasetError before it is held (a 100 MB line of commas was a list of 100 million fields)."""
+    number = 0
+    while line := f.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise DatasetError(f"{path}, line {number}: longer than {MAX_LINE:,} characters; not a label file")
+        yield line
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file (its first row), spaces around them dropped."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
+
+
+def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header that holds at least ``columns``, each holding those columns and those of
+    ``optional`` the header has (no others: what a row holds stays small whatever the file's width); errors name
+    the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader = csv.reader(label_lines(f, path))
+            header = [h.strip() for h in next(reader, [])]
             missing = [c for c in columns if c not in header]
             if missing:
                 raise DatasetError(f"{path}: missing column(s) {missing}; found {header} (expected {what})")
-            twice = [c for c in columns if header.count(c) > 1]
-            if twice:  # csv.DictReader would keep the last one's values
+            twice = [c for c in (*columns, *optional) if header.count(c) > 1]
+            if twice:  # which of the two would hold the values?
                 raise DatasetError(f"{path}: column {twice[0]!r} appears twice in the header; keep one")
-            reader.fieldnames = header
-            rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            kept = [(header.index(c), c) for c in (*columns, *optional) if c in header]
+            rows = []
+            for row in reader:
+                if not row:
+                    continue  # a blank line, as csv.DictReader passed over
+                if len(rows) == MAX_ROWS:
+                    raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
+                rows.append({c: row[i].strip() if i < len(row) else "" for i, c in kept})
     except (UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:

@@ -8,28 +8,72 @@ leaving 1,162 images in the release order. MOS about 0-100, higher is better.
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
-from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
 
+COMPRESSED = 15  # miCOMPRESSED: a MATLAB 5 element holding a zlib stream
 TRAINING = re.compile(r"^t\d+\.bmp$", re.IGNORECASE)
 PYIQA_CSV = "meta_info_LIVEChallengeDataset.csv"
 
 
 def _mat_variable(path: Path, name: str) -> np.ndarray:
     try:
+        if (unpacked := _unpacked_bytes(path)) > MAX_UNPACKED:
+            raise DatasetError(
+                f"{path}: its variables unpack to more than {MAX_UNPACKED:,} bytes ({unpacked:,} so far); "
+                f"not the CLIVE release file with {name}"
+            )
         content = scipy.io.loadmat(str(path))
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found (expected the CLIVE release file with {name})") from None
+    except DatasetError:
+        raise
+    except NotImplementedError:  # scipy's word for MATLAB 7.3
+        raise DatasetError(
+            f"{path}: a MATLAB 7.3 (HDF5) file, which is not read; use the release file as distributed (MATLAB 5), "
+            f"or save {name} again with save(FILE, '{name}', '-v7')"
+        ) from None
     except Exception as e:  # scipy raises several types for corrupt files
         raise DatasetError(f"{path}: not a readable MATLAB file ({e}); expected variable {name}") from e
     if name not in content:
         found = [k for k in content if not k.startswith("__")]
         raise DatasetError(f"{path}: no variable {name!r} (found {found})")
     return content[name]
+
+
+def _unpacked_bytes(path: Path) -> int:
+    """The bytes the variables of the MATLAB 5 file ``path`` hold: the stored size of each, or, compressed, what it
+    inflates to, counted (and dropped) until past :data:`MAX_UNPACKED`; 0 for other files (scipy names them). A
+    compressed variable of a few MB can hold gigabytes, which loadmat would inflate whole."""
+    with open(path, "rb") as f:
+        head = f.read(128)
+        order = {b"IM": "<", b"MI": ">"}.get(head[126:128])
+        if order is None or struct.unpack(order + "H", head[124:126])[0] != 0x0100:
+            return 0  # MATLAB 4 (stored as it is) or 7.3 (HDF5: scipy refuses it)
+        total = 0
+        while total <= MAX_UNPACKED and len(tag := f.read(8)) == 8:
+            kind, size = struct.unpack(order + "II", tag)
+            if kind != COMPRESSED:
+                total += size
+                f.seek(size + -size % 8, 1)  # elements are padded to 8 bytes
+                continue
+            inflate, left = zlib.decompressobj(), size
+            while total <= MAX_UNPACKED and (left or inflate.unconsumed_tail):
+                data = inflate.unconsumed_tail or f.read(min(left, 1 << 16))
+                if not data:
+                    return total  # cut short: loadmat says so
+                left -= 0 if inflate.unconsumed_tail else len(data)
+                try:
+                    total += len(inflate.decompress(data, 1 << 20))
+                except zlib.error:
+                    return total  # damaged: loadmat says so
+    return total
 
 
 def _names(cells: np.ndarray, path: Path) -> list[str]:

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows
+from .base import DatasetError, IQADataset, Record, csv_header, parse_score, read_csv_rows
 from .registry import SCORE_KINDS, ScoreRange
 
 DEFAULT_NAME = "labels.csv"
 SCORE_COLUMNS = {"score": None, "mos": "mos", "dmos": "dmos"}  # the score column, and the kind it says
+OPTIONAL = ("reference", "distortion", "level")
 WHAT = "a CSV with columns path and score, mos or dmos[, reference, distortion, level]"
 
 
 def load(root: Path, check: bool = True, kind: str | None = None, score_range: tuple | None = None) -> IQADataset:
     root = Path(root)
     path = root / DEFAULT_NAME if root.is_dir() else root
-    rows = read_csv_rows(path, ["path"], WHAT)
+    rows = read_csv_rows(path, ["path"], WHAT, optional=(*SCORE_COLUMNS, *OPTIONAL))
     column, kind = _score_column(path, list(rows[0]), kind)
     synthetic = "reference" in rows[0]
     records = []
@@ -71,7 +72,7 @@ def _score_column(path: Path, header: list[str], kind: str | None) -> tuple[str,
     if len(found) > 1:
         raise DatasetError(f"{path}: both {' and '.join(found)} columns; keep the one that holds the scores")
     if not found:
-        raise DatasetError(f"{path}: no score column (found {header}); expected {WHAT}")
+        raise DatasetError(f"{path}: no score column (found {csv_header(path)}); expected {WHAT}")
     column = found[0]
     said = SCORE_COLUMNS[column]
     if said is not None and kind is not None and kind != said:

@@ -5,12 +5,13 @@ side to 512 (``short_side``).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .base import DatasetError, IQADataset, Record, require_file, score_range
+from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, require_file, score_range
 
 LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
 SHORT_SIDE = 512
@@ -21,10 +22,21 @@ def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
     path = require_file(root / LABELS, "the SPAQ annotation workbook with columns 'Image name', 'MOS'")
     try:
+        import openpyxl  # noqa: F401  (pandas reads .xlsx with it: a missing one is said before the file is judged)
+
+        with zipfile.ZipFile(path) as workbook:  # its parts, as declared: zipfile reads no more than that
+            unpacked = sum(part.file_size for part in workbook.infolist())
+        if unpacked > MAX_UNPACKED:  # 1.3 MB unpacking to 400 MB of cells: 145 s, 2 GB, a MemoryError
+            raise DatasetError(
+                f"{path}: its parts unpack to {unpacked:,} bytes, more than the {MAX_UNPACKED:,} a label workbook "
+                "may; not SPAQ's workbook"
+            )
         table = pd.read_excel(path, engine="openpyxl")
     except ImportError as e:  # pandas' "Missing optional dependency": not the workbook's fault
         raise DatasetError(f"{path}: reading SPAQ's .xlsx labels needs openpyxl ({e}); pip install openpyxl") from e
-    except Exception as e:  # openpyxl/zipfile raise several types for corrupt workbooks
+    except DatasetError:
+        raise
+    except Exception as e:  # zipfile/openpyxl raise several types for corrupt workbooks
         raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
     table.columns = [str(c).strip() for c in table.columns]
     twice = [c for c in COLUMNS if list(table.columns).count(c) > 1]

@@ -7,7 +7,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, parse_score, require_dir, require_file, score_range
+from .base import (
+    MAX_ROWS,
+    DatasetError,
+    IQADataset,
+    Record,
+    label_lines,
+    parse_score,
+    require_dir,
+    require_file,
+    score_range,
+)
 
 NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
@@ -25,10 +35,20 @@ def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
     path = require_file(root / "mos_with_names.txt", "TID2013 labels: lines of 'MOS filename'")
     images = require_dir(root / "distorted_images", "TID2013 distorted_images/") if check else root / "distorted_images"
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        records = _records(f, path, images)
+    if not records:
+        raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
+    return IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
+
+
+def _records(f, path: Path, images: Path) -> list[Record]:
     records = []
-    for line, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), start=1):
+    for line, text in enumerate(label_lines(f, path), start=1):
         if not text.strip():
             continue
+        if len(records) == MAX_ROWS:
+            raise DatasetError(f"{path}: more than {MAX_ROWS:,} labels; not TID2013's file")
         fields = text.split()
         if len(fields) != 2:
             raise DatasetError(f"{path}, line {line}: expected 'MOS filename', got {text.strip()!r}")
@@ -41,6 +61,4 @@ def load(root: Path, check: bool = True) -> IQADataset:
         score = parse_score(fields[0], path, line)
         reference = match.group(1).upper()
         records.append(Record(images / fields[1], score, reference, TYPES[kind - 1], int(match.group(3)), line))
-    if not records:
-        raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
-    return IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
+    return records
