@@ -55,9 +55,23 @@ def fit(
 
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
+    from ..data.folders import list_images
+
+    if into is not None and checkpoint is None:
+        raise typer.BadParameter("--into copies --checkpoint; give one")
+    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+        fail(f"{checkpoint}: an ONNX file; fit on the .safetensors checkpoint it was exported from")
+    try:
+        paths = list_images(pristine)[: images or None]
+        test_paths = list_images(test) if test is not None else []
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    for folder, found in ((pristine, paths), (test, test_paths)):
+        if folder is not None and not found:
+            fail(f"{folder}: no images found")
+    # Here, once the folders are known good: these import torch (seconds before a mistyped folder's one line).
     from rich.progress import Progress
 
-    from ..data.folders import list_images
     from ..data.synthetic import parse_size
     from ..explain.fit import accuracy, labelled_features
     from ..explain.fit import fit as fit_head
@@ -67,19 +81,10 @@ def fit(
     from ..utils.files import atomic_writes, json_writer
 
     err = terminal(stderr=True)
-    if into is not None and checkpoint is None:
-        raise typer.BadParameter("--into copies --checkpoint; give one")
-    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
-        fail(f"{checkpoint}: an ONNX file; fit on the .safetensors checkpoint it was exported from")
     try:
         width_height = parse_size(size)
-        paths = list_images(pristine)[: images or None]
-        test_paths = list_images(test) if test is not None else []
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    for folder, found in ((pristine, paths), (test, test_paths)):
-        if folder is not None and not found:
-            fail(f"{folder}: no images found")
     if shared := _shared_images(paths, test_paths):
         fail(
             f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
