@@ -262,13 +262,14 @@ def test_a_link_in_place_of_a_cache_file_is_a_one_line_error_writing_nothing_thr
 def test_a_features_header_declaring_a_huge_width_is_computed_again_without_growing_the_file(
     stand_in, image_files, tmp_path, capsys
 ):
-    """The header (7, 5, 10**11) of a cut-off file made the run grow it to 14 TB: no space left on the device."""
+    """A cut-off file was grown to the size its header declares: (7, 5, 10**11) is 14 TB, and posix_fallocate filled
+    the disk (34 GB) before it failed. Here 10**6 (140 MB): safe to run on the code before."""
     proto = FeatureProtocol(crop_size=S)
     reference = extract_features(stand_in, image_files, proto, progress=False)
     extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
     (entry,) = (tmp_path / "c").iterdir()
     with open(entry / "features.npy", "wb") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (7, 5, 10**11)})
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (7, 5, 10**6)})
     capsys.readouterr()
     out = extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
     np.testing.assert_allclose(out, reference, rtol=1e-6)
