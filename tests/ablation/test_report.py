@@ -143,6 +143,19 @@ def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(
     assert changed == ["summary.json", "report.md", "synthetic_bars.png", "learning_curves.png"]  # not the losses
 
 
+def _changed(where, value, base=None):
+    """JSON of ``base`` (a finished result) with the value at ``where`` (keys) replaced, or removed (``...``)."""
+    data = json.loads(json.dumps(base or fake_result("resnet50", 0, "trained", 10)))
+    inner = data
+    for key in where[:-1]:
+        inner = inner[key]
+    inner.pop(where[-1]) if value is ... else inner.__setitem__(where[-1], value)
+    return json.dumps(data)
+
+
+MONO = "benchmarks.synthetic.monotonicity.share is missing"
+RUN = {"command": "c", "started": "s", "seconds": 1, "done": 0, "skipped": 0, "failed": [["v", 0, "trained", "m"]]}
+SPLIT = {"pristine": "/p", "images": 10, "seed": 0, "rule": "r", "train": ["a"] * 4, "holdout": ["b"] * 6}
 DEEP = "[" * 100_000 + "]" * 100_000  # PyYAML and json stop at Python's recursion limit
 DEEPISH = '[{"command": "c", "started": "s", "seconds": 1, "done": 0, "skipped": 0, "failed": ' + "[" * 500
 DEEPISH += "]" * 500 + "}]"  # read by json, but not by what walks it again (jsonable stops at about 500)
@@ -154,17 +167,40 @@ DEEPISH += "]" * 500 + "}]"  # read by json, but not by what walks it again (jso
         ("runs.json", "garbage", "not readable JSON (Expecting value"),
         ("runs.json", DEEP, "not readable JSON (nested more than 100 levels deep"),
         ("runs.json", DEEPISH, "not readable JSON (nested more than 100 levels deep"),
-        ("runs.json", "[1]", "expected a list of objects with command, started, seconds, done, skipped, failed"),
-        ("data/split.json", '{"train": []}', "expected an object with pristine, images, seed, rule, holdout, train"),
+        ("runs.json", "[1]", "[0] is a number, not an object with command, started, seconds, done, skipped, failed"),
+        ("data/split.json", '{"train": []}', "pristine is missing; delete it and rerun the study"),
         ("data/split.json", DEEP, "not readable JSON (nested more than 100 levels deep"),
-        ("resnet50/seed0/trained/result.json", "[]", "expected an object; delete it, and the study evaluates"),
+        ("resnet50/seed0/trained/result.json", "[]", "the file is a list of 0 items, not an object with parameters"),
         ("resnet50/seed0/trained/result.json", b"\xff{}", "not JSON: not UTF-8 text (invalid start byte at byte 0)"),
+        # an object with a key missing or of another type: a KeyError, TypeError, ValueError or AttributeError
+        ("runs.json", json.dumps([{**RUN, "failed": [["v", 0, "trained"]]}]), "[0].failed[0] is a list of 3 items"),
+        ("runs.json", json.dumps([{**RUN, "seconds": "1"}]), "[0].seconds is a string, not a number"),
+        ("data/split.json", json.dumps({**SPLIT, "train": 4}), "train is a number, not a list; delete it and rerun"),
+        ("resnet50/seed0/trained/result.json", '{"benchmarks": {}}', "parameters is missing; delete it, and the study"),
+        ("resnet50/seed0/trained/result.json", _changed(["timings", "stage_s"], ...), "timings.stage_s is missing"),
+        ("resnet50/seed0/trained/result.json", _changed(["training", "global_steps"], ...), "training.global_steps is"),
+        (
+            "resnet50/seed0/trained/result.json",
+            _changed(["benchmarks", "synthetic", "srcc", "median"], "0.4"),
+            "benchmarks.synthetic.srcc.median is a string, not a number; delete it, and the study evaluates",
+        ),
+        (
+            "resnet50/seed0/trained/result.json",
+            _changed(["benchmarks", "synthetic", "per_group"], None),
+            "benchmarks.synthetic.per_group is null, not an object",
+        ),
+        (
+            "resnet50/seed0/step5/result.json",
+            _changed(["benchmarks", "synthetic", "monotonicity"], {"kendall": 0.1}),
+            MONO,
+        ),
     ],
 )
 def test_a_damaged_file_of_the_study_is_named_with_what_to_do(tree, name, text, problem):
     """runs.json, split.json and a result.json were read with json.loads and indexed: garbage was json's bare
     `Expecting value: line 1 column 1 (char 0)` naming no file, deep nesting a RecursionError traceback, another
-    shape a TypeError or KeyError traceback."""
+    shape a TypeError or KeyError traceback; an object lacking a key the report reads, or with a value of another
+    type, was a KeyError, TypeError, ValueError or AttributeError traceback."""
     config, out = tree
     (out / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(AblationError, match=re.escape(f"{out / name}: {problem}")):

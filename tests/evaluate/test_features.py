@@ -223,7 +223,7 @@ def test_a_cache_folder_named_with_control_characters_is_warned_of_on_one_line(s
     assert err.startswith(f"warning: {tmp_path}/c\\x0a\\x1b[2J/{entry.name}: damaged feature cache (")
 
 
-@pytest.mark.parametrize("name", ["features.npy", "status.npy", "stamps.npy"])
+@pytest.mark.parametrize("name", ["features.npy", "status.npy", "stamps.npy", "errors.json", "meta.json"])
 def test_a_folder_in_place_of_a_cache_file_is_a_one_line_error(name, stand_in, image_files, tmp_path):
     proto = FeatureProtocol(crop_size=S)
     extract_features(stand_in, image_files, proto, cache_dir=tmp_path, progress=False)
@@ -234,6 +234,47 @@ def test_a_folder_in_place_of_a_cache_file_is_a_one_line_error(name, stand_in, i
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         extract_features(stand_in, image_files, proto, cache_dir=tmp_path, progress=False)
     assert (entry / name / "kept").is_dir()  # nothing of the user's removed
+
+
+@pytest.mark.parametrize("there", [False, True], ids=["dangling", "to-a-file"])
+@pytest.mark.parametrize("name", ["features.npy", "status.npy", "stamps.npy", "errors.json", "meta.json"])
+def test_a_link_in_place_of_a_cache_file_is_a_one_line_error_writing_nothing_through_it(
+    name, there, stand_in, image_files, tmp_path
+):
+    """A link planted in a shared cache had the run write features into the file it names, or create it."""
+    proto = FeatureProtocol(crop_size=S)
+    extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    target = tmp_path / "someone's file"
+    if there:
+        target.write_bytes((entry / name).read_bytes())
+    (entry / name).unlink()
+    (entry / name).symlink_to(target)
+    if name != "status.npy":  # one image to compute: its features would be written
+        np.save(entry / "status.npy", np.array([1, 1, 1, 0, 1, 1, 1], np.uint8))
+    before = target.read_bytes() if there else None
+    message = f"{entry}: damaged feature cache ({name} is a symbolic link); delete that folder and rerun"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    assert (target.read_bytes() == before) if there else not target.exists()
+
+
+def test_a_features_header_declaring_a_huge_width_is_computed_again_without_growing_the_file(
+    stand_in, image_files, tmp_path, capsys
+):
+    """A cut-off file was grown to the size its header declares: (7, 5, 10**11) is 14 TB, and posix_fallocate filled
+    the disk (34 GB) before it failed. Here 10**6 (140 MB): safe to run on the code before."""
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(stand_in, image_files, proto, progress=False)
+    extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    with open(entry / "features.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (7, 5, 10**6)})
+    capsys.readouterr()
+    out = extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    np.testing.assert_allclose(out, reference, rtol=1e-6)
+    assert (entry / "features.npy").stat().st_size < 4096  # 7 x 5 x 12 float32 and a header
+    assert "(features.npy is cut off (7 image(s) missing)); computing 7 image(s) again" in capsys.readouterr().err
 
 
 def test_features_of_another_width_are_refused_when_this_model_writes(stand_in, image_files, tmp_path):

@@ -5,7 +5,7 @@ global step k, ``evaluation.probe_steps``) and ``trained`` (the final model)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..utils.files import parse_json
 
@@ -16,36 +16,112 @@ class AblationError(ValueError):
     """An ablation config, data folder or output folder that cannot be used."""
 
 
-SPLIT_KEYS = ("pristine", "images", "seed", "rule", "holdout", "train")  # of data/split.json
-RUN_KEYS = ("command", "started", "seconds", "done", "skipped", "failed")  # of each entry of runs.json
+class Maybe(NamedTuple):
+    """A schema for a value that may be null."""
+
+    schema: Any
 
 
-def read_json(path: Path, kind: type, redo: str, keys: tuple[str, ...] = ()) -> Any:
-    """The value of one of the study's own JSON files: an object with ``keys`` (``kind`` dict) or a list of
-    them (``kind`` list). AblationError naming the file and ``redo`` (what to do) when it is unreadable, damaged,
-    nested too deeply or of another shape."""
+class Each(NamedTuple):
+    """A schema for an object of any keys, each value of ``schema``."""
+
+    schema: Any
+
+
+NUMBER = (int, float)
+# What the study reads of its own JSON files. A schema is a type (or a tuple of types), a dict (an object with these
+# keys, others allowed; a key ending in "?" may be missing), [schema] (a list of them), [s1, s2, ...] (a list of
+# exactly these), Maybe or Each.
+TRAINING = {"seconds": NUMBER, "global_steps": int}  # training.json, and a result's "training"
+SPLIT = {"pristine": object, "images": object, "seed": object, "rule": object, "holdout": [str], "train": [str]}
+RUNS = [
+    {
+        "command": str,
+        "started": object,
+        "seconds": Maybe(NUMBER),
+        "done": object,
+        "skipped": object,
+        "failed": [[object, object, object, object]],  # variant, seed, stage, message
+    }
+]
+BENCHMARK = {
+    "srcc": {"median": Maybe(NUMBER)},  # NaN is stored as null
+    "plcc": {"median": Maybe(NUMBER)},
+    "monotonicity?": Maybe({"share": Maybe(NUMBER), "kendall": Maybe(NUMBER)}),
+    "per_group?": Each(Maybe({"srcc": Maybe(NUMBER)})),
+}
+RESULT_SCHEMA = {
+    "step?": Maybe(int),
+    "parameters": int,
+    "training?": Maybe(TRAINING),
+    "benchmarks": Each(BENCHMARK),
+    "timings": {"benchmarks": Each({"features_s": NUMBER, "protocol_s": NUMBER}), "stage_s": NUMBER},
+}
+_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return f"a list of {len(value)} items" if isinstance(value, list) else _KINDS.get(type(value), "a number")
+
+
+def _describe(schema: Any) -> str:
+    if isinstance(schema, dict):
+        keys = [k for k in schema if not k.endswith("?")]
+        return "an object" + (f" with {', '.join(keys)}" if keys else "")
+    if isinstance(schema, (list, Each)):
+        return "an object" if isinstance(schema, Each) else "a list" + f" of {len(schema)} items" * (len(schema) > 1)
+    kinds = schema if isinstance(schema, tuple) else (schema,)
+    return " or ".join(dict.fromkeys(_KINDS.get(k, "a number") for k in kinds))
+
+
+def mismatch(value: Any, schema: Any, where: str = "") -> str | None:
+    """What of ``value`` does not fit ``schema`` (see above), named by its place in the file; None when it fits."""
+    if isinstance(schema, Maybe):
+        return None if value is None else mismatch(value, schema.schema, where)
+    container = dict if isinstance(schema, (dict, Each)) else list if isinstance(schema, list) else schema
+    fits = isinstance(value, container) and not (isinstance(value, bool) and container in (int, NUMBER))
+    if not fits or (isinstance(schema, list) and len(schema) > 1 and len(value) != len(schema)):
+        return f"{where or 'the file'} is {_kind(value)}, not {_describe(schema)}"
+    dot = "." if where else ""
+    if isinstance(schema, dict):
+        missing = [k for k in schema if not k.endswith("?") and k not in value]
+        if missing:
+            return f"{where}{dot}{missing[0]} is missing"
+        keys = [k for k in schema if k.rstrip("?") in value]
+        places = [(value[k.rstrip("?")], schema[k], f"{where}{dot}{k.rstrip('?')}") for k in keys]
+    elif isinstance(schema, Each):
+        places = [(v, schema.schema, f"{where}{dot}{k}") for k, v in value.items()]
+    elif isinstance(schema, list):
+        subs = schema if len(schema) > 1 else schema * len(value)
+        places = [(v, sub, f"{where}[{i}]") for i, (v, sub) in enumerate(zip(value, subs))]
+    else:
+        places = []
+    return next((problem for place in places if (problem := mismatch(*place)) is not None), None)
+
+
+def read_json(path: Path, schema: Any, redo: str) -> Any:
+    """The value of one of the study's own JSON files, checked against ``schema`` (see :func:`mismatch`).
+    AblationError naming the file, what is wrong and ``redo`` (what to do) when it is unreadable, damaged, nested
+    too deeply or of another shape."""
     try:
         value = parse_json(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise AblationError(f"{path}: not JSON: not UTF-8 text ({err.reason} at byte {err.start}); {redo}") from None
     except (OSError, ValueError) as err:
         raise AblationError(f"{path}: not readable JSON ({getattr(err, 'strerror', None) or err}); {redo}") from None
-    entries = [value] if kind is dict else value if isinstance(value, list) else None
-    if entries is None or not all(isinstance(e, dict) and all(k in e for k in keys) for e in entries):
-        shape = "an object" if kind is dict else "a list of objects"
-        raise AblationError(f"{path}: expected {shape}" + (f" with {', '.join(keys)}" if keys else "") + f"; {redo}")
+    problem = mismatch(value, schema)
+    if problem is not None:
+        raise AblationError(f"{path}: {problem}; {redo}")
     return value
 
 
 def read_split(out: Path) -> dict:
-    return read_json(
-        split_path(out), dict, "delete it and rerun the study: the seed in the config splits again", SPLIT_KEYS
-    )
+    return read_json(split_path(out), SPLIT, "delete it and rerun the study: the seed in the config splits again")
 
 
 def read_runs(out: Path) -> list:
     path = runs_path(out)
-    return read_json(path, list, "delete it (it lists the study's invocations)", RUN_KEYS) if path.exists() else []
+    return read_json(path, RUNS, "delete it (it lists the study's invocations)") if path.exists() else []
 
 
 def stages(probe_steps=(), untrained: bool = True) -> tuple[str, ...]:

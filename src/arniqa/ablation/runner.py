@@ -45,7 +45,7 @@ from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
-from .layout import RESULT, has_runs, read_json, read_runs, result_path, run_folder, runs_path, stage_step
+from .layout import RESULT, TRAINING, has_runs, read_json, read_runs, result_path, run_folder, runs_path, stage_step
 from .prepare import prepare_benchmarks, split_pristine
 from .report import write_report
 
@@ -148,7 +148,7 @@ def _check_study(config: AblationConfig, out: Path) -> None:
     path = out / "study.json"
     settings = jsonable(study_settings(config))
     redo = "use another output folder, or delete the folder to start again"
-    saved = read_json(path, dict, redo) if path.exists() else None
+    saved = read_json(path, {}, redo) if path.exists() else None
     if saved == settings:
         return
     if saved is not None and has_runs(out):
@@ -171,7 +171,7 @@ def run_one(config: AblationConfig, out: Path, variant: str, seed: int, stage: s
         training = None
     else:
         model_file = train_run(train_config, folder, console, config.evaluation.keep_state)
-        training = read_json(folder / "training.json", dict, "delete it, and the run is trained again")
+        training = read_json(folder / "training.json", TRAINING, "delete it, and the run is trained again")
         step = stage_step(stage)
         if step is not None:
             model_file = loop.snapshot_path(train_config.output, step)

@@ -13,7 +13,7 @@ from scipy import stats
 
 from ..degradations.registry import GROUPS
 from .config import AblationConfig
-from .layout import read_json, result_path, run_folder, stage_step
+from .layout import RESULT_SCHEMA, read_json, result_path, run_folder, stage_step
 
 METRICS = ("srcc", "plcc", "mono", "mono_tau")
 LEVEL = 0.95  # of the t intervals
@@ -89,7 +89,7 @@ def collect(config: AblationConfig, out: Path) -> dict[tuple[str, int, str], dic
                 path = result_path(out, variant, seed, stage)
                 if path.exists():
                     found[(variant, seed, stage)] = read_json(
-                        path, dict, "delete it, and the study evaluates that run again"
+                        path, RESULT_SCHEMA, "delete it, and the study evaluates that run again"
                     )
     return found
 

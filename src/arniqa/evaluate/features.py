@@ -42,6 +42,7 @@ from .cache_files import (
     allocate,
     file_stamps,
     intact_features,
+    npy_array,
     read_stamps,
     read_status,
     save_stamps,
@@ -159,19 +160,23 @@ class FeatureCache:
         self.status = np.zeros(n, dtype=np.uint8)
         self.errors: dict[str, str] = {}
         self.features: np.ndarray | None = None
+        self.kept: int | None = None  # the full length of a cached features file holding intact images
 
     def load(self) -> None:
         """Resume from the folder's features and status. An image whose cached features are not exactly what
         this run writes (a damaged or foreign file, cut off, not finite) is computed again, with one warning
-        line; the features of the other images are kept. ValueError: either file is in the way (a folder)."""
+        line; the features of the other images are kept (mapped on the first :meth:`store`). ValueError: a file of
+        the entry is a folder or a symbolic link."""
         folder = self.folder
         if folder is None:
             return
-        for name in ("status.npy", "features.npy", "stamps.npy"):
-            if (folder / name).exists() and not (folder / name).is_file():
-                raise ValueError(
-                    f"{folder}: damaged feature cache ({name} is not a file); delete that folder and rerun"
-                )
+        for name in ("status.npy", "features.npy", "stamps.npy", "errors.json", "meta.json"):
+            path = folder / name  # features would be written into the file a link names
+            odd = (
+                "a symbolic link" if path.is_symlink() else "not a file" if path.exists() and not path.is_file() else ""
+            )
+            if odd:
+                raise ValueError(f"{folder}: damaged feature cache ({name} is {odd}); delete that folder and rerun")
         if not (folder / "status.npy").exists():
             return
         try:
@@ -190,11 +195,8 @@ class FeatureCache:
             warn_damaged(folder, why, int((done & ~intact).sum()))
             save_status(folder, status)  # before the features file is filled up or replaced
         self.status = status
-        if length is not None:
-            if path.stat().st_size < length:
-                os.truncate(path, length)  # zeros for the images cut off, now pending
-            reserve(path, length)
-            self.features = np.load(path, mmap_mode="r+")
+        if length is not None and intact.any():
+            self.kept = length
 
     def restamp(self, paths: list[Path]) -> None:
         """Compute again the images whose file changed (size or modification time) since their features were
@@ -224,16 +226,26 @@ class FeatureCache:
     def store(self, indices: np.ndarray, out: np.ndarray) -> None:
         """Features ``out`` (len(indices), 5, D) of the images ``indices``."""
         if self.features is None:
-            self.features = allocate(self.folder, self.n, out.shape[1:])
-        if self.features.shape[1:] != out.shape[1:]:  # a cache written by another model under this one's key
-            raise ValueError(
-                f"{self.folder}: damaged feature cache (features of shape {self.features.shape[1:]}, this model "
-                f"gives {out.shape[1:]}); delete that folder and rerun"
-            )
+            self.features = self._open(out.shape[1:]) if self.kept else allocate(self.folder, self.n, out.shape[1:])
         self.features[indices] = out
         self.status[indices] = DONE
         for i in indices:
             self.errors.pop(str(i), None)
+
+    def _open(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The cached features file, grown to all images, once its features are known to be of ``shape`` (a
+        header declaring a huge width is never grown to)."""
+        path = self.folder / "features.npy"
+        found, _, _ = npy_array(path, np.float32, (self.n, 5, None))
+        if found[1:] != shape:  # a cache written by another model under this one's key
+            raise ValueError(
+                f"{self.folder}: damaged feature cache (features of shape {found[1:]}, this model gives {shape}); "
+                "delete that folder and rerun"
+            )
+        if path.stat().st_size < self.kept:
+            os.truncate(path, self.kept)  # zeros for the images cut off, now pending
+        reserve(path, self.kept)
+        return np.load(path, mmap_mode="r+")
 
     def fail(self, index: int, message: str) -> None:
         self.status[index] = FAILED
@@ -347,7 +359,7 @@ def _extract(model, paths, protocol, folder, batch_size, device, num_workers, pr
             f"{len(failed)} of {n} image(s) could not be read: {shown}"
             + (" (the other features are cached; a rerun retries only these)" if folder else "")
         )
-    if cache.features is None:
+    if not n:
         raise ValueError("no images to extract features from")
     return np.load(folder / "features.npy", mmap_mode="r") if folder is not None else cache.features
 
