@@ -31,24 +31,19 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
-    dataset, score_range, protocol = meta.get("dataset"), meta.get("score_range"), meta.get("protocol")
-    labels = meta.get("explain_labels")
+    dataset, score_range, labels = meta.get("dataset"), meta.get("score_range"), meta.get("explain_labels")
     if dataset is not None and not isinstance(dataset, str):
         raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; export the model again")
     if score_range is not None and not _is_score_range(score_range):
         raise ValueError(
             f'{side}: \'score_range\' must be [low, high, "mos" or "dmos"], got {score_range!r}; export the model again'
         )
-    if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
-        raise ValueError(
-            f"{side}: 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
-        )
-    head_protocol = meta.get("explain_protocol")
-    if head_protocol is not None and not (isinstance(head_protocol, str) and head_protocol in PROTOCOLS):
-        raise ValueError(
-            f"{side}: 'explain_protocol' must be one of {', '.join(PROTOCOLS)}, got {head_protocol!r}; "
-            "export the model again"
-        )
+    for key in ("protocol", "explain_protocol"):  # the file's views, and those its head was fitted on
+        protocol = meta.get(key)
+        if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
+            raise ValueError(
+                f"{side}: {key!r} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
+            )
     if labels is not None and labels != list(LABELS):  # they name files (arniqa map --explain): never other names
         raise ValueError(
             f"{side}: 'explain_labels' must be this version's groups ({', '.join(LABELS)}), got {labels!r}; "

@@ -309,6 +309,8 @@ def parse_json(text: str) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError(problem, text, 0) from None
+    if text.count("[") + text.count("{") <= MAX_NESTING:  # cannot nest deeper: no walk (resume reads a row a call)
+        return value
     todo = [(value, 1)]
     while todo:
         item, level = todo.pop()
