@@ -109,6 +109,9 @@ def evaluate_dataset(
     }
     if dataset.synthetic and dataset.distortions is not None:
         result["per_type"] = per_type_srcc(ev, scores, dataset.distortions)
+        untyped = dataset.distortions.count(None)
+        if untyped:  # in the summary, in no per-type row
+            result["images_without_type"] = untyped
     return result, ev, regressor
 
 
