@@ -387,6 +387,35 @@ def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        ("load_dataset", "reading the dataset (MemoryError); free memory and rerun"),
+        ("load_encoder", "loading the model (MemoryError); free memory, or choose another --device"),
+        ("dataset_features", "computing the features (MemoryError); lower --batch-size or --crop-size"),
+        ("evaluate_dataset", "fitting the ridge (MemoryError); free memory and rerun (the features are cached)"),
+        ("tsne_plot", "computing the t-SNE (MemoryError); rerun without --tsne (the features are cached)"),
+        ("atomic_writes", "writing the results (MemoryError); free memory and rerun (the features are cached)"),
+    ],
+)
+def test_running_out_of_memory_names_the_step(setup, tmp_path, monkeypatch, function, message):
+    """Every MemoryError was 'out of memory computing the features; lower --batch-size or --crop-size', wherever it
+    happened (the ridge, the t-SNE, the plots): advice that could not help."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.evaluate.run
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    tiny = (TinyARNIQA().eval(), "tiny")
+    monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", lambda checkpoint, weights_dir, device: tiny)
+    monkeypatch.setattr(arniqa.evaluate.run, function, no_memory)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out", "--tsne"))
+    assert result.exit_code == 2
+    assert _one_line(result) == f"error: out of memory {message}"
+
+
 def test_a_csv_with_empty_distortion_cells_leaves_those_images_out_of_the_per_type_rows(setup, tmp_path):
     """They made a per-type row named 'None' in results.json, results.md and per_type_srcc.png; they are now in the
     overall results (all 40 images) and in no per-type row, and both files say how many there are."""
