@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from arniqa.ablation.evaluation import monotonicity_over_splits
+from arniqa.ablation.evaluation import distortion_breakdown, monotonicity_over_splits
 from arniqa.data.iqa import IQADataset, Record, ScoreRange
 
 
@@ -43,3 +43,25 @@ def test_median_over_splits_of_the_monotone_groups():
 def test_a_dataset_without_levels_has_no_monotonicity():
     evaluation = SimpleNamespace(splits=[], test_predictions=[])
     assert monotonicity_over_splits(dataset(synthetic=False), evaluation) is None
+
+
+def test_images_without_a_type_are_in_no_type_or_group_row():
+    """A custom CSV's empty distortion cells made a type row 'None' and went into the group 'other' (the types
+    outside the registry). Now they are in neither; jpeg's row is scipy's SRCC on the jpeg images."""
+    from scipy import stats
+
+    records = [
+        Record(Path(f"{ref}_{level}_{kind}.png"), float(level), ref, kind, level)
+        for ref in ("a", "b")
+        for kind in ("jpeg", None)
+        for level in range(1, 6)
+    ]
+    data = IQADataset("csv", Path("."), records, ScoreRange(1.0, 5.0, "mos"), synthetic=True)
+    pred = np.random.default_rng(0).normal(size=20)
+    every = np.arange(20)
+    evaluation = SimpleNamespace(splits=[SimpleNamespace(test=every)], test_predictions=[pred])
+    out = distortion_breakdown(data, evaluation)
+    jpeg = [i for i, r in enumerate(records) if r.distortion == "jpeg"]
+    expected = stats.spearmanr(pred[jpeg], data.scores[jpeg])[0]
+    assert set(out["per_type"]) == {"jpeg"} and set(out["per_group"]) == {"jpeg"}
+    assert out["per_type"]["jpeg"]["srcc"] == out["per_group"]["jpeg"]["srcc"] == pytest.approx(expected)

@@ -387,6 +387,61 @@ def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        ("load_dataset", "reading the dataset (MemoryError); free memory and rerun"),
+        ("load_encoder", "loading the model (MemoryError); free memory, or choose another --device"),
+        ("dataset_features", "computing the features (MemoryError); lower --batch-size or --crop-size"),
+        ("evaluate_dataset", "fitting the ridge (MemoryError); free memory and rerun (the features are cached)"),
+        ("tsne_plot", "computing the t-SNE (MemoryError); rerun without --tsne (the features are cached)"),
+        ("atomic_writes", "writing the results (MemoryError); free memory and rerun (the features are cached)"),
+    ],
+)
+def test_running_out_of_memory_names_the_step(setup, tmp_path, monkeypatch, function, message):
+    """Every MemoryError was 'out of memory computing the features; lower --batch-size or --crop-size', wherever it
+    happened (the ridge, the t-SNE, the plots): advice that could not help."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.evaluate.run
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    tiny = (TinyARNIQA().eval(), "tiny")
+    monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", lambda checkpoint, weights_dir, device: tiny)
+    monkeypatch.setattr(arniqa.evaluate.run, function, no_memory)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out", "--tsne"))
+    assert result.exit_code == 2
+    assert _one_line(result) == f"error: out of memory {message}"
+
+
+def test_a_csv_with_empty_distortion_cells_leaves_those_images_out_of_the_per_type_rows(setup, tmp_path):
+    """They made a per-type row named 'None' in results.json, results.md and per_type_srcc.png; they are now in the
+    overall results (all 40 images) and in no per-type row, and both files say how many there are."""
+    import shutil
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    kinds = {"01": "gaublur", "11": "whitenoise"}
+    rows = [r for r in csv.DictReader(open(tmp_path / "kadid" / "dmos.csv"))]
+    with open(tmp_path / "kadid" / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "reference", "distortion", "dmos"])
+        for r in rows:
+            kind = "" if r["dist_img"].endswith("_11_04.png") else kinds[r["dist_img"][4:6]]
+            w.writerow([f"images/{r['dist_img']}", r["ref_img"], kind, r["dmos"]])
+    args = _quick(setup, tmp_path / "kadid" / "labels.csv", tmp_path / "out")
+    args[args.index("--dataset") + 1] = "csv"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["images"] == 40 and "gaublur" in res["per_type"]
+    assert set(res["per_type"]) <= {"gaublur", "whitenoise"}  # whitenoise: 2 typed test images, a row needs 3
+    assert res["images_without_type"] == 10
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| None |" not in md and "10 image(s) without a distortion type" in md
+
+
 def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_path):
     """results.json a folder: it was Python's `[Errno 21] Is a directory: '...'`."""
     (tmp_path / "out" / "results.json").mkdir(parents=True)

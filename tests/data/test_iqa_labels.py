@@ -165,6 +165,36 @@ def test_one_image_named_through_a_linked_folder_is_named_twice(tmp_path):
     assert load_dataset("csv", root).paths == [root / "imgs" / "a.png", root / "linked" / "b.png"]
 
 
+def test_one_image_under_two_names_through_a_hard_link_is_named_twice(tmp_path):
+    """b.png a hard link of a.png (one file, two names): it loaded as two images, as the real paths differ. A copy
+    of a.png (another file, the same bytes) still loads."""
+    root = tmp_path / "ds"
+    _img(root / "imgs" / "a.png")
+    os.link(root / "imgs" / "a.png", root / "imgs" / "b.png")
+    label, _ = custom(root, ["imgs/a.png", "imgs/b.png"])
+    for check in (True, False):
+        with pytest.raises(DatasetError) as info:
+            load_dataset("csv", root, check=check)
+        assert str(info.value) == (
+            f"{label}: image 'imgs/a.png' (also as 'imgs/b.png', through a link) is named twice (lines 2 and 3); "
+            "remove the repeated line, or a split could hold the image in train and test"
+        )
+    (root / "imgs" / "b.png").unlink()
+    (root / "imgs" / "b.png").write_bytes((root / "imgs" / "a.png").read_bytes())
+    assert load_dataset("csv", root).paths == [root / "imgs" / "a.png", root / "imgs" / "b.png"]
+
+
+def test_a_nul_character_in_an_image_name_is_one_line_naming_the_line(tmp_path):
+    """It was ValueError('embedded null byte') from the path check, which the CLI printed without the file."""
+    root = tmp_path / "ds"
+    _img(root / "a.png")
+    label, _ = custom(root, ["a.png", "b\x00.png"])
+    with pytest.raises(DatasetError) as info:
+        load_dataset("csv", root, check=False)
+    name = str(root / "b\x00.png")
+    assert str(info.value) == f"{label}, line 3: image {name!r} holds a NUL character; correct the name"
+
+
 def test_a_control_character_in_a_name_is_escaped(tmp_path):
     root, _, _, _ = _dataset(tmp_path, "flive", ["a.png"])
     for names in (["a.png", "\x1b]0;pwned\x07.png"], ["a.png", "../../\x1b]0;pwned\x07.png"], ["\x1b[2J.png"] * 2):

@@ -73,3 +73,16 @@ def test_a_plot_is_the_png_that_matplotlib_writes_to_a_file(tmp_path):
     png_writer(fig)(tmp_path / "written.png")
     assert (tmp_path / "written.png").read_bytes() == (tmp_path / "direct.png").read_bytes()
     assert not plt.fignum_exists(fig.number)  # closed
+
+
+def test_images_without_a_type_are_no_type_in_the_tsne_and_in_no_markdown_row(monkeypatch):
+    """Their legend entry was 'None', as if a type had that name; the markdown report leaves them out of the
+    per-type table and says how many there are."""
+    import arniqa.evaluate.tsne as tsne
+
+    monkeypatch.setattr(tsne, "png_writer", lambda fig: fig)  # the figure itself, not its PNG
+    rng = np.random.default_rng(0)
+    fig = tsne_plot(rng.normal(size=(12, 8)), labels=["jpeg", None, "blur"] * 4, perplexity=3)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["(no type)", "blur", "jpeg"]
+    md = markdown(_result() | {"images_without_type": 4})
+    assert "| None |" not in md and "4 image(s) without a distortion type: in the results above" in md

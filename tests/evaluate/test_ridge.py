@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from sklearn.linear_model import Ridge
 
-from arniqa.evaluate.probe import crop_rows, evaluate, fit, predict, validation_srcc
+from arniqa.evaluate.probe import crop_rows, evaluate, fit, per_type_srcc, predict, validation_srcc
 from arniqa.evaluate.ridge import ALPHAS, RidgePath, gram
 from arniqa.evaluate.splits import random_splits
 
@@ -203,3 +203,24 @@ def test_nan_scores_and_no_splits_are_refused():
     for run in (lambda: evaluate(feats, scores, []), lambda: validation_srcc(feats, scores, [])):
         with pytest.raises(ValueError, match="^no splits to evaluate on$"):
             run()
+
+
+def test_per_type_rows_leave_out_images_without_a_type():
+    """A custom CSV's empty distortion cells made a row named 'None'. Those images are now in no row; each type's
+    row is the median over splits of scipy's SRCC and PLCC on its test images."""
+    feats, scores = _data(90, 2, 4, seed=3, noise=0.5)
+    types = ["blur", "noise", None] * 30
+    ev = evaluate(feats, scores, random_splits(90, n_splits=3, seed=1), alphas=[0.1])
+    got = per_type_srcc(ev, scores, types)
+    assert set(got) == {"blur", "noise"}
+    for name in got:
+        srcc, plcc = [], []
+        for pred, split in zip(ev.test_predictions, ev.splits):
+            test = [i for i in split.test if types[i] == name]
+            mine = pred[[k for k, i in enumerate(split.test) if types[i] == name]]
+            srcc.append(stats.spearmanr(mine, scores[test])[0])
+            plcc.append(stats.pearsonr(mine, scores[test])[0])
+        assert got[name]["srcc"] == pytest.approx(np.median(srcc)) and got[name]["plcc"] == pytest.approx(
+            np.median(plcc)
+        )
+        assert got[name]["splits"] == 3

@@ -444,3 +444,29 @@ def test_weights_outside_the_folder_are_refused_where_onnxruntime_would_read_the
             f"{models / 'm.onnx'}: its weights are read from {location!r}, outside the folder of the file; "
             "keep the external data files beside it"
         )
+
+
+def test_an_explanation_head_of_another_width_than_the_onnx_embedding_is_refused_at_load(tmp_path):
+    """A 16-d head given for a file whose embedding is 8-d passed load (an ONNX file's width was not looked up), and
+    `score --explain` stopped with torch's `mat1 and mat2 shapes cannot be multiplied` traceback after the CSV
+    header. The width is the graph's embedding output's: one line at load. The head of the file's width explains."""
+    from tiny_arniqa import _tiny_model, tiny_explainer
+
+    from arniqa.inference.onnx_export import export_onnx
+    from arniqa.models.explain import Explainer, save_explainer
+
+    path = export_onnx(*_tiny_model(), tmp_path / "tiny.onnx", protocol="whole", embedding=True)
+    wide = save_explainer(tmp_path / "wide.safetensors", Explainer(16).eval())
+    fits = save_explainer(tmp_path / "fits.safetensors", tiny_explainer())
+    expected = (
+        f"{wide}: its explanation head takes 16-d features, the model gives 8-d; fit one on this model with "
+        "`arniqa explain fit`"
+    )
+    with pytest.raises(ValueError) as info:
+        load(path, device="cpu", explainer=wide)
+    assert str(info.value) == expected
+    _, gray = _flat_images(tmp_path)
+    res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(wide)])
+    assert res.exit_code == 2 and rows == [] and res.stderr == f"error: {expected}\n"
+    res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(fits)])
+    assert res.exit_code == 0 and rows[0]["error"] == "" and rows[0]["explanation"]

@@ -49,13 +49,16 @@ def monotonicity_over_splits(dataset: IQADataset, evaluation) -> dict[str, Any] 
 def distortion_breakdown(dataset: IQADataset, evaluation) -> dict[str, Any]:
     """SRCC and PLCC of each split's test predictions within each distortion type (``per_type``)
     and within each group of :data:`arniqa.degradations.registry.GROUPS` (``per_group``: the
-    group's types and levels together), median over splits; empty for sets without types."""
+    group's types and levels together), median over splits; empty for sets without types. Images without a
+    type are in neither (not in the group "other", which holds the types outside the registry)."""
     kinds = dataset.distortions
     if not dataset.synthetic or kinds is None:
         return {}
     return {
         "per_type": per_type_srcc(evaluation, dataset.scores, kinds),
-        "per_group": per_type_srcc(evaluation, dataset.scores, [GROUP_OF.get(k, "other") for k in kinds]),
+        "per_group": per_type_srcc(
+            evaluation, dataset.scores, [None if k is None else GROUP_OF.get(k, "other") for k in kinds]
+        ),
     }
 
 

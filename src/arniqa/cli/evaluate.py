@@ -75,7 +75,7 @@ def evaluate(
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
 
     from ..evaluate.report import markdown
-    from ..evaluate.run import EvaluationSpec, run_evaluation
+    from ..evaluate.run import EvaluationSpec, OutOfMemory, run_evaluation
     from ..models.download import cache_dir as weights_cache
     from ..utils.console import terminal
     from ..utils.runtime import check_workers
@@ -134,9 +134,7 @@ def evaluate(
             fail_io(e, output, cache_dir or weights_cache() / "features")
         except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
-        except (MemoryError, RuntimeError) as e:
-            if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):
-                raise
-            fail(f"out of memory computing the features ({type(e).__name__}); lower --batch-size or --crop-size")
+        except OutOfMemory as e:  # its message names the step
+            fail(str(e))
     typer.echo(markdown(out.result))
     err.print("wrote " + ", ".join(str(p) for p in out.files.values()), soft_wrap=True)

@@ -182,11 +182,12 @@ def predict(features, coef: np.ndarray, intercept: float) -> np.ndarray:
 
 
 def per_type_srcc(evaluation: Evaluation, scores, types) -> dict[str, dict[str, float]]:
-    """SRCC and PLCC per distortion type on each split's test images; median over splits."""
+    """SRCC and PLCC per distortion type on each split's test images; median over splits. Images whose type is
+    None or empty (a custom CSV's empty ``distortion`` cell) are in no row: they count in the overall results only."""
     scores = np.asarray(scores, dtype=np.float64)
-    types = np.asarray([str(t) for t in types])
+    types = np.asarray(["" if t is None else str(t) for t in types])
     out: dict[str, dict[str, float]] = {}
-    for name in sorted(set(types.tolist())):
+    for name in sorted(set(types.tolist()) - {""}):
         per_split = {"srcc": [], "plcc": []}
         for pred, split in zip(evaluation.test_predictions, evaluation.splits):
             mask = types[split.test] == name

@@ -45,6 +45,9 @@ def markdown(result: dict) -> str:
             "|---|---|---|",
         ]
         lines += [f"| {t} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()]
+        if result.get("images_without_type"):
+            n = result["images_without_type"]
+            lines += ["", f"{n} image(s) without a distortion type: in the results above, in no row of this table."]
     if result.get("cross"):
         c = result["cross"]
         lines += [

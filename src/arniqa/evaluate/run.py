@@ -64,6 +64,43 @@ class EvaluationSpec:
     runner: Callable | None = None  # computes the features elsewhere (extract_features' runner)
 
 
+# The steps of an evaluation: what each does, and what to do when memory runs out in it (OutOfMemory).
+STEPS = {
+    "dataset": ("reading the dataset", "free memory and rerun"),
+    "model": ("loading the model", "free memory, or choose another --device"),
+    "features": ("computing the features", "lower --batch-size or --crop-size"),
+    "ridge": ("fitting the ridge", "free memory and rerun (the features are cached)"),
+    "tsne": ("computing the t-SNE", "rerun without --tsne (the features are cached)"),
+    "results": ("writing the results", "free memory and rerun (the features are cached)"),
+}
+
+
+class OutOfMemory(MemoryError):
+    """Memory ran out in one step of an evaluation (``step``, a key of :data:`STEPS`): the message names the step
+    and what to do."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        what, advice = STEPS[step]
+        super().__init__(f"out of memory {what} ({type(error).__name__}); {advice}")
+        self.step = step
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """A MemoryError, or PyTorch's allocator failing (a RuntimeError: "not enough memory" from alloc_cpu on the
+    CPU, "out of memory" on CUDA)."""
+    text = str(error)
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and ("alloc" in text or "out of memory" in text)
+    )
+
+
+@dataclass
+class Step:
+    """The step an evaluation is at (a key of :data:`STEPS`)."""
+
+    now: str = "dataset"
+
+
 @dataclass
 class EvaluationOutput:
     """The results (JSON-ready, as in results.json) and the files written, by kind."""
@@ -109,6 +146,9 @@ def evaluate_dataset(
     }
     if dataset.synthetic and dataset.distortions is not None:
         result["per_type"] = per_type_srcc(ev, scores, dataset.distortions)
+        untyped = dataset.distortions.count(None)
+        if untyped:  # in the summary, in no per-type row
+            result["images_without_type"] = untyped
     return result, ev, regressor
 
 
@@ -157,14 +197,21 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
         ValueError, OSError: a dataset, split, feature or model problem (``DatasetError``,
         ``SplitError`` and ``FeatureError`` are ValueErrors); the message names the file.
         ``OutputBusy`` (an OSError): another process is writing ``spec.output``.
+        OutOfMemory: memory ran out; the message names the step.
     """
     output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)
+    step = Step()
     with output_lock(output):
-        return _evaluate(spec, output, log)
+        try:
+            return _evaluate(spec, output, log, step)
+        except (MemoryError, RuntimeError) as e:
+            if not out_of_memory(e):
+                raise
+            raise OutOfMemory(step.now, e) from e
 
 
-def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) -> EvaluationOutput:
+def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], step: Step) -> EvaluationOutput:
     data = load_dataset(spec.dataset, spec.root)
     target = load_dataset(spec.cross_to, spec.cross_root) if spec.cross_to else None
     split_list, split_text = choose_splits(data, spec.splits, spec.seed)
@@ -173,6 +220,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
         check_alpha_search(split_list, alphas)  # before the model and the features, not after
     except ValueError as e:
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
+    step.now = "model"
     dev = resolve_device(spec.device)
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
@@ -181,17 +229,22 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
         cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress, spec.runner
     )
     log(f"{data.name}: {len(data)} images; {split_text}; model: {model_text}")
+    step.now = "features"
     feats = dataset_features(model, data, extraction, fingerprint)
     check_finite(feats, data, model_text)
+    step.now = "ridge"
     result, ev, regressor = evaluate_dataset(data, feats, split_list, alphas, progress=spec.progress)
     result.update({"model": model_text, "fingerprint": fingerprint, "split_source": split_text})
     cross = None
     if target is not None:
+        step.now = "features"
         target_feats = dataset_features(model, target, extraction, fingerprint)
         check_finite(target_feats, target, model_text)
+        step.now = "ridge"
         result["cross"], pred = cross_evaluate(data, feats, split_list, target, target_feats, alpha=ev.alpha)
         cross = (pred, target.scores)
 
+    step.now = "results"
     info = {
         "evaluated_on": data.name,
         "alpha": ev.alpha,
@@ -210,6 +263,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
         result["checkpoint_file"] = str(files["checkpoint"][0])
     files.update(report.report_files(output, result, ev, data.scores, cross))
     if spec.tsne:
+        step.now = "tsne"
         labels = data.distortions
         plot = tsne_plot(
             feats,
@@ -219,5 +273,6 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object]) 
             max_images=5000,
         )
         files["tsne"] = (output / "tsne.png", plot)
+    step.now = "results"
     atomic_writes(list(files.values()))
     return EvaluationOutput(result, {kind: path for kind, (path, _) in files.items()})

@@ -7,6 +7,8 @@ import numpy as np
 from ..utils.files import Writer
 from .report import png_writer
 
+NO_TYPE = "(no type)"  # the legend entry of images without a distortion type (in no per-type row of the report)
+
 
 def embed(
     features, perplexity: float = 30.0, seed: int = 0, max_images: int | None = None
@@ -34,8 +36,8 @@ def embed(
 
 
 def tsne_plot(features, labels=None, values=None, title: str = "t-SNE", **options) -> Writer:
-    """What writes a t-SNE scatter PNG (:func:`.report.png_writer`): one colour per ``labels`` category, or a colour
-    map over ``values``."""
+    """What writes a t-SNE scatter PNG (:func:`.report.png_writer`): one colour per ``labels`` category (a None
+    label is :data:`NO_TYPE`), or a colour map over ``values``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +46,7 @@ def tsne_plot(features, labels=None, values=None, title: str = "t-SNE", **option
     points, index = embed(features, **options)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
     if labels is not None:
-        labels = np.asarray([str(x) for x in labels])[index]
+        labels = np.asarray([NO_TYPE if x is None else str(x) for x in labels])[index]
         names = sorted(set(labels.tolist()))
         cmap = plt.get_cmap("tab20", max(len(names), 1)) if len(names) <= 20 else plt.get_cmap("gist_ncar", len(names))
         for k, name in enumerate(names):

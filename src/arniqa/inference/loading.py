@@ -123,7 +123,8 @@ def load(
         from ..models.explain import load_explainer
 
         scorer.explainer = head if explainer is not None else load_explainer(name_or_path)
-        width = getattr(scorer.regressor, "in_features", None)  # the model's feature (an ONNX file's is unknown here)
+        # the model's feature width: an ONNX file's from its embedding output
+        width = runner.width if isinstance(runner, OnnxEngine) else getattr(scorer.regressor, "in_features", None)
         if scorer.explainer is not None and width is not None and scorer.explainer.group.in_features != width:
             raise ValueError(
                 f"{explainer or name_or_path}: its explanation head takes {scorer.explainer.group.in_features}-d "

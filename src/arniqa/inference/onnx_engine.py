@@ -135,6 +135,9 @@ class OnnxEngine:
                     f"{self.path}: not an arniqa export ({name!r} is a {arg.type} of shape {arg.shape}, "
                     f"not float32{' (N,3,H,W)' if name in inputs else ''}); write one with `arniqa export`"
                 )
+        shape = typed["embedding"].shape if "embedding" in typed else None
+        # the embedding's width, known at load where the graph fixes it (as `arniqa export` does), else None
+        self.width = shape[1] if shape and len(shape) == 2 and isinstance(shape[1], int) else None
         labels = (self.meta or {}).get("explain_labels")  # read_sidecar checked them
         self.explainer = (
             GraphHead(tuple(labels), (self.meta or {}).get("explain_protocol"))

