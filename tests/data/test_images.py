@@ -443,3 +443,20 @@ def test_an_image_inside_another_over_a_bound_below_pils_limit_is_refused_before
     with contextlib.suppress(ImageError):  # within the bound PIL decodes it (what comes of it is PIL's)
         decode_image(_holding(fmt, 1200, 1200), f"x.{fmt}", max_pixels=1_440_000)
     assert (1200, 1200) in decoded
+
+
+def test_32_bit_integers_outside_the_16_bit_range_are_an_error_not_saturated(tmp_path):
+    """Mode I (32-bit signed integers: a 32-bit or signed 16-bit TIFF) is scaled as 16-bit data; values past
+    65535 or below 0 were clipped to white or black without a word."""
+    within = np.array([[0, 257, 1000, 30000], [32896, 40000, 65280, 65535]], np.int32)
+    Image.fromarray(within, "I").save(tmp_path / "within.tif")
+    assert Image.open(tmp_path / "within.tif").mode == "I"
+    expected8 = np.array([[0, 1, 4, 117], [128, 156, 254, 255]], np.float32)  # round(v / 257) by hand
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "within.tif")), np.dstack([expected8 / 255] * 3))
+    for name, values, shown in (("over", [0, 70000], "0 to 70000"), ("negative", [-5, 100], "-5 to 100")):
+        Image.fromarray(np.array([values], np.int32), "I").save(tmp_path / f"{name}.tif")
+        _expect_error(
+            tmp_path / f"{name}.tif",
+            f"integer pixel values from {shown}, outside the 16-bit range 0..65535 (mode I); save it as an 8- or "
+            "16-bit image",
+        )

@@ -8,9 +8,10 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 * LA, RGBA, PA, RGBa (alpha): the alpha channel is **dropped**, not composited, as
   ``convert("RGB")`` does; fully transparent pixels keep whatever colour they store.
 * 16-bit grayscale (modes I;16, I;16B, I;16L, I;16N, and I, which PIL uses for 16-bit data):
-  **scaled** to 8 bit as ``round(v / 257)`` (v clipped to [0, 65535]) and replicated to three
-  channels. The reference clips instead (every value above 255 becomes white), which turns most
-  16-bit images white; this is a deliberate improvement. 16-bit RGB(A) PNGs are opened by PIL as
+  **scaled** to 8 bit as ``round(v / 257)`` and replicated to three channels. The reference clips
+  instead (every value above 255 becomes white), which turns most 16-bit images white; this is a
+  deliberate improvement. Mode I holds 32-bit signed integers (a 16-bit PPM, a 32-bit or signed TIFF):
+  a value outside 0..65535 is an error, not clipped. 16-bit RGB(A) PNGs are opened by PIL as
   8-bit RGB(A) (high byte kept), the same as the reference.
 * EXIF orientation is applied (``ImageOps.exif_transpose``), so the image is scored upright, as
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
@@ -135,7 +136,13 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
     if img.mode in UNSUPPORTED_MODES:
         raise ImageError(name, f"unsupported image mode {img.mode}; save it as an 8- or 16-bit RGB or gray image")
     if img.mode in SIXTEEN_BIT_MODES:
-        v = np.asarray(img).astype(np.float64).clip(0, 65535)
+        v = np.asarray(img)
+        if img.mode == "I" and v.size and not 0 <= v.min() <= v.max() <= 65535:  # 32-bit or signed integers
+            raise ImageError(
+                name,
+                f"integer pixel values from {v.min()} to {v.max()}, outside the 16-bit range 0..65535 (mode I); "
+                "save it as an 8- or 16-bit image",
+            )
         return Image.fromarray(np.rint(v / 257.0).astype(np.uint8), "L").convert("RGB")
     try:
         return img.convert("RGB")
