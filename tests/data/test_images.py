@@ -1,6 +1,7 @@
 """Decoding every image mode to RGB, EXIF orientation, and per-file errors."""
 
 import ast
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
-from PIL import Image
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from arniqa.data.images import (
     ImageError,
@@ -210,8 +211,6 @@ def _pil_pixels(path):
 @pytest.mark.parametrize("options", [{}, {"compress_level": 1}, {"compress_level": 9, "optimize": True}])
 def test_plain_png_goes_through_wuffs_to_pils_pixels(tmp_path, options):
     pytest.importorskip("pywuffs", reason="the fast-png extra (.ci/run installs it); a GPU host may lack it")
-    from PIL import PngImagePlugin
-
     from arniqa.data.images import _decode_plain_png
 
     info = PngImagePlugin.PngInfo()
@@ -321,19 +320,41 @@ def _reader(name):
     }[name]
 
 
+def _holding(fmt, w, h):
+    """An ICO, ICNS or BLP file whose header declares a small image (16x16, 128x128, 16x16) and which holds a
+    w x h PNG (in the BLP a JPEG) in its place."""
+    import io
+    import struct
+
+    inner = io.BytesIO()
+    Image.new("RGB", (w, h), (10, 200, 30)).save(inner, "JPEG" if fmt == "blp" else "PNG")
+    data = inner.getvalue()
+    if fmt == "ico":  # a directory of one 16x16 entry, at byte 22
+        return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(data), 22) + data
+    if fmt == "icns":  # one 128x128 entry (ic07)
+        return b"icns" + struct.pack(">I", 16 + len(data)) + b"ic07" + struct.pack(">I", 8 + len(data)) + data
+    # BLP1, JPEG-compressed, 16x16: the first of its 16 mipmap offsets and lengths is the JPEG at byte 160
+    header = b"BLP1" + struct.pack("<iIIIiI", 0, 0, 16, 16, 0, 0)
+    return header + struct.pack("<16I", 160, *[0] * 15) + struct.pack("<16I", len(data), *[0] * 15) + bytes(4) + data
+
+
+def _count_decodes(monkeypatch, *kinds):
+    """The sizes of the images of these PIL classes decoded from now on (a list that grows)."""
+    decoded = []
+    for kind in kinds:
+        monkeypatch.setattr(kind, "load", lambda self, load=kind.load: decoded.append(self.size) or load(self))
+    return decoded
+
+
 @pytest.mark.parametrize("reader", ["train", "evaluate", "benchmark, explain fit"])
 def test_every_reader_refuses_an_image_over_the_bound_before_decoding(tmp_path, monkeypatch, reader):
     """Only `arniqa score` had a bound: the others opened images with PIL's limit alone, which refuses past twice
     its own (179 million pixels): a 484 KB PNG of 12000x12000 took 1.5 GB to evaluate, exit 0. Now they keep
     DEFAULT_MAX_PIXELS (100 million), checked on the header; no option sets it, so the error says downscale it."""
-    from PIL import PngImagePlugin
-
     big, small = tmp_path / "big.png", tmp_path / "small.png"
     big.write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8)).save(small)
-    decoded = []
-    real_load = PngImagePlugin.PngImageFile.load
-    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    decoded = _count_decodes(monkeypatch, PngImagePlugin.PngImageFile)
     with pytest.raises(ImageError) as caught:
         _reader(reader)(big)
     assert str(caught.value) == f"{big}: image too large: 100010000 pixels, over the bound of 100000000; downscale it"
@@ -345,21 +366,97 @@ def test_a_bound_above_pils_limit_still_stops_the_png_inside_an_icon_before_deco
     """PIL warns before decoding an image over its own limit; the warning stopped an image only when PIL's limit
     was at least the bound (`arniqa score` sets it so). Above it, an ICO declaring 16x16 and holding a 3000x3000
     PNG had its PNG decoded and was returned whole (the 16x16 header passed the bound)."""
-    import io
-    import struct
-
-    from PIL import PngImagePlugin
-
-    png = io.BytesIO()
-    Image.new("RGB", (3000, 3000)).save(png, "PNG")
-    header = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png.getvalue()), 22)
     icon = tmp_path / "icon.ico"
-    icon.write_bytes(header + png.getvalue())
-    decoded = []
-    real_load = PngImagePlugin.PngImageFile.load
-    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    icon.write_bytes(_holding("ico", 3000, 3000))
+    decoded = _count_decodes(monkeypatch, PngImagePlugin.PngImageFile)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000_000)  # below the bound: PIL warns past 5 million
     with pytest.raises(ImageError, match=r"icon.ico: image too large: 9000000 pixels, over the bound of 6000000 "):
         open_image(icon, max_pixels=6_000_000)
     assert decoded == []
     assert open_image(icon, max_pixels=9_000_000).size == (3000, 3000) and decoded == [(3000, 3000)]  # within it
+
+
+def test_the_bound_holds_while_other_threads_decode_and_identify_images(tmp_path, monkeypatch):
+    """`arniqa score` decodes in threads while its folder walk identifies files; the Python API may decode
+    without a bound in another thread. The PNG inside an ICO was stopped by a hook on PIL's warning, set with
+    `warnings.catch_warnings()`, whose filters and hook are the whole process's: another thread's context
+    ignored the warning, or restored the filters and hook while this one decoded, and the PNG was decoded (then
+    refused by its size). Here a 1200x1200 PNG, over the bound of 1 million and within PIL's error past twice its
+    limit (set to the bound, as score does), is never decoded, and the ordinary images decode to their pixels."""
+    import threading
+
+    bomb = _holding("ico", 1200, 1200)
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.kron(_pattern(), np.ones((8, 8, 1), np.uint8))).save(photo)  # 256x384: decoding takes a while
+    with Image.open(photo) as reference:
+        pixels = np.asarray(reference.convert("RGB"))
+    decoded = _count_decodes(monkeypatch, PngImagePlugin.PngImageFile)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often
+    wrong = []
+
+    def bombs():
+        for _ in range(3000):
+            try:
+                decode_image(bomb, "bomb.ico", max_pixels=1_000_000)
+                wrong.append("bomb returned")
+            except ImageError as e:
+                wrong.extend([] if "over the bound of 1000000" in e.reason else [e.reason])
+            if decoded:
+                return
+
+    def ordinary(bound):
+        for _ in range(150):
+            if not np.array_equal(np.asarray(open_image(photo, max_pixels=bound)), pixels):
+                wrong.append("pixels")
+            can_identify(photo)
+            if decoded:
+                return
+
+    workers = [threading.Thread(target=ordinary, args=(bound,)) for bound in (None, 1_000_000, None)]
+    workers.append(threading.Thread(target=bombs))
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert decoded == [] and wrong == []
+
+
+@pytest.mark.parametrize("fmt", ["ico", "icns", "blp"])
+def test_an_image_inside_another_over_a_bound_below_pils_limit_is_refused_before_decoding(monkeypatch, fmt):
+    """ICO, ICNS and BLP files hold a PNG or JPEG whose size their header does not tell; PIL checks it before
+    decoding it but warns only past its own limit (89 million pixels). With a lower bound (the Python API's
+    `max_pixels`) the image inside was decoded: the ICO was refused after, the ICNS was called corrupt, and the
+    BLP's 1200x1200 JPEG was decoded to return a 16x16 image."""
+    decoded = _count_decodes(monkeypatch, PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile)
+    with pytest.raises(ImageError) as caught:
+        decode_image(_holding(fmt, 1200, 1200), f"x.{fmt}", max_pixels=1_000_000)
+    assert str(caught.value) == (
+        f"x.{fmt}: image too large: 1440000 pixels, over the bound of 1000000 (--max-pixels); raise the bound to "
+        "score it"
+    )
+    assert decoded == []
+    with contextlib.suppress(ImageError):  # within the bound PIL decodes it (what comes of it is PIL's)
+        decode_image(_holding(fmt, 1200, 1200), f"x.{fmt}", max_pixels=1_440_000)
+    assert (1200, 1200) in decoded
+
+
+def test_32_bit_integers_outside_the_16_bit_range_are_an_error_not_saturated(tmp_path):
+    """Mode I (32-bit signed integers: a 32-bit or signed 16-bit TIFF) is scaled as 16-bit data; values past
+    65535 or below 0 were clipped to white or black without a word."""
+    within = np.array([[0, 257, 1000, 30000], [32896, 40000, 65280, 65535]], np.int32)
+    Image.fromarray(within, "I").save(tmp_path / "within.tif")
+    assert Image.open(tmp_path / "within.tif").mode == "I"
+    expected8 = np.array([[0, 1, 4, 117], [128, 156, 254, 255]], np.float32)  # round(v / 257) by hand
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "within.tif")), np.dstack([expected8 / 255] * 3))
+    for name, values, shown in (("over", [0, 70000], "0 to 70000"), ("negative", [-5, 100], "-5 to 100")):
+        Image.fromarray(np.array([values], np.int32), "I").save(tmp_path / f"{name}.tif")
+        _expect_error(
+            tmp_path / f"{name}.tif",
+            f"integer pixel values from {shown}, outside the 16-bit range 0..65535 (mode I); save it as an 8- or "
+            "16-bit image",
+        )

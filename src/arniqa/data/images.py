@@ -8,9 +8,10 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 * LA, RGBA, PA, RGBa (alpha): the alpha channel is **dropped**, not composited, as
   ``convert("RGB")`` does; fully transparent pixels keep whatever colour they store.
 * 16-bit grayscale (modes I;16, I;16B, I;16L, I;16N, and I, which PIL uses for 16-bit data):
-  **scaled** to 8 bit as ``round(v / 257)`` (v clipped to [0, 65535]) and replicated to three
-  channels. The reference clips instead (every value above 255 becomes white), which turns most
-  16-bit images white; this is a deliberate improvement. 16-bit RGB(A) PNGs are opened by PIL as
+  **scaled** to 8 bit as ``round(v / 257)`` and replicated to three channels. The reference clips
+  instead (every value above 255 becomes white), which turns most 16-bit images white; this is a
+  deliberate improvement. Mode I holds 32-bit signed integers (a 16-bit PPM, a 32-bit or signed TIFF):
+  a value outside 0..65535 is an error, not clipped. 16-bit RGB(A) PNGs are opened by PIL as
   8-bit RGB(A) (high byte kept), the same as the reference.
 * EXIF orientation is applied (``ImageOps.exif_transpose``), so the image is scored upright, as
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
@@ -28,8 +29,12 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 
 Errors are :class:`ImageError` (a ``ValueError``) naming the file: missing, directory, zero bytes,
 not an image, a refused format, truncated or corrupt data, unsupported mode (floating-point ``F``, premultiplied
-``La``), more pixels than ``max_pixels`` (checked on the header, before decoding) and PIL's
-decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
+``La``), more pixels than ``max_pixels`` and PIL's decompression-bomb limit (twice
+``PIL.Image.MAX_IMAGE_PIXELS``). The bound is checked where PIL checks sizes (``Image._decompression_bomb_check``,
+which this module wraps): on the header, and on an image inside another (an ICO's or ICNS's PNG, a BLP's JPEG,
+whose size the outer header does not tell), each before it is decoded. The check reads the bound of the decode
+running in its own thread (a ``ContextVar``), no process-wide state, so decoding in threads keeps every bound;
+an image within the bound gets no ``DecompressionBombWarning``.
 
 Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
 of up to :data:`WUFFS_MAX_PIXELS` are decoded by Wuffs (pywuffs) with every checksum checked, about
@@ -43,11 +48,12 @@ through PIL, 0.70 GB for a tiny image).
 from __future__ import annotations
 
 import io
+import math
 import os
-import re
 import stat
 import struct
 import warnings
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,7 +136,13 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
     if img.mode in UNSUPPORTED_MODES:
         raise ImageError(name, f"unsupported image mode {img.mode}; save it as an 8- or 16-bit RGB or gray image")
     if img.mode in SIXTEEN_BIT_MODES:
-        v = np.asarray(img).astype(np.float64).clip(0, 65535)
+        v = np.asarray(img)
+        if img.mode == "I" and v.size and not 0 <= v.min() <= v.max() <= 65535:  # 32-bit or signed integers
+            raise ImageError(
+                name,
+                f"integer pixel values from {v.min()} to {v.max()}, outside the 16-bit range 0..65535 (mode I); "
+                "save it as an 8- or 16-bit image",
+            )
         return Image.fromarray(np.rint(v / 257.0).astype(np.uint8), "L").convert("RGB")
     try:
         return img.convert("RGB")
@@ -226,52 +238,59 @@ def decode_image(
     return _decode(io.BytesIO(data), name, exif, max_pixels, option)
 
 
+# The pixel bound of the decode running in this thread (None: none running). PIL checks the size of every image
+# it opens, and of an image inside another (an ICO's or ICNS's PNG, a BLP's JPEG) before decoding it, by
+# calling Image._decompression_bomb_check: that call is where the bound is checked, so its decision depends on
+# no process-wide state (a hook on PIL's warning did: warnings' filters and hook are the whole process's).
+_BOUND: ContextVar[float | None] = ContextVar("arniqa_pixel_bound", default=None)
+_pil_size_check = Image._decompression_bomb_check
+
+
+class _OverBound(Image.DecompressionBombError):
+    def __init__(self, pixels: int) -> None:
+        self.pixels = pixels
+        super().__init__(f"{pixels} pixels, over the bound")
+
+
+def _size_check(size: tuple[int, int], *args, **kwargs) -> None:
+    """PIL's size check, outside :func:`_decode`; inside it, an image over the bound is refused, and one within
+    it gets no warning, only PIL's error past twice its limit."""
+    bound = _BOUND.get()
+    if bound is None:
+        return _pil_size_check(size, *args, **kwargs)
+    pixels = max(1, size[0]) * max(1, size[1])
+    if pixels > bound:
+        raise _OverBound(pixels)
+    if Image.MAX_IMAGE_PIXELS is not None and pixels > 2 * Image.MAX_IMAGE_PIXELS:
+        _pil_size_check(size)  # raises PIL's error
+    return None
+
+
+Image._decompression_bomb_check = _size_check
+
+
 def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str | None) -> Image.Image:
     over = f" ({option}); raise the bound to score it" if option else "; downscale it"
-    shown = warnings.showwarning
-
-    def bomb(message, category, *rest):
-        """PIL warns before it decodes an image over its own limit: with a bound, one over the bound is refused
-        there, before decoding, also an image inside another (an ICO's PNG, whose size the ICO header does not
-        tell); one within it (PIL's limit is lower) goes on."""
-        pixels = re.search(r"\((\d+) pixels\)", str(message))
-        if category is not Image.DecompressionBombWarning:
-            return shown(message, category, *rest)
-        if pixels is None or int(pixels[1]) > max_pixels:
-            size = f"{pixels[1]} pixels" if pixels else str(message)
-            raise ImageError(name, f"image too large: {size}, over the bound of {max_pixels}{over}")
-        return None
-
+    bound = _BOUND.set(math.inf if max_pixels is None else max_pixels)
     try:
-        with warnings.catch_warnings():
-            if max_pixels is None:
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            else:
-                warnings.simplefilter("always", Image.DecompressionBombWarning)
-                warnings.showwarning = bomb
-            with _open(source, name) as img:  # reads the header only
-                if max_pixels is not None and img.width * img.height > max_pixels:
-                    raise ImageError(
-                        name, f"image too large: {img.width}x{img.height} pixels, over the bound of {max_pixels}{over}"
-                    )
-                img.load()  # decode now: truncated data fails here, not later
-                if exif:
-                    ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
-                return to_rgb(img, name)
+        with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
+            img.load()  # decode now: truncated data fails here, not later
+            if exif:
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
+            return to_rgb(img, name)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file PIL can read") from None
-    except Image.DecompressionBombError as e:  # past twice PIL's limit
-        pixels = re.search(r"\((\d+) pixels\)", str(e))
-        if max_pixels is not None and pixels and int(pixels[1]) > max_pixels:
-            raise ImageError(
-                name, f"image too large: {pixels[1]} pixels, over the bound of {max_pixels}{over}"
-            ) from None
+    except _OverBound as e:
+        raise ImageError(name, f"image too large: {e.pixels} pixels, over the bound of {max_pixels}{over}") from None
+    except Image.DecompressionBombError as e:  # past twice PIL's limit, within the bound
         what = f"raise the bound ({option}) to score it" if max_pixels is not None and option else "downscale it"
         raise ImageError(name, f"image too large ({e}); {what}") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         raise ImageError(name, f"truncated or corrupt image data ({e})") from None
+    finally:
+        _BOUND.reset(bound)
 
 
 @cache
