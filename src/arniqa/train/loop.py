@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from ..data.images import ImageError
-from ..data.pristine import EpochSampler, PristinePairs, training_images
+from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
@@ -101,6 +101,7 @@ class Trainer:
             raise ValueError("data.root is not set; give the training images with --set data.root=FOLDER")
         check_workers(config.data.num_workers, "data.num_workers")
         files = training_images(config.data.root)[: config.data.max_images]
+        self.images = (len(files), image_set_id(files))  # what the run trains on, wherever the folder lies
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )
@@ -147,6 +148,7 @@ class Trainer:
             "rng": rng_states(),
             "world_size": self.ctx.world_size,
             "config": self.resolved_config(),
+            "images": {"count": self.images[0], "id": self.images[1]},
         }
 
     def resolved_config(self) -> dict:
@@ -171,7 +173,7 @@ class Trainer:
         self.saved_at = self.global_step
 
     def load_state(self, path: str | Path) -> None:
-        state = read_state(path, self.config)
+        state = read_state(path, self.config, self.images)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -194,6 +196,8 @@ class Trainer:
             )
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step, self.best = state["global_step"], state["best"]
+        if state["config"]["data"].get("root") != self.config.data.root:  # moved: the same images (read_state)
+            self.notes.append(f"data.root was {state['config']['data'].get('root')!r}, now {self.config.data.root!r}")
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""

@@ -164,9 +164,11 @@ def _first_line(err: Exception) -> str:
     return f"{type(err).__name__}: {line.strip()}"
 
 
-def read_state(path: str | Path, config: Config) -> dict:
-    """The state saved at ``path``, checked against ``config`` (:data:`RESUME_KEYS`); StateError
-    when it cannot be read safely, TrainingError when it was made with other settings."""
+def read_state(path: str | Path, config: Config, images: tuple[int, str]) -> dict:
+    """The state saved at ``path``, checked against ``config``
+    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`) and the run's ``images`` (their count and
+    :func:`~arniqa.data.pristine.image_set_id`); StateError when it cannot be read safely, TrainingError
+    naming every difference when it was made with other settings or images."""
     path = Path(path)
     state = load_state_file(path)
     try:
@@ -180,10 +182,20 @@ def read_state(path: str | Path, config: Config) -> dict:
     for section, key in SAME_RUN_KEYS:
         if key in state["config"].get(section, {}):
             saved[section, key] = state["config"][section][key]
-    for section, key in saved:
-        if saved[section, key] != getattr(getattr(config, section), key):
-            raise TrainingError(
-                f"{path}: {section}.{key} was {saved[section, key]!r} in the interrupted run, "
-                f"now {getattr(getattr(config, section), key)!r}; resume with the same setting"
-            )
+    changed = [
+        f"{section}.{key} was {old!r} in the interrupted run, now {getattr(getattr(config, section), key)!r}"
+        for (section, key), old in saved.items()
+        if old != getattr(getattr(config, section), key)
+    ]
+    if "images" in state and (state["images"]["count"], state["images"]["id"]) != images:  # older states lack it
+        changed.append(
+            f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
+            f"{state['images']['count']} then in {state['config']['data'].get('root')!r}; a moved or copied folder "
+            "of the same files is fine)"
+        )
+    if changed:
+        raise TrainingError(
+            f"{path}: {'; '.join(changed)}; resume with the settings and images the run started with (its "
+            "config.yaml), or start a new run in another output folder"
+        )
     return state
