@@ -181,10 +181,33 @@ def test_resuming_a_finished_run_says_so_and_rewrites_nothing(tmp_path, tiny_mod
         "was (to train on, raise train.epochs or train.max_steps and resume)"
     ]
     assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()} == files
-    (run / "model.safetensors").unlink()  # ended, but killed before its model was written: written now
+
+
+def test_resuming_a_finished_run_whose_model_is_missing_writes_it_again_and_nothing_else(tmp_path, tiny_model):
+    # before: a progress bar at "loss nan lr 0.00e+00", "model written to ...", config.yaml and run.log written again
+    from faults import cli, train_config
+    from safetensors import safe_open
+
+    def model_file(path):
+        with safe_open(path, "pt") as f:
+            return f.metadata(), {key: f.get_tensor(key) for key in f.keys()}
+
+    run, model = tmp_path / "run", tmp_path / "run" / "model.safetensors"
+    config = train_config(tmp_path, run, train={"max_steps": 2}, log={"progress": True})
+    assert cli("train", config).exit_code == 0
+    written = model_file(model)  # what the run wrote at its end
+    model.unlink()  # ended, but killed before its model was written
+    files = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()}
     result = cli("train", config, "--resume", run / STATE_FILE)
-    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == f"model written to {run / 'model.safetensors'}"
-    assert (run / "model.safetensors").is_file()
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{run}: the run already finished at global step 2; its model was missing: written again from the run's "
+        f"final state to {model} (to train on, raise train.epochs or train.max_steps and resume)"
+    ]
+    again = model_file(model)
+    assert again[0] == written[0] and again[1].keys() == written[1].keys()
+    assert all(torch.equal(again[1][key], written[1][key]) for key in written[1])
+    assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file() and f != model} == files
 
 
 def lr_column(run):

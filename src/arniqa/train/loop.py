@@ -93,7 +93,8 @@ class Trainer:
         self.stops = StopSignals()
         self.saved_at = -1  # the global step of the last state.pt written
         self.stepping = False  # inside a step: its state is not one to save
-        self.finished_before = False  # the resumed run had ended and written its model: fit() wrote nothing
+        self.finished_before = False  # the resumed run had ended: fit() trained nothing
+        self.model_restored = False  # ... and its model, missing, was written again from its state
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
@@ -230,25 +231,31 @@ class Trainer:
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
             with self._started(resume) as logger, self.stops:
-                if not self.finished_before:
+                if logger is not None:
                     self._run(logger.total, logger)
+                elif self.model_restored:
+                    self._finish()
         finally:
             teardown()
         return self.output / "model.safetensors"
 
     def outcome(self, path: Path) -> str:
         """The line a command prints once :meth:`fit` returned ``path``."""
-        if self.finished_before:
-            return (
-                f"{self.output}: the run already finished at global step {self.global_step}; its model is {path}, "
-                "left as it was (to train on, raise train.epochs or train.max_steps and resume)"
-            )
-        return f"model written to {path}"
+        if not self.finished_before:
+            return f"model written to {path}"
+        if self.model_restored:
+            model = f"its model was missing: written again from the run's final state to {path}"
+        else:
+            model = f"its model is {path}, left as it was"
+        return (
+            f"{self.output}: the run already finished at global step {self.global_step}; {model} (to train on, "
+            "raise train.epochs or train.max_steps and resume)"
+        )
 
     @contextmanager
     def _started(self, resume: str | Path | None) -> Iterator[RunLogger | None]:
         """Rank 0 holding the run folder's lock: the resumed state loaded, config.yaml written, the logger open
-        (None, nothing written, when the resumed run had already ended and written its model)."""
+        (None, nothing trained, when the resumed run had already ended)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
                 if self.ctx.main:
@@ -265,8 +272,9 @@ class Trainer:
                     )
                 total = total_steps(self.steps_per_epoch, self.config.train)
                 # Every rank decides alike (the model file only matters to rank 0, the one that writes it).
-                ended = resume is not None and (self.epoch >= self.config.train.epochs or self.global_step >= total)
-                self.finished_before = ended and (self.output / "model.safetensors").exists()
+                ended = self.epoch >= self.config.train.epochs or self.global_step >= total
+                self.finished_before = resume is not None and ended
+                self.model_restored = self.finished_before and not (self.output / "model.safetensors").exists()
                 log = None if self.finished_before else self._open_log(stack, resume, total)
             self.ctx.allow_long_waits()
             yield log
