@@ -51,6 +51,7 @@ from .state import (
     TrainingError,
     checkpoint_write,
     read_state,
+    read_state_bytes,
     rng_states,
     save_state,
     set_rng_states,
@@ -173,8 +174,9 @@ class Trainer:
             save_state(self.state_dict(), self.output / STATE_FILE)
         self.saved_at = self.global_step
 
-    def load_state(self, path: str | Path) -> None:
-        state = read_state(path, self.config, self.images)
+    def load_state(self, path: str | Path, data: bytes) -> None:
+        """Resume from the state.pt at ``path`` (``data``: its bytes, read by rank 0)."""
+        state = read_state(path, self.config, self.images, data)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -258,26 +260,46 @@ class Trainer:
         (None, nothing trained, when the resumed run had already ended)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
-                if self.ctx.main:
-                    self.output.mkdir(parents=True, exist_ok=True)
-                    stack.enter_context(output_lock(self.output))
-                    for folder in (self.output, snapshot_path(self.output, 0).parent):  # a killed run's copies (GBs)
-                        remove_left_temporaries(folder, age=0)  # the lock is ours: none is being written
-                if resume is not None:
-                    self.load_state(resume)
-                elif (self.output / STATE_FILE).exists():
-                    raise TrainingError(
-                        f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
-                        f"--resume {self.output / STATE_FILE} or choose another output folder"
-                    )
-                total = total_steps(self.steps_per_epoch, self.config.train)
-                # Every rank decides alike (the model file only matters to rank 0, the one that writes it).
-                ended = self.epoch >= self.config.train.epochs or self.global_step >= total
-                self.finished_before = resume is not None and ended
-                self.model_restored = self.finished_before and not (self.output / "model.safetensors").exists()
-                log = None if self.finished_before else self._open_log(stack, resume, total)
+                found = self._claim(stack, resume) if self.ctx.main else None
+            found = self.ctx.from_main(found, "start")  # rank 0 alone writes the run folder: its view holds
+            with self.ctx.together("start"):
+                log = self._begin(stack, *found)
+            del found  # the state's bytes
             self.ctx.allow_long_waits()
             yield log
+
+    def _claim(self, stack: ExitStack, resume: str | Path | None) -> tuple:
+        """Rank 0: the run folder locked and cleared of a killed run's temporaries; what it holds for this start:
+        ``(resume, the state's bytes, whether model.safetensors exists, rank 0's images)``."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(output_lock(self.output))
+        for folder in (self.output, snapshot_path(self.output, 0).parent):  # a killed run's copies (GBs)
+            remove_left_temporaries(folder, age=0)  # the lock is ours: none is being written
+        if resume is None and (self.output / STATE_FILE).exists():
+            raise TrainingError(
+                f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
+                f"--resume {self.output / STATE_FILE} or choose another output folder"
+            )
+        data = None if resume is None else read_state_bytes(Path(resume))
+        return resume, data, (self.output / "model.safetensors").exists(), self.images
+
+    def _begin(
+        self, stack: ExitStack, resume: str | Path | None, data: bytes | None, model_written: bool, images: tuple
+    ) -> RunLogger | None:
+        """Every process, from what rank 0 found (:meth:`_claim`): the state loaded, the logger open (None when
+        the resumed run had ended; its model, when missing, is written again)."""
+        if images != self.images:
+            raise TrainingError(
+                f"data.root {self.config.data.root!r} holds other images here than rank 0's ({self.images[0]} "
+                f"here, {images[0]} there); give every process the same images"
+            )
+        if resume is not None:
+            self.load_state(resume, data)
+        total = total_steps(self.steps_per_epoch, self.config.train)
+        ended = self.epoch >= self.config.train.epochs or self.global_step >= total
+        self.finished_before = resume is not None and ended
+        self.model_restored = self.finished_before and not model_written
+        return None if self.finished_before else self._open_log(stack, resume, total)
 
     def _open_log(self, stack: ExitStack, resume: str | Path | None, total: int) -> RunLogger:
         """config.yaml written (rank 0), the logger open in ``stack``, the notes in run.log."""
