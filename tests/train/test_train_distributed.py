@@ -244,6 +244,50 @@ def test_a_rank_killed_mid_run_stops_the_other_with_one_line_and_a_resumable_sta
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
+def test_every_rank_resumes_from_rank_0s_state_whatever_its_own_folder_holds(tmp_path, short_run, tiny_model):
+    """Each rank read the state.pt of its own --resume path: a node holding an older copy (its own disk) resumed
+    one step behind rank 0, which trained on with it and ended first (exit 0, its model trained with a rank out of
+    step), the other losing contact. Rank 0, which alone writes the run folder, reads the state for every rank."""
+    import shutil
+
+    from arniqa.train.loop import Trainer
+    from arniqa.train.state import load_state_file
+
+    run, own = tmp_path / "run", tmp_path / "rank1"
+    Trainer(short_run("train.max_steps=1", "train.checkpoint_every=1")).fit()
+    own.mkdir()
+    shutil.copyfile(run / "state.pt", own / "state.pt")  # the copy on rank 1's node: global step 1
+    Trainer(short_run("train.max_steps=2", "train.checkpoint_every=1")).fit(resume=run / "state.pt")
+    old = (own / "state.pt").read_bytes()
+    results = run_ranks(
+        tmp_path,
+        short_run("log.every=1"),
+        [["--resume", str(run / "state.pt")], ["--set", f"output={own}", "--resume", str(own / "state.pt")]],
+    )
+    assert [(status, err) for status, err, _ in results] == [(0, []), (0, [])], results
+    assert load_state_file(run / "state.pt")["global_step"] == 9  # 3 epochs of 3 steps, from rank 0's step 2
+    assert [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()[1:]] == [
+        str(k) for k in range(1, 10)
+    ]
+    assert sorted(f.name for f in own.iterdir()) == ["state.pt"] and (own / "state.pt").read_bytes() == old
+
+
+@pytest.mark.slow
+def test_a_rank_whose_data_root_holds_other_images_stops_both_with_one_line(tmp_path, short_run, tiny_model):
+    """Each rank listed its own data.root: a node whose folder held other images (as many) trained on them
+    without a word, sample i a different image on each rank."""
+    from imaging import write_image_tree
+
+    other = tmp_path / "other"
+    write_image_tree(other, [(48, 64), (80, 96), (64, 64), (96, 72), (56, 88), (72, 80)], seed=1)
+    (status0, err0, _), (status1, err1, _) = run_ranks(tmp_path, short_run(), [[], ["--set", f"data.root={other}"]])
+    cause = f"data.root {str(other)!r} holds other images here than rank 0's (6 here, 6 there); give every process "
+    assert (status1, err1) == (2, [f"error: rank 1: {cause}the same images"]), err1
+    assert (status0, err0) == (2, [f"error: rank 0: rank 1 could not start: {cause}the same images"]), err0
+    assert not (tmp_path / "run" / "state.pt").exists()
+
+
 def test_a_group_starts_with_the_start_timeout_and_then_waits_the_long_one(tmp_path):
     """On torch 2.11 (a GPU host's), which has no dist.set_timeout, the group started with the 2-hour timeout, so a
     rank that failed before the group formed kept the others waiting 2 hours; torch's private _set_pg_timeout does

@@ -15,7 +15,7 @@ from train.test_train_resume import STAND_IN, write_config
 
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
-from arniqa.train.state import STATE_FILE
+from arniqa.train.state import STATE_FILE, TrainingError
 
 # 6 images, batch 2: 3 steps per epoch, 2 epochs; the chains in 2 DataLoader workers, which get the signal too.
 WORKERS = ["data.degrade_on=workers", "data.num_workers=2"]
@@ -159,8 +159,14 @@ def test_resume_after_images_were_removed_is_one_line_not_a_hang(tmp_path, image
     Trainer(short_run("train.max_steps=2")).fit()
     for path in sorted(p for p in image_folder.rglob("*") if p.is_file())[2:]:
         path.unlink()
+    state = tmp_path / "run" / STATE_FILE
+    with pytest.raises(TrainingError, match=r"data.root holds other images than in the interrupted run \(2 now in"):
+        Trainer(short_run()).fit(resume=state)
+    older = torch.load(state, weights_only=True)
+    del older["images"]  # as states were written before the images were recorded
+    torch.save(older, state)
     with pytest.raises(StateError, match=r"stopped at step 2 of an epoch, which now has 1 steps .*same images"):
-        Trainer(short_run()).fit(resume=tmp_path / "run" / STATE_FILE)
+        Trainer(short_run()).fit(resume=state)
 
 
 def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny_model):

@@ -181,10 +181,33 @@ def test_resuming_a_finished_run_says_so_and_rewrites_nothing(tmp_path, tiny_mod
         "was (to train on, raise train.epochs or train.max_steps and resume)"
     ]
     assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()} == files
-    (run / "model.safetensors").unlink()  # ended, but killed before its model was written: written now
+
+
+def test_resuming_a_finished_run_whose_model_is_missing_writes_it_again_and_nothing_else(tmp_path, tiny_model):
+    # before: a progress bar at "loss nan lr 0.00e+00", "model written to ...", config.yaml and run.log written again
+    from faults import cli, train_config
+    from safetensors import safe_open
+
+    def model_file(path):
+        with safe_open(path, "pt") as f:
+            return f.metadata(), {key: f.get_tensor(key) for key in f.keys()}
+
+    run, model = tmp_path / "run", tmp_path / "run" / "model.safetensors"
+    config = train_config(tmp_path, run, train={"max_steps": 2}, log={"progress": True})
+    assert cli("train", config).exit_code == 0
+    written = model_file(model)  # what the run wrote at its end
+    model.unlink()  # ended, but killed before its model was written
+    files = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()}
     result = cli("train", config, "--resume", run / STATE_FILE)
-    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == f"model written to {run / 'model.safetensors'}"
-    assert (run / "model.safetensors").is_file()
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{run}: the run already finished at global step 2; its model was missing: written again from the run's "
+        f"final state to {model} (to train on, raise train.epochs or train.max_steps and resume)"
+    ]
+    again = model_file(model)
+    assert again[0] == written[0] and again[1].keys() == written[1].keys()
+    assert all(torch.equal(again[1][key], written[1][key]) for key in written[1])
+    assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file() and f != model} == files
 
 
 def lr_column(run):
@@ -221,3 +244,69 @@ def test_resume_refuses_other_settings_the_state_would_override_or_that_change_t
     Trainer(short_run("train.max_steps=1")).fit()
     with pytest.raises(TrainingError, match=setting.split("=")[0] + " was .* in the interrupted run"):
         Trainer(short_run(setting)).fit(resume=tmp_path / "run" / STATE_FILE)
+
+
+def test_resume_names_every_changed_setting_in_one_line(tmp_path, short_run, tiny_model):
+    """Only the first changed setting was named: fixing it, the user met the next on the next try."""
+    Trainer(short_run("train.max_steps=1")).fit()
+    with pytest.raises(TrainingError) as err:
+        Trainer(short_run("train.seed=5", "data.crop_size=16")).fit(resume=tmp_path / "run" / STATE_FILE)
+    assert "train.seed was 27 in the interrupted run, now 5; data.crop_size was 32 in the interrupted run, now 16" in (
+        str(err.value)
+    )
+
+
+def rewrite_first_png(folder):
+    """One image of ``folder`` rewritten as another picture of another size, under the same name."""
+    from PIL import Image
+
+    path = sorted(folder.rglob("*.png"))[0]
+    Image.new("RGB", (70, 50), (200, 30, 30)).save(path)
+
+
+def rename_first_png(folder):
+    path = sorted(folder.rglob("*.png"))[0]
+    path.rename(path.with_name("zz-" + path.name))  # another name, so another place in the order
+
+
+def remove_first_png(folder):
+    sorted(folder.rglob("*.png"))[0].unlink()  # 5 images: 2 steps per epoch, the state's step 1 still fits
+
+
+@pytest.mark.parametrize("change", [rewrite_first_png, rename_first_png, remove_first_png])
+def test_resume_refuses_a_data_root_holding_other_images(tmp_path, short_run, image_folder, tiny_model, change):
+    """data.root was not compared: a resume on other images trained on without a word (the run no longer the one
+    started). The images are compared, not the path: see the next test for a moved folder."""
+    import shutil
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other)
+    change(other)
+    state = tmp_path / "run" / STATE_FILE
+    before = state.read_bytes()
+    with pytest.raises(TrainingError) as err:
+        Trainer(short_run(f"data.root={other}")).fit(resume=state)
+    message = str(err.value)
+    count = len(list(other.rglob("*.*")))
+    assert message.startswith(f"{state}: data.root holds other images than in the interrupted run ({count} now in ")
+    assert f"{str(other)!r}, 6 then in {str(image_folder)!r}" in message
+    assert message.endswith("or start a new run in another output folder") and "\n" not in message
+    assert state.read_bytes() == before
+
+
+def test_resume_takes_a_moved_folder_of_the_same_images_and_trains_as_if_never_moved(
+    tmp_path, short_run, image_folder, tiny_model
+):
+    import shutil
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    moved = tmp_path / "elsewhere" / "photos"
+    shutil.copytree(image_folder, moved)  # copies the files, new times
+    shutil.rmtree(image_folder)
+    Trainer(short_run(f"data.root={moved}", "train.max_steps=4")).fit(resume=tmp_path / "run" / STATE_FILE)
+    shutil.copytree(moved, image_folder)
+    Trainer(short_run("train.max_steps=4", f"output={tmp_path / 'fresh'}")).fit()  # the run never interrupted
+    resumed, fresh = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "fresh" / STATE_FILE)
+    assert all(torch.equal(resumed[key], fresh[key]) for key in fresh)
+    assert f"data.root was {str(image_folder)!r}, now {str(moved)!r}" in (tmp_path / "run" / "run.log").read_text()

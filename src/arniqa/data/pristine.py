@@ -13,6 +13,8 @@ makes resume and multi-process runs exact.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -49,6 +51,17 @@ def training_images(root: str | Path) -> list[Path]:
     if not files:
         raise ValueError(f"no images (files of a format PIL or pillow-heif opens) found under {str(root)!r}")
     return files
+
+
+def image_set_id(files: Sequence[Path]) -> str:
+    """What identifies the training images ``files`` (sorted) wherever their folder lies: the SHA-256 of each
+    file's path below the deepest folder holding them all, and its size, in order. A moved or copied folder
+    keeps it; another file, a renamed one or a rewritten one of another size changes it."""
+    top = os.path.commonpath([f.parent for f in files])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.fsencode(os.path.relpath(f, top)) + b"\0" + str(f.stat().st_size).encode() + b"\n")
+    return h.hexdigest()
 
 
 def crop_position(height: int, width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:

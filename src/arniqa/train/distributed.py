@@ -67,6 +67,16 @@ class Context:
             teardown()
             raise
 
+    def from_main(self, value: object, stage: str) -> object:
+        """Rank 0's ``value`` on every process (the others' is ignored): what rank 0, which alone writes the run
+        folder, found there, so no process decides on its own view of files (another node's disk)."""
+        if not self.distributed:
+            return value
+        box = [value]
+        with _peers(stage):
+            dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def ddp(self, net: nn.Module, sync_batchnorm: bool) -> nn.Module:
         """``net`` under DistributedDataParallel (SyncBatchNorm on CUDA if asked) with several processes."""
         if not self.distributed:
@@ -111,17 +121,24 @@ def _compare(ctx: Context, error: str | None, stage: str) -> None:
     if not ctx.distributed:
         return
     errors: list[str | None] = [None] * ctx.world_size
-    try:
+    with _peers(stage):
         dist.all_gather_object(errors, error)
+    failed = [(rank, line) for rank, line in enumerate(errors) if line is not None]
+    if error is None and failed:
+        rank, line = failed[0]
+        raise TrainingError(f"rank {rank} could not {stage}: {line}")
+
+
+@contextmanager
+def _peers(stage: str) -> Iterator[None]:
+    """Around a collective at ``stage``: another process that stopped is a TrainingError saying so."""
+    try:
+        yield
     except RuntimeError as err:
         peer = lost_peer(err, f"at {stage}")
         if peer is None:
             raise
         raise peer from err
-    failed = [(rank, line) for rank, line in enumerate(errors) if line is not None]
-    if error is None and failed:
-        rank, line = failed[0]
-        raise TrainingError(f"rank {rank} could not {stage}: {line}")
 
 
 def lost_peer(err: Exception, where: str, then: str = "") -> TrainingError | None:

@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from ..data.images import ImageError
-from ..data.pristine import EpochSampler, PristinePairs, training_images
+from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
@@ -51,6 +51,7 @@ from .state import (
     TrainingError,
     checkpoint_write,
     read_state,
+    read_state_bytes,
     rng_states,
     save_state,
     set_rng_states,
@@ -93,7 +94,8 @@ class Trainer:
         self.stops = StopSignals()
         self.saved_at = -1  # the global step of the last state.pt written
         self.stepping = False  # inside a step: its state is not one to save
-        self.finished_before = False  # the resumed run had ended and written its model: fit() wrote nothing
+        self.finished_before = False  # the resumed run had ended: fit() trained nothing
+        self.model_restored = False  # ... and its model, missing, was written again from its state
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
@@ -101,6 +103,7 @@ class Trainer:
             raise ValueError("data.root is not set; give the training images with --set data.root=FOLDER")
         check_workers(config.data.num_workers, "data.num_workers")
         files = training_images(config.data.root)[: config.data.max_images]
+        self.images = (len(files), image_set_id(files))  # what the run trains on, wherever the folder lies
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )
@@ -147,6 +150,7 @@ class Trainer:
             "rng": rng_states(),
             "world_size": self.ctx.world_size,
             "config": self.resolved_config(),
+            "images": {"count": self.images[0], "id": self.images[1]},
         }
 
     def resolved_config(self) -> dict:
@@ -170,8 +174,9 @@ class Trainer:
             save_state(self.state_dict(), self.output / STATE_FILE)
         self.saved_at = self.global_step
 
-    def load_state(self, path: str | Path) -> None:
-        state = read_state(path, self.config)
+    def load_state(self, path: str | Path, data: bytes) -> None:
+        """Resume from the state.pt at ``path`` (``data``: its bytes, read by rank 0)."""
+        state = read_state(path, self.config, self.images, data)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -194,6 +199,8 @@ class Trainer:
             )
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step, self.best = state["global_step"], state["best"]
+        if state["config"]["data"].get("root") != self.config.data.root:  # moved: the same images (read_state)
+            self.notes.append(f"data.root was {state['config']['data'].get('root')!r}, now {self.config.data.root!r}")
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
@@ -226,46 +233,73 @@ class Trainer:
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
             with self._started(resume) as logger, self.stops:
-                if not self.finished_before:
+                if logger is not None:
                     self._run(logger.total, logger)
+                elif self.model_restored:
+                    self._finish()
         finally:
             teardown()
         return self.output / "model.safetensors"
 
     def outcome(self, path: Path) -> str:
         """The line a command prints once :meth:`fit` returned ``path``."""
-        if self.finished_before:
-            return (
-                f"{self.output}: the run already finished at global step {self.global_step}; its model is {path}, "
-                "left as it was (to train on, raise train.epochs or train.max_steps and resume)"
-            )
-        return f"model written to {path}"
+        if not self.finished_before:
+            return f"model written to {path}"
+        if self.model_restored:
+            model = f"its model was missing: written again from the run's final state to {path}"
+        else:
+            model = f"its model is {path}, left as it was"
+        return (
+            f"{self.output}: the run already finished at global step {self.global_step}; {model} (to train on, "
+            "raise train.epochs or train.max_steps and resume)"
+        )
 
     @contextmanager
     def _started(self, resume: str | Path | None) -> Iterator[RunLogger | None]:
         """Rank 0 holding the run folder's lock: the resumed state loaded, config.yaml written, the logger open
-        (None, nothing written, when the resumed run had already ended and written its model)."""
+        (None, nothing trained, when the resumed run had already ended)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
-                if self.ctx.main:
-                    self.output.mkdir(parents=True, exist_ok=True)
-                    stack.enter_context(output_lock(self.output))
-                    for folder in (self.output, snapshot_path(self.output, 0).parent):  # a killed run's copies (GBs)
-                        remove_left_temporaries(folder, age=0)  # the lock is ours: none is being written
-                if resume is not None:
-                    self.load_state(resume)
-                elif (self.output / STATE_FILE).exists():
-                    raise TrainingError(
-                        f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
-                        f"--resume {self.output / STATE_FILE} or choose another output folder"
-                    )
-                total = total_steps(self.steps_per_epoch, self.config.train)
-                # Every rank decides alike (the model file only matters to rank 0, the one that writes it).
-                ended = resume is not None and (self.epoch >= self.config.train.epochs or self.global_step >= total)
-                self.finished_before = ended and (self.output / "model.safetensors").exists()
-                log = None if self.finished_before else self._open_log(stack, resume, total)
+                found = self._claim(stack, resume) if self.ctx.main else None
+            found = self.ctx.from_main(found, "start")  # rank 0 alone writes the run folder: its view holds
+            with self.ctx.together("start"):
+                log = self._begin(stack, *found)
+            del found  # the state's bytes
             self.ctx.allow_long_waits()
             yield log
+
+    def _claim(self, stack: ExitStack, resume: str | Path | None) -> tuple:
+        """Rank 0: the run folder locked and cleared of a killed run's temporaries; what it holds for this start:
+        ``(resume, the state's bytes, whether model.safetensors exists, rank 0's images)``."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(output_lock(self.output))
+        for folder in (self.output, snapshot_path(self.output, 0).parent):  # a killed run's copies (GBs)
+            remove_left_temporaries(folder, age=0)  # the lock is ours: none is being written
+        if resume is None and (self.output / STATE_FILE).exists():
+            raise TrainingError(
+                f"{self.output} already holds a training state ({STATE_FILE}); resume it with "
+                f"--resume {self.output / STATE_FILE} or choose another output folder"
+            )
+        data = None if resume is None else read_state_bytes(Path(resume))
+        return resume, data, (self.output / "model.safetensors").exists(), self.images
+
+    def _begin(
+        self, stack: ExitStack, resume: str | Path | None, data: bytes | None, model_written: bool, images: tuple
+    ) -> RunLogger | None:
+        """Every process, from what rank 0 found (:meth:`_claim`): the state loaded, the logger open (None when
+        the resumed run had ended; its model, when missing, is written again)."""
+        if images != self.images:
+            raise TrainingError(
+                f"data.root {self.config.data.root!r} holds other images here than rank 0's ({self.images[0]} "
+                f"here, {images[0]} there); give every process the same images"
+            )
+        if resume is not None:
+            self.load_state(resume, data)
+        total = total_steps(self.steps_per_epoch, self.config.train)
+        ended = self.epoch >= self.config.train.epochs or self.global_step >= total
+        self.finished_before = resume is not None and ended
+        self.model_restored = self.finished_before and not model_written
+        return None if self.finished_before else self._open_log(stack, resume, total)
 
     def _open_log(self, stack: ExitStack, resume: str | Path | None, total: int) -> RunLogger:
         """config.yaml written (rank 0), the logger open in ``stack``, the notes in run.log."""

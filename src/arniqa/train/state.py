@@ -9,6 +9,7 @@ SIGCHLD handler) cannot cut them, and a failing write (disk full) is a :class:`T
 
 from __future__ import annotations
 
+import io
 import random
 import re
 import signal
@@ -126,17 +127,24 @@ def _not_a_state(path: Path) -> str:
     return f"resume from the {STATE_FILE} in the folder of the interrupted run"
 
 
-def load_state_file(path: Path) -> dict:
-    """The dict in ``state.pt``, read without running code; StateError naming the file otherwise."""
+def read_state_bytes(path: Path) -> bytes:
+    """The bytes of the ``state.pt`` at ``path`` (read where the run folder is written: rank 0); StateError
+    naming the file when it cannot be read."""
     try:
-        path.open("rb").close()
+        return path.read_bytes()
     except OSError as err:
         raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
-    try:  # from here an OSError is torch's for a damaged file (a truncated one: "Invalid argument")
+
+
+def load_state_file(path: Path, data: bytes | None = None) -> dict:
+    """The dict in ``state.pt`` (``data``: its bytes, when already read), read without running code;
+    StateError naming the file otherwise."""
+    data = read_state_bytes(path) if data is None else data
+    try:  # torch raises many types for damaged or foreign files
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for damaged or foreign files
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
         if unsafe:
             raise StateError(
@@ -164,11 +172,13 @@ def _first_line(err: Exception) -> str:
     return f"{type(err).__name__}: {line.strip()}"
 
 
-def read_state(path: str | Path, config: Config) -> dict:
-    """The state saved at ``path``, checked against ``config`` (:data:`RESUME_KEYS`); StateError
-    when it cannot be read safely, TrainingError when it was made with other settings."""
+def read_state(path: str | Path, config: Config, images: tuple[int, str], data: bytes | None = None) -> dict:
+    """The state saved at ``path`` (``data``: its bytes, when already read), checked against ``config``
+    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`) and the run's ``images`` (their count and
+    :func:`~arniqa.data.pristine.image_set_id`); StateError when it cannot be read safely, TrainingError
+    naming every difference when it was made with other settings or images."""
     path = Path(path)
-    state = load_state_file(path)
+    state = load_state_file(path, data)
     try:
         saved = {(section, key): state["config"][section][key] for section, key in RESUME_KEYS}
     except (KeyError, TypeError):
@@ -180,10 +190,20 @@ def read_state(path: str | Path, config: Config) -> dict:
     for section, key in SAME_RUN_KEYS:
         if key in state["config"].get(section, {}):
             saved[section, key] = state["config"][section][key]
-    for section, key in saved:
-        if saved[section, key] != getattr(getattr(config, section), key):
-            raise TrainingError(
-                f"{path}: {section}.{key} was {saved[section, key]!r} in the interrupted run, "
-                f"now {getattr(getattr(config, section), key)!r}; resume with the same setting"
-            )
+    changed = [
+        f"{section}.{key} was {old!r} in the interrupted run, now {getattr(getattr(config, section), key)!r}"
+        for (section, key), old in saved.items()
+        if old != getattr(getattr(config, section), key)
+    ]
+    if "images" in state and (state["images"]["count"], state["images"]["id"]) != images:  # older states lack it
+        changed.append(
+            f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
+            f"{state['images']['count']} then in {state['config']['data'].get('root')!r}; a moved or copied folder "
+            "of the same files is fine)"
+        )
+    if changed:
+        raise TrainingError(
+            f"{path}: {'; '.join(changed)}; resume with the settings and images the run started with (its "
+            "config.yaml), or start a new run in another output folder"
+        )
     return state
