@@ -174,8 +174,8 @@ class Trainer:
             save_state(self.state_dict(), self.output / STATE_FILE)
         self.saved_at = self.global_step
 
-    def load_state(self, path: str | Path, data: bytes) -> None:
-        """Resume from the state.pt at ``path`` (``data``: its bytes, read by rank 0)."""
+    def load_state(self, path: str | Path, data: bytes | None = None) -> None:
+        """Resume from the state.pt at ``path`` (``data``: its bytes, when rank 0 has read them)."""
         state = read_state(path, self.config, self.images, data)
         try:
             self.model.load_state_dict(state["model"])
