@@ -84,6 +84,17 @@ def test_an_unreadable_state_is_one_line_exit_2(tmp_path, tiny_model, contents):
     assert one_line_error(result.stderr).startswith(f"error: {state}: ")
 
 
+@pytest.mark.parametrize("record", [[6, "x"], {"count": 6}, {"count": "six", "id": "x"}], ids=["list", "no-id", "text"])
+def test_a_damaged_image_record_is_one_line_naming_the_file(tmp_path, tiny_model, record):
+    config = train_config(tmp_path, tmp_path / "run", train={"max_steps": 1})
+    assert cli("train", config).exit_code == EXIT_OK
+    state = tmp_path / "run" / "state.pt"
+    torch.save({**torch.load(state, weights_only=True), "images": record}, state)
+    result = cli("train", config, "--set", "train.max_steps=2", "--resume", state)
+    assert result.exit_code == EXIT_USAGE
+    assert one_line_error(result.stderr).startswith(f"error: {state}: ")
+
+
 def old_way(state: dict) -> dict:
     """``state`` as the code before issue 26 wrote it: numpy's RNG state as ``np.random.get_state()``
     returns it (the key array an ndarray)."""

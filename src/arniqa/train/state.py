@@ -181,11 +181,13 @@ def read_state(path: str | Path, config: Config, images: tuple[int, str], data: 
     state = load_state_file(path, data)
     try:
         saved = {(section, key): state["config"][section][key] for section, key in RESUME_KEYS}
-    except (KeyError, TypeError):
+        record = state.get("images")  # older states have none
+        then = None if record is None else (int(record["count"]), str(record["id"]))
+    except (KeyError, TypeError, ValueError):
         needed = ", ".join(f"{section}.{key}" for section, key in RESUME_KEYS)
         raise StateError(
-            f"{path}: its config does not hold {needed}, so it was not written by arniqa; resume "
-            "from another state.pt, or start the run again"
+            f"{path}: its config does not hold {needed} or its image record is damaged, so it was not written by "
+            "arniqa; resume from another state.pt, or start the run again"
         ) from None
     for section, key in SAME_RUN_KEYS:
         if key in state["config"].get(section, {}):
@@ -195,10 +197,10 @@ def read_state(path: str | Path, config: Config, images: tuple[int, str], data: 
         for (section, key), old in saved.items()
         if old != getattr(getattr(config, section), key)
     ]
-    if "images" in state and (state["images"]["count"], state["images"]["id"]) != images:  # older states lack it
+    if then is not None and then != images:
         changed.append(
             f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
-            f"{state['images']['count']} then in {state['config']['data'].get('root')!r}; a moved or copied folder "
+            f"{then[0]} then in {state['config']['data'].get('root')!r}; a moved or copied folder "
             "of the same files is fine)"
         )
     if changed:
