@@ -55,6 +55,7 @@ NONE = "none"  # an image that shows none of the groups
 LABELS: tuple[str, ...] = (*GROUPS, NONE)  # what the explanation head (arniqa.models.explain) tells apart, in order
 NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)
 GROUP_OF: dict[str, str] = {name: group for group, names in GROUPS.items() for name in names}
+MAX_DISTORTIONS = len(GROUPS)  # in a chain (sampler): at most one distortion per group
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ import torch
 
 from . import rng
 from .apply import check_images, check_level, chunks, run, start
-from .registry import GROUPS, NUM_LEVELS, get
+from .registry import GROUPS, MAX_DISTORTIONS, NUM_LEVELS, get
 from .rng import check_generator
 
-MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
 LEVEL_SIGMA = 2.5
 
 

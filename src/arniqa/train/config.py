@@ -15,9 +15,8 @@ from typing import Any
 
 import yaml
 
-from ..constants import CROP_SIZE
-from ..degradations.sampler import MAX_DISTORTIONS
-from ..models.backbones import BACKBONES, SE_INITS, SE_STAGES
+from ..constants import BACKBONES, CROP_SIZE, SE_INITS, SE_STAGES
+from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
 from ..utils.runtime import AUTOCAST_PRECISIONS
 
