@@ -270,6 +270,11 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
     done, report = fresh_cli("benchmark", "synthetic", "--pristine", "missing", "-o", "out")
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
     assert "missing: not a folder of images" in done.stderr.splitlines()[0]
+    # and a mistyped --size (data.synthetic imported torch: 6.4 s, 730 MB)
+    done, report = fresh_cli("benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x")
+    assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
+    assert "expected WIDTHxHEIGHT such as 128x96, got '12x'" in done.stderr.splitlines()[0]
+    assert not (workdir / "out").exists()
 
 
 @pytest.mark.parametrize(
