@@ -291,9 +291,14 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "ok.yaml", "--set", "model.se_stages=[5]"], "model.se_stages must list stages from 1, 2, 3, 4"),
         (["train", "ok.yaml", "--set", "model.se_init=zero"], "model.se_init must be identity or random"),
         (["train", "ok.yaml", "--set", "data.max_distortions=8"], "data.max_distortions must be from 0 to 7"),
+        (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device=tpu: device 'tpu' is not a device"),
         (["ablate", "missing.yaml"], "missing.yaml: cannot read config"),
         (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
         (["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "synthetic.size=12x"], "synthetic.size: expected"),
+        (
+            ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "evaluation.device=tpu"],
+            "evaluation.device: device",
+        ),
         (
             ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "variants.resnet50.backbone=resnet5"],
             "variant 'resnet50': invalid config: model.backbone must be resnet50 or se_resnet50",
