@@ -6,6 +6,10 @@ CROP_SIZE = 224
 FEATURE_DIM = 2048  # backbone feature per scale
 QUALITY_DIM = 2 * FEATURE_DIM  # full + half scale
 EMBEDDING_DIM = 128  # projector output
+# The backbones (models.backbones builds them; train.config checks a config against these without torch).
+BACKBONES = ("resnet50", "se_resnet50")
+SE_STAGES = (1, 2, 3, 4)  # the ResNet stages (layer1..layer4) that can hold SE blocks
+SE_INITS = ("identity", "random")  # how SE blocks start on loaded weights (models.backbones.load_resnet50_imagenet)
 # The published encoder with the KADID-10k regressor, as the official torch.hub model (names: models.registry).
 DEFAULT_REGRESSOR = "kadid10k"
 DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"

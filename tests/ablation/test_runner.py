@@ -255,16 +255,16 @@ def test_probe_steps_past_the_end_are_refused(probed):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("evaluation.device=tpu", "evaluation.device: device 'tpu' is not a device"),
-        ("recipe.train.device=bogus", "recipe.train.device: device 'bogus' is not a device"),
+        ("evaluation.device=tpu", "evaluation.device: device 'tpu' is not a device"),  # when the config is read
+        ("recipe.train.device=bogus", "train.device=bogus: device 'bogus' is not a device"),
         ("recipe.train.batch_size=3", "training part has 2 image.s., fewer than one batch of 3"),
     ],
 )
 def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, override, message):
     """Each of these failed every job one by one, after the benchmarks were built; now one error first."""
     config, out, calls = study
-    doomed = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", override])
     with pytest.raises(AblationError, match=message):
+        doomed = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", override])
         run_ablation(doomed, quiet=True)
     assert not calls and not (out / "benchmarks").exists()
 

@@ -374,12 +374,12 @@ def test_bad_numbers_are_refused_before_any_work(setup, tmp_path, extra, message
 
 def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     """PyTorch's CPU allocator failing (--crop-size 100000) raises a RuntimeError: one line saying what to lower."""
-    import arniqa.evaluate.run
+    import arniqa.evaluate.features
 
     def no_memory(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: not enough memory")
 
-    monkeypatch.setattr(arniqa.evaluate.run, "dataset_features", no_memory)
+    monkeypatch.setattr(arniqa.evaluate.features, "dataset_features", no_memory)
     result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
     assert result.exit_code == 2
     assert _one_line(result) == (
@@ -403,6 +403,7 @@ def test_running_out_of_memory_names_the_step(setup, tmp_path, monkeypatch, func
     happened (the ridge, the t-SNE, the plots): advice that could not help."""
     from tiny_arniqa import TinyARNIQA
 
+    import arniqa.evaluate.features
     import arniqa.evaluate.run
 
     def no_memory(*args, **kwargs):
@@ -410,7 +411,8 @@ def test_running_out_of_memory_names_the_step(setup, tmp_path, monkeypatch, func
 
     tiny = (TinyARNIQA().eval(), "tiny")
     monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", lambda checkpoint, weights_dir, device: tiny)
-    monkeypatch.setattr(arniqa.evaluate.run, function, no_memory)
+    where = arniqa.evaluate.features if function == "dataset_features" else arniqa.evaluate.run  # imported there late
+    monkeypatch.setattr(where, function, no_memory)
     result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out", "--tsne"))
     assert result.exit_code == 2
     assert _one_line(result) == f"error: out of memory {message}"
@@ -457,14 +459,14 @@ def test_a_full_disk_under_the_feature_cache_is_one_line_naming_the_cache_file(s
     """It was Python's ``[Errno 28] No space left on device: '...features.npy'`` (the cache is not under -o)."""
     import errno
 
-    import arniqa.evaluate.run
+    import arniqa.evaluate.features
 
     features = tmp_path / "cache-quick" / "key" / "features.npy"
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(features))
 
-    monkeypatch.setattr(arniqa.evaluate.run, "dataset_features", full)
+    monkeypatch.setattr(arniqa.evaluate.features, "dataset_features", full)
     result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
     assert result.exit_code == 2
     assert _one_line(result) == (
@@ -499,3 +501,24 @@ def test_a_dataset_error_leaves_no_empty_output_or_cache_folder(setup, tmp_path)
     out.mkdir(parents=True)
     result = CliRunner().invoke(app, _quick(setup, tmp_path / "small", out))
     assert result.exit_code == 2 and out.is_dir() and not any(out.iterdir()) and not cache.exists()
+
+
+@pytest.mark.parametrize(
+    "dataset, root, extra, message",
+    [
+        ("kadid10k", "missing", [], "missing: dataset root not found; give the dataset's folder"),
+        ("kadid", "kadid", ["--cross-to", "live"], "--cross-to and --cross-root go together"),
+        ("kadid", "kadid", ["--splits", "nosplits"], "nosplits': no such folder"),
+        ("kadid", "kadid", ["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        ("kadid1k", "kadid", [], "unknown dataset 'kadid1k'"),
+    ],
+)
+def test_a_usage_error_is_one_line_before_torch_is_imported(setup, tmp_path, dataset, root, extra, message):
+    # before: the evaluation's model, checkpoint and feature modules (torch) were imported first: 3-6.5 s, 600 MB
+    from fresh_cli import fresh_cli
+
+    done, report = fresh_cli(*_args(setup, dataset, setup / root, tmp_path / "out", *extra))
+    assert (done.returncode, report["heavy"]) == (2, []), done.stderr
+    lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (tmp_path / "out").exists()

@@ -511,3 +511,30 @@ def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
         done, report = fresh_cli("explain", "fit", tmp_path / folder, "-o", tmp_path / "head.safetensors")
         assert (done.returncode, report["heavy"]) == (2, []), done.stderr
         assert said in done.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops', 'eval', 'pyiqa', 'whole']"),
+        (["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        (["--size", "12x"], "expected WIDTHxHEIGHT such as 128x96, got '12x'"),
+        (["-o", "head.json"], "-o head.json: the file it writes is a .safetensors file; name one"),
+    ],
+)
+def test_explain_fit_says_a_mistyped_option_before_importing_torch(tmp_path, monkeypatch, option, message):
+    # before: torch, torchvision and the models were imported first (and with --protocol the published model
+    # fetched: a download with an empty cache, refused here by a proxy that is not there): 6-10 s and 750 MB
+    from fresh_cli import fresh_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (32, 32), (90, 120, 60)).save(tmp_path / "photos" / "a.png")
+    done, report = fresh_cli("explain", "fit", "photos", "-o", "head.safetensors", *option)
+    assert (done.returncode, report["heavy"]) == (2, []), done.stderr
+    lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not list((tmp_path / "cache").rglob("*"))  # nothing fetched

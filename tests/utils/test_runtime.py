@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from arniqa.utils.runtime import describe, git_commit, resolve_device
+from arniqa.utils.runtime import check_device, describe, git_commit, resolve_device
 
 
 def test_explicit_devices_pass_through():
@@ -35,3 +35,15 @@ def test_describe_and_git_commit(tmp_path):
     info = describe()
     assert info["torch"] == torch.__version__ and info["cpu_count"] >= 1
     assert git_commit(tmp_path) == "unknown (not a git checkout)"
+
+
+def test_the_device_names_checked_without_torch_are_those_torch_takes():
+    """check_device says a mistyped name before torch is imported; a name it takes is one torch.device takes."""
+    for name in ("auto", "cpu", "cuda", "mps", "cpu:0", "cuda:0", "cuda:12", "mps:0"):
+        check_device(name)
+        if name != "auto":
+            assert torch.device(name).type == name.partition(":")[0]
+    check_device(torch.device("cuda:1"))  # a torch device: by its name
+    for name in ("tpu", "meta", "xpu", "CUDA", "cuda:01", "cuda:-1", "cuda:", " cpu", "auto:0", "", None, 1.5):
+        with pytest.raises(ValueError, match=r"is not a device: choose auto, cpu, cuda, cuda:N or mps$"):
+            check_device(name)

@@ -17,7 +17,7 @@ from typing import Any
 from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
 from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
-from ..utils.runtime import check_workers
+from ..utils.runtime import check_device, check_workers
 from .layout import AblationError, stages
 
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
@@ -166,6 +166,10 @@ def validate(config: AblationConfig) -> None:
         check_workers(ev.num_workers, "evaluation.num_workers")
     except ValueError as e:
         problems.append(str(e))
+    try:  # the name; whether the device is there is the runner's to say (check_devices)
+        check_device(ev.device)
+    except ValueError as e:
+        problems.append(f"evaluation.device: {e}")
     probes = ev.probe_steps
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
         problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")

@@ -29,14 +29,19 @@ def ablate(
     Finished runs are skipped and an interrupted training run resumes; the report is report.md, summary.json
     and plots."""
     runtime.keep_freed_memory()
-    from ..ablation import load_ablation_config, run_ablation, write_report
+    from ..ablation import load_ablation_config  # no torch: a config that cannot be used is one line at once
+
+    try:
+        cfg = load_ablation_config(config, overrides)
+    except ValueError as err:  # AblationError: names the file or key
+        fail(str(err), EXIT_USAGE)
+    from ..ablation import run_ablation, write_report
     from ..train.state import StateError
     from ..train.stopping import Stopped
     from ..utils.files import OutputBusy, output_lock
 
     study: list[Path] = []  # the output folder, once known
     try:
-        cfg = load_ablation_config(config, overrides)
         if out is not None:
             cfg.output = str(out)
         study.append(Path(cfg.output))

@@ -27,6 +27,9 @@ def synthetic(
 
     Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
     from ..data.folders import list_images
+    from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
+    from ..degradations import NUM_LEVELS
+    from ..utils.files import OutputBusy
 
     if pristine.resolve().is_relative_to(out.resolve()):  # every photo left out as the output's: "no images found"
         raise typer.BadParameter(
@@ -40,11 +43,6 @@ def synthetic(
         paths = paths[:images]
     if not paths:
         raise typer.BadParameter(f"{pristine}: no images found", param_hint="--pristine")
-    # Here, once the folder is known good: these import torch (seconds before a mistyped folder's one line).
-    from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
-    from ..degradations import NUM_LEVELS
-    from ..utils.files import OutputBusy
-
     try:
         width_height = parse_size(size)
     except ValueError as e:

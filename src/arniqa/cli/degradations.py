@@ -43,11 +43,12 @@ def _save(picture: Image.Image, out: Path, kind: str) -> None:
         atomic_write(out, lambda tmp: picture.save(tmp, format=kind))
 
 
-def _load(path: Path) -> torch.Tensor:
+def _open(path: Path) -> Image.Image:
+    """The image at ``path``, opened without torch: a missing or broken file is one line at once."""
     from ..data import images
 
     try:
-        return images.load_image(path)
+        return images.open_image(path)
     except ValueError as e:  # ImageError names the file and the problem
         fail(str(e))
 
@@ -83,13 +84,20 @@ def distort(
     seed: int | None = typer.Option(None, "--seed", help="Seed for the random internals (angle, noise, ...)."),
 ) -> None:
     """Apply one distortion at one level to IMAGE and write the result."""
-    from arniqa.data.images import tensor_to_pil
-    from arniqa.degradations import distort as apply
+    from arniqa.degradations.registry import check_level, check_name
 
     kind = _image_output(out, image)
-    x = _load(image)
+    try:  # before torch is imported, as the image below
+        check_name(name)
+        check_level(level)
+    except ValueError as e:
+        fail(str(e))
+    picture = _open(image)
+    from arniqa.data.images import pil_to_tensor, tensor_to_pil
+    from arniqa.degradations import distort as apply
+
     try:
-        y = apply(x, name, level, _generator(seed))
+        y = apply(pil_to_tensor(picture), name, level, _generator(seed))
     except ValueError as e:
         fail(str(e))
     _save(tensor_to_pil(y), out, kind)
@@ -104,18 +112,22 @@ def gallery(
     seed: int = typer.Option(0, "--seed", help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
-    from arniqa.reports.gallery import draw_gallery
+    from arniqa.reports.gallery import check_tile_size, draw_gallery
 
     kind = _image_output(out, image)
+    try:
+        check_tile_size(size)
+    except ValueError as e:
+        fail(str(e))
     if image is None:
-        import torch
         from skimage import data
 
-        x = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
-        source = "scikit-image astronaut"
+        photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
     else:
-        x = _load(image)
-        source = str(image)
+        photo, source = _open(image), str(image)
+    from arniqa.data.images import pil_to_tensor
+
+    x = pil_to_tensor(photo)
     with console.status("distorting 24 x 5 tiles"):
         try:
             picture = draw_gallery(x, size, _generator(seed))

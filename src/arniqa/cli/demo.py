@@ -22,15 +22,15 @@ def demo(
     Short SE-ResNet50 training, synthetic labelled set, features, ridge, scores and a report; not a useful
     quality model."""
     runtime.keep_freed_memory()
+    try:  # a name that is no device before torch is imported; an absent device after
+        runtime.resolve_device(device)
+    except ValueError as err:
+        fail(f"--device: {err}", EXIT_USAGE)
     from ..demo import WARNING, run_demo
     from ..train import TrainingError
     from ..train.stopping import Stopped
     from ..utils.files import OutputBusy
 
-    try:
-        runtime.resolve_device(device)
-    except ValueError as err:
-        fail(f"--device: {err}", EXIT_USAGE)
     try:
         with output_folders(output), writing(output):  # a full disk, a folder in the way
             report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)

@@ -76,8 +76,8 @@ def evaluate(
 
     from ..evaluate.report import markdown
     from ..evaluate.run import EvaluationSpec, OutOfMemory, run_evaluation
-    from ..models.download import cache_dir as weights_cache
     from ..utils.console import terminal
+    from ..utils.files import cache_dir as weights_cache
     from ..utils.runtime import check_workers
 
     one_model_source(checkpoint, weights_dir)

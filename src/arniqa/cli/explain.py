@@ -69,14 +69,10 @@ def fit(
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
             fail(f"{folder}: no images found")
-    # Here, once the folders are known good: these import torch (seconds before a mistyped folder's one line).
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size
-    from ..explain.fit import accuracy, labelled_features
-    from ..explain.fit import fit as fit_head
     from ..inference import load
-    from ..models.explain import checkpoint_with_head, explainer_writer
     from ..utils.console import terminal
     from ..utils.files import atomic_writes, json_writer
 
@@ -110,6 +106,11 @@ def fit(
             )
         except (ValueError, OSError) as e:
             fail(str(e))
+        # Here, once the options are known good (load checks them first): these import torch.
+        from ..explain.fit import accuracy, labelled_features
+        from ..explain.fit import fit as fit_head
+        from ..models.explain import checkpoint_with_head, explainer_writer
+
         settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
         with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
             task = bar.add_task("fit references", total=len(paths))

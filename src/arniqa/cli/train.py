@@ -23,14 +23,16 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
-    from ..train import ConfigError, Trainer, TrainingError, load_config
-    from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy
+    from ..train import load_config  # no torch: a config that cannot be used is one line at once
 
     try:
         settings = load_config(config, overrides)
     except ValueError as err:  # ConfigError: names the file or key
         fail(str(err), EXIT_USAGE)
+    from ..train import ConfigError, Trainer, TrainingError
+    from ..train.stopping import Stopped
+    from ..utils.files import OutputBusy
+
     with output_folders(Path(settings.output)):  # a set-up error leaves no empty run folder
         try:
             trainer = Trainer(settings)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image
 
-from ..degradations import LEVELS, NUM_LEVELS, distort
+from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
 from .images import pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
+
+if TYPE_CHECKING:
+    import torch
 
 SETTINGS_FILE = "settings.json"  # size, seed and references of the images in a benchmark folder
 
@@ -158,6 +161,10 @@ def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) ->
 
 
 def _build(pristine, out: Path, size, seed, types, progress) -> Path:
+    import torch  # here: the sizes, types and labels are read without it (arniqa ablate checks its config first)
+
+    from ..degradations import distort
+
     rows = []
     for i, path in enumerate(pristine, start=1):
         ref_name = f"I{i:02d}.png"

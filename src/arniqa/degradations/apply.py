@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
-from .registry import NUM_LEVELS, Distortion, get
+from .registry import Distortion, check_level, get
 from .rng import check_generator
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -43,16 +41,6 @@ def check_images(x: torch.Tensor) -> None:
         if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
             hint = "; divide by 255" if low >= 0 and 1.5 < high <= 255 else ""
             raise ValueError(f"expected values in [0, 1], got min {low:.4g} and max {high:.4g}{hint}")
-
-
-def check_level(level: int) -> int:
-    """``level`` as an int; ValueError unless it is an integer from 1 to NUM_LEVELS."""
-    is_integer = (
-        isinstance(level, numbers.Real) and not isinstance(level, bool) and math.isfinite(level) and int(level) == level
-    )
-    if not is_integer or not 1 <= level <= NUM_LEVELS:
-        raise ValueError(f"level must be an integer from 1 to {NUM_LEVELS}, got {level!r}")
-    return int(level)
 
 
 @torch.no_grad()

@@ -8,6 +8,8 @@ data alone imports no torch.
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -55,6 +57,7 @@ NONE = "none"  # an image that shows none of the groups
 LABELS: tuple[str, ...] = (*GROUPS, NONE)  # what the explanation head (arniqa.models.explain) tells apart, in order
 NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)
 GROUP_OF: dict[str, str] = {name: group for group, names in GROUPS.items() for name in names}
+MAX_DISTORTIONS = len(GROUPS)  # in a chain (sampler): at most one distortion per group
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,25 @@ def register(
     _REGISTRY[name] = Distortion(name, apply, sample, start)
 
 
-def get(name: str) -> Distortion:
-    """The registered distortion ``name``; ValueError naming the valid keys otherwise."""
+def check_name(name: str) -> None:
+    """ValueError naming the valid keys unless ``name`` is one of :data:`NAMES`."""
     if not isinstance(name, str) or name not in LEVELS:
         raise ValueError(f"unknown distortion {name!r}{did_you_mean(name, NAMES)}; expected one of: {', '.join(NAMES)}")
+
+
+def check_level(level: int) -> int:
+    """``level`` as an int; ValueError unless it is an integer from 1 to NUM_LEVELS."""
+    is_integer = (
+        isinstance(level, numbers.Real) and not isinstance(level, bool) and math.isfinite(level) and int(level) == level
+    )
+    if not is_integer or not 1 <= level <= NUM_LEVELS:
+        raise ValueError(f"level must be an integer from 1 to {NUM_LEVELS}, got {level!r}")
+    return int(level)
+
+
+def get(name: str) -> Distortion:
+    """The registered distortion ``name``; ValueError naming the valid keys otherwise."""
+    check_name(name)
     if name not in _REGISTRY:
         raise ValueError(f"distortion {name!r} has no implementation registered")
     return _REGISTRY[name]

@@ -17,11 +17,10 @@ from typing import NamedTuple
 import torch
 
 from . import rng
-from .apply import check_images, check_level, chunks, run, start
-from .registry import GROUPS, NUM_LEVELS, get
+from .apply import check_images, chunks, run, start
+from .registry import GROUPS, MAX_DISTORTIONS, NUM_LEVELS, check_level, get
 from .rng import check_generator
 
-MAX_DISTORTIONS = len(GROUPS)  # at most one distortion per group
 LEVEL_SIGMA = 2.5
 
 

@@ -9,24 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..models.checkpoint import checkpoint_writers, load_checkpoint, regressor_writer
-from ..models.download import cache_dir as weights_cache
-from ..models.download import fetch
-from ..models.published import ENCODER_FILE, published_encoder
-from ..models.regressor import Regressor
 from ..utils.files import atomic_writes, output_lock
+from ..utils.files import cache_dir as weights_cache
 from ..utils.runtime import resolve_device
 from . import report
-from .features import Extraction, dataset_features, model_fingerprint
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
 from .splits import Split, choose_splits
 from .tsne import tsne_plot
+
+if TYPE_CHECKING:
+    from ..models.regressor import Regressor
+
+# The model, its files and the features import torch: they are imported where they are used, after the dataset,
+# the splits and the device are checked (arniqa evaluate says a mistyped --root at once).
 
 
 @dataclass
@@ -112,6 +114,10 @@ class EvaluationOutput:
 def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
     """``(model, description)``: the encoder to evaluate, on ``device`` in eval mode: a project checkpoint's,
     else the published ``ARNIQA.pth`` (fetched or read from ``weights_dir``)."""
+    from ..models.checkpoint import load_checkpoint
+    from ..models.download import fetch
+    from ..models.published import ENCODER_FILE, published_encoder
+
     if checkpoint is not None:
         model, _, _ = load_checkpoint(checkpoint, device=device)
         return model.eval(), f"checkpoint {checkpoint}"
@@ -124,6 +130,8 @@ def evaluate_dataset(
 ) -> tuple[dict, Evaluation, Regressor]:
     """The protocol on one dataset: results (JSON-ready), the :class:`Evaluation`, and the ridge
     fitted on all images with the chosen alpha as a :class:`Regressor`."""
+    from ..models.regressor import Regressor
+
     scores = dataset.scores
     ev = evaluate(features, scores, splits, alphas, progress)
     coef, intercept = fit(features, scores, ev.alpha)
@@ -222,6 +230,9 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
     step.now = "model"
     dev = resolve_device(spec.device)
+    from ..models.checkpoint import checkpoint_writers, regressor_writer
+    from .features import Extraction, dataset_features, model_fingerprint
+
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)
     cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"

@@ -22,7 +22,7 @@ from ..utils.files import output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
-from .scorer import Scorer, resolve_engine
+from .scorer import Scorer, check_choices, resolve_engine
 
 if TYPE_CHECKING:
     import torch
@@ -147,6 +147,7 @@ def _check_path(name: str, value) -> None:
 
 def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options) -> Scorer:
     path = Path(name_or_path)
+    check_choices(protocol, options.get("precision", "fp32"), engine)  # names: before any model loads or downloads
     int8 = options.get("precision") == "int8"
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with precision='int8'")
@@ -165,8 +166,6 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         runner = OnnxEngine(path, device)
         protocol = protocol or (runner.meta or {}).get("protocol") or DEFAULT_PROTOCOL  # the file's, as exported
         return Scorer(None, runner.regressor(), protocol=protocol, engine=runner, **options)
-    from .engines import cached_export
-
     protocol = protocol or DEFAULT_PROTOCOL
     dev = resolve_device(device)
     onnx = resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
@@ -177,6 +176,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor)
     if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
+        from .engines import cached_export
         from .quantize import int8_file
 
         runner = OnnxEngine(int8_file(cached_export(model), calibrate), device, reg)
@@ -268,12 +268,9 @@ def export(
     explanation head file whose outputs the graph adds (default: the checkpoint's own head, if it has one).
     ``output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: another process exporting
     to it raises ``OutputBusy``. Returns ``output``."""
-    from ..models.explain import load_explainer
-    from .onnx_export import export_onnx
-    from .quantize import quantize
-
     _check_path("output", output)
     _check_path("name_or_path", name_or_path)
+    get_protocol(protocol)  # an unknown name: before the model loads (or downloads)
     if Path(name_or_path).suffix.lower() == ".onnx":
         raise ValueError(f"{name_or_path}: already an ONNX file")
     output = Path(output)
@@ -284,6 +281,10 @@ def export(
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
     _check_calibrate(calibrate)
+    from ..models.explain import load_explainer  # here: these import torch
+    from .onnx_export import export_onnx
+    from .quantize import quantize
+
     head = load_explainer(explainer) if explainer is not None else None  # before the model loads (or downloads)
     if explainer is not None and head is None:
         raise ValueError(f"{explainer}: holds no explanation head")

@@ -12,16 +12,18 @@ must fit the mapped image (:func:`check_options`, :func:`fitting`): memory follo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..constants import CROP_SIZE
 from ..data.images import pil_to_tensor
 from ..data.views import half_scale
-from .explaining import explain_features, explain_views
 from .onnx_engine import GraphHead
+
+if TYPE_CHECKING:  # torch is imported where a map is made: arniqa map checks its options first
+    import torch
 
 MAX_SIDE = 1024
 
@@ -88,7 +90,6 @@ def fitting(size: tuple[int, int], crop: int, scale: float) -> None:
         raise ValueError(f"the image is {size[0]}x{size[1]} px{after}, smaller than the {crop} px crop; {fix}")
 
 
-@torch.no_grad()
 def quality_map(
     scorer,
     image: Image.Image,
@@ -100,6 +101,10 @@ def quality_map(
 ) -> QualityMap:
     """The :class:`QualityMap` of an RGB PIL ``image`` under ``scorer`` (its engine, regressor, half-scale
     method and, with ``explain``, its explanation head). ``stride`` None: half the crop."""
+    import torch  # no gradients: the engines give arrays, and explain_features runs the head without them
+
+    from .explaining import explain_features, explain_views
+
     stride = check_options(crop, stride, max_side)
     if explain and scorer.explainer is None:
         raise ValueError("explain=True needs a scorer with an explanation head")

@@ -119,6 +119,17 @@ DEFAULTS = {
 }
 
 
+def check_choices(protocol: str | Protocol | None, precision: str, engine: str | OnnxEngine) -> None:
+    """ValueError for a protocol (None: a default), precision or engine that is none of the names: :func:`load`
+    checks them before a model loads (or downloads), :class:`Scorer` when it is made."""
+    if protocol is not None:
+        get_protocol(protocol)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if not isinstance(engine, OnnxEngine) and engine not in ("auto", *ENGINES):
+        raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+
+
 def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
     """``engine`` with ``auto`` replaced: onnxruntime for int8, torch when a torch option (bf16, fp16,
     channels_last) is given, else the device's default."""
@@ -162,6 +173,7 @@ class Scorer:
         engine: str | OnnxEngine = "auto",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
+        check_choices(protocol, precision, engine)
         # an OnnxEngine has its device already (a torch-free one); the others are torch devices
         self.device = engine.device if isinstance(engine, OnnxEngine) else resolve_device(device)
         defaults = DEFAULTS.get(getattr(self.device, "type", self.device), DEFAULTS["other"])
@@ -175,10 +187,6 @@ class Scorer:
                 _check_count(name, value, least)
         if channels_last not in (True, False):
             raise ValueError(f"channels_last must be True, False or None, got {channels_last!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if not isinstance(engine, OnnxEngine) and engine not in ENGINES:
-            raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
         if engine != "torch" and (precision not in ONNX_PRECISIONS or channels_last):
             raise ValueError("bf16, fp16 and channels_last apply to the torch engine; ONNX Runtime runs fp32 or int8")
         if engine == "torch" and precision == "int8":

@@ -7,10 +7,8 @@ from functools import partial
 import torch
 import torch.nn as nn
 
+from ..constants import BACKBONES, SE_INITS, SE_STAGES
 from .files import WeightsError, read_state_dict
-
-BACKBONES = ("resnet50", "se_resnet50")
-SE_STAGES = (1, 2, 3, 4)  # the ResNet stages (layer1..layer4) that can hold SE blocks
 
 
 def create_backbone(
@@ -40,9 +38,6 @@ def create_backbone(
         for block in getattr(model, f"layer{stage}"):
             block.se = nn.Identity()
     return model
-
-
-SE_INITS = ("identity", "random")
 
 
 def se_blocks(backbone: nn.Module) -> list[nn.Module]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
 from PIL import Image, ImageDraw, ImageFont
 
 from ..data.images import tensor_to_pil
-from ..degradations.apply import check_images, distort
 from ..degradations.registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
+
+if TYPE_CHECKING:  # torch is imported where a tile is made: arniqa gallery checks its options first
+    import torch
 
 LABEL_WIDTH = 170  # left column: distortion name and group
 HEADER = 30  # top row: level numbers
@@ -18,13 +20,22 @@ MIN_SIZE = 16
 MAX_SIZE = 1024
 
 
+def check_tile_size(size: int) -> None:
+    """ValueError unless ``size`` is from :data:`MIN_SIZE` to :data:`MAX_SIZE` px."""
+    if not MIN_SIZE <= size <= MAX_SIZE:  # 24 x 5 tiles of 1024 px: a 377 MB picture
+        raise ValueError(f"tile size must be {MIN_SIZE} to {MAX_SIZE} px, got {size}")
+
+
 def square_tile(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize ``image`` (3,H,W) so its short side is ``size`` (antialiased bilinear), then centre-crop a square."""
+    import torch.nn.functional as F
+
+    from ..degradations.apply import check_images
+
     check_images(image)
     if image.dim() != 3:
         raise ValueError(f"expected one image (3, H, W), got {tuple(image.shape)}")
-    if not MIN_SIZE <= size <= MAX_SIZE:  # 24 x 5 tiles of 1024 px: a 377 MB picture
-        raise ValueError(f"tile size must be {MIN_SIZE} to {MAX_SIZE} px, got {size}")
+    check_tile_size(size)
     h, w = image.shape[-2:]
     scale = size / min(h, w)
     new = (max(size, round(h * scale)), max(size, round(w * scale)))
@@ -35,6 +46,8 @@ def square_tile(image: torch.Tensor, size: int) -> torch.Tensor:
 
 def distortion_grid(tile: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """``{name: (5, 3, s, s)}``: ``tile`` under every distortion at levels 1..5, names in group order."""
+    from ..degradations import distort
+
     batch = tile[None].expand(NUM_LEVELS, -1, -1, -1)
     levels = list(range(1, NUM_LEVELS + 1))
     return {name: distort(batch, name, levels, generator) for names in GROUPS.values() for name in names}

@@ -15,11 +15,10 @@ from typing import Any
 
 import yaml
 
-from ..constants import CROP_SIZE
-from ..degradations.sampler import MAX_DISTORTIONS
-from ..models.backbones import BACKBONES, SE_INITS, SE_STAGES
+from ..constants import BACKBONES, CROP_SIZE, SE_INITS, SE_STAGES
+from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
-from ..utils.runtime import AUTOCAST_PRECISIONS
+from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
 PRECISIONS = ("auto", *AUTOCAST_PRECISIONS)  # train.precision (auto: arniqa.train.factory.autocast_settings)
@@ -279,6 +278,10 @@ def check(config: Config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer or null, got {value!r}")
     problems += not_one_of("train.precision", config.train.precision, PRECISIONS)
+    try:  # the name; whether the device is there is the run's to say (a config may be written for another machine)
+        check_device(config.train.device)
+    except ValueError as e:
+        problems.append(f"train.device={config.train.device}: {e}")  # as distributed.pick_device says it
     problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import re
 import subprocess
 import sys
 from contextlib import nullcontext
@@ -24,17 +25,26 @@ def _mps_available() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
+DEVICE = re.compile(r"auto|(cpu|cuda|mps)(:(0|[1-9][0-9]*))?")  # the devices this package runs on
+
+
+def check_device(device: str | torch.device) -> None:
+    """ValueError unless ``device`` (a name, or a torch device) is ``auto``, ``cpu``, ``cuda`` or ``mps``, the last
+    three with an index or without: the name alone, without torch (a mistyped --device is one line at once).
+    Whether the device is there is :func:`resolve_device`'s to say."""
+    if not DEVICE.fullmatch(str(device)):  # torch knows more names (meta, xpu, ...): none runs this package
+        raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps")
+
+
 def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> torch.device:
     """``"auto"``: CUDA if available, then Apple MPS (unless ``mps=False``), then CPU; anything else is
-    passed to ``torch.device``. A name torch does not know, and a CUDA or MPS device that is not
-    available, are a ``ValueError``."""
+    a name :func:`check_device` takes. Another name, and a CUDA or MPS device that is not available, are a
+    ``ValueError``."""
+    check_device(device)
     import torch  # here, not at the top: the CLI imports this module before it may import torch
 
     if str(device) != "auto":
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):  # torch's message lists every backend (or every signature) it knows
-            raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps") from None
+        dev = torch.device(str(device))
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
         if dev.type == "mps" and not _mps_available():
