@@ -196,7 +196,8 @@ def test_score_with_a_regressor_file(setup, evaluated, scored_images):
     paths, feats = scored_images
     plain = setup / "model.safetensors"  # the encoder alone, no regressor
     result, _ = _score_rows(paths[4:], "--checkpoint", plain)
-    assert result.exit_code == 2 and "the checkpoint has no regressor; pass --regressor FILE" in result.stderr
+    assert result.exit_code == 2 and f"{plain}: the checkpoint has no regressor" in result.stderr
+    assert "pass --regressor FILE, or use the checkpoint_<dataset>.safetensors" in result.stderr
     result, rows = _score_rows(paths[4:], "--checkpoint", plain, "--regressor", out / "regressor_kadid10k.safetensors")
     assert result.exit_code == 0, result.output
     raw = np.array([r["raw_score"] for r in rows])

@@ -214,6 +214,25 @@ def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     )
 
 
+@pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps", "--crop", "16"]])
+def test_a_checkpoint_without_a_regressor_is_one_line_naming_it_and_the_way_out(workdir, monkeypatch, verb):
+    """A training run's model.safetensors holds the encoder alone; before, the line named neither the file nor
+    where a regressor comes from."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    checkpoint.save_checkpoint(workdir / "model.safetensors", TinyARNIQA())  # no regressor, as training writes
+    result = CliRunner().invoke(app, [*verb, "--checkpoint", "model.safetensors", "--engine", "torch"])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip() == (
+        "error: model.safetensors: the checkpoint has no regressor (a training run's model is the encoder alone); "
+        "pass --regressor FILE, or use the checkpoint_<dataset>.safetensors that `arniqa evaluate --checkpoint "
+        "model.safetensors` writes"
+    )
+
+
 @pytest.mark.parametrize(
     "args, line",
     [

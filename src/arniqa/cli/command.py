@@ -41,6 +41,16 @@ def check_head(explain: bool, explainer, checkpoint, scorer=None) -> None:
         fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
 
 
+def check_regressor(checkpoint, scorer) -> None:
+    """Scores need a regressor; a training run's ``model.safetensors`` holds the encoder alone."""
+    if scorer.regressor is None:
+        fail(
+            f"{checkpoint}: the checkpoint has no regressor (a training run's model is the encoder alone); pass "
+            f"--regressor FILE, or use the checkpoint_<dataset>.safetensors that `arniqa evaluate --checkpoint "
+            f"{checkpoint}` writes"
+        )
+
+
 def fail_missing(paths: list[str]) -> NoReturn:
     """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often)."""
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""

@@ -16,6 +16,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_regressor,
     fail,
     fail_missing,
     one_model_source,
@@ -88,8 +89,7 @@ def map_images(
             )
         except (ValueError, OSError) as e:
             fail(str(e))
-        if scorer.regressor is None:
-            fail("the checkpoint has no regressor; pass --regressor FILE")
+        check_regressor(checkpoint, scorer)
         check_head(explain, explainer, checkpoint, scorer)
         failed = _write_maps(
             scorer,

@@ -16,6 +16,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_regressor,
     connect_ray,
     fail,
     fail_missing,
@@ -205,8 +206,7 @@ def score(
         check_head(explain, explainer, checkpoint, scorer)
         if explain:
             scorer.explainer.check_protocol(scorer.protocol.name)
-        if scorer.regressor is None:
-            fail("the checkpoint has no regressor; pass --regressor FILE")
+        check_regressor(checkpoint, scorer)
         scale = not no_scale and scorer.regressor.score_range is not None
         if not no_scale and not scale:
             err.print("the regressor has no score range: writing raw scores", style="yellow")
