@@ -16,7 +16,5 @@ DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
 DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
 # Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the one line that says so.
 EXIT_INTERRUPTED = 130
-INTERRUPTED = (
-    "interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate "
-    "go on from it"
-)
+KEPT = "what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate go on from it"
+INTERRUPTED = f"interrupted; {KEPT}"

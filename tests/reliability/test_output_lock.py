@@ -1,11 +1,18 @@
 """output_lock: a second process is refused at once, naming the holder's pid; the lock goes with the
-holder however it ends (even SIGKILL); no lock file is left behind."""
+holder however it ends (even SIGKILL); no lock file is left behind, by a command stopped by a signal too."""
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
 
 import pytest
+import tiny_score
 from faults import hold
+from tiny_score import write_images
 
 from arniqa.utils.files import OutputBusy, output_lock
 
@@ -38,3 +45,60 @@ def test_the_lock_is_free_again_after_the_block_even_on_an_error(tmp_path):
     with output_lock(tmp_path):
         assert os.listdir(tmp_path) == [".arniqa.lock"]
     assert os.listdir(tmp_path) == []
+
+
+def _command(tmp_path, verb: str) -> tuple[list, Path]:
+    """``verb``'s arguments with the stand-in model on 3 images and the lock file it holds."""
+    imgs = write_images(tmp_path / "imgs", 3)
+    if verb == "score":
+        out = tmp_path / "out.csv"
+        return ["score", *imgs, "--protocol", "whole", "-o", out], tmp_path / ".out.csv.lock"
+    if verb == "explain fit":
+        out = tmp_path / "head.safetensors"
+        args = ["explain", "fit", tmp_path / "imgs", "-o", out, "--protocol", "whole", "--size", "32x24"]
+        return [*args, "--chains", 1, "--device", "cpu"], tmp_path / ".head.safetensors.lock"
+    out = tmp_path / "maps"  # a folder the run makes
+    return ["map", *imgs, "-o", out, "--crop", 8, "--device", "cpu"], out / ".arniqa.lock"
+
+
+@pytest.mark.parametrize(
+    ("verb", "signum"),
+    [
+        ("score", signal.SIGTERM),
+        ("explain fit", signal.SIGTERM),
+        ("map", signal.SIGTERM),
+        ("score", signal.SIGHUP),
+        ("explain fit", signal.SIGINT),  # Ctrl-C: the way it already stopped
+    ],
+)
+def test_a_command_stopped_by_a_signal_removes_its_lock_file(tmp_path, verb, signum):
+    """SIGTERM (a scheduler's time limit, ``timeout``) and SIGHUP killed the process where it was: its lock file
+    stayed behind (``arniqa explain fit`` under ``timeout`` left ``.head.safetensors.lock``), a folder it made stayed
+    too. Now they stop it as Ctrl-C does: the lock file and the empty folder removed, one line, 128 + the signal."""
+    args, lock = _command(tmp_path, verb)
+    before = sorted(os.listdir(tmp_path))
+    # The stand-in model holds every forward pass until the file `never` exists: the run stays inside its lock.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TINY_SCORE_HOLD": str(tmp_path / "never")}
+    child = subprocess.Popen(
+        [sys.executable, tiny_score.__file__, *map(str, args)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline:  # the lock is held once it names its holder
+            with suppress(OSError):
+                if lock.read_text() == str(child.pid):
+                    break
+            time.sleep(0.01)
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {name}; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate "
+        "go on from it"
+    ]
+    assert child.returncode == 128 + signum
+    assert not lock.exists()
+    assert sorted(os.listdir(tmp_path)) == before  # no output yet, no folder made for it

@@ -1,5 +1,10 @@
 """resolve_device: the explicit names, the order of "auto", and errors for devices that are absent."""
 
+import signal
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -47,3 +52,30 @@ def test_the_device_names_checked_without_torch_are_those_torch_takes():
     for name in ("tpu", "meta", "xpu", "CUDA", "cuda:01", "cuda:-1", "cuda:", " cpu", "auto:0", "", None, 1.5):
         with pytest.raises(ValueError, match=r"is not a device: choose auto, cpu, cuda, cuda:N or mps$"):
             check_device(name)
+
+
+def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signals_ignored():
+    """SIGTERM raises Terminated (a KeyboardInterrupt: context exits run) and gives 143 and its line; a second
+    SIGTERM ends the process at once (a cleanup that hangs is not waited for); nohup's ignored SIGHUP stays so."""
+    code = textwrap.dedent(
+        """
+        import os, signal, time
+        from arniqa.utils.runtime import Terminated, interrupted, stop_on_signals
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        stop_on_signals()
+        os.kill(os.getpid(), signal.SIGHUP)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(60)
+        except Terminated:
+            print(*interrupted(), flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout == (
+        f"{128 + signal.SIGTERM} stopped by SIGTERM; what was written is kept: arniqa score --resume, arniqa train "
+        "--resume and arniqa ablate go on from it\n"
+    )

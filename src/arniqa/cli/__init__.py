@@ -16,7 +16,6 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer
 
-from ..constants import INTERRUPTED
 from .command import (  # noqa: F401  (re-exported)
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,9 +37,11 @@ def main() -> None:
     """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
     from ..utils.files import show_warning
+    from ..utils.runtime import interrupted, stop_on_signals
 
     _register()
     warnings.showwarning = show_warning
+    stop_on_signals()  # SIGTERM, SIGHUP: a clean stop, as Ctrl-C (lock files removed)
     try:
         code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
     except typer.Abort:  # Ctrl-C, where typer leaves it to click (typer < 0.29 returns no 130 of its own)
@@ -53,7 +54,8 @@ def main() -> None:
             print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
         code = e.exit_code
     if code == EXIT_INTERRUPTED:
-        print_error(INTERRUPTED)
+        code, line = interrupted()
+        print_error(line)
     sys.exit(code)
 
 

@@ -7,9 +7,8 @@ import os
 import sys
 import warnings
 
-from ..constants import EXIT_INTERRUPTED, INTERRUPTED
 from ..utils.files import OutputBusy, error_line, show_warning
-from ..utils.runtime import keep_freed_memory
+from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals
 from .config import ConfigError, load_config
 from .loop import Trainer
 from .state import TrainingError
@@ -37,10 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped as err:
         print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
         return err.code
-    except (ConfigError, TrainingError, ValueError, OutputBusy, KeyboardInterrupt) as err:
-        interrupted = isinstance(err, KeyboardInterrupt)
-        print(error_line(f"{rank_prefix()}{INTERRUPTED if interrupted else err}"), file=sys.stderr)
-        return EXIT_INTERRUPTED if interrupted else 2  # 2: a setup error, as arniqa train (docs/usage.md)
+    except KeyboardInterrupt:
+        code, line = interrupted()
+        print(error_line(f"{rank_prefix()}{line}"), file=sys.stderr)
+        return code
+    except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
+        print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
+        return 2  # a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(trainer.outcome(path))
     return 0
@@ -53,4 +55,5 @@ def rank_prefix() -> str:
 
 if __name__ == "__main__":
     keep_freed_memory()  # this process is a training run: see arniqa/utils/runtime.py
+    stop_on_signals()  # SIGTERM, SIGHUP before the run trains (and after): a clean stop, as Ctrl-C
     sys.exit(main())

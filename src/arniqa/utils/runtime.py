@@ -1,5 +1,5 @@
 """The process and the machine it runs on: devices and their autocast precisions, the machine and commit a
-result came from, and glibc's malloc settings for the training commands."""
+result came from, glibc's malloc settings for the training commands, and how a command stops on a signal."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import ctypes
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
+import threading
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..constants import EXIT_INTERRUPTED, INTERRUPTED, KEPT
 
 if TYPE_CHECKING:
     import torch
@@ -179,3 +183,42 @@ def keep_freed_memory() -> bool:
         return False
     libc = ctypes.CDLL(None)
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+# -------------------------------------------------------------------------------------- signals
+
+# What ends a batch job (a scheduler's time limit, ``timeout``, ``kill``) and a closed terminal.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_received: list[int] = []  # the signal that raised Terminated
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP raised where the main thread is, as Ctrl-C raises KeyboardInterrupt (see
+    :func:`stop_on_signals`)."""
+
+
+def _terminate(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once, even in a cleanup that hangs
+    _received.append(signum)
+    raise Terminated(signum)
+
+
+def stop_on_signals() -> None:
+    """For a command's process (never the library's: a host program's signals are its own): from now on
+    :data:`TERMINATING` signals raise :class:`Terminated` in the main thread, so a command stopped by one ends as
+    after Ctrl-C: ``finally`` blocks and context exits run (an output's lock file removed, temporary files deleted,
+    empty output folders removed). A signal with a handler already, or ignored (``nohup``'s SIGHUP), is left as it
+    is; ``train``'s :class:`~arniqa.train.stopping.StopSignals` takes these over while a run trains."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in TERMINATING:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _terminate)
+
+
+def interrupted() -> tuple[int, str]:
+    """The exit status and the line of a command stopped by Ctrl-C or a :data:`TERMINATING` signal: 128 + the
+    signal's number, as a shell reports it (130 for Ctrl-C)."""
+    if not _received:
+        return EXIT_INTERRUPTED, INTERRUPTED
+    return 128 + _received[-1], f"stopped by {signal.Signals(_received[-1]).name}; {KEPT}"
