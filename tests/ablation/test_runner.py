@@ -281,6 +281,29 @@ def test_a_study_without_pristine_photos_is_refused_not_run_on_the_working_folde
     assert not calls and not (out / "data").exists()
 
 
+def test_a_bad_pristine_folder_is_refused_before_the_study_writes_anything(study, tmp_path):
+    """`arniqa ablate --set data.pristine=TYPO -o NEW` said so (exit 2) but left NEW/runs.json and NEW/study.json
+    behind. Now the folder is checked first: nothing is written and the output folder made for it is removed; an
+    output that was there already is left as it was, empty."""
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+
+    config, out, calls = study
+    _register()
+    (tmp_path / "few").mkdir()
+    write_textures(tmp_path / "few" / "photos", 3)  # 6 to hold out
+    there = tmp_path / "there"
+    there.mkdir()
+    for pristine, said in ((tmp_path / "typo", "not a folder of images"), (tmp_path / "few", "3 images cannot give")):
+        for output in (out / "new", there):
+            args = ["ablate", str(CONFIG), "--set", f"data.pristine={pristine}", "-o", str(output)]
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 2 and "error: data.pristine: " in result.output and said in result.output
+            assert not out.exists() and there.is_dir() and not list(there.iterdir())
+    assert not calls
+
+
 def test_a_failing_job_whose_message_holds_brackets_is_reported_and_the_others_go_on(study, monkeypatch):
     """rich read ``[/]`` in the message as markup: a MarkupError stopped the whole study at its first failure."""
     config, out, _ = study

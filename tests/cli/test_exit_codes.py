@@ -36,7 +36,12 @@ def test_the_documented_values():
         (["train", "missing.yaml"], "missing.yaml"),
         (["ablate", "missing.yaml"], "missing.yaml"),
         (["distort", "nope.png", "--name", "gaublur", "--level", "1", "-o", "out.png"], "nope.png"),
-        (["score", "empty-folder"], "no image files"),
+        # said "no image files found", naming neither the folder nor what counts as an image
+        (
+            ["score", "empty-folder"],
+            "error: empty-folder: no image files found; give image files, or folders or tar "
+            "shards holding them: files ending in .jpg, .jpeg, .png",
+        ),  # fmt: skip
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x"], "WIDTHxHEIGHT"),
         # --images -1 built the set of all photos but the last (a Python slice), without a word
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--images", "-1"], "'--images'"),
@@ -51,7 +56,7 @@ def test_the_documented_values():
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "photos"], "photos is or holds the --pristine"),
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "."], ". is or holds the --pristine folder"),
         (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV or JSON file"),
-        (["map", "empty-folder", "-o", "maps"], "no image files"),
+        (["map", "empty-folder", "-o", "maps"], "error: empty-folder: no image files found; give image files"),
         # before: the model was loaded (or downloaded) first, then each mistyped path mapped as an error
         (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to score)"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),

@@ -2,6 +2,7 @@
 is said of the rest."""
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from imaging import POSTSCRIPT, write_phone_photos, write_photo
 from PIL import Image
 
-from arniqa.data.folders import list_images, skipped_summary, walk
+from arniqa.data.folders import image_rule, is_image, list_images, skipped_summary, walk
+from arniqa.data.images import IMAGE_EXTENSIONS
 
 
 def _opens(path) -> bool:
@@ -109,3 +111,18 @@ def test_skipped_summary_names_ten_entries_and_counts_the_rest():
     line = skipped_summary(["a.txt", "b.txt", "c"], broken)
     assert line.startswith("skipped 3 files no decoder can open: 2 .txt, 1 (no extension); 12 entries that are no")
     assert line.count("(dangling link)") == 10 and line.endswith("f9 (dangling link), ...")
+
+
+def test_image_rule_names_suffixes_the_rule_takes_and_counts_the_others(tmp_path):
+    """What `no image files found` tells to give: the suffixes named are ones a folder walk keeps (in any case),
+    the count of the others makes up the whole set, and a file of another name counts by its header."""
+    m = re.fullmatch(
+        r"files ending in (.+) or (\d+) other suffixes \(any case\), or whose header a decoder recognises", image_rule()
+    )
+    shown = m.group(1).split(", ")
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.dat", format="PNG")
+    assert ".jpg" in shown and ".png" in shown and is_image(tmp_path / "photo.dat")
+    for suffix in shown:
+        (tmp_path / f"a{suffix.upper()}").write_bytes(b"")
+        assert is_image(tmp_path / f"a{suffix.upper()}"), suffix
+    assert len(set(shown)) + int(m.group(2)) == len(IMAGE_EXTENSIONS)

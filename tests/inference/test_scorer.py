@@ -2,6 +2,7 @@
 built in the test from published-layout weight files with random values."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,68 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
     assert float(mine.score(photos[2]).raw_scores[0]) == pytest.approx(ref, abs=1e-4 * max(1.0, abs(ref)))
     with pytest.raises(ValueError, match="regressor file"):
         load(path, device="cpu", regressor="kadid10k")
+
+
+def _regressor_file(path, regressor, encoder_text, encoder_model):
+    """A regressor file as `arniqa evaluate` writes it: the encoder it was fitted on named, and fingerprinted."""
+    from arniqa.evaluate.features import model_fingerprint
+    from arniqa.models.checkpoint import regressor_writer
+    from arniqa.utils.files import atomic_write
+
+    info = dict(encoder=encoder_text, encoder_fingerprint=model_fingerprint(encoder_model))
+    return atomic_write(path, regressor_writer(regressor, evaluated_on="kadid10k", **info))
+
+
+def test_a_regressor_file_fitted_on_another_checkpoint_is_refused_naming_both(photos, tmp_path, monkeypatch):
+    """`arniqa score --checkpoint A --regressor R` with R fitted on another encoder's features scored without a
+    word (and wrongly). Now it is refused naming both files; R fitted on A loads and scores as A's own regressor;
+    a file that records no encoder (a published regressor_<dataset>.pth) loads with a warning that says so."""
+    from scoring_data import save_scripted_regressor
+    from tiny_arniqa import TinyARNIQA, tiny_checkpoint
+
+    from arniqa.inference.loading import load_model
+
+    a = tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)
+    model, own = load_model(a)
+    torch.manual_seed(1)
+    other = TinyARNIQA()
+    of_b = _regressor_file(tmp_path / "of_b.safetensors", own, "checkpoint b.safetensors", other)
+    with pytest.raises(ValueError) as refused:
+        load(a, device="cpu", engine="torch", regressor=of_b)
+    said = str(refused.value)
+    assert said.startswith(f"{of_b}: this regressor was fitted on the features of checkpoint b.safetensors, ")
+    assert f"not of the checkpoint {a}" in said and f"arniqa evaluate --checkpoint {a}" in said
+
+    of_a = _regressor_file(tmp_path / "of_a.safetensors", own, f"checkpoint {a}", model)
+    mine = load(a, device="cpu", engine="torch", protocol="whole", regressor=of_a)
+    theirs = load(a, device="cpu", engine="torch", protocol="whole")
+    np.testing.assert_array_equal(mine.score(photos).raw_scores, theirs.score(photos).raw_scores)
+
+    bare = save_scripted_regressor(tmp_path / "regressor_kadid10k.pth", torch.ones(1, 8), torch.tensor(1.0))
+    with pytest.warns(
+        UserWarning,
+        match=rf"^{re.escape(str(bare))}: the file does not record which encoder .* checkpoint {re.escape(str(a))}",
+    ):
+        load(a, device="cpu", engine="torch", regressor=bare)
+
+
+def test_a_regressor_file_of_a_checkpoint_is_refused_with_the_published_encoder(published, tmp_path, recwarn):
+    """The published encoder with a regressor file fitted on a checkpoint's features was accepted too, by either
+    engine; the published regressors and files fitted on the published encoder still load, without a warning."""
+    from tiny_arniqa import TinyARNIQA
+
+    d, _, _ = published
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="torch")
+    of_checkpoint = _regressor_file(tmp_path / "of_b.safetensors", pub.regressor, "checkpoint b", TinyARNIQA())
+    for engine in ("torch", "onnxruntime"):  # onnxruntime: refused before the encoder is exported
+        with pytest.raises(
+            ValueError, match=rf"^{re.escape(str(of_checkpoint))}: .* checkpoint b, not of the published encoder"
+        ):
+            load("arniqa-kadid10k", device="cpu", weights_dir=d, engine=engine, regressor=of_checkpoint)
+    of_published = _regressor_file(tmp_path / "of_pub.safetensors", pub.regressor, f"published {d}", pub.model)
+    for regressor in (of_published, d / "regressor_koniq10k.pth", "live"):
+        load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="torch", regressor=regressor)
+    assert not [w for w in recwarn if "record" in str(w.message)]
 
 
 def test_bad_inputs(published, photos, tmp_path):

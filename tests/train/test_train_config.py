@@ -94,6 +94,7 @@ def test_se_init_reaches_the_imagenet_loader(se_init, monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(factory, "load_resnet50_imagenet", lambda encoder, path, se_init: calls.append((path, se_init)))
+    (tmp_path / "r50.pth").write_bytes(b"")  # there: the loader, replaced, would read it
     config = load_config(
         None, ["model.backbone=se_resnet50", f"model.weights={tmp_path / 'r50.pth'}", f"model.se_init={se_init}"]
     )
@@ -227,3 +228,28 @@ def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tm
     for _ in range(98):
         nested = [nested]
     assert read_values(ok)["train"]["snapshot_steps"] == nested
+
+
+def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(image_folder, tmp_path, monkeypatch):
+    """Said `error: weights/resnet50_imagenet1k_v1.pth: no such weight file`, after the images were listed: neither
+    the config key nor what to do. Now one line naming model.weights and the remedy, before anything is read, and
+    the run folder made for it is removed again."""
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+
+    _register()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    sets = [f"data.root={image_folder}", "output=run", "train.device=cpu", "model.init=imagenet"]
+    for weights, problem in (("missing.pth", "no such file"), (".", "a folder, not a weight file")):
+        args = [
+            "train",
+            str(CONFIGS / "arniqa_resnet50.yaml"),
+            *(f"--set={s}" for s in [*sets, f"model.weights={weights}"]),
+        ]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        line = f"error: model.weights={weights}: {problem}; set it to a local ResNet50 ImageNet file (torchvision's "
+        assert result.output.startswith(line) and result.output.endswith("or set model.init=random\n"), result.output
+        assert "resnet50-0676ba61.pth" in result.output and not (tmp_path / "run").exists()

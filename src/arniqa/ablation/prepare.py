@@ -20,10 +20,10 @@ from .config import AblationConfig, AblationError
 from .layout import has_runs, read_split, split_path
 
 
-def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
+def pristine_split(config: AblationConfig, out: Path) -> dict[str, Any]:
     """Split the pristine files by file: a seeded permutation of the sorted list; its first
-    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train.
-    Links the training files into ``out/data/train`` and records the split in ``split.json``."""
+    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train. Writes nothing:
+    a ``data.pristine`` that cannot be split is refused before the study writes anything."""
     d = config.data
     if not d.pristine.strip():  # Path("") is the working folder: its photos, whatever they are, would be the data
         raise AblationError("data.pristine is not set; give the pristine photos with --set data.pristine=FOLDER")
@@ -55,6 +55,15 @@ def split_pristine(config: AblationConfig, out: Path) -> dict[str, Any]:
         "holdout": [str(p) for p in held],
         "train": [str(p) for p in train],
     }
+    return split
+
+
+def split_pristine(config: AblationConfig, out: Path, split: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The :func:`pristine_split` (or ``split``, one made before): links the training files into
+    ``out/data/train`` and records the split in ``split.json``."""
+    d = config.data
+    split = split or pristine_split(config, out)
+    train = [Path(p) for p in split["train"]]
     previous = split_path(out)
     if previous.exists():
         before = read_split(out)

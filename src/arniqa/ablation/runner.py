@@ -46,7 +46,7 @@ from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
 from .layout import RESULT, TRAINING, has_runs, read_json, read_runs, result_path, run_folder, runs_path, stage_step
-from .prepare import prepare_benchmarks, split_pristine
+from .prepare import prepare_benchmarks, pristine_split, split_pristine
 from .report import write_report
 
 # ---------------------------------------------------------------------------------- training
@@ -246,11 +246,12 @@ def _run(config: AblationConfig, command: str | None, console: Console) -> dict[
 
 def _study(config: AblationConfig, out: Path, command: str | None, console: Console) -> dict[str, Any]:
     check_devices(config)
+    split = pristine_split(config, out)  # a data.pristine that cannot be used: refused before anything is written
     _check_study(config, out)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t_start = time.perf_counter()
     entry = _log_invocation(out, command, started)
-    split = split_pristine(config, out)
+    split = split_pristine(config, out, split)
     console.print(f"data: {split['rule']}")
     check_probe_steps(config, len(split["train"]))
     sets = prepare_benchmarks(config, out, split["holdout"], console)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, output_place, stop
+from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, output_folders, stop
 
 
 @app.command()
@@ -40,24 +40,23 @@ def ablate(
     from ..train.stopping import Stopped
     from ..utils.files import OutputBusy, output_lock
 
-    study: list[Path] = []  # the output folder, once known
-    try:
-        if out is not None:
-            cfg.output = str(out)
-        study.append(Path(cfg.output))
-        output_place(Path(cfg.output), folder=True)
-        if report_only:  # not while a study writes its results and report there
-            with output_lock(Path(cfg.output)):
-                path = write_report(cfg, Path(cfg.output))
-            typer.echo(f"report written to {path}")
-            return
-        outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
-    except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
-        stop(err, "rerun the same arniqa ablate command to go on")
-    except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ConfigError
-        fail(str(err), EXIT_USAGE)
-    except OSError as err:  # writing the study's files, or a full disk in a run (which stops the study)
-        fail_io(err, *study)
+    if out is not None:
+        cfg.output = str(out)
+    study = Path(cfg.output)
+    with output_folders(study):  # a study stopped before it wrote anything leaves no empty output folder
+        try:
+            if report_only:  # not while a study writes its results and report there
+                with output_lock(study):
+                    path = write_report(cfg, study)
+                typer.echo(f"report written to {path}")
+                return
+            outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
+        except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
+            stop(err, "rerun the same arniqa ablate command to go on")
+        except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ...
+            fail(str(err), EXIT_USAGE)
+        except OSError as err:  # writing the study's files, or a full disk in a run (which stops the study)
+            fail_io(err, study)
     if outcome["failed"]:
         for variant, seed, stage, message in outcome["failed"]:
             typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)

@@ -19,6 +19,7 @@ from .command import (
     check_regressor,
     fail,
     fail_missing,
+    fail_no_images,
     one_model_source,
     output_folders,
     writing,
@@ -59,6 +60,7 @@ def map_images(
     DIR/NAME.map.png (the scores over the image, red low, green high, coloured over each map's own range),
     DIR/NAME.map.npy (the grid), with --explain DIR/NAME.GROUP.png (red where GROUP is probable, green where it
     is not) and DIR/NAME.groups.npy; DIR/maps.csv lists them. Exit status 1 if some images failed."""
+    from ..data.folders import skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.maps import check_options
@@ -69,10 +71,10 @@ def map_images(
         stride = check_options(crop, stride, max_side)
     except ValueError as e:
         fail(str(e))
-    listed = collect_paths(paths).files  # a rerun into a folder among the inputs must not map the maps:
-    files = [f for i, f in enumerate(listed) if not inside(source_name(f, i), output)]
+    listed = collect_paths(paths)  # a rerun into a folder among the inputs must not map the maps:
+    files = [f for i, f in enumerate(listed.files) if not inside(source_name(f, i), output)]
     if not files:
-        fail("no image files found")
+        fail_no_images([str(p) for p in paths], skipped_summary(listed.skipped, listed.broken))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
     check_head(explain, explainer, checkpoint)

@@ -20,6 +20,7 @@ from .command import (
     connect_ray,
     fail,
     fail_missing,
+    fail_no_images,
     one_model_source,
     one_writer,
     output_place,
@@ -181,8 +182,10 @@ def score(
         if first is None:
             if missing:
                 fail_missing(missing)
-            summary = skipped_summary(skipped, broken)
-            fail("no image files found" + (f" ({summary})" if summary else ""))
+            given = [str(p) for p in paths or ()]
+            if files_from is not None:
+                given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
+            fail_no_images(given, skipped_summary(skipped, broken))
         items = chain(missing, [first], items)
         if output is not None and (resume or output.is_file()):
             try:  # a file that is no result file (a photo named by -o) is refused before the model loads

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..utils.files import inside, printable, warning_line
-from .images import can_identify, is_image_file
+from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
 
@@ -28,6 +28,19 @@ def is_image(path: str | os.PathLike) -> bool:
     """True for a file of an image extension (:func:`~arniqa.data.images.is_image_file`), else when a decoder
     recognises its header (read only for files of other names)."""
     return is_image_file(path) or can_identify(path)
+
+
+SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
+
+
+def image_rule() -> str:
+    """What :func:`is_image` takes, in words for a message: the common suffixes it knows, how many others, and the
+    header rule."""
+    shown = [s for s in SHOWN_SUFFIXES if s in IMAGE_EXTENSIONS]
+    return (
+        f"files ending in {', '.join(shown)} or {len(IMAGE_EXTENSIONS - set(shown))} other suffixes (any case), "
+        "or whose header a decoder recognises"
+    )
 
 
 def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,6 +197,7 @@ def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = Fals
 
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
+    check_pairing(regressor, lambda: published_encoder(encoder_file))
     onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}", lambda: published_encoder(encoder_file))
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
@@ -245,10 +248,55 @@ def load_model(
         model, reg, _config = load_checkpoint(path, device="cpu")
         if regressor is not None:
             reg = _regressor(str(name_or_path), None, regressor)
+            check_pairing(regressor, lambda: model, path)
     else:
         reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
         model = _published_encoder(weights_dir)
+        check_pairing(regressor, lambda: model)
     return model.eval(), reg
+
+
+def check_pairing(regressor, model: Callable[[], ARNIQA], checkpoint: Path | None = None) -> None:
+    """ValueError when the regressor file ``regressor`` was fitted on the features of another encoder than
+    ``model()``, the checkpoint's (else the published encoder): ``arniqa evaluate`` records its encoder's
+    :func:`~arniqa.evaluate.features.model_fingerprint` in the regressor file (``encoder_fingerprint``), and
+    ``model()`` is called only when one is recorded. A file that records none (a published
+    ``regressor_<dataset>.pth``, a state dict, an older file) cannot be checked: a warning says so, except for the
+    published encoder with a file that is no arniqa regressor file (the published regressors are its own). A
+    :class:`Regressor` object or a regressor name is not checked."""
+    from ..models.checkpoint import REGRESSOR_FORMAT, arniqa_metadata
+
+    if not isinstance(regressor, (str, os.PathLike)) or not Path(regressor).is_file():
+        return
+    path = Path(regressor)
+    meta = (arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None) or {}
+    encoder = "the published encoder (ARNIQA.pth)" if checkpoint is None else f"the checkpoint {checkpoint}"
+    recorded = meta.get("encoder_fingerprint")
+    if recorded is None:
+        if checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT:
+            warnings.warn(
+                f"{path}: the file does not record which encoder it was fitted on (a published "
+                f"regressor_<dataset>.pth fits the published encoder only), so it is not checked against {encoder}; "
+                "its scores are right only if it was fitted on that encoder's features (`arniqa evaluate` writes "
+                "regressor files that record it)",
+                stacklevel=3,
+            )
+        return
+    from ..evaluate.features import model_fingerprint  # here: it imports torch
+
+    if model_fingerprint(model()) != recorded:
+        fitted = meta.get("encoder") or "another encoder"
+        remedy = (
+            f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "
+            "DIR/regressor_<dataset>.safetensors)"
+            if checkpoint is not None
+            else "pass a regressor of the published encoder (a dataset name, or a file of `arniqa evaluate` "
+            "without --checkpoint)"
+        )
+        raise ValueError(
+            f"{path}: this regressor was fitted on the features of {fitted}, not of {encoder}, so its scores "
+            f"would be wrong; score with the encoder it was fitted on, or {remedy}"
+        )
 
 
 def export(

@@ -11,7 +11,7 @@ from ..models import ARNIQA
 from ..models.backbones import load_resnet50_imagenet, near_identity_se_
 from ..models.download import sha256_of
 from ..utils.runtime import autocast_dtype
-from .config import Config, OptimConfig
+from .config import Config, ConfigError, OptimConfig
 
 # torchvision names its IMAGENET1K_V1 ResNet50 file, the reference's initialisation, after its
 # SHA-256: resnet50-0676ba61.pth.
@@ -36,8 +36,22 @@ def build_model(config: Config) -> ARNIQA:
         return model
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
+        check_weights(config)
         load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
     return model
+
+
+def check_weights(config: Config) -> None:
+    """ConfigError naming ``model.weights`` when ``model.init=imagenet`` and its file is not there: before the images
+    are listed and the model is built."""
+    path = config.model.weights
+    if config.model.init == "imagenet" and not Path(path).is_file():
+        problem = "a folder, not a weight file" if Path(path).is_dir() else "no such file"
+        raise ConfigError(
+            f"model.weights={path}: {problem}; set it to a local ResNet50 ImageNet file (torchvision's "
+            f"resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth, the reference's: https://download.pytorch.org/models/"
+            f"resnet50-{IMAGENET1K_V1_SHA256_PREFIX}.pth; see docs/training.md), or set model.init=random"
+        )
 
 
 def imagenet_file_note(path: str | Path) -> str:

@@ -42,7 +42,7 @@ from ..utils.runtime import check_workers
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
-from .factory import autocast_settings, build_model, imagenet_file_note, make_optimizer
+from .factory import autocast_settings, build_model, check_weights, imagenet_file_note, make_optimizer
 from .logger import RunLogger
 from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
@@ -78,6 +78,7 @@ class Trainer:
         self.output = Path(config.output)
         cfg = config.train
         with self.ctx.together("start"):  # no collective before every process has its data and model
+            check_weights(config)  # before the validation sets and the images are read
             self.validate = validate if validate is not None else make_validator(config, self.device)
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
