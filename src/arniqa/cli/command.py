@@ -57,14 +57,16 @@ def fail_missing(paths: list[str]) -> NoReturn:
     fail(f"{', '.join(paths[:3])}{more}: no such file or folder; check the path (nothing to score)")
 
 
-def fail_no_images(paths: list[str], summary: str = "") -> NoReturn:
+def fail_no_images(
+    paths: list[str], summary: str = "", give: str = "image files, or folders or tar shards holding them"
+) -> NoReturn:
     """Stop before any model loads: the inputs ``paths`` hold no image file; ``summary``: what was skipped
-    (:func:`~arniqa.data.folders.skipped_summary`)."""
+    (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
     from ..data.folders import image_rule
 
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
     found = f"no image files found ({summary})" if summary else "no image files found"
-    advice = f"give image files, or folders or tar shards holding them: {image_rule()}"
+    advice = f"give {give}: {image_rule()}"
     fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_FAILED, EXIT_OK, app, fail, one_writer, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_no_images, one_writer, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
@@ -68,7 +68,7 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
-            fail(f"{folder}: no images found")
+            fail_no_images([str(folder)], give="a folder holding image files")
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size
