@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import arniqa.cli.export  # noqa: F401  (registers the verbs)
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import app
+from arniqa.constants import EXIT_INTERRUPTED
 from arniqa.data.views import get_protocol
 from arniqa.inference import load
 from arniqa.inference.onnx_export import sidecar
@@ -495,3 +496,18 @@ def test_a_checkpoints_export_is_cached_under_the_fingerprint_its_regressor_file
     with torch.no_grad():
         next(same.parameters()).view(-1)[0] += 1
     assert engines.cached_export(same) != path and len(exports) == 2
+
+
+def test_a_stopped_export_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM during `arniqa export -o new/m.onnx` left the empty folder `new/`. Now it goes, as with
+    every verb's output folders."""
+    import arniqa.inference
+
+    def stopped(*args, **kwargs):
+        assert (tmp_path / "new").is_dir()  # made before the export, so that a folder that cannot be made stops it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arniqa.inference, "export", stopped)
+    result = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "new" / "m.onnx")])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert sorted(tmp_path.iterdir()) == []
