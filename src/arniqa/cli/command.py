@@ -102,21 +102,25 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
 
 
 @contextmanager
-def output_folders(*paths: Path | None) -> Iterator[None]:
-    """:func:`output_place` of the folders ``paths`` (None: none) around a command's work; when the work stops
-    (an error line, Ctrl-C, SIGTERM, any exception), the folders made here are removed again while empty, and so
-    are the empty folders the work made inside them (a ``run/`` or ``images/`` it had not written into yet), so a
-    stopped run leaves no empty output folder behind."""
-    made = [p for path in paths if path is not None for p in (path, *path.parents) if not p.exists()]
+def output_folders(*paths: Path | None, files: tuple[Path | None, ...] = ()) -> Iterator[None]:
+    """:func:`output_place` of the folders ``paths`` and of the output ``files`` (None: none) around a command's
+    work; when the work stops (an error line, Ctrl-C, SIGTERM, any exception), the folders made here are removed
+    again while empty, and so are the empty folders the work made inside them (a ``run/`` or ``images/`` it had not
+    written into yet), so a stopped run leaves no empty output folder behind."""
+    folders = [p for p in (*paths, *(f.parent for f in files if f is not None)) if p is not None]
+    made = sorted({p for path in folders for p in (path, *path.parents) if not p.exists()}, key=lambda p: -len(p.parts))
     try:
         for path in paths:
             if path is not None:
                 output_place(path, folder=True)
+        for file in files:
+            if file is not None:
+                output_place(file)
         yield
     except BaseException as e:
         code = e.exit_code if isinstance(e, typer.Exit) else e.code if isinstance(e, SystemExit) else None
         for folder in made:  # deepest first; one holding anything stays
-            if code not in (EXIT_OK, EXIT_FAILED) and folder in paths:  # a stop: all inside was made here
+            if code not in (EXIT_OK, EXIT_FAILED) and folder in folders:  # a stop: all inside was made here
                 for inner, _, _ in os.walk(folder, topdown=False):  # a folder after the ones it holds
                     with suppress(OSError):
                         os.rmdir(inner)

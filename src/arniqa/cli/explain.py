@@ -87,7 +87,7 @@ def fit(
             "held-out accuracy needs other photos"
         )
     # a stopped fit leaves no empty folder; --into may replace --checkpoint (a copy of it with the head)
-    with output_folders(output.parent, into.parent if into is not None else None, cache):
+    with output_folders(cache, files=(output, into)):
         output_place(output, inputs=(checkpoint,))
         for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
             if path is not None and path.suffix.lower() != ".safetensors":

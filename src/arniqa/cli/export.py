@@ -46,7 +46,7 @@ def export(
     one_model_source(checkpoint, weights_dir)
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
-    with output_folders(output.parent):  # a stopped export leaves no empty folder
+    with output_folders(files=(output,)):  # a stopped export leaves no empty folder
         try:
             path = export_model(
                 output,
