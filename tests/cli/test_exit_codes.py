@@ -60,7 +60,10 @@ def test_the_documented_values():
         # before: the model was loaded (or downloaded) first, then each mistyped path mapped as an error
         (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to score)"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
-        (["explain", "fit", "empty-folder", "-o", "head.safetensors"], "no images found"),
+        (
+            ["explain", "fit", "empty-folder", "-o", "head.safetensors"],
+            "error: empty-folder: no image files found; give a folder holding image files: files ending in",
+        ),  # before: "no images found", with no advice
         *[
             (
                 [*verb, "--checkpoint", "m.safetensors", "--weights-dir", "weights"],

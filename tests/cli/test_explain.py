@@ -394,7 +394,10 @@ def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(file
         (["-o", tmp_path / "head.json"], f"-o {tmp_path / 'head.json'}: the file it writes is a .safetensors file"),
         (["-o", photo], f"-o {photo}: the file it writes is a .safetensors file; name one"),
         (["-o", tmp_path / "h.safetensors", "--into", onnx], f"--into {onnx}: the file it writes is a .safetensors"),
-        (["-o", tmp_path / "h.safetensors", "--test", tmp_path / "empty"], f"{tmp_path / 'empty'}: no images found"),
+        (
+            ["-o", tmp_path / "h.safetensors", "--test", tmp_path / "empty"],
+            f"{tmp_path / 'empty'}: no image files found",
+        ),
     ]
     for extra, message in cases:
         result = _run(*fit, "--checkpoint", plain, *extra)
@@ -503,11 +506,15 @@ def test_explainer_on_an_onnx_file_runs_on_its_embedding_or_is_one_line_without(
 
 
 def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
-    # before: torch, torchvision and the models were imported first: 5.7 s and 870 MB for a mistyped folder here
+    # before: torch, torchvision and the models were imported first: 5.7 s and 870 MB for a mistyped folder here;
+    # an empty folder was "no images found", with no word of what counts as an image (as score and map say)
     from fresh_cli import fresh_cli
 
+    from arniqa.data.folders import image_rule
+
     (tmp_path / "empty").mkdir()
-    for folder, said in (("missing", "missing: not a folder of images"), ("empty", "empty: no images found")):
+    empty = f"empty: no image files found; give a folder holding image files: {image_rule()}"
+    for folder, said in (("missing", "missing: not a folder of images"), ("empty", empty)):
         done, report = fresh_cli("explain", "fit", tmp_path / folder, "-o", tmp_path / "head.safetensors")
         assert (done.returncode, report["heavy"]) == (2, []), done.stderr
         assert said in done.stderr.splitlines()[0]

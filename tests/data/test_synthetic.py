@@ -8,6 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
+from arniqa.constants import EXIT_INTERRUPTED
 from arniqa.data.folders import list_images
 from arniqa.data.iqa import load_dataset
 from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size
@@ -198,3 +199,20 @@ def test_an_output_inside_the_pristine_folder_is_not_read_back_as_pristine(prist
             assert len(list(csv.DictReader(f))) == 2 * 23 * 5  # the fixture's two pristine images
     assert [p.name for p in list_images(pristine, exclude=out)] == ["a.jpg", "b.png"]
     assert len(list_images(pristine)) == 2 + 2 + 2 * 23 * 5  # without exclude: every image in the tree
+
+
+def test_cli_stopped_before_an_image_is_written_leaves_no_folder(pristine, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM after `images/` was made but before anything was written there left `-o` with an empty
+    `images/` in it. Now both go, as with every verb's output folders."""
+    import arniqa.data.synthetic as synthetic
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    _register()
+    monkeypatch.setattr(synthetic, "_claim", stopped)
+    out = tmp_path / "new" / "bench"
+    args = ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--images", "1", "--size", "24x16"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert not (tmp_path / "new").exists()

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import arniqa.cli.export  # noqa: F401  (registers the verbs)
 import arniqa.cli.score  # noqa: F401
 from arniqa.cli import app
+from arniqa.constants import EXIT_INTERRUPTED
 from arniqa.data.views import get_protocol
 from arniqa.inference import load
 from arniqa.inference.onnx_export import sidecar
@@ -470,3 +471,43 @@ def test_an_explanation_head_of_another_width_than_the_onnx_embedding_is_refused
     assert res.exit_code == 2 and rows == [] and res.stderr == f"error: {expected}\n"
     res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(fits)])
     assert res.exit_code == 0 and rows[0]["error"] == "" and rows[0]["explanation"]
+
+
+def test_a_checkpoints_export_is_cached_under_the_fingerprint_its_regressor_files_record(tmp_path, monkeypatch):
+    """The export cache keyed a checkpoint by a second digest of its weights beside ``model_fingerprint`` (which
+    regressor files record and the feature cache keys on). Now by that one: the same weights in another model object
+    find the same file, another weight another file."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.inference.engines as engines
+    from arniqa.models.arniqa import model_fingerprint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    exports = []
+    monkeypatch.setattr(engines, "export_onnx", lambda model, reg, path: exports.append(path) or path.touch())
+    (tmp_path / "cache" / "onnx").mkdir(parents=True)
+    torch.manual_seed(0)
+    a = TinyARNIQA()
+    same = TinyARNIQA()
+    same.load_state_dict(a.state_dict())
+    path = engines.cached_export(a)
+    assert path.name == f"{model_fingerprint(a)[:24]}.onnx" and exports == [path]
+    assert engines.cached_export(same) == path and exports == [path]
+    with torch.no_grad():
+        next(same.parameters()).view(-1)[0] += 1
+    assert engines.cached_export(same) != path and len(exports) == 2
+
+
+def test_a_stopped_export_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM during `arniqa export -o new/m.onnx` left the empty folder `new/`. Now it goes, as with
+    every verb's output folders."""
+    import arniqa.inference
+
+    def stopped(*args, **kwargs):
+        assert (tmp_path / "new").is_dir()  # made before the export, so that a folder that cannot be made stops it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arniqa.inference, "export", stopped)
+    result = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "new" / "m.onnx")])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert sorted(tmp_path.iterdir()) == []

@@ -207,7 +207,7 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
 
 def _regressor_file(path, regressor, encoder_text, encoder_model):
     """A regressor file as `arniqa evaluate` writes it: the encoder it was fitted on named, and fingerprinted."""
-    from arniqa.evaluate.features import model_fingerprint
+    from arniqa.models.arniqa import model_fingerprint
     from arniqa.models.checkpoint import regressor_writer
     from arniqa.utils.files import atomic_write
 
@@ -788,3 +788,40 @@ def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():
             scorer.score(images)
     healthy = stand_in(protocol="whole")
     assert torch.isfinite(healthy.score(images).scores).all()  # the same images, sound weights: scored
+
+
+def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_encoder_again(
+    published, tmp_path, monkeypatch
+):
+    """With the onnxruntime engine, the published encoder and a regressor file that records its encoder, every load
+    built the published encoder in torch (seconds) only to fingerprint it, and a first load built it twice. Now its
+    fingerprint is kept beside the cached export: a first load builds it once, a later one not at all, and a
+    regressor of another encoder is still refused; a damaged fingerprint file is computed again."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.published as published_module
+
+    d, _, _ = published
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="torch")
+    of_published = _regressor_file(tmp_path / "of_pub.safetensors", pub.regressor, f"published {d}", pub.model)
+    of_other = _regressor_file(tmp_path / "of_b.safetensors", pub.regressor, "checkpoint b", TinyARNIQA())
+    built = []
+    build = published_module.published_encoder
+    monkeypatch.setattr(published_module, "published_encoder", lambda path: built.append(path) or build(path))
+    options = dict(device="cpu", weights_dir=d, engine="onnxruntime")
+    refused = rf"^{re.escape(str(of_other))}: .* checkpoint b, not of the published encoder"
+
+    load("arniqa-kadid10k", regressor=of_published, **options)
+    assert len(built) == 1  # the fingerprint and the export from one build
+    for _ in range(2):
+        built.clear()
+        load("arniqa-kadid10k", regressor=of_published, **options)
+        with pytest.raises(ValueError, match=refused):
+            load("arniqa-kadid10k", regressor=of_other, **options)
+        assert built == []
+        [kept] = (tmp_path / "cache" / "onnx").glob("*.fingerprint")
+        kept.write_text("damaged")
+        with pytest.raises(ValueError, match=refused):
+            load("arniqa-kadid10k", regressor=of_other, **options)
+        assert len(built) == 1

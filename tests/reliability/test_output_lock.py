@@ -53,10 +53,10 @@ def _command(tmp_path, verb: str) -> tuple[list, Path]:
     if verb == "score":
         out = tmp_path / "out.csv"
         return ["score", *imgs, "--protocol", "whole", "-o", out], tmp_path / ".out.csv.lock"
-    if verb == "explain fit":
-        out = tmp_path / "head.safetensors"
+    if verb.startswith("explain fit"):  # "explain fit into a new folder": -o names a folder the run makes
+        out = tmp_path / "new" / "head.safetensors" if verb.endswith("folder") else tmp_path / "head.safetensors"
         args = ["explain", "fit", tmp_path / "imgs", "-o", out, "--protocol", "whole", "--size", "32x24"]
-        return [*args, "--chains", 1, "--device", "cpu"], tmp_path / ".head.safetensors.lock"
+        return [*args, "--chains", 1, "--device", "cpu"], out.parent / ".head.safetensors.lock"
     out = tmp_path / "maps"  # a folder the run makes
     return ["map", *imgs, "-o", out, "--crop", 8, "--device", "cpu"], out / ".arniqa.lock"
 
@@ -69,6 +69,7 @@ def _command(tmp_path, verb: str) -> tuple[list, Path]:
         ("map", signal.SIGTERM),
         ("score", signal.SIGHUP),
         ("explain fit", signal.SIGINT),  # Ctrl-C: the way it already stopped
+        ("explain fit into a new folder", signal.SIGTERM),  # the folder stayed, empty
     ],
 )
 def test_a_command_stopped_by_a_signal_removes_its_lock_file(tmp_path, verb, signum):

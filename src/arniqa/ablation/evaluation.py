@@ -13,10 +13,11 @@ from rich.console import Console
 from ..data.iqa import IQADataset
 from ..data.synthetic import NON_MONOTONE
 from ..degradations.registry import GROUP_OF
-from ..evaluate.features import Extraction, dataset_features, model_fingerprint
+from ..evaluate.features import Extraction, dataset_features
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.probe import evaluate, per_type_srcc
 from ..evaluate.splits import random_splits
+from ..models.arniqa import model_fingerprint
 from .config import AblationConfig
 
 

@@ -57,14 +57,16 @@ def fail_missing(paths: list[str]) -> NoReturn:
     fail(f"{', '.join(paths[:3])}{more}: no such file or folder; check the path (nothing to score)")
 
 
-def fail_no_images(paths: list[str], summary: str = "") -> NoReturn:
+def fail_no_images(
+    paths: list[str], summary: str = "", give: str = "image files, or folders or tar shards holding them"
+) -> NoReturn:
     """Stop before any model loads: the inputs ``paths`` hold no image file; ``summary``: what was skipped
-    (:func:`~arniqa.data.folders.skipped_summary`)."""
+    (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
     from ..data.folders import image_rule
 
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
     found = f"no image files found ({summary})" if summary else "no image files found"
-    advice = f"give image files, or folders or tar shards holding them: {image_rule()}"
+    advice = f"give {give}: {image_rule()}"
     fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
 
 
@@ -100,18 +102,28 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
 
 
 @contextmanager
-def output_folders(*paths: Path | None) -> Iterator[None]:
-    """:func:`output_place` of the folders ``paths`` (None: none) around a command's work; when the work stops
-    (an error line, Ctrl-C, any exception), the folders made here are removed again while empty, so a bad input
-    leaves no empty output folder behind."""
-    made = [p for path in paths if path is not None for p in (path, *path.parents) if not p.exists()]
+def output_folders(*paths: Path | None, files: tuple[Path | None, ...] = ()) -> Iterator[None]:
+    """:func:`output_place` of the folders ``paths`` and of the output ``files`` (None: none) around a command's
+    work; when the work stops (an error line, Ctrl-C, SIGTERM, any exception), the folders made here are removed
+    again while empty, and so are the empty folders the work made inside them (a ``run/`` or ``images/`` it had not
+    written into yet), so a stopped run leaves no empty output folder behind."""
+    folders = [p for p in (*paths, *(f.parent for f in files if f is not None)) if p is not None]
+    made = sorted({p for path in folders for p in (path, *path.parents) if not p.exists()}, key=lambda p: -len(p.parts))
     try:
         for path in paths:
             if path is not None:
                 output_place(path, folder=True)
+        for file in files:
+            if file is not None:
+                output_place(file)
         yield
-    except BaseException:
+    except BaseException as e:
+        code = e.exit_code if isinstance(e, typer.Exit) else e.code if isinstance(e, SystemExit) else None
         for folder in made:  # deepest first; one holding anything stays
+            if code not in (EXIT_OK, EXIT_FAILED) and folder in folders:  # a stop: all inside was made here
+                for inner, _, _ in os.walk(folder, topdown=False):  # a folder after the ones it holds
+                    with suppress(OSError):
+                        os.rmdir(inner)
             with suppress(OSError):
                 folder.rmdir()
         raise

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_FAILED, EXIT_OK, app, fail, one_writer, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_no_images, one_writer, output_folders, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
@@ -68,7 +68,7 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
-            fail(f"{folder}: no images found")
+            fail_no_images([str(folder)], give="a folder holding image files")
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size
@@ -86,78 +86,76 @@ def fit(
             f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
             "held-out accuracy needs other photos"
         )
-    output_place(output, inputs=(checkpoint,))
-    for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
-        if path is not None and path.suffix.lower() != ".safetensors":
-            fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
-    if into is not None:  # may replace --checkpoint: a copy of it with the head
-        output_place(into)
-    if cache is not None:
-        output_place(cache, folder=True)
-    with one_writer(output):  # one writer: FILE and FILE.json come from one fit
-        try:
-            scorer = load(
-                checkpoint or DEFAULT_MODEL,
-                device=device,
-                weights_dir=weights_dir,
-                protocol=protocol,
-                engine="torch",
-                batch_size=batch_size,
-            )
-        except (ValueError, OSError) as e:
-            fail(str(e))
-        # Here, once the options are known good (load checks them first): these import torch.
-        from ..explain.fit import accuracy, labelled_features
-        from ..explain.fit import fit as fit_head
-        from ..models.explain import checkpoint_with_head, explainer_writer
+    # a stopped fit leaves no empty folder; --into may replace --checkpoint (a copy of it with the head)
+    with output_folders(cache, files=(output, into)):
+        output_place(output, inputs=(checkpoint,))
+        for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
+            if path is not None and path.suffix.lower() != ".safetensors":
+                fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
+        with one_writer(output):  # one writer: FILE and FILE.json come from one fit
+            try:
+                scorer = load(
+                    checkpoint or DEFAULT_MODEL,
+                    device=device,
+                    weights_dir=weights_dir,
+                    protocol=protocol,
+                    engine="torch",
+                    batch_size=batch_size,
+                )
+            except (ValueError, OSError) as e:
+                fail(str(e))
+            # Here, once the options are known good (load checks them first): these import torch.
+            from ..explain.fit import accuracy, labelled_features
+            from ..explain.fit import fit as fit_head
+            from ..models.explain import checkpoint_with_head, explainer_writer
 
-        settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
-        with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
-            task = bar.add_task("fit references", total=len(paths))
-            data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
-            held = None
-            if test_paths:
-                task = bar.add_task("test references", total=len(test_paths))
-                held = labelled_features(
-                    scorer,
-                    test_paths,
-                    progress=lambda i, n: bar.update(task, completed=i),
-                    **{**settings, "seed": seed + 1},
-                )
-        head = fit_head(data)
-        info = {
-            "model": str(checkpoint or DEFAULT_MODEL),
-            "protocol": scorer.protocol.name,
-            "size": list(width_height),
-            "chains": chains,
-            "seed": seed,
-            "references": len(paths) - len(data.failed),
-            "images": len(data.kinds),
-        }
-        result = {**info, "fit_accuracy": accuracy(head, data)}
-        if held is not None:
-            result["test_references"] = len(test_paths) - len(held.failed)
-            result["test_accuracy"] = accuracy(head, held)
-        failed = data.failed + (held.failed if held is not None else [])
-        result["failed"] = [{"path": p, "error": e} for p, e in failed]
-        with writing(output):  # all replaced together: a full disk leaves every earlier file as it was
-            files = [(output, explainer_writer(head, **info)), (output.with_suffix(".json"), json_writer(result))]
+            settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
+            with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
+                task = bar.add_task("fit references", total=len(paths))
+                data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
+                held = None
+                if test_paths:
+                    task = bar.add_task("test references", total=len(test_paths))
+                    held = labelled_features(
+                        scorer,
+                        test_paths,
+                        progress=lambda i, n: bar.update(task, completed=i),
+                        **{**settings, "seed": seed + 1},
+                    )
+            head = fit_head(data)
+            info = {
+                "model": str(checkpoint or DEFAULT_MODEL),
+                "protocol": scorer.protocol.name,
+                "size": list(width_height),
+                "chains": chains,
+                "seed": seed,
+                "references": len(paths) - len(data.failed),
+                "images": len(data.kinds),
+            }
+            result = {**info, "fit_accuracy": accuracy(head, data)}
+            if held is not None:
+                result["test_references"] = len(test_paths) - len(held.failed)
+                result["test_accuracy"] = accuracy(head, held)
+            failed = data.failed + (held.failed if held is not None else [])
+            result["failed"] = [{"path": p, "error": e} for p, e in failed]
+            with writing(output):  # all replaced together: a full disk leaves every earlier file as it was
+                files = [(output, explainer_writer(head, **info)), (output.with_suffix(".json"), json_writer(result))]
+                if into is not None:
+                    files.append((into, checkpoint_with_head(checkpoint, head, **info)))
+                atomic_writes(files)
             if into is not None:
-                files.append((into, checkpoint_with_head(checkpoint, head, **info)))
-            atomic_writes(files)
-        if into is not None:
-            typer.echo(f"wrote {into}")
-        typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
-        for name in ("fit_accuracy", "test_accuracy"):
-            single = result.get(name, {}).get("single")
-            if single:
-                typer.echo(
-                    f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
-                    f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
-                )
-        for path, error in failed:
-            err.print(f"{path}: {error}", style="yellow")
-        raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+                typer.echo(f"wrote {into}")
+            typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+            for name in ("fit_accuracy", "test_accuracy"):
+                single = result.get(name, {}).get("single")
+                if single:
+                    typer.echo(
+                        f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
+                        f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
+                    )
+            for path, error in failed:
+                err.print(f"{path}: {error}", style="yellow")
+            raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @contextmanager

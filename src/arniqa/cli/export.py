@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_OK, app, fail, fail_io, one_model_source, output_place
+from .command import EXIT_OK, app, fail, fail_io, one_model_source, output_folders
 
 
 @app.command()
@@ -46,22 +46,22 @@ def export(
     one_model_source(checkpoint, weights_dir)
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
-    output_place(output)
-    try:
-        path = export_model(
-            output,
-            checkpoint or DEFAULT_MODEL,
-            weights_dir=weights_dir,
-            regressor=regressor,
-            protocol=protocol,
-            embedding=embedding,
-            int8=int8,
-            calibrate=calibrate,
-            explainer=explainer,
-        )
-    except ValueError as e:
-        fail(str(e))
-    except OSError as e:
-        fail_io(e, output, sidecar_path(output))
+    with output_folders(files=(output,)):  # a stopped export leaves no empty folder
+        try:
+            path = export_model(
+                output,
+                checkpoint or DEFAULT_MODEL,
+                weights_dir=weights_dir,
+                regressor=regressor,
+                protocol=protocol,
+                embedding=embedding,
+                int8=int8,
+                calibrate=calibrate,
+                explainer=explainer,
+            )
+        except ValueError as e:
+            fail(str(e))
+        except OSError as e:
+            fail_io(e, output, sidecar_path(output))
     typer.echo(f"wrote {path} and {sidecar_path(path)}")
     raise typer.Exit(EXIT_OK)

@@ -32,6 +32,7 @@ from ..constants import CROP_SIZE
 from ..data.images import ImageError, read_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
+from ..models.arniqa import model_fingerprint
 from ..utils.console import terminal
 from ..utils.files import output_lock, reserve, warning_line, write_json
 from ..utils.runtime import autocast, autocast_dtype
@@ -80,18 +81,6 @@ def resize_short_side(img: Image.Image, short: int) -> Image.Image:
     w, h = img.size
     size = (short, int(h * short / w)) if w <= h else (int(w * short / h), short)
     return img.resize(size, Image.Resampling.BICUBIC)
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 over the model's configuration and every tensor of its state dict."""
-    h = hashlib.sha256()
-    config = getattr(model, "config", None)
-    h.update(json.dumps(config if config is not None else type(model).__name__, sort_keys=True, default=str).encode())
-    for key, value in sorted(model.state_dict().items()):
-        t = value.detach().cpu().contiguous()
-        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def cache_key(fingerprint: str, protocol: FeatureProtocol, paths: list[Path]) -> str:
@@ -276,7 +265,7 @@ def extract_features(
     """Features (images, 5, D) float32 for ``paths`` (a read-only memmap when cached).
 
     ``batch_size`` counts images (each gives 5 crops per scale). Without ``cache_dir`` the features
-    live in memory only. ``fingerprint`` overrides :func:`model_fingerprint` (hashing the weights
+    live in memory only. ``fingerprint`` overrides :func:`~arniqa.models.arniqa.model_fingerprint` (hashing the weights
     takes a fraction of a second). ``runner``: computes the features elsewhere instead of here, as
     ``runner(paths, todo, protocol, cache, advance=...)`` storing into the :class:`FeatureCache`
     (:func:`arniqa.integrations.ray.extract_features_on_ray`: on a Ray cluster). Raises

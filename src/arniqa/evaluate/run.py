@@ -230,8 +230,9 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
     step.now = "model"
     dev = resolve_device(spec.device)
+    from ..models.arniqa import model_fingerprint
     from ..models.checkpoint import checkpoint_writers, regressor_writer
-    from .features import Extraction, dataset_features, model_fingerprint
+    from .features import Extraction, dataset_features
 
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprint = model_fingerprint(model)

@@ -22,7 +22,7 @@ import torch
 
 from ..data.images import ImageError
 from ..degradations.registry import NUM_LEVELS
-from ..evaluate.features import model_fingerprint
+from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
 from ..utils.files import save_torch, warning_line
 from .samples import reference_samples

@@ -9,16 +9,17 @@ A failure of the runtime (e.g. out of memory) is raised as RuntimeError, which t
 
 from __future__ import annotations
 
-import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.arniqa import ARNIQA
+from ..models.arniqa import ARNIQA, model_fingerprint
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
+from ..utils.files import atomic_write
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 
@@ -67,15 +68,6 @@ class TorchEngine:
         return raw, f.cpu().numpy() if features else None, None
 
 
-def _weights_digest(model: ARNIQA) -> str:
-    """SHA-256 over the model's config and tensors (the key of its cached export)."""
-    h = hashlib.sha256(repr(model.config).encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     """``<cache>/onnx/<name>.onnx``: the 4096-d feature graph of the model ``build()`` returns (no
     regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
@@ -86,6 +78,19 @@ def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     return path
 
 
+def cached_fingerprint(name: str, build: Callable[[], ARNIQA]) -> str:
+    """:func:`model_fingerprint` of the model ``build()`` returns, kept in ``<cache>/onnx/<name>.fingerprint``
+    beside its cached export, so that a second call builds no model."""
+    path = cache_dir() / "onnx" / f"{name}.fingerprint"
+    kept = path.read_text(errors="replace").strip() if path.is_file() else ""
+    if re.fullmatch("[0-9a-f]{64}", kept):
+        return kept
+    fingerprint = model_fingerprint(build())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(fingerprint))
+    return fingerprint
+
+
 def cached_export(model: ARNIQA) -> Path:
-    """:func:`cached_onnx` of ``model``, named after its weights."""
-    return cached_onnx(_weights_digest(model)[:24], lambda: model)
+    """:func:`cached_onnx` of ``model``, named after its :func:`model_fingerprint`."""
+    return cached_onnx(model_fingerprint(model)[:24], lambda: model)

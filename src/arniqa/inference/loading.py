@@ -9,6 +9,7 @@ of its parts, or its folder.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import tempfile
@@ -187,18 +188,20 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
 
 
 def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None) -> OnnxEngine:
-    """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export is named
-    after the SHA-256 of the encoder file, so a cache hit builds no torch model (nor imports timm and
-    torchvision)."""
+    """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export, and the
+    encoder's fingerprint beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
+    torch model (nor imports timm and torchvision)."""
     from ..models.download import fetch, sha256_of
     from ..models.published import ENCODER_FILE, published_encoder
-    from .engines import cached_onnx
+    from .engines import cached_fingerprint, cached_onnx
     from .quantize import int8_file
 
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
-    check_pairing(regressor, lambda: published_encoder(encoder_file))
-    onnx_file = cached_onnx(f"published-{sha256_of(encoder_file)[:24]}", lambda: published_encoder(encoder_file))
+    cached = f"published-{sha256_of(encoder_file)[:24]}"
+    encoder = functools.cache(lambda: published_encoder(encoder_file))  # built once, and only on a cache miss
+    check_pairing(regressor, lambda: cached_fingerprint(cached, encoder))
+    onnx_file = cached_onnx(cached, encoder)
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 
@@ -236,6 +239,7 @@ def load_model(
     regressor: str | os.PathLike | Regressor | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
+    from ..models.arniqa import model_fingerprint
     from ..models.checkpoint import load_checkpoint
 
     path = Path(name_or_path)
@@ -248,19 +252,19 @@ def load_model(
         model, reg, _config = load_checkpoint(path, device="cpu")
         if regressor is not None:
             reg = _regressor(str(name_or_path), None, regressor)
-            check_pairing(regressor, lambda: model, path)
+            check_pairing(regressor, lambda: model_fingerprint(model), path)
     else:
         reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
         model = _published_encoder(weights_dir)
-        check_pairing(regressor, lambda: model)
+        check_pairing(regressor, lambda: model_fingerprint(model))
     return model.eval(), reg
 
 
-def check_pairing(regressor, model: Callable[[], ARNIQA], checkpoint: Path | None = None) -> None:
-    """ValueError when the regressor file ``regressor`` was fitted on the features of another encoder than
-    ``model()``, the checkpoint's (else the published encoder): ``arniqa evaluate`` records its encoder's
-    :func:`~arniqa.evaluate.features.model_fingerprint` in the regressor file (``encoder_fingerprint``), and
-    ``model()`` is called only when one is recorded. A file that records none (a published
+def check_pairing(regressor, fingerprint: Callable[[], str], checkpoint: Path | None = None) -> None:
+    """ValueError when the regressor file ``regressor`` was fitted on the features of another encoder than the one
+    whose :func:`~arniqa.models.arniqa.model_fingerprint` is ``fingerprint()``, the checkpoint's (else the published
+    encoder): ``arniqa evaluate`` records its encoder's fingerprint in the regressor file (``encoder_fingerprint``),
+    and ``fingerprint()`` is called only when one is recorded. A file that records none (a published
     ``regressor_<dataset>.pth``, a state dict, an older file) cannot be checked: a warning says so, except for the
     published encoder with a file that is no arniqa regressor file (the published regressors are its own). A
     :class:`Regressor` object or a regressor name is not checked."""
@@ -282,9 +286,7 @@ def check_pairing(regressor, model: Callable[[], ARNIQA], checkpoint: Path | Non
                 stacklevel=3,
             )
         return
-    from ..evaluate.features import model_fingerprint  # here: it imports torch
-
-    if model_fingerprint(model()) != recorded:
+    if fingerprint() != recorded:
         fitted = meta.get("encoder") or "another encoder"
         remedy = (
             f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "

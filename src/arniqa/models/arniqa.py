@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -46,3 +49,16 @@ class ARNIQA(nn.Module):
     def quality_features(self, full: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
         """The 4096-d quality feature: [features(full), features(half)] per image or crop."""
         return torch.cat([self.features(full), self.features(half)], dim=1)
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over the model's configuration and every tensor of its state dict: what identifies an encoder
+    (recorded in regressor files, keying cached features and ONNX exports)."""
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    h.update(json.dumps(config if config is not None else type(model).__name__, sort_keys=True, default=str).encode())
+    for key, value in sorted(model.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
