@@ -64,6 +64,10 @@ def test_the_documented_values():
             ["explain", "fit", "empty-folder", "-o", "head.safetensors"],
             "error: empty-folder: no image files found; give a folder holding image files: files ending in",
         ),  # before: "no images found", with no advice
+        (
+            ["benchmark", "synthetic", "--pristine", "empty-folder", "-o", "bench"],
+            "error: empty-folder: no image files found; give a folder holding image files: files ending in",
+        ),  # before: "Invalid value for '--pristine': empty-folder: no images found", with no advice
         *[
             (
                 [*verb, "--checkpoint", "m.safetensors", "--weights-dir", "weights"],

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .command import app, fail, output_folders, writing
+from .command import app, fail, fail_no_images, output_folders, writing
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
 app.add_typer(benchmark_app, name="benchmark")
@@ -42,7 +42,7 @@ def synthetic(
     if images:
         paths = paths[:images]
     if not paths:
-        raise typer.BadParameter(f"{pristine}: no images found", param_hint="--pristine")
+        fail_no_images([str(pristine)], give="a folder holding image files")
     try:
         width_height = parse_size(size)
     except ValueError as e:
