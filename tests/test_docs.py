@@ -72,3 +72,21 @@ def test_the_example_runs(where, source, tmp_path, monkeypatch):
         "chains_4b": [[("gaublur", 2), ("jpeg", 1)]] * 8,
     }
     exec(compile(source, where, "exec"), names)
+
+
+def test_every_test_the_docs_cite_exists():
+    """The docs cite tests as the evidence of a promise (`tests/x/test_y.py::test_z`, a path relative to tests/ or,
+    in reliability.md, to tests/reliability/, or a bare test name): each file and each name must be there."""
+    tests = ROOT / "tests"
+    defined = {name for path in tests.rglob("test_*.py") for name in re.findall(r"def (test_\w+)", path.read_text())}
+    missing = []
+    for doc in ("README.md", *(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))):
+        text = (ROOT / doc).read_text()
+        for path, name in re.findall(r"((?:[\w/]+/)?test_\w+\.py)(?:::(\w+))?", text):
+            file = next((f for f in (ROOT / path, tests / path, tests / "reliability" / path) if f.is_file()), None)
+            if file is None or (name and not re.search(rf"def {name}\b", file.read_text())):
+                missing.append(f"{doc}: {path}::{name}" if name else f"{doc}: {path}")
+        missing += [
+            f"{doc}: {name}" for name in re.findall(r"(?<![\w/.])(test_\w+)\b(?!\.py)", text) if name not in defined
+        ]
+    assert not missing, "cited but not found:\n" + "\n".join(missing)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train.test_train_resume import STAND_IN, write_config
+from train.test_state import STAND_IN, write_config
 
 from arniqa.train import load_config
 from arniqa.train.loop import Trainer
