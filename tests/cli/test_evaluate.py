@@ -388,6 +388,43 @@ def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     )
 
 
+def test_an_error_that_only_mentions_allocation_is_not_out_of_memory(setup, tmp_path, monkeypatch):
+    """Any RuntimeError whose text held "alloc" was 'out of memory computing the features; lower --batch-size': here
+    a model file in a folder named allocations. It is not a memory error and is not reported as one."""
+    import arniqa.evaluate.features
+
+    error = RuntimeError("Error(s) in loading state_dict for ARNIQA: /data/allocations/model.pt")
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(arniqa.evaluate.features, "dataset_features", fails)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exception is error and "out of memory" not in result.output
+
+
+def test_a_dataloader_worker_killed_is_one_line_saying_what_to_lower(setup, tmp_path):
+    """A worker killed by SIGKILL (the out-of-memory killer's signal) while computing the features was a traceback,
+    exit 1."""
+    from faults import cli_child
+
+    setup_code = """
+        from torch.utils.data import get_worker_info
+        import arniqa.evaluate.features as features
+        def killed(self, i):
+            if get_worker_info() is not None:
+                os.kill(os.getpid(), signal.SIGKILL)
+        features._Crops.__getitem__ = killed
+    """
+    result = cli_child(*_quick(setup, setup / "kadid", tmp_path / "out", "--workers", "1"), setup=setup_code)
+    assert result.returncode == 2, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: a DataLoader worker was killed computing the features (SIGKILL: most likely out of memory); "
+        "lower --workers or --batch-size"
+    ]
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     "function, message",
     [
