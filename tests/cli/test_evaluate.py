@@ -482,6 +482,36 @@ def test_a_csv_with_empty_distortion_cells_leaves_those_images_out_of_the_per_ty
     assert "| None |" not in md and "10 image(s) without a distortion type" in md
 
 
+def test_a_csv_with_distortion_types_and_no_reference_column_gets_the_per_type_table(setup, tmp_path):
+    """It got no per-type table and no word why: types were read only with a reference column, which the table does
+    not need (references make the splits reference-disjoint). The table is the one of a CSV whose references are
+    all different, whose random splits are per image too."""
+    import shutil
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    kinds = {"01": "gaublur", "11": "whitenoise"}
+    rows = [r for r in csv.DictReader(open(tmp_path / "kadid" / "dmos.csv"))]
+    for name, with_reference in (("no_reference.csv", False), ("own_reference.csv", True)):
+        with open(tmp_path / "kadid" / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", *(["reference"] if with_reference else []), "distortion", "dmos"])
+            for r in rows:
+                path = f"images/{r['dist_img']}"
+                w.writerow([path, *([path] if with_reference else []), kinds[r["dist_img"][4:6]], r["dmos"]])
+    results = {}
+    for name in ("no_reference.csv", "own_reference.csv"):
+        args = _quick(setup, tmp_path / "kadid" / name, tmp_path / name)
+        args[args.index("--dataset") + 1] = "csv"
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        results[name] = json.loads((tmp_path / name / "results.json").read_text())
+    ours, reference = results["no_reference.csv"], results["own_reference.csv"]
+    assert ours["per_type"] and ours["per_type"] == reference["per_type"]
+    assert set(ours["per_type"]) == {"gaublur", "whitenoise"}
+    assert "## Per distortion type" in (tmp_path / "no_reference.csv" / "results.md").read_text()
+    assert (tmp_path / "no_reference.csv" / "per_type_srcc.png").is_file()
+
+
 def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_path):
     """results.json a folder: it was Python's `[Errno 21] Is a directory: '...'`."""
     (tmp_path / "out" / "results.json").mkdir(parents=True)

@@ -150,7 +150,7 @@ def evaluate_dataset(
         "summary": ev.summary,
         "per_split": ev.split_metrics,
     }
-    if dataset.synthetic and dataset.distortions is not None:
+    if dataset.distortions is not None:
         result["per_type"] = per_type_srcc(ev, scores, dataset.distortions)
         untyped = dataset.distortions.count(None)
         if untyped:  # in the summary, in no per-type row
