@@ -34,7 +34,8 @@ not an image, a refused format, truncated or corrupt data, unsupported mode (flo
 which this module wraps): on the header, and on an image inside another (an ICO's or ICNS's PNG, a BLP's JPEG,
 whose size the outer header does not tell), each before it is decoded. The check reads the bound of the decode
 running in its own thread (a ``ContextVar``), no process-wide state, so decoding in threads keeps every bound;
-an image within the bound gets no ``DecompressionBombWarning``.
+an image within the bound gets no ``DecompressionBombWarning``, and PIL's other warnings while a file is decoded
+here are not shown either (:data:`_QUIET`).
 
 Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
 of up to :data:`WUFFS_MAX_PIXELS` are decoded by Wuffs (pywuffs) with every checksum checked, about
