@@ -100,7 +100,8 @@ def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():
     except RuntimeError as e:
         raised_from = e
     windows = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: ...")
-    for error in (cpu, numpy, raised_from, windows, torch.OutOfMemoryError("CUDA out of memory. Tried to ...")):
+    shm = RuntimeError("unable to allocate shared memory(shm) for file </torch_1_2>: Resource temporarily unavailable")
+    for error in (cpu, numpy, raised_from, windows, shm, torch.OutOfMemoryError("CUDA out of memory. Tried to ...")):
         assert out_of_memory(error), error
     not_memory = [
         RuntimeError("Error(s) in loading state_dict for ARNIQA: /data/allocations/model.pt"),

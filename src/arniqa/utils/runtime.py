@@ -100,11 +100,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 # ----------------------------------------------------------------------------------- out of memory
 
 # Memory running out where PyTorch raises a plain RuntimeError: its CPU allocator (posix_memalign; Windows'
-# _aligned_malloc), and the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace).
+# _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), and the shared
+# memory that DataLoader workers hand batches over in (/dev/shm full).
 ALLOCATION_FAILED = (
     "DefaultCPUAllocator: can't allocate memory",
     "DefaultCPUAllocator: not enough memory",
     "CUDA error: out of memory",
+    "unable to allocate shared memory(shm)",
 )
 # PyTorch's report of a DataLoader worker ended by SIGKILL: on Linux, what the out-of-memory killer sends.
 WORKER_KILLED = re.compile(r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.")
