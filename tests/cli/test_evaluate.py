@@ -388,6 +388,43 @@ def test_running_out_of_memory_is_one_line(setup, tmp_path, monkeypatch):
     )
 
 
+def test_an_error_that_only_mentions_allocation_is_not_out_of_memory(setup, tmp_path, monkeypatch):
+    """Any RuntimeError whose text held "alloc" was 'out of memory computing the features; lower --batch-size': here
+    a model file in a folder named allocations. It is not a memory error and is not reported as one."""
+    import arniqa.evaluate.features
+
+    error = RuntimeError("Error(s) in loading state_dict for ARNIQA: /data/allocations/model.pt")
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(arniqa.evaluate.features, "dataset_features", fails)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exception is error and "out of memory" not in result.output
+
+
+def test_a_dataloader_worker_killed_is_one_line_saying_what_to_lower(setup, tmp_path):
+    """A worker killed by SIGKILL (the out-of-memory killer's signal) while computing the features was a traceback,
+    exit 1."""
+    from faults import cli_child
+
+    setup_code = """
+        from torch.utils.data import get_worker_info
+        import arniqa.evaluate.features as features
+        def killed(self, i):
+            if get_worker_info() is not None:
+                os.kill(os.getpid(), signal.SIGKILL)
+        features._Crops.__getitem__ = killed
+    """
+    result = cli_child(*_quick(setup, setup / "kadid", tmp_path / "out", "--workers", "1"), setup=setup_code)
+    assert result.returncode == 2, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: a DataLoader worker was killed computing the features (SIGKILL: most likely out of memory); "
+        "lower --workers or --batch-size"
+    ]
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     "function, message",
     [
@@ -443,6 +480,36 @@ def test_a_csv_with_empty_distortion_cells_leaves_those_images_out_of_the_per_ty
     assert res["images_without_type"] == 10
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| None |" not in md and "10 image(s) without a distortion type" in md
+
+
+def test_a_csv_with_distortion_types_and_no_reference_column_gets_the_per_type_table(setup, tmp_path):
+    """It got no per-type table and no word why: types were read only with a reference column, which the table does
+    not need (references make the splits reference-disjoint). The table is the one of a CSV whose references are
+    all different, whose random splits are per image too."""
+    import shutil
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    kinds = {"01": "gaublur", "11": "whitenoise"}
+    rows = [r for r in csv.DictReader(open(tmp_path / "kadid" / "dmos.csv"))]
+    for name, with_reference in (("no_reference.csv", False), ("own_reference.csv", True)):
+        with open(tmp_path / "kadid" / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", *(["reference"] if with_reference else []), "distortion", "dmos"])
+            for r in rows:
+                path = f"images/{r['dist_img']}"
+                w.writerow([path, *([path] if with_reference else []), kinds[r["dist_img"][4:6]], r["dmos"]])
+    results = {}
+    for name in ("no_reference.csv", "own_reference.csv"):
+        args = _quick(setup, tmp_path / "kadid" / name, tmp_path / name)
+        args[args.index("--dataset") + 1] = "csv"
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        results[name] = json.loads((tmp_path / name / "results.json").read_text())
+    ours, reference = results["no_reference.csv"], results["own_reference.csv"]
+    assert ours["per_type"] and ours["per_type"] == reference["per_type"]
+    assert set(ours["per_type"]) == {"gaublur", "whitenoise"}
+    assert "## Per distortion type" in (tmp_path / "no_reference.csv" / "results.md").read_text()
+    assert (tmp_path / "no_reference.csv" / "per_type_srcc.png").is_file()
 
 
 def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_path):

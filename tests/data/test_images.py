@@ -2,6 +2,7 @@
 
 import ast
 import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -424,6 +425,69 @@ def test_the_bound_holds_while_other_threads_decode_and_identify_images(tmp_path
     finally:
         sys.setswitchinterval(interval)
     assert decoded == [] and wrong == []
+
+
+def test_pils_warnings_while_decoding_are_not_shown_in_any_thread_and_left_alone_elsewhere():
+    """An ICO whose directory says 16x16 and which holds a 40x40 PNG (within the bound): PIL's 'Image was not the
+    expected size' reached the console of `arniqa score` as a warning line naming no file. Decoded in 4 threads,
+    it now shows nothing and decodes to the PNG's pixels; PIL opening it outside arniqa still warns."""
+    import threading
+    import warnings
+
+    icon = _holding("ico", 40, 40)
+    sizes = []
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")  # put before every other filter, as a user's or -W's would be
+        threads = [
+            threading.Thread(target=lambda: sizes.extend(decode_image(icon, "x.ico").size for _ in range(20)))
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [str(w.message) for w in shown] == [] and sizes == [(40, 40)] * 80
+        with Image.open(io.BytesIO(icon)) as outside:
+            assert outside.size == (40, 40)
+        assert [str(w.message) for w in shown] == ["Image was not the expected size"]
+
+
+def test_identifying_a_file_hides_no_other_threads_warnings_and_decodes_nothing(tmp_path, monkeypatch):
+    """can_identify (score's folder walk, for names without an image extension) silenced PIL's warnings with
+    warnings.catch_warnings(), whose filters are the whole process's: another thread's warnings in that time were
+    lost (score's --max-side notice, decoding in its threads), and an ICO's PNG was decoded to identify it."""
+    import threading
+    import warnings
+
+    photo = tmp_path / "photo"  # no extension: identified by its header
+    Image.fromarray(np.kron(_pattern(), np.ones((8, 8, 1), np.uint8))).save(photo, "JPEG")
+    icon = tmp_path / "icon"
+    icon.write_bytes(_holding("ico", 1200, 1200))
+    (tmp_path / "notes").write_text("not an image")
+    decoded = _count_decodes(monkeypatch, PngImagePlugin.PngImageFile)
+    assert can_identify(icon) and decoded == []
+    assert can_identify(photo) and not can_identify(tmp_path / "notes")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often
+    stop = threading.Event()
+
+    def identify():
+        while not stop.is_set():
+            can_identify(photo)
+
+    try:
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            walker = threading.Thread(target=identify)
+            walker.start()
+            for i in range(2000):
+                warnings.warn(f"notice {i}", UserWarning)
+            stop.set()
+            walker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(shown) == 2000
 
 
 @pytest.mark.parametrize("fmt", ["ico", "icns", "blp"])

@@ -571,6 +571,26 @@ def test_memory_error_for_a_batch_retries_one_image_at_a_time():
     assert [r.score for r in results] == pytest.approx(expected, abs=1e-6)
 
 
+def test_running_out_of_memory_for_one_image_alone_says_so_in_its_row():
+    """The image that ran PyTorch's CPU allocator out of memory on its own got 'model failed ([enforce fail at
+    alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: ...)'; now its row says out of memory and what to lower."""
+    images = [im[:6, :7] for im in _images(3)]
+    images[1] = np.kron(images[1], np.ones((4, 4, 1), np.uint8))  # the big one
+    scorer = _stand_in(batch_size=3, workers=1)
+    expected = scorer.score([images[0], images[2]]).scores.tolist()
+    run = scorer.engine.run
+
+    def greedy(full, half, *wanted):
+        if full.shape[-1] > 7:
+            torch.empty(1 << 62, dtype=torch.uint8)  # more than any machine has
+        return run(full, half, *wanted)
+
+    scorer.engine.run = greedy
+    results = list(scorer.iter_scores(images))
+    assert results[1].error == "out of memory in the model (RuntimeError); downscale it with --max-side"
+    assert [results[0].score, results[2].score] == pytest.approx(expected, abs=1e-6)
+
+
 def test_package_shortcut_tells_regressor_objects_apart(monkeypatch):
     """Two Regressors of one dataset have one repr; the second call was scored with the first one's weights."""
     from tiny_score import load as stand_in

@@ -47,6 +47,35 @@ def test_the_lock_is_free_again_after_the_block_even_on_an_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts this process's open files in /proc")
+@pytest.mark.parametrize("where", ["flock", "fstat", "stat", "ftruncate"])
+def test_ctrl_c_while_the_lock_is_taken_leaves_it_free(tmp_path, monkeypatch, where):
+    """Ctrl-C after the lock file was opened and before the block's try (here: as each call there returns) left
+    the file open and locked: in a Python session that goes on (a notebook), every later use of the folder was
+    'in use by another arniqa process (pid unknown)'. Now the file is closed and the lock free at once."""
+    import fcntl
+
+    module = fcntl if where == "flock" else os
+    real = getattr(module, where)
+
+    def interrupted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if sys._getframe(1).f_code.co_name == "output_lock":  # not Path.is_dir's stat, say
+            monkeypatch.setattr(module, where, real)  # once
+            raise KeyboardInterrupt
+        return result
+
+    open_files = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(module, where, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with output_lock(tmp_path):
+            pass
+    assert len(os.listdir("/proc/self/fd")) == open_files
+    with output_lock(tmp_path):
+        assert os.listdir(tmp_path) == [".arniqa.lock"]
+    assert os.listdir(tmp_path) == []
+
+
 def _command(tmp_path, verb: str) -> tuple[list, Path]:
     """``verb``'s arguments with the stand-in model on 3 images and the lock file it holds."""
     imgs = write_images(tmp_path / "imgs", 3)

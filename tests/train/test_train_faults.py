@@ -232,3 +232,30 @@ def test_a_python_warning_is_one_warning_line(tmp_path, capsys, monkeypatch):
         warnings.simplefilter("always")
         assert entry.main(["config.yaml"]) == 0
     assert capsys.readouterr().err == "warning: the ImageNet file's hash is not the published one\n"
+
+
+def test_running_out_of_memory_in_a_step_is_one_line_saying_what_to_lower(tmp_path, short_run, monkeypatch):
+    """PyTorch's CPU allocator failing in a step (a plain RuntimeError) ended `arniqa train` with a traceback of
+    337 lines, exit 1; it is now a TrainingError naming the step, what to lower and what can be resumed."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    class Greedy(TinyARNIQA):
+        calls = 0
+
+        def forward(self, x):
+            Greedy.calls += 1
+            if Greedy.calls > 2:  # the second step's (two passes a step)
+                torch.empty(1 << 62, dtype=torch.uint8)  # more than any machine has
+            return super().forward(x)
+
+    monkeypatch.setattr(loop, "build_model", lambda config: Greedy())
+    trainer = Trainer(short_run("train.checkpoint_every=1"))
+    with pytest.raises(TrainingError) as caught:
+        trainer.fit()
+    assert str(caught.value) == (
+        "out of memory at epoch 0, step 1 (RuntimeError); lower train.batch_size or data.crop_size and rerun "
+        f"(--resume from a state.pt); the last good checkpoint is {tmp_path / 'run' / STATE_FILE}"
+    )
+    assert "DefaultCPUAllocator" in str(caught.value.__cause__)

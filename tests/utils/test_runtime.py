@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,69 @@ def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signa
         f"{128 + signal.SIGTERM} stopped by SIGTERM; what was written is kept: arniqa score --resume, arniqa train "
         "--resume and arniqa ablate go on from it\n"
     )
+
+
+def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():
+    """Any RuntimeError whose text held "alloc" or "out of memory" counted: `arniqa evaluate` told a user to lower
+    --batch-size for an error that only named a folder called "allocations", or torch's pinned-memory message."""
+    from arniqa.utils.runtime import out_of_memory
+
+    try:
+        torch.empty(1 << 62, dtype=torch.uint8)  # PyTorch's CPU allocator failing: a plain RuntimeError
+    except RuntimeError as e:
+        cpu = e
+    try:
+        np.empty(1 << 62, dtype=np.uint8)
+    except MemoryError as e:
+        numpy = e
+    try:
+        raise RuntimeError("Could not allocate bytes object!") from MemoryError()
+    except RuntimeError as e:
+        raised_from = e
+    windows = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: ...")
+    shm = RuntimeError("unable to allocate shared memory(shm) for file </torch_1_2>: Resource temporarily unavailable")
+    for error in (cpu, numpy, raised_from, windows, shm, torch.OutOfMemoryError("CUDA out of memory. Tried to ...")):
+        assert out_of_memory(error), error
+    not_memory = [
+        RuntimeError("Error(s) in loading state_dict for ARNIQA: /data/allocations/model.pt"),
+        RuntimeError(
+            "pin_memory=True requires a CUDA or other accelerator backend; no pinned memory allocator is "
+            "available on this system."
+        ),  # fmt: skip
+        RuntimeError("The tensor has a non-zero number of elements, but its data is not allocated yet."),
+        ValueError("out of memory.png: not an image file PIL can read"),
+        None,
+    ]
+    assert not any(out_of_memory(error) for error in not_memory)
+
+
+def test_a_dataloader_worker_killed_by_sigkill_is_told_from_other_deaths():
+    """PyTorch reports a worker the out-of-memory killer ended (SIGKILL) as a RuntimeError, or (the main process
+    waiting for a batch) as "exited unexpectedly" raised from it; other signals and a worker's own errors are not
+    that."""
+    code = textwrap.dedent(
+        """
+        import os, signal, torch
+        from arniqa.utils.runtime import worker_killed
+
+        class Dying(torch.utils.data.Dataset):
+            def __init__(self, how):
+                self.how = how
+            def __len__(self):
+                return 4
+            def __getitem__(self, i):
+                if self.how == "raise":
+                    raise RuntimeError("a worker's own error")
+                os.kill(os.getpid(), getattr(signal, self.how))
+
+        for how in ("SIGKILL", "SIGTERM", "raise"):
+            try:
+                list(torch.utils.data.DataLoader(Dying(how), num_workers=1))
+            except RuntimeError as e:
+                print(how, worker_killed(e), repr(str(e.__cause__ or e)))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    lines = done.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["SIGKILL", "True"], ["SIGTERM", "False"], ["raise", "False"]]
+    assert "is killed by signal: Killed." in lines[0] and "is killed by signal: Terminated." in lines[1]

@@ -53,7 +53,7 @@ def distortion_breakdown(dataset: IQADataset, evaluation) -> dict[str, Any]:
     group's types and levels together), median over splits; empty for sets without types. Images without a
     type are in neither (not in the group "other", which holds the types outside the registry)."""
     kinds = dataset.distortions
-    if not dataset.synthetic or kinds is None:
+    if kinds is None:
         return {}
     return {
         "per_type": per_type_srcc(evaluation, dataset.scores, kinds),

@@ -34,7 +34,8 @@ not an image, a refused format, truncated or corrupt data, unsupported mode (flo
 which this module wraps): on the header, and on an image inside another (an ICO's or ICNS's PNG, a BLP's JPEG,
 whose size the outer header does not tell), each before it is decoded. The check reads the bound of the decode
 running in its own thread (a ``ContextVar``), no process-wide state, so decoding in threads keeps every bound;
-an image within the bound gets no ``DecompressionBombWarning``.
+an image within the bound gets no ``DecompressionBombWarning``, and PIL's other warnings while a file is decoded
+here are not shown either (:data:`_QUIET`).
 
 Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
 of up to :data:`WUFFS_MAX_PIXELS` are decoded by Wuffs (pywuffs) with every checksum checked, about
@@ -50,8 +51,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import stat
 import struct
+import threading
 import warnings
 from contextvars import ContextVar
 from functools import cache
@@ -119,14 +122,20 @@ def is_image_file(path: PathLike) -> bool:
 
 
 def can_identify(path: PathLike) -> bool:
-    """True when some decoder recognises the file's header (PIL reads the header only, whatever the name)."""
+    """True when some decoder recognises the file's header (PIL reads the header only, whatever the name). No
+    pixel is decoded: a bound of 0 stops PIL at its size check, which follows a recognised header (in an ICO, before
+    its image is decoded); PIL's warnings are not shown (:func:`_quiet_pil_warnings`)."""
+    bound = _BOUND.set(0)
+    _quiet_pil_warnings()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with _open(path, str(path)):
-                return True
-    except Exception:  # any failure means: not an image we can open
+        with _open(path, str(path)):
+            return True
+    except _OverBound:
+        return True
+    except Exception:  # any other failure means: not an image we can open
         return False
+    finally:
+        _BOUND.reset(bound)
 
 
 def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
@@ -269,9 +278,42 @@ def _size_check(size: tuple[int, int], *args, **kwargs) -> None:
 Image._decompression_bomb_check = _size_check
 
 
+class _Decoding:
+    """The message pattern of :data:`_QUIET`: it matches every message while this thread decodes or identifies a
+    file here (its ``_BOUND`` is set)."""
+
+    def match(self, message: str) -> bool:
+        return _BOUND.get() is not None
+
+
+# PIL's warnings while a file is decoded here (an ICO's image not the size its directory says, a palette's
+# transparency in bytes, a TIFF's or EXIF block's damaged tags) are not shown: they name no file, and a batch of
+# 10,000 images would print them. Python's warning filters are the whole process's, and warnings.catch_warnings()
+# around each decode is not thread-safe (threads restore each other's filters), so this one filter asks whether
+# its own thread is decoding; PIL's warnings elsewhere are left alone.
+_QUIET = ("ignore", _Decoding(), Warning, re.compile(r"PIL\."), 0)
+
+
+_QUIET_LOCK = threading.Lock()
+
+
+def _quiet_pil_warnings() -> None:
+    """Put :data:`_QUIET` first among the warning filters (again, when a filter was put before it since, or a
+    ``catch_warnings()`` block began without it)."""
+    if warnings.filters[:1] == [_QUIET]:
+        return
+    with _QUIET_LOCK:  # one thread moves it at a time
+        filters = warnings.filters
+        if filters[:1] != [_QUIET]:
+            if _QUIET in filters:
+                filters.remove(_QUIET)
+            filters.insert(0, _QUIET)
+
+
 def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str | None) -> Image.Image:
     over = f" ({option}); raise the bound to score it" if option else "; downscale it"
     bound = _BOUND.set(math.inf if max_pixels is None else max_pixels)
+    _quiet_pil_warnings()
     try:
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
             img.load()  # decode now: truncated data fails here, not later

@@ -17,7 +17,7 @@ from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
 from ..utils.files import atomic_writes, output_lock
 from ..utils.files import cache_dir as weights_cache
-from ..utils.runtime import resolve_device
+from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
 from .ridge import ALPHAS
@@ -79,21 +79,19 @@ STEPS = {
 
 class OutOfMemory(MemoryError):
     """Memory ran out in one step of an evaluation (``step``, a key of :data:`STEPS`): the message names the step
-    and what to do."""
+    and what to do. A DataLoader worker killed by SIGKILL (the system's out-of-memory killer) is one too."""
 
     def __init__(self, step: str, error: BaseException) -> None:
         what, advice = STEPS[step]
-        super().__init__(f"out of memory {what} ({type(error).__name__}); {advice}")
+        if worker_killed(error):
+            text = (
+                f"a DataLoader worker was killed {what} (SIGKILL: most likely out of memory); "
+                "lower --workers or --batch-size"
+            )
+        else:
+            text = f"out of memory {what} ({type(error).__name__}); {advice}"
+        super().__init__(text)
         self.step = step
-
-
-def out_of_memory(error: BaseException) -> bool:
-    """A MemoryError, or PyTorch's allocator failing (a RuntimeError: "not enough memory" from alloc_cpu on the
-    CPU, "out of memory" on CUDA)."""
-    text = str(error)
-    return isinstance(error, MemoryError) or (
-        isinstance(error, RuntimeError) and ("alloc" in text or "out of memory" in text)
-    )
 
 
 @dataclass
@@ -152,7 +150,7 @@ def evaluate_dataset(
         "summary": ev.summary,
         "per_split": ev.split_metrics,
     }
-    if dataset.synthetic and dataset.distortions is not None:
+    if dataset.distortions is not None:
         result["per_type"] = per_type_srcc(ev, scores, dataset.distortions)
         untyped = dataset.distortions.count(None)
         if untyped:  # in the summary, in no per-type row
@@ -214,7 +212,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
         try:
             return _evaluate(spec, output, log, step)
         except (MemoryError, RuntimeError) as e:
-            if not out_of_memory(e):
+            if not (out_of_memory(e) or worker_killed(e)):
                 raise
             raise OutOfMemory(step.now, e) from e
 

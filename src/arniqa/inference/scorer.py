@@ -30,7 +30,7 @@ from PIL import Image
 from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
-from ..utils.runtime import AUTOCAST_PRECISIONS, resolve_device
+from ..utils.runtime import AUTOCAST_PRECISIONS, out_of_memory, resolve_device
 from .inputs import as_image, source_name, split_inputs
 from .onnx_engine import ONNX_PRECISIONS, GraphHead, OnnxEngine
 from .results import ItemResult, ScoreResult, emit_in_order
@@ -313,7 +313,11 @@ class Scorer:
         except (RuntimeError, MemoryError) as e:  # out of memory: retry one at a time so only the culprit fails
             if len(group) == 1:
                 p = group[0]
-                return [ItemResult(p.index, p.source, error=f"model failed ({e})", exception=e)]
+                error = f"model failed ({e})"
+                if out_of_memory(e):  # alone: the batch size is not the cause
+                    advice = "choose another --device" if self.protocol.crops else "downscale it with --max-side"
+                    error = f"out of memory in the model ({type(e).__name__}); {advice}"
+                return [ItemResult(p.index, p.source, error=error, exception=e)]
             return [r for p in group for r in self._score_group([p], return_features, explain)]
         if want_features:
             import torch

@@ -38,7 +38,7 @@ from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
-from ..utils.runtime import check_workers
+from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
@@ -322,12 +322,18 @@ class Trainer:
         except Exception as err:
             if self.stops.signum:  # the workers died of the signal the run got, as PyTorch reports it there
                 self._stop(self.stops.signum)
-            if not isinstance(err, (RuntimeError, ImageError)):  # PyTorch reports a dead worker with RuntimeError
+            if not isinstance(err, (RuntimeError, ImageError, MemoryError)):  # a dead worker is a RuntimeError
                 raise
             samples = self._samples(self.epoch, self.step)
             kept = self._kept()
+            where = f"at epoch {self.epoch}, step {self.step}"
             failure = broken_image(err, kept) or worker_death(err, self.dataset, samples, kept)
-            failure = failure or lost_peer(err, f"at epoch {self.epoch}, step {self.step}", f"; {kept}")
+            failure = failure or lost_peer(err, where, f"; {kept}")
+            if failure is None and out_of_memory(err):
+                failure = TrainingError(
+                    f"out of memory {where} ({type(err).__name__}); lower train.batch_size or data.crop_size and "
+                    f"rerun (--resume from a state.pt); {kept}"
+                )
             if failure is None:
                 raise
             raise failure from err

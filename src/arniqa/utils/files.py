@@ -361,29 +361,32 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         yield path
         return
     name = lock_file(path)
-    while True:
-        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    fd, held = None, False
+    try:  # from the open on: Ctrl-C anywhere closes the file (so no lock stays held in this process)
+        while True:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
+                raise OutputBusy(
+                    f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
+                ) from None
+            # The owner before us may have removed the file between our open and our lock: lock the new one.
+            try:
+                held = os.path.samestat(os.fstat(fd), os.stat(name))
+            except FileNotFoundError:
+                held = False
+            if held:
+                break
             os.close(fd)
-            pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
-            raise OutputBusy(
-                f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
-            ) from None
-        # The owner before us may have removed the file between our open and our lock: lock the new one.
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(name))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
+            fd = None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield path
     finally:
-        name.unlink(missing_ok=True)  # while still locked, so no one locks a file about to go
-        os.close(fd)
+        if held:
+            name.unlink(missing_ok=True)  # while still locked, so no one locks a file about to go
+        if fd is not None:
+            os.close(fd)

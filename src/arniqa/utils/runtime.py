@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,49 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     import torch
 
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------- out of memory
+
+# Memory running out where PyTorch raises a plain RuntimeError: its CPU allocator (posix_memalign; Windows'
+# _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), and the shared
+# memory that DataLoader workers hand batches over in (/dev/shm full).
+ALLOCATION_FAILED = (
+    "DefaultCPUAllocator: can't allocate memory",
+    "DefaultCPUAllocator: not enough memory",
+    "CUDA error: out of memory",
+    "unable to allocate shared memory(shm)",
+)
+# PyTorch's report of a DataLoader worker ended by SIGKILL: on Linux, what the out-of-memory killer sends.
+WORKER_KILLED = re.compile(r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.")
+
+
+def out_of_memory(error: BaseException | None) -> bool:
+    """True when ``error`` is memory running out: a MemoryError, PyTorch's OutOfMemoryError (its device
+    allocators), a RuntimeError holding one of :data:`ALLOCATION_FAILED`, or an error raised from one of these
+    (``raise ... from``). Not any RuntimeError that mentions allocation."""
+    torch = sys.modules.get("torch")  # not imported: no torch error
+    memory = (MemoryError, torch.OutOfMemoryError) if torch is not None else MemoryError
+    return any(
+        isinstance(e, memory) or (isinstance(e, RuntimeError) and any(text in str(e) for text in ALLOCATION_FAILED))
+        for e in _causes(error)
+    )
+
+
+def worker_killed(error: BaseException | None) -> bool:
+    """True when ``error`` is PyTorch's report of a DataLoader worker killed by SIGKILL (:data:`WORKER_KILLED`),
+    most likely by the system for lack of memory, or raised from it (a main process waiting for a batch is told
+    "DataLoader worker (pid(s) N) exited unexpectedly", from that report)."""
+    return any(isinstance(e, RuntimeError) and WORKER_KILLED.search(str(e)) for e in _causes(error))
+
+
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    """``error`` and the errors it was raised from, in turn."""
+    seen: list[BaseException] = []
+    while error is not None and not any(error is e for e in seen):  # a chain may loop back
+        seen.append(error)
+        yield error
+        error = error.__cause__
 
 
 # ------------------------------------------------------------------------------ machine and commit

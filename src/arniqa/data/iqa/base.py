@@ -28,8 +28,8 @@ class Record:
     """One image of an IQA dataset.
 
     ``reference``, ``distortion`` and ``level`` are set for synthetic datasets (distorted copies of
-    pristine references) and ``None`` for authentic ones. ``line`` is where the label file names the
-    image (its line; the row of a workbook or a .mat list), for messages.
+    pristine references) and ``None`` for authentic ones (a CSV may give any of them). ``line`` is where the
+    label file names the image (its line; the row of a workbook or a .mat list), for messages.
     """
 
     path: Path
@@ -76,9 +76,10 @@ class IQADataset:
 
     @property
     def distortions(self) -> list[str] | None:
-        """Distortion type per image, or ``None`` when no image has one (a labelled CSV with references but no
-        distortion column: no per-type table of one type named None)."""
-        kinds = [r.distortion for r in self.records] if self.synthetic else []
+        """Distortion type per image, or ``None`` when no image has one (an authentic dataset; a labelled CSV
+        without a distortion column: no per-type table of one type named None). A CSV's types need no
+        ``reference`` column: references only make the splits reference-disjoint."""
+        kinds = [r.distortion for r in self.records]
         return kinds if any(k is not None for k in kinds) else None
 
     @property
