@@ -19,7 +19,7 @@ import torch
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import atomic_write, json_writer, parse_json
+from ..utils.files import atomic_write, json_writer, mark_used, parse_json, prune_cache
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 
@@ -71,10 +71,11 @@ class TorchEngine:
 def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     """``<cache>/onnx/<name>.onnx``: the 4096-d feature graph of the model ``build()`` returns (no
     regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
-    for a ResNet-50, about 100 MB)."""
+    for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.files.prune_cache`)."""
     path = cache_dir() / "onnx" / f"{name}.onnx"
-    if not path.is_file():
+    if not mark_used(path):
         export_onnx(build(), None, path)
+        prune_cache(path.parent)
     return path
 
 
