@@ -13,11 +13,11 @@ class TinyARNIQA(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.proj = torch.nn.Linear(4, 4)
+        self.projector = torch.nn.Linear(4, 4)
 
     def forward(self, x):
         f = torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=1)
-        return f, torch.nn.functional.normalize(self.proj(f), dim=1)
+        return f, torch.nn.functional.normalize(self.projector(f), dim=1)
 
     def features(self, x):
         return self(x)[0]

@@ -505,6 +505,48 @@ def test_explainer_on_an_onnx_file_runs_on_its_embedding_or_is_one_line_without(
     assert rows["onnx"] != (describe(own.top(0)), str(round(float(own.severity[0]), 2)))
 
 
+def test_a_head_pairs_with_the_encoder_it_was_fitted_on_or_its_bf16_copy_and_no_other(tmp_path, monkeypatch):
+    """An explanation head was checked against the model by its width alone: a head fitted on checkpoint A explained
+    the features of B (of the same width) without a word, by `score`, `map` and `export`. `explain fit` now records
+    the encoder's fingerprints and a head is checked as a regressor file is: with B it is one line, exit 2; with A
+    and A's bf16 copy it explains; a head that records none (fitted before) still explains, as before."""
+    from tiny_arniqa import TinyARNIQA, tiny_checkpoint, tiny_explainer
+
+    from arniqa.models.checkpoint import load_checkpoint
+    from arniqa.models.explain import save_explainer
+
+    a = tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)  # checkpoints load as TinyARNIQA
+    (pristine := tmp_path / "pristine").mkdir()
+    _photo(pristine / "r.png", 64, 48, 5)
+    head = tmp_path / "head.safetensors"
+    fit = ("explain", "fit", pristine, "-o", head, "--checkpoint", a, "--protocol", "whole", "--size", "32x24")
+    assert _run(*fit, "--chains", 1, "--device", "cpu").exit_code == EXIT_OK
+    model, regressor, _ = load_checkpoint(a)
+    [bf16] = save_checkpoint(tmp_path / "bf16.safetensors", model, regressor, dtype=torch.bfloat16)
+    torch.manual_seed(1)
+    [b] = save_checkpoint(tmp_path / "b.safetensors", TinyARNIQA(), regressor)
+    photo = _photo(tmp_path / "p.png", 80, 60, 0)
+    verbs = {
+        "score": ("score", photo, "--explain", "--protocol", "whole", "-o", tmp_path / "s.csv"),
+        "map": ("map", photo, "--explain", "--crop", 32, "-o", tmp_path / "maps"),
+        "export": ("export", "--protocol", "whole", "-o", tmp_path / "m.onnx"),
+    }
+    for checkpoint in (a, bf16):
+        result = _run(*verbs["score"], "--checkpoint", checkpoint, "--explainer", head, "--engine", "torch")
+        assert result.exit_code == EXIT_OK and "warning" not in result.output, result.output
+    for verb in verbs.values():
+        result = _run(*verb, "--checkpoint", b, "--explainer", head)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert result.output == (
+            f"error: {head}: this explanation head was fitted on the features of checkpoint {a}, not of the "
+            f"checkpoint {b}, so its explanations would be wrong; score with the encoder it was fitted on, or fit a "
+            f"head on it (`arniqa explain fit PRISTINE --checkpoint {b} -o HEAD.safetensors`)\n"
+        )
+    older = save_explainer(tmp_path / "older.safetensors", tiny_explainer())
+    result = _run(*verbs["score"], "--checkpoint", b, "--explainer", older)
+    assert result.exit_code == EXIT_OK and "record" not in result.output, result.output
+
+
 def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
     # before: torch, torchvision and the models were imported first: 5.7 s and 870 MB for a mistyped folder here;
     # an empty folder was "no images found", with no word of what counts as an image (as score and map say)

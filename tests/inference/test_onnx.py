@@ -511,3 +511,32 @@ def test_a_stopped_export_leaves_no_folder_it_made(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "new" / "m.onnx")])
     assert result.exit_code == EXIT_INTERRUPTED, result.output
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_new_export_deletes_the_exports_not_used_of_late_and_a_hit_counts_as_a_use(tmp_path, monkeypatch):
+    """Each encoder exported left about 100 MB in <cache>/onnx/ for good (a checkpoint trained again, the published
+    ARNIQA.pth of another folder). Now a new export keeps the files of the 4 encoders used last (a cache hit is a
+    use) and of any used within a day, and deletes the others."""
+    import os
+    import time
+
+    import arniqa.inference.engines as engines
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(engines, "export_onnx", lambda model, reg, path: path.write_text("graph"))
+    folder = tmp_path / "cache" / "onnx"
+    folder.mkdir(parents=True)
+    days = {f"old{i}": 2 + i for i in range(5)}  # old0 used 2 days ago .. old4 6 days ago
+    for key, age in days.items():
+        for name in (f"{key}.onnx", f"{key}.fingerprint", f"{key}.int8-k.onnx"):
+            (folder / name).write_text(name)
+            os.utime(folder / name, (time.time() - age * 86400,) * 2)
+
+    def cached():
+        return sorted({p.name.split(".")[0] for p in folder.iterdir()})
+
+    assert engines.cached_onnx("old4", lambda: None) == folder / "old4.onnx"  # a hit: no export, no pruning
+    assert cached() == ["old0", "old1", "old2", "old3", "old4"]
+    engines.cached_onnx("new", lambda: None)
+    assert cached() == ["new", "old0", "old1", "old4"]  # used last: new, old4 (the hit), old0, old1
+    assert len(list(folder.glob("old4.*"))) == 3

@@ -207,11 +207,11 @@ def test_checkpoint_path_gives_the_same_scores(published, photos, tmp_path):
 
 def _regressor_file(path, regressor, encoder_text, encoder_model):
     """A regressor file as `arniqa evaluate` writes it: the encoder it was fitted on named, and fingerprinted."""
-    from arniqa.models.arniqa import model_fingerprint
+    from arniqa.models.arniqa import pairing_fingerprints
     from arniqa.models.checkpoint import regressor_writer
     from arniqa.utils.files import atomic_write
 
-    info = dict(encoder=encoder_text, encoder_fingerprint=model_fingerprint(encoder_model))
+    info = dict(encoder=encoder_text, **pairing_fingerprints(encoder_model))
     return atomic_write(path, regressor_writer(regressor, evaluated_on="kadid10k", **info))
 
 
@@ -246,6 +246,60 @@ def test_a_regressor_file_fitted_on_another_checkpoint_is_refused_naming_both(ph
         match=rf"^{re.escape(str(bare))}: the file does not record which encoder .* checkpoint {re.escape(str(a))}",
     ):
         load(a, device="cpu", engine="torch", regressor=bare)
+
+
+def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with_no_other(
+    photos, tmp_path, monkeypatch, recwarn
+):
+    """A halved copy of a checkpoint (docs/usage.md's bf16 one; benchmarks/halve_checkpoint.py's fp16 one, its
+    projector dropped and restored as a placeholder) has another fingerprint, so a regressor file fitted on the
+    original was refused with it (`this regressor was fitted on the features of checkpoint a.safetensors, not of
+    the checkpoint bf16.safetensors`), and one fitted on the copy with the original. Now the files also record the
+    fingerprints of the encoder rounded to bf16 and to fp16, and pair with such a copy, both ways; an encoder that
+    differs in one weight by more than the rounding is refused, as is another. The exact fingerprint, which keys
+    the cached features, still tells the copy from the original (its features differ)."""
+    import os
+    import subprocess
+    import sys
+
+    from tiny_arniqa import TinyARNIQA, tiny_checkpoint
+
+    from arniqa.inference.loading import check_pairing, load_model
+    from arniqa.models.arniqa import model_fingerprint
+    from arniqa.models.checkpoint import extra_config, load_checkpoint, save_checkpoint
+    from arniqa.models.files import read_state_dict
+
+    a = tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)
+    model, own = load_model(a)
+    of_a = _regressor_file(tmp_path / "of_a.safetensors", own, f"checkpoint {a}", model)
+    m, r, c = load_checkpoint(a)  # as docs/usage.md converts one
+    [bf16] = save_checkpoint(tmp_path / "bf16.safetensors", m, r, dtype=torch.bfloat16, **extra_config(c))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(Path(arniqa.__file__).parents[1])}
+    halved = tmp_path / "halved.safetensors"
+    subprocess.run([sys.executable, root / "benchmarks" / "halve_checkpoint.py", a, halved], env=env, check=True)
+    restored = TinyARNIQA()  # as benchmarks/explain_session.sh restores it: a placeholder projector
+    restored.load_state_dict({**restored.state_dict(), **{k: v.float() for k, v in read_state_dict(halved).items()}})
+    [fp16] = save_checkpoint(tmp_path / "fp16.safetensors", restored, own)
+
+    original = load(a, device="cpu", engine="torch", protocol="whole").score(photos).raw_scores
+    for copy in (bf16, fp16):
+        encoder, _ = load_model(copy)
+        assert model_fingerprint(encoder) != model_fingerprint(model)
+        scores = load(copy, device="cpu", engine="torch", protocol="whole", regressor=of_a).score(photos).raw_scores
+        np.testing.assert_allclose(scores, original, atol=5e-3)  # the same encoder, rounded (bf16: 2**-8)
+        of_copy = _regressor_file(tmp_path / "of_copy.safetensors", own, f"checkpoint {copy}", encoder)
+        load(a, device="cpu", engine="torch", regressor=of_copy)
+    assert not [w for w in recwarn if "record" in str(w.message)]
+
+    nudged = TinyARNIQA()
+    nudged.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        nudged.conv.weight.view(-1)[0] *= 1 + 2**-5  # one weight, past bf16's rounding (2**-8) and fp16's
+    torch.manual_seed(1)
+    for other in (nudged, TinyARNIQA()):
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(of_a))}: this regressor was fitted on the features"):
+            check_pairing(of_a, lambda rounded, other=other: model_fingerprint(other, rounded), Path("b"))
 
 
 def test_a_regressor_file_of_a_checkpoint_is_refused_with_the_published_encoder(published, tmp_path, recwarn):
@@ -820,11 +874,14 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
     from tiny_arniqa import TinyARNIQA
 
     import arniqa.models.published as published_module
+    from arniqa.models.arniqa import pairing_fingerprints
+    from arniqa.models.explain import Explainer, save_explainer
 
     d, _, _ = published
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
     pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="torch")
     of_published = _regressor_file(tmp_path / "of_pub.safetensors", pub.regressor, f"published {d}", pub.model)
+    fingerprints = pairing_fingerprints(TinyARNIQA())
     of_other = _regressor_file(tmp_path / "of_b.safetensors", pub.regressor, "checkpoint b", TinyARNIQA())
     built = []
     build = published_module.published_encoder
@@ -845,3 +902,8 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
         with pytest.raises(ValueError, match=refused):
             load("arniqa-kadid10k", regressor=of_other, **options)
         assert len(built) == 1
+    built.clear()  # an explanation head of another encoder: refused the same way, from the kept fingerprints
+    head = save_explainer(tmp_path / "head_b.safetensors", Explainer(), encoder="checkpoint b", **fingerprints)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(head))}: this explanation head .* checkpoint b, not of"):
+        load("arniqa-kadid10k", explainer=head, **options)
+    assert built == []

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ from arniqa.utils.files import (
     atomic_writes,
     buffer_writer,
     jsonable,
+    mark_used,
     out_of_space,
     parse_json,
+    prune_cache,
     reserve,
     write_json,
     write_whole,
@@ -249,3 +252,35 @@ def test_json_nested_past_the_bound_is_a_decode_error_and_what_is_read_can_be_wa
     for deeper in (json.dumps({"a": [nested]}), json.dumps([{"a": nested}]), "[" * 500 + "]" * 500, "[" * 10**5):
         with pytest.raises(json.JSONDecodeError, match=f"nested more than {MAX_NESTING} levels deep"):
             parse_json(deeper)
+
+
+def test_prune_cache_keeps_the_entries_used_last_and_of_late_and_deletes_the_others_whole(tmp_path):
+    """Exports in <cache>/onnx/ (about 100 MB each) stayed forever once no run used their key. Now a new one prunes:
+    the 4 entries used last stay, and any used within a day; the others go, all their files. An entry's last use is
+    its files' last access (an old export whose int8 form was used an hour ago is in use); a hidden temporary
+    file of a write under way is never touched."""
+    hour = 3600
+    ages = {  # entry -> {file: hours since it was last used}
+        "r0": {"r0.onnx": 0, "r0.fingerprint": 0},
+        "r1": {"r1.onnx": 1},
+        "r2": {"r2.onnx": 2},
+        "mixed": {"mixed.onnx": 9 * 24, "mixed.int8-k.onnx": 3},
+        "r4": {"r4.onnx": 4, "r4.onnx.json": 4},  # 5th: past the 4, but used within a day
+        "o1": {"o1.onnx": 48, "o1.onnx.json": 48, "o1.fingerprint": 48, "o1.int8-k.onnx": 50},
+        "o2": {"o2.int8-j.onnx": 72},
+    }
+    now = time.time()
+    for files in ages.values():
+        for name, age in files.items():
+            (tmp_path / name).write_text(name)
+            os.utime(tmp_path / name, (now - age * hour, now - age * hour))
+    (temporary := tmp_path / ".o2.123.0badcafe.tmp.onnx").write_text("a write under way")
+    os.utime(temporary, (now - 99 * hour, now - 99 * hour))
+    prune_cache(tmp_path)
+    kept = {name for key in ("r0", "r1", "r2", "mixed", "r4") for name in ages[key]} | {temporary.name}
+    assert {p.name for p in tmp_path.iterdir()} == kept
+
+    os.utime(tmp_path / "r4.onnx", ns=(0, 1_234_567_890_123_456_789))  # to the nanosecond
+    assert mark_used(tmp_path / "r4.onnx") and time.time() - (tmp_path / "r4.onnx").stat().st_atime < 60
+    assert (tmp_path / "r4.onnx").stat().st_mtime_ns == 1_234_567_890_123_456_789  # when it was made: kept
+    assert not mark_used(tmp_path / "gone.onnx") and not (tmp_path / "gone.onnx").exists()

@@ -107,6 +107,7 @@ def fit(
             # Here, once the options are known good (load checks them first): these import torch.
             from ..explain.fit import accuracy, labelled_features
             from ..explain.fit import fit as fit_head
+            from ..models.arniqa import pairing_fingerprints
             from ..models.explain import checkpoint_with_head, explainer_writer
 
             settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
@@ -131,6 +132,8 @@ def fit(
                 "seed": seed,
                 "references": len(paths) - len(data.failed),
                 "images": len(data.kinds),
+                "encoder": f"checkpoint {checkpoint}" if checkpoint is not None else "the published encoder",
+                **pairing_fingerprints(scorer.model),  # what the head is checked against when it explains
             }
             result = {**info, "fit_accuracy": accuracy(head, data)}
             if held is not None:

@@ -228,7 +228,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
     step.now = "model"
     dev = resolve_device(spec.device)
-    from ..models.arniqa import model_fingerprint
+    from ..models.arniqa import model_fingerprint, pairing_fingerprints
     from ..models.checkpoint import checkpoint_writers, regressor_writer
     from .features import Extraction, dataset_features
 
@@ -260,7 +260,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         "alpha": ev.alpha,
         "srcc_median": result["summary"]["srcc"]["median"],
         "encoder": model_text,
-        "encoder_fingerprint": fingerprint,
+        **pairing_fingerprints(model),  # what the regressor is checked against when it is scored with
     }
     # Every file of the evaluation is made first and all are replaced together: a full disk leaves an earlier
     # evaluation's files as they were, never some of them beside some of this one's.

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.arniqa import ARNIQA, model_fingerprint
+from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, json_writer, mark_used, parse_json, prune_cache
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 
@@ -71,24 +71,30 @@ class TorchEngine:
 def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     """``<cache>/onnx/<name>.onnx``: the 4096-d feature graph of the model ``build()`` returns (no
     regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
-    for a ResNet-50, about 100 MB)."""
+    for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.files.prune_cache`)."""
     path = cache_dir() / "onnx" / f"{name}.onnx"
-    if not path.is_file():
+    if not mark_used(path):
         export_onnx(build(), None, path)
+        prune_cache(path.parent)
     return path
 
 
-def cached_fingerprint(name: str, build: Callable[[], ARNIQA]) -> str:
-    """:func:`model_fingerprint` of the model ``build()`` returns, kept in ``<cache>/onnx/<name>.fingerprint``
-    beside its cached export, so that a second call builds no model."""
+def cached_fingerprint(name: str, build: Callable[[], ARNIQA], rounded: str | None = None) -> str:
+    """:func:`model_fingerprint` of the model ``build()`` returns (at ``rounded``), kept with the others of
+    :func:`pairing_fingerprints` as JSON in ``<cache>/onnx/<name>.fingerprint`` beside its cached export, so that a
+    second call builds no model."""
     path = cache_dir() / "onnx" / f"{name}.fingerprint"
-    kept = path.read_text(errors="replace").strip() if path.is_file() else ""
-    if re.fullmatch("[0-9a-f]{64}", kept):
-        return kept
-    fingerprint = model_fingerprint(build())
+    try:
+        kept = parse_json(path.read_text(errors="replace")) if path.is_file() else {}
+    except (OSError, ValueError):  # damaged, or of an older version (the exact fingerprint alone): made again
+        kept = {}
+    fingerprint = kept.get(PAIRING_KEYS[rounded]) if isinstance(kept, dict) else None
+    if isinstance(fingerprint, str) and re.fullmatch("[0-9a-f]{64}", fingerprint):
+        return fingerprint
+    kept = pairing_fingerprints(build())
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: tmp.write_text(fingerprint))
-    return fingerprint
+    atomic_write(path, json_writer(kept))
+    return kept[PAIRING_KEYS[rounded]]
 
 
 def cached_export(model: ARNIQA) -> Path:

@@ -114,7 +114,7 @@ def load(
         head = load_explainer(explainer)
         if head is None:
             raise ValueError(f"{explainer}: holds no explanation head")
-    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options)
+    scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options)
     runner = scorer.engine
     if explainer is not None and isinstance(runner, OnnxEngine) and "embedding" not in runner.outputs:
         own = ", or leave out the explainer: the file has its own head" if runner.explainer is not None else ""
@@ -148,7 +148,7 @@ def _check_path(name: str, value) -> None:
         raise TypeError(f"{name} must be a str or a path, got {type(value).__name__} {value!r}")
 
 
-def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, **options) -> Scorer:
+def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options) -> Scorer:
     path = Path(name_or_path)
     check_choices(protocol, options.get("precision", "fp32"), engine)  # names: before any model loads or downloads
     int8 = options.get("precision") == "int8"
@@ -175,9 +175,9 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     if onnx:
         execution_providers(device)  # a device ONNX Runtime cannot run on is refused before the model is exported
     if onnx and not is_checkpoint(name_or_path):
-        runner = _published_onnx(str(name_or_path), weights_dir, regressor, device, int8, calibrate)
+        runner = _published_onnx(str(name_or_path), weights_dir, regressor, explainer, device, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
-    model, reg = load_model(name_or_path, weights_dir, regressor)
+    model, reg = load_model(name_or_path, weights_dir, regressor, explainer)
     if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
         from .engines import cached_export
         from .quantize import int8_file
@@ -187,9 +187,11 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     return Scorer(model, reg, protocol=protocol, device=device, engine=engine, **options)  # auto: each engine's
 
 
-def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = False, calibrate=None) -> OnnxEngine:
+def _published_onnx(
+    name: str, weights_dir, regressor, explainer, device, int8: bool = False, calibrate=None
+) -> OnnxEngine:
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export, and the
-    encoder's fingerprint beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
+    encoder's fingerprints beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
     torch model (nor imports timm and torchvision)."""
     from ..models.download import fetch, sha256_of
     from ..models.published import ENCODER_FILE, published_encoder
@@ -200,7 +202,9 @@ def _published_onnx(name: str, weights_dir, regressor, device, int8: bool = Fals
     encoder_file = fetch(ENCODER_FILE, weights_dir)
     cached = f"published-{sha256_of(encoder_file)[:24]}"
     encoder = functools.cache(lambda: published_encoder(encoder_file))  # built once, and only on a cache miss
-    check_pairing(regressor, lambda: cached_fingerprint(cached, encoder))
+    fingerprint = functools.partial(cached_fingerprint, cached, encoder)
+    check_pairing(regressor, fingerprint)
+    check_pairing(explainer, fingerprint, head=True)
     onnx_file = cached_onnx(cached, encoder)
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
@@ -237,13 +241,16 @@ def load_model(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     weights_dir=None,
     regressor: str | os.PathLike | Regressor | None = None,
+    explainer: str | os.PathLike | None = None,
 ) -> tuple[ARNIQA, Regressor | None]:
-    """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode."""
+    """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode; the
+    ``regressor`` and ``explainer`` files are checked to be fitted on the model (:func:`check_pairing`)."""
     from ..models.arniqa import model_fingerprint
     from ..models.checkpoint import load_checkpoint
 
     path = Path(name_or_path)
-    if is_checkpoint(path):
+    checkpoint = path if is_checkpoint(path) else None
+    if checkpoint is not None:
         if isinstance(regressor, str) and not Path(regressor).is_file():
             raise ValueError(
                 f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
@@ -252,32 +259,43 @@ def load_model(
         model, reg, _config = load_checkpoint(path, device="cpu")
         if regressor is not None:
             reg = _regressor(str(name_or_path), None, regressor)
-            check_pairing(regressor, lambda: model_fingerprint(model), path)
     else:
         reg = _regressor(str(name_or_path), weights_dir, regressor)  # first: an unknown name fails before any download
         model = _published_encoder(weights_dir)
-        check_pairing(regressor, lambda: model_fingerprint(model))
+    fingerprint = functools.cache(functools.partial(model_fingerprint, model))
+    check_pairing(regressor, fingerprint, checkpoint)
+    check_pairing(explainer, fingerprint, checkpoint, head=True)
     return model.eval(), reg
 
 
-def check_pairing(regressor, fingerprint: Callable[[], str], checkpoint: Path | None = None) -> None:
-    """ValueError when the regressor file ``regressor`` was fitted on the features of another encoder than the one
-    whose :func:`~arniqa.models.arniqa.model_fingerprint` is ``fingerprint()``, the checkpoint's (else the published
-    encoder): ``arniqa evaluate`` records its encoder's fingerprint in the regressor file (``encoder_fingerprint``),
-    and ``fingerprint()`` is called only when one is recorded. A file that records none (a published
+def check_pairing(
+    file, fingerprint: Callable[[str | None], str], checkpoint: Path | None = None, head: bool = False
+) -> None:
+    """ValueError when the regressor in the file ``file`` (with ``head``: its explanation head) was fitted on the
+    features of another encoder than the checkpoint's (else the published encoder), whose
+    :func:`~arniqa.models.arniqa.model_fingerprint` rounded to ``rounded`` is ``fingerprint(rounded)``.
+    ``arniqa evaluate`` and ``arniqa explain fit`` record their encoder's
+    :func:`~arniqa.models.arniqa.pairing_fingerprints`; the file pairs when one of them is the encoder's (the exact
+    one is compared first; older files record it alone), so a bf16 or fp16 copy of its encoder pairs too.
+    ``fingerprint`` is called only when one is recorded. A regressor file that records none (a published
     ``regressor_<dataset>.pth``, a state dict, an older file) cannot be checked: a warning says so, except for the
-    published encoder with a file that is no arniqa regressor file (the published regressors are its own). A
+    published encoder with a file that is no arniqa regressor file (the published regressors are its own); a head
+    that records none (fitted before) is not checked, as before (by its width only, in :func:`load`). A
     :class:`Regressor` object or a regressor name is not checked."""
+    from ..models.arniqa import PAIRING_KEYS
     from ..models.checkpoint import REGRESSOR_FORMAT, arniqa_metadata
 
-    if not isinstance(regressor, (str, os.PathLike)) or not Path(regressor).is_file():
+    if not isinstance(file, (str, os.PathLike)) or not Path(file).is_file():
         return
-    path = Path(regressor)
+    path = Path(file)
     meta = (arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None) or {}
+    record = meta.get("explainer") if head else meta
+    record = record if isinstance(record, dict) else {}
+    what, results = ("explanation head", "explanations") if head else ("regressor", "scores")
     encoder = "the published encoder (ARNIQA.pth)" if checkpoint is None else f"the checkpoint {checkpoint}"
-    recorded = meta.get("encoder_fingerprint")
-    if recorded is None:
-        if checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT:
+    recorded = {rounded: record[key] for rounded, key in PAIRING_KEYS.items() if isinstance(record.get(key), str)}
+    if not recorded:
+        if not head and (checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT):
             warnings.warn(
                 f"{path}: the file does not record which encoder it was fitted on (a published "
                 f"regressor_<dataset>.pth fits the published encoder only), so it is not checked against {encoder}; "
@@ -286,18 +304,24 @@ def check_pairing(regressor, fingerprint: Callable[[], str], checkpoint: Path | 
                 stacklevel=3,
             )
         return
-    if fingerprint() != recorded:
-        fitted = meta.get("encoder") or "another encoder"
-        remedy = (
-            f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "
-            "DIR/regressor_<dataset>.safetensors)"
-            if checkpoint is not None
-            else "pass a regressor of the published encoder (a dataset name, or a file of `arniqa evaluate` "
-            "without --checkpoint)"
-        )
+    if not any(fingerprint(rounded) == value for rounded, value in recorded.items()):
+        fitted = record.get("encoder") or "another encoder"
+        if head:
+            fit = "arniqa explain fit PRISTINE" + ("" if checkpoint is None else f" --checkpoint {checkpoint}")
+            remedy = f"fit a head on it (`{fit} -o HEAD.safetensors`)"
+        elif checkpoint is not None:
+            remedy = (
+                f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "
+                "DIR/regressor_<dataset>.safetensors)"
+            )
+        else:
+            remedy = (
+                "pass a regressor of the published encoder (a dataset name, or a file of `arniqa evaluate` "
+                "without --checkpoint)"
+            )
         raise ValueError(
-            f"{path}: this regressor was fitted on the features of {fitted}, not of {encoder}, so its scores "
-            f"would be wrong; score with the encoder it was fitted on, or {remedy}"
+            f"{path}: this {what} was fitted on the features of {fitted}, not of {encoder}, so its {results} would "
+            f"be wrong; score with the encoder it was fitted on, or {remedy}"
         )
 
 
@@ -340,7 +364,7 @@ def export(
         raise ValueError(f"{explainer}: holds no explanation head")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
-        model, reg = load_model(name_or_path, weights_dir, regressor)
+        model, reg = load_model(name_or_path, weights_dir, regressor, explainer)
         if reg is None:
             raise ValueError(
                 f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"

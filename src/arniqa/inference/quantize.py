@@ -30,7 +30,7 @@ from ..data.folders import list_images
 from ..data.images import ImageError, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
-from ..utils.files import atomic_writes, cache_dir, json_writer, sha256_of
+from ..utils.files import atomic_writes, cache_dir, json_writer, mark_used, prune_cache, sha256_of
 from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
@@ -149,6 +149,7 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     folder = cache_dir() / "onnx"
     key = fp32.stem if fp32.parent.resolve() == folder.resolve() else sha256_of(fp32)[:24]
     path = folder / f"{key}.int8-{calibration_key(calibrate)}.onnx"
-    if not path.is_file():
+    if not mark_used(path):
         quantize(fp32, path, calibrate)
+        prune_cache(folder)
     return path

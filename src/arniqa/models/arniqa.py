@@ -51,14 +51,35 @@ class ARNIQA(nn.Module):
         return torch.cat([self.features(full), self.features(half)], dim=1)
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
+ROUNDINGS = {"bf16": torch.bfloat16, "fp16": torch.float16}  # the precisions a checkpoint is halved to
+PAIRING_KEYS = {None: "encoder_fingerprint", **{p: f"encoder_fingerprint_{p}" for p in ROUNDINGS}}
+
+
+def model_fingerprint(model: torch.nn.Module, rounded: str | None = None) -> str:
     """SHA-256 over the model's configuration and every tensor of its state dict: what identifies an encoder
-    (recorded in regressor files, keying cached features and ONNX exports)."""
+    (recorded in regressor files, keying cached features and ONNX exports).
+
+    ``rounded`` (a key of :data:`ROUNDINGS`): the same over the floating tensors rounded to that precision, less
+    the projector (the quality features do not use it). A copy stored at that precision has the same one (rounding
+    twice to a precision is rounding once), so pairing accepts it; it never keys features, which the copy changes."""
     h = hashlib.sha256()
     config = getattr(model, "config", None)
     h.update(json.dumps(config if config is not None else type(model).__name__, sort_keys=True, default=str).encode())
+    if rounded is not None:
+        h.update(f"rounded:{rounded}".encode())
     for key, value in sorted(model.state_dict().items()):
         t = value.detach().cpu().contiguous()
+        if rounded is not None:
+            if key.startswith("projector."):
+                continue
+            t = t.to(ROUNDINGS[rounded]) if t.is_floating_point() else t
         h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def pairing_fingerprints(model: torch.nn.Module) -> dict[str, str]:
+    """What a file fitted on ``model``'s features records of it (``arniqa evaluate``'s regressors, ``arniqa explain
+    fit``'s heads), under :data:`PAIRING_KEYS`: the exact fingerprint and the rounded ones
+    (:func:`arniqa.inference.loading.check_pairing`)."""
+    return {key: model_fingerprint(model, rounded) for rounded, key in PAIRING_KEYS.items()}

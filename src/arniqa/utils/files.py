@@ -173,6 +173,43 @@ def remove_left_temporaries(folder: str | os.PathLike, age: float) -> None:
                     tmp.unlink()
 
 
+def mark_used(path: Path) -> bool:
+    """Mark the cached file ``path`` as used now, for :func:`prune_cache`: its access time (its modification time,
+    which says when it was made, is kept); False if it is not there."""
+    try:
+        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
+    except FileNotFoundError:
+        return False
+    except OSError:  # a cache this user may read but not write
+        pass
+    return path.is_file()
+
+
+def prune_cache(folder: Path, keep: int = 4, idle: float = 24 * 3600) -> None:
+    """Delete the files of all but the ``keep`` entries of the cache ``folder`` (``<cache>/onnx/``) used last, except
+    those used in the last ``idle`` seconds. An entry's files share the name up to the first dot (``KEY.onnx``,
+    ``KEY.onnx.json``, ``KEY.fingerprint``, ``KEY.int8-*.onnx``); it was last used when one of them was last made
+    or read (:func:`mark_used`). Temporary files of writes under way (hidden) are left alone. A run reads a cached
+    file within minutes of marking it used (a load, an int8 calibration), so none goes from under a run; one that
+    went is made again when next used."""
+    used: dict[str, float] = {}
+    files: dict[str, list[Path]] = {}
+    with suppress(OSError):
+        for p in Path(folder).iterdir():
+            with suppress(OSError):  # gone meanwhile: another run pruned it
+                if not p.name.startswith(".") and p.is_file():
+                    key = p.name.split(".")[0]
+                    stat = p.stat()
+                    used[key] = max(used.get(key, 0.0), stat.st_mtime, stat.st_atime)
+                    files.setdefault(key, []).append(p)
+    now = time.time()
+    for key in sorted(used, key=used.__getitem__, reverse=True)[keep:]:
+        if now - used[key] >= idle:
+            for p in files[key]:
+                with suppress(OSError):  # gone already, or open elsewhere (Windows): the next prune takes it
+                    p.unlink()
+
+
 def _running(pid: int) -> bool:
     """Whether a process ``pid`` exists (signal 0 checks without sending)."""
     try:
