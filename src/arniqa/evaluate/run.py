@@ -116,7 +116,8 @@ def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
     else the published ``ARNIQA.pth`` (fetched or read from ``weights_dir``)."""
     from ..models.checkpoint import load_checkpoint
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, published_encoder
+    from ..models.published import published_encoder
+    from ..models.registry import ENCODER_FILE
 
     if checkpoint is not None:
         model, _, _ = load_checkpoint(checkpoint, device=device)
