@@ -323,8 +323,22 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "ok.yaml", "--set", "model.se_init=zero"], "model.se_init must be identity or random"),
         (["train", "ok.yaml", "--set", "data.max_distortions=8"], "data.max_distortions must be from 0 to 7"),
         (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device=tpu: device 'tpu' is not a device"),
+        # the data and the state to resume, checked by the Trainer after torch was imported: 4.3-13 s, 880-1080 MB
+        (["train", "ok.yaml"], "data.root is not set; give the training images with --set data.root=FOLDER"),
+        (["train", "ok.yaml", "--set", "data.root=typo"], "training data folder 'typo' does not exist or is not a"),
+        (["train", "ok.yaml", "--set", "data.root=photos/a.png"], "folder 'photos/a.png' does not exist or is not"),
+        (
+            ["train", "ok.yaml", "--set", "data.root=photos", "--resume", "typo.pt"],
+            "typo.pt: cannot read the training state (No such file or directory); check the path",
+        ),
         (["ablate", "missing.yaml"], "missing.yaml: cannot read config"),
         (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
+        # the pristine split, made by the runner after torch was imported: 7.2-7.7 s, 900 MB
+        (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
+        (
+            ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "data.pristine=typo"],
+            "data.pristine: typo: not a folder of images",
+        ),
         (["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "synthetic.size=12x"], "synthetic.size: expected"),
         (
             ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "evaluation.device=tpu"],
@@ -361,6 +375,16 @@ def test_demo_says_a_device_name_that_is_no_device_before_importing_torch(workdi
     assert not (workdir / "d").exists()
 
 
+@pytest.fixture
+def offline(workdir, monkeypatch):
+    """``workdir`` with an empty model cache (cache/) that a download would fill, and downloads refused by a proxy
+    that is not there."""
+    monkeypatch.setenv("ARNIQA_CACHE", str(workdir / "cache"))
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    return workdir
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -370,18 +394,43 @@ def test_demo_says_a_device_name_that_is_no_device_before_importing_torch(workdi
         (["export", "-o", "m.onnx", "--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops'"),
     ],
 )
-def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_download(
-    workdir, monkeypatch, args, message
-):
+def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_download(offline, args, message):
     # before: torch was imported (map, export) and the published model's files fetched (map --engine, export
     # --protocol: a download with an empty cache, refused here by a proxy that is not there) first: 2.3-3.8 s, 530 MB
     from fresh_cli import fresh_cli
 
-    monkeypatch.setenv("ARNIQA_CACHE", str(workdir / "cache"))
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
     done, report = fresh_cli(*args)
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
     lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
-    assert not list((workdir / "cache").rglob("*")) and not (workdir / "maps").exists()
+    assert not list((offline / "cache").rglob("*")) and not (offline / "maps").exists()
+
+
+@pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps"], ["export", "-o", "out/m.onnx"]])
+@pytest.mark.parametrize(
+    "option, line",
+    [
+        (["--checkpoint", "missing.safetensors"], "missing.safetensors: no such checkpoint file"),
+        (["--checkpoint", "runs/missing"], "runs/missing: no such checkpoint file or folder (nor a model name: "),
+        (["--explainer", "missing"], "missing: no such checkpoint file"),
+        (["--regressor", "missing.pth"], "missing.pth: no such regressor file (nor a dataset name: live, csiq, "),
+        (["--regressor", "kadid", "--checkpoint", "run"], "regressor 'kadid': with a checkpoint pass a regressor file"),
+        (["--weights-dir", "missing"], "missing/regressor_kadid10k.pth: not found; place it there, or leave out "),
+        (["--weights-dir", "weights"], "weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir"),
+    ],
+)
+def test_a_model_file_that_is_not_there_is_one_line_before_torch_and_any_download(offline, verb, option, line):
+    # before: the files were looked for in arniqa.models, which imported torch: 2.0-3.5 s and 670-690 MB
+    from fresh_cli import fresh_cli
+
+    (offline / "run").mkdir()
+    (offline / "run" / "model.safetensors").write_bytes(b"")  # looked at only when the regressor is one
+    (offline / "weights").mkdir()
+    (offline / "weights" / "regressor_kadid10k.pth").write_bytes(b"")
+    done, report = fresh_cli(*verb, *option)
+    assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
+    lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
+    assert len(lines) == 1 and lines[0].startswith(f"error: {line}"), lines
+    assert (
+        not list((offline / "cache").rglob("*")) and not (offline / "maps").exists() and not (offline / "out").exists()
+    )

@@ -18,7 +18,7 @@ import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
 from arniqa.models import download
-from arniqa.models.published import PublishedFile
+from arniqa.models.registry import PublishedFile
 
 
 @pytest.fixture(scope="module")

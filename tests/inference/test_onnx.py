@@ -190,6 +190,7 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
         model.backbone_name = "tiny"
         gpu_host.setattr(loading, "load_model", lambda *args: (model, Regressor("kadid10k", in_features=8)))
         gpu_host.setattr(arniqa.models.explain, "load_explainer", lambda path: None)  # a checkpoint without one
+        (tmp_path / "m.safetensors").touch()  # load() looks for the file before it loads the model
         assert load(tmp_path / "m.safetensors", device="auto", engine="onnxruntime").engine.device == "cpu"
     assert load(exported, device="auto").engine.device == "cpu"
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")

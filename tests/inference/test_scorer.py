@@ -811,6 +811,38 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
 
 
+def test_load_and_export_say_a_missing_model_file_before_importing_torch(tmp_path):
+    """The API gives the commands' one-line errors (they call check_files too) and, like them, before torch is
+    imported and anything downloads: before, the checks were in arniqa.models, whose package imported torch."""
+    import subprocess
+    import sys
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "regressor_kadid10k.pth").write_bytes(b"")
+    code = """if True:
+        import sys, arniqa
+        from arniqa.inference import export
+        calls = [lambda: arniqa.load("run/model.safetensors"), lambda: export("m.onnx", explainer="head"),
+                 lambda: arniqa.load(regressor="typo.pth"), lambda: export("m.onnx", weights_dir="weights")]
+        for call in calls:
+            try:
+                call()
+            except ValueError as e:
+                print(type(e).__name__, e)
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.stdout.splitlines() == [
+        "WeightsError run/model.safetensors: no such checkpoint file",
+        "WeightsError head: no such checkpoint file",
+        "ValueError typo.pth: no such regressor file (nor a dataset name: live, csiq, tid2013, kadid10k, flive, spaq, "
+        "clive, koniq10k)",
+        "WeightsError weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir (weights_dir) to "
+        "download it into the cache from https://github.com/miccunifi/ARNIQA/releases/download/weights/ARNIQA.pth",
+        "[]",
+    ], done.stderr
+
+
 def test_load_and_export_name_close_names_missing_files_and_folders(published, tmp_path, monkeypatch):
     """A typo in a model name or an option listed the names without the close one (an option as Scorer.__init__'s
     TypeError); a missing runs/model.pt was "unknown model"; export(None) was pathlib's TypeError, and export to a

@@ -25,7 +25,7 @@ from scoring_data import save_scripted_regressor
 from arniqa.models import download
 from arniqa.models.download import DownloadError, cache_dir, fetch
 from arniqa.models.files import WeightsError
-from arniqa.models.published import PUBLISHED
+from arniqa.models.registry import PUBLISHED
 
 CONTENT = bytes(range(256)) * 300  # 76.8 kB, several read blocks
 

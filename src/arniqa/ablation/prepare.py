@@ -14,7 +14,6 @@ from rich.console import Console
 
 from ..data.folders import list_images
 from ..data.iqa import IQADataset, load_dataset
-from ..data.synthetic import KADID_TYPES, build_synthetic
 from ..utils.files import write_json
 from .config import AblationConfig, AblationError
 from .layout import has_runs, read_split, split_path
@@ -22,8 +21,9 @@ from .layout import has_runs, read_split, split_path
 
 def pristine_split(config: AblationConfig, out: Path) -> dict[str, Any]:
     """Split the pristine files by file: a seeded permutation of the sorted list; its first
-    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train. Writes nothing:
-    a ``data.pristine`` that cannot be split is refused before the study writes anything."""
+    ``holdout`` files are held out, the next ``train_images`` (default: all the rest) train. Writes nothing and
+    imports no torch: a ``data.pristine`` that cannot be split is refused before the study writes anything (and,
+    by ``arniqa ablate``, before torch is imported)."""
     d = config.data
     if not d.pristine.strip():  # Path("") is the working folder: its photos, whatever they are, would be the data
         raise AblationError("data.pristine is not set; give the pristine photos with --set data.pristine=FOLDER")
@@ -92,6 +92,8 @@ def prepare_benchmarks(
     config: AblationConfig, out: Path, holdout: list[str], console: Console
 ) -> dict[str, IQADataset]:
     """The synthetic benchmark of the held-out images (built once, resumable) and the labelled sets."""
+    from ..data.synthetic import KADID_TYPES, build_synthetic  # here: it imports torch
+
     types = tuple(config.synthetic.types or KADID_TYPES)
     root = out / "benchmarks" / "synthetic"
     t0 = time.perf_counter()

@@ -35,15 +35,22 @@ def ablate(
         cfg = load_ablation_config(config, overrides)
     except ValueError as err:  # AblationError: names the file or key
         fail(str(err), EXIT_USAGE)
-    from ..ablation import run_ablation, write_report
-    from ..train.state import StateError
-    from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy, output_lock
-
     if out is not None:
         cfg.output = str(out)
     study = Path(cfg.output)
     with output_folders(study):  # a study stopped before it wrote anything leaves no empty output folder
+        if not report_only:
+            from ..ablation.prepare import pristine_split  # no torch: a data.pristine that cannot be used is one line
+
+            try:
+                pristine_split(cfg, study)  # the runner splits it again, after torch is imported
+            except ValueError as err:  # AblationError
+                fail(str(err), EXIT_USAGE)
+        from ..ablation import run_ablation, write_report
+        from ..train.state import StateError
+        from ..train.stopping import Stopped
+        from ..utils.files import OutputBusy, output_lock
+
         try:
             if report_only:  # not while a study writes its results and report there
                 with output_lock(study):

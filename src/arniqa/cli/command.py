@@ -41,6 +41,17 @@ def check_head(explain: bool, explainer, checkpoint, scorer=None) -> None:
         fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
 
 
+def check_model_files(model, weights_dir, regressor, explainer) -> None:
+    """Exit 2 with one line when a model file or name given is not there (a mistyped path, most often): before
+    torch is imported and anything downloads (:func:`~arniqa.inference.loading.check_files`)."""
+    from ..inference.loading import check_files
+
+    try:
+        check_files(model, weights_dir, regressor, explainer)
+    except ValueError as e:
+        fail(str(e))
+
+
 def check_regressor(checkpoint, scorer) -> None:
     """Scores need a regressor; a training run's ``model.safetensors`` holds the encoder alone."""
     if scorer.regressor is None:

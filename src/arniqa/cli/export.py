@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_OK, app, fail, fail_io, one_model_source, output_folders
+from .command import EXIT_OK, app, check_model_files, fail, fail_io, one_model_source, output_folders
 
 
 @app.command()
@@ -47,6 +47,7 @@ def export(
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
     with output_folders(files=(output,)):  # a stopped export leaves no empty folder
+        check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
         try:
             path = export_model(
                 output,

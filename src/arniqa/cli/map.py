@@ -16,6 +16,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_model_files,
     check_regressor,
     fail,
     fail_missing,
@@ -71,6 +72,7 @@ def map_images(
         stride = check_options(crop, stride, max_side)
     except ValueError as e:
         fail(str(e))
+    check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
     listed = collect_paths(paths)  # a rerun into a folder among the inputs must not map the maps:
     files = [f for i, f in enumerate(listed.files) if not inside(source_name(f, i), output)]
     if not files:

@@ -16,6 +16,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_model_files,
     check_regressor,
     connect_ray,
     fail,
@@ -147,6 +148,7 @@ def score(
     if html is not None:
         output_place(html, inputs=(output,))
     check_head(explain, explainer, checkpoint)
+    check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken = Broken()  # the folders' entries that are no file, the first few named

@@ -23,17 +23,25 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
-    from ..train import load_config  # no torch: a config that cannot be used is one line at once
+    from ..train import load_config  # no torch: a config, data.root or --resume file that cannot be used is one line
+    from ..train.config import check_data
+    from ..train.state import StateError, read_state_bytes
 
     try:
         settings = load_config(config, overrides)
     except ValueError as err:  # ConfigError: names the file or key
         fail(str(err), EXIT_USAGE)
-    from ..train import ConfigError, Trainer, TrainingError
-    from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy
-
     with output_folders(Path(settings.output)):  # a set-up error leaves no empty run folder
+        try:
+            check_data(settings)
+            if resume is not None:
+                read_state_bytes(resume, 0)  # the Trainer reads it after building the model
+        except (ValueError, StateError) as err:
+            fail(str(err), EXIT_USAGE)
+        from ..train import ConfigError, Trainer, TrainingError
+        from ..train.stopping import Stopped
+        from ..utils.files import OutputBusy
+
         try:
             trainer = Trainer(settings)
             path = trainer.fit(resume)

@@ -132,6 +132,14 @@ def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list
     return "skipped " + "; ".join(parts) if parts else ""
 
 
+def training_root(root: str | os.PathLike) -> Path:
+    """``root``, the folder of the training images, as a Path; ValueError when it is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"training data folder {str(root)!r} does not exist or is not a folder")
+    return root
+
+
 def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was

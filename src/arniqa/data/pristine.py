@@ -25,7 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .folders import list_images
+from .folders import list_images, training_root
 from .images import read_image, uint8_view
 from .views import half_scale_crop
 
@@ -39,9 +39,7 @@ def training_images(root: str | Path) -> list[Path]:
     PNGs only. Otherwise every image file in the tree (:func:`~arniqa.data.folders.list_images`).
     Raises ValueError when ``root`` is not a folder or holds no image.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"training data folder {str(root)!r} does not exist or is not a folder")
+    root = training_root(root)
     for kadis in (root / "ref_imgs", root / "KADIS700" / "ref_imgs"):
         if kadis.is_dir():
             files = sorted(p for p in kadis.glob("*.png") if p.is_file())

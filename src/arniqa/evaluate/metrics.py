@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import optimize, special, stats
+import scipy  # its submodules on first use: scipy.stats takes about 1 s to import
 
 
 def logistic4(x, b1, b2, b3, b4):
     """VQEG 4-parameter logistic: ``(b1 − b2) / (1 + exp(−(x − b3)/|b4|)) + b2``."""
-    return (b1 - b2) * special.expit((x - b3) / np.abs(b4)) + b2
+    return (b1 - b2) * scipy.special.expit((x - b3) / np.abs(b4)) + b2
 
 
 def fit_logistic(pred, target) -> np.ndarray:
@@ -22,20 +22,20 @@ def fit_logistic(pred, target) -> np.ndarray:
     y = np.asarray(target, dtype=np.float64)
     scale = np.std(x) / 4 or 1.0
     p0 = [np.max(y), np.min(y), np.mean(x), scale]
-    params, _ = optimize.curve_fit(logistic4, x, y, p0=p0, maxfev=20000)
+    params, _ = scipy.optimize.curve_fit(logistic4, x, y, p0=p0, maxfev=20000)
     return params
 
 
 def srcc(pred, target) -> float:
-    return float(stats.spearmanr(pred, target)[0])
+    return float(scipy.stats.spearmanr(pred, target)[0])
 
 
 def plcc(pred, target) -> float:
-    return float(stats.pearsonr(pred, target)[0])
+    return float(scipy.stats.pearsonr(pred, target)[0])
 
 
 def krcc(pred, target) -> float:
-    return float(stats.kendalltau(pred, target)[0])
+    return float(scipy.stats.kendalltau(pred, target)[0])
 
 
 def plcc_logistic(pred, target) -> float:
@@ -45,7 +45,7 @@ def plcc_logistic(pred, target) -> float:
         return float("nan")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
             fitted = logistic4(np.asarray(pred, dtype=np.float64), *fit_logistic(pred, target))
     except (RuntimeError, ValueError) as e:
         warnings.warn(f"logistic fit failed ({e}); plcc_logistic is NaN", RuntimeWarning, stacklevel=2)
@@ -74,8 +74,8 @@ def correlations(pred, target) -> dict[str, float]:
 
 def srcc_columns(pred: np.ndarray, target) -> np.ndarray:
     """SRCC of every column of ``pred`` (m, k) against ``target`` (m,), ties averaged as scipy does."""
-    ranks = stats.rankdata(np.asarray(pred, dtype=np.float64), axis=0)
-    ty = stats.rankdata(np.asarray(target, dtype=np.float64))
+    ranks = scipy.stats.rankdata(np.asarray(pred, dtype=np.float64), axis=0)
+    ty = scipy.stats.rankdata(np.asarray(target, dtype=np.float64))
     ranks = ranks - ranks.mean(axis=0)
     ty = ty - ty.mean()
     denom = np.sqrt((ranks**2).sum(axis=0) * (ty**2).sum())

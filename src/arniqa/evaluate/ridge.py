@@ -14,7 +14,7 @@ Everything is computed in float64; inputs may be float32 arrays or memmaps (read
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
+import scipy  # scipy.linalg on first use
 
 ALPHAS = np.geomspace(1e-3, 1e3, 100)  # the reference grid
 CHUNK = 4096  # rows per float64 block
@@ -62,12 +62,12 @@ class RidgePath:
         if n > d:
             g = gram(X, rows) if gram_matrix is None else np.asarray(gram_matrix, dtype=np.float64)
             cov = g - n * np.outer(self.x_mean, self.x_mean)
-            lam, basis = linalg.eigh(cov, overwrite_a=True, check_finite=False)
+            lam, basis = scipy.linalg.eigh(cov, overwrite_a=True, check_finite=False)
             self._left = basis  # (d, d)
             self._proj = basis.T @ xty
         else:
             xc = np.asarray(X[rows], dtype=np.float64) - self.x_mean
-            lam, basis = linalg.eigh(xc @ xc.T, overwrite_a=True, check_finite=False)
+            lam, basis = scipy.linalg.eigh(xc @ xc.T, overwrite_a=True, check_finite=False)
             self._left = xc.T @ basis  # (d, n)
             self._proj = basis.T @ yc
         self.eigenvalues = np.clip(lam, 0.0, None)  # round-off can leave tiny negatives

@@ -109,12 +109,26 @@ class EvaluationOutput:
     files: dict[str, Path]
 
 
+def check_encoder(checkpoint=None, weights_dir=None) -> None:
+    """WeightsError when a file :func:`load_encoder` reads is not there (the checkpoint's, ``ARNIQA.pth`` in
+    ``weights_dir``), said without torch and without a download: the evaluation checks it before the model."""
+    from ..models.download import fetch
+    from ..models.paths import checkpoint_files
+    from ..models.registry import ENCODER_FILE
+
+    if checkpoint is not None:
+        checkpoint_files(checkpoint)
+    elif weights_dir is not None:  # a folder the user names: fetch() downloads nothing into it
+        fetch(ENCODER_FILE, weights_dir)
+
+
 def load_encoder(checkpoint=None, weights_dir=None, device="cpu"):
     """``(model, description)``: the encoder to evaluate, on ``device`` in eval mode: a project checkpoint's,
     else the published ``ARNIQA.pth`` (fetched or read from ``weights_dir``)."""
     from ..models.checkpoint import load_checkpoint
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, published_encoder
+    from ..models.published import published_encoder
+    from ..models.registry import ENCODER_FILE
 
     if checkpoint is not None:
         model, _, _ = load_checkpoint(checkpoint, device=device)
@@ -227,6 +241,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
     except ValueError as e:
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
     step.now = "model"
+    check_encoder(spec.checkpoint, spec.weights_dir)  # before torch is imported
     dev = resolve_device(spec.device)
     from ..models.arniqa import model_fingerprint, pairing_fingerprints
     from ..models.checkpoint import checkpoint_writers, regressor_writer

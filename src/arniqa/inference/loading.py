@@ -45,14 +45,16 @@ def load_published(dataset: str = DEFAULT_REGRESSOR, weights_dir=None) -> tuple[
 
 def _published_encoder(weights_dir) -> ARNIQA:
     from ..models.download import fetch
-    from ..models.published import ENCODER_FILE, published_encoder
+    from ..models.published import published_encoder
+    from ..models.registry import ENCODER_FILE
 
     return published_encoder(fetch(ENCODER_FILE, weights_dir))
 
 
 def _published_regressor(dataset: str, weights_dir) -> Regressor:
     from ..models.download import fetch
-    from ..models.published import load_published_regressor, regressor_filename
+    from ..models.published import load_published_regressor
+    from ..models.registry import regressor_filename
 
     dataset = canonical_dataset(dataset)
     return load_published_regressor(fetch(regressor_filename(dataset), weights_dir), dataset=dataset).eval()
@@ -107,8 +109,9 @@ def load(
             f"load() got an unknown option {unknown!r}{did_you_mean(unknown, own + passed_on)}; "
             f"its options: {', '.join(own + passed_on)}"
         )
+    check_files(name_or_path, weights_dir, regressor, explainer)  # before torch is imported and anything downloads
     head = None
-    if explainer is not None:  # first: a head file that is not there or not one fails before any download
+    if explainer is not None:  # first: a head file that is not one fails before any download
         from ..models.explain import load_explainer  # here: it imports torch
 
         head = load_explainer(explainer)
@@ -194,7 +197,8 @@ def _published_onnx(
     encoder's fingerprints beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
     torch model (nor imports timm and torchvision)."""
     from ..models.download import fetch, sha256_of
-    from ..models.published import ENCODER_FILE, published_encoder
+    from ..models.published import published_encoder
+    from ..models.registry import ENCODER_FILE
     from .engines import cached_fingerprint, cached_onnx
     from .quantize import int8_file
 
@@ -212,16 +216,58 @@ def _published_onnx(
 def _regressor(name: str, weights_dir, regressor) -> Regressor:
     """The regressor of a published model name, or ``regressor`` (a file, a Regressor, a dataset/model name)."""
     from ..models.published import load_published_regressor
-    from ..models.registry import model_dataset, regressor_dataset
     from ..models.regressor import Regressor
 
     if isinstance(regressor, Regressor):
         return regressor
+    source = _regressor_source(name, regressor)
+    if isinstance(source, Path):
+        return load_published_regressor(source)
+    return _published_regressor(source, weights_dir)
+
+
+def _regressor_source(name: str, regressor) -> Path | str:
+    """What :func:`_regressor` reads (no torch): the file ``regressor`` (a Path), else the dataset of the published
+    regressor that ``regressor`` (a dataset or model name) or else the model ``name`` stands for (a str)."""
+    from ..models.registry import model_dataset, regressor_dataset
+
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
-        return load_published_regressor(Path(regressor))
+        return Path(regressor)
     if isinstance(regressor, os.PathLike):  # a str may be a dataset name, even where a folder has that name
         raise ValueError(f"regressor {regressor}: {'a folder' if Path(regressor).is_dir() else 'no such file'}")
-    return _published_regressor(regressor_dataset(regressor) if regressor else model_dataset(name), weights_dir)
+    return regressor_dataset(regressor) if regressor else model_dataset(name)
+
+
+def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) -> None:
+    """ValueError (WeightsError for a weight file) for the first file or name that :func:`load` and :func:`export`
+    (same arguments) would not find: the explainer, the checkpoint (file, parts or folder), the regressor file or
+    name, the model name, the published files in ``weights_dir``. Imports no torch and downloads nothing: they call
+    it first, and so do the commands, before torch is imported. An ONNX file is OnnxEngine's to check (no torch)."""
+    from ..models.download import fetch
+    from ..models.paths import checkpoint_files
+    from ..models.registry import ENCODER_FILE, regressor_filename
+
+    if explainer is not None:
+        checkpoint_files(explainer)
+    if Path(name_or_path).suffix.lower() == ".onnx":
+        return
+    if is_checkpoint(name_or_path):
+        checkpoint_files(name_or_path)
+        if isinstance(regressor, str) and not Path(regressor).is_file():
+            raise ValueError(
+                f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
+                "(the published regressors fit the published encoder only)"
+            )
+        if isinstance(regressor, os.PathLike):  # a file that is not there
+            _regressor_source(str(name_or_path), regressor)
+        return
+    source = None  # a Regressor given
+    if regressor is None or isinstance(regressor, (str, os.PathLike)):
+        source = _regressor_source(str(name_or_path), regressor)
+    if weights_dir is not None:  # a folder the user names: fetch() looks there and downloads nothing
+        if isinstance(source, str):
+            fetch(regressor_filename(source), weights_dir)
+        fetch(ENCODER_FILE, weights_dir)
 
 
 def is_checkpoint(name_or_path) -> bool:
@@ -232,7 +278,7 @@ def is_checkpoint(name_or_path) -> bool:
         return True
     if not path.is_dir():
         return False
-    from ..models.registry import list_models  # here: the models package imports torch
+    from ..models.registry import list_models
 
     return str(name_or_path) not in list_models()
 
@@ -245,17 +291,13 @@ def load_model(
 ) -> tuple[ARNIQA, Regressor | None]:
     """The model and regressor that :func:`load` scores with (same arguments), on the CPU, in eval mode; the
     ``regressor`` and ``explainer`` files are checked to be fitted on the model (:func:`check_pairing`)."""
-    from ..models.arniqa import model_fingerprint
+    check_files(name_or_path, weights_dir, regressor, explainer)
+    from ..models.arniqa import model_fingerprint  # here: these import torch
     from ..models.checkpoint import load_checkpoint
 
     path = Path(name_or_path)
     checkpoint = path if is_checkpoint(path) else None
     if checkpoint is not None:
-        if isinstance(regressor, str) and not Path(regressor).is_file():
-            raise ValueError(
-                f"regressor {regressor!r}: with a checkpoint pass a regressor file, not a dataset name "
-                "(the published regressors fit the published encoder only)"
-            )
         model, reg, _config = load_checkpoint(path, device="cpu")
         if regressor is not None:
             reg = _regressor(str(name_or_path), None, regressor)
@@ -355,6 +397,7 @@ def export(
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
     _check_calibrate(calibrate)
+    check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch
     from .onnx_export import export_onnx
     from .quantize import quantize

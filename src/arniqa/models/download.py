@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 from ..utils.files import atomic_write, cache_dir, remove_left_temporaries, sha256_of
-from .files import WeightsError, unpacked_excess
-from .published import PUBLISHED
+from .paths import WeightsError
+from .registry import PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,8 @@ def _not_torch_archive(path: Path, crc: bool) -> str | None:
     with ``crc``, its stored entries pass their CRC check), or None (None for other kinds of file)."""
     if path.suffix != ".pth":
         return None
+    from .files import unpacked_excess  # here: it imports torch
+
     with open(path, "rb") as f:
         if f.read(512).lstrip().startswith(b"<"):
             return "it is a web page (a network's login page, or an error page?)"

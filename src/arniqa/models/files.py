@@ -17,11 +17,9 @@ from pathlib import Path
 
 import torch
 
+from .paths import WeightsError
+
 MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
-
-
-class WeightsError(ValueError):
-    """A weight file is missing, unreadable, or does not fit the model."""
 
 
 def header_excess(path: Path) -> str | None:

@@ -1,5 +1,6 @@
-"""The published ARNIQA weights: ``ARNIQA.pth`` and ``regressor_<dataset>.pth`` (the :data:`PUBLISHED`
-table of release files) read into this package's :class:`~arniqa.models.ARNIQA` and :class:`Regressor`.
+"""The published ARNIQA weights: ``ARNIQA.pth`` and ``regressor_<dataset>.pth`` (release files listed in
+:data:`arniqa.models.registry.PUBLISHED`) read into this package's :class:`~arniqa.models.ARNIQA` and
+:class:`Regressor`.
 
 * :func:`load_published_encoder` reads ``ARNIQA.pth`` (positional keys ``model.0.*`` ... ``model.7.*``
   and ``projector.0/2.*``, optionally wrapped under ``encoder.`` as in training checkpoints) into
@@ -12,37 +13,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
-from ..data.iqa.registry import DATASETS, canonical_dataset
+from ..data.iqa.registry import DATASETS
 from .arniqa import ARNIQA
 from .checkpoint import REGRESSOR_FORMAT, arniqa_metadata, load_strict, preview_keys
 from .files import WeightsError, read_state_dict
 from .regressor import Regressor
-
-RELEASE_URL = "https://github.com/miccunifi/ARNIQA/releases/download/weights/"
-ENCODER_FILE = "ARNIQA.pth"
-
-
-class PublishedFile(NamedTuple):
-    url: str
-    sha256: str | None  # None: not known (nothing is verified; the computed hash is logged)
-
-
-def regressor_filename(dataset: str) -> str:
-    """``regressor_<dataset>.pth`` for a dataset name or pyiqa alias."""
-    return f"regressor_{canonical_dataset(dataset)}.pth"
-
-
-# The official release files. Their SHA-256 digests are not known to this project (they were
-# written without network access), so they are None: fetch() verifies nothing for them and logs
-# the digest it computed, which can be pinned here later.
-PUBLISHED: dict[str, PublishedFile] = {
-    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
-}
-
 
 _POSITIONAL = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
 

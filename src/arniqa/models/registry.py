@@ -1,4 +1,5 @@
-"""The model names a user may type, and the regressor each one stands for.
+"""The model names a user may type, the regressor each one stands for, and the published release files
+(:data:`PUBLISHED`).
 
 A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder with the published
 ``regressor_<dataset>.pth``, for any spelling of a dataset in :mod:`arniqa.data.iqa.registry`
@@ -9,6 +10,7 @@ A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder 
 from __future__ import annotations
 
 from pathlib import PurePath
+from typing import NamedTuple
 
 from ..constants import DEFAULT_MODEL
 from ..data.iqa.registry import DATASETS, canonical_dataset
@@ -19,7 +21,16 @@ PYIQA_DEFAULT = "arniqa"  # pyiqa's plain name
 PYIQA_DEFAULT_DATASET = "koniq10k"
 PYIQA_NAMES = (PYIQA_DEFAULT, *(PREFIX + name for name in ("live", "csiq", "tid", "kadid", "clive", "flive", "spaq")))
 
-__all__ = ["DEFAULT_MODEL", "PYIQA_NAMES", "list_models", "model_dataset", "regressor_dataset"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ENCODER_FILE",
+    "PUBLISHED",
+    "PYIQA_NAMES",
+    "list_models",
+    "model_dataset",
+    "regressor_dataset",
+    "regressor_filename",
+]
 
 
 def list_models() -> tuple[str, ...]:
@@ -64,4 +75,28 @@ def regressor_dataset(name: str) -> str:
     key = str(name).strip().lower()
     if key == PYIQA_DEFAULT or key.startswith(PREFIX):
         return model_dataset(name)
+    if "/" in key or "\\" in key or PurePath(key).suffix:  # names have neither: a regressor file that is not there
+        raise ValueError(f"{name}: no such regressor file (nor a dataset name: {', '.join(DATASETS)})")
     return canonical_dataset(name)
+
+
+RELEASE_URL = "https://github.com/miccunifi/ARNIQA/releases/download/weights/"
+ENCODER_FILE = "ARNIQA.pth"
+
+
+class PublishedFile(NamedTuple):
+    url: str
+    sha256: str | None  # None: not known (nothing is verified; the computed hash is logged)
+
+
+def regressor_filename(dataset: str) -> str:
+    """``regressor_<dataset>.pth`` for a dataset name or pyiqa alias."""
+    return f"regressor_{canonical_dataset(dataset)}.pth"
+
+
+# The official release files. Their SHA-256 digests are not known to this project (they were
+# written without network access), so they are None: fetch() verifies nothing for them and logs
+# the digest it computed, which can be pinned here later.
+PUBLISHED: dict[str, PublishedFile] = {
+    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
+}

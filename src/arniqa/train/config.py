@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..constants import BACKBONES, CROP_SIZE, SE_INITS, SE_STAGES
+from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
@@ -326,6 +327,14 @@ def check(config: Config) -> None:
             )
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def check_data(config: Config) -> None:
+    """ConfigError or ValueError unless ``data.root`` names a folder: the Trainer checks it first, and so does
+    ``arniqa train``, before torch is imported (the images in it are listed by the Trainer)."""
+    if not config.data.root:  # "" is the working directory to pathlib: a run on whatever images it holds
+        raise ConfigError("data.root is not set; give the training images with --set data.root=FOLDER")
+    training_root(config.data.root)
 
 
 def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:

@@ -40,7 +40,7 @@ from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
 from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
-from .config import Config, TrainConfig
+from .config import Config, TrainConfig, check_data
 from .distributed import Context, lost_peer, setup, teardown
 from .factory import autocast_settings, build_model, check_weights, imagenet_file_note, make_optimizer
 from .logger import RunLogger
@@ -100,8 +100,7 @@ class Trainer:
 
     def _build_data(self) -> None:
         config, cfg = self.config, self.config.train
-        if not config.data.root:  # "" is the working directory to pathlib: a run on whatever images it holds
-            raise ValueError("data.root is not set; give the training images with --set data.root=FOLDER")
+        check_data(config)
         check_workers(config.data.num_workers, "data.num_workers")
         files = training_images(config.data.root)[: config.data.max_images]
         self.images = (len(files), image_set_id(files))  # what the run trains on, wherever the folder lies

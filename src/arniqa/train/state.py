@@ -5,6 +5,7 @@ check that a run resumes with the settings it was started with.
 file that would run code when unpickled is refused before anything in it runs. Writes of the state
 and the model files go through :func:`checkpoint_write`: a DataLoader worker's death (PyTorch's
 SIGCHLD handler) cannot cut them, and a failing write (disk full) is a :class:`TrainingError`.
+torch is imported where it is used: the errors and :func:`read_state_bytes` come without it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 
 from ..utils.files import save_torch
@@ -66,6 +66,8 @@ class StateError(TrainingError):
 
 def rng_states() -> dict:
     """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
+    import torch
+
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     states = {
         "torch": torch.get_rng_state(),
@@ -78,6 +80,8 @@ def rng_states() -> dict:
 
 
 def set_rng_states(states: dict) -> None:
+    import torch
+
     torch.set_rng_state(states["torch"])
     np.random.set_state(tuple(states["numpy"]))
     random.setstate(states["python"])
@@ -127,11 +131,13 @@ def _not_a_state(path: Path) -> str:
     return f"resume from the {STATE_FILE} in the folder of the interrupted run"
 
 
-def read_state_bytes(path: Path) -> bytes:
-    """The bytes of the ``state.pt`` at ``path`` (read where the run folder is written: rank 0); StateError
-    naming the file when it cannot be read."""
+def read_state_bytes(path: Path, size: int = -1) -> bytes:
+    """The bytes of the ``state.pt`` at ``path`` (read where the run folder is written: rank 0), or its first
+    ``size``; StateError naming the file when it cannot be read. ``arniqa train --resume`` reads none of them
+    first, before torch is imported: a path that is not there is one line at once."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read(size)
     except OSError as err:
         raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
 
@@ -139,6 +145,8 @@ def read_state_bytes(path: Path) -> bytes:
 def load_state_file(path: Path, data: bytes | None = None) -> dict:
     """The dict in ``state.pt`` (``data``: its bytes, when already read), read without running code;
     StateError naming the file otherwise."""
+    import torch
+
     data = read_state_bytes(path) if data is None else data
     try:  # torch raises many types for damaged or foreign files
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):

@@ -1,0 +1,66 @@
+"""Which files a model is read from, worked out without torch, so that the command names a missing one before it
+imports torch: the files of a checkpoint (:func:`checkpoint_files`: a file, its parts, or a folder), and
+:class:`WeightsError`. May import nothing of arniqa."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, unreadable, or does not fit the model."""
+
+
+PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.safetensors")
+
+
+def part_path(path, part: int, parts: int) -> Path:
+    """The file of part ``part`` of ``parts`` of the checkpoint ``path``: ``<stem>-00001-of-00003.safetensors``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-{part:05d}-of-{parts:05d}.safetensors")
+
+
+def preview_keys(keys, n: int = 5) -> str:
+    keys = sorted(keys)
+    more = f" ... ({len(keys)} in all)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _set_name(path: Path) -> str:
+    """A checkpoint file's name, or for a part the pattern of its set's names."""
+    m = PART_NAME.fullmatch(path.name)
+    return path.name if m is None else f"{m['stem']}-*-of-{m['parts']}.safetensors"
+
+
+def checkpoint_files(path) -> list[Path]:
+    """The files of the checkpoint at ``path``: a checkpoint file, any part of one (all its parts, in
+    order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts)."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
+        names = sorted({_set_name(p) for p in found})
+        if len(names) != 1:
+            raise WeightsError(
+                f"{path}: a folder with {len(names)} checkpoints, not one"
+                + (f" ({preview_keys(names)}); name one" if names else " (no .safetensors file)")
+            )
+        path = found[0]
+    m = PART_NAME.fullmatch(path.name)
+    if m is None:
+        return [path]
+    n, stem = int(m["parts"]), path.with_name(m["stem"])
+    # the set's files on disk, by part number: what the name says (10**9 parts) is never listed whole
+    siblings = [p for p in path.parent.glob("*.safetensors") if _set_name(p) == _set_name(path) and p.is_file()]
+    numbered = ((int(PART_NAME.fullmatch(p.name)["part"]), p) for p in siblings)
+    found = {i: p for i, p in numbered if 1 <= i <= n and p == part_path(stem, i, n)}
+    if missing := n - len(found):
+        first = (part_path(stem, i, n).name for i in range(1, n + 1) if i not in found)
+        shown = [name for name, _ in zip(first, range(5))]
+        more = f" ... ({missing} in all)" if missing > len(shown) else ""
+        raise WeightsError(f"{path}: missing {missing} of its {n} parts: {', '.join(shown)}{more}")
+    if extra := sorted(p.name for p in siblings if p not in found.values()):
+        raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}")
+    return [found[i] for i in range(1, n + 1)]
