@@ -310,3 +310,24 @@ def test_resume_takes_a_moved_folder_of_the_same_images_and_trains_as_if_never_m
     resumed, fresh = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "fresh" / STATE_FILE)
     assert all(torch.equal(resumed[key], fresh[key]) for key in fresh)
     assert f"data.root was {str(image_folder)!r}, now {str(moved)!r}" in (tmp_path / "run" / "run.log").read_text()
+
+
+@pytest.mark.filterwarnings("ignore:.*IMAGENET1K_V1")
+def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, monkeypatch):
+    """The state holds every weight, yet a resume with model.init=imagenet stopped at once: `error:
+    model.weights=...: no such file` (the file moved or deleted after the run started)."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    imagenet = tmp_path / "imagenet.pt"  # the stand-in model's "ImageNet" weights, read by the stand-in loader
+    torch.save(TinyARNIQA().state_dict(), imagenet)
+    load = lambda model, config: model.load_state_dict(torch.load(imagenet))  # noqa: E731
+    monkeypatch.setattr(loop, "load_imagenet", load, raising=False)
+    settings = ["model.init=imagenet", f"model.weights={imagenet}"]
+    Trainer(short_run(*settings, "train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run(*settings, "train.max_steps=2")).fit()
+    imagenet.unlink()
+    Trainer(short_run(*settings, "train.max_steps=4")).fit(resume=tmp_path / "run" / STATE_FILE)
+    resumed, whole = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)

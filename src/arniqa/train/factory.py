@@ -36,14 +36,19 @@ def build_model(config: Config) -> ARNIQA:
         return model
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
-        check_weights(config)
-        load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
+        load_imagenet(model, config)
     return model
 
 
+def load_imagenet(model: ARNIQA, config: Config) -> None:
+    """The ResNet50 ImageNet file ``model.weights`` loaded into ``model``, built as :func:`build_model` builds
+    it for ``model.init=imagenet`` (that is, as for ``random``), the SE blocks set by ``model.se_init``."""
+    check_weights(config)
+    load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
+
+
 def check_weights(config: Config) -> None:
-    """ConfigError naming ``model.weights`` when ``model.init=imagenet`` and its file is not there: before the images
-    are listed and the model is built."""
+    """ConfigError naming ``model.weights`` when ``model.init=imagenet`` and its file is not there."""
     path = config.model.weights
     if config.model.init == "imagenet" and not Path(path).is_file():
         problem = "a folder, not a weight file" if Path(path).is_dir() else "no such file"

@@ -20,6 +20,7 @@ exactly what the interrupted one would have done.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -42,7 +43,7 @@ from ..utils.runtime import check_workers
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
-from .factory import autocast_settings, build_model, check_weights, imagenet_file_note, make_optimizer
+from .factory import autocast_settings, build_model, imagenet_file_note, load_imagenet, make_optimizer
 from .logger import RunLogger
 from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
@@ -78,7 +79,6 @@ class Trainer:
         self.output = Path(config.output)
         cfg = config.train
         with self.ctx.together("start"):  # no collective before every process has its data and model
-            check_weights(config)  # before the validation sets and the images are read
             self.validate = validate if validate is not None else make_validator(config, self.device)
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
@@ -119,11 +119,11 @@ class Trainer:
         self.degrade_on = resolve_degrade_on(config.data.degrade_on, self.device, local_processes)
 
     def _build_model(self) -> None:
-        cfg = self.config.train
-        self.model = build_model(self.config).to(self.device)
+        cfg, config = self.config.train, self.config
+        if config.model.init == "imagenet":  # its file is read when a new run starts: a resumed one needs none
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, init="random"))
+        self.model = build_model(config).to(self.device)
         self.notes = [self._degrade_on_note()]  # lines for run.log
-        if self.config.model.init == "imagenet" and self.ctx.main:
-            self.notes.append(imagenet_file_note(self.config.model.weights))
         self.validation_splits = getattr(self.validate, "splits", None)
         if self.validation_splits:
             self.notes.append(f"validation splits: {self.validation_splits}")
@@ -261,6 +261,8 @@ class Trainer:
         (None, nothing trained, when the resumed run had already ended)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
+                if resume is None and self.config.model.init == "imagenet":
+                    self._load_imagenet()  # before the run folder is made: a missing file makes none
                 found = self._claim(stack, resume) if self.ctx.main else None
             found = self.ctx.from_main(found, "start")  # rank 0 alone writes the run folder: its view holds
             with self.ctx.together("start"):
@@ -268,6 +270,12 @@ class Trainer:
             del found  # the state's bytes
             self.ctx.allow_long_waits()
             yield log
+
+    def _load_imagenet(self) -> None:
+        """A new run: the ImageNet file loaded into the model (every process the same file), its SHA-256 noted."""
+        load_imagenet(self.model, self.config)
+        if self.ctx.main:
+            self.notes.append(imagenet_file_note(self.config.model.weights))
 
     def _claim(self, stack: ExitStack, resume: str | Path | None) -> tuple:
         """Rank 0: the run folder locked and cleared of a killed run's temporaries; what it holds for this start:
