@@ -82,13 +82,20 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
     ``auto``: bf16 on CUDA when supported, else fp16 with a scaler; fp32 on CPU (CPU autocast to
     bf16 is slower than fp32 on CPUs without native bf16 units; ask for it with ``bf16``).
     """
-    if precision == "auto":
-        if device.type != "cuda":
-            return None, False
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    precision = resolve_precision(precision, device)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("train.precision=fp16 needs CUDA; use bf16 or fp32 on this device")
     return autocast_dtype(precision), precision == "fp16"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16``: what ``train.precision=precision`` trains in on ``device`` (see
+    :func:`autocast_settings`)."""
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Optimizer:

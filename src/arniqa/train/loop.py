@@ -43,7 +43,14 @@ from ..utils.runtime import check_workers
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig
 from .distributed import Context, lost_peer, setup, teardown
-from .factory import autocast_settings, build_model, imagenet_file_note, load_imagenet, make_optimizer
+from .factory import (
+    autocast_settings,
+    build_model,
+    imagenet_file_note,
+    load_imagenet,
+    make_optimizer,
+    resolve_precision,
+)
 from .logger import RunLogger
 from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
@@ -135,6 +142,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, opt)
         self.scheduler = make_scheduler(self.optimizer, opt, self.steps_per_epoch)
         self.autocast_dtype, use_scaler = autocast_settings(self.config.train.precision, self.device)
+        self.precision = resolve_precision(self.config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
     # ------------------------------------------------------------------ state
@@ -150,6 +158,8 @@ class Trainer:
             "best": self.best,
             "rng": rng_states(),
             "world_size": self.ctx.world_size,
+            "device": self.device.type,
+            "precision": self.precision,
             "config": self.resolved_config(),
             "images": {"count": self.images[0], "id": self.images[1]},
         }
@@ -177,7 +187,7 @@ class Trainer:
 
     def load_state(self, path: str | Path, data: bytes | None = None) -> None:
         """Resume from the state.pt at ``path`` (``data``: its bytes, when rank 0 has read them)."""
-        state = read_state(path, self.config, self.images, data)
+        state = read_state(path, self.config, self.images, (self.degrade_on, self.device.type), data)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -202,6 +212,12 @@ class Trainer:
         self.global_step, self.best = state["global_step"], state["best"]
         if state["config"]["data"].get("root") != self.config.data.root:  # moved: the same images (read_state)
             self.notes.append(f"data.root was {state['config']['data'].get('root')!r}, now {self.config.data.root!r}")
+        now = (("device", self.device.type), ("precision", self.precision), ("world_size", self.ctx.world_size))
+        moved = [f"{key} was {state[key]}, now {value}" for key, value in now if state.get(key, value) != value]
+        if moved:  # allowed (another machine; fp32 after a non-finite loss), but other rounding from here on
+            self.notes.append(
+                f"resumed with {'; '.join(moved)}: not bit-identical to the run uninterrupted from here on"
+            )
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
