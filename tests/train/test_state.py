@@ -387,6 +387,45 @@ def test_another_device_precision_or_process_count_resumes_and_is_noted(tmp_path
     assert (saved["device"], saved["precision"], saved["world_size"]) == ("cpu", "fp32", 1)  # this machine's now
 
 
+def best_step(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        import json
+
+        return json.loads(f.metadata()["arniqa"])["global_step"]
+
+
+VALIDATION = "validation.datasets=[{name: kadid10k, root: /data/KADID10K}]"
+
+
+def test_resume_with_other_validation_data_chooses_the_best_model_anew(tmp_path, short_run, tiny_model):
+    """The saved best score (0.9 on one dataset) was compared with scores on another: no epoch of the resumed run
+    could beat it, and the final model was the interrupted run's. Now the best is reset, with one warning line."""
+    one_step = ["data.max_images=2", "train.epochs=3"]  # an epoch a step, validated at its end
+    Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()
+    run = tmp_path / "run"
+    assert best_step(run / "best.safetensors") == 1
+    scores = iter([0.5, 0.4])
+    other = "validation.datasets=[{name: live, root: /data/LIVE}]"
+    with pytest.warns(UserWarning, match=r"its best score 0\.9000 is not compared with the new scores"):
+        final = Trainer(short_run(*one_step, other), validate=lambda model: {"srcc": next(scores)}).fit(
+            resume=run / STATE_FILE
+        )
+    assert torch.load(run / STATE_FILE, weights_only=False)["best"] == 0.5
+    assert best_step(run / "best.safetensors") == 2 and final.read_bytes() == (run / "best.safetensors").read_bytes()
+    assert "validation differs from the interrupted run's" in (run / "run.log").read_text()
+
+
+def test_resume_with_the_validation_data_moved_keeps_the_best(tmp_path, short_run, tiny_model):
+    one_step = ["data.max_images=2", "train.epochs=3"]
+    Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()
+    moved = "validation.datasets=[{name: kadid10k, root: /elsewhere/KADID10K, label: kadid}]"
+    Trainer(short_run(*one_step, moved), validate=lambda model: {"srcc": 0.5}).fit(resume=tmp_path / "run" / STATE_FILE)
+    assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=False)["best"] == 0.9
+    assert best_step(tmp_path / "run" / "best.safetensors") == 1
+
+
 @pytest.mark.filterwarnings("ignore:.*IMAGENET1K_V1")
 def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, monkeypatch):
     """The state holds every weight, yet a resume with model.init=imagenet stopped at once: `error:

@@ -26,6 +26,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -63,6 +64,7 @@ from .state import (
     rng_states,
     save_state,
     set_rng_states,
+    validation_basis,
 )
 from .step import TwoPass, contrastive_loss
 from .stopping import Stopped, StopSignals
@@ -218,6 +220,26 @@ class Trainer:
             self.notes.append(
                 f"resumed with {'; '.join(moved)}: not bit-identical to the run uninterrupted from here on"
             )
+        validation = validation_basis(state["config"].get("validation", {}))
+        if (
+            self.best is not None
+            and not self._ended()
+            and validation != validation_basis(self.config.to_dict()["validation"])
+        ):
+            # scores of other data or splits, not comparable with the saved best (an ended run keeps its best model)
+            self.notes.append(
+                f"validation differs from the interrupted run's (its datasets, splits, alpha or num_splits): its best "
+                f"score {self.best:.4f} is not compared with the new scores; best.safetensors is replaced at the next "
+                "validation"
+            )
+            if self.ctx.main:
+                warnings.warn(self.notes[-1], stacklevel=2)
+            self.best = None
+
+    def _ended(self) -> bool:
+        """Whether the run is at its end: ``train.epochs`` or ``train.max_steps`` reached."""
+        total = total_steps(self.steps_per_epoch, self.config.train)
+        return self.epoch >= self.config.train.epochs or self.global_step >= total
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
@@ -321,8 +343,7 @@ class Trainer:
         if resume is not None:
             self.load_state(resume, data)
         total = total_steps(self.steps_per_epoch, self.config.train)
-        ended = self.epoch >= self.config.train.epochs or self.global_step >= total
-        self.finished_before = resume is not None and ended
+        self.finished_before = resume is not None and self._ended()
         self.model_restored = self.finished_before and not model_written
         return None if self.finished_before else self._open_log(stack, resume, total)
 

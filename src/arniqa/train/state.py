@@ -181,6 +181,13 @@ def drawn_on(degrade_on: str, device: str | None) -> str | None:
     return "cpu" if degrade_on == "workers" else device if degrade_on == "device" else None
 
 
+def validation_basis(validation: dict) -> tuple:
+    """What a validation score depends on (a ``validation`` config section as a dict): each dataset's adapter and
+    splits, the ridge alpha and the random split count; not a dataset's root (a moved copy) nor its label."""
+    datasets = [(entry.get("name"), entry.get("splits")) for entry in validation.get("datasets", [])]
+    return datasets, validation.get("alpha"), validation.get("num_splits")
+
+
 def read_state(
     path: str | Path, config: Config, images: tuple[int, str], placement: tuple[str, str], data: bytes | None = None
 ) -> dict:
