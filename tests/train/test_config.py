@@ -231,9 +231,9 @@ def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tm
 
 
 def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(image_folder, tmp_path, monkeypatch):
-    """Said `error: weights/resnet50_imagenet1k_v1.pth: no such weight file`, after the images were listed: neither
-    the config key nor what to do. Now one line naming model.weights and the remedy, before anything is read, and
-    the run folder made for it is removed again."""
+    """Said `error: weights/resnet50_imagenet1k_v1.pth: no such weight file`: neither the config key nor what to do.
+    Now one line naming model.weights and the remedy, before the run folder is made (a resumed run, which takes its
+    weights from its state, needs no file: test_train_resume.py)."""
     from typer.testing import CliRunner
 
     from arniqa.cli import _register, app
@@ -241,7 +241,7 @@ def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(ima
     _register()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "400")
-    sets = [f"data.root={image_folder}", "output=run", "train.device=cpu", "model.init=imagenet"]
+    sets = [f"data.root={image_folder}", "output=run", "train.device=cpu", "train.batch_size=2", "model.init=imagenet"]
     for weights, problem in (("missing.pth", "no such file"), (".", "a folder, not a weight file")):
         args = [
             "train",

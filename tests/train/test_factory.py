@@ -242,33 +242,50 @@ def test_a_run_without_scaler_resumes_with_one(tmp_path, image_folder, tiny_mode
     assert scaler["scale"] == 2.0**16 and scaler["_growth_tracker"] == 1  # a fresh scaler, one step
 
 
-def imagenet_run(tmp_path, image_folder):
+def imagenet_run(tmp_path, image_folder, monkeypatch):
+    monkeypatch.setattr(loop, "load_imagenet", lambda model, config: None)  # the stand-in model takes no file
     weights = tmp_path / "resnet50-other.pth"
-    weights.write_bytes(b"a ResNet50 file that is not torchvision's")  # build_model is stubbed: never parsed
+    weights.write_bytes(b"a ResNet50 file that is not torchvision's")  # never parsed
     config = load_config(
         None, overrides(tmp_path, image_folder, "model.init=imagenet", f"model.weights={weights}", "train.max_steps=1")
     )
     return config, weights, hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
-def test_a_foreign_imagenet_file_is_warned_and_its_hash_logged(tmp_path, image_folder, tiny_model):
-    config, weights, digest = imagenet_run(tmp_path, image_folder)
+def test_a_foreign_imagenet_file_is_warned_and_its_hash_logged(tmp_path, image_folder, tiny_model, monkeypatch):
+    config, weights, digest = imagenet_run(tmp_path, image_folder, monkeypatch)
     with pytest.warns(UserWarning, match=re.escape(f"{weights}: SHA-256 {digest} is not") + ".*IMAGENET1K_V1"):
-        trainer = Trainer(config)
-    trainer.fit()
+        Trainer(config).fit()  # a new run reads the file as it starts
     log = (tmp_path / "run" / "run.log").read_text()
     assert f"model.weights {weights}: sha256 {digest} (not torchvision IMAGENET1K_V1" in log
 
 
 def test_the_torchvision_file_is_logged_without_warning(tmp_path, image_folder, tiny_model, monkeypatch):
-    config, weights, digest = imagenet_run(tmp_path, image_folder)
+    config, weights, digest = imagenet_run(tmp_path, image_folder, monkeypatch)
     monkeypatch.setattr(factory, "IMAGENET1K_V1_SHA256_PREFIX", digest[:8])  # pretend it is resnet50-0676ba61.pth
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        trainer = Trainer(config)
-    trainer.fit()
+        Trainer(config).fit()
     log = (tmp_path / "run" / "run.log").read_text()
     assert f"model.weights {weights}: sha256 {digest} (torchvision IMAGENET1K_V1, as the reference)" in log
+
+
+@pytest.mark.filterwarnings("ignore:.*IMAGENET1K_V1")
+def test_a_new_run_starts_from_the_model_build_model_loads(tmp_path, image_folder):
+    """A new run reads the ImageNet file as it starts, not when built (a resumed run needs none): its model is still
+    build_model's (SE blocks set as pass-throughs), drawn from the same seed."""
+    from arniqa.models import ARNIQA
+
+    torch.manual_seed(1)
+    imagenet = tmp_path / "resnet50.pth"
+    torch.save(ARNIQA("resnet50").encoder.state_dict(), imagenet)  # a ResNet50 file (timm's key names)
+    settings = ["model.backbone=se_resnet50", "model.init=imagenet", f"model.weights={imagenet}"]
+    config = load_config(None, overrides(tmp_path, image_folder, *settings))
+    trainer = Trainer(config)
+    trainer._load_imagenet()
+    torch.manual_seed(config.train.seed)
+    built = build_model(config).state_dict()
+    assert all(torch.equal(value, built[key]) for key, value in trainer.model.state_dict().items())
 
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):

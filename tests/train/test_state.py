@@ -236,6 +236,7 @@ def test_a_lower_lr_given_on_resume_is_the_one_trained_with(tmp_path, short_run,
         "optim.momentum=0.5",
         "data.pristine_prob=0.5",
         *("model.se_stages=[1]", "model.se_bias=false"),  # were "does not fit this run", naming no key
+        *("train.channels_last=false", "train.deterministic=true", "train.sync_batchnorm=true"),  # other kernels
     ],
 )
 def test_resume_refuses_other_settings_the_state_would_override_or_that_change_the_run(
@@ -310,3 +311,137 @@ def test_resume_takes_a_moved_folder_of_the_same_images_and_trains_as_if_never_m
     resumed, fresh = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "fresh" / STATE_FILE)
     assert all(torch.equal(resumed[key], fresh[key]) for key in fresh)
     assert f"data.root was {str(image_folder)!r}, now {str(moved)!r}" in (tmp_path / "run" / "run.log").read_text()
+
+
+def edit_state(path, **fields):
+    """The state.pt at ``path`` rewritten with ``fields`` set (a value None: the field removed, as in older states)
+    and ``config`` entries given as ``"section.key": value``."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key, value in fields.pop("config", {}).items():
+        section, name = key.split(".")
+        state["config"][section][name] = value
+    for key, value in fields.items():
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    torch.save(state, path)
+
+
+def test_resume_refuses_degradations_drawn_on_another_device(tmp_path, short_run, tiny_model):
+    """data.degrade_on was not compared: a run that drew its degradations with a CUDA generator (degrade_on=device
+    on a GPU) resumed with them drawn on the CPU (workers, or a CPU machine) without a word, other random draws
+    from there on. Named in the one line with the other differences."""
+    from arniqa.train.state import read_state
+
+    Trainer(short_run("train.max_steps=1", "data.degrade_on=workers")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    cpu_state = torch.load(state, map_location="cpu", weights_only=False)
+    edit_state(state, device="cuda", config={"data.degrade_on": "device"})  # as a GPU run in device mode writes it
+    for mode in ("workers", "device"):  # on this CPU machine either mode draws on the CPU
+        with pytest.raises(TrainingError) as err:
+            Trainer(short_run(f"data.degrade_on={mode}", "train.seed=5")).fit(resume=state)
+        message = str(err.value)
+        assert message.startswith(f"{state}: train.seed was 27 in the interrupted run, now 5; ") and "\n" not in message
+        assert (
+            "the degradations were drawn on cuda in the interrupted run (data.degrade_on=device), now on cpu "
+            f"(data.degrade_on={mode}, training on cpu): other random draws; draw them on cuda with "
+            "data.degrade_on=device on a cuda device; resume with the settings"
+        ) in message
+
+    torch.save(cpu_state, state)  # drawn on the CPU (workers), resumed on a GPU in device mode: drawn on CUDA
+    trainer = Trainer(short_run())
+    with pytest.raises(TrainingError) as err:
+        read_state(state, trainer.config, trainer.images, ("device", "cuda"))
+    assert "drawn on cpu in the interrupted run (data.degrade_on=workers), now on cuda" in str(err.value)
+    assert "draw them on cpu with data.degrade_on=workers" in str(err.value)
+
+
+def test_changes_that_keep_the_draws_and_the_numbers_resume_bit_exact(tmp_path, short_run, tiny_model):
+    """What may change on resume without changing the run (each checked: the weights of the run uninterrupted): the
+    mode on a CPU (both draw with the CPU generator), the worker count (batches are seeded by step), logging and
+    checkpoint cadence; and a state written before the device and precision were recorded still resumes."""
+    Trainer(short_run("train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run("train.max_steps=2", "data.degrade_on=workers")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    edit_state(state, device=None, precision=None)  # an older state
+    changed = ["data.degrade_on=device", "data.num_workers=2", "log.every=3", "train.checkpoint_every=7"]
+    Trainer(short_run("train.max_steps=4", *changed)).fit(resume=state)
+    resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+    assert "not bit-identical" not in (tmp_path / "run" / "run.log").read_text()
+
+
+def test_another_device_precision_or_process_count_resumes_and_is_noted(tmp_path, short_run, tiny_model):
+    """Allowed (another machine; train.precision=fp32 is the advice after a non-finite loss) with the same
+    draws, but other rounding: run.log said nothing of it."""
+    Trainer(short_run("train.max_steps=1", "data.degrade_on=workers")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    edit_state(state, device="cuda", precision="bf16", world_size=2)  # as a 2-GPU run in bf16 writes it
+    Trainer(short_run("train.max_steps=2", "data.degrade_on=workers")).fit(resume=state)
+    assert (
+        "resumed with device was cuda, now cpu; precision was bf16, now fp32; world_size was 2, now 1: not "
+        "bit-identical to the run uninterrupted from here on"
+    ) in (tmp_path / "run" / "run.log").read_text()
+    saved = torch.load(state, weights_only=False)
+    assert (saved["device"], saved["precision"], saved["world_size"]) == ("cpu", "fp32", 1)  # this machine's now
+
+
+def best_step(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        import json
+
+        return json.loads(f.metadata()["arniqa"])["global_step"]
+
+
+VALIDATION = "validation.datasets=[{name: kadid10k, root: /data/KADID10K}]"
+
+
+def test_resume_with_other_validation_data_chooses_the_best_model_anew(tmp_path, short_run, tiny_model):
+    """The saved best score (0.9 on one dataset) was compared with scores on another: no epoch of the resumed run
+    could beat it, and the final model was the interrupted run's. Now the best is reset, with one warning line."""
+    one_step = ["data.max_images=2", "train.epochs=3"]  # an epoch a step, validated at its end
+    Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()
+    run = tmp_path / "run"
+    assert best_step(run / "best.safetensors") == 1
+    scores = iter([0.5, 0.4])
+    other = "validation.datasets=[{name: live, root: /data/LIVE}]"
+    with pytest.warns(UserWarning, match=r"its best score 0\.9000 is not compared with the new scores"):
+        final = Trainer(short_run(*one_step, other), validate=lambda model: {"srcc": next(scores)}).fit(
+            resume=run / STATE_FILE
+        )
+    assert torch.load(run / STATE_FILE, weights_only=False)["best"] == 0.5
+    assert best_step(run / "best.safetensors") == 2 and final.read_bytes() == (run / "best.safetensors").read_bytes()
+    assert "validation differs from the interrupted run's" in (run / "run.log").read_text()
+
+
+def test_resume_with_the_validation_data_moved_keeps_the_best(tmp_path, short_run, tiny_model):
+    one_step = ["data.max_images=2", "train.epochs=3"]
+    Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()
+    moved = "validation.datasets=[{name: kadid10k, root: /elsewhere/KADID10K, label: kadid}]"
+    Trainer(short_run(*one_step, moved), validate=lambda model: {"srcc": 0.5}).fit(resume=tmp_path / "run" / STATE_FILE)
+    assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=False)["best"] == 0.9
+    assert best_step(tmp_path / "run" / "best.safetensors") == 1
+
+
+@pytest.mark.filterwarnings("ignore:.*IMAGENET1K_V1")
+def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, monkeypatch):
+    """The state holds every weight, yet a resume with model.init=imagenet stopped at once: `error:
+    model.weights=...: no such file` (the file moved or deleted after the run started)."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    imagenet = tmp_path / "imagenet.pt"  # the stand-in model's "ImageNet" weights, read by the stand-in loader
+    torch.save(TinyARNIQA().state_dict(), imagenet)
+    load = lambda model, config: model.load_state_dict(torch.load(imagenet))  # noqa: E731
+    monkeypatch.setattr(loop, "load_imagenet", load, raising=False)
+    settings = ["model.init=imagenet", f"model.weights={imagenet}"]
+    Trainer(short_run(*settings, "train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run(*settings, "train.max_steps=2")).fit()
+    imagenet.unlink()
+    Trainer(short_run(*settings, "train.max_steps=4")).fit(resume=tmp_path / "run" / STATE_FILE)
+    resumed, whole = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)

@@ -36,14 +36,19 @@ def build_model(config: Config) -> ARNIQA:
         return model
     model = ARNIQA(config.model.backbone, **options)
     if config.model.init == "imagenet":
-        check_weights(config)
-        load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
+        load_imagenet(model, config)
     return model
 
 
+def load_imagenet(model: ARNIQA, config: Config) -> None:
+    """The ResNet50 ImageNet file ``model.weights`` loaded into ``model``, built as :func:`build_model` builds
+    it for ``model.init=imagenet`` (that is, as for ``random``), the SE blocks set by ``model.se_init``."""
+    check_weights(config)
+    load_resnet50_imagenet(model.encoder, config.model.weights, se_init=config.model.se_init)
+
+
 def check_weights(config: Config) -> None:
-    """ConfigError naming ``model.weights`` when ``model.init=imagenet`` and its file is not there: before the images
-    are listed and the model is built."""
+    """ConfigError naming ``model.weights`` when ``model.init=imagenet`` and its file is not there."""
     path = config.model.weights
     if config.model.init == "imagenet" and not Path(path).is_file():
         problem = "a folder, not a weight file" if Path(path).is_dir() else "no such file"
@@ -77,13 +82,20 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
     ``auto``: bf16 on CUDA when supported, else fp16 with a scaler; fp32 on CPU (CPU autocast to
     bf16 is slower than fp32 on CPUs without native bf16 units; ask for it with ``bf16``).
     """
-    if precision == "auto":
-        if device.type != "cuda":
-            return None, False
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    precision = resolve_precision(precision, device)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("train.precision=fp16 needs CUDA; use bf16 or fp32 on this device")
     return autocast_dtype(precision), precision == "fp16"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16``: what ``train.precision=precision`` trains in on ``device`` (see
+    :func:`autocast_settings`)."""
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Optimizer:

@@ -20,11 +20,13 @@ exactly what the interrupted one would have done.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -42,7 +44,14 @@ from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig, check_data
 from .distributed import Context, lost_peer, setup, teardown
-from .factory import autocast_settings, build_model, check_weights, imagenet_file_note, make_optimizer
+from .factory import (
+    autocast_settings,
+    build_model,
+    imagenet_file_note,
+    load_imagenet,
+    make_optimizer,
+    resolve_precision,
+)
 from .logger import RunLogger
 from .schedule import advance, make_scheduler, set_peak_lr
 from .state import (
@@ -55,6 +64,7 @@ from .state import (
     rng_states,
     save_state,
     set_rng_states,
+    validation_basis,
 )
 from .step import TwoPass, contrastive_loss
 from .stopping import Stopped, StopSignals
@@ -78,7 +88,6 @@ class Trainer:
         self.output = Path(config.output)
         cfg = config.train
         with self.ctx.together("start"):  # no collective before every process has its data and model
-            check_weights(config)  # before the validation sets and the images are read
             self.validate = validate if validate is not None else make_validator(config, self.device)
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
@@ -118,11 +127,11 @@ class Trainer:
         self.degrade_on = resolve_degrade_on(config.data.degrade_on, self.device, local_processes)
 
     def _build_model(self) -> None:
-        cfg = self.config.train
-        self.model = build_model(self.config).to(self.device)
+        cfg, config = self.config.train, self.config
+        if config.model.init == "imagenet":  # its file is read when a new run starts: a resumed one needs none
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, init="random"))
+        self.model = build_model(config).to(self.device)
         self.notes = [self._degrade_on_note()]  # lines for run.log
-        if self.config.model.init == "imagenet" and self.ctx.main:
-            self.notes.append(imagenet_file_note(self.config.model.weights))
         self.validation_splits = getattr(self.validate, "splits", None)
         if self.validation_splits:
             self.notes.append(f"validation splits: {self.validation_splits}")
@@ -134,6 +143,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, opt)
         self.scheduler = make_scheduler(self.optimizer, opt, self.steps_per_epoch)
         self.autocast_dtype, use_scaler = autocast_settings(self.config.train.precision, self.device)
+        self.precision = resolve_precision(self.config.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
     # ------------------------------------------------------------------ state
@@ -149,6 +159,8 @@ class Trainer:
             "best": self.best,
             "rng": rng_states(),
             "world_size": self.ctx.world_size,
+            "device": self.device.type,
+            "precision": self.precision,
             "config": self.resolved_config(),
             "images": {"count": self.images[0], "id": self.images[1]},
         }
@@ -176,7 +188,7 @@ class Trainer:
 
     def load_state(self, path: str | Path, data: bytes | None = None) -> None:
         """Resume from the state.pt at ``path`` (``data``: its bytes, when rank 0 has read them)."""
-        state = read_state(path, self.config, self.images, data)
+        state = read_state(path, self.config, self.images, (self.degrade_on, self.device.type), data)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -201,6 +213,32 @@ class Trainer:
         self.global_step, self.best = state["global_step"], state["best"]
         if state["config"]["data"].get("root") != self.config.data.root:  # moved: the same images (read_state)
             self.notes.append(f"data.root was {state['config']['data'].get('root')!r}, now {self.config.data.root!r}")
+        now = (("device", self.device.type), ("precision", self.precision), ("world_size", self.ctx.world_size))
+        moved = [f"{key} was {state[key]}, now {value}" for key, value in now if state.get(key, value) != value]
+        if moved:  # allowed (another machine; fp32 after a non-finite loss), but other rounding from here on
+            self.notes.append(
+                f"resumed with {'; '.join(moved)}: not bit-identical to the run uninterrupted from here on"
+            )
+        validation = validation_basis(state["config"].get("validation", {}))
+        if (
+            self.best is not None
+            and not self._ended()
+            and validation != validation_basis(self.config.to_dict()["validation"])
+        ):
+            # scores of other data or splits, not comparable with the saved best (an ended run keeps its best model)
+            self.notes.append(
+                f"validation differs from the interrupted run's (its datasets, splits, alpha or num_splits): its best "
+                f"score {self.best:.4f} is not compared with the new scores; best.safetensors is replaced at the next "
+                "validation"
+            )
+            if self.ctx.main:
+                warnings.warn(self.notes[-1], stacklevel=2)
+            self.best = None
+
+    def _ended(self) -> bool:
+        """Whether the run is at its end: ``train.epochs`` or ``train.max_steps`` reached."""
+        total = total_steps(self.steps_per_epoch, self.config.train)
+        return self.epoch >= self.config.train.epochs or self.global_step >= total
 
     def _kept(self) -> str:
         """Which checkpoint an interrupted run can resume from."""
@@ -260,6 +298,8 @@ class Trainer:
         (None, nothing trained, when the resumed run had already ended)."""
         with ExitStack() as stack:
             with self.ctx.together("start"):  # every process, or none
+                if resume is None and self.config.model.init == "imagenet":
+                    self._load_imagenet()  # before the run folder is made: a missing file makes none
                 found = self._claim(stack, resume) if self.ctx.main else None
             found = self.ctx.from_main(found, "start")  # rank 0 alone writes the run folder: its view holds
             with self.ctx.together("start"):
@@ -267,6 +307,12 @@ class Trainer:
             del found  # the state's bytes
             self.ctx.allow_long_waits()
             yield log
+
+    def _load_imagenet(self) -> None:
+        """A new run: the ImageNet file loaded into the model (every process the same file), its SHA-256 noted."""
+        load_imagenet(self.model, self.config)
+        if self.ctx.main:
+            self.notes.append(imagenet_file_note(self.config.model.weights))
 
     def _claim(self, stack: ExitStack, resume: str | Path | None) -> tuple:
         """Rank 0: the run folder locked and cleared of a killed run's temporaries; what it holds for this start:
@@ -296,8 +342,7 @@ class Trainer:
         if resume is not None:
             self.load_state(resume, data)
         total = total_steps(self.steps_per_epoch, self.config.train)
-        ended = self.epoch >= self.config.train.epochs or self.global_step >= total
-        self.finished_before = resume is not None and ended
+        self.finished_before = resume is not None and self._ended()
         self.model_restored = self.finished_before and not model_written
         return None if self.finished_before else self._open_log(stack, resume, total)
 

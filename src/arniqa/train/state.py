@@ -37,6 +37,8 @@ SAME_RUN_KEYS = (
     *(("optim", key) for key in ("t0_steps", "warmup_steps", "t_mult", "eta_min")),
     *(("model", key) for key in ("temperature", "se_stages", "se_bias")),  # SE blocks: "does not fit" named no key
     *(("data", key) for key in ("max_distortions", "pristine_prob", "max_images")),
+    # Other kernels and rounding (channels_last changes a CPU step's last bits): the run no longer bit-exact.
+    *(("train", key) for key in ("channels_last", "deterministic", "sync_batchnorm")),
 )
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
 
@@ -180,11 +182,29 @@ def _first_line(err: Exception) -> str:
     return f"{type(err).__name__}: {line.strip()}"
 
 
-def read_state(path: str | Path, config: Config, images: tuple[int, str], data: bytes | None = None) -> dict:
+def drawn_on(degrade_on: str, device: str | None) -> str | None:
+    """The device type whose generator draws a step's degradation internals (:mod:`arniqa.train.batches`):
+    the CPU in the DataLoader workers, else the training ``device``'s type (None: not known). A CUDA
+    generator seeded alike draws other numbers than the CPU's."""
+    return "cpu" if degrade_on == "workers" else device if degrade_on == "device" else None
+
+
+def validation_basis(validation: dict) -> tuple:
+    """What a validation score depends on (a ``validation`` config section as a dict): each dataset's adapter and
+    splits, the ridge alpha and the random split count; not a dataset's root (a moved copy) nor its label."""
+    datasets = [(entry.get("name"), entry.get("splits")) for entry in validation.get("datasets", [])]
+    return datasets, validation.get("alpha"), validation.get("num_splits")
+
+
+def read_state(
+    path: str | Path, config: Config, images: tuple[int, str], placement: tuple[str, str], data: bytes | None = None
+) -> dict:
     """The state saved at ``path`` (``data``: its bytes, when already read), checked against ``config``
-    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`) and the run's ``images`` (their count and
-    :func:`~arniqa.data.pristine.image_set_id`); StateError when it cannot be read safely, TrainingError
-    naming every difference when it was made with other settings or images."""
+    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`), the run's ``images`` (their count and
+    :func:`~arniqa.data.pristine.image_set_id`) and its ``placement`` (``data.degrade_on`` resolved, the
+    training device's type), which say where the degradations are drawn (:func:`drawn_on`); StateError
+    when it cannot be read safely, TrainingError naming every difference when it was made with other
+    settings, images or degradation draws."""
     path = Path(path)
     state = load_state_file(path, data)
     try:
@@ -210,6 +230,14 @@ def read_state(path: str | Path, config: Config, images: tuple[int, str], data: 
             f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
             f"{then[0]} then in {state['config']['data'].get('root')!r}; a moved or copied folder "
             "of the same files is fine)"
+        )
+    mode = state["config"]["data"].get("degrade_on")
+    then, now = drawn_on(mode, state.get("device")), drawn_on(*placement)  # older states: no device
+    if then is not None and then != now:
+        changed.append(
+            f"the degradations were drawn on {then} in the interrupted run (data.degrade_on={mode}), now on {now} "
+            f"(data.degrade_on={placement[0]}, training on {placement[1]}): other random draws; draw them on {then} "
+            f"with data.degrade_on={'workers' if then == 'cpu' else f'device on a {then} device'}"
         )
     if changed:
         raise TrainingError(
