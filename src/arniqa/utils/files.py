@@ -118,6 +118,22 @@ def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> 
 
 
 TEMPORARY = ".{stem}.{pid}.{hex}.tmp{suffix}"  # the name of the temporary file of STEM.SUFFIX, hidden
+# What TEMPORARY adds to a file's name, at most (Linux pids are at most 2**22, 7 digits)
+TEMPORARY_EXTRA = len(TEMPORARY.format(stem="", pid=2**22, hex="0" * 8, suffix=""))
+
+
+def fit_stem(stem: str, folder: str | os.PathLike, suffix_bytes: int) -> str:
+    """``stem`` cut at a character so that a file in ``folder`` named ``stem`` and up to ``suffix_bytes`` bytes
+    more, and the temporary name :func:`atomic_writes` gives it, fit the folder's longest file name (NAME_MAX,
+    255 bytes on most file systems) in bytes."""
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # unknown, or no pathconf (Windows)
+        name_max = 255
+    room = max(1, name_max - TEMPORARY_EXTRA - suffix_bytes)
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return stem
 
 
 def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = True) -> list[Path]:
