@@ -127,6 +127,7 @@ def score(
 
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
+    from ..inference.inputs import source_name
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
@@ -195,8 +196,13 @@ def score(
             except OutputError as e:
                 if resume:  # without --resume a result file of other columns is replaced
                     fail(str(e))
-        if resume:
-            items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
+        if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
+            failed_before: set[str] = set()
+
+            def resumed(item) -> None:
+                counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
+
+            items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
             scorer = load(
                 checkpoint or DEFAULT_MODEL,
@@ -252,11 +258,17 @@ def score(
         with writing(html):
             write_report(rows, html)
         err.print(f"wrote {html}")
-    if failed:
-        err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
+    if failed or counts["resumed failed"]:
+        before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
+        total = counts["resumed"] + counts["scored"]
+        err.print(
+            f"{failed + counts['resumed failed']} of {total} images could not be scored{before} (see the error column)",
+            style="yellow",
+            soft_wrap=True,
+        )
     if summary := skipped_summary(skipped, broken):
         err.print(summary, style="yellow", soft_wrap=True)  # one line
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 
 def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict, explainer):
