@@ -110,6 +110,35 @@ def test_stdout_and_small_images_in_crops(weights_dir, tmp_path):
     assert np.isfinite(float(rows[0]["score"]))
 
 
+def test_dash_output_is_standard_output_and_a_closed_one_is_one_line(folder, tmp_path, monkeypatch):
+    """`-o -` wrote a file named '-' in the current folder (`--files-from -` reads standard input); with standard
+    output closed (`arniqa score photos >&-`) the run ended in a traceback (`'RowWriter' object has no attribute
+    '_fd'`), exit 1."""
+    import os
+    import subprocess
+
+    import tiny_score
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", "-"])
+    assert r.exit_code == 0 and not (tmp_path / "-").exists()
+    [row] = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert row["path"] == str(folder / "a.jpg") and float(row["score"]) > 0
+    p = subprocess.run(
+        [sys.executable, "-m", "arniqa", "score", str(folder / "a.jpg")],
+        preexec_fn=lambda: os.close(1),  # in the child: no standard output at all
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == EXIT_USAGE and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "error: Invalid value: standard output is closed; write the rows to a file with -o FILE "
+        "(see arniqa score --help)"
+    ]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_resume_appends_only_new_paths(weights_dir, folder, tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"

@@ -66,7 +66,7 @@ def score(
         help=f"crops | whole | pyiqa | eval (docs/usage.md). Default: an ONNX file's own, else {DEFAULT_PROTOCOL}.",
     ),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
     ),
@@ -137,6 +137,10 @@ def score(
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
+    if output is not None and str(output) == "-":  # as --files-from -: standard output, not a file named '-'
+        output = None
+    if output is None and sys.stdout is None:  # started with standard output closed (>&-)
+        raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
     if resume and output is None:
         raise typer.BadParameter("--resume needs -o FILE")
     if ray_workers is not None and ray is None:
