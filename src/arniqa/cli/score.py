@@ -11,6 +11,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..utils.files import is_stream
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -141,8 +142,11 @@ def score(
         output = None
     if output is None and sys.stdout is None:  # started with standard output closed (>&-)
         raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
-    if resume and output is None:
-        raise typer.BadParameter("--resume needs -o FILE")
+    stream = output is not None and is_stream(output)  # -o /dev/null, a named pipe: written into as stdout is
+    if resume and (output is None or stream):
+        raise typer.BadParameter(
+            "--resume needs -o FILE" + (f", a file ({output} is a device or a pipe)" if stream else "")
+        )
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     try:
@@ -174,7 +178,7 @@ def score(
 
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
-        if output is not None:  # held to the end: another arniqa process writing this output is refused
+        if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
             stack.enter_context(one_writer(output))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
         items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
@@ -241,7 +245,7 @@ def score(
             failed = write_scores(
                 scorer,
                 items,
-                sys.stdout if output is None else output,
+                sys.stdout if output is None else stack.enter_context(open(output, "w")) if stream else output,
                 fmt,
                 append=resume,
                 scale=scale,
