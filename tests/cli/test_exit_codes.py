@@ -385,3 +385,25 @@ def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_dow
     lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not list((workdir / "cache").rglob("*")) and not (workdir / "maps").exists()
+
+
+@pytest.mark.parametrize("where", ["_register", "app"])
+def test_ctrl_c_while_the_verbs_import_is_one_line_exit_130(where):
+    """Ctrl-C in the first half second of `arniqa score`, while the verbs' modules import (numpy, PIL, rich) or
+    typer builds the command from them (before click catches it), printed a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    stub = (
+        "import arniqa.cli as cli\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    raise KeyboardInterrupt  # where Ctrl-C lands\n"
+        f"cli.{where} = interrupted\n"
+        "cli.main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", stub], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 130 and "Traceback" not in p.stderr
+    assert p.stderr.splitlines() == [
+        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
+        "ablate go on from it"
+    ]
