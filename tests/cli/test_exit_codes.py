@@ -434,3 +434,25 @@ def test_a_model_file_that_is_not_there_is_one_line_before_torch_and_any_downloa
     assert (
         not list((offline / "cache").rglob("*")) and not (offline / "maps").exists() and not (offline / "out").exists()
     )
+
+
+@pytest.mark.parametrize("where", ["_register", "app"])
+def test_ctrl_c_while_the_verbs_import_is_one_line_exit_130(where):
+    """Ctrl-C in the first half second of `arniqa score`, while the verbs' modules import (numpy, PIL, rich) or
+    typer builds the command from them (before click catches it), printed a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    stub = (
+        "import arniqa.cli as cli\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    raise KeyboardInterrupt  # where Ctrl-C lands\n"
+        f"cli.{where} = interrupted\n"
+        "cli.main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", stub], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 130 and "Traceback" not in p.stderr
+    assert p.stderr.splitlines() == [
+        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
+        "ablate go on from it"
+    ]

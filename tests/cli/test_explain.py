@@ -22,6 +22,7 @@ from arniqa.inference.explaining import describe
 from arniqa.inference.maps import positions
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer
+from arniqa.utils.files import unescape_name
 
 
 def _run(*args):
@@ -235,6 +236,42 @@ def test_map_and_report_link_each_image_to_its_own_map(tmp_path, monkeypatch):
     assert shown["photos/a/x.png"] != shown["photos/b/x.png"]
     missing = _run("report", "scores.csv", "-o", "r2.html", "--maps", "photos")
     assert missing.exit_code == EXIT_USAGE and "no maps.csv" in missing.output
+
+
+def test_photos_named_as_long_as_a_file_name_can_be_are_mapped_each_to_its_own_map(tmp_path):
+    """A photo named with 230 bytes or more (a 77-character Chinese title) stopped `arniqa map` with exit 2 and
+    `cannot write it: File name too long (ENAMETOOLONG); choose an output you can write to`, leaving the photos
+    after it unmapped: its map's name (and the temporary name it is written under) exceeded 255 bytes."""
+    import os
+
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.maps import quality_map
+
+    tiny_onnx(tmp_path / "tiny.onnx")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = [
+        b"x" * 249 + b"a.png",
+        b"x" * 249 + b"b.png",
+        "画".encode() * 83 + b".png",
+        b"\xff" * 250 + b".png",
+        b"z.png",
+    ]
+    for seed, name in enumerate(names):
+        assert len(name) <= 255
+        _photo(os.path.join(os.fsencode(photos), name), 40, 30, seed)
+    out = tmp_path / "maps"
+    result = _run("map", photos, "-o", out, "--checkpoint", tmp_path / "tiny.onnx", "--crop", 16)
+    assert result.exit_code == EXIT_OK, result.output
+    rows = list(csv.DictReader(open(out / "maps.csv", encoding="utf-8")))
+    assert sorted(os.fsencode(Path(unescape_name(r["path"])).name) for r in rows) == sorted(names)
+    scorer = load(tmp_path / "tiny.onnx", device="cpu")
+    maps = [out / unescape_name(r["map"]) for r in rows]
+    assert len(set(maps)) == len(names) and all(len(os.fsencode(m.name)) <= 255 for m in maps)
+    for row, png in zip(rows, maps):
+        expected = quality_map(scorer, Image.open(unescape_name(row["path"])).convert("RGB"), crop=16).scores
+        np.testing.assert_allclose(np.load(png.with_suffix(".npy")), expected, rtol=1e-6)  # its own image's map
 
 
 def test_map_into_a_folder_among_its_inputs_does_not_map_its_maps(tmp_path):

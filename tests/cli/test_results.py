@@ -154,3 +154,30 @@ def test_report_counts_rows_of_a_non_finite_score_as_not_scored(tmp_path, monkey
     data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (tmp_path / "r.html").read_text())
     assert [row[:2] for row in json.loads(data[1])["rows"]] == [["a.png", 0.5], ["e.png", 0.25]]
     assert "Could not be scored (3)" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("fault", ["deleted", "replaced", "folder removed"])
+def test_an_output_deleted_while_rows_are_written_stops_the_writer_naming_it(tmp_path, fault):
+    """`arniqa score -o out/s.csv` whose folder was removed mid-run (a clean-up of /tmp) wrote on into the deleted
+    file and exited 0: every row lost, nothing said. Now the next row is an OutputError (exit 2) naming the file."""
+    import shutil
+
+    from arniqa.cli.result_files import OutputError
+
+    out = tmp_path / "out" / "s.csv"
+    out.parent.mkdir()
+    w = RowWriter(out, "csv")
+    w.write("a", 0.5, 3.0, None)
+    if fault == "deleted":
+        out.unlink()
+    elif fault == "replaced":
+        (tmp_path / "other.csv").write_text("path,score,raw_score,error\n")
+        (tmp_path / "other.csv").replace(out)
+    else:
+        shutil.rmtree(out.parent)
+    with pytest.raises(OutputError, match=re.escape(f"{out}: deleted while this run wrote it")) as e:
+        w.write("b", 0.25, 2.0, None)
+    assert "the rows in it are lost (1 written)" in str(e.value)
+    w.close(quiet=True)
+    if fault == "replaced":
+        assert out.read_text() == "path,score,raw_score,error\n"  # the file put there is left as it is

@@ -110,6 +110,61 @@ def test_stdout_and_small_images_in_crops(weights_dir, tmp_path):
     assert np.isfinite(float(rows[0]["score"]))
 
 
+def test_dash_output_is_standard_output_and_a_closed_one_is_one_line(folder, tmp_path, monkeypatch):
+    """`-o -` wrote a file named '-' in the current folder (`--files-from -` reads standard input); with standard
+    output closed (`arniqa score photos >&-`) the run ended in a traceback (`'RowWriter' object has no attribute
+    '_fd'`), exit 1."""
+    import os
+    import subprocess
+
+    import tiny_score
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", "-"])
+    assert r.exit_code == 0 and not (tmp_path / "-").exists()
+    [row] = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert row["path"] == str(folder / "a.jpg") and float(row["score"]) > 0
+    p = subprocess.run(
+        [sys.executable, "-m", "arniqa", "score", str(folder / "a.jpg")],
+        preexec_fn=lambda: os.close(1),  # in the child: no standard output at all
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == EXIT_USAGE and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "error: Invalid value: standard output is closed; write the rows to a file with -o FILE "
+        "(see arniqa score --help)"
+    ]
+
+
+def test_a_device_or_a_named_pipe_as_output_is_written_as_standard_output_is(folder, tmp_path, monkeypatch):
+    """`-o /dev/null`, `-o /dev/stdout` (on a pipe) and `-o` a named pipe (rows streamed to another program) all
+    stopped at once, exit 2: `Invalid argument (EINVAL)` (the file was cut to its last row, which a pipe cannot) or
+    `no such folder (ENOENT)` (a lock file beside `pipe:[N]`). They are written into now, as standard output."""
+    import os
+    import threading
+
+    import tiny_score
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    images = [folder / "a.jpg", folder / "b.png"]
+    assert _run([*images, "--protocol", "whole", "-o", tmp_path / "file.csv"]).exit_code == 0
+    assert _run([*images, "--protocol", "whole", "-o", "/dev/null"]).exit_code == 0
+    fifo = tmp_path / "rows"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert _run([*images, "--protocol", "whole", "-o", fifo]).exit_code == 0
+    reader.join(timeout=60)
+    assert got == [(tmp_path / "file.csv").read_bytes()]
+    assert sorted(os.listdir(tmp_path)) == ["file.csv", "rows"]  # no lock file left beside it
+    r = _run([*images, "--protocol", "whole", "-o", fifo, "--resume"])  # nothing to read back from a pipe
+    assert r.exit_code == EXIT_USAGE and "--resume needs -o FILE, a file" in r.output
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_resume_appends_only_new_paths(weights_dir, folder, tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"

@@ -304,3 +304,19 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_pat
     assert 2 <= len(set(iter_done(out, "csv"))) < len(imgs)
     assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_a_resumed_run_exits_as_one_clean_run_when_an_image_failed(tiny, tmp_path):
+    """A run cut short after an error row, then `--resume`d, exited 0 (only the images scored by the resume
+    counted), while one clean run of the same inputs, to the same bytes, exits 1: a pipeline's `&&` went on."""
+    imgs = write_images(tmp_path / "imgs", 5)
+    imgs[1].write_bytes(b"not an image")
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    args = ["--protocol", "whole", "-o"]
+    assert _score(*imgs, *args, clean).exit_code == 1
+    assert _score(*imgs[:2], *args, out).exit_code == 1  # as a run stopped after its second row leaves it
+    r = _score(*imgs, *args, out, "--resume")
+    assert r.exit_code == 1 and "1 of 5 images could not be scored, 1 of them in the rows resumed" in r.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    assert _score(*imgs, *args, out, "--resume").exit_code == 1  # nothing left to score: still that file's status
+    assert _score(*imgs[2:], *args, out, "--resume").exit_code == 0  # the failed image is not among these inputs

@@ -284,3 +284,28 @@ def test_prune_cache_keeps_the_entries_used_last_and_of_late_and_deletes_the_oth
     assert mark_used(tmp_path / "r4.onnx") and time.time() - (tmp_path / "r4.onnx").stat().st_atime < 60
     assert (tmp_path / "r4.onnx").stat().st_mtime_ns == 1_234_567_890_123_456_789  # when it was made: kept
     assert not mark_used(tmp_path / "gone.onnx") and not (tmp_path / "gone.onnx").exists()
+
+
+def test_a_device_or_a_named_pipe_is_written_into_never_replaced_by_a_file(tmp_path):
+    """`arniqa report scores.csv -o /dev/null` (or `score --html /dev/null`), run as root, renamed its temporary file
+    over /dev/null: the machine's null device became a regular file holding the report. A device (here a copy of
+    /dev/null, made where root can) or a named pipe is now written into and stays what it was."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert atomic_writes([(tmp_path / "a.txt", lambda p: p.write_text("a")), (fifo, lambda p: p.write_text("row"))])
+    reader.join(timeout=20)
+    assert got == ["row"] and stat.S_ISFIFO(os.stat(fifo).st_mode)  # the reader got the bytes; still a pipe
+    assert (tmp_path / "a.txt").read_text() == "a" and sorted(os.listdir(tmp_path)) == ["a.txt", "pipe"]
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
+    except PermissionError:
+        return  # not root: neither can it replace /dev/null
+    atomic_write(device, lambda p: p.write_text("<html>"))
+    assert stat.S_ISCHR(os.stat(device).st_mode) and device.read_bytes() == b""

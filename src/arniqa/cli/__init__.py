@@ -16,6 +16,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer
 
+from ..constants import INTERRUPTED
 from .command import (  # noqa: F401  (re-exported)
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -36,15 +37,20 @@ def _register() -> None:
 def main() -> None:
     """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
-    from ..utils.files import show_warning
-    from ..utils.runtime import interrupted, stop_on_signals
+    try:
+        from ..utils.files import show_warning
+        from ..utils.runtime import interrupted, stop_on_signals
 
-    _register()
+        _register()
+    except KeyboardInterrupt:  # Ctrl-C while the verbs' modules import (numpy, PIL, rich: half a second)
+        print_error(INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)
     warnings.showwarning = show_warning
     stop_on_signals()  # SIGTERM, SIGHUP: a clean stop, as Ctrl-C (lock files removed)
     try:
         code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
-    except typer.Abort:  # Ctrl-C, where typer leaves it to click (typer < 0.29 returns no 130 of its own)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C, where typer leaves it to click or before click runs
+        # (typer < 0.29 returns no 130 of its own)
         code = EXIT_INTERRUPTED
     except _option_errors() as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `arniqa` alone: the help

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
-from ..utils.files import atomic_writes, escape_name, inside, output_lock, unescape_name, write_whole
+from ..utils.files import atomic_writes, escape_name, fit_stem, inside, output_lock, unescape_name, write_whole
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -107,11 +107,13 @@ def map_images(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _unique(stem: str, used: set[str]) -> str:
-    name, n = stem, 1
+def _unique(stem: str, used: set[str], output: Path, suffix_bytes: int) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``, ... when taken, cut to leave ``suffix_bytes`` bytes for the longest
+    suffix of its files in ``output`` (a photo's name may already be as long as a file name can be)."""
+    name, n = fit_stem(stem, output, suffix_bytes), 1
     while name in used:
         n += 1
-        name = f"{stem}-{n}"
+        name = fit_stem(stem, output, suffix_bytes + len(f"-{n}")) + f"-{n}"
     used.add(name)
     return name
 
@@ -143,6 +145,10 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
     from ..inference.maps import overlay, quality_map
 
     used: set[str] = set()
+    suffixes = [".map.npy", ".map.png"]
+    if options["explain"]:
+        suffixes += [".groups.npy", *(f".{label}.png" for label in scorer.explainer.labels)]
+    longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
     fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
@@ -150,7 +156,7 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
         end = write_whole(fd, _csv_row(MAP_COLUMNS), 0, str(listing))
         for i, item in enumerate(files):
             name = source_name(item, i)
-            stem = _unique(Path(name).stem, used)
+            stem = _unique(Path(name).stem, used, output, longest)
             try:
                 image = as_image(item, name)
                 qmap = quality_map(scorer, image, **options)

@@ -14,7 +14,7 @@ import csv
 import errno
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from itertools import chain, islice
 from pathlib import Path
@@ -263,10 +263,12 @@ def read_rows_and_rest(path: str | os.PathLike, fmt: str) -> tuple[list[dict], i
     return existing.rows, rest
 
 
-def iter_done(path: str | os.PathLike, fmt: str) -> Iterator[str]:
+def iter_done(path: str | os.PathLike, fmt: str, failed: Callable[[str], object] = lambda path: None) -> Iterator[str]:
     """The paths that already have a complete row (scored or failed) in a result file, in its order,
-    read as a stream (the rows :func:`read_rows` returns, paths unescaped); :class:`OutputError` for a
-    file that is no result file of ``fmt``."""
+    read as a stream (the rows :func:`read_rows` returns, paths unescaped); ``failed(path)`` is called for
+    each error row first. :class:`OutputError` for a file that is no result file of ``fmt``."""
     for row, _ in _iter_scan(Path(path), fmt):
         if row is not None:
+            if row["error"]:
+                failed(str(row["path"]))
             yield str(row["path"])

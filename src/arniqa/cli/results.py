@@ -152,9 +152,26 @@ class RowWriter:
             return
         try:
             self.end = write_whole(self._fd, text.encode("utf-8"), self.end, self.name)
+            gone = self._gone()
         except OSError as e:
             self._broken = True
             raise output_error(self.name, e, self.existing + self.count) from None
+        if gone:  # rows written on would be lost with it, and the run would end as if they were kept
+            self._broken = True
+            raise OutputError(
+                f"{printable(self.name)}: deleted while this run wrote it (the file removed or replaced, or its "
+                f"folder removed): the rows in it are lost ({self.existing + self.count} written); rerun (or choose "
+                "another output)"
+            )
+
+    def _gone(self) -> bool:
+        """True when the file written is no longer in its folder under its name."""
+        if os.fstat(self._fd).st_nlink:  # one system call per row; 0 only once no folder holds the file
+            return False
+        try:
+            return not os.path.samestat(os.fstat(self._fd), os.stat(self.name))
+        except FileNotFoundError:
+            return True
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
         """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""

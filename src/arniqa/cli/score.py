@@ -11,6 +11,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..utils.files import is_stream
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -67,7 +68,7 @@ def score(
         help=f"crops | whole | pyiqa | eval (docs/usage.md). Default: an ONNX file's own, else {DEFAULT_PROTOCOL}.",
     ),
     fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output file. Default: stdout."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
     ),
@@ -128,6 +129,7 @@ def score(
 
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
+    from ..inference.inputs import source_name
     from ..inference.listing import iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
@@ -137,8 +139,15 @@ def score(
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
-    if resume and output is None:
-        raise typer.BadParameter("--resume needs -o FILE")
+    if output is not None and str(output) == "-":  # as --files-from -: standard output, not a file named '-'
+        output = None
+    if output is None and sys.stdout is None:  # started with standard output closed (>&-)
+        raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
+    stream = output is not None and is_stream(output)  # -o /dev/null, a named pipe: written into as stdout is
+    if resume and (output is None or stream):
+        raise typer.BadParameter(
+            "--resume needs -o FILE" + (f", a file ({output} is a device or a pipe)" if stream else "")
+        )
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     try:
@@ -171,7 +180,7 @@ def score(
 
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
     with ExitStack() as stack:
-        if output is not None:  # held to the end: another arniqa process writing this output is refused
+        if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
             stack.enter_context(one_writer(output))
         sources = chain(paths or (), () if files_from is None else read_list(files_from))
         items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
@@ -197,8 +206,13 @@ def score(
             except OutputError as e:
                 if resume:  # without --resume a result file of other columns is replaced
                     fail(str(e))
-        if resume:
-            items = skip_finished(items, iter_done(output, fmt), lambda item: counts.update(["resumed"]))
+        if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
+            failed_before: set[str] = set()
+
+            def resumed(item) -> None:
+                counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
+
+            items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
         try:  # also with --ray: bad options and models fail here, before the cluster is asked
             scorer = load(
                 checkpoint or DEFAULT_MODEL,
@@ -233,7 +247,7 @@ def score(
             failed = write_scores(
                 scorer,
                 items,
-                sys.stdout if output is None else output,
+                sys.stdout if output is None else stack.enter_context(open(output, "w")) if stream else output,
                 fmt,
                 append=resume,
                 scale=scale,
@@ -254,11 +268,17 @@ def score(
         with writing(html):
             write_report(rows, html)
         err.print(f"wrote {html}")
-    if failed:
-        err.print(f"{failed} of {counts['scored']} images could not be scored (see the error column)", style="yellow")
+    if failed or counts["resumed failed"]:
+        before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
+        total = counts["resumed"] + counts["scored"]
+        err.print(
+            f"{failed + counts['resumed failed']} of {total} images could not be scored{before} (see the error column)",
+            style="yellow",
+            soft_wrap=True,
+        )
     if summary := skipped_summary(skipped, broken):
         err.print(summary, style="yellow", soft_wrap=True)  # one line
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 
 def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict, explainer):

@@ -23,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -118,17 +119,39 @@ def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> 
 
 
 TEMPORARY = ".{stem}.{pid}.{hex}.tmp{suffix}"  # the name of the temporary file of STEM.SUFFIX, hidden
+# What TEMPORARY adds to a file's name, at most (Linux pids are at most 2**22, 7 digits)
+TEMPORARY_EXTRA = len(TEMPORARY.format(stem="", pid=2**22, hex="0" * 8, suffix=""))
+
+
+def fit_stem(stem: str, folder: str | os.PathLike, suffix_bytes: int) -> str:
+    """``stem`` cut at a character so that a file in ``folder`` named ``stem`` and up to ``suffix_bytes`` bytes
+    more, and the temporary name :func:`atomic_writes` gives it, fit the folder's longest file name (NAME_MAX,
+    255 bytes on most file systems) in bytes."""
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # unknown, or no pathconf (Windows)
+        name_max = 255
+    room = max(1, name_max - TEMPORARY_EXTRA - suffix_bytes)
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return stem
 
 
 def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = True) -> list[Path]:
     """:func:`atomic_write` of several files that belong together (the parts of a checkpoint, the outputs of one
     command): every temporary file is written first, and only when all are written are they renamed over their
     paths. A full disk or any other error while writing leaves every path as it was (a crash during the renames,
-    which take no space, may still leave some replaced). Returns the paths."""
+    which take no space, may still leave some replaced). A path that is a device or a named pipe (:func:`is_stream`:
+    ``-o /dev/null``) is written into directly: renaming over it would replace ``/dev/null`` itself with a file.
+    Returns the paths."""
     written: list[tuple[Path, Path]] = []  # (temporary file, path)
     try:
         for path, write in files:
             path = Path(path)
+            if is_stream(path):  # /dev/null, a named pipe: written into, never replaced by a file
+                with naming(path):
+                    write(path)
+                continue
             tmp = path.with_name(
                 TEMPORARY.format(stem=path.stem, pid=os.getpid(), hex=secrets.token_hex(4), suffix=path.suffix)
             )
@@ -152,7 +175,17 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     if fsync:
         for folder in dict.fromkeys(path.parent for _, path in written):
             _fsync_folder(folder)
-    return [path for _, path in written]
+    return [Path(path) for path, _ in files]
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a device, a named pipe or a socket (``/dev/null``, ``/dev/stdout`` on a pipe, a FIFO):
+    written into as a stream, never replaced by a file, truncated or read back."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def remove_left_temporaries(folder: str | os.PathLike, age: float) -> None:
