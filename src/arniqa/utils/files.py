@@ -232,8 +232,8 @@ def prune_cache(folder: Path, keep: int = 4, idle: float = 24 * 3600) -> None:
             with suppress(OSError):  # gone meanwhile: another run pruned it
                 if not p.name.startswith(".") and p.is_file():
                     key = p.name.split(".")[0]
-                    stat = p.stat()
-                    used[key] = max(used.get(key, 0.0), stat.st_mtime, stat.st_atime)
+                    info = p.stat()
+                    used[key] = max(used.get(key, 0.0), info.st_mtime, info.st_atime)
                     files.setdefault(key, []).append(p)
     now = time.time()
     for key in sorted(used, key=used.__getitem__, reverse=True)[keep:]:
