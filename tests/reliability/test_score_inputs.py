@@ -171,12 +171,14 @@ def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_
             for i in range(1000):
                 (tmp_path / f"imgs{n}/d{k}/{i:04d}-a-long-name.jpg").symlink_to(tmp_path / "nowhere.jpg")
     peaks = {}
-    for n in (10, 1, 10):  # the first run grows Python's table of interned names (pathlib's) once
+    for run, n in enumerate((10, 1, 10, 10)):  # the first run grows Python's table of interned names (pathlib's)
         folder = tmp_path / f"imgs{n}"
         tracemalloc.start()
         r = _score(folder, "--protocol", "whole", "-o", tmp_path / f"s{n}.csv")
-        peaks[n] = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        if run:  # the least of two runs: a busy machine's threads once added 0.5 MB to one
+            peaks[n] = min(peaks.get(n, peak), peak)
         assert r.exit_code == 0, r.stderr
         assert f"{n * 1000} entries that are no file: {folder}/d0/0000-a-long-name.jpg (dangling link), " in r.stderr
         assert r.stderr.count("(dangling link)") == 10 and ", ...\n" in r.stderr
