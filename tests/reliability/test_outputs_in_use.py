@@ -137,7 +137,8 @@ def test_export_refuses_an_output_in_use(tmp_path, monkeypatch):
 
     model, regressor, _ = tiny_onnx(tmp_path / "tiny.onnx")
     monkeypatch.setattr(loading, "load_model", lambda name, weights_dir, reg, explainer: (model, regressor))
-    refused(["export", "-o", tmp_path / "model.onnx", "--checkpoint", "unused"], tmp_path / "model.onnx")
+    (checkpoint := tmp_path / "unused.safetensors").write_bytes(b"")  # there (checked), never read (load_model)
+    refused(["export", "-o", tmp_path / "model.onnx", "--checkpoint", checkpoint], tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.onnx.json").exists()
 
 
