@@ -551,6 +551,7 @@ def test_a_png_text_chunk_over_pils_limit_is_passed_over_cheaply(tmp_path):
     big = _with_text(buf.getvalue(), _ztxt(b"comment", 2 << 20))
     (tmp_path / "big.png").write_bytes(big)
     (tmp_path / "big.img").write_bytes(big)  # a PNG by another name: PIL reads it from the path
+    assert can_identify(tmp_path / "big.img")  # a folder walk keeps it
     expected = np.repeat(a[..., None], 3, axis=2)  # grey replicated into R, G and B
     for got in (open_image(tmp_path / "big.png"), open_image(tmp_path / "big.img"), decode_image(big, "big")):
         np.testing.assert_array_equal(np.asarray(got), expected)

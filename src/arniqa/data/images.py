@@ -128,18 +128,27 @@ def is_image_file(path: PathLike) -> bool:
 def can_identify(path: PathLike) -> bool:
     """True when some decoder recognises the file's header (PIL reads the header only, whatever the name). No
     pixel is decoded: a bound of 0 stops PIL at its size check, which follows a recognised header (in an ICO, before
-    its image is decoded); PIL's warnings are not shown (:func:`_quiet_pil_warnings`)."""
+    its image is decoded); PIL's warnings are not shown (:func:`_quiet_pil_warnings`). A PNG is identified as
+    :func:`_decode` decodes it: without its text chunks when PIL refuses them."""
     bound = _BOUND.set(0)
     _quiet_pil_warnings()
     try:
-        with _open(path, str(path)):
+        if _identifies(path):
+            return True
+        data = _without_text(path, exif=False)
+        return data is not None and _identifies(io.BytesIO(data))
+    finally:
+        _BOUND.reset(bound)
+
+
+def _identifies(source) -> bool:
+    try:
+        with _open(source, "<image>"):
             return True
     except _OverBound:
         return True
     except Exception:  # any other failure means: not an image we can open
         return False
-    finally:
-        _BOUND.reset(bound)
 
 
 def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
