@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import re
 import sys
 
@@ -12,6 +13,7 @@ from fresh_cli import fresh_cli
 from local_http import sending, serving
 from PIL import Image
 from scoring_data import published_weights
+from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
@@ -390,3 +392,42 @@ def test_a_mistyped_choice_is_one_line_before_torch_and_any_download(tmp_path, m
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
     assert done.stderr.splitlines()[:-1] == [f"error: {message}"]  # the last: fresh_cli's report
     assert not list((tmp_path / "cache").rglob("*"))  # nothing fetched
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_nul_separated_list_scores_names_with_newlines_and_resumes(tmp_path, fmt):
+    """`find -print0 | arniqa score --files-from -` was one 'no such file' line naming the whole list."""
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    names = [str(_img(tmp_path / n, 20, 16, i)) for i, n in enumerate(["b\nc.png", "a.png", "tab\t.png", "d.png"])]
+    out = tmp_path / f"scores.{fmt}"
+    common = ["score", "--checkpoint", str(model), "--protocol", "whole", "-o", str(out), "--files-from", "-"]
+    listed = lambda paths: b"".join(os.fsencode(p) + b"\0" for p in paths)  # noqa: E731  (as find -print0)
+    r = CliRunner().invoke(app, [*common, "-0"], input=listed(names[:3]))
+    assert r.exit_code == 0, r.output
+    rows = _csv(out) if fmt == "csv" else json.loads(out.read_text())
+    assert [row["path"] for row in rows] == names[:3] and not any(row["error"] for row in rows)
+    r = CliRunner().invoke(app, [*common, "--null", "--resume"], input=listed(names))
+    assert r.exit_code == 0 and "resuming: 3 of 4 paths" in r.stderr, r.output
+    again = _csv(out) if fmt == "csv" else json.loads(out.read_text())
+    assert [row["path"] for row in again] == names and again[:3] == rows
+
+
+def test_a_list_that_is_not_one_is_one_line_exit_2_and_the_rows_written_are_kept(tmp_path):
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    image = str(_img(tmp_path / "a.png", 20, 16, 1))
+    out = tmp_path / "scores.csv"
+    common = ["score", "--checkpoint", str(model), "--protocol", "whole", "-o", str(out)]
+    # a NUL list without -0: after the paths given as arguments are scored
+    r = CliRunner().invoke(app, [*common, image, "--files-from", "-"], input=f"{image}\0{image}\0".encode())
+    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines()[-1] == (
+        "error: standard input: holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) "
+        "add -0"
+    )
+    assert [row["path"] for row in _csv(out)] == [image]
+    for args, said in [
+        (["--files-from", str(tmp_path / "missing")], f"error: {tmp_path / 'missing'}: no such file or directory; "),
+        (["--files-from", str(tmp_path)], f"error: {tmp_path}: is a directory (a folder goes among PATHS); "),
+        ([image, "-0"], "-0 (--null) goes with --files-from"),
+    ]:
+        r = CliRunner().invoke(app, [*common, *args])
+        assert r.exit_code == EXIT_USAGE and said in r.stderr and "Traceback" not in r.output, r.output

@@ -524,3 +524,59 @@ def test_32_bit_integers_outside_the_16_bit_range_are_an_error_not_saturated(tmp
             f"integer pixel values from {shown}, outside the 16-bit range 0..65535 (mode I); save it as an 8- or "
             "16-bit image",
         )
+
+
+def _with_text(data: bytes, *chunks: bytes) -> bytes:
+    """The PNG ``data`` with ``chunks`` put after its IHDR (where PIL reads them on opening)."""
+    return data[:33] + b"".join(chunks) + data[33:]
+
+
+def _ztxt(keyword: bytes, size: int) -> bytes:
+    """A zTXt chunk whose text unpacks to ``size`` zero bytes (compressed a MiB at a time)."""
+    import zlib
+
+    z = zlib.compressobj(9)
+    packed = b"".join(z.compress(bytes(min(1 << 20, size - i))) for i in range(0, size, 1 << 20)) + z.flush()
+    return _png_chunk(b"zTXt", keyword + b"\0\0" + packed)
+
+
+def test_a_png_text_chunk_over_pils_limit_is_passed_over_cheaply(tmp_path):
+    """An L-mode PNG whose text unpacked past PIL's 1 MB limit was 'truncated or corrupt image data' (the same
+    pixels in RGB went through Wuffs, which reads no text, and scored)."""
+    import tracemalloc
+
+    a = _pattern()[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(a, "L").save(buf, "PNG")
+    big = _with_text(buf.getvalue(), _ztxt(b"comment", 2 << 20))
+    (tmp_path / "big.png").write_bytes(big)
+    (tmp_path / "big.img").write_bytes(big)  # a PNG by another name: PIL reads it from the path
+    assert can_identify(tmp_path / "big.img")  # a folder walk keeps it
+    expected = np.repeat(a[..., None], 3, axis=2)  # grey replicated into R, G and B
+    for got in (open_image(tmp_path / "big.png"), open_image(tmp_path / "big.img"), decode_image(big, "big")):
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    # a text bomb: 256 MiB of text in a 256 KB chunk; decoded without ever being unpacked
+    bomb = _with_text(buf.getvalue(), _ztxt(b"comment", 256 << 20))
+    tracemalloc.start()
+    try:
+        np.testing.assert_array_equal(np.asarray(decode_image(bomb, "bomb")), expected)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak  # PIL unpacks at most its 1 MB limit
+
+
+def test_a_png_text_chunk_an_orientation_is_read_from_is_kept_and_over_pils_limit_named(tmp_path):
+    a = _pattern()
+    buf = io.BytesIO()
+    Image.fromarray(a).convert("RGBA").save(buf, "PNG")  # through PIL, not Wuffs
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+    small_xmp = _png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp)
+    turned = _with_text(buf.getvalue(), _ztxt(b"comment", 2 << 20), small_xmp)
+    (tmp_path / "turned.png").write_bytes(turned)
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "turned.png")), np.rot90(a, 1))
+    big_xmp = _with_text(buf.getvalue(), _ztxt(b"XML:com.adobe.xmp", 2 << 20))
+    said = r"an EXIF or XMP text chunk, which the orientation is read from, unpacks past Pillow's limit \(.*MAX_TEXT"
+    with pytest.raises(ImageError, match=said + r"_CHUNK\); save the image again without that metadata$"):
+        decode_image(big_xmp, "x.png")
+    np.testing.assert_array_equal(np.asarray(decode_image(big_xmp, "x.png", exif=False)), a)  # none read: dropped

@@ -7,6 +7,7 @@ import sys
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 from fresh_cli import fresh_cli
 from PIL import Image
 from tiny_arniqa import tiny_onnx
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
-from arniqa.inference.listing import iter_inputs, skip_finished
+from arniqa.inference.listing import LONGEST_PATH, ListError, iter_inputs, read_list, skip_finished
 
 
 def _png(path, seed=0, size=(16, 12)):
@@ -154,3 +155,43 @@ def test_a_10k_line_list_scores_in_bounded_memory(tmp_path):
     # ten times the inputs: the peak grows by less than 8 MB (10k paths held in lists would be ~1.5 MB,
     # their rows and results several MB more)
     assert peaks[10_000] - peaks[1000] < 8 * 1024, peaks
+
+
+def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_path, monkeypatch):
+    """`find -print0 | arniqa score --files-from -` was one path: the whole list, NULs and all."""
+    names = [b"a\nb.png", b" c .png", b"d\r", b"\xff.png", b"e.png"]
+    listing = tmp_path / "list0"
+    listing.write_bytes(b"\0".join(names) + b"\0\0")  # an empty name between the last two NULs: passed over
+    assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
+    listing.write_bytes(b"\0".join(names))  # no NUL after the last name
+    assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
+
+    class Endless:  # a pipe that is never closed: a name per read
+        reads = 0
+
+        def read1(self, size):
+            self.reads += 1
+            return b"x.png\0"
+
+    stdin = Endless()
+    monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": stdin})())
+    paths = read_list("-", null=True)
+    assert [next(paths) for _ in range(3)] == ["x.png"] * 3 and stdin.reads == 3
+
+
+@pytest.mark.parametrize(
+    "data, null, said",
+    [
+        (b"a.png\0b.png\0", False, "holds a NUL byte, which no file name holds; for a NUL-separated list"),
+        (b"a.png\nb.png\n", True, "holds lines but no NUL byte; for a list of one path per line drop -0"),
+        (b"a.png\n" * (LONGEST_PATH // 4), True, f"no NUL byte in {LONGEST_PATH} bytes"),
+        (b"a" * (LONGEST_PATH + 1), False, f"no line end in {LONGEST_PATH} bytes"),
+    ],
+)
+def test_a_list_of_the_other_kind_is_refused(tmp_path, data, null, said):
+    listing = tmp_path / "list"
+    listing.write_bytes(data)
+    with pytest.raises(ListError, match=f"^{listing}: {said}"):
+        list(read_list(listing, null))
+    with pytest.raises(ListError, match="no such file or directory; give --files-from a file listing paths"):
+        read_list(tmp_path / "missing")  # on the call, before the first path is taken

@@ -42,6 +42,9 @@ def score(
     files_from: str | None = typer.Option(
         None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
     ),
+    null: bool = typer.Option(
+        False, "-0", "--null", help="--files-from: the paths in LIST end with a NUL byte, as find -print0 writes."
+    ),
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
     ),
@@ -130,7 +133,7 @@ def score(
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
-    from ..inference.listing import iter_inputs, read_list, skip_finished
+    from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
     from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
     from .results import write_scores
@@ -150,6 +153,8 @@ def score(
         )
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
+    if null and files_from is None:
+        raise typer.BadParameter("-0 (--null) goes with --files-from")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -179,86 +184,91 @@ def score(
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
     columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
-    with ExitStack() as stack:
-        if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
-            stack.enter_context(one_writer(output))
-        sources = chain(paths or (), () if files_from is None else read_list(files_from))
-        items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
-        # Before the model loads (a download, maybe): fail fast when there is nothing to score.
-        missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
-        first = next(items, None)
-        while isinstance(first, str) and not os.path.exists(first) and len(missing) < MISSING_PEEK:
-            missing.append(first)
+    try:  # a list that is no list stops the run; the rows written are kept
+        with ExitStack() as stack:
+            if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
+                stack.enter_context(one_writer(output))
+            sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
+            items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
+            # Before the model loads (a download, maybe): fail fast when there is nothing to score.
+            missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
             first = next(items, None)
-        if first is None:
-            if missing:
-                fail_missing(missing)
-            given = [str(p) for p in paths or ()]
-            if files_from is not None:
-                given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
-            fail_no_images(given, skipped_summary(skipped, broken))
-        items = chain(missing, [first], items)
-        if output is not None and (resume or output.is_file()):
-            try:  # a file that is no result file (a photo named by -o) is refused before the model loads
-                next(iter_done(output, fmt), None)
-            except NotAResultFile as e:
-                fail(f"{e}; choose another output" + (", or score without --resume to replace it" if resume else ""))
+            while isinstance(first, str) and not os.path.exists(first) and len(missing) < MISSING_PEEK:
+                missing.append(first)
+                first = next(items, None)
+            if first is None:
+                if missing:
+                    fail_missing(missing)
+                given = [str(p) for p in paths or ()]
+                if files_from is not None:
+                    given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
+                fail_no_images(given, skipped_summary(skipped, broken))
+            items = chain(missing, [first], items)
+            if output is not None and (resume or output.is_file()):
+                try:  # a file that is no result file (a photo named by -o) is refused before the model loads
+                    next(iter_done(output, fmt), None)
+                except NotAResultFile as e:
+                    fail(
+                        f"{e}; choose another output" + (", or score without --resume to replace it" if resume else "")
+                    )
+                except OutputError as e:
+                    if resume:  # without --resume a result file of other columns is replaced
+                        fail(str(e))
+            if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
+                failed_before: set[str] = set()
+
+                def resumed(item) -> None:
+                    counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
+
+                items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
+            try:  # also with --ray: bad options and models fail here, before the cluster is asked
+                scorer = load(
+                    checkpoint or DEFAULT_MODEL,
+                    device=device,
+                    **options,
+                    **({} if explainer is None else {"explainer": explainer}),
+                )
+            except (ValueError, OSError) as e:
+                fail(str(e))
+            check_head(explain, explainer, checkpoint, scorer)
+            if explain:
+                scorer.explainer.check_protocol(scorer.protocol.name)
+            check_regressor(checkpoint, scorer)
+            scale = not no_scale and scorer.regressor.score_range is not None
+            if not no_scale and not scale:
+                err.print("the regressor has no score range: writing raw scores", style="yellow")
+
+            stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
+            if ray is not None:
+                options = dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
+                scorer, stops = _ray_scorer(stack, ray, ray_workers, options, scorer.explainer if explain else None)
+                items = list(items)  # Ray splits the list into blocks
+            bar = stack.enter_context(Progress(*columns, console=err, transient=False))
+            task = bar.add_task("scoring", total=None)
+
+            def advance() -> None:
+                counts.update(["scored"])
+                bar.advance(task)
+
+            rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
+            try:
+                failed = write_scores(
+                    scorer,
+                    items,
+                    sys.stdout if output is None else stack.enter_context(open(output, "w")) if stream else output,
+                    fmt,
+                    append=resume,
+                    scale=scale,
+                    advance=advance,
+                    explain=explain,
+                    rows=rows,
+                )
             except OutputError as e:
-                if resume:  # without --resume a result file of other columns is replaced
-                    fail(str(e))
-        if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
-            failed_before: set[str] = set()
-
-            def resumed(item) -> None:
-                counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
-
-            items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
-        try:  # also with --ray: bad options and models fail here, before the cluster is asked
-            scorer = load(
-                checkpoint or DEFAULT_MODEL,
-                device=device,
-                **options,
-                **({} if explainer is None else {"explainer": explainer}),
-            )
-        except (ValueError, OSError) as e:
-            fail(str(e))
-        check_head(explain, explainer, checkpoint, scorer)
-        if explain:
-            scorer.explainer.check_protocol(scorer.protocol.name)
-        check_regressor(checkpoint, scorer)
-        scale = not no_scale and scorer.regressor.score_range is not None
-        if not no_scale and not scale:
-            err.print("the regressor has no score range: writing raw scores", style="yellow")
-
-        stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
-        if ray is not None:
-            options = dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
-            scorer, stops = _ray_scorer(stack, ray, ray_workers, options, scorer.explainer if explain else None)
-            items = list(items)  # Ray splits the list into blocks
-        bar = stack.enter_context(Progress(*columns, console=err, transient=False))
-        task = bar.add_task("scoring", total=None)
-
-        def advance() -> None:
-            counts.update(["scored"])
-            bar.advance(task)
-
-        rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
-        try:
-            failed = write_scores(
-                scorer,
-                items,
-                sys.stdout if output is None else stack.enter_context(open(output, "w")) if stream else output,
-                fmt,
-                append=resume,
-                scale=scale,
-                advance=advance,
-                explain=explain,
-                rows=rows,
-            )
-        except OutputError as e:
-            fail(str(e))
-        except stops as e:
-            fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+                fail(str(e))
+            except stops as e:
+                fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+    except ListError as e:
+        fail(str(e))
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
         err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}")

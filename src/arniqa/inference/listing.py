@@ -1,6 +1,6 @@
 """The inputs of a run, listed lazily: memory stays flat whatever their number.
 
-Arguments (and the lines of a ``--files-from`` list) are expanded one at a time, in order: a folder is walked as
+Arguments (and the paths of a ``--files-from`` list) are expanded one at a time, in order: a folder is walked as
 a stream, depth first with each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
 keeping image files (an extension PIL opens, or a header a decoder recognises) and tar shards; links to folders
 are not followed; entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are reported as
@@ -16,31 +16,71 @@ import codecs
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..data.folders import is_image, walk
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
+LIST_CHUNK = 1 << 16  # bytes of a list read at a time
+LONGEST_PATH = 1 << 16  # longer than any path a system opens (Linux: 4096 bytes): no list holds one
 
-def read_list(source: str | os.PathLike) -> Iterator[str]:
-    """The paths of a list file, one per line (``-``: standard input); blank lines are passed over. Lines are
-    read as bytes and decoded as the system decodes file names (``os.fsdecode``: bytes that are not UTF-8 are
-    kept, whatever the locale of standard input); a UTF-8 byte-order mark at the start is dropped."""
+
+class ListError(ValueError):
+    """A ``--files-from`` list that cannot be read as one: its message is the error line."""
+
+
+def read_list(source: str | os.PathLike, null: bool = False) -> Iterator[str]:
+    """The paths of a list file (``-``: standard input), opened now and read as they are taken, a chunk at a time.
+
+    One path per line, blank lines passed over and a line's trailing CR dropped; ``null``: paths ended by NUL
+    bytes (``find -print0``), taken as they are (a name may hold a newline, or end in a space). No file name holds
+    a NUL, so the other kind of list is refused (:class:`ListError`), never read whole: a line list holding a NUL, a
+    NUL list of lines and no NUL, a path longer than any a system opens. Paths are decoded as the system decodes
+    file names (``os.fsdecode``: bytes that are not UTF-8 are kept, whatever the locale of standard input); a UTF-8
+    byte-order mark at the start is dropped."""
+    name = "standard input" if str(source) == "-" else str(source)
     if str(source) == "-":
-        yield from _lines(sys.stdin.buffer)
-        return
-    with open(source, "rb") as f:
-        yield from _lines(f)
+        return _paths(sys.stdin.buffer, name, null, close=False)
+    try:
+        return _paths(open(source, "rb"), name, null)
+    except OSError as e:
+        folder = " (a folder goes among PATHS)" if isinstance(e, IsADirectoryError) else ""
+        raise ListError(
+            f"{name}: {(e.strerror or str(e)).lower()}{folder}; give --files-from a file listing paths"
+        ) from None
 
 
-def _lines(stream) -> Iterator[str]:
-    for i, line in enumerate(stream):
-        line = line.rstrip(b"\r\n")
-        if i == 0:
-            line = line.removeprefix(codecs.BOM_UTF8)
-        if line.strip():
-            yield os.fsdecode(line)
+def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
+    sep = b"\0" if null else b"\n"
+    rest, first = b"", True
+    with stream if close else nullcontext():
+        while chunk := stream.read1(LIST_CHUNK):  # what a pipe holds now, not a whole chunk
+            if not null and b"\0" in chunk:
+                nul = "holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) add -0"
+                raise ListError(f"{name}: {nul}")
+            *records, rest = (rest + chunk).split(sep)
+            if len(rest) > LONGEST_PATH:
+                what = "no NUL byte" if null else "no line end"
+                do = "for a list of one path per line drop -0" if null else "give a list of paths, one per line"
+                raise ListError(f"{name}: {what} in {LONGEST_PATH} bytes, longer than any path; {do}")
+            for record in records:
+                if path := _path(record, first, null):
+                    yield path
+                first = False
+        if null and first and b"\n" in rest:
+            raise ListError(f"{name}: holds lines but no NUL byte; for a list of one path per line drop -0")
+        if path := _path(rest, first, null):
+            yield path
+
+
+def _path(record: bytes, first: bool, null: bool) -> str | None:
+    if first:
+        record = record.removeprefix(codecs.BOM_UTF8)
+    if not null:
+        record = record.rstrip(b"\r")
+    return os.fsdecode(record) if (record if null else record.strip()) else None
 
 
 def iter_inputs(
