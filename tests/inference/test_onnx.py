@@ -274,6 +274,7 @@ def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, m
         ({"explain_labels": ["../../x"] * 8}, "'explain_labels' must be this version's groups (brightness_change, "),
         ({"explain_labels": "blur"}, "'explain_labels' must be this version's groups"),
         ({"explain_protocol": "five crops"}, "'explain_protocol' must be one of crops, whole, pyiqa, eval"),
+        ({"encoder_fingerprint_bf16": 5}, "'encoder_fingerprint_bf16' must be a SHA-256 digest (64 hex digits), got 5"),
     ],
 )
 def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
@@ -472,6 +473,50 @@ def test_an_explanation_head_of_another_width_than_the_onnx_embedding_is_refused
     assert res.exit_code == 2 and rows == [] and res.stderr == f"error: {expected}\n"
     res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(fits)])
     assert res.exit_code == 0 and rows[0]["error"] == "" and rows[0]["explanation"]
+
+
+def test_an_explanation_head_is_checked_against_the_encoder_the_onnx_sidecar_records(tmp_path):
+    """`score --checkpoint model.onnx --explainer HEAD` checked the head by its width alone: a head fitted on another
+    encoder of the same width explained the file's features without a word (a checkpoint's head was refused). The
+    sidecar now records the exported encoder's fingerprints and the head is checked against them as against a
+    checkpoint: one line, exit 2. A head fitted on that encoder, or on a bf16 copy of it, explains; against a sidecar
+    written before (no fingerprints) any head of the width explains, as before."""
+    from tiny_arniqa import TinyARNIQA, _tiny_model, tiny_explainer
+
+    from arniqa.inference.onnx_export import export_onnx
+    from arniqa.models.arniqa import PAIRING_KEYS, model_fingerprint
+    from arniqa.models.explain import save_explainer
+
+    model, regressor = _tiny_model()
+    path = export_onnx(model, regressor, tmp_path / "tiny.onnx", protocol="whole", embedding=True)
+    copy = TinyARNIQA()  # the encoder's weights rounded to bf16, kept in fp32
+    copy.load_state_dict({key: value.to(torch.bfloat16).to(value.dtype) for key, value in model.state_dict().items()})
+    assert model_fingerprint(copy) != model_fingerprint(model)
+    torch.manual_seed(1)
+    other = TinyARNIQA()
+
+    def head(name, encoder):  # as `arniqa explain fit` records its encoder
+        prints = {key: model_fingerprint(encoder, rounded) for rounded, key in PAIRING_KEYS.items()}
+        return save_explainer(tmp_path / name, tiny_explainer(), encoder=f"checkpoint {name}", **prints)
+
+    own, rounded, foreign = head("own.safetensors", model), head("bf16.safetensors", copy), head("b.safetensors", other)
+    _, gray = _flat_images(tmp_path)
+    for fits in (own, rounded):
+        res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(fits)])
+        assert res.exit_code == 0 and rows[0]["error"] == "" and rows[0]["explanation"], res.stderr
+    res, rows = _score_onnx(path, gray, options=["--explain", "--explainer", str(foreign)])
+    assert res.exit_code == 2 and rows == []
+    assert res.stderr == (
+        f"error: {foreign}: this explanation head was fitted on the features of checkpoint b.safetensors, not of the "
+        f"encoder exported to {path}, so its explanations would be wrong; score with the encoder it was fitted on, or "
+        "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT -o "
+        "HEAD.safetensors`, without --checkpoint for the published model)\n"
+    )
+    side = tmp_path / "tiny.onnx.json"
+    side.write_text(
+        json.dumps({k: v for k, v in json.loads(side.read_text()).items() if k not in PAIRING_KEYS.values()})
+    )
+    assert load(path, device="cpu", explainer=foreign).explainer is not None  # an older sidecar: width only
 
 
 def test_a_checkpoints_export_is_cached_under_the_fingerprint_its_regressor_files_record(tmp_path, monkeypatch):

@@ -350,11 +350,46 @@ def test_resume_refuses_degradations_drawn_on_another_device(tmp_path, short_run
         ) in message
 
     torch.save(cpu_state, state)  # drawn on the CPU (workers), resumed on a GPU in device mode: drawn on CUDA
-    trainer = Trainer(short_run())
+    trainer = Trainer(short_run("data.degrade_on=device"))  # set by hand (auto resumes in workers mode)
     with pytest.raises(TrainingError) as err:
         read_state(state, trainer.config, trainer.images, ("device", "cuda"))
     assert "drawn on cpu in the interrupted run (data.degrade_on=workers), now on cuda" in str(err.value)
     assert "draw them on cpu with data.degrade_on=workers" in str(err.value)
+
+
+def test_auto_resumes_in_the_interrupted_runs_mode_where_it_draws_the_same(tmp_path, short_run, tiny_model):
+    """data.degrade_on=auto resolves by the host's cores per GPU process: a run started in workers mode and resumed
+    on a GPU host with fewer cores resolved to device (CUDA draws) and was refused, the user left to set the mode
+    by hand. auto now takes the interrupted run's mode when it draws the same here (run.log and config.yaml say
+    so); a mode set by hand that draws otherwise, or a mode that cannot draw the same here, is still refused."""
+    from arniqa.train.state import read_state, resumed_degrade_on
+
+    Trainer(short_run("train.max_steps=1", "data.degrade_on=workers")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    saved = torch.load(state, map_location="cpu", weights_only=False)
+    auto = Trainer(short_run())  # on this CPU auto resolves to device (no GPU)
+    assert auto.config.data.degrade_on == "auto" and auto.degrade_on == "device"
+    for device in ("cpu", "cuda"):  # a workers run from a CPU or GPU machine, resumed on a GPU host with few cores
+        edit_state(state, device=device)
+        loaded = read_state(state, auto.config, auto.images, ("device", "cuda"))
+        assert resumed_degrade_on(loaded, "auto", ("device", "cuda")) == "workers"
+        with pytest.raises(TrainingError, match="drawn on cpu in the interrupted run"):
+            read_state(state, Trainer(short_run("data.degrade_on=device")).config, auto.images, ("device", "cuda"))
+    edit_state(state, config={"data.degrade_on": "device"})  # a GPU run in device mode...
+    loaded = read_state(state, auto.config, auto.images, ("workers", "cuda"))  # ... on a GPU host with many cores
+    assert resumed_degrade_on(loaded, "auto", ("workers", "cuda")) == "device"
+    with pytest.raises(TrainingError, match="drawn on cuda in the interrupted run"):  # on a CPU: no CUDA draws
+        read_state(state, auto.config, auto.images, ("device", "cpu"))
+
+    torch.save(saved, state)  # here, end to end: the workers run resumes in workers mode, not this host's device
+    Trainer(short_run("train.max_steps=2")).fit(resume=state)
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert (
+        "data.degrade_on=auto -> workers: degradation chains run on the CPU in the main process "
+        "(data.num_workers=0), as in the interrupted run (auto gives device on this host)"
+    ) in log
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["degrade_on"] == "workers"
+    assert torch.load(state, weights_only=False)["config"]["data"]["degrade_on"] == "workers"
 
 
 def test_changes_that_keep_the_draws_and_the_numbers_resume_bit_exact(tmp_path, short_run, tiny_model):

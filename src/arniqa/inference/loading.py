@@ -26,6 +26,7 @@ from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, check_choices, resolve_engine
+from .sidecar import read_sidecar
 
 if TYPE_CHECKING:
     import torch
@@ -165,6 +166,8 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
+        if explainer is not None:  # before an int8 file is made
+            _check_onnx_pairing(explainer, path)
         if int8:
             from .quantize import int8_file
 
@@ -188,6 +191,17 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         runner = OnnxEngine(int8_file(cached_export(model), calibrate), device, reg)
         return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=device, engine=engine, **options)  # auto: each engine's
+
+
+def _check_onnx_pairing(explainer, path: Path) -> None:
+    """:func:`check_pairing` of the head ``explainer`` against the encoder fingerprints that the sidecar of the ONNX
+    file ``path`` records (``arniqa export``); a sidecar written before records none: the width alone, in
+    :func:`load`."""
+    from ..models.arniqa import PAIRING_KEYS
+
+    meta = read_sidecar(path) or {}
+    if any(key in meta for key in PAIRING_KEYS.values()):
+        check_pairing(explainer, lambda rounded: meta.get(PAIRING_KEYS[rounded]), path, head=True)
 
 
 def _published_onnx(
@@ -314,8 +328,8 @@ def check_pairing(
     file, fingerprint: Callable[[str | None], str], checkpoint: Path | None = None, head: bool = False
 ) -> None:
     """ValueError when the regressor in the file ``file`` (with ``head``: its explanation head) was fitted on the
-    features of another encoder than the checkpoint's (else the published encoder), whose
-    :func:`~arniqa.models.arniqa.model_fingerprint` rounded to ``rounded`` is ``fingerprint(rounded)``.
+    features of another encoder than the checkpoint's (an ONNX file's: the one exported; else the published encoder),
+    whose :func:`~arniqa.models.arniqa.model_fingerprint` rounded to ``rounded`` is ``fingerprint(rounded)``.
     ``arniqa evaluate`` and ``arniqa explain fit`` record their encoder's
     :func:`~arniqa.models.arniqa.pairing_fingerprints`; the file pairs when one of them is the encoder's (the exact
     one is compared first; older files record it alone), so a bf16 or fp16 copy of its encoder pairs too.
@@ -334,7 +348,14 @@ def check_pairing(
     record = meta.get("explainer") if head else meta
     record = record if isinstance(record, dict) else {}
     what, results = ("explanation head", "explanations") if head else ("regressor", "scores")
-    encoder = "the published encoder (ARNIQA.pth)" if checkpoint is None else f"the checkpoint {checkpoint}"
+    onnx = checkpoint is not None and checkpoint.suffix.lower() == ".onnx"
+    encoder = (
+        "the published encoder (ARNIQA.pth)"
+        if checkpoint is None
+        else f"the encoder exported to {checkpoint}"
+        if onnx
+        else f"the checkpoint {checkpoint}"
+    )
     recorded = {rounded: record[key] for rounded, key in PAIRING_KEYS.items() if isinstance(record.get(key), str)}
     if not recorded:
         if not head and (checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT):
@@ -348,7 +369,12 @@ def check_pairing(
         return
     if not any(fingerprint(rounded) == value for rounded, value in recorded.items()):
         fitted = record.get("encoder") or "another encoder"
-        if head:
+        if head and onnx:
+            remedy = (
+                "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT "
+                "-o HEAD.safetensors`, without --checkpoint for the published model)"
+            )
+        elif head:
             fit = "arniqa explain fit PRISTINE" + ("" if checkpoint is None else f" --checkpoint {checkpoint}")
             remedy = f"fit a head on it (`{fit} -o HEAD.safetensors`)"
         elif checkpoint is not None:

@@ -12,7 +12,8 @@ is the mean over its views (5 crops per scale in the ``crops``/``eval`` protocol
 :class:`~arniqa.inference.Scorer`.
 
 The sidecar ``FILE.json`` holds the protocol the views should follow, the regressor dataset, score
-range and direction, and the input and output names. Export uses PyTorch's TorchScript-based
+range and direction, the input and output names, and the encoder's fingerprints (an explanation head given
+with the file must have been fitted on that encoder). Export uses PyTorch's TorchScript-based
 exporter (``torch.onnx.export(..., dynamo=False)``), which needs only the ``onnx`` package; the
 newer dynamo exporter also needs ``onnxscript``.
 """
@@ -29,7 +30,7 @@ import torch.nn as nn
 
 from ..constants import DEFAULT_PROTOCOL
 from ..data.views import Protocol, get_protocol
-from ..models.arniqa import ARNIQA
+from ..models.arniqa import ARNIQA, pairing_fingerprints
 from ..models.explain import Explainer
 from ..models.regressor import Regressor
 from ..utils.files import atomic_writes, json_writer
@@ -74,8 +75,15 @@ def output_names(regressor: Regressor | None, embedding: bool, explain: bool = F
 
 
 def sidecar(
-    regressor: Regressor | None, protocol: Protocol, embedding: bool, backbone: str, explainer: Explainer | None = None
+    regressor: Regressor | None,
+    protocol: Protocol,
+    embedding: bool,
+    backbone: str,
+    explainer: Explainer | None = None,
+    fingerprints: dict[str, str] | None = None,
 ) -> dict:
+    """The sidecar's content; ``fingerprints``: the encoder's :func:`~arniqa.models.arniqa.pairing_fingerprints`,
+    which a head given to the file is checked against (:func:`~arniqa.inference.loading.check_pairing`)."""
     r = None if regressor is None else regressor.score_range
     explain = explainer is not None and regressor is not None
     outputs = output_names(regressor, embedding, explain)
@@ -102,6 +110,7 @@ def sidecar(
         "opset": OPSET,
         "explain_labels": list(explainer.labels) if explain else None,
         "explain_protocol": explainer.protocol if explain else None,  # what the head was fitted on (None: unknown)
+        **(fingerprints or {}),
     }
 
 
@@ -145,7 +154,7 @@ def export_onnx(
                 dynamic_axes=axes,
             )
 
-    meta = sidecar(regressor, protocol, embedding, model.backbone_name, head)
+    meta = sidecar(regressor, protocol, embedding, model.backbone_name, head, pairing_fingerprints(model))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Together: an earlier sidecar beside the new graph would scale its scores by another score range.
     atomic_writes([(path, write), (sidecar_path(path), json_writer(meta))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 from ..data.iqa.registry import SCORE_KINDS
@@ -43,6 +44,13 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
             raise ValueError(
                 f"{side}: {key!r} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
+            )
+    for key, value in meta.items():  # the encoder's fingerprints (arniqa.models.arniqa.PAIRING_KEYS)
+        if key.startswith("encoder_fingerprint") and not (
+            isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value)
+        ):
+            raise ValueError(
+                f"{side}: {key!r} must be a SHA-256 digest (64 hex digits), got {value!r}; export the model again"
             )
     if labels is not None and labels != list(LABELS):  # they name files (arniqa map --explain): never other names
         raise ValueError(

@@ -61,6 +61,7 @@ from .state import (
     checkpoint_write,
     read_state,
     read_state_bytes,
+    resumed_degrade_on,
     rng_states,
     save_state,
     set_rng_states,
@@ -188,7 +189,12 @@ class Trainer:
 
     def load_state(self, path: str | Path, data: bytes | None = None) -> None:
         """Resume from the state.pt at ``path`` (``data``: its bytes, when rank 0 has read them)."""
-        state = read_state(path, self.config, self.images, (self.degrade_on, self.device.type), data)
+        placement = (self.degrade_on, self.device.type)
+        state = read_state(path, self.config, self.images, placement, data)
+        mode = resumed_degrade_on(state, self.config.data.degrade_on, placement)  # every rank: the same state
+        if mode != self.degrade_on:  # auto resolves otherwise here (fewer cores): the run goes on as it started
+            here, self.degrade_on = self.degrade_on, mode
+            self.notes[0] = f"{self._degrade_on_note()}, as in the interrupted run (auto gives {here} on this host)"
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])

@@ -189,6 +189,16 @@ def drawn_on(degrade_on: str, device: str | None) -> str | None:
     return "cpu" if degrade_on == "workers" else device if degrade_on == "device" else None
 
 
+def resumed_degrade_on(state: dict, value: str, placement: tuple[str, str]) -> str:
+    """The ``data.degrade_on`` a resume of ``state`` runs with, where ``value`` (the config's) resolved to
+    ``placement[0]`` for training on a ``placement[1]`` device: with ``auto`` the interrupted run's mode when it
+    draws the degradations here where it drew them (``workers``: the CPU; ``device``: the same device type), so
+    that a host with fewer cores per GPU process resumes the run as it started; else ``placement[0]``."""
+    mode = state["config"]["data"].get("degrade_on")
+    then = drawn_on(mode, state.get("device"))
+    return mode if value == "auto" and then is not None and drawn_on(mode, placement[1]) == then else placement[0]
+
+
 def validation_basis(validation: dict) -> tuple:
     """What a validation score depends on (a ``validation`` config section as a dict): each dataset's adapter and
     splits, the ridge alpha and the random split count; not a dataset's root (a moved copy) nor its label."""
@@ -202,9 +212,9 @@ def read_state(
     """The state saved at ``path`` (``data``: its bytes, when already read), checked against ``config``
     (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`), the run's ``images`` (their count and
     :func:`~arniqa.data.pristine.image_set_id`) and its ``placement`` (``data.degrade_on`` resolved, the
-    training device's type), which say where the degradations are drawn (:func:`drawn_on`); StateError
-    when it cannot be read safely, TrainingError naming every difference when it was made with other
-    settings, images or degradation draws."""
+    training device's type), which say where the degradations are drawn (:func:`drawn_on`; with ``auto`` in the
+    interrupted run's mode where it can: :func:`resumed_degrade_on`); StateError when it cannot be read safely,
+    TrainingError naming every difference when it was made with other settings, images or degradation draws."""
     path = Path(path)
     state = load_state_file(path, data)
     try:
@@ -232,11 +242,12 @@ def read_state(
             "of the same files is fine)"
         )
     mode = state["config"]["data"].get("degrade_on")
-    then, now = drawn_on(mode, state.get("device")), drawn_on(*placement)  # older states: no device
+    resumed = resumed_degrade_on(state, config.data.degrade_on, placement)
+    then, now = drawn_on(mode, state.get("device")), drawn_on(resumed, placement[1])  # older states: no device
     if then is not None and then != now:
         changed.append(
             f"the degradations were drawn on {then} in the interrupted run (data.degrade_on={mode}), now on {now} "
-            f"(data.degrade_on={placement[0]}, training on {placement[1]}): other random draws; draw them on {then} "
+            f"(data.degrade_on={resumed}, training on {placement[1]}): other random draws; draw them on {then} "
             f"with data.degrade_on={'workers' if then == 'cpu' else f'device on a {then} device'}"
         )
     if changed:
