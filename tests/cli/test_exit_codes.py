@@ -456,3 +456,26 @@ def test_ctrl_c_while_the_verbs_import_is_one_line_exit_130(where):
         "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
         "ablate go on from it"
     ]
+
+
+@pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps", "--crop", "16"]])
+def test_running_out_of_memory_loading_the_model_is_one_line_and_exit_2(workdir, monkeypatch, verb):
+    """ONNX Runtime out of memory loading the file (its message under `ulimit -d 250000`) was `not an ONNX model
+    ONNX Runtime can load`; other ways out of memory while loading were a traceback, exit 1."""
+    import onnxruntime
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+    from tiny_arniqa import tiny_onnx
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeException(
+            "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: std::bad_alloc"
+        )
+
+    tiny_onnx(workdir / "tiny.onnx")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_memory)
+    result = CliRunner().invoke(app, [*verb, "--checkpoint", "tiny.onnx"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip() == (
+        "error: tiny.onnx: out of memory loading the model (MemoryError); free memory or use a machine with more"
+    )
+    assert not (workdir / "maps").exists()

@@ -431,3 +431,40 @@ def test_a_list_that_is_not_one_is_one_line_exit_2_and_the_rows_written_are_kept
     ]:
         r = CliRunner().invoke(app, [*common, *args])
         assert r.exit_code == EXIT_USAGE and said in r.stderr and "Traceback" not in r.output, r.output
+
+
+def test_running_out_of_memory_loading_the_model_is_one_line_saying_what_to_try(
+    weights_dir, folder, tmp_path, monkeypatch
+):
+    """The onnxruntime engine's first use exports the model to ONNX; under `ulimit -d 1500000` that ran out of
+    memory and the run ended in a traceback, `RuntimeError: Could not allocate bytes object!` (raised from a
+    MemoryError), exit 1. It is one line now, exit 2, with what to try for the options given."""
+    import torch
+
+    import arniqa.models.published
+
+    def no_memory(*args, **kwargs):
+        try:
+            raise MemoryError
+        except MemoryError as e:  # as torch's exporter raises it, from pybind11
+            raise RuntimeError("Could not allocate bytes object!") from e
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.onnx, "export", no_memory)
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--engine", "onnxruntime", "--device", "cpu"])
+    assert r.exit_code == EXIT_USAGE and "Traceback" not in r.output
+    assert r.stderr.splitlines() == [
+        "error: arniqa-kadid10k: out of memory loading the model (RuntimeError); try --engine torch (it loads the "
+        "model without exporting it to ONNX), or free memory or use a machine with more"
+    ]
+    assert not list((tmp_path / "cache").rglob("*.onnx*"))  # no half-written export left
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--precision", "int8", "--device", "cpu"])
+    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
+        "error: arniqa-kadid10k: out of memory loading the model (RuntimeError); leave out --precision int8 "
+        "(quantizing takes more memory than scoring), or free memory or use a machine with more"
+    ]
+    monkeypatch.setattr(arniqa.models.published, "published_encoder", no_memory)  # the torch engine: no export
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--engine", "torch", "--device", "cpu"])
+    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
+        "error: arniqa-kadid10k: out of memory loading the model (RuntimeError); free memory or use a machine with more"
+    ]

@@ -586,3 +586,44 @@ def test_a_new_export_deletes_the_exports_not_used_of_late_and_a_hit_counts_as_a
     engines.cached_onnx("new", lambda: None)
     assert cached() == ["new", "old0", "old1", "old4"]  # used last: new, old4 (the hit), old0, old1
     assert len(list(folder.glob("old4.*"))) == 3
+
+
+def test_onnx_runtime_running_out_of_memory_loading_a_file_is_not_the_files_fault(tmp_path, monkeypatch):
+    """ONNX Runtime out of memory loading a file (its real message under `ulimit -d 250000`) was `not an ONNX model
+    ONNX Runtime can load`, as if the file were broken; now it is out of memory, one line, exit 2."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeException(
+            "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: std::bad_alloc"
+        )
+
+    model = _log_mean(tmp_path / "log.onnx")
+    monkeypatch.setattr(ort, "InferenceSession", no_memory)
+    with pytest.raises(MemoryError, match=re.escape(f"{model}: ONNX Runtime ran out of memory loading it (")):
+        load(model, device="cpu")
+    res, _ = _score_onnx(model, _flat_images(tmp_path)[1])
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        f"error: {model}: out of memory loading the model (MemoryError); free memory or use a machine with more"
+    ]
+
+
+def test_running_out_of_memory_exporting_is_one_line_and_writes_nothing(published, tmp_path, monkeypatch):
+    """`arniqa export` under `ulimit -d 1500000` ended in a traceback, `RuntimeError: Could not allocate bytes
+    object!` raised from a MemoryError in torch's exporter, exit 1; now one line, exit 2, and no file or folder."""
+
+    def no_memory(*args, **kwargs):
+        try:
+            raise MemoryError
+        except MemoryError as e:
+            raise RuntimeError("Could not allocate bytes object!") from e
+
+    monkeypatch.setattr(torch.onnx, "export", no_memory)
+    res = CliRunner().invoke(
+        app, ["export", "-o", str(tmp_path / "new" / "m.onnx"), "--weights-dir", str(published[0])]
+    )
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        "error: arniqa-kadid10k: out of memory exporting the model (RuntimeError); free memory or export on a "
+        "machine with more"
+    ]
+    assert sorted(tmp_path.iterdir()) == []

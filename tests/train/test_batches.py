@@ -143,16 +143,28 @@ def test_broken_image_with_a_newline_in_its_name_is_named_whole_on_one_line(
     assert "\n" not in str(caught.value)
 
 
-def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch):
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSEGV"])
+def test_dead_worker_is_named(tmp_path, image_folder, monkeypatch, how):
+    """The main process waiting for the first batch is told only "DataLoader worker (pid(s) N) exited unexpectedly"
+    (raised from the report of the signal): a worker killed by SIGKILL (the out-of-memory killer's signal) was
+    not said to be, nor what to lower."""
     real = PristinePairs.__getitem__
 
     def die_in_a_worker(self, key):
         if torch.utils.data.get_worker_info() is not None:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, how))
         return real(self, key)
 
     monkeypatch.setattr(PristinePairs, "__getitem__", die_in_a_worker)
     with pytest.raises(
         TrainingError, match=r"DataLoader worker died .* epoch 0, step 0 \(images of that batch: .*img0"
-    ):
+    ) as died:
         run(tmp_path, image_folder, "dead", "data.degrade_on=workers", "data.num_workers=1", monkeypatch=monkeypatch)
+    killed = (
+        "exited unexpectedly (SIGKILL: most likely out of memory); lower data.num_workers or train.batch_size and "
+        "rerun (--resume from a state.pt); no checkpoint was written yet"
+    )
+    assert (killed in str(died.value)) == (how == "SIGKILL"), died.value
+    assert how == "SIGKILL" or "exited unexpectedly; no checkpoint was written yet. If memory ran out" in str(
+        died.value
+    )

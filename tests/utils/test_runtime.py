@@ -116,6 +116,43 @@ def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():
     assert not any(out_of_memory(error) for error in not_memory)
 
 
+def test_onnx_runtime_running_out_of_memory_is_out_of_memory():
+    """ONNX Runtime's errors are no RuntimeError: its arena failing (``Fail``) and C++'s ``std::bad_alloc`` (a
+    ``RuntimeException`` running without the arena) were not memory running out, so a scorer on the onnxruntime
+    engine said "model failed" and loading a model said "not an ONNX model". Provoked for real: a Conv whose output
+    (1.7 GB) is past the child's data limit (1 GB)."""
+    code = textwrap.dedent(
+        """
+        import resource
+        import numpy as np, onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+        from arniqa.utils.runtime import out_of_memory
+
+        weight = numpy_helper.from_array(np.ones((64, 3, 3, 3), np.float32), "w")
+        conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        model = helper.make_model(helper.make_graph([conv], "g", [x], [y], [weight])).SerializeToString()
+        resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))
+        for arena in (True, False):
+            options = ort.SessionOptions()
+            options.enable_cpu_mem_arena, options.log_severity_level = arena, 4
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            try:
+                session.run(None, {"x": np.zeros((1, 3, 2600, 2600), np.float32)})
+            except Exception as e:
+                wrapped = RuntimeError(f"ONNX Runtime failed: {e}")  # as OnnxEngine.run raises it, without the cause
+                print(type(e).__name__, out_of_memory(e), out_of_memory(wrapped), repr(str(e)))
+        print(out_of_memory(ort.capi.onnxruntime_pybind11_state.Fail("[ONNXRuntimeError] : 1 : FAIL : Load model")))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    lines = done.stdout.splitlines()
+    assert [line.split()[:3] for line in lines[:2]] == [["Fail", "True", "True"], ["RuntimeException", "True", "True"]]
+    assert "Failed to allocate memory for requested buffer" in lines[0] and "std::bad_alloc" in lines[1]
+    assert lines[2:] == ["False"], done.stderr  # another error of ONNX Runtime is not
+
+
 def test_a_dataloader_worker_killed_by_sigkill_is_told_from_other_deaths():
     """PyTorch reports a worker the out-of-memory killer ended (SIGKILL) as a RuntimeError, or (the main process
     waiting for a batch) as "exited unexpectedly" raised from it; other signals and a worker's own errors are not

@@ -10,7 +10,7 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
@@ -50,6 +50,38 @@ def check_model_files(model, weights_dir, regressor, explainer) -> None:
         check_files(model, weights_dir, regressor, explainer)
     except ValueError as e:
         fail(str(e))
+
+
+@contextmanager
+def loading(model, advice: Callable[[], str], doing: str = "loading") -> Iterator[None]:
+    """Around loading (``doing``: or exporting) ``model``: memory running out there (building it, exporting it to
+    ONNX, quantizing it, ONNX Runtime loading it; :func:`~arniqa.utils.runtime.out_of_memory`) is one line naming
+    it, saying so and ``advice()``, exit 2; other errors pass through."""
+    from ..utils.runtime import out_of_memory
+
+    try:
+        yield
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        fail(f"{model}: out of memory {doing} the model ({type(e).__name__}); {advice()}")
+
+
+def load_advice(model, engine: str, device: str, precision: str = "fp32", channels_last: bool | None = None) -> str:
+    """What to try when ``model`` ran out of memory loading with these options of score or map: without int8
+    (quantizing takes more memory than scoring), the torch engine where it was exported to ONNX for ONNX Runtime
+    (loading it for torch takes less), and always more memory."""
+    from ..inference.scorer import resolve_engine
+    from ..utils.runtime import resolve_device
+
+    tries = ["free memory or use a machine with more"]
+    if precision == "int8":
+        tries.insert(0, "leave out --precision int8 (quantizing takes more memory than scoring)")
+    elif Path(model).suffix.lower() != ".onnx":  # an ONNX file runs on ONNX Runtime only
+        with suppress(ValueError):  # a device not there: no advice on the engine
+            if resolve_engine(resolve_device(device), engine, precision, channels_last) == "onnxruntime":
+                tries.insert(0, "try --engine torch (it loads the model without exporting it to ONNX)")
+    return ", or ".join(tries)
 
 
 def check_regressor(checkpoint, scorer) -> None:

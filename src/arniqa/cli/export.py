@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_OK, app, check_model_files, fail, fail_io, one_model_source, output_folders
+from .command import EXIT_OK, app, check_model_files, fail, fail_io, loading, one_model_source, output_folders
 
 
 @app.command()
@@ -47,19 +47,24 @@ def export(
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
     with output_folders(files=(output,)):  # a stopped export leaves no empty folder
-        check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
+        model = checkpoint or DEFAULT_MODEL
+        check_model_files(model, weights_dir, regressor, explainer)
+        advice = "free memory or export on a machine with more"
+        if int8:
+            advice += ", or leave out --int8 (quantizing takes more memory than exporting)"
         try:
-            path = export_model(
-                output,
-                checkpoint or DEFAULT_MODEL,
-                weights_dir=weights_dir,
-                regressor=regressor,
-                protocol=protocol,
-                embedding=embedding,
-                int8=int8,
-                calibrate=calibrate,
-                explainer=explainer,
-            )
+            with loading(model, lambda: advice, "exporting"):
+                path = export_model(
+                    output,
+                    model,
+                    weights_dir=weights_dir,
+                    regressor=regressor,
+                    protocol=protocol,
+                    embedding=embedding,
+                    int8=int8,
+                    calibrate=calibrate,
+                    explainer=explainer,
+                )
         except ValueError as e:
             fail(str(e))
         except OSError as e:

@@ -21,6 +21,8 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    load_advice,
+    loading,
     one_model_source,
     output_folders,
     writing,
@@ -82,15 +84,17 @@ def map_images(
     check_head(explain, explainer, checkpoint)
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
+        model = checkpoint or DEFAULT_MODEL
         try:
-            scorer = load(
-                checkpoint or DEFAULT_MODEL,
-                device=device,
-                weights_dir=weights_dir,
-                regressor=regressor,
-                engine=engine,
-                explainer=explainer,
-            )
+            with loading(model, lambda: load_advice(model, engine, device)):
+                scorer = load(
+                    model,
+                    device=device,
+                    weights_dir=weights_dir,
+                    regressor=regressor,
+                    engine=engine,
+                    explainer=explainer,
+                )
         except (ValueError, OSError) as e:
             fail(str(e))
         check_regressor(checkpoint, scorer)

@@ -23,6 +23,8 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    load_advice,
+    loading,
     one_model_source,
     one_writer,
     output_place,
@@ -221,13 +223,12 @@ def score(
                     counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
 
                 items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
+            model = checkpoint or DEFAULT_MODEL
             try:  # also with --ray: bad options and models fail here, before the cluster is asked
-                scorer = load(
-                    checkpoint or DEFAULT_MODEL,
-                    device=device,
-                    **options,
-                    **({} if explainer is None else {"explainer": explainer}),
-                )
+                with loading(model, lambda: load_advice(model, engine, device, precision, channels_last)):
+                    scorer = load(
+                        model, device=device, **options, **({} if explainer is None else {"explainer": explainer})
+                    )
             except (ValueError, OSError) as e:
                 fail(str(e))
             check_head(explain, explainer, checkpoint, scorer)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
+from ..utils.runtime import out_of_memory
 from .sidecar import read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ class OnnxEngine:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
+            if out_of_memory(e):  # not the file's fault
+                raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({_one_line(e)})") from e
             raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({_one_line(e)})") from None
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]

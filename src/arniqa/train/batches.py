@@ -29,7 +29,7 @@ from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from ..utils.files import one_line
-from ..utils.runtime import host_cores
+from ..utils.runtime import host_cores, worker_killed
 from .state import TrainingError
 
 CORES_PER_GPU_PROCESS = 4
@@ -137,16 +137,26 @@ def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: 
 def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampler, kept: str) -> TrainingError | None:
     """A TrainingError naming the epoch, the step (``samples.start_step``, the first not done) and its
     images when ``err`` is PyTorch's report of a dead DataLoader worker (killed, out of memory), which
-    it raises wherever the training process is when it learns of it; else None. ``kept`` says which
-    checkpoint the run can resume from."""
+    it raises wherever the training process is when it learns of it; else None. A worker killed by SIGKILL
+    (:func:`~arniqa.utils.runtime.worker_killed`, also when the main process was waiting for a batch and was
+    told only "exited unexpectedly") is said to be most likely out of memory. ``kept`` says which checkpoint
+    the run can resume from."""
     if not isinstance(err, RuntimeError) or "DataLoader worker (pid" not in str(err):
         return None  # errors raised in a worker name their file themselves
     step = samples.start_step
-    return TrainingError(
+    where = (
         f"a DataLoader worker died at epoch {samples.epoch}, step {step} (images of that batch: "
         f"{', '.join(step_files(dataset, samples, step))}; the first step not done, the worker may have been "
-        f"building one of the next batches): {str(err).strip().rstrip('.')}; {kept}. If memory ran out, lower "
-        "data.num_workers (or train.batch_size); then resume from the last state.pt."
+        f"building one of the next batches): {str(err).strip().rstrip('.')}"
+    )
+    if worker_killed(err):
+        return TrainingError(
+            f"{where} (SIGKILL: most likely out of memory); lower data.num_workers or train.batch_size and rerun "
+            f"(--resume from a state.pt); {kept}"
+        )
+    return TrainingError(
+        f"{where}; {kept}. If memory ran out, lower data.num_workers (or train.batch_size); then resume from the "
+        "last state.pt."
     )
 
 

@@ -60,7 +60,10 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            # SIGCHLD only after a stop (which took it): PyTorch sets its handler once per process, at its first
+            # DataLoader, and a later run in this process (ablate's variants) needs it to learn of a dead worker
+            if signum != getattr(signal, "SIGCHLD", None) or self.signum:
+                signal.signal(signum, handler)
         self.previous = {}
 
     def agreed(self, distributed: bool) -> int:

@@ -101,25 +101,31 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 # Memory running out where PyTorch raises a plain RuntimeError: its CPU allocator (posix_memalign; Windows'
 # _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), and the shared
-# memory that DataLoader workers hand batches over in (/dev/shm full).
+# memory that DataLoader workers hand batches over in (/dev/shm full); where ONNX Runtime raises its Fail or
+# RuntimeException: its memory arena (running a model) and C++'s allocation failure (loading one, or running it
+# without the arena).
 ALLOCATION_FAILED = (
     "DefaultCPUAllocator: can't allocate memory",
     "DefaultCPUAllocator: not enough memory",
     "CUDA error: out of memory",
     "unable to allocate shared memory(shm)",
+    "Failed to allocate memory for requested buffer",
+    "std::bad_alloc",
 )
+ORT_ERRORS = "onnxruntime.capi.onnxruntime_pybind11_state"  # the module of ONNX Runtime's errors (no RuntimeError)
 # PyTorch's report of a DataLoader worker ended by SIGKILL: on Linux, what the out-of-memory killer sends.
 WORKER_KILLED = re.compile(r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.")
 
 
 def out_of_memory(error: BaseException | None) -> bool:
     """True when ``error`` is memory running out: a MemoryError, PyTorch's OutOfMemoryError (its device
-    allocators), a RuntimeError holding one of :data:`ALLOCATION_FAILED`, or an error raised from one of these
-    (``raise ... from``). Not any RuntimeError that mentions allocation."""
-    torch = sys.modules.get("torch")  # not imported: no torch error
+    allocators), a RuntimeError or ONNX Runtime's Fail or RuntimeException holding one of :data:`ALLOCATION_FAILED`,
+    or an error raised from one of these (``raise ... from``). Not any RuntimeError that mentions allocation."""
+    torch, ort = sys.modules.get("torch"), sys.modules.get(ORT_ERRORS)  # not imported: none of their errors
     memory = (MemoryError, torch.OutOfMemoryError) if torch is not None else MemoryError
+    failed = (RuntimeError, ort.Fail, ort.RuntimeException) if ort is not None else RuntimeError
     return any(
-        isinstance(e, memory) or (isinstance(e, RuntimeError) and any(text in str(e) for text in ALLOCATION_FAILED))
+        isinstance(e, memory) or (isinstance(e, failed) and any(text in str(e) for text in ALLOCATION_FAILED))
         for e in _causes(error)
     )
 
