@@ -28,8 +28,19 @@ class StandIn(nn.Module):
         return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
 
-def load(name_or_path=None, device="cpu", weights_dir=None, protocol="crops", regressor=None, engine="auto", **options):
-    """What ``arniqa.inference.load`` returns, with the stand-in model on the CPU and the torch engine."""
+def load(
+    name_or_path=None,
+    device="cpu",
+    weights_dir=None,
+    protocol="crops",
+    regressor=None,
+    engine="auto",
+    explainer=None,
+    **options,
+):
+    """What ``arniqa.inference.load`` returns, with the stand-in model on the CPU and the torch engine (no
+    explanation head: ``explainer`` must be None, as ``arniqa map`` passes it without --explainer)."""
+    assert explainer is None, "the stand-in model has no explanation head"
     from arniqa.inference import Scorer
     from arniqa.models.regressor import Regressor
 
