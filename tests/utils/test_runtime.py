@@ -148,8 +148,11 @@ def test_onnx_runtime_running_out_of_memory_is_out_of_memory():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     lines = done.stdout.splitlines()
-    assert [line.split()[:3] for line in lines[:2]] == [["Fail", "True", "True"], ["RuntimeException", "True", "True"]]
-    assert "Failed to allocate memory for requested buffer" in lines[0] and "std::bad_alloc" in lines[1]
+    arena, plain = (line.split()[:3] for line in lines[:2])
+    # the arena's failure is a Fail (ONNX Runtime 1.32) or a RuntimeException (1.17, the floor); memory either way
+    assert arena[0] in ("Fail", "RuntimeException") and arena[1:] == ["True", "True"], lines
+    assert plain == ["RuntimeException", "True", "True"] and "std::bad_alloc" in lines[1]
+    assert "Failed to allocate memory for requested buffer" in lines[0] or "std::bad_alloc" in lines[0]
     assert lines[2:] == ["False"], done.stderr  # another error of ONNX Runtime is not
 
 
