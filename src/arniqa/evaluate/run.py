@@ -243,12 +243,13 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
     step.now = "model"
     check_encoder(spec.checkpoint, spec.weights_dir)  # before torch is imported
     dev = resolve_device(spec.device)
-    from ..models.arniqa import model_fingerprint, pairing_fingerprints
+    from ..models.arniqa import PAIRING_KEYS, pairing_fingerprints
     from ..models.checkpoint import checkpoint_writers, regressor_writer
     from .features import Extraction, dataset_features
 
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
-    fingerprint = model_fingerprint(model)
+    fingerprints = pairing_fingerprints(model)  # all go in the regressor file
+    fingerprint = fingerprints[PAIRING_KEYS[None]]  # the exact one keys the cached features
     cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
     extraction = Extraction(
         cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress, spec.runner
@@ -275,7 +276,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         "alpha": ev.alpha,
         "srcc_median": result["summary"]["srcc"]["median"],
         "encoder": model_text,
-        **pairing_fingerprints(model),  # what the regressor is checked against when it is scored with
+        **fingerprints,  # what the regressor is checked against when it is scored with
     }
     # Every file of the evaluation is made first and all are replaced together: a full disk leaves an earlier
     # evaluation's files as they were, never some of them beside some of this one's.
