@@ -225,7 +225,7 @@ def score(
                 items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
             model = checkpoint or DEFAULT_MODEL
             try:  # also with --ray: bad options and models fail here, before the cluster is asked
-                with loading(model, lambda: load_advice(model, engine, device, precision, channels_last)):
+                with loading(model, lambda e: load_advice(model, engine, device, precision, channels_last, e)):
                     scorer = load(
                         model, device=device, **options, **({} if explainer is None else {"explainer": explainer})
                     )
