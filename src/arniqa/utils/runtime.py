@@ -133,7 +133,7 @@ def out_of_memory(error: BaseException | None) -> bool:
         isinstance(e, memory)
         or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
         or (isinstance(e, failed) and any(text in str(e) for text in ALLOCATION_FAILED))
-        for e in _causes(error)
+        for e in causes(error)
     )
 
 
@@ -144,7 +144,7 @@ def device_out_of_memory(error: BaseException | None) -> bool:
     return any(
         (torch is not None and isinstance(e, torch.OutOfMemoryError))
         or (isinstance(e, RuntimeError) and any(text in str(e) for text in DEVICE_ALLOCATION_FAILED))
-        for e in _causes(error)
+        for e in causes(error)
     )
 
 
@@ -152,10 +152,10 @@ def worker_killed(error: BaseException | None) -> bool:
     """True when ``error`` is PyTorch's report of a DataLoader worker killed by SIGKILL (:data:`WORKER_KILLED`),
     most likely by the system for lack of memory, or raised from it (a main process waiting for a batch is told
     "DataLoader worker (pid(s) N) exited unexpectedly", from that report)."""
-    return any(isinstance(e, RuntimeError) and WORKER_KILLED.search(str(e)) for e in _causes(error))
+    return any(isinstance(e, RuntimeError) and WORKER_KILLED.search(str(e)) for e in causes(error))
 
 
-def _causes(error: BaseException | None) -> Iterator[BaseException]:
+def causes(error: BaseException | None) -> Iterator[BaseException]:
     """``error`` and the errors it was raised from, in turn."""
     seen: list[BaseException] = []
     while error is not None and not any(error is e for e in seen):  # a chain may loop back
