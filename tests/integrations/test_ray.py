@@ -328,6 +328,18 @@ def test_a_worker_running_out_of_memory_loading_is_said_as_without_ray(weights_d
     errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the bar's line is there too
     assert (r.exit_code, errors) == (2, local.stderr.splitlines())
 
+    class Unpicklable(ValueError):  # its arguments are not its args: pickle cannot make it again
+        def __init__(self, path, why):
+            super().__init__(f"{path}: {why}")
+
+    def bad_file(*args, **kwargs):
+        raise Unpicklable("model.safetensors", "damaged; export it again")
+
+    monkeypatch.setattr(arniqa.inference, "load", bad_file)
+    blob = _ScoringActor("model.safetensors")({"index": np.arange(1), "path": np.array(["a"])})["load_error"][0]
+    again = _raised_again(blob)  # still a ValueError: one line, not a traceback
+    assert isinstance(again, ValueError) and str(again) == "model.safetensors: damaged; export it again"
+
     def bug(*args, **kwargs):
         raise KeyError("a bug, not the user's file")
 

@@ -258,8 +258,9 @@ class ArniqaScorer:
 
 def _load_failure(error: Exception) -> bytes | None:
     """``error`` and the errors it was raised from, pickled, when it is a load failure that ``arniqa score`` says in
-    one line (a ValueError or OSError, memory running out); else None. An error that does not pickle (ONNX
-    Runtime's) goes as a RuntimeError of its text, which :func:`~arniqa.utils.runtime.out_of_memory` reads."""
+    one line (a ValueError or OSError, memory running out); else None. An error that does not pickle (a class
+    whose arguments are not its args) goes as a ValueError (a ValueError or OSError) or RuntimeError of its text, which
+    :func:`~arniqa.utils.runtime.out_of_memory` reads."""
     import pickle
 
     from ..utils.runtime import causes, out_of_memory
@@ -271,7 +272,7 @@ def _load_failure(error: Exception) -> bytes | None:
         try:
             chain.append(pickle.loads(pickle.dumps(e)))
         except Exception:
-            chain.append(RuntimeError(str(e)))
+            chain.append((ValueError if isinstance(e, (ValueError, OSError)) else RuntimeError)(str(e)))
     return pickle.dumps(chain)
 
 
