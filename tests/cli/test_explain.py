@@ -546,7 +546,8 @@ def test_a_head_pairs_with_the_encoder_it_was_fitted_on_or_its_bf16_copy_and_no_
     """An explanation head was checked against the model by its width alone: a head fitted on checkpoint A explained
     the features of B (of the same width) without a word, by `score`, `map` and `export`. `explain fit` now records
     the encoder's fingerprints and a head is checked as a regressor file is: with B it is one line, exit 2; with A
-    and A's bf16 copy it explains; a head that records none (fitted before) still explains, as before."""
+    and A's bf16 copy it explains; a head that records none (fitted before) still explains, with one warning line
+    that it is checked by its width only (it was without a word)."""
     from tiny_arniqa import TinyARNIQA, tiny_checkpoint, tiny_explainer
 
     from arniqa.models.checkpoint import load_checkpoint
@@ -580,8 +581,16 @@ def test_a_head_pairs_with_the_encoder_it_was_fitted_on_or_its_bf16_copy_and_no_
             f"head on it (`arniqa explain fit PRISTINE --checkpoint {b} -o HEAD.safetensors`)\n"
         )
     older = save_explainer(tmp_path / "older.safetensors", tiny_explainer())
-    result = _run(*verbs["score"], "--checkpoint", b, "--explainer", older)
-    assert result.exit_code == EXIT_OK and "record" not in result.output, result.output
+    for verb in verbs.values():
+        with pytest.warns(UserWarning) as said:  # `arniqa` prints each as one `warning:` line (files.show_warning)
+            result = _run(*verb, "--checkpoint", b, "--explainer", older)
+        assert result.exit_code == EXIT_OK, result.output
+        assert [str(w.message) for w in said] == [  # once (it explained without a word before)
+            f"{older}: the explanation head does not record which encoder it was fitted on (fitted before heads "
+            f"recorded it), so only its width is checked against the checkpoint {b}; its explanations are right only "
+            f"if it was fitted on that encoder's features; to be sure, fit a head on it (`arniqa explain fit PRISTINE "
+            f"--checkpoint {b} -o HEAD.safetensors`)"
+        ]
 
 
 def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):

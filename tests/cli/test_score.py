@@ -468,3 +468,27 @@ def test_running_out_of_memory_loading_the_model_is_one_line_saying_what_to_try(
     assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
         "error: arniqa-kadid10k: out of memory loading the model (RuntimeError); free memory or use a machine with more"
     ]
+
+
+def test_the_gpu_running_out_of_memory_loading_the_model_says_what_helps_there(weights_dir, folder, monkeypatch):
+    """CUDA out of memory while the model loaded (moved to the GPU) got the advice for the host's memory, `free
+    memory or use a machine with more`; the GPU's memory is what ran out: the CPU, or a GPU others leave free, helps.
+    Simulated (no GPU here): PyTorch's OutOfMemoryError, and the CUDA runtime's own message outside its allocator."""
+    import torch
+
+    import arniqa.models.published
+
+    for error in (
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of ..."),
+        RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported ..."),
+    ):
+
+        def no_memory(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(arniqa.models.published, "published_encoder", no_memory)
+        r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--engine", "torch", "--device", "cpu"])
+        assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
+            f"error: arniqa-kadid10k: out of memory loading the model ({type(error).__name__}); try --device cpu, or "
+            "end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
+        ]

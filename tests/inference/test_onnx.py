@@ -480,7 +480,7 @@ def test_an_explanation_head_is_checked_against_the_encoder_the_onnx_sidecar_rec
     encoder of the same width explained the file's features without a word (a checkpoint's head was refused). The
     sidecar now records the exported encoder's fingerprints and the head is checked against them as against a
     checkpoint: one line, exit 2. A head fitted on that encoder, or on a bf16 copy of it, explains; against a sidecar
-    written before (no fingerprints) any head of the width explains, as before."""
+    written before (no fingerprints) any head of the width explains, with a warning that says so (none before)."""
     from tiny_arniqa import TinyARNIQA, _tiny_model, tiny_explainer
 
     from arniqa.inference.onnx_export import export_onnx
@@ -516,7 +516,13 @@ def test_an_explanation_head_is_checked_against_the_encoder_the_onnx_sidecar_rec
     side.write_text(
         json.dumps({k: v for k, v in json.loads(side.read_text()).items() if k not in PAIRING_KEYS.values()})
     )
-    assert load(path, device="cpu", explainer=foreign).explainer is not None  # an older sidecar: width only
+    with pytest.warns(UserWarning) as said:  # an older sidecar: width only, and a warning says so (it said nothing)
+        assert load(path, device="cpu", explainer=foreign).explainer is not None
+    assert [str(w.message) for w in said] == [
+        f"{foreign}: {path} does not record the encoder it was exported from (no sidecar, or one written before "
+        "sidecars recorded it), so only the explanation head's width is checked against it; its explanations are "
+        "right only if it was fitted on that encoder's features; to be sure, export the model again (`arniqa export`)"
+    ]
 
 
 def test_a_checkpoints_export_is_cached_under_the_fingerprint_its_regressor_files_record(tmp_path, monkeypatch):

@@ -57,6 +57,61 @@ def test_an_earlier_sidecar_never_stays_beside_a_new_int8_graph(calibration, tmp
     assert out.is_file() and not (tmp_path / "q.onnx.json").exists()
 
 
+def test_running_out_of_memory_quantizing_logs_no_line_of_onnx_runtimes_own(calibration, tmp_path):
+    """`arniqa export --int8` running out of memory calibrating (under `ulimit -d 2000000` with the published
+    model) printed ONNX Runtime's log line `[E:onnxruntime:, sequential_executor.cc:677 ExecuteKernel] Non-zero
+    status code ... std::bad_alloc` before our one error line. Its default logger is at fatal only while quantizing,
+    and at its default again after: a session of default options logs the same failure. Provoked for real in a
+    child: a Conv whose calibration output (5 views x 1024 channels x 224 x 224: 1 GB) is past its data limit."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.full((1024, 3, 3, 3), 0.01, np.float32), "w")
+    nodes = [
+        helper.make_node("Conv", ["full", "w"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["half", "w"], ["b"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["a", "b"], ["c"]),
+        helper.make_node("ReduceMean", ["c"], ["score"], keepdims=0),
+    ]
+    views = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 3, "h", "w"]) for n in ("full", "half")]
+    score = helper.make_tensor_value_info("score", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "wide", views, [score], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # as old an ONNX Runtime as the floor reads it
+    (tmp_path / "wide.onnx").write_bytes(model.SerializeToString())
+    code = textwrap.dedent(
+        f"""
+        import resource, sys
+        import numpy as np, onnxruntime as ort
+        from arniqa.inference.quantize import quantize
+        from arniqa.utils.runtime import out_of_memory
+
+        resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))
+        try:
+            quantize({str(tmp_path / "wide.onnx")!r}, {str(tmp_path / "int8.onnx")!r}, {str(calibration)!r})
+        except Exception as e:
+            print("quantize", out_of_memory(e), flush=True)
+        print("after", file=sys.stderr, flush=True)
+        session = ort.InferenceSession({str(tmp_path / "wide.onnx")!r}, providers=["CPUExecutionProvider"])
+        view = np.zeros((5, 3, 224, 224), np.float32)
+        try:
+            session.run(None, {{"full": view, "half": view}})
+        except Exception as e:
+            print("session", out_of_memory(e), flush=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines() == ["quantize True", "session True"], done.stderr
+    before, after = done.stderr.split("after\n")
+    assert "onnxruntime" not in before, before  # nothing of ONNX Runtime's own while quantizing
+    assert "[E:onnxruntime:" in after and "Non-zero status code" in after  # its logger is back at its level
+    assert not (tmp_path / "int8.onnx").exists()
+
+
 @pytest.fixture(scope="module")
 def int8_export(export_published, calibration, tmp_path_factory):
     out = tmp_path_factory.mktemp("int8") / "m.onnx"

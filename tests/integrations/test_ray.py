@@ -260,3 +260,89 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, input
             "check the address and that the cluster is up"
         ]
         assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_model_a_worker_cannot_load_is_the_one_line_of_a_run_without_ray(weights_dir, inputs, tmp_path, monkeypatch):
+    """The encoder file gone on the workers' node after the model loaded here: the actors' load failed and the run
+    ended in Ray's traceback of the actor, `error: the Ray run stopped (...)`. Now it is the line of a run without
+    Ray that finds the file missing, and its exit code."""
+    import shutil
+
+    import arniqa.cli.score as score
+
+    mine = tmp_path / "weights"
+    shutil.copytree(weights_dir, mine)
+    start = score._ray_scorer
+
+    def then_gone(*args, **kwargs):  # the driver loaded the model; the workers will not find it
+        (mine / "ARNIQA.pth").unlink()
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(score, "_ray_scorer", then_gone)
+    r = _score(mine, tmp_path / "ray.csv", inputs / "photos", "--ray", "local", "--ray-workers", "1")
+    local = _score(mine, tmp_path / "local.csv", inputs / "photos")  # the file is gone here too now
+    assert local.exit_code == 2 and len(local.stderr.splitlines()) == 1 and "ARNIQA.pth" in local.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the local Ray logs here too
+    assert (r.exit_code, errors) == (2, local.stderr.splitlines()), r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_a_worker_running_out_of_memory_loading_is_said_as_without_ray(weights_dir, inputs, tmp_path, monkeypatch):
+    """A worker's load failure comes back to the driver with the errors it was raised from, so memory running out
+    (only the cause saying so) is out of memory there too, and `arniqa score --ray` says it in the line of a run
+    without Ray that runs out of memory loading; an error of another kind is raised in the actor (Ray stops the
+    run)."""
+    import arniqa.cli.score as score
+    import arniqa.inference
+    import arniqa.models.published
+    from arniqa.integrations.ray import WorkerLoadError, _raised_again, _ScoringActor
+    from arniqa.utils.runtime import device_out_of_memory, out_of_memory
+
+    def no_memory(*args, **kwargs):
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        except torch.OutOfMemoryError as e:
+            raise RuntimeError("loading failed") from e
+
+    real_load = arniqa.inference.load
+    monkeypatch.setattr(arniqa.inference, "load", no_memory)  # in the actor
+    actor = _ScoringActor("model.safetensors")
+    rows = actor({"index": np.arange(3), "path": np.array(["a", "b", "c"])})
+    assert list(rows["index"]) == [0, 1, 2] and len(rows["load_error"]) == 3
+    error = WorkerLoadError(_raised_again(rows["load_error"][0])).error
+    assert type(error) is RuntimeError and str(error) == "loading failed"
+    assert out_of_memory(error) and device_out_of_memory(error)
+
+    monkeypatch.setattr(arniqa.inference, "load", real_load)  # here, the model loads
+
+    class Stopping:  # a RayScorer whose worker sent that back
+        def iter_scores(self, *args, **kwargs):
+            raise WorkerLoadError(error)
+            yield
+
+    monkeypatch.setattr(score, "_ray_scorer", lambda *args: (Stopping(), (RuntimeError,), (WorkerLoadError,)))
+    r = _score(weights_dir, tmp_path / "ray.csv", inputs / "photos", "--ray", "local", "--engine", "torch")
+    monkeypatch.setattr(arniqa.models.published, "published_encoder", no_memory)  # the same, loading here
+    local = _score(weights_dir, tmp_path / "local.csv", inputs / "photos", "--engine", "torch")
+    assert local.exit_code == 2 and local.stderr.startswith("error: arniqa-kadid10k: out of memory loading")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the bar's line is there too
+    assert (r.exit_code, errors) == (2, local.stderr.splitlines())
+
+    class Unpicklable(ValueError):  # its arguments are not its args: pickle cannot make it again
+        def __init__(self, path, why):
+            super().__init__(f"{path}: {why}")
+
+    def bad_file(*args, **kwargs):
+        raise Unpicklable("model.safetensors", "damaged; export it again")
+
+    monkeypatch.setattr(arniqa.inference, "load", bad_file)
+    blob = _ScoringActor("model.safetensors")({"index": np.arange(1), "path": np.array(["a"])})["load_error"][0]
+    again = _raised_again(blob)  # still a ValueError: one line, not a traceback
+    assert isinstance(again, ValueError) and str(again) == "model.safetensors: damaged; export it again"
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug, not the user's file")
+
+    monkeypatch.setattr(arniqa.inference, "load", bug)
+    with pytest.raises(KeyError):
+        _ScoringActor("model.safetensors")

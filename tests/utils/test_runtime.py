@@ -156,6 +156,43 @@ def test_onnx_runtime_running_out_of_memory_is_out_of_memory():
     assert lines[2:] == ["False"], done.stderr  # another error of ONNX Runtime is not
 
 
+def test_enomem_and_msvcs_bad_allocation_are_out_of_memory():
+    """An OSError with errno ENOMEM (an mmap past `ulimit -v`: `[Errno 12] Cannot allocate memory`) and MSVC's
+    std::bad_alloc text ("bad allocation", what ONNX Runtime says on Windows) were not memory running out, so they
+    were not told as such. The mmap is provoked for real in a child under RLIMIT_AS; other errnos are not memory."""
+    import errno
+    import os
+
+    from arniqa.utils.runtime import device_out_of_memory, out_of_memory
+
+    code = textwrap.dedent(
+        """
+        import mmap, resource
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        try:
+            mmap.mmap(-1, 2 << 30)
+        except OSError as e:
+            print(e.errno)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == [str(errno.ENOMEM)], done.stderr
+    enomem = OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))  # as Python raises it (the child's errno above)
+    try:
+        raise RuntimeError("loading the model failed") from enomem
+    except RuntimeError as e:
+        raised_from = e
+    windows = RuntimeError(
+        "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: bad allocation"
+    )
+    for error in (enomem, raised_from, windows):
+        assert out_of_memory(error) and not device_out_of_memory(error), error
+    for error in (OSError(errno.ENOENT, "No such file or directory"), OSError(errno.ENOSPC, "No space left on device")):
+        assert not out_of_memory(error), error
+    assert device_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert device_out_of_memory(RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be ..."))
+
+
 def test_a_dataloader_worker_killed_by_sigkill_is_told_from_other_deaths():
     """PyTorch reports a worker the out-of-memory killer ended (SIGKILL) as a RuntimeError, or (the main process
     waiting for a batch) as "exited unexpectedly" raised from it; other signals and a worker's own errors are not

@@ -53,10 +53,10 @@ def check_model_files(model, weights_dir, regressor, explainer) -> None:
 
 
 @contextmanager
-def loading(model, advice: Callable[[], str], doing: str = "loading") -> Iterator[None]:
+def loading(model, advice: Callable[[BaseException], str], doing: str = "loading") -> Iterator[None]:
     """Around loading (``doing``: or exporting) ``model``: memory running out there (building it, exporting it to
     ONNX, quantizing it, ONNX Runtime loading it; :func:`~arniqa.utils.runtime.out_of_memory`) is one line naming
-    it, saying so and ``advice()``, exit 2; other errors pass through."""
+    it, saying so and ``advice(error)``, exit 2; other errors pass through."""
     from ..utils.runtime import out_of_memory
 
     try:
@@ -64,16 +64,26 @@ def loading(model, advice: Callable[[], str], doing: str = "loading") -> Iterato
     except Exception as e:
         if not out_of_memory(e):
             raise
-        fail(f"{model}: out of memory {doing} the model ({type(e).__name__}); {advice()}")
+        fail(f"{model}: out of memory {doing} the model ({type(e).__name__}); {advice(e)}")
 
 
-def load_advice(model, engine: str, device: str, precision: str = "fp32", channels_last: bool | None = None) -> str:
-    """What to try when ``model`` ran out of memory loading with these options of score or map: without int8
-    (quantizing takes more memory than scoring), the torch engine where it was exported to ONNX for ONNX Runtime
-    (loading it for torch takes less), and always more memory."""
+def load_advice(
+    model,
+    engine: str,
+    device: str,
+    precision: str = "fp32",
+    channels_last: bool | None = None,
+    error: BaseException | None = None,
+) -> str:
+    """What to try when ``model`` ran out of memory (``error``) loading with these options of score or map: the
+    CPU or a freer GPU where the GPU's memory ran out; else without int8 (quantizing takes more memory than
+    scoring), the torch engine where it was exported to ONNX for ONNX Runtime (loading it for torch takes less),
+    and always more memory."""
     from ..inference.scorer import resolve_engine
-    from ..utils.runtime import resolve_device
+    from ..utils.runtime import device_out_of_memory, resolve_device
 
+    if device_out_of_memory(error):
+        return "try --device cpu, or end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
     tries = ["free memory or use a machine with more"]
     if precision == "int8":
         tries.insert(0, "leave out --precision int8 (quantizing takes more memory than scoring)")

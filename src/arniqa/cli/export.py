@@ -53,7 +53,7 @@ def export(
         if int8:
             advice += ", or leave out --int8 (quantizing takes more memory than exporting)"
         try:
-            with loading(model, lambda: advice, "exporting"):
+            with loading(model, lambda e: advice, "exporting"):
                 path = export_model(
                     output,
                     model,

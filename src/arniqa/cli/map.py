@@ -86,7 +86,7 @@ def map_images(
     with output_folders(output), writing(output), output_lock(output):
         model = checkpoint or DEFAULT_MODEL
         try:
-            with loading(model, lambda: load_advice(model, engine, device)):
+            with loading(model, lambda e: load_advice(model, engine, device, error=e)):
                 scorer = load(
                     model,
                     device=device,

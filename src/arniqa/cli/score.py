@@ -224,13 +224,10 @@ def score(
 
                 items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
             model = checkpoint or DEFAULT_MODEL
-            try:  # also with --ray: bad options and models fail here, before the cluster is asked
-                with loading(model, lambda: load_advice(model, engine, device, precision, channels_last)):
-                    scorer = load(
-                        model, device=device, **options, **({} if explainer is None else {"explainer": explainer})
-                    )
-            except (ValueError, OSError) as e:
-                fail(str(e))
+            advice = lambda e: load_advice(model, engine, device, precision, channels_last, e)  # noqa: E731
+            given = {} if explainer is None else {"explainer": explainer}
+            # also with --ray: bad options and models fail here, before the cluster is asked
+            scorer = _loaded(model, advice, lambda: load(model, device=device, **options, **given))
             check_head(explain, explainer, checkpoint, scorer)
             if explain:
                 scorer.explainer.check_protocol(scorer.protocol.name)
@@ -240,9 +237,12 @@ def score(
                 err.print("the regressor has no score range: writing raw scores", style="yellow")
 
             stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
+            load_failed: tuple = ()  # with --ray: a worker could not load the model
             if ray is not None:
                 options = dict(model=str(checkpoint or DEFAULT_MODEL), device=device, **options)
-                scorer, stops = _ray_scorer(stack, ray, ray_workers, options, scorer.explainer if explain else None)
+                scorer, stops, load_failed = _ray_scorer(
+                    stack, ray, ray_workers, options, scorer.explainer if explain else None
+                )
                 items = list(items)  # Ray splits the list into blocks
             bar = stack.enter_context(Progress(*columns, console=err, transient=False))
             task = bar.add_task("scoring", total=None)
@@ -266,6 +266,8 @@ def score(
                 )
             except OutputError as e:
                 fail(str(e))
+            except load_failed as e:  # said as the load here says it (the rows written are kept)
+                _loaded(model, advice, e.raise_error)
             except stops as e:
                 fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
     except ListError as e:
@@ -292,8 +294,19 @@ def score(
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 
+def _loaded(model, advice, build):
+    """What ``build()`` loads (``model``): a bad file or option one line, memory running out one line with
+    ``advice(error)`` (:func:`loading`); exit 2."""
+    try:
+        with loading(model, advice):
+            return build()
+    except (ValueError, OSError) as e:
+        fail(str(e))
+
+
 def _ray_scorer(stack: ExitStack, address: str, workers: int | None, options: dict, explainer):
     """A :class:`~arniqa.integrations.ray.RayScorer` on the cluster at ``address`` (connected within
-    ``stack``), explaining with ``explainer`` (or None), and the error type of a run that stops."""
+    ``stack``), explaining with ``explainer`` (or None), the error types of a run that stops and of a worker
+    that could not load the model."""
     ray = connect_ray(stack, address)
-    return ray.RayScorer(options, workers, explainer), (ray.RayRunError,)
+    return ray.RayScorer(options, workers, explainer), (ray.RayRunError,), (ray.WorkerLoadError,)

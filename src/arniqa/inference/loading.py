@@ -137,6 +137,7 @@ def load(
                 f"{explainer or name_or_path}: its explanation head takes {scorer.explainer.group.in_features}-d "
                 f"features, the model gives {width}-d; fit one on this model with `arniqa explain fit`"
             )
+    warn_unchecked_head(explainer, name_or_path)
     return scorer
 
 
@@ -196,7 +197,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
 def _check_onnx_pairing(explainer, path: Path) -> None:
     """:func:`check_pairing` of the head ``explainer`` against the encoder fingerprints that the sidecar of the ONNX
     file ``path`` records (``arniqa export``); a sidecar written before records none: the width alone, in
-    :func:`load`."""
+    :func:`load`, which says so (:func:`warn_unchecked_head`)."""
     from ..models.arniqa import PAIRING_KEYS
 
     meta = read_sidecar(path) or {}
@@ -336,8 +337,8 @@ def check_pairing(
     ``fingerprint`` is called only when one is recorded. A regressor file that records none (a published
     ``regressor_<dataset>.pth``, a state dict, an older file) cannot be checked: a warning says so, except for the
     published encoder with a file that is no arniqa regressor file (the published regressors are its own); a head
-    that records none (fitted before) is not checked, as before (by its width only, in :func:`load`). A
-    :class:`Regressor` object or a regressor name is not checked."""
+    that records none (fitted before) is checked by its width only, in :func:`load`, which then says so
+    (:func:`warn_unchecked_head`). A :class:`Regressor` object or a regressor name is not checked."""
     from ..models.arniqa import PAIRING_KEYS
     from ..models.checkpoint import REGRESSOR_FORMAT, arniqa_metadata
 
@@ -348,14 +349,7 @@ def check_pairing(
     record = meta.get("explainer") if head else meta
     record = record if isinstance(record, dict) else {}
     what, results = ("explanation head", "explanations") if head else ("regressor", "scores")
-    onnx = checkpoint is not None and checkpoint.suffix.lower() == ".onnx"
-    encoder = (
-        "the published encoder (ARNIQA.pth)"
-        if checkpoint is None
-        else f"the encoder exported to {checkpoint}"
-        if onnx
-        else f"the checkpoint {checkpoint}"
-    )
+    encoder = _encoder_name(checkpoint)
     recorded = {rounded: record[key] for rounded, key in PAIRING_KEYS.items() if isinstance(record.get(key), str)}
     if not recorded:
         if not head and (checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT):
@@ -369,14 +363,8 @@ def check_pairing(
         return
     if not any(fingerprint(rounded) == value for rounded, value in recorded.items()):
         fitted = record.get("encoder") or "another encoder"
-        if head and onnx:
-            remedy = (
-                "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT "
-                "-o HEAD.safetensors`, without --checkpoint for the published model)"
-            )
-        elif head:
-            fit = "arniqa explain fit PRISTINE" + ("" if checkpoint is None else f" --checkpoint {checkpoint}")
-            remedy = f"fit a head on it (`{fit} -o HEAD.safetensors`)"
+        if head:
+            remedy = _refit_head(checkpoint)
         elif checkpoint is not None:
             remedy = (
                 f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "
@@ -390,6 +378,58 @@ def check_pairing(
         raise ValueError(
             f"{path}: this {what} was fitted on the features of {fitted}, not of {encoder}, so its {results} would "
             f"be wrong; score with the encoder it was fitted on, or {remedy}"
+        )
+
+
+def _encoder_name(checkpoint: Path | None) -> str:
+    """The encoder a regressor or head file is checked against, in words (see :func:`check_pairing`)."""
+    if checkpoint is None:
+        return "the published encoder (ARNIQA.pth)"
+    if checkpoint.suffix.lower() == ".onnx":
+        return f"the encoder exported to {checkpoint}"
+    return f"the checkpoint {checkpoint}"
+
+
+def _refit_head(checkpoint: Path | None) -> str:
+    """How to fit an explanation head on the encoder of ``checkpoint`` (None: the published one)."""
+    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+        return (
+            "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT "
+            "-o HEAD.safetensors`, without --checkpoint for the published model)"
+        )
+    fit = "arniqa explain fit PRISTINE" + ("" if checkpoint is None else f" --checkpoint {checkpoint}")
+    return f"fit a head on it (`{fit} -o HEAD.safetensors`)"
+
+
+def warn_unchecked_head(explainer, name_or_path) -> None:
+    """A warning when the head file ``explainer`` (None: none given) was checked against the encoder of
+    ``name_or_path`` by its width alone, not by :func:`check_pairing`: the head records no encoder (fitted before
+    heads recorded it), or the ONNX file does not (its sidecar written before, or none). Called once the width
+    passed, so that a head refused for its width is one line."""
+    if explainer is None or not Path(explainer).is_file():
+        return
+    from ..models.arniqa import PAIRING_KEYS
+    from ..models.checkpoint import arniqa_metadata
+
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx" and not any(key in (read_sidecar(path) or {}) for key in PAIRING_KEYS.values()):
+        warnings.warn(
+            f"{explainer}: {path} does not record the encoder it was exported from (no sidecar, or one written "
+            "before sidecars recorded it), so only the explanation head's width is checked against it; its "
+            "explanations are right only if it was fitted on that encoder's features; to be sure, export the model "
+            "again (`arniqa export`)",
+            stacklevel=3,
+        )
+        return
+    meta = (arniqa_metadata(explainer) if Path(explainer).suffix.lower() == ".safetensors" else None) or {}
+    record = meta.get("explainer") if isinstance(meta.get("explainer"), dict) else {}
+    if not any(isinstance(record.get(key), str) for key in PAIRING_KEYS.values()):
+        checkpoint = path if path.suffix.lower() == ".onnx" or is_checkpoint(path) else None
+        warnings.warn(
+            f"{explainer}: the explanation head does not record which encoder it was fitted on (fitted before heads "
+            f"recorded it), so only its width is checked against {_encoder_name(checkpoint)}; its explanations are "
+            f"right only if it was fitted on that encoder's features; to be sure, {_refit_head(checkpoint)}",
+            stacklevel=3,
         )
 
 
@@ -443,9 +483,12 @@ def export(
         if head is not None:  # the graph's explanations come from the views of the protocol it is exported for
             head.check_protocol(get_protocol(protocol).name)
         if not int8:
-            return export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
-        with tempfile.TemporaryDirectory() as tmp:
-            fp32 = export_onnx(
-                model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding, explainer=head
-            )
-            return quantize(fp32, output, calibrate)
+            written = export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                fp32 = export_onnx(
+                    model, reg, Path(tmp) / "fp32.onnx", protocol=protocol, embedding=embedding, explainer=head
+                )
+                written = quantize(fp32, output, calibrate)
+    warn_unchecked_head(explainer, name_or_path)  # exported: its width fitted
+    return written

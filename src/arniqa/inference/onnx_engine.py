@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
+# ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
+# line), and its default logger's own level (warnings)
+ORT_FATAL, ORT_WARNING = 4, 2
 EXPLAIN_OUTPUTS = ("explain_logits", "severity")  # per view, with an explanation head (arniqa.inference.onnx_export)
 
 
@@ -115,7 +118,7 @@ class OnnxEngine:
         self.meta = read_sidecar(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
-        options.log_severity_level = 4  # fatal only: its errors reach us raised, its log lines would follow our one
+        options.log_severity_level = ORT_FATAL
         if _version(ort.__version__) < ORT_CHECKS_EXTERNAL_DATA:
             check_external_data(self.path)
         try:

@@ -20,6 +20,8 @@ import hashlib
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from ..data.images import ImageError, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..utils.files import atomic_writes, cache_dir, json_writer, mark_used, prune_cache, sha256_of
+from .onnx_engine import ORT_FATAL, ORT_WARNING
 from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
@@ -108,7 +111,7 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
     output = Path(output)
     meta = read_sidecar(fp32)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _fatal_only():
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)  # shapes and constant folding
 
@@ -138,6 +141,20 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
     if meta is None:  # nor may one stay beside a graph that has none
         sidecar_path(output).unlink(missing_ok=True)
     return output
+
+
+@contextmanager
+def _fatal_only() -> Iterator[None]:
+    """ONNX Runtime's default logger at fatal only while inside, then at its default level again (warnings; this
+    package sets it nowhere else): the sessions that quantizing makes use it, and an error in them (out of memory
+    calibrating) was logged as a line of its own before it reached us raised and was said as one line."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(ORT_FATAL)
+    try:
+        yield
+    finally:
+        ort.set_default_logger_severity(ORT_WARNING)
 
 
 def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = None) -> Path:

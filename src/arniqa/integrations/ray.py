@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -44,8 +45,21 @@ from ..inference.shards import Member, Unreadable
 
 
 class RayRunError(RuntimeError):
-    """A Ray run that stopped: an actor that could not start (e.g. a model file missing on a node), a lost
-    node. Per-item problems are error rows instead."""
+    """A Ray run that stopped: an actor that could not start, a lost node. Per-item problems are error rows
+    instead; a model an actor could not load is :class:`WorkerLoadError`."""
+
+
+class WorkerLoadError(Exception):
+    """An actor of :class:`RayScorer` could not load the model (a file missing or damaged on its node, memory
+    running out): ``error`` is what its load raised (with the errors it was raised from), to be said as the load
+    here says it (``arniqa score``: one line, exit 2)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def raise_error(self):
+        raise self.error
 
 
 ROWS_PER_CALL = 4  # scorer batches per map_batches call: the actor's decode threads work one batch ahead
@@ -242,6 +256,59 @@ class ArniqaScorer:
         return out
 
 
+def _load_failure(error: Exception) -> bytes | None:
+    """``error`` and the errors it was raised from, pickled, when it is a load failure that ``arniqa score`` says in
+    one line (a ValueError or OSError, memory running out); else None. An error that does not pickle (a class
+    whose arguments are not its args) goes as a ValueError (a ValueError or OSError) or RuntimeError of its text, which
+    :func:`~arniqa.utils.runtime.out_of_memory` reads."""
+    import pickle
+
+    from ..utils.runtime import causes, out_of_memory
+
+    if not (out_of_memory(error) or isinstance(error, (ValueError, OSError))):
+        return None
+    chain = []
+    for e in causes(error):
+        try:
+            chain.append(pickle.loads(pickle.dumps(e)))
+        except Exception:
+            chain.append((ValueError if isinstance(e, (ValueError, OSError)) else RuntimeError)(str(e)))
+    return pickle.dumps(chain)
+
+
+def _raised_again(blob: bytes) -> BaseException:
+    """The error of :func:`_load_failure`, raised from the same errors again."""
+    import pickle
+
+    chain = pickle.loads(blob)  # from our own actors, as all Ray sends
+    for e, cause in zip(chain, chain[1:]):
+        e.__cause__ = cause
+    return chain[0]
+
+
+class _ScoringActor(ArniqaScorer):
+    """:class:`RayScorer`'s actor: a load failure of :func:`_load_failure` is sent back in a ``load_error`` column
+    in place of the rows, not raised (Ray would print the actor's traceback and say only its last line); the load's
+    warnings are the driver's to say, once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.failed = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                super().__init__(*args, **kwargs)
+        except Exception as e:
+            self.failed = _load_failure(e)
+            if self.failed is None:
+                raise
+
+    def __call__(self, batch: dict) -> dict:
+        if self.failed is not None:
+            index = np.asarray(batch["index"])
+            return {"index": index, "load_error": np.array([self.failed] * len(index), dtype=object)}
+        return super().__call__(batch)
+
+
 class RayScorer:
     """``arniqa score --ray``: :meth:`iter_scores` gives the rows a local Scorer gives, computed by
     :class:`ArniqaScorer` actors on the connected cluster, in input order as soon as they are ready.
@@ -281,7 +348,7 @@ class RayScorer:
             per_call, blocks = _blocks(rows, ROWS_PER_CALL * (self.options.get("batch_size") or 8), actors)
             ds = ray.data.from_items(rows, override_num_blocks=blocks)
             ds = ds.map_batches(
-                ArniqaScorer,
+                _ScoringActor,
                 batch_size=per_call,
                 batch_format="numpy",
                 fn_constructor_kwargs={
@@ -294,6 +361,8 @@ class RayScorer:
                 **slots,
             )
             for batch in _batches(ds):
+                if "load_error" in batch:
+                    raise WorkerLoadError(_raised_again(batch["load_error"][0]))
                 n = len(batch["index"])
                 features = batch["embedding"] if embedding else [None] * n
                 explained = zip(batch["explain_probs"], batch["severity"]) if graph else [None] * n

@@ -4,6 +4,7 @@ result came from, glibc's malloc settings for the training commands, and how a c
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import re
@@ -103,7 +104,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 # _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), and the shared
 # memory that DataLoader workers hand batches over in (/dev/shm full); where ONNX Runtime raises its Fail or
 # RuntimeException: its memory arena (running a model) and C++'s allocation failure (loading one, or running it
-# without the arena).
+# without the arena): std::bad_alloc says "std::bad_alloc" with GCC and Clang, "bad allocation" with MSVC.
 ALLOCATION_FAILED = (
     "DefaultCPUAllocator: can't allocate memory",
     "DefaultCPUAllocator: not enough memory",
@@ -111,7 +112,10 @@ ALLOCATION_FAILED = (
     "unable to allocate shared memory(shm)",
     "Failed to allocate memory for requested buffer",
     "std::bad_alloc",
+    "bad allocation",
 )
+# Of these, the GPU's memory (PyTorch's OutOfMemoryError is its device allocators' too): the CPU does not run out.
+DEVICE_ALLOCATION_FAILED = ("CUDA error: out of memory",)
 ORT_ERRORS = "onnxruntime.capi.onnxruntime_pybind11_state"  # the module of ONNX Runtime's errors (no RuntimeError)
 # PyTorch's report of a DataLoader worker ended by SIGKILL: on Linux, what the out-of-memory killer sends.
 WORKER_KILLED = re.compile(r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.")
@@ -119,14 +123,28 @@ WORKER_KILLED = re.compile(r"DataLoader worker \(pid \d+\) is killed by signal: 
 
 def out_of_memory(error: BaseException | None) -> bool:
     """True when ``error`` is memory running out: a MemoryError, PyTorch's OutOfMemoryError (its device
-    allocators), a RuntimeError or ONNX Runtime's Fail or RuntimeException holding one of :data:`ALLOCATION_FAILED`,
+    allocators), an OSError with errno ENOMEM (``[Errno 12] Cannot allocate memory``: an mmap, a fork, a thread
+    failing), a RuntimeError or ONNX Runtime's Fail or RuntimeException holding one of :data:`ALLOCATION_FAILED`,
     or an error raised from one of these (``raise ... from``). Not any RuntimeError that mentions allocation."""
     torch, ort = sys.modules.get("torch"), sys.modules.get(ORT_ERRORS)  # not imported: none of their errors
     memory = (MemoryError, torch.OutOfMemoryError) if torch is not None else MemoryError
     failed = (RuntimeError, ort.Fail, ort.RuntimeException) if ort is not None else RuntimeError
     return any(
-        isinstance(e, memory) or (isinstance(e, failed) and any(text in str(e) for text in ALLOCATION_FAILED))
-        for e in _causes(error)
+        isinstance(e, memory)
+        or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
+        or (isinstance(e, failed) and any(text in str(e) for text in ALLOCATION_FAILED))
+        for e in causes(error)
+    )
+
+
+def device_out_of_memory(error: BaseException | None) -> bool:
+    """True when ``error`` is :func:`out_of_memory` of a GPU (CUDA, MPS): PyTorch's OutOfMemoryError, or one of
+    :data:`DEVICE_ALLOCATION_FAILED`, or raised from one of these; the host's memory is not what ran out."""
+    torch = sys.modules.get("torch")
+    return any(
+        (torch is not None and isinstance(e, torch.OutOfMemoryError))
+        or (isinstance(e, RuntimeError) and any(text in str(e) for text in DEVICE_ALLOCATION_FAILED))
+        for e in causes(error)
     )
 
 
@@ -134,10 +152,10 @@ def worker_killed(error: BaseException | None) -> bool:
     """True when ``error`` is PyTorch's report of a DataLoader worker killed by SIGKILL (:data:`WORKER_KILLED`),
     most likely by the system for lack of memory, or raised from it (a main process waiting for a batch is told
     "DataLoader worker (pid(s) N) exited unexpectedly", from that report)."""
-    return any(isinstance(e, RuntimeError) and WORKER_KILLED.search(str(e)) for e in _causes(error))
+    return any(isinstance(e, RuntimeError) and WORKER_KILLED.search(str(e)) for e in causes(error))
 
 
-def _causes(error: BaseException | None) -> Iterator[BaseException]:
+def causes(error: BaseException | None) -> Iterator[BaseException]:
     """``error`` and the errors it was raised from, in turn."""
     seen: list[BaseException] = []
     while error is not None and not any(error is e for e in seen):  # a chain may loop back
