@@ -259,7 +259,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
     it first, and so do the commands, before torch is imported. An ONNX file is OnnxEngine's to check (no torch)."""
     from ..models.download import fetch
     from ..models.paths import checkpoint_files
-    from ..models.registry import ENCODER_FILE, regressor_filename
+    from ..models.registry import ENCODER_FILE, model_dataset, regressor_filename
 
     if explainer is not None:
         checkpoint_files(explainer)
@@ -275,6 +275,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
         if isinstance(regressor, os.PathLike):  # a file that is not there
             _regressor_source(str(name_or_path), regressor)
         return
+    model_dataset(str(name_or_path))  # a published model's name, also where regressor replaces its regressor
     source = None  # a Regressor given
     if regressor is None or isinstance(regressor, (str, os.PathLike)):
         source = _regressor_source(str(name_or_path), regressor)
