@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
-from ..utils.files import output_lock
+from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, check_choices, resolve_engine
-from .sidecar import read_sidecar
+from .sidecar import read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     import torch
@@ -421,6 +421,11 @@ def export(
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
     if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
         raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
+    if is_stream(output):  # its sidecar and lock file would go beside a device (into /dev), nothing could load it
+        raise ValueError(
+            f"{output}: a device or a pipe; export writes a file and its sidecar {sidecar_path(output).name} beside "
+            "it: name a file to write"
+        )
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
     _check_calibrate(calibrate)
