@@ -324,6 +324,7 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     folder, other = tmp_path / "maps", tmp_path / "cache"
     folder.mkdir()
     (other / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(other)
     for path in (folder / "a.map.png", folder / "maps.csv", other / "sub" / "e.pt"):
         os.mkfifo(path)
 
@@ -332,7 +333,7 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
             atomic_writes([(folder / "a.map.png", lambda p: p.write_text("png"))])
             clear_own(folder / "maps.csv")
             (folder / "maps.csv").write_text("rows")
-        with own_folder(other):
+        with own_folder(tmp_path / "link"):  # held through a link, written by its real path
             atomic_write(other / "sub" / "e.pt", lambda p: p.write_text("entry"))
 
     done = threading.Thread(target=writes, daemon=True)

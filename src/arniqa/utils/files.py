@@ -189,7 +189,7 @@ def is_stream(path: str | os.PathLike) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() in this process, absolute
+_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() in this process, links resolved
 
 
 @contextmanager
@@ -198,7 +198,7 @@ def own_folder(folder: str | os.PathLike) -> Iterator[None]:
     ``evaluate``'s results, the explain cache's entries): one that is a device or a pipe was planted there, not named
     by the user, so :func:`atomic_writes` replaces it and :func:`clear_own` removes it, never opening it (a FIFO
     would block the run until someone read it). :func:`output_lock` on a folder holds it as its own too."""
-    folder = os.path.abspath(folder)
+    folder = os.path.realpath(folder)
     _OWN_FOLDERS.append(folder)
     try:
         yield
@@ -207,7 +207,9 @@ def own_folder(folder: str | os.PathLike) -> Iterator[None]:
 
 
 def in_own_folder(path: str | os.PathLike) -> bool:
-    """True when ``path`` lies in a folder held by :func:`own_folder`."""
+    """True when ``path`` lies in a folder held by :func:`own_folder`, reached through links or not (its own name,
+    maybe a link, is not followed)."""
+    path = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
     return any(inside(path, folder) for folder in _OWN_FOLDERS)
 
 
