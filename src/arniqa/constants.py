@@ -18,3 +18,5 @@ DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the offic
 EXIT_INTERRUPTED = 130
 KEPT = "what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate go on from it"
 INTERRUPTED = f"interrupted; {KEPT}"
+# The reader of the command's output went away (`arniqa score | head -1`): 128 + SIGPIPE, as a Unix tool ends.
+EXIT_BROKEN_PIPE = 141

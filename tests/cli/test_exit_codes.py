@@ -479,3 +479,103 @@ def test_running_out_of_memory_loading_the_model_is_one_line_and_exit_2(workdir,
         "error: tiny.onnx: out of memory loading the model (MemoryError); free memory or use a machine with more"
     )
     assert not (workdir / "maps").exists()
+
+
+def _no_reader(args: list, cwd: Path) -> tuple[int, str]:
+    """``arniqa ARGS`` (the stand-in model) writing into a pipe whose reader has gone: its exit status and stderr."""
+    import os
+    import subprocess
+    import sys
+
+    import tiny_score
+
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+    try:
+        command = [sys.executable, tiny_score.__file__, *map(str, args)]
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, timeout=300)
+    finally:
+        os.close(write)
+    return done.returncode, done.stderr
+
+
+def _quiet(err: str) -> bool:
+    """No error line, no traceback, not Python's "Exception ignored ... BrokenPipeError" at exit."""
+    return not re.search(r"error|Traceback|Exception|Broken", err, re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["score", "--help"],
+        ["version"],
+        ["distortions"],
+        ["score", "photos", "--protocol", "whole"],
+        ["score", "photos", "--protocol", "whole", "-o", "-"],
+        ["score", "photos", "--protocol", "whole", "-o", "/dev/stdout"],
+        ["score", "photos", "--protocol", "whole", "--html", "r.html"],
+        ["map", "photos", "-o", "maps", "--crop", "8", "--device", "cpu"],
+        ["report", "scores.csv", "-o", "/dev/stdout", "--thumbnails", "none"],
+    ],
+)
+def test_a_reader_gone_ends_every_verb_quietly_with_141(workdir, args):
+    """`arniqa score photos/ | head -1` printed `error: <stdout>: Broken pipe (EPIPE) after 0 rows ...` and exited 2;
+    the other verbs exited 1 (typer's own way), as if some items had failed. Now a reader gone is the end a Unix tool
+    has: no line, 128 + SIGPIPE; files written besides stay whole, no lock file or temporary stays."""
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    code, err = _no_reader(args, workdir)
+    assert code == 128 + 13 and _quiet(err), err
+    left = sorted(p.name for p in workdir.rglob("*"))
+    assert not [name for name in left if name.endswith((".lock", ".tmp")) or ".tmp." in name]
+    if args[0] == "map":  # all written before the line that says so
+        assert (workdir / "maps" / "a.map.png").is_file() and len((workdir / "maps/maps.csv").read_text().split()) == 2
+    assert "r.html" not in left  # the rows stopped short: no report of them
+
+
+def test_score_into_a_pipe_closed_after_one_line_ends_quietly_with_141(workdir):
+    """`arniqa score photos/ | head -1`, with a real pipe: the reader takes one line and closes it while the run
+    is scoring."""
+    import os
+    import subprocess
+    import sys
+
+    import tiny_score
+
+    tiny_score.write_images(workdir / "many", 5)
+    hold = workdir / "go"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TINY_SCORE_HOLD": str(hold)}
+    command = [sys.executable, tiny_score.__file__, "score", "many", "--protocol", "whole", "-o", "-"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env=env)
+    try:
+        assert child.stdout.readline() == b"path,score,raw_score,error\n"
+        child.stdout.close()  # `head -1` exits
+        hold.touch()  # the rows come now
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=300) == 128 + 13 and _quiet(err), err
+    finally:
+        child.kill()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/null"])
+def test_export_refuses_a_device_or_a_pipe_as_its_output(workdir, kind):
+    """`arniqa export -o m.onnx` with m.onnx a named pipe (or a link to /dev/null) wrote the graph into it (waiting for
+    a reader), its sidecar m.onnx.json beside it and a lock file beside the device (`/dev/.null.lock`): nothing that
+    load() could read back. Export writes a file and its sidecar, so such an output is refused: one line, exit 2,
+    before the model loads."""
+    import os
+
+    (workdir / "weights").mkdir()
+    for name in ("ARNIQA.pth", "regressor_kadid10k.pth"):  # found, never loaded: the output is refused first
+        (workdir / "weights" / name).write_bytes(b"")
+    output = workdir / "m.onnx"
+    os.mkfifo(output) if kind == "fifo" else output.symlink_to(os.devnull)
+    before = sorted(os.listdir(workdir))
+    result = CliRunner().invoke(app, ["export", "-o", "m.onnx", "--weights-dir", "weights"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip() == (
+        "error: m.onnx: a device or a pipe; export writes a file and its sidecar m.onnx.json beside it: name a file "
+        "to write"
+    )
+    assert sorted(os.listdir(workdir)) == before

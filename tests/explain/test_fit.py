@@ -68,3 +68,33 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
     assert torch.equal(again.features, clean.features) and again.chains == clean.chains
     labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_pipe_planted_as_a_cache_entry_is_replaced_never_opened(tmp_path):
+    """A FIFO under an entry's name was written into as an output the user named: the fit waited for a reader
+    forever. The cache's files are named by the fit, so one is replaced by the entry like a file."""
+    import os
+    import stat
+    import threading
+
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.explain.fit import labelled_features
+
+    scorer = load(protocol="whole")
+    path = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(path)
+    options = dict(size=(32, 24), chains=2, seed=0, cache=tmp_path / "cache")
+    clean = labelled_features(scorer, [path], **options)
+    (entry,) = (tmp_path / "cache").glob("*.pt")
+    entry.unlink()
+    os.mkfifo(entry)
+    got = []
+    fit = threading.Thread(target=lambda: got.append(labelled_features(scorer, [path], **options)), daemon=True)
+    fit.start()
+    fit.join(timeout=120)
+    assert got, "the fit waits on the pipe"
+    assert stat.S_ISREG(os.lstat(entry).st_mode) and torch.equal(got[0].features, clean.features)
+    assert torch.equal(labelled_features(scorer, [path], **options).features, clean.features)  # read back

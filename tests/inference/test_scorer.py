@@ -843,6 +843,22 @@ def test_load_and_export_say_a_missing_model_file_before_importing_torch(tmp_pat
     ], done.stderr
 
 
+def test_a_mistyped_model_name_is_refused_also_with_a_regressor(tmp_path):
+    """`load("arniqa-kadi", regressor="kadid")` never looked at the name: it scored with the published encoder, as
+    `load("arniqa-kadid")` would. The name is refused as without a regressor, before anything loads or downloads."""
+    from arniqa.inference import export
+    from arniqa.models.regressor import Regressor
+
+    (tmp_path / "regressor_kadid10k.pth").write_bytes(b"")
+    unknown = r"unknown model 'arniqa-kadi' \(did you mean 'arniqa-kadid'"
+    for regressor in (None, "kadid", "arniqa-live", tmp_path / "regressor_kadid10k.pth", Regressor(in_features=4)):
+        with pytest.raises(ValueError, match=unknown):
+            load("arniqa-kadi", device="cpu", regressor=regressor)
+        with pytest.raises(ValueError, match=unknown):
+            export(tmp_path / "m.onnx", "arniqa-kadi", regressor=regressor)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_load_and_export_name_close_names_missing_files_and_folders(published, tmp_path, monkeypatch):
     """A typo in a model name or an option listed the names without the close one (an option as Scorer.__init__'s
     TypeError); a missing runs/model.pt was "unknown model"; export(None) was pathlib's TypeError, and export to a

@@ -1,7 +1,8 @@
 """Every resumable output of training and benchmarks is single-writer: a run folder, a benchmark
 folder, an ablation folder (its report too), a feature cache, an evaluation folder, an ONNX export or an
 explanation head that another arniqa process holds is refused at start, exit 2, naming that process; a
-benchmark image cut off mid-write is written again by a rerun."""
+benchmark image cut off mid-write is written again by a rerun. A pipe planted in such a folder under a name the
+command writes is replaced, never opened."""
 
 import filecmp
 import io
@@ -166,3 +167,72 @@ def test_an_ablation_report_is_not_written_while_a_study_holds_the_folder(tmp_pa
     split_pristine(load_ablation_config(args[1], [f"data.pristine={tmp_path / 'pristine'}"]), tmp_path / "out")
     refused([*args, "--report-only"], tmp_path / "out")
     assert written(tmp_path / "out") == ["data"]
+
+
+def finishes(work, timeout: float = 120) -> list:
+    """``work()``'s result in a list, empty when it did not finish within ``timeout`` s (waiting on a pipe)."""
+    import threading
+
+    got = []
+    thread = threading.Thread(target=lambda: got.append(work()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return got
+
+
+def plant(folder: Path, *names: str) -> list[Path]:
+    """Named pipes ``folder/NAME``, which no one reads."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        os.mkfifo(folder / name)
+    return [folder / name for name in names]
+
+
+def regular(*paths: Path) -> bool:
+    import os
+    import stat
+
+    return all(stat.S_ISREG(os.lstat(p).st_mode) for p in paths)
+
+
+def test_a_pipe_planted_in_a_map_folder_is_replaced_never_opened(tmp_path):
+    """A FIFO named like a map (`img00.map.png`) or maps.csv in `arniqa map -o maps` blocked the run until someone
+    read it: map wrote into it as into an output the user named (`-o /dev/null`)."""
+    import os
+    import subprocess
+    import sys
+
+    import tiny_score
+
+    write_images(tmp_path / "photos", 2)
+    planted = plant(tmp_path / "maps", "img00.map.png", "maps.csv")
+    args = ["map", tmp_path / "photos", "-o", tmp_path / "maps", "--crop", 8, "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, tiny_score.__file__, *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert regular(*planted) and (tmp_path / "maps" / "maps.csv").read_text().count("\n") == 3  # header, 2 maps
+    assert Image.open(planted[0]).size == Image.open(tmp_path / "photos" / "img00.png").size
+
+
+def test_a_pipe_planted_in_a_benchmark_or_an_evaluation_folder_is_replaced(tmp_path, monkeypatch):
+    """`benchmark synthetic` and `evaluate -o` name their files themselves: a FIFO under one of those names blocked
+    them as it blocked map. (The feature cache refuses an entry's file that is no file, in one line.)"""
+    import arniqa.evaluate.run as run
+
+    pristine = write_images(tmp_path / "pristine", 10)
+    planted = plant(tmp_path / "kadid", "README.md", "dmos.csv")
+    assert finishes(lambda: build_synthetic(pristine, tmp_path / "kadid", size=(32, 24), types=("gaublur",)))
+    assert regular(*planted) and (tmp_path / "kadid" / "dmos.csv").read_text().startswith("dist_img,")
+
+    monkeypatch.setattr(run, "load_encoder", lambda checkpoint, weights_dir, device: (TinyARNIQA().eval(), "tiny"))
+    planted = plant(tmp_path / "out", "results.json", "results.md")
+    args = ["evaluate", "--dataset", "kadid10k", "--root", tmp_path / "kadid", "-o", tmp_path / "out"]
+    (checkpoint := tmp_path / "unused.safetensors").write_bytes(b"")  # there (checked), never read (load_encoder)
+    args += ["--checkpoint", checkpoint, "--splits", 3, "--crop-size", 16, "--device", "cpu", "--no-export-checkpoint"]
+    (result,) = finishes(lambda: cli(*args))
+    assert result.exit_code == 0, result.output
+    assert regular(*planted) and "srcc" in (tmp_path / "out" / "results.json").read_text().lower()

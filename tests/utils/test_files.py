@@ -309,3 +309,45 @@ def test_a_device_or_a_named_pipe_is_written_into_never_replaced_by_a_file(tmp_p
         return  # not root: neither can it replace /dev/null
     atomic_write(device, lambda p: p.write_text("<html>"))
     assert stat.S_ISCHR(os.stat(device).st_mode) and device.read_bytes() == b""
+
+
+def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tmp_path):
+    """A FIFO planted in `arniqa map -o maps` under a map's name (or as maps.csv) was written into as if the user had
+    named it: the run waited for a reader forever. A folder held by output_lock (or own_folder) holds the command's
+    own files: such a path is replaced there (atomic_writes) or removed before it is opened (clear_own); outside it,
+    a pipe is still written into."""
+    import stat
+    import threading
+
+    from arniqa.utils.files import clear_own, output_lock, own_folder
+
+    folder, other = tmp_path / "maps", tmp_path / "cache"
+    folder.mkdir()
+    (other / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(other)
+    for path in (folder / "a.map.png", folder / "maps.csv", other / "sub" / "e.pt"):
+        os.mkfifo(path)
+
+    def writes() -> None:
+        with output_lock(folder):
+            atomic_writes([(folder / "a.map.png", lambda p: p.write_text("png"))])
+            clear_own(folder / "maps.csv")
+            (folder / "maps.csv").write_text("rows")
+        with own_folder(tmp_path / "link"):  # held through a link, written by its real path
+            atomic_write(other / "sub" / "e.pt", lambda p: p.write_text("entry"))
+
+    done = threading.Thread(target=writes, daemon=True)
+    done.start()
+    done.join(timeout=20)
+    assert not done.is_alive(), "a planted pipe was opened"
+    for path, text in [(folder / "a.map.png", "png"), (folder / "maps.csv", "rows"), (other / "sub" / "e.pt", "entry")]:
+        assert stat.S_ISREG(os.lstat(path).st_mode) and path.read_text() == text
+    fifo = tmp_path / "named"
+    os.mkfifo(fifo)
+    with output_lock(folder):  # held elsewhere: a pipe the user named is still written into
+        got = []
+        reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+        reader.start()
+        atomic_write(fifo, lambda p: p.write_text("report"))
+        reader.join(timeout=20)
+    assert got == ["report"] and stat.S_ISFIFO(os.stat(fifo).st_mode)

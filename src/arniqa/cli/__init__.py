@@ -5,9 +5,11 @@ other part of arniqa; none imports it. The verb modules import command.py; :func
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import warnings
+from contextlib import suppress
 
 # PyTorch reads this switch at its first CPU allocation, so it is set before torch is imported:
 # CPU tensors of 2 MB and more on transparent huge pages, fewer page faults on fresh tensors
@@ -16,7 +18,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import typer
 
-from ..constants import INTERRUPTED
+from ..constants import EXIT_BROKEN_PIPE, INTERRUPTED
 from .command import (  # noqa: F401  (re-exported)
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -48,21 +50,48 @@ def main() -> None:
     warnings.showwarning = show_warning
     stop_on_signals()  # SIGTERM, SIGHUP: a clean stop, as Ctrl-C (lock files removed)
     try:
-        code = app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
+        code = _run()
+    except (OSError, SystemExit) as e:
+        if not _reader_gone(e):
+            raise
+        # `arniqa score | head -1`: ends as a Unix tool killed by SIGPIPE, without a line (the lock files are
+        # removed as the error passed); what stays buffered for standard output goes nowhere, not into the
+        # closed pipe at exit (Python's "Exception ignored ... BrokenPipeError")
+        with suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        code = EXIT_BROKEN_PIPE
+    if code == EXIT_INTERRUPTED:
+        code, line = interrupted()
+        print_error(line)
+    sys.exit(code)
+
+
+def _run() -> int | None:
+    """The verb's exit code; a bad option or argument is one line (Ctrl-C: :data:`EXIT_INTERRUPTED`)."""
+    try:
+        return app(prog_name="arniqa", standalone_mode=False)  # None, or the code of a typer.Exit
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C, where typer leaves it to click or before click runs
         # (typer < 0.29 returns no 130 of its own)
-        code = EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except _option_errors() as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `arniqa` alone: the help
             e.show()
         else:
             ctx = getattr(e, "ctx", None)
             print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
-        code = e.exit_code
-    if code == EXIT_INTERRUPTED:
-        code, line = interrupted()
-        print_error(line)
-    sys.exit(code)
+        return e.exit_code
+
+
+def _reader_gone(err: BaseException | None) -> bool:
+    """True when ``err`` is, or was raised while handling, a write into a pipe that no one reads any more (EPIPE:
+    standard output or an output named by -o; typer turns it into exit 1)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError) and err.errno == errno.EPIPE:
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _option_errors() -> tuple[type[Exception], ...]:

@@ -193,6 +193,8 @@ def writing(path: Path) -> Iterator[None]:
         yield
     except OutputBusy as e:  # its own message: who holds the output
         fail(str(e))
+    except BrokenPipeError:  # a pipe named as the output, its reader gone: the command ends quietly (cli.main)
+        raise
     except OSError as e:
         fail(str(output_error(str(e.filename or path), e)))
 
@@ -221,6 +223,8 @@ def fail_io(e: OSError, *outputs: Path) -> NoReturn:
     from ..utils.files import inside
     from .result_files import output_error
 
+    if isinstance(e, BrokenPipeError):  # a pipe written into, its reader gone: the command ends quietly (cli.main)
+        raise e
     if e.filename is not None and any(inside(os.fsdecode(e.filename), out) for out in outputs):
         fail(str(output_error(os.fsdecode(e.filename), e)))
     fail(str(e))

@@ -29,10 +29,10 @@ def demo(
     from ..demo import WARNING, run_demo
     from ..train import TrainingError
     from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy
+    from ..utils.files import OutputBusy, own_folder
 
-    try:
-        with output_folders(output), writing(output):  # a full disk, a folder in the way
+    try:  # a full disk, a folder in the way; the files in it are the demo's own
+        with output_folders(output), writing(output), own_folder(output):
             report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
         stop(err, "rerun arniqa demo with the same -o to go on")

@@ -10,7 +10,16 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
-from ..utils.files import atomic_writes, escape_name, fit_stem, inside, output_lock, unescape_name, write_whole
+from ..utils.files import (
+    atomic_writes,
+    clear_own,
+    escape_name,
+    fit_stem,
+    inside,
+    output_lock,
+    unescape_name,
+    write_whole,
+)
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -155,6 +164,7 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
+    clear_own(listing)  # a pipe planted under its name would hold the run until read
     fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         end = write_whole(fd, _csv_row(MAP_COLUMNS), 0, str(listing))

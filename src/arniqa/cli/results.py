@@ -136,7 +136,7 @@ class RowWriter:
         except (OSError, OutputError) as e:
             self._broken = True
             self.close(quiet=True)
-            raise e if isinstance(e, OutputError) else output_error(self.name, e) from None
+            raise e if isinstance(e, (OutputError, BrokenPipeError)) else output_error(self.name, e) from None
 
     def _put(self, text: str) -> None:
         """Write ``text`` whole; on failure cut the file back to the last complete row and raise."""
@@ -144,6 +144,9 @@ class RowWriter:
             try:
                 self.stream.write(text)
                 self.stream.flush()
+            except BrokenPipeError:  # the reader went away (`| head`): the command ends quietly (cli.main)
+                self._broken = True
+                raise
             except OSError as e:
                 self._broken = True
                 raise OutputError(

@@ -24,7 +24,7 @@ from ..data.images import ImageError
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
-from ..utils.files import save_torch, warning_line
+from ..utils.files import own_folder, save_torch, warning_line
 from .samples import reference_samples
 
 
@@ -125,7 +125,8 @@ def labelled_features(
                 part["features"] = scorer.features(list(images.float() / 255)).mean(1)
                 if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
                     file.parent.mkdir(parents=True, exist_ok=True)
-                    save_torch(file, part)
+                    with own_folder(cache):  # the entries' names are its own: a pipe planted as one is replaced
+                        save_torch(file, part)
             parts.append(part)
             if progress:
                 progress(i, len(paths))

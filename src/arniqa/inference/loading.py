@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
-from ..utils.files import output_lock
+from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, check_choices, resolve_engine
-from .sidecar import read_sidecar
+from .sidecar import read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     import torch
@@ -260,7 +260,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
     it first, and so do the commands, before torch is imported. An ONNX file is OnnxEngine's to check (no torch)."""
     from ..models.download import fetch
     from ..models.paths import checkpoint_files
-    from ..models.registry import ENCODER_FILE, regressor_filename
+    from ..models.registry import ENCODER_FILE, model_dataset, regressor_filename
 
     if explainer is not None:
         checkpoint_files(explainer)
@@ -276,6 +276,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
         if isinstance(regressor, os.PathLike):  # a file that is not there
             _regressor_source(str(name_or_path), regressor)
         return
+    model_dataset(str(name_or_path))  # a published model's name, also where regressor replaces its regressor
     source = None  # a Regressor given
     if regressor is None or isinstance(regressor, (str, os.PathLike)):
         source = _regressor_source(str(name_or_path), regressor)
@@ -460,6 +461,11 @@ def export(
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
     if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
         raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
+    if is_stream(output):  # its sidecar and lock file would go beside a device (into /dev), nothing could load it
+        raise ValueError(
+            f"{output}: a device or a pipe; export writes a file and its sidecar {sidecar_path(output).name} beside "
+            "it: name a file to write"
+        )
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
     _check_calibrate(calibrate)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, clear_own
 from .config import Config
 from .state import checkpoint_write
 
@@ -31,6 +31,9 @@ class RunLogger:
         if not self.enabled:
             return self
         self.csv_path = self.output / "log.csv"
+        for name in ("validation.csv", "log.csv", "run.log"):  # read and appended in place: a planted pipe goes
+            with self._writing(name):
+                clear_own(self.output / name)
         with self._writing("validation.csv"):
             _truncate_csv(self.output / "validation.csv", self.start)
         with self._writing("log.csv"):

@@ -142,13 +142,14 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     command): every temporary file is written first, and only when all are written are they renamed over their
     paths. A full disk or any other error while writing leaves every path as it was (a crash during the renames,
     which take no space, may still leave some replaced). A path that is a device or a named pipe (:func:`is_stream`:
-    ``-o /dev/null``) is written into directly: renaming over it would replace ``/dev/null`` itself with a file.
-    Returns the paths."""
+    ``-o /dev/null``) is written into directly: renaming over it would replace ``/dev/null`` itself with a file;
+    except inside a folder a command writes as its own (:func:`own_folder`), whose files it names itself: there one
+    (a FIFO planted under a map's name) is replaced like a file, never opened. Returns the paths."""
     written: list[tuple[Path, Path]] = []  # (temporary file, path)
     try:
         for path, write in files:
             path = Path(path)
-            if is_stream(path):  # /dev/null, a named pipe: written into, never replaced by a file
+            if is_stream(path) and not in_own_folder(path):  # /dev/null, a pipe named: written into, never replaced
                 with naming(path):
                     write(path)
                 continue
@@ -186,6 +187,39 @@ def is_stream(path: str | os.PathLike) -> bool:
     except (OSError, ValueError):
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() in this process, links resolved
+
+
+@contextmanager
+def own_folder(folder: str | os.PathLike) -> Iterator[None]:
+    """While inside, the files in ``folder``'s tree are a command's own (it names them: ``map``'s ``NAME.map.png``,
+    ``evaluate``'s results, the explain cache's entries): one that is a device or a pipe was planted there, not named
+    by the user, so :func:`atomic_writes` replaces it and :func:`clear_own` removes it, never opening it (a FIFO
+    would block the run until someone read it). :func:`output_lock` on a folder holds it as its own too."""
+    folder = os.path.realpath(folder)
+    _OWN_FOLDERS.append(folder)
+    try:
+        yield
+    finally:
+        _OWN_FOLDERS.remove(folder)
+
+
+def in_own_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` lies in a folder held by :func:`own_folder`, reached through links or not (its own name,
+    maybe a link, is not followed)."""
+    path = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    return any(inside(path, folder) for folder in _OWN_FOLDERS)
+
+
+def clear_own(path: str | os.PathLike) -> None:
+    """Before a command opens ``path``, a file it names in its own folder, to write it in place (``maps.csv``, the
+    feature cache, a training log): remove it when it is a device or a pipe (planted there), so the open makes a
+    file and never waits on a pipe."""
+    if is_stream(path):
+        with naming(path):
+            os.unlink(path)
 
 
 def remove_left_temporaries(folder: str | os.PathLike, age: float) -> None:
@@ -454,7 +488,11 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             fd = None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield path
+        if path.is_dir():  # a command's output folder: the files in it are its own
+            with own_folder(path):
+                yield path
+        else:
+            yield path
     finally:
         if held:
             name.unlink(missing_ok=True)  # while still locked, so no one locks a file about to go

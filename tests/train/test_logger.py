@@ -1,0 +1,32 @@
+"""The training run's logs (arniqa.train.logger)."""
+
+import os
+import stat
+import threading
+
+from arniqa.train.config import Config
+from arniqa.train.logger import RunLogger
+from arniqa.utils.files import output_lock
+
+
+def test_a_pipe_planted_as_a_log_file_is_replaced_never_opened(tmp_path):
+    """A FIFO under the name of log.csv, validation.csv or run.log in a run folder was opened to be read and
+    appended to: the run waited for someone to read it. They are the run's own files: such a pipe is replaced."""
+    config = Config()
+    config.log.tensorboard = config.log.progress = False
+    names = ("log.csv", "validation.csv", "run.log")
+    for name in names:
+        os.mkfifo(tmp_path / name)
+
+    def run() -> None:
+        with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config) as log:
+            log.validation(5, 1, {"srcc": 0.5})
+            log.note("done")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "a planted pipe was opened"
+    assert all(stat.S_ISREG(os.lstat(tmp_path / name).st_mode) for name in names)
+    assert (tmp_path / "validation.csv").read_text().splitlines() == ["global_step,epoch,srcc", "5,1,0.500000"]
+    assert (tmp_path / "run.log").read_text().endswith(" done\n")
