@@ -134,12 +134,26 @@ def build_synthetic(
         return _build(pristine, out, size, seed, types, progress)
 
 
+def _made(out: Path, i: int) -> bool:
+    """Whether ``out`` holds an image of reference ``i`` (its own, or a distorted one)."""
+    return any((out / "images").glob(f"I{i:02d}[._]*"))
+
+
 def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) -> None:
     """Record in ``out/settings.json``, before any image is written, what the images are made of: size, seed and
     each reference's file. ValueError when ``out`` holds images made otherwise: the rerun would keep them beside
-    its own under one ``dmos.csv``. A folder from before the file was kept is taken as it is."""
+    its own under one ``dmos.csv``. A folder from before the file was kept (it has ``sources.csv``) is taken as it
+    is; any other folder without it that holds a ``dmos.csv`` or images (a KADID-10k copy) is refused: its label
+    file would be replaced. A reference with no image on disk (a photo that could not be read, since taken out)
+    may come from another file."""
     path = out / SETTINGS_FILE
     sources = [str(Path(p).resolve()) for p in pristine]
+    if not path.exists() and not (out / "sources.csv").exists():
+        if (out / "dmos.csv").exists() or any((out / "images").iterdir()):
+            raise ValueError(
+                f"{out}: holds a dmos.csv or images that arniqa benchmark synthetic did not make (no {SETTINGS_FILE}); "
+                "choose another output folder: the build would replace its dmos.csv"
+            )
     if path.exists():
         try:
             saved = parse_json(path.read_text(encoding="utf-8"))
@@ -154,9 +168,10 @@ def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) ->
                 + redo
             )
         for i, (old, new) in enumerate(zip(before[2], sources), start=1):
-            if old != new:
+            if old != new and _made(out, i):
                 raise ValueError(f"{out}: its reference I{i:02d} was made from {old}, not {new}; " + redo)
-        sources = max(sources, before[2], key=len)  # the images of references a shorter run leaves out stay
+        made = [i for i in range(len(sources) + 1, len(before[2]) + 1) if _made(out, i)]
+        sources += before[2][len(sources) : max(made, default=0)]  # images a shorter run leaves out stay
     write_json(path, {"size": list(size), "seed": seed, "sources": sources})
 
 
