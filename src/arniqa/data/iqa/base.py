@@ -125,10 +125,13 @@ def csv_header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
 
 
-def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Rows of a CSV file with a header that holds at least ``columns``, each holding those columns and those of
-    ``optional`` the header has (no others: what a row holds stays small whatever the file's width); errors name
-    the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
+def read_csv_rows(
+    path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
+    ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
+    has (no others: what a row holds stays small whatever the file's width); errors name the file. At most
+    :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -147,7 +150,7 @@ def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str
                     continue  # a blank line, as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
-                rows.append({c: row[i].strip() if i < len(row) else "" for i, c in kept})
+                rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
     except (UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:
