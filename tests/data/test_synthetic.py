@@ -224,8 +224,8 @@ def test_cli_a_photo_that_cannot_be_read_is_one_line_saying_what_to_do(pristine,
     result = CliRunner().invoke(app, args)
     assert result.exit_code == EXIT_USAGE
     assert result.output.strip().splitlines()[-1:] == [  # after the warning about the fixture's notes.txt
-        f"error: {pristine / 'sub' / 'c.png'}: empty file (0 bytes); take it out of {pristine} (or replace it) and "
-        "rerun: the images made so far are kept"
+        f"error: {pristine / 'sub' / 'c.png'}: empty file (0 bytes); take it out of the pristine photos (or replace "
+        "it) and rerun"
     ]
     (pristine / "sub" / "c.png").unlink()
     assert CliRunner().invoke(app, args).exit_code == 0

@@ -27,7 +27,6 @@ def synthetic(
 
     Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
     from ..data.folders import list_images
-    from ..data.images import ImageError
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
     from ..utils.files import OutputBusy
@@ -54,9 +53,7 @@ def synthetic(
             csv_path = build_synthetic(
                 paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i)
             )
-    except ImageError as e:  # a pristine image that cannot be decoded, named
-        fail(f"{e}; take it out of {pristine} (or replace it) and rerun: the images made so far are kept")
-    except (OutputBusy, ValueError) as e:
+    except (OutputBusy, ValueError) as e:  # ImageError: a pristine image that cannot be decoded, named
         fail(str(e))
     typer.echo(f"wrote {csv_path} ({len(paths) * len(KADID_TYPES) * NUM_LEVELS} distorted images)")
     typer.echo(LABEL_NOTE)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
-from .images import pil_to_tensor, read_image, tensor_to_pil
+from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
 if TYPE_CHECKING:
@@ -81,6 +81,14 @@ def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     pil = pil.resize((rw, rh), Image.BICUBIC)
     left, top = (rw - tw) // 2, (rh - th) // 2
     return pil_to_tensor(pil.crop((left, top, left + tw, top + th)))
+
+
+def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`prepare` of a pristine photo; one that cannot be read stops the build, saying what to do."""
+    try:
+        return prepare(path, size)
+    except ImageError as e:
+        raise ImageError(e.path, f"{e.reason}; take it out of the pristine photos (or replace it) and rerun") from None
 
 
 def _save(x: torch.Tensor, path: Path) -> None:
@@ -185,7 +193,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
         ref_name = f"I{i:02d}.png"
         ref = None
         if not (out / "images" / ref_name).exists():
-            ref = prepare(path, size)
+            ref = _reference(path, size)
             _save(ref, out / "images" / ref_name)
         for name in types:
             t = KADID_TYPES[name]
@@ -196,7 +204,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
                 if target.exists():
                     continue
                 if ref is None:
-                    ref = prepare(path, size)
+                    ref = _reference(path, size)
                 g = torch.Generator().manual_seed(((seed * 100_000 + i) * 100 + t) * 10 + level)
                 _save(distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {})), target)
         if progress:
