@@ -272,6 +272,22 @@ def test_lines_named_in_messages_are_the_files_lines_after_blank_lines(tmp_path,
         load_dataset(key, root, check=False)
 
 
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_score_is_read_only_when_written_as_a_decimal_number(tmp_path, key):
+    """float() took '4_5' (a typo of 4.5) as 45 and Arabic-Indic '٣' as 3, silently; now such a cell is refused,
+    naming its line, and the ways a decimal number is written are read as before."""
+    root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png", "c.png"])
+    for bad in ("4_5", "\u0663", "0x10"):
+        WRITERS[key](root, ["a.png", "b.png", "c.png"], [1.0, bad, 2.0])
+        with pytest.raises(DatasetError) as info:
+            load_dataset(key, root)
+        assert str(info.value) == f"{label}, line {first + 1}: score {bad!r} is not a number"
+    good = {"+4.": 4.0, ".5": 0.5, "-2E-1": -0.2, "1e1": 10.0, " 3 ": 3.0}
+    for text, value in good.items():
+        WRITERS[key](root, ["a.png", "b.png", "c.png"], [1.0, text, 2.0])
+        assert load_dataset(key, root).scores.tolist() == [1.0, value, 2.0]
+
+
 def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkeypatch):
     """Every column of every row was kept (a file of many columns held each cell as a string); rows beyond
     MAX_ROWS (a million) were read on until memory ran out."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from .registry import SCORE_RANGES, ScoreRange
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
 MAX_LINE = 1 << 20  # characters in one line of a label file (a line holds a few names and numbers)
 MAX_ROWS = 1_000_000  # images one label file may name (the largest IQA sets name a few hundred thousand)
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 MAX_UNPACKED = 32 << 20  # bytes a compressed label file (.xlsx, .mat) may unpack to (SPAQ's: about 3 MB)
 
 
@@ -159,11 +161,11 @@ def read_csv_rows(
 
 
 def parse_score(value: str, path: Path, line: int) -> float:
-    """A finite float from a label file cell; the error names the file and line."""
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number") from None
+    """A finite float from a label file cell, written as a decimal number (``float`` also takes ``4_5`` as 45 and
+    other scripts' digits); the error names the file and line."""
+    if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
+        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number")
+    score = float(value)
     if not np.isfinite(score):
         raise DatasetError(f"{path}, line {line}: score {value!r} is not finite")
     return score
