@@ -97,3 +97,18 @@ def test_types_holding_dollar_signs_are_drawn_as_text(tmp_path):
     feats = np.random.default_rng(0).normal(size=(12, 8))
     tsne_plot(feats, labels=types * 4, perplexity=3)(tmp_path / "t.png")
     assert Image.open(tmp_path / "p.png").format == Image.open(tmp_path / "t.png").format == "PNG"
+
+
+def test_a_type_is_one_table_cell_whatever_its_characters():
+    """Types from a CSV went into the table as written: 'a|b' made a row of four cells, a line break split the row
+    in two, and a terminal escape ('\\x1b[31m') went to stdout as it is, colouring the terminal."""
+    per_type = {t: {"srcc": 0.5, "plcc": 0.25, "splits": 3} for t in ("a|b", "x\ny", "\x1b[31mred", "café")}
+    md = markdown(_result() | {"per_type": per_type})
+    rows = md.split("## Per distortion type")[1].split("\n\n")[1].splitlines()[2:]
+    assert rows == [
+        "| a\\|b | 0.5000 | 0.2500 |",
+        "| x\\ny | 0.5000 | 0.2500 |",
+        "| \\x1b[31mred | 0.5000 | 0.2500 |",
+        "| café | 0.5000 | 0.2500 |",
+    ]
+    assert all(c.isprintable() or c == "\n" for c in md)

@@ -24,6 +24,13 @@ def _cell(stats: dict) -> str:
     return f"{_number(stats['median'])} ({_number(stats['mean'])} ± {_number(stats['std'])})"
 
 
+def _text(name: str) -> str:
+    """``name`` (a distortion type from a label file) as one table cell: a character that is not printable (a line
+    break, a terminal's escape) as its escape sequence, ``|`` escaped; the table goes to stdout as well."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+    return shown.replace("|", "\\|")
+
+
 def markdown(result: dict) -> str:
     """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
     result = jsonable(result)
@@ -44,7 +51,9 @@ def markdown(result: dict) -> str:
             "| type | SRCC | PLCC |",
             "|---|---|---|",
         ]
-        lines += [f"| {t} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()]
+        lines += [
+            f"| {_text(t)} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()
+        ]
         if result.get("images_without_type"):
             n = result["images_without_type"]
             lines += ["", f"{n} image(s) without a distortion type: in the results above, in no row of this table."]
