@@ -184,6 +184,12 @@ def test_bad_input(tmp_path):
         build_synthetic([], tmp_path / "o")
     with pytest.raises(ValueError, match="nonlincontrchange"):
         build_synthetic([tmp_path / "x.png"], tmp_path / "o", types=("nonlincontrchange",))
+    for seed in (2**32, 10**20, -1):  # 10**20 was torch's 'Overflow when unpacking long long' after settings.json
+        with pytest.raises(
+            ValueError, match=rf"^seed {seed}: the seed of the distortions must be from 0 to 2\*\*32 - 1"
+        ):
+            build_synthetic([tmp_path / "x.png"], tmp_path / "o", seed=seed)
+        assert not (tmp_path / "o").exists()
 
 
 def test_parse_size():

@@ -135,6 +135,11 @@ def build_synthetic(
     unknown = set(types) - set(KADID_TYPES)
     if unknown:
         raise ValueError(f"types without a KADID-10k counterpart: {sorted(unknown)}")
+    if not 0 <= seed < 2**32:  # each image's seed, seed * 10**8 + ..., must fit torch's 64 bits
+        raise ValueError(
+            f"seed {seed}: the seed of the distortions must be from 0 to 2**32 - 1 (--seed; synthetic.seed of an "
+            "ablation config)"
+        )
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     with output_lock(out):
