@@ -92,6 +92,16 @@ def test_distort_bad_arguments_fail_with_message(photo, tmp_path, args, message)
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize("verb", [["distort", "-n", "whitenoise", "-l", "1"], ["gallery", "--size", "16"]])
+@pytest.mark.parametrize("seed", ["99999999999999999999", "4294967296", "-1"])
+def test_a_seed_outside_0_to_2_to_the_32_is_refused_naming_the_option(photo, tmp_path, verb, seed):
+    """--seed 99999999999999999999 was torch's 'Overflow when unpacking long long', naming nothing; the seeds are now
+    0 to 2**32 - 1, as training's and the benchmark's, refused before any work."""
+    out = tmp_path / "o.png"
+    result = runner.invoke(app, [verb[0], str(photo), *verb[1:], "--seed", seed, "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE and "--seed" in result.output and not out.exists()
+
+
 def test_distort_unreadable_image_fails_with_message(tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")

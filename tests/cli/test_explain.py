@@ -633,3 +633,15 @@ def test_explain_fit_says_a_mistyped_option_before_importing_torch(tmp_path, mon
     lines = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not list((tmp_path / "cache").rglob("*"))  # nothing fetched
+
+
+@pytest.mark.parametrize("seed", ["99999999999999999999", "-1"])
+def test_explain_fit_refuses_a_seed_outside_0_to_2_to_the_32_naming_the_option(tmp_path, seed):
+    """--seed 99999999999999999999 was 'PHOTO: Overflow when unpacking long long; none of the 1 reference images
+    could be read', blaming the photos; now the option refuses it before any work."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (32, 32), (90, 60, 30)).save(photos / "a.png")
+    out = tmp_path / "head.safetensors"
+    result = CliRunner().invoke(app, ["explain", "fit", str(photos), "--seed", seed, "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE and "--seed" in result.output and not out.exists()

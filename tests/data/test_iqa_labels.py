@@ -255,6 +255,39 @@ def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_pat
     assert load_dataset(key, root).scores.tolist() == [50.0, 51.0]  # a line of MAX_LINE characters is read
 
 
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_lines_named_in_messages_are_the_files_lines_after_blank_lines(tmp_path, key):
+    """Rows were numbered from 2 in the order read, so after a blank line (an editor's, a merge's) every message
+    named a line one too early: the repeated image and the bad score were sent to the wrong lines."""
+    root, label, folder, _ = _dataset(tmp_path, key, ["a.png", "b.png", "a.png"])
+    lines = label.read_text().splitlines(keepends=True)
+    label.write_text("".join([*lines[:2], "\n", "\r\n", *lines[2:]]))  # the rows of a.png on lines 2 and 6
+    name = str((folder / "a.png").relative_to(root))
+    with pytest.raises(DatasetError, match=re.escape(f"image {name!r} is named twice (lines 2 and 6)")):
+        load_dataset(key, root, check=False)
+    label.write_text(
+        "".join([*lines[:2], "\n", lines[2], lines[3].replace(",5", ",x5")])
+    )  # the second a.png on line 5, score x52
+    with pytest.raises(DatasetError, match=re.escape(f"{label}, line 5: score 'x52")):
+        load_dataset(key, root, check=False)
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_score_is_read_only_when_written_as_a_decimal_number(tmp_path, key):
+    """float() took '4_5' (a typo of 4.5) as 45 and Arabic-Indic '٣' as 3, silently; now such a cell is refused,
+    naming its line, and the ways a decimal number is written are read as before."""
+    root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png", "c.png"])
+    for bad in ("4_5", "\u0663", "0x10"):
+        WRITERS[key](root, ["a.png", "b.png", "c.png"], [1.0, bad, 2.0])
+        with pytest.raises(DatasetError) as info:
+            load_dataset(key, root)
+        assert str(info.value) == f"{label}, line {first + 1}: score {bad!r} is not a number"
+    good = {"+4.": 4.0, ".5": 0.5, "-2E-1": -0.2, "1e1": 10.0, " 3 ": 3.0}
+    for text, value in good.items():
+        WRITERS[key](root, ["a.png", "b.png", "c.png"], [1.0, text, 2.0])
+        assert load_dataset(key, root).scores.tolist() == [1.0, value, 2.0]
+
+
 def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkeypatch):
     """Every column of every row was kept (a file of many columns held each cell as a string); rows beyond
     MAX_ROWS (a million) were read on until memory ran out."""
@@ -263,7 +296,7 @@ def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkey
     path = tmp_path / "labels.csv"
     _csv(path, ["path", *[f"x{i}" for i in range(50)], "mos", "level"], [["a.png", *range(50), 3, 1]] * 2)
     rows = base.read_csv_rows(path, ["path"], "labels", optional=("mos", "reference", "level"))
-    assert rows == [{"path": "a.png", "mos": "3", "level": "1"}] * 2
+    assert rows == [(2, {"path": "a.png", "mos": "3", "level": "1"}), (3, {"path": "a.png", "mos": "3", "level": "1"})]
     monkeypatch.setattr(base, "MAX_ROWS", 2)
     assert len(base.read_csv_rows(path, ["path"], "labels")) == 2
     _csv(path, ["path", "mos"], [["a.png", 1], [], ["b.png", 2], ["c.png", 3]])  # a blank line is no row

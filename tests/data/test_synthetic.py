@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -108,6 +109,48 @@ def test_a_rerun_with_other_settings_is_refused_and_one_that_extends_goes_on(pri
         build_synthetic(paths, out, size=(32, 24), types=("jpeg",), seed=3)
 
 
+def test_a_folder_with_a_label_file_it_did_not_make_is_refused_untouched(pristine, tmp_path):
+    """-o at a KADID-10k copy (dmos.csv and images/, no settings.json) replaced its dmos.csv with the benchmark's
+    labels and kept its images under them, exit 0. Now refused, nothing written; a folder of other files is used."""
+    out = tmp_path / "kadid"
+    (out / "images").mkdir(parents=True)
+    (out / "dmos.csv").write_text("dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.57,0.1\n")
+    Image.new("RGB", (32, 24)).save(out / "images" / "I01_01_01.png")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="did not make"):
+        build_synthetic(list_images(pristine), out, size=(32, 24), types=("jpeg",))
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    (out / "dmos.csv").unlink()
+    with pytest.raises(ValueError, match="did not make"):  # its images alone: dmos.csv would label them
+        build_synthetic(list_images(pristine), out, size=(32, 24), types=("jpeg",))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    build_synthetic(list_images(pristine), other, size=(32, 24), types=("jpeg",))
+    assert (other / "notes.txt").read_text() == "mine" and len(list((other / "images").iterdir())) == 2 * 6
+
+
+def test_a_photo_that_failed_can_be_taken_out_and_the_build_goes_on(pristine, tmp_path):
+    """A photo that cannot be read stops the build after the references before it; the rerun without it was
+    refused ("reference I02 was made from bad.png"), though no image of I02 had been written. Now it goes on,
+    and each image is what a clean build of the remaining photos writes."""
+    good = list_images(pristine)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    out = tmp_path / "bench"
+    with pytest.raises(ValueError, match="empty file"):
+        build_synthetic([good[0], bad, good[1]], out, size=(32, 24), types=("jpeg",))
+    assert sorted(p.name[:3] for p in (out / "images").iterdir()) == ["I01"] * 6
+    build_synthetic(good, out, size=(32, 24), types=("jpeg",))
+    build_synthetic(good, tmp_path / "clean", size=(32, 24), types=("jpeg",))
+    assert sorted(p.name for p in (out / "images").iterdir()) == sorted(
+        p.name for p in (tmp_path / "clean" / "images").iterdir()
+    )
+    for f in (tmp_path / "clean" / "images").iterdir():
+        assert np.array_equal(np.asarray(Image.open(f)), np.asarray(Image.open(out / "images" / f.name)))
+    assert len(json.loads((out / "settings.json").read_text())["sources"]) == 2  # no record of bad.png left
+
+
 def test_identity_level_equals_reference(pristine, tmp_path):
     # meanshift level 1 shifts by 0: the distorted image equals its reference
     build_synthetic(list_images(pristine), tmp_path / "o", size=(32, 24), types=("meanshift",))
@@ -141,6 +184,12 @@ def test_bad_input(tmp_path):
         build_synthetic([], tmp_path / "o")
     with pytest.raises(ValueError, match="nonlincontrchange"):
         build_synthetic([tmp_path / "x.png"], tmp_path / "o", types=("nonlincontrchange",))
+    for seed in (2**32, 10**20, -1):  # 10**20 was torch's 'Overflow when unpacking long long' after settings.json
+        with pytest.raises(
+            ValueError, match=rf"^seed {seed}: the seed of the distortions must be from 0 to 2\*\*32 - 1"
+        ):
+            build_synthetic([tmp_path / "x.png"], tmp_path / "o", seed=seed)
+        assert not (tmp_path / "o").exists()
 
 
 def test_parse_size():
@@ -170,6 +219,22 @@ def test_cli(pristine, tmp_path):
     assert bad.exit_code == EXIT_USAGE and "not a folder" in bad.output
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "9"])
     assert bad.exit_code == EXIT_USAGE and "WIDTHxHEIGHT" in bad.output
+
+
+def test_cli_a_photo_that_cannot_be_read_is_one_line_saying_what_to_do(pristine, tmp_path):
+    """It said `error: bad.png: empty file (0 bytes)` and no more; now it says to take the photo out and rerun."""
+    (pristine / "sub" / "c.png").write_bytes(b"")
+    _register()
+    out = tmp_path / "cli"
+    args = ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "16x16"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip().splitlines()[-1:] == [  # after the warning about the fixture's notes.txt
+        f"error: {pristine / 'sub' / 'c.png'}: empty file (0 bytes); take it out of the pristine photos (or replace "
+        "it) and rerun"
+    ]
+    (pristine / "sub" / "c.png").unlink()
+    assert CliRunner().invoke(app, args).exit_code == 0
 
 
 def test_cli_takes_phone_photos(tmp_path):

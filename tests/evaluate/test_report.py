@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from arniqa.evaluate.report import markdown, png_writer
+from arniqa.evaluate.report import markdown, per_type_plot, png_writer
 from arniqa.evaluate.tsne import embed, tsne_plot
 from arniqa.utils.files import write_json
 
@@ -86,3 +86,29 @@ def test_images_without_a_type_are_no_type_in_the_tsne_and_in_no_markdown_row(mo
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["(no type)", "blur", "jpeg"]
     md = markdown(_result() | {"images_without_type": 4})
     assert "| None |" not in md and "4 image(s) without a distortion type: in the results above" in md
+
+
+def test_types_holding_dollar_signs_are_drawn_as_text(tmp_path):
+    """A CSV's distortion type '$\\frac{$' stopped `arniqa evaluate` at its plots, after all the work, with
+    matplotlib's math parser's error ('Expected \\frac{num}{den}'); types are text, drawn as they are written."""
+    types = ["$\\frac{$", "$x$", "plain"]
+    per_type = {t: {"srcc": 0.1 * k, "plcc": 0.2, "splits": 3} for k, t in enumerate(types)}
+    per_type_plot(per_type, "csv: SRCC per distortion type")(tmp_path / "p.png")
+    feats = np.random.default_rng(0).normal(size=(12, 8))
+    tsne_plot(feats, labels=types * 4, perplexity=3)(tmp_path / "t.png")
+    assert Image.open(tmp_path / "p.png").format == Image.open(tmp_path / "t.png").format == "PNG"
+
+
+def test_a_type_is_one_table_cell_whatever_its_characters():
+    """Types from a CSV went into the table as written: 'a|b' made a row of four cells, a line break split the row
+    in two, and a terminal escape ('\\x1b[31m') went to stdout as it is, colouring the terminal."""
+    per_type = {t: {"srcc": 0.5, "plcc": 0.25, "splits": 3} for t in ("a|b", "x\ny", "\x1b[31mred", "café")}
+    md = markdown(_result() | {"per_type": per_type})
+    rows = md.split("## Per distortion type")[1].split("\n\n")[1].splitlines()[2:]
+    assert rows == [
+        "| a\\|b | 0.5000 | 0.2500 |",
+        "| x\\ny | 0.5000 | 0.2500 |",
+        "| \\x1b[31mred | 0.5000 | 0.2500 |",
+        "| café | 0.5000 | 0.2500 |",
+    ]
+    assert all(c.isprintable() or c == "\n" for c in md)

@@ -193,7 +193,7 @@ def test_too_small_a_dataset_for_random_splits_is_named_with_what_to_do(tmp_path
 
 
 class _Authentic:  # what choose_splits reads of a dataset without references: 20 images
-    references = None
+    name, label_file, references = "csv", None, None
 
     def __init__(self, root):
         self.root = root
@@ -230,10 +230,13 @@ def test_splits_that_are_neither_a_count_nor_a_folder_are_named(tmp_path, splits
     assert str(e.value) == f"splits {given!r}: no such folder; {expected}"
 
 
-def test_a_negative_seed_is_named():
+def test_a_negative_seed_is_named(tmp_path):
     """It was numpy's 'expected non-negative integer', naming neither the seed nor what to give."""
     with pytest.raises(SplitError) as e:
         random_splits(20, seed=-1)
+    assert str(e.value) == "seed -1: the seed of the random splits must be 0 or more"
+    with pytest.raises(SplitError) as e:  # it said "...; give a larger dataset, or split files" as well
+        choose_splits(_Authentic(tmp_path), 3, seed=-1)
     assert str(e.value) == "seed -1: the seed of the random splits must be 0 or more"
 
 

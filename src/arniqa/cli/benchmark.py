@@ -21,7 +21,7 @@ def synthetic(
     size: str = typer.Option(
         "512x384", "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k: 512x384)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the distortions' random internals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the distortions' random internals (0 to 2**32 - 1)."),
 ) -> None:
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.
 

@@ -81,7 +81,9 @@ def distort(
     name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
     level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output image; the format follows the extension."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for the random internals (angle, noise, ...)."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, max=2**32 - 1, help="Seed for the random internals (angle, noise, ...)."
+    ),
 ) -> None:
     """Apply one distortion at one level to IMAGE and write the result."""
     from arniqa.degradations.registry import check_level, check_name
@@ -109,7 +111,7 @@ def gallery(
     image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
     out: Path = typer.Option(Path("gallery.png"), "-o", "--out", help="Output picture (PNG)."),
     size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the random internals."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
     from arniqa.reports.gallery import check_tile_size, draw_gallery

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
-from .images import pil_to_tensor, read_image, tensor_to_pil
+from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
 if TYPE_CHECKING:
@@ -83,6 +83,14 @@ def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     return pil_to_tensor(pil.crop((left, top, left + tw, top + th)))
 
 
+def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`prepare` of a pristine photo; one that cannot be read stops the build, saying what to do."""
+    try:
+        return prepare(path, size)
+    except ImageError as e:
+        raise ImageError(e.path, f"{e.reason}; take it out of the pristine photos (or replace it) and rerun") from None
+
+
 def _save(x: torch.Tensor, path: Path) -> None:
     """Write the image atomically: a file on disk is a whole one (a rerun keeps it)."""
     image = tensor_to_pil(x)
@@ -127,6 +135,11 @@ def build_synthetic(
     unknown = set(types) - set(KADID_TYPES)
     if unknown:
         raise ValueError(f"types without a KADID-10k counterpart: {sorted(unknown)}")
+    if not 0 <= seed < 2**32:  # each image's seed, seed * 10**8 + ..., must fit torch's 64 bits
+        raise ValueError(
+            f"seed {seed}: the seed of the distortions must be from 0 to 2**32 - 1 (--seed; synthetic.seed of an "
+            "ablation config)"
+        )
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     with output_lock(out):
@@ -134,12 +147,26 @@ def build_synthetic(
         return _build(pristine, out, size, seed, types, progress)
 
 
+def _made(out: Path, i: int) -> bool:
+    """Whether ``out`` holds an image of reference ``i`` (its own, or a distorted one)."""
+    return any((out / "images").glob(f"I{i:02d}[._]*"))
+
+
 def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) -> None:
     """Record in ``out/settings.json``, before any image is written, what the images are made of: size, seed and
     each reference's file. ValueError when ``out`` holds images made otherwise: the rerun would keep them beside
-    its own under one ``dmos.csv``. A folder from before the file was kept is taken as it is."""
+    its own under one ``dmos.csv``. A folder from before the file was kept (it has ``sources.csv``) is taken as it
+    is; any other folder without it that holds a ``dmos.csv`` or images (a KADID-10k copy) is refused: its label
+    file would be replaced. A reference with no image on disk (a photo that could not be read, since taken out)
+    may come from another file."""
     path = out / SETTINGS_FILE
     sources = [str(Path(p).resolve()) for p in pristine]
+    if not path.exists() and not (out / "sources.csv").exists():
+        if (out / "dmos.csv").exists() or any((out / "images").iterdir()):
+            raise ValueError(
+                f"{out}: holds a dmos.csv or images that arniqa benchmark synthetic did not make (no {SETTINGS_FILE}); "
+                "choose another output folder: the build would replace its dmos.csv"
+            )
     if path.exists():
         try:
             saved = parse_json(path.read_text(encoding="utf-8"))
@@ -154,9 +181,10 @@ def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) ->
                 + redo
             )
         for i, (old, new) in enumerate(zip(before[2], sources), start=1):
-            if old != new:
+            if old != new and _made(out, i):
                 raise ValueError(f"{out}: its reference I{i:02d} was made from {old}, not {new}; " + redo)
-        sources = max(sources, before[2], key=len)  # the images of references a shorter run leaves out stay
+        made = [i for i in range(len(sources) + 1, len(before[2]) + 1) if _made(out, i)]
+        sources += before[2][len(sources) : max(made, default=0)]  # images a shorter run leaves out stay
     write_json(path, {"size": list(size), "seed": seed, "sources": sources})
 
 
@@ -170,7 +198,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
         ref_name = f"I{i:02d}.png"
         ref = None
         if not (out / "images" / ref_name).exists():
-            ref = prepare(path, size)
+            ref = _reference(path, size)
             _save(ref, out / "images" / ref_name)
         for name in types:
             t = KADID_TYPES[name]
@@ -181,7 +209,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
                 if target.exists():
                     continue
                 if ref is None:
-                    ref = prepare(path, size)
+                    ref = _reference(path, size)
                 g = torch.Generator().manual_seed(((seed * 100_000 + i) * 100 + t) * 10 + level)
                 _save(distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {})), target)
         if progress:

@@ -24,6 +24,13 @@ def _cell(stats: dict) -> str:
     return f"{_number(stats['median'])} ({_number(stats['mean'])} ± {_number(stats['std'])})"
 
 
+def _text(name: str) -> str:
+    """``name`` (a distortion type from a label file) as one table cell: a character that is not printable (a line
+    break, a terminal's escape) as its escape sequence, ``|`` escaped; the table goes to stdout as well."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+    return shown.replace("|", "\\|")
+
+
 def markdown(result: dict) -> str:
     """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
     result = jsonable(result)
@@ -44,7 +51,9 @@ def markdown(result: dict) -> str:
             "| type | SRCC | PLCC |",
             "|---|---|---|",
         ]
-        lines += [f"| {t} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()]
+        lines += [
+            f"| {_text(t)} | {_number(v['srcc'])} | {_number(v['plcc'])} |" for t, v in result["per_type"].items()
+        ]
         if result.get("images_without_type"):
             n = result["images_without_type"]
             lines += ["", f"{n} image(s) without a distortion type: in the results above, in no row of this table."]
@@ -72,6 +81,12 @@ def _plt():
     return plt
 
 
+def literal(text: str) -> str:
+    """``text`` (a distortion type from a label file) drawn as it is: matplotlib reads ``$...$`` as math, and a
+    type such as ``$\\frac{$`` stopped the evaluation at its plots, after all the work."""
+    return text.replace("$", r"\$")
+
+
 def png_writer(fig) -> Writer:
     """What writes the matplotlib figure ``fig`` as a PNG file (for :func:`~arniqa.utils.files.atomic_writes`):
     drawn now, in memory, and closed."""
@@ -92,10 +107,11 @@ def scatter_plot(pred, target, title: str, xlabel: str = "predicted score", ylab
 
 
 def per_type_plot(per_type: dict, title: str) -> Writer:
-    names = list(per_type)
+    names = [literal(n) for n in per_type]
     fig, ax = _plt().subplots(figsize=(max(5, 0.35 * len(names) + 2), 4), dpi=120)
-    ax.bar(names, [per_type[n]["srcc"] for n in names])
-    ax.set(ylabel="SRCC", title=title, ylim=(min(0, *(per_type[n]["srcc"] for n in names)), 1))
+    srcc = [v["srcc"] for v in per_type.values()]
+    ax.bar(names, srcc)
+    ax.set(ylabel="SRCC", title=title, ylim=(min(0, *srcc), 1))
     ax.tick_params(axis="x", rotation=70)
     fig.tight_layout()
     return png_writer(fig)

@@ -49,8 +49,7 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
     With ``groups`` (one label per image, e.g. its reference), the groups are split by the ratios
     and each image follows its group, so no reference appears in two parts of a split.
     """
-    if seed < 0:  # numpy's own message names neither the seed nor what to give
-        raise SplitError(f"seed {seed}: the seed of the random splits must be 0 or more")
+    check_seed(seed)
     if groups is None:
         units = np.arange(n_images)[:, None]
         members = [np.array([i]) for i in range(n_images)]
@@ -78,6 +77,12 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
         idx = [np.sort(np.concatenate([members[u] for u in part])).astype(np.int64) for part in parts]
         out.append(Split(*idx))
     return out
+
+
+def check_seed(seed: int) -> None:
+    """SplitError unless ``seed`` can seed the random splits (numpy's own message names neither it nor what to give)."""
+    if seed < 0:
+        raise SplitError(f"seed {seed}: the seed of the random splits must be 0 or more")
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -193,6 +198,7 @@ def choose_splits(
     if not 1 <= count <= MAX_SPLITS:
         raise SplitError(f"splits {splits!r}: {expected}")
     groups = dataset.references
+    check_seed(seed)  # not a matter of the dataset's size, as the errors below are
     try:
         made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
     except SplitError as e:  # it named neither the dataset nor what to do

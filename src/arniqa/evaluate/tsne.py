@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.files import Writer
-from .report import png_writer
+from .report import literal, png_writer
 
 NO_TYPE = "(no type)"  # the legend entry of images without a distortion type (in no per-type row of the report)
 
@@ -51,7 +51,7 @@ def tsne_plot(features, labels=None, values=None, title: str = "t-SNE", **option
         cmap = plt.get_cmap("tab20", max(len(names), 1)) if len(names) <= 20 else plt.get_cmap("gist_ncar", len(names))
         for k, name in enumerate(names):
             m = labels == name
-            ax.scatter(points[m, 0], points[m, 1], s=5, color=cmap(k), label=name)
+            ax.scatter(points[m, 0], points[m, 1], s=5, color=cmap(k), label=literal(name))
         ax.legend(fontsize=6, markerscale=2, ncol=2 if len(names) > 12 else 1, loc="best")
     else:
         sc = ax.scatter(

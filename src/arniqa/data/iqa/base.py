@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from .registry import SCORE_RANGES, ScoreRange
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
 MAX_LINE = 1 << 20  # characters in one line of a label file (a line holds a few names and numbers)
 MAX_ROWS = 1_000_000  # images one label file may name (the largest IQA sets name a few hundred thousand)
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 MAX_UNPACKED = 32 << 20  # bytes a compressed label file (.xlsx, .mat) may unpack to (SPAQ's: about 3 MB)
 
 
@@ -125,10 +127,13 @@ def csv_header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
 
 
-def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Rows of a CSV file with a header that holds at least ``columns``, each holding those columns and those of
-    ``optional`` the header has (no others: what a row holds stays small whatever the file's width); errors name
-    the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
+def read_csv_rows(
+    path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
+    ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
+    has (no others: what a row holds stays small whatever the file's width); errors name the file. At most
+    :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -147,7 +152,7 @@ def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str
                     continue  # a blank line, as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
-                rows.append({c: row[i].strip() if i < len(row) else "" for i, c in kept})
+                rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
     except (UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:
@@ -156,11 +161,11 @@ def read_csv_rows(path: Path, columns: list[str], what: str, optional: tuple[str
 
 
 def parse_score(value: str, path: Path, line: int) -> float:
-    """A finite float from a label file cell; the error names the file and line."""
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number") from None
+    """A finite float from a label file cell, written as a decimal number (``float`` also takes ``4_5`` as 45 and
+    other scripts' digits); the error names the file and line."""
+    if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
+        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number")
+    score = float(value)
     if not np.isfinite(score):
         raise DatasetError(f"{path}, line {line}: score {value!r} is not finite")
     return score

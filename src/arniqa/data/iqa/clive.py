@@ -104,10 +104,10 @@ def _from_mat(root: Path) -> tuple[list[str], np.ndarray, Path]:
     return names, scores, images
 
 
-def _from_csv(path: Path) -> tuple[list[str], np.ndarray, Path]:
+def _from_csv(path: Path) -> tuple[list[str], np.ndarray, Path, list[int]]:
     rows = read_csv_rows(path, ["img_name", "mos"], "pyiqa's LIVE Challenge CSV with columns img_name, mos")
-    scores = np.array([parse_score(r["mos"], path, i) for i, r in enumerate(rows, start=2)])
-    return [r["img_name"] for r in rows], scores, path
+    scores = np.array([parse_score(r["mos"], path, i) for i, r in rows])
+    return [r["img_name"] for _, r in rows], scores, path, [i for i, _ in rows]
 
 
 def _locate(root: Path, name: str) -> Path:
@@ -120,11 +120,11 @@ def load(root: Path, check: bool = True) -> IQADataset:
     csv_path = root / PYIQA_CSV
     if (root / "Data").is_dir() or not csv_path.is_file():
         names, scores, label = _from_mat(root)
+        lines = range(1, len(names) + 1)  # a .mat list's rows
     else:
-        names, scores, label = _from_csv(csv_path)
-    first = 1 if label.suffix == ".mat" else 2  # a .mat list's first row; the CSV's first line after its header
-    rows = enumerate(zip(names, scores), start=first)
-    records = [Record(_locate(root, n), float(s), line=i) for i, (n, s) in rows if not TRAINING.match(Path(n).name)]
+        names, scores, label, lines = _from_csv(csv_path)
+    rows = zip(lines, names, scores)
+    records = [Record(_locate(root, n), float(s), line=i) for i, n, s in rows if not TRAINING.match(Path(n).name)]
     if not records:
         raise DatasetError(f"{label}: no test images after dropping the training images t1..t7")
     return IQADataset("clive", root, records, score_range("clive"), label_file=label)

@@ -26,10 +26,10 @@ def load(root: Path, check: bool = True, kind: str | None = None, score_range: t
     root = Path(root)
     path = root / DEFAULT_NAME if root.is_dir() else root
     rows = read_csv_rows(path, ["path"], WHAT, optional=(*SCORE_COLUMNS, *OPTIONAL))
-    column, kind = _score_column(path, list(rows[0]), kind)
-    synthetic = "reference" in rows[0]
+    column, kind = _score_column(path, list(rows[0][1]), kind)
+    synthetic = "reference" in rows[0][1]
     records = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not row["path"]:
             raise DatasetError(f"{path}, line {line}: empty path")
         level = row.get("level") or None

@@ -15,7 +15,6 @@ def load(root: Path, check: bool = True) -> IQADataset:
     path = root / "labels_image.csv"
     rows = read_csv_rows(path, ["name", "mos"], "FLIVE labels_image.csv with columns name, mos")
     records = [
-        Record(root / "database" / row["name"], parse_score(row["mos"], path, line), line=line)
-        for line, row in enumerate(rows, start=2)
+        Record(root / "database" / row["name"], parse_score(row["mos"], path, line), line=line) for line, row in rows
     ]
     return IQADataset("flive", root, records, score_range("flive"), label_file=path)

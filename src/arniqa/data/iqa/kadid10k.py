@@ -29,7 +29,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     path = root / "dmos.csv"
     rows = read_csv_rows(path, COLUMNS, "KADID-10k dmos.csv with columns dist_img, ref_img, dmos")
     records = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         match = NAME.match(row["dist_img"])
         if not match:
             raise DatasetError(f"{path}, line {line}: {row['dist_img']!r} is not a name like I01_01_01.png")

@@ -25,8 +25,7 @@ def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str
     if folder is None:
         folder = next((f for f in FOLDERS if (root / f).is_dir()), FOLDERS[0])
     records = [
-        Record(root / folder / row["image_name"], parse_score(row[column], path, line), line=line)
-        for line, row in enumerate(rows, start=2)
+        Record(root / folder / row["image_name"], parse_score(row[column], path, line), line=line) for line, row in rows
     ]
     if column == "MOS":
         rng = ScoreRange(1.0, 5.0, "mos")

@@ -28,7 +28,7 @@ def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bo
     path = root / label
     rows = read_csv_rows(path, COLUMNS, f"{label} with columns {', '.join(COLUMNS)}")
     records = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         dist = rooted(root, row["dis_img_path"])
         ref = Path(row["ref_img_path"].replace("\\", "/")).stem
         if not row["dis_img_path"] or not ref:
