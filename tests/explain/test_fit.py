@@ -68,3 +68,39 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
     assert torch.equal(again.features, clean.features) and again.chains == clean.chains
     labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_first_reference_made_is_announced_and_timed_once(tmp_path):
+    """`explain fit` said nothing of its cost: the hooks that let it say what it will compute and project the time
+    are called once, for the first reference made here (not one read from the cache, not one that cannot be read)."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.explain.fit import labelled_features
+
+    scorer = load(protocol="whole")
+    paths = [tmp_path / "broken.png"]
+    paths[0].write_text("not an image")
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
+    cache = tmp_path / "cache"
+
+    def run():
+        calls = []
+        labelled_features(
+            scorer,
+            paths,
+            size=(32, 24),
+            chains=0,
+            cache=cache,
+            starting=lambda: calls.append("starting"),
+            first=lambda seconds, left: calls.append((seconds >= 0, left)),
+        )
+        return calls
+
+    assert run() == ["starting", (True, 2)]  # the broken one is not made: p0 is first, p1 and p2 are left
+    next(cache.glob("*.pt")).unlink()
+    assert run() == ["starting", (True, 0)]  # one made again, none left
+    assert run() == []  # all from the cache
