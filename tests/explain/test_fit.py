@@ -104,3 +104,28 @@ def test_the_first_reference_made_is_announced_and_timed_once(tmp_path):
     next(cache.glob("*.pt")).unlink()
     assert run() == ["starting", (True, 0)]  # one made again, none left
     assert run() == []  # all from the cache
+
+
+def test_features_are_those_score_gives_for_the_samples_png_files(tmp_path):
+    """The samples went to the scorer as float tensors, whose half scale torch makes in float arithmetic, while
+    `arniqa score` on the same 8-bit images makes it with PIL (up to 1/255 apart), and the tensor path ran torch in
+    the decoding threads beside the model (1,029 against 877 ms per image with `crops` here). Now each feature is
+    the one score gives for the sample saved as a PNG file."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.data.images import tensor_to_pil
+    from arniqa.explain.fit import labelled_features
+    from arniqa.explain.samples import reference_samples
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(photo)
+    files = []
+    for i, sample in enumerate(reference_samples(photo, 1, (32, 24), chains=2, seed=0)):
+        files.append(tmp_path / f"s{i:03d}.png")
+        tensor_to_pil(sample.image).save(files[-1])
+    for protocol in ("whole", "crops"):
+        scorer = load(protocol=protocol)
+        fitted = labelled_features(scorer, [photo], size=(32, 24), chains=2, seed=0).features
+        torch.testing.assert_close(fitted, scorer.features(files).mean(1), rtol=0, atol=1e-6)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import ImageError
+from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
@@ -133,7 +133,8 @@ def labelled_features(
                     starting()
                     starting = None
                 images = part.pop("images")
-                part["features"] = scorer.features(list(images.float() / 255)).mean(1)
+                # as 8-bit images: the views of `arniqa score` on the sample's PNG file, made without torch
+                part["features"] = scorer.features([tensor_to_pil(x) for x in images.float() / 255]).mean(1)
                 if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
                     file.parent.mkdir(parents=True, exist_ok=True)
                     save_torch(file, part)
