@@ -108,9 +108,8 @@ def test_the_first_reference_made_is_announced_and_timed_once(tmp_path):
 
 def test_features_are_those_score_gives_for_the_samples_png_files(tmp_path):
     """The samples went to the scorer as float tensors, whose half scale torch makes in float arithmetic, while
-    `arniqa score` on the same 8-bit images makes it with PIL (up to 1/255 apart), and the tensor path ran torch in
-    the decoding threads beside the model (1,029 against 877 ms per image with `crops` here). Now each feature is
-    the one score gives for the sample saved as a PNG file."""
+    `arniqa score` on the same 8-bit images makes it with PIL (up to 1/255 apart). Now each feature is the one
+    score gives for the sample saved as a PNG file."""
     import numpy as np
     from PIL import Image
     from tiny_score import load
