@@ -184,7 +184,7 @@ def _plan(references: int, test: int, chains: int, scorer) -> str:
     from ..explain.samples import SINGLES, per_reference
 
     each = per_reference(chains)
-    held = f", and {test * each:,} of {test} --test references" if test else ""
+    held = f", and {test * each:,} of {test} --test reference{'s' * (test != 1)}" if test else ""
     if scorer.protocol.crops:
         views = (
             f"{2 * scorer.protocol.n_views} crops of {CROP_SIZE} px (--protocol {scorer.protocol.name}, at any --size)"
