@@ -98,3 +98,63 @@ def test_a_pipe_planted_as_a_cache_entry_is_replaced_never_opened(tmp_path):
     assert got, "the fit waits on the pipe"
     assert stat.S_ISREG(os.lstat(entry).st_mode) and torch.equal(got[0].features, clean.features)
     assert torch.equal(labelled_features(scorer, [path], **options).features, clean.features)  # read back
+
+
+def test_the_first_reference_made_is_announced_and_timed_once(tmp_path):
+    """`explain fit` said nothing of its cost: the hooks that let it say what it will compute and project the time
+    are called once, for the first reference made here (not one read from the cache, not one that cannot be read)."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.explain.fit import labelled_features
+
+    scorer = load(protocol="whole")
+    paths = [tmp_path / "broken.png"]
+    paths[0].write_text("not an image")
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
+    cache = tmp_path / "cache"
+
+    def run():
+        calls = []
+        labelled_features(
+            scorer,
+            paths,
+            size=(32, 24),
+            chains=0,
+            cache=cache,
+            starting=lambda: calls.append("starting"),
+            first=lambda seconds, left: calls.append((seconds >= 0, left)),
+        )
+        return calls
+
+    assert run() == ["starting", (True, 2)]  # the broken one is not made: p0 is first, p1 and p2 are left
+    next(cache.glob("*.pt")).unlink()
+    assert run() == ["starting", (True, 0)]  # one made again, none left
+    assert run() == []  # all from the cache
+
+
+def test_features_are_those_score_gives_for_the_samples_png_files(tmp_path):
+    """The samples went to the scorer as float tensors, whose half scale torch makes in float arithmetic, while
+    `arniqa score` on the same 8-bit images makes it with PIL (up to 1/255 apart). Now each feature is the one
+    score gives for the sample saved as a PNG file."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.data.images import tensor_to_pil
+    from arniqa.explain.fit import labelled_features
+    from arniqa.explain.samples import reference_samples
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(photo)
+    files = []
+    for i, sample in enumerate(reference_samples(photo, 1, (32, 24), chains=2, seed=0)):
+        files.append(tmp_path / f"s{i:03d}.png")
+        tensor_to_pil(sample.image).save(files[-1])
+    for protocol in ("whole", "crops"):
+        scorer = load(protocol=protocol)
+        fitted = labelled_features(scorer, [photo], size=(32, 24), chains=2, seed=0).features
+        torch.testing.assert_close(fitted, scorer.features(files).mean(1), rtol=0, atol=1e-6)

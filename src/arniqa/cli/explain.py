@@ -93,13 +93,12 @@ def fit(
             if path is not None and path.suffix.lower() != ".safetensors":
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
         with one_writer(output):  # one writer: FILE and FILE.json come from one fit
-            try:
+            try:  # the engine `score` takes on this device (ONNX Runtime on a CPU): what `score --explain` sees
                 scorer = load(
                     checkpoint or DEFAULT_MODEL,
                     device=device,
                     weights_dir=weights_dir,
                     protocol=protocol,
-                    engine="torch",
                     batch_size=batch_size,
                 )
             except (ValueError, OSError) as e:
@@ -111,9 +110,27 @@ def fit(
             from ..models.explain import checkpoint_with_head, explainer_writer
 
             settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
+            plan = _plan(len(paths), len(test_paths), chains, scorer)
+
+            def projected(seconds: float, left: int) -> None:
+                left += len(test_paths)
+                if left:
+                    err.print(
+                        f"the first reference took {seconds:.0f} s: about {_duration(seconds * left)} for the "
+                        f"{left} left (fewer if --cache holds some; docs/explain.md, *Cost*: how to make it cheaper)",
+                        soft_wrap=True,
+                    )
+
             with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
                 task = bar.add_task("fit references", total=len(paths))
-                data = labelled_features(scorer, paths, progress=lambda i, n: bar.update(task, completed=i), **settings)
+                data = labelled_features(
+                    scorer,
+                    paths,
+                    progress=lambda i, n: bar.update(task, completed=i),
+                    starting=lambda: err.print(plan, soft_wrap=True),  # once a reference could be read
+                    first=projected,
+                    **settings,
+                )
                 held = None
                 if test_paths:
                     task = bar.add_task("test references", total=len(test_paths))
@@ -159,6 +176,33 @@ def fit(
             for path, error in failed:
                 err.print(f"{path}: {error}", style="yellow")
             raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _plan(references: int, test: int, chains: int, scorer) -> str:
+    """What the fit will compute: the images, and the views of each, whose forward passes are its cost."""
+    from ..constants import CROP_SIZE
+    from ..explain.samples import SINGLES, per_reference
+
+    each = per_reference(chains)
+    held = f", and {test * each:,} of {test} --test reference{'s' * (test != 1)}" if test else ""
+    if scorer.protocol.crops:
+        views = (
+            f"{2 * scorer.protocol.n_views} crops of {CROP_SIZE} px (--protocol {scorer.protocol.name}, at any --size)"
+        )
+    else:
+        views = f"the image and its half-scale copy (--protocol {scorer.protocol.name})"
+    refs = f"{references} reference{'s' * (references != 1)}"
+    return (
+        f"fitting on {references * each:,} images ({refs} x {each}: the photo, {SINGLES} single distortions, "
+        f"{chains} chain{'s' * (chains != 1)}){held}; each is {views}, on {scorer.device} with {scorer.engine.name}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 2:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 @contextmanager

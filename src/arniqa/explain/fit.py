@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import ImageError
+from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
@@ -92,10 +93,14 @@ def labelled_features(
     cache: Path | None = None,
     workers: int = 0,
     progress: Callable[[int, int], object] | None = None,
+    starting: Callable[[], object] | None = None,
+    first: Callable[[float, int], object] | None = None,
 ) -> Labelled:
     """The labelled samples of every reference in ``paths`` and their features under ``scorer``; ``workers``
     processes make the samples (0: this process). A reference that cannot be read is listed in ``failed`` and
-    the others go on."""
+    the others go on. For the first reference made here (not read from the cache) that can be read:
+    ``starting()`` is called before its features are computed, ``first(seconds, left)`` after, with the seconds
+    it took and how many references are left to make."""
     settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name}
     fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
     files = [
@@ -112,21 +117,31 @@ def labelled_features(
     )
     parts = []
     failed = []
+    left = len(todo)  # references still to make here
     try:
         for i, (path, file) in enumerate(zip(paths, files), start=1):
             if i in cached:
                 part = cached.pop(i)
             else:
+                start = time.perf_counter()
+                left -= 1
                 part = next(made)
                 if isinstance(part, str):
                     failed.append((str(path), part))
                     continue
+                if starting:
+                    starting()
+                    starting = None
                 images = part.pop("images")
-                part["features"] = scorer.features(list(images.float() / 255)).mean(1)
+                # as 8-bit images: the views of `arniqa score` on the sample's PNG file, made without torch
+                part["features"] = scorer.features([tensor_to_pil(x) for x in images.float() / 255]).mean(1)
                 if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
                     file.parent.mkdir(parents=True, exist_ok=True)
                     with own_folder(cache):  # the entries' names are its own: a pipe planted as one is replaced
                         save_torch(file, part)
+                if first:
+                    first(time.perf_counter() - start, left)
+                    first = None
             parts.append(part)
             if progress:
                 progress(i, len(paths))

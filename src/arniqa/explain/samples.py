@@ -47,6 +47,14 @@ class Sample:
         return {GROUP_OF[step.name] for step in self.chain} or {NONE}
 
 
+SINGLES = len(KADID_TYPES) * NUM_LEVELS  # single distortions per reference (115)
+
+
+def per_reference(chains: int) -> int:
+    """How many samples :func:`reference_samples` makes of one reference."""
+    return 1 + SINGLES + chains
+
+
 def _quantised(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
