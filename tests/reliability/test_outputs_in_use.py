@@ -224,8 +224,12 @@ def test_a_pipe_planted_in_a_benchmark_or_an_evaluation_folder_is_replaced(tmp_p
     import arniqa.evaluate.run as run
 
     pristine = write_images(tmp_path / "pristine", 10)
+    build = lambda: build_synthetic(pristine, tmp_path / "kadid", size=(32, 24), types=("gaublur",))  # noqa: E731
+    build()  # a rerun rewrites its files (a dmos.csv in a folder it did not make is refused untouched)
+    for name in ("README.md", "dmos.csv"):
+        (tmp_path / "kadid" / name).unlink()
     planted = plant(tmp_path / "kadid", "README.md", "dmos.csv")
-    assert finishes(lambda: build_synthetic(pristine, tmp_path / "kadid", size=(32, 24), types=("gaublur",)))
+    assert finishes(build)
     assert regular(*planted) and (tmp_path / "kadid" / "dmos.csv").read_text().startswith("dist_img,")
 
     monkeypatch.setattr(run, "load_encoder", lambda checkpoint, weights_dir, device: (TinyARNIQA().eval(), "tiny"))
