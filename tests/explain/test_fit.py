@@ -70,6 +70,36 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
     assert "warning" not in capsys.readouterr().err
 
 
+def test_an_entry_cached_before_the_samples_went_in_as_8_bit_images_is_not_reused(tmp_path):
+    """The cache key did not change when the samples began to go to the scorer as 8-bit images (features up to
+    4e-3 away from the float inputs before), so an entry of the old features was read back as if current. An entry
+    under the old key (its formula written out here) is not read: the features are computed."""
+    import hashlib
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load
+
+    from arniqa.explain.fit import labelled_features
+    from arniqa.models.arniqa import model_fingerprint
+
+    scorer = load(protocol="whole")
+    path = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(path)
+    options = dict(size=(32, 24), chains=1, seed=0)
+    clean = labelled_features(scorer, [path], **options)
+    old = {"model": model_fingerprint(scorer.model), "path": str(path), "size": [32, 24], "chains": 1, "seed": 0}
+    old |= {"protocol": "whole", "index": 1}
+    name = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:24]
+    n = len(clean.kinds)
+    stale = {"features": torch.zeros_like(clean.features), "targets": clean.targets, "severity": clean.severity}
+    stale |= {"kinds": clean.kinds, "groups": [sorted(g) for g in clean.groups], "chains": clean.chains}
+    (tmp_path / "cache").mkdir()
+    torch.save(stale, tmp_path / "cache" / f"{name}.pt")
+    assert n and labelled_features(scorer, [path], cache=tmp_path / "cache", **options).features.abs().sum() > 0
+
+
 def test_a_pipe_planted_as_a_cache_entry_is_replaced_never_opened(tmp_path):
     """A FIFO under an entry's name was written into as an output the user named: the fit waited for a reader
     forever. The cache's files are named by the fit, so one is replaced by the entry like a file."""

@@ -101,7 +101,8 @@ def labelled_features(
     the others go on. For the first reference made here (not read from the cache) that can be read:
     ``starting()`` is called before its features are computed, ``first(seconds, left)`` after, with the seconds
     it took and how many references are left to make."""
-    settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name}
+    # "inputs": entries from before the samples went in as 8-bit images (features up to 4e-3 away) are not reused
+    settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name, "inputs": "8-bit"}
     fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
     files = [
         cache / f"{_key(fingerprint, p, {**settings, 'index': i})}.pt" if fingerprint else None
