@@ -13,6 +13,9 @@ SE_INITS = ("identity", "random")  # how SE blocks start on loaded weights (mode
 # The published encoder with the KADID-10k regressor, as the official torch.hub model (names: models.registry).
 DEFAULT_REGRESSOR = "kadid10k"
 DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
+# Seeds (train.seed, --seed, synthetic.seed): numpy's and torch's seed range; the images of a benchmark are seeded
+# seed * 10**8 + ..., which must fit torch's 64 bits.
+MAX_SEED = 2**32 - 1
 DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
 # Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the one line that says so.
 EXIT_INTERRUPTED = 130

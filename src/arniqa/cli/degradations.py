@@ -9,6 +9,7 @@ import typer
 from PIL import Image
 from rich.table import Table
 
+from ..constants import MAX_SEED
 from ..utils.console import terminal
 from ..utils.files import atomic_write
 from .command import app, fail, output_place, writing
@@ -82,7 +83,7 @@ def distort(
     level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output image; the format follows the extension."),
     seed: int | None = typer.Option(
-        None, "--seed", min=0, max=2**32 - 1, help="Seed for the random internals (angle, noise, ...)."
+        None, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals (angle, noise, ...)."
     ),
 ) -> None:
     """Apply one distortion at one level to IMAGE and write the result."""
@@ -111,7 +112,7 @@ def gallery(
     image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
     out: Path = typer.Option(Path("gallery.png"), "-o", "--out", help="Output picture (PNG)."),
     size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for the random internals."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
     from arniqa.reports.gallery import check_tile_size, draw_gallery

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
 from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_no_images, one_writer, output_folders, output_place, writing
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
@@ -45,7 +45,7 @@ def fit(
         40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."
     ),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N pristine images (0: all)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the distortions and chains."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the distortions and chains."),
     cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes that make the distorted images (0: this one)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
@@ -135,7 +136,7 @@ def build_synthetic(
     unknown = set(types) - set(KADID_TYPES)
     if unknown:
         raise ValueError(f"types without a KADID-10k counterpart: {sorted(unknown)}")
-    if not 0 <= seed < 2**32:  # each image's seed, seed * 10**8 + ..., must fit torch's 64 bits
+    if not 0 <= seed <= MAX_SEED:
         raise ValueError(
             f"seed {seed}: the seed of the distortions must be from 0 to 2**32 - 1 (--seed; synthetic.seed of an "
             "ablation config)"

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..constants import BACKBONES, CROP_SIZE, SE_INITS, SE_STAGES
+from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
@@ -269,7 +269,7 @@ def check(config: Config) -> None:
         problems.append(f"data.max_distortions must be from 0 to {MAX_DISTORTIONS}, got {config.data.max_distortions}")
     if not 0 <= config.data.pristine_prob <= 1:
         problems.append(f"data.pristine_prob must be from 0 to 1, got {config.data.pristine_prob}")
-    if not 0 <= config.train.seed < 2**32:  # numpy's and torch's seed range
+    if not 0 <= config.train.seed <= MAX_SEED:
         problems.append(f"train.seed must be from 0 to 2**32 - 1, got {config.train.seed}")
     if config.data.crop_size < 16:
         problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
