@@ -6,7 +6,10 @@ then map localisation with a ridge regressor fitted on the same features (docs/e
 2. A regressor: ridge (alpha --alpha) from the features of FIT's single distortions to KADID-10k's mean MOS of
    their type and level (the synthetic benchmark's label); its SRCC on TEST's single distortions.
 3. Map localisation (arniqa.explain.localise) on the first --loc-images TEST photos with that regressor.
-Writes JSON (default benchmarks/results/explain-cpu.json) and prints the numbers.
+The features and maps come from the engine ``arniqa explain fit`` and ``arniqa map`` take on the CPU (``--engine
+auto``: ONNX Runtime); the figures in docs/explain.md were measured with ``--engine torch``. MODEL is a checkpoint
+file (its encoder is saved and mapped). Writes JSON (default benchmarks/results/explain-cpu.json) and prints the
+numbers.
 
     python benchmarks/explain_cpu.py --checkpoint MODEL --fit FOLDER --test FOLDER
 """
@@ -63,12 +66,13 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=48)
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", default="auto", help="auto (as explain fit and map) | torch | onnxruntime")
     parser.add_argument("--save", type=Path, default=None, help="also write the model with regressor and head here")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "explain-cpu.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
-    scorer = load(args.checkpoint, device="cpu", engine="torch", protocol=args.protocol, batch_size=8, workers=1)
+    scorer = load(args.checkpoint, device="cpu", engine=args.engine, protocol=args.protocol, workers=1)
     fit_paths = list_images(args.fit)[: args.fit_images or None]
     test_paths = list_images(args.test)[: args.test_images or None]
     start = time.time()
@@ -79,6 +83,7 @@ def main() -> None:
     result = {
         "checkpoint": args.checkpoint,
         "protocol": args.protocol,
+        "engine": scorer.engine.name,
         "size": list(size),
         "chains": args.chains,
         "fit_references": len(fit_paths),
@@ -102,7 +107,7 @@ def main() -> None:
     if args.save is not None:
         save_checkpoint(args.save, scorer.model, regressor, explainer_protocol=args.protocol)
         add_to_checkpoint(args.save, head, args.save, protocol=args.protocol, size=list(size))
-    mapper = Scorer(scorer.model, regressor, protocol=args.protocol, engine="torch", workers=1)
+    mapper = Scorer(scorer.model, regressor, protocol=args.protocol, engine=args.engine, workers=1)
     loc_size = tuple(int(v) for v in args.loc_size.split("x"))
     if args.loc_images:
         result["localisation"] = localisation(

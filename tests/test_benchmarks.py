@@ -52,3 +52,38 @@ def test_training_benchmark_writes_its_json_file_where_out_says(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.is_file() and json.loads(out.read_text())["mode"] == "pipeline-only"
     assert done.stdout.splitlines()[-1] == f"wrote {out}"
+
+
+def test_explain_cpu_benchmark_takes_the_engine_explain_fit_takes(tmp_path, monkeypatch):
+    # before: it forced the torch engine, where `arniqa explain fit` and `arniqa map` take the device's (ONNX
+    # Runtime on a CPU, docs/usage.md), so its features and maps were not those the commands compute
+    import runpy
+    import sys
+
+    import numpy as np
+    import onnxruntime
+    from PIL import Image
+    from tiny_arniqa import tiny_checkpoint
+
+    model = tiny_checkpoint(tmp_path / "tiny.safetensors", monkeypatch)
+    for k, folder in enumerate(("fit", "test")):
+        (tmp_path / folder).mkdir()
+        pixels = np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / folder / "a.png")
+    out = tmp_path / "explain.json"
+    tiny = ["--size", "32x24", "--chains", "1", "--loc-images", "1", "--loc-size", "64x48", "--crop", "32",
+            "--stride", "32", "--threads", "1"]  # fmt: skip
+    args = ["--checkpoint", str(model), "--fit", str(tmp_path / "fit"), "--test", str(tmp_path / "test"), *tiny]
+    monkeypatch.setattr(sys, "argv", ["explain_cpu.py", *args, "--out", str(out)])
+    sides = set()  # the (height, width) of the images ONNX Runtime was given
+    run = onnxruntime.InferenceSession.run
+
+    def seen(self, names, feed, *rest, **options):
+        sides.update(tuple(v.shape[-2:]) for v in feed.values())
+        return run(self, names, feed, *rest, **options)
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", seen)
+    runpy.run_path(str(ROOT / "benchmarks" / "explain_cpu.py"), run_name="__main__")
+    assert {(24, 32), (32, 32)} <= sides  # the samples (32x24) and the map's crops (32 px)
+    result = json.loads(out.read_text())
+    assert result["engine"] == "onnxruntime" and "localisation" in result

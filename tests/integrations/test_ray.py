@@ -346,3 +346,88 @@ def test_a_worker_running_out_of_memory_loading_is_said_as_without_ray(weights_d
     monkeypatch.setattr(arniqa.inference, "load", bug)
     with pytest.raises(KeyError):
         _ScoringActor("model.safetensors")
+
+
+def _evaluate(weights_dir, root, out, *args):
+    """``arniqa evaluate ARGS`` of the published-layout model on the CSV dataset at ``root`` (one split, a fixed
+    alpha, 8-px crops), its feature cache beside ``out``."""
+    args = [
+        *("--dataset", "csv", "--root", root, "--weights-dir", weights_dir, "-o", out, "--cache-dir", f"{out}-cache"),
+        *("--splits", "1", "--alpha", "0.1", "--crop-size", "8", "--device", "cpu", "--no-export-checkpoint", *args),
+    ]
+    return CliRunner().invoke(app, ["evaluate", *map(str, args)], catch_exceptions=False)
+
+
+@pytest.fixture
+def labelled(inputs, tmp_path):
+    """A CSV dataset of the 6 photos (labels.csv beside them)."""
+    import shutil
+
+    root = tmp_path / "labelled"
+    shutil.copytree(inputs / "photos", root)
+    rows = [f"{p.name},{k}" for k, p in enumerate(sorted(root.glob("p*.jpg")))]
+    (root / "labels.csv").write_text("\n".join(["path,mos", *rows]) + "\n")
+    return root
+
+
+def test_an_encoder_a_worker_cannot_load_is_the_one_line_of_an_evaluation_without_ray(
+    weights_dir, labelled, tmp_path, monkeypatch
+):
+    """As for score: ARNIQA.pth gone after the evaluation loaded it here; the feature actors' load failed and the run
+    ended in Ray's traceback of the actor and `error: the Ray run stopped (...)`. Now it is the line of an evaluation
+    without Ray that finds the file missing, and its exit code."""
+    import shutil
+
+    import arniqa.integrations.ray as cluster
+
+    mine = tmp_path / "weights"
+    shutil.copytree(weights_dir, mine)
+    start = cluster.extract_features_on_ray
+
+    def then_gone(*args, **kwargs):  # the driver loaded the encoder; the workers will not find it
+        (mine / "ARNIQA.pth").unlink()
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "extract_features_on_ray", then_gone)
+    r = _evaluate(mine, labelled, tmp_path / "ray", "--ray", "local", "--ray-workers", "1")
+    local = _evaluate(mine, labelled, tmp_path / "local")  # the file is gone here too now
+    assert local.exit_code == 2 and len(local.stderr.splitlines()) == 1 and "ARNIQA.pth" in local.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the local Ray logs here too
+    assert (r.exit_code, errors) == (2, local.stderr.splitlines()), r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_an_evaluation_worker_running_out_of_memory_loading_is_said_as_without_ray(
+    weights_dir, labelled, tmp_path, monkeypatch
+):
+    """The feature actor sends back memory running out loading the encoder (the cause alone saying so) as the scoring
+    actor does; `arniqa evaluate --ray` says it in the line of an evaluation without Ray that runs out of memory
+    loading the model (not 'computing the features', the step the driver is at)."""
+    import arniqa.evaluate.run
+    from arniqa.integrations.ray import WorkerLoadError, _FeatureActor, _raised_again
+    from arniqa.utils.runtime import out_of_memory
+
+    def no_memory(*args, **kwargs):
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        except torch.OutOfMemoryError as e:
+            raise RuntimeError("loading failed") from e
+
+    real_load = arniqa.evaluate.run.load_encoder
+    monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", no_memory)  # in the actor
+    rows = _FeatureActor(device="cpu")({"index": np.arange(2), "path": np.array(["a", "b"])})
+    assert list(rows["index"]) == [0, 1] and len(rows["load_error"]) == 2
+    error = _raised_again(rows["load_error"][0])
+    assert type(error) is RuntimeError and str(error) == "loading failed" and out_of_memory(error)
+
+    def stopping(*args, **kwargs):  # a run whose worker sent that back
+        raise WorkerLoadError(error)
+
+    monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", real_load)  # here, the encoder loads
+    monkeypatch.setattr(arniqa.integrations.ray, "extract_features_on_ray", stopping)
+    r = _evaluate(weights_dir, labelled, tmp_path / "ray", "--ray", "local")
+    monkeypatch.setattr(arniqa.evaluate.run, "load_encoder", no_memory)  # the same, loading here
+    local = _evaluate(weights_dir, labelled, tmp_path / "local")
+    assert local.exit_code == 2 and local.stderr.startswith("error: out of memory loading the model")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the log line is there too
+    assert (r.exit_code, errors) == (2, local.stderr.splitlines()), r.stderr

@@ -78,7 +78,7 @@ def evaluate(
     from ..evaluate.run import EvaluationSpec, OutOfMemory, run_evaluation
     from ..utils.console import terminal
     from ..utils.files import cache_dir as weights_cache
-    from ..utils.runtime import check_workers
+    from ..utils.runtime import check_workers, out_of_memory
 
     one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
@@ -114,10 +114,11 @@ def evaluate(
     err = terminal(stderr=True)
     with ExitStack() as stack:
         stack.enter_context(output_folders(output, cache_dir))  # a dataset error leaves no empty folder
-        stops: tuple = ()
+        stops: tuple = ()  # with --ray: a lost worker or node
+        load_failed: tuple = ()  # with --ray: a worker could not load the model
         if ray is not None:
             cluster = connect_ray(stack, ray)
-            stops = (cluster.RayRunError,)
+            stops, load_failed = (cluster.RayRunError,), (cluster.WorkerLoadError,)
             spec.runner = partial(
                 cluster.extract_features_on_ray,
                 checkpoint=checkpoint,
@@ -127,7 +128,10 @@ def evaluate(
                 workers=ray_workers,
             )
         try:
-            out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
+            try:
+                out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
+            except load_failed as e:  # said below as the load here says it (the features computed are cached)
+                raise OutOfMemory("model", e.error) if out_of_memory(e.error) else e.error from None
         except stops as e:
             fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
         except OSError as e:  # writing into -o or the feature cache (disk full, a folder in the way), else reading

@@ -50,9 +50,9 @@ class RayRunError(RuntimeError):
 
 
 class WorkerLoadError(Exception):
-    """An actor of :class:`RayScorer` could not load the model (a file missing or damaged on its node, memory
-    running out): ``error`` is what its load raised (with the errors it was raised from), to be said as the load
-    here says it (``arniqa score``: one line, exit 2)."""
+    """An actor of :class:`RayScorer` or :func:`extract_features_on_ray` could not load the model (a file missing or
+    damaged on its node, memory running out): ``error`` is what its load raised (with the errors it was raised
+    from), to be said as the load here says it (``arniqa score``, ``arniqa evaluate``: one line, exit 2)."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
@@ -153,13 +153,74 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _batches(ds) -> Iterator[dict]:
-    """``ds``'s output batches as they are computed, Ray's errors raised as :class:`RayRunError`."""
+    """``ds``'s output batches as they are computed, Ray's errors raised as :class:`RayRunError`, an actor's load
+    failure (:class:`_SendsLoadFailure`) as :class:`WorkerLoadError`."""
     import ray
 
     try:
-        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            if "load_error" in batch:
+                raise WorkerLoadError(_raised_again(batch["load_error"][0]))
+            yield batch
     except ray.exceptions.RayError as e:
         raise RayRunError(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__) from e
+
+
+# ---- load failures ---------------------------------------------------------------------------------
+
+
+def _load_failure(error: Exception) -> bytes | None:
+    """``error`` and the errors it was raised from, pickled, when it is a load failure that the commands say in
+    one line (a ValueError or OSError, memory running out); else None. An error that does not pickle (a class
+    whose arguments are not its args) goes as a ValueError (a ValueError or OSError) or RuntimeError of its text, which
+    :func:`~arniqa.utils.runtime.out_of_memory` reads."""
+    import pickle
+
+    from ..utils.runtime import causes, out_of_memory
+
+    if not (out_of_memory(error) or isinstance(error, (ValueError, OSError))):
+        return None
+    chain = []
+    for e in causes(error):
+        try:
+            chain.append(pickle.loads(pickle.dumps(e)))
+        except Exception:
+            chain.append((ValueError if isinstance(e, (ValueError, OSError)) else RuntimeError)(str(e)))
+    return pickle.dumps(chain)
+
+
+def _raised_again(blob: bytes) -> BaseException:
+    """The error of :func:`_load_failure`, raised from the same errors again."""
+    import pickle
+
+    chain = pickle.loads(blob)  # from our own actors, as all Ray sends
+    for e, cause in zip(chain, chain[1:]):
+        e.__cause__ = cause
+    return chain[0]
+
+
+class _SendsLoadFailure:
+    """Mixed in before the callable class of an actor of arniqa's own runs (``score --ray``, ``evaluate --ray``): a
+    load failure of :func:`_load_failure` is sent back in a ``load_error`` column in place of the rows, not raised
+    (Ray would print the actor's traceback and say only its last line), and :func:`_batches` raises it again; the
+    load's warnings are the driver's to say, once (it loaded the model first)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.failed = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                super().__init__(*args, **kwargs)
+        except Exception as e:
+            self.failed = _load_failure(e)
+            if self.failed is None:
+                raise
+
+    def __call__(self, batch: dict) -> dict:
+        if self.failed is not None:
+            index = np.asarray(batch["index"])
+            return {"index": index, "load_error": np.array([self.failed] * len(index), dtype=object)}
+        return super().__call__(batch)
 
 
 # ---- scoring ---------------------------------------------------------------------------------------
@@ -256,57 +317,8 @@ class ArniqaScorer:
         return out
 
 
-def _load_failure(error: Exception) -> bytes | None:
-    """``error`` and the errors it was raised from, pickled, when it is a load failure that ``arniqa score`` says in
-    one line (a ValueError or OSError, memory running out); else None. An error that does not pickle (a class
-    whose arguments are not its args) goes as a ValueError (a ValueError or OSError) or RuntimeError of its text, which
-    :func:`~arniqa.utils.runtime.out_of_memory` reads."""
-    import pickle
-
-    from ..utils.runtime import causes, out_of_memory
-
-    if not (out_of_memory(error) or isinstance(error, (ValueError, OSError))):
-        return None
-    chain = []
-    for e in causes(error):
-        try:
-            chain.append(pickle.loads(pickle.dumps(e)))
-        except Exception:
-            chain.append((ValueError if isinstance(e, (ValueError, OSError)) else RuntimeError)(str(e)))
-    return pickle.dumps(chain)
-
-
-def _raised_again(blob: bytes) -> BaseException:
-    """The error of :func:`_load_failure`, raised from the same errors again."""
-    import pickle
-
-    chain = pickle.loads(blob)  # from our own actors, as all Ray sends
-    for e, cause in zip(chain, chain[1:]):
-        e.__cause__ = cause
-    return chain[0]
-
-
-class _ScoringActor(ArniqaScorer):
-    """:class:`RayScorer`'s actor: a load failure of :func:`_load_failure` is sent back in a ``load_error`` column
-    in place of the rows, not raised (Ray would print the actor's traceback and say only its last line); the load's
-    warnings are the driver's to say, once."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.failed = None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                super().__init__(*args, **kwargs)
-        except Exception as e:
-            self.failed = _load_failure(e)
-            if self.failed is None:
-                raise
-
-    def __call__(self, batch: dict) -> dict:
-        if self.failed is not None:
-            index = np.asarray(batch["index"])
-            return {"index": index, "load_error": np.array([self.failed] * len(index), dtype=object)}
-        return super().__call__(batch)
+class _ScoringActor(_SendsLoadFailure, ArniqaScorer):
+    """:class:`RayScorer`'s actor."""
 
 
 class RayScorer:
@@ -361,8 +373,6 @@ class RayScorer:
                 **slots,
             )
             for batch in _batches(ds):
-                if "load_error" in batch:
-                    raise WorkerLoadError(_raised_again(batch["load_error"][0]))
                 n = len(batch["index"])
                 features = batch["embedding"] if embedding else [None] * n
                 explained = zip(batch["explain_probs"], batch["severity"]) if graph else [None] * n
@@ -444,6 +454,10 @@ class ArniqaFeatures:
         }
 
 
+class _FeatureActor(_SendsLoadFailure, ArniqaFeatures):
+    """:func:`extract_features_on_ray`'s actor."""
+
+
 def extract_features_on_ray(
     paths: list,
     todo: np.ndarray,
@@ -459,7 +473,8 @@ def extract_features_on_ray(
 ) -> None:
     """The features of the images ``todo`` (indices into ``paths``) by :class:`ArniqaFeatures` actors on
     the connected cluster, stored into ``cache`` (a :class:`~arniqa.evaluate.features.FeatureCache`) and
-    flushed as each batch comes back; ``advance(n)`` after each."""
+    flushed as each batch comes back; ``advance(n)`` after each. A model an actor could not load is
+    :class:`WorkerLoadError`."""
     import ray
 
     actors, slots = worker_slots(device, workers)
@@ -468,7 +483,7 @@ def extract_features_on_ray(
     per_call, blocks = _blocks(rows, batch_size, actors)
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(
-        ArniqaFeatures,
+        _FeatureActor,
         batch_size=per_call,
         batch_format="numpy",
         **slots,
