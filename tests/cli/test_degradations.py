@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from fresh_cli import fresh_cli
+from imaging import png_header_only
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -111,6 +112,22 @@ def test_distort_unreadable_image_fails_with_message(tmp_path):
     out = tmp_path / "x.png"
     missing = runner.invoke(app, ["distort", str(tmp_path / "nope.png"), "-n", "jpeg", "-l", "2", "-o", str(out)])
     assert missing.exit_code == EXIT_USAGE and "nope.png" in messages(missing)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("verb", [["distort", "-n", "jpeg", "-l", "2"], ["gallery", "--size", "16"]])
+@pytest.mark.parametrize("width, height", [(20_000, 10_000), (10_001, 10_000)])
+def test_an_image_over_the_pixel_bound_is_refused_with_the_other_verbs_line(tmp_path, verb, width, height):
+    """distort and gallery opened with PIL's limit alone: 200 million pixels said PIL's own text ('exceeds limit of
+    178956970 pixels, could be decompression bomb DOS attack'), 100,010,000 were decoded (1.2 GB, a traceback
+    under a 2 GB memory limit). Now the project's bound of 100 million, in the line the other verbs print."""
+    big, out = tmp_path / "big.png", tmp_path / "o.png"
+    big.write_bytes(png_header_only(width, height))
+    result = runner.invoke(app, [verb[0], str(big), *verb[1:], "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip() == (
+        f"error: {big}: image too large: {width * height} pixels, over the bound of 100000000; downscale it"
+    )
     assert not out.exists()
 
 

@@ -144,7 +144,27 @@ def test_inside_the_root_through_a_symlink_or_dot_dot_is_accepted(tmp_path):
     _img(root / "imgs" / "b.png")
     custom(root, ["linked/a.png", "imgs/../imgs/b.png"])
     data = load_dataset("csv", root)
-    assert data.paths == [root / "linked" / "a.png", root / "imgs" / ".." / "imgs" / "b.png"]
+    assert data.paths == [root / "linked" / "a.png", root / "imgs" / "b.png"]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_dot_dot_after_a_linked_folder_reads_the_file_inside_the_root(tmp_path, check):
+    """sub -> elsewhere/deep: 'sub/../secret.png' passed the lexical check (it is root/secret.png) but the OS read
+    elsewhere/secret.png, outside the root. The record now names the file the check passed."""
+    _img(tmp_path / "elsewhere" / "secret.png")
+    (tmp_path / "elsewhere" / "deep").mkdir()
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "sub").symlink_to(tmp_path / "elsewhere" / "deep")
+    _img(root / "a.png")
+    custom(root, ["a.png", "sub/../secret.png"])
+    if check:  # root/secret.png is not there
+        with pytest.raises(DatasetError, match=r"1 image\(s\) named in .* not found: '.*/ds/secret.png'"):
+            load_dataset("csv", root)
+    else:
+        data = load_dataset("csv", root, check=False)
+        assert data.paths == [root / "a.png", root / "secret.png"]
+        assert not data.paths[1].exists()  # nothing outside the root is named
 
 
 def test_one_image_named_through_a_linked_folder_is_named_twice(tmp_path):

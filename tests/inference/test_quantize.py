@@ -57,6 +57,29 @@ def test_an_earlier_sidecar_never_stays_beside_a_new_int8_graph(calibration, tmp
     assert out.is_file() and not (tmp_path / "q.onnx.json").exists()
 
 
+def test_a_pipe_planted_as_the_int8_sidecar_is_replaced_never_opened(calibration, tmp_path):
+    """quantize() names the sidecar q.onnx.json itself: a FIFO under that name was written into, as an output the user
+    named, and the export waited for a reader forever."""
+    import os
+    import stat
+    import threading
+
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.quantize import quantize
+
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    side = tmp_path / "q.onnx.json"
+    os.mkfifo(side)
+    done = threading.Thread(target=quantize, args=(fp32, tmp_path / "q.onnx", calibration), daemon=True)
+    done.start()
+    done.join(120)
+    if stuck := done.is_alive():  # waiting on the pipe: give it a reader, and the end of it
+        os.close(os.open(side, os.O_RDONLY | os.O_NONBLOCK))
+    assert not stuck and stat.S_ISREG(os.lstat(side).st_mode), "the planted pipe was opened"
+    assert json.loads(side.read_text())["precision"] == "int8"
+
+
 def test_running_out_of_memory_quantizing_logs_no_line_of_onnx_runtimes_own(calibration, tmp_path):
     """`arniqa export --int8` running out of memory calibrating (under `ulimit -d 2000000` with the published
     model) printed ONNX Runtime's log line `[E:onnxruntime:, sequential_executor.cc:677 ExecuteKernel] Non-zero

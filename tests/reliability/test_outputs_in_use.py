@@ -6,6 +6,7 @@ command writes is replaced, never opened."""
 
 import filecmp
 import io
+import json
 import signal
 from pathlib import Path
 
@@ -240,3 +241,30 @@ def test_a_pipe_planted_in_a_benchmark_or_an_evaluation_folder_is_replaced(tmp_p
     (result,) = finishes(lambda: cli(*args))
     assert result.exit_code == 0, result.output
     assert regular(*planted) and "srcc" in (tmp_path / "out" / "results.json").read_text().lower()
+
+
+def test_a_pipe_planted_as_the_sidecar_of_a_head_or_an_export_is_replaced(tmp_path, monkeypatch):
+    """`explain fit -o head.safetensors` and `export -o m.onnx` name their sidecars (head.json, m.onnx.json)
+    themselves: a FIFO under that name was written into as an output the user named, and the run waited for a reader
+    forever. The user's own output may still be a pipe (test_a_device_or_a_named_pipe_is_written_into_...)."""
+    import os
+
+    from tiny_arniqa import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)  # loads as TinyARNIQA
+    write_images(tmp_path / "pristine", 1)
+    head, onnx = tmp_path / "out" / "head.safetensors", tmp_path / "out" / "m.onnx"
+    planted = plant(tmp_path / "out", "head.json", "m.onnx.json")
+    fit = ["explain", "fit", tmp_path / "pristine", "-o", head, "--checkpoint", checkpoint, "--protocol", "whole"]
+    export = ["export", "-o", onnx, "--checkpoint", checkpoint, "--protocol", "whole"]
+    try:
+        for args in (fit + ["--size", "32x24", "--chains", 0, "--device", "cpu"], export):
+            (result,) = finishes(lambda args=args: cli(*args))
+            assert result.exit_code == 0, result.output
+    finally:  # a writer still waiting on a pipe gets a reader, and the end of it
+        for pipe in planted:
+            if not regular(pipe):
+                os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+    assert regular(*planted) and head.is_file() and onnx.is_file()
+    assert json.loads(planted[0].read_text())["protocol"] == "whole"
+    assert json.loads(planted[1].read_text())["protocol"] == "whole"

@@ -45,11 +45,12 @@ def _save(picture: Image.Image, out: Path, kind: str) -> None:
 
 
 def _open(path: Path) -> Image.Image:
-    """The image at ``path``, opened without torch: a missing or broken file is one line at once."""
+    """The image at ``path``, opened without torch: a missing or broken file, or one over the project's pixel
+    bound, is one line at once."""
     from ..data import images
 
     try:
-        return images.open_image(path)
+        return images.read_image(path)
     except ValueError as e:  # ImageError names the file and the problem
         fail(str(e))
 

@@ -74,7 +74,7 @@ def fit(
     from ..data.synthetic import parse_size
     from ..inference import load
     from ..utils.console import terminal
-    from ..utils.files import atomic_writes, json_writer
+    from ..utils.files import atomic_writes, json_writer, own_files
 
     err = terminal(stderr=True)
     try:
@@ -162,7 +162,8 @@ def fit(
                 files = [(output, explainer_writer(head, **info)), (output.with_suffix(".json"), json_writer(result))]
                 if into is not None:
                     files.append((into, checkpoint_with_head(checkpoint, head, **info)))
-                atomic_writes(files)
+                with own_files(output.with_suffix(".json")):  # a pipe planted as it is replaced, not written into
+                    atomic_writes(files)
             if into is not None:
                 typer.echo(f"wrote {into}")
             typer.echo(f"wrote {output} and {output.with_suffix('.json')}")

@@ -10,6 +10,7 @@ KADID-10k's **mean MOS over its 81 contents for that type and level** (a human s
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from PIL import Image
 
 from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, escape_name, output_lock, parse_json, write_json
+from ..utils.files import atomic_write, escape_name, output_lock, parse_json, warning_line, write_json
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -74,7 +75,10 @@ KADID_OPTIONS = {"lensblur": {"kernel": "matlab"}}
 
 def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """The image at ``path`` resized (bicubic) to cover ``size`` (W, H) and centre-cropped to it."""
-    pil = read_image(path)
+    return _fit(read_image(path), size)
+
+
+def _fit(pil: Image.Image, size: tuple[int, int]) -> torch.Tensor:
     w, h = pil.size
     tw, th = size
     scale = max(tw / w, th / h)
@@ -85,11 +89,22 @@ def prepare(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    """:func:`prepare` of a pristine photo; one that cannot be read stops the build, saying what to do."""
+    """:func:`prepare` of a pristine photo; one that cannot be read stops the build, saying what to do, and one
+    smaller than ``size`` on either side is upscaled to it with a warning line on stderr."""
     try:
-        return prepare(path, size)
+        pil = read_image(path)
     except ImageError as e:
         raise ImageError(e.path, f"{e.reason}; take it out of the pristine photos (or replace it) and rerun") from None
+    (w, h), (tw, th) = pil.size, size
+    if w < tw or h < th:
+        print(
+            warning_line(
+                f"{path}: {w}x{h} px, smaller than the benchmark's {tw}x{th}; its reference is "
+                "upscaled (blurred): use a larger photo for a sharp one"
+            ),
+            file=sys.stderr,
+        )
+    return _fit(pil, size)
 
 
 def _save(x: torch.Tensor, path: Path) -> None:

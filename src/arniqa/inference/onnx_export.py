@@ -33,7 +33,7 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA, pairing_fingerprints
 from ..models.explain import Explainer
 from ..models.regressor import Regressor
-from ..utils.files import atomic_writes, json_writer
+from ..utils.files import atomic_writes, json_writer, own_files
 from .sidecar import SIDECAR_FORMAT, sidecar_path
 
 OPSET = 17
@@ -157,5 +157,6 @@ def export_onnx(
     meta = sidecar(regressor, protocol, embedding, model.backbone_name, head, pairing_fingerprints(model))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Together: an earlier sidecar beside the new graph would scale its scores by another score range.
-    atomic_writes([(path, write), (sidecar_path(path), json_writer(meta))])
+    with own_files(sidecar_path(path)):  # a pipe planted as the sidecar is replaced, not written into
+        atomic_writes([(path, write), (sidecar_path(path), json_writer(meta))])
     return path

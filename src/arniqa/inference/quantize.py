@@ -32,7 +32,7 @@ from ..data.folders import list_images
 from ..data.images import ImageError, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
-from ..utils.files import atomic_writes, cache_dir, json_writer, mark_used, prune_cache, sha256_of
+from ..utils.files import atomic_writes, cache_dir, json_writer, mark_used, own_files, prune_cache, sha256_of
 from .onnx_engine import ORT_FATAL, ORT_WARNING
 from .sidecar import read_sidecar, sidecar_path
 
@@ -137,7 +137,8 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
                 "calibration_key": calibration_key(calibrate),
             }
             files.append((sidecar_path(output), json_writer(meta)))
-        atomic_writes(files)  # together: an earlier sidecar beside the new graph would scale its scores
+        with own_files(sidecar_path(output)):  # a pipe planted as the sidecar is replaced, not written into
+            atomic_writes(files)  # together: an earlier sidecar beside the new graph would scale its scores
     if meta is None:  # nor may one stay beside a graph that has none
         sidecar_path(output).unlink(missing_ok=True)
     return output

@@ -189,7 +189,7 @@ def is_stream(path: str | os.PathLike) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() in this process, links resolved
+_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() (links resolved) and files inside own_files()
 
 
 @contextmanager
@@ -206,10 +206,29 @@ def own_folder(folder: str | os.PathLike) -> Iterator[None]:
         _OWN_FOLDERS.remove(folder)
 
 
+@contextmanager
+def own_files(*paths: str | os.PathLike) -> Iterator[None]:
+    """While inside, ``paths`` are files a command names itself beside the one the user named (a sidecar
+    ``FILE.json``): as in :func:`own_folder`, one that is a device or a pipe is replaced, never opened; only the
+    user's own output may be one."""
+    named = [_folder_resolved(p) for p in paths]
+    _OWN_FOLDERS.extend(named)
+    try:
+        yield
+    finally:
+        for name in named:
+            _OWN_FOLDERS.remove(name)
+
+
+def _folder_resolved(path: str | os.PathLike) -> str:
+    """``path`` with its folder's links resolved; its own name, maybe a link, is not followed."""
+    return os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+
+
 def in_own_folder(path: str | os.PathLike) -> bool:
     """True when ``path`` lies in a folder held by :func:`own_folder`, reached through links or not (its own name,
-    maybe a link, is not followed)."""
-    path = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    maybe a link, is not followed), or is a file held by :func:`own_files`."""
+    path = _folder_resolved(path)
     return any(inside(path, folder) for folder in _OWN_FOLDERS)
 
 

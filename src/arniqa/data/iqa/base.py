@@ -6,7 +6,7 @@ import csv
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,11 +175,14 @@ def check_labels(dataset: IQADataset) -> IQADataset:
     """Raise if an image path leaves the dataset root, an image is named twice (it could fall in both the
     training and the test split; two names of one file, through a symbolic or a hard link, count too: see
     :func:`file_key`) or a score is not a number within ±:data:`MAX_SCORE`. The root check is lexical (absolute
-    paths and '..' above the root are refused), so that symlinked image folders stay usable."""
+    paths and '..' above the root are refused), so that symlinked image folders stay usable; the records it
+    returns name their images with every '..' collapsed as checked (``sub/../a.png`` is ``a.png``: through the OS,
+    with ``sub`` a link, it would be ``a.png`` beside the link's target, outside the root)."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
     first: dict[object, tuple[Record, Path]] = {}  # by file_key
+    records = []
     for record in dataset.records:
         if not abs(record.score) <= MAX_SCORE:
             raise DatasetError(
@@ -206,6 +209,9 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{label}: {image} is named twice ({unit}s {seen.line} and {record.line}); remove the repeated "
                 f"{unit}, or a split could hold the image in train and test"
             )
+        checked = dataset.root / path.relative_to(root)  # the path checked, not a '..' the OS would resolve
+        records.append(record if checked == record.path else replace(record, path=checked))
+    dataset.records = records
     return dataset
 
 
