@@ -319,13 +319,13 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     import stat
     import threading
 
-    from arniqa.utils.files import clear_own, output_lock, own_folder
+    from arniqa.utils.files import clear_own, output_lock, own_files, own_folder
 
     folder, other = tmp_path / "maps", tmp_path / "cache"
     folder.mkdir()
     (other / "sub").mkdir(parents=True)
     (tmp_path / "link").symlink_to(other)
-    for path in (folder / "a.map.png", folder / "maps.csv", other / "sub" / "e.pt"):
+    for path in (folder / "a.map.png", folder / "maps.csv", other / "sub" / "e.pt", tmp_path / "head.json"):
         os.mkfifo(path)
 
     def writes() -> None:
@@ -335,12 +335,15 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
             (folder / "maps.csv").write_text("rows")
         with own_folder(tmp_path / "link"):  # held through a link, written by its real path
             atomic_write(other / "sub" / "e.pt", lambda p: p.write_text("entry"))
+        with own_files(tmp_path / "head.json"):  # a sidecar the command names beside the user's file
+            atomic_write(tmp_path / "head.json", lambda p: p.write_text("sidecar"))
 
     done = threading.Thread(target=writes, daemon=True)
     done.start()
     done.join(timeout=20)
     assert not done.is_alive(), "a planted pipe was opened"
-    for path, text in [(folder / "a.map.png", "png"), (folder / "maps.csv", "rows"), (other / "sub" / "e.pt", "entry")]:
+    written = [(folder / "a.map.png", "png"), (folder / "maps.csv", "rows"), (other / "sub" / "e.pt", "entry")]
+    for path, text in [*written, (tmp_path / "head.json", "sidecar")]:
         assert stat.S_ISREG(os.lstat(path).st_mode) and path.read_text() == text
     fifo = tmp_path / "named"
     os.mkfifo(fifo)
