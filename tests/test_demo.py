@@ -131,3 +131,22 @@ def test_a_damaged_config_in_the_demos_run_folder_is_one_line_naming_it(tmp_path
     result = CliRunner().invoke(app, ["demo", "-o", str(tmp_path)])
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert result.exit_code == 2 and len(errors) == 1 and problem in errors[0] and "Traceback" not in result.output
+
+
+def test_the_demos_examples_keep_the_pixel_bound(tmp_path, monkeypatch):
+    """score_examples opened its photos with PIL's limit alone, unlike every other reader; an image over the
+    project's bound (100 million pixels) is now refused from its header, before decoding."""
+    from imaging import png_header_only
+    from PIL import PngImagePlugin
+
+    from arniqa.data.images import ImageError
+    from arniqa.demo import score_examples
+
+    decoded = []
+    decode = lambda self: decoded.append(self.size) or 1 / 0  # noqa: E731  (counted, then stopped)
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", decode)
+    big = tmp_path / "big.png"
+    big.write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
+    with pytest.raises(ImageError, match="image too large: 100010000 pixels, over the bound of 100000000"):
+        score_examples(None, [big], tmp_path / "examples", None, None, "whole", "cpu")
+    assert decoded == []

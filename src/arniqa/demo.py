@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data.images import open_image, pil_to_tensor, tensor_to_pil
+from .data.images import pil_to_tensor, read_image, tensor_to_pil
 from .data.iqa import load_dataset
 from .data.samples import sample_arrays
 from .data.synthetic import build_synthetic
@@ -176,7 +176,7 @@ def score_examples(model, photos, folder: Path, coef, intercept, protocol, devic
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for photo in photos:
-        image = open_image(photo)
+        image = read_image(photo)
         image.thumbnail((256, 256))
         x = pil_to_tensor(image)
         variants = [

@@ -265,6 +265,61 @@ def test_corrupt_plain_png_is_an_error_not_noise(tmp_path):
     _expect_error(tmp_path / "bad.png", "truncated or corrupt")
 
 
+def _png_of(pixels: np.ndarray, colour: int, interlace: bool, missing: int = 0) -> bytes:
+    """An 8-bit PNG of ``pixels`` (h, w, channels), Adam7-interlaced or not, every row unfiltered, its image data
+    stream ending cleanly ``missing`` rows short of what the header declares."""
+    import struct
+    import zlib
+
+    h, w = pixels.shape[:2]
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    rows = [
+        b"\0" + pixels[y, range(x0, w, dx)].tobytes()
+        for x0, y0, dx, dy in (passes if interlace else [(0, 0, 1, 1)])
+        if range(x0, w, dx)
+        for y in range(y0, h, dy)
+    ]
+    stream = b"".join(rows[: len(rows) - missing])
+    header = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, int(interlace))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(stream))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("interlace", [False, True])
+@pytest.mark.parametrize("colour, channels", [(2, 3), (0, 1), (6, 4)])
+@pytest.mark.parametrize("w, h", [(13, 10), (13, 9), (13, 1), (1, 1)])
+def test_a_png_whose_image_data_ends_early_is_an_error_not_a_blank_image(tmp_path, interlace, colour, channels, w, h):
+    """A PNG whose image data stream ended cleanly before its last row was decoded whole, the rest black (libpng:
+    'Not enough image data'): ``arniqa score`` scored a blank image. Now it is truncated or corrupt image data, through
+    Wuffs (which refuses it) and PIL, from a file or bytes; the whole stream still decodes, a black corner too."""
+    pixels = np.full((h, w, channels), 200, np.uint8)
+    pixels[-1, -1] = 0  # a black bottom-right pixel, where the missing rows' zeros would show
+    rgb = np.repeat(pixels[..., :1], 3, axis=2) if channels == 1 else pixels[..., :3]
+    whole = _png_of(pixels, colour, interlace)
+    (tmp_path / "whole.png").write_bytes(whole)
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "whole.png")), rgb)
+    np.testing.assert_array_equal(np.asarray(decode_image(whole, "whole")), rgb)
+    short = _png_of(pixels, colour, interlace, missing=1)  # the last row (Adam7: of its last pass) missing
+    for name in ("short.png", "short.jpg"):  # read whole (the Wuffs path first), and by PIL from the file
+        (tmp_path / name).write_bytes(short)
+        _expect_error(tmp_path / name, "truncated or corrupt image data (")
+    with pytest.raises(ImageError, match="truncated or corrupt image data"):
+        decode_image(short, "member.png")
+
+
+def test_a_png_header_with_one_row_of_data_is_an_error_and_a_black_jpeg_decodes(tmp_path):
+    (tmp_path / "header.png").write_bytes(png_header_only(64, 48))
+    _expect_error(tmp_path / "header.png", "truncated or corrupt image data (the image data ends after 193 of the 9264")
+    Image.new("RGB", (9, 7)).save(tmp_path / "black.jpg")
+    assert not np.asarray(open_image(tmp_path / "black.jpg")).any()
+    Image.new("RGB", (9, 7)).save(tmp_path / "black.png")
+    assert np.asarray(open_image(tmp_path / "black.png")).shape == (7, 9, 3)
+
+
 def test_png_bytes_and_the_pil_fallback_give_the_same_pixels(tmp_path, monkeypatch):
     """A PNG's bytes (a tar member) take the Wuffs path too; without pywuffs PIL decodes the same pixels."""
     import arniqa.data.images as images

@@ -1,5 +1,7 @@
 """The HTML report (arniqa.reports.html): every row, a histogram of all scores, a page drawn by a real browser."""
 
+import base64
+import io
 import json
 import re
 import shutil
@@ -148,3 +150,24 @@ def test_link_thumbnails_only_for_files(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="link")
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert data["rows"][0][4] is None
+
+
+def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, monkeypatch):
+    """thumbnail() opened images with PIL's limit alone (4 threads, each up to 179 million pixels); it keeps the
+    project's bound now (read_image's 100 million), checked on the header."""
+    from imaging import png_header_only
+    from PIL import PngImagePlugin
+
+    from arniqa.reports.html import thumbnail
+
+    decoded = []
+    decode = lambda self: decoded.append(self.size) or 1 / 0  # noqa: E731  (counted, then stopped)
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", decode)
+    (tmp_path / "big.png").write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
+    assert thumbnail(str(tmp_path / "big.png")) is None
+    assert decoded == []
+    monkeypatch.undo()
+    Image.new("RGB", (300, 150), (10, 200, 30)).save(tmp_path / "small.png")
+    uri = thumbnail(str(tmp_path / "small.png"))
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as small:
+        assert small.size == (96, 48)

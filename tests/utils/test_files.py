@@ -1,6 +1,7 @@
 """atomic_write and write_json: the old file survives a failing write, no temp file is left, and the
 JSON is standard (NaN and infinities are null) and reads back as the values written."""
 
+import contextlib
 import errno
 import io
 import json
@@ -354,3 +355,27 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
         atomic_write(fifo, lambda p: p.write_text("report"))
         reader.join(timeout=20)
     assert got == ["report"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_device_or_link_planted_as_the_lock_file_is_replaced_never_written_into(tmp_path):
+    """output_lock opened what it found at its lock name: a FIFO planted as `.x.csv.lock` failed ftruncate, so
+    `arniqa score -o x.csv` said `x.csv: cannot write it: Invalid argument (EINVAL)`, exit 2 (and removed it); a
+    symbolic link there had the file it names truncated to the pid, exit 0. Arniqa makes neither: such a path is
+    no lock anyone holds, and is replaced by a lock file, nothing opened through it."""
+    import stat
+
+    from arniqa.utils.files import lock_file, output_lock
+
+    output, victim = tmp_path / "x.csv", tmp_path / "victim.txt"
+    victim.write_text("precious")
+    name = lock_file(output)
+    planted = [lambda: os.mkfifo(name), lambda: name.symlink_to(victim), lambda: name.symlink_to(tmp_path / "gone")]
+    with contextlib.suppress(PermissionError):  # root only: what /dev/null is
+        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        planted.append(lambda: os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(1, 3)))
+    for plant in planted:
+        plant()
+        with output_lock(output):
+            assert stat.S_ISREG(os.lstat(name).st_mode) and name.read_text() == str(os.getpid())
+        assert not os.path.lexists(name)
+    assert victim.read_text() == "precious" and not (tmp_path / "gone").exists()

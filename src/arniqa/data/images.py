@@ -37,6 +37,11 @@ running in its own thread (a ``ContextVar``), no process-wide state, so decoding
 an image within the bound gets no ``DecompressionBombWarning``, and PIL's other warnings while a file is decoded
 here are not shown either (:data:`_QUIET`).
 
+A PNG whose image data stream ends cleanly before its last row is truncated data too (PIL decodes it whole, the rest
+black; Wuffs and libpng refuse it): when one of its bottom-right 2x2 pixels is zero, where the missing rows would
+show, the stream is inflated again and its length checked against the header's (4 us otherwise; a black corner
+costs about two thirds of a decode more).
+
 A PNG that PIL refuses (a text chunk unpacking past its 1 MB ``PngImagePlugin.MAX_TEXT_CHUNK``, a broken text
 chunk) is decoded again without its text chunks: no score reads text. Those named like EXIF or XMP are kept when
 the orientation is applied (PIL reads it from them); one of those over PIL's limit is an error saying so.
@@ -60,6 +65,7 @@ import stat
 import struct
 import threading
 import warnings
+import zlib
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -118,6 +124,10 @@ PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRG
                               b"tIME", b"bKGD", b"tEXt", b"zTXt", b"iTXt"})  # fmt: skip
 TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 WUFFS_MAX_PIXELS = 16_000_000
+# Samples per pixel of each PNG colour type (gray, RGB, palette, gray and alpha, RGBA), and Adam7's passes (first
+# column and row, steps).
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
 def is_image_file(path: PathLike) -> bool:
@@ -183,17 +193,25 @@ def _plain_rgb_png(data: bytes, max_pixels: int | None = None) -> bool:
     limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels, WUFFS_MAX_PIXELS) if n is not None]
     if depth != 8 or colour != 2 or interlace or any(width * height > n for n in limits):
         return False
-    pos = len(PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+    for kind, pos, length in _png_chunks(data):
         if kind not in PLAIN_PNG_CHUNKS:
             return False
         if kind in TEXT_CHUNKS and _orientation_text(data, pos, length):
             return False
-        pos += 12 + length
         if kind == b"IEND":
-            return pos == len(data)
+            return pos + 12 + length == len(data)
     return False
+
+
+def _png_chunks(data: bytes):
+    """(kind, position, data length) of each whole chunk of the PNG ``data``, up to its IEND."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        yield kind, pos, length
+        if kind == b"IEND":
+            return
+        pos += 12 + length
 
 
 def _orientation_text(data: bytes, pos: int, length: int) -> bool:
@@ -212,17 +230,44 @@ def _without_text(source, exif: bool) -> bytes | None:
         data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
     except OSError:
         return None
-    kept, pos, dropped = [PNG_SIGNATURE], len(PNG_SIGNATURE), False
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+    kept, dropped = [PNG_SIGNATURE], False
+    for kind, pos, length in _png_chunks(data):
         if kind in TEXT_CHUNKS and not (exif and _orientation_text(data, pos, length)):
             dropped = True
         else:
             kept.append(data[pos : pos + 12 + length])
-        pos += 12 + length
         if kind == b"IEND":
-            return b"".join(kept) if dropped and pos <= len(data) else None
+            return b"".join(kept) if dropped and pos + 12 + length <= len(data) else None
     return None
+
+
+def _png_data_short(img: Image.Image, source) -> str | None:
+    """Why the loaded PNG ``img`` read from ``source`` (a path or a BytesIO) is incomplete, or None. PIL takes an
+    image data stream that ends cleanly before the last row for the whole image (its decoder stops where the
+    stream does, the rest left zero); libpng says "Not enough image data". The last row the stream fills ends at
+    the bottom-right 2x2 pixels (Adam7's last pass included), so only when one of those is zero is the stream
+    inflated again and its length checked against the header's."""
+    w, h = img.size
+    corner = [img.getpixel((x, y)) for x in range(max(0, w - 2), w) for y in range(max(0, h - 2), h)]
+    if all(any(p) if isinstance(p, tuple) else p for p in corner):
+        return None
+    data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    bits = depth * PNG_CHANNELS[colour]
+    need = 0
+    for x0, y0, dx, dy in ADAM7 if interlace else ((0, 0, 1, 1),):
+        cols, rows = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+        if cols and rows:
+            need += rows * (1 + (cols * bits + 7) // 8)  # a filter byte per row
+    stream = zlib.decompressobj()
+    rest = b"".join(data[pos + 8 : pos + 8 + n] for kind, pos, n in _png_chunks(data) if kind == b"IDAT")
+    got = 0
+    try:
+        while got < need and (out := stream.decompress(rest, min(need - got, 1 << 20))):
+            got, rest = got + len(out), stream.unconsumed_tail
+    except zlib.error as e:
+        return str(e)
+    return None if got == need else f"the image data ends after {got} of the {need} bytes its header declares"
 
 
 def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
@@ -357,6 +402,8 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
     try:
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
             img.load()  # decode now: truncated data fails here, not later
+            if img.format == "PNG" and (short := _png_data_short(img, source)):
+                raise ImageError(name, f"truncated or corrupt image data ({short})")
             if exif:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
             return to_rgb(img, name)

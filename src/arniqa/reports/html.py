@@ -19,7 +19,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..data.images import ImageError, open_image
+from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, printable
 
 THUMBNAILS = ("embed", "link", "none")
@@ -51,9 +51,10 @@ def _why_not(row: dict) -> str:
 
 
 def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
-    """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable."""
+    """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable or over
+    :func:`read_image`'s bound (4 threads decode them)."""
     try:
-        image = open_image(path)
+        image = read_image(path)
     except (ImageError, OSError, ValueError):
         return None
     image.thumbnail((size, size))

@@ -471,6 +471,25 @@ def lock_file(path: str | os.PathLike) -> Path:
     return path / LOCK_NAME if path.is_dir() else path.with_name(f".{path.name}.lock")
 
 
+def _open_lock(name: Path) -> int:
+    """The lock file ``name`` opened (created if missing). What is there but no regular file (a FIFO, a device, a
+    symbolic link: arniqa makes none) is no lock anyone holds: it is removed, never opened, truncated or written."""
+    while True:
+        with suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.lstat(name).st_mode):
+                with suppress(FileNotFoundError):
+                    os.unlink(name)
+        try:  # no link followed, no wait on a FIFO put there since
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                continue
+            raise
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+
+
 @contextmanager
 def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
@@ -487,7 +506,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     fd, held = None, False
     try:  # from the open on: Ctrl-C anywhere closes the file (so no lock stays held in this process)
         while True:
-            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_lock(name)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
