@@ -145,7 +145,7 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
     from .result_files import output_error
 
     for source in inputs:
-        if source is not None and _same_file(path, source):
+        if source is not None and same_file(path, source):
             fail(f"{path}: it is also an input of this command and would be overwritten; choose another output")
     try:
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
         fail(str(output_error(str(path), e)))
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """One file by inode, or, while one is not there yet (`score -o new.csv --html new.csv`, the rows written
     after this check), by the same path once links and `..` are resolved."""
     try:
