@@ -90,3 +90,39 @@ def test_every_test_the_docs_cite_exists():
             f"{doc}: {name}" for name in re.findall(r"(?<![\w/.])(test_\w+)\b(?!\.py)", text) if name not in defined
         ]
     assert not missing, "cited but not found:\n" + "\n".join(missing)
+
+
+def _commands() -> list[tuple[str, str]]:
+    """(where, command) of each `arniqa VERB ...` the docs show: in ```bash blocks (a line, with its `\\` lines)
+    and in inline code, cut at a comment, a pipe, `;` or `&&`."""
+    found = []
+    for doc in ("README.md", *(f"docs/{path.name}" for path in sorted((ROOT / "docs").glob("*.md")))):
+        text = (ROOT / doc).read_text()
+        blocks = [b.group(1).replace("\\\n", " ") for b in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M)]
+        spans = re.findall(r"`([^`]+)`", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
+        for snippet in [line for block in blocks for line in block.splitlines()] + spans:
+            for part in re.split(r"\||;|&&", re.split(r"\s#", " ".join(snippet.split()))[0]):
+                found += [(doc, m.group(0)) for m in re.finditer(r"(?<![\w./-])arniqa [a-z].*", part)]
+    return found
+
+
+def test_every_option_the_docs_show_exists():
+    """Each `--option` (and `-x`) after `arniqa VERB` in the docs is an option of that verb."""
+    import typer
+
+    from arniqa.cli import _register, app
+
+    _register()
+    root = typer.main.get_command(app)
+    wrong = []
+    for doc, command in _commands():
+        words = command.split()[1:]
+        verb = root.commands.get(words[0])
+        if verb is None:
+            continue  # `arniqa demo`'s folder `arniqa-demo`, prose
+        if hasattr(verb, "commands") and len(words) > 1 and words[1] in verb.commands:
+            verb, words = verb.commands[words[1]], words[1:]
+        options = {o for p in verb.params for o in (*p.opts, *p.secondary_opts)}
+        flags = {w.split("=")[0] for w in words[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)}
+        wrong += [f"{doc}: {flag} in `{command}`" for flag in sorted(flags - options)]
+    assert not wrong, "not an option of the verb:\n" + "\n".join(wrong)

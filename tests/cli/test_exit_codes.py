@@ -202,6 +202,20 @@ def test_an_output_that_is_an_input_is_refused_and_left_whole(workdir, args, vic
     assert (workdir / victim).read_bytes() == before
 
 
+@pytest.mark.parametrize("html", ["new.csv", "./new.csv", "sub/../new.csv"])
+def test_score_html_onto_a_new_output_is_refused(workdir, html):
+    """`score -o new.csv --html new.csv` with no new.csv yet passed the check (it compared files, and one was not
+    there) and the report replaced the rows just written, exit 0. Now refused like an existing one: one line,
+    exit 2, nothing written."""
+    (workdir / "sub").mkdir()
+    result = CliRunner().invoke(app, ["score", "photos", "-o", "new.csv", "--html", html])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip() == (
+        f"error: {Path(html)}: it is also an input of this command and would be overwritten; choose another output"
+    )
+    assert not (workdir / "new.csv").exists()
+
+
 def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
     from tiny_arniqa import tiny_onnx

@@ -420,7 +420,8 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
 def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(files, tmp_path):
     """`-o head.json` wrote the head, then its report over it under the same name (exit 0, no head left); `-o` a
     photo or `--into` an ONNX file replaced them with safetensors files; an empty `--test` folder was passed over
-    (no test accuracy, exit 0); an ONNX `--checkpoint` was told to use `--engine`, an option explain fit has not."""
+    (no test accuracy, exit 0); an ONNX `--checkpoint` was told to use `--engine`, an option explain fit has not;
+    `--into` naming the `-o` file ran the whole fit to keep one of the two files under that name."""
     _, plain, _, photos = files
     (tmp_path / "empty").mkdir()
     photo, onnx = _photo(tmp_path / "photo.png", 32, 24, 9), tmp_path / "m.onnx"
@@ -431,6 +432,7 @@ def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(file
         (["-o", tmp_path / "head.json"], f"-o {tmp_path / 'head.json'}: the file it writes is a .safetensors file"),
         (["-o", photo], f"-o {photo}: the file it writes is a .safetensors file; name one"),
         (["-o", tmp_path / "h.safetensors", "--into", onnx], f"--into {onnx}: the file it writes is a .safetensors"),
+        (["-o", tmp_path / "h.safetensors", "--into", tmp_path / "h.safetensors"], "the file -o names too"),
         (
             ["-o", tmp_path / "h.safetensors", "--test", tmp_path / "empty"],
             f"{tmp_path / 'empty'}: no image files found",

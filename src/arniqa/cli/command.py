@@ -145,13 +145,21 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
     from .result_files import output_error
 
     for source in inputs:
-        with suppress(OSError):  # either missing: not the same file
-            if source is not None and os.path.samefile(path, source):
-                fail(f"{path}: it is also an input of this command and would be overwritten; choose another output")
+        if source is not None and same_file(path, source):
+            fail(f"{path}: it is also an input of this command and would be overwritten; choose another output")
     try:
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(str(output_error(str(path), e)))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """One file by inode, or, while one is not there yet (`score -o new.csv --html new.csv`, the rows written
+    after this check), by the same path once links and `..` are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 @contextmanager

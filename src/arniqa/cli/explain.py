@@ -9,7 +9,18 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
-from .command import EXIT_FAILED, EXIT_OK, app, fail, fail_no_images, one_writer, output_folders, output_place, writing
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    app,
+    fail,
+    fail_no_images,
+    one_writer,
+    output_folders,
+    output_place,
+    same_file,
+    writing,
+)
 
 explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
@@ -92,6 +103,10 @@ def fit(
         for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
             if path is not None and path.suffix.lower() != ".safetensors":
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
+        if into is not None and same_file(into, output):  # the head and the copy under one name: one would be lost
+            fail(
+                f"--into {into}: the file -o names too; the head and the checkpoint with it are two files: name another"
+            )
         with one_writer(output):  # one writer: FILE and FILE.json come from one fit
             try:  # the engine `score` takes on this device (ONNX Runtime on a CPU): what `score --explain` sees
                 scorer = load(

@@ -42,9 +42,13 @@ MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
 
 @app.command("map")
 def map_images(
-    paths: list[Path] = typer.Argument(..., help="Image files and folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Image files, folders (searched recursively) and WebDataset tar shards, as for `arniqa score`."
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv."),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint of this project (.safetensors)."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint of this project (.safetensors), or an ONNX file of `arniqa export`."
+    ),
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", help="Folder holding the published files (no download)."
     ),
