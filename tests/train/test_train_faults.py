@@ -89,6 +89,52 @@ def test_a_signal_the_process_ignores_stays_ignored(tmp_path, short_run, tiny_mo
     assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=False)["global_step"] == 2
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGCHLD"), reason="POSIX signals")
+def test_a_stop_while_waiting_for_a_batch_leaves_no_worker_to_collect(tmp_path, image_folder, tiny_model, monkeypatch):
+    """A terminal's or a scheduler's signal reaches the DataLoader workers too. Landing while the run waited for a
+    batch, the loader's error ("exited unexpectedly") kept its iterator alive past the stop, through the error's
+    traceback, with its workers still registered with PyTorch's SIGCHLD handler, which was back by then: under load
+    the next SIGCHLD raised in the iterator's collection ("Exception ignored in
+    _MultiProcessingDataLoaderIter.__del__" and a traceback after the stop's one line, seen in CI). Now the
+    workers are stopped before the stop ends."""
+    import multiprocessing
+    import threading
+    import time
+
+    import arniqa.train.batches as batches
+
+    real = batches.DegradedBatches.__getitem__
+
+    def slow_after_the_first(self, step):  # in the workers: the run waits for batch 1
+        if step:
+            time.sleep(1)
+        return real(self, step)
+
+    monkeypatch.setattr(batches.DegradedBatches, "__getitem__", slow_after_the_first)
+    step = Trainer.train_step
+
+    def signal_while_it_waits(self, batch, epoch, at):
+        if self.global_step == 0:
+            workers = [p.pid for p in multiprocessing.active_children()]
+
+            def group_signal():  # as to a process group, where one worker dies of it at once, one late
+                for pid in [os.getpid(), workers[0]]:
+                    os.kill(pid, signal.SIGTERM)
+
+            threading.Timer(0.3, group_signal).start()
+        return step(self, batch, epoch, at)
+
+    monkeypatch.setattr(Trainer, "train_step", signal_while_it_waits)
+    trainer = Trainer(load_config(write_config(tmp_path, image_folder, tmp_path / "run", WORKERS)))
+    with pytest.raises(KeyboardInterrupt) as stopped:  # Stopped, after the loader found a worker gone
+        trainer.fit()
+    assert "stopped by SIGTERM" in str(stopped.value)
+    late = multiprocessing.active_children()  # the worker that would die under PyTorch's handler
+    for worker in late:
+        worker.terminate()
+    assert late == []
+
+
 class Full:
     """A file on a full disk: every write fails."""
 

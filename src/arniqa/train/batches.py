@@ -20,6 +20,7 @@ what they built before change nothing: 0, 1 or 2 workers give bit-identical batc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 
 import numpy as np
 import torch
@@ -122,6 +123,18 @@ def make_loader(
         pin_memory=pin_memory,
         prefetch_factor=4 if num_workers else None,
     )
+
+
+def end_workers(batches) -> None:
+    """Stop the DataLoader workers of the iterator ``batches`` now, not when it is collected. A failed step's error
+    keeps the iterator alive through its traceback: collected after the run's signal handling has ended, it joined
+    its workers under PyTorch's SIGCHLD handler, which raised for a worker the run's signal had killed ("Exception
+    ignored in _MultiProcessingDataLoaderIter.__del__" and a traceback after the stop's one line). PyTorch's
+    iterator has no public close; a failing worker here is the error already on its way, or none."""
+    shutdown = getattr(batches, "_shutdown_workers", None)  # None: no workers (num_workers 0)
+    if shutdown is not None:
+        with suppress(RuntimeError):
+            shutdown()
 
 
 def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: int, rank: int) -> torch.Tensor:

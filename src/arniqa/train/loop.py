@@ -41,7 +41,7 @@ from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries
 from ..utils.runtime import check_workers, out_of_memory
-from .batches import batch_crops, broken_image, make_loader, resolve_degrade_on, worker_death
+from .batches import batch_crops, broken_image, end_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig, check_data
 from .distributed import Context, lost_peer, setup, teardown
 from .factory import (
@@ -395,34 +395,38 @@ class Trainer:
             epoch = self.epoch
             samples = self._samples(epoch, self.step)
             self.net.train()
-            for step, batch in zip(range(samples.start_step, samples.steps_per_epoch), self._loader(samples)):
-                self.stepping = True
-                lr = self.optimizer.param_groups[0]["lr"]  # what this step applies
-                loss = self.train_step(batch, epoch, step)
-                self.step, self.global_step = step + 1, self.global_step + 1
-                window_steps += 1
-                last = self.global_step == total
-                epoch_ended = self.step == self.steps_per_epoch
-                if epoch_ended or last or self._every(self.config.log.every):
-                    now = time.perf_counter()
-                    speed = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
-                    logger.log(self.global_step, epoch, step, loss.item(), lr, speed)
-                    window_start, window_steps = now, 0
-                logger.advance(self.global_step, loss.item(), lr)
-                if self.global_step in cfg.snapshot_steps and self.ctx.main:
-                    self._save_model(snapshot_path(self.output, self.global_step))
-                if epoch_ended:
-                    self.epoch, self.step = epoch + 1, 0
-                if epoch_ended or last or self._every(cfg.checkpoint_every):
-                    if epoch_ended and self._validation_due():
-                        self._validate(logger)
-                    self.save_state()
-                self.stepping = False
-                if last:
-                    break
-                signum = self.stops.agreed(self.ctx.distributed)
-                if signum:
-                    self._stop(signum)
+            batches = iter(self._loader(samples))
+            try:
+                for step, batch in zip(range(samples.start_step, samples.steps_per_epoch), batches):
+                    self.stepping = True
+                    lr = self.optimizer.param_groups[0]["lr"]  # what this step applies
+                    loss = self.train_step(batch, epoch, step)
+                    self.step, self.global_step = step + 1, self.global_step + 1
+                    window_steps += 1
+                    last = self.global_step == total
+                    epoch_ended = self.step == self.steps_per_epoch
+                    if epoch_ended or last or self._every(self.config.log.every):
+                        now = time.perf_counter()
+                        speed = window_steps * cfg.batch_size / max(now - window_start, 1e-9)
+                        logger.log(self.global_step, epoch, step, loss.item(), lr, speed)
+                        window_start, window_steps = now, 0
+                    logger.advance(self.global_step, loss.item(), lr)
+                    if self.global_step in cfg.snapshot_steps and self.ctx.main:
+                        self._save_model(snapshot_path(self.output, self.global_step))
+                    if epoch_ended:
+                        self.epoch, self.step = epoch + 1, 0
+                    if epoch_ended or last or self._every(cfg.checkpoint_every):
+                        if epoch_ended and self._validation_due():
+                            self._validate(logger)
+                        self.save_state()
+                    self.stepping = False
+                    if last:
+                        break
+                    signum = self.stops.agreed(self.ctx.distributed)
+                    if signum:
+                        self._stop(signum)
+            finally:
+                end_workers(batches)
 
     def _stop(self, signum: int) -> None:
         """End the run on signal ``signum``: the state saved unless a step was cut."""
