@@ -297,7 +297,9 @@ def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workd
     (workdir / "photos" / "b.png").write_text("not an image")
     result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", "photos", "-o", "set", "--size", "32x24"])
     assert result.exit_code == EXIT_USAGE
-    assert result.output.strip() == "error: photos/b.png: not an image file PIL can read"
+    line = "error: photos/b.png: not an image file PIL can read; take it out of the pristine photos (or replace it)"
+    line += " and rerun"
+    assert result.output.strip() == line
 
 
 def test_a_map_that_stops_before_its_first_map_leaves_no_empty_folder(workdir):
