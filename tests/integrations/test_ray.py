@@ -262,23 +262,30 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, input
         assert not (tmp_path / "out.csv").exists()
 
 
+def _gone_once_loaded(module, name: str, weights_dir, tmp_path, monkeypatch):
+    """A copy of ``weights_dir`` whose ARNIQA.pth goes when ``module.name`` (what starts the Ray actors) is called:
+    the driver loaded the model, the workers will not find it."""
+    import shutil
+
+    mine = tmp_path / "weights"
+    shutil.copytree(weights_dir, mine)
+    start = getattr(module, name)
+
+    def then_gone(*args, **kwargs):
+        (mine / "ARNIQA.pth").unlink()
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, then_gone)
+    return mine
+
+
 def test_a_model_a_worker_cannot_load_is_the_one_line_of_a_run_without_ray(weights_dir, inputs, tmp_path, monkeypatch):
     """The encoder file gone on the workers' node after the model loaded here: the actors' load failed and the run
     ended in Ray's traceback of the actor, `error: the Ray run stopped (...)`. Now it is the line of a run without
     Ray that finds the file missing, and its exit code."""
-    import shutil
-
     import arniqa.cli.score as score
 
-    mine = tmp_path / "weights"
-    shutil.copytree(weights_dir, mine)
-    start = score._ray_scorer
-
-    def then_gone(*args, **kwargs):  # the driver loaded the model; the workers will not find it
-        (mine / "ARNIQA.pth").unlink()
-        return start(*args, **kwargs)
-
-    monkeypatch.setattr(score, "_ray_scorer", then_gone)
+    mine = _gone_once_loaded(score, "_ray_scorer", weights_dir, tmp_path, monkeypatch)
     r = _score(mine, tmp_path / "ray.csv", inputs / "photos", "--ray", "local", "--ray-workers", "1")
     local = _score(mine, tmp_path / "local.csv", inputs / "photos")  # the file is gone here too now
     assert local.exit_code == 2 and len(local.stderr.splitlines()) == 1 and "ARNIQA.pth" in local.stderr
@@ -376,19 +383,9 @@ def test_an_encoder_a_worker_cannot_load_is_the_one_line_of_an_evaluation_withou
     """As for score: ARNIQA.pth gone after the evaluation loaded it here; the feature actors' load failed and the run
     ended in Ray's traceback of the actor and `error: the Ray run stopped (...)`. Now it is the line of an evaluation
     without Ray that finds the file missing, and its exit code."""
-    import shutil
-
     import arniqa.integrations.ray as cluster
 
-    mine = tmp_path / "weights"
-    shutil.copytree(weights_dir, mine)
-    start = cluster.extract_features_on_ray
-
-    def then_gone(*args, **kwargs):  # the driver loaded the encoder; the workers will not find it
-        (mine / "ARNIQA.pth").unlink()
-        return start(*args, **kwargs)
-
-    monkeypatch.setattr(cluster, "extract_features_on_ray", then_gone)
+    mine = _gone_once_loaded(cluster, "extract_features_on_ray", weights_dir, tmp_path, monkeypatch)
     r = _evaluate(mine, labelled, tmp_path / "ray", "--ray", "local", "--ray-workers", "1")
     local = _evaluate(mine, labelled, tmp_path / "local")  # the file is gone here too now
     assert local.exit_code == 2 and len(local.stderr.splitlines()) == 1 and "ARNIQA.pth" in local.stderr
