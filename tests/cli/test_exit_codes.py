@@ -216,6 +216,31 @@ def test_score_html_onto_a_new_output_is_refused(workdir, html):
     assert not (workdir / "new.csv").exists()
 
 
+@pytest.mark.parametrize("command", ["score-html", "report"])
+def test_an_html_report_never_replaces_a_file_that_is_not_one(workdir, command):
+    """`arniqa report scores.csv -o photo.png` and `score a.png --html a.png` (a typo of the report's name) replaced
+    the photo with the report, exit 0. Now a file that is no HTML file is refused by its first bytes: one line,
+    exit 2, the file untouched; an earlier report is replaced as before."""
+    photo = workdir / "photos" / "a.png"
+    kept = photo.read_bytes()
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    args = ["score", "photos/a.png", "--html", "photos/a.png"] if command == "score-html" else []
+    args = args or ["report", "scores.csv", "-o", "photos/a.png"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.strip() == (
+        "error: photos/a.png: holds something other than an HTML report, which the report would replace; choose "
+        "another output (e.g. report.html)"
+    )
+    assert photo.read_bytes() == kept
+    if command == "report":  # an earlier report (any case, after blanks) is written over
+        (workdir / "old.html").write_text("\n  <!doctype HTML><html></html>")
+        result = CliRunner().invoke(app, ["report", "scores.csv", "-o", "old.html"])
+        assert result.exit_code == EXIT_OK, result.output
+        written = (workdir / "old.html").read_text()
+        assert written.startswith("<!DOCTYPE html>") and "a.png" in written
+
+
 def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
     from tiny_arniqa import tiny_onnx

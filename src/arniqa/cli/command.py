@@ -138,6 +138,16 @@ def stop(err, advice: str | None = None) -> NoReturn:
     raise SystemExit(err.code)
 
 
+def html_output(path: Path) -> None:
+    """An HTML report's output that would replace a file that is no HTML file: one line, exit 2 (no torch)."""
+    from ..reports.html import check_output
+
+    try:
+        check_output(path)
+    except ValueError as e:
+        fail(str(e))
+
+
 def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ...] = ()) -> None:
     """Create the folder ``path`` (``folder``), or the folder that will hold the file ``path``, before the work
     starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission) or

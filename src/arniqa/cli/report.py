@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .command import EXIT_FAILED, EXIT_OK, app, fail, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
 
 
 @app.command()
@@ -38,6 +38,7 @@ def report(
     if not scores.is_file():
         fail(f"{scores}: no such file")
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
+    html_output(output)
     try:
         rows, left_out = read_rows_and_rest(scores, format_for(scores, fmt))
     except NotAResultFile as e:

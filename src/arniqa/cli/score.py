@@ -23,6 +23,7 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    html_output,
     load_advice,
     loading,
     one_model_source,
@@ -163,6 +164,7 @@ def score(
         raise typer.BadParameter(str(e)) from None
     if html is not None:
         output_place(html, inputs=(output,))
+        html_output(html)
     check_head(explain, explainer, checkpoint)
     check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
 

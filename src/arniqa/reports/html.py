@@ -170,6 +170,28 @@ def build_report(
     )
 
 
+HTML_START = (b"<!doctype html", b"<html")  # how an HTML file begins (after blanks), in any case
+
+
+def check_output(path) -> None:
+    """ValueError when the report would replace a file that is no HTML file (a photo, a result file: `arniqa report
+    scores.csv -o photo.png`, `score a.png --html a.png`), known by its first bytes; a missing or empty file, an
+    HTML file (an earlier report), a device or a pipe may be written."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    try:
+        with open(path, "rb") as f:
+            start = f.read(256).lstrip().lower()
+    except OSError:
+        return  # the write says why it cannot be written
+    if start and not start.startswith(HTML_START):
+        raise ValueError(
+            f"{printable(str(path))}: holds something other than an HTML report, which the report would replace; "
+            "choose another output (e.g. report.html)"
+        )
+
+
 def write_report(
     rows: list[dict],
     path,
