@@ -189,7 +189,7 @@ def is_stream(path: str | os.PathLike) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-_OWN_FOLDERS: list[str] = []  # the folders inside own_folder() (links resolved) and files inside own_files()
+_OWN_PATHS: list[str] = []  # the folders inside own_folder() (links resolved) and files inside own_files()
 
 
 @contextmanager
@@ -199,11 +199,11 @@ def own_folder(folder: str | os.PathLike) -> Iterator[None]:
     by the user, so :func:`atomic_writes` replaces it and :func:`clear_own` removes it, never opening it (a FIFO
     would block the run until someone read it). :func:`output_lock` on a folder holds it as its own too."""
     folder = os.path.realpath(folder)
-    _OWN_FOLDERS.append(folder)
+    _OWN_PATHS.append(folder)
     try:
         yield
     finally:
-        _OWN_FOLDERS.remove(folder)
+        _OWN_PATHS.remove(folder)
 
 
 @contextmanager
@@ -212,12 +212,12 @@ def own_files(*paths: str | os.PathLike) -> Iterator[None]:
     ``FILE.json``): as in :func:`own_folder`, one that is a device or a pipe is replaced, never opened; only the
     user's own output may be one."""
     named = [_folder_resolved(p) for p in paths]
-    _OWN_FOLDERS.extend(named)
+    _OWN_PATHS.extend(named)
     try:
         yield
     finally:
         for name in named:
-            _OWN_FOLDERS.remove(name)
+            _OWN_PATHS.remove(name)
 
 
 def _folder_resolved(path: str | os.PathLike) -> str:
@@ -229,7 +229,7 @@ def in_own_folder(path: str | os.PathLike) -> bool:
     """True when ``path`` lies in a folder held by :func:`own_folder`, reached through links or not (its own name,
     maybe a link, is not followed), or is a file held by :func:`own_files`."""
     path = _folder_resolved(path)
-    return any(inside(path, folder) for folder in _OWN_FOLDERS)
+    return any(inside(path, folder) for folder in _OWN_PATHS)
 
 
 def clear_own(path: str | os.PathLike) -> None:
