@@ -105,31 +105,40 @@ def test_a_stop_while_waiting_for_a_batch_leaves_no_worker_to_collect(tmp_path, 
 
     real = batches.DegradedBatches.__getitem__
 
-    def slow_after_the_first(self, step):  # in the workers: the run waits for batch 1
-        if step:
-            time.sleep(1)
-        return real(self, step)
+    waited_on = tmp_path / "waited-on"  # the pid of the worker making batch 1
+
+    def slow_after_the_first(self, item):  # in the workers: the run waits for batch 1
+        epoch, at, _ = item
+        if (epoch, at) == (0, 1):
+            waited_on.write_text(str(os.getpid()))
+        if (epoch, at) != (0, 0):
+            time.sleep(3)
+        return real(self, item)
 
     monkeypatch.setattr(batches.DegradedBatches, "__getitem__", slow_after_the_first)
     step = Trainer.train_step
+    others = {p.pid for p in multiprocessing.active_children()}  # children of earlier tests, not this run's
+    workers = []
 
     def signal_while_it_waits(self, batch, epoch, at):
-        if self.global_step == 0:
-            workers = [p.pid for p in multiprocessing.active_children()]
+        done = step(self, batch, epoch, at)
+        if self.global_step == 0:  # a second after step 0: the run waits for batch 1
+            workers.extend(p.pid for p in multiprocessing.active_children() if p.pid not in others)
 
-            def group_signal():  # as to a process group, where one worker dies of it at once, one late
-                for pid in [os.getpid(), workers[0]]:
+            def group_signal():  # as to a process group: the worker of batch 1 dies of it at once, the other late
+                for pid in [os.getpid(), int(waited_on.read_text())]:
                     os.kill(pid, signal.SIGTERM)
 
-            threading.Timer(0.3, group_signal).start()
-        return step(self, batch, epoch, at)
+            threading.Timer(1, group_signal).start()
+        return done
 
     monkeypatch.setattr(Trainer, "train_step", signal_while_it_waits)
     trainer = Trainer(load_config(write_config(tmp_path, image_folder, tmp_path / "run", WORKERS)))
     with pytest.raises(KeyboardInterrupt) as stopped:  # Stopped, after the loader found a worker gone
         trainer.fit()
     assert "stopped by SIGTERM" in str(stopped.value)
-    late = multiprocessing.active_children()  # the worker that would die under PyTorch's handler
+    assert len(workers) == 2
+    late = [p for p in multiprocessing.active_children() if p.pid in workers]  # would die under PyTorch's handler
     for worker in late:
         worker.terminate()
     assert late == []
