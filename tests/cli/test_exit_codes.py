@@ -295,6 +295,12 @@ def test_a_checkpoint_without_a_regressor_is_one_line_naming_it_and_the_way_out(
         (["score", "--bogus"], r"error: No such option(: --bogus| '--bogus') \(see arniqa score --help\)"),
         (["evaluate"], re.escape("error: Missing option '--dataset' (see arniqa evaluate --help)")),
         (["nonverb"], re.escape("error: No such command 'nonverb' (see arniqa --help)")),
+        # a value a verb refuses itself names no option: its line is the message, without click's "Invalid value: "
+        (["score"], re.escape("error: give PATHS, or --files-from LIST (see arniqa score --help)")),
+        (
+            ["report", "--thumbnails", "big", "scores.csv", "-o", "r.html"],
+            re.escape("error: --thumbnails must be one of ('embed', 'link', 'none') (see arniqa report --help)"),
+        ),
     ],
 )
 def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
