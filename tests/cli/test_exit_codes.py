@@ -126,6 +126,10 @@ def test_version_exits_0():
             "that arniqa score wrote",
         ),
         (
+            ["report", "missing.csv", "-o", "report.html"],
+            "missing.csv: no such file; check the path of the CSV or JSON file that arniqa score -o wrote",
+        ),
+        (
             ["score", "photos", "-o", "other.csv", "--resume"],
             "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output, or "
             "score without --resume to replace it",
@@ -320,7 +324,10 @@ def test_control_characters_in_a_message_are_escaped(workdir):
     written escaped: it cannot retitle or clear the user's terminal, and the message stays one line."""
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
-    assert result.output == "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file\n"
+    assert result.output == (
+        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV or JSON file "
+        "that arniqa score -o wrote\n"
+    )
 
 
 def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workdir):
