@@ -466,7 +466,7 @@ def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_dow
     [
         (["--checkpoint", "missing.safetensors"], "missing.safetensors: no such checkpoint file"),
         (["--checkpoint", "runs/missing"], "runs/missing: no such checkpoint file or folder (nor a model name: "),
-        (["--explainer", "missing"], "missing: no such checkpoint file"),
+        (["--explainer", "missing"], "missing: no such explanation head file"),
         (["--regressor", "missing.pth"], "missing.pth: no such regressor file (nor a dataset name: live, csiq, "),
         (["--regressor", "kadid", "--checkpoint", "run"], "regressor 'kadid': with a checkpoint pass a regressor file"),
         (["--weights-dir", "missing"], "missing/regressor_kadid10k.pth: not found; place it there, or leave out "),
