@@ -126,6 +126,10 @@ def test_version_exits_0():
             "that arniqa score wrote",
         ),
         (
+            ["report", "missing.csv", "-o", "report.html"],
+            "missing.csv: no such file; check the path of the CSV or JSON file that arniqa score -o wrote",
+        ),
+        (
             ["score", "photos", "-o", "other.csv", "--resume"],
             "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output, or "
             "score without --resume to replace it",
@@ -295,6 +299,12 @@ def test_a_checkpoint_without_a_regressor_is_one_line_naming_it_and_the_way_out(
         (["score", "--bogus"], r"error: No such option(: --bogus| '--bogus') \(see arniqa score --help\)"),
         (["evaluate"], re.escape("error: Missing option '--dataset' (see arniqa evaluate --help)")),
         (["nonverb"], re.escape("error: No such command 'nonverb' (see arniqa --help)")),
+        # a value a verb refuses itself names no option: its line is the message, without click's "Invalid value: "
+        (["score"], re.escape("error: give PATHS, or --files-from LIST (see arniqa score --help)")),
+        (
+            ["report", "--thumbnails", "big", "scores.csv", "-o", "r.html"],
+            re.escape("error: --thumbnails must be one of ('embed', 'link', 'none') (see arniqa report --help)"),
+        ),
     ],
 )
 def test_the_arniqa_command_gives_a_bad_option_one_line(tmp_path, args, line):
@@ -314,7 +324,10 @@ def test_control_characters_in_a_message_are_escaped(workdir):
     written escaped: it cannot retitle or clear the user's terminal, and the message stays one line."""
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
-    assert result.output == "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file\n"
+    assert result.output == (
+        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV or JSON file "
+        "that arniqa score -o wrote\n"
+    )
 
 
 def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workdir):
@@ -453,7 +466,7 @@ def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_dow
     [
         (["--checkpoint", "missing.safetensors"], "missing.safetensors: no such checkpoint file"),
         (["--checkpoint", "runs/missing"], "runs/missing: no such checkpoint file or folder (nor a model name: "),
-        (["--explainer", "missing"], "missing: no such checkpoint file"),
+        (["--explainer", "missing"], "missing: no such explanation head file"),
         (["--regressor", "missing.pth"], "missing.pth: no such regressor file (nor a dataset name: live, csiq, "),
         (["--regressor", "kadid", "--checkpoint", "run"], "regressor 'kadid': with a checkpoint pass a regressor file"),
         (["--weights-dir", "missing"], "missing/regressor_kadid10k.pth: not found; place it there, or leave out "),

@@ -136,8 +136,7 @@ def test_dash_output_is_standard_output_and_a_closed_one_is_one_line(folder, tmp
     )
     assert p.returncode == EXIT_USAGE and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == [
-        "error: Invalid value: standard output is closed; write the rows to a file with -o FILE "
-        "(see arniqa score --help)"
+        "error: standard output is closed; write the rows to a file with -o FILE (see arniqa score --help)"
     ]
 
 

@@ -834,7 +834,7 @@ def test_load_and_export_say_a_missing_model_file_before_importing_torch(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.stdout.splitlines() == [
         "WeightsError run/model.safetensors: no such checkpoint file",
-        "WeightsError head: no such checkpoint file",
+        "WeightsError head: no such explanation head file",
         "ValueError typo.pth: no such regressor file (nor a dataset name: live, csiq, tid2013, kadid10k, flive, spaq, "
         "clive, koniq10k)",
         "WeightsError weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir (weights_dir) to "

@@ -237,6 +237,35 @@ def test_more_workers_than_the_cluster_holds_start_with_what_fits(weights_dir, i
     _same_rows(_rows(out), local_run[1])
 
 
+def test_the_pool_never_asks_for_more_actors_than_it_has_blocks():
+    """Ray warns (a line of its internals, on the user's screen) when the pool's minimum of actors exceeds the
+    blocks it gets: one image on 2 CPUs asked for 2 actors; 5 rows for 4 actors made 3 blocks."""
+    from arniqa.integrations.ray import _blocks, worker_slots
+
+    for workers in (None, 1, 2, 1000):
+        for items in (1, 2, 3, 50):
+            actors, slots = worker_slots("cpu", workers, items)
+            assert 1 <= actors <= items and slots["compute"].max_size <= items
+            if items == 1:  # the one actor holds all the CPUs of the cluster (2)
+                assert slots["num_cpus"] == 2
+    for rows in range(1, 41):
+        for actors in range(1, rows + 1):
+            for per_call in (1, 3, 32):
+                size, blocks = _blocks(list(range(rows)), per_call, actors)
+                assert 1 <= size <= per_call and blocks == -(-rows // size) and blocks >= actors
+
+
+def test_one_image_on_ray_gives_no_warning_about_idle_actors(weights_dir, inputs, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = _score(weights_dir, tmp_path / "one.csv", inputs / "photos" / "p0.jpg", "--ray", "local")
+    assert r.exit_code == 0, r.stderr
+    assert len(_rows(tmp_path / "one.csv")) == 1
+    assert not [w for w in seen if "concurrent actors" in str(w.message)], [str(w.message) for w in seen]
+
+
 def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, inputs, tmp_path, monkeypatch):
     """A HOST:PORT (or ray://) address with nothing behind it: one line, exit 2, without asking Ray, which retried
     for minutes (over 5 on this machine)."""

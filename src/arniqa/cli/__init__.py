@@ -78,7 +78,10 @@ def _run() -> int | None:
             e.show()
         else:
             ctx = getattr(e, "ctx", None)
-            print_error(e.format_message().rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
+            # a bad value a verb found itself names no option: its message alone, not click's "Invalid value: ..."
+            bare = isinstance(e, typer.BadParameter) and e.param is None and e.param_hint is None
+            message = e.message if bare else e.format_message()
+            print_error(message.rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
         return e.exit_code
 
 

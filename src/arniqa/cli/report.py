@@ -36,7 +36,7 @@ def report(
     if scores.is_dir():
         fail(f"{scores}: a folder; give the CSV or JSON file that arniqa score -o wrote")
     if not scores.is_file():
-        fail(f"{scores}: no such file")
+        fail(f"{scores}: no such file; check the path of the CSV or JSON file that arniqa score -o wrote")
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
     html_output(output)
     try:

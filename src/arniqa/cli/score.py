@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -226,7 +227,7 @@ def score(
 
                 items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
             model = checkpoint or DEFAULT_MODEL
-            advice = lambda e: load_advice(model, engine, device, precision, channels_last, e)  # noqa: E731
+            advice = partial(load_advice, model, engine, device, precision, channels_last)  # advice(error)
             given = {} if explainer is None else {"explainer": explainer}
             # also with --ray: bad options and models fail here, before the cluster is asked
             scorer = _loaded(model, advice, lambda: load(model, device=device, **options, **given))

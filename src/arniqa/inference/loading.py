@@ -263,7 +263,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
     from ..models.registry import ENCODER_FILE, model_dataset, regressor_filename
 
     if explainer is not None:
-        checkpoint_files(explainer)
+        checkpoint_files(explainer, "explanation head")
     if Path(name_or_path).suffix.lower() == ".onnx":
         return
     if is_checkpoint(name_or_path):

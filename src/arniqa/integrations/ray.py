@@ -118,19 +118,20 @@ def answers(address: str, timeout: float = 10.0) -> None:
         ) from None
 
 
-def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int, dict]:
+def worker_slots(device: str = "auto", workers: int | None = None, items: int | None = None) -> tuple[int, dict]:
     """The number of actors and the ``map_batches`` arguments for them: ``workers`` actors (default: one per
-    GPU when the cluster has GPUs and ``device`` may use them, else one per CPU): the actor pool, and the CPUs
-    (all of the cluster's split between the actors, at most one node's) and GPUs each actor holds."""
+    GPU when the cluster has GPUs and ``device`` may use them, else one per CPU), at most one per item of
+    ``items``: the actor pool, and the CPUs (all of the cluster's split between the actors, at most one node's) and
+    GPUs each actor holds."""
     import ray
 
     res = ray.cluster_resources()
     cpus, gpus = int(res.get("CPU", 1)), int(res.get("GPU", 0))
     if gpus and (device == "auto" or device.startswith("cuda")):
-        n, per_cpu, per_gpu = workers or gpus, 1, 1
+        n, per_cpu, per_gpu = min(workers or gpus, items or math.inf), 1, 1
     else:
         node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
-        n = workers or max(1, cpus)
+        n = min(workers or max(1, cpus), items or math.inf)
         per_cpu, per_gpu = max(1, min(node_cpus, cpus // n)), 0
     # The pool starts with the actors the cluster holds now and grows to n with it: a pool of n waited for all n
     # to start, forever when they could not (--ray-workers 100000 on 2 CPUs).
@@ -140,8 +141,9 @@ def worker_slots(device: str = "auto", workers: int | None = None) -> tuple[int,
 
 
 def _blocks(rows: list, per_call: int, actors: int) -> tuple[int, int]:
-    """``(rows per call, blocks)``: calls of at most ``per_call`` rows, and at least one per actor."""
-    per_call = max(1, min(per_call, math.ceil(len(rows) / actors)))
+    """``(rows per call, blocks)``: calls of at most ``per_call`` rows, and at least one block per actor (as many
+    actors as rows at most: :func:`worker_slots`); with fewer, Ray warns that the pool's actors have no work."""
+    per_call = max(1, min(per_call, len(rows) // actors))
     return per_call, math.ceil(len(rows) / per_call)
 
 
@@ -355,8 +357,8 @@ class RayScorer:
         index = [i for i, it in enumerate(items) if not isinstance(it, Unreadable)]
         emitted = 0
         if todo:
-            actors, slots = worker_slots(str(self.options.get("device", "auto")), self.workers)
             rows = reference_rows(todo, index)
+            actors, slots = worker_slots(str(self.options.get("device", "auto")), self.workers, len(rows))
             per_call, blocks = _blocks(rows, ROWS_PER_CALL * (self.options.get("batch_size") or 8), actors)
             ds = ray.data.from_items(rows, override_num_blocks=blocks)
             ds = ds.map_batches(
@@ -477,9 +479,9 @@ def extract_features_on_ray(
     :class:`WorkerLoadError`."""
     import ray
 
-    actors, slots = worker_slots(device, workers)
     checkpoint, weights_dir = (None if f is None else str(Path(f).resolve()) for f in (checkpoint, weights_dir))
     rows = [{"index": int(i), "path": str(Path(paths[i]).resolve())} for i in todo]
+    actors, slots = worker_slots(device, workers, len(rows))
     per_call, blocks = _blocks(rows, batch_size, actors)
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(

@@ -33,12 +33,13 @@ def _set_name(path: Path) -> str:
     return path.name if m is None else f"{m['stem']}-*-of-{m['parts']}.safetensors"
 
 
-def checkpoint_files(path) -> list[Path]:
+def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
     """The files of the checkpoint at ``path``: a checkpoint file, any part of one (all its parts, in
-    order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts)."""
+    order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts). ``kind``: what
+    the file is to the caller, named when it is not there (``explanation head``: no such explanation head file)."""
     path = Path(path)
     if not path.exists():
-        raise WeightsError(f"{path}: no such checkpoint file")
+        raise WeightsError(f"{path}: no such {kind} file")
     if path.is_dir():
         found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
         names = sorted({_set_name(p) for p in found})
