@@ -392,6 +392,30 @@ def test_auto_resumes_in_the_interrupted_runs_mode_where_it_draws_the_same(tmp_p
     assert torch.load(state, weights_only=False)["config"]["data"]["degrade_on"] == "workers"
 
 
+def test_auto_resumes_a_device_mode_run_of_a_cpu_on_a_gpu_host_in_workers_mode(tmp_path, short_run, tiny_model):
+    """A run in device mode on a CPU drew its degradations with the CPU generator; resumed on a GPU host, auto
+    resolved to device (CUDA draws) and the resume was refused. workers draws those numbers (a CPU resume from
+    device to workers is bit-exact, below), so auto takes it; device set by hand is still refused."""
+    from arniqa.train.state import read_state, resumed_degrade_on
+
+    Trainer(short_run("train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run("train.max_steps=2", "data.degrade_on=device")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    assert torch.load(state, weights_only=False)["device"] == "cpu"
+    auto = Trainer(short_run())
+    for placement in (("device", "cuda"), ("workers", "cuda"), ("device", "cpu")):  # GPU hosts, few or many cores
+        loaded = read_state(state, auto.config, auto.images, placement, auto.kernels())
+        assert resumed_degrade_on(loaded, "auto", placement) == ("device" if placement[1] == "cpu" else "workers")
+    with pytest.raises(
+        TrainingError, match=r"drawn on cpu in the interrupted run \(data.degrade_on=device\), now on cuda"
+    ):
+        read_state(state, short_run("data.degrade_on=device"), auto.images, ("device", "cuda"), auto.kernels())
+
+    Trainer(short_run("train.max_steps=4", "data.degrade_on=workers")).fit(resume=state)  # what auto takes there
+    resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+
+
 @pytest.fixture
 def deterministic_off(monkeypatch):
     """torch's deterministic-algorithms flag off, and again after the test (a run with train.deterministic=true

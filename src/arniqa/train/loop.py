@@ -203,9 +203,13 @@ class Trainer:
         placement = (self.degrade_on, self.device.type)
         state = read_state(path, self.config, self.images, placement, self.kernels(), data)
         mode = resumed_degrade_on(state, self.config.data.degrade_on, placement)  # every rank: the same state
-        if mode != self.degrade_on:  # auto resolves otherwise here (fewer cores): the run goes on as it started
+        if mode != self.degrade_on:  # auto resolves otherwise here (fewer cores, a GPU): the run goes on as it started
             here, self.degrade_on = self.degrade_on, mode
-            self.notes[0] = f"{self._degrade_on_note()}, as in the interrupted run (auto gives {here} on this host)"
+            then = state["config"]["data"]["degrade_on"]
+            how = (
+                "as in the interrupted run" if mode == then else f"drawn on the CPU as by the interrupted run ({then})"
+            )
+            self.notes[0] = f"{self._degrade_on_note()}, {how} (auto gives {here} on this host)"
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])

@@ -195,10 +195,14 @@ def resumed_degrade_on(state: dict, value: str, placement: tuple[str, str]) -> s
     """The ``data.degrade_on`` a resume of ``state`` runs with, where ``value`` (the config's) resolved to
     ``placement[0]`` for training on a ``placement[1]`` device: with ``auto`` the interrupted run's mode when it
     draws the degradations here where it drew them (``workers``: the CPU; ``device``: the same device type), so
-    that a host with fewer cores per GPU process resumes the run as it started; else ``placement[0]``."""
+    that a host with fewer cores per GPU process resumes the run as it started, else ``workers`` for a run that
+    drew them on the CPU (``device`` on a CPU draws the numbers ``workers`` draws: tested), so that a GPU host
+    resumes a CPU run; else ``placement[0]``."""
     mode = state["config"]["data"].get("degrade_on")
     then = drawn_on(mode, state.get("device"))
-    return mode if value == "auto" and then is not None and drawn_on(mode, placement[1]) == then else placement[0]
+    if value != "auto" or then is None:
+        return placement[0]
+    return next((kept for kept in (mode, "workers") if drawn_on(kept, placement[1]) == then), placement[0])
 
 
 def validation_basis(validation: dict) -> tuple:
