@@ -60,7 +60,7 @@ def test_random_bytes_are_a_one_line_error_naming_the_file(tmp_path):
         path = tmp_path / f"state{seed}.pt"
         path.write_bytes(np.random.default_rng(seed).bytes(4096))
         with pytest.raises(StateError) as err:
-            read_state(path, config, (6, ""), ("device", "cpu"))
+            read_state(path, config, (6, ""), ("device", "cpu"), {"deterministic": None, "sync_batchnorm": None})
         message = str(err.value)
         assert message.startswith(f"{path}: ") and "\n" not in message
 

@@ -236,7 +236,7 @@ def test_a_lower_lr_given_on_resume_is_the_one_trained_with(tmp_path, short_run,
         "optim.momentum=0.5",
         "data.pristine_prob=0.5",
         *("model.se_stages=[1]", "model.se_bias=false"),  # were "does not fit this run", naming no key
-        *("train.channels_last=false", "train.deterministic=true", "train.sync_batchnorm=true"),  # other kernels
+        "train.channels_last=false",  # other kernels (deterministic, sync_batchnorm: where they take effect, below)
     ],
 )
 def test_resume_refuses_other_settings_the_state_would_override_or_that_change_the_run(
@@ -352,7 +352,7 @@ def test_resume_refuses_degradations_drawn_on_another_device(tmp_path, short_run
     torch.save(cpu_state, state)  # drawn on the CPU (workers), resumed on a GPU in device mode: drawn on CUDA
     trainer = Trainer(short_run("data.degrade_on=device"))  # set by hand (auto resumes in workers mode)
     with pytest.raises(TrainingError) as err:
-        read_state(state, trainer.config, trainer.images, ("device", "cuda"))
+        read_state(state, trainer.config, trainer.images, ("device", "cuda"), trainer.kernels())
     assert "drawn on cpu in the interrupted run (data.degrade_on=workers), now on cuda" in str(err.value)
     assert "draw them on cpu with data.degrade_on=workers" in str(err.value)
 
@@ -371,15 +371,15 @@ def test_auto_resumes_in_the_interrupted_runs_mode_where_it_draws_the_same(tmp_p
     assert auto.config.data.degrade_on == "auto" and auto.degrade_on == "device"
     for device in ("cpu", "cuda"):  # a workers run from a CPU or GPU machine, resumed on a GPU host with few cores
         edit_state(state, device=device)
-        loaded = read_state(state, auto.config, auto.images, ("device", "cuda"))
+        loaded = read_state(state, auto.config, auto.images, ("device", "cuda"), auto.kernels())
         assert resumed_degrade_on(loaded, "auto", ("device", "cuda")) == "workers"
         with pytest.raises(TrainingError, match="drawn on cpu in the interrupted run"):
-            read_state(state, Trainer(short_run("data.degrade_on=device")).config, auto.images, ("device", "cuda"))
+            read_state(state, short_run("data.degrade_on=device"), auto.images, ("device", "cuda"), auto.kernels())
     edit_state(state, config={"data.degrade_on": "device"})  # a GPU run in device mode...
-    loaded = read_state(state, auto.config, auto.images, ("workers", "cuda"))  # ... on a GPU host with many cores
+    loaded = read_state(state, auto.config, auto.images, ("workers", "cuda"), auto.kernels())  # a GPU host, many cores
     assert resumed_degrade_on(loaded, "auto", ("workers", "cuda")) == "device"
     with pytest.raises(TrainingError, match="drawn on cuda in the interrupted run"):  # on a CPU: no CUDA draws
-        read_state(state, auto.config, auto.images, ("device", "cpu"))
+        read_state(state, auto.config, auto.images, ("device", "cpu"), auto.kernels())
 
     torch.save(saved, state)  # here, end to end: the workers run resumes in workers mode, not this host's device
     Trainer(short_run("train.max_steps=2")).fit(resume=state)
@@ -390,6 +390,84 @@ def test_auto_resumes_in_the_interrupted_runs_mode_where_it_draws_the_same(tmp_p
     ) in log
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["degrade_on"] == "workers"
     assert torch.load(state, weights_only=False)["config"]["data"]["degrade_on"] == "workers"
+
+
+def test_auto_resumes_a_device_mode_run_of_a_cpu_on_a_gpu_host_in_workers_mode(tmp_path, short_run, tiny_model):
+    """A run in device mode on a CPU drew its degradations with the CPU generator; resumed on a GPU host, auto
+    resolved to device (CUDA draws) and the resume was refused. workers draws those numbers (a CPU resume from
+    device to workers is bit-exact, below), so auto takes it; device set by hand is still refused."""
+    from arniqa.train.state import read_state, resumed_degrade_on
+
+    Trainer(short_run("train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run("train.max_steps=2", "data.degrade_on=device")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    assert torch.load(state, weights_only=False)["device"] == "cpu"
+    auto = Trainer(short_run())
+    for placement in (("device", "cuda"), ("workers", "cuda"), ("device", "cpu")):  # GPU hosts, few or many cores
+        loaded = read_state(state, auto.config, auto.images, placement, auto.kernels())
+        assert resumed_degrade_on(loaded, "auto", placement) == ("device" if placement[1] == "cpu" else "workers")
+    with pytest.raises(
+        TrainingError, match=r"drawn on cpu in the interrupted run \(data.degrade_on=device\), now on cuda"
+    ):
+        read_state(state, short_run("data.degrade_on=device"), auto.images, ("device", "cuda"), auto.kernels())
+
+    Trainer(short_run("train.max_steps=4", "data.degrade_on=workers")).fit(resume=state)  # what auto takes there
+    resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+
+
+@pytest.fixture
+def deterministic_off(monkeypatch):
+    """torch's deterministic-algorithms flag off, and again after the test (a run with train.deterministic=true
+    sets it for the whole process)."""
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # the run sets it when unset: restored after
+    torch.use_deterministic_algorithms(False)
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+def test_kernel_settings_that_change_nothing_here_resume_bit_exact(tmp_path, short_run, tiny_model, deterministic_off):
+    """train.deterministic and train.sync_batchnorm were refused whenever changed on resume. On a CPU neither
+    changes a step (deterministic algorithms are the CPU's own: a ResNet-50 step is bit-identical either way;
+    SyncBatchNorm is used only with several CUDA processes), so the state records them as taking no effect and a
+    resume that turns them on is taken, bit-exact."""
+    Trainer(short_run("train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run("train.max_steps=2")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    assert torch.load(state, weights_only=False)["kernels"] == {"deterministic": None, "sync_batchnorm": None}
+    changed = ["train.deterministic=true", "train.sync_batchnorm=true"]
+    Trainer(short_run("train.max_steps=4", *changed)).fit(resume=state)
+    assert torch.are_deterministic_algorithms_enabled()  # the resumed steps ran with it
+    resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+
+
+def test_kernel_settings_changed_where_they_take_effect_are_refused(tmp_path, short_run, tiny_model):
+    """Where a setting took effect in the interrupted run (the state says so: deterministic on a GPU, SyncBatchNorm
+    with several GPU processes) and takes effect in the resumed one, another value is refused; where either run is
+    one it changes nothing in, it is taken. A state written before the record: its config's values, as if they
+    took effect."""
+    from arniqa.train.state import read_state
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    config, images = short_run(), Trainer(short_run()).images
+    edit_state(state, kernels={"deterministic": False, "sync_batchnorm": True})  # as a 2-GPU run writes it
+    with pytest.raises(TrainingError) as err:
+        read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": False})
+    assert (
+        f"{state}: train.deterministic was False in the interrupted run, now True; train.sync_batchnorm was True in "
+        "the interrupted run, now False; resume with the settings"
+    ) in str(err.value)
+    for now in ({"deterministic": False, "sync_batchnorm": True}, {"deterministic": None, "sync_batchnorm": None}):
+        read_state(state, config, images, ("device", "cpu"), now)  # the same, or taking no effect here
+    edit_state(state, kernels={"deterministic": None, "sync_batchnorm": None})  # a CPU run's
+    read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": False})
+
+    edit_state(state, kernels=None, config={"train.deterministic": False})  # an older state
+    with pytest.raises(TrainingError, match="train.deterministic was False in the interrupted run, now True"):
+        read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": None})
+    read_state(state, config, images, ("device", "cpu"), {"deterministic": None, "sync_batchnorm": None})
 
 
 def test_changes_that_keep_the_draws_and_the_numbers_resume_bit_exact(tmp_path, short_run, tiny_model):

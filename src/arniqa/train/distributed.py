@@ -51,6 +51,11 @@ class Context:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def syncs_batchnorm(self) -> bool:
+        """Whether ``train.sync_batchnorm`` takes effect here (:meth:`ddp`): several processes on CUDA."""
+        return self.distributed and self.device.type == "cuda"
+
     @contextmanager
     def together(self, stage: str) -> Iterator[None]:
         """Run the block on every process, then compare: when it raised on one, every other process raises a
@@ -81,7 +86,7 @@ class Context:
         """``net`` under DistributedDataParallel (SyncBatchNorm on CUDA if asked) with several processes."""
         if not self.distributed:
             return net
-        if sync_batchnorm and self.device.type == "cuda":
+        if sync_batchnorm and self.syncs_batchnorm:
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         return DistributedDataParallel(net, device_ids=[self.device] if self.device.type == "cuda" else None)
 

@@ -162,8 +162,19 @@ class Trainer:
             "world_size": self.ctx.world_size,
             "device": self.device.type,
             "precision": self.precision,
+            "kernels": self.kernels(),
             "config": self.resolved_config(),
             "images": {"count": self.images[0], "id": self.images[1]},
+        }
+
+    def kernels(self) -> dict:
+        """The :data:`~arniqa.train.state.KERNEL_KEYS` settings as they take effect in this run, None where one
+        changes nothing: deterministic algorithms off the CPU (a CPU step is bit-identical either way: tested),
+        SyncBatchNorm with several CUDA processes."""
+        cfg = self.config.train
+        return {
+            "deterministic": cfg.deterministic if self.device.type != "cpu" else None,
+            "sync_batchnorm": cfg.sync_batchnorm if self.ctx.syncs_batchnorm else None,
         }
 
     def resolved_config(self) -> dict:
@@ -190,11 +201,15 @@ class Trainer:
     def load_state(self, path: str | Path, data: bytes | None = None) -> None:
         """Resume from the state.pt at ``path`` (``data``: its bytes, when rank 0 has read them)."""
         placement = (self.degrade_on, self.device.type)
-        state = read_state(path, self.config, self.images, placement, data)
+        state = read_state(path, self.config, self.images, placement, self.kernels(), data)
         mode = resumed_degrade_on(state, self.config.data.degrade_on, placement)  # every rank: the same state
-        if mode != self.degrade_on:  # auto resolves otherwise here (fewer cores): the run goes on as it started
+        if mode != self.degrade_on:  # auto resolves otherwise here (fewer cores, a GPU): the run goes on as it started
             here, self.degrade_on = self.degrade_on, mode
-            self.notes[0] = f"{self._degrade_on_note()}, as in the interrupted run (auto gives {here} on this host)"
+            then = state["config"]["data"]["degrade_on"]
+            how = (
+                "as in the interrupted run" if mode == then else f"drawn on the CPU as by the interrupted run ({then})"
+            )
+            self.notes[0] = f"{self._degrade_on_note()}, {how} (auto gives {here} on this host)"
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])

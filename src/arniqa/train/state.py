@@ -37,9 +37,11 @@ SAME_RUN_KEYS = (
     *(("optim", key) for key in ("t0_steps", "warmup_steps", "t_mult", "eta_min")),
     *(("model", key) for key in ("temperature", "se_stages", "se_bias")),  # SE blocks: "does not fit" named no key
     *(("data", key) for key in ("max_distortions", "pristine_prob", "max_images")),
-    # Other kernels and rounding (channels_last changes a CPU step's last bits): the run no longer bit-exact.
-    *(("train", key) for key in ("channels_last", "deterministic", "sync_batchnorm")),
+    ("train", "channels_last"),  # other kernels and rounding (a CPU step's last bits): the run no longer bit-exact
 )
+# train.* settings that change the numbers only where they take effect: the state records each as it was in effect
+# (None: it changed nothing there), and a resume is refused only when it takes effect in both runs, set otherwise.
+KERNEL_KEYS = ("deterministic", "sync_batchnorm")
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
 
 try:  # numpy >= 2
@@ -193,10 +195,14 @@ def resumed_degrade_on(state: dict, value: str, placement: tuple[str, str]) -> s
     """The ``data.degrade_on`` a resume of ``state`` runs with, where ``value`` (the config's) resolved to
     ``placement[0]`` for training on a ``placement[1]`` device: with ``auto`` the interrupted run's mode when it
     draws the degradations here where it drew them (``workers``: the CPU; ``device``: the same device type), so
-    that a host with fewer cores per GPU process resumes the run as it started; else ``placement[0]``."""
+    that a host with fewer cores per GPU process resumes the run as it started, else ``workers`` for a run that
+    drew them on the CPU (``device`` on a CPU draws the numbers ``workers`` draws: tested), so that a GPU host
+    resumes a CPU run; else ``placement[0]``."""
     mode = state["config"]["data"].get("degrade_on")
     then = drawn_on(mode, state.get("device"))
-    return mode if value == "auto" and then is not None and drawn_on(mode, placement[1]) == then else placement[0]
+    if value != "auto" or then is None:
+        return placement[0]
+    return next((kept for kept in (mode, "workers") if drawn_on(kept, placement[1]) == then), placement[0])
 
 
 def validation_basis(validation: dict) -> tuple:
@@ -207,10 +213,16 @@ def validation_basis(validation: dict) -> tuple:
 
 
 def read_state(
-    path: str | Path, config: Config, images: tuple[int, str], placement: tuple[str, str], data: bytes | None = None
+    path: str | Path,
+    config: Config,
+    images: tuple[int, str],
+    placement: tuple[str, str],
+    kernels: dict,
+    data: bytes | None = None,
 ) -> dict:
     """The state saved at ``path`` (``data``: its bytes, when already read), checked against ``config``
-    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`), the run's ``images`` (their count and
+    (:data:`RESUME_KEYS`, :data:`SAME_RUN_KEYS`), the :data:`KERNEL_KEYS` settings as they take effect in this run
+    (``kernels``: each one's value, or None where it changes nothing), the run's ``images`` (their count and
     :func:`~arniqa.data.pristine.image_set_id`) and its ``placement`` (``data.degrade_on`` resolved, the
     training device's type), which say where the degradations are drawn (:func:`drawn_on`; with ``auto`` in the
     interrupted run's mode where it can: :func:`resumed_degrade_on`); StateError when it cannot be read safely,
@@ -235,6 +247,13 @@ def read_state(
         for (section, key), old in saved.items()
         if old != getattr(getattr(config, section), key)
     ]
+    in_effect = state.get("kernels")
+    if not isinstance(in_effect, dict):  # older states: the config's values, as if each took effect
+        in_effect = {key: state["config"].get("train", {}).get(key) for key in KERNEL_KEYS}
+    for key in KERNEL_KEYS:
+        old, new = in_effect.get(key), kernels[key]
+        if old is not None and new is not None and old != new:
+            changed.append(f"train.{key} was {old!r} in the interrupted run, now {new!r}")
     if then is not None and then != images:
         changed.append(
             f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
