@@ -4,7 +4,9 @@ import csv
 import math
 
 import pytest
+import torch
 
+import arniqa.train.loop as loop
 from arniqa.train.loop import Trainer
 
 # The reference recipe: SGD lr 1e-3, CosineAnnealingWarmRestarts(T_0=1 epoch, T_mult=2,
@@ -59,3 +61,28 @@ def test_too_many_workers_are_refused(short_run, tiny_model, monkeypatch):
     monkeypatch.setattr(runtime, "host_cores", lambda: 1)
     with pytest.raises(ValueError, match=r"data.num_workers=5 is more than 4 \(4 per CPU core here\)"):
         Trainer(short_run("data.num_workers=5")).fit()
+
+
+def test_deterministic_algorithms_hold_for_the_run_alone(tmp_path, short_run, tiny_model, monkeypatch):
+    """train.deterministic set torch's process-wide flag and never put it back, so an ablation's later variants
+    (and a caller's code) ran deterministic whatever their config said. Each run now trains as its own config says,
+    and the flag (with its warn-only part) is as before once the run ends."""
+    seen = []
+    run = Trainer._run
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop.Trainer, "_run", spy)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # a deterministic run sets it when unset
+    try:
+        torch.use_deterministic_algorithms(False)
+        Trainer(short_run("train.max_steps=1", "train.deterministic=true", f"output={tmp_path / 'a'}")).fit()
+        assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)  # the caller's own setting
+        Trainer(short_run("train.max_steps=1", f"output={tmp_path / 'b'}")).fit()
+        assert seen == [True, False]
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)

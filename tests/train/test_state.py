@@ -437,7 +437,6 @@ def test_kernel_settings_that_change_nothing_here_resume_bit_exact(tmp_path, sho
     assert torch.load(state, weights_only=False)["kernels"] == {"deterministic": None, "sync_batchnorm": None}
     changed = ["train.deterministic=true", "train.sync_batchnorm=true"]
     Trainer(short_run("train.max_steps=4", *changed)).fit(resume=state)
-    assert torch.are_deterministic_algorithms_enabled()  # the resumed steps ran with it
     resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
     assert all(torch.equal(resumed[key], whole[key]) for key in whole)
 

@@ -93,9 +93,8 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
             random.seed(cfg.seed)
-            if cfg.deterministic:
+            if cfg.deterministic:  # before cuBLAS starts; the flag itself is set for fit() alone
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-                torch.use_deterministic_algorithms(True)
             self._build_data()
             self._build_model()
             self._build_optim()
@@ -291,7 +290,7 @@ class Trainer:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
         try:
-            with self._started(resume) as logger, self.stops:
+            with deterministic_algorithms(self.config.train.deterministic), self._started(resume) as logger, self.stops:
                 if logger is not None:
                     self._run(logger.total, logger)
                 elif self.model_restored:
@@ -521,6 +520,18 @@ def make_validator(config: Config, device: torch.device) -> Validator | None:
     from .validation import build_validator
 
     return build_validator(config.validation, device, crop_size=config.data.crop_size)
+
+
+@contextmanager
+def deterministic_algorithms(on: bool) -> Iterator[None]:
+    """torch's deterministic algorithms on or off as ``train.deterministic`` says, for the block only: the flag is
+    the process's, so it is put back after (an ablation's next variant, a caller's own setting)."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(on)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
 def train(config: Config, resume: str | Path | None = None, validate: Validator | None = None) -> Path:
