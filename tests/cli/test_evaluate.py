@@ -580,7 +580,12 @@ def test_a_dataset_error_leaves_no_empty_output_or_cache_folder(setup, tmp_path)
         ("kadid", "kadid", ["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
         ("kadid1k", "kadid", [], "unknown dataset 'kadid1k'"),
         # said after the models were imported (torch)
-        ("kadid", "kadid", ["--checkpoint", "typo.safetensors"], "typo.safetensors: no such checkpoint file"),
+        (
+            "kadid",
+            "kadid",
+            ["--checkpoint", "typo.safetensors"],
+            "typo.safetensors: no such checkpoint file; check the path",
+        ),
     ],
 )
 def test_a_usage_error_is_one_line_before_torch_is_imported(setup, tmp_path, dataset, root, extra, message):
