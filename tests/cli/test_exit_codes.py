@@ -365,7 +365,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "missing.yaml"], "missing.yaml: cannot read config"),
+        (
+            ["train", "missing.yaml"],
+            "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
+        ),
         (["train", "unknown.yaml"], "unknown config key(s) seeds; known: output, data"),
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
         (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
@@ -385,7 +388,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["train", "ok.yaml", "--set", "data.root=photos", "--resume", "typo.pt"],
             "typo.pt: cannot read the training state (No such file or directory); check the path",
         ),
-        (["ablate", "missing.yaml"], "missing.yaml: cannot read config"),
+        (
+            ["ablate", "missing.yaml"],
+            "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
+        ),
         (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
         # the pristine split, made by the runner after torch was imported: 7.2-7.7 s, 900 MB
         (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
