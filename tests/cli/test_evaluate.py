@@ -575,12 +575,24 @@ def test_a_dataset_error_leaves_no_empty_output_or_cache_folder(setup, tmp_path)
     "dataset, root, extra, message",
     [
         ("kadid10k", "missing", [], "missing: dataset root not found; give the dataset's folder"),
+        (
+            "live",
+            "kadid",
+            [],
+            "LIVE.txt: file not found (expected LIVE.txt with columns dis_img_path, dis_type, ref_img_path, score); "
+            "give the dataset's folder as it is distributed",  # before: no more than what was expected
+        ),
         ("kadid", "kadid", ["--cross-to", "live"], "--cross-to and --cross-root go together"),
         ("kadid", "kadid", ["--splits", "nosplits"], "nosplits': no such folder"),
         ("kadid", "kadid", ["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
         ("kadid1k", "kadid", [], "unknown dataset 'kadid1k'"),
         # said after the models were imported (torch)
-        ("kadid", "kadid", ["--checkpoint", "typo.safetensors"], "typo.safetensors: no such checkpoint file"),
+        (
+            "kadid",
+            "kadid",
+            ["--checkpoint", "typo.safetensors"],
+            "typo.safetensors: no such checkpoint file; check the path",
+        ),
     ],
 )
 def test_a_usage_error_is_one_line_before_torch_is_imported(setup, tmp_path, dataset, root, extra, message):

@@ -365,7 +365,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "missing.yaml"], "missing.yaml: cannot read config"),
+        (
+            ["train", "missing.yaml"],
+            "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
+        ),
         (["train", "unknown.yaml"], "unknown config key(s) seeds; known: output, data"),
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
         (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
@@ -385,7 +388,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["train", "ok.yaml", "--set", "data.root=photos", "--resume", "typo.pt"],
             "typo.pt: cannot read the training state (No such file or directory); check the path",
         ),
-        (["ablate", "missing.yaml"], "missing.yaml: cannot read config"),
+        (
+            ["ablate", "missing.yaml"],
+            "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
+        ),
         (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
         # the pristine split, made by the runner after torch was imported: 7.2-7.7 s, 900 MB
         (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
@@ -464,10 +470,25 @@ def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_dow
 @pytest.mark.parametrize(
     "option, line",
     [
-        (["--checkpoint", "missing.safetensors"], "missing.safetensors: no such checkpoint file"),
-        (["--checkpoint", "runs/missing"], "runs/missing: no such checkpoint file or folder (nor a model name: "),
-        (["--explainer", "missing"], "missing: no such explanation head file"),
-        (["--regressor", "missing.pth"], "missing.pth: no such regressor file (nor a dataset name: live, csiq, "),
+        # each with what to do (before: 'missing.safetensors: no such checkpoint file' and no more)
+        (
+            ["--checkpoint", "missing.safetensors"],
+            "missing.safetensors: no such checkpoint file; check the path of the .safetensors file, a part or their "
+            "folder that arniqa train or evaluate wrote",
+        ),
+        (
+            ["--checkpoint", "runs/missing"],
+            "runs/missing: no such checkpoint file; check the path of the .safetensors file, a part or their folder "
+            "that arniqa train or evaluate wrote, or name a published model: arniqa-live, arniqa-csiq, ",
+        ),
+        (
+            ["--explainer", "missing"],
+            "missing: no such explanation head file; check the path of the head that arniqa explain fit -o wrote",
+        ),
+        (
+            ["--regressor", "missing.pth"],
+            "missing.pth: no such regressor file; check the path, or name a published regressor's dataset: live, ",
+        ),
         (["--regressor", "kadid", "--checkpoint", "run"], "regressor 'kadid': with a checkpoint pass a regressor file"),
         (["--weights-dir", "missing"], "missing/regressor_kadid10k.pth: not found; place it there, or leave out "),
         (["--weights-dir", "weights"], "weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir"),
@@ -488,6 +509,15 @@ def test_a_model_file_that_is_not_there_is_one_line_before_torch_and_any_downloa
     assert (
         not list((offline / "cache").rglob("*")) and not (offline / "maps").exists() and not (offline / "out").exists()
     )
+
+
+@pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps"]])
+def test_an_onnx_file_that_is_not_there_is_one_line_saying_what_to_do(workdir, verb):
+    # before: 'missing.onnx: no such ONNX file' and no more
+    result = CliRunner().invoke(app, [*verb, "--checkpoint", "missing.onnx"])
+    line = "error: missing.onnx: no such ONNX file; check the path of the file that arniqa export -o wrote"
+    assert (result.exit_code, result.output.splitlines()) == (EXIT_USAGE, [line])
+    assert not (workdir / "maps").exists()
 
 
 @pytest.mark.parametrize("where", ["_register", "app"])

@@ -807,7 +807,7 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
             load("arniqa-kadid10k", device=device, weights_dir=d, engine="torch")
     with pytest.raises(ValueError, match=f"regressor {d}: a folder"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
-    with pytest.raises(ValueError, match="regressor_none.pth: no such file"):
+    with pytest.raises(ValueError, match="regressor_none.pth: no such regressor file; check the path$"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")
 
 
@@ -833,10 +833,11 @@ def test_load_and_export_say_a_missing_model_file_before_importing_torch(tmp_pat
     """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.stdout.splitlines() == [
-        "WeightsError run/model.safetensors: no such checkpoint file",
-        "WeightsError head: no such explanation head file",
-        "ValueError typo.pth: no such regressor file (nor a dataset name: live, csiq, tid2013, kadid10k, flive, spaq, "
-        "clive, koniq10k)",
+        "WeightsError run/model.safetensors: no such checkpoint file; check the path of the .safetensors file, a part "
+        "or their folder that arniqa train or evaluate wrote",
+        "WeightsError head: no such explanation head file; check the path of the head that arniqa explain fit -o wrote",
+        "ValueError typo.pth: no such regressor file; check the path, or name a published regressor's dataset: live, "
+        "csiq, tid2013, kadid10k, flive, spaq, clive, koniq10k",
         "WeightsError weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir (weights_dir) to "
         "download it into the cache from https://github.com/miccunifi/ARNIQA/releases/download/weights/ARNIQA.pth",
         "[]",
@@ -869,7 +870,10 @@ def test_load_and_export_name_close_names_missing_files_and_folders(published, t
     d, _, _ = published
     with pytest.raises(ValueError, match=r"unknown model 'arniqa-kadid10' \(did you mean 'arniqa-kadid10k'"):
         load("arniqa-kadid10", device="cpu", weights_dir=d)
-    with pytest.raises(ValueError, match="model.pt: no such checkpoint file or folder"):
+    with pytest.raises(
+        ValueError,
+        match="model.pt: no such checkpoint file; check the path of .+, or name a published model: arniqa-live",
+    ):
         load(tmp_path / "runs" / "model.pt", device="cpu")
     with pytest.raises(TypeError, match=r"load\(\) got an unknown option 'batchsize' \(did you mean 'batch_size'\?\)"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, batchsize=4)

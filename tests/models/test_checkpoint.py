@@ -78,7 +78,7 @@ def test_unserialisable_config_is_refused(tmp_path):
 
 
 def test_bad_checkpoints(tmp_path):
-    with pytest.raises(WeightsError, match="absent.safetensors: no such checkpoint file"):
+    with pytest.raises(WeightsError, match="absent.safetensors: no such checkpoint file; check the path of the "):
         load_checkpoint(tmp_path / "absent.safetensors")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")

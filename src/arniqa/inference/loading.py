@@ -244,12 +244,15 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
 def _regressor_source(name: str, regressor) -> Path | str:
     """What :func:`_regressor` reads (no torch): the file ``regressor`` (a Path), else the dataset of the published
     regressor that ``regressor`` (a dataset or model name) or else the model ``name`` stands for (a str)."""
+    from ..models.paths import no_such_file
     from ..models.registry import model_dataset, regressor_dataset
 
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
         return Path(regressor)
     if isinstance(regressor, os.PathLike):  # a str may be a dataset name, even where a folder has that name
-        raise ValueError(f"regressor {regressor}: {'a folder' if Path(regressor).is_dir() else 'no such file'}")
+        if Path(regressor).is_dir():
+            raise ValueError(f"regressor {regressor}: a folder")
+        raise ValueError(no_such_file(regressor, "regressor"))
     return regressor_dataset(regressor) if regressor else model_dataset(name)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
+from ..models.paths import no_such_file
 from ..utils.runtime import out_of_memory
 from .sidecar import read_sidecar, sidecar_path
 
@@ -114,7 +115,7 @@ class OnnxEngine:
         self.device, providers = execution_providers(device)
         self.head = None if regressor is None else regressor.cpu().eval()
         if not self.path.is_file():
-            raise ValueError(f"{self.path}: no such ONNX file")
+            raise ValueError(no_such_file(self.path, "ONNX"))
         self.meta = read_sidecar(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()

@@ -23,7 +23,7 @@ from ..constants import QUALITY_DIM
 from ..utils.files import Writer, atomic_writes, parse_json
 from .arniqa import ARNIQA
 from .files import check_layer_size, header_excess, read_state_dict
-from .paths import PART_NAME, WeightsError, checkpoint_files, part_path, preview_keys
+from .paths import PART_NAME, WeightsError, checkpoint_files, no_such_file, part_path, preview_keys
 from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
@@ -169,7 +169,7 @@ def arniqa_metadata(path) -> dict | None:
     """The JSON in a safetensors file's ``"arniqa"`` header entry, or None if there is none."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path}: no such checkpoint file")
+        raise WeightsError(no_such_file(path))
     try:
         if problem := header_excess(path):
             raise ValueError(problem)

@@ -1,6 +1,6 @@
 """Which files a model is read from, worked out without torch, so that the command names a missing one before it
-imports torch: the files of a checkpoint (:func:`checkpoint_files`: a file, its parts, or a folder), and
-:class:`WeightsError`. May import nothing of arniqa."""
+imports torch: the files of a checkpoint (:func:`checkpoint_files`: a file, its parts, or a folder), the line for a
+model file that is not there (:func:`no_such_file`), and :class:`WeightsError`. May import nothing of arniqa."""
 
 from __future__ import annotations
 
@@ -33,13 +33,29 @@ def _set_name(path: Path) -> str:
     return path.name if m is None else f"{m['stem']}-*-of-{m['parts']}.safetensors"
 
 
+# the files of each kind that a user gives, for the line saying one is not there
+WRITTEN_BY = {
+    "checkpoint": "the .safetensors file, a part or their folder that arniqa train or evaluate wrote",
+    "explanation head": "the head that arniqa explain fit -o wrote",
+    "ONNX": "the file that arniqa export -o wrote",
+}
+
+
+def no_such_file(path, kind: str = "checkpoint", names: str = "") -> str:
+    """The one line for a ``kind`` file at ``path`` that is not there, with what to do: check the path (of the file
+    :data:`WRITTEN_BY` says), or name one of ``names`` (the published models or regressors the argument may name)."""
+    of = f" of {WRITTEN_BY[kind]}" if kind in WRITTEN_BY else ""
+    alternative = f", or name {names}" if names else ""
+    return f"{path}: no such {kind} file; check the path{of}{alternative}"
+
+
 def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
     """The files of the checkpoint at ``path``: a checkpoint file, any part of one (all its parts, in
     order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts). ``kind``: what
     the file is to the caller, named when it is not there (``explanation head``: no such explanation head file)."""
     path = Path(path)
     if not path.exists():
-        raise WeightsError(f"{path}: no such {kind} file")
+        raise WeightsError(no_such_file(path, kind))
     if path.is_dir():
         found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
         names = sorted({_set_name(p) for p in found})

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from ..constants import DEFAULT_MODEL
 from ..data.iqa.registry import DATASETS, canonical_dataset
 from ..utils.names import did_you_mean
+from .paths import no_such_file
 
 PREFIX = "arniqa-"
 PYIQA_DEFAULT = "arniqa"  # pyiqa's plain name
@@ -59,7 +60,7 @@ def model_dataset(name: str) -> str:
             pass
     names = list_models()
     if "/" in key or "\\" in key or PurePath(key).suffix:  # model names have neither: a file that is not there
-        raise ValueError(f"{name}: no such checkpoint file or folder (nor a model name: {', '.join(names)})")
+        raise ValueError(no_such_file(name, "checkpoint", f"a published model: {', '.join(names)}"))
     raise ValueError(
         f"unknown model {name!r}{did_you_mean(name, names)}; expected a checkpoint file or one of {', '.join(names)}"
     )
@@ -76,7 +77,7 @@ def regressor_dataset(name: str) -> str:
     if key == PYIQA_DEFAULT or key.startswith(PREFIX):
         return model_dataset(name)
     if "/" in key or "\\" in key or PurePath(key).suffix:  # names have neither: a regressor file that is not there
-        raise ValueError(f"{name}: no such regressor file (nor a dataset name: {', '.join(DATASETS)})")
+        raise ValueError(no_such_file(name, "regressor", f"a published regressor's dataset: {', '.join(DATASETS)}"))
     return canonical_dataset(name)
 
 

@@ -205,7 +205,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
         try:
             loaded = parse_yaml(path.read_text(encoding="utf-8"))
         except OSError as err:
-            raise error(f"{path}: cannot read config ({err.strerror or err})") from err
+            raise error(f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file") from err
         except UnicodeDecodeError as err:
             raise error(f"{path}: not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})") from err
         except yaml.YAMLError as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, check_images, check_labels
+from .base import AS_DISTRIBUTED, DatasetError, IQADataset, Record, check_images, check_labels
 from .registry import ALIASES, CUSTOM, DATASETS, SCORE_RANGES, ScoreRange, canonical_dataset
 
 
@@ -25,10 +25,7 @@ def load_dataset(name: str, root: str | Path, check: bool = True, **options) -> 
     """
     root = Path(root)
     if not root.exists():
-        raise DatasetError(
-            f"{root}: dataset root not found; give the dataset's folder as it is distributed (for csv: the CSV file "
-            "or its folder)"
-        )
+        raise DatasetError(f"{root}: dataset root not found; {AS_DISTRIBUTED} (for csv: the CSV file or its folder)")
     key = canonical_dataset(name, custom=True)
     if key != CUSTOM and not root.is_dir():  # its label file, most likely: it said "dmos.csv/dmos.csv: not found"
         raise DatasetError(

@@ -98,15 +98,23 @@ def score_range(name: str) -> ScoreRange:
     return SCORE_RANGES[name]
 
 
+AS_DISTRIBUTED = "give the dataset's folder as it is distributed"  # what to do when a dataset's file is not there
+
+
+def not_found(path: Path, kind: str, what: str) -> DatasetError:
+    """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, ``what`` it should hold."""
+    return DatasetError(f"{path}: {kind} not found (expected {what}); {AS_DISTRIBUTED}")
+
+
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise DatasetError(f"{path}: folder not found (expected {what})")
+        raise not_found(path, "folder", what)
     return path
 
 
 def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise DatasetError(f"{path}: file not found (expected {what})")
+        raise not_found(path, "file", what)
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, not_found, parse_score, read_csv_rows, score_range
 
 COMPRESSED = 15  # miCOMPRESSED: a MATLAB 5 element holding a zlib stream
 TRAINING = re.compile(r"^t\d+\.bmp$", re.IGNORECASE)
@@ -31,7 +31,7 @@ def _mat_variable(path: Path, name: str) -> np.ndarray:
             )
         content = scipy.io.loadmat(str(path))
     except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found (expected the CLIVE release file with {name})") from None
+        raise not_found(path, "file", f"the CLIVE release file with {name}") from None
     except DatasetError:
         raise
     except NotImplementedError:  # scipy's word for MATLAB 7.3

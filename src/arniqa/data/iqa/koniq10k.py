@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, not_found, parse_score, read_csv_rows, score_range
 from .registry import ScoreRange
 
 LABELS = "koniq10k_scores_and_distributions.csv"
@@ -32,7 +32,5 @@ def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str
     else:
         rng = score_range("koniq10k")
     if check and not (root / folder).is_dir():
-        raise DatasetError(
-            f"{root / folder}: folder not found (expected the KonIQ-10k images, {' or '.join(FOLDERS)}/)"
-        )
+        raise not_found(root / folder, "folder", f"the KonIQ-10k images, {' or '.join(FOLDERS)}/")
     return IQADataset("koniq10k", root, records, rng, label_file=path)
