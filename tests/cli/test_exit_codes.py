@@ -663,3 +663,34 @@ def test_export_refuses_a_device_or_a_pipe_as_its_output(workdir, kind):
         "to write"
     )
     assert sorted(os.listdir(workdir)) == before
+
+
+def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(workdir, monkeypatch):
+    """`export --checkpoint m.onnx`, `--explainer` naming a checkpoint without a head, `--int8 --calibrate` naming a
+    file or an empty folder: the lines named the file and the problem but not what to give instead."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    checkpoint.save_checkpoint(workdir / "model.safetensors", TinyARNIQA())  # an encoder, no head
+    (workdir / "empty").mkdir()
+    runs = {
+        ("export", "--checkpoint", "m.onnx", "-o", "out.onnx"): "m.onnx: already an ONNX file; score it as it is, "
+        "or export the checkpoint it was made from",
+        ("score", "photos", "--explainer", "model.safetensors"): "model.safetensors: holds no explanation head; "
+        "give the head that arniqa explain fit -o wrote",
+        ("export", "-o", "q.onnx", "--int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
+        "(calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+    }
+    for args, line in runs.items():
+        result = CliRunner().invoke(app, list(args))
+        assert (result.exit_code, result.output.strip()) == (EXIT_USAGE, f"error: {line}"), args
+    assert not (workdir / "out.onnx").exists() and not (workdir / "q.onnx").exists()
+    (workdir / "bad.onnx").write_bytes(b"not a graph")
+    result = CliRunner().invoke(app, ["score", "photos", "--checkpoint", "bad.onnx"])
+    assert result.exit_code == EXIT_USAGE and result.output.count("\n") == 1
+    assert re.fullmatch(
+        r"error: bad.onnx: not an ONNX model .*\(.+\); give the file that arniqa export wrote, or export it again\n",
+        result.output,
+    )

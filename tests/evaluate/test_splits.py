@@ -70,7 +70,8 @@ def test_flive_single_split_1d(tmp_path):
 
 
 def test_bad_split_files_named(tmp_path):
-    with pytest.raises(SplitError, match="train.npy: split file not found"):
+    advice = "; give --splits the folder of the three files, or a number of random splits$"
+    with pytest.raises(SplitError, match=r"train.npy: split file not found \(expected .*\)" + advice):
         load_splits(tmp_path, 5)
     np.save(tmp_path / "train.npy", np.array([[0, 9]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))

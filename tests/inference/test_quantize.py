@@ -257,3 +257,14 @@ def test_the_int8_form_of_a_file_with_a_head_keeps_its_explanation(calibration, 
         assert got.labels == expected.labels
         np.testing.assert_allclose(got.probs, expected.probs, atol=0.02)  # measured 0.004
         np.testing.assert_allclose(got.severity, expected.severity, atol=0.02)
+
+
+def test_calibration_photos_that_are_not_there_say_what_to_give(tmp_path):
+    from arniqa.inference.quantize import calibration_files
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a.txt").write_text("no photo")
+    for folder, problem in [("empty", "no images to calibrate on"), ("a.txt", "not a folder of calibration photos")]:
+        with pytest.raises(ValueError) as err:
+            calibration_files(tmp_path / folder)
+        assert str(err.value) == f"{tmp_path / folder}: {problem}; give a folder of photos like those to score"

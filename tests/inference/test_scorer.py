@@ -805,7 +805,7 @@ def test_load_names_arguments_of_the_wrong_kind(published, tmp_path):
     for device in (None, 1.5):  # torch's TypeError listed its signatures over many lines
         with pytest.raises(ValueError, match=f"device {device!r} is not a device: choose auto, cpu"):
             load("arniqa-kadid10k", device=device, weights_dir=d, engine="torch")
-    with pytest.raises(ValueError, match=f"regressor {d}: a folder"):
+    with pytest.raises(ValueError, match=f"regressor {d}: a folder; give the regressor_NAME.safetensors file in it$"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=d)
     with pytest.raises(ValueError, match="regressor_none.pth: no such regressor file; check the path$"):
         load("arniqa-kadid10k", device="cpu", weights_dir=d, regressor=tmp_path / "regressor_none.pth")

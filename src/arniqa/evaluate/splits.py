@@ -87,7 +87,10 @@ def check_seed(seed: int) -> None:
 
 def _load_array(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise SplitError(f"{path}: split file not found (expected train.npy, val.npy and test.npy)")
+        raise SplitError(
+            f"{path}: split file not found (expected train.npy, val.npy and test.npy); "
+            "give --splits the folder of the three files, or a number of random splits"
+        )
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would try to unpickle it and say so
             raise SplitError(f"{path}: not a .npy file (expected an integer array of image indices)")

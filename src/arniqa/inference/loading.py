@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
+from ..models.paths import no_head, no_such_file
 from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
@@ -117,7 +118,7 @@ def load(
 
         head = load_explainer(explainer)
         if head is None:
-            raise ValueError(f"{explainer}: holds no explanation head")
+            raise ValueError(no_head(explainer))
     scorer = _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options)
     runner = scorer.engine
     if explainer is not None and isinstance(runner, OnnxEngine) and "embedding" not in runner.outputs:
@@ -144,7 +145,10 @@ def load(
 def _check_calibrate(calibrate) -> None:
     """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads)."""
     if calibrate is not None and not Path(calibrate).is_dir():
-        raise ValueError(f"{calibrate}: no such folder (calibrate: the photos to calibrate the int8 model on)")
+        raise ValueError(
+            f"{calibrate}: no such folder (calibrate: the photos to calibrate the int8 model on); give a folder "
+            "of photos"
+        )
 
 
 def _check_path(name: str, value) -> None:
@@ -244,14 +248,13 @@ def _regressor(name: str, weights_dir, regressor) -> Regressor:
 def _regressor_source(name: str, regressor) -> Path | str:
     """What :func:`_regressor` reads (no torch): the file ``regressor`` (a Path), else the dataset of the published
     regressor that ``regressor`` (a dataset or model name) or else the model ``name`` stands for (a str)."""
-    from ..models.paths import no_such_file
     from ..models.registry import model_dataset, regressor_dataset
 
     if isinstance(regressor, (str, os.PathLike)) and Path(regressor).is_file():
         return Path(regressor)
     if isinstance(regressor, os.PathLike):  # a str may be a dataset name, even where a folder has that name
         if Path(regressor).is_dir():
-            raise ValueError(f"regressor {regressor}: a folder")
+            raise ValueError(f"regressor {regressor}: a folder; give the regressor_NAME.safetensors file in it")
         raise ValueError(no_such_file(regressor, "regressor"))
     return regressor_dataset(regressor) if regressor else model_dataset(name)
 
@@ -458,7 +461,9 @@ def export(
     _check_path("name_or_path", name_or_path)
     get_protocol(protocol)  # an unknown name: before the model loads (or downloads)
     if Path(name_or_path).suffix.lower() == ".onnx":
-        raise ValueError(f"{name_or_path}: already an ONNX file")
+        raise ValueError(
+            f"{name_or_path}: already an ONNX file; score it as it is, or export the checkpoint it was made from"
+        )
     output = Path(output)
     if output.is_dir():  # found before the model is loaded and exported, not after
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
@@ -479,7 +484,7 @@ def export(
 
     head = load_explainer(explainer) if explainer is not None else None  # before the model loads (or downloads)
     if explainer is not None and head is None:
-        raise ValueError(f"{explainer}: holds no explanation head")
+        raise ValueError(no_head(explainer))
     output.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve()):  # one writer: the .onnx and its sidecar come from one export
         model, reg = load_model(name_or_path, weights_dir, regressor, explainer)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
+NOT_ONNX = "give the file that arniqa export wrote, or export it again"  # a file that is no ONNX model
 # ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
 # line), and its default logger's own level (warnings)
 ORT_FATAL, ORT_WARNING = 4, 2
@@ -127,7 +128,9 @@ class OnnxEngine:
         except Exception as e:  # onnxruntime raises its own exception types
             if out_of_memory(e):  # not the file's fault
                 raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({_one_line(e)})") from e
-            raise ValueError(f"{self.path}: not an ONNX model ONNX Runtime can load ({_one_line(e)})") from None
+            raise ValueError(
+                f"{self.path}: not an ONNX model ONNX Runtime can load ({_one_line(e)}); {NOT_ONNX}"
+            ) from None
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         if inputs.keys() != {"full", "half"} or not {"raw_score", "embedding"} & set(self.outputs):
@@ -230,7 +233,7 @@ def check_external_data(path: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError, onnx's own errors
-        raise ValueError(f"{path}: not an ONNX model ({_one_line(e)})") from None
+        raise ValueError(f"{path}: not an ONNX model ({_one_line(e)}); {NOT_ONNX}") from None
     folder = path.absolute().parent.resolve()
     for location in _external_locations(model):
         if Path(location).is_absolute() or not (folder / location).resolve().is_relative_to(folder):

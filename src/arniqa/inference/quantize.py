@@ -45,10 +45,10 @@ def calibration_files(folder: str | os.PathLike) -> list[Path]:
     """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of calibration photos")
+        raise ValueError(f"{folder}: not a folder of calibration photos; give a folder of photos like those to score")
     files = list_images(folder)
     if not files:
-        raise ValueError(f"{folder}: no images to calibrate on")
+        raise ValueError(f"{folder}: no images to calibrate on; give a folder of photos like those to score")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
 
 

@@ -49,6 +49,11 @@ def no_such_file(path, kind: str = "checkpoint", names: str = "") -> str:
     return f"{path}: no such {kind} file; check the path{of}{alternative}"
 
 
+def no_head(path) -> str:
+    """The line for a file at ``path`` given as an explanation head that holds none, with what to give instead."""
+    return f"{path}: holds no explanation head; give {WRITTEN_BY['explanation head']}"
+
+
 def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
     """The files of the checkpoint at ``path``: a checkpoint file, any part of one (all its parts, in
     order), or a folder whose ``.safetensors`` files are one checkpoint (a file or one set of parts). ``kind``: what
