@@ -2,6 +2,7 @@
 built in the test from published-layout weight files with random values."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -927,11 +928,12 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
     """With the onnxruntime engine, the published encoder and a regressor file that records its encoder, every load
     built the published encoder in torch (seconds) only to fingerprint it, and a first load built it twice. Now its
     fingerprint is kept beside the cached export: a first load builds it once, a later one not at all, and a
-    regressor of another encoder is still refused; a damaged fingerprint file is computed again."""
+    regressor of another encoder is still refused. They were kept twice, in a `.fingerprint` file and in the
+    export's sidecar; they are read from the sidecar, and computed where it does not record them."""
     from tiny_arniqa import TinyARNIQA
 
     import arniqa.models.published as published_module
-    from arniqa.models.arniqa import pairing_fingerprints
+    from arniqa.models.arniqa import PAIRING_KEYS, pairing_fingerprints
     from arniqa.models.explain import Explainer, save_explainer
 
     d, _, _ = published
@@ -954,11 +956,14 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
         with pytest.raises(ValueError, match=refused):
             load("arniqa-kadid10k", regressor=of_other, **options)
         assert built == []
-        [kept] = (tmp_path / "cache" / "onnx").glob("*.fingerprint")
-        kept.write_text("damaged")
+        assert not list((tmp_path / "cache" / "onnx").glob("*.fingerprint"))
+        [side] = (tmp_path / "cache" / "onnx").glob("*.onnx.json")
+        kept = json.loads(side.read_text())
+        side.write_text(json.dumps({k: v for k, v in kept.items() if k not in PAIRING_KEYS.values()}))
         with pytest.raises(ValueError, match=refused):
             load("arniqa-kadid10k", regressor=of_other, **options)
         assert len(built) == 1
+        side.write_text(json.dumps(kept))
     built.clear()  # an explanation head of another encoder: refused the same way, from the kept fingerprints
     head = save_explainer(tmp_path / "head_b.safetensors", Explainer(), encoder="checkpoint b", **fingerprints)
     with pytest.raises(ValueError, match=rf"^{re.escape(str(head))}: this explanation head .* checkpoint b, not of"):
