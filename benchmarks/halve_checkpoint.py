@@ -10,7 +10,8 @@ import sys
 
 from safetensors.torch import save_file
 
-from arniqa.models.checkpoint import arniqa_metadata
+from arniqa.models.arniqa import rounded_fingerprints
+from arniqa.models.checkpoint import arniqa_metadata, load_checkpoint
 from arniqa.models.files import WeightsError, read_state_dict
 
 if __name__ == "__main__":
@@ -21,6 +22,8 @@ if __name__ == "__main__":
     source, target = args.source, args.target
     try:
         meta = arniqa_metadata(source)
+        # what a regressor fitted on this copy pairs with a bf16 copy through (arniqa.models.arniqa)
+        meta["rounded_from"] = rounded_fingerprints(load_checkpoint(source)[0])
         state = {
             k: v.half() if v.is_floating_point() else v
             for k, v in read_state_dict(source).items()

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
+from arniqa.inference.listing import LIST_CHUNK
 from arniqa.models import download
 from arniqa.models.registry import PublishedFile
 
@@ -411,18 +412,25 @@ def test_a_nul_separated_list_scores_names_with_newlines_and_resumes(tmp_path, f
     assert [row["path"] for row in again] == names and again[:3] == rows
 
 
-def test_a_list_that_is_not_one_is_one_line_exit_2_and_the_rows_written_are_kept(tmp_path):
+def test_a_list_that_is_not_one_is_one_line_exit_2_before_anything_is_scored(tmp_path):
+    """A NUL list without -0 (or a photo given as the list) was refused once the paths before it were scored."""
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
     image = str(_img(tmp_path / "a.png", 20, 16, 1))
     out = tmp_path / "scores.csv"
     common = ["score", "--checkpoint", str(model), "--protocol", "whole", "-o", str(out)]
-    # a NUL list without -0: after the paths given as arguments are scored
-    r = CliRunner().invoke(app, [*common, image, "--files-from", "-"], input=f"{image}\0{image}\0".encode())
-    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines()[-1] == (
-        "error: standard input: holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) "
-        "add -0"
-    )
-    assert [row["path"] for row in _csv(out)] == [image]
+    for listing in ("-", image):
+        r = CliRunner().invoke(app, [*common, image, "--files-from", listing], input=f"{image}\0{image}\0".encode())
+        name = "standard input" if listing == "-" else listing
+        assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
+            f"error: {name}: holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) add -0"
+        ]
+        assert not out.exists()
+    # a NUL beyond the list's first chunk is met as the run reaches it: the rows written so far are kept
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(f"{image}\n".encode() + b"\n" * LIST_CHUNK + b"\0")
+    r = CliRunner().invoke(app, [*common, image, "--files-from", str(listing)])
+    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines()[-1].startswith(f"error: {listing}: holds a NUL byte")
+    assert [row["path"] for row in _csv(out)] == [image, image]
     for args, said in [
         (["--files-from", str(tmp_path / "missing")], f"error: {tmp_path / 'missing'}: no such file or directory; "),
         (["--files-from", str(tmp_path)], f"error: {tmp_path}: is a directory (a folder goes among PATHS); "),

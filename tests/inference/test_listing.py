@@ -192,6 +192,35 @@ def test_a_list_of_the_other_kind_is_refused(tmp_path, data, null, said):
     listing = tmp_path / "list"
     listing.write_bytes(data)
     with pytest.raises(ListError, match=f"^{listing}: {said}"):
-        list(read_list(listing, null))
+        read_list(listing, null)  # on the call: each shows before the first path is complete
     with pytest.raises(ListError, match="no such file or directory; give --files-from a file listing paths"):
         read_list(tmp_path / "missing")  # on the call, before the first path is taken
+
+
+def test_a_list_that_is_no_list_is_refused_on_the_call_and_a_list_is_read_up_to_its_first_path(tmp_path, monkeypatch):
+    """A photo or /dev/zero given as the list was refused only when the run reached it, after the PATHS before it
+    were scored; a read error was an OSError traceback."""
+    photo = _png(tmp_path / "photo.png")
+    for source in (photo, "/dev/zero"):
+        with pytest.raises(ListError, match=f"^{source}: holds a NUL byte, which no file name holds"):
+            read_list(source)
+
+    class Stdin:  # what read1 is asked for, in order; EIO once the list's first chunk is given
+        def __init__(self, chunks):
+            self.chunks = list(chunks)
+
+        def read1(self, size):
+            if not self.chunks:
+                raise OSError(5, "Input/output error")
+            return self.chunks.pop(0)
+
+    stdin = Stdin([b"\n\n", b"a.png\nb", b".png\n"])  # blank lines, then a path in two reads
+    monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": stdin})())
+    paths = read_list("-")
+    assert stdin.chunks == [b".png\n"]  # read up to its first path, no further
+    assert next(paths) == "a.png" and next(paths) == "b.png"
+    with pytest.raises(ListError, match="^standard input: input/output error; give --files-from a file listing"):
+        next(paths)
+    stdin.chunks = []
+    with pytest.raises(ListError, match="^standard input: input/output error"):
+        read_list("-")

@@ -2,6 +2,7 @@
 built in the test from published-layout weight files with random values."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -258,15 +259,14 @@ def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with
     fingerprints of the encoder rounded to bf16 and to fp16, and pair with such a copy, both ways; an encoder that
     differs in one weight by more than the rounding is refused, as is another. The exact fingerprint, which keys
     the cached features, still tells the copy from the original (its features differ)."""
-    import os
-    import subprocess
+    import runpy
     import sys
 
     from tiny_arniqa import TinyARNIQA, tiny_checkpoint
 
     from arniqa.inference.loading import check_pairing, load_model
-    from arniqa.models.arniqa import model_fingerprint
-    from arniqa.models.checkpoint import extra_config, load_checkpoint, save_checkpoint
+    from arniqa.models.arniqa import model_fingerprint, rounded_fingerprints
+    from arniqa.models.checkpoint import arniqa_metadata, extra_config, load_checkpoint, save_checkpoint
     from arniqa.models.files import read_state_dict
 
     a = tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)
@@ -274,22 +274,28 @@ def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with
     of_a = _regressor_file(tmp_path / "of_a.safetensors", own, f"checkpoint {a}", model)
     m, r, c = load_checkpoint(a)  # as docs/usage.md converts one
     [bf16] = save_checkpoint(tmp_path / "bf16.safetensors", m, r, dtype=torch.bfloat16, **extra_config(c))
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(Path(arniqa.__file__).parents[1])}
     halved = tmp_path / "halved.safetensors"
-    subprocess.run([sys.executable, root / "benchmarks" / "halve_checkpoint.py", a, halved], env=env, check=True)
-    restored = TinyARNIQA()  # as benchmarks/explain_session.sh restores it: a placeholder projector
+    script = str(Path(__file__).resolve().parents[2] / "benchmarks" / "halve_checkpoint.py")
+    monkeypatch.setattr(sys, "argv", [script, str(a), str(halved)])
+    runpy.run_path(script, run_name="__main__")  # here, where checkpoints load as TinyARNIQA
+    restored = TinyARNIQA()  # as benchmarks/explain_session.sh restores it: a placeholder projector, its config kept
     restored.load_state_dict({**restored.state_dict(), **{k: v.float() for k, v in read_state_dict(halved).items()}})
-    [fp16] = save_checkpoint(tmp_path / "fp16.safetensors", restored, own)
+    [fp16] = save_checkpoint(tmp_path / "fp16.safetensors", restored, own, **extra_config(arniqa_metadata(halved)))
 
     original = load(a, device="cpu", engine="torch", protocol="whole").score(photos).raw_scores
+    of_copies = {}
     for copy in (bf16, fp16):
         encoder, _ = load_model(copy)
         assert model_fingerprint(encoder) != model_fingerprint(model)
         scores = load(copy, device="cpu", engine="torch", protocol="whole", regressor=of_a).score(photos).raw_scores
         np.testing.assert_allclose(scores, original, atol=5e-3)  # the same encoder, rounded (bf16: 2**-8)
-        of_copy = _regressor_file(tmp_path / "of_copy.safetensors", own, f"checkpoint {copy}", encoder)
-        load(a, device="cpu", engine="torch", regressor=of_copy)
+        of_copies[copy] = _regressor_file(tmp_path / f"of_{copy.name}", own, f"checkpoint {copy}", encoder)
+        load(a, device="cpu", engine="torch", regressor=of_copies[copy])
+    # the two copies with each other: the fp16 copy's values rounded to bf16 are not the bf16 copy's (nor the
+    # other way), so a file fitted on one was refused with the other; the copy records its original's
+    assert model_fingerprint(load_model(fp16)[0], "bf16") != model_fingerprint(load_model(bf16)[0], "bf16")
+    load(fp16, device="cpu", engine="torch", regressor=of_copies[bf16])
+    load(bf16, device="cpu", engine="torch", regressor=of_copies[fp16])
     assert not [w for w in recwarn if "record" in str(w.message)]
 
     nudged = TinyARNIQA()
@@ -300,6 +306,10 @@ def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with
     for other in (nudged, TinyARNIQA()):
         with pytest.raises(ValueError, match=rf"^{re.escape(str(of_a))}: this regressor was fitted on the features"):
             check_pairing(of_a, lambda rounded, other=other: model_fingerprint(other, rounded), Path("b"))
+        other.rounded_from = rounded_fingerprints(model)  # claimed by an encoder that is no rounding of it: not taken
+        of_other = _regressor_file(tmp_path / "of_other.safetensors", own, "checkpoint b", other)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(of_other))}: this regressor was fitted on"):
+            load(bf16, device="cpu", engine="torch", regressor=of_other)
 
 
 def test_a_regressor_file_of_a_checkpoint_is_refused_with_the_published_encoder(published, tmp_path, recwarn):
@@ -922,11 +932,12 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
     """With the onnxruntime engine, the published encoder and a regressor file that records its encoder, every load
     built the published encoder in torch (seconds) only to fingerprint it, and a first load built it twice. Now its
     fingerprint is kept beside the cached export: a first load builds it once, a later one not at all, and a
-    regressor of another encoder is still refused; a damaged fingerprint file is computed again."""
+    regressor of another encoder is still refused. They were kept twice, in a `.fingerprint` file and in the
+    export's sidecar; they are read from the sidecar, and computed where it does not record them."""
     from tiny_arniqa import TinyARNIQA
 
     import arniqa.models.published as published_module
-    from arniqa.models.arniqa import pairing_fingerprints
+    from arniqa.models.arniqa import PAIRING_KEYS, pairing_fingerprints
     from arniqa.models.explain import Explainer, save_explainer
 
     d, _, _ = published
@@ -949,11 +960,14 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
         with pytest.raises(ValueError, match=refused):
             load("arniqa-kadid10k", regressor=of_other, **options)
         assert built == []
-        [kept] = (tmp_path / "cache" / "onnx").glob("*.fingerprint")
-        kept.write_text("damaged")
+        assert not list((tmp_path / "cache" / "onnx").glob("*.fingerprint"))
+        [side] = (tmp_path / "cache" / "onnx").glob("*.onnx.json")
+        kept = json.loads(side.read_text())
+        side.write_text(json.dumps({k: v for k, v in kept.items() if k not in PAIRING_KEYS.values()}))
         with pytest.raises(ValueError, match=refused):
             load("arniqa-kadid10k", regressor=of_other, **options)
         assert len(built) == 1
+        side.write_text(json.dumps(kept))
     built.clear()  # an explanation head of another encoder: refused the same way, from the kept fingerprints
     head = save_explainer(tmp_path / "head_b.safetensors", Explainer(), encoder="checkpoint b", **fingerprints)
     with pytest.raises(ValueError, match=rf"^{re.escape(str(head))}: this explanation head .* checkpoint b, not of"):

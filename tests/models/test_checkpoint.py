@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import EXIT_OK, app
 from arniqa.models import ARNIQA, Regressor, WeightsError, checkpoint
+from arniqa.models.arniqa import rounded_fingerprints
 from arniqa.models.checkpoint import extra_config, load_checkpoint, read_checkpoint_config, save_checkpoint
 
 
@@ -143,7 +144,7 @@ def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
     [single] = save_checkpoint(tmp_path / "model.safetensors", model, reg, step=7, note="demo")
     m, r, config = load_checkpoint(single)
     assert config["dtype"] == "float32"
-    bound = 800
+    bound = 1000  # the header holds the original's rounded fingerprints (rounded_from)
     files = save_checkpoint(
         tmp_path / "parts" / "model.safetensors",
         m,
@@ -164,6 +165,7 @@ def test_convert_to_bf16_parts_and_load_them_back(tiny, tmp_path):
     assert all(t.dtype == torch.bfloat16 for part in stored for t in part.values())
     part_set = _config(files[0])["part_set"]
     assert len(part_set) == 16 and int(part_set, 16) >= 0  # 8 random bytes in hex, one per save
+    config = {**config, "rounded_from": rounded_fingerprints(m)}  # what a copy pairs through (arniqa.models.arniqa)
     for i, f in enumerate(files, 1):
         assert _config(f) == {**config, "dtype": "bfloat16", "part": i, "parts": n, "part_set": part_set}
 
@@ -186,18 +188,22 @@ def test_parts_of_two_saves_of_one_config_do_not_load_as_one(tiny, tmp_path):
     # before: parts were matched by their config only, so part 2 of a later save of the same model (a crash
     # between the renames of a save, a copy over an older set) loaded with the other parts, a silent mix
     model, reg = tiny
-    parts = dict(dtype=torch.bfloat16, max_part_bytes=800, step=1)
+    parts = dict(dtype=torch.bfloat16, max_part_bytes=1000, step=1)
     first = save_checkpoint(tmp_path / "m.safetensors", model, reg, **parts)
     kept = tmp_path / "kept"
     kept.mkdir()
     for f in first:
         shutil.copy(f, kept / f.name)
+    again = save_checkpoint(tmp_path / "m.safetensors", model, reg, **parts)  # the same weights and config
+    shutil.copy(again[1], kept / again[1].name)
+    with pytest.raises(WeightsError, match=f"{again[1].name}: a part of another save than {first[0].name}"):
+        load_checkpoint(kept)
     with torch.no_grad():
-        model.conv.weight.add_(1.0)  # other weights, the same config
+        model.conv.weight.add_(1.0)  # other weights: their rounded fingerprints (rounded_from) differ too
     second = save_checkpoint(tmp_path / "m.safetensors", model, reg, **parts)
     assert [f.name for f in second] == [f.name for f in first] and len(first) > 2
     shutil.copy(second[1], kept / second[1].name)
-    with pytest.raises(WeightsError, match=f"{second[1].name}: a part of another save than {first[0].name}"):
+    with pytest.raises(WeightsError, match=f"{second[1].name}: its config differs .* of different checkpoints"):
         load_checkpoint(kept)
     loaded, _, _ = load_checkpoint(tmp_path)  # a whole set loads, with the weights it was saved with
     assert torch.equal(loaded.conv.weight, _bf16(model)["conv.weight"])
@@ -212,11 +218,11 @@ def test_a_tensor_larger_than_a_part_is_refused(tiny, tmp_path):
 
 def test_missing_extra_and_mismatched_parts(tiny, tmp_path):
     model, reg = tiny
-    files = save_checkpoint(tmp_path / "a" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800)
+    files = save_checkpoint(tmp_path / "a" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=1000)
     n = len(files)
     of = f"of-{n:05d}.safetensors"
     other = save_checkpoint(
-        tmp_path / "b" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=800, step=1
+        tmp_path / "b" / "m.safetensors", model, reg, dtype=torch.bfloat16, max_part_bytes=1000, step=1
     )
     assert len(other) == n
 

@@ -9,19 +9,19 @@ A failure of the runtime (e.g. out of memory) is raised as RuntimeError, which t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
+from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import atomic_write, json_writer, mark_used, parse_json, prune_cache
+from ..utils.files import mark_used, prune_cache
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
+from .sidecar import read_sidecar
 
 
 class TorchEngine:
@@ -80,21 +80,16 @@ def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
 
 
 def cached_fingerprint(name: str, build: Callable[[], ARNIQA], rounded: str | None = None) -> str:
-    """:func:`model_fingerprint` of the model ``build()`` returns (at ``rounded``), kept with the others of
-    :func:`pairing_fingerprints` as JSON in ``<cache>/onnx/<name>.fingerprint`` beside its cached export, so that a
-    second call builds no model."""
-    path = cache_dir() / "onnx" / f"{name}.fingerprint"
+    """:func:`model_fingerprint` of the model ``build()`` returns (at ``rounded``): read from the sidecar of its
+    cached export ``<cache>/onnx/<name>.onnx`` (:func:`cached_onnx`; the sidecar records the encoder's
+    :func:`~arniqa.models.arniqa.pairing_fingerprints`), so that a later call builds no model; computed when there
+    is no export yet, or its sidecar does not record it."""
     try:
-        kept = parse_json(path.read_text(errors="replace")) if path.is_file() else {}
-    except (OSError, ValueError):  # damaged, or of an older version (the exact fingerprint alone): made again
+        kept = read_sidecar(cache_dir() / "onnx" / f"{name}.onnx") or {}
+    except (OSError, ValueError):  # damaged, or being replaced: computed
         kept = {}
-    fingerprint = kept.get(PAIRING_KEYS[rounded]) if isinstance(kept, dict) else None
-    if isinstance(fingerprint, str) and re.fullmatch("[0-9a-f]{64}", fingerprint):
-        return fingerprint
-    kept = pairing_fingerprints(build())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json_writer(kept))
-    return kept[PAIRING_KEYS[rounded]]
+    fingerprint = kept.get(PAIRING_KEYS[rounded])  # read_sidecar checked it is a SHA-256 digest
+    return fingerprint if isinstance(fingerprint, str) else model_fingerprint(build(), rounded)
 
 
 def cached_export(model: ARNIQA) -> Path:

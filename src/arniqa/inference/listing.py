@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
+from itertools import chain
 from pathlib import Path
 
 from ..data.folders import is_image, walk
@@ -32,7 +33,8 @@ class ListError(ValueError):
 
 
 def read_list(source: str | os.PathLike, null: bool = False) -> Iterator[str]:
-    """The paths of a list file (``-``: standard input), opened now and read as they are taken, a chunk at a time.
+    """The paths of a list file (``-``: standard input), read up to its first path now, so that a list that is no
+    list (a photo, ``/dev/zero``) is refused before anything is scored, and the rest as taken, a chunk at a time.
 
     One path per line, blank lines passed over and a line's trailing CR dropped; ``null``: paths ended by NUL
     bytes (``find -print0``), taken as they are (a name may hold a newline, or end in a space). No file name holds
@@ -41,22 +43,25 @@ def read_list(source: str | os.PathLike, null: bool = False) -> Iterator[str]:
     file names (``os.fsdecode``: bytes that are not UTF-8 are kept, whatever the locale of standard input); a UTF-8
     byte-order mark at the start is dropped."""
     name = "standard input" if str(source) == "-" else str(source)
-    if str(source) == "-":
-        return _paths(sys.stdin.buffer, name, null, close=False)
     try:
-        return _paths(open(source, "rb"), name, null)
+        stream = sys.stdin.buffer if str(source) == "-" else open(source, "rb")
     except OSError as e:
-        folder = " (a folder goes among PATHS)" if isinstance(e, IsADirectoryError) else ""
-        raise ListError(
-            f"{name}: {(e.strerror or str(e)).lower()}{folder}; give --files-from a file listing paths"
-        ) from None
+        raise _unreadable(name, e) from None
+    paths = _paths(stream, name, null, close=stream is not sys.stdin.buffer)
+    first = next(paths, None)
+    return chain([] if first is None else [first], paths)
+
+
+def _unreadable(name: str, e: OSError) -> ListError:
+    folder = " (a folder goes among PATHS)" if isinstance(e, IsADirectoryError) else ""
+    return ListError(f"{name}: {(e.strerror or str(e)).lower()}{folder}; give --files-from a file listing paths")
 
 
 def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
     sep = b"\0" if null else b"\n"
     rest, first = b"", True
     with stream if close else nullcontext():
-        while chunk := stream.read1(LIST_CHUNK):  # what a pipe holds now, not a whole chunk
+        while chunk := _read(stream, name):
             if not null and b"\0" in chunk:
                 nul = "holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) add -0"
                 raise ListError(f"{name}: {nul}")
@@ -73,6 +78,13 @@ def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
             raise ListError(f"{name}: holds lines but no NUL byte; for a list of one path per line drop -0")
         if path := _path(rest, first, null):
             yield path
+
+
+def _read(stream, name: str) -> bytes:
+    try:
+        return stream.read1(LIST_CHUNK)  # what a pipe holds now, not a whole chunk
+    except OSError as e:
+        raise _unreadable(name, e) from None
 
 
 def _path(record: bytes, first: bool, null: bool) -> str | None:

@@ -21,6 +21,8 @@ class ARNIQA(nn.Module):
     L2-normalised 128-d projection of ``f`` (the projector sees the normalised ``f``).
     """
 
+    rounded_from: dict | None = None  # a rounded copy's: its original's rounded fingerprints (pairing_fingerprints)
+
     def __init__(self, backbone: str = "resnet50", **backbone_options) -> None:
         super().__init__()
         self.backbone_name = backbone
@@ -82,4 +84,20 @@ def pairing_fingerprints(model: torch.nn.Module) -> dict[str, str]:
     """What a file fitted on ``model``'s features records of it (``arniqa evaluate``'s regressors, ``arniqa explain
     fit``'s heads), under :data:`PAIRING_KEYS`: the exact fingerprint and the rounded ones
     (:func:`arniqa.inference.loading.check_pairing`)."""
-    return {key: model_fingerprint(model, rounded) for rounded, key in PAIRING_KEYS.items()}
+    return {PAIRING_KEYS[None]: model_fingerprint(model), **rounded_fingerprints(model)}
+
+
+def rounded_fingerprints(model: torch.nn.Module) -> dict[str, str]:
+    """The rounded fingerprints of :func:`pairing_fingerprints`.
+
+    A bf16 copy cannot compute its original's fp16 fingerprint, nor an fp16 copy the bf16 one (rounding the fp16
+    values to bf16 differs from rounding the original in about 6 % of them), so a copy's checkpoint records its
+    original's (``model.rounded_from``, :func:`~arniqa.models.checkpoint.load_checkpoint`); they stand for the
+    copy's own when one of them is the copy's own (it is a rounding of that encoder), so that the bf16 and fp16
+    copies of one encoder pair with each other."""
+    own = {PAIRING_KEYS[p]: model_fingerprint(model, p) for p in ROUNDINGS}
+    origin = getattr(model, "rounded_from", None)
+    if isinstance(origin, dict) and all(isinstance(origin.get(k), str) for k in own):
+        if any(origin[k] == v for k, v in own.items()):
+            return {k: origin[k] for k in own}
+    return own

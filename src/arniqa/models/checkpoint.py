@@ -21,7 +21,7 @@ from safetensors.torch import save
 
 from ..constants import QUALITY_DIM
 from ..utils.files import Writer, atomic_writes, parse_json
-from .arniqa import ARNIQA
+from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, no_such_file, part_path, preview_keys
 from .regressor import Regressor
@@ -90,6 +90,8 @@ def checkpoint_writers(
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     tensors = {k: v.contiguous() for k, v in tensors.items()}
+    if dtype in ROUNDINGS.values():  # a copy at that precision: what the copy at the other one pairs through
+        config["rounded_from"] = rounded_fingerprints(model)
     stored = next((v.dtype for v in tensors.values() if v.is_floating_point()), torch.float32)
     meta = {
         "format": CHECKPOINT_FORMAT,
@@ -259,6 +261,7 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
     for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
         del tensors[k]
     load_strict(model, tensors, path)
+    model.rounded_from = config.get("rounded_from")  # checked before use (pairing_fingerprints)
     regressor = None
     if config.get("regressor") is not None:
         rc = config["regressor"]

@@ -274,7 +274,7 @@ def mark_used(path: Path) -> bool:
 def prune_cache(folder: Path, keep: int = 4, idle: float = 24 * 3600) -> None:
     """Delete the files of all but the ``keep`` entries of the cache ``folder`` (``<cache>/onnx/``) used last, except
     those used in the last ``idle`` seconds. An entry's files share the name up to the first dot (``KEY.onnx``,
-    ``KEY.onnx.json``, ``KEY.fingerprint``, ``KEY.int8-*.onnx``); it was last used when one of them was last made
+    ``KEY.onnx.json``, ``KEY.int8-*.onnx``); it was last used when one of them was last made
     or read (:func:`mark_used`). Temporary files of writes under way (hidden) are left alone. A run reads a cached
     file within minutes of marking it used (a load, an int8 calibration), so none goes from under a run; one that
     went is made again when next used."""
