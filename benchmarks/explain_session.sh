@@ -37,7 +37,7 @@ stage() { local name=$1; shift; local t=$SECONDS; echo "== $name: $*"; "$@" > "$
 python3 - "$MODEL" "$S/model.safetensors" <<'PY'
 import sys, torch
 from arniqa.models.arniqa import ARNIQA
-from arniqa.models.checkpoint import arniqa_metadata, save_checkpoint
+from arniqa.models.checkpoint import arniqa_metadata, extra_config, save_checkpoint
 from arniqa.models.files import read_state_dict
 meta = arniqa_metadata(sys.argv[1])
 state = {k: v.float() if v.is_floating_point() else v for k, v in read_state_dict(sys.argv[1]).items()}
@@ -47,7 +47,7 @@ full = model.state_dict()
 missing = sorted(set(full) - set(state))
 assert all(k.startswith("projector.") for k in missing), missing[:5]
 model.load_state_dict({**full, **state})
-extra = {k: v for k, v in meta.items() if k not in ("format", "version", "backbone", "backbone_options", "regressor")}
+extra = extra_config(meta)  # the halved copy's own keys: its dtype and such are set by the save
 save_checkpoint(sys.argv[2], model, **extra, restored_from=sys.argv[1], placeholder_projector=bool(missing))
 print("restored", sys.argv[1], "missing", len(missing))
 PY

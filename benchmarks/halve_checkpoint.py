@@ -32,7 +32,7 @@ if __name__ == "__main__":
     except (WeightsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    meta["regressor"] = None
+    meta["regressor"], meta["dtype"] = None, "float16"  # what save_checkpoint records of its stored tensors
     meta.pop("explainer", None)
     save_file(state, target, metadata={"arniqa": json.dumps(meta)})
     print(f"wrote {target}")
