@@ -152,7 +152,8 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     pristine = tmp_path / "pristine"
     pristine.mkdir()
     _photo(pristine / "a.png", 64, 48, 5)
-    (pristine / "c.png").write_text("broken")
+    broken = pristine / f"c-{'x' * 80}\n.png"  # a long name, a newline in it: its line was wrapped, then split
+    broken.write_text("broken")
     out = tmp_path / "head.safetensors"
     result = _run(
         "explain",
@@ -178,7 +179,9 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     assert result.exit_code == EXIT_FAILED, result.output
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
-    assert [f["path"].rsplit("/", 1)[1] for f in report["failed"]] == ["c.png"]
+    assert [f["path"] for f in report["failed"]] == [str(broken)]
+    named = str(broken).replace("\n", "\\x0a") + ": "
+    assert result.stderr.splitlines()[-1].startswith(named)  # one line, naming the file whole
     assert report["fit_accuracy"]["single"]["images"] == 23 * 5
     fitted = load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer
     assert fitted is not None and fitted.protocol == "whole"  # the protocol it was fitted with, read back

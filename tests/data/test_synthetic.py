@@ -151,6 +151,17 @@ def test_a_folder_with_a_label_file_it_did_not_make_is_refused_untouched(pristin
     assert (other / "notes.txt").read_text() == "mine" and len(list((other / "images").iterdir())) == 2 * 6
 
 
+def test_a_refused_folder_holding_a_label_file_alone_gets_no_images_folder(pristine, tmp_path):
+    """A folder with a dmos.csv and no images/ was refused, but left holding an empty images/ the build made
+    before it looked: nothing is made in a refused folder."""
+    out = tmp_path / "labels"
+    out.mkdir()
+    (out / "dmos.csv").write_text("dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.57,0.1\n")
+    with pytest.raises(ValueError, match="did not make"):
+        build_synthetic(list_images(pristine), out, size=(32, 24), types=("jpeg",))
+    assert sorted(p.name for p in out.iterdir()) == ["dmos.csv"]
+
+
 def test_a_photo_that_failed_can_be_taken_out_and_the_build_goes_on(pristine, tmp_path):
     """A photo that cannot be read stops the build after the references before it; the rerun without it was
     refused ("reference I02 was made from bad.png"), though no image of I02 had been written. Now it goes on,

@@ -30,3 +30,15 @@ def test_a_pipe_planted_as_a_log_file_is_replaced_never_opened(tmp_path):
     assert all(stat.S_ISREG(os.lstat(tmp_path / name).st_mode) for name in names)
     assert (tmp_path / "validation.csv").read_text().splitlines() == ["global_step,epoch,srcc", "5,1,0.500000"]
     assert (tmp_path / "run.log").read_text().endswith(" done\n")
+
+
+def test_a_note_above_the_progress_bar_is_one_line_whatever_its_length(tmp_path, capsys):
+    """A run.log note (the degradation mode, a resume on another device) printed above the progress bar was
+    wrapped at the console's width (80 columns off a terminal): one note, two lines. It is one line, as in run.log."""
+    config = Config()
+    config.log.tensorboard = False
+    note = "resumed with device was cuda, now cpu; precision was bf16, now fp32: " + "x" * 120
+    with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config) as log:
+        log.note(note)
+    assert note in capsys.readouterr().out.splitlines()
+    assert (tmp_path / "run.log").read_text().endswith(f" {note}\n")

@@ -85,7 +85,7 @@ def fit(
     from ..data.synthetic import parse_size
     from ..inference import load
     from ..utils.console import terminal
-    from ..utils.files import atomic_writes, json_writer, own_files
+    from ..utils.files import atomic_writes, json_writer, one_line, own_files
 
     err = terminal(stderr=True)
     try:
@@ -190,7 +190,7 @@ def fit(
                         f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
                     )
             for path, error in failed:
-                err.print(f"{path}: {error}", style="yellow")
+                err.print(one_line(f"{path}: {error}"), style="yellow", soft_wrap=True)  # one line, not wrapped
             raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -157,9 +157,10 @@ def build_synthetic(
             "ablation config)"
         )
     out = Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
         _claim(out, pristine, size, seed)
+        (out / "images").mkdir(exist_ok=True)  # after the claim: a refused folder is left as it was
         return _build(pristine, out, size, seed, types, progress)
 
 
@@ -178,7 +179,7 @@ def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) ->
     path = out / SETTINGS_FILE
     sources = [str(Path(p).resolve()) for p in pristine]
     if not path.exists() and not (out / "sources.csv").exists():
-        if (out / "dmos.csv").exists() or any((out / "images").iterdir()):
+        if (out / "dmos.csv").exists() or ((out / "images").is_dir() and any((out / "images").iterdir())):
             raise ValueError(
                 f"{out}: holds a dmos.csv or images that arniqa benchmark synthetic did not make (no {SETTINGS_FILE}); "
                 "choose another output folder: the build would replace its dmos.csv"
