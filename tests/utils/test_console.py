@@ -26,5 +26,27 @@ def test_every_console_in_the_package_is_made_here():
     from pathlib import Path
 
     source = Path(__file__).resolve().parents[2] / "src" / "arniqa"
-    makers = [p.relative_to(source).as_posix() for p in source.rglob("*.py") if "Console(" in p.read_text()]
+    makers = [
+        p.relative_to(source).as_posix()
+        for p in source.rglob("*.py")
+        if "Console(" in p.read_text() or "(Console)" in p.read_text()
+    ]
     assert makers == ["utils/console.py"]
+
+
+def test_a_line_of_text_stays_one_line_and_a_table_fits_the_width(capsys, monkeypatch):
+    """`wrote PATH`, a failed reference, a training note were cut into lines of the terminal's width (80 columns in
+    a log file), so a long path came out on two lines; a table still fits the width, its cells wrapped, not cut."""
+    from rich.table import Table
+
+    monkeypatch.setenv("COLUMNS", "40")
+    line = "wrote " + "/very/long/folder" * 6 + "/scores.csv"
+    table = Table("path", "score")
+    table.add_row("a photo " * 10, "0.5")
+    console = terminal()
+    console.print(line)
+    console.print(table)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == line
+    assert all(len(row) <= 40 for row in out[1:])
+    assert "".join(out[1:]).count("photo") == 10  # every word is there

@@ -129,7 +129,7 @@ def evaluate(
             )
         try:
             try:
-                out = run_evaluation(spec, log=partial(err.print, soft_wrap=True))
+                out = run_evaluation(spec, log=err.print)
             except load_failed as e:  # said below as the load here says it (the features computed are cached)
                 raise OutOfMemory("model", e.error) if out_of_memory(e.error) else e.error from None
         except stops as e:
@@ -141,4 +141,4 @@ def evaluate(
         except OutOfMemory as e:  # its message names the step
             fail(str(e))
     typer.echo(markdown(out.result))
-    err.print("wrote " + ", ".join(str(p) for p in out.files.values()), soft_wrap=True)
+    err.print("wrote " + ", ".join(str(p) for p in out.files.values()))

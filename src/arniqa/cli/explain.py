@@ -132,8 +132,7 @@ def fit(
                 if left:
                     err.print(
                         f"the first reference took {seconds:.0f} s: about {_duration(seconds * left)} for the "
-                        f"{left} left (fewer if --cache holds some; docs/explain.md, *Cost*: how to make it cheaper)",
-                        soft_wrap=True,
+                        f"{left} left (fewer if --cache holds some; docs/explain.md, *Cost*: how to make it cheaper)"
                     )
 
             with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
@@ -142,7 +141,7 @@ def fit(
                     scorer,
                     paths,
                     progress=lambda i, n: bar.update(task, completed=i),
-                    starting=lambda: err.print(plan, soft_wrap=True),  # once a reference could be read
+                    starting=lambda: err.print(plan),  # once a reference could be read
                     first=projected,
                     **settings,
                 )
@@ -190,7 +189,7 @@ def fit(
                         f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
                     )
             for path, error in failed:
-                err.print(one_line(f"{path}: {error}"), style="yellow", soft_wrap=True)  # one line, not wrapped
+                err.print(one_line(f"{path}: {error}"), style="yellow")
             raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

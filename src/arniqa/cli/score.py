@@ -290,10 +290,9 @@ def score(
         err.print(
             f"{failed + counts['resumed failed']} of {total} images could not be scored{before} (see the error column)",
             style="yellow",
-            soft_wrap=True,
         )
     if summary := skipped_summary(skipped, broken):
-        err.print(summary, style="yellow", soft_wrap=True)  # one line
+        err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 

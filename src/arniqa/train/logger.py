@@ -86,7 +86,7 @@ class RunLogger:
             self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
             self.run_log.flush()
         if self.progress is not None:
-            self.progress.console.print(text, soft_wrap=True)  # one line, as in run.log
+            self.progress.console.print(text)
 
     def advance(self, global_step: int, loss: float, lr: float) -> None:
         if self.enabled and self.progress is not None:
