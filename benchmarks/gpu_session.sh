@@ -3,7 +3,7 @@
 #   preflight       imports, CUDA, the photos, free disk (seconds; on failure the session stops, one line)
 #   machine         nvidia-smi, lscpu, /dev/shm, arniqa's machine description
 #   cuda_tests      every test marked `cuda` (pytest -m cuda)
-#   photos          KADIS-like 512x384 PNGs made from PHOTOS for the speed stages
+#   photos          KADIS-like 512x384 PNGs made from PHOTOS for the speed stages (smoke: 224x224)
 #   pipeline        the degrade_on=workers DataLoader alone (benchmarks/training.py --pipeline-only)
 #   step_*          the training step against the encoder alone: degrade_on=device at batch 16, workers at
 #                   batch 16, 64 and 256 (SE-ResNet50, bf16, channels_last)
@@ -68,9 +68,14 @@ ARNIQA=("$PYTHON" -m arniqa)
 
 if [ $SMOKE = 1 ]; then
   BUDGET=1500; DEVICE=cpu; CROP=32; BACKBONE=resnet50; PRECISION=fp32; PHOTO_COUNT=12; MIN_PHOTOS=8; FREE_GB=0.2
+  PHOTO_SIZE=224,224  # the smallest jpeg_codecs' 224 px crops take; parts scores them whole
+  # one torch thread per process: two on 2 cores beside a DataLoader worker or a busy CI machine spin-wait
+  # (the step and scoring stages took 2-3x as long)
+  export OMP_NUM_THREADS=1
   PIPE_WORKERS=1; DEVICE_BATCH=2; WORKER_BATCHES=2; STEPS=1; WARMUP=0; DEVICE_WARMUP=0; BENCH_WORKERS=1
   DEVICE_WORKERS=1; PROFILE=4; CURVE_SECONDS=0
-  SCORING=(--images 1 --repeats 1 --sizes 48x40 --paths fp32@b1,loop,encoder-fp32@b1,nvjpeg-fp32@b1 --no-baseline)
+  SCORING=(--images 1 --repeats 1 --threads 1 --sizes 48x40 --paths fp32@b1,loop,encoder-fp32@b1,nvjpeg-fp32@b1
+           --no-baseline)
   CODECS=(--crops 8 --repeats 1)
   TINY=(--set data.holdout_images=6 --set synthetic.size=40x32 --set "synthetic.types=[gaublur, whitenoise]"
         --set recipe.data.crop_size=16 --set recipe.data.num_workers=0 --set recipe.train.batch_size=2
@@ -86,6 +91,7 @@ if [ $SMOKE = 1 ]; then
   L_CODECS=120; L_PARTS=300; RESERVE=10  # generous: a busy 2-core CI machine
 else
   BUDGET=505; DEVICE=cuda; CROP=224; BACKBONE=se_resnet50; PRECISION=bf16; PHOTO_COUNT=64; MIN_PHOTOS=64; FREE_GB=8
+  PHOTO_SIZE=512,384
   PIPE_WORKERS=15; DEVICE_BATCH=16; WORKER_BATCHES="16 64 256"; STEPS=12; WARMUP=8; DEVICE_WARMUP=4
   BENCH_WORKERS=15; DEVICE_WORKERS=8; PROFILE=16; CURVE_SECONDS=240
   SCORING=(--images 24 --repeats 2 --threads 16
@@ -153,7 +159,7 @@ mapfile -t CUDA_TESTS < <(grep -rl "mark.cuda\|CUDA_ONLY" tests --include='test_
 stage cuda_tests "$L_TESTS" "$PYTHON" -m pytest -m cuda "${CUDA_TESTS[@]}" -q -rs -p no:cacheprovider \
   --junitxml="$RESULTS/cuda_tests.xml"
 mkdir -p "$SCRATCH/photos"
-stage photos "$L_PHOTOS" "$PYTHON" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from training import make_photos; make_photos(Path('$PHOTOS'), Path('$SCRATCH/photos'), $PHOTO_COUNT)"
+stage photos "$L_PHOTOS" "$PYTHON" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from training import make_photos; make_photos(Path('$PHOTOS'), Path('$SCRATCH/photos'), $PHOTO_COUNT, ($PHOTO_SIZE))"
 
 BENCH=("$PYTHON" benchmarks/training.py --crop-size "$CROP" --backbone "$BACKBONE")
 stage pipeline "$L_PIPE" "${BENCH[@]}" --pipeline-only --workers "$PIPE_WORKERS" --batch "$DEVICE_BATCH" --steps $((3 * STEPS)) \
