@@ -13,6 +13,7 @@ import typer
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
 from ..utils.files import is_stream
+from ..utils.names import count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -277,7 +278,7 @@ def score(
         fail(str(e))
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
-        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}")
+        err.print(f"resuming: {counts['resumed']} of {count(total, 'path')} already in {output}")
     if html is not None:
         from ..reports.html import write_report
 
@@ -288,7 +289,8 @@ def score(
         before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
         total = counts["resumed"] + counts["scored"]
         err.print(
-            f"{failed + counts['resumed failed']} of {total} images could not be scored{before} (see the error column)",
+            f"{failed + counts['resumed failed']} of {count(total, 'image')} could not be scored{before} "
+            "(see the error column)",
             style="yellow",
         )
     if summary := skipped_summary(skipped, broken):
