@@ -31,6 +31,7 @@ from .command import (
     one_model_source,
     one_writer,
     output_place,
+    quiet_bar,
     writing,
 )
 
@@ -248,7 +249,7 @@ def score(
                     stack, ray, ray_workers, options, scorer.explainer if explain else None
                 )
                 items = list(items)  # Ray splits the list into blocks
-            bar = stack.enter_context(Progress(*columns, console=err, transient=False))
+            bar = stack.enter_context(quiet_bar(Progress(*columns, console=err, transient=False)))
             task = bar.add_task("scoring", total=None)
 
             def advance() -> None:
