@@ -354,7 +354,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
 
     done, report = fresh_cli("benchmark", "synthetic", "--pristine", "missing", "-o", "out")
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
-    assert "missing: not a folder of images" in done.stderr.splitlines()[0]
+    assert "missing: no such folder; give a folder holding image files" in done.stderr.splitlines()[0]
     # and a mistyped --size (data.synthetic imported torch: 6.4 s, 730 MB)
     done, report = fresh_cli("benchmark", "synthetic", "--pristine", "photos", "-o", "out", "--size", "12x")
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
@@ -397,7 +397,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
         (
             ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "data.pristine=typo"],
-            "data.pristine: typo: not a folder of images",
+            "data.pristine: typo: no such folder; give a folder holding image files",
         ),
         (["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "synthetic.size=12x"], "synthetic.size: expected"),
         (

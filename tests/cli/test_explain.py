@@ -619,7 +619,7 @@ def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
 
     (tmp_path / "empty").mkdir()
     empty = f"empty: no image files found; give a folder holding image files: {image_rule()}"
-    for folder, said in (("missing", "missing: not a folder of images"), ("empty", empty)):
+    for folder, said in (("missing", "missing: no such folder; give a folder holding image files"), ("empty", empty)):
         done, report = fresh_cli("explain", "fit", tmp_path / folder, "-o", tmp_path / "head.safetensors")
         assert (done.returncode, report["heavy"]) == (2, []), done.stderr
         assert said in done.stderr.splitlines()[0]

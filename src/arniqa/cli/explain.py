@@ -67,7 +67,7 @@ def fit(
 
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
-    from ..data.folders import list_images
+    from ..data.folders import IMAGE_FOLDER, list_images
 
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
@@ -80,7 +80,7 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
-            fail_no_images([str(folder)], give="a folder holding image files")
+            fail_no_images([str(folder)], give=IMAGE_FOLDER)
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size

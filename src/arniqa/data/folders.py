@@ -34,6 +34,9 @@ def is_image(path: str | os.PathLike) -> bool:
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
 
 
+IMAGE_FOLDER = "a folder holding image files"  # what list_images takes, in a message
+
+
 def image_rule() -> str:
     """What :func:`is_image` takes, in words for a message: the common suffixes it knows, how many others, and the
     header rule."""
@@ -148,7 +151,7 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
     ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of images")
+        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
     skipped: Counter = Counter()
     broken = Broken()
 
