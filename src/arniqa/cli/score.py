@@ -190,7 +190,7 @@ def score(
         options["calibrate"] = calibrate
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
-    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
+    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.fields[done]}"), TimeElapsedColumn())
     try:  # a list that is no list stops the run; the rows written are kept
         with ExitStack() as stack:
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
@@ -250,11 +250,11 @@ def score(
                 )
                 items = list(items)  # Ray splits the list into blocks
             bar = stack.enter_context(quiet_bar(Progress(*columns, console=err, transient=False)))
-            task = bar.add_task("scoring", total=None)
+            task = bar.add_task("scoring", total=None, done=count(0, "image"))
 
             def advance() -> None:
                 counts.update(["scored"])
-                bar.advance(task)
+                bar.update(task, advance=1, done=count(counts["scored"], "image"))
 
             rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
             try:
