@@ -295,7 +295,10 @@ def test_a_bad_pristine_folder_is_refused_before_the_study_writes_anything(study
     write_textures(tmp_path / "few" / "photos", 3)  # 6 to hold out
     there = tmp_path / "there"
     there.mkdir()
-    for pristine, said in ((tmp_path / "typo", "not a folder of images"), (tmp_path / "few", "3 images cannot give")):
+    for pristine, said in (
+        (tmp_path / "typo", "no such folder; give a folder holding image files"),
+        (tmp_path / "few", "3 images cannot give"),
+    ):
         for output in (out / "new", there):
             args = ["ablate", str(CONFIG), "--set", f"data.pristine={pristine}", "-o", str(output)]
             result = CliRunner().invoke(app, args)

@@ -121,6 +121,18 @@ def test_map_writes_grids_overlays_and_error_rows(files):
     assert all((out / f"p2.{label}.png").is_file() for label in LABELS)
 
 
+def test_map_counts_the_maps_it_wrote_in_a_noun_that_agrees(files, tmp_path):
+    """`map` of one photo said 'wrote 1 maps'."""
+    _, plain, _, photos = files
+    for names, said in ((["p0.png"], "wrote 1 map to"), (["p0.png", "p1.png"], "wrote 2 maps to")):
+        out = tmp_path / str(len(names))
+        result = _run(
+            "map", *(photos / n for n in names), "-o", out, "--checkpoint", plain, "--crop", 32, "--engine", "torch"
+        )
+        assert result.exit_code == EXIT_OK, result.output
+        assert said in result.output
+
+
 def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path):
     """A head fitted on `crops` features explained `whole` features without a word; `map` applies it to its own
     single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)"""
@@ -362,7 +374,7 @@ def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
     _photo(tmp_path / "a.png", 40, 30, 0)
     done, _ = fresh_cli("map", tmp_path / "a.png", "-o", tmp_path / "maps", "--checkpoint", path, "--crop", 16)
     assert done.returncode == EXIT_FAILED, done.stderr
-    assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 images could not be mapped (see maps.csv)"]
+    assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 image could not be mapped (see maps.csv)"]
     [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
     assert "Reshape" in row["error"]
 
@@ -607,7 +619,7 @@ def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
 
     (tmp_path / "empty").mkdir()
     empty = f"empty: no image files found; give a folder holding image files: {image_rule()}"
-    for folder, said in (("missing", "missing: not a folder of images"), ("empty", empty)):
+    for folder, said in (("missing", "missing: no such folder; give a folder holding image files"), ("empty", empty)):
         done, report = fresh_cli("explain", "fit", tmp_path / folder, "-o", tmp_path / "head.safetensors")
         assert (done.returncode, report["heavy"]) == (2, []), done.stderr
         assert said in done.stderr.splitlines()[0]

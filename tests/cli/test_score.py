@@ -141,6 +141,16 @@ def test_dash_output_is_standard_output_and_a_closed_one_is_one_line(folder, tmp
     ]
 
 
+def test_the_progress_bar_counts_images_in_a_noun_that_agrees(folder, tmp_path, monkeypatch):
+    """The bar's last line (off a terminal: in a log) said 'scoring ... 1 images' for one photo."""
+    import tiny_score
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    for photos, said in (([folder / "a.jpg"], " 1 image "), ([folder / "a.jpg", folder / "b.png"], " 2 images ")):
+        r = _run([*photos, "--protocol", "whole", "-o", tmp_path / f"{len(photos)}.csv"])
+        assert r.exit_code == 0 and said in r.stderr, r.stderr
+
+
 def test_a_device_or_a_named_pipe_as_output_is_written_as_standard_output_is(folder, tmp_path, monkeypatch):
     """`-o /dev/null`, `-o /dev/stdout` (on a pipe) and `-o` a named pipe (rows streamed to another program) all
     stopped at once, exit 2: `Invalid argument (EINVAL)` (the file was cut to its last row, which a pipe cannot) or

@@ -35,6 +35,15 @@ def test_list_images_keeps_the_files_of_every_format_the_decoder_opens(tmp_path)
         list_images(tmp_path / "photos" / "b.PNG")
 
 
+def test_list_images_of_no_folder_says_what_to_give(tmp_path):
+    """Said `photo.png: not a folder of images` and nothing to do (explain fit, benchmark synthetic, ablate)."""
+    (tmp_path / "photo.png").write_bytes(b"")
+    for path, problem in ((tmp_path / "photo.png", "not a folder"), (tmp_path / "typo", "no such folder")):
+        with pytest.raises(ValueError) as e:
+            list_images(path)
+        assert str(e.value) == f"{path}: {problem}; give a folder holding image files"
+
+
 def test_an_image_is_known_by_its_header_whatever_its_name(tmp_path):
     # before: training and benchmarks listed by extension only, so a photo saved without one (or as .dat) was
     # left out, while `arniqa score` of the same folder scored it

@@ -292,6 +292,24 @@ def test_an_edited_sidecar_is_one_line_naming_it(tmp_path, change, message):
     assert str(e.value).startswith(f"{side}: {message}") and str(e.value).endswith("; export the model again")
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not a JSON sidecar ("),
+        ('{"format": "other"}', "not an arniqa ONNX sidecar (format 'arniqa-onnx'"),
+    ],
+)
+def test_a_sidecar_that_is_not_json_or_not_arniqas_says_to_export_again(tmp_path, text, problem):
+    """Said what was wrong with m.onnx.json and nothing to do."""
+    from arniqa.inference.sidecar import read_sidecar
+
+    side = tmp_path / "m.onnx.json"
+    side.write_text(text)
+    with pytest.raises(ValueError) as e:
+        read_sidecar(tmp_path / "m.onnx")
+    assert str(e.value).startswith(f"{side}: {problem}") and str(e.value).endswith("; export the model again")
+
+
 def test_a_sidecar_nested_too_deeply_is_one_line_naming_it(tmp_path):
     """A `dataset` nested 500 levels deep was read, then its error message's repr raised a RecursionError."""
     from tiny_arniqa import tiny_onnx

@@ -34,6 +34,13 @@ def _recompress(src, dst):
     return dst
 
 
+def test_a_missing_weight_file_says_to_check_the_path(tmp_path):
+    """Said `absent.pth: no such weight file` and nothing to do."""
+    with pytest.raises(WeightsError) as e:
+        read_state_dict(tmp_path / "absent.pth")
+    assert str(e.value) == f"{tmp_path / 'absent.pth'}: no such weight file; check the path"
+
+
 def test_compressed_archives_are_refused_before_unpacking(tmp_path, make_scripted_regressor):
     scripted = make_scripted_regressor(tmp_path / "scripted.pth", torch.zeros(1, 4096), torch.tensor(0.0))
     plain = tmp_path / "plain.pth"

@@ -5,7 +5,6 @@ other part of arniqa; none imports it. The verb modules import command.py; :func
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import warnings
@@ -28,6 +27,7 @@ from .command import (  # noqa: F401  (re-exported)
     connect_ray,
     fail,
     print_error,
+    reader_gone,
 )
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     try:
         code = _run()
     except (OSError, SystemExit) as e:
-        if not _reader_gone(e):
+        if not reader_gone(e):
             raise
         # `arniqa score | head -1`: ends as a Unix tool killed by SIGPIPE, without a line (the lock files are
         # removed as the error passed); what stays buffered for standard output goes nowhere, not into the
@@ -83,18 +83,6 @@ def _run() -> int | None:
             message = e.message if bare else e.format_message()
             print_error(message.rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
         return e.exit_code
-
-
-def _reader_gone(err: BaseException | None) -> bool:
-    """True when ``err`` is, or was raised while handling, a write into a pipe that no one reads any more (EPIPE:
-    standard output or an output named by -o; typer turns it into exit 1)."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, OSError) and err.errno == errno.EPIPE:
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def _option_errors() -> tuple[type[Exception], ...]:

@@ -26,7 +26,7 @@ def synthetic(
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.
 
     Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
-    from ..data.folders import list_images
+    from ..data.folders import IMAGE_FOLDER, list_images
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
     from ..utils.files import OutputBusy
@@ -42,7 +42,7 @@ def synthetic(
     if images:
         paths = paths[:images]
     if not paths:
-        fail_no_images([str(pristine)], give="a folder holding image files")
+        fail_no_images([str(pristine)], give=IMAGE_FOLDER)
     try:
         width_height = parse_size(size)
     except ValueError as e:

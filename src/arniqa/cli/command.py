@@ -1,6 +1,6 @@
 """The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail`, the output
-checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`) and
-:func:`connect_ray`; the ``version`` verb.
+checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`), the quiet end
+when the reader has gone (:func:`reader_gone`, :func:`quiet_bar`) and :func:`connect_ray`; the ``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -9,6 +9,7 @@ Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everyth
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -121,6 +122,37 @@ def fail_no_images(
     found = f"no image files found ({summary})" if summary else "no image files found"
     advice = f"give {give}: {image_rule()}"
     fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
+
+
+def reader_gone(err: BaseException | None) -> bool:
+    """True when ``err`` is, or was raised while handling, a write into a pipe that no one reads any more (EPIPE:
+    standard output or an output named by -o; typer turns it into exit 1)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError) and err.errno == errno.EPIPE:
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+@contextmanager
+def quiet_bar(bar) -> Iterator:
+    """``with quiet_bar(Progress(...)) as bar``: a rich progress bar that prints nothing more on stderr when the run
+    ends because its reader has gone (`arniqa score | head -1`: the end is quiet, as :func:`reader_gone` says)."""
+    bar.start()
+    gone = False
+    try:
+        yield bar
+    except BaseException as e:
+        gone = reader_gone(e)
+        raise
+    finally:
+        if gone:
+            bar.live.transient = True  # no last frame of the bar,
+            bar.live.stop()  # nor the blank line that Progress.stop adds off a terminal
+        else:
+            bar.stop()
 
 
 def print_error(message: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
+from ..utils.names import count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -66,7 +67,7 @@ def fit(
 
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
-    from ..data.folders import list_images
+    from ..data.folders import IMAGE_FOLDER, list_images
 
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
@@ -79,7 +80,7 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
-            fail_no_images([str(folder)], give="a folder holding image files")
+            fail_no_images([str(folder)], give=IMAGE_FOLDER)
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size
@@ -186,7 +187,8 @@ def fit(
                 if single:
                     typer.echo(
                         f"{name.split('_')[0]}: group top-1 {single['top1']:.3f}, top-2 {single['top2']:.3f}, "
-                        f"severity within 1 {single['severity_within_1']:.3f} ({single['images']} single distortions)"
+                        f"severity within 1 {single['severity_within_1']:.3f} "
+                        f"({count(single['images'], 'single distortion')})"
                     )
             for path, error in failed:
                 err.print(one_line(f"{path}: {error}"), style="yellow")
@@ -199,17 +201,17 @@ def _plan(references: int, test: int, chains: int, scorer) -> str:
     from ..explain.samples import SINGLES, per_reference
 
     each = per_reference(chains)
-    held = f", and {test * each:,} of {test} --test reference{'s' * (test != 1)}" if test else ""
+    held = f", and {test * each:,} of {count(test, '--test reference')}" if test else ""
     if scorer.protocol.crops:
         views = (
             f"{2 * scorer.protocol.n_views} crops of {CROP_SIZE} px (--protocol {scorer.protocol.name}, at any --size)"
         )
     else:
         views = f"the image and its half-scale copy (--protocol {scorer.protocol.name})"
-    refs = f"{references} reference{'s' * (references != 1)}"
+    refs = count(references, "reference")
     return (
         f"fitting on {references * each:,} images ({refs} x {each}: the photo, {SINGLES} single distortions, "
-        f"{chains} chain{'s' * (chains != 1)}){held}; each is {views}, on {scorer.device} with {scorer.engine.name}"
+        f"{count(chains, 'chain')}){held}; each is {views}, on {scorer.device} with {scorer.engine.name}"
     )
 
 

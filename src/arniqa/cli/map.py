@@ -20,6 +20,7 @@ from ..utils.files import (
     unescape_name,
     write_whole,
 )
+from ..utils.names import count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -118,9 +119,11 @@ def map_images(
             output,
             dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain),
         )
-    typer.echo(f"wrote {len(files) - failed} maps to {output} (maps.csv lists them)")
+    typer.echo(f"wrote {count(len(files) - failed, 'map')} to {output} (maps.csv lists them)")
     if failed:
-        typer.secho(f"{failed} of {len(files)} images could not be mapped (see maps.csv)", err=True, fg="yellow")
+        typer.secho(
+            f"{failed} of {count(len(files), 'image')} could not be mapped (see maps.csv)", err=True, fg="yellow"
+        )
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..utils.names import count
 from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
 
 
@@ -65,7 +66,7 @@ def report(
             best_worst=best_worst,
             title=f"arniqa report: {scores.name}",
         )
-    typer.echo(f"wrote {path} ({len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB)")
+    typer.echo(f"wrote {path} ({count(len(rows), 'row')}, {path.stat().st_size / 1e6:.2f} MB)")
     unmapped = 0 if index is None else sum(1 for r in rows if has_score(r) and map_of(r["path"], index) is None)
     if unmapped:
         typer.secho(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..utils.files import NO_SPACE, parse_json, printable, unescape_name
+from ..utils.names import count
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -75,7 +76,7 @@ def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
         )
         return OutputError(f"{printable(name)}: cannot write it: {what}; {advice}")
     return OutputError(
-        f"{printable(name)}: {what} after {rows} complete rows; free space (or choose another "
+        f"{printable(name)}: {what} after {count(rows, 'complete row')}; free space (or choose another "
         "output) and rerun with --resume, which keeps those rows and scores the rest"
     )
 

@@ -19,6 +19,7 @@ from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
 from ..utils.files import escape_name, printable, write_whole
+from ..utils.names import count
 from .result_files import (
     COLUMNS,
     EXPLAIN_COLUMNS,
@@ -150,7 +151,8 @@ class RowWriter:
             except OSError as e:
                 self._broken = True
                 raise OutputError(
-                    f"{self.name}: {why(e)} after {self.count} rows; write to a file (-o) to keep the rows and resume"
+                    f"{self.name}: {why(e)} after {count(self.count, 'row')}; "
+                    "write to a file (-o) to keep the rows and resume"
                 ) from None
             return
         try:

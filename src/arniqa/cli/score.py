@@ -13,6 +13,7 @@ import typer
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
 from ..utils.files import is_stream
+from ..utils.names import count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -30,6 +31,7 @@ from .command import (
     one_model_source,
     one_writer,
     output_place,
+    quiet_bar,
     writing,
 )
 
@@ -188,7 +190,7 @@ def score(
         options["calibrate"] = calibrate
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
-    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} images"), TimeElapsedColumn())
+    columns = (TextColumn("scoring"), BarColumn(), TextColumn("{task.fields[done]}"), TimeElapsedColumn())
     try:  # a list that is no list stops the run; the rows written are kept
         with ExitStack() as stack:
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
@@ -247,12 +249,12 @@ def score(
                     stack, ray, ray_workers, options, scorer.explainer if explain else None
                 )
                 items = list(items)  # Ray splits the list into blocks
-            bar = stack.enter_context(Progress(*columns, console=err, transient=False))
-            task = bar.add_task("scoring", total=None)
+            bar = stack.enter_context(quiet_bar(Progress(*columns, console=err, transient=False)))
+            task = bar.add_task("scoring", total=None, done=count(0, "image"))
 
             def advance() -> None:
                 counts.update(["scored"])
-                bar.advance(task)
+                bar.update(task, advance=1, done=count(counts["scored"], "image"))
 
             rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
             try:
@@ -277,7 +279,7 @@ def score(
         fail(str(e))
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
-        err.print(f"resuming: {counts['resumed']} of {total} paths already in {output}")
+        err.print(f"resuming: {counts['resumed']} of {count(total, 'path')} already in {output}")
     if html is not None:
         from ..reports.html import write_report
 
@@ -288,7 +290,8 @@ def score(
         before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
         total = counts["resumed"] + counts["scored"]
         err.print(
-            f"{failed + counts['resumed failed']} of {total} images could not be scored{before} (see the error column)",
+            f"{failed + counts['resumed failed']} of {count(total, 'image')} could not be scored{before} "
+            "(see the error column)",
             style="yellow",
         )
     if summary := skipped_summary(skipped, broken):

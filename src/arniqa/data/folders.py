@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..utils.files import inside, printable, warning_line
+from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
@@ -31,6 +32,9 @@ def is_image(path: str | os.PathLike) -> bool:
 
 
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
+
+
+IMAGE_FOLDER = "a folder holding image files"  # what list_images takes, in a message
 
 
 def image_rule() -> str:
@@ -124,7 +128,7 @@ def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list
     parts = []
     if n := sum(counts.values()):
         kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        parts.append(f"{n} file{'s' if n != 1 else ''} no decoder can open: {kinds}")
+        parts.append(f"{count(n, 'file')} no decoder can open: {kinds}")
     if total:
         named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
         entries = "1 entry that is" if total == 1 else f"{total} entries that are"
@@ -147,7 +151,7 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
     ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of images")
+        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
     skipped: Counter = Counter()
     broken = Broken()
 

@@ -13,6 +13,7 @@ from ..degradations.registry import LABELS
 from ..utils.files import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
+EXPORT_AGAIN = "export the model again"  # what to do about a sidecar that is not one arniqa export wrote
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -29,33 +30,29 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     try:
         meta = parse_json(side.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{side}: not a JSON sidecar ({e})") from None
+        raise ValueError(f"{side}: not a JSON sidecar ({e}); {EXPORT_AGAIN}") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected)")
+        raise ValueError(f"{side}: not an arniqa ONNX sidecar (format {SIDECAR_FORMAT!r} expected); {EXPORT_AGAIN}")
     dataset, score_range, labels = meta.get("dataset"), meta.get("score_range"), meta.get("explain_labels")
     if dataset is not None and not isinstance(dataset, str):
-        raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; export the model again")
+        raise ValueError(f"{side}: 'dataset' must be a dataset name, got {dataset!r}; {EXPORT_AGAIN}")
     if score_range is not None and not _is_score_range(score_range):
         raise ValueError(
-            f'{side}: \'score_range\' must be [low, high, "mos" or "dmos"], got {score_range!r}; export the model again'
+            f'{side}: \'score_range\' must be [low, high, "mos" or "dmos"], got {score_range!r}; {EXPORT_AGAIN}'
         )
     for key in ("protocol", "explain_protocol"):  # the file's views, and those its head was fitted on
         protocol = meta.get(key)
         if protocol is not None and not (isinstance(protocol, str) and protocol in PROTOCOLS):
-            raise ValueError(
-                f"{side}: {key!r} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; export the model again"
-            )
+            raise ValueError(f"{side}: {key!r} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}; {EXPORT_AGAIN}")
     for key, value in meta.items():  # the encoder's fingerprints (arniqa.models.arniqa.PAIRING_KEYS)
         if key.startswith("encoder_fingerprint") and not (
             isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value)
         ):
-            raise ValueError(
-                f"{side}: {key!r} must be a SHA-256 digest (64 hex digits), got {value!r}; export the model again"
-            )
+            raise ValueError(f"{side}: {key!r} must be a SHA-256 digest (64 hex digits), got {value!r}; {EXPORT_AGAIN}")
     if labels is not None and labels != list(LABELS):  # they name files (arniqa map --explain): never other names
         raise ValueError(
             f"{side}: 'explain_labels' must be this version's groups ({', '.join(LABELS)}), got {labels!r}; "
-            "export the model again"
+            f"{EXPORT_AGAIN}"
         )
     return meta
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .paths import WeightsError
+from .paths import WeightsError, no_such_file
 
 MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
 
@@ -44,7 +44,7 @@ def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tupl
 def _check_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weight file")
+        raise WeightsError(no_such_file(path, "weight"))
     return path
 
 

@@ -1,4 +1,5 @@
-"""The "did you mean" of an error about a name that is none of the choices (a model, a distortion, a dataset)."""
+"""The "did you mean" of an error about a name that is none of the choices (a model, a distortion, a dataset),
+and the count of a noun as a line says it ("1 map", "2 maps")."""
 
 from __future__ import annotations
 
@@ -12,3 +13,8 @@ def did_you_mean(name, choices: Iterable[str]) -> str:
     by_lower = {str(c).lower(): str(c) for c in choices}
     close = difflib.get_close_matches(str(name).strip().lower(), list(by_lower), n=2, cutoff=0.6)
     return " (did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?)" if close else ""
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 map"``, ``"0 maps"``, ``"2 maps"``: ``n`` and the noun that agrees with it (``plural``, or the noun + s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

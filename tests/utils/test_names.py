@@ -1,0 +1,21 @@
+"""``arniqa.utils.names``: the count of a noun that agrees with its number."""
+
+import pytest
+
+from arniqa.utils.names import count
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "plural", "said"),
+    [
+        (0, "map", None, "0 maps"),
+        (1, "map", None, "1 map"),
+        (2, "map", None, "2 maps"),
+        (1, "complete row", None, "1 complete row"),
+        (3, "complete row", None, "3 complete rows"),
+        (1, "entry", "entries", "1 entry"),
+        (5, "entry", "entries", "5 entries"),
+    ],
+)
+def test_count_says_the_noun_in_the_number_it_counts(n, noun, plural, said):
+    assert count(n, noun, plural) == said
