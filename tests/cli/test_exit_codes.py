@@ -691,6 +691,7 @@ def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(
     result = CliRunner().invoke(app, ["score", "photos", "--checkpoint", "bad.onnx"])
     assert result.exit_code == EXIT_USAGE and result.output.count("\n") == 1
     assert re.fullmatch(
-        r"error: bad.onnx: not an ONNX model .*\(.+\); give the file that arniqa export wrote, or export it again\n",
+        r"error: bad.onnx: not an ONNX model .*\(.+\); give the file that arniqa export wrote, or export the model "
+        r"again\n",
         result.output,
     )

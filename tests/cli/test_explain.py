@@ -426,8 +426,7 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
     result = _run("explain", "fit", broken, "-o", out, "--checkpoint", plain, "--size", "32x24", "--chains", 0)
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().splitlines() == [
-        f"error: {broken / 'x.png'}: not an image file PIL can read; none of the 1 reference images could be read, "
-        "so there is no fit"
+        f"error: {broken / 'x.png'}: not an image file PIL can read; it is the only reference image, so there is no fit"
     ]
     assert not out.exists()
 

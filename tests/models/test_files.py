@@ -39,6 +39,9 @@ def test_a_missing_weight_file_says_to_check_the_path(tmp_path):
     with pytest.raises(WeightsError) as e:
         read_state_dict(tmp_path / "absent.pth")
     assert str(e.value) == f"{tmp_path / 'absent.pth'}: no such weight file; check the path"
+    with pytest.raises(WeightsError) as e:  # a folder was "no such weight file" too
+        read_state_dict(tmp_path)
+    assert str(e.value) == f"{tmp_path}: a folder; give the weight file in it"
 
 
 def test_compressed_archives_are_refused_before_unpacking(tmp_path, make_scripted_regressor):

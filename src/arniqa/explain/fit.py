@@ -151,9 +151,12 @@ def labelled_features(
             pool.shutdown(cancel_futures=True)
     if not parts:
         path, error = failed[0]
-        raise ValueError(
-            f"{path}: {error}; none of the {len(paths)} reference images could be read, so there is no fit"
+        lost = (
+            "it is the only reference image"
+            if len(paths) == 1
+            else f"none of the {len(paths)} reference images could be read"
         )
+        raise ValueError(f"{path}: {error}; {lost}, so there is no fit")
     return Labelled(
         torch.cat([p["features"] for p in parts]),
         torch.cat([p["targets"] for p in parts]),

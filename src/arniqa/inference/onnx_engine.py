@@ -21,14 +21,14 @@ import numpy as np
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
 from ..utils.runtime import out_of_memory
-from .sidecar import read_sidecar, sidecar_path
+from .sidecar import EXPORT_AGAIN, read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
-NOT_ONNX = "give the file that arniqa export wrote, or export it again"  # a file that is no ONNX model
+NOT_ONNX = f"give the file that arniqa export wrote, or {EXPORT_AGAIN}"  # a file that is no ONNX model
 # ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
 # line), and its default logger's own level (warnings)
 ORT_FATAL, ORT_WARNING = 4, 2

@@ -43,6 +43,8 @@ def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tupl
 
 def _check_file(path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: a folder; give the weight file in it")
     if not path.is_file():
         raise WeightsError(no_such_file(path, "weight"))
     return path
