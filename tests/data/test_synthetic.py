@@ -210,7 +210,7 @@ def test_lens_blur_is_matlabs_disk_as_in_kadid(pristine, tmp_path):
 
 
 def test_bad_input(tmp_path):
-    with pytest.raises(ValueError, match="not a folder"):
+    with pytest.raises(ValueError, match="missing: no such folder; give a folder holding image files"):
         list_images(tmp_path / "missing")
     with pytest.raises(ValueError, match="no pristine images"):
         build_synthetic([], tmp_path / "o")
@@ -248,7 +248,7 @@ def test_cli(pristine, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(list((out / "images").glob("I01_*.png"))) == 23 * 5
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(tmp_path / "none"), "-o", str(out)])
-    assert bad.exit_code == EXIT_USAGE and "not a folder" in bad.output
+    assert bad.exit_code == EXIT_USAGE and "no such folder" in bad.output
     bad = runner.invoke(app, ["benchmark", "synthetic", "--pristine", str(pristine), "-o", str(out), "--size", "9"])
     assert bad.exit_code == EXIT_USAGE and "WIDTHxHEIGHT" in bad.output
 
