@@ -289,6 +289,28 @@ def test_a_local_ray_run_says_only_arniqa_lines_on_stderr(inputs, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("scoring ") and lines[0].split()[-3:-1] == ["2", "images"], lines
 
 
+def test_local_starts_an_instance_of_its_own_whatever_ray_address_says(monkeypatch):
+    """With RAY_ADDRESS set (a Ray job's environment, a shell that exported it) or an instance of `ray start` on this
+    machine, `--ray local` connected there instead of starting its own instance: with nothing behind the address, 2
+    minutes of Ray's retries. Now Ray is asked for a new instance, whatever the environment says (its rule:
+    ``canonicalize_bootstrap_address`` gives no address to connect to)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    asked = []
+
+    def init(**options):
+        asked.append(options)
+        raise ConnectionAbortedError("asked")
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a process not yet connected
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(ConnectionAbortedError), connected("local"):
+        pass
+    [options] = asked
+    assert canonicalize_bootstrap_address(options.get("address")) is None
+
+
 def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, inputs, tmp_path, monkeypatch):
     """A HOST:PORT (or ray://) address with nothing behind it: one line, exit 2, without asking Ray, which retried
     for minutes (over 5 on this machine)."""
