@@ -166,6 +166,53 @@ def test_the_first_reference_made_is_announced_and_timed_once(tmp_path):
     assert run() == []  # all from the cache
 
 
+def test_the_time_of_a_reference_made_by_workers_leaves_out_the_pools_start(tmp_path, monkeypatch):
+    """With --workers the first reference's time began before the pool had started (spawned processes importing
+    torch: 10 s here), so the projection of explain fit multiplied that start by the references left: 79 s
+    projected for 29 s (7 references of 0.5 s features, 2 workers). Now it is the reference's features, or its
+    samples' share of the workers when that is more: a pool that starts slowly (here: threads that give their
+    first result after START seconds) is no part of it."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    import arniqa.explain.fit as fit
+
+    start, features = 6.0, 0.3
+
+    class SlowStart(ThreadPoolExecutor):
+        def __init__(self, workers, mp_context=None):
+            super().__init__(workers)
+
+        def map(self, *args):
+            results = super().map(*args)
+
+            def later():
+                time.sleep(start)
+                yield from results
+
+            return later()
+
+    class Scorer:  # features of 0.3 s a reference
+        protocol, model = type("Protocol", (), {"name": "whole"})(), None
+
+        def features(self, images):
+            time.sleep(features)
+            return torch.zeros(len(images), 1, 8)
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
+    monkeypatch.setattr(fit, "ProcessPoolExecutor", SlowStart)
+    calls = []
+    fit.labelled_features(Scorer(), paths, size=(32, 24), chains=0, workers=2, first=lambda *a: calls.append(a))
+    [(seconds, left)] = calls
+    assert left == 2 and features <= seconds < start
+
+
 def test_features_are_those_score_gives_for_the_samples_png_files(tmp_path):
     """The samples went to the scorer as float tensors, whose half scale torch makes in float arithmetic, while
     `arniqa score` on the same 8-bit images makes it with PIL (up to 1/255 apart). Now each feature is the one

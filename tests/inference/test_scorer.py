@@ -973,3 +973,45 @@ def test_the_published_onnx_engine_checks_a_regressor_file_without_building_the_
     with pytest.raises(ValueError, match=rf"^{re.escape(str(head))}: this explanation head .* checkpoint b, not of"):
         load("arniqa-kadid10k", explainer=head, **options)
     assert built == []
+
+
+def test_a_cached_export_from_before_sidecars_recorded_fingerprints_gets_them_once(published, tmp_path, monkeypatch):
+    """A published encoder's export cached before its sidecar recorded the encoder's fingerprints (298ce6d) made
+    every later load with a regressor file build the encoder in torch (seconds) to fingerprint it, until the entry
+    was exported again or pruned. Now the first such load writes them into the sidecar, the graph file left as it is
+    (another process may be reading it), and later loads build none; a cache it cannot write builds each time."""
+    import arniqa.inference.engines as engines
+    import arniqa.models.published as published_module
+    from arniqa.models.arniqa import PAIRING_KEYS, pairing_fingerprints
+
+    d, _, _ = published
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    pub = load("arniqa-kadid10k", device="cpu", weights_dir=d, engine="torch")
+    of_published = _regressor_file(tmp_path / "of_pub.safetensors", pub.regressor, f"published {d}", pub.model)
+    built = []
+    build = published_module.published_encoder
+    monkeypatch.setattr(published_module, "published_encoder", lambda path: built.append(path) or build(path))
+    options = dict(device="cpu", weights_dir=d, engine="onnxruntime", regressor=of_published)
+    load("arniqa-kadid10k", **options)  # the cached export
+    [graph] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    [side] = (tmp_path / "cache" / "onnx").glob("*.onnx.json")
+    exported = json.loads(side.read_text())
+    old = {k: v for k, v in exported.items() if k not in PAIRING_KEYS.values()}  # as export wrote it before
+    assert len(old) == len(exported) - len(PAIRING_KEYS)
+    side.write_text(json.dumps(old))
+    graph_file, graph_bytes = graph.stat(), graph.read_bytes()
+
+    built.clear()
+    load("arniqa-kadid10k", **options)
+    assert len(built) == 1
+    assert json.loads(side.read_text()) == exported == {**old, **pairing_fingerprints(pub.model)}
+    assert graph.stat().st_ino == graph_file.st_ino and graph.read_bytes() == graph_bytes
+    for _ in range(2):
+        load("arniqa-kadid10k", **options)
+    assert len(built) == 1
+
+    side.write_text(json.dumps(old))  # a cache this user cannot write: each load builds, and loads, as before
+    monkeypatch.setattr(engines, "write_json", lambda *a: (_ for _ in ()).throw(PermissionError(13, "read-only")))
+    for _ in range(2):
+        assert load("arniqa-kadid10k", **options).regressor is not None
+    assert len(built) == 3 and json.loads(side.read_text()) == old

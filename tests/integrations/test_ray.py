@@ -266,6 +266,51 @@ def test_one_image_on_ray_gives_no_warning_about_idle_actors(weights_dir, inputs
     assert not [w for w in seen if "concurrent actors" in str(w.message)], [str(w.message) for w in seen]
 
 
+def test_a_local_ray_run_says_only_arniqa_lines_on_stderr(inputs, tmp_path):
+    """`arniqa score --ray local` in a process of its own (the Ray instance it starts, Ray's defaults): stderr held
+    Ray's note that token authentication is on and how to opt out, on every run; now the progress bar alone. Left:
+    Ray Data's one line about its own actors' constructor arguments (ray-project/ray#57733, docs/usage.md)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tiny_arniqa import tiny_onnx
+
+    _, _, onnx = tiny_onnx(tmp_path / "tiny.onnx")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}  # Ray's defaults
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    photos = [inputs / "photos" / "p0.jpg", inputs / "photos" / "p1.jpg"]
+    command = [sys.executable, "-m", "arniqa", "score", *photos, "--checkpoint", onnx, "-o", tmp_path / "s.csv"]
+    r = subprocess.run([*map(str, command), "--ray", "local"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(_rows(tmp_path / "s.csv")) == 2
+    lines = [line for line in r.stderr.splitlines() if "has constructor arguments in the object store" not in line]
+    assert len(lines) == 1 and lines[0].startswith("scoring ") and lines[0].split()[-3:-1] == ["2", "images"], lines
+
+
+def test_local_starts_an_instance_of_its_own_whatever_ray_address_says(monkeypatch):
+    """With RAY_ADDRESS set (a Ray job's environment, a shell that exported it) or an instance of `ray start` on this
+    machine, `--ray local` connected there instead of starting its own instance: with nothing behind the address, 2
+    minutes of Ray's retries. Now Ray is asked for a new instance, whatever the environment says (its rule:
+    ``canonicalize_bootstrap_address`` gives no address to connect to)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    asked = []
+
+    def init(**options):
+        asked.append(options)
+        raise ConnectionAbortedError("asked")
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a process not yet connected
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(ConnectionAbortedError), connected("local"):
+        pass
+    [options] = asked
+    assert canonicalize_bootstrap_address(options.get("address")) is None
+
+
 def test_an_address_where_nothing_answers_is_one_line_at_once(weights_dir, inputs, tmp_path, monkeypatch):
     """A HOST:PORT (or ray://) address with nothing behind it: one line, exit 2, without asking Ray, which retried
     for minutes (over 5 on this machine)."""

@@ -49,8 +49,9 @@ def _key(fingerprint: str, path: Path, settings: dict) -> str:
 
 
 def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | str:
-    """One reference's samples as uint8 images (cheap to pass between processes) and labels, or the reason
-    it could not be read."""
+    """One reference's samples as uint8 images (cheap to pass between processes), labels and the seconds making
+    them took, or the reason it could not be read."""
+    start = time.perf_counter()
     try:
         samples = list(reference_samples(path, index, size, chains, seed))
     except (ImageError, ValueError, OSError) as e:
@@ -62,6 +63,7 @@ def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int)
         "kinds": [s.kind for s in samples],
         "groups": [sorted(s.groups) for s in samples],
         "chains": [str(s.chain) for s in samples],
+        "seconds": time.perf_counter() - start,
     }
 
 
@@ -100,7 +102,8 @@ def labelled_features(
     processes make the samples (0: this process). A reference that cannot be read is listed in ``failed`` and
     the others go on. For the first reference made here (not read from the cache) that can be read:
     ``starting()`` is called before its features are computed, ``first(seconds, left)`` after, with the seconds
-    it took and how many references are left to make."""
+    it took (with workers: its features, or its samples' share of the workers if more, the pool's start left out)
+    and how many references are left to make."""
     # "inputs": entries from before the samples went in as 8-bit images (features up to 4e-3 away) are not reused
     settings = {"size": list(size), "chains": chains, "seed": seed, "protocol": scorer.protocol.name, "inputs": "8-bit"}
     fingerprint = model_fingerprint(scorer.model) if cache is not None and scorer.model is not None else None
@@ -124,7 +127,6 @@ def labelled_features(
             if i in cached:
                 part = cached.pop(i)
             else:
-                start = time.perf_counter()
                 left -= 1
                 part = next(made)
                 if isinstance(part, str):
@@ -133,7 +135,8 @@ def labelled_features(
                 if starting:
                     starting()
                     starting = None
-                images = part.pop("images")
+                start = time.perf_counter()
+                making, images = part.pop("seconds"), part.pop("images")
                 # as 8-bit images: the views of `arniqa score` on the sample's PNG file, made without torch
                 part["features"] = scorer.features([tensor_to_pil(x) for x in images.float() / 255]).mean(1)
                 if file is not None:  # whole or not at all: a run killed mid-write leaves no torn entry
@@ -141,7 +144,8 @@ def labelled_features(
                     with own_folder(cache):  # the entries' names are its own: a pipe planted as one is replaced
                         save_torch(file, part)
                 if first:
-                    first(time.perf_counter() - start, left)
+                    took = time.perf_counter() - start
+                    first(max(took, making / workers) if pool else took + making, left)  # a pool makes them beside
                     first = None
             parts.append(part)
             if progress:

@@ -10,18 +10,19 @@ A failure of the runtime (e.g. out of memory) is raised as RuntimeError, which t
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint
+from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import mark_used, prune_cache
+from ..utils.files import mark_used, prune_cache, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
-from .sidecar import read_sidecar
+from .sidecar import read_sidecar, sidecar_path
 
 
 class TorchEngine:
@@ -83,13 +84,22 @@ def cached_fingerprint(name: str, build: Callable[[], ARNIQA], rounded: str | No
     """:func:`model_fingerprint` of the model ``build()`` returns (at ``rounded``): read from the sidecar of its
     cached export ``<cache>/onnx/<name>.onnx`` (:func:`cached_onnx`; the sidecar records the encoder's
     :func:`~arniqa.models.arniqa.pairing_fingerprints`), so that a later call builds no model; computed when there
-    is no export yet, or its sidecar does not record it."""
+    is no export yet, or its sidecar does not record it. A sidecar written before sidecars recorded them gets them
+    (replaced whole; the graph, maybe read elsewhere now, is left as it is), so only the first call builds."""
+    path = cache_dir() / "onnx" / f"{name}.onnx"
     try:
-        kept = read_sidecar(cache_dir() / "onnx" / f"{name}.onnx") or {}
+        kept = read_sidecar(path) or {}
     except (OSError, ValueError):  # damaged, or being replaced: computed
         kept = {}
     fingerprint = kept.get(PAIRING_KEYS[rounded])  # read_sidecar checked it is a SHA-256 digest
-    return fingerprint if isinstance(fingerprint, str) else model_fingerprint(build(), rounded)
+    if isinstance(fingerprint, str):
+        return fingerprint
+    if not kept:
+        return model_fingerprint(build(), rounded)
+    fingerprints = pairing_fingerprints(build())
+    with suppress(OSError):  # a cache this user may read but not write: computed each time, as before
+        write_json(sidecar_path(path), {**kept, **fingerprints})
+    return fingerprints[PAIRING_KEYS[rounded]]
 
 
 def cached_export(model: ARNIQA) -> Path:

@@ -90,7 +90,16 @@ def connected(address: str = "local"):
         yield ray
         return
     if address == "local":
-        ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        # A new instance, whatever RAY_ADDRESS or a `ray start` here say. Token authentication stays on (Ray's
+        # default for a new instance); only its note of how to opt out, on every start, is quiet: the instance is
+        # this command's, ended with it.
+        token_note = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        level = token_note.level
+        token_note.setLevel(logging.ERROR)
+        try:
+            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+        finally:
+            token_note.setLevel(level)
     else:
         answers(address)
         ray.init(address=address, logging_level=logging.WARNING)
