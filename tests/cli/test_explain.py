@@ -697,7 +697,7 @@ def test_explain_fit_runs_the_engine_score_runs_and_says_what_it_will_compute(tm
         "the image and its half-scale copy (--protocol whole), on cpu with onnxruntime"
     )
     assert re.fullmatch(
-        r"a reference takes about \d+ s \(the first\): about \d+ s for the 1 left \(.*\*Cost\*.*\)", lines[1]
+        r"a reference takes about \d+ s \(timed on the first\): about \d+ s for the 1 left \(.*\*Cost\*.*\)", lines[1]
     )
     result = _run("explain", "fit", pristine, "-o", out, *args, "--images", 1)  # crops: the cost at any size
     assert result.exit_code == EXIT_OK, result.output

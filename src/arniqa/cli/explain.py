@@ -132,9 +132,9 @@ def fit(
                 left += len(test_paths)
                 if left:
                     err.print(
-                        f"a reference takes about {seconds:.0f} s (the first): about {_duration(seconds * left)} "
-                        f"for the {left} left (fewer if --cache holds some; docs/explain.md, *Cost*: how to make it "
-                        "cheaper)"
+                        f"a reference takes about {seconds:.0f} s (timed on the first): about "
+                        f"{_duration(seconds * left)} for the {left} left (fewer if --cache holds some; "
+                        "docs/explain.md, *Cost*: how to make it cheaper)"
                     )
 
             with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
