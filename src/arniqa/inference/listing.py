@@ -104,8 +104,8 @@ def iter_inputs(
     file in a folder that no decoder can open, ``on_broken(path, why)`` for each entry in a folder that is
     no file (dangling link, link loop, FIFO, socket, device)."""
     for arg in paths:
-        for p in [Path(arg)] if Path(arg).exists() else map(Path, expand_braces(str(arg))):
-            if p.is_dir():
+        for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
+            if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
                 for f in walk(p, on_broken):
                     if is_shard(f):
                         yield from shard_items(f)
