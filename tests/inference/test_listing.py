@@ -180,6 +180,8 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
     assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
     listing.write_bytes(b"\0".join(names))  # no NUL after the last name
     assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
+    listing.write_bytes(b"\0\0" + b"\0\0".join(names))  # empty names, as xargs -0 takes them, are passed over
+    assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
 
     class Endless:  # a pipe that is never closed: a name per read
         reads = 0
@@ -201,6 +203,8 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
         (b"a.png\nb.png\n", True, "holds lines but no NUL byte; for a list of one path per line drop -0"),
         (b"a.png\n" * (LONGEST_PATH // 4), True, f"no NUL byte in {LONGEST_PATH} bytes"),
         (b"a" * (LONGEST_PATH + 1), False, f"no line end in {LONGEST_PATH} bytes"),
+        # before: read for ever (-0 --files-from /dev/zero spun with no output), empty names passed over
+        (b"\0" * (LONGEST_PATH + 2) + b"a.png\0", True, f"{LONGEST_PATH} NUL bytes in a row, no path; give a list"),
     ],
 )
 def test_a_list_of_the_other_kind_is_refused(tmp_path, data, null, said):
