@@ -131,8 +131,7 @@ def test_version_exits_0():
         ),
         (
             ["score", "photos", "-o", "other.csv", "--resume"],
-            "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output, or "
-            "score without --resume to replace it",
+            "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output",
         ),
     ],
 )
@@ -147,6 +146,19 @@ def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(workdir, args,
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().count("\n") == 0 and message in result.output
     assert not (workdir / "ran").exists()
+
+
+def test_a_file_that_is_no_result_file_is_refused_alike_with_and_without_resume(workdir):
+    # before: --resume's line ended 'or score without --resume to replace it', and that run was refused too
+    (workdir / "other.csv").write_text("path,score\na.png,0.5\n")
+    lines = []
+    for resume in (["--resume"], []):
+        result = CliRunner().invoke(app, ["score", "photos", "-o", "other.csv", *resume])
+        assert result.exit_code == EXIT_USAGE, result.output
+        lines.append(result.output.strip())
+    said = "error: other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output"
+    assert lines == [said, said]
+    assert (workdir / "other.csv").read_text() == "path,score\na.png,0.5\n"
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

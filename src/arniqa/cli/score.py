@@ -215,9 +215,7 @@ def score(
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                     next(iter_done(output, fmt), None)
                 except NotAResultFile as e:
-                    fail(
-                        f"{e}; choose another output" + (", or score without --resume to replace it" if resume else "")
-                    )
+                    fail(f"{e}; choose another output")  # refused with or without --resume
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))
