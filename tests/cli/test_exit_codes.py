@@ -394,8 +394,15 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device=tpu: device 'tpu' is not a device"),
         # the data and the state to resume, checked by the Trainer after torch was imported: 4.3-13 s, 880-1080 MB
         (["train", "ok.yaml"], "data.root is not set; give the training images with --set data.root=FOLDER"),
-        (["train", "ok.yaml", "--set", "data.root=typo"], "training data folder 'typo' does not exist or is not a"),
-        (["train", "ok.yaml", "--set", "data.root=photos/a.png"], "folder 'photos/a.png' does not exist or is not"),
+        # before: "training data folder 'typo' does not exist or is not a folder", and nothing to do
+        (
+            ["train", "ok.yaml", "--set", "data.root=typo"],
+            "typo: no such folder (the training images); give a folder holding",
+        ),
+        (
+            ["train", "ok.yaml", "--set", "data.root=photos/a.png"],
+            "photos/a.png: not a folder (the training images); give a",
+        ),
         (
             ["train", "ok.yaml", "--set", "data.root=photos", "--resume", "typo.pt"],
             "typo.pt: cannot read the training state (No such file or directory); check the path",
