@@ -131,8 +131,7 @@ def test_version_exits_0():
         ),
         (
             ["score", "photos", "-o", "other.csv", "--resume"],
-            "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output, or "
-            "score without --resume to replace it",
+            "other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output",
         ),
     ],
 )
@@ -147,6 +146,19 @@ def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(workdir, args,
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().count("\n") == 0 and message in result.output
     assert not (workdir / "ran").exists()
+
+
+def test_a_file_that_is_no_result_file_is_refused_alike_with_and_without_resume(workdir):
+    # before: --resume's line ended 'or score without --resume to replace it', and that run was refused too
+    (workdir / "other.csv").write_text("path,score\na.png,0.5\n")
+    lines = []
+    for resume in (["--resume"], []):
+        result = CliRunner().invoke(app, ["score", "photos", "-o", "other.csv", *resume])
+        assert result.exit_code == EXIT_USAGE, result.output
+        lines.append(result.output.strip())
+    said = "error: other.csv: not an arniqa csv result file (its first line is 'path,score'); choose another output"
+    assert lines == [said, said]
+    assert (workdir / "other.csv").read_text() == "path,score\na.png,0.5\n"
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -382,8 +394,15 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device=tpu: device 'tpu' is not a device"),
         # the data and the state to resume, checked by the Trainer after torch was imported: 4.3-13 s, 880-1080 MB
         (["train", "ok.yaml"], "data.root is not set; give the training images with --set data.root=FOLDER"),
-        (["train", "ok.yaml", "--set", "data.root=typo"], "training data folder 'typo' does not exist or is not a"),
-        (["train", "ok.yaml", "--set", "data.root=photos/a.png"], "folder 'photos/a.png' does not exist or is not"),
+        # before: "training data folder 'typo' does not exist or is not a folder", and nothing to do
+        (
+            ["train", "ok.yaml", "--set", "data.root=typo"],
+            "typo: no such folder (the training images); give a folder holding",
+        ),
+        (
+            ["train", "ok.yaml", "--set", "data.root=photos/a.png"],
+            "photos/a.png: not a folder (the training images); give a",
+        ),
         (
             ["train", "ok.yaml", "--set", "data.root=photos", "--resume", "typo.pt"],
             "typo.pt: cannot read the training state (No such file or directory); check the path",

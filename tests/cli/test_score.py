@@ -450,6 +450,14 @@ def test_a_list_that_is_not_one_is_one_line_exit_2_before_anything_is_scored(tmp
         assert r.exit_code == EXIT_USAGE and said in r.stderr and "Traceback" not in r.output, r.output
 
 
+def test_calibrate_without_int8_names_the_options(tmp_path):
+    # before: 'error: calibrate goes with precision='int8'', load()'s names, not the options to type
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    image = str(_img(tmp_path / "a.png", 20, 16, 1))
+    r = CliRunner().invoke(app, ["score", image, "--checkpoint", str(model), "--calibrate", str(tmp_path)])
+    assert r.exit_code == EXIT_USAGE and "--calibrate goes with --precision int8" in r.stderr, r.output
+
+
 def test_running_out_of_memory_loading_the_model_is_one_line_saying_what_to_try(
     weights_dir, folder, tmp_path, monkeypatch
 ):

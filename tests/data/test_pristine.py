@@ -15,7 +15,7 @@ def test_lists_a_tree_recursively_and_sorted(image_folder, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         training_images(tmp_path / "empty")
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="missing: no such folder \\(the training images\\)"):
         training_images(tmp_path / "missing")
 
 

@@ -86,6 +86,21 @@ def test_a_folder_that_cannot_be_listed_is_reported_not_passed_over(tmp_path):
     assert why == "folder cannot be listed: File name too long" and len(path) >= 4095
 
 
+def test_a_name_too_long_for_the_system_is_an_error_row_and_the_run_goes_on(tmp_path):
+    # before: a name over NAME_MAX (255 bytes; a stray line of a list) stopped the run with an OSError traceback
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    good = str(_png(tmp_path / "a.png"))
+    long_file, long_shard = str(tmp_path / ("x" * 300 + ".png")), str(tmp_path / ("y" * 300 + ".tar"))
+    assert list(iter_inputs([long_file, good])) == [long_file, good]
+    out = tmp_path / "scores.csv"
+    r = CliRunner().invoke(app, ["score", long_file, good, long_shard, "--checkpoint", str(model), "-o", str(out)])
+    assert r.exit_code == 1, r.output
+    rows = list(csv.DictReader(open(out)))
+    assert [row["path"] for row in rows] == [long_file, good, long_shard]
+    assert [bool(row["score"]) for row in rows] == [False, True, False]
+    assert "File name too long" in rows[0]["error"] and "File name too long" in rows[2]["error"]
+
+
 def test_skip_finished_streams_a_prefix_and_falls_back_to_a_set():
     items = [f"p{i}" for i in range(6)]
     assert list(skip_finished(iter(items), iter(["p0", "p1", "p2"]))) == ["p3", "p4", "p5"]
@@ -165,6 +180,8 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
     assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
     listing.write_bytes(b"\0".join(names))  # no NUL after the last name
     assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
+    listing.write_bytes(b"\0\0" + b"\0\0".join(names))  # empty names, as xargs -0 takes them, are passed over
+    assert list(read_list(listing, null=True)) == [os.fsdecode(n) for n in names]
 
     class Endless:  # a pipe that is never closed: a name per read
         reads = 0
@@ -186,6 +203,8 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
         (b"a.png\nb.png\n", True, "holds lines but no NUL byte; for a list of one path per line drop -0"),
         (b"a.png\n" * (LONGEST_PATH // 4), True, f"no NUL byte in {LONGEST_PATH} bytes"),
         (b"a" * (LONGEST_PATH + 1), False, f"no line end in {LONGEST_PATH} bytes"),
+        # before: read for ever (-0 --files-from /dev/zero spun with no output), empty names passed over
+        (b"\0" * (LONGEST_PATH + 2) + b"a.png\0", True, f"{LONGEST_PATH} NUL bytes in a row, no path; give a list"),
     ],
 )
 def test_a_list_of_the_other_kind_is_refused(tmp_path, data, null, said):

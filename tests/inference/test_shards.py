@@ -209,3 +209,12 @@ def test_a_fifo_named_as_a_shard_is_a_row_not_a_wait(tmp_path):
     code = f"from arniqa.inference.shards import shard_items; print([u.reason for u in shard_items({str(fifo)!r})])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "['not a regular file (a device, FIFO or socket), not a tar shard']", done.stderr
+
+
+def test_a_shard_whose_name_cannot_be_looked_up_says_so_as_a_file_does(tmp_path):
+    # before: 'not a tar file ([Errno 36] File name too long: ...)', as if its bytes had been read
+    loop = tmp_path / "loop.tar"
+    loop.symlink_to(loop)
+    for shard, why in ((tmp_path / ("y" * 300 + ".tar"), "File name too long"), (loop, "Too many levels of")):
+        [row] = shard_items(shard)
+        assert row.name == str(shard) and row.reason.startswith(f"cannot read file ({why}")

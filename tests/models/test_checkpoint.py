@@ -228,13 +228,15 @@ def test_missing_extra_and_mismatched_parts(tiny, tmp_path):
 
     files[1].rename(tmp_path / "moved")
     for name in (files[0], tmp_path / "a"):
-        with pytest.raises(WeightsError, match=f"m-00001-{of}: missing 1 of its {n} parts: m-00002-{of}"):
+        # before: missing parts and extra ones said nothing to do (here and below)
+        said = f"m-00001-{of}: missing 1 of its {n} parts: m-00002-{of}; put all its parts in one folder"
+        with pytest.raises(WeightsError, match=said):
             load_checkpoint(name)
     (tmp_path / "moved").rename(files[1])
 
     extra = tmp_path / "a" / f"m-{n + 1:05d}-{of}"
     shutil.copy(files[0], extra)
-    with pytest.raises(WeightsError, match=f"m-00001-{of}: parts beyond its {n}: m-{n + 1:05d}-{of}"):
+    with pytest.raises(WeightsError, match=f"m-00001-{of}: parts beyond its {n}: m-{n + 1:05d}-{of}; move them out"):
         read_checkpoint_config(files[0])
     extra.unlink()
 
@@ -253,7 +255,8 @@ def test_missing_extra_and_mismatched_parts(tiny, tmp_path):
     with pytest.raises(WeightsError, match=f"b: a folder with 2 checkpoints, not one \\(m-\\*-{of}, m.safetensors\\)"):
         load_checkpoint(tmp_path / "b")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(WeightsError, match="empty: a folder with 0 checkpoints, not one \\(no .safetensors file\\)"):
+    said = "empty: a folder with 0 checkpoints, not one \\(no .safetensors file\\); give another folder$"
+    with pytest.raises(WeightsError, match=said):
         load_checkpoint(tmp_path / "empty")
     with pytest.raises(WeightsError, match=f"absent-00001-{of}: no such checkpoint file"):
         load_checkpoint(tmp_path / "a" / f"absent-00001-{of}")

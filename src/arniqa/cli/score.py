@@ -161,6 +161,8 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
         raise typer.BadParameter("-0 (--null) goes with --files-from")
+    if calibrate is not None and precision != "int8":  # load() says it in its own names: calibrate, precision
+        raise typer.BadParameter("--calibrate goes with --precision int8")
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
@@ -186,7 +188,7 @@ def score(
         engine=engine,
         max_pixels=max_pixels,
     )
-    if calibrate is not None:  # load() refuses it without --precision int8
+    if calibrate is not None:
         options["calibrate"] = calibrate
     Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses at twice its own limit: never before --max-pixels does
 
@@ -215,9 +217,7 @@ def score(
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                     next(iter_done(output, fmt), None)
                 except NotAResultFile as e:
-                    fail(
-                        f"{e}; choose another output" + (", or score without --resume to replace it" if resume else "")
-                    )
+                    fail(f"{e}; choose another output")  # refused with or without --resume
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))

@@ -140,7 +140,8 @@ def training_root(root: str | os.PathLike) -> Path:
     """``root``, the folder of the training images, as a Path; ValueError when it is not a folder."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"training data folder {str(root)!r} does not exist or is not a folder")
+        what = "not a folder" if root.exists() else "no such folder"
+        raise ValueError(f"{root}: {what} (the training images); give {IMAGE_FOLDER}")
     return root
 
 

@@ -39,9 +39,9 @@ def read_list(source: str | os.PathLike, null: bool = False) -> Iterator[str]:
     One path per line, blank lines passed over and a line's trailing CR dropped; ``null``: paths ended by NUL
     bytes (``find -print0``), taken as they are (a name may hold a newline, or end in a space). No file name holds
     a NUL, so the other kind of list is refused (:class:`ListError`), never read whole: a line list holding a NUL, a
-    NUL list of lines and no NUL, a path longer than any a system opens. Paths are decoded as the system decodes
-    file names (``os.fsdecode``: bytes that are not UTF-8 are kept, whatever the locale of standard input); a UTF-8
-    byte-order mark at the start is dropped."""
+    NUL list of lines and no NUL or of NUL bytes only, a path longer than any a system opens. Paths are decoded as
+    the system decodes file names (``os.fsdecode``: bytes that are not UTF-8 are kept, whatever the locale of
+    standard input); a UTF-8 byte-order mark at the start is dropped."""
     name = "standard input" if str(source) == "-" else str(source)
     try:
         stream = sys.stdin.buffer if str(source) == "-" else open(source, "rb")
@@ -59,7 +59,7 @@ def _unreadable(name: str, e: OSError) -> ListError:
 
 def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
     sep = b"\0" if null else b"\n"
-    rest, first = b"", True
+    rest, first, empty = b"", True, 0  # empty: NUL bytes in a row, no name between them
     with stream if close else nullcontext():
         while chunk := _read(stream, name):
             if not null and b"\0" in chunk:
@@ -72,7 +72,10 @@ def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
                 raise ListError(f"{name}: {what} in {LONGEST_PATH} bytes, longer than any path; {do}")
             for record in records:
                 if path := _path(record, first, null):
+                    empty = 0
                     yield path
+                elif null and (empty := empty + 1) > LONGEST_PATH:  # /dev/zero: read for ever, no path
+                    raise ListError(f"{name}: {LONGEST_PATH} NUL bytes in a row, no path; give a list of paths")
                 first = False
         if null and first and b"\n" in rest:
             raise ListError(f"{name}: holds lines but no NUL byte; for a list of one path per line drop -0")
@@ -104,8 +107,8 @@ def iter_inputs(
     file in a folder that no decoder can open, ``on_broken(path, why)`` for each entry in a folder that is
     no file (dangling link, link loop, FIFO, socket, device)."""
     for arg in paths:
-        for p in [Path(arg)] if Path(arg).exists() else map(Path, expand_braces(str(arg))):
-            if p.is_dir():
+        for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
+            if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
                 for f in walk(p, on_broken):
                     if is_shard(f):
                         yield from shard_items(f)

@@ -93,7 +93,15 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     shard = str(path)
     listed = 0
     try:
-        if not stat.S_ISREG(os.stat(shard).st_mode) and not os.path.isdir(shard):  # reading a FIFO never ends
+        mode = os.stat(shard).st_mode
+    except FileNotFoundError:
+        yield Unreadable(shard, "no such file")
+        return
+    except OSError as e:  # a name too long, a link loop: as a file's row says it
+        yield Unreadable(shard, f"cannot read file ({e.strerror or e})")
+        return
+    try:
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # reading a FIFO never ends
             yield Unreadable(shard, "not a regular file (a device, FIFO or socket), not a tar shard")
             return
         with tarfile.open(shard, "r:") as tar:

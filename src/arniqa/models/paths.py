@@ -65,10 +65,8 @@ def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
         found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
         names = sorted({_set_name(p) for p in found})
         if len(names) != 1:
-            raise WeightsError(
-                f"{path}: a folder with {len(names)} checkpoints, not one"
-                + (f" ({preview_keys(names)}); name one" if names else " (no .safetensors file)")
-            )
+            held = f"({preview_keys(names)}); name one" if names else "(no .safetensors file); give another folder"
+            raise WeightsError(f"{path}: a folder with {len(names)} checkpoints, not one {held}")
         path = found[0]
     m = PART_NAME.fullmatch(path.name)
     if m is None:
@@ -82,7 +80,9 @@ def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
         first = (part_path(stem, i, n).name for i in range(1, n + 1) if i not in found)
         shown = [name for name, _ in zip(first, range(5))]
         more = f" ... ({missing} in all)" if missing > len(shown) else ""
-        raise WeightsError(f"{path}: missing {missing} of its {n} parts: {', '.join(shown)}{more}")
+        raise WeightsError(
+            f"{path}: missing {missing} of its {n} parts: {', '.join(shown)}{more}; put all its parts in one folder"
+        )
     if extra := sorted(p.name for p in siblings if p not in found.values()):
-        raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}")
+        raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}; move them out of the folder")
     return [found[i] for i in range(1, n + 1)]
