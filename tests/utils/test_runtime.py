@@ -33,8 +33,25 @@ def test_absent_devices_are_errors(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_device("cuda:1")
-    with pytest.raises(ValueError, match="MPS is not available"):
+    with pytest.raises(ValueError, match="MPS is not available; choose auto or cpu"):
         resolve_device("mps")
+
+
+def test_an_absent_cuda_device_says_why_and_what_to_do(monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", None)  # a CPU build of torch
+    with pytest.raises(ValueError, match=r"'cuda' requested but .* built without it; install a CUDA build of torch"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "13.0")  # a CUDA build, no GPU visible
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"no GPU is visible \(check the driver and CUDA_VISIBLE_DEVICES\)"):
+        resolve_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # two GPUs: cuda:0 and cuda:1 only
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(
+        ValueError, match=r"'cuda:2' requested but there is no GPU 2 \(2 GPUs visible: cuda:0 to cuda:1\)"
+    ):
+        resolve_device("cuda:2")
 
 
 def test_describe_and_git_commit(tmp_path):

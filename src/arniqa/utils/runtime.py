@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..constants import EXIT_INTERRUPTED, INTERRUPTED, KEPT
+from .names import count
 
 if TYPE_CHECKING:
     import torch
@@ -51,16 +52,34 @@ def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> tor
 
     if str(device) != "auto":
         dev = torch.device(str(device))
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        if dev.type == "cuda" and (why := _no_cuda(dev)):
+            raise ValueError(f"device {device!r} requested but {why}")
         if dev.type == "mps" and not _mps_available():
-            raise ValueError(f"device {device!r} requested but MPS is not available")
+            raise ValueError(f"device {device!r} requested but MPS is not available; choose auto or cpu")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
     if mps and _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _no_cuda(dev: torch.device) -> str | None:
+    """Why the CUDA device ``dev`` cannot be used, with what to do, or None when it can."""
+    import torch
+
+    if torch.version.cuda is None:
+        return (
+            f"CUDA is not available: torch {torch.__version__} is built without it; install a CUDA build of torch, "
+            "or choose auto or cpu"
+        )
+    if not torch.cuda.is_available():
+        return (
+            "CUDA is not available: no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES); choose auto or cpu"
+        )
+    if (dev.index or 0) >= (n := torch.cuda.device_count()):
+        return f"there is no GPU {dev.index} ({count(n, 'GPU')} visible: cuda:0 to cuda:{n - 1}); choose one of those"
+    return None
 
 
 AUTOCAST_PRECISIONS = ("fp32", "bf16", "fp16")  # fp32: no autocast
