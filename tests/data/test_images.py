@@ -4,8 +4,10 @@ import ast
 import contextlib
 import io
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -309,6 +311,29 @@ def test_a_png_whose_image_data_ends_early_is_an_error_not_a_blank_image(tmp_pat
         _expect_error(tmp_path / name, "truncated or corrupt image data (")
     with pytest.raises(ImageError, match="truncated or corrupt image data"):
         decode_image(short, "member.png")
+
+
+def test_a_png_whose_end_was_overwritten_with_zero_bytes_is_an_error_not_black_rows(tmp_path):
+    """A PNG whose second half was overwritten with zero bytes (a crash, a preallocated download), its length kept:
+    in the image data's Huffman block (no stored block: the photo compresses) zero bits inflated to zero bytes, rows of
+    black past the declared rows, which PIL decoded as the photo's bottom half. Now it is truncated or corrupt image
+    data; so is a stream holding one row more than its header declares (libpng: 'Too much image data')."""
+    photo = np.random.default_rng(0).normal(128, 40, (96, 128, 3)).clip(1, 255).astype(np.uint8)  # compressible
+    Image.fromarray(photo).save(tmp_path / "whole.png")
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "whole.png")), photo)
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "zeroed.png").write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+    pil = Image.open(tmp_path / "zeroed.png")
+    pil.load()  # what PIL alone gives: the whole size, the bottom rows black
+    assert pil.size == (128, 96) and not np.asarray(pil)[-8:].any()
+    _expect_error(
+        tmp_path / "zeroed.png", "truncated or corrupt image data (the image data runs on past the 36960"
+    )  # 96 x (1 + 3 x 128)
+    rows = [b"\0" + bytes([200] * 21)] * 3 + [b"\0" + bytes(21)] * 2  # 5 rows of 7 RGB pixels, the last 2 black
+    header = struct.pack(">IIBBBBB", 7, 4, 8, 2, 0, 0, 0)  # declares 4 rows of 1 + 21 bytes: 88
+    longer = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"".join(rows)))
+    (tmp_path / "longer.png").write_bytes(longer + _png_chunk(b"IEND", b""))
+    _expect_error(tmp_path / "longer.png", "runs on past the 88 bytes its header declares")
 
 
 def test_a_png_header_with_one_row_of_data_is_an_error_and_a_black_jpeg_decodes(tmp_path):
