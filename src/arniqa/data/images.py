@@ -274,6 +274,34 @@ def _png_data_short(img: Image.Image, source) -> str | None:
     return None if got == need else f"the image data ends after {got} of the {need} bytes its header declares"
 
 
+def _jpeg_ends(source) -> bool:
+    """Whether the JPEG ``source`` (a path or a BytesIO) holds an end-of-image marker (FF D9) after its first scan
+    header. PIL decodes a JPEG whose scan runs into bytes that are no marker (zero bytes written over the file's end
+    decode as image data; libjpeg: "Premature end of JPEG file") as whole; a file cut short fails in PIL already.
+    Entropy-coded data holds no FF D9 (an FF there is followed by 00 or a restart marker), so the last FF D9 of a
+    whole file lies after the scan header; the two last bytes answer for most files."""
+    if hasattr(source, "getvalue"):
+        data = source.getvalue()
+    else:
+        with open(source, "rb") as f:
+            f.seek(-2, os.SEEK_END)
+            if f.read(2) == b"\xff\xd9":
+                return True
+            f.seek(0)
+            data = f.read()
+    pos = 2  # after SOI: marker segments up to the first scan header (SOS, FF DA)
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            return data.rfind(b"\xff\xd9") > pos
+        pos += 1 if marker == 0xFF else 2 if 0xD0 <= marker <= 0xD8 or marker == 0x01 else 2 + _u16(data, pos + 2)
+    return True  # no scan header found by this walk: PIL decoded it, its decoder is the judge
+
+
+def _u16(data: bytes, pos: int) -> int:
+    return (data[pos] << 8) | data[pos + 1]
+
+
 def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
     """``data`` decoded by Wuffs when it is a plain RGB PNG (:func:`_plain_rgb_png`) that Wuffs decodes
     with every CRC-32 and Adler-32 checksum right; else None (PIL decodes it, or names the problem)."""
@@ -408,6 +436,10 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
             img.load()  # decode now: truncated data fails here, not later
             if img.format == "PNG" and (short := _png_data_short(img, source)):
                 raise ImageError(name, f"truncated or corrupt image data ({short})")
+            if img.format in ("JPEG", "MPO") and not _jpeg_ends(source):
+                raise ImageError(
+                    name, "truncated or corrupt image data (no end marker after the image data; its end overwritten?)"
+                )
             if exif:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
             return to_rgb(img, name)
