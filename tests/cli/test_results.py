@@ -49,6 +49,10 @@ def test_paths_and_formats(tmp_path):
         and format_for(None, None) == "csv"
         and format_for("x.json", "csv") == "csv"
     )
+    for name in ("scores.jsonl", "s.NDJSON"):  # CSV under a JSON Lines name was written, and read as JSON Lines
+        with pytest.raises(ValueError, match=r"a JSON Lines name \(\.(jsonl|ndjson)\).*give --format"):
+            format_for(name, None)
+        assert format_for(name, "json") == "json"
 
 
 def test_write_scores_rows_in_order_and_failures_counted(tmp_path):

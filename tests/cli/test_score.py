@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from faults import one_line_error
 from fresh_cli import fresh_cli
 from local_http import sending, serving
 from PIL import Image
@@ -197,6 +198,9 @@ def test_bad_options(weights_dir, folder, tmp_path):
     assert r.exit_code == 2 and "unknown" in r.stderr
     r = _run([folder / "a.jpg", "--resume"])
     assert r.exit_code == EXIT_USAGE
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "-o", tmp_path / "s.jsonl"])  # was CSV, exit 0
+    assert r.exit_code == EXIT_USAGE and not (tmp_path / "s.jsonl").exists()
+    assert one_line_error(r.stderr).startswith(f"error: {tmp_path / 's.jsonl'}: a JSON Lines name (.jsonl)")
 
 
 def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):

@@ -4,8 +4,10 @@ import ast
 import contextlib
 import io
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -309,6 +311,68 @@ def test_a_png_whose_image_data_ends_early_is_an_error_not_a_blank_image(tmp_pat
         _expect_error(tmp_path / name, "truncated or corrupt image data (")
     with pytest.raises(ImageError, match="truncated or corrupt image data"):
         decode_image(short, "member.png")
+
+
+def test_a_png_whose_end_was_overwritten_with_zero_bytes_is_an_error_not_black_rows(tmp_path):
+    """A PNG whose second half was overwritten with zero bytes (a crash, a preallocated download), its length kept:
+    in the image data's Huffman block (no stored block: the photo compresses) zero bits inflated to zero bytes, rows of
+    black past the declared rows, which PIL decoded as the photo's bottom half. Now it is truncated or corrupt image
+    data; so is a stream holding one row more than its header declares (libpng: 'Too much image data')."""
+    photo = np.random.default_rng(0).normal(128, 40, (96, 128, 3)).clip(1, 255).astype(np.uint8)  # compressible
+    Image.fromarray(photo).save(tmp_path / "whole.png")
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "whole.png")), photo)
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "zeroed.png").write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+    pil = Image.open(tmp_path / "zeroed.png")
+    pil.load()  # what PIL alone gives: the whole size, the bottom rows black
+    assert pil.size == (128, 96) and not np.asarray(pil)[-8:].any()
+    _expect_error(
+        tmp_path / "zeroed.png", "truncated or corrupt image data (the image data runs on past the 36960"
+    )  # 96 x (1 + 3 x 128)
+    rows = [b"\0" + bytes([200] * 21)] * 3 + [b"\0" + bytes(21)] * 2  # 5 rows of 7 RGB pixels, the last 2 black
+    header = struct.pack(">IIBBBBB", 7, 4, 8, 2, 0, 0, 0)  # declares 4 rows of 1 + 21 bytes: 88
+    longer = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"".join(rows)))
+    (tmp_path / "longer.png").write_bytes(longer + _png_chunk(b"IEND", b""))
+    _expect_error(tmp_path / "longer.png", "runs on past the 88 bytes its header declares")
+
+
+def test_a_jpeg_whose_end_was_overwritten_with_zero_bytes_is_an_error_and_a_trailer_is_kept(tmp_path):
+    """A baseline JPEG whose second half was overwritten with zero bytes, its length kept: the zero bytes decoded as
+    image data (no FF D9 end marker ever came) and PIL gave a whole image, its bottom half garbage, which ``arniqa
+    score`` scored. Now it is truncated or corrupt image data, from a file and as bytes (a tar member), also when an
+    EXIF thumbnail (its own FF D9, before the scan) precedes it. Bytes after the end marker (a camera's trailer) and
+    a whole file still decode to PIL's pixels."""
+    photo = np.random.default_rng(0).normal(128, 40, (96, 128, 3)).clip(1, 255).astype(np.uint8)
+    thumb = io.BytesIO()
+    Image.fromarray(photo[:8, :8]).save(thumb, "JPEG")
+    for kind, extra in (("plain", {}), ("thumb", {"exif": _exif_with_thumbnail(thumb.getvalue())})):
+        Image.fromarray(photo).save(tmp_path / f"{kind}.jpg", quality=90, **extra)
+        data = (tmp_path / f"{kind}.jpg").read_bytes()
+        assert data.endswith(b"\xff\xd9") and (kind == "plain") == (data.count(b"\xff\xd9") == 1)
+        zeroed = data[: len(data) // 2] + bytes(len(data) - len(data) // 2)
+        (tmp_path / f"{kind}-zeroed.jpg").write_bytes(zeroed)
+        assert Image.open(tmp_path / f"{kind}-zeroed.jpg").convert("RGB").size == (128, 96)  # PIL alone: decoded
+        _expect_error(tmp_path / f"{kind}-zeroed.jpg", "truncated or corrupt image data (no end marker after")
+        with pytest.raises(ImageError, match="no end marker"):
+            decode_image(zeroed, "member.jpg")
+        (tmp_path / f"{kind}-trailer.jpg").write_bytes(data + bytes(100) + b"trailer")
+        pil = np.asarray(Image.open(tmp_path / f"{kind}.jpg").convert("RGB"))
+        np.testing.assert_array_equal(np.asarray(open_image(tmp_path / f"{kind}-trailer.jpg", exif=False)), pil)
+        np.testing.assert_array_equal(np.asarray(decode_image(data, "member.jpg", exif=False)), pil)
+
+
+def _exif_with_thumbnail(jpeg: bytes) -> bytes:
+    """A little-endian EXIF block whose IFD1 holds ``jpeg`` as its thumbnail (JPEGInterchangeFormat and its
+    length, tags 0x0201 and 0x0202)."""
+    ifd0 = struct.pack("<H", 0) + struct.pack("<I", 8 + 6)  # no entries; IFD1 follows it
+    ifd1_at = 8 + len(ifd0)
+    data_at = ifd1_at + 2 + 2 * 12 + 4
+    ifd1 = (
+        struct.pack("<H", 2)
+        + struct.pack("<HHII", 0x0201, 4, 1, data_at)
+        + struct.pack("<HHII", 0x0202, 4, 1, len(jpeg))
+    )
+    return b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd0 + ifd1 + struct.pack("<I", 0) + jpeg
 
 
 def test_a_png_header_with_one_row_of_data_is_an_error_and_a_black_jpeg_decodes(tmp_path):

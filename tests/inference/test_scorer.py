@@ -331,6 +331,28 @@ def test_a_regressor_file_of_a_checkpoint_is_refused_with_the_published_encoder(
     assert not [w for w in recwarn if "record" in str(w.message)]
 
 
+@pytest.mark.parametrize("method", ["score", "features"])
+def test_score_raises_at_the_first_bad_input_without_scoring_the_rest(tmp_path, method):
+    """score() and features() of 1000 inputs whose first is missing scored all 1000 (a library's worth of work)
+    before raising its error; now they raise once the rows before it are out, having taken no more inputs than the
+    look-ahead (2 x batch_size decoded ahead, 2 x batch_size held for order)."""
+    import tiny_score
+
+    scorer = tiny_score.load(protocol="whole")
+    taken = 0
+
+    def inputs():
+        nonlocal taken
+        for k in range(1001):
+            taken += 1
+            yield tmp_path / "none.png" if k == 0 else np.full((8, 8, 3), k % 256, np.uint8)
+
+    with pytest.raises(ImageError, match="none.png: no such file"):
+        getattr(scorer, method)(inputs())
+    assert taken <= 1 + 4 * scorer.batch_size
+    assert len(scorer.score([np.zeros((8, 8, 3), np.uint8)] * 3)) == 3
+
+
 def test_bad_inputs(published, photos, tmp_path):
     d, _, _ = published
     scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")

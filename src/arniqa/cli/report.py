@@ -41,7 +41,11 @@ def report(
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
     html_output(output)
     try:
-        rows, left_out = read_rows_and_rest(scores, format_for(scores, fmt))
+        fmt = format_for(scores, fmt)
+    except ValueError as e:
+        fail(str(e))
+    try:
+        rows, left_out = read_rows_and_rest(scores, fmt)
     except NotAResultFile as e:
         fail(f"{e}; give the CSV or JSON file that arniqa score wrote (--format says which, if its name does not)")
     except OutputError as e:

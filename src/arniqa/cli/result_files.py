@@ -28,13 +28,23 @@ EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniq
 FORMATS = ("csv", "json")
 
 
+JSON_LINES = (".jsonl", ".ndjson")  # names of a format not written: CSV under them would be read as JSON Lines
+
+
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
-    """The output format: ``fmt`` if given, else from the file suffix (``.json`` -> json), else csv."""
+    """The output format: ``fmt`` if given, else from the file suffix (``.json`` -> json), else csv. A JSON Lines
+    name (:data:`JSON_LINES`) without ``fmt`` is a ``ValueError``."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         return fmt
-    return "json" if path is not None and Path(path).suffix.lower() == ".json" else "csv"
+    suffix = "" if path is None else Path(path).suffix.lower()
+    if suffix in JSON_LINES:
+        raise ValueError(
+            f"{printable(str(path))}: a JSON Lines name ({suffix}), but the rows are CSV or JSON (an array, one row "
+            "a line); name it .json or .csv, or give --format"
+        )
+    return "json" if suffix == ".json" else "csv"
 
 
 class OutputError(Exception):

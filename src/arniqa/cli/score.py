@@ -166,6 +166,8 @@ def score(
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:
+        if fmt is None:  # the name of the output, not an option, is what to change
+            fail(str(e))
         raise typer.BadParameter(str(e)) from None
     if html is not None:
         output_place(html, inputs=(output,))

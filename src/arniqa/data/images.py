@@ -38,9 +38,10 @@ an image within the bound gets no ``DecompressionBombWarning``, and PIL's other 
 here are not shown either (:data:`_QUIET`).
 
 A PNG whose image data stream ends cleanly before its last row is truncated data too (PIL decodes it whole, the rest
-black; Wuffs and libpng refuse it): when one of its bottom-right 2x2 pixels is zero, where the missing rows would
-show, the stream is inflated again and its length checked against the header's (4 us otherwise; a black corner
-costs about two thirds of a decode more).
+black; Wuffs and libpng refuse it), and so is one whose stream runs on past its last row (a file whose end was
+overwritten with zero bytes, after a crash or a preallocated download: they inflate to black rows): when one of its
+bottom-right 2x2 pixels is zero, where those rows would show, the stream is inflated again and its length checked
+against the header's (4 us otherwise; a black corner costs about two thirds of a decode more).
 
 A PNG that PIL refuses (a text chunk unpacking past its 1 MB ``PngImagePlugin.MAX_TEXT_CHUNK``, a broken text
 chunk) is decoded again without its text chunks: no score reads text. Those named like EXIF or XMP are kept when
@@ -244,9 +245,10 @@ def _without_text(source, exif: bool) -> bytes | None:
 def _png_data_short(img: Image.Image, source) -> str | None:
     """Why the loaded PNG ``img`` read from ``source`` (a path or a BytesIO) is incomplete, or None. PIL takes an
     image data stream that ends cleanly before the last row for the whole image (its decoder stops where the
-    stream does, the rest left zero); libpng says "Not enough image data". The last row the stream fills ends at
-    the bottom-right 2x2 pixels (Adam7's last pass included), so only when one of those is zero is the stream
-    inflated again and its length checked against the header's."""
+    stream does, the rest left zero); libpng says "Not enough image data". Nor one that runs on past the last row
+    (zero bytes written over the file's end inflate to black rows; libpng: "Too much image data"). The last row the
+    stream fills ends at the bottom-right 2x2 pixels (Adam7's last pass included), so only when one of those is zero
+    is the stream inflated again and its length checked against the header's."""
     w, h = img.size
     corner = [img.getpixel((x, y)) for x in range(max(0, w - 2), w) for y in range(max(0, h - 2), h)]
     if all(any(p) if isinstance(p, tuple) else p for p in corner):
@@ -262,12 +264,42 @@ def _png_data_short(img: Image.Image, source) -> str | None:
     stream = zlib.decompressobj()
     rest = b"".join(data[pos + 8 : pos + 8 + n] for kind, pos, n in _png_chunks(data) if kind == b"IDAT")
     got = 0
-    try:
-        while got < need and (out := stream.decompress(rest, min(need - got, 1 << 20))):
+    try:  # one byte past the need: a stream running on is a tail overwritten (zero bytes inflate to black rows)
+        while got <= need and (out := stream.decompress(rest, min(need + 1 - got, 1 << 20))):
             got, rest = got + len(out), stream.unconsumed_tail
     except zlib.error as e:
         return str(e)
+    if got > need:
+        return f"the image data runs on past the {need} bytes its header declares (its end overwritten?)"
     return None if got == need else f"the image data ends after {got} of the {need} bytes its header declares"
+
+
+def _jpeg_ends(source) -> bool:
+    """Whether the JPEG ``source`` (a path or a BytesIO) holds an end-of-image marker (FF D9) after its first scan
+    header. PIL decodes a JPEG whose scan runs into bytes that are no marker (zero bytes written over the file's end
+    decode as image data; libjpeg: "Premature end of JPEG file") as whole; a file cut short fails in PIL already.
+    Entropy-coded data holds no FF D9 (an FF there is followed by 00 or a restart marker), so the last FF D9 of a
+    whole file lies after the scan header; the two last bytes answer for most files."""
+    if hasattr(source, "getvalue"):
+        data = source.getvalue()
+    else:
+        with open(source, "rb") as f:
+            f.seek(-2, os.SEEK_END)
+            if f.read(2) == b"\xff\xd9":
+                return True
+            f.seek(0)
+            data = f.read()
+    pos = 2  # after SOI: marker segments up to the first scan header (SOS, FF DA)
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            return data.rfind(b"\xff\xd9") > pos
+        pos += 1 if marker == 0xFF else 2 if 0xD0 <= marker <= 0xD8 or marker == 0x01 else 2 + _u16(data, pos + 2)
+    return True  # no scan header found by this walk: PIL decoded it, its decoder is the judge
+
+
+def _u16(data: bytes, pos: int) -> int:
+    return (data[pos] << 8) | data[pos + 1]
 
 
 def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
@@ -404,6 +436,10 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
             img.load()  # decode now: truncated data fails here, not later
             if img.format == "PNG" and (short := _png_data_short(img, source)):
                 raise ImageError(name, f"truncated or corrupt image data ({short})")
+            if img.format in ("JPEG", "MPO") and not _jpeg_ends(source):
+                raise ImageError(
+                    name, "truncated or corrupt image data (no end marker after the image data; its end overwritten?)"
+                )
             if exif:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
             return to_rgb(img, name)

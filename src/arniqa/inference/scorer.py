@@ -101,12 +101,15 @@ class _Stream:
             raise StopIteration from None
 
 
-def _raise_first(results: list[ItemResult]) -> list[ItemResult]:
-    """``results`` unchanged, or the first input's error raised."""
+def _raise_first(results: Iterable[ItemResult]) -> list[ItemResult]:
+    """``results`` (in input order) as a list, or the first input's error raised as soon as it comes, the inputs
+    after it left unscored."""
+    out = []
     for r in results:
         if r.exception is not None:
             raise r.exception
-    return results
+        out.append(r)
+    return out
 
 
 # The defaults per device type: the fastest path measured whose scaled scores stay within 1e-4 of the fp32
@@ -417,7 +420,7 @@ class Scorer:
             raise ValueError("the regressor has no score range; call score(..., scale=False) for raw scores")
         import torch
 
-        results = _raise_first(list(self.iter_scores(inputs, return_features)))
+        results = _raise_first(self.iter_scores(inputs, return_features))
         raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = self._stack_features(results) if return_features else None
@@ -433,7 +436,7 @@ class Scorer:
 
     def features(self, inputs) -> torch.Tensor:
         """(N, V, 4096) quality features per view (no regressor needed)."""
-        return self._stack_features(_raise_first(list(self.iter_scores(inputs, return_features=True))))
+        return self._stack_features(_raise_first(self.iter_scores(inputs, return_features=True)))
 
     def _stack_features(self, results: list[ItemResult]) -> torch.Tensor:
         """(N, V, D) features of ``results``; (0, V, D) for none (D: the regressor's width, else 4096)."""
