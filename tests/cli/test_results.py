@@ -50,9 +50,7 @@ def test_paths_and_formats(tmp_path):
         and format_for("x.json", "csv") == "csv"
     )
     for name in ("scores.jsonl", "s.NDJSON"):  # CSV under a JSON Lines name was written, and read as JSON Lines
-        with pytest.raises(ValueError, match=r"a JSON Lines name \(\.(jsonl|ndjson)\).*give --format"):
-            format_for(name, None)
-        assert format_for(name, "json") == "json"
+        assert format_for(name, None) == "jsonl" and format_for(name, "json") == "json"
 
 
 def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
@@ -135,7 +133,7 @@ def test_report_says_which_images_get_no_thumbnail(tmp_path, monkeypatch):
         assert sum(t is None for t in thumbs) == unseen  # the warning counts what the report lacks
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_report_counts_rows_of_a_non_finite_score_as_not_scored(tmp_path, monkeypatch, fmt):
     """A hand-edited nan/inf score is shown as no score, like an error row; the thumbnail warning counted such rows
     among the scored images."""
@@ -150,8 +148,9 @@ def test_report_counts_rows_of_a_non_finite_score_as_not_scored(tmp_path, monkey
     if fmt == "csv":
         scores.write_text("path,score,raw_score,error\n" + "".join(f"{p},{s},1,\n" for p, s in rows))
     else:
-        lines = ",\n".join(f'{{"path": "{p}", "score": {float(s)}, "raw_score": 1, "error": null}}' for p, s in rows)
-        scores.write_text("[\n" + lines.replace("nan", "NaN").replace("inf", "Infinity") + "\n]\n")
+        lines = [f'{{"path": "{p}", "score": {float(s)}, "raw_score": 1, "error": null}}' for p, s in rows]
+        lines = [line.replace("nan", "NaN").replace("inf", "Infinity") for line in lines]
+        scores.write_text("[\n" + ",\n".join(lines) + "\n]\n" if fmt == "json" else "".join(f"{x}\n" for x in lines))
     result = CliRunner().invoke(app, ["report", str(scores), "-o", "r.html"])
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("warning: 2 scored image(s) are not files from here")

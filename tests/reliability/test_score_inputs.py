@@ -38,7 +38,7 @@ def _png(w: int, h: int, colour=(200, 100, 50)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_file_names_in_any_bytes_are_written_losslessly_and_resumed(tmp_path, fmt):
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -54,7 +54,8 @@ def test_file_names_in_any_bytes_are_written_losslessly_and_resumed(tmp_path, fm
         paths = [line.split(",")[0] for line in text.splitlines()[1:]]
         assert paths == [f"{folder}/back\\\\slash.png", f"{folder}/caf\\xe9.png", f"{folder}/plain.png"]
     else:  # JSON's own \udcNN escape gives Python's surrogateescape name back
-        paths = [row["path"] for row in json.loads(text)]
+        rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        paths = [row["path"] for row in rows]
         assert [os.fsencode(p) for p in paths] == [os.fsencode(folder) + b"/" + n for n in names]
     before = out.read_bytes()
     r = _score(folder, "--protocol", "whole", "-o", out, "--resume")

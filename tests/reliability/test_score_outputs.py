@@ -71,7 +71,7 @@ def test_resume_drops_a_torn_csv_row_and_rescores_it(tiny, tmp_path):
         assert out.read_bytes() == data, where
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
     rows = [
         ("a,b.png", 0.5, 3.0, None),
@@ -189,18 +189,19 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         assert sorted(set(iter_done(out, "csv"))) == sorted(map(str, imgs))  # replaced by this run's rows
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_a_result_file_edited_by_hand_is_resumed_or_refused_never_cut(tiny, tmp_path, fmt):
     imgs = write_images(tmp_path / "imgs", 5)
     clean, out = tmp_path / f"clean.{fmt}", tmp_path / f"out.{fmt}"
     assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
     lines = clean.read_bytes().splitlines()
-    rows = [line.rstrip(b",") if fmt == "json" else line for line in lines[1:6]]  # JSON: commas between rows
+    head = [] if fmt == "jsonl" else lines[:1]  # JSON Lines: no header line
+    rows = [line.rstrip(b",") if fmt == "json" else line for line in lines[len(head) : len(head) + 5]]  # JSON: commas
 
     def result_file(body: list[bytes]) -> bytes:
-        if fmt == "csv":
-            return b"".join(line + b"\n" for line in [lines[0], *body])
-        return b"[\n" + b",\n".join(body) + b"\n]\n"
+        if fmt == "json":
+            return b"[\n" + b",\n".join(body) + b"\n]\n"
+        return b"".join(line + b"\n" for line in [*head, *body])
 
     def resumed(body: list[bytes]) -> list[str]:
         out.write_bytes(result_file(body))
@@ -218,7 +219,7 @@ def test_a_result_file_edited_by_hand_is_resumed_or_refused_never_cut(tiny, tmp_
     assert resumed([*rows[:4], b"garbage"]) == list(map(str, imgs))
     # a row in the middle edited (a note in its score): before, --resume cut it and the 3 rows after it away
     # and scored them again; now refused, the file as it was
-    note = rows[1].replace(b'"score": ', b'"score": good ') if fmt == "json" else rows[1].replace(b",", b",good ", 1)
+    note = rows[1].replace(b'"score": ', b'"score": good ') if fmt != "csv" else rows[1].replace(b",", b",good ", 1)
     out.write_bytes(before := result_file([rows[0], note, *rows[2:]]))
     r = _score(*imgs, "--protocol", "whole", "-o", out, "--resume")
     assert r.exit_code == 2 and out.read_bytes() == before

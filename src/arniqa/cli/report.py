@@ -21,7 +21,11 @@ def report(
     ),
     size: int = typer.Option(96, "--thumb-size", min=16, help="Longer side of embedded thumbnails (px)."),
     best_worst: int = typer.Option(12, "--best-worst", min=0, help="How many of the worst and of the best to show."),
-    fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json file, else csv."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="csv | json | jsonl. Default: by the file's name (.json: json; .jsonl, .ndjson: jsonl), else csv.",
+    ),
 ) -> None:
     """Write one self-contained HTML report of a result file.
 
@@ -47,7 +51,10 @@ def report(
     try:
         rows, left_out = read_rows_and_rest(scores, fmt)
     except NotAResultFile as e:
-        fail(f"{e}; give the CSV or JSON file that arniqa score wrote (--format says which, if its name does not)")
+        fail(
+            f"{e}; give the CSV, JSON or JSON Lines file that arniqa score wrote (--format says which, if its name "
+            "does not)"
+        )
     except OutputError as e:
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:

@@ -4,8 +4,9 @@ back (:func:`read_rows`, :func:`iter_done`, streamed).
 Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``), and with ``--explain``
 :data:`EXPLAIN_COLUMNS`. Each row is written whole (:class:`arniqa.cli.results.RowWriter`); a torn last row (a
 crash in the middle of a write) is not counted when a file is read back, and is cut away before appending. A
-JSON file is an array with one row object per line. Paths in any bytes are written losslessly
-(:func:`escape_name`). Write errors are :class:`OutputError`, naming the file.
+JSON file is an array with one row object per line; a JSON Lines file is one row object per line, nothing
+else. Paths in any bytes are written losslessly (:func:`escape_name`). Write errors are :class:`OutputError`,
+naming the file.
 """
 
 from __future__ import annotations
@@ -25,26 +26,17 @@ from ..utils.names import count
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
-FORMATS = ("csv", "json")
-
-
-JSON_LINES = (".jsonl", ".ndjson")  # names of a format not written: CSV under them would be read as JSON Lines
+SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # the formats a file's name implies
+FORMATS = ("csv", "json", "jsonl")
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
-    """The output format: ``fmt`` if given, else from the file suffix (``.json`` -> json), else csv. A JSON Lines
-    name (:data:`JSON_LINES`) without ``fmt`` is a ``ValueError``."""
+    """The output format: ``fmt`` if given, else from the file suffix (:data:`SUFFIXES`), else csv."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         return fmt
-    suffix = "" if path is None else Path(path).suffix.lower()
-    if suffix in JSON_LINES:
-        raise ValueError(
-            f"{printable(str(path))}: a JSON Lines name ({suffix}), but the rows are CSV or JSON (an array, one row "
-            "a line); name it .json or .csv, or give --format"
-        )
-    return "json" if suffix == ".json" else "csv"
+    return SUFFIXES.get("" if path is None else Path(path).suffix.lower(), "csv")
 
 
 class OutputError(Exception):
@@ -135,7 +127,7 @@ def _rows_after(path: Path, fmt: str, end: int) -> int:
         return 0
     with f:
         f.seek(end)
-        if fmt == "json":
+        if fmt != "csv":
             rows = (line for line in f if line.strip(b" \t\r\n,]"))
         else:
             rows = (r for r in _records(line.decode("utf-8", "surrogateescape") for line in f) if any(r))
@@ -154,9 +146,10 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
     """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
     as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
     CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
-    its newline; a JSON row line that is an object with the four keys. The rows after the first
-    incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too; ``columns``:
-    those the file must have (else :class:`OutputError`)."""
+    its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an object ended by
+    its newline (a JSON Lines file has no header: its first row takes the header's place in the checks). The rows
+    after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too;
+    ``columns``: those the file must have (else :class:`OutputError`)."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -168,15 +161,18 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
         first = next(lines, None)
         if first is None:
             return
-        head = first[0].rstrip("\r\n")
-        if first[0].endswith("\n") and head not in (
-            (",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",)
-        ):
+        head, whole = first[0].rstrip("\r\n"), first[0].endswith("\n")
+        if fmt == "jsonl":  # no header: its first row stands in the header's place
+            found = tuple(row) if whole and (row := _json_row(head)) is not None else None
+            known = found is not None
+        else:
+            known = head in ((",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",))
+            found = tuple(head.split(",")) if fmt == "csv" and whole else None
+        if whole and not known:
             line = first[0].rstrip()[:40]
             binary = any(c == "\x00" or "\udc80" <= c <= "\udcff" for c in line)  # NUL, or bytes that are not UTF-8
             what = "it holds binary data, such as an image's" if binary else f"its first line is {line!r}"
             raise NotAResultFile(f"{printable(str(path))}: not an arniqa {fmt} result file ({what})")
-        found = None if fmt != "csv" or not first[0].endswith("\n") else tuple(head.split(","))
         if fmt == "json" and columns is not None:  # the columns of its first row
             second = next(lines, None)
             if second is not None:
@@ -188,7 +184,10 @@ def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
                 f"{printable(str(path))}: its columns are {', '.join(found)}, not "
                 f"{', '.join(columns)}; resume with the same --explain setting, or choose another output"
             )
-        yield from _scan_csv(chain([first], lines), found or COLUMNS) if fmt == "csv" else _scan_json(first, lines)
+        if fmt == "csv":
+            yield from _scan_csv(chain([first], lines), found or COLUMNS)
+        else:
+            yield from _scan_json(first, lines) if fmt == "json" else _scan_jsonl(chain([first], lines))
 
 
 def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
@@ -248,15 +247,26 @@ def _scan_json(first: tuple[str, int], lines: Iterator[tuple[str, int]]) -> Iter
         return  # not even the opening bracket
     yield None, first[1]
     for line, line_end in lines:
-        body = line.rstrip("\r\n")
-        text = body.rstrip(",")
-        try:
-            row = parse_json(text)
-        except json.JSONDecodeError:
-            return
-        if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):
+        text = line.rstrip("\r\n").rstrip(",")
+        if (row := _json_row(text)) is None:
             return
         yield row, line_end - (len(line) - len(text))  # just after the object (not its comma or newline)
+
+
+def _scan_jsonl(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None, int]]:
+    for line, line_end in lines:
+        if not line.endswith("\n") or (row := _json_row(line.rstrip("\r\n"))) is None:
+            return
+        yield row, line_end  # just after its newline
+
+
+def _json_row(text: str) -> dict | None:
+    """The result row the JSON object ``text`` holds, or None: no JSON, or not an object of a row's keys."""
+    try:
+        row = parse_json(text)
+    except json.JSONDecodeError:
+        return None
+    return row if isinstance(row, dict) and set(row) in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)) else None
 
 
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:

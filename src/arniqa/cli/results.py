@@ -1,5 +1,5 @@
-"""``arniqa score``'s inputs and outputs: the paths to score (folders expanded), and the writer of CSV/JSON result
-files, row by row.
+"""``arniqa score``'s inputs and outputs: the paths to score (folders expanded), and the writer of CSV, JSON and
+JSON Lines result files, row by row.
 
 Files are written incrementally, each row whole in one write, so an interrupted run keeps its rows, and a later
 run can skip the paths already present (:func:`arniqa.cli.result_files.iter_done`) and append the rest. A JSON
@@ -98,7 +98,7 @@ def _number(v: float | None) -> str:
 
 
 class RowWriter:
-    """Writes result rows to a file or a stream in CSV or JSON, each row whole and at once.
+    """Writes result rows to a file or a stream in CSV, JSON or JSON Lines, each row whole and at once.
 
     To a file: a row goes to the file in one ``write`` (no buffer holds half of it); a write that
     fails (disk full, file size limit) is cut back to the last complete row and raised as
@@ -132,7 +132,7 @@ class RowWriter:
         try:
             if self.stream is None:
                 os.ftruncate(self._fd, self.end)
-            if self.end == 0:
+            if self.end == 0 and self.fmt != "jsonl":  # JSON Lines: no header
                 self._put(",".join(columns) + "\n" if self.fmt == "csv" else "[\n")
         except (OSError, OutputError) as e:
             self._broken = True
@@ -190,7 +190,10 @@ class RowWriter:
             self._put(line.getvalue())
         else:
             row = {c: row.get(c) for c in self.columns}
-            self._put(("" if self._first else ",\n") + json.dumps(row))
+            if self.fmt == "jsonl":
+                self._put(json.dumps(row) + "\n")
+            else:
+                self._put(("" if self._first else ",\n") + json.dumps(row))
             self._first = False
         self.count += 1
         return row

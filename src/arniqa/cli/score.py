@@ -76,7 +76,11 @@ def score(
         "--protocol",
         help=f"crops | whole | pyiqa | eval (docs/usage.md). Default: an ONNX file's own, else {DEFAULT_PROTOCOL}.",
     ),
-    fmt: str | None = typer.Option(None, "--format", help="csv | json. Default: json for a .json -o file, else csv."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="csv | json | jsonl. Default: by the -o file's name (.json: json; .jsonl, .ndjson: jsonl), else csv.",
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
