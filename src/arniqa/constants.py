@@ -17,6 +17,7 @@ DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
 # seed * 10**8 + ..., which must fit torch's 64 bits.
 MAX_SEED = 2**32 - 1
 DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
+STATE_FILE = "state.pt"  # an `arniqa train` run's resumable state, in its run folder
 # Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the one line that says so.
 EXIT_INTERRUPTED = 130
 KEPT = "what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate go on from it"

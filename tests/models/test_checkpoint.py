@@ -401,3 +401,17 @@ def test_a_safetensors_header_over_the_bound_is_refused_before_safetensors_reads
             read(crafted)
     with pytest.raises(WeightsError, match=re.escape(f"{crafted}: not a readable safetensors file ({problem})")):
         read_state_dict(crafted)
+
+
+def test_a_training_state_given_as_checkpoint_names_the_runs_model(tmp_path):
+    """`arniqa evaluate/score --checkpoint runs/x/state.pt` said it was a pickle and pointed to the published
+    ARNIQA weights' --weights-dir; it is the run's resumable state, and the line names the run's model file."""
+    state = tmp_path / "run" / "state.pt"
+    state.parent.mkdir()
+    torch.save({"model": {"w": torch.zeros(2)}, "optimizer": {}, "epoch": 1}, state)
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint(state)
+    assert str(err.value) == (
+        f"{state}: the resumable state of an `arniqa train` run, not a checkpoint; give the run's model: "
+        f"{tmp_path / 'run' / 'model.safetensors'}"
+    )

@@ -42,3 +42,27 @@ def test_a_note_above_the_progress_bar_is_one_line_whatever_its_length(tmp_path,
         log.note(note)
     assert note in capsys.readouterr().out.splitlines()
     assert (tmp_path / "run.log").read_text().endswith(f" {note}\n")
+
+
+def test_a_run_killed_before_its_first_log_row_leaves_a_header_and_its_rerun_writes_one(tmp_path):
+    """log.csv's header stayed in the file's buffer until the first row (log.every steps): a run killed before
+    left an empty log.csv, and the rerun or resume appended its rows to it without a header, for good."""
+    config = Config()
+    config.log.tensorboard = config.log.progress = False
+    header = "global_step,epoch,step,loss,lr,samples_per_s,elapsed_s"
+    with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config):
+        assert (tmp_path / "log.csv").read_text().splitlines() == [header]  # on disk before any row
+    for start in (0, 3):  # a fresh rerun, a resume
+        for name in ("log.csv", "validation.csv"):
+            (tmp_path / name).write_text("")  # what a SIGKILL before the first row left
+        with output_lock(tmp_path), RunLogger(tmp_path, 10, start, True, config) as log:
+            log.log(start + 1, 0, start, 2.5, 1e-3, 4.0)
+            log.validation(start + 1, 1, {"srcc": 0.5})
+        rows = (tmp_path / "log.csv").read_text().splitlines()
+        assert rows[0] == header and [row.split(",")[:4] for row in rows[1:]] == [
+            [str(start + 1), "0", str(start), "2.500000"]
+        ]
+        assert (tmp_path / "validation.csv").read_text().splitlines() == [
+            "global_step,epoch,srcc",
+            f"{start + 1},1,0.500000",
+        ]

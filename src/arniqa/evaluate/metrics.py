@@ -55,21 +55,19 @@ def plcc_logistic(pred, target) -> float:
     return plcc(fitted, target)
 
 
-def correlations(pred, target) -> dict[str, float]:
-    """SRCC, PLCC, KRCC on the raw predictions, and PLCC after the logistic fit."""
+def correlations(pred, target, logistic: bool = True) -> dict[str, float]:
+    """SRCC, PLCC, KRCC on the raw predictions, and PLCC after the logistic fit (unless ``logistic`` is False)."""
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if len(pred) != len(target):
         raise ValueError(f"{len(pred)} predictions for {len(target)} scores")
     if len(pred) < 3 or np.ptp(pred) == 0 or np.ptp(target) == 0:
         nan = float("nan")
-        return {"srcc": nan, "plcc": nan, "krcc": nan, "plcc_logistic": nan}
-    return {
-        "srcc": srcc(pred, target),
-        "plcc": plcc(pred, target),
-        "krcc": krcc(pred, target),
-        "plcc_logistic": plcc_logistic(pred, target),
-    }
+        return {"srcc": nan, "plcc": nan, "krcc": nan} | ({"plcc_logistic": nan} if logistic else {})
+    out = {"srcc": srcc(pred, target), "plcc": plcc(pred, target), "krcc": krcc(pred, target)}
+    if logistic:
+        out["plcc_logistic"] = plcc_logistic(pred, target)
+    return out
 
 
 def srcc_columns(pred: np.ndarray, target) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from ..constants import QUALITY_DIM
+from ..constants import QUALITY_DIM, STATE_FILE
 from ..utils.files import Writer, atomic_writes, parse_json
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, read_state_dict
@@ -178,6 +178,11 @@ def arniqa_metadata(path) -> dict | None:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
+        if path.name == STATE_FILE:  # a training run's state (optimiser, RNG states...), beside its model
+            raise WeightsError(
+                f"{path}: the resumable state of an `arniqa train` run, not a checkpoint; give the run's model: "
+                f"{path.with_name('model.safetensors')}"
+            ) from e
         if path.suffix.lower() in (".pth", ".pt"):  # a pickle: published weights are read from a folder, not here
             raise WeightsError(
                 f"{path}: a PyTorch pickle, not a checkpoint of this project (.safetensors); published ARNIQA "

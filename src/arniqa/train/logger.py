@@ -38,11 +38,12 @@ class RunLogger:
             _truncate_csv(self.output / "validation.csv", self.start)
         with self._writing("log.csv"):
             _truncate_csv(self.csv_path, self.start)
-            new = not self.csv_path.exists()
+            new = _headless(self.csv_path)
             self.csv_file = open(self.csv_path, "a", newline="")
             self.csv = csv.writer(self.csv_file)
-            if new:
+            if new:  # written now: a run killed before its first row leaves the header, not an empty file
                 self.csv.writerow(LOG_FIELDS)
+                self.csv_file.flush()
         with self._writing("run.log"):
             self.run_log = open(self.output / "run.log", "a" if self.start else "w")
         self.writer = None
@@ -111,7 +112,7 @@ class RunLogger:
         if not self.enabled:
             return
         path = self.output / "validation.csv"
-        new = not path.exists()
+        new = _headless(path)
         row = {key: f"{value:.6f}" for key, value in metrics.items()}
         if splits:
             row["splits"] = splits
@@ -137,6 +138,11 @@ class RunLogger:
             self.writer.close()
         self.csv_file.close()
         self.run_log.close()
+
+
+def _headless(path: Path) -> bool:
+    """Whether the CSV at ``path`` has no header yet: missing, or empty (a run killed before writing it)."""
+    return not path.exists() or path.stat().st_size == 0
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:

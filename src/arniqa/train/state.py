@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from safetensors import SafetensorError
 
+from ..constants import STATE_FILE
 from ..utils.files import save_torch
 from .config import Config
 
-STATE_FILE = "state.pt"
 # Settings a resumed run must share with the interrupted one: (config section, key).
 RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone"), ("data", "crop_size"))
 # More of them, checked where the state holds them (older states may not): the state's optimiser and
