@@ -1,5 +1,6 @@
 import csv
 import math
+import time
 
 import numpy as np
 import pytest
@@ -48,6 +49,22 @@ def test_a_nan_validation_is_never_the_best(tmp_path, short_run, tiny_model):
     run = tmp_path / "run"
     assert step_of(run / "best.safetensors") == 3 and final.read_bytes() == (run / "best.safetensors").read_bytes()
     assert torch.load(run / "state.pt", weights_only=False)["best"] == 0.6
+
+
+def test_the_training_speed_logged_after_a_validation_leaves_the_validation_out(tmp_path, short_run, tiny_model):
+    """The first samples/s after a validation counted the validation's time (0.017 samples/s logged in a probe)."""
+    pause = 1.5
+
+    def validate(model):
+        time.sleep(pause)
+        return {"srcc": 0.5}
+
+    config = short_run(TWO_IMAGES)
+    Trainer(config, validate=validate).fit()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(rows) == 3  # one step an epoch, a validation after each
+    seconds = [config.train.batch_size / float(r["samples_per_s"]) for r in rows]
+    assert all(s < pause for s in seconds), seconds  # steps 2 and 3 came after a validation of `pause` seconds
 
 
 def test_without_validation_the_last_model_is_kept(tmp_path, short_run, tiny_model):

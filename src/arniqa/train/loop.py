@@ -431,7 +431,9 @@ class Trainer:
                         self.epoch, self.step = epoch + 1, 0
                     if epoch_ended or last or self._every(cfg.checkpoint_every):
                         if epoch_ended and self._validation_due():
+                            began = time.perf_counter()
                             self._validate(logger)
+                            window_start += time.perf_counter() - began  # samples/s: of training, not validation
                         self.save_state()
                     self.stepping = False
                     if last:
