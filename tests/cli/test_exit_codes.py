@@ -55,7 +55,7 @@ def test_the_documented_values():
         # said "photos: no images found" (the output's images are left out) and "photos: no such file"
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "photos"], "photos is or holds the --pristine"),
         (["benchmark", "synthetic", "--pristine", "photos", "-o", "."], ". is or holds the --pristine folder"),
-        (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV or JSON file"),
+        (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV, JSON or JSON Lines file"),
         (["map", "empty-folder", "-o", "maps"], "error: empty-folder: no image files found; give image files"),
         # before: the model was loaded (or downloaded) first, then each mistyped path mapped as an error
         (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to score)"),
@@ -122,8 +122,8 @@ def test_version_exits_0():
         ),
         (
             ["report", "other.csv", "-o", "report.html"],
-            "other.csv: not an arniqa csv result file (its first line is 'path,score'); give the CSV or JSON file "
-            "that arniqa score wrote",
+            "other.csv: not an arniqa csv result file (its first line is 'path,score'); give the CSV, JSON or JSON "
+            "Lines file that arniqa score wrote",
         ),
         (
             ["report", "missing.csv", "-o", "report.html"],

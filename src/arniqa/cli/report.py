@@ -39,7 +39,7 @@ def report(
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
     if scores.is_dir():
-        fail(f"{scores}: a folder; give the CSV or JSON file that arniqa score -o wrote")
+        fail(f"{scores}: a folder; give the CSV, JSON or JSON Lines file that arniqa score -o wrote")
     if not scores.is_file():
         fail(f"{scores}: no such file; check the path of the CSV or JSON file that arniqa score -o wrote")
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
