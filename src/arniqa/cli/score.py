@@ -25,6 +25,7 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    go_on,
     html_output,
     load_advice,
     loading,
@@ -35,6 +36,7 @@ from .command import (
     writing,
 )
 
+ROWS_KEPT = "the rows written so far are kept and --resume goes on from them"  # a run stopped with -o FILE
 MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
@@ -157,6 +159,8 @@ def score(
         raise typer.BadParameter(
             "--resume needs -o FILE" + (f", a file ({output} is a device or a pipe)" if stream else "")
         )
+    if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
+        go_on(ROWS_KEPT)
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
@@ -276,7 +280,7 @@ def score(
             except load_failed as e:  # said as the load here says it (the rows written are kept)
                 _loaded(model, advice, e.raise_error)
             except stops as e:
-                fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+                fail(f"the Ray run stopped ({e}); {ROWS_KEPT}")
     except ListError as e:
         fail(str(e))
     if counts["resumed"]:
