@@ -160,6 +160,36 @@ def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_not
     assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
 
 
+def test_links_to_folders_are_counted_in_the_skipped_note(tmp_path):
+    """A library's linked folders (documented: not followed) were left out without a word in the note; now each is
+    counted there, with the way to score it, and scoring it as a path takes its images."""
+    folder, other = tmp_path / "imgs", tmp_path / "other"
+    write_images(folder, 1)
+    write_images(other, 2)
+    (folder / "linked").symlink_to(other)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "also").symlink_to(other)
+    (folder / "notes.txt").write_text("x")
+    r = _score(folder, "--protocol", "whole", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 0, r.stderr
+    assert (
+        "skipped 1 file no decoder can open: 1 .txt; 2 links to folders (not followed: give each as a path to score "
+        "it)\n"
+    ) in r.stderr
+    assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
+    (folder / "sub" / "also").unlink()
+    r = _score(folder, folder / "linked", "--protocol", "whole", "-o", tmp_path / "t.csv")
+    assert (
+        "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder (not followed: give it as a path to "
+        in r.stderr
+    )
+    assert [row["path"] for row in _rows(tmp_path / "t.csv")] == [
+        f"{folder}/00.png",
+        f"{folder}/linked/00.png",
+        f"{folder}/linked/01.png",
+    ]
+
+
 def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_are_no_file(tmp_path):
     # before: every dangling link's (path, why) was kept to the end of the run, for a note that names 10
     import tracemalloc

@@ -92,7 +92,7 @@ def map_images(
     listed = collect_paths(paths)  # a rerun into a folder among the inputs must not map the maps:
     files = [f for i, f in enumerate(listed.files) if not inside(source_name(f, i), output)]
     if not files:
-        fail_no_images([str(p) for p in paths], skipped_summary(listed.skipped, listed.broken))
+        fail_no_images([str(p) for p in paths], skipped_summary(listed.skipped, listed.broken, "map"))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
     check_head(explain, explainer, checkpoint)

@@ -217,7 +217,7 @@ def score(
                 given = [str(p) for p in paths or ()]
                 if files_from is not None:
                     given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
-                fail_no_images(given, skipped_summary(skipped, broken))
+                fail_no_images(given, skipped_summary(skipped, broken, "score"))
             items = chain(missing, [first], items)
             if output is not None and (resume or output.is_file()):
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
@@ -300,7 +300,7 @@ def score(
             "(see the error column)",
             style="yellow",
         )
-    if summary := skipped_summary(skipped, broken):
+    if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
