@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,6 +189,23 @@ def test_links_to_folders_are_counted_in_the_skipped_note(tmp_path):
         f"{folder}/linked/00.png",
         f"{folder}/linked/01.png",
     ]
+
+
+def test_the_files_a_run_writes_into_the_folder_it_scores_are_not_said_to_be_skipped(tmp_path, monkeypatch):
+    """`arniqa score photos -o photos/scores.csv` said 'skipped 1 file no decoder can open: 1 .lock' (its own lock
+    file), and from the second run on '1 .csv' too (its rows; '.html', its --html report). A file of the same name
+    elsewhere is still counted."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("imgs")
+    write_images(folder, 2)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "scores.csv").write_text("someone else's")
+    for _ in range(2):
+        r = _score(folder, "--protocol", "whole", "-o", folder / "scores.csv", "--html", tmp_path / "imgs" / "r.html")
+        assert r.exit_code == 0, r.stderr
+        assert r.stderr.endswith("skipped 1 file no decoder can open: 1 .csv\n")  # sub/scores.csv
+        assert [row["path"] for row in _rows(folder / "scores.csv")] == ["imgs/00.png", "imgs/01.png"]
+    assert (folder / "r.html").is_file()
 
 
 def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_are_no_file(tmp_path):

@@ -204,7 +204,8 @@ def score(
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
                 stack.enter_context(one_writer(output))
             sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
-            items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
+            own = _own_files(output, html)  # what this run writes into a folder it scores is no input it skips
+            items = iter_inputs(sources, lambda f: _is_own(f, own) or skipped.update([skipped_kind(f)]), broken)
             # Before the model loads (a download, maybe): fail fast when there is nothing to score.
             missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
             first = next(items, None)
@@ -303,6 +304,21 @@ def score(
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
+
+
+def _own_files(*outputs: Path | None) -> dict[str, set[str]]:
+    """The files this run writes (``outputs``: -o, --html) and their lock files, by name: the real paths."""
+    from ..utils.files import lock_file
+
+    own: dict[str, set[str]] = {}
+    for path in (p for f in outputs if f is not None for p in (f, lock_file(f))):
+        own.setdefault(path.name, set()).add(os.path.realpath(path))
+    return own
+
+
+def _is_own(path: str, own: dict[str, set[str]]) -> bool:
+    """Whether ``path`` is one of :func:`_own_files` (its real path is looked up only for the names there)."""
+    return os.path.realpath(path) in own.get(os.path.basename(path), ())
 
 
 def _loaded(model, advice, build):
