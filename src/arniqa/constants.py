@@ -18,9 +18,9 @@ DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
 MAX_SEED = 2**32 - 1
 DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
 STATE_FILE = "state.pt"  # an `arniqa train` run's resumable state, in its run folder
-# Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the one line that says so.
+# Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the line that says so (a verb adds
+# how it goes on: cli/command.go_on).
 EXIT_INTERRUPTED = 130
-KEPT = "what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate go on from it"
-INTERRUPTED = f"interrupted; {KEPT}"
+INTERRUPTED = "interrupted"
 # The reader of the command's output went away (`arniqa score | head -1`): 128 + SIGPIPE, as a Unix tool ends.
 EXIT_BROKEN_PIPE = 141

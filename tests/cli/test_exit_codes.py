@@ -555,10 +555,61 @@ def test_ctrl_c_while_the_verbs_import_is_one_line_exit_130(where):
     )
     p = subprocess.run([sys.executable, "-c", stub], capture_output=True, text=True, timeout=120)
     assert p.returncode == 130 and "Traceback" not in p.stderr
-    assert p.stderr.splitlines() == [
-        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
-        "ablate go on from it"
-    ]
+    assert p.stderr.splitlines() == ["error: interrupted"]  # no verb has run: nothing to go on from
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "advice"),
+    [
+        (
+            ["score", "photos", "-o", "s.csv"],
+            "arniqa.inference.load",
+            "the rows written so far are kept and --resume goes on from them",
+        ),
+        (["score", "photos"], "arniqa.inference.load", None),  # standard output: no file to resume
+        (
+            ["train", "c.yaml", "--resume", "run/state.pt"],
+            "arniqa.train.load_config",
+            "resume with --resume run/state.pt",
+        ),
+        (["train", "c.yaml"], "arniqa.train.load_config", None),  # a stop in the loop names its state.pt itself
+        (["ablate", "c.yaml"], "arniqa.ablation.load_ablation_config", "rerun the same arniqa ablate command to go on"),
+        (["demo"], "arniqa.utils.runtime.resolve_device", "rerun arniqa demo with the same -o to go on"),
+        (
+            ["evaluate", "--dataset", "kadid10k", "--root", "photos", "-o", "e"],
+            "arniqa.utils.runtime.check_workers",
+            "the features computed so far are cached, a rerun goes on from them",
+        ),
+        (
+            ["explain", "fit", "photos", "-o", "h.safetensors", "--cache", "c"],
+            "arniqa.data.folders.list_images",
+            "the features in --cache are kept and a rerun skips them",
+        ),
+        (["explain", "fit", "photos", "-o", "h.safetensors"], "arniqa.data.folders.list_images", None),
+        (
+            ["benchmark", "synthetic", "--pristine", "photos", "-o", "b"],
+            "arniqa.data.folders.list_images",
+            "the images written are kept and a rerun goes on from them",
+        ),
+        (["map", "photos", "-o", "maps"], "arniqa.cli.results.collect_paths", None),  # maps are made anew
+    ],
+)
+def test_each_verb_stopped_says_how_it_goes_on_and_no_other_verb(workdir, monkeypatch, args, where, advice):
+    """Ctrl-C or SIGTERM said 'what was written is kept: arniqa score --resume, arniqa train --resume and arniqa ablate
+    go on from it' whatever the verb (map, report: nothing to go on from; demo: rerun it). Each verb says its own."""
+    from arniqa.cli import command
+
+    reached = []
+
+    def stopped(*args, **kwargs):
+        reached.append(where)
+        raise KeyboardInterrupt  # where Ctrl-C lands
+
+    monkeypatch.setattr(where, stopped)
+    monkeypatch.setattr(command, "_advice", ["another verb's"])  # a verb run before in this process
+    CliRunner().invoke(app, args)
+    assert reached == [where]
+    assert command.stopped_line() == (130, "interrupted" if advice is None else f"interrupted; {advice}")
 
 
 @pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps", "--crop", "16"]])

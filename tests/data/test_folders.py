@@ -10,7 +10,7 @@ import pytest
 from imaging import POSTSCRIPT, write_phone_photos, write_photo
 from PIL import Image
 
-from arniqa.data.folders import image_rule, is_image, list_images, skipped_summary, walk
+from arniqa.data.folders import Broken, image_rule, is_image, list_images, skipped_summary, walk
 from arniqa.data.images import IMAGE_EXTENSIONS
 
 
@@ -91,6 +91,21 @@ def test_what_is_left_out_is_said_in_one_line(tmp_path, capsys):
     assert list_images(tmp_path) == [tmp_path / "a.png"] and capsys.readouterr().err == err  # said each time
 
 
+def test_a_link_to_a_folder_is_counted_not_followed(tmp_path, capsys):
+    # before: a linked folder of a training or benchmark folder was left out without a word
+    write_photo(tmp_path / "a.png", 8, 8, 0)
+    (tmp_path / "elsewhere").mkdir()
+    write_photo(tmp_path / "elsewhere" / "b.png", 8, 8, 0)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").symlink_to(tmp_path / "a.png")  # a link to a file is followed
+    (tmp_path / "in" / "more").symlink_to(tmp_path / "elsewhere")
+    assert list_images(tmp_path / "in") == [tmp_path / "in" / "a.png"]
+    assert capsys.readouterr().err == f"warning: {tmp_path / 'in'}: skipped 1 link to a folder (not followed)\n"
+    reported = []
+    assert list(walk(tmp_path / "in", lambda path, why: reported.append((path, why)))) == [tmp_path / "in" / "a.png"]
+    assert reported == [(str(tmp_path / "in" / "more"), "link to a folder")]
+
+
 def test_nothing_skipped_says_nothing(tmp_path, capsys):
     write_photo(tmp_path / "a.png", 8, 8, 0)
     assert list_images(tmp_path) == [tmp_path / "a.png"]
@@ -120,6 +135,19 @@ def test_skipped_summary_names_ten_entries_and_counts_the_rest():
     line = skipped_summary(["a.txt", "b.txt", "c"], broken)
     assert line.startswith("skipped 3 files no decoder can open: 2 .txt, 1 (no extension); 12 entries that are no")
     assert line.count("(dangling link)") == 10 and line.endswith("f9 (dangling link), ...")
+
+
+def test_skipped_summary_counts_links_to_folders_apart_from_the_entries_it_names():
+    reported = [("f0", "dangling link"), ("l0", "link to a folder"), ("l1", "link to a folder")]
+    broken = Broken()
+    for path, why in reported:
+        broken(path, why)
+    for entries in (reported, broken):  # collect_paths's list, score's Broken
+        assert skipped_summary([], entries, "map") == (
+            "skipped 2 links to folders (not followed: give each as a path to map it); 1 entry that is no file: f0 "
+            "(dangling link)"
+        )
+    assert skipped_summary([], reported[1:2]) == "skipped 1 link to a folder (not followed)"
 
 
 def test_image_rule_names_suffixes_the_rule_takes_and_counts_the_others(tmp_path):

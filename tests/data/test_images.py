@@ -4,6 +4,7 @@ import ast
 import contextlib
 import io
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
-from PIL import Image, JpegImagePlugin, PngImagePlugin
+from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from arniqa.data.images import (
     ImageError,
@@ -699,3 +700,54 @@ def test_a_png_text_chunk_an_orientation_is_read_from_is_kept_and_over_pils_limi
     with pytest.raises(ImageError, match=said + r"_CHUNK\); save the image again without that metadata$"):
         decode_image(big_xmp, "x.png")
     np.testing.assert_array_equal(np.asarray(decode_image(big_xmp, "x.png", exif=False)), a)  # none read: dropped
+
+
+def _tiff(pixels: np.ndarray, order: str, big: bool) -> bytes:
+    """A grey 8-bit TIFF (BigTIFF) in byte order ``order`` (``<`` or ``>``), built from the TIFF 6.0 and BigTIFF
+    layouts: the header, one uncompressed strip, then the image directory, as libtiff writes a file."""
+    h, w = pixels.shape
+    header = 16 if big else 8
+    at = header + w * h  # the directory, after the strip
+    short, long = ("HHQH6x", "HHQI4x") if big else ("HHIH2x", "HHII")
+    fields = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, header)]
+    fields += [(277, 3, 1), (278, 4, h), (279, 4, w * h)]
+    entries = b"".join(struct.pack(order + (short if kind == 3 else long), tag, kind, 1, v) for tag, kind, v in fields)
+    mark = b"II" if order == "<" else b"MM"
+    if big:
+        start, directory = struct.pack(order + "HHHQ", 43, 8, 0, at), struct.pack(order + "Q", len(fields))
+        return mark + start + pixels.tobytes() + directory + entries + bytes(8)
+    start, directory = struct.pack(order + "HI", 42, at), struct.pack(order + "H", len(fields))
+    return mark + start + pixels.tobytes() + directory + entries + bytes(4)
+
+
+def test_a_tiff_whose_directory_was_cut_off_or_zeroed_is_corrupt_image_data_not_an_unknown_file(tmp_path):
+    """A TIFF (LZW, deflate: libtiff writes the image directory after the data) whose end was overwritten with zero
+    bytes or cut off got 'not an image file PIL can read', as a text file does; it is a TIFF whose data is damaged.
+    Now the row says so, with the byte its header points the directory at, from a file and as bytes (a tar
+    member); a whole file decodes to its pixels."""
+    photo = np.random.default_rng(0).normal(128, 40, (96, 128, 3)).clip(1, 255).astype(np.uint8)
+    for compression in ("tiff_lzw", "tiff_adobe_deflate"):
+        Image.fromarray(photo).save(tmp_path / "whole.tif", compression=compression)
+        np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "whole.tif")), photo)
+        data = (tmp_path / "whole.tif").read_bytes()
+        at = struct.unpack("<I", data[4:8])[0]
+        assert data[:4] == b"II*\x00" and at > len(data) // 2  # the premise: the directory after the data
+        zeroed = data[: len(data) // 2] + bytes(len(data) - len(data) // 2)
+        (tmp_path / "zeroed.tif").write_bytes(zeroed)
+        with pytest.raises(UnidentifiedImageError):  # PIL alone
+            Image.open(tmp_path / "zeroed.tif")
+        reason = f"truncated or corrupt image data (no entry in its image directory at byte {at}; its end overwritten"
+        _expect_error(tmp_path / "zeroed.tif", reason)
+        with pytest.raises(ImageError, match=re.escape(reason)):
+            decode_image(zeroed, "member.tif")
+        (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+        _expect_error(tmp_path / "cut.tif", f"(the file ends before its image directory at byte {at}; cut off?)")
+    grey = np.arange(12 * 10, dtype=np.uint8).reshape(10, 12)
+    for order, big in (("<", False), (">", False), ("<", True)):  # Pillow 13 reads no big-endian BigTIFF
+        data = _tiff(grey, order, big)
+        at = 16 + grey.size if big else 8 + grey.size
+        np.testing.assert_array_equal(np.asarray(decode_image(data, "whole.tif"))[..., 0], grey)
+        with pytest.raises(ImageError, match=f"no entry in its image directory at byte {at};"):
+            decode_image(data[:at] + bytes(len(data) - at), "zeroed.tif")
+        with pytest.raises(ImageError, match=f"the file ends before its image directory at byte {at};"):
+            decode_image(data[:at], "cut.tif")

@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,53 @@ def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_not
         f"(dangling link), {folder}/loop.png (link loop), {folder}/pipe.png (FIFO)\n"
     ) in r.stderr
     assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
+
+
+def test_links_to_folders_are_counted_in_the_skipped_note(tmp_path):
+    """A library's linked folders (documented: not followed) were left out without a word in the note; now each is
+    counted there, with the way to score it, and scoring it as a path takes its images."""
+    folder, other = tmp_path / "imgs", tmp_path / "other"
+    write_images(folder, 1)
+    write_images(other, 2)
+    (folder / "linked").symlink_to(other)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "also").symlink_to(other)
+    (folder / "notes.txt").write_text("x")
+    r = _score(folder, "--protocol", "whole", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 0, r.stderr
+    assert (
+        "skipped 1 file no decoder can open: 1 .txt; 2 links to folders (not followed: give each as a path to score "
+        "it)\n"
+    ) in r.stderr
+    assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
+    (folder / "sub" / "also").unlink()
+    r = _score(folder, folder / "linked", "--protocol", "whole", "-o", tmp_path / "t.csv")
+    assert (
+        "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder (not followed: give it as a path to "
+        in r.stderr
+    )
+    assert [row["path"] for row in _rows(tmp_path / "t.csv")] == [
+        f"{folder}/00.png",
+        f"{folder}/linked/00.png",
+        f"{folder}/linked/01.png",
+    ]
+
+
+def test_the_files_a_run_writes_into_the_folder_it_scores_are_not_said_to_be_skipped(tmp_path, monkeypatch):
+    """`arniqa score photos -o photos/scores.csv` said 'skipped 1 file no decoder can open: 1 .lock' (its own lock
+    file), and from the second run on '1 .csv' too (its rows; '.html', its --html report). A file of the same name
+    elsewhere is still counted."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("imgs")
+    write_images(folder, 2)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "scores.csv").write_text("someone else's")
+    for _ in range(2):
+        r = _score(folder, "--protocol", "whole", "-o", folder / "scores.csv", "--html", tmp_path / "imgs" / "r.html")
+        assert r.exit_code == 0, r.stderr
+        assert r.stderr.endswith("skipped 1 file no decoder can open: 1 .csv\n")  # sub/scores.csv
+        assert [row["path"] for row in _rows(folder / "scores.csv")] == ["imgs/00.png", "imgs/01.png"]
+    assert (folder / "r.html").is_file()
 
 
 def test_the_skipped_note_holds_memory_flat_whatever_the_number_of_entries_that_are_no_file(tmp_path):

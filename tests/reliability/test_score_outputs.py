@@ -298,10 +298,7 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_pat
     p.send_signal(signal.SIGINT)
     code, err = _finish(p)
     assert code == 130
-    assert _error_lines(err) == [
-        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
-        "ablate go on from it"
-    ]
+    assert _error_lines(err) == ["error: interrupted; the rows written so far are kept and --resume goes on from them"]
     assert 2 <= len(set(iter_done(out, "csv"))) < len(imgs)
     assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
     assert out.read_bytes() == clean.read_bytes()

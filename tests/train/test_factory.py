@@ -298,7 +298,7 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(entry, "Trainer", interrupted)
     config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     assert main([str(config), "--set", f"data.root={tmp_path}"]) == 128 + 2  # SIGINT, as shells report it
-    assert capsys.readouterr().err == (
-        "error: interrupted; what was written is kept: arniqa score --resume, arniqa train --resume and arniqa "
-        "ablate go on from it\n"
-    )
+    assert capsys.readouterr().err == "error: interrupted\n"  # nothing trained yet: no state to resume
+    state = tmp_path / "state.pt"
+    assert main([str(config), "--set", f"data.root={tmp_path}", "--resume", str(state)]) == 128 + 2
+    assert capsys.readouterr().err == f"error: interrupted; resume with --resume {state}\n"

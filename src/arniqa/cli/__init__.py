@@ -28,6 +28,7 @@ from .command import (  # noqa: F401  (re-exported)
     fail,
     print_error,
     reader_gone,
+    stopped_line,
 )
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
     try:
         from ..utils.files import show_warning
-        from ..utils.runtime import interrupted, stop_on_signals
+        from ..utils.runtime import stop_on_signals
 
         _register()
     except KeyboardInterrupt:  # Ctrl-C while the verbs' modules import (numpy, PIL, rich: half a second)
@@ -61,7 +62,7 @@ def main() -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         code = EXIT_BROKEN_PIPE
     if code == EXIT_INTERRUPTED:
-        code, line = interrupted()
+        code, line = stopped_line()
         print_error(line)
     sys.exit(code)
 

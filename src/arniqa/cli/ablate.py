@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, output_folders, stop
+from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, go_on, output_folders, stop
 
 
 @app.command()
@@ -29,6 +29,7 @@ def ablate(
     Finished runs are skipped and an interrupted training run resumes; the report is report.md, summary.json
     and plots."""
     runtime.keep_freed_memory()
+    advice = go_on("rerun the same arniqa ablate command to go on")  # Ctrl-C, a signal: a rerun resumes what was done
     from ..ablation import load_ablation_config  # no torch: a config that cannot be used is one line at once
 
     try:
@@ -59,7 +60,7 @@ def ablate(
                 return
             outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
         except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
-            stop(err, "rerun the same arniqa ablate command to go on")
+            stop(err, advice)
         except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ...
             fail(str(err), EXIT_USAGE)
         except OSError as err:  # writing the study's files, or a full disk in a run (which stops the study)

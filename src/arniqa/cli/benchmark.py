@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .command import app, fail, fail_no_images, output_folders, writing
+from .command import app, fail, fail_no_images, go_on, output_folders, writing
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
 app.add_typer(benchmark_app, name="benchmark")
@@ -27,6 +27,8 @@ def synthetic(
 
     Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
     from ..data.folders import IMAGE_FOLDER, list_images
+
+    go_on("the images written are kept and a rerun goes on from them")  # Ctrl-C, a signal
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
     from ..utils.files import OutputBusy

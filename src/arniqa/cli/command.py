@@ -162,6 +162,24 @@ def print_error(message: str) -> None:
     typer.secho(error_line(message), err=True, fg="red")
 
 
+_advice: list[str] = []  # the running verb's (go_on)
+
+
+def go_on(advice: str) -> str:
+    """``advice``, how the running verb goes on from what it wrote, ends the line it gets when Ctrl-C or a signal
+    stops it (``interrupted; advice``: :func:`stopped_line`); a verb that sets none, having nothing to go on from,
+    gets ``interrupted`` alone. Returns ``advice``."""
+    _advice[:] = [advice]
+    return advice
+
+
+def stopped_line() -> tuple[int, str]:
+    """The exit status and the line of the verb stopped by Ctrl-C or a signal, with its :func:`go_on` advice."""
+    from ..utils.runtime import interrupted
+
+    return interrupted(*_advice)
+
+
 def stop(err, advice: str | None = None) -> NoReturn:
     """A run stopped by a signal with its state saved (``train.stopping.Stopped``): one line, with ``advice``
     in place of ``--resume`` for verbs that resume by themselves, and 128 + the signal's number (SystemExit, not
@@ -303,6 +321,7 @@ def connect_ray(stack, address: str):
 @app.callback()
 def _root() -> None:
     """ARNIQA: no-reference image quality assessment (degrade, train, evaluate, score)."""
+    _advice.clear()  # each verb says its own (go_on)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_folders, stop, writing
+from .command import EXIT_USAGE, app, fail, go_on, output_folders, stop, writing
 
 
 @app.command()
@@ -22,6 +22,7 @@ def demo(
     Short SE-ResNet50 training, synthetic labelled set, features, ridge, scores and a report; not a useful
     quality model."""
     runtime.keep_freed_memory()
+    advice = go_on("rerun arniqa demo with the same -o to go on")  # Ctrl-C, a signal: a rerun resumes what was done
     try:  # a name that is no device before torch is imported; an absent device after
         runtime.resolve_device(device)
     except ValueError as err:
@@ -35,7 +36,7 @@ def demo(
         with output_folders(output), writing(output), own_folder(output):
             report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
-        stop(err, "rerun arniqa demo with the same -o to go on")
+        stop(err, advice)
     except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting
         fail(str(err), EXIT_USAGE)
     typer.echo(f"report: {report}")

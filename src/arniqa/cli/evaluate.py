@@ -10,7 +10,9 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE
-from .command import app, connect_ray, fail, fail_io, one_model_source, output_folders
+from .command import app, connect_ray, fail, fail_io, go_on, one_model_source, output_folders
+
+FEATURES_KEPT = "the features computed so far are cached, a rerun goes on from them"  # a stopped run
 
 
 @app.command()
@@ -80,6 +82,7 @@ def evaluate(
     from ..utils.files import cache_dir as weights_cache
     from ..utils.runtime import check_workers, out_of_memory
 
+    go_on(FEATURES_KEPT)  # Ctrl-C, a signal: the cache's status file is saved after every batch
     one_model_source(checkpoint, weights_dir)
     if (cross_to is None) != (cross_root is None):
         raise typer.BadParameter("--cross-to and --cross-root go together")
@@ -133,7 +136,7 @@ def evaluate(
             except load_failed as e:  # said below as the load here says it (the features computed are cached)
                 raise OutOfMemory("model", e.error) if out_of_memory(e.error) else e.error from None
         except stops as e:
-            fail(f"the Ray run stopped ({e}); the features computed so far are cached, a rerun goes on from them")
+            fail(f"the Ray run stopped ({e}); {FEATURES_KEPT}")
         except OSError as e:  # writing into -o or the feature cache (disk full, a folder in the way), else reading
             fail_io(e, output, cache_dir or weights_cache() / "features")
         except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix

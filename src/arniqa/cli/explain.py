@@ -16,6 +16,7 @@ from .command import (
     app,
     fail,
     fail_no_images,
+    go_on,
     one_writer,
     output_folders,
     output_place,
@@ -69,6 +70,8 @@ def fit(
     read."""
     from ..data.folders import IMAGE_FOLDER, list_images
 
+    if cache is not None:  # Ctrl-C, a signal: each reference's features are written whole as they are made
+        go_on("the features in --cache are kept and a rerun skips them")
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
     if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":

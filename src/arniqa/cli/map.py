@@ -91,8 +91,11 @@ def map_images(
     check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
     listed = collect_paths(paths)  # a rerun into a folder among the inputs must not map the maps:
     files = [f for i, f in enumerate(listed.files) if not inside(source_name(f, i), output)]
+    # nor say what else the maps' folder holds (maps.csv, .npy) was skipped
+    skipped = [f for f in listed.skipped if not inside(f, output)]
+    broken = [(f, why) for f, why in listed.broken if not inside(f, output)]
     if not files:
-        fail_no_images([str(p) for p in paths], skipped_summary(listed.skipped, listed.broken))
+        fail_no_images([str(p) for p in paths], skipped_summary(skipped, broken, "map"))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
     check_head(explain, explainer, checkpoint)
@@ -124,6 +127,8 @@ def map_images(
         typer.secho(
             f"{failed} of {count(len(files), 'image')} could not be mapped (see maps.csv)", err=True, fg="yellow"
         )
+    if summary := skipped_summary(skipped, broken, "map"):  # as score says it
+        typer.secho(summary, err=True, fg="yellow")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -34,14 +34,15 @@ from .result_files import (
 class Collected(NamedTuple):
     files: list  # to score, in order: paths (str) and tar shard items (Member, Unreadable)
     skipped: list[str]  # files in the folders that no decoder can open
-    broken: list[tuple[str, str]]  # (path, why) of the folders' entries that are no file: broken links, FIFOs
+    broken: list[tuple[str, str]]  # (path, why) of the folders' entries that are no file: broken links, FIFOs,
+    # links to folders (not followed)
 
 
 def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     """The files to score, in order: each argument as given, folders replaced by the image files under
     them (recursively, sorted; links to folders are not followed): files with an extension PIL can
     open, and files whose header a decoder recognises. The other files in the folders are ``skipped``;
-    entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are ``broken``. A
+    entries that are no file (dangling links, link loops, FIFOs, sockets, devices, links to folders) are ``broken``. A
     file named directly is always kept (missing or undecodable, it becomes an error row). An argument
     that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); tar shards
     (``.tar``, given or in folders) are replaced by their image members (:mod:`arniqa.inference.shards`).

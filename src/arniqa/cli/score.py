@@ -25,6 +25,7 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    go_on,
     html_output,
     load_advice,
     loading,
@@ -35,6 +36,7 @@ from .command import (
     writing,
 )
 
+ROWS_KEPT = "the rows written so far are kept and --resume goes on from them"  # a run stopped with -o FILE
 MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
@@ -161,6 +163,8 @@ def score(
         raise typer.BadParameter(
             "--resume needs -o FILE" + (f", a file ({output} is a device or a pipe)" if stream else "")
         )
+    if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
+        go_on(ROWS_KEPT)
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
@@ -204,7 +208,8 @@ def score(
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
                 stack.enter_context(one_writer(output))
             sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
-            items = iter_inputs(sources, lambda f: skipped.update([skipped_kind(f)]), broken)
+            own = _own_files(output, html)  # what this run writes into a folder it scores is no input it skips
+            items = iter_inputs(sources, lambda f: _is_own(f, own) or skipped.update([skipped_kind(f)]), broken)
             # Before the model loads (a download, maybe): fail fast when there is nothing to score.
             missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
             first = next(items, None)
@@ -217,7 +222,7 @@ def score(
                 given = [str(p) for p in paths or ()]
                 if files_from is not None:
                     given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
-                fail_no_images(given, skipped_summary(skipped, broken))
+                fail_no_images(given, skipped_summary(skipped, broken, "score"))
             items = chain(missing, [first], items)
             if output is not None and (resume or output.is_file()):
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
@@ -280,7 +285,7 @@ def score(
             except load_failed as e:  # said as the load here says it (the rows written are kept)
                 _loaded(model, advice, e.raise_error)
             except stops as e:
-                fail(f"the Ray run stopped ({e}); the rows written so far are kept and --resume goes on from them")
+                fail(f"the Ray run stopped ({e}); {ROWS_KEPT}")
     except ListError as e:
         fail(str(e))
     if counts["resumed"]:
@@ -300,9 +305,24 @@ def score(
             "(see the error column)",
             style="yellow",
         )
-    if summary := skipped_summary(skipped, broken):
+    if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
+
+
+def _own_files(*outputs: Path | None) -> dict[str, set[str]]:
+    """The files this run writes (``outputs``: -o, --html) and their lock files, by name: the real paths."""
+    from ..utils.files import lock_file
+
+    own: dict[str, set[str]] = {}
+    for path in (p for f in outputs if f is not None for p in (f, lock_file(f))):
+        own.setdefault(path.name, set()).add(os.path.realpath(path))
+    return own
+
+
+def _is_own(path: str, own: dict[str, set[str]]) -> bool:
+    """Whether ``path`` is one of :func:`_own_files` (its real path is looked up only for the names there)."""
+    return os.path.realpath(path) in own.get(os.path.basename(path), ())
 
 
 def _loaded(model, advice, build):

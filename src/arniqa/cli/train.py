@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, output_folders, stop
+from .command import EXIT_USAGE, app, fail, go_on, output_folders, stop
 
 
 @app.command()
@@ -23,9 +23,12 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
+    from ..train.state import StateError, read_state_bytes, resume_with
+
+    if resume is not None:  # a stop before the run trains (in the loop, Stopped names the state.pt it wrote)
+        go_on(resume_with(resume))
     from ..train import load_config  # no torch: a config, data.root or --resume file that cannot be used is one line
     from ..train.config import check_data
-    from ..train.state import StateError, read_state_bytes
 
     try:
         settings = load_config(config, overrides)

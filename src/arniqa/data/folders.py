@@ -2,10 +2,10 @@
 
 A folder is walked depth first, each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
 one listing per level held, so a tree of any depth or width is walked in flat memory; links to folders are not
-followed. A file is an image when its extension belongs to a format we decode or, whatever its name, a decoder
-recognises its header (:func:`is_image`); the other files are skipped. Entries that are no file (dangling links,
-link loops, FIFOs, sockets, devices) and folders that cannot be listed are reported as broken, never passed over
-in silence. :func:`skipped_summary` says both in one line.
+followed, and reported. A file is an image when its extension belongs to a format we decode or, whatever its name,
+a decoder recognises its header (:func:`is_image`); the other files are skipped. Entries that are no file (dangling
+links, link loops, FIFOs, sockets, devices) and folders that cannot be listed are reported as broken, never passed
+over in silence. :func:`skipped_summary` says all in one line.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
+LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed; counted, not named)
 
 
 def is_image(path: str | os.PathLike) -> bool:
@@ -50,8 +51,9 @@ def image_rule() -> str:
 def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
     """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
     held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked);
-    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`) and each folder
-    that cannot be listed (no permission, a path too long, replaced by a file since it was listed)."""
+    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`: a link to a folder
+    too, why :data:`LINKED_FOLDER`) and each folder that cannot be listed (no permission, a path too long,
+    replaced by a file since it was listed)."""
     levels = [_listing(folder, on_broken)]
     while levels:
         entry = next(levels[-1], None)
@@ -85,7 +87,8 @@ def _listing(folder: Path, on_broken: Callable[[str, str], object]) -> Iterator[
 
 
 def not_a_file(path: Path) -> str | None:
-    """Why a folder entry that is neither a file nor a folder is no file; None for a link to a folder."""
+    """Why a folder entry that is neither a file nor a folder is no file (:data:`LINKED_FOLDER` for a link to a
+    folder); None for one that became a file since it was listed."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -93,7 +96,7 @@ def not_a_file(path: Path) -> str | None:
     except OSError as e:
         return "link loop" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror or e})"
     if stat.S_ISDIR(mode):
-        return None  # a linked folder: not followed, as rglob does not
+        return LINKED_FOLDER  # not followed, as rglob does not
     if stat.S_ISREG(mode):
         return None  # became a file since it was listed
     return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "device")
@@ -106,29 +109,44 @@ def skipped_kind(path: str) -> str:
 
 class Broken:
     """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
-    ``(path, why)`` and how many in all, so memory stays flat whatever their number."""
+    ``(path, why)`` and how many in all, and the links to folders apart, counted; memory stays flat whatever their
+    number."""
 
     def __init__(self) -> None:
         self.named: list[tuple[str, str]] = []
         self.count = 0
+        self.links = 0
 
     def __call__(self, path: str, why: str) -> None:
+        if why == LINKED_FOLDER:
+            self.links += 1
+            return
         self.count += 1
         if len(self.named) < NAMED:
             self.named.append((path, why))
 
 
-def skipped_summary(skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = ()) -> str:
-    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 2 entries that are no file: a.jpg (dangling
-    link), b (link loop)`` (most common extension first); empty when nothing was skipped. ``skipped``:
-    the counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no
-    file (a :class:`Broken`, or their (path, why))."""
+def skipped_summary(
+    skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = (), verb: str = ""
+) -> str:
+    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 1 link to a folder (not followed: give it as a path
+    to score it); 2 entries that are no file: a.jpg (dangling link), b (link loop)`` (most common extension
+    first); empty when nothing was skipped. ``skipped``: the counts per :func:`skipped_kind` (a Counter), or the
+    skipped paths; ``broken``: the entries that are no file (a :class:`Broken`, or their (path, why));
+    ``verb``: what the command does with the paths it is given (``score``), where a linked folder can be one."""
     counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
-    named, total = (broken.named, broken.count) if isinstance(broken, Broken) else (broken[:NAMED], len(broken))
+    if isinstance(broken, Broken):
+        named, total, links = broken.named, broken.count, broken.links
+    else:
+        entries = [(f, why) for f, why in broken if why != LINKED_FOLDER]
+        named, total, links = entries[:NAMED], len(entries), len(broken) - len(entries)
     parts = []
     if n := sum(counts.values()):
         kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"{count(n, 'file')} no decoder can open: {kinds}")
+    if links:
+        take = f": give {'it' if links == 1 else 'each'} as a path to {verb} it" if verb else ""
+        parts.append(f"{count(links, LINKED_FOLDER, 'links to folders')} (not followed{take})")
     if total:
         named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
         entries = "1 entry that is" if total == 1 else f"{total} entries that are"

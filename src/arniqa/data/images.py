@@ -490,6 +490,8 @@ def _open(source, name: str) -> Image.Image:
                 name,
                 f"an image in the {refused} format, not read: {REFUSED_FORMATS[refused]}; convert it to PNG or JPEG",
             ) from None
+        if lost := _tiff_directory_lost(source, head):
+            raise ImageError(name, f"truncated or corrupt image data ({lost})") from None
         if head[4:8] != b"ftyp":
             raise
         first_try = _heif_opener.cache_info().currsize == 0
@@ -514,12 +516,31 @@ def _accepts(fmt: str, head: bytes) -> bool:
     return bool(verdict) and not isinstance(verdict, str)  # a string is Pillow's warning, not a match
 
 
-def _head(source) -> bytes:
-    """The first 16 bytes (what Pillow identifies a format by) of a path or a BytesIO."""
+def _head(source, at: int = 0, size: int = 16) -> bytes:
+    """``size`` bytes from byte ``at`` (by default the first 16: what Pillow identifies a format by) of a path or a
+    BytesIO; fewer where it ends."""
     if hasattr(source, "getvalue"):
-        return source.getvalue()[:16]
+        return source.getvalue()[at : at + size]
     with open(source, "rb") as f:
-        return f.read(16)
+        f.seek(at)
+        return f.read(size)
+
+
+def _tiff_directory_lost(source, head: bytes) -> str | None:
+    """Why a TIFF (``head``: its first 16 bytes) has no first image directory where its header points, which libtiff
+    writes after the image data: the file ends before it (cut off), or it holds no entry (zero bytes: overwritten);
+    None for another format or a directory there."""
+    if not _accepts("TIFF", head):
+        return None
+    order = "<" if head[:2] == b"II" else ">"
+    big = b"+" in head[2:4]  # BigTIFF: 8-byte offsets and entry counts
+    at = struct.unpack(f"{order}Q", head[8:16])[0] if big else struct.unpack(f"{order}I", head[4:8])[0]
+    entries = _head(source, at, 8 if big else 2)
+    if len(entries) < (8 if big else 2):
+        return f"the file ends before its image directory at byte {at}; cut off?"
+    if not any(entries):
+        return f"no entry in its image directory at byte {at}; its end overwritten with zero bytes?"
+    return None
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

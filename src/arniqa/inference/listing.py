@@ -105,7 +105,7 @@ def iter_inputs(
 ) -> Iterator:
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
     file in a folder that no decoder can open, ``on_broken(path, why)`` for each entry in a folder that is
-    no file (dangling link, link loop, FIFO, socket, device)."""
+    no file (dangling link, link loop, FIFO, socket, device, link to a folder: not followed)."""
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row

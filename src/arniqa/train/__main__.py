@@ -11,7 +11,7 @@ from ..utils.files import OutputBusy, error_line, show_warning
 from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals
 from .config import ConfigError, load_config
 from .loop import Trainer
-from .state import TrainingError
+from .state import TrainingError, resume_with
 from .stopping import Stopped
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
         return err.code
     except KeyboardInterrupt:
-        code, line = interrupted()
+        code, line = interrupted(None if args.resume is None else resume_with(args.resume))
         print(error_line(f"{rank_prefix()}{line}"), file=sys.stderr)
         return code
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:

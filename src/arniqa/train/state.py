@@ -68,6 +68,11 @@ class StateError(TrainingError):
     """A ``state.pt`` that cannot be read, or that would run code if it were."""
 
 
+def resume_with(state: str | Path) -> str:
+    """What to do to go on from the training state ``state`` (a run stopped by Ctrl-C or a signal)."""
+    return f"resume with --resume {state}"
+
+
 def rng_states() -> dict:
     """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
     import torch

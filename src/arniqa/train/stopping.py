@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from .state import resume_with
+
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -29,7 +31,7 @@ class Stopped(KeyboardInterrupt):
 
     def __init__(self, signum: int, where: str, state: Path) -> None:
         self.reason = f"stopped by {signal.Signals(signum).name} {where}"
-        super().__init__(self.reason + (f": resume with --resume {state}" if state.exists() else ""))
+        super().__init__(self.reason + (f": {resume_with(state)}" if state.exists() else ""))
         self.code = 128 + signum
 
 

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..constants import EXIT_INTERRUPTED, INTERRUPTED, KEPT
+from ..constants import EXIT_INTERRUPTED, INTERRUPTED
 from .names import count
 
 if TYPE_CHECKING:
@@ -303,9 +303,12 @@ def stop_on_signals() -> None:
             signal.signal(signum, _terminate)
 
 
-def interrupted() -> tuple[int, str]:
+def interrupted(advice: str | None = None) -> tuple[int, str]:
     """The exit status and the line of a command stopped by Ctrl-C or a :data:`TERMINATING` signal: 128 + the
-    signal's number, as a shell reports it (130 for Ctrl-C)."""
+    signal's number, as a shell reports it (130 for Ctrl-C), and ``interrupted`` or ``stopped by SIGTERM``, then
+    ``; advice``: how that command goes on from what it wrote, where it can."""
     if not _received:
-        return EXIT_INTERRUPTED, INTERRUPTED
-    return 128 + _received[-1], f"stopped by {signal.Signals(_received[-1]).name}; {KEPT}"
+        code, line = EXIT_INTERRUPTED, INTERRUPTED
+    else:
+        code, line = 128 + _received[-1], f"stopped by {signal.Signals(_received[-1]).name}"
+    return code, f"{line}; {advice}" if advice else line
