@@ -77,7 +77,7 @@ def _no_cuda(dev: torch.device) -> str | None:
         return (
             "CUDA is not available: no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES); choose auto or cpu"
         )
-    if (dev.index or 0) >= (n := torch.cuda.device_count()):
+    if dev.index is not None and dev.index >= (n := torch.cuda.device_count()):
         return f"there is no GPU {dev.index} ({count(n, 'GPU')} visible: cuda:0 to cuda:{n - 1}); choose one of those"
     return None
 
