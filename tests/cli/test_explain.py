@@ -705,3 +705,27 @@ def test_explain_fit_runs_the_engine_score_runs_and_says_what_it_will_compute(tm
         f"fitting on {each} images (1 reference x {each}: the photo, 115 single distortions, 2 chains); each is "
         "10 crops of 224 px (--protocol crops, at any --size), on cpu with onnxruntime"
     )
+
+
+def test_explain_fit_on_the_published_model_on_a_cpu_records_its_encoder(published, tmp_path, monkeypatch):
+    """On a CPU (ONNX Runtime) `arniqa explain fit` without --checkpoint computed every feature and then failed with
+    a traceback (AttributeError: 'NoneType' object has no attribute 'state_dict'), writing no head: its scorer runs
+    a cached export and holds no torch encoder to fingerprint. Now the head records the published encoder's
+    fingerprints and explains with it."""
+    from arniqa.models.arniqa import PAIRING_KEYS, pairing_fingerprints
+    from arniqa.models.published import published_encoder
+
+    d, _, _ = published
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    (pristine := tmp_path / "pristine").mkdir()
+    _photo(pristine / "r.png", 64, 48, 5)
+    head = tmp_path / "head.safetensors"
+    fit = ("explain", "fit", pristine, "-o", head, "--weights-dir", d, "--protocol", "whole", "--size", "32x24")
+    result = _run(*fit, "--chains", 1, "--device", "cpu")
+    assert result.exit_code == EXIT_OK, result.output
+    report = json.loads(head.with_suffix(".json").read_text())
+    expected = pairing_fingerprints(published_encoder(d / "ARNIQA.pth"))
+    assert {key: report[key] for key in PAIRING_KEYS.values()} == expected
+    photo = _photo(tmp_path / "p.png", 80, 60, 0)
+    scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole", explainer=head)
+    assert len(scorer.explain([photo])) == 1

@@ -168,8 +168,6 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
     the CPU without a word, and cuda:1 ran on GPU 0. Now: refused in one line (exit 2), before a model is exported,
     and the GPU named."""
     import arniqa.inference.engines as engines
-    import arniqa.inference.loading as loading
-    import arniqa.models.explain
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     for device in ("cuda", "cuda:1", torch.device("cuda", 0)):
@@ -183,15 +181,11 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
             with pytest.raises(ValueError, match=r"device 'cuda': the installed onnxruntime has no CUDA provider"):
                 load("arniqa-kadid10k", device="cuda", weights_dir=published[0], **options)
     with monkeypatch.context() as gpu_host:  # auto there: torch's CUDA, ONNX Runtime's CPU (a checkpoint's export)
-        from tiny_arniqa import TinyARNIQA
+        from tiny_arniqa import tiny_checkpoint
 
         gpu_host.setattr(torch.cuda, "is_available", lambda: True)
-        model = TinyARNIQA()
-        model.backbone_name = "tiny"
-        gpu_host.setattr(loading, "load_model", lambda *args: (model, Regressor("kadid10k", in_features=8)))
-        gpu_host.setattr(arniqa.models.explain, "load_explainer", lambda path: None)  # a checkpoint without one
-        (tmp_path / "m.safetensors").touch()  # load() looks for the file before it loads the model
-        assert load(tmp_path / "m.safetensors", device="auto", engine="onnxruntime").engine.device == "cpu"
+        checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", gpu_host)
+        assert load(checkpoint, device="auto", engine="onnxruntime").engine.device == "cpu"
     assert load(exported, device="auto").engine.device == "cpu"
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     res = CliRunner().invoke(app, ["score", str(tmp_path), "--checkpoint", str(exported), "--device", "cuda"])

@@ -1037,3 +1037,47 @@ def test_a_cached_export_from_before_sidecars_recorded_fingerprints_gets_them_on
     for _ in range(2):
         assert load("arniqa-kadid10k", **options).regressor is not None
     assert len(built) == 3 and json.loads(side.read_text()) == old
+
+
+def test_a_checkpoint_on_onnx_runtime_builds_no_model_once_its_export_is_cached(tmp_path, monkeypatch):
+    """`arniqa score --checkpoint model.safetensors` on a CPU (ONNX Runtime, its export cached) built the torch model
+    on every run, importing timm (37 s against 5 s for its .onnx file on a busy 2-core machine), only to fingerprint
+    it and find the cached export by that name. The export is now named after the checkpoint's bytes: a later run
+    reads the regressor alone and builds none; a changed file, or the model in parts, is exported anew; a regressor
+    file of another encoder is still refused."""
+    from tiny_arniqa import TinyARNIQA, tiny_checkpoint
+
+    import arniqa.models.checkpoint as checkpoint
+    from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    tiny_checkpoint(tmp_path / "a.safetensors", monkeypatch)
+    path = tmp_path / "plain-a.safetensors"
+    built = []
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: built.append(name) or TinyARNIQA())
+    photos = [_photo(tmp_path / f"p{i}.png", 48, 40, i) for i in range(2)]
+
+    def scores(**options):
+        return load(path, device="cpu", protocol="whole", **options).score(photos).scores
+
+    exact = scores(engine="torch")
+    assert len(built) == 1
+    assert torch.allclose(scores(), exact, atol=1e-5) and len(built) == 2  # the first: built and exported
+    for _ in range(2):
+        assert torch.allclose(scores(), exact, atol=1e-5)
+        assert len(built) == 2
+    model, regressor, _ = load_checkpoint(path)
+    torch.manual_seed(5)
+    save_checkpoint(path, TinyARNIQA(), regressor)  # another encoder under the same name
+    built.clear()
+    changed = scores(engine="torch")
+    assert not torch.allclose(changed, exact, atol=1e-3)
+    assert torch.allclose(scores(), changed, atol=1e-5) and len(built) == 2
+    save_checkpoint(tmp_path / "parts" / "a.safetensors", model, regressor, max_part_bytes=1200)
+    path = tmp_path / "parts"
+    assert len(list(path.iterdir())) > 1
+    assert torch.allclose(scores(), exact, atol=1e-5) and len(built) == 3
+    assert torch.allclose(scores(), exact, atol=1e-5) and len(built) == 3
+    other = _regressor_file(tmp_path / "of_b.safetensors", regressor, "checkpoint b", TinyARNIQA())
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(other))}: .* checkpoint b, not of the checkpoint"):
+        load(path, device="cpu", regressor=other)

@@ -87,7 +87,7 @@ def fit(
     from rich.progress import Progress
 
     from ..data.synthetic import parse_size
-    from ..inference import load
+    from ..inference import load, load_model
     from ..utils.console import terminal
     from ..utils.files import atomic_writes, json_writer, one_line, own_files
 
@@ -120,6 +120,8 @@ def fit(
                     protocol=protocol,
                     batch_size=batch_size,
                 )
+                if scorer.model is None:  # ONNX Runtime on a cached export: the encoder, which the head records
+                    scorer.model = load_model(checkpoint or DEFAULT_MODEL, weights_dir)[0]
             except (ValueError, OSError) as e:
                 fail(str(e))
             # Here, once the options are known good (load checks them first): these import torch.

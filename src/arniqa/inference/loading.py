@@ -185,16 +185,13 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     onnx = resolve_engine(dev, engine, options.get("precision", "fp32"), options.get("channels_last")) == "onnxruntime"
     if onnx:
         execution_providers(device)  # a device ONNX Runtime cannot run on is refused before the model is exported
-    if onnx and not is_checkpoint(name_or_path):
+    if onnx and is_checkpoint(name_or_path):
+        runner = _checkpoint_onnx(Path(name_or_path), regressor, explainer, device, int8, calibrate)
+        return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
+    if onnx:
         runner = _published_onnx(str(name_or_path), weights_dir, regressor, explainer, device, int8, calibrate)
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor, explainer)
-    if int8 and engine != "torch":  # the cached export of the checkpoint, quantized (torch refuses int8)
-        from .engines import cached_export
-        from .quantize import int8_file
-
-        runner = OnnxEngine(int8_file(cached_export(model), calibrate), device, reg)
-        return Scorer(model, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     return Scorer(model, reg, protocol=protocol, device=device, engine=engine, **options)  # auto: each engine's
 
 
@@ -229,6 +226,27 @@ def _published_onnx(
     check_pairing(regressor, fingerprint)
     check_pairing(explainer, fingerprint, head=True)
     onnx_file = cached_onnx(cached, encoder)
+    return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
+
+
+def _checkpoint_onnx(path: Path, regressor, explainer, device, int8: bool = False, calibrate=None) -> OnnxEngine:
+    """The onnxruntime engine of a checkpoint (its int8 form when ``int8``). Its cached export is named after the
+    SHA-256 of the checkpoint's files (:func:`~arniqa.models.checkpoint.checkpoint_digest`), so a cache hit builds
+    no torch model (nor imports timm and torchvision): the regressor alone is read from the file. A regressor or
+    head file that records its encoder is checked against the model, built for that."""
+    from ..models.arniqa import model_fingerprint
+    from ..models.checkpoint import checkpoint_digest, load_checkpoint, load_checkpoint_regressor
+    from .engines import cached_onnx
+    from .quantize import int8_file
+
+    reg = load_checkpoint_regressor(path)  # read as load_model reads it: the checkpoint's own is checked too
+    if regressor is not None:
+        reg = _regressor(str(path), None, regressor)
+    model = functools.cache(lambda: load_checkpoint(path)[0])  # built once, and only when needed
+    fingerprint = functools.cache(lambda rounded: model_fingerprint(model(), rounded))
+    check_pairing(regressor, fingerprint, path)
+    check_pairing(explainer, fingerprint, path, head=True)
+    onnx_file = cached_onnx(f"checkpoint-{checkpoint_digest(path)[:24]}", model)
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 

@@ -11,6 +11,7 @@ limits.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -20,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..constants import QUALITY_DIM, STATE_FILE
-from ..utils.files import Writer, atomic_writes, parse_json
+from ..utils.files import Writer, atomic_writes, parse_json, sha256_of
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, no_such_file, part_path, preview_keys
@@ -249,12 +250,7 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
     path = Path(path)
     files = checkpoint_files(path)
     config = _config(files)
-    tensors = {}
-    for f in files:
-        part = read_state_dict(f)
-        if twice := part.keys() & tensors.keys():
-            raise WeightsError(f"{f}: tensors also in an earlier part: {preview_keys(twice)}")
-        tensors.update(part)
+    tensors = _read_tensors(files)
     options = dict(config.get("backbone_options") or {})
     if "se_stages" in options:
         options["se_stages"] = tuple(options["se_stages"])
@@ -262,24 +258,54 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
         model = ARNIQA(config["backbone"], **options)
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{path}: cannot rebuild the model from its config ({e})") from e
-    reg_tensors = {k[len("regressor.") :]: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
+    reg_tensors = {k: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
     for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
         del tensors[k]
     load_strict(model, tensors, path)
     model.rounded_from = config.get("rounded_from")  # checked before use (pairing_fingerprints)
-    regressor = None
-    if config.get("regressor") is not None:
-        rc = config["regressor"]
-        check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
-        try:
-            regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
-        except (TypeError, ValueError) as e:
-            raise WeightsError(f"{path}: cannot rebuild the regressor from its config ({e})") from e
-        load_strict(regressor, reg_tensors, path)
-        regressor.to(device).eval()
-    elif reg_tensors:
-        raise WeightsError(f"{path}: regressor tensors without a regressor config")
-    return model.to(device).eval(), regressor, config
+    return model.to(device).eval(), _regressor(path, config, reg_tensors, device), config
+
+
+def load_checkpoint_regressor(path) -> Regressor | None:
+    """The regressor (or None) of :func:`load_checkpoint`, on the CPU, without the encoder: its tensors are not read."""
+    path = Path(path)
+    files = checkpoint_files(path)
+    config = _config(files)
+    return _regressor(path, config, _read_tensors(files, lambda k: k.startswith("regressor.")), "cpu")
+
+
+def checkpoint_digest(path) -> str:
+    """The SHA-256 of the SHA-256 digests of the checkpoint's files, in order (:func:`checkpoint_files`): what names
+    its export in the cache (:func:`arniqa.inference.loading.load`), so that another file's bytes never take it."""
+    return hashlib.sha256("".join(sha256_of(f) for f in checkpoint_files(path)).encode()).hexdigest()
+
+
+def _read_tensors(files: list[Path], keep=None) -> dict[str, torch.Tensor]:
+    """The tensors of the checkpoint's ``files`` (those ``keep`` keeps, see :func:`read_state_dict`); no name twice."""
+    tensors = {}
+    for f in files:
+        part = read_state_dict(f, keep)
+        if twice := part.keys() & tensors.keys():
+            raise WeightsError(f"{f}: tensors also in an earlier part: {preview_keys(twice)}")
+        tensors.update(part)
+    return tensors
+
+
+def _regressor(path: Path, config: dict, tensors: dict, device) -> Regressor | None:
+    """The regressor of the checkpoint ``path`` from its config and its ``regressor.*`` tensors (or None)."""
+    reg_tensors = {k[len("regressor.") :]: v for k, v in tensors.items()}
+    if config.get("regressor") is None:
+        if reg_tensors:
+            raise WeightsError(f"{path}: regressor tensors without a regressor config")
+        return None
+    rc = config["regressor"]
+    check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
+    try:
+        regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{path}: cannot rebuild the regressor from its config ({e})") from e
+    load_strict(regressor, reg_tensors, path)
+    return regressor.to(device).eval()
 
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:

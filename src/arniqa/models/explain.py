@@ -174,7 +174,8 @@ def load_explainer(path) -> Explainer | None:
             "fit it again with `arniqa explain fit`"
         )
     width = config.get("in_features", QUALITY_DIM)
-    state = {k[len(PREFIX) :]: v.float() for f in files for k, v in read_state_dict(f).items() if k.startswith(PREFIX)}
+    heads = (read_state_dict(f, lambda k: k.startswith(PREFIX)) for f in files)  # a checkpoint's encoder: not read
+    state = {k[len(PREFIX) :]: v.float() for part in heads for k, v in part.items()}
     check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(LABELS), width))
     if not all(v.isfinite().all() for v in state.values()):
         raise WeightsError(f"{path}: its explanation head holds NaN or infinite weights; fit it again")

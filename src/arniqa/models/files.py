@@ -13,6 +13,7 @@ from __future__ import annotations
 import pickle
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -93,21 +94,25 @@ def is_torchscript_archive(path) -> bool:
         return False
 
 
-def read_state_dict(path) -> dict[str, torch.Tensor]:
+def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
     """A flat ``{name: tensor}`` dict from a ``.safetensors`` file or a torch pickle (weights only).
 
     A dict that wraps the weights under a single ``state_dict`` or ``model`` entry is unwrapped.
-    TorchScript archives are read with :func:`read_torchscript_tensors`.
+    TorchScript archives are read with :func:`read_torchscript_tensors`. ``keep``: of a ``.safetensors`` file,
+    only the tensors whose names it keeps are read.
     """
     path = _check_file(path)
     if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
+        from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 
         try:
             if problem := header_excess(path):
                 raise ValueError(problem)
-            return load_file(str(path))
+            if keep is None:
+                return load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                return {k: f.get_tensor(k) for k in f.keys() if keep(k)}
         except (SafetensorError, OSError, ValueError) as e:
             raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
     if is_torchscript_archive(path):
