@@ -31,7 +31,7 @@ from arniqa.data.synthetic import KADID_MEAN_MOS
 from arniqa.evaluate.probe import fit as ridge_fit
 from arniqa.explain.fit import accuracy, fit, labelled_features
 from arniqa.explain.localise import localisation
-from arniqa.inference import Scorer, load
+from arniqa.inference import Scorer, load, load_model
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import add_to_checkpoint
 from arniqa.models.regressor import Regressor
@@ -73,6 +73,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
     scorer = load(args.checkpoint, device="cpu", engine=args.engine, protocol=args.protocol, workers=1)
+    if scorer.model is None:  # ONNX Runtime on a cached export: the encoder, for the cache key, the save and the maps
+        scorer.model = load_model(args.checkpoint)[0]
     fit_paths = list_images(args.fit)[: args.fit_images or None]
     test_paths = list_images(args.test)[: args.test_images or None]
     start = time.time()
