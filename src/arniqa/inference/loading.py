@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
-from ..models.paths import no_head, no_such_file
+from ..models.paths import is_onnx, no_head, no_such_file
 from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
@@ -127,7 +127,7 @@ def load(
             f"{name_or_path}: exported without the embedding, which the explanation head of {explainer} runs on; "
             f"export it with --embedding{own}"
         )
-    if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
+    if explainer is not None or (not is_onnx(name_or_path) and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer
 
         scorer.explainer = head if explainer is not None else load_explainer(name_or_path)
@@ -164,7 +164,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with precision='int8'")
     _check_calibrate(calibrate)
-    if path.suffix.lower() == ".onnx":
+    if is_onnx(path):
         if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
         if regressor is not None:
@@ -288,7 +288,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
 
     if explainer is not None:
         checkpoint_files(explainer, "explanation head")
-    if Path(name_or_path).suffix.lower() == ".onnx":
+    if is_onnx(name_or_path):
         return
     if is_checkpoint(name_or_path):
         checkpoint_files(name_or_path)
@@ -410,14 +410,14 @@ def _encoder_name(checkpoint: Path | None) -> str:
     """The encoder a regressor or head file is checked against, in words (see :func:`check_pairing`)."""
     if checkpoint is None:
         return "the published encoder (ARNIQA.pth)"
-    if checkpoint.suffix.lower() == ".onnx":
+    if is_onnx(checkpoint):
         return f"the encoder exported to {checkpoint}"
     return f"the checkpoint {checkpoint}"
 
 
 def _refit_head(checkpoint: Path | None) -> str:
     """How to fit an explanation head on the encoder of ``checkpoint`` (None: the published one)."""
-    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+    if checkpoint is not None and is_onnx(checkpoint):
         return (
             "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT "
             "-o HEAD.safetensors`, without --checkpoint for the published model)"
@@ -437,7 +437,7 @@ def warn_unchecked_head(explainer, name_or_path) -> None:
     from ..models.checkpoint import arniqa_metadata
 
     path = Path(name_or_path)
-    if path.suffix.lower() == ".onnx" and not any(key in (read_sidecar(path) or {}) for key in PAIRING_KEYS.values()):
+    if is_onnx(path) and not any(key in (read_sidecar(path) or {}) for key in PAIRING_KEYS.values()):
         warnings.warn(
             f"{explainer}: {path} does not record the encoder it was exported from (no sidecar, or one written "
             "before sidecars recorded it), so only the explanation head's width is checked against it; its "
@@ -449,7 +449,7 @@ def warn_unchecked_head(explainer, name_or_path) -> None:
     meta = (arniqa_metadata(explainer) if Path(explainer).suffix.lower() == ".safetensors" else None) or {}
     record = meta.get("explainer") if isinstance(meta.get("explainer"), dict) else {}
     if not any(isinstance(record.get(key), str) for key in PAIRING_KEYS.values()):
-        checkpoint = path if path.suffix.lower() == ".onnx" or is_checkpoint(path) else None
+        checkpoint = path if is_onnx(path) or is_checkpoint(path) else None
         warnings.warn(
             f"{explainer}: the explanation head does not record which encoder it was fitted on (fitted before heads "
             f"recorded it), so only its width is checked against {_encoder_name(checkpoint)}; its explanations are "
@@ -478,14 +478,14 @@ def export(
     _check_path("output", output)
     _check_path("name_or_path", name_or_path)
     get_protocol(protocol)  # an unknown name: before the model loads (or downloads)
-    if Path(name_or_path).suffix.lower() == ".onnx":
+    if is_onnx(name_or_path):
         raise ValueError(
             f"{name_or_path}: already an ONNX file; score it as it is, or export the checkpoint it was made from"
         )
     output = Path(output)
     if output.is_dir():  # found before the model is loaded and exported, not after
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
-    if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
+    if not is_onnx(output):  # load() and arniqa score know an ONNX file by its suffix
         raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
     if is_stream(output):  # its sidecar and lock file would go beside a device (into /dev), nothing could load it
         raise ValueError(
