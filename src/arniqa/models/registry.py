@@ -40,6 +40,12 @@ def list_models() -> tuple[str, ...]:
     return canonical + tuple(n for n in PYIQA_NAMES if n not in canonical)
 
 
+def _is_path(key: str) -> bool:
+    """True when ``key`` has a folder separator or a suffix, which no model or dataset name has: the path of a file
+    that is not there."""
+    return "/" in key or "\\" in key or bool(PurePath(key).suffix)
+
+
 def model_dataset(name: str) -> str:
     """The regressor dataset of a model name (case-insensitive): ``arniqa`` (KonIQ-10k) or
     ``arniqa-<dataset or pyiqa alias>``.
@@ -59,7 +65,7 @@ def model_dataset(name: str) -> str:
         except ValueError:
             pass
     names = list_models()
-    if "/" in key or "\\" in key or PurePath(key).suffix:  # model names have neither: a file that is not there
+    if _is_path(key):
         raise ValueError(no_such_file(name, "checkpoint", f"a published model: {', '.join(names)}"))
     raise ValueError(
         f"unknown model {name!r}{did_you_mean(name, names)}; expected a checkpoint file or one of {', '.join(names)}"
@@ -76,7 +82,7 @@ def regressor_dataset(name: str) -> str:
     key = str(name).strip().lower()
     if key == PYIQA_DEFAULT or key.startswith(PREFIX):
         return model_dataset(name)
-    if "/" in key or "\\" in key or PurePath(key).suffix:  # names have neither: a regressor file that is not there
+    if _is_path(key):
         raise ValueError(no_such_file(name, "regressor", f"a published regressor's dataset: {', '.join(DATASETS)}"))
     return canonical_dataset(name)
 
@@ -99,5 +105,5 @@ def regressor_filename(dataset: str) -> str:
 # written without network access), so they are None: fetch() verifies nothing for them and logs
 # the digest it computed, which can be pinned here later.
 PUBLISHED: dict[str, PublishedFile] = {
-    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
+    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [regressor_filename(d) for d in DATASETS]
 }
