@@ -250,6 +250,11 @@ def test_probe_steps_past_the_end_are_refused(probed):
     )
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
         run_ablation(late, quiet=True)
+    one_step = load_ablation_config(
+        CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", "seeds=[0]", "evaluation.probe_steps=[1]"]
+    )  # the tiny config trains 1 step
+    with pytest.raises(AblationError, match=r"probe_steps \[1\]: a run has 1 step \(4 images, batch 2\); probe before"):
+        run_ablation(one_step, quiet=True)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..data.folders import list_images
 from ..data.iqa import IQADataset, load_dataset
+from ..degradations.registry import NUM_LEVELS
 from ..utils.files import write_json
 from ..utils.names import count
 from .config import AblationConfig, AblationError
@@ -102,7 +103,7 @@ def prepare_benchmarks(
     t0 = time.perf_counter()
     build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
     console.print(
-        f"benchmark synthetic: {len(holdout)} references x {len(types)} types x 5 levels "
+        f"benchmark synthetic: {count(len(holdout), 'reference')} x {count(len(types), 'type')} x {NUM_LEVELS} levels "
         f"({time.perf_counter() - t0:.1f} s)"
     )
     sets = {"synthetic": load_dataset("kadid10k", root)}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.synthetic import KADID_TYPES
+from ..degradations.registry import NUM_LEVELS
 from ..utils.files import atomic_writes, json_writer
 from ..utils.names import count
 from ..utils.runtime import describe, git_commit
@@ -155,7 +157,7 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
     m = summary["machine"]
     ev = config.evaluation
     synth = config.synthetic
-    types = synth.types or "the 23 types shared with KADID-10k"
+    types = synth.types or f"the {len(KADID_TYPES)} types shared with KADID-10k"
     md = ["## Setup", ""]
     if runs:
         md += ["Command(s):", "", "```"] + sorted(set(r["command"] for r in runs)) + ["```", ""]
@@ -170,8 +172,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         f"* Seeds: {config.seeds}",
         f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed "
         f"{split['seed']}: {split['rule']}.",
-        f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x 5 levels (seed {synth.seed}), "
-        "labelled with KADID-10k's mean MOS per type and level.",
+        f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x {NUM_LEVELS} levels "
+        f"(seed {synth.seed}), labelled with KADID-10k's mean MOS per type and level.",
         f"* Labelled datasets: {', '.join(d['name'] for d in config.datasets) or 'none'}",
         f"* Training recipe (arniqa.train keys): `{json.dumps(config.recipe, sort_keys=True)}`",
         f"* Evaluation: features of 5 crops of {ev.crop_size} px per scale (full and bicubic half), "

@@ -86,7 +86,7 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
             "samples": steps * train_config.train.batch_size,
         },
     )
-    console.print(f"    trained {steps} steps in {seconds:.1f} s")
+    console.print(f"    trained {count(steps, 'step')} in {seconds:.1f} s")
     if not keep_state:
         state.unlink(missing_ok=True)  # twice the model's size; the run is finished
     return path
@@ -106,7 +106,7 @@ def check_probe_steps(config: AblationConfig, train_images: int) -> None:
     late = [k for k in config.evaluation.probe_steps if k >= total]
     if late:
         raise AblationError(
-            f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
+            f"evaluation.probe_steps {late}: a run has {count(total, 'step')} ({count(train_images, 'image')}, "
             f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)"
         )
 
