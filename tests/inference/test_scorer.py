@@ -819,6 +819,8 @@ def test_hub_model_names_inputs_of_the_wrong_shape(published):
     x, xd = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 16, 16)
     with pytest.raises(ValueError, match="img has 2 images and img_ds 1"):
         model(x, xd[:1])
+    with pytest.raises(ValueError, match="img has 1 image and img_ds 2"):
+        model(x[:1], xd)
     with pytest.raises(ValueError, match=r"img: expected a \(N,3,H,W\) tensor, got shape \(2, 4, 32, 32\)"):
         model(torch.rand(2, 4, 32, 32), xd)
     with pytest.raises(ValueError, match="img_ds: .* got an object of type list"):
