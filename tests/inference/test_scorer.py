@@ -264,7 +264,8 @@ def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with
 
     from tiny_arniqa import TinyARNIQA, tiny_checkpoint
 
-    from arniqa.inference.loading import check_pairing, load_model
+    from arniqa.inference.loading import load_model
+    from arniqa.inference.pairing import check_pairing
     from arniqa.models.arniqa import model_fingerprint, rounded_fingerprints
     from arniqa.models.checkpoint import arniqa_metadata, extra_config, load_checkpoint, save_checkpoint
     from arniqa.models.files import read_state_dict

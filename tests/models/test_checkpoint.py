@@ -307,7 +307,7 @@ def test_score_with_bf16_parts_gives_the_rows_of_the_bf16_file(photos, tmp_path)
 
 
 def test_a_folder_named_as_a_model_is_not_a_checkpoint(tmp_path, monkeypatch):
-    from arniqa.inference.loading import is_checkpoint
+    from arniqa.models.registry import is_checkpoint
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "arniqa").mkdir()

@@ -4,12 +4,13 @@
 A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder with the published
 ``regressor_<dataset>.pth``, for any spelling of a dataset in :mod:`arniqa.data.iqa.registry`
 (``arniqa-kadid10k``, ``arniqa-kadid``). pyiqa's metric names are among them, and its plain
-``arniqa`` is the KonIQ-10k regressor. :func:`arniqa.load` also takes the path of a checkpoint.
+``arniqa`` is the KonIQ-10k regressor. :func:`arniqa.load` also takes the path of a checkpoint, which
+:func:`is_checkpoint` tells from a model name.
 """
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import NamedTuple
 
 from ..constants import DEFAULT_MODEL
@@ -27,6 +28,7 @@ __all__ = [
     "ENCODER_FILE",
     "PUBLISHED",
     "PYIQA_NAMES",
+    "is_checkpoint",
     "list_models",
     "model_dataset",
     "regressor_dataset",
@@ -38,6 +40,17 @@ def list_models() -> tuple[str, ...]:
     """The published models by name: ``arniqa-<dataset>`` for each dataset, then pyiqa's other names."""
     canonical = tuple(PREFIX + d for d in DATASETS)
     return canonical + tuple(n for n in PYIQA_NAMES if n not in canonical)
+
+
+def is_checkpoint(name_or_path) -> bool:
+    """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
+    file, or a folder (unless the name is a model name)."""
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".safetensors" or path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    return str(name_or_path) not in list_models()
 
 
 def _is_path(key: str) -> bool:
