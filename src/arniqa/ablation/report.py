@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.synthetic import KADID_TYPES
 from ..degradations.registry import NUM_LEVELS
-from ..utils.files import atomic_writes, json_writer
+from ..utils.files import atomic_writes, json_writer, text_writer
 from ..utils.names import count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
@@ -148,7 +148,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     text = "\n".join(md)
     # All replaced together: a full disk leaves the earlier report, summary and plots as they were, not a mix.
     plots = [p for p in (losses, curves, *bars.values()) if p is not None]
-    report = (out / "report.md", lambda tmp: tmp.write_text(text))
+    report = (out / "report.md", text_writer(text))
     atomic_writes([(out / "summary.json", json_writer(summary)), *plots, report])
     return report[0]
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..data.images import ImageError, read_image
-from ..utils.files import atomic_write, printable
+from ..utils.files import atomic_write, printable, text_writer
 from ..utils.names import count
 
 THUMBNAILS = ("embed", "link", "none")
@@ -206,7 +206,7 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = build_report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, text_writer(text))
 
 
 _TEMPLATE = """<!DOCTYPE html>
