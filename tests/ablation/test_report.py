@@ -112,6 +112,22 @@ def test_report_intervals_groups_cost_and_curves(tree):
     assert "| resnet50 | 100 | 0.400 | 3 |" in report  # 2 / 5.0
     assert "| se_resnet50_stages123 | 120 | 0.800 | 3 |" in report  # 2 / 2.5
     assert (out / "learning_curves.png").stat().st_size > 1000
+    assert "Each run trained on 4 pristine images for 10 steps of batch 2 at " in report
+    assert "* n = 3 seeds per variant." in report and "consistent over the 3 seeds." in report
+    assert "40x32 px x ['gaublur', 'whitenoise'] x 5 levels (seed 0)" in report
+
+
+def test_the_scale_of_a_one_image_one_step_run_is_said_in_the_singular(tree):
+    """It said "trained on 1 pristine images for 1 step(s)"."""
+    from arniqa.ablation.report import scale_text
+
+    config, out = tree
+    text = scale_text(config, {"train": ["a"]}, {"run": {"training": {"global_steps": 1}}})
+    assert text.startswith("**Scale.** Each run trained on 1 pristine image for 1 step of batch 2 at ")
+    one_seed = load_ablation_config(CONFIG, [f"output={out}", "seeds=[0]", "evaluation.probe_steps=[0, 5]"])
+    report = write_report(one_seed, out).read_text()
+    assert "* n = 1 seed per variant." in report and "consistent over the 1 seed." in report
+    assert "* With 1 seed an interval is wide" in report and "they train on 4 pristine images, not" in report
 
 
 def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(tree, monkeypatch):

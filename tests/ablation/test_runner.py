@@ -250,6 +250,11 @@ def test_probe_steps_past_the_end_are_refused(probed):
     )
     with pytest.raises(AblationError, match=r"probe_steps \[2\].*2 steps"):  # epochs 1 of 2 steps: 2 in all
         run_ablation(late, quiet=True)
+    one_step = load_ablation_config(
+        CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", "seeds=[0]", "evaluation.probe_steps=[1]"]
+    )  # the tiny config trains 1 step
+    with pytest.raises(AblationError, match=r"probe_steps \[1\]: a run has 1 step \(4 images, batch 2\); probe before"):
+        run_ablation(one_step, quiet=True)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +262,8 @@ def test_probe_steps_past_the_end_are_refused(probed):
     [
         ("evaluation.device=tpu", "evaluation.device: device 'tpu' is not a device"),  # when the config is read
         ("recipe.train.device=bogus", "train.device=bogus: device 'bogus' is not a device"),
-        ("recipe.train.batch_size=3", "training part has 2 image.s., fewer than one batch of 3"),
+        ("recipe.train.batch_size=3", "training part has 2 images, fewer than one batch of 3"),
+        ("data.holdout_images=7", "training part has 1 image, fewer than one batch of 2"),
     ],
 )
 def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, override, message):
@@ -293,11 +299,13 @@ def test_a_bad_pristine_folder_is_refused_before_the_study_writes_anything(study
     _register()
     (tmp_path / "few").mkdir()
     write_textures(tmp_path / "few" / "photos", 3)  # 6 to hold out
+    write_textures(tmp_path / "one", 1)  # 6 to hold out
     there = tmp_path / "there"
     there.mkdir()
     for pristine, said in (
         (tmp_path / "typo", "no such folder; give a folder holding image files"),
-        (tmp_path / "few", "3 images cannot give"),
+        (tmp_path / "few", "3 images cannot give 6 held-out images"),
+        (tmp_path / "one", "1 image cannot give 6 held-out images"),
     ):
         for output in (out / "new", there):
             args = ["ablate", str(CONFIG), "--set", f"data.pristine={pristine}", "-o", str(output)]

@@ -85,9 +85,11 @@ def test_levels_per_sample_in_any_order(name):
     assert torch.equal(distort(x, name, torch.tensor(levels)), together)  # a tensor of levels too
 
 
-@pytest.mark.parametrize("levels", [[1, 2], [1, 2, 3, 4, 5, 1], []])
-def test_level_count_must_match_the_batch(levels):
-    with pytest.raises(ValueError, match=f"got {len(levels)} levels for a batch of 5"):
+@pytest.mark.parametrize(
+    "levels, got", [([1, 2], "2 levels"), ([1, 2, 3, 4, 5, 1], "6 levels"), ([], "0 levels"), ([3], "1 level")]
+)
+def test_level_count_must_match_the_batch(levels, got):
+    with pytest.raises(ValueError, match=f"^got {got} for a batch of 5$"):
         distort(crops(), "jpeg", levels)
 
 

@@ -212,7 +212,7 @@ def test_training_layout_four_crops_share_a_chain(image):
 def test_apply_chains_checks_its_arguments(image):
     with pytest.raises(ValueError, match="batch"):
         apply_chains(image, [[("jpeg", 1)]])
-    with pytest.raises(ValueError, match="got 1 chains for a batch of 2"):
+    with pytest.raises(ValueError, match="got 1 chain for a batch of 2"):
         apply_chains(image[None].expand(2, -1, -1, -1), [[("jpeg", 1)]])
     for bad in (5, None):  # TypeError "object of type 'int' has no len()" before
         with pytest.raises(ValueError, match="chains must be a sequence of chains, one per sample"):

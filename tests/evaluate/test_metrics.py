@@ -46,6 +46,8 @@ def test_degenerate_inputs_and_summary():
     assert np.isnan(correlations([1, 1, 1, 1], [1, 2, 3, 4])["srcc"])
     with pytest.raises(ValueError, match="3 predictions for 2 scores"):
         correlations([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="^1 prediction for 2 scores$"):
+        correlations([1], [1, 2])
     s = summarise([0.1, 0.5, 0.3, 0.9])
     assert s == {
         "median": pytest.approx(0.4),

@@ -1,6 +1,9 @@
 """Report writing (JSON cleaning, markdown) and the t-SNE embedding."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -112,3 +115,31 @@ def test_a_type_is_one_table_cell_whatever_its_characters():
         "| café | 0.5000 | 0.2500 |",
     ]
     assert all(c.isprintable() or c == "\n" for c in md)
+
+
+# results.md and results.json of an evaluation with a cross-dataset row, in a process whose locale is not UTF-8
+IN_ASCII_LOCALE = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from arniqa.evaluate.probe import evaluate
+from arniqa.evaluate.report import report_files
+from arniqa.evaluate.splits import random_splits
+from arniqa.utils.files import atomic_writes
+
+rng = np.random.default_rng(0)
+features, scores = rng.random((30, 2, 4)), rng.random(30)
+evaluation = evaluate(features, scores, random_splits(30, n_splits=2), alphas=[0.1])
+atomic_writes(list(report_files(Path(sys.argv[1]), json.loads(sys.argv[2]), evaluation, scores).values()))
+"""
+
+
+def test_results_md_is_utf8_in_any_locale(tmp_path):
+    """results.md was written in the locale's encoding: in one without its "→" and "±" (Windows' cp1252, an ASCII
+    one) `arniqa evaluate` stopped with a UnicodeEncodeError once every feature and fit was done."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    result = json.dumps(_result() | {"alpha": 0.5})
+    done = subprocess.run([sys.executable, "-c", IN_ASCII_LOCALE, str(tmp_path), result], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-500:]
+    text = (tmp_path / "results.md").read_bytes().decode("utf-8")
+    assert "| kadid10k → csiq | 0.5000 |" in text and "0.9123 (0.9000 ± 0.0100)" in text

@@ -205,6 +205,8 @@ def test_nan_scores_and_no_splits_are_refused():
     for run in (lambda: evaluate(feats, scores, []), lambda: validation_srcc(feats, scores, [])):
         with pytest.raises(ValueError, match="^no splits to evaluate on$"):
             run()
+    with pytest.raises(ValueError, match="^30 feature rows but 1 score$"):
+        evaluate(feats, scores[:1], splits)
 
 
 def test_per_type_rows_leave_out_images_without_a_type():

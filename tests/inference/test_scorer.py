@@ -264,7 +264,8 @@ def test_a_regressor_file_pairs_with_a_bf16_or_fp16_copy_of_its_encoder_and_with
 
     from tiny_arniqa import TinyARNIQA, tiny_checkpoint
 
-    from arniqa.inference.loading import check_pairing, load_model
+    from arniqa.inference.loading import load_model
+    from arniqa.inference.pairing import check_pairing
     from arniqa.models.arniqa import model_fingerprint, rounded_fingerprints
     from arniqa.models.checkpoint import arniqa_metadata, extra_config, load_checkpoint, save_checkpoint
     from arniqa.models.files import read_state_dict
@@ -819,6 +820,8 @@ def test_hub_model_names_inputs_of_the_wrong_shape(published):
     x, xd = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 16, 16)
     with pytest.raises(ValueError, match="img has 2 images and img_ds 1"):
         model(x, xd[:1])
+    with pytest.raises(ValueError, match="img has 1 image and img_ds 2"):
+        model(x[:1], xd)
     with pytest.raises(ValueError, match=r"img: expected a \(N,3,H,W\) tensor, got shape \(2, 4, 32, 32\)"):
         model(torch.rand(2, 4, 32, 32), xd)
     with pytest.raises(ValueError, match="img_ds: .* got an object of type list"):

@@ -155,11 +155,15 @@ def test_bad_imagenet_files(tmp_path, tv_state):
         load_resnet50_imagenet(plain, junk)
     partial = tmp_path / "partial.pth"
     torch.save({k: v for k, v in tv_state.items() if not k.startswith("layer4.")}, partial)
-    with pytest.raises(WeightsError, match=r"partial.pth.*missing \d+ keys: \['layer4"):
+    with pytest.raises(
+        WeightsError, match=r"partial.pth: not ResNet50 weights for this backbone; missing \d+ keys: layer4\.\S+, "
+    ):
         load_resnet50_imagenet(se, partial)
     extra = tmp_path / "extra.pth"
     torch.save({**tv_state, "head.weight": torch.zeros(3)}, extra)
-    with pytest.raises(WeightsError, match=r"unexpected 1 keys: \['head.weight'\]"):
+    with pytest.raises(
+        WeightsError, match=r"extra.pth: not ResNet50 weights for this backbone; unexpected 1 key: head\.weight$"
+    ):
         load_resnet50_imagenet(plain, extra)
     shapes = tmp_path / "shapes.pth"
     torch.save({**tv_state, "conv1.weight": torch.zeros(64, 3, 3, 3)}, shapes)

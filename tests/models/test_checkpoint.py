@@ -108,6 +108,14 @@ def test_bad_checkpoints(tmp_path):
     expected = r"mismatch.safetensors: does not fit the model; missing 64 keys: encoder.layer1.0.se"
     with pytest.raises(WeightsError, match=expected):
         load_checkpoint(mismatch)
+    extra = tmp_path / "extra.safetensors"  # one tensor more than the model has
+    save_file(
+        {**tensors, "extra": torch.zeros(1)},
+        str(extra),
+        metadata={"arniqa": json.dumps(config | {"backbone": "resnet50"})},
+    )
+    with pytest.raises(WeightsError, match=r"extra.safetensors: does not fit the model; unexpected 1 key: extra$"):
+        load_checkpoint(extra)
     unknown = tmp_path / "unknown.safetensors"
     save_file(tensors, str(unknown), metadata={"arniqa": json.dumps({**config, "backbone": "vgg16"})})
     with pytest.raises(WeightsError, match="unknown.safetensors: cannot rebuild the model.*vgg16"):
@@ -299,7 +307,7 @@ def test_score_with_bf16_parts_gives_the_rows_of_the_bf16_file(photos, tmp_path)
 
 
 def test_a_folder_named_as_a_model_is_not_a_checkpoint(tmp_path, monkeypatch):
-    from arniqa.inference.loading import is_checkpoint
+    from arniqa.models.registry import is_checkpoint
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "arniqa").mkdir()

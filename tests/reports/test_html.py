@@ -54,6 +54,13 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     assert "3 images scored, 2 could not be scored" in text
 
 
+def test_a_report_of_one_image_counts_it_in_the_singular(tmp_path):
+    """`arniqa score photo.jpg --html r.html` said "1 images scored" and "score (1 images, ...)"."""
+    text = build_report(_rows(1), tmp_path, thumbnails="none")
+    assert "1 image scored." in text and 'aria-label="histogram of 1 score"' in text
+    assert "score (1 image, highest bin 1)" in text and "1 images" not in text
+
+
 def test_worst_and_best_never_show_an_image_twice(tmp_path):
     for rows, shown in [(1, 1), (2, 1), (14, 7), (23, 11), (24, 12), (500, 12)]:
         text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=12)

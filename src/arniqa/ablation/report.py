@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_writes, json_writer
+from ..data.synthetic import KADID_TYPES
+from ..degradations.registry import NUM_LEVELS
+from ..utils.files import atomic_writes, json_writer, text_writer
+from ..utils.names import count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
 from .layout import read_runs, read_split, split_path
@@ -67,8 +70,8 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     ref = REFERENCE
     ref_samples = ref["steps"] * ref["batch"]
     lines = [
-        f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
-        f"{step if step is not None else '?'} step(s) of batch {batch} at {crop}x{crop} px crops, "
+        f"**Scale.** Each run trained on {count(len(split['train']), 'pristine image')} for "
+        f"{count(step, 'step') if step is not None else '? steps'} of batch {batch} at {crop}x{crop} px crops, "
         f"{init} initialisation. The reference recipe trains on {ref['images']:,} KADIS-700k images for "
         f"{ref['epochs']} epochs x {ref['steps'] // ref['epochs']:,} steps of batch {ref['batch']} at "
         f"{ref['crop']} px from ImageNet weights ({ref_samples:,} samples)."
@@ -131,7 +134,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     md += [
         "## Caveats",
         "",
-        f"* n = {len(config.seeds)} seeds per variant. With so few pairs the sign test cannot reach "
+        f"* n = {count(len(config.seeds), 'seed')} per variant. With so few pairs the sign test cannot reach "
         f"p < 0.05 (its smallest two-sided p is {2 * 0.5 ** len(config.seeds):.3g}), and the t test has "
         f"{max(len(config.seeds) - 1, 0)} degrees of freedom and assumes normal differences; read the "
         "per-seed differences and their spread, not the p values.",
@@ -145,7 +148,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     text = "\n".join(md)
     # All replaced together: a full disk leaves the earlier report, summary and plots as they were, not a mix.
     plots = [p for p in (losses, curves, *bars.values()) if p is not None]
-    report = (out / "report.md", lambda tmp: tmp.write_text(text))
+    report = (out / "report.md", text_writer(text))
     atomic_writes([(out / "summary.json", json_writer(summary)), *plots, report])
     return report[0]
 
@@ -154,7 +157,7 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
     m = summary["machine"]
     ev = config.evaluation
     synth = config.synthetic
-    types = synth.types or "the 23 types shared with KADID-10k"
+    types = synth.types or f"the {len(KADID_TYPES)} types shared with KADID-10k"
     md = ["## Setup", ""]
     if runs:
         md += ["Command(s):", "", "```"] + sorted(set(r["command"] for r in runs)) + ["```", ""]
@@ -169,8 +172,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         f"* Seeds: {config.seeds}",
         f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed "
         f"{split['seed']}: {split['rule']}.",
-        f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x 5 levels (seed {synth.seed}), "
-        "labelled with KADID-10k's mean MOS per type and level.",
+        f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x {NUM_LEVELS} levels "
+        f"(seed {synth.seed}), labelled with KADID-10k's mean MOS per type and level.",
         f"* Labelled datasets: {', '.join(d['name'] for d in config.datasets) or 'none'}",
         f"* Training recipe (arniqa.train keys): `{json.dumps(config.recipe, sort_keys=True)}`",
         f"* Evaluation: features of 5 crops of {ev.crop_size} px per scale (full and bicubic half), "
@@ -316,12 +319,12 @@ def _scope_section(config: AblationConfig, split: dict) -> list[str]:
         f"* It can show whether, under this recipe and at this budget, the SE variants' frozen features rank "
         f"the held-out synthetic benchmark better or worse than `{config.baseline}`'s, seed by seed, and how "
         "the probe moves during training (the learning curves): a difference whose interval excludes 0 is "
-        f"consistent over these {n} seeds.",
+        f"consistent over the {count(n, 'seed')}.",
         f"* It cannot show the full-scale result. The encoders start from {init} initialisation, not ImageNet "
-        f"weights; they train on {len(split['train'])} pristine images, not KADIS-700k's 140,000, at {crop} px "
-        "crops instead of 224, for a small fraction of the reference's samples. A ranking here need not hold "
-        "at scale, in either direction.",
-        f"* With {n} seeds an interval is wide and rests on the t distribution's assumption of normal "
+        f"weights; they train on {count(len(split['train']), 'pristine image')}, not KADIS-700k's 140,000, at "
+        f"{crop} px crops instead of 224, for a small fraction of the reference's samples. A ranking here need not "
+        "hold at scale, in either direction.",
+        f"* With {count(n, 'seed')} an interval is wide and rests on the t distribution's assumption of normal "
         "differences; an interval that spans 0 means 'cannot tell', not 'no effect'.",
         "* The benchmark's labels are per (type, level), so it measures how features separate distortion "
         "types and levels on a few held-out references, not agreement with human opinions of real photos.",

@@ -42,6 +42,7 @@ from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
 from ..utils.console import terminal
 from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
+from ..utils.names import count
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
@@ -85,7 +86,7 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
             "samples": steps * train_config.train.batch_size,
         },
     )
-    console.print(f"    trained {steps} steps in {seconds:.1f} s")
+    console.print(f"    trained {count(steps, 'step')} in {seconds:.1f} s")
     if not keep_state:
         state.unlink(missing_ok=True)  # twice the model's size; the run is finished
     return path
@@ -98,14 +99,14 @@ def check_probe_steps(config: AblationConfig, train_images: int) -> None:
     batch = train_config.train.batch_size
     if train_images < batch:
         raise AblationError(
-            f"data.pristine: the training part has {train_images} image(s), fewer than one batch of {batch}; "
+            f"data.pristine: the training part has {count(train_images, 'image')}, fewer than one batch of {batch}; "
             "add images, lower data.holdout_images or recipe.train.batch_size"
         )
     total = loop.total_steps(train_images // batch, train_config.train)
     late = [k for k in config.evaluation.probe_steps if k >= total]
     if late:
         raise AblationError(
-            f"evaluation.probe_steps {late}: a run has {total} steps ({train_images} images, "
+            f"evaluation.probe_steps {late}: a run has {count(total, 'step')} ({count(train_images, 'image')}, "
             f"batch {train_config.train.batch_size}); probe before step {total} (the trained stage is the last)"
         )
 

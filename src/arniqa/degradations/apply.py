@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from ..utils.names import count
 from . import blur, brightness, color, compression, noise, sharpness, spatial  # noqa: F401  (registration)
 from .registry import Distortion, check_level, get
 from .rng import check_generator
@@ -77,7 +78,7 @@ def distort(
     else:
         levels = [check_level(v) for v in level]
         if len(levels) != batch.shape[0]:
-            raise ValueError(f"got {len(levels)} levels for a batch of {batch.shape[0]}")
+            raise ValueError(f"got {count(len(levels), 'level')} for a batch of {batch.shape[0]}")
         out = torch.empty_like(batch)
         for value in sorted(set(levels)):
             index = torch.tensor([i for i, v in enumerate(levels) if v == value], device=batch.device)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..utils.names import count
 from . import rng
 from .apply import check_images, chunks, run, start
 from .registry import GROUPS, MAX_DISTORTIONS, NUM_LEVELS, check_level, get
@@ -164,7 +165,7 @@ def apply_chains(
         raise ValueError(f"chains must be a sequence of chains, one per sample, got {type(chains).__name__}")
     chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
     if len(chains) != x.shape[0]:
-        raise ValueError(f"got {len(chains)} chains for a batch of {x.shape[0]}")
+        raise ValueError(f"got {count(len(chains), 'chain')} for a batch of {x.shape[0]}")
     if out is not None:
         _check_out(out, x)
     if not chains:

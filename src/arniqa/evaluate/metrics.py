@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import scipy  # its submodules on first use: scipy.stats takes about 1 s to import
 
+from ..utils.names import count
+
 
 def logistic4(x, b1, b2, b3, b4):
     """VQEG 4-parameter logistic: ``(b1 − b2) / (1 + exp(−(x − b3)/|b4|)) + b2``."""
@@ -60,7 +62,7 @@ def correlations(pred, target, logistic: bool = True) -> dict[str, float]:
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if len(pred) != len(target):
-        raise ValueError(f"{len(pred)} predictions for {len(target)} scores")
+        raise ValueError(f"{count(len(pred), 'prediction')} for {count(len(target), 'score')}")
     if len(pred) < 3 or np.ptp(pred) == 0 or np.ptp(target) == 0:
         nan = float("nan")
         return {"srcc": nan, "plcc": nan, "krcc": nan} | ({"plcc_logistic": nan} if logistic else {})

@@ -13,6 +13,7 @@ import numpy as np
 from rich.progress import track
 
 from ..utils.console import terminal
+from ..utils.names import count
 from .metrics import correlations, srcc_columns, summarise
 from .ridge import ALPHAS, RidgePath, gram
 from .splits import Split
@@ -38,7 +39,7 @@ def _check(features, scores, splits=None) -> tuple[np.ndarray, np.ndarray]:
     the features, or an empty list of ``splits`` (nothing to evaluate on: every number would be NaN)."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(features):
-        raise ValueError(f"{len(features)} feature rows but {len(scores)} scores")
+        raise ValueError(f"{count(len(features), 'feature row')} but {count(len(scores), 'score')}")
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:  # NaN scores gave NaN metrics and a NaN regressor, silently
         raise ValueError(f"score {scores[bad[0]]} of image {bad[0]} is not finite")

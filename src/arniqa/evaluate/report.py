@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import Writer, buffer_writer, json_writer, jsonable
+from ..utils.files import Writer, buffer_writer, json_writer, jsonable, text_writer
 
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
@@ -137,7 +137,7 @@ def report_files(
     text = markdown(result)
     files = {
         "json": (outdir / "results.json", json_writer(result)),
-        "markdown": (outdir / "results.md", lambda tmp: tmp.write_text(text)),
+        "markdown": (outdir / "results.md", text_writer(text)),
     }
     i = evaluation.median_split
     split = evaluation.splits[i]

@@ -19,6 +19,7 @@ from ..data.images import tensor_to_pil
 from ..data.synthetic import prepare
 from ..degradations import distort
 from ..inference.maps import quality_map
+from .samples import rounded_to_8_bits
 
 DISTORTIONS = (("gaublur", 3), ("whitenoise", 3), ("jpeg", 4))
 
@@ -30,7 +31,7 @@ def half_degraded(x: torch.Tensor, name: str, level: int, side: str, seed: int =
     w = x.shape[-1] // 2
     part = slice(0, w) if side == "left" else slice(w, None)
     out[..., part] = y[..., part]
-    return (out * 255).round() / 255
+    return rounded_to_8_bits(out)
 
 
 def half_means(scores: np.ndarray, lefts: list[int], crop: int, width: int) -> tuple[float, float]:

@@ -55,7 +55,9 @@ def per_reference(chains: int) -> int:
     return 1 + SINGLES + chains
 
 
-def _quantised(x: torch.Tensor) -> torch.Tensor:
+def rounded_to_8_bits(x: torch.Tensor) -> torch.Tensor:
+    """``x`` clamped to [0, 1] and rounded to 8 bits: what a PNG file of it holds
+    (:func:`~arniqa.data.images.tensor_to_pil`)."""
     return (x.clamp(0, 1) * 255).round() / 255
 
 
@@ -70,8 +72,8 @@ def reference_samples(
         for level in range(1, NUM_LEVELS + 1):
             g = torch.Generator().manual_seed(((seed * 100_000 + index) * 100 + t) * 10 + level)
             image = distort(ref, name, level, generator=g, **KADID_OPTIONS.get(name, {}))
-            yield Sample(_quantised(image), "single", Chain([(name, level)]))
+            yield Sample(rounded_to_8_bits(image), "single", Chain([(name, level)]))
     g = torch.Generator().manual_seed(seed * 100_000 + index + 7_919)
     for _ in range(chains):
         chain = sample_chain(g)
-        yield Sample(_quantised(apply_chain(ref, chain, g)), "pristine" if not chain else "chain", chain)
+        yield Sample(rounded_to_8_bits(apply_chain(ref, chain, g)), "pristine" if not chain else "chain", chain)

@@ -1,5 +1,6 @@
 """Scoring: ``load`` a model by name or checkpoint; a ``Scorer`` scores paths, PIL images, arrays, tensors.
-May import models, data, utils and constants, never evaluate, ablation or cli (which may import it).
+May import models, data, degradations (registry), utils and constants, never evaluate, ablation or cli (which may
+import it).
 
 The names below are imported on first use, so that ``arniqa score`` on an ONNX file, which imports
 submodules of this package, imports neither torch nor timm. (No submodule is named like one of them:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..constants import DEFAULT_REGRESSOR
 from ..models.arniqa import ARNIQA
 from ..models.regressor import Regressor
+from ..utils.names import count
 from .loading import load_published
 
 
@@ -31,7 +32,9 @@ class HubModel(nn.Module):
             if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3:
                 raise ValueError(f"{name}: expected a (N,3,H,W) tensor, got {_shape(x)}")
         if len(img) != len(img_ds):
-            raise ValueError(f"img has {len(img)} images and img_ds {len(img_ds)}; pass both scales of each image")
+            raise ValueError(
+                f"img has {count(len(img), 'image')} and img_ds {len(img_ds)}; pass both scales of each image"
+            )
         f = F.normalize(self.model.encoder(img), dim=1)
         f_ds = F.normalize(self.model.encoder(img_ds), dim=1)
         f_combined = torch.hstack((f, f_ds))

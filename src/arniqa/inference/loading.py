@@ -13,21 +13,21 @@ import functools
 import inspect
 import os
 import tempfile
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
-from ..models.paths import no_head, no_such_file
+from ..models.paths import is_onnx, no_head, no_such_file
+from ..models.registry import is_checkpoint
 from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
+from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
 from .scorer import Scorer, check_choices, resolve_engine
-from .sidecar import read_sidecar, sidecar_path
+from .sidecar import sidecar_path
 
 if TYPE_CHECKING:
     import torch
@@ -127,7 +127,7 @@ def load(
             f"{name_or_path}: exported without the embedding, which the explanation head of {explainer} runs on; "
             f"export it with --embedding{own}"
         )
-    if explainer is not None or (Path(name_or_path).suffix.lower() != ".onnx" and is_checkpoint(name_or_path)):
+    if explainer is not None or (not is_onnx(name_or_path) and is_checkpoint(name_or_path)):
         from ..models.explain import load_explainer
 
         scorer.explainer = head if explainer is not None else load_explainer(name_or_path)
@@ -164,7 +164,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with precision='int8'")
     _check_calibrate(calibrate)
-    if path.suffix.lower() == ".onnx":
+    if is_onnx(path):
         if engine not in ("auto", "onnxruntime"):
             raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
         if regressor is not None:
@@ -172,7 +172,7 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         if weights_dir is not None:
             raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
         if explainer is not None:  # before an int8 file is made
-            _check_onnx_pairing(explainer, path)
+            check_onnx_pairing(explainer, path)
         if int8:
             from .quantize import int8_file
 
@@ -193,17 +193,6 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         return Scorer(None, runner.head, protocol=protocol, device=dev, engine=runner, **options)
     model, reg = load_model(name_or_path, weights_dir, regressor, explainer)
     return Scorer(model, reg, protocol=protocol, device=device, engine=engine, **options)  # auto: each engine's
-
-
-def _check_onnx_pairing(explainer, path: Path) -> None:
-    """:func:`check_pairing` of the head ``explainer`` against the encoder fingerprints that the sidecar of the ONNX
-    file ``path`` records (``arniqa export``); a sidecar written before records none: the width alone, in
-    :func:`load`, which says so (:func:`warn_unchecked_head`)."""
-    from ..models.arniqa import PAIRING_KEYS
-
-    meta = read_sidecar(path) or {}
-    if any(key in meta for key in PAIRING_KEYS.values()):
-        check_pairing(explainer, lambda rounded: meta.get(PAIRING_KEYS[rounded]), path, head=True)
 
 
 def _published_onnx(
@@ -288,7 +277,7 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
 
     if explainer is not None:
         checkpoint_files(explainer, "explanation head")
-    if Path(name_or_path).suffix.lower() == ".onnx":
+    if is_onnx(name_or_path):
         return
     if is_checkpoint(name_or_path):
         checkpoint_files(name_or_path)
@@ -308,19 +297,6 @@ def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) 
         if isinstance(source, str):
             fetch(regressor_filename(source), weights_dir)
         fetch(ENCODER_FILE, weights_dir)
-
-
-def is_checkpoint(name_or_path) -> bool:
-    """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
-    file, or a folder (unless the name is a model name)."""
-    path = Path(name_or_path)
-    if path.suffix.lower() == ".safetensors" or path.is_file():
-        return True
-    if not path.is_dir():
-        return False
-    from ..models.registry import list_models
-
-    return str(name_or_path) not in list_models()
 
 
 def load_model(
@@ -350,114 +326,6 @@ def load_model(
     return model.eval(), reg
 
 
-def check_pairing(
-    file, fingerprint: Callable[[str | None], str], checkpoint: Path | None = None, head: bool = False
-) -> None:
-    """ValueError when the regressor in the file ``file`` (with ``head``: its explanation head) was fitted on the
-    features of another encoder than the checkpoint's (an ONNX file's: the one exported; else the published encoder),
-    whose :func:`~arniqa.models.arniqa.model_fingerprint` rounded to ``rounded`` is ``fingerprint(rounded)``.
-    ``arniqa evaluate`` and ``arniqa explain fit`` record their encoder's
-    :func:`~arniqa.models.arniqa.pairing_fingerprints`; the file pairs when one of them is the encoder's (the exact
-    one is compared first; older files record it alone), so a bf16 or fp16 copy of its encoder pairs too.
-    ``fingerprint`` is called only when one is recorded. A regressor file that records none (a published
-    ``regressor_<dataset>.pth``, a state dict, an older file) cannot be checked: a warning says so, except for the
-    published encoder with a file that is no arniqa regressor file (the published regressors are its own); a head
-    that records none (fitted before) is checked by its width only, in :func:`load`, which then says so
-    (:func:`warn_unchecked_head`). A :class:`Regressor` object or a regressor name is not checked."""
-    from ..models.arniqa import PAIRING_KEYS
-    from ..models.checkpoint import REGRESSOR_FORMAT, arniqa_metadata
-
-    if not isinstance(file, (str, os.PathLike)) or not Path(file).is_file():
-        return
-    path = Path(file)
-    meta = (arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None) or {}
-    record = meta.get("explainer") if head else meta
-    record = record if isinstance(record, dict) else {}
-    what, results = ("explanation head", "explanations") if head else ("regressor", "scores")
-    encoder = _encoder_name(checkpoint)
-    recorded = {rounded: record[key] for rounded, key in PAIRING_KEYS.items() if isinstance(record.get(key), str)}
-    if not recorded:
-        if not head and (checkpoint is not None or meta.get("format") == REGRESSOR_FORMAT):
-            warnings.warn(
-                f"{path}: the file does not record which encoder it was fitted on (a published "
-                f"regressor_<dataset>.pth fits the published encoder only), so it is not checked against {encoder}; "
-                "its scores are right only if it was fitted on that encoder's features (`arniqa evaluate` writes "
-                "regressor files that record it)",
-                stacklevel=3,
-            )
-        return
-    if not any(fingerprint(rounded) == value for rounded, value in recorded.items()):
-        fitted = record.get("encoder") or "another encoder"
-        if head:
-            remedy = _refit_head(checkpoint)
-        elif checkpoint is not None:
-            remedy = (
-                f"fit a regressor on {checkpoint} (`arniqa evaluate --checkpoint {checkpoint} -o DIR` writes "
-                "DIR/regressor_<dataset>.safetensors)"
-            )
-        else:
-            remedy = (
-                "pass a regressor of the published encoder (a dataset name, or a file of `arniqa evaluate` "
-                "without --checkpoint)"
-            )
-        raise ValueError(
-            f"{path}: this {what} was fitted on the features of {fitted}, not of {encoder}, so its {results} would "
-            f"be wrong; score with the encoder it was fitted on, or {remedy}"
-        )
-
-
-def _encoder_name(checkpoint: Path | None) -> str:
-    """The encoder a regressor or head file is checked against, in words (see :func:`check_pairing`)."""
-    if checkpoint is None:
-        return "the published encoder (ARNIQA.pth)"
-    if checkpoint.suffix.lower() == ".onnx":
-        return f"the encoder exported to {checkpoint}"
-    return f"the checkpoint {checkpoint}"
-
-
-def _refit_head(checkpoint: Path | None) -> str:
-    """How to fit an explanation head on the encoder of ``checkpoint`` (None: the published one)."""
-    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
-        return (
-            "fit a head on the model it was exported from (`arniqa explain fit PRISTINE --checkpoint CHECKPOINT "
-            "-o HEAD.safetensors`, without --checkpoint for the published model)"
-        )
-    fit = "arniqa explain fit PRISTINE" + ("" if checkpoint is None else f" --checkpoint {checkpoint}")
-    return f"fit a head on it (`{fit} -o HEAD.safetensors`)"
-
-
-def warn_unchecked_head(explainer, name_or_path) -> None:
-    """A warning when the head file ``explainer`` (None: none given) was checked against the encoder of
-    ``name_or_path`` by its width alone, not by :func:`check_pairing`: the head records no encoder (fitted before
-    heads recorded it), or the ONNX file does not (its sidecar written before, or none). Called once the width
-    passed, so that a head refused for its width is one line."""
-    if explainer is None or not Path(explainer).is_file():
-        return
-    from ..models.arniqa import PAIRING_KEYS
-    from ..models.checkpoint import arniqa_metadata
-
-    path = Path(name_or_path)
-    if path.suffix.lower() == ".onnx" and not any(key in (read_sidecar(path) or {}) for key in PAIRING_KEYS.values()):
-        warnings.warn(
-            f"{explainer}: {path} does not record the encoder it was exported from (no sidecar, or one written "
-            "before sidecars recorded it), so only the explanation head's width is checked against it; its "
-            "explanations are right only if it was fitted on that encoder's features; to be sure, export the model "
-            "again (`arniqa export`)",
-            stacklevel=3,
-        )
-        return
-    meta = (arniqa_metadata(explainer) if Path(explainer).suffix.lower() == ".safetensors" else None) or {}
-    record = meta.get("explainer") if isinstance(meta.get("explainer"), dict) else {}
-    if not any(isinstance(record.get(key), str) for key in PAIRING_KEYS.values()):
-        checkpoint = path if path.suffix.lower() == ".onnx" or is_checkpoint(path) else None
-        warnings.warn(
-            f"{explainer}: the explanation head does not record which encoder it was fitted on (fitted before heads "
-            f"recorded it), so only its width is checked against {_encoder_name(checkpoint)}; its explanations are "
-            f"right only if it was fitted on that encoder's features; to be sure, {_refit_head(checkpoint)}",
-            stacklevel=3,
-        )
-
-
 def export(
     output: str | os.PathLike,
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
@@ -478,14 +346,14 @@ def export(
     _check_path("output", output)
     _check_path("name_or_path", name_or_path)
     get_protocol(protocol)  # an unknown name: before the model loads (or downloads)
-    if Path(name_or_path).suffix.lower() == ".onnx":
+    if is_onnx(name_or_path):
         raise ValueError(
             f"{name_or_path}: already an ONNX file; score it as it is, or export the checkpoint it was made from"
         )
     output = Path(output)
     if output.is_dir():  # found before the model is loaded and exported, not after
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
-    if output.suffix.lower() != ".onnx":  # load() and arniqa score know an ONNX file by its suffix
+    if not is_onnx(output):  # load() and arniqa score know an ONNX file by its suffix
         raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
     if is_stream(output):  # its sidecar and lock file would go beside a device (into /dev), nothing could load it
         raise ValueError(

@@ -83,7 +83,7 @@ def sidecar(
     fingerprints: dict[str, str] | None = None,
 ) -> dict:
     """The sidecar's content; ``fingerprints``: the encoder's :func:`~arniqa.models.arniqa.pairing_fingerprints`,
-    which a head given to the file is checked against (:func:`~arniqa.inference.loading.check_pairing`)."""
+    which a head given to the file is checked against (:func:`~arniqa.inference.pairing.check_pairing`)."""
     r = None if regressor is None else regressor.score_range
     explain = explainer is not None and regressor is not None
     outputs = output_names(regressor, embedding, explain)

@@ -158,7 +158,7 @@ class Scorer:
     ``batch_size``, ``channels_last`` and ``engine`` default per device (:data:`DEFAULTS`).
     ``engine``: ``auto``, ``torch``, or ``onnxruntime`` (the model's feature graph exported once into the
     cache, run by ONNX Runtime in fp32, the regressor applied in torch), or an
-    :class:`~arniqa.inference.engines.OnnxEngine` of an exported file (then ``model`` is None and
+    :class:`~arniqa.inference.onnx_engine.OnnxEngine` of an exported file (then ``model`` is None and
     ``regressor`` only scales). Rows, order and error handling are the same for every engine.
     """
 

@@ -1,6 +1,6 @@
 """Crops -> features -> score: backbones, the ARNIQA model, the regressor, the model names and published files
 (registry), weight files (paths, files, published, checkpoint, download), the explanation head (explain). May
-import constants, utils, degradations (registry) and data (iqa.registry).
+import constants, utils, degradations (registry) and data (iqa.registry; views, for the explanation head's protocol).
 
 The names below that import torch are imported on first use, and so are the submodules: registry, paths and
 download import no torch, so that the commands check model names and files before torch is imported."""

@@ -83,7 +83,7 @@ def model_fingerprint(model: torch.nn.Module, rounded: str | None = None) -> str
 def pairing_fingerprints(model: torch.nn.Module) -> dict[str, str]:
     """What a file fitted on ``model``'s features records of it (``arniqa evaluate``'s regressors, ``arniqa explain
     fit``'s heads), under :data:`PAIRING_KEYS`: the exact fingerprint and the rounded ones
-    (:func:`arniqa.inference.loading.check_pairing`)."""
+    (:func:`arniqa.inference.pairing.check_pairing`)."""
     return {PAIRING_KEYS[None]: model_fingerprint(model), **rounded_fingerprints(model)}
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from ..constants import BACKBONES, SE_INITS, SE_STAGES
-from .files import WeightsError, read_state_dict
+from .files import WeightsError, key_differences, read_state_dict
 
 
 def create_backbone(
@@ -102,9 +102,7 @@ def load_resnet50_imagenet(backbone: nn.Module, path, se_init: str = "identity")
     missing = sorted(expected.keys() - se_keys - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
-        parts = [f"missing {len(missing)} keys: {missing[:5]}"] if missing else []
-        parts += [f"unexpected {len(unexpected)} keys: {unexpected[:5]}"] if unexpected else []
-        raise WeightsError(f"{path}: not ResNet50 weights for this backbone; " + "; ".join(parts))
+        raise WeightsError(f"{path}: not ResNet50 weights for this backbone; {key_differences(missing, unexpected)}")
     wrong = [
         f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
     ]

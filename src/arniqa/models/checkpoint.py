@@ -23,8 +23,8 @@ from safetensors.torch import save
 from ..constants import QUALITY_DIM, STATE_FILE
 from ..utils.files import Writer, atomic_writes, parse_json, sha256_of
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
-from .files import check_layer_size, header_excess, read_state_dict
-from .paths import PART_NAME, WeightsError, checkpoint_files, no_such_file, part_path, preview_keys
+from .files import check_layer_size, header_excess, key_differences, read_state_dict
+from .paths import PART_NAME, WeightsError, checkpoint_files, is_onnx, no_such_file, part_path, preview_keys
 from .regressor import Regressor
 
 CHECKPOINT_FORMAT = "arniqa-checkpoint"
@@ -189,7 +189,7 @@ def arniqa_metadata(path) -> dict | None:
                 f"{path}: a PyTorch pickle, not a checkpoint of this project (.safetensors); published ARNIQA "
                 "weights (ARNIQA.pth, regressor_<dataset>.pth) are read from their folder: --weights-dir / weights_dir"
             ) from e
-        if path.suffix.lower() == ".onnx":  # `arniqa export` output: the graph, not the weights to rebuild the model
+        if is_onnx(path):  # `arniqa export` output: the graph, not the weights to rebuild the model
             raise WeightsError(
                 f"{path}: an ONNX file, not a checkpoint of this project; give the .safetensors checkpoint it was "
                 "exported from"
@@ -314,12 +314,7 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source)
     missing = expected.keys() - state.keys()
     unexpected = state.keys() - expected.keys()
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys: {preview_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys: {preview_keys(unexpected)}")
-        raise WeightsError(f"{source}: does not fit the model; " + "; ".join(parts))
+        raise WeightsError(f"{source}: does not fit the model; {key_differences(missing, unexpected)}")
     wrong = [
         f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape
     ]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .paths import WeightsError, no_such_file
+from ..utils.names import count
+from .paths import WeightsError, no_such_file, preview_keys
 
 MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
 
@@ -40,6 +41,13 @@ def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tupl
     found = None if weight is None else tuple(weight.shape)
     if found != shape or not all(isinstance(n, int) for n in shape):
         raise WeightsError(f"{source}: {name} is {found}, its config says {shape}; the file is damaged or was edited")
+
+
+def key_differences(missing, unexpected) -> str:
+    """The keys a state dict lacks and holds beyond a model's, for an error: ``missing 2 keys: a, b; unexpected 1
+    key: c`` (the first 5 of each, sorted)."""
+    differences = (("missing", missing), ("unexpected", unexpected))
+    return "; ".join(f"{what} {count(len(keys), 'key')}: {preview_keys(keys)}" for what, keys in differences if keys)
 
 
 def _check_file(path) -> Path:

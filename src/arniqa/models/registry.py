@@ -4,12 +4,13 @@
 A published model is ``arniqa-<dataset>``: the published ``ARNIQA.pth`` encoder with the published
 ``regressor_<dataset>.pth``, for any spelling of a dataset in :mod:`arniqa.data.iqa.registry`
 (``arniqa-kadid10k``, ``arniqa-kadid``). pyiqa's metric names are among them, and its plain
-``arniqa`` is the KonIQ-10k regressor. :func:`arniqa.load` also takes the path of a checkpoint.
+``arniqa`` is the KonIQ-10k regressor. :func:`arniqa.load` also takes the path of a checkpoint, which
+:func:`is_checkpoint` tells from a model name.
 """
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import NamedTuple
 
 from ..constants import DEFAULT_MODEL
@@ -27,6 +28,7 @@ __all__ = [
     "ENCODER_FILE",
     "PUBLISHED",
     "PYIQA_NAMES",
+    "is_checkpoint",
     "list_models",
     "model_dataset",
     "regressor_dataset",
@@ -38,6 +40,23 @@ def list_models() -> tuple[str, ...]:
     """The published models by name: ``arniqa-<dataset>`` for each dataset, then pyiqa's other names."""
     canonical = tuple(PREFIX + d for d in DATASETS)
     return canonical + tuple(n for n in PYIQA_NAMES if n not in canonical)
+
+
+def is_checkpoint(name_or_path) -> bool:
+    """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
+    file, or a folder (unless the name is a model name)."""
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".safetensors" or path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    return str(name_or_path) not in list_models()
+
+
+def _is_path(key: str) -> bool:
+    """True when ``key`` has a folder separator or a suffix, which no model or dataset name has: the path of a file
+    that is not there."""
+    return "/" in key or "\\" in key or bool(PurePath(key).suffix)
 
 
 def model_dataset(name: str) -> str:
@@ -59,7 +78,7 @@ def model_dataset(name: str) -> str:
         except ValueError:
             pass
     names = list_models()
-    if "/" in key or "\\" in key or PurePath(key).suffix:  # model names have neither: a file that is not there
+    if _is_path(key):
         raise ValueError(no_such_file(name, "checkpoint", f"a published model: {', '.join(names)}"))
     raise ValueError(
         f"unknown model {name!r}{did_you_mean(name, names)}; expected a checkpoint file or one of {', '.join(names)}"
@@ -76,7 +95,7 @@ def regressor_dataset(name: str) -> str:
     key = str(name).strip().lower()
     if key == PYIQA_DEFAULT or key.startswith(PREFIX):
         return model_dataset(name)
-    if "/" in key or "\\" in key or PurePath(key).suffix:  # names have neither: a regressor file that is not there
+    if _is_path(key):
         raise ValueError(no_such_file(name, "regressor", f"a published regressor's dataset: {', '.join(DATASETS)}"))
     return canonical_dataset(name)
 
@@ -99,5 +118,5 @@ def regressor_filename(dataset: str) -> str:
 # written without network access), so they are None: fetch() verifies nothing for them and logs
 # the digest it computed, which can be pinned here later.
 PUBLISHED: dict[str, PublishedFile] = {
-    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [f"regressor_{d}.pth" for d in DATASETS]
+    name: PublishedFile(RELEASE_URL + name, None) for name in [ENCODER_FILE] + [regressor_filename(d) for d in DATASETS]
 }

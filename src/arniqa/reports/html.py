@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..data.images import ImageError, read_image
-from ..utils.files import atomic_write, printable
+from ..utils.files import atomic_write, printable, text_writer
+from ..utils.names import count
 
 THUMBNAILS = ("embed", "link", "none")
 PAGE_ROWS = 100
@@ -82,10 +83,10 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     )
     return (
         f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="histogram of {len(scores)} scores">{rects}'
+        f'aria-label="histogram of {count(len(scores), "score")}">{rects}'
         f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
         f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
-        f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({len(scores)} images, '
+        f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({count(len(scores), "image")}, '
         f"highest bin {top})</text></svg>"
     )
 
@@ -156,7 +157,7 @@ def build_report(
         for r in failed
     )
     scores = [d[1] for d in data]
-    summary = f"{len(scored)} images scored" + (f", {len(failed)} could not be scored" if failed else "")
+    summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
     return _TEMPLATE.format(
         title=html.escape(title),
         summary=summary,
@@ -205,7 +206,7 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = build_report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, text_writer(text))
 
 
 _TEMPLATE = """<!DOCTYPE html>

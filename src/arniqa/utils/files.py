@@ -5,8 +5,8 @@ A crash at any moment leaves either the old file or the new one (:func:`atomic_w
 ones, for files that belong together); :func:`remove_left_temporaries` removes the temporary files of a killed
 process. :func:`write_whole` appends a record whole or not at all,
 :func:`reserve` gives a memory-mapped file its disk blocks before it is written; :func:`out_of_space` tells a
-full disk from other errors. :func:`write_json` is the one JSON
-writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
+full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever the locale; :func:`write_json` is
+the one JSON writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
 :func:`escape_name` writes a file name in any bytes into a text file losslessly; :func:`printable` shows one,
@@ -453,8 +453,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def json_writer(obj: Any) -> Writer:
     """What writes ``jsonable(obj)`` (indent 1) to a path: for :func:`atomic_write` and :func:`atomic_writes`."""
-    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
-    return lambda tmp: tmp.write_text(text)
+    return text_writer(json.dumps(jsonable(obj), indent=1, allow_nan=False))
+
+
+def text_writer(text: str) -> Writer:
+    """What writes ``text`` to a path as UTF-8, whatever the locale's encoding (Windows' cp1252 has no ``→``): for
+    :func:`atomic_write` and :func:`atomic_writes`."""
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------ output locks
