@@ -92,6 +92,35 @@ def test_every_test_the_docs_cite_exists():
     assert not missing, "cited but not found:\n" + "\n".join(missing)
 
 
+def _alternatives(path: str) -> list[str]:
+    """``a-{1,2}.json`` -> ``a-1.json``, ``a-2.json`` (shell braces, as the docs write several files)."""
+    if m := re.search(r"\{([^{}]*)\}", path):
+        return [p for alt in m.group(1).split(",") for p in _alternatives(path[: m.start()] + alt + path[m.end() :])]
+    return [path]
+
+
+def test_every_file_the_docs_name_exists():
+    """Each repository path the docs give (a benchmark, its results JSON, a config, a module, a test file, a results
+    folder; globs and braces taken as the shell does; ``<device>`` placeholders and a ``module.function`` after the
+    file allowed) and each relative link is there, so a renamed or dropped file fails here."""
+    missing = []
+    for doc in ("README.md", *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "docs").rglob("*.md")))):
+        text = (ROOT / doc).read_text()
+        for path in re.findall(
+            r"(?<![\w./-])((?:benchmarks|configs|docs/results|src/arniqa|tests)/[\w./*{},<>-]*\w)", text
+        ):
+            if "<" in path:
+                continue  # a pattern of names: training-<device>.json
+            for one in _alternatives(path):
+                module = re.sub(r"\.\w+$", ".py", one)  # tests/imaging.png_header_only: a function in imaging.py
+                if not list(ROOT.glob(one)) and not (ROOT / module).is_file():
+                    missing.append(f"{doc}: {one}")
+        for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if not re.match(r"[a-z]+:", link) and not ((ROOT / doc).parent / link).exists():
+                missing.append(f"{doc}: link {link}")
+    assert not missing, "named but not found:\n" + "\n".join(missing)
+
+
 def _commands() -> list[tuple[str, str]]:
     """(where, command) of each `arniqa VERB ...` the docs show: in ```bash blocks (a line, with its `\\` lines)
     and in inline code, cut at a comment, a pipe, `;` or `&&`."""

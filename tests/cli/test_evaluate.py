@@ -356,6 +356,34 @@ def test_constant_scores_give_n_a_not_a_crash(setup, tmp_path):
     assert result.stdout.startswith("# kadid10k: 40 images")  # the bars go to stderr: stdout is the table alone
 
 
+def test_run_evaluations_result_is_what_results_json_holds(setup, tmp_path):
+    """docs/evaluation.md: ``out.result`` is results.json's content, so an undefined correlation (constant
+    scores) is None there as in the file (it was NaN, which ``json.dumps(..., allow_nan=False)`` refuses)."""
+    import shutil
+
+    from arniqa.evaluate.run import EvaluationSpec, run_evaluation
+
+    shutil.copytree(setup / "kadid", tmp_path / "kadid")
+    rows = list(csv.reader(open(tmp_path / "kadid" / "dmos.csv")))
+    with open(tmp_path / "kadid" / "dmos.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0], *[[*r[:2], "3.000", r[3]] for r in rows[1:]]])
+    spec = EvaluationSpec(
+        dataset="kadid10k",
+        root=tmp_path / "kadid",
+        output=tmp_path / "out",
+        checkpoint=setup / "model.safetensors",
+        splits="2",
+        crop_size=8,
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        export_checkpoint=False,
+        progress=False,
+    )
+    out = run_evaluation(spec, log=lambda line: None)
+    assert out.result["summary"]["srcc"]["median"] is None
+    assert json.loads(json.dumps(out.result, allow_nan=False)) == json.loads(out.files["json"].read_text())
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

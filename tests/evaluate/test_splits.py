@@ -222,13 +222,15 @@ def test_split_counts_out_of_range_are_refused(tmp_path, splits, message):
 
 @pytest.mark.parametrize("splits", ["3.5", "1e3", "labels.csv", "nosuchfolder"])
 def test_splits_that_are_neither_a_count_nor_a_folder_are_named(tmp_path, splits):
-    """`--splits 3.5` said `3.5/train.npy: split file not found`: a folder the user never meant."""
+    """`--splits 3.5` said `3.5/train.npy: split file not found`: a folder the user never meant; a file given there
+    was called 'no such folder' though it is there."""
     (tmp_path / "labels.csv").write_text("path,score\n")
     given = str(tmp_path / splits) if splits == "labels.csv" else splits
     with pytest.raises(SplitError) as e:
         choose_splits(_Authentic(tmp_path), given)
     expected = "expected a number of random splits from 1 to 1000, or a folder of .npy files"
-    assert str(e.value) == f"splits {given!r}: no such folder; {expected}"
+    what = "not a folder" if splits == "labels.csv" else "no such folder"
+    assert str(e.value) == f"splits {given!r}: {what}; {expected}"
 
 
 def test_a_negative_seed_is_named(tmp_path):

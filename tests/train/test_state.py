@@ -529,6 +529,24 @@ def test_resume_with_other_validation_data_chooses_the_best_model_anew(tmp_path,
     assert "validation differs from the interrupted run's" in (run / "run.log").read_text()
 
 
+def test_resume_with_validation_turned_off_says_the_best_model_stays_and_the_last_is_kept(
+    tmp_path, short_run, tiny_model
+):
+    """Resumed with no validation datasets, the warning said best.safetensors is replaced at the next validation,
+    which never comes: it now says best.safetensors stays the interrupted run's and model.safetensors is the last."""
+    one_step = ["data.max_images=2", "train.epochs=3"]
+    Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning) as caught:
+        final = Trainer(short_run(*one_step)).fit(resume=run / STATE_FILE)
+    (line,) = [str(w.message) for w in caught if "validation differs" in str(w.message)]
+    assert "next validation" not in line
+    assert line.endswith(
+        "no validation now: best.safetensors stays the interrupted run's, model.safetensors is the last"
+    )
+    assert best_step(run / "best.safetensors") == 1 and best_step(final) == 3
+
+
 def test_resume_with_the_validation_data_moved_keeps_the_best(tmp_path, short_run, tiny_model):
     one_step = ["data.max_images=2", "train.epochs=3"]
     Trainer(short_run(*one_step, VALIDATION, "train.max_steps=1"), validate=lambda model: {"srcc": 0.9}).fit()

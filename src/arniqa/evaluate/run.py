@@ -15,7 +15,7 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, output_lock
+from ..utils.files import atomic_writes, jsonable, output_lock
 from ..utils.files import cache_dir as weights_cache
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
@@ -301,4 +301,4 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         files["tsne"] = (output / "tsne.png", plot)
     step.now = "results"
     atomic_writes(list(files.values()))
-    return EvaluationOutput(result, {kind: path for kind, (path, _) in files.items()})
+    return EvaluationOutput(jsonable(result), {kind: path for kind, (path, _) in files.items()})

@@ -193,7 +193,8 @@ def choose_splits(
     number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
     expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
     if not number and not Path(splits).is_dir():  # "3.5", a file, a misspelt folder: "3.5/train.npy: not found"
-        raise SplitError(f"splits {str(splits)!r}: no such folder; {expected}")
+        what = "not a folder" if Path(splits).exists() else "no such folder"  # as data/folders says it
+        raise SplitError(f"splits {str(splits)!r}: {what}; {expected}")
     if not number:
         made = load_splits(splits, len(dataset))
         return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"

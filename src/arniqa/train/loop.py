@@ -246,10 +246,14 @@ class Trainer:
             and validation != validation_basis(self.config.to_dict()["validation"])
         ):
             # scores of other data or splits, not comparable with the saved best (an ended run keeps its best model)
+            then = (
+                "best.safetensors is replaced at the next validation"
+                if self.config.validation.datasets
+                else "no validation now: best.safetensors stays the interrupted run's, model.safetensors is the last"
+            )
             self.notes.append(
                 f"validation differs from the interrupted run's (its datasets, splits, alpha or num_splits): its best "
-                f"score {self.best:.4f} is not compared with the new scores; best.safetensors is replaced at the next "
-                "validation"
+                f"score {self.best:.4f} is not compared with the new scores; {then}"
             )
             if self.ctx.main:
                 warnings.warn(self.notes[-1], stacklevel=2)
