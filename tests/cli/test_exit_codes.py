@@ -123,11 +123,11 @@ def test_version_exits_0():
         (
             ["report", "other.csv", "-o", "report.html"],
             "other.csv: not an arniqa csv result file (its first line is 'path,score'); give the CSV, JSON or JSON "
-            "Lines file that arniqa score wrote",
+            "Lines file that arniqa score -o wrote",
         ),
         (
             ["report", "missing.csv", "-o", "report.html"],
-            "missing.csv: no such file; check the path of the CSV or JSON file that arniqa score -o wrote",
+            "missing.csv: no such file; check the path of the CSV, JSON or JSON Lines file that arniqa score -o wrote",
         ),
         (
             ["score", "photos", "-o", "other.csv", "--resume"],
@@ -337,8 +337,8 @@ def test_control_characters_in_a_message_are_escaped(workdir):
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
     assert result.output == (
-        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV or JSON file "
-        "that arniqa score -o wrote\n"
+        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV, JSON or JSON "
+        "Lines file that arniqa score -o wrote\n"
     )
 
 

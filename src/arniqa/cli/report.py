@@ -9,11 +9,12 @@ import typer
 
 from ..utils.names import count
 from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
+from .result_files import A_RESULT_FILE, FORMAT_LIST
 
 
 @app.command()
 def report(
-    scores: Path = typer.Argument(..., help="A result file of `arniqa score` (CSV or JSON)."),
+    scores: Path = typer.Argument(..., help=f"A result file of `arniqa score` ({FORMAT_LIST})."),
     output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write."),
     maps: Path | None = typer.Option(None, "--maps", help="The folder of `arniqa map`: each row links its map."),
     thumbnails: str = typer.Option(
@@ -39,9 +40,9 @@ def report(
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
     if scores.is_dir():
-        fail(f"{scores}: a folder; give the CSV, JSON or JSON Lines file that arniqa score -o wrote")
+        fail(f"{scores}: a folder; give {A_RESULT_FILE}")
     if not scores.is_file():
-        fail(f"{scores}: no such file; check the path of the CSV or JSON file that arniqa score -o wrote")
+        fail(f"{scores}: no such file; check the path of {A_RESULT_FILE}")
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
     html_output(output)
     try:
@@ -51,10 +52,7 @@ def report(
     try:
         rows, left_out = read_rows_and_rest(scores, fmt)
     except NotAResultFile as e:
-        fail(
-            f"{e}; give the CSV, JSON or JSON Lines file that arniqa score wrote (--format says which, if its name "
-            "does not)"
-        )
+        fail(f"{e}; give {A_RESULT_FILE} (--format says which, if its name does not)")
     except OutputError as e:
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:
