@@ -89,6 +89,19 @@ def test_usage_and_setup_errors_exit_2(workdir, args, message):
     assert message in result.output
 
 
+@pytest.mark.parametrize("verb", [["score"], ["map", "-o", "maps"]])
+def test_a_folder_of_linked_folders_alone_names_them_in_one_plain_line(workdir, verb):
+    # before: "no image files found (skipped 1 link to a folder (not followed: give it as a path to score it))"
+    (workdir / "library").mkdir()
+    (workdir / "library" / "2024").symlink_to(workdir / "photos")
+    result = CliRunner().invoke(app, [verb[0], "library", *verb[1:]])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.startswith(
+        "error: library: no image files found, skipped 1 link to a folder: library/2024 (not followed; give it as a "
+        f"path to {verb[0]} it); give image files"
+    )
+
+
 def test_distort_unknown_name_exits_2(tmp_path):
     from PIL import Image
 

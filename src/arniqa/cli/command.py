@@ -119,7 +119,7 @@ def fail_no_images(
     from ..data.folders import image_rule
 
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
-    found = f"no image files found ({summary})" if summary else "no image files found"
+    found = f"no image files found, {summary}" if summary else "no image files found"
     advice = f"give {give}: {image_rule()}"
     fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
 
