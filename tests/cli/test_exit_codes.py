@@ -480,7 +480,15 @@ def offline(workdir, monkeypatch):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["map", "photos", "-o", "maps", "--engine", "onnx"], "engine must be one of ('auto', 'torch', 'onnxruntime')"),
+        (
+            ["map", "photos", "-o", "maps", "--engine", "onnx"],
+            "--engine must be one of ('auto', 'torch', 'onnxruntime')",
+        ),
+        # before: "an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)", after the file checks
+        (
+            ["map", "photos", "-o", "maps", "--checkpoint", "m.onnx", "--engine", "torch"],
+            "m.onnx: an ONNX file runs on ONNX Runtime, not --engine torch",
+        ),
         (["map", "photos", "-o", "maps", "--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda"),
         (["map", "photos", "-o", "maps", "--stride", "300"], "the stride (300 px) is larger than the crop (224 px)"),
         (["export", "-o", "m.onnx", "--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops'"),

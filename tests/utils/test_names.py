@@ -1,8 +1,8 @@
-"""``arniqa.utils.names``: the count of a noun that agrees with its number."""
+"""``arniqa.utils.names``: the count of a noun that agrees with its number, a setting as its user typed it."""
 
 import pytest
 
-from arniqa.utils.names import count
+from arniqa.utils.names import count, keyword, option
 
 
 @pytest.mark.parametrize(
@@ -19,3 +19,15 @@ from arniqa.utils.names import count
 )
 def test_count_says_the_noun_in_the_number_it_counts(n, noun, plural, said):
     assert count(n, noun, plural) == said
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "python", "command_line"),
+    [
+        ("engine", "onnxruntime", "engine='onnxruntime'", "--engine onnxruntime"),
+        ("channels_last", True, "channels_last=True", "--channels-last"),
+        ("calibrate", None, "calibrate", "--calibrate"),
+    ],
+)
+def test_a_setting_is_named_as_python_or_the_command_line_spells_it(name, value, python, command_line):
+    assert (keyword(name, value), option(name, value)) == (python, command_line)

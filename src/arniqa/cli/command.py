@@ -95,6 +95,19 @@ def load_advice(
     return ", or ".join(tries)
 
 
+def check_settings(model, engine: str, precision: str = "fp32", channels_last=None, calibrate=None) -> None:
+    """Stop before any model loads on settings that are none of the names or do not go together (load()'s
+    checks, :func:`~arniqa.inference.scorer.check_engine`), named as the options to type."""
+    from ..inference.scorer import check_choices, check_engine
+    from ..utils.names import option
+
+    try:
+        check_choices(None, precision, engine, option)
+        check_engine(engine, precision, channels_last, calibrate, model, option)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 def check_regressor(checkpoint, scorer) -> None:
     """Scores need a regressor; a training run's ``model.safetensors`` holds the encoder alone."""
     if scorer.regressor is None:

@@ -21,6 +21,7 @@ from .command import (
     check_head,
     check_model_files,
     check_regressor,
+    check_settings,
     connect_ray,
     fail,
     fail_missing,
@@ -169,8 +170,7 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
         raise typer.BadParameter("-0 (--null) goes with --files-from")
-    if calibrate is not None and precision != "int8":  # load() says it in its own names: calibrate, precision
-        raise typer.BadParameter("--calibrate goes with --precision int8")
+    check_settings(checkpoint, engine, precision, channels_last, calibrate)
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:

@@ -26,7 +26,7 @@ from ..utils.files import is_stream, output_lock
 from ..utils.names import did_you_mean
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
-from .scorer import Scorer, check_choices, resolve_engine
+from .scorer import Scorer, check_choices, check_engine, resolve_engine
 from .sidecar import read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
@@ -111,6 +111,9 @@ def load(
             f"load() got an unknown option {unknown!r}{did_you_mean(unknown, own + passed_on)}; "
             f"its options: {', '.join(own + passed_on)}"
         )
+    precision = options.get("precision", "fp32")
+    check_choices(protocol, precision, engine)  # the settings first: before the files, any download, torch
+    check_engine(engine, precision, options.get("channels_last"), calibrate, name_or_path)
     check_files(name_or_path, weights_dir, regressor, explainer)  # before torch is imported and anything downloads
     head = None
     if explainer is not None:  # first: a head file that is not one fails before any download
@@ -159,14 +162,9 @@ def _check_path(name: str, value) -> None:
 
 def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options) -> Scorer:
     path = Path(name_or_path)
-    check_choices(protocol, options.get("precision", "fp32"), engine)  # names: before any model loads or downloads
     int8 = options.get("precision") == "int8"
-    if calibrate is not None and not int8:
-        raise ValueError("calibrate goes with precision='int8'")
     _check_calibrate(calibrate)
     if path.suffix.lower() == ".onnx":
-        if engine not in ("auto", "onnxruntime"):
-            raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
         if regressor is not None:
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
