@@ -13,7 +13,7 @@ from pathlib import PurePath
 from typing import NamedTuple
 
 from ..constants import DEFAULT_MODEL
-from ..data.iqa.registry import DATASETS, canonical_dataset
+from ..data.iqa.registry import ALIASES, DATASETS, canonical_dataset
 from ..utils.names import did_you_mean
 from .paths import no_such_file
 
@@ -74,11 +74,16 @@ def regressor_dataset(name: str) -> str:
     ('koniq10k', 'clive')
     """
     key = str(name).strip().lower()
-    if key == PYIQA_DEFAULT or key.startswith(PREFIX):
-        return model_dataset(name)
     if "/" in key or "\\" in key or PurePath(key).suffix:  # names have neither: a regressor file that is not there
         raise ValueError(no_such_file(name, "regressor", f"a published regressor's dataset: {', '.join(DATASETS)}"))
-    return canonical_dataset(name)
+    try:
+        return model_dataset(name) if key == PYIQA_DEFAULT or key.startswith(PREFIX) else canonical_dataset(name)
+    except ValueError:
+        known = (*DATASETS, *ALIASES, *list_models())
+        raise ValueError(
+            f"unknown regressor {name!r}{did_you_mean(name, known)}; expected a regressor file, a dataset "
+            f"({', '.join(DATASETS)}; also {', '.join(ALIASES)}) or a model ({PYIQA_DEFAULT}, {PREFIX}DATASET)"
+        ) from None
 
 
 RELEASE_URL = "https://github.com/miccunifi/ARNIQA/releases/download/weights/"
