@@ -257,7 +257,7 @@ def test_probe_steps_past_the_end_are_refused(probed):
     [
         ("evaluation.device=tpu", "evaluation.device: device 'tpu' is not a device"),  # when the config is read
         ("recipe.train.device=bogus", "train.device=bogus: device 'bogus' is not a device"),
-        ("recipe.train.batch_size=3", "training part has 2 image.s., fewer than one batch of 3"),
+        ("recipe.train.batch_size=3", "training part has 2 images, fewer than one batch of 3"),
     ],
 )
 def test_a_study_that_every_job_would_fail_is_refused_before_any_work(study, override, message):

@@ -394,10 +394,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["train", "missing.yaml"],
             "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
         ),
-        (["train", "unknown.yaml"], "unknown config key(s) seeds; known: output, data"),
+        (["train", "unknown.yaml"], "unknown config key seeds; known: output, data"),
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
         (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
-        (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key(s) model.backbon"),
+        (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key model.backbon"),
         (["train", "ok.yaml", "--set", "train.epochs=0"], "train.batch_size and train.epochs must be at least 1"),
         # the values checked against the models' and the sampler's own names and bounds
         (["train", "ok.yaml", "--set", "model.backbone=resnet5"], "model.backbone must be resnet50 or se_resnet50"),
@@ -424,7 +424,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["ablate", "missing.yaml"],
             "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
         ),
-        (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
+        (["ablate", "unknown.yaml"], "unknown config key epochs; known: output, seeds"),
         # the pristine split, made by the runner after torch was imported: 7.2-7.7 s, 900 MB
         (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
         (

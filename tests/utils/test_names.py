@@ -2,7 +2,7 @@
 
 import pytest
 
-from arniqa.utils.names import count, keyword, option
+from arniqa.utils.names import agree, count, keyword, option
 
 
 @pytest.mark.parametrize(
@@ -19,6 +19,13 @@ from arniqa.utils.names import count, keyword, option
 )
 def test_count_says_the_noun_in_the_number_it_counts(n, noun, plural, said):
     assert count(n, noun, plural) == said
+
+
+@pytest.mark.parametrize(
+    ("n", "said"), [(0, "0 lines do not parse"), (1, "1 line does not parse"), (2, "2 lines do not parse")]
+)
+def test_a_verb_agrees_as_its_noun_does(n, said):
+    assert f"{count(n, 'line')} {agree(n, 'does', 'do')} not parse" == said
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from rich.console import Console
 from ..data.folders import list_images
 from ..data.iqa import IQADataset, load_dataset
 from ..utils.files import write_json
+from ..utils.names import count
 from .config import AblationConfig, AblationError
 from .layout import has_runs, read_split, split_path
 
@@ -34,7 +35,9 @@ def pristine_split(config: AblationConfig, out: Path) -> dict[str, Any]:
     n = len(files)
     holdout = d.holdout_images if d.holdout_images is not None else int(round(d.holdout_fraction * n))
     if not 1 <= holdout < n:
-        raise AblationError(f"data.pristine: {n} images cannot give {holdout} held-out image(s) and a training part")
+        raise AblationError(
+            f"data.pristine: {count(n, 'image')} cannot give {count(holdout, 'held-out image')} and a training part"
+        )
     order = np.random.default_rng(d.seed).permutation(n)
     held = sorted(files[i] for i in order[:holdout])
     train = sorted(files[i] for i in order[holdout : holdout + (d.train_images or n)])

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.files import atomic_writes, json_writer
+from ..utils.names import agree, count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
 from .layout import read_runs, read_split, split_path
@@ -68,7 +69,7 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     ref_samples = ref["steps"] * ref["batch"]
     lines = [
         f"**Scale.** Each run trained on {len(split['train'])} pristine images for "
-        f"{step if step is not None else '?'} step(s) of batch {batch} at {crop}x{crop} px crops, "
+        f"{'? steps' if step is None else count(step, 'step')} of batch {batch} at {crop}x{crop} px crops, "
         f"{init} initialisation. The reference recipe trains on {ref['images']:,} KADIS-700k images for "
         f"{ref['epochs']} epochs x {ref['steps'] // ref['epochs']:,} steps of batch {ref['batch']} at "
         f"{ref['crop']} px from ImageNet weights ({ref_samples:,} samples)."
@@ -157,7 +158,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
     types = synth.types or "the 23 types shared with KADID-10k"
     md = ["## Setup", ""]
     if runs:
-        md += ["Command(s):", "", "```"] + sorted(set(r["command"] for r in runs)) + ["```", ""]
+        commands = sorted(set(r["command"] for r in runs))
+        md += [f"{agree(len(commands), 'Command')}:", "", "```", *commands, "```", ""]
     md += [
         f"* Commit: `{summary['commit']}`",
         f"* Machine: {m['platform']}; CPU {m['cpu']} ({m['cpu_count']} logical cores), "

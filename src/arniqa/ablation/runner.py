@@ -42,6 +42,7 @@ from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError
 from ..utils.console import terminal
 from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
+from ..utils.names import count
 from ..utils.runtime import resolve_device
 from .config import AblationConfig, AblationError
 from .evaluation import evaluate_model
@@ -98,7 +99,7 @@ def check_probe_steps(config: AblationConfig, train_images: int) -> None:
     batch = train_config.train.batch_size
     if train_images < batch:
         raise AblationError(
-            f"data.pristine: the training part has {train_images} image(s), fewer than one batch of {batch}; "
+            f"data.pristine: the training part has {count(train_images, 'image')}, fewer than one batch of {batch}; "
             "add images, lower data.holdout_images or recipe.train.batch_size"
         )
     total = loop.total_steps(train_images // batch, train_config.train)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
-from ..utils.names import count
+from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -98,8 +98,8 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     if shared := _shared_images(paths, test_paths):
         fail(
-            f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
-            "held-out accuracy needs other photos"
+            f"--test {test}: {count(len(shared), 'image')} {agree(len(shared), 'is', 'are')} also among the fit "
+            f"images, byte for byte (e.g. {shared[0]}); held-out accuracy needs other photos"
         )
     # a stopped fit leaves no empty folder; --into may replace --checkpoint (a copy of it with the head)
     with output_folders(cache, files=(output, into)):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..utils.names import count
+from ..utils.names import agree, count
 from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
 from .result_files import A_RESULT_FILE, FORMAT_LIST
 
@@ -80,8 +80,8 @@ def report(
     if unmapped:
         typer.secho(
             warning_line(
-                f"{maps}: {unmapped} scored image(s) have no map in its maps.csv (run arniqa map on the same "
-                "paths, from the same folder, to link them)"
+                f"{maps}: {count(unmapped, 'scored image')} {agree(unmapped, 'has', 'have')} no map in its "
+                "maps.csv (run arniqa map on the same paths, from the same folder, to link them)"
             ),
             err=True,
             fg="yellow",
@@ -90,8 +90,9 @@ def report(
     if unseen:
         typer.secho(
             warning_line(
-                f"{unseen} scored image(s) are not files from here, so they have no thumbnail (paths relative "
-                "to the folder arniqa score ran in, or tar members): run arniqa report from that folder"
+                f"{count(unseen, 'scored image')} {agree(unseen, 'is not a file', 'are not files')} from here, so "
+                f"{agree(unseen, 'it has', 'they have')} no thumbnail (paths relative to the folder arniqa score ran "
+                "in, or tar members): run arniqa report from that folder"
             ),
             err=True,
             fg="yellow",
@@ -99,7 +100,8 @@ def report(
     if left_out:
         typer.secho(
             warning_line(
-                f"{scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
+                f"{scores}: {count(left_out, 'line')} after row {len(rows)} {agree(left_out, 'does', 'do')} not "
+                f"parse as {agree(left_out, 'a result row', 'result rows')} and {agree(left_out, 'is', 'are')} left "
                 "out (a run cut short, or an edit); arniqa score --resume completes a cut-short file"
             ),
             err=True,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..utils.names import count
+
 if TYPE_CHECKING:
     from ..data.iqa import IQADataset
 
@@ -174,7 +176,9 @@ def check_disjoint(split: Split, groups=None) -> None:
         for b in range(a + 1, 3):
             common = sets[a] & sets[b]
             if common:
-                raise SplitError(f"{names[a]} and {names[b]} share {len(common)} item(s), e.g. {sorted(common)[:3]}")
+                raise SplitError(
+                    f"{names[a]} and {names[b]} share {count(len(common), 'item')}, e.g. {sorted(common)[:3]}"
+                )
 
 
 def choose_splits(

@@ -16,9 +16,15 @@ def did_you_mean(name, choices: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?)" if close else ""
 
 
+def agree(n: int, word: str, plural: str | None = None) -> str:
+    """The noun or verb that agrees with ``n``: ``word`` for 1, else ``plural`` or ``word`` + s (``agree(n, "is",
+    "are")``)."""
+    return word if n == 1 else plural or word + "s"
+
+
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``"1 map"``, ``"0 maps"``, ``"2 maps"``: ``n`` and the noun that agrees with it (``plural``, or the noun + s)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+    """``"1 map"``, ``"0 maps"``, ``"2 maps"``: ``n`` and the noun that agrees with it (:func:`agree`)."""
+    return f"{n} {agree(n, noun, plural)}"
 
 
 def keyword(name: str, value=None) -> str:
