@@ -772,7 +772,10 @@ def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(
         ("score", "photos", "--explainer", "model.safetensors"): "model.safetensors: holds no explanation head; "
         "give the head that arniqa explain fit -o wrote",
         ("export", "-o", "q.onnx", "--int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
-        "(calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+        "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+        # before: "(calibrate: ...)", load()'s keyword
+        ("score", "photos", "--precision", "int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
+        "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
     }
     for args, line in runs.items():
         result = CliRunner().invoke(app, list(args))

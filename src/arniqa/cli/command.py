@@ -106,6 +106,18 @@ def check_settings(model, engine: str, precision: str = "fp32", channels_last=No
         check_engine(engine, precision, channels_last, calibrate, model, option)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    check_calibration(calibrate)
+
+
+def check_calibration(calibrate) -> None:
+    """Stop before any model loads when --calibrate names no folder."""
+    from ..inference.loading import check_calibrate
+    from ..utils.names import option
+
+    try:
+        check_calibrate(calibrate, option)
+    except ValueError as e:
+        fail(str(e))
 
 
 def check_regressor(checkpoint, scorer) -> None:

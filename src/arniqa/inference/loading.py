@@ -23,7 +23,7 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import no_head, no_such_file
 from ..utils.files import is_stream, output_lock
-from ..utils.names import did_you_mean
+from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .scorer import Scorer, check_choices, check_engine, resolve_engine
@@ -145,12 +145,13 @@ def load(
     return scorer
 
 
-def _check_calibrate(calibrate) -> None:
-    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads)."""
+def check_calibrate(calibrate, say=keyword) -> None:
+    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads); ``say``
+    names the setting (:func:`~arniqa.inference.scorer.check_engine`)."""
     if calibrate is not None and not Path(calibrate).is_dir():
         raise ValueError(
-            f"{calibrate}: no such folder (calibrate: the photos to calibrate the int8 model on); give a folder "
-            "of photos"
+            f"{calibrate}: no such folder ({say('calibrate')}: the photos to calibrate the int8 model on); give a "
+            "folder of photos"
         )
 
 
@@ -163,7 +164,7 @@ def _check_path(name: str, value) -> None:
 def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options) -> Scorer:
     path = Path(name_or_path)
     int8 = options.get("precision") == "int8"
-    _check_calibrate(calibrate)
+    check_calibrate(calibrate)
     if path.suffix.lower() == ".onnx":
         if regressor is not None:
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
@@ -492,7 +493,7 @@ def export(
         )
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
-    _check_calibrate(calibrate)
+    check_calibrate(calibrate)
     check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch
     from .onnx_export import export_onnx
