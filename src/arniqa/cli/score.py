@@ -12,6 +12,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..models.registry import REGRESSOR_NAMES
 from ..utils.files import is_stream
 from ..utils.names import count
 from .command import (
@@ -71,8 +72,7 @@ def score(
     regressor: str | None = typer.Option(
         None,
         "--regressor",
-        help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
-        "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
+        help=f"The published model's regressor, by {REGRESSOR_NAMES}, or a regressor file. Default: kadid10k.",
     ),
     protocol: str | None = typer.Option(
         None,

@@ -66,6 +66,12 @@ def model_dataset(name: str) -> str:
     )
 
 
+# the names of a published regressor, as a line or a help text lists them
+REGRESSOR_NAMES = (
+    f"a dataset ({', '.join(DATASETS)}; also {', '.join(ALIASES)}) or a model ({PYIQA_DEFAULT}, {PREFIX}DATASET)"
+)
+
+
 def regressor_dataset(name: str) -> str:
     """The dataset of a published regressor named by a dataset (``kadid10k``, ``kadid``) or by a
     model (``arniqa``, ``arniqa-live``): every spelling ``arniqa score --regressor`` accepts.
@@ -81,8 +87,7 @@ def regressor_dataset(name: str) -> str:
     except ValueError:
         known = (*DATASETS, *ALIASES, *list_models())
         raise ValueError(
-            f"unknown regressor {name!r}{did_you_mean(name, known)}; expected a regressor file, a dataset "
-            f"({', '.join(DATASETS)}; also {', '.join(ALIASES)}) or a model ({PYIQA_DEFAULT}, {PREFIX}DATASET)"
+            f"unknown regressor {name!r}{did_you_mean(name, known)}; expected a regressor file, {REGRESSOR_NAMES}"
         ) from None
 
 
