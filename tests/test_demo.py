@@ -113,7 +113,7 @@ def test_a_signal_in_the_demos_training_is_one_line_and_128_plus_its_number(tmp_
     "text, problem",
     [
         ("train: 1\n", "not the config of a training run (train: expected a mapping, got 1)"),
-        ("train: {max_steps: 12, bogus: 1}\n", "not the config of a training run (unknown config key(s) train.bogus"),
+        ("train: {max_steps: 12, bogus: 1}\n", "not the config of a training run (unknown config key train.bogus"),
         ("train: [\n", "invalid YAML (line 2, column 1: expected the node content"),
         ("train: &t {max_steps: *t}\n", "invalid YAML (the collection at line 1 holds itself through an alias"),
     ],

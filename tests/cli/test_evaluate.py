@@ -316,7 +316,7 @@ def test_an_unreadable_image_is_one_line_exit_2(setup, tmp_path):
     result = CliRunner().invoke(app, _quick(setup, tmp_path / "kadid", tmp_path / "out"))
     assert result.exit_code == 2
     assert _one_line(result) == (
-        f"error: 1 of 40 image(s) could not be read: {bad}: empty file (0 bytes) "
+        f"error: 1 of 40 images could not be read: {bad}: empty file (0 bytes) "
         "(the other features are cached; a rerun retries only these)"
     )
 
@@ -507,7 +507,7 @@ def test_a_csv_with_empty_distortion_cells_leaves_those_images_out_of_the_per_ty
     assert set(res["per_type"]) <= {"gaublur", "whitenoise"}  # whitenoise: 2 typed test images, a row needs 3
     assert res["images_without_type"] == 10
     md = (tmp_path / "out" / "results.md").read_text()
-    assert "| None |" not in md and "10 image(s) without a distortion type" in md
+    assert "| None |" not in md and "10 images without a distortion type" in md
 
 
 def test_a_csv_with_distortion_types_and_no_reference_column_gets_the_per_type_table(setup, tmp_path):

@@ -89,6 +89,19 @@ def test_usage_and_setup_errors_exit_2(workdir, args, message):
     assert message in result.output
 
 
+@pytest.mark.parametrize("verb", [["score"], ["map", "-o", "maps"]])
+def test_a_folder_of_linked_folders_alone_names_them_in_one_plain_line(workdir, verb):
+    # before: "no image files found (skipped 1 link to a folder (not followed: give it as a path to score it))"
+    (workdir / "library").mkdir()
+    (workdir / "library" / "2024").symlink_to(workdir / "photos")
+    result = CliRunner().invoke(app, [verb[0], "library", *verb[1:]])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.startswith(
+        "error: library: no image files found, skipped 1 link to a folder: library/2024 (not followed; give it as a "
+        f"path to {verb[0]} it); give image files"
+    )
+
+
 def test_distort_unknown_name_exits_2(tmp_path):
     from PIL import Image
 
@@ -123,11 +136,11 @@ def test_version_exits_0():
         (
             ["report", "other.csv", "-o", "report.html"],
             "other.csv: not an arniqa csv result file (its first line is 'path,score'); give the CSV, JSON or JSON "
-            "Lines file that arniqa score wrote",
+            "Lines file that arniqa score -o wrote",
         ),
         (
             ["report", "missing.csv", "-o", "report.html"],
-            "missing.csv: no such file; check the path of the CSV or JSON file that arniqa score -o wrote",
+            "missing.csv: no such file; check the path of the CSV, JSON or JSON Lines file that arniqa score -o wrote",
         ),
         (
             ["score", "photos", "-o", "other.csv", "--resume"],
@@ -337,8 +350,8 @@ def test_control_characters_in_a_message_are_escaped(workdir):
     result = CliRunner().invoke(app, ["report", "\x1b]0;pwned\x07\x1b[2J\nscores.csv", "-o", "r.html"])
     assert result.exit_code == EXIT_USAGE
     assert result.output == (
-        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV or JSON file "
-        "that arniqa score -o wrote\n"
+        "error: \\x1b]0;pwned\\x07\\x1b[2J\\x0ascores.csv: no such file; check the path of the CSV, JSON or JSON "
+        "Lines file that arniqa score -o wrote\n"
     )
 
 
@@ -381,10 +394,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["train", "missing.yaml"],
             "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
         ),
-        (["train", "unknown.yaml"], "unknown config key(s) seeds; known: output, data"),
+        (["train", "unknown.yaml"], "unknown config key seeds; known: output, data"),
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
         (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
-        (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key(s) model.backbon"),
+        (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key model.backbon"),
         (["train", "ok.yaml", "--set", "train.epochs=0"], "train.batch_size and train.epochs must be at least 1"),
         # the values checked against the models' and the sampler's own names and bounds
         (["train", "ok.yaml", "--set", "model.backbone=resnet5"], "model.backbone must be resnet50 or se_resnet50"),
@@ -411,7 +424,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
             ["ablate", "missing.yaml"],
             "missing.yaml: cannot read config (No such file or directory); check the path of the YAML file",
         ),
-        (["ablate", "unknown.yaml"], "unknown config key(s) epochs; known: output, seeds"),
+        (["ablate", "unknown.yaml"], "unknown config key epochs; known: output, seeds"),
         # the pristine split, made by the runner after torch was imported: 7.2-7.7 s, 900 MB
         (["ablate", str(CONFIGS / "ablation_tiny.yaml")], "data.pristine is not set; give the pristine photos with"),
         (
@@ -467,7 +480,15 @@ def offline(workdir, monkeypatch):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["map", "photos", "-o", "maps", "--engine", "onnx"], "engine must be one of ('auto', 'torch', 'onnxruntime')"),
+        (
+            ["map", "photos", "-o", "maps", "--engine", "onnx"],
+            "--engine must be one of ('auto', 'torch', 'onnxruntime')",
+        ),
+        # before: "an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)", after the file checks
+        (
+            ["map", "photos", "-o", "maps", "--checkpoint", "m.onnx", "--engine", "torch"],
+            "m.onnx: an ONNX file runs on ONNX Runtime, not --engine torch",
+        ),
         (["map", "photos", "-o", "maps", "--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda"),
         (["map", "photos", "-o", "maps", "--stride", "300"], "the stride (300 px) is larger than the crop (224 px)"),
         (["export", "-o", "m.onnx", "--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops'"),
@@ -751,7 +772,10 @@ def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(
         ("score", "photos", "--explainer", "model.safetensors"): "model.safetensors: holds no explanation head; "
         "give the head that arniqa explain fit -o wrote",
         ("export", "-o", "q.onnx", "--int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
-        "(calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+        "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+        # before: "(calibrate: ...)", load()'s keyword
+        ("score", "photos", "--precision", "int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
+        "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
     }
     for args, line in runs.items():
         result = CliRunner().invoke(app, list(args))

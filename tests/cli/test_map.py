@@ -27,8 +27,8 @@ def test_what_a_folder_walk_left_out_is_said_once_at_the_end(tmp_path, monkeypat
     assert result.exit_code == EXIT_OK, result.output
     assert result.stdout == "wrote 1 map to maps (maps.csv lists them)\n"
     assert result.stderr == (
-        "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder (not followed: give it as a path to map it); "
-        "1 entry that is no file: photos/gone.jpg (dangling link)\n"
+        "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder: photos/linked (not followed; give it as a "
+        "path to map it); 1 entry that is no file: photos/gone.jpg (dangling link)\n"
     )
     assert sorted(os.listdir("maps")) == ["a.map.npy", "a.map.png", "maps.csv"]  # photos/a.png alone
     args[3] = "photos/maps"  # a rerun into a folder inside: its maps.csv and .npy files are not said to be skipped

@@ -82,7 +82,10 @@ def test_report_warnings_are_one_line_whatever_the_file_is_named(tmp_path):
     scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nb.png,abc,1,\n")
     result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"warning: {tmp_path}/sco\\x0ares\\x1b[2J.csv: 1 line(s) after row 1 do not")
+    assert result.stderr.startswith(
+        f"warning: {tmp_path}/sco\\x0ares\\x1b[2J.csv: 1 line after row 1 does not parse as a result row and is "
+        "left out"
+    )
     assert result.stderr.count("\n") == 1
 
 
@@ -98,7 +101,7 @@ def test_report_names_the_lines_it_leaves_out(tmp_path):
     result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
     assert result.exit_code == 1
     assert result.stderr == (
-        f"warning: {scores}: 2 line(s) after row 1 do not parse as result rows and are left out (a run cut short, "
+        f"warning: {scores}: 2 lines after row 1 do not parse as result rows and are left out (a run cut short, "
         "or an edit); arniqa score --resume completes a cut-short file\n"
     )
     scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nc.png,0.7,3.8,\n")
@@ -123,11 +126,15 @@ def test_report_says_which_images_get_no_thumbnail(tmp_path, monkeypatch):
     scores.write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\nshard.tar/b.png,0.7,3.8,\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    said = {
+        1: "1 scored image is not a file from here, so it has",
+        2: "2 scored images are not files from here, so they have",
+    }
     for cwd, unseen in ((tmp_path, 1), (elsewhere, 2)):
         monkeypatch.chdir(cwd)
         result = CliRunner().invoke(app, ["report", str(scores), "-o", "r.html"])
         assert result.exit_code == 0, result.output
-        assert result.stderr.startswith(f"warning: {unseen} scored image(s) are not files from here")
+        assert result.stderr.startswith(f"warning: {said[unseen]} no thumbnail")
         data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (cwd / "r.html").read_text())
         thumbs = [row[4] for row in json.loads(data[1])["rows"]]
         assert sum(t is None for t in thumbs) == unseen  # the warning counts what the report lacks
@@ -153,7 +160,7 @@ def test_report_counts_rows_of_a_non_finite_score_as_not_scored(tmp_path, monkey
         scores.write_text("[\n" + ",\n".join(lines) + "\n]\n" if fmt == "json" else "".join(f"{x}\n" for x in lines))
     result = CliRunner().invoke(app, ["report", str(scores), "-o", "r.html"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("warning: 2 scored image(s) are not files from here")
+    assert result.stderr.startswith("warning: 2 scored images are not files from here")
     data = re.search(r'<script id="data" type="application/json">(.*?)</script>', (tmp_path / "r.html").read_text())
     assert [row[:2] for row in json.loads(data[1])["rows"]] == [["a.png", 0.5], ["e.png", 0.25]]
     assert "Could not be scored (3)" in (tmp_path / "r.html").read_text()

@@ -21,7 +21,7 @@ from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
 from arniqa.inference.listing import LIST_CHUNK
 from arniqa.models import download
-from arniqa.models.registry import PublishedFile
+from arniqa.models.registry import PublishedFile, regressor_dataset
 
 
 @pytest.fixture(scope="module")
@@ -394,9 +394,19 @@ def test_option_mistakes_are_one_line_before_any_download(folder, tmp_path, monk
     "option, message",
     [
         (["--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops', 'eval', 'pyiqa', 'whole']"),
-        (["--engine", "onnx"], "engine must be one of ('auto', 'torch', 'onnxruntime'), got 'onnx'"),
-        (["--precision", "int4"], "precision must be one of ('fp32', 'bf16', 'fp16', 'int8'), got 'int4'"),
+        (["--engine", "onnx"], "--engine must be one of ('auto', 'torch', 'onnxruntime'), got 'onnx'"),
+        (["--precision", "int4"], "--precision must be one of ('fp32', 'bf16', 'fp16', 'int8'), got 'int4'"),
         (["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        # before: said after the download, in load()'s names: "int8 runs on ONNX Runtime (engine='onnxruntime')"
+        (["--engine", "torch", "--precision", "int8"], "--precision int8 runs on ONNX Runtime, not --engine torch"),
+        (
+            ["--engine", "onnxruntime", "--precision", "bf16"],
+            "--precision bf16 applies to the torch engine; ONNX Runtime runs fp32 or int8",
+        ),
+        (
+            ["--precision", "int8", "--channels-last"],
+            "--channels-last applies to the torch engine; ONNX Runtime runs fp32 or int8",
+        ),
     ],
 )
 def test_a_mistyped_choice_is_one_line_before_torch_and_any_download(tmp_path, monkeypatch, option, message):
@@ -408,7 +418,8 @@ def test_a_mistyped_choice_is_one_line_before_torch_and_any_download(tmp_path, m
     _img(tmp_path / "a.png", 32, 32, 0)
     done, report = fresh_cli("score", tmp_path / "a.png", *option)
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
-    assert done.stderr.splitlines()[:-1] == [f"error: {message}"]  # the last: fresh_cli's report
+    said = done.stderr.splitlines()[:-1]  # the last: fresh_cli's report
+    assert len(said) == 1 and said[0].startswith(f"error: {message}"), said
     assert not list((tmp_path / "cache").rglob("*"))  # nothing fetched
 
 
@@ -525,3 +536,14 @@ def test_the_gpu_running_out_of_memory_loading_the_model_says_what_helps_there(w
             f"error: arniqa-kadid10k: out of memory loading the model ({type(error).__name__}); try --device cpu, or "
             "end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
         ]
+
+
+def test_the_help_of_regressor_lists_the_names_it_takes():
+    # before: "live, ..., koniq10k; pyiqa names such as 'arniqa' or 'kadid' work": no alias list, no arniqa-DATASET
+    shown = " ".join(CliRunner().invoke(app, ["score", "--help"], env={"COLUMNS": "400"}).output.split())
+    text = shown[shown.index("--regressor") : shown.index("--protocol")]
+    datasets = text[text.index("dataset (") + 9 : text.index(")")].replace("; also", ",").split(", ")
+    assert {"kadid10k", "koniq10k", "koniq", "livec", "paq2piq"} <= set(datasets)
+    for name in [*datasets, *(f"arniqa-{d}" for d in datasets), "arniqa"]:  # each one listed is taken
+        assert regressor_dataset(name)
+    assert "a model (arniqa, arniqa-DATASET)" in text and "a regressor file" in text

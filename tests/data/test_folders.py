@@ -91,7 +91,7 @@ def test_what_is_left_out_is_said_in_one_line(tmp_path, capsys):
     assert list_images(tmp_path) == [tmp_path / "a.png"] and capsys.readouterr().err == err  # said each time
 
 
-def test_a_link_to_a_folder_is_counted_not_followed(tmp_path, capsys):
+def test_a_link_to_a_folder_is_named_not_followed(tmp_path, capsys):
     # before: a linked folder of a training or benchmark folder was left out without a word
     write_photo(tmp_path / "a.png", 8, 8, 0)
     (tmp_path / "elsewhere").mkdir()
@@ -100,7 +100,9 @@ def test_a_link_to_a_folder_is_counted_not_followed(tmp_path, capsys):
     (tmp_path / "in" / "a.png").symlink_to(tmp_path / "a.png")  # a link to a file is followed
     (tmp_path / "in" / "more").symlink_to(tmp_path / "elsewhere")
     assert list_images(tmp_path / "in") == [tmp_path / "in" / "a.png"]
-    assert capsys.readouterr().err == f"warning: {tmp_path / 'in'}: skipped 1 link to a folder (not followed)\n"
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path / 'in'}: skipped 1 link to a folder: {tmp_path / 'in' / 'more'} (not followed)\n"
+    )
     reported = []
     assert list(walk(tmp_path / "in", lambda path, why: reported.append((path, why)))) == [tmp_path / "in" / "a.png"]
     assert reported == [(str(tmp_path / "in" / "more"), "link to a folder")]
@@ -137,17 +139,27 @@ def test_skipped_summary_names_ten_entries_and_counts_the_rest():
     assert line.count("(dangling link)") == 10 and line.endswith("f9 (dangling link), ...")
 
 
-def test_skipped_summary_counts_links_to_folders_apart_from_the_entries_it_names():
+def test_skipped_summary_names_links_to_folders_apart_from_the_entries_that_are_no_file():
+    # before: the links were counted, not named ("2 links to folders (not followed: ...)")
     reported = [("f0", "dangling link"), ("l0", "link to a folder"), ("l1", "link to a folder")]
     broken = Broken()
     for path, why in reported:
         broken(path, why)
     for entries in (reported, broken):  # collect_paths's list, score's Broken
         assert skipped_summary([], entries, "map") == (
-            "skipped 2 links to folders (not followed: give each as a path to map it); 1 entry that is no file: f0 "
-            "(dangling link)"
+            "skipped 2 links to folders: l0, l1 (not followed; give each as a path to map it); 1 entry that is no "
+            "file: f0 (dangling link)"
         )
-    assert skipped_summary([], reported[1:2]) == "skipped 1 link to a folder (not followed)"
+    assert skipped_summary([], reported[1:2]) == "skipped 1 link to a folder: l0 (not followed)"
+
+
+def test_skipped_summary_names_ten_links_to_folders_and_counts_the_rest():
+    broken = Broken()
+    for i in range(12):
+        broken(f"l{i:02}", "link to a folder")
+    assert skipped_summary([], broken) == (
+        "skipped 12 links to folders: " + ", ".join(f"l{i:02}" for i in range(10)) + ", ... (not followed)"
+    )
 
 
 def test_image_rule_names_suffixes_the_rule_takes_and_counts_the_others(tmp_path):

@@ -102,7 +102,7 @@ def test_spaq(tmp_path):
     np.testing.assert_allclose(data.scores, [42.5, 80.0])
     assert data.paths[0] == tmp_path / "TestImage" / "00001.jpg"
     table.drop(columns="MOS").to_excel(tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
-    with pytest.raises(DatasetError, match=r"scores\.xlsx: missing column\(s\) \['MOS'\]"):
+    with pytest.raises(DatasetError, match=r"scores\.xlsx: missing column \['MOS'\]"):
         load_dataset("spaq", tmp_path)
     (tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx").write_text("not a workbook")
     with pytest.raises(DatasetError, match="not a readable .xlsx"):
@@ -141,7 +141,7 @@ def test_generic_csv(tmp_path):
     with pytest.raises(DatasetError, match=r"^score_range must be two numbers \(low, high\), got 'ab'$"):
         load_dataset("csv", plain, score_range="ab")
     _csv(plain, ["file", "score"], [["a/x1.png", 3]])
-    with pytest.raises(DatasetError, match=r"plain\.csv: missing column\(s\) \['path'\]"):
+    with pytest.raises(DatasetError, match=r"plain\.csv: missing column \['path'\]"):
         load_dataset("csv", plain)
 
 

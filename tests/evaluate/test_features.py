@@ -202,7 +202,7 @@ def test_a_damaged_cache_is_computed_again_keeping_intact_images(damage, kept, s
     assert again.calls == 7 - len(kept)  # one image a batch: the intact ones are not computed again
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"warning: {entry}: damaged feature cache (")
-    assert lines[0].endswith(f"; computing {7 - len(kept)} image(s) again")
+    assert lines[0].endswith(f"; computing {7 - len(kept)} images again")  # 2 to 7
     assert not (tmp_path / "marker").exists()  # nothing was unpickled
     clean = Counting(stand_in)  # the entry is whole again
     np.testing.assert_array_equal(extract_features(clean, image_files, proto, cache_dir=tmp_path / "c"), out)
@@ -274,7 +274,7 @@ def test_a_features_header_declaring_a_huge_width_is_computed_again_without_grow
     out = extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
     np.testing.assert_allclose(out, reference, rtol=1e-6)
     assert (entry / "features.npy").stat().st_size < 4096  # 7 x 5 x 12 float32 and a header
-    assert "(features.npy is cut off (7 image(s) missing)); computing 7 image(s) again" in capsys.readouterr().err
+    assert "(features.npy is cut off (7 images missing)); computing 7 images again" in capsys.readouterr().err
 
 
 def test_features_of_another_width_are_refused_when_this_model_writes(stand_in, image_files, tmp_path):
@@ -305,7 +305,7 @@ def test_an_image_changed_since_its_features_were_cached_is_computed_again(stand
     assert again.calls == 1  # only the changed image
     assert capsys.readouterr().err == (
         f"warning: {entry}: image files changed (size or modification time) since their features were cached; "
-        "computing 1 image(s) again\n"
+        "computing 1 image again\n"
     )
     (entry / "stamps.npy").unlink()  # an entry written before stamps were kept: its features are used as they are
     kept = Counting(stand_in)

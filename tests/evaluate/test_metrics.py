@@ -1,5 +1,9 @@
 """Correlation metrics against scipy and an independent formula; the 4-parameter logistic fit."""
 
+import math
+import warnings
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -65,3 +69,23 @@ def test_three_points_give_the_rank_correlations_and_no_logistic_fit():
     assert c["plcc"] == pytest.approx(np.corrcoef(pred, target)[0, 1], abs=1e-12)
     assert np.isnan(c["plcc_logistic"])
     assert not np.isnan(correlations([0.1, 0.5, 0.3, 0.7], [1.0, 3.0, 2.5, 4.0])["plcc_logistic"])
+
+
+def _exact_pearson(x, y) -> float:
+    """Pearson's r of the float values as given, in exact rational arithmetic up to the final square root."""
+    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(xs, ys))
+    return float(sxy) / math.sqrt(float(sum((a - mx) ** 2 for a in xs)) * float(sum((b - my) ** 2 for b in ys)))
+
+
+def test_predictions_that_barely_vary_get_their_exact_plcc_and_no_warning():
+    # before: scipy's "An input array is nearly constant; the computed correlation coefficient may be inaccurate"
+    # as a warning line of arniqa evaluate (a large --alpha), and a PLCC off in the fifth digit
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=20) + 3
+    pred = 3.1 + 1e-14 * (target + rng.normal(size=20))  # 16 distinct values within 1e-13 of 3.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = correlations(pred, target)
+    assert got["plcc"] == pytest.approx(_exact_pearson(pred, target), rel=1e-12)

@@ -88,7 +88,7 @@ def test_images_without_a_type_are_no_type_in_the_tsne_and_in_no_markdown_row(mo
     fig = tsne_plot(rng.normal(size=(12, 8)), labels=["jpeg", None, "blur"] * 4, perplexity=3)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["(no type)", "blur", "jpeg"]
     md = markdown(_result() | {"images_without_type": 4})
-    assert "| None |" not in md and "4 image(s) without a distortion type: in the results above" in md
+    assert "| None |" not in md and "4 images without a distortion type: in the results above" in md
 
 
 def test_types_holding_dollar_signs_are_drawn_as_text(tmp_path):

@@ -107,8 +107,8 @@ def _save_split(folder, train, val, test):
 @pytest.mark.parametrize(
     "train, val, test, message",
     [
-        ([0, 1, 2, 3], [4], [3, 5], "split 0: train and test share 1 item(s), e.g. [3]; the parts of a split must"),
-        ([0, 1, 2], [2], [4, 5], "split 0: train and val share 1 item(s), e.g. [2]"),
+        ([0, 1, 2, 3], [4], [3, 5], "split 0: train and test share 1 item, e.g. [3]; the parts of a split must"),
+        ([0, 1, 2], [2], [4, 5], "split 0: train and val share 1 item, e.g. [2]"),
         ([0, 1, 1, 2], [3], [4, 5], "train.npy: split 0 names image 1 twice; fix the split files"),
         ([0, 1, 2], [3], [-1, -1], "split 0 has an empty test part"),
     ],
@@ -144,9 +144,9 @@ def test_split_files_sharing_references_are_said_so(tmp_path):
     _save_split(tmp_path, [0, 2], [4], [1, 5])
     splits, text = choose_splits(Synthetic(), tmp_path)
     assert splits[0].test.tolist() == [1, 5]
-    assert text.endswith("; NOT reference-disjoint (split 0: train and test share 1 item(s), e.g. ['a'])")
+    assert text.endswith("; NOT reference-disjoint (split 0: train and test share 1 item, e.g. ['a'])")
     _save_split(tmp_path, [0, 1], [2, 3], [4, 5])
-    assert choose_splits(Synthetic(), tmp_path)[1] == f"files in {tmp_path} (1 splits)"
+    assert choose_splits(Synthetic(), tmp_path)[1] == f"files in {tmp_path} (1 split)"
 
 
 @pytest.mark.parametrize(

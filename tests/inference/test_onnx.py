@@ -144,7 +144,7 @@ def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, m
 
 def test_engine_errors(published, exported, tmp_path):
     d, _, _ = published
-    with pytest.raises(ValueError, match="engine='onnxruntime'"):
+    with pytest.raises(ValueError, match="an ONNX file runs on ONNX Runtime, not engine='torch'"):
         load(exported, device="cpu", engine="torch")
     with pytest.raises(ValueError, match="part of the ONNX file"):
         load(exported, device="cpu", engine="onnxruntime", regressor="live")

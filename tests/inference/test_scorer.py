@@ -933,6 +933,23 @@ def test_load_and_export_name_close_names_missing_files_and_folders(published, t
             load("arniqa-kadid10k", device="cpu", weights_dir=d, **option)
 
 
+def test_settings_that_do_not_go_together_are_refused_in_load_keywords_before_any_download(tmp_path):
+    # before: engine='torch' with int8 downloaded the published model first; an ONNX file's line named
+    # both "engine='onnxruntime' (--engine onnxruntime)"
+    from tiny_arniqa import tiny_onnx
+
+    _, _, onnx_file = tiny_onnx(tmp_path / "tiny.onnx")
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=re.escape("precision='int8' runs on ONNX Runtime, not engine='torch'")):
+        load("arniqa-kadid10k", device="cpu", weights_dir=empty, engine="torch", precision="int8")
+    with pytest.raises(ValueError, match=re.escape("tiny.onnx: an ONNX file runs on ONNX Runtime, not engine='torch'")):
+        load(onnx_file, device="cpu", engine="torch")
+    with pytest.raises(ValueError, match=re.escape("precision='fp16' applies to the torch engine")):
+        load(onnx_file, device="cpu", precision="fp16")
+    assert not list(empty.iterdir())
+
+
 def test_a_model_giving_nan_or_inf_is_an_error_row_not_a_score():
     """Damaged weights (a NaN in the regressor) or an overflow gave NaN scores, written as scores, exit 0."""
     from tiny_score import load as stand_in

@@ -1,6 +1,8 @@
 """Model names and regressor spellings, against tables written out by hand (pyiqa's metric names and
 the dataset aliases of docs/usage.md)."""
 
+import re
+
 import pytest
 
 from arniqa.constants import DEFAULT_MODEL
@@ -53,10 +55,15 @@ def test_unknown_model(name):
         model_dataset(name)
 
 
-@pytest.mark.parametrize(
-    "name, message",
-    [("imagenet", "unknown regressor dataset 'imagenet'"), ("arniqa-imagenet", "unknown model 'arniqa-imagenet'")],
-)
-def test_unknown_regressor(name, message):
-    with pytest.raises(ValueError, match=message):
+@pytest.mark.parametrize("name", ["imagenet", "arniqa-imagenet"])
+def test_an_unknown_regressor_lists_every_kind_of_name_it_takes(name):
+    # before: 'unknown regressor dataset' listing datasets alone, or 'unknown model ... expected a checkpoint file'
+    with pytest.raises(ValueError, match=f"^unknown regressor '{name}'") as raised:
         regressor_dataset(name)
+    listed = str(raised.value).split("; expected ")[1]
+    for taken in ("a regressor file", "kadid10k", "livec", "arniqa", "arniqa-DATASET"):
+        assert taken in listed
+    spellings = re.findall(r"[a-z0-9]+", listed.split("(")[1].split(")")[0].replace("; also", ""))  # the datasets
+    assert {name.lower() for name in DATASET_SPELLINGS} <= set(spellings)
+    for spelling in spellings:  # each name listed is one regressor_dataset takes
+        assert regressor_dataset(spelling) and regressor_dataset(f"arniqa-{spelling}")

@@ -164,7 +164,7 @@ def test_dangling_links_loops_and_fifos_in_a_folder_are_named_in_the_skipped_not
 
 def test_links_to_folders_are_counted_in_the_skipped_note(tmp_path):
     """A library's linked folders (documented: not followed) were left out without a word in the note; now each is
-    counted there, with the way to score it, and scoring it as a path takes its images."""
+    named there, with the way to score it, and scoring it as a path takes its images."""
     folder, other = tmp_path / "imgs", tmp_path / "other"
     write_images(folder, 1)
     write_images(other, 2)
@@ -175,15 +175,15 @@ def test_links_to_folders_are_counted_in_the_skipped_note(tmp_path):
     r = _score(folder, "--protocol", "whole", "-o", tmp_path / "s.csv")
     assert r.exit_code == 0, r.stderr
     assert (
-        "skipped 1 file no decoder can open: 1 .txt; 2 links to folders (not followed: give each as a path to score "
-        "it)\n"
+        f"skipped 1 file no decoder can open: 1 .txt; 2 links to folders: {folder}/linked, {folder}/sub/also (not "
+        "followed; give each as a path to score it)\n"
     ) in r.stderr
     assert [row["path"] for row in _rows(tmp_path / "s.csv")] == [f"{folder}/00.png"]
     (folder / "sub" / "also").unlink()
     r = _score(folder, folder / "linked", "--protocol", "whole", "-o", tmp_path / "t.csv")
     assert (
-        "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder (not followed: give it as a path to "
-        in r.stderr
+        f"skipped 1 file no decoder can open: 1 .txt; 1 link to a folder: {folder}/linked (not followed; give it as "
+        "a path to score it)\n" in r.stderr
     )
     assert [row["path"] for row in _rows(tmp_path / "t.csv")] == [
         f"{folder}/00.png",

@@ -17,7 +17,7 @@ import numpy as np
 from ..data.synthetic import KADID_TYPES
 from ..degradations.registry import NUM_LEVELS
 from ..utils.files import atomic_writes, json_writer, text_writer
-from ..utils.names import count
+from ..utils.names import agree, count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
 from .layout import read_runs, read_split, split_path
@@ -160,7 +160,8 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
     types = synth.types or f"the {len(KADID_TYPES)} types shared with KADID-10k"
     md = ["## Setup", ""]
     if runs:
-        md += ["Command(s):", "", "```"] + sorted(set(r["command"] for r in runs)) + ["```", ""]
+        commands = sorted(set(r["command"] for r in runs))
+        md += [f"{agree(len(commands), 'Command')}:", "", "```", *commands, "```", ""]
     md += [
         f"* Commit: `{summary['commit']}`",
         f"* Machine: {m['platform']}; CPU {m['cpu']} ({m['cpu_count']} logical cores), "

@@ -81,6 +81,7 @@ def load_advice(
     scoring), the torch engine where it was exported to ONNX for ONNX Runtime (loading it for torch takes less),
     and always more memory."""
     from ..inference.scorer import resolve_engine
+    from ..models.paths import is_onnx
     from ..utils.runtime import device_out_of_memory, resolve_device
 
     if device_out_of_memory(error):
@@ -88,11 +89,36 @@ def load_advice(
     tries = ["free memory or use a machine with more"]
     if precision == "int8":
         tries.insert(0, "leave out --precision int8 (quantizing takes more memory than scoring)")
-    elif Path(model).suffix.lower() != ".onnx":  # an ONNX file runs on ONNX Runtime only
+    elif not is_onnx(model):  # an ONNX file runs on ONNX Runtime only
         with suppress(ValueError):  # a device not there: no advice on the engine
             if resolve_engine(resolve_device(device), engine, precision, channels_last) == "onnxruntime":
                 tries.insert(0, "try --engine torch (it loads the model without exporting it to ONNX)")
     return ", or ".join(tries)
+
+
+def check_settings(model, engine: str, precision: str = "fp32", channels_last=None, calibrate=None) -> None:
+    """Stop before any model loads on settings that are none of the names or do not go together (load()'s
+    checks, :func:`~arniqa.inference.scorer.check_engine`), named as the options to type."""
+    from ..inference.scorer import check_choices, check_engine
+    from ..utils.names import option
+
+    try:
+        check_choices(None, precision, engine, option)
+        check_engine(engine, precision, channels_last, calibrate, model, option)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    check_calibration(calibrate)
+
+
+def check_calibration(calibrate) -> None:
+    """Stop before any model loads when --calibrate names no folder."""
+    from ..inference.loading import check_calibrate
+    from ..utils.names import option
+
+    try:
+        check_calibrate(calibrate, option)
+    except ValueError as e:
+        fail(str(e))
 
 
 def check_regressor(checkpoint, scorer) -> None:
@@ -119,7 +145,7 @@ def fail_no_images(
     from ..data.folders import image_rule
 
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
-    found = f"no image files found ({summary})" if summary else "no image files found"
+    found = f"no image files found, {summary}" if summary else "no image files found"
     advice = f"give {give}: {image_rule()}"
     fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
-from ..utils.names import count
+from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -69,12 +69,13 @@ def fit(
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
     from ..data.folders import IMAGE_FOLDER, list_images
+    from ..models.paths import is_onnx
 
     if cache is not None:  # Ctrl-C, a signal: each reference's features are written whole as they are made
         go_on("the features in --cache are kept and a rerun skips them")
     if into is not None and checkpoint is None:
         raise typer.BadParameter("--into copies --checkpoint; give one")
-    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+    if checkpoint is not None and is_onnx(checkpoint):
         fail(f"{checkpoint}: an ONNX file; fit on the .safetensors checkpoint it was exported from")
     try:
         paths = list_images(pristine)[: images or None]
@@ -98,8 +99,8 @@ def fit(
         raise typer.BadParameter(str(e)) from None
     if shared := _shared_images(paths, test_paths):
         fail(
-            f"--test {test}: {len(shared)} image(s) are also among the fit images, byte for byte (e.g. {shared[0]}); "
-            "held-out accuracy needs other photos"
+            f"--test {test}: {count(len(shared), 'image')} {agree(len(shared), 'is', 'are')} also among the fit "
+            f"images, byte for byte (e.g. {shared[0]}); held-out accuracy needs other photos"
         )
     # a stopped fit leaves no empty folder; --into may replace --checkpoint (a copy of it with the head)
     with output_folders(cache, files=(output, into)):

@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
-from .command import EXIT_OK, app, check_model_files, fail, fail_io, loading, one_model_source, output_folders
+from .command import (
+    EXIT_OK,
+    app,
+    check_calibration,
+    check_model_files,
+    fail,
+    fail_io,
+    loading,
+    one_model_source,
+    output_folders,
+)
 
 
 @app.command()
@@ -46,6 +56,7 @@ def export(
     one_model_source(checkpoint, weights_dir)
     if calibrate is not None and not int8:
         raise typer.BadParameter("--calibrate goes with --int8")
+    check_calibration(calibrate)
     with output_folders(files=(output,)):  # a stopped export leaves no empty folder
         model = checkpoint or DEFAULT_MODEL
         check_model_files(model, weights_dir, regressor, explainer)

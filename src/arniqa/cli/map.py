@@ -28,6 +28,7 @@ from .command import (
     check_head,
     check_model_files,
     check_regressor,
+    check_settings,
     fail,
     fail_missing,
     fail_no_images,
@@ -84,6 +85,7 @@ def map_images(
     from .results import collect_paths
 
     one_model_source(checkpoint, weights_dir)
+    check_settings(checkpoint, engine)
     try:
         stride = check_options(crop, stride, max_side)
     except ValueError as e:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import typer
 
-from ..utils.names import count
+from ..utils.names import agree, count
 from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
+from .result_files import A_RESULT_FILE, FORMAT_LIST
 
 
 @app.command()
 def report(
-    scores: Path = typer.Argument(..., help="A result file of `arniqa score` (CSV or JSON)."),
+    scores: Path = typer.Argument(..., help=f"A result file of `arniqa score` ({FORMAT_LIST})."),
     output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write."),
     maps: Path | None = typer.Option(None, "--maps", help="The folder of `arniqa map`: each row links its map."),
     thumbnails: str = typer.Option(
@@ -39,9 +40,9 @@ def report(
     if thumbnails not in THUMBNAILS:
         raise typer.BadParameter(f"--thumbnails must be one of {THUMBNAILS}")
     if scores.is_dir():
-        fail(f"{scores}: a folder; give the CSV, JSON or JSON Lines file that arniqa score -o wrote")
+        fail(f"{scores}: a folder; give {A_RESULT_FILE}")
     if not scores.is_file():
-        fail(f"{scores}: no such file; check the path of the CSV or JSON file that arniqa score -o wrote")
+        fail(f"{scores}: no such file; check the path of {A_RESULT_FILE}")
     output_place(output, inputs=(scores, None if maps is None else maps / "maps.csv"))
     html_output(output)
     try:
@@ -51,10 +52,7 @@ def report(
     try:
         rows, left_out = read_rows_and_rest(scores, fmt)
     except NotAResultFile as e:
-        fail(
-            f"{e}; give the CSV, JSON or JSON Lines file that arniqa score wrote (--format says which, if its name "
-            "does not)"
-        )
+        fail(f"{e}; give {A_RESULT_FILE} (--format says which, if its name does not)")
     except OutputError as e:
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:
@@ -82,8 +80,8 @@ def report(
     if unmapped:
         typer.secho(
             warning_line(
-                f"{maps}: {unmapped} scored image(s) have no map in its maps.csv (run arniqa map on the same "
-                "paths, from the same folder, to link them)"
+                f"{maps}: {count(unmapped, 'scored image')} {agree(unmapped, 'has', 'have')} no map in its "
+                "maps.csv (run arniqa map on the same paths, from the same folder, to link them)"
             ),
             err=True,
             fg="yellow",
@@ -92,8 +90,9 @@ def report(
     if unseen:
         typer.secho(
             warning_line(
-                f"{unseen} scored image(s) are not files from here, so they have no thumbnail (paths relative "
-                "to the folder arniqa score ran in, or tar members): run arniqa report from that folder"
+                f"{count(unseen, 'scored image')} {agree(unseen, 'is not a file', 'are not files')} from here, so "
+                f"{agree(unseen, 'it has', 'they have')} no thumbnail (paths relative to the folder arniqa score ran "
+                "in, or tar members): run arniqa report from that folder"
             ),
             err=True,
             fg="yellow",
@@ -101,7 +100,8 @@ def report(
     if left_out:
         typer.secho(
             warning_line(
-                f"{scores}: {left_out} line(s) after row {len(rows)} do not parse as result rows and are left "
+                f"{scores}: {count(left_out, 'line')} after row {len(rows)} {agree(left_out, 'does', 'do')} not "
+                f"parse as {agree(left_out, 'a result row', 'result rows')} and {agree(left_out, 'is', 'are')} left "
                 "out (a run cut short, or an edit); arniqa score --resume completes a cut-short file"
             ),
             err=True,

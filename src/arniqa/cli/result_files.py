@@ -27,7 +27,11 @@ from ..utils.names import count
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # the formats a file's name implies
-FORMATS = ("csv", "json", "jsonl")
+FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines"}  # the formats, as lines name them
+FORMATS = tuple(FORMAT_NAMES)
+*_others, _last = FORMAT_NAMES.values()
+FORMAT_LIST = f"{', '.join(_others)} or {_last}"  # "CSV, JSON or JSON Lines"
+A_RESULT_FILE = f"the {FORMAT_LIST} file that arniqa score -o wrote"  # what a line asks for
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:

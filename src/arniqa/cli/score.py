@@ -12,6 +12,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..models.registry import REGRESSOR_NAMES
 from ..utils.files import is_stream
 from ..utils.names import count
 from .command import (
@@ -21,6 +22,7 @@ from .command import (
     check_head,
     check_model_files,
     check_regressor,
+    check_settings,
     connect_ray,
     fail,
     fail_missing,
@@ -70,8 +72,7 @@ def score(
     regressor: str | None = typer.Option(
         None,
         "--regressor",
-        help="Regressor dataset for the published model (live, csiq, tid2013, kadid10k, flive, spaq, clive, "
-        "koniq10k; pyiqa names such as 'arniqa' or 'kadid' work), or a regressor file. Default: kadid10k.",
+        help=f"The published model's regressor, by {REGRESSOR_NAMES}, or a regressor file. Default: kadid10k.",
     ),
     protocol: str | None = typer.Option(
         None,
@@ -169,8 +170,7 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
         raise typer.BadParameter("-0 (--null) goes with --files-from")
-    if calibrate is not None and precision != "int8":  # load() says it in its own names: calibrate, precision
-        raise typer.BadParameter("--calibrate goes with --precision int8")
+    check_settings(checkpoint, engine, precision, channels_last, calibrate)
     try:
         fmt = format_for(output, fmt)
     except ValueError as e:

@@ -23,7 +23,7 @@ from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
-LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed; counted, not named)
+LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed)
 
 
 def is_image(path: str | os.PathLike) -> bool:
@@ -109,17 +109,20 @@ def skipped_kind(path: str) -> str:
 
 class Broken:
     """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
-    ``(path, why)`` and how many in all, and the links to folders apart, counted; memory stays flat whatever their
-    number."""
+    ``(path, why)`` and how many in all, and the links to folders apart, the first :data:`NAMED` and how many;
+    memory stays flat whatever their number."""
 
     def __init__(self) -> None:
         self.named: list[tuple[str, str]] = []
         self.count = 0
+        self.linked: list[str] = []
         self.links = 0
 
     def __call__(self, path: str, why: str) -> None:
         if why == LINKED_FOLDER:
             self.links += 1
+            if len(self.linked) < NAMED:
+                self.linked.append(path)
             return
         self.count += 1
         if len(self.named) < NAMED:
@@ -127,31 +130,38 @@ class Broken:
 
 
 def skipped_summary(
-    skipped: Counter | Iterable[str] = (), broken: Broken | list[tuple[str, str]] = (), verb: str = ""
+    skipped: Counter | Iterable[str] = (), broken: Broken | Iterable[tuple[str, str]] = (), verb: str = ""
 ) -> str:
-    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 1 link to a folder (not followed: give it as a path
-    to score it); 2 entries that are no file: a.jpg (dangling link), b (link loop)`` (most common extension
-    first); empty when nothing was skipped. ``skipped``: the counts per :func:`skipped_kind` (a Counter), or the
-    skipped paths; ``broken``: the entries that are no file (a :class:`Broken`, or their (path, why));
-    ``verb``: what the command does with the paths it is given (``score``), where a linked folder can be one."""
+    """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 1 link to a folder: photos/more (not followed;
+    give it as a path to score it); 2 entries that are no file: a.jpg (dangling link), b (link loop)`` (most
+    common extension first; past :data:`NAMED` names, ``...``); empty when nothing was skipped. ``skipped``: the
+    counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no file
+    (a :class:`Broken`, or their (path, why)); ``verb``: what the command does with the paths it is given
+    (``score``), where a linked folder can be one."""
     counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
-    if isinstance(broken, Broken):
-        named, total, links = broken.named, broken.count, broken.links
-    else:
-        entries = [(f, why) for f, why in broken if why != LINKED_FOLDER]
-        named, total, links = entries[:NAMED], len(entries), len(broken) - len(entries)
+    if not isinstance(broken, Broken):
+        entries, broken = broken, Broken()
+        for path, why in entries:
+            broken(path, why)
     parts = []
     if n := sum(counts.values()):
         kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"{count(n, 'file')} no decoder can open: {kinds}")
-    if links:
-        take = f": give {'it' if links == 1 else 'each'} as a path to {verb} it" if verb else ""
-        parts.append(f"{count(links, LINKED_FOLDER, 'links to folders')} (not followed{take})")
-    if total:
-        named = ", ".join(f"{printable(f)} ({why})" for f, why in named) + (", ..." if total > len(named) else "")
-        entries = "1 entry that is" if total == 1 else f"{total} entries that are"
-        parts.append(f"{entries} no file: {named}")
+    if broken.links:
+        names = _names(map(printable, broken.linked), broken.links)
+        take = f"; give {'it' if broken.links == 1 else 'each'} as a path to {verb} it" if verb else ""
+        parts.append(f"{count(broken.links, LINKED_FOLDER, 'links to folders')}: {names} (not followed{take})")
+    if broken.count:
+        names = _names((f"{printable(f)} ({why})" for f, why in broken.named), broken.count)
+        entries = "1 entry that is" if broken.count == 1 else f"{broken.count} entries that are"
+        parts.append(f"{entries} no file: {names}")
     return "skipped " + "; ".join(parts) if parts else ""
+
+
+def _names(named: Iterable[str], total: int) -> str:
+    """The names given, and ``...`` when there are ``total``, more than them."""
+    named = list(named)
+    return ", ".join(named) + (", ..." if total > len(named) else "")
 
 
 def training_root(root: str | os.PathLike) -> Path:

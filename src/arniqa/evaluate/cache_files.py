@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.files import atomic_write, naming, reserve, warning_line
+from ..utils.names import count
 
 PENDING, DONE, FAILED = 0, 1, 2
 
@@ -58,8 +59,11 @@ def save_status(folder: Path, status: np.ndarray) -> None:
     atomic_write(folder / "status.npy", lambda tmp: np.save(tmp, status))
 
 
-def warn_damaged(folder: Path, why: str, count: int) -> None:
-    print(warning_line(f"{folder}: damaged feature cache ({why}); computing {count} image(s) again"), file=sys.stderr)
+def warn_damaged(folder: Path, why: str, images: int) -> None:
+    print(
+        warning_line(f"{folder}: damaged feature cache ({why}); computing {count(images, 'image')} again"),
+        file=sys.stderr,
+    )
 
 
 def npy_array(path: Path, dtype: type, shape: tuple[int | None, ...]) -> tuple[tuple[int, ...], int, int]:
@@ -112,6 +116,6 @@ def intact_features(path: Path, done: np.ndarray, chunk: int = 256) -> tuple[np.
             block = rows[start : start + chunk]
             intact[start : start + len(block)] = np.isfinite(block).all(axis=(1, 2))
     cut, bad = int(done[whole:].sum()), int((done & ~intact)[:whole].sum())
-    why = [f"{path.name} is cut off ({cut} image(s) missing)"] if cut else []
-    why += [f"{path.name} holds non-finite values for {bad} image(s)"] if bad else []
+    why = [f"{path.name} is cut off ({count(cut, 'image')} missing)"] if cut else []
+    why += [f"{path.name} holds non-finite values for {count(bad, 'image')}"] if bad else []
     return intact & done, "; ".join(why), offset + n * row

@@ -35,6 +35,7 @@ from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import terminal
 from ..utils.files import output_lock, reserve, warning_line, write_json
+from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (
     DONE,
@@ -204,7 +205,7 @@ class FeatureCache:
         if changed.any():
             self.status[changed] = PENDING
             again = int(np.sum(changed))
-            print(warning_line(f"{self.folder}: {why}; computing {again} image(s) again"), file=sys.stderr)
+            print(warning_line(f"{self.folder}: {why}; computing {count(again, 'image')} again"), file=sys.stderr)
             save_status(self.folder, self.status)
         save_stamps(self.folder, stamps)
 
@@ -345,7 +346,7 @@ def _extract(model, paths, protocol, folder, batch_size, device, num_workers, pr
     if len(failed):
         shown = "; ".join(cache.errors.get(str(i), str(paths[i])) for i in failed[:5])
         raise FeatureError(
-            f"{len(failed)} of {n} image(s) could not be read: {shown}"
+            f"{len(failed)} of {count(n, 'image')} could not be read: {shown}"
             + (" (the other features are cached; a rerun retries only these)" if folder else "")
         )
     if not n:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.files import Writer, buffer_writer, json_writer, jsonable, text_writer
+from ..utils.names import count
 
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
@@ -35,7 +36,8 @@ def markdown(result: dict) -> str:
     """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
     result = jsonable(result)
     lines = [
-        f"# {result['dataset']}: {result['images']} images, {result['splits']} split(s), alpha {result['alpha']:.4g}",
+        f"# {result['dataset']}: {count(result['images'], 'image')}, {count(result['splits'], 'split')}, "
+        f"alpha {result['alpha']:.4g}",
         "",
         "Median over splits (mean ± std).",
         "",
@@ -56,7 +58,10 @@ def markdown(result: dict) -> str:
         ]
         if result.get("images_without_type"):
             n = result["images_without_type"]
-            lines += ["", f"{n} image(s) without a distortion type: in the results above, in no row of this table."]
+            lines += [
+                "",
+                f"{count(n, 'image')} without a distortion type: in the results above, in no row of this table.",
+            ]
     if result.get("cross"):
         c = result["cross"]
         lines += [

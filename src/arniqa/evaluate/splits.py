@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..utils.names import count
+
 if TYPE_CHECKING:
     from ..data.iqa import IQADataset
 
@@ -64,15 +66,15 @@ def random_splits(n_images: int, n_splits: int = 10, seed: int = 0, groups=None,
         unit_of = rank[inverse]
         members = [np.flatnonzero(unit_of == u) for u in range(len(order))]
         units = None
-    count = len(members)
-    n_train, n_val, n_test = _counts(count, ratios)
+    size = len(members)
+    n_train, n_val, n_test = _counts(size, ratios)
     if min(n_train, n_val, n_test) < 1:
-        least = next(n for n in range(count + 1, count + 100) if min(_counts(n, ratios)) >= 1)
-        kind = "groups (references)" if units is None else "images"
-        raise SplitError(f"cannot split {count} {kind} into 70/10/20: each part needs one, so {least} or more")
+        least = next(n for n in range(size + 1, size + 100) if min(_counts(n, ratios)) >= 1)
+        what = f"{count(size, 'group')} (references)" if units is None else count(size, "image")
+        raise SplitError(f"cannot split {what} into 70/10/20: each part needs one, so {least} or more")
     out = []
     for i in range(n_splits):
-        perm = np.random.default_rng([seed, i]).permutation(count)
+        perm = np.random.default_rng([seed, i]).permutation(size)
         parts = (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])
         idx = [np.sort(np.concatenate([members[u] for u in part])).astype(np.int64) for part in parts]
         out.append(Split(*idx))
@@ -174,22 +176,24 @@ def check_disjoint(split: Split, groups=None) -> None:
         for b in range(a + 1, 3):
             common = sets[a] & sets[b]
             if common:
-                raise SplitError(f"{names[a]} and {names[b]} share {len(common)} item(s), e.g. {sorted(common)[:3]}")
+                raise SplitError(
+                    f"{names[a]} and {names[b]} share {count(len(common), 'item')}, e.g. {sorted(common)[:3]}"
+                )
 
 
 def choose_splits(
-    dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0, count: int = 10
+    dataset: IQADataset, splits: int | str | Path | None = None, seed: int = 0, default: int = 10
 ) -> tuple[list[Split], str]:
     """Splits and a description. ``splits``: a number of random 70/10/20 splits (reference-disjoint
     for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
-    the dataset's own ``splits/`` folder (the official splits) if it has one, else ``count``
+    the dataset's own ``splits/`` folder (the official splits) if it has one, else ``default``
     random splits."""
     if splits is None:
         own = dataset.root / "splits"
         if (own / "train.npy").is_file():
             made = load_splits(own, len(dataset))
-            return made, f"official {own} ({len(made)} splits){_shared_references(made, dataset.references)}"
-        splits = count
+            return made, f"official {own} ({count(len(made), 'split')}){_shared_references(made, dataset.references)}"
+        splits = default
     number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
     expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
     if not number and not Path(splits).is_dir():  # "3.5", a file, a misspelt folder: "3.5/train.npy: not found"
@@ -197,21 +201,21 @@ def choose_splits(
         raise SplitError(f"splits {str(splits)!r}: {what}; {expected}")
     if not number:
         made = load_splits(splits, len(dataset))
-        return made, f"files in {splits} ({len(made)} splits){_shared_references(made, dataset.references)}"
-    count = int(splits)
-    if not 1 <= count <= MAX_SPLITS:
+        return made, f"files in {splits} ({count(len(made), 'split')}){_shared_references(made, dataset.references)}"
+    n = int(splits)
+    if not 1 <= n <= MAX_SPLITS:
         raise SplitError(f"splits {splits!r}: {expected}")
     groups = dataset.references
     check_seed(seed)  # not a matter of the dataset's size, as the errors below are
     try:
-        made = random_splits(len(dataset), n_splits=count, seed=seed, groups=groups)
+        made = random_splits(len(dataset), n_splits=n, seed=seed, groups=groups)
     except SplitError as e:  # it named neither the dataset nor what to do
         raise SplitError(
             f"{dataset.name} ({dataset.label_file or dataset.root}): {e}; give a larger dataset, or split files "
             "(a folder of train/val/test.npy)"
         ) from None
     unit = "reference-disjoint" if groups is not None else "per image"
-    return made, f"{count} random 70/10/20 splits, {unit}, seed {seed}"
+    return made, f"{count(n, 'random 70/10/20 split')}, {unit}, seed {seed}"
 
 
 def _shared_references(splits: list[Split], references) -> str:

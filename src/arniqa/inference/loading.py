@@ -22,11 +22,11 @@ from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
 from ..utils.files import is_stream, output_lock
-from ..utils.names import did_you_mean
+from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
-from .scorer import Scorer, check_choices, resolve_engine
+from .scorer import Scorer, check_choices, check_engine, resolve_engine
 from .sidecar import sidecar_path
 
 if TYPE_CHECKING:
@@ -111,6 +111,9 @@ def load(
             f"load() got an unknown option {unknown!r}{did_you_mean(unknown, own + passed_on)}; "
             f"its options: {', '.join(own + passed_on)}"
         )
+    precision = options.get("precision", "fp32")
+    check_choices(protocol, precision, engine)  # the settings first: before the files, any download, torch
+    check_engine(engine, precision, options.get("channels_last"), calibrate, name_or_path)
     check_files(name_or_path, weights_dir, regressor, explainer)  # before torch is imported and anything downloads
     head = None
     if explainer is not None:  # first: a head file that is not one fails before any download
@@ -142,12 +145,13 @@ def load(
     return scorer
 
 
-def _check_calibrate(calibrate) -> None:
-    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads)."""
+def check_calibrate(calibrate, say=keyword) -> None:
+    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads); ``say``
+    names the setting (:func:`~arniqa.inference.scorer.check_engine`)."""
     if calibrate is not None and not Path(calibrate).is_dir():
         raise ValueError(
-            f"{calibrate}: no such folder (calibrate: the photos to calibrate the int8 model on); give a folder "
-            "of photos"
+            f"{calibrate}: no such folder ({say('calibrate')}: the photos to calibrate the int8 model on); give a "
+            "folder of photos"
         )
 
 
@@ -159,14 +163,9 @@ def _check_path(name: str, value) -> None:
 
 def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibrate, explainer, **options) -> Scorer:
     path = Path(name_or_path)
-    check_choices(protocol, options.get("precision", "fp32"), engine)  # names: before any model loads or downloads
     int8 = options.get("precision") == "int8"
-    if calibrate is not None and not int8:
-        raise ValueError("calibrate goes with precision='int8'")
-    _check_calibrate(calibrate)
+    check_calibrate(calibrate)
     if is_onnx(path):
-        if engine not in ("auto", "onnxruntime"):
-            raise ValueError(f"{path}: an ONNX file runs with engine='onnxruntime' (--engine onnxruntime)")
         if regressor is not None:
             raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
         if weights_dir is not None:
@@ -362,7 +361,7 @@ def export(
         )
     if calibrate is not None and not int8:
         raise ValueError("calibrate goes with int8")
-    _check_calibrate(calibrate)
+    check_calibrate(calibrate)
     check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch
     from .onnx_export import export_onnx

@@ -30,6 +30,8 @@ from PIL import Image
 from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
+from ..models.paths import is_onnx
+from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, out_of_memory, resolve_device
 from .inputs import as_image, source_name, split_inputs
 from .onnx_engine import ONNX_PRECISIONS, GraphHead, OnnxEngine
@@ -122,15 +124,35 @@ DEFAULTS = {
 }
 
 
-def check_choices(protocol: str | Protocol | None, precision: str, engine: str | OnnxEngine) -> None:
+def check_choices(protocol: str | Protocol | None, precision: str, engine: str | OnnxEngine, say=keyword) -> None:
     """ValueError for a protocol (None: a default), precision or engine that is none of the names: :func:`load`
-    checks them before a model loads (or downloads), :class:`Scorer` when it is made."""
+    checks them before a model loads (or downloads), :class:`Scorer` when it is made; ``say`` as
+    :func:`check_engine`'s."""
     if protocol is not None:
         get_protocol(protocol)
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ValueError(f"{say('precision')} must be one of {PRECISIONS}, got {precision!r}")
     if not isinstance(engine, OnnxEngine) and engine not in ("auto", *ENGINES):
-        raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+        raise ValueError(f"{say('engine')} must be one of {('auto', *ENGINES)}, got {engine!r}")
+
+
+def check_engine(engine, precision="fp32", channels_last=None, calibrate=None, model=None, say=keyword) -> None:
+    """ValueError, before any model loads, for settings that do not go together: an engine that cannot run
+    ``precision`` or ``channels_last`` (``auto``: the engine they choose; an :class:`OnnxEngine` or a ``model``
+    ending in .onnx: ONNX Runtime), ``calibrate`` without int8. ``say`` names the settings: load()'s keywords
+    (:func:`~arniqa.utils.names.keyword`) or the command line's options (``option``)."""
+    if calibrate is not None and precision != "int8":
+        raise ValueError(f"{say('calibrate')} goes with {say('precision', 'int8')}")
+    onnx_file = model is not None and is_onnx(model)
+    if onnx_file and engine not in ("auto", "onnxruntime"):
+        raise ValueError(f"{model}: an ONNX file runs on ONNX Runtime, not {say('engine', engine)}")
+    if engine == "auto":  # what resolve_engine chooses; the device's default goes with any setting
+        engine = "onnxruntime" if precision == "int8" or onnx_file else "torch"
+    if engine == "torch" and precision == "int8":
+        raise ValueError(f"{say('precision', 'int8')} runs on ONNX Runtime, not {say('engine', 'torch')}")
+    if engine != "torch" and (precision not in ONNX_PRECISIONS or channels_last):
+        given = say("channels_last", True) if channels_last else say("precision", precision)
+        raise ValueError(f"{given} applies to the torch engine; ONNX Runtime runs fp32 or int8")
 
 
 def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
@@ -190,10 +212,7 @@ class Scorer:
                 _check_count(name, value, least)
         if channels_last not in (True, False):
             raise ValueError(f"channels_last must be True, False or None, got {channels_last!r}")
-        if engine != "torch" and (precision not in ONNX_PRECISIONS or channels_last):
-            raise ValueError("bf16, fp16 and channels_last apply to the torch engine; ONNX Runtime runs fp32 or int8")
-        if engine == "torch" and precision == "int8":
-            raise ValueError("int8 runs on ONNX Runtime (engine='onnxruntime')")
+        check_engine(engine, precision, channels_last)
         self.protocol = get_protocol(protocol)
         self.model, self.regressor = model, regressor
         self.batch_size = batch_size

@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 from typing import NamedTuple
 
 from ..constants import DEFAULT_MODEL
-from ..data.iqa.registry import DATASETS, canonical_dataset
+from ..data.iqa.registry import ALIASES, DATASETS, canonical_dataset
 from ..utils.names import did_you_mean
 from .paths import no_such_file
 
@@ -85,6 +85,12 @@ def model_dataset(name: str) -> str:
     )
 
 
+# the names of a published regressor, as a line or a help text lists them
+REGRESSOR_NAMES = (
+    f"a dataset ({', '.join(DATASETS)}; also {', '.join(ALIASES)}) or a model ({PYIQA_DEFAULT}, {PREFIX}DATASET)"
+)
+
+
 def regressor_dataset(name: str) -> str:
     """The dataset of a published regressor named by a dataset (``kadid10k``, ``kadid``) or by a
     model (``arniqa``, ``arniqa-live``): every spelling ``arniqa score --regressor`` accepts.
@@ -93,11 +99,15 @@ def regressor_dataset(name: str) -> str:
     ('koniq10k', 'clive')
     """
     key = str(name).strip().lower()
-    if key == PYIQA_DEFAULT or key.startswith(PREFIX):
-        return model_dataset(name)
     if _is_path(key):
         raise ValueError(no_such_file(name, "regressor", f"a published regressor's dataset: {', '.join(DATASETS)}"))
-    return canonical_dataset(name)
+    try:
+        return model_dataset(name) if key == PYIQA_DEFAULT or key.startswith(PREFIX) else canonical_dataset(name)
+    except ValueError:
+        known = (*DATASETS, *ALIASES, *list_models())
+        raise ValueError(
+            f"unknown regressor {name!r}{did_you_mean(name, known)}; expected a regressor file, {REGRESSOR_NAMES}"
+        ) from None
 
 
 RELEASE_URL = "https://github.com/miccunifi/ARNIQA/releases/download/weights/"

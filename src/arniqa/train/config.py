@@ -19,6 +19,7 @@ from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
+from ..utils.names import agree
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -322,7 +323,7 @@ def check(config: Config) -> None:
         # a misspelt key (`split:`) was passed over: the run validated on random splits
         elif unknown := sorted(str(k) for k in set(dataset) - set(VALIDATION_KEYS)):
             problems.append(
-                f"validation.datasets entry {dataset!r}: unknown key(s) {', '.join(unknown)}; "
+                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}; "
                 f"known: {', '.join(VALIDATION_KEYS)}"
             )
     if problems:
@@ -353,7 +354,8 @@ def build_dataclass(cls, values: Any, where: str = ""):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {', '.join(fields)}")
+        keys = ", ".join(where + k for k in unknown)
+        raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}; known: {', '.join(fields)}")
     kwargs = {}
     for name, value in values.items():
         default = getattr(cls(), name)

@@ -61,6 +61,6 @@ def build_validator(
     datasets = []
     for entry in config.datasets:
         dataset = load_dataset(entry["name"], entry["root"])
-        splits, source = choose_splits(dataset, entry.get("splits"), seed=SPLIT_SEED, count=config.num_splits)
+        splits, source = choose_splits(dataset, entry.get("splits"), seed=SPLIT_SEED, default=config.num_splits)
         datasets.append((entry.get("label", dataset.name), dataset, splits, source))
     return Validation(datasets, config.alpha, device, crop_size=crop_size, batch_size=batch_size)

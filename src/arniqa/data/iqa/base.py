@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...utils.files import inside
+from ...utils.names import agree, count
 from .registry import SCORE_RANGES, ScoreRange
 
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
@@ -149,7 +150,9 @@ def read_csv_rows(
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in columns if c not in header]
             if missing:
-                raise DatasetError(f"{path}: missing column(s) {missing}; found {header} (expected {what})")
+                raise DatasetError(
+                    f"{path}: missing {agree(len(missing), 'column')} {missing}; found {header} (expected {what})"
+                )
             twice = [c for c in (*columns, *optional) if header.count(c) > 1]
             if twice:  # which of the two would hold the values?
                 raise DatasetError(f"{path}: column {twice[0]!r} appears twice in the header; keep one")
@@ -241,5 +244,5 @@ def check_images(dataset: IQADataset) -> IQADataset:
         shown = ", ".join(repr(str(p)) for p in missing[:5])  # repr: no control characters from a label file
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         label = f" named in {dataset.label_file}" if dataset.label_file else ""
-        raise DatasetError(f"{len(missing)} image(s){label} not found: {shown}{more}")
+        raise DatasetError(f"{count(len(missing), 'image')}{label} not found: {shown}{more}")
     return dataset

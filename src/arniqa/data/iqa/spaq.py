@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...utils.names import agree
 from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, require_file, score_range
 
 LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
@@ -44,11 +45,11 @@ def load(root: Path, check: bool = True) -> IQADataset:
         raise DatasetError(f"{path}: column {twice[0]!r} appears twice (spaces around names are ignored); keep one")
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
-        raise DatasetError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
+        raise DatasetError(f"{path}: missing {agree(len(missing), 'column')} {missing}; found {list(table.columns)}")
     scores = pd.to_numeric(table["MOS"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
-        raise DatasetError(f"{path}: MOS is not a number in row(s) {[int(i) + 2 for i in bad[:5]]}")
+        raise DatasetError(f"{path}: MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}")
     names = ["" if pd.isna(n) else str(n).strip() for n in table["Image name"]]
     empty = [row for row, name in enumerate(names, start=2) if not name]
     if empty:  # an empty cell was the image 'TestImage/nan', then "not found"
