@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..constants import STATE_FILE
 from ..utils.files import OutputBusy, error_line, show_warning
-from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals
+from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
 from .config import Config, ConfigError, load_config
 from .state import TrainingError, resume_with
 from .stopping import Stopped
@@ -69,4 +69,5 @@ def rank_prefix() -> str:
 if __name__ == "__main__":
     keep_freed_memory()  # this process is a training run: see arniqa/utils/runtime.py
     stop_on_signals()  # SIGTERM, SIGHUP before the run trains (and after): a clean stop, as Ctrl-C
+    stop_with_launcher()  # torchrun killed: SIGTERM, the state saved (not a rank training on alone)
     sys.exit(main())
