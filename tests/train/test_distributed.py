@@ -10,6 +10,7 @@ is not what this test is about.
 Run as a script, this file is one of the two worker processes (env RANK, WORLD_SIZE, MASTER_*).
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -271,6 +272,76 @@ def test_every_rank_resumes_from_rank_0s_state_whatever_its_own_folder_holds(tmp
         str(k) for k in range(1, 10)
     ]
     assert sorted(f.name for f in own.iterdir()) == ["state.pt"] and (own / "state.pt").read_bytes() == old
+
+
+# A rank under torchrun: python -m arniqa.train as run (its own signal set-up), training the tests' stand-in slowed
+# to 0.1 s a forward pass; it writes its pid next to the config first.
+LAUNCHED = f"""
+import os, runpy, sys, time
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from tiny_arniqa import TinyARNIQA
+import arniqa.train.loop as loop
+class Slow(TinyARNIQA):
+    def forward(self, x):
+        time.sleep(0.1)
+        return super().forward(x)
+loop.build_model = lambda config: Slow()
+Path(sys.argv[1]).with_name("rank" + os.environ["RANK"] + ".pid").write_text(str(os.getpid()))
+runpy.run_module("arniqa.train", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_ranks_of_a_torchrun_killed_with_its_process_group_stop_with_the_state_saved(tmp_path, short_run, tiny_model):
+    """SIGKILL to torchrun's process group reached no rank (torch elastic starts each in a session of its own): they
+    trained on to the end, holding their GPUs and writing the run folder. Now each gets SIGTERM when torchrun dies:
+    both stop at the same step with state.pt saved and their one line, and the state resumes to the end."""
+    import signal
+
+    from arniqa.train.loop import Trainer
+    from arniqa.train.state import load_state_file
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(short_run("train.epochs=10", "log.every=1").to_dict()))
+    (tmp_path / "rank.py").write_text(LAUNCHED)
+    run, pids = tmp_path / "run", [tmp_path / f"rank{r}.pid" for r in range(2)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    torchrun = subprocess.Popen(
+        [*command, str(tmp_path / "rank.py"), str(tmp_path / "config.yaml")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(logged(run)) < 2 and torchrun.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(torchrun.pid, signal.SIGKILL)
+        _, err = torchrun.communicate(timeout=60)  # the ranks hold its stderr: read to its end when both ended
+    finally:
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid.read_text()), signal.SIGKILL)  # a rank left running
+    state = load_state_file(run / "state.pt")
+    line = (
+        f"stopped by SIGTERM at epoch {state['epoch']}, step {state['step']}; state.pt holds global step "
+        f"{state['global_step']}: resume with --resume {run / 'state.pt'}"
+    )
+    assert sorted(s for s in err.decode().splitlines() if s.startswith("error: ")) == [
+        f"error: rank {r}: {line}" for r in range(2)
+    ]
+    assert 2 <= state["global_step"] == logged(run)[-1] < 30 and not (run / "model.safetensors").exists()
+    Trainer(short_run("train.epochs=10")).fit(resume=run / "state.pt")  # one process now: the same global batches
+    assert load_state_file(run / "state.pt")["global_step"] == 30
+
+
+def logged(run: Path) -> list[int]:
+    """The global steps in the run's log.csv."""
+    rows = (run / "log.csv").read_text().splitlines()[1:] if (run / "log.csv").exists() else []
+    return [int(row.split(",")[0]) for row in rows]
 
 
 @pytest.mark.slow

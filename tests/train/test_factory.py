@@ -290,15 +290,15 @@ def test_a_new_run_starts_from_the_model_build_model_loads(tmp_path, image_folde
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
     """`python -m arniqa.train` (the torchrun entry) ended a Ctrl-C with KeyboardInterrupt's traceback."""
-    import arniqa.train.__main__ as entry
+    import arniqa.train.loop as loop
 
     def interrupted(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(entry, "Trainer", interrupted)
+    monkeypatch.setattr(loop, "Trainer", interrupted)
     config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     assert main([str(config), "--set", f"data.root={tmp_path}"]) == 128 + 2  # SIGINT, as shells report it
-    assert capsys.readouterr().err == "error: interrupted\n"  # nothing trained yet: no state to resume
+    assert capsys.readouterr().err == "error: interrupted; nothing was trained: run the same command again\n"
     state = tmp_path / "state.pt"
     assert main([str(config), "--set", f"data.root={tmp_path}", "--resume", str(state)]) == 128 + 2
     assert capsys.readouterr().err == f"error: interrupted; resume with --resume {state}\n"

@@ -3,6 +3,9 @@
 import os
 import stat
 import threading
+import warnings
+
+import pytest
 
 from arniqa.train.config import Config
 from arniqa.train.logger import RunLogger
@@ -66,3 +69,32 @@ def test_a_run_killed_before_its_first_log_row_leaves_a_header_and_its_rerun_wri
             "global_step,epoch,srcc",
             f"{start + 1},1,0.500000",
         ]
+
+
+def test_damaged_rows_dropped_on_resume_are_said_in_one_warning_per_file(tmp_path):
+    """Rows overwritten in the middle of log.csv (a disk fault, a hand edit), or its header, were dropped on resume
+    without a word (a lost header took every row with it; bytes that are not UTF-8 stopped the resume): each file's
+    damaged rows are now counted in one warning, also in run.log, and log.csv gets its header back."""
+    config = Config()
+    config.log.tensorboard = config.log.progress = False
+    header = "global_step,epoch,step,loss,lr,samples_per_s,elapsed_s"
+    rows = [f"{k},0,{k - 1},2.5,1e-3,4.0,{k}.0" for k in range(1, 7)]
+    damaged = ["\0" * 20, rows[0], rows[1], "3,0,2,2.5\0\0\0", rows[3], "\udcff\udcfe", rows[4], rows[5][:9]]
+    (tmp_path / "log.csv").write_bytes(os.fsencode("\n".join(damaged) + "\n"))  # bytes that are not UTF-8 too
+    (tmp_path / "validation.csv").write_text("global_step,epoch,srcc\n2,1,0.5\n4,2,0.\0\0\0\n")
+    with pytest.warns(UserWarning) as said, output_lock(tmp_path), RunLogger(tmp_path, 10, 5, True, config):
+        pass
+    lines = [
+        f"{tmp_path / 'validation.csv'}: 1 damaged row dropped on resume",
+        f"{tmp_path / 'log.csv'}: 4 damaged rows dropped on resume",
+    ]
+    assert [str(w.message).split(" (")[0] for w in said] == lines
+    assert (tmp_path / "log.csv").read_text().splitlines() == [header, rows[0], rows[1], rows[3], rows[4]]
+    assert (tmp_path / "validation.csv").read_text().splitlines() == ["global_step,epoch,srcc", "2,1,0.5"]
+    assert all(line in (tmp_path / "run.log").read_text() for line in lines)
+    (tmp_path / "log.csv").write_bytes(os.fsencode("\n".join(damaged) + "\n"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a new run drops every row: nothing to say
+        with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config):
+            pass
+    assert (tmp_path / "log.csv").read_text().splitlines() == [header]

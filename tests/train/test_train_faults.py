@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from train.test_state import STAND_IN, write_config
 
 from arniqa.train import load_config
@@ -271,8 +272,9 @@ def test_a_python_warning_is_one_warning_line(tmp_path, capsys, monkeypatch):
     import warnings
 
     import arniqa.train.__main__ as entry
+    import arniqa.train.loop as loop
 
-    class WarnAndFinish(entry.Trainer):
+    class WarnAndFinish(loop.Trainer):
         def __init__(self, config):
             self.finished_before = False
 
@@ -281,12 +283,53 @@ def test_a_python_warning_is_one_warning_line(tmp_path, capsys, monkeypatch):
             return tmp_path / "model.safetensors"
 
     monkeypatch.setattr(entry, "load_config", lambda path, overrides: None)
-    monkeypatch.setattr(entry, "Trainer", WarnAndFinish)
+    monkeypatch.setattr(loop, "Trainer", WarnAndFinish)
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # put back after the test
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         assert entry.main(["config.yaml"]) == 0
     assert capsys.readouterr().err == "warning: the ImageNet file's hash is not the published one\n"
+
+
+# python -m arniqa.train as run, its import of the training loop (torch, timm: seconds) held until a signal comes.
+AT_IMPORT = """
+import runpy, sys, time
+from pathlib import Path
+class Held:
+    def find_spec(self, name, path=None, target=None):
+        if name == "arniqa.train.loop":
+            Path({ready!r}).touch()
+            time.sleep(60)
+sys.meta_path.insert(0, Held())
+runpy.run_module("arniqa.train", run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+def test_a_signal_while_the_run_imports_torch_is_one_line_saying_to_start_again(tmp_path, short_run):
+    """``python -m arniqa.train`` took SIGTERM and SIGHUP only once torch and the model code were imported (seconds;
+    torchrun stops every rank with SIGTERM when one fails): a signal before ended it with no line. Now one line says
+    what happened and that the run starts again; exit 128 + the signal."""
+    from arniqa.train.__main__ import go_on
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(short_run().to_dict()))
+    ready = tmp_path / "importing"
+    script = AT_IMPORT.format(ready=str(ready))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(config)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (
+        128 + signal.SIGTERM,
+        "error: stopped by SIGTERM; nothing was trained: run the same command again\n",
+    )
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / STATE_FILE).touch()  # a run stopped as it ended, after its last state was written
+    assert go_on(None, short_run()) == f"resume with --resume {tmp_path / 'run' / STATE_FILE}"
 
 
 def test_running_out_of_memory_in_a_step_is_one_line_saying_what_to_lower(tmp_path, short_run, monkeypatch):

@@ -22,6 +22,7 @@ from arniqa.utils.files import (
     jsonable,
     mark_used,
     out_of_space,
+    output_lock,
     parse_json,
     prune_cache,
     reserve,
@@ -176,6 +177,37 @@ def test_atomic_writes_replace_no_file_when_one_cannot_be_written(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [n.name for n in names]  # no temporary file left
     assert atomic_writes([(n, lambda tmp: tmp.write_text("new")) for n in names]) == names
     assert [n.read_text() for n in names] == ["new"] * 3 and sorted(os.listdir(tmp_path)) == [n.name for n in names]
+
+
+def test_a_folder_made_read_only_during_a_write_keeps_the_writes_error_and_frees_the_lock(tmp_path, monkeypatch):
+    """A run folder made read-only (chmod, a file system remounted read-only) while a command wrote in it under its
+    lock: the write's error (named after its file, and a training run's one line from it) was replaced by the error of
+    removing the temporary file, then by that of removing the lock file on the way out: a traceback, exit 1. The
+    lock file now stays, released all the same: the next command takes the folder."""
+    read_only = []
+
+    def refused(real):
+        def call(path, *args, **kwargs):
+            if read_only:
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real(path, *args, **kwargs)
+
+        return call
+
+    def write(tmp: Path):
+        tmp.write_text("new")
+        read_only.append(True)
+
+    monkeypatch.setattr(os, "unlink", refused(os.unlink))
+    monkeypatch.setattr(os, "replace", refused(os.replace))
+    with pytest.raises(OSError) as err, output_lock(tmp_path):
+        atomic_write(tmp_path / "state.pt", write)
+    assert (err.value.errno, err.value.filename) == (errno.EROFS, str(tmp_path / "state.pt"))
+    read_only.clear()  # writable again
+    with output_lock(tmp_path):
+        assert (tmp_path / ".arniqa.lock").read_text() == str(os.getpid())
+    left = os.listdir(tmp_path)  # the temporary file the read-only folder kept (the next training run removes it)
+    assert len(left) == 1 and left[0].startswith(".state.") and left[0].endswith(".tmp.pt")
 
 
 def test_write_whole_cuts_a_failing_write_back_to_the_last_whole_record(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """resolve_device: the explicit names, the order of "auto", and errors for devices that are absent."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -97,6 +98,26 @@ def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signa
     assert done.stdout == (
         f"{128 + signal.SIGTERM} stopped by SIGTERM\n{128 + signal.SIGTERM} stopped by SIGTERM; rerun to go on\n"
     )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_only_a_process_torchrun_started_asks_for_sigterm_when_its_parent_ends():
+    """Under torchrun (TORCHELASTIC_RUN_ID set) the kernel holds SIGTERM as the process's parent-death signal, read
+    back with prctl(PR_GET_PDEATHSIG); a run started otherwise holds none, so it goes on when its shell ends
+    (nohup)."""
+    code = textwrap.dedent(
+        """
+        import ctypes
+        from arniqa.utils.runtime import stop_with_launcher
+        asked, held = stop_with_launcher(), ctypes.c_int(-1)
+        ctypes.CDLL(None).prctl(2, ctypes.byref(held), 0, 0, 0)  # PR_GET_PDEATHSIG, linux/prctl.h
+        print(asked, held.value)
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "TORCHELASTIC_RUN_ID"}
+    for extra, expected in (({}, "False 0"), ({"TORCHELASTIC_RUN_ID": "none"}, f"True {int(signal.SIGTERM)}")):
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True)
+        assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
 
 
 def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():

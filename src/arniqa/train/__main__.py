@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 
+from ..constants import STATE_FILE
 from ..utils.files import OutputBusy, error_line, show_warning
-from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals
-from .config import ConfigError, load_config
-from .loop import Trainer
+from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
+from .config import Config, ConfigError, load_config
 from .state import TrainingError, resume_with
 from .stopping import Stopped
 
@@ -29,15 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", metavar="STATE", help="resume from a state.pt written by an earlier run")
     args = parser.parse_args(argv)
     warnings.showwarning = show_warning
+    config = None
     try:
         config = load_config(args.config, args.overrides)
+        from .loop import Trainer  # torch, timm: seconds, after the signal handlers (a signal meanwhile: a line)
+
         trainer = Trainer(config)
         path = trainer.fit(args.resume)
     except Stopped as err:
         print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
         return err.code
-    except KeyboardInterrupt:
-        code, line = interrupted(None if args.resume is None else resume_with(args.resume))
+    except KeyboardInterrupt:  # before the run trains, or after: no state.pt written by this stop
+        code, line = interrupted(go_on(args.resume, config))
         print(error_line(f"{rank_prefix()}{line}"), file=sys.stderr)
         return code
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
@@ -48,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def go_on(resume: str | None, config: Config | None) -> str:
+    """How a run stopped outside its steps goes on: from ``resume``, else from a state.pt in its output folder,
+    else it trained nothing (a signal as it started, torchrun stopping it) and starts again."""
+    state = Path(config.output) / STATE_FILE if config is not None else None
+    if resume is None and state is not None and state.exists():
+        resume = state
+    return resume_with(resume) if resume is not None else "nothing was trained: run the same command again"
+
+
 def rank_prefix() -> str:
     """``rank R: `` under torchrun with several processes, else nothing."""
     return f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
@@ -56,4 +69,5 @@ def rank_prefix() -> str:
 if __name__ == "__main__":
     keep_freed_memory()  # this process is a training run: see arniqa/utils/runtime.py
     stop_on_signals()  # SIGTERM, SIGHUP before the run trains (and after): a clean stop, as Ctrl-C
+    stop_with_launcher()  # torchrun killed: SIGTERM, the state saved (not a rank training on alone)
     sys.exit(main())

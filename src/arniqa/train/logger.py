@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..utils.files import atomic_write, clear_own
+from ..utils.names import count
 from .config import Config
 from .state import checkpoint_write
 
@@ -34,10 +36,11 @@ class RunLogger:
         for name in ("validation.csv", "log.csv", "run.log"):  # read and appended in place: a planted pipe goes
             with self._writing(name):
                 clear_own(self.output / name)
+        damaged, self.progress = {}, None  # the progress bar starts below
         with self._writing("validation.csv"):
-            _truncate_csv(self.output / "validation.csv", self.start)
+            damaged["validation.csv"] = _truncate_csv(self.output / "validation.csv", self.start)
         with self._writing("log.csv"):
-            _truncate_csv(self.csv_path, self.start)
+            damaged["log.csv"] = _truncate_csv(self.csv_path, self.start, LOG_FIELDS)
             new = _headless(self.csv_path)
             self.csv_file = open(self.csv_path, "a", newline="")
             self.csv = csv.writer(self.csv_file)
@@ -46,12 +49,19 @@ class RunLogger:
                 self.csv_file.flush()
         with self._writing("run.log"):
             self.run_log = open(self.output / "run.log", "a" if self.start else "w")
+        for name, rows in damaged.items():
+            if rows and self.start:  # said, not dropped unseen (a new run drops every row)
+                line = (
+                    f"{self.output / name}: {count(rows, 'damaged row')} dropped on resume (not rows of its columns: "
+                    "cut short, overwritten or edited); their steps are missing from it"
+                )
+                self.note(line)
+                warnings.warn(line, stacklevel=2)
         self.writer = None
         if self.config.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.output / "tensorboard"), purge_step=self.start or None)
-        self.progress = None
         if self.config.log.progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -145,17 +155,23 @@ def _headless(path: Path) -> bool:
     return not path.exists() or path.stat().st_size == 0
 
 
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Keep the header and the rows with global_step <= last_step (all rows dropped for a fresh run)."""
+def _truncate_csv(path: Path, last_step: int, header: tuple[str, ...] | None = None) -> int:
+    """Keep the header (``header``, else the file's first row) and the rows with global_step <= last_step (all rows
+    dropped for a fresh run); return how many rows were dropped as damaged: not the header, and not a row of its
+    columns with a step number and no NUL byte (cut short by a failed write, zeroed by a disk fault, edited)."""
     if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    # A row cut short by a failed write (disk full) is dropped too.
-    kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit() and int(r[0]) <= last_step]
+        return 0
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        lines = f.read().splitlines()
+    rows = [[] if "\0" in line else next(csv.reader([line]), []) for line in lines]  # Python 3.10's csv raises on NUL
+    head = list(header) if header else rows[0] if rows else []
+    body = [r for r in rows if r != head] if header else rows[1:]
+    good = [r for r in body if len(r) == len(head) and r[0].isdigit()]
+    kept = ([head] if head else []) + [r for r in good if int(r[0]) <= last_step]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(kept)
 
     atomic_write(path, write)
+    return len(body) - len(good)

@@ -16,9 +16,6 @@ import signal
 import threading
 from pathlib import Path
 
-import torch
-import torch.distributed as dist
-
 from .state import resume_with
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -72,12 +69,11 @@ class StopSignals:
         """The signal any process of the run got (0: none): all stop at the same step."""
         if not distributed:
             return self.signum
-        flag = torch.tensor([self.signum], dtype=torch.int64, device=_collective_device())
+        import torch  # here: python -m arniqa.train takes Stopped before it imports torch
+        import torch.distributed as dist
+
+        nccl = dist.get_backend() == "nccl"
+        device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+        flag = torch.tensor([self.signum], dtype=torch.int64, device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return int(flag.item())
-
-
-def _collective_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")

@@ -172,7 +172,8 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
                 os.replace(tmp, path)
     finally:
         for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
+            with suppress(OSError):  # a folder made read-only meanwhile: the write's error is what is said
+                tmp.unlink(missing_ok=True)
     if fsync:
         for folder in dict.fromkeys(path.parent for _, path in written):
             _fsync_folder(folder)
@@ -537,7 +538,8 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         else:
             yield path
     finally:
-        if held:
-            name.unlink(missing_ok=True)  # while still locked, so no one locks a file about to go
+        if held:  # while still locked, so no one locks a file about to go; in a folder made read-only it stays,
+            with suppress(OSError):  # released all the same, and the next command takes it over
+                name.unlink(missing_ok=True)
         if fd is not None:
             os.close(fd)

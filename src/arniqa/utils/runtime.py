@@ -303,6 +303,20 @@ def stop_on_signals() -> None:
             signal.signal(signum, _terminate)
 
 
+PR_SET_PDEATHSIG = 1  # prctl's option, from linux/prctl.h
+
+
+def stop_with_launcher() -> bool:
+    """Under torchrun (torch elastic sets ``TORCHELASTIC_RUN_ID``) on Linux: ask the kernel to send this process
+    SIGTERM when its parent, torchrun, ends. torch elastic starts each process in a session of its own, so a
+    SIGKILL to torchrun's process group reached none: they trained on, holding their GPUs and writing the run
+    folder. Now they stop as on SIGTERM (the state saved). Returns whether it was set; elsewhere it does nothing
+    (a run started from a shell, ``nohup``, goes on when the shell ends)."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return False
+    return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+
+
 def interrupted(advice: str | None = None) -> tuple[int, str]:
     """The exit status and the line of a command stopped by Ctrl-C or a :data:`TERMINATING` signal: 128 + the
     signal's number, as a shell reports it (130 for Ctrl-C), and ``interrupted`` or ``stopped by SIGTERM``, then
