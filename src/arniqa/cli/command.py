@@ -106,7 +106,7 @@ def check_settings(model, engine: str, precision: str = "fp32", channels_last=No
         check_choices(None, precision, engine, option)
         check_engine(engine, precision, channels_last, calibrate, model, option)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        fail(str(e))
     check_calibration(calibrate)
 
 
