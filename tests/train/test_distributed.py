@@ -293,7 +293,7 @@ runpy.run_module("arniqa.train", run_name="__main__")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGKILL are POSIX")
 def test_ranks_of_a_torchrun_killed_with_its_process_group_stop_with_the_state_saved(tmp_path, short_run, tiny_model):
     """SIGKILL to torchrun's process group reached no rank (torch elastic starts each in a session of its own): they
     trained on to the end, holding their GPUs and writing the run folder. Now each gets SIGTERM when torchrun dies:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -100,24 +101,50 @@ def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signa
     )
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
-def test_only_a_process_torchrun_started_asks_for_sigterm_when_its_parent_ends():
-    """Under torchrun (TORCHELASTIC_RUN_ID set) the kernel holds SIGTERM as the process's parent-death signal, read
-    back with prctl(PR_GET_PDEATHSIG); a run started otherwise holds none, so it goes on when its shell ends
-    (nohup)."""
-    code = textwrap.dedent(
-        """
-        import ctypes
-        from arniqa.utils.runtime import stop_with_launcher
-        asked, held = stop_with_launcher(), ctypes.c_int(-1)
-        ctypes.CDLL(None).prctl(2, ctypes.byref(held), 0, 0, 0)  # PR_GET_PDEATHSIG, linux/prctl.h
-        print(asked, held.value)
-        """
-    )
+LAUNCHER = """
+import os, signal, subprocess, sys, threading, time
+def start():  # as torch elastic may: a thread starts the process, and ends once it is up
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=subprocess.PIPE)
+    child.stdout.readline()
+threading.Thread(target=start).start()
+time.sleep(0.1)
+while threading.active_count() > 1:
+    time.sleep(0.05)
+time.sleep(1.0)  # the launcher lives on after that thread
+os.kill(os.getpid(), signal.SIGKILL)  # then it is killed, as with kill -9
+"""
+
+RANK = """
+import os, signal, sys, time
+from arniqa.utils.runtime import stop_with_launcher
+parent, alive, gone = os.getppid(), [], []
+signal.signal(signal.SIGTERM, lambda signum, frame: (alive if os.getppid() == parent else gone).append(signum))
+asked = stop_with_launcher(poll=0.05)
+print("ready", flush=True)
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    time.sleep(0.02)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{asked} {len(alive)} {len(gone)}")
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+"""
+
+
+def test_only_a_process_torchrun_started_gets_one_sigterm_when_its_launcher_ends(tmp_path):
+    """Under torchrun (TORCHELASTIC_RUN_ID set) a process gets SIGTERM once its launcher has ended, exactly once: the
+    parent-death signal asked of Linux came when the thread that started it ended (torchrun alive) and again as
+    torchrun's threads ended, and a second SIGTERM stops a run at once, unsaved (a torchrun killed with SIGKILL
+    left both ranks with no state.pt). A run started otherwise gets nothing, so it goes on when its shell ends."""
     env = {key: value for key, value in os.environ.items() if key != "TORCHELASTIC_RUN_ID"}
-    for extra, expected in (({}, "False 0"), ({"TORCHELASTIC_RUN_ID": "none"}, f"True {int(signal.SIGTERM)}")):
-        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True)
-        assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
+    for extra, expected in (({}, "False 0 0"), ({"TORCHELASTIC_RUN_ID": "none"}, "True 0 1")):
+        out = tmp_path / "said"
+        out.unlink(missing_ok=True)
+        launcher = subprocess.run([sys.executable, "-c", LAUNCHER, RANK, str(out)], env={**env, **extra}, timeout=60)
+        assert launcher.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert out.read_text() == expected
 
 
 def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -303,18 +304,25 @@ def stop_on_signals() -> None:
             signal.signal(signum, _terminate)
 
 
-PR_SET_PDEATHSIG = 1  # prctl's option, from linux/prctl.h
-
-
-def stop_with_launcher() -> bool:
-    """Under torchrun (torch elastic sets ``TORCHELASTIC_RUN_ID``) on Linux: ask the kernel to send this process
-    SIGTERM when its parent, torchrun, ends. torch elastic starts each process in a session of its own, so a
-    SIGKILL to torchrun's process group reached none: they trained on, holding their GPUs and writing the run
-    folder. Now they stop as on SIGTERM (the state saved). Returns whether it was set; elsewhere it does nothing
-    (a run started from a shell, ``nohup``, goes on when the shell ends)."""
-    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+def stop_with_launcher(poll: float = 0.2) -> bool:
+    """Under torchrun (torch elastic sets ``TORCHELASTIC_RUN_ID``): send this process SIGTERM, once, when its parent,
+    torchrun, ends (a thread watches the parent's pid). torch elastic starts each process in a session of its own,
+    so a SIGKILL to torchrun's process group reached none: they trained on, holding their GPUs and writing the run
+    folder. Now they stop as on SIGTERM (the state saved). Linux's parent-death signal is not used: it comes when
+    the thread that started the process ends, and again as torchrun's threads end, and a second SIGTERM stops a
+    run at once, unsaved. Returns whether it watches; elsewhere it does nothing (a run started from a shell,
+    ``nohup``, goes on when the shell ends)."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
         return False
-    return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="arniqa-launcher", daemon=True).start()
+    return True
 
 
 def interrupted(advice: str | None = None) -> tuple[int, str]:
