@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
-from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import mark_used, prune_cache, short_digest, write_json
+from ..utils.files import cache_dir, mark_used, prune_cache, short_digest, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path

@@ -21,7 +21,7 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import is_stream, output_lock, short_digest
+from ..utils.files import is_stream, output_lock, sha256_of, short_digest
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
@@ -200,7 +200,7 @@ def _published_onnx(
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export, and the
     encoder's fingerprints beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
     torch model (nor imports timm and torchvision)."""
-    from ..models.download import fetch, sha256_of
+    from ..models.download import fetch
     from ..models.published import published_encoder
     from ..models.registry import ENCODER_FILE
     from .engines import cached_fingerprint, cached_onnx
