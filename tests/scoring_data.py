@@ -1,4 +1,5 @@
-"""Inputs for the scoring tests: random-weight published model files, JPEG bytes, tar shards with bad members."""
+"""Inputs for the scoring tests: random-weight published model files, JPEG bytes, tar shards with bad members,
+regressor files that record their encoder."""
 
 import io
 import tarfile
@@ -84,3 +85,13 @@ def make_shards(d):
     (d / "000001.tar").write_bytes(whole.read_bytes()[:cut])  # cut inside b.jpg's data
     whole.unlink()
     return good
+
+
+def regressor_file(path, regressor, encoder_text, encoder_model):
+    """A regressor file as `arniqa evaluate` writes it: the encoder it was fitted on named, and fingerprinted."""
+    from arniqa.models.arniqa import pairing_fingerprints
+    from arniqa.models.checkpoint import regressor_writer
+    from arniqa.utils.files import atomic_write
+
+    info = dict(encoder=encoder_text, **pairing_fingerprints(encoder_model))
+    return atomic_write(path, regressor_writer(regressor, evaluated_on="kadid10k", **info))

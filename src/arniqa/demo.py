@@ -36,7 +36,7 @@ from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.regressor import Regressor
 from .train import load_config, train
 from .train.config import ConfigError, from_dict, read_values
-from .utils.files import atomic_write
+from .utils.files import atomic_write, text_writer
 
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
@@ -251,4 +251,4 @@ def write_report(output: Path, config, run: Path, dataset, predicted, test_idx, 
         "",
     ]
     text = "\n".join(lines)
-    return atomic_write(output / "report.md", lambda tmp: tmp.write_text(text))
+    return atomic_write(output / "report.md", text_writer(text))

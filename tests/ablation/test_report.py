@@ -114,7 +114,9 @@ def test_report_intervals_groups_cost_and_curves(tree):
     assert (out / "learning_curves.png").stat().st_size > 1000
     assert "Each run trained on 4 pristine images for 10 steps of batch 2 at " in report
     assert "* n = 3 seeds per variant." in report and "consistent over the 3 seeds." in report
-    assert "40x32 px x ['gaublur', 'whitenoise'] x 5 levels (seed 0)" in report
+    # the types and seeds as prose, not Python lists (['gaublur', 'whitenoise'], [0, 1, 2])
+    assert "40x32 px x 2 types (`gaublur`, `whitenoise`) x 5 levels (seed 0)" in report
+    assert "* Seeds: 0, 1, 2\n" in report
 
 
 def test_the_scale_of_a_one_image_one_step_run_is_said_in_the_singular(tree):

@@ -1,5 +1,8 @@
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,6 +92,36 @@ def test_sources_name_pristine_files_in_any_bytes(tmp_path):
     with open(tmp_path / "bench" / "sources.csv", encoding="utf-8") as f:
         sources = [row["source"] for row in csv.DictReader(f)]
     assert sources == sorted([str(folder / "back\\\\slash.png"), str(folder / "caf\\xe9.png")])
+
+
+# A build in a process where Python flags every text file opened without an encoding (its bytes would follow the
+# locale's encoding) as an error in arniqa's modules
+IN_ANY_LOCALE = """
+import sys, warnings
+from pathlib import Path
+from PIL import Image
+from arniqa.data.synthetic import build_synthetic
+
+warnings.filterwarnings("error", category=EncodingWarning, module=r"arniqa\\.")
+photo = Path(sys.argv[1]) / "photo.png"
+Image.new("RGB", (40, 30), (120, 80, 40)).save(photo)
+build_synthetic([photo], Path(sys.argv[1]) / "bench", size=(16, 12), types=("jpeg",))
+"""
+
+
+def test_the_benchmark_files_are_utf8_whatever_the_locale(tmp_path):
+    """README.md, sources.csv and dmos.csv were written in the locale's encoding, not as UTF-8 as arniqa's other
+    files: a pristine path with a character that encoding lacks (Windows' cp1252 has no 'Ł') stopped the build
+    at its last step, and other locales wrote bytes a UTF-8 reader misreads."""
+    env = {**os.environ, "PYTHONWARNDEFAULTENCODING": "1"}
+    done = subprocess.run([sys.executable, "-c", IN_ANY_LOCALE, str(tmp_path)], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-800:]
+    assert sorted(p.name for p in (tmp_path / "bench").glob("*.*")) == [
+        "README.md",
+        "dmos.csv",
+        "settings.json",
+        "sources.csv",
+    ]
 
 
 def test_rebuild_is_identical_and_keeps_existing_files(pristine, tmp_path):

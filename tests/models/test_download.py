@@ -23,9 +23,10 @@ from local_http import sending, serving
 from scoring_data import save_scripted_regressor
 
 from arniqa.models import download
-from arniqa.models.download import DownloadError, cache_dir, fetch
+from arniqa.models.download import DownloadError, fetch
 from arniqa.models.files import WeightsError
 from arniqa.models.registry import PUBLISHED
+from arniqa.utils.files import cache_dir
 
 CONTENT = bytes(range(256)) * 300  # 76.8 kB, several read blocks
 

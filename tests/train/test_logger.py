@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -10,6 +12,39 @@ import pytest
 from arniqa.train.config import Config
 from arniqa.train.logger import RunLogger
 from arniqa.utils.files import output_lock
+
+# A run and its resume, in a process where Python flags every text file opened without an encoding (its bytes would
+# follow the locale's encoding) as an error in arniqa's modules
+IN_ANY_LOCALE = """
+import sys, warnings
+from pathlib import Path
+from arniqa.train.config import Config
+from arniqa.train.logger import RunLogger
+
+warnings.filterwarnings("error", category=EncodingWarning, module=r"arniqa\\.")
+config = Config()
+config.log.tensorboard = config.log.progress = False
+for start in (0, 1):
+    with RunLogger(Path(sys.argv[1]), 4, start, True, config) as log:
+        log.log(start + 1, 1, start + 1, 0.5, 0.1, 10.0)
+        log.validation(start + 1, 1, {"srcc": 0.5})
+        log.note(f"resumed from {sys.argv[1]}")
+"""
+
+
+def test_the_logs_are_utf8_whatever_the_locale(tmp_path):
+    """log.csv, validation.csv and run.log were written in the locale's encoding, not as UTF-8 as arniqa's other
+    files: a run.log note naming a path with a character that encoding lacks (Windows' cp1252 has no 'Ł') stopped
+    the run, and other locales wrote bytes a UTF-8 reader misreads."""
+    env = {**os.environ, "PYTHONWARNDEFAULTENCODING": "1"}
+    done = subprocess.run([sys.executable, "-c", IN_ANY_LOCALE, str(tmp_path)], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-800:]
+    assert (tmp_path / "validation.csv").read_text().splitlines() == [
+        "global_step,epoch,srcc",
+        "1,1,0.500000",
+        "2,1,0.500000",
+    ]
+    assert len((tmp_path / "run.log").read_text().splitlines()) == 2
 
 
 def test_a_pipe_planted_as_a_log_file_is_replaced_never_opened(tmp_path):

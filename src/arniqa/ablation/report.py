@@ -157,7 +157,11 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
     m = summary["machine"]
     ev = config.evaluation
     synth = config.synthetic
-    types = synth.types or f"the {len(KADID_TYPES)} types shared with KADID-10k"
+    types = (
+        f"{count(len(synth.types), 'type')} ({', '.join(f'`{t}`' for t in synth.types)})"
+        if synth.types
+        else f"the {len(KADID_TYPES)} types shared with KADID-10k"
+    )
     md = ["## Setup", ""]
     if runs:
         commands = sorted(set(r["command"] for r in runs))
@@ -170,7 +174,7 @@ def _setup_section(config: AblationConfig, summary: dict, split: dict, runs: lis
         "* Variants: "
         + "; ".join(f"`{k}` {v}" for k, v in config.variants.items())
         + f"; baseline `{config.baseline}`",
-        f"* Seeds: {config.seeds}",
+        f"* Seeds: {', '.join(map(str, config.seeds))}",
         f"* Data: {split['images']} pristine images in `{split['pristine']}`, split by file with seed "
         f"{split['seed']}: {split['rule']}.",
         f"* Synthetic benchmark: the held-out images at {synth.size} px x {types} x {NUM_LEVELS} levels "

@@ -77,9 +77,8 @@ def evaluate(
     """Frozen features + ridge: alpha by median validation SRCC, median/mean/std over splits."""
 
     from ..evaluate.report import markdown
-    from ..evaluate.run import EvaluationSpec, OutOfMemory, run_evaluation
+    from ..evaluate.run import EvaluationSpec, OutOfMemory, feature_cache, run_evaluation
     from ..utils.console import terminal
-    from ..utils.files import cache_dir as weights_cache
     from ..utils.runtime import check_workers, out_of_memory
 
     go_on(FEATURES_KEPT)  # Ctrl-C, a signal: the cache's status file is saved after every batch
@@ -138,7 +137,7 @@ def evaluate(
         except stops as e:
             fail(f"the Ray run stopped ({e}); {FEATURES_KEPT}")
         except OSError as e:  # writing into -o or the feature cache (disk full, a folder in the way), else reading
-            fail_io(e, output, cache_dir or weights_cache() / "features")
+            fail_io(e, output, feature_cache(cache_dir))
         except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
         except OutOfMemory as e:  # its message names the step

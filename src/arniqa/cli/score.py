@@ -272,7 +272,11 @@ def score(
                 failed = write_scores(
                     scorer,
                     items,
-                    sys.stdout if output is None else stack.enter_context(open(output, "w")) if stream else output,
+                    sys.stdout
+                    if output is None
+                    else stack.enter_context(open(output, "w", encoding="utf-8"))
+                    if stream
+                    else output,
                     fmt,
                     append=resume,
                     scale=scale,

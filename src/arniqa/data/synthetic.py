@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, escape_name, output_lock, parse_json, warning_line, write_json
+from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, warning_line, write_json
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -243,7 +243,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
         f"{LABEL_NOTE}\n\nFile names follow KADID-10k: I<ref>_<type>_<level>.png; "
         "`sources.csv` maps each reference to its pristine file.\n"
     )
-    atomic_write(out / "README.md", lambda tmp: tmp.write_text(text))
+    atomic_write(out / "README.md", text_writer(text))
     return write_csv(
         out / "dmos.csv", ["dist_img", "ref_img", "dmos", "var"], ((d, r, f"{m:.3f}", "0.0") for d, r, m in rows)
     )
@@ -253,7 +253,7 @@ def write_csv(path: Path, header: list[str], rows) -> Path:
     """Write a CSV file atomically; returns ``path``."""
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(header)
             writer.writerows(rows)

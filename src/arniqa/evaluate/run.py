@@ -15,8 +15,7 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, jsonable, output_lock
-from ..utils.files import cache_dir as weights_cache
+from ..utils.files import atomic_writes, cache_dir, jsonable, output_lock
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
@@ -40,7 +39,7 @@ class EvaluationSpec:
     checkpoint, else the published encoder (``weights_dir``); ``splits``: a count, a folder, or None
     (see :func:`.splits.choose_splits`); ``alpha``: a fixed ridge alpha, else the search over ``ALPHAS``;
     ``cross_to``/``cross_root``: also fit on all of ``dataset`` and test on all of that one;
-    ``cache_dir``: the feature cache (default ``<weights cache>/features``); ``tsne``: also tsne.png;
+    ``cache_dir``: the feature cache (default ``<cache>/features``: :func:`feature_cache`); ``tsne``: also tsne.png;
     ``runner``: computes the features elsewhere (``arniqa evaluate --ray``: on a Ray cluster).
     """
 
@@ -200,6 +199,12 @@ def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk:
             )
 
 
+def feature_cache(folder: str | Path | None) -> Path:
+    """The feature cache: ``folder`` (``--cache-dir``), else ``features`` in arniqa's cache folder
+    (:func:`~arniqa.utils.files.cache_dir`)."""
+    return Path(folder) if folder is not None else cache_dir() / "features"
+
+
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:
     """Evaluate ``spec`` end to end: dataset(s) -> splits -> model -> features -> ridge over the splits
     (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``, all
@@ -250,7 +255,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
     model, model_text = load_encoder(spec.checkpoint, spec.weights_dir, device=dev)
     fingerprints = pairing_fingerprints(model)  # all go in the regressor file
     fingerprint = fingerprints[PAIRING_KEYS[None]]  # the exact one keys the cached features
-    cache = Path(spec.cache_dir) if spec.cache_dir is not None else weights_cache() / "features"
+    cache = feature_cache(spec.cache_dir)
     extraction = Extraction(
         cache, spec.batch_size, str(dev), spec.crop_size, spec.amp, spec.workers, spec.progress, spec.runner
     )

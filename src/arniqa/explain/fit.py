@@ -25,7 +25,7 @@ from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
-from ..utils.files import own_folder, save_torch, warning_line
+from ..utils.files import own_folder, save_torch, short_digest, warning_line
 from .samples import reference_samples
 
 
@@ -45,7 +45,7 @@ class Labelled:
 
 def _key(fingerprint: str, path: Path, settings: dict) -> str:
     text = json.dumps({"model": fingerprint, "path": str(path), **settings}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return short_digest(hashlib.sha256(text.encode()).hexdigest())
 
 
 def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | str:

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
-from ..models.download import cache_dir
 from ..models.regressor import Regressor
-from ..utils.files import mark_used, prune_cache, write_json
+from ..utils.files import cache_dir, mark_used, prune_cache, short_digest, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path
@@ -104,4 +103,4 @@ def cached_fingerprint(name: str, build: Callable[[], ARNIQA], rounded: str | No
 
 def cached_export(model: ARNIQA) -> Path:
     """:func:`cached_onnx` of ``model``, named after its :func:`model_fingerprint`."""
-    return cached_onnx(model_fingerprint(model)[:24], lambda: model)
+    return cached_onnx(short_digest(model_fingerprint(model)), lambda: model)

@@ -21,7 +21,7 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import is_stream, output_lock
+from ..utils.files import is_stream, output_lock, sha256_of, short_digest
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
@@ -200,7 +200,7 @@ def _published_onnx(
     """The onnxruntime engine of a published model (its int8 form when ``int8``). Its cached export, and the
     encoder's fingerprints beside it, are named after the SHA-256 of the encoder file, so a cache hit builds no
     torch model (nor imports timm and torchvision)."""
-    from ..models.download import fetch, sha256_of
+    from ..models.download import fetch
     from ..models.published import published_encoder
     from ..models.registry import ENCODER_FILE
     from .engines import cached_fingerprint, cached_onnx
@@ -208,7 +208,7 @@ def _published_onnx(
 
     reg = _regressor(name, weights_dir, regressor)  # first: an unknown name fails before any download
     encoder_file = fetch(ENCODER_FILE, weights_dir)
-    cached = f"published-{sha256_of(encoder_file)[:24]}"
+    cached = f"published-{short_digest(sha256_of(encoder_file))}"
     encoder = functools.cache(lambda: published_encoder(encoder_file))  # built once, and only on a cache miss
     fingerprint = functools.partial(cached_fingerprint, cached, encoder)
     check_pairing(regressor, fingerprint)
@@ -234,7 +234,7 @@ def _checkpoint_onnx(path: Path, regressor, explainer, device, int8: bool = Fals
     fingerprint = functools.cache(lambda rounded: model_fingerprint(model(), rounded))
     check_pairing(regressor, fingerprint, path)
     check_pairing(explainer, fingerprint, path, head=True)
-    onnx_file = cached_onnx(f"checkpoint-{checkpoint_digest(path)[:24]}", model)
+    onnx_file = cached_onnx(f"checkpoint-{short_digest(checkpoint_digest(path))}", model)
     return OnnxEngine(int8_file(onnx_file, calibrate) if int8 else onnx_file, device, reg)
 
 

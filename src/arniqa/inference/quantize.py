@@ -33,7 +33,16 @@ from ..data.images import ImageError, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..models.paths import no_such_file
-from ..utils.files import atomic_writes, cache_dir, json_writer, mark_used, own_files, prune_cache, sha256_of
+from ..utils.files import (
+    atomic_writes,
+    cache_dir,
+    json_writer,
+    mark_used,
+    own_files,
+    prune_cache,
+    sha256_of,
+    short_digest,
+)
 from .onnx_engine import ORT_FATAL, ORT_WARNING
 from .sidecar import read_sidecar, sidecar_path
 
@@ -166,7 +175,7 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     if not fp32.is_file():
         raise ValueError(no_such_file(fp32, "ONNX"))
     folder = cache_dir() / "onnx"
-    key = fp32.stem if fp32.parent.resolve() == folder.resolve() else sha256_of(fp32)[:24]
+    key = fp32.stem if fp32.parent.resolve() == folder.resolve() else short_digest(sha256_of(fp32))
     path = folder / f"{key}.int8-{calibration_key(calibrate)}.onnx"
     if not mark_used(path):
         quantize(fp32, path, calibrate)

@@ -42,13 +42,13 @@ class RunLogger:
         with self._writing("log.csv"):
             damaged["log.csv"] = _truncate_csv(self.csv_path, self.start, LOG_FIELDS)
             new = _headless(self.csv_path)
-            self.csv_file = open(self.csv_path, "a", newline="")
+            self.csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")
             self.csv = csv.writer(self.csv_file)
             if new:  # written now: a run killed before its first row leaves the header, not an empty file
                 self.csv.writerow(LOG_FIELDS)
                 self.csv_file.flush()
         with self._writing("run.log"):
-            self.run_log = open(self.output / "run.log", "a" if self.start else "w")
+            self.run_log = open(self.output / "run.log", "a" if self.start else "w", encoding="utf-8")
         for name, rows in damaged.items():
             if rows and self.start:  # said, not dropped unseen (a new run drops every row)
                 line = (
@@ -126,7 +126,7 @@ class RunLogger:
         row = {key: f"{value:.6f}" for key, value in metrics.items()}
         if splits:
             row["splits"] = splits
-        with self._writing("validation.csv"), open(path, "a", newline="") as f:
+        with self._writing("validation.csv"), open(path, "a", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             if new:
                 out.writerow(["global_step", "epoch", *row])
@@ -170,7 +170,7 @@ def _truncate_csv(path: Path, last_step: int, header: tuple[str, ...] | None = N
     kept = ([head] if head else []) + [r for r in good if int(r[0]) <= last_step]
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(kept)
 
     atomic_write(path, write)

@@ -39,7 +39,7 @@ from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_images
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
-from ..utils.files import atomic_write, output_lock, remove_left_temporaries
+from ..utils.files import atomic_write, output_lock, remove_left_temporaries, text_writer
 from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, end_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig, check_data
@@ -375,7 +375,7 @@ class Trainer:
         if self.ctx.main:
             text = yaml.safe_dump(self.resolved_config(), sort_keys=False)
             with checkpoint_write(self.output / "config.yaml"):
-                atomic_write(self.output / "config.yaml", lambda tmp: tmp.write_text(text))
+                atomic_write(self.output / "config.yaml", text_writer(text))
         log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
         if resume is not None:
             log.note(f"resumed from {resume} at global step {self.global_step}")

@@ -105,6 +105,12 @@ def sha256_of(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def short_digest(digest: str) -> str:
+    """The first 24 hex digits (96 bits) of the SHA-256 hex ``digest``: the name of a cache entry (an ONNX export,
+    its int8 form, explain's samples of a photo), short, and shared by no two of a cache's entries in practice."""
+    return digest[:24]
+
+
 Writer = Callable[[Path], object]  # writes a file's contents to the path it is given (a temporary file)
 
 
