@@ -192,8 +192,10 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
     assert [f["path"] for f in report["failed"]] == [str(broken)]
-    named = str(broken).replace("\n", "\\x0a") + ": "
-    assert result.stderr.splitlines()[-1].startswith(named)  # one line, naming the file whole
+    named = "error: " + str(broken).replace("\n", "\\x0a") + ": "
+    *_, line, summary = result.stderr.splitlines()
+    assert line.startswith(named)  # one line, naming the file whole, as an error (it was a bare `PATH: problem`)
+    assert summary == f'1 of 2 reference images could not be read (see "failed" in {out.with_suffix(".json")})'
     assert report["fit_accuracy"]["single"]["images"] == 23 * 5
     fitted = load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer
     assert fitted is not None and fitted.protocol == "whole"  # the protocol it was fitted with, read back
