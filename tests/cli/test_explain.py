@@ -334,10 +334,15 @@ def test_map_refuses_options_no_image_fits_and_names_images_smaller_than_the_cro
     _photo(photos / "big.png", 40, 30, 0)
     _photo(photos / "small.png", 12, 10, 1)
     args = ("map", photos, "--checkpoint", tmp_path / "tiny.onnx")
-    for options in [("--crop", 100000), ("--crop", 16, "--stride", 17), ("--max-side", 100)]:
+    for options, said in [
+        (("--crop", 100000), "larger than --max-side 1024, the longer side of a mapped image; use --crop 1024 or less"),
+        (("--crop", 16, "--stride", 17), "use --stride 16 or less"),
+        (("--max-side", 100), "larger than --max-side 100, the longer side of a mapped image; use --crop 100 or less"),
+    ]:  # the options as typed: it said 'max_side' (load()'s keyword) and 'a crop of at most'
         result = _run(*args, "-o", tmp_path / "refused", *options)
         assert result.exit_code == EXIT_USAGE, result.output
         assert len(result.output.strip().splitlines()) == 1 and "error: " in result.output
+        assert said in result.output
         assert not (tmp_path / "refused" / "maps.csv").exists()
     result = _run(*args, "-o", tmp_path / "maps", "--crop", 16)
     assert result.exit_code == EXIT_FAILED
@@ -377,6 +382,7 @@ def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
     done, _ = fresh_cli("map", tmp_path / "a.png", "-o", tmp_path / "maps", "--checkpoint", path, "--crop", 16)
     assert done.returncode == EXIT_FAILED, done.stderr
     assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 image could not be mapped (see maps.csv)"]
+    assert done.stdout.strip() == f"wrote no map to {tmp_path / 'maps'}, only maps.csv with the errors"  # not '0 maps'
     [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
     assert "Reshape" in row["error"]
 
