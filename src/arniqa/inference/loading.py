@@ -145,9 +145,12 @@ def load(
     return scorer
 
 
-def check_calibrate(calibrate, say=keyword) -> None:
-    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads); ``say``
-    names the setting (:func:`~arniqa.inference.scorer.check_engine`)."""
+def check_calibrate(calibrate, say=keyword, int8: bool = True) -> None:
+    """ValueError unless ``calibrate`` is None or a folder, given with :func:`export`'s ``int8`` (load()'s
+    ``precision='int8'`` is :func:`~arniqa.inference.scorer.check_engine`'s): checked before the model loads (or
+    downloads); ``say`` names the settings, as there."""
+    if calibrate is not None and not int8:
+        raise ValueError(f"{say('calibrate')} goes with {say('int8', True)}")
     if calibrate is not None and not Path(calibrate).is_dir():
         raise ValueError(
             f"{calibrate}: no such folder ({say('calibrate')}: the photos to calibrate the int8 model on); give a "
@@ -359,9 +362,7 @@ def export(
             f"{output}: a device or a pipe; export writes a file and its sidecar {sidecar_path(output).name} beside "
             "it: name a file to write"
         )
-    if calibrate is not None and not int8:
-        raise ValueError("calibrate goes with int8")
-    check_calibrate(calibrate)
+    check_calibrate(calibrate, int8=int8)
     check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch
     from .onnx_export import export_onnx
