@@ -133,30 +133,33 @@ def test_map_counts_the_maps_it_wrote_in_a_noun_that_agrees(files, tmp_path):
         assert said in result.output
 
 
-def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path):
+def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path, monkeypatch):
     """A head fitted on `crops` features explained `whole` features without a word; `map` applies it to its own
-    single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)"""
+    single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)
+    The line names the option to type (it said "use protocol 'crops' (--protocol crops)"), export's too."""
     import warnings
 
+    import arniqa.inference.onnx_export
+
+    monkeypatch.setattr(arniqa.inference.onnx_export, "export_onnx", lambda model, reg, output, **kwargs: output)
     _, plain, _, photos = files
     x = torch.randn(16, 4096, generator=torch.Generator().manual_seed(3))
     head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(16) % len(LABELS)], x[:, 0], max_iter=5)
     checkpoint = add_to_checkpoint(plain, head, tmp_path / "crops-head.safetensors", protocol="crops")
-    model = ("--checkpoint", checkpoint, "--explain", "--engine", "torch")
+    said = [
+        "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and "
+        "severities may be off; use --protocol crops, or fit the head with arniqa explain fit --protocol whole"
+    ]
+    model = ("--checkpoint", checkpoint)
     for args, expected in [
-        (
-            ("score", "--protocol", "whole", "-o", tmp_path / "s.csv"),
-            [
-                "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and "
-                "severities may be off; use protocol 'crops' (--protocol crops), or fit the head with --protocol whole"
-            ],
-        ),
-        (("map", "--crop", 32, "-o", tmp_path / "maps"), []),
+        (("score", photos / "p0.png", "--protocol", "whole", "-o", tmp_path / "s.csv", "--explain"), said),
+        (("map", photos / "p0.png", "--crop", 32, "-o", tmp_path / "maps", "--explain"), []),
+        (("export", "--protocol", "whole", "-o", tmp_path / "m.onnx"), said),
     ]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            assert _run(args[0], photos / "p0.png", *args[1:], *model).exit_code == EXIT_OK
-        assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == expected
+            assert _run(*args, *model, *(("--engine", "torch") if args[0] != "export" else ())).exit_code == EXIT_OK
+        assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == expected, args[0]
 
 
 def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):

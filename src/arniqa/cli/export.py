@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
+from ..utils.names import option
 from .command import (
     EXIT_OK,
     app,
@@ -73,6 +74,7 @@ def export(
                     int8=int8,
                     calibrate=calibrate,
                     explainer=explainer,
+                    say=option,
                 )
         except ValueError as e:
             fail(str(e))
