@@ -73,6 +73,16 @@ def resume_with(state: str | Path) -> str:
     return f"resume with --resume {state}"
 
 
+def go_on(resume: str | Path | None, config: Config | None) -> str:
+    """How a run stopped outside its steps goes on: from ``resume``, else from a state.pt in its output folder,
+    else it trained nothing (a signal as it started, torchrun stopping it) and starts again. ``config``: None
+    before it is read."""
+    state = Path(config.output) / STATE_FILE if config is not None else None
+    if resume is None and state is not None and state.exists():
+        resume = state
+    return resume_with(resume) if resume is not None else "nothing was trained: run the same command again"
+
+
 def rng_states() -> dict:
     """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
     import torch
