@@ -294,6 +294,32 @@ def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     )
 
 
+def test_train_stopped_before_it_trains_says_how_to_go_on_as_python_m_arniqa_train_does(workdir, monkeypatch, capsys):
+    """`arniqa train` said 'interrupted' alone where `python -m arniqa.train` says how to go on; with the config
+    read, a state.pt in the run folder (a run stopped as it ended) is the one to resume from, as there."""
+    from arniqa.cli import command
+    from arniqa.train.__main__ import main
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # where Ctrl-C lands: after the config is read, before the run trains
+
+    monkeypatch.setattr("arniqa.train.config.check_data", stopped)
+    monkeypatch.setattr("arniqa.train.loop.Trainer", stopped)
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    args = [str(config), "--set", "data.root=photos", "--set", "output=run"]
+    (workdir / "run").mkdir()
+    for state in (False, True):
+        if state:
+            (workdir / "run" / "state.pt").touch()
+        CliRunner().invoke(app, ["train", *args])
+        code, line = command.stopped_line()
+        capsys.readouterr()
+        assert main(args) == code == 130 and capsys.readouterr().err == f"error: {line}\n"
+        assert workdir.joinpath("run").is_dir()
+        said = "resume with --resume run/state.pt" if state else "nothing was trained: run the same command again"
+        assert line == f"interrupted; {said}"
+
+
 @pytest.mark.parametrize("verb", [["score", "photos"], ["map", "photos", "-o", "maps", "--crop", "16"]])
 def test_a_checkpoint_without_a_regressor_is_one_line_naming_it_and_the_way_out(workdir, monkeypatch, verb):
     """A training run's model.safetensors holds the encoder alone; before, the line named neither the file nor
@@ -593,7 +619,11 @@ def test_ctrl_c_while_the_verbs_import_is_one_line_exit_130(where):
             "arniqa.train.load_config",
             "resume with --resume run/state.pt",
         ),
-        (["train", "c.yaml"], "arniqa.train.load_config", None),  # a stop in the loop names its state.pt itself
+        (  # as python -m arniqa.train (it said 'interrupted' alone); a stop in the loop names its state.pt itself
+            ["train", "c.yaml"],
+            "arniqa.train.load_config",
+            "nothing was trained: run the same command again",
+        ),
         (["ablate", "c.yaml"], "arniqa.ablation.load_ablation_config", "rerun the same arniqa ablate command to go on"),
         (["demo"], "arniqa.utils.runtime.resolve_device", "rerun arniqa demo with the same -o to go on"),
         (

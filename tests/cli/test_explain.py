@@ -133,30 +133,33 @@ def test_map_counts_the_maps_it_wrote_in_a_noun_that_agrees(files, tmp_path):
         assert said in result.output
 
 
-def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path):
+def test_score_explain_warns_on_a_head_of_another_protocol_and_map_does_not(files, tmp_path, monkeypatch):
     """A head fitted on `crops` features explained `whole` features without a word; `map` applies it to its own
-    single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)"""
+    single crops by design (docs/explain.md). (The arniqa command prints a warning as one line: test_score.py.)
+    The line names the option to type (it said "use protocol 'crops' (--protocol crops)"), export's too."""
     import warnings
 
+    import arniqa.inference.onnx_export
+
+    monkeypatch.setattr(arniqa.inference.onnx_export, "export_onnx", lambda model, reg, output, **kwargs: output)
     _, plain, _, photos = files
     x = torch.randn(16, 4096, generator=torch.Generator().manual_seed(3))
     head = fit_explainer(x, torch.eye(len(LABELS))[torch.arange(16) % len(LABELS)], x[:, 0], max_iter=5)
     checkpoint = add_to_checkpoint(plain, head, tmp_path / "crops-head.safetensors", protocol="crops")
-    model = ("--checkpoint", checkpoint, "--explain", "--engine", "torch")
+    said = [
+        "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and "
+        "severities may be off; use --protocol crops, or fit the head with arniqa explain fit --protocol whole"
+    ]
+    model = ("--checkpoint", checkpoint)
     for args, expected in [
-        (
-            ("score", "--protocol", "whole", "-o", tmp_path / "s.csv"),
-            [
-                "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and "
-                "severities may be off; use protocol 'crops' (--protocol crops), or fit the head with --protocol whole"
-            ],
-        ),
-        (("map", "--crop", 32, "-o", tmp_path / "maps"), []),
+        (("score", photos / "p0.png", "--protocol", "whole", "-o", tmp_path / "s.csv", "--explain"), said),
+        (("map", photos / "p0.png", "--crop", 32, "-o", tmp_path / "maps", "--explain"), []),
+        (("export", "--protocol", "whole", "-o", tmp_path / "m.onnx"), said),
     ]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            assert _run(args[0], photos / "p0.png", *args[1:], *model).exit_code == EXIT_OK
-        assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == expected
+            assert _run(*args, *model, *(("--engine", "torch") if args[0] != "export" else ())).exit_code == EXIT_OK
+        assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == expected, args[0]
 
 
 def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
@@ -192,8 +195,10 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["references"] == 1 and report["images"] == 1 + 23 * 5 + 1
     assert [f["path"] for f in report["failed"]] == [str(broken)]
-    named = str(broken).replace("\n", "\\x0a") + ": "
-    assert result.stderr.splitlines()[-1].startswith(named)  # one line, naming the file whole
+    named = "error: " + str(broken).replace("\n", "\\x0a") + ": "
+    *_, line, summary = result.stderr.splitlines()
+    assert line.startswith(named)  # one line, naming the file whole, as an error (it was a bare `PATH: problem`)
+    assert summary == f'1 of 2 reference images could not be read (see "failed" in {out.with_suffix(".json")})'
     assert report["fit_accuracy"]["single"]["images"] == 23 * 5
     fitted = load(tmp_path / "model.safetensors", device="cpu", engine="torch").explainer
     assert fitted is not None and fitted.protocol == "whole"  # the protocol it was fitted with, read back
@@ -332,10 +337,15 @@ def test_map_refuses_options_no_image_fits_and_names_images_smaller_than_the_cro
     _photo(photos / "big.png", 40, 30, 0)
     _photo(photos / "small.png", 12, 10, 1)
     args = ("map", photos, "--checkpoint", tmp_path / "tiny.onnx")
-    for options in [("--crop", 100000), ("--crop", 16, "--stride", 17), ("--max-side", 100)]:
+    for options, said in [
+        (("--crop", 100000), "larger than --max-side 1024, the longer side of a mapped image; use --crop 1024 or less"),
+        (("--crop", 16, "--stride", 17), "use --stride 16 or less"),
+        (("--max-side", 100), "larger than --max-side 100, the longer side of a mapped image; use --crop 100 or less"),
+    ]:  # the options as typed: it said 'max_side' (load()'s keyword) and 'a crop of at most'
         result = _run(*args, "-o", tmp_path / "refused", *options)
         assert result.exit_code == EXIT_USAGE, result.output
         assert len(result.output.strip().splitlines()) == 1 and "error: " in result.output
+        assert said in result.output
         assert not (tmp_path / "refused" / "maps.csv").exists()
     result = _run(*args, "-o", tmp_path / "maps", "--crop", 16)
     assert result.exit_code == EXIT_FAILED
@@ -375,6 +385,7 @@ def test_a_model_that_fails_in_onnx_runtime_leaves_one_line_on_stderr(tmp_path):
     done, _ = fresh_cli("map", tmp_path / "a.png", "-o", tmp_path / "maps", "--checkpoint", path, "--crop", 16)
     assert done.returncode == EXIT_FAILED, done.stderr
     assert done.stderr.strip().splitlines()[:-1] == ["1 of 1 image could not be mapped (see maps.csv)"]
+    assert done.stdout.strip() == f"wrote no map to {tmp_path / 'maps'}, only maps.csv with the errors"  # not '0 maps'
     [row] = csv.DictReader(open(tmp_path / "maps" / "maps.csv"))
     assert "Reshape" in row["error"]
 

@@ -51,10 +51,10 @@ def test_options_no_image_can_be_mapped_with_are_refused_before_any_work():
     assert check_options(224, None, 1024) == 112  # half the crop
     assert check_options(1024, 1024, 1024) == 1024
     for crop, stride, max_side, message in [
-        (100000, None, 1024, "use a crop of at most 1024"),
-        (60, 61, None, "use a stride of at most 60"),
-        (1, 1, None, "at least 2"),
-        (4, 0, None, "at least 1"),
+        (100000, None, 1024, "larger than max_side=1024, .*; use crop=1024 or less"),
+        (60, 61, None, "use stride=60 or less"),
+        (1, 1, None, "crop must be at least 2"),
+        (4, 0, None, "stride at least 1"),
     ]:
         with pytest.raises(ValueError, match=message):
             check_options(crop, stride, max_side)

@@ -192,6 +192,18 @@ def test_int8_errors(published, calibration, folder):
     assert res.exit_code == 2 and "--calibrate goes with --int8" in res.output
 
 
+def test_calibrate_without_int8_is_named_as_export_and_arniqa_export_take_it(tmp_path):
+    """Python's export() said 'calibrate goes with int8', naming neither setting as it is typed (int8 is a flag);
+    each side now names its own: export()'s keywords, the command's options (utils/names)."""
+    from arniqa.inference import export
+
+    with pytest.raises(ValueError, match=r"^calibrate goes with int8=True$"):
+        export(tmp_path / "x.onnx", calibrate=tmp_path)
+    res = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "x.onnx"), "--calibrate", str(tmp_path)])
+    assert res.exit_code == 2 and res.stderr == "error: --calibrate goes with --int8\n", res.output
+    assert not list(tmp_path.iterdir())
+
+
 def test_unreadable_calibration_photos_are_left_out_each_named(tmp_path):
     """One unreadable photo in the calibration folder stopped the int8 load and export (naming it) though the other
     photos could calibrate."""

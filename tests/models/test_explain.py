@@ -131,8 +131,8 @@ def test_a_head_knows_the_protocol_it_was_fitted_on_and_warns_on_features_of_ano
     image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(2))
     expected = (
         "the explanation head was fitted on 'crops' features, these come from 'whole': its groups and severities "
-        "may be off; use protocol 'crops' (--protocol crops), or fit the head with --protocol whole"
-    )
+        "may be off; use protocol='crops', or fit the head with arniqa explain fit --protocol whole"
+    )  # load()'s and export()'s keyword: it said "use protocol 'crops' (--protocol crops)", the CLI's option
     with pytest.warns(UserWarning) as caught:
         load(crops, device="cpu", engine="torch", protocol="whole").explain(image)
     assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == [expected]

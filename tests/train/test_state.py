@@ -1,5 +1,6 @@
 """A run killed with SIGKILL mid-epoch and resumed ends with the same weights as an uninterrupted run."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -575,3 +576,53 @@ def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, m
     Trainer(short_run(*settings, "train.max_steps=4")).fit(resume=tmp_path / "run" / STATE_FILE)
     resumed, whole = weights(tmp_path / "run" / STATE_FILE), weights(tmp_path / "whole" / STATE_FILE)
     assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "free disk space and resume from the last state.pt"),
+        (
+            OSError(errno.EROFS, "Read-only file system"),
+            "remount the file system writable (or move the run folder to one that is) and resume from the last "
+            "state.pt",
+        ),
+        (
+            OSError(errno.EACCES, "Permission denied"),
+            "fix the run folder's permissions and resume from the last state.pt",
+        ),
+    ],
+)
+def test_a_run_file_that_cannot_be_written_gets_the_advice_of_its_error(tmp_path, error, advice):
+    """A read-only run folder was told to 'free disk space (or fix the folder's permissions)', a full disk to fix
+    permissions too: each error now gets its own advice."""
+    from arniqa.train.state import checkpoint_write
+
+    with pytest.raises(TrainingError) as caught, checkpoint_write(tmp_path / "state.pt", "the last one is kept"):
+        raise error
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'state.pt'}: cannot write it ({error.strerror}); the last one is kept; {advice}"
+    )
+
+
+def test_running_out_of_memory_writing_the_state_does_not_say_to_lower_the_batch_size(
+    tmp_path, short_run, tiny_model, monkeypatch
+):
+    """Memory running out as state.pt was serialised said 'lower train.batch_size or data.crop_size', which leaves
+    the state (the model and its optimizer) as large; it now names the file and says to free memory."""
+    import arniqa.train.state as state
+
+    def no_memory(path, obj):
+        raise MemoryError
+
+    monkeypatch.setattr(state, "save_torch", no_memory)
+    with pytest.raises(TrainingError) as caught:
+        Trainer(short_run("train.max_steps=1")).fit()
+    said = str(caught.value)
+    assert said.startswith(f"{tmp_path / 'run' / STATE_FILE}: cannot write it (MemoryError); ")
+    assert said.endswith(
+        "; free memory (the state holds the model and its optimizer, whatever the batch size) and resume from the "
+        "last state.pt"
+    )
+    assert "batch_size" not in said

@@ -310,7 +310,7 @@ def test_a_signal_while_the_run_imports_torch_is_one_line_saying_to_start_again(
     """``python -m arniqa.train`` took SIGTERM and SIGHUP only once torch and the model code were imported (seconds;
     torchrun stops every rank with SIGTERM when one fails): a signal before ended it with no line. Now one line says
     what happened and that the run starts again; exit 128 + the signal."""
-    from arniqa.train.__main__ import go_on
+    from arniqa.train.state import go_on
 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(short_run().to_dict()))

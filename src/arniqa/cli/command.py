@@ -110,13 +110,13 @@ def check_settings(model, engine: str, precision: str = "fp32", channels_last=No
     check_calibration(calibrate)
 
 
-def check_calibration(calibrate) -> None:
-    """Stop before any model loads when --calibrate names no folder."""
+def check_calibration(calibrate, int8: bool = True) -> None:
+    """Stop before any model loads when --calibrate names no folder, or comes without export's --int8."""
     from ..inference.loading import check_calibrate
     from ..utils.names import option
 
     try:
-        check_calibrate(calibrate, option)
+        check_calibrate(calibrate, option, int8)
     except ValueError as e:
         fail(str(e))
 

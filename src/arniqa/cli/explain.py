@@ -90,7 +90,7 @@ def fit(
     from ..data.synthetic import parse_size
     from ..inference import load, load_model
     from ..utils.console import terminal
-    from ..utils.files import atomic_writes, json_writer, one_line, own_files
+    from ..utils.files import atomic_writes, error_line, json_writer, own_files
 
     err = terminal(stderr=True)
     try:
@@ -198,7 +198,13 @@ def fit(
                         f"({count(single['images'], 'single distortion')})"
                     )
             for path, error in failed:
-                err.print(one_line(f"{path}: {error}"), style="yellow")
+                err.print(error_line(f"{path}: {error}"), style="red")
+            if failed:
+                err.print(
+                    f"{len(failed)} of {count(len(paths) + len(test_paths), 'reference image')} could not be read "
+                    f'(see "failed" in {output.with_suffix(".json")})',
+                    style="yellow",
+                )
             raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

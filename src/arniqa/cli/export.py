@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
+from ..utils.names import option
 from .command import (
     EXIT_OK,
     app,
@@ -54,9 +55,7 @@ def export(
     from ..inference.sidecar import sidecar_path
 
     one_model_source(checkpoint, weights_dir)
-    if calibrate is not None and not int8:
-        raise typer.BadParameter("--calibrate goes with --int8")
-    check_calibration(calibrate)
+    check_calibration(calibrate, int8)
     with output_folders(files=(output,)):  # a stopped export leaves no empty folder
         model = checkpoint or DEFAULT_MODEL
         check_model_files(model, weights_dir, regressor, explainer)
@@ -75,6 +74,7 @@ def export(
                     int8=int8,
                     calibrate=calibrate,
                     explainer=explainer,
+                    say=option,
                 )
         except ValueError as e:
             fail(str(e))

@@ -20,7 +20,7 @@ from ..utils.files import (
     unescape_name,
     write_whole,
 )
-from ..utils.names import count
+from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -87,7 +87,7 @@ def map_images(
     one_model_source(checkpoint, weights_dir)
     check_settings(checkpoint, engine)
     try:
-        stride = check_options(crop, stride, max_side)
+        stride = check_options(crop, stride, max_side, option)
     except ValueError as e:
         fail(str(e))
     check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
@@ -124,7 +124,10 @@ def map_images(
             output,
             dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain),
         )
-    typer.echo(f"wrote {count(len(files) - failed, 'map')} to {output} (maps.csv lists them)")
+    if written := len(files) - failed:
+        typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them)")
+    else:
+        typer.echo(f"wrote no map to {output}, only maps.csv with the errors")
     if failed:
         typer.secho(
             f"{failed} of {count(len(files), 'image')} could not be mapped (see maps.csv)", err=True, fg="yellow"

@@ -14,7 +14,7 @@ from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
 from ..models.registry import REGRESSOR_NAMES
 from ..utils.files import is_stream
-from ..utils.names import count
+from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -246,7 +246,7 @@ def score(
             scorer = _loaded(model, advice, lambda: load(model, device=device, **options, **given))
             check_head(explain, explainer, checkpoint, scorer)
             if explain:
-                scorer.explainer.check_protocol(scorer.protocol.name)
+                scorer.explainer.check_protocol(scorer.protocol.name, option)
             check_regressor(checkpoint, scorer)
             scale = not no_scale and scorer.regressor.score_range is not None
             if not no_scale and not scale:

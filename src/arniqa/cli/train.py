@@ -23,10 +23,11 @@ def train(
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()
-    from ..train.state import StateError, read_state_bytes, resume_with
+    from ..train import state
 
-    if resume is not None:  # a stop before the run trains (in the loop, Stopped names the state.pt it wrote)
-        go_on(resume_with(resume))
+    # a stop before the run trains says how to go on, as python -m arniqa.train (in the loop, Stopped names the
+    # state.pt it wrote)
+    go_on(state.go_on(resume, None))
     from ..train import load_config  # no torch: a config, data.root or --resume file that cannot be used is one line
     from ..train.config import check_data
 
@@ -34,12 +35,13 @@ def train(
         settings = load_config(config, overrides)
     except ValueError as err:  # ConfigError: names the file or key
         fail(str(err), EXIT_USAGE)
+    go_on(state.go_on(resume, settings))
     with output_folders(Path(settings.output)):  # a set-up error leaves no empty run folder
         try:
             check_data(settings)
             if resume is not None:
-                read_state_bytes(resume, 0)  # the Trainer reads it after building the model
-        except (ValueError, StateError) as err:
+                state.read_state_bytes(resume, 0)  # the Trainer reads it after building the model
+        except (ValueError, state.StateError) as err:
             fail(str(err), EXIT_USAGE)
         from ..train import ConfigError, Trainer, TrainingError
         from ..train.stopping import Stopped

@@ -145,9 +145,12 @@ def load(
     return scorer
 
 
-def check_calibrate(calibrate, say=keyword) -> None:
-    """ValueError unless ``calibrate`` is None or a folder: checked before the model loads (or downloads); ``say``
-    names the setting (:func:`~arniqa.inference.scorer.check_engine`)."""
+def check_calibrate(calibrate, say=keyword, int8: bool = True) -> None:
+    """ValueError unless ``calibrate`` is None or a folder, given with :func:`export`'s ``int8`` (load()'s
+    ``precision='int8'`` is :func:`~arniqa.inference.scorer.check_engine`'s): checked before the model loads (or
+    downloads); ``say`` names the settings, as there."""
+    if calibrate is not None and not int8:
+        raise ValueError(f"{say('calibrate')} goes with {say('int8', True)}")
     if calibrate is not None and not Path(calibrate).is_dir():
         raise ValueError(
             f"{calibrate}: no such folder ({say('calibrate')}: the photos to calibrate the int8 model on); give a "
@@ -335,13 +338,15 @@ def export(
     int8: bool = False,
     calibrate: str | os.PathLike | None = None,
     explainer: str | os.PathLike | None = None,
+    say=keyword,
 ) -> Path:
     """Write the model :func:`load` would score with as an ONNX file (and its ``.json`` sidecar); see
     :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
     folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). ``explainer``: an
     explanation head file whose outputs the graph adds (default: the checkpoint's own head, if it has one).
     ``output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: another process exporting
-    to it raises ``OutputBusy``. Returns ``output``."""
+    to it raises ``OutputBusy``. ``say`` names the settings in its messages: these keywords
+    (:func:`~arniqa.utils.names.keyword`; ``arniqa export`` passes ``option``). Returns ``output``."""
     _check_path("output", output)
     _check_path("name_or_path", name_or_path)
     get_protocol(protocol)  # an unknown name: before the model loads (or downloads)
@@ -359,9 +364,7 @@ def export(
             f"{output}: a device or a pipe; export writes a file and its sidecar {sidecar_path(output).name} beside "
             "it: name a file to write"
         )
-    if calibrate is not None and not int8:
-        raise ValueError("calibrate goes with int8")
-    check_calibrate(calibrate)
+    check_calibrate(calibrate, say, int8)
     check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch
     from .onnx_export import export_onnx
@@ -375,12 +378,12 @@ def export(
         model, reg = load_model(name_or_path, weights_dir, regressor, explainer)
         if reg is None:
             raise ValueError(
-                f"{name_or_path}: the model has no regressor to export; pass a regressor file (--regressor FILE)"
+                f"{name_or_path}: the model has no regressor to export; pass a regressor file as {say('regressor')}"
             )
         if head is None and is_checkpoint(name_or_path):
             head = load_explainer(name_or_path)
         if head is not None:  # the graph's explanations come from the views of the protocol it is exported for
-            head.check_protocol(get_protocol(protocol).name)
+            head.check_protocol(get_protocol(protocol).name, say)
         if not int8:
             written = export_onnx(model, reg, output, protocol=protocol, embedding=embedding, explainer=head)
         else:

@@ -20,6 +20,7 @@ from PIL import Image
 from ..constants import CROP_SIZE
 from ..data.images import pil_to_tensor
 from ..data.views import half_scale
+from ..utils.names import keyword
 from .onnx_engine import GraphHead
 
 if TYPE_CHECKING:  # torch is imported where a map is made: arniqa map checks its options first
@@ -62,22 +63,23 @@ def bounded(image: Image.Image, max_side: int | None) -> tuple[Image.Image, floa
     return image.resize((max(1, round(w * r)), max(1, round(h * r))), Image.Resampling.BICUBIC), r
 
 
-def check_options(crop: int, stride: int | None, max_side: int | None) -> int:
+def check_options(crop: int, stride: int | None, max_side: int | None, say=keyword) -> int:
     """The stride (None: half the crop); ValueError (one line) for options no image can be mapped with: a crop
     under 2 px or over ``max_side`` (the mapped image's longer side), a stride under 1 px or over the crop
-    (pixels between crops would be in none)."""
+    (pixels between crops would be in none). ``say`` names the settings: quality_map()'s keywords
+    (:func:`~arniqa.utils.names.keyword`) or the command line's options (``option``)."""
     stride = crop // 2 if stride is None else stride
     if crop < 2 or stride < 1:
-        raise ValueError(f"crop must be at least 2 and stride at least 1, got {crop} and {stride}")
+        raise ValueError(f"{say('crop')} must be at least 2 and {say('stride')} at least 1, got {crop} and {stride}")
     if max_side is not None and crop > max_side:
         raise ValueError(
-            f"the crop ({crop} px) is larger than max_side ({max_side} px), the longer side of a mapped image; "
-            f"use a crop of at most {max_side}"
+            f"the crop ({crop} px) is larger than {say('max_side', max_side)}, the longer side of a mapped image; "
+            f"use {say('crop', max_side)} or less"
         )
     if stride > crop:
         raise ValueError(
             f"the stride ({stride} px) is larger than the crop ({crop} px): pixels between crops would be in none; "
-            f"use a stride of at most {crop}"
+            f"use {say('stride', crop)} or less"
         )
     return stride
 
@@ -85,7 +87,7 @@ def check_options(crop: int, stride: int | None, max_side: int | None) -> int:
 def fitting(size: tuple[int, int], crop: int, scale: float) -> None:
     """ValueError (one line) when a mapped image of ``size`` (W, H) cannot hold a ``crop`` x ``crop`` crop."""
     if min(size) < crop:
-        after = " after downscaling to max_side" if scale < 1 else ""
+        after = " after downscaling" if scale < 1 else ""
         fix = f"use a crop of at most {min(size)}" if min(size) >= 2 else "it is too small to map"
         raise ValueError(f"the image is {size[0]}x{size[1]} px{after}, smaller than the {crop} px crop; {fix}")
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
+from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
 from .sidecar import EXPORT_AGAIN, read_sidecar, sidecar_path
 
@@ -59,11 +60,11 @@ class GraphHead:
     labels: tuple[str, ...]
     protocol: str | None = None  # what the head was fitted on: the sidecar's explain_protocol (None: unknown)
 
-    def check_protocol(self, protocol: str) -> None:
+    def check_protocol(self, protocol: str, say=keyword) -> None:
         """Warn (one line) when the head was fitted on another protocol's features, as a head file does."""
         from ..models.explain import check_head_protocol  # here: it imports torch, which explaining needs anyway
 
-        check_head_protocol(self.protocol, protocol)
+        check_head_protocol(self.protocol, protocol, say)
 
 
 def execution_providers(device) -> tuple[str, list]:

@@ -20,6 +20,7 @@ from ..constants import QUALITY_DIM
 from ..data.views import PROTOCOLS
 from ..degradations.registry import LABELS, NONE  # noqa: F401  (NONE: re-exported)
 from ..utils.files import Writer, atomic_write
+from ..utils.names import keyword
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
 from .files import WeightsError, check_layer_size, read_state_dict
 
@@ -52,19 +53,20 @@ class Explainer(nn.Module):
         known = {} if self.protocol is None else {"protocol": self.protocol}
         return {"labels": list(self.labels), "in_features": self.group.in_features, **known}
 
-    def check_protocol(self, protocol: str) -> None:
+    def check_protocol(self, protocol: str, say=keyword) -> None:
         """Warn (one line) when the head was fitted on the features of another protocol than ``protocol``, the one
-        its explanations are to come from (a head of unknown protocol passes)."""
-        check_head_protocol(self.protocol, protocol)
+        its explanations are to come from (a head of unknown protocol passes); ``say`` names the setting."""
+        check_head_protocol(self.protocol, protocol, say)
 
 
-def check_head_protocol(fitted: str | None, protocol: str) -> None:
-    """The warning of :meth:`Explainer.check_protocol` for a head fitted on ``fitted`` features (None: unknown)."""
+def check_head_protocol(fitted: str | None, protocol: str, say=keyword) -> None:
+    """The warning of :meth:`Explainer.check_protocol` for a head fitted on ``fitted`` features (None: unknown);
+    ``say`` names the setting: load()'s keyword (:func:`~arniqa.utils.names.keyword`) or the option (``option``)."""
     if fitted is not None and fitted != protocol:
         warnings.warn(
             f"the explanation head was fitted on {fitted!r} features, these come from {protocol!r}: its "
-            f"groups and severities may be off; use protocol {fitted!r} (--protocol {fitted}), or "
-            f"fit the head with --protocol {protocol}",
+            f"groups and severities may be off; use {say('protocol', fitted)}, or "
+            f"fit the head with arniqa explain fit --protocol {protocol}",
             stacklevel=3,
         )
 

@@ -6,13 +6,11 @@ import argparse
 import os
 import sys
 import warnings
-from pathlib import Path
 
-from ..constants import STATE_FILE
 from ..utils.files import OutputBusy, error_line, show_warning
 from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
-from .config import Config, ConfigError, load_config
-from .state import TrainingError, resume_with
+from .config import ConfigError, load_config
+from .state import TrainingError, go_on
 from .stopping import Stopped
 
 
@@ -50,15 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(trainer.outcome(path))
     return 0
-
-
-def go_on(resume: str | None, config: Config | None) -> str:
-    """How a run stopped outside its steps goes on: from ``resume``, else from a state.pt in its output folder,
-    else it trained nothing (a signal as it started, torchrun stopping it) and starts again."""
-    state = Path(config.output) / STATE_FILE if config is not None else None
-    if resume is None and state is not None and state.exists():
-        resume = state
-    return resume_with(resume) if resume is not None else "nothing was trained: run the same command again"
 
 
 def rank_prefix() -> str:

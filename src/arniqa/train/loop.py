@@ -390,8 +390,8 @@ class Trainer:
         except Exception as err:
             if self.stops.signum:  # the workers died of the signal the run got, as PyTorch reports it there
                 self._stop(self.stops.signum)
-            if not isinstance(err, (RuntimeError, ImageError, MemoryError)):  # a dead worker is a RuntimeError
-                raise
+            if isinstance(err, TrainingError) or not isinstance(err, (RuntimeError, ImageError, MemoryError)):
+                raise  # said already (a run file that cannot be written); a dead worker is a RuntimeError
             samples = self._samples(self.epoch, self.step)
             kept = self._kept()
             where = f"at epoch {self.epoch}, step {self.step}"

@@ -10,6 +10,7 @@ torch is imported where it is used: the errors and :func:`read_state_bytes` come
 
 from __future__ import annotations
 
+import errno
 import io
 import random
 import re
@@ -24,7 +25,8 @@ import numpy as np
 from safetensors import SafetensorError
 
 from ..constants import STATE_FILE
-from ..utils.files import save_torch
+from ..utils.files import out_of_space, save_torch
+from ..utils.runtime import out_of_memory
 from .config import Config
 
 # Settings a resumed run must share with the interrupted one: (config section, key).
@@ -73,6 +75,16 @@ def resume_with(state: str | Path) -> str:
     return f"resume with --resume {state}"
 
 
+def go_on(resume: str | Path | None, config: Config | None) -> str:
+    """How a run stopped outside its steps goes on: from ``resume``, else from a state.pt in its output folder,
+    else it trained nothing (a signal as it started, torchrun stopping it) and starts again. ``config``: None
+    before it is read."""
+    state = Path(config.output) / STATE_FILE if config is not None else None
+    if resume is None and state is not None and state.exists():
+        resume = state
+    return resume_with(resume) if resume is not None else "nothing was trained: run the same command again"
+
+
 def rng_states() -> dict:
     """Every RNG state as tensors and plain values (numpy's key array as a list of ints)."""
     import torch
@@ -111,17 +123,29 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
         signal.signal(signal.SIGCHLD, lambda signum, frame: caught.append(signum))
     try:
         yield
-    except (OSError, SafetensorError) as err:  # the write itself; atomic_write kept the previous file
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise TrainingError(
-            f"{path}: cannot write it ({reason}); {kept}; "
-            "free disk space (or fix the folder's permissions) and resume from the last state.pt"
-        ) from err
+    except (OSError, SafetensorError, MemoryError) as err:  # the write itself; atomic_write kept the previous file
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
+        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err)}") from err
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
             if caught:
                 previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
+
+
+def _write_advice(err: BaseException) -> str:
+    """What to do when a run file cannot be written for ``err``, then resume."""
+    then = " and resume from the last state.pt"
+    if out_of_memory(err):  # serialising the state in memory: its size is the model's, not the batch's
+        return "free memory (the state holds the model and its optimizer, whatever the batch size)" + then
+    if out_of_space(err):
+        return "free disk space" + then
+    code = getattr(err, "errno", None)
+    if code == errno.EROFS:
+        return "remount the file system writable (or move the run folder to one that is)" + then
+    if code in (errno.EACCES, errno.EPERM):
+        return "fix the run folder's permissions" + then
+    return "free disk space (or fix the folder's permissions)" + then
 
 
 def save_state(state: dict, path: Path) -> None:
