@@ -1,6 +1,8 @@
 """A stand-in for ARNIQA where only a training run's bookkeeping is under test (a ResNet50 step costs
 seconds on a CPU)."""
 
+import time
+
 import torch
 
 
@@ -24,6 +26,18 @@ class TinyARNIQA(torch.nn.Module):
 
     def quality_features(self, full, half):
         return torch.cat([self.features(full), self.features(half)], dim=1)
+
+
+class SlowTinyARNIQA(TinyARNIQA):
+    """:class:`TinyARNIQA` whose forward pass sleeps ``delay`` seconds, so that a kill lands mid-run."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return super().forward(x)
 
 
 def tiny_onnx(path):

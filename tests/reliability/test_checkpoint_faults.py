@@ -73,11 +73,8 @@ def test_a_worker_killed_during_a_step_is_one_line_and_the_run_resumes(tmp_path,
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(self, item)
         batches.DegradedBatches.__getitem__ = dying
-        class Slow(TinyARNIQA):
-            def forward(self, x):
-                time.sleep(0.3)
-                return super().forward(x)
-        loop.build_model = lambda config: Slow()
+        from tiny_arniqa import SlowTinyARNIQA
+        loop.build_model = lambda config: SlowTinyARNIQA(0.3)
     """
     result = cli_child("train", config, setup=setup)
     assert result.returncode == EXIT_USAGE

@@ -277,16 +277,12 @@ def test_every_rank_resumes_from_rank_0s_state_whatever_its_own_folder_holds(tmp
 # A rank under torchrun: python -m arniqa.train as run (its own signal set-up), training the tests' stand-in slowed
 # to 0.1 s a forward pass; it writes its pid next to the config first.
 LAUNCHED = f"""
-import os, runpy, sys, time
+import os, runpy, sys
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from tiny_arniqa import TinyARNIQA
+from tiny_arniqa import SlowTinyARNIQA
 import arniqa.train.loop as loop
-class Slow(TinyARNIQA):
-    def forward(self, x):
-        time.sleep(0.1)
-        return super().forward(x)
-loop.build_model = lambda config: Slow()
+loop.build_model = lambda config: SlowTinyARNIQA(0.1)
 Path(sys.argv[1]).with_name("rank" + os.environ["RANK"] + ".pid").write_text(str(os.getpid()))
 runpy.run_module("arniqa.train", run_name="__main__")
 """

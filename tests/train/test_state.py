@@ -30,15 +30,11 @@ SETTINGS = {
 # here, and a ResNet50 step costs seconds); it sleeps in the killed run so that the kill lands mid-run.
 WORKERS = ["data.degrade_on=workers", "data.num_workers=2"]
 STAND_IN = f"""
-import sys, time
+import sys
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from tiny_arniqa import TinyARNIQA as Tiny
+from tiny_arniqa import SlowTinyARNIQA
 import arniqa.train.loop as loop
-class Slow(Tiny):
-    def forward(self, x):
-        time.sleep(0.2)
-        return super().forward(x)
-loop.build_model = lambda config: Slow()
+loop.build_model = lambda config: SlowTinyARNIQA(0.2)
 from arniqa.train.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """

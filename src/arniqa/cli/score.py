@@ -268,15 +268,16 @@ def score(
                 bar.update(task, advance=1, done=count(counts["scored"], "image"))
 
             rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
+            target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout
+            if output is None:
+                target = sys.stdout
+            elif stream:
+                target = stack.enter_context(open(output, "w", encoding="utf-8"))
             try:
                 failed = write_scores(
                     scorer,
                     items,
-                    sys.stdout
-                    if output is None
-                    else stack.enter_context(open(output, "w", encoding="utf-8"))
-                    if stream
-                    else output,
+                    target,
                     fmt,
                     append=resume,
                     scale=scale,
