@@ -132,6 +132,34 @@ def test_the_scale_of_a_one_image_one_step_run_is_said_in_the_singular(tree):
     assert "* With 1 seed an interval is wide" in report and "they train on 4 pristine images, not" in report
 
 
+def test_a_report_rewritten_elsewhere_names_the_machine_and_commit_that_made_the_results(tree, monkeypatch):
+    """`arniqa ablate --report-only` (and a rerun that skipped every stage) named the machine and commit that
+    rewrote the report as the study's, e.g. a laptop for a study run on a GPU machine."""
+    from typer.testing import CliRunner
+
+    from arniqa.ablation import report as report_module
+    from arniqa.cli import _register, app
+
+    _register()
+    config, out = tree
+    machine = {"platform": "Linux", "cpu_count": 16, "torch_threads": 16, "python": "3.11", "torch": "2.11"}
+    study = dict(machine, cpu="the study's CPU")
+    monkeypatch.setattr(report_module, "describe", lambda: study)
+    monkeypatch.setattr(report_module, "git_commit", lambda: "aaaa")
+    write_report(config, out)
+    monkeypatch.setattr(report_module, "describe", lambda: dict(machine, cpu="the reader's CPU"))
+    monkeypatch.setattr(report_module, "git_commit", lambda: "bbbb")
+    result = CliRunner().invoke(app, ["ablate", str(CONFIG), "-o", str(out), "--report-only"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["machine"], summary["commit"]) == (study, "aaaa")
+    report = (out / "report.md").read_text()
+    assert "CPU the study's CPU (16 logical cores)" in report and "* Commit: `aaaa`" in report
+    # a process that made results names itself
+    write_report(config, out, made_here=True)
+    assert json.loads((out / "summary.json").read_text())["commit"] == "bbbb"
+
+
 def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(tree, monkeypatch):
     # before: summary.json and each plot were replaced one after the other, so a full disk at report.md left the new
     # summary and plots beside the earlier report, which described other results

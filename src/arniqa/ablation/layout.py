@@ -44,6 +44,8 @@ RUNS = [
         "failed": [[object, object, object, object]],  # variant, seed, stage, message
     }
 ]
+MACHINE = {"platform": str, "cpu": str, "cpu_count": object, "torch_threads": object, "python": str, "torch": str}
+SUMMARY = {"machine?": MACHINE, "commit?": str}  # what a report rewritten from the results keeps of the earlier one
 BENCHMARK = {
     "srcc": {"median": Maybe(NUMBER)},  # NaN is stored as null
     "plcc": {"median": Maybe(NUMBER)},

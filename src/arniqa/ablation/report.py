@@ -20,7 +20,7 @@ from ..utils.files import atomic_writes, json_writer, text_writer
 from ..utils.names import agree, count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError
-from .layout import read_runs, read_split, split_path
+from .layout import SUMMARY, read_json, read_runs, read_split, split_path
 from .plots import plot_bars, plot_curves, plot_losses
 from .stats import LABELS, LEVEL, METRICS, collect, read_logs, result_order, summarise
 
@@ -87,9 +87,21 @@ def scale_text(config: AblationConfig, split: dict, results: dict) -> str:
     return " ".join(lines)
 
 
-def write_report(config: AblationConfig, out: Path) -> Path:
+def provenance(out: Path, made_here: bool) -> dict:
+    """The machine and commit the report names: this process's when it made results, else (``--report-only``, a
+    rerun that skipped every stage) those the earlier ``summary.json`` records, which made them."""
+    here = {"machine": describe(), "commit": git_commit()}
+    path = out / "summary.json"
+    if made_here or not path.exists():
+        return here
+    recorded = read_json(path, SUMMARY, "delete it: the report writes it again")
+    return here | {k: recorded[k] for k in here if k in recorded}
+
+
+def write_report(config: AblationConfig, out: Path, made_here: bool = True) -> Path:
     """Write ``summary.json``, ``report.md`` and the plots for the finished results in ``out``, replaced together
-    (:func:`~arniqa.utils.files.atomic_writes`); returns the report's path."""
+    (:func:`~arniqa.utils.files.atomic_writes`); returns the report's path. ``made_here``: whether this process
+    made any of the results (see :func:`provenance`)."""
     out = Path(out)
     if not split_path(out).is_file():
         raise AblationError(f"{out}: no ablation output here (data/split.json is missing); run the study first")
@@ -97,8 +109,7 @@ def write_report(config: AblationConfig, out: Path) -> Path:
     summary = summarise(config, results)
     split, runs = read_split(out), read_runs(out)
     summary.update(
-        machine=describe(),
-        commit=git_commit(),
+        **provenance(out, made_here),
         commands=[r["command"] for r in runs],
         split={k: v for k, v in split.items() if k not in ("train", "holdout")},
         config=config.to_dict(),

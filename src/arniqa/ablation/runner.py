@@ -278,7 +278,7 @@ def _study(config: AblationConfig, out: Path, command: str | None, console: Cons
         done += 1
         console.print(f"    done in {time.perf_counter() - t0:.1f} s")
     _log_invocation(out, command, started, entry, time.perf_counter() - t_start, done, skipped, failed)
-    report = write_report(config, out)
+    report = write_report(config, out, made_here=done > 0)
     console.print(f"report: {report}  ({done} run, {skipped} already done, {len(failed)} failed)")
     return {"report": report, "done": done, "skipped": skipped, "failed": failed}
 

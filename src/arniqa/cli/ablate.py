@@ -55,7 +55,7 @@ def ablate(
         try:
             if report_only:  # not while a study writes its results and report there
                 with output_lock(study):
-                    path = write_report(cfg, study)
+                    path = write_report(cfg, study, made_here=False)
                 typer.echo(f"report written to {path}")
                 return
             outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
