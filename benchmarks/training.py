@@ -12,7 +12,8 @@ Both on the same batch size, crop size, device and precision:
 The two alternate step by step on the same batches (other load on the machine hits both alike);
 the overhead is ``full / encoder - 1`` in median time per step (target on 2 CPU cores: <= 15 %). The
 components are timed apart too (decode+crops per sample in this process, chains, loss, SGD step)
-to show where the time goes (the projector, also in the full step, is not timed apart).
+to show where the time goes (the projector, also in the full step, is not timed apart); the SGD step
+of the trainer (fused where torch has the kernel) in turn with torch's default for-each SGD.
 ``--degrade-on`` says where the chains run (``data.degrade_on``: ``device`` or ``workers``).
 
 ``--pipeline-only``: no model. The samples/s the DataLoader delivers with ``--degrade-on workers``
@@ -180,13 +181,28 @@ def time_components(trainer, b: int, repeats: int) -> dict[str, float]:
     loss = (time.perf_counter() - t) / repeats
     for p in trainer.model.parameters():
         p.grad = torch.zeros_like(p)  # every parameter has a gradient in a real step
-    sync(device)
-    t = time.perf_counter()
+    # the trainer's optimiser (fused where torch has the kernel) and torch's default for-each path with
+    # the same settings, stepped in turn on the same gradients
+    foreach = type(trainer.optimizer)(
+        trainer.model.parameters(), **dict(trainer.optimizer.defaults, fused=False, foreach=True)
+    )
+    foreach.step()  # makes its momentum buffers, as the trainer's first steps did
+    seconds = {trainer.optimizer: 0.0, foreach: 0.0}
     for _ in range(repeats):
-        trainer.optimizer.step()
-    sync(device)
-    optimizer = (time.perf_counter() - t) / repeats
-    return {"decode_and_crops_s": decode, "degradations_s": degrade, "loss_s": loss, "optimizer_s": optimizer}
+        for optimizer in seconds:
+            sync(device)
+            t = time.perf_counter()
+            optimizer.step()
+            sync(device)
+            seconds[optimizer] += time.perf_counter() - t
+    return {
+        "decode_and_crops_s": decode,
+        "degradations_s": degrade,
+        "loss_s": loss,
+        "optimizer_s": seconds[trainer.optimizer] / repeats,
+        "optimizer_foreach_s": seconds[foreach] / repeats,
+        "optimizer_fused": bool(trainer.optimizer.defaults.get("fused")),
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -490,7 +506,8 @@ def step_main(args, folder: Path, tmp: Path) -> None:
     print(f"{'encoder forward+backward':30} {encoder:8.3f} {args.batch / encoder:10.2f}")
     print(f"{'full training step':30} {full:8.3f} {args.batch / full:10.2f}")
     print(f"overhead of the full step: {100 * (full / encoder - 1):+.1f} % (target <= 15 %)")
-    print("components alone (s/step): " + ", ".join(f"{k[:-2]} {v:.3f}" for k, v in parts.items()))
+    times = ", ".join(f"{k[:-2]} {v:.3f}" for k, v in parts.items() if k.endswith("_s"))
+    print(f"components alone (s/step): {times}")
     write(args, result, f"training-{device.type}")
 
 
