@@ -155,3 +155,42 @@ def test_every_option_the_docs_show_exists():
         flags = {w.split("=")[0] for w in words[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)}
         wrong += [f"{doc}: {flag} in `{command}`" for flag in sorted(flags - options)]
     assert not wrong, "not an option of the verb:\n" + "\n".join(wrong)
+
+
+def test_the_seeds_studys_tables_are_its_committed_results():
+    """docs/results/ablation-cpu-20x/README.md's per-run table and step-time ratios, recomputed from the files beside
+    it: each run's result.json (SRCC by stage, PLCC and monotone share at the end), its train/log.csv (the last
+    logged loss; s/step as the runner's cost table takes it, batch 8 over the median samples/s)."""
+    import csv
+    import json
+
+    folder = ROOT / "docs/results/ablation-cpu-20x"
+    variants = {"ResNet50": "resnet50", "SE-ResNet50 (all stages)": "se_resnet50"}
+    variants["SE-ResNet50 (stages 1-3)"] = "se_resnet50_stages123"
+    text = (folder / "README.md").read_text()
+    seconds, rows = {}, 0
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] not in variants or len(cells) != 11:
+            continue
+        variant, seed = variants[cells[0]], int(cells[1])
+        run = folder / "study" / variant / f"seed{seed}"
+        bench = {
+            stage: json.loads((run / stage / "result.json").read_text())["benchmarks"]["synthetic"]
+            for stage in ("untrained", "step400", "step800", "trained")
+        }
+        with open(run / "train" / "log.csv", newline="") as f:
+            log = list(csv.DictReader(f))
+        seconds[variant, seed] = 8 / np.median([float(r["samples_per_s"]) for r in log])
+        expected = [f"{b['srcc']['median']:.3f}" for b in bench.values()]
+        expected += [f"{bench['trained']['plcc']['median']:.3f}", f"{bench['trained']['monotonicity']['share']:.2f}"]
+        expected += [f"{float(log[-1]['loss']):.2f}", f"{seconds[variant, seed]:.2f}"]
+        assert cells[2:10] == expected, f"{variant} seed {seed}"
+        rows += 1
+    assert rows == 9
+    # the cost table's ratios to ResNet50 at the same seed (seed 2 of stages 1-3 ran alone in another session)
+    for name, seeds in (("SE-ResNet50 (all stages)", (0, 1, 2)), ("SE-ResNet50 (stages 1-3)", (0, 1))):
+        line = next(line for line in text.splitlines() if line.startswith(f"| {name} | ") and " M (+" in line)
+        stated = [float(x) for x in re.findall(r"(\d\.\d\d)x", line)]
+        ratios = [seconds[variants[name], s] / seconds["resnet50", s] for s in seeds]
+        assert stated == [round(r, 2) for r in ratios], name
