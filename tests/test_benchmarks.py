@@ -107,3 +107,22 @@ def test_explain_cpu_benchmark_takes_the_engine_explain_fit_takes(tmp_path, monk
     assert {(24, 32), (32, 32)} <= sides  # the samples (32x24) and the map's crops (32 px)
     result = json.loads(out.read_text())
     assert result["engine"] == "onnxruntime" and "localisation" in result
+
+
+def test_report_size_benchmark_writes_each_thumbnail_mode(tmp_path, monkeypatch):
+    import runpy
+    import sys
+
+    from imaging import write_photo
+
+    (tmp_path / "photos").mkdir()
+    for k in range(2):
+        write_photo(tmp_path / "photos" / f"{k}.png", 64, 48, k)
+    out = tmp_path / "report.json"
+    args = ["--photos", str(tmp_path / "photos"), "--rows", "5", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["report_size.py", *args])
+    runpy.run_path(str(ROOT / "benchmarks" / "report_size.py"), run_name="__main__")
+    result = json.loads(out.read_text())
+    assert result["rows"] == 5 and [r["thumbnails"] for r in result["results"]] == ["none", "link", "embed"]
+    sizes = [r["bytes"] for r in result["results"]]
+    assert sizes[0] < sizes[1] < sizes[2]  # a relative link, then a JPEG thumbnail, in each of the 5 rows
