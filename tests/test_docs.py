@@ -194,3 +194,35 @@ def test_the_seeds_studys_tables_are_its_committed_results():
         stated = [float(x) for x in re.findall(r"(\d\.\d\d)x", line)]
         ratios = [seconds[variants[name], s] / seconds["resnet50", s] for s in seeds]
         assert stated == [round(r, 2) for r in ratios], name
+
+
+def test_the_gpu_sessions_tables_are_its_json_files():
+    """docs/results/gpu-session-h200/README.md's scoring and training-step tables, recomputed from scoring.json and
+    step-*.json beside it (GPU figures that cannot be measured again here)."""
+    import json
+
+    folder = ROOT / "docs/results/gpu-session-h200"
+    text = (folder / "README.md").read_text()
+    speed = {}
+    for row in json.loads((folder / "scoring.json").read_text())["rows"]:
+        speed[row["protocol"], row["size"], row["path"]] = row["images_per_s"]
+    columns = [["loop"], ["fp32@b1@w8", "fp32@b8@w8", "fp32@b32@w8"], ["bf16@b1@w8", "bf16@b8@w8", "bf16@b32@w8"]]
+    columns += [["nvjpeg-fp32@b8"], ["encoder-fp32@b32", "encoder-bf16@b32"]]
+    rows = 0
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if not re.fullmatch(r"(crops|whole|pyiqa) \d+x\d+", cells[0]):
+            continue
+        protocol, size = cells[0].split()
+        for cell, paths in zip(cells[1:], columns):
+            digits = 0 if paths[0].startswith("encoder") else 1
+            assert cell == " / ".join(f"{speed[protocol, size, p]:.{digits}f}" for p in paths), (cells[0], paths)
+        rows += 1
+    assert rows == 6
+    for where, workers in (("device", 8), ("workers", 15)):
+        step = json.loads((folder / f"step-{where}-b16.json").read_text())
+        assert step["workers"] == workers
+        full, encoder = step["full_s_per_step"], step["encoder_s_per_step"]
+        ratio = f"{full / encoder:.{1 if full > 2 * encoder else 2}f}x"  # 7.9x, 1.03x
+        line = f"| `{where}` | {workers} | {encoder:.3f} | {full:.3f} | {ratio} | {16 / full:.0f} |"
+        assert line in text, line
