@@ -226,3 +226,34 @@ def test_the_gpu_sessions_tables_are_its_json_files():
         ratio = f"{full / encoder:.{1 if full > 2 * encoder else 2}f}x"  # 7.9x, 1.03x
         line = f"| `{where}` | {workers} | {encoder:.3f} | {full:.3f} | {ratio} | {16 / full:.0f} |"
         assert line in text, line
+
+
+def test_the_learning_curve_pilots_figures_are_their_committed_results():
+    """docs/results/curve-cpu-pilots/README.md's SRCC by step, per-group SRCC and step time, recomputed from each
+    pilot's result.json files and log.csv."""
+    import csv
+    import json
+
+    folder = ROOT / "docs/results/curve-cpu-pilots"
+    text = (folder / "README.md").read_text()
+    groups = {"blur": "blur", "colour": "color_distortion", "spatial": "spatial_distortion", "jpeg": "jpeg"}
+    groups |= {"brightness": "brightness_change", "noise": "noise", "sharpness/contrast": "sharpness_contrast"}
+    stages = ("untrained", "step400", "step800", "trained")
+    results = {}
+    for pilot in ("reference-sgd", "adamw"):
+        run = folder / pilot / "resnet50" / "seed0"
+        results[pilot] = {
+            s: json.loads((run / s / "result.json").read_text())["benchmarks"]["synthetic"] for s in stages
+        }
+        with open(run / "train" / "log.csv", newline="") as f:
+            step = 8 / np.median([float(r["samples_per_s"]) for r in csv.DictReader(f)])
+        assert f"a training step about {step:.1f} s" in text
+    lines = [line for line in text.splitlines() if line.startswith(("| reference: SGD", "| AdamW"))]
+    for line, pilot in zip(lines, results, strict=True):
+        srcc = [results[pilot][s]["srcc"]["median"] for s in stages]
+        cells = [c.strip() for c in line.strip("|").split("|")][2:]
+        assert cells == [f"{x:.3f}" for x in srcc] + [f"**{srcc[-1] - srcc[0]:+.3f}**"], pilot
+    for name, key in groups.items():
+        before, ref, adamw = (results[p][s]["per_group"][key]["srcc"] for p, s in (("adamw", "untrained"),
+            ("reference-sgd", "trained"), ("adamw", "trained")))  # fmt: skip
+        assert f"{name} {before:.2f} -> {ref:.2f} / {adamw:.2f}" in " ".join(text.split()), name
