@@ -257,3 +257,25 @@ def test_the_learning_curve_pilots_figures_are_their_committed_results():
         before, ref, adamw = (results[p][s]["per_group"][key]["srcc"] for p, s in (("adamw", "untrained"),
             ("reference-sgd", "trained"), ("adamw", "trained")))  # fmt: skip
         assert f"{name} {before:.2f} -> {ref:.2f} / {adamw:.2f}" in " ".join(text.split()), name
+
+
+def test_the_cpu_training_step_paragraph_is_training_cpu_json():
+    """docs/training.md's CPU step figures (encoder, full step, overhead, each part, fused against for-each SGD) are
+    those of benchmarks/results/training-cpu.json, the file it names."""
+    import json
+
+    run = json.loads((ROOT / "benchmarks/results/training-cpu.json").read_text())
+    text = " ".join((ROOT / "docs/training.md").read_text().split())
+    stated = [
+        f"encoder forward+backward {run['encoder_s_per_step']:.2f} s/step",
+        f"full training step {run['full_s_per_step']:.2f} s/step",
+        f"(**{100 * run['overhead']:+.1f} %**",
+        f"decoding and crops {run['decode_and_crops_s']:.3f} s",
+        f"degradation chains {run['degradations_s']:.3f} s",
+        f"NT-Xent {run['loss_s']:.3f} s",
+        f"fused SGD {run['optimizer_s']:.3f} s against {run['optimizer_foreach_s']:.3f} s",
+        f"({run['optimizer_foreach_s'] / run['optimizer_s']:.1f}x as fast",
+        f"median of {run['steps']} steps",
+    ]
+    assert run["optimizer_fused"] and run["device_name"] in text
+    assert [s for s in stated if s not in text] == []
