@@ -279,3 +279,20 @@ def test_the_cpu_training_step_paragraph_is_training_cpu_json():
     ]
     assert run["optimizer_fused"] and run["device_name"] in text
     assert [s for s in stated if s not in text] == []
+
+
+def test_the_report_size_table_is_report_cpu_json():
+    """docs/explain.md's report sizes and write times at 10,000 rows are those of benchmarks/results/report-cpu.json."""
+    import json
+
+    run = json.loads((ROOT / "benchmarks/results/report-cpu.json").read_text())
+    text = (ROOT / "docs/explain.md").read_text()
+    assert f"{run['rows']:,} rows as `arniqa score` writes them" in " ".join(text.split())
+    for r in run["results"]:
+        line = next(line for line in text.splitlines() if line.startswith(f"| `{r['thumbnails']}`"))
+        size, seconds = [c.strip() for c in line.strip("|").split("|")][1:]
+        assert size.startswith(f"{r['bytes'] / 1e6:.{1 if r['bytes'] > 1e7 else 2}f} MB"), line
+        digits = 2 if r["seconds"] < 1 else 1 if r["seconds"] < 10 else 0
+        assert seconds.startswith(f"{r['seconds']:.{digits}f} s"), line
+    embed, none = (next(r["bytes"] for r in run["results"] if r["thumbnails"] == t) for t in ("embed", "none"))
+    assert f"({(embed - none) / run['rows'] / 1e3:.1f} kB more per row)" in text
