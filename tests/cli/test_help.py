@@ -1,5 +1,7 @@
-"""The help texts: ``arniqa --help`` lists each verb on one line, and no help text loses words to rich's markup
-(typer renders help with it: ``[default: ...]`` or ``arniqa[ray]`` vanished from the screen)."""
+"""The help texts of every verb, found from the app (a new verb is covered): values named as a Unix tool names
+them (``--output PATH``, ``IMAGE``; typer 0.29 wrote ``{image}``, ``<list[Path]>``, ``--resume <bool>``), lines
+within 80 columns, every option explained, each verb's first sentence whole in ``arniqa --help``, and no bracketed
+part of a help text lost (rich's markup once ate ``[default: ...]`` and ``arniqa[ray]``)."""
 
 import re
 
@@ -12,6 +14,7 @@ from arniqa.cli import _register, app
 _register()
 runner = CliRunner()
 WIDE = {"COLUMNS": "400"}
+NARROW = {"COLUMNS": "80"}
 
 
 def commands(command, path: tuple[str, ...] = ()):
@@ -36,9 +39,46 @@ def test_every_bracketed_part_of_a_help_text_is_shown(path, command):
     assert [w for w in written if w not in shown] == []
 
 
+def entries(screen: str, section: str) -> list[str]:
+    """The left column of a section of a help screen (``-o, --output PATH``, ``IMAGE``): each line that starts an
+    entry, up to the gap before its help."""
+    lines = screen.split(f"\n{section}:\n", 1)[1].split("\n\n")[0].splitlines()
+    return [re.split(r"\s{2,}", line.strip())[0] for line in lines if re.match(r"  \S", line)]
+
+
 @pytest.mark.parametrize("path, group", [(p, c) for p, c in EVERY if hasattr(c, "commands")])
-def test_the_verb_list_has_one_line_per_verb(path, group):
-    screen = runner.invoke(app, [*path, "--help"], env=WIDE).output.splitlines()
-    start = next(i for i, line in enumerate(screen) if line.startswith("╭─ Commands"))
-    end = next(i for i, line in enumerate(screen) if i > start and line.startswith("╰"))
-    assert [line.split()[1] for line in screen[start + 1 : end]] == list(group.commands)
+def test_the_verb_list_holds_each_verbs_first_sentence_whole(path, group):
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    assert entries(screen, "Commands") == list(group.commands)
+    listed = flat(screen.split("\nCommands:\n")[1])
+    for name, verb in group.commands.items():
+        first = re.match(r".*?[.!?](?=\s|$)", flat(verb.help), re.S).group(0)
+        assert f"{name} {first}" in listed
+
+
+@pytest.mark.parametrize("path, command", EVERY, ids=[" ".join(p) or "arniqa" for p, _ in EVERY])
+def test_help_names_each_value_as_a_unix_tool_does(path, command):
+    result = runner.invoke(app, [*path, "--help"], env=NARROW, prog_name="arniqa")
+    assert result.exit_code == 0
+    screen = result.output
+    usage = screen.splitlines()[0].split()
+    assert usage[: len(path) + 3] == ["Usage:", "arniqa", *path, "[OPTIONS]"]
+    # arguments by their upper-case names, optional ones in brackets; a group's COMMAND [ARGS]...
+    assert all(re.fullmatch(r"\[?[A-Z]+\]?(\.\.\.)?", piece) for piece in usage[len(path) + 3 :]), usage
+    value = r"[A-Z][A-Za-z=|]*"  # PATH, INTEGER, KEY=VALUE, ADDRESS|local: no <path>, <int range>, {image}
+    flags = {o for p in command.params if getattr(p, "is_flag", False) for o in p.opts}
+    for entry in entries(screen, "Options"):
+        option = re.fullmatch(rf"(-\w, )?(--?[\w-]+)( / --[\w-]+)?( {value})?", entry)
+        assert option, entry
+        assert (option.group(4) is None) == (option.group(2) in flags | {"--help"}), entry  # a flag takes no value
+    if any(p.param_type_name == "argument" for p in command.params):
+        assert all(re.fullmatch("[A-Z]+", e) for e in entries(screen, "Arguments"))
+    assert "PosixPath(" not in screen and "[default: None]" not in screen
+
+
+@pytest.mark.parametrize("path, command", EVERY, ids=[" ".join(p) or "arniqa" for p, _ in EVERY])
+def test_every_option_is_explained_within_80_columns(path, command):
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    cut = [line for line in screen.splitlines() if "…" in line or re.search(r"\w-$", line)]  # arniqa-|DATASET
+    assert [line for line in screen.splitlines() if len(line) > 80] == cut == []
+    assert [p.name for p in command.params if not (p.help or "").strip()] == []

@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .command import app, fail, fail_no_images, go_on, output_folders, writing
+from .command import Verbs, app, fail, fail_no_images, go_on, output_folders, writing
 
-benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
+benchmark_app = typer.Typer(
+    cls=Verbs, no_args_is_help=True, help="Synthetic benchmarks made with the degradation model."
+)
 app.add_typer(benchmark_app, name="benchmark")
 
 

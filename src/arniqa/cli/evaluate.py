@@ -36,7 +36,7 @@ def evaluate(
         None,
         "--splits",
         help="N random 70/10/20 splits, or a folder with train/val/test.npy "
-        "\\[default: <root>/splits if present, else 10].",
+        "[default: <root>/splits if present, else 10].",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random splits."),
     alpha: float | None = typer.Option(
@@ -54,21 +54,22 @@ def evaluate(
     ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes for decoding."),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache \\[default: <weights cache>/features]."
+        None, "--cache-dir", help="Feature cache [default: <weights cache>/features]."
     ),
     tsne: bool = typer.Option(False, "--tsne", help="Also write tsne.png (features coloured by distortion type)."),
     export_checkpoint: bool = typer.Option(
         True,
         "--export-checkpoint/--no-export-checkpoint",
+        show_default=False,  # typer shows it as a value, [default: export-checkpoint]
         help="Also write checkpoint_<dataset>.safetensors (encoder + fitted regressor) for "
-        "'arniqa score --checkpoint'.",
+        "`arniqa score --checkpoint`. Default: on.",
     ),
     ray: str | None = typer.Option(
         None,
         "--ray",
         metavar="ADDRESS|local",
         help="Compute the features on the Ray cluster at ADDRESS, or on a Ray instance started here (local); "
-        "the same feature cache. Needs arniqa\\[ray].",
+        "the same feature cache. Needs arniqa[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: feature actors (default: one per GPU, else per CPU)."

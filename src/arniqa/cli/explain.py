@@ -13,6 +13,7 @@ from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
+    Verbs,
     app,
     fail,
     fail_no_images,
@@ -24,7 +25,7 @@ from .command import (
     writing,
 )
 
-explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
+explain_app = typer.Typer(cls=Verbs, no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
 
 

@@ -117,7 +117,7 @@ def score(
         "--ray",
         metavar="ADDRESS|local",
         help="Score on the Ray cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or on a Ray instance "
-        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa\\[ray].",
+        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
