@@ -10,6 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
+from arniqa.models.registry import regressor_dataset
+from arniqa.utils.runtime import check_device
 
 _register()
 runner = CliRunner()
@@ -82,3 +84,40 @@ def test_every_option_is_explained_within_80_columns(path, command):
     cut = [line for line in screen.splitlines() if "…" in line or re.search(r"\w-$", line)]  # arniqa-|DATASET
     assert [line for line in screen.splitlines() if len(line) > 80] == cut == []
     assert [p.name for p in command.params if not (p.help or "").strip()] == []
+
+
+def option_help(name: str) -> list[tuple[str, str]]:
+    """(verb, its entry in the help as one line) for each verb that takes the option ``name``."""
+    found = []
+    for path, command in EVERY:
+        if any(name in getattr(p, "opts", ()) for p in command.params):
+            lines = runner.invoke(app, [*path, "--help"], env=NARROW).output.split("\nOptions:\n")[1].splitlines()
+            start = next(i for i, line in enumerate(lines) if re.match(rf"  (-\w, )?{name} ", line))
+            end = next(i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i]))
+            found.append((" ".join(path), flat("\n".join(lines[start:end]))))
+    return found
+
+
+REGRESSOR = option_help("--regressor")
+DEVICE = [(verb, text) for verb, text in option_help("--device") if "[default: auto]" in text]
+
+
+@pytest.mark.parametrize("verb, text", REGRESSOR, ids=[verb for verb, _ in REGRESSOR])
+def test_the_help_of_regressor_lists_the_names_it_takes(verb, text):
+    # score's said "live, ..., koniq10k; pyiqa names such as 'arniqa' or 'kadid' work"; map's and export's "as for
+    # `arniqa score`", map's without its default
+    datasets = text[text.index("dataset (") + 9 : text.index(")")].replace("; also", ",").split(", ")
+    assert {"kadid10k", "koniq10k", "koniq", "livec", "paq2piq"} <= set(datasets)
+    for name in [*datasets, *(f"arniqa-{d}" for d in datasets), "arniqa"]:  # each one listed is taken
+        assert regressor_dataset(name)
+    assert "a model (arniqa, arniqa-DATASET)" in text and "a regressor file" in text and "Default: kadid10k" in text
+
+
+@pytest.mark.parametrize("verb, text", DEVICE, ids=[verb for verb, _ in DEVICE])
+def test_the_help_of_device_lists_the_devices_it_takes(verb, text):
+    # evaluate, map, explain fit said "auto | cpu | cuda | mps.", without cuda:N or what auto picks
+    listed = text.split("--device TEXT ")[1].split(" (")[0].split(" | ")
+    for name in listed:
+        check_device(name.replace(":N", ":1"))
+    assert {"auto", "cpu", "cuda", "cuda:N", "mps"} <= set(listed)
+    assert "auto: CUDA, then MPS, then CPU" in text

@@ -20,7 +20,10 @@ from typing import NoReturn
 import typer
 from typer.core import TyperArgument, TyperGroup
 
-from ..constants import EXIT_INTERRUPTED  # noqa: F401  (Ctrl-C; re-exported with the others)
+from ..constants import (
+    DEFAULT_REGRESSOR,
+    EXIT_INTERRUPTED,  # noqa: F401  (Ctrl-C; re-exported with the others)
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -90,6 +93,51 @@ class Verbs(TyperGroup):
 app = typer.Typer(
     cls=Verbs, no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="ARNIQA image quality toolkit."
 )
+
+
+# the options that mean the same in each verb that takes them: one definition, one help text
+def device_option():
+    return typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+
+
+def checkpoint_option(onnx: bool):
+    """--checkpoint; ``onnx``: the verb scores an ONNX file of arniqa export too."""
+    also = "; or an ONNX file of `arniqa export`" if onnx else ""
+    return typer.Option(
+        None,
+        "--checkpoint",
+        help=f"A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it{also}. "
+        "Default: the published model.",
+    )
+
+
+def weights_dir_option(regressor: bool):
+    """--weights-dir; ``regressor``: the verb loads the published regressor too."""
+    files = "ARNIQA.pth and regressor_<dataset>.pth" if regressor else "ARNIQA.pth"
+    return typer.Option(None, "--weights-dir", help=f"Folder holding the published {files} (no download).")
+
+
+def regressor_option():
+    from ..models.registry import REGRESSOR_NAMES
+
+    return typer.Option(
+        None,
+        "--regressor",
+        help=f"The published model's regressor, by {REGRESSOR_NAMES}, or a regressor file. "
+        f"Default: {DEFAULT_REGRESSOR}.",
+    )
+
+
+def engine_option():
+    return typer.Option(
+        "auto",
+        "--engine",
+        help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md).",
+    )
+
+
+def explainer_option():
+    return typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's).")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

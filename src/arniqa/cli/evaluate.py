@@ -10,7 +10,18 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE
-from .command import app, connect_ray, fail, fail_io, go_on, one_model_source, output_folders
+from .command import (
+    app,
+    checkpoint_option,
+    connect_ray,
+    device_option,
+    fail,
+    fail_io,
+    go_on,
+    one_model_source,
+    output_folders,
+    weights_dir_option,
+)
 
 FEATURES_KEPT = "the features computed so far are cached, a rerun goes on from them"  # a stopped run
 
@@ -26,12 +37,8 @@ def evaluate(
     output: Path = typer.Option(
         ..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."
     ),
-    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding ARNIQA.pth (published model)."),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it.",
-    ),
+    weights_dir: Path | None = weights_dir_option(regressor=False),
+    checkpoint: Path | None = checkpoint_option(onnx=False),
     splits: str | None = typer.Option(
         None,
         "--splits",
@@ -47,7 +54,7 @@ def evaluate(
     ),
     cross_root: Path | None = typer.Option(None, "--cross-root", help="Folder of the --cross-to dataset."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (10 crops each)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    device: str = device_option(),
     amp: bool = typer.Option(False, "--amp", help="Autocast on CUDA, as the reference (features differ slightly)."),
     crop_size: int = typer.Option(
         CROP_SIZE, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."
