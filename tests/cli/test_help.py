@@ -121,3 +121,12 @@ def test_the_help_of_device_lists_the_devices_it_takes(verb, text):
         check_device(name.replace(":N", ":1"))
     assert {"auto", "cpu", "cuda", "cuda:N", "mps"} <= set(listed)
     assert "auto: CUDA, then MPS, then CPU" in text
+
+
+SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluate"]  # that one seeds the splits
+
+
+@pytest.mark.parametrize("verb, text", SEED, ids=[verb for verb, _ in SEED])
+def test_the_help_of_a_distortion_seed_gives_the_range_it_takes(verb, text):
+    # benchmark synthetic's said "(0 to 2**32 -" and "1)" on the next line, not the range the others show
+    assert f"0<=x<={2**32 - 1}]" in text  # numpy's legacy seeds: 0 to 2**32 - 1
