@@ -3,6 +3,7 @@ their ```bash blocks, against a tiny model (TinyARNIQA with a head: no weights t
 image), so a renamed function, option or attribute fails here rather than in a user's hands."""
 
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -121,38 +122,45 @@ def test_every_file_the_docs_name_exists():
     assert not missing, "named but not found:\n" + "\n".join(missing)
 
 
-def _commands() -> list[tuple[str, str]]:
+def _commands(spans: bool = True) -> list[tuple[str, str]]:
     """(where, command) of each `arniqa VERB ...` the docs show: in ```bash blocks (a line, with its `\\` lines)
-    and in inline code, cut at a comment, a pipe, `;` or `&&`."""
+    and, with ``spans``, in inline code (prose may quote part of one: `arniqa train --resume`), cut at a comment,
+    a pipe, `;` or `&&`."""
     found = []
     for doc in ("README.md", *(f"docs/{path.name}" for path in sorted((ROOT / "docs").glob("*.md")))):
         text = (ROOT / doc).read_text()
         blocks = [b.group(1).replace("\\\n", " ") for b in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M)]
-        spans = re.findall(r"`([^`]+)`", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
-        for snippet in [line for block in blocks for line in block.splitlines()] + spans:
+        inline = re.findall(r"`([^`]+)`", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)) if spans else []
+        for snippet in [line for block in blocks for line in block.splitlines()] + inline:
             for part in re.split(r"\||;|&&", re.split(r"\s#", " ".join(snippet.split()))[0]):
                 found += [(doc, m.group(0)) for m in re.finditer(r"(?<![\w./-])arniqa [a-z].*", part)]
     return found
 
 
-def test_every_option_the_docs_show_exists():
-    """Each `--option` (and `-x`) after `arniqa VERB` in the docs is an option of that verb."""
+def _verb(words: list[str]):
+    """The command ``arniqa WORDS...`` runs and the words after its name (a group's verb: `explain fit`), or None
+    when the first word is no verb (`arniqa demo`'s folder `arniqa-demo`, prose)."""
     import typer
 
     from arniqa.cli import _register, app
 
     _register()
-    root = typer.main.get_command(app)
+    verb = typer.main.get_command(app).commands.get(words[0])
+    if verb is not None and hasattr(verb, "commands") and len(words) > 1 and words[1] in verb.commands:
+        return verb.commands[words[1]], words[2:]
+    return (verb, words[1:]) if verb is not None else None
+
+
+def test_every_option_the_docs_show_exists():
+    """Each `--option` (and `-x`) after `arniqa VERB` in the docs is an option of that verb."""
     wrong = []
     for doc, command in _commands():
-        words = command.split()[1:]
-        verb = root.commands.get(words[0])
-        if verb is None:
-            continue  # `arniqa demo`'s folder `arniqa-demo`, prose
-        if hasattr(verb, "commands") and len(words) > 1 and words[1] in verb.commands:
-            verb, words = verb.commands[words[1]], words[1:]
+        found = _verb(command.split()[1:])
+        if found is None:
+            continue
+        verb, words = found
         options = {o for p in verb.params for o in (*p.opts, *p.secondary_opts)}
-        flags = {w.split("=")[0] for w in words[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)}
+        flags = {w.split("=")[0] for w in words if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)}
         wrong += [f"{doc}: {flag} in `{command}`" for flag in sorted(flags - options)]
     assert not wrong, "not an option of the verb:\n" + "\n".join(wrong)
 
@@ -296,3 +304,18 @@ def test_the_report_size_table_is_report_cpu_json():
         assert seconds.startswith(f"{r['seconds']:.{digits}f} s"), line
     embed, none = (next(r["bytes"] for r in run["results"] if r["thumbnails"] == t) for t in ("embed", "none"))
     assert f"({(embed - none) / run['rows'] / 1e3:.1f} kB more per row)" in text
+
+
+def test_every_command_line_the_docs_show_parses():
+    """Each `arniqa ...` line of a ```bash block parses as the command would parse it: a value after each option
+    that takes one, none after a flag, the required options and arguments given, values of their type."""
+    from arniqa.cli import _option_errors
+
+    wrong = []
+    for doc, command in _commands(spans=False):
+        verb, words = _verb(shlex.split(command)[1:])
+        try:
+            verb.make_context(f"arniqa {verb.name}", words)
+        except _option_errors() as e:
+            wrong.append(f"{doc}: `{command}`: {e.format_message()}")
+    assert not wrong, "\n".join(wrong)

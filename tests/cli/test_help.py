@@ -1,5 +1,7 @@
-"""The help texts: ``arniqa --help`` lists each verb on one line, and no help text loses words to rich's markup
-(typer renders help with it: ``[default: ...]`` or ``arniqa[ray]`` vanished from the screen)."""
+"""The help texts of every verb, found from the app (a new verb is covered): values named as a Unix tool names
+them (``--output PATH``, ``IMAGE``; typer 0.29 wrote ``{image}``, ``<list[Path]>``, ``--resume <bool>``), lines
+within 80 columns, every option explained, each verb's first sentence whole in ``arniqa --help``, and no bracketed
+part of a help text lost (rich's markup once ate ``[default: ...]`` and ``arniqa[ray]``)."""
 
 import re
 
@@ -8,10 +10,13 @@ import typer
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
+from arniqa.models.registry import regressor_dataset
+from arniqa.utils.runtime import check_device
 
 _register()
 runner = CliRunner()
 WIDE = {"COLUMNS": "400"}
+NARROW = {"COLUMNS": "80"}
 
 
 def commands(command, path: tuple[str, ...] = ()):
@@ -36,9 +41,92 @@ def test_every_bracketed_part_of_a_help_text_is_shown(path, command):
     assert [w for w in written if w not in shown] == []
 
 
+def entries(screen: str, section: str) -> list[str]:
+    """The left column of a section of a help screen (``-o, --output PATH``, ``IMAGE``): each line that starts an
+    entry, up to the gap before its help."""
+    lines = screen.split(f"\n{section}:\n", 1)[1].split("\n\n")[0].splitlines()
+    return [re.split(r"\s{2,}", line.strip())[0] for line in lines if re.match(r"  \S", line)]
+
+
 @pytest.mark.parametrize("path, group", [(p, c) for p, c in EVERY if hasattr(c, "commands")])
-def test_the_verb_list_has_one_line_per_verb(path, group):
-    screen = runner.invoke(app, [*path, "--help"], env=WIDE).output.splitlines()
-    start = next(i for i, line in enumerate(screen) if line.startswith("╭─ Commands"))
-    end = next(i for i, line in enumerate(screen) if i > start and line.startswith("╰"))
-    assert [line.split()[1] for line in screen[start + 1 : end]] == list(group.commands)
+def test_the_verb_list_holds_each_verbs_first_sentence_whole(path, group):
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    assert entries(screen, "Commands") == list(group.commands)
+    listed = flat(screen.split("\nCommands:\n")[1])
+    for name, verb in group.commands.items():
+        first = re.match(r".*?[.!?](?=\s|$)", flat(verb.help), re.S).group(0)
+        assert f"{name} {first}" in listed
+
+
+@pytest.mark.parametrize("path, command", EVERY, ids=[" ".join(p) or "arniqa" for p, _ in EVERY])
+def test_help_names_each_value_as_a_unix_tool_does(path, command):
+    result = runner.invoke(app, [*path, "--help"], env=NARROW, prog_name="arniqa")
+    assert result.exit_code == 0
+    screen = result.output
+    usage = screen.splitlines()[0].split()
+    assert usage[: len(path) + 3] == ["Usage:", "arniqa", *path, "[OPTIONS]"]
+    # arguments by their upper-case names, optional ones in brackets; a group's COMMAND [ARGS]...
+    assert all(re.fullmatch(r"\[?[A-Z]+\]?(\.\.\.)?", piece) for piece in usage[len(path) + 3 :]), usage
+    value = r"[A-Z][A-Za-z=|]*"  # PATH, INTEGER, KEY=VALUE, ADDRESS|local: no <path>, <int range>, {image}
+    flags = {o for p in command.params if getattr(p, "is_flag", False) for o in p.opts}
+    for entry in entries(screen, "Options"):
+        option = re.fullmatch(rf"(-\w, )?(--?[\w-]+)( / --[\w-]+)?( {value})?", entry)
+        assert option, entry
+        assert (option.group(4) is None) == (option.group(2) in flags | {"--help"}), entry  # a flag takes no value
+    if any(p.param_type_name == "argument" for p in command.params):
+        assert all(re.fullmatch("[A-Z]+", e) for e in entries(screen, "Arguments"))
+    assert "PosixPath(" not in screen and "[default: None]" not in screen
+
+
+@pytest.mark.parametrize("path, command", EVERY, ids=[" ".join(p) or "arniqa" for p, _ in EVERY])
+def test_every_option_is_explained_within_80_columns(path, command):
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    cut = [line for line in screen.splitlines() if "…" in line or re.search(r"\w-$", line)]  # arniqa-|DATASET
+    assert [line for line in screen.splitlines() if len(line) > 80] == cut == []
+    assert [p.name for p in command.params if not (p.help or "").strip()] == []
+
+
+def option_help(name: str) -> list[tuple[str, str]]:
+    """(verb, its entry in the help as one line) for each verb that takes the option ``name``."""
+    found = []
+    for path, command in EVERY:
+        if any(name in getattr(p, "opts", ()) for p in command.params):
+            lines = runner.invoke(app, [*path, "--help"], env=NARROW).output.split("\nOptions:\n")[1].splitlines()
+            start = next(i for i, line in enumerate(lines) if re.match(rf"  (-\w, )?{name} ", line))
+            end = next(i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i]))
+            found.append((" ".join(path), flat("\n".join(lines[start:end]))))
+    return found
+
+
+REGRESSOR = option_help("--regressor")
+DEVICE = [(verb, text) for verb, text in option_help("--device") if "[default: auto]" in text]
+
+
+@pytest.mark.parametrize("verb, text", REGRESSOR, ids=[verb for verb, _ in REGRESSOR])
+def test_the_help_of_regressor_lists_the_names_it_takes(verb, text):
+    # score's said "live, ..., koniq10k; pyiqa names such as 'arniqa' or 'kadid' work"; map's and export's "as for
+    # `arniqa score`", map's without its default
+    datasets = text[text.index("dataset (") + 9 : text.index(")")].replace("; also", ",").split(", ")
+    assert {"kadid10k", "koniq10k", "koniq", "livec", "paq2piq"} <= set(datasets)
+    for name in [*datasets, *(f"arniqa-{d}" for d in datasets), "arniqa"]:  # each one listed is taken
+        assert regressor_dataset(name)
+    assert "a model (arniqa, arniqa-DATASET)" in text and "a regressor file" in text and "Default: kadid10k" in text
+
+
+@pytest.mark.parametrize("verb, text", DEVICE, ids=[verb for verb, _ in DEVICE])
+def test_the_help_of_device_lists_the_devices_it_takes(verb, text):
+    # evaluate, map, explain fit said "auto | cpu | cuda | mps.", without cuda:N or what auto picks
+    listed = text.split("--device TEXT ")[1].split(" (")[0].split(" | ")
+    for name in listed:
+        check_device(name.replace(":N", ":1"))
+    assert {"auto", "cpu", "cuda", "cuda:N", "mps"} <= set(listed)
+    assert "auto: CUDA, then MPS, then CPU" in text
+
+
+SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluate"]  # that one seeds the splits
+
+
+@pytest.mark.parametrize("verb, text", SEED, ids=[verb for verb, _ in SEED])
+def test_the_help_of_a_distortion_seed_gives_the_range_it_takes(verb, text):
+    # benchmark synthetic's said "(0 to 2**32 -" and "1)" on the next line, not the range the others show
+    assert f"0<=x<={2**32 - 1}]" in text  # numpy's legacy seeds: 0 to 2**32 - 1

@@ -21,7 +21,7 @@ from arniqa.cli import EXIT_USAGE, app
 from arniqa.inference import load
 from arniqa.inference.listing import LIST_CHUNK
 from arniqa.models import download
-from arniqa.models.registry import PublishedFile, regressor_dataset
+from arniqa.models.registry import PublishedFile
 
 
 @pytest.fixture(scope="module")
@@ -536,14 +536,3 @@ def test_the_gpu_running_out_of_memory_loading_the_model_says_what_helps_there(w
             f"error: arniqa-kadid10k: out of memory loading the model ({type(error).__name__}); try --device cpu, or "
             "end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
         ]
-
-
-def test_the_help_of_regressor_lists_the_names_it_takes():
-    # before: "live, ..., koniq10k; pyiqa names such as 'arniqa' or 'kadid' work": no alias list, no arniqa-DATASET
-    shown = " ".join(CliRunner().invoke(app, ["score", "--help"], env={"COLUMNS": "400"}).output.split())
-    text = shown[shown.index("--regressor") : shown.index("--protocol")]
-    datasets = text[text.index("dataset (") + 9 : text.index(")")].replace("; also", ",").split(", ")
-    assert {"kadid10k", "koniq10k", "koniq", "livec", "paq2piq"} <= set(datasets)
-    for name in [*datasets, *(f"arniqa-{d}" for d in datasets), "arniqa"]:  # each one listed is taken
-        assert regressor_dataset(name)
-    assert "a model (arniqa, arniqa-DATASET)" in text and "a regressor file" in text

@@ -7,9 +7,12 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .command import app, fail, fail_no_images, go_on, output_folders, writing
+from ..constants import MAX_SEED
+from .command import Verbs, app, fail, fail_no_images, go_on, output_folders, writing
 
-benchmark_app = typer.Typer(no_args_is_help=True, help="Synthetic benchmarks made with the degradation model.")
+benchmark_app = typer.Typer(
+    cls=Verbs, no_args_is_help=True, help="Synthetic benchmarks made with the degradation model."
+)
 app.add_typer(benchmark_app, name="benchmark")
 
 
@@ -21,7 +24,7 @@ def synthetic(
     size: str = typer.Option(
         "512x384", "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k: 512x384)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the distortions' random internals (0 to 2**32 - 1)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the distortions' random internals."),
 ) -> None:
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.
 

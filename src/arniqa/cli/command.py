@@ -1,6 +1,7 @@
-"""The ``arniqa`` typer app that every verb module registers on, the exit codes, :func:`fail`, the output
-checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`), the quiet end
-when the reader has gone (:func:`reader_gone`, :func:`quiet_bar`) and :func:`connect_ray`; the ``version`` verb.
+"""The ``arniqa`` typer app that every verb module registers on (:class:`Verbs`: its --help), the exit codes,
+:func:`fail`, the output checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`),
+the quiet end when the reader has gone (:func:`reader_gone`, :func:`quiet_bar`) and :func:`connect_ray`; the
+``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -17,13 +18,126 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
+from typer.core import TyperArgument, TyperGroup
 
-from ..constants import EXIT_INTERRUPTED  # noqa: F401  (Ctrl-C; re-exported with the others)
+from ..constants import (
+    DEFAULT_REGRESSOR,
+    EXIT_INTERRUPTED,  # noqa: F401  (Ctrl-C; re-exported with the others)
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="ARNIQA image quality toolkit.")
+VALUE_WORDS = {int: "INTEGER", float: "FLOAT"}  # an option's value in --help (a path: PATH; else TEXT)
+NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line at
+
+
+class _Operand(TyperArgument):
+    """An argument as --help shows it: its upper-case name, ``IMAGE``, ``[IMAGE]`` or ``[PATHS]...`` in the usage
+    line (typer 0.29 writes ``{image}``, ``[paths]...``) and with no Python type beside it (``<list[Path]>``)."""
+
+    def display_type_rich(self, ctx) -> None:
+        return None
+
+    def get_usage_pieces(self, ctx) -> list[str]:
+        name = self.metavar if self.required else f"[{self.metavar}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+
+class _Help(TyperGroup.context_class.formatter_class):
+    """Help wrapped at spaces only: ``arniqa-DATASET``, ``[default: arniqa-demo]`` are never split at a hyphen."""
+
+    def write_text(self, text: str) -> None:
+        super().write_text(text.replace("-", NO_BREAK_HYPHEN))
+
+    def write_dl(self, rows, *args, **kwargs) -> None:
+        super().write_dl([(term, text.replace("-", NO_BREAK_HYPHEN)) for term, text in rows], *args, **kwargs)
+
+    def getvalue(self) -> str:
+        return super().getvalue().replace(NO_BREAK_HYPHEN, "-")
+
+
+class _Context(TyperGroup.context_class):
+    formatter_class = _Help
+
+
+class Verbs(TyperGroup):
+    """A group of verbs (``arniqa``, ``arniqa explain``) whose --help reads as a Unix tool's: each value named as
+    ``--output PATH``, ``--batch-size INTEGER``, a flag alone (typer 0.29 writes Python types: ``<path>``,
+    ``<int range>``, ``--resume <bool>``; an option's own metavar, ``--files-from LIST``, stays), and each verb's
+    first sentence whole in the list of verbs (click cuts it at one line: ``Train and evaluate every...``)."""
+
+    context_class = _Context
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            command.context_class = _Context
+            for param in command.params:
+                kind = getattr(param, "type_descriptor", None)  # typer < 0.29 (click's types) shows TEXT, PATH
+                if kind is None or param.metavar is not None:
+                    continue
+                if isinstance(param, TyperArgument):
+                    param.__class__ = _Operand
+                    param.metavar = param.name.upper()
+                elif not param.is_flag:
+                    param.metavar = "PATH" if kind.is_path else VALUE_WORDS.get(kind.annotation, "TEXT")
+
+    def format_commands(self, ctx, formatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, c.get_short_help_str(limit=1000)) for name, c in commands if not c.hidden])
+
+
+# help as click writes it, wrapped to the terminal: rich's tables cut words at 80 columns ("regressor_<datas…")
+app = typer.Typer(
+    cls=Verbs, no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="ARNIQA image quality toolkit."
+)
+
+
+# the options that mean the same in each verb that takes them: one definition, one help text
+def device_option():
+    return typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+
+
+def checkpoint_option(onnx: bool):
+    """--checkpoint; ``onnx``: the verb scores an ONNX file of arniqa export too."""
+    also = "; or an ONNX file of `arniqa export`" if onnx else ""
+    return typer.Option(
+        None,
+        "--checkpoint",
+        help=f"A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it{also}. "
+        "Default: the published model.",
+    )
+
+
+def weights_dir_option(regressor: bool):
+    """--weights-dir; ``regressor``: the verb loads the published regressor too."""
+    files = "ARNIQA.pth and regressor_<dataset>.pth" if regressor else "ARNIQA.pth"
+    return typer.Option(None, "--weights-dir", help=f"Folder holding the published {files} (no download).")
+
+
+def regressor_option():
+    from ..models.registry import REGRESSOR_NAMES
+
+    return typer.Option(
+        None,
+        "--regressor",
+        help=f"The published model's regressor, by {REGRESSOR_NAMES}, or a regressor file. "
+        f"Default: {DEFAULT_REGRESSOR}.",
+    )
+
+
+def engine_option():
+    return typer.Option(
+        "auto",
+        "--engine",
+        help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md).",
+    )
+
+
+def explainer_option():
+    return typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's).")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

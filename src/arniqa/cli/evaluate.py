@@ -10,7 +10,18 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE
-from .command import app, connect_ray, fail, fail_io, go_on, one_model_source, output_folders
+from .command import (
+    app,
+    checkpoint_option,
+    connect_ray,
+    device_option,
+    fail,
+    fail_io,
+    go_on,
+    one_model_source,
+    output_folders,
+    weights_dir_option,
+)
 
 FEATURES_KEPT = "the features computed so far are cached, a rerun goes on from them"  # a stopped run
 
@@ -26,17 +37,13 @@ def evaluate(
     output: Path = typer.Option(
         ..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."
     ),
-    weights_dir: Path | None = typer.Option(None, "--weights-dir", help="Folder holding ARNIQA.pth (published model)."),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it.",
-    ),
+    weights_dir: Path | None = weights_dir_option(regressor=False),
+    checkpoint: Path | None = checkpoint_option(onnx=False),
     splits: str | None = typer.Option(
         None,
         "--splits",
         help="N random 70/10/20 splits, or a folder with train/val/test.npy "
-        "\\[default: <root>/splits if present, else 10].",
+        "[default: <root>/splits if present, else 10].",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random splits."),
     alpha: float | None = typer.Option(
@@ -47,28 +54,29 @@ def evaluate(
     ),
     cross_root: Path | None = typer.Option(None, "--cross-root", help="Folder of the --cross-to dataset."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (10 crops each)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    device: str = device_option(),
     amp: bool = typer.Option(False, "--amp", help="Autocast on CUDA, as the reference (features differ slightly)."),
     crop_size: int = typer.Option(
         CROP_SIZE, "--crop-size", min=8, help="Crop side (224 in the protocol; smaller for quick tests)."
     ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes for decoding."),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache \\[default: <weights cache>/features]."
+        None, "--cache-dir", help="Feature cache [default: <weights cache>/features]."
     ),
     tsne: bool = typer.Option(False, "--tsne", help="Also write tsne.png (features coloured by distortion type)."),
     export_checkpoint: bool = typer.Option(
         True,
         "--export-checkpoint/--no-export-checkpoint",
+        show_default=False,  # typer shows it as a value, [default: export-checkpoint]
         help="Also write checkpoint_<dataset>.safetensors (encoder + fitted regressor) for "
-        "'arniqa score --checkpoint'.",
+        "`arniqa score --checkpoint`. Default: on.",
     ),
     ray: str | None = typer.Option(
         None,
         "--ray",
         metavar="ADDRESS|local",
         help="Compute the features on the Ray cluster at ADDRESS, or on a Ray instance started here (local); "
-        "the same feature cache. Needs arniqa\\[ray].",
+        "the same feature cache. Needs arniqa[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: feature actors (default: one per GPU, else per CPU)."

@@ -13,7 +13,10 @@ from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
+    Verbs,
     app,
+    checkpoint_option,
+    device_option,
     fail,
     fail_no_images,
     go_on,
@@ -21,10 +24,11 @@ from .command import (
     output_folders,
     output_place,
     same_file,
+    weights_dir_option,
     writing,
 )
 
-explain_app = typer.Typer(no_args_is_help=True, help="The explanation head: which distortion, how strong.")
+explain_app = typer.Typer(cls=Verbs, no_args_is_help=True, help="The explanation head: which distortion, how strong.")
 app.add_typer(explain_app, name="explain")
 
 
@@ -34,12 +38,8 @@ def fit(
     output: Path = typer.Option(
         ..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy)."
     ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="A checkpoint of this project. Default: the published model."
-    ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", help="Folder holding the published ARNIQA.pth (no download)."
-    ),
+    checkpoint: Path | None = checkpoint_option(onnx=False),
+    weights_dir: Path | None = weights_dir_option(regressor=False),
     into: Path | None = typer.Option(
         None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."
     ),
@@ -61,7 +61,7 @@ def fit(
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the distortions and chains."),
     cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes that make the distorted images (0: this one)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    device: str = device_option(),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
 ) -> None:
     """Fit the explanation head on the synthetic KADID-style set of PRISTINE.

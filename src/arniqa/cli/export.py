@@ -13,28 +13,23 @@ from .command import (
     app,
     check_calibration,
     check_model_files,
+    checkpoint_option,
     fail,
     fail_io,
     loading,
     one_model_source,
     output_folders,
+    regressor_option,
+    weights_dir_option,
 )
 
 
 @app.command()
 def export(
     output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write (the sidecar is FILE.onnx.json)."),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
-    ),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it.",
-    ),
-    regressor: str | None = typer.Option(
-        None, "--regressor", help="Regressor dataset or file, as for `arniqa score`. Default: kadid10k."
-    ),
+    weights_dir: Path | None = weights_dir_option(regressor=True),
+    checkpoint: Path | None = checkpoint_option(onnx=False),
+    regressor: str | None = regressor_option(),
     protocol: str = typer.Option(
         DEFAULT_PROTOCOL, "--protocol", help="The protocol recorded in the sidecar: the views the file is scored with."
     ),

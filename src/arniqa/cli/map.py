@@ -29,6 +29,10 @@ from .command import (
     check_model_files,
     check_regressor,
     check_settings,
+    checkpoint_option,
+    device_option,
+    engine_option,
+    explainer_option,
     fail,
     fail_missing,
     fail_no_images,
@@ -36,6 +40,8 @@ from .command import (
     loading,
     one_model_source,
     output_folders,
+    regressor_option,
+    weights_dir_option,
     writing,
 )
 
@@ -48,19 +54,13 @@ def map_images(
         ..., help="Image files, folders (searched recursively) and WebDataset tar shards, as for `arniqa score`."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv."),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="A checkpoint of this project (.safetensors), or an ONNX file of `arniqa export`."
-    ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", help="Folder holding the published files (no download)."
-    ),
-    regressor: str | None = typer.Option(None, "--regressor", help="Regressor dataset or file, as for `arniqa score`."),
+    checkpoint: Path | None = checkpoint_option(onnx=True),
+    weights_dir: Path | None = weights_dir_option(regressor=True),
+    regressor: str | None = regressor_option(),
     explain: bool = typer.Option(
         False, "--explain", help="Also one map per distortion group (needs an explanation head)."
     ),
-    explainer: Path | None = typer.Option(
-        None, "--explainer", help="The explanation head file (default: the checkpoint's)."
-    ),
+    explainer: Path | None = explainer_option(),
     crop: int = typer.Option(CROP_SIZE, "--crop", min=2, help="Side of the square crops, in px of the mapped image."),
     stride: int | None = typer.Option(
         None,
@@ -69,8 +69,8 @@ def map_images(
         help="Step between crops (px), at most the crop. Default: half the crop (each pixel in up to 4).",
     ),
     max_side: int = typer.Option(1024, "--max-side", min=2, help="Downscale images whose longer side exceeds N first."),
-    engine: str = typer.Option("auto", "--engine", help="auto | torch | onnxruntime."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    engine: str = engine_option(),
+    device: str = device_option(),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Crops per forward pass."),
 ) -> None:
     """Score a grid of overlapping crops of each image: where in the photo the quality drops.

@@ -12,7 +12,6 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..models.registry import REGRESSOR_NAMES
 from ..utils.files import is_stream
 from ..utils.names import count, option
 from .command import (
@@ -23,7 +22,11 @@ from .command import (
     check_model_files,
     check_regressor,
     check_settings,
+    checkpoint_option,
     connect_ray,
+    device_option,
+    engine_option,
+    explainer_option,
     fail,
     fail_missing,
     fail_no_images,
@@ -35,6 +38,8 @@ from .command import (
     one_writer,
     output_place,
     quiet_bar,
+    regressor_option,
+    weights_dir_option,
     writing,
 )
 
@@ -55,25 +60,10 @@ def score(
     null: bool = typer.Option(
         False, "-0", "--null", help="--files-from: the paths in LIST end with a NUL byte, as find -print0 writes."
     ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", help="Folder holding ARNIQA.pth and regressor_<dataset>.pth (no download)."
-    ),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="A checkpoint of this project (a .safetensors file, any of its parts, or a folder holding it), "
-        "or an ONNX file of `arniqa export`.",
-    ),
-    engine: str = typer.Option(
-        "auto",
-        "--engine",
-        help="auto | torch | onnxruntime (auto: onnxruntime on CPU, torch on GPUs; see docs/usage.md).",
-    ),
-    regressor: str | None = typer.Option(
-        None,
-        "--regressor",
-        help=f"The published model's regressor, by {REGRESSOR_NAMES}, or a regressor file. Default: kadid10k.",
-    ),
+    weights_dir: Path | None = weights_dir_option(regressor=True),
+    checkpoint: Path | None = checkpoint_option(onnx=True),
+    engine: str = engine_option(),
+    regressor: str | None = regressor_option(),
     protocol: str | None = typer.Option(
         None,
         "--protocol",
@@ -88,7 +78,7 @@ def score(
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
     ),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
+    device: str = device_option(),
     no_scale: bool = typer.Option(False, "--no-scale", help="Write the raw (dataset-scale) score in 'score' too."),
     max_side: int | None = typer.Option(
         None, "--max-side", min=2, help="whole/pyiqa: downscale images whose longer side exceeds N (with a warning)."
@@ -117,7 +107,7 @@ def score(
         "--ray",
         metavar="ADDRESS|local",
         help="Score on the Ray cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or on a Ray instance "
-        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa\\[ray].",
+        "started here with this machine's CPUs and GPUs (local). Same rows; needs arniqa[ray].",
     ),
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="--ray: scoring actors. Default: one per GPU, else one per CPU."
@@ -128,9 +118,7 @@ def score(
         help="Add the most probable distortion groups and a severity "
         "(columns explanation, severity; needs an explanation head, docs/explain.md).",
     ),
-    explainer: Path | None = typer.Option(
-        None, "--explainer", help="The explanation head file (default: the checkpoint's)."
-    ),
+    explainer: Path | None = explainer_option(),
     html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order.
