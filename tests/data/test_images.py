@@ -16,6 +16,7 @@ import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from arniqa.data.folders import is_image
 from arniqa.data.images import (
     ImageError,
     can_identify,
@@ -702,14 +703,16 @@ def test_a_png_text_chunk_an_orientation_is_read_from_is_kept_and_over_pils_limi
     np.testing.assert_array_equal(np.asarray(decode_image(big_xmp, "x.png", exif=False)), a)  # none read: dropped
 
 
-def _tiff(pixels: np.ndarray, order: str, big: bool) -> bytes:
+def _tiff(pixels: np.ndarray, order: str, big: bool, subfile: tuple[int, int] | None = None) -> bytes:
     """A grey 8-bit TIFF (BigTIFF) in byte order ``order`` (``<`` or ``>``), built from the TIFF 6.0 and BigTIFF
-    layouts: the header, one uncompressed strip, then the image directory, as libtiff writes a file."""
+    layouts: the header, one uncompressed strip, then the image directory, as libtiff writes a file. ``subfile``:
+    a NewSubfileType entry (tag 254), its type (3 SHORT, 4 LONG) and value."""
     h, w = pixels.shape
     header = 16 if big else 8
     at = header + w * h  # the directory, after the strip
     short, long = ("HHQH6x", "HHQI4x") if big else ("HHIH2x", "HHII")
-    fields = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, header)]
+    fields = [] if subfile is None else [(254, *subfile)]  # the lowest tag: first, as tags are sorted
+    fields += [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, header)]
     fields += [(277, 3, 1), (278, 4, h), (279, 4, w * h)]
     entries = b"".join(struct.pack(order + (short if kind == 3 else long), tag, kind, 1, v) for tag, kind, v in fields)
     mark = b"II" if order == "<" else b"MM"
@@ -751,3 +754,29 @@ def test_a_tiff_whose_directory_was_cut_off_or_zeroed_is_corrupt_image_data_not_
             decode_image(data[:at] + bytes(len(data) - at), "zeroed.tif")
         with pytest.raises(ImageError, match=f"the file ends before its image directory at byte {at};"):
             decode_image(data[:at], "cut.tif")
+
+
+def test_a_tiff_whose_first_image_is_a_reduced_resolution_preview_is_an_error_not_scored(tmp_path):
+    """A camera RAW file (DNG, NEF: a TIFF layout whose first image is a small preview, NewSubfileType 1, the photo in
+    a sub-directory Pillow does not read) was scored as that preview: the score of a thumbnail, exit 0, in a
+    folder walk too (a header PIL recognises). Now it is an error saying so, and a folder walk passes it over as a
+    file no decoder opens; a TIFF whose first image is no preview (NewSubfileType 0, or 2: a page) decodes."""
+    grey = np.arange(12 * 10, dtype=np.uint8).reshape(10, 12)
+    for order, big in (("<", False), (">", False), ("<", True)):  # Pillow 13 reads no big-endian BigTIFF
+        for subfile, preview in (((4, 1), True), ((3, 1), True), ((4, 3), True), ((4, 0), False), ((3, 2), False)):
+            data = _tiff(grey, order, big, subfile)
+            assert Image.open(io.BytesIO(data)).size == (12, 10)  # the premise: PIL alone opens the preview
+            if preview:
+                with pytest.raises(ImageError, match=r"a reduced-resolution preview \(TIFF NewSubfileType 1\)"):
+                    decode_image(data, "a.dng")
+            else:
+                np.testing.assert_array_equal(np.asarray(decode_image(data, "a.tif"))[..., 0], grey)
+    photo = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "DSC_0001.NEF", format="TIFF", tiffinfo={254: 1})  # Pillow's writer
+    (tmp_path / "IMG_0002.dng").write_bytes(_tiff(grey, ">", False, (4, 1)))
+    for raw in (tmp_path / "DSC_0001.NEF", tmp_path / "IMG_0002.dng"):
+        _expect_error(raw, "a reduced-resolution preview (TIFF NewSubfileType 1), as in a camera RAW file")
+        assert not can_identify(raw) and not is_image(raw)
+    Image.fromarray(photo).save(tmp_path / "page.tiff", format="TIFF", tiffinfo={254: 2})
+    assert can_identify(tmp_path / "page.tiff")
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "page.tiff")), photo)
