@@ -169,6 +169,21 @@ def test_formats_pillow_only_stubs_are_refused(tmp_path):
     _expect_error(tmp_path / "drawing.jpg", "an image in the WMF format, not read: Pillow has no decoder of its own")
 
 
+def test_mpeg_video_is_refused_and_passed_over_by_a_folder_walk(tmp_path):
+    """Pillow registers .mpg and .mpeg for MPEG video and reads its frame size alone, no pixels: a library's camera
+    clips (.MPG) were listed as images and each was an error row (exit 1) where .mp4 and .mov clips were passed over.
+    Now MPEG is refused as the stub formats are: a folder walk passes the clips over, one named is an error row."""
+    sequence = b"\x00\x00\x01\xb3" + bytes([0x16, 0x00, 0xF0, 0x13]) + bytes(200)  # 352x240, MPEG-1 header
+    program = b"\x00\x00\x01\xba\x44" + bytes(200)  # a program stream's pack header: what cameras write
+    (tmp_path / "es.mpeg").write_bytes(sequence)
+    (tmp_path / "MVI_0001.MPG").write_bytes(program)
+    assert Image.open(tmp_path / "es.mpeg").size == (352, 240)  # the premise: PIL identifies it
+    assert not any(map(is_image, [tmp_path / "es.mpeg", tmp_path / "MVI_0001.MPG"]))
+    assert not is_image_file("x.mpg") and not is_image_file("x.MPEG")
+    (tmp_path / "frame.jpg").write_bytes(sequence)
+    _expect_error(tmp_path / "frame.jpg", "an image in the MPEG format, not read: it is video")
+
+
 @pytest.mark.parametrize("fmt", ["jpg", "png"])
 def test_truncated_file_is_an_error(tmp_path, fmt):
     rng = np.random.default_rng(0)

@@ -21,8 +21,9 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   are, is an error (:data:`RAW_PREVIEW`), not scored as that preview; a folder walk passes it over.
 * Never opened, whatever the file is named (a folder walk skips their extensions; a file or tar member
   of theirs is an error): EPS/PS, which Pillow renders by running the file's PostScript through
-  Ghostscript, and the formats Pillow only stubs (BUFR, GRIB, HDF5, WMF/EMF), whose pixels another
-  package's handler or Windows would decode (:data:`REFUSED_FORMATS`). No byte of a file runs as code.
+  Ghostscript, MPEG video, of which Pillow reads the frame size alone, and the formats Pillow only stubs
+  (BUFR, GRIB, HDF5, WMF/EMF), whose pixels another package's handler or Windows would decode
+  (:data:`REFUSED_FORMATS`). No byte of a file runs as code.
 * Phone formats: HEIC/HEIF through pillow-heif, imported and registered as a Pillow opener the first
   time PIL cannot identify a file that holds an ISO media ``ftyp`` box (libheif applies the file's
   rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied twice);
@@ -94,14 +95,17 @@ UNSUPPORTED_MODES = frozenset({"F", "La"})
 
 Image.init()  # every Pillow plugin registered, so the lists below are whole
 # Formats never opened, whatever a file is named: for these Pillow's own code does not decode the pixels.
-# EPS/PS is rendered by running the file's PostScript (a program) through Ghostscript; the stub formats
-# (BUFR, GRIB, HDF5, WMF/EMF) go to a handler that another package or Windows provides.
+# EPS/PS is rendered by running the file's PostScript (a program) through Ghostscript; MPEG is video, of which
+# Pillow reads the frame size alone (a camera's .MPG clips were error rows); the stub formats (BUFR, GRIB, HDF5,
+# WMF/EMF) go to a handler that another package or Windows provides.
+_REFUSED_WHY = {
+    "EPS": "Pillow renders it by running the PostScript program in it through Ghostscript",
+    "MPEG": "it is video, and Pillow reads its frame size, never its pixels",
+}
 REFUSED_FORMATS = {
-    fmt: "Pillow renders it by running the PostScript program in it through Ghostscript"
-    if fmt == "EPS"
-    else "Pillow has no decoder of its own for it"
+    fmt: _REFUSED_WHY.get(fmt, "Pillow has no decoder of its own for it")
     for fmt, (factory, _) in Image.OPEN.items()
-    if fmt == "EPS" or (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+    if fmt in _REFUSED_WHY or (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
 }
 # Extensions of the formats decoded (not Pillow's save-only ones, not the refused), lower case with the
 # dot, and pillow-heif's.
