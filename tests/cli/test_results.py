@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from arniqa.cli.result_files import format_for, iter_done, read_rows
+from arniqa.cli.result_files import format_for, iter_done, output_format, read_rows
 from arniqa.cli.results import RowWriter, collect_paths
 
 
@@ -51,6 +51,20 @@ def test_paths_and_formats(tmp_path):
     )
     for name in ("scores.jsonl", "s.NDJSON"):  # CSV under a JSON Lines name was written, and read as JSON Lines
         assert format_for(name, None) == "jsonl" and format_for(name, "json") == "json"
+    # CSV was written under these names (exit 0), and pandas read it as the format the name says, and failed
+    for name, kind in (("s.parquet", "Parquet"), ("s.XLSX", "Excel"), ("s.tsv", "tab-separated"), ("s.csv.gz", "gzip")):
+        suffix = re.escape(name[name.rindex(".") :].lower())
+        with pytest.raises(ValueError, match=rf"^{re.escape(name)}: {suffix} is the suffix of {kind}.*--format$"):
+            output_format(name, None)
+        assert output_format(name, "jsonl") == "jsonl" and format_for(name, None) == "csv"  # a report reads it
+    assert [output_format(n, None) for n in ("s.csv", "s.JSON", "s.ndjson", "s.txt", "s", None)] == [
+        "csv",
+        "json",
+        "jsonl",
+        "csv",
+        "csv",
+        "csv",
+    ]
 
 
 def test_write_scores_rows_in_order_and_failures_counted(tmp_path):

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from faults import one_line_error
 from fresh_cli import fresh_cli
 from local_http import sending, serving
 from PIL import Image
@@ -205,6 +206,13 @@ def test_bad_options(weights_dir, folder, tmp_path):
     assert r.exit_code == 2 and "unknown" in r.stderr
     r = _run([folder / "a.jpg", "--resume"])
     assert r.exit_code == EXIT_USAGE
+    out = tmp_path / "s.parquet"  # was CSV under a Parquet name, exit 0: pandas.read_parquet then failed
+    r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "-o", out])
+    assert r.exit_code == EXIT_USAGE and not out.exists() and not any(tmp_path.iterdir())
+    assert one_line_error(r.stderr) == (
+        f"error: {out}: .parquet is the suffix of Parquet files, but arniqa score writes CSV, JSON or JSON Lines, "
+        "uncompressed; name it .csv, .json or .jsonl, or give --format"
+    )
 
 
 def test_resume_after_interrupted_json(weights_dir, folder, tmp_path):

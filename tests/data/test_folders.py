@@ -56,6 +56,25 @@ def test_an_image_is_known_by_its_header_whatever_its_name(tmp_path):
     assert list_images(tmp_path) == expected
 
 
+def test_a_macs_appledouble_files_are_skipped_whatever_their_extension(tmp_path, capsys):
+    """A Mac copying IMG_1.JPG to a share or a FAT disk writes ._IMG_1.JPG beside it (AppleDouble: its metadata, no
+    image). Listed by their extension, each was an error row ('not an image file PIL can read'), exit 1 on every
+    run of a library; now they are counted in the skipped note. An image so named is still known by its header."""
+    write_photo(tmp_path / "IMG_1.JPG", 16, 12, 0)
+    write_photo(tmp_path / "._real.png", 16, 12, 1)
+    # the AppleDouble layout (RFC 1740): magic, version, 16 filler bytes, the number of entries, then entries
+    apple_double = (
+        bytes.fromhex("00051607 00020000") + b"Mac OS X        " + bytes.fromhex("0001 00000009 00000026 00000020")
+    )
+    for name in ("._IMG_1.JPG", "._b.png", "._c"):
+        (tmp_path / name).write_bytes(apple_double + bytes(4096 - len(apple_double)))
+    assert list_images(tmp_path) == [tmp_path / "._real.png", tmp_path / "IMG_1.JPG"]
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path}: skipped 3 files no decoder can open: 3 ._* (Mac AppleDouble)\n"
+    )
+    assert is_image(tmp_path / "IMG_1.JPG") and not is_image(tmp_path / "._IMG_1.JPG")
+
+
 def test_a_tree_deeper_than_the_recursion_limit_is_listed(tmp_path):
     # before: list_images went through Path.rglob, which recurses once per level: 1100 nested folders were a
     # RecursionError traceback from `arniqa train`, `benchmark synthetic` and `explain fit`

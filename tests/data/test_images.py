@@ -16,6 +16,7 @@ import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from arniqa.data.folders import is_image
 from arniqa.data.images import (
     ImageError,
     can_identify,
@@ -166,6 +167,21 @@ def test_postscript_is_refused_and_never_run_whatever_its_name(tmp_path, monkeyp
 def test_formats_pillow_only_stubs_are_refused(tmp_path):
     (tmp_path / "drawing.jpg").write_bytes(b"\xd7\xcd\xc6\x9a\x00\x00" + bytes(40))  # a placeable WMF header
     _expect_error(tmp_path / "drawing.jpg", "an image in the WMF format, not read: Pillow has no decoder of its own")
+
+
+def test_mpeg_video_is_refused_and_passed_over_by_a_folder_walk(tmp_path):
+    """Pillow registers .mpg and .mpeg for MPEG video and reads its frame size alone, no pixels: a library's camera
+    clips (.MPG) were listed as images and each was an error row (exit 1) where .mp4 and .mov clips were passed over.
+    Now MPEG is refused as the stub formats are: a folder walk passes the clips over, one named is an error row."""
+    sequence = b"\x00\x00\x01\xb3" + bytes([0x16, 0x00, 0xF0, 0x13]) + bytes(200)  # 352x240, MPEG-1 header
+    program = b"\x00\x00\x01\xba\x44" + bytes(200)  # a program stream's pack header: what cameras write
+    (tmp_path / "es.mpeg").write_bytes(sequence)
+    (tmp_path / "MVI_0001.MPG").write_bytes(program)
+    assert Image.open(tmp_path / "es.mpeg").size == (352, 240)  # the premise: PIL identifies it
+    assert not any(map(is_image, [tmp_path / "es.mpeg", tmp_path / "MVI_0001.MPG"]))
+    assert not is_image_file("x.mpg") and not is_image_file("x.MPEG")
+    (tmp_path / "frame.jpg").write_bytes(sequence)
+    _expect_error(tmp_path / "frame.jpg", "an image in the MPEG format, not read: it is video")
 
 
 @pytest.mark.parametrize("fmt", ["jpg", "png"])
@@ -702,14 +718,16 @@ def test_a_png_text_chunk_an_orientation_is_read_from_is_kept_and_over_pils_limi
     np.testing.assert_array_equal(np.asarray(decode_image(big_xmp, "x.png", exif=False)), a)  # none read: dropped
 
 
-def _tiff(pixels: np.ndarray, order: str, big: bool) -> bytes:
+def _tiff(pixels: np.ndarray, order: str, big: bool, subfile: tuple[int, int] | None = None) -> bytes:
     """A grey 8-bit TIFF (BigTIFF) in byte order ``order`` (``<`` or ``>``), built from the TIFF 6.0 and BigTIFF
-    layouts: the header, one uncompressed strip, then the image directory, as libtiff writes a file."""
+    layouts: the header, one uncompressed strip, then the image directory, as libtiff writes a file. ``subfile``:
+    a NewSubfileType entry (tag 254), its type (3 SHORT, 4 LONG) and value."""
     h, w = pixels.shape
     header = 16 if big else 8
     at = header + w * h  # the directory, after the strip
     short, long = ("HHQH6x", "HHQI4x") if big else ("HHIH2x", "HHII")
-    fields = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, header)]
+    fields = [] if subfile is None else [(254, *subfile)]  # the lowest tag: first, as tags are sorted
+    fields += [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, header)]
     fields += [(277, 3, 1), (278, 4, h), (279, 4, w * h)]
     entries = b"".join(struct.pack(order + (short if kind == 3 else long), tag, kind, 1, v) for tag, kind, v in fields)
     mark = b"II" if order == "<" else b"MM"
@@ -751,3 +769,29 @@ def test_a_tiff_whose_directory_was_cut_off_or_zeroed_is_corrupt_image_data_not_
             decode_image(data[:at] + bytes(len(data) - at), "zeroed.tif")
         with pytest.raises(ImageError, match=f"the file ends before its image directory at byte {at};"):
             decode_image(data[:at], "cut.tif")
+
+
+def test_a_tiff_whose_first_image_is_a_reduced_resolution_preview_is_an_error_not_scored(tmp_path):
+    """A camera RAW file (DNG, NEF: a TIFF layout whose first image is a small preview, NewSubfileType 1, the photo in
+    a sub-directory Pillow does not read) was scored as that preview: the score of a thumbnail, exit 0, in a
+    folder walk too (a header PIL recognises). Now it is an error saying so, and a folder walk passes it over as a
+    file no decoder opens; a TIFF whose first image is no preview (NewSubfileType 0, or 2: a page) decodes."""
+    grey = np.arange(12 * 10, dtype=np.uint8).reshape(10, 12)
+    for order, big in (("<", False), (">", False), ("<", True)):  # Pillow 13 reads no big-endian BigTIFF
+        for subfile, preview in (((4, 1), True), ((3, 1), True), ((4, 3), True), ((4, 0), False), ((3, 2), False)):
+            data = _tiff(grey, order, big, subfile)
+            assert Image.open(io.BytesIO(data)).size == (12, 10)  # the premise: PIL alone opens the preview
+            if preview:
+                with pytest.raises(ImageError, match=r"a reduced-resolution preview \(TIFF NewSubfileType 1\)"):
+                    decode_image(data, "a.dng")
+            else:
+                np.testing.assert_array_equal(np.asarray(decode_image(data, "a.tif"))[..., 0], grey)
+    photo = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "DSC_0001.NEF", format="TIFF", tiffinfo={254: 1})  # Pillow's writer
+    (tmp_path / "IMG_0002.dng").write_bytes(_tiff(grey, ">", False, (4, 1)))
+    for raw in (tmp_path / "DSC_0001.NEF", tmp_path / "IMG_0002.dng"):
+        _expect_error(raw, "a reduced-resolution preview (TIFF NewSubfileType 1), as in a camera RAW file")
+        assert not can_identify(raw) and not is_image(raw)
+    Image.fromarray(photo).save(tmp_path / "page.tiff", format="TIFF", tiffinfo={254: 2})
+    assert can_identify(tmp_path / "page.tiff")
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "page.tiff")), photo)

@@ -32,6 +32,23 @@ FORMATS = tuple(FORMAT_NAMES)
 *_others, _last = FORMAT_NAMES.values()
 FORMAT_LIST = f"{', '.join(_others)} or {_last}"  # "CSV, JSON or JSON Lines"
 A_RESULT_FILE = f"the {FORMAT_LIST} file that arniqa score -o wrote"  # what a line asks for
+# Names of formats not written: rows under them would be read as that format (pandas by the suffix) and fail.
+OTHER_FORMATS = {
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".feather": "Feather",
+    ".arrow": "Arrow",
+    ".orc": "ORC",
+    ".xlsx": "Excel",
+    ".xls": "Excel",
+    ".ods": "OpenDocument spreadsheet",
+    ".tsv": "tab-separated",
+    ".gz": "gzip-compressed",
+    ".bz2": "bzip2-compressed",
+    ".xz": "xz-compressed",
+    ".zst": "zstd-compressed",
+    ".zip": "zip",
+}
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
@@ -41,6 +58,18 @@ def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
             raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         return fmt
     return SUFFIXES.get("" if path is None else Path(path).suffix.lower(), "csv")
+
+
+def output_format(path: str | os.PathLike | None, fmt: str | None) -> str:
+    """:func:`format_for` of a file to write: a name of another format (:data:`OTHER_FORMATS`) without ``fmt`` is a
+    ``ValueError``."""
+    suffix = "" if path is None else Path(path).suffix.lower()
+    if fmt is None and suffix in OTHER_FORMATS:
+        raise ValueError(
+            f"{printable(str(path))}: {suffix} is the suffix of {OTHER_FORMATS[suffix]} files, but arniqa score "
+            f"writes {FORMAT_LIST}, uncompressed; name it .csv, .json or .jsonl, or give --format"
+        )
+    return format_for(path, fmt)
 
 
 class OutputError(Exception):

@@ -136,7 +136,7 @@ def score(
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
-    from .result_files import NotAResultFile, OutputError, format_for, iter_done, read_rows
+    from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows
     from .results import write_scores
 
     err = terminal(stderr=True)
@@ -160,7 +160,7 @@ def score(
         raise typer.BadParameter("-0 (--null) goes with --files-from")
     check_settings(checkpoint, engine, precision, channels_last, calibrate)
     try:
-        fmt = format_for(output, fmt)
+        fmt = output_format(output, fmt)
     except ValueError as e:
         if fmt is None:  # the name of the output, not an option, is what to change
             fail(str(e))

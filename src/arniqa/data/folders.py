@@ -23,12 +23,17 @@ from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
+# A Mac writes ._NAME beside each file it copies to a share or a disk that cannot hold its metadata (AppleDouble):
+# no image, whatever NAME's extension.
+APPLE_DOUBLE = "._"
 LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed)
 
 
 def is_image(path: str | os.PathLike) -> bool:
     """True for a file of an image extension (:func:`~arniqa.data.images.is_image_file`), else when a decoder
-    recognises its header (read only for files of other names)."""
+    recognises its header (read only for files of other names, and for :data:`APPLE_DOUBLE` names)."""
+    if os.path.basename(path).startswith(APPLE_DOUBLE):
+        return can_identify(path)
     return is_image_file(path) or can_identify(path)
 
 
@@ -103,7 +108,9 @@ def not_a_file(path: Path) -> str | None:
 
 
 def skipped_kind(path: str) -> str:
-    """How :func:`skipped_summary` counts a skipped file: its extension."""
+    """How :func:`skipped_summary` counts a skipped file: its extension, or as a Mac's AppleDouble file."""
+    if os.path.basename(path).startswith(APPLE_DOUBLE):
+        return "._* (Mac AppleDouble)"
     return Path(path).suffix.lower() or "(no extension)"
 
 

@@ -17,10 +17,13 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
 * Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
+* A TIFF whose first image is a reduced-resolution preview (NewSubfileType 1), as camera RAW files (DNG, NEF, ...)
+  are, is an error (:data:`RAW_PREVIEW`), not scored as that preview; a folder walk passes it over.
 * Never opened, whatever the file is named (a folder walk skips their extensions; a file or tar member
   of theirs is an error): EPS/PS, which Pillow renders by running the file's PostScript through
-  Ghostscript, and the formats Pillow only stubs (BUFR, GRIB, HDF5, WMF/EMF), whose pixels another
-  package's handler or Windows would decode (:data:`REFUSED_FORMATS`). No byte of a file runs as code.
+  Ghostscript, MPEG video, of which Pillow reads the frame size alone, and the formats Pillow only stubs
+  (BUFR, GRIB, HDF5, WMF/EMF), whose pixels another package's handler or Windows would decode
+  (:data:`REFUSED_FORMATS`). No byte of a file runs as code.
 * Phone formats: HEIC/HEIF through pillow-heif, imported and registered as a Pillow opener the first
   time PIL cannot identify a file that holds an ISO media ``ftyp`` box (libheif applies the file's
   rotation and mirroring; pillow-heif then clears the EXIF orientation so it is not applied twice);
@@ -92,14 +95,17 @@ UNSUPPORTED_MODES = frozenset({"F", "La"})
 
 Image.init()  # every Pillow plugin registered, so the lists below are whole
 # Formats never opened, whatever a file is named: for these Pillow's own code does not decode the pixels.
-# EPS/PS is rendered by running the file's PostScript (a program) through Ghostscript; the stub formats
-# (BUFR, GRIB, HDF5, WMF/EMF) go to a handler that another package or Windows provides.
+# EPS/PS is rendered by running the file's PostScript (a program) through Ghostscript; MPEG is video, of which
+# Pillow reads the frame size alone (a camera's .MPG clips were error rows); the stub formats (BUFR, GRIB, HDF5,
+# WMF/EMF) go to a handler that another package or Windows provides.
+_REFUSED_WHY = {
+    "EPS": "Pillow renders it by running the PostScript program in it through Ghostscript",
+    "MPEG": "it is video, and Pillow reads its frame size, never its pixels",
+}
 REFUSED_FORMATS = {
-    fmt: "Pillow renders it by running the PostScript program in it through Ghostscript"
-    if fmt == "EPS"
-    else "Pillow has no decoder of its own for it"
+    fmt: _REFUSED_WHY.get(fmt, "Pillow has no decoder of its own for it")
     for fmt, (factory, _) in Image.OPEN.items()
-    if fmt == "EPS" or (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+    if fmt in _REFUSED_WHY or (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
 }
 # Extensions of the formats decoded (not Pillow's save-only ones, not the refused), lower case with the
 # dot, and pillow-heif's.
@@ -119,6 +125,11 @@ class ImageError(ValueError):
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NEW_SUBFILE_TYPE = 254  # the TIFF tag whose bit 0 marks an image as a reduced-resolution copy of another
+RAW_PREVIEW = (
+    "its first image is a reduced-resolution preview (TIFF NewSubfileType 1), as in a camera RAW file (DNG, NEF, "
+    "...), not the photo, which Pillow cannot decode; convert the photo to JPEG, PNG or TIFF to score it"
+)
 # Chunks that change neither PIL's 8-bit RGB pixels nor the EXIF orientation it applies (text chunks
 # may hold EXIF or XMP, see _plain_rgb_png); any other chunk sends a PNG through PIL.
 PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs",
@@ -156,8 +167,11 @@ def _identifies(source) -> bool:
     try:
         with _open(source, "<image>"):
             return True
-    except _OverBound:
-        return True
+    except _OverBound:  # recognised: PIL stopped at its size check, before the checks _open makes after it
+        try:
+            return not _tiff_preview(source, _head(source))
+        except OSError:
+            return False
     except Exception:  # any other failure means: not an image we can open
         return False
 
@@ -482,7 +496,7 @@ def _open(source, name: str) -> Image.Image:
     :data:`REFUSED_FORMATS`), registering the HEIF opener on first need: when PIL cannot identify a file
     that starts with an ISO media ``ftyp`` box (HEIC, HEIF)."""
     try:
-        return Image.open(source, formats=_decoded_formats())
+        img = Image.open(source, formats=_decoded_formats())
     except UnidentifiedImageError:
         head = _head(source)
         if refused := next((fmt for fmt in REFUSED_FORMATS if _accepts(fmt, head)), None):
@@ -499,6 +513,15 @@ def _open(source, name: str) -> Image.Image:
             raise ImageError(name, "a HEIF/HEIC image, but pillow-heif is not installed; pip install pillow-heif")
         if not first_try:
             raise  # the opener was already there: not a file it reads either
+    else:
+        try:
+            preview = img.format == "TIFF" and _tiff_preview(source, _head(source))
+        except OSError:  # unreadable since PIL opened it: its decoding says so
+            preview = False
+        if preview:
+            img.close()
+            raise ImageError(name, RAW_PREVIEW)
+        return img
     if hasattr(source, "seek"):
         source.seek(0)
     return Image.open(source, formats=_decoded_formats())
@@ -526,21 +549,46 @@ def _head(source, at: int = 0, size: int = 16) -> bytes:
         return f.read(size)
 
 
-def _tiff_directory_lost(source, head: bytes) -> str | None:
-    """Why a TIFF (``head``: its first 16 bytes) has no first image directory where its header points, which libtiff
-    writes after the image data: the file ends before it (cut off), or it holds no entry (zero bytes: overwritten);
-    None for another format or a directory there."""
+def _tiff_directory(head: bytes) -> tuple[str, bool, int] | None:
+    """The byte order (``<``, ``>``), whether it is a BigTIFF, and the offset of the first image directory of a TIFF
+    (``head``: its first 16 bytes); None for another format."""
     if not _accepts("TIFF", head):
         return None
     order = "<" if head[:2] == b"II" else ">"
     big = b"+" in head[2:4]  # BigTIFF: 8-byte offsets and entry counts
-    at = struct.unpack(f"{order}Q", head[8:16])[0] if big else struct.unpack(f"{order}I", head[4:8])[0]
+    return order, big, struct.unpack(f"{order}Q", head[8:16])[0] if big else struct.unpack(f"{order}I", head[4:8])[0]
+
+
+def _tiff_directory_lost(source, head: bytes) -> str | None:
+    """Why a TIFF (``head``: its first 16 bytes) has no first image directory where its header points, which libtiff
+    writes after the image data: the file ends before it (cut off), or it holds no entry (zero bytes: overwritten);
+    None for another format or a directory there."""
+    if (tiff := _tiff_directory(head)) is None:
+        return None
+    order, big, at = tiff
     entries = _head(source, at, 8 if big else 2)
     if len(entries) < (8 if big else 2):
         return f"the file ends before its image directory at byte {at}; cut off?"
     if not any(entries):
         return f"no entry in its image directory at byte {at}; its end overwritten with zero bytes?"
     return None
+
+
+def _tiff_preview(source, head: bytes) -> bool:
+    """True for a TIFF (``head``: its first 16 bytes) whose first image is a reduced-resolution copy of another in the
+    file (NewSubfileType bit 0), as a camera RAW file's is (DNG, NEF, ...): Pillow decodes that preview, never the
+    photo. Tags are sorted and NewSubfileType is the lowest, so it is the first entry of a directory that has it."""
+    if (tiff := _tiff_directory(head)) is None:
+        return False
+    order, big, at = tiff
+    entry = _head(source, at + (8 if big else 2), 20 if big else 12)  # after the count of entries
+    if len(entry) < (20 if big else 12):
+        return False
+    tag, kind = struct.unpack(f"{order}HH", entry[:4])
+    value = entry[12:] if big else entry[8:]
+    if tag != NEW_SUBFILE_TYPE or kind not in (3, 4):  # SHORT, LONG
+        return False
+    return bool(struct.unpack(f"{order}{'H' if kind == 3 else 'I'}", value[: 2 if kind == 3 else 4])[0] & 1)
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
