@@ -69,6 +69,12 @@ def write_image_tree(folder: Path, sizes, seed: int = 0) -> list[Path]:
 # its PostScript through Ghostscript.
 POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n0 0 moveto 8 8 lineto stroke\nshowpage\n"
 
+# What a Mac writes as ._NAME beside a file it copies to a share or a FAT disk (AppleDouble, RFC 1740): magic,
+# version, 16 filler bytes, the number of entries, one entry; padded to its usual 4 KiB. No image.
+APPLE_DOUBLE = (
+    bytes.fromhex("00051607 00020000") + b"Mac OS X        " + bytes.fromhex("0001 00000009 00000026 00000020")
+).ljust(4096, b"\0")
+
 
 def fake_ghostscript(monkeypatch, folder: Path) -> Path:
     """Pillow's Ghostscript made a script that leaves a marker file when run; the marker's path."""

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from imaging import POSTSCRIPT, write_phone_photos, write_photo
+from imaging import APPLE_DOUBLE, POSTSCRIPT, write_phone_photos, write_photo
 from PIL import Image
 
 from arniqa.data.folders import Broken, image_rule, is_image, list_images, skipped_summary, walk
@@ -62,12 +62,8 @@ def test_a_macs_appledouble_files_are_skipped_whatever_their_extension(tmp_path,
     run of a library; now they are counted in the skipped note. An image so named is still known by its header."""
     write_photo(tmp_path / "IMG_1.JPG", 16, 12, 0)
     write_photo(tmp_path / "._real.png", 16, 12, 1)
-    # the AppleDouble layout (RFC 1740): magic, version, 16 filler bytes, the number of entries, then entries
-    apple_double = (
-        bytes.fromhex("00051607 00020000") + b"Mac OS X        " + bytes.fromhex("0001 00000009 00000026 00000020")
-    )
     for name in ("._IMG_1.JPG", "._b.png", "._c"):
-        (tmp_path / name).write_bytes(apple_double + bytes(4096 - len(apple_double)))
+        (tmp_path / name).write_bytes(APPLE_DOUBLE)
     assert list_images(tmp_path) == [tmp_path / "._real.png", tmp_path / "IMG_1.JPG"]
     assert capsys.readouterr().err == (
         f"warning: {tmp_path}: skipped 3 files no decoder can open: 3 ._* (Mac AppleDouble)\n"

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import tiny_score
+from imaging import APPLE_DOUBLE
+from PIL import Image
 from scoring_data import jpeg, make_shards, published_weights, write_shard
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
+from arniqa.data.folders import list_images
 from arniqa.inference.listing import iter_inputs
 from arniqa.inference.shards import Member, Unreadable, expand_braces, shard_items
 
@@ -45,6 +48,52 @@ def test_members_are_read_by_offset_as_tarfile_extracts_them(tmp_path):
     assert list(shard_items(tmp_path / "missing.tar")) == [Unreadable(str(tmp_path / "missing.tar"), "no such file")]
     (tmp_path / "text.tar").write_text("not a tar")
     assert "not a tar file" in next(shard_items(tmp_path / "text.tar")).reason
+
+
+def test_members_are_images_by_the_folder_walks_rule(tmp_path):
+    """A tar made on a Mac holds ._NAME AppleDouble members (metadata, no image): each was an error row, exit 1,
+    where a folder of the same files skips them; an image member not named as one was passed over, where a folder
+    scores it. The members taken are now the files a folder walk takes; the others are read to their header only."""
+    raw = io.BytesIO()
+    Image.new("RGB", (16, 12)).save(raw, format="TIFF", tiffinfo={254: 1})  # NewSubfileType 1: a reduced preview
+    members = {
+        "a.jpg": jpeg(24, 16, 0),
+        "._a.jpg": APPLE_DOUBLE,
+        "a.cls": b"7",
+        "b": jpeg(24, 16, 1),  # no extension: known by its header
+        "._c.png": jpeg(24, 16, 2),  # an image under an AppleDouble name: known by its header too
+        "._d": APPLE_DOUBLE,
+        "d.json": b"{}",
+        "e.npy": bytes(16 << 20),  # read to its first MiB only
+        "clip.mpg": b"\x00\x00\x01\xb3" + bytes([0x16, 0x00, 0xF0, 0x13]) + bytes(200),  # MPEG-1 video: refused
+        "DSC_1.NEF": raw.getvalue(),  # a camera RAW file: a TIFF whose first image is a preview
+        "f.jpg": jpeg(24, 16, 3),  # listed after members read to their header
+    }
+    write_shard(tmp_path / "s.tar", members)
+    (tmp_path / "files").mkdir()
+    for name, data in members.items():
+        (tmp_path / "files" / name).write_bytes(data)
+    tracemalloc.start()
+    try:
+        items = list(shard_items(tmp_path / "s.tar"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    assert [it.key for it in items] == ["a.jpg", "b", "._c.png", "f.jpg"]
+    assert sorted(it.key for it in items) == [p.name for p in list_images(tmp_path / "files")]
+    assert [it.read() for it in items] == [members[it.key] for it in items]
+
+
+def test_a_macs_appledouble_of_a_shard_is_no_shard(tmp_path):
+    """._000000.tar beside a shard a Mac copied was read as a shard: a 'not a tar file' row, exit 1; it is now
+    skipped as the folder walk skips the other AppleDouble files."""
+    write_shard(tmp_path / "000000.tar", {"a.jpg": jpeg(24, 16, 0)})
+    (tmp_path / "._000000.tar").write_bytes(APPLE_DOUBLE)
+    skipped = []
+    items = list(iter_inputs([tmp_path], skipped.append))
+    assert [it.name for it in items] == [f"{tmp_path}/000000.tar/a.jpg"]
+    assert skipped == [str(tmp_path / "._000000.tar")]
 
 
 @pytest.fixture(scope="module")

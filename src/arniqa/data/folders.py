@@ -29,12 +29,18 @@ APPLE_DOUBLE = "._"
 LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed)
 
 
-def is_image(path: str | os.PathLike) -> bool:
+def is_image(path: str | os.PathLike, header: Callable[[], object] | None = None) -> bool:
     """True for a file of an image extension (:func:`~arniqa.data.images.is_image_file`), else when a decoder
-    recognises its header (read only for files of other names, and for :data:`APPLE_DOUBLE` names)."""
-    if os.path.basename(path).startswith(APPLE_DOUBLE):
-        return can_identify(path)
-    return is_image_file(path) or can_identify(path)
+    recognises its header (read only for files of other names, and for :func:`is_apple_double` names).
+    ``header``: what gives the bytes to read it from when they are not the file at ``path`` (a tar member's)."""
+    if not is_apple_double(path) and is_image_file(path):
+        return True
+    return can_identify(path if header is None else header())
+
+
+def is_apple_double(path: str | os.PathLike) -> bool:
+    """True for a name a Mac gives its AppleDouble files (:data:`APPLE_DOUBLE`)."""
+    return os.path.basename(path).startswith(APPLE_DOUBLE)
 
 
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
@@ -109,7 +115,7 @@ def not_a_file(path: Path) -> str | None:
 
 def skipped_kind(path: str) -> str:
     """How :func:`skipped_summary` counts a skipped file: its extension, or as a Mac's AppleDouble file."""
-    if os.path.basename(path).startswith(APPLE_DOUBLE):
+    if is_apple_double(path):
         return "._* (Mac AppleDouble)"
     return Path(path).suffix.lower() or "(no extension)"
 

@@ -1,19 +1,21 @@
 """WebDataset tar shards as scoring input, and the brace patterns that name them (``{000000..000099}``).
 
-A shard is an uncompressed tar file (the WebDataset convention: members ``key.ext``, the files of one
-sample sharing a key). Each member whose extension is an image format PIL opens becomes one item,
-named ``<shard>/<member name>`` (``shards/000000.tar/n01440764_10026.jpg``); the other members (labels,
-JSON metadata) are not images and are passed over. The stdlib ``tarfile`` lists the headers and an
-item keeps the member's offset and size, so its bytes are read by one seek from any thread or Ray
-worker, and a bad member is one error row while the rest of the shard goes on. A shard that cannot be
-listed (missing, not a tar, its data cut short) gives an :class:`Unreadable` item named after the shard
-(after the members listed before the damage). A member's read is bounded: one whose header declares
-more bytes than the shard holds after it, or more than :data:`MAX_MEMBER_BYTES`, is an error row read
-from nowhere. An image-named member that is a link, a device or a FIFO is a row saying it was skipped.
+A shard is an uncompressed tar file (the WebDataset convention: members ``key.ext``, the files of one sample
+sharing a key). Each member that is an image by the folder walk's rule (:func:`~arniqa.data.folders.is_image`:
+an image extension, else a header a decoder recognises, and a Mac's ``._NAME`` AppleDouble member by its header
+only) becomes one item, named ``<shard>/<member name>`` (``shards/000000.tar/n01440764_10026.jpg``); the other
+members (labels, JSON metadata) are passed over. The stdlib ``tarfile`` lists the headers and an item keeps the
+member's offset and size, so its bytes are read by one seek from any thread or Ray worker, and a bad member is
+one error row while the rest of the shard goes on. A shard that cannot be listed (missing, not a tar, its data
+cut short) gives an :class:`Unreadable` item named after the shard (after the members listed before the damage).
+A member's read is bounded: one whose header declares more bytes than the shard holds after it, or more than
+:data:`MAX_MEMBER_BYTES`, is an error row read from nowhere. An image-named member that is a link, a device or a
+FIFO is a row saying it was skipped.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -22,11 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.images import ImageError, decode_image, is_image_file
+from ..data.folders import is_apple_double, is_image
+from ..data.images import ImageError, decode_image
 
 SHARD_SUFFIX = ".tar"
 MAX_EXPANSION = 1_000_000  # names one brace pattern may stand for
 MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unread
+HEADER_BYTES = 1 << 20  # of a member not named as an image, read to recognise an image by (a JPEG's EXIF: < 64 KiB)
 
 COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
@@ -83,7 +87,8 @@ class Unreadable:
 
 
 def is_shard(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() == SHARD_SUFFIX
+    """A ``.tar`` name, but a Mac's AppleDouble file (``._000000.tar``, judged as a file: no image)."""
+    return Path(path).suffix.lower() == SHARD_SUFFIX and not is_apple_double(path)
 
 
 def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
@@ -107,7 +112,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
-                if info.isdir() or not is_image_file(info.name):
+                if info.isdir() or not is_image(info.name, lambda: _header(tar, info)):
                     continue
                 listed += 1
                 if info.isfile() and not info.issparse():
@@ -122,6 +127,13 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
         unread = f"tar data unreadable after {listed} image members" if listed else "not a tar file"
         yield Unreadable(shard, f"{unread} ({e}){'' if listed else _compressed(shard)}")
+
+
+def _header(tar: tarfile.TarFile, info: tarfile.TarInfo) -> io.BytesIO:
+    """The first :data:`HEADER_BYTES` of a member, what a decoder recognises it by (none for a link, device or
+    sparse member: not read)."""
+    regular = info.isfile() and not info.issparse()
+    return io.BytesIO(tar.extractfile(info).read(HEADER_BYTES) if regular else b"")
 
 
 def _compressed(shard: str) -> str:
