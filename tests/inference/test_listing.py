@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from fresh_cli import fresh_cli
+from imaging import APPLE_DOUBLE
 from PIL import Image
 from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
@@ -129,6 +130,29 @@ def test_files_from_a_list_and_stdin_with_resume(tmp_path):
     assert [row["path"] for row in rows] == paths and rows[:3] == first
     r = CliRunner().invoke(app, ["score", "--checkpoint", str(model)])
     assert r.exit_code == 2 and "--files-from" in r.output
+
+
+def test_a_macs_appledouble_files_listed_by_find_are_skipped_as_in_a_folder(tmp_path):
+    """`find /share -name '*.jpg'` lists the ._IMG_1.jpg AppleDouble file a Mac writes beside each photo it copies:
+    each was an error row, exit 1 on every run of the list; named (in a list or as an argument) it is now skipped
+    and counted in the note, as a folder walk does. An image so named is scored; other files named keep their
+    error row, and a missing ._ file its 'no such file' row."""
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    photo, real = _png(tmp_path / "IMG_1.jpg"), _png(tmp_path / "._real.png", 1)
+    (tmp_path / "._IMG_1.jpg").write_bytes(APPLE_DOUBLE)
+    (tmp_path / "._000000.tar").write_bytes(APPLE_DOUBLE)
+    (tmp_path / "notes.jpg").write_text("no image")
+    listing = tmp_path / "list.txt"
+    named = [tmp_path / n for n in ("._IMG_1.jpg", "IMG_1.jpg", "._000000.tar", "._real.png", "notes.jpg", "._gone")]
+    listing.write_text("".join(f"{p}\n" for p in named))
+    out = tmp_path / "scores.csv"
+    args = ["score", "--checkpoint", str(model), "--protocol", "whole", "-o", str(out), "--files-from", str(listing)]
+    r = CliRunner().invoke(app, [*args, str(tmp_path / "._IMG_1.jpg")])
+    assert r.exit_code == 1, r.output
+    rows = {row["path"]: row["error"] for row in csv.DictReader(open(out))}
+    assert list(rows) == [str(photo), str(real), str(tmp_path / "notes.jpg"), str(tmp_path / "._gone")]
+    assert not rows[str(photo)] and not rows[str(real)] and rows[str(tmp_path / "._gone")] == "no such file"
+    assert "skipped 3 files no decoder can open: 3 ._* (Mac AppleDouble)" in r.stderr
 
 
 def test_list_lines_are_file_names_in_any_bytes_and_a_byte_order_mark_is_dropped(tmp_path):

@@ -6,7 +6,8 @@ keeping image files (an extension PIL opens, or a header a decoder recognises) a
 are not followed; entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are reported as
 broken; a shard gives its image members (:mod:`arniqa.inference.shards`, one shard's member list at a time); a
 path that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); a file named directly
-is always kept (missing or undecodable, it becomes an error row). :func:`skip_finished` drops the items a result
+is kept (missing or undecodable, it becomes an error row), but a Mac's ``._NAME`` AppleDouble file that is no
+image, skipped as in a folder (``find`` lists them). :func:`skip_finished` drops the items a result
 file already has, reading it as a stream too.
 """
 
@@ -20,7 +21,7 @@ from contextlib import nullcontext
 from itertools import chain
 from pathlib import Path
 
-from ..data.folders import is_image, walk
+from ..data.folders import is_apple_double, is_image, walk
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
@@ -104,8 +105,9 @@ def iter_inputs(
     on_broken: Callable[[str, str], object] = lambda path, why: None,
 ) -> Iterator:
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
-    file in a folder that no decoder can open, ``on_broken(path, why)`` for each entry in a folder that is
-    no file (dangling link, link loop, FIFO, socket, device, link to a folder: not followed)."""
+    file in a folder that no decoder can open (and each AppleDouble file named), ``on_broken(path, why)`` for
+    each entry in a folder that is no file (dangling link, link loop, FIFO, socket, device, link to a folder:
+    not followed)."""
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
@@ -116,6 +118,8 @@ def iter_inputs(
                         yield str(f)
                     else:
                         skipped(str(f))
+            elif is_apple_double(p) and os.path.isfile(p) and not is_image(p):
+                skipped(str(p))
             elif is_shard(p):
                 yield from shard_items(p)
             else:
