@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from imaging import write_phone_photos
+from imaging import APPLE_DOUBLE, write_phone_photos
 from PIL import Image
 
 from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, random_crop, stack_crops, training_images
@@ -28,6 +28,19 @@ def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
     Image.new("RGB", (8, 8)).save(root / "dist_imgs" / "a_01_01.png")
     assert [p.name for p in training_images(root)] == ["a.png", "b.png"]
     assert [p.name for p in training_images(tmp_path)] == ["a.png", "b.png"]  # the parent of KADIS700 works too
+
+
+def test_a_kadis_copy_from_a_mac_trains_on_its_images_only(tmp_path, capsys):
+    """KADIS-700k copied by a Mac to a share has ._a.png (AppleDouble metadata) beside each PNG: ref_imgs was listed
+    by its own *.png glob, so training took them and stopped at the first batch holding one ('not an image file
+    PIL can read'); ref_imgs is now listed by the folder walk's rule, the AppleDouble files counted in its note."""
+    refs = tmp_path / "ref_imgs"
+    refs.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(refs / name)
+        (refs / f"._{name}").write_bytes(APPLE_DOUBLE)
+    assert training_images(tmp_path) == [refs / "a.png", refs / "b.png"]
+    assert capsys.readouterr().err == f"warning: {refs}: skipped 2 files no decoder can open: 2 ._* (Mac AppleDouble)\n"
 
 
 def test_phone_photos_are_training_images(tmp_path):

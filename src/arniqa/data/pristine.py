@@ -35,15 +35,15 @@ CROPS = ("A_full", "A_half", "B_full", "B_half")
 def training_images(root: str | Path) -> list[Path]:
     """The training images under ``root``, sorted.
 
-    KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): its pristine
-    PNGs only. Otherwise every image file in the tree (:func:`~arniqa.data.folders.list_images`).
+    KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): the image files in
+    ``ref_imgs`` only, its pristine PNGs (not ``dist_imgs``). Otherwise every image file in the tree; both as
+    :func:`~arniqa.data.folders.list_images` lists them.
     Raises ValueError when ``root`` is not a folder or holds no image.
     """
     root = training_root(root)
     for kadis in (root / "ref_imgs", root / "KADIS700" / "ref_imgs"):
         if kadis.is_dir():
-            files = sorted(p for p in kadis.glob("*.png") if p.is_file())
-            if files:
+            if files := list_images(kadis):
                 return files
     files = list_images(root)
     if not files:
