@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
+from arniqa.cli.result_files import output_format
 from arniqa.models.registry import regressor_dataset
 from arniqa.utils.runtime import check_device
 
@@ -121,6 +122,26 @@ def test_the_help_of_device_lists_the_devices_it_takes(verb, text):
         check_device(name.replace(":N", ":1"))
     assert {"auto", "cpu", "cuda", "cuda:N", "mps"} <= set(listed)
     assert "auto: CUDA, then MPS, then CPU" in text
+
+
+def test_the_help_of_score_format_says_what_each_name_gives():
+    # said "(.json: json; .jsonl, .ndjson: jsonl), else csv." while a .parquet, .xlsx or .csv.gz name without
+    # --format is refused, exit 2, before anything is written
+    (text,) = [text for verb, text in option_help("--format") if verb == "score"]
+    named = re.search(r"Default: by the -o file's name: (.*); else csv\.", text).group(1)
+    gives = {}
+    for part in named.split("; "):
+        head, outcome = part.rsplit(": ", 1)
+        gives |= {suffix: outcome for suffix in re.findall(r"\.\w+(?:\.\w+)?", head)}
+    assert set(gives.values()) == {"json", "jsonl", "refused"} and len(gives) == 7
+    for suffix, outcome in gives.items():
+        if outcome == "refused":
+            with pytest.raises(ValueError, match="arniqa score writes CSV, JSON or JSON Lines"):
+                output_format(f"scores{suffix}", None)
+        else:
+            assert output_format(f"scores{suffix}", None) == outcome
+    for name in ("scores.csv", "scores.txt", "scores", None):  # else csv
+        assert output_format(name, None) == "csv"
 
 
 SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluate"]  # that one seeds the splits

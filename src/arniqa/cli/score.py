@@ -72,7 +72,8 @@ def score(
     fmt: str | None = typer.Option(
         None,
         "--format",
-        help="csv | json | jsonl. Default: by the -o file's name (.json: json; .jsonl, .ndjson: jsonl), else csv.",
+        help="csv | json | jsonl. Default: by the -o file's name: .json: json; .jsonl, .ndjson: jsonl; the name of "
+        "a format not written (.parquet, .xlsx, .tsv, .csv.gz, ...): refused; else csv.",
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
     batch_size: int | None = typer.Option(
