@@ -79,9 +79,10 @@ def test_head_files_round_trip_and_checkpoint_stays_loadable(model_files):
     assert load(checkpoint, device="cpu", engine="torch").explainer is None
 
 
-def test_explain_api_matches_the_head_on_mean_view_features(model_files):
+def test_explain_api_matches_the_head_on_mean_view_features(model_files, tmp_path):
     d, checkpoint, head, model, regressor = model_files
-    scorer = load(d / "with-head.safetensors", device="cpu", engine="torch", protocol="whole")
+    both = add_to_checkpoint(checkpoint, head, tmp_path / "with-head.safetensors")  # its own: not the test above's
+    scorer = load(both, device="cpu", engine="torch", protocol="whole")
     images = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(1))
     result = scorer.explain(images)
     feats = scorer.features(images).mean(1)

@@ -47,7 +47,7 @@ def test_the_lock_is_free_again_after_the_block_even_on_an_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts this process's open files in /proc")
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads which files this process holds open in /proc")
 @pytest.mark.parametrize("where", ["flock", "fstat", "stat", "ftruncate"])
 def test_ctrl_c_while_the_lock_is_taken_leaves_it_free(tmp_path, monkeypatch, where):
     """Ctrl-C after the lock file was opened and before the block's try (here: as each call there returns) left
