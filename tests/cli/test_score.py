@@ -181,7 +181,8 @@ def test_a_device_or_a_named_pipe_as_output_is_written_as_standard_output_is(fol
     assert _run([*images, "--protocol", "whole", "-o", fifo]).exit_code == 0
     reader.join(timeout=60)
     assert got == [(tmp_path / "file.csv").read_bytes()]
-    assert sorted(os.listdir(tmp_path)) == ["file.csv", "rows"]  # no lock file left beside it
+    # no lock file left beside it; a settings file for the file alone, not the pipe
+    assert sorted(os.listdir(tmp_path)) == [".file.csv.arniqa.json", "file.csv", "rows"]
     r = _run([*images, "--protocol", "whole", "-o", fifo, "--resume"])  # nothing to read back from a pipe
     assert r.exit_code == EXIT_USAGE and "--resume needs -o FILE, a file" in r.output
 
@@ -544,3 +545,123 @@ def test_the_gpu_running_out_of_memory_loading_the_model_says_what_helps_there(w
             f"error: arniqa-kadid10k: out of memory loading the model ({type(error).__name__}); try --device cpu, or "
             "end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
         ]
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Runs score with the stand-in model (tests/tiny_score.py)."""
+    import tiny_score
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+
+
+REFUSED = "score into another file, or rerun without --resume to score everything again"
+
+
+def _digest(data: bytes) -> str:
+    """A one-file checkpoint's SHA-256 as the settings file records it: of its file's hex digest, first 24 digits."""
+    import hashlib
+
+    return hashlib.sha256(hashlib.sha256(data).hexdigest().encode()).hexdigest()[:24]
+
+
+def test_resume_refuses_rows_of_another_checkpoint_content_at_the_same_path(tiny, folder, tmp_path):
+    """A checkpoint retrained into the same file: --resume appended its scores to the old model's, exit 0."""
+    ck, out = tmp_path / "model.safetensors", tmp_path / "s.csv"
+    ck.write_bytes(b"night 1")
+    args = ["--checkpoint", ck, "--protocol", "whole", "-o", out]
+    assert _run([folder / "a.jpg", *args]).exit_code == 0
+    before, settings = out.read_bytes(), (tmp_path / ".s.csv.arniqa.json").read_bytes()
+    copy = tmp_path / "copy.safetensors"  # the same bytes under another name: the same model
+    copy.write_bytes(b"night 1")
+    r = _run([folder / "a.jpg", folder / "b.png", "--checkpoint", copy, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr, r.stderr
+    before = out.read_bytes()
+    ck.write_bytes(b"night 2")
+    r = _run([folder / "a.jpg", folder / "sub" / "c.png", *args, "--resume"])
+    assert r.exit_code == EXIT_USAGE
+    assert one_line_error(r.stderr) == (
+        f"error: {out}: its rows were scored with --checkpoint {copy} (SHA-256 {_digest(b'night 1')}) → {ck} "
+        f"(SHA-256 {_digest(b'night 2')}); {REFUSED}"
+    )
+    assert out.read_bytes() == before  # nothing appended, and the record of the rows kept
+    assert (tmp_path / ".s.csv.arniqa.json").read_bytes() != settings  # the copy's name, same digest
+    assert json.loads((tmp_path / ".s.csv.arniqa.json").read_text())["settings"]["--checkpoint"]["name"] == str(copy)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "changed"),
+    [
+        (["--protocol", "whole"], ["--protocol", "crops"], "--protocol whole → crops"),
+        ([], ["--no-scale"], "--no-scale off → on"),
+        (["--max-side", "40"], ["--max-side", "30"], "--max-side 40 → 30"),
+        ([], ["--precision", "bf16"], "--precision fp32 → bf16"),
+    ],
+)
+def test_resume_refuses_rows_scored_with_other_settings(tiny, folder, tmp_path, first, then, changed):
+    out = tmp_path / "s.jsonl"
+    base = ["--protocol", "whole", "--engine", "torch", "-o", out]
+    assert _run([folder / "a.jpg", *base, *first]).exit_code == 0
+    before = out.read_bytes()
+    r = _run([folder / "a.jpg", folder / "b.png", *base, *then, "--resume"])
+    assert r.exit_code == EXIT_USAGE
+    assert one_line_error(r.stderr) == f"error: {out}: its rows were scored with {changed}; {REFUSED}"
+    assert out.read_bytes() == before
+    r = _run([folder / "a.jpg", folder / "b.png", *base, *first, "--resume"])  # the same settings go on
+    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr
+
+
+def test_max_side_is_no_setting_of_the_crops(tiny, folder, tmp_path):
+    out = tmp_path / "s.csv"
+    assert _run([folder / "a.jpg", "--protocol", "crops", "-o", out]).exit_code == 0
+    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "crops", "--max-side", "30", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr  # crops never downscale: the same scores
+
+
+def test_resume_without_a_settings_file_warns_and_goes_on(tiny, folder, tmp_path):
+    """A file of an older arniqa (or moved without its settings file) resumes as before, saying it is unchecked."""
+    out = tmp_path / "s.csv"
+    assert _run([folder / "a.jpg", "--protocol", "whole", "-o", out]).exit_code == 0
+    settings = tmp_path / ".s.csv.arniqa.json"
+    recorded = settings.read_bytes()
+    settings.unlink()
+    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {out}: there is no .s.csv.arniqa.json beside it (an older arniqa wrote it, or it was moved "
+        "without it), so the settings its rows were scored with could not be checked; this run's are recorded from "
+        "now on"
+    ]
+    assert settings.read_bytes() == recorded
+
+
+def test_no_settings_file_is_left_beside_an_output_that_is_refused(tiny, folder, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((folder / "b.png").read_bytes())
+    r = _run([folder / "a.jpg", "-o", photo, "--format", "csv"])
+    assert r.exit_code == EXIT_USAGE and sorted(os.listdir(tmp_path)) == ["photo.png"]
+
+
+def test_resume_refuses_rows_of_a_published_regressor_that_changed(weights_dir, folder, tmp_path):
+    """The published files replaced in the weights folder (a new release): their rows are another model's."""
+    import hashlib
+    import shutil
+
+    import torch
+    from scoring_data import save_scripted_regressor
+
+    weights, out = tmp_path / "weights", tmp_path / "s.csv"
+    shutil.copytree(weights_dir, weights)
+    args = ["--weights-dir", weights, "--protocol", "whole", "--engine", "torch", "-o", out]
+    assert _run([folder / "a.jpg", *args]).exit_code == 0
+    regressor = weights / "regressor_kadid10k.pth"
+    old = hashlib.sha256(regressor.read_bytes()).hexdigest()[:24]
+    save_scripted_regressor(regressor, torch.ones(1, 4096) / 4096, torch.tensor(2.0))
+    new = hashlib.sha256(regressor.read_bytes()).hexdigest()[:24]
+    r = _run([folder / "a.jpg", folder / "b.png", *args, "--resume"])
+    assert r.exit_code == EXIT_USAGE
+    assert one_line_error(r.stderr) == (
+        f"error: {out}: its rows were scored with --regressor regressor_kadid10k.pth (SHA-256 {old}) → "
+        f"regressor_kadid10k.pth (SHA-256 {new}); {REFUSED}"
+    )

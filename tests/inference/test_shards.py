@@ -220,7 +220,7 @@ def test_members_are_listed_in_flat_memory(tmp_path):
 
 def test_member_names_leaving_the_shard_are_only_names(tmp_path, monkeypatch):
     """``../../x.jpg``, an absolute name and a PAX path with ``..`` are scored from the shard's bytes; nothing
-    is written but the output."""
+    is written but the output and its settings file."""
     import arniqa.inference
 
     monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
@@ -244,7 +244,8 @@ def test_member_names_leaving_the_shard_are_only_names(tmp_path, monkeypatch):
         f"{work}/s.tar/{n}" for n in ("../../x.jpg", "/abs/y.jpg", "../../../z.jpg")
     ] + [f"{work}/x.jpg"]
     assert len({row["score"] for row in rows}) == 1
-    assert sorted(tmp_path.rglob("*")) == sorted([*before, out]) and not Path("/abs").exists()
+    settings = work / ".s.csv.arniqa.json"
+    assert sorted(tmp_path.rglob("*")) == sorted([*before, out, settings]) and not Path("/abs").exists()
 
 
 def test_a_fifo_named_as_a_shard_is_a_row_not_a_wait(tmp_path):

@@ -115,6 +115,7 @@ def test_the_file_size_limit_exits_2_naming_the_file_and_resume_completes_it(tin
     assert out.read_bytes() == data
 
 
+@pytest.mark.parametrize("small_disk", [3], indirect=True)  # a page each: the lock file, the settings file, rows
 def test_a_full_disk_exits_2_naming_the_file_and_resume_completes_it(tiny, small_disk, tmp_path):
     disk, fillers = small_disk
     imgs = write_images(tmp_path / ("long-folder-name-" * 12) / "imgs", 20)  # rows of ~270 bytes: 5.4 KB in all
@@ -319,3 +320,31 @@ def test_a_resumed_run_exits_as_one_clean_run_when_an_image_failed(tiny, tmp_pat
     assert out.read_bytes() == clean.read_bytes()
     assert _score(*imgs, *args, out, "--resume").exit_code == 1  # nothing left to score: still that file's status
     assert _score(*imgs[2:], *args, out, "--resume").exit_code == 0  # the failed image is not among these inputs
+
+
+def test_the_settings_file_outlives_a_sigterm_and_resume_checks_it(tiny, tmp_path):
+    """The settings the rows were scored with are on disk before the first row, so a run stopped by a scheduler is
+    resumed only under the same ones."""
+    imgs = write_images(tmp_path / "imgs", 8)
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
+    p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
+    deadline = time.monotonic() + WAIT
+    while len(set(iter_done(out, "csv")) if out.is_file() else ()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    code, err = _finish(p)
+    assert code == 143, err
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        ".clean.csv.arniqa.json",
+        ".out.csv.arniqa.json",
+        "clean.csv",
+        "imgs",
+        "out.csv",
+    ]
+    kept = out.read_bytes()
+    r = _score(*imgs, "--protocol", "crops", "-o", out, "--resume")
+    assert r.exit_code == 2 and "its rows were scored with --protocol whole → crops" in r.stderr
+    assert out.read_bytes() == kept
+    assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
+    assert out.read_bytes() == clean.read_bytes()

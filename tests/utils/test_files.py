@@ -411,3 +411,50 @@ def test_a_fifo_device_or_link_planted_as_the_lock_file_is_replaced_never_writte
             assert stat.S_ISREG(os.lstat(name).st_mode) and name.read_text() == str(os.getpid())
         assert not os.path.lexists(name)
     assert victim.read_text() == "precious" and not (tmp_path / "gone").exists()
+
+
+def test_sha256_of_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    """A checkpoint was hashed for its cached ONNX export and again for the settings of arniqa score's rows."""
+    import hashlib
+
+    from arniqa.utils import files
+
+    reads = []  # the bytes sha256_of read, call by call
+    real = open
+
+    class Counting:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def fileno(self):
+            return self.f.fileno()
+
+        def read(self, n):
+            block = self.f.read(n)
+            reads[-1] += len(block)
+            return block
+
+    def counting_open(*args, **kwargs):
+        reads.append(0)
+        return Counting(real(*args, **kwargs))
+
+    monkeypatch.setattr(files, "open", counting_open, raising=False)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"a" * 3000)
+    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()  # just written: racy
+    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
+    later = time.time_ns() + files.RACY_NS + 1  # a file written long before it is hashed
+    monkeypatch.setattr(files.time, "time_ns", lambda: later)
+    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
+    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
+    written = path.stat().st_mtime_ns
+    path.write_bytes(b"b" * 3000)  # the same size, rewritten in place, a second later
+    os.utime(path, ns=(written + 10**9, written + 10**9))
+    assert files.sha256_of(path) == hashlib.sha256(b"b" * 3000).hexdigest()
+    assert reads == [3000, 3000, 3000, 0, 3000]

@@ -1,5 +1,6 @@
 """The result files of ``arniqa score``: their columns, how paths are written, their errors, and reading one
-back (:func:`read_rows`, :func:`iter_done`, streamed).
+back (:func:`read_rows`, :func:`iter_done`, streamed), and the record of the settings its rows were scored with
+(:func:`settings_file`, checked by ``--resume``).
 
 Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``), and with ``--explain``
 :data:`EXPLAIN_COLUMNS`. Each row is written whole (:class:`arniqa.cli.results.RowWriter`); a torn last row (a
@@ -21,7 +22,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import NO_SPACE, parse_json, printable, unescape_name
+from ..utils.files import NO_SPACE, atomic_write, json_writer, parse_json, printable, short_digest, unescape_name
 from ..utils.names import count
 
 COLUMNS = ("path", "score", "raw_score", "error")
@@ -326,3 +327,63 @@ def iter_done(path: str | os.PathLike, fmt: str, failed: Callable[[str], object]
             if row["error"]:
                 failed(str(row["path"]))
             yield str(row["path"])
+
+
+SETTINGS_FORMAT = "arniqa-score-settings"
+
+
+def settings_file(path: str | os.PathLike) -> Path:
+    """The hidden file beside the result file ``path`` that records the settings its rows were scored with:
+    ``.NAME.arniqa.json``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.arniqa.json")
+
+
+def write_settings(path: str | os.PathLike, settings: dict) -> None:
+    """Record ``settings`` (by option: a value, or a file as ``{"name", "sha256"}``) beside the result file ``path``
+    (:func:`settings_file`, written whole or not at all); :class:`OutputError` when it cannot be written."""
+    side = settings_file(path)
+    try:
+        atomic_write(side, json_writer({"format": SETTINGS_FORMAT, "settings": settings}))
+    except OSError as e:
+        raise output_error(str(side), e) from None
+
+
+def read_settings(path: str | os.PathLike) -> dict:
+    """The settings recorded beside the result file ``path`` (:func:`write_settings`); ValueError saying why there
+    are none: no such file (one of an older arniqa, or moved without it), or not one arniqa wrote."""
+    side = settings_file(path)
+    try:
+        record = parse_json(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"there is no {side.name} beside it (an older arniqa wrote it, or it was moved without it)")
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"its {side.name} cannot be read ({e})") from None
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != SETTINGS_FORMAT
+        or not isinstance(record.get("settings"), dict)
+    ):
+        raise ValueError(f"its {side.name} is no record of arniqa score's settings")
+    return record["settings"]
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """The settings that differ between two records of :func:`write_settings`, each ``OPTION old → new``; a file is
+    the same when its SHA-256 is, under any name."""
+    return [
+        f"{key} {_shown(old.get(key))} → {_shown(new.get(key))}"
+        for key in {**old, **new}
+        if _identity(old.get(key)) != _identity(new.get(key))
+    ]
+
+
+def _identity(value):
+    return value["sha256"] if isinstance(value, dict) and value.get("sha256") else value
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict):
+        digest = value.get("sha256")
+        return f"{value.get('name')}" + (f" (SHA-256 {short_digest(str(digest))})" if digest else "")
+    return "none" if value is None else str(value)

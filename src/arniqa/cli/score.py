@@ -137,7 +137,18 @@ def score(
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
-    from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows
+    from ..utils.files import lock_file, warning_line
+    from .result_files import (
+        NotAResultFile,
+        OutputError,
+        changed_settings,
+        iter_done,
+        output_format,
+        read_rows,
+        read_settings,
+        settings_file,
+        write_settings,
+    )
     from .results import write_scores
 
     err = terminal(stderr=True)
@@ -197,7 +208,10 @@ def score(
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
                 stack.enter_context(one_writer(output))
             sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
-            own = _own_files(output, html)  # what this run writes into a folder it scores is no input it skips
+            written = [f for f in (output, html) if f is not None]
+            kept = [settings_file(output)] if output is not None and not stream else []
+            # what this run writes into a folder it scores is no input it skips
+            own = _own_files(*written, *map(lock_file, written), *kept)
             items = iter_inputs(sources, lambda f: _is_own(f, own) or skipped.update([skipped_kind(f)]), broken)
             # Before the model loads (a download, maybe): fail fast when there is nothing to score.
             missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
@@ -213,9 +227,10 @@ def score(
                     given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
                 fail_no_images(given, skipped_summary(skipped, broken, "score"))
             items = chain(missing, [first], items)
+            had_rows = False
             if output is not None and (resume or output.is_file()):
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
-                    next(iter_done(output, fmt), None)
+                    had_rows = next(iter_done(output, fmt), None) is not None
                 except NotAResultFile as e:
                     fail(f"{e}; choose another output")  # refused with or without --resume
                 except OutputError as e:
@@ -240,6 +255,31 @@ def score(
             scale = not no_scale and scorer.regressor.score_range is not None
             if not no_scale and not scale:
                 err.print("the regressor has no score range: writing raw scores", style="yellow")
+            if kept:  # what decides the numbers, recorded beside the rows; --resume appends only under the same
+                model_options = (checkpoint, weights_dir, regressor, explainer if explain else None)
+                settings = _settings(*model_options, scorer, no_scale, max_side, precision, calibrate)
+                known = None
+                if resume and had_rows:
+                    try:
+                        known = read_settings(output)
+                    except ValueError as e:
+                        err.print(
+                            warning_line(
+                                f"{output}: {e}, so the settings its rows were scored with could not be checked; "
+                                "this run's are recorded from now on"
+                            ),
+                            style="yellow",
+                        )
+                if known is not None and (changes := changed_settings(known, settings)):
+                    fail(
+                        f"{output}: its rows were scored with {', '.join(changes)}; score into another file, or "
+                        "rerun without --resume to score everything again"
+                    )
+                if known != settings:
+                    try:
+                        write_settings(output, settings)
+                    except OutputError as e:
+                        fail(str(e))
 
             stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
             load_failed: tuple = ()  # with --ray: a worker could not load the model
@@ -304,12 +344,10 @@ def score(
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 
-def _own_files(*outputs: Path | None) -> dict[str, set[str]]:
-    """The files this run writes (``outputs``: -o, --html) and their lock files, by name: the real paths."""
-    from ..utils.files import lock_file
-
+def _own_files(*files: Path) -> dict[str, set[str]]:
+    """The files this run writes (-o, --html, their lock files, the settings file of -o), by name: the real paths."""
     own: dict[str, set[str]] = {}
-    for path in (p for f in outputs if f is not None for p in (f, lock_file(f))):
+    for path in files:
         own.setdefault(path.name, set()).add(os.path.realpath(path))
     return own
 
@@ -317,6 +355,50 @@ def _own_files(*outputs: Path | None) -> dict[str, set[str]]:
 def _is_own(path: str, own: dict[str, set[str]]) -> bool:
     """Whether ``path`` is one of :func:`_own_files` (its real path is looked up only for the names there)."""
     return os.path.realpath(path) in own.get(os.path.basename(path), ())
+
+
+def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, max_side, precision, calibrate) -> dict:
+    """What decides the numbers of a run's rows, by option (:func:`~arniqa.cli.result_files.write_settings`): the
+    model's files (by SHA-256), the regressor, the explainer (None: not used), the protocol (``scorer``'s), the
+    scale, --max-side (not read by crops), the precision and an int8 model's calibration photos. Not --engine,
+    --device, --batch-size, --channels-last, --workers: they keep scores within 1e-4 (docs/usage.md)."""
+    import hashlib
+
+    from ..inference.loading import published_files
+    from ..inference.sidecar import sidecar_path
+    from ..models.paths import is_onnx
+    from ..utils.files import sha256_of
+
+    def file(name, path):
+        return {"name": str(name), "sha256": None if path is None else sha256_of(path)}
+
+    if checkpoint is None:
+        (encoder, encoder_path), (reg_name, reg_path) = published_files(DEFAULT_MODEL, weights_dir, regressor)
+        model, reg = file(f"none: the published {encoder}", encoder_path), file(reg_name, reg_path)
+    elif is_onnx(checkpoint):  # the file and its sidecar (the score range)
+        files = [checkpoint, *filter(Path.is_file, [sidecar_path(checkpoint)])]
+        digest = hashlib.sha256("".join(map(sha256_of, files)).encode()).hexdigest()
+        model, reg = {"name": str(checkpoint), "sha256": digest}, "the ONNX file's own"
+    else:
+        from ..models.checkpoint import checkpoint_digest  # here: it imports torch, which scoring an ONNX file does not
+
+        model = {"name": str(checkpoint), "sha256": checkpoint_digest(checkpoint)}
+        reg = "the checkpoint's own" if regressor is None else file(regressor, regressor)
+    settings = {
+        "--checkpoint": model,
+        "--regressor": reg,
+        "--protocol": scorer.protocol.name,
+        "--no-scale": "on" if no_scale else "off",
+        "--max-side": None if scorer.protocol.crops else max_side,
+        "--precision": precision,
+    }
+    if precision == "int8":
+        settings["--calibrate"] = "the bundled photos" if calibrate is None else str(calibrate)
+    if explainer is not None:  # its head has loaded torch
+        from ..models.checkpoint import checkpoint_digest
+
+        settings["--explainer"] = {"name": str(explainer), "sha256": checkpoint_digest(explainer)}  # a file or folder
+    return settings
 
 
 def _loaded(model, advice, build):

@@ -268,6 +268,26 @@ def _regressor_source(name: str, regressor) -> Path | str:
     return regressor_dataset(regressor) if regressor else model_dataset(name)
 
 
+def published_files(name: str, weights_dir=None, regressor=None) -> list[tuple[str, Path | None]]:
+    """The encoder and regressor files that :func:`load` (same arguments, a published model's name) reads, as
+    ``(file name, path)``; the path is None for a published file not in its folder (nothing is downloaded)."""
+    from ..models.download import fetch
+    from ..models.paths import WeightsError
+    from ..models.registry import ENCODER_FILE, regressor_filename
+
+    def there(filename: str) -> Path | None:
+        try:
+            return fetch(filename, weights_dir, download=False)
+        except WeightsError:
+            return None
+
+    source = _regressor_source(name, regressor)
+    if isinstance(source, Path):
+        return [(ENCODER_FILE, there(ENCODER_FILE)), (source.name, source)]
+    filename = regressor_filename(canonical_dataset(source))
+    return [(ENCODER_FILE, there(ENCODER_FILE)), (filename, there(filename))]
+
+
 def check_files(name_or_path, weights_dir=None, regressor=None, explainer=None) -> None:
     """ValueError (WeightsError for a weight file) for the first file or name that :func:`load` and :func:`export`
     (same arguments) would not find: the explainer, the checkpoint (file, parts or folder), the regressor file or

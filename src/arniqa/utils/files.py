@@ -97,12 +97,26 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
 
 
+_DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
+RACY_NS = 2 * 10**9  # a file changed this close to its hashing may change again with the same times (coarse clocks)
+
+
 def sha256_of(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+    """The SHA-256 hex digest of the file ``path``. A file this process hashed before, unchanged since (same device,
+    inode, size, modification and change times), is not read again; one changed within :data:`RACY_NS` of its
+    hashing is (as git treats a racily clean file: a coarse clock gives a rewrite in the same tick the same times)."""
     with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if (digest := _DIGESTS.get(key)) is not None:
+            return digest
+        h = hashlib.sha256()
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+        _DIGESTS[key] = digest
+    return digest
 
 
 def short_digest(digest: str) -> str:
