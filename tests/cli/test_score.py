@@ -665,3 +665,21 @@ def test_resume_refuses_rows_of_a_published_regressor_that_changed(weights_dir, 
         f"error: {out}: its rows were scored with --regressor regressor_kadid10k.pth (SHA-256 {old}) → "
         f"regressor_kadid10k.pth (SHA-256 {new}); {REFUSED}"
     )
+
+
+def test_resume_whose_rows_name_no_input_warns_once(tiny, folder, tmp_path, monkeypatch):
+    """Run from another folder (relative paths, then absolute ones): every image was scored again and appended,
+    exit 0, no word."""
+    out = tmp_path / "s.csv"
+    monkeypatch.chdir(folder)
+    assert _run(["a.jpg", "b.png", "--protocol", "whole", "-o", out]).exit_code == 0
+    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {out}: none of its 2 rows names an input; paths are matched as written (photos/a.jpg, "
+        "./photos/a.jpg and /nas/photos/a.jpg differ), so all 2 inputs were scored again and appended: give the "
+        "paths as the run that wrote it did, from the same folder"
+    ]
+    r = _run(["a.jpg", "sub/c.png", "--protocol", "whole", "-o", out, "--resume"])  # one row names an input
+    assert r.exit_code == 0 and "warning:" not in r.stderr

@@ -185,7 +185,7 @@ def score(
 
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken = Broken()  # the folders' entries that are no file, the first few named
-    counts = Counter()  # resumed: already in the output; scored: given to the scorer
+    counts = Counter()  # resumed: already in the output; scored: given to the scorer; rows: read from the output
     options = dict(
         weights_dir=weights_dir,
         protocol=protocol,
@@ -242,7 +242,12 @@ def score(
                 def resumed(item) -> None:
                     counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
 
-                items = skip_finished(items, iter_done(output, fmt, failed_before.add), resumed)
+                def done():
+                    for path in iter_done(output, fmt, failed_before.add):
+                        counts.update(["rows"])
+                        yield path
+
+                items = skip_finished(items, done(), resumed)
             model = checkpoint or DEFAULT_MODEL
             advice = partial(load_advice, model, engine, device, precision, channels_last)  # advice(error)
             given = {} if explainer is None else {"explainer": explainer}
@@ -325,6 +330,16 @@ def score(
     if counts["resumed"]:
         total = counts["resumed"] + counts["scored"]
         err.print(f"resuming: {counts['resumed']} of {count(total, 'path')} already in {output}")
+    elif counts["rows"] and counts["scored"]:
+        err.print(
+            warning_line(
+                f"{output}: none of its {count(counts['rows'], 'row')} names an input; paths are matched as written "
+                "(photos/a.jpg, ./photos/a.jpg and /nas/photos/a.jpg differ), so all "
+                f"{count(counts['scored'], 'input')} were scored again and appended: give the paths as the run that "
+                "wrote it did, from the same folder"
+            ),
+            style="yellow",
+        )
     if html is not None:
         from ..reports.html import write_report
 
