@@ -120,8 +120,8 @@ def make_optimizer(model: torch.nn.Module, opt: OptimConfig) -> torch.optim.Opti
 
 def make_sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
     """SGD on all parameters (the reference's optimiser), with the fused kernel where this torch has
-    one: the same update, faster than the default for-each path (SE-ResNet50 on 2 CPU threads: 0.027 s
-    against 0.058 s per step, ``benchmarks/results/training-cpu.json``)."""
+    one: the same update, faster than the default for-each path (SE-ResNet50 on 2 CPU threads: 0.033 s
+    against 0.052 s per step, ``benchmarks/results/training-cpu.json``)."""
     params = list(params)
     try:
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=True)
