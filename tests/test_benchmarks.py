@@ -34,21 +34,26 @@ def test_every_name_a_benchmark_imports_from_arniqa_exists(script):
     assert not missing, f"{script.name}: {missing}"
 
 
-def test_training_benchmark_writes_its_json_file_where_out_says(tmp_path):
-    # before: --out took a folder (the file inside named by --name), where every other script in benchmarks/
-    # takes the JSON file's path; `--out x.json` made a folder x.json
+def _training_benchmark(*args):
+    """``benchmarks/training.py ARGS`` run on this checkout's code."""
     import os
     import subprocess
     import sys
 
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    script = ROOT / "benchmarks" / "training.py"
+    return subprocess.run(
+        [sys.executable, script, *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_training_benchmark_writes_its_json_file_where_out_says(tmp_path):
+    # before: --out took a folder (the file inside named by --name), where every other script in benchmarks/
+    # takes the JSON file's path; `--out x.json` made a folder x.json
     out = tmp_path / "results" / "pipeline.json"
     tiny = ["--pipeline-only", "--workers", "0", "--batch", "1", "--steps", "1", "--warmup", "0", "--profile-samples",
             "0", "--crop-size", "16"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "training.py"), *tiny, "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    done = _training_benchmark(*tiny, "--out", out)
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.is_file() and json.loads(out.read_text())["mode"] == "pipeline-only"
     assert done.stdout.splitlines()[-1] == f"wrote {out}"
@@ -56,17 +61,9 @@ def test_training_benchmark_writes_its_json_file_where_out_says(tmp_path):
 
 def test_training_benchmark_times_the_fused_sgd_against_the_for_each_one(tmp_path):
     # before: docs/training.md quoted a for-each SGD step (0.49 s) that no benchmark measured or recorded
-    import os
-    import subprocess
-    import sys
-
     out = tmp_path / "training.json"
     tiny = ["--batch", "1", "--steps", "1", "--warmup", "0", "--crop-size", "32", "--workers", "0", "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "training.py"), *tiny, "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    done = _training_benchmark(*tiny, "--out", out)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["optimizer_fused"] is True  # this torch has the fused CPU kernel

@@ -287,18 +287,24 @@ def test_kills_and_file_size_faults_then_resume_until_done_equal_one_clean_run(t
     assert out.read_bytes() == data
 
 
+def _stopped_after_two_rows(imgs, out, signum) -> tuple[int, str]:
+    """The exit code and stderr of a slowed ``score imgs --protocol whole -o out`` sent ``signum`` once it has
+    written two rows."""
+    p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
+    deadline = time.monotonic() + WAIT
+    while len(set(iter_done(out, "csv")) if out.is_file() else ()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signum)
+    return _finish(p)
+
+
 def test_ctrl_c_is_one_line_exit_130_and_resume_completes_the_file(tiny, tmp_path):
     """Ctrl-C ended the run silently with 130 (typer >= 0.29) or `Aborted!` and 1 (older typer); now one line,
     130 (the code shells give an interrupted process), the rows written whole, and --resume finishes the file."""
     imgs = write_images(tmp_path / "imgs", 8)
     clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
     assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
-    p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
-    deadline = time.monotonic() + WAIT
-    while len(set(iter_done(out, "csv")) if out.is_file() else ()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGINT)
-    code, err = _finish(p)
+    code, err = _stopped_after_two_rows(imgs, out, signal.SIGINT)
     assert code == 130
     assert _error_lines(err) == ["error: interrupted; the rows written so far are kept and --resume goes on from them"]
     assert 2 <= len(set(iter_done(out, "csv"))) < len(imgs)
@@ -328,12 +334,7 @@ def test_the_settings_file_outlives_a_sigterm_and_resume_checks_it(tiny, tmp_pat
     imgs = write_images(tmp_path / "imgs", 8)
     clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
     assert _score(*imgs, "--protocol", "whole", "-o", clean).exit_code == 0
-    p = child([*imgs, "--protocol", "whole", "-o", out], env={"TINY_SCORE_DELAY": "0.2"})
-    deadline = time.monotonic() + WAIT
-    while len(set(iter_done(out, "csv")) if out.is_file() else ()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGTERM)
-    code, err = _finish(p)
+    code, err = _stopped_after_two_rows(imgs, out, signal.SIGTERM)
     assert code == 143, err
     assert sorted(f.name for f in tmp_path.iterdir()) == [
         ".clean.csv.arniqa.json",
