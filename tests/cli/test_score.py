@@ -1,6 +1,7 @@
 """``arniqa score``: rows in input order, CSV/JSON, error rows and exit status, resume, small images."""
 
 import csv
+import errno
 import io
 import json
 import os
@@ -634,6 +635,34 @@ def test_resume_without_a_settings_file_warns_and_goes_on(tiny, folder, tmp_path
         "now on"
     ]
     assert settings.read_bytes() == recorded
+
+
+def test_a_result_file_that_cannot_be_opened_keeps_the_record_of_its_rows(tiny, folder, tmp_path, monkeypatch):
+    """A read-only result file in a writable folder, scored into under other settings: the new settings replaced
+    the record of its old rows before the file was refused, and a later --resume checked against the wrong one."""
+    out, side = tmp_path / "s.csv", tmp_path / ".s.csv.arniqa.json"
+    assert _run([folder / "a.jpg", "--protocol", "whole", "-o", out]).exit_code == 0
+    rows, record = out.read_bytes(), side.read_bytes()
+    out.chmod(0o444)
+    real = os.open
+
+    def refusing(path, flags, *args, **kwargs):  # as the kernel refuses anyone but root, who opens any file
+        if flags & (os.O_WRONLY | os.O_RDWR) and os.path.isfile(path) and not os.stat(path).st_mode & 0o222:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, flags, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", refusing)
+        r = _run([folder / "a.jpg", "--protocol", "crops", "-o", out])
+    assert r.exit_code == EXIT_USAGE
+    assert [line for line in r.stderr.splitlines() if line.startswith(("error:", "Traceback"))] == [
+        f"error: {out}: cannot write it: permission denied (EACCES); choose an output you can write to"
+    ]  # after the progress bar's "scoring 0 images"
+    assert out.read_bytes() == rows and side.read_bytes() == record
+    out.chmod(0o644)
+    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "crops", "-o", out, "--resume"])
+    assert r.exit_code == EXIT_USAGE
+    assert one_line_error(r.stderr) == f"error: {out}: its rows were scored with --protocol whole → crops; {REFUSED}"
 
 
 def test_no_settings_file_is_left_beside_an_output_that_is_refused(tiny, folder, tmp_path):

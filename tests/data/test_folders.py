@@ -71,6 +71,25 @@ def test_a_macs_appledouble_files_are_skipped_whatever_their_extension(tmp_path,
     assert is_image(tmp_path / "IMG_1.JPG") and not is_image(tmp_path / "._IMG_1.JPG")
 
 
+def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_path, capsys):
+    """arniqa score photos/ -o photos/s.csv leaves .s.csv.arniqa.json beside it (and .s.csv.lock while a run
+    writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there."""
+    from arniqa.cli.result_files import settings_file
+    from arniqa.utils.files import lock_file
+
+    write_photo(tmp_path / "a.png", 16, 12, 0)
+    out = tmp_path / "s.csv"
+    out.write_text("path,score,raw_score,error\n")
+    for own in (settings_file(out), lock_file(out)):
+        own.write_text("{}")
+    (tmp_path / "notes.json").write_text("{}")  # the user's own: still by its extension
+    assert list_images(tmp_path) == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path}: skipped 4 files no decoder can open: 2 arniqa's own (.NAME.lock, .NAME.arniqa.json), "
+        "1 .csv, 1 .json\n"
+    )
+
+
 def test_a_tree_deeper_than_the_recursion_limit_is_listed(tmp_path):
     # before: list_images went through Path.rglob, which recurses once per level: 1100 nested folders were a
     # RecursionError traceback from `arniqa train`, `benchmark synthetic` and `explain fit`

@@ -22,7 +22,16 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import NO_SPACE, atomic_write, json_writer, parse_json, printable, short_digest, unescape_name
+from ..utils.files import (
+    NO_SPACE,
+    SETTINGS_SUFFIX,
+    atomic_write,
+    json_writer,
+    parse_json,
+    printable,
+    short_digest,
+    unescape_name,
+)
 from ..utils.names import count
 
 COLUMNS = ("path", "score", "raw_score", "error")
@@ -336,7 +345,7 @@ def settings_file(path: str | os.PathLike) -> Path:
     """The hidden file beside the result file ``path`` that records the settings its rows were scored with:
     ``.NAME.arniqa.json``."""
     path = Path(path)
-    return path.with_name(f".{path.name}.arniqa.json")
+    return path.with_name(f".{path.name}{SETTINGS_SUFFIX}")
 
 
 def write_settings(path: str | os.PathLike, settings: dict) -> None:

@@ -65,16 +65,20 @@ def write_scores(
     advance: Callable[[], object] = lambda: None,
     explain: bool = False,
     rows: list | None = None,
+    opened: Callable[[], object] = lambda: None,
 ) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
     ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
-    ``rows``: a list that also receives each row as a dict. Returns the number of paths that could not be scored."""
+    ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
+    writing (emptied, or cut back to its last complete row), before the first row. Returns the number of paths that
+    could not be scored."""
     failed = 0
     columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     if explain:
         from ..inference.explaining import describe, top_labels  # here: it imports torch
     with RowWriter(target, fmt, append=append, columns=columns) as writer:
+        opened()
         results = scorer.iter_scores(paths, explain=True) if explain else scorer.iter_scores(paths)
         for r in results if paths else ():
             extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}

@@ -260,6 +260,7 @@ def score(
             scale = not no_scale and scorer.regressor.score_range is not None
             if not no_scale and not scale:
                 err.print("the regressor has no score range: writing raw scores", style="yellow")
+            record = None
             if kept:  # what decides the numbers, recorded beside the rows; --resume appends only under the same
                 model_options = (checkpoint, weights_dir, regressor, explainer if explain else None)
                 settings = _settings(*model_options, scorer, no_scale, max_side, precision, calibrate)
@@ -280,11 +281,8 @@ def score(
                         f"{output}: its rows were scored with {', '.join(changes)}; score into another file, or "
                         "rerun without --resume to score everything again"
                     )
-                if known != settings:
-                    try:
-                        write_settings(output, settings)
-                    except OutputError as e:
-                        fail(str(e))
+                if known != settings:  # once the file is open for these rows: a file refused keeps its record
+                    record = partial(write_settings, output, settings)
 
             stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
             load_failed: tuple = ()  # with --ray: a worker could not load the model
@@ -318,6 +316,7 @@ def score(
                     advance=advance,
                     explain=explain,
                     rows=rows,
+                    opened=record or (lambda: None),
                 )
             except OutputError as e:
                 fail(str(e))

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import inside, printable, warning_line
+from ..utils.files import LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
 from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
@@ -41,6 +41,13 @@ def is_image(path: str | os.PathLike, header: Callable[[], object] | None = None
 def is_apple_double(path: str | os.PathLike) -> bool:
     """True for a name a Mac gives its AppleDouble files (:data:`APPLE_DOUBLE`)."""
     return os.path.basename(path).startswith(APPLE_DOUBLE)
+
+
+def is_arniqa_own(path: str | os.PathLike) -> bool:
+    """True for a name of the hidden files arniqa writes beside an output file NAME: ``.NAME.lock`` while a run
+    writes it, ``.NAME.arniqa.json`` (arniqa score's settings)."""
+    name = os.path.basename(path)
+    return name.startswith(".") and name.endswith((LOCK_SUFFIX, SETTINGS_SUFFIX))
 
 
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
@@ -114,9 +121,12 @@ def not_a_file(path: Path) -> str | None:
 
 
 def skipped_kind(path: str) -> str:
-    """How :func:`skipped_summary` counts a skipped file: its extension, or as a Mac's AppleDouble file."""
+    """How :func:`skipped_summary` counts a skipped file: its extension, or as a Mac's AppleDouble file or one of
+    arniqa's own."""
     if is_apple_double(path):
         return "._* (Mac AppleDouble)"
+    if is_arniqa_own(path):
+        return "arniqa's own (.NAME.lock, .NAME.arniqa.json)"
     return Path(path).suffix.lower() or "(no extension)"
 
 

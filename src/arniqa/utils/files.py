@@ -485,6 +485,8 @@ def text_writer(text: str) -> Writer:
 
 # ------------------------------------------------------------------------------------ output locks
 LOCK_NAME = ".arniqa.lock"
+LOCK_SUFFIX = ".lock"  # a file's lock beside it: .NAME.lock
+SETTINGS_SUFFIX = ".arniqa.json"  # arniqa score's settings beside -o NAME: .NAME.arniqa.json
 
 
 class OutputBusy(OSError):
@@ -494,7 +496,7 @@ class OutputBusy(OSError):
 def lock_file(path: str | os.PathLike) -> Path:
     """The lock file of an output: ``FOLDER/.arniqa.lock`` for a folder, ``.NAME.lock`` beside a file."""
     path = Path(path)
-    return path / LOCK_NAME if path.is_dir() else path.with_name(f".{path.name}.lock")
+    return path / LOCK_NAME if path.is_dir() else path.with_name(f".{path.name}{LOCK_SUFFIX}")
 
 
 def _open_lock(name: Path) -> int:
