@@ -87,6 +87,23 @@ def test_every_option_is_explained_within_80_columns(path, command):
     assert [p.name for p in command.params if not (p.help or "").strip()] == []
 
 
+OUTPUT = [(path, c) for path, c in EVERY if any("-o" in getattr(p, "opts", ()) for p in c.params)]
+
+
+@pytest.mark.parametrize("path, command", OUTPUT, ids=[" ".join(p) for p, _ in OUTPUT])
+def test_every_verb_with_o_takes_output(path, command):
+    # ablate, distort, gallery and benchmark synthetic named -o --out: --output there was "No such option", exit 2
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    assert "-o, --output PATH" in entries(screen, "Options")
+    assert runner.invoke(app, [*path, "--output", "x", "--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize("path", [("ablate",), ("distort",), ("gallery",), ("benchmark", "synthetic")])
+def test_the_old_name_out_is_still_taken_where_scripts_use_it(path):
+    assert runner.invoke(app, [*path, "--out", "x", "--help"]).exit_code == 0
+    assert "--out " not in runner.invoke(app, [*path, "--help"], env=NARROW).output
+
+
 def option_help(name: str) -> list[tuple[str, str]]:
     """(verb, its entry in the help as one line) for each verb that takes the option ``name``."""
     found = []
