@@ -112,8 +112,11 @@ app = typer.Typer(
 
 
 # the options that mean the same in each verb that takes them: one definition, one help text
-def device_option():
-    return typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+def device_option(default: str = "auto", why: str = ""):
+    """--device; ``why``: why the verb's ``default`` is not auto."""
+    return typer.Option(
+        default, "--device", help=f"auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).{why}"
+    )
 
 
 def checkpoint_option(onnx: bool):
