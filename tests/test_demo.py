@@ -42,6 +42,27 @@ def test_a_photo_cut_off_mid_write_is_written_again(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(Image.open(path)), arrays[path.stem])
 
 
+def test_the_demo_trains_and_loads_its_model_on_the_device_auto_picks(tmp_path, monkeypatch):
+    """--device auto, which --help offers, trained, then stopped at a traceback: torch took "auto" for a device."""
+    import torch
+
+    import arniqa.demo
+
+    class Trained(Exception):
+        pass
+
+    def stop(*args, **kwargs):  # the stage after the model is loaded
+        raise Trained
+
+    monkeypatch.setattr(arniqa.demo, "build_synthetic", stop)
+    lines = []
+    with pytest.raises(Trained):
+        run_demo(tmp_path / "demo", steps=1, crop_size=32, device="auto", progress=False, log=lines.append)
+    picked = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert lines[1].endswith(f"32 px crops, {picked}")
+    assert (tmp_path / "demo" / "run" / "model.safetensors").exists()
+
+
 @pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path):
     report = run_demo(

@@ -37,6 +37,7 @@ from .models.regressor import Regressor
 from .train import load_config, train
 from .train.config import ConfigError, from_dict, read_values
 from .utils.files import atomic_write, text_writer
+from .utils.runtime import resolve_device
 
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
 DEMO_TYPES = ("gaublur", "motionblur", "jpeg", "jpeg2000", "whitenoise", "impulsenoise", "colorsat2", "darken",
@@ -93,6 +94,7 @@ def run_demo(
     """Run the demo into ``output``; returns the path of ``report.md``. Rerunning reuses what is done
     (a finished training run, synthetic images already written); a run made with other settings is refused
     (:func:`check_same_run`)."""
+    device = str(resolve_device(device))  # auto: the device it picks, for torch and the log
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] sample photos -> {output / 'photos'}")

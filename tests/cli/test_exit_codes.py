@@ -350,6 +350,16 @@ def test_a_checkpoint_without_a_regressor_is_one_line_naming_it_and_the_way_out(
         (["score", "--bogus"], r"error: No such option(: --bogus| '--bogus') \(see arniqa score --help\)"),
         (["evaluate"], re.escape("error: Missing option '--dataset' (see arniqa evaluate --help)")),
         (["nonverb"], re.escape("error: No such command 'nonverb' (see arniqa --help)")),
+        # the parser's own errors come without the command; they ended without the pointer
+        (["distort", "x.png", "-n"], re.escape("error: Option '-n' requires an argument (see arniqa distort --help)")),
+        (
+            ["benchmark", "synthetic", "--pristine"],
+            re.escape("error: Option '--pristine' requires an argument (see arniqa benchmark synthetic --help)"),
+        ),
+        (
+            ["score", "--resume=yes"],
+            re.escape("error: Option '--resume' does not take a value (see arniqa score --help)"),
+        ),
         # a value a verb refuses itself names no option: its line is the message, without click's "Invalid value: "
         (["score"], re.escape("error: give PATHS, or --files-from LIST (see arniqa score --help)")),
         (

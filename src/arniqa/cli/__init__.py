@@ -79,11 +79,24 @@ def _run() -> int | None:
             e.show()
         else:
             ctx = getattr(e, "ctx", None)
+            # the parser's own errors (Option '-n' requires an argument) come without the command: the words name it
+            verb = ctx.command_path if ctx else _verb(sys.argv[1:])
             # a bad value a verb found itself names no option: its message alone, not click's "Invalid value: ..."
             bare = isinstance(e, typer.BadParameter) and e.param is None and e.param_hint is None
             message = e.message if bare else e.format_message()
-            print_error(message.rstrip(".") + (f" (see {ctx.command_path} --help)" if ctx else ""))
+            print_error(message.rstrip(".") + f" (see {verb} --help)")
         return e.exit_code
+
+
+def _verb(args: list[str]) -> str:
+    """``arniqa VERB`` (``arniqa explain fit``), the verb that the words ``args`` begin with."""
+    command, path = typer.main.get_command(app), ["arniqa"]
+    for word in args:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        path.append(word)
+    return " ".join(path)
 
 
 def _option_errors() -> tuple[type[Exception], ...]:

@@ -21,7 +21,9 @@ def ablate(
         metavar="KEY=VALUE",
         help="Override a config value, e.g. --set evaluation.crop_size=64 (repeatable).",
     ),
-    out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (overrides the config's output)."),
+    out: Path | None = typer.Option(
+        None, "-o", "--output", "--out", help="Output folder (overrides the config's output)."
+    ),
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from finished results."),
 ) -> None:
     """Train and evaluate every variant and seed of the ablation, then write its report.

@@ -19,7 +19,7 @@ app.add_typer(benchmark_app, name="benchmark")
 @benchmark_app.command("synthetic")
 def synthetic(
     pristine: Path = typer.Option(..., "--pristine", help="Folder of pristine images (searched recursively)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (KADID-10k layout)."),
+    out: Path = typer.Option(..., "-o", "--output", "--out", help="Output folder (KADID-10k layout)."),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N images (0: all)."),
     size: str = typer.Option(
         "512x384", "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k: 512x384)."

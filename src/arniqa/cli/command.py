@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
-from typer.core import TyperArgument, TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from ..constants import (
     DEFAULT_REGRESSOR,
@@ -30,6 +30,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
 VALUE_WORDS = {int: "INTEGER", float: "FLOAT"}  # an option's value in --help (a path: PATH; else TEXT)
 NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line at
+OLD_NAMES = {"--out"}  # names scripts still use (ablate, distort, gallery, benchmark synthetic): taken, not shown
 
 
 class _Operand(TyperArgument):
@@ -42,6 +43,16 @@ class _Operand(TyperArgument):
     def get_usage_pieces(self, ctx) -> list[str]:
         name = self.metavar if self.required else f"[{self.metavar}]"
         return [name + ("..." if self.nargs != 1 else "")]
+
+
+class _Renamed(TyperOption):
+    """An option that also takes its old names (:data:`OLD_NAMES`), which --help and its errors do not show."""
+
+    old_names: list[str]
+
+    def add_to_parser(self, parser, ctx) -> None:
+        super().add_to_parser(parser, ctx)
+        parser.add_option(obj=self, opts=self.old_names, dest=self.name, nargs=self.nargs)
 
 
 class _Help(TyperGroup.context_class.formatter_class):
@@ -74,6 +85,11 @@ class Verbs(TyperGroup):
         for command in self.commands.values():
             command.context_class = _Context
             for param in command.params:
+                old = [name for name in getattr(param, "opts", ()) if name in OLD_NAMES]
+                if old:
+                    param.__class__ = _Renamed
+                    param.old_names = old
+                    param.opts = [name for name in param.opts if name not in old]
                 kind = getattr(param, "type_descriptor", None)  # typer < 0.29 (click's types) shows TEXT, PATH
                 if kind is None or param.metavar is not None:
                     continue
@@ -96,8 +112,11 @@ app = typer.Typer(
 
 
 # the options that mean the same in each verb that takes them: one definition, one help text
-def device_option():
-    return typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+def device_option(default: str = "auto", why: str = ""):
+    """--device; ``why``: why the verb's ``default`` is not auto."""
+    return typer.Option(
+        default, "--device", help=f"auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).{why}"
+    )
 
 
 def checkpoint_option(onnx: bool):

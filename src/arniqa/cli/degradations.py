@@ -82,7 +82,7 @@ def distort(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
     level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output image; the format follows the extension."),
+    out: Path = typer.Option(..., "-o", "--output", "--out", help="Output image; the format follows the extension."),
     seed: int | None = typer.Option(
         None, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals (angle, noise, ...)."
     ),
@@ -111,7 +111,7 @@ def distort(
 @app.command()
 def gallery(
     image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
-    out: Path = typer.Option(Path("gallery.png"), "-o", "--out", help="Output picture (PNG)."),
+    out: Path = typer.Option(Path("gallery.png"), "-o", "--output", "--out", help="Output picture (PNG)."),
     size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals."),
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..utils import runtime
-from .command import EXIT_USAGE, app, fail, go_on, output_folders, stop, writing
+from .command import EXIT_USAGE, app, device_option, fail, go_on, output_folders, stop, writing
 
 
 @app.command()
@@ -15,7 +15,7 @@ def demo(
     output: Path = typer.Option(Path("arniqa-demo"), "-o", "--output", help="Folder for the photos, run, report."),
     steps: int = typer.Option(12, "--steps", min=1, help="Training steps (4 samples each)."),
     crop_size: int = typer.Option(64, "--crop-size", min=32, help="Crop size for training and features."),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
+    device: str = device_option("cpu", " The demo is sized for a CPU (about a minute), hence the default."),
 ) -> None:
     """The whole pipeline on bundled sample photos, in minutes on a CPU.
 
