@@ -3,6 +3,7 @@
 import ast
 import contextlib
 import io
+import json
 import os
 import re
 import struct
@@ -16,6 +17,7 @@ import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from arniqa.data import images
 from arniqa.data.folders import is_image
 from arniqa.data.images import (
     ImageError,
@@ -586,6 +588,68 @@ def test_pils_warnings_while_decoding_are_not_shown_in_any_thread_and_left_alone
         with Image.open(io.BytesIO(icon)) as outside:
             assert outside.size == (40, 40)
         assert [str(w.message) for w in shown] == ["Image was not the expected size"]
+
+
+def _written_formats() -> dict[str, bytes]:
+    """An 8x8 image in each format this Pillow writes (in the first mode it takes of RGB, L, 1, F)."""
+    written = {}
+    for fmt in Image.SAVE:
+        for mode in ("RGB", "L", "1", "F"):
+            buf = io.BytesIO()
+            try:
+                Image.new(mode, (8, 8), 1).save(buf, fmt)
+            except Exception:
+                continue
+            written[fmt] = buf.getvalue()
+            break
+    return written
+
+
+def test_the_quick_no_answers_as_pils_open_does(monkeypatch):
+    """Listing a WebDataset shard gave each label member (.cls, .json) to PIL's open, which tries every format
+    registered without a header test (35 us a member, 3x the listing by extension); a header that no header test
+    and none of those formats' needs take is now no image at once. Its answers are PIL's: can_identify against
+    itself with the quick answer taken out (the reference), on every format Pillow writes and each cut short,
+    the formats tried on any bytes (their files and near misses), refused formats, HEIF/AVIF heads, text, JSON,
+    random bytes."""
+    written = _written_formats()
+    assert {"IM", "SPIDER", "PNG", "JPEG", "TIFF"} <= written.keys()
+    heads = [bytes(4) + b"ftyp" + brand + bytes(12) for brand in (b"heic", b"mif1", b"avif")]
+    texts = [b"3\n", b"7", b"a tench held by an angler", b"Image type: L image\n", b"width 8\nheight 8\n", b"* note\n"]
+    texts += [json.dumps({"key": "n01440764_10026", "label": 3, "caption": "a fish"}).encode(), b"\x1c\x02\x00"]
+    imt = b"width 8\nheight 8\npixel n8\n\x0c" + bytes(64)  # a file Pillow's IMT plugin opens
+    pcd = bytes(2048) + b"PCD_" + bytes(4000)  # Kodak Photo CD: its header at byte 2048
+    iptc = b"".join(  # an 8x8 gray IPTC/NAA image: fields 0x1c, record, tag, size, data
+        bytes([0x1C, rec, tag]) + struct.pack(">H", len(data)) + data
+        for rec, tag, data in (
+            (3, 60, b"\1\0"),
+            (3, 20, b"\0\10"),
+            (3, 30, b"\0\10"),
+            (3, 120, b"\1"),
+            (8, 10, bytes(64)),
+        )
+    )
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 1).save(buf, "TGA")  # gray: no CUR header test takes it as an RGB one's
+    tga = buf.getvalue()
+    refused = [POSTSCRIPT, b"\x00\x00\x01\xb3" + bytes(16), b"BUFR" + bytes(16), b"GRIB" + bytes(16)]
+    refused += [b"\x89HDF\r\n\x1a\n" + bytes(16), b"\xd7\xcd\xc6\x9a" + bytes(40)]
+    files = [*written.values(), imt, pcd, iptc, tga]
+    cut = [f[:n] for f in files for n in {*range(48), 100, 107, 108, 2051, 2052, len(f) - 1}]
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in rng.integers(0, 2100, 300)]
+    noise += [rng.choice(list(b"ab:* \n\r\x0c019{}"), n).astype(np.uint8).tobytes() for n in rng.integers(0, 120, 300)]
+    inputs = [b"", *heads, *texts, *refused, *files, *cut, *noise]
+
+    quick = [can_identify(io.BytesIO(data)) for data in inputs]
+    monkeypatch.setattr(images, "_may_identify", lambda head: True)
+    assert quick == [can_identify(io.BytesIO(data)) for data in inputs]
+    monkeypatch.undo()
+    assert all(can_identify(io.BytesIO(f)) for f in (written["IM"], written["SPIDER"], imt, pcd, iptc, tga))
+    if images.PILLOW_VERSION.startswith(images.PILLOW_READ):  # the quick answer is given, and for every such format
+        assert not any(images._may_identify(t) for t in [b"", *texts[:3], texts[6]])
+        tried_on_anything = {fmt for fmt in images._decoded_formats() if Image.OPEN[fmt][1] is None}
+        assert tried_on_anything == images._MAY_OPEN.keys()
 
 
 def test_identifying_a_file_hides_no_other_threads_warnings_and_decodes_nothing(tmp_path, monkeypatch):

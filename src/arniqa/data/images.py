@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import __version__ as PILLOW_VERSION
 
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
@@ -151,7 +152,13 @@ def can_identify(path: PathLike) -> bool:
     """True when some decoder recognises the file's header (PIL reads the header only, whatever the name). No
     pixel is decoded: a bound of 0 stops PIL at its size check, which follows a recognised header (in an ICO, before
     its image is decoded); PIL's warnings are not shown (:func:`_quiet_pil_warnings`). A PNG is identified as
-    :func:`_decode` decodes it: without its text chunks when PIL refuses them."""
+    :func:`_decode` decodes it: without its text chunks when PIL refuses them. A header no format can take
+    (:func:`_may_identify`: a label, JSON, text) is answered without PIL's open."""
+    try:
+        if not _may_identify(_head(path, size=PCD_HEAD)):
+            return False
+    except OSError:  # PIL's open says why (not an image either)
+        pass
     bound = _BOUND.set(0)
     _quiet_pil_warnings()
     try:
@@ -161,6 +168,43 @@ def can_identify(path: PathLike) -> bool:
         return data is not None and _identifies(io.BytesIO(data))
     finally:
         _BOUND.reset(bound)
+
+
+# What the formats registered without a header test (tried on any bytes) need in a file's first bytes to open it,
+# read from the ``_open`` of Pillow 13's plugins: a header that none of them and no header test takes is no image,
+# known without PIL's open. Under another Pillow, or for a format missing here, such a format is tried as before.
+PILLOW_READ = "13."
+PCD_HEAD = 2052  # the bytes the checks read: a PCD's "PCD_" lies at byte 2048
+_MAY_OPEN = {
+    "IM": lambda h: b"\n" in h[:100] and re.match(rb"\r*[A-Za-z][^:\n]*:", h) is not None,  # a "key: value" line
+    "IMT": lambda h: b"\n" in h[:100] and (h[:1] == b"*" or re.match(rb"[a-z]* ", h) is not None),
+    "IPTC": lambda h: h[:1] == b"\x1c",
+    "PCD": lambda h: h[2048:PCD_HEAD] == b"PCD_",
+    "SPIDER": lambda h: len(h) >= 108 and h[16:20] in (b"\x3f\x80\x00\x00", b"\x00\x00\x80\x3f"),  # iform 1.0
+    "TGA": lambda h: len(h) >= 18 and h[1] in (0, 1) and h[16] in (1, 8, 16, 24, 32),
+}
+if not PILLOW_VERSION.startswith(PILLOW_READ):
+    _MAY_OPEN = {}
+
+
+def _may_identify(head: bytes) -> bool:
+    """False when no decoded format can open a file that starts with ``head`` (its first :data:`PCD_HEAD` bytes,
+    fewer where it ends): no header test takes its first 16 bytes, no format tried on any bytes finds what its
+    ``_open`` needs (:data:`_MAY_OPEN`), and it is no ISO media file (HEIF: pillow-heif is registered on need)."""
+    if head[4:8] == b"ftyp":
+        return True
+    prefix = head[:16]  # what PIL's open gives the header tests
+    for fmt in _decoded_formats():
+        accept = Image.OPEN[fmt][1]
+        try:
+            verdict = accept(prefix) if accept else _MAY_OPEN.get(fmt, lambda h: True)(head)
+        except (SyntaxError, IndexError, TypeError, struct.error):  # PIL's open passes over the format too
+            continue
+        except Exception:  # PIL's open says what that means
+            return True
+        if verdict and not isinstance(verdict, str):  # a string is Pillow's warning, not a match
+            return True
+    return False
 
 
 def _identifies(source) -> bool:
