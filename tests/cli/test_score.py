@@ -673,6 +673,17 @@ def test_an_output_that_is_a_folder_is_one_error_line(tiny, folder, tmp_path):
     assert os.listdir(tmp_path) == ["s.csv"] and os.listdir(out) == []  # no settings file, no lock file left
 
 
+def test_an_html_report_that_is_a_folder_is_one_error_line_before_scoring(tiny, folder, tmp_path):
+    """--html DIR: every image was scored and its rows written, then the report failed after the progress bar."""
+    (tmp_path / "r.html").mkdir()
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", tmp_path / "s.csv", "--html", tmp_path / "r.html"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        f"error: {tmp_path / 'r.html'}: cannot write it: is a folder (EISDIR); choose an output you can write to\n"
+    )
+    assert os.listdir(tmp_path) == ["r.html"]
+
+
 def test_no_settings_file_is_left_beside_an_output_that_is_refused(tiny, folder, tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes((folder / "b.png").read_bytes())

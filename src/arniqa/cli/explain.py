@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,7 @@ from .command import (
     device_option,
     fail,
     fail_no_images,
+    file_output,
     go_on,
     one_writer,
     output_folders,
@@ -93,7 +92,6 @@ def fit(
     from ..inference import load, load_model
     from ..utils.console import terminal
     from ..utils.files import atomic_writes, error_line, json_writer, own_files
-    from .result_files import output_error
 
     err = terminal(stderr=True)
     try:
@@ -112,8 +110,8 @@ def fit(
             if path is not None and path.suffix.lower() != ".safetensors":
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
         for path in (output, output.with_suffix(".json"), into):  # a folder in the way: before the fit, not after
-            if path is not None and path.is_dir():
-                fail(str(output_error(str(path), IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))))
+            if path is not None:
+                file_output(path)
         if into is not None and same_file(into, output):  # the head and the copy under one name: one would be lost
             fail(
                 f"--into {into}: the file -o names too; the head and the checkpoint with it are two files: name another"
