@@ -442,6 +442,22 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.parametrize("folder", ["h.safetensors", "h.json", "copy.safetensors"])
+def test_explain_fit_on_an_output_that_is_a_folder_is_one_line_before_the_fit(files, tmp_path, monkeypatch, folder):
+    """-o FILE (its report FILE.json, --into FILE) a folder: the whole fit ran and printed its plan, then failed."""
+    _, plain, _, photos = files
+    (tmp_path / folder).mkdir()
+    monkeypatch.setattr(arniqa.inference, "load", lambda *a, **k: pytest.fail("the model loaded"))
+    out = ["-o", tmp_path / "h.safetensors", "--into", tmp_path / "copy.safetensors"]
+    r = _run("explain", "fit", photos, "--checkpoint", plain, "--size", "32x24", "--chains", 0, *out)
+    assert r.exit_code == EXIT_USAGE
+    assert (
+        r.stderr
+        == f"error: {tmp_path / folder}: cannot write it: is a folder (EISDIR); choose an output you can write to\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder]
+
+
 def test_explain_fit_refuses_outputs_it_would_lose_and_inputs_it_cannot_use(files, tmp_path):
     """`-o head.json` wrote the head, then its report over it under the same name (exit 0, no head left); `-o` a
     photo or `--into` an ONNX file replaced them with safetensors files; an empty `--test` folder was passed over

@@ -655,14 +655,33 @@ def test_a_result_file_that_cannot_be_opened_keeps_the_record_of_its_rows(tiny, 
         patch.setattr(os, "open", refusing)
         r = _run([folder / "a.jpg", "--protocol", "crops", "-o", out])
     assert r.exit_code == EXIT_USAGE
-    assert [line for line in r.stderr.splitlines() if line.startswith(("error:", "Traceback"))] == [
-        f"error: {out}: cannot write it: permission denied (EACCES); choose an output you can write to"
-    ]  # after the progress bar's "scoring 0 images"
+    assert r.stderr == f"error: {out}: cannot write it: permission denied (EACCES); choose an output you can write to\n"
     assert out.read_bytes() == rows and side.read_bytes() == record
     out.chmod(0o644)
     r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "crops", "-o", out, "--resume"])
     assert r.exit_code == EXIT_USAGE
     assert one_line_error(r.stderr) == f"error: {out}: its rows were scored with --protocol whole → crops; {REFUSED}"
+
+
+def test_an_output_that_is_a_folder_is_one_error_line(tiny, folder, tmp_path):
+    """The progress bar's "scoring 0 images" came before the refusal (or after it, off a terminal)."""
+    out = tmp_path / "s.csv"
+    out.mkdir()
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", out])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == f"error: {out}: cannot write it: is a folder (EISDIR); choose an output you can write to\n"
+    assert os.listdir(tmp_path) == ["s.csv"] and os.listdir(out) == []  # no settings file, no lock file left
+
+
+def test_an_html_report_that_is_a_folder_is_one_error_line_before_scoring(tiny, folder, tmp_path):
+    """--html DIR: every image was scored and its rows written, then the report failed after the progress bar."""
+    (tmp_path / "r.html").mkdir()
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", tmp_path / "s.csv", "--html", tmp_path / "r.html"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        f"error: {tmp_path / 'r.html'}: cannot write it: is a folder (EISDIR); choose an output you can write to\n"
+    )
+    assert os.listdir(tmp_path) == ["r.html"]
 
 
 def test_no_settings_file_is_left_beside_an_output_that_is_refused(tiny, folder, tmp_path):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import tiny_score
+from faults import one_line_error
 from tiny_score import child, write_images
 from typer.testing import CliRunner
 
@@ -47,6 +48,7 @@ def _file_limit(limit: int):
 
 
 def _error_lines(stderr: str) -> list[str]:
+    """The error lines of a run stopped after some rows (the progress bar's last frame beside them)."""
     assert "Traceback" not in stderr
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
@@ -141,7 +143,7 @@ def test_an_output_in_a_folder_without_write_permission_exits_2_naming_it(tiny, 
     folder.mkdir(mode=0o555)
     r = _score(*imgs, "--protocol", "whole", "-o", folder / "s.csv")
     assert r.exit_code == 2
-    assert _error_lines(r.stderr) == [
+    assert r.stderr.splitlines() == [
         f"error: {folder}/s.csv: cannot write it: permission denied (EACCES); choose an output you can write to"
     ]
 
@@ -161,7 +163,7 @@ def test_an_output_on_a_read_only_file_system_exits_2_naming_it(tiny, tmp_path):
     finally:
         subprocess.run(["umount", str(disk)], check=True)
     assert r.exit_code == 2
-    assert _error_lines(r.stderr) == [
+    assert r.stderr.splitlines() == [
         f"error: {disk}/s.csv: cannot write it: read-only file system (EROFS); choose an output you can write to"
     ]
 
@@ -177,7 +179,7 @@ def test_an_output_that_is_not_a_result_file_is_never_replaced(tiny, tmp_path):
         before = victim.read_bytes()
         result = _score(*imgs, "--protocol", "whole", "-o", victim)
         assert result.exit_code == 2 and victim.read_bytes() == before
-        [line] = _error_lines(result.stderr)
+        line = one_line_error(result.stderr)
         assert line.startswith(f"error: {victim}: not an arniqa csv result file") and "choose another output" in line
         # the photo's first bytes were quoted ('\udcff\udcd8\udcff\udce0\x00\x10JFIF...'), the text file's line is
         said = "it holds binary data" if victim == imgs[0] else "its first line is 'my notes'"
@@ -224,7 +226,7 @@ def test_a_result_file_edited_by_hand_is_resumed_or_refused_never_cut(tiny, tmp_
     out.write_bytes(before := result_file([rows[0], note, *rows[2:]]))
     r = _score(*imgs, "--protocol", "whole", "-o", out, "--resume")
     assert r.exit_code == 2 and out.read_bytes() == before
-    assert _error_lines(r.stderr) == [
+    assert r.stderr.splitlines() == [
         f"error: {out}: row 2 does not parse as a result row and more rows follow it (a run cut short tears only "
         "its last row: an edit?); --resume would cut them all away: fix or delete that row, or choose another output"
     ]
@@ -243,7 +245,7 @@ def test_a_second_writer_of_one_output_is_refused_naming_the_first(tiny, tmp_pat
             time.sleep(0.05)
         r = _score(*second, "--protocol", "whole", "-o", tmp_path / named)  # this process is the second writer
         assert r.exit_code == 2
-        [line] = _error_lines(r.stderr)
+        line = one_line_error(r.stderr)
         assert line == (
             f"error: {out} is in use by another arniqa process (pid {a.pid}); wait for it or choose another output"
         )

@@ -1,7 +1,7 @@
 """The ``arniqa`` typer app that every verb module registers on (:class:`Verbs`: its --help), the exit codes,
-:func:`fail`, the output checks (:func:`output_place`, :func:`output_folders`, :func:`writing`, :func:`one_writer`),
-the quiet end when the reader has gone (:func:`reader_gone`, :func:`quiet_bar`) and :func:`connect_ray`; the
-``version`` verb.
+:func:`fail`, the output checks (:func:`output_place`, :func:`file_output`, :func:`output_folders`, :func:`writing`,
+:func:`one_writer`), the quiet end when the reader has gone (:func:`reader_gone`, :func:`quiet_bar`) and
+:func:`connect_ray`; the ``version`` verb.
 
 Exit codes, the same for every verb (docs/usage.md): :data:`EXIT_OK` (0) everything done,
 :data:`EXIT_FAILED` (1) the run went through but some items failed (images, ablation runs),
@@ -348,9 +348,11 @@ def stop(err, advice: str | None = None) -> NoReturn:
 
 
 def html_output(path: Path) -> None:
-    """An HTML report's output that would replace a file that is no HTML file: one line, exit 2 (no torch)."""
+    """An HTML report's output that would replace a file that is no HTML file, or is a folder: one line, exit 2
+    (no torch)."""
     from ..reports.html import check_output
 
+    file_output(path)
     try:
         check_output(path)
     except ValueError as e:
@@ -370,6 +372,14 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(str(output_error(str(path), e)))
+
+
+def file_output(path: Path) -> None:
+    """An output file that is a folder: one line naming it, exit 2, before the work (its write fails at the end)."""
+    from .result_files import output_error
+
+    if path.is_dir():
+        fail(str(output_error(str(path), IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))))
 
 
 def same_file(a: Path, b: Path) -> bool:

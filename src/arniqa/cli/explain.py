@@ -19,6 +19,7 @@ from .command import (
     device_option,
     fail,
     fail_no_images,
+    file_output,
     go_on,
     one_writer,
     output_folders,
@@ -108,6 +109,9 @@ def fit(
         for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
             if path is not None and path.suffix.lower() != ".safetensors":
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
+        for path in (output, output.with_suffix(".json"), into):  # a folder in the way: before the fit, not after
+            if path is not None:
+                file_output(path)
         if into is not None and same_file(into, output):  # the head and the copy under one name: one would be lost
             fail(
                 f"--into {into}: the file -o names too; the head and the checkpoint with it are two files: name another"

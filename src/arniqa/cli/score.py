@@ -292,8 +292,13 @@ def score(
                     stack, ray, ray_workers, options, scorer.explainer if explain else None
                 )
                 items = list(items)  # Ray splits the list into blocks
-            bar = stack.enter_context(quiet_bar(Progress(*columns, console=err, transient=False)))
+            bar = Progress(*columns, console=err, transient=False)
             task = bar.add_task("scoring", total=None, done=count(0, "image"))
+
+            def opened() -> None:  # the output open: a refused one is its one error line, with no bar before it
+                if record is not None:
+                    record()
+                stack.enter_context(quiet_bar(bar))
 
             def advance() -> None:
                 counts.update(["scored"])
@@ -316,7 +321,7 @@ def score(
                     advance=advance,
                     explain=explain,
                     rows=rows,
-                    opened=record or (lambda: None),
+                    opened=opened,
                 )
             except OutputError as e:
                 fail(str(e))
