@@ -138,17 +138,7 @@ def score(
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
     from ..utils.files import lock_file, warning_line
-    from .result_files import (
-        NotAResultFile,
-        OutputError,
-        changed_settings,
-        iter_done,
-        output_format,
-        read_rows,
-        read_settings,
-        settings_file,
-        write_settings,
-    )
+    from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows, settings_file
     from .results import write_scores
 
     err = terminal(stderr=True)
@@ -264,25 +254,7 @@ def score(
             if kept:  # what decides the numbers, recorded beside the rows; --resume appends only under the same
                 model_options = (checkpoint, weights_dir, regressor, explainer if explain else None)
                 settings = _settings(*model_options, scorer, no_scale, max_side, precision, calibrate)
-                known = None
-                if resume and had_rows:
-                    try:
-                        known = read_settings(output)
-                    except ValueError as e:
-                        err.print(
-                            warning_line(
-                                f"{output}: {e}, so the settings its rows were scored with could not be checked; "
-                                "this run's are recorded from now on"
-                            ),
-                            style="yellow",
-                        )
-                if known is not None and (changes := changed_settings(known, settings)):
-                    fail(
-                        f"{output}: its rows were scored with {', '.join(changes)}; score into another file, or "
-                        "rerun without --resume to score everything again"
-                    )
-                if known != settings:  # once the file is open for these rows: a file refused keeps its record
-                    record = partial(write_settings, output, settings)
+                record = _settings_record(output, settings, resume and had_rows, err)
 
             stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
             load_failed: tuple = ()  # with --ray: a worker could not load the model
@@ -374,6 +346,33 @@ def _own_files(*files: Path) -> dict[str, set[str]]:
 def _is_own(path: str, own: dict[str, set[str]]) -> bool:
     """Whether ``path`` is one of :func:`_own_files` (its real path is looked up only for the names there)."""
     return os.path.realpath(path) in own.get(os.path.basename(path), ())
+
+
+def _settings_record(output: Path, settings: dict, resumed: bool, err):
+    """What writes ``settings`` beside ``output`` once it is open for this run's rows (a file refused keeps its
+    record), or None when the record there already says the same. ``resumed``: its rows are kept, so the settings
+    they were scored with must be these (else one line, exit 2); with no record to check, a warning."""
+    from ..utils.files import warning_line
+    from .result_files import changed_settings, read_settings, write_settings
+
+    known = None
+    if resumed:
+        try:
+            known = read_settings(output)
+        except ValueError as e:
+            err.print(
+                warning_line(
+                    f"{output}: {e}, so the settings its rows were scored with could not be checked; "
+                    "this run's are recorded from now on"
+                ),
+                style="yellow",
+            )
+    if known is not None and (changes := changed_settings(known, settings)):
+        fail(
+            f"{output}: its rows were scored with {', '.join(changes)}; score into another file, or rerun without "
+            "--resume to score everything again"
+        )
+    return None if known == settings else partial(write_settings, output, settings)
 
 
 def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, max_side, precision, calibrate) -> dict:
