@@ -303,6 +303,24 @@ def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weight
     assert "skipped 3 files no decoder can open: 2 .txt, 1 .xyz" in r.stderr
 
 
+def test_a_nas_librarys_thumbnails_are_not_scored_unless_named(tiny, tmp_path):
+    """arniqa score library/ on a Synology share gave a row to each thumbnail in @eaDir, as a photo."""
+    lib = tmp_path / "library"
+    (lib / "@eaDir" / "a.jpg").mkdir(parents=True)
+    _img(lib / "a.jpg", 40, 32, 1)
+    thumb = _img(lib / "@eaDir" / "a.jpg" / "SYNOPHOTO_THUMB_XL.jpg", 40, 32, 2)
+    out = tmp_path / "s.csv"
+    r = _run([lib, thumb, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert [row["path"] for row in _csv(out)] == [str(lib / "a.jpg"), str(thumb)]  # a file named is scored
+    assert r.stderr.splitlines()[-1] == (
+        f"skipped 1 system folder: {lib / '@eaDir'} (thumbnails, trash, snapshots: not entered; give it as a path "
+        "to score it)"
+    )
+    r = _run([lib / "@eaDir", "--protocol", "whole", "-o", tmp_path / "t.csv"])  # a folder named is walked
+    assert [row["path"] for row in _csv(tmp_path / "t.csv")] == [str(thumb)] and "skipped" not in r.stderr
+
+
 @pytest.mark.parametrize(
     "data, said",
     [

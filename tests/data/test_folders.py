@@ -142,6 +142,62 @@ def test_a_link_to_a_folder_is_named_not_followed(tmp_path, capsys):
     assert reported == [(str(tmp_path / "in" / "more"), "link to a folder")]
 
 
+# a photo library on a NAS or a shared disk, as its systems leave it: (folder, a file they put there)
+SYSTEM_FILES = [
+    ("@eaDir", "IMG_1.JPG/SYNOPHOTO_THUMB_XL.jpg"),  # Synology's thumbnails, one folder per photo
+    ("#recycle", "old.jpg"),
+    ("#snapshot", "GMT+00_2026-01-01/IMG_1.JPG"),
+    (".@__thumb", "default.IMG_1.JPG"),  # QNAP
+    ("@Recycle", "old.jpg"),
+    ("@Recently-Snapshot", "GMT+00_2026-01-01/IMG_1.JPG"),
+    (".snapshot", "hourly.0/IMG_1.JPG"),
+    ("~snapshot", "hourly.0/IMG_1.JPG"),
+    ("$Recycle.Bin", "S-1-5-21/$R1.jpg"),  # Windows (its case since Vista)
+    ("System Volume Information", "x.png"),
+    (".Trashes", "501/old.jpg"),  # macOS
+    (".Spotlight-V100", "Store-V2/x.png"),
+    (".fseventsd", "x.png"),
+    (".DocumentRevisions-V100", "x.png"),
+    (".TemporaryItems", "x.png"),
+    (".AppleDouble", "IMG_1.JPG"),  # netatalk: the metadata of IMG_1.JPG, no JPEG
+    ("lost+found", "#1234.jpg"),  # Linux
+    (".Trash", "old.jpg"),
+    (".Trash-1000", "files/old.jpg"),
+]
+
+
+def test_the_system_folders_of_a_nas_or_a_disk_are_named_not_entered(tmp_path, capsys):
+    """arniqa score library/ on a Synology share scored each photo's thumbnails in @eaDir as photos (and the trash,
+    the snapshots: every photo again); training on such a root trained on them. A folder so named is not entered
+    now, and named in the note; other folders, hidden ones too, are walked as before."""
+    library = tmp_path / "library"
+    for i, (folder, file) in enumerate(SYSTEM_FILES):
+        (library / "2026" / folder / file).parent.mkdir(parents=True, exist_ok=True)
+        write_photo(library / "2026" / folder / file, 8, 8, i)
+    photos = [library / "2026" / name for name in (".edits/IMG_1.JPG", "IMG_1.JPG", "eaDir/b.png", "recycle/c.png")]
+    for i, photo in enumerate(photos):
+        photo.parent.mkdir(exist_ok=True)
+        write_photo(photo, 8, 8, i)
+    assert list_images(library) == photos
+    systems = sorted(str(library / "2026" / folder) for folder, _ in SYSTEM_FILES)
+    assert capsys.readouterr().err == (
+        f"warning: {library}: skipped {len(SYSTEM_FILES)} system folders: {', '.join(systems[:10])}, ... "
+        "(thumbnails, trash, snapshots: not entered)\n"
+    )
+    thumbs = library / "2026" / "@eaDir"
+    assert list_images(thumbs) == [thumbs / "IMG_1.JPG" / "SYNOPHOTO_THUMB_XL.jpg"]  # named, it is walked
+    assert capsys.readouterr().err == ""
+
+
+def test_skipped_summary_names_system_folders_apart_and_says_how_to_take_one():
+    reported = [("a/@eaDir", "system folder"), ("l0", "link to a folder"), ("f0", "FIFO")]
+    assert skipped_summary([], reported, "score") == (
+        "skipped 1 link to a folder: l0 (not followed; give it as a path to score it); 1 system folder: a/@eaDir "
+        "(thumbnails, trash, snapshots: not entered; give it as a path to score it); 1 entry that is no file: f0 "
+        "(FIFO)"
+    )
+
+
 def test_nothing_skipped_says_nothing(tmp_path, capsys):
     write_photo(tmp_path / "a.png", 8, 8, 0)
     assert list_images(tmp_path) == [tmp_path / "a.png"]
