@@ -73,7 +73,8 @@ def test_a_macs_appledouble_files_are_skipped_whatever_their_extension(tmp_path,
 
 def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_path, capsys):
     """arniqa score photos/ -o photos/s.csv leaves .s.csv.arniqa.json beside it (and .s.csv.lock while a run
-    writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there."""
+    writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there. A file
+    so named beside no file of that name is not arniqa's: it is counted by its extension."""
     from arniqa.cli.result_files import settings_file
     from arniqa.utils.files import lock_file
 
@@ -83,10 +84,15 @@ def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_pat
     for own in (settings_file(out), lock_file(out)):
         own.write_text("{}")
     (tmp_path / "notes.json").write_text("{}")  # the user's own: still by its extension
+    # so named, but no file of arniqa's beside what they name (before: counted as arniqa's own, by name alone)
+    for name in (".notes.lock", ".sync.arniqa.json", ".lock", "..lock"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / ".arniqa.lock").write_text("")  # arniqa map -o maps: the lock of its output folder
     assert list_images(tmp_path) == [tmp_path / "a.png"]
     assert capsys.readouterr().err == (
-        f"warning: {tmp_path}: skipped 4 files no decoder can open: 2 arniqa's own (.NAME.lock, .NAME.arniqa.json), "
-        "1 .csv, 1 .json\n"
+        f"warning: {tmp_path}: skipped 9 files no decoder can open: 3 arniqa's own (.NAME.lock, .NAME.arniqa.json), "
+        "2 .json, 2 .lock, 1 (no extension), 1 .csv\n"
     )
 
 

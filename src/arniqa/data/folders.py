@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
+from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
 from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
@@ -80,10 +80,15 @@ def is_system_folder(name: str) -> bool:
 
 
 def is_arniqa_own(path: str | os.PathLike) -> bool:
-    """True for a name of the hidden files arniqa writes beside an output file NAME: ``.NAME.lock`` while a run
-    writes it, ``.NAME.arniqa.json`` (arniqa score's settings)."""
-    name = os.path.basename(path)
-    return name.startswith(".") and name.endswith((LOCK_SUFFIX, SETTINGS_SUFFIX))
+    """True for the hidden files arniqa writes beside an output file NAME, when NAME lies beside them:
+    ``.NAME.lock`` while a run writes it, ``.NAME.arniqa.json`` (arniqa score's settings); and for the lock
+    ``.arniqa.lock`` of an output folder, inside it. Another file so named is the user's."""
+    folder, name = os.path.split(path)
+    if name == LOCK_NAME:
+        return True
+    suffix = next((s for s in (SETTINGS_SUFFIX, LOCK_SUFFIX) if name.endswith(s)), None)
+    output = name[1 : -len(suffix)] if suffix and name.startswith(".") else ""
+    return output not in ("", ".", "..") and os.path.lexists(os.path.join(folder, output))
 
 
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
