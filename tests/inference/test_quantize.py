@@ -297,8 +297,9 @@ def test_what_the_calibration_folder_skips_is_said_once(tmp_path):
     (cal / "notes.txt").write_text("x")
     image = write_photo(tmp_path / "image.png", 40, 30, 1)
     env = dict(os.environ, ARNIQA_CACHE=str(tmp_path / "cache"))
+    int8 = ["--checkpoint", fp32, "--precision", "int8", "--calibrate", cal, "-o", tmp_path / "s.csv"]  # -o: recorded
     for _ in range(2):  # made, then taken from the cache
-        done, _ = fresh_cli("score", image, "--checkpoint", fp32, "--precision", "int8", "--calibrate", cal, env=env)
+        done, _ = fresh_cli("score", image, *int8, env=env)
         assert done.returncode == 0, done.stderr
         said = [line for line in done.stderr.splitlines() if str(cal) in line]
         assert said == [f"warning: {cal}: skipped 1 file no decoder can open: 1 .txt"], done.stderr

@@ -250,11 +250,11 @@ def training_root(root: str | os.PathLike) -> Path:
     return root
 
 
-def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
-    skipped or broken is said in one warning line on stderr (:func:`skipped_summary`); ValueError when
-    ``folder`` is not a folder."""
+    skipped or broken is said in one warning line on stderr (:func:`skipped_summary`), unless ``warn`` is False
+    (the folder listed again, said already); ValueError when ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
@@ -273,6 +273,6 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
             files.append(path)
         else:
             skipped[skipped_kind(str(path))] += 1
-    if summary := skipped_summary(skipped, broken):
+    if warn and (summary := skipped_summary(skipped, broken)):
         print(warning_line(f"{folder}: {summary}"), file=sys.stderr)
     return files

@@ -50,12 +50,13 @@ CALIBRATION_PHOTOS = 16
 SETTINGS = "qdq conv-only s8 per-channel weights, u8 minmax activations, v1"  # part of the cache key
 
 
-def calibration_files(folder: str | os.PathLike) -> list[Path]:
-    """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list."""
+def calibration_files(folder: str | os.PathLike, warn: bool = True) -> list[Path]:
+    """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list (what the
+    folder skips said on stderr, unless ``warn`` is False)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of calibration photos; give a folder of photos like those to score")
-    files = list_images(folder)
+    files = list_images(folder, warn=warn)
     if not files:
         raise ValueError(f"{folder}: no images to calibrate on; give a folder of photos like those to score")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
@@ -73,6 +74,15 @@ def calibration_key(folder: str | os.PathLike | None = None, photos: list[Path] 
             st = f.stat()
             h.update(f"{f.resolve()} {st.st_size} {st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def calibration_digest(folder: str | os.PathLike) -> str:
+    """What identifies the photos of ``folder`` an int8 file is calibrated on (:func:`calibration_files`), wherever
+    the folder lies: the SHA-256 of their contents' SHA-256, in order. Listed quietly: a load said what it skips."""
+    h = hashlib.sha256()
+    for f in calibration_files(folder, warn=False):
+        h.update(sha256_of(f).encode())
+    return h.hexdigest()
 
 
 def calibration_views(
