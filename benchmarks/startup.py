@@ -58,18 +58,27 @@ def first_row(src: Path, files: list[str], model: Path, options: tuple = ()) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=Path, required=True, help="a folder with at least 100 photos")
+    ap.add_argument(
+        "--images",
+        type=Path,
+        required=True,
+        help="a folder with at least 100 photos (searched as arniqa score searches one)",
+    )
     ap.add_argument("--before", default="2cba683", help="the commit to compare with")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--checkpoint", type=Path, help="a checkpoint of this project: time it instead (1 image)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "startup-cpu.json")
     args = ap.parse_args()
+    from arniqa.data.folders import IMAGE_FOLDER, list_images
     from arniqa.utils.files import write_json
     from arniqa.utils.runtime import machine_summary
 
-    photos = sorted(str(p) for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:100]
+    try:
+        photos = [str(p) for p in list_images(args.images)[:100]]  # the image files arniqa score takes in a folder
+    except ValueError as e:
+        sys.exit(f"error: {e}")
     if not photos:
-        sys.exit(f"error: {args.images}: no .jpg or .png photos")
+        sys.exit(f"error: {args.images}: no image files; give {IMAGE_FOLDER}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"

@@ -123,3 +123,28 @@ def test_report_size_benchmark_writes_each_thumbnail_mode(tmp_path, monkeypatch)
     assert result["rows"] == 5 and [r["thumbnails"] for r in result["results"]] == ["none", "link", "embed"]
     sizes = [r["bytes"] for r in result["results"]]
     assert sizes[0] < sizes[1] < sizes[2]  # a relative link, then a JPEG thumbnail, in each of the 5 rows
+
+
+def test_startup_benchmark_takes_the_photos_arniqa_score_takes_in_a_folder(tmp_path):
+    # before: its own filter, the .jpg and .png files at the top of --images: a folder of .jpeg photos, or of
+    # photos in subfolders, was 'no .jpg or .png photos' (and a Mac's ._a.jpg beside a photo was taken as one)
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    (tmp_path / "photos" / "2026").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "photos" / "2026" / "a.jpeg")
+    run = [sys.executable, ROOT / "benchmarks" / "startup.py", "--before", "no-such-commit", "--images"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([*run, tmp_path / "photos"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stderr.splitlines()[-1] == (  # past the photos, to the first step that uses them
+        "error: --before no-such-commit: git archive failed; name a commit of this repository"
+    )
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "notes.txt").write_text("x")
+    done = subprocess.run([*run, tmp_path / "none"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stderr.splitlines()[-1] == (
+        f"error: {tmp_path / 'none'}: no image files; give a folder holding image files"
+    )

@@ -319,3 +319,14 @@ def test_every_command_line_the_docs_show_parses():
         except _option_errors() as e:
             wrong.append(f"{doc}: `{command}`: {e.format_message()}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_system_folders_the_docs_name_are_the_ones_a_walk_does_not_enter():
+    from arniqa.data.folders import SYSTEM_FOLDERS, is_system_folder
+
+    text = (ROOT / "docs/usage.md").read_text()
+    listed = re.search(r"\)`\): (Synology `@eaDir`.*?) \(`data/folders\.SYSTEM_FOLDERS`", text).group(1)
+    names = [n for n in re.findall(r"`([^`]+)`", listed) if "THUMB" not in n]
+    assert all(map(is_system_folder, names)), names
+    assert not is_system_folder(".Trash-") and not is_system_folder("eaDir") and not is_system_folder(".thumbnails")
+    assert {n.casefold() for n in names} - {".trash-1000"} == SYSTEM_FOLDERS

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,6 +302,24 @@ def test_undecodable_files_in_folders_are_listed_once_named_ones_get_rows(weight
     assert "not an image" in rows[3]["error"]
     assert r.stderr.count("skipped") == 1
     assert "skipped 3 files no decoder can open: 2 .txt, 1 .xyz" in r.stderr
+
+
+def test_a_nas_librarys_thumbnails_are_not_scored_unless_named(tiny, tmp_path):
+    """arniqa score library/ on a Synology share gave a row to each thumbnail in @eaDir, as a photo."""
+    lib = tmp_path / "library"
+    (lib / "@eaDir" / "a.jpg").mkdir(parents=True)
+    _img(lib / "a.jpg", 40, 32, 1)
+    thumb = _img(lib / "@eaDir" / "a.jpg" / "SYNOPHOTO_THUMB_XL.jpg", 40, 32, 2)
+    out = tmp_path / "s.csv"
+    r = _run([lib, thumb, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert [row["path"] for row in _csv(out)] == [str(lib / "a.jpg"), str(thumb)]  # a file named is scored
+    assert r.stderr.splitlines()[-1] == (
+        f"skipped 1 system folder: {lib / '@eaDir'} (thumbnails, trash, snapshots: not entered; give it as a path "
+        "to score it)"
+    )
+    r = _run([lib / "@eaDir", "--protocol", "whole", "-o", tmp_path / "t.csv"])  # a folder named is walked
+    assert [row["path"] for row in _csv(tmp_path / "t.csv")] == [str(thumb)] and "skipped" not in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -731,3 +750,32 @@ def test_resume_whose_rows_name_no_input_warns_once(tiny, folder, tmp_path, monk
     ]
     r = _run(["a.jpg", "sub/c.png", "--protocol", "whole", "-o", out, "--resume"])  # one row names an input
     assert r.exit_code == 0 and "warning:" not in r.stderr
+
+
+def test_resume_takes_the_same_calibration_photos_by_any_path_and_refuses_others(tmp_path, monkeypatch):
+    """--calibrate was recorded by its path as typed: the same folder given as an absolute path, or moved, was
+    refused by --resume, and other photos put at the same path were taken."""
+    from tiny_arniqa import tiny_onnx
+
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    Path("cal").mkdir()
+    photo = _img(Path("cal") / "a.png", 64, 48, 7).read_bytes()
+    images = [_img(tmp_path / f"{i}.png", 40, 32, i) for i in range(4)]
+    base = ["--checkpoint", fp32, "--precision", "int8", "-o", "s.csv", "--resume"]
+    assert _run([images[0], *base, "--calibrate", "cal"]).exit_code == 0
+    r = _run([*images[:2], *base, "--calibrate", tmp_path / "cal"])  # the same folder, by its absolute path
+    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr, r.stderr
+    Path("cal").rename("moved")
+    r = _run([*images[:3], *base, "--calibrate", "moved"])
+    assert r.exit_code == 0 and "resuming: 2 of 3" in r.stderr, r.stderr
+    Path("cal").mkdir()
+    other = _img(Path("cal") / "a.png", 64, 48, 8).read_bytes()  # other photos at the first path
+    before = Path("s.csv").read_bytes()
+    r = _run([*images, *base, "--calibrate", "cal"])
+    assert r.exit_code == EXIT_USAGE and Path("s.csv").read_bytes() == before
+    assert one_line_error(r.stderr) == (
+        f"error: s.csv: its rows were scored with --calibrate moved (SHA-256 {_digest(photo)}) → cal (SHA-256 "
+        f"{_digest(other)}); {REFUSED}"
+    )

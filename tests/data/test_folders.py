@@ -73,7 +73,8 @@ def test_a_macs_appledouble_files_are_skipped_whatever_their_extension(tmp_path,
 
 def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_path, capsys):
     """arniqa score photos/ -o photos/s.csv leaves .s.csv.arniqa.json beside it (and .s.csv.lock while a run
-    writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there."""
+    writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there. A file
+    so named beside no file of that name is not arniqa's: it is counted by its extension."""
     from arniqa.cli.result_files import settings_file
     from arniqa.utils.files import lock_file
 
@@ -83,10 +84,15 @@ def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_pat
     for own in (settings_file(out), lock_file(out)):
         own.write_text("{}")
     (tmp_path / "notes.json").write_text("{}")  # the user's own: still by its extension
+    # so named, but no file of arniqa's beside what they name (before: counted as arniqa's own, by name alone)
+    for name in (".notes.lock", ".sync.arniqa.json", ".lock", "..lock"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / ".arniqa.lock").write_text("")  # arniqa map -o maps: the lock of its output folder
     assert list_images(tmp_path) == [tmp_path / "a.png"]
     assert capsys.readouterr().err == (
-        f"warning: {tmp_path}: skipped 4 files no decoder can open: 2 arniqa's own (.NAME.lock, .NAME.arniqa.json), "
-        "1 .csv, 1 .json\n"
+        f"warning: {tmp_path}: skipped 9 files no decoder can open: 3 arniqa's own (.NAME.lock, .NAME.arniqa.json), "
+        "2 .json, 2 .lock, 1 (no extension), 1 .csv\n"
     )
 
 
@@ -140,6 +146,62 @@ def test_a_link_to_a_folder_is_named_not_followed(tmp_path, capsys):
     reported = []
     assert list(walk(tmp_path / "in", lambda path, why: reported.append((path, why)))) == [tmp_path / "in" / "a.png"]
     assert reported == [(str(tmp_path / "in" / "more"), "link to a folder")]
+
+
+# a photo library on a NAS or a shared disk, as its systems leave it: (folder, a file they put there)
+SYSTEM_FILES = [
+    ("@eaDir", "IMG_1.JPG/SYNOPHOTO_THUMB_XL.jpg"),  # Synology's thumbnails, one folder per photo
+    ("#recycle", "old.jpg"),
+    ("#snapshot", "GMT+00_2026-01-01/IMG_1.JPG"),
+    (".@__thumb", "default.IMG_1.JPG"),  # QNAP
+    ("@Recycle", "old.jpg"),
+    ("@Recently-Snapshot", "GMT+00_2026-01-01/IMG_1.JPG"),
+    (".snapshot", "hourly.0/IMG_1.JPG"),
+    ("~snapshot", "hourly.0/IMG_1.JPG"),
+    ("$Recycle.Bin", "S-1-5-21/$R1.jpg"),  # Windows (its case since Vista)
+    ("System Volume Information", "x.png"),
+    (".Trashes", "501/old.jpg"),  # macOS
+    (".Spotlight-V100", "Store-V2/x.png"),
+    (".fseventsd", "x.png"),
+    (".DocumentRevisions-V100", "x.png"),
+    (".TemporaryItems", "x.png"),
+    (".AppleDouble", "IMG_1.JPG"),  # netatalk: the metadata of IMG_1.JPG, no JPEG
+    ("lost+found", "#1234.jpg"),  # Linux
+    (".Trash", "old.jpg"),
+    (".Trash-1000", "files/old.jpg"),
+]
+
+
+def test_the_system_folders_of_a_nas_or_a_disk_are_named_not_entered(tmp_path, capsys):
+    """arniqa score library/ on a Synology share scored each photo's thumbnails in @eaDir as photos (and the trash,
+    the snapshots: every photo again); training on such a root trained on them. A folder so named is not entered
+    now, and named in the note; other folders, hidden ones too, are walked as before."""
+    library = tmp_path / "library"
+    for i, (folder, file) in enumerate(SYSTEM_FILES):
+        (library / "2026" / folder / file).parent.mkdir(parents=True, exist_ok=True)
+        write_photo(library / "2026" / folder / file, 8, 8, i)
+    photos = [library / "2026" / name for name in (".edits/IMG_1.JPG", "IMG_1.JPG", "eaDir/b.png", "recycle/c.png")]
+    for i, photo in enumerate(photos):
+        photo.parent.mkdir(exist_ok=True)
+        write_photo(photo, 8, 8, i)
+    assert list_images(library) == photos
+    systems = sorted(str(library / "2026" / folder) for folder, _ in SYSTEM_FILES)
+    assert capsys.readouterr().err == (
+        f"warning: {library}: skipped {len(SYSTEM_FILES)} system folders: {', '.join(systems[:10])}, ... "
+        "(thumbnails, trash, snapshots: not entered)\n"
+    )
+    thumbs = library / "2026" / "@eaDir"
+    assert list_images(thumbs) == [thumbs / "IMG_1.JPG" / "SYNOPHOTO_THUMB_XL.jpg"]  # named, it is walked
+    assert capsys.readouterr().err == ""
+
+
+def test_skipped_summary_names_system_folders_apart_and_says_how_to_take_one():
+    reported = [("a/@eaDir", "system folder"), ("l0", "link to a folder"), ("f0", "FIFO")]
+    assert skipped_summary([], reported, "score") == (
+        "skipped 1 link to a folder: l0 (not followed; give it as a path to score it); 1 system folder: a/@eaDir "
+        "(thumbnails, trash, snapshots: not entered; give it as a path to score it); 1 entry that is no file: f0 "
+        "(FIFO)"
+    )
 
 
 def test_nothing_skipped_says_nothing(tmp_path, capsys):

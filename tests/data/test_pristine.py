@@ -43,6 +43,15 @@ def test_a_kadis_copy_from_a_mac_trains_on_its_images_only(tmp_path, capsys):
     assert capsys.readouterr().err == f"warning: {refs}: skipped 2 files no decoder can open: 2 ._* (Mac AppleDouble)\n"
 
 
+def test_a_training_root_on_a_nas_trains_on_its_photos_not_their_thumbnails(tmp_path, capsys):
+    """A Synology share keeps four thumbnails of each photo in @eaDir/NAME/: training took them as photos."""
+    for name in ("a.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_XL.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_SM.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    assert training_images(tmp_path) == [tmp_path / "a.jpg"]
+    assert f"1 system folder: {tmp_path / '@eaDir'} (" in capsys.readouterr().err
+
+
 def test_phone_photos_are_training_images(tmp_path):
     """HEIC and AVIF files are listed and read: with crops larger than the photos, A and B are each whole
     photo at the top left (zeros elsewhere), as pillow-heif and Pillow decode them."""

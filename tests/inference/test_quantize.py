@@ -280,3 +280,26 @@ def test_calibration_photos_that_are_not_there_say_what_to_give(tmp_path):
         with pytest.raises(ValueError) as err:
             calibration_files(tmp_path / folder)
         assert str(err.value) == f"{tmp_path / folder}: {problem}; give a folder of photos like those to score"
+
+
+def test_what_the_calibration_folder_skips_is_said_once(tmp_path):
+    """arniqa score --precision int8 --calibrate cal, cal holding a notes.txt: its note came three times on the run
+    that made the int8 file (the folder listed for the cache key, the photos, the sidecar), once on later runs."""
+    import os
+
+    from fresh_cli import fresh_cli
+    from tiny_arniqa import tiny_onnx
+
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    write_photo(cal / "a.png", 64, 48, 7)
+    (cal / "notes.txt").write_text("x")
+    image = write_photo(tmp_path / "image.png", 40, 30, 1)
+    env = dict(os.environ, ARNIQA_CACHE=str(tmp_path / "cache"))
+    int8 = ["--checkpoint", fp32, "--precision", "int8", "--calibrate", cal, "-o", tmp_path / "s.csv"]  # -o: recorded
+    for _ in range(2):  # made, then taken from the cache
+        done, _ = fresh_cli("score", image, *int8, env=env)
+        assert done.returncode == 0, done.stderr
+        said = [line for line in done.stderr.splitlines() if str(cal) in line]
+        assert said == [f"warning: {cal}: skipped 1 file no decoder can open: 1 .txt"], done.stderr

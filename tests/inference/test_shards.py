@@ -96,6 +96,20 @@ def test_a_macs_appledouble_of_a_shard_is_no_shard(tmp_path):
     assert skipped == [str(tmp_path / "._000000.tar")]
 
 
+def test_members_under_a_system_folder_are_passed_over_as_a_folder_walk_skips_them(tmp_path):
+    """tar cf library.tar library/ on a Synology share holds each photo's thumbnails under @eaDir: each was a row."""
+    members = {
+        "library/a.jpg": jpeg(24, 16, 0),
+        "library/@eaDir/a.jpg/SYNOPHOTO_THUMB_XL.jpg": jpeg(24, 16, 1),
+        "library/#recycle/b.jpg": jpeg(24, 16, 2),
+        "@eaDir/c.jpg": jpeg(24, 16, 3),  # at the top of the shard too
+        "library/eaDir/d.jpg": jpeg(24, 16, 4),  # a folder of the user's
+        "@eaDir": jpeg(24, 16, 5),  # a file of that name is no folder: an image
+    }
+    write_shard(tmp_path / "s.tar", members)
+    assert [it.key for it in shard_items(tmp_path / "s.tar")] == ["library/a.jpg", "library/eaDir/d.jpg", "@eaDir"]
+
+
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory):
     return published_weights(tmp_path_factory.mktemp("weights"))

@@ -39,16 +39,15 @@ class Collected(NamedTuple):
 
 
 def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
-    """The files to score, in order: each argument as given, folders replaced by the image files under
-    them (recursively, sorted; links to folders are not followed): files with an extension PIL can
-    open, and files whose header a decoder recognises. The other files in the folders are ``skipped``;
-    entries that are no file (dangling links, link loops, FIFOs, sockets, devices, links to folders) are ``broken``. A
-    file named directly is kept (missing or undecodable, it becomes an error row), but a Mac's AppleDouble file
-    that is no image is skipped. An argument
-    that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); tar shards
-    (``.tar``, given or in folders) are replaced by their image members (:mod:`arniqa.inference.shards`).
-    All in memory: ``arniqa score`` lists lazily (:func:`arniqa.inference.listing.iter_inputs`, the same
-    rules)."""
+    """The files to score, in order: each argument as given, folders replaced by the image files under them
+    (recursively, sorted; links to folders are not followed, system folders not entered): files with an extension
+    PIL can open, and files whose header a decoder recognises. The other files in the folders are ``skipped``;
+    entries that are no file (dangling links, link loops, FIFOs, sockets, devices, links to folders) and the system
+    folders are ``broken``. A file named directly is kept (missing or undecodable, it becomes an error row), but a
+    Mac's AppleDouble file that is no image is skipped. An argument that does not exist is expanded as a brace
+    pattern (``shards/{000000..000099}.tar``); tar shards (``.tar``, given or in folders) are replaced by their
+    image members (:mod:`arniqa.inference.shards`). All in memory: ``arniqa score`` lists lazily
+    (:func:`arniqa.inference.listing.iter_inputs`, the same rules)."""
     skipped: list[str] = []
     broken: list[tuple[str, str]] = []
     files = list(iter_inputs(paths, skipped.append, lambda path, why: broken.append((path, why))))

@@ -378,8 +378,8 @@ def _settings_record(output: Path, settings: dict, resumed: bool, err):
 def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, max_side, precision, calibrate) -> dict:
     """What decides the numbers of a run's rows, by option (:func:`~arniqa.cli.result_files.write_settings`): the
     model's files (by SHA-256), the regressor, the explainer (None: not used), the protocol (``scorer``'s), the
-    scale, --max-side (not read by crops), the precision and an int8 model's calibration photos. Not --engine,
-    --device, --batch-size, --channels-last, --workers: they keep scores within 1e-4 (docs/usage.md)."""
+    scale, --max-side (not read by crops), the precision and an int8 model's calibration photos (by content). Not
+    --engine, --device, --batch-size, --channels-last, --workers: they keep scores within 1e-4 (docs/usage.md)."""
     import hashlib
 
     from ..inference.loading import published_files
@@ -410,8 +410,12 @@ def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, m
         "--max-side": None if scorer.protocol.crops else max_side,
         "--precision": precision,
     }
-    if precision == "int8":
-        settings["--calibrate"] = "the bundled photos" if calibrate is None else str(calibrate)
+    if precision == "int8" and calibrate is None:
+        settings["--calibrate"] = "the bundled photos"
+    elif precision == "int8":  # the same photos wherever their folder lies, given by any path
+        from ..inference.quantize import calibration_digest
+
+        settings["--calibrate"] = {"name": str(calibrate), "sha256": calibration_digest(calibrate)}
     if explainer is not None:  # its head has loaded torch
         from ..models.checkpoint import checkpoint_digest
 

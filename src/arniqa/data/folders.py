@@ -2,23 +2,25 @@
 
 A folder is walked depth first, each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
 one listing per level held, so a tree of any depth or width is walked in flat memory; links to folders are not
-followed, and reported. A file is an image when its extension belongs to a format we decode or, whatever its name,
-a decoder recognises its header (:func:`is_image`); the other files are skipped. Entries that are no file (dangling
-links, link loops, FIFOs, sockets, devices) and folders that cannot be listed are reported as broken, never passed
-over in silence. :func:`skipped_summary` says all in one line.
+followed, and the system folders a NAS or an operating system keeps among the photos (:data:`SYSTEM_FOLDERS`:
+thumbnails, trash, snapshots) are not entered, both reported. A file is an image when its extension belongs to a
+format we decode or, whatever its name, a decoder recognises its header (:func:`is_image`); the other files are
+skipped. Entries that are no file (dangling links, link loops, FIFOs, sockets, devices) and folders that cannot be
+listed are reported as broken, never passed over in silence. :func:`skipped_summary` says all in one line.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
+from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
 from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
@@ -27,6 +29,34 @@ NAMED = 10  # entries that are no file named in the skipped note; the others are
 # no image, whatever NAME's extension.
 APPLE_DOUBLE = "._"
 LINKED_FOLDER = "link to a folder"  # what walk reports a linked folder as (not followed)
+# The folders a NAS, an operating system or a desktop keeps for itself among the photos: generated thumbnails,
+# trash, snapshots (a copy of the whole tree), indexes. A walk does not enter them (any case); one named as a path
+# is walked, and a file in one named is scored.
+SYSTEM_FOLDERS = frozenset(
+    name.casefold()
+    for name in (
+        "@eaDir",  # Synology: thumbnails (SYNOPHOTO_THUMB_XL.jpg) and metadata of each photo
+        "#recycle",  # Synology: trash
+        "#snapshot",  # Synology: snapshots
+        ".@__thumb",  # QNAP: thumbnails
+        "@Recycle",  # QNAP: trash
+        "@Recently-Snapshot",  # QNAP: snapshots
+        ".snapshot",  # NetApp and others: snapshots
+        "~snapshot",  # NetApp, seen over SMB
+        "$RECYCLE.BIN",  # Windows: trash
+        "System Volume Information",  # Windows: restore points, indexes
+        ".Trashes",  # macOS: trash of a disk
+        ".Spotlight-V100",  # macOS: search index
+        ".fseventsd",  # macOS: file system events
+        ".DocumentRevisions-V100",  # macOS: versions of documents
+        ".TemporaryItems",  # macOS: temporary files
+        ".AppleDouble",  # netatalk (Mac shares): the metadata of each file, under the file's own name
+        "lost+found",  # Linux: pieces of files a disk check recovered
+        ".Trash",  # Linux desktops and macOS: trash (and .Trash-UID below)
+    )
+)
+SYSTEM_FOLDER = "system folder"  # what walk reports a system folder as (not entered)
+_USER_TRASH = re.compile(r"\.trash-\d+")  # .Trash-1000: a Linux desktop's trash on a disk, per user id
 
 
 def is_image(path: str | os.PathLike, header: Callable[[], object] | None = None) -> bool:
@@ -43,11 +73,22 @@ def is_apple_double(path: str | os.PathLike) -> bool:
     return os.path.basename(path).startswith(APPLE_DOUBLE)
 
 
+def is_system_folder(name: str) -> bool:
+    """True for the name of a folder a walk does not enter (:data:`SYSTEM_FOLDERS`, ``.Trash-UID``), in any case."""
+    name = name.casefold()
+    return name in SYSTEM_FOLDERS or _USER_TRASH.fullmatch(name) is not None
+
+
 def is_arniqa_own(path: str | os.PathLike) -> bool:
-    """True for a name of the hidden files arniqa writes beside an output file NAME: ``.NAME.lock`` while a run
-    writes it, ``.NAME.arniqa.json`` (arniqa score's settings)."""
-    name = os.path.basename(path)
-    return name.startswith(".") and name.endswith((LOCK_SUFFIX, SETTINGS_SUFFIX))
+    """True for the hidden files arniqa writes beside an output file NAME, when NAME lies beside them:
+    ``.NAME.lock`` while a run writes it, ``.NAME.arniqa.json`` (arniqa score's settings); and for the lock
+    ``.arniqa.lock`` of an output folder, inside it. Another file so named is the user's."""
+    folder, name = os.path.split(path)
+    if name == LOCK_NAME:
+        return True
+    suffix = next((s for s in (SETTINGS_SUFFIX, LOCK_SUFFIX) if name.endswith(s)), None)
+    output = name[1 : -len(suffix)] if suffix and name.startswith(".") else ""
+    return output not in ("", ".", "..") and os.path.lexists(os.path.join(folder, output))
 
 
 SHOWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif")  # the common ones
@@ -68,10 +109,11 @@ def image_rule() -> str:
 
 def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
     """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
-    held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked);
-    ``on_broken(path, why)`` is called for each entry that is no file (:func:`not_a_file`: a link to a folder
-    too, why :data:`LINKED_FOLDER`) and each folder that cannot be listed (no permission, a path too long,
-    replaced by a file since it was listed)."""
+    held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked), but the
+    system folders below ``folder`` (:func:`is_system_folder`: not entered); ``on_broken(path, why)`` is called
+    for each entry that is no file (:func:`not_a_file`: a link to a folder too, why :data:`LINKED_FOLDER`), each
+    system folder (why :data:`SYSTEM_FOLDER`) and each folder that cannot be listed (no permission, a path too
+    long, replaced by a file since it was listed)."""
     levels = [_listing(folder, on_broken)]
     while levels:
         entry = next(levels[-1], None)
@@ -84,7 +126,9 @@ def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, wh
             is_file = not is_dir and entry.is_file()
         except OSError:
             is_dir = is_file = False
-        if is_dir:
+        if is_dir and is_system_folder(entry.name):
+            on_broken(str(path), SYSTEM_FOLDER)
+        elif is_dir:
             levels.append(_listing(path, on_broken))
         elif is_file:
             yield path
@@ -130,22 +174,30 @@ def skipped_kind(path: str) -> str:
     return Path(path).suffix.lower() or "(no extension)"
 
 
+# The folders a walk reports but does not enter, named apart from the entries that are no file: how many, what
+# they are, why not entered.
+FOLDERS_APART = {
+    LINKED_FOLDER: ("links to folders", "not followed"),
+    SYSTEM_FOLDER: ("system folders", "thumbnails, trash, snapshots: not entered"),
+}
+
+
 class Broken:
     """The folders' entries that are no file, as ``on_broken(path, why)`` reports them: the first :data:`NAMED`
-    ``(path, why)`` and how many in all, and the links to folders apart, the first :data:`NAMED` and how many;
-    memory stays flat whatever their number."""
+    ``(path, why)`` and how many in all, and the folders not entered (:data:`FOLDERS_APART`) apart, by kind, the
+    first :data:`NAMED` and how many; memory stays flat whatever their number."""
 
     def __init__(self) -> None:
         self.named: list[tuple[str, str]] = []
         self.count = 0
-        self.linked: list[str] = []
-        self.links = 0
+        self.folders: dict[str, list[str]] = {why: [] for why in FOLDERS_APART}
+        self.folder_counts: Counter = Counter()
 
     def __call__(self, path: str, why: str) -> None:
-        if why == LINKED_FOLDER:
-            self.links += 1
-            if len(self.linked) < NAMED:
-                self.linked.append(path)
+        if why in FOLDERS_APART:
+            self.folder_counts[why] += 1
+            if len(self.folders[why]) < NAMED:
+                self.folders[why].append(path)
             return
         self.count += 1
         if len(self.named) < NAMED:
@@ -156,11 +208,12 @@ def skipped_summary(
     skipped: Counter | Iterable[str] = (), broken: Broken | Iterable[tuple[str, str]] = (), verb: str = ""
 ) -> str:
     """``skipped 3 files no decoder can open: 2 .txt, 1 .xyz; 1 link to a folder: photos/more (not followed;
+    give it as a path to score it); 1 system folder: photos/@eaDir (thumbnails, trash, snapshots: not entered;
     give it as a path to score it); 2 entries that are no file: a.jpg (dangling link), b (link loop)`` (most
     common extension first; past :data:`NAMED` names, ``...``); empty when nothing was skipped. ``skipped``: the
     counts per :func:`skipped_kind` (a Counter), or the skipped paths; ``broken``: the entries that are no file
     (a :class:`Broken`, or their (path, why)); ``verb``: what the command does with the paths it is given
-    (``score``), where a linked folder can be one."""
+    (``score``), where a folder not entered can be one."""
     counts = skipped if isinstance(skipped, Counter) else Counter(map(skipped_kind, skipped))
     if not isinstance(broken, Broken):
         entries, broken = broken, Broken()
@@ -170,10 +223,11 @@ def skipped_summary(
     if n := sum(counts.values()):
         kinds = ", ".join(f"{k} {ext}" for ext, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"{count(n, 'file')} no decoder can open: {kinds}")
-    if broken.links:
-        names = _names(map(printable, broken.linked), broken.links)
-        take = f"; give {'it' if broken.links == 1 else 'each'} as a path to {verb} it" if verb else ""
-        parts.append(f"{count(broken.links, LINKED_FOLDER, 'links to folders')}: {names} (not followed{take})")
+    for why, (plural, reason) in FOLDERS_APART.items():
+        if n := broken.folder_counts[why]:
+            names = _names(map(printable, broken.folders[why]), n)
+            take = f"; give {'it' if n == 1 else 'each'} as a path to {verb} it" if verb else ""
+            parts.append(f"{count(n, why, plural)}: {names} ({reason}{take})")
     if broken.count:
         names = _names((f"{printable(f)} ({why})" for f, why in broken.named), broken.count)
         entries = "1 entry that is" if broken.count == 1 else f"{broken.count} entries that are"
@@ -196,11 +250,11 @@ def training_root(root: str | os.PathLike) -> Path:
     return root
 
 
-def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
-    skipped or broken is said in one warning line on stderr (:func:`skipped_summary`); ValueError when
-    ``folder`` is not a folder."""
+    skipped or broken is said in one warning line on stderr (:func:`skipped_summary`), unless ``warn`` is False
+    (the folder listed again, said already); ValueError when ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
@@ -219,6 +273,6 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
             files.append(path)
         else:
             skipped[skipped_kind(str(path))] += 1
-    if summary := skipped_summary(skipped, broken):
+    if warn and (summary := skipped_summary(skipped, broken)):
         print(warning_line(f"{folder}: {summary}"), file=sys.stderr)
     return files

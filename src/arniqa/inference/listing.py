@@ -3,7 +3,8 @@
 Arguments (and the paths of a ``--files-from`` list) are expanded one at a time, in order: a folder is walked as
 a stream, depth first with each folder's entries sorted by name (the order of ``sorted(folder.rglob("*"))``),
 keeping image files (an extension PIL opens, or a header a decoder recognises) and tar shards; links to folders
-are not followed; entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are reported as
+are not followed, nor system folders entered (a NAS's thumbnails, trash: :data:`~arniqa.data.folders.SYSTEM_FOLDERS`,
+each reported); entries that are no file (dangling links, link loops, FIFOs, sockets, devices) are reported as
 broken; a shard gives its image members (:mod:`arniqa.inference.shards`, one shard's member list at a time); a
 path that does not exist is expanded as a brace pattern (``shards/{000000..000099}.tar``); a file named directly
 is kept (missing or undecodable, it becomes an error row), but a Mac's ``._NAME`` AppleDouble file that is no
@@ -107,7 +108,7 @@ def iter_inputs(
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
     file in a folder that no decoder can open (and each AppleDouble file named), ``on_broken(path, why)`` for
     each entry in a folder that is no file (dangling link, link loop, FIFO, socket, device, link to a folder:
-    not followed)."""
+    not followed) and each system folder in one (not entered)."""
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row

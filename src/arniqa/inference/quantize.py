@@ -50,37 +50,51 @@ CALIBRATION_PHOTOS = 16
 SETTINGS = "qdq conv-only s8 per-channel weights, u8 minmax activations, v1"  # part of the cache key
 
 
-def calibration_files(folder: str | os.PathLike) -> list[Path]:
-    """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list."""
+def calibration_files(folder: str | os.PathLike, warn: bool = True) -> list[Path]:
+    """Up to :data:`CALIBRATION_PHOTOS` image files under ``folder``, spread evenly over the sorted list (what the
+    folder skips said on stderr, unless ``warn`` is False)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of calibration photos; give a folder of photos like those to score")
-    files = list_images(folder)
+    files = list_images(folder, warn=warn)
     if not files:
         raise ValueError(f"{folder}: no images to calibrate on; give a folder of photos like those to score")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
 
 
-def calibration_key(folder: str | os.PathLike | None = None) -> str:
+def calibration_key(folder: str | os.PathLike | None = None, photos: list[Path] | None = None) -> str:
     """The settings and the photos (the bundled ones' package versions, or each file's name, size and
-    modification time): cheap to compute, no decoding."""
+    modification time): cheap to compute, no decoding. ``photos``: the folder's :func:`calibration_files`, when
+    they are listed already."""
     h = hashlib.sha256(SETTINGS.encode())
     if folder is None:
         h.update(f"samples skimage={version('scikit-image')} sklearn={version('scikit-learn')}".encode())
     else:
-        for f in calibration_files(folder):
+        for f in calibration_files(folder) if photos is None else photos:
             st = f.stat()
             h.update(f"{f.resolve()} {st.st_size} {st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
-def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str, np.ndarray]]:
+def calibration_digest(folder: str | os.PathLike) -> str:
+    """What identifies the photos of ``folder`` an int8 file is calibrated on (:func:`calibration_files`), wherever
+    the folder lies: the SHA-256 of their contents' SHA-256, in order. Listed quietly: a load said what it skips."""
+    h = hashlib.sha256()
+    for f in calibration_files(folder, warn=False):
+        h.update(sha256_of(f).encode())
+    return h.hexdigest()
+
+
+def calibration_views(
+    folder: str | os.PathLike | None = None, photos: list[Path] | None = None
+) -> list[dict[str, np.ndarray]]:
     """One feed ``{"full": (5,3,224,224), "half": (5,3,224,224)}`` (float32) per calibration photo. A photo of
-    ``folder`` that cannot be read is left out with a warning naming it; ValueError when none can be."""
+    ``folder`` that cannot be read is left out with a warning naming it; ValueError when none can be. ``photos``:
+    the folder's :func:`calibration_files`, when they are listed already."""
     if folder is None:
         images = [Image.fromarray(a) for a in sample_arrays().values()]
     else:
-        files, images, errors = calibration_files(folder), [], []
+        files, images, errors = calibration_files(folder) if photos is None else photos, [], []
         for f in files:
             try:
                 images.append(read_image(f))
@@ -101,15 +115,23 @@ def calibration_views(folder: str | os.PathLike | None = None) -> list[dict[str,
     return feeds
 
 
-def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str | os.PathLike | None = None) -> Path:
+def quantize(
+    fp32: str | os.PathLike,
+    output: str | os.PathLike,
+    calibrate: str | os.PathLike | None = None,
+    photos: list[Path] | None = None,
+) -> Path:
     """Write the int8 form of the ONNX file ``fp32`` at ``output`` (atomically), calibrated on the photos of
-    the folder ``calibrate`` (default: the bundled ones); a sidecar of ``fp32`` is copied with the precision
-    and the calibration added, the graph and its sidecar replaced together (a sidecar left at ``output`` from
-    an earlier graph is removed when ``fp32`` has none)."""
+    the folder ``calibrate`` (default: the bundled ones; ``photos``: its :func:`calibration_files`, when they are
+    listed already); a sidecar of ``fp32`` is copied with the precision and the calibration added, the graph and its
+    sidecar replaced together (a sidecar left at ``output`` from an earlier graph is removed when ``fp32`` has
+    none). The folder is listed once: what it skips is said once."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    feeds = calibration_views(calibrate)  # first: a folder with no readable photo stops before the work
+    if calibrate is not None and photos is None:
+        photos = calibration_files(calibrate)
+    feeds = calibration_views(calibrate, photos)  # first: a folder with no readable photo stops before the work
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -144,7 +166,7 @@ def quantize(fp32: str | os.PathLike, output: str | os.PathLike, calibrate: str 
                 "precision": "int8",
                 "quantization": SETTINGS,
                 "calibration": "bundled sample photos" if calibrate is None else str(calibrate),
-                "calibration_key": calibration_key(calibrate),
+                "calibration_key": calibration_key(calibrate, photos),
             }
             files.append((sidecar_path(output), json_writer(meta)))
         with own_files(sidecar_path(output)):  # a pipe planted as the sidecar is replaced, not written into
@@ -176,8 +198,9 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
         raise ValueError(no_such_file(fp32, "ONNX"))
     folder = cache_dir() / "onnx"
     key = fp32.stem if fp32.parent.resolve() == folder.resolve() else short_digest(sha256_of(fp32))
-    path = folder / f"{key}.int8-{calibration_key(calibrate)}.onnx"
+    photos = None if calibrate is None else calibration_files(calibrate)  # listed once: its note said once
+    path = folder / f"{key}.int8-{calibration_key(calibrate, photos)}.onnx"
     if not mark_used(path):
-        quantize(fp32, path, calibrate)
+        quantize(fp32, path, calibrate, photos)
         prune_cache(folder)
     return path

@@ -4,13 +4,14 @@ A shard is an uncompressed tar file (the WebDataset convention: members ``key.ex
 sharing a key). Each member that is an image by the folder walk's rule (:func:`~arniqa.data.folders.is_image`:
 an image extension, else a header a decoder recognises, and a Mac's ``._NAME`` AppleDouble member by its header
 only) becomes one item, named ``<shard>/<member name>`` (``shards/000000.tar/n01440764_10026.jpg``); the other
-members (labels, JSON metadata) are passed over. The stdlib ``tarfile`` lists the headers and an item keeps the
-member's offset and size, so its bytes are read by one seek from any thread or Ray worker, and a bad member is
-one error row while the rest of the shard goes on. A shard that cannot be listed (missing, not a tar, its data
-cut short) gives an :class:`Unreadable` item named after the shard (after the members listed before the damage).
-A member's read is bounded: one whose header declares more bytes than the shard holds after it, or more than
-:data:`MAX_MEMBER_BYTES`, is an error row read from nowhere. An image-named member that is a link, a device or a
-FIFO is a row saying it was skipped.
+members (labels, JSON metadata) are passed over, and so are the members under a system folder (a NAS's
+thumbnails, a trash: :func:`~arniqa.data.folders.is_system_folder`), which a folder walk does not enter either.
+The stdlib ``tarfile`` lists the headers and an item keeps the member's offset and size, so its bytes are read by
+one seek from any thread or Ray worker, and a bad member is one error row while the rest of the shard goes on. A
+shard that cannot be listed (missing, not a tar, its data cut short) gives an :class:`Unreadable` item named after
+the shard (after the members listed before the damage). A member's read is bounded: one whose header declares more
+bytes than the shard holds after it, or more than :data:`MAX_MEMBER_BYTES`, is an error row read from nowhere. An
+image-named member that is a link, a device or a FIFO is a row saying it was skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.folders import is_apple_double, is_image
+from ..data.folders import is_apple_double, is_image, is_system_folder
 from ..data.images import ImageError, decode_image
 
 SHARD_SUFFIX = ".tar"
@@ -112,7 +113,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
-                if info.isdir() or not is_image(info.name, lambda: _header(tar, info)):
+                if info.isdir() or in_system_folder(info.name) or not is_image(info.name, lambda: _header(tar, info)):
                     continue
                 listed += 1
                 if info.isfile() and not info.issparse():
@@ -127,6 +128,11 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
         unread = f"tar data unreadable after {listed} image members" if listed else "not a tar file"
         yield Unreadable(shard, f"{unread} ({e}){'' if listed else _compressed(shard)}")
+
+
+def in_system_folder(member: str) -> bool:
+    """True for a member name under a system folder (``photos/@eaDir/IMG_1.JPG/SYNOPHOTO_THUMB_XL.jpg``)."""
+    return any(map(is_system_folder, member.split("/")[:-1]))
 
 
 def _header(tar: tarfile.TarFile, info: tarfile.TarInfo) -> io.BytesIO:
