@@ -432,6 +432,20 @@ def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_i
         scorer.score(torch.rand(3, 8, 8).requires_grad_())
 
 
+def test_a_read_only_float_array_scores_without_a_torch_warning():
+    """A float array that is not writable (a Ray Data block, np.load(..., mmap_mode="r")) made torch warn "The given
+    NumPy array is not writable ... undefined behavior" on the user's console; it scores as a writable copy does."""
+    import warnings
+
+    scorer = _stand_in()
+    pixels = _images(1)[0].astype(np.float32) / 255
+    frozen = pixels.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert scorer.score(frozen).scores.tolist() == scorer.score(pixels).scores.tolist()
+
+
 def test_inputs_of_the_wrong_kind_say_what_to_pass():
     """None, a channels-first array, a channels-last tensor, floats in [0, 255] and a URL were refused without a
     word on what to pass (a URL as the mangled path 'https:/host/a.png: no such file')."""

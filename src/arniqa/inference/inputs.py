@@ -174,5 +174,6 @@ def _array_image(a: np.ndarray, name: str) -> torch.Tensor:
         a = a.astype(np.float32) / 65535
     elif not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"{name}: expected a uint8, uint16 or float array, got {a.dtype}")
-    t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3], dtype=np.float32)).permute(2, 0, 1)  # alpha dropped
+    # a copy, alpha dropped: torch warns on a read-only array (a Ray Data block), which its tensor would share
+    t = torch.from_numpy(np.array(a[:, :, :3], dtype=np.float32, order="C")).permute(2, 0, 1)
     return _tensor_image(t, name, "array")
