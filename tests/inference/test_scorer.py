@@ -432,6 +432,13 @@ def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_i
         scorer.score(torch.rand(3, 8, 8).requires_grad_())
 
 
+def test_an_empty_path_is_refused_as_one_not_read_as_the_current_folder():
+    """score("") (a blank field of a CSV) said ".: is a directory, not an image file", Path("") being the current
+    folder."""
+    with pytest.raises(ImageError, match="^'': an empty path, naming no file; give the image file's path$"):
+        _stand_in().score("")
+
+
 def test_a_read_only_float_array_scores_without_a_torch_warning():
     """A float array that is not writable (a Ray Data block, np.load(..., mmap_mode="r")) made torch warn "The given
     NumPy array is not writable ... undefined behavior" on the user's console; it scores as a writable copy does."""
