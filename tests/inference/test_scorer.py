@@ -439,6 +439,20 @@ def test_an_empty_path_is_refused_as_one_not_read_as_the_current_folder():
         _stand_in().score("")
 
 
+def test_a_folder_is_refused_with_how_to_score_its_images(tmp_path):
+    """score(folder) said "is a directory, not an image file" and no more, where arniqa score takes a folder; the
+    lister it names gives the folder's images, which then score."""
+    from arniqa.data.folders import list_images
+
+    scorer = _stand_in()
+    Image.fromarray(_images(1)[0]).save(tmp_path / "a.png")
+    with pytest.raises(
+        ImageError, match=r"is a directory, not an image file; pass the images in it: arniqa\.data\.folders"
+    ):
+        scorer.score(tmp_path)
+    assert scorer.score(list_images(tmp_path)).sources == [str(tmp_path / "a.png")]
+
+
 def test_a_read_only_float_array_scores_without_a_torch_warning():
     """A float array that is not writable (a Ray Data block, np.load(..., mmap_mode="r")) made torch warn "The given
     NumPy array is not writable ... undefined behavior" on the user's console; it scores as a writable copy does."""
