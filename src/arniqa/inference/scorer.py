@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ENGINES = ("torch", "onnxruntime")
+NO_EXPLAINER = "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
 PRECISIONS = (*AUTOCAST_PRECISIONS, "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
 
 
@@ -378,10 +379,7 @@ class Scorer:
         the inputs taken before it are scored and yielded first, then its exception is raised. ``explain``:
         each result's ``explanation`` from :attr:`explainer` (ValueError now when there is none)."""
         if explain and self.explainer is None:
-            raise ValueError(
-                "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE "
-                "to load()"
-            )
+            raise ValueError(NO_EXPLAINER)
         return self._iter_scores(inputs, return_features, explain)
 
     def _iter_scores(self, inputs, return_features: bool, explain: bool) -> Iterator[ItemResult]:

@@ -41,6 +41,7 @@ from PIL import Image
 from ..constants import DEFAULT_MODEL, QUALITY_DIM
 from ..inference.inputs import Encoded
 from ..inference.results import ItemResult, emit_in_order
+from ..inference.scorer import NO_EXPLAINER
 from ..inference.shards import Member, Unreadable
 
 
@@ -299,6 +300,8 @@ class ArniqaScorer:
         reg = self.scorer.regressor
         if reg is None and not embedding:
             raise ValueError(f"{model}: the model has no regressor; pass regressor=FILE")
+        if explain and self.scorer.explainer is None:  # here, not on every batch once the data flows
+            raise ValueError(f"{model}: {NO_EXPLAINER}")
         self.scale = scale and reg is not None and reg.score_range is not None
         self.embedding, self.explain = embedding, explain
 
