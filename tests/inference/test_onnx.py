@@ -190,9 +190,12 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     res = CliRunner().invoke(app, ["score", str(tmp_path), "--checkpoint", str(exported), "--device", "cuda"])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "no CUDA provider" in res.output, res.output
-    for device in ("cuda:x", "cpu:0", "cuda:-1"):
+    for device in ("cuda:x", "cpu:x", "cuda:-1"):
         with pytest.raises(ValueError, match="ONNX Runtime runs on cpu or cuda"):
             load(exported, device=device)
+    # cpu:0, which the torch engine takes, was refused as "device 'cpu:0': ONNX Runtime runs on cpu or cuda"
+    for device in ("cpu:0", torch.device("cpu", 1)):
+        assert load(exported, device=device).engine.device == "cpu"
 
     asked = []  # the providers ONNX Runtime is asked for, with its CUDA provider installed
     session = ort.InferenceSession
