@@ -142,6 +142,18 @@ def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, m
     )
 
 
+def test_a_scorer_on_onnx_runtime_names_its_backbone(tmp_path, monkeypatch):
+    """repr(load(...)) said backbone=None on ONNX Runtime, the CPU's default engine, for an ONNX file, a checkpoint
+    and a published model alike."""
+    from tiny_arniqa import tiny_checkpoint, tiny_onnx
+
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    assert "Scorer(backbone='tiny', regressor='kadid10k'," in repr(load(model))
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
+    for engine in ("onnxruntime", "torch"):
+        assert repr(load(checkpoint, device="cpu", engine=engine)).startswith("Scorer(backbone='tiny',")
+
+
 def test_engine_errors(published, exported, tmp_path):
     d, _, _ = published
     with pytest.raises(ValueError, match="an ONNX file runs on ONNX Runtime, not engine='torch'"):

@@ -243,7 +243,8 @@ class Scorer:
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
-        backbone = self.model.backbone_name if self.model is not None else None
+        # on ONNX Runtime there is no torch model: the backbone its export's sidecar records
+        backbone = self.model.backbone_name if self.model is not None else (self.engine.meta or {}).get("backbone")
         return (
             f"Scorer(backbone={backbone!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
             f"engine={self.engine.name!r}, device={str(self.device)!r}, batch_size={self.batch_size}, "
