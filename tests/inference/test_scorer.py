@@ -444,18 +444,25 @@ def test_an_empty_path_is_refused_as_one_not_read_as_the_current_folder():
         _stand_in().score("")
 
 
-def test_a_folder_is_refused_with_how_to_score_its_images(tmp_path):
-    """score(folder) said "is a directory, not an image file" and no more, where arniqa score takes a folder; the
-    lister it names gives the folder's images, which then score."""
-    from arniqa.data.folders import list_images
+def test_a_folder_or_a_tar_shard_is_refused_with_how_to_score_its_images(tmp_path):
+    """score(folder) said "is a directory, not an image file" and score(shard) "not an image file PIL can read", and no
+    more, where arniqa score takes both; the lister they name gives their images, which then score."""
+    import tarfile
+
+    from arniqa.inference.listing import iter_inputs
 
     scorer = _stand_in()
     Image.fromarray(_images(1)[0]).save(tmp_path / "a.png")
-    with pytest.raises(
-        ImageError, match=r"is a directory, not an image file; pass the images in it: arniqa\.data\.folders"
-    ):
-        scorer.score(tmp_path)
-    assert scorer.score(list_images(tmp_path)).sources == [str(tmp_path / "a.png")]
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        tar.add(tmp_path / "a.png", "b.png")
+    for path, kind in ((tmp_path, "a directory"), (tmp_path / "s.tar", "a tar shard")):
+        with pytest.raises(
+            ImageError, match=rf"is {kind}, not an image file; pass the images arniqa score takes from it: arniqa\.inf"
+        ):
+            scorer.score(path)
+    by_path = float(scorer.score(tmp_path / "a.png"))
+    r = scorer.score(iter_inputs([tmp_path]))
+    assert r.sources == [str(tmp_path / "a.png"), str(tmp_path / "s.tar" / "b.png")] and list(r) == [by_path] * 2
 
 
 def test_a_read_only_float_array_scores_without_a_torch_warning():

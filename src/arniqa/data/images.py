@@ -398,8 +398,7 @@ def open_image(
     except OSError as e:
         raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
     if stat.S_ISDIR(info.st_mode):
-        advice = "pass the images in it: arniqa.data.folders.list_images(FOLDER) lists them"
-        raise ImageError(p, f"is a directory, not an image file; {advice}")
+        raise ImageError(p, "is a directory, not an image file")
     if not stat.S_ISREG(info.st_mode):  # reading /dev/zero or a FIFO would never end
         raise ImageError(p, "not a regular file (a device, FIFO or socket), not an image file")
     if info.st_size == 0:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..data.images import decode_image, open_image, to_rgb
-from .shards import Member, Unreadable
+from ..data.images import ImageError, decode_image, open_image, to_rgb
+from .shards import Member, Unreadable, is_shard
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +44,7 @@ class Encoded:
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
 BUFFERS = (bytes, bytearray, memoryview)  # an encoded image file's bytes
 KINDS = "a path, bytes, a binary file object, a PIL image, an HxWxC numpy array or a (3,H,W) tensor"
+EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.iter_inputs([PATH]) lists them"
 URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -91,6 +92,9 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
         raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
     if isinstance(item, (str, os.PathLike)):
+        if os.path.isdir(item) or (is_shard(item) and os.path.isfile(item)):  # arniqa score takes them
+            kind = "is a directory" if os.path.isdir(item) else "is a tar shard"
+            raise ImageError(item, f"{kind}, not an image file; {EXPAND}")
         image = open_image(item, max_pixels=max_pixels)
     elif isinstance(item, NAMED):
         image = item.open(max_pixels=max_pixels)
