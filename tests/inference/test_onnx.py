@@ -142,6 +142,18 @@ def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, m
     )
 
 
+def test_a_scorer_on_onnx_runtime_names_its_backbone(tmp_path, monkeypatch):
+    """repr(load(...)) said backbone=None on ONNX Runtime, the CPU's default engine, for an ONNX file, a checkpoint
+    and a published model alike."""
+    from tiny_arniqa import tiny_checkpoint, tiny_onnx
+
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    assert "Scorer(backbone='tiny', regressor='kadid10k'," in repr(load(model))
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
+    for engine in ("onnxruntime", "torch"):
+        assert repr(load(checkpoint, device="cpu", engine=engine)).startswith("Scorer(backbone='tiny',")
+
+
 def test_engine_errors(published, exported, tmp_path):
     d, _, _ = published
     with pytest.raises(ValueError, match="an ONNX file runs on ONNX Runtime, not engine='torch'"):
@@ -190,9 +202,12 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     res = CliRunner().invoke(app, ["score", str(tmp_path), "--checkpoint", str(exported), "--device", "cuda"])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "no CUDA provider" in res.output, res.output
-    for device in ("cuda:x", "cpu:0", "cuda:-1"):
+    for device in ("cuda:x", "cpu:x", "cuda:-1"):
         with pytest.raises(ValueError, match="ONNX Runtime runs on cpu or cuda"):
             load(exported, device=device)
+    # cpu:0, which the torch engine takes, was refused as "device 'cpu:0': ONNX Runtime runs on cpu or cuda"
+    for device in ("cpu:0", torch.device("cpu", 1)):
+        assert load(exported, device=device).engine.device == "cpu"
 
     asked = []  # the providers ONNX Runtime is asked for, with its CUDA provider installed
     session = ort.InferenceSession

@@ -6,6 +6,15 @@ import torch
 from arniqa.inference import ScoreResult
 
 
+def test_a_result_iterates_over_its_scores():
+    """len(r) gave the number of images, but `for s in r` and zip(paths, r) were "'ScoreResult' object is not
+    iterable"."""
+    r = ScoreResult(torch.tensor([0.25, 0.5, 0.125]), torch.tensor([2.0, 3.0, 1.5]), sources=["a", "b", "c"])
+    assert list(r) == [0.25, 0.5, 0.125] and all(type(s) is float for s in r)
+    assert dict(zip(r.sources, r)) == {"a": 0.25, "b": 0.5, "c": 0.125}
+    assert list(ScoreResult(torch.zeros(0), torch.zeros(0))) == []
+
+
 def test_one_image_result_formats_as_its_score():
     """f"{r:.3f}" was a TypeError though float(r) worked."""
     one = ScoreResult(torch.tensor([0.123456]), torch.tensor([1.49]))

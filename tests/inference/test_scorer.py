@@ -110,14 +110,15 @@ def test_input_types_agree(published, photos):
     by_path = float(scorer.score(str(p)).raw_scores[0])
     assert float(scorer.score(Path(p)).raw_scores[0]) == by_path
     assert float(scorer.score(Image.open(p)).raw_scores[0]) == by_path  # PIL: same PIL resize as a path
-    from_array = float(scorer.score(arr).raw_scores[0])
-    assert float(scorer.score(arr.astype(np.float32) / 255).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
-    assert float(scorer.score(t).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
-    assert float(scorer.score(t[None]).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)
-    # tensors are halved by torch (within 1.5/255 of PIL's resize): close to the path's score
-    assert from_array == pytest.approx(by_path, abs=0.02 * max(1.0, abs(by_path)))
+    # 8-bit pixels score as their file (uint8 arrays went through torch's resize as tensors: 1e-4 off on photos)
+    assert float(scorer.score(arr).raw_scores[0]) == by_path
     rgba = np.dstack([arr, np.full(arr.shape[:2], 7, np.uint8)])
-    assert float(scorer.score(rgba).raw_scores[0]) == pytest.approx(from_array, abs=1e-5)  # alpha dropped
+    assert float(scorer.score(rgba).raw_scores[0]) == by_path  # alpha dropped
+    from_tensor = float(scorer.score(t).raw_scores[0])
+    assert float(scorer.score(arr.astype(np.float32) / 255).raw_scores[0]) == pytest.approx(from_tensor, abs=1e-5)
+    assert float(scorer.score(t[None]).raw_scores[0]) == pytest.approx(from_tensor, abs=1e-5)
+    # tensors are halved by torch (within 1.5/255 of PIL's resize): close to the path's score
+    assert from_tensor == pytest.approx(by_path, abs=0.02 * max(1.0, abs(by_path)))
 
 
 def _benchmark_regressor(seed=20):
@@ -323,7 +324,10 @@ def test_gray_arrays_are_replicated(published, photos):
     gray = np.asarray(Image.open(photos[0]).convert("L"))
     rgb = np.repeat(gray[:, :, None], 3, axis=2)
     expected = float(scorer.score(rgb).raw_scores[0])
-    for form in (gray, gray[:, :, None], gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):
+    for form in (gray, gray[:, :, None]):  # 8-bit: as a file (PIL's resize)
+        assert float(scorer.score(form).raw_scores[0]) == expected
+    expected = float(scorer.score(torch.from_numpy(rgb.transpose(2, 0, 1).copy())).raw_scores[0])
+    for form in (gray.astype(np.float32) / 255, torch.from_numpy(gray.copy())[None]):  # tensors: torch's resize
         assert float(scorer.score(form).raw_scores[0]) == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError, match="uint8, uint16 or float"):
         scorer.score(gray.astype(np.int32))
@@ -424,12 +428,55 @@ def test_file_objects_byte_buffers_batches_of_arrays_and_uint16_score_as_their_i
     assert torch.equal(scorer.score(np.stack(same)).scores, scorer.score(same).scores)
     assert torch.equal(scorer.score(pixels[0][None]).scores, one_by_one[:1])
     wide = pixels[0].astype(np.uint16) * 257  # 8-bit values on the 16-bit scale: v * 257 / 65535 = v / 255
-    assert float(scorer.score(wide).scores[0]) == pytest.approx(float(one_by_one[0]), abs=1e-6)
+    as_tensor = scorer.score(torch.from_numpy(pixels[0].transpose(2, 0, 1).copy())).scores  # uint8: v / 255
+    assert float(scorer.score(wide).scores[0]) == pytest.approx(float(as_tensor[0]), abs=1e-6)
     gray = torch.from_numpy(pixels[0][:, :, 1].copy())
     assert torch.equal(scorer.score(gray).scores, scorer.score(gray[None]).scores)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scorer.score(torch.rand(3, 8, 8).requires_grad_())
+
+
+def test_an_empty_path_is_refused_as_one_not_read_as_the_current_folder():
+    """score("") (a blank field of a CSV) said ".: is a directory, not an image file", Path("") being the current
+    folder."""
+    with pytest.raises(ImageError, match="^'': an empty path, naming no file; give the image file's path$"):
+        _stand_in().score("")
+
+
+def test_a_folder_or_a_tar_shard_is_refused_with_how_to_score_its_images(tmp_path):
+    """score(folder) said "is a directory, not an image file" and score(shard) "not an image file PIL can read", and no
+    more, where arniqa score takes both; the lister they name gives their images, which then score."""
+    import tarfile
+
+    from arniqa.inference.listing import iter_inputs
+
+    scorer = _stand_in()
+    Image.fromarray(_images(1)[0]).save(tmp_path / "a.png")
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        tar.add(tmp_path / "a.png", "b.png")
+    for path, kind in ((tmp_path, "a directory"), (tmp_path / "s.tar", "a tar shard")):
+        with pytest.raises(
+            ImageError, match=rf"is {kind}, not an image file; pass the images arniqa score takes from it: arniqa\.inf"
+        ):
+            scorer.score(path)
+    by_path = float(scorer.score(tmp_path / "a.png"))
+    r = scorer.score(iter_inputs([tmp_path]))
+    assert r.sources == [str(tmp_path / "a.png"), str(tmp_path / "s.tar" / "b.png")] and list(r) == [by_path] * 2
+
+
+def test_a_read_only_float_array_scores_without_a_torch_warning():
+    """A float array that is not writable (a Ray Data block, np.load(..., mmap_mode="r")) made torch warn "The given
+    NumPy array is not writable ... undefined behavior" on the user's console; it scores as a writable copy does."""
+    import warnings
+
+    scorer = _stand_in()
+    pixels = _images(1)[0].astype(np.float32) / 255
+    frozen = pixels.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert scorer.score(frozen).scores.tolist() == scorer.score(pixels).scores.tolist()
 
 
 def test_inputs_of_the_wrong_kind_say_what_to_pass():

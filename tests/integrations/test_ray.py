@@ -187,6 +187,16 @@ def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
         assert by_path[p.name] == pytest.approx(float(s), abs=1e-6)  # decoded by Ray, the same pixels
 
 
+def test_map_batches_class_asked_to_explain_a_model_without_a_head_is_refused_when_made(tmp_path):
+    """ArniqaScorer(explain=True) on a model with no explanation head was made, and each batch raised then, once
+    the data was flowing through the actors."""
+    from tiny_arniqa import tiny_onnx
+
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    with pytest.raises(ValueError, match=f"^{model}: this model has no explanation head; fit one with"):
+        ArniqaScorer(str(model), explain=True)
+
+
 def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
     import torch
 

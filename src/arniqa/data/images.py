@@ -122,7 +122,7 @@ class ImageError(ValueError):
     def __init__(self, path: PathLike | str, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{self.path or repr(self.path)}: {reason}")
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -388,6 +388,8 @@ def open_image(
     """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot, or
     if its header declares more than ``max_pixels`` pixels (None: PIL's limit only). ``option``: what sets
     the bound, named in that error (None: nothing does)."""
+    if not os.fspath(path):  # Path("") is the current folder
+        raise ImageError(path, "an empty path, naming no file; give the image file's path")
     p = Path(path)
     try:
         info = p.stat()

@@ -3,7 +3,8 @@ encoded image files (bytes, bytearray, memoryview, a binary file object; :class:
 tar shard members of :mod:`arniqa.inference.shards`).
 
 Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
-arrays (made into a PIL image first: alpha dropped, gray replicated). uint16 arrays are divided by 65535.
+arrays (made into a PIL image: alpha dropped, gray replicated; scored as the file they were decoded from). uint16
+arrays are divided by 65535.
 Float arrays and tensors must lie in [0, 1] (up to 1e-6), with no NaN. An image with no pixels (0 wide or
 0 high) is refused. A (B,H,W,C) array or a (B,3,H,W) tensor is a batch of B images. An input of another
 kind is a ValueError that names it and says what to pass.
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..data.images import decode_image, open_image, pil_to_tensor, to_rgb
-from .shards import Member, Unreadable
+from ..data.images import ImageError, decode_image, open_image, to_rgb
+from .shards import Member, Unreadable, is_shard
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +44,7 @@ class Encoded:
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
 BUFFERS = (bytes, bytearray, memoryview)  # an encoded image file's bytes
 KINDS = "a path, bytes, a binary file object, a PIL image, an HxWxC numpy array or a (3,H,W) tensor"
+EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.iter_inputs([PATH]) lists them"
 URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -84,12 +86,15 @@ def split_inputs(inputs) -> list | Iterator:
 
 
 def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | torch.Tensor:
-    """One input as an RGB PIL image (paths, PIL images) or a (3,H,W) float tensor in [0, 1]
-    (arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
+    """One input as an RGB PIL image (paths, PIL images, uint8 arrays) or a (3,H,W) float tensor in [0, 1]
+    (other arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
     images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise."""
     if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
         raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
     if isinstance(item, (str, os.PathLike)):
+        if os.path.isdir(item) or (is_shard(item) and os.path.isfile(item)):  # arniqa score takes them
+            kind = "is a directory" if os.path.isdir(item) else "is a tar shard"
+            raise ImageError(item, f"{kind}, not an image file; {EXPAND}")
         image = open_image(item, max_pixels=max_pixels)
     elif isinstance(item, NAMED):
         image = item.open(max_pixels=max_pixels)
@@ -159,20 +164,21 @@ def _hint(x) -> str:
     return ""
 
 
-def _array_image(a: np.ndarray, name: str) -> torch.Tensor:
-    """A (3,H,W) float tensor from an HWC (or HW) array: uint8 as an image file's pixels, uint16 / 65535, floats
-    in [0, 1]."""
+def _array_image(a: np.ndarray, name: str) -> Image.Image | torch.Tensor:
+    """An RGB PIL image from an HWC (or HW) uint8 array (an image file's pixels: the views a file gets), a (3,H,W)
+    float tensor from a uint16 (/ 65535) or float one (in [0, 1])."""
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
         raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}{_hint(a)}")
+    if a.dtype == np.uint8:
+        return to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name)
     import torch
 
-    if a.dtype == np.uint8:
-        return pil_to_tensor(to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name))
     if a.dtype == np.uint16:
         a = a.astype(np.float32) / 65535
     elif not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"{name}: expected a uint8, uint16 or float array, got {a.dtype}")
-    t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3], dtype=np.float32)).permute(2, 0, 1)  # alpha dropped
+    # a copy, alpha dropped: torch warns on a read-only array (a Ray Data block), which its tensor would share
+    t = torch.from_numpy(np.array(a[:, :, :3], dtype=np.float32, order="C")).permute(2, 0, 1)
     return _tensor_image(t, name, "array")

@@ -78,7 +78,7 @@ def execution_providers(device) -> tuple[str, list]:
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if kind == "auto":
         kind = "cuda" if has_cuda else "cpu"
-    if kind not in ("cpu", "cuda") or not (index == "" or (kind == "cuda" and index.isdigit())):
+    if kind not in ("cpu", "cuda") or not (index == "" or index.isdigit()):  # cpu:N is the CPU, as for torch
         raise ValueError(f"device {str(device)!r}: ONNX Runtime runs on cpu or cuda; choose one, or auto")
     if kind == "cpu":
         return kind, ["CPUExecutionProvider"]

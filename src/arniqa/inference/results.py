@@ -20,8 +20,8 @@ class ScoreResult:
     (V = 5 crops or 1 whole image) when requested, else None. The raw score is the regressor applied
     to ``features.mean(1)`` (the regressor is linear, so this is the mean of the view scores).
     ``sources``: each input's name, as :class:`ItemResult` names it (its path, or ``<input i>``), so
-    ``zip(r.sources, r.tolist())`` pairs them. One image's result is a number to ``float()`` and to format
-    (``f"{r:.3f}"``).
+    ``zip(r.sources, r)`` pairs them: iterating gives the scores as floats, as ``tolist()``. One image's result is
+    a number to ``float()`` and to format (``f"{r:.3f}"``).
     """
 
     scores: torch.Tensor
@@ -31,6 +31,9 @@ class ScoreResult:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.tolist())
 
     def __float__(self) -> float:
         if len(self.scores) != 1:

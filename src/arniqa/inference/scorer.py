@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ENGINES = ("torch", "onnxruntime")
+NO_EXPLAINER = "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
 PRECISIONS = (*AUTOCAST_PRECISIONS, "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
 
 
@@ -242,7 +243,8 @@ class Scorer:
 
     def __repr__(self) -> str:
         reg = self.regressor.dataset if self.regressor is not None else None
-        backbone = self.model.backbone_name if self.model is not None else None
+        # on ONNX Runtime there is no torch model: the backbone its export's sidecar records
+        backbone = self.model.backbone_name if self.model is not None else (self.engine.meta or {}).get("backbone")
         return (
             f"Scorer(backbone={backbone!r}, regressor={reg!r}, protocol={self.protocol.name!r}, "
             f"engine={self.engine.name!r}, device={str(self.device)!r}, batch_size={self.batch_size}, "
@@ -378,10 +380,7 @@ class Scorer:
         the inputs taken before it are scored and yielded first, then its exception is raised. ``explain``:
         each result's ``explanation`` from :attr:`explainer` (ValueError now when there is none)."""
         if explain and self.explainer is None:
-            raise ValueError(
-                "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE "
-                "to load()"
-            )
+            raise ValueError(NO_EXPLAINER)
         return self._iter_scores(inputs, return_features, explain)
 
     def _iter_scores(self, inputs, return_features: bool, explain: bool) -> Iterator[ItemResult]:

@@ -36,11 +36,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..constants import DEFAULT_MODEL, QUALITY_DIM
 from ..inference.inputs import Encoded
 from ..inference.results import ItemResult, emit_in_order
+from ..inference.scorer import NO_EXPLAINER
 from ..inference.shards import Member, Unreadable
 
 
@@ -240,10 +240,8 @@ class _SendsLoadFailure:
 def batch_items(batch: dict) -> list:
     """The Scorer inputs of one batch (see the module docstring for the columns)."""
     names = [str(p) for p in batch["path"]] if "path" in batch else None
-    if "image" in batch:  # 8-bit pixels as a PIL image: the views of a decoded file (a float array as a tensor)
-        return [
-            Image.fromarray(np.asarray(a)) if np.asarray(a).dtype == np.uint8 else np.asarray(a) for a in batch["image"]
-        ]
+    if "image" in batch:  # arrays: 8-bit pixels score as the file they were decoded from
+        return [np.asarray(a) for a in batch["image"]]
     if "bytes" in batch:
         return [Encoded(names[i] if names else f"<row {i}>", bytes(b)) for i, b in enumerate(batch["bytes"])]
     if names is None:
@@ -299,6 +297,8 @@ class ArniqaScorer:
         reg = self.scorer.regressor
         if reg is None and not embedding:
             raise ValueError(f"{model}: the model has no regressor; pass regressor=FILE")
+        if explain and self.scorer.explainer is None:  # here, not on every batch once the data flows
+            raise ValueError(f"{model}: {NO_EXPLAINER}")
         self.scale = scale and reg is not None and reg.score_range is not None
         self.embedding, self.explain = embedding, explain
 
