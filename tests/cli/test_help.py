@@ -4,12 +4,15 @@ within 80 columns, every option explained, each verb's first sentence whole in `
 part of a help text lost (rich's markup once ate ``[default: ...]`` and ``arniqa[ray]``)."""
 
 import re
+from types import SimpleNamespace
 
+import click
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
+from arniqa.cli.command import _value_word
 from arniqa.cli.result_files import output_format
 from arniqa.models.registry import regressor_dataset
 from arniqa.utils.runtime import check_device
@@ -168,3 +171,26 @@ SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluat
 def test_the_help_of_a_distortion_seed_gives_the_range_it_takes(verb, text):
     # benchmark synthetic's said "(0 to 2**32 -" and "1)" on the next line, not the range the others show
     assert f"0<=x<={2**32 - 1}]" in text  # numpy's legacy seeds: 0 to 2**32 - 1
+
+
+class TyperPath(click.ParamType):  # typer 0.26 to 0.28: their own copy of click's types, not click.Path
+    name = "path"
+
+
+@pytest.mark.parametrize(
+    "kind, word",
+    [
+        (click.IntRange(min=1), "INTEGER"),
+        (click.FloatRange(0, 1), "FLOAT"),
+        (click.INT, "INTEGER"),
+        (click.FLOAT, "FLOAT"),
+        (click.Path(), "PATH"),
+        (TyperPath(), "PATH"),
+        (click.STRING, "TEXT"),
+    ],
+)
+def test_values_are_named_the_same_under_typer_before_0_29(kind, word):
+    """typer before 0.29 gives options click's types (0.26 to 0.28 their own copy of them), not Python types:
+    --help read ``--output TEXT``, ``--steps <int range>`` or ``--seed INTEGER RANGE`` there, and the suite failed
+    on the typer pyproject.toml named as the floor. The words come from the click types now."""
+    assert _value_word(SimpleNamespace(type=kind)) == word

@@ -99,13 +99,6 @@ def _verb(args: list[str]) -> str:
     return " ".join(path)
 
 
-def _option_errors() -> tuple[type[Exception], ...]:
-    """The base of the usage errors typer raises: its own (typer >= 0.29 carries its click) and click's."""
-    bases = [getattr(typer, "TyperException", None)]
-    try:
-        import click
-
-        bases.append(click.ClickException)
-    except ImportError:
-        pass
-    return tuple(b for b in bases if b is not None)
+def _option_errors() -> type[Exception]:
+    """The base of the usage errors typer raises: click's ClickException, of the copy of click that typer carries."""
+    return next(base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException")

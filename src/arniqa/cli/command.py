@@ -29,8 +29,21 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also what typer gives a bad option
 VALUE_WORDS = {int: "INTEGER", float: "FLOAT"}  # an option's value in --help (a path: PATH; else TEXT)
+CLICK_TYPES = {"IntParamType": int, "FloatParamType": float}  # click's types of them (typer < 0.29)
 NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line at
 OLD_NAMES = {"--out"}  # names scripts still use (ablate, distort, gallery, benchmark synthetic): taken, not shown
+
+
+def _value_word(option: TyperOption) -> str:
+    """The word for ``option``'s value in --help (:data:`VALUE_WORDS`), from its Python type (typer 0.29) or its
+    click type (before: typer 0.26 to 0.28 carry their own copy of click, so match by class name)."""
+    kind = getattr(option, "type_descriptor", None)
+    if kind is not None:
+        return "PATH" if kind.is_path else VALUE_WORDS.get(kind.annotation, "TEXT")
+    classes = [cls.__name__ for cls in type(option.type).__mro__]
+    if any(name.endswith("Path") for name in classes):  # click.Path; typer 0.28: TyperPath(ParamType)
+        return "PATH"
+    return VALUE_WORDS.get(next((CLICK_TYPES[c] for c in classes if c in CLICK_TYPES), str), "TEXT")
 
 
 class _Operand(TyperArgument):
@@ -39,6 +52,9 @@ class _Operand(TyperArgument):
 
     def display_type_rich(self, ctx) -> None:
         return None
+
+    def make_metavar(self, *args, **kwargs) -> str:  # typer 0.26 writes an optional one [IMAGE] in its entry too
+        return self.metavar
 
     def get_usage_pieces(self, ctx) -> list[str]:
         name = self.metavar if self.required else f"[{self.metavar}]"
@@ -74,9 +90,10 @@ class _Context(TyperGroup.context_class):
 
 class Verbs(TyperGroup):
     """A group of verbs (``arniqa``, ``arniqa explain``) whose --help reads as a Unix tool's: each value named as
-    ``--output PATH``, ``--batch-size INTEGER``, a flag alone (typer 0.29 writes Python types: ``<path>``,
-    ``<int range>``, ``--resume <bool>``; an option's own metavar, ``--files-from LIST``, stays), and each verb's
-    first sentence whole in the list of verbs (click cuts it at one line: ``Train and evaluate every...``)."""
+    ``--output PATH``, ``--batch-size INTEGER``, a flag alone (typer writes ``<path>``, ``<int range>``,
+    ``--resume <bool>`` or ``INTEGER RANGE``, by version; an option's own metavar, ``--files-from LIST``, stays),
+    and each verb's first sentence whole in the list of verbs (click cuts it at one line: ``Train and evaluate
+    every...``)."""
 
     context_class = _Context
 
@@ -90,14 +107,13 @@ class Verbs(TyperGroup):
                     param.__class__ = _Renamed
                     param.old_names = old
                     param.opts = [name for name in param.opts if name not in old]
-                kind = getattr(param, "type_descriptor", None)  # typer < 0.29 (click's types) shows TEXT, PATH
-                if kind is None or param.metavar is not None:
+                if param.metavar is not None:
                     continue
                 if isinstance(param, TyperArgument):
                     param.__class__ = _Operand
                     param.metavar = param.name.upper()
                 elif not param.is_flag:
-                    param.metavar = "PATH" if kind.is_path else VALUE_WORDS.get(kind.annotation, "TEXT")
+                    param.metavar = _value_word(param)
 
     def format_commands(self, ctx, formatter) -> None:
         commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
