@@ -161,6 +161,28 @@ def test_bad_files_and_values_are_one_line_exit_2_and_run_nothing(workdir, args,
     assert not (workdir / "ran").exists()
 
 
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (["score", ""], "'PATHS'"),
+        (["score", "photos", ""], "'PATHS'"),
+        (["map", "", "-o", "maps"], "'PATHS'"),
+        (["score", "photos", "-o", ""], "'-o' / '--output'"),
+        (["score", "photos", "--checkpoint", ""], "'--checkpoint'"),
+        (["gallery", ""], "'IMAGE'"),
+        (["ablate", "--out", "", "ok.yaml"], "'-o' / '--output'"),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(workdir, args, name):
+    """``arniqa score "$DIR"`` with DIR unset: typer read '' as Path(''), the current folder, and every image under
+    it was scored (-o '' and --checkpoint '' named the current folder too); now one line naming the option."""
+    (workdir / "ok.yaml").write_text("seed: 1\n")
+    result = CliRunner().invoke(app, args, env={"ARNIQA_CACHE": str(workdir / "cache")})
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"Invalid value for {name}: an empty path ('') names no file" in " ".join(result.output.split())
+    assert sorted(p.name for p in workdir.iterdir()) == ["ok.yaml", "photos"]
+
+
 def test_a_file_that_is_no_result_file_is_refused_alike_with_and_without_resume(workdir):
     # before: --resume's line ended 'or score without --resume to replace it', and that run was refused too
     (workdir / "other.csv").write_text("path,score\na.png,0.5\n")

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, get_args
 
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
@@ -34,21 +34,36 @@ NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line 
 OLD_NAMES = {"--out"}  # names scripts still use (ablate, distort, gallery, benchmark synthetic): taken, not shown
 
 
-def _value_word(option: TyperOption) -> str:
-    """The word for ``option``'s value in --help (:data:`VALUE_WORDS`), from its Python type (typer 0.29) or its
+def _value_word(param) -> str:
+    """The word for an option's value in --help (:data:`VALUE_WORDS`), from its Python type (typer 0.29) or its
     click type (before: typer 0.26 to 0.28 carry their own copy of click, so match by class name)."""
-    kind = getattr(option, "type_descriptor", None)
+    kind = getattr(param, "type_descriptor", None)
     if kind is not None:
-        return "PATH" if kind.is_path else VALUE_WORDS.get(kind.annotation, "TEXT")
-    classes = [cls.__name__ for cls in type(option.type).__mro__]
+        item = get_args(kind.annotation)[0] if kind.is_list else kind.annotation  # PATHS: list[Path]
+        return "PATH" if kind.is_path or item is Path else VALUE_WORDS.get(item, "TEXT")
+    classes = [cls.__name__ for cls in type(param.type).__mro__]
     if any(name.endswith("Path") for name in classes):  # click.Path; typer 0.28: TyperPath(ParamType)
         return "PATH"
     return VALUE_WORDS.get(next((CLICK_TYPES[c] for c in classes if c in CLICK_TYPES), str), "TEXT")
 
 
+def _no_empty_path(param, ctx, value) -> None:
+    """Refuses a path given as ``''`` (``arniqa score "$UNSET"``), which typer reads as ``Path('')``, the current
+    folder: every image under it was scored."""
+    if param.takes_path and "" in (value if isinstance(value, (list, tuple)) else [value]):
+        raise typer.BadParameter("an empty path ('') names no file; give a path (an unset variable?)", ctx, param)
+
+
 class _Operand(TyperArgument):
     """An argument as --help shows it: its upper-case name, ``IMAGE``, ``[IMAGE]`` or ``[PATHS]...`` in the usage
-    line (typer 0.29 writes ``{image}``, ``[paths]...``) and with no Python type beside it (``<list[Path]>``)."""
+    line (typer 0.29 writes ``{image}``, ``[paths]...``) and with no Python type beside it (``<list[Path]>``);
+    an empty path refused."""
+
+    takes_path: bool
+
+    def process_value(self, ctx, value):
+        _no_empty_path(self, ctx, value)
+        return super().process_value(ctx, value)
 
     def display_type_rich(self, ctx) -> None:
         return None
@@ -61,7 +76,17 @@ class _Operand(TyperArgument):
         return [name + ("..." if self.nargs != 1 else "")]
 
 
-class _Renamed(TyperOption):
+class _Option(TyperOption):
+    """An option that refuses an empty path."""
+
+    takes_path: bool
+
+    def process_value(self, ctx, value):
+        _no_empty_path(self, ctx, value)
+        return super().process_value(ctx, value)
+
+
+class _Renamed(_Option):
     """An option that also takes its old names (:data:`OLD_NAMES`), which --help and its errors do not show."""
 
     old_names: list[str]
@@ -102,18 +127,18 @@ class Verbs(TyperGroup):
         for command in self.commands.values():
             command.context_class = _Context
             for param in command.params:
-                old = [name for name in getattr(param, "opts", ()) if name in OLD_NAMES]
-                if old:
-                    param.__class__ = _Renamed
-                    param.old_names = old
-                    param.opts = [name for name in param.opts if name not in old]
-                if param.metavar is not None:
-                    continue
+                word = _value_word(param)
                 if isinstance(param, TyperArgument):
                     param.__class__ = _Operand
-                    param.metavar = param.name.upper()
-                elif not param.is_flag:
-                    param.metavar = _value_word(param)
+                    param.metavar = param.metavar or param.name.upper()
+                else:
+                    old = [name for name in param.opts if name in OLD_NAMES]
+                    param.__class__ = _Renamed if old else _Option
+                    param.old_names = old
+                    param.opts = [name for name in param.opts if name not in old]
+                    if not param.is_flag:
+                        param.metavar = param.metavar or word
+                param.takes_path = word == "PATH"
 
     def format_commands(self, ctx, formatter) -> None:
         commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
