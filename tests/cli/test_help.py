@@ -168,3 +168,10 @@ SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluat
 def test_the_help_of_a_distortion_seed_gives_the_range_it_takes(verb, text):
     # benchmark synthetic's said "(0 to 2**32 -" and "1)" on the next line, not the range the others show
     assert f"0<=x<={2**32 - 1}]" in text  # numpy's legacy seeds: 0 to 2**32 - 1
+
+
+def test_the_help_of_cross_to_says_which_dataset_is_tested():
+    # said "Also fit on all of this dataset and test on all of that one.": the --cross-to dataset read as the one
+    # fitted, while the ridge is fitted on --dataset and tested on --cross-to (results.json's cross source, target)
+    (text,) = [text for verb, text in option_help("--cross-to") if verb == "evaluate"]
+    assert "fit on all of --dataset and test on all of this one" in text
