@@ -540,15 +540,37 @@ def test_a_csv_with_distortion_types_and_no_reference_column_gets_the_per_type_t
     assert (tmp_path / "no_reference.csv" / "per_type_srcc.png").is_file()
 
 
-def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(setup, tmp_path):
-    """results.json a folder: it was Python's `[Errno 21] Is a directory: '...'`."""
-    (tmp_path / "out" / "results.json").mkdir(parents=True)
-    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("results.json", ()),
+        ("regressor_kadid10k.safetensors", ()),
+        ("per_type_srcc.png", ()),
+        ("tsne.png", ("--tsne",)),
+        ("cross_scatter.png", ("--cross-to", "kadid", "--cross-root")),
+    ],
+)
+def test_an_output_file_that_is_a_folder_is_one_line_before_any_work(setup, tmp_path, name, extra):
+    """results.json a folder: it was Python's `[Errno 21] Is a directory: '...'`, then the same line as now but
+    only once every feature was computed and the ridge fitted; it is now the whole of the output, and no feature
+    was computed (no cache folder)."""
+    (tmp_path / "out" / name).mkdir(parents=True)
+    extra = (*extra, str(setup / "kadid")) if "--cross-root" in extra else extra
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out", *extra))
     assert result.exit_code == 2
-    assert _one_line(result) == (
-        f"error: {tmp_path / 'out' / 'results.json'}: cannot write it: is a folder (EISDIR); "
-        "choose an output you can write to"
+    assert result.output == (
+        f"error: {tmp_path / 'out' / name}: cannot write it: is a folder (EISDIR); choose an output you can write to\n"
     )
+    assert not (tmp_path / "cache-quick").exists()
+
+
+def test_a_folder_named_as_an_output_this_run_does_not_write_is_left_alone(setup, tmp_path):
+    """tsne.png and cross_scatter.png are written only with --tsne and --cross-to: folders of those names stay."""
+    for name in ("tsne.png", "cross_scatter.png"):
+        (tmp_path / "out" / name).mkdir(parents=True)
+    result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "tsne.png").is_dir()
 
 
 def test_a_full_disk_under_the_feature_cache_is_one_line_naming_the_cache_file(setup, tmp_path, monkeypatch):

@@ -194,3 +194,10 @@ def test_values_are_named_the_same_under_typer_before_0_29(kind, word):
     --help read ``--output TEXT``, ``--steps <int range>`` or ``--seed INTEGER RANGE`` there, and the suite failed
     on the typer pyproject.toml named as the floor. The words come from the click types now."""
     assert _value_word(SimpleNamespace(type=kind)) == word
+
+
+def test_the_help_of_cross_to_says_which_dataset_is_tested():
+    # said "Also fit on all of this dataset and test on all of that one.": the --cross-to dataset read as the one
+    # fitted, while the ridge is fitted on --dataset and tested on --cross-to (results.json's cross source, target)
+    (text,) = [text for verb, text in option_help("--cross-to") if verb == "evaluate"]
+    assert "fit on all of --dataset and test on all of this one" in text

@@ -161,6 +161,19 @@ def test_missing_image_is_named(tmp_path):
     assert len(load_dataset("live", tmp_path, check=False)) == 3
 
 
+def test_a_folder_in_place_of_an_image_or_the_label_file_is_named_as_such(tmp_path):
+    """Both were "not found" while something of that name was there: the message now says it is not a file."""
+    make_live(tmp_path)
+    (tmp_path / "wn" / "img3.bmp").unlink()
+    (tmp_path / "wn" / "img3.bmp").mkdir()
+    with pytest.raises(DatasetError, match=r"LIVE\.txt not found: '[^']*img3\.bmp' \(not a file\)$"):
+        load_dataset("live", tmp_path)
+    (tmp_path / "LIVE.txt").unlink()
+    (tmp_path / "LIVE.txt").mkdir()
+    with pytest.raises(DatasetError, match=r"LIVE\.txt: not a file \(expected LIVE\.txt with columns"):
+        load_dataset("live", tmp_path)
+
+
 def test_a_tid2013_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_path):
     """The whole file was read and split into lines: a line of 1 MiB and more was held, and repeated in the error."""
     (tmp_path / "distorted_images").mkdir()

@@ -62,6 +62,13 @@ def test_reference_npy_files_drop_padding(tmp_path):
     assert all(-1 not in np.concatenate([s.train, s.val, s.test]) for s in splits)
 
 
+def test_a_folder_in_place_of_a_split_file_is_named_as_such(tmp_path):
+    """It was "train.npy: split file not found" while a folder of that name was there."""
+    (tmp_path / "train.npy").mkdir()
+    with pytest.raises(SplitError, match=r"train\.npy: not a file \(expected train\.npy, val\.npy and test\.npy\)"):
+        load_splits(tmp_path, 5)
+
+
 def test_flive_single_split_1d(tmp_path):
     for name, arr in (("train", [0, 1, 2, 5]), ("val", [3]), ("test", [4])):
         np.save(tmp_path / f"{name}.npy", np.array(arr, dtype=np.int64))

@@ -34,6 +34,7 @@ def synthetic(
     go_on("the images written are kept and a rerun goes on from them")  # Ctrl-C, a signal
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
+    from ..utils.console import terminal
     from ..utils.files import OutputBusy
 
     if pristine.resolve().is_relative_to(out.resolve()):  # every photo left out as the output's: "no images found"
@@ -52,8 +53,13 @@ def synthetic(
         width_height = parse_size(size)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size") from None
+    err = terminal(stderr=True)  # stdout holds the lines below alone; off a terminal, no bar (nor its blank line)
     try:
-        with output_folders(out), writing(out), Progress(transient=True) as bar:
+        with (
+            output_folders(out),
+            writing(out),
+            Progress(transient=True, console=err, disable=not err.is_terminal) as bar,
+        ):
             task = bar.add_task("references", total=len(paths))
             csv_path = build_synthetic(
                 paths, out, width_height, seed, progress=lambda i, n: bar.update(task, completed=i)

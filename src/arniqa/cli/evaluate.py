@@ -50,7 +50,7 @@ def evaluate(
         None, "--alpha", help="Fixed ridge alpha (no search; the reference default is 0.1)."
     ),
     cross_to: str | None = typer.Option(
-        None, "--cross-to", help="Also fit on all of this dataset and test on all of that one."
+        None, "--cross-to", help="Also fit on all of --dataset and test on all of this one."
     ),
     cross_root: Path | None = typer.Option(None, "--cross-root", help="Folder of the --cross-to dataset."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (10 crops each)."),

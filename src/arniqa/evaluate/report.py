@@ -11,6 +11,16 @@ import numpy as np
 from ..utils.files import Writer, buffer_writer, json_writer, jsonable, text_writer
 from ..utils.names import count
 
+# The report's files in the output folder, by kind (report_files writes those that apply).
+FILES = {
+    "json": "results.json",
+    "markdown": "results.md",
+    "scatter": "scatter.png",
+    "alpha": "alpha_search.png",
+    "per_type": "per_type_srcc.png",
+    "cross": "cross_scatter.png",
+}
+
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("plcc_logistic", "PLCC (logistic)"))
 
 
@@ -141,13 +151,13 @@ def report_files(
     """
     text = markdown(result)
     files = {
-        "json": (outdir / "results.json", json_writer(result)),
-        "markdown": (outdir / "results.md", text_writer(text)),
+        "json": (outdir / FILES["json"], json_writer(result)),
+        "markdown": (outdir / FILES["markdown"], text_writer(text)),
     }
     i = evaluation.median_split
     split = evaluation.splits[i]
     files["scatter"] = (
-        outdir / "scatter.png",
+        outdir / FILES["scatter"],
         scatter_plot(
             evaluation.test_predictions[i],
             scores[split.test],
@@ -156,14 +166,14 @@ def report_files(
     )
     if len(evaluation.alphas) > 1:
         median = np.median(evaluation.val_srcc, axis=0)
-        files["alpha"] = (outdir / "alpha_search.png", alpha_plot(evaluation.alphas, median, evaluation.alpha))
+        files["alpha"] = (outdir / FILES["alpha"], alpha_plot(evaluation.alphas, median, evaluation.alpha))
     if result.get("per_type"):
         title = f"{result['dataset']}: SRCC per distortion type"
-        files["per_type"] = (outdir / "per_type_srcc.png", per_type_plot(result["per_type"], title))
+        files["per_type"] = (outdir / FILES["per_type"], per_type_plot(result["per_type"], title))
     if cross is not None and result.get("cross"):
         c = result["cross"]
         files["cross"] = (
-            outdir / "cross_scatter.png",
+            outdir / FILES["cross"],
             scatter_plot(cross[0], cross[1], f"{c['source']} → {c['target']}"),
         )
     return files

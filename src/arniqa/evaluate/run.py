@@ -6,6 +6,8 @@ options); the functions below are its steps.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +207,27 @@ def feature_cache(folder: str | Path | None) -> Path:
     return Path(folder) if folder is not None else cache_dir() / "features"
 
 
+def output_files(spec: EvaluationSpec, data: IQADataset, alphas) -> dict[str, Path]:
+    """The files an evaluation of ``data`` may write in ``spec.output``, by kind (the per-type plot: when the
+    dataset has types and one of them has enough test images)."""
+    names = {"regressor": f"regressor_{data.name}.safetensors"}
+    if spec.export_checkpoint:
+        names["checkpoint"] = f"checkpoint_{data.name}.safetensors"
+    written = {"alpha": len(alphas) > 1, "per_type": data.distortions is not None, "cross": bool(spec.cross_to)}
+    names.update({kind: name for kind, name in report.FILES.items() if written.get(kind, True)})
+    if spec.tsne:
+        names["tsne"] = "tsne.png"
+    return {kind: Path(spec.output) / name for kind, name in names.items()}
+
+
+def check_outputs(paths) -> None:
+    """IsADirectoryError naming the first of ``paths`` that is a folder (not a link to one, which is replaced):
+    said before the work, as its write would fail once all of it is done."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+
+
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:
     """Evaluate ``spec`` end to end: dataset(s) -> splits -> model -> features -> ridge over the splits
     (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``, all
@@ -245,6 +268,8 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
         check_alpha_search(split_list, alphas)  # before the model and the features, not after
     except ValueError as e:
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
+    paths = output_files(spec, data, alphas)
+    check_outputs(paths.values())
     step.now = "model"
     check_encoder(spec.checkpoint, spec.weights_dir)  # before torch is imported
     dev = resolve_device(spec.device)
@@ -285,12 +310,10 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
     }
     # Every file of the evaluation is made first and all are replaced together: a full disk leaves an earlier
     # evaluation's files as they were, never some of them beside some of this one's.
-    files = {"regressor": (output / f"regressor_{data.name}.safetensors", regressor_writer(regressor, **info))}
+    files = {"regressor": (paths["regressor"], regressor_writer(regressor, **info))}
     result["regressor_file"] = str(files["regressor"][0])
     if spec.export_checkpoint:
-        [files["checkpoint"]] = checkpoint_writers(
-            output / f"checkpoint_{data.name}.safetensors", model.cpu(), regressor, evaluation=info
-        )
+        [files["checkpoint"]] = checkpoint_writers(paths["checkpoint"], model.cpu(), regressor, evaluation=info)
         result["checkpoint_file"] = str(files["checkpoint"][0])
     files.update(report.report_files(output, result, ev, data.scores, cross))
     if spec.tsne:
@@ -303,7 +326,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
             title=f"{data.name}: t-SNE of quality features",
             max_images=5000,
         )
-        files["tsne"] = (output / "tsne.png", plot)
+        files["tsne"] = (paths["tsne"], plot)
     step.now = "results"
     atomic_writes(list(files.values()))
     return EvaluationOutput(jsonable(result), {kind: path for kind, (path, _) in files.items()})

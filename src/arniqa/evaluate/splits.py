@@ -89,8 +89,9 @@ def check_seed(seed: int) -> None:
 
 def _load_array(path: Path) -> np.ndarray:
     if not path.is_file():
+        problem = "not a file" if path.exists() else "split file not found"  # a folder of that name is there
         raise SplitError(
-            f"{path}: split file not found (expected train.npy, val.npy and test.npy); "
+            f"{path}: {problem} (expected train.npy, val.npy and test.npy); "
             "give --splits the folder of the three files, or a number of random splits"
         )
     with open(path, "rb") as f:

@@ -103,8 +103,10 @@ AS_DISTRIBUTED = "give the dataset's folder as it is distributed"  # what to do 
 
 
 def not_found(path: Path, kind: str, what: str) -> DatasetError:
-    """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, ``what`` it should hold."""
-    return DatasetError(f"{path}: {kind} not found (expected {what}); {AS_DISTRIBUTED}")
+    """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, or is something else (a folder
+    named as the label file), ``what`` it should hold."""
+    problem = f"not a {kind}" if path.exists() else f"{kind} not found"
+    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}")
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -241,7 +243,8 @@ def check_images(dataset: IQADataset) -> IQADataset:
     """Raise if any image the label file names is missing (first few listed)."""
     missing = dataset.missing_images()
     if missing:
-        shown = ", ".join(repr(str(p)) for p in missing[:5])  # repr: no control characters from a label file
+        # repr: no control characters from a label file; a folder of the image's name is there, not the image
+        shown = ", ".join(repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         label = f" named in {dataset.label_file}" if dataset.label_file else ""
         raise DatasetError(f"{count(len(missing), 'image')}{label} not found: {shown}{more}")
