@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import io
 import random
-import re
 import signal
 import threading
 import warnings
@@ -180,21 +179,22 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
     StateError naming the file otherwise."""
     import torch
 
+    from ..models.files import refused_object, unpickling_problem
+
     data = read_state_bytes(path) if data is None else data
     try:  # torch raises many types for damaged or foreign files
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:
-        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
-        if unsafe:
+        if unsafe := refused_object(err):
             raise StateError(
-                f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
+                f"{path}: refused to read it: it would load the Python object {unsafe}, which a "
                 "training state written by arniqa never holds (a file that runs code when read); "
                 "delete it and resume from a state.pt you wrote, or start the run again"
             ) from None
         raise StateError(
-            f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
+            f"{path}: not a readable training state ({unpickling_problem(err)}); the file is damaged or not "
             f"a state.pt: {_not_a_state(path)}"
         ) from None
     missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
@@ -203,14 +203,6 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
             f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); {_not_a_state(path)}"
         )
     return state
-
-
-def _first_line(err: Exception) -> str:
-    """``Type: message`` of ``err`` on one line: torch's weights-only message reduced to its reason."""
-    text = str(err)
-    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    line = reason[1] if reason else next((s for s in text.splitlines() if s.strip()), "")
-    return f"{type(err).__name__}: {line.strip()}"
 
 
 def drawn_on(degrade_on: str, device: str | None) -> str | None:
