@@ -156,12 +156,32 @@ def test_a_config_that_is_not_utf8_text_is_one_line_naming_it(tmp_path):
 def test_an_unknown_key_in_a_validation_dataset_is_refused(tmp_path):
     """`split:` for `splits:` was passed over: the run validated on random splits instead of the official files."""
     entry = f"{{name: kadid10k, root: {tmp_path}, split: {tmp_path / 'splits'}}}"
-    with pytest.raises(ConfigError, match=r"unknown key split; known: name, root, splits, label"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key split \(did you mean 'splits'\?\); known: name, root, splits, label"
+    ):
         load_config(None, ["model.init=random", f"validation.datasets=[{entry}]"])
     ok = f"{{name: kadid10k, root: {tmp_path}, splits: 3, label: k}}"
     assert (
         load_config(None, ["model.init=random", f"validation.datasets=[{ok}]"]).validation.datasets[0]["label"] == "k"
     )
+
+
+@pytest.mark.parametrize(
+    "override, key, hint",
+    [
+        ("training.lr=1", "training", " (did you mean 'train'?)"),  # an unknown section
+        ("optim.lrr=1", "optim.lrr", " (did you mean 'optim.lr'?)"),
+        ("data.batch_size=8", "data.batch_size", " (did you mean 'train.batch_size'?)"),  # of another section
+        ("train.lr=1", "train.lr", " (did you mean 'optim.lr'?)"),
+        ("optim.bogus=1", "optim.bogus", ""),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_key_says_the_key_meant(override, key, hint):
+    """`--set data.batch_size=8` or `--set optim.lrr=1` listed the section's keys alone: the key meant, in another
+    section or one letter away, was left to the reader to find."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model.init=random", override])
+    assert str(err.value).startswith(f"unknown config key {key}{hint}; known: ")
 
 
 def nested_aliases(levels: int) -> str:

@@ -19,7 +19,7 @@ from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
-from ..utils.names import agree
+from ..utils.names import agree, did_you_mean
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -323,7 +323,8 @@ def check(config: Config) -> None:
         # a misspelt key (`split:`) was passed over: the run validated on random splits
         elif unknown := sorted(str(k) for k in set(dataset) - set(VALIDATION_KEYS)):
             problems.append(
-                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}; "
+                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], VALIDATION_KEYS) if len(unknown) == 1 else ''}; "
                 f"known: {', '.join(VALIDATION_KEYS)}"
             )
     if problems:
@@ -345,25 +346,36 @@ def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:
     return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"]
 
 
-def build_dataclass(cls, values: Any, where: str = ""):
+def build_dataclass(cls, values: Any, where: str = "", root=None):
     """A ``cls`` dataclass from nested ``values``: defaults for missing keys, nested dataclasses built the
     same way, every other value checked against its default's type; ConfigError names the key (``where``
-    prefixes the names: the section being built)."""
+    prefixes the names: the section being built, of the dataclass ``root``, by default ``cls``)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         keys = ", ".join(where + k for k in unknown)
-        raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}; known: {', '.join(fields)}")
+        hint = (
+            _misplaced(unknown[0], root or cls) or did_you_mean(unknown[0], fields, where) if len(unknown) == 1 else ""
+        )
+        raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}{hint}; known: {', '.join(fields)}")
     kwargs = {}
     for name, value in values.items():
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.")
+            kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.", root or cls)
         else:
             kwargs[name] = _coerce(value, default, where + name)
     return cls(**kwargs)
+
+
+def _misplaced(key: str, root) -> str:
+    """``" (did you mean 'train.batch_size'?)"`` for a key of another section of the dataclass ``root`` (with
+    ``data.batch_size``), else ``""``."""
+    sections = [f.name for f in dataclasses.fields(root) if dataclasses.is_dataclass(getattr(root(), f.name))]
+    found = [f"{s}.{key}" for s in sections if key in {f.name for f in dataclasses.fields(getattr(root(), s))}]
+    return " (did you mean " + " or ".join(map(repr, found)) + "?)" if found else ""
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:
