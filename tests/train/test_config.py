@@ -62,6 +62,11 @@ def test_yaml_then_overrides(tmp_path):
         # `--set output=$RUN` with RUN unset trained into the working folder, its config.yaml replaced by the run's
         ("output=", "output is empty; name the run folder"),
         ("output= ", "output is empty; name the run folder"),
+        # named with the key beside it and no value: "train.batch_size and train.epochs must be at least 1"
+        ("train.batch_size=-1", r"config: train.batch_size must be at least 1, got -1$"),
+        ("train.epochs=0", r"config: train.epochs must be at least 1, got 0$"),
+        ("log.every=0", r"config: log.every must be at least 1, got 0$"),
+        ("optim.t_mult=0", r"config: optim.t_mult must be at least 1, got 0$"),
     ],
 )
 def test_bad_values_are_named(tmp_path, override, message):

@@ -274,8 +274,16 @@ def check(config: Config) -> None:
         problems.append(f"train.seed must be from 0 to 2**32 - 1, got {config.train.seed}")
     if config.data.crop_size < 16:
         problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
-    if config.train.batch_size < 1 or config.train.epochs < 1:
-        problems.append("train.batch_size and train.epochs must be at least 1")
+    at_least_one = {
+        "train.batch_size": config.train.batch_size,
+        "train.epochs": config.train.epochs,
+        "train.checkpoint_every": config.train.checkpoint_every,
+        "log.every": config.log.every,
+        "validation.every": config.validation.every,
+        "optim.t0_epochs": config.optim.t0_epochs,
+        "optim.t_mult": config.optim.t_mult,
+    }
+    problems += [f"{key} must be at least 1, got {value}" for key, value in at_least_one.items() if value < 1]
     for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer or null, got {value!r}")
@@ -287,10 +295,6 @@ def check(config: Config) -> None:
     problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")
-    if config.train.checkpoint_every < 1 or config.log.every < 1 or config.validation.every < 1:
-        problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
-    if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:
-        problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
     problems += not_one_of("optim.name", config.optim.name, OPTIMIZERS)
     opt = config.optim
     if not 0 < opt.lr < math.inf:
