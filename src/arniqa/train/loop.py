@@ -293,6 +293,7 @@ class Trainer:
     def fit(self, resume: str | Path | None = None) -> Path:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
+        path = self.output / "model.safetensors"
         try:
             with deterministic_algorithms(self.config.train.deterministic), self._started(resume) as logger, self.stops:
                 if logger is not None:
@@ -301,7 +302,12 @@ class Trainer:
                     self._finish()
         finally:
             teardown()
-        return self.output / "model.safetensors"
+        if self.stops.signum:  # in the last step or the model's write: the run is whole, and the command stops
+            raise Stopped(
+                self.stops.signum,
+                f"after the run's last step (global step {self.global_step}); it finished: {self.outcome(path)}",
+            )
+        return path
 
     def outcome(self, path: Path) -> str:
         """The line a command prints once :meth:`fit` returned ``path``."""
