@@ -168,3 +168,13 @@ SEED = [(verb, text) for verb, text in option_help("--seed") if verb != "evaluat
 def test_the_help_of_a_distortion_seed_gives_the_range_it_takes(verb, text):
     # benchmark synthetic's said "(0 to 2**32 -" and "1)" on the next line, not the range the others show
     assert f"0<=x<={2**32 - 1}]" in text  # numpy's legacy seeds: 0 to 2**32 - 1
+
+
+@pytest.mark.parametrize("path", [p for p, c in EVERY if any("--set" in getattr(o, "opts", ()) for o in c.params)])
+def test_a_config_override_is_named_key_value(path):
+    """`arniqa train --help` showed `--set TEXT` (`ablate`'s, `--set KEY=VALUE`), and no word of where the run
+    folder is set: train has no -o, the folder is the config's `output`."""
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    assert "--set KEY=VALUE" in entries(screen, "Options")
+    if path == ("train",):
+        assert "--set output=runs/x, the run folder" in flat(screen)
