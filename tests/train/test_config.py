@@ -278,3 +278,19 @@ def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(ima
         line = f"error: model.weights={weights}: {problem}; set it to a local ResNet50 ImageNet file (torchvision's "
         assert result.output.startswith(line) and result.output.endswith("or set model.init=random\n"), result.output
         assert "resnet50-0676ba61.pth" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("train:\n\tepochs: 2\n", "line 2, column 1"), ("train:\n  epochs: 2\n\tseed: 1\n", "line 3, column 1")],
+)
+def test_a_tab_in_a_config_is_named_as_a_tab(tmp_path, text, where):
+    """A config indented with a tab (an editor's setting) was "found character '\\t' that cannot start any token",
+    PyYAML's words, which do not say that the tab is the problem nor what to write instead."""
+    path = tmp_path / "tab.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: invalid YAML ({where}: a tab, which YAML does not take here: indent with spaces); fix the file"
+    )

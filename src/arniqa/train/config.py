@@ -235,6 +235,8 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     """PyYAML's error in one line: where (line, column) and what."""
     mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or str(err)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if "character '\\t'" in problem:  # PyYAML's "found character '\t' that cannot start any token"
+        return where + "a tab, which YAML does not take here: indent with spaces"
     return where + " ".join(problem.split())
 
 
