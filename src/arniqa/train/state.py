@@ -124,7 +124,7 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
         yield
     except (OSError, SafetensorError, MemoryError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
-        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err)}") from err
+        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err, path)}") from err
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
@@ -132,9 +132,12 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
                 previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
 
 
-def _write_advice(err: BaseException) -> str:
-    """What to do when a run file cannot be written for ``err``, then resume."""
-    then = " and resume from the last state.pt"
+def _write_advice(err: BaseException, path: Path) -> str:
+    """What to do when the run file ``path`` (a snapshot's too) cannot be written for ``err``, then resume, or start
+    again when the run wrote no state yet."""
+    folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
+    state = folder / STATE_FILE
+    then = f" and {resume_with(state)}" if state.exists() else f" and run the same command again (no {STATE_FILE} yet)"
     if out_of_memory(err):  # serialising the state in memory: its size is the model's, not the batch's
         return "free memory (the state holds the model and its optimizer, whatever the batch size)" + then
     if out_of_space(err):
