@@ -5,6 +5,7 @@ import csv
 import errno
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,38 @@ def test_a_report_rewritten_elsewhere_names_the_machine_and_commit_that_made_the
     # a process that made results names itself
     write_report(config, out, made_here=True)
     assert json.loads((out / "summary.json").read_text())["commit"] == "bbbb"
+
+
+def test_a_report_rewritten_with_runs_missing_says_which(tree):
+    """`arniqa ablate --report-only` on a study with a run's results missing (deleted, another machine's copy not
+    yet back) said 'report written' alone: the report's count of finished runs was the only word of it."""
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+
+    _register()
+    _, out = tree
+    for stage in ("untrained", "trained"):
+        (out / "resnet50" / "seed1" / stage / "result.json").unlink()
+    with pytest.warns(UserWarning) as said:  # `warning: ` and the line on stderr, as every command's warnings
+        result = CliRunner().invoke(app, ["ablate", str(CONFIG), "-o", str(out), "--report-only"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"report written to {out / 'report.md'}\n"
+    assert [str(w.message) for w in said] == [
+        f"{out}: 2 of 8 runs have no result (resnet50 seed 1 untrained, resnet50 seed 1 trained); the report "
+        "leaves them out: rerun arniqa ablate without --report-only to run them"
+    ]
+    assert "Finished runs: 6 of 8" in (out / "report.md").read_text()
+    (out / "resnet50" / "seed1" / "trained" / "result.json").write_text(
+        json.dumps(fake_result("resnet50", 1, "trained", 10))
+    )
+    (out / "resnet50" / "seed1" / "untrained" / "result.json").write_text(
+        json.dumps(fake_result("resnet50", 1, "untrained", 0))
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = CliRunner().invoke(app, ["ablate", str(CONFIG), "-o", str(out), "--report-only"])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(tree, monkeypatch):

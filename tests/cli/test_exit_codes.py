@@ -456,7 +456,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
         (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
         (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key model.backbon"),
-        (["train", "ok.yaml", "--set", "train.epochs=0"], "train.batch_size and train.epochs must be at least 1"),
+        (["train", "ok.yaml", "--set", "train.epochs=0"], "train.epochs must be at least 1, got 0"),
         # the values checked against the models' and the sampler's own names and bounds
         (["train", "ok.yaml", "--set", "model.backbone=resnet5"], "model.backbone must be resnet50 or se_resnet50"),
         (["train", "ok.yaml", "--set", "model.se_stages=[5]"], "model.se_stages must list stages from 1, 2, 3, 4"),

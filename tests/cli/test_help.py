@@ -201,3 +201,13 @@ def test_the_help_of_cross_to_says_which_dataset_is_tested():
     # fitted, while the ridge is fitted on --dataset and tested on --cross-to (results.json's cross source, target)
     (text,) = [text for verb, text in option_help("--cross-to") if verb == "evaluate"]
     assert "fit on all of --dataset and test on all of this one" in text
+
+
+@pytest.mark.parametrize("path", [p for p, c in EVERY if any("--set" in getattr(o, "opts", ()) for o in c.params)])
+def test_a_config_override_is_named_key_value(path):
+    """`arniqa train --help` showed `--set TEXT` (`ablate`'s, `--set KEY=VALUE`), and no word of where the run
+    folder is set: train has no -o, the folder is the config's `output`."""
+    screen = runner.invoke(app, [*path, "--help"], env=NARROW).output
+    assert "--set KEY=VALUE" in entries(screen, "Options")
+    if path == ("train",):
+        assert "--set output=runs/x, the run folder" in flat(screen)

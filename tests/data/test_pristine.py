@@ -13,7 +13,7 @@ def test_lists_a_tree_recursively_and_sorted(image_folder, tmp_path):
     assert len(files) == 6 and files == sorted(files)
     assert any(f.parent.name == "nested" for f in files)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match="no image files found"):
         training_images(tmp_path / "empty")
     with pytest.raises(ValueError, match="missing: no such folder \\(the training images\\)"):
         training_images(tmp_path / "missing")
@@ -204,3 +204,14 @@ def test_an_image_over_pils_bomb_limit_says_what_to_do(tmp_path, monkeypatch):
         PristinePairs([big, big], crop_size=16)[0]
     assert str(caught.value).startswith(f"{big}: image too large (Image size (1200 pixels) exceeds limit of 1000 ")
     assert str(caught.value).endswith("; downscale it") and "--max-pixels" not in str(caught.value)
+
+
+def test_a_folder_without_images_is_one_line_naming_it_and_what_counts(tmp_path):
+    """An empty data.root was "no images (files of a format PIL or pillow-heif opens) found under '...'": the folder
+    last, quoted, and no word of what to give, where every other verb names the folder first and the rule."""
+    (tmp_path / "notes.txt").write_text("no image")
+    with pytest.raises(ValueError) as err:
+        training_images(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path}: no image files found; give a folder holding image files: files ending in ")
+    assert "\n" not in message and ".png" in message

@@ -1,5 +1,6 @@
 """Weight files cannot make us allocate more than they hold: zip bombs, stride-0 views, one storage named many times."""
 
+import pickle
 import warnings
 import zipfile
 
@@ -92,9 +93,9 @@ def test_a_file_that_is_no_pickle_is_not_said_to_hold_more_than_tensors(tmp_path
     assert (
         str(err.value) == f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
     )
-    hostile = tmp_path / "hostile.pth"  # a pickle that would build an object: still refused as holding more
+    hostile = tmp_path / "hostile.pth"  # a pickle that would build an object: refused, naming it
     torch.save({"a": torch.zeros(1), "b": zipfile.ZipInfo()}, hostile)
-    with pytest.raises(WeightsError, match="it holds more than tensors, which are not loaded"):
+    with pytest.raises(WeightsError, match="it would load the Python object zipfile.ZipInfo"):
         read_state_dict(hostile)
 
 
@@ -108,3 +109,29 @@ def test_a_safetensors_file_is_known_by_its_suffix_in_any_case(tmp_path):
     read = read_state_dict(path)
     assert read.keys() == weights.keys()
     assert all(torch.equal(read[k], weights[k]) for k in weights)
+
+
+class _Calls:
+    """Pickles as a call of ``print``: a file that runs code when read."""
+
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_pickle_that_would_run_code_is_refused_in_one_line_that_names_the_object(tmp_path, protocol):
+    """`model.weights=evil.pth` printed torch's pickle-protocol warning as a second line, and its error quoted
+    torch's first line, 'Re-running torch.load with weights_only set to False will likely succeed', advice that
+    runs the file's code, without saying what the file holds."""
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"a": _Calls()}, protocol=protocol))
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(WeightsError) as err:
+        warnings.simplefilter("always")
+        read_state_dict(path)
+    message = str(err.value)
+    assert not caught and "\n" not in message and "weights_only" not in message
+    if protocol == 2:  # torch names the object it refused
+        assert message.startswith(f"{path}: refused to read it: it would load the Python object ")
+        assert "print, and a weight file holds tensors alone" in message
+    else:  # torch's reader stops at the first instruction of protocol 4 that it does not know, before any object
+        assert message.startswith(f"{path}: not a readable PyTorch weight file (UnpicklingError: Unsupported operand")

@@ -52,5 +52,5 @@ def test_a_set_up_error_leaves_no_empty_run_folder_and_keeps_an_existing_one(tmp
         if existed:
             run.mkdir()
         result = cli("train", train_config(tmp_path, run), "--set", f"data.root={tmp_path / 'empty'}")
-        assert result.exit_code == EXIT_USAGE and "no images" in one_line_error(result.stderr)
+        assert result.exit_code == EXIT_USAGE and "no image files found" in one_line_error(result.stderr)
         assert run.is_dir() == existed  # a folder the user made stays

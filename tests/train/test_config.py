@@ -62,6 +62,11 @@ def test_yaml_then_overrides(tmp_path):
         # `--set output=$RUN` with RUN unset trained into the working folder, its config.yaml replaced by the run's
         ("output=", "output is empty; name the run folder"),
         ("output= ", "output is empty; name the run folder"),
+        # named with the key beside it and no value: "train.batch_size and train.epochs must be at least 1"
+        ("train.batch_size=-1", r"config: train.batch_size must be at least 1, got -1$"),
+        ("train.epochs=0", r"config: train.epochs must be at least 1, got 0$"),
+        ("log.every=0", r"config: log.every must be at least 1, got 0$"),
+        ("optim.t_mult=0", r"config: optim.t_mult must be at least 1, got 0$"),
     ],
 )
 def test_bad_values_are_named(tmp_path, override, message):
@@ -156,12 +161,32 @@ def test_a_config_that_is_not_utf8_text_is_one_line_naming_it(tmp_path):
 def test_an_unknown_key_in_a_validation_dataset_is_refused(tmp_path):
     """`split:` for `splits:` was passed over: the run validated on random splits instead of the official files."""
     entry = f"{{name: kadid10k, root: {tmp_path}, split: {tmp_path / 'splits'}}}"
-    with pytest.raises(ConfigError, match=r"unknown key split; known: name, root, splits, label"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key split \(did you mean 'splits'\?\); known: name, root, splits, label"
+    ):
         load_config(None, ["model.init=random", f"validation.datasets=[{entry}]"])
     ok = f"{{name: kadid10k, root: {tmp_path}, splits: 3, label: k}}"
     assert (
         load_config(None, ["model.init=random", f"validation.datasets=[{ok}]"]).validation.datasets[0]["label"] == "k"
     )
+
+
+@pytest.mark.parametrize(
+    "override, key, hint",
+    [
+        ("training.lr=1", "training", " (did you mean 'train'?)"),  # an unknown section
+        ("optim.lrr=1", "optim.lrr", " (did you mean 'optim.lr'?)"),
+        ("data.batch_size=8", "data.batch_size", " (did you mean 'train.batch_size'?)"),  # of another section
+        ("train.lr=1", "train.lr", " (did you mean 'optim.lr'?)"),
+        ("optim.bogus=1", "optim.bogus", ""),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_key_says_the_key_meant(override, key, hint):
+    """`--set data.batch_size=8` or `--set optim.lrr=1` listed the section's keys alone: the key meant, in another
+    section or one letter away, was left to the reader to find."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model.init=random", override])
+    assert str(err.value).startswith(f"unknown config key {key}{hint}; known: ")
 
 
 def nested_aliases(levels: int) -> str:
@@ -253,3 +278,19 @@ def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(ima
         line = f"error: model.weights={weights}: {problem}; set it to a local ResNet50 ImageNet file (torchvision's "
         assert result.output.startswith(line) and result.output.endswith("or set model.init=random\n"), result.output
         assert "resnet50-0676ba61.pth" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("train:\n\tepochs: 2\n", "line 2, column 1"), ("train:\n  epochs: 2\n\tseed: 1\n", "line 3, column 1")],
+)
+def test_a_tab_in_a_config_is_named_as_a_tab(tmp_path, text, where):
+    """A config indented with a tab (an editor's setting) was "found character '\\t' that cannot start any token",
+    PyYAML's words, which do not say that the tab is the problem nor what to write instead."""
+    path = tmp_path / "tab.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: invalid YAML ({where}: a tab, which YAML does not take here: indent with spaces); fix the file"
+    )

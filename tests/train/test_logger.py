@@ -133,3 +133,47 @@ def test_damaged_rows_dropped_on_resume_are_said_in_one_warning_per_file(tmp_pat
         with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config):
             pass
     assert (tmp_path / "log.csv").read_text().splitlines() == [header]
+
+
+@pytest.mark.parametrize(
+    "header", ["\0" * 22, "global_st", "global_step,epoch,sr", "global_step,epoch,srcc,kadid10k,spl\0\0"]
+)
+def test_a_damaged_validation_header_keeps_its_rows_and_is_written_again(tmp_path, header):
+    """A validation.csv whose header was cut short or zeroed (a disk fault) lost every row on resume, counted as
+    damaged, and a zeroed header with a zeroed row stopped the resume (IndexError); the rows are kept now, only
+    the header is counted, and the next validation writes the header again from its columns."""
+    config = Config()
+    config.log.tensorboard = config.log.progress = False
+    rows = ["2,1,0.500000,0.500000,kadid10k: official", "4,2,0.600000,0.600000,kadid10k: official"]
+    (tmp_path / "validation.csv").write_text("\n".join([header, *rows, "\0" * 9]) + "\n")
+    with pytest.warns(UserWarning) as said, output_lock(tmp_path), RunLogger(tmp_path, 10, 4, True, config) as log:
+        log.validation(6, 3, {"srcc": 0.7, "kadid10k": 0.7}, "kadid10k: official")
+    assert [str(w.message).split(" (")[0] for w in said] == [
+        f"{tmp_path / 'validation.csv'}: 2 damaged rows dropped on resume"
+    ]
+    assert (tmp_path / "validation.csv").read_text().splitlines() == [
+        "global_step,epoch,srcc,kadid10k,splits",
+        *rows,
+        "6,3,0.700000,0.700000,kadid10k: official",
+    ]
+
+
+def test_a_resume_validating_other_data_keeps_each_value_under_its_own_column(tmp_path):
+    """A run resumed with other validation.datasets (allowed) appended its rows under the old header: LIVE's
+    SRCC stood in the column named kadid10k, and the next resume dropped the rows of another width as damaged.
+    The file now holds every column, each value under its name, a column a row lacks left empty."""
+    config = Config()
+    config.log.tensorboard = config.log.progress = False
+    (tmp_path / "validation.csv").write_text("global_step,epoch,srcc,kadid10k,splits\n2,1,0.500000,0.500000,k\n")
+    with output_lock(tmp_path), RunLogger(tmp_path, 10, 2, True, config) as log:
+        log.validation(4, 2, {"srcc": 0.8, "live": 0.8}, "l")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no row is damaged
+        with output_lock(tmp_path), RunLogger(tmp_path, 10, 4, True, config) as log:
+            log.validation(6, 3, {"srcc": 0.9, "live": 0.9}, "l")
+    assert (tmp_path / "validation.csv").read_text().splitlines() == [
+        "global_step,epoch,srcc,kadid10k,splits,live",
+        "2,1,0.500000,0.500000,k,",
+        "4,2,0.800000,,l,0.800000",
+        "6,3,0.900000,,l,0.900000",
+    ]

@@ -86,3 +86,18 @@ def test_deterministic_algorithms_hold_for_the_run_alone(tmp_path, short_run, ti
         assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize(
+    "overrides, images",
+    [(["train.batch_size=8"], "6 training images"), (["data.max_images=1"], "1 training image (data.max_images=1)")],
+)
+def test_too_few_images_for_a_batch_say_what_to_change(short_run, image_folder, overrides, images):
+    """`data.max_images=1` was refused as '1 images under FOLDER are fewer than one batch of 2', of a folder holding
+    6, and no line said what to change."""
+    with pytest.raises(ValueError) as err:
+        Trainer(short_run(*overrides))
+    batch = 8 if overrides == ["train.batch_size=8"] else 2
+    assert str(err.value) == (
+        f"{image_folder}: {images}, fewer than one batch of {batch}; lower train.batch_size or add images"
+    )

@@ -577,29 +577,32 @@ def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, m
 @pytest.mark.parametrize(
     ("error", "advice"),
     [
-        (OSError(errno.ENOSPC, "No space left on device"), "free disk space and resume from the last state.pt"),
+        (OSError(errno.ENOSPC, "No space left on device"), "free disk space"),
         (
             OSError(errno.EROFS, "Read-only file system"),
-            "remount the file system writable (or move the run folder to one that is) and resume from the last "
-            "state.pt",
+            "remount the file system writable (or move the run folder to one that is)",
         ),
         (
             OSError(errno.EACCES, "Permission denied"),
-            "fix the run folder's permissions and resume from the last state.pt",
+            "fix the run folder's permissions",
         ),
     ],
 )
 def test_a_run_file_that_cannot_be_written_gets_the_advice_of_its_error(tmp_path, error, advice):
     """A read-only run folder was told to 'free disk space (or fix the folder's permissions)', a full disk to fix
-    permissions too: each error now gets its own advice."""
+    permissions too: each error now gets its own advice. And a run that had written no state.pt yet (its first
+    checkpoint failing) was told to 'resume from the last state.pt': it is told to run the command again."""
     from arniqa.train.state import checkpoint_write
 
-    with pytest.raises(TrainingError) as caught, checkpoint_write(tmp_path / "state.pt", "the last one is kept"):
-        raise error
-    assert (
-        str(caught.value)
-        == f"{tmp_path / 'state.pt'}: cannot write it ({error.strerror}); the last one is kept; {advice}"
-    )
+    state = tmp_path / "state.pt"
+    for then in (" and run the same command again (no state.pt yet)", f" and resume with --resume {state}"):
+        for path in (state, tmp_path / "snapshots" / "step5.safetensors"):
+            with pytest.raises(TrainingError) as caught, checkpoint_write(path, "the last one is kept"):
+                raise error
+            assert (
+                str(caught.value) == f"{path}: cannot write it ({error.strerror}); the last one is kept; {advice}{then}"
+            )
+        state.write_bytes(b"a state")  # the run wrote one: resume from it
 
 
 def test_running_out_of_memory_writing_the_state_does_not_say_to_lower_the_batch_size(
@@ -618,7 +621,7 @@ def test_running_out_of_memory_writing_the_state_does_not_say_to_lower_the_batch
     said = str(caught.value)
     assert said.startswith(f"{tmp_path / 'run' / STATE_FILE}: cannot write it (MemoryError); ")
     assert said.endswith(
-        "; free memory (the state holds the model and its optimizer, whatever the batch size) and resume from the "
-        "last state.pt"
+        "; free memory (the state holds the model and its optimizer, whatever the batch size) and run the same "
+        "command again (no state.pt yet)"  # its first checkpoint
     )
     assert "batch_size" not in said

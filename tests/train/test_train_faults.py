@@ -357,3 +357,28 @@ def test_running_out_of_memory_in_a_step_is_one_line_saying_what_to_lower(tmp_pa
         f"(--resume from a state.pt); the last good checkpoint is {tmp_path / 'run' / STATE_FILE}"
     )
     assert "DefaultCPUAllocator" in str(caught.value.__cause__)
+
+
+def test_a_signal_in_the_last_step_still_stops_the_command(short_run, tiny_model, monkeypatch):
+    """Ctrl-C in a run's last step (or while its model was written) was taken and dropped: the run ended as if
+    none came, exit 0, so `arniqa ablate` (and a shell loop over runs) went on to the next run. The run still
+    ends whole, its model written, and then stops the command: Stopped, 130, saying the run finished."""
+    step = Trainer.train_step
+
+    def interrupted_last(self, batch, epoch, at):
+        if self.global_step == 2:  # 3 steps in all
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(self, batch, epoch, at)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_last)
+    trainer = Trainer(short_run("train.max_steps=3"))
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        trainer.fit()
+    run = trainer.output
+    assert stopped.value.code == 128 + signal.SIGINT
+    assert str(stopped.value) == (
+        f"stopped by SIGINT after the run's last step (global step 3); it finished: model written to "
+        f"{run / 'model.safetensors'}"
+    )
+    assert (run / "model.safetensors").exists()
+    assert torch.load(run / STATE_FILE, weights_only=False)["global_step"] == 3

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import typer
 
 from ..utils import runtime
+from ..utils.names import count
 from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, go_on, output_folders, stop
 
 
@@ -24,7 +26,11 @@ def ablate(
     out: Path | None = typer.Option(
         None, "-o", "--output", "--out", help="Output folder (overrides the config's output)."
     ),
-    report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from finished results."),
+    report_only: bool = typer.Option(
+        False,
+        "--report-only",
+        help="Only rewrite the report from finished results (a warning names the runs that have none).",
+    ),
 ) -> None:
     """Train and evaluate every variant and seed of the ablation, then write its report.
 
@@ -59,6 +65,7 @@ def ablate(
                 with output_lock(study):
                     path = write_report(cfg, study, made_here=False)
                 typer.echo(f"report written to {path}")
+                unfinished(cfg, study)
                 return
             outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
         except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
@@ -71,3 +78,18 @@ def ablate(
         for variant, seed, stage, message in outcome["failed"]:
             typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+def unfinished(cfg, study: Path) -> None:
+    """A warning naming the configured runs (variant, seed, stage) that have no result in ``study``."""
+    from ..ablation.layout import result_path
+
+    runs = [(v, s, st) for v in cfg.variants for s in cfg.seeds for st in cfg.stages()]
+    missing = [f"{v} seed {s} {st}" for v, s, st in runs if not result_path(study, v, s, st).exists()]
+    if missing:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        warnings.warn(
+            f"{study}: {len(missing)} of {count(len(runs), 'run')} have no result ({shown}); the report leaves them "
+            "out: rerun arniqa ablate without --report-only to run them",
+            stacklevel=2,
+        )

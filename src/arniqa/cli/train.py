@@ -17,7 +17,10 @@ def train(
         ..., help="YAML config (configs/arniqa_resnet50.yaml, arniqa_se_resnet50.yaml, demo.yaml)."
     ),
     overrides: list[str] = typer.Option(
-        [], "--set", help="Override a config value, e.g. --set optim.lr=0.01 (repeatable)."
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set optim.lr=0.01 or --set output=runs/x, the run folder (repeatable).",
     ),
     resume: Path | None = typer.Option(None, "--resume", help="Resume from the state.pt of an interrupted run."),
 ) -> None:

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .folders import list_images, training_root
+from .folders import image_rule, list_images, training_root
 from .images import read_image, uint8_view
 from .views import half_scale_crop
 
@@ -47,7 +47,7 @@ def training_images(root: str | Path) -> list[Path]:
                 return files
     files = list_images(root)
     if not files:
-        raise ValueError(f"no images (files of a format PIL or pillow-heif opens) found under {str(root)!r}")
+        raise ValueError(f"{root}: no image files found; give a folder holding image files: {image_rule()}")
     return files
 
 

@@ -11,6 +11,8 @@ safetensors header may not exceed :data:`MAX_HEADER`.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -129,7 +131,9 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
         with zipfile.ZipFile(path) as archive:
             _check_unpacked(path, archive)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt / foreign files
         with open(path, "rb") as f:
             pickled = zipfile.is_zipfile(path) or f.read(1) == b"\x80"  # torch writes pickles of protocol 2 and up
@@ -137,10 +141,15 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             raise WeightsError(
                 f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
             ) from e
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch's advice runs over many lines
+        if name := refused_object(e):
+            raise WeightsError(
+                f"{path}: refused to read it: it would load the Python object {name}, and a weight file holds "
+                "tensors alone (loading objects can run code); save the weights alone (model.state_dict()) or as "
+                ".safetensors"
+            ) from e
         raise WeightsError(
-            f"{path}: not a readable PyTorch weight file ({type(e).__name__}: {first}); "
-            "it holds more than tensors, which are not loaded"
+            f"{path}: not a readable PyTorch weight file ({unpickling_problem(e)}); the file is damaged or "
+            "holds more than tensors, which are not loaded"
         ) from e
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict) and not torch.is_tensor(obj.get(wrapper)):
@@ -151,6 +160,22 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
     for name, tensor in obj.items():
         _check_storage(path, tensor, name)
     return dict(obj)
+
+
+def refused_object(err: Exception) -> str | None:
+    """The Python object (``module.name``) that ``torch.load(weights_only=True)`` refused to load, as its error
+    ``err`` names it, or None for another error."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    return found[1] if found else None
+
+
+def unpickling_problem(err: Exception) -> str:
+    """``Type: message`` of ``err`` on one line: torch's weights-only message reduced to its reason (its first
+    line advises loading with weights_only=False, which runs the file's code)."""
+    text = str(err)
+    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    line = reason[1] if reason else next((s for s in text.splitlines() if s.strip()), "")
+    return f"{type(err).__name__}: {line.strip()}"
 
 
 # Storage class names written by the TorchScript pickler, and the dtype they hold.

@@ -19,7 +19,7 @@ from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
-from ..utils.names import agree
+from ..utils.names import agree, did_you_mean
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -235,6 +235,8 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     """PyYAML's error in one line: where (line, column) and what."""
     mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or str(err)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if "character '\\t'" in problem:  # PyYAML's "found character '\t' that cannot start any token"
+        return where + "a tab, which YAML does not take here: indent with spaces"
     return where + " ".join(problem.split())
 
 
@@ -274,8 +276,16 @@ def check(config: Config) -> None:
         problems.append(f"train.seed must be from 0 to 2**32 - 1, got {config.train.seed}")
     if config.data.crop_size < 16:
         problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
-    if config.train.batch_size < 1 or config.train.epochs < 1:
-        problems.append("train.batch_size and train.epochs must be at least 1")
+    at_least_one = {
+        "train.batch_size": config.train.batch_size,
+        "train.epochs": config.train.epochs,
+        "train.checkpoint_every": config.train.checkpoint_every,
+        "log.every": config.log.every,
+        "validation.every": config.validation.every,
+        "optim.t0_epochs": config.optim.t0_epochs,
+        "optim.t_mult": config.optim.t_mult,
+    }
+    problems += [f"{key} must be at least 1, got {value}" for key, value in at_least_one.items() if value < 1]
     for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer or null, got {value!r}")
@@ -287,10 +297,6 @@ def check(config: Config) -> None:
     problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")
-    if config.train.checkpoint_every < 1 or config.log.every < 1 or config.validation.every < 1:
-        problems.append("train.checkpoint_every, log.every and validation.every must be at least 1")
-    if config.optim.t0_epochs < 1 or config.optim.t_mult < 1:
-        problems.append("optim.t0_epochs must be at least 1 and optim.t_mult at least 1")
     problems += not_one_of("optim.name", config.optim.name, OPTIMIZERS)
     opt = config.optim
     if not 0 < opt.lr < math.inf:
@@ -323,7 +329,8 @@ def check(config: Config) -> None:
         # a misspelt key (`split:`) was passed over: the run validated on random splits
         elif unknown := sorted(str(k) for k in set(dataset) - set(VALIDATION_KEYS)):
             problems.append(
-                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}; "
+                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], VALIDATION_KEYS) if len(unknown) == 1 else ''}; "
                 f"known: {', '.join(VALIDATION_KEYS)}"
             )
     if problems:
@@ -345,25 +352,36 @@ def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:
     return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"]
 
 
-def build_dataclass(cls, values: Any, where: str = ""):
+def build_dataclass(cls, values: Any, where: str = "", root=None):
     """A ``cls`` dataclass from nested ``values``: defaults for missing keys, nested dataclasses built the
     same way, every other value checked against its default's type; ConfigError names the key (``where``
-    prefixes the names: the section being built)."""
+    prefixes the names: the section being built, of the dataclass ``root``, by default ``cls``)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         keys = ", ".join(where + k for k in unknown)
-        raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}; known: {', '.join(fields)}")
+        hint = (
+            _misplaced(unknown[0], root or cls) or did_you_mean(unknown[0], fields, where) if len(unknown) == 1 else ""
+        )
+        raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}{hint}; known: {', '.join(fields)}")
     kwargs = {}
     for name, value in values.items():
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.")
+            kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.", root or cls)
         else:
             kwargs[name] = _coerce(value, default, where + name)
     return cls(**kwargs)
+
+
+def _misplaced(key: str, root) -> str:
+    """``" (did you mean 'train.batch_size'?)"`` for a key of another section of the dataclass ``root`` (with
+    ``data.batch_size``), else ``""``."""
+    sections = [f.name for f in dataclasses.fields(root) if dataclasses.is_dataclass(getattr(root(), f.name))]
+    found = [f"{s}.{key}" for s in sections if key in {f.name for f in dataclasses.fields(getattr(root(), s))}]
+    return " (did you mean " + " or ".join(map(repr, found)) + "?)" if found else ""
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:

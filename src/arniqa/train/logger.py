@@ -122,15 +122,19 @@ class RunLogger:
         if not self.enabled:
             return
         path = self.output / "validation.csv"
-        new = _headless(path)
-        row = {key: f"{value:.6f}" for key, value in metrics.items()}
+        row = {"global_step": str(global_step), "epoch": str(epoch)}
+        row |= {key: f"{value:.6f}" for key, value in metrics.items()}
         if splits:
             row["splits"] = splits
-        with self._writing("validation.csv"), open(path, "a", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            if new:
-                out.writerow(["global_step", "epoch", *row])
-            out.writerow([global_step, epoch, *row.values()])
+        with self._writing("validation.csv"):
+            rows = _read_csv(path)
+            if rows and rows[0] == list(row):
+                with open(path, "a", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerow(row.values())
+            else:  # new, its header damaged (rebuilt from these columns) or other validation data on resume
+                head = rows[0] if rows and rows[0][:1] == ["global_step"] else list(row)
+                records = [dict(zip(head, r)) for r in rows if len(r) == len(head) and r[0].isdigit()] + [row]
+                _write_rows(path, [*head, *(c for c in row if c not in head)], records)
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"validation/{key}", value, global_step)
@@ -155,18 +159,45 @@ def _headless(path: Path) -> bool:
     return not path.exists() or path.stat().st_size == 0
 
 
-def _truncate_csv(path: Path, last_step: int, header: tuple[str, ...] | None = None) -> int:
-    """Keep the header (``header``, else the file's first row) and the rows with global_step <= last_step (all rows
-    dropped for a fresh run); return how many rows were dropped as damaged: not the header, and not a row of its
-    columns with a step number and no NUL byte (cut short by a failed write, zeroed by a disk fault, edited)."""
+def _read_csv(path: Path) -> list[list[str]]:
+    """The rows of the CSV at ``path`` (none when it is missing); a line holding a NUL byte is an empty row."""
     if not path.exists():
-        return 0
+        return []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         lines = f.read().splitlines()
-    rows = [[] if "\0" in line else next(csv.reader([line]), []) for line in lines]  # Python 3.10's csv raises on NUL
-    head = list(header) if header else rows[0] if rows else []
-    body = [r for r in rows if r != head] if header else rows[1:]
-    good = [r for r in body if len(r) == len(head) and r[0].isdigit()]
+    return [[] if "\0" in line else next(csv.reader([line]), []) for line in lines]  # Python 3.10's csv raises on NUL
+
+
+def _write_rows(path: Path, head: list[str], records: list[dict[str, str]]) -> None:
+    """Replace the CSV at ``path`` with the header ``head`` and ``records`` (a column a record lacks left empty)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            out = csv.DictWriter(f, head, restval="")
+            out.writeheader()
+            out.writerows(records)
+
+    atomic_write(path, write)
+
+
+def _truncate_csv(path: Path, last_step: int, header: tuple[str, ...] | None = None) -> int:
+    """Keep the header (``header``, else the file's first row when it is one) and the rows with global_step <=
+    last_step (all rows dropped for a fresh run); return how many rows were dropped as damaged: not the header, and
+    not a row of its columns with a step number and no NUL byte (cut short by a failed write, zeroed by a disk fault,
+    edited). A damaged first row (no ``header``) counts as one, and the rows of the most frequent width are kept
+    without a header: the next validation writes it from its columns."""
+    if not path.exists():
+        return 0
+    rows = _read_csv(path)
+    widths = [len(r) for r in rows if r[:1] and r[0].isdigit()]
+    width = len(header) if header else max(widths, key=widths.count, default=0)
+    if header:
+        head = list(header)
+        body = [r for r in rows if r != head]
+    else:  # validation.csv: a header of its rows' width (cut short, it is damaged)
+        head = rows[0] if rows and rows[0][:1] == ["global_step"] and (not widths or len(rows[0]) == width) else []
+        body = rows[1:] if head else rows
+    good = [r for r in body if len(r) == width > 0 and r[0].isdigit()]
     kept = ([head] if head else []) + [r for r in good if int(r[0]) <= last_step]
 
     def write(tmp: Path) -> None:

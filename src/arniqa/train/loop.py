@@ -40,6 +40,7 @@ from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries, text_writer
+from ..utils.names import count
 from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, end_workers, make_loader, resolve_degrade_on, worker_death
 from .config import Config, TrainConfig, check_data
@@ -120,8 +121,10 @@ class Trainer:
             raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by {self.ctx.world_size} processes")
         self.steps_per_epoch = len(self.dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
+            limit = f" (data.max_images={config.data.max_images})" if config.data.max_images is not None else ""
             raise ValueError(
-                f"{len(self.dataset)} images under {config.data.root!r} are fewer than one batch of {cfg.batch_size}"
+                f"{config.data.root}: {count(len(files), 'training image')}{limit}, fewer than one batch of "
+                f"{cfg.batch_size}; lower train.batch_size or add images"
             )
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", self.ctx.world_size))
         self.degrade_on = resolve_degrade_on(config.data.degrade_on, self.device, local_processes)
@@ -293,6 +296,7 @@ class Trainer:
     def fit(self, resume: str | Path | None = None) -> Path:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
         locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
+        path = self.output / "model.safetensors"
         try:
             with deterministic_algorithms(self.config.train.deterministic), self._started(resume) as logger, self.stops:
                 if logger is not None:
@@ -301,7 +305,12 @@ class Trainer:
                     self._finish()
         finally:
             teardown()
-        return self.output / "model.safetensors"
+        if self.stops.signum:  # in the last step or the model's write: the run is whole, and the command stops
+            raise Stopped(
+                self.stops.signum,
+                f"after the run's last step (global step {self.global_step}); it finished: {self.outcome(path)}",
+            )
+        return path
 
     def outcome(self, path: Path) -> str:
         """The line a command prints once :meth:`fit` returned ``path``."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import io
 import random
-import re
 import signal
 import threading
 import warnings
@@ -125,7 +124,7 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
         yield
     except (OSError, SafetensorError, MemoryError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
-        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err)}") from err
+        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err, path)}") from err
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
@@ -133,9 +132,12 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
                 previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
 
 
-def _write_advice(err: BaseException) -> str:
-    """What to do when a run file cannot be written for ``err``, then resume."""
-    then = " and resume from the last state.pt"
+def _write_advice(err: BaseException, path: Path) -> str:
+    """What to do when the run file ``path`` (a snapshot's too) cannot be written for ``err``, then resume, or start
+    again when the run wrote no state yet."""
+    folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
+    state = folder / STATE_FILE
+    then = f" and {resume_with(state)}" if state.exists() else f" and run the same command again (no {STATE_FILE} yet)"
     if out_of_memory(err):  # serialising the state in memory: its size is the model's, not the batch's
         return "free memory (the state holds the model and its optimizer, whatever the batch size)" + then
     if out_of_space(err):
@@ -180,21 +182,22 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
     StateError naming the file otherwise."""
     import torch
 
+    from ..models.files import refused_object, unpickling_problem
+
     data = read_state_bytes(path) if data is None else data
     try:  # torch raises many types for damaged or foreign files
         with warnings.catch_warnings(), torch.serialization.safe_globals(OLD_NUMPY_TYPES):
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a foreign file
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:
-        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))  # the object torch refused to load
-        if unsafe:
+        if unsafe := refused_object(err):
             raise StateError(
-                f"{path}: refused to read it: it would load the Python object {unsafe[1]}, which a "
+                f"{path}: refused to read it: it would load the Python object {unsafe}, which a "
                 "training state written by arniqa never holds (a file that runs code when read); "
                 "delete it and resume from a state.pt you wrote, or start the run again"
             ) from None
         raise StateError(
-            f"{path}: not a readable training state ({_first_line(err)}); the file is damaged or not "
+            f"{path}: not a readable training state ({unpickling_problem(err)}); the file is damaged or not "
             f"a state.pt: {_not_a_state(path)}"
         ) from None
     missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
@@ -203,14 +206,6 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
             f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); {_not_a_state(path)}"
         )
     return state
-
-
-def _first_line(err: Exception) -> str:
-    """``Type: message`` of ``err`` on one line: torch's weights-only message reduced to its reason."""
-    text = str(err)
-    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    line = reason[1] if reason else next((s for s in text.splitlines() if s.strip()), "")
-    return f"{type(err).__name__}: {line.strip()}"
 
 
 def drawn_on(degrade_on: str, device: str | None) -> str | None:

@@ -22,13 +22,14 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP"
 
 
 class Stopped(KeyboardInterrupt):
-    """The run stopped on signal ``signum`` (``where``: when, and what state.pt holds); ``code`` is the exit
-    status, 128 + the signal's number, as a shell reports it. A KeyboardInterrupt, as Ctrl-C: no ``except
-    Exception`` on the way up (an ablation's loop over its jobs) takes it for one failed job and goes on."""
+    """The run stopped on signal ``signum`` (``where``: when, and what state.pt holds; ``state``, to resume from,
+    None for a run that finished); ``code`` is the exit status, 128 + the signal's number, as a shell reports it.
+    A KeyboardInterrupt, as Ctrl-C: no ``except Exception`` on the way up (an ablation's loop over its jobs) takes
+    it for one failed job and goes on."""
 
-    def __init__(self, signum: int, where: str, state: Path) -> None:
+    def __init__(self, signum: int, where: str, state: Path | None = None) -> None:
         self.reason = f"stopped by {signal.Signals(signum).name} {where}"
-        super().__init__(self.reason + (f": {resume_with(state)}" if state.exists() else ""))
+        super().__init__(self.reason + (f": {resume_with(state)}" if state and state.exists() else ""))
         self.code = 128 + signum
 
 

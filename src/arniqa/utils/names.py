@@ -8,12 +8,12 @@ import difflib
 from collections.abc import Iterable
 
 
-def did_you_mean(name, choices: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` (or ``'x' or 'y'``) for the choices closest to ``name``, case ignored;
-    ``""`` when none is close."""
+def did_you_mean(name, choices: Iterable[str], prefix: str = "") -> str:
+    """``" (did you mean 'x'?)"`` (or ``'x' or 'y'``) for the choices closest to ``name``, case ignored, each
+    written after ``prefix`` (a config key's section, ``optim.``); ``""`` when none is close."""
     by_lower = {str(c).lower(): str(c) for c in choices}
     close = difflib.get_close_matches(str(name).strip().lower(), list(by_lower), n=2, cutoff=0.6)
-    return " (did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?)" if close else ""
+    return " (did you mean " + " or ".join(repr(prefix + by_lower[c]) for c in close) + "?)" if close else ""
 
 
 def agree(n: int, word: str, plural: str | None = None) -> str:
