@@ -197,6 +197,7 @@ def test_explain_fit_reports_accuracy_and_failed_references(files, tmp_path):
     assert [f["path"] for f in report["failed"]] == [str(broken)]
     named = "error: " + str(broken).replace("\n", "\\x0a") + ": "
     *_, line, summary = result.stderr.splitlines()
+    assert "" not in result.stderr.splitlines()  # the progress bar, off a terminal, left a blank line in a log
     assert line.startswith(named)  # one line, naming the file whole, as an error (it was a bare `PATH: problem`)
     assert summary == f'1 of 2 reference images could not be read (see "failed" in {out.with_suffix(".json")})'
     assert report["fit_accuracy"]["single"]["images"] == 23 * 5

@@ -205,3 +205,30 @@ def test_an_output_deleted_while_rows_are_written_stops_the_writer_naming_it(tmp
     w.close(quiet=True)
     if fault == "replaced":
         assert out.read_text() == "path,score,raw_score,error\n"  # the file put there is left as it is
+
+
+def test_report_of_a_file_whose_first_row_does_not_parse_says_so(tmp_path):
+    """A result file whose first row was edited (a word for a score) was refused as 'no rows' while it held
+    them; the line now says that row does not parse, and a file of a header alone still has no rows."""
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("path,score,raw_score,error\na.png,good,3.0,\nb.png,0.5,3.0,\nc.png,0.7,3.8,\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and not (tmp_path / "r.html").exists()
+    assert result.stderr == (
+        f"error: {scores}: its first row does not parse as a result row, nor do the 2 lines after it (an edit?); "
+        "fix that row, or score again\n"
+    )
+    scores.write_text("path,score,raw_score,error\na.png,0.5\n")  # a row with a field cut away
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html")])
+    assert result.stderr == (
+        f"error: {scores}: its first row does not parse as a result row (an edit?); fix that row, or score again\n"
+    )
+    scores.write_text("path,score,raw_score,error\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {scores}: no rows; give a result file that arniqa score wrote rows into\n"

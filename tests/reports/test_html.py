@@ -178,3 +178,17 @@ def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, m
     uri = thumbnail(str(tmp_path / "small.png"))
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as small:
         assert small.size == (96, 48)
+
+
+def test_a_name_with_markup_in_it_stays_inside_the_data_script(tmp_path):
+    """A file named ``<!--<script>.jpg`` put the HTML tokenizer's script data into its double-escaped state (HTML
+    standard, 13.2.5.20-31), where the data's own ``</script>`` no longer ends the element: the rest of the page
+    became script text and the report showed no table. Those states begin only at ``<``, so the data holds none,
+    and its JSON still gives every name back."""
+    names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg"]
+    rows = [{"path": n, "score": 0.1 * i} for i, n in enumerate(names)]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    start = text.index('<script id="data" type="application/json">') + len('<script id="data" type="application/json">')
+    data = text[start : text.index("</script>", start)]
+    assert "<" not in data
+    assert [r[0] for r in json.loads(data)["rows"]] == names

@@ -147,7 +147,11 @@ def fit(
                         "docs/explain.md, *Cost*: how to make it cheaper)"
                     )
 
-            with Progress(console=err, transient=True) as bar, _no_references(), writing(cache or output):  # entries
+            with (  # the bar only on a terminal: off one, its end was a blank line in the log
+                Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
+                _no_references(),
+                writing(cache or output),  # entries
+            ):
                 task = bar.add_task("fit references", total=len(paths))
                 data = labelled_features(
                     scorer,

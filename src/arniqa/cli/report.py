@@ -57,8 +57,12 @@ def report(
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:
         fail(f"{scores}: not a result file of arniqa score ({e})")
+    if not rows and left_out:
+        after = left_out - 1
+        rest = f", nor {agree(after, 'does', 'do')} the {count(after, 'line')} after it" if after else ""
+        fail(f"{scores}: its first row does not parse as a result row{rest} (an edit?); fix that row, or score again")
     if not rows:
-        fail(f"{scores}: no rows")
+        fail(f"{scores}: no rows; give a result file that arniqa score wrote rows into")
     try:
         index = None if maps is None else read_map_index(maps)
     except ValueError as e:  # no maps.csv

@@ -151,7 +151,8 @@ def build_report(
     ]
     n = min(best_worst, len(data) // 2 or len(data))  # the worst and the best never show the same image twice
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
-    payload = payload.replace("</", "<\\/")  # never closes the script element
+    # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
+    payload = payload.replace("<", "\\u003c")
     errors = "".join(
         f"<tr><td>{html.escape(printable(str(r['path'])))}</td><td>{html.escape(printable(_why_not(r)))}</td></tr>"
         for r in failed
