@@ -185,6 +185,20 @@ def test_a_bad_file_is_one_line_saying_what_is_wrong_and_what_to_do(tmp_path, mo
     assert e.value.reason == "cannot read file (Permission denied); check its permissions"
 
 
+def test_an_image_past_pils_limit_says_to_raise_pils_limit_not_the_bound(tmp_path, monkeypatch):
+    """An image past twice PIL's limit and within a bound (the Python API's ``max_pixels``) said 'raise the bound
+    (--max-pixels) to score it', which changes nothing; it now names the limit that refuses it, and raising that
+    limit scores it."""
+    Image.fromarray(np.kron(_pattern(), np.ones((2, 2, 1), np.uint8))).save(tmp_path / "big.png")  # 96x64
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses past 2000 pixels
+    for bound in (10_000, 10**7):
+        with pytest.raises(ImageError) as e:
+            open_image(tmp_path / "big.png", max_pixels=bound)
+        assert e.value.reason.endswith("; raise PIL.Image.MAX_IMAGE_PIXELS to score it"), e.value.reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 96 * 64)
+    assert open_image(tmp_path / "big.png", max_pixels=10_000).size == (96, 64)
+
+
 @pytest.mark.parametrize("name", ["scan.eps", "photo.jpg", "photo.png", "photo.tif"])
 def test_postscript_is_refused_and_never_run_whatever_its_name(tmp_path, monkeypatch, name):
     """Pillow would run an EPS file's PostScript through Ghostscript (here a stand-in leaving a marker):
