@@ -316,7 +316,7 @@ def test_an_unreadable_image_is_one_line_exit_2(setup, tmp_path):
     result = CliRunner().invoke(app, _quick(setup, tmp_path / "kadid", tmp_path / "out"))
     assert result.exit_code == 2
     assert _one_line(result) == (
-        f"error: 1 of 40 images could not be read: {bad}: empty file (0 bytes) "
+        f"error: 1 of 40 images could not be read: {bad}: empty file (0 bytes); copy or download it again "
         "(the other features are cached; a rerun retries only these)"
     )
 

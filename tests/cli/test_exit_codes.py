@@ -418,8 +418,8 @@ def test_a_broken_pristine_image_stops_the_synthetic_benchmark_in_one_line(workd
     (workdir / "photos" / "b.png").write_text("not an image")
     result = CliRunner().invoke(app, ["benchmark", "synthetic", "--pristine", "photos", "-o", "set", "--size", "32x24"])
     assert result.exit_code == EXIT_USAGE
-    line = "error: photos/b.png: not an image file PIL can read; take it out of the pristine photos (or replace it)"
-    line += " and rerun"
+    line = "error: photos/b.png: a text file, not an image (a web page or an error message saved under an image's "
+    line += "name?); take it out of the pristine photos (or replace it) and rerun"
     assert (result.stdout, result.stderr) == ("", line + "\n")  # the bar's stop wrote a blank line on stdout
 
 

@@ -438,7 +438,8 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
     result = _run("explain", "fit", broken, "-o", out, "--checkpoint", plain, "--size", "32x24", "--chains", 0)
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().splitlines() == [
-        f"error: {broken / 'x.png'}: not an image file PIL can read; it is the only reference image, so there is no fit"
+        f"error: {broken / 'x.png'}: a text file, not an image (a web page or an error message saved under an image's "
+        "name?); copy or download it again; it is the only reference image, so there is no fit"
     ]
     assert not out.exists()
 

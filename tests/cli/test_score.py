@@ -394,7 +394,7 @@ def test_mistyped_paths_alone_are_one_line_before_any_download(weights_dir, fold
     r = _run([typos[0], folder / "a.jpg", "--weights-dir", weights_dir, "--protocol", "whole", "-o", out])
     rows = _csv(out)
     assert r.exit_code == 1 and [row["path"] for row in rows] == [str(typos[0]), str(folder / "a.jpg")]
-    assert rows[0]["error"] == "no such file" and rows[1]["score"]
+    assert rows[0]["error"] == "no such file; check the path" and rows[1]["score"]
 
 
 @pytest.mark.parametrize(

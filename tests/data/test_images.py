@@ -148,6 +148,57 @@ def test_errors_name_the_file(tmp_path):
     _expect_error("/dev/zero", "not a regular file")  # reading it would never end
 
 
+def test_a_bad_file_is_one_line_saying_what_is_wrong_and_what_to_do(tmp_path, monkeypatch):
+    """A text file or a saved error page named .jpg, an unknown binary, an empty file and a cut-off JPEG said 'not an
+    image file PIL can read', 'empty file (0 bytes)' or 'truncated or corrupt image data (...)' and nothing on what
+    to do, and a JPEG the system would not read was 'truncated or corrupt'. Each is now one line with the problem and
+    what to do, read from a file and (all but the unreadable one) from its bytes, as a tar member is."""
+    Image.fromarray(_pattern()).save(tmp_path / "whole.jpg")
+    whole = (tmp_path / "whole.jpg").read_bytes()
+    cases = {
+        "notes.jpg": (b"shot list\n\tday 1: harbour\r\n", "a text file, not an image", "copy or download it again"),
+        "page.jpg": (b"<!DOCTYPE html><html><title>404 Not Found</title></html>", "a text file, not an image", "copy"),
+        "blob.jpg": (bytes(range(256)) * 4, "not an image file Pillow can read", "convert it to PNG or JPEG"),
+        "sig.png": (b"\x89PNG\r\n\x1a\n not really", "truncated or corrupt image data (it starts as a PNG", "copy"),
+        "cut.jpg": (whole[: len(whole) // 2], "truncated or corrupt image data (", "copy or download it again"),
+        "empty.jpg": (b"", "empty file (0 bytes)", "copy or download it again"),
+    }
+    for name, (data, problem, fix) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        for source in (lambda: open_image(tmp_path / name), lambda: decode_image(data, name)):
+            with pytest.raises(ImageError) as e:
+                source()
+            reason = e.value.reason
+            assert reason.startswith(problem) and "; " in reason and fix in reason.rsplit("; ", 1)[1], reason
+            assert "\n" not in str(e.value)
+    real_open = open
+
+    def refused(file, *args, **kwargs):  # root reads a chmod 000 file, so the refusal is made here
+        if str(file).endswith("locked.jpg"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    (tmp_path / "locked.jpg").write_bytes(whole)
+    monkeypatch.setattr("builtins.open", refused)
+    with pytest.raises(ImageError) as e:
+        open_image(tmp_path / "locked.jpg")
+    assert e.value.reason == "cannot read file (Permission denied); check its permissions"
+
+
+def test_an_image_past_pils_limit_says_to_raise_pils_limit_not_the_bound(tmp_path, monkeypatch):
+    """An image past twice PIL's limit and within a bound (the Python API's ``max_pixels``) said 'raise the bound
+    (--max-pixels) to score it', which changes nothing; it now names the limit that refuses it, and raising that
+    limit scores it."""
+    Image.fromarray(np.kron(_pattern(), np.ones((2, 2, 1), np.uint8))).save(tmp_path / "big.png")  # 96x64
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses past 2000 pixels
+    for bound in (10_000, 10**7):
+        with pytest.raises(ImageError) as e:
+            open_image(tmp_path / "big.png", max_pixels=bound)
+        assert e.value.reason.endswith("; raise PIL.Image.MAX_IMAGE_PIXELS to score it"), e.value.reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 96 * 64)
+    assert open_image(tmp_path / "big.png", max_pixels=10_000).size == (96, 64)
+
+
 @pytest.mark.parametrize("name", ["scan.eps", "photo.jpg", "photo.png", "photo.tif"])
 def test_postscript_is_refused_and_never_run_whatever_its_name(tmp_path, monkeypatch, name):
     """Pillow would run an EPS file's PostScript through Ghostscript (here a stand-in leaving a marker):

@@ -151,7 +151,11 @@ def test_a_macs_appledouble_files_listed_by_find_are_skipped_as_in_a_folder(tmp_
     assert r.exit_code == 1, r.output
     rows = {row["path"]: row["error"] for row in csv.DictReader(open(out))}
     assert list(rows) == [str(photo), str(real), str(tmp_path / "notes.jpg"), str(tmp_path / "._gone")]
-    assert not rows[str(photo)] and not rows[str(real)] and rows[str(tmp_path / "._gone")] == "no such file"
+    assert (
+        not rows[str(photo)]
+        and not rows[str(real)]
+        and rows[str(tmp_path / "._gone")] == "no such file; check the path"
+    )
     assert "skipped 3 files no decoder can open: 3 ._* (Mac AppleDouble)" in r.stderr
 
 

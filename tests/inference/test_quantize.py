@@ -224,7 +224,11 @@ def test_unreadable_calibration_photos_are_left_out_each_named(tmp_path):
     for d in (mixed, bad):
         (d / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
         (d / "c.jpg").write_bytes(b"")
-    named = [f"{mixed / 'b.png'}: not an image file PIL can read", f"{mixed / 'c.jpg'}: empty file (0 bytes)"]
+    named = [
+        f"{mixed / 'b.png'}: truncated or corrupt image data (it starts as a PNG file, which Pillow cannot read); "
+        "copy or download it again",
+        f"{mixed / 'c.jpg'}: empty file (0 bytes); copy or download it again",
+    ]
     with pytest.warns(UserWarning) as caught:
         feeds = calibration_views(mixed)
     assert [str(w.message) for w in caught] == [f"{line}; calibrating on the other photos" for line in named]
@@ -235,7 +239,7 @@ def test_unreadable_calibration_photos_are_left_out_each_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the one error, no warning per photo before it
         with pytest.raises(
-            ValueError, match=r"bad: none of the calibration photos can be read \(2 tried; .*b.png: not"
+            ValueError, match=r"bad: none of the calibration photos can be read \(2 tried; .*b.png: truncated"
         ):
             quantize(fp32, tmp_path / "never.onnx", bad)
     assert not (tmp_path / "never.onnx").exists()

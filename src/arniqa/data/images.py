@@ -61,6 +61,8 @@ through PIL, 0.70 GB for a tiny image).
 
 from __future__ import annotations
 
+import codecs
+import errno
 import io
 import math
 import os
@@ -117,12 +119,17 @@ IMAGE_EXTENSIONS = HEIF_EXTENSIONS | {
 
 
 class ImageError(ValueError):
-    """A file that cannot be decoded to an RGB image; ``path`` and ``reason`` say which and why."""
+    """A file that cannot be decoded to an RGB image; ``path`` says which, ``problem`` what is wrong and ``reason``
+    that with what to do (``fix``), for a caller that has no advice of its own."""
 
-    def __init__(self, path: PathLike | str, reason: str) -> None:
+    def __init__(self, path: PathLike | str, problem: str, fix: str = "") -> None:
         self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path or repr(self.path)}: {reason}")
+        self.problem = problem
+        self.reason = f"{problem}; {fix}" if fix else problem
+        super().__init__(f"{self.path or repr(self.path)}: {self.reason}")
+
+
+GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not the image they should be
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -394,20 +401,20 @@ def open_image(
     try:
         info = p.stat()
     except FileNotFoundError:
-        raise ImageError(p, "no such file") from None
+        raise ImageError(p, "no such file", "check the path") from None
     except OSError as e:
-        raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
+        raise ImageError(p, *_cannot_read(e)) from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(p, "is a directory, not an image file")
     if not stat.S_ISREG(info.st_mode):  # reading /dev/zero or a FIFO would never end
         raise ImageError(p, "not a regular file (a device, FIFO or socket), not an image file")
     if info.st_size == 0:
-        raise ImageError(p, "empty file (0 bytes)")
+        raise ImageError(p, "empty file (0 bytes)", GET_AGAIN)
     if p.suffix.lower() == ".png":  # read whole: a plain PNG is decoded by Wuffs from the bytes
         try:
             data = p.read_bytes()
         except OSError as e:
-            raise ImageError(p, f"cannot read file ({e.strerror or e})") from None
+            raise ImageError(p, *_cannot_read(e)) from None
         return decode_image(data, str(p), exif, max_pixels, option)
     return _decode(p, str(p), exif, max_pixels, option)
 
@@ -418,7 +425,7 @@ def decode_image(
     """Decode an image file's bytes (e.g. a tar member) as :func:`open_image` decodes a file, errors
     naming ``name``."""
     if not data:
-        raise ImageError(name, "empty file (0 bytes)")
+        raise ImageError(name, "empty file (0 bytes)", GET_AGAIN)
     if (image := _decode_plain_png(data, max_pixels)) is not None:
         return image  # no EXIF or XMP: nothing to turn
     return _decode(io.BytesIO(data), name, exif, max_pixels, option)
@@ -495,10 +502,12 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
             img.load()  # decode now: truncated data fails here, not later
             if img.format == "PNG" and (short := _png_data_short(img, source)):
-                raise ImageError(name, f"truncated or corrupt image data ({short})")
+                raise ImageError(name, f"truncated or corrupt image data ({short})", GET_AGAIN)
             if img.format in ("JPEG", "MPO") and not _jpeg_ends(source):
                 raise ImageError(
-                    name, "truncated or corrupt image data (no end marker after the image data; its end overwritten?)"
+                    name,
+                    "truncated or corrupt image data (no end marker after the image data; its end overwritten?)",
+                    GET_AGAIN,
                 )
             if exif:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
@@ -506,12 +515,11 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(name, "not an image file PIL can read") from None
+        raise ImageError(name, *_not_an_image(source)) from None
     except _OverBound as e:
         raise ImageError(name, f"image too large: {e.pixels} pixels, over the bound of {max_pixels}{over}") from None
-    except Image.DecompressionBombError as e:  # past twice PIL's limit, within the bound
-        what = f"raise the bound ({option}) to score it" if max_pixels is not None and option else "downscale it"
-        raise ImageError(name, f"image too large ({e}); {what}") from None
+    except Image.DecompressionBombError as e:  # past twice PIL's limit, within the bound: the bound is no help
+        raise ImageError(name, f"image too large ({e})", "raise PIL.Image.MAX_IMAGE_PIXELS to score it") from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk (over its size limit)
             return _decode(io.BytesIO(data), name, exif, max_pixels, option)
@@ -521,9 +529,35 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
                 f"an EXIF or XMP text chunk, which the orientation is read from, unpacks past Pillow's limit ({e}); "
                 "save the image again without that metadata",
             ) from None
-        raise ImageError(name, f"truncated or corrupt image data ({e})") from None
+        if isinstance(e, OSError) and e.errno is not None:  # the system's, not the decoder's (it sets no errno)
+            raise ImageError(name, *_cannot_read(e)) from None
+        raise ImageError(name, f"truncated or corrupt image data ({e})", GET_AGAIN) from None
     finally:
         _BOUND.reset(bound)
+
+
+def _cannot_read(e: OSError) -> tuple[str, str]:
+    """The problem and the fix of a file the system will not read."""
+    fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
+    return f"cannot read file ({e.strerror or e})", fix
+
+
+def _not_an_image(source) -> tuple[str, str]:
+    """The problem and the fix of a file no decoder opens: one whose header a format's test takes (its data damaged),
+    one holding text (a web page or an error message saved under an image's name), or another kind of file."""
+    try:
+        head = _head(source, size=512)
+    except OSError:
+        head = b""
+    if fmt := next((fmt for fmt in _decoded_formats() if _takes(fmt, head[:16])), None):
+        return f"truncated or corrupt image data (it starts as a {fmt} file, which Pillow cannot read)", GET_AGAIN
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is no error
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(c.isprintable() or c in "\t\n\r" for c in text):
+        return "a text file, not an image (a web page or an error message saved under an image's name?)", GET_AGAIN
+    return "not an image file Pillow can read", "convert it to PNG or JPEG, or copy or download it again"
 
 
 @cache
@@ -551,7 +585,7 @@ def _open(source, name: str) -> Image.Image:
                 f"an image in the {refused} format, not read: {REFUSED_FORMATS[refused]}; convert it to PNG or JPEG",
             ) from None
         if lost := _tiff_directory_lost(source, head):
-            raise ImageError(name, f"truncated or corrupt image data ({lost})") from None
+            raise ImageError(name, f"truncated or corrupt image data ({lost})", GET_AGAIN) from None
         if head[4:8] != b"ftyp":
             raise
         first_try = _heif_opener.cache_info().currsize == 0
@@ -583,6 +617,14 @@ def _accepts(fmt: str, head: bytes) -> bool:
     accept = Image.OPEN[fmt][1]
     verdict = accept(head) if accept else False
     return bool(verdict) and not isinstance(verdict, str)  # a string is Pillow's warning, not a match
+
+
+def _takes(fmt: str, head: bytes) -> bool:
+    """:func:`_accepts`, False where the header test fails on ``head`` (PIL's open passes over the format then)."""
+    try:
+        return _accepts(fmt, head)
+    except Exception:
+        return False
 
 
 def _head(source, at: int = 0, size: int = 16) -> bytes:

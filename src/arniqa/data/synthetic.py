@@ -94,7 +94,7 @@ def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
     try:
         pil = read_image(path)
     except ImageError as e:
-        raise ImageError(e.path, f"{e.reason}; take it out of the pristine photos (or replace it) and rerun") from None
+        raise ImageError(e.path, e.problem, "take it out of the pristine photos (or replace it) and rerun") from None
     (w, h), (tw, th) = pil.size, size
     if w < tw or h < th:
         print(

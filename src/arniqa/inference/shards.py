@@ -63,7 +63,11 @@ class Member:
         except OSError as e:
             raise ImageError(self.name, f"cannot read the shard ({e.strerror or e})") from None
         if held != self.size:
-            raise ImageError(self.name, f"tar member cut short ({held} of {self.size} bytes in the shard)")
+            raise ImageError(
+                self.name,
+                f"tar member cut short ({held} of {self.size} bytes in the shard)",
+                "copy or download the shard again",
+            )
         if self.size > MAX_MEMBER_BYTES:
             raise ImageError(
                 self.name,
