@@ -124,7 +124,8 @@ def test_broken_image_is_named(tmp_path, image_folder, monkeypatch, workers):
         )
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"{image_folder / 'img99.png'}: truncated or corrupt image data")
-    assert "; remove or replace the image and rerun (--resume from a state.pt); " in message
+    # the image's own advice, then the run's: not two lists of what to do
+    assert "; copy or download it again, or remove it, and rerun (--resume from a state.pt); " in message
 
 
 @pytest.mark.parametrize("workers", [0, 1])

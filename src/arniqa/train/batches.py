@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ..data.images import ImageError
+from ..data.images import GET_AGAIN, ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from ..utils.files import one_line
@@ -185,9 +185,8 @@ def broken_image(err: BaseException, kept: str) -> TrainingError | None:
         reason = str(err).split(f"\n{ImageError.__module__}.{ImageError.__qualname__}: ", 1)[-1].rstrip("\n")
     else:
         return None
-    return TrainingError(
-        f"{one_line(reason)}; remove or replace the image and rerun (--resume from a state.pt); {kept}"
-    )
+    todo = ", or remove it, and rerun" if reason.endswith(GET_AGAIN) else "; remove or replace the image and rerun"
+    return TrainingError(f"{one_line(reason)}{todo} (--resume from a state.pt); {kept}")
 
 
 def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:
