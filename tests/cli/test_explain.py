@@ -627,7 +627,7 @@ def test_a_head_pairs_with_the_encoder_it_was_fitted_on_or_its_bf16_copy_and_no_
         )
     older = save_explainer(tmp_path / "older.safetensors", tiny_explainer())
     for verb in verbs.values():
-        with pytest.warns(UserWarning) as said:  # `arniqa` prints each as one `warning:` line (files.show_warning)
+        with pytest.warns(UserWarning) as said:  # `arniqa` prints each as one `warning:` line (messages.show_warning)
             result = _run(*verb, "--checkpoint", b, "--explainer", older)
         assert result.exit_code == EXIT_OK, result.output
         assert [str(w.message) for w in said] == [  # once (it explained without a word before)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from arniqa.reports.html import build_report, write_report
-from arniqa.utils.files import printable
+from arniqa.utils.messages import printable
 
 
 def _rows(n):

@@ -41,7 +41,7 @@ def main() -> None:
     """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
     try:
-        from ..utils.files import show_warning
+        from ..utils.messages import show_warning
         from ..utils.runtime import stop_on_signals
 
         _register()

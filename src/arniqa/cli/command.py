@@ -357,7 +357,7 @@ def quiet_bar(bar) -> Iterator:
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
-    from ..utils.files import error_line
+    from ..utils.messages import error_line
 
     typer.secho(error_line(message), err=True, fg="red")
 

@@ -33,7 +33,7 @@ def report(
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, has_score, map_of, write_report
-    from ..utils.files import warning_line
+    from ..utils.messages import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
 

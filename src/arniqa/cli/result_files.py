@@ -22,16 +22,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import (
-    NO_SPACE,
-    SETTINGS_SUFFIX,
-    atomic_write,
-    json_writer,
-    parse_json,
-    printable,
-    short_digest,
-    unescape_name,
-)
+from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, json_writer, parse_json, short_digest, unescape_name
+from ..utils.messages import printable
 from ..utils.names import count
 
 COLUMNS = ("path", "score", "raw_score", "error")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from ..utils.files import escape_name, printable, write_whole
+from ..utils.files import escape_name, write_whole
+from ..utils.messages import printable
 from ..utils.names import count
 from .result_files import (
     COLUMNS,

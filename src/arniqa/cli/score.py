@@ -137,7 +137,8 @@ def score(
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import terminal
-    from ..utils.files import lock_file, warning_line
+    from ..utils.files import lock_file
+    from ..utils.messages import warning_line
     from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows, settings_file
     from .results import write_scores
 
@@ -352,7 +353,7 @@ def _settings_record(output: Path, settings: dict, resumed: bool, err):
     """What writes ``settings`` beside ``output`` once it is open for this run's rows (a file refused keeps its
     record), or None when the record there already says the same. ``resumed``: its rows are kept, so the settings
     they were scored with must be these (else one line, exit 2); with no record to check, a warning."""
-    from ..utils.files import warning_line
+    from ..utils.messages import warning_line
     from .result_files import changed_settings, read_settings, write_settings
 
     known = None

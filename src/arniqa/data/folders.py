@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside, printable, warning_line
+from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside
+from ..utils.messages import printable, warning_line
 from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 

@@ -18,7 +18,8 @@ from PIL import Image
 
 from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, warning_line, write_json
+from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
+from ..utils.messages import warning_line
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_write, naming, reserve, warning_line
+from ..utils.files import atomic_write, naming, reserve
+from ..utils.messages import warning_line
 from ..utils.names import count
 
 PENDING, DONE, FAILED = 0, 1, 2

@@ -34,7 +34,8 @@ from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import terminal
-from ..utils.files import output_lock, reserve, warning_line, write_json
+from ..utils.files import output_lock, reserve, write_json
+from ..utils.messages import warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (

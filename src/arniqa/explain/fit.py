@@ -25,7 +25,8 @@ from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
-from ..utils.files import own_folder, save_torch, short_digest, warning_line
+from ..utils.files import own_folder, save_torch, short_digest
+from ..utils.messages import warning_line
 from .samples import reference_samples
 
 

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..data.images import ImageError, read_image
-from ..utils.files import atomic_write, printable, text_writer
+from ..utils.files import atomic_write, text_writer
+from ..utils.messages import printable
 from ..utils.names import count
 
 THUMBNAILS = ("embed", "link", "none")

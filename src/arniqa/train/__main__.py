@@ -7,7 +7,8 @@ import os
 import sys
 import warnings
 
-from ..utils.files import OutputBusy, error_line, show_warning
+from ..utils.files import OutputBusy
+from ..utils.messages import error_line, show_warning
 from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
 from .config import ConfigError, load_config
 from .state import TrainingError, go_on

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from ..data.images import GET_AGAIN, ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
-from ..utils.files import one_line
+from ..utils.messages import one_line
 from ..utils.runtime import host_cores, worker_killed
 from .state import TrainingError
 

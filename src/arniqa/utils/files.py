@@ -9,8 +9,7 @@ full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever t
 the one JSON writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`escape_name` writes a file name in any bytes into a text file losslessly; :func:`printable` shows one,
-:func:`one_line` in a message of one line.
+:func:`escape_name` writes a file name in any bytes into a text file losslessly.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import os
 import re
 import secrets
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -57,38 +55,6 @@ def inside(path, folder) -> bool:
     """True when ``path`` lies in ``folder``'s tree, by their absolute paths (no link is followed): the files a
     command wrote into an output folder among its inputs, which a rerun must not take as inputs."""
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
-
-
-def printable(text: str) -> str:
-    """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
-    ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def one_line(text: str) -> str:
-    """:func:`printable` ``text`` with its control characters (a newline, a terminal escape in a file name)
-    as ``\\xNN``: a message that stays one line."""
-    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
-
-
-def error_line(message: str) -> str:
-    """``error: message`` as one line (:func:`one_line`): what a command prints on stderr when it stops."""
-    return f"error: {one_line(message)}"
-
-
-def warning_line(message: str) -> str:
-    """``warning: message`` as one line (:func:`one_line`): what goes on stderr when a run goes on."""
-    return f"warning: {one_line(message)}"
-
-
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """``warnings.showwarning`` of the commands (``arniqa``, ``python -m arniqa.train``): a Python warning (``score
-    --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not Python's two lines naming the
-    module that raised it."""
-    print(warning_line(str(message)), file=sys.stderr)
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,40 @@
+"""The lines arniqa writes for people: a file name in any bytes as text (:func:`printable`), a message that stays
+one line (:func:`one_line`), and the ``error:`` and ``warning:`` lines on stderr (:func:`error_line`,
+:func:`warning_line`, :func:`show_warning`)."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+
+def printable(text: str) -> str:
+    """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
+    ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """:func:`printable` ``text`` with its control characters (a newline, a terminal escape in a file name)
+    as ``\\xNN``: a message that stays one line."""
+    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
+
+
+def error_line(message: str) -> str:
+    """``error: message`` as one line (:func:`one_line`): what a command prints on stderr when it stops."""
+    return f"error: {one_line(message)}"
+
+
+def warning_line(message: str) -> str:
+    """``warning: message`` as one line (:func:`one_line`): what goes on stderr when a run goes on."""
+    return f"warning: {one_line(message)}"
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the commands (``arniqa``, ``python -m arniqa.train``): a Python warning (``score
+    --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not Python's two lines naming the
+    module that raised it."""
+    print(warning_line(str(message)), file=sys.stderr)
