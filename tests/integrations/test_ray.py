@@ -91,9 +91,9 @@ def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
     rows = _rows(out)
     _same_rows(rows, local)
     by = {row["path"]: row for row in rows}
-    assert "not an image file" in by[f"{inputs}/photos/q_unreadable.jpg"]["error"]
+    assert "a text file, not an image" in by[f"{inputs}/photos/q_unreadable.jpg"]["error"]
     assert "0 bytes" in by[f"{inputs}/photos/r_empty.png"]["error"]
-    assert "not an image file" in by[f"{inputs}/000000.tar/0001.jpg"]["error"]  # a corrupt member
+    assert "a text file, not an image" in by[f"{inputs}/000000.tar/0001.jpg"]["error"]  # a corrupt member
     assert by[f"{inputs}/000000.tar/0004.jpg"]["error"] == ""  # the shard went on after it
     assert sum(bool(row["error"]) for row in rows) == 7 and len(rows) == 16
     assert "7 of 16 images could not be scored" in r.stderr
@@ -176,7 +176,11 @@ def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
         got = {r["path"]: r for r in ds.take_all()}
         images = ray.data.read_images([str(p) for p in photos], include_paths=True, mode="RGB")
         decoded = images.map_batches(ArniqaScorer, batch_size=2, **scorer).take_all()
-    assert "bytes" not in got["bad"] and "not an image file" in got["bad"]["error"] and np.isnan(got["bad"]["score"])
+    assert (
+        "bytes" not in got["bad"]
+        and "a text file, not an image" in got["bad"]["error"]
+        and np.isnan(got["bad"]["score"])
+    )
     for p, s, raw, f in zip(photos, expected.scores, expected.raw_scores, expected.features):
         assert got[str(p)]["error"] is None
         assert got[str(p)]["score"] == pytest.approx(float(s), abs=1e-6)
@@ -218,7 +222,7 @@ def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
     cache = FeatureCache(folder, len(bad))
     cache.load()
     assert list(cache.status) == [DONE] * len(paths) + [FAILED]
-    assert "not an image file" in json.loads((folder / "errors.json").read_text())[str(len(paths))]
+    assert "a text file, not an image" in json.loads((folder / "errors.json").read_text())[str(len(paths))]
     np.testing.assert_allclose(np.load(folder / "features.npy")[: len(paths)], local, atol=1e-6)
     with connected("local"):
         again = extract_features(model, paths, protocol, cache_dir=tmp_path / "cache2", progress=False, runner=runner)

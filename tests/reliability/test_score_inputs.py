@@ -88,7 +88,10 @@ def test_a_tar_member_declaring_1_tib_is_an_error_row_and_later_shards_are_score
     assert r.exit_code == 1, r.stderr
     rows = {row["path"].removeprefix(f"{tmp_path}/"): row for row in _rows(out)}
     assert list(rows) == ["000000.tar/a.png", "000000.tar/huge.png", "000000.tar", "000001.tar/b.png"]
-    assert rows["000000.tar/huge.png"]["error"] == f"tar member cut short (1024 of {1 << 40} bytes in the shard)"
+    assert (
+        rows["000000.tar/huge.png"]["error"]
+        == f"tar member cut short (1024 of {1 << 40} bytes in the shard); copy or download the shard again"
+    )
     assert rows["000000.tar/a.png"]["error"] == rows["000001.tar/b.png"]["error"] == ""
 
 

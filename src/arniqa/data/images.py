@@ -519,7 +519,8 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
     except _OverBound as e:
         raise ImageError(name, f"image too large: {e.pixels} pixels, over the bound of {max_pixels}{over}") from None
     except Image.DecompressionBombError as e:  # past twice PIL's limit, within the bound: the bound is no help
-        raise ImageError(name, f"image too large ({e})", "raise PIL.Image.MAX_IMAGE_PIXELS to score it") from None
+        fix = "raise PIL.Image.MAX_IMAGE_PIXELS to score it" if max_pixels is not None and option else "downscale it"
+        raise ImageError(name, f"image too large ({e})", fix) from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk (over its size limit)
             return _decode(io.BytesIO(data), name, exif, max_pixels, option)
