@@ -19,6 +19,7 @@ from arniqa.utils.files import (
     atomic_write,
     atomic_writes,
     buffer_writer,
+    folder_in_the_way,
     jsonable,
     mark_used,
     out_of_space,
@@ -458,3 +459,18 @@ def test_sha256_of_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
     os.utime(path, ns=(written + 10**9, written + 10**9))
     assert files.sha256_of(path) == hashlib.sha256(b"b" * 3000).hexdigest()
     assert reads == [3000, 3000, 3000, 0, 3000]
+
+
+def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
+    """score --html, explain fit -o and evaluate -o refuse a folder where a file goes before the work, by one rule:
+    evaluate took a link to a folder (the rename replaces the link) while the others refused it."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "folder")
+    folder_in_the_way([tmp_path / "file", tmp_path / "missing", tmp_path / "link"])
+    with pytest.raises(IsADirectoryError) as caught:
+        folder_in_the_way([tmp_path / "file", tmp_path / "folder"])
+    assert caught.value.filename == str(tmp_path / "folder")
+    atomic_write(tmp_path / "link", lambda tmp: Path(tmp).write_text("new"))  # the link replaced, the folder kept
+    assert (tmp_path / "link").read_text() == "new" and not (tmp_path / "link").is_symlink()
+    assert (tmp_path / "folder").is_dir()

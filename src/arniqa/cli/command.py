@@ -417,10 +417,13 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
 
 def file_output(path: Path) -> None:
     """An output file that is a folder: one line naming it, exit 2, before the work (its write fails at the end)."""
+    from ..utils.files import folder_in_the_way
     from .result_files import output_error
 
-    if path.is_dir():
-        fail(str(output_error(str(path), IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))))
+    try:
+        folder_in_the_way([path])
+    except IsADirectoryError as e:
+        fail(str(output_error(str(path), e)))
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -6,8 +6,6 @@ options); the functions below are its steps.
 
 from __future__ import annotations
 
-import errno
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, cache_dir, jsonable, output_lock
+from ..utils.files import atomic_writes, cache_dir, folder_in_the_way, jsonable, output_lock
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
@@ -220,14 +218,6 @@ def output_files(spec: EvaluationSpec, data: IQADataset, alphas) -> dict[str, Pa
     return {kind: Path(spec.output) / name for kind, name in names.items()}
 
 
-def check_outputs(paths) -> None:
-    """IsADirectoryError naming the first of ``paths`` that is a folder (not a link to one, which is replaced):
-    said before the work, as its write would fail once all of it is done."""
-    for path in paths:
-        if path.is_dir() and not path.is_symlink():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-
-
 def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -> EvaluationOutput:
     """Evaluate ``spec`` end to end: dataset(s) -> splits -> model -> features -> ridge over the splits
     (-> cross-dataset test) -> regressor file, checkpoint, results.json/.md and plots in ``spec.output``, all
@@ -269,7 +259,7 @@ def _evaluate(spec: EvaluationSpec, output: Path, log: Callable[[str], object], 
     except ValueError as e:
         raise ValueError(f"{data.name} ({split_text}): {e}") from None
     paths = output_files(spec, data, alphas)
-    check_outputs(paths.values())
+    folder_in_the_way(paths.values())
     step.now = "model"
     check_encoder(spec.checkpoint, spec.weights_dir)  # before torch is imported
     dev = resolve_device(spec.device)

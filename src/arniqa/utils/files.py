@@ -24,7 +24,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,14 @@ def short_digest(digest: str) -> str:
 
 
 Writer = Callable[[Path], object]  # writes a file's contents to the path it is given (a temporary file)
+
+
+def folder_in_the_way(paths: Iterable[str | os.PathLike]) -> None:
+    """IsADirectoryError naming the first of ``paths`` that is a folder where a file is to be written (a link to a
+    folder is none: :func:`atomic_write`'s rename replaces the link): said before the work, not at its end."""
+    for path in map(Path, paths):
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
 
 
 def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> Path:
