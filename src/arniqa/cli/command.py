@@ -134,8 +134,9 @@ class Verbs(TyperGroup):
                 else:
                     old = [name for name in param.opts if name in OLD_NAMES]
                     param.__class__ = _Renamed if old else _Option
-                    param.old_names = old
-                    param.opts = [name for name in param.opts if name not in old]
+                    if old:
+                        param.old_names = old
+                        param.opts = [name for name in param.opts if name not in old]
                     if not param.is_flag:
                         param.metavar = param.metavar or word
                 param.takes_path = word == "PATH"

@@ -19,7 +19,7 @@ from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
-from ..utils.names import agree, did_you_mean
+from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
 INITS = ("imagenet", "random", "random_resnet50")  # model.init
@@ -381,7 +381,7 @@ def _misplaced(key: str, root) -> str:
     ``data.batch_size``), else ``""``."""
     sections = [f.name for f in dataclasses.fields(root) if dataclasses.is_dataclass(getattr(root(), f.name))]
     found = [f"{s}.{key}" for s in sections if key in {f.name for f in dataclasses.fields(getattr(root(), s))}]
-    return " (did you mean " + " or ".join(map(repr, found)) + "?)" if found else ""
+    return meant(found)
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:

@@ -13,7 +13,12 @@ def did_you_mean(name, choices: Iterable[str], prefix: str = "") -> str:
     written after ``prefix`` (a config key's section, ``optim.``); ``""`` when none is close."""
     by_lower = {str(c).lower(): str(c) for c in choices}
     close = difflib.get_close_matches(str(name).strip().lower(), list(by_lower), n=2, cutoff=0.6)
-    return " (did you mean " + " or ".join(repr(prefix + by_lower[c]) for c in close) + "?)" if close else ""
+    return meant([prefix + by_lower[c] for c in close])
+
+
+def meant(names: list[str]) -> str:
+    """``" (did you mean 'x'?)"`` (or ``'x' or 'y'``) for ``names``; ``""`` for none."""
+    return " (did you mean " + " or ".join(map(repr, names)) + "?)" if names else ""
 
 
 def agree(n: int, word: str, plural: str | None = None) -> str:
