@@ -207,3 +207,24 @@ def test_an_output_pillow_cannot_write_is_refused_before_any_work(photo, tmp_pat
     result = runner.invoke(app, [verb[0], str(photo), *verb[1:], "-o", str(tmp_path / "g.txt")])
     assert result.exit_code == EXIT_USAGE, messages(result)
     assert "g.txt: cannot write it: Pillow has no writer for the extension .txt" in messages(result)
+
+
+@pytest.mark.parametrize("folder", ["grid.png", "grid"])
+@pytest.mark.parametrize("verb", [["gallery"], ["distort", "-n", "jpeg", "-l", "2"]])
+def test_an_output_that_is_a_folder_is_refused_before_any_work(photo, tmp_path, monkeypatch, verb, folder):
+    """-o grid.png, a folder, made the picture and then said it is a folder; -o grid (a folder) said Pillow has no
+    writer for the extension (none). Both now say it is a folder, first."""
+    import arniqa.degradations
+    import arniqa.reports.gallery
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the picture was made before the output was checked")
+
+    monkeypatch.setattr(arniqa.reports.gallery, "draw_gallery", no_work)
+    monkeypatch.setattr(arniqa.degradations, "distort", no_work)
+    out = tmp_path / folder
+    out.mkdir()
+    result = runner.invoke(app, [verb[0], str(photo), *verb[1:], "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE, messages(result)
+    assert f"{out}: cannot write it: is a folder" in messages(result)
+    assert out.is_dir() and not any(out.iterdir())

@@ -12,7 +12,7 @@ from rich.table import Table
 from ..constants import MAX_SEED
 from ..utils.console import terminal
 from ..utils.files import atomic_write
-from .command import app, fail, output_place, writing
+from .command import app, fail, file_output, output_place, writing
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,7 @@ def _generator(seed: int | None) -> torch.Generator | None:
 def _image_output(out: Path, source: Path | None) -> str:
     """The Pillow format ``out`` is written in, checked before any work (a picture drawn, then not written)."""
     output_place(out, inputs=(source,))
+    file_output(out)
     kind = Image.registered_extensions().get(out.suffix.lower())
     if kind not in Image.SAVE:
         fail(
