@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from imaging import textured
@@ -83,6 +84,16 @@ def test_levels_per_sample_in_any_order(name):
     alone = torch.cat([distort(x[i : i + 1], name, v) for i, v in enumerate(levels)])
     assert torch.equal(together, alone)
     assert torch.equal(distort(x, name, torch.tensor(levels)), together)  # a tensor of levels too
+
+
+def test_levels_in_a_numpy_array():
+    """A numpy array of levels (rng.integers(1, 6, size=B)) was refused: 'level must be an integer from 1 to 5,
+    got array([4, 1, 4, 5, 2])'."""
+    x = crops(3, "whitenoise")
+    levels = [4, 1, 4, 5, 2]
+    together = distort(x, "whitenoise", levels, seeded(5))
+    assert torch.equal(distort(x, "whitenoise", np.array(levels), seeded(5)), together)
+    assert torch.equal(distort(x, "whitenoise", np.array(3), seeded(5)), distort(x, "whitenoise", 3, seeded(5)))
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,9 @@ def distort(
 
     ``x`` is a float tensor (3,H,W) or (B,3,H,W) in [0, 1] on any device; the result has the same
     shape and dtype, in [0, 1] (the reference's float32 cast and clip after each distortion).
-    ``level`` is one level for the batch, or one per sample. Random internals are drawn per sample
-    from ``generator`` (the global RNG when None), so a seed reproduces the output bit for bit and,
-    with one level, a batch equals its samples distorted one after another. ``options`` set a
+    ``level`` is one level for the batch, or one per sample (a sequence, tensor or numpy array). Random
+    internals are drawn per sample from ``generator`` (the global RNG when None), so a seed reproduces the output
+    bit for bit and, with one level, a batch equals its samples distorted one after another. ``options`` set a
     distortion's options (its :attr:`~arniqa.degradations.registry.Distortion.options`), e.g.
     ``kernel="matlab"`` for ``lensblur``. The result carries no gradient (the model is not differentiable).
     """
@@ -71,7 +71,7 @@ def distort(
         raise ValueError(f"{name} has no option {', '.join(map(repr, unknown))}; its options: {offered}")
     single = x.dim() == 3
     batch = (x[None] if single else x).float()
-    if isinstance(level, torch.Tensor):
+    if isinstance(level, torch.Tensor) or type(level).__module__ == "numpy":  # a tensor or numpy array of levels
         level = level.tolist()
     if not isinstance(level, Sequence) or isinstance(level, str):
         out = run(distortion, batch, check_level(level), generator, options)
