@@ -184,6 +184,10 @@ def test_images_in_another_form_are_refused_saying_how_to_make_them_fit(image):
     from PIL import Image
 
     pixels = (image * 255).round().byte()
+    # A black-white edge enlarged bicubically overshoots [0, 1] by a few percent.
+    edge = torch.nn.functional.interpolate(
+        (torch.arange(8) >= 4).float().expand(1, 3, 8, 8), scale_factor=2, mode="bicubic"
+    )
     wrong = [
         (Image.new("RGB", (8, 6)), r"got Image; make a PIL image one with torchvision.transforms.functional.to_tensor"),
         (np.zeros((6, 8, 3), np.uint8), r"got ndarray; make an HxWxC uint8 array one with torch.from_numpy"),
@@ -191,6 +195,7 @@ def test_images_in_another_form_are_refused_saying_how_to_make_them_fit(image):
         (pixels.float(), r"got min \d+ and max \d+; divide by 255"),
         (image.permute(1, 2, 0), r"channels-last \(H,W,C\): pass x.permute\(2, 0, 1\)"),
         (image[:1], r"make a gray image RGB with torch.cat\(\[x\] \* 3, dim=-3\)"),
+        (edge, r"got min -0\.\d+ and max 1\.\d+; clamp it with x\.clamp\(0, 1\)"),
     ]
     for x, message in wrong:
         with pytest.raises(ValueError, match=message):

@@ -41,6 +41,8 @@ def check_images(x: torch.Tensor) -> None:
         low, high = (v.item() for v in torch.aminmax(x))
         if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
             hint = "; divide by 255" if low >= 0 and 1.5 < high <= 255 else ""
+            if low >= -0.5 and high <= 1.5:  # a little outside, as after a bicubic resize
+                hint = "; clamp it with x.clamp(0, 1) (bicubic resizing overshoots)"
             raise ValueError(f"expected values in [0, 1], got min {low:.4g} and max {high:.4g}{hint}")
 
 
