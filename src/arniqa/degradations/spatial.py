@@ -109,8 +109,8 @@ def noneccpatch(x: torch.Tensor, count: float, uniforms: torch.Tensor) -> torch.
     (dr, dc) the offset and t the largest count with t*dr <= i whose column steps stay inside the
     patch (t = 0 when the paste lands level with or above its source).
 
-    Images under 48 px (where the reference fails) use patches of min(16, size) and keep every
-    patch inside the image.
+    Images under 48 px use patches of min(16, size) and keep every patch inside the image; the reference
+    raises on most images under 40 px (on all under 35 px) and, where it runs, gives the same result.
     """
     b, c, h, w = x.shape
     u = uniforms.to(device=x.device, dtype=torch.float64)
