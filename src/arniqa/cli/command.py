@@ -339,7 +339,7 @@ def reader_gone(err: BaseException | None) -> bool:
 
 @contextmanager
 def quiet_bar(bar) -> Iterator:
-    """``with quiet_bar(Progress(...)) as bar``: a rich progress bar that prints nothing more on stderr when the run
+    """``with quiet_bar(progress_bar(...)) as bar``: a rich progress bar that prints nothing more on stderr when the run
     ends because its reader has gone (`arniqa score | head -1`: the end is quiet, as :func:`reader_gone` says)."""
     bar.start()
     gone = False
