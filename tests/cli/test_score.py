@@ -790,3 +790,26 @@ def test_off_a_terminal_a_run_that_scored_everything_writes_nothing_on_stderr(ti
     r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "whole", "-o", tmp_path / "s.csv"])
     assert r.exit_code == 0 and r.stderr == ""
     assert len(_csv(tmp_path / "s.csv")) == 2
+
+
+def test_a_named_link_loop_or_link_to_nothing_is_said_as_such_not_as_no_such_file(tmp_path, monkeypatch):
+    """`ln -s loop loop; arniqa score loop` said 'loop: no such file or folder; check the path', though ls lists it."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop", "loop")
+    os.symlink("gone", "dangling")
+    r = _run(["loop"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        "error: loop: a symbolic link loop (following it leads back to it); make the link point to the file, or "
+        "remove it (nothing to score)\n"
+    )
+    r = _run(["missing.jpg", "loop", "dangling"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        "error: missing.jpg: no such file or folder, loop: a symbolic link loop (following it leads back to it), "
+        "dangling: a symbolic link to nothing (what it points to is not there); check each path (nothing to score)\n"
+    )
+    r = _run(["missing.jpg", "also-missing.jpg"])  # as before
+    assert (
+        r.stderr == "error: missing.jpg, also-missing.jpg: no such file or folder; check the path (nothing to score)\n"
+    )

@@ -910,3 +910,18 @@ def test_a_tiff_whose_first_image_is_a_reduced_resolution_preview_is_an_error_no
     Image.fromarray(photo).save(tmp_path / "page.tiff", format="TIFF", tiffinfo={254: 2})
     assert can_identify(tmp_path / "page.tiff")
     np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "page.tiff")), photo)
+
+
+def test_a_link_loop_and_a_link_to_nothing_say_so_and_what_to_do(tmp_path):
+    """`ln -s loop.png loop.png`: 'cannot read file (Too many levels of symbolic links); check the disk or share it is
+    on', and a link whose file is gone 'no such file; check the path', though ls lists it. Each says what it is."""
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    (tmp_path / "gone.png").symlink_to("moved-away.png")
+    for name, said in (
+        (
+            "loop.png",
+            "a symbolic link loop (following it leads back to it); make the link point to the file, or remove it",
+        ),
+        ("gone.png", "a symbolic link to nothing (what it points to is not there); check where it points (ls -l)"),
+    ):
+        _expect_error(tmp_path / name, said)

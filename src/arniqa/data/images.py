@@ -400,10 +400,8 @@ def open_image(
     p = Path(path)
     try:
         info = p.stat()
-    except FileNotFoundError:
-        raise ImageError(p, "no such file", "check the path") from None
     except OSError as e:
-        raise ImageError(p, *_cannot_read(e)) from None
+        raise ImageError(p, *not_there(p, e)) from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(p, "is a directory, not an image file")
     if not stat.S_ISREG(info.st_mode):  # reading /dev/zero or a FIFO would never end
@@ -535,6 +533,18 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
         raise ImageError(name, f"truncated or corrupt image data ({e})", GET_AGAIN) from None
     finally:
         _BOUND.reset(bound)
+
+
+def not_there(path: PathLike, e: OSError, what: str = "file") -> tuple[str, str]:
+    """The problem and the fix of ``path``, whose ``stat`` failed with ``e``: no such ``what``, a symbolic link to
+    nothing or in a loop, or one the system will not read."""
+    if e.errno == errno.ELOOP:
+        return "a symbolic link loop (following it leads back to it)", "make the link point to the file, or remove it"
+    if e.errno != errno.ENOENT:
+        return _cannot_read(e)
+    if os.path.islink(path):
+        return "a symbolic link to nothing (what it points to is not there)", "check where it points (ls -l)"
+    return f"no such {what}", "check the path"
 
 
 def _cannot_read(e: OSError) -> tuple[str, str]:
