@@ -153,10 +153,11 @@ def test_dash_output_is_standard_output_and_a_closed_one_is_one_line(folder, tmp
 
 
 def test_the_progress_bar_counts_images_in_a_noun_that_agrees(folder, tmp_path, monkeypatch):
-    """The bar's last line (off a terminal: in a log) said 'scoring ... 1 images' for one photo."""
+    """The bar's last line said 'scoring ... 1 images' for one photo."""
     import tiny_score
 
     monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal: off one, no bar is drawn
     for photos, said in (([folder / "a.jpg"], " 1 image "), ([folder / "a.jpg", folder / "b.png"], " 2 images ")):
         r = _run([*photos, "--protocol", "whole", "-o", tmp_path / f"{len(photos)}.csv"])
         assert r.exit_code == 0 and said in r.stderr, r.stderr
@@ -778,4 +779,37 @@ def test_resume_takes_the_same_calibration_photos_by_any_path_and_refuses_others
     assert one_line_error(r.stderr) == (
         f"error: s.csv: its rows were scored with --calibrate moved (SHA-256 {_digest(photo)}) → cal (SHA-256 "
         f"{_digest(other)}); {REFUSED}"
+    )
+
+
+def test_off_a_terminal_a_run_that_scored_everything_writes_nothing_on_stderr(tiny, folder, tmp_path, monkeypatch):
+    """`arniqa score photos/ -o s.csv 2> log`: the bar's last frame (`scoring ━━━━ 2 images 0:00:00`) went into the
+    log, where the other verbs drew no bar off a terminal; one rule now (docs/usage.md, *Progress bars*)."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "whole", "-o", tmp_path / "s.csv"])
+    assert r.exit_code == 0 and r.stderr == ""
+    assert len(_csv(tmp_path / "s.csv")) == 2
+
+
+def test_a_named_link_loop_or_link_to_nothing_is_said_as_such_not_as_no_such_file(tmp_path, monkeypatch):
+    """`ln -s loop loop; arniqa score loop` said 'loop: no such file or folder; check the path', though ls lists it."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop", "loop")
+    os.symlink("gone", "dangling")
+    r = _run(["loop"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        "error: loop: a symbolic link loop (following it leads back to it); make the link point to the file, or "
+        "remove it (nothing to score)\n"
+    )
+    r = _run(["missing.jpg", "loop", "dangling"])
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr == (
+        "error: missing.jpg: no such file or folder, loop: a symbolic link loop (following it leads back to it), "
+        "dangling: a symbolic link to nothing (what it points to is not there); check each path (nothing to score)\n"
+    )
+    r = _run(["missing.jpg", "also-missing.jpg"])  # as before
+    assert (
+        r.stderr == "error: missing.jpg, also-missing.jpg: no such file or folder; check the path (nothing to score)\n"
     )

@@ -251,6 +251,28 @@ def test_float_mode_is_unsupported(tmp_path):
     _expect_error(tmp_path / "f.tif", "unsupported image mode F; save it as an 8- or 16-bit RGB or gray image")
 
 
+def test_a_folder_a_fifo_and_a_mode_pillow_cannot_convert_say_what_to_do(tmp_path):
+    """'is a directory, not an image file', 'not a regular file (...), not an image file' and 'unsupported image mode
+    X (...)' (a mode PIL holds but cannot convert to RGB) ended there, saying nothing on what to do."""
+    (tmp_path / "dir.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    _expect_error(tmp_path / "dir.png", "is a directory, not an image file; name an image file")
+    _expect_error(tmp_path / "pipe.png", "not a regular file (a device, FIFO or socket), not an image file; name an")
+
+    class Unconvertible:  # what PIL gives for such a mode: its ValueError
+        mode = "I;16S"
+
+        def convert(self, mode):
+            raise ValueError("conversion from I;16S to RGB not supported")
+
+    with pytest.raises(ImageError) as e:
+        images.to_rgb(Unconvertible(), "s.tif")
+    assert str(e.value) == (
+        "s.tif: unsupported image mode I;16S (conversion from I;16S to RGB not supported); save it as an 8- or 16-bit "
+        "RGB or gray image"
+    )
+
+
 def test_open_image_gives_rgb_and_extensions():
     assert is_image_file("a/b/C.JPG") and is_image_file("x.png") and is_image_file("x.webp")
     assert not is_image_file("x.txt") and not is_image_file("x.pdf")  # pdf is save-only in PIL
@@ -910,3 +932,18 @@ def test_a_tiff_whose_first_image_is_a_reduced_resolution_preview_is_an_error_no
     Image.fromarray(photo).save(tmp_path / "page.tiff", format="TIFF", tiffinfo={254: 2})
     assert can_identify(tmp_path / "page.tiff")
     np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "page.tiff")), photo)
+
+
+def test_a_link_loop_and_a_link_to_nothing_say_so_and_what_to_do(tmp_path):
+    """`ln -s loop.png loop.png`: 'cannot read file (Too many levels of symbolic links); check the disk or share it is
+    on', and a link whose file is gone 'no such file; check the path', though ls lists it. Each says what it is."""
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    (tmp_path / "gone.png").symlink_to("moved-away.png")
+    for name, said in (
+        (
+            "loop.png",
+            "a symbolic link loop (following it leads back to it); make the link point to the file, or remove it",
+        ),
+        ("gone.png", "a symbolic link to nothing (what it points to is not there); check where it points (ls -l)"),
+    ):
+        _expect_error(tmp_path / name, said)

@@ -324,3 +324,14 @@ def test_the_cache_file_gets_its_disk_blocks_before_any_feature_is_written(tmp_p
     features = allocate(tmp_path, 1000, (5, 12))
     size = os.path.getsize(tmp_path / "features.npy")
     assert size == features.offset + 1000 * 5 * 12 * 4 and os.stat(tmp_path / "features.npy").st_blocks * 512 >= size
+
+
+def test_the_progress_bar_writes_nothing_off_a_terminal(stand_in, image_files, tmp_path, capsys, monkeypatch):
+    """`arniqa evaluate 2> log`: the features' bar drew its last frame into the log (progress=True is evaluate's);
+    off a terminal a bar now writes nothing (utils/console.progress_bar, every verb's rule)."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    proto = FeatureProtocol(crop_size=S)
+    for cache in (None, tmp_path / "c"):  # the two paths that draw the bar
+        extract_features(stand_in, image_files, proto, cache_dir=cache, batch_size=2, progress=True)
+        assert capsys.readouterr() == ("", "")

@@ -45,7 +45,8 @@ def test_members_are_read_by_offset_as_tarfile_extracts_them(tmp_path):
     assert (
         isinstance(cut[0], Member) and isinstance(cut[-1], Unreadable) and cut[-1].name == str(tmp_path / "000001.tar")
     )
-    assert list(shard_items(tmp_path / "missing.tar")) == [Unreadable(str(tmp_path / "missing.tar"), "no such file")]
+    missing = [Unreadable(str(tmp_path / "missing.tar"), "no such file; check the path")]
+    assert list(shard_items(tmp_path / "missing.tar")) == missing
     (tmp_path / "text.tar").write_text("not a tar")
     assert "not a tar file" in next(shard_items(tmp_path / "text.tar")).reason
 
@@ -154,7 +155,7 @@ def test_score_shards_rows_errors_and_resume(weights_dir, tmp_path):
     assert by[f"{shard1}/b.jpg"]["error"].startswith("tar member cut short (")
     assert by[f"{shard1}/b.jpg"]["error"].endswith("; copy or download the shard again")
     assert "unreadable after 2 image members" in by[shard1]["error"]
-    assert by[f"{tmp_path}/000002.tar"]["error"] == "no such file"
+    assert by[f"{tmp_path}/000002.tar"]["error"] == "no such file; check the path"
     # a member scores as the same bytes in a file (the independent path: open_image on a file)
     for member, file in (
         (f"{shard0}/0000.jpg", "0000.jpg"),
@@ -214,7 +215,9 @@ def test_headers_tarfile_cannot_use_sparse_and_compressed_shards_are_rows(tmp_pa
         f"{tmp_path}/4.tar/ok.jpg",
     ]
     assert items[0].reason.startswith("not a tar file (invalid literal for int()")
-    assert items[2].reason.startswith("tar data unreadable after 1 image members")
+    assert items[0].reason.endswith("; name the tar file, or copy or download it again")
+    assert items[2].reason.startswith("tar data unreadable after 1 image member (")  # was '1 image members'
+    assert items[2].reason.endswith("; copy or download it again")
     assert items[3].reason.startswith("skipped: a sparse file") and "without --sparse" in items[3].reason
     assert items[4].reason.endswith("; it is gzip-compressed: decompress it to score it (shards are plain tar files)")
     assert items[5].read() == b"x"
@@ -276,13 +279,28 @@ def test_a_fifo_named_as_a_shard_is_a_row_not_a_wait(tmp_path):
     os.mkfifo(fifo)
     code = f"from arniqa.inference.shards import shard_items; print([u.reason for u in shard_items({str(fifo)!r})])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "['not a regular file (a device, FIFO or socket), not a tar shard']", done.stderr
+    said = "not a regular file (a device, FIFO or socket), not a tar shard; name the tar file"
+    assert done.stdout.strip() == f"['{said}']", done.stderr
 
 
 def test_a_shard_whose_name_cannot_be_looked_up_says_so_as_a_file_does(tmp_path):
     # before: 'not a tar file ([Errno 36] File name too long: ...)', as if its bytes had been read
     loop = tmp_path / "loop.tar"
     loop.symlink_to(loop)
-    for shard, why in ((tmp_path / ("y" * 300 + ".tar"), "File name too long"), (loop, "Too many levels of")):
+    for shard, why in (
+        (tmp_path / ("y" * 300 + ".tar"), "cannot read file (File name too long); check the disk or share it is on"),
+        (loop, "a symbolic link loop (following it leads back to it); make the link point to the file, or remove it"),
+    ):
         [row] = shard_items(shard)
-        assert row.name == str(shard) and row.reason.startswith(f"cannot read file ({why}")
+        assert row.name == str(shard) and row.reason == why
+
+
+def test_a_shard_gone_before_its_member_is_read_says_what_to_do(tmp_path):
+    """A shard removed (or made unreadable) between its listing and a member's read said 'cannot read the shard (No
+    such file or directory)' and nothing more."""
+    shard = write_shard(tmp_path / "0.tar", {"a.jpg": b"x"})
+    [member] = shard_items(shard)
+    shard.unlink()
+    with pytest.raises(ValueError) as e:
+        member.read()
+    assert str(e.value) == f"{shard}/a.jpg: cannot read the shard (No such file or directory); check the path"

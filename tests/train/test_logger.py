@@ -78,8 +78,22 @@ def test_a_note_above_the_progress_bar_is_one_line_whatever_its_length(tmp_path,
     note = "resumed with device was cuda, now cpu; precision was bf16, now fp32: " + "x" * 120
     with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config) as log:
         log.note(note)
-    assert note in capsys.readouterr().out.splitlines()
+    assert note in capsys.readouterr().err.splitlines()
     assert (tmp_path / "run.log").read_text().endswith(f" {note}\n")
+
+
+def test_off_a_terminal_the_run_says_its_lines_on_stderr_and_draws_no_bar(tmp_path, capsys, monkeypatch):
+    """`arniqa train ... > train.log`: the bar went to stdout and drew its last frame there, and its notes with it;
+    every verb's bar and messages are on stderr, and off a terminal a bar writes nothing (utils/console)."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    config = Config()
+    config.log.tensorboard = False
+    with output_lock(tmp_path), RunLogger(tmp_path, 10, 0, True, config) as log:
+        log.note("resumed")
+        log.advance(5, 2.5, 1e-3)
+        log.validation(5, 1, {"srcc": 0.5})
+    assert capsys.readouterr() == ("", "resumed\nepoch 1: validation srcc 0.5000\n")
 
 
 def test_a_run_killed_before_its_first_log_row_leaves_a_header_and_its_rerun_writes_one(tmp_path):

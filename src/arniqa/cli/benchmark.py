@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 
 from ..constants import MAX_SEED
 from .command import Verbs, app, fail, fail_no_images, go_on, output_folders, writing
@@ -34,7 +33,7 @@ def synthetic(
     go_on("the images written are kept and a rerun goes on from them")  # Ctrl-C, a signal
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
-    from ..utils.console import terminal
+    from ..utils.console import progress_bar
     from ..utils.files import OutputBusy
 
     if pristine.resolve().is_relative_to(out.resolve()):  # every photo left out as the output's: "no images found"
@@ -53,12 +52,11 @@ def synthetic(
         width_height = parse_size(size)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size") from None
-    err = terminal(stderr=True)  # stdout holds the lines below alone; off a terminal, no bar (nor its blank line)
     try:
         with (
             output_folders(out),
             writing(out),
-            Progress(transient=True, console=err, disable=not err.is_terminal) as bar,
+            progress_bar(transient=True) as bar,  # stdout holds the lines below alone
         ):
             task = bar.add_task("references", total=len(paths))
             csv_path = build_synthetic(

@@ -307,9 +307,23 @@ def check_regressor(checkpoint, scorer) -> None:
 
 
 def fail_missing(paths: list[str]) -> NoReturn:
-    """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often)."""
+    """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often, or a symbolic
+    link to nothing or in a loop: ``data/images.not_there`` says which)."""
+    from ..data.images import not_there
+
+    def problem(path: str) -> tuple[str, str]:
+        try:
+            os.stat(path)
+        except OSError as e:
+            return not_there(path, e, "file or folder")
+        return "no such file or folder", "check the path"  # there since it was looked for: said as before
+
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
-    fail(f"{', '.join(paths[:3])}{more}: no such file or folder; check the path (nothing to score)")
+    said = [problem(p) for p in paths[:3]]
+    if len(set(said)) == 1:
+        fail(f"{', '.join(paths[:3])}{more}: {said[0][0]}; {said[0][1]} (nothing to score)")
+    each = ", ".join(f"{p}: {why}" for p, (why, _) in zip(paths, said))
+    fail(f"{each}{more}; check each path (nothing to score)")
 
 
 def fail_no_images(
@@ -339,7 +353,7 @@ def reader_gone(err: BaseException | None) -> bool:
 
 @contextmanager
 def quiet_bar(bar) -> Iterator:
-    """``with quiet_bar(Progress(...)) as bar``: a rich progress bar that prints nothing more on stderr when the run
+    """``with quiet_bar(progress_bar(...)) as bar``: a rich progress bar that prints nothing more on stderr when the run
     ends because its reader has gone (`arniqa score | head -1`: the end is quiet, as :func:`reader_gone` says)."""
     bar.start()
     gone = False

@@ -10,7 +10,7 @@ from PIL import Image
 from rich.table import Table
 
 from ..constants import MAX_SEED
-from ..utils.console import terminal
+from ..utils.console import progress_bar, terminal
 from ..utils.files import atomic_write
 from .command import app, fail, file_output, output_place, writing
 
@@ -133,7 +133,10 @@ def gallery(
     from arniqa.data.images import pil_to_tensor
 
     x = pil_to_tensor(photo)
-    with console.status("distorting 24 x 5 tiles"):
+    from rich.progress import SpinnerColumn, TextColumn
+
+    with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
+        bar.add_task("distorting 24 x 5 tiles", total=None)
         try:
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:

@@ -86,11 +86,9 @@ def fit(
     for folder, found in ((pristine, paths), (test, test_paths)):
         if folder is not None and not found:
             fail_no_images([str(folder)], give=IMAGE_FOLDER)
-    from rich.progress import Progress
-
     from ..data.synthetic import parse_size
     from ..inference import load, load_model
-    from ..utils.console import terminal
+    from ..utils.console import progress_bar, terminal
     from ..utils.files import atomic_writes, json_writer, own_files
     from ..utils.messages import error_line
 
@@ -148,8 +146,8 @@ def fit(
                         "docs/explain.md, *Cost*: how to make it cheaper)"
                     )
 
-            with (  # the bar only on a terminal: off one, its end was a blank line in the log
-                Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
+            with (
+                progress_bar(transient=True) as bar,
                 _no_references(),
                 writing(cache or output),  # entries
             ):

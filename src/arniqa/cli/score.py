@@ -130,13 +130,13 @@ def score(
     from itertools import chain
 
     from PIL import Image
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
-    from ..utils.console import terminal
+    from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
     from ..utils.messages import warning_line
     from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows, settings_file
@@ -265,7 +265,7 @@ def score(
                     stack, ray, ray_workers, options, scorer.explainer if explain else None
                 )
                 items = list(items)  # Ray splits the list into blocks
-            bar = Progress(*columns, console=err, transient=False)
+            bar = progress_bar(*columns, transient=False)
             task = bar.add_task("scoring", total=None, done=count(0, "image"))
 
             def opened() -> None:  # the output open: a refused one is its one error line, with no bar before it

@@ -130,6 +130,7 @@ class ImageError(ValueError):
 
 
 GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not the image they should be
+SAVE_AS = "save it as an 8- or 16-bit RGB or gray image"  # what to do with an image of a mode not scored
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -232,7 +233,7 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in UNSUPPORTED_MODES:
-        raise ImageError(name, f"unsupported image mode {img.mode}; save it as an 8- or 16-bit RGB or gray image")
+        raise ImageError(name, f"unsupported image mode {img.mode}", SAVE_AS)
     if img.mode in SIXTEEN_BIT_MODES:
         v = np.asarray(img)
         if img.mode == "I" and v.size and not 0 <= v.min() <= v.max() <= 65535:  # 32-bit or signed integers
@@ -245,7 +246,7 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
     try:
         return img.convert("RGB")
     except ValueError as e:
-        raise ImageError(name, f"unsupported image mode {img.mode} ({e})") from e
+        raise ImageError(name, f"unsupported image mode {img.mode} ({e})", SAVE_AS) from e
 
 
 def _plain_rgb_png(data: bytes, max_pixels: int | None = None) -> bool:
@@ -400,14 +401,12 @@ def open_image(
     p = Path(path)
     try:
         info = p.stat()
-    except FileNotFoundError:
-        raise ImageError(p, "no such file", "check the path") from None
     except OSError as e:
-        raise ImageError(p, *_cannot_read(e)) from None
+        raise ImageError(p, *not_there(p, e)) from None
     if stat.S_ISDIR(info.st_mode):
-        raise ImageError(p, "is a directory, not an image file")
+        raise ImageError(p, "is a directory, not an image file", "name an image file")
     if not stat.S_ISREG(info.st_mode):  # reading /dev/zero or a FIFO would never end
-        raise ImageError(p, "not a regular file (a device, FIFO or socket), not an image file")
+        raise ImageError(p, "not a regular file (a device, FIFO or socket), not an image file", "name an image file")
     if info.st_size == 0:
         raise ImageError(p, "empty file (0 bytes)", GET_AGAIN)
     if p.suffix.lower() == ".png":  # read whole: a plain PNG is decoded by Wuffs from the bytes
@@ -535,6 +534,18 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
         raise ImageError(name, f"truncated or corrupt image data ({e})", GET_AGAIN) from None
     finally:
         _BOUND.reset(bound)
+
+
+def not_there(path: PathLike, e: OSError, what: str = "file") -> tuple[str, str]:
+    """The problem and the fix of ``path``, whose ``stat`` failed with ``e``: no such ``what``, a symbolic link to
+    nothing or in a loop, or one the system will not read."""
+    if e.errno == errno.ELOOP:
+        return "a symbolic link loop (following it leads back to it)", "make the link point to the file, or remove it"
+    if e.errno != errno.ENOENT:
+        return _cannot_read(e)
+    if os.path.islink(path):
+        return "a symbolic link to nothing (what it points to is not there)", "check where it points (ls -l)"
+    return f"no such {what}", "check the path"
 
 
 def _cannot_read(e: OSError) -> tuple[str, str]:

@@ -33,7 +33,7 @@ from ..data.images import ImageError, read_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
-from ..utils.console import terminal
+from ..utils.console import progress_bar
 from ..utils.files import output_lock, reserve, write_json
 from ..utils.messages import warning_line
 from ..utils.names import count
@@ -378,7 +378,6 @@ def _run(
 
 
 def _bar(progress: bool) -> Progress:
-    """The features' progress bar, on stderr: stdout carries the results table. Without ``progress`` its console
-    is quiet too: rich before 14.3 prints an empty line when a disabled bar stops."""
+    """The features' progress bar (stdout carries the results table)."""
     columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=terminal(stderr=True, quiet=not progress), disable=not progress)
+    return progress_bar(*columns, show=progress)

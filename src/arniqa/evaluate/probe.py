@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.progress import track
 
-from ..utils.console import terminal
+from ..utils.console import progress_bar
 from ..utils.names import count
 from .metrics import correlations, srcc_columns, summarise
 from .ridge import ALPHAS, RidgePath, gram
@@ -127,14 +126,13 @@ def evaluate(features, scores, splits: list[Split], alphas=ALPHAS, progress: boo
     total = gram(rows2d) if _needs_total_gram(n_crops, rows2d.shape[1], splits) else None
     val_srcc = np.full((len(splits), len(alphas)), np.nan)
     test_all = []
-    # a quiet console without progress: rich before 14.3 prints an empty line when a disabled bar stops
-    err = terminal(stderr=True, quiet=not progress)
-    for i, split in enumerate(track(splits, description="ridge over splits", disable=not progress, console=err)):
-        path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
-        if len(split.val) >= 3:
-            val = _image_means(path.predict(rows2d, alphas, crop_rows(split.val, n_crops)), n_crops)
-            val_srcc[i] = srcc_columns(val, scores[split.val])
-        test_all.append(_image_means(path.predict(rows2d, alphas, crop_rows(split.test, n_crops)), n_crops))
+    with progress_bar(show=progress) as bar:
+        for i, split in enumerate(bar.track(splits, description="ridge over splits")):
+            path = _path(rows2d, y_rows, n_images, n_crops, split.train, total)
+            if len(split.val) >= 3:
+                val = _image_means(path.predict(rows2d, alphas, crop_rows(split.val, n_crops)), n_crops)
+                val_srcc[i] = srcc_columns(val, scores[split.val])
+            test_all.append(_image_means(path.predict(rows2d, alphas, crop_rows(split.test, n_crops)), n_crops))
     median = np.median(val_srcc, axis=0)
     best = int(np.argmax(np.where(np.isnan(median), -np.inf, median))) if len(alphas) > 1 else 0
     predictions = [t[:, best] for t in test_all]

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, is_system_folder
-from ..data.images import ImageError, decode_image
+from ..data.images import GET_AGAIN, ImageError, decode_image, not_there
+from ..utils.names import count
 
 SHARD_SUFFIX = ".tar"
 MAX_EXPANSION = 1_000_000  # names one brace pattern may stand for
 MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unread
+NAME_A_TAR = "name the tar file"  # what to do with a shard that is no file
 HEADER_BYTES = 1 << 20  # of a member not named as an image, read to recognise an image by (a JPEG's EXIF: < 64 KiB)
 
 COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
@@ -61,7 +63,9 @@ class Member:
                     data = f.read(self.size)
                     held = len(data)
         except OSError as e:
-            raise ImageError(self.name, f"cannot read the shard ({e.strerror or e})") from None
+            raise ImageError(
+                self.name, f"cannot read the shard ({e.strerror or e})", not_there(self.shard, e)[1]
+            ) from None
         if held != self.size:
             raise ImageError(
                 self.name,
@@ -104,15 +108,12 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     listed = 0
     try:
         mode = os.stat(shard).st_mode
-    except FileNotFoundError:
-        yield Unreadable(shard, "no such file")
-        return
     except OSError as e:  # a name too long, a link loop: as a file's row says it
-        yield Unreadable(shard, f"cannot read file ({e.strerror or e})")
+        yield Unreadable(shard, "; ".join(not_there(shard, e)))
         return
     try:
         if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # reading a FIFO never ends
-            yield Unreadable(shard, "not a regular file (a device, FIFO or socket), not a tar shard")
+            yield Unreadable(shard, f"not a regular file (a device, FIFO or socket), not a tar shard; {NAME_A_TAR}")
             return
         with tarfile.open(shard, "r:") as tar:
             while (info := tar.next()) is not None:
@@ -124,14 +125,16 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
                     yield Member(shard, info.name, info.offset_data, info.size)
                 else:
                     yield Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}")
-    except FileNotFoundError:
-        yield Unreadable(shard, "no such file")
+    except FileNotFoundError as e:  # removed since
+        yield Unreadable(shard, "; ".join(not_there(shard, e)))
     except IsADirectoryError:
-        yield Unreadable(shard, "is a directory, not a tar shard")
+        yield Unreadable(shard, f"is a directory, not a tar shard; {NAME_A_TAR}")
     # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use
     except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
-        unread = f"tar data unreadable after {listed} image members" if listed else "not a tar file"
-        yield Unreadable(shard, f"{unread} ({e}){'' if listed else _compressed(shard)}")
+        if listed:
+            yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({e}); {GET_AGAIN}")
+        else:
+            yield Unreadable(shard, f"not a tar file ({e}); {_compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
 
 
 def in_system_folder(member: str) -> bool:
@@ -154,14 +157,14 @@ def _header(tar: tarfile.TarFile, info: tarfile.TarInfo) -> io.BytesIO:
 
 
 def _compressed(shard: str) -> str:
-    """``; it is gzip-compressed: ...`` when the file starts as a compressed file does, else empty."""
+    """``it is gzip-compressed: ...`` when the file starts as a compressed file does, else empty."""
     try:
         with open(shard, "rb") as f:
             head = f.read(6)
     except OSError:
         return ""
     kind = next((name for magic, name in COMPRESSED.items() if head.startswith(magic)), None)
-    return f"; it is {kind}-compressed: decompress it to score it (shards are plain tar files)" if kind else ""
+    return f"it is {kind}-compressed: decompress it to score it (shards are plain tar files)" if kind else ""
 
 
 def _kind(info: tarfile.TarInfo) -> str:

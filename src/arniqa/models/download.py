@@ -298,19 +298,14 @@ def _reason(e: BaseException) -> str:
 
 
 def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 << 16):
-    """Blocks from ``read(size)`` until it returns nothing, with a rich progress bar when ``progress`` and stderr
-    is a terminal (elsewhere the transient bar would show nothing but leave a blank line)."""
-    from ..utils.console import terminal
+    """Blocks from ``read(size)`` until it returns nothing, with a progress bar (``progress``; the one rule,
+    :func:`~arniqa.utils.console.progress_bar`)."""
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
 
-    console = terminal(stderr=True)
-    if not (progress and console.is_terminal):
-        while block := read(size):
-            yield block
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from ..utils.console import progress_bar
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with progress_bar(*columns, show=progress, transient=True) as bar:
         task = bar.add_task(f"downloading {name}", total=total)
         while block := read(size):
             bar.update(task, advance=len(block))

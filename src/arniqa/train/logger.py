@@ -36,7 +36,7 @@ class RunLogger:
         for name in ("validation.csv", "log.csv", "run.log"):  # read and appended in place: a planted pipe goes
             with self._writing(name):
                 clear_own(self.output / name)
-        damaged, self.progress = {}, None  # the progress bar starts below
+        damaged, self.progress, self.console = {}, None, None  # the progress bar starts below
         with self._writing("validation.csv"):
             damaged["validation.csv"] = _truncate_csv(self.output / "validation.csv", self.start)
         with self._writing("log.csv"):
@@ -63,11 +63,12 @@ class RunLogger:
 
             self.writer = SummaryWriter(str(self.output / "tensorboard"), purge_step=self.start or None)
         if self.config.log.progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-            from ..utils.console import terminal
+            from ..utils.console import progress_bar, terminal
 
-            self.progress = Progress(
+            self.console = terminal(stderr=True)  # the notes, above the bar
+            self.progress = progress_bar(
                 TextColumn("[bold]train"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -75,7 +76,6 @@ class RunLogger:
                     "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.1f} samples/s"
                 ),
                 TimeRemainingColumn(),
-                console=terminal(),
             )
             self.progress.start()
             self.task = self.progress.add_task(
@@ -96,8 +96,8 @@ class RunLogger:
         with self._writing("run.log"):
             self.run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
             self.run_log.flush()
-        if self.progress is not None:
-            self.progress.console.print(text)
+        if self.console is not None:
+            self.console.print(text)
 
     def advance(self, global_step: int, loss: float, lr: float) -> None:
         if self.enabled and self.progress is not None:
@@ -138,10 +138,8 @@ class RunLogger:
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"validation/{key}", value, global_step)
-        if self.progress is not None:
-            self.progress.console.print(
-                f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-            )
+        if self.console is not None:
+            self.console.print(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
     def __exit__(self, *exc) -> None:
         if not self.enabled:
