@@ -40,13 +40,13 @@ def study(tmp_path, monkeypatch):
     """Config for 8 pristine images (6 held out), and a record of every training call."""
     write_textures(tmp_path / "pristine", 8)
     calls = []
-    real_train = loop.train
+    real_fit = loop.Trainer.fit
 
-    def counting_train(config, resume=None, validate=None):
-        calls.append((config.model.backbone, config.train.seed, resume))
-        return real_train(config, resume=resume, validate=validate)
+    def counting_fit(trainer, resume=None):
+        calls.append((trainer.config.model.backbone, trainer.config.train.seed, resume))
+        return real_fit(trainer, resume)
 
-    monkeypatch.setattr(loop, "train", counting_train)
+    monkeypatch.setattr(loop.Trainer, "fit", counting_fit)
     config = load_ablation_config(CONFIG, [f"data.pristine={tmp_path / 'pristine'}", f"output={tmp_path / 'out'}"])
     return config, tmp_path / "out", calls
 
@@ -139,12 +139,15 @@ def test_ablation_end_to_end_skip_and_resume(study):
     assert not state.exists()  # finished runs drop their resumable state
     for name in ("trained/result.json", "train/model.safetensors", "training.json"):
         (folder / name).unlink()
-    loop.Trainer(config.train_config(VARIANTS[0], 1, folder / "train", out / "data" / "train")).save_state()
+    interrupted = loop.Trainer(config.train_config(VARIANTS[0], 1, folder / "train", out / "data" / "train"))
+    interrupted.seconds_before = 1000.0  # an interrupted invocation's time: the total goes on from it
+    interrupted.save_state()
     assert state.is_file()
     resumed = run_ablation(config, quiet=True)
     assert resumed["done"] == 1 and resumed["skipped"] == 7
     assert calls == [("resnet50", 1, state)]
-    assert result(out, VARIANTS[0], 1, "trained")["training"]["resumed"] is True
+    training = result(out, VARIANTS[0], 1, "trained")["training"]
+    assert training["resumed"] is True and training["seconds"] > 1000.0
     assert [f.stat().st_mtime_ns for f in files if folder not in f.parents] == [
         m for f, m in zip(files, mtimes) if folder not in f.parents
     ]
@@ -179,11 +182,11 @@ def test_changed_settings_are_refused(study):
 def probed(tmp_path, monkeypatch):
     write_textures(tmp_path / "pristine", 10)  # 6 held out, 4 train: 2 steps per epoch of batch 2
     calls = []
-    real = loop.train
+    real_fit = loop.Trainer.fit
     monkeypatch.setattr(
-        loop,
-        "train",
-        lambda config, resume=None, validate=None: calls.append(config.train.seed) or real(config, resume=resume),
+        loop.Trainer,
+        "fit",
+        lambda trainer, resume=None: calls.append(trainer.config.train.seed) or real_fit(trainer, resume),
     )
     overrides = [
         f"data.pristine={tmp_path / 'pristine'}",
@@ -344,15 +347,15 @@ def test_a_signal_in_a_training_run_stops_the_study_and_a_rerun_goes_on(study, m
     from arniqa.train.stopping import Stopped
 
     config, out, calls = study
-    real = loop.train
+    real = loop.Trainer.fit
 
-    def stopped_once(config, resume=None, validate=None):
+    def stopped_once(trainer, resume=None):
         if not calls:
             calls.append("stopped")
             raise Stopped(signal.SIGTERM, "at epoch 0, step 1; state.pt holds global step 1", tmp_path / "no")
-        return real(config, resume=resume, validate=validate)
+        return real(trainer, resume)
 
-    monkeypatch.setattr(loop, "train", stopped_once)
+    monkeypatch.setattr(loop.Trainer, "fit", stopped_once)
     with pytest.raises(Stopped):
         run_ablation(config, quiet=True)
     assert calls == ["stopped"] and not list(out.glob("*/seed*/trained/result.json"))

@@ -307,3 +307,32 @@ def test_what_the_calibration_folder_skips_is_said_once(tmp_path):
         assert done.returncode == 0, done.stderr
         said = [line for line in done.stderr.splitlines() if str(cal) in line]
         assert said == [f"warning: {cal}: skipped 1 file no decoder can open: 1 .txt"], done.stderr
+
+
+def test_a_calibration_folder_moved_keeps_its_int8_file_and_an_edited_photo_makes_a_new_one(tmp_path, monkeypatch):
+    """The int8 file was keyed by each calibration photo's path, size and mtime: a folder moved elsewhere was
+    quantized again (a minute or two for a ResNet-50), and a photo rewritten with its size and mtime kept was not."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+    from tiny_arniqa import tiny_onnx
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    _, _, fp32 = tiny_onnx(tmp_path / "fp32.onnx")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    one = photos / "one.bmp"  # a BMP's size is its width and height: another photo of the same size has it too
+    Image.fromarray(rng.integers(0, 256, (240, 256, 3), dtype=np.uint8)).save(one)
+    first = int8_file(fp32, photos)
+    made = first.stat().st_mtime_ns
+    moved = photos.rename(tmp_path / "moved")
+    assert int8_file(fp32, moved) == first and first.stat().st_mtime_ns == made  # reused, not quantized again
+
+    one = moved / "one.bmp"
+    st = one.stat()
+    Image.fromarray(rng.integers(0, 256, (240, 256, 3), dtype=np.uint8)).save(one)  # edited in place
+    os.utime(one, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert one.stat().st_size == st.st_size
+    assert int8_file(fp32, moved) != first

@@ -226,6 +226,29 @@ def test_a_lower_lr_given_on_resume_is_the_one_trained_with(tmp_path, short_run,
     assert [resumed[k] for k in range(3, 10)] == pytest.approx([fresh[k] for k in range(3, 10)], rel=1e-6)
 
 
+def test_a_resumed_run_counts_its_wall_time_from_where_the_state_was_written(tmp_path, short_run, monkeypatch):
+    """log.csv's elapsed_s began again at 0 on resume, and an ablation's training.json gave the last invocation's
+    seconds alone: the run's wall time now goes on from the state.pt (the interrupted part, slowed to 0.2 s per
+    forward pass here, is counted)."""
+    from tiny_arniqa import SlowTinyARNIQA, TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    monkeypatch.setattr(loop, "build_model", lambda config: SlowTinyARNIQA(0.2))
+    Trainer(short_run("log.every=1", "train.max_steps=2")).fit()
+    before = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["seconds"]
+    assert before >= 2 * 0.2  # 2 steps, a forward pass or more each
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    trainer = Trainer(short_run("log.every=1"))
+    trainer.fit(resume=tmp_path / "run" / STATE_FILE)
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    elapsed = [float(r.split(",")[6]) for r in rows]
+    assert len(elapsed) > 2 and elapsed[2] >= before - 0.05  # the first row after the resume (0.1 s rounding)
+    assert elapsed == sorted(elapsed)
+    assert trainer.seconds() >= elapsed[-1]
+    assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["seconds"] >= elapsed[-1] - 0.05
+
+
 @pytest.mark.parametrize(
     "setting",
     [

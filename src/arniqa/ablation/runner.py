@@ -62,7 +62,7 @@ def initial_model(train_config):
 
 def train_run(train_config, folder: Path, console: Console, keep_state: bool = False) -> Path:
     """Train (resuming from ``state.pt`` when an earlier run was interrupted); skip when the final
-    model exists. Writes ``training.json`` (wall time, steps) when the run ends, then deletes
+    model exists. Writes ``training.json`` (wall time of every invocation, steps) when the run ends, then deletes
     ``state.pt`` unless ``keep_state``."""
     output = Path(train_config.output)
     model_file = output / "model.safetensors"
@@ -73,9 +73,9 @@ def train_run(train_config, folder: Path, console: Console, keep_state: bool = F
     if resume is None and output.exists():
         shutil.rmtree(output)  # started but never checkpointed: start again
     console.print(f"    training {'(resumed from ' + str(resume) + ')' if resume else ''}")
-    t0 = time.perf_counter()
-    path = loop.train(train_config, resume=resume)
-    seconds = time.perf_counter() - t0
+    trainer = loop.Trainer(train_config)
+    path = trainer.fit(resume)
+    seconds = trainer.seconds()  # the interrupted invocations' time included
     steps = _last_step(output / "log.csv")
     write_json(
         folder / "training.json",

@@ -11,7 +11,7 @@ over its sorted file list, each seen as the ``crops`` protocol's 10 views (a pho
 left out, with a warning naming it; at least one must be readable). The int8 file is cached
 beside the fp32 file it comes from (``<fp32 key>.int8-<calibration key>.onnx`` in ``<cache>/onnx``),
 keyed by both: the fp32 file (its name when it is the engine's own cached export, else its SHA-256)
-and the settings and calibration photos (:func:`calibration_key`).
+and the settings and the calibration photos' contents (:func:`calibration_key`).
 """
 
 from __future__ import annotations
@@ -63,24 +63,23 @@ def calibration_files(folder: str | os.PathLike, warn: bool = True) -> list[Path
 
 
 def calibration_key(folder: str | os.PathLike | None = None, photos: list[Path] | None = None) -> str:
-    """The settings and the photos (the bundled ones' package versions, or each file's name, size and
-    modification time): cheap to compute, no decoding. ``photos``: the folder's :func:`calibration_files`, when
-    they are listed already."""
+    """The settings and the photos (the bundled ones' package versions, or :func:`calibration_digest`, so that a
+    folder moved or copied elsewhere keeps its int8 file). ``photos``: the folder's :func:`calibration_files`,
+    when they are listed already."""
     h = hashlib.sha256(SETTINGS.encode())
     if folder is None:
         h.update(f"samples skimage={version('scikit-image')} sklearn={version('scikit-learn')}".encode())
     else:
-        for f in calibration_files(folder) if photos is None else photos:
-            st = f.stat()
-            h.update(f"{f.resolve()} {st.st_size} {st.st_mtime_ns}\n".encode())
+        h.update(calibration_digest(folder, photos).encode())
     return h.hexdigest()[:16]
 
 
-def calibration_digest(folder: str | os.PathLike) -> str:
+def calibration_digest(folder: str | os.PathLike, photos: list[Path] | None = None) -> str:
     """What identifies the photos of ``folder`` an int8 file is calibrated on (:func:`calibration_files`), wherever
-    the folder lies: the SHA-256 of their contents' SHA-256, in order. Listed quietly: a load said what it skips."""
+    the folder lies: the SHA-256 of their contents' SHA-256, in order. Listed quietly: a load said what it skips.
+    ``photos``: the folder's :func:`calibration_files`, when they are listed already."""
     h = hashlib.sha256()
-    for f in calibration_files(folder, warn=False):
+    for f in calibration_files(folder, warn=False) if photos is None else photos:
         h.update(sha256_of(f).encode())
     return h.hexdigest()
 

@@ -25,9 +25,12 @@ class RunLogger:
     logs read as one uninterrupted run.
     """
 
-    def __init__(self, output: Path, total: int, start: int, enabled: bool, config: Config) -> None:
+    def __init__(
+        self, output: Path, total: int, start: int, enabled: bool, config: Config, seconds: float = 0.0
+    ) -> None:
+        """``seconds``: the run's wall time when the logger opens (the ``elapsed_s`` it goes on from)."""
         self.output, self.total, self.start, self.enabled, self.config = output, total, start, enabled, config
-        self.t0 = time.perf_counter()
+        self.t0 = time.perf_counter() - seconds
 
     def __enter__(self) -> RunLogger:
         if not self.enabled:

@@ -84,6 +84,8 @@ class Trainer:
     """
 
     def __init__(self, config: Config, validate: Validator | None = None, context: Context | None = None) -> None:
+        self.began = time.perf_counter()
+        self.seconds_before = 0.0  # the wall time of the invocations before a resume, up to their state.pt
         self.config = config
         self.ctx = context or setup(config.train.device)
         self.device = self.ctx.device
@@ -167,7 +169,12 @@ class Trainer:
             "kernels": self.kernels(),
             "config": self.resolved_config(),
             "images": {"count": self.images[0], "id": self.images[1]},
+            "seconds": self.seconds(),
         }
+
+    def seconds(self) -> float:
+        """The run's wall time so far: this invocation's, from the trainer's start, and its resumed ones'."""
+        return self.seconds_before + time.perf_counter() - self.began
 
     def kernels(self) -> dict:
         """The :data:`~arniqa.train.state.KERNEL_KEYS` settings as they take effect in this run, None where one
@@ -233,6 +240,7 @@ class Trainer:
                 f"steps (data.root holds other images than the interrupted run's); resume with the same images"
             )
         self.epoch, self.step = state["epoch"], state["step"]
+        self.seconds_before = float(state.get("seconds", 0.0))  # absent from a state written before it was kept
         self.global_step, self.best = state["global_step"], state["best"]
         if state["config"]["data"].get("root") != self.config.data.root:  # moved: the same images (read_state)
             self.notes.append(f"data.root was {state['config']['data'].get('root')!r}, now {self.config.data.root!r}")
@@ -385,7 +393,9 @@ class Trainer:
             text = yaml.safe_dump(self.resolved_config(), sort_keys=False)
             with checkpoint_write(self.output / "config.yaml"):
                 atomic_write(self.output / "config.yaml", text_writer(text))
-        log = stack.enter_context(RunLogger(self.output, total, self.global_step, self.ctx.main, self.config))
+        log = stack.enter_context(
+            RunLogger(self.output, total, self.global_step, self.ctx.main, self.config, self.seconds())
+        )
         if resume is not None:
             log.note(f"resumed from {resume} at global step {self.global_step}")
         for line in self.notes:
