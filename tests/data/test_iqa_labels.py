@@ -255,6 +255,24 @@ def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
 CSV_KEYS = ["flive", "koniq10k", "csv", "live"]  # the label files read by base.read_csv_rows
 
 
+@pytest.mark.parametrize("key", [*CSV_KEYS, "tid2013"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
+    """A label file re-saved as Windows' "Unicode" text (UTF-16 with its byte order mark, as TID2013's
+    mos_with_names.txt circulates) was 'not a TID2013 name like i01_01_1.bmp' with NULs shown between the
+    letters, or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; it loads as the UTF-8 file."""
+    if key == "tid2013":
+        root, label = tmp_path, tmp_path / "mos_with_names.txt"
+        for name in ("i01_01_1.bmp", "i01_01_2.bmp"):
+            _img(root / "distorted_images" / name)
+        label.write_text("5.1 i01_01_1.bmp\n4.25 i01_01_2.bmp\n")
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    text = label.read_text()
+    label.write_bytes("\ufeff".encode(encoding) + text.replace("\n", "\r\n").encode(encoding))
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
+
+
 @pytest.mark.parametrize("key", CSV_KEYS)
 @pytest.mark.parametrize("where", ["header", "row"])
 def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_path, key, where):

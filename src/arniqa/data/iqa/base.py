@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import re
@@ -132,9 +133,17 @@ def label_lines(f, path: Path) -> Iterator[str]:
         yield line
 
 
+def text_encoding(path: Path) -> str:
+    """The encoding of the text label file ``path``: UTF-16 where it starts with that byte order mark (Windows'
+    "Unicode" text, as TID2013's mos_with_names.txt circulates re-saved), else UTF-8, with or without its BOM."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+
+
 def csv_header(path: Path) -> list[str]:
     """The column names of a CSV file (its first row), spaces around them dropped."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open(path, newline="", encoding=text_encoding(path)) as f:
         return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
 
 
@@ -147,7 +156,7 @@ def read_csv_rows(
     :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding=text_encoding(path)) as f:
             reader = csv.reader(label_lines(f, path))
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in columns if c not in header]
