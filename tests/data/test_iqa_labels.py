@@ -242,7 +242,12 @@ def test_a_column_named_twice_in_a_csv_header_is_refused(tmp_path):
     label.write_text("name,mos,mos\na.png,3,4\n")
     with pytest.raises(DatasetError) as info:
         load_dataset("flive", root)
-    assert str(info.value) == f"{label}: column 'mos' appears twice in the header; keep one"
+    message = f"{label}: column 'mos' appears twice in the header (spaces around names and letter case are ignored)"
+    assert str(info.value) == message + "; keep one"
+    label.write_text("name,MOS,mos\na.png,3,4\n")  # one of them would be read as the other
+    with pytest.raises(DatasetError) as info:
+        load_dataset("flive", root)
+    assert str(info.value) == message + "; keep one"
 
 
 def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
@@ -253,6 +258,20 @@ def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
 
 
 CSV_KEYS = ["flive", "koniq10k", "csv", "live"]  # the label files read by base.read_csv_rows
+
+
+@pytest.mark.parametrize("key", [*CSV_KEYS, "spaq"])
+def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
+    """A header written as 'Image_name', 'MOS' (by hand, or by another tool) for 'image_name', 'mos' was 'missing
+    column'; the columns are found whatever their letter case, as the same file with the names as documented."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    if key == "spaq":
+        table = pd.read_excel(label)
+        table.rename(columns=str.swapcase).to_excel(label, index=False)
+    else:
+        header, rest = label.read_text().split("\n", 1)
+        label.write_text(header.swapcase() + "\n" + rest)
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
 
 
 @pytest.mark.parametrize("key", [*CSV_KEYS, "tid2013"])

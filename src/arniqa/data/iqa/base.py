@@ -147,27 +147,43 @@ def csv_header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
 
 
+def column_indices(
+    path: Path, header: list[str], columns, optional=(), what: str = "the dataset's label file"
+) -> list[tuple[int, str]]:
+    """``(index in header, column)`` for each of ``columns`` (all needed) and of ``optional`` the header has, names
+    compared with spaces around them dropped and letter case ignored (``Image_name``, ``mos`` as written by hand
+    or another tool); errors name ``path``."""
+    folded = [str(h).strip().casefold() for h in header]
+    missing = [c for c in columns if c.casefold() not in folded]
+    if missing:
+        found = [str(h).strip() for h in header]
+        raise DatasetError(
+            f"{path}: missing {agree(len(missing), 'column')} {missing}; found {found} (expected {what})"
+        )
+    wanted = (*columns, *optional)
+    twice = [c for c in wanted if folded.count(c.casefold()) > 1]
+    if twice:  # which of the two would hold the values?
+        raise DatasetError(
+            f"{path}: column {twice[0]!r} appears twice in the header (spaces around names and letter case are "
+            "ignored); keep one"
+        )
+    return [(folded.index(c.casefold()), c) for c in wanted if c.casefold() in folded]
+
+
 def read_csv_rows(
     path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()
 ) -> list[tuple[int, dict[str, str]]]:
     """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
     ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
-    has (no others: what a row holds stays small whatever the file's width); errors name the file. At most
+    has (no others: what a row holds stays small whatever the file's width; names as :func:`column_indices` matches
+    them); errors name the file. At most
     :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
         with open(path, newline="", encoding=text_encoding(path)) as f:
             reader = csv.reader(label_lines(f, path))
             header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DatasetError(
-                    f"{path}: missing {agree(len(missing), 'column')} {missing}; found {header} (expected {what})"
-                )
-            twice = [c for c in (*columns, *optional) if header.count(c) > 1]
-            if twice:  # which of the two would hold the values?
-                raise DatasetError(f"{path}: column {twice[0]!r} appears twice in the header; keep one")
-            kept = [(header.index(c), c) for c in (*columns, *optional) if c in header]
+            kept = column_indices(path, header, columns, optional, what)
             rows = []
             for row in reader:
                 if not row:
