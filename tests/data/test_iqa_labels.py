@@ -260,6 +260,36 @@ def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
 CSV_KEYS = ["flive", "koniq10k", "csv", "live"]  # the label files read by base.read_csv_rows
 
 
+def test_images_named_in_another_letter_case_are_found_as_on_disk(tmp_path):
+    """TID2013's label file says i01_01_1.bmp where some of its files are I01_01_1.bmp: one file on Windows and
+    macOS, but on Linux every such image was 'not found'. A name differing only in letter case, alone in its
+    folder, is now the image (a folder's name too); a name of two such files stays not found; and two lines
+    naming one file in two letter cases are an image named twice."""
+    (tmp_path / "x").touch()
+    if (tmp_path / "X").exists():
+        pytest.skip("a file system that ignores letter case finds every such name itself")
+    (tmp_path / "x").unlink()
+    images = tmp_path / "distorted_images"
+    for name in ("I01_01_1.bmp", "i01_01_2.BMP", "i01_01_3.bmp"):
+        _img(images / name)
+    label = tmp_path / "mos_with_names.txt"
+    label.write_text("5.1 i01_01_1.bmp\n4.2 i01_01_2.bmp\n3.3 I01_01_3.BMP\n")
+    data = load_dataset("tid2013", tmp_path)
+    assert data.paths == [images / "I01_01_1.bmp", images / "i01_01_2.BMP", images / "i01_01_3.bmp"]
+    assert data.scores.tolist() == [5.1, 4.2, 3.3]
+    _img(images / "I01_01_1.BMP")  # i01_01_1.bmp could be either
+    with pytest.raises(DatasetError, match=re.escape(f"1 image named in {label} not found: '{images}/i01_01_1.bmp'")):
+        load_dataset("tid2013", tmp_path)
+    label.write_text("5.1 i01_01_2.bmp\n4.2 I01_01_2.bmp\n")
+    with pytest.raises(
+        DatasetError, match=re.escape("image 'distorted_images/i01_01_2.BMP' is named twice (lines 1 and 2)")
+    ):
+        load_dataset("tid2013", tmp_path)
+    root, _, _, _ = _dataset(tmp_path, "csv", ["Sub/A.png", "b.png"])  # a folder's name, in a CSV
+    (root / "labels.csv").write_text("path,mos\nsub/a.PNG,1\nB.png,2\n")
+    assert load_dataset("csv", root).paths == [root / "Sub" / "A.png", root / "b.png"]
+
+
 @pytest.mark.parametrize("key", [*CSV_KEYS, "spaq"])
 def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
     """A header written as 'Image_name', 'MOS' (by hand, or by another tool) for 'image_name', 'mos' was 'missing

@@ -215,11 +215,13 @@ def check_labels(dataset: IQADataset) -> IQADataset:
     :func:`file_key`) or a score is not a number within ±:data:`MAX_SCORE`. The root check is lexical (absolute
     paths and '..' above the root are refused), so that symlinked image folders stay usable; the records it
     returns name their images with every '..' collapsed as checked (``sub/../a.png`` is ``a.png``: through the OS,
-    with ``sub`` a link, it would be ``a.png`` beside the link's target, outside the root)."""
+    with ``sub`` a link, it would be ``a.png`` beside the link's target, outside the root), and as :func:`on_disk`
+    finds them where only the letter case of a name differs."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
     first: dict[object, tuple[Record, Path]] = {}  # by file_key
+    listings: dict[Path, dict[str, list[str]]] = {}  # on_disk's folders read
     records = []
     for record in dataset.records:
         if not abs(record.score) <= MAX_SCORE:
@@ -233,6 +235,7 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
                 f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
             )
+        path = on_disk(path, root, listings)
         try:
             key = file_key(path)
         except ValueError:  # os.stat's "embedded null byte"
@@ -251,6 +254,32 @@ def check_labels(dataset: IQADataset) -> IQADataset:
         records.append(record if checked == record.path else replace(record, path=checked))
     dataset.records = records
     return dataset
+
+
+def on_disk(path: Path, root: Path, listings: dict[Path, dict[str, list[str]]]) -> Path:
+    """``path`` (absolute, inside ``root``) as the disk names it: where a file or folder of the path is not there as
+    written but one name differing only in letter case is (TID2013 mixes letter cases: a label's i01_01_1.bmp and
+    a file I01_01_1.bmp are one file on Windows, none on a case-sensitive file system), that name; else ``path``.
+    ``listings`` keeps the folders read, by letter-case-free name."""
+    if os.path.lexists(path):
+        return path
+    found = root
+    for part in path.relative_to(root).parts:
+        if not os.path.lexists(found / part):
+            if found not in listings:
+                try:
+                    names = os.listdir(found)
+                except OSError:  # not there, or not a folder: the path stays as written, "not found"
+                    names = []
+                listings[found] = {}
+                for name in names:
+                    listings[found].setdefault(name.casefold(), []).append(name)
+            same = listings[found].get(part.casefold(), [])
+            if len(same) != 1:
+                return path
+            part = same[0]
+        found = found / part
+    return found
 
 
 def file_key(path: Path) -> tuple[int, int] | str:
