@@ -343,6 +343,16 @@ def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_pat
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)
+def test_spaces_after_commas_and_lines_of_spaces_are_read_as_they_look(tmp_path, key):
+    """A CSV written with ', ' between quoted fields kept the quotes of every field after the first ('missing column'
+    '"mos"'), and a trailing line of spaces or tabs (an editor's) was a row with the score '' ('not a number')."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    label.write_text("".join(", ".join(f'"{cell}"' for cell in row) + "\r\n" for row in rows) + "   \r\n\t\n")
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
 def test_lines_named_in_messages_are_the_files_lines_after_blank_lines(tmp_path, key):
     """Rows were numbered from 2 in the order read, so after a blank line (an editor's, a merge's) every message
     named a line one too early: the repeated image and the bad score were sent to the wrong lines."""

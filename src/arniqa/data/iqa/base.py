@@ -181,13 +181,13 @@ def read_csv_rows(
     require_file(path, what)
     try:
         with open(path, newline="", encoding=text_encoding(path)) as f:
-            reader = csv.reader(label_lines(f, path))
+            reader = csv.reader(label_lines(f, path), skipinitialspace=True)  # a ', "name"' field is quoted
             header = [h.strip() for h in next(reader, [])]
             kept = column_indices(path, header, columns, optional, what)
             rows = []
             for row in reader:
-                if not row:
-                    continue  # a blank line, as csv.DictReader passed over
+                if not any(cell.strip() for cell in row):
+                    continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
                 rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
