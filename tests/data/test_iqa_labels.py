@@ -159,7 +159,7 @@ def test_a_dot_dot_after_a_linked_folder_reads_the_file_inside_the_root(tmp_path
     _img(root / "a.png")
     custom(root, ["a.png", "sub/../secret.png"])
     if check:  # root/secret.png is not there
-        with pytest.raises(DatasetError, match=r"1 image named in .* not found: '.*/ds/secret.png'"):
+        with pytest.raises(DatasetError, match=r"labels.csv: 1 image it names not found: '.*/ds/secret.png'"):
             load_dataset("csv", root)
     else:
         data = load_dataset("csv", root, check=False)
@@ -278,7 +278,7 @@ def test_images_named_in_another_letter_case_are_found_as_on_disk(tmp_path):
     assert data.paths == [images / "I01_01_1.bmp", images / "i01_01_2.BMP", images / "i01_01_3.bmp"]
     assert data.scores.tolist() == [5.1, 4.2, 3.3]
     _img(images / "I01_01_1.BMP")  # i01_01_1.bmp could be either
-    with pytest.raises(DatasetError, match=re.escape(f"1 image named in {label} not found: '{images}/i01_01_1.bmp'")):
+    with pytest.raises(DatasetError, match=re.escape(f"{label}: 1 image it names not found: '{images}/i01_01_1.bmp'")):
         load_dataset("tid2013", tmp_path)
     label.write_text("5.1 i01_01_2.bmp\n4.2 I01_01_2.bmp\n")
     with pytest.raises(

@@ -294,12 +294,21 @@ def file_key(path: Path) -> tuple[int, int] | str:
 
 
 def check_images(dataset: IQADataset) -> IQADataset:
-    """Raise if any image the label file names is missing (first few listed)."""
+    """Raise if any image the label file names is missing (first few listed): to copy them again where some are,
+    or, where none is, the folder they were looked for in (a --root or an unpacked archive a level off)."""
     missing = dataset.missing_images()
     if missing:
         # repr: no control characters from a label file; a folder of the image's name is there, not the image
-        shown = ", ".join(repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5])
+        shown = [repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5]]
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        label = f" named in {dataset.label_file}" if dataset.label_file else ""
-        raise DatasetError(f"{count(len(missing), 'image')}{label} not found: {shown}{more}")
+        label = dataset.label_file or dataset.root
+        if len(missing) < len(dataset):
+            raise DatasetError(
+                f"{label}: {count(len(missing), 'image')} it names not found: {', '.join(shown)}{more}; copy or "
+                "download them again"
+            )
+        raise DatasetError(
+            f"{label}: none of the {count(len(missing), 'image')} it names is there (the first: {shown[0]}); "
+            f"{AS_DISTRIBUTED}, with its images in {missing[0].parent}"
+        )
     return dataset
