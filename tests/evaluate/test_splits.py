@@ -83,11 +83,20 @@ def test_bad_split_files_named(tmp_path):
     np.save(tmp_path / "train.npy", np.array([[0, 9]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))
     np.save(tmp_path / "test.npy", np.array([[2]]))
-    with pytest.raises(SplitError, match="train.npy: split 0 has index 9"):
+    with pytest.raises(SplitError) as e:  # it said no more: files made for another dataset, as it turns out
         load_splits(tmp_path, 5)
-    np.save(tmp_path / "val.npy", np.array([[1], [3]]))
-    with pytest.raises(SplitError, match="different numbers of splits"):
+    assert str(e.value) == (
+        f"{tmp_path / 'train.npy'}: split 0 has index 9 outside 0..4 (the highest: 9; the dataset has 5 images); "
+        "give split files made for this dataset and its label file"
+    )
+    np.save(tmp_path / "val.npy", np.array([[1], [3]]))  # one split saved transposed: a row per index
+    with pytest.raises(SplitError) as e:
         load_splits(tmp_path, 10)
+    assert str(e.value) == (
+        f"{tmp_path}: train/val/test hold different numbers of splits {{'train': 1, 'val': 2, 'test': 1}}; give the "
+        "three files of one set of splits, each with a row of image indices per split (shape (splits, n), not "
+        "transposed)"
+    )
     np.save(tmp_path / "test.npy", np.array([[0.5]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))
     with pytest.raises(SplitError, match="test.npy: expected an integer array"):

@@ -137,7 +137,10 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
     parts = {k: _load_array(directory / f"{k}.npy") for k in ("train", "val", "test")}
     counts = {k: v.shape[0] for k, v in parts.items()}
     if len(set(counts.values())) != 1:
-        raise SplitError(f"{directory}: train/val/test hold different numbers of splits {counts}")
+        raise SplitError(
+            f"{directory}: train/val/test hold different numbers of splits {counts}; give the three files of one set "
+            "of splits, each with a row of image indices per split (shape (splits, n), not transposed)"
+        )
     if not counts["train"]:
         raise SplitError(f"{directory}: the split files hold no splits (arrays of shape (0, n))")
     out = []
@@ -148,7 +151,9 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
             bad = row[(row < 0) | (row >= n_images)]  # before the cast: a huge uint64 would wrap around
             if bad.size:
                 raise SplitError(
-                    f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}"
+                    f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1} (the "
+                    f"highest: {int(row.max())}; the dataset has {count(n_images, 'image')}); give split files made "
+                    "for this dataset and its label file"
                 )
             values, times = np.unique(row, return_counts=True)
             if (times > 1).any():
