@@ -135,6 +135,26 @@ def test_an_image_outside_the_root_is_refused(tmp_path, key, escape):
     assert str(info.value) == expected
 
 
+@pytest.mark.parametrize("key", [k for k in WRITERS if k != "csv"])
+def test_a_root_a_level_off_names_the_folder_that_holds_the_label_file(tmp_path, key):
+    """A --root one level too high (an archive unpacked into a folder of its own) or too low (the image folder) said
+    where the label file was expected and no more; the folder a level up or down that holds it is named, where one
+    does."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png"])
+    rel = label.relative_to(root)
+    (root / "images").mkdir()
+    for given, holder in ((tmp_path, root), (root / "images", root)):
+        with pytest.raises(DatasetError) as info:
+            load_dataset(key, given)
+        assert str(info.value).startswith(f"{given / rel}: file not found (expected ")
+        assert str(info.value).endswith(f"; give the dataset's folder as it is distributed ({holder} holds {rel})")
+    (tmp_path / "copy" / rel).parent.mkdir(parents=True)
+    (tmp_path / "copy" / rel).write_bytes(label.read_bytes())  # two folders hold one: neither is named
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, tmp_path)
+    assert str(info.value).endswith("; give the dataset's folder as it is distributed")
+
+
 def test_inside_the_root_through_a_symlink_or_dot_dot_is_accepted(tmp_path):
     """The check is lexical: a symlinked image folder and a '..' that stays inside the root load."""
     _img(tmp_path / "elsewhere" / "a.png")

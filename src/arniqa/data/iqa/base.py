@@ -107,7 +107,26 @@ def not_found(path: Path, kind: str, what: str) -> DatasetError:
     """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, or is something else (a folder
     named as the label file), ``what`` it should hold."""
     problem = f"not a {kind}" if path.exists() else f"{kind} not found"
-    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}")
+    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}{near(path, kind)}")
+
+
+def near(path: Path, kind: str) -> str:
+    """Where the missing ``kind`` ``path`` is a level off: `` (FOLDER holds REL)`` when one folder does, where FOLDER
+    is the nearest folder above ``path`` that is there (the dataset root given, most likely) moved a level up or down
+    (a --root one level too high or too low, an archive unpacked into a folder of its own); else empty."""
+    if path.exists():
+        return ""
+    found = path.parent
+    while not found.is_dir() and found != found.parent:
+        found = found.parent
+    rel = path.relative_to(found)
+    try:
+        below = sorted(d for d in found.iterdir() if d.is_dir())
+    except OSError:  # no permission to list it
+        below = []
+    there = Path.is_dir if kind == "folder" else Path.is_file
+    holds = [d for d in [found.parent, *below] if there(d / rel)]
+    return f" ({holds[0]} holds {rel})" if len(holds) == 1 else ""
 
 
 def require_dir(path: Path, what: str) -> Path:
