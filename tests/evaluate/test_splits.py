@@ -147,6 +147,34 @@ def test_a_pickled_split_file_is_refused_without_advice_to_unpickle(tmp_path):
     )
 
 
+def test_split_files_that_leave_images_out_say_how_many_they_use(tmp_path):
+    """Split files made for a smaller dataset (CLIVE's 1,162 images' on KonIQ's 10,073) were taken without a word:
+    the results, on part of the dataset, read as the whole dataset's. The description now says how many images the
+    files use where they leave some out, as FLIVE's official split does (39,807 of 39,810)."""
+
+    class Authentic:  # what choose_splits reads of a dataset
+        root = tmp_path
+        references = None
+
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+    _save_split(tmp_path, [0, 2, 4], [1], [3, 5])
+    assert choose_splits(Authentic(6), tmp_path)[1] == f"files in {tmp_path} (1 split)"
+    assert (
+        choose_splits(Authentic(10_000), tmp_path)[1]
+        == f"files in {tmp_path} (1 split); they use 6 of the 10,000 images"
+    )
+    (tmp_path / "splits").mkdir()
+    for name in ("train", "val", "test"):
+        (tmp_path / f"{name}.npy").rename(tmp_path / "splits" / f"{name}.npy")
+    text = choose_splits(Authentic(7), None)[1]
+    assert text == f"official {tmp_path / 'splits'} (1 split); they use 6 of the 7 images"
+
+
 def test_split_files_sharing_references_are_said_so(tmp_path):
     """Image-disjoint split files that put a reference's images in train and test: used, and the description says so."""
 
