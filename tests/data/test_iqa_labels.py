@@ -373,6 +373,23 @@ def test_spaces_after_commas_and_lines_of_spaces_are_read_as_they_look(tmp_path,
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separator):
+    """A spreadsheet's CSV saved with ';' (where the locale writes decimal commas) or tabs was 'missing columns
+    [...]; found ['image_name;c1;...']' with nothing on what to do; the line says how it is separated and to save
+    it comma-separated."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    label.write_text("".join(separator.join(row) + "\n" for row in rows))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value).startswith(
+        f"{label}: its fields are separated by {separator!r}, not commas (the header is one column, "
+        f"{separator.join(rows[0])!r}); save it as a comma-separated CSV (expected "
+    )
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
 def test_lines_named_in_messages_are_the_files_lines_after_blank_lines(tmp_path, key):
     """Rows were numbered from 2 in the order read, so after a blank line (an editor's, a merge's) every message
     named a line one too early: the repeated image and the bad score were sent to the wrong lines."""

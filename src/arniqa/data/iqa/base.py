@@ -176,6 +176,12 @@ def column_indices(
     missing = [c for c in columns if c.casefold() not in folded]
     if missing:
         found = [str(h).strip() for h in header]
+        separator = next((c for c in ";\t" if len(found) == 1 and c in found[0]), None)
+        if separator:  # a spreadsheet's CSV in a locale that writes decimal commas, or its "Text (Tab delimited)"
+            raise DatasetError(
+                f"{path}: its fields are separated by {separator!r}, not commas (the header is one column, "
+                f"{found[0]!r}); save it as a comma-separated CSV (expected {what})"
+            )
         raise DatasetError(
             f"{path}: missing {agree(len(missing), 'column')} {missing}; found {found} (expected {what})"
         )
