@@ -390,6 +390,20 @@ def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separat
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_csv_in_a_windows_code_page_is_said_so(tmp_path, key):
+    """A CSV saved in Windows-1252 (an accented image name) was "not a readable CSV file ('utf-8' codec can't decode
+    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do."""
+    root, label, _, _ = _dataset(tmp_path, key, ["café.png"])
+    label.write_bytes(label.read_text().encode("cp1252"))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}: not UTF-8 text (byte b'\\xe9': invalid continuation byte); save it as UTF-8 ('CSV UTF-8' in a "
+        "spreadsheet)"
+    )
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
 def test_lines_named_in_messages_are_the_files_lines_after_blank_lines(tmp_path, key):
     """Rows were numbered from 2 in the order read, so after a blank line (an editor's, a merge's) every message
     named a line one too early: the repeated image and the bad score were sent to the wrong lines."""

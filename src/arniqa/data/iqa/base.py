@@ -216,7 +216,12 @@ def read_csv_rows(
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
                 rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
-    except (UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError as e:  # a spreadsheet's CSV in the system's code page (Windows-1252: é is byte 0xe9)
+        bad = e.object[e.start : e.start + 1]
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte {bad!r}: {e.reason}); save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"
+        ) from e
+    except csv.Error as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:
         raise DatasetError(f"{path}: no rows (expected {what})")
