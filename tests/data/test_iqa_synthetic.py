@@ -173,6 +173,13 @@ def test_missing_image_is_named(tmp_path):
         f"{label}: none of the 3 images it names is there (the first: '{tmp_path / 'jp2k' / 'img29.bmp'}'); "
         f"give the dataset's folder as it is distributed, with its images in {tmp_path / 'jp2k'}"
     )
+    (tmp_path / "jp2k").mkdir()
+    (tmp_path / "jp2k-moved").rename(tmp_path / "jp2k" / "jp2k")  # unpacked into a folder of its own
+    with pytest.raises(DatasetError) as info:
+        load_dataset("live", tmp_path)
+    assert str(info.value).endswith(
+        f"with its images in {tmp_path / 'jp2k'} ({tmp_path / 'jp2k' / 'jp2k'} holds img29.bmp)"
+    )
 
 
 def test_a_folder_in_place_of_an_image_or_the_label_file_is_named_as_such(tmp_path):

@@ -201,8 +201,7 @@ def read_csv_rows(
     """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
     ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
     has (no others: what a row holds stays small whatever the file's width; names as :func:`column_indices` matches
-    them); errors name the file. At most
-    :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
+    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
         with open(path, newline="", encoding=text_encoding(path)) as f:
@@ -325,7 +324,8 @@ def file_key(path: Path) -> tuple[int, int] | str:
 
 def check_images(dataset: IQADataset) -> IQADataset:
     """Raise if any image the label file names is missing (first few listed): to copy them again where some are,
-    or, where none is, the folder they were looked for in (a --root or an unpacked archive a level off)."""
+    or, where none is, the folder they were looked for in and the one a level off that holds the first (:func:`near`:
+    an archive unpacked into a folder of its own)."""
     missing = dataset.missing_images()
     if missing:
         # repr: no control characters from a label file; a folder of the image's name is there, not the image
@@ -339,6 +339,6 @@ def check_images(dataset: IQADataset) -> IQADataset:
             )
         raise DatasetError(
             f"{label}: none of the {count(len(missing), 'image')} it names is there (the first: {shown[0]}); "
-            f"{AS_DISTRIBUTED}, with its images in {missing[0].parent}"
+            f"{AS_DISTRIBUTED}, with its images in {missing[0].parent}{near(missing[0], 'file')}"
         )
     return dataset
