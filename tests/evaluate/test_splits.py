@@ -99,8 +99,12 @@ def test_bad_split_files_named(tmp_path):
     )
     np.save(tmp_path / "test.npy", np.array([[0.5]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))
-    with pytest.raises(SplitError, match="test.npy: expected an integer array"):
+    with pytest.raises(SplitError) as e:  # floats (NaN padding, a pandas column): it said no more than what it got
         load_splits(tmp_path, 10)
+    assert str(e.value) == (
+        f"{tmp_path / 'test.npy'}: expected an integer array of shape (splits, n) or (n,), got float64 (1, 1); save "
+        "the image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+    )
 
 
 @pytest.mark.parametrize("refs,counts", [(5, (3, 1, 1)), (8, (5, 1, 2)), (6, (4, 1, 1)), (2, None)])

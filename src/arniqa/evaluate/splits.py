@@ -106,7 +106,10 @@ def _load_array(path: Path) -> np.ndarray:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
         raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
-        raise SplitError(f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}")
+        raise SplitError(
+            f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}; save the "
+            "image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+        )
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
 
 
