@@ -214,7 +214,9 @@ def test_spaq_column_repeated_after_stripping_spaces(tmp_path):
     pd.DataFrame([["00001.jpg", 42.5, 40.0]], columns=["Image name", "MOS", "MOS "]).to_excel(path, index=False)
     with pytest.raises(DatasetError) as info:
         load_dataset("spaq", tmp_path, check=False)
-    assert str(info.value) == f"{path}: column 'MOS' appears twice (spaces around names are ignored); keep one"
+    assert str(info.value) == (
+        f"{path}: column 'MOS' appears twice in the header (spaces around names and letter case are ignored); keep one"
+    )
 
 
 @pytest.mark.parametrize("name", [None, "  "], ids=["empty-cell", "spaces"])

@@ -135,6 +135,26 @@ def test_an_image_outside_the_root_is_refused(tmp_path, key, escape):
     assert str(info.value) == expected
 
 
+@pytest.mark.parametrize("key", [k for k in WRITERS if k != "csv"])
+def test_a_root_a_level_off_names_the_folder_that_holds_the_label_file(tmp_path, key):
+    """A --root one level too high (an archive unpacked into a folder of its own) or too low (the image folder) said
+    where the label file was expected and no more; the folder a level up or down that holds it is named, where one
+    does."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png"])
+    rel = label.relative_to(root)
+    (root / "images").mkdir()
+    for given, holder in ((tmp_path, root), (root / "images", root)):
+        with pytest.raises(DatasetError) as info:
+            load_dataset(key, given)
+        assert str(info.value).startswith(f"{given / rel}: file not found (expected ")
+        assert str(info.value).endswith(f"; give the dataset's folder as it is distributed ({holder} holds {rel})")
+    (tmp_path / "copy" / rel).parent.mkdir(parents=True)
+    (tmp_path / "copy" / rel).write_bytes(label.read_bytes())  # two folders hold one: neither is named
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, tmp_path)
+    assert str(info.value).endswith("; give the dataset's folder as it is distributed")
+
+
 def test_inside_the_root_through_a_symlink_or_dot_dot_is_accepted(tmp_path):
     """The check is lexical: a symlinked image folder and a '..' that stays inside the root load."""
     _img(tmp_path / "elsewhere" / "a.png")
@@ -159,7 +179,7 @@ def test_a_dot_dot_after_a_linked_folder_reads_the_file_inside_the_root(tmp_path
     _img(root / "a.png")
     custom(root, ["a.png", "sub/../secret.png"])
     if check:  # root/secret.png is not there
-        with pytest.raises(DatasetError, match=r"1 image named in .* not found: '.*/ds/secret.png'"):
+        with pytest.raises(DatasetError, match=r"labels.csv: 1 image it names not found: '.*/ds/secret.png'"):
             load_dataset("csv", root)
     else:
         data = load_dataset("csv", root, check=False)
@@ -242,7 +262,12 @@ def test_a_column_named_twice_in_a_csv_header_is_refused(tmp_path):
     label.write_text("name,mos,mos\na.png,3,4\n")
     with pytest.raises(DatasetError) as info:
         load_dataset("flive", root)
-    assert str(info.value) == f"{label}: column 'mos' appears twice in the header; keep one"
+    message = f"{label}: column 'mos' appears twice in the header (spaces around names and letter case are ignored)"
+    assert str(info.value) == message + "; keep one"
+    label.write_text("name,MOS,mos\na.png,3,4\n")  # one of them would be read as the other
+    with pytest.raises(DatasetError) as info:
+        load_dataset("flive", root)
+    assert str(info.value) == message + "; keep one"
 
 
 def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
@@ -253,6 +278,68 @@ def test_tid2013_labels_with_a_byte_order_mark_load(tmp_path):
 
 
 CSV_KEYS = ["flive", "koniq10k", "csv", "live"]  # the label files read by base.read_csv_rows
+
+
+def test_images_named_in_another_letter_case_are_found_as_on_disk(tmp_path):
+    """TID2013's label file says i01_01_1.bmp where some of its files are I01_01_1.bmp: one file on Windows and
+    macOS, but on Linux every such image was 'not found'. A name differing only in letter case, alone in its
+    folder, is now the image (a folder's name too); a name of two such files stays not found; and two lines
+    naming one file in two letter cases are an image named twice."""
+    (tmp_path / "x").touch()
+    if (tmp_path / "X").exists():
+        pytest.skip("a file system that ignores letter case finds every such name itself")
+    (tmp_path / "x").unlink()
+    images = tmp_path / "distorted_images"
+    for name in ("I01_01_1.bmp", "i01_01_2.BMP", "i01_01_3.bmp"):
+        _img(images / name)
+    label = tmp_path / "mos_with_names.txt"
+    label.write_text("5.1 i01_01_1.bmp\n4.2 i01_01_2.bmp\n3.3 I01_01_3.BMP\n")
+    data = load_dataset("tid2013", tmp_path)
+    assert data.paths == [images / "I01_01_1.bmp", images / "i01_01_2.BMP", images / "i01_01_3.bmp"]
+    assert data.scores.tolist() == [5.1, 4.2, 3.3]
+    _img(images / "I01_01_1.BMP")  # i01_01_1.bmp could be either
+    with pytest.raises(DatasetError, match=re.escape(f"{label}: 1 image it names not found: '{images}/i01_01_1.bmp'")):
+        load_dataset("tid2013", tmp_path)
+    label.write_text("5.1 i01_01_2.bmp\n4.2 I01_01_2.bmp\n")
+    with pytest.raises(
+        DatasetError, match=re.escape("image 'distorted_images/i01_01_2.BMP' is named twice (lines 1 and 2)")
+    ):
+        load_dataset("tid2013", tmp_path)
+    root, _, _, _ = _dataset(tmp_path, "csv", ["Sub/A.png", "b.png"])  # a folder's name, in a CSV
+    (root / "labels.csv").write_text("path,mos\nsub/a.PNG,1\nB.png,2\n")
+    assert load_dataset("csv", root).paths == [root / "Sub" / "A.png", root / "b.png"]
+
+
+@pytest.mark.parametrize("key", [*CSV_KEYS, "spaq"])
+def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
+    """A header written as 'Image_name', 'MOS' (by hand, or by another tool) for 'image_name', 'mos' was 'missing
+    column'; the columns are found whatever their letter case, as the same file with the names as documented."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    if key == "spaq":
+        table = pd.read_excel(label)
+        table.rename(columns=str.swapcase).to_excel(label, index=False)
+    else:
+        header, rest = label.read_text().split("\n", 1)
+        label.write_text(header.swapcase() + "\n" + rest)
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
+
+
+@pytest.mark.parametrize("key", [*CSV_KEYS, "tid2013"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
+    """A label file re-saved as Windows' "Unicode" text (UTF-16 with its byte order mark, as TID2013's
+    mos_with_names.txt circulates) was 'not a TID2013 name like i01_01_1.bmp' with NULs shown between the
+    letters, or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; it loads as the UTF-8 file."""
+    if key == "tid2013":
+        root, label = tmp_path, tmp_path / "mos_with_names.txt"
+        for name in ("i01_01_1.bmp", "i01_01_2.bmp"):
+            _img(root / "distorted_images" / name)
+        label.write_text("5.1 i01_01_1.bmp\n4.25 i01_01_2.bmp\n")
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    text = label.read_text()
+    label.write_bytes("\ufeff".encode(encoding) + text.replace("\n", "\r\n").encode(encoding))
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)
@@ -273,6 +360,47 @@ def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_pat
             with pytest.raises(DatasetError, match=re.escape(f"{label}, line {at + 1}: longer than 1,048,576 chara")):
                 load_dataset(key, root)
     assert load_dataset(key, root).scores.tolist() == [50.0, 51.0]  # a line of MAX_LINE characters is read
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_spaces_after_commas_and_lines_of_spaces_are_read_as_they_look(tmp_path, key):
+    """A CSV written with ', ' between quoted fields kept the quotes of every field after the first ('missing column'
+    '"mos"'), and a trailing line of spaces or tabs (an editor's) was a row with the score '' ('not a number')."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    label.write_text("".join(", ".join(f'"{cell}"' for cell in row) + "\r\n" for row in rows) + "   \r\n\t\n")
+    assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separator):
+    """A spreadsheet's CSV saved with ';' (where the locale writes decimal commas) or tabs was 'missing columns
+    [...]; found ['image_name;c1;...']' with nothing on what to do; the line says how it is separated and to save
+    it comma-separated."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    label.write_text("".join(separator.join(row) + "\n" for row in rows))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value).startswith(
+        f"{label}: its fields are separated by {separator!r}, not commas (the header is one column, "
+        f"{separator.join(rows[0])!r}); save it as a comma-separated CSV (expected "
+    )
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_csv_in_a_windows_code_page_is_said_so(tmp_path, key):
+    """A CSV saved in Windows-1252 (an accented image name) was "not a readable CSV file ('utf-8' codec can't decode
+    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do."""
+    root, label, _, _ = _dataset(tmp_path, key, ["café.png"])
+    label.write_bytes(label.read_text().encode("cp1252"))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}: not UTF-8 text (byte b'\\xe9': invalid continuation byte); save it as UTF-8 ('CSV UTF-8' in a "
+        "spreadsheet)"
+    )
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)

@@ -154,11 +154,32 @@ def test_malformed_labels_are_named(tmp_path):
 
 
 def test_missing_image_is_named(tmp_path):
+    """The line named the missing images with nothing on what to do, and said the same when none of them was there
+    (the images a folder deeper than the root, as an archive unpacks): then it names the folder looked in."""
     make_live(tmp_path)
     (tmp_path / "wn" / "img3.bmp").unlink()
-    with pytest.raises(DatasetError, match=r"LIVE\.txt not found: .*img3\.bmp"):
+    label = tmp_path / "LIVE.txt"
+    with pytest.raises(DatasetError) as info:
         load_dataset("live", tmp_path)
+    assert str(info.value) == (
+        f"{label}: 1 image it names not found: '{tmp_path / 'wn' / 'img3.bmp'}'; copy or download them again"
+    )
     assert len(load_dataset("live", tmp_path, check=False)) == 3
+    for folder in ("jp2k", "fastfading"):
+        (tmp_path / folder).rename(tmp_path / f"{folder}-moved")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("live", tmp_path)
+    assert str(info.value) == (
+        f"{label}: none of the 3 images it names is there (the first: '{tmp_path / 'jp2k' / 'img29.bmp'}'); "
+        f"give the dataset's folder as it is distributed, with its images in {tmp_path / 'jp2k'}"
+    )
+    (tmp_path / "jp2k").mkdir()
+    (tmp_path / "jp2k-moved").rename(tmp_path / "jp2k" / "jp2k")  # unpacked into a folder of its own
+    with pytest.raises(DatasetError) as info:
+        load_dataset("live", tmp_path)
+    assert str(info.value).endswith(
+        f"with its images in {tmp_path / 'jp2k'} ({tmp_path / 'jp2k' / 'jp2k'} holds img29.bmp)"
+    )
 
 
 def test_a_folder_in_place_of_an_image_or_the_label_file_is_named_as_such(tmp_path):
@@ -166,7 +187,7 @@ def test_a_folder_in_place_of_an_image_or_the_label_file_is_named_as_such(tmp_pa
     make_live(tmp_path)
     (tmp_path / "wn" / "img3.bmp").unlink()
     (tmp_path / "wn" / "img3.bmp").mkdir()
-    with pytest.raises(DatasetError, match=r"LIVE\.txt not found: '[^']*img3\.bmp' \(not a file\)$"):
+    with pytest.raises(DatasetError, match=r"LIVE\.txt: 1 image it names not found: '[^']*img3\.bmp' \(not a file\);"):
         load_dataset("live", tmp_path)
     (tmp_path / "LIVE.txt").unlink()
     (tmp_path / "LIVE.txt").mkdir()

@@ -1,6 +1,7 @@
 """Feature extraction: protocol (crops, half scale, pre-resize), on-disk cache, resume, bad files."""
 
 import importlib.util
+import json
 import os
 import re
 from pathlib import Path
@@ -89,6 +90,20 @@ def test_resume_after_interruption(stand_in, image_files, tmp_path):
     out = extract_features(resumed, image_files, proto, cache_dir=tmp_path, batch_size=2, progress=False)
     assert resumed.calls == 2  # images 4-5 and 6 only
     np.testing.assert_allclose(out, reference, rtol=1e-6)
+
+
+def test_more_than_five_bad_images_say_how_many_more_and_where_all_are(stand_in, image_files, tmp_path):
+    """Seven unreadable images were 'could not be read: ' five of them, the other two unsaid (the count said 7)."""
+    for path in image_files:
+        path.write_bytes(b"")
+    with pytest.raises(FeatureError) as info:
+        extract_features(stand_in, image_files, FeatureProtocol(crop_size=S), cache_dir=tmp_path / "c", progress=False)
+    [errors] = (tmp_path / "c").glob("*/errors.json")
+    assert sorted(json.loads(errors.read_text())) == [str(i) for i in range(7)]
+    assert f"im4.png: empty file (0 bytes); copy or download it again; and 2 more (all in {errors}) (the " in str(
+        info.value
+    )
+    assert "im5.png" not in str(info.value)
 
 
 def test_bad_image_is_reported_and_retried(stand_in, image_files, tmp_path):

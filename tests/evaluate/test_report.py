@@ -49,6 +49,16 @@ def test_json_is_strict_and_markdown_has_tables(tmp_path):
     assert "| kadid10k → csiq | 0.5000 | 0.4000 | 0.3000 | n/a |" in md and "negated" in md
 
 
+def test_markdown_says_which_splits_and_model_were_evaluated():
+    """results.md (and the table on stdout) named neither the splits nor the model: random splits read as the
+    official ones, and split files whose parts share references, which docs/evaluation.md says results.md marks NOT
+    reference-disjoint, were said so in results.json only."""
+    splits = "files in /data/tid/splits (10 splits); NOT reference-disjoint (split 0: train and test share 1 item)"
+    md = markdown(_result() | {"split_source": splits, "model": "checkpoint runs/a|b.safetensors"})
+    head = md.split("Median over splits")[0]
+    assert head.splitlines()[2:4] == [f"Splits: {splits}  ", "Model: checkpoint runs/a\\|b.safetensors"]
+
+
 def test_tsne_keeps_clusters_apart(tmp_path):
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 64)) * 10

@@ -83,15 +83,28 @@ def test_bad_split_files_named(tmp_path):
     np.save(tmp_path / "train.npy", np.array([[0, 9]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))
     np.save(tmp_path / "test.npy", np.array([[2]]))
-    with pytest.raises(SplitError, match="train.npy: split 0 has index 9"):
+    with pytest.raises(SplitError) as e:  # it said no more: files made for another dataset, as it turns out
         load_splits(tmp_path, 5)
-    np.save(tmp_path / "val.npy", np.array([[1], [3]]))
-    with pytest.raises(SplitError, match="different numbers of splits"):
+    assert str(e.value) == (
+        f"{tmp_path / 'train.npy'}: split 0 has index 9 outside 0..4 (the highest: 9; the dataset has 5 images); "
+        "give split files made for this dataset and its label file"
+    )
+    np.save(tmp_path / "val.npy", np.array([[1], [3]]))  # one split saved transposed: a row per index
+    with pytest.raises(SplitError) as e:
         load_splits(tmp_path, 10)
+    assert str(e.value) == (
+        f"{tmp_path}: train/val/test hold different numbers of splits {{'train': 1, 'val': 2, 'test': 1}}; give the "
+        "three files of one set of splits, each with a row of image indices per split (shape (splits, n), not "
+        "transposed)"
+    )
     np.save(tmp_path / "test.npy", np.array([[0.5]]))
     np.save(tmp_path / "val.npy", np.array([[1]]))
-    with pytest.raises(SplitError, match="test.npy: expected an integer array"):
+    with pytest.raises(SplitError) as e:  # floats (NaN padding, a pandas column): it said no more than what it got
         load_splits(tmp_path, 10)
+    assert str(e.value) == (
+        f"{tmp_path / 'test.npy'}: expected an integer array of shape (splits, n) or (n,), got float64 (1, 1); save "
+        "the image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+    )
 
 
 @pytest.mark.parametrize("refs,counts", [(5, (3, 1, 1)), (8, (5, 1, 2)), (6, (4, 1, 1)), (2, None)])
@@ -136,6 +149,34 @@ def test_a_pickled_split_file_is_refused_without_advice_to_unpickle(tmp_path):
         f"{tmp_path / 'test.npy'}: not a readable .npy array of image indices "
         "(it holds pickled Python objects, which are never loaded)"
     )
+
+
+def test_split_files_that_leave_images_out_say_how_many_they_use(tmp_path):
+    """Split files made for a smaller dataset (CLIVE's 1,162 images' on KonIQ's 10,073) were taken without a word:
+    the results, on part of the dataset, read as the whole dataset's. The description now says how many images the
+    files use where they leave some out, as FLIVE's official split does (39,807 of 39,810)."""
+
+    class Authentic:  # what choose_splits reads of a dataset
+        root = tmp_path
+        references = None
+
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+    _save_split(tmp_path, [0, 2, 4], [1], [3, 5])
+    assert choose_splits(Authentic(6), tmp_path)[1] == f"files in {tmp_path} (1 split)"
+    assert (
+        choose_splits(Authentic(10_000), tmp_path)[1]
+        == f"files in {tmp_path} (1 split); they use 6 of the 10,000 images"
+    )
+    (tmp_path / "splits").mkdir()
+    for name in ("train", "val", "test"):
+        (tmp_path / f"{name}.npy").rename(tmp_path / "splits" / f"{name}.npy")
+    text = choose_splits(Authentic(7), None)[1]
+    assert text == f"official {tmp_path / 'splits'} (1 split); they use 6 of the 7 images"
 
 
 def test_split_files_sharing_references_are_said_so(tmp_path):

@@ -346,6 +346,8 @@ def _extract(model, paths, protocol, folder, batch_size, device, num_workers, pr
     failed = np.flatnonzero(cache.status == FAILED)
     if len(failed):
         shown = "; ".join(cache.errors.get(str(i), str(paths[i])) for i in failed[:5])
+        if len(failed) > 5:  # the others: in the cache's errors.json, where there is one
+            shown += f"; and {len(failed) - 5} more" + (f" (all in {folder / 'errors.json'})" if folder else "")
         raise FeatureError(
             f"{len(failed)} of {count(n, 'image')} could not be read: {shown}"
             + (" (the other features are cached; a rerun retries only these)" if folder else "")

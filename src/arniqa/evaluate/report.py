@@ -43,11 +43,21 @@ def _text(name: str) -> str:
 
 
 def markdown(result: dict) -> str:
-    """Tables: median (mean ± std) over splits; per distortion type; cross-dataset."""
+    """The splits and the model evaluated, then tables: median (mean ± std) over splits; per distortion type;
+    cross-dataset."""
     result = jsonable(result)
     lines = [
         f"# {result['dataset']}: {count(result['images'], 'image')}, {count(result['splits'], 'split')}, "
         f"alpha {result['alpha']:.4g}",
+    ]
+    said = [
+        f"{name}: {_text(result[key])}"
+        for key, name in (("split_source", "Splits"), ("model", "Model"))
+        if key in result
+    ]
+    if said:  # a run's results say both; two spaces end a markdown line
+        lines += ["", "  \n".join(said)]
+    lines += [
         "",
         "Median over splits (mean ± std).",
         "",

@@ -106,7 +106,10 @@ def _load_array(path: Path) -> np.ndarray:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
         raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
-        raise SplitError(f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}")
+        raise SplitError(
+            f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}; save the "
+            "image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+        )
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
 
 
@@ -137,7 +140,10 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
     parts = {k: _load_array(directory / f"{k}.npy") for k in ("train", "val", "test")}
     counts = {k: v.shape[0] for k, v in parts.items()}
     if len(set(counts.values())) != 1:
-        raise SplitError(f"{directory}: train/val/test hold different numbers of splits {counts}")
+        raise SplitError(
+            f"{directory}: train/val/test hold different numbers of splits {counts}; give the three files of one set "
+            "of splits, each with a row of image indices per split (shape (splits, n), not transposed)"
+        )
     if not counts["train"]:
         raise SplitError(f"{directory}: the split files hold no splits (arrays of shape (0, n))")
     out = []
@@ -148,7 +154,9 @@ def load_splits(directory: str | Path, n_images: int) -> list[Split]:
             bad = row[(row < 0) | (row >= n_images)]  # before the cast: a huge uint64 would wrap around
             if bad.size:
                 raise SplitError(
-                    f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1}"
+                    f"{directory / f'{k}.npy'}: split {i} has index {int(bad[0])} outside 0..{n_images - 1} (the "
+                    f"highest: {int(row.max())}; the dataset has {count(n_images, 'image')}); give split files made "
+                    "for this dataset and its label file"
                 )
             values, times = np.unique(row, return_counts=True)
             if (times > 1).any():
@@ -193,7 +201,7 @@ def choose_splits(
         own = dataset.root / "splits"
         if (own / "train.npy").is_file():
             made = load_splits(own, len(dataset))
-            return made, f"official {own} ({count(len(made), 'split')}){_shared_references(made, dataset.references)}"
+            return made, f"official {own} ({count(len(made), 'split')}){_files_say(made, dataset)}"
         splits = default
     number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
     expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
@@ -202,7 +210,7 @@ def choose_splits(
         raise SplitError(f"splits {str(splits)!r}: {what}; {expected}")
     if not number:
         made = load_splits(splits, len(dataset))
-        return made, f"files in {splits} ({count(len(made), 'split')}){_shared_references(made, dataset.references)}"
+        return made, f"files in {splits} ({count(len(made), 'split')}){_files_say(made, dataset)}"
     n = int(splits)
     if not 1 <= n <= MAX_SPLITS:
         raise SplitError(f"splits {splits!r}: {expected}")
@@ -217,6 +225,15 @@ def choose_splits(
         ) from None
     unit = "reference-disjoint" if groups is not None else "per image"
     return made, f"{count(n, 'random 70/10/20 split')}, {unit}, seed {seed}"
+
+
+def _files_say(splits: list[Split], dataset: IQADataset) -> str:
+    """What the description of split files adds: how many of the dataset's images they use, where not all (files
+    made for a smaller dataset evaluate part of this one: FLIVE's official split leaves 3 of 39,810 out), and
+    whether their parts share references (:func:`_shared_references`)."""
+    used = np.unique(np.concatenate([part for s in splits for part in (s.train, s.val, s.test)])).size
+    some = f"; they use {used:,} of the {len(dataset):,} images" if used < len(dataset) else ""
+    return some + _shared_references(splits, dataset.references)
 
 
 def _shared_references(splits: list[Split], references) -> str:

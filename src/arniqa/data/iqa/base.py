@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import re
@@ -106,7 +107,26 @@ def not_found(path: Path, kind: str, what: str) -> DatasetError:
     """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, or is something else (a folder
     named as the label file), ``what`` it should hold."""
     problem = f"not a {kind}" if path.exists() else f"{kind} not found"
-    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}")
+    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}{near(path, kind)}")
+
+
+def near(path: Path, kind: str) -> str:
+    """Where the missing ``kind`` ``path`` is a level off: `` (FOLDER holds REL)`` when one folder does, where FOLDER
+    is the nearest folder above ``path`` that is there (the dataset root given, most likely) moved a level up or down
+    (a --root one level too high or too low, an archive unpacked into a folder of its own); else empty."""
+    if path.exists():
+        return ""
+    found = path.parent
+    while not found.is_dir() and found != found.parent:
+        found = found.parent
+    rel = path.relative_to(found)
+    try:
+        below = sorted(d for d in found.iterdir() if d.is_dir())
+    except OSError:  # no permission to list it
+        below = []
+    there = Path.is_dir if kind == "folder" else Path.is_file
+    holds = [d for d in [found.parent, *below] if there(d / rel)]
+    return f" ({holds[0]} holds {rel})" if len(holds) == 1 else ""
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -132,10 +152,47 @@ def label_lines(f, path: Path) -> Iterator[str]:
         yield line
 
 
+def text_encoding(path: Path) -> str:
+    """The encoding of the text label file ``path``: UTF-16 where it starts with that byte order mark (Windows'
+    "Unicode" text, as TID2013's mos_with_names.txt circulates re-saved), else UTF-8, with or without its BOM."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+
+
 def csv_header(path: Path) -> list[str]:
     """The column names of a CSV file (its first row), spaces around them dropped."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open(path, newline="", encoding=text_encoding(path)) as f:
         return [h.strip() for h in next(csv.reader(label_lines(f, path)), [])]
+
+
+def column_indices(
+    path: Path, header: list[str], columns, optional=(), what: str = "the dataset's label file"
+) -> list[tuple[int, str]]:
+    """``(index in header, column)`` for each of ``columns`` (all needed) and of ``optional`` the header has, names
+    compared with spaces around them dropped and letter case ignored (``Image_name``, ``mos`` as written by hand
+    or another tool); errors name ``path``."""
+    folded = [str(h).strip().casefold() for h in header]
+    missing = [c for c in columns if c.casefold() not in folded]
+    if missing:
+        found = [str(h).strip() for h in header]
+        separator = next((c for c in ";\t" if len(found) == 1 and c in found[0]), None)
+        if separator:  # a spreadsheet's CSV in a locale that writes decimal commas, or its "Text (Tab delimited)"
+            raise DatasetError(
+                f"{path}: its fields are separated by {separator!r}, not commas (the header is one column, "
+                f"{found[0]!r}); save it as a comma-separated CSV (expected {what})"
+            )
+        raise DatasetError(
+            f"{path}: missing {agree(len(missing), 'column')} {missing}; found {found} (expected {what})"
+        )
+    wanted = (*columns, *optional)
+    twice = [c for c in wanted if folded.count(c.casefold()) > 1]
+    if twice:  # which of the two would hold the values?
+        raise DatasetError(
+            f"{path}: column {twice[0]!r} appears twice in the header (spaces around names and letter case are "
+            "ignored); keep one"
+        )
+    return [(folded.index(c.casefold()), c) for c in wanted if c.casefold() in folded]
 
 
 def read_csv_rows(
@@ -143,30 +200,27 @@ def read_csv_rows(
 ) -> list[tuple[int, dict[str, str]]]:
     """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
     ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
-    has (no others: what a row holds stays small whatever the file's width); errors name the file. At most
-    :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
+    has (no others: what a row holds stays small whatever the file's width; names as :func:`column_indices` matches
+    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
     require_file(path, what)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(label_lines(f, path))
+        with open(path, newline="", encoding=text_encoding(path)) as f:
+            reader = csv.reader(label_lines(f, path), skipinitialspace=True)  # a ', "name"' field is quoted
             header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DatasetError(
-                    f"{path}: missing {agree(len(missing), 'column')} {missing}; found {header} (expected {what})"
-                )
-            twice = [c for c in (*columns, *optional) if header.count(c) > 1]
-            if twice:  # which of the two would hold the values?
-                raise DatasetError(f"{path}: column {twice[0]!r} appears twice in the header; keep one")
-            kept = [(header.index(c), c) for c in (*columns, *optional) if c in header]
+            kept = column_indices(path, header, columns, optional, what)
             rows = []
             for row in reader:
-                if not row:
-                    continue  # a blank line, as csv.DictReader passed over
+                if not any(cell.strip() for cell in row):
+                    continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
                 rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
-    except (UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError as e:  # a spreadsheet's CSV in the system's code page (Windows-1252: é is byte 0xe9)
+        bad = e.object[e.start : e.start + 1]
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte {bad!r}: {e.reason}); save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"
+        ) from e
+    except csv.Error as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:
         raise DatasetError(f"{path}: no rows (expected {what})")
@@ -190,11 +244,13 @@ def check_labels(dataset: IQADataset) -> IQADataset:
     :func:`file_key`) or a score is not a number within ±:data:`MAX_SCORE`. The root check is lexical (absolute
     paths and '..' above the root are refused), so that symlinked image folders stay usable; the records it
     returns name their images with every '..' collapsed as checked (``sub/../a.png`` is ``a.png``: through the OS,
-    with ``sub`` a link, it would be ``a.png`` beside the link's target, outside the root)."""
+    with ``sub`` a link, it would be ``a.png`` beside the link's target, outside the root), and as :func:`on_disk`
+    finds them where only the letter case of a name differs."""
     label = dataset.label_file or dataset.root
     unit = "row" if label.suffix in (".xlsx", ".mat") else "line"
     root = Path(os.path.abspath(dataset.root))
     first: dict[object, tuple[Record, Path]] = {}  # by file_key
+    listings: dict[Path, dict[str, list[str]]] = {}  # on_disk's folders read
     records = []
     for record in dataset.records:
         if not abs(record.score) <= MAX_SCORE:
@@ -208,6 +264,7 @@ def check_labels(dataset: IQADataset) -> IQADataset:
                 f"{label}, {unit} {record.line}: image {str(record.path)!r} is outside the dataset root "
                 f"{dataset.root}; name images inside it (no absolute path, no '..' above the root)"
             )
+        path = on_disk(path, root, listings)
         try:
             key = file_key(path)
         except ValueError:  # os.stat's "embedded null byte"
@@ -228,6 +285,32 @@ def check_labels(dataset: IQADataset) -> IQADataset:
     return dataset
 
 
+def on_disk(path: Path, root: Path, listings: dict[Path, dict[str, list[str]]]) -> Path:
+    """``path`` (absolute, inside ``root``) as the disk names it: where a file or folder of the path is not there as
+    written but one name differing only in letter case is (TID2013 mixes letter cases: a label's i01_01_1.bmp and
+    a file I01_01_1.bmp are one file on Windows, none on a case-sensitive file system), that name; else ``path``.
+    ``listings`` keeps the folders read, by letter-case-free name."""
+    if os.path.lexists(path):
+        return path
+    found = root
+    for part in path.relative_to(root).parts:
+        if not os.path.lexists(found / part):
+            if found not in listings:
+                try:
+                    names = os.listdir(found)
+                except OSError:  # not there, or not a folder: the path stays as written, "not found"
+                    names = []
+                listings[found] = {}
+                for name in names:
+                    listings[found].setdefault(name.casefold(), []).append(name)
+            same = listings[found].get(part.casefold(), [])
+            if len(same) != 1:
+                return path
+            part = same[0]
+        found = found / part
+    return found
+
+
 def file_key(path: Path) -> tuple[int, int] | str:
     """What names one file whatever the name: its device and inode (a hard link, or a symbolic one, is the
     same file), or, where no file is there to stat (``check=False``), its real path. One stat: 6x cheaper than
@@ -240,12 +323,22 @@ def file_key(path: Path) -> tuple[int, int] | str:
 
 
 def check_images(dataset: IQADataset) -> IQADataset:
-    """Raise if any image the label file names is missing (first few listed)."""
+    """Raise if any image the label file names is missing (first few listed): to copy them again where some are,
+    or, where none is, the folder they were looked for in and the one a level off that holds the first (:func:`near`:
+    an archive unpacked into a folder of its own)."""
     missing = dataset.missing_images()
     if missing:
         # repr: no control characters from a label file; a folder of the image's name is there, not the image
-        shown = ", ".join(repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5])
+        shown = [repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5]]
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        label = f" named in {dataset.label_file}" if dataset.label_file else ""
-        raise DatasetError(f"{count(len(missing), 'image')}{label} not found: {shown}{more}")
+        label = dataset.label_file or dataset.root
+        if len(missing) < len(dataset):
+            raise DatasetError(
+                f"{label}: {count(len(missing), 'image')} it names not found: {', '.join(shown)}{more}; copy or "
+                "download them again"
+            )
+        raise DatasetError(
+            f"{label}: none of the {count(len(missing), 'image')} it names is there (the first: {shown[0]}); "
+            f"{AS_DISTRIBUTED}, with its images in {missing[0].parent}{near(missing[0], 'file')}"
+        )
     return dataset

@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 
 from ...utils.names import agree
-from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, require_file, score_range
+from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, column_indices, require_file, score_range
 
 LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
 SHORT_SIDE = 512
 COLUMNS = ("Image name", "MOS")
+WHAT = "the SPAQ annotation workbook with columns 'Image name', 'MOS'"
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    path = require_file(root / LABELS, "the SPAQ annotation workbook with columns 'Image name', 'MOS'")
+    path = require_file(root / LABELS, WHAT)
     try:
         import openpyxl  # noqa: F401  (pandas reads .xlsx with it: a missing one is said before the file is judged)
 
@@ -39,18 +40,12 @@ def load(root: Path, check: bool = True) -> IQADataset:
         raise
     except Exception as e:  # zipfile/openpyxl raise several types for corrupt workbooks
         raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
-    table.columns = [str(c).strip() for c in table.columns]
-    twice = [c for c in COLUMNS if list(table.columns).count(c) > 1]
-    if twice:
-        raise DatasetError(f"{path}: column {twice[0]!r} appears twice (spaces around names are ignored); keep one")
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise DatasetError(f"{path}: missing {agree(len(missing), 'column')} {missing}; found {list(table.columns)}")
-    scores = pd.to_numeric(table["MOS"], errors="coerce").to_numpy(dtype=np.float64)
+    (name_at, _), (mos_at, _) = column_indices(path, list(table.columns), COLUMNS, what=WHAT)
+    scores = pd.to_numeric(table.iloc[:, mos_at], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
         raise DatasetError(f"{path}: MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}")
-    names = ["" if pd.isna(n) else str(n).strip() for n in table["Image name"]]
+    names = ["" if pd.isna(n) else str(n).strip() for n in table.iloc[:, name_at]]
     empty = [row for row, name in enumerate(names, start=2) if not name]
     if empty:  # an empty cell was the image 'TestImage/nan', then "not found"
         raise DatasetError(f"{path}, row {empty[0]}: empty Image name; name the image of each row, or remove the row")

@@ -17,6 +17,7 @@ from .base import (
     require_dir,
     require_file,
     score_range,
+    text_encoding,
 )
 
 NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
@@ -35,7 +36,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
     path = require_file(root / "mos_with_names.txt", "TID2013 labels: lines of 'MOS filename'")
     images = require_dir(root / "distorted_images", "TID2013 distorted_images/") if check else root / "distorted_images"
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
+    with open(path, encoding=text_encoding(path), errors="replace") as f:
         records = _records(f, path, images)
     if not records:
         raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
