@@ -292,6 +292,23 @@ def test_an_html_report_never_replaces_a_file_that_is_not_one(workdir, command):
         assert written.startswith("<!DOCTYPE html>") and "a.png" in written
 
 
+def test_report_maps_that_are_not_a_maps_folder_say_what_they_are(workdir):
+    """--maps of a mistyped folder, and of the maps.csv file itself, said "no maps.csv in it"; each says what it is
+    now, in one line with what to give, and no report is written."""
+    (workdir / "scores.csv").write_text("path,score,raw_score,error\nphotos/a.png,0.5,3.0,\n")
+    (workdir / "maps").mkdir()
+    (workdir / "maps" / "maps.csv").write_text("path,map,mean,min,max,rows,cols,error\n")
+    give = "give the folder that arniqa map -o wrote"
+    for maps, line in [
+        ("mpas", f"error: mpas: no such folder; {give} (it holds maps.csv)"),
+        ("maps/maps.csv", f"error: maps/maps.csv: not a folder; {give} (it holds maps.csv)"),
+        ("photos", f"error: photos: no maps.csv in it; {give}"),
+    ]:
+        result = CliRunner().invoke(app, ["report", "scores.csv", "-o", "r.html", "--maps", maps])
+        assert (result.exit_code, result.stdout, result.stderr) == (EXIT_USAGE, "", line + "\n")
+        assert not (workdir / "r.html").exists()
+
+
 def test_a_write_error_midway_is_one_line_naming_the_file(workdir):
     """Writes after the checks go through one guard: maps.csv that is a folder, a report that is a folder."""
     from tiny_arniqa import tiny_onnx

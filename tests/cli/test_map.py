@@ -35,3 +35,80 @@ def test_what_a_folder_walk_left_out_is_said_once_at_the_end(tmp_path, monkeypat
     for _ in range(2):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == EXIT_OK and result.stderr.startswith("skipped 1 file no decoder can open: 1 .txt;")
+
+
+def test_a_rerun_on_some_images_keeps_the_rows_and_maps_of_the_others(tmp_path, monkeypatch):
+    """A second arniqa map into the same folder rewrote maps.csv with its own images alone: the rows of the others
+    were lost (their maps unlisted, so arniqa report linked none), and b/x.png mapped alone took a/x.png's map name
+    and overwrote it. Now a rerun replaces the rows of the images it maps, where they were (each keeps its map's
+    name; a path given absolute is the same image), keeps the others' and adds new ones at the end."""
+    import csv
+
+    import numpy as np
+
+    from arniqa.inference import load
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    for name, colour in [("photos/a/x.png", 40), ("photos/b/x.png", 90), ("photos/c.png", 140), ("new/d.png", 190)]:
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(name)
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+
+    def listed():
+        return [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
+
+    assert CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model]).exit_code == EXIT_OK
+    first = listed()
+    assert first == [("photos/a/x.png", "x.map.png"), ("photos/b/x.png", "x-2.map.png"), ("photos/c.png", "c.map.png")]
+    kept = {name: open(f"maps/{name}", "rb").read() for name in ("x.map.npy", "x.map.png", "c.map.npy")}
+    Image.new("RGB", (32, 24), (250, 0, 0)).save("photos/b/x.png")  # b/x.png changed
+    result = CliRunner().invoke(app, ["map", "photos/b/x.png", "new/d.png", "-o", "maps", *model])
+    assert result.exit_code == EXIT_OK, result.output
+    assert listed() == [*first, ("new/d.png", "d.map.png")]
+    assert all(open(f"maps/{name}", "rb").read() == data for name, data in kept.items())
+    assert (
+        result.stdout
+        == "wrote 2 maps to maps (maps.csv lists them, and keeps the 2 rows of other images from earlier runs)\n"
+    )
+    scorer = load("tiny.onnx", device="cpu")
+    for image, grid in [("photos/b/x.png", "x-2.map.npy"), ("new/d.png", "d.map.npy")]:
+        expected = quality_map(scorer, Image.open(image).convert("RGB"), crop=16, stride=8).scores
+        np.testing.assert_allclose(np.load(f"maps/{grid}"), expected, rtol=1e-6)
+    c = str(tmp_path / "photos" / "c.png")
+    assert CliRunner().invoke(app, ["map", c, "-o", "maps", *model]).exit_code == EXIT_OK
+    assert [path for path, _ in listed()] == ["photos/a/x.png", "photos/b/x.png", c, "new/d.png"]
+
+
+def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp_path, monkeypatch):
+    """A run stopped by SIGKILL leaves an image mapped again listed twice (the later row counts) and maybe a row cut
+    short: the rerun tidies both. A maps.csv that is no listing of arniqa map is refused before the model loads (its
+    rows could not be kept), one line, exit 2, the file untouched."""
+    import csv
+
+    from arniqa.cli import EXIT_USAGE
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    Image.new("RGB", (32, 24), (200, 100, 50)).save("photos/a.png")
+    os.mkdir("maps")
+    header = "path,map,mean,min,max,rows,cols,error\n"
+    left = (
+        header + "old.png,old.map.png,0.1,0,1,2,2,\nold.png,old-2.map.png,0.2,0,1,2,2,\nphotos/a.png,a.map.png,0.5,0,"
+    )
+    open("maps/maps.csv", "w").write(left)
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    rows = [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
+    assert rows == [("old.png", "old-2.map.png"), ("photos/a.png", "a.map.png")]
+    for text in ["name,score\nx.png,1\n", "\x00\xff binary"]:
+        open("maps/maps.csv", "w", encoding="latin-1").write(text)
+        result = CliRunner().invoke(app, [*args[:5], "missing-model.onnx", *args[6:]])
+        assert (result.exit_code, result.stdout) == (EXIT_USAGE, "")
+        assert result.stderr == (
+            "error: maps/maps.csv: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose "
+            "another -o\n"
+        )
+        assert open("maps/maps.csv", encoding="latin-1").read() == text

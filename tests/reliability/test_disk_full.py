@@ -41,7 +41,7 @@ def files(folder) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_only_new_ones(tmp_path):
+def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_each_once(tmp_path):
     """Before, a map PNG cut at the limit replaced the earlier whole one (Pillow writes in place), and the
     message named the folder."""
     model = tiny_onnx(tmp_path / "tiny.onnx")[2]
@@ -63,7 +63,9 @@ def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_only_new
     assert now.keys() == before.keys()  # no temporary file
     assert [now[f"p0.map.{k}"] for k in ("png", "npy")] == [after[f"p0.map.{k}"] for k in ("png", "npy")]
     assert all(now[name] == before[name] for name in now if name.startswith(("p1.", "p2.")))
-    assert now["maps.csv"] == b"".join(after["maps.csv"].splitlines(keepends=True)[:2])  # header, the whole map
+    # header, the new whole map, the earlier maps not replaced
+    lines = after["maps.csv"].splitlines(keepends=True)[:2] + before["maps.csv"].splitlines(keepends=True)[2:]
+    assert now["maps.csv"] == b"".join(lines)
 
     assert cli(*args, "-o", out).exit_code == EXIT_OK
     assert files(out) == after

@@ -62,10 +62,29 @@ def test_a_report_of_one_image_counts_it_in_the_singular(tmp_path):
 
 
 def test_worst_and_best_never_show_an_image_twice(tmp_path):
-    for rows, shown in [(1, 1), (2, 1), (14, 7), (23, 11), (24, 12), (500, 12)]:
-        text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=12)
+    """One image was shown as the worst 1 and again as the best 1; with fewer than two (or --best-worst 0) the
+    sections are left out, and the table shows the image."""
+    for rows, best_worst, shown in [(1, 12, 0), (2, 12, 1), (14, 12, 7), (23, 12, 11), (24, 12, 12), (500, 12, 12)] + [
+        (500, 0, 0)
+    ]:
+        text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=best_worst)
         data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
-        assert data["n"] == shown and f"<h2>Worst {shown}</h2>" in text and f"<h2>Best {shown}</h2>" in text
+        assert data["n"] == shown and len(data["rows"]) == rows
+        assert re.findall(r"<h2>(Worst|Best) (\d+)</h2>", text) == (
+            [("Worst", str(shown)), ("Best", str(shown))] if shown else []
+        )
+        assert ('id="worst"' in text) == ('id="best"' in text) == (shown > 0)
+
+
+def test_a_report_where_no_image_was_scored_has_only_the_errors(tmp_path):
+    """Every image failed: the report had a histogram saying "No scores.", empty "Worst 0" and "Best 0" sections and
+    an empty table; it now says none was scored and lists the errors."""
+    rows = [{"path": f"bad{i}.jpg", "score": "", "error": "truncated"} for i in range(2)]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    body = text[text.index("<body>") :]
+    assert re.findall(r"<h2>([^<]*)</h2>", body) == ["Could not be scored (2)"]
+    assert "0 images scored, 2 could not be scored." in body
+    assert "<svg" not in body and "<script" not in body and body.count("<tr>") == 3
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

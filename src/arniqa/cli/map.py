@@ -11,12 +11,13 @@ import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import (
+    atomic_write,
     atomic_writes,
-    clear_own,
     escape_name,
     fit_stem,
     inside,
     output_lock,
+    text_writer,
     unescape_name,
     write_whole,
 )
@@ -103,6 +104,10 @@ def map_images(
     check_head(explain, explainer, checkpoint)
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
+        try:  # before the model loads
+            rows = _earlier_rows(output / "maps.csv")
+        except ValueError as e:
+            fail(str(e))
         model = checkpoint or DEFAULT_MODEL
         try:
             with loading(model, lambda e: load_advice(model, engine, device, error=e)):
@@ -118,16 +123,18 @@ def map_images(
             fail(str(e))
         check_regressor(checkpoint, scorer)
         check_head(explain, explainer, checkpoint, scorer)
-        failed = _write_maps(
+        failed, kept = _write_maps(
             scorer,
             files,
             output,
             dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain),
+            rows,
         )
+    earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""
     if written := len(files) - failed:
-        typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them)")
+        typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them{earlier})")
     else:
-        typer.echo(f"wrote no map to {output}, only maps.csv with the errors")
+        typer.echo(f"wrote no map to {output}, only maps.csv with the errors{earlier}")
     if failed:
         typer.secho(
             f"{failed} of {count(len(files), 'image')} could not be mapped (see maps.csv)", err=True, fg="yellow"
@@ -150,8 +157,12 @@ def _unique(stem: str, used: set[str], output: Path, suffix_bytes: int) -> str:
 
 def read_map_index(folder: Path) -> dict[str, Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
-    as written there and by that path made absolute (from the current folder). ValueError without maps.csv."""
+    as written there and by that path made absolute (from the current folder). ValueError (one line) when
+    ``folder`` is not there, is no folder or has no maps.csv."""
     listing = folder / "maps.csv"
+    if not folder.is_dir():  # said "no maps.csv in it" of a mistyped folder, and of maps/maps.csv itself
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise ValueError(f"{folder}: {what}; give the folder that arniqa map -o wrote (it holds maps.csv)")
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
     index: dict[str, Path] = {}
@@ -164,9 +175,10 @@ def read_map_index(folder: Path) -> dict[str, Path]:
     return index
 
 
-def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
-    """Each file's map into ``output`` and a row of maps.csv; returns how many could not be mapped. Every file is
-    written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
+def _write_maps(scorer, files: list, output: Path, options: dict, rows: dict[str, list]) -> tuple[int, int]:
+    """Each file's map into ``output`` and its row of maps.csv, which keeps the ``rows`` of an earlier run's other
+    images (:func:`_earlier_rows`); returns how many could not be mapped and how many earlier rows were kept. Every
+    file is written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
     maps written whole."""
     import numpy as np
 
@@ -174,45 +186,74 @@ def _write_maps(scorer, files: list, output: Path, options: dict) -> int:
     from ..inference.inputs import as_image, source_name
     from ..inference.maps import overlay, quality_map
 
-    used: set[str] = set()
     suffixes = [".map.npy", ".map.png"]
     if options["explain"]:
         suffixes += [".groups.npy", *(f".{label}.png" for label in scorer.explainer.labels)]
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
-    clear_own(listing)  # a pipe planted under its name would hold the run until read
-    fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    names = [source_name(item, i) for i, item in enumerate(files)]
+    kept = len(rows.keys() - {os.path.abspath(name) for name in names})
+    # an image mapped before keeps its map's name, which no other image takes
+    stems = {image: unescape_name(row[1]).removesuffix(".map.png") for image, row in rows.items() if row[1]}
+    used = set(stems.values())
+    # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
+    # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
+    end = len(_csv_text(rows.values()).encode("utf-8"))
+    atomic_write(listing, text_writer(_csv_text(rows.values())))
+    fd = os.open(listing, os.O_WRONLY)
     try:
-        end = write_whole(fd, _csv_row(MAP_COLUMNS), 0, str(listing))
-        for i, item in enumerate(files):
-            name = source_name(item, i)
-            stem = _unique(Path(name).stem, used, output, longest)
+        for item, name in zip(files, names):
+            image_key = os.path.abspath(name)
+            stem = stems.get(image_key)
+            if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
+                stem = stems[image_key] = _unique(Path(name).stem, used, output, longest)
             try:
                 image = as_image(item, name)
                 qmap = quality_map(scorer, image, **options)
             except (ImageError, ValueError, RuntimeError) as e:
                 failed += 1
                 row = [escape_name(name), "", "", "", "", "", "", getattr(e, "reason", str(e))]
-                end = write_whole(fd, _csv_row(row), end, str(listing))
-                continue
-            s = qmap.scores
-            maps = [
-                (output / f"{stem}.map.npy", lambda tmp: np.save(tmp, s)),
-                (output / f"{stem}.map.png", overlay(image, s, qmap, float(s.min()), float(s.max())).save),
-            ]
-            if options["explain"]:
-                maps.append((output / f"{stem}.groups.npy", lambda tmp: np.save(tmp, qmap.groups)))
-                for label, probs in zip(qmap.labels, qmap.groups):
-                    maps.append((output / f"{stem}.{label}.png", overlay(image, 1 - probs, qmap, 0.0, 1.0).save))
-            atomic_writes(maps)  # the image's files all new or all as they were
-            if not options["explain"]:
-                _drop_group_maps(output, stem)
-            row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
-            end = write_whole(fd, _csv_row([*row, f"{s.max():.4f}", s.shape[0], s.shape[1], ""]), end, str(listing))
+            else:
+                s = qmap.scores
+                maps = [
+                    (output / f"{stem}.map.npy", lambda tmp: np.save(tmp, s)),
+                    (output / f"{stem}.map.png", overlay(image, s, qmap, float(s.min()), float(s.max())).save),
+                ]
+                if options["explain"]:
+                    maps.append((output / f"{stem}.groups.npy", lambda tmp: np.save(tmp, qmap.groups)))
+                    for label, probs in zip(qmap.labels, qmap.groups):
+                        maps.append((output / f"{stem}.{label}.png", overlay(image, 1 - probs, qmap, 0.0, 1.0).save))
+                atomic_writes(maps)  # the image's files all new or all as they were
+                if not options["explain"]:
+                    _drop_group_maps(output, stem)
+                row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
+                row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
+            rows[image_key] = row  # an image mapped before: its row replaced where it was
+            end = write_whole(fd, _csv_text([row], header=False).encode("utf-8"), end, str(listing))
     finally:
         os.close(fd)
-    return failed
+        atomic_write(listing, text_writer(_csv_text(rows.values())))  # one row per image, also when stopped
+    return failed, kept
+
+
+def _earlier_rows(listing: Path) -> dict[str, list]:
+    """The rows of the maps.csv an earlier run left, by the image's absolute path, an image's last row winning (a run
+    stopped before maps.csv was tidied lists an image it mapped again twice); {} when there is none. ValueError (one
+    line) for a file of that name that arniqa map did not write."""
+    if not listing.is_file():
+        return {}
+    try:
+        with open(listing, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error):
+        lines = [[]]
+    if lines and lines[0] != list(MAP_COLUMNS):
+        raise ValueError(
+            f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
+        )
+    # a row cut short by a crash is left out
+    return {os.path.abspath(unescape_name(r[0])): r for r in lines[1:] if len(r) == len(MAP_COLUMNS)}
 
 
 def _drop_group_maps(output: Path, stem: str) -> None:
@@ -228,7 +269,11 @@ def _drop_group_maps(output: Path, stem: str) -> None:
     groups.unlink()
 
 
-def _csv_row(fields) -> bytes:
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(fields)
-    return line.getvalue().encode("utf-8")
+def _csv_text(rows, header: bool = True) -> str:
+    """``rows`` as lines of maps.csv, after its header line with ``header``."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    if header:
+        writer.writerow(MAP_COLUMNS)
+    writer.writerows(rows)
+    return text.getvalue()

@@ -66,9 +66,8 @@ def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
 
 
 def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height: int = 160) -> str:
-    """An inline SVG bar chart of ``scores`` in ``bins`` equal bins from their minimum to their maximum."""
-    if not scores:
-        return "<p>No scores.</p>"
+    """An inline SVG bar chart of ``scores`` (at least one) in ``bins`` equal bins from their minimum to their
+    maximum."""
     lo, hi = min(scores), max(scores)
     span = hi - lo or 1.0
     counts = [0] * bins
@@ -150,7 +149,7 @@ def build_report(
         ]
         for r, t in zip(scored, thumbs)
     ]
-    n = min(best_worst, len(data) // 2 or len(data))  # the worst and the best never show the same image twice
+    n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
     payload = payload.replace("<", "\\u003c")
@@ -158,18 +157,19 @@ def build_report(
         f"<tr><td>{html.escape(printable(str(r['path'])))}</td><td>{html.escape(printable(_why_not(r)))}</td></tr>"
         for r in failed
     )
-    scores = [d[1] for d in data]
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
+    # a section only when it has something to show: no empty table, no worst and best of one image
+    shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
+    if n:
+        shown += _EXTREMES.format(n=n)
     return _TEMPLATE.format(
         title=html.escape(title),
         summary=summary,
-        histogram=histogram_svg(scores),
-        payload=payload,
+        scored=shown + _TABLE.format(payload=payload) if data else "",
         errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
         "</table>"
         if failed
         else "",
-        n=n,
     )
 
 
@@ -229,17 +229,20 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}. Scores: higher is better.</p>
-<h2>Score histogram</h2>
-{histogram}
-<h2>Worst {n}</h2><div class="cards" id="worst"></div>
+{scored}{errors}
+</body></html>
+"""
+
+_EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
 <h2>Best {n}</h2><div class="cards" id="best"></div>
-<h2>All images</h2>
+"""
+
+_TABLE = """<h2>All images</h2>
 <div class="pager" id="pager"></div>
 <table id="table"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
 <th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
 <th>map</th></tr></thead>
 <tbody></tbody></table>
-{errors}
 <script id="data" type="application/json">{payload}</script>
 <script>
 "use strict";
@@ -272,8 +275,8 @@ function render() {{
   document.getElementById("pager").innerHTML =
     '<button id="prev"' + (page ? "" : " disabled") + '>previous</button><button id="next"' +
     (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
-    order.length + " images, sorted by " + ["path", "score", "", "severity"][key] +
-    (asc ? " (ascending)" : " (descending)");
+    order.length + (order.length === 1 ? " image" : " images") + ", sorted by " +
+    ["path", "score", "", "severity"][key] + (asc ? " (ascending)" : " (descending)");
   document.getElementById("prev").onclick = () => {{ page--; render(); }};
   document.getElementById("next").onclick = () => {{ page++; render(); }};
 }}
@@ -286,10 +289,8 @@ function cards(id, idx) {{
   }}).join("");
 }}
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
-cards("worst", byScore.slice(0, D.n));
-cards("best", byScore.slice(-D.n).reverse());
+if (D.n) {{ cards("worst", byScore.slice(0, D.n)); cards("best", byScore.slice(-D.n).reverse()); }}
 document.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
 key = -1; sortBy(1);
 </script>
-</body></html>
 """
