@@ -37,6 +37,7 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    go_on,
     load_advice,
     loading,
     one_model_source,
@@ -47,6 +48,7 @@ from .command import (
 )
 
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
+MAPS_KEPT = "the maps written are kept and listed in maps.csv; rerun on the images it does not list to add theirs"
 
 
 @app.command("map")
@@ -102,6 +104,7 @@ def map_images(
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files)
     check_head(explain, explainer, checkpoint)
+    go_on(MAPS_KEPT)  # Ctrl-C, a signal
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
         try:  # before the model loads
