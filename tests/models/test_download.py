@@ -534,3 +534,34 @@ def test_a_proxy_drip_feeding_its_answer_to_connect_is_given_up(tmp_path, monkey
     assert time.monotonic() - started < 2
     assert list(tmp_path.iterdir()) == []
     assert ended.wait(5)  # the proxy's connection was closed, not left dripping
+
+
+def test_processes_starting_together_download_a_file_once(serve, tmp_path):
+    """A cluster's 4 jobs starting together on one shared cache each downloaded ARNIQA.pth (4 x 112 MB). One
+    downloads it now, the others wait for it and use its file; a failed download leaves the next one to try."""
+    cache, ready, asked = tmp_path / "cache", tmp_path / "ready", []
+    ready.mkdir()
+
+    def answer(handler):
+        asked.append(handler.path)
+        first = len(asked) == 1
+        for _ in range(600 if first else 0):  # the first answer: once all 4 are about to fetch
+            if len(list(ready.iterdir())) == 4:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # meanwhile the others reach the lock
+        (sending(b"failed", None) if first else sending(CONTENT, len(CONTENT)))(handler)
+
+    url = serve(answer) + "w.bin"
+    fetching = (
+        "import os, sys; from pathlib import Path; from arniqa.models.download import fetch; "
+        "Path(sys.argv[4], str(os.getpid())).touch(); "
+        "fetch('w.bin', sys.argv[1], url=sys.argv[2], sha256=sys.argv[3], download=True)"
+    )
+    command = [sys.executable, "-c", fetching, str(cache), url, SHA, str(ready)]
+    jobs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    said = [job.communicate(timeout=60)[1] for job in jobs]
+    assert sorted(job.returncode for job in jobs) == [0, 0, 0, 1]  # 1: the one whose download failed
+    assert len(asked) == 2 and (cache / "w.bin").read_bytes() == CONTENT
+    assert [p.name for p in cache.iterdir()] == ["w.bin"]  # no temporary file, no lock file left
+    assert any(f"waiting for another arniqa process (pid {job.pid}) downloading" in s for job in jobs for s in said)

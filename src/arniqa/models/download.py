@@ -16,7 +16,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import atomic_write, cache_dir, remove_left_temporaries, sha256_of
+from ..utils.files import atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
 from .paths import WeightsError
 from .registry import PUBLISHED
 
@@ -65,6 +65,9 @@ def fetch(
       deleted and :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary
       files that killed downloads left in the folder (their process gone, untouched for :data:`LEFT_AFTER`
       seconds) are removed first.
+    * One process at a time downloads a file into a folder (a lock file beside it, ``.NAME.lock``, released
+      however the process ends): the others wait for it (saying so on stderr, with ``progress``), then use its
+      file, or download it themselves if it failed.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
@@ -83,14 +86,7 @@ def fetch(
     may_download = weights_dir is None if download is None else download
     target = folder / filename
     if target.is_file():
-        if sha256 is not None and (digest := sha256_of(target)) != sha256:
-            raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
-        if may_download and url is not None and (problem := _not_torch_archive(target, crc=False)):
-            raise WeightsError(
-                f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it "
-                f"again from {url}"
-            )
-        return target
+        return _checked(target, sha256, url if may_download else None)
     if url is None:
         raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
     if not may_download:
@@ -102,15 +98,37 @@ def fetch(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
-    remove_left_temporaries(folder, LEFT_AFTER)
+
+    def waiting(pid: str) -> None:
+        if progress:
+            from ..utils.console import terminal
+
+            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) downloading {target}")
+
     try:
-        digest = _download(url, target, sha256, progress)
+        with output_lock(target, waiting):  # one download of a file at a time: a cluster's jobs starting together
+            if target.is_file():  # downloaded by the process waited for
+                return _checked(target, sha256, url)
+            remove_left_temporaries(folder, LEFT_AFTER)
+            digest = _download(url, target, sha256, progress)
     except DownloadError:
         raise
     except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
         raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {CACHE_ADVICE}") from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
+    return target
+
+
+def _checked(target: Path, sha256: str | None, url: str | None) -> Path:
+    """``target``, a file in the folder, unless its SHA-256 is not ``sha256`` (when known) or, where it is
+    downloaded from ``url`` (not None), a ``.pth`` file is no PyTorch zip archive: WeightsError saying to delete it."""
+    if sha256 is not None and (digest := sha256_of(target)) != sha256:
+        raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
+    if url is not None and (problem := _not_torch_archive(target, crc=False)):
+        raise WeightsError(
+            f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it again from {url}"
+        )
     return target
 
 
