@@ -440,6 +440,17 @@ def test_redirects_are_followed_to_http_only(serve, tmp_path):
         assert list((tmp_path / "b").iterdir()) == []
 
 
+def test_a_redirect_loop_is_one_line(serve, tmp_path):
+    """A server redirecting to itself was 'HTTP 302 The HTTP server returned a redirect error that would lead to an
+    infinite loop.\\x0aThe last 30x error message was:\\x0aFound' on the command line."""
+    url = serve(_redirect("/again"))
+    with pytest.raises(DownloadError) as e:
+        _fetch(url, tmp_path)
+    said = f"cannot download {url}: HTTP 302 redirects in a loop or more than 10, the last: Found; to work offline"
+    assert str(e.value).startswith(said) and "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_redirect_from_https_to_http():
     """Nothing verifies the published files' bytes: a redirect may not drop TLS."""
     handler = download._HttpRedirects()

@@ -221,6 +221,9 @@ class _HttpRedirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http and https only, and from https only to https: never to file:// or ftp://,
     and never to a plain-text copy of a file that nothing verifies."""
 
+    # urllib's gave a loop's error on three lines
+    inf_msg = f"redirects in a loop or more than {urllib.request.HTTPRedirectHandler.max_redirections}, the last: "
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         if scheme not in ("http", "https") or (req.type == "https" and scheme != "https"):
