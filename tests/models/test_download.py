@@ -7,6 +7,7 @@ import http.server
 import io
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -545,6 +546,21 @@ def test_a_proxy_drip_feeding_its_answer_to_connect_is_given_up(tmp_path, monkey
     assert time.monotonic() - started < 2
     assert list(tmp_path.iterdir()) == []
     assert ended.wait(5)  # the proxy's connection was closed, not left dripping
+
+
+def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
+    """With HTTPS_PROXY naming a proxy that is down, the line said 'cannot download https://...: Connection refused',
+    as if the server were down; it now names the proxy and where it was set."""
+    for name in ("no_proxy", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxy = _closed_port_url().removesuffix("/weights.bin")
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    said = f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): "
+    with pytest.raises(DownloadError, match=re.escape(said) + ".*Connection refused; to work offline"):
+        _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+    monkeypatch.setenv("no_proxy", "weights.example")  # bypassed: not named
+    with pytest.raises(DownloadError, match=r"cannot download https://weights\.example/ARNIQA\.pth: "):
+        _fetch("https://weights.example/ARNIQA.pth", tmp_path)
 
 
 def test_processes_starting_together_download_a_file_once(serve, tmp_path):

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.client
 import logging
+import os
 import socket
 import threading
 import time
@@ -136,8 +137,10 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     """Download ``url`` to ``target`` through a temporary file; verify, then rename. Returns the digest."""
     h = hashlib.sha256()
 
+    via = _proxy(url)
+
     def failed(problem) -> DownloadError:
-        return DownloadError(f"cannot download {url}: {problem}; {_offline_hint(target)}")
+        return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
         try:
@@ -331,6 +334,18 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
         while block := read(size):
             bar.update(task, advance=len(block))
             yield block
+
+
+def _proxy(url: str) -> str:
+    """`` through the proxy P (VARIABLE)`` when urllib sends ``url`` through a proxy the environment names (a dead
+    one reads as the server being down), else ``""``."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
+        return ""
+    names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY")
+    source = next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
+    return f" through the proxy {proxy} ({source})"
 
 
 def _offline_hint(target: Path) -> str:
