@@ -114,6 +114,16 @@ def test_a_weights_dir_named_by_the_user_is_used_as_it_is(server, tmp_path):
     assert requests == [] and not (tmp_path / "weights.bin").exists()
 
 
+def test_a_weights_dir_that_is_not_there_is_named(server, tmp_path):
+    """A mistyped --weights-dir said 'weights/regressor_kadid10k.pth: not found; place it there', of a folder that
+    does not exist."""
+    base, _, requests = server
+    said = f"{tmp_path / 'wieghts'}: no such folder (--weights-dir, weights_dir); check the path, or leave it out"
+    with pytest.raises(WeightsError, match=re.escape(said) + " to download weights.bin into the cache$"):
+        fetch("weights.bin", weights_dir=tmp_path / "wieghts", url=base + "weights.bin", progress=False)
+    assert requests == [] and [p.name for p in tmp_path.iterdir()] == ["served"]
+
+
 def test_unknown_hash_is_logged(server, tmp_path, caplog):
     base, _, _ = server
     with caplog.at_level(logging.INFO, logger="arniqa.models.download"):

@@ -90,6 +90,11 @@ def fetch(
         return _checked(target, sha256, url if may_download else None)
     if url is None:
         raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
+    if not may_download and not folder.exists():
+        raise WeightsError(
+            f"{folder}: no such folder (--weights-dir, weights_dir); check the path, or leave it out to download "
+            f"{filename} into the cache"
+        )
     if not may_download:
         raise WeightsError(
             f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
