@@ -124,6 +124,26 @@ def test_a_weights_dir_that_is_not_there_is_named(server, tmp_path):
     assert requests == [] and [p.name for p in tmp_path.iterdir()] == ["served"]
 
 
+@pytest.mark.parametrize(
+    "placed, wanted",
+    [
+        ("regressor_kadid.pth", "regressor_kadid10k.pth"),
+        ("REGRESSOR_KonIQ.pth", "regressor_koniq10k.pth"),
+        ("arniqa.pth", "ARNIQA.pth"),
+    ],
+)
+def test_a_published_file_placed_under_another_name_is_named(tmp_path, placed, wanted):
+    """A published file placed in --weights-dir under a pyiqa spelling of its dataset, or in another case, was
+    'not found; place it there' beside it; the line now names it and the name to give it."""
+    (tmp_path / placed).write_bytes(b"weights")
+    (tmp_path / "regressor_tid2013.pth").write_bytes(b"another regressor")  # not this file under another name
+    with pytest.raises(WeightsError) as e:
+        fetch(wanted, weights_dir=tmp_path)
+    assert str(e.value) == f"{tmp_path / wanted}: not found, but the folder holds {placed}: rename it {wanted}"
+    with pytest.raises(WeightsError, match="regressor_live.pth: not found; place it there"):
+        fetch("regressor_live.pth", weights_dir=tmp_path)
+
+
 def test_unknown_hash_is_logged(server, tmp_path, caplog):
     base, _, _ = server
     with caplog.at_level(logging.INFO, logger="arniqa.models.download"):

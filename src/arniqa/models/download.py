@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from ..utils.files import atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
 from .paths import WeightsError
-from .registry import PUBLISHED
+from .registry import PUBLISHED, regressor_filename
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ def fetch(
             f"{folder}: no such folder (--weights-dir, weights_dir); check the path, or leave it out to download "
             f"{filename} into the cache"
         )
+    if not may_download and (misnamed := _misnamed(target)):
+        raise WeightsError(f"{target}: not found, but the folder holds {misnamed}: rename it {filename}")
     if not may_download:
         raise WeightsError(
             f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
@@ -124,6 +127,23 @@ def fetch(
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
+
+
+def _misnamed(target: Path) -> str | None:
+    """The file in ``target``'s folder that is ``target`` under another name: in another case (``arniqa.pth``), or
+    a regressor named after another spelling of its dataset (``regressor_kadid.pth``); None if none is."""
+
+    def stands_for(name: str) -> str:
+        found = re.fullmatch(r"regressor_(.+)\.pth", name.lower())
+        with contextlib.suppress(ValueError):
+            return regressor_filename(found[1]) if found else name.lower()
+        return name.lower()
+
+    with contextlib.suppress(OSError):
+        for p in sorted(target.parent.iterdir()):
+            if p.name != target.name and stands_for(p.name) == stands_for(target.name) and p.is_file():
+                return p.name
+    return None
 
 
 def _checked(target: Path, sha256: str | None, url: str | None) -> Path:
