@@ -289,7 +289,8 @@ def test_a_download_that_is_no_weight_file_is_never_kept(serve, tmp_path, body, 
 
 def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):
     """A web page kept as ARNIQA.pth by an earlier version was read as weights: an unpickling error whose advice
-    was to load it with weights_only=False. Now its name, what it is, and to delete it; a new download then works."""
+    was to load it with weights_only=False, and one with a byte changed on the disk was used. Now its name, what
+    it is, and to delete it; a new download then works."""
     url = serve(sending(_archive(), len(_archive())))
     (tmp_path / "ARNIQA.pth").write_bytes(PAGE)
     with pytest.raises(
@@ -301,6 +302,9 @@ def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):
     assert (tmp_path / "ARNIQA.pth").read_bytes() == PAGE  # left for the user
     (tmp_path / "ARNIQA.pth").write_bytes(_archive()[:-100])  # cut short: no zip directory at its end
     with pytest.raises(download.WeightsError, match="not a readable zip archive.*; delete it"):
+        _fetch(url, tmp_path)
+    (tmp_path / "ARNIQA.pth").write_bytes(_flipped(_archive()))  # a byte changed on the disk: torch.load takes it
+    with pytest.raises(download.WeightsError, match=r"\(Bad CRC-32 for file 'archive/data/0'\); delete it, and the"):
         _fetch(url, tmp_path)
     (tmp_path / "ARNIQA.pth").unlink()
     assert _fetch(url, tmp_path).read_bytes() == _archive()

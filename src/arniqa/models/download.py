@@ -73,8 +73,8 @@ def fetch(
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
-      cache), a ``.pth`` file must be a PyTorch zip archive; otherwise WeightsError names it and says to
-      delete it (it is left for the user to inspect).
+      cache), a ``.pth`` file must be a PyTorch zip archive whose entries pass their CRC check; otherwise
+      WeightsError names it and says to delete it (it is left for the user to inspect).
     """
     if Path(filename).name != filename or filename in ("", ".", ".."):
         raise ValueError(f"fetch() takes a bare file name, got {filename!r}")
@@ -151,7 +151,7 @@ def _checked(target: Path, sha256: str | None, url: str | None) -> Path:
     downloaded from ``url`` (not None), a ``.pth`` file is no PyTorch zip archive: WeightsError saying to delete it."""
     if sha256 is not None and (digest := sha256_of(target)) != sha256:
         raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
-    if url is not None and (problem := _not_torch_archive(target, crc=False)):
+    if url is not None and (problem := _not_torch_archive(target)):
         raise WeightsError(
             f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it again from {url}"
         )
@@ -210,17 +210,18 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
             raise failed(f"the connection closed after {received} of {total} bytes")
         if sha256 is not None and h.hexdigest() != sha256:
             raise WeightsError(f"{url}: downloaded file has SHA-256 {h.hexdigest()}, expected {sha256}; it was deleted")
-        if problem := _not_torch_archive(tmp, crc=True):
+        if problem := _not_torch_archive(tmp):
             raise failed(f"the {received} bytes received are not a PyTorch weight file: {problem}")
 
     atomic_write(target, write)
     return h.hexdigest()
 
 
-def _not_torch_archive(path: Path, crc: bool) -> str | None:
+def _not_torch_archive(path: Path) -> str | None:
     """Why the ``.pth`` file ``path`` is not what ``torch.save`` and TorchScript write (a zip archive holding
-    ``<name>/data.pkl`` whose entries unpack to no more than the file holds, :func:`.files.unpacked_excess`;
-    with ``crc``, its stored entries pass their CRC check), or None (None for other kinds of file)."""
+    ``<name>/data.pkl`` whose entries unpack to no more than the file holds, :func:`.files.unpacked_excess`, and
+    whose stored entries pass their CRC check: torch.load checks none), or None (None for other kinds of file).
+    About 0.1 s for ARNIQA.pth (112 MB, read from the page cache)."""
     if path.suffix != ".pth":
         return None
     from .files import unpacked_excess  # here: it imports torch
@@ -236,7 +237,7 @@ def _not_torch_archive(path: Path, crc: bool) -> str | None:
             if problem := unpacked_excess(path, archive):
                 return problem
             stored = [i for i in entries if i.compress_type == zipfile.ZIP_STORED]  # all but TorchScript code
-            for info in stored if crc else ():
+            for info in stored:
                 with archive.open(info) as entry:  # the CRC is checked at the entry's end
                     while entry.read(1 << 20):
                         pass
