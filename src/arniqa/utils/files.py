@@ -60,7 +60,13 @@ def inside(path, folder) -> bool:
 def cache_dir() -> Path:
     """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
     env = os.environ.get("ARNIQA_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
+    try:
+        return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
+    except RuntimeError:  # no HOME, and no home in the user database (a container's arbitrary user id)
+        raise ValueError(
+            f"{env or '~/.cache/arniqa'}: no home folder (HOME is not set, and the user database gives none); set "
+            "ARNIQA_CACHE to a folder you can write"
+        ) from None
 
 
 _DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
