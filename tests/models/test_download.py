@@ -1,6 +1,7 @@
 """The download helper, against a local HTTP server on 127.0.0.1 (no test touches the network)."""
 
 import contextlib
+import errno
 import functools
 import hashlib
 import http.server
@@ -626,3 +627,15 @@ def test_processes_starting_together_download_a_file_once(serve, tmp_path):
     assert len(asked) == 2 and (cache / "w.bin").read_bytes() == CONTENT
     assert [p.name for p in cache.iterdir()] == ["w.bin"]  # no temporary file, no lock file left
     assert any(f"waiting for another arniqa process (pid {job.pid}) downloading" in s for job in jobs for s in said)
+
+
+def test_a_file_system_without_locks_still_downloads(serve, tmp_path, monkeypatch):
+    """The lock of a download is left out where the file system has none (flock: ENOLCK on an NFS mount without
+    its lock service), as before it was taken: the download is whole all the same."""
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert _fetch(serve(sending(_archive(), len(_archive()))), tmp_path).read_bytes() == _archive()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import logging
@@ -115,7 +116,7 @@ def fetch(
             terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) downloading {target}")
 
     try:
-        with output_lock(target, waiting):  # one download of a file at a time: a cluster's jobs starting together
+        with _one_download(target, waiting):  # a cluster's jobs starting together download it once
             if target.is_file():  # downloaded by the process waited for
                 return _checked(target, sha256, url)
             remove_left_temporaries(folder, LEFT_AFTER)
@@ -127,6 +128,18 @@ def fetch(
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
+
+
+def _one_download(target: Path, waiting) -> contextlib.ExitStack:
+    """:func:`output_lock` on ``target``, waiting for it; nothing on a file system without locks (an NFS mount
+    without its lock service), where downloads may overlap, each whole."""
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(output_lock(target, waiting))
+    except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+            raise
+    return stack
 
 
 def _misnamed(target: Path) -> str | None:
