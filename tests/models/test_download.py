@@ -639,3 +639,20 @@ def test_a_file_system_without_locks_still_downloads(serve, tmp_path, monkeypatc
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert _fetch(serve(sending(_archive(), len(_archive()))), tmp_path).read_bytes() == _archive()
+
+
+def test_a_full_disk_says_to_free_space(serve, tmp_path, monkeypatch):
+    """A download that filled the disk said to set ARNIQA_CACHE to 'a folder you can write', of a folder the user
+    can write; it now says to free space there first. Nothing is left of it."""
+
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(
+        download, "open", lambda path, mode: Full() if mode == "wb" else open(path, mode), raising=False
+    )
+    said = r"ARNIQA\.pth: cannot write the download \(No space left on device\); free space there, or set ARNIQA_CACHE"
+    with pytest.raises(WeightsError, match=said):
+        _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
+    assert list(tmp_path.iterdir()) == []

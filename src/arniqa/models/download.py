@@ -19,7 +19,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
+from ..utils.files import NO_SPACE, atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
 from .paths import WeightsError
 from .registry import PUBLISHED, regressor_filename
 
@@ -124,7 +124,8 @@ def fetch(
     except DownloadError:
         raise
     except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
-        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {CACHE_ADVICE}") from None
+        room = "free space there, or " if e.errno in NO_SPACE else ""
+        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {room}{CACHE_ADVICE}") from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
