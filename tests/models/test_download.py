@@ -107,6 +107,25 @@ def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
         fetch("weights.bin", url=_closed_port_url(), progress=False)
 
 
+def test_offline_a_regressor_is_named_with_the_encoder_it_needs(tmp_path, monkeypatch):
+    """Offline, the first run said to place regressor_kadid10k.pth in the cache (or --weights-dir), and the run after
+    it, ARNIQA.pth: a run needs both, now named at once; the regressor alone once the encoder is there."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))
+    url = _closed_port_url()
+    both = f"place regressor_kadid10k.pth and ARNIQA.pth in {tmp_path} (or pass --weights-dir, a folder holding them)"
+    with pytest.raises(DownloadError, match=f"Connection refused; to work offline, {re.escape(both)}$"):
+        fetch("regressor_kadid10k.pth", url=url, progress=False)
+    with pytest.raises(WeightsError, match="regressor_kadid10k.pth: not found; place it there with ARNIQA.pth, or"):
+        fetch("regressor_kadid10k.pth", weights_dir=tmp_path)  # --weights-dir
+    (tmp_path / "ARNIQA.pth").write_bytes(_archive())
+    one = f"place regressor_kadid10k.pth in {tmp_path} (or pass --weights-dir, a folder holding it)"
+    with pytest.raises(DownloadError, match=f"{re.escape(one)}$"):
+        fetch("regressor_kadid10k.pth", url=url, progress=False)
+    with pytest.raises(WeightsError, match="regressor_kadid10k.pth: not found; place it there, or leave out"):
+        fetch("regressor_kadid10k.pth", weights_dir=tmp_path)
+
+
 def test_a_weights_dir_named_by_the_user_is_used_as_it_is(server, tmp_path):
     """--weights-dir promised no network, but a file missing there was downloaded (or, offline, waited for)."""
     base, _, requests = server

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..utils.files import NO_SPACE, atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
 from .paths import WeightsError
-from .registry import PUBLISHED, regressor_filename
+from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def fetch(
         raise WeightsError(f"{target}: not found, but the folder holds {misnamed}: rename it {filename}")
     if not may_download:
         raise WeightsError(
-            f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
-            f"into the cache from {url}"
+            f"{target}: not found; place it there{f' with {ENCODER_FILE}' if _with_encoder(target) else ''}, or "
+            f"leave out --weights-dir (weights_dir) to download it into the cache from {url}"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -388,5 +388,15 @@ def _proxy(url: str) -> str:
     return f" through the proxy {proxy} ({source})"
 
 
+def _with_encoder(target: Path) -> bool:
+    """Whether ``target`` is a published regressor whose folder lacks the encoder too: a run needs both, so a line
+    names both at once, not one run after the other."""
+    return target.name in PUBLISHED and target.name != ENCODER_FILE and not (target.parent / ENCODER_FILE).is_file()
+
+
 def _offline_hint(target: Path) -> str:
-    return f"to work offline, place {target.name} in {target.parent} (or pass --weights-dir, a folder holding it)"
+    """Where to place ``target`` by hand (and the encoder, :func:`_with_encoder`)."""
+    files = [target.name, ENCODER_FILE] if _with_encoder(target) else [target.name]
+    them = "them" if len(files) > 1 else "it"
+    where = f"in {target.parent} (or pass --weights-dir, a folder holding {them})"
+    return f"to work offline, place {' and '.join(files)} {where}"
