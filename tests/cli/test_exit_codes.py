@@ -605,7 +605,7 @@ def test_a_mistyped_option_of_map_or_export_is_one_line_before_torch_and_any_dow
             "missing.pth: no such regressor file; check the path, or name a published regressor's dataset: live, ",
         ),
         (["--regressor", "kadid", "--checkpoint", "run"], "regressor 'kadid': with a checkpoint pass a regressor file"),
-        (["--weights-dir", "missing"], "missing/regressor_kadid10k.pth: not found; place it there, or leave out "),
+        (["--weights-dir", "missing"], "missing: no such folder (--weights-dir, weights_dir); check the path, or "),
         (["--weights-dir", "weights"], "weights/ARNIQA.pth: not found; place it there, or leave out --weights-dir"),
     ],
 )

@@ -5,6 +5,7 @@ import csv
 import errno
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -619,6 +620,24 @@ def test_a_new_export_deletes_the_exports_not_used_of_late_and_a_hit_counts_as_a
     engines.cached_onnx("new", lambda: None)
     assert cached() == ["new", "old0", "old1", "old4"]  # used last: new, old4 (the hit), old0, old1
     assert len(list(folder.glob("old4.*"))) == 3
+
+
+@pytest.mark.parametrize(
+    "err, advice", [(errno.EACCES, "set ARNIQA_CACHE"), (errno.ENOSPC, "free space there, or set ARNIQA_CACHE")]
+)
+def test_a_cache_the_export_cannot_be_written_into_says_what_to_do(tmp_path, monkeypatch, err, advice):
+    """A shared cache holding the published weights that this user may read but not write: the default CPU engine's
+    export said '[Errno 13] Permission denied: '<cache>/onnx'' and nothing of what to do."""
+    import arniqa.inference.engines as engines
+
+    def cannot(model, reg, path):
+        raise OSError(err, os.strerror(err), str(path.parent))
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))
+    monkeypatch.setattr(engines, "export_onnx", cannot)
+    said = f"{tmp_path / 'onnx'}: cannot write the model's ONNX export into the cache ({os.strerror(err)}); {advice}"
+    with pytest.raises(OSError, match=re.escape(said) + " to a folder you can write, or score with --engine torch"):
+        engines.cached_onnx("key", lambda: None)
 
 
 def test_onnx_runtime_running_out_of_memory_loading_a_file_is_not_the_files_fault(tmp_path, monkeypatch):

@@ -1,12 +1,14 @@
 """The download helper, against a local HTTP server on 127.0.0.1 (no test touches the network)."""
 
 import contextlib
+import errno
 import functools
 import hashlib
 import http.server
 import io
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -105,12 +107,61 @@ def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch):
         fetch("weights.bin", url=_closed_port_url(), progress=False)
 
 
+def test_offline_a_regressor_is_named_with_the_encoder_it_needs(tmp_path, monkeypatch):
+    """Offline, the first run said to place regressor_kadid10k.pth in the cache (or --weights-dir), and the run after
+    it, ARNIQA.pth: a run needs both, now named at once; the regressor alone once the encoder is there."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))
+    url = _closed_port_url()
+    both = f"place regressor_kadid10k.pth and ARNIQA.pth in {tmp_path} (or pass --weights-dir, a folder holding them)"
+    with pytest.raises(DownloadError, match=f"Connection refused; to work offline, {re.escape(both)}$"):
+        fetch("regressor_kadid10k.pth", url=url, progress=False)
+    with pytest.raises(WeightsError, match="regressor_kadid10k.pth: not found; place it there with ARNIQA.pth, or"):
+        fetch("regressor_kadid10k.pth", weights_dir=tmp_path)  # --weights-dir
+    (tmp_path / "ARNIQA.pth").write_bytes(_archive())
+    one = f"place regressor_kadid10k.pth in {tmp_path} (or pass --weights-dir, a folder holding it)"
+    with pytest.raises(DownloadError, match=f"{re.escape(one)}$"):
+        fetch("regressor_kadid10k.pth", url=url, progress=False)
+    with pytest.raises(WeightsError, match="regressor_kadid10k.pth: not found; place it there, or leave out"):
+        fetch("regressor_kadid10k.pth", weights_dir=tmp_path)
+
+
 def test_a_weights_dir_named_by_the_user_is_used_as_it_is(server, tmp_path):
     """--weights-dir promised no network, but a file missing there was downloaded (or, offline, waited for)."""
     base, _, requests = server
     with pytest.raises(WeightsError, match=f"{tmp_path / 'weights.bin'}: not found; place it there"):
         fetch("weights.bin", weights_dir=tmp_path, url=base + "weights.bin", progress=False)
     assert requests == [] and not (tmp_path / "weights.bin").exists()
+
+
+def test_a_weights_dir_that_is_not_there_is_named(server, tmp_path):
+    """A mistyped --weights-dir said 'weights/regressor_kadid10k.pth: not found; place it there', of a folder that
+    does not exist."""
+    base, _, requests = server
+    said = f"{tmp_path / 'wieghts'}: no such folder (--weights-dir, weights_dir); check the path, or leave it out"
+    with pytest.raises(WeightsError, match=re.escape(said) + " to download weights.bin into the cache$"):
+        fetch("weights.bin", weights_dir=tmp_path / "wieghts", url=base + "weights.bin", progress=False)
+    assert requests == [] and [p.name for p in tmp_path.iterdir()] == ["served"]
+
+
+@pytest.mark.parametrize(
+    "placed, wanted",
+    [
+        ("regressor_kadid.pth", "regressor_kadid10k.pth"),
+        ("REGRESSOR_KonIQ.pth", "regressor_koniq10k.pth"),
+        ("arniqa.pth", "ARNIQA.pth"),
+    ],
+)
+def test_a_published_file_placed_under_another_name_is_named(tmp_path, placed, wanted):
+    """A published file placed in --weights-dir under a pyiqa spelling of its dataset, or in another case, was
+    'not found; place it there' beside it; the line now names it and the name to give it."""
+    (tmp_path / placed).write_bytes(b"weights")
+    (tmp_path / "regressor_tid2013.pth").write_bytes(b"another regressor")  # not this file under another name
+    with pytest.raises(WeightsError) as e:
+        fetch(wanted, weights_dir=tmp_path)
+    assert str(e.value) == f"{tmp_path / wanted}: not found, but the folder holds {placed}: rename it {wanted}"
+    with pytest.raises(WeightsError, match="regressor_live.pth: not found; place it there"):
+        fetch("regressor_live.pth", weights_dir=tmp_path)
 
 
 def test_unknown_hash_is_logged(server, tmp_path, caplog):
@@ -258,7 +309,8 @@ def test_a_download_that_is_no_weight_file_is_never_kept(serve, tmp_path, body, 
 
 def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):
     """A web page kept as ARNIQA.pth by an earlier version was read as weights: an unpickling error whose advice
-    was to load it with weights_only=False. Now its name, what it is, and to delete it; a new download then works."""
+    was to load it with weights_only=False, and one with a byte changed on the disk was used. Now its name, what
+    it is, and to delete it; a new download then works."""
     url = serve(sending(_archive(), len(_archive())))
     (tmp_path / "ARNIQA.pth").write_bytes(PAGE)
     with pytest.raises(
@@ -270,6 +322,9 @@ def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):
     assert (tmp_path / "ARNIQA.pth").read_bytes() == PAGE  # left for the user
     (tmp_path / "ARNIQA.pth").write_bytes(_archive()[:-100])  # cut short: no zip directory at its end
     with pytest.raises(download.WeightsError, match="not a readable zip archive.*; delete it"):
+        _fetch(url, tmp_path)
+    (tmp_path / "ARNIQA.pth").write_bytes(_flipped(_archive()))  # a byte changed on the disk: torch.load takes it
+    with pytest.raises(download.WeightsError, match=r"\(Bad CRC-32 for file 'archive/data/0'\); delete it, and the"):
         _fetch(url, tmp_path)
     (tmp_path / "ARNIQA.pth").unlink()
     assert _fetch(url, tmp_path).read_bytes() == _archive()
@@ -440,6 +495,17 @@ def test_redirects_are_followed_to_http_only(serve, tmp_path):
         assert list((tmp_path / "b").iterdir()) == []
 
 
+def test_a_redirect_loop_is_one_line(serve, tmp_path):
+    """A server redirecting to itself was 'HTTP 302 The HTTP server returned a redirect error that would lead to an
+    infinite loop.\\x0aThe last 30x error message was:\\x0aFound' on the command line."""
+    url = serve(_redirect("/again"))
+    with pytest.raises(DownloadError) as e:
+        _fetch(url, tmp_path)
+    said = f"cannot download {url}: HTTP 302 redirects in a loop or more than 10, the last: Found; to work offline"
+    assert str(e.value).startswith(said) and "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_redirect_from_https_to_http():
     """Nothing verifies the published files' bytes: a redirect may not drop TLS."""
     handler = download._HttpRedirects()
@@ -534,3 +600,78 @@ def test_a_proxy_drip_feeding_its_answer_to_connect_is_given_up(tmp_path, monkey
     assert time.monotonic() - started < 2
     assert list(tmp_path.iterdir()) == []
     assert ended.wait(5)  # the proxy's connection was closed, not left dripping
+
+
+def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
+    """With HTTPS_PROXY naming a proxy that is down, the line said 'cannot download https://...: Connection refused',
+    as if the server were down; it now names the proxy and where it was set."""
+    for name in ("no_proxy", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxy = _closed_port_url().removesuffix("/weights.bin")
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    said = f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): "
+    with pytest.raises(DownloadError, match=re.escape(said) + ".*Connection refused; to work offline"):
+        _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+    monkeypatch.setenv("no_proxy", "weights.example")  # bypassed: not named
+    with pytest.raises(DownloadError, match=r"cannot download https://weights\.example/ARNIQA\.pth: "):
+        _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+
+
+def test_processes_starting_together_download_a_file_once(serve, tmp_path):
+    """A cluster's 4 jobs starting together on one shared cache each downloaded ARNIQA.pth (4 x 112 MB). One
+    downloads it now, the others wait for it and use its file; a failed download leaves the next one to try."""
+    cache, ready, asked = tmp_path / "cache", tmp_path / "ready", []
+    ready.mkdir()
+
+    def answer(handler):
+        asked.append(handler.path)
+        first = len(asked) == 1
+        for _ in range(600 if first else 0):  # the first answer: once all 4 are about to fetch
+            if len(list(ready.iterdir())) == 4:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # meanwhile the others reach the lock
+        (sending(b"failed", None) if first else sending(CONTENT, len(CONTENT)))(handler)
+
+    url = serve(answer) + "w.bin"
+    fetching = (
+        "import os, sys; from pathlib import Path; from arniqa.models.download import fetch; "
+        "Path(sys.argv[4], str(os.getpid())).touch(); "
+        "fetch('w.bin', sys.argv[1], url=sys.argv[2], sha256=sys.argv[3], download=True)"
+    )
+    command = [sys.executable, "-c", fetching, str(cache), url, SHA, str(ready)]
+    jobs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    said = [job.communicate(timeout=60)[1] for job in jobs]
+    assert sorted(job.returncode for job in jobs) == [0, 0, 0, 1]  # 1: the one whose download failed
+    assert len(asked) == 2 and (cache / "w.bin").read_bytes() == CONTENT
+    assert [p.name for p in cache.iterdir()] == ["w.bin"]  # no temporary file, no lock file left
+    assert any(f"waiting for another arniqa process (pid {job.pid}) downloading" in s for job in jobs for s in said)
+
+
+def test_a_file_system_without_locks_still_downloads(serve, tmp_path, monkeypatch):
+    """The lock of a download is left out where the file system has none (flock: ENOLCK on an NFS mount without
+    its lock service), as before it was taken: the download is whole all the same."""
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert _fetch(serve(sending(_archive(), len(_archive()))), tmp_path).read_bytes() == _archive()
+
+
+def test_a_full_disk_says_to_free_space(serve, tmp_path, monkeypatch):
+    """A download that filled the disk said to set ARNIQA_CACHE to 'a folder you can write', of a folder the user
+    can write; it now says to free space there first. Nothing is left of it."""
+
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(
+        download, "open", lambda path, mode: Full() if mode == "wb" else open(path, mode), raising=False
+    )
+    said = r"ARNIQA\.pth: cannot write the download \(No space left on device\); free space there, or set ARNIQA_CACHE"
+    with pytest.raises(WeightsError, match=said):
+        _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ from arniqa.utils.files import (
     atomic_write,
     atomic_writes,
     buffer_writer,
+    cache_dir,
     folder_in_the_way,
     jsonable,
     mark_used,
@@ -474,3 +475,24 @@ def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
     atomic_write(tmp_path / "link", lambda tmp: Path(tmp).write_text("new"))  # the link replaced, the folder kept
     assert (tmp_path / "link").read_text() == "new" and not (tmp_path / "link").is_symlink()
     assert (tmp_path / "folder").is_dir()
+
+
+def test_no_home_folder_for_the_cache_is_one_line_with_what_to_do(tmp_path, monkeypatch):
+    """A container's user id with no HOME and no entry in /etc/passwd: every command using the cache (score, the
+    published weights) ended in a traceback, 'RuntimeError: Could not determine home directory.'"""
+    import pwd
+
+    def no_entry(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("ARNIQA_CACHE", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    advice = r"no home folder \(HOME is not set, and the user database gives none\); set ARNIQA_CACHE to a folder"
+    with pytest.raises(ValueError, match=r"^~/\.cache/arniqa: " + advice):
+        cache_dir()
+    monkeypatch.setenv("ARNIQA_CACHE", "~/arniqa")
+    with pytest.raises(ValueError, match=r"^~/arniqa: " + advice):
+        cache_dir()
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))  # the way out
+    assert cache_dir() == tmp_path

@@ -18,7 +18,7 @@ import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.regressor import Regressor
-from ..utils.files import cache_dir, mark_used, prune_cache, short_digest, write_json
+from ..utils.files import cache_dir, mark_used, out_of_space, prune_cache, short_digest, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path
@@ -74,7 +74,15 @@ def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.files.prune_cache`)."""
     path = cache_dir() / "onnx" / f"{name}.onnx"
     if not mark_used(path):
-        export_onnx(build(), None, path)
+        model = build()
+        try:
+            export_onnx(model, None, path)
+        except OSError as e:  # a shared cache this user may read but not write, a full disk
+            room = "free space there, or " if out_of_space(e) else ""
+            raise OSError(
+                f"{path.parent}: cannot write the model's ONNX export into the cache ({e.strerror or e}); {room}set "
+                "ARNIQA_CACHE to a folder you can write, or score with --engine torch (engine='torch')"
+            ) from e
         prune_cache(path.parent)
     return path
 

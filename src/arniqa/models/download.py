@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import logging
+import os
+import re
 import socket
 import threading
 import time
@@ -16,9 +19,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import atomic_write, cache_dir, remove_left_temporaries, sha256_of
+from ..utils.files import NO_SPACE, atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
 from .paths import WeightsError
-from .registry import PUBLISHED
+from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +68,14 @@ def fetch(
       deleted and :class:`DownloadError` (or, for a hash mismatch, :class:`WeightsError`) raised. Temporary
       files that killed downloads left in the folder (their process gone, untouched for :data:`LEFT_AFTER`
       seconds) are removed first.
+    * One process at a time downloads a file into a folder (a lock file beside it, ``.NAME.lock``, released
+      however the process ends): the others wait for it (saying so on stderr, with ``progress``), then use its
+      file, or download it themselves if it failed.
     * When no SHA-256 is known (the published files, for now) the computed digest is logged
       (``logging`` INFO) so it can be pinned.
     * A file already in the folder is checked against a known SHA-256 too, and, where downloads go (the
-      cache), a ``.pth`` file must be a PyTorch zip archive; otherwise WeightsError names it and says to
-      delete it (it is left for the user to inspect).
+      cache), a ``.pth`` file must be a PyTorch zip archive whose entries pass their CRC check; otherwise
+      WeightsError names it and says to delete it (it is left for the user to inspect).
     """
     if Path(filename).name != filename or filename in ("", ".", ".."):
         raise ValueError(f"fetch() takes a bare file name, got {filename!r}")
@@ -83,34 +89,86 @@ def fetch(
     may_download = weights_dir is None if download is None else download
     target = folder / filename
     if target.is_file():
-        if sha256 is not None and (digest := sha256_of(target)) != sha256:
-            raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
-        if may_download and url is not None and (problem := _not_torch_archive(target, crc=False)):
-            raise WeightsError(
-                f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it "
-                f"again from {url}"
-            )
-        return target
+        return _checked(target, sha256, url if may_download else None)
     if url is None:
         raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
+    if not may_download and not folder.exists():
+        raise WeightsError(
+            f"{folder}: no such folder (--weights-dir, weights_dir); check the path, or leave it out to download "
+            f"{filename} into the cache"
+        )
+    if not may_download and (misnamed := _misnamed(target)):
+        raise WeightsError(f"{target}: not found, but the folder holds {misnamed}: rename it {filename}")
     if not may_download:
         raise WeightsError(
-            f"{target}: not found; place it there, or leave out --weights-dir (weights_dir) to download it "
-            f"into the cache from {url}"
+            f"{target}: not found; place it there{f' with {ENCODER_FILE}' if _with_encoder(target) else ''}, or "
+            f"leave out --weights-dir (weights_dir) to download it into the cache from {url}"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
-    remove_left_temporaries(folder, LEFT_AFTER)
+
+    def waiting(pid: str) -> None:
+        if progress:
+            from ..utils.console import terminal
+
+            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) downloading {target}")
+
     try:
-        digest = _download(url, target, sha256, progress)
+        with _one_download(target, waiting):  # a cluster's jobs starting together download it once
+            if target.is_file():  # downloaded by the process waited for
+                return _checked(target, sha256, url)
+            remove_left_temporaries(folder, LEFT_AFTER)
+            digest = _download(url, target, sha256, progress)
     except DownloadError:
         raise
     except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
-        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {CACHE_ADVICE}") from None
+        room = "free space there, or " if e.errno in NO_SPACE else ""
+        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {room}{CACHE_ADVICE}") from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
+    return target
+
+
+def _one_download(target: Path, waiting) -> contextlib.ExitStack:
+    """:func:`output_lock` on ``target``, waiting for it; nothing on a file system without locks (an NFS mount
+    without its lock service), where downloads may overlap, each whole."""
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(output_lock(target, waiting))
+    except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+            raise
+    return stack
+
+
+def _misnamed(target: Path) -> str | None:
+    """The file in ``target``'s folder that is ``target`` under another name: in another case (``arniqa.pth``), or
+    a regressor named after another spelling of its dataset (``regressor_kadid.pth``); None if none is."""
+
+    def stands_for(name: str) -> str:
+        found = re.fullmatch(r"regressor_(.+)\.pth", name.lower())
+        with contextlib.suppress(ValueError):
+            return regressor_filename(found[1]) if found else name.lower()
+        return name.lower()
+
+    with contextlib.suppress(OSError):
+        for p in sorted(target.parent.iterdir()):
+            if p.name != target.name and stands_for(p.name) == stands_for(target.name) and p.is_file():
+                return p.name
+    return None
+
+
+def _checked(target: Path, sha256: str | None, url: str | None) -> Path:
+    """``target``, a file in the folder, unless its SHA-256 is not ``sha256`` (when known) or, where it is
+    downloaded from ``url`` (not None), a ``.pth`` file is no PyTorch zip archive: WeightsError saying to delete it."""
+    if sha256 is not None and (digest := sha256_of(target)) != sha256:
+        raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
+    if url is not None and (problem := _not_torch_archive(target)):
+        raise WeightsError(
+            f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it again from {url}"
+        )
     return target
 
 
@@ -118,8 +176,10 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     """Download ``url`` to ``target`` through a temporary file; verify, then rename. Returns the digest."""
     h = hashlib.sha256()
 
+    via = _proxy(url)
+
     def failed(problem) -> DownloadError:
-        return DownloadError(f"cannot download {url}: {problem}; {_offline_hint(target)}")
+        return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
         try:
@@ -164,17 +224,18 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
             raise failed(f"the connection closed after {received} of {total} bytes")
         if sha256 is not None and h.hexdigest() != sha256:
             raise WeightsError(f"{url}: downloaded file has SHA-256 {h.hexdigest()}, expected {sha256}; it was deleted")
-        if problem := _not_torch_archive(tmp, crc=True):
+        if problem := _not_torch_archive(tmp):
             raise failed(f"the {received} bytes received are not a PyTorch weight file: {problem}")
 
     atomic_write(target, write)
     return h.hexdigest()
 
 
-def _not_torch_archive(path: Path, crc: bool) -> str | None:
+def _not_torch_archive(path: Path) -> str | None:
     """Why the ``.pth`` file ``path`` is not what ``torch.save`` and TorchScript write (a zip archive holding
-    ``<name>/data.pkl`` whose entries unpack to no more than the file holds, :func:`.files.unpacked_excess`;
-    with ``crc``, its stored entries pass their CRC check), or None (None for other kinds of file)."""
+    ``<name>/data.pkl`` whose entries unpack to no more than the file holds, :func:`.files.unpacked_excess`, and
+    whose stored entries pass their CRC check: torch.load checks none), or None (None for other kinds of file).
+    About 0.1 s for ARNIQA.pth (112 MB, read from the page cache)."""
     if path.suffix != ".pth":
         return None
     from .files import unpacked_excess  # here: it imports torch
@@ -190,7 +251,7 @@ def _not_torch_archive(path: Path, crc: bool) -> str | None:
             if problem := unpacked_excess(path, archive):
                 return problem
             stored = [i for i in entries if i.compress_type == zipfile.ZIP_STORED]  # all but TorchScript code
-            for info in stored if crc else ():
+            for info in stored:
                 with archive.open(info) as entry:  # the CRC is checked at the entry's end
                     while entry.read(1 << 20):
                         pass
@@ -202,6 +263,9 @@ def _not_torch_archive(path: Path, crc: bool) -> str | None:
 class _HttpRedirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http and https only, and from https only to https: never to file:// or ftp://,
     and never to a plain-text copy of a file that nothing verifies."""
+
+    # urllib's gave a loop's error on three lines
+    inf_msg = f"redirects in a loop or more than {urllib.request.HTTPRedirectHandler.max_redirections}, the last: "
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
@@ -312,5 +376,27 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
             yield block
 
 
+def _proxy(url: str) -> str:
+    """`` through the proxy P (VARIABLE)`` when urllib sends ``url`` through a proxy the environment names (a dead
+    one reads as the server being down), else ``""``."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
+        return ""
+    names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY")
+    source = next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
+    return f" through the proxy {proxy} ({source})"
+
+
+def _with_encoder(target: Path) -> bool:
+    """Whether ``target`` is a published regressor whose folder lacks the encoder too: a run needs both, so a line
+    names both at once, not one run after the other."""
+    return target.name in PUBLISHED and target.name != ENCODER_FILE and not (target.parent / ENCODER_FILE).is_file()
+
+
 def _offline_hint(target: Path) -> str:
-    return f"to work offline, place {target.name} in {target.parent} (or pass --weights-dir, a folder holding it)"
+    """Where to place ``target`` by hand (and the encoder, :func:`_with_encoder`)."""
+    files = [target.name, ENCODER_FILE] if _with_encoder(target) else [target.name]
+    them = "them" if len(files) > 1 else "it"
+    where = f"in {target.parent} (or pass --weights-dir, a folder holding {them})"
+    return f"to work offline, place {' and '.join(files)} {where}"

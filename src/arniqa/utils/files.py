@@ -60,7 +60,13 @@ def inside(path, folder) -> bool:
 def cache_dir() -> Path:
     """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
     env = os.environ.get("ARNIQA_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
+    try:
+        return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
+    except RuntimeError:  # no HOME, and no home in the user database (a container's arbitrary user id)
+        raise ValueError(
+            f"{env or '~/.cache/arniqa'}: no home folder (HOME is not set, and the user database gives none); set "
+            "ARNIQA_CACHE to a folder you can write"
+        ) from None
 
 
 _DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
@@ -493,9 +499,10 @@ def _open_lock(name: Path) -> int:
 
 
 @contextmanager
-def output_lock(path: str | os.PathLike) -> Iterator[Path]:
+def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = None) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
-    or a file) while inside; :class:`OutputBusy` at once when another process holds it.
+    or a file) while inside; :class:`OutputBusy` at once when another process holds it, or, with ``wait``,
+    ``wait("pid N")`` is called and the lock waited for.
 
     The lock file holds the owner's pid and is removed on exit; the lock is released when the process
     dies, however it dies. Advisory: only processes that take the same lock are kept out.
@@ -514,9 +521,12 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             except BlockingIOError:
                 owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
                 pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
-                raise OutputBusy(
-                    f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
-                ) from None
+                if wait is None:
+                    raise OutputBusy(
+                        f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
+                    ) from None
+                wait(pid)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             # The owner before us may have removed the file between our open and our lock: lock the new one.
             try:
                 held = os.path.samestat(os.fstat(fd), os.stat(name))
