@@ -19,6 +19,7 @@ from arniqa.utils.files import (
     atomic_write,
     atomic_writes,
     buffer_writer,
+    csv_line,
     folder_in_the_way,
     jsonable,
     mark_used,
@@ -30,6 +31,18 @@ from arniqa.utils.files import (
     write_json,
     write_whole,
 )
+
+
+@pytest.mark.parametrize("field", ["a\rb.png", "a\nb.png", "a\r\nb.png", 'q"uote,comma.png', "plain.png", ""])
+def test_csv_line_is_one_record_whatever_the_field_holds(field):
+    """A bare CR was left unquoted (Python's csv quotes only the line terminator's characters), and readers ended
+    the record there: maps.csv and scores.csv held two records for one image."""
+    import csv
+    import io
+
+    line = csv_line([field, "0.5"])
+    assert line.endswith("\n") and not line.endswith("\r\n")
+    assert list(csv.reader(io.StringIO(line, newline=""))) == [[field, "0.5"]]
 
 
 def test_atomic_write_replaces_the_file(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import (
     atomic_writes,
     clear_own,
+    csv_line,
     escape_name,
     fit_stem,
     inside,
@@ -229,6 +229,4 @@ def _drop_group_maps(output: Path, stem: str) -> None:
 
 
 def _csv_row(fields) -> bytes:
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(fields)
-    return line.getvalue().encode("utf-8")
+    return csv_line(fields).encode("utf-8")

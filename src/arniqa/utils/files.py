@@ -14,6 +14,7 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
 import io
@@ -49,6 +50,15 @@ def unescape_name(field: str) -> str:
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
+
+
+def csv_line(fields: Iterable) -> str:
+    """One CSV record ended by ``\n``. A field holding a carriage return is quoted as one holding a newline is:
+    Python before 3.13 quotes only the line terminator's characters, and a reader ends a record at a bare ``\r``
+    (a tar member named ``a\rb.png`` was two records, and ``--resume`` dropped the rows after it)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(fields)
+    return line.getvalue()[:-2] + "\n"
 
 
 def inside(path, folder) -> bool:
