@@ -173,6 +173,28 @@ def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_pat
     assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
 
 
+def test_a_number_too_long_for_int_is_a_one_line_error_where_files_are_read(tmp_path):
+    """json.loads raises int()'s ValueError on a number of more than 4300 digits, which every reader's
+    JSONDecodeError let through: `arniqa score --resume` on such a JSON Lines row was a traceback (exit 1), and a
+    checkpoint's config said 'error: Exceeds the limit (4300 digits) ...', naming no file."""
+    from safetensors.torch import save_file
+
+    from arniqa.cli.result_files import read_rows
+    from arniqa.models import WeightsError
+    from arniqa.models.checkpoint import arniqa_metadata
+
+    long = "9" * 5000
+    with pytest.raises(json.JSONDecodeError, match="a number too long to read"):
+        parse_json(f'{{"version": {long}}}')
+    assert parse_json(f'{{"version": {long[:4000]}}}') == {"version": int(long[:4000])}  # within the limit
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": f'{{"version": {long}}}'})
+    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(a number too long to read"):
+        arniqa_metadata(tmp_path / "c.safetensors")
+    row = '{"path": "a.png", "score": 0.5, "raw_score": 3.0, "error": null}\n'
+    (tmp_path / "r.jsonl").write_text(row + row.replace("0.5", long) + row.replace("a.png", "b.png"))
+    assert [r["path"] for r in read_rows(tmp_path / "r.jsonl", "jsonl")] == ["a.png"]  # the rows before it
+
+
 def test_atomic_writes_replace_no_file_when_one_cannot_be_written(tmp_path):
     """Parts of one checkpoint: the third write fails (a full disk); the first two are not renamed either."""
     names = [tmp_path / f"m-{i}.safetensors" for i in range(1, 4)]

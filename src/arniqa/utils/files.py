@@ -431,12 +431,17 @@ MAX_NESTING = 100  # levels of lists and mappings in a JSON file or config read 
 
 def parse_json(text: str) -> Any:
     """``json.loads``; nesting deeper than :data:`MAX_NESTING` is a ``JSONDecodeError``, not a RecursionError here
-    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000)."""
+    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000), and so is a
+    number of more digits than ``int`` converts (its ValueError escaped every reader's JSONDecodeError)."""
     problem = f"nested more than {MAX_NESTING} levels deep"
     try:
         value = json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError(problem, text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ...; use sys..."
+        raise json.JSONDecodeError(f"a number too long to read ({str(e).partition(';')[0]})", text, 0) from None
     if text.count("[") + text.count("{") <= MAX_NESTING:  # cannot nest deeper: no walk (resume reads a row a call)
         return value
     todo = [(value, 1)]
