@@ -37,6 +37,22 @@ def test_csv_append_keeps_one_header(tmp_path):
     assert set(iter_done(path, "csv")) == {"a", "b"}
 
 
+def test_a_name_with_a_carriage_return_is_one_csv_row_kept_by_resume(tmp_path):
+    """A tar member or file named with a bare CR (``a\rb.png``) was written unquoted: Python's csv reader and
+    pandas read two records there, and --resume kept only the rows before it (the rest were scored again)."""
+    import csv
+
+    path = tmp_path / "r.csv"
+    names = ["a\rb.png", "c\r\nd.png", "e.png"]
+    with RowWriter(path, "csv") as w:
+        for name in names:
+            w.write(name, 0.5, 3.0, None)
+    with open(path, newline="") as f:
+        assert [r[0] for r in csv.reader(f)] == ["path", *names]
+    assert [r["path"] for r in read_rows(path, "csv")] == names
+    assert set(iter_done(path, "csv")) == set(names)
+
+
 def test_paths_and_formats(tmp_path):
     (tmp_path / "d" / "s").mkdir(parents=True)
     for name in ("d/b.png", "d/s/a.jpg", "d/notes.txt"):

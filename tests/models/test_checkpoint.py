@@ -122,6 +122,29 @@ def test_bad_checkpoints(tmp_path):
         load_checkpoint(unknown)
 
 
+@pytest.mark.parametrize(
+    "config, problem",
+    [
+        ([1, 2], "its arniqa config is a JSON list, not an object"),
+        ("resnet50", "its arniqa config is a JSON str, not an object"),
+        ({"backbone_options": [1, 2]}, "cannot rebuild the model from its config (cannot convert"),
+        ({"backbone_options": {"se_stages": 5}}, "cannot rebuild the model from its config ('int' object"),
+        ({"regressor": [1]}, "cannot rebuild the regressor from its config (a list, not an object)"),
+    ],
+    ids=["a list", "a string", "options a list", "se_stages a number", "regressor a list"],
+)
+def test_a_config_of_the_wrong_shape_is_one_error_naming_the_file(tmp_path, config, problem):
+    """A checkpoint whose arniqa config was JSON of another shape (a list, a string, options or regressor not
+    objects) was an AttributeError or TypeError traceback from `arniqa score --checkpoint` (exit 1)."""
+    if isinstance(config, dict):
+        config = {"format": "arniqa-checkpoint", "version": 1, "backbone": "resnet50", **config}
+    path = tmp_path / "edited.safetensors"
+    save_file({"a": torch.zeros(2)}, str(path), metadata={"arniqa": json.dumps(config)})
+    read = checkpoint.load_checkpoint_regressor if "regressor" in problem else load_checkpoint  # the encoder: not read
+    with pytest.raises(WeightsError, match=re.escape(f"{path}: {problem}")):
+        read(path)
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """A TinyARNIQA with random weights and an 8-d regressor; checkpoints rebuild ``tiny`` as TinyARNIQA."""

@@ -255,6 +255,42 @@ def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tm
     assert read_values(ok)["train"]["snapshot_steps"] == nested
 
 
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            "train:\n  batch_size: " + "9" * 5000 + "\n",
+            "line 2, column 15: a value of 5,000 characters cannot be read as an int",
+        ),
+        (
+            "output: 2001-13-45\n",
+            "line 1, column 9: '2001-13-45' cannot be read as a timestamp (month must be in 1..12)",
+        ),
+    ],
+    ids=["an int of 5000 digits", "a 13th month"],
+)
+def test_a_scalar_its_tag_cannot_hold_is_invalid_yaml_naming_the_file_and_line(tmp_path, text, problem):
+    """PyYAML's ValueError from an int past Python's 4300 digits or a date that is none came out as
+    `error: month must be in 1..12`: no file, no line, nothing to do."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: invalid YAML ({problem}")):
+        load_config(path)
+    with pytest.raises(ConfigError, match=re.escape("override 'output=2001-13-45': its value is not valid YAML (")):
+        load_config(None, ["output=2001-13-45"])
+
+
+@pytest.mark.parametrize("text, key", [("~: 1\n", "None"), ("train:\n  1: 2\n  0x10: 3\n", "train.1, train.16")])
+def test_a_key_that_is_no_name_is_an_unknown_key(tmp_path, text, key):
+    """A null or numeric key in a config file was a TypeError traceback (exit 1) from the unknown-key message."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=re.escape(f"unknown config keys {key}" if "," in key else f"unknown config key {key};")
+    ):
+        load_config(path)
+
+
 def test_a_missing_imagenet_file_names_model_weights_and_where_it_comes_from(image_folder, tmp_path, monkeypatch):
     """Said `error: weights/resnet50_imagenet1k_v1.pth: no such weight file`: neither the config key nor what to do.
     Now one line naming model.weights and the remedy, before the run folder is made (a resumed run, which takes its

@@ -239,6 +239,21 @@ def test_a_truncated_state_is_damaged_not_a_wrong_path(tmp_path, short_run, tiny
         Trainer(short_run()).fit(resume=tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize("key, value", [("epoch", "a"), ("global_step", -5), ("step", 1.5)])
+def test_a_state_whose_counters_are_no_counts_is_not_a_training_state(tmp_path, short_run, tiny_model, key, value):
+    """An edited state.pt whose epoch was a string was a TypeError traceback (exit 1); a negative global step
+    said the run 'already finished at global step -5'."""
+    from arniqa.train.state import StateError
+
+    Trainer(short_run("train.max_steps=1")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    edited = torch.load(state, weights_only=True)
+    edited[key] = value
+    torch.save(edited, tmp_path / "edited.pt")
+    with pytest.raises(StateError, match=rf"edited.pt: not a training state written by arniqa \(its {key} is "):
+        Trainer(short_run()).fit(resume=tmp_path / "edited.pt")
+
+
 def test_resuming_from_the_model_or_the_config_does_not_advise_deleting_them(tmp_path, short_run, tiny_model):
     """`--resume run/model.safetensors` (or run/config.yaml) said "delete it and resume from another state.pt": the
     trained model, or the config, deleted on the program's advice. A damaged .pt file is still to be deleted."""

@@ -20,6 +20,7 @@ from arniqa.utils.files import (
     atomic_writes,
     buffer_writer,
     cache_dir,
+    csv_line,
     folder_in_the_way,
     jsonable,
     mark_used,
@@ -31,6 +32,18 @@ from arniqa.utils.files import (
     write_json,
     write_whole,
 )
+
+
+@pytest.mark.parametrize("field", ["a\rb.png", "a\nb.png", "a\r\nb.png", 'q"uote,comma.png', "plain.png", ""])
+def test_csv_line_is_one_record_whatever_the_field_holds(field):
+    """A bare CR was left unquoted (Python's csv quotes only the line terminator's characters), and readers ended
+    the record there: maps.csv and scores.csv held two records for one image."""
+    import csv
+    import io
+
+    line = csv_line([field, "0.5"])
+    assert line.endswith("\n") and not line.endswith("\r\n")
+    assert list(csv.reader(io.StringIO(line, newline=""))) == [[field, "0.5"]]
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -159,6 +172,28 @@ def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_pat
         arniqa_metadata(tmp_path / "c.safetensors")
     (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
     assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
+
+
+def test_a_number_too_long_for_int_is_a_one_line_error_where_files_are_read(tmp_path):
+    """json.loads raises int()'s ValueError on a number of more than 4300 digits, which every reader's
+    JSONDecodeError let through: `arniqa score --resume` on such a JSON Lines row was a traceback (exit 1), and a
+    checkpoint's config said 'error: Exceeds the limit (4300 digits) ...', naming no file."""
+    from safetensors.torch import save_file
+
+    from arniqa.cli.result_files import read_rows
+    from arniqa.models import WeightsError
+    from arniqa.models.checkpoint import arniqa_metadata
+
+    long = "9" * 5000
+    with pytest.raises(json.JSONDecodeError, match="a number too long to read"):
+        parse_json(f'{{"version": {long}}}')
+    assert parse_json(f'{{"version": {long[:4000]}}}') == {"version": int(long[:4000])}  # within the limit
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": f'{{"version": {long}}}'})
+    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(a number too long to read"):
+        arniqa_metadata(tmp_path / "c.safetensors")
+    row = '{"path": "a.png", "score": 0.5, "raw_score": 3.0, "error": null}\n'
+    (tmp_path / "r.jsonl").write_text(row + row.replace("0.5", long) + row.replace("a.png", "b.png"))
+    assert [r["path"] for r in read_rows(tmp_path / "r.jsonl", "jsonl")] == ["a.png"]  # the rows before it
 
 
 def test_atomic_writes_replace_no_file_when_one_cannot_be_written(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import (
     atomic_write,
     atomic_writes,
+    csv_line,
     escape_name,
     fit_stem,
     inside,
@@ -273,10 +273,5 @@ def _drop_group_maps(output: Path, stem: str) -> None:
 
 
 def _csv_text(rows, header: bool = True) -> str:
-    """``rows`` as lines of maps.csv, after its header line with ``header``."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    if header:
-        writer.writerow(MAP_COLUMNS)
-    writer.writerows(rows)
-    return text.getvalue()
+    """``rows`` as lines of maps.csv (:func:`~arniqa.utils.files.csv_line`), after its header line with ``header``."""
+    return "".join(csv_line(row) for row in [*([MAP_COLUMNS] if header else []), *rows])

@@ -9,8 +9,6 @@ appended. The file format and its reading are in :mod:`arniqa.cli.result_files`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from ..utils.files import escape_name, write_whole
+from ..utils.files import csv_line, escape_name, write_whole
 from ..utils.messages import printable
 from ..utils.names import count
 from .result_files import (
@@ -188,12 +186,10 @@ class RowWriter:
         """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
         row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
         if self.fmt == "csv":
-            line = io.StringIO()
             extras = ["" if row.get(c) is None else printable(str(row[c])) for c in self.columns[len(COLUMNS) :]]
-            csv.writer(line, lineterminator="\n").writerow(
-                [escape_name(path), _number(score), _number(raw_score), printable(error or ""), *extras]
+            self._put(
+                csv_line([escape_name(path), _number(score), _number(raw_score), printable(error or ""), *extras])
             )
-            self._put(line.getvalue())
         else:
             row = {c: row.get(c) for c in self.columns}
             if self.fmt == "jsonl":

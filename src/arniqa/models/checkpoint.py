@@ -198,9 +198,15 @@ def arniqa_metadata(path) -> dict | None:
     if "arniqa" not in meta:
         return None
     try:
-        return parse_json(meta["arniqa"])
+        config = parse_json(meta["arniqa"])
     except json.JSONDecodeError as e:
         raise WeightsError(f"{path}: unreadable arniqa config ({e})") from e
+    if not isinstance(config, dict):
+        raise WeightsError(
+            f"{path}: its arniqa config is a JSON {type(config).__name__}, not an object; the file is "
+            "damaged or was edited"
+        )
+    return config
 
 
 def _part(numbers: tuple) -> str:
@@ -251,10 +257,10 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
     files = checkpoint_files(path)
     config = _config(files)
     tensors = _read_tensors(files)
-    options = dict(config.get("backbone_options") or {})
-    if "se_stages" in options:
-        options["se_stages"] = tuple(options["se_stages"])
     try:
+        options = dict(config.get("backbone_options") or {})
+        if "se_stages" in options:
+            options["se_stages"] = tuple(options["se_stages"])
         model = ARNIQA(config["backbone"], **options)
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{path}: cannot rebuild the model from its config ({e})") from e
@@ -299,6 +305,10 @@ def _regressor(path: Path, config: dict, tensors: dict, device) -> Regressor | N
             raise WeightsError(f"{path}: regressor tensors without a regressor config")
         return None
     rc = config["regressor"]
+    if not isinstance(rc, dict):
+        raise WeightsError(
+            f"{path}: cannot rebuild the regressor from its config (a {type(rc).__name__}, not an object)"
+        )
     check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
     try:
         regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))

@@ -151,6 +151,17 @@ class ConfigLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as e:  # a scalar its tag cannot hold: an int of 5,000 digits, a 13th month
+            value = str(node.value)
+            shown = repr(value) if len(value) <= 40 else f"a value of {len(value):,} characters"
+            kind = node.tag.rpartition(":")[2]
+            article = "an" if kind[:1] in "aeiou" else "a"
+            problem = f"{shown} cannot be read as {article} {kind} ({str(e).partition(';')[0]})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
 
 def parse_yaml(text: str) -> Any:
     """The value of the YAML document ``text``, read with :class:`ConfigLoader`; a ``yaml.YAMLError`` for what
@@ -359,9 +370,9 @@ def build_dataclass(cls, values: Any, where: str = "", root=None):
     if not isinstance(values, dict):
         raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(set(values) - set(fields), key=str)  # keys a file gives as numbers or null too
     if unknown:
-        keys = ", ".join(where + k for k in unknown)
+        keys = ", ".join(where + str(k) for k in unknown)
         hint = (
             _misplaced(unknown[0], root or cls) or did_you_mean(unknown[0], fields, where) if len(unknown) == 1 else ""
         )

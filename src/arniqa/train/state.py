@@ -205,6 +205,12 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
         raise StateError(
             f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); {_not_a_state(path)}"
         )
+    for key in ("epoch", "step", "global_step"):  # compared and counted on before anything else reads them
+        if type(state[key]) is not int or state[key] < 0:
+            raise StateError(
+                f"{path}: not a training state written by arniqa (its {key} is {state[key]!r:.40}, not a count); "
+                f"{_not_a_state(path)}"
+            )
     return state
 
 

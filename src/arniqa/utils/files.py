@@ -14,6 +14,7 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
 import io
@@ -49,6 +50,15 @@ def unescape_name(field: str) -> str:
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
+
+
+def csv_line(fields: Iterable) -> str:
+    """One CSV record ended by ``\n``. A field holding a carriage return is quoted as one holding a newline is:
+    Python before 3.13 quotes only the line terminator's characters, and a reader ends a record at a bare ``\r``
+    (a tar member named ``a\rb.png`` was two records, and ``--resume`` dropped the rows after it)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(fields)
+    return line.getvalue()[:-2] + "\n"
 
 
 def inside(path, folder) -> bool:
@@ -427,12 +437,17 @@ MAX_NESTING = 100  # levels of lists and mappings in a JSON file or config read 
 
 def parse_json(text: str) -> Any:
     """``json.loads``; nesting deeper than :data:`MAX_NESTING` is a ``JSONDecodeError``, not a RecursionError here
-    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000)."""
+    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000), and so is a
+    number of more digits than ``int`` converts (its ValueError escaped every reader's JSONDecodeError)."""
     problem = f"nested more than {MAX_NESTING} levels deep"
     try:
         value = json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError(problem, text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ...; use sys..."
+        raise json.JSONDecodeError(f"a number too long to read ({str(e).partition(';')[0]})", text, 0) from None
     if text.count("[") + text.count("{") <= MAX_NESTING:  # cannot nest deeper: no walk (resume reads a row a call)
         return value
     todo = [(value, 1)]
