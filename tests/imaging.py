@@ -50,6 +50,20 @@ def write_photo(path, w, h, seed):
     return path
 
 
+def write_jpeg(path, w, h, orientation=None, mode="RGB"):
+    """A photo-like JPEG (``mode`` RGB or CMYK) of w x h: random colours at about 1/16 of its size, smoothly
+    interpolated, and a little noise in every pixel; with an EXIF ``orientation`` if given. Returns ``path``."""
+    g = torch.Generator().manual_seed(w + h)
+    x = F.interpolate(torch.rand(1, 3, h // 100 + 2, w // 100 + 2, generator=g), size=(h, w), mode="bicubic")[0]
+    x = x + 0.02 * torch.randn(3, h, w, generator=g)
+    photo = Image.fromarray(x.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()).convert(mode)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    photo.save(path, quality=90, exif=exif)
+    return path
+
+
 def write_image_tree(folder: Path, sizes, seed: int = 0) -> list[Path]:
     """Random-texture RGB images of the given (h, w) sizes, PNG and JPEG alternately, some in a subfolder."""
     rng = np.random.default_rng(seed)

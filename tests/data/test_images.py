@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from imaging import POSTSCRIPT, fake_ghostscript, png_header_only, write_phone_photos
-from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from arniqa.data import images
 from arniqa.data.folders import is_image
@@ -947,3 +947,46 @@ def test_a_link_loop_and_a_link_to_nothing_say_so_and_what_to_do(tmp_path):
         ("gone.png", "a symbolic link to nothing (what it points to is not there); check where it points (ls -l)"),
     ):
         _expect_error(tmp_path / name, said)
+
+
+@pytest.mark.parametrize(
+    "draft,size",  # 1600x1200: 1/2 is 800x600, 1/4 400x300, 1/8 200x150
+    [(None, (1600, 1200)), (200, (200, 150)), (201, (400, 300)), (400, (400, 300)), (799, (800, 600)),
+     (1601, (1600, 1200))],
+)  # fmt: skip
+def test_draft_decodes_a_jpeg_at_the_smallest_scale_whose_longer_side_is_at_least_draft(tmp_path, draft, size):
+    from imaging import write_jpeg
+
+    whole = np.asarray(open_image(write_jpeg(tmp_path / "a.jpg", 1600, 1200)))
+    image = open_image(tmp_path / "a.jpg", draft=draft)
+    assert image.size == size and image.mode == "RGB"
+    resized = np.asarray(Image.fromarray(whole).resize(size, Image.Resampling.BOX), np.float64)  # mean of each block
+    assert np.abs(np.asarray(image, np.float64) - resized).mean() < 3
+
+
+@pytest.mark.parametrize("orientation,mode", [(6, "RGB"), (8, "RGB"), (3, "CMYK"), (6, "CMYK")])
+def test_draft_keeps_the_exif_orientation_and_cmyk(tmp_path, orientation, mode):
+    """Upright and in RGB as the whole image decoded is, at a quarter of its size (1600x1200 stored, drafted to 400)."""
+    from imaging import write_jpeg
+
+    write_jpeg(tmp_path / "r.jpg", 1600, 1200, orientation, mode)
+    whole = Image.open(tmp_path / "r.jpg")  # the reference: PIL's own decode, turned and converted
+    whole = ImageOps.exif_transpose(whole).convert("RGB")
+    image = open_image(tmp_path / "r.jpg", draft=400)
+    assert image.size == (whole.width // 4, whole.height // 4) and image.mode == "RGB"
+    resized = np.asarray(whole.resize(image.size, Image.Resampling.BOX), np.float64)
+    assert np.abs(np.asarray(image, np.float64) - resized).mean() < 3
+
+
+def test_draft_keeps_the_pixel_bound_of_the_whole_image_and_decodes_other_formats_whole(tmp_path):
+    from imaging import write_jpeg
+
+    write_jpeg(tmp_path / "a.jpg", 1600, 1200)
+    with pytest.raises(ImageError, match="image too large: 1920000 pixels, over the bound of 1919999"):
+        open_image(tmp_path / "a.jpg", max_pixels=1600 * 1200 - 1, draft=200)  # 200x150 decoded, 1600x1200 bound
+    assert decode_image((tmp_path / "a.jpg").read_bytes(), "a.jpg", draft=200).size == (200, 150)  # a tar member
+    a = np.asarray(open_image(tmp_path / "a.jpg"))
+    for name in ("a.png", "a.tif"):
+        Image.fromarray(a).save(tmp_path / name)
+        assert open_image(tmp_path / name, draft=200).size == (1600, 1200)
+        assert decode_image((tmp_path / name).read_bytes(), name, draft=200).size == (1600, 1200)

@@ -383,19 +383,27 @@ def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image
     return Image.fromarray(result.pixbuf)
 
 
-def read_image(path: PathLike, exif: bool = True) -> Image.Image:
-    """``path`` as training, evaluation, the benchmarks and ``explain fit`` read it: :func:`open_image` bounded
-    by :data:`DEFAULT_MAX_PIXELS` (no option sets it: an image over it is to be downscaled). A 484 KB PNG of
-    12000x12000 pixels took 1.5 GB to evaluate (PIL refuses only past twice its own limit, 179 million)."""
-    return open_image(path, exif, DEFAULT_MAX_PIXELS, option=None)
+def read_image(path: PathLike, exif: bool = True, draft: int | None = None) -> Image.Image:
+    """``path`` as training, evaluation, the benchmarks, ``explain fit`` and the report's thumbnails read it:
+    :func:`open_image` bounded by :data:`DEFAULT_MAX_PIXELS` (no option sets it: an image over it is to be
+    downscaled). A 484 KB PNG of 12000x12000 pixels took 1.5 GB to evaluate (PIL refuses only past twice its own
+    limit, 179 million). ``draft``: see :func:`open_image`."""
+    return open_image(path, exif, DEFAULT_MAX_PIXELS, option=None, draft=draft)
 
 
 def open_image(
-    path: PathLike, exif: bool = True, max_pixels: int | None = None, option: str | None = "--max-pixels"
+    path: PathLike,
+    exif: bool = True,
+    max_pixels: int | None = None,
+    option: str | None = "--max-pixels",
+    draft: int | None = None,
 ) -> Image.Image:
     """Decode ``path`` fully into an 8-bit RGB PIL image; raise :class:`ImageError` if it cannot, or
     if its header declares more than ``max_pixels`` pixels (None: PIL's limit only). ``option``: what sets
-    the bound, named in that error (None: nothing does)."""
+    the bound, named in that error (None: nothing does). ``draft``, for a thumbnail: a JPEG is decoded at the
+    smallest of 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, :meth:`PIL.Image.Image.draft`) whose longer side
+    is still at least ``draft`` pixels, several times faster; other formats are decoded whole. The bound is the
+    whole image's."""
     if not os.fspath(path):  # Path("") is the current folder
         raise ImageError(path, "an empty path, naming no file; give the image file's path")
     p = Path(path)
@@ -414,12 +422,17 @@ def open_image(
             data = p.read_bytes()
         except OSError as e:
             raise ImageError(p, *_cannot_read(e)) from None
-        return decode_image(data, str(p), exif, max_pixels, option)
-    return _decode(p, str(p), exif, max_pixels, option)
+        return decode_image(data, str(p), exif, max_pixels, option, draft)
+    return _decode(p, str(p), exif, max_pixels, option, draft)
 
 
 def decode_image(
-    data: bytes, name: str, exif: bool = True, max_pixels: int | None = None, option: str | None = "--max-pixels"
+    data: bytes,
+    name: str,
+    exif: bool = True,
+    max_pixels: int | None = None,
+    option: str | None = "--max-pixels",
+    draft: int | None = None,
 ) -> Image.Image:
     """Decode an image file's bytes (e.g. a tar member) as :func:`open_image` decodes a file, errors
     naming ``name``."""
@@ -427,7 +440,7 @@ def decode_image(
         raise ImageError(name, "empty file (0 bytes)", GET_AGAIN)
     if (image := _decode_plain_png(data, max_pixels)) is not None:
         return image  # no EXIF or XMP: nothing to turn
-    return _decode(io.BytesIO(data), name, exif, max_pixels, option)
+    return _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
 
 
 # The pixel bound of the decode running in this thread (None: none running). PIL checks the size of every image
@@ -493,12 +506,16 @@ def _quiet_pil_warnings() -> None:
             filters.insert(0, _QUIET)
 
 
-def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str | None) -> Image.Image:
+def _decode(
+    source, name: str, exif: bool, max_pixels: int | None, option: str | None, draft: int | None
+) -> Image.Image:
     over = f" ({option}); raise the bound to score it" if option else "; downscale it"
     bound = _BOUND.set(math.inf if max_pixels is None else max_pixels)
     _quiet_pil_warnings()
     try:
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
+            if draft and img.format in ("JPEG", "MPO"):  # the largest of 8, 4, 2, 1 leaving the longer side >= draft
+                img.draft(None, (draft, 1) if img.width >= img.height else (1, draft))
             img.load()  # decode now: truncated data fails here, not later
             if img.format == "PNG" and (short := _png_data_short(img, source)):
                 raise ImageError(name, f"truncated or corrupt image data ({short})", GET_AGAIN)
@@ -522,7 +539,7 @@ def _decode(source, name: str, exif: bool, max_pixels: int | None, option: str |
         raise ImageError(name, f"image too large ({e})", fix) from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
         if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk (over its size limit)
-            return _decode(io.BytesIO(data), name, exif, max_pixels, option)
+            return _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
         if "MAX_TEXT" in str(e):  # PngImagePlugin.MAX_TEXT_CHUNK or MAX_TEXT_MEMORY, in an EXIF or XMP chunk
             raise ImageError(
                 name,
