@@ -239,3 +239,15 @@ def test_a_jpeg_thumbnail_is_decoded_at_a_reduced_scale_and_matches_one_decoded_
     assert thumb.shape[:2] == (whole.height, whole.width)
     assert max(thumb.shape[:2]) == size and (thumb.shape[0] > thumb.shape[1]) == (orientation in (6, 8))
     assert np.abs(thumb - np.asarray(Image.open(buffer), np.float64)).mean() < 3
+
+
+@pytest.mark.parametrize("thumbnails", ["embed", "link"])
+def test_thumbnails_are_shown_at_the_size_asked(tmp_path, thumbnails):
+    """--thumb-size 200 embedded JPEGs of 200 px that the page's style shrank to 96 px (linked photos too)."""
+    Image.new("RGB", (400, 300), (10, 200, 30)).save(tmp_path / "a.png")
+    rows = [{"path": str(tmp_path / "a.png"), "score": 0.5}, {"path": str(tmp_path / "a.png"), "score": 0.7}]
+    for size in (96, 200):
+        text = build_report(rows, tmp_path, thumbnails=thumbnails, size=size)
+        assert re.search(r"td img \{ max-width: (\d+)px; max-height: (\d+)px;", text).groups() == (str(size),) * 2
+        width = int(re.search(r"\.card \{ width: (\d+)px;", text)[1])
+        assert width >= size + 16  # a card holds its thumbnail with room to spare

@@ -20,7 +20,7 @@ def report(
     thumbnails: str = typer.Option(
         "embed", "--thumbnails", help="embed (small JPEGs inside the file) | link (relative to the report) | none."
     ),
-    size: int = typer.Option(96, "--thumb-size", min=16, help="Longer side of embedded thumbnails (px)."),
+    size: int = typer.Option(96, "--thumb-size", min=16, help="Longer side of thumbnails (px), embedded or linked."),
     best_worst: int = typer.Option(12, "--best-worst", min=0, help="How many of the worst and of the best to show."),
     fmt: str | None = typer.Option(
         None,

@@ -168,6 +168,8 @@ def build_report(
         shown += _EXTREMES.format(n=n)
     return _TEMPLATE.format(
         title=html.escape(title),
+        size=size,  # embedded thumbnails are made that size, linked photos shown at it
+        card=max(size + 16, 112),
         summary=summary,
         scored=shown + _TABLE.format(payload=payload) if data else "",
         errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
@@ -223,8 +225,8 @@ body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
 h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1.2em 0 .4em; font-size: 1.15em; }}
 .hist rect {{ fill: #4a7ab5; }} .hist text {{ font-size: 11px; fill: #444; }}
 .cards {{ display: flex; flex-wrap: wrap; gap: 8px; }}
-.card {{ width: 112px; font-size: 12px; overflow-wrap: anywhere; }}
-.card img, td img {{ max-width: 96px; max-height: 96px; display: block; }}
+.card {{ width: {card}px; font-size: 12px; overflow-wrap: anywhere; }}
+.card img, td img {{ max-width: {size}px; max-height: {size}px; display: block; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
   vertical-align: middle; }}
 th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
