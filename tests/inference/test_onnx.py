@@ -679,3 +679,19 @@ def test_running_out_of_memory_exporting_is_one_line_and_writes_nothing(publishe
         "machine with more"
     ]
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_processes_starting_together_export_once(tmp_path):
+    """A cluster's 4 jobs starting together on one shared cache each exported the model into <cache>/onnx (10-25 s
+    and about 100 MB each for a ResNet-50, all writing the same file). One exports now; the others say they wait for
+    it, then use its file."""
+    from tiny_arniqa import make_together
+
+    jobs, made = make_together("exporting", tmp_path)
+    assert [job.returncode for job in jobs] == [0, 0, 0, 0], [job.err for job in jobs]
+    assert len(made) == 1
+    path = tmp_path / "cache" / "onnx" / "tiny.onnx"
+    assert {job.out.strip() for job in jobs} == {str(path)}
+    waited = [job for job in jobs if str(job.pid) != made[0]]
+    assert [job.err for job in waited] == [f"waiting for another arniqa process (pid {made[0]}) exporting {path}\n"] * 3
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.onnx", "tiny.onnx.json"]  # no lock file left

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from imaging import write_photo
@@ -336,3 +337,21 @@ def test_a_calibration_folder_moved_keeps_its_int8_file_and_an_edited_photo_make
     os.utime(one, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert one.stat().st_size == st.st_size
     assert int8_file(fp32, moved) != first
+
+
+def test_processes_starting_together_quantize_once(tmp_path):
+    """A cluster's 4 jobs starting together with --precision int8 on one shared cache each quantized the model (1-2
+    minutes each for a ResNet-50). One quantizes now; the others say they wait for it, then use its file."""
+    from tiny_arniqa import make_together, tiny_onnx
+
+    fp32 = tiny_onnx(tmp_path / "m.onnx")[2]
+    jobs, made = make_together("quantizing", tmp_path, str(fp32))
+    assert [job.returncode for job in jobs] == [0, 0, 0, 0], [job.err for job in jobs]
+    assert len(made) == 1
+    (path,) = {job.out.strip() for job in jobs}
+    waited = [job for job in jobs if str(job.pid) != made[0]]
+    assert [job.err for job in waited] == [
+        f"waiting for another arniqa process (pid {made[0]}) quantizing {path}\n"
+    ] * 3
+    name = Path(path).name
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == [name, f"{name}.json"]  # no lock file left

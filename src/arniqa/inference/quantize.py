@@ -38,6 +38,7 @@ from ..utils.files import (
     cache_dir,
     json_writer,
     mark_used,
+    one_maker,
     own_files,
     prune_cache,
     sha256_of,
@@ -199,7 +200,12 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     key = fp32.stem if fp32.parent.resolve() == folder.resolve() else short_digest(sha256_of(fp32))
     photos = None if calibrate is None else calibration_files(calibrate)  # listed once: its note said once
     path = folder / f"{key}.int8-{calibration_key(calibrate, photos)}.onnx"
-    if not mark_used(path):
+    if mark_used(path):
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with one_maker(path, "quantizing"):  # a cluster's jobs starting together quantize it once
+        if mark_used(path):  # quantized by the process waited for
+            return path
         quantize(fp32, path, calibrate, photos)
-        prune_cache(folder)
+    prune_cache(folder)
     return path

@@ -26,7 +26,7 @@ import secrets
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,17 @@ def cache_dir() -> Path:
             f"{env or '~/.cache/arniqa'}: no home folder (HOME is not set, and the user database gives none); set "
             "ARNIQA_CACHE to a folder you can write"
         ) from None
+
+
+def cache_unwritable(folder: Path, what: str, err: OSError, instead: str) -> OSError:
+    """The error of ``what`` (the model's ONNX export) that cannot be written into the cache ``folder`` (a shared
+    cache this user may read but not write, a full disk), saying what to do: free space, set ARNIQA_CACHE to a folder
+    you can write, or ``instead``."""
+    room = "free space there, or " if out_of_space(err) else ""
+    return OSError(
+        f"{folder}: cannot write {what} into the cache ({err.strerror or err}); {room}set ARNIQA_CACHE to a folder "
+        f"you can write, or {instead}"
+    )
 
 
 _DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
@@ -564,3 +575,25 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
                 name.unlink(missing_ok=True)
         if fd is not None:
             os.close(fd)
+
+
+@contextmanager
+def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[None]:
+    """Inside, this process alone makes the cache entry ``path`` (a download, an export): :func:`output_lock` on it,
+    waiting for another process making it, with one line on stderr (``say``), ``waiting for another arniqa process
+    (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
+    none (an NFS mount without its lock service): makers may overlap there, each writing whole files."""
+
+    def waiting(pid: str) -> None:
+        if say:
+            from .console import terminal
+
+            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) {doing} {path}")
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(path, waiting))
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+        yield
