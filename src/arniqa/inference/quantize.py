@@ -36,6 +36,7 @@ from ..models.paths import no_such_file
 from ..utils.files import (
     atomic_writes,
     cache_dir,
+    cache_unwritable,
     json_writer,
     mark_used,
     one_maker,
@@ -202,10 +203,13 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     path = folder / f"{key}.int8-{calibration_key(calibrate, photos)}.onnx"
     if mark_used(path):
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    with one_maker(path, "quantizing"):  # a cluster's jobs starting together quantize it once
-        if mark_used(path):  # quantized by the process waited for
-            return path
-        quantize(fp32, path, calibrate, photos)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with one_maker(path, "quantizing"):  # a cluster's jobs starting together quantize it once
+            if mark_used(path):  # quantized by the process waited for
+                return path
+            quantize(fp32, path, calibrate, photos)
+    except OSError as e:
+        raise cache_unwritable(folder, "the model's int8 form", e, "leave out --precision int8") from e
     prune_cache(folder)
     return path
