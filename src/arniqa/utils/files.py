@@ -524,6 +524,15 @@ def _open_lock(name: Path) -> int:
         os.close(fd)
 
 
+def _owner(fd: int, patience: float = 0.5) -> str:
+    """``pid N`` of the process holding the lock file ``fd``, or ``pid unknown``: it writes its pid just after taking
+    the lock, so an empty file is read again for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while not (owner := os.pread(fd, 32, 0).decode(errors="replace").strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return f"pid {owner}" if owner.isdigit() else "pid unknown"
+
+
 @contextmanager
 def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = None) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
@@ -545,8 +554,7 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
+                pid = _owner(fd)
                 if wait is None:
                     raise OutputBusy(
                         f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
