@@ -592,11 +592,14 @@ def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[None]:
     (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
     none (an NFS mount without its lock service): makers may overlap there, each writing whole files."""
 
+    said = []  # once: the processes waiting take the lock in turn after the maker, each to find its file there
+
     def waiting(pid: str) -> None:
-        if say:
+        if say and not said:
             from .console import terminal
 
             terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) {doing} {path}")
+            said.append(pid)
 
     with ExitStack() as stack:
         try:
