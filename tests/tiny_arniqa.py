@@ -1,6 +1,9 @@
 """A stand-in for ARNIQA where only a training run's bookkeeping is under test (a ResNet50 step costs
 seconds on a CPU)."""
 
+import os
+import subprocess
+import sys
 import time
 
 import torch
@@ -86,3 +89,45 @@ def tiny_checkpoint(path, monkeypatch):
     monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
     [plain] = checkpoint.save_checkpoint(path.with_name(f"plain-{path.name}"), *_tiny_model())
     return add_to_checkpoint(plain, tiny_explainer(), path)
+
+
+MAKING = """
+import os, sys, time
+from pathlib import Path
+import tiny_arniqa
+from arniqa.inference import engines, quantize
+
+doing, log, ready = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+module, name = (engines, "export_onnx") if doing == "exporting" else (quantize, "quantize")
+made = getattr(module, name)
+
+def making(*args, **kwargs):
+    with log.open("a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(1)  # meanwhile the others reach the lock
+    return made(*args, **kwargs)
+
+setattr(module, name, making)
+Path(ready, str(os.getpid())).touch()
+while len(list(ready.iterdir())) < 4:
+    time.sleep(0.02)
+if doing == "exporting":
+    print(engines.cached_onnx("tiny", tiny_arniqa.TinyARNIQA))
+else:
+    print(quantize.int8_file(sys.argv[4]))
+"""
+
+
+def make_together(doing: str, tmp_path, *args) -> tuple[list, list[str]]:
+    """4 processes starting together on one cache (``tmp_path / "cache"``), each exporting the tiny model (or, with
+    ``doing`` "quantizing", the int8 form of the ONNX file ``args[0]``): the jobs and the pids that made it."""
+    cache, ready, log = tmp_path / "cache", tmp_path / "ready", tmp_path / "made.log"
+    ready.mkdir()
+    env = {**os.environ, "ARNIQA_CACHE": str(cache), "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path))}
+    command = [sys.executable, "-c", MAKING, doing, str(log), str(ready), *args]
+    jobs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    for job in jobs:
+        job.out, job.err = job.communicate(timeout=120)
+    return jobs, log.read_text().split()

@@ -679,3 +679,47 @@ def test_running_out_of_memory_exporting_is_one_line_and_writes_nothing(publishe
         "machine with more"
     ]
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_processes_starting_together_export_once(tmp_path):
+    """A cluster's 4 jobs starting together on one shared cache each exported the model into <cache>/onnx (10-25 s
+    and about 100 MB each for a ResNet-50, all writing the same file). One exports now; the others say they wait for
+    it, then use its file."""
+    from tiny_arniqa import make_together
+
+    jobs, made = make_together("exporting", tmp_path)
+    assert [job.returncode for job in jobs] == [0, 0, 0, 0], [job.err for job in jobs]
+    assert len(made) == 1
+    path = tmp_path / "cache" / "onnx" / "tiny.onnx"
+    assert {job.out.strip() for job in jobs} == {str(path)}
+    waited = [job for job in jobs if str(job.pid) != made[0]]
+    assert [job.err for job in waited] == [f"waiting for another arniqa process (pid {made[0]}) exporting {path}\n"] * 3
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.onnx", "tiny.onnx.json"]  # no lock file left
+
+
+def test_a_checkpoint_with_nan_weights_says_so_with_either_engine(tmp_path, monkeypatch):
+    """A diverged training run's checkpoint (NaN weights) scored with the default ONNX engine failed each row with
+    '<cache>/onnx/checkpoint-....onnx gave a NaN or infinite embedding ...; export it again', naming a file the user
+    never made and advising an export that gives the same NaN; now each engine's row says the same: damaged weights,
+    score an earlier checkpoint."""
+    from tiny_arniqa import TinyARNIQA, _tiny_model
+
+    import arniqa.models.checkpoint as checkpoint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    model, regressor = _tiny_model()
+    with torch.no_grad():
+        model.conv.weight[0, 0, 0, 0] = float("nan")
+    [diverged] = checkpoint.save_checkpoint(tmp_path / "diverged.safetensors", model, regressor)
+    black, gray = _flat_images(tmp_path)
+    errors = {}
+    for engine in ("onnxruntime", "torch"):
+        res = CliRunner().invoke(
+            app, ["score", str(black), str(gray), "--checkpoint", str(diverged), "--engine", engine]
+        )
+        assert res.exit_code == 1, res.output
+        errors[engine] = [row["error"] for row in _rows(res.stdout)]
+    assert len(set(errors["torch"])) == 1 and "damaged weights" in errors["torch"][0]
+    assert errors["onnxruntime"] == [errors["torch"][0].replace("score or feature", "embedding")] * 2
+    assert "score an earlier checkpoint" in errors["torch"][0] and "cache" not in errors["onnxruntime"][0]

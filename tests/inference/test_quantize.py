@@ -1,8 +1,11 @@
 """The int8 engine: ``arniqa export --int8``, ``arniqa score --precision int8``, its cache and its error."""
 
 import csv
+import errno
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 from imaging import write_photo
@@ -336,3 +339,47 @@ def test_a_calibration_folder_moved_keeps_its_int8_file_and_an_edited_photo_make
     os.utime(one, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert one.stat().st_size == st.st_size
     assert int8_file(fp32, moved) != first
+
+
+def test_processes_starting_together_quantize_once(tmp_path):
+    """A cluster's 4 jobs starting together with --precision int8 on one shared cache each quantized the model (1-2
+    minutes each for a ResNet-50). One quantizes now; the others say they wait for it, then use its file."""
+    from tiny_arniqa import make_together, tiny_onnx
+
+    fp32 = tiny_onnx(tmp_path / "m.onnx")[2]
+    jobs, made = make_together("quantizing", tmp_path, str(fp32))
+    assert [job.returncode for job in jobs] == [0, 0, 0, 0], [job.err for job in jobs]
+    assert len(made) == 1
+    (path,) = {job.out.strip() for job in jobs}
+    waited = [job for job in jobs if str(job.pid) != made[0]]
+    assert [job.err for job in waited] == [
+        f"waiting for another arniqa process (pid {made[0]}) quantizing {path}\n"
+    ] * 3
+    name = Path(path).name
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == [name, f"{name}.json"]  # no lock file left
+
+
+@pytest.mark.parametrize(
+    "err, advice", [(errno.EACCES, "set ARNIQA_CACHE"), (errno.ENOSPC, "free space there, or set ARNIQA_CACHE")]
+)
+def test_a_cache_the_int8_file_cannot_be_written_into_says_what_to_do(tmp_path, monkeypatch, err, advice):
+    """--precision int8 on a shared cache this user may read but not write said `error: [Errno 13] Permission denied:
+    '<cache>/onnx/KEY.int8-....onnx'` and nothing of what to do; now it says it as the export does, one line, exit 2."""
+    from tiny_arniqa import tiny_onnx
+
+    import arniqa.inference.quantize as quantize
+
+    def cannot(fp32, output, *args):
+        raise OSError(err, os.strerror(err), str(output))
+
+    fp32 = tiny_onnx(tmp_path / "m.onnx")[2]
+    (tmp_path / "photos").mkdir()
+    write_photo(tmp_path / "photos" / "a.png", 64, 64, 1)
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(quantize, "quantize", cannot)
+    res = CliRunner().invoke(app, ["score", str(tmp_path / "photos"), "--checkpoint", str(fp32), "--precision", "int8"])
+    folder = tmp_path / "cache" / "onnx"
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        f"error: {folder}: cannot write the model's int8 form into the cache ({os.strerror(err)}); {advice} to a "
+        "folder you can write, or leave out --precision int8"
+    ]

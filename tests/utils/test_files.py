@@ -531,3 +531,29 @@ def test_no_home_folder_for_the_cache_is_one_line_with_what_to_do(tmp_path, monk
         cache_dir()
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))  # the way out
     assert cache_dir() == tmp_path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock")
+def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp_path):
+    """The owner takes the lock, then writes its pid into it: a process that found it locked in between said
+    'waiting for another arniqa process (pid unknown)' (4 jobs starting together on one cache). It now gives the
+    owner a moment to write it."""
+    import fcntl
+    import threading
+
+    from arniqa.utils.files import lock_file
+
+    target = tmp_path / "model.onnx"
+    fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as the owner does, its pid not written yet
+    threading.Timer(0.05, lambda: os.pwrite(fd, b"4242", 0)).start()
+    said = []
+
+    def waiting(pid):
+        said.append(pid)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    with output_lock(target, waiting):
+        pass
+    os.close(fd)
+    assert said == ["pid 4242"]

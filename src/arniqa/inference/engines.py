@@ -10,7 +10,7 @@ A failure of the runtime (e.g. out of memory) is raised as RuntimeError, which t
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.regressor import Regressor
-from ..utils.files import cache_dir, mark_used, out_of_space, prune_cache, short_digest, write_json
+from ..utils.files import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, short_digest, write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path
@@ -73,18 +73,29 @@ def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
     for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.files.prune_cache`)."""
     path = cache_dir() / "onnx" / f"{name}.onnx"
-    if not mark_used(path):
-        model = build()
+    if mark_used(path):
+        return path
+    with ExitStack() as held:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(one_maker(path, "exporting"))  # a cluster's jobs starting together export it once
+            if mark_used(path):  # exported by the process waited for
+                return path
+        except OSError as e:
+            raise _unwritable(path, e) from e
+        model = build()  # outside: its own errors are no cache's
         try:
             export_onnx(model, None, path)
-        except OSError as e:  # a shared cache this user may read but not write, a full disk
-            room = "free space there, or " if out_of_space(e) else ""
-            raise OSError(
-                f"{path.parent}: cannot write the model's ONNX export into the cache ({e.strerror or e}); {room}set "
-                "ARNIQA_CACHE to a folder you can write, or score with --engine torch (engine='torch')"
-            ) from e
-        prune_cache(path.parent)
+        except OSError as e:
+            raise _unwritable(path, e) from e
+    prune_cache(path.parent)
     return path
+
+
+def _unwritable(path: Path, err: OSError) -> OSError:
+    """The error of an export that cannot be written into the cache (a shared one this user may read but not write,
+    a full disk)."""
+    return cache_unwritable(path.parent, "the model's ONNX export", err, "score with --engine torch (engine='torch')")
 
 
 def cached_fingerprint(name: str, build: Callable[[], ARNIQA], rounded: str | None = None) -> str:

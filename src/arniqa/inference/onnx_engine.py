@@ -36,6 +36,18 @@ ORT_FATAL, ORT_WARNING = 4, 2
 EXPLAIN_OUTPUTS = ("explain_logits", "severity")  # per view, with an explanation head (arniqa.inference.onnx_export)
 
 
+class NonFinite(RuntimeError):
+    """A model gave a NaN or infinite output for an image (:func:`non_finite`)."""
+
+
+def non_finite(output: str) -> str:
+    """The error of an image that the model gave a NaN or infinite ``output`` for, either engine's."""
+    return (
+        f"the model gave a NaN or infinite {output} (damaged weights where every image gives one, as a training run "
+        "that diverged leaves: score an earlier checkpoint of it; else an overflow on this image)"
+    )
+
+
 @dataclass(frozen=True)
 class ScoreScale:
     """A regressor's dataset and score range without its weights (the file's own regressor scores): what a
@@ -199,7 +211,7 @@ class OnnxEngine:
                     f"{self.path}: output {name!r} has shape {value.shape} for {n} input views; export it again"
                 )
             if not np.isfinite(value).all():
-                raise RuntimeError(f"{self.path} gave a NaN or infinite {name} for this image; export it again")
+                raise NonFinite(non_finite(name))
         if "score" in out and not np.allclose(scale_score(out["raw_score"], self.scaled), out["score"], atol=1e-4):
             raise RuntimeError(
                 f"{sidecar_path(self.path)}: its score range {list(self.scaled)} disagrees with the scores "

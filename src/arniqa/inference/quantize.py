@@ -36,8 +36,10 @@ from ..models.paths import no_such_file
 from ..utils.files import (
     atomic_writes,
     cache_dir,
+    cache_unwritable,
     json_writer,
     mark_used,
+    one_maker,
     own_files,
     prune_cache,
     sha256_of,
@@ -199,7 +201,15 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     key = fp32.stem if fp32.parent.resolve() == folder.resolve() else short_digest(sha256_of(fp32))
     photos = None if calibrate is None else calibration_files(calibrate)  # listed once: its note said once
     path = folder / f"{key}.int8-{calibration_key(calibrate, photos)}.onnx"
-    if not mark_used(path):
-        quantize(fp32, path, calibrate, photos)
-        prune_cache(folder)
+    if mark_used(path):
+        return path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with one_maker(path, "quantizing"):  # a cluster's jobs starting together quantize it once
+            if mark_used(path):  # quantized by the process waited for
+                return path
+            quantize(fp32, path, calibrate, photos)
+    except OSError as e:
+        raise cache_unwritable(folder, "the model's int8 form", e, "leave out --precision int8") from e
+    prune_cache(folder)
     return path

@@ -34,7 +34,7 @@ from ..models.paths import is_onnx
 from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, out_of_memory, resolve_device
 from .inputs import as_image, source_name, split_inputs
-from .onnx_engine import ONNX_PRECISIONS, GraphHead, OnnxEngine
+from .onnx_engine import ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
 from .results import ItemResult, ScoreResult, emit_in_order
 
 if TYPE_CHECKING:
@@ -337,7 +337,7 @@ class Scorer:
         except (RuntimeError, MemoryError) as e:  # out of memory: retry one at a time so only the culprit fails
             if len(group) == 1:
                 p = group[0]
-                error = f"model failed ({e})"
+                error = str(e) if isinstance(e, NonFinite) else f"model failed ({e})"
                 if out_of_memory(e):  # alone: the batch size is not the cause
                     advice = "choose another --device" if self.protocol.crops else "downscale it with --max-side"
                     error = f"out of memory in the model ({type(e).__name__}); {advice}"
@@ -354,7 +354,7 @@ class Scorer:
             if (self.regressor is not None and not math.isfinite(r)) or (
                 want_features and not feats[i].isfinite().all()
             ):
-                error = "the model gave a NaN or infinite score or feature (damaged weights, or fp16 overflow)"
+                error = non_finite("score or feature")
                 out.append(ItemResult(p.index, p.source, error=error, exception=ValueError(f"{p.source}: {error}")))
                 continue
             scaled = float(self.regressor.scale(r)) if self._can_scale else None

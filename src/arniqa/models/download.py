@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.client
 import logging
@@ -19,7 +18,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import NO_SPACE, atomic_write, cache_dir, output_lock, remove_left_temporaries, sha256_of
+from ..utils.files import NO_SPACE, atomic_write, cache_dir, one_maker, remove_left_temporaries, sha256_of
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
@@ -109,14 +108,8 @@ def fetch(
     except OSError as e:
         raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
 
-    def waiting(pid: str) -> None:
-        if progress:
-            from ..utils.console import terminal
-
-            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) downloading {target}")
-
     try:
-        with _one_download(target, waiting):  # a cluster's jobs starting together download it once
+        with one_maker(target, "downloading", progress):  # a cluster's jobs starting together download it once
             if target.is_file():  # downloaded by the process waited for
                 return _checked(target, sha256, url)
             remove_left_temporaries(folder, LEFT_AFTER)
@@ -129,18 +122,6 @@ def fetch(
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
-
-
-def _one_download(target: Path, waiting) -> contextlib.ExitStack:
-    """:func:`output_lock` on ``target``, waiting for it; nothing on a file system without locks (an NFS mount
-    without its lock service), where downloads may overlap, each whole."""
-    stack = contextlib.ExitStack()
-    try:
-        stack.enter_context(output_lock(target, waiting))
-    except OSError as e:
-        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
-            raise
-    return stack
 
 
 def _misnamed(target: Path) -> str | None:

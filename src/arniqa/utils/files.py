@@ -26,7 +26,7 @@ import secrets
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,17 @@ def cache_dir() -> Path:
             f"{env or '~/.cache/arniqa'}: no home folder (HOME is not set, and the user database gives none); set "
             "ARNIQA_CACHE to a folder you can write"
         ) from None
+
+
+def cache_unwritable(folder: Path, what: str, err: OSError, instead: str) -> OSError:
+    """The error of ``what`` (the model's ONNX export) that cannot be written into the cache ``folder`` (a shared
+    cache this user may read but not write, a full disk), saying what to do: free space, set ARNIQA_CACHE to a folder
+    you can write, or ``instead``."""
+    room = "free space there, or " if out_of_space(err) else ""
+    return OSError(
+        f"{folder}: cannot write {what} into the cache ({err.strerror or err}); {room}set ARNIQA_CACHE to a folder "
+        f"you can write, or {instead}"
+    )
 
 
 _DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
@@ -513,6 +524,15 @@ def _open_lock(name: Path) -> int:
         os.close(fd)
 
 
+def _owner(fd: int, patience: float = 0.5) -> str:
+    """``pid N`` of the process holding the lock file ``fd``, or ``pid unknown``: it writes its pid just after taking
+    the lock, so an empty file is read again for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while not (owner := os.pread(fd, 32, 0).decode(errors="replace").strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return f"pid {owner}" if owner.isdigit() else "pid unknown"
+
+
 @contextmanager
 def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = None) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
@@ -534,8 +554,7 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                pid = f"pid {owner}" if owner.isdigit() else "pid unknown"
+                pid = _owner(fd)
                 if wait is None:
                     raise OutputBusy(
                         f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
@@ -564,3 +583,28 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
                 name.unlink(missing_ok=True)
         if fd is not None:
             os.close(fd)
+
+
+@contextmanager
+def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[None]:
+    """Inside, this process alone makes the cache entry ``path`` (a download, an export): :func:`output_lock` on it,
+    waiting for another process making it, with one line on stderr (``say``), ``waiting for another arniqa process
+    (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
+    none (an NFS mount without its lock service): makers may overlap there, each writing whole files."""
+
+    said = []  # once: the processes waiting take the lock in turn after the maker, each to find its file there
+
+    def waiting(pid: str) -> None:
+        if say and not said:
+            from .console import terminal
+
+            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) {doing} {path}")
+            said.append(pid)
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(path, waiting))
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+        yield
