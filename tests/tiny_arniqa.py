@@ -104,7 +104,7 @@ made = getattr(module, name)
 def making(*args, **kwargs):
     with log.open("a") as f:
         f.write(f"{os.getpid()}\\n")
-    time.sleep(1)  # meanwhile the others reach the lock
+    time.sleep(3)  # meanwhile the others reach the lock, however busy the machine
     return made(*args, **kwargs)
 
 setattr(module, name, making)
