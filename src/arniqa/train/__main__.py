@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from ..utils.files import OutputBusy
-from ..utils.messages import error_line, show_warning
+from ..utils.messages import error_line, say, show_warning
 from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
 from .config import ConfigError, load_config
 from .state import TrainingError, go_on
@@ -37,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(config)
         path = trainer.fit(args.resume)
     except Stopped as err:
-        print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
+        say(error_line(f"{rank_prefix()}{err}"))
         return err.code
     except KeyboardInterrupt:  # before the run trains, or after: no state.pt written by this stop
         code, line = interrupted(go_on(args.resume, config))
-        print(error_line(f"{rank_prefix()}{line}"), file=sys.stderr)
+        say(error_line(f"{rank_prefix()}{line}"))
         return code
     except (ConfigError, TrainingError, ValueError, OutputBusy) as err:
-        print(error_line(f"{rank_prefix()}{err}"), file=sys.stderr)
+        say(error_line(f"{rank_prefix()}{err}"))
         return 2  # a setup error, as arniqa train (docs/usage.md)
     if os.environ.get("RANK", "0") == "0":
         print(trainer.outcome(path))

@@ -37,4 +37,11 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     """``warnings.showwarning`` of the commands (``arniqa``, ``python -m arniqa.train``): a Python warning (``score
     --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not Python's two lines naming the
     module that raised it."""
-    print(warning_line(str(message)), file=sys.stderr)
+    say(warning_line(str(message)))
+
+
+def say(line: str) -> None:
+    """``line`` on stderr in one write: ``print`` writes the newline apart, so torchrun's ranks sharing one stderr
+    could end one rank's line on another's (``...state.pterror: rank 0: ...``)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
