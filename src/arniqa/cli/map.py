@@ -202,8 +202,9 @@ def _write_maps(scorer, files: list, output: Path, options: dict, rows: dict[str
     used = set(stems.values())
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
-    end = len(_csv_text(rows.values()).encode("utf-8"))
-    atomic_write(listing, text_writer(_csv_text(rows.values())))
+    earlier = _csv_text(rows.values())
+    end = len(earlier.encode("utf-8"))
+    atomic_write(listing, text_writer(earlier))
     fd = os.open(listing, os.O_WRONLY)
     try:
         for item, name in zip(files, names):
