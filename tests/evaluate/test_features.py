@@ -350,3 +350,88 @@ def test_the_progress_bar_writes_nothing_off_a_terminal(stand_in, image_files, t
     for cache in (None, tmp_path / "c"):  # the two paths that draw the bar
         extract_features(stand_in, image_files, proto, cache_dir=cache, batch_size=2, progress=True)
         assert capsys.readouterr() == ("", "")
+
+
+# A job computing the features of its images (argv: cache, seconds per batch, images) into one shared cache:
+# StandIn, slowed down so that another job reaches the cache meanwhile; "batch" on stdout as each batch starts.
+COMPUTING = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from conftest import StandIn
+from arniqa.evaluate.features import FeatureProtocol, extract_features
+
+class Slow(StandIn):
+    def quality_features(self, full, half):
+        print("batch", flush=True)
+        time.sleep(float(sys.argv[2]))
+        return super().quality_features(full, half)
+
+extract_features(Slow(), sys.argv[3:], FeatureProtocol(crop_size={S}), cache_dir=sys.argv[1], batch_size=2,
+                 progress=False, fingerprint="f" * 64)
+"""
+
+
+def _computing(cache: Path, delay: float, paths: list[Path], batches: int):
+    """A job computing the features of ``paths`` into ``cache``, returned once it has started ``batches`` batches
+    (it holds the entry's lock, the batches before the last stored)."""
+    import subprocess
+    import sys
+
+    code = COMPUTING.format(tests=str(Path(__file__).parent), S=S)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path)), "OMP_NUM_THREADS": "1"}
+    job = subprocess.Popen(
+        [sys.executable, "-c", code, str(cache), str(delay), *map(str, paths)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    for _ in range(batches):
+        assert job.stdout.readline() == "batch\n"
+    return job
+
+
+def test_jobs_on_one_cache_compute_the_features_once(stand_in, image_files, tmp_path, capsys):
+    """A sweep's second `arniqa evaluate` of the same model and dataset on one shared cache stopped at once ('... is
+    in use by another arniqa process ...'). It now says once that it waits, then reads the first job's features."""
+    job = _computing(tmp_path / "c", 0.3, image_files, 1)
+    second = Counting(stand_in)
+    out = extract_features(
+        second,
+        image_files,
+        FeatureProtocol(crop_size=S),
+        cache_dir=tmp_path / "c",
+        progress=False,
+        fingerprint="f" * 64,
+    )
+    assert job.wait(timeout=60) == 0
+    (entry,) = (tmp_path / "c").iterdir()
+    assert second.calls == 0  # nothing computed again
+    np.testing.assert_allclose(out, extract_features(stand_in, image_files, FeatureProtocol(crop_size=S)), rtol=1e-6)
+    assert (
+        capsys.readouterr().err
+        == f"waiting for another arniqa process (pid {job.pid}) computing the features in {entry}\n"
+    )
+
+
+def test_a_job_waiting_for_one_killed_mid_extraction_goes_on_from_where_it_stopped(stand_in, image_files, tmp_path):
+    """The job waited for is killed (SIGKILL: a scheduler's time limit): the waiting one takes the cache over, its
+    lock file included, and computes only the images the killed one had not stored."""
+    import threading
+
+    job = _computing(tmp_path / "c", 1.0, image_files, 2)  # images 0 and 1 stored, 2 and 3 under way
+    threading.Timer(0.3, job.kill).start()
+    second = Counting(stand_in)
+    out = extract_features(
+        second,
+        image_files,
+        FeatureProtocol(crop_size=S),
+        cache_dir=tmp_path / "c",
+        batch_size=2,
+        progress=False,
+        fingerprint="f" * 64,
+    )
+    assert job.wait(timeout=60) == -9
+    assert second.calls <= 3  # images 0 and 1 at least taken from the cache (all 7: 4 batches of 2)
+    np.testing.assert_allclose(out, extract_features(stand_in, image_files, FeatureProtocol(crop_size=S)), rtol=1e-6)
+    (entry,) = (tmp_path / "c").iterdir()
+    assert not (entry / ".arniqa.lock").exists()

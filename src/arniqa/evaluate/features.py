@@ -8,8 +8,9 @@ per crop ``model.quality_features(full, half)`` = [L2-normalised 2048-d, L2-norm
 The cache folder is keyed by the model's identity (a hash of its weights and configuration), the
 protocol and the list of image paths, so a second evaluation recomputes nothing. Features go to
 a ``.npy`` memmap and a per-image status array is saved after every batch, so an interrupted
-run resumes where it stopped; images that fail to decode are retried on the next run. A cache
-folder is locked (:func:`~arniqa.utils.files.output_lock`) while features are written to it.
+run resumes where it stopped; images that fail to decode are retried on the next run. One process at a time
+computes the features of a cache folder (:func:`~arniqa.utils.files.one_maker`): another evaluation of the same
+model and images waits for it, then reads its features (or, the first killed, goes on from where it stopped).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import progress_bar
-from ..utils.files import output_lock, reserve, write_json
+from ..utils.files import one_maker, reserve, write_json
 from ..utils.messages import warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype
@@ -279,7 +280,7 @@ def extract_features(
         return _extract(model, paths, protocol, None, batch_size, device, num_workers, progress, runner)
     folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
     folder.mkdir(parents=True, exist_ok=True)
-    with output_lock(folder):
+    with one_maker(folder, "computing the features in"):  # a sweep's jobs on one cache compute them once
         return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
 
 
