@@ -1,5 +1,6 @@
 """Feature extraction: protocol (crops, half scale, pre-resize), on-disk cache, resume, bad files."""
 
+import errno
 import importlib.util
 import json
 import os
@@ -435,3 +436,29 @@ def test_a_job_waiting_for_one_killed_mid_extraction_goes_on_from_where_it_stopp
     np.testing.assert_allclose(out, extract_features(stand_in, image_files, FeatureProtocol(crop_size=S)), rtol=1e-6)
     (entry,) = (tmp_path / "c").iterdir()
     assert not (entry / ".arniqa.lock").exists()
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_a_complete_entry_of_a_cache_this_user_cannot_write_is_read(err, stand_in, image_files, tmp_path, monkeypatch):
+    """A lab's shared feature cache mounted read-only (or another user's) holding every feature of the dataset:
+    `arniqa evaluate` stopped at once, unable to make the entry's lock file. It now reads the features, writing
+    nothing; an entry it would have to complete (an image changed since) is still the error it was."""
+    import arniqa.utils.files as files
+
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()}
+
+    def read_only(name):
+        raise OSError(err, os.strerror(err), str(name))
+
+    monkeypatch.setattr(files, "_open_lock", read_only)
+    again = Counting(stand_in)
+    np.testing.assert_array_equal(extract_features(again, image_files, proto, cache_dir=tmp_path / "c"), reference)
+    assert again.calls == 0
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()} == before
+    Image.open(image_files[0]).transpose(Image.Transpose.ROTATE_180).save(image_files[2])
+    with pytest.raises(OSError) as info:
+        extract_features(again, image_files, proto, cache_dir=tmp_path / "c")
+    assert info.value.errno == err and again.calls == 0

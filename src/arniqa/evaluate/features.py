@@ -11,15 +11,18 @@ a ``.npy`` memmap and a per-image status array is saved after every batch, so an
 run resumes where it stopped; images that fail to decode are retried on the next run. One process at a time
 computes the features of a cache folder (:func:`~arniqa.utils.files.one_maker`): another evaluation of the same
 model and images waits for it, then reads its features (or, the first killed, goes on from where it stopped).
+A complete entry of a cache this user cannot write (mounted read-only) is read as it is.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -280,8 +283,31 @@ def extract_features(
         return _extract(model, paths, protocol, None, batch_size, device, num_workers, progress, runner)
     folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
     folder.mkdir(parents=True, exist_ok=True)
-    with one_maker(folder, "computing the features in"):  # a sweep's jobs on one cache compute them once
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(one_maker(folder, "computing the features in"))  # a sweep's jobs compute them once
+        except OSError as e:  # a shared cache this user may only read: its complete entries are read as they are
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or (cached := _complete(folder, paths)) is None:
+                raise
+            return cached
         return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
+
+
+def _complete(folder: Path, paths: list[Path]) -> np.ndarray | None:
+    """The features of all ``paths`` in the cache entry ``folder`` (a read-only memmap) when it holds them all,
+    intact, of the image files as they are now; else None. Nothing is written."""
+    n = len(paths)
+    if any((folder / name).is_symlink() for name in ("status.npy", "features.npy", "stamps.npy")):
+        return None
+    try:
+        done = read_status(folder / "status.npy", n) == DONE
+        intact, _, _ = intact_features(folder / "features.npy", done)
+        stamps = read_stamps(folder / "stamps.npy", n)
+    except (OSError, ValueError):
+        return None
+    if not intact.all() or (stamps is not None and (stamps != file_stamps(paths)).any()):
+        return None
+    return np.load(folder / "features.npy", mmap_mode="r")
 
 
 @dataclass
