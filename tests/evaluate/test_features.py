@@ -462,3 +462,34 @@ def test_a_complete_entry_of_a_cache_this_user_cannot_write_is_read(err, stand_i
     with pytest.raises(OSError) as info:
         extract_features(again, image_files, proto, cache_dir=tmp_path / "c")
     assert info.value.errno == err and again.calls == 0
+
+
+def test_a_cache_on_a_file_system_without_locks_is_read_never_written(
+    stand_in, image_files, tmp_path, monkeypatch, capsys
+):
+    """A cache on an NFS mount without its lock service (flock: ENOLCK): two jobs writing one entry unlocked could
+    leave one's features zeroed by the other's new file yet marked done. The features are computed in memory there,
+    with one warning line; an entry complete already is read."""
+    import fcntl
+
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(stand_in, image_files, proto)
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    np.testing.assert_allclose(out, reference, rtol=1e-6)
+    assert [p.name for p in (tmp_path / "c").glob("*/*")] == [".arniqa.lock"]  # no features written
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {tmp_path / 'c'}/") and line.endswith(
+        ": the file system has no locks; computing the features without caching them (a cache folder on a local "
+        "disk keeps them)"
+    )
+    monkeypatch.undo()
+    extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    again = Counting(stand_in)
+    np.testing.assert_allclose(extract_features(again, image_files, proto, cache_dir=tmp_path / "c"), reference)
+    assert again.calls == 0 and capsys.readouterr().err == ""

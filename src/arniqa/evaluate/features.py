@@ -39,7 +39,7 @@ from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import progress_bar
 from ..utils.files import one_maker, reserve, write_json
-from ..utils.messages import warning_line
+from ..utils.messages import say, warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (
@@ -284,12 +284,27 @@ def extract_features(
     folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
+        unwritable = None  # a shared cache this user may only read
         try:
-            stack.enter_context(one_maker(folder, "computing the features in"))  # a sweep's jobs compute them once
-        except OSError as e:  # a shared cache this user may only read: its complete entries are read as they are
-            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or (cached := _complete(folder, paths)) is None:
+            locked = stack.enter_context(one_maker(folder, "computing the features in"))  # a sweep's jobs: once
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
-            return cached
+            locked, unwritable = False, e
+        if not locked:
+            # A complete entry is read as it is. Else the features are computed in memory: two jobs writing one
+            # features.npy without a lock could leave zeros marked done.
+            if (cached := _complete(folder, paths)) is not None:
+                return cached
+            if unwritable is not None:
+                raise unwritable
+            say(
+                warning_line(
+                    f"{folder}: the file system has no locks; computing the features without caching them (a cache "
+                    "folder on a local disk keeps them)"
+                )
+            )
+            folder = None
         return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
 
 
