@@ -1,5 +1,6 @@
 """Feature extraction: protocol (crops, half scale, pre-resize), on-disk cache, resume, bad files."""
 
+import errno
 import importlib.util
 import json
 import os
@@ -350,3 +351,145 @@ def test_the_progress_bar_writes_nothing_off_a_terminal(stand_in, image_files, t
     for cache in (None, tmp_path / "c"):  # the two paths that draw the bar
         extract_features(stand_in, image_files, proto, cache_dir=cache, batch_size=2, progress=True)
         assert capsys.readouterr() == ("", "")
+
+
+# A job computing the features of its images (argv: cache, seconds per batch, images) into one shared cache:
+# StandIn, slowed down so that another job reaches the cache meanwhile; "batch" on stdout as each batch starts.
+COMPUTING = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from conftest import StandIn
+from arniqa.evaluate.features import FeatureProtocol, extract_features
+
+class Slow(StandIn):
+    def quality_features(self, full, half):
+        print("batch", flush=True)
+        time.sleep(float(sys.argv[2]))
+        return super().quality_features(full, half)
+
+extract_features(Slow(), sys.argv[3:], FeatureProtocol(crop_size={S}), cache_dir=sys.argv[1], batch_size=2,
+                 progress=False, fingerprint="f" * 64)
+"""
+
+
+def _computing(cache: Path, delay: float, paths: list[Path], batches: int):
+    """A job computing the features of ``paths`` into ``cache``, returned once it has started ``batches`` batches
+    (it holds the entry's lock, the batches before the last stored)."""
+    import subprocess
+    import sys
+
+    code = COMPUTING.format(tests=str(Path(__file__).parent), S=S)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path)), "OMP_NUM_THREADS": "1"}
+    job = subprocess.Popen(
+        [sys.executable, "-c", code, str(cache), str(delay), *map(str, paths)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    for _ in range(batches):
+        assert job.stdout.readline() == "batch\n"
+    return job
+
+
+def test_jobs_on_one_cache_compute_the_features_once(stand_in, image_files, tmp_path, capsys):
+    """A sweep's second `arniqa evaluate` of the same model and dataset on one shared cache stopped at once ('... is
+    in use by another arniqa process ...'). It now says once that it waits, then reads the first job's features."""
+    job = _computing(tmp_path / "c", 0.3, image_files, 1)
+    second = Counting(stand_in)
+    out = extract_features(
+        second,
+        image_files,
+        FeatureProtocol(crop_size=S),
+        cache_dir=tmp_path / "c",
+        progress=False,
+        fingerprint="f" * 64,
+    )
+    assert job.wait(timeout=60) == 0
+    (entry,) = (tmp_path / "c").iterdir()
+    assert second.calls == 0  # nothing computed again
+    np.testing.assert_allclose(out, extract_features(stand_in, image_files, FeatureProtocol(crop_size=S)), rtol=1e-6)
+    assert (
+        capsys.readouterr().err
+        == f"waiting for another arniqa process (pid {job.pid}) computing the features in {entry}\n"
+    )
+
+
+def test_a_job_waiting_for_one_killed_mid_extraction_goes_on_from_where_it_stopped(stand_in, image_files, tmp_path):
+    """The job waited for is killed (SIGKILL: a scheduler's time limit): the waiting one takes the cache over, its
+    lock file included, and computes only the images the killed one had not stored."""
+    import threading
+
+    job = _computing(tmp_path / "c", 1.0, image_files, 2)  # images 0 and 1 stored, 2 and 3 under way
+    threading.Timer(0.3, job.kill).start()
+    second = Counting(stand_in)
+    out = extract_features(
+        second,
+        image_files,
+        FeatureProtocol(crop_size=S),
+        cache_dir=tmp_path / "c",
+        batch_size=2,
+        progress=False,
+        fingerprint="f" * 64,
+    )
+    assert job.wait(timeout=60) == -9
+    assert second.calls <= 3  # images 0 and 1 at least taken from the cache (all 7: 4 batches of 2)
+    np.testing.assert_allclose(out, extract_features(stand_in, image_files, FeatureProtocol(crop_size=S)), rtol=1e-6)
+    (entry,) = (tmp_path / "c").iterdir()
+    assert not (entry / ".arniqa.lock").exists()
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_a_complete_entry_of_a_cache_this_user_cannot_write_is_read(err, stand_in, image_files, tmp_path, monkeypatch):
+    """A lab's shared feature cache mounted read-only (or another user's) holding every feature of the dataset:
+    `arniqa evaluate` stopped at once, unable to make the entry's lock file. It now reads the features, writing
+    nothing; an entry it would have to complete (an image changed since) is still the error it was."""
+    import arniqa.utils.files as files
+
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    (entry,) = (tmp_path / "c").iterdir()
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()}
+
+    def read_only(name):
+        raise OSError(err, os.strerror(err), str(name))
+
+    monkeypatch.setattr(files, "_open_lock", read_only)
+    again = Counting(stand_in)
+    np.testing.assert_array_equal(extract_features(again, image_files, proto, cache_dir=tmp_path / "c"), reference)
+    assert again.calls == 0
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()} == before
+    Image.open(image_files[0]).transpose(Image.Transpose.ROTATE_180).save(image_files[2])
+    with pytest.raises(OSError) as info:
+        extract_features(again, image_files, proto, cache_dir=tmp_path / "c")
+    assert info.value.errno == err and again.calls == 0
+
+
+def test_a_cache_on_a_file_system_without_locks_is_read_never_written(
+    stand_in, image_files, tmp_path, monkeypatch, capsys
+):
+    """A cache on an NFS mount without its lock service (flock: ENOLCK): two jobs writing one entry unlocked could
+    leave one's features zeroed by the other's new file yet marked done. The features are computed in memory there,
+    with one warning line; an entry complete already is read."""
+    import fcntl
+
+    proto = FeatureProtocol(crop_size=S)
+    reference = extract_features(stand_in, image_files, proto)
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = extract_features(stand_in, image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    np.testing.assert_allclose(out, reference, rtol=1e-6)
+    assert [p.name for p in (tmp_path / "c").glob("*/*")] == [".arniqa.lock"]  # no features written
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {tmp_path / 'c'}/") and line.endswith(
+        ": the file system has no locks; computing the features without caching them (a cache folder on a local "
+        "disk keeps them)"
+    )
+    monkeypatch.undo()
+    extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    again = Counting(stand_in)
+    np.testing.assert_allclose(extract_features(again, image_files, proto, cache_dir=tmp_path / "c"), reference)
+    assert again.calls == 0 and capsys.readouterr().err == ""

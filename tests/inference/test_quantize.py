@@ -383,3 +383,33 @@ def test_a_cache_the_int8_file_cannot_be_written_into_says_what_to_do(tmp_path, 
         f"error: {folder}: cannot write the model's int8 form into the cache ({os.strerror(err)}); {advice} to a "
         "folder you can write, or leave out --precision int8"
     ]
+
+
+@pytest.mark.parametrize("sidecar", [False, True])
+def test_a_read_error_of_the_fp32_file_names_it_not_the_cache(tmp_path, monkeypatch, sidecar):
+    """--precision int8 when the fp32 ONNX file (or its sidecar) could not be read (a network share's I/O error) said
+    '<cache>/onnx: cannot write the model's int8 form into the cache (Input/output error); set ARNIQA_CACHE ...': a
+    cache that was fine, and not the file at fault. It now names the file read and the problem."""
+    import onnxruntime.quantization.shape_inference as shape_inference
+    from tiny_arniqa import tiny_onnx
+
+    import arniqa.inference.quantize as quantize
+    from arniqa.inference.sidecar import sidecar_path
+
+    fp32 = tiny_onnx(tmp_path / "m.onnx")[2]
+    bad = sidecar_path(fp32) if sidecar else fp32
+
+    def cannot_read(path, *args, **kwargs):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(bad))
+
+    if sidecar:
+        monkeypatch.setattr(quantize, "read_sidecar", cannot_read)
+    else:
+        monkeypatch.setattr(shape_inference, "quant_pre_process", cannot_read)
+    (tmp_path / "photos").mkdir()
+    write_photo(tmp_path / "photos" / "a.png", 64, 64, 1)
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    res = CliRunner().invoke(app, ["score", str(tmp_path / "photos"), "--checkpoint", str(fp32), "--precision", "int8"])
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        f"error: {bad}: cannot read file (Input/output error); check the disk or share it is on"
+    ]

@@ -1,5 +1,5 @@
 """Every resumable output of training and benchmarks is single-writer: a run folder, a benchmark
-folder, an ablation folder (its report too), a feature cache, an evaluation folder, an ONNX export or an
+folder, an ablation folder (its report too), an evaluation folder, an ONNX export or an
 explanation head that another arniqa process holds is refused at start, exit 2, naming that process; a
 benchmark image cut off mid-write is written again by a rerun. A pipe planted in such a folder under a name the
 command writes is replaced, never opened."""
@@ -17,8 +17,6 @@ from tiny_arniqa import TinyARNIQA
 
 from arniqa.cli import EXIT_USAGE
 from arniqa.data.synthetic import build_synthetic
-from arniqa.evaluate.features import FeatureProtocol, extract_features
-from arniqa.utils.files import OutputBusy
 
 
 def refused(args, held: Path) -> None:
@@ -61,20 +59,6 @@ def test_ablate_refuses_an_output_in_use(tmp_path):
     (tmp_path / "out").mkdir()
     refused(args, tmp_path / "out")
     assert written(tmp_path / "out") == []
-
-
-def test_a_feature_cache_in_use_is_refused(tmp_path):
-    paths = write_images(tmp_path / "images", 2)
-    model, protocol = TinyARNIQA(), FeatureProtocol(crop_size=16)
-    extract_features(model, paths, protocol, cache_dir=tmp_path / "cache", progress=False)
-    (entry,) = (tmp_path / "cache").iterdir()
-    child = hold(entry)
-    try:
-        with pytest.raises(OutputBusy, match=f"pid {child.pid}"):
-            extract_features(model, paths, protocol, cache_dir=tmp_path / "cache", progress=False)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
 
 
 def test_a_benchmark_image_cut_off_mid_write_is_written_again(tmp_path, monkeypatch):

@@ -8,17 +8,21 @@ per crop ``model.quality_features(full, half)`` = [L2-normalised 2048-d, L2-norm
 The cache folder is keyed by the model's identity (a hash of its weights and configuration), the
 protocol and the list of image paths, so a second evaluation recomputes nothing. Features go to
 a ``.npy`` memmap and a per-image status array is saved after every batch, so an interrupted
-run resumes where it stopped; images that fail to decode are retried on the next run. A cache
-folder is locked (:func:`~arniqa.utils.files.output_lock`) while features are written to it.
+run resumes where it stopped; images that fail to decode are retried on the next run. One process at a time
+computes the features of a cache folder (:func:`~arniqa.utils.files.one_maker`): another evaluation of the same
+model and images waits for it, then reads its features (or, the first killed, goes on from where it stopped).
+A complete entry of a cache this user cannot write (mounted read-only) is read as it is.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -34,8 +38,8 @@ from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import progress_bar
-from ..utils.files import output_lock, reserve, write_json
-from ..utils.messages import warning_line
+from ..utils.files import one_maker, reserve, write_json
+from ..utils.messages import say, warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype
 from .cache_files import (
@@ -279,8 +283,46 @@ def extract_features(
         return _extract(model, paths, protocol, None, batch_size, device, num_workers, progress, runner)
     folder = Path(cache_dir) / cache_key(fingerprint or model_fingerprint(model), protocol, paths)
     folder.mkdir(parents=True, exist_ok=True)
-    with output_lock(folder):
+    with ExitStack() as stack:
+        unwritable = None  # a shared cache this user may only read
+        try:
+            locked = stack.enter_context(one_maker(folder, "computing the features in"))  # a sweep's jobs: once
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            locked, unwritable = False, e
+        if not locked:
+            # A complete entry is read as it is. Else the features are computed in memory: two jobs writing one
+            # features.npy without a lock could leave zeros marked done.
+            if (cached := _complete(folder, paths)) is not None:
+                return cached
+            if unwritable is not None:
+                raise unwritable
+            say(
+                warning_line(
+                    f"{folder}: the file system has no locks; computing the features without caching them (a cache "
+                    "folder on a local disk keeps them)"
+                )
+            )
+            folder = None
         return _extract(model, paths, protocol, folder, batch_size, device, num_workers, progress, runner)
+
+
+def _complete(folder: Path, paths: list[Path]) -> np.ndarray | None:
+    """The features of all ``paths`` in the cache entry ``folder`` (a read-only memmap) when it holds them all,
+    intact, of the image files as they are now; else None. Nothing is written."""
+    n = len(paths)
+    if any((folder / name).is_symlink() for name in ("status.npy", "features.npy", "stamps.npy")):
+        return None
+    try:
+        done = read_status(folder / "status.npy", n) == DONE
+        intact, _, _ = intact_features(folder / "features.npy", done)
+        stamps = read_stamps(folder / "stamps.npy", n)
+    except (OSError, ValueError):
+        return None
+    if not intact.all() or (stamps is not None and (stamps != file_stamps(paths)).any()):
+        return None
+    return np.load(folder / "features.npy", mmap_mode="r")
 
 
 @dataclass

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.folders import list_images
-from ..data.images import ImageError, read_image
+from ..data.images import ImageError, not_there, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..models.paths import no_such_file
@@ -210,6 +210,10 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
                 return path
             quantize(fp32, path, calibrate, photos)
     except OSError as e:
+        read = {os.path.abspath(fp32), os.path.abspath(sidecar_path(fp32))}  # the fp32 file, not the cache
+        if e.filename is not None and os.path.abspath(name := os.fsdecode(e.filename)) in read:
+            problem, fix = not_there(name, e)
+            raise OSError(f"{name}: {problem}; {fix}") from e
         raise cache_unwritable(folder, "the model's int8 form", e, "leave out --precision int8") from e
     prune_cache(folder)
     return path

@@ -586,11 +586,12 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
 
 
 @contextmanager
-def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[None]:
+def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[bool]:
     """Inside, this process alone makes the cache entry ``path`` (a download, an export): :func:`output_lock` on it,
     waiting for another process making it, with one line on stderr (``say``), ``waiting for another arniqa process
     (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
-    none (an NFS mount without its lock service): makers may overlap there, each writing whole files."""
+    none (an NFS mount without its lock service): makers may overlap there, each writing whole files. Gives whether
+    the lock is held (False there)."""
 
     said = []  # once: the processes waiting take the lock in turn after the maker, each to find its file there
 
@@ -607,4 +608,7 @@ def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[None]:
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
                 raise
-        yield
+            locked = False
+        else:
+            locked = True
+        yield locked
