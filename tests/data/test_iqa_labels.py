@@ -326,10 +326,12 @@ def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
 
 @pytest.mark.parametrize("key", [*CSV_KEYS, "tid2013"])
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
-def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
-    """A label file re-saved as Windows' "Unicode" text (UTF-16 with its byte order mark, as TID2013's
-    mos_with_names.txt circulates) was 'not a TID2013 name like i01_01_1.bmp' with NULs shown between the
-    letters, or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; it loads as the UTF-8 file."""
+@pytest.mark.parametrize("mark", ["\ufeff", ""], ids=["bom", "no bom"])
+def test_label_files_saved_as_utf16_load(tmp_path, key, encoding, mark):
+    """A label file re-saved as Windows' "Unicode" text (UTF-16, as TID2013's mos_with_names.txt circulates) was
+    'not a TID2013 name like i01_01_1.bmp' with NULs shown between the letters, 'missing columns ... found
+    ['i\\x00m\\x00a...'] or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; with its byte order
+    mark or without it (a tool writing UTF-16 with none), it loads as the UTF-8 file."""
     if key == "tid2013":
         root, label = tmp_path, tmp_path / "mos_with_names.txt"
         for name in ("i01_01_1.bmp", "i01_01_2.bmp"):
@@ -338,7 +340,7 @@ def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
     else:
         root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
     text = label.read_text()
-    label.write_bytes("\ufeff".encode(encoding) + text.replace("\n", "\r\n").encode(encoding))
+    label.write_bytes((mark + text.replace("\n", "\r\n")).encode(encoding))
     assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
 
 
