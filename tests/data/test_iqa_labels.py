@@ -394,15 +394,37 @@ def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separat
 @pytest.mark.parametrize("key", CSV_KEYS)
 def test_a_csv_in_a_windows_code_page_is_said_so(tmp_path, key):
     """A CSV saved in Windows-1252 (an accented image name) was "not a readable CSV file ('utf-8' codec can't decode
-    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do."""
-    root, label, _, _ = _dataset(tmp_path, key, ["café.png"])
+    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do. In the `csv`
+    dataset's path column, where a name on disk may be any bytes, it is the image not found, and why."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "café.png"])
     label.write_bytes(label.read_text().encode("cp1252"))
     with pytest.raises(DatasetError) as info:
         load_dataset(key, root)
-    assert str(info.value) == (
-        f"{label}: not UTF-8 text (byte b'\\xe9': invalid continuation byte); save it as UTF-8 ('CSV UTF-8' in a "
-        "spreadsheet)"
-    )
+    save = "save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"
+    if key == "csv":
+        assert str(info.value) == (
+            f"{label}, line 3: no image b'caf\\xe9.png' is there, a name that is not UTF-8 text (byte b'\\xe9'); "
+            f"where the names on disk are UTF-8, {save}"
+        )
+    else:
+        assert str(info.value) == f"{label}, line 3: not UTF-8 text (byte b'\\xe9'); {save}"
+
+
+@pytest.mark.skipif(os.fsencode("\udce9") != b"\xe9", reason="file names in bytes: POSIX")
+def test_a_csv_naming_a_file_in_bytes_that_are_not_utf8_finds_it(tmp_path):
+    """A file named in Latin-1 on an old file server (the byte 0xe9 for é), listed in a CSV in the same bytes, was
+    "not UTF-8 text; save it as UTF-8", which then named another file (é in UTF-8: 0xc3 0xa9); it is that file now,
+    and its features' cache key is made of its name's bytes (a UnicodeEncodeError stopped evaluate)."""
+    from arniqa.evaluate.features import FeatureProtocol, cache_key
+
+    name = os.fsdecode(b"caf\xe9.png")
+    _img(tmp_path / name)
+    _img(tmp_path / "b.png")
+    (tmp_path / "labels.csv").write_bytes(b"path,mos\ncaf\xe9.png,3.5\nb.png,2.0\n")
+    data = load_dataset("csv", tmp_path)
+    assert [os.fsencode(p.name) for p in data.paths] == [b"caf\xe9.png", b"b.png"]
+    assert data.scores.tolist() == [3.5, 2.0]
+    assert cache_key("f" * 64, FeatureProtocol(), data.paths) != cache_key("f" * 64, FeatureProtocol(), data.paths[1:])
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)

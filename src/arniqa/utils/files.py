@@ -49,6 +49,15 @@ def unescape_name(field: str) -> str:
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def undecodable(name: str) -> bytes | None:
+    """The first byte of ``name`` that is not UTF-8 (decoded with ``surrogateescape``, as :func:`os.fsdecode`
+    keeps it), or None."""
+    found = _UNDECODABLE.search(name)
+    return None if found is None else bytes([ord(found.group()) - 0xDC00])
+
+
 _ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
