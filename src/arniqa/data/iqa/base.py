@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import os
 import re
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...utils.files import inside, undecodable
+from ...utils.files import inside, undecodable, utf16
 from ...utils.names import agree, count
 from .registry import SCORE_RANGES, ScoreRange
 
@@ -153,19 +152,11 @@ def label_lines(f, path: Path) -> Iterator[str]:
 
 
 def text_encoding(path: Path) -> str:
-    """The encoding of the text label file ``path``: UTF-16 where it starts with that byte order mark (Windows'
-    "Unicode" text, as TID2013's mos_with_names.txt circulates re-saved), or without it where its first characters
-    have a zero byte in every other place, on one side (UTF-8 text holds no NUL: what a tool writing UTF-16 with no
-    mark gives for ASCII); else UTF-8, with or without its BOM."""
+    """The encoding of the text label file ``path``: UTF-16 where :func:`~arniqa.utils.files.utf16` finds it (with
+    its byte order mark, as TID2013's mos_with_names.txt circulates re-saved, or without), else UTF-8, with or
+    without its BOM."""
     with open(path, "rb") as f:
-        start = f.read(16)
-    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return "utf-16"
-    even, odd = start[0 : len(start) & ~1 : 2], start[1 : len(start) & ~1 : 2]
-    for zeros, letters, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
-        if zeros and not zeros.strip(b"\0") and b"\0" not in letters:
-            return encoding
-    return "utf-8-sig"
+        return utf16(f.read(16)) or "utf-8-sig"
 
 
 def csv_header(path: Path) -> list[str]:
