@@ -342,3 +342,17 @@ def test_a_config_larger_than_the_bound_is_refused_unread(tmp_path):
     path.write_text(head + "x" * (MAX_CONFIG_BYTES - len(head)) + "\n")  # one byte more: refused
     with pytest.raises(ConfigError, match=re.escape(f"{path}: larger than 1,048,576 bytes, which no config is")):
         load_config(path)
+
+
+@pytest.mark.parametrize("text, kind", [("- model\n- train\n", "list"), ("model\n", "str"), ("42\n", "int")])
+def test_a_config_that_is_no_mapping_says_how_a_config_is_written(tmp_path, text, kind):
+    """A config written as a list ('- train') was 'expected a mapping at the top level, got list': nothing on how
+    a config is written."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: expected a mapping at the top level, got {kind}; write its sections as `name:` lines, each with "
+        "`key: value` lines under it (the files in configs/ are examples)"
+    )

@@ -231,7 +231,10 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
         except yaml.YAMLError as err:
             raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
-            raise error(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+            raise error(
+                f"{path}: expected a mapping at the top level, got {type(loaded).__name__}; write its sections as "
+                "`name:` lines, each with `key: value` lines under it (the files in configs/ are examples)"
+            )
         values = loaded or {}
     for item in overrides:
         key, sep, raw = item.partition("=")
