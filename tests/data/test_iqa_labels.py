@@ -417,14 +417,17 @@ def test_a_csv_naming_a_file_in_bytes_that_are_not_utf8_finds_it(tmp_path):
     and its features' cache key is made of its name's bytes (a UnicodeEncodeError stopped evaluate)."""
     from arniqa.evaluate.features import FeatureProtocol, cache_key
 
-    name = os.fsdecode(b"caf\xe9.png")
-    _img(tmp_path / name)
-    _img(tmp_path / "b.png")
-    (tmp_path / "labels.csv").write_bytes(b"path,mos\ncaf\xe9.png,3.5\nb.png,2.0\n")
-    data = load_dataset("csv", tmp_path)
+    root = tmp_path / os.fsdecode(b"r\xe9")  # the dataset's folder too
+    _img(root / os.fsdecode(b"caf\xe9.png"))
+    _img(root / "b.png")
+    (root / "labels.csv").write_bytes(b"path,mos\ncaf\xe9.png,3.5\nb.png,2.0\n")
+    data = load_dataset("csv", root)
     assert [os.fsencode(p.name) for p in data.paths] == [b"caf\xe9.png", b"b.png"]
     assert data.scores.tolist() == [3.5, 2.0]
     assert cache_key("f" * 64, FeatureProtocol(), data.paths) != cache_key("f" * 64, FeatureProtocol(), data.paths[1:])
+    (root / "b.png").unlink()  # a missing UTF-8 name in a folder whose name is not: not found, as any
+    with pytest.raises(DatasetError, match=re.escape(f"{root / 'labels.csv'}: 1 image it names not found: ")):
+        load_dataset("csv", root)
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)

@@ -50,6 +50,7 @@ def unescape_name(field: str) -> str:
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
 def undecodable(name: str) -> bytes | None:
@@ -57,9 +58,6 @@ def undecodable(name: str) -> bytes | None:
     keeps it), or None."""
     found = _UNDECODABLE.search(name)
     return None if found is None else bytes([ord(found.group()) - 0xDC00])
-
-
-_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
 
 
 def utf16(start: bytes) -> str | None:

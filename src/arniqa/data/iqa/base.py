@@ -342,10 +342,11 @@ def check_images(dataset: IQADataset) -> IQADataset:
     label = dataset.label_file or dataset.root
     gone = set(missing)
     for record in dataset.records:  # a name in a code page's bytes, the file on disk in UTF-8
-        if (bad := undecodable(str(record.path))) and record.path in gone:
+        name = os.path.relpath(record.path, dataset.root)  # as the label file names it
+        if (bad := undecodable(name)) and record.path in gone:
             raise DatasetError(
-                f"{label}, line {record.line}: no image {os.fsencode(record.path.name)!r} is there, a name that is not "
-                f"UTF-8 text (byte {bad!r}); where the names on disk are UTF-8, {SAVE_AS_UTF8}"
+                f"{label}, line {record.line}: no image {os.fsencode(name)!r} is there, a name that is not UTF-8 "
+                f"text (byte {bad!r}); where the names on disk are UTF-8, {SAVE_AS_UTF8}"
             )
     if missing:
         # repr: no control characters from a label file; a folder of the image's name is there, not the image
