@@ -223,6 +223,34 @@ def test_an_output_deleted_while_rows_are_written_stops_the_writer_naming_it(tmp
         assert out.read_text() == "path,score,raw_score,error\n"  # the file put there is left as it is
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        '{"path": 5, "score": 0.5, "raw_score": 3.0, "error": null}',
+        '{"path": ["a.png"], "score": 0.5, "raw_score": 3.0, "error": null}',
+        '{"path": "a.png", "score": "good", "raw_score": 3.0, "error": null}',
+        '{"path": "a.png", "score": 0.5, "raw_score": true, "error": null}',
+        '{"path": "a.png", "score": null, "raw_score": null, "error": 7}',
+    ],
+    ids=["path a number", "path a list", "score a word", "raw_score a bool", "error a number"],
+)
+def test_report_of_a_json_row_of_other_values_than_a_rows_says_so(tmp_path, row):
+    """A JSON row whose path was a number (an edit, another tool's file) was a TypeError traceback in report's
+    thumbnails; a row's values are now of a row's types, as a CSV row's numbers are, or it does not parse."""
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    scores = tmp_path / "scores.json"
+    scores.write_text(f"[\n{row}\n]\n")
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and not (tmp_path / "r.html").exists()
+    assert result.stderr == (
+        f"error: {scores}: its first row does not parse as a result row (an edit?); fix that row, or score again\n"
+    )
+
+
 def test_report_of_a_file_whose_first_row_does_not_parse_says_so(tmp_path):
     """A result file whose first row was edited (a word for a score) was refused as 'no rows' while it held
     them; the line now says that row does not parse, and a file of a header alone still has no rows."""

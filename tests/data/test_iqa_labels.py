@@ -326,10 +326,12 @@ def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
 
 @pytest.mark.parametrize("key", [*CSV_KEYS, "tid2013"])
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
-def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
-    """A label file re-saved as Windows' "Unicode" text (UTF-16 with its byte order mark, as TID2013's
-    mos_with_names.txt circulates) was 'not a TID2013 name like i01_01_1.bmp' with NULs shown between the
-    letters, or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; it loads as the UTF-8 file."""
+@pytest.mark.parametrize("mark", ["\ufeff", ""], ids=["bom", "no bom"])
+def test_label_files_saved_as_utf16_load(tmp_path, key, encoding, mark):
+    """A label file re-saved as Windows' "Unicode" text (UTF-16, as TID2013's mos_with_names.txt circulates) was
+    'not a TID2013 name like i01_01_1.bmp' with NULs shown between the letters, 'missing columns ... found
+    ['i\\x00m\\x00a...'] or 'not a readable CSV file ('utf-8' codec can't decode byte 0xff ...)'; with its byte order
+    mark or without it (a tool writing UTF-16 with none), it loads as the UTF-8 file."""
     if key == "tid2013":
         root, label = tmp_path, tmp_path / "mos_with_names.txt"
         for name in ("i01_01_1.bmp", "i01_01_2.bmp"):
@@ -338,7 +340,7 @@ def test_label_files_saved_as_utf16_load(tmp_path, key, encoding):
     else:
         root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"], [5.1, 4.25])
     text = label.read_text()
-    label.write_bytes("\ufeff".encode(encoding) + text.replace("\n", "\r\n").encode(encoding))
+    label.write_bytes((mark + text.replace("\n", "\r\n")).encode(encoding))
     assert load_dataset(key, root).scores.tolist() == [5.1, 4.25]
 
 
@@ -392,15 +394,40 @@ def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separat
 @pytest.mark.parametrize("key", CSV_KEYS)
 def test_a_csv_in_a_windows_code_page_is_said_so(tmp_path, key):
     """A CSV saved in Windows-1252 (an accented image name) was "not a readable CSV file ('utf-8' codec can't decode
-    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do."""
-    root, label, _, _ = _dataset(tmp_path, key, ["café.png"])
+    byte 0xe9 in position 12: invalid continuation byte); expected ...", nothing on what to do. In the `csv`
+    dataset's path column, where a name on disk may be any bytes, it is the image not found, and why."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "café.png"])
     label.write_bytes(label.read_text().encode("cp1252"))
     with pytest.raises(DatasetError) as info:
         load_dataset(key, root)
-    assert str(info.value) == (
-        f"{label}: not UTF-8 text (byte b'\\xe9': invalid continuation byte); save it as UTF-8 ('CSV UTF-8' in a "
-        "spreadsheet)"
-    )
+    save = "save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"
+    if key == "csv":
+        assert str(info.value) == (
+            f"{label}, line 3: no image b'caf\\xe9.png' is there, a name that is not UTF-8 text (byte b'\\xe9'); "
+            f"where the names on disk are UTF-8, {save}"
+        )
+    else:
+        assert str(info.value) == f"{label}, line 3: not UTF-8 text (byte b'\\xe9'); {save}"
+
+
+@pytest.mark.skipif(os.fsencode("\udce9") != b"\xe9", reason="file names in bytes: POSIX")
+def test_a_csv_naming_a_file_in_bytes_that_are_not_utf8_finds_it(tmp_path):
+    """A file named in Latin-1 on an old file server (the byte 0xe9 for é), listed in a CSV in the same bytes, was
+    "not UTF-8 text; save it as UTF-8", which then named another file (é in UTF-8: 0xc3 0xa9); it is that file now,
+    and its features' cache key is made of its name's bytes (a UnicodeEncodeError stopped evaluate)."""
+    from arniqa.evaluate.features import FeatureProtocol, cache_key
+
+    root = tmp_path / os.fsdecode(b"r\xe9")  # the dataset's folder too
+    _img(root / os.fsdecode(b"caf\xe9.png"))
+    _img(root / "b.png")
+    (root / "labels.csv").write_bytes(b"path,mos\ncaf\xe9.png,3.5\nb.png,2.0\n")
+    data = load_dataset("csv", root)
+    assert [os.fsencode(p.name) for p in data.paths] == [b"caf\xe9.png", b"b.png"]
+    assert data.scores.tolist() == [3.5, 2.0]
+    assert cache_key("f" * 64, FeatureProtocol(), data.paths) != cache_key("f" * 64, FeatureProtocol(), data.paths[1:])
+    (root / "b.png").unlink()  # a missing UTF-8 name in a folder whose name is not: not found, as any
+    with pytest.raises(DatasetError, match=re.escape(f"{root / 'labels.csv'}: 1 image it names not found: ")):
+        load_dataset("csv", root)
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)

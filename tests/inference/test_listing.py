@@ -233,6 +233,9 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
         (b"a" * (LONGEST_PATH + 1), False, f"no line end in {LONGEST_PATH} bytes"),
         # before: read for ever (-0 --files-from /dev/zero spun with no output), empty names passed over
         (b"\0" * (LONGEST_PATH + 2) + b"a.png\0", True, f"{LONGEST_PATH} NUL bytes in a row, no path; give a list"),
+        # before: 'holds a NUL byte ...; for a NUL-separated list add -0' for PowerShell 5's `dir -Name > list.txt`
+        ("a.png\r\nb.png\r\n".encode("utf-16"), False, "UTF-16 text, not UTF-8; save it as UTF-8"),
+        ("a.png\nb.png\n".encode("utf-16-le"), False, "UTF-16 text, not UTF-8; save it as UTF-8"),  # no BOM
     ],
 )
 def test_a_list_of_the_other_kind_is_refused(tmp_path, data, null, said):

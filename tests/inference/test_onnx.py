@@ -723,3 +723,27 @@ def test_a_checkpoint_with_nan_weights_says_so_with_either_engine(tmp_path, monk
     assert len(set(errors["torch"])) == 1 and "damaged weights" in errors["torch"][0]
     assert errors["onnxruntime"] == [errors["torch"][0].replace("score or feature", "embedding")] * 2
     assert "score an earlier checkpoint" in errors["torch"][0] and "cache" not in errors["onnxruntime"][0]
+
+
+def test_a_file_asking_for_more_memory_than_the_machine_has_is_named_in_each_row(tmp_path):
+    """A crafted file building a tensor of 2**50 floats (4 PiB) was 'out of memory in the model (RuntimeError);
+    choose another --device', though no device holds it; now each row names the file and says so."""
+    from onnx import TensorProto, helper
+
+    _, gray = _flat_images(tmp_path)
+    const = helper.make_tensor
+    nodes = [  # a shape taken from the input: built when run, not when loaded
+        helper.make_node("Shape", ["full"], ["s"], start=0, end=1),
+        helper.make_node("Mul", ["s", "big"], ["shape"]),
+        helper.make_node("ConstantOfShape", ["shape"], ["huge"], value=const("v", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node("ReduceSum", ["huge"], ["total"], keepdims=0),
+        helper.make_node("ReduceMean", ["full"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Add", ["m", "total"], ["raw_score"]),
+    ]
+    big = const("big", TensorProto.INT64, [1], [2**50])
+    model = _graph(tmp_path / "huge.onnx", [helper.make_node("Constant", [], ["big"], value=big), *nodes])
+    res = CliRunner().invoke(app, ["score", str(gray), str(gray), "--checkpoint", str(model)])
+    rows = _rows(res.stdout)
+    assert res.exit_code == 1 and len(rows) == 2
+    for row in rows:  # the 5 crops of one image at a time: 5 * 2**50 floats of 4 bytes
+        assert row["error"].startswith(f"{model}: the model asks for {5 * 2**52:,} bytes in one tensor, more memory")

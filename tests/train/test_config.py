@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from arniqa.train.config import Config, ConfigError, load_config, read_values
+from arniqa.train.config import MAX_CONFIG_BYTES, Config, ConfigError, load_config, read_values
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -329,4 +329,30 @@ def test_a_tab_in_a_config_is_named_as_a_tab(tmp_path, text, where):
         load_config(path)
     assert str(err.value) == (
         f"{path}: invalid YAML ({where}: a tab, which YAML does not take here: indent with spaces); fix the file"
+    )
+
+
+def test_a_config_larger_than_the_bound_is_refused_unread(tmp_path):
+    """A 50 MB YAML file (a scalar of 50 million characters) took PyYAML past a minute to read; /dev/zero given as
+    the config was read until memory ran out. A config holds a few kB: a bigger file is one line, read no further."""
+    head = "model:\n  init: random\n#"
+    path = tmp_path / "c.yaml"
+    path.write_text(head + "x" * (MAX_CONFIG_BYTES - len(head) - 1) + "\n")  # the bound: read
+    assert path.stat().st_size == MAX_CONFIG_BYTES and read_values(path) == {"model": {"init": "random"}}
+    path.write_text(head + "x" * (MAX_CONFIG_BYTES - len(head)) + "\n")  # one byte more: refused
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: larger than 1,048,576 bytes, which no config is")):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text, kind", [("- model\n- train\n", "list"), ("model\n", "str"), ("42\n", "int")])
+def test_a_config_that_is_no_mapping_says_how_a_config_is_written(tmp_path, text, kind):
+    """A config written as a list ('- train') was 'expected a mapping at the top level, got list': nothing on how
+    a config is written."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: expected a mapping at the top level, got {kind}; write its sections as `name:` lines, each with "
+        "`key: value` lines under it (the files in configs/ are examples)"
     )

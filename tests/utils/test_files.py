@@ -557,3 +557,17 @@ def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp
         pass
     os.close(fd)
     assert said == ["pid 4242"]
+
+
+@pytest.mark.parametrize("text", ["image,mos\n", "5.1 i01_01_1.bmp\n", "path,dmos\r\ncafé.png,3\r\n", "a"])
+def test_utf16_tells_utf16_text_from_utf8_by_its_first_bytes(text):
+    """UTF-16 with its byte order mark or without it (ASCII, and Latin-1 letters, hold a zero byte every other
+    byte), in either byte order; UTF-8 text, which holds no zero byte, never."""
+    from arniqa.utils.files import utf16
+
+    for encoding, found in (("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")):
+        data = text.encode(encoding)
+        assert utf16(data[:16]) == found
+        assert data.decode(utf16(data[:16])) == text
+    assert utf16(text.encode("utf-8")[:16]) is None and utf16(text.encode("utf-8-sig")[:16]) is None
+    assert utf16(b"") is None

@@ -1,17 +1,19 @@
 """resolve_device: the explicit names, the order of "auto", and errors for devices that are absent."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from arniqa.utils.runtime import check_device, describe, git_commit, resolve_device
+from arniqa.utils.runtime import beyond_memory, check_device, describe, git_commit, resolve_device
 
 
 def test_explicit_devices_pass_through():
@@ -288,3 +290,18 @@ def test_a_dataloader_worker_killed_by_sigkill_is_told_from_other_deaths():
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["SIGKILL", "True"], ["SIGTERM", "False"], ["raise", "False"]]
     assert "is killed by signal: Killed." in lines[0] and "is killed by signal: Terminated." in lines[1]
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="reads the memory from Linux's /proc/meminfo")
+def test_only_a_buffer_larger_than_the_machines_memory_is_beyond_it():
+    """A buffer ONNX Runtime could not allocate though the machine has that much is out of memory, as before (another
+    device, a smaller batch may do); one larger than all of its memory is the model's asking (beyond_memory)."""
+    total = int(re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())[1]) * 1024
+    failed = "Failed to allocate memory for requested buffer of size {}"
+    assert beyond_memory(RuntimeError(failed.format(total // 2))) is None
+    assert beyond_memory(RuntimeError(failed.format(2**52))) == 2**52
+    try:
+        raise RuntimeError("ONNX Runtime failed") from RuntimeError(failed.format(2**52))
+    except RuntimeError as wrapped:
+        assert beyond_memory(wrapped) == 2**52  # the size in what it was raised from
+    assert beyond_memory(MemoryError("Unable to allocate 4 PiB")) is None  # no size of ONNX Runtime's

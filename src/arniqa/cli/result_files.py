@@ -296,12 +296,17 @@ def _scan_jsonl(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[dict | None,
 
 
 def _json_row(text: str) -> dict | None:
-    """The result row the JSON object ``text`` holds, or None: no JSON, or not an object of a row's keys."""
+    """The result row the JSON object ``text`` holds, or None: no JSON, not an object of a row's keys, or of
+    other values than a row's (a path that is no string, a score that is no number, as in a CSV row)."""
     try:
         row = parse_json(text)
     except json.JSONDecodeError:
         return None
-    return row if isinstance(row, dict) and set(row) in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)) else None
+    if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):
+        return None
+    scores = (row["score"], row["raw_score"])
+    numbers = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in scores)
+    return row if numbers and isinstance(row["path"], str) and isinstance(row["error"], (str, type(None))) else None
 
 
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:

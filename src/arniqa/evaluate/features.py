@@ -92,7 +92,8 @@ def resize_short_side(img: Image.Image, short: int) -> Image.Image:
 def cache_key(fingerprint: str, protocol: FeatureProtocol, paths: list[Path]) -> str:
     """Folder name for the features of ``paths`` by the model ``fingerprint`` under ``protocol``."""
     proto = hashlib.sha256(json.dumps(asdict(protocol), sort_keys=True).encode()).hexdigest()
-    data = hashlib.sha256("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()
+    names = "\n".join(str(Path(p).resolve()) for p in paths)
+    data = hashlib.sha256(os.fsencode(names)).hexdigest()  # a name's bytes that are not UTF-8 as they are
     return f"{fingerprint[:16]}-{proto[:8]}-{data[:12]}"
 
 

@@ -23,6 +23,7 @@ from itertools import chain
 from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, walk
+from ..utils.files import utf16
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
@@ -65,6 +66,8 @@ def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
     with stream if close else nullcontext():
         while chunk := _read(stream, name):
             if not null and b"\0" in chunk:
+                if first and utf16((rest + chunk)[:16]):  # PowerShell 5's `>` writes Windows' "Unicode" text
+                    raise ListError(f"{name}: UTF-16 text, not UTF-8; save it as UTF-8 (Out-File -Encoding utf8)")
                 nul = "holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) add -0"
                 raise ListError(f"{name}: {nul}")
             *records, rest = (rest + chunk).split(sep)

@@ -32,9 +32,9 @@ from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
 from ..utils.names import keyword
-from ..utils.runtime import AUTOCAST_PRECISIONS, out_of_memory, resolve_device
+from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, out_of_memory, resolve_device
 from .inputs import as_image, source_name, split_inputs
-from .onnx_engine import ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
+from .onnx_engine import NOT_ONNX, ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
 from .results import ItemResult, ScoreResult, emit_in_order
 
 if TYPE_CHECKING:
@@ -338,7 +338,13 @@ class Scorer:
             if len(group) == 1:
                 p = group[0]
                 error = str(e) if isinstance(e, NonFinite) else f"model failed ({e})"
-                if out_of_memory(e):  # alone: the batch size is not the cause
+                asked = self.protocol.crops and isinstance(self.engine, OnnxEngine) and beyond_memory(e)
+                if asked:  # crops are of one size whatever the image: the file's graph asks for it
+                    error = (
+                        f"{self.engine.path}: the model asks for {asked:,} bytes in one tensor, more memory than "
+                        f"this machine has; no device runs it: {NOT_ONNX}"
+                    )
+                elif out_of_memory(e):  # alone: the batch size is not the cause
                     advice = "choose another --device" if self.protocol.crops else "downscale it with --max-side"
                     error = f"out of memory in the model ({type(e).__name__}); {advice}"
                 return [ItemResult(p.index, p.source, error=error, exception=e)]

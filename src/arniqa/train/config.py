@@ -124,6 +124,7 @@ def from_dict(values: dict[str, Any]) -> Config:
     return build_dataclass(Config, values)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config holds a few kB; PyYAML reads about a MB a second: a bigger file is not one
 MAX_REPEATED = 100_000  # values a config's aliases may add to what is written: a shared block, not a bomb
 
 
@@ -215,7 +216,14 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
     if path is not None:
         path = Path(path)
         try:
-            loaded = parse_yaml(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as f:
+                data = f.read(MAX_CONFIG_BYTES + 1)  # no more: /dev/zero or a 50 MB file is not read whole
+            if len(data) > MAX_CONFIG_BYTES:
+                raise error(
+                    f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes, which no config is (one holds a few kB); "
+                    "check the path of the YAML file"
+                )
+            loaded = parse_yaml(data.decode("utf-8"))
         except OSError as err:
             raise error(f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file") from err
         except UnicodeDecodeError as err:
@@ -223,7 +231,10 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
         except yaml.YAMLError as err:
             raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
-            raise error(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+            raise error(
+                f"{path}: expected a mapping at the top level, got {type(loaded).__name__}; write its sections as "
+                "`name:` lines, each with `key: value` lines under it (the files in configs/ are examples)"
+            )
         values = loaded or {}
     for item in overrides:
         key, sep, raw = item.partition("=")

@@ -14,6 +14,7 @@ token for them) and numpy / torch scalars and arrays, tuples and paths into plai
 
 from __future__ import annotations
 
+import codecs
 import csv
 import errno
 import hashlib
@@ -50,6 +51,26 @@ def unescape_name(field: str) -> str:
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
+
+
+def undecodable(name: str) -> bytes | None:
+    """The first byte of ``name`` that is not UTF-8 (decoded with ``surrogateescape``, as :func:`os.fsdecode`
+    keeps it), or None."""
+    found = _UNDECODABLE.search(name)
+    return None if found is None else bytes([ord(found.group()) - 0xDC00])
+
+
+def utf16(start: bytes) -> str | None:
+    """The UTF-16 encoding of a text file starting with the bytes ``start`` (16 are plenty): ``utf-16`` where it
+    starts with that byte order mark (Windows' "Unicode" text), ``utf-16-le`` or ``-be`` without one where a zero
+    byte is every other byte, on one side (ASCII written so; UTF-8 text holds no NUL); else None."""
+    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    even, odd = start[0 : len(start) & ~1 : 2], start[1 : len(start) & ~1 : 2]
+    for zeros, letters, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros and not zeros.strip(b"\0") and b"\0" not in letters:
+            return encoding
+    return None
 
 
 def csv_line(fields: Iterable) -> str:

@@ -168,6 +168,24 @@ def device_out_of_memory(error: BaseException | None) -> bool:
     )
 
 
+REQUESTED = re.compile(r"Failed to allocate memory for requested buffer of size (\d+)")  # ONNX Runtime's arena
+
+
+def beyond_memory(error: BaseException | None) -> int | None:
+    """The bytes of the one buffer ONNX Runtime failed to allocate (:data:`REQUESTED`, in ``error`` or what it was
+    raised from) where they are more than this machine's memory and its largest GPU's (PyTorch's, when loaded): no
+    device of it holds that buffer, whatever else is free; else None."""
+    asked = next((int(m[1]) for e in causes(error) if (m := REQUESTED.search(str(e)))), None)
+    if asked is None or not hasattr(os, "sysconf"):
+        return None
+    largest = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        gpus = range(torch.cuda.device_count())
+        largest = max(largest, *(torch.cuda.get_device_properties(i).total_memory for i in gpus))
+    return asked if asked > largest else None
+
+
 def worker_killed(error: BaseException | None) -> bool:
     """True when ``error`` is PyTorch's report of a DataLoader worker killed by SIGKILL (:data:`WORKER_KILLED`),
     most likely by the system for lack of memory, or raised from it (a main process waiting for a batch is told

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import os
 import re
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...utils.files import inside
+from ...utils.files import inside, undecodable, utf16
 from ...utils.names import agree, count
 from .registry import SCORE_RANGES, ScoreRange
 
@@ -153,11 +152,11 @@ def label_lines(f, path: Path) -> Iterator[str]:
 
 
 def text_encoding(path: Path) -> str:
-    """The encoding of the text label file ``path``: UTF-16 where it starts with that byte order mark (Windows'
-    "Unicode" text, as TID2013's mos_with_names.txt circulates re-saved), else UTF-8, with or without its BOM."""
+    """The encoding of the text label file ``path``: UTF-16 where :func:`~arniqa.utils.files.utf16` finds it (with
+    its byte order mark, as TID2013's mos_with_names.txt circulates re-saved, or without), else UTF-8, with or
+    without its BOM."""
     with open(path, "rb") as f:
-        start = f.read(2)
-    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+        return utf16(f.read(16)) or "utf-8-sig"
 
 
 def csv_header(path: Path) -> list[str]:
@@ -195,18 +194,24 @@ def column_indices(
     return [(folded.index(c.casefold()), c) for c in wanted if c.casefold() in folded]
 
 
+SAVE_AS_UTF8 = "save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"  # a spreadsheet's CSV in its system's code page
+
+
 def read_csv_rows(
-    path: Path, columns: list[str], what: str, optional: tuple[str, ...] = ()
+    path: Path, columns: list[str], what: str, optional: tuple[str, ...] = (), names: tuple[str, ...] = ()
 ) -> list[tuple[int, dict[str, str]]]:
     """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
     ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
     has (no others: what a row holds stays small whatever the file's width; names as :func:`column_indices` matches
-    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line."""
+    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line. The text is
+    UTF-8 but in the columns of file ``names``, which may hold any bytes, as a name on disk may (a Latin-1 name
+    made on an old file server): they are kept as :func:`os.fsdecode` keeps them, and name that file."""
     require_file(path, what)
     try:
-        with open(path, newline="", encoding=text_encoding(path)) as f:
+        with open(path, newline="", encoding=text_encoding(path), errors="surrogateescape") as f:
             reader = csv.reader(label_lines(f, path), skipinitialspace=True)  # a ', "name"' field is quoted
             header = [h.strip() for h in next(reader, [])]
+            _utf8(path, 1, header)
             kept = column_indices(path, header, columns, optional, what)
             rows = []
             for row in reader:
@@ -214,17 +219,24 @@ def read_csv_rows(
                     continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
-                rows.append((reader.line_num, {c: row[i].strip() if i < len(row) else "" for i, c in kept}))
-    except UnicodeDecodeError as e:  # a spreadsheet's CSV in the system's code page (Windows-1252: é is byte 0xe9)
+                cells = {c: row[i].strip() if i < len(row) else "" for i, c in kept}
+                _utf8(path, reader.line_num, [v for c, v in cells.items() if c not in names])
+                rows.append((reader.line_num, cells))
+    except UnicodeDecodeError as e:  # UTF-16 cut off in the middle of a character
         bad = e.object[e.start : e.start + 1]
-        raise DatasetError(
-            f"{path}: not UTF-8 text (byte {bad!r}: {e.reason}); save it as UTF-8 ('CSV UTF-8' in a spreadsheet)"
-        ) from e
+        raise DatasetError(f"{path}: not UTF-8 text (byte {bad!r}: {e.reason}); {SAVE_AS_UTF8}") from e
     except csv.Error as e:
         raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
     if not rows:
         raise DatasetError(f"{path}: no rows (expected {what})")
     return rows
+
+
+def _utf8(path: Path, line: int, cells: list[str]) -> None:
+    """DatasetError where one of ``cells``, read from ``line`` of ``path``, holds a byte that is not UTF-8."""
+    bad = next((b for cell in cells if (b := undecodable(cell))), None)
+    if bad is not None:
+        raise DatasetError(f"{path}, line {line}: not UTF-8 text (byte {bad!r}); {SAVE_AS_UTF8}")
 
 
 def parse_score(value: str, path: Path, line: int) -> float:
@@ -327,11 +339,19 @@ def check_images(dataset: IQADataset) -> IQADataset:
     or, where none is, the folder they were looked for in and the one a level off that holds the first (:func:`near`:
     an archive unpacked into a folder of its own)."""
     missing = dataset.missing_images()
+    label = dataset.label_file or dataset.root
+    gone = set(missing)
+    for record in dataset.records:  # a name in a code page's bytes, the file on disk in UTF-8
+        name = os.path.relpath(record.path, dataset.root)  # as the label file names it
+        if (bad := undecodable(name)) and record.path in gone:
+            raise DatasetError(
+                f"{label}, line {record.line}: no image {os.fsencode(name)!r} is there, a name that is not UTF-8 "
+                f"text (byte {bad!r}); where the names on disk are UTF-8, {SAVE_AS_UTF8}"
+            )
     if missing:
         # repr: no control characters from a label file; a folder of the image's name is there, not the image
         shown = [repr(str(p)) + (" (not a file)" if p.exists() else "") for p in missing[:5]]
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        label = dataset.label_file or dataset.root
         if len(missing) < len(dataset):
             raise DatasetError(
                 f"{label}: {count(len(missing), 'image')} it names not found: {', '.join(shown)}{more}; copy or "

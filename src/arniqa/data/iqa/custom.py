@@ -25,7 +25,7 @@ WHAT = "a CSV with columns path and score, mos or dmos[, reference, distortion, 
 def load(root: Path, check: bool = True, kind: str | None = None, score_range: tuple | None = None) -> IQADataset:
     root = Path(root)
     path = root / DEFAULT_NAME if root.is_dir() else root
-    rows = read_csv_rows(path, ["path"], WHAT, optional=(*SCORE_COLUMNS, *OPTIONAL))
+    rows = read_csv_rows(path, ["path"], WHAT, optional=(*SCORE_COLUMNS, *OPTIONAL), names=("path",))
     column, kind = _score_column(path, list(rows[0][1]), kind)
     synthetic = "reference" in rows[0][1]
     records = []
