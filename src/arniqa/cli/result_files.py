@@ -365,7 +365,7 @@ def read_settings(path: str | os.PathLike) -> dict:
         or record.get("format") != SETTINGS_FORMAT
         or not isinstance(record.get("settings"), dict)
     ):
-        raise ValueError(f"its {side.name} is no record of arniqa score's settings")
+        raise ValueError(f"its {side.name} is no record of arniqa's settings")
     return record["settings"]
 
 
@@ -377,6 +377,17 @@ def changed_settings(old: dict, new: dict) -> list[str]:
         for key in {**old, **new}
         if _identity(old.get(key)) != _identity(new.get(key))
     ]
+
+
+def mixed_settings(old: dict, new: dict) -> dict:
+    """The record of rows made some with ``old``'s settings and some with ``new``'s (arniqa map into one folder in
+    parts): ``new``, where they differ a line naming both (``224 or 96``), which no run's settings equal."""
+    mixed = dict(new)
+    for key in {**old, **new}:
+        if _identity(old.get(key)) != _identity(new.get(key)):
+            was, now = _shown(old.get(key)), _shown(new.get(key))
+            mixed[key] = was if now in was.split(" or ") else f"{was} or {now}"
+    return mixed
 
 
 def _identity(value):
