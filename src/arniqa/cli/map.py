@@ -10,6 +10,7 @@ import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import (
+    NO_SPACE,
     atomic_write,
     atomic_writes,
     csv_line,
@@ -90,7 +91,7 @@ def map_images(
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.maps import check_options
-    from .result_files import OutputError, write_settings
+    from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
     from .score import model_settings
 
@@ -151,7 +152,12 @@ def map_images(
         try:
             if record is not None:
                 record()
-            failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes)
+            try:
+                failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes)
+            except OSError as e:  # the maps written are kept: --resume goes on from them
+                if e.errno not in NO_SPACE:
+                    raise
+                raise output_error(str(e.filename or output), e, again="rerun with --resume") from None
             if not (kept or resume):  # every row is this run's: its settings alone, no longer mixed with others'
                 write_settings(listing, settings)
         except OutputError as e:
