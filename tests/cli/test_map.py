@@ -183,3 +183,20 @@ def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_s
     assert result.stderr.startswith("error: maps/maps.csv: its rows were mapped with --crop 16 or 8 → 16; ")
     assert run("photos", "--crop", "16").exit_code == EXIT_FAILED  # every image again: its settings alone
     assert run("photos", "--crop", "16", "--resume").exit_code == EXIT_FAILED
+
+
+def test_a_terminal_shows_a_bar_of_the_images_mapped(tmp_path, monkeypatch):
+    """map said nothing until the end, hours later for a photo library. Now a terminal shows a bar counting the
+    images mapped of those to map (off a terminal nothing: the tests above read stderr whole)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal: off one, no bar is drawn
+    os.mkdir("photos")
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 24), (200, 100, 50)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "mapping" in result.stderr and " 2 of 2 images " in result.stderr, result.stderr
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert " 0 of 0 images " in result.stderr, result.stderr

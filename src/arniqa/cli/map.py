@@ -43,6 +43,7 @@ from .command import (
     loading,
     one_model_source,
     output_folders,
+    quiet_bar,
     regressor_option,
     weights_dir_option,
     writing,
@@ -87,10 +88,13 @@ def map_images(
     DIR/NAME.map.npy (the grid), with --explain DIR/NAME.GROUP.png (red where GROUP is probable, green where it
     is not) and DIR/NAME.groups.npy; DIR/maps.csv lists them. Exit status 1 if some images failed (with --resume,
     also those of the rows kept)."""
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from ..data.folders import skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.maps import check_options
+    from ..utils.console import progress_bar
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
     from .score import model_settings
@@ -152,8 +156,17 @@ def map_images(
         try:
             if record is not None:
                 record()
+            columns = (TextColumn("mapping"), BarColumn(), TextColumn("{task.fields[done]}"), TimeElapsedColumn())
+            columns += (TextColumn("left"), TimeRemainingColumn())
+            bar = progress_bar(*columns, transient=False)  # on a terminal: hours for a library
+            task = bar.add_task("mapping", total=len(todo), done=f"0 of {count(len(todo), 'image')}")
+
+            def advance(n: int) -> None:
+                bar.update(task, advance=1, done=f"{n} of {count(len(todo), 'image')}")
+
             try:
-                failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes)
+                with quiet_bar(bar):
+                    failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes, advance)
             except OSError as e:  # the maps written are kept: --resume goes on from them
                 if e.errno not in NO_SPACE:
                     raise
@@ -216,12 +229,12 @@ def read_map_index(folder: Path) -> dict[str, Path]:
 
 
 def _write_maps(
-    scorer, files: list, output: Path, options: dict, rows: dict[str, list], suffixes: list[str]
+    scorer, files: list, output: Path, options: dict, rows: dict[str, list], suffixes: list[str], advance
 ) -> tuple[int, int]:
     """Each file's map into ``output`` and its row of maps.csv, which keeps the ``rows`` of an earlier run's other
     images (:func:`_earlier_rows`); returns how many could not be mapped and how many earlier rows were kept. Every
     file is written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
-    maps written whole. ``suffixes``: :func:`_suffixes`."""
+    maps written whole. ``suffixes``: :func:`_suffixes`; ``advance(n)`` after the n-th file."""
     import numpy as np
 
     from ..data.images import ImageError
@@ -243,7 +256,7 @@ def _write_maps(
     atomic_write(listing, text_writer(earlier))
     fd = os.open(listing, os.O_WRONLY)
     try:
-        for item, name in zip(files, names):
+        for n, (item, name) in enumerate(zip(files, names), 1):
             image_key = os.path.abspath(name)
             stem = stems.get(image_key)
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
@@ -271,6 +284,7 @@ def _write_maps(
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
             rows[image_key] = row  # an image mapped before: its row replaced where it was
             end = write_whole(fd, _csv_text([row], header=False).encode("utf-8"), end, str(listing))
+            advance(n)
     finally:
         os.close(fd)
         atomic_write(listing, text_writer(_csv_text(rows.values())))  # one row per image, also when stopped
