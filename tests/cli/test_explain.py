@@ -504,8 +504,31 @@ def test_map_rerun_without_explain_leaves_no_group_maps_of_the_earlier_run(files
         f.write_text("mine")
     assert _run(*args).exit_code == EXIT_FAILED
     made = {f"p{i}.map.{ext}" for i in range(3) for ext in ("png", "npy")}
-    assert {f.name for f in out.iterdir()} == made | {"maps.csv"} | {f.name for f in kept}
+    assert {f.name for f in out.iterdir()} == made | {"maps.csv", ".maps.csv.arniqa.json"} | {f.name for f in kept}
     assert all(f.read_text() == "mine" for f in kept)
+
+
+def test_map_resume_with_explain_maps_again_an_image_whose_group_map_is_missing(files, tmp_path):
+    """map --resume --explain: a listed image whose group map is missing (or groups.npy cut short) is mapped again,
+    the others skipped; --resume without --explain into rows made with it is refused, nothing written."""
+    d, _, with_head, photos = files
+    out = tmp_path / "maps"
+    args = ("map", photos, "-o", out, "--checkpoint", with_head, "--crop", 32, "--engine", "torch")
+    assert _run(*args, "--explain").exit_code == EXIT_FAILED  # broken.png
+    (out / f"p0.{LABELS[-1]}.png").unlink()
+    groups = (out / "p1.groups.npy").read_bytes()
+    (out / "p1.groups.npy").write_bytes(groups[:-8])
+    inodes = {f.name: f.stat().st_ino for f in out.iterdir()}
+    result = _run(*args, "--resume")
+    assert result.exit_code == EXIT_USAGE
+    assert "its rows were mapped with --explain on → off; map into another folder" in result.stderr
+    assert {f.name: f.stat().st_ino for f in out.iterdir()} == inodes
+    result = _run(*args, "--explain", "--resume")
+    assert result.exit_code == EXIT_FAILED and result.stdout.startswith("wrote 2 maps to "), result.output
+    now = {f.name: f.stat().st_ino for f in out.iterdir()}
+    assert now["p2.map.png"] == inodes["p2.map.png"] and now["p2.groups.npy"] == inodes["p2.groups.npy"]
+    assert now["p0.map.png"] != inodes["p0.map.png"] and (out / f"p0.{LABELS[-1]}.png").is_file()
+    assert (out / "p1.groups.npy").read_bytes() == groups
 
 
 def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_path, monkeypatch):

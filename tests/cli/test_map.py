@@ -30,7 +30,7 @@ def test_what_a_folder_walk_left_out_is_said_once_at_the_end(tmp_path, monkeypat
         "skipped 1 file no decoder can open: 1 .txt; 1 link to a folder: photos/linked (not followed; give it as a "
         "path to map it); 1 entry that is no file: photos/gone.jpg (dangling link)\n"
     )
-    assert sorted(os.listdir("maps")) == ["a.map.npy", "a.map.png", "maps.csv"]  # photos/a.png alone
+    assert sorted(os.listdir("maps")) == [".maps.csv.arniqa.json", "a.map.npy", "a.map.png", "maps.csv"]  # a.png alone
     args[3] = "photos/maps"  # a rerun into a folder inside: its maps.csv and .npy files are not said to be skipped
     for _ in range(2):
         result = CliRunner().invoke(app, args)
@@ -112,3 +112,91 @@ def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp
             "another -o\n"
         )
         assert open("maps/maps.csv", encoding="latin-1").read() == text
+
+
+def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_settings(tmp_path, monkeypatch):
+    """arniqa map had no --resume: a library's run stopped halfway was mapped again from its first photo. Now, as
+    score's --resume, an image listed in maps.csv, mapped or failed, is skipped (a failed one still makes the exit
+    status 1), unless its files are missing or cut short; rows made with other settings are refused, one line,
+    exit 2, nothing written; rows of runs with mixed settings too, until a run has replaced them all."""
+    import csv
+
+    from arniqa.cli import EXIT_FAILED, EXIT_USAGE
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in [("a", 40), ("b", 90), ("c", 140)]:
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    open("photos/bad.png", "w").write("no image")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--stride", "8"]
+
+    def run(*args):
+        return CliRunner().invoke(app, ["map", *args, "-o", "maps", *model])
+
+    def inodes():
+        return {name: os.stat(f"maps/{name}").st_ino for name in os.listdir("maps") if ".map." in name}
+
+    assert run("photos/a.png", "photos/b.png", "photos/bad.png", "--crop", "16").exit_code == EXIT_FAILED
+    whole = open("maps/a.map.png", "rb").read()
+    open("maps/a.map.png", "wb").write(whole[: len(whole) // 2])  # a copy cut short
+    open("maps/b.map.npy", "wb").close()  # left empty
+    first = inodes()
+    listed = open("maps/maps.csv", "rb").read()
+
+    result = run("photos", "--crop", "8", "--resume")
+    assert (result.exit_code, result.stdout) == (EXIT_USAGE, "")
+    assert result.stderr == (
+        "error: maps/maps.csv: its rows were mapped with --crop 16 → 8; map into another folder, or rerun without "
+        "--resume to map everything again\n"
+    )
+    assert open("maps/maps.csv", "rb").read() == listed and inodes() == first
+
+    os.remove("maps/b.map.png")  # b's files all gone: mapped again under its name
+    result = run("photos", "--crop", "16", "--resume")
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert result.stdout == "wrote 3 maps to maps (maps.csv lists them)\n"
+    assert result.stderr == (
+        "resuming: 1 of 4 images already in maps/maps.csv\n"
+        "1 of 4 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
+    )
+    rows = {r["path"]: r for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))}
+    assert list(rows) == ["photos/a.png", "photos/b.png", "photos/bad.png", "photos/c.png"]
+    assert rows["photos/bad.png"]["error"] and [rows[p]["map"] for p in ("photos/a.png", "photos/c.png")] == [
+        "a.map.png",
+        "c.map.png",
+    ]
+    assert open("maps/a.map.png", "rb").read() == whole  # mapped again, whole
+    assert os.path.isfile("maps/b.map.npy") and os.path.isfile("maps/b.map.png")
+
+    done = inodes()
+    result = run("photos", "--crop", "16", "--resume")
+    assert (result.exit_code, result.stdout) == (
+        EXIT_FAILED,
+        "wrote no map to maps: maps.csv lists every image already\n",
+    )
+    assert inodes() == done
+
+    assert run("photos/c.png", "--crop", "8").exit_code == EXIT_OK  # c again, with another crop: mixed rows
+    result = run("photos", "--crop", "16", "--resume")
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith("error: maps/maps.csv: its rows were mapped with --crop 16 or 8 → 16; ")
+    assert run("photos", "--crop", "16").exit_code == EXIT_FAILED  # every image again: its settings alone
+    assert run("photos", "--crop", "16", "--resume").exit_code == EXIT_FAILED
+
+
+def test_a_terminal_shows_a_bar_of_the_images_mapped(tmp_path, monkeypatch):
+    """map said nothing until the end, hours later for a photo library. Now a terminal shows a bar counting the
+    images mapped of those to map (off a terminal nothing: the tests above read stderr whole)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal: off one, no bar is drawn
+    os.mkdir("photos")
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 24), (200, 100, 50)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "mapping" in result.stderr and " 2 of 2 images " in result.stderr, result.stderr
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert " 0 of 0 images " in result.stderr, result.stderr

@@ -43,7 +43,7 @@ def files(folder) -> dict[str, bytes]:
 
 def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_each_once(tmp_path):
     """Before, a map PNG cut at the limit replaced the earlier whole one (Pillow writes in place), and the
-    message named the folder."""
+    message named the folder; then it said to rerun, which maps every image again: now rerun with --resume."""
     model = tiny_onnx(tmp_path / "tiny.onnx")[2]
     photos, out, clean = tmp_path / "photos", tmp_path / "maps", tmp_path / "clean"
     for i, size in enumerate((24, 64, 64)):  # the first map's PNG is under the limit, the others over it
@@ -58,7 +58,9 @@ def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_each_onc
 
     result = cli_child(*args, "-o", out, setup=LIMIT)
     assert result.returncode == EXIT_USAGE
-    assert one_line_error(result.stderr) == f"error: {out / 'p1.map.png'}: {TOO_LARGE}; {RERUN}"
+    # the maps written are kept: --resume goes on from them (a rerun without it maps the library again)
+    resume = "free space and rerun with --resume (or choose another output)"
+    assert one_line_error(result.stderr) == f"error: {out / 'p1.map.png'}: {TOO_LARGE}; {resume}"
     now = files(out)
     assert now.keys() == before.keys()  # no temporary file
     assert [now[f"p0.map.{k}"] for k in ("png", "npy")] == [after[f"p0.map.{k}"] for k in ("png", "npy")]

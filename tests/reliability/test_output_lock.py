@@ -136,7 +136,7 @@ def test_a_command_stopped_by_a_signal_removes_its_lock_file(tmp_path, verb, sig
     name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     advice = {  # how the verb goes on, and no other verb's way
         "score": "; the rows written so far are kept and --resume goes on from them",
-        "map": "; the maps written are kept and listed in maps.csv; rerun on the images it does not list to add theirs",
+        "map": "; the maps written are kept and listed in maps.csv, and --resume goes on from them",
         "explain fit with a cache": "; the features in --cache are kept and a rerun skips them",
     }.get(verb, "")
     assert "Traceback" not in err

@@ -10,6 +10,7 @@ import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import (
+    NO_SPACE,
     atomic_write,
     atomic_writes,
     csv_line,
@@ -42,13 +43,15 @@ from .command import (
     loading,
     one_model_source,
     output_folders,
+    quiet_bar,
     regressor_option,
     weights_dir_option,
     writing,
 )
 
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last chunk of every PNG file: no data, its CRC
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
-MAPS_KEPT = "the maps written are kept and listed in maps.csv; rerun on the images it does not list to add theirs"
+MAPS_KEPT = "the maps written are kept and listed in maps.csv, and --resume goes on from them"
 
 
 @app.command("map")
@@ -75,17 +78,26 @@ def map_images(
     engine: str = engine_option(),
     device: str = device_option(),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Crops per forward pass."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip images already in maps.csv (their files whole) and map the rest."
+    ),
 ) -> None:
     """Score a grid of overlapping crops of each image: where in the photo the quality drops.
 
     DIR/NAME.map.png (the scores over the image, red low, green high, coloured over each map's own range),
     DIR/NAME.map.npy (the grid), with --explain DIR/NAME.GROUP.png (red where GROUP is probable, green where it
-    is not) and DIR/NAME.groups.npy; DIR/maps.csv lists them. Exit status 1 if some images failed."""
+    is not) and DIR/NAME.groups.npy; DIR/maps.csv lists them. Exit status 1 if some images failed (with --resume,
+    also those of the rows kept)."""
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from ..data.folders import skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.maps import check_options
+    from ..utils.console import progress_bar
+    from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
+    from .score import model_settings
 
     one_model_source(checkpoint, weights_dir)
     check_settings(checkpoint, engine)
@@ -105,6 +117,7 @@ def map_images(
         fail_missing(files)
     check_head(explain, explainer, checkpoint)
     go_on(MAPS_KEPT)  # Ctrl-C, a signal
+    resumed = resumed_failed = 0
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
         try:  # before the model loads
@@ -126,21 +139,58 @@ def map_images(
             fail(str(e))
         check_regressor(checkpoint, scorer)
         check_head(explain, explainer, checkpoint, scorer)
-        failed, kept = _write_maps(
-            scorer,
-            files,
-            output,
-            dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain),
-            rows,
+        settings = model_settings(checkpoint, weights_dir, regressor, explainer if explain else None)
+        settings.update(
+            {"--crop": crop, "--stride": stride, "--max-side": max_side, "--explain": "on" if explain else "off"}
         )
+        listing = output / "maps.csv"
+        record = _record(listing, settings, rows, resume)
+        suffixes = _suffixes(scorer if explain else None)
+        todo = files
+        if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
+            given = {os.path.abspath(source_name(f, i)) for i, f in enumerate(files)} & rows.keys()
+            finished = {image for image in given if rows[image][7] or _whole(output, rows[image], suffixes)}
+            todo = [f for i, f in enumerate(files) if os.path.abspath(source_name(f, i)) not in finished]
+            resumed, resumed_failed = len(finished), sum(bool(rows[image][7]) for image in finished)
+        options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
+        try:
+            if record is not None:
+                record()
+            columns = (TextColumn("mapping"), BarColumn(), TextColumn("{task.fields[done]}"), TimeElapsedColumn())
+            columns += (TextColumn("left"), TimeRemainingColumn())
+            bar = progress_bar(*columns, transient=False)  # on a terminal: hours for a library
+            task = bar.add_task("mapping", total=len(todo), done=f"0 of {count(len(todo), 'image')}")
+
+            def advance(n: int) -> None:
+                bar.update(task, advance=1, done=f"{n} of {count(len(todo), 'image')}")
+
+            try:
+                with quiet_bar(bar):
+                    failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes, advance)
+            except OSError as e:  # the maps written are kept: --resume goes on from them
+                if e.errno not in NO_SPACE:
+                    raise
+                raise output_error(str(e.filename or output), e, again="rerun with --resume") from None
+            if not (kept or resume):  # every row is this run's: its settings alone, no longer mixed with others'
+                write_settings(listing, settings)
+        except OutputError as e:
+            fail(str(e))
+    kept -= resumed
+    if resumed:
+        typer.secho(f"resuming: {resumed} of {count(len(files), 'image')} already in {listing}", err=True)
     earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""
-    if written := len(files) - failed:
+    if written := len(todo) - failed:
         typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them{earlier})")
-    else:
+    elif todo:
         typer.echo(f"wrote no map to {output}, only maps.csv with the errors{earlier}")
-    if failed:
+    else:
+        typer.echo(f"wrote no map to {output}: maps.csv lists every image already{earlier}")
+    if failed := failed + resumed_failed:
+        before = f", {resumed_failed} of them in the rows resumed" if resumed_failed else ""
         typer.secho(
-            f"{failed} of {count(len(files), 'image')} could not be mapped (see maps.csv)", err=True, fg="yellow"
+            f"{failed} of {count(len(files), 'image')} could not be mapped{before} (see maps.csv)",
+            err=True,
+            fg="yellow",
         )
     if summary := skipped_summary(skipped, broken, "map"):  # as score says it
         typer.secho(summary, err=True, fg="yellow")
@@ -178,20 +228,19 @@ def read_map_index(folder: Path) -> dict[str, Path]:
     return index
 
 
-def _write_maps(scorer, files: list, output: Path, options: dict, rows: dict[str, list]) -> tuple[int, int]:
+def _write_maps(
+    scorer, files: list, output: Path, options: dict, rows: dict[str, list], suffixes: list[str], advance
+) -> tuple[int, int]:
     """Each file's map into ``output`` and its row of maps.csv, which keeps the ``rows`` of an earlier run's other
     images (:func:`_earlier_rows`); returns how many could not be mapped and how many earlier rows were kept. Every
     file is written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
-    maps written whole."""
+    maps written whole. ``suffixes``: :func:`_suffixes`; ``advance(n)`` after the n-th file."""
     import numpy as np
 
     from ..data.images import ImageError
     from ..inference.inputs import as_image, source_name
     from ..inference.maps import overlay, quality_map
 
-    suffixes = [".map.npy", ".map.png"]
-    if options["explain"]:
-        suffixes += [".groups.npy", *(f".{label}.png" for label in scorer.explainer.labels)]
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
@@ -207,7 +256,7 @@ def _write_maps(scorer, files: list, output: Path, options: dict, rows: dict[str
     atomic_write(listing, text_writer(earlier))
     fd = os.open(listing, os.O_WRONLY)
     try:
-        for item, name in zip(files, names):
+        for n, (item, name) in enumerate(zip(files, names), 1):
             image_key = os.path.abspath(name)
             stem = stems.get(image_key)
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
@@ -235,10 +284,63 @@ def _write_maps(scorer, files: list, output: Path, options: dict, rows: dict[str
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
             rows[image_key] = row  # an image mapped before: its row replaced where it was
             end = write_whole(fd, _csv_text([row], header=False).encode("utf-8"), end, str(listing))
+            advance(n)
     finally:
         os.close(fd)
         atomic_write(listing, text_writer(_csv_text(rows.values())))  # one row per image, also when stopped
     return failed, kept
+
+
+def _suffixes(explaining) -> list[str]:
+    """The ends of the names of an image's files, after its stem: the map's, and with an ``explaining`` scorer (None:
+    no --explain) the groups'."""
+    suffixes = [".map.npy", ".map.png"]
+    if explaining is not None:
+        suffixes += [".groups.npy", *(f".{label}.png" for label in explaining.explainer.labels)]
+    return suffixes
+
+
+def _whole(output: Path, row: list, suffixes: list[str]) -> bool:
+    """Whether the files of a map's ``row`` of maps.csv are all in ``output`` and whole: each .npy's grid of the
+    row's rows x columns, each PNG ending in its IEND chunk (a copy cut short, a file removed: mapped again)."""
+    import numpy as np
+
+    stem = unescape_name(row[1]).removesuffix(".map.png")
+    try:
+        for suffix in suffixes:
+            path = output / f"{stem}{suffix}"
+            if suffix.endswith(".npy"):
+                if np.load(path, mmap_mode="r").shape[-2:] != (int(row[5]), int(row[6])):
+                    return False
+            else:
+                with open(path, "rb") as f:
+                    f.seek(-len(PNG_END), os.SEEK_END)
+                    if f.read() != PNG_END:
+                        return False
+    except (OSError, ValueError, EOFError):  # EOFError: an empty .npy
+        return False
+    return True
+
+
+def _record(listing: Path, settings: dict, rows: dict[str, list], resume: bool):
+    """What records ``settings`` beside ``listing`` (score's settings file), or None when it already says them. With
+    ``resume`` as score's --resume: the rows kept must have been made with these settings (else one line, exit 2).
+    Else earlier rows made with other settings, which this run may keep, are recorded with them (mixed settings,
+    which --resume refuses), until the run has replaced them all."""
+    from functools import partial
+
+    from ..utils.console import terminal
+    from .result_files import mixed_settings, read_settings, write_settings
+    from .score import settings_record
+
+    if resume or not rows:
+        err = terminal(stderr=True)
+        return settings_record(listing, settings, bool(rows), err, verb="map", done="mapped", into="folder")
+    try:
+        known = read_settings(listing)
+    except ValueError:  # rows of an older arniqa: this run's are recorded from now on, as --resume does
+        known = settings
+    return partial(write_settings, listing, mixed_settings(known, settings))
 
 
 def _earlier_rows(listing: Path) -> dict[str, list]:

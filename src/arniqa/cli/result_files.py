@@ -99,15 +99,16 @@ def why(e: OSError) -> str:
     return _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
 
 
-def output_error(name: str, e: OSError, rows: int | None = None) -> OutputError:
+def output_error(name: str, e: OSError, rows: int | None = None, again: str = "rerun") -> OutputError:
     """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
-    (None: a file that could not be opened or is written whole, not row by row)."""
+    (None: a file that could not be opened or is written whole, not row by row); ``again``: how to go on once
+    space is freed."""
     what = why(e)
     if rows is None:
         if e.errno in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(Path(name))) is not None:
             what = f"{printable(str(blocker))} is a file, not a folder"
         advice = (
-            "free space and rerun (or choose another output)"
+            f"free space and {again} (or choose another output)"
             if e.errno in NO_SPACE
             else "choose an output you can write to"
         )
@@ -370,7 +371,7 @@ def read_settings(path: str | os.PathLike) -> dict:
         or record.get("format") != SETTINGS_FORMAT
         or not isinstance(record.get("settings"), dict)
     ):
-        raise ValueError(f"its {side.name} is no record of arniqa score's settings")
+        raise ValueError(f"its {side.name} is no record of arniqa's settings")
     return record["settings"]
 
 
@@ -382,6 +383,17 @@ def changed_settings(old: dict, new: dict) -> list[str]:
         for key in {**old, **new}
         if _identity(old.get(key)) != _identity(new.get(key))
     ]
+
+
+def mixed_settings(old: dict, new: dict) -> dict:
+    """The record of rows made some with ``old``'s settings and some with ``new``'s (arniqa map into one folder in
+    parts): ``new``, where they differ a line naming both (``224 or 96``), which no run's settings equal."""
+    mixed = dict(new)
+    for key in {**old, **new}:
+        if _identity(old.get(key)) != _identity(new.get(key)):
+            was, now = _shown(old.get(key)), _shown(new.get(key))
+            mixed[key] = was if now in was.split(" or ") else f"{was} or {now}"
+    return mixed
 
 
 def _identity(value):

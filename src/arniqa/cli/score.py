@@ -255,7 +255,7 @@ def score(
             if kept:  # what decides the numbers, recorded beside the rows; --resume appends only under the same
                 model_options = (checkpoint, weights_dir, regressor, explainer if explain else None)
                 settings = _settings(*model_options, scorer, no_scale, max_side, precision, calibrate)
-                record = _settings_record(output, settings, resume and had_rows, err)
+                record = settings_record(output, settings, resume and had_rows, err)
 
             stops: tuple = ()  # the errors that end a run early (with --ray: a lost worker or node)
             load_failed: tuple = ()  # with --ray: a worker could not load the model
@@ -349,10 +349,11 @@ def _is_own(path: str, own: dict[str, set[str]]) -> bool:
     return os.path.realpath(path) in own.get(os.path.basename(path), ())
 
 
-def _settings_record(output: Path, settings: dict, resumed: bool, err):
+def settings_record(output: Path, settings: dict, resumed: bool, err, verb="score", done="scored", into="file"):
     """What writes ``settings`` beside ``output`` once it is open for this run's rows (a file refused keeps its
     record), or None when the record there already says the same. ``resumed``: its rows are kept, so the settings
-    they were scored with must be these (else one line, exit 2); with no record to check, a warning."""
+    they were ``done`` with must be these (else one line, exit 2: ``verb`` into another ``into``); with no record
+    to check, a warning. Also arniqa map's, beside maps.csv."""
     from ..utils.messages import warning_line
     from .result_files import changed_settings, read_settings, write_settings
 
@@ -363,24 +364,43 @@ def _settings_record(output: Path, settings: dict, resumed: bool, err):
         except ValueError as e:
             err.print(
                 warning_line(
-                    f"{output}: {e}, so the settings its rows were scored with could not be checked; "
+                    f"{output}: {e}, so the settings its rows were {done} with could not be checked; "
                     "this run's are recorded from now on"
                 ),
                 style="yellow",
             )
     if known is not None and (changes := changed_settings(known, settings)):
         fail(
-            f"{output}: its rows were scored with {', '.join(changes)}; score into another file, or rerun without "
-            "--resume to score everything again"
+            f"{output}: its rows were {done} with {', '.join(changes)}; {verb} into another {into}, or rerun "
+            f"without --resume to {verb} everything again"
         )
     return None if known == settings else partial(write_settings, output, settings)
 
 
 def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, max_side, precision, calibrate) -> dict:
     """What decides the numbers of a run's rows, by option (:func:`~arniqa.cli.result_files.write_settings`): the
-    model's files (by SHA-256), the regressor, the explainer (None: not used), the protocol (``scorer``'s), the
-    scale, --max-side (not read by crops), the precision and an int8 model's calibration photos (by content). Not
-    --engine, --device, --batch-size, --channels-last, --workers: they keep scores within 1e-4 (docs/usage.md)."""
+    model (:func:`model_settings`), the protocol (``scorer``'s), the scale, --max-side (not read by crops), the
+    precision and an int8 model's calibration photos (by content). Not --engine, --device, --batch-size,
+    --channels-last, --workers: they keep scores within 1e-4 (docs/usage.md)."""
+    settings = {
+        **model_settings(checkpoint, weights_dir, regressor, explainer),
+        "--protocol": scorer.protocol.name,
+        "--no-scale": "on" if no_scale else "off",
+        "--max-side": None if scorer.protocol.crops else max_side,
+        "--precision": precision,
+    }
+    if precision == "int8" and calibrate is None:
+        settings["--calibrate"] = "the bundled photos"
+    elif precision == "int8":  # the same photos wherever their folder lies, given by any path
+        from ..inference.quantize import calibration_digest
+
+        settings["--calibrate"] = {"name": str(calibrate), "sha256": calibration_digest(calibrate)}
+    return settings
+
+
+def model_settings(checkpoint, weights_dir, regressor, explainer) -> dict:
+    """The model's files by SHA-256, by option: --checkpoint, --regressor and the explainer's (None: not used),
+    as score's and map's settings record them."""
     import hashlib
 
     from ..inference.loading import published_files
@@ -403,20 +423,7 @@ def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, m
 
         model = {"name": str(checkpoint), "sha256": checkpoint_digest(checkpoint)}
         reg = "the checkpoint's own" if regressor is None else file(regressor, regressor)
-    settings = {
-        "--checkpoint": model,
-        "--regressor": reg,
-        "--protocol": scorer.protocol.name,
-        "--no-scale": "on" if no_scale else "off",
-        "--max-side": None if scorer.protocol.crops else max_side,
-        "--precision": precision,
-    }
-    if precision == "int8" and calibrate is None:
-        settings["--calibrate"] = "the bundled photos"
-    elif precision == "int8":  # the same photos wherever their folder lies, given by any path
-        from ..inference.quantize import calibration_digest
-
-        settings["--calibrate"] = {"name": str(calibrate), "sha256": calibration_digest(calibrate)}
+    settings = {"--checkpoint": model, "--regressor": reg}
     if explainer is not None:  # its head has loaded torch
         from ..models.checkpoint import checkpoint_digest
 

@@ -82,7 +82,7 @@ def is_system_folder(name: str) -> bool:
 
 def is_arniqa_own(path: str | os.PathLike) -> bool:
     """True for the hidden files arniqa writes beside an output file NAME, when NAME lies beside them:
-    ``.NAME.lock`` while a run writes it, ``.NAME.arniqa.json`` (arniqa score's settings); and for the lock
+    ``.NAME.lock`` while a run writes it, ``.NAME.arniqa.json`` (arniqa score's and map's settings); and for the lock
     ``.arniqa.lock`` of an output folder, inside it. Another file so named is the user's."""
     folder, name = os.path.split(path)
     if name == LOCK_NAME:

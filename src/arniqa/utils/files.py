@@ -513,7 +513,7 @@ def text_writer(text: str) -> Writer:
 # ------------------------------------------------------------------------------------ output locks
 LOCK_NAME = ".arniqa.lock"
 LOCK_SUFFIX = ".lock"  # a file's lock beside it: .NAME.lock
-SETTINGS_SUFFIX = ".arniqa.json"  # arniqa score's settings beside -o NAME: .NAME.arniqa.json
+SETTINGS_SUFFIX = ".arniqa.json"  # arniqa score's (and map's) settings beside -o NAME: .NAME.arniqa.json
 
 
 class OutputBusy(OSError):
