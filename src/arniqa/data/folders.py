@@ -15,13 +15,12 @@ import errno
 import os
 import re
 import stat
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside
-from ..utils.messages import printable, warning_line
+from ..utils.messages import printable, say, warning_line
 from ..utils.names import count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
@@ -275,5 +274,5 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
         else:
             skipped[skipped_kind(str(path))] += 1
     if warn and (summary := skipped_summary(skipped, broken)):
-        print(warning_line(f"{folder}: {summary}"), file=sys.stderr)
+        say(warning_line(f"{folder}: {summary}"))
     return files
