@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside
 from ..utils.messages import printable, say, warning_line
-from ..utils.names import count
+from ..utils.names import agree, count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
@@ -226,11 +226,11 @@ def skipped_summary(
     for why, (plural, reason) in FOLDERS_APART.items():
         if n := broken.folder_counts[why]:
             names = _names(map(printable, broken.folders[why]), n)
-            take = f"; give {'it' if n == 1 else 'each'} as a path to {verb} it" if verb else ""
+            take = f"; give {agree(n, 'it', 'each')} as a path to {verb} it" if verb else ""
             parts.append(f"{count(n, why, plural)}: {names} ({reason}{take})")
     if broken.count:
         names = _names((f"{printable(f)} ({why})" for f, why in broken.named), broken.count)
-        entries = "1 entry that is" if broken.count == 1 else f"{broken.count} entries that are"
+        entries = f"{count(broken.count, 'entry', 'entries')} {agree(broken.count, 'that is', 'that are')}"
         parts.append(f"{entries} no file: {names}")
     return "skipped " + "; ".join(parts) if parts else ""
 
