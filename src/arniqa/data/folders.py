@@ -250,11 +250,27 @@ def training_root(root: str | os.PathLike) -> Path:
     return root
 
 
-def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True) -> list[Path]:
+class NoImages(ValueError):
+    """Inputs that hold no image file (:func:`no_images` says it)."""
+
+
+def no_images(paths: list[str], summary: str = "", give: str = IMAGE_FOLDER) -> str:
+    """The one line for inputs ``paths`` that hold no image file: the first three, what was skipped in them
+    (``summary``, :func:`skipped_summary`), and what to give (``give``: what the command takes, and
+    :func:`image_rule`)."""
+    more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
+    found = f"no image files found, {summary}" if summary else "no image files found"
+    return f"{', '.join(paths[:3])}{more}: {found}; give {give}: {image_rule()}"
+
+
+def list_images(
+    folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True, required: bool = False
+) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
     skipped or broken is said in one warning line on stderr (:func:`skipped_summary`), unless ``warn`` is False
-    (the folder listed again, said already); ValueError when ``folder`` is not a folder."""
+    (the folder listed again, said already); ValueError when ``folder`` is not a folder, and, when ``required``,
+    :class:`NoImages` when it holds no image file (what was skipped said in that one line, not in a warning)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
@@ -273,6 +289,9 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
             files.append(path)
         else:
             skipped[skipped_kind(str(path))] += 1
-    if warn and (summary := skipped_summary(skipped, broken)):
+    summary = skipped_summary(skipped, broken)
+    if required and not files:
+        raise NoImages(no_images([str(folder)], summary))
+    if warn and summary:
         say(warning_line(f"{folder}: {summary}"))
     return files
