@@ -241,12 +241,16 @@ def _names(named: Iterable[str], total: int) -> str:
     return ", ".join(named) + (", ..." if total > len(named) else "")
 
 
+def not_a_folder(path: Path) -> str:
+    """What is wrong with ``path``, which is not a folder: something else is there, or nothing."""
+    return "not a folder" if path.exists() else "no such folder"
+
+
 def training_root(root: str | os.PathLike) -> Path:
     """``root``, the folder of the training images, as a Path; ValueError when it is not a folder."""
     root = Path(root)
     if not root.is_dir():
-        what = "not a folder" if root.exists() else "no such folder"
-        raise ValueError(f"{root}: {what} (the training images); give {IMAGE_FOLDER}")
+        raise ValueError(f"{root}: {not_a_folder(root)} (the training images); give {IMAGE_FOLDER}")
     return root
 
 
@@ -273,7 +277,7 @@ def list_images(
     :class:`NoImages` when it holds no image file (what was skipped said in that one line, not in a warning)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
+        raise ValueError(f"{folder}: {not_a_folder(folder)}; give {IMAGE_FOLDER}")
     skipped: Counter = Counter()
     broken = Broken()
 
