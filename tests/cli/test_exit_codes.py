@@ -89,6 +89,34 @@ def test_usage_and_setup_errors_exit_2(workdir, args, message):
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    "args, setting",
+    [
+        (["train", "run.yaml", "--set", "data.root=notes"], ""),
+        (["benchmark", "synthetic", "--pristine", "notes", "-o", "bench"], ""),
+        (["explain", "fit", "notes", "-o", "head.safetensors"], ""),
+        (["explain", "fit", "photos", "--test", "notes", "-o", "head.safetensors"], ""),
+        # before: "data.pristine: 0 images cannot give 6 held-out images and a training part", after the warning
+        (["ablate", "study.yaml", "--set", "data.pristine=notes", "-o", "study"], "data.pristine: "),
+    ],
+)
+def test_a_folder_of_no_image_is_one_line_naming_what_it_skipped(workdir, args, setting):
+    # before: a warning line of what was skipped, then an error line that said nothing of it (score and map said
+    # both in one line): two definitions of the line, one in data/pristine.py and one in cli/command.py
+    from arniqa.data.folders import image_rule
+
+    (workdir / "notes").mkdir()
+    (workdir / "notes" / "readme.txt").write_text("not a photo")
+    (workdir / "run.yaml").write_text("output: run\nmodel:\n  init: random\ntrain:\n  device: cpu\n")
+    (workdir / "study.yaml").write_text((Path(__file__).parents[2] / "configs" / "ablation_tiny.yaml").read_text())
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE
+    assert result.output == (
+        f"error: {setting}notes: no image files found, skipped 1 file no decoder can open: 1 .txt; give a folder "
+        f"holding image files: {image_rule()}\n"
+    )
+
+
 @pytest.mark.parametrize("verb", [["score"], ["map", "-o", "maps"]])
 def test_a_folder_of_linked_folders_alone_names_them_in_one_plain_line(workdir, verb):
     # before: "no image files found (skipped 1 link to a folder (not followed: give it as a path to score it))"

@@ -206,12 +206,17 @@ def test_an_image_over_pils_bomb_limit_says_what_to_do(tmp_path, monkeypatch):
     assert str(caught.value).endswith("; downscale it") and "--max-pixels" not in str(caught.value)
 
 
-def test_a_folder_without_images_is_one_line_naming_it_and_what_counts(tmp_path):
+def test_a_folder_without_images_is_one_line_naming_it_and_what_counts(tmp_path, capsys):
     """An empty data.root was "no images (files of a format PIL or pillow-heif opens) found under '...'": the folder
-    last, quoted, and no word of what to give, where every other verb names the folder first and the rule."""
+    last, quoted, and no word of what to give, where every other verb names the folder first and the rule. What
+    it skipped was a warning line before it; it is in the one line now, as arniqa score says it."""
     (tmp_path / "notes.txt").write_text("no image")
     with pytest.raises(ValueError) as err:
         training_images(tmp_path)
     message = str(err.value)
-    assert message.startswith(f"{tmp_path}: no image files found; give a folder holding image files: files ending in ")
+    assert message.startswith(
+        f"{tmp_path}: no image files found, skipped 1 file no decoder can open: 1 .txt; give a folder holding image "
+        "files: files ending in "
+    )
     assert "\n" not in message and ".png" in message
+    assert capsys.readouterr().err == ""

@@ -9,6 +9,7 @@ import pytest
 import torch
 from imaging import write_phone_photos
 from PIL import Image
+from streams import stderr_writes
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
@@ -57,25 +58,28 @@ def test_build_writes_kadid_layout_that_the_adapter_reads(pristine, tmp_path):
     assert "mean MOS" in (out / "README.md").read_text()
 
 
-def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tmp_path, capsys):
+def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tmp_path):
     """A 1x1 pristine photo became a 32x24 reference without a word; the build still goes on, with one warning line
-    naming the photo and its size. A photo covering the size on both sides gets none."""
+    naming the photo and its size, in one write (print wrote its newline apart). A photo covering the size on both
+    sides gets none."""
     folder = tmp_path / "pristine"
     folder.mkdir()
     Image.new("RGB", (1, 1), (200, 10, 10)).save(folder / "dot.png")
     Image.new("RGB", (40, 20), (10, 200, 10)).save(folder / "wide.png")  # 20 < 24 high
     Image.new("RGB", (32, 24), (10, 10, 200)).save(folder / "exact.png")
     paths = [folder / "dot.png", folder / "wide.png", folder / "exact.png"]
-    build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))
-    assert capsys.readouterr().err.splitlines() == [
+    with stderr_writes() as writes:
+        build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))
+    assert writes == [
         f"warning: {folder / name}: {size}, smaller than the benchmark's 32x24; its reference is upscaled (blurred): "
-        "use a larger photo for a sharp one"
+        "use a larger photo for a sharp one\n"
         for name, size in (("dot.png", "1x1 px"), ("wide.png", "40x20 px"))
     ]
     reference = np.asarray(Image.open(tmp_path / "bench" / "images" / "I01.png"))
     assert reference.shape == (24, 32, 3) and (reference == (200, 10, 10)).all()  # built all the same
-    build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))  # a rerun with all on disk: silent
-    assert capsys.readouterr().err == ""
+    with stderr_writes() as writes:
+        build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))  # a rerun with all on disk: silent
+    assert writes == []
 
 
 def test_sources_name_pristine_files_in_any_bytes(tmp_path):

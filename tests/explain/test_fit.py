@@ -1,6 +1,7 @@
 """The explanation head's accuracy (arniqa.explain.fit), against counts written by hand."""
 
 import torch
+from streams import stderr_writes
 
 from arniqa.explain.fit import Labelled, accuracy
 from arniqa.models.explain import LABELS, Explainer
@@ -40,9 +41,10 @@ def test_accuracy_counts_as_written_by_hand():
     assert result["chance_top1"] == 1 / 8
 
 
-def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp_path, capsys):
+def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp_path):
     """A run killed while an entry was written left a torn file, and every rerun then stopped at it with
-    torch's traceback until the file was found and deleted by hand."""
+    torch's traceback until the file was found and deleted by hand. The warning is one line in one write (print
+    wrote its newline apart)."""
     import numpy as np
     from PIL import Image
     from tiny_score import load
@@ -61,13 +63,15 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
     entries = sorted(cache.glob("*.pt"))
     assert len(entries) == 2 and not list(cache.glob(".*"))  # no temporary file left behind
     entries[0].write_bytes(entries[0].read_bytes()[:100])  # cut off mid-write
-    again = labelled_features(scorer, paths, cache=cache, **options)
-    err = capsys.readouterr().err
-    assert err.startswith(f"warning: {tmp_path}/ca\\x0ache/{entries[0].name}: damaged explain cache entry")
-    assert err.count("\n") == 1
+    with stderr_writes() as writes:
+        again = labelled_features(scorer, paths, cache=cache, **options)
+    [line] = writes
+    assert line.startswith(f"warning: {tmp_path}/ca\\x0ache/{entries[0].name}: damaged explain cache entry")
+    assert line.count("\n") == 1 and line.endswith("; computing it again\n")
     assert torch.equal(again.features, clean.features) and again.chains == clean.chains
-    labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
-    assert "warning" not in capsys.readouterr().err
+    with stderr_writes() as writes:
+        labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
+    assert writes == []
 
 
 def test_an_entry_cached_before_the_samples_went_in_as_8_bit_images_is_not_reused(tmp_path):

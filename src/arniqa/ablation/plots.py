@@ -10,6 +10,7 @@ import numpy as np
 
 from ..evaluate.report import png_writer
 from ..utils.files import Writer
+from ..utils.names import count
 from .config import AblationConfig
 from .stats import LABELS, METRICS, read_logs
 
@@ -50,7 +51,7 @@ def plot_curves(
             [np.nanmean([seeds[s][k] for s in seeds]) for k in common],
             color=colour,
             lw=2,
-            label=f"{variant} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})",
+            label=f"{variant} ({count(len(seeds), 'seed')})",
         )
         for (v, seed), log in logs.items():
             if v == variant:

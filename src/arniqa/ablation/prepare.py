@@ -30,7 +30,7 @@ def pristine_split(config: AblationConfig, out: Path) -> dict[str, Any]:
     if not d.pristine.strip():  # Path("") is the working folder: its photos, whatever they are, would be the data
         raise AblationError("data.pristine is not set; give the pristine photos with --set data.pristine=FOLDER")
     try:
-        files = list_images(d.pristine, exclude=out)  # an output inside data.pristine holds images of its own
+        files = list_images(d.pristine, exclude=out, required=True)  # an output inside: images of its own
     except ValueError as err:
         raise AblationError(f"data.pristine: {err}") from None
     n = len(files)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..constants import MAX_SEED
-from .command import Verbs, app, fail, fail_no_images, go_on, output_folders, writing
+from .command import Verbs, app, fail, go_on, output_folders, writing
 
 benchmark_app = typer.Typer(
     cls=Verbs, no_args_is_help=True, help="Synthetic benchmarks made with the degradation model."
@@ -28,7 +28,7 @@ def synthetic(
     """Build a KADID-10k-style set: every image x 23 shared types x 5 levels.
 
     Labelled with KADID-10k's mean MOS per type and level. Reruns keep images already written."""
-    from ..data.folders import IMAGE_FOLDER, list_images
+    from ..data.folders import NoImages, list_images
 
     go_on("the images written are kept and a rerun goes on from them")  # Ctrl-C, a signal
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
@@ -41,13 +41,13 @@ def synthetic(
             f"{out} is or holds the --pristine folder; write the benchmark into another", param_hint="-o"
         )
     try:
-        paths = list_images(pristine, exclude=out)  # an output inside --pristine: its images are not pristine
+        paths = list_images(pristine, exclude=out, required=True)  # an output inside --pristine: not pristine
+    except NoImages as e:
+        fail(str(e))
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--pristine") from None
     if images:
         paths = paths[:images]
-    if not paths:
-        fail_no_images([str(pristine)], give=IMAGE_FOLDER)
     try:
         width_height = parse_size(size)
     except ValueError as e:

@@ -329,14 +329,11 @@ def fail_missing(paths: list[str]) -> NoReturn:
 def fail_no_images(
     paths: list[str], summary: str = "", give: str = "image files, or folders or tar shards holding them"
 ) -> NoReturn:
-    """Stop before any model loads: the inputs ``paths`` hold no image file; ``summary``: what was skipped
-    (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
-    from ..data.folders import image_rule
+    """Stop before any model loads: the inputs ``paths`` hold no image file (:func:`~arniqa.data.folders.no_images`);
+    ``summary``: what was skipped (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
+    from ..data.folders import no_images
 
-    more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
-    found = f"no image files found, {summary}" if summary else "no image files found"
-    advice = f"give {give}: {image_rule()}"
-    fail(f"{', '.join(paths[:3])}{more}: {found}; {advice}")
+    fail(no_images(paths, summary, give))
 
 
 def reader_gone(err: BaseException | None) -> bool:

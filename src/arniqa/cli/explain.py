@@ -18,7 +18,6 @@ from .command import (
     checkpoint_option,
     device_option,
     fail,
-    fail_no_images,
     file_output,
     go_on,
     one_writer,
@@ -69,7 +68,7 @@ def fit(
 
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
-    from ..data.folders import IMAGE_FOLDER, list_images
+    from ..data.folders import NoImages, list_images
     from ..models.paths import is_onnx
 
     if cache is not None:  # Ctrl-C, a signal: each reference's features are written whole as they are made
@@ -79,13 +78,12 @@ def fit(
     if checkpoint is not None and is_onnx(checkpoint):
         fail(f"{checkpoint}: an ONNX file; fit on the .safetensors checkpoint it was exported from")
     try:
-        paths = list_images(pristine)[: images or None]
-        test_paths = list_images(test) if test is not None else []
+        paths = list_images(pristine, required=True)[: images or None]
+        test_paths = list_images(test, required=True) if test is not None else []
+    except NoImages as e:
+        fail(str(e))
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    for folder, found in ((pristine, paths), (test, test_paths)):
-        if folder is not None and not found:
-            fail_no_images([str(folder)], give=IMAGE_FOLDER)
     from ..data.synthetic import parse_size
     from ..inference import load, load_model
     from ..utils.console import progress_bar, terminal

@@ -1,5 +1,6 @@
-"""Images in, model inputs out: decoding (images), two-scale views, pristine training pairs, the
-synthetic benchmark and the IQA datasets (iqa/). May import constants, utils and degradations."""
+"""Images in, model inputs out: the folder walk and the image-file rule (folders), decoding (images), two-scale
+views, pristine training pairs, the synthetic benchmark, the sample photos bundled with scikit-image and
+scikit-learn (samples) and the IQA datasets (iqa/). May import constants, utils and degradations."""
 
 from .images import (
     IMAGE_EXTENSIONS,

@@ -15,14 +15,13 @@ import errno
 import os
 import re
 import stat
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside
-from ..utils.messages import printable, warning_line
-from ..utils.names import count
+from ..utils.messages import printable, say, warning_line
+from ..utils.names import agree, count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
 
 NAMED = 10  # entries that are no file named in the skipped note; the others are counted
@@ -227,11 +226,11 @@ def skipped_summary(
     for why, (plural, reason) in FOLDERS_APART.items():
         if n := broken.folder_counts[why]:
             names = _names(map(printable, broken.folders[why]), n)
-            take = f"; give {'it' if n == 1 else 'each'} as a path to {verb} it" if verb else ""
+            take = f"; give {agree(n, 'it', 'each')} as a path to {verb} it" if verb else ""
             parts.append(f"{count(n, why, plural)}: {names} ({reason}{take})")
     if broken.count:
         names = _names((f"{printable(f)} ({why})" for f, why in broken.named), broken.count)
-        entries = "1 entry that is" if broken.count == 1 else f"{broken.count} entries that are"
+        entries = f"{count(broken.count, 'entry', 'entries')} {agree(broken.count, 'that is', 'that are')}"
         parts.append(f"{entries} no file: {names}")
     return "skipped " + "; ".join(parts) if parts else ""
 
@@ -242,23 +241,43 @@ def _names(named: Iterable[str], total: int) -> str:
     return ", ".join(named) + (", ..." if total > len(named) else "")
 
 
+def not_a_folder(path: Path) -> str:
+    """What is wrong with ``path``, which is not a folder: something else is there, or nothing."""
+    return "not a folder" if path.exists() else "no such folder"
+
+
 def training_root(root: str | os.PathLike) -> Path:
     """``root``, the folder of the training images, as a Path; ValueError when it is not a folder."""
     root = Path(root)
     if not root.is_dir():
-        what = "not a folder" if root.exists() else "no such folder"
-        raise ValueError(f"{root}: {what} (the training images); give {IMAGE_FOLDER}")
+        raise ValueError(f"{root}: {not_a_folder(root)} (the training images); give {IMAGE_FOLDER}")
     return root
 
 
-def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True) -> list[Path]:
+class NoImages(ValueError):
+    """Inputs that hold no image file (:func:`no_images` says it)."""
+
+
+def no_images(paths: list[str], summary: str = "", give: str = IMAGE_FOLDER) -> str:
+    """The one line for inputs ``paths`` that hold no image file: the first three, what was skipped in them
+    (``summary``, :func:`skipped_summary`), and what to give (``give``: what the command takes, and
+    :func:`image_rule`)."""
+    more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
+    found = f"no image files found, {summary}" if summary else "no image files found"
+    return f"{', '.join(paths[:3])}{more}: {found}; give {give}: {image_rule()}"
+
+
+def list_images(
+    folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True, required: bool = False
+) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
     skipped or broken is said in one warning line on stderr (:func:`skipped_summary`), unless ``warn`` is False
-    (the folder listed again, said already); ValueError when ``folder`` is not a folder."""
+    (the folder listed again, said already); ValueError when ``folder`` is not a folder, and, when ``required``,
+    :class:`NoImages` when it holds no image file (what was skipped said in that one line, not in a warning)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give {IMAGE_FOLDER}")
+        raise ValueError(f"{folder}: {not_a_folder(folder)}; give {IMAGE_FOLDER}")
     skipped: Counter = Counter()
     broken = Broken()
 
@@ -274,6 +293,9 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
             files.append(path)
         else:
             skipped[skipped_kind(str(path))] += 1
-    if warn and (summary := skipped_summary(skipped, broken)):
-        print(warning_line(f"{folder}: {summary}"), file=sys.stderr)
+    summary = skipped_summary(skipped, broken)
+    if required and not files:
+        raise NoImages(no_images([str(folder)], summary))
+    if warn and summary:
+        say(warning_line(f"{folder}: {summary}"))
     return files

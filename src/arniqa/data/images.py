@@ -152,7 +152,8 @@ ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (
 
 
 def is_image_file(path: PathLike) -> bool:
-    """True when the file extension belongs to a format PIL can open."""
+    """True when the file's extension, in any case, is one of :data:`IMAGE_EXTENSIONS` (the formats decoded, not
+    the refused ones). The rule of the commands adds a decoder's look at the header (:func:`~.folders.is_image`)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 

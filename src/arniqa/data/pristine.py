@@ -25,7 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .folders import image_rule, list_images, training_root
+from .folders import list_images, training_root
 from .images import read_image, uint8_view
 from .views import half_scale_crop
 
@@ -45,10 +45,7 @@ def training_images(root: str | Path) -> list[Path]:
         if kadis.is_dir():
             if files := list_images(kadis):
                 return files
-    files = list_images(root)
-    if not files:
-        raise ValueError(f"{root}: no image files found; give a folder holding image files: {image_rule()}")
-    return files
+    return list_images(root, required=True)
 
 
 def image_set_id(files: Sequence[Path]) -> str:

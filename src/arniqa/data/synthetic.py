@@ -10,7 +10,6 @@ KADID-10k's **mean MOS over its 81 contents for that type and level** (a human s
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from PIL import Image
 from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
-from ..utils.messages import warning_line
+from ..utils.messages import say, warning_line
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -98,12 +97,11 @@ def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
         raise ImageError(e.path, e.problem, "take it out of the pristine photos (or replace it) and rerun") from None
     (w, h), (tw, th) = pil.size, size
     if w < tw or h < th:
-        print(
+        say(
             warning_line(
                 f"{path}: {w}x{h} px, smaller than the benchmark's {tw}x{th}; its reference is "
                 "upscaled (blurred): use a larger photo for a sharp one"
-            ),
-            file=sys.stderr,
+            )
         )
     return _fit(pil, size)
 

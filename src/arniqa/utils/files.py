@@ -9,7 +9,10 @@ full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever t
 the one JSON writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`escape_name` writes a file name in any bytes into a text file losslessly.
+:func:`escape_name` writes a file name in any bytes into a text file losslessly, :func:`csv_line` a CSV record.
+The cache: its folder (:func:`cache_dir`), entries named by a file's digest (:func:`sha256_of`,
+:func:`short_digest`), made by one process at a time (:func:`one_maker`), the least used pruned
+(:func:`mark_used`, :func:`prune_cache`), and the line when it cannot be written (:func:`cache_unwritable`).
 """
 
 from __future__ import annotations
