@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.client
+import itertools
 import logging
+import math
 import os
 import re
 import socket
@@ -19,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from ..utils.files import NO_SPACE, atomic_write, cache_dir, one_maker, remove_left_temporaries, sha256_of
+from ..utils.messages import say
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
@@ -34,6 +38,11 @@ MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.
 # A download's temporary file left by a killed process is removed by the next download into its folder once
 # untouched this long (seconds): a download still going writes to it at least every TIMEOUT seconds.
 LEFT_AFTER = 600
+# An answer 429 (Too Many Requests) or 503 (Service Unavailable) with a Retry-After of at most RETRY_WAIT seconds is
+# waited out and the request made again, RETRIES times at most: a cluster's jobs starting together may all ask a
+# host at once.
+RETRIES = 4
+RETRY_WAIT = 120
 CACHE_ADVICE = (
     "set ARNIQA_CACHE to a folder you can write, or pass --weights-dir (weights_dir), a folder holding the files"
 )
@@ -163,15 +172,7 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
         return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
-        try:
-            with _Deadline(TIMEOUT) as deadline:
-                response = urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
-        except urllib.error.HTTPError as e:
-            raise failed(f"HTTP {e.code} {e.reason}") from e
-        except (urllib.error.URLError, OSError) as e:
-            raise failed(getattr(e, "reason", e)) from e
-        except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, LineTooLong)
-            raise failed(f"the answer is not HTTP ({type(e).__name__}: {_reason(e)})") from e
+        response = _answer(url, failed, progress)
         received = 0
 
         def read(size: int) -> bytes:
@@ -210,6 +211,46 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
     atomic_write(target, write)
     return h.hexdigest()
+
+
+def _answer(url: str, failed, progress: bool):
+    """The answer to a GET of ``url``. A 429 or 503 asking to retry after at most :data:`RETRY_WAIT` seconds is
+    waited out (one line on stderr each time, with ``progress``) and asked again, :data:`RETRIES` times at most."""
+    for retry in itertools.count(1):
+        try:
+            with _Deadline(TIMEOUT) as deadline:
+                return urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            status = f"HTTP {e.code} {e.reason}"
+            wait = _retry_after(e.headers) if e.code in (429, 503) else None
+            e.close()
+            if wait is None:
+                raise failed(status) from e
+            if wait > RETRY_WAIT:
+                raise failed(
+                    f"{status}, the server asking to retry in {math.ceil(wait)} s, more than the {RETRY_WAIT} s a "
+                    "download waits; rerun later"
+                ) from e
+            if retry > RETRIES:
+                raise failed(f"{status} again after waiting {RETRIES} times as the server asked; rerun later") from e
+            if progress:
+                say(f"{status} from {url}: retrying in {math.ceil(wait)} s as it asks ({retry} of {RETRIES})")
+            time.sleep(wait)
+        except (urllib.error.URLError, OSError) as e:
+            raise failed(getattr(e, "reason", e)) from e
+        except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, LineTooLong)
+            raise failed(f"the answer is not HTTP ({type(e).__name__}: {_reason(e)})") from e
+
+
+def _retry_after(headers) -> float | None:
+    """The seconds an answer's Retry-After header asks to wait (a number, or an HTTP date: 0 once passed), or None
+    without a header that reads as either."""
+    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
 
 
 def _not_torch_archive(path: Path) -> str | None:
