@@ -617,6 +617,29 @@ def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
         _fetch("https://weights.example/ARNIQA.pth", tmp_path)
 
 
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4"])
+def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, scheme):
+    """HTTPS_PROXY naming a SOCKS proxy (as clusters set for ssh tunnels) was spoken HTTP to: a refused connection
+    or a garbled answer, as if the proxy were down. It is named now, with what to do, and never connected to."""
+    for name in ("no_proxy", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(download, "TIMEOUT", 1)  # before: a CONNECT unanswered, waited for
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.settimeout(0.2)
+        proxy = f"{scheme}://127.0.0.1:{listening.getsockname()[1]}"
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        said = (
+            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): a {scheme} "
+            f"proxy, and a download goes through an HTTP proxy only; name one in HTTPS_PROXY; to work offline, place "
+            f"ARNIQA.pth in {tmp_path} "
+        )
+        with pytest.raises(DownloadError, match=re.escape(said)):
+            _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+        with pytest.raises(TimeoutError):
+            listening.accept()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_processes_starting_together_download_a_file_once(serve, tmp_path):
     """A cluster's 4 jobs starting together on one shared cache each downloaded ARNIQA.pth (4 x 112 MB). One
     downloads it now, the others wait for it and use its file; a failed download leaves the next one to try."""

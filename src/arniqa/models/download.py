@@ -166,12 +166,16 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     """Download ``url`` to ``target`` through a temporary file; verify, then rename. Returns the digest."""
     h = hashlib.sha256()
 
-    via = _proxy(url)
+    proxy = _proxy(url)
+    via = f" through the proxy {proxy[0]} ({proxy[1]})" if proxy else ""
 
     def failed(problem) -> DownloadError:
         return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
+        kind = re.match(r"([A-Za-z][\w+.-]*)://", proxy[0]) if proxy else None
+        if kind and kind[1].lower() not in ("http", "https"):  # urllib would speak HTTP to it
+            raise failed(f"a {kind[1]} proxy, and a download goes through an HTTP proxy only; name one in {proxy[1]}")
         response = _answer(url, failed, progress)
         received = 0
 
@@ -398,16 +402,15 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
             yield block
 
 
-def _proxy(url: str) -> str:
-    """`` through the proxy P (VARIABLE)`` when urllib sends ``url`` through a proxy the environment names (a dead
-    one reads as the server being down), else ``""``."""
+def _proxy(url: str) -> tuple[str, str] | None:
+    """The proxy urllib sends ``url`` through and what named it (``HTTPS_PROXY``), to name in a failure (a dead one
+    reads as the server being down); None when it goes direct."""
     parts = urllib.parse.urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
-        return ""
+        return None
     names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY")
-    source = next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
-    return f" through the proxy {proxy} ({source})"
+    return proxy, next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
 
 
 def _with_encoder(target: Path) -> bool:
