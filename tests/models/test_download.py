@@ -617,6 +617,29 @@ def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
         _fetch("https://weights.example/ARNIQA.pth", tmp_path)
 
 
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4"])
+def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, scheme):
+    """HTTPS_PROXY naming a SOCKS proxy (as clusters set for ssh tunnels) was spoken HTTP to: a refused connection
+    or a garbled answer, as if the proxy were down. It is named now, with what to do, and never connected to."""
+    for name in ("no_proxy", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(download, "TIMEOUT", 1)  # before: a CONNECT unanswered, waited for
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.settimeout(0.2)
+        proxy = f"{scheme}://127.0.0.1:{listening.getsockname()[1]}"
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        said = (
+            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): a {scheme} "
+            f"proxy, and a download goes through an HTTP proxy only; name one in HTTPS_PROXY; to work offline, place "
+            f"ARNIQA.pth in {tmp_path} "
+        )
+        with pytest.raises(DownloadError, match=re.escape(said)):
+            _fetch("https://weights.example/ARNIQA.pth", tmp_path)
+        with pytest.raises(TimeoutError):
+            listening.accept()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_processes_starting_together_download_a_file_once(serve, tmp_path):
     """A cluster's 4 jobs starting together on one shared cache each downloaded ARNIQA.pth (4 x 112 MB). One
     downloads it now, the others wait for it and use its file; a failed download leaves the next one to try."""
@@ -675,3 +698,76 @@ def test_a_full_disk_says_to_free_space(serve, tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match=said):
         _fetch(serve(sending(_archive(), len(_archive()))), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _busy_then(answer, code: int, retry_after: str | None, times: int, asked: list):
+    """An answer: ``code`` with a Retry-After of ``retry_after`` (none if None) to the first ``times`` requests,
+    then ``answer``; each request is counted in ``asked``."""
+
+    def busy(handler):
+        asked.append(time.monotonic())
+        if len(asked) > times:
+            return answer(handler)
+        handler.send_response(code)
+        if retry_after is not None:
+            handler.send_header("Retry-After", retry_after)
+        handler.send_header("Content-Length", "0")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+
+    return busy
+
+
+@pytest.mark.parametrize(
+    "code, retry_after",
+    [(429, "0"), (503, "1"), (429, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 60)))],
+    ids=["429", "503-one-second", "429-date-passed"],
+)
+def test_a_server_asking_to_retry_later_is_waited_for(serve, tmp_path, capfd, code, retry_after):
+    """A 429 (Too Many Requests) or 503 with Retry-After, as a host answers the jobs of a cluster starting together,
+    was a failure at once (`HTTP 429 Too Many Requests`, exit 2). Now the time asked is waited (a date already
+    passed: none), each wait said once on stderr, and the file downloaded."""
+    asked = []
+    url = serve(_busy_then(sending(_archive(), len(_archive())), code, retry_after, 2, asked))
+    path = fetch("ARNIQA.pth", weights_dir=tmp_path, url=url, progress=True, download=True)
+    assert path.read_bytes() == _archive() and len(asked) == 3
+    lines = capfd.readouterr().err.splitlines()
+    waits = [line for line in lines if line.startswith(f"HTTP {code} ")]
+    seconds = "1" if retry_after == "1" else "0"
+    assert waits == [
+        f"HTTP {code} {http.HTTPStatus(code).phrase} from {url}: retrying in {seconds} s as it asks "
+        f"({n} of {download.RETRIES})"
+        for n in (1, 2)
+    ]
+    if retry_after == "1":  # the time asked, waited between the requests
+        assert asked[1] - asked[0] >= 0.9 and asked[2] - asked[1] >= 0.9
+
+
+def test_a_server_asking_too_long_a_wait_or_too_often_is_one_line(serve, tmp_path, monkeypatch):
+    """A Retry-After beyond the bound is not waited: one line saying so and what to do; nor is a server still busy
+    after RETRIES waits. Without Retry-After, and for other codes, the failure is at once as before."""
+    monkeypatch.setattr(download, "RETRY_WAIT", 1)
+    monkeypatch.setattr(download, "RETRIES", 2)
+    archive = sending(_archive(), len(_archive()))
+    for code, retry_after, times, requests, problem in [
+        (
+            429,
+            "3600",
+            1,
+            1,
+            "HTTP 429 Too Many Requests, the server asking to retry in 3600 s, more than the 1 s a "
+            "download waits; rerun later",
+        ),
+        (503, "0", 5, 3, "HTTP 503 Service Unavailable again after waiting 2 times as the server asked; rerun later"),
+        (429, None, 1, 1, "HTTP 429 Too Many Requests"),
+        (429, "soon", 1, 1, "HTTP 429 Too Many Requests"),
+        (500, "0", 1, 1, "HTTP 500 Internal Server Error"),
+    ]:
+        asked = []
+        url = serve(_busy_then(archive, code, retry_after, times, asked))
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=f"cannot download {url}: {re.escape(problem)}; to work offline, place"):
+            _fetch(url, tmp_path)
+        assert len(asked) == requests and time.monotonic() - start < 5  # the 3600 s asked not waited
+        assert list(tmp_path.iterdir()) == []

@@ -144,3 +144,30 @@ def test_a_command_stopped_by_a_signal_removes_its_lock_file(tmp_path, verb, sig
     assert child.returncode == 128 + signum
     assert not lock.exists()
     assert sorted(os.listdir(tmp_path)) == before  # no output yet, no folder made for it
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock")
+def test_a_file_system_without_locks_is_left_without_a_lock_file(tmp_path, monkeypatch):
+    """On a file system without locks (flock: ENOLCK, an NFS mount without its lock service) the lock file opened
+    for the lock no one could take stayed in the folder (the cache: `.ARNIQA.pth.lock` beside the weights, for
+    ever). It is removed now, the error kept; one holding a holder's pid is left."""
+    import errno
+    import fcntl
+
+    from arniqa.utils.files import lock_file, one_maker
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError) as err:
+        with output_lock(tmp_path):
+            pass
+    assert err.value.errno == errno.ENOLCK and os.listdir(tmp_path) == []
+    with one_maker(tmp_path / "ARNIQA.pth", "downloading") as locked:
+        (tmp_path / "ARNIQA.pth").write_bytes(b"w")
+    assert not locked and os.listdir(tmp_path) == ["ARNIQA.pth"]
+    lock_file(tmp_path / "ARNIQA.pth").write_text("123")  # a holder's, on a client that has locks
+    with one_maker(tmp_path / "ARNIQA.pth", "downloading"):
+        pass
+    assert sorted(os.listdir(tmp_path)) == [".ARNIQA.pth.lock", "ARNIQA.pth"]

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.client
+import itertools
 import logging
+import math
 import os
 import re
 import socket
@@ -19,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from ..utils.files import NO_SPACE, atomic_write, cache_dir, one_maker, remove_left_temporaries, sha256_of
+from ..utils.messages import say
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
@@ -34,6 +38,11 @@ MAX_BYTES = 512 << 20  # a download's bound: the largest published file, ARNIQA.
 # A download's temporary file left by a killed process is removed by the next download into its folder once
 # untouched this long (seconds): a download still going writes to it at least every TIMEOUT seconds.
 LEFT_AFTER = 600
+# An answer 429 (Too Many Requests) or 503 (Service Unavailable) with a Retry-After of at most RETRY_WAIT seconds is
+# waited out and the request made again, RETRIES times at most: a cluster's jobs starting together may all ask a
+# host at once.
+RETRIES = 4
+RETRY_WAIT = 120
 CACHE_ADVICE = (
     "set ARNIQA_CACHE to a folder you can write, or pass --weights-dir (weights_dir), a folder holding the files"
 )
@@ -157,21 +166,17 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     """Download ``url`` to ``target`` through a temporary file; verify, then rename. Returns the digest."""
     h = hashlib.sha256()
 
-    via = _proxy(url)
+    proxy = _proxy(url)
+    via = f" through the proxy {proxy[0]} ({proxy[1]})" if proxy else ""
 
     def failed(problem) -> DownloadError:
         return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
-        try:
-            with _Deadline(TIMEOUT) as deadline:
-                response = urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
-        except urllib.error.HTTPError as e:
-            raise failed(f"HTTP {e.code} {e.reason}") from e
-        except (urllib.error.URLError, OSError) as e:
-            raise failed(getattr(e, "reason", e)) from e
-        except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, LineTooLong)
-            raise failed(f"the answer is not HTTP ({type(e).__name__}: {_reason(e)})") from e
+        kind = re.match(r"([A-Za-z][\w+.-]*)://", proxy[0]) if proxy else None
+        if kind and kind[1].lower() not in ("http", "https"):  # urllib would speak HTTP to it
+            raise failed(f"a {kind[1]} proxy, and a download goes through an HTTP proxy only; name one in {proxy[1]}")
+        response = _answer(url, failed, progress)
         received = 0
 
         def read(size: int) -> bytes:
@@ -210,6 +215,46 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
     atomic_write(target, write)
     return h.hexdigest()
+
+
+def _answer(url: str, failed, progress: bool):
+    """The answer to a GET of ``url``. A 429 or 503 asking to retry after at most :data:`RETRY_WAIT` seconds is
+    waited out (one line on stderr each time, with ``progress``) and asked again, :data:`RETRIES` times at most."""
+    for retry in itertools.count(1):
+        try:
+            with _Deadline(TIMEOUT) as deadline:
+                return urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            status = f"HTTP {e.code} {e.reason}"
+            wait = _retry_after(e.headers) if e.code in (429, 503) else None
+            e.close()
+            if wait is None:
+                raise failed(status) from e
+            if wait > RETRY_WAIT:
+                raise failed(
+                    f"{status}, the server asking to retry in {math.ceil(wait)} s, more than the {RETRY_WAIT} s a "
+                    "download waits; rerun later"
+                ) from e
+            if retry > RETRIES:
+                raise failed(f"{status} again after waiting {RETRIES} times as the server asked; rerun later") from e
+            if progress:
+                say(f"{status} from {url}: retrying in {math.ceil(wait)} s as it asks ({retry} of {RETRIES})")
+            time.sleep(wait)
+        except (urllib.error.URLError, OSError) as e:
+            raise failed(getattr(e, "reason", e)) from e
+        except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, LineTooLong)
+            raise failed(f"the answer is not HTTP ({type(e).__name__}: {_reason(e)})") from e
+
+
+def _retry_after(headers) -> float | None:
+    """The seconds an answer's Retry-After header asks to wait (a number, or an HTTP date: 0 once passed), or None
+    without a header that reads as either."""
+    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
 
 
 def _not_torch_archive(path: Path) -> str | None:
@@ -357,16 +402,15 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
             yield block
 
 
-def _proxy(url: str) -> str:
-    """`` through the proxy P (VARIABLE)`` when urllib sends ``url`` through a proxy the environment names (a dead
-    one reads as the server being down), else ``""``."""
+def _proxy(url: str) -> tuple[str, str] | None:
+    """The proxy urllib sends ``url`` through and what named it (``HTTPS_PROXY``), to name in a failure (a dead one
+    reads as the server being down); None when it goes direct."""
     parts = urllib.parse.urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
-        return ""
+        return None
     names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY")
-    source = next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
-    return f" through the proxy {proxy} ({source})"
+    return proxy, next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
 
 
 def _with_encoder(target: Path) -> bool:

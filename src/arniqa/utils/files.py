@@ -585,6 +585,11 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
                     ) from None
                 wait(pid)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks (ENOLCK): the lock file, which no one holds, is not left
+                with suppress(OSError):
+                    if os.fstat(fd).st_size == 0:  # the pid a holder writes is not there
+                        name.unlink()
+                raise
             # The owner before us may have removed the file between our open and our lock: lock the new one.
             try:
                 held = os.path.samestat(os.fstat(fd), os.stat(name))
