@@ -34,7 +34,7 @@ from rich.table import Table
 
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
-from arniqa.degradations.sampler import LEVEL_PROBS, apply_chains, sample_chain
+from arniqa.degradations.sampler import apply_chains, level_probs, sample_chain
 from arniqa.utils.files import write_json
 from arniqa.utils.runtime import cpu_name, keep_freed_memory
 
@@ -110,7 +110,7 @@ def mix_weight(name: str) -> float:
 
 def mix_share(name: str, ms: list[float]) -> float:
     """Expected ms per crop that ``name`` adds to the sampler's mix, from its per-level costs."""
-    return mix_weight(name) * sum(p * t for p, t in zip(LEVEL_PROBS, ms))
+    return mix_weight(name) * sum(p * t for p, t in zip(level_probs(), ms))
 
 
 def photo_crops(count: int, size: int, seed: int) -> torch.Tensor:
