@@ -283,7 +283,12 @@ def test_calibration_photos_that_are_not_there_say_what_to_give(tmp_path):
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "a.txt").write_text("no photo")
-    for folder, problem in [("empty", "no images to calibrate on"), ("a.txt", "not a folder of calibration photos")]:
+    # a.txt said 'not a folder of calibration photos', and so did a folder not there
+    for folder, problem in [
+        ("empty", "no images to calibrate on"),
+        ("a.txt", "not a folder (the calibration photos)"),
+        ("gone", "no such folder (the calibration photos)"),
+    ]:
         with pytest.raises(ValueError) as err:
             calibration_files(tmp_path / folder)
         assert str(err.value) == f"{tmp_path / folder}: {problem}; give a folder of photos like those to score"

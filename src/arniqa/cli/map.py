@@ -212,10 +212,13 @@ def read_map_index(folder: Path) -> dict[str, Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
     as written there and by that path made absolute (from the current folder). ValueError (one line) when
     ``folder`` is not there, is no folder or has no maps.csv."""
+    from ..data.folders import not_a_folder
+
     listing = folder / "maps.csv"
     if not folder.is_dir():  # said "no maps.csv in it" of a mistyped folder, and of maps/maps.csv itself
-        what = "not a folder" if folder.exists() else "no such folder"
-        raise ValueError(f"{folder}: {what}; give the folder that arniqa map -o wrote (it holds maps.csv)")
+        raise ValueError(
+            f"{folder}: {not_a_folder(folder)}; give the folder that arniqa map -o wrote (it holds maps.csv)"
+        )
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
     index: dict[str, Path] = {}
