@@ -60,9 +60,7 @@ def calibration_files(folder: str | os.PathLike, warn: bool = True) -> list[Path
         raise ValueError(
             f"{folder}: {not_a_folder(folder)} (the calibration photos); give a folder of photos like those to score"
         )
-    files = list_images(folder, warn=warn)
-    if not files:
-        raise ValueError(f"{folder}: no images to calibrate on; give a folder of photos like those to score")
+    files = list_images(folder, warn=warn, required=True, give="a folder of photos like those to score")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
 
 
