@@ -69,16 +69,15 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="a checkpoint of this project: time it instead (1 image)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "startup-cpu.json")
     args = ap.parse_args()
-    from arniqa.data.folders import IMAGE_FOLDER, list_images
+    from arniqa.data.folders import list_images
     from arniqa.utils.files import write_json
+    from arniqa.utils.messages import error_line
     from arniqa.utils.runtime import machine_summary
 
     try:
-        photos = [str(p) for p in list_images(args.images)[:100]]  # the image files arniqa score takes in a folder
+        photos = [str(p) for p in list_images(args.images, required=True)[:100]]  # those arniqa score takes
     except ValueError as e:
-        sys.exit(f"error: {e}")
-    if not photos:
-        sys.exit(f"error: {args.images}: no image files; give {IMAGE_FOLDER}")
+        sys.exit(error_line(str(e)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"

@@ -574,22 +574,47 @@ def test_a_folder_named_as_an_output_this_run_does_not_write_is_left_alone(setup
 
 
 def test_a_full_disk_under_the_feature_cache_is_one_line_naming_the_cache_file(setup, tmp_path, monkeypatch):
-    """It was Python's ``[Errno 28] No space left on device: '...features.npy'`` (the cache is not under -o)."""
+    """It was Python's ``[Errno 28] No space left on device: '...features.npy'`` (the cache is not under -o). Then
+    it ended '(or choose another output)', as if -o were at fault; it names what chose the cache now."""
     import errno
 
     import arniqa.evaluate.features
-
-    features = tmp_path / "cache-quick" / "key" / "features.npy"
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(features))
 
     monkeypatch.setattr(arniqa.evaluate.features, "dataset_features", full)
+    features = tmp_path / "cache-quick" / "key" / "features.npy"
     result = CliRunner().invoke(app, _quick(setup, setup / "kadid", tmp_path / "out"))
     assert result.exit_code == 2
     assert _one_line(result) == (
-        f"error: {features}: cannot write it: disk full (ENOSPC); free space and rerun (or choose another output)"
+        f"error: {features}: cannot write it: disk full (ENOSPC); free space and rerun (or choose another --cache-dir)"
     )
+    args = _quick(setup, setup / "kadid", tmp_path / "out")
+    del args[args.index("--cache-dir") : args.index("--cache-dir") + 2]
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "shared"))
+    features = tmp_path / "shared" / "features" / "key" / "features.npy"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert _one_line(result) == (
+        f"error: {features}: cannot write it: disk full (ENOSPC); free space and rerun (or set ARNIQA_CACHE to "
+        "another folder, or choose a --cache-dir)"
+    )
+
+
+def test_a_cache_dir_that_cannot_be_made_is_one_line_naming_cache_dir(setup, tmp_path):
+    """--cache-dir under a file: the line said 'choose an output you can write to' of the cache; it names
+    --cache-dir now, and the -o folder made for the run is gone again."""
+    (tmp_path / "notes").write_text("a file")
+    args = _quick(setup, setup / "kadid", tmp_path / "out")
+    args[args.index("--cache-dir") + 1] = str(tmp_path / "notes" / "cache")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {tmp_path / 'notes' / 'cache'}: cannot write it: {tmp_path / 'notes'} is a file, not a folder; "
+        "choose another --cache-dir\n"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_too_few_validation_images_for_the_alpha_search_is_said_before_any_work(setup, tmp_path):

@@ -865,7 +865,8 @@ def test_export_refuses_a_device_or_a_pipe_as_its_output(workdir, kind):
 
 def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(workdir, monkeypatch):
     """`export --checkpoint m.onnx`, `--explainer` naming a checkpoint without a head, `--int8 --calibrate` naming a
-    file or an empty folder: the lines named the file and the problem but not what to give instead."""
+    file or an empty folder: the lines named the file and the problem but not what to give instead. --calibrate
+    naming a file said 'no such folder' of it; 'not a folder' now, as the folder checks say elsewhere."""
     from tiny_arniqa import TinyARNIQA
 
     import arniqa.models.checkpoint as checkpoint
@@ -878,10 +879,12 @@ def test_a_file_of_the_wrong_kind_for_an_option_is_one_line_saying_what_to_give(
         "or export the checkpoint it was made from",
         ("score", "photos", "--explainer", "model.safetensors"): "model.safetensors: holds no explanation head; "
         "give the head that arniqa explain fit -o wrote",
-        ("export", "-o", "q.onnx", "--int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
+        ("export", "-o", "q.onnx", "--int8", "--calibrate", "photos/a.png"): "photos/a.png: not a folder "
         "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
         # before: "(calibrate: ...)", load()'s keyword
-        ("score", "photos", "--precision", "int8", "--calibrate", "photos/a.png"): "photos/a.png: no such folder "
+        ("score", "photos", "--precision", "int8", "--calibrate", "photos/a.png"): "photos/a.png: not a folder "
+        "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
+        ("score", "photos", "--precision", "int8", "--calibrate", "phtos"): "phtos: no such folder "
         "(--calibrate: the photos to calibrate the int8 model on); give a folder of photos",
     }
     for args, line in runs.items():

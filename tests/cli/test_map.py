@@ -185,6 +185,37 @@ def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_s
     assert run("photos", "--crop", "16", "--resume").exit_code == EXIT_FAILED
 
 
+def test_resume_from_another_folder_says_that_no_row_names_an_input(tmp_path, monkeypatch):
+    """`arniqa map photos -o maps`, then `arniqa map lib/photos -o lib/maps --resume` from the folder above: every
+    image was mapped again under new names (a-2.map.png) and the run said only that it kept the rows of other
+    images. It says now, as score's --resume does, that none of the rows names an input."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("lib/photos")
+    for name, colour in [("a", 40), ("b", 90)]:
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"lib/photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", str(tmp_path / "tiny.onnx"), "--stride", "8", "--crop", "16"]
+    monkeypatch.chdir(tmp_path / "lib")
+    assert CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model]).exit_code == EXIT_OK
+    result = CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model, "--resume"])  # the same folder
+    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+
+    monkeypatch.chdir(tmp_path)  # the rows' photos/a.png read from here: another image
+    result = CliRunner().invoke(app, ["map", "lib/photos", "-o", "lib/maps", *model, "--resume"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stderr == (
+        "warning: lib/maps/maps.csv: none of its 2 rows names an input; paths are matched from the folder arniqa "
+        "runs in (photos/a.jpg from /home/me and from /tmp differ), so all 2 inputs were mapped again: give the "
+        "paths as the run that wrote it did, from the same folder\n"
+    )
+    assert sorted(n for n in os.listdir("lib/maps") if n.endswith(".map.png")) == [
+        "a-2.map.png",
+        "a.map.png",
+        "b-2.map.png",
+        "b.map.png",
+    ]
+
+
 def test_a_terminal_shows_a_bar_of_the_images_mapped(tmp_path, monkeypatch):
     """map said nothing until the end, hours later for a photo library. Now a terminal shows a bar counting the
     images mapped of those to map (off a terminal nothing: the tests above read stderr whole)."""

@@ -283,10 +283,30 @@ def test_calibration_photos_that_are_not_there_say_what_to_give(tmp_path):
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "a.txt").write_text("no photo")
-    for folder, problem in [("empty", "no images to calibrate on"), ("a.txt", "not a folder of calibration photos")]:
+    # a.txt said 'not a folder of calibration photos', and so did a folder not there
+    for folder, problem in [
+        ("a.txt", "not a folder (the calibration photos)"),
+        ("gone", "no such folder (the calibration photos)"),
+    ]:
         with pytest.raises(ValueError) as err:
             calibration_files(tmp_path / folder)
         assert str(err.value) == f"{tmp_path / folder}: {problem}; give a folder of photos like those to score"
+
+
+def test_a_calibration_folder_with_no_photo_is_one_line_saying_what_it_skipped(tmp_path, capsys):
+    """A folder holding only notes.txt said it in two lines, a warning of what was skipped, then 'no images to
+    calibrate on'; it is one line now, as every verb's folder with no image (data/folders.no_images)."""
+    from arniqa.inference.quantize import calibration_files
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "read me.txt").write_text("no photo")
+    for folder, found in [("empty", "no image files found"), ("notes", "no image files found, skipped 1 file ")]:
+        with pytest.raises(ValueError) as err:
+            calibration_files(tmp_path / folder)
+        assert str(err.value).startswith(f"{tmp_path / folder}: {found}")
+        assert "; give a folder of photos like those to score: files ending in .jpg" in str(err.value)
+    assert capsys.readouterr().err == ""
 
 
 def test_what_the_calibration_folder_skips_is_said_once(tmp_path):

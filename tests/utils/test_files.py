@@ -559,6 +559,30 @@ def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp
     assert said == ["pid 4242"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="flock")
+def test_the_waiting_line_of_a_cache_maker_is_one_line_whatever_the_folder_name(tmp_path, capsys):
+    """A maker waiting on another said its line through a rich console, a newline in the cache folder's name
+    splitting it in two; it is one line now, written in one write as every stderr line."""
+    import fcntl
+    import threading
+
+    from arniqa.utils.files import lock_file, one_maker
+
+    target = tmp_path / "a\nb" / "model.onnx"
+    target.parent.mkdir()
+    fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process making it
+    os.pwrite(fd, b"4242", 0)
+    threading.Timer(0.2, lambda: fcntl.flock(fd, fcntl.LOCK_UN)).start()
+    with one_maker(target, "exporting") as locked:
+        assert locked
+    os.close(fd)
+    assert (
+        capsys.readouterr().err
+        == f"waiting for another arniqa process (pid 4242) exporting {tmp_path}/a\\x0ab/model.onnx\n"
+    )
+
+
 @pytest.mark.parametrize("text", ["image,mos\n", "5.1 i01_01_1.bmp\n", "path,dmos\r\ncafé.png,3\r\n", "a"])
 def test_utf16_tells_utf16_text_from_utf8_by_its_first_bytes(text):
     """UTF-16 with its byte order mark or without it (ASCII, and Latin-1 letters, hold a zero byte every other

@@ -412,10 +412,13 @@ def html_output(path: Path) -> None:
         fail(str(e))
 
 
-def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ...] = ()) -> None:
+def output_place(
+    path: Path, folder: bool = False, inputs: tuple[Path | None, ...] = (), elsewhere: str | None = None
+) -> None:
     """Create the folder ``path`` (``folder``), or the folder that will hold the file ``path``, before the work
     starts; one line naming ``path`` and exit 2 when it cannot be made (a file in the way, no permission) or
-    when it is one of the command's ``inputs`` (writing would destroy it)."""
+    when it is one of the command's ``inputs`` (writing would destroy it). ``elsewhere``: as for
+    :func:`~arniqa.cli.result_files.output_error`."""
     from .result_files import output_error
 
     for source in inputs:
@@ -424,7 +427,7 @@ def output_place(path: Path, folder: bool = False, inputs: tuple[Path | None, ..
     try:
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        fail(str(output_error(str(path), e)))
+        fail(str(output_error(str(path), e, elsewhere=elsewhere)))
 
 
 def file_output(path: Path) -> None:
@@ -448,17 +451,23 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 @contextmanager
-def output_folders(*paths: Path | None, files: tuple[Path | None, ...] = ()) -> Iterator[None]:
-    """:func:`output_place` of the folders ``paths`` and of the output ``files`` (None: none) around a command's
-    work; when the work stops (an error line, Ctrl-C, SIGTERM, any exception), the folders made here are removed
-    again while empty, and so are the empty folders the work made inside them (a ``run/`` or ``images/`` it had not
-    written into yet), so a stopped run leaves no empty output folder behind."""
-    folders = [p for p in (*paths, *(f.parent for f in files if f is not None)) if p is not None]
+def output_folders(
+    *paths: Path | None, files: tuple[Path | None, ...] = (), cache: tuple[Path, str] | None = None
+) -> Iterator[None]:
+    """:func:`output_place` of the folders ``paths``, of the output ``files`` (None: none) and of the ``cache``
+    folder (with how to choose another: :func:`~arniqa.cli.result_files.output_error`'s ``elsewhere``) around a
+    command's work; when the work stops (an error line, Ctrl-C, SIGTERM, any exception), the folders made here are
+    removed again while empty, and so are the empty folders the work made inside them (a ``run/`` or ``images/`` it
+    had not written into yet), so a stopped run leaves no empty output folder behind."""
+    cached = None if cache is None else cache[0]
+    folders = [p for p in (*paths, cached, *(f.parent for f in files if f is not None)) if p is not None]
     made = sorted({p for path in folders for p in (path, *path.parents) if not p.exists()}, key=lambda p: -len(p.parts))
     try:
         for path in paths:
             if path is not None:
                 output_place(path, folder=True)
+        if cache is not None:
+            output_place(cache[0], folder=True, elsewhere=cache[1])
         for file in files:
             if file is not None:
                 output_place(file)
@@ -510,16 +519,20 @@ def one_writer(path: Path) -> Iterator[None]:
         yield
 
 
-def fail_io(e: OSError, *outputs: Path) -> NoReturn:
+def fail_io(e: OSError, *outputs: Path, cache: tuple[Path, str] | None = None) -> NoReturn:
     """Exit 2 with one line for ``e``: as :func:`writing` says it when ``e`` names a file in ``outputs`` (files or
-    folders the command writes: a full disk, no permission), else its own message (a file read)."""
+    folders the command writes: a full disk, no permission) or in the ``cache`` folder (with how to choose another,
+    as :func:`output_folders` takes it), else its own message (a file read)."""
     from ..utils.files import inside
     from .result_files import output_error
 
     if isinstance(e, BrokenPipeError):  # a pipe written into, its reader gone: the command ends quietly (cli.main)
         raise e
-    if e.filename is not None and any(inside(os.fsdecode(e.filename), out) for out in outputs):
-        fail(str(output_error(os.fsdecode(e.filename), e)))
+    name = None if e.filename is None else os.fsdecode(e.filename)
+    if name is not None and cache is not None and inside(name, cache[0]):
+        fail(str(output_error(name, e, elsewhere=cache[1])))
+    if name is not None and any(inside(name, out) for out in outputs):
+        fail(str(output_error(name, e)))
     fail(str(e))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -123,7 +124,9 @@ def evaluate(
     )
     err = terminal(stderr=True)
     with ExitStack() as stack:
-        stack.enter_context(output_folders(output, cache_dir))  # a dataset error leaves no empty folder
+        elsewhere = another_cache(cache_dir)
+        cache = None if cache_dir is None else (cache_dir, elsewhere)
+        stack.enter_context(output_folders(output, cache=cache))  # a dataset error leaves no empty folder
         stops: tuple = ()  # with --ray: a lost worker or node
         load_failed: tuple = ()  # with --ray: a worker could not load the model
         if ray is not None:
@@ -145,10 +148,18 @@ def evaluate(
         except stops as e:
             fail(f"the Ray run stopped ({e}); {FEATURES_KEPT}")
         except OSError as e:  # writing into -o or the feature cache (disk full, a folder in the way), else reading
-            fail_io(e, output, feature_cache(cache_dir))
+            fail_io(e, output, cache=(feature_cache(cache_dir), elsewhere))
         except ValueError as e:  # DatasetError, SplitError, FeatureError: each names the file to fix
             fail(str(e))
         except OutOfMemory as e:  # its message names the step
             fail(str(e))
     typer.echo(markdown(out.result))
     err.print("wrote " + ", ".join(str(p) for p in out.files.values()))
+
+
+def another_cache(cache_dir: Path | None) -> str:
+    """How to put the feature cache elsewhere when it cannot be written: the setting that chose it, --cache-dir,
+    else ARNIQA_CACHE when set (--cache-dir, which comes first, as well)."""
+    if cache_dir is None and os.environ.get("ARNIQA_CACHE"):
+        return "set ARNIQA_CACHE to another folder, or choose a --cache-dir"
+    return "choose another --cache-dir"

@@ -97,7 +97,7 @@ def map_images(
     from ..utils.console import progress_bar
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
-    from .score import model_settings
+    from .score import model_settings, none_resumed
 
     one_model_source(checkpoint, weights_dir)
     check_settings(checkpoint, engine)
@@ -118,6 +118,7 @@ def map_images(
     check_head(explain, explainer, checkpoint)
     go_on(MAPS_KEPT)  # Ctrl-C, a signal
     resumed = resumed_failed = 0
+    unnamed = 0  # with --resume: the rows of maps.csv, when none names an input
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
         try:  # before the model loads
@@ -152,6 +153,7 @@ def map_images(
             finished = {image for image in given if rows[image][7] or _whole(output, rows[image], suffixes)}
             todo = [f for i, f in enumerate(files) if os.path.abspath(source_name(f, i)) not in finished]
             resumed, resumed_failed = len(finished), sum(bool(rows[image][7]) for image in finished)
+            unnamed = 0 if given else len(rows)
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
             if record is not None:
@@ -178,6 +180,9 @@ def map_images(
     kept -= resumed
     if resumed:
         typer.secho(f"resuming: {resumed} of {count(len(files), 'image')} already in {listing}", err=True)
+    elif unnamed:  # all mapped again, beside the earlier maps
+        matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
+        typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
     earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""
     if written := len(todo) - failed:
         typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them{earlier})")
@@ -212,10 +217,13 @@ def read_map_index(folder: Path) -> dict[str, Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
     as written there and by that path made absolute (from the current folder). ValueError (one line) when
     ``folder`` is not there, is no folder or has no maps.csv."""
+    from ..data.folders import not_a_folder
+
     listing = folder / "maps.csv"
     if not folder.is_dir():  # said "no maps.csv in it" of a mistyped folder, and of maps/maps.csv itself
-        what = "not a folder" if folder.exists() else "no such folder"
-        raise ValueError(f"{folder}: {what}; give the folder that arniqa map -o wrote (it holds maps.csv)")
+        raise ValueError(
+            f"{folder}: {not_a_folder(folder)}; give the folder that arniqa map -o wrote (it holds maps.csv)"
+        )
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
     index: dict[str, Path] = {}

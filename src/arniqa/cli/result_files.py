@@ -99,18 +99,21 @@ def why(e: OSError) -> str:
     return _WHY.get(e.errno, f"{e.strerror or e} ({errno.errorcode.get(e.errno, 'error')})")
 
 
-def output_error(name: str, e: OSError, rows: int | None = None, again: str = "rerun") -> OutputError:
+def output_error(
+    name: str, e: OSError, rows: int | None = None, again: str = "rerun", elsewhere: str | None = None
+) -> OutputError:
     """The :class:`OutputError` for ``e``, raised while writing ``name``; ``rows``: complete rows in it
     (None: a file that could not be opened or is written whole, not row by row); ``again``: how to go on once
-    space is freed."""
+    space is freed; ``elsewhere``: how to write somewhere else when ``name`` is not in an output chosen with -o
+    (a cache: ``choose another --cache-dir``)."""
     what = why(e)
     if rows is None:
         if e.errno in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(Path(name))) is not None:
             what = f"{printable(str(blocker))} is a file, not a folder"
         advice = (
-            f"free space and {again} (or choose another output)"
+            f"free space and {again} (or {elsewhere or 'choose another output'})"
             if e.errno in NO_SPACE
-            else "choose an output you can write to"
+            else elsewhere or "choose an output you can write to"
         )
         return OutputError(f"{printable(name)}: cannot write it: {what}; {advice}")
     return OutputError(

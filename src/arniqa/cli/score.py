@@ -138,7 +138,6 @@ def score(
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
-    from ..utils.messages import warning_line
     from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows, settings_file
     from .results import write_scores
 
@@ -309,11 +308,12 @@ def score(
         err.print(f"resuming: {counts['resumed']} of {count(total, 'path')} already in {output}")
     elif counts["rows"] and counts["scored"]:
         err.print(
-            warning_line(
-                f"{output}: none of its {count(counts['rows'], 'row')} names an input; paths are matched as written "
-                "(photos/a.jpg, ./photos/a.jpg and /nas/photos/a.jpg differ), so all "
-                f"{count(counts['scored'], 'input')} were scored again and appended: give the paths as the run that "
-                "wrote it did, from the same folder"
+            none_resumed(
+                output,
+                counts["rows"],
+                counts["scored"],
+                "paths are matched as written (photos/a.jpg, ./photos/a.jpg and /nas/photos/a.jpg differ)",
+                "scored again and appended",
             ),
             style="yellow",
         )
@@ -334,6 +334,17 @@ def score(
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
+
+
+def none_resumed(output: Path, rows: int, inputs: int, matched: str, done: str) -> str:
+    """The warning of a --resume into ``output``, whose ``rows`` name none of the ``inputs`` (paths given from
+    another folder, or otherwise written: ``matched`` says how they are matched), so that all were ``done`` again."""
+    from ..utils.messages import warning_line
+
+    return warning_line(
+        f"{output}: none of its {count(rows, 'row')} names an input; {matched}, so all {count(inputs, 'input')} "
+        f"were {done}: give the paths as the run that wrote it did, from the same folder"
+    )
 
 
 def _own_files(*files: Path) -> dict[str, set[str]]:

@@ -268,13 +268,18 @@ def no_images(paths: list[str], summary: str = "", give: str = IMAGE_FOLDER) -> 
 
 
 def list_images(
-    folder: str | os.PathLike, exclude: str | os.PathLike | None = None, warn: bool = True, required: bool = False
+    folder: str | os.PathLike,
+    exclude: str | os.PathLike | None = None,
+    warn: bool = True,
+    required: bool = False,
+    give: str = IMAGE_FOLDER,
 ) -> list[Path]:
     """The image files (:func:`is_image`) in the tree under ``folder``, sorted, but those under ``exclude``
     (a command's output folder inside ``folder``, whose images a rerun must not take as inputs). What was
     skipped or broken is said in one warning line on stderr (:func:`skipped_summary`), unless ``warn`` is False
     (the folder listed again, said already); ValueError when ``folder`` is not a folder, and, when ``required``,
-    :class:`NoImages` when it holds no image file (what was skipped said in that one line, not in a warning)."""
+    :class:`NoImages` when it holds no image file (what was skipped said in that one line, not in a warning; ``give``:
+    what to give instead, as :func:`no_images` takes it)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: {not_a_folder(folder)}; give {IMAGE_FOLDER}")
@@ -295,7 +300,7 @@ def list_images(
             skipped[skipped_kind(str(path))] += 1
     summary = skipped_summary(skipped, broken)
     if required and not files:
-        raise NoImages(no_images([str(folder)], summary))
+        raise NoImages(no_images([str(folder)], summary, give))
     if warn and summary:
         say(warning_line(f"{folder}: {summary}"))
     return files

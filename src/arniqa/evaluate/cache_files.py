@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..utils.files import atomic_write, naming, reserve
-from ..utils.messages import warning_line
+from ..utils.messages import say, warning_line
 from ..utils.names import count
 
 PENDING, DONE, FAILED = 0, 1, 2
@@ -61,10 +60,7 @@ def save_status(folder: Path, status: np.ndarray) -> None:
 
 
 def warn_damaged(folder: Path, why: str, images: int) -> None:
-    print(
-        warning_line(f"{folder}: damaged feature cache ({why}); computing {count(images, 'image')} again"),
-        file=sys.stderr,
-    )
+    say(warning_line(f"{folder}: damaged feature cache ({why}); computing {count(images, 'image')} again"))
 
 
 def npy_array(path: Path, dtype: type, shape: tuple[int | None, ...]) -> tuple[tuple[int, ...], int, int]:

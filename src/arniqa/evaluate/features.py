@@ -20,7 +20,6 @@ import errno
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -211,7 +210,7 @@ class FeatureCache:
         if changed.any():
             self.status[changed] = PENDING
             again = int(np.sum(changed))
-            print(warning_line(f"{self.folder}: {why}; computing {count(again, 'image')} again"), file=sys.stderr)
+            say(warning_line(f"{self.folder}: {why}; computing {count(again, 'image')} again"))
             save_status(self.folder, self.status)
         save_stamps(self.folder, stamps)
 

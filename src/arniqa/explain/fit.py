@@ -25,7 +25,7 @@ from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer, fit_explainer
 from ..utils.files import own_folder, save_torch, short_digest
-from ..utils.messages import say, warning_line
+from ..utils.messages import say, warning_line, words
 from .samples import reference_samples
 
 
@@ -80,7 +80,7 @@ def _read_part(file: Path | None) -> dict | None:
         if part["targets"].shape != (n, len(LABELS)) or not torch.isfinite(part["features"]).all():
             raise ValueError("wrong targets or features that are not finite")
     except Exception as e:  # any failure to read it back: the entry is made again
-        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        reason = words(str(e))[:120] or type(e).__name__
         say(warning_line(f"{file}: damaged explain cache entry ({reason}); computing it again"))
         return None
     return part

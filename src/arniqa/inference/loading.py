@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, DEFAULT_REGRESSOR
+from ..data.folders import not_a_folder
 from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
@@ -153,8 +154,8 @@ def check_calibrate(calibrate, say=keyword, int8: bool = True) -> None:
         raise ValueError(f"{say('calibrate')} goes with {say('int8', True)}")
     if calibrate is not None and not Path(calibrate).is_dir():
         raise ValueError(
-            f"{calibrate}: no such folder ({say('calibrate')}: the photos to calibrate the int8 model on); give a "
-            "folder of photos"
+            f"{calibrate}: {not_a_folder(Path(calibrate))} ({say('calibrate')}: the photos to calibrate the int8 "
+            "model on); give a folder of photos"
         )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
+from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
 from .sidecar import EXPORT_AGAIN, read_sidecar, sidecar_path
@@ -140,9 +141,9 @@ class OnnxEngine:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
             if out_of_memory(e):  # not the file's fault
-                raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({_one_line(e)})") from e
+                raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})") from e
             raise ValueError(
-                f"{self.path}: not an ONNX model ONNX Runtime can load ({_one_line(e)}); {NOT_ONNX}"
+                f"{self.path}: not an ONNX model ONNX Runtime can load ({words(str(e))}); {NOT_ONNX}"
             ) from None
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -202,7 +203,7 @@ class OnnxEngine:
         try:
             out = dict(zip(wanted, self.session.run(wanted, feed)))
         except Exception as e:  # onnxruntime's errors are not RuntimeError subclasses
-            raise RuntimeError(f"ONNX Runtime failed: {_one_line(e)}") from e
+            raise RuntimeError(f"ONNX Runtime failed: {words(str(e))}") from e
         n = len(feed["full"])
         for name, value in out.items():
             wrong = value.shape[:1] != (n,) or value.ndim != (2 if name in ("embedding", "explain_logits") else 1)
@@ -230,10 +231,6 @@ class OnnxEngine:
         return raw, emb if features else None, (out["explain_logits"], out["severity"]) if explain else None
 
 
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())
-
-
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
 
@@ -246,7 +243,7 @@ def check_external_data(path: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError, onnx's own errors
-        raise ValueError(f"{path}: not an ONNX model ({_one_line(e)}); {NOT_ONNX}") from None
+        raise ValueError(f"{path}: not an ONNX model ({words(str(e))}); {NOT_ONNX}") from None
     folder = path.absolute().parent.resolve()
     for location in _external_locations(model):
         if Path(location).is_absolute() or not (folder / location).resolve().is_relative_to(folder):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.folders import list_images
+from ..data.folders import list_images, not_a_folder
 from ..data.images import ImageError, not_there, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
@@ -57,10 +57,10 @@ def calibration_files(folder: str | os.PathLike, warn: bool = True) -> list[Path
     folder skips said on stderr, unless ``warn`` is False)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of calibration photos; give a folder of photos like those to score")
-    files = list_images(folder, warn=warn)
-    if not files:
-        raise ValueError(f"{folder}: no images to calibrate on; give a folder of photos like those to score")
+        raise ValueError(
+            f"{folder}: {not_a_folder(folder)} (the calibration photos); give a folder of photos like those to score"
+        )
+    files = list_images(folder, warn=warn, required=True, give="a folder of photos like those to score")
     return files[:: max(1, len(files) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
 
 

@@ -19,6 +19,7 @@ from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import MAX_NESTING
+from ..utils.messages import words
 from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 
@@ -259,7 +260,7 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     if "character '\\t'" in problem:  # PyYAML's "found character '\t' that cannot start any token"
         return where + "a tab, which YAML does not take here: indent with spaces"
-    return where + " ".join(problem.split())
+    return where + words(problem)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

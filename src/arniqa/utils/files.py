@@ -34,6 +34,8 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from .messages import one_line, say
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, outputs are not guarded
@@ -615,9 +617,9 @@ def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = 
 
 
 @contextmanager
-def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[bool]:
+def one_maker(path: Path, doing: str, tell: bool = True) -> Iterator[bool]:
     """Inside, this process alone makes the cache entry ``path`` (a download, an export): :func:`output_lock` on it,
-    waiting for another process making it, with one line on stderr (``say``), ``waiting for another arniqa process
+    waiting for another process making it, with one line on stderr (``tell``), ``waiting for another arniqa process
     (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
     none (an NFS mount without its lock service): makers may overlap there, each writing whole files. Gives whether
     the lock is held (False there)."""
@@ -625,10 +627,8 @@ def one_maker(path: Path, doing: str, say: bool = True) -> Iterator[bool]:
     said = []  # once: the processes waiting take the lock in turn after the maker, each to find its file there
 
     def waiting(pid: str) -> None:
-        if say and not said:
-            from .console import terminal
-
-            terminal(stderr=True).print(f"waiting for another arniqa process ({pid}) {doing} {path}")
+        if tell and not said:
+            say(one_line(f"waiting for another arniqa process ({pid}) {doing} {path}"))
             said.append(pid)
 
     with ExitStack() as stack:

@@ -1,6 +1,6 @@
 """The lines arniqa writes for people: a file name in any bytes as text (:func:`printable`), a message that stays
-one line (:func:`one_line`), and the ``error:`` and ``warning:`` lines on stderr (:func:`error_line`,
-:func:`warning_line`, :func:`show_warning`)."""
+one line (:func:`one_line`), a library's message of several lines as words (:func:`words`), and the ``error:``
+and ``warning:`` lines on stderr (:func:`error_line`, :func:`warning_line`, :func:`show_warning`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def one_line(text: str) -> str:
     """:func:`printable` ``text`` with its control characters (a newline, a terminal escape in a file name)
     as ``\\xNN``: a message that stays one line."""
     return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
+
+
+def words(text: str) -> str:
+    """``text`` with each run of whitespace (a line break, an indent) as one space: a library's message of several
+    lines (ONNX Runtime's, PyYAML's) read as one line of words."""
+    return " ".join(text.split())
 
 
 def error_line(message: str) -> str:
