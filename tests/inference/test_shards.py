@@ -304,3 +304,29 @@ def test_a_shard_gone_before_its_member_is_read_says_what_to_do(tmp_path):
     with pytest.raises(ValueError) as e:
         member.read()
     assert str(e.value) == f"{shard}/a.jpg: cannot read the shard (No such file or directory); check the path"
+
+
+def test_a_header_cut_short_or_corrupt_after_the_first_is_the_shards_row(tmp_path):
+    """A shard cut inside a header, or with a header damaged in transfer, after its first member listed the members
+    before it and ended there without a word: the members after it were never scored and the run exited 0."""
+    shard = write_shard(tmp_path / "whole.tar", {f"{k}.jpg": bytes(600) for k in "abc"})
+    with tarfile.open(shard) as tar:  # the reference: where tarfile put the third member's header
+        third = tar.getmembers()[2].offset
+    data = shard.read_bytes()
+    (tmp_path / "cut.tar").write_bytes(data[: third + 100])
+    flipped = bytearray(data)
+    flipped[third + 10] ^= 0xFF  # in the name field: the checksum no longer holds
+    (tmp_path / "flipped.tar").write_bytes(bytes(flipped))
+    (tmp_path / "no-end.tar").write_bytes(data[:third])  # ends between members, no end-of-archive block: kept
+    for name, why in (("cut.tar", "header cut short"), ("flipped.tar", "invalid header")):
+        items = list(shard_items(tmp_path / name))
+        assert [it.name for it in items] == [
+            f"{tmp_path}/{name}/a.jpg",
+            f"{tmp_path}/{name}/b.jpg",
+            str(tmp_path / name),
+        ]
+        assert items[-1].reason == (
+            f"tar data unreadable after 2 image members ({why} at byte {third}); copy or download it again"
+        )
+    assert [it.name for it in shard_items(tmp_path / "no-end.tar")] == [f"{tmp_path}/no-end.tar/{k}.jpg" for k in "ab"]
+    assert [it.key for it in shard_items(shard)] == ["a.jpg", "b.jpg", "c.jpg"]

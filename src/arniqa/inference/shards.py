@@ -125,6 +125,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
                     yield Member(shard, info.name, info.offset_data, info.size)
                 else:
                     yield Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}")
+            _check_end(tar)
     except FileNotFoundError as e:  # removed since
         yield Unreadable(shard, "; ".join(not_there(shard, e)))
     except IsADirectoryError:
@@ -154,6 +155,18 @@ def _header(tar: tarfile.TarFile, info: tarfile.TarInfo) -> io.BytesIO:
     if len(data) != size:
         raise tarfile.ReadError("unexpected end of data")  # as extractfile says it
     return io.BytesIO(data)
+
+
+def _check_end(tar: tarfile.TarFile) -> None:
+    """Raise :class:`tarfile.ReadError` unless the listing ended at the end of the file or at a block of zeros (the
+    end-of-archive marker): ``tar.next()`` ends the listing silently at a header cut short or corrupt after the
+    first, which hid the members after it."""
+    tar.fileobj.seek(tar.offset)
+    block = tar.fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) not in (0, tarfile.BLOCKSIZE):
+        raise tarfile.ReadError(f"header cut short at byte {tar.offset}")
+    if block.count(0) != len(block):
+        raise tarfile.ReadError(f"invalid header at byte {tar.offset}")
 
 
 def _compressed(shard: str) -> str:
