@@ -330,3 +330,28 @@ def test_a_header_cut_short_or_corrupt_after_the_first_is_the_shards_row(tmp_pat
         )
     assert [it.name for it in shard_items(tmp_path / "no-end.tar")] == [f"{tmp_path}/no-end.tar/{k}.jpg" for k in "ab"]
     assert [it.key for it in shard_items(shard)] == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_a_compressed_shard_named_as_one_says_to_decompress_it(tmp_path, monkeypatch):
+    """``arniqa score 'shards/{0..1}.tar.gz'`` (shards the ``webdataset`` package reads) gave each the row 'not an
+    image file Pillow can read; convert it to PNG or JPEG'."""
+    import bz2
+
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    tar = write_shard(tmp_path / "plain", {"a.jpg": jpeg(24, 16, 0)}).read_bytes()
+    (tmp_path / "0.tar.gz").write_bytes(gzip.compress(tar))
+    (tmp_path / "1.tar.gz").write_bytes(gzip.compress(tar))
+    (tmp_path / "b.TBZ2").write_bytes(bz2.compress(tar))
+    out = tmp_path / "s.csv"
+    r = _score([tmp_path / "{0..1}.tar.gz", tmp_path / "b.TBZ2", "--protocol", "whole", "-o", out])
+    assert r.exit_code == 1, r.output
+    advice = (
+        "a tar shard, not an image file; it is {}-compressed: decompress it to score it (shards are plain tar files)"
+    )
+    assert [(row["path"], row["error"]) for row in _rows(out)] == [
+        (f"{tmp_path}/0.tar.gz", advice.format("gzip")),
+        (f"{tmp_path}/1.tar.gz", advice.format("gzip")),
+        (f"{tmp_path}/b.TBZ2", advice.format("bzip2")),
+    ]

@@ -39,6 +39,7 @@ COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
+_COMPRESSED_TAR = re.compile(r"\.(tar\.(gz|bz2|xz|zst)|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         if listed:
             yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({e}); {GET_AGAIN}")
         else:
-            yield Unreadable(shard, f"not a tar file ({e}); {_compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
+            yield Unreadable(shard, f"not a tar file ({e}); {compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
 
 
 def in_system_folder(member: str) -> bool:
@@ -169,7 +170,13 @@ def _check_end(tar: tarfile.TarFile) -> None:
         raise tarfile.ReadError(f"invalid header at byte {tar.offset}")
 
 
-def _compressed(shard: str) -> str:
+def compressed_shard(path: str | os.PathLike) -> str:
+    """:func:`compressed` of a file named as a compressed tar (``x.tar.gz``, ``x.tgz``: the ``webdataset`` package
+    reads them), else empty."""
+    return compressed(str(path)) if _COMPRESSED_TAR.search(str(path)) else ""
+
+
+def compressed(shard: str) -> str:
     """``it is gzip-compressed: ...`` when the file starts as a compressed file does, else empty."""
     try:
         with open(shard, "rb") as f:
