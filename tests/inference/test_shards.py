@@ -355,3 +355,22 @@ def test_a_compressed_shard_named_as_one_says_to_decompress_it(tmp_path, monkeyp
         (f"{tmp_path}/1.tar.gz", advice.format("gzip")),
         (f"{tmp_path}/b.TBZ2", advice.format("bzip2")),
     ]
+
+
+def test_a_shard_damaged_before_its_first_image_member_is_not_called_no_tar(tmp_path):
+    """A WebDataset shard (``key.cls`` before ``key.jpg``) cut inside its first label, or in the header after it,
+    got the row 'not a tar file (...); name the tar file': it is a tar cut short, to be copied again."""
+    shard = write_shard(tmp_path / "whole.tar", {"0.cls": b"7" * 600, "0.jpg": jpeg(24, 16, 0)})
+    with tarfile.open(shard) as tar:  # the reference: where tarfile put the label's data and the image's header
+        label, image = tar.getmembers()
+    data = shard.read_bytes()
+    (tmp_path / "in-label.tar").write_bytes(data[: label.offset_data + 100])
+    (tmp_path / "in-header.tar").write_bytes(data[: image.offset + 100])
+    for name, why in (
+        ("in-label.tar", "unexpected end of data"),
+        ("in-header.tar", f"header cut short at byte {image.offset}"),
+    ):
+        [row] = shard_items(tmp_path / name)
+        assert row == Unreadable(
+            str(tmp_path / name), f"tar data unreadable after 0 image members ({why}); copy or download it again"
+        )

@@ -106,7 +106,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     the shard is missing, not a tar, or cut short), listed as they are read: memory stays flat whatever
     the number of members."""
     shard = str(path)
-    listed = 0
+    listed, opened = 0, False  # opened: its first header is a tar header
     try:
         mode = os.stat(shard).st_mode
     except OSError as e:  # a name too long, a link loop: as a file's row says it
@@ -117,6 +117,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
             yield Unreadable(shard, f"not a regular file (a device, FIFO or socket), not a tar shard; {NAME_A_TAR}")
             return
         with tarfile.open(shard, "r:") as tar:
+            opened = True
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
                 if info.isdir() or in_system_folder(info.name) or not is_image(info.name, lambda: _header(tar, info)):
@@ -133,7 +134,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         yield Unreadable(shard, f"is a directory, not a tar shard; {NAME_A_TAR}")
     # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use
     except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
-        if listed:
+        if opened:
             yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({e}); {GET_AGAIN}")
         else:
             yield Unreadable(shard, f"not a tar file ({e}); {compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
