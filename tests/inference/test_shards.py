@@ -374,3 +374,15 @@ def test_a_shard_damaged_before_its_first_image_member_is_not_called_no_tar(tmp_
         assert row == Unreadable(
             str(tmp_path / name), f"tar data unreadable after 0 image members ({why}); copy or download it again"
         )
+
+
+def test_a_zip_archive_named_as_a_shard_is_named_a_zip(tmp_path):
+    """A zip of photos named ``.tar`` (another tool's 'shard') got 'not a tar file (bad checksum); name the tar
+    file, or copy or download it again': copying it again gives the same zip."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "0.tar", "w") as z:
+        z.writestr("a.jpg", jpeg(24, 16, 0))
+    [row] = shard_items(tmp_path / "0.tar")
+    assert row.reason.startswith("not a tar file (")
+    assert row.reason.endswith("; it is zip-compressed: decompress it to score it (shards are plain tar files)")

@@ -35,7 +35,13 @@ MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unre
 NAME_A_TAR = "name the tar file"  # what to do with a shard that is no file
 HEADER_BYTES = 1 << 20  # of a member not named as an image, read to recognise an image by (a JPEG's EXIF: < 64 KiB)
 
-COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
