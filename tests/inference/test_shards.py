@@ -304,3 +304,85 @@ def test_a_shard_gone_before_its_member_is_read_says_what_to_do(tmp_path):
     with pytest.raises(ValueError) as e:
         member.read()
     assert str(e.value) == f"{shard}/a.jpg: cannot read the shard (No such file or directory); check the path"
+
+
+def test_a_header_cut_short_or_corrupt_after_the_first_is_the_shards_row(tmp_path):
+    """A shard cut inside a header, or with a header damaged in transfer, after its first member listed the members
+    before it and ended there without a word: the members after it were never scored and the run exited 0."""
+    shard = write_shard(tmp_path / "whole.tar", {f"{k}.jpg": bytes(600) for k in "abc"})
+    with tarfile.open(shard) as tar:  # the reference: where tarfile put the third member's header
+        third = tar.getmembers()[2].offset
+    data = shard.read_bytes()
+    (tmp_path / "cut.tar").write_bytes(data[: third + 100])
+    flipped = bytearray(data)
+    flipped[third + 10] ^= 0xFF  # in the name field: the checksum no longer holds
+    (tmp_path / "flipped.tar").write_bytes(bytes(flipped))
+    (tmp_path / "no-end.tar").write_bytes(data[:third])  # ends between members, no end-of-archive block: kept
+    for name, why in (("cut.tar", "header cut short"), ("flipped.tar", "invalid header")):
+        items = list(shard_items(tmp_path / name))
+        assert [it.name for it in items] == [
+            f"{tmp_path}/{name}/a.jpg",
+            f"{tmp_path}/{name}/b.jpg",
+            str(tmp_path / name),
+        ]
+        assert items[-1].reason == (
+            f"tar data unreadable after 2 image members ({why} at byte {third}); copy or download it again"
+        )
+    assert [it.name for it in shard_items(tmp_path / "no-end.tar")] == [f"{tmp_path}/no-end.tar/{k}.jpg" for k in "ab"]
+    assert [it.key for it in shard_items(shard)] == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_a_compressed_shard_named_as_one_says_to_decompress_it(tmp_path, monkeypatch):
+    """``arniqa score 'shards/{0..1}.tar.gz'`` (shards the ``webdataset`` package reads) gave each the row 'not an
+    image file Pillow can read; convert it to PNG or JPEG'."""
+    import bz2
+
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    tar = write_shard(tmp_path / "plain", {"a.jpg": jpeg(24, 16, 0)}).read_bytes()
+    (tmp_path / "0.tar.gz").write_bytes(gzip.compress(tar))
+    (tmp_path / "1.tar.gz").write_bytes(gzip.compress(tar))
+    (tmp_path / "b.TBZ2").write_bytes(bz2.compress(tar))
+    out = tmp_path / "s.csv"
+    r = _score([tmp_path / "{0..1}.tar.gz", tmp_path / "b.TBZ2", "--protocol", "whole", "-o", out])
+    assert r.exit_code == 1, r.output
+    advice = (
+        "a tar shard, not an image file; it is {}-compressed: decompress it to score it (shards are plain tar files)"
+    )
+    assert [(row["path"], row["error"]) for row in _rows(out)] == [
+        (f"{tmp_path}/0.tar.gz", advice.format("gzip")),
+        (f"{tmp_path}/1.tar.gz", advice.format("gzip")),
+        (f"{tmp_path}/b.TBZ2", advice.format("bzip2")),
+    ]
+
+
+def test_a_shard_damaged_before_its_first_image_member_is_not_called_no_tar(tmp_path):
+    """A WebDataset shard (``key.cls`` before ``key.jpg``) cut inside its first label, or in the header after it,
+    got the row 'not a tar file (...); name the tar file': it is a tar cut short, to be copied again."""
+    shard = write_shard(tmp_path / "whole.tar", {"0.cls": b"7" * 600, "0.jpg": jpeg(24, 16, 0)})
+    with tarfile.open(shard) as tar:  # the reference: where tarfile put the label's data and the image's header
+        label, image = tar.getmembers()
+    data = shard.read_bytes()
+    (tmp_path / "in-label.tar").write_bytes(data[: label.offset_data + 100])
+    (tmp_path / "in-header.tar").write_bytes(data[: image.offset + 100])
+    for name, why in (
+        ("in-label.tar", "unexpected end of data"),
+        ("in-header.tar", f"header cut short at byte {image.offset}"),
+    ):
+        [row] = shard_items(tmp_path / name)
+        assert row == Unreadable(
+            str(tmp_path / name), f"tar data unreadable after 0 image members ({why}); copy or download it again"
+        )
+
+
+def test_a_zip_archive_named_as_a_shard_is_named_a_zip(tmp_path):
+    """A zip of photos named ``.tar`` (another tool's 'shard') got 'not a tar file (bad checksum); name the tar
+    file, or copy or download it again': copying it again gives the same zip."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "0.tar", "w") as z:
+        z.writestr("a.jpg", jpeg(24, 16, 0))
+    [row] = shard_items(tmp_path / "0.tar")
+    assert row.reason.startswith("not a tar file (")
+    assert row.reason.endswith("; it is zip-compressed: decompress it to score it (shards are plain tar files)")

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import ImageError, decode_image, open_image, to_rgb
-from .shards import Member, Unreadable, is_shard
+from .shards import Member, Unreadable, compressed_shard, is_shard
 
 if TYPE_CHECKING:
     import torch
@@ -95,6 +95,8 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
         if os.path.isdir(item) or (is_shard(item) and os.path.isfile(item)):  # arniqa score takes them
             kind = "is a directory" if os.path.isdir(item) else "is a tar shard"
             raise ImageError(item, f"{kind}, not an image file; {EXPAND}")
+        if why := compressed_shard(item):
+            raise ImageError(item, f"a tar shard, not an image file; {why}")
         image = open_image(item, max_pixels=max_pixels)
     elif isinstance(item, NAMED):
         image = item.open(max_pixels=max_pixels)

@@ -35,10 +35,17 @@ MAX_MEMBER_BYTES = 1 << 30  # an encoded image bigger than 1 GiB is refused unre
 NAME_A_TAR = "name the tar file"  # what to do with a shard that is no file
 HEADER_BYTES = 1 << 20  # of a member not named as an image, read to recognise an image by (a JPEG's EXIF: < 64 KiB)
 
-COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
+_COMPRESSED_TAR = re.compile(r"\.(tar\.(gz|bz2|xz|zst)|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     the shard is missing, not a tar, or cut short), listed as they are read: memory stays flat whatever
     the number of members."""
     shard = str(path)
-    listed = 0
+    listed, opened = 0, False  # opened: its first header is a tar header
     try:
         mode = os.stat(shard).st_mode
     except OSError as e:  # a name too long, a link loop: as a file's row says it
@@ -116,6 +123,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
             yield Unreadable(shard, f"not a regular file (a device, FIFO or socket), not a tar shard; {NAME_A_TAR}")
             return
         with tarfile.open(shard, "r:") as tar:
+            opened = True
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
                 if info.isdir() or in_system_folder(info.name) or not is_image(info.name, lambda: _header(tar, info)):
@@ -125,16 +133,17 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
                     yield Member(shard, info.name, info.offset_data, info.size)
                 else:
                     yield Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}")
+            _check_end(tar)
     except FileNotFoundError as e:  # removed since
         yield Unreadable(shard, "; ".join(not_there(shard, e)))
     except IsADirectoryError:
         yield Unreadable(shard, f"is a directory, not a tar shard; {NAME_A_TAR}")
     # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use
     except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
-        if listed:
+        if opened:
             yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({e}); {GET_AGAIN}")
         else:
-            yield Unreadable(shard, f"not a tar file ({e}); {_compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
+            yield Unreadable(shard, f"not a tar file ({e}); {compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
 
 
 def in_system_folder(member: str) -> bool:
@@ -156,7 +165,25 @@ def _header(tar: tarfile.TarFile, info: tarfile.TarInfo) -> io.BytesIO:
     return io.BytesIO(data)
 
 
-def _compressed(shard: str) -> str:
+def _check_end(tar: tarfile.TarFile) -> None:
+    """Raise :class:`tarfile.ReadError` unless the listing ended at the end of the file or at a block of zeros (the
+    end-of-archive marker): ``tar.next()`` ends the listing silently at a header cut short or corrupt after the
+    first, which hid the members after it."""
+    tar.fileobj.seek(tar.offset)
+    block = tar.fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) not in (0, tarfile.BLOCKSIZE):
+        raise tarfile.ReadError(f"header cut short at byte {tar.offset}")
+    if block.count(0) != len(block):
+        raise tarfile.ReadError(f"invalid header at byte {tar.offset}")
+
+
+def compressed_shard(path: str | os.PathLike) -> str:
+    """:func:`compressed` of a file named as a compressed tar (``x.tar.gz``, ``x.tgz``: the ``webdataset`` package
+    reads them), else empty."""
+    return compressed(str(path)) if _COMPRESSED_TAR.search(str(path)) else ""
+
+
+def compressed(shard: str) -> str:
     """``it is gzip-compressed: ...`` when the file starts as a compressed file does, else empty."""
     try:
         with open(shard, "rb") as f:
