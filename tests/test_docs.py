@@ -165,6 +165,40 @@ def test_every_option_the_docs_show_exists():
     assert not wrong, "not an option of the verb:\n" + "\n".join(wrong)
 
 
+GUIDES = {  # the guide that describes each verb's options
+    "score": "usage",
+    "export": "usage",
+    "map": "explain",
+    "report": "explain",
+    "explain fit": "explain",
+    "evaluate": "evaluation",
+    "benchmark synthetic": "degradations",
+    "train": "training",
+    "ablate": "results/README",
+    "distort": "degradations",
+    "gallery": "degradations",
+    "distortions": "degradations",
+}
+
+
+def test_every_option_of_a_verb_is_in_its_guide():
+    """Each option `arniqa VERB --help` lists is named in the guide of that verb, so an option added (map's
+    --resume) or a guide that leaves one out (report's --format) fails here."""
+    missing = []
+    for words, guide in GUIDES.items():
+        verb, _ = _verb(words.split())
+        text = (ROOT / f"docs/{guide}.md").read_text()
+        for p in verb.params:
+            names = (*p.opts, *p.secondary_opts)
+            if (
+                p.param_type_name == "option"
+                and "--help" not in names
+                and not any(re.search(rf"(?<![\w-]){n}(?![\w-])", text) for n in names)
+            ):
+                missing.append(f"docs/{guide}.md: arniqa {words} {p.opts[-1]}")
+    assert not missing, "not in the verb's guide:\n" + "\n".join(missing)
+
+
 def test_the_seeds_studys_tables_are_its_committed_results():
     """docs/results/ablation-cpu-20x/README.md's per-run table and step-time ratios, recomputed from the files beside
     it: each run's result.json (SRCC by stage, PLCC and monotone share at the end), its train/log.csv (the last

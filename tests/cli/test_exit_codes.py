@@ -58,7 +58,7 @@ def test_the_documented_values():
         (["report", "photos", "-o", "report.html"], "photos: a folder; give the CSV, JSON or JSON Lines file"),
         (["map", "empty-folder", "-o", "maps"], "error: empty-folder: no image files found; give image files"),
         # before: the model was loaded (or downloaded) first, then each mistyped path mapped as an error
-        (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to score)"),
+        (["map", "typo.jpg", "-o", "maps"], "typo.jpg: no such file or folder; check the path (nothing to map)"),
         (["report", "missing.csv", "-o", "report.html"], "missing.csv"),
         (
             ["explain", "fit", "empty-folder", "-o", "head.safetensors"],

@@ -190,6 +190,16 @@ def test_a_device_or_a_named_pipe_as_output_is_written_as_standard_output_is(fol
     assert r.exit_code == EXIT_USAGE and "--resume needs -o FILE, a file" in r.output
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_device_as_output_is_one_line_exit_2(folder, tiny):
+    """`-o /dev/full` said its one line, then closing the file flushed the failed row again: a traceback, exit 1."""
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", "/dev/full"])
+    assert r.exit_code == EXIT_USAGE
+    assert one_line_error(r.stderr) == (
+        "error: /dev/full: disk full (ENOSPC) after 0 rows; write to a file (-o) to keep the rows and resume"
+    )
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_resume_appends_only_new_paths(weights_dir, folder, tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"

@@ -58,6 +58,15 @@ def test_build_writes_kadid_layout_that_the_adapter_reads(pristine, tmp_path):
     assert "mean MOS" in (out / "README.md").read_text()
 
 
+def test_the_readme_counts_one_image_and_one_type_in_the_singular(pristine, tmp_path):
+    """The benchmark's README.md said '1 pristine images x 1 distortion types' of a folder of one photo."""
+    paths = list_images(pristine)
+    build_synthetic(paths[:1], tmp_path / "one", size=(32, 24), types=TYPES[:1])
+    build_synthetic(paths, tmp_path / "two", size=(32, 24), types=TYPES[:2])
+    assert "\n1 pristine image x 1 distortion type x 5 levels, 32x24 px" in (tmp_path / "one/README.md").read_text()
+    assert "\n2 pristine images x 2 distortion types x 5 levels" in (tmp_path / "two/README.md").read_text()
+
+
 def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tmp_path):
     """A 1x1 pristine photo became a 32x24 reference without a word; the build still goes on, with one warning line
     naming the photo and its size, in one write (print wrote its newline apart). A photo covering the size on both

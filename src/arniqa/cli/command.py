@@ -306,9 +306,9 @@ def check_regressor(checkpoint, scorer) -> None:
         )
 
 
-def fail_missing(paths: list[str]) -> NoReturn:
+def fail_missing(paths: list[str], verb: str = "score") -> NoReturn:
     """Stop before any model loads: none of the input ``paths`` is there (a mistyped path, most often, or a symbolic
-    link to nothing or in a loop: ``data/images.not_there`` says which)."""
+    link to nothing or in a loop: ``data/images.not_there`` says which), so there is nothing to ``verb``."""
     from ..data.images import not_there
 
     def problem(path: str) -> tuple[str, str]:
@@ -321,9 +321,9 @@ def fail_missing(paths: list[str]) -> NoReturn:
     more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
     said = [problem(p) for p in paths[:3]]
     if len(set(said)) == 1:
-        fail(f"{', '.join(paths[:3])}{more}: {said[0][0]}; {said[0][1]} (nothing to score)")
+        fail(f"{', '.join(paths[:3])}{more}: {said[0][0]}; {said[0][1]} (nothing to {verb})")
     each = ", ".join(f"{p}: {why}" for p, (why, _) in zip(paths, said))
-    fail(f"{each}{more}; check each path (nothing to score)")
+    fail(f"{each}{more}; check each path (nothing to {verb})")
 
 
 def fail_no_images(

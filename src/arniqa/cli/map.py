@@ -114,7 +114,7 @@ def map_images(
     if not files:
         fail_no_images([str(p) for p in paths], skipped_summary(skipped, broken, "map"))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
-        fail_missing(files)
+        fail_missing(files, "map")
     check_head(explain, explainer, checkpoint)
     go_on(MAPS_KEPT)  # Ctrl-C, a signal
     resumed = resumed_failed = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from functools import partial
 from pathlib import Path
 
@@ -280,8 +280,9 @@ def score(
             target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout
             if output is None:
                 target = sys.stdout
-            elif stream:
-                target = stack.enter_context(open(output, "w", encoding="utf-8"))
+            elif stream:  # each row is flushed: a write that failed (said already) leaves its bytes to close
+                target = open(output, "w", encoding="utf-8")
+                stack.callback(_close_quietly, target)
             try:
                 failed = write_scores(
                     scorer,
@@ -334,6 +335,13 @@ def score(
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
+
+
+def _close_quietly(stream) -> None:
+    """Close an output stream whose rows were each flushed as written: what is left to flush is the row whose write
+    failed, said already in its one line, and flushing it again would end in a traceback."""
+    with suppress(OSError):
+        stream.close()
 
 
 def none_resumed(output: Path, rows: int, inputs: int, matched: str, done: str) -> str:

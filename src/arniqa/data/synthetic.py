@@ -19,6 +19,7 @@ from ..constants import MAX_SEED
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
 from ..utils.messages import say, warning_line
+from ..utils.names import count
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -237,7 +238,7 @@ def _build(pristine, out: Path, size, seed, types, progress) -> Path:
     )
     text = (
         "# Synthetic KADID-style benchmark\n\n"
-        f"{len(pristine)} pristine images x {len(types)} distortion types x 5 levels, "
+        f"{count(len(pristine), 'pristine image')} x {count(len(types), 'distortion type')} x 5 levels, "
         f"{size[0]}x{size[1]} px, seed {seed}, made with arniqa's degradation model.\n\n"
         f"{LABEL_NOTE}\n\nFile names follow KADID-10k: I<ref>_<type>_<level>.png; "
         "`sources.csv` maps each reference to its pristine file.\n"
