@@ -94,13 +94,15 @@ def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp
     Image.new("RGB", (32, 24), (200, 100, 50)).save("photos/a.png")
     os.mkdir("maps")
     header = "path,map,mean,min,max,rows,cols,error\n"
-    left = header + "old.png,old.map.png,0.1,0,1,2,2,\nold.png,old.map.png,0.2,0,1,2,2,\nphotos/a.png,a.map.png,0.5,0,"
+    left = header + "old.png,old.map.png,0.1,0,1,2,2,\nold.png,old.map.png,0.2,0,1,2,2,\n"
+    left += "gone.png,,,,,,,cannot read it\ngone.png,gone.map.png,0.3,0,1,2,2,\nphotos/a.png,a.map.png,0.5,0,"
     open("maps/maps.csv", "w").write(left)
     tiny_onnx(tmp_path / "tiny.onnx")
     args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
     assert CliRunner().invoke(app, args).exit_code == EXIT_OK
     rows = [(r["path"], r["mean"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
-    assert rows[0] == ("old.png", "0.2") and [path for path, _ in rows] == ["old.png", "photos/a.png"]
+    assert rows[:2] == [("old.png", "0.2"), ("gone.png", "0.3")]  # a file failed, then mapped: one image
+    assert [path for path, _ in rows] == ["old.png", "gone.png", "photos/a.png"]
     for text in ["name,score\nx.png,1\n", "\x00\xff binary"]:
         open("maps/maps.csv", "w", encoding="latin-1").write(text)
         result = CliRunner().invoke(app, [*args[:5], "missing-model.onnx", *args[6:]])

@@ -366,8 +366,11 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool
 
 def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
     """The rows of the maps.csv an earlier run left, by the image's key (:func:`_image_keys`), an image's last row
-    winning (a run stopped before maps.csv was tidied lists an image it mapped again twice, under the same map); {}
-    when there is none. ValueError (one line) for a file of that name that arniqa map did not write."""
+    winning (a run stopped before maps.csv was tidied lists an image it mapped again twice); a shard member's row of
+    another map than an earlier row of its name is another member; {} when there is none. ValueError (one line) for
+    a file of that name that arniqa map did not write."""
+    from ..inference.shards import is_shard
+
     if not listing.is_file():
         return {}
     try:
@@ -380,11 +383,14 @@ def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
             f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
         )
     rows: dict[tuple[str, int], list] = {}
-    maps: dict[str, list[str]] = {}  # each path's maps, in order: another map of a path is another shard member
+    maps: dict[str, list[str]] = {}  # each member's maps, in order: another map of a member is another member
     for r in lines[1:]:
         if len(r) != len(MAP_COLUMNS):  # a row cut short by a crash is left out
             continue
         path = os.path.abspath(unescape_name(r[0]))
+        if not any(is_shard(folder) for folder in Path(path).parents):  # a file: its last row
+            rows[path, 0] = r
+            continue
         listed = maps.setdefault(path, [])
         if not (r[1] and r[1] in listed):
             listed.append(r[1])
