@@ -94,15 +94,15 @@ def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp
     Image.new("RGB", (32, 24), (200, 100, 50)).save("photos/a.png")
     os.mkdir("maps")
     header = "path,map,mean,min,max,rows,cols,error\n"
-    left = (
-        header + "old.png,old.map.png,0.1,0,1,2,2,\nold.png,old-2.map.png,0.2,0,1,2,2,\nphotos/a.png,a.map.png,0.5,0,"
-    )
+    left = header + "old.png,old.map.png,0.1,0,1,2,2,\nold.png,old.map.png,0.2,0,1,2,2,\n"
+    left += "gone.png,,,,,,,cannot read it\ngone.png,gone.map.png,0.3,0,1,2,2,\nphotos/a.png,a.map.png,0.5,0,"
     open("maps/maps.csv", "w").write(left)
     tiny_onnx(tmp_path / "tiny.onnx")
     args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
     assert CliRunner().invoke(app, args).exit_code == EXIT_OK
-    rows = [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
-    assert rows == [("old.png", "old-2.map.png"), ("photos/a.png", "a.map.png")]
+    rows = [(r["path"], r["mean"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
+    assert rows[:2] == [("old.png", "0.2"), ("gone.png", "0.3")]  # a file failed, then mapped: one image
+    assert [path for path, _ in rows] == ["old.png", "gone.png", "photos/a.png"]
     for text in ["name,score\nx.png,1\n", "\x00\xff binary"]:
         open("maps/maps.csv", "w", encoding="latin-1").write(text)
         result = CliRunner().invoke(app, [*args[:5], "missing-model.onnx", *args[6:]])
@@ -231,3 +231,50 @@ def test_a_terminal_shows_a_bar_of_the_images_mapped(tmp_path, monkeypatch):
     assert "mapping" in result.stderr and " 2 of 2 images " in result.stderr, result.stderr
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert " 0 of 0 images " in result.stderr, result.stderr
+
+
+def test_two_members_of_a_shard_named_alike_are_two_images_and_a_file_named_twice_one(tmp_path, monkeypatch):
+    """A shard made by appending (tar rf) holds two members named 0001.jpg: map wrote the second's map over the
+    first's and kept one row of maps.csv, while score gives two. Now each member is mapped under its own name (0001,
+    0001-2, as two folders' photos of one name), each with its row, and --resume skips both. A file given twice
+    (a.png ./a.png) is still one image, one map."""
+    import csv
+    import io
+    import tarfile
+
+    import numpy as np
+
+    from arniqa.inference import load
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    photos = [Image.new("RGB", (32, 24), (colour, 255 - colour, 60)) for colour in (40, 190)]
+    with tarfile.open("shard.tar", "w") as tar:
+        for photo in photos:
+            data = io.BytesIO()
+            photo.save(data, "PNG")
+            info = tarfile.TarInfo("0001.png")
+            info.size = len(data.getvalue())
+            tar.addfile(info, io.BytesIO(data.getvalue()))
+    photos[0].save("a.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    result = CliRunner().invoke(app, ["map", "shard.tar", "a.png", "./a.png", "-o", "maps", *model])
+    assert result.exit_code == EXIT_OK, result.output
+    rows = [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))]
+    assert rows == [
+        ("shard.tar/0001.png", "0001.map.png"),
+        ("shard.tar/0001.png", "0001-2.map.png"),
+        ("a.png", "a.map.png"),
+    ]
+    scorer = load("tiny.onnx", device="cpu")
+    for photo, grid in zip(photos, ("0001.map.npy", "0001-2.map.npy")):
+        expected = quality_map(scorer, photo, crop=16, stride=8).scores
+        np.testing.assert_allclose(np.load(f"maps/{grid}"), expected, rtol=1e-6)
+    result = CliRunner().invoke(app, ["map", "shard.tar", "-o", "maps", *model, "--resume"])
+    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+    assert result.stdout == (
+        "wrote no map to maps: maps.csv lists every image already, and keeps the 1 row of other images from earlier "
+        "runs\n"
+    )
+    assert [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -147,11 +148,12 @@ def map_images(
         listing = output / "maps.csv"
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
-        todo = files
+        names = [source_name(f, i) for i, f in enumerate(files)]
+        todo = list(zip(files, names, _image_keys(files, names)))
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
-            given = {os.path.abspath(source_name(f, i)) for i, f in enumerate(files)} & rows.keys()
+            given = {key for _, _, key in todo} & rows.keys()
             finished = {image for image in given if rows[image][7] or _whole(output, rows[image], suffixes)}
-            todo = [f for i, f in enumerate(files) if os.path.abspath(source_name(f, i)) not in finished]
+            todo = [image for image in todo if image[2] not in finished]
             resumed, resumed_failed = len(finished), sum(bool(rows[image][7]) for image in finished)
             unnamed = 0 if given else len(rows)
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
@@ -213,6 +215,18 @@ def _unique(stem: str, used: set[str], output: Path, suffix_bytes: int) -> str:
     return name
 
 
+def _image_keys(files: list, names: list[str]) -> list[tuple[str, int]]:
+    """Each image's key in maps.csv: its absolute path, and how many shard members of that name came before it (a
+    shard made by appending may hold two members of one name: two images; a file given twice is one)."""
+    seen: Counter = Counter()
+    keys = []
+    for item, name in zip(files, names):
+        path = os.path.abspath(name)
+        keys.append((path, seen[path]))
+        seen[path] += not isinstance(item, (str, os.PathLike))
+    return keys
+
+
 def read_map_index(folder: Path) -> dict[str, Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
     as written there and by that path made absolute (from the current folder). ValueError (one line) when
@@ -237,23 +251,23 @@ def read_map_index(folder: Path) -> dict[str, Path]:
 
 
 def _write_maps(
-    scorer, files: list, output: Path, options: dict, rows: dict[str, list], suffixes: list[str], advance
+    scorer, todo: list, output: Path, options: dict, rows: dict[tuple, list], suffixes: list[str], advance
 ) -> tuple[int, int]:
-    """Each file's map into ``output`` and its row of maps.csv, which keeps the ``rows`` of an earlier run's other
-    images (:func:`_earlier_rows`); returns how many could not be mapped and how many earlier rows were kept. Every
-    file is written whole or not at all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only
-    maps written whole. ``suffixes``: :func:`_suffixes`; ``advance(n)`` after the n-th file."""
+    """Each ``todo`` image's (file, name, key: :func:`_image_keys`) map into ``output`` and its row of maps.csv,
+    which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`); returns how many could not be
+    mapped and how many earlier rows were kept. Every file is written whole or not at all (a full disk leaves the
+    maps of an earlier run whole), and maps.csv lists only maps written whole. ``suffixes``: :func:`_suffixes`;
+    ``advance(n)`` after the n-th file."""
     import numpy as np
 
     from ..data.images import ImageError
-    from ..inference.inputs import as_image, source_name
+    from ..inference.inputs import as_image
     from ..inference.maps import overlay, quality_map
 
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
-    names = [source_name(item, i) for i, item in enumerate(files)]
-    kept = len(rows.keys() - {os.path.abspath(name) for name in names})
+    kept = len(rows.keys() - {key for _, _, key in todo})
     # an image mapped before keeps its map's name, which no other image takes
     stems = {image: unescape_name(row[1]).removesuffix(".map.png") for image, row in rows.items() if row[1]}
     used = set(stems.values())
@@ -264,8 +278,7 @@ def _write_maps(
     atomic_write(listing, text_writer(earlier))
     fd = os.open(listing, os.O_WRONLY)
     try:
-        for n, (item, name) in enumerate(zip(files, names), 1):
-            image_key = os.path.abspath(name)
+        for n, (item, name, image_key) in enumerate(todo, 1):
             stem = stems.get(image_key)
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
                 stem = stems[image_key] = _unique(Path(name).stem, used, output, longest)
@@ -330,7 +343,7 @@ def _whole(output: Path, row: list, suffixes: list[str]) -> bool:
     return True
 
 
-def _record(listing: Path, settings: dict, rows: dict[str, list], resume: bool):
+def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool):
     """What records ``settings`` beside ``listing`` (score's settings file), or None when it already says them. With
     ``resume`` as score's --resume: the rows kept must have been made with these settings (else one line, exit 2).
     Else earlier rows made with other settings, which this run may keep, are recorded with them (mixed settings,
@@ -351,10 +364,13 @@ def _record(listing: Path, settings: dict, rows: dict[str, list], resume: bool):
     return partial(write_settings, listing, mixed_settings(known, settings))
 
 
-def _earlier_rows(listing: Path) -> dict[str, list]:
-    """The rows of the maps.csv an earlier run left, by the image's absolute path, an image's last row winning (a run
-    stopped before maps.csv was tidied lists an image it mapped again twice); {} when there is none. ValueError (one
-    line) for a file of that name that arniqa map did not write."""
+def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
+    """The rows of the maps.csv an earlier run left, by the image's key (:func:`_image_keys`), an image's last row
+    winning (a run stopped before maps.csv was tidied lists an image it mapped again twice); a shard member's row of
+    another map than an earlier row of its name is another member; {} when there is none. ValueError (one line) for
+    a file of that name that arniqa map did not write."""
+    from ..inference.shards import is_shard
+
     if not listing.is_file():
         return {}
     try:
@@ -366,8 +382,20 @@ def _earlier_rows(listing: Path) -> dict[str, list]:
         raise ValueError(
             f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
         )
-    # a row cut short by a crash is left out
-    return {os.path.abspath(unescape_name(r[0])): r for r in lines[1:] if len(r) == len(MAP_COLUMNS)}
+    rows: dict[tuple[str, int], list] = {}
+    maps: dict[str, list[str]] = {}  # each member's maps, in order: another map of a member is another member
+    for r in lines[1:]:
+        if len(r) != len(MAP_COLUMNS):  # a row cut short by a crash is left out
+            continue
+        path = os.path.abspath(unescape_name(r[0]))
+        if not any(is_shard(folder) for folder in Path(path).parents):  # a file: its last row
+            rows[path, 0] = r
+            continue
+        listed = maps.setdefault(path, [])
+        if not (r[1] and r[1] in listed):
+            listed.append(r[1])
+        rows[path, listed.index(r[1]) if r[1] else len(listed) - 1] = r
+    return rows
 
 
 def _drop_group_maps(output: Path, stem: str) -> None:
