@@ -115,6 +115,15 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
+def last_line_error(stderr: str) -> str:
+    """The one ``error:`` line that ends ``stderr``, after the step lines of a verb that prints them there (``demo``,
+    ``ablate``): no traceback, no other error line."""
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:] and "Traceback" not in stderr, stderr
+    return errors[0]
+
+
 # The child's prelude: the stand-in model; ``setup`` (the test's code) runs before the CLI.
 PRELUDE = """
 import os, signal, sys, time

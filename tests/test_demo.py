@@ -109,6 +109,24 @@ def test_demo_runs_every_stage(tmp_path):
     assert (report.read_bytes(), (tmp_path / "demo" / "model.safetensors").read_bytes()) == before
 
 
+def test_the_demos_step_lines_go_to_stderr(tmp_path, monkeypatch):
+    """`arniqa demo`'s step lines (`[1/5] sample photos -> ...`) went to stdout with its result; they are on stderr
+    now, as every verb's progress, and stdout holds the report's path and the warning about it."""
+    import arniqa.demo
+    from arniqa.cli import _register
+
+    def demo(output, log, **settings):
+        log(f"[1/5] sample photos -> {output / 'photos'}")
+        return output / "report.md"
+
+    monkeypatch.setattr(arniqa.demo, "run_demo", demo)
+    _register()
+    result = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"report: {tmp_path / 'demo' / 'report.md'}\n{WARNING}\n"
+    assert result.stderr == f"[1/5] sample photos -> {tmp_path / 'demo' / 'photos'}\n"
+
+
 def test_a_signal_in_the_demos_training_is_one_line_and_128_plus_its_number(tmp_path, monkeypatch):
     """The training's Stopped (a signal, the state saved) went up as a traceback, exit 1."""
     import signal

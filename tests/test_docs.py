@@ -301,6 +301,58 @@ def test_the_learning_curve_pilots_figures_are_their_committed_results():
         assert f"{name} {before:.2f} -> {ref:.2f} / {adamw:.2f}" in " ".join(text.split()), name
 
 
+def test_the_lr_1e3_ablation_table_is_its_summary_json():
+    """docs/results/README.md's issue-6 table (SRCC mean and std over seeds, per-seed differences to ResNet50) and
+    its monotone shares, recomputed from the per-run rows of ablation-cpu-lr1e-3/summary.json, the study's one
+    committed source (its result.json files were not kept)."""
+    import json
+
+    summary = json.loads((ROOT / "docs/results/ablation-cpu-lr1e-3/summary.json").read_text())
+    runs = {(r["variant"], r["stage"], r["seed"]): r for r in summary["benchmarks"]["synthetic"]["runs"]}
+    text = (ROOT / "docs/results/README.md").read_text()
+    names = {"ResNet50": "resnet50", "SE-ResNet50 (SE in all stages)": "se_resnet50"}
+    names["SE-ResNet50 (SE in stages 1–3)"] = "se_resnet50_stages123"
+    seeds = (0, 1, 2)
+
+    def srcc(variant, stage):
+        return np.array([runs[variant, stage, s]["srcc"] for s in seeds])
+
+    def spread(x):
+        return f"{x.mean():.3f} ± {np.sqrt(((x - x.mean()) ** 2).sum() / (len(x) - 1)):.3f}"
+
+    for name, variant in names.items():
+        diffs = srcc(variant, "trained") - srcc("resnet50", "trained")
+        per_seed = "–" if variant == "resnet50" else ", ".join(f"{d:+.3f}".replace("-", "−") for d in diffs)
+        row = f"| {name} | {spread(srcc(variant, 'untrained'))} | {spread(srcc(variant, 'trained'))} | {per_seed} |"
+        assert row in text, row
+    mono = [np.mean([runs["resnet50", stage, s]["mono"] for s in seeds]) for stage in ("untrained", "trained")]
+    assert f"the monotone share {mono[0]:.2f} → {mono[1]:.2f}" in " ".join(text.split())
+
+
+def test_the_issue_16_reports_are_written_again_from_their_results(tmp_path):
+    """docs/results/README.md: `arniqa ablate ... --report-only` writes ablation-cpu-20x's two reports again from
+    the committed results, the same report.md and summary.json (but for the output folder it records)."""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+
+    _register()
+    for config, folder in (("curve-cpu.yaml", "curve"), ("ablation-cpu.yaml", "study")):
+        committed = ROOT / "docs/results/ablation-cpu-20x" / folder
+        out = shutil.copytree(committed, tmp_path / folder)
+        (out / "report.md").unlink()
+        result = CliRunner().invoke(app, ["ablate", str(ROOT / "configs" / config), "-o", str(out), "--report-only"])
+        assert result.exit_code == 0, result.output
+        assert (out / "report.md").read_text() == (committed / "report.md").read_text()
+        written, before = (json.loads((d / "summary.json").read_text()) for d in (out, committed))
+        assert written["config"].pop("output") == str(out)
+        before["config"].pop("output")
+        assert written == before
+
+
 def test_the_cpu_training_step_paragraph_is_training_cpu_json():
     """docs/training.md's CPU step figures (encoder, full step, overhead, each part, fused against for-each SGD) are
     those of benchmarks/results/training-cpu.json, the file it names."""

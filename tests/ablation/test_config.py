@@ -65,3 +65,16 @@ def test_shipped_study_configs(name, points, variants):
     assert train.model.init == "random_resnet50" and train.model.se_init == "identity"
     assert train.data.crop_size == config.evaluation.crop_size == 96 and train.train.batch_size == 8
     assert max(config.evaluation.probe_steps) < train.train.max_steps <= 73 * train.train.epochs  # 589 images / 8
+
+
+def test_a_bad_recipe_key_names_the_file_or_the_set_it_came_from(tmp_path):
+    """`recipe: {optim: {lrr: 1}}` in the file and `--set recipe.optim.lrr=1` both gave `variant 'resnet50':
+    unknown config key optim.lrr`, naming neither the file nor --set."""
+    path = tmp_path / "study.yaml"
+    path.write_text(CONFIG.read_text().replace("\nrecipe:\n", "\nrecipe:\n  optim: {lrr: 1}\n"))
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(path)
+    assert str(err.value).startswith(f"{path}: variant 'resnet50': unknown config key optim.lrr ")
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, ["recipe.optim.lrr=1"])
+    assert str(err.value).startswith("--set: variant 'resnet50': unknown config key optim.lrr ")

@@ -335,6 +335,25 @@ def test_a_failing_job_whose_message_holds_brackets_is_reported_and_the_others_g
     assert outcome["failed"] == [(*stages[0], "ValueError: cannot read photos[/]x.png")]
 
 
+def test_the_study_s_step_lines_go_to_stderr_and_stdout_holds_the_report_path(study, monkeypatch):
+    """`arniqa ablate`'s step lines (`data: ...`, `[1/8] resnet50  seed 0  untrained`, `done in`) went to stdout,
+    which a pipeline reads as the verb's result; they are on stderr now, as every verb's progress, and stdout holds
+    the report's path alone, as with --report-only."""
+    from typer.testing import CliRunner
+
+    from arniqa.cli import _register, app
+
+    config, out, _ = study
+    monkeypatch.setattr(runner, "run_one", lambda *args: {})
+    _register()
+    args = ["ablate", str(CONFIG), "--set", f"data.pristine={config.data.pristine}", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"report written to {out / 'report.md'}\n"
+    steps = [line for line in result.stderr.splitlines() if re.search(r" \[\d/8\] ", line)]
+    assert len(steps) == len(runner.jobs(config)) and " [1/8] resnet50  seed 0  untrained " in steps[0]
+
+
 def test_a_signal_in_a_training_run_stops_the_study_and_a_rerun_goes_on(study, monkeypatch, tmp_path):
     """Ctrl-C or SIGTERM in a training run ends it with its state saved (train.stopping.Stopped). The study's
     loop took that for one failed job and went on training the next variant; it now ends the study: exit

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from faults import SRC, TESTS, cli, cli_child, one_line_error, tiny_ablation
+from faults import SRC, TESTS, cli, cli_child, last_line_error, one_line_error, tiny_ablation
 from PIL import Image
 from tiny_arniqa import tiny_onnx
 
@@ -188,7 +188,7 @@ def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
     """The demo's sample photos are its first files (each over the limit). Before: a traceback, exit 1."""
     result = cli_child("demo", "-o", tmp_path / "demo", setup=LIMIT)
     assert result.returncode == EXIT_USAGE
-    line = one_line_error(result.stderr)
+    line = last_line_error(result.stderr)
     assert line.startswith(f"error: {tmp_path / 'demo' / 'photos'}{os.sep}") and line.endswith(f"{TOO_LARGE}; {RERUN}")
     assert not (tmp_path / "demo").exists()  # nothing torn or temporary in it, so the folder the run made is gone
 
@@ -212,7 +212,7 @@ runner.prepare_benchmarks = then_fill
     result = cli_child(*args, setup=setup)
     assert result.returncode == EXIT_USAGE, result.stderr
     state = tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt"
-    assert one_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
+    assert last_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
     assert not (tmp_path / "out" / "se_resnet50_stages123").exists()
     tiny = """
 import arniqa.models.checkpoint as checkpoint

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from faults import cli, demo_photos, hostile_state, one_line_error, tiny_ablation, train_config
+from faults import cli, demo_photos, hostile_state, last_line_error, one_line_error, tiny_ablation, train_config
 from safetensors.torch import load_file
 
 import arniqa.ablation.runner as runner
@@ -40,7 +40,7 @@ def test_demo_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model):
     state = hostile_state(tmp_path / "demo" / "run" / "state.pt", marker, "zip")
     result = cli("demo", "-o", tmp_path / "demo", "--steps", 2, "--crop-size", 32)
     assert result.exit_code == EXIT_USAGE
-    assert one_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
+    assert last_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
     assert not marker.exists()
 
 
@@ -50,7 +50,7 @@ def test_ablate_refuses_a_run_state_that_would_run_code(tmp_path, tiny_model, mo
     state = hostile_state(tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt", marker, "legacy")
     result = cli(*tiny_ablation(tmp_path, "seeds=[0]", "evaluation.untrained=false"))
     assert result.exit_code == EXIT_USAGE, result.output
-    assert one_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
+    assert last_line_error(result.stderr).startswith(f"error: {state}: refused to read it")
     assert not marker.exists()
 
 

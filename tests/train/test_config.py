@@ -356,3 +356,23 @@ def test_a_config_that_is_no_mapping_says_how_a_config_is_written(tmp_path, text
         f"{path}: expected a mapping at the top level, got {kind}; write its sections as `name:` lines, each with "
         "`key: value` lines under it (the files in configs/ are examples)"
     )
+
+
+def test_a_bad_key_names_the_file_or_the_set_it_came_from(tmp_path):
+    """A typo in a long YAML file and one in `--set` gave the same message, naming the key alone: the reader could not
+    tell where to look. The message now starts with the file, `--set`, or both when the two together make it."""
+    path = tmp_path / "c.yaml"
+    path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lrr: 0.01\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: unknown config key optim.lrr (did you mean 'optim.lr'?); known: ")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["optim.lrr=null", "train.batch_size=eight"])  # the file's typo kept, a bad value added
+    assert str(err.value).startswith(f"{path}: unknown config key optim.lrr ")
+    path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lr: 0.01\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["train.batch_size=eight"])
+    assert str(err.value) == "--set: config key train.batch_size: expected int, got 'eight'"
+    with pytest.raises(ConfigError) as err:  # lr from the file, eta_min from --set: neither alone is wrong
+        load_config(path, ["optim.eta_min=0.1"])
+    assert str(err.value) == f"{path} with --set: invalid config: optim.eta_min (0.1) must be below optim.lr (0.01)"

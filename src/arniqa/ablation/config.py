@@ -16,7 +16,7 @@ from typing import Any
 
 from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
-from ..train.config import Config, ConfigError, build_dataclass, check, from_dict, read_values
+from ..train.config import Config, ConfigError, build_dataclass, build_values, check, from_dict
 from ..utils.runtime import check_device, check_workers
 from .layout import AblationError, stages
 
@@ -111,11 +111,11 @@ class AblationConfig:
 
 def load_ablation_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> AblationConfig:
     """Read a YAML ablation config (defaults when ``path`` is None) and apply ``key=value`` overrides."""
-    values = read_values(path, overrides, AblationError)
-    try:
-        config = build_dataclass(AblationConfig, values)
-    except ConfigError as err:  # a value of the wrong type, an unknown key
-        raise AblationError(str(err)) from None
+    return build_values(path, overrides, _validated, AblationError)
+
+
+def _validated(values: dict[str, Any]) -> AblationConfig:
+    config = build_dataclass(AblationConfig, values)  # ConfigError: a value of the wrong type, an unknown key
     validate(config)
     return config
 

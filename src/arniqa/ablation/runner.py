@@ -215,9 +215,10 @@ def run_ablation(config: AblationConfig, command: str | None = None, quiet: bool
     """Run every unfinished (variant, seed, stage), then write the report.
 
     A failing job is reported and the others go on. Returns ``{"report": path, "done": n,
-    "skipped": n, "failed": [(variant, seed, stage, message), ...]}``; ``quiet`` prints nothing.
+    "skipped": n, "failed": [(variant, seed, stage, message), ...]}``. Its step lines go to stderr; ``quiet``
+    prints nothing.
     """
-    console = terminal(quiet=quiet)
+    console = terminal(stderr=True, quiet=quiet)
     with thread_limit(config.threads):
         return _run(config, command, console)
 

@@ -67,13 +67,14 @@ def ablate(
                 typer.echo(f"report written to {path}")
                 unfinished(cfg, study)
                 return
-            outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))
+            outcome = run_ablation(cfg, command=shlex.join(["arniqa", *sys.argv[1:]]))  # step lines on stderr
         except Stopped as err:  # a signal in a training run: its state is saved, and a rerun resumes it
             stop(err, advice)
         except (ValueError, FileNotFoundError, StateError, OutputBusy) as err:  # AblationError, DatasetError, ...
             fail(str(err), EXIT_USAGE)
         except OSError as err:  # writing the study's files, or a full disk in a run (which stops the study)
             fail_io(err, study)
+    typer.echo(f"report written to {outcome['report']}")
     if outcome["failed"]:
         for variant, seed, stage, message in outcome["failed"]:
             typer.echo(f"failed: {variant} seed {seed} {stage}: {message}", err=True)

@@ -34,7 +34,9 @@ def demo(
 
     try:  # a full disk, a folder in the way; the files in it are the demo's own
         with output_folders(output), writing(output), own_folder(output):
-            report = run_demo(output, steps=steps, crop_size=crop_size, device=device, log=typer.echo)
+            report = run_demo(
+                output, steps=steps, crop_size=crop_size, device=device, log=lambda line: typer.echo(line, err=True)
+            )
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
         stop(err, advice)
     except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting

@@ -268,9 +268,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
     Each override is ``section.key=value`` (e.g. ``train.batch_size=8``, ``output=runs/x``).
     """
-    config = from_dict(read_values(path, overrides))
+    return build_values(path, overrides, _checked)
+
+
+def _checked(values: dict[str, Any]) -> Config:
+    config = from_dict(values)
     check(config)
     return config
+
+
+def build_values(path: str | Path | None, overrides, build, error: type[ValueError] = ConfigError):
+    """``build`` of the values of the config file ``path`` with ``overrides`` (:func:`read_values`). A ValueError
+    from ``build`` (a bad key or value) is ``error`` naming where the value came from: ``path`` when the file alone
+    gives that error, ``--set`` when the overrides alone do (and the defaults alone do not), else ``path with
+    --set``."""
+    values = read_values(path, overrides, error)
+    try:
+        return build(values)
+    except ValueError as err:
+        if path is None:  # the overrides hold every value, and the message names the key
+            raise error(str(err)) from None
+        raise error(f"{_source(path, overrides, build, str(err))}: {err}") from None
+
+
+def _source(path: str | Path, overrides, build, problem: str) -> str:
+    def gives_it(source: str | Path | None, sets) -> bool:
+        try:
+            build(read_values(source, sets))
+        except ValueError as err:
+            return str(err) == problem
+        return False
+
+    if not overrides or gives_it(path, ()):
+        return str(path)
+    from_sets = gives_it(None, overrides) and not gives_it(None, ())  # not a default's problem
+    return "--set" if from_sets else f"{path} with --set"
 
 
 def check(config: Config) -> None:
