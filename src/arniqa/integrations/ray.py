@@ -6,7 +6,7 @@ names, checkpoints, protocols, engines and options as ``arniqa score``) and scor
 
     ds = ray.data.read_binary_files("s3://bucket/photos/", include_paths=True)
     ds = ds.map_batches(ArniqaScorer, fn_constructor_kwargs={"protocol": "crops"}, batch_size=32,
-                        compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1)
+                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), num_cpus=1)
 
 A batch holds one of: ``image`` (decoded HxWxC arrays, as ``read_images`` gives: uint8 pixels score as the file they
 came from), ``bytes`` (encoded files, as ``read_binary_files`` gives), or ``path`` alone (files each actor reads;
