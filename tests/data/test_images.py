@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import tarfile
 import zlib
 
 import numpy as np
@@ -183,6 +184,25 @@ def test_a_bad_file_is_one_line_saying_what_is_wrong_and_what_to_do(tmp_path, mo
     with pytest.raises(ImageError) as e:
         open_image(tmp_path / "locked.jpg")
     assert e.value.reason == "cannot read file (Permission denied); check its permissions"
+
+
+@pytest.mark.parametrize("form", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_a_tar_shard_read_as_one_file_says_so(tmp_path, form):
+    """A tar shard's bytes scored as one image (Ray Data's read_binary_files over a folder of shards, a shard named
+    .jpg) said 'not an image file Pillow can read; convert it to PNG or JPEG': it says it is a tar archive now, and
+    how its images are scored."""
+    Image.fromarray(_pattern()).save(tmp_path / "a.jpg")
+    with tarfile.open(tmp_path / "shard.jpg", "w", format=form) as tar:
+        tar.add(tmp_path / "a.jpg", "0000.jpg")
+    data = (tmp_path / "shard.jpg").read_bytes()
+    for source in (lambda: open_image(tmp_path / "shard.jpg"), lambda: decode_image(data, "shard.tar")):
+        with pytest.raises(ImageError) as e:
+            source()
+        assert e.value.reason == (
+            "a tar archive, not an image file; pass the images arniqa score takes from it: "
+            "arniqa.inference.listing.iter_inputs([PATH]) lists them"
+        )
+    assert tarfile.open(fileobj=io.BytesIO(data)).getnames() == ["0000.jpg"]
 
 
 def test_an_image_past_pils_limit_says_to_raise_pils_limit_not_the_bound(tmp_path, monkeypatch):

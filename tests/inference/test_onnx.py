@@ -747,3 +747,26 @@ def test_a_file_asking_for_more_memory_than_the_machine_has_is_named_in_each_row
     assert res.exit_code == 1 and len(rows) == 2
     for row in rows:  # the 5 crops of one image at a time: 5 * 2**50 floats of 4 bytes
         assert row["error"].startswith(f"{model}: the model asks for {5 * 2**52:,} bytes in one tensor, more memory")
+
+
+def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_again(tmp_path, monkeypatch):
+    """A checkpoint's export in <cache>/onnx cut short (a disk's fault, a cache copied in part) said 'give the file
+    that arniqa export wrote, or export the model again' of a file the user never gave; it says it is the cache's
+    now, to delete it, and the run after that exports it again and scores."""
+    from tiny_arniqa import tiny_checkpoint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
+    _, gray = _flat_images(tmp_path)
+    args = ["score", str(gray), "--checkpoint", str(checkpoint), "--engine", "onnxruntime"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    [cached] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    cached.write_bytes(cached.read_bytes()[:200])
+    res = CliRunner().invoke(app, args)
+    [line] = res.stderr.splitlines()
+    assert res.exit_code == 2 and line.startswith(f"error: {cached}: not an ONNX model ONNX Runtime can load (")
+    assert line.endswith("); a file of arniqa's cache: delete it, and the next run makes it again")
+    cached.unlink()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and again.stdout == first.stdout

@@ -433,3 +433,26 @@ def test_a_read_error_of_the_fp32_file_names_it_not_the_cache(tmp_path, monkeypa
     assert res.exit_code == 2 and res.stderr.splitlines() == [
         f"error: {bad}: cannot read file (Input/output error); check the disk or share it is on"
     ]
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_an_onnx_file_that_cannot_be_loaded_is_the_line_fp32_gives(tmp_path, monkeypatch, cut):
+    """--precision int8 on a .onnx file that is not ONNX, or an export cut short (a damaged copy, or the cache's own
+    export damaged), ended in a traceback of onnx's DecodeError, exit 1; it is now the one line of the fp32 engine on
+    the same file, exit 2, and no int8 file is made."""
+    from tiny_arniqa import tiny_onnx
+
+    fp32 = tiny_onnx(tmp_path / "m.onnx")[2]
+    fp32.write_bytes(fp32.read_bytes()[:300] if cut else b"not an ONNX file")
+    (tmp_path / "photos").mkdir()
+    write_photo(tmp_path / "photos" / "a.png", 64, 64, 1)
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    lines = {}
+    for precision in ("fp32", "int8"):
+        args = ["score", str(tmp_path / "photos"), "--checkpoint", str(fp32), "--precision", precision]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, res.output
+        lines[precision] = res.stderr.splitlines()
+    assert len(lines["fp32"]) == 1 and lines["fp32"][0].startswith(f"error: {fp32}: not an ONNX model")
+    assert lines["int8"] == lines["fp32"]
+    assert list((tmp_path / "cache" / "onnx").glob("*.onnx")) == []

@@ -4,11 +4,12 @@ rows and exit status 1, resume, the map_batches class on bytes and decoded image
 import csv
 import io
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
-from scoring_data import jpeg, make_shards, published_weights
+from scoring_data import jpeg, make_shards, published_weights, write_shard
 from typer.testing import CliRunner
 
 try:  # not installed, or installed but not importable (pyarrow 26 refuses numpy 1.x): skipped, not an error
@@ -191,6 +192,28 @@ def test_map_batches_class_on_bytes_and_decoded_images(weights_dir, inputs):
         assert by_path[p.name] == pytest.approx(float(s), abs=1e-6)  # decoded by Ray, the same pixels
 
 
+def test_names_that_are_not_utf8_reach_the_workers_as_they_are(tmp_path, monkeypatch):
+    """A file or shard member whose name is not UTF-8 (b'\\xff.jpg') is no Arrow string: Ray's worker fell back to
+    pickling the column and said so on stderr, `Failed to convert column 'path' into pyarrow array`, once per worker.
+    Names go as bytes now, so a Ray that refuses that fallback scores them too, as the local run does."""
+    from tiny_arniqa import tiny_onnx
+
+    _, _, onnx = tiny_onnx(tmp_path / "tiny.onnx")
+    photo = tmp_path / os.fsdecode(b"\xff.jpg")
+    photo.write_bytes(jpeg(40, 36, 1))
+    shard = write_shard(tmp_path / "s.tar", {os.fsdecode(b"m\xfe.jpg"): jpeg(48, 40, 2)})
+    monkeypatch.setattr(ray.data.DataContext.get_current(), "enable_fallback_to_arrow_object_ext_type", False)
+    outputs = []
+    for ray_args in ([], ["--ray", "local"]):
+        outputs.append(tmp_path / f"{len(ray_args)}.csv")
+        args = [photo, shard, "--checkpoint", onnx, "-o", outputs[-1], *ray_args]
+        r = CliRunner().invoke(app, ["score", *map(str, args)])
+        assert r.exit_code == 0, r.output
+    rows = _rows(outputs[1])
+    assert [row["path"] for row in rows] == [str(photo).replace("\udcff", "\\xff"), f"{shard}/m\\xfe.jpg"]
+    assert outputs[1].read_bytes() == outputs[0].read_bytes()
+
+
 def test_map_batches_class_asked_to_explain_a_model_without_a_head_is_refused_when_made(tmp_path):
     """ArniqaScorer(explain=True) on a model with no explanation head was made, and each batch raised then, once
     the data was flowing through the actors."""
@@ -284,7 +307,6 @@ def test_a_local_ray_run_says_only_arniqa_lines_on_stderr(inputs, tmp_path):
     """`arniqa score --ray local` in a process of its own (the Ray instance it starts, Ray's defaults): stderr held
     Ray's note that token authentication is on and how to opt out, on every run; now nothing (off a terminal, no
     bar). Left: Ray Data's line about its actors' constructor arguments (ray-project/ray#57733, docs/usage.md)."""
-    import os
     import subprocess
     import sys
     from pathlib import Path

@@ -183,7 +183,34 @@ def test_out_of_memory_is_memory_running_out_not_any_mention_of_allocation():
     assert not any(out_of_memory(error) for error in not_memory)
 
 
-def test_onnx_runtime_running_out_of_memory_is_out_of_memory():
+def test_pytorch_mapping_a_checkpoint_past_the_memory_limit_is_out_of_memory(tmp_path):
+    """`arniqa score --checkpoint model.safetensors` under `ulimit -v 3500000` ended in a traceback, exit 1: opening the
+    checkpoint, PyTorch's mapping of the file failed with a plain RuntimeError, `unable to mmap N bytes from file <F>:
+    Cannot allocate memory (12)`. It is memory running out now, said as such in one line. Provoked for real: a
+    child whose address space leaves room to map a 64 MiB file once (safetensors' own mapping), not twice."""
+    code = textwrap.dedent(
+        """
+        import os, resource, sys
+        import torch
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+        from arniqa.utils.runtime import out_of_memory
+
+        path = os.path.join(sys.argv[1], "m.safetensors")
+        save_file({"w": torch.zeros(64 << 20, dtype=torch.uint8)}, path)
+        size = next(line for line in open("/proc/self/status") if line.startswith("VmSize")).split()[1]
+        resource.setrlimit(resource.RLIMIT_AS, (int(size) * 1024 + (96 << 20), resource.RLIM_INFINITY))
+        try:
+            safe_open(path, framework="pt")
+        except Exception as e:
+            print(type(e).__name__, out_of_memory(e), str(e))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code, tmp_path], capture_output=True, text=True, timeout=120)
+    kind, memory, message = done.stdout.split(" ", 2)
+    assert kind == "RuntimeError" and message.startswith("unable to mmap 67108"), done.stdout + done.stderr
+    assert memory == "True"
+
     """ONNX Runtime's errors are no RuntimeError: its arena failing (``Fail``) and C++'s ``std::bad_alloc`` (a
     ``RuntimeException`` running without the arena) were not memory running out, so a scorer on the onnxruntime
     engine said "model failed" and loading a model said "not an ONNX model". Provoked for real: a Conv whose output

@@ -130,6 +130,7 @@ class ImageError(ValueError):
 
 
 GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not the image they should be
+EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.iter_inputs([PATH]) lists them"
 SAVE_AS = "save it as an 8- or 16-bit RGB or gray image"  # what to do with an image of a mode not scored
 
 
@@ -587,6 +588,8 @@ def _not_an_image(source) -> tuple[str, str]:
         text = ""
     if text and all(c.isprintable() or c in "\t\n\r" for c in text):
         return "a text file, not an image (a web page or an error message saved under an image's name?)", GET_AGAIN
+    if head[257:262] == b"ustar":  # a tar header's magic (POSIX and GNU): a shard's bytes read as one file
+        return "a tar archive, not an image file", EXPAND
     return "not an image file Pillow can read", "convert it to PNG or JPEG, or copy or download it again"
 
 

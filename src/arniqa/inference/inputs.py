@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..data.images import ImageError, decode_image, open_image, to_rgb
+from ..data.images import EXPAND, ImageError, decode_image, open_image, to_rgb
 from .shards import Member, Unreadable, compressed_shard, is_shard
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ class Encoded:
 NAMED = (Encoded, Member, Unreadable)  # inputs that carry their name and decode themselves
 BUFFERS = (bytes, bytearray, memoryview)  # an encoded image file's bytes
 KINDS = "a path, bytes, a binary file object, a PIL image, an HxWxC numpy array or a (3,H,W) tensor"
-EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.iter_inputs([PATH]) lists them"
 URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

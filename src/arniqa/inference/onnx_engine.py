@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
+from ..utils.files import cache_dir
 from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
 NOT_ONNX = f"give the file that arniqa export wrote, or {EXPORT_AGAIN}"  # a file that is no ONNX model
+CACHED_AGAIN = "a file of arniqa's cache: delete it, and the next run makes it again"  # such a file in <cache>/onnx
 # ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
 # line), and its default logger's own level (warnings)
 ORT_FATAL, ORT_WARNING = 4, 2
@@ -142,8 +145,9 @@ class OnnxEngine:
         except Exception as e:  # onnxruntime raises its own exception types
             if out_of_memory(e):  # not the file's fault
                 raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})") from e
+            again = CACHED_AGAIN if in_cache(self.path) else NOT_ONNX  # a cut export, a disk's fault: no file of theirs
             raise ValueError(
-                f"{self.path}: not an ONNX model ONNX Runtime can load ({words(str(e))}); {NOT_ONNX}"
+                f"{self.path}: not an ONNX model ONNX Runtime can load ({words(str(e))}); {again}"
             ) from None
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -229,6 +233,13 @@ class OnnxEngine:
         else:
             raw = np.full(len(emb), np.nan, dtype=np.float32)
         return raw, emb if features else None, (out["explain_logits"], out["severity"]) if explain else None
+
+
+def in_cache(path: Path) -> bool:
+    """Whether ``path`` is a file of ``<cache>/onnx``: the engine's exports and int8 forms, no file of the user's."""
+    with suppress(ValueError):  # no cache folder known (no home): not in it
+        return path.parent.resolve() == (cache_dir() / "onnx").resolve()
+    return False
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -45,7 +45,7 @@ from ..utils.files import (
     sha256_of,
     short_digest,
 )
-from .onnx_engine import ORT_FATAL, ORT_WARNING
+from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine, in_cache
 from .sidecar import read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
@@ -198,7 +198,7 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     if not fp32.is_file():
         raise ValueError(no_such_file(fp32, "ONNX"))
     folder = cache_dir() / "onnx"
-    key = fp32.stem if fp32.parent.resolve() == folder.resolve() else short_digest(sha256_of(fp32))
+    key = fp32.stem if in_cache(fp32) else short_digest(sha256_of(fp32))
     photos = None if calibrate is None else calibration_files(calibrate)  # listed once: its note said once
     path = folder / f"{key}.int8-{calibration_key(calibrate, photos)}.onnx"
     if mark_used(path):
@@ -208,6 +208,7 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
         with one_maker(path, "quantizing"):  # a cluster's jobs starting together quantize it once
             if mark_used(path):  # quantized by the process waited for
                 return path
+            OnnxEngine(fp32)  # a file that is no arniqa export: fp32's one line, not a traceback from quantizing
             quantize(fp32, path, calibrate, photos)
     except OSError as e:
         read = {os.path.abspath(fp32), os.path.abspath(sidecar_path(fp32))}  # the fp32 file, not the cache

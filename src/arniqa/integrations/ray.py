@@ -6,17 +6,15 @@ names, checkpoints, protocols, engines and options as ``arniqa score``) and scor
 
     ds = ray.data.read_binary_files("s3://bucket/photos/", include_paths=True)
     ds = ds.map_batches(ArniqaScorer, fn_constructor_kwargs={"protocol": "crops"}, batch_size=32,
-                        compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1)
+                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), num_cpus=1)
 
-A batch holds one of: ``image`` (decoded HxWxC arrays, as ``read_images`` gives: uint8 pixels score as
-the file they came from), ``bytes``
-(encoded files, as ``read_binary_files`` gives), or ``path`` alone (files each actor reads; with
-``shard``, ``offset`` and ``size`` columns, tar shard members, see :func:`reference_rows`); ``path``
-names the rows. Out come the other input columns plus ``score`` (scaled when the regressor has a score
-range, else raw), ``raw_score`` (NaN for failed rows), ``error`` (the reason, or None when scored; a block without
-errors may come back as NaN) and, with
-``embedding=True``, ``embedding``: the image's 4096-d quality feature (mean over its views, the
-vector the regressor scores).
+A batch holds one of: ``image`` (decoded HxWxC arrays, as ``read_images`` gives: uint8 pixels score as the file they
+came from), ``bytes`` (encoded files, as ``read_binary_files`` gives), or ``path`` alone (files each actor reads;
+with ``shard``, ``offset`` and ``size`` columns, tar shard members, see :func:`reference_rows`); ``path`` names the
+rows (str, or bytes as :func:`os.fsencode` gives). Out come the other input columns plus ``score`` (scaled when the
+regressor has a score range, else raw), ``raw_score`` (NaN for failed rows), ``error`` (the reason, or None when
+scored; a block without errors may come back as NaN) and, with ``embedding=True``, ``embedding``: the image's 4096-d
+quality feature (mean over its views, the vector the regressor scores).
 
 :class:`RayScorer` is what ``arniqa score --ray`` runs: the same rows as a local :class:`Scorer`, in
 input order. :func:`extract_features_on_ray` is the ``arniqa evaluate --ray`` feature extraction into
@@ -239,7 +237,7 @@ class _SendsLoadFailure:
 
 def batch_items(batch: dict) -> list:
     """The Scorer inputs of one batch (see the module docstring for the columns)."""
-    names = [str(p) for p in batch["path"]] if "path" in batch else None
+    names = [os.fsdecode(p) for p in batch["path"]] if "path" in batch else None
     if "image" in batch:  # arrays: 8-bit pixels score as the file they were decoded from
         return [np.asarray(a) for a in batch["image"]]
     if "bytes" in batch:
@@ -249,21 +247,23 @@ def batch_items(batch: dict) -> list:
     if "shard" not in batch:
         return names
     return [
-        Member(str(s), name[len(str(s)) + 1 :], int(o), int(z)) if s else name
+        Member(os.fsdecode(s), name[len(os.fsdecode(s)) + 1 :], int(o), int(z)) if s else name
         for name, s, o, z in zip(names, batch["shard"], batch["offset"], batch["size"])
     ]
 
 
 def reference_rows(items: list, indices: list[int] | None = None) -> list[dict]:
-    """Rows for :class:`ArniqaScorer` naming files (str paths) and tar members (:class:`Member`): the
+    """Rows for :class:`ArniqaScorer` naming files (paths) and tar members (:class:`Member`): the
     actors read the bytes, so the files must be where the workers run (shared storage on a cluster).
-    ``index`` is each item's entry of ``indices`` (default: its position in ``items``)."""
+    ``index`` is each item's entry of ``indices`` (default: its position in ``items``). Names go as bytes
+    (:func:`os.fsencode`): a name that is not UTF-8 is no Arrow string, and Ray's workers said so on stderr."""
     rows = []
     for i, it in zip(range(len(items)) if indices is None else indices, items):
         if isinstance(it, Member):
-            rows.append({"index": i, "path": it.name, "shard": it.shard, "offset": it.offset, "size": it.size})
+            path, shard = os.fsencode(it.name), os.fsencode(it.shard)
+            rows.append({"index": i, "path": path, "shard": shard, "offset": it.offset, "size": it.size})
         else:
-            rows.append({"index": i, "path": str(it), "shard": "", "offset": -1, "size": -1})
+            rows.append({"index": i, "path": os.fsencode(str(it)), "shard": b"", "offset": -1, "size": -1})
     return rows
 
 
@@ -398,7 +398,7 @@ class RayScorer:
                 ):
                     i = int(i)
                     if isinstance(error, str):
-                        done[i] = ItemResult(i, str(path), error=error)
+                        done[i] = ItemResult(i, os.fsdecode(path), error=error)
                         continue
                     # error None, or NaN where a block's errors were all None
                     feature = torch.from_numpy(np.array(feature))[None] if embedding else None
@@ -407,7 +407,9 @@ class RayScorer:
                     elif explain:
                         explanation = explain_features(self.explainer, feature)
                     kept = feature if return_features else None
-                    done[i] = ItemResult(i, str(path), float(score), float(raw), features=kept, explanation=explanation)
+                    done[i] = ItemResult(
+                        i, os.fsdecode(path), float(score), float(raw), features=kept, explanation=explanation
+                    )
                 for r in emit_in_order(done, emitted):
                     emitted += 1
                     yield r
@@ -445,7 +447,7 @@ class ArniqaFeatures:
 
         from ..evaluate.features import CropItem, crop_features, read_crops
 
-        items = [read_crops(str(p), int(i), self.protocol) for i, p in zip(batch["index"], batch["path"])]
+        items = [read_crops(os.fsdecode(p), int(i), self.protocol) for i, p in zip(batch["index"], batch["path"])]
         indices, feats = crop_features(self.model, items, self.device, self.protocol.amp)
         if feats is not None:
             self.shape = feats.shape[1:]
@@ -489,7 +491,7 @@ def extract_features_on_ray(
     import ray
 
     checkpoint, weights_dir = (None if f is None else str(Path(f).resolve()) for f in (checkpoint, weights_dir))
-    rows = [{"index": int(i), "path": str(Path(paths[i]).resolve())} for i in todo]
+    rows = [{"index": int(i), "path": os.fsencode(Path(paths[i]).resolve())} for i in todo]
     actors, slots = worker_slots(device, workers, len(rows))
     per_call, blocks = _blocks(rows, batch_size, actors)
     ds = ray.data.from_items(rows, override_num_blocks=blocks)

@@ -121,8 +121,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 # ----------------------------------------------------------------------------------- out of memory
 
 # Memory running out where PyTorch raises a plain RuntimeError: its CPU allocator (posix_memalign; Windows'
-# _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), and the shared
-# memory that DataLoader workers hand batches over in (/dev/shm full); where ONNX Runtime raises its Fail or
+# _aligned_malloc), the CUDA runtime outside PyTorch's allocator (a context, a cuBLAS workspace), the shared
+# memory that DataLoader workers hand batches over in (/dev/shm full), and its mapping of a file (ENOMEM: a
+# safetensors checkpoint opened past `ulimit -v`); where ONNX Runtime raises its Fail or
 # RuntimeException: its memory arena (running a model) and C++'s allocation failure (loading one, or running it
 # without the arena): std::bad_alloc says "std::bad_alloc" with GCC and Clang, "bad allocation" with MSVC.
 ALLOCATION_FAILED = (
@@ -130,6 +131,7 @@ ALLOCATION_FAILED = (
     "DefaultCPUAllocator: not enough memory",
     "CUDA error: out of memory",
     "unable to allocate shared memory(shm)",
+    ": Cannot allocate memory (12)",  # "unable to mmap N bytes from file <F>: Cannot allocate memory (12)"
     "Failed to allocate memory for requested buffer",
     "std::bad_alloc",
     "bad allocation",
