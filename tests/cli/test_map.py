@@ -278,3 +278,60 @@ def test_two_members_of_a_shard_named_alike_are_two_images_and_a_file_named_twic
         "runs\n"
     )
     assert [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == rows
+
+
+def test_retry_failed_maps_the_error_rows_again_in_their_place(tmp_path, monkeypatch):
+    """--resume skipped an image whose row held an error for good (a photo cut by a copy, copied again, stayed an
+    error until a run without --resume mapped every image again). --resume --retry-failed maps it again, its row
+    in the error row's place; one still failing stays one error row, exit 1, and exit 0 once all are mapped."""
+    import csv
+
+    import numpy as np
+
+    from arniqa.cli import EXIT_FAILED, EXIT_USAGE
+    from arniqa.inference import load
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    photos = {
+        name: Image.new("RGB", (32, 24), (colour, 255 - colour, 60)) for name, colour in zip("abce", range(40, 240, 50))
+    }
+    for name, photo in photos.items():
+        photo.save(f"photos/{name}.png")
+    whole = {name: open(f"photos/{name}.png", "rb").read() for name in "be"}
+    for name in "be":  # cut short by a copy
+        open(f"photos/{name}.png", "wb").write(whole[name][:40])
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+
+    def run(*args):
+        return CliRunner().invoke(app, ["map", "photos", *args, "-o", "maps", *model])
+
+    def rows():
+        return [
+            (r["path"], r["map"], bool(r["error"])) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))
+        ]
+
+    assert run().exit_code == EXIT_FAILED
+    open("photos/b.png", "wb").write(whole["b"])  # copied again; e still cut
+    assert run("--resume").exit_code == EXIT_FAILED and not os.path.exists("maps/b.map.png")
+    result = run("--resume", "--retry-failed")
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert result.stderr == (
+        "resuming: 4 of 4 images already in maps/maps.csv, 2 of them failed before and mapped again\n"
+        "1 of 4 images could not be mapped (see maps.csv)\n"
+    )
+    assert rows() == [
+        ("photos/a.png", "a.map.png", False),
+        ("photos/b.png", "b.map.png", False),
+        ("photos/c.png", "c.map.png", False),
+        ("photos/e.png", "", True),
+    ]
+    expected = quality_map(load("tiny.onnx", device="cpu"), photos["b"], crop=16, stride=8).scores
+    np.testing.assert_allclose(np.load("maps/b.map.npy"), expected, rtol=1e-6)
+    open("photos/e.png", "wb").write(whole["e"])
+    assert run("--resume", "--retry-failed").exit_code == EXIT_OK
+    assert [row[1] for row in rows()] == ["a.map.png", "b.map.png", "c.map.png", "e.map.png"]
+    result = run("--retry-failed")
+    assert result.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in result.stderr

@@ -82,6 +82,9 @@ def map_images(
     resume: bool = typer.Option(
         False, "--resume", help="Skip images already in maps.csv (their files whole) and map the rest."
     ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="--resume: map the images of error rows again, their new rows in their place."
+    ),
 ) -> None:
     """Score a grid of overlapping crops of each image: where in the photo the quality drops.
 
@@ -98,9 +101,11 @@ def map_images(
     from ..utils.console import progress_bar
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
-    from .score import model_settings, none_resumed
+    from .score import model_settings, none_resumed, resuming
 
     one_model_source(checkpoint, weights_dir)
+    if retry_failed and not resume:
+        raise typer.BadParameter("--retry-failed goes with --resume")
     check_settings(checkpoint, engine)
     try:
         stride = check_options(crop, stride, max_side, option)
@@ -118,7 +123,7 @@ def map_images(
         fail_missing(files, "map")
     check_head(explain, explainer, checkpoint)
     go_on(MAPS_KEPT)  # Ctrl-C, a signal
-    resumed = resumed_failed = 0
+    resumed = resumed_failed = retried = 0
     unnamed = 0  # with --resume: the rows of maps.csv, when none names an input
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
@@ -152,9 +157,12 @@ def map_images(
         todo = list(zip(files, names, _image_keys(files, names)))
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
             given = {key for _, _, key in todo} & rows.keys()
-            finished = {image for image in given if rows[image][7] or _whole(output, rows[image], suffixes)}
+            failed_before = {image for image in given if rows[image][7]}
+            whole = {image for image in given - failed_before if _whole(output, rows[image], suffixes)}
+            finished = whole if retry_failed else whole | failed_before  # --retry-failed: their rows replaced
             todo = [image for image in todo if image[2] not in finished]
-            resumed, resumed_failed = len(finished), sum(bool(rows[image][7]) for image in finished)
+            resumed, resumed_failed = len(finished), len(finished & failed_before)
+            retried = len(failed_before) if retry_failed else 0
             unnamed = 0 if given else len(rows)
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
@@ -180,8 +188,8 @@ def map_images(
         except OutputError as e:
             fail(str(e))
     kept -= resumed
-    if resumed:
-        typer.secho(f"resuming: {resumed} of {count(len(files), 'image')} already in {listing}", err=True)
+    if resumed or retried:
+        typer.secho(resuming(resumed, count(len(files), "image"), listing, retried, "mapped"), err=True)
     elif unnamed:  # all mapped again, beside the earlier maps
         matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
         typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
