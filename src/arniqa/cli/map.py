@@ -235,10 +235,11 @@ def _image_keys(files: list, names: list[str]) -> list[tuple[str, int]]:
     return keys
 
 
-def read_map_index(folder: Path) -> dict[str, Path]:
-    """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
-    as written there and by that path made absolute (from the current folder). ValueError (one line) when
-    ``folder`` is not there, is no folder or has no maps.csv."""
+def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
+    """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image key -> map PNG, keyed by the path as
+    written there and by that path made absolute (from the current folder), each with the number of the shard member
+    of that name (:func:`_listed`; 0 for a file). ValueError (one line) when ``folder`` is not there, is no folder
+    or has no maps.csv."""
     from ..data.folders import not_a_folder
 
     listing = folder / "maps.csv"
@@ -248,13 +249,12 @@ def read_map_index(folder: Path) -> dict[str, Path]:
         )
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
-    index: dict[str, Path] = {}
     with open(listing, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row.get("path") and row.get("map"):
-                png = folder.resolve() / unescape_name(row["map"])
-                path = unescape_name(row["path"])
-                index[path] = index[os.path.abspath(path)] = png
+        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row in csv.DictReader(f)]
+    index: dict[tuple[str, int], Path] = {}
+    for (path, n), row in _listed(records).items():
+        if row[0] and row[1]:
+            index[unescape_name(row[0]), n] = index[path, n] = folder.resolve() / unescape_name(row[1])
     return index
 
 
@@ -373,12 +373,8 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool
 
 
 def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
-    """The rows of the maps.csv an earlier run left, by the image's key (:func:`_image_keys`), an image's last row
-    winning (a run stopped before maps.csv was tidied lists an image it mapped again twice); a shard member's row of
-    another map than an earlier row of its name is another member; {} when there is none. ValueError (one line) for
-    a file of that name that arniqa map did not write."""
-    from ..inference.shards import is_shard
-
+    """The rows of the maps.csv an earlier run left (:func:`_listed`); {} when there is none. ValueError (one line)
+    for a file of that name that arniqa map did not write."""
     if not listing.is_file():
         return {}
     try:
@@ -390,13 +386,22 @@ def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
         raise ValueError(
             f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
         )
+    return _listed(lines[1:])
+
+
+def _listed(records: list[list[str]]) -> dict[tuple[str, int], list]:
+    """The rows of maps.csv by the image's key (:func:`_image_keys`), an image's last row winning (a run stopped
+    before maps.csv was tidied lists an image it mapped again twice); a shard member's row of another map than an
+    earlier row of its name is another member."""
+    from ..inference.shards import in_shard
+
     rows: dict[tuple[str, int], list] = {}
     maps: dict[str, list[str]] = {}  # each member's maps, in order: another map of a member is another member
-    for r in lines[1:]:
+    for r in records:
         if len(r) != len(MAP_COLUMNS):  # a row cut short by a crash is left out
             continue
         path = os.path.abspath(unescape_name(r[0]))
-        if not any(is_shard(folder) for folder in Path(path).parents):  # a file: its last row
+        if not in_shard(path):  # a file: its last row
             rows[path, 0] = r
             continue
         listed = maps.setdefault(path, [])
