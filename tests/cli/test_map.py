@@ -335,3 +335,26 @@ def test_retry_failed_maps_the_error_rows_again_in_their_place(tmp_path, monkeyp
     assert [row[1] for row in rows()] == ["a.map.png", "b.map.png", "c.map.png", "e.map.png"]
     result = run("--retry-failed")
     assert result.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in result.stderr
+
+
+def test_a_file_given_twice_is_mapped_once_and_counted_once(tmp_path, monkeypatch):
+    """`arniqa map a.png ./a.png bad.png`: one image a.png, one row of maps.csv, as documented, but it was mapped
+    twice and counted twice: 'wrote 2 maps', '1 of 3 images could not be mapped', '2 of 3 images already in'."""
+    import csv
+
+    from arniqa.cli import EXIT_FAILED
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 24), (40, 215, 60)).save("a.png")
+    open("bad.png", "w").write("no image")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "a.png", "./a.png", "bad.png", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    result = CliRunner().invoke(app, args)
+    assert (result.exit_code, result.stdout) == (EXIT_FAILED, "wrote 1 map to maps (maps.csv lists them)\n")
+    assert result.stderr == "1 of 2 images could not be mapped (see maps.csv)\n"
+    assert [r["path"] for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == ["a.png", "bad.png"]
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.stderr == (
+        "resuming: 2 of 2 images already in maps/maps.csv\n"
+        "1 of 2 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
+    )

@@ -154,7 +154,10 @@ def map_images(
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
         names = [source_name(f, i) for i, f in enumerate(files)]
-        todo = list(zip(files, names, _image_keys(files, names)))
+        images = {}  # by key: a file given twice (a.png ./a.png) is one image, mapped once
+        for image in zip(files, names, _image_keys(files, names)):
+            images.setdefault(image[2], image)
+        todo = list(images.values())
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
             given = {key for _, _, key in todo} & rows.keys()
             failed_before = {image for image in given if rows[image][7]}
@@ -189,7 +192,7 @@ def map_images(
             fail(str(e))
     kept -= resumed
     if resumed or retried:
-        typer.secho(resuming(resumed, count(len(files), "image"), listing, retried, "mapped"), err=True)
+        typer.secho(resuming(resumed, count(len(images), "image"), listing, retried, "mapped"), err=True)
     elif unnamed:  # all mapped again, beside the earlier maps
         matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
         typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
@@ -203,7 +206,7 @@ def map_images(
     if failed := failed + resumed_failed:
         before = f", {resumed_failed} of them in the rows resumed" if resumed_failed else ""
         typer.secho(
-            f"{failed} of {count(len(files), 'image')} could not be mapped{before} (see maps.csv)",
+            f"{failed} of {count(len(images), 'image')} could not be mapped{before} (see maps.csv)",
             err=True,
             fg="yellow",
         )
