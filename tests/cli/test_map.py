@@ -157,7 +157,7 @@ def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_s
     assert result.exit_code == EXIT_FAILED, result.output
     assert result.stdout == "wrote 3 maps to maps (maps.csv lists them)\n"
     assert result.stderr == (
-        "resuming: 1 of 4 images already in maps/maps.csv\n"
+        "resuming: 1 of 4 images already in maps/maps.csv; 3 images to map\n"
         "1 of 4 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
     )
     rows = {r["path"]: r for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))}
@@ -198,7 +198,10 @@ def test_resume_from_another_folder_says_that_no_row_names_an_input(tmp_path, mo
     monkeypatch.chdir(tmp_path / "lib")
     assert CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model]).exit_code == EXIT_OK
     result = CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model, "--resume"])  # the same folder
-    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+    assert (result.exit_code, result.stderr) == (
+        EXIT_OK,
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n",
+    )
 
     monkeypatch.chdir(tmp_path)  # the rows' photos/a.png read from here: another image
     result = CliRunner().invoke(app, ["map", "lib/photos", "-o", "lib/maps", *model, "--resume"])
@@ -272,7 +275,10 @@ def test_two_members_of_a_shard_named_alike_are_two_images_and_a_file_named_twic
         expected = quality_map(scorer, photo, crop=16, stride=8).scores
         np.testing.assert_allclose(np.load(f"maps/{grid}"), expected, rtol=1e-6)
     result = CliRunner().invoke(app, ["map", "shard.tar", "-o", "maps", *model, "--resume"])
-    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+    assert (result.exit_code, result.stderr) == (
+        EXIT_OK,
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n",
+    )
     assert result.stdout == (
         "wrote no map to maps: maps.csv lists every image already, and keeps the 1 row of other images from earlier "
         "runs\n"
@@ -319,7 +325,7 @@ def test_retry_failed_maps_the_error_rows_again_in_their_place(tmp_path, monkeyp
     result = run("--resume", "--retry-failed")
     assert result.exit_code == EXIT_FAILED, result.output
     assert result.stderr == (
-        "resuming: 4 of 4 images already in maps/maps.csv, 2 of them failed before and mapped again\n"
+        "resuming: 4 of 4 images already in maps/maps.csv (2 failed, to map again); 2 images to map\n"
         "1 of 4 images could not be mapped (see maps.csv)\n"
     )
     assert rows() == [
@@ -355,6 +361,29 @@ def test_a_file_given_twice_is_mapped_once_and_counted_once(tmp_path, monkeypatc
     assert [r["path"] for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == ["a.png", "bad.png"]
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert result.stderr == (
-        "resuming: 2 of 2 images already in maps/maps.csv\n"
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n"
         "1 of 2 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
     )
+
+
+def test_resume_says_what_is_done_and_left_at_the_start(tmp_path, monkeypatch):
+    """map --resume said `resuming: ...` at the end of the run, hours later for a library, and not at all when the
+    run was stopped; it says it at the start now, with how many images are left to map."""
+    import arniqa.inference.maps
+    from arniqa.cli import EXIT_INTERRUPTED
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in [("a", 40), ("b", 90), ("c", 140)]:
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    assert CliRunner().invoke(app, [*args[:1], "photos/a.png", *args[2:]]).exit_code == EXIT_OK
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arniqa.inference.maps, "quality_map", stopped)  # Ctrl-C in the first image
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert result.stderr.startswith("resuming: 1 of 3 images already in maps/maps.csv; 2 images to map\n")

@@ -845,7 +845,7 @@ def test_retry_failed_scores_the_error_rows_again_in_their_place(tiny, tmp_path,
     r = _run([photos, tmp_path / "d.png", *base, "-o", out, "--resume", "--retry-failed"])
     assert r.exit_code == 1, r.output
     assert r.stderr == (
-        f"resuming: 4 of 5 paths already in {out}, 2 of them failed before and scored again\n"
+        f"resuming: 4 of 5 paths already in {out} (2 failed, scored again)\n"
         "2 of 5 images could not be scored (see the error column)\n"
     )
     rows = _rows(out, fmt)

@@ -167,6 +167,11 @@ def map_images(
             resumed, resumed_failed = len(finished), len(finished & failed_before)
             retried = len(failed_before) if retry_failed else 0
             unnamed = 0 if given else len(rows)
+            if resumed or retried:  # at the start: what is done, what is left
+                left = f"{count(len(todo), 'image')} to map"
+                typer.secho(
+                    resuming(resumed, count(len(images), "image"), listing, retried, "to map again", left), err=True
+                )
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
             if record is not None:
@@ -191,9 +196,7 @@ def map_images(
         except OutputError as e:
             fail(str(e))
     kept -= resumed
-    if resumed or retried:
-        typer.secho(resuming(resumed, count(len(images), "image"), listing, retried, "mapped"), err=True)
-    elif unnamed:  # all mapped again, beside the earlier maps
+    if unnamed and not resumed:  # all mapped again, beside the earlier maps
         matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
         typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
     earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""

@@ -328,7 +328,7 @@ def score(
         fail(str(e))
     if counts["resumed"] or held:
         total = counts["resumed"] + counts["scored"]
-        err.print(resuming(counts["resumed"], count(total, "path"), output, len(held), "scored"))
+        err.print(resuming(counts["resumed"], count(total, "path"), output, len(held), "scored again"))
     elif counts["rows"] and counts["scored"]:
         err.print(
             none_resumed(
@@ -366,11 +366,12 @@ def _close_quietly(stream) -> None:
         stream.close()
 
 
-def resuming(skipped: int, total: str, listing: Path, retried: int, done: str) -> str:
-    """The line of a --resume into ``listing``: ``skipped`` of the ``total`` inputs (a count with its noun) were in
-    it, and ``retried`` more whose rows held an error were ``done`` again (--retry-failed)."""
-    again = f", {retried} of them failed before and {done} again" if retried else ""
-    return f"resuming: {skipped + retried} of {total} already in {listing}{again}"
+def resuming(skipped: int, total: str, listing: Path, retried: int, done: str, left: str = "") -> str:
+    """The line of a --resume into ``listing``: ``skipped`` of the ``total`` inputs (a count with its noun) are in
+    it, and ``retried`` more whose rows held an error, ``done`` (--retry-failed); ``left``: what is left to do, where
+    it is known (map says it at the start; score lists its inputs as it scores them, and says it at the end)."""
+    again = f" ({retried} failed, {done})" if retried else ""
+    return f"resuming: {skipped + retried} of {total} already in {listing}{again}{left and '; '}{left}"
 
 
 def none_resumed(output: Path, rows: int, inputs: int, matched: str, done: str) -> str:
