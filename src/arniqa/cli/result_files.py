@@ -341,7 +341,7 @@ def row_text(row: dict, fmt: str, columns=COLUMNS) -> str:
     return json.dumps(row) + ("\n" if fmt == "jsonl" else "")
 
 
-def _number(v: float | None) -> str:
+def _number(v: float | None) -> str | None:
     return None if v is None else repr(float(v))
 
 
@@ -356,7 +356,7 @@ def replace_rows(path: Path, fmt: str, rows: dict[str, dict], columns=COLUMNS) -
             for row, end in _iter_scan(path, fmt):
                 text = old.read(end - start)
                 if row is not None and row["error"] and row["path"] in rows:
-                    separator = text[: len(text) - len(text.lstrip(b",\r\n"))]  # a JSON array's, before the object
+                    separator = text[: text.index(b"{")] if fmt == "json" else b""  # the array's, before the object
                     text = separator + row_text(rows[row["path"]], fmt, columns).encode("utf-8")
                 new.write(text)
                 start = end
