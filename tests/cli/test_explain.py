@@ -259,6 +259,45 @@ def test_map_and_report_link_each_image_to_its_own_map(tmp_path, monkeypatch):
     assert missing.exit_code == EXIT_USAGE and "no maps.csv" in missing.output
 
 
+def test_report_links_each_shard_member_of_one_name_to_its_own_map(tmp_path, monkeypatch):
+    """A shard made by appending holds three members named 0001.png (the first cut short): map names their maps
+    0001 (none: an error row), 0001-2 and 0001-3, while score's rows of the three share one path, and the report
+    linked both scored rows to the last map. Each links to its own now; a file scored twice, to its one map."""
+    import io
+    import tarfile
+    import urllib.parse
+
+    from tiny_arniqa import tiny_onnx
+
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    tiny_onnx(tmp_path / "tiny.onnx")
+    photos = [Image.new("RGB", (20, 20), colour) for colour in [(200, 30, 30), (30, 30, 200), (30, 200, 30)]]
+    with tarfile.open("shard.tar", "w") as tar:
+        for i, photo in enumerate(photos):
+            data = io.BytesIO()
+            photo.save(data, "PNG")
+            member = data.getvalue()[: 40 if i == 0 else None]  # the first cut short
+            info = tarfile.TarInfo("0001.png")
+            info.size = len(member)
+            tar.addfile(info, io.BytesIO(member))
+    photos[0].save("a.png")
+    model = ["--checkpoint", "tiny.onnx"]
+    assert _run("map", "shard.tar", "a.png", "-o", "maps", *model, "--crop", 16, "--stride", 8).exit_code == 1
+    assert _run("score", "shard.tar", "a.png", "a.png", "-o", "scores.csv", *model).exit_code == 1
+    result = _run("report", "scores.csv", "-o", "report.html", "--maps", "maps", "--thumbnails", "none")
+    assert (result.exit_code, result.stderr) == (EXIT_OK, ""), result.output
+    text = (tmp_path / "report.html").read_text()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    links = [(row[0], row[5]) for row in data["rows"]]
+    assert [path for path, _ in links] == ["shard.tar/0001.png", "shard.tar/0001.png", "a.png", "a.png"]
+    scorer = load("tiny.onnx", device="cpu")
+    for (_, link), photo in zip(links, [*photos[1:], photos[0], photos[0]]):
+        grid = np.load(Path(urllib.parse.unquote(link)).with_suffix(".npy"))
+        np.testing.assert_allclose(grid, quality_map(scorer, photo, crop=16, stride=8).scores, rtol=1e-6)
+
+
 def test_photos_named_as_long_as_a_file_name_can_be_are_mapped_each_to_its_own_map(tmp_path):
     """A photo named with 230 bytes or more (a 77-character Chinese title) stopped `arniqa map` with exit 2 and
     `cannot write it: File name too long (ENAMETOOLONG); choose an output you can write to`, leaving the photos

@@ -157,7 +157,7 @@ def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_s
     assert result.exit_code == EXIT_FAILED, result.output
     assert result.stdout == "wrote 3 maps to maps (maps.csv lists them)\n"
     assert result.stderr == (
-        "resuming: 1 of 4 images already in maps/maps.csv\n"
+        "resuming: 1 of 4 images already in maps/maps.csv; 3 images to map\n"
         "1 of 4 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
     )
     rows = {r["path"]: r for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))}
@@ -198,7 +198,10 @@ def test_resume_from_another_folder_says_that_no_row_names_an_input(tmp_path, mo
     monkeypatch.chdir(tmp_path / "lib")
     assert CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model]).exit_code == EXIT_OK
     result = CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model, "--resume"])  # the same folder
-    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+    assert (result.exit_code, result.stderr) == (
+        EXIT_OK,
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n",
+    )
 
     monkeypatch.chdir(tmp_path)  # the rows' photos/a.png read from here: another image
     result = CliRunner().invoke(app, ["map", "lib/photos", "-o", "lib/maps", *model, "--resume"])
@@ -272,9 +275,115 @@ def test_two_members_of_a_shard_named_alike_are_two_images_and_a_file_named_twic
         expected = quality_map(scorer, photo, crop=16, stride=8).scores
         np.testing.assert_allclose(np.load(f"maps/{grid}"), expected, rtol=1e-6)
     result = CliRunner().invoke(app, ["map", "shard.tar", "-o", "maps", *model, "--resume"])
-    assert (result.exit_code, result.stderr) == (EXIT_OK, "resuming: 2 of 2 images already in maps/maps.csv\n")
+    assert (result.exit_code, result.stderr) == (
+        EXIT_OK,
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n",
+    )
     assert result.stdout == (
         "wrote no map to maps: maps.csv lists every image already, and keeps the 1 row of other images from earlier "
         "runs\n"
     )
     assert [(r["path"], r["map"]) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == rows
+
+
+def test_retry_failed_maps_the_error_rows_again_in_their_place(tmp_path, monkeypatch):
+    """--resume skipped an image whose row held an error for good (a photo cut by a copy, copied again, stayed an
+    error until a run without --resume mapped every image again). --resume --retry-failed maps it again, its row
+    in the error row's place; one still failing stays one error row, exit 1, and exit 0 once all are mapped."""
+    import csv
+
+    import numpy as np
+
+    from arniqa.cli import EXIT_FAILED, EXIT_USAGE
+    from arniqa.inference import load
+    from arniqa.inference.maps import quality_map
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    photos = {
+        name: Image.new("RGB", (32, 24), (colour, 255 - colour, 60)) for name, colour in zip("abce", range(40, 240, 50))
+    }
+    for name, photo in photos.items():
+        photo.save(f"photos/{name}.png")
+    whole = {name: open(f"photos/{name}.png", "rb").read() for name in "be"}
+    for name in "be":  # cut short by a copy
+        open(f"photos/{name}.png", "wb").write(whole[name][:40])
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+
+    def run(*args):
+        return CliRunner().invoke(app, ["map", "photos", *args, "-o", "maps", *model])
+
+    def rows():
+        return [
+            (r["path"], r["map"], bool(r["error"])) for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))
+        ]
+
+    assert run().exit_code == EXIT_FAILED
+    open("photos/b.png", "wb").write(whole["b"])  # copied again; e still cut
+    assert run("--resume").exit_code == EXIT_FAILED and not os.path.exists("maps/b.map.png")
+    result = run("--resume", "--retry-failed")
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert result.stderr == (
+        "resuming: 4 of 4 images already in maps/maps.csv (2 failed, to map again); 2 images to map\n"
+        "1 of 4 images could not be mapped (see maps.csv)\n"
+    )
+    assert rows() == [
+        ("photos/a.png", "a.map.png", False),
+        ("photos/b.png", "b.map.png", False),
+        ("photos/c.png", "c.map.png", False),
+        ("photos/e.png", "", True),
+    ]
+    expected = quality_map(load("tiny.onnx", device="cpu"), photos["b"], crop=16, stride=8).scores
+    np.testing.assert_allclose(np.load("maps/b.map.npy"), expected, rtol=1e-6)
+    open("photos/e.png", "wb").write(whole["e"])
+    assert run("--resume", "--retry-failed").exit_code == EXIT_OK
+    assert [row[1] for row in rows()] == ["a.map.png", "b.map.png", "c.map.png", "e.map.png"]
+    result = run("--retry-failed")
+    assert result.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in result.stderr
+
+
+def test_a_file_given_twice_is_mapped_once_and_counted_once(tmp_path, monkeypatch):
+    """`arniqa map a.png ./a.png bad.png`: one image a.png, one row of maps.csv, as documented, but it was mapped
+    twice and counted twice: 'wrote 2 maps', '1 of 3 images could not be mapped', '2 of 3 images already in'."""
+    import csv
+
+    from arniqa.cli import EXIT_FAILED
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 24), (40, 215, 60)).save("a.png")
+    open("bad.png", "w").write("no image")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "a.png", "./a.png", "bad.png", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    result = CliRunner().invoke(app, args)
+    assert (result.exit_code, result.stdout) == (EXIT_FAILED, "wrote 1 map to maps (maps.csv lists them)\n")
+    assert result.stderr == "1 of 2 images could not be mapped (see maps.csv)\n"
+    assert [r["path"] for r in csv.DictReader(open("maps/maps.csv", encoding="utf-8"))] == ["a.png", "bad.png"]
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.stderr == (
+        "resuming: 2 of 2 images already in maps/maps.csv; 0 images to map\n"
+        "1 of 2 images could not be mapped, 1 of them in the rows resumed (see maps.csv)\n"
+    )
+
+
+def test_resume_says_what_is_done_and_left_at_the_start(tmp_path, monkeypatch):
+    """map --resume said `resuming: ...` at the end of the run, hours later for a library, and not at all when the
+    run was stopped; it says it at the start now, with how many images are left to map."""
+    import arniqa.inference.maps
+    from arniqa.cli import EXIT_INTERRUPTED
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in [("a", 40), ("b", 90), ("c", 140)]:
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    assert CliRunner().invoke(app, [*args[:1], "photos/a.png", *args[2:]]).exit_code == EXIT_OK
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arniqa.inference.maps, "quality_map", stopped)  # Ctrl-C in the first image
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert result.stderr.startswith("resuming: 1 of 3 images already in maps/maps.csv; 2 images to map\n")

@@ -823,3 +823,52 @@ def test_a_named_link_loop_or_link_to_nothing_is_said_as_such_not_as_no_such_fil
     assert (
         r.stderr == "error: missing.jpg, also-missing.jpg: no such file or folder; check the path (nothing to score)\n"
     )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_retry_failed_scores_the_error_rows_again_in_their_place(tiny, tmp_path, fmt):
+    """--resume skipped a failed row for good (a file cut by a copy, then copied again, stayed an error until a run
+    without --resume scored everything again). --resume --retry-failed scores the paths of error rows again, each
+    new row in its failed row's place: the file is then the one a run without the fault writes."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    whole = {name: _img(photos / f"{name}.png", 40, 30, seed).read_bytes() for seed, name in enumerate("abce")}
+    for name in "be":  # cut short by a copy
+        (photos / f"{name}.png").write_bytes(whole[name][:40])
+    out, base = tmp_path / f"s.{fmt}", ["--protocol", "whole", "--format", fmt]
+    assert _run([photos, *base, "-o", out]).exit_code == 1
+    kept = [line for line in out.read_bytes().splitlines() if b"a.png" in line or b"c.png" in line]
+
+    r = _run([photos, *base, "--protocol", "crops", "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == EXIT_USAGE and "its rows were scored with --protocol whole → crops" in r.stderr
+    (photos / "b.png").write_bytes(whole["b"])  # copied again; e still cut
+    r = _run([photos, tmp_path / "d.png", *base, "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr == (
+        f"resuming: 4 of 5 paths already in {out} (2 failed, scored again)\n"
+        "2 of 5 images could not be scored (see the error column)\n"
+    )
+    rows = _rows(out, fmt)
+    assert [(Path(row["path"]).name, bool(row["error"])) for row in rows] == [
+        ("a.png", False),
+        ("b.png", False),
+        ("c.png", False),
+        ("e.png", True),  # still cut: still one error row
+        ("d.png", True),
+    ]
+    lines = out.read_bytes().splitlines()
+    assert all(line in lines for line in kept)  # the other rows as they were
+
+    (photos / "e.png").write_bytes(whole["e"])
+    r = _run([photos, *base, "-o", out, "--resume"])  # without --retry-failed: a failed row is kept, exit 1
+    assert r.exit_code == 1 and _rows(out, fmt)[3]["error"]
+    r = _run([photos, *base, "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == 0, r.output
+    fresh = tmp_path / f"fresh.{fmt}"
+    assert _run([photos, *base, "-o", fresh]).exit_code == 0
+    expected = _rows(fresh, fmt)
+    assert [{**row, "score": pytest.approx(float(row["score"]))} for row in _rows(out, fmt)[:4]] == [
+        {**row, "score": pytest.approx(float(row["score"]))} for row in expected
+    ]
+    r = _run([photos, *base, "-o", out, "--retry-failed"])
+    assert r.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in r.stderr

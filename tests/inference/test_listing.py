@@ -112,6 +112,22 @@ def test_skip_finished_streams_a_prefix_and_falls_back_to_a_set():
     assert left == ["p0", "p3"]
 
 
+def test_skip_finished_keeps_the_finished_names_to_do_again_in_prefix_and_set_alike():
+    """--retry-failed: a failed row's path is matched as finished (a prefix stays a prefix) but its item kept."""
+    items = [f"p{i}" for i in range(6)]
+    for finished in (["p0", "p1", "p2"], ["p2", "p0", "p1"]):  # read in step with the items, then into a set
+        left, again = [], set()
+
+        def rows(names):
+            for name in names:
+                if name == "p1":  # its row holds an error: known once the row is read
+                    again.add(name)
+                yield name
+
+        kept = list(skip_finished(iter(items), rows(finished), left.append, again))
+        assert (kept, left) == (["p1", "p3", "p4", "p5"], ["p0", "p2"])
+
+
 def test_files_from_a_list_and_stdin_with_resume(tmp_path):
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
     paths = [str(_png(tmp_path / f"{i}.png", i)) for i in range(5)]

@@ -140,7 +140,7 @@ def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
     rows = [{"path": str(tmp_path / n), "score": 0.5} for n in names]
     for maps in (tmp_path, tmp_path / "maps"):  # the maps beside the report, or in a folder
         for mode in ("link", "none"):
-            index = {str(tmp_path / n): maps / f"{Path(n).stem}.map.png" for n in names}
+            index = {(str(tmp_path / n), 0): maps / f"{Path(n).stem}.map.png" for n in names}
             text = build_report(rows, tmp_path, maps=index, thumbnails=mode)
             data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
             by_path = {r[0]: r for r in data["rows"]}  # shown with \\xNN for bytes that are not UTF-8

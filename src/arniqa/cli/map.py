@@ -82,6 +82,9 @@ def map_images(
     resume: bool = typer.Option(
         False, "--resume", help="Skip images already in maps.csv (their files whole) and map the rest."
     ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="--resume: map the images of error rows again, their new rows in their place."
+    ),
 ) -> None:
     """Score a grid of overlapping crops of each image: where in the photo the quality drops.
 
@@ -98,9 +101,11 @@ def map_images(
     from ..utils.console import progress_bar
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
-    from .score import model_settings, none_resumed
+    from .score import model_settings, none_resumed, resuming
 
     one_model_source(checkpoint, weights_dir)
+    if retry_failed and not resume:
+        raise typer.BadParameter("--retry-failed goes with --resume")
     check_settings(checkpoint, engine)
     try:
         stride = check_options(crop, stride, max_side, option)
@@ -118,7 +123,7 @@ def map_images(
         fail_missing(files, "map")
     check_head(explain, explainer, checkpoint)
     go_on(MAPS_KEPT)  # Ctrl-C, a signal
-    resumed = resumed_failed = 0
+    resumed = resumed_failed = retried = 0
     unnamed = 0  # with --resume: the rows of maps.csv, when none names an input
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
@@ -149,13 +154,24 @@ def map_images(
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
         names = [source_name(f, i) for i, f in enumerate(files)]
-        todo = list(zip(files, names, _image_keys(files, names)))
+        images = {}  # by key: a file given twice (a.png ./a.png) is one image, mapped once
+        for image in zip(files, names, _image_keys(files, names)):
+            images.setdefault(image[2], image)
+        todo = list(images.values())
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
             given = {key for _, _, key in todo} & rows.keys()
-            finished = {image for image in given if rows[image][7] or _whole(output, rows[image], suffixes)}
+            failed_before = {image for image in given if rows[image][7]}
+            whole = {image for image in given - failed_before if _whole(output, rows[image], suffixes)}
+            finished = whole if retry_failed else whole | failed_before  # --retry-failed: their rows replaced
             todo = [image for image in todo if image[2] not in finished]
-            resumed, resumed_failed = len(finished), sum(bool(rows[image][7]) for image in finished)
+            resumed, resumed_failed = len(finished), len(finished & failed_before)
+            retried = len(failed_before) if retry_failed else 0
             unnamed = 0 if given else len(rows)
+            if resumed or retried:  # at the start: what is done, what is left
+                left = f"{count(len(todo), 'image')} to map"
+                typer.secho(
+                    resuming(resumed, count(len(images), "image"), listing, retried, "to map again", left), err=True
+                )
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
             if record is not None:
@@ -180,9 +196,7 @@ def map_images(
         except OutputError as e:
             fail(str(e))
     kept -= resumed
-    if resumed:
-        typer.secho(f"resuming: {resumed} of {count(len(files), 'image')} already in {listing}", err=True)
-    elif unnamed:  # all mapped again, beside the earlier maps
+    if unnamed and not resumed:  # all mapped again, beside the earlier maps
         matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
         typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
     earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""
@@ -195,7 +209,7 @@ def map_images(
     if failed := failed + resumed_failed:
         before = f", {resumed_failed} of them in the rows resumed" if resumed_failed else ""
         typer.secho(
-            f"{failed} of {count(len(files), 'image')} could not be mapped{before} (see maps.csv)",
+            f"{failed} of {count(len(images), 'image')} could not be mapped{before} (see maps.csv)",
             err=True,
             fg="yellow",
         )
@@ -227,10 +241,11 @@ def _image_keys(files: list, names: list[str]) -> list[tuple[str, int]]:
     return keys
 
 
-def read_map_index(folder: Path) -> dict[str, Path]:
-    """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image path -> map PNG, keyed by the path
-    as written there and by that path made absolute (from the current folder). ValueError (one line) when
-    ``folder`` is not there, is no folder or has no maps.csv."""
+def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
+    """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image key -> map PNG, keyed by the path as
+    written there and by that path made absolute (from the current folder), each with the number of the shard member
+    of that name (:func:`_listed`; 0 for a file). ValueError (one line) when ``folder`` is not there, is no folder
+    or has no maps.csv."""
     from ..data.folders import not_a_folder
 
     listing = folder / "maps.csv"
@@ -240,13 +255,12 @@ def read_map_index(folder: Path) -> dict[str, Path]:
         )
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
-    index: dict[str, Path] = {}
     with open(listing, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row.get("path") and row.get("map"):
-                png = folder.resolve() / unescape_name(row["map"])
-                path = unescape_name(row["path"])
-                index[path] = index[os.path.abspath(path)] = png
+        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row in csv.DictReader(f)]
+    index: dict[tuple[str, int], Path] = {}
+    for (path, n), row in _listed(records).items():
+        if row[0] and row[1]:
+            index[unescape_name(row[0]), n] = index[path, n] = folder.resolve() / unescape_name(row[1])
     return index
 
 
@@ -365,12 +379,8 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool
 
 
 def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
-    """The rows of the maps.csv an earlier run left, by the image's key (:func:`_image_keys`), an image's last row
-    winning (a run stopped before maps.csv was tidied lists an image it mapped again twice); a shard member's row of
-    another map than an earlier row of its name is another member; {} when there is none. ValueError (one line) for
-    a file of that name that arniqa map did not write."""
-    from ..inference.shards import is_shard
-
+    """The rows of the maps.csv an earlier run left (:func:`_listed`); {} when there is none. ValueError (one line)
+    for a file of that name that arniqa map did not write."""
     if not listing.is_file():
         return {}
     try:
@@ -382,13 +392,22 @@ def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
         raise ValueError(
             f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
         )
+    return _listed(lines[1:])
+
+
+def _listed(records: list[list[str]]) -> dict[tuple[str, int], list]:
+    """The rows of maps.csv by the image's key (:func:`_image_keys`), an image's last row winning (a run stopped
+    before maps.csv was tidied lists an image it mapped again twice); a shard member's row of another map than an
+    earlier row of its name is another member."""
+    from ..inference.shards import in_shard
+
     rows: dict[tuple[str, int], list] = {}
     maps: dict[str, list[str]] = {}  # each member's maps, in order: another map of a member is another member
-    for r in lines[1:]:
+    for r in records:
         if len(r) != len(MAP_COLUMNS):  # a row cut short by a crash is left out
             continue
         path = os.path.abspath(unescape_name(r[0]))
-        if not any(is_shard(folder) for folder in Path(path).parents):  # a file: its last row
+        if not in_shard(path):  # a file: its last row
             rows[path, 0] = r
             continue
         listed = maps.setdefault(path, [])

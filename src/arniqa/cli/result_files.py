@@ -16,13 +16,24 @@ import csv
 import errno
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, json_writer, parse_json, short_digest, unescape_name
+from ..utils.files import (
+    NO_SPACE,
+    SETTINGS_SUFFIX,
+    atomic_write,
+    csv_line,
+    escape_name,
+    json_writer,
+    parse_json,
+    short_digest,
+    unescape_name,
+)
 from ..utils.messages import printable
 from ..utils.names import count
 
@@ -311,6 +322,50 @@ def _json_row(text: str) -> dict | None:
     scores = (row["score"], row["raw_score"])
     numbers = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in scores)
     return row if numbers and isinstance(row["path"], str) and isinstance(row["error"], (str, type(None))) else None
+
+
+def result_row(
+    path: str, score: float | None, raw_score: float | None, error: str | None, columns=COLUMNS, **extra
+) -> dict:
+    """One row of ``columns`` (``extra``: the values of those after :data:`COLUMNS`), as a dict."""
+    row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
+    return {c: row.get(c) for c in columns}
+
+
+def row_text(row: dict, fmt: str, columns=COLUMNS) -> str:
+    """``row`` (:func:`result_row`) as its text in a result file of ``fmt``: a CSV record or a JSON Lines line, each
+    ended by its newline, or a JSON object (the writer puts the separators of the array between them)."""
+    if fmt == "csv":
+        fields = [_number(row["score"]), _number(row["raw_score"]), *map(row.get, columns[3:])]
+        return csv_line([escape_name(row["path"]), *("" if v is None else printable(str(v)) for v in fields)])
+    return json.dumps(row) + ("\n" if fmt == "jsonl" else "")
+
+
+def _number(v: float | None) -> str | None:
+    return None if v is None else repr(float(v))
+
+
+def replace_rows(path: Path, fmt: str, rows: dict[str, dict], columns=COLUMNS) -> None:
+    """Rewrite the result file ``path`` (whole, or not at all) with each error row of a path in ``rows`` replaced,
+    where it was, by that path's row there (a failed row retried); the other rows stay as they were, byte for
+    byte. :class:`OutputError` when it cannot be written."""
+
+    def write(tmp: Path) -> None:
+        with open(path, "rb") as old, open(tmp, "wb") as new:
+            start = 0
+            for row, end in _iter_scan(path, fmt):
+                text = old.read(end - start)
+                if row is not None and row["error"] and row["path"] in rows:
+                    separator = text[: text.index(b"{")] if fmt == "json" else b""  # the array's, before the object
+                    text = separator + row_text(rows[row["path"]], fmt, columns).encode("utf-8")
+                new.write(text)
+                start = end
+            shutil.copyfileobj(old, new)  # what follows the rows: a JSON array's end
+
+    try:
+        atomic_write(path, write)
+    except OSError as e:
+        raise output_error(str(path), e, again="rerun with --resume --retry-failed") from None
 
 
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:

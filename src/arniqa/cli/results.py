@@ -9,14 +9,13 @@ appended. The file format and its reading are in :mod:`arniqa.cli.result_files`.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from ..inference.listing import iter_inputs
-from ..utils.files import csv_line, escape_name, write_whole
+from ..utils.files import write_whole
 from ..utils.messages import printable
 from ..utils.names import count
 from .result_files import (
@@ -26,6 +25,8 @@ from .result_files import (
     count_rows,
     format_for,
     output_error,
+    result_row,
+    row_text,
     why,
 )
 
@@ -64,13 +65,16 @@ def write_scores(
     explain: bool = False,
     rows: list | None = None,
     opened: Callable[[], object] = lambda: None,
+    hold: Container[str] = (),
+    held: dict | None = None,
 ) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
     ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
     ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
-    writing (emptied, or cut back to its last complete row), before the first row. Returns the number of paths that
-    could not be scored."""
+    writing (emptied, or cut back to its last complete row), before the first row. The rows of the paths in ``hold`` go
+    into ``held`` by path, not into ``target`` (failed rows retried: :func:`~arniqa.cli.result_files.replace_rows`
+    puts them in their place). Returns the number of paths that could not be scored."""
     failed = 0
     columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     if explain:
@@ -81,8 +85,7 @@ def write_scores(
         for r in results if paths else ():
             extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
             if r.error is not None:
-                failed += 1
-                row = writer.write(r.source, None, None, r.error, **extra)
+                row = result_row(r.source, None, None, r.error, columns, **extra)
             else:
                 if explain:
                     probs, severity = r.explanation
@@ -90,15 +93,16 @@ def write_scores(
                         "explanation": describe(top_labels(scorer.explainer.labels, probs)),
                         "severity": round(severity, 2),
                     }
-                row = writer.write(r.source, r.score if scale else r.raw_score, r.raw_score, None, **extra)
-            if rows is not None:
-                rows.append(row)
+                row = result_row(r.source, r.score if scale else r.raw_score, r.raw_score, None, columns, **extra)
+            failed += r.error is not None
+            if r.source in hold:
+                held[r.source] = row
+            else:
+                writer.write(**row)
+                if rows is not None:
+                    rows.append(row)
             advance()
     return failed
-
-
-def _number(v: float | None) -> str:
-    return "" if v is None else repr(float(v))
 
 
 class RowWriter:
@@ -184,19 +188,10 @@ class RowWriter:
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
         """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
-        row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
-        if self.fmt == "csv":
-            extras = ["" if row.get(c) is None else printable(str(row[c])) for c in self.columns[len(COLUMNS) :]]
-            self._put(
-                csv_line([escape_name(path), _number(score), _number(raw_score), printable(error or ""), *extras])
-            )
-        else:
-            row = {c: row.get(c) for c in self.columns}
-            if self.fmt == "jsonl":
-                self._put(json.dumps(row) + "\n")
-            else:
-                self._put(("" if self._first else ",\n") + json.dumps(row))
-            self._first = False
+        row = result_row(path, score, raw_score, error, self.columns, **extra)
+        text = row_text(row, self.fmt, self.columns)
+        self._put(text if self.fmt != "json" or self._first else ",\n" + text)
+        self._first = False
         self.count += 1
         return row
 

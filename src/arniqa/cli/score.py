@@ -103,6 +103,9 @@ def score(
         help="Refuse (an error row) images whose header declares more pixels, before decoding them.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Skip paths already in the -o file and append the rest."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="--resume: score the paths of error rows again, their new rows in their place."
+    ),
     ray: str | None = typer.Option(
         None,
         "--ray",
@@ -138,7 +141,17 @@ def score(
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
-    from .result_files import NotAResultFile, OutputError, iter_done, output_format, read_rows, settings_file
+    from .result_files import (
+        COLUMNS,
+        EXPLAIN_COLUMNS,
+        NotAResultFile,
+        OutputError,
+        iter_done,
+        output_format,
+        read_rows,
+        replace_rows,
+        settings_file,
+    )
     from .results import write_scores
 
     err = terminal(stderr=True)
@@ -160,6 +173,8 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
         raise typer.BadParameter("-0 (--null) goes with --files-from")
+    if retry_failed and not resume:
+        raise typer.BadParameter("--retry-failed goes with --resume")
     check_settings(checkpoint, engine, precision, channels_last, calibrate)
     try:
         fmt = output_format(output, fmt)
@@ -226,8 +241,11 @@ def score(
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))
+            retry: set[str] | tuple = ()  # with --retry-failed: the paths of the error rows, scored again
+            held: dict[str, dict] = {}  # their new rows, put in their place at the end
             if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
                 failed_before: set[str] = set()
+                retry = failed_before if retry_failed else ()
 
                 def resumed(item) -> None:
                     counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
@@ -237,7 +255,7 @@ def score(
                         counts.update(["rows"])
                         yield path
 
-                items = skip_finished(items, done(), resumed)
+                items = skip_finished(items, done(), resumed, retry)
             model = checkpoint or DEFAULT_MODEL
             advice = partial(load_advice, model, engine, device, precision, channels_last)  # advice(error)
             given = {} if explainer is None else {"explainer": explainer}
@@ -276,7 +294,7 @@ def score(
                 counts.update(["scored"])
                 bar.update(task, advance=1, done=count(counts["scored"], "image"))
 
-            rows = None if html is None else read_rows(output, fmt) if resume else []  # for the report
+            rows = None if html is None or resume else []  # for the report (resumed: the whole file, at the end)
             target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout
             if output is None:
                 target = sys.stdout
@@ -295,7 +313,11 @@ def score(
                     explain=explain,
                     rows=rows,
                     opened=opened,
+                    hold=retry,
+                    held=held,
                 )
+                if held:
+                    replace_rows(output, fmt, held, COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS)
             except OutputError as e:
                 fail(str(e))
             except load_failed as e:  # said as the load here says it (the rows written are kept)
@@ -304,9 +326,9 @@ def score(
                 fail(f"the Ray run stopped ({e}); {ROWS_KEPT}")
     except ListError as e:
         fail(str(e))
-    if counts["resumed"]:
+    if counts["resumed"] or held:
         total = counts["resumed"] + counts["scored"]
-        err.print(f"resuming: {counts['resumed']} of {count(total, 'path')} already in {output}")
+        err.print(resuming(counts["resumed"], count(total, "path"), output, len(held), "scored again"))
     elif counts["rows"] and counts["scored"]:
         err.print(
             none_resumed(
@@ -322,7 +344,7 @@ def score(
         from ..reports.html import write_report
 
         with writing(html):
-            write_report(rows, html)
+            write_report(read_rows(output, fmt) if resume else rows, html)
         err.print(f"wrote {html}")
     if failed or counts["resumed failed"]:
         before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
@@ -342,6 +364,14 @@ def _close_quietly(stream) -> None:
     failed, said already in its one line, and flushing it again would end in a traceback."""
     with suppress(OSError):
         stream.close()
+
+
+def resuming(skipped: int, total: str, listing: Path, retried: int, done: str, left: str = "") -> str:
+    """The line of a --resume into ``listing``: ``skipped`` of the ``total`` inputs (a count with its noun) are in
+    it, and ``retried`` more whose rows held an error, ``done`` (--retry-failed); ``left``: what is left to do, where
+    it is known (map says it at the start; score lists its inputs as it scores them, and says it at the end)."""
+    again = f" ({retried} failed, {done})" if retried else ""
+    return f"resuming: {skipped + retried} of {total} already in {listing}{again}{left and '; '}{left}"
 
 
 def none_resumed(output: Path, rows: int, inputs: int, matched: str, done: str) -> str:

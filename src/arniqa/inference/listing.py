@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import nullcontext
 from itertools import chain
 from pathlib import Path
@@ -131,10 +131,14 @@ def iter_inputs(
 
 
 def skip_finished(
-    items: Iterable, finished: Iterable[str], skip: Callable[[object], object] = lambda item: None
+    items: Iterable,
+    finished: Iterable[str],
+    skip: Callable[[object], object] = lambda item: None,
+    again: Container[str] = (),
 ) -> Iterator:
     """``items`` without those whose name is in ``finished`` (the paths of a result file, in its order);
-    ``skip(item)`` is called for each one left out.
+    ``skip(item)`` is called for each one left out. A finished name in ``again`` (filled as ``finished`` is read:
+    its failed rows, retried) is matched as the others but its item kept.
 
     A run writes its rows in input order, so the finished names are usually a prefix of the items:
     they are then compared one by one, in constant memory. From the first item that is not the next
@@ -147,11 +151,13 @@ def skip_finished(
         name = source_name(item, i)
         if rest is None and name == expected:
             expected = next(finished, None)
+        else:
+            if rest is None and expected is not None:
+                rest = {expected, *finished}
+            if not (rest and name in rest):
+                yield item
+                continue
+        if name in again:
+            yield item
+        else:
             skip(item)
-            continue
-        if rest is None and expected is not None:
-            rest = {expected, *finished}
-        if rest and name in rest:
-            skip(item)
-            continue
-        yield item

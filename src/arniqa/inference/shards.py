@@ -107,6 +107,11 @@ def is_shard(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == SHARD_SUFFIX and not is_apple_double(path)
 
 
+def in_shard(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a shard member (``shard.tar/x.jpg``, as rows name them): a folder above it is a shard."""
+    return any(is_shard(folder) for folder in Path(path).parents)
+
+
 def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     """The image members of the shard at ``path`` in archive order (an :class:`Unreadable` last when
     the shard is missing, not a tar, or cut short), listed as they are read: memory stays flat whatever

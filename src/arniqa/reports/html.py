@@ -103,14 +103,30 @@ def relative_url(path: Path, base: Path) -> str:
     return urllib.parse.quote(rel, safe="/", errors="surrogateescape")
 
 
-def map_of(path: str, maps: dict[str, Path]) -> Path | None:
-    """The map PNG of the image ``path`` in ``maps`` (by the path as given, else made absolute), if it is there."""
-    png = maps.get(path) or maps.get(os.path.abspath(path))
+def map_of(path: str, maps: dict[tuple[str, int], Path], member: int = 0) -> Path | None:
+    """The map PNG of the image ``path`` in ``maps`` (by the path as given, else made absolute), if it is there;
+    ``member``: which shard member of that name (:func:`members`)."""
+    png = maps.get((path, member)) or maps.get((os.path.abspath(path), member))
     return png if png is not None and png.is_file() else None
 
 
-def _map_link(path: str, maps: dict[str, Path] | None, base: Path) -> str | None:
-    png = None if maps is None else map_of(path, maps)
+def members(rows: list[dict]) -> list[int]:
+    """Each row's number among the shard members of its name (a shard made by appending may hold two members of
+    one name, whose rows share a path): 0, 1, ... in row order; 0 for a file."""
+    from ..inference.shards import in_shard
+
+    seen: dict[str, int] = {}
+    numbers = []
+    for r in rows:
+        path = str(r["path"])
+        numbers.append(seen.get(path, 0))
+        if in_shard(path):
+            seen[path] = numbers[-1] + 1
+    return numbers
+
+
+def _map_link(path: str, maps: dict[tuple[str, int], Path] | None, base: Path, member: int) -> str | None:
+    png = None if maps is None else map_of(path, maps, member)
     return None if png is None else relative_url(png, base)
 
 
@@ -127,19 +143,21 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | No
 def build_report(
     rows: list[dict],
     base: Path,
-    maps: dict[str, Path] | None = None,
+    maps: dict[tuple[str, int], Path] | None = None,
     thumbnails: str = "embed",
     size: int = 96,
     best_worst: int = 12,
     title: str = "arniqa report",
 ) -> str:
     """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
-    ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: image path (as in
-    ``rows``, or absolute) -> its map PNG (``arniqa map``'s maps.csv, read by ``arniqa report --maps``)."""
+    ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: (image path, as in
+    ``rows`` or absolute, and :func:`members`' number) -> its map PNG (``arniqa map``'s maps.csv, read by
+    ``arniqa report --maps``)."""
     if thumbnails not in THUMBNAILS:
         raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
     ok = [has_score(r) for r in rows]
     scored = [r for r, good in zip(rows, ok) if good]
+    numbers = [n for n, good in zip(members(rows), ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
     thumbs = _thumbs(scored, thumbnails, size, base)
     data = [
@@ -149,9 +167,9 @@ def build_report(
             r.get("explanation") or "",
             _number(r.get("severity")),
             t,
-            _map_link(str(r["path"]), maps, base),
+            _map_link(str(r["path"]), maps, base, n),
         ]
-        for r, t in zip(scored, thumbs)
+        for r, t, n in zip(scored, thumbs, numbers)
     ]
     n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
     payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
