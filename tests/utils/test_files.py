@@ -534,19 +534,28 @@ def test_no_home_folder_for_the_cache_is_one_line_with_what_to_do(tmp_path, monk
 
 
 @pytest.mark.skipif(os.name == "nt", reason="flock")
-def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp_path):
+def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp_path, monkeypatch):
     """The owner takes the lock, then writes its pid into it: a process that found it locked in between said
     'waiting for another arniqa process (pid unknown)' (4 jobs starting together on one cache). It now gives the
-    owner a moment to write it."""
+    owner a moment to write it. Here the owner writes it as the waiter first pauses (a timer thread writing it
+    0.05 s on was sometimes late on a busy machine: the waiter had given up)."""
     import fcntl
-    import threading
 
+    from arniqa.utils import files
     from arniqa.utils.files import lock_file
+
+    class Owner:  # the waiter's clock: its first pause is when the owner writes its pid
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        def sleep(self, seconds):
+            os.pwrite(fd, b"4242", 0)
+            time.sleep(seconds)
 
     target = tmp_path / "model.onnx"
     fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # as the owner does, its pid not written yet
-    threading.Timer(0.05, lambda: os.pwrite(fd, b"4242", 0)).start()
+    monkeypatch.setattr(files, "time", Owner())
     said = []
 
     def waiting(pid):
