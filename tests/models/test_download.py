@@ -617,6 +617,36 @@ def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
         _fetch("https://weights.example/ARNIQA.pth", tmp_path)
 
 
+def test_all_proxy_is_used_where_no_proxy_of_the_scheme_is_set(serve, tmp_path, monkeypatch):
+    """ALL_PROXY alone (as curl reads it) was ignored: the download went direct, and on a cluster that only lets the
+    proxy out waited out the timeout. It goes through that proxy now, after HTTP_PROXY's, and NO_PROXY still holds."""
+    asked = []
+
+    def proxy(handler):  # a proxy answering a GET of an absolute URL with the file
+        asked.append(handler.path)
+        sending(_archive(), len(_archive()))(handler)
+
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", serve(proxy))
+    url = "http://weights.invalid/ARNIQA.pth"  # a name that never resolves (RFC 6761): only a proxy can fetch it
+    assert _fetch(url, tmp_path / "via").read_bytes() == _archive() and asked == [url]
+    monkeypatch.setenv("HTTP_PROXY", dead := _closed_port_url().removesuffix("/weights.bin"))
+    with pytest.raises(DownloadError, match=re.escape(f"{url} through the proxy {dead} (HTTP_PROXY): ")):
+        _fetch(url, tmp_path / "dead")
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.setenv("NO_PROXY", "weights.invalid")
+    with pytest.raises(DownloadError, match=re.escape(f"cannot download {url}: ")):  # direct: not resolved
+        _fetch(url, tmp_path / "direct")
+    assert asked == [url]
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("all_proxy", "socks5h://127.0.0.1:9")
+    with pytest.raises(
+        DownloadError, match="proxy socks5h://127.0.0.1:9 \\(all_proxy\\): a socks5h proxy, .* in HTTP_PROXY;"
+    ):
+        _fetch(url, tmp_path / "socks")
+
+
 @pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4"])
 def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, scheme):
     """HTTPS_PROXY naming a SOCKS proxy (as clusters set for ssh tunnels) was spoken HTTP to: a refused connection
