@@ -642,15 +642,18 @@ def test_all_proxy_is_used_where_no_proxy_of_the_scheme_is_set(serve, tmp_path, 
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("all_proxy", "socks5h://127.0.0.1:9")
     with pytest.raises(
-        DownloadError, match="proxy socks5h://127.0.0.1:9 \\(all_proxy\\): a socks5h proxy, .* in HTTP_PROXY;"
+        DownloadError,
+        match="proxy socks5h://127.0.0.1:9 \\(all_proxy\\): the proxy's scheme is socks5h, .* in HTTP_PROXY;",
     ):
         _fetch(url, tmp_path / "socks")
 
 
-@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4"])
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4", "https"])
 def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, scheme):
     """HTTPS_PROXY naming a SOCKS proxy (as clusters set for ssh tunnels) was spoken HTTP to: a refused connection
-    or a garbled answer, as if the proxy were down. It is named now, with what to do, and never connected to."""
+    or a garbled answer, as if the proxy were down. So was an https:// one (its CONNECT sent in plain text where it
+    awaits TLS: 'Remote end closed connection without response'). They are named now, with what to do, and never
+    connected to."""
     for name in ("no_proxy", "NO_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(download, "TIMEOUT", 1)  # before: a CONNECT unanswered, waited for
@@ -659,9 +662,9 @@ def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, 
         proxy = f"{scheme}://127.0.0.1:{listening.getsockname()[1]}"
         monkeypatch.setenv("HTTPS_PROXY", proxy)
         said = (
-            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): a {scheme} "
-            f"proxy, and a download goes through an HTTP proxy only; name one in HTTPS_PROXY; to work offline, place "
-            f"ARNIQA.pth in {tmp_path} "
+            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): the proxy's "
+            f"scheme is {scheme}, and a download speaks only plain HTTP to a proxy; name an http:// proxy in "
+            f"HTTPS_PROXY; to work offline, place ARNIQA.pth in {tmp_path} "
         )
         with pytest.raises(DownloadError, match=re.escape(said)):
             _fetch("https://weights.example/ARNIQA.pth", tmp_path)

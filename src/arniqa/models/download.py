@@ -174,12 +174,16 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
     def write(tmp: Path) -> None:
         kind = re.match(r"([A-Za-z][\w+.-]*)://", proxy[0]) if proxy else None
-        if kind and kind[1].lower() not in ("http", "https"):  # urllib would speak HTTP to it
+        # urllib speaks plain HTTP to a proxy: to a SOCKS one, and to an https:// one, which awaits TLS
+        if kind and kind[1].lower() != "http":
             # one in HTTPS_PROXY comes before ALL_PROXY's, left to the tools that use it
             where = (
                 f"{urllib.parse.urlsplit(url).scheme.upper()}_PROXY" if proxy[1].lower() == "all_proxy" else proxy[1]
             )
-            raise failed(f"a {kind[1]} proxy, and a download goes through an HTTP proxy only; name one in {where}")
+            raise failed(
+                f"the proxy's scheme is {kind[1]}, and a download speaks only plain HTTP to a proxy; name an http:// "
+                f"proxy in {where}"
+            )
         response = _answer(url, failed, progress)
         received = 0
 
