@@ -777,6 +777,23 @@ def test_a_server_asking_to_retry_later_is_waited_for(serve, tmp_path, capfd, co
         assert asked[1] - asked[0] >= 0.9 and asked[2] - asked[1] >= 0.9
 
 
+def test_a_retry_after_date_in_minus_0000_is_gmt(serve, tmp_path, monkeypatch):
+    """A Retry-After date with the zone -0000 (GMT, as every HTTP date) was read as local time: ten hours behind UTC,
+    a date passed a minute ago asked a wait of 35940 s, more than a download waits, and the download failed. It is
+    GMT now: no wait, and the file downloaded."""
+    passed = time.strftime("%a, %d %b %Y %H:%M:%S -0000", time.gmtime(time.time() - 60))
+    asked = []
+    url = serve(_busy_then(sending(_archive(), len(_archive())), 503, passed, 1, asked))
+    with monkeypatch.context() as local:
+        local.setenv("TZ", "UTC+10")  # POSIX: ten hours behind UTC
+        time.tzset()
+        try:
+            assert _fetch(url, tmp_path).read_bytes() == _archive() and len(asked) == 2
+        finally:
+            local.undo()
+            time.tzset()
+
+
 def test_a_server_asking_too_long_a_wait_or_too_often_is_one_line(serve, tmp_path, monkeypatch):
     """A Retry-After beyond the bound is not waited: one line saying so and what to do; nor is a server still busy
     after RETRIES waits. Without Retry-After, and for other codes, the failure is at once as before."""

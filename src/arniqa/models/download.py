@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import email.utils
 import hashlib
 import http.client
@@ -262,7 +263,9 @@ def _retry_after(headers) -> float | None:
     if value.isdigit():
         return float(value)
     with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        when = email.utils.parsedate_to_datetime(value)
+        # an HTTP date is GMT (RFC 9110); email.utils gives one in -0000 as a naive time, which reads as local
+        return max(0.0, when.replace(tzinfo=when.tzinfo or datetime.timezone.utc).timestamp() - time.time())
     return None
 
 
