@@ -40,6 +40,11 @@ ORT_FATAL, ORT_WARNING = 4, 2
 EXPLAIN_OUTPUTS = ("explain_logits", "severity")  # per view, with an explanation head (arniqa.inference.onnx_export)
 
 
+class LoadingOutOfMemory(MemoryError):
+    """ONNX Runtime ran out of memory loading a file already made (an export, an int8 form): scoring without it (the
+    torch engine, or fp32 for int8) takes more."""
+
+
 class NonFinite(RuntimeError):
     """A model gave a NaN or infinite output for an image (:func:`non_finite`)."""
 
@@ -144,7 +149,9 @@ class OnnxEngine:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
             if out_of_memory(e):  # not the file's fault
-                raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})") from e
+                raise LoadingOutOfMemory(
+                    f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})"
+                ) from e
             again = CACHED_AGAIN if in_cache(self.path) else NOT_ONNX  # a cut export, a disk's fault: no file of theirs
             raise ValueError(
                 f"{self.path}: not an ONNX model ONNX Runtime can load ({words(str(e))}); {again}"
