@@ -770,3 +770,30 @@ def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_a
     cached.unlink()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and again.stdout == first.stdout
+
+
+def test_a_cached_exports_damaged_sidecar_says_to_delete_both_and_the_next_run_makes_them_again(tmp_path, monkeypatch):
+    """The sidecar of a checkpoint's export in <cache>/onnx damaged said 'export the model again', of a model the user
+    never exported, where the export beside it says to delete it. It says it is the cache's too now, to delete it with
+    the export (deleted alone it is never made again), and the run after that makes both and scores."""
+    from tiny_arniqa import tiny_checkpoint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
+    _, gray = _flat_images(tmp_path)
+    args = ["score", str(gray), "--checkpoint", str(checkpoint), "--engine", "onnxruntime"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    [cached] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    side = cached.with_name(cached.name + ".json")
+    side.write_text("{not json")
+    res = CliRunner().invoke(app, args)
+    [line] = res.stderr.splitlines()
+    assert res.exit_code == 2 and line.startswith(f"error: {side}: not a JSON sidecar (")
+    assert line.endswith(
+        f"); a file of arniqa's cache: delete it and {cached.name} beside it, and the next run makes them again"
+    )
+    side.unlink()
+    cached.unlink()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and again.stdout == first.stdout and side.is_file()

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,11 +20,10 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
-from ..utils.files import cache_dir
 from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
-from .sidecar import EXPORT_AGAIN, read_sidecar, sidecar_path
+from .sidecar import CACHED_AGAIN, EXPORT_AGAIN, in_cache, read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     from ..models.regressor import Regressor
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
 NOT_ONNX = f"give the file that arniqa export wrote, or {EXPORT_AGAIN}"  # a file that is no ONNX model
-CACHED_AGAIN = "a file of arniqa's cache: delete it, and the next run makes it again"  # such a file in <cache>/onnx
 # ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
 # line), and its default logger's own level (warnings)
 ORT_FATAL, ORT_WARNING = 4, 2
@@ -240,13 +237,6 @@ class OnnxEngine:
         else:
             raw = np.full(len(emb), np.nan, dtype=np.float32)
         return raw, emb if features else None, (out["explain_logits"], out["severity"]) if explain else None
-
-
-def in_cache(path: Path) -> bool:
-    """Whether ``path`` is a file of ``<cache>/onnx``: the engine's exports and int8 forms, no file of the user's."""
-    with suppress(ValueError):  # no cache folder known (no home): not in it
-        return path.parent.resolve() == (cache_dir() / "onnx").resolve()
-    return False
 
 
 def _version(text: str) -> tuple[int, ...]:
