@@ -16,6 +16,8 @@ from ..utils.files import cache_dir, parse_json
 SIDECAR_FORMAT = "arniqa-onnx"
 EXPORT_AGAIN = "export the model again"  # what to do about a sidecar that is not one arniqa export wrote
 CACHED_AGAIN = "a file of arniqa's cache: delete it, and the next run makes it again"  # such a file in <cache>/onnx
+# a sidecar holds a few kB at most; parsing a 256 MB one (a JSON array of numbers) took 6 s and 1.3 GB
+MAX_SIDECAR_BYTES = 1 << 20
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -43,8 +45,15 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
         if in_cache(side)
         else EXPORT_AGAIN
     )
+    with open(side, "rb") as f:
+        data = f.read(MAX_SIDECAR_BYTES + 1)  # no more: a multi-GB file is not read whole
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise ValueError(
+            f"{side}: larger than {MAX_SIDECAR_BYTES:,} bytes, which no sidecar is (one holds a few kB at most); "
+            f"{again}"
+        )
     try:
-        meta = parse_json(side.read_text(encoding="utf-8"))
+        meta = parse_json(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{side}: not a JSON sidecar ({e}); {again}") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
