@@ -16,7 +16,7 @@ from fresh_cli import fresh_cli
 from local_http import sending, serving
 from PIL import Image
 from scoring_data import published_weights
-from tiny_arniqa import tiny_onnx
+from tiny_arniqa import tiny_checkpoint, tiny_onnx
 from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
@@ -551,6 +551,30 @@ def test_running_out_of_memory_loading_the_model_is_one_line_saying_what_to_try(
     r = _run([folder / "a.jpg", "--weights-dir", weights_dir, "--engine", "torch", "--device", "cpu"])
     assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
         "error: arniqa-kadid10k: out of memory loading the model (RuntimeError); free memory or use a machine with more"
+    ]
+
+
+def test_running_out_of_memory_loading_a_cached_export_advises_no_other_engine(tmp_path, monkeypatch):
+    """ONNX Runtime running out of memory loading a checkpoint's export already in the cache said `try --engine torch
+    (it loads the model without exporting it to ONNX)`: there is no export left to save, and the torch engine takes
+    more memory than ONNX Runtime on the export. Only more memory helps there."""
+    import onnxruntime
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    def no_memory(*args, **kwargs):  # ONNX Runtime's words under `ulimit -d 250000`
+        raise RuntimeException(
+            "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: std::bad_alloc"
+        )
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    model = tiny_checkpoint(tmp_path / "tiny.safetensors", monkeypatch)
+    args = [_img(tmp_path / "a.png", 20, 16, 1), "--checkpoint", model, "--engine", "onnxruntime", "--device", "cpu"]
+    assert _run(args).exit_code == 0
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1  # the export, cached
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_memory)
+    r = _run(args)
+    assert r.exit_code == EXIT_USAGE and r.stderr.splitlines() == [
+        f"error: {model}: out of memory loading the model (MemoryError); free memory or use a machine with more"
     ]
 
 

@@ -320,6 +320,27 @@ def test_a_sidecar_that_is_not_json_or_not_arniqas_says_to_export_again(tmp_path
     assert str(e.value).startswith(f"{side}: {problem}") and str(e.value).endswith("; export the model again")
 
 
+def test_a_sidecar_larger_than_any_is_refused_unread(tmp_path):
+    """A sidecar of any size was read whole and parsed: one of 256 MB (a JSON array of numbers) took 6 s and 1.3 GB
+    of memory, a multi-GB one all the memory there is. One larger than the bound is one line now; one of just the
+    bound is read as before."""
+    from arniqa.inference.sidecar import MAX_SIDECAR_BYTES, read_sidecar
+
+    side = tmp_path / "m.onnx.json"
+    head = '{"format": "arniqa-onnx", "pad": "'
+    for size in (MAX_SIDECAR_BYTES, MAX_SIDECAR_BYTES + 1):
+        side.write_text(head + "a" * (size - len(head) - 2) + '"}')
+        assert side.stat().st_size == size
+        if size == MAX_SIDECAR_BYTES:
+            assert read_sidecar(tmp_path / "m.onnx")["format"] == "arniqa-onnx"
+    with pytest.raises(ValueError) as e:
+        read_sidecar(tmp_path / "m.onnx")
+    assert str(e.value) == (
+        f"{side}: larger than {MAX_SIDECAR_BYTES:,} bytes, which no sidecar is (one holds a few kB at most); "
+        "export the model again"
+    )
+
+
 def test_a_sidecar_nested_too_deeply_is_one_line_naming_it(tmp_path):
     """A `dataset` nested 500 levels deep was read, then its error message's repr raised a RecursionError."""
     from tiny_arniqa import tiny_onnx
@@ -770,3 +791,30 @@ def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_a
     cached.unlink()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and again.stdout == first.stdout
+
+
+def test_a_cached_exports_damaged_sidecar_says_to_delete_both_and_the_next_run_makes_them_again(tmp_path, monkeypatch):
+    """The sidecar of a checkpoint's export in <cache>/onnx damaged said 'export the model again', of a model the user
+    never exported, where the export beside it says to delete it. It says it is the cache's too now, to delete it with
+    the export (deleted alone it is never made again), and the run after that makes both and scores."""
+    from tiny_arniqa import tiny_checkpoint
+
+    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
+    _, gray = _flat_images(tmp_path)
+    args = ["score", str(gray), "--checkpoint", str(checkpoint), "--engine", "onnxruntime"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    [cached] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    side = cached.with_name(cached.name + ".json")
+    side.write_text("{not json")
+    res = CliRunner().invoke(app, args)
+    [line] = res.stderr.splitlines()
+    assert res.exit_code == 2 and line.startswith(f"error: {side}: not a JSON sidecar (")
+    assert line.endswith(
+        f"); a file of arniqa's cache: delete it and {cached.name} beside it, and the next run makes them again"
+    )
+    side.unlink()
+    cached.unlink()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and again.stdout == first.stdout and side.is_file()

@@ -617,10 +617,43 @@ def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
         _fetch("https://weights.example/ARNIQA.pth", tmp_path)
 
 
-@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4"])
+def test_all_proxy_is_used_where_no_proxy_of_the_scheme_is_set(serve, tmp_path, monkeypatch):
+    """ALL_PROXY alone (as curl reads it) was ignored: the download went direct, and on a cluster that only lets the
+    proxy out waited out the timeout. It goes through that proxy now, after HTTP_PROXY's, and NO_PROXY still holds."""
+    asked = []
+
+    def proxy(handler):  # a proxy answering a GET of an absolute URL with the file
+        asked.append(handler.path)
+        sending(_archive(), len(_archive()))(handler)
+
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", serve(proxy))
+    url = "http://weights.invalid/ARNIQA.pth"  # a name that never resolves (RFC 6761): only a proxy can fetch it
+    assert _fetch(url, tmp_path / "via").read_bytes() == _archive() and asked == [url]
+    monkeypatch.setenv("HTTP_PROXY", dead := _closed_port_url().removesuffix("/weights.bin"))
+    with pytest.raises(DownloadError, match=re.escape(f"{url} through the proxy {dead} (HTTP_PROXY): ")):
+        _fetch(url, tmp_path / "dead")
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.setenv("NO_PROXY", "weights.invalid")
+    with pytest.raises(DownloadError, match=re.escape(f"cannot download {url}: ")):  # direct: not resolved
+        _fetch(url, tmp_path / "direct")
+    assert asked == [url]
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("all_proxy", "socks5h://127.0.0.1:9")
+    with pytest.raises(
+        DownloadError,
+        match="proxy socks5h://127.0.0.1:9 \\(all_proxy\\): the proxy's scheme is socks5h, .* in HTTP_PROXY;",
+    ):
+        _fetch(url, tmp_path / "socks")
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "SOCKS4", "https"])
 def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, scheme):
     """HTTPS_PROXY naming a SOCKS proxy (as clusters set for ssh tunnels) was spoken HTTP to: a refused connection
-    or a garbled answer, as if the proxy were down. It is named now, with what to do, and never connected to."""
+    or a garbled answer, as if the proxy were down. So was an https:// one (its CONNECT sent in plain text where it
+    awaits TLS: 'Remote end closed connection without response'). They are named now, with what to do, and never
+    connected to."""
     for name in ("no_proxy", "NO_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(download, "TIMEOUT", 1)  # before: a CONNECT unanswered, waited for
@@ -629,9 +662,9 @@ def test_a_socks_proxy_is_named_as_one_urllib_cannot_use(tmp_path, monkeypatch, 
         proxy = f"{scheme}://127.0.0.1:{listening.getsockname()[1]}"
         monkeypatch.setenv("HTTPS_PROXY", proxy)
         said = (
-            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): a {scheme} "
-            f"proxy, and a download goes through an HTTP proxy only; name one in HTTPS_PROXY; to work offline, place "
-            f"ARNIQA.pth in {tmp_path} "
+            f"cannot download https://weights.example/ARNIQA.pth through the proxy {proxy} (HTTPS_PROXY): the proxy's "
+            f"scheme is {scheme}, and a download speaks only plain HTTP to a proxy; name an http:// proxy in "
+            f"HTTPS_PROXY; to work offline, place ARNIQA.pth in {tmp_path} "
         )
         with pytest.raises(DownloadError, match=re.escape(said)):
             _fetch("https://weights.example/ARNIQA.pth", tmp_path)
@@ -742,6 +775,23 @@ def test_a_server_asking_to_retry_later_is_waited_for(serve, tmp_path, capfd, co
     ]
     if retry_after == "1":  # the time asked, waited between the requests
         assert asked[1] - asked[0] >= 0.9 and asked[2] - asked[1] >= 0.9
+
+
+def test_a_retry_after_date_in_minus_0000_is_gmt(serve, tmp_path, monkeypatch):
+    """A Retry-After date with the zone -0000 (GMT, as every HTTP date) was read as local time: ten hours behind UTC,
+    a date passed a minute ago asked a wait of 35940 s, more than a download waits, and the download failed. It is
+    GMT now: no wait, and the file downloaded."""
+    passed = time.strftime("%a, %d %b %Y %H:%M:%S -0000", time.gmtime(time.time() - 60))
+    asked = []
+    url = serve(_busy_then(sending(_archive(), len(_archive())), 503, passed, 1, asked))
+    with monkeypatch.context() as local:
+        local.setenv("TZ", "UTC+10")  # POSIX: ten hours behind UTC
+        time.tzset()
+        try:
+            assert _fetch(url, tmp_path).read_bytes() == _archive() and len(asked) == 2
+        finally:
+            local.undo()
+            time.tzset()
 
 
 def test_a_server_asking_too_long_a_wait_or_too_often_is_one_line(serve, tmp_path, monkeypatch):

@@ -240,7 +240,8 @@ def loading(model, advice: Callable[[BaseException], str], doing: str = "loading
     except Exception as e:
         if not out_of_memory(e):
             raise
-        fail(f"{model}: out of memory {doing} the model ({type(e).__name__}); {advice(e)}")
+        kind = "MemoryError" if isinstance(e, MemoryError) else type(e).__name__  # ours are MemoryErrors to a user
+        fail(f"{model}: out of memory {doing} the model ({kind}); {advice(e)}")
 
 
 def load_advice(
@@ -254,7 +255,9 @@ def load_advice(
     """What to try when ``model`` ran out of memory (``error``) loading with these options of score or map: the
     CPU or a freer GPU where the GPU's memory ran out; else without int8 (quantizing takes more memory than
     scoring), the torch engine where it was exported to ONNX for ONNX Runtime (loading it for torch takes less),
-    and always more memory."""
+    and always more memory. Neither where ONNX Runtime ran out loading the file they would have made: it is made
+    (cached), and scoring without it takes more."""
+    from ..inference.onnx_engine import LoadingOutOfMemory
     from ..inference.scorer import resolve_engine
     from ..models.paths import is_onnx
     from ..utils.runtime import device_out_of_memory, resolve_device
@@ -262,6 +265,8 @@ def load_advice(
     if device_out_of_memory(error):
         return "try --device cpu, or end other jobs on the GPU (nvidia-smi lists them), or use a GPU with more memory"
     tries = ["free memory or use a machine with more"]
+    if isinstance(error, LoadingOutOfMemory):
+        return tries[0]
     if precision == "int8":
         tries.insert(0, "leave out --precision int8 (quantizing takes more memory than scoring)")
     elif not is_onnx(model):  # an ONNX file runs on ONNX Runtime only

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,11 +20,10 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
-from ..utils.files import cache_dir
 from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
-from .sidecar import EXPORT_AGAIN, read_sidecar, sidecar_path
+from .sidecar import CACHED_AGAIN, EXPORT_AGAIN, in_cache, read_sidecar, sidecar_path
 
 if TYPE_CHECKING:
     from ..models.regressor import Regressor
@@ -33,11 +31,15 @@ if TYPE_CHECKING:
 ONNX_PRECISIONS = ("fp32", "int8")  # what ONNX Runtime files hold (arniqa.inference.quantize makes int8 ones)
 ORT_CHECKS_EXTERNAL_DATA = (1, 24)  # from this onnxruntime on, it refuses tensor data outside the model's folder
 NOT_ONNX = f"give the file that arniqa export wrote, or {EXPORT_AGAIN}"  # a file that is no ONNX model
-CACHED_AGAIN = "a file of arniqa's cache: delete it, and the next run makes it again"  # such a file in <cache>/onnx
 # ONNX Runtime's log severities: fatal only (its errors reach us raised, its log lines would come before our one
 # line), and its default logger's own level (warnings)
 ORT_FATAL, ORT_WARNING = 4, 2
 EXPLAIN_OUTPUTS = ("explain_logits", "severity")  # per view, with an explanation head (arniqa.inference.onnx_export)
+
+
+class LoadingOutOfMemory(MemoryError):
+    """ONNX Runtime ran out of memory loading a file already made (an export, an int8 form): scoring without it (the
+    torch engine, or fp32 for int8) takes more."""
 
 
 class NonFinite(RuntimeError):
@@ -144,7 +146,9 @@ class OnnxEngine:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
             if out_of_memory(e):  # not the file's fault
-                raise MemoryError(f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})") from e
+                raise LoadingOutOfMemory(
+                    f"{self.path}: ONNX Runtime ran out of memory loading it ({words(str(e))})"
+                ) from e
             again = CACHED_AGAIN if in_cache(self.path) else NOT_ONNX  # a cut export, a disk's fault: no file of theirs
             raise ValueError(
                 f"{self.path}: not an ONNX model ONNX Runtime can load ({words(str(e))}); {again}"
@@ -233,13 +237,6 @@ class OnnxEngine:
         else:
             raw = np.full(len(emb), np.nan, dtype=np.float32)
         return raw, emb if features else None, (out["explain_logits"], out["severity"]) if explain else None
-
-
-def in_cache(path: Path) -> bool:
-    """Whether ``path`` is a file of ``<cache>/onnx``: the engine's exports and int8 forms, no file of the user's."""
-    with suppress(ValueError):  # no cache folder known (no home): not in it
-        return path.parent.resolve() == (cache_dir() / "onnx").resolve()
-    return False
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -45,8 +45,8 @@ from ..utils.files import (
     sha256_of,
     short_digest,
 )
-from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine, in_cache
-from .sidecar import read_sidecar, sidecar_path
+from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine
+from .sidecar import in_cache, read_sidecar, sidecar_path
 
 CALIBRATION_PHOTOS = 16
 SETTINGS = "qdq conv-only s8 per-channel weights, u8 minmax activations, v1"  # part of the cache key

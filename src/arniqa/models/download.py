@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import email.utils
 import hashlib
 import http.client
@@ -174,8 +175,16 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
 
     def write(tmp: Path) -> None:
         kind = re.match(r"([A-Za-z][\w+.-]*)://", proxy[0]) if proxy else None
-        if kind and kind[1].lower() not in ("http", "https"):  # urllib would speak HTTP to it
-            raise failed(f"a {kind[1]} proxy, and a download goes through an HTTP proxy only; name one in {proxy[1]}")
+        # urllib speaks plain HTTP to a proxy: to a SOCKS one, and to an https:// one, which awaits TLS
+        if kind and kind[1].lower() != "http":
+            # one in HTTPS_PROXY comes before ALL_PROXY's, left to the tools that use it
+            where = (
+                f"{urllib.parse.urlsplit(url).scheme.upper()}_PROXY" if proxy[1].lower() == "all_proxy" else proxy[1]
+            )
+            raise failed(
+                f"the proxy's scheme is {kind[1]}, and a download speaks only plain HTTP to a proxy; name an http:// "
+                f"proxy in {where}"
+            )
         response = _answer(url, failed, progress)
         received = 0
 
@@ -223,7 +232,8 @@ def _answer(url: str, failed, progress: bool):
     for retry in itertools.count(1):
         try:
             with _Deadline(TIMEOUT) as deadline:
-                return urllib.request.build_opener(_Answers(deadline), _HttpRedirects).open(url, timeout=TIMEOUT)
+                handlers = (urllib.request.ProxyHandler(_proxies()), _Answers(deadline), _HttpRedirects)
+                return urllib.request.build_opener(*handlers).open(url, timeout=TIMEOUT)
         except urllib.error.HTTPError as e:
             status = f"HTTP {e.code} {e.reason}"
             wait = _retry_after(e.headers) if e.code in (429, 503) else None
@@ -253,7 +263,9 @@ def _retry_after(headers) -> float | None:
     if value.isdigit():
         return float(value)
     with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        when = email.utils.parsedate_to_datetime(value)
+        # an HTTP date is GMT (RFC 9110); email.utils gives one in -0000 as a naive time, which reads as local
+        return max(0.0, when.replace(tzinfo=when.tzinfo or datetime.timezone.utc).timestamp() - time.time())
     return None
 
 
@@ -402,14 +414,25 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
             yield block
 
 
+def _proxies() -> dict[str, str]:
+    """The proxies a download goes through, by scheme: urllib's (``HTTPS_PROXY`` and the like, else the system's
+    settings), and ``ALL_PROXY``'s for http and https where those name none, as curl takes it (urllib ignores it).
+    ``NO_PROXY`` holds for all of them (urllib's ProxyHandler)."""
+    proxies = urllib.request.getproxies()
+    if every := proxies.get("all"):
+        for scheme in ("http", "https"):
+            proxies.setdefault(scheme, every)
+    return proxies
+
+
 def _proxy(url: str) -> tuple[str, str] | None:
-    """The proxy urllib sends ``url`` through and what named it (``HTTPS_PROXY``), to name in a failure (a dead one
-    reads as the server being down); None when it goes direct."""
+    """The proxy a download sends ``url`` through and what named it (``HTTPS_PROXY``), to name in a failure (a dead
+    one reads as the server being down); None when it goes direct."""
     parts = urllib.parse.urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
+    proxy = _proxies().get(parts.scheme)
     if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
         return None
-    names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY")
+    names = (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
     return proxy, next((name for name in names if os.environ.get(name) == proxy), "the system's proxy settings")
 
 
