@@ -168,22 +168,17 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     h = hashlib.sha256()
 
     proxy = _proxy(url)
-    via = f" through the proxy {proxy[0]} ({proxy[1]})" if proxy else ""
+    via = f" through the proxy {proxy[0]} ({proxy[1]})" if proxy else _unused_all_proxy()
 
     def failed(problem) -> DownloadError:
         return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
 
     def write(tmp: Path) -> None:
-        kind = re.match(r"([A-Za-z][\w+.-]*)://", proxy[0]) if proxy else None
         # urllib speaks plain HTTP to a proxy: to a SOCKS one, and to an https:// one, which awaits TLS
-        if kind and kind[1].lower() != "http":
-            # one in HTTPS_PROXY comes before ALL_PROXY's, left to the tools that use it
-            where = (
-                f"{urllib.parse.urlsplit(url).scheme.upper()}_PROXY" if proxy[1].lower() == "all_proxy" else proxy[1]
-            )
+        if proxy and (kind := _scheme(proxy[0])).lower() != "http":
             raise failed(
-                f"the proxy's scheme is {kind[1]}, and a download speaks only plain HTTP to a proxy; name an http:// "
-                f"proxy in {where}"
+                f"the proxy's scheme is {kind}, and a download speaks only plain HTTP to a proxy; name an http:// "
+                f"proxy in {proxy[1]}"
             )
         response = _answer(url, failed, progress)
         received = 0
@@ -416,13 +411,32 @@ def _blocks(read, total: int | None, name: str, progress: bool, size: int = 1 <<
 
 def _proxies() -> dict[str, str]:
     """The proxies a download goes through, by scheme: urllib's (``HTTPS_PROXY`` and the like, else the system's
-    settings), and ``ALL_PROXY``'s for http and https where those name none, as curl takes it (urllib ignores it).
-    ``NO_PROXY`` holds for all of them (urllib's ProxyHandler)."""
+    settings), and ``ALL_PROXY``'s (an http one) for http and https where those name none, as curl takes it (urllib
+    ignores it). ``NO_PROXY`` holds for all of them (urllib's ProxyHandler)."""
     proxies = urllib.request.getproxies()
-    if every := proxies.get("all"):
+    if (every := proxies.get("all")) and _scheme(
+        every
+    ).lower() == "http":  # a SOCKS one is left to the tools that use it
         for scheme in ("http", "https"):
             proxies.setdefault(scheme, every)
     return proxies
+
+
+def _scheme(proxy: str) -> str:
+    """The scheme of a proxy's URL, as written: ``http`` where it names none (``gw:3128``), as urllib and curl read
+    it."""
+    named = re.match(r"([A-Za-z][\w+.-]*)://", proxy)
+    return named[1] if named else "http"
+
+
+def _unused_all_proxy() -> str:
+    """Where a download goes direct while ``ALL_PROXY`` names a proxy it cannot speak to (SOCKS, https://): that it
+    is left unused, to say in a failure (a cluster that lets only that proxy out)."""
+    every = urllib.request.getproxies().get("all")
+    if every is None or (kind := _scheme(every)).lower() == "http":
+        return ""
+    speaks = "a download speaks only plain HTTP to a proxy: name an http:// one in HTTPS_PROXY"
+    return f" directly (ALL_PROXY names a {kind} proxy, and {speaks})"
 
 
 def _proxy(url: str) -> tuple[str, str] | None:
