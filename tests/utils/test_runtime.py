@@ -211,6 +211,8 @@ def test_pytorch_mapping_a_checkpoint_past_the_memory_limit_is_out_of_memory(tmp
     assert kind == "RuntimeError" and message.startswith("unable to mmap 67108"), done.stdout + done.stderr
     assert memory == "True"
 
+
+def test_onnx_runtime_running_out_of_memory_is_out_of_memory():
     """ONNX Runtime's errors are no RuntimeError: its arena failing (``Fail``) and C++'s ``std::bad_alloc`` (a
     ``RuntimeException`` running without the arena) were not memory running out, so a scorer on the onnxruntime
     engine said "model failed" and loading a model said "not an ONNX model". Provoked for real: a Conv whose output
