@@ -727,6 +727,18 @@ def test_an_output_that_is_a_folder_is_one_error_line(tiny, folder, tmp_path):
     assert os.listdir(tmp_path) == ["s.csv"] and os.listdir(out) == []  # no settings file, no lock file left
 
 
+def test_an_output_in_a_folder_not_there_makes_the_folder_as_html_does(tiny, folder, tmp_path):
+    """`-o results/scores.csv` was `cannot write it: no such folder (ENOENT)` while `--html results/r.html` made
+    results/ (docs/usage.md, *Outputs*: a verb makes its output's folder); a run that stops leaves none."""
+    out = tmp_path / "results" / "run1" / "scores.csv"
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert [row["path"] for row in _csv(out)] == [str(folder / "a.jpg")]
+    r = _run([tmp_path / "typo.jpg", "--protocol", "whole", "-o", tmp_path / "other" / "scores.csv"])
+    assert r.exit_code == EXIT_USAGE
+    assert not (tmp_path / "other").exists()
+
+
 def test_an_html_report_that_is_a_folder_is_one_error_line_before_scoring(tiny, folder, tmp_path):
     """--html DIR: every image was scored and its rows written, then the report failed after the progress bar."""
     (tmp_path / "r.html").mkdir()

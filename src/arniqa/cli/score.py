@@ -36,6 +36,7 @@ from .command import (
     loading,
     one_model_source,
     one_writer,
+    output_folders,
     output_place,
     quiet_bar,
     regressor_option,
@@ -211,6 +212,7 @@ def score(
     try:  # a list that is no list stops the run; the rows written are kept
         with ExitStack() as stack:
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
+                stack.enter_context(output_folders(files=(output,)))  # its folder, removed if the run leaves it empty
                 stack.enter_context(one_writer(output))
             sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
             written = [f for f in (output, html) if f is not None]
