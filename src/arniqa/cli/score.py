@@ -170,6 +170,11 @@ def score(
         )
     if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
         go_on(ROWS_KEPT)
+    from ..models.registry import is_model_name
+
+    for path in paths or ():  # pyiqa's command takes the metric first: `pyiqa arniqa -t photos/`
+        if not os.path.lexists(path) and is_model_name(str(path)):
+            fail(f"{path}: no such file or folder, but a model's name; to score with it, give --regressor {path}")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
