@@ -416,3 +416,34 @@ def test_the_system_folders_the_docs_name_are_the_ones_a_walk_does_not_enter():
     assert all(map(is_system_folder, names)), names
     assert not is_system_folder(".Trash-") and not is_system_folder("eaDir") and not is_system_folder(".thumbnails")
     assert {n.casefold() for n in names} - {".trash-1000"} == SYSTEM_FOLDERS
+
+
+def test_the_against_pyiqa_figures_are_the_peers_json_files_they_name():
+    """docs/usage.md's *Against pyiqa* table and its earlier-machine sentence give the figures of the
+    benchmarks/results files they name (the sentence named peers-cpu.json, two rounds of 1.50 and 1.48, for the
+    three rounds of peers-cpu-rerun.json)."""
+    import json
+    from statistics import median
+
+    text = (ROOT / "docs/usage.md").read_text()
+    section = " ".join(text[text.index("**Against pyiqa.**") : text.index("`python benchmarks/inference.py`")].split())
+    named = re.search(r"`benchmarks/results/(peers-[\w-]+\.json)`\):", section).group(1)
+    run = json.loads((ROOT / "benchmarks/results" / named).read_text())
+    lines = text.splitlines()
+    start = lines.index("| run | s per round | × pyiqa per round | median × pyiqa | max \\|Δ score\\| |") + 2
+    table = [line for line in lines[start : start + len(run["rows"]) + 1] if line.startswith("| ")]
+    assert len(table) == len(run["rows"])  # a row each, no more
+    for row, line in zip(run["rows"], table, strict=True):
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        assert cells[1] == ", ".join(f"{s:.2f}" for s in row["seconds"]), line
+        assert cells[2] == ", ".join(f"{s:.2f}" for s in row["speed_vs_pyiqa_per_round"]), line
+        assert cells[3] == f"{row['median_speed_vs_pyiqa']:.2f}", line
+    earlier = re.search(r"\(`(peers-[\w-]+\.json)`, [^)]*\) the same benchmark gave ([\d.]+)× pyiqa \(([^)]*)\) "
+                        r"and crops ([\d.]+)× below its limit", section)  # fmt: skip
+    run = json.loads((ROOT / "benchmarks/results" / earlier.group(1)).read_text())
+    rows = {row["run"]: row for row in run["rows"]}
+    defaults = rows["arniqa pyiqa protocol, defaults"]
+    assert earlier.group(2) == f"{defaults['median_speed_vs_pyiqa']:.2f}"
+    assert earlier.group(3) == ", ".join(f"{s:.2f}" for s in defaults["speed_vs_pyiqa_per_round"])
+    crops = median(rows["arniqa crops protocol, defaults"]["images_per_s"])
+    assert earlier.group(4) == f"{run['encoder_alone_crops_images_per_s'] / crops:.2f}"

@@ -18,7 +18,7 @@ from .constants import DEFAULT_MODEL
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "distort", "load", "score"]
+__all__ = ["__version__", "distort", "list_models", "load", "score"]
 
 CACHED_MODELS = 4  # arniqa.score keeps the models of its 4 most recently used keys (model and options)
 _cached_scorers: dict = {}  # cache key -> _Cached, the least recently used first
@@ -88,13 +88,17 @@ def __getattr__(name):
         from .degradations import distort
 
         return distort
+    if name == "list_models":  # pyiqa.list_models()'s place
+        from .models.registry import list_models
+
+        return list_models
     if name in _submodules():
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'arniqa' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"load", "distort", *_submodules()})
+    return sorted(set(globals()) | {"load", "distort", "list_models", *_submodules()})
 
 
 @cache

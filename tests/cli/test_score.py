@@ -727,6 +727,36 @@ def test_an_output_that_is_a_folder_is_one_error_line(tiny, folder, tmp_path):
     assert os.listdir(tmp_path) == ["s.csv"] and os.listdir(out) == []  # no settings file, no lock file left
 
 
+def test_an_output_in_a_folder_not_there_makes_the_folder_as_html_does(tiny, folder, tmp_path):
+    """`-o results/scores.csv` was `cannot write it: no such folder (ENOENT)` while `--html results/r.html` made
+    results/ (docs/usage.md, *Outputs*: a verb makes its output's folder); a run that stops leaves none."""
+    out = tmp_path / "results" / "run1" / "scores.csv"
+    r = _run([folder / "a.jpg", "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert [row["path"] for row in _csv(out)] == [str(folder / "a.jpg")]
+    r = _run([tmp_path / "typo.jpg", "--protocol", "whole", "-o", tmp_path / "other" / "scores.csv"])
+    assert r.exit_code == EXIT_USAGE
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("name", ["arniqa", "arniqa-koniq", "ARNIQA-KADID10K"])
+def test_a_model_name_given_as_a_path_says_to_give_it_as_regressor(tiny, folder, tmp_path, monkeypatch, name):
+    """pyiqa's habit, `pyiqa arniqa -t photos/`: `arniqa score arniqa photos/` scored photos/ and gave `arniqa` the
+    row `no such file; check the path`, exit 1; it stops before scoring now. A file of that name is scored."""
+    monkeypatch.chdir(tmp_path)
+    r = _run([name, folder / "a.jpg", "-o", "s.csv"])
+    assert r.exit_code == EXIT_USAGE
+    assert (
+        r.stderr
+        == f"error: {name}: no such file or folder, but a model's name; to score with it, give --regressor {name}\n"
+    )
+    assert not (tmp_path / "s.csv").exists()
+    (tmp_path / name).write_bytes((folder / "a.jpg").read_bytes())
+    r = _run([name, "--protocol", "whole", "-o", "s.csv"])
+    assert r.exit_code == 0, r.stderr
+    assert [row["path"] for row in _csv(tmp_path / "s.csv")] == [name]
+
+
 def test_an_html_report_that_is_a_folder_is_one_error_line_before_scoring(tiny, folder, tmp_path):
     """--html DIR: every image was scored and its rows written, then the report failed after the progress bar."""
     (tmp_path / "r.html").mkdir()

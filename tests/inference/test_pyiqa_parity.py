@@ -97,3 +97,21 @@ def test_a_pil_image_is_scored_as_stored_as_pyiqa_reads_files(tmp_path):
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif)
     assert as_image(tmp_path / "r.jpg", "r.jpg").size == (20, 30)  # upright: 20 wide, 30 high
     assert as_image(Image.open(tmp_path / "r.jpg"), "r.jpg").size == (30, 20)  # as stored, as pyiqa
+
+
+def test_a_file_its_pil_image_and_its_tensor_score_the_same_in_pyiqas_protocol(tmp_path):
+    """docs/usage.md, *From pyiqa*: pyiqa's metric(path), metric(PIL image) and metric(tensor) agree, and so do
+    this package's in the pyiqa protocol (its half scale is F.interpolate for all three)."""
+    import numpy as np
+    from PIL import Image
+    from tiny_score import load as stand_in
+
+    scorer = stand_in(protocol="pyiqa")
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 41, 3), dtype=np.uint8)  # an odd width too
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255).unsqueeze(0)  # pyiqa's to_tensor
+    by_path, by_pil, by_tensor = (
+        float(scorer.score(x)) for x in (str(tmp_path / "a.png"), Image.open(tmp_path / "a.png"), tensor)
+    )
+    assert by_pil == by_path
+    assert by_tensor == pytest.approx(by_path, abs=2e-7)

@@ -734,6 +734,20 @@ def test_subpackages_are_attributes_of_a_bare_import_arniqa():
     assert done.stdout.split() == ["export", "5", "True"], done.stderr
 
 
+def test_list_models_is_an_attribute_of_arniqa_as_of_pyiqa_and_imports_no_torch():
+    """pyiqa's first call, pyiqa.list_models(), was arniqa.list_models(): AttributeError; it lists the names
+    arniqa.load takes, pyiqa's eight among them (shared/docs/pyiqa-and-users.md 1.1), without importing torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, arniqa; print(*arniqa.list_models(), 'list_models' in dir(arniqa), 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    *names, listed, torch_imported = done.stdout.split()
+    pyiqa = ["arniqa", *(f"arniqa-{d}" for d in ("live", "csiq", "tid", "kadid", "clive", "flive", "spaq"))]
+    assert set(pyiqa) <= set(names) and "arniqa-koniq10k" in names, done.stderr
+    assert (listed, torch_imported) == ("True", "False")
+
+
 def test_hub_model_names_inputs_of_the_wrong_shape(published):
     """Inputs of the wrong shape or count came back as torch's RuntimeError from inside the ResNet."""
     from arniqa.inference.hub import hub_model

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from arniqa.constants import DEFAULT_MODEL
-from arniqa.models.registry import PYIQA_NAMES, list_models, model_dataset, regressor_dataset
+from arniqa.models.registry import PYIQA_NAMES, is_model_name, list_models, model_dataset, regressor_dataset
 
 MODELS = {
     "arniqa-live": "live", "arniqa-csiq": "csiq", "arniqa-tid2013": "tid2013", "arniqa-kadid10k": "kadid10k",
@@ -67,3 +67,12 @@ def test_an_unknown_regressor_lists_every_kind_of_name_it_takes(name):
     assert {name.lower() for name in DATASET_SPELLINGS} <= set(spellings)
     for spelling in spellings:  # each name listed is one regressor_dataset takes
         assert regressor_dataset(spelling) and regressor_dataset(f"arniqa-{spelling}")
+
+
+def test_is_model_name_takes_pyiqas_names_and_no_dataset_or_path():
+    """pyiqa's metric names (shared/docs/pyiqa-and-users.md 1.1) and arniqa-<dataset> are model names; a dataset
+    alone (a --regressor value), a path or another pyiqa metric (musiq) is not."""
+    for name in ("arniqa", "arniqa-koniq", "arniqa-spaq", "arniqa-koniq10k", "ARNIQA-LIVEC"):
+        assert is_model_name(name), name
+    for name in ("koniq", "kadid10k", "musiq", "photos/arniqa", "arniqa.jpg", "arniqa-"):
+        assert not is_model_name(name), name

@@ -36,6 +36,7 @@ from .command import (
     loading,
     one_model_source,
     one_writer,
+    output_folders,
     output_place,
     quiet_bar,
     regressor_option,
@@ -169,6 +170,11 @@ def score(
         )
     if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
         go_on(ROWS_KEPT)
+    from ..models.registry import is_model_name
+
+    for path in paths or ():  # pyiqa's command takes the metric first: `pyiqa arniqa -t photos/`
+        if not os.path.lexists(path) and is_model_name(str(path)):
+            fail(f"{path}: no such file or folder, but a model's name; to score with it, give --regressor {path}")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     if null and files_from is None:
@@ -211,6 +217,7 @@ def score(
     try:  # a list that is no list stops the run; the rows written are kept
         with ExitStack() as stack:
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
+                stack.enter_context(output_folders(files=(output,)))  # its folder, removed if the run leaves it empty
                 stack.enter_context(one_writer(output))
             sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
             written = [f for f in (output, html) if f is not None]

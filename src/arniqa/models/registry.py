@@ -29,6 +29,7 @@ __all__ = [
     "PUBLISHED",
     "PYIQA_NAMES",
     "is_checkpoint",
+    "is_model_name",
     "list_models",
     "model_dataset",
     "regressor_dataset",
@@ -51,6 +52,15 @@ def is_checkpoint(name_or_path) -> bool:
     if not path.is_dir():
         return False
     return str(name_or_path) not in list_models()
+
+
+def is_model_name(name: str) -> bool:
+    """True if ``name`` is a published model's name (:func:`model_dataset` takes it)."""
+    try:
+        model_dataset(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_path(key: str) -> bool:
