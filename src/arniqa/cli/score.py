@@ -173,7 +173,7 @@ def score(
     from ..models.registry import is_model_name
 
     for path in paths or ():  # pyiqa's command takes the metric first: `pyiqa arniqa -t photos/`
-        if not os.path.lexists(path) and is_model_name(str(path)):
+        if is_model_name(str(path)) and not os.path.lexists(path):  # no stat of every path of a long glob
             fail(f"{path}: no such file or folder, but a model's name; to score with it, give --regressor {path}")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")

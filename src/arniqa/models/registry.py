@@ -55,7 +55,11 @@ def is_checkpoint(name_or_path) -> bool:
 
 
 def is_model_name(name: str) -> bool:
-    """True if ``name`` is a published model's name (:func:`model_dataset` takes it)."""
+    """True if ``name`` is a published model's name (:func:`model_dataset` takes it). Quick for other words (a path):
+    no message is made for them."""
+    key = str(name).strip().lower()
+    if key != PYIQA_DEFAULT and not key.startswith(PREFIX):
+        return False
     try:
         model_dataset(name)
     except ValueError:
