@@ -770,10 +770,9 @@ def test_a_file_asking_for_more_memory_than_the_machine_has_is_named_in_each_row
         assert row["error"].startswith(f"{model}: the model asks for {5 * 2**52:,} bytes in one tensor, more memory")
 
 
-def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_again(tmp_path, monkeypatch):
-    """A checkpoint's export in <cache>/onnx cut short (a disk's fault, a cache copied in part) said 'give the file
-    that arniqa export wrote, or export the model again' of a file the user never gave; it says it is the cache's
-    now, to delete it, and the run after that exports it again and scores."""
+def _scored_through_the_cache(tmp_path, monkeypatch):
+    """A tiny checkpoint scored on ONNX Runtime with the cache in ``tmp_path``: the score command's arguments, its
+    first result and the export it left in <cache>/onnx."""
     from tiny_arniqa import tiny_checkpoint
 
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
@@ -783,6 +782,14 @@ def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_a
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     [cached] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    return args, first, cached
+
+
+def test_a_cached_export_cut_short_says_to_delete_it_and_the_next_run_makes_it_again(tmp_path, monkeypatch):
+    """A checkpoint's export in <cache>/onnx cut short (a disk's fault, a cache copied in part) said 'give the file
+    that arniqa export wrote, or export the model again' of a file the user never gave; it says it is the cache's
+    now, to delete it, and the run after that exports it again and scores."""
+    args, first, cached = _scored_through_the_cache(tmp_path, monkeypatch)
     cached.write_bytes(cached.read_bytes()[:200])
     res = CliRunner().invoke(app, args)
     [line] = res.stderr.splitlines()
@@ -797,15 +804,7 @@ def test_a_cached_exports_damaged_sidecar_says_to_delete_both_and_the_next_run_m
     """The sidecar of a checkpoint's export in <cache>/onnx damaged said 'export the model again', of a model the user
     never exported, where the export beside it says to delete it. It says it is the cache's too now, to delete it with
     the export (deleted alone it is never made again), and the run after that makes both and scores."""
-    from tiny_arniqa import tiny_checkpoint
-
-    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors", monkeypatch)
-    _, gray = _flat_images(tmp_path)
-    args = ["score", str(gray), "--checkpoint", str(checkpoint), "--engine", "onnxruntime"]
-    first = CliRunner().invoke(app, args)
-    assert first.exit_code == 0, first.output
-    [cached] = (tmp_path / "cache" / "onnx").glob("*.onnx")
+    args, first, cached = _scored_through_the_cache(tmp_path, monkeypatch)
     side = cached.with_name(cached.name + ".json")
     side.write_text("{not json")
     res = CliRunner().invoke(app, args)
