@@ -69,12 +69,29 @@ def test_shipped_study_configs(name, points, variants):
 
 def test_a_bad_recipe_key_names_the_file_or_the_set_it_came_from(tmp_path):
     """`recipe: {optim: {lrr: 1}}` in the file and `--set recipe.optim.lrr=1` both gave `variant 'resnet50':
-    unknown config key optim.lrr`, naming neither the file nor --set."""
+    unknown config key optim.lrr`, naming neither the file nor --set (nor the recipe: the first variant instead)."""
     path = tmp_path / "study.yaml"
     path.write_text(CONFIG.read_text().replace("\nrecipe:\n", "\nrecipe:\n  optim: {lrr: 1}\n"))
     with pytest.raises(AblationError) as err:
         load_ablation_config(path)
-    assert str(err.value).startswith(f"{path}: variant 'resnet50': unknown config key optim.lrr ")
+    assert str(err.value).startswith(f"{path}: recipe: unknown config key optim.lrr ")
     with pytest.raises(AblationError) as err:
         load_ablation_config(CONFIG, ["recipe.optim.lrr=1"])
-    assert str(err.value).startswith("--set: variant 'resnet50': unknown config key optim.lrr ")
+    assert str(err.value).startswith("--set: recipe: unknown config key optim.lrr ")
+
+
+@pytest.mark.parametrize(
+    "override, whose",
+    [
+        ("recipe.optim.lr=abc", "recipe"),
+        ("recipe.model.se_stages=[9]", "recipe"),  # wrong for every variant without se_stages of its own
+        ("variants.se_resnet50_stages123.se_stages=[9]", "variant 'se_resnet50_stages123'"),
+        ("variants.resnet50.init=imagenet", "variant 'resnet50'"),  # the recipe names no weights; only it wants them
+    ],
+)
+def test_a_bad_key_or_value_names_the_variant_only_when_it_is_that_variants_own(override, whose):
+    """A typo in the shared recipe read `variant 'resnet50': ...`, as if that variant alone were wrong."""
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, [override])
+    message = str(err.value)
+    assert f": {whose}: " in message and message.count("variant") == whose.count("variant"), message

@@ -879,6 +879,21 @@ def test_a_named_link_loop_or_link_to_nothing_is_said_as_such_not_as_no_such_fil
     )
 
 
+def test_retry_failed_keeps_the_permissions_of_the_file_it_rewrites(tiny, tmp_path):
+    """A scores.csv kept at 0600 (it names private photos) came back 0644 from --resume --retry-failed."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    whole = _img(photos / "a.png", 40, 30, 0).read_bytes()
+    (photos / "a.png").write_bytes(whole[:40])  # cut short by a copy
+    out = tmp_path / "s.csv"
+    assert _run([photos, "--protocol", "whole", "-o", out]).exit_code == 1
+    out.chmod(0o600)
+    (photos / "a.png").write_bytes(whole)
+    r = _run([photos, "--protocol", "whole", "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == 0, r.output
+    assert not _csv(out)[0]["error"] and out.stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_retry_failed_scores_the_error_rows_again_in_their_place(tiny, tmp_path, fmt):
     """--resume skipped a failed row for good (a file cut by a copy, then copied again, stayed an error until a run

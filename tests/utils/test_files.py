@@ -151,6 +151,48 @@ def test_the_usual_permissions_follow_the_umask(tmp_path):
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o640
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664, 0o444], ids=oct)
+def test_a_rewritten_file_keeps_its_permission_bits_and_its_temporary_file_is_never_looser(tmp_path, mode):
+    """A file kept at 0600 (scores naming private photos) came back 0644 from any rewrite: the temporary file got the
+    usual permissions. It keeps them now, as cp, sed -i and editors keep them, beyond the umask too (0664)."""
+    seen = []
+
+    def write(tmp):
+        seen.append(os.stat(tmp).st_mode & 0o777)
+        tmp.write_text("new")
+
+    path = tmp_path / "scores.csv"
+    path.write_text("old")
+    path.chmod(mode)
+    old = os.umask(0o022)
+    try:
+        atomic_write(path, write)
+    finally:
+        os.umask(old)
+    assert path.read_text() == "new" and path.stat().st_mode & 0o777 == mode
+    assert seen[0] & ~(mode | 0o600) == 0  # others never had more than the file gives them
+
+
+def test_a_rewritten_model_keeps_its_permissions_though_its_writer_makes_private_files(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    atomic_write(path, lambda tmp: save_file({"w": torch.zeros(2)}, str(tmp)))
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_link_rewritten_becomes_a_file_with_the_permission_bits_it_pointed_to_and_no_setuid(tmp_path):
+    target, link = tmp_path / "target.sh", tmp_path / "link.sh"
+    target.write_text("old")
+    target.chmod(0o4750)  # setuid: not given to a file that is now this user's
+    link.symlink_to(target)
+    atomic_write(link, lambda tmp: tmp.write_text("new"), fsync=False)
+    assert not link.is_symlink() and link.stat().st_mode & 0o7777 == 0o750
+    assert target.read_text() == "old"
+
+
 DEEP = "[" * 100_000  # deeper than Python's JSON parser goes: it raises RecursionError
 
 

@@ -90,7 +90,20 @@ class AblationConfig:
         return from_dict(copy.deepcopy(self.recipe))
 
     def train_config(self, variant: str, seed: int, output: str | Path, root: str | Path) -> Config:
-        """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``."""
+        """The training :class:`Config` of ``variant`` and ``seed``, writing to ``output``, reading ``root``. A bad
+        key or value is the recipe's when the recipe alone gives it (every variant's then), else the variant's."""
+        try:
+            return self._train_config(self.variants[variant], seed, output, root)
+        except ConfigError as err:
+            try:
+                self._train_config({}, seed, output, root)
+            except ConfigError as shared:
+                if str(shared) == str(err):
+                    raise AblationError(f"recipe: {err}") from None
+            raise AblationError(f"variant {variant!r}: {err}") from None
+
+    def _train_config(self, options: dict[str, Any], seed: int, output: str | Path, root: str | Path) -> Config:
+        """The recipe with the model ``options`` of a variant; ConfigError for a bad key or value."""
         values = copy.deepcopy(self.recipe)
         for section in ("data", "model", "train"):
             if not isinstance(values.setdefault(section, {}), dict):
@@ -98,14 +111,11 @@ class AblationConfig:
         values["output"] = str(output)
         values["data"]["root"] = str(root)
         values["data"]["max_images"] = None
-        values["model"].update(copy.deepcopy(self.variants[variant]))
+        values["model"].update(copy.deepcopy(options))
         values["train"]["seed"] = int(seed)
         values["train"]["snapshot_steps"] = sorted({k for k in self.evaluation.probe_steps if k > 0})
-        try:
-            config = from_dict(values)
-            check(config)
-        except ConfigError as err:
-            raise AblationError(f"variant {variant!r}: {err}") from None
+        config = from_dict(values)
+        check(config)
         return config
 
 

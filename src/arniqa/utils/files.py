@@ -158,6 +158,9 @@ def folder_in_the_way(paths: Iterable[str | os.PathLike]) -> None:
 def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> Path:
     """Call ``write(tmp)`` to write a temporary file next to ``path``, then rename it over ``path``.
 
+    A file rewritten keeps its permission bits (0640 stays 0640, as with ``cp``, ``sed -i`` or an editor), a
+    new one gets the usual (0666 less the umask); the temporary file is never looser than either. Only those
+    bits: the file is then this user's, in this user's group, and the setuid, setgid and sticky bits are dropped.
     With ``fsync`` the file's data (before the rename) and the folder entry (after it) reach the disk.
     On any error the temporary file is removed and ``path`` is left as it was; an OSError names ``path``, not
     the temporary file. Returns ``path``.
@@ -204,16 +207,21 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
                 TEMPORARY.format(stem=path.stem, pid=os.getpid(), hex=secrets.token_hex(4), suffix=path.suffix)
             )
             with naming(path):
-                # The usual permissions (0666 less the umask), as a plain open gives; safetensors' writer makes
-                # 0600 files, which other users could not read.
-                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                # Made with the permissions the file keeps, or the usual (0666 less the umask, as a plain open
+                # gives), never looser (plus its owner's read and write, to be written: the owner is this user);
+                # set after the write: safetensors' writer makes 0600 files, which other users could not read.
+                kept = _permissions(path)
+                fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 if kept is None else kept | 0o600)
                 written.append((tmp, path))
-                usual = os.stat(tmp).st_mode & 0o777
+                mode = os.fstat(fd).st_mode & 0o777 if kept is None else kept
+                os.close(fd)
                 write(tmp)
-                os.chmod(tmp, usual)
                 if fsync:
-                    with open(tmp, "rb+") as f:
+                    with open(tmp, "rb+") as f:  # opened before the chmod: a read-only file's (0444) too
+                        os.chmod(tmp, mode)
                         os.fsync(f.fileno())
+                else:
+                    os.chmod(tmp, mode)
         for tmp, path in written:
             with naming(path):
                 os.replace(tmp, path)
@@ -225,6 +233,16 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
         for folder in dict.fromkeys(path.parent for _, path in written):
             _fsync_folder(folder)
     return [Path(path) for path, _ in files]
+
+
+def _permissions(path: str | os.PathLike) -> int | None:
+    """The permission bits (``0o777``) of the file at ``path``, following a link, or None where none is there or they
+    cannot be read (a link into a folder this user may not enter)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_mode & 0o777 if stat.S_ISREG(info.st_mode) else None
 
 
 def is_stream(path: str | os.PathLike) -> bool:
