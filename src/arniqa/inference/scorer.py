@@ -450,6 +450,11 @@ class Scorer:
         feats = self._stack_features(results) if return_features else None
         return ScoreResult(scores, raw, feats, [r.source for r in results])
 
+    def __call__(self, inputs) -> torch.Tensor:
+        """pyiqa's ``metric(x)``: ``score(inputs).scores``, the (N,) float32 scaled scores (higher is better),
+        N = 1 for one image."""
+        return self.score(inputs).scores
+
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an
         :class:`~arniqa.inference.explaining.Explanation` (needs an explanation head: a checkpoint's or an ONNX
