@@ -142,3 +142,24 @@ def test_the_loaded_model_is_called_as_pyiqas_metric_for_its_scaled_scores(tmp_p
             assert scores.shape == (n,) and scores.dtype == torch.float32
             assert torch.equal(scores, r.scores)
             assert scores.tolist() == pytest.approx(((r.raw_scores - 1) / 4).tolist(), abs=1e-6)  # scaled, KADID
+
+
+def test_lower_better_is_pyiqas_false_also_over_a_dmos_regressor(tmp_path, monkeypatch):
+    """pyiqa's arniqa metrics set no lower_better, so False for all of them, arniqa-live too (1.1): their scores are
+    scaled higher-better. ``metric.lower_better`` was an AttributeError; the raw score's way stays the regressor's."""
+    from PIL import Image
+
+    from arniqa.models.regressor import Regressor
+
+    live = Regressor("live", in_features=8)
+    with torch.no_grad():
+        live.weight.copy_(torch.linspace(-1, 1, 8)[None])
+        live.bias.fill_(50.0)
+    images = [Image.new("RGB", (24, 20), c) for c in ((250, 240, 230), (10, 20, 30))]
+    models = _tiny_models(tmp_path, monkeypatch)
+    dmos = loading.load(tmp_path / "tiny.safetensors", regressor=live)
+    assert [model.lower_better for model in (*models, dmos)] == [False] * 3
+    assert dmos.regressor.score_range.lower_better  # LIVE's labels are a DMOS
+    r = dmos.score(images)
+    assert r.raw_scores[0] != r.raw_scores[1]
+    assert (r.scores[0] > r.scores[1]) == (r.raw_scores[0] < r.raw_scores[1])  # the lower DMOS scores higher

@@ -185,6 +185,9 @@ class Scorer:
     ``regressor`` only scales). Rows, order and error handling are the same for every engine.
     """
 
+    # pyiqa's metric.lower_better: scaled scores are higher-better (the raw score's way: regressor.score_range)
+    lower_better = False
+
     def __init__(
         self,
         model: ARNIQA | None,
