@@ -115,3 +115,51 @@ def test_a_file_its_pil_image_and_its_tensor_score_the_same_in_pyiqas_protocol(t
     )
     assert by_pil == by_path
     assert by_tensor == pytest.approx(by_path, abs=2e-7)
+
+
+def _tiny_models(tmp_path, monkeypatch, **options) -> list:
+    """load() of :mod:`tiny_arniqa`'s checkpoint on the torch engine and of its ONNX file on ONNX Runtime
+    (KADID-10k regressors, scaled (raw - 1) / 4)."""
+    from tiny_arniqa import tiny_checkpoint, tiny_onnx
+
+    checkpoint = tiny_checkpoint(tmp_path / "tiny.safetensors", monkeypatch)
+    onnx = tiny_onnx(tmp_path / "tiny.onnx")[2]
+    return [loading.load(checkpoint, engine="torch", **options), loading.load(onnx, **options)]
+
+
+def test_the_loaded_model_is_called_as_pyiqas_metric_for_its_scaled_scores(tmp_path, monkeypatch):
+    """pyiqa's ``metric(x)`` (2.1): a str path or a PIL image gives a (1,) float32 tensor, a (B,3,H,W) tensor a (B,)
+    one, higher is better. ``model(x)`` was a TypeError (a Scorer was not callable); it is ``model.score(x).scores``."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 24, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels[0]).save(tmp_path / "a.png")
+    batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255)
+    for model in _tiny_models(tmp_path, monkeypatch, protocol="pyiqa"):
+        for x, n in ((str(tmp_path / "a.png"), 1), (Image.open(tmp_path / "a.png"), 1), (batch, 3)):
+            scores, r = model(x), model.score(x)
+            assert scores.shape == (n,) and scores.dtype == torch.float32
+            assert torch.equal(scores, r.scores)
+            assert scores.tolist() == pytest.approx(((r.raw_scores - 1) / 4).tolist(), abs=1e-6)  # scaled, KADID
+
+
+def test_lower_better_is_pyiqas_false_also_over_a_dmos_regressor(tmp_path, monkeypatch):
+    """pyiqa's arniqa metrics set no lower_better, so False for all of them, arniqa-live too (1.1): their scores are
+    scaled higher-better. ``metric.lower_better`` was an AttributeError; the raw score's way stays the regressor's."""
+    from PIL import Image
+
+    from arniqa.models.regressor import Regressor
+
+    live = Regressor("live", in_features=8)
+    with torch.no_grad():
+        live.weight.copy_(torch.linspace(-1, 1, 8)[None])
+        live.bias.fill_(50.0)
+    images = [Image.new("RGB", (24, 20), c) for c in ((250, 240, 230), (10, 20, 30))]
+    models = _tiny_models(tmp_path, monkeypatch)
+    dmos = loading.load(tmp_path / "tiny.safetensors", regressor=live)
+    assert [model.lower_better for model in (*models, dmos)] == [False] * 3
+    assert dmos.regressor.score_range.lower_better  # LIVE's labels are a DMOS
+    r = dmos.score(images)
+    assert r.raw_scores[0] != r.raw_scores[1]
+    assert (r.scores[0] > r.scores[1]) == (r.raw_scores[0] < r.raw_scores[1])  # the lower DMOS scores higher

@@ -65,7 +65,7 @@ def _published_regressor(dataset: str, weights_dir) -> Regressor:
 
 def load(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
-    device: str | torch.device = "auto",
+    device: str | torch.device | None = "auto",
     weights_dir=None,
     protocol: str | Protocol | None = None,
     regressor: str | os.PathLike | Regressor | None = None,
@@ -80,7 +80,7 @@ def load(
         name_or_path: a name of :func:`arniqa.models.registry.list_models`, a checkpoint (its file,
             any of its parts, or its folder), or an ONNX file written by
             :func:`arniqa.inference.onnx_export.export_onnx` (``arniqa export``).
-        device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
+        device: ``auto`` (CUDA, then MPS, then CPU; None too, as pyiqa's ``device=None``), or a torch device.
         weights_dir: a folder holding the published files (no download).
         protocol: the views scored (``crops``, ``whole``, ``pyiqa``, ``eval``); by default an ONNX file's own
             (the protocol its sidecar records), else ``crops``.
@@ -105,6 +105,7 @@ def load(
         if value is not None:
             _check_path(name, value)
     _check_path("name_or_path", name_or_path)
+    device = "auto" if device is None else device
     own = [name for name in inspect.signature(load).parameters if name != "options"]
     passed_on = [name for name in inspect.signature(Scorer).parameters if name not in (*own, "model")]
     if unknown := next((name for name in options if name not in passed_on), None):  # not Scorer.__init__'s TypeError

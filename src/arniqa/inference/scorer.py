@@ -185,6 +185,9 @@ class Scorer:
     ``regressor`` only scales). Rows, order and error handling are the same for every engine.
     """
 
+    # pyiqa's metric.lower_better: scaled scores are higher-better (the raw score's way: regressor.score_range)
+    lower_better = False
+
     def __init__(
         self,
         model: ARNIQA | None,
@@ -449,6 +452,11 @@ class Scorer:
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = self._stack_features(results) if return_features else None
         return ScoreResult(scores, raw, feats, [r.source for r in results])
+
+    def __call__(self, inputs) -> torch.Tensor:
+        """pyiqa's ``metric(x)``: ``score(inputs).scores``, the (N,) float32 scaled scores (higher is better),
+        N = 1 for one image."""
+        return self.score(inputs).scores
 
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an
