@@ -414,9 +414,8 @@ def _proxies() -> dict[str, str]:
     settings), and ``ALL_PROXY``'s (an http one) for http and https where those name none, as curl takes it (urllib
     ignores it). ``NO_PROXY`` holds for all of them (urllib's ProxyHandler)."""
     proxies = urllib.request.getproxies()
-    if (every := proxies.get("all")) and _scheme(
-        every
-    ).lower() == "http":  # a SOCKS one is left to the tools that use it
+    every = proxies.get("all")
+    if every and _scheme(every).lower() == "http":  # a SOCKS one is left to the tools that use it
         for scheme in ("http", "https"):
             proxies.setdefault(scheme, every)
     return proxies
