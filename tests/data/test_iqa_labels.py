@@ -463,6 +463,31 @@ def test_a_score_is_read_only_when_written_as_a_decimal_number(tmp_path, key):
         assert load_dataset(key, root).scores.tolist() == [1.0, value, 2.0]
 
 
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_score_with_a_decimal_comma_is_one_line_saying_to_write_a_point(tmp_path, key):
+    """A spreadsheet's CSV in a European locale writes 3,45: unquoted, the row read 3 as the score and dropped 45
+    (a wrong number, silently); quoted, the line said 'not a number' without why. Both name the line and what to
+    do; a row that ends in empty fields (a spreadsheet's trailing commas) still loads."""
+    names = ["a.png", "b.png", "c.png"]
+    root, label, _, first = _dataset(tmp_path, key, names)
+    WRITERS[key](root, names, [1.0, "3,45", 2.0])  # csv quotes a field holding a comma
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first + 1}: score '3,45' is not a number; write decimal numbers with a point, not a comma"
+    )
+    label.write_text(label.read_text().replace('"3,45"', "3,45"))
+    fields = len(label.read_text().splitlines()[0].split(","))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first + 1}: {fields + 1} fields where the header names {fields} (a decimal comma?); write "
+        "decimal numbers with a point, and quote a field holding a comma"
+    )
+    label.write_text(label.read_text().replace("3,45", "3.45,,"))
+    assert load_dataset(key, root).scores.tolist() == [1.0, 3.45, 2.0]
+
+
 def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkeypatch):
     """Every column of every row was kept (a file of many columns held each cell as a string); rows beyond
     MAX_ROWS (a million) were read on until memory ran out."""
