@@ -330,6 +330,14 @@ def on_disk(path: Path, root: Path, listings: dict[Path, dict[str, list[str]]]) 
     return found
 
 
+def found(root: Path, *parts: str | Path) -> Path:
+    """``root / parts`` as the disk names it (:func:`on_disk`): a label file or folder whose name differs only in
+    letter case (``DMOS.csv``, ``Distorted_Images/``: an archive re-packed, a folder renamed on Windows), alone in its
+    folder, is that one."""
+    path = root.joinpath(*parts)
+    return on_disk(path, root, {}) if inside(path, root) else path  # one outside the root is refused later
+
+
 def file_key(path: Path) -> tuple[int, int] | str:
     """What names one file whatever the name: its device and inode (a hard link, or a symbolic one, is the
     same file), or, where no file is there to stat (``check=False``), its real path. One stat: 6x cheaper than
