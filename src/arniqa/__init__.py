@@ -41,8 +41,11 @@ def score(inputs, model: str = DEFAULT_MODEL, *, return_features: bool = False, 
     the :data:`CACHED_MODELS` most recently used; threads calling at once share one load. Returns a
     :class:`arniqa.inference.ScoreResult`."""
     from .inference import load as _load
+    from .utils.runtime import device_or_auto
 
-    key = (str(model), tuple(sorted((k, _option_key(v)) for k, v in load_options.items())))
+    # no device, None and "auto" are one key: load's default, auto
+    options = {**load_options, "device": device_or_auto(load_options.get("device"))}
+    key = (str(model), tuple(sorted((k, _option_key(v)) for k, v in options.items())))
     with _cache_lock:
         entry = _cached_scorers.pop(key, None) or _Cached()
         _cached_scorers[key] = entry  # the most recently used last

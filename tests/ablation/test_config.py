@@ -95,3 +95,24 @@ def test_a_bad_key_or_value_names_the_variant_only_when_it_is_that_variants_own(
         load_ablation_config(CONFIG, [override])
     message = str(err.value)
     assert f": {whose}: " in message and message.count("variant") == whose.count("variant"), message
+
+
+def test_a_recipe_model_key_every_variant_sets_is_refused_naming_them(tmp_path):
+    """`--set recipe.model.backbone=nope` was accepted and never used: every variant sets backbone, and a variant's
+    options replace the recipe's. Refused in one line naming the variants; a key only some variants set still
+    reaches the others."""
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "baseline: a\nvariants:\n  a: {backbone: resnet50}\n  b: {backbone: se_resnet50, se_stages: [1, 2]}\n"
+        "recipe:\n  model: {init: random}\n"
+    )
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(path, ["recipe.model.backbone=se_resnet50"])
+    assert str(err.value) == (
+        "--set: invalid ablation config: recipe.model.backbone is never used: every variant sets backbone (a, b); "
+        "set it in each variant instead (--set variants.a.backbone=VALUE, and so on)"
+    )
+    assert "\n" not in str(err.value)
+    config = load_ablation_config(path, ["recipe.model.se_stages=[3]"])  # b sets its own, a takes the recipe's
+    assert config.train_config("a", 0, "o", "r").model.se_stages == [3]
+    assert config.train_config("b", 0, "o", "r").model.se_stages == [1, 2]

@@ -276,3 +276,30 @@ def test_report_of_a_file_whose_first_row_does_not_parse_says_so(tmp_path):
     result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 2
     assert result.stderr == f"error: {scores}: no rows; give a result file that arniqa score wrote rows into\n"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_retried_rows_are_put_in_place_reading_the_file_once(tmp_path, monkeypatch, fmt):
+    """--resume --retry-failed read the result file twice at the end (once to find the rows, once to copy them):
+    two passes over a 200,000-row file on a network share. It is read once, and the file is the one a run without
+    the failures writes."""
+    import arniqa.cli.result_files as result_files
+
+    def rows(retried):
+        out = tmp_path / f"{retried}.{fmt}"
+        with RowWriter(out, fmt) as w:
+            for name in "abcd":
+                if name in "bd" and not retried:
+                    w.write(name, None, None, "image truncated")
+                else:
+                    w.write(name, 0.25 * "abcd".index(name), 2.0, None)
+        return out
+
+    path, expected = rows(False), rows(True)
+    opened = []
+    real_open = open
+    monkeypatch.setattr(result_files, "open", lambda f, *a, **k: opened.append(f) or real_open(f, *a, **k), False)
+    retried = {n: {"path": n, "score": 0.25 * "abcd".index(n), "raw_score": 2.0, "error": None} for n in "bd"}
+    result_files.replace_rows(path, fmt, retried)
+    assert path.read_bytes() == expected.read_bytes()
+    assert opened.count(path) == 1

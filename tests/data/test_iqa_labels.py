@@ -310,6 +310,47 @@ def test_images_named_in_another_letter_case_are_found_as_on_disk(tmp_path):
     assert load_dataset("csv", root).paths == [root / "Sub" / "A.png", root / "b.png"]
 
 
+def _upper_case_below(root):
+    """Every file and folder under ``root`` renamed to its upper-case name (``dmos.csv`` to ``DMOS.CSV``)."""
+    for folder, folders, files in os.walk(root, topdown=False):
+        for name in files + folders:
+            os.rename(os.path.join(folder, name), os.path.join(folder, name.upper()))
+
+
+@pytest.mark.parametrize("key", [*WRITERS, "kadid10k", "tid2013"])
+def test_label_files_and_folders_named_in_another_letter_case_are_found(tmp_path, key):
+    """A dataset whose label file or folders differ from the documented names only in letter case (DMOS.csv,
+    Distorted_Images/, 1024X768/, an archive re-packed or a folder renamed on Windows) was 'not found' on Linux,
+    though there; LIVE's jp2k/img29.bmp, given without its LIVE/ prefix, lost its folder. They are found as images
+    are, with the same scores."""
+    (tmp_path / "x").touch()
+    if (tmp_path / "X").exists():
+        pytest.skip("a file system that ignores letter case finds every such name itself")
+    names = ["a.png", "b.png"]
+    if key == "kadid10k":
+        root = tmp_path / "ds"
+        names = ["I01_01_01.png", "I01_01_02.png"]
+        for n in names:
+            _img(root / "images" / n)
+        _csv(root / "dmos.csv", ["dist_img", "ref_img", "dmos"], [[n, "I01.png", 4 - i] for i, n in enumerate(names)])
+    elif key == "tid2013":
+        root = tmp_path / "ds"
+        names = ["i01_01_1.bmp", "i01_01_2.bmp"]
+        for n in names:
+            _img(root / "distorted_images" / n)
+        (root / "mos_with_names.txt").write_text("5.1 i01_01_1.bmp\n4.2 i01_01_2.bmp\n")
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["jp2k/a.png", "jp2k/b.png"] if key == "live" else names)
+        if key == "live":  # paths without the LIVE/ prefix, as jp2k/img29.bmp
+            label.write_text(label.read_text().replace("LIVE/", ""))
+    data = load_dataset(key, root)
+    _upper_case_below(root)
+    moved = load_dataset(key, root)
+    assert moved.scores.tolist() == data.scores.tolist() and len(data) == 2
+    assert moved.paths == [root / p.relative_to(root).as_posix().upper() for p in data.paths]
+    assert all(p.is_file() for p in moved.paths)
+
+
 @pytest.mark.parametrize("key", [*CSV_KEYS, "spaq"])
 def test_column_names_are_matched_ignoring_letter_case(tmp_path, key):
     """A header written as 'Image_name', 'MOS' (by hand, or by another tool) for 'image_name', 'mos' was 'missing
@@ -461,6 +502,31 @@ def test_a_score_is_read_only_when_written_as_a_decimal_number(tmp_path, key):
     for text, value in good.items():
         WRITERS[key](root, ["a.png", "b.png", "c.png"], [1.0, text, 2.0])
         assert load_dataset(key, root).scores.tolist() == [1.0, value, 2.0]
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_score_with_a_decimal_comma_is_one_line_saying_to_write_a_point(tmp_path, key):
+    """A spreadsheet's CSV in a European locale writes 3,45: unquoted, the row read 3 as the score and dropped 45
+    (a wrong number, silently); quoted, the line said 'not a number' without why. Both name the line and what to
+    do; a row that ends in empty fields (a spreadsheet's trailing commas) still loads."""
+    names = ["a.png", "b.png", "c.png"]
+    root, label, _, first = _dataset(tmp_path, key, names)
+    WRITERS[key](root, names, [1.0, "3,45", 2.0])  # csv quotes a field holding a comma
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first + 1}: score '3,45' is not a number; write decimal numbers with a point, not a comma"
+    )
+    label.write_text(label.read_text().replace('"3,45"', "3,45"))
+    fields = len(label.read_text().splitlines()[0].split(","))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first + 1}: {fields + 1} fields where the header names {fields} (a decimal comma?); write "
+        "decimal numbers with a point, and quote a field holding a comma"
+    )
+    label.write_text(label.read_text().replace("3,45", "3.45,,"))
+    assert load_dataset(key, root).scores.tolist() == [1.0, 3.45, 2.0]
 
 
 def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkeypatch):

@@ -1052,3 +1052,39 @@ def test_device_none_is_pyiqas_auto_for_load_and_the_package_shortcut(tmp_path, 
     photo = _photo(tmp_path / "p.png", 40, 32, 0)
     scores = arniqa.score(photo, model=path, device=None, engine="torch").scores
     assert torch.equal(scores, arniqa.score(photo, model=path, engine="torch").scores)
+
+
+def test_device_none_auto_and_no_device_are_one_model_for_the_package_shortcut_and_a_scorer(monkeypatch):
+    """arniqa.score cached device=None, device="auto" and no device as three keys, loading the model three times
+    for one scorer; Scorer(..., device=None) was a ValueError ('device None is not a device') where load's None is
+    auto."""
+    from tiny_score import StandIn
+    from tiny_score import load as stand_in
+
+    loads = []
+    monkeypatch.setattr(arniqa.inference, "load", lambda model, **options: loads.append(options) or stand_in())
+    monkeypatch.setattr(arniqa, "_cached_scorers", {})
+    image = _images(1)[0]
+    scores = [
+        float(arniqa.score(image, model="t", **options)) for options in ({}, {"device": None}, {"device": "auto"})
+    ]
+    assert loads == [{}] and len(set(scores)) == 1
+    arniqa.score(image, model="t", device="cpu")
+    assert loads == [{}, {"device": "cpu"}]  # a device named is its own key: auto may be another
+    scorer = Scorer(StandIn(), None, device=None, engine="torch")
+    assert scorer.device == resolve_device("auto") == Scorer(StandIn(), None, device="auto", engine="torch").device
+
+
+def test_calling_a_model_gives_the_scores_on_its_device_as_pyiqa(monkeypatch):
+    """pyiqa's metric(x) returns the scores on the metric's device; model(x) gave CPU tensors from a model on a
+    GPU. The meta device stands in for a GPU here (test_scorer_cuda.py runs it on one)."""
+    from tiny_score import load as stand_in
+
+    model = stand_in(protocol="whole")
+    image = _images(1)[0]
+    expected = model.score(image).scores
+    assert model(image).device == torch.device("cpu") and torch.equal(model(image), expected)
+    monkeypatch.setattr(model, "device", torch.device("meta"))
+    got = model(image)
+    assert got.device == torch.device("meta") and got.shape == expected.shape and got.dtype == torch.float32
+    assert model.score(image).scores.device == torch.device("cpu")  # score() gives CPU tensors, as documented

@@ -43,3 +43,11 @@ def test_cuda_tensors_score_on_a_cpu_engine_alone_or_beside_files(published, pho
     got = scorer.score([image.cuda(), photos[1]]).scores  # score() raises the first image's error
     assert torch.allclose(got, expected, atol=1e-4, rtol=0)
     assert torch.allclose(scorer.score(image.cuda()).scores, expected[:1], atol=1e-4, rtol=0)
+
+
+def test_calling_a_model_on_cuda_gives_its_scores_on_cuda_as_pyiqa(published, photos):
+    """pyiqa's metric(x) returns the scores on the metric's device; model(x) gave CPU tensors."""
+    d, _, _ = published
+    model = load("arniqa-kadid10k", weights_dir=d, device="cuda", protocol="whole")
+    got = model(photos[0])
+    assert got.device.type == "cuda" and torch.equal(got.cpu(), model.score(photos[0]).scores)

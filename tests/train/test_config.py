@@ -373,6 +373,29 @@ def test_a_bad_key_names_the_file_or_the_set_it_came_from(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path, ["train.batch_size=eight"])
     assert str(err.value) == "--set: config key train.batch_size: expected int, got 'eight'"
+    path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lr: 0.0001\n")
     with pytest.raises(ConfigError) as err:  # lr from the file, eta_min from --set: neither alone is wrong
-        load_config(path, ["optim.eta_min=0.1"])
-    assert str(err.value) == f"{path} with --set: invalid config: optim.eta_min (0.1) must be below optim.lr (0.01)"
+        load_config(path, ["optim.eta_min=0.0005"])  # below the default lr, 0.001
+    assert str(err.value) == (
+        f"{path} with --set: invalid config: optim.eta_min (0.0005) must be below optim.lr (0.0001)"
+    )
+
+
+def test_a_bad_set_on_a_right_file_names_the_set(tmp_path):
+    """With a file that sets model.init=random, as the shipped ones do, every bad `--set` was named `FILE with --set`:
+    on the defaults (init=imagenet without weights) the same --set gave a longer message, taken for another problem.
+    Also a message that names a value of the file (its lr) named the file for a `--set` wrong whatever the file."""
+    path = tmp_path / "c.yaml"
+    path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lr: 0.01\n")
+    for sets, problem in [
+        (["model.backbone=nope"], "model.backbone must be resnet50 or se_resnet50, got 'nope'"),
+        (["model.temperature=.nan"], "model.temperature must be > 0 and finite, got nan"),
+        (
+            ["model.init=imagenet"],
+            "model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random",
+        ),
+        (["optim.eta_min=0.1"], "optim.eta_min (0.1) must be below optim.lr (0.01)"),  # and below no lr of 0.001
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_config(path, sets)
+        assert str(err.value) == f"--set: invalid config: {problem}"

@@ -148,7 +148,13 @@ def validate(config: AblationConfig) -> None:
         if not isinstance(options, dict) or set(options) - set(VARIANT_KEYS):
             problems.append(f"variant {name!r}: expected a mapping with keys among {VARIANT_KEYS}, got {options!r}")
     # a section that is not a mapping is named when the variants' configs are built, below
-    data, train = (v if isinstance(v := config.recipe.get(k), dict) else {} for k in ("data", "train"))
+    data, train, model = (v if isinstance(v := config.recipe.get(k), dict) else {} for k in ("data", "train", "model"))
+    options = [o for o in config.variants.values() if isinstance(o, dict)]
+    for key in [k for k in model if options and all(k in o for o in options)]:  # the recipe's value is never used
+        problems.append(
+            f"recipe.model.{key} is never used: every variant sets {key} ({', '.join(config.variants)}); set it in "
+            f"each variant instead (--set variants.{next(iter(config.variants))}.{key}=VALUE, and so on)"
+        )
     if "output" in config.recipe:
         problems.append("recipe.output is set by the runner; remove it")
     if "root" in data or "max_images" in data:

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
@@ -192,22 +192,27 @@ def _records(lines: Iterator[str]) -> Iterator[list[str]]:
         yield ["open quote"]
 
 
-def _iter_scan(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> Iterator[tuple[dict | None, int]]:
+def _iter_scan(
+    path: Path, fmt: str, columns: tuple[str, ...] | None = None, source=None
+) -> Iterator[tuple[dict | None, int]]:
     """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
     as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
     CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
     its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an object ended by
     its newline (a JSON Lines file has no header: its first row takes the header's place in the checks). The rows
     after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too;
-    ``columns``: those the file must have (else :class:`OutputError`)."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise output_error(str(path), e) from None
-    with f:
-        lines = _lines(f, path)
+    ``columns``: those the file must have (else :class:`OutputError`); ``source``: the file's lines, open already (else
+    ``path`` is opened and closed)."""
+    opened = source is None
+    if opened:
+        try:
+            source = open(path, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise output_error(str(path), e) from None
+    with source if opened else nullcontext():
+        lines = _lines(source, path)
         first = next(lines, None)
         if first is None:
             return
@@ -352,20 +357,39 @@ def replace_rows(path: Path, fmt: str, rows: dict[str, dict], columns=COLUMNS) -
 
     def write(tmp: Path) -> None:
         with open(path, "rb") as old, open(tmp, "wb") as new:
+            source = _Kept(old)  # the file is read once: scanned, and its bytes kept for the copy
             start = 0
-            for row, end in _iter_scan(path, fmt):
-                text = old.read(end - start)
+            for row, end in _iter_scan(path, fmt, source=source):
+                text = source.take(end - start)
                 if row is not None and row["error"] and row["path"] in rows:
                     separator = text[: text.index(b"{")] if fmt == "json" else b""  # the array's, before the object
                     text = separator + row_text(rows[row["path"]], fmt, columns).encode("utf-8")
                 new.write(text)
                 start = end
-            shutil.copyfileobj(old, new)  # what follows the rows: a JSON array's end
+            new.write(source.take(len(source.kept)))  # what was read past the rows, then what follows
+            shutil.copyfileobj(old, new)  # a JSON array's end
 
     try:
         atomic_write(path, write)
     except OSError as e:
         raise output_error(str(path), e, again="rerun with --resume --retry-failed") from None
+
+
+class _Kept:
+    """The lines of a binary file, keeping the bytes read until they are taken (a rewrite reads the file once)."""
+
+    def __init__(self, f) -> None:
+        self.f, self.kept = f, bytearray()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.f:
+            self.kept += line
+            yield line
+
+    def take(self, n: int) -> bytes:
+        text = bytes(self.kept[:n])
+        del self.kept[:n]
+        return text
 
 
 def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:

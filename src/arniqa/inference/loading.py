@@ -24,7 +24,7 @@ from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
 from ..utils.files import is_stream, output_lock, sha256_of, short_digest
 from ..utils.names import did_you_mean, keyword
-from ..utils.runtime import resolve_device
+from ..utils.runtime import device_or_auto, resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
 from .scorer import Scorer, check_choices, check_engine, resolve_engine
@@ -105,7 +105,7 @@ def load(
         if value is not None:
             _check_path(name, value)
     _check_path("name_or_path", name_or_path)
-    device = "auto" if device is None else device
+    device = device_or_auto(device)
     own = [name for name in inspect.signature(load).parameters if name != "options"]
     passed_on = [name for name in inspect.signature(Scorer).parameters if name not in (*own, "model")]
     if unknown := next((name for name in options if name not in passed_on), None):  # not Scorer.__init__'s TypeError

@@ -32,7 +32,7 @@ from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
 from ..utils.names import keyword
-from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, out_of_memory, resolve_device
+from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, out_of_memory, resolve_device
 from .inputs import as_image, source_name, split_inputs
 from .onnx_engine import NOT_ONNX, ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
 from .results import ItemResult, ScoreResult, emit_in_order
@@ -177,6 +177,7 @@ class Scorer:
     ignored by ``crops``/``eval``, whose cost does not grow with the image past decoding.
     ``max_pixels``: encoded images (files, bytes, shard members) whose header declares more pixels are
     an error, refused before decoding (default 100 million; None: PIL's own limit only).
+    ``device``: a torch device, ``cpu`` by default, or ``auto`` (None too, as :func:`~arniqa.inference.load`'s).
     ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast; ``channels_last`` memory format.
     ``batch_size``, ``channels_last`` and ``engine`` default per device (:data:`DEFAULTS`).
     ``engine``: ``auto``, ``torch``, or ``onnxruntime`` (the model's feature graph exported once into the
@@ -193,7 +194,7 @@ class Scorer:
         model: ARNIQA | None,
         regressor: Regressor | None,
         protocol: str | Protocol = DEFAULT_PROTOCOL,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "cpu",
         batch_size: int | None = None,
         workers: int | None = None,
         max_side: int | None = None,
@@ -203,6 +204,7 @@ class Scorer:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         check_choices(protocol, precision, engine)
+        device = device_or_auto(device)  # None: auto, as load's
         # an OnnxEngine has its device already (a torch-free one); the others are torch devices
         self.device = engine.device if isinstance(engine, OnnxEngine) else resolve_device(device)
         defaults = DEFAULTS.get(getattr(self.device, "type", self.device), DEFAULTS["other"])
@@ -455,8 +457,10 @@ class Scorer:
 
     def __call__(self, inputs) -> torch.Tensor:
         """pyiqa's ``metric(x)``: ``score(inputs).scores``, the (N,) float32 scaled scores (higher is better),
-        N = 1 for one image."""
-        return self.score(inputs).scores
+        N = 1 for one image, on the model's device as pyiqa's (on the CPU for ONNX Runtime, which gives host
+        arrays; :meth:`score` gives CPU tensors)."""
+        scores = self.score(inputs).scores
+        return scores if isinstance(self.engine, OnnxEngine) else scores.to(self.device)
 
     def explain(self, inputs):
         """Which distortion group each input shows, and how strongly: an

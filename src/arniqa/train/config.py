@@ -280,8 +280,9 @@ def _checked(values: dict[str, Any]) -> Config:
 def build_values(path: str | Path | None, overrides, build, error: type[ValueError] = ConfigError):
     """``build`` of the values of the config file ``path`` with ``overrides`` (:func:`read_values`). A ValueError
     from ``build`` (a bad key or value) is ``error`` naming where the value came from: ``path`` when the file alone
-    gives that error, ``--set`` when the overrides alone do (and the defaults alone do not), else ``path with
-    --set``."""
+    gives that error, ``--set`` when the overrides give it on the defaults (and the defaults alone do not, unless
+    the file alone is right), or when the file alone is right and the overrides are wrong on the defaults too, else
+    ``path with --set`` (the two together)."""
     values = read_values(path, overrides, error)
     try:
         return build(values)
@@ -292,16 +293,22 @@ def build_values(path: str | Path | None, overrides, build, error: type[ValueErr
 
 
 def _source(path: str | Path, overrides, build, problem: str) -> str:
-    def gives_it(source: str | Path | None, sets) -> bool:
+    def error_of(source: str | Path | None, sets) -> str | None:
         try:
             build(read_values(source, sets))
         except ValueError as err:
-            return str(err) == problem
-        return False
+            return str(err)
+        return None
 
-    if not overrides or gives_it(path, ()):
+    file_alone = error_of(path, ())
+    if not overrides or file_alone == problem:
         return str(path)
-    from_sets = gives_it(None, overrides) and not gives_it(None, ())  # not a default's problem
+    defaults, sets = error_of(None, ()), error_of(None, overrides)
+    if file_alone is None:  # the sets broke it, alone when they break the defaults too (the message may differ:
+        # it can name the file's values, its lr or its variants); else the two together
+        from_sets = sets == problem or sets not in (None, defaults)
+    else:  # the file's own problem aside
+        from_sets = sets == problem != defaults
     return "--set" if from_sets else f"{path} with --set"
 
 

@@ -44,10 +44,16 @@ def check_device(device: str | torch.device) -> None:
         raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps")
 
 
-def resolve_device(device: str | torch.device = "auto", mps: bool = True) -> torch.device:
-    """``"auto"``: CUDA if available, then Apple MPS (unless ``mps=False``), then CPU; anything else is
+def device_or_auto(device: str | torch.device | None) -> str | torch.device:
+    """``device``, None being ``auto`` (pyiqa's ``create_metric(device=None)`` picks the device itself)."""
+    return "auto" if device is None else device
+
+
+def resolve_device(device: str | torch.device | None = "auto", mps: bool = True) -> torch.device:
+    """``"auto"`` (or None): CUDA if available, then Apple MPS (unless ``mps=False``), then CPU; anything else is
     a name :func:`check_device` takes. Another name, and a CUDA or MPS device that is not available, are a
     ``ValueError``."""
+    device = device_or_auto(device)
     check_device(device)
     import torch  # here, not at the top: the CLI imports this module before it may import torch
 

@@ -219,6 +219,11 @@ def read_csv_rows(
                     continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
+                if any(cell.strip() for cell in row[len(header) :]):  # "a.png,3,45" read 3 and left 45 over
+                    raise DatasetError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields where the header names {len(header)} "
+                        "(a decimal comma?); write decimal numbers with a point, and quote a field holding a comma"
+                    )
                 cells = {c: row[i].strip() if i < len(row) else "" for i, c in kept}
                 _utf8(path, reader.line_num, [v for c, v in cells.items() if c not in names])
                 rows.append((reader.line_num, cells))
@@ -243,7 +248,9 @@ def parse_score(value: str, path: Path, line: int) -> float:
     """A finite float from a label file cell, written as a decimal number (``float`` also takes ``4_5`` as 45 and
     other scripts' digits); the error names the file and line."""
     if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
-        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number")
+        comma = isinstance(value, str) and DECIMAL.fullmatch(value.strip().replace(",", ".", 1))
+        advice = "; write decimal numbers with a point, not a comma" if comma else ""
+        raise DatasetError(f"{path}, line {line}: score {value!r} is not a number{advice}")
     score = float(value)
     if not np.isfinite(score):
         raise DatasetError(f"{path}, line {line}: score {value!r} is not finite")
@@ -321,6 +328,14 @@ def on_disk(path: Path, root: Path, listings: dict[Path, dict[str, list[str]]]) 
             part = same[0]
         found = found / part
     return found
+
+
+def found(root: Path, *parts: str | Path) -> Path:
+    """``root / parts`` as the disk names it (:func:`on_disk`): a label file or folder whose name differs only in
+    letter case (``DMOS.csv``, ``Distorted_Images/``: an archive re-packed, a folder renamed on Windows), alone in its
+    folder, is that one."""
+    path = root.joinpath(*parts)
+    return on_disk(path, root, {}) if inside(path, root) else path  # one outside the root is refused later
 
 
 def file_key(path: Path) -> tuple[int, int] | str:

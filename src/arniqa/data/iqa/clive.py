@@ -15,7 +15,17 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, not_found, parse_score, read_csv_rows, score_range
+from .base import (
+    MAX_UNPACKED,
+    DatasetError,
+    IQADataset,
+    Record,
+    found,
+    not_found,
+    parse_score,
+    read_csv_rows,
+    score_range,
+)
 
 COMPRESSED = 15  # miCOMPRESSED: a MATLAB 5 element holding a zlib stream
 TRAINING = re.compile(r"^t\d+\.bmp$", re.IGNORECASE)
@@ -89,8 +99,8 @@ def _names(cells: np.ndarray, path: Path) -> list[str]:
 
 
 def _from_mat(root: Path) -> tuple[list[str], np.ndarray, Path]:
-    images = root / "Data" / "AllImages_release.mat"
-    mos = root / "Data" / "AllMOS_release.mat"
+    images = found(root, "Data", "AllImages_release.mat")
+    mos = found(root, "Data", "AllMOS_release.mat")
     names = _names(_mat_variable(images, "AllImages_release"), images)
     values = np.asarray(_mat_variable(mos, "AllMOS_release"))
     if values.dtype.kind not in "iuf":
@@ -111,14 +121,14 @@ def _from_csv(path: Path) -> tuple[list[str], np.ndarray, Path, list[int]]:
 
 
 def _locate(root: Path, name: str) -> Path:
-    direct = root / name
+    direct = found(root, name)
     return direct if direct.is_file() else root / "Images" / Path(name).name
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    csv_path = root / PYIQA_CSV
-    if (root / "Data").is_dir() or not csv_path.is_file():
+    csv_path = found(root, PYIQA_CSV)
+    if found(root, "Data").is_dir() or not csv_path.is_file():
         names, scores, label = _from_mat(root)
         lines = range(1, len(names) + 1)  # a .mat list's rows
     else:

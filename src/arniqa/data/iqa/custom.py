@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DatasetError, IQADataset, Record, csv_header, parse_score, read_csv_rows
+from .base import DatasetError, IQADataset, Record, csv_header, found, parse_score, read_csv_rows
 from .registry import SCORE_KINDS, ScoreRange
 
 DEFAULT_NAME = "labels.csv"
@@ -24,7 +24,7 @@ WHAT = "a CSV with columns path and score, mos or dmos[, reference, distortion, 
 
 def load(root: Path, check: bool = True, kind: str | None = None, score_range: tuple | None = None) -> IQADataset:
     root = Path(root)
-    path = root / DEFAULT_NAME if root.is_dir() else root
+    path = found(root, DEFAULT_NAME) if root.is_dir() else root
     rows = read_csv_rows(path, ["path"], WHAT, optional=(*SCORE_COLUMNS, *OPTIONAL), names=("path",))
     column, kind = _score_column(path, list(rows[0][1]), kind)
     synthetic = "reference" in rows[0][1]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import IQADataset, Record, found, parse_score, read_csv_rows, score_range
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    path = root / "labels_image.csv"
+    path = found(root, "labels_image.csv")
     rows = read_csv_rows(path, ["name", "mos"], "FLIVE labels_image.csv with columns name, mos")
     records = [
         Record(root / "database" / row["name"], parse_score(row["mos"], path, line), line=line) for line, row in rows

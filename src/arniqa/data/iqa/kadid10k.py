@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, found, parse_score, read_csv_rows, score_range
 
 NAME = re.compile(r"^I(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
@@ -26,7 +26,7 @@ COLUMNS = ["dist_img", "ref_img", "dmos"]
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    path = root / "dmos.csv"
+    path = found(root, "dmos.csv")
     rows = read_csv_rows(path, COLUMNS, "KADID-10k dmos.csv with columns dist_img, ref_img, dmos")
     records = []
     for line, row in rows:

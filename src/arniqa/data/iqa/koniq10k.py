@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, not_found, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, found, not_found, parse_score, read_csv_rows, score_range
 from .registry import ScoreRange
 
 LABELS = "koniq10k_scores_and_distributions.csv"
@@ -20,17 +20,18 @@ def load(root: Path, check: bool = True, column: str = "MOS_zscore", folder: str
     root = Path(root)
     if column not in ("MOS_zscore", "MOS"):
         raise DatasetError(f"KonIQ-10k label column must be 'MOS_zscore' or 'MOS', got {column!r}")
-    path = root / LABELS
+    path = found(root, LABELS)
     rows = read_csv_rows(path, ["image_name", column], f"the KonIQ-10k CSV with columns image_name, {column}")
     if folder is None:
-        folder = next((f for f in FOLDERS if (root / f).is_dir()), FOLDERS[0])
+        folder = next((f for f in FOLDERS if found(root, f).is_dir()), FOLDERS[0])
+    images = found(root, folder)
     records = [
-        Record(root / folder / row["image_name"], parse_score(row[column], path, line), line=line) for line, row in rows
+        Record(images / row["image_name"], parse_score(row[column], path, line), line=line) for line, row in rows
     ]
     if column == "MOS":
         rng = ScoreRange(1.0, 5.0, "mos")
     else:
         rng = score_range("koniq10k")
-    if check and not (root / folder).is_dir():
-        raise not_found(root / folder, "folder", f"the KonIQ-10k images, {' or '.join(FOLDERS)}/")
+    if check and not images.is_dir():
+        raise not_found(images, "folder", f"the KonIQ-10k images, {' or '.join(FOLDERS)}/")
     return IQADataset("koniq10k", root, records, rng, label_file=path)

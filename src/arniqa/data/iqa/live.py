@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DatasetError, IQADataset, Record, parse_score, read_csv_rows, score_range
+from .base import DatasetError, IQADataset, Record, found, parse_score, read_csv_rows, score_range
 
 COLUMNS = ["dis_img_path", "dis_type", "ref_img_path", "score"]
 
@@ -17,7 +17,7 @@ def rooted(root: Path, listed: str) -> Path:
     """``listed`` (e.g. ``LIVE/jp2k/img1.bmp``) with its first component replaced by ``root``; as it is under
     ``root`` when that component is a folder there (``jp2k/img1.bmp``: LIVE's names repeat across its folders)."""
     parts = Path(listed.replace("\\", "/")).parts
-    if len(parts) > 1 and not (root / parts[0]).is_dir():
+    if len(parts) > 1 and not found(root, parts[0]).is_dir():
         return root.joinpath(*parts[1:])
     return root.joinpath(*parts)
 
@@ -25,7 +25,7 @@ def rooted(root: Path, listed: str) -> Path:
 def read_icbcbicc(name: str, root: Path, label: str, parse_level=None, check: bool = True) -> IQADataset:
     """A dataset described by an icbcbicc/IQA-Dataset CSV (LIVE.txt, CSIQ.txt)."""
     root = Path(root)
-    path = root / label
+    path = found(root, label)
     rows = read_csv_rows(path, COLUMNS, f"{label} with columns {', '.join(COLUMNS)}")
     records = []
     for line, row in rows:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...utils.names import agree
-from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, column_indices, require_file, score_range
+from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, column_indices, found, require_file, score_range
 
 LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
 SHORT_SIDE = 512
@@ -22,7 +22,7 @@ WHAT = "the SPAQ annotation workbook with columns 'Image name', 'MOS'"
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    path = require_file(root / LABELS, WHAT)
+    path = require_file(found(root, LABELS), WHAT)
     try:
         import openpyxl  # noqa: F401  (pandas reads .xlsx with it: a missing one is said before the file is judged)
 

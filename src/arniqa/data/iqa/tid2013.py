@@ -12,6 +12,7 @@ from .base import (
     DatasetError,
     IQADataset,
     Record,
+    found,
     label_lines,
     parse_score,
     require_dir,
@@ -34,8 +35,10 @@ TYPES = (
 
 def load(root: Path, check: bool = True) -> IQADataset:
     root = Path(root)
-    path = require_file(root / "mos_with_names.txt", "TID2013 labels: lines of 'MOS filename'")
-    images = require_dir(root / "distorted_images", "TID2013 distorted_images/") if check else root / "distorted_images"
+    path = require_file(found(root, "mos_with_names.txt"), "TID2013 labels: lines of 'MOS filename'")
+    images = found(root, "distorted_images")
+    if check:
+        require_dir(images, "TID2013 distorted_images/")
     with open(path, encoding=text_encoding(path), errors="replace") as f:
         records = _records(f, path, images)
     if not records:
