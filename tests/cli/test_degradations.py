@@ -228,3 +228,16 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(photo, tmp_path, 
     assert result.exit_code == EXIT_USAGE, messages(result)
     assert f"{out}: cannot write it: is a folder" in messages(result)
     assert out.is_dir() and not any(out.iterdir())
+
+
+def test_an_image_a_distortion_cannot_take_is_one_line_naming_the_file(tmp_path):
+    """A panorama wider than libjpeg's 65500 px said `error: jpeg codes images of at most 65500 px on a side, got
+    (2, 65501)`: no file, nothing to do. Now the file, the problem and what to do, and no output."""
+    wide, out = tmp_path / "wide.png", tmp_path / "o.png"
+    Image.fromarray(np.zeros((2, 65501, 3), np.uint8)).save(wide)
+    result = runner.invoke(app, ["distort", str(wide), "-n", "jpeg", "-l", "2", "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip() == (
+        f"error: {wide}: jpeg codes images of at most 65500 px on a side, got (2, 65501); downscale or crop it"
+    )
+    assert not out.exists()

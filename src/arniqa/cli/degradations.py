@@ -103,8 +103,8 @@ def distort(
 
     try:
         y = apply(pil_to_tensor(picture), name, level, _generator(seed))
-    except ValueError as e:
-        fail(str(e))
+    except ValueError as e:  # the name and level are checked: the image does not fit the distortion
+        fail(f"{image}: {e}")
     _save(tensor_to_pil(y), out, kind)
     console.print(f"wrote {out} ({name}, level {level})")
 
