@@ -59,11 +59,12 @@ def _open(path: Path) -> Image.Image:
 @app.command()
 def distortions() -> None:
     """List the 7 groups, 24 distortion types and their level values (levels 1 to 5)."""
-    from arniqa.degradations import GROUPS, LEVELS, NUM_LEVELS
+    from arniqa.degradations.registry import GROUPS, LEVELS, NON_MONOTONE, NUM_LEVELS
 
+    unordered = " and ".join(name for name in LEVELS if name in NON_MONOTONE)
     table = Table(
         title="ARNIQA degradation model: 24 distortions in 7 groups",
-        caption="columns 1-5: the level values, from mild to strong",
+        caption=f"columns 1-5: the level values, from mild to strong ({unordered}: not ordered, signs alternate)",
     )
     table.add_column("group", no_wrap=True)
     table.add_column("distortion", style="bold", no_wrap=True)
@@ -82,7 +83,12 @@ def distortions() -> None:
 def distort(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
-    level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
+    level: int = typer.Option(
+        ...,
+        "--level",
+        "-l",
+        help="Level from 1 (mild) to 5 (strong), but see `arniqa distortions` for meanshift and lincontrchange.",
+    ),
     out: Path = typer.Option(..., "-o", "--output", "--out", help="Output image; the format follows the extension."),
     seed: int | None = typer.Option(
         None, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals (angle, noise, ...)."
