@@ -145,6 +145,15 @@ def test_bad_images_raise(x, message):
         apply_chain(x, [("gaublur", 2)])
 
 
+def test_a_nan_among_valid_values_is_counted():
+    """One NaN pixel said 'got min nan and max nan', as if the whole image were NaN."""
+    x = torch.rand(2, 3, 8, 8)
+    x[1, 2, 3, 4] = float("nan")
+    for call in (lambda: distort(x, "jpeg", 2), lambda: apply_chains(x, [[("jpeg", 2)], []])):
+        with pytest.raises(ValueError, match=r"^expected values in \[0, 1\], got NaN in 1 of 384 values$"):
+            call()
+
+
 def test_images_with_no_pixels_are_refused_for_every_distortion_without_a_crash():
     """torchvision's JPEG encoder killed the process (SIGSEGV) on a 0-pixel image; every distortion must refuse it."""
     code = (

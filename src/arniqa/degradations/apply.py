@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -39,7 +40,10 @@ def check_images(x: torch.Tensor) -> None:
         raise ValueError(f"expected images of at least 1x1 pixels, got {tuple(x.shape)}")
     if x.numel():
         low, high = (v.item() for v in torch.aminmax(x))
-        if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
+        if math.isnan(low):  # aminmax propagates NaN: one NaN makes the minimum and maximum NaN
+            nans = int(torch.isnan(x).sum())
+            raise ValueError(f"expected values in [0, 1], got NaN in {nans} of {count(x.numel(), 'value')}")
+        if not (low >= 0 and high <= 1):
             hint = "; divide by 255" if low >= 0 and 1.5 < high <= 255 else ""
             if low >= -0.5 and high <= 1.5:  # a little outside, as after a bicubic resize
                 hint = "; clamp it with x.clamp(0, 1) (bicubic resizing overshoots)"
