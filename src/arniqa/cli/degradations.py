@@ -119,7 +119,7 @@ def distort(
 def gallery(
     image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
     out: Path = typer.Option(Path("gallery.png"), "-o", "--output", "--out", help="Output picture (PNG)."),
-    size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
+    size: int = typer.Option(128, "--size", help="Tile size in pixels (the image's centre square, resized)."),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
