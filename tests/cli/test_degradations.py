@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
-from arniqa.degradations import NAMES
+from arniqa.degradations import LEVELS, NAMES
 
 _register()
 runner = CliRunner()
@@ -47,6 +47,16 @@ def test_distortions_prints_every_value_whole_in_80_columns():
     }
     assert [float(v) for v in rows["meanshift"]] == [0.0, 0.08, -0.08, 0.15, -0.15]  # the reference's values
     assert [float(v) for v in rows["lincontrchange"]] == [0.0, 0.15, -0.4, 0.3, -0.6]
+
+
+def test_distortions_says_which_levels_are_not_ordered_by_strength():
+    """The caption said every row goes from mild to strong; meanshift's and lincontrchange's values alternate in
+    sign (KADID-10k's viewers found meanshift's level 3 the mildest)."""
+    result = runner.invoke(app, ["distortions"])
+    unordered = [n for n, v in LEVELS.items() if sorted(v) != list(v) and sorted(v, reverse=True) != list(v)]
+    caption = " ".join(result.output.split("┘")[-1].split())  # the lines under the table, one space apart
+    assert unordered == ["meanshift", "lincontrchange"]
+    assert caption.endswith(f"from mild to strong ({' and '.join(unordered)}: not ordered, signs alternate)")
 
 
 def test_distortions_lists_the_table_without_importing_torch():
@@ -228,3 +238,16 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(photo, tmp_path, 
     assert result.exit_code == EXIT_USAGE, messages(result)
     assert f"{out}: cannot write it: is a folder" in messages(result)
     assert out.is_dir() and not any(out.iterdir())
+
+
+def test_an_image_a_distortion_cannot_take_is_one_line_naming_the_file(tmp_path):
+    """A panorama wider than libjpeg's 65500 px said `error: jpeg codes images of at most 65500 px on a side, got
+    (2, 65501)`: no file, nothing to do. Now the file, the problem and what to do, and no output."""
+    wide, out = tmp_path / "wide.png", tmp_path / "o.png"
+    Image.fromarray(np.zeros((2, 65501, 3), np.uint8)).save(wide)
+    result = runner.invoke(app, ["distort", str(wide), "-n", "jpeg", "-l", "2", "-o", str(out)])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.strip() == (
+        f"error: {wide}: jpeg codes images of at most 65500 px on a side, got (2, 65501); downscale or crop it"
+    )
+    assert not out.exists()

@@ -145,6 +145,15 @@ def test_bad_images_raise(x, message):
         apply_chain(x, [("gaublur", 2)])
 
 
+def test_a_nan_among_valid_values_is_counted():
+    """One NaN pixel said 'got min nan and max nan', as if the whole image were NaN."""
+    x = torch.rand(2, 3, 8, 8)
+    x[1, 2, 3, 4] = float("nan")
+    for call in (lambda: distort(x, "jpeg", 2), lambda: apply_chains(x, [[("jpeg", 2)], []])):
+        with pytest.raises(ValueError, match=r"^expected values in \[0, 1\], got NaN in 1 of 384 values$"):
+            call()
+
+
 def test_images_with_no_pixels_are_refused_for_every_distortion_without_a_crash():
     """torchvision's JPEG encoder killed the process (SIGSEGV) on a 0-pixel image; every distortion must refuse it."""
     code = (
@@ -190,7 +199,7 @@ def test_images_in_another_form_are_refused_saying_how_to_make_them_fit(image):
     )
     wrong = [
         (Image.new("RGB", (8, 6)), r"got Image; make a PIL image one with torchvision.transforms.functional.to_tensor"),
-        (np.zeros((6, 8, 3), np.uint8), r"got ndarray; make an HxWxC uint8 array one with torch.from_numpy"),
+        (np.zeros((6, 8, 3), np.uint8), r"got ndarray; make this HxWxC uint8 array one with torch.from_numpy"),
         (pixels, "got dtype torch.uint8; divide a uint8 tensor by 255"),
         (pixels.float(), r"got min \d+ and max \d+; divide by 255"),
         (image.permute(1, 2, 0), r"channels-last \(H,W,C\): pass x.permute\(2, 0, 1\)"),
@@ -200,6 +209,25 @@ def test_images_in_another_form_are_refused_saying_how_to_make_them_fit(image):
     for x, message in wrong:
         with pytest.raises(ValueError, match=message):
             distort(x, "jpeg", 3)
+
+
+@pytest.mark.parametrize(
+    "array, scale",
+    [
+        (np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3), 255),  # OpenCV, imageio, PIL's np.asarray
+        (np.arange(6 * 8 * 3, dtype=np.uint16).reshape(6, 8, 3) * 300, 65535),  # a 16-bit PNG or TIFF
+        (np.linspace(0, 1, 6 * 8 * 3, dtype=np.float32).reshape(6, 8, 3), 1),  # skimage.img_as_float
+        (np.linspace(0, 1, 3 * 6 * 8).reshape(3, 6, 8), 1),  # already channels-first
+    ],
+)
+def test_a_numpy_image_gets_a_hint_that_makes_it_fit(array, scale):
+    """Every array was told to divide by 255: a float image in [0, 1] that followed the hint came out black."""
+    with pytest.raises(ValueError, match="got ndarray") as refused:
+        distort(array, "jpeg", 3)
+    x = eval(str(refused.value).split(" one with ")[1], {"torch": torch, "a": array})
+    expected = array.transpose(2, 0, 1) if array.shape[-1] == 3 else array
+    assert torch.allclose(x.double(), torch.from_numpy(expected / scale).double())
+    assert distort(x, "jpeg", 3).shape == (3, 6, 8)
 
 
 @pytest.mark.parametrize("name", ["blur", "GAUBLUR", "", "jpeg3"])

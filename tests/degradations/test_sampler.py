@@ -221,6 +221,21 @@ def test_apply_chains_checks_its_arguments(image):
         apply_chains(image[None], [[("whitenoise", 1)]], 0)
 
 
+def test_a_bad_step_names_its_chain_and_distortion(image):
+    """A bad level among 64 chains said 'level must be an integer from 1 to 5, got 9': no chain, no distortion;
+    a chain given where chains go said the step was malformed."""
+    batch = image[None].expand(3, -1, -1, -1)
+    chains = [[("jpeg", 2)], [("gaublur", 1), ("jpeg", 9)], []]
+    with pytest.raises(ValueError, match=r"^chains\[1\]: jpeg: level must be an integer from 1 to 5, got 9$"):
+        apply_chains(batch, chains)
+    with pytest.raises(ValueError, match=r"^jpeg: level must be an integer from 1 to 5, got 0$"):
+        apply_chain(image, [("jpeg", 0)])
+    with pytest.raises(
+        ValueError, match=r"^chains\[0\]: .*; chains holds one chain per sample, e.g. \[\[\('jpeg', 2\)\]\]$"
+    ):
+        apply_chains(image[None], [("jpeg", 2)])
+
+
 def test_apply_chains_writes_into_out(image):
     batch = torch.stack([image, image.flip(-1), image.flip(-2)])
     chains = [[("whitenoise", 2), ("jpeg", 3)], Chain(), [("gaublur", 2)]]

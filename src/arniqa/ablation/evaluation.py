@@ -11,8 +11,7 @@ import numpy as np
 from rich.console import Console
 
 from ..data.iqa import IQADataset
-from ..data.synthetic import NON_MONOTONE
-from ..degradations.registry import GROUP_OF
+from ..degradations.registry import GROUP_OF, NON_MONOTONE
 from ..evaluate.features import Extraction, dataset_features
 from ..evaluate.monotonicity import level_monotonicity
 from ..evaluate.probe import evaluate, per_type_srcc

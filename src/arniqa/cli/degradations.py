@@ -59,11 +59,12 @@ def _open(path: Path) -> Image.Image:
 @app.command()
 def distortions() -> None:
     """List the 7 groups, 24 distortion types and their level values (levels 1 to 5)."""
-    from arniqa.degradations import GROUPS, LEVELS, NUM_LEVELS
+    from arniqa.degradations.registry import GROUPS, LEVELS, NON_MONOTONE, NUM_LEVELS
 
+    unordered = " and ".join(name for name in LEVELS if name in NON_MONOTONE)
     table = Table(
         title="ARNIQA degradation model: 24 distortions in 7 groups",
-        caption="columns 1-5: the level values, from mild to strong",
+        caption=f"columns 1-5: the level values, from mild to strong ({unordered}: not ordered, signs alternate)",
     )
     table.add_column("group", no_wrap=True)
     table.add_column("distortion", style="bold", no_wrap=True)
@@ -82,7 +83,12 @@ def distortions() -> None:
 def distort(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
-    level: int = typer.Option(..., "--level", "-l", help="Level from 1 (mild) to 5 (strong)."),
+    level: int = typer.Option(
+        ...,
+        "--level",
+        "-l",
+        help="Level from 1 (mild) to 5 (strong), but see `arniqa distortions` for meanshift and lincontrchange.",
+    ),
     out: Path = typer.Option(..., "-o", "--output", "--out", help="Output image; the format follows the extension."),
     seed: int | None = typer.Option(
         None, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals (angle, noise, ...)."
@@ -103,8 +109,8 @@ def distort(
 
     try:
         y = apply(pil_to_tensor(picture), name, level, _generator(seed))
-    except ValueError as e:
-        fail(str(e))
+    except ValueError as e:  # the name and level are checked: the image does not fit the distortion
+        fail(f"{image}: {e}")
     _save(tensor_to_pil(y), out, kind)
     console.print(f"wrote {out} ({name}, level {level})")
 
@@ -113,7 +119,7 @@ def distort(
 def gallery(
     image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
     out: Path = typer.Option(Path("gallery.png"), "-o", "--output", "--out", help="Output picture (PNG)."),
-    size: int = typer.Option(128, "--size", help="Tile size in pixels (the image is resized and centre-cropped)."),
+    size: int = typer.Option(128, "--size", help="Tile size in pixels (the image's centre square, resized)."),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals."),
 ) -> None:
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""

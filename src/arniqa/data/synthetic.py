@@ -60,9 +60,6 @@ KADID_MEAN_MOS: dict[str, tuple[float, ...]] = {
     "lincontrchange": (3.419, 3.858, 4.290, 4.141, 3.324),
 }
 
-# Types whose model levels are not ordered by strength (values alternate in sign).
-NON_MONOTONE = frozenset({"meanshift", "lincontrchange"})
-
 LABEL_NOTE = (
     "Labels are KADID-10k's mean MOS over its 81 contents for each (distortion type, level) "
     "pair (1..5, higher is better): a human-grounded severity per type and level, not an "

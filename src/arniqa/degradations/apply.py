@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -19,9 +20,9 @@ def check_images(x: torch.Tensor) -> None:
     :data:`FLOAT_DTYPES`, H and W at least 1, values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
         kind = type(x).__name__
-        hint = {
-            "ndarray": "; make an HxWxC uint8 array one with torch.from_numpy(a).permute(2, 0, 1) / 255",
-        }.get(kind, "; make a PIL image one with torchvision.transforms.functional.to_tensor(img.convert('RGB'))")
+        hint = "; make a PIL image one with torchvision.transforms.functional.to_tensor(img.convert('RGB'))"
+        if kind == "ndarray":
+            hint = _array_hint(x)
         raise ValueError(f"expected a torch.Tensor (3,H,W) or (B,3,H,W) in [0, 1], got {kind}{hint}")
     if x.dtype not in FLOAT_DTYPES:  # torch has no min/max for the others (float8: NotImplementedError)
         names = ", ".join(str(dtype).removeprefix("torch.") for dtype in FLOAT_DTYPES)
@@ -39,11 +40,22 @@ def check_images(x: torch.Tensor) -> None:
         raise ValueError(f"expected images of at least 1x1 pixels, got {tuple(x.shape)}")
     if x.numel():
         low, high = (v.item() for v in torch.aminmax(x))
-        if not (low >= 0 and high <= 1):  # also false for NaN, which aminmax propagates
+        if math.isnan(low):  # aminmax propagates NaN: one NaN makes the minimum and maximum NaN
+            nans = int(torch.isnan(x).sum())
+            raise ValueError(f"expected values in [0, 1], got NaN in {nans} of {count(x.numel(), 'value')}")
+        if not (low >= 0 and high <= 1):
             hint = "; divide by 255" if low >= 0 and 1.5 < high <= 255 else ""
             if low >= -0.5 and high <= 1.5:  # a little outside, as after a bicubic resize
                 hint = "; clamp it with x.clamp(0, 1) (bicubic resizing overshoots)"
             raise ValueError(f"expected values in [0, 1], got min {low:.4g} and max {high:.4g}{hint}")
+
+
+def _array_hint(a) -> str:
+    """How to make the numpy image ``a`` (as OpenCV, imageio or scikit-image read it) a tensor in [0, 1]."""
+    channels_last = a.ndim == 3 and a.shape[-1] == 3 and a.shape[0] != 3
+    permute, layout = (".permute(2, 0, 1)", "HxWxC ") if channels_last else ("", "")
+    scale = {"uint8": " / 255", "uint16": " / 65535"}.get(str(a.dtype), "")
+    return f"; make this {layout}{a.dtype} array one with torch.from_numpy(a){permute}{scale}"
 
 
 @torch.no_grad()

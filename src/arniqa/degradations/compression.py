@@ -181,7 +181,8 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     through the CPU. Images over :data:`JPEG_MAX_SIDE` px on a side raise ValueError.
     """
     if max(x.shape[-2:]) > JPEG_MAX_SIDE:
-        raise ValueError(f"jpeg codes images of at most {JPEG_MAX_SIDE} px on a side, got {tuple(x.shape[-2:])}")
+        side = f"at most {JPEG_MAX_SIDE} px on a side, got {tuple(x.shape[-2:])}"
+        raise ValueError(f"jpeg codes images of {side}; downscale or crop it")
     images = to_bytes(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 deprecates its codecs

@@ -53,6 +53,8 @@ LEVELS: dict[str, tuple[float, ...]] = {
 }
 
 NUM_LEVELS = 5
+# Types whose levels are not ordered by strength (the values alternate in sign).
+NON_MONOTONE = frozenset({"meanshift", "lincontrchange"})
 NONE = "none"  # an image that shows none of the groups
 LABELS: tuple[str, ...] = (*GROUPS, NONE)  # what the explanation head (arniqa.models.explain) tells apart, in order
 NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)

@@ -130,7 +130,7 @@ def apply_chain(
     cast to float32 and clipped to [0, 1]. Returns a new tensor of ``x``'s shape and dtype, without gradient.
     """
     check_images(x)
-    chain = Chain(chain)
+    chain = Chain(map(_check_step, Chain(chain)))
     batch = x[None] if x.dim() == 3 else x
     out = apply_chains(batch, [chain] * batch.shape[0], generator)
     return out[0] if x.dim() == 3 else out
@@ -161,7 +161,7 @@ def apply_chains(
         raise ValueError(f"apply_chains expects a batch (B, 3, H, W), got {tuple(x.shape)}")
     if not isinstance(chains, Iterable):
         raise ValueError(f"chains must be a sequence of chains, one per sample, got {type(chains).__name__}")
-    chains = [[_check_step(step) for step in Chain(chain)] for chain in chains]
+    chains = [_check_chain(chain, i) for i, chain in enumerate(chains)]
     if len(chains) != x.shape[0]:
         raise ValueError(f"got {count(len(chains), 'chain')} for a batch of {x.shape[0]}")
     if out is not None:
@@ -221,6 +221,19 @@ def _rows(rows: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
     return torch.stack([b[r] for b, r in rows])
 
 
+def _check_chain(chain, index: int) -> list[Step]:
+    """``chain`` as a list of checked steps; a ValueError names it as ``chains[index]``."""
+    try:
+        return [_check_step(step) for step in Chain(chain)]
+    except ValueError as e:
+        pair = isinstance(chain, (tuple, list)) and len(chain) == 2 and isinstance(chain[0], str)
+        hint = f"; chains holds one chain per sample, e.g. [[{tuple(chain)!r}]]" if pair else ""
+        raise ValueError(f"chains[{index}]: {e}{hint}") from None
+
+
 def _check_step(step: Step) -> Step:
     get(step.name)
-    return Step(step.name, check_level(step.level))
+    try:
+        return Step(step.name, check_level(step.level))
+    except ValueError as e:
+        raise ValueError(f"{step.name}: {e}") from None
