@@ -41,6 +41,17 @@ def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     assert "truncated" in text
 
 
+def test_scores_near_the_float_bounds_are_binned_not_a_crash(tmp_path):
+    """Scores of -1e308 and 1e308 (finite) crashed the report: their span, 2e308, is no float (ValueError: cannot
+    convert float NaN to integer). The lowest and highest scores fall in the first and last of 30 bins, the middle
+    one half-way."""
+    rows = [{"path": f"{i}.jpg", "score": s, "error": ""} for i, s in enumerate(["-1e308", "0", "1e308"])]
+    text = build_report(rows, tmp_path, thumbnails="none")
+    counts = [int(c) for c in re.findall(r"<title>[^<]* to [^<]*: (\d+)</title>", text)]
+    assert counts == [1 if i in (0, 15, 29) else 0 for i in range(30)]
+    assert re.search(r"<title>-1\d{308}\.000 to ", text)  # the first bin starts at the lowest score
+
+
 def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     """A hand-edited nan/inf score said only "no score"; it is named now, and never plotted or sorted."""
     rows = _rows(3) + [

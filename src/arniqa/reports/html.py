@@ -73,16 +73,21 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     """An inline SVG bar chart of ``scores`` (at least one) in ``bins`` equal bins from their minimum to their
     maximum."""
     lo, hi = min(scores), max(scores)
-    span = hi - lo or 1.0
+    half = hi / 2 - lo / 2 or 0.5  # halves: the span from -1e308 to 1e308 is no float
     counts = [0] * bins
     for s in scores:
-        counts[min(int((s - lo) / span * bins), bins - 1)] += 1
+        counts[min(int((s / 2 - lo / 2) / half * bins), bins - 1)] += 1
+
+    def edge(i: int) -> float:
+        t = i / bins
+        return lo * (1 - t) + hi * t if hi > lo else lo + t
+
     top = max(counts)
     bar = width / bins
     plot = height - 20
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
-        f"<title>{lo + i * span / bins:.3f} to {lo + (i + 1) * span / bins:.3f}: {c}</title></rect>"
+        f"<title>{edge(i):.3f} to {edge(i + 1):.3f}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
     return (
