@@ -276,3 +276,29 @@ def test_thumbnails_are_shown_at_the_size_asked(tmp_path, thumbnails):
         assert re.search(r"td img \{ max-width: (\d+)px; max-height: (\d+)px;", text).groups() == (str(size),) * 2
         width = int(re.search(r"\.card \{ width: (\d+)px;", text)[1])
         assert width >= size + 16  # a card holds its thumbnail with room to spare
+
+
+def test_a_big_report_embeds_the_lowest_and_highest_scores_and_links_the_rest(tmp_path, monkeypatch):
+    """--thumbnails embed put every row's thumbnail inside: 200,000 rows made a 502 MB file (28 min, 2.4 GB of
+    memory), and some more a page whose rows no browser's script could read. Past html.EMBEDDED (4 here, for speed),
+    the 2 lowest and 2 highest scores, those the worst and best and the table sorted by score show first, are
+    embedded; the others link to their files."""
+    from arniqa.reports import html
+
+    monkeypatch.setattr(html, "EMBEDDED", 4, raising=False)
+    rng = np.random.default_rng(1)
+    scores = rng.permutation(9) / 8  # distinct, in no order
+    for i in range(9):
+        Image.new("RGB", (40, 30), (20 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    rows = [{"path": str(tmp_path / f"{i}.png"), "score": float(s), "error": ""} for i, s in enumerate(scores)]
+    text = build_report(rows, tmp_path, best_worst=1)
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    ends = set(np.argsort(scores)[[0, 1, -2, -1]])
+    for i, row in enumerate(data["rows"]):
+        assert row[4].startswith("data:image/jpeg;base64,") if i in ends else row[4] == f"{i}.png"
+    assert html.embed_note(rows, best_worst=1) == (
+        "9 scored images: thumbnails are embedded for the 2 lowest and the 2 highest scores, the other 5 link to their "
+        "files (all of them inside would make a file of hundreds of MB); --thumbnails link links them all"
+    )
+    assert "for the 3 lowest and the 3 highest scores, the other 3 link" in html.embed_note(rows, best_worst=3)
+    assert html.embed_note(rows, best_worst=5) is None  # the worst and best 5 would be 10 of 9: all are embedded
