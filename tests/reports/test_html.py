@@ -215,7 +215,8 @@ def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, m
     decode = lambda self: decoded.append(self.size) or 1 / 0  # noqa: E731  (counted, then stopped)
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", decode)
     (tmp_path / "big.png").write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
-    assert thumbnail(str(tmp_path / "big.png")) is None
+    with pytest.warns(UserWarning, match=r"big\.png: no thumbnail in the report: image too large"):
+        assert thumbnail(str(tmp_path / "big.png")) is None
     assert decoded == []
     monkeypatch.undo()
     Image.new("RGB", (300, 150), (10, 200, 30)).save(tmp_path / "small.png")
@@ -302,3 +303,24 @@ def test_a_big_report_embeds_the_lowest_and_highest_scores_and_links_the_rest(tm
     )
     assert "for the 3 lowest and the 3 highest scores, the other 3 link" in html.embed_note(rows, best_worst=3)
     assert html.embed_note(rows, best_worst=5) is None  # the worst and best 5 would be 10 of 9: all are embedded
+
+
+def test_a_photo_that_cannot_be_read_for_its_thumbnail_is_named_in_a_warning(tmp_path):
+    """A scored photo that no longer decodes (cut short since) lost its thumbnail without a word; it is named in one
+    warning now, with what is wrong, and the report is written. A file that is not there is counted by arniqa report
+    instead, so it makes no warning here."""
+    import warnings
+
+    Image.new("RGB", (40, 30), (0, 90, 0)).save(tmp_path / "good.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "good.jpg").read_bytes()[:200])
+    rows = [
+        {"path": str(tmp_path / n), "score": s} for n, s in [("good.jpg", 0.2), ("cut.jpg", 0.4), ("gone.jpg", 0.6)]
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = build_report(rows, tmp_path)
+    assert [str(w.message).split(": ")[:2] for w in caught] == [
+        [str(tmp_path / "cut.jpg"), "no thumbnail in the report"]
+    ]
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert [row[4] is not None for row in data["rows"]] == [True, False, False]

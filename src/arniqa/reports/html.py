@@ -16,6 +16,7 @@ import json
 import math
 import os
 import urllib.parse
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -63,10 +64,14 @@ def _why_not(row: dict) -> str:
 
 def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
     """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable or over
-    :func:`read_image`'s bound (4 threads decode them). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
+    :func:`read_image`'s bound (4 threads decode them), with a warning when it is a file (one that is not there is
+    counted by arniqa report). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
     try:
         image = read_image(path, draft=DRAFT * size)
-    except (ImageError, OSError, ValueError):
+    except (ImageError, OSError, ValueError) as e:
+        if os.path.isfile(path):
+            problem = e.reason if isinstance(e, ImageError) else str(e)
+            warnings.warn(f"{printable(str(path))}: no thumbnail in the report: {problem}", stacklevel=2)
         return None
     image.thumbnail((size, size))
     buffer = io.BytesIO()
