@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -303,3 +304,28 @@ def test_retried_rows_are_put_in_place_reading_the_file_once(tmp_path, monkeypat
     result_files.replace_rows(path, fmt, retried)
     assert path.read_bytes() == expected.read_bytes()
     assert opened.count(path) == 1
+
+
+def test_report_warns_of_the_thumbnails_it_does_not_embed(tmp_path, monkeypatch):
+    """Past html.EMBEDDED thumbnails (2 here), arniqa report links the rest to their files, and says so in one line."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+    from arniqa.reports import html
+
+    monkeypatch.setattr(html, "EMBEDDED", 2, raising=False)
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (20, 10), (200, 0, 0)).save("a.png")
+    Path("scores.csv").write_text("path,score,raw_score,error\n" + "".join(f"a.png,0.{i},,\n" for i in range(1, 6)))
+    result = CliRunner().invoke(app, ["report", "scores.csv", "-o", "r.html", "--best-worst", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: 5 scored images: thumbnails are embedded for the 1 lowest and the 1 highest scores, the other 3 link "
+        "to their files (all of them inside would make a file of hundreds of MB); --thumbnails link links them all"
+    ]
+    result = CliRunner().invoke(
+        app, ["report", "scores.csv", "-o", "r.html", "--best-worst", "1", "--thumbnails", "link"]
+    )
+    assert result.exit_code == 0 and result.stderr == ""

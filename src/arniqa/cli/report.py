@@ -32,7 +32,7 @@ def report(
 
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
-    from ..reports.html import THUMBNAILS, has_score, map_of, members, write_report
+    from ..reports.html import THUMBNAILS, embed_note, has_score, map_of, members, write_report
     from ..utils.messages import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
@@ -80,6 +80,8 @@ def report(
             title=f"arniqa report: {scores.name}",
         )
     typer.echo(f"wrote {path} ({count(len(rows), 'row')}, {path.stat().st_size / 1e6:.2f} MB)")
+    if thumbnails == "embed" and (note := embed_note(rows, best_worst)):
+        typer.secho(warning_line(note), err=True, fg="yellow")
     unmapped = 0
     if index is not None:
         unmapped = sum(has_score(r) and map_of(r["path"], index, n) is None for r, n in zip(rows, members(rows)))

@@ -109,7 +109,8 @@ def is_shard(path: str | os.PathLike) -> bool:
 
 def in_shard(path: str | os.PathLike) -> bool:
     """Whether ``path`` names a shard member (``shard.tar/x.jpg``, as rows name them): a folder above it is a shard."""
-    return any(is_shard(folder) for folder in Path(path).parents)
+    # a name without ".tar" in it is no member, known without parsing it (arniqa report asks of every row)
+    return SHARD_SUFFIX in os.fspath(path).lower() and any(is_shard(folder) for folder in Path(path).parents)
 
 
 def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:

@@ -1,10 +1,10 @@
 """A visual report of scored images as one self-contained HTML file (``arniqa report``, ``arniqa score --html``).
 
-No server, no network: the rows and the thumbnails (small JPEGs as base64, or links relative to the report)
-travel inside the file as JSON; a short script renders a table of 100 rows per page (so a page loads 100
-thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the score histogram
-(inline SVG) and the worst and best images; below it, the rows that could not be scored. Each row shows its
-explanation (``arniqa score --explain``) and, given the folder of ``arniqa map``, its quality map (linked).
+No server, no network: the rows and the thumbnails (small JPEGs as base64, at most :data:`EMBEDDED` of them, or
+links relative to the report) travel inside the file as JSON; a short script renders a table of 100 rows per page
+(so a page loads 100 thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the
+score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored. Each row
+shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa map``, its quality map (linked).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import urllib.parse
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from ..utils.names import count
 
 THUMBNAILS = ("embed", "link", "none")
 PAGE_ROWS = 100
+# The most thumbnails a report embeds: 10,000 of 96 px are about 28 MB, which Chromium opens in about 3 s. Those of the
+# lowest and highest scores are embedded (what the worst and best, and the table sorted by score, show first); the
+# others link to their files. 178,000 embedded made a 502 MB file; at about 190,000 its rows would be more characters
+# than a string in Chromium's script may hold (2**29 - 24): no table, no worst and best.
+EMBEDDED = 10_000
 # A thumbnail's JPEG is decoded at the smallest scale whose longer side is at least this many times the thumbnail's.
 # At 2 (Pillow's thumbnail's reducing_gap), 1600-px photos went to 1/8 and their thumbnails were 2.3 levels in 255 off
 # those decoded whole; at 3, to 1/4 and 0.2 (docs/explain.md, "Report size").
@@ -58,10 +64,14 @@ def _why_not(row: dict) -> str:
 
 def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
     """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable or over
-    :func:`read_image`'s bound (4 threads decode them). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
+    :func:`read_image`'s bound (4 threads decode them), with a warning when it is a file (one that is not there is
+    counted by arniqa report). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
     try:
         image = read_image(path, draft=DRAFT * size)
-    except (ImageError, OSError, ValueError):
+    except (ImageError, OSError, ValueError) as e:
+        if os.path.isfile(path):
+            problem = e.reason if isinstance(e, ImageError) else str(e)
+            warnings.warn(f"{printable(str(path))}: no thumbnail in the report: {problem}", stacklevel=2)
         return None
     image.thumbnail((size, size))
     buffer = io.BytesIO()
@@ -73,16 +83,21 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     """An inline SVG bar chart of ``scores`` (at least one) in ``bins`` equal bins from their minimum to their
     maximum."""
     lo, hi = min(scores), max(scores)
-    span = hi - lo or 1.0
+    half = hi / 2 - lo / 2 or 0.5  # halves: the span from -1e308 to 1e308 is no float
     counts = [0] * bins
     for s in scores:
-        counts[min(int((s - lo) / span * bins), bins - 1)] += 1
+        counts[min(int((s / 2 - lo / 2) / half * bins), bins - 1)] += 1
+
+    def edge(i: int) -> float:
+        t = i / bins
+        return lo * (1 - t) + hi * t if hi > lo else lo + t
+
     top = max(counts)
     bar = width / bins
     plot = height - 20
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
-        f"<title>{lo + i * span / bins:.3f} to {lo + (i + 1) * span / bins:.3f}: {c}</title></rect>"
+        f"<title>{edge(i):.3f} to {edge(i + 1):.3f}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
     return (
@@ -130,14 +145,48 @@ def _map_link(path: str, maps: dict[tuple[str, int], Path] | None, base: Path, m
     return None if png is None else relative_url(png, base)
 
 
-def _thumbs(rows: list[dict], mode: str, size: int, base: Path) -> list[str | None]:
+def _links(rows: list[dict], base: Path) -> list[str | None]:
+    files = [Path(r["path"]) for r in rows]  # a tar member (shard.tar/../x.jpg) is no file: no link to guess
+    return [relative_url(f.resolve(), base) if f.is_file() else None for f in files]
+
+
+def _embedded_ends(scored: int, best_worst: int) -> int | None:
+    """How many of the lowest and of the highest of ``scored`` scores get an embedded thumbnail when not all do
+    (:data:`EMBEDDED`, or more for a larger ``best_worst``); None when all do."""
+    half = max(EMBEDDED // 2, best_worst)
+    return half if scored > 2 * half else None
+
+
+def embed_note(rows: list[dict], best_worst: int = 12) -> str | None:
+    """What ``--thumbnails embed`` does not embed of ``rows``, said in a warning; None when it embeds them all."""
+    scored = sum(map(has_score, rows))
+    half = _embedded_ends(scored, best_worst)
+    if half is None:
+        return None
+    return (
+        f"{count(scored, 'scored image')}: thumbnails are embedded for the {half} lowest and the {half} highest "
+        f"scores, the other {scored - 2 * half} link to their files (all of them inside would make a file of "
+        "hundreds of MB); --thumbnails link links them all"
+    )
+
+
+def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> list[str | None]:
     if mode == "none":
         return [None] * len(rows)
     if mode == "link":
-        files = [Path(r["path"]) for r in rows]  # a tar member (shard.tar/../x.jpg) is no file: no link to guess
-        return [relative_url(f.resolve(), base) if f.is_file() else None for f in files]
+        return _links(rows, base)
+    embed = range(len(rows))
+    thumbs: list[str | None] = [None] * len(rows)
+    half = _embedded_ends(len(rows), best_worst)
+    if half is not None:  # as the page sorts them: by score, then by row
+        order = sorted(embed, key=lambda i: (_number(rows[i]["score"]), i))
+        embed, linked = order[:half] + order[-half:], order[half:-half]
+        for i, link in zip(linked, _links([rows[i] for i in linked], base)):
+            thumbs[i] = link
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda r: thumbnail(r["path"], size), rows))
+        for i, thumb in zip(embed, pool.map(lambda i: thumbnail(rows[i]["path"], size), embed)):
+            thumbs[i] = thumb
+    return thumbs
 
 
 def build_report(
@@ -159,7 +208,7 @@ def build_report(
     scored = [r for r, good in zip(rows, ok) if good]
     numbers = [n for n, good in zip(members(rows), ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
-    thumbs = _thumbs(scored, thumbnails, size, base)
+    thumbs = _thumbs(scored, thumbnails, size, base, best_worst)
     data = [
         [
             printable(str(r["path"])),
