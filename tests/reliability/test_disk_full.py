@@ -198,7 +198,7 @@ def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
     assert not (tmp_path / "demo").exists()  # nothing torn or temporary in it, so the folder the run made is gone
 
 
-def test_a_full_disk_in_an_ablation_run_stops_the_study_and_a_rerun_finishes_it(tmp_path):
+def test_a_full_disk_in_an_ablation_run_stops_the_study_and_a_rerun_finishes_it(tmp_path, tiny_model, monkeypatch):
     """Before, each run failed in turn (exit 1, a traceback per run). Now the first stops the study: one line, exit
     2, no later run started; the rerun does the rest."""
     args = tiny_ablation(tmp_path, "seeds=[0]", "evaluation.untrained=false")
@@ -219,13 +219,15 @@ runner.prepare_benchmarks = then_fill
     state = tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt"
     assert last_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
     assert not (tmp_path / "out" / "se_resnet50_stages123").exists()
-    tiny = """
-import arniqa.models.checkpoint as checkpoint
-checkpoint.ARNIQA = lambda name, **options: TinyARNIQA()  # the runs' checkpoints are of the stand-in
-TinyARNIQA.encoder = property(lambda self: self.conv)  # counted in the result
-"""
-    again = cli_child(*args, setup=tiny)
-    assert again.returncode == EXIT_OK, again.stderr
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    # the rerun with room, in this process: the runs' checkpoints are of the stand-in, its encoder counted in the result
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    monkeypatch.setattr(TinyARNIQA, "encoder", property(lambda self: self.conv), raising=False)
+    again = cli(*args)
+    assert again.exit_code == EXIT_OK, again.output
     assert (tmp_path / "out" / "report.md").is_file()
 
 
