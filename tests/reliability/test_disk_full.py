@@ -100,8 +100,12 @@ def fit_error(stderr: str) -> str:
     return one_line_error("\n".join(line for line in lines[1:] if not line.startswith("a reference takes about ")))
 
 
-def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_path):
+def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_path, monkeypatch):
     """Before, torch's writer failed with a RuntimeError ("unexpected pos"): a traceback, exit 1."""
+    import tiny_score
+
+    import arniqa.inference
+
     for i in range(2):
         photo(tmp_path / "pristine" / f"r{i}.png", 48, seed=i)
     cache = tmp_path / "cache"
@@ -112,9 +116,10 @@ def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_pa
     assert line.startswith(f"error: {cache}{os.sep}") and line.endswith(f".pt: {TOO_LARGE}; {RERUN}")
     assert not cache.exists()  # no torn entry, no temporary file, so the folder the run made is gone too
 
-    assert cli_child(*args, "-o", tmp_path / "head.safetensors", "--cache", cache, setup=STAND_IN).returncode == 0
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)  # the reruns with room: in this process
+    assert cli(*args, "-o", tmp_path / "head.safetensors", "--cache", cache).exit_code == EXIT_OK
     assert len(os.listdir(cache)) == 2
-    assert cli_child(*args, "-o", tmp_path / "clean.safetensors", setup=STAND_IN).returncode == EXIT_OK
+    assert cli(*args, "-o", tmp_path / "clean.safetensors").exit_code == EXIT_OK
     assert (tmp_path / "head.safetensors").read_bytes() == (tmp_path / "clean.safetensors").read_bytes()
 
 
@@ -193,7 +198,7 @@ def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
     assert not (tmp_path / "demo").exists()  # nothing torn or temporary in it, so the folder the run made is gone
 
 
-def test_a_full_disk_in_an_ablation_run_stops_the_study_and_a_rerun_finishes_it(tmp_path):
+def test_a_full_disk_in_an_ablation_run_stops_the_study_and_a_rerun_finishes_it(tmp_path, tiny_model, monkeypatch):
     """Before, each run failed in turn (exit 1, a traceback per run). Now the first stops the study: one line, exit
     2, no later run started; the rerun does the rest."""
     args = tiny_ablation(tmp_path, "seeds=[0]", "evaluation.untrained=false")
@@ -214,13 +219,15 @@ runner.prepare_benchmarks = then_fill
     state = tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt"
     assert last_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
     assert not (tmp_path / "out" / "se_resnet50_stages123").exists()
-    tiny = """
-import arniqa.models.checkpoint as checkpoint
-checkpoint.ARNIQA = lambda name, **options: TinyARNIQA()  # the runs' checkpoints are of the stand-in
-TinyARNIQA.encoder = property(lambda self: self.conv)  # counted in the result
-"""
-    again = cli_child(*args, setup=tiny)
-    assert again.returncode == EXIT_OK, again.stderr
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    # the rerun with room, in this process: the runs' checkpoints are of the stand-in, its encoder counted in the result
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    monkeypatch.setattr(TinyARNIQA, "encoder", property(lambda self: self.conv), raising=False)
+    again = cli(*args)
+    assert again.exit_code == EXIT_OK, again.output
     assert (tmp_path / "out" / "report.md").is_file()
 
 
