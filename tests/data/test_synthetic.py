@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
 from arniqa.constants import EXIT_INTERRUPTED
+from arniqa.data import synthetic
 from arniqa.data.folders import list_images
 from arniqa.data.iqa import load_dataset
-from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size
+from arniqa.data.synthetic import KADID_MEAN_MOS, KADID_TYPES, build_synthetic, parse_size, prepare
 from arniqa.degradations import LEVELS, kernels
 
 TYPES = ("gaublur", "jpeg", "meanshift")
@@ -89,6 +90,94 @@ def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tm
     with stderr_writes() as writes:
         build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))  # a rerun with all on disk: silent
     assert writes == []
+
+
+def _resize_whole_and_crop(pil, size):
+    """The prepared image by definition: the whole photo resized (bicubic) to cover ``size``, its centre cut out."""
+    (w, h), (tw, th) = pil.size, size
+    scale = max(tw / w, th / h)
+    rw, rh = max(tw, round(w * scale)), max(th, round(h * scale))
+    left, top = (rw - tw) // 2, (rh - th) // 2
+    return np.asarray(pil.resize((rw, rh), Image.BICUBIC).crop((left, top, left + tw, top + th)))
+
+
+def _as_uint8(x):
+    return (x * 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def _resizes_at_most(monkeypatch, pixels):
+    """Make PIL's resize fail, before it allocates anything, when asked for more than ``pixels`` pixels; returns
+    the list of the sizes it is asked for."""
+    asked = []
+    real = Image.Image.resize
+
+    def resize(image, size, *args, **kwargs):
+        asked.append(tuple(size))
+        assert size[0] * size[1] <= pixels, f"resized to {size[0]}x{size[1]}"
+        return real(image, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    return asked
+
+
+@pytest.mark.parametrize("shape", [(2, 70000), (70000, 2), (1, 8000)])
+def test_a_thin_strip_is_resized_only_where_it_is_cut_out(tmp_path, monkeypatch, shape):
+    """A 2 x 70000 px strip was resized whole to cover 512x384 (512 x 17,920,000 px, 37 GB: a MemoryError
+    under a 5 GB limit) before its centre was cut out. Only the part cut out is resized: its colours across the
+    strip are the strip's resized, and its ends, another colour, leave no trace."""
+    w, h = shape
+    across = np.array([[200, 30, 10], [20, 90, 250]], dtype=np.uint8)[: min(w, h)]
+    strip = np.repeat(across[None], max(w, h), axis=0)  # (length, across, 3)
+    strip[:1000] = strip[-1000:] = (0, 255, 0)
+    path = tmp_path / "strip.png"
+    Image.fromarray(strip if h > w else strip.transpose(1, 0, 2)).save(path)
+    asked = _resizes_at_most(monkeypatch, 512 * 384)
+    got = _as_uint8(prepare(path, (512, 384)))
+    assert asked and got.shape == (384, 512, 3)
+    long = 512 if h > w else 384  # the side the strip's width is resized to
+    expected = np.asarray(Image.fromarray(across[None]).resize((long, 1), Image.BICUBIC))[0]
+    assert (got == (expected[None] if h > w else expected[:, None])).all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"), [((2, 3000), (64, 48)), ((3000, 3), (48, 64)), ((1, 900), (40, 30)), ((4000, 5), (20, 100))]
+)
+def test_a_strip_resized_in_part_matches_its_whole_resize(tmp_path, monkeypatch, shape, size):
+    """Resized in part, a strip's prepared image is its whole resize's centre within 2/255 (float rounding of PIL's
+    box; noise is the worst case)."""
+    monkeypatch.setattr(synthetic, "WHOLE_RESIZE_PIXELS", 0)
+    pil = Image.fromarray(np.random.default_rng(0).integers(0, 256, (shape[1], shape[0], 3), dtype=np.uint8))
+    pil.save(tmp_path / "strip.png")
+    got = _as_uint8(prepare(tmp_path / "strip.png", size)).astype(int)
+    assert np.abs(got - _resize_whole_and_crop(pil, size)).max() <= 2
+
+
+def test_ordinary_photos_are_prepared_as_their_whole_resize(tmp_path):
+    """Photos of any size and shape short of a strip are resized whole as they always were, byte for byte: a rerun
+    keeps the images already written, so a benchmark folder would mix two resizes."""
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        w, h, tw, th = (int(v) for v in rng.integers(1, 400, 4))
+        tw, th = max(tw, 16), max(th, 16)
+        pil = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        pil.save(tmp_path / f"{i}.png")
+        assert (_as_uint8(prepare(tmp_path / f"{i}.png", (tw, th))) == _resize_whole_and_crop(pil, (tw, th))).all()
+
+
+@pytest.mark.parametrize(
+    ("photo", "asked"), [((16, 4), (16384, 4096)), ((4, 16), (4096, 16384)), ((17, 4), (4096, 4096))]
+)
+def test_a_photo_within_4_to_1_is_resized_whole_at_the_largest_size(tmp_path, monkeypatch, photo, asked):
+    """At 4096x4096 a 4:1 photo is resized whole (to 4 times 4096 x 4096 px); a wider one only in part."""
+    Image.new("RGB", photo, (9, 99, 199)).save(tmp_path / "p.png")
+
+    def resize(image, size, *args, **kwargs):  # what is asked, without the seconds of resizing
+        raise LookupError(tuple(size))
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    with pytest.raises(LookupError) as e:
+        prepare(tmp_path / "p.png", (4096, 4096))
+    assert e.value.args == (asked,)
 
 
 def test_sources_name_pristine_files_in_any_bytes(tmp_path):
