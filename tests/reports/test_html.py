@@ -49,7 +49,17 @@ def test_scores_near_the_float_bounds_are_binned_not_a_crash(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="none")
     counts = [int(c) for c in re.findall(r"<title>[^<]* to [^<]*: (\d+)</title>", text)]
     assert counts == [1 if i in (0, 15, 29) else 0 for i in range(30)]
-    assert re.search(r"<title>-1\d{308}\.000 to ", text)  # the first bin starts at the lowest score
+    assert re.search(r"<title>-1e\+308 to ", text)  # the first bin starts at the lowest score
+
+
+def test_histogram_labels_of_huge_scores_are_short_and_of_ordinary_ones_as_before(tmp_path):
+    """Finite scores of 1e308 gave labels of 309 digits; past a million they have four significant digits, and
+    ordinary scores keep three decimals."""
+    for scores, low, high in [(["-1e308", "1e308"], "-1e+308", "1e+308"), (["0.05", "73.4567"], "0.050", "73.457")]:
+        rows = [{"path": f"{i}.jpg", "score": s, "error": ""} for i, s in enumerate(scores)]
+        text = build_report(rows, tmp_path, thumbnails="none")
+        assert re.findall(r"<text [^>]*>([^<]*)</text>", text)[:2] == [low, high]
+        assert max(map(len, re.findall(r"<title>([^<]*)</title>", text))) < 40
 
 
 def test_numbering_shard_members_parses_no_path_of_a_plain_file(monkeypatch):

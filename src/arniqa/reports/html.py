@@ -79,6 +79,12 @@ def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _label(score: float) -> str:
+    """A score as a histogram label: three decimals, or four significant digits from a million on (1e+308, not its
+    309 digits)."""
+    return f"{score:.3f}" if abs(score) < 1e6 else f"{score:.4g}"
+
+
 def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height: int = 160) -> str:
     """An inline SVG bar chart of ``scores`` (at least one) in ``bins`` equal bins from their minimum to their
     maximum."""
@@ -97,14 +103,14 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     plot = height - 20
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
-        f"<title>{edge(i):.3f} to {edge(i + 1):.3f}: {c}</title></rect>"
+        f"<title>{_label(edge(i))} to {_label(edge(i + 1))}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
     return (
         f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="histogram of {count(len(scores), "score")}">{rects}'
-        f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
-        f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
+        f'<text x="0" y="{height - 4}">{_label(lo)}</text>'
+        f'<text x="{width}" y="{height - 4}" text-anchor="end">{_label(hi)}</text>'
         f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({count(len(scores), "image")}, '
         f"highest bin {top})</text></svg>"
     )
