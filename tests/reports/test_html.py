@@ -31,6 +31,11 @@ def _rows(n):
     ]
 
 
+def _data(text):
+    """The rows a report's script shows, from its data script."""
+    return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+
+
 def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     rows = _rows(500) + [{"path": "bad.jpg", "score": "", "raw_score": "", "error": "truncated"}]
     text = build_report(rows, tmp_path, thumbnails="none")
@@ -87,8 +92,10 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="none")
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[0] for row in data["rows"]] == [r["path"] for r in rows[:3]]
-    assert "<td>n.jpg</td><td>no score: nan is not a finite number</td>" in text
-    assert "<td>i.jpg</td><td>no score: inf is not a finite number</td>" in text
+    assert _data(text)["failed"] == [
+        ["n.jpg", "no score: nan is not a finite number"],
+        ["i.jpg", "no score: inf is not a finite number"],
+    ]
     assert "3 images scored, 2 could not be scored" in text
 
 
@@ -122,7 +129,8 @@ def test_a_report_where_no_image_was_scored_has_only_the_errors(tmp_path):
     body = text[text.index("<body>") :]
     assert re.findall(r"<h2>([^<]*)</h2>", body) == ["Could not be scored (2)"]
     assert "0 images scored, 2 could not be scored." in body
-    assert "<svg" not in body and "<script" not in body and body.count("<tr>") == 3
+    assert "<svg" not in body and 'id="images"' not in body and 'id="failed"' in body
+    assert _data(text) == {"rows": [], "failed": [[r["path"], "truncated"] for r in rows], "page": 100, "n": 0}
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -203,7 +211,7 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
         {"path": os.fsdecode(b"b\xfe.jpg"), "score": 0.5},
     ]
     text = write_report(rows, tmp_path / "r.html", thumbnails="none").read_bytes().decode("utf-8")
-    assert "<td>a\\xff.jpg</td><td>truncated</td>" in text and '"b\\\\xfe.jpg"' in text
+    assert _data(text)["failed"] == [["a\\xff.jpg", "truncated"]] and '"b\\\\xfe.jpg"' in text
 
 
 def test_link_thumbnails_only_for_files(tmp_path):
@@ -243,13 +251,39 @@ def test_a_name_with_markup_in_it_stays_inside_the_data_script(tmp_path):
     standard, 13.2.5.20-31), where the data's own ``</script>`` no longer ends the element: the rest of the page
     became script text and the report showed no table. Those states begin only at ``<``, so the data holds none,
     and its JSON still gives every name back."""
-    names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg"]
+    names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg", "u\u2028.jpg"]
     rows = [{"path": n, "score": 0.1 * i} for i, n in enumerate(names)]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    failed = [{"path": n, "score": "", "error": f"{n}: </script>"} for n in names]  # rows that failed, paged too
+    text = build_report(rows + failed, tmp_path, thumbnails="none")
     start = text.index('<script id="data" type="application/json">') + len('<script id="data" type="application/json">')
     data = text[start : text.index("</script>", start)]
-    assert "<" not in data
+    assert "<" not in data and "\u2028" not in data
     assert [r[0] for r in json.loads(data)["rows"]] == names
+    assert json.loads(data)["failed"] == [[n, f"{n}: </script>"] for n in names]
+
+
+def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
+    """A nightly run whose photos' disk went away wrote 100,000 error rows, and the report made each a row of a
+    plain table: 300,098 elements for a browser to lay out at once, in a 21 MB page. They travel in the data now,
+    shown 100 a page and sortable by path and error like the scored images, and the page's markup is the same
+    whatever their number."""
+    from html.parser import HTMLParser
+
+    class Elements(HTMLParser):
+        def __init__(self, text):
+            super().__init__()
+            self.tags = []
+            self.feed(text)
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+    gone = [{"path": f"/nas/{i:06d}.jpg", "score": "", "error": "[Errno 5] Input/output error"} for i in range(100_000)]
+    pages = [build_report(_rows(3) + gone[:k], tmp_path, thumbnails="none") for k in (1, 100_000)]
+    assert Elements(pages[0]).tags == Elements(pages[1]).tags
+    assert '<th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>' in pages[1]
+    data = _data(pages[1])
+    assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"]] for r in gone]
 
 
 @pytest.mark.parametrize("orientation,size", [(None, 96), (6, 96), (8, 64)])

@@ -3,8 +3,9 @@
 No server, no network: the rows and the thumbnails (small JPEGs as base64, at most :data:`EMBEDDED` of them, or
 links relative to the report) travel inside the file as JSON; a short script renders a table of 100 rows per page
 (so a page loads 100 thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the
-score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored. Each row
-shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa map``, its quality map (linked).
+score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored, paged
+and sortable too. Each row shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa
+map``, its quality map (linked).
 """
 
 from __future__ import annotations
@@ -227,13 +228,10 @@ def build_report(
         for r, t, n in zip(scored, thumbs, numbers)
     ]
     n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
-    payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
+    why = [[printable(str(r["path"])), printable(_why_not(r))] for r in failed]
+    payload = json.dumps({"rows": data, "failed": why, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
     payload = payload.replace("<", "\\u003c")
-    errors = "".join(
-        f"<tr><td>{html.escape(printable(str(r['path'])))}</td><td>{html.escape(printable(_why_not(r)))}</td></tr>"
-        for r in failed
-    )
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
     # a section only when it has something to show: no empty table, no worst and best of one image
     shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
@@ -244,11 +242,9 @@ def build_report(
         size=size,  # embedded thumbnails are made that size, linked photos shown at it
         card=max(size + 16, 112),
         summary=summary,
-        scored=shown + _TABLE.format(payload=payload) if data else "",
-        errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
-        "</table>"
-        if failed
-        else "",
+        scored=shown + _TABLE if data else "",
+        errors=_FAILED.format(failed=len(failed)) if failed else "",
+        payload=payload,
     )
 
 
@@ -308,56 +304,43 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}. Scores: higher is better.</p>
-{scored}{errors}
-</body></html>
-"""
-
-_EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
-<h2>Best {n}</h2><div class="cards" id="best"></div>
-"""
-
-_TABLE = """<h2>All images</h2>
-<div class="pager" id="pager"></div>
-<table id="table"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
-<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
-<th>map</th></tr></thead>
-<tbody></tbody></table>
-<script id="data" type="application/json">{payload}</script>
+{scored}{errors}<script id="data" type="application/json">{payload}</script>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
 const rows = D.rows;
-let order = rows.map((_, i) => i), key = 1, asc = true, page = 0;
 const ENTITIES = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}};
 function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ENTITIES[c]); }}
 function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
-function sortBy(k) {{
-  if (k === key) asc = !asc; else {{ key = k; asc = true; }}
-  order.sort((a, b) => {{
-    const x = rows[a][k], y = rows[b][k];
-    if (x === y) return a - b;
-    if (x === null) return 1; if (y === null) return -1;
-    return (x < y ? -1 : 1) * (asc ? 1 : -1);
-  }});
-  page = 0; render();
-}}
-function render() {{
-  const pages = Math.max(1, Math.ceil(order.length / D.page));
-  const body = order.slice(page * D.page, (page + 1) * D.page).map((i, j) => {{
-    const r = rows[i];
-    const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
-    return "<tr><td class=num>" + (page * D.page + j + 1) + "</td><td>" + img(r) + "</td><td>" + esc(r[0]) +
-      "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" + esc(r[2]) + "</td><td class=num>" +
-      (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td></tr>";
-  }}).join("");
-  document.querySelector("#table tbody").innerHTML = body;
-  document.getElementById("pager").innerHTML =
-    '<button id="prev"' + (page ? "" : " disabled") + '>previous</button><button id="next"' +
-    (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
-    order.length + (order.length === 1 ? " image" : " images") + ", sorted by " +
-    ["path", "score", "", "severity"][key] + (asc ? " (ascending)" : " (descending)");
-  document.getElementById("prev").onclick = () => {{ page--; render(); }};
-  document.getElementById("next").onclick = () => {{ page++; render(); }};
+// The table of id with its rows, D.page a page, in their order until a header (th.sort: the column
+// data-key, named in keys) sorts them; cells gives a row's cells after its number.
+function paged(id, rows, keys, singular, plural, cells) {{
+  const table = document.getElementById(id), pager = document.getElementById(id + "-pager");
+  let order = rows.map((_, i) => i), key = -1, asc = true, page = 0;
+  function sortBy(k) {{
+    if (k === key) asc = !asc; else {{ key = k; asc = true; }}
+    order.sort((a, b) => {{
+      const x = rows[a][k], y = rows[b][k];
+      if (x === y) return a - b;
+      if (x === null) return 1; if (y === null) return -1;
+      return (x < y ? -1 : 1) * (asc ? 1 : -1);
+    }});
+    page = 0; render();
+  }}
+  function render() {{
+    const pages = Math.max(1, Math.ceil(order.length / D.page));
+    table.tBodies[0].innerHTML = order.slice(page * D.page, (page + 1) * D.page).map((i, j) =>
+      "<tr><td class=num>" + (page * D.page + j + 1) + "</td>" + cells(rows[i]) + "</tr>").join("");
+    pager.innerHTML =
+      '<button class="prev"' + (page ? "" : " disabled") + '>previous</button><button class="next"' +
+      (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
+      order.length + " " + (order.length === 1 ? singular : plural) +
+      (key < 0 ? ", in file order" : ", sorted by " + keys[key] + (asc ? " (ascending)" : " (descending)"));
+    pager.querySelector(".prev").onclick = () => {{ page--; render(); }};
+    pager.querySelector(".next").onclick = () => {{ page++; render(); }};
+  }}
+  table.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
+  return {{sortBy, render}};
 }}
 function cards(id, idx) {{
   document.getElementById(id).innerHTML = idx.map(i => {{
@@ -367,9 +350,39 @@ function cards(id, idx) {{
       (r[2] ? "<br>" + wrap(r[2]) : "") + "</div>";
   }}).join("");
 }}
+if (rows.length) {{
+  paged("images", rows, ["path", "score", "", "severity"], "image", "images", r => {{
+    const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
+    return "<td>" + img(r) + "</td><td>" + esc(r[0]) + "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" +
+      esc(r[2]) + "</td><td class=num>" + (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td>";
+  }}).sortBy(1);
+}}
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
 if (D.n) {{ cards("worst", byScore.slice(0, D.n)); cards("best", byScore.slice(-D.n).reverse()); }}
-document.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
-key = -1; sortBy(1);
+if (D.failed.length) {{
+  const cells = r => "<td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td>";
+  paged("failed", D.failed, ["path", "error"], "row", "rows", cells).render();
+}}
 </script>
+</body></html>
+"""
+
+_EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
+<h2>Best {n}</h2><div class="cards" id="best"></div>
+"""
+
+_TABLE = """<h2>All images</h2>
+<div class="pager" id="images-pager"></div>
+<table id="images"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
+<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
+<th>map</th></tr></thead>
+<tbody></tbody></table>
+"""
+
+# the rows that could not be scored, 100 a page too: a run whose photos' disk went away writes one per photo
+_FAILED = """<h2>Could not be scored ({failed})</h2>
+<div class="pager" id="failed-pager"></div>
+<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>
+</tr></thead>
+<tbody></tbody></table>
 """
