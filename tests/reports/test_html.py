@@ -139,7 +139,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
 def test_report_renders_in_a_real_browser(tmp_path):
     rows = _rows(10_000)
-    page = write_report(rows, tmp_path / "report.html", thumbnails="none")
+    page = tmp_path / "report.html"
+    write_report(rows, page, thumbnails="none")
     flags = [
         "--headless",
         "--no-sandbox",
@@ -210,7 +211,7 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
         {"path": os.fsdecode(b"a\xff.jpg"), "score": "", "error": "truncated"},
         {"path": os.fsdecode(b"b\xfe.jpg"), "score": 0.5},
     ]
-    text = write_report(rows, tmp_path / "r.html", thumbnails="none").read_bytes().decode("utf-8")
+    text = write_report(rows, tmp_path / "r.html", thumbnails="none").html
     assert _data(text)["failed"] == [["a\\xff.jpg", "truncated"]] and '"b\\\\xfe.jpg"' in text
 
 
@@ -222,6 +223,30 @@ def test_link_thumbnails_only_for_files(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="link")
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert data["rows"][0][4] is None
+
+
+def test_link_thumbnails_lead_to_the_files_that_links_and_folders_of_links_name(tmp_path, monkeypatch):
+    """Links are made with one lookup a photo and one resolve a folder for all its photos: a link to a photo, a
+    photo in a linked folder and one reached through ``link/..`` still lead where the system's resolve says,
+    relative to the report, and a link to nothing gets none."""
+    import os
+    import urllib.parse
+    from pathlib import Path
+
+    real = tmp_path / "real" / "deep"
+    real.mkdir(parents=True)
+    (real / "a.jpg").write_bytes(b"a photo")
+    (tmp_path / "linked").symlink_to(real)
+    (tmp_path / "a-link.jpg").symlink_to(real / "a.jpg")
+    (tmp_path / "nothing.jpg").symlink_to(tmp_path / "gone.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(tmp_path)
+    paths = ["linked/a.jpg", "a-link.jpg", "linked/../deep/a.jpg", str(real / "a.jpg"), "nothing.jpg", "gone.jpg"]
+    text = build_report([{"path": p, "score": 0.1 * i} for i, p in enumerate(paths)], out, thumbnails="link")
+    links = [row[4] for row in _data(text)["rows"]]
+    assert links[:4] == [os.path.relpath(real / "a.jpg", out)] * 4 and links[4:] == [None, None]
+    assert all((out / urllib.parse.unquote(link)).resolve() == Path(paths[0]).resolve() for link in links[:4])
 
 
 def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, monkeypatch):

@@ -16,10 +16,12 @@ import io
 import json
 import math
 import os
+import stat
 import urllib.parse
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, text_writer
@@ -152,9 +154,28 @@ def _map_link(path: str, maps: dict[tuple[str, int], Path] | None, base: Path, m
     return None if png is None else relative_url(png, base)
 
 
+def _files(rows: list[dict]) -> list[Path | None]:
+    """Each row's file, resolved, or None where its path names no file (not there, a tar member: shard.tar/../x.jpg).
+    One lookup a row (a round trip on a NAS) and one resolve a folder: a file that is no link is in its folder."""
+    folders: dict[Path, Path] = {}
+    files: list[Path | None] = []
+    for r in rows:
+        f = Path(r["path"])
+        try:
+            mode = f.lstat().st_mode
+        except (OSError, ValueError):
+            mode = 0
+        if stat.S_ISREG(mode):  # no link: the file is in its folder
+            if f.parent not in folders:
+                folders[f.parent] = f.parent.resolve()
+            files.append(folders[f.parent] / f.name)
+        else:
+            files.append(f.resolve() if stat.S_ISLNK(mode) and f.is_file() else None)
+    return files
+
+
 def _links(rows: list[dict], base: Path) -> list[str | None]:
-    files = [Path(r["path"]) for r in rows]  # a tar member (shard.tar/../x.jpg) is no file: no link to guess
-    return [relative_url(f.resolve(), base) if f.is_file() else None for f in files]
+    return [None if f is None else relative_url(f, base) for f in _files(rows)]
 
 
 def _embedded_ends(scored: int, best_worst: int) -> int | None:
@@ -177,12 +198,14 @@ def embed_note(rows: list[dict], best_worst: int = 12) -> str | None:
     )
 
 
-def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> list[str | None]:
+def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> tuple[list[str | None], int]:
+    """Each row's thumbnail (a data: URI or a link), and how many rows are no file from here (none for ``none``)."""
     if mode == "none":
-        return [None] * len(rows)
+        return [None] * len(rows), 0
     if mode == "link":
-        return _links(rows, base)
-    embed = range(len(rows))
+        links = _links(rows, base)
+        return links, links.count(None)
+    embed, linked = range(len(rows)), []
     thumbs: list[str | None] = [None] * len(rows)
     half = _embedded_ends(len(rows), best_worst)
     if half is not None:  # as the page sorts them: by score, then by row
@@ -193,7 +216,18 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int)
     with ThreadPoolExecutor(4) as pool:
         for i, thumb in zip(embed, pool.map(lambda i: thumbnail(rows[i]["path"], size), embed)):
             thumbs[i] = thumb
-    return thumbs
+    unseen = sum(thumbs[i] is None for i in linked)
+    unseen += sum(thumbs[i] is None and not os.path.isfile(rows[i]["path"]) for i in embed)  # those it could not read
+    return thumbs, unseen
+
+
+class Report(NamedTuple):
+    """A report's HTML, and what it lacks: how many scored images are no file from here (no thumbnail) and how many
+    have no map (of the maps given)."""
+
+    html: str
+    unseen: int
+    unmapped: int
 
 
 def build_report(
@@ -205,7 +239,20 @@ def build_report(
     best_worst: int = 12,
     title: str = "arniqa report",
 ) -> str:
-    """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
+    """The report's HTML (:func:`report`)."""
+    return report(rows, base, maps, thumbnails, size, best_worst, title).html
+
+
+def report(
+    rows: list[dict],
+    base: Path,
+    maps: dict[tuple[str, int], Path] | None = None,
+    thumbnails: str = "embed",
+    size: int = 96,
+    best_worst: int = 12,
+    title: str = "arniqa report",
+) -> Report:
+    """The report (:class:`Report`) of result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
     ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: (image path, as in
     ``rows`` or absolute, and :func:`members`' number) -> its map PNG (``arniqa map``'s maps.csv, read by
     ``arniqa report --maps``)."""
@@ -215,7 +262,7 @@ def build_report(
     scored = [r for r, good in zip(rows, ok) if good]
     numbers = [n for n, good in zip(members(rows), ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
-    thumbs = _thumbs(scored, thumbnails, size, base, best_worst)
+    thumbs, unseen = _thumbs(scored, thumbnails, size, base, best_worst)
     data = [
         [
             printable(str(r["path"])),
@@ -237,7 +284,7 @@ def build_report(
     shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
     if n:
         shown += _EXTREMES.format(n=n)
-    return _TEMPLATE.format(
+    text = _TEMPLATE.format(
         title=html.escape(title),
         size=size,  # embedded thumbnails are made that size, linked photos shown at it
         card=max(size + 16, 112),
@@ -246,6 +293,7 @@ def build_report(
         errors=_FAILED.format(failed=len(failed)) if failed else "",
         payload=payload,
     )
+    return Report(text, unseen, 0 if maps is None else sum(d[5] is None for d in data))
 
 
 HTML_START = (b"<!doctype html", b"<html")  # how an HTML file begins (after blanks), in any case
@@ -278,12 +326,13 @@ def write_report(
     size: int = 96,
     best_worst: int = 12,
     title: str = "arniqa report",
-) -> Path:
-    """Write :func:`build_report` to ``path`` (atomically); returns the path."""
+) -> Report:
+    """Write :func:`report` to ``path`` (atomically); returns it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = build_report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
-    return atomic_write(path, text_writer(text))
+    made = report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
+    atomic_write(path, text_writer(made.html))
+    return made
 
 
 _TEMPLATE = """<!DOCTYPE html>
