@@ -329,3 +329,49 @@ def test_report_warns_of_the_thumbnails_it_does_not_embed(tmp_path, monkeypatch)
         app, ["report", "scores.csv", "-o", "r.html", "--best-worst", "1", "--thumbnails", "link"]
     )
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_report_looks_up_each_photo_once(tmp_path, monkeypatch):
+    """--thumbnails link checked each photo, resolved it (a lookup per folder above it), and the verb checked it
+    again for its warning and each map twice: 470 lookups in the library for 100 rows here, each a round trip on a
+    NAS. Now one a photo and one a map, and the warnings count what the report lacks."""
+    import csv
+    import os
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    library = tmp_path / "nas" / "photos" / "2024" / "05"
+    library.mkdir(parents=True)
+    (tmp_path / "maps").mkdir()
+    photos = [library / f"{k}.png" for k in range(3)]
+    for p in photos:
+        Image.new("RGB", (8, 8), (9, 9, 9)).save(p)
+    rows = [(library / f"gone{k}.png" if k % 10 == 3 else photos[k % 3], k / 100) for k in range(100)]
+    with open(tmp_path / "scores.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("path", "score", "raw_score", "error"), *[(p, s, 1, "") for p, s in rows]])
+    with open(tmp_path / "maps" / "maps.csv", "w", newline="") as f:  # maps of the first two photos
+        csv.writer(f).writerows([("path", "map", "mean", "min", "max", "rows", "cols", "error")])
+        csv.writer(f).writerows([(p, f"{k}.png", 0, 0, 0, 1, 1, "") for k, p in enumerate(photos[:2])])
+    for k in range(2):
+        (tmp_path / "maps" / f"{k}.png").write_bytes(b"a map")
+    looked_up = []
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda p, *a, real=real, **k: looked_up.append(os.fspath(p)) or real(p, *a, **k))
+    command = ["report", str(tmp_path / "scores.csv"), "-o", str(tmp_path / "r.html"), "--maps", str(tmp_path / "maps")]
+    result = CliRunner().invoke(app, [*command, "--thumbnails", "link"])
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'maps'}: 40 scored images have no map in its maps.csv (run arniqa map on the same "
+        "paths, from the same folder, to link them)",
+        "warning: 10 scored images are not files from here, so they have no thumbnail (paths relative to the folder "
+        "arniqa score ran in, or tar members): run arniqa report from that folder",
+    ]
+    mapped = sum(p in photos[:2] for p, _ in rows)
+    assert sum(p.startswith(str(library)) for p in looked_up) <= len(rows) + 4  # one a photo, one resolve a folder
+    assert sum(p.startswith(str(tmp_path / "maps")) and p.endswith("png") for p in looked_up) == mapped

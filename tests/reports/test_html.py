@@ -31,6 +31,11 @@ def _rows(n):
     ]
 
 
+def _data(text):
+    """The rows a report's script shows, from its data script."""
+    return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+
+
 def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     rows = _rows(500) + [{"path": "bad.jpg", "score": "", "raw_score": "", "error": "truncated"}]
     text = build_report(rows, tmp_path, thumbnails="none")
@@ -49,7 +54,17 @@ def test_scores_near_the_float_bounds_are_binned_not_a_crash(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="none")
     counts = [int(c) for c in re.findall(r"<title>[^<]* to [^<]*: (\d+)</title>", text)]
     assert counts == [1 if i in (0, 15, 29) else 0 for i in range(30)]
-    assert re.search(r"<title>-1\d{308}\.000 to ", text)  # the first bin starts at the lowest score
+    assert re.search(r"<title>-1e\+308 to ", text)  # the first bin starts at the lowest score
+
+
+def test_histogram_labels_of_huge_scores_are_short_and_of_ordinary_ones_as_before(tmp_path):
+    """Finite scores of 1e308 gave labels of 309 digits; past a million they have four significant digits, and
+    ordinary scores keep three decimals."""
+    for scores, low, high in [(["-1e308", "1e308"], "-1e+308", "1e+308"), (["0.05", "73.4567"], "0.050", "73.457")]:
+        rows = [{"path": f"{i}.jpg", "score": s, "error": ""} for i, s in enumerate(scores)]
+        text = build_report(rows, tmp_path, thumbnails="none")
+        assert re.findall(r"<text [^>]*>([^<]*)</text>", text)[:2] == [low, high]
+        assert max(map(len, re.findall(r"<title>([^<]*)</title>", text))) < 40
 
 
 def test_numbering_shard_members_parses_no_path_of_a_plain_file(monkeypatch):
@@ -77,8 +92,10 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="none")
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[0] for row in data["rows"]] == [r["path"] for r in rows[:3]]
-    assert "<td>n.jpg</td><td>no score: nan is not a finite number</td>" in text
-    assert "<td>i.jpg</td><td>no score: inf is not a finite number</td>" in text
+    assert _data(text)["failed"] == [
+        ["n.jpg", "no score: nan is not a finite number"],
+        ["i.jpg", "no score: inf is not a finite number"],
+    ]
     assert "3 images scored, 2 could not be scored" in text
 
 
@@ -112,7 +129,8 @@ def test_a_report_where_no_image_was_scored_has_only_the_errors(tmp_path):
     body = text[text.index("<body>") :]
     assert re.findall(r"<h2>([^<]*)</h2>", body) == ["Could not be scored (2)"]
     assert "0 images scored, 2 could not be scored." in body
-    assert "<svg" not in body and "<script" not in body and body.count("<tr>") == 3
+    assert "<svg" not in body and 'id="images"' not in body and 'id="failed"' in body
+    assert _data(text) == {"rows": [], "failed": [[r["path"], "truncated"] for r in rows], "page": 100, "n": 0}
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -121,7 +139,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
 def test_report_renders_in_a_real_browser(tmp_path):
     rows = _rows(10_000)
-    page = write_report(rows, tmp_path / "report.html", thumbnails="none")
+    page = tmp_path / "report.html"
+    write_report(rows, page, thumbnails="none")
     flags = [
         "--headless",
         "--no-sandbox",
@@ -192,8 +211,8 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
         {"path": os.fsdecode(b"a\xff.jpg"), "score": "", "error": "truncated"},
         {"path": os.fsdecode(b"b\xfe.jpg"), "score": 0.5},
     ]
-    text = write_report(rows, tmp_path / "r.html", thumbnails="none").read_bytes().decode("utf-8")
-    assert "<td>a\\xff.jpg</td><td>truncated</td>" in text and '"b\\\\xfe.jpg"' in text
+    text = write_report(rows, tmp_path / "r.html", thumbnails="none").html
+    assert _data(text)["failed"] == [["a\\xff.jpg", "truncated"]] and '"b\\\\xfe.jpg"' in text
 
 
 def test_link_thumbnails_only_for_files(tmp_path):
@@ -204,6 +223,30 @@ def test_link_thumbnails_only_for_files(tmp_path):
     text = build_report(rows, tmp_path, thumbnails="link")
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert data["rows"][0][4] is None
+
+
+def test_link_thumbnails_lead_to_the_files_that_links_and_folders_of_links_name(tmp_path, monkeypatch):
+    """Links are made with one lookup a photo and one resolve a folder for all its photos: a link to a photo, a
+    photo in a linked folder and one reached through ``link/..`` still lead where the system's resolve says,
+    relative to the report, and a link to nothing gets none."""
+    import os
+    import urllib.parse
+    from pathlib import Path
+
+    real = tmp_path / "real" / "deep"
+    real.mkdir(parents=True)
+    (real / "a.jpg").write_bytes(b"a photo")
+    (tmp_path / "linked").symlink_to(real)
+    (tmp_path / "a-link.jpg").symlink_to(real / "a.jpg")
+    (tmp_path / "nothing.jpg").symlink_to(tmp_path / "gone.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(tmp_path)
+    paths = ["linked/a.jpg", "a-link.jpg", "linked/../deep/a.jpg", str(real / "a.jpg"), "nothing.jpg", "gone.jpg"]
+    text = build_report([{"path": p, "score": 0.1 * i} for i, p in enumerate(paths)], out, thumbnails="link")
+    links = [row[4] for row in _data(text)["rows"]]
+    assert links[:4] == [os.path.relpath(real / "a.jpg", out)] * 4 and links[4:] == [None, None]
+    assert all((out / urllib.parse.unquote(link)).resolve() == Path(paths[0]).resolve() for link in links[:4])
 
 
 def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, monkeypatch):
@@ -233,13 +276,39 @@ def test_a_name_with_markup_in_it_stays_inside_the_data_script(tmp_path):
     standard, 13.2.5.20-31), where the data's own ``</script>`` no longer ends the element: the rest of the page
     became script text and the report showed no table. Those states begin only at ``<``, so the data holds none,
     and its JSON still gives every name back."""
-    names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg"]
+    names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg", "u\u2028.jpg"]
     rows = [{"path": n, "score": 0.1 * i} for i, n in enumerate(names)]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    failed = [{"path": n, "score": "", "error": f"{n}: </script>"} for n in names]  # rows that failed, paged too
+    text = build_report(rows + failed, tmp_path, thumbnails="none")
     start = text.index('<script id="data" type="application/json">') + len('<script id="data" type="application/json">')
     data = text[start : text.index("</script>", start)]
-    assert "<" not in data
+    assert "<" not in data and "\u2028" not in data
     assert [r[0] for r in json.loads(data)["rows"]] == names
+    assert json.loads(data)["failed"] == [[n, f"{n}: </script>"] for n in names]
+
+
+def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
+    """A nightly run whose photos' disk went away wrote 100,000 error rows, and the report made each a row of a
+    plain table: 300,098 elements for a browser to lay out at once, in a 21 MB page. They travel in the data now,
+    shown 100 a page and sortable by path and error like the scored images, and the page's markup is the same
+    whatever their number."""
+    from html.parser import HTMLParser
+
+    class Elements(HTMLParser):
+        def __init__(self, text):
+            super().__init__()
+            self.tags = []
+            self.feed(text)
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+    gone = [{"path": f"/nas/{i:06d}.jpg", "score": "", "error": "[Errno 5] Input/output error"} for i in range(100_000)]
+    pages = [build_report(_rows(3) + gone[:k], tmp_path, thumbnails="none") for k in (1, 100_000)]
+    assert Elements(pages[0]).tags == Elements(pages[1]).tags
+    assert '<th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>' in pages[1]
+    data = _data(pages[1])
+    assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"]] for r in gone]
 
 
 @pytest.mark.parametrize("orientation,size", [(None, 96), (6, 96), (8, 64)])

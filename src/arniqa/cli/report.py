@@ -32,7 +32,7 @@ def report(
 
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
-    from ..reports.html import THUMBNAILS, embed_note, has_score, map_of, members, write_report
+    from ..reports.html import THUMBNAILS, embed_note, write_report
     from ..utils.messages import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
@@ -70,7 +70,7 @@ def report(
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         fail(f"{maps / 'maps.csv'}: cannot read it ({e}); give the folder that arniqa map -o wrote")
     with writing(output):
-        path = write_report(
+        made = write_report(
             rows,
             output,
             maps=index,
@@ -79,13 +79,10 @@ def report(
             best_worst=best_worst,
             title=f"arniqa report: {scores.name}",
         )
-    typer.echo(f"wrote {path} ({count(len(rows), 'row')}, {path.stat().st_size / 1e6:.2f} MB)")
+    typer.echo(f"wrote {output} ({count(len(rows), 'row')}, {output.stat().st_size / 1e6:.2f} MB)")
     if thumbnails == "embed" and (note := embed_note(rows, best_worst)):
         typer.secho(warning_line(note), err=True, fg="yellow")
-    unmapped = 0
-    if index is not None:
-        unmapped = sum(has_score(r) and map_of(r["path"], index, n) is None for r, n in zip(rows, members(rows)))
-    if unmapped:
+    if unmapped := made.unmapped:
         typer.secho(
             warning_line(
                 f"{maps}: {count(unmapped, 'scored image')} {agree(unmapped, 'has', 'have')} no map in its "
@@ -94,8 +91,7 @@ def report(
             err=True,
             fg="yellow",
         )
-    unseen = 0 if thumbnails == "none" else sum(1 for r in rows if has_score(r) and not Path(r["path"]).is_file())
-    if unseen:
+    if unseen := made.unseen:
         typer.secho(
             warning_line(
                 f"{count(unseen, 'scored image')} {agree(unseen, 'is not a file', 'are not files')} from here, so "

@@ -3,8 +3,9 @@
 No server, no network: the rows and the thumbnails (small JPEGs as base64, at most :data:`EMBEDDED` of them, or
 links relative to the report) travel inside the file as JSON; a short script renders a table of 100 rows per page
 (so a page loads 100 thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the
-score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored. Each row
-shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa map``, its quality map (linked).
+score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored, paged
+and sortable too. Each row shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa
+map``, its quality map (linked).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import io
 import json
 import math
 import os
+import stat
 import urllib.parse
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, text_writer
@@ -79,6 +82,12 @@ def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _label(score: float) -> str:
+    """A score as a histogram label: three decimals, or four significant digits from a million on (1e+308, not its
+    309 digits)."""
+    return f"{score:.3f}" if abs(score) < 1e6 else f"{score:.4g}"
+
+
 def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height: int = 160) -> str:
     """An inline SVG bar chart of ``scores`` (at least one) in ``bins`` equal bins from their minimum to their
     maximum."""
@@ -97,14 +106,14 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
     plot = height - 20
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{plot - c / top * plot:.1f}" width="{bar - 1:.1f}" height="{c / top * plot:.1f}">'
-        f"<title>{edge(i):.3f} to {edge(i + 1):.3f}: {c}</title></rect>"
+        f"<title>{_label(edge(i))} to {_label(edge(i + 1))}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
     return (
         f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="histogram of {count(len(scores), "score")}">{rects}'
-        f'<text x="0" y="{height - 4}">{lo:.3f}</text>'
-        f'<text x="{width}" y="{height - 4}" text-anchor="end">{hi:.3f}</text>'
+        f'<text x="0" y="{height - 4}">{_label(lo)}</text>'
+        f'<text x="{width}" y="{height - 4}" text-anchor="end">{_label(hi)}</text>'
         f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">score ({count(len(scores), "image")}, '
         f"highest bin {top})</text></svg>"
     )
@@ -145,9 +154,28 @@ def _map_link(path: str, maps: dict[tuple[str, int], Path] | None, base: Path, m
     return None if png is None else relative_url(png, base)
 
 
+def _files(rows: list[dict]) -> list[Path | None]:
+    """Each row's file, resolved, or None where its path names no file (not there, a tar member: shard.tar/../x.jpg).
+    One lookup a row (a round trip on a NAS) and one resolve a folder: a file that is no link is in its folder."""
+    folders: dict[Path, Path] = {}
+    files: list[Path | None] = []
+    for r in rows:
+        f = Path(r["path"])
+        try:
+            mode = f.lstat().st_mode
+        except (OSError, ValueError):
+            mode = 0
+        if stat.S_ISREG(mode):  # no link: the file is in its folder
+            if f.parent not in folders:
+                folders[f.parent] = f.parent.resolve()
+            files.append(folders[f.parent] / f.name)
+        else:
+            files.append(f.resolve() if stat.S_ISLNK(mode) and f.is_file() else None)
+    return files
+
+
 def _links(rows: list[dict], base: Path) -> list[str | None]:
-    files = [Path(r["path"]) for r in rows]  # a tar member (shard.tar/../x.jpg) is no file: no link to guess
-    return [relative_url(f.resolve(), base) if f.is_file() else None for f in files]
+    return [None if f is None else relative_url(f, base) for f in _files(rows)]
 
 
 def _embedded_ends(scored: int, best_worst: int) -> int | None:
@@ -170,12 +198,14 @@ def embed_note(rows: list[dict], best_worst: int = 12) -> str | None:
     )
 
 
-def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> list[str | None]:
+def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> tuple[list[str | None], int]:
+    """Each row's thumbnail (a data: URI or a link), and how many rows are no file from here (none for ``none``)."""
     if mode == "none":
-        return [None] * len(rows)
+        return [None] * len(rows), 0
     if mode == "link":
-        return _links(rows, base)
-    embed = range(len(rows))
+        links = _links(rows, base)
+        return links, links.count(None)
+    embed, linked = range(len(rows)), []
     thumbs: list[str | None] = [None] * len(rows)
     half = _embedded_ends(len(rows), best_worst)
     if half is not None:  # as the page sorts them: by score, then by row
@@ -186,7 +216,18 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int)
     with ThreadPoolExecutor(4) as pool:
         for i, thumb in zip(embed, pool.map(lambda i: thumbnail(rows[i]["path"], size), embed)):
             thumbs[i] = thumb
-    return thumbs
+    unseen = sum(thumbs[i] is None for i in linked)
+    unseen += sum(thumbs[i] is None and not os.path.isfile(rows[i]["path"]) for i in embed)  # those it could not read
+    return thumbs, unseen
+
+
+class Report(NamedTuple):
+    """A report's HTML, and what it lacks: how many scored images are no file from here (no thumbnail) and how many
+    have no map (of the maps given)."""
+
+    html: str
+    unseen: int
+    unmapped: int
 
 
 def build_report(
@@ -198,7 +239,20 @@ def build_report(
     best_worst: int = 12,
     title: str = "arniqa report",
 ) -> str:
-    """The report's HTML for result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
+    """The report's HTML (:func:`report`)."""
+    return report(rows, base, maps, thumbnails, size, best_worst, title).html
+
+
+def report(
+    rows: list[dict],
+    base: Path,
+    maps: dict[tuple[str, int], Path] | None = None,
+    thumbnails: str = "embed",
+    size: int = 96,
+    best_worst: int = 12,
+    title: str = "arniqa report",
+) -> Report:
+    """The report (:class:`Report`) of result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
     ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: (image path, as in
     ``rows`` or absolute, and :func:`members`' number) -> its map PNG (``arniqa map``'s maps.csv, read by
     ``arniqa report --maps``)."""
@@ -208,7 +262,7 @@ def build_report(
     scored = [r for r, good in zip(rows, ok) if good]
     numbers = [n for n, good in zip(members(rows), ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
-    thumbs = _thumbs(scored, thumbnails, size, base, best_worst)
+    thumbs, unseen = _thumbs(scored, thumbnails, size, base, best_worst)
     data = [
         [
             printable(str(r["path"])),
@@ -221,29 +275,25 @@ def build_report(
         for r, t, n in zip(scored, thumbs, numbers)
     ]
     n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
-    payload = json.dumps({"rows": data, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
+    why = [[printable(str(r["path"])), printable(_why_not(r))] for r in failed]
+    payload = json.dumps({"rows": data, "failed": why, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
     # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
     payload = payload.replace("<", "\\u003c")
-    errors = "".join(
-        f"<tr><td>{html.escape(printable(str(r['path'])))}</td><td>{html.escape(printable(_why_not(r)))}</td></tr>"
-        for r in failed
-    )
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
     # a section only when it has something to show: no empty table, no worst and best of one image
     shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
     if n:
         shown += _EXTREMES.format(n=n)
-    return _TEMPLATE.format(
+    text = _TEMPLATE.format(
         title=html.escape(title),
         size=size,  # embedded thumbnails are made that size, linked photos shown at it
         card=max(size + 16, 112),
         summary=summary,
-        scored=shown + _TABLE.format(payload=payload) if data else "",
-        errors=f"<h2>Could not be scored ({len(failed)})</h2><table><tr><th>path</th><th>error</th></tr>{errors}"
-        "</table>"
-        if failed
-        else "",
+        scored=shown + _TABLE if data else "",
+        errors=_FAILED.format(failed=len(failed)) if failed else "",
+        payload=payload,
     )
+    return Report(text, unseen, 0 if maps is None else sum(d[5] is None for d in data))
 
 
 HTML_START = (b"<!doctype html", b"<html")  # how an HTML file begins (after blanks), in any case
@@ -276,12 +326,13 @@ def write_report(
     size: int = 96,
     best_worst: int = 12,
     title: str = "arniqa report",
-) -> Path:
-    """Write :func:`build_report` to ``path`` (atomically); returns the path."""
+) -> Report:
+    """Write :func:`report` to ``path`` (atomically); returns it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = build_report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
-    return atomic_write(path, text_writer(text))
+    made = report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
+    atomic_write(path, text_writer(made.html))
+    return made
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -302,56 +353,43 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}. Scores: higher is better.</p>
-{scored}{errors}
-</body></html>
-"""
-
-_EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
-<h2>Best {n}</h2><div class="cards" id="best"></div>
-"""
-
-_TABLE = """<h2>All images</h2>
-<div class="pager" id="pager"></div>
-<table id="table"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
-<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
-<th>map</th></tr></thead>
-<tbody></tbody></table>
-<script id="data" type="application/json">{payload}</script>
+{scored}{errors}<script id="data" type="application/json">{payload}</script>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
 const rows = D.rows;
-let order = rows.map((_, i) => i), key = 1, asc = true, page = 0;
 const ENTITIES = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}};
 function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ENTITIES[c]); }}
 function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
-function sortBy(k) {{
-  if (k === key) asc = !asc; else {{ key = k; asc = true; }}
-  order.sort((a, b) => {{
-    const x = rows[a][k], y = rows[b][k];
-    if (x === y) return a - b;
-    if (x === null) return 1; if (y === null) return -1;
-    return (x < y ? -1 : 1) * (asc ? 1 : -1);
-  }});
-  page = 0; render();
-}}
-function render() {{
-  const pages = Math.max(1, Math.ceil(order.length / D.page));
-  const body = order.slice(page * D.page, (page + 1) * D.page).map((i, j) => {{
-    const r = rows[i];
-    const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
-    return "<tr><td class=num>" + (page * D.page + j + 1) + "</td><td>" + img(r) + "</td><td>" + esc(r[0]) +
-      "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" + esc(r[2]) + "</td><td class=num>" +
-      (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td></tr>";
-  }}).join("");
-  document.querySelector("#table tbody").innerHTML = body;
-  document.getElementById("pager").innerHTML =
-    '<button id="prev"' + (page ? "" : " disabled") + '>previous</button><button id="next"' +
-    (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
-    order.length + (order.length === 1 ? " image" : " images") + ", sorted by " +
-    ["path", "score", "", "severity"][key] + (asc ? " (ascending)" : " (descending)");
-  document.getElementById("prev").onclick = () => {{ page--; render(); }};
-  document.getElementById("next").onclick = () => {{ page++; render(); }};
+// The table of id with its rows, D.page a page, in their order until a header (th.sort: the column
+// data-key, named in keys) sorts them; cells gives a row's cells after its number.
+function paged(id, rows, keys, singular, plural, cells) {{
+  const table = document.getElementById(id), pager = document.getElementById(id + "-pager");
+  let order = rows.map((_, i) => i), key = -1, asc = true, page = 0;
+  function sortBy(k) {{
+    if (k === key) asc = !asc; else {{ key = k; asc = true; }}
+    order.sort((a, b) => {{
+      const x = rows[a][k], y = rows[b][k];
+      if (x === y) return a - b;
+      if (x === null) return 1; if (y === null) return -1;
+      return (x < y ? -1 : 1) * (asc ? 1 : -1);
+    }});
+    page = 0; render();
+  }}
+  function render() {{
+    const pages = Math.max(1, Math.ceil(order.length / D.page));
+    table.tBodies[0].innerHTML = order.slice(page * D.page, (page + 1) * D.page).map((i, j) =>
+      "<tr><td class=num>" + (page * D.page + j + 1) + "</td>" + cells(rows[i]) + "</tr>").join("");
+    pager.innerHTML =
+      '<button class="prev"' + (page ? "" : " disabled") + '>previous</button><button class="next"' +
+      (page + 1 < pages ? "" : " disabled") + '>next</button> page ' + (page + 1) + " of " + pages + ", " +
+      order.length + " " + (order.length === 1 ? singular : plural) +
+      (key < 0 ? ", in file order" : ", sorted by " + keys[key] + (asc ? " (ascending)" : " (descending)"));
+    pager.querySelector(".prev").onclick = () => {{ page--; render(); }};
+    pager.querySelector(".next").onclick = () => {{ page++; render(); }};
+  }}
+  table.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
+  return {{sortBy, render}};
 }}
 function cards(id, idx) {{
   document.getElementById(id).innerHTML = idx.map(i => {{
@@ -361,9 +399,39 @@ function cards(id, idx) {{
       (r[2] ? "<br>" + wrap(r[2]) : "") + "</div>";
   }}).join("");
 }}
+if (rows.length) {{
+  paged("images", rows, ["path", "score", "", "severity"], "image", "images", r => {{
+    const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
+    return "<td>" + img(r) + "</td><td>" + esc(r[0]) + "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" +
+      esc(r[2]) + "</td><td class=num>" + (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td>";
+  }}).sortBy(1);
+}}
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
 if (D.n) {{ cards("worst", byScore.slice(0, D.n)); cards("best", byScore.slice(-D.n).reverse()); }}
-document.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
-key = -1; sortBy(1);
+if (D.failed.length) {{
+  const cells = r => "<td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td>";
+  paged("failed", D.failed, ["path", "error"], "row", "rows", cells).render();
+}}
 </script>
+</body></html>
+"""
+
+_EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
+<h2>Best {n}</h2><div class="cards" id="best"></div>
+"""
+
+_TABLE = """<h2>All images</h2>
+<div class="pager" id="images-pager"></div>
+<table id="images"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
+<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
+<th>map</th></tr></thead>
+<tbody></tbody></table>
+"""
+
+# the rows that could not be scored, 100 a page too: a run whose photos' disk went away writes one per photo
+_FAILED = """<h2>Could not be scored ({failed})</h2>
+<div class="pager" id="failed-pager"></div>
+<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>
+</tr></thead>
+<tbody></tbody></table>
 """
