@@ -1,4 +1,5 @@
-"""End to end: ``arniqa evaluate`` on a tiny KADID-10k layout with a random-weight checkpoint."""
+"""End to end: ``arniqa evaluate`` on a tiny KADID-10k layout with a random-weight checkpoint: the tests' stand-in
+model (tests/tiny_arniqa.py, 8-d features), and a ResNet50 where the real encoder is the point."""
 
 import csv
 import json
@@ -8,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from sklearn.linear_model import Ridge
+from tiny_arniqa import TinyARNIQA
 from typer.testing import CliRunner
 
 from arniqa.cli import _register, app
@@ -37,16 +39,30 @@ def _kadid(root, refs=10, types=(1, 11), levels=(1, 4)):
         w.writerows([(a, b, f"{c:.3f}", "0.1") for a, b, c in rows])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tiny_loads():
+    """A checkpoint of the stand-in model (backbone "tiny") loads as TinyARNIQA, a ResNet50's as before."""
+    import arniqa.models.checkpoint as checkpoint
+
+    real = checkpoint.ARNIQA
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA() if name == "tiny" else real(name, **options)
+        )
+        yield
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    """The KADID layout and model.safetensors, a random stand-in model (no regressor)."""
     root = tmp_path_factory.mktemp("eval")
     _kadid(root / "kadid")
     torch.manual_seed(0)
-    save_checkpoint(root / "model.safetensors", ARNIQA("resnet50"))
+    save_checkpoint(root / "model.safetensors", TinyARNIQA())
     return root
 
 
-def _args(setup, dataset, root, out, *extra):
+def _args(setup, dataset, root, out, *extra, model="model.safetensors", cache="cache"):
     return [
         "evaluate",
         "--dataset",
@@ -54,7 +70,7 @@ def _args(setup, dataset, root, out, *extra):
         "--root",
         str(root),
         "--checkpoint",
-        str(setup / "model.safetensors"),
+        str(setup / model),
         "--splits",
         "3",
         "--crop-size",
@@ -64,7 +80,7 @@ def _args(setup, dataset, root, out, *extra):
         "--device",
         "cpu",
         "--cache-dir",
-        str(setup / "cache"),
+        str(setup / cache),
         "-o",
         str(out),
         *extra,
@@ -73,7 +89,7 @@ def _args(setup, dataset, root, out, *extra):
 
 @pytest.fixture(scope="module")
 def evaluated(setup):
-    """``arniqa evaluate`` run once on the KADID layout: (output folder, its cached features (40, 5, 4096),
+    """``arniqa evaluate`` run once on the KADID layout: (output folder, its cached features (40, 5, 8),
     the scores, and scikit-learn's Ridge fitted on all crops with the chosen alpha)."""
     out = setup / "out"
     args = _args(
@@ -85,12 +101,18 @@ def evaluated(setup):
     [wrote] = [line for line in result.output.splitlines() if line.startswith("wrote ")]
     names = ["regressor_kadid10k.safetensors", "checkpoint_kadid10k.safetensors", "results.json", "tsne.png"]
     assert all(str(out / name) in wrote.split(", ") or f"wrote {out / name}" in wrote for name in names), wrote
-    res = json.loads((out / "results.json").read_text())
-    (cache,) = list((setup / "cache").iterdir())
-    feats = np.load(cache / "features.npy")
+    alpha = json.loads((out / "results.json").read_text())["alpha"]
+    return out, args, *_ridge(setup, setup / "cache", alpha)
+
+
+def _ridge(setup, cache, alpha):
+    """The features a run on the KADID layout cached in ``cache`` (40, 5, d), the scores, and scikit-learn's
+    Ridge(alpha) fitted on all crops."""
+    (entry,) = list(cache.iterdir())
+    feats = np.load(entry / "features.npy")
     scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
-    ridge = Ridge(alpha=res["alpha"]).fit(feats.reshape(-1, 4096).astype(np.float64), np.repeat(scores, 5))
-    return out, args, feats, scores, ridge
+    ridge = Ridge(alpha=alpha).fit(feats.reshape(-1, feats.shape[-1]).astype(np.float64), np.repeat(scores, 5))
+    return feats, scores, ridge
 
 
 def test_evaluate_writes_report_and_loadable_regressor(setup, evaluated):
@@ -111,7 +133,7 @@ def test_evaluate_writes_report_and_loadable_regressor(setup, evaluated):
     assert head is not None and head.dataset == "kadid10k"
     np.testing.assert_allclose(float(head.bias.detach()), ref.intercept_, rtol=1e-5)
     # the cross-dataset fit on all images, tested on the same images, equals the in-sample Ridge fit
-    pred = ref.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1)
+    pred = ref.predict(feats.reshape(-1, feats.shape[-1]).astype(np.float64)).reshape(-1, 5).mean(1)
     from scipy import stats
 
     assert res["cross"]["srcc"] == pytest.approx(stats.spearmanr(pred, scores)[0], abs=1e-6)
@@ -169,39 +191,57 @@ def _score_rows(paths, *options):
     return result, (json.loads(result.stdout) if result.exit_code == 0 else None)
 
 
-@pytest.fixture(scope="module")
-def scored_images(setup):
-    """Eight of the 40 images and their encoder features (whole protocol), per image (8, 4096)."""
+def _whole_features(checkpoint, paths):
+    """The encoder features of ``paths`` (whole protocol), per image."""
     from arniqa.inference import load
 
-    paths = sorted((setup / "kadid" / "images").iterdir())[::5]
-    feats = load(setup / "model.safetensors", device="cpu", protocol="whole").features(paths)
-    return paths, feats.numpy().astype(np.float64).mean(axis=1)
+    feats = load(checkpoint, device="cpu", protocol="whole").features(paths)
+    return feats.numpy().astype(np.float64).mean(axis=1)
 
 
-def test_score_with_the_checkpoint_that_evaluate_writes(evaluated, scored_images):
-    out, _, _, _, ridge = evaluated
-    paths, feats = scored_images
-    result, rows = _score_rows(paths[:4], "--checkpoint", out / "checkpoint_kadid10k.safetensors")
+@pytest.fixture(scope="module")
+def resnet50(setup):
+    """``arniqa evaluate`` run once on the KADID layout with a random ResNet50 checkpoint (resnet50.safetensors):
+    (its arguments, the output folder, its cached features (40, 5, 4096), the scores, and scikit-learn's Ridge fitted
+    on all crops with the chosen alpha)."""
+    torch.manual_seed(0)
+    save_checkpoint(setup / "resnet50.safetensors", ARNIQA("resnet50"))
+    out = setup / "resnet50-out"
+    args = _args(setup, "kadid10k", setup / "kadid", out, model="resnet50.safetensors", cache="resnet50-cache")
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert [r["path"] for r in rows] == [str(p) for p in paths[:4]]
+    alpha = json.loads((out / "results.json").read_text())["alpha"]
+    return args, out, *_ridge(setup, setup / "resnet50-cache", alpha)
+
+
+def test_score_with_the_checkpoint_that_evaluate_writes(setup, resnet50):
+    """The checkpoint evaluate writes of a ResNet50 (the real encoder and its ridge) scores as scikit-learn's ridge on
+    that encoder's features."""
+    _, out, _, _, ridge = resnet50
+    paths = sorted((setup / "kadid" / "images").iterdir())[::5][:4]
+    feats = _whole_features(setup / "resnet50.safetensors", paths)
+    assert feats.shape == (4, 4096)
+    result, rows = _score_rows(paths, "--checkpoint", out / "checkpoint_kadid10k.safetensors")
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in rows] == [str(p) for p in paths]
     raw = np.array([r["raw_score"] for r in rows])
-    np.testing.assert_allclose(raw, ridge.predict(feats[:4]), rtol=0, atol=2e-4)  # scikit-learn on the features
+    np.testing.assert_allclose(raw, ridge.predict(feats), rtol=0, atol=2e-4)  # scikit-learn on the features
     np.testing.assert_allclose([r["score"] for r in rows], (raw - 1) / 4, atol=1e-6)  # KADID-10k: (s - 1) / 4
     assert np.ptp(raw) > 0.01  # different images, different scores
 
 
-def test_score_with_a_regressor_file(setup, evaluated, scored_images):
+def test_score_with_a_regressor_file(setup, evaluated):
     out, _, _, _, ridge = evaluated
-    paths, feats = scored_images
+    paths = sorted((setup / "kadid" / "images").iterdir())[::5][4:]
     plain = setup / "model.safetensors"  # the encoder alone, no regressor
-    result, _ = _score_rows(paths[4:], "--checkpoint", plain)
+    feats = _whole_features(plain, paths)
+    result, _ = _score_rows(paths, "--checkpoint", plain)
     assert result.exit_code == 2 and f"{plain}: the checkpoint has no regressor" in result.stderr
     assert "pass --regressor FILE, or use the checkpoint_<dataset>.safetensors" in result.stderr
-    result, rows = _score_rows(paths[4:], "--checkpoint", plain, "--regressor", out / "regressor_kadid10k.safetensors")
+    result, rows = _score_rows(paths, "--checkpoint", plain, "--regressor", out / "regressor_kadid10k.safetensors")
     assert result.exit_code == 0, result.output
     raw = np.array([r["raw_score"] for r in rows])
-    np.testing.assert_allclose(raw, ridge.predict(feats[4:]), rtol=0, atol=2e-4)
+    np.testing.assert_allclose(raw, ridge.predict(feats), rtol=0, atol=2e-4)
     np.testing.assert_allclose([r["score"] for r in rows], (raw - 1) / 4, atol=1e-6)
 
 
@@ -223,30 +263,20 @@ def _live_copy(setup):
     return root
 
 
-def test_cross_dataset_between_mos_and_dmos_flips_the_predictions(setup, evaluated):
+def test_cross_dataset_between_mos_and_dmos_flips_the_predictions(setup, resnet50):
     # Fitted on KADID-10k (MOS) and tested on the same images labelled DMOS = 10 - MOS (LIVE), the
     # predictions rank the images as the in-sample fit does; only after the MOS/DMOS flip does
     # that give a positive SRCC against the DMOS.
     from scipy import stats
 
-    _, _, feats, scores, ridge = evaluated
+    args, _, feats, scores, ridge = resnet50
     in_sample = stats.spearmanr(
-        ridge.predict(feats.reshape(-1, 4096).astype(np.float64)).reshape(-1, 5).mean(1), scores
+        ridge.predict(feats.reshape(-1, feats.shape[-1]).astype(np.float64)).reshape(-1, 5).mean(1), scores
     )[0]
     assert in_sample > 0.5
     out = setup / "cross-live"
-    args = _args(
-        setup,
-        "kadid10k",
-        setup / "kadid",
-        out,
-        "--cross-to",
-        "live",
-        "--cross-root",
-        str(_live_copy(setup)),
-        "--no-export-checkpoint",
-    )
-    result = CliRunner().invoke(app, args)
+    cross_to = ["--cross-to", "live", "--cross-root", str(_live_copy(setup)), "--no-export-checkpoint"]
+    result = CliRunner().invoke(app, [*args[:-1], str(out), *cross_to])  # the KADID features are cached
     assert result.exit_code == 0, result.output
     cross = json.loads((out / "results.json").read_text())["cross"]
     assert cross["direction_flipped"] and (cross["source"], cross["target"]) == ("kadid10k", "live")
@@ -277,10 +307,7 @@ def test_run_evaluation_without_typer(setup):
     assert written["srcc"]["median"] == pytest.approx(float(out.result["summary"]["srcc"]["median"]))
     assert not (setup / "lib" / "checkpoint_kadid10k.safetensors").exists()
     # the regressor is scikit-learn's Ridge(alpha) on all crops of the cached features
-    (cache,) = list((setup / "cache-lib").iterdir())
-    feats = np.load(cache / "features.npy").reshape(-1, 4096).astype(np.float64)
-    scores = np.array([float(r["dmos"]) for r in csv.DictReader(open(setup / "kadid" / "dmos.csv"))])
-    ref = Ridge(alpha=out.result["alpha"]).fit(feats, np.repeat(scores, 5))
+    _, _, ref = _ridge(setup, setup / "cache-lib", out.result["alpha"])
     reg = load_published_regressor(out.result["regressor_file"])
     np.testing.assert_allclose(reg.weight.detach().numpy()[0], ref.coef_, rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="LIVE.txt"):
@@ -439,6 +466,8 @@ def test_a_dataloader_worker_killed_is_one_line_saying_what_to_lower(setup, tmp_
     setup_code = """
         from torch.utils.data import get_worker_info
         import arniqa.evaluate.features as features
+        import arniqa.models.checkpoint as checkpoint
+        checkpoint.ARNIQA = lambda name, **options: TinyARNIQA()  # the stand-in's checkpoint (the prelude's import)
         def killed(self, i):
             if get_worker_info() is not None:
                 os.kill(os.getpid(), signal.SIGKILL)
