@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arniqa.reports.html import build_report, members, write_report
+from arniqa.reports.html import members, report, write_report
 from arniqa.utils.messages import printable
 
 
@@ -38,7 +38,7 @@ def _data(text):
 
 def test_report_holds_every_row_and_a_histogram_of_all_scores(tmp_path):
     rows = _rows(500) + [{"path": "bad.jpg", "score": "", "raw_score": "", "error": "truncated"}]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    text = report(rows, tmp_path, thumbnails="none").html
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert len(data["rows"]) == 500 and data["page"] == 100
     heights = re.findall(r'<rect [^>]*height="([0-9.]+)"><title>[^<]*: (\d+)</title>', text)
@@ -51,7 +51,7 @@ def test_scores_near_the_float_bounds_are_binned_not_a_crash(tmp_path):
     convert float NaN to integer). The lowest and highest scores fall in the first and last of 30 bins, the middle
     one half-way."""
     rows = [{"path": f"{i}.jpg", "score": s, "error": ""} for i, s in enumerate(["-1e308", "0", "1e308"])]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    text = report(rows, tmp_path, thumbnails="none").html
     counts = [int(c) for c in re.findall(r"<title>[^<]* to [^<]*: (\d+)</title>", text)]
     assert counts == [1 if i in (0, 15, 29) else 0 for i in range(30)]
     assert re.search(r"<title>-1e\+308 to ", text)  # the first bin starts at the lowest score
@@ -62,7 +62,7 @@ def test_histogram_labels_of_huge_scores_are_short_and_of_ordinary_ones_as_befor
     ordinary scores keep three decimals."""
     for scores, low, high in [(["-1e308", "1e308"], "-1e+308", "1e+308"), (["0.05", "73.4567"], "0.050", "73.457")]:
         rows = [{"path": f"{i}.jpg", "score": s, "error": ""} for i, s in enumerate(scores)]
-        text = build_report(rows, tmp_path, thumbnails="none")
+        text = report(rows, tmp_path, thumbnails="none").html
         assert re.findall(r"<text [^>]*>([^<]*)</text>", text)[:2] == [low, high]
         assert max(map(len, re.findall(r"<title>([^<]*)</title>", text))) < 40
 
@@ -89,7 +89,7 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     rows = _rows(3) + [
         {"path": p, "score": s, "raw_score": "", "error": ""} for p, s in [("n.jpg", "nan"), ("i.jpg", float("inf"))]
     ]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    text = report(rows, tmp_path, thumbnails="none").html
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[0] for row in data["rows"]] == [r["path"] for r in rows[:3]]
     assert _data(text)["failed"] == [
@@ -101,7 +101,7 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
 
 def test_a_report_of_one_image_counts_it_in_the_singular(tmp_path):
     """`arniqa score photo.jpg --html r.html` said "1 images scored" and "score (1 images, ...)"."""
-    text = build_report(_rows(1), tmp_path, thumbnails="none")
+    text = report(_rows(1), tmp_path, thumbnails="none").html
     assert "1 image scored." in text and 'aria-label="histogram of 1 score"' in text
     assert "score (1 image, highest bin 1)" in text and "1 images" not in text
 
@@ -112,7 +112,7 @@ def test_worst_and_best_never_show_an_image_twice(tmp_path):
     for rows, best_worst, shown in [(1, 12, 0), (2, 12, 1), (14, 12, 7), (23, 12, 11), (24, 12, 12), (500, 12, 12)] + [
         (500, 0, 0)
     ]:
-        text = build_report(_rows(rows), tmp_path, thumbnails="none", best_worst=best_worst)
+        text = report(_rows(rows), tmp_path, thumbnails="none", best_worst=best_worst).html
         data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
         assert data["n"] == shown and len(data["rows"]) == rows
         assert re.findall(r"<h2>(Worst|Best) (\d+)</h2>", text) == (
@@ -125,7 +125,7 @@ def test_a_report_where_no_image_was_scored_has_only_the_errors(tmp_path):
     """Every image failed: the report had a histogram saying "No scores.", empty "Worst 0" and "Best 0" sections and
     an empty table; it now says none was scored and lists the errors."""
     rows = [{"path": f"bad{i}.jpg", "score": "", "error": "truncated"} for i in range(2)]
-    text = build_report(rows, tmp_path, thumbnails="none")
+    text = report(rows, tmp_path, thumbnails="none").html
     body = text[text.index("<body>") :]
     assert re.findall(r"<h2>([^<]*)</h2>", body) == ["Could not be scored (2)"]
     assert "0 images scored, 2 could not be scored." in body
@@ -188,7 +188,7 @@ def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
     for maps in (tmp_path, tmp_path / "maps"):  # the maps beside the report, or in a folder
         for mode in ("link", "none"):
             index = {(str(tmp_path / n), 0): maps / f"{Path(n).stem}.map.png" for n in names}
-            text = build_report(rows, tmp_path, maps=index, thumbnails=mode)
+            text = report(rows, tmp_path, maps=index, thumbnails=mode).html
             data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
             by_path = {r[0]: r for r in data["rows"]}  # shown with \\xNN for bytes that are not UTF-8
             for name in names:
@@ -220,7 +220,7 @@ def test_link_thumbnails_only_for_files(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"another image")
     (tmp_path / "s.tar").write_bytes(b"a shard")
     rows = [{"path": str(tmp_path / "s.tar" / ".." / "x.jpg"), "score": 0.5}]
-    text = build_report(rows, tmp_path, thumbnails="link")
+    text = report(rows, tmp_path, thumbnails="link").html
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert data["rows"][0][4] is None
 
@@ -243,7 +243,7 @@ def test_link_thumbnails_lead_to_the_files_that_links_and_folders_of_links_name(
     out.mkdir()
     monkeypatch.chdir(tmp_path)
     paths = ["linked/a.jpg", "a-link.jpg", "linked/../deep/a.jpg", str(real / "a.jpg"), "nothing.jpg", "gone.jpg"]
-    text = build_report([{"path": p, "score": 0.1 * i} for i, p in enumerate(paths)], out, thumbnails="link")
+    text = report([{"path": p, "score": 0.1 * i} for i, p in enumerate(paths)], out, thumbnails="link").html
     links = [row[4] for row in _data(text)["rows"]]
     assert links[:4] == [os.path.relpath(real / "a.jpg", out)] * 4 and links[4:] == [None, None]
     assert all((out / urllib.parse.unquote(link)).resolve() == Path(paths[0]).resolve() for link in links[:4])
@@ -279,7 +279,7 @@ def test_a_name_with_markup_in_it_stays_inside_the_data_script(tmp_path):
     names = ["<!--<script>.jpg", "</script><b>x.jpg", "a<!--b.jpg", "q\"u'o&te.jpg", "new\nline.jpg", "u\u2028.jpg"]
     rows = [{"path": n, "score": 0.1 * i} for i, n in enumerate(names)]
     failed = [{"path": n, "score": "", "error": f"{n}: </script>"} for n in names]  # rows that failed, paged too
-    text = build_report(rows + failed, tmp_path, thumbnails="none")
+    text = report(rows + failed, tmp_path, thumbnails="none").html
     start = text.index('<script id="data" type="application/json">') + len('<script id="data" type="application/json">')
     data = text[start : text.index("</script>", start)]
     assert "<" not in data and "\u2028" not in data
@@ -304,7 +304,7 @@ def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
             self.tags.append(tag)
 
     gone = [{"path": f"/nas/{i:06d}.jpg", "score": "", "error": "[Errno 5] Input/output error"} for i in range(100_000)]
-    pages = [build_report(_rows(3) + gone[:k], tmp_path, thumbnails="none") for k in (1, 100_000)]
+    pages = [report(_rows(3) + gone[:k], tmp_path, thumbnails="none").html for k in (1, 100_000)]
     assert Elements(pages[0]).tags == Elements(pages[1]).tags
     assert '<th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>' in pages[1]
     data = _data(pages[1])
@@ -345,7 +345,7 @@ def test_thumbnails_are_shown_at_the_size_asked(tmp_path, thumbnails):
     Image.new("RGB", (400, 300), (10, 200, 30)).save(tmp_path / "a.png")
     rows = [{"path": str(tmp_path / "a.png"), "score": 0.5}, {"path": str(tmp_path / "a.png"), "score": 0.7}]
     for size in (96, 200):
-        text = build_report(rows, tmp_path, thumbnails=thumbnails, size=size)
+        text = report(rows, tmp_path, thumbnails=thumbnails, size=size).html
         assert re.search(r"td img \{ max-width: (\d+)px; max-height: (\d+)px;", text).groups() == (str(size),) * 2
         width = int(re.search(r"\.card \{ width: (\d+)px;", text)[1])
         assert width >= size + 16  # a card holds its thumbnail with room to spare
@@ -364,7 +364,7 @@ def test_a_big_report_embeds_the_lowest_and_highest_scores_and_links_the_rest(tm
     for i in range(9):
         Image.new("RGB", (40, 30), (20 * i, 0, 0)).save(tmp_path / f"{i}.png")
     rows = [{"path": str(tmp_path / f"{i}.png"), "score": float(s), "error": ""} for i, s in enumerate(scores)]
-    text = build_report(rows, tmp_path, best_worst=1)
+    text = report(rows, tmp_path, best_worst=1).html
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     ends = set(np.argsort(scores)[[0, 1, -2, -1]])
     for i, row in enumerate(data["rows"]):
@@ -390,7 +390,7 @@ def test_a_photo_that_cannot_be_read_for_its_thumbnail_is_named_in_a_warning(tmp
     ]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        text = build_report(rows, tmp_path)
+        text = report(rows, tmp_path).html
     assert [str(w.message).split(": ")[:2] for w in caught] == [
         [str(tmp_path / "cut.jpg"), "no thumbnail in the report"]
     ]

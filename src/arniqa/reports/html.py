@@ -230,19 +230,6 @@ class Report(NamedTuple):
     unmapped: int
 
 
-def build_report(
-    rows: list[dict],
-    base: Path,
-    maps: dict[tuple[str, int], Path] | None = None,
-    thumbnails: str = "embed",
-    size: int = 96,
-    best_worst: int = 12,
-    title: str = "arniqa report",
-) -> str:
-    """The report's HTML (:func:`report`)."""
-    return report(rows, base, maps, thumbnails, size, best_worst, title).html
-
-
 def report(
     rows: list[dict],
     base: Path,
