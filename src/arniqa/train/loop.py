@@ -414,7 +414,7 @@ class Trainer:
             samples = self._samples(self.epoch, self.step)
             kept = self._kept()
             where = f"at epoch {self.epoch}, step {self.step}"
-            failure = broken_image(err, kept) or worker_death(err, self.dataset, samples, kept)
+            failure = broken_image(err, self.output / STATE_FILE) or worker_death(err, self.dataset, samples, kept)
             failure = failure or lost_peer(err, where, f"; {kept}")
             if failure is None and out_of_memory(err):
                 failure = TrainingError(
