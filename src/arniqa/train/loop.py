@@ -62,6 +62,7 @@ from .state import (
     checkpoint_write,
     read_state,
     read_state_bytes,
+    resume_with,
     resumed_degrade_on,
     rng_states,
     save_state,
@@ -412,10 +413,10 @@ class Trainer:
             if isinstance(err, TrainingError) or not isinstance(err, (RuntimeError, ImageError, MemoryError)):
                 raise  # said already (a run file that cannot be written); a dead worker is a RuntimeError
             samples = self._samples(self.epoch, self.step)
-            kept = self._kept()
+            kept, state = self._kept(), self.output / STATE_FILE
             where = f"at epoch {self.epoch}, step {self.step}"
-            failure = broken_image(err, self.output / STATE_FILE) or worker_death(err, self.dataset, samples, kept)
-            failure = failure or lost_peer(err, where, f"; {kept}")
+            failure = broken_image(err, state) or worker_death(err, self.dataset, samples, kept)
+            failure = failure or lost_peer(err, where, f"; {resume_with(state) if state.exists() else kept}")
             if failure is None and out_of_memory(err):
                 failure = TrainingError(
                     f"out of memory {where} ({type(err).__name__}); lower train.batch_size or data.crop_size and "
