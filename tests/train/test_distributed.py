@@ -380,3 +380,20 @@ def test_a_group_starts_with_the_start_timeout_and_then_waits_the_long_one(tmp_p
 
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
+
+
+@pytest.mark.parametrize(("batch", "processes"), [(4, 3), (16, 6), (2, 4), (10, 4)])
+def test_a_batch_the_processes_cannot_share_says_what_to_set(short_run, monkeypatch, batch, processes):
+    """'train.batch_size=4 is not divisible by 3 processes' said nothing of what to set."""
+    import arniqa.train.distributed as distributed
+    from arniqa.train.distributed import Context
+    from arniqa.train.loop import Trainer
+
+    monkeypatch.setattr(distributed.dist, "all_gather_object", lambda errors, error: None)  # the others start well
+    with pytest.raises(ValueError) as caught:
+        Trainer(short_run(f"train.batch_size={batch}"), context=Context(0, processes, 0, torch.device("cpu")))
+    message = str(caught.value)
+    assert message.startswith(f"train.batch_size={batch} is not divisible by {processes} processes, ")
+    suggested = int(message.split("--set train.batch_size=")[1].split(")")[0])
+    assert suggested % processes == 0 and abs(suggested - batch) <= processes  # a near size they share
+    assert message.endswith(f"or run a number of processes that divides {batch}")

@@ -120,8 +120,13 @@ class Trainer:
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )
-        if cfg.batch_size % self.ctx.world_size:
-            raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by {self.ctx.world_size} processes")
+        if cfg.batch_size % (world := self.ctx.world_size):
+            raise ValueError(
+                f"train.batch_size={cfg.batch_size} is not divisible by {count(world, 'process', 'processes')}, "
+                f"each of which takes an equal share of every batch; set it to a multiple of {world} (e.g. --set "
+                f"train.batch_size={max(1, round(cfg.batch_size / world)) * world}), or run a number of processes that "
+                f"divides {cfg.batch_size}"
+            )
         self.steps_per_epoch = len(self.dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
             limit = f" (data.max_images={config.data.max_images})" if config.data.max_images is not None else ""
