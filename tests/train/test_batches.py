@@ -21,8 +21,8 @@ SETTINGS = ["data.crop_size=32", "data.max_distortions=7", "data.pristine_prob=0
             "log.every=1", "log.progress=false", "log.tensorboard=false"]  # fmt: skip
 
 
-def run(tmp_path, folder, name, *overrides, monkeypatch):
-    """Train the stand-in model for one epoch; returns (losses, final weights, trainer)."""
+def run(tmp_path, folder, name, *overrides, monkeypatch, resume=None):
+    """Train the stand-in model for one epoch (from the state ``resume``); returns (losses, final weights, trainer)."""
     import arniqa.train.loop as loop
     import arniqa.train.step as step
     from arniqa.train.loss import nt_xent as real
@@ -38,7 +38,7 @@ def run(tmp_path, folder, name, *overrides, monkeypatch):
     monkeypatch.setattr(step, "nt_xent", recording)
     config = load_config(None, [f"data.root={folder}", f"output={tmp_path / name}", *SETTINGS, *overrides])
     trainer = Trainer(config)
-    trainer.fit()
+    trainer.fit(resume=resume)
     weights = torch.load(tmp_path / name / STATE_FILE, map_location="cpu", weights_only=False)["model"]
     return losses, weights, trainer
 
@@ -124,8 +124,37 @@ def test_broken_image_is_named(tmp_path, image_folder, monkeypatch, workers):
         )
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"{image_folder / 'img99.png'}: truncated or corrupt image data")
-    # the image's own advice, then the run's: not two lists of what to do
-    assert "; copy or download it again, or remove it, and rerun (--resume from a state.pt); " in message
+    # the image's own advice, then the run's: not two lists of what to do; no state.pt yet, so nothing to resume
+    assert message.endswith(
+        "; copy or download it again, or remove it, and run the same command again (no state.pt yet)"
+    )
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_broken_after_a_checkpoint_resumes_as_the_line_says(tmp_path, image_folder, monkeypatch, workers):
+    """The line said to 'copy or download it again, or remove it, and rerun (--resume from a state.pt)': removed,
+    the run's images are others and the resume is refused. It says to resume once the file is as it was."""
+    settings = ("data.degrade_on=workers", f"data.num_workers={workers}")
+    whole, _, _ = run(tmp_path, image_folder, "whole", *settings, monkeypatch=monkeypatch)
+    run(tmp_path, image_folder, "run", *settings, "train.max_steps=1", monkeypatch=monkeypatch)
+    files = sorted(p for p in image_folder.rglob("*") if p.is_file())
+    kept = {path: path.read_bytes() for path in files}
+    for path, data in kept.items():  # their ends zeroed by a disk fault: the same sizes, so the resume starts
+        path.write_bytes(data[:200] + bytes(len(data) - 200))
+    state = tmp_path / "run" / STATE_FILE
+    with pytest.raises(TrainingError) as caught:
+        run(tmp_path, image_folder, "run", *settings, monkeypatch=monkeypatch, resume=state)
+    message = str(caught.value)
+    assert "\n" not in message and "truncated or corrupt image data" in message
+    assert f"; copy or download it again; then resume with --resume {state}, the file as it was " in message
+    assert "start a new run in another output folder" in message
+    for path, data in kept.items():  # as the line says
+        path.write_bytes(data)
+    resumed, _, _ = run(tmp_path, image_folder, "run", *settings, monkeypatch=monkeypatch, resume=state)
+    assert resumed == whole[1:]
+    files[0].unlink()  # what the line says does not resume
+    with pytest.raises(TrainingError, match="data.root holds other images than in the interrupted run"):
+        run(tmp_path, image_folder, "run", *settings, monkeypatch=monkeypatch, resume=state)
 
 
 @pytest.mark.parametrize("workers", [0, 1])

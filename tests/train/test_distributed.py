@@ -237,7 +237,11 @@ def test_a_rank_killed_mid_run_stops_the_other_with_one_line_and_a_resumable_sta
     state = tmp_path / "run" / "state.pt"
     assert status1 == -9 and (status0, len(err0)) == (2, 1), err0
     assert err0[0].startswith("error: rank 0: lost contact with another process of this run at epoch 0, step 2 (")
-    assert err0[0].endswith(f"the last good checkpoint is {state}")
+    # rank 1 wrote no line of its own (SIGKILL): rank 0's says where to look then, and how to resume
+    assert (
+        "; its own error line says why, or, for one killed by a signal (kill -9, out of memory), torchrun's " in err0[0]
+    )
+    assert err0[0].endswith(f"; resume with --resume {state}")
     assert took < 60
     assert load_state_file(state)["global_step"] == 2
     Trainer(short_run("train.checkpoint_every=1")).fit(resume=state)  # one process now: the global batch is the same
@@ -376,3 +380,20 @@ def test_a_group_starts_with_the_start_timeout_and_then_waits_the_long_one(tmp_p
 
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
+
+
+@pytest.mark.parametrize(("batch", "processes"), [(4, 3), (16, 6), (2, 4), (10, 4)])
+def test_a_batch_the_processes_cannot_share_says_what_to_set(short_run, monkeypatch, batch, processes):
+    """'train.batch_size=4 is not divisible by 3 processes' said nothing of what to set."""
+    import arniqa.train.distributed as distributed
+    from arniqa.train.distributed import Context
+    from arniqa.train.loop import Trainer
+
+    monkeypatch.setattr(distributed.dist, "all_gather_object", lambda errors, error: None)  # the others start well
+    with pytest.raises(ValueError) as caught:
+        Trainer(short_run(f"train.batch_size={batch}"), context=Context(0, processes, 0, torch.device("cpu")))
+    message = str(caught.value)
+    assert message.startswith(f"train.batch_size={batch} is not divisible by {processes} processes, ")
+    suggested = int(message.split("--set train.batch_size=")[1].split(")")[0])
+    assert suggested % processes == 0 and abs(suggested - batch) <= processes  # a near size they share
+    assert message.endswith(f"or run a number of processes that divides {batch}")

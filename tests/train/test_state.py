@@ -180,6 +180,24 @@ def test_resuming_a_finished_run_says_so_and_rewrites_nothing(tmp_path, tiny_mod
     assert {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in run.rglob("*") if f.is_file()} == files
 
 
+def test_resuming_from_the_run_folder_says_which_file_to_give(tmp_path, tiny_model):
+    """`--resume run` (the folder) said 'cannot read the training state (Is a directory); check the path'."""
+    from faults import cli, train_config
+
+    run = tmp_path / "run"
+    config = train_config(tmp_path, run, train={"max_steps": 2, "epochs": 3})
+    assert cli("train", config).exit_code == 0
+    result = cli("train", config, "--resume", run)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"error: {run}: a folder, not a training state; resume with --resume {run / STATE_FILE}\n"
+    assert cli("train", config, "--resume", run / STATE_FILE).exit_code == 0  # as the line says
+    result = cli("train", config, "--resume", tmp_path)  # no state.pt in it
+    assert result.exit_code == 2 and result.stderr == (
+        f"error: {tmp_path}: a folder, not a training state; resume from the state.pt in the folder of the "
+        "interrupted run\n"
+    )
+
+
 def test_resuming_a_finished_run_whose_model_is_missing_writes_it_again_and_nothing_else(tmp_path, tiny_model):
     # before: a progress bar at "loss nan lr 0.00e+00", "model written to ...", config.yaml and run.log written again
     from faults import cli, train_config

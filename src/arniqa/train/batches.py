@@ -21,17 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import suppress
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ..data.images import GET_AGAIN, ImageError
+from ..constants import STATE_FILE
+from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from ..utils.messages import one_line
 from ..utils.runtime import host_cores, worker_killed
-from .state import TrainingError
+from .state import TrainingError, resume_with
 
 CORES_PER_GPU_PROCESS = 4
 
@@ -173,11 +175,12 @@ def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampl
     )
 
 
-def broken_image(err: BaseException, kept: str) -> TrainingError | None:
+def broken_image(err: BaseException, state: Path) -> TrainingError | None:
     """A one-line TrainingError when ``err`` is a training image that cannot be decoded: an ImageError raised
     here (no workers), or PyTorch's RuntimeError for one raised in a DataLoader worker, which holds the
     worker's traceback, ending with the ImageError's message (which may span lines: a file name may hold a
-    newline); else None. ``kept``: what the run can resume from."""
+    newline); else None. ``state``: the run's state.pt, there or not yet. A run resumes only on the images it
+    started with, so with a state the line says to resume once the file is back as it was."""
     if isinstance(err, ImageError):
         reason = str(err)
     elif isinstance(err, RuntimeError) and str(err).startswith("Caught ImageError"):
@@ -185,8 +188,12 @@ def broken_image(err: BaseException, kept: str) -> TrainingError | None:
         reason = str(err).split(f"\n{ImageError.__module__}.{ImageError.__qualname__}: ", 1)[-1].rstrip("\n")
     else:
         return None
-    todo = ", or remove it, and rerun" if reason.endswith(GET_AGAIN) else "; remove or replace the image and rerun"
-    return TrainingError(f"{one_line(reason)}{todo} (--resume from a state.pt); {kept}")
+    if not state.exists():
+        return TrainingError(f"{one_line(reason)}, or remove it, and run the same command again (no {STATE_FILE} yet)")
+    return TrainingError(
+        f"{one_line(reason)}; then {resume_with(state)}, the file as it was when the run started (a run resumes "
+        "only on the images it started with: to leave it out or change it, start a new run in another output folder)"
+    )
 
 
 def step_files(dataset: PristinePairs, samples: EpochSampler, step: int) -> list[str]:

@@ -152,7 +152,8 @@ def lost_peer(err: Exception, where: str, then: str = "") -> TrainingError | Non
     if not isinstance(err, getattr(dist, "DistError", ())) and "gloo" not in str(err):
         return None
     return TrainingError(
-        f"lost contact with another process of this run {where} ({reason(err)}); its own error line says why{then}"
+        f"lost contact with another process of this run {where} ({reason(err)}); its own error line says why, or, "
+        f"for one killed by a signal (kill -9, out of memory), torchrun's summary of the failed processes{then}"
     )
 
 

@@ -62,6 +62,7 @@ from .state import (
     checkpoint_write,
     read_state,
     read_state_bytes,
+    resume_with,
     resumed_degrade_on,
     rng_states,
     save_state,
@@ -119,8 +120,13 @@ class Trainer:
         self.dataset = PristinePairs(
             files, config.data.crop_size, config.data.max_distortions, config.data.pristine_prob, cfg.seed
         )
-        if cfg.batch_size % self.ctx.world_size:
-            raise ValueError(f"train.batch_size={cfg.batch_size} is not divisible by {self.ctx.world_size} processes")
+        if cfg.batch_size % (world := self.ctx.world_size):
+            raise ValueError(
+                f"train.batch_size={cfg.batch_size} is not divisible by {count(world, 'process', 'processes')}, "
+                f"each of which takes an equal share of every batch; set it to a multiple of {world} (e.g. --set "
+                f"train.batch_size={max(1, round(cfg.batch_size / world)) * world}), or run a number of processes that "
+                f"divides {cfg.batch_size}"
+            )
         self.steps_per_epoch = len(self.dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
             limit = f" (data.max_images={config.data.max_images})" if config.data.max_images is not None else ""
@@ -412,10 +418,10 @@ class Trainer:
             if isinstance(err, TrainingError) or not isinstance(err, (RuntimeError, ImageError, MemoryError)):
                 raise  # said already (a run file that cannot be written); a dead worker is a RuntimeError
             samples = self._samples(self.epoch, self.step)
-            kept = self._kept()
+            kept, state = self._kept(), self.output / STATE_FILE
             where = f"at epoch {self.epoch}, step {self.step}"
-            failure = broken_image(err, kept) or worker_death(err, self.dataset, samples, kept)
-            failure = failure or lost_peer(err, where, f"; {kept}")
+            failure = broken_image(err, state) or worker_death(err, self.dataset, samples, kept)
+            failure = failure or lost_peer(err, where, f"; {resume_with(state) if state.exists() else kept}")
             if failure is None and out_of_memory(err):
                 failure = TrainingError(
                     f"out of memory {where} ({type(err).__name__}); lower train.batch_size or data.crop_size and "

@@ -173,6 +173,10 @@ def read_state_bytes(path: Path, size: int = -1) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read(size)
+    except IsADirectoryError:  # the run folder, given for its state.pt
+        held = Path(path) / STATE_FILE
+        todo = resume_with(held) if held.is_file() else _not_a_state(Path(path))
+        raise StateError(f"{path}: a folder, not a training state; {todo}") from None
     except OSError as err:
         raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
 
