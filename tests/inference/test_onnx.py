@@ -121,12 +121,26 @@ def test_an_onnx_file_is_scored_in_the_protocol_it_was_exported_for(published, e
     assert torch.allclose(cli, torch_rows["pyiqa"], atol=TOL, rtol=0)
 
 
-def test_engine_exports_on_the_fly_into_the_cache(published, photos, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """A cache folder shared by this module's tests that ask for ``encoder_cache``."""
+    return tmp_path_factory.mktemp("encoder-cache")
+
+
+@pytest.fixture
+def encoder_cache(shared_cache, monkeypatch):
+    """ARNIQA_CACHE for this test: a cache empty until :func:`test_engine_exports_on_the_fly_into_the_cache` exports
+    the published encoder into it; later tests reuse that export (a ResNet50's: seconds)."""
+    monkeypatch.setenv("ARNIQA_CACHE", str(shared_cache))
+    return shared_cache
+
+
+def test_engine_exports_on_the_fly_into_the_cache(published, photos, encoder_cache):
     d, _, _ = published
-    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
+    assert not (encoder_cache / "onnx").exists()  # the first test on this cache
     ref = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="torch")
     mine = load("arniqa-koniq10k", device="cpu", weights_dir=d, protocol="crops", engine="onnxruntime")
-    cached = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    cached = list((encoder_cache / "onnx").glob("*.onnx"))
     assert len(cached) == 1 and mine.engine.path == cached[0]
     assert [o.name for o in mine.engine.session.get_outputs()] == ["embedding"]  # the regressor runs in torch
     a = ref.score(photos, return_features=True)
@@ -221,7 +235,7 @@ def test_cuda_needs_onnxruntime_cuda_and_gets_the_gpu_it_names(published, export
     assert asked == [[("CUDAExecutionProvider", {"device_id": i}), "CPUExecutionProvider"] for i in (1, 0, 2)]
 
 
-def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos):
+def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published, photos, encoder_cache):
     d, _, _ = published
     default = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="pyiqa")
     assert default.engine.name == "onnxruntime" and default.batch_size == 1 and not default.channels_last
@@ -234,15 +248,16 @@ def test_cpu_defaults_pick_onnxruntime_unless_a_torch_option_is_given(published,
 def test_export_leaves_the_model_as_it_was(tmp_path):
     """Exporting traces copies: a model in eval mode stays in eval mode (torch.onnx.export restores the mode
     of the module it traces, a fresh wrapper in train mode before), with its weights and layout untouched."""
-    from arniqa.inference.onnx_export import export_onnx
-    from arniqa.models import ARNIQA
+    from tiny_arniqa import TinyARNIQA
 
-    model = ARNIQA("resnet50").eval().to(memory_format=torch.channels_last)
+    from arniqa.inference.onnx_export import export_onnx
+
+    model = TinyARNIQA().eval().to(memory_format=torch.channels_last)  # its conv: a 4-d weight, as a ResNet50's
     before = {k: v.clone() for k, v in model.state_dict().items()}
     export_onnx(model, None, tmp_path / "m.onnx")
     assert not any(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert model.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, monkeypatch):

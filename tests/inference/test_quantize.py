@@ -163,9 +163,23 @@ def test_int8_rows_follow_fp32_rows(published, int8_export, folder):
     )
 
 
-@pytest.mark.slow  # two quantizations of a ResNet50 (about a minute)
-def test_precision_int8_caches_beside_the_fp32_export(published, calibration, photos, tmp_path, monkeypatch):
-    d, _, _ = published
+def test_precision_int8_caches_beside_the_fp32_export(calibration, tmp_path, monkeypatch):
+    """On the published layout of the stand-in model (tests/tiny_arniqa.py, 8-d regressors): the cache's files and
+    names are the point, not the encoder."""
+    import torch
+    from scoring_data import save_scripted_regressor
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.published as published
+
+    d = tmp_path / "weights"
+    d.mkdir()
+    torch.manual_seed(0)
+    encoder = TinyARNIQA().eval()
+    torch.save(encoder.state_dict(), d / "ARNIQA.pth")
+    for seed, name in enumerate(("kadid10k", "live")):
+        save_scripted_regressor(d / f"regressor_{name}.pth", torch.randn(1, 8), torch.tensor(3.0 + seed))
+    monkeypatch.setattr(published, "published_encoder", lambda path: encoder)
     monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path / "cache"))
     first = load("arniqa-kadid10k", device="cpu", weights_dir=d, precision="int8", calibrate=calibration)
     files = sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))

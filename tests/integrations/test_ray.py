@@ -54,9 +54,20 @@ def inputs(tmp_path_factory):
     return d
 
 
-def _score(weights_dir, out, *args):
-    """``arniqa score ARGS`` of the published-layout model, protocol whole, rows into ``out``."""
-    args = [*args, "--weights-dir", weights_dir, "--protocol", "whole", "-o", out]
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """The tests' stand-in model as an ONNX file (tests/tiny_arniqa.py), for the runs where the rows, not the
+    encoder, are the point: Ray's actors load it in a blink, a published ResNet50 in seconds each."""
+    from tiny_arniqa import tiny_onnx
+
+    return tiny_onnx(tmp_path_factory.mktemp("tiny") / "tiny.onnx")[2]
+
+
+def _score(model, out, *args):
+    """``arniqa score ARGS`` of ``model`` (a folder of published-layout weights, or an ONNX file), protocol whole,
+    rows into ``out``."""
+    given = "--weights-dir" if model.is_dir() else "--checkpoint"
+    args = [*args, given, model, "--protocol", "whole", "-o", out]
     return CliRunner().invoke(app, ["score", *map(str, args)], catch_exceptions=False)
 
 
@@ -76,18 +87,18 @@ def _same_rows(a, b):
 
 
 @pytest.fixture(scope="module")
-def local_run(weights_dir, inputs, tmp_path_factory):
-    """The rows of a local run (no Ray) over the folder and the shards, and its exit status."""
+def local_run(tiny_model, inputs, tmp_path_factory):
+    """The rows of a local run (no Ray) of the stand-in model over the folder and the shards, and its exit status."""
     out = tmp_path_factory.mktemp("local") / "local.csv"
-    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS)
+    r = _score(tiny_model, out, inputs / "photos", inputs / SHARDS)
     return r.exit_code, _rows(out)
 
 
-def test_ray_run_gives_the_local_rows(weights_dir, inputs, local_run, tmp_path):
+def test_ray_run_gives_the_local_rows(tiny_model, inputs, local_run, tmp_path):
     code, local = local_run
     assert code == 1
     out = tmp_path / "ray.csv"
-    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "2")
+    r = _score(tiny_model, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "2")
     assert r.exit_code == 1, r.stderr
     rows = _rows(out)
     _same_rows(rows, local)
@@ -152,12 +163,12 @@ def test_ray_run_explains_an_onnx_file_with_its_own_head(inputs, tmp_path, monke
     assert sum(bool(e and s) for e, s in explained) == 6
 
 
-def test_resumed_ray_run_skips_what_was_done(weights_dir, inputs, local_run, tmp_path):
+def test_resumed_ray_run_skips_what_was_done(tiny_model, inputs, local_run, tmp_path):
     _, local = local_run
     out = tmp_path / "resumed.csv"
-    assert _score(weights_dir, out, inputs / "photos", "--ray", "local").exit_code == 1
+    assert _score(tiny_model, out, inputs / "photos", "--ray", "local").exit_code == 1
     before = out.read_text()
-    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--resume")
+    r = _score(tiny_model, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--resume")
     assert r.exit_code == 1 and "resuming: 8 of 16 paths" in r.stderr
     assert "7 of 16 images could not be scored, 2 of them in the rows resumed" in r.stderr  # as one run of the 16
     assert out.read_text().startswith(before)
@@ -261,7 +272,7 @@ def test_evaluation_features_on_ray_fill_the_same_cache(inputs, tmp_path):
     np.testing.assert_array_equal(cached, again)  # the key of a local run finds the Ray run's features
 
 
-def test_more_workers_than_the_cluster_holds_start_with_what_fits(weights_dir, inputs, local_run, tmp_path):
+def test_more_workers_than_the_cluster_holds_start_with_what_fits(tiny_model, inputs, local_run, tmp_path):
     """--ray-workers 1000 on 2 CPUs: the actor pool starts with 2 actors and the run gives the local rows (it waited
     for all 1000 actors to start, forever, its memory growing)."""
     from arniqa.integrations.ray import worker_slots
@@ -269,7 +280,7 @@ def test_more_workers_than_the_cluster_holds_start_with_what_fits(weights_dir, i
     actors, slots = worker_slots("cpu", 1000)
     assert actors == 2 and slots["num_cpus"] == 1
     out = tmp_path / "many.csv"
-    r = _score(weights_dir, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "1000")
+    r = _score(tiny_model, out, inputs / "photos", inputs / SHARDS, "--ray", "local", "--ray-workers", "1000")
     assert r.exit_code == 1, r.stderr
     _same_rows(_rows(out), local_run[1])
 
@@ -292,12 +303,12 @@ def test_the_pool_never_asks_for_more_actors_than_it_has_blocks():
                 assert 1 <= size <= per_call and blocks == -(-rows // size) and blocks >= actors
 
 
-def test_one_image_on_ray_gives_no_warning_about_idle_actors(weights_dir, inputs, tmp_path):
+def test_one_image_on_ray_gives_no_warning_about_idle_actors(tiny_model, inputs, tmp_path):
     import warnings
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        r = _score(weights_dir, tmp_path / "one.csv", inputs / "photos" / "p0.jpg", "--ray", "local")
+        r = _score(tiny_model, tmp_path / "one.csv", inputs / "photos" / "p0.jpg", "--ray", "local")
     assert r.exit_code == 0, r.stderr
     assert len(_rows(tmp_path / "one.csv")) == 1
     assert not [w for w in seen if "concurrent actors" in str(w.message)], [str(w.message) for w in seen]
