@@ -636,7 +636,7 @@ def test_a_run_file_that_cannot_be_written_gets_the_advice_of_its_error(tmp_path
     from arniqa.train.state import checkpoint_write
 
     state = tmp_path / "state.pt"
-    for then in (" and run the same command again (no state.pt yet)", f" and resume with --resume {state}"):
+    for then in ("; then run the same command again (no state.pt yet)", f"; then resume with --resume {state}"):
         for path in (state, tmp_path / "snapshots" / "step5.safetensors"):
             with pytest.raises(TrainingError) as caught, checkpoint_write(path, "the last one is kept"):
                 raise error
@@ -662,7 +662,7 @@ def test_running_out_of_memory_writing_the_state_does_not_say_to_lower_the_batch
     said = str(caught.value)
     assert said.startswith(f"{tmp_path / 'run' / STATE_FILE}: cannot write it (MemoryError); ")
     assert said.endswith(
-        "; free memory (the state holds the model and its optimizer, whatever the batch size) and run the same "
+        "; free memory (the state holds the model and its optimizer, whatever the batch size); then run the same "
         "command again (no state.pt yet)"  # its first checkpoint
     )
     assert "batch_size" not in said
