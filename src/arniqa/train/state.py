@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from ..constants import STATE_FILE
 from ..utils.files import out_of_space, save_torch
 from ..utils.runtime import out_of_memory
-from .config import Config
+from .config import Config, yaml_value
 
 # Settings a resumed run must share with the interrupted one: (config section, key).
 RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone"), ("data", "crop_size"))
@@ -293,7 +293,8 @@ def read_state(
         if key in state["config"].get(section, {}):
             saved[section, key] = state["config"][section][key]
     changed = [
-        f"{section}.{key} was {old!r} in the interrupted run, now {getattr(getattr(config, section), key)!r}"
+        f"{section}.{key} was {yaml_value(old)} in the interrupted run, now "
+        f"{yaml_value(getattr(getattr(config, section), key))}"
         for (section, key), old in saved.items()
         if old != getattr(getattr(config, section), key)
     ]
@@ -303,7 +304,7 @@ def read_state(
     for key in KERNEL_KEYS:
         old, new = in_effect.get(key), kernels[key]
         if old is not None and new is not None and old != new:
-            changed.append(f"train.{key} was {old!r} in the interrupted run, now {new!r}")
+            changed.append(f"train.{key} was {yaml_value(old)} in the interrupted run, now {yaml_value(new)}")
     if then is not None and then != images:
         changed.append(
             f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
