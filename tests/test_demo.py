@@ -189,3 +189,49 @@ def test_the_demos_examples_keep_the_pixel_bound(tmp_path, monkeypatch):
     with pytest.raises(ImageError, match="image too large: 100010000 pixels, over the bound of 100000000"):
         score_examples(None, [big], tmp_path / "examples", None, None, "whole", "cpu")
     assert decoded == []
+
+
+def test_a_full_disk_in_the_demos_training_says_to_rerun_the_demo_which_resumes_it(tmp_path, monkeypatch):
+    """The trainer's line said 'then resume with --resume DEMO/run/state.pt', an option arniqa demo does not have.
+    It says to rerun the demo, and the rerun resumes the run from that state.pt."""
+    from faults import cli, cli_child, demo_photos, last_line_error
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.demo
+    import arniqa.train.loop as loop
+
+    out = tmp_path / "demo"
+    demo_photos(out / "photos")
+    # the first state.pt written (step 2, an epoch: 8 photos, batch 4), the disk fills: no file grows past half
+    # its size (EFBIG, as on a full disk), which the logs stay under
+    fill_after_first_state = """
+import resource
+real = loop.Trainer.save_state
+def save_state(self):
+    real(self)
+    size = (self.output / "state.pt").stat().st_size // 2
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+loop.Trainer.save_state = save_state
+"""
+    args = ("demo", "-o", out, "--steps", 10, "--crop-size", 32)
+    first = cli_child(*args, setup=fill_after_first_state)
+    assert first.returncode == 2, first.stderr
+    line = last_line_error(first.stderr)
+    assert line.endswith("; free disk space; then rerun arniqa demo with the same -o to go on"), line
+    assert "--resume" not in first.stderr
+
+    class Trained(Exception):
+        pass
+
+    def stop_after_training(*args, **kwargs):
+        raise Trained
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    monkeypatch.setattr(arniqa.demo, "load_checkpoint", stop_after_training)
+    again = cli(*args)  # as the line says
+    assert isinstance(again.exception, Trained), again.output
+    assert f"resumed from {out / 'run' / 'state.pt'} at global step 2" in (out / "run" / "run.log").read_text()
+    with open(out / "run" / "log.csv", newline="") as f:
+        assert [int(row["global_step"]) for row in csv.DictReader(f)] == list(range(1, 11))
+    assert (out / "run" / "model.safetensors").is_file()

@@ -402,3 +402,61 @@ def test_a_damaged_study_json_is_named_before_any_work(study, text):
     with pytest.raises(AblationError, match=re.escape(f"{out / 'study.json'}: ")):
         run_ablation(config, quiet=True)
     assert not calls and not (out / "data").exists()
+
+
+def test_a_broken_image_fails_its_runs_and_rerunning_as_the_line_says_finishes_the_study(tmp_path, monkeypatch):
+    """A training image that could not be decoded failed the run with the trainer's line, 'then resume with
+    --resume RUN/state.pt', an option arniqa ablate does not have. The line says to rerun the command, and doing so
+    (the file put back) resumes the interrupted run and finishes the study with an uninterrupted study's results."""
+    from faults import cli, tiny_ablation
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+    from arniqa.cli import EXIT_FAILED, EXIT_OK
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    monkeypatch.setattr(runner, "initial_model", lambda config: TinyARNIQA())
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    monkeypatch.setattr(TinyARNIQA, "encoder", property(lambda self: self.conv), raising=False)
+    # two steps of one epoch each (2 training images, batch 2), a state.pt after each
+    settings = ("seeds=[0]", "recipe.train.epochs=2", "recipe.train.max_steps=2", "recipe.train.checkpoint_every=1")
+    args = tiny_ablation(tmp_path, *settings)
+    out = tmp_path / "out"
+    whole = cli(*args, "-o", tmp_path / "whole")  # the same study, uninterrupted
+    assert whole.exit_code == EXIT_OK, whole.output
+
+    kept = {}
+    real_save = loop.Trainer.save_state
+
+    def save_then_break(trainer):  # the first run's first state.pt written, its images' ends zeroed (a disk fault)
+        real_save(trainer)
+        if not kept:
+            for link in (out / "data" / "train").iterdir():
+                kept[link.resolve()] = data = link.resolve().read_bytes()
+                link.resolve().write_bytes(data[:100] + bytes(len(data) - 100))
+
+    monkeypatch.setattr(loop.Trainer, "save_state", save_then_break)
+    broken = cli(*args)
+    assert broken.exit_code == EXIT_FAILED, broken.output
+    failed = [
+        line for line in broken.stderr.splitlines() if line.startswith("failed: ") and " seed 0 trained: " in line
+    ]
+    assert [line.split(":")[1] for line in failed] == [f" {v} seed 0 trained" for v in VARIANTS]
+    assert "--resume" not in broken.stderr
+    assert all("truncated or corrupt image data" in line for line in failed)
+    assert all(
+        line.endswith("; copy or download it again; then rerun the same arniqa ablate command to go on")
+        for line in failed
+    )
+    assert (out / "resnet50" / "seed0" / "train" / "state.pt").is_file()  # the first run stopped after step 1
+
+    monkeypatch.setattr(loop.Trainer, "save_state", real_save)
+    for path, data in kept.items():  # as the line says: the file again, then the same command
+        path.write_bytes(data)
+    again = cli(*args)
+    assert again.exit_code == EXIT_OK, again.output
+    for variant in VARIANTS:
+        finished, uninterrupted = result(out, variant, 0, "trained"), result(tmp_path / "whole", variant, 0, "trained")
+        assert finished["fingerprint"] == uninterrupted["fingerprint"] and finished["step"] == 2
+        assert finished["benchmarks"] == uninterrupted["benchmarks"]
+    assert result(out, "resnet50", 0, "trained")["training"]["resumed"] is True

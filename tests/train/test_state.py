@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -295,6 +296,26 @@ def test_resume_names_every_changed_setting_in_one_line(tmp_path, short_run, tin
     )
 
 
+def test_resume_names_the_changed_values_as_a_config_file_writes_them(tmp_path, short_run, tiny_model):
+    """The values were Python's ('optim.t0_steps was None', 'False', '(1,)'), where a config or --set writes null,
+    false, [1]: each is now written as YAML writes it, and reads back as the value."""
+    Trainer(short_run("train.max_steps=1", "train.channels_last=false")).fit()
+    changed = ("optim.t0_steps=100", "train.channels_last=true", "model.se_stages=[1, 2]", "optim.eta_min=0.0001")
+    with pytest.raises(TrainingError) as err:
+        Trainer(short_run(*changed)).fit(resume=tmp_path / "run" / STATE_FILE)
+    message = str(err.value)
+    said = dict(re.findall(r"(\w+\.\w+) was (.*?) in the interrupted run", message))
+    assert said.keys() == {setting.split("=")[0] for setting in changed}
+    assert (said["optim.t0_steps"], said["train.channels_last"]) == ("null", "false")
+    for setting in changed:
+        key, value = setting.split("=")
+        assert f"{key} was {said[key]} in the interrupted run, now {value}" in message
+    before = short_run("train.max_steps=1", "train.channels_last=false")
+    for key, text in said.items():  # each reads back, as YAML, as the interrupted run's value
+        section, name = key.split(".")
+        assert yaml.safe_load(text) == getattr(getattr(before, section), name)
+
+
 def rewrite_first_png(folder):
     """One image of ``folder`` rewritten as another picture of another size, under the same name."""
     from PIL import Image
@@ -493,8 +514,8 @@ def test_kernel_settings_changed_where_they_take_effect_are_refused(tmp_path, sh
     with pytest.raises(TrainingError) as err:
         read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": False})
     assert (
-        f"{state}: train.deterministic was False in the interrupted run, now True; train.sync_batchnorm was True in "
-        "the interrupted run, now False; resume with the settings"
+        f"{state}: train.deterministic was false in the interrupted run, now true; train.sync_batchnorm was true in "
+        "the interrupted run, now false; resume with the settings"
     ) in str(err.value)
     for now in ({"deterministic": False, "sync_batchnorm": True}, {"deterministic": None, "sync_batchnorm": None}):
         read_state(state, config, images, ("device", "cpu"), now)  # the same, or taking no effect here
@@ -502,7 +523,7 @@ def test_kernel_settings_changed_where_they_take_effect_are_refused(tmp_path, sh
     read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": False})
 
     edit_state(state, kernels=None, config={"train.deterministic": False})  # an older state
-    with pytest.raises(TrainingError, match="train.deterministic was False in the interrupted run, now True"):
+    with pytest.raises(TrainingError, match="train.deterministic was false in the interrupted run, now true"):
         read_state(state, config, images, ("device", "cpu"), {"deterministic": True, "sync_batchnorm": None})
     read_state(state, config, images, ("device", "cpu"), {"deterministic": None, "sync_batchnorm": None})
 
@@ -636,7 +657,7 @@ def test_a_run_file_that_cannot_be_written_gets_the_advice_of_its_error(tmp_path
     from arniqa.train.state import checkpoint_write
 
     state = tmp_path / "state.pt"
-    for then in (" and run the same command again (no state.pt yet)", f" and resume with --resume {state}"):
+    for then in ("; then run the same command again (no state.pt yet)", f"; then resume with --resume {state}"):
         for path in (state, tmp_path / "snapshots" / "step5.safetensors"):
             with pytest.raises(TrainingError) as caught, checkpoint_write(path, "the last one is kept"):
                 raise error
@@ -662,7 +683,7 @@ def test_running_out_of_memory_writing_the_state_does_not_say_to_lower_the_batch
     said = str(caught.value)
     assert said.startswith(f"{tmp_path / 'run' / STATE_FILE}: cannot write it (MemoryError); ")
     assert said.endswith(
-        "; free memory (the state holds the model and its optimizer, whatever the batch size) and run the same "
+        "; free memory (the state holds the model and its optimizer, whatever the batch size); then run the same "
         "command again (no state.pt yet)"  # its first checkpoint
     )
     assert "batch_size" not in said

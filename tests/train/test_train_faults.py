@@ -368,8 +368,9 @@ def test_running_out_of_memory_in_a_step_is_one_line_saying_what_to_lower(tmp_pa
     with pytest.raises(TrainingError) as caught:
         trainer.fit()
     assert str(caught.value) == (
-        "out of memory at epoch 0, step 1 (RuntimeError); lower train.batch_size or data.crop_size and rerun "
-        f"(--resume from a state.pt); the last good checkpoint is {tmp_path / 'run' / STATE_FILE}"
+        f"out of memory at epoch 0, step 1 (RuntimeError); free memory; then resume with --resume "
+        f"{tmp_path / 'run' / STATE_FILE}, or start a new run with a lower train.batch_size or data.crop_size in "
+        "another output folder"
     )
     assert "DefaultCPUAllocator" in str(caught.value.__cause__)
 

@@ -3,9 +3,10 @@ model on the benchmarks (evaluation), the runner and the report (statistics, plo
 everything below it: constants, utils, degradations, data, models, evaluate and train. The config imports no
 torch (a bad config is one line before it); the rest imports torch when first used."""
 
-from .config import AblationConfig, AblationError, load_ablation_config
+from .config import GO_ON, AblationConfig, AblationError, load_ablation_config
 
 __all__ = [
+    "GO_ON",
     "AblationConfig",
     "AblationError",
     "load_ablation_config",

@@ -20,6 +20,8 @@ from ..train.config import Config, ConfigError, build_dataclass, build_values, c
 from ..utils.runtime import check_device, check_workers
 from .layout import AblationError, stages
 
+# how a stopped or failed study goes on: its runner skips what is done and resumes an interrupted training run
+GO_ON = "rerun the same arniqa ablate command to go on"
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
 
 

@@ -39,12 +39,12 @@ from threadpoolctl import threadpool_limits
 from ..models.checkpoint import load_checkpoint
 from ..train import loop
 from ..train.factory import build_model
-from ..train.state import STATE_FILE, StateError
+from ..train.state import STATE_FILE, StateError, TrainingError
 from ..utils.console import terminal
 from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
 from ..utils.names import count
 from ..utils.runtime import resolve_device
-from .config import AblationConfig, AblationError
+from .config import GO_ON, AblationConfig, AblationError
 from .evaluation import evaluate_model
 from .layout import RESULT, TRAINING, has_runs, read_json, read_runs, result_path, run_folder, runs_path, stage_step
 from .prepare import prepare_benchmarks, pristine_split, split_pristine
@@ -272,9 +272,11 @@ def _study(config: AblationConfig, out: Path, command: str | None, console: Cons
         except Exception as err:  # one failed job must not lose the others
             if (full := out_of_space(err)) is not None:  # but a full disk fails every job after it: stop
                 raise full from err
-            failed.append((variant, seed, stage, f"{type(err).__name__}: {err}"))
-            console.print(f"failed: {type(err).__name__}: {err}", style="red")
-            console.print(traceback.format_exc())
+            said = err.going_on(GO_ON) if isinstance(err, TrainingError) else None  # the trainer's line, said whole
+            failed.append((variant, seed, stage, f"{type(err).__name__}: {said or err}"))
+            console.print(f"failed: {failed[-1][3]}", style="red")
+            if said is None:
+                console.print(traceback.format_exc())
             continue
         done += 1
         console.print(f"    done in {time.perf_counter() - t0:.1f} s")

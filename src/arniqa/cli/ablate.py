@@ -37,8 +37,9 @@ def ablate(
     Finished runs are skipped and an interrupted training run resumes; the report is report.md, summary.json
     and plots."""
     runtime.keep_freed_memory()
-    advice = go_on("rerun the same arniqa ablate command to go on")  # Ctrl-C, a signal: a rerun resumes what was done
-    from ..ablation import load_ablation_config  # no torch: a config that cannot be used is one line at once
+    from ..ablation import GO_ON, load_ablation_config  # no torch: a config that cannot be used is one line at once
+
+    advice = go_on(GO_ON)  # Ctrl-C, a signal: a rerun resumes what was done
 
     try:
         cfg = load_ablation_config(config, overrides)

@@ -39,7 +39,9 @@ def demo(
             )
     except Stopped as err:  # a signal in the training: its state is saved, and a rerun resumes it
         stop(err, advice)
-    except (TrainingError, ValueError, OutputBusy) as err:  # run/state.pt unreadable, a folder in use, a bad setting
+    except TrainingError as err:  # a failed training run: a rerun resumes it (or, from the start, runs it again)
+        fail(err.going_on(advice), EXIT_USAGE)
+    except (ValueError, OutputBusy) as err:  # a folder in use, a bad setting
         fail(str(err), EXIT_USAGE)
     typer.echo(f"report: {report}")
     typer.echo(WARNING)

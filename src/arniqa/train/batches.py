@@ -27,13 +27,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ..constants import STATE_FILE
 from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, collate, stack_crops
 from ..degradations.sampler import apply_chains
 from ..utils.messages import one_line
 from ..utils.runtime import host_cores, worker_killed
-from .state import TrainingError, resume_with
+from .state import TrainingError, go_on_from
 
 CORES_PER_GPU_PROCESS = 4
 
@@ -149,13 +148,15 @@ def batch_crops(batch: dict, device: torch.device, seed: int, epoch: int, step: 
     return x
 
 
-def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampler, kept: str) -> TrainingError | None:
+def worker_death(
+    err: BaseException, dataset: PristinePairs, samples: EpochSampler, state: Path
+) -> TrainingError | None:
     """A TrainingError naming the epoch, the step (``samples.start_step``, the first not done) and its
     images when ``err`` is PyTorch's report of a dead DataLoader worker (killed, out of memory), which
     it raises wherever the training process is when it learns of it; else None. A worker killed by SIGKILL
     (:func:`~arniqa.utils.runtime.worker_killed`, also when the main process was waiting for a batch and was
-    told only "exited unexpectedly") is said to be most likely out of memory. ``kept`` says which checkpoint
-    the run can resume from."""
+    told only "exited unexpectedly") is said to be most likely out of memory. ``state``: the run's state.pt,
+    there or not yet (a resume may lower data.num_workers; not train.batch_size)."""
     if not isinstance(err, RuntimeError) or "DataLoader worker (pid" not in str(err):
         return None  # errors raised in a worker name their file themselves
     step = samples.start_step
@@ -164,15 +165,10 @@ def worker_death(err: BaseException, dataset: PristinePairs, samples: EpochSampl
         f"{', '.join(step_files(dataset, samples, step))}; the first step not done, the worker may have been "
         f"building one of the next batches): {str(err).strip().rstrip('.')}"
     )
+    then = f"{go_on_from(state)}, with a lower data.num_workers if need be"
     if worker_killed(err):
-        return TrainingError(
-            f"{where} (SIGKILL: most likely out of memory); lower data.num_workers or train.batch_size and rerun "
-            f"(--resume from a state.pt); {kept}"
-        )
-    return TrainingError(
-        f"{where}; {kept}. If memory ran out, lower data.num_workers (or train.batch_size); then resume from the "
-        "last state.pt."
-    )
+        return TrainingError(f"{where} (SIGKILL: most likely out of memory); free memory", then)
+    return TrainingError(f"{where}; if memory ran out, free memory", then)
 
 
 def broken_image(err: BaseException, state: Path) -> TrainingError | None:
@@ -189,10 +185,11 @@ def broken_image(err: BaseException, state: Path) -> TrainingError | None:
     else:
         return None
     if not state.exists():
-        return TrainingError(f"{one_line(reason)}, or remove it, and run the same command again (no {STATE_FILE} yet)")
+        return TrainingError(one_line(reason), f"{go_on_from(state)}, or remove it first")
     return TrainingError(
-        f"{one_line(reason)}; then {resume_with(state)}, the file as it was when the run started (a run resumes "
-        "only on the images it started with: to leave it out or change it, start a new run in another output folder)"
+        one_line(reason),
+        f"{go_on_from(state)}, the file as it was when the run started (a run resumes only on the images it started "
+        "with: to leave it out or change it, start a new run in another output folder)",
     )
 
 

@@ -165,6 +165,13 @@ class ConfigLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
 
+def yaml_value(value: Any) -> str:
+    """``value`` as a config file or ``--set`` writes it, on one line: ``null``, ``true``, ``[1, 2]``, ``0.1``."""
+    if isinstance(value, tuple):
+        value = list(value)
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("...\n").strip()
+
+
 def parse_yaml(text: str) -> Any:
     """The value of the YAML document ``text``, read with :class:`ConfigLoader`; a ``yaml.YAMLError`` for what
     cannot be used (PyYAML's own RecursionError on deep nesting too)."""

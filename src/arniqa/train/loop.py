@@ -60,6 +60,7 @@ from .state import (
     StateError,
     TrainingError,
     checkpoint_write,
+    go_on_from,
     read_state,
     read_state_bytes,
     resume_with,
@@ -418,14 +419,15 @@ class Trainer:
             if isinstance(err, TrainingError) or not isinstance(err, (RuntimeError, ImageError, MemoryError)):
                 raise  # said already (a run file that cannot be written); a dead worker is a RuntimeError
             samples = self._samples(self.epoch, self.step)
-            kept, state = self._kept(), self.output / STATE_FILE
+            state = self.output / STATE_FILE
             where = f"at epoch {self.epoch}, step {self.step}"
-            failure = broken_image(err, state) or worker_death(err, self.dataset, samples, kept)
-            failure = failure or lost_peer(err, where, f"; {resume_with(state) if state.exists() else kept}")
+            failure = broken_image(err, state) or worker_death(err, self.dataset, samples, state)
+            failure = failure or lost_peer(err, where, f"; {resume_with(state) if state.exists() else self._kept()}")
             if failure is None and out_of_memory(err):
-                failure = TrainingError(
-                    f"out of memory {where} ({type(err).__name__}); lower train.batch_size or data.crop_size and "
-                    f"rerun (--resume from a state.pt); {kept}"
+                failure = TrainingError(  # a resume keeps the batch size and crop size
+                    f"out of memory {where} ({type(err).__name__}); free memory",
+                    f"{go_on_from(state)}, or start a new run with a lower train.batch_size or data.crop_size in "
+                    "another output folder",
                 )
             if failure is None:
                 raise

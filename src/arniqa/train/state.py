@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from ..constants import STATE_FILE
 from ..utils.files import out_of_space, save_torch
 from ..utils.runtime import out_of_memory
-from .config import Config
+from .config import Config, yaml_value
 
 # Settings a resumed run must share with the interrupted one: (config section, key).
 RESUME_KEYS = (("train", "batch_size"), ("train", "seed"), ("model", "backbone"), ("data", "crop_size"))
@@ -62,7 +62,18 @@ OLD_NUMPY_TYPES = [
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, unusable run folder, incompatible checkpoint)."""
+    """Training cannot go on (non-finite loss, unusable run folder, incompatible checkpoint). ``reason``: what
+    happened and what to do first; ``then``: how ``arniqa train`` goes on after that (:func:`go_on_from`), or None.
+    The message is ``reason; then then``."""
+
+    def __init__(self, reason: str, then: str | None = None) -> None:
+        self.reason, self.then = reason, then
+        super().__init__(reason if then is None else f"{reason}; then {then}")
+
+    def going_on(self, advice: str) -> str:
+        """The message for a command that goes on otherwise (``arniqa ablate``, ``arniqa demo``: run it again),
+        ``advice`` in place of :attr:`then`."""
+        return str(self) if self.then is None else f"{self.reason}; then {advice}"
 
 
 class StateError(TrainingError):
@@ -72,6 +83,12 @@ class StateError(TrainingError):
 def resume_with(state: str | Path) -> str:
     """What to do to go on from the training state ``state`` (a run stopped by Ctrl-C or a signal)."""
     return f"resume with --resume {state}"
+
+
+def go_on_from(state: Path) -> str:
+    """How a run that stopped on an error goes on, once the error is fixed: from ``state``, its state.pt, or from
+    the start while it has none."""
+    return resume_with(state) if state.exists() else f"run the same command again (no {STATE_FILE} yet)"
 
 
 def go_on(resume: str | Path | None, config: Config | None) -> str:
@@ -124,7 +141,10 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
         yield
     except (OSError, SafetensorError, MemoryError) as err:  # the write itself; atomic_write kept the previous file
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
-        raise TrainingError(f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err, path)}") from err
+        folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
+        raise TrainingError(
+            f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err)}", go_on_from(folder / STATE_FILE)
+        ) from err
     finally:
         if defer:
             signal.signal(signal.SIGCHLD, previous)
@@ -132,22 +152,18 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
                 previous(signal.SIGCHLD, None)  # now, after the write: raises if a worker died
 
 
-def _write_advice(err: BaseException, path: Path) -> str:
-    """What to do when the run file ``path`` (a snapshot's too) cannot be written for ``err``, then resume, or start
-    again when the run wrote no state yet."""
-    folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
-    state = folder / STATE_FILE
-    then = f" and {resume_with(state)}" if state.exists() else f" and run the same command again (no {STATE_FILE} yet)"
+def _write_advice(err: BaseException) -> str:
+    """What to do when a run file (a snapshot's too) cannot be written for ``err``, before the run goes on."""
     if out_of_memory(err):  # serialising the state in memory: its size is the model's, not the batch's
-        return "free memory (the state holds the model and its optimizer, whatever the batch size)" + then
+        return "free memory (the state holds the model and its optimizer, whatever the batch size)"
     if out_of_space(err):
-        return "free disk space" + then
+        return "free disk space"
     code = getattr(err, "errno", None)
     if code == errno.EROFS:
-        return "remount the file system writable (or move the run folder to one that is)" + then
+        return "remount the file system writable (or move the run folder to one that is)"
     if code in (errno.EACCES, errno.EPERM):
-        return "fix the run folder's permissions" + then
-    return "free disk space (or fix the folder's permissions)" + then
+        return "fix the run folder's permissions"
+    return "free disk space (or fix the folder's permissions)"
 
 
 def save_state(state: dict, path: Path) -> None:
@@ -277,7 +293,8 @@ def read_state(
         if key in state["config"].get(section, {}):
             saved[section, key] = state["config"][section][key]
     changed = [
-        f"{section}.{key} was {old!r} in the interrupted run, now {getattr(getattr(config, section), key)!r}"
+        f"{section}.{key} was {yaml_value(old)} in the interrupted run, now "
+        f"{yaml_value(getattr(getattr(config, section), key))}"
         for (section, key), old in saved.items()
         if old != getattr(getattr(config, section), key)
     ]
@@ -287,7 +304,7 @@ def read_state(
     for key in KERNEL_KEYS:
         old, new = in_effect.get(key), kernels[key]
         if old is not None and new is not None and old != new:
-            changed.append(f"train.{key} was {old!r} in the interrupted run, now {new!r}")
+            changed.append(f"train.{key} was {yaml_value(old)} in the interrupted run, now {yaml_value(new)}")
     if then is not None and then != images:
         changed.append(
             f"data.root holds other images than in the interrupted run ({images[0]} now in {config.data.root!r}, "
