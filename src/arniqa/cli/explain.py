@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED, SYNTHETIC_SIZE
 from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
@@ -52,7 +52,9 @@ def fit(
         help="The views the features come from: the protocol you score with (as `arniqa score`).",
     ),
     size: str = typer.Option(
-        "512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images, sides 16 to 4096 (KADID-10k's)."
+        "x".join(map(str, SYNTHETIC_SIZE)),
+        "--size",
+        help="Size WIDTHxHEIGHT of the synthetic images, sides 16 to 4096 (KADID-10k's).",
     ),
     chains: int = typer.Option(
         40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."
@@ -128,9 +130,8 @@ def fit(
                 fail(str(e))
             # Here, once the options are known good (load checks them first): these import torch.
             from ..explain.fit import accuracy, labelled_features
-            from ..explain.fit import fit as fit_head
             from ..models.arniqa import pairing_fingerprints
-            from ..models.explain import checkpoint_with_head, explainer_writer
+            from ..models.explain import checkpoint_with_head, explainer_writer, fit_explainer
 
             settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
             plan = _plan(len(paths), len(test_paths), chains, scorer)
@@ -167,7 +168,7 @@ def fit(
                         progress=lambda i, n: bar.update(task, completed=i),
                         **{**settings, "seed": seed + 1},
                     )
-            head = fit_head(data)
+            head = fit_explainer(data.features, data.targets, data.severity)
             info = {
                 "model": str(checkpoint or DEFAULT_MODEL),
                 "protocol": scorer.protocol.name,
