@@ -71,7 +71,7 @@ def fit(
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
     from ..data.folders import NoImages, list_images
-    from ..models.paths import is_onnx
+    from ..models.paths import is_onnx, is_safetensors
 
     if cache is not None:  # Ctrl-C, a signal: each reference's features are written whole as they are made
         go_on("the features in --cache are kept and a rerun skips them")
@@ -106,7 +106,7 @@ def fit(
     with output_folders(cache, files=(output, into)):
         output_place(output, inputs=(checkpoint,))
         for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
-            if path is not None and path.suffix.lower() != ".safetensors":
+            if path is not None and not is_safetensors(path):
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
         for path in (output, output.with_suffix(".json"), into):  # a folder in the way: before the fit, not after
             if path is not None:
