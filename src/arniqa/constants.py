@@ -16,6 +16,7 @@ DEFAULT_MODEL = f"arniqa-{DEFAULT_REGRESSOR}"
 # Seeds (train.seed, --seed, synthetic.seed): numpy's and torch's seed range; the images of a benchmark are seeded
 # seed * 10**8 + ..., which must fit torch's 64 bits.
 MAX_SEED = 2**32 - 1
+SYNTHETIC_SIZE = (512, 384)  # (W, H) of the synthetic KADID-style images (benchmark, explain fit): KADID-10k's
 DEFAULT_PROTOCOL = "crops"  # the views scored (data/views.PROTOCOLS): the official single-image script's
 STATE_FILE = "state.pt"  # an `arniqa train` run's resumable state, in its run folder
 # Ctrl-C: the exit status shells give a process stopped by SIGINT (128 + 2), and the line that says so (a verb adds

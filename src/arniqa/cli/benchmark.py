@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import MAX_SEED
+from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from .command import Verbs, app, fail, go_on, output_folders, writing
 
 benchmark_app = typer.Typer(
@@ -21,7 +21,7 @@ def synthetic(
     out: Path = typer.Option(..., "-o", "--output", "--out", help="Output folder (KADID-10k layout)."),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N images (0: all)."),
     size: str = typer.Option(
-        "512x384", "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k: 512x384)."
+        "x".join(map(str, SYNTHETIC_SIZE)), "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k's)."
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the distortions' random internals."),
 ) -> None:

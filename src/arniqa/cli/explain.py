@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED
+from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED, SYNTHETIC_SIZE
 from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
@@ -52,7 +52,9 @@ def fit(
         help="The views the features come from: the protocol you score with (as `arniqa score`).",
     ),
     size: str = typer.Option(
-        "512x384", "--size", help="Size WIDTHxHEIGHT of the synthetic images, sides 16 to 4096 (KADID-10k's)."
+        "x".join(map(str, SYNTHETIC_SIZE)),
+        "--size",
+        help="Size WIDTHxHEIGHT of the synthetic images, sides 16 to 4096 (KADID-10k's).",
     ),
     chains: int = typer.Option(
         40, "--chains", min=0, help="Chains of distortions per reference, drawn as in training."
@@ -69,7 +71,7 @@ def fit(
     The set holds single distortions, chains and the pristine images. Exit status 1 if some images could not be
     read."""
     from ..data.folders import NoImages, list_images
-    from ..models.paths import is_onnx
+    from ..models.paths import is_onnx, is_safetensors
 
     if cache is not None:  # Ctrl-C, a signal: each reference's features are written whole as they are made
         go_on("the features in --cache are kept and a rerun skips them")
@@ -104,7 +106,7 @@ def fit(
     with output_folders(cache, files=(output, into)):
         output_place(output, inputs=(checkpoint,))
         for option, path in (("-o", output), ("--into", into)):  # -o x.json was overwritten by its own report x.json
-            if path is not None and path.suffix.lower() != ".safetensors":
+            if path is not None and not is_safetensors(path):
                 fail(f"{option} {path}: the file it writes is a .safetensors file; name one")
         for path in (output, output.with_suffix(".json"), into):  # a folder in the way: before the fit, not after
             if path is not None:
@@ -128,9 +130,8 @@ def fit(
                 fail(str(e))
             # Here, once the options are known good (load checks them first): these import torch.
             from ..explain.fit import accuracy, labelled_features
-            from ..explain.fit import fit as fit_head
             from ..models.arniqa import pairing_fingerprints
-            from ..models.explain import checkpoint_with_head, explainer_writer
+            from ..models.explain import checkpoint_with_head, explainer_writer, fit_explainer
 
             settings = dict(size=width_height, chains=chains, seed=seed, cache=cache, workers=workers)
             plan = _plan(len(paths), len(test_paths), chains, scorer)
@@ -167,7 +168,7 @@ def fit(
                         progress=lambda i, n: bar.update(task, completed=i),
                         **{**settings, "seed": seed + 1},
                     )
-            head = fit_head(data)
+            head = fit_explainer(data.features, data.targets, data.severity)
             info = {
                 "model": str(checkpoint or DEFAULT_MODEL),
                 "protocol": scorer.protocol.name,

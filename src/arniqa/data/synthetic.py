@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from ..constants import MAX_SEED
+from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
 from ..utils.messages import say, warning_line
@@ -144,14 +144,17 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise ValueError(f"expected WIDTHxHEIGHT such as 128x96, got {text!r}") from None
     if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
-        raise ValueError(f"sides must be from 16 to {MAX_SIDE} (KADID-10k's images are 512x384), got {text!r}")
+        raise ValueError(
+            f"sides must be from 16 to {MAX_SIDE} (KADID-10k's images are {'x'.join(map(str, SYNTHETIC_SIZE))}), "
+            f"got {text!r}"
+        )
     return w, h
 
 
 def build_synthetic(
     pristine: list[Path],
     out: str | Path,
-    size: tuple[int, int] = (512, 384),
+    size: tuple[int, int] = SYNTHETIC_SIZE,
     seed: int = 0,
     types: tuple[str, ...] = tuple(KADID_TYPES),
     progress=None,

@@ -1,5 +1,5 @@
-"""``arniqa explain fit``: features of the labelled samples (:mod:`.samples`), the head fitted on them, and its
-accuracy on held-out references.
+"""``arniqa explain fit``: features of the labelled samples (:mod:`.samples`), which the head is fitted on
+(:func:`~arniqa.models.explain.fit_explainer`), and its accuracy on them and on held-out references.
 
 Features come from a :class:`~arniqa.inference.Scorer`, so the head sees what ``arniqa score --explain`` sees
 with the same protocol (an image's feature is the mean over its views). Each reference's features can be
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from ..constants import SYNTHETIC_SIZE
 from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
-from ..models.explain import LABELS, NONE, Explainer, fit_explainer
+from ..models.explain import LABELS, NONE, Explainer
 from ..utils.files import own_folder, save_torch, short_digest
 from ..utils.messages import say, warning_line, words
 from .samples import reference_samples
@@ -89,7 +90,7 @@ def _read_part(file: Path | None) -> dict | None:
 def labelled_features(
     scorer,
     paths: list[Path],
-    size: tuple[int, int] = (512, 384),
+    size: tuple[int, int] = SYNTHETIC_SIZE,
     chains: int = 40,
     seed: int = 0,
     cache: Path | None = None,
@@ -170,10 +171,6 @@ def labelled_features(
         [c for p in parts for c in p["chains"]],
         failed,
     )
-
-
-def fit(data: Labelled, l2: float = 1e-2, ridge: float = 1.0) -> Explainer:
-    return fit_explainer(data.features, data.targets, data.severity, l2=l2, ridge=ridge)
 
 
 def accuracy(head: Explainer, data: Labelled) -> dict:

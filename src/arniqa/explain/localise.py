@@ -15,6 +15,7 @@ from statistics import mean, median
 import numpy as np
 import torch
 
+from ..constants import SYNTHETIC_SIZE
 from ..data.images import tensor_to_pil
 from ..data.synthetic import prepare
 from ..degradations import distort
@@ -47,7 +48,7 @@ def half_means(scores: np.ndarray, lefts: list[int], crop: int, width: int) -> t
 def localisation(
     scorer,
     photos: list[Path],
-    size: tuple[int, int] = (512, 384),
+    size: tuple[int, int] = SYNTHETIC_SIZE,
     crop: int = 96,
     stride: int = 48,
     distortions=DISTORTIONS,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..constants import SYNTHETIC_SIZE
 from ..data.synthetic import KADID_OPTIONS, KADID_TYPES, prepare
 from ..degradations import distort
 from ..degradations.registry import GROUP_OF, NUM_LEVELS
@@ -62,7 +63,7 @@ def rounded_to_8_bits(x: torch.Tensor) -> torch.Tensor:
 
 
 def reference_samples(
-    path: Path, index: int, size: tuple[int, int] = (512, 384), chains: int = 40, seed: int = 0
+    path: Path, index: int, size: tuple[int, int] = SYNTHETIC_SIZE, chains: int = 40, seed: int = 0
 ) -> Iterator[Sample]:
     """The samples of one reference image (``index`` seeds its randomness): the pristine image, its 115
     single distortions and ``chains`` chains."""

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ..models.paths import is_onnx
+from ..models.paths import is_onnx, is_safetensors
 from ..models.registry import is_checkpoint
 from .sidecar import read_sidecar
 
@@ -47,7 +47,7 @@ def check_pairing(
     if not isinstance(file, (str, os.PathLike)) or not Path(file).is_file():
         return
     path = Path(file)
-    meta = (arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None) or {}
+    meta = (arniqa_metadata(path) if is_safetensors(path) else None) or {}
     record = meta.get("explainer") if head else meta
     record = record if isinstance(record, dict) else {}
     what, results = ("explanation head", "explanations") if head else ("regressor", "scores")
@@ -123,7 +123,7 @@ def warn_unchecked_head(explainer, name_or_path) -> None:
             stacklevel=3,
         )
         return
-    meta = (arniqa_metadata(explainer) if Path(explainer).suffix.lower() == ".safetensors" else None) or {}
+    meta = (arniqa_metadata(explainer) if is_safetensors(explainer) else None) or {}
     record = meta.get("explainer") if isinstance(meta.get("explainer"), dict) else {}
     if not any(isinstance(record.get(key), str) for key in PAIRING_KEYS.values()):
         checkpoint = path if is_onnx(path) or is_checkpoint(path) else None

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..utils.names import count
-from .paths import WeightsError, no_such_file, preview_keys
+from .paths import WeightsError, is_safetensors, no_such_file, preview_keys
 
 MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
 
@@ -112,7 +112,7 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
     only the tensors whose names it keeps are read.
     """
     path = _check_file(path)
-    if path.suffix.lower() == ".safetensors":
+    if is_safetensors(path):
         from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 

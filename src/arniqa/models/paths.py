@@ -1,7 +1,7 @@
 """Which files a model is read from, worked out without torch, so that the command names a missing one before it
 imports torch: the files of a checkpoint (:func:`checkpoint_files`: a file, its parts, or a folder), an ONNX file
-(:func:`is_onnx`), the line for a model file that is not there (:func:`no_such_file`), and :class:`WeightsError`.
-May import nothing of arniqa."""
+(:func:`is_onnx`) or a safetensors one (:func:`is_safetensors`), the line for a model file that is not there
+(:func:`no_such_file`), and :class:`WeightsError`. May import nothing of arniqa."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ PART_NAME = re.compile(r"(?P<stem>.+)-(?P<part>\d{5,})-of-(?P<parts>\d{5,})\.saf
 def is_onnx(path) -> bool:
     """True when ``path`` names an ONNX file (``arniqa export``'s): known by its suffix, in any case."""
     return Path(path).suffix.lower() == ".onnx"
+
+
+def is_safetensors(path) -> bool:
+    """True when ``path`` names a ``.safetensors`` file (a checkpoint, a regressor, a head): by its suffix, in any
+    case."""
+    return Path(path).suffix.lower() == ".safetensors"
 
 
 def part_path(path, part: int, parts: int) -> Path:

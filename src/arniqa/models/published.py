@@ -20,6 +20,7 @@ from ..data.iqa.registry import DATASETS
 from .arniqa import ARNIQA
 from .checkpoint import REGRESSOR_FORMAT, arniqa_metadata, load_strict, preview_keys
 from .files import WeightsError, read_state_dict
+from .paths import is_safetensors
 from .regressor import Regressor
 
 _POSITIONAL = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
@@ -77,7 +78,7 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
     path = Path(path)
     tensors = read_state_dict(path)  # TorchScript archives are read by the restricted unpickler
     score_range = None
-    meta = arniqa_metadata(path) if path.suffix.lower() == ".safetensors" else None
+    meta = arniqa_metadata(path) if is_safetensors(path) else None
     if meta is not None and meta.get("format") == REGRESSOR_FORMAT:
         dataset = dataset or meta.get("dataset")
         score_range = meta.get("score_range")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ..constants import DEFAULT_MODEL
 from ..data.iqa.registry import ALIASES, DATASETS, canonical_dataset
 from ..utils.names import did_you_mean
-from .paths import no_such_file
+from .paths import is_safetensors, no_such_file
 
 PREFIX = "arniqa-"
 PYIQA_DEFAULT = "arniqa"  # pyiqa's plain name
@@ -47,7 +47,7 @@ def is_checkpoint(name_or_path) -> bool:
     """True if ``name_or_path`` names a checkpoint, not a published model: a ``.safetensors`` name, a
     file, or a folder (unless the name is a model name)."""
     path = Path(name_or_path)
-    if path.suffix.lower() == ".safetensors" or path.is_file():
+    if is_safetensors(path) or path.is_file():
         return True
     if not path.is_dir():
         return False
