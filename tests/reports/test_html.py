@@ -396,3 +396,108 @@ def test_a_photo_that_cannot_be_read_for_its_thumbnail_is_named_in_a_warning(tmp
     ]
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[4] is not None for row in data["rows"]] == [True, False, False]
+
+
+def _style(text):
+    """The page's style rules: selector -> {property: value}."""
+    css = text[text.index("<style>") + len("<style>") : text.index("</style>")]
+    return {
+        selector.strip(): dict(map(str.strip, d.split(":", 1)) for d in body.split(";") if d.strip())
+        for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+    }
+
+
+def test_the_page_fits_a_narrow_window(tmp_path):
+    """On a 360-px window (Chromium 150) the page was 1,162 px wide: the histogram is drawn 640 px wide and a long
+    file name made the table wider still, so the whole page scrolled sideways. The histogram now shrinks to the
+    window (its viewBox keeps its shape) and each table scrolls sideways in a box of its own."""
+    from html.parser import HTMLParser
+
+    class Boxes(HTMLParser):
+        """Each table's enclosing element (tag, class), and the svg's attributes."""
+
+        def __init__(self):
+            super().__init__()
+            self.open, self.boxes, self.svg = [], {}, None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "table":
+                self.boxes[attrs["id"]] = self.open[-1]
+            elif tag == "svg":
+                self.svg = attrs
+            self.open.append((tag, attrs.get("class")))
+
+        def handle_endtag(self, tag):
+            while self.open and self.open.pop()[0] != tag:
+                pass
+
+    rows = _rows(3) + [{"path": "x" * 300 + ".jpg", "score": 0.5}, {"path": "bad.jpg", "score": "", "error": "gone"}]
+    text = report(rows, tmp_path, thumbnails="none").html
+    style = _style(text)
+    parsed = Boxes()
+    parsed.feed(text[text.index("<body>") :])
+    assert set(parsed.boxes) == {"images", "failed"}
+    for tag, cls in parsed.boxes.values():
+        assert tag == "div" and style[f".{cls}"]["overflow-x"] == "auto"
+    assert parsed.svg["class"] == "hist" and parsed.svg["viewbox"] == "0 0 640 160"
+    assert style[".hist"]["max-width"] == "100%" and style[".hist"]["height"] == "auto"
+
+
+def test_a_page_that_links_files_says_so(tmp_path, monkeypatch):
+    """A report whose thumbnails or maps link to files (--thumbnails link, the rows past html.EMBEDDED, --maps)
+    showed them blank, without a word why, once moved without the photos (mailed, copied elsewhere: Chromium 150
+    drew no thumbnail and no hint). The page now says how many of each are links, and a page with everything
+    inside says nothing of the kind."""
+    from arniqa.reports import html
+
+    for i in range(9):
+        Image.new("RGB", (40, 30), (20 * i, 0, 0)).save(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30)).save(tmp_path / f"{i}.map.png")
+    rows = [{"path": str(tmp_path / f"{i}.png"), "score": i / 8} for i in range(9)]
+    rows.append({"path": str(tmp_path / "gone.png"), "score": 0.5})  # no file: no thumbnail, no link
+    maps = {(str(tmp_path / f"{i}.png"), 0): tmp_path / f"{i}.map.png" for i in range(3)}
+
+    def summary(**options):
+        text = report(rows, tmp_path, **options).html
+        return re.search(r"<p>([^<]*)</p>", text)[1]
+
+    inside = "10 images scored. Scores: higher is better."
+    assert summary(thumbnails="embed") == summary(thumbnails="none") == inside
+    assert (
+        summary(thumbnails="link")
+        == f"{inside} 9 thumbnails are links to files, not inside this page: move it together with them."
+    )
+    assert (
+        summary(thumbnails="none", maps=maps)
+        == f"{inside} 3 maps are links to files, not inside this page: move it together with them."
+    )
+    assert "9 thumbnails and 3 maps are links" in summary(thumbnails="link", maps=maps)
+    monkeypatch.setattr(html, "EMBEDDED", 4, raising=False)  # 2 lowest and 2 highest inside, 5 of the 9 files linked
+    assert "5 thumbnails are links" in summary(thumbnails="embed", best_worst=1)
+    assert " 1 thumbnail is a link to files" in report(rows[:1], tmp_path, thumbnails="link").html
+
+
+def test_a_photo_on_another_drive_is_linked_by_its_file_url(monkeypatch):
+    """On Windows a photo on another drive or share than the report (photos on \\\\nas\\photos, the report on C:) has
+    no relative path: os.path.relpath raises ValueError, and --thumbnails link, --maps and an embedded report of
+    over 10,000 rows stopped with a traceback. Such a photo is linked by its absolute file: URL (RFC 8089)."""
+    import ntpath
+    import os
+    import urllib.parse
+    from pathlib import PureWindowsPath
+
+    from arniqa.reports.html import relative_url
+
+    monkeypatch.setattr(os.path, "relpath", ntpath.relpath)  # Windows' rule for paths on two drives
+    base = PureWindowsPath("C:/reports")
+    share = relative_url(PureWindowsPath("//nas/photos/2024/a b#1.jpg"), base)
+    drive = relative_url(PureWindowsPath("D:/photos/é?.jpg"), base)
+    assert share == "file://nas/photos/2024/a%20b%231.jpg" and drive == "file:///D:/photos/%C3%A9%3F.jpg"
+    parts = urllib.parse.urlsplit(share)
+    assert (parts.netloc, urllib.parse.unquote(parts.path), parts.query, parts.fragment) == (
+        "nas",
+        "/photos/2024/a b#1.jpg",
+        "",
+        "",
+    )

@@ -28,7 +28,7 @@ def report(
         help="csv | json | jsonl. Default: by the file's name (.json: json; .jsonl, .ndjson: jsonl), else csv.",
     ),
 ) -> None:
-    """Write one self-contained HTML report of a result file.
+    """Write one HTML report of a result file, self-contained but for linked thumbnails and maps.
 
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""

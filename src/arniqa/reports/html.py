@@ -1,11 +1,11 @@
-"""A visual report of scored images as one self-contained HTML file (``arniqa report``, ``arniqa score --html``).
+"""A visual report of scored images as one HTML file (``arniqa report``, ``arniqa score --html``).
 
 No server, no network: the rows and the thumbnails (small JPEGs as base64, at most :data:`EMBEDDED` of them, or
-links relative to the report) travel inside the file as JSON; a short script renders a table of 100 rows per page
-(so a page loads 100 thumbnails whatever the number of rows), sortable by score, path or severity. Above it: the
-score histogram (inline SVG) and the worst and best images; below it, the rows that could not be scored, paged
-and sortable too. Each row shows its explanation (``arniqa score --explain``) and, given the folder of ``arniqa
-map``, its quality map (linked).
+links relative to the report, which the page counts) travel inside the file as JSON; a short script renders a
+table of 100 rows per page (so a page loads 100 thumbnails whatever the number of rows), sortable by score, path or
+severity. Above it: the score histogram (inline SVG) and the worst and best images; below it, the rows that could
+not be scored, paged and sortable too. Each row shows its explanation (``arniqa score --explain``) and, given the
+folder of ``arniqa map``, its quality map (linked).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import NamedTuple
 from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, text_writer
 from ..utils.messages import printable
-from ..utils.names import count
+from ..utils.names import agree, count
 
 THUMBNAILS = ("embed", "link", "none")
 PAGE_ROWS = 100
@@ -122,8 +122,12 @@ def histogram_svg(scores: list[float], bins: int = 30, width: int = 640, height:
 def relative_url(path: Path, base: Path) -> str:
     """``path`` as a URL relative to the folder ``base``, every character a URL gives meaning to percent-encoded:
     a file named ``javascript:alert(1).jpg`` must not become a link that runs script, nor ``a#b.jpg`` one cut at
-    ``#``. Names in any bytes keep them (``surrogateescape``)."""
-    rel = os.path.relpath(path, base).replace(os.sep, "/")
+    ``#``. Names in any bytes keep them (``surrogateescape``). A file no relative path leads to (on Windows,
+    another drive or share) is its absolute ``file:`` URL."""
+    try:
+        rel = os.path.relpath(path, base).replace(os.sep, "/")
+    except ValueError:  # on Windows, another drive or share than the report's: no relative path leads there
+        return path.as_uri()
     return urllib.parse.quote(rel, safe="/", errors="surrogateescape")
 
 
@@ -221,6 +225,17 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int)
     return thumbs, unseen
 
 
+def _linked_note(thumbs: list[str | None], maps: list[str | None]) -> str:
+    """What of the page is files it links (not inside it), said on the page: moved without them, it shows none."""
+    thumbnails = sum(t is not None and not t.startswith("data:") for t in thumbs)
+    mapped = sum(m is not None for m in maps)
+    linked = [count(n, noun) for n, noun in ((thumbnails, "thumbnail"), (mapped, "map")) if n]
+    if not linked:
+        return ""
+    links = agree(thumbnails + mapped, "is a link", "are links")
+    return f" {' and '.join(linked)} {links} to files, not inside this page: move it together with them."
+
+
 class Report(NamedTuple):
     """A report's HTML, and what it lacks: how many scored images are no file from here (no thumbnail) and how many
     have no map (of the maps given)."""
@@ -267,6 +282,7 @@ def report(
     # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
     payload = payload.replace("<", "\\u003c")
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
+    summary += ". Scores: higher is better." + _linked_note(thumbs, [d[5] for d in data])
     # a section only when it has something to show: no empty table, no worst and best of one image
     shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
     if n:
@@ -328,6 +344,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
 h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1.2em 0 .4em; font-size: 1.15em; }}
+.hist {{ max-width: 100%; height: auto; }} .wide {{ overflow-x: auto; }}
 .hist rect {{ fill: #4a7ab5; }} .hist text {{ font-size: 11px; fill: #444; }}
 .cards {{ display: flex; flex-wrap: wrap; gap: 8px; }}
 .card {{ width: {card}px; font-size: 12px; overflow-wrap: anywhere; }}
@@ -339,7 +356,7 @@ th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
 .num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 </style></head><body>
 <h1>{title}</h1>
-<p>{summary}. Scores: higher is better.</p>
+<p>{summary}</p>
 {scored}{errors}<script id="data" type="application/json">{payload}</script>
 <script>
 "use strict";
@@ -409,16 +426,18 @@ _EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
 
 _TABLE = """<h2>All images</h2>
 <div class="pager" id="images-pager"></div>
+<div class="wide">
 <table id="images"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
 <th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
 <th>map</th></tr></thead>
-<tbody></tbody></table>
+<tbody></tbody></table></div>
 """
 
 # the rows that could not be scored, 100 a page too: a run whose photos' disk went away writes one per photo
 _FAILED = """<h2>Could not be scored ({failed})</h2>
 <div class="pager" id="failed-pager"></div>
+<div class="wide">
 <table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>
 </tr></thead>
-<tbody></tbody></table>
+<tbody></tbody></table></div>
 """
