@@ -43,6 +43,13 @@ SAME_RUN_KEYS = (
 # train.* settings that change the numbers only where they take effect: the state records each as it was in effect
 # (None: it changed nothing there), and a resume is refused only when it takes effect in both runs, set otherwise.
 KERNEL_KEYS = ("deterministic", "sync_batchnorm")
+# Keys of SAME_RUN_KEYS that a run uses only with some settings: whether the config section dicts ``c`` use it.
+# Compared only where both runs use it: where one does not, the key deciding that differs and is named.
+USED_WHEN = {
+    ("optim", "trust_coefficient"): lambda c: c["optim"].get("name") == "lars",  # make_optimizer
+    ("optim", "t0_epochs"): lambda c: c["optim"].get("t0_steps") is None,  # schedule.lr_at: t0_steps overrides it
+    **{("model", key): lambda c: c["model"].get("backbone") == "se_resnet50" for key in ("se_stages", "se_bias")},
+}
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
 
 try:  # numpy >= 2
@@ -289,8 +296,10 @@ def read_state(
             f"{path}: its config does not hold {needed} or its image record is damaged, so it was not written by "
             "arniqa; resume from another state.pt, or start the run again"
         ) from None
+    now = config.to_dict()
     for section, key in SAME_RUN_KEYS:
-        if key in state["config"].get(section, {}):
+        used = USED_WHEN.get((section, key), lambda c: True)
+        if key in state["config"].get(section, {}) and used(state["config"]) and used(now):
             saved[section, key] = state["config"][section][key]
     changed = [
         f"{section}.{key} was {yaml_value(old)} in the interrupted run, now "
