@@ -411,7 +411,7 @@ def test_a_bad_set_on_a_right_file_names_the_set(tmp_path):
         ("train.max_steps=0", "train.max_steps must be a positive integer or null, got 0"),
         ("train.snapshot_steps=[0, 2]", "train.snapshot_steps must be a list of positive integers, got [0, 2]"),
         ("model.se_stages=[1, 1]", "each at most once, got [1, 1]"),
-        ("validation.datasets=[{name: live}]", "entries need name and root, got {name: live}"),
+        ("validation.datasets=[{root: /x, label: y}]", "entries need name and root, got {root: /x, label: y}"),
         ("data=[1]", "data: expected a mapping, got [1]"),
     ],
 )

@@ -172,7 +172,7 @@ def yaml_value(value: Any) -> str:
     """``value`` as a config file or ``--set`` writes it, on one line: ``null``, ``true``, ``[1, 2]``, ``0.1``."""
     if isinstance(value, tuple):
         value = list(value)
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("...\n").strip()
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).removesuffix("...\n").strip()
 
 
 def parse_yaml(text: str) -> Any:
