@@ -318,10 +318,11 @@ def test_resume_names_every_changed_setting_in_one_line(tmp_path, short_run, tin
 def test_resume_names_the_changed_values_as_a_config_file_writes_them(tmp_path, short_run, tiny_model):
     """The values were Python's ('optim.t0_steps was None', 'False', '(1,)'), where a config or --set writes null,
     false, [1]: each is now written as YAML writes it, and reads back as the value."""
-    Trainer(short_run("train.max_steps=1", "train.channels_last=false")).fit()
+    se = "model.backbone=se_resnet50"  # where model.se_stages is used
+    Trainer(short_run(se, "train.max_steps=1", "train.channels_last=false")).fit()
     changed = ("optim.t0_steps=100", "train.channels_last=true", "model.se_stages=[1, 2]", "optim.eta_min=0.0001")
     with pytest.raises(TrainingError) as err:
-        Trainer(short_run(*changed)).fit(resume=tmp_path / "run" / STATE_FILE)
+        Trainer(short_run(se, *changed)).fit(resume=tmp_path / "run" / STATE_FILE)
     message = str(err.value)
     said = dict(re.findall(r"(\w+\.\w+) was (.*?) in the interrupted run", message))
     assert said.keys() == {setting.split("=")[0] for setting in changed}
