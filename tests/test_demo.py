@@ -235,3 +235,29 @@ loop.Trainer.save_state = save_state
     with open(out / "run" / "log.csv", newline="") as f:
         assert [int(row["global_step"]) for row in csv.DictReader(f)] == list(range(1, 11))
     assert (out / "run" / "model.safetensors").is_file()
+
+
+def test_a_failing_write_of_the_training_log_names_the_file(tmp_path):
+    """A write of run/log.csv that failed (a full disk) named the demo's folder: closing the log flushed the row
+    left in its buffer again, an OSError naming no file (arniqa train: a traceback). It names log.csv."""
+    from faults import cli_child, demo_photos, last_line_error
+
+    out = tmp_path / "demo"
+    demo_photos(out / "photos")
+    # the first state.pt written (step 2), no file may grow past log.csv's size now (EFBIG, as on a full disk): the
+    # next row of log.csv fails
+    fill_after_first_state = """
+import resource
+real = loop.Trainer.save_state
+def save_state(self):
+    real(self)
+    size = (self.output / "log.csv").stat().st_size + 10
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+loop.Trainer.save_state = save_state
+"""
+    failed = cli_child("demo", "-o", out, "--steps", 10, "--crop-size", 32, setup=fill_after_first_state)
+    assert failed.returncode == 2, failed.stderr
+    line = last_line_error(failed.stderr)
+    assert line.startswith(f"error: {out / 'run' / 'log.csv'}: cannot write it (File too large); "), line
+    assert line.endswith("; then rerun arniqa demo with the same -o to go on"), line

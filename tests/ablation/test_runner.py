@@ -460,3 +460,25 @@ def test_a_broken_image_fails_its_runs_and_rerunning_as_the_line_says_finishes_t
         assert finished["fingerprint"] == uninterrupted["fingerprint"] and finished["step"] == 2
         assert finished["benchmarks"] == uninterrupted["benchmarks"]
     assert result(out, "resnet50", 0, "trained")["training"]["resumed"] is True
+
+
+def test_a_rerun_may_change_the_recipe_keys_that_change_no_result(study):
+    """A rerun with a lower recipe.data.num_workers (or another checkpoint cadence, TensorBoard or progress bar) was
+    refused as 'other settings': none changes a result (the worker count builds bit-identical batches:
+    train/test_batches.py). They may change, in a study.json written before too; the other keys are still refused."""
+    config, out, calls = study
+    free = ["recipe.data.num_workers=2", "recipe.train.checkpoint_every=3", "recipe.log.tensorboard=true"]
+    first = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", *free])
+    finished = out / "resnet50" / "seed0" / "trained" / "result.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
+    recorded = {**runner.study_settings(first), "recipe": first.recipe}  # as study.json held them before
+    for saved in (runner.study_settings(first), recorded):
+        (out / "study.json").write_text(json.dumps(saved))
+        runner._check_study(config, out)  # the tiny config: num_workers 0, no TensorBoard
+    assert json.loads((out / "study.json").read_text()) == recorded  # the results' settings: nothing to write
+    for changed in ("recipe.train.batch_size=4", "recipe.log.every=2", "recipe.data.degrade_on=workers"):
+        other = load_ablation_config(CONFIG, [f"data.pristine={config.data.pristine}", f"output={out}", changed])
+        with pytest.raises(AblationError, match=r"other settings \(recipe differ"):
+            runner._check_study(other, out)
+    assert calls == []

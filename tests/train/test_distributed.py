@@ -241,7 +241,7 @@ def test_a_rank_killed_mid_run_stops_the_other_with_one_line_and_a_resumable_sta
     assert (
         "; its own error line says why, or, for one killed by a signal (kill -9, out of memory), torchrun's " in err0[0]
     )
-    assert err0[0].endswith(f"; resume with --resume {state}")
+    assert err0[0].endswith(f"; then resume with --resume {state}")
     assert took < 60
     assert load_state_file(state)["global_step"] == 2
     Trainer(short_run("train.checkpoint_every=1")).fit(resume=state)  # one process now: the global batch is the same
@@ -397,3 +397,34 @@ def test_a_batch_the_processes_cannot_share_says_what_to_set(short_run, monkeypa
     suggested = int(message.split("--set train.batch_size=")[1].split(")")[0])
     assert suggested % processes == 0 and abs(suggested - batch) <= processes  # a near size they share
     assert message.endswith(f"or run a number of processes that divides {batch}")
+
+
+def test_a_lost_peer_carries_how_to_go_on_apart(tmp_path, short_run, tiny_model, monkeypatch):
+    """The advice was part of the reason ('...; resume with --resume RUN/state.pt'), so arniqa ablate and arniqa demo
+    passed on an option they do not have. It is the error's ``then``, which they replace with their own."""
+    import torch.distributed as dist
+
+    from arniqa.train.loop import Trainer
+    from arniqa.train.state import STATE_FILE, TrainingError
+
+    step = Trainer.train_step
+
+    def peer_gone_at(global_step):
+        def train_step(self, *args):
+            if self.global_step == global_step:
+                raise dist.DistNetworkError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer")
+            return step(self, *args)
+
+        return train_step
+
+    state = tmp_path / "run" / STATE_FILE
+    for at, then in ((0, f"run the same command again (no {STATE_FILE} yet)"), (2, f"resume with --resume {state}")):
+        monkeypatch.setattr(Trainer, "train_step", peer_gone_at(at))
+        state.unlink(missing_ok=True)
+        with pytest.raises(TrainingError) as caught:
+            Trainer(short_run("train.checkpoint_every=1")).fit()
+        assert caught.value.then == then
+        where = f"at epoch 0, step {at} (Connection closed by peer)"
+        assert str(caught.value).startswith(f"lost contact with another process of this run {where}; its own ")
+        assert str(caught.value).endswith(f"torchrun's summary of the failed processes; then {then}")
+        assert caught.value.going_on("rerun it") == str(caught.value).replace(then, "rerun it")

@@ -273,6 +273,8 @@ def test_a_resumed_run_counts_its_wall_time_from_where_the_state_was_written(tmp
     [
         "model.temperature=0.3",
         "optim.momentum=0.5",
+        "optim.trust_coefficient=0.01",  # LARS's
+        "optim.t0_epochs=2",  # the restart period while optim.t0_steps is null
         "data.pristine_prob=0.5",
         *("model.se_stages=[1]", "model.se_bias=false"),  # were "does not fit this run", naming no key
         "train.channels_last=false",  # other kernels (deterministic, sync_batchnorm: where they take effect, below)
@@ -281,9 +283,26 @@ def test_a_resumed_run_counts_its_wall_time_from_where_the_state_was_written(tmp
 def test_resume_refuses_other_settings_the_state_would_override_or_that_change_the_run(
     tmp_path, short_run, tiny_model, setting
 ):
-    Trainer(short_run("train.max_steps=1")).fit()
+    used = ("model.backbone=se_resnet50", "optim.name=lars")  # where the SE and LARS settings take effect
+    Trainer(short_run(*used, "train.max_steps=1")).fit()
     with pytest.raises(TrainingError, match=setting.split("=")[0] + " was .* in the interrupted run"):
-        Trainer(short_run(setting)).fit(resume=tmp_path / "run" / STATE_FILE)
+        Trainer(short_run(*used, setting)).fit(resume=tmp_path / "run" / STATE_FILE)
+
+
+def test_settings_the_run_does_not_use_may_change_on_resume_bit_exact(tmp_path, short_run, tiny_model):
+    """optim.trust_coefficient was compared with optim.name=sgd, which does not use it, and so were the SE settings
+    of a ResNet50 and optim.t0_epochs with optim.t0_steps set: a resume changing them was refused. It is taken, and
+    trains as the run uninterrupted."""
+    used = ("optim.t0_steps=2", "train.checkpoint_every=1")
+    Trainer(short_run(*used, "train.max_steps=4", f"output={tmp_path / 'whole'}")).fit()
+    Trainer(short_run(*used, "train.max_steps=2")).fit()
+    state = tmp_path / "run" / STATE_FILE
+    unused = ["optim.trust_coefficient=0.5", "optim.t0_epochs=3", "model.se_stages=[2]", "model.se_bias=false"]
+    Trainer(short_run(*used, "train.max_steps=4", *unused)).fit(resume=state)
+    resumed, whole = weights(state), weights(tmp_path / "whole" / STATE_FILE)
+    assert all(torch.equal(resumed[key], whole[key]) for key in whole)
+    with pytest.raises(TrainingError, match="optim.t0_steps was 2 in the interrupted run, now null; resume"):
+        Trainer(short_run("train.max_steps=5", *unused)).fit(resume=state)  # t0_epochs is used now: t0_steps named
 
 
 def test_resume_names_every_changed_setting_in_one_line(tmp_path, short_run, tiny_model):
@@ -299,10 +318,11 @@ def test_resume_names_every_changed_setting_in_one_line(tmp_path, short_run, tin
 def test_resume_names_the_changed_values_as_a_config_file_writes_them(tmp_path, short_run, tiny_model):
     """The values were Python's ('optim.t0_steps was None', 'False', '(1,)'), where a config or --set writes null,
     false, [1]: each is now written as YAML writes it, and reads back as the value."""
-    Trainer(short_run("train.max_steps=1", "train.channels_last=false")).fit()
+    se = "model.backbone=se_resnet50"  # where model.se_stages is used
+    Trainer(short_run(se, "train.max_steps=1", "train.channels_last=false")).fit()
     changed = ("optim.t0_steps=100", "train.channels_last=true", "model.se_stages=[1, 2]", "optim.eta_min=0.0001")
     with pytest.raises(TrainingError) as err:
-        Trainer(short_run(*changed)).fit(resume=tmp_path / "run" / STATE_FILE)
+        Trainer(short_run(se, *changed)).fit(resume=tmp_path / "run" / STATE_FILE)
     message = str(err.value)
     said = dict(re.findall(r"(\w+\.\w+) was (.*?) in the interrupted run", message))
     assert said.keys() == {setting.split("=")[0] for setting in changed}

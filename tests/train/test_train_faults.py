@@ -398,3 +398,49 @@ def test_a_signal_in_the_last_step_still_stops_the_command(short_run, tiny_model
     )
     assert (run / "model.safetensors").exists()
     assert torch.load(run / STATE_FILE, weights_only=False)["global_step"] == 3
+
+
+def test_resuming_a_run_before_its_first_checkpoint_says_what_is_going_on(tmp_path, monkeypatch):
+    """`arniqa train --resume RUN/state.pt` on a run that had written no state.pt yet said 'cannot read the training
+    state (No such file or directory); check the path'. It says whether the run there is still training (another
+    process holds the folder) or stopped before its first checkpoint, and what to do; doing that trains the run."""
+    from faults import cli, hold, one_line_error, train_config
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.train.loop as loop
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    run = tmp_path / "run"
+    config = train_config(tmp_path, run)
+    state = run / STATE_FILE
+    step = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda *args: (_ for _ in ()).throw(MemoryError()))
+    failed = cli("train", config)  # its first step: out of memory
+    assert failed.exit_code == 2 and not state.exists(), failed.output
+    assert f"; then run the same command again (no {STATE_FILE} yet), " in one_line_error(failed.stderr)
+    monkeypatch.setattr(Trainer, "train_step", step)
+
+    training = hold(run)  # another process training in it, as a run does
+    try:
+        busy = cli("train", config, "--resume", state)
+    finally:
+        training.kill()
+        training.wait()
+    assert busy.exit_code == 2
+    assert one_line_error(busy.stderr) == (
+        f"error: {state}: no such file yet: the run training in {run} (pid {training.pid}) has not written its first "
+        f"checkpoint; let it train on, or stop it (Ctrl-C: it writes {STATE_FILE} as it stops) and resume then"
+    )
+    stopped = cli("train", config, "--resume", state)
+    assert stopped.exit_code == 2
+    assert one_line_error(stopped.stderr) == (
+        f"error: {state}: no such file: the run in {run} stopped before its first checkpoint (killed, or failed); "
+        "start it again: the same command without --resume"
+    )
+    again = cli("train", config)  # as the line says
+    assert again.exit_code == 0, again.output
+    assert state.is_file() and (run / "model.safetensors").is_file()
+    elsewhere = cli("train", config, "--resume", tmp_path / STATE_FILE)  # no run there: a path to check
+    assert one_line_error(elsewhere.stderr).endswith(
+        ": cannot read the training state (No such file or directory); check the path"
+    )

@@ -3,7 +3,7 @@ and seed (and its untrained initialisation), then write the report.
 
 Output folder::
 
-    study.json                       settings every result depends on (a rerun must match them)
+    study.json                       settings every result depends on (a rerun must match them: FREE_RECIPE_KEYS aside)
     runs.json                        one entry per invocation: command, start, end, failures
     data/split.json, data/train/     the file split; links (or copies) of the training images
     benchmarks/synthetic/            the KADID-style benchmark of the held-out images
@@ -133,15 +133,32 @@ def _last_step(log_csv: Path) -> int:
 # ---------------------------------------------------------------------------------- the study
 
 
+# Recipe keys a rerun may change: no result changes with them (the worker count builds bit-identical batches,
+# tests/train/test_batches.py; a checkpoint's cadence resumes bit-exact; logging aside from log.csv). log.every
+# stays: the report's loss curves are running means over log.csv rows.
+FREE_RECIPE_KEYS = (("data", "num_workers"), ("train", "checkpoint_every"), ("log", "tensorboard"), ("log", "progress"))
+
+
 def study_settings(config: AblationConfig) -> dict[str, Any]:
     """The settings shared by every result: changing one of them invalidates finished results."""
     return {
         "data": asdict(config.data),
         "synthetic": asdict(config.synthetic),
         "datasets": config.datasets,
-        "recipe": config.recipe,
+        "recipe": binding_recipe(config.recipe),
         "evaluation": {k: v for k, v in asdict(config.evaluation).items() if k in ("crop_size", "splits", "seed")},
     }
+
+
+def binding_recipe(recipe: Any) -> Any:
+    """``recipe`` without the :data:`FREE_RECIPE_KEYS` (a copy; a recipe of another shape as it is)."""
+    if not isinstance(recipe, dict):
+        return recipe
+    kept = {name: dict(section) if isinstance(section, dict) else section for name, section in recipe.items()}
+    for section, key in FREE_RECIPE_KEYS:
+        if isinstance(kept.get(section), dict):
+            kept[section].pop(key, None)
+    return kept
 
 
 def _check_study(config: AblationConfig, out: Path) -> None:
@@ -150,6 +167,8 @@ def _check_study(config: AblationConfig, out: Path) -> None:
     settings = jsonable(study_settings(config))
     redo = "use another output folder, or delete the folder to start again"
     saved = read_json(path, {}, redo) if path.exists() else None
+    if isinstance(saved, dict) and "recipe" in saved:  # a study.json that recorded them (written before)
+        saved["recipe"] = binding_recipe(saved["recipe"])
     if saved == settings:
         return
     if saved is not None and has_runs(out):

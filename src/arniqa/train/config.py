@@ -148,7 +148,10 @@ class ConfigLoader(yaml.SafeLoader):
             key = self.construct_object(key_node)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice in one section; keep one", key_node.start_mark
+                    None,
+                    None,
+                    f"the key {yaml_value(key)} is given twice in one section; keep one",
+                    key_node.start_mark,
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
@@ -169,7 +172,7 @@ def yaml_value(value: Any) -> str:
     """``value`` as a config file or ``--set`` writes it, on one line: ``null``, ``true``, ``[1, 2]``, ``0.1``."""
     if isinstance(value, tuple):
         value = list(value)
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("...\n").strip()
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).removesuffix("...\n").strip()
 
 
 def parse_yaml(text: str) -> Any:
@@ -334,17 +337,19 @@ def check(config: Config) -> None:
     stages = config.model.se_stages  # refused by the model build, naming no key; [true] was stage 1
     if not all(type(k) is int and k in SE_STAGES for k in stages) or len(set(stages)) < len(stages):
         allowed = ", ".join(map(str, SE_STAGES))
-        problems.append(f"model.se_stages must list stages from {allowed}, each at most once, got {stages!r}")
+        problems.append(f"model.se_stages must list stages from {allowed}, each at most once, got {yaml_value(stages)}")
     if not 0 < config.model.temperature < math.inf:  # NaN and inf too: a NaN loss, or no gradient at all
-        problems.append(f"model.temperature must be > 0 and finite, got {config.model.temperature}")
+        problems.append(f"model.temperature must be > 0 and finite, got {yaml_value(config.model.temperature)}")
     if not 0 <= config.data.max_distortions <= MAX_DISTORTIONS:
-        problems.append(f"data.max_distortions must be from 0 to {MAX_DISTORTIONS}, got {config.data.max_distortions}")
+        problems.append(
+            f"data.max_distortions must be from 0 to {MAX_DISTORTIONS}, got {yaml_value(config.data.max_distortions)}"
+        )
     if not 0 <= config.data.pristine_prob <= 1:
-        problems.append(f"data.pristine_prob must be from 0 to 1, got {config.data.pristine_prob}")
+        problems.append(f"data.pristine_prob must be from 0 to 1, got {yaml_value(config.data.pristine_prob)}")
     if not 0 <= config.train.seed <= MAX_SEED:
-        problems.append(f"train.seed must be from 0 to 2**32 - 1, got {config.train.seed}")
+        problems.append(f"train.seed must be from 0 to 2**32 - 1, got {yaml_value(config.train.seed)}")
     if config.data.crop_size < 16:
-        problems.append(f"data.crop_size must be at least 16, got {config.data.crop_size}")
+        problems.append(f"data.crop_size must be at least 16, got {yaml_value(config.data.crop_size)}")
     at_least_one = {
         "train.batch_size": config.train.batch_size,
         "train.epochs": config.train.epochs,
@@ -354,10 +359,12 @@ def check(config: Config) -> None:
         "optim.t0_epochs": config.optim.t0_epochs,
         "optim.t_mult": config.optim.t_mult,
     }
-    problems += [f"{key} must be at least 1, got {value}" for key, value in at_least_one.items() if value < 1]
+    problems += [
+        f"{key} must be at least 1, got {yaml_value(value)}" for key, value in at_least_one.items() if value < 1
+    ]
     for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            problems.append(f"{key} must be a positive integer or null, got {value!r}")
+            problems.append(f"{key} must be a positive integer or null, got {yaml_value(value)}")
     problems += not_one_of("train.precision", config.train.precision, PRECISIONS)
     try:  # the name; whether the device is there is the run's to say (a config may be written for another machine)
         check_device(config.train.device)
@@ -365,40 +372,41 @@ def check(config: Config) -> None:
         problems.append(f"train.device={config.train.device}: {e}")  # as distributed.pick_device says it
     problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
     if config.data.num_workers < 0:
-        problems.append(f"data.num_workers must be at least 0, got {config.data.num_workers}")
+        problems.append(f"data.num_workers must be at least 0, got {yaml_value(config.data.num_workers)}")
     problems += not_one_of("optim.name", config.optim.name, OPTIMIZERS)
     opt = config.optim
     if not 0 < opt.lr < math.inf:
-        problems.append(f"optim.lr must be > 0, got {opt.lr!r}")
+        problems.append(f"optim.lr must be > 0, got {yaml_value(opt.lr)}")
     if not 0 <= opt.momentum < 1:
-        problems.append(f"optim.momentum must be >= 0 and < 1, got {opt.momentum!r}")
+        problems.append(f"optim.momentum must be >= 0 and < 1, got {yaml_value(opt.momentum)}")
     if not 0 <= opt.weight_decay < math.inf:
-        problems.append(f"optim.weight_decay must be >= 0, got {opt.weight_decay!r}")
+        problems.append(f"optim.weight_decay must be >= 0, got {yaml_value(opt.weight_decay)}")
     if not 0 < opt.trust_coefficient < math.inf:
-        problems.append(f"optim.trust_coefficient must be > 0, got {opt.trust_coefficient!r}")
+        problems.append(f"optim.trust_coefficient must be > 0, got {yaml_value(opt.trust_coefficient)}")
     if not 0 <= opt.eta_min < math.inf:
-        problems.append(f"optim.eta_min must be >= 0, got {opt.eta_min!r}")
+        problems.append(f"optim.eta_min must be >= 0, got {yaml_value(opt.eta_min)}")
     elif opt.eta_min >= opt.lr:  # the cosine would climb from lr to eta_min
-        problems.append(f"optim.eta_min ({opt.eta_min!r}) must be below optim.lr ({opt.lr!r})")
+        problems.append(f"optim.eta_min ({yaml_value(opt.eta_min)}) must be below optim.lr ({yaml_value(opt.lr)})")
     t0_steps = config.optim.t0_steps
     if t0_steps is not None and (isinstance(t0_steps, bool) or not isinstance(t0_steps, int) or t0_steps < 1):
-        problems.append(f"optim.t0_steps must be a positive integer or null, got {t0_steps!r}")
+        problems.append(f"optim.t0_steps must be a positive integer or null, got {yaml_value(t0_steps)}")
     if config.optim.warmup_steps < 0:
-        problems.append(f"optim.warmup_steps must be at least 0, got {config.optim.warmup_steps}")
+        problems.append(f"optim.warmup_steps must be at least 0, got {yaml_value(config.optim.warmup_steps)}")
     snaps = config.train.snapshot_steps
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in snaps):
-        problems.append(f"train.snapshot_steps must be a list of positive integers, got {snaps!r}")
+        problems.append(f"train.snapshot_steps must be a list of positive integers, got {yaml_value(snaps)}")
     if not 0 < config.validation.alpha < math.inf:
-        problems.append(f"validation.alpha must be > 0 and finite, got {config.validation.alpha}")
+        problems.append(f"validation.alpha must be > 0 and finite, got {yaml_value(config.validation.alpha)}")
     if config.validation.num_splits < 1:
-        problems.append(f"validation.num_splits must be at least 1, got {config.validation.num_splits}")
+        problems.append(f"validation.num_splits must be at least 1, got {yaml_value(config.validation.num_splits)}")
     for dataset in config.validation.datasets:
         if not isinstance(dataset, dict) or "name" not in dataset or "root" not in dataset:
-            problems.append(f"validation.datasets entries need name and root, got {dataset!r}")
+            problems.append(f"validation.datasets entries need name and root, got {yaml_value(dataset)}")
         # a misspelt key (`split:`) was passed over: the run validated on random splits
         elif unknown := sorted(str(k) for k in set(dataset) - set(VALIDATION_KEYS)):
             problems.append(
-                f"validation.datasets entry {dataset!r}: unknown {agree(len(unknown), 'key')} {', '.join(unknown)}"
+                f"validation.datasets entry {yaml_value(dataset)}: unknown {agree(len(unknown), 'key')} "
+                f"{', '.join(unknown)}"
                 f"{did_you_mean(unknown[0], VALIDATION_KEYS) if len(unknown) == 1 else ''}; "
                 f"known: {', '.join(VALIDATION_KEYS)}"
             )
@@ -418,7 +426,7 @@ def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:
     """``[]`` when ``value`` is one of ``names``, else the problem, e.g. "k must be a, b or c, got 'd'"."""
     if value in names:
         return []
-    return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"]
+    return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {yaml_value(value)}"]
 
 
 def build_dataclass(cls, values: Any, where: str = "", root=None):
@@ -426,7 +434,7 @@ def build_dataclass(cls, values: Any, where: str = "", root=None):
     same way, every other value checked against its default's type; ConfigError names the key (``where``
     prefixes the names: the section being built, of the dataclass ``root``, by default ``cls``)."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {yaml_value(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields), key=str)  # keys a file gives as numbers or null too
     if unknown:
@@ -478,5 +486,5 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(f"config key {key}: expected {type(default).__name__}, got {value!r}")
+        raise ConfigError(f"config key {key}: expected {type(default).__name__}, got {yaml_value(value)}")
     return value

@@ -146,14 +146,16 @@ def _peers(stage: str) -> Iterator[None]:
         raise peer from err
 
 
-def lost_peer(err: Exception, where: str, then: str = "") -> TrainingError | None:
+def lost_peer(err: Exception, where: str, then: str | None = None) -> TrainingError | None:
     """The TrainingError for a collective that failed because another process stopped or stopped answering
-    (a gloo or NCCL error), None for any other error. ``where``: when it happened; ``then``: what to do."""
+    (a gloo or NCCL error), None for any other error. ``where``: when it happened; ``then``: how the run goes on
+    (:attr:`TrainingError.then`), or None."""
     if not isinstance(err, getattr(dist, "DistError", ())) and "gloo" not in str(err):
         return None
     return TrainingError(
         f"lost contact with another process of this run {where} ({reason(err)}); its own error line says why, or, "
-        f"for one killed by a signal (kill -9, out of memory), torchrun's summary of the failed processes{then}"
+        "for one killed by a signal (kill -9, out of memory), torchrun's summary of the failed processes",
+        then,
     )
 
 

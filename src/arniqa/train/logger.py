@@ -12,7 +12,7 @@ from pathlib import Path
 from ..utils.files import atomic_write, clear_own
 from ..utils.names import count
 from .config import Config
-from .state import checkpoint_write
+from .state import TrainingError, checkpoint_write
 
 LOG_FIELDS = ("global_step", "epoch", "step", "loss", "lr", "samples_per_s", "elapsed_s")
 
@@ -151,8 +151,15 @@ class RunLogger:
             self.progress.stop()
         if self.writer is not None:
             self.writer.close()
-        self.csv_file.close()
-        self.run_log.close()
+        failed = []
+        for name, file in (("log.csv", self.csv_file), ("run.log", self.run_log)):
+            try:  # closing flushes again what a failed write left in the buffer: it fails again
+                with self._writing(name):
+                    file.close()
+            except TrainingError as err:
+                failed.append(err)
+        if failed and exc[0] is None:  # else the failure that ends the run has said it, naming the file
+            raise failed[0]
 
 
 def _headless(path: Path) -> bool:

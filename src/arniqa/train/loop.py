@@ -63,7 +63,6 @@ from .state import (
     go_on_from,
     read_state,
     read_state_bytes,
-    resume_with,
     resumed_degrade_on,
     rng_states,
     save_state,
@@ -422,7 +421,7 @@ class Trainer:
             state = self.output / STATE_FILE
             where = f"at epoch {self.epoch}, step {self.step}"
             failure = broken_image(err, state) or worker_death(err, self.dataset, samples, state)
-            failure = failure or lost_peer(err, where, f"; {resume_with(state) if state.exists() else self._kept()}")
+            failure = failure or lost_peer(err, where, go_on_from(state))
             if failure is None and out_of_memory(err):
                 failure = TrainingError(  # a resume keeps the batch size and crop size
                     f"out of memory {where} ({type(err).__name__}); free memory",

@@ -24,7 +24,7 @@ import numpy as np
 from safetensors import SafetensorError
 
 from ..constants import STATE_FILE
-from ..utils.files import out_of_space, save_torch
+from ..utils.files import lock_holder, out_of_space, save_torch
 from ..utils.runtime import out_of_memory
 from .config import Config, yaml_value
 
@@ -43,6 +43,13 @@ SAME_RUN_KEYS = (
 # train.* settings that change the numbers only where they take effect: the state records each as it was in effect
 # (None: it changed nothing there), and a resume is refused only when it takes effect in both runs, set otherwise.
 KERNEL_KEYS = ("deterministic", "sync_batchnorm")
+# Keys of SAME_RUN_KEYS that a run uses only with some settings: whether the config section dicts ``c`` use it.
+# Compared only where both runs use it: where one does not, the key deciding that differs and is named.
+USED_WHEN = {
+    ("optim", "trust_coefficient"): lambda c: c["optim"].get("name") == "lars",  # make_optimizer
+    ("optim", "t0_epochs"): lambda c: c["optim"].get("t0_steps") is None,  # schedule.lr_at: t0_steps overrides it
+    **{("model", key): lambda c: c["model"].get("backbone") == "se_resnet50" for key in ("se_stages", "se_bias")},
+}
 STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "global_step", "best", "rng", "config")
 
 try:  # numpy >= 2
@@ -193,8 +200,28 @@ def read_state_bytes(path: Path, size: int = -1) -> bytes:
         held = Path(path) / STATE_FILE
         todo = resume_with(held) if held.is_file() else _not_a_state(Path(path))
         raise StateError(f"{path}: a folder, not a training state; {todo}") from None
+    except FileNotFoundError as err:
+        raise StateError(f"{path}: {_not_there(Path(path))}") from err
     except OSError as err:
         raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
+
+
+def _not_there(path: Path) -> str:
+    """Why there is no training state at ``path`` and what to do: the run in its folder is still before its first
+    checkpoint, or stopped there (killed), else a path to check."""
+    folder = path.parent
+    if path.name == STATE_FILE and (holder := lock_holder(folder)):
+        return (
+            f"no such file yet: the run training in {folder} ({holder}) has not written its first checkpoint; let it "
+            f"train on, or stop it (Ctrl-C: it writes {STATE_FILE} as it stops) and resume then"
+        )
+    started = any((folder / name).is_file() for name in ("config.yaml", "log.csv"))
+    if path.name == STATE_FILE and started and not (folder / "model.safetensors").exists():
+        return (
+            f"no such file: the run in {folder} stopped before its first checkpoint (killed, or failed); start it "
+            "again: the same command without --resume"
+        )
+    return "cannot read the training state (No such file or directory); check the path"
 
 
 def load_state_file(path: Path, data: bytes | None = None) -> dict:
@@ -289,8 +316,10 @@ def read_state(
             f"{path}: its config does not hold {needed} or its image record is damaged, so it was not written by "
             "arniqa; resume from another state.pt, or start the run again"
         ) from None
+    now = config.to_dict()
     for section, key in SAME_RUN_KEYS:
-        if key in state["config"].get(section, {}):
+        used = USED_WHEN.get((section, key), lambda c: True)
+        if key in state["config"].get(section, {}) and used(state["config"]) and used(now):
             saved[section, key] = state["config"][section][key]
     changed = [
         f"{section}.{key} was {yaml_value(old)} in the interrupted run, now "

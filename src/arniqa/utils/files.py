@@ -577,6 +577,22 @@ def _owner(fd: int, patience: float = 0.5) -> str:
     return f"pid {owner}" if owner.isdigit() else "pid unknown"
 
 
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """``pid N`` of another running process that holds :func:`output_lock` on ``path``, else None; read from the
+    lock file, which its holder removes when done (a killed holder's pid runs no more), without taking the lock."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(lock_file(path), flags)
+    except OSError:
+        return None
+    try:
+        owner = _owner(fd, patience=0) if stat.S_ISREG(os.fstat(fd).st_mode) else "none"
+    finally:
+        os.close(fd)
+    pid = owner.removeprefix("pid ")
+    return owner if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)) else None
+
+
 @contextmanager
 def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = None) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
