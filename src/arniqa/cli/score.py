@@ -54,6 +54,7 @@ def score(
         None,
         help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
         "shards/{000000..000099}.tar are expanded.",
+        readable=False,  # one that cannot be read is its own row (or named in one line), not the whole run's end
     ),
     files_from: str | None = typer.Option(
         None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
@@ -76,7 +77,9 @@ def score(
         help="csv | json | jsonl. Default: by the -o file's name: .json: json; .jsonl, .ndjson: jsonl; the name of "
         "a format not written (.parquet, .xlsx, .tsv, .csv.gz, ...): refused; else csv.",
     ),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Output file (-: stdout). Default: stdout.", readable=False
+    ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
     ),
@@ -124,7 +127,9 @@ def score(
         "(columns explanation, severity; needs an explanation head, docs/explain.md).",
     ),
     explainer: Path | None = explainer_option(),
-    html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write a visual report of the rows (arniqa report).", readable=False
+    ),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order.
 
