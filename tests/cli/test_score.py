@@ -961,3 +961,28 @@ def test_a_path_that_cannot_be_read_is_its_own_row_and_the_others_are_scored(tin
     rows = _csv(out)
     assert [row["path"] for row in rows] == [str(locked), str(fine)]
     assert rows[0]["error"] == "cannot read file (Permission denied); check its permissions" and rows[1]["score"]
+
+
+def test_o_dev_stdout_redirected_to_a_file_writes_the_rows_there_and_nothing_in_dev(tmp_path):
+    """`arniqa score PHOTOS -o /dev/stdout > s.csv` took /dev/stdout (a link to the file) for a file of its own: its
+    lock and settings files were made in /dev, beside the link (/dev/.stdout.arniqa.json left there as root; for
+    other users /dev cannot be written: exit 2). It writes to standard output now, as without -o."""
+    import subprocess
+
+    import tiny_score
+
+    photo = _img(tmp_path / "a.png", 40, 30, 0)
+    settings = Path("/dev/.stdout.arniqa.json")
+    existed = settings.exists()
+    out = tmp_path / "s.csv"
+    with open(out, "wb") as f:
+        done = subprocess.run(
+            [sys.executable, tiny_score.__file__, "score", photo, "--protocol", "whole", "-o", "/dev/stdout"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr
+    assert [row["path"] for row in _csv(out)] == [str(photo)]
+    assert existed or not settings.exists()

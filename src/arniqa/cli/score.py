@@ -45,6 +45,9 @@ from .command import (
 )
 
 ROWS_KEPT = "the rows written so far are kept and --resume goes on from them"  # a run stopped with -o FILE
+# -o naming standard output: '-' as --files-from -, and /dev/stdout, which is a file when stdout is redirected to one
+# (its lock and settings file were then made in /dev, where only root may)
+STDOUT = ("-", "/dev/stdout")
 MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
@@ -164,7 +167,7 @@ def score(
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
-    if output is not None and str(output) == "-":  # as --files-from -: standard output, not a file named '-'
+    if output is not None and str(output) in STDOUT:  # standard output, not a file named '-' (nor a file in /dev)
         output = None
     if output is None and sys.stdout is None:  # started with standard output closed (>&-)
         raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
