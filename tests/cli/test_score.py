@@ -941,3 +941,48 @@ def test_retry_failed_scores_the_error_rows_again_in_their_place(tiny, tmp_path,
     ]
     r = _run([photos, *base, "-o", out, "--retry-failed"])
     assert r.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in r.stderr
+
+
+def test_a_path_that_cannot_be_read_is_its_own_row_and_the_others_are_scored(tiny, tmp_path):
+    """A photo without read permission among the paths stopped the whole run before any was scored, with click's
+    line (`error: Invalid value for 'PATHS': path 'a.png' is not readable`, exit 2), as did a write-only -o file.
+    It is its own error row now, the others scored (exit 1); the -o file is written."""
+    locked = _img(tmp_path / "a.png", 40, 30, 0)
+    fine = _img(tmp_path / "b.png", 40, 30, 1)
+    locked.chmod(0)
+    if os.access(locked, os.R_OK):
+        pytest.skip("this user reads any file (root)")
+    out = tmp_path / "s.csv"
+    out.write_text("path,score,raw_score,error\n")
+    out.chmod(0o200)
+    r = _run([locked, fine, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 1, r.output
+    out.chmod(0o600)
+    rows = _csv(out)
+    assert [row["path"] for row in rows] == [str(locked), str(fine)]
+    assert rows[0]["error"] == "cannot read file (Permission denied); check its permissions" and rows[1]["score"]
+
+
+def test_o_dev_stdout_redirected_to_a_file_writes_the_rows_there_and_nothing_in_dev(tmp_path):
+    """`arniqa score PHOTOS -o /dev/stdout > s.csv` took /dev/stdout (a link to the file) for a file of its own: its
+    lock and settings files were made in /dev, beside the link (/dev/.stdout.arniqa.json left there as root; for
+    other users /dev cannot be written: exit 2). It writes to standard output now, as without -o."""
+    import subprocess
+
+    import tiny_score
+
+    photo = _img(tmp_path / "a.png", 40, 30, 0)
+    settings = Path("/dev/.stdout.arniqa.json")
+    existed = settings.exists()
+    out = tmp_path / "s.csv"
+    with open(out, "wb") as f:
+        done = subprocess.run(
+            [sys.executable, tiny_score.__file__, "score", photo, "--protocol", "whole", "-o", "/dev/stdout"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr
+    assert [row["path"] for row in _csv(out)] == [str(photo)]
+    assert existed or not settings.exists()

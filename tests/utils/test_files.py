@@ -173,6 +173,44 @@ def test_a_rewritten_file_keeps_its_permission_bits_and_its_temporary_file_is_ne
     assert seen[0] & ~(mode | 0o600) == 0  # others never had more than the file gives them
 
 
+def _other_group() -> int | None:
+    """A group this user may give a file that is not the one its new files get: one of its supplementary groups,
+    or any for root."""
+    if os.geteuid() == 0:
+        return next(g for g in (100, 65534, 1) if g != os.getegid())
+    return next((g for g in os.getgroups() if g != os.getegid()), None)
+
+
+@pytest.mark.parametrize("setgid", [False, True], ids=["folder", "setgid-folder"])
+def test_a_rewritten_file_keeps_its_group(tmp_path, setgid):
+    """A group-writable scores.csv of a project group, in a shared folder, came back in the writer's own group from
+    --resume --retry-failed (its bits kept, so that group could then write it, and the project could not), unless the
+    folder was setgid and of the file's group. It keeps its group now."""
+    group = _other_group()
+    if group is None:
+        pytest.skip("this user is in no group but its own")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    if setgid:  # new files get the folder's group (the user's own here), not the file's
+        shared.chmod(0o2775)
+    path = shared / "scores.csv"
+    path.write_text("old")
+    os.chown(path, -1, group)
+    path.chmod(0o664)
+    before = os.stat(path)
+    seen = []
+
+    def write(tmp):
+        seen.append(os.stat(tmp).st_gid)
+        tmp.write_text("new")
+
+    atomic_write(path, write)
+    after = os.stat(path)
+    assert path.read_text() == "new" and not os.path.samestat(before, after)  # replaced, not written into
+    assert (after.st_gid, after.st_mode & 0o777) == (group, 0o664)
+    assert seen == [group]  # the group given before any byte was written
+
+
 def test_a_rewritten_model_keeps_its_permissions_though_its_writer_makes_private_files(tmp_path):
     from safetensors.torch import save_file
 

@@ -45,6 +45,9 @@ from .command import (
 )
 
 ROWS_KEPT = "the rows written so far are kept and --resume goes on from them"  # a run stopped with -o FILE
+# -o naming standard output: '-' as --files-from -, and /dev/stdout, which is a file when stdout is redirected to one
+# (its lock and settings file were then made in /dev, where only root may)
+STDOUT = ("-", "/dev/stdout")
 MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
@@ -54,6 +57,7 @@ def score(
         None,
         help="Image files, folders (searched recursively) and WebDataset tar shards; brace patterns such as "
         "shards/{000000..000099}.tar are expanded.",
+        readable=False,  # one that cannot be read is its own row (or named in one line), not the whole run's end
     ),
     files_from: str | None = typer.Option(
         None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
@@ -76,7 +80,9 @@ def score(
         help="csv | json | jsonl. Default: by the -o file's name: .json: json; .jsonl, .ndjson: jsonl; the name of "
         "a format not written (.parquet, .xlsx, .tsv, .csv.gz, ...): refused; else csv.",
     ),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Output file (-: stdout). Default: stdout."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Output file (-: stdout). Default: stdout.", readable=False
+    ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Images per forward pass (crops: 10 crops each). Default: per device."
     ),
@@ -124,7 +130,9 @@ def score(
         "(columns explanation, severity; needs an explanation head, docs/explain.md).",
     ),
     explainer: Path | None = explainer_option(),
-    html: Path | None = typer.Option(None, "--html", help="Also write a visual report of the rows (arniqa report)."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write a visual report of the rows (arniqa report).", readable=False
+    ),
 ) -> None:
     """Score images with ARNIQA: one row per image, in input order.
 
@@ -159,7 +167,7 @@ def score(
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
-    if output is not None and str(output) == "-":  # as --files-from -: standard output, not a file named '-'
+    if output is not None and str(output) in STDOUT:  # standard output, not a file named '-' (nor a file in /dev)
         output = None
     if output is None and sys.stdout is None:  # started with standard output closed (>&-)
         raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")

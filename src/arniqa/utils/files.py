@@ -158,9 +158,10 @@ def folder_in_the_way(paths: Iterable[str | os.PathLike]) -> None:
 def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> Path:
     """Call ``write(tmp)`` to write a temporary file next to ``path``, then rename it over ``path``.
 
-    A file rewritten keeps its permission bits (0640 stays 0640, as with ``cp``, ``sed -i`` or an editor), a
-    new one gets the usual (0666 less the umask); the temporary file is never looser than either. Only those
-    bits: the file is then this user's, in this user's group, and the setuid, setgid and sticky bits are dropped.
+    A file rewritten keeps its permission bits (0640 stays 0640, as with ``cp``, ``sed -i`` or an editor) and its
+    group where this user may give it that group (a member of it, or root), a new one gets the usual (0666 less the
+    umask); the temporary file is never looser than either. The file is then this user's, and the setuid, setgid
+    and sticky bits are dropped.
     With ``fsync`` the file's data (before the rename) and the folder entry (after it) reach the disk.
     On any error the temporary file is removed and ``path`` is left as it was; an OSError names ``path``, not
     the temporary file. Returns ``path``.
@@ -210,10 +211,13 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
                 # Made with the permissions the file keeps, or the usual (0666 less the umask, as a plain open
                 # gives), never looser (plus its owner's read and write, to be written: the owner is this user);
                 # set after the write: safetensors' writer makes 0600 files, which other users could not read.
-                kept = _permissions(path)
+                kept, group = _permissions(path)
                 fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 if kept is None else kept | 0o600)
                 written.append((tmp, path))
                 mode = os.fstat(fd).st_mode & 0o777 if kept is None else kept
+                if group is not None and group != os.fstat(fd).st_gid:  # before a byte is written
+                    with suppress(PermissionError):  # a group this user is not in: this user's, as before
+                        os.fchown(fd, -1, group)
                 os.close(fd)
                 write(tmp)
                 if fsync:
@@ -235,14 +239,14 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     return [Path(path) for path, _ in files]
 
 
-def _permissions(path: str | os.PathLike) -> int | None:
-    """The permission bits (``0o777``) of the file at ``path``, following a link, or None where none is there or they
-    cannot be read (a link into a folder this user may not enter)."""
+def _permissions(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """The permission bits (``0o777``) and the group of the file at ``path``, following a link, or None, None where
+    none is there or they cannot be read (a link into a folder this user may not enter)."""
     try:
         info = os.stat(path)
     except (OSError, ValueError):
-        return None
-    return info.st_mode & 0o777 if stat.S_ISREG(info.st_mode) else None
+        return None, None
+    return (info.st_mode & 0o777, info.st_gid) if stat.S_ISREG(info.st_mode) else (None, None)
 
 
 def is_stream(path: str | os.PathLike) -> bool:
