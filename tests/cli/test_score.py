@@ -963,6 +963,22 @@ def test_a_path_that_cannot_be_read_is_its_own_row_and_the_others_are_scored(tin
     assert rows[0]["error"] == "cannot read file (Permission denied); check its permissions" and rows[1]["score"]
 
 
+def test_a_path_the_system_says_cannot_be_read_does_not_stop_the_run(tiny, tmp_path, monkeypatch):
+    """The test above as root, who reads any file: click's readable check asks os.access, denied here for a.png (and
+    the -o file); the run is not stopped before scoring (exit 2, click's line), every path gets its row."""
+    locked = _img(tmp_path / "a.png", 40, 30, 0)
+    fine = _img(tmp_path / "b.png", 40, 30, 1)
+    out = tmp_path / "s.csv"
+    denied = {str(locked), str(out)}
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: not (str(p) in denied and mode & os.R_OK) and access(p, mode, **kw)
+    )
+    r = _run([locked, fine, "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0, r.output
+    assert [row["path"] for row in _csv(out)] == [str(locked), str(fine)]
+
+
 def test_o_dev_stdout_redirected_to_a_file_writes_the_rows_there_and_nothing_in_dev(tmp_path):
     """`arniqa score PHOTOS -o /dev/stdout > s.csv` took /dev/stdout (a link to the file) for a file of its own: its
     lock and settings files were made in /dev, beside the link (/dev/.stdout.arniqa.json left there as root; for
