@@ -102,3 +102,38 @@ def test_an_onnx_file_knows_the_protocol_of_its_head_and_warns_on_another(tmp_pa
         load(onnx, device="cpu").explain(photos)  # the file's own protocol: the head's
     with pytest.warns(UserWarning, match="fitted on 'whole' features, these come from 'crops'"):
         load(onnx, device="cpu", protocol="crops").explain(photos)
+
+
+def test_an_explanation_names_its_inputs_and_gives_rows_for_json_and_pandas(tmp_path, monkeypatch):
+    """`model.explain(...)` had no `sources` (a generator's or a mixed list's rows could not be paired with their
+    inputs) and nothing json or pandas took: now `sources` as a score result's, and `rows()` of plain values."""
+    import json
+
+    import pandas as pd
+
+    from arniqa.data.images import ImageError
+
+    model = load(tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch), device="cpu", engine="torch")
+    photos = _photos(tmp_path)
+    inputs = [photos[0], np.asarray(Image.open(photos[1])), Image.open(photos[2]).convert("L")]
+    got = model.explain(iter(inputs))
+    assert got.sources == [str(photos[0]), "<input 1>", "<input 2>"]
+    rows = json.loads(json.dumps(got.rows()))
+    table = pd.DataFrame(got.rows())
+    assert list(table.columns) == ["source", "explanation", "severity", *LABELS]
+    for i, (item, row) in enumerate(zip(inputs, rows)):
+        alone = model.explain(item)  # one at a time: each row is its own input's
+        np.testing.assert_allclose([row[label] for label in LABELS], alone.probs[0], atol=1e-6)
+        assert row["severity"] == pytest.approx(float(alone.severity[0]), abs=1e-6)
+        assert row["explanation"].split()[0] == LABELS[int(alone.probs[0].argmax())]
+        assert table.loc[i, "source"] == row["source"]
+    np.testing.assert_allclose(table[list(LABELS)].sum(axis=1), 1, atol=1e-5)
+
+    # a file that cannot be read in the middle: explain() raises naming it; iter_scores(explain=True) goes on
+    middle = [photos[0], tmp_path / "notes.txt", photos[1]]
+    middle[1].write_text("not an image")
+    with pytest.raises(ImageError, match="notes.txt: a text file, not an image"):
+        model.explain(middle)
+    results = list(model.iter_scores(middle, explain=True))
+    assert [r.explanation is None for r in results] == [False, True, False] and "a text file" in results[1].error
+    np.testing.assert_allclose(results[2].explanation[0], got.probs[1], atol=1e-6)  # photos[1] as its array

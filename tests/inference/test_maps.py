@@ -93,3 +93,39 @@ def test_group_maps_of_an_onnx_file_with_a_head_are_its_checkpoints(tmp_path, mo
     for name in ("scores", "groups", "severity"):
         np.testing.assert_allclose(getattr(maps[0], name), getattr(maps[1], name), atol=1e-5)
     assert np.ptp(maps[1].groups[:, 0, 0]) > 0.1 and 0 < maps[1].severity.min() <= maps[1].severity.max() < 5
+
+
+def test_a_map_takes_one_image_as_score_takes_it(tmp_path):
+    """quality_map() took only an RGB PIL image: a path was "'str' object has no attribute 'size'", an array or a
+    tensor a TypeError, a gray PIL image "expected an RGB image". Now one image of any kind score() takes, read as
+    score() reads it; a list is one line."""
+    from tiny_score import load
+
+    from arniqa.data.images import ImageError
+
+    scorer = load()
+    pixels = np.random.default_rng(4).integers(0, 256, (15, 20, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels).resize((80, 60), Image.BICUBIC)
+    image.save(tmp_path / "a.png")
+    a = np.asarray(image)
+    t = torch.from_numpy(a.copy()).permute(2, 0, 1)
+    expected = quality_map(scorer, image, crop=32, stride=16).scores
+    for item in (tmp_path / "a.png", str(tmp_path / "a.png"), a, a / 255.0, t, t.float() / 255, t[None] / 255):
+        np.testing.assert_allclose(quality_map(scorer, item, crop=32, stride=16).scores, expected, atol=1e-6)
+    gray = image.convert("L")
+    np.testing.assert_allclose(
+        quality_map(scorer, gray, crop=32, stride=16).scores,
+        quality_map(scorer, gray.convert("RGB"), crop=32, stride=16).scores,
+    )
+    # a tensor over max_side is downscaled as the PIL image is, to the same grid (torch's bicubic, not PIL's)
+    big = quality_map(scorer, t.float() / 255, crop=16, stride=8, max_side=40)
+    small = quality_map(scorer, image, crop=16, stride=8, max_side=40)
+    assert big.size == small.size == (40, 30) and big.scale == small.scale == 0.5
+    np.testing.assert_allclose(big.scores, small.scores, atol=0.02)
+
+    with pytest.raises(ValueError, match=r"a quality map is of one image, got 2 images; map each"):
+        quality_map(scorer, [image, image])
+    with pytest.raises(ImageError, match="nope.png: no such file"):
+        quality_map(scorer, tmp_path / "nope.png")
+    with pytest.raises(ValueError, match="no explanation head; fit one with `arniqa explain fit`"):
+        quality_map(scorer, image, crop=32, explain=True)

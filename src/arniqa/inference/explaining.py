@@ -9,7 +9,7 @@ softmax of the mean of the views' logits, and the mean of their severities, are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -19,14 +19,26 @@ from ..models.explain import Explainer
 
 @dataclass
 class Explanation:
-    """Group probabilities (N, len(labels)) and severities (N,) of N images, in input order."""
+    """Group probabilities (N, len(labels)) and severities (N,) of N images, in input order; ``sources``: each
+    input's name, as :class:`~arniqa.inference.ScoreResult`'s (its path, or ``<input i>``)."""
 
     labels: tuple[str, ...]
     probs: torch.Tensor
     severity: torch.Tensor
+    sources: list[str] = field(default_factory=list, repr=False)  # left out: thousands of paths would flood a REPL
 
     def __len__(self) -> int:
         return len(self.probs)
+
+    def rows(self) -> list[dict]:
+        """One dict of plain values per image, as ``arniqa score --explain`` writes its row (``source``,
+        ``explanation``, ``severity``) and each label's probability: for ``json.dumps`` or
+        ``pandas.DataFrame(e.rows())``."""
+        return [
+            {"source": source, "explanation": describe(self.top(i)), "severity": float(self.severity[i]),
+             **dict(zip(self.labels, self.probs[i].tolist()))}
+            for i, source in enumerate(self.sources)
+        ]  # fmt: skip
 
     def top(self, i: int, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable labels of image ``i`` with their probabilities, most probable first."""
@@ -63,12 +75,14 @@ def explain(scorer, inputs) -> Explanation:
     """:class:`Explanation` of ``inputs`` (anything ``Scorer.score`` takes); raises the first input's error."""
     results = scorer.iter_scores(inputs, explain=True)  # ValueError without a head
     scorer.explainer.check_protocol(scorer.protocol.name)
-    probs, severity = [], []
+    probs, severity, sources = [], [], []
     for r in results:
         if r.exception is not None:
             raise r.exception
         p, s = r.explanation
         probs.append(p)
         severity.append(s)
+        sources.append(r.source)
     labels = scorer.explainer.labels
-    return Explanation(labels, torch.stack(probs) if probs else torch.zeros(0, len(labels)), torch.tensor(severity))
+    probs = torch.stack(probs) if probs else torch.zeros(0, len(labels))
+    return Explanation(labels, probs, torch.tensor(severity), sources)

@@ -123,6 +123,16 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     return image
 
 
+def resized(image: Image.Image | torch.Tensor, size: tuple[int, int]) -> Image.Image | torch.Tensor:
+    """``image`` (a PIL image or a (3,H,W) float tensor in [0, 1], as :func:`as_image` gives) resized to ``size``
+    (W, H): PIL's bicubic, or torch's bicubic with antialias (PIL's kernel) clamped to [0, 1]."""
+    if isinstance(image, Image.Image):
+        return image.resize(size, Image.Resampling.BICUBIC)
+    import torch.nn.functional as F
+
+    return F.interpolate(image[None], size=size[::-1], mode="bicubic", antialias=True)[0].clamp_(0, 1)
+
+
 def _tensor_image(x: torch.Tensor, name: str, what: str = "tensor") -> torch.Tensor:
     """A (3,H,W) float image in [0, 1] from a float or uint8 tensor with 1 or 3 channels (or (H,W): gray)."""
     import torch

@@ -7,6 +7,8 @@ one view as in the ``crops`` protocol: the crop of the image and the crop of the
 copy (the scorer's half-scale method) centred on the same point, zeros outside, so a crop's score is on the
 scale the regressor was fitted on; ``batch_size`` crops per forward pass, on the scorer's engine. The crop
 must fit the mapped image (:func:`check_options`, :func:`fitting`): memory follows the image, not the options.
+The image is any one input :meth:`~arniqa.inference.Scorer.score` takes (a path, a PIL image of any mode, an
+array, a tensor), read as it reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..constants import CROP_SIZE
 from ..data.images import pil_to_tensor
 from ..data.views import half_scale
 from ..utils.names import keyword
+from .inputs import as_image, resized, source_name, split_inputs
 from .onnx_engine import GraphHead
 
 if TYPE_CHECKING:  # torch is imported where a map is made: arniqa map checks its options first
@@ -54,13 +57,24 @@ def positions(length: int, crop: int, stride: int) -> list[int]:
     return starts if starts[-1] == length - crop else [*starts, length - crop]
 
 
-def bounded(image: Image.Image, max_side: int | None) -> tuple[Image.Image, float]:
-    """``image`` downscaled so its longer side is at most ``max_side``, and the factor (<= 1)."""
-    w, h = image.size
+def bounded(image: Image.Image | torch.Tensor, max_side: int | None) -> tuple[Image.Image | torch.Tensor, float]:
+    """``image`` (PIL, or a (3,H,W) tensor) downscaled so its longer side is at most ``max_side``, and the factor
+    (<= 1)."""
+    w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
     if max_side is None or max(w, h) <= max_side:
         return image, 1.0
     r = max_side / max(w, h)
-    return image.resize((max(1, round(w * r)), max(1, round(h * r))), Image.Resampling.BICUBIC), r
+    return resized(image, (max(1, round(w * r)), max(1, round(h * r)))), r
+
+
+def one_image(image, max_pixels: int | None = None) -> Image.Image | torch.Tensor:
+    """The one input ``image`` (anything :meth:`~arniqa.inference.Scorer.score` takes for one image) as
+    :func:`~arniqa.inference.inputs.as_image` reads it; ValueError for a list or batch of another number."""
+    items = split_inputs(image)
+    if not isinstance(items, list) or len(items) != 1:
+        got = f"{len(items)} images" if isinstance(items, list) else "an iterator"
+        raise ValueError(f"a quality map is of one image, got {got}; map each: [quality_map(model, x) for x in images]")
+    return as_image(items[0], source_name(items[0], 0), max_pixels)
 
 
 def check_options(crop: int, stride: int | None, max_side: int | None, say=keyword) -> int:
@@ -101,20 +115,22 @@ def quality_map(
     batch_size: int = 16,
     explain: bool = False,
 ) -> QualityMap:
-    """The :class:`QualityMap` of an RGB PIL ``image`` under ``scorer`` (its engine, regressor, half-scale
-    method and, with ``explain``, its explanation head). ``stride`` None: half the crop."""
+    """The :class:`QualityMap` of one ``image`` (a path, a PIL image, an array, a tensor: as
+    :meth:`~arniqa.inference.Scorer.score` takes one; raises its error) under ``scorer`` (its engine, regressor,
+    half-scale method and, with ``explain``, its explanation head). ``stride`` None: half the crop."""
     import torch  # no gradients: the engines give arrays, and explain_features runs the head without them
 
     from .explaining import explain_features, explain_views
+    from .scorer import NO_EXPLAINER
 
     stride = check_options(crop, stride, max_side)
     if explain and scorer.explainer is None:
-        raise ValueError("explain=True needs a scorer with an explanation head")
-    mapped, scale = bounded(image, max_side)
-    fitting(mapped.size, crop, scale)
-    x = pil_to_tensor(mapped)
-    half = half_scale(x, scorer.protocol.half)
+        raise ValueError(NO_EXPLAINER)
+    mapped, scale = bounded(one_image(image, scorer.max_pixels), max_side)
+    x = pil_to_tensor(mapped) if isinstance(mapped, Image.Image) else mapped
     h, w = x.shape[-2:]
+    fitting((w, h), crop, scale)
+    half = half_scale(x, scorer.protocol.half)
     tops, lefts = positions(h, crop, stride), positions(w, crop, stride)
     boxes = [(t, left) for t in tops for left in lefts]
     graph = explain and isinstance(scorer.explainer, GraphHead)  # the ONNX file's own head: its outputs per crop

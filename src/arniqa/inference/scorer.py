@@ -33,7 +33,7 @@ from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
 from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, out_of_memory, resolve_device
-from .inputs import as_image, source_name, split_inputs
+from .inputs import as_image, resized, source_name, split_inputs
 from .onnx_engine import NOT_ONNX, ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
 from .results import ItemResult, ScoreResult, emit_in_order
 
@@ -270,11 +270,7 @@ class Scorer:
         warnings.warn(
             f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring", stacklevel=3
         )
-        if isinstance(image, Image.Image):
-            return image.resize((nw, nh), Image.Resampling.BICUBIC)
-        import torch.nn.functional as F
-
-        return F.interpolate(image[None], size=(nh, nw), mode="bicubic", antialias=True)[0].clamp_(0, 1)
+        return resized(image, (nw, nh))
 
     def _prepare(self, index: int, item) -> _Prepared:
         """Decode one input and make its (full, half) views; errors are kept, not raised."""
