@@ -39,10 +39,16 @@ def _image_output(out: Path, source: Path | None) -> str:
     return kind
 
 
-def _save(picture: Image.Image, out: Path, kind: str) -> None:
-    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was."""
+def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None) -> None:
+    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was. The RGB
+    ICC profile of the ``source`` image goes with it, so viewers show its colours as they show the source's (a
+    format whose Pillow writer takes no profile is written without)."""
+    from ..data.images import rgb_profile
+
+    profile = None if source is None else rgb_profile(source)
+    extra = {} if profile is None else {"icc_profile": profile}
     with writing(out):
-        atomic_write(out, lambda tmp: picture.save(tmp, format=kind))
+        atomic_write(out, lambda tmp: picture.save(tmp, format=kind, **extra))
 
 
 def _open(path: Path) -> Image.Image:
@@ -111,7 +117,7 @@ def distort(
         y = apply(pil_to_tensor(picture), name, level, _generator(seed))
     except ValueError as e:  # the name and level are checked: the image does not fit the distortion
         fail(f"{image}: {e}")
-    _save(tensor_to_pil(y), out, kind)
+    _save(tensor_to_pil(y), out, kind, picture)
     console.print(f"wrote {out} ({name}, level {level})")
 
 
@@ -147,5 +153,5 @@ def gallery(
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:
             fail(str(e))
-    _save(picture, out, kind)
+    _save(picture, out, kind, photo)
     console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
