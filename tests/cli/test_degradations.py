@@ -298,3 +298,29 @@ def test_distort_writes_an_exif_rotated_photo_upright_as_viewers_show_it(tmp_pat
         upright = np.asarray(ImageOps.exif_transpose(source).convert("RGB"))
         assert written.size == (32, 48) and written.getexif().get(0x0112) is None
         np.testing.assert_array_equal(np.asarray(written), upright)
+
+
+def test_distort_shows_a_spinner_while_it_reads_distorts_and_writes(photo, tmp_path, monkeypatch):
+    """A 12-megapixel photo took 5-17 s (jitter, lensblur, jpeg2000 and the decoding and encoding around them) with
+    nothing shown; the work now runs under the verbs' progress bar (drawn on a terminal), naming what it does."""
+    import arniqa.cli.degradations as verb
+    import arniqa.degradations
+    from arniqa.utils.console import progress_bar
+
+    tasks, live = [], []
+
+    def recording(*columns, **options):
+        bar = progress_bar(*columns, **options)
+        add_task, stop = bar.add_task, bar.stop
+        monkeypatch.setattr(bar, "add_task", lambda what, **kw: tasks.append(what) or add_task(what, **kw))
+        monkeypatch.setattr(bar, "stop", lambda: tasks.append("stopped") or stop())
+        return bar
+
+    distort = arniqa.degradations.distort
+    monkeypatch.setattr(verb, "progress_bar", recording)
+    monkeypatch.setattr(arniqa.degradations, "distort", lambda *a, **k: live.append(list(tasks)) or distort(*a, **k))
+    out = tmp_path / "o.png"
+    result = runner.invoke(app, ["distort", str(photo), "-n", "jitter", "-l", "3", "-o", str(out)])
+    assert result.exit_code == 0, messages(result)
+    assert live == [[f"jitter, level 3: {photo} -> {out}"]]  # the distortion ran with the bar up
+    assert tasks[-1] == "stopped" and out.is_file()

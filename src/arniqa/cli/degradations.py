@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +51,17 @@ def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None
     extra = {} if profile is None else {"icc_profile": profile}
     with writing(out):
         atomic_write(out, lambda tmp: picture.save(tmp, format=kind, **extra))
+
+
+@contextmanager
+def _working(what: str) -> Iterator[None]:
+    """A spinner saying ``what`` is being done, with the time spent, on a terminal (:func:`progress_bar`'s rule):
+    a 12-megapixel photo takes seconds to decode, distort and encode."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        bar.add_task(what, total=None)
+        yield
 
 
 def _open(path: Path) -> Image.Image:
@@ -109,15 +122,16 @@ def distort(
         check_level(level)
     except ValueError as e:
         fail(str(e))
-    picture = _open(image)
-    from arniqa.data.images import pil_to_tensor, tensor_to_pil
-    from arniqa.degradations import distort as apply
+    with _working(f"{name}, level {level}: {image} -> {out}"):
+        picture = _open(image)
+        from arniqa.data.images import pil_to_tensor, tensor_to_pil
+        from arniqa.degradations import distort as apply
 
-    try:
-        y = apply(pil_to_tensor(picture), name, level, _generator(seed))
-    except ValueError as e:  # the name and level are checked: the image does not fit the distortion
-        fail(f"{image}: {e}")
-    _save(tensor_to_pil(y), out, kind, picture)
+        try:
+            y = apply(pil_to_tensor(picture), name, level, _generator(seed))
+        except ValueError as e:  # the name and level are checked: the image does not fit the distortion
+            fail(f"{image}: {e}")
+        _save(tensor_to_pil(y), out, kind, picture)
     console.print(f"wrote {out} ({name}, level {level})")
 
 
@@ -145,10 +159,7 @@ def gallery(
     from arniqa.data.images import pil_to_tensor
 
     x = pil_to_tensor(photo)
-    from rich.progress import SpinnerColumn, TextColumn
-
-    with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
-        bar.add_task("distorting 24 x 5 tiles", total=None)
+    with _working("distorting 24 x 5 tiles"):
         try:
             picture = draw_gallery(x, size, _generator(seed))
         except ValueError as e:
