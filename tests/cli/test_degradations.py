@@ -324,3 +324,22 @@ def test_distort_shows_a_spinner_while_it_reads_distorts_and_writes(photo, tmp_p
     assert result.exit_code == 0, messages(result)
     assert live == [[f"jitter, level 3: {photo} -> {out}"]]  # the distortion ran with the bar up
     assert tasks[-1] == "stopped" and out.is_file()
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["distort", "missing.png", "-n", "jpeg", "-l", "2"],
+        ["distort", "wide.png", "-n", "jpeg", "-l", "2"],  # fails in the distortion, after the decoding
+        ["gallery", "missing.png"],
+        ["gallery", "wide.png", "--size", "2000"],
+    ],
+)
+def test_a_failed_distort_or_gallery_leaves_no_empty_folder_it_made(tmp_path, monkeypatch, verb):
+    """-o new/deeper/o.png made both folders first, and a missing input, a panorama jpeg cannot code or a tile size
+    out of bounds then left them empty; as the other verbs, a run that fails removes the empty folders it made."""
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((2, 65501, 3), np.uint8)).save("wide.png")
+    result = runner.invoke(app, [*verb, "-o", str(tmp_path / "new" / "deeper" / "o.png")])
+    assert result.exit_code == EXIT_USAGE, messages(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.png"]

@@ -14,7 +14,7 @@ from rich.table import Table
 from ..constants import MAX_SEED
 from ..utils.console import progress_bar, terminal
 from ..utils.files import atomic_write
-from .command import app, fail, file_output, output_place, writing
+from .command import app, fail, file_output, output_folders, output_place, writing
 
 if TYPE_CHECKING:
     import torch
@@ -116,23 +116,24 @@ def distort(
     """Apply one distortion at one level to IMAGE and write the result."""
     from arniqa.degradations.registry import check_level, check_name
 
-    kind = _image_output(out, image)
-    try:  # before torch is imported, as the image below
-        check_name(name)
-        check_level(level)
-    except ValueError as e:
-        fail(str(e))
-    with _working(f"{name}, level {level}: {image} -> {out}"):
-        picture = _open(image)
-        from arniqa.data.images import pil_to_tensor, tensor_to_pil
-        from arniqa.degradations import distort as apply
+    with output_folders(files=(out,)):  # a run that fails leaves no empty folder it made
+        kind = _image_output(out, image)
+        try:  # before torch is imported, as the image below
+            check_name(name)
+            check_level(level)
+        except ValueError as e:
+            fail(str(e))
+        with _working(f"{name}, level {level}: {image} -> {out}"):
+            picture = _open(image)
+            from arniqa.data.images import pil_to_tensor, tensor_to_pil
+            from arniqa.degradations import distort as apply
 
-        try:
-            y = apply(pil_to_tensor(picture), name, level, _generator(seed))
-        except ValueError as e:  # the name and level are checked: the image does not fit the distortion
-            fail(f"{image}: {e}")
-        _save(tensor_to_pil(y), out, kind, picture)
-    console.print(f"wrote {out} ({name}, level {level})")
+            try:
+                y = apply(pil_to_tensor(picture), name, level, _generator(seed))
+            except ValueError as e:  # the name and level are checked: the image does not fit the distortion
+                fail(f"{image}: {e}")
+            _save(tensor_to_pil(y), out, kind, picture)
+        console.print(f"wrote {out} ({name}, level {level})")
 
 
 @app.command()
@@ -145,24 +146,25 @@ def gallery(
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
     from arniqa.reports.gallery import check_tile_size, draw_gallery
 
-    kind = _image_output(out, image)
-    try:
-        check_tile_size(size)
-    except ValueError as e:
-        fail(str(e))
-    if image is None:
-        from skimage import data
-
-        photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
-    else:
-        photo, source = _open(image), str(image)
-    from arniqa.data.images import pil_to_tensor
-
-    x = pil_to_tensor(photo)
-    with _working("distorting 24 x 5 tiles"):
+    with output_folders(files=(out,)):  # a run that fails leaves no empty folder it made
+        kind = _image_output(out, image)
         try:
-            picture = draw_gallery(x, size, _generator(seed))
+            check_tile_size(size)
         except ValueError as e:
             fail(str(e))
-    _save(picture, out, kind, photo)
-    console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
+        if image is None:
+            from skimage import data
+
+            photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
+        else:
+            photo, source = _open(image), str(image)
+        from arniqa.data.images import pil_to_tensor
+
+        x = pil_to_tensor(photo)
+        with _working("distorting 24 x 5 tiles"):
+            try:
+                picture = draw_gallery(x, size, _generator(seed))
+            except ValueError as e:
+                fail(str(e))
+        _save(picture, out, kind, photo)
+        console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
