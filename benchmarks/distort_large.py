@@ -14,7 +14,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ def main() -> None:
 
     from arniqa.data.images import pil_to_tensor, read_image, tensor_to_pil
     from arniqa.degradations import NAMES, distort
+    from arniqa.utils.runtime import machine_summary
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +59,7 @@ def main() -> None:
         times[name] = seconds(lambda: distort(x, name, args.level, torch.Generator().manual_seed(0)))
         print(f"| {name} | {times[name]:.2f} |", flush=True)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine_summary(),
         "threads": args.threads,
         "size": list(args.size),
         "level": args.level,

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -78,6 +77,8 @@ def peak_mb(path: Path, small: Path, draft: bool) -> float:
 
 
 def main() -> None:
+    from arniqa.utils.runtime import machine_summary
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, required=True, help="a folder of photos (searched recursively)")
     ap.add_argument("--longer", type=int, default=4000)
@@ -99,7 +100,7 @@ def main() -> None:
         images = [(np.asarray(resized(p, False), np.float64), np.asarray(resized(p, True), np.float64)) for p in photos]
         crop_pairs = [(crops(resized(p, False)), crops(resized(p, True))) for p in photos]
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine_summary(),
         "photos": len(photos),
         "longer": args.longer,
         "ms_per_photo": {way: [round(1000 * t, 1) for t in ts] for way, ts in times.items()},
