@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from fresh_cli import fresh_cli
-from imaging import png_header_only
-from PIL import Image
+from imaging import png_header_only, write_jpeg
+from PIL import Image, ImageCms, ImageOps
 from typer.testing import CliRunner
 
 from arniqa.cli import EXIT_USAGE, _register, app
@@ -251,3 +251,95 @@ def test_an_image_a_distortion_cannot_take_is_one_line_naming_the_file(tmp_path)
         f"error: {wide}: jpeg codes images of at most 65500 px on a side, got (2, 65501); downscale or crop it"
     )
     assert not out.exists()
+
+
+def _profile(space: bytes = b"RGB ") -> bytes:
+    """An ICC profile (lcms's sRGB) whose header names the colour space ``space``."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return srgb[:16] + space + srgb[20:]
+
+
+@pytest.mark.parametrize("source", ["tagged.png", "tagged.jpg"])
+def test_distort_and_gallery_keep_the_inputs_rgb_icc_profile(photo, tmp_path, source):
+    """The output was written untagged: a Display-P3 or Adobe RGB photo came out in other colours than the input in
+    any colour-managed viewer. The input's profile now goes on PNG and JPEG outputs."""
+    profile = _profile()
+    tagged = tmp_path / source
+    Image.open(photo).save(tagged, icc_profile=profile)
+    for verb in (["distort", str(tagged), "-n", "jpeg", "-l", "2"], ["gallery", str(tagged), "--size", "16"]):
+        for suffix in (".png", ".jpg"):
+            out = tmp_path / f"{verb[0]}{suffix}"
+            result = runner.invoke(app, [*verb, "-o", str(out)])
+            assert result.exit_code == 0, messages(result)
+            with Image.open(out) as written:
+                assert written.info.get("icc_profile") == profile, (verb[0], suffix)
+
+
+def test_a_profile_of_other_colours_than_rgb_is_not_written_on(tmp_path):
+    """A CMYK JPEG's profile (or a 16-bit gray PNG's) describes the file's CMYK (gray) values, not the RGB pixels
+    decoded from them: written on an RGB output it would be wrong, so the output has none."""
+    cmyk = write_jpeg(tmp_path / "cmyk.jpg", 40, 32, mode="CMYK")
+    Image.open(cmyk).save(cmyk, icc_profile=_profile(b"CMYK"))
+    gray = tmp_path / "gray16.png"
+    Image.fromarray(np.arange(40 * 32, dtype=np.uint16).reshape(32, 40) * 50).save(gray, icc_profile=_profile(b"GRAY"))
+    for source in (cmyk, gray):
+        out = tmp_path / f"{source.stem}-out.png"
+        result = runner.invoke(app, ["distort", str(source), "-n", "jpeg", "-l", "2", "-o", str(out)])
+        assert result.exit_code == 0, messages(result)
+        with Image.open(out) as written:
+            assert written.mode == "RGB" and "icc_profile" not in written.info
+
+
+def test_distort_writes_an_exif_rotated_photo_upright_as_viewers_show_it(tmp_path):
+    rotated, out = write_jpeg(tmp_path / "phone.jpg", 48, 32, orientation=6), tmp_path / "o.png"
+    result = runner.invoke(app, ["distort", str(rotated), "-n", "gaublur", "-l", "1", "-o", str(out)])  # identity
+    assert result.exit_code == 0, messages(result)
+    with Image.open(rotated) as source, Image.open(out) as written:
+        upright = np.asarray(ImageOps.exif_transpose(source).convert("RGB"))
+        assert written.size == (32, 48) and written.getexif().get(0x0112) is None
+        np.testing.assert_array_equal(np.asarray(written), upright)
+
+
+def test_distort_shows_a_spinner_while_it_reads_distorts_and_writes(photo, tmp_path, monkeypatch):
+    """A 12-megapixel photo took 5-17 s (jitter, lensblur, jpeg2000 and the decoding and encoding around them) with
+    nothing shown; the work now runs under the verbs' progress bar (drawn on a terminal), naming what it does."""
+    import arniqa.cli.degradations as verb
+    import arniqa.degradations
+    from arniqa.utils.console import progress_bar
+
+    tasks, live = [], []
+
+    def recording(*columns, **options):
+        bar = progress_bar(*columns, **options)
+        add_task, stop = bar.add_task, bar.stop
+        monkeypatch.setattr(bar, "add_task", lambda what, **kw: tasks.append(what) or add_task(what, **kw))
+        monkeypatch.setattr(bar, "stop", lambda: tasks.append("stopped") or stop())
+        return bar
+
+    distort = arniqa.degradations.distort
+    monkeypatch.setattr(verb, "progress_bar", recording)
+    monkeypatch.setattr(arniqa.degradations, "distort", lambda *a, **k: live.append(list(tasks)) or distort(*a, **k))
+    out = tmp_path / "o.png"
+    result = runner.invoke(app, ["distort", str(photo), "-n", "jitter", "-l", "3", "-o", str(out)])
+    assert result.exit_code == 0, messages(result)
+    assert live == [[f"jitter, level 3: {photo} -> {out}"]]  # the distortion ran with the bar up
+    assert tasks[-1] == "stopped" and out.is_file()
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["distort", "missing.png", "-n", "jpeg", "-l", "2"],
+        ["distort", "wide.png", "-n", "jpeg", "-l", "2"],  # fails in the distortion, after the decoding
+        ["gallery", "missing.png"],
+        ["gallery", "wide.png", "--size", "2000"],
+    ],
+)
+def test_a_failed_distort_or_gallery_leaves_no_empty_folder_it_made(tmp_path, monkeypatch, verb):
+    """-o new/deeper/o.png made both folders first, and a missing input, a panorama jpeg cannot code or a tile size
+    out of bounds then left them empty; as the other verbs, a run that fails removes the empty folders it made."""
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((2, 65501, 3), np.uint8)).save("wide.png")
+    result = runner.invoke(app, [*verb, "-o", str(tmp_path / "new" / "deeper" / "o.png")])
+    assert result.exit_code == EXIT_USAGE, messages(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.png"]

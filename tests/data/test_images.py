@@ -340,6 +340,25 @@ def test_plain_png_goes_through_wuffs_to_pils_pixels(tmp_path, options):
         np.testing.assert_array_equal(np.asarray(open_image(path)), pixels)
 
 
+def test_a_plain_png_keeps_its_icc_profile_as_pil_reads_it(tmp_path):
+    """Wuffs decodes pixels alone: a Display-P3 or Adobe RGB PNG came back without its profile (PIL's decoder keeps
+    it in info), so arniqa distort wrote the output untagged and viewers showed other colours."""
+    pytest.importorskip("pywuffs", reason="the fast-png extra (.ci/run installs it); a GPU host may lack it")
+    from PIL import ImageCms
+
+    from arniqa.data.images import _decode_plain_png
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    path = tmp_path / "tagged.png"
+    Image.fromarray(_noise(9, 11)).save(path, icc_profile=profile)
+    assert _decode_plain_png(path.read_bytes()) is not None  # the fast path ran
+    with Image.open(path) as img:
+        assert img.info["icc_profile"] == profile  # PIL's reading, the reference
+    assert open_image(path).info["icc_profile"] == profile
+    Image.fromarray(_noise(9, 11)).save(tmp_path / "plain.png")
+    assert "icc_profile" not in open_image(tmp_path / "plain.png").info
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import struct
     import zlib

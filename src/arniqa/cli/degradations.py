@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,7 @@ from rich.table import Table
 from ..constants import MAX_SEED
 from ..utils.console import progress_bar, terminal
 from ..utils.files import atomic_write
-from .command import app, fail, file_output, output_place, writing
+from .command import app, fail, file_output, output_folders, output_place, writing
 
 if TYPE_CHECKING:
     import torch
@@ -39,10 +41,27 @@ def _image_output(out: Path, source: Path | None) -> str:
     return kind
 
 
-def _save(picture: Image.Image, out: Path, kind: str) -> None:
-    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was."""
+def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None) -> None:
+    """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was. The RGB
+    ICC profile of the ``source`` image goes with it, so viewers show its colours as they show the source's (a
+    format whose Pillow writer takes no profile is written without)."""
+    from ..data.images import rgb_profile
+
+    profile = None if source is None else rgb_profile(source)
+    extra = {} if profile is None else {"icc_profile": profile}
     with writing(out):
-        atomic_write(out, lambda tmp: picture.save(tmp, format=kind))
+        atomic_write(out, lambda tmp: picture.save(tmp, format=kind, **extra))
+
+
+@contextmanager
+def _working(what: str) -> Iterator[None]:
+    """A spinner saying ``what`` is being done, with the time spent, on a terminal (:func:`progress_bar`'s rule):
+    a 12-megapixel photo takes seconds to decode, distort and encode."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        bar.add_task(what, total=None)
+        yield
 
 
 def _open(path: Path) -> Image.Image:
@@ -97,22 +116,24 @@ def distort(
     """Apply one distortion at one level to IMAGE and write the result."""
     from arniqa.degradations.registry import check_level, check_name
 
-    kind = _image_output(out, image)
-    try:  # before torch is imported, as the image below
-        check_name(name)
-        check_level(level)
-    except ValueError as e:
-        fail(str(e))
-    picture = _open(image)
-    from arniqa.data.images import pil_to_tensor, tensor_to_pil
-    from arniqa.degradations import distort as apply
+    with output_folders(files=(out,)):  # a run that fails leaves no empty folder it made
+        kind = _image_output(out, image)
+        try:  # before torch is imported, as the image below
+            check_name(name)
+            check_level(level)
+        except ValueError as e:
+            fail(str(e))
+        with _working(f"{name}, level {level}: {image} -> {out}"):
+            picture = _open(image)
+            from arniqa.data.images import pil_to_tensor, tensor_to_pil
+            from arniqa.degradations import distort as apply
 
-    try:
-        y = apply(pil_to_tensor(picture), name, level, _generator(seed))
-    except ValueError as e:  # the name and level are checked: the image does not fit the distortion
-        fail(f"{image}: {e}")
-    _save(tensor_to_pil(y), out, kind)
-    console.print(f"wrote {out} ({name}, level {level})")
+            try:
+                y = apply(pil_to_tensor(picture), name, level, _generator(seed))
+            except ValueError as e:  # the name and level are checked: the image does not fit the distortion
+                fail(f"{image}: {e}")
+            _save(tensor_to_pil(y), out, kind, picture)
+        console.print(f"wrote {out} ({name}, level {level})")
 
 
 @app.command()
@@ -125,27 +146,25 @@ def gallery(
     """Draw IMAGE under all 24 distortions x 5 levels as one labelled grid."""
     from arniqa.reports.gallery import check_tile_size, draw_gallery
 
-    kind = _image_output(out, image)
-    try:
-        check_tile_size(size)
-    except ValueError as e:
-        fail(str(e))
-    if image is None:
-        from skimage import data
-
-        photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
-    else:
-        photo, source = _open(image), str(image)
-    from arniqa.data.images import pil_to_tensor
-
-    x = pil_to_tensor(photo)
-    from rich.progress import SpinnerColumn, TextColumn
-
-    with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
-        bar.add_task("distorting 24 x 5 tiles", total=None)
+    with output_folders(files=(out,)):  # a run that fails leaves no empty folder it made
+        kind = _image_output(out, image)
         try:
-            picture = draw_gallery(x, size, _generator(seed))
+            check_tile_size(size)
         except ValueError as e:
             fail(str(e))
-    _save(picture, out, kind)
-    console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
+        if image is None:
+            from skimage import data
+
+            photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
+        else:
+            photo, source = _open(image), str(image)
+        from arniqa.data.images import pil_to_tensor
+
+        x = pil_to_tensor(photo)
+        with _working("distorting 24 x 5 tiles"):
+            try:
+                picture = draw_gallery(x, size, _generator(seed))
+            except ValueError as e:
+                fail(str(e))
+        _save(picture, out, kind, photo)
+        console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")

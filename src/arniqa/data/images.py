@@ -17,6 +17,8 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
 * Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
+* The file's ICC profile stays in ``info["icc_profile"]``, as PIL reads it (a PNG decoded by Wuffs too);
+  :func:`rgb_profile` gives it when it describes RGB colour (``arniqa distort`` and ``gallery`` write it on).
 * A TIFF whose first image is a reduced-resolution preview (NewSubfileType 1), as camera RAW files (DNG, NEF, ...)
   are, is an error (:data:`RAW_PREVIEW`), not scored as that preview; a folder walk passes it over.
 * Never opened, whatever the file is named (a folder walk skips their extensions; a file or tar member
@@ -78,7 +80,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 from PIL import __version__ as PILLOW_VERSION
 
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
@@ -382,7 +384,34 @@ def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image
     result = ImageDecoder(config).decode(data)
     if result.error_message or result.pixbuf.ndim != 3:
         return None
-    return Image.fromarray(result.pixbuf)
+    image = Image.fromarray(result.pixbuf)
+    if (profile := _png_profile(data)) is not None:  # as PIL's decoder keeps it
+        image.info["icc_profile"] = profile
+    return image
+
+
+def _png_profile(data: bytes) -> bytes | None:
+    """The ICC profile in the iCCP chunk of the whole PNG ``data`` (name, NUL, method 0, zlib data), None when
+    there is none or it unpacks past PIL's limit for it (``PngImagePlugin.MAX_TEXT_CHUNK``) or not at all."""
+    for kind, pos, length in _png_chunks(data):
+        if kind == b"IDAT":  # iCCP comes before the image data
+            return None
+        if kind == b"iCCP":
+            packed = data[pos + 8 : pos + 8 + length].partition(b"\0")[2][1:]
+            inflate = zlib.decompressobj()
+            try:
+                profile = inflate.decompress(packed, PngImagePlugin.MAX_TEXT_CHUNK)
+            except zlib.error:
+                return None
+            return None if inflate.unconsumed_tail else profile
+    return None
+
+
+def rgb_profile(img: Image.Image) -> bytes | None:
+    """The ICC profile ``img`` was decoded with when it describes RGB colour (its header's colour space), else
+    None: a CMYK or gray profile does not describe the 8-bit RGB pixels decoded from such a file."""
+    profile = img.info.get("icc_profile")
+    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
 
 
 def read_image(path: PathLike, exif: bool = True, draft: int | None = None) -> Image.Image:
