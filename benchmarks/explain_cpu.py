@@ -29,11 +29,11 @@ from scipy.stats import spearmanr
 from arniqa.data.folders import list_images
 from arniqa.data.synthetic import KADID_MEAN_MOS
 from arniqa.evaluate.probe import fit as ridge_fit
-from arniqa.explain.fit import accuracy, fit, labelled_features
+from arniqa.explain.fit import accuracy, labelled_features
 from arniqa.explain.localise import localisation
 from arniqa.inference import Scorer, load, load_model
 from arniqa.models.checkpoint import save_checkpoint
-from arniqa.models.explain import add_to_checkpoint
+from arniqa.models.explain import add_to_checkpoint, fit_explainer
 from arniqa.models.regressor import Regressor
 from arniqa.utils.files import write_json
 from arniqa.utils.runtime import describe
@@ -81,7 +81,7 @@ def main() -> None:
     log = lambda what: lambda i, n: print(f"{what} {i}/{n} {time.time() - start:.0f} s", flush=True)  # noqa: E731
     train = labelled_features(scorer, fit_paths, size, args.chains, 0, args.cache, progress=log("fit"))
     held = labelled_features(scorer, test_paths, size, args.chains, 1, args.cache, progress=log("test"))
-    head = fit(train)
+    head = fit_explainer(train.features, train.targets, train.severity)
     result = {
         "checkpoint": args.checkpoint,
         "protocol": args.protocol,

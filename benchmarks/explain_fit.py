@@ -24,8 +24,9 @@ import torch
 
 from arniqa.data.folders import list_images
 from arniqa.data.images import tensor_to_pil
-from arniqa.explain.fit import Labelled, _made, fit
+from arniqa.explain.fit import Labelled, _made
 from arniqa.inference import load
+from arniqa.models.explain import fit_explainer
 from arniqa.utils.files import write_json
 from arniqa.utils.runtime import describe
 
@@ -110,7 +111,7 @@ def main() -> None:
     features = scorer.features(images).mean(1)
     data = Labelled(features, part["targets"], part["severity"], part["kinds"])
     start = time.perf_counter()
-    fit(data)
+    fit_explainer(data.features, data.targets, data.severity)
     head = time.perf_counter() - start
     result = {
         "checkpoint": args.checkpoint,
