@@ -171,6 +171,58 @@ def test_report_renders_in_a_real_browser(tmp_path):
     assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn
 
 
+def _dom(page, script):
+    """The DOM of ``page`` as Chromium draws it, after ``script`` has run at the end of its body."""
+    text = page.read_text(encoding="utf-8").replace("</body>", f"<script>{script}</script></body>")
+    page.with_name("run.html").write_text(text, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}"]
+    command = [CHROMIUM, *flags, "--dump-dom", page.with_name("run.html").as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_sortable_headers_are_buttons_the_keyboard_reaches(tmp_path):
+    """The headers that sort a table (path, score, severity; path, error) answered a click only: a header cell is
+    not in the tab order, so the keyboard could not reach or use them (Chromium 150). Each holds a button now, which
+    is (and which Enter and Space press), and the header sorted by says so to a screen reader (aria-sort)."""
+    rows = _rows(3) + [{"path": "bad.jpg", "score": "", "error": "gone"}]
+    page = tmp_path / "r.html"
+    write_report(rows, page, thumbnails="none")
+    dom = _dom(
+        page,
+        'const b = [...document.querySelectorAll("th.sort button")];'
+        "document.body.dataset.tabs = b.map(x => x.tabIndex + x.type).join();"
+        "b[0].focus(); document.body.dataset.focused = document.activeElement.textContent; b[0].click();",
+    )
+    assert re.search(r'data-tabs="([^"]*)"', dom)[1] == ",".join(["0button"] * 5)  # in the tab order
+    assert 'data-focused="path"' in dom
+    images = dom[dom.index('<table id="images">') :]
+    assert re.findall(r'<th class="sort" data-key="(\d)"( aria-sort="\w+")?>', images[: images.index("</thead>")]) == [
+        ("0", ' aria-sort="ascending"'),
+        ("1", ""),
+        ("3", ""),
+    ]
+    assert "sorted by path (ascending)" in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_worst_and_best_show_file_names_of_windows_paths_too(tmp_path):
+    """A result file of arniqa score on Windows (C:\\photos\\2024\\a.jpg) showed each worst and best card the
+    whole path: the cards cut names at "/" only. They cut at either separator now."""
+    rows = [
+        {"path": "C:\\photos\\2024\\low_one.jpg", "score": 0.1},
+        {"path": "/mnt/photos/mid.jpg", "score": 0.5},
+        {"path": "\\\\nas\\share\\high.jpg", "score": 0.9},
+        {"path": "plain.jpg", "score": 0.7},
+    ]
+    page = tmp_path / "r.html"
+    write_report(rows, page, thumbnails="none", best_worst=2)
+    dom = _dom(page, "")
+    cards = {box: re.search(f'id="{box}">(.*?</div>)</div>', dom)[1] for box in ("worst", "best")}
+    assert re.findall(r"</b><br>(.*?)</div>", cards["worst"]) == ["low_<wbr>one.jpg", "mid.jpg"]
+    assert re.findall(r"</b><br>(.*?)</div>", cards["best"]) == ["high.jpg", "plain.jpg"]
+
+
 def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
     """A file named ``javascript:alert(1).jpg`` made a map link that ran script when clicked, and names with
     ``#``, ``?`` or ``%`` made links to other files; each link must resolve (RFC 3986, by urllib) to its file."""
@@ -323,7 +375,11 @@ def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
     gone = [{"path": f"/nas/{i:06d}.jpg", "score": "", "error": "[Errno 5] Input/output error"} for i in range(100_000)]
     pages = [report(_rows(3) + gone[:k], tmp_path, thumbnails="none").html for k in (1, 100_000)]
     assert Elements(pages[0]).tags == Elements(pages[1]).tags
-    assert '<th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>' in pages[1]
+    failed = pages[1][pages[1].index('<table id="failed">') :]
+    assert re.findall(r'<th class="sort" data-key="(\d)"><button type="button">(\w+)</button></th>', failed) == [
+        ("0", "path"),
+        ("1", "error"),
+    ]
     data = _data(pages[1])
     assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"]] for r in gone]
 

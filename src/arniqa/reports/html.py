@@ -410,7 +410,8 @@ h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1.2em 0 .4em; font-size: 1.15em; }}
 .card img, td img {{ max-width: {size}px; max-height: {size}px; display: block; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
   vertical-align: middle; }}
-th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
+th.sort button {{ font: inherit; color: #1d4f91; text-decoration: underline; background: none; border: 0;
+  padding: 0; cursor: pointer; }}
 .pager {{ margin: .6em 0; }} .pager button {{ margin-right: .4em; }}
 .num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 </style></head><body>
@@ -424,8 +425,9 @@ const rows = D.rows;
 const ENTITIES = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}};
 function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ENTITIES[c]); }}
 function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
-// The table of id with its rows, D.page a page, in their order until a header (th.sort: the column
-// data-key, named in keys) sorts them; cells gives a row's cells after its number.
+// The table of id with its rows, D.page a page, in their order until a header's button (th.sort: the column
+// data-key, named in keys; a button, which the keyboard reaches) sorts them; cells gives a row's cells after its
+// number.
 function paged(id, rows, keys, singular, plural, cells) {{
   const table = document.getElementById(id), pager = document.getElementById(id + "-pager");
   let order = rows.map((_, i) => i), key = -1, asc = true, page = 0;
@@ -437,6 +439,8 @@ function paged(id, rows, keys, singular, plural, cells) {{
       if (x === null) return 1; if (y === null) return -1;
       return (x < y ? -1 : 1) * (asc ? 1 : -1);
     }});
+    table.querySelectorAll("th.sort").forEach(th => Number(th.dataset.key) === key ?
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending") : th.removeAttribute("aria-sort"));
     page = 0; render();
   }}
   function render() {{
@@ -451,14 +455,14 @@ function paged(id, rows, keys, singular, plural, cells) {{
     pager.querySelector(".prev").onclick = () => {{ page--; render(); }};
     pager.querySelector(".next").onclick = () => {{ page++; render(); }};
   }}
-  table.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
+  table.querySelectorAll("th.sort button").forEach(b => b.onclick = () => sortBy(Number(b.parentNode.dataset.key)));
   return {{sortBy, render}};
 }}
 function cards(id, idx) {{
   document.getElementById(id).innerHTML = idx.map(i => {{
     const r = rows[i];
     const wrap = t => esc(t).replace(/_/g, "_<wbr>");  // long names break after an underscore
-    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + wrap(r[0].split("/").pop()) +
+    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + wrap(r[0].split(/[\\\\/]/).pop()) +
       (r[2] ? "<br>" + wrap(r[2]) : "") + "</div>";
   }}).join("");
 }}
@@ -487,9 +491,10 @@ _EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
 _TABLE = """<h2>All images</h2>
 <div class="pager" id="images-pager"></div>
 <div class="wide">
-<table id="images"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
-<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
-<th>map</th></tr></thead>
+<table id="images"><thead><tr><th>#</th><th>image</th>
+<th class="sort" data-key="0"><button type="button">path</button></th>
+<th class="sort" data-key="1"><button type="button">score</button></th><th>explanation</th>
+<th class="sort" data-key="3"><button type="button">severity</button></th><th>map</th></tr></thead>
 <tbody></tbody></table></div>
 """
 
@@ -497,7 +502,7 @@ _TABLE = """<h2>All images</h2>
 _FAILED = """<h2>Could not be scored ({failed})</h2>
 <div class="pager" id="failed-pager"></div>
 <div class="wide">
-<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>
-</tr></thead>
+<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0"><button type="button">path</button></th>
+<th class="sort" data-key="1"><button type="button">error</button></th></tr></thead>
 <tbody></tbody></table></div>
 """
