@@ -36,7 +36,8 @@ PAGE_ROWS = 100
 # others link to their files. 178,000 embedded made a 502 MB file; at about 190,000 its rows would be more characters
 # than a string in Chromium's script may hold (2**29 - 24): no table, no worst and best.
 EMBEDDED = 10_000
-# A thumbnail's JPEG is decoded at the smallest scale whose longer side is at least this many times the thumbnail's.
+# A thumbnail's JPEG is decoded at the smallest scale whose longer side is at least this many times the thumbnail's (a
+# HEIC's, from the smallest thumbnail stored in it that is).
 # At 2 (Pillow's thumbnail's reducing_gap), 1600-px photos went to 1/8 and their thumbnails were 2.3 levels in 255 off
 # those decoded whole; at 3, to 1/4 and 0.2 (docs/explain.md, "Report size").
 DRAFT = 3
@@ -74,9 +75,10 @@ class Thumbnail(NamedTuple):
 
 
 def thumbnail(path: str, size: int = 96, quality: int = 70) -> Thumbnail:
-    """The ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; none if unreadable or over
-    :func:`read_image`'s bound (4 threads decode them), with a warning when it is a file (one that is not there is
-    counted by arniqa report). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
+    """The ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``, and whether ``path`` is a
+    file (:class:`Thumbnail`); no URI if unreadable or over :func:`read_image`'s bound (4 threads decode them), with a
+    warning when it is a file (one that is not there is counted: :func:`report_warnings`). A JPEG is decoded at a
+    reduced scale, a HEIC from a thumbnail stored in it (:data:`DRAFT`)."""
     try:
         image = read_image(path, draft=DRAFT * size)
     except (ImageError, OSError, ValueError) as e:
@@ -282,7 +284,7 @@ class Report(NamedTuple):
         return "".join(self.chunks())
 
 
-def report_warnings(made: Report, maps=None) -> list[str]:
+def report_warnings(made: Report, maps: Path | None = None) -> list[str]:
     """The warning lines of a report (arniqa report's and arniqa score --html's): the thumbnails not embedded (past
     :data:`EMBEDDED`), the scored images with no map in the folder ``maps`` (``--maps``), and those that are no file
     from here, so have no thumbnail."""
