@@ -375,3 +375,19 @@ def test_report_looks_up_each_photo_once(tmp_path, monkeypatch):
     mapped = sum(p in photos[:2] for p, _ in rows)
     assert sum(p.startswith(str(library)) for p in looked_up) <= len(rows) + 4  # one a photo, one resolve a folder
     assert sum(p.startswith(str(tmp_path / "maps")) and p.endswith("png") for p in looked_up) == mapped
+
+
+def test_each_row_scored_is_made_once(photos, tmp_path, monkeypatch):
+    """write_scores made each row, then RowWriter.write made it again from its fields; it writes the row it made."""
+    import tiny_score
+
+    from arniqa.cli import results
+
+    made = []
+    real = results.result_row
+    monkeypatch.setattr(results, "result_row", lambda *a, **k: made.append(a[0]) or real(*a, **k))
+    rows = []
+    paths = [str(p) for p in photos] + [str(tmp_path / "gone.png")]
+    failed = results.write_scores(tiny_score.load(protocol="whole"), paths, tmp_path / "s.csv", rows=rows)
+    assert failed == 1 and made == paths
+    assert [r["path"] for r in read_rows(tmp_path / "s.csv", "csv")] == [r["path"] for r in rows] == paths

@@ -768,6 +768,26 @@ def test_an_html_report_that_is_a_folder_is_one_error_line_before_scoring(tiny, 
     assert os.listdir(tmp_path) == ["r.html"]
 
 
+def test_an_html_report_says_what_it_lacks_as_arniqa_report_does(tiny, folder, tmp_path, monkeypatch):
+    """`score shard.tar --html r.html` wrote a report of tar members, which have no thumbnail, without the warning
+    `arniqa report` gives of the same rows; both verbs say a report's warnings by one function now."""
+    from scoring_data import write_shard
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+
+    monkeypatch.chdir(tmp_path)
+    write_shard(tmp_path / "shard.tar", {"a.jpg": (folder / "a.jpg").read_bytes()})
+    r = _run(["shard.tar", folder / "b.png", "--protocol", "whole", "-o", "s.csv", "--html", "r.html"])
+    assert r.exit_code == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert said == [
+        "warning: 1 scored image is not a file from here, so it has no thumbnail (paths relative to the folder "
+        "arniqa score ran in, or tar members): run arniqa report from that folder"
+    ]
+    r = CliRunner().invoke(app, ["report", "s.csv", "-o", "r2.html"])
+    assert r.exit_code == 0 and r.stderr.splitlines() == said
+
+
 def test_no_settings_file_is_left_beside_an_output_that_is_refused(tiny, folder, tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes((folder / "b.png").read_bytes())

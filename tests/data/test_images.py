@@ -1029,3 +1029,33 @@ def test_draft_keeps_the_pixel_bound_of_the_whole_image_and_decodes_other_format
         Image.fromarray(a).save(tmp_path / name)
         assert open_image(tmp_path / name, draft=200).size == (1600, 1200)
         assert decode_image((tmp_path / name).read_bytes(), name, draft=200).size == (1600, 1200)
+
+
+def test_draft_decodes_a_heic_by_the_thumbnail_stored_in_it(tmp_path):
+    """A HEIC's thumbnail for the report was decoded from the whole photo (benchmarks/thumbnails.py, 12 MP). The
+    smallest stored thumbnail whose longer side is at least ``draft`` is decoded now, and the report's thumbnail made
+    from it differs from the whole photo's by less than half what the report's own JPEG encoding changes; with none
+    large enough, or no draft, the whole photo is decoded. The bound is still the whole photo's."""
+    from imaging import write_photo
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    smooth = write_photo(tmp_path / "a.png", 960, 640, 3)
+    Image.open(smooth).save(tmp_path / "a.heic", quality=95, thumbnails=[240, 320])
+    heif = pillow_heif.open_heif(tmp_path / "a.heic")
+    assert sorted(heif.info["thumbnails"]) == [240, 320]
+    for draft, size in ((200, (240, 160)), (288, (320, 212)), (400, (960, 640)), (None, (960, 640))):
+        assert open_image(tmp_path / "a.heic", draft=draft).size == size
+    with pytest.raises(ImageError, match="image too large: 614400 pixels"):
+        open_image(tmp_path / "a.heic", max_pixels=960 * 640 - 1, draft=200)
+    thumbs = []
+    for draft in (288, None):
+        image = open_image(tmp_path / "a.heic", draft=draft)
+        image.thumbnail((96, 96))
+        thumbs.append(image)
+    drafted, whole = (np.asarray(t, np.float64) for t in thumbs)
+    buffer = io.BytesIO()
+    thumbs[1].save(buffer, "JPEG", quality=70)  # the report's own encoding, for scale
+    encoded = np.asarray(Image.open(buffer), np.float64)
+    assert drafted.shape == whole.shape == (64, 96, 3)
+    assert np.abs(drafted - whole).mean() < np.abs(encoded - whole).mean() / 2

@@ -171,6 +171,58 @@ def test_report_renders_in_a_real_browser(tmp_path):
     assert pixels.shape == (900, 1200) and pixels.std() > 10  # something was drawn
 
 
+def _dom(page, script):
+    """The DOM of ``page`` as Chromium draws it, after ``script`` has run at the end of its body."""
+    text = page.read_text(encoding="utf-8").replace("</body>", f"<script>{script}</script></body>")
+    page.with_name("run.html").write_text(text, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}"]
+    command = [CHROMIUM, *flags, "--dump-dom", page.with_name("run.html").as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_sortable_headers_are_buttons_the_keyboard_reaches(tmp_path):
+    """The headers that sort a table (path, score, severity; path, error) answered a click only: a header cell is
+    not in the tab order, so the keyboard could not reach or use them (Chromium 150). Each holds a button now, which
+    is (and which Enter and Space press), and the header sorted by says so to a screen reader (aria-sort)."""
+    rows = _rows(3) + [{"path": "bad.jpg", "score": "", "error": "gone"}]
+    page = tmp_path / "r.html"
+    write_report(rows, page, thumbnails="none")
+    dom = _dom(
+        page,
+        'const b = [...document.querySelectorAll("th.sort button")];'
+        "document.body.dataset.tabs = b.map(x => x.tabIndex + x.type).join();"
+        "b[0].focus(); document.body.dataset.focused = document.activeElement.textContent; b[0].click();",
+    )
+    assert re.search(r'data-tabs="([^"]*)"', dom)[1] == ",".join(["0button"] * 5)  # in the tab order
+    assert 'data-focused="path"' in dom
+    images = dom[dom.index('<table id="images">') :]
+    assert re.findall(r'<th class="sort" data-key="(\d)"( aria-sort="\w+")?>', images[: images.index("</thead>")]) == [
+        ("0", ' aria-sort="ascending"'),
+        ("1", ""),
+        ("3", ""),
+    ]
+    assert "sorted by path (ascending)" in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_worst_and_best_show_file_names_of_windows_paths_too(tmp_path):
+    """A result file of arniqa score on Windows (C:\\photos\\2024\\a.jpg) showed each worst and best card the
+    whole path: the cards cut names at "/" only. They cut at either separator now."""
+    rows = [
+        {"path": "C:\\photos\\2024\\low_one.jpg", "score": 0.1},
+        {"path": "/mnt/photos/mid.jpg", "score": 0.5},
+        {"path": "\\\\nas\\share\\high.jpg", "score": 0.9},
+        {"path": "plain.jpg", "score": 0.7},
+    ]
+    page = tmp_path / "r.html"
+    write_report(rows, page, thumbnails="none", best_worst=2)
+    dom = _dom(page, "")
+    cards = {box: re.search(f'id="{box}">(.*?</div>)</div>', dom)[1] for box in ("worst", "best")}
+    assert re.findall(r"</b><br>(.*?)</div>", cards["worst"]) == ["low_<wbr>one.jpg", "mid.jpg"]
+    assert re.findall(r"</b><br>(.*?)</div>", cards["best"]) == ["high.jpg", "plain.jpg"]
+
+
 def test_links_are_urls_of_the_files_whatever_their_names(tmp_path):
     """A file named ``javascript:alert(1).jpg`` made a map link that ran script when clicked, and names with
     ``#``, ``?`` or ``%`` made links to other files; each link must resolve (RFC 3986, by urllib) to its file."""
@@ -213,6 +265,23 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
     ]
     text = write_report(rows, tmp_path / "r.html", thumbnails="none").html
     assert _data(text)["failed"] == [["a\\xff.jpg", "truncated"]] and '"b\\\\xfe.jpg"' in text
+
+
+def test_a_name_with_bidirectional_controls_is_shown_escaped(tmp_path):
+    """A row named "\u202ertl.jpg" (RIGHT-TO-LEFT OVERRIDE) showed as "gpj.ltr" in the table, the cards and the rows
+    that could not be scored (Chromium 150), and so did a result file's name in the title. They show the control
+    escaped now, as the command line's messages do."""
+    rows = [
+        {"path": "\u202ertl.jpg", "score": 0.5},
+        {"path": "ok.jpg", "score": 0.7},
+        {"path": "\u2067gone.jpg", "score": "", "error": "no such file \u202e"},
+    ]
+    text = report(rows, tmp_path, thumbnails="none", title="arniqa report: \u202escores.csv").html
+    assert not set(text) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+    data = _data(text)
+    assert [r[0] for r in data["rows"]] == ["\\u202ertl.jpg", "ok.jpg"]
+    assert data["failed"] == [["\\u2067gone.jpg", "no such file \\u202e"]]
+    assert "<title>arniqa report: \\u202escores.csv</title>" in text
 
 
 def test_link_thumbnails_only_for_files(tmp_path):
@@ -262,11 +331,11 @@ def test_a_thumbnail_of_an_image_over_the_pixel_bound_is_not_decoded(tmp_path, m
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", decode)
     (tmp_path / "big.png").write_bytes(png_header_only(10_001, 10_000))  # 100,010,000 pixels in 100 bytes
     with pytest.warns(UserWarning, match=r"big\.png: no thumbnail in the report: image too large"):
-        assert thumbnail(str(tmp_path / "big.png")) is None
+        assert thumbnail(str(tmp_path / "big.png")) == (None, True)  # none, of a file that is there
     assert decoded == []
     monkeypatch.undo()
     Image.new("RGB", (300, 150), (10, 200, 30)).save(tmp_path / "small.png")
-    uri = thumbnail(str(tmp_path / "small.png"))
+    uri = thumbnail(str(tmp_path / "small.png")).uri
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as small:
         assert small.size == (96, 48)
 
@@ -306,7 +375,11 @@ def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
     gone = [{"path": f"/nas/{i:06d}.jpg", "score": "", "error": "[Errno 5] Input/output error"} for i in range(100_000)]
     pages = [report(_rows(3) + gone[:k], tmp_path, thumbnails="none").html for k in (1, 100_000)]
     assert Elements(pages[0]).tags == Elements(pages[1]).tags
-    assert '<th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>' in pages[1]
+    failed = pages[1][pages[1].index('<table id="failed">') :]
+    assert re.findall(r'<th class="sort" data-key="(\d)"><button type="button">(\w+)</button></th>', failed) == [
+        ("0", "path"),
+        ("1", "error"),
+    ]
     data = _data(pages[1])
     assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"]] for r in gone]
 
@@ -326,7 +399,7 @@ def test_a_jpeg_thumbnail_is_decoded_at_a_reduced_scale_and_matches_one_decoded_
     decoded = []
     read = html.read_image
     monkeypatch.setattr(html, "read_image", lambda *a, **k: decoded.append(read(*a, **k).size) or read(*a, **k))
-    uri = html.thumbnail(str(path), size)
+    uri = html.thumbnail(str(path), size).uri
     assert max(decoded[0]) == 1600 // (4 if size == 96 else 8)  # 1/4 leaves 400 >= 288, 1/8 200 >= 192
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as small:
         thumb = np.asarray(small.convert("RGB"), np.float64)
@@ -369,12 +442,13 @@ def test_a_big_report_embeds_the_lowest_and_highest_scores_and_links_the_rest(tm
     ends = set(np.argsort(scores)[[0, 1, -2, -1]])
     for i, row in enumerate(data["rows"]):
         assert row[4].startswith("data:image/jpeg;base64,") if i in ends else row[4] == f"{i}.png"
-    assert html.embed_note(rows, best_worst=1) == (
-        "9 scored images: thumbnails are embedded for the 2 lowest and the 2 highest scores, the other 5 link to their "
-        "files (all of them inside would make a file of hundreds of MB); --thumbnails link links them all"
-    )
-    assert "for the 3 lowest and the 3 highest scores, the other 3 link" in html.embed_note(rows, best_worst=3)
-    assert html.embed_note(rows, best_worst=5) is None  # the worst and best 5 would be 10 of 9: all are embedded
+    said = [html.report_warnings(report(rows, tmp_path, best_worst=k)) for k in (1, 3, 5)]
+    assert said[0] == [
+        "warning: 9 scored images: thumbnails are embedded for the 2 lowest and the 2 highest scores, the other 5 link "
+        "to their files (all of them inside would make a file of hundreds of MB); --thumbnails link links them all"
+    ]
+    assert "for the 3 lowest and the 3 highest scores, the other 3 link" in said[1][0]
+    assert said[2] == []  # the worst and best 5 would be 10 of 9: all are embedded
 
 
 def test_a_photo_that_cannot_be_read_for_its_thumbnail_is_named_in_a_warning(tmp_path):
@@ -396,6 +470,53 @@ def test_a_photo_that_cannot_be_read_for_its_thumbnail_is_named_in_a_warning(tmp
     ]
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[4] is not None for row in data["rows"]] == [True, False, False]
+
+
+def test_an_embedded_photo_that_is_not_there_is_looked_up_once_for_its_warning_and_count(tmp_path, monkeypatch):
+    """A photo gone since it was scored was looked up again for the thumbnail's warning and again for the count of
+    images that are not files from here (each a round trip on a NAS); one lookup answers both now, besides those of
+    the read that failed."""
+    import os
+
+    from arniqa.data.images import read_image
+
+    Image.new("RGB", (40, 30), (0, 90, 0)).save(tmp_path / "here.png")
+    gone = str(tmp_path / "gone.png")
+    rows = [{"path": str(tmp_path / "here.png"), "score": 0.2}, {"path": gone, "score": 0.6}]
+    looked_up = []
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda p, *a, real=real, **k: looked_up.append(os.fspath(p)) or real(p, *a, **k))
+    with pytest.raises(ValueError):
+        read_image(gone)
+    by_the_read = looked_up.count(gone)
+    looked_up.clear()
+    made = report(rows, tmp_path)
+    monkeypatch.undo()
+    assert looked_up.count(gone) == by_the_read + 1
+    assert made.unseen == 1 and [r[4] is None for r in _data(made.html)["rows"]] == [False, True]
+
+
+def test_a_page_is_written_in_pieces_not_as_one_string(tmp_path, monkeypatch):
+    """The page was made as one string and written whole: at 200,000 rows its data was held three times over (the
+    JSON, it escaped, the page) and again as UTF-8 bytes. It is written in pieces of at most html.JSON_ROWS rows now,
+    and the file is the page, byte for byte."""
+    from arniqa.reports import html
+
+    rows = _rows(5_000) + [{"path": f"bad{i}<.jpg", "score": "", "error": "x"} for i in range(2_500)]
+    made = report(rows, tmp_path, thumbnails="none")
+    written = []
+    real = html.text_writer
+    monkeypatch.setattr(html, "text_writer", lambda text: written.append(text) or real(text))
+    write_report(rows, tmp_path / "r.html", thumbnails="none")
+    assert not isinstance(written[0], str)  # pieces, never the page whole
+    page = made.html
+    assert (tmp_path / "r.html").read_bytes() == page.encode("utf-8")
+    pieces = list(made.chunks())
+    assert "".join(pieces) == page and max(map(len, pieces)) < len(page) / 5
+    data = _data(page)  # the pieces make one JSON value, with no "<" in it
+    assert [r[0] for r in data["rows"]] == [r["path"] for r in rows[:5_000]]
+    assert [r[0] for r in data["failed"]] == [r["path"] for r in rows[5_000:]]
 
 
 def _style(text):

@@ -684,3 +684,22 @@ def test_utf16_tells_utf16_text_from_utf8_by_its_first_bytes(text):
         assert data.decode(utf16(data[:16])) == text
     assert utf16(text.encode("utf-8")[:16]) is None and utf16(text.encode("utf-8-sig")[:16]) is None
     assert utf16(b"") is None
+
+
+def test_text_is_written_whole_or_in_pieces_as_utf8(tmp_path):
+    """text_writer takes a string or its pieces in turn (a report of 200,000 rows is never one string): the file is
+    the text as UTF-8 either way, and an error in the pieces leaves the file as it was."""
+    from arniqa.utils.files import atomic_write, text_writer
+
+    text = "café → naïve\n" * 3
+    atomic_write(tmp_path / "whole.txt", text_writer(text))
+    atomic_write(tmp_path / "pieces.txt", text_writer(iter(text.splitlines(keepends=True))))
+    assert (tmp_path / "whole.txt").read_bytes() == (tmp_path / "pieces.txt").read_bytes() == text.encode("utf-8")
+
+    def broken():
+        yield "half"
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "pieces.txt", text_writer(broken()))
+    assert (tmp_path / "pieces.txt").read_bytes() == text.encode("utf-8") and len(list(tmp_path.iterdir())) == 2

@@ -29,3 +29,22 @@ def test_a_python_warning_is_one_warning_line_on_stderr(capsys):
         warnings.showwarning = show_warning
         warnings.warn("x.png: 64x48 exceeds max_side=40;\ndownscaled", UserWarning, stacklevel=1)
     assert capsys.readouterr().err == "warning: x.png: 64x48 exceeds max_side=40;\\x0adownscaled\n"
+
+
+def test_bidirectional_controls_in_a_name_are_shown_escaped_not_obeyed():
+    """A file named "\\u202ertl.jpg" (RIGHT-TO-LEFT OVERRIDE) showed as "gpj.ltr" in messages and reports: a name can
+    pass one kind of file off as another. Every bidirectional control (Unicode's Bidi_Control: the embeddings,
+    overrides, isolates and their ends, by their bidirectional class, and the three marks) is escaped as \\uNNNN;
+    right-to-left letters are text and stay."""
+    import sys
+    import unicodedata
+
+    classes = {"LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI"}
+    controls = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.bidirectional(chr(c)) in classes]
+    controls += ["\u200e", "\u200f", "\u061c"]  # LEFT-TO-RIGHT, RIGHT-TO-LEFT and ARABIC LETTER MARK
+    assert len(controls) == 12
+    for c in controls:
+        assert printable(f"a{c}b.jpg") == f"a\\u{ord(c):04x}b.jpg" == one_line(f"a{c}b.jpg")
+    assert one_line("\u202ertl\x1b.jpg") == "\\u202ertl\\x1b.jpg"
+    assert error_line("\u2067x.jpg: no such file") == "error: \\u2067x.jpg: no such file"
+    assert printable("שלום.jpg") == "שלום.jpg" and printable("صورة.png") == "صورة.png"

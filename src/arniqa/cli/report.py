@@ -32,7 +32,7 @@ def report(
 
     Score histogram, worst and best images, a paged table sortable by score, each row's explanation and map,
     and the rows that could not be scored."""
-    from ..reports.html import THUMBNAILS, embed_note, write_report
+    from ..reports.html import THUMBNAILS, report_warnings, write_report
     from ..utils.messages import warning_line
     from .map import read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
@@ -80,27 +80,8 @@ def report(
             title=f"arniqa report: {scores.name}",
         )
     typer.echo(f"wrote {output} ({count(len(rows), 'row')}, {output.stat().st_size / 1e6:.2f} MB)")
-    if thumbnails == "embed" and (note := embed_note(rows, best_worst)):
-        typer.secho(warning_line(note), err=True, fg="yellow")
-    if unmapped := made.unmapped:
-        typer.secho(
-            warning_line(
-                f"{maps}: {count(unmapped, 'scored image')} {agree(unmapped, 'has', 'have')} no map in its "
-                "maps.csv (run arniqa map on the same paths, from the same folder, to link them)"
-            ),
-            err=True,
-            fg="yellow",
-        )
-    if unseen := made.unseen:
-        typer.secho(
-            warning_line(
-                f"{count(unseen, 'scored image')} {agree(unseen, 'is not a file', 'are not files')} from here, so "
-                f"{agree(unseen, 'it has', 'they have')} no thumbnail (paths relative to the folder arniqa score ran "
-                "in, or tar members): run arniqa report from that folder"
-            ),
-            err=True,
-            fg="yellow",
-        )
+    for line in report_warnings(made, maps):
+        typer.secho(line, err=True, fg="yellow")
     if left_out:
         typer.secho(
             warning_line(

@@ -98,7 +98,7 @@ def write_scores(
             if r.source in hold:
                 held[r.source] = row
             else:
-                writer.write(**row)
+                writer.write_row(row)
                 if rows is not None:
                     rows.append(row)
             advance()
@@ -188,7 +188,10 @@ class RowWriter:
 
     def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
         """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
-        row = result_row(path, score, raw_score, error, self.columns, **extra)
+        return self.write_row(result_row(path, score, raw_score, error, self.columns, **extra))
+
+    def write_row(self, row: dict) -> dict:
+        """Write ``row``, made by :func:`~arniqa.cli.result_files.result_row` with this writer's columns; returns it."""
         text = row_text(row, self.fmt, self.columns)
         self._put(text if self.fmt != "json" or self._first else ",\n" + text)
         self._first = False

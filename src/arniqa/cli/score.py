@@ -356,15 +356,13 @@ def score(
             style="yellow",
         )
     if html is not None:
-        from ..reports.html import embed_note, write_report
-        from ..utils.messages import warning_line
+        from ..reports.html import report_warnings, write_report
 
         with writing(html):
-            reported = read_rows(output, fmt) if resume else rows
-            write_report(reported, html)
+            made = write_report(read_rows(output, fmt) if resume else rows, html)
         err.print(f"wrote {html}")
-        if note := embed_note(reported):
-            err.print(warning_line(note), style="yellow")
+        for line in report_warnings(made):
+            err.print(line, style="yellow")
     if failed or counts["resumed failed"]:
         before = f", {counts['resumed failed']} of them in the rows resumed" if counts["resumed failed"] else ""
         total = counts["resumed"] + counts["scored"]

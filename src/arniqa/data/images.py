@@ -433,8 +433,9 @@ def open_image(
     if its header declares more than ``max_pixels`` pixels (None: PIL's limit only). ``option``: what sets
     the bound, named in that error (None: nothing does). ``draft``, for a thumbnail: a JPEG is decoded at the
     smallest of 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, :meth:`PIL.Image.Image.draft`) whose longer side
-    is still at least ``draft`` pixels, several times faster; other formats are decoded whole. The bound is the
-    whole image's."""
+    is still at least ``draft`` pixels, several times faster; of a HEIC, the smallest thumbnail stored in it (a
+    phone stores one) that is a scaled copy of the photo and at least that size is decoded instead (pillow-heif's
+    ``draft``), if any; other formats are decoded whole. The bound is the whole image's."""
     if not os.fspath(path):  # Path("") is the current folder
         raise ImageError(path, "an empty path, naming no file; give the image file's path")
     p = Path(path)
@@ -537,6 +538,10 @@ def _quiet_pil_warnings() -> None:
             filters.insert(0, _QUIET)
 
 
+DRAFTED = ("JPEG", "MPO", "HEIF")  # the formats a decoder reduces on load (PIL's draft): JPEG 1/2, 1/4, 1/8; a HEIC's
+# stored thumbnails
+
+
 def _decode(
     source, name: str, exif: bool, max_pixels: int | None, option: str | None, draft: int | None
 ) -> Image.Image:
@@ -545,7 +550,7 @@ def _decode(
     _quiet_pil_warnings()
     try:
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
-            if draft and img.format in ("JPEG", "MPO"):  # the largest of 8, 4, 2, 1 leaving the longer side >= draft
+            if draft and img.format in DRAFTED:  # the smallest scale leaving the longer side >= draft
                 img.draft(None, (draft, 1) if img.width >= img.height else (1, draft))
             img.load()  # decode now: truncated data fails here, not later
             if img.format == "PNG" and (short := _png_data_short(img, source)):

@@ -19,13 +19,14 @@ import os
 import stat
 import urllib.parse
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, text_writer
-from ..utils.messages import printable
+from ..utils.messages import printable, warning_line
 from ..utils.names import agree, count
 
 THUMBNAILS = ("embed", "link", "none")
@@ -35,7 +36,8 @@ PAGE_ROWS = 100
 # others link to their files. 178,000 embedded made a 502 MB file; at about 190,000 its rows would be more characters
 # than a string in Chromium's script may hold (2**29 - 24): no table, no worst and best.
 EMBEDDED = 10_000
-# A thumbnail's JPEG is decoded at the smallest scale whose longer side is at least this many times the thumbnail's.
+# A thumbnail's JPEG is decoded at the smallest scale whose longer side is at least this many times the thumbnail's (a
+# HEIC's, from the smallest thumbnail stored in it that is).
 # At 2 (Pillow's thumbnail's reducing_gap), 1600-px photos went to 1/8 and their thumbnails were 2.3 levels in 255 off
 # those decoded whole; at 3, to 1/4 and 0.2 (docs/explain.md, "Report size").
 DRAFT = 3
@@ -65,21 +67,30 @@ def _why_not(row: dict) -> str:
     return "no score" if given is None or given == "" else f"no score: {given} is not a finite number"
 
 
-def thumbnail(path: str, size: int = 96, quality: int = 70) -> str | None:
-    """A ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``; None if unreadable or over
-    :func:`read_image`'s bound (4 threads decode them), with a warning when it is a file (one that is not there is
-    counted by arniqa report). A JPEG is decoded at a reduced scale (:data:`DRAFT`)."""
+class Thumbnail(NamedTuple):
+    """A thumbnail's ``data:`` URI (None: there is none), and whether its path names a file from here."""
+
+    uri: str | None
+    found: bool
+
+
+def thumbnail(path: str, size: int = 96, quality: int = 70) -> Thumbnail:
+    """The ``data:`` URI of a JPEG of the image at ``path`` whose longer side is ``size``, and whether ``path`` is a
+    file (:class:`Thumbnail`); no URI if unreadable or over :func:`read_image`'s bound (4 threads decode them), with a
+    warning when it is a file (one that is not there is counted: :func:`report_warnings`). A JPEG is decoded at a
+    reduced scale, a HEIC from a thumbnail stored in it (:data:`DRAFT`)."""
     try:
         image = read_image(path, draft=DRAFT * size)
     except (ImageError, OSError, ValueError) as e:
-        if os.path.isfile(path):
+        found = os.path.isfile(path)  # the one lookup of a photo not read: its warning, or arniqa report's count
+        if found:
             problem = e.reason if isinstance(e, ImageError) else str(e)
             warnings.warn(f"{printable(str(path))}: no thumbnail in the report: {problem}", stacklevel=2)
-        return None
+        return Thumbnail(None, found)
     image.thumbnail((size, size))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Thumbnail("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), True)
 
 
 def _label(score: float) -> str:
@@ -189,26 +200,19 @@ def _embedded_ends(scored: int, best_worst: int) -> int | None:
     return half if scored > 2 * half else None
 
 
-def embed_note(rows: list[dict], best_worst: int = 12) -> str | None:
-    """What ``--thumbnails embed`` does not embed of ``rows``, said in a warning; None when it embeds them all."""
-    scored = sum(map(has_score, rows))
-    half = _embedded_ends(scored, best_worst)
-    if half is None:
-        return None
-    return (
-        f"{count(scored, 'scored image')}: thumbnails are embedded for the {half} lowest and the {half} highest "
-        f"scores, the other {scored - 2 * half} link to their files (all of them inside would make a file of "
-        "hundreds of MB); --thumbnails link links them all"
-    )
+class _Thumbs(NamedTuple):
+    thumbs: list[str | None]  # each row's thumbnail: a data: URI, a link, or None
+    unseen: int  # rows that are no file from here (none for "none")
+    ends: int | None  # embed: how many of the lowest and of the highest scores are embedded when not all are
 
 
-def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> tuple[list[str | None], int]:
-    """Each row's thumbnail (a data: URI or a link), and how many rows are no file from here (none for ``none``)."""
+def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int) -> _Thumbs:
+    """Each row's thumbnail, and what the report lacks of them (:class:`_Thumbs`)."""
     if mode == "none":
-        return [None] * len(rows), 0
+        return _Thumbs([None] * len(rows), 0, None)
     if mode == "link":
         links = _links(rows, base)
-        return links, links.count(None)
+        return _Thumbs(links, links.count(None), None)
     embed, linked = range(len(rows)), []
     thumbs: list[str | None] = [None] * len(rows)
     half = _embedded_ends(len(rows), best_worst)
@@ -217,12 +221,12 @@ def _thumbs(rows: list[dict], mode: str, size: int, base: Path, best_worst: int)
         embed, linked = order[:half] + order[-half:], order[half:-half]
         for i, link in zip(linked, _links([rows[i] for i in linked], base)):
             thumbs[i] = link
-    with ThreadPoolExecutor(4) as pool:
-        for i, thumb in zip(embed, pool.map(lambda i: thumbnail(rows[i]["path"], size), embed)):
-            thumbs[i] = thumb
     unseen = sum(thumbs[i] is None for i in linked)
-    unseen += sum(thumbs[i] is None and not os.path.isfile(rows[i]["path"]) for i in embed)  # those it could not read
-    return thumbs, unseen
+    with ThreadPoolExecutor(4) as pool:
+        for i, made in zip(embed, pool.map(lambda i: thumbnail(rows[i]["path"], size), embed)):
+            thumbs[i] = made.uri
+            unseen += not made.found
+    return _Thumbs(thumbs, unseen, half)
 
 
 def _linked_note(thumbs: list[str | None], maps: list[str | None]) -> str:
@@ -236,13 +240,73 @@ def _linked_note(thumbs: list[str | None], maps: list[str | None]) -> str:
     return f" {' and '.join(linked)} {links} to files, not inside this page: move it together with them."
 
 
-class Report(NamedTuple):
-    """A report's HTML, and what it lacks: how many scored images are no file from here (no thumbnail) and how many
-    have no map (of the maps given)."""
+JSON_ROWS = 1_000  # rows in one piece of the page's data, as it is written
 
-    html: str
+
+def _json(value) -> str:
+    """``value`` as compact JSON with no "<" at all: "</script>" would end the data element, "<!--<script>" would keep
+    it from ending."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _payload(rows: list[list], failed: list[list], n: int) -> Iterator[str]:
+    """The page's data (:func:`_json` of its object), in pieces of at most :data:`JSON_ROWS` rows."""
+    for key, values in (("rows", rows), ("failed", failed)):
+        yield ('{"' if key == "rows" else ',"') + key + '":['
+        for start in range(0, len(values), JSON_ROWS):
+            yield ("," if start else "") + _json(values[start : start + JSON_ROWS])[1:-1]
+        yield "]"
+    yield f',"page":{PAGE_ROWS},"n":{n}}}'
+
+
+class Report(NamedTuple):
+    """A report's page, in pieces (:meth:`chunks`, which :attr:`html` joins: the page of 200,000 rows is written
+    without ever being one string), and what it lacks: how many images are scored, how many of them are no file
+    from here (no thumbnail), how many have no map (of the maps given), and, when not all are embedded, how many of
+    the lowest and of the highest scores have their thumbnail embedded (``ends``)."""
+
+    head: str  # the page before its data
+    rows: list[list]  # the data: the scored rows as the page's script reads them,
+    failed: list[list]  # the rows that could not be scored,
+    n: int  # and how many of the worst and of the best it shows
+    scored: int
     unseen: int
     unmapped: int
+    ends: int | None
+
+    def chunks(self) -> Iterator[str]:
+        yield self.head
+        yield from _payload(self.rows, self.failed, self.n)
+        yield _TAIL
+
+    @property
+    def html(self) -> str:
+        return "".join(self.chunks())
+
+
+def report_warnings(made: Report, maps: Path | None = None) -> list[str]:
+    """The warning lines of a report (arniqa report's and arniqa score --html's): the thumbnails not embedded (past
+    :data:`EMBEDDED`), the scored images with no map in the folder ``maps`` (``--maps``), and those that are no file
+    from here, so have no thumbnail."""
+    said = []
+    if (half := made.ends) is not None:
+        said.append(
+            f"{count(made.scored, 'scored image')}: thumbnails are embedded for the {half} lowest and the {half} "
+            f"highest scores, the other {made.scored - 2 * half} link to their files (all of them inside would make "
+            "a file of hundreds of MB); --thumbnails link links them all"
+        )
+    if unmapped := made.unmapped:
+        said.append(
+            f"{maps}: {count(unmapped, 'scored image')} {agree(unmapped, 'has', 'have')} no map in its maps.csv (run "
+            "arniqa map on the same paths, from the same folder, to link them)"
+        )
+    if unseen := made.unseen:
+        said.append(
+            f"{count(unseen, 'scored image')} {agree(unseen, 'is not a file', 'are not files')} from here, so "
+            f"{agree(unseen, 'it has', 'they have')} no thumbnail (paths relative to the folder arniqa score ran in, "
+            "or tar members): run arniqa report from that folder"
+        )
+    return [warning_line(line) for line in said]
 
 
 def report(
@@ -264,7 +328,7 @@ def report(
     scored = [r for r, good in zip(rows, ok) if good]
     numbers = [n for n, good in zip(members(rows), ok) if good]
     failed = [r for r, good in zip(rows, ok) if not good]
-    thumbs, unseen = _thumbs(scored, thumbnails, size, base, best_worst)
+    thumbs, unseen, ends = _thumbs(scored, thumbnails, size, base, best_worst)
     data = [
         [
             printable(str(r["path"])),
@@ -278,25 +342,22 @@ def report(
     ]
     n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
     why = [[printable(str(r["path"])), printable(_why_not(r))] for r in failed]
-    payload = json.dumps({"rows": data, "failed": why, "page": PAGE_ROWS, "n": n}, separators=(",", ":"))
-    # no "<" at all: "</script>" would end the element, "<!--<script>" would keep it from ending
-    payload = payload.replace("<", "\\u003c")
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
     summary += ". Scores: higher is better." + _linked_note(thumbs, [d[5] for d in data])
     # a section only when it has something to show: no empty table, no worst and best of one image
     shown = f"<h2>Score histogram</h2>\n{histogram_svg([d[1] for d in data])}\n" if data else ""
     if n:
         shown += _EXTREMES.format(n=n)
-    text = _TEMPLATE.format(
-        title=html.escape(title),
+    head = _HEAD.format(
+        title=html.escape(printable(title)),
         size=size,  # embedded thumbnails are made that size, linked photos shown at it
         card=max(size + 16, 112),
         summary=summary,
         scored=shown + _TABLE if data else "",
         errors=_FAILED.format(failed=len(failed)) if failed else "",
-        payload=payload,
     )
-    return Report(text, unseen, 0 if maps is None else sum(d[5] is None for d in data))
+    unmapped = 0 if maps is None else sum(d[5] is None for d in data)
+    return Report(head, data, why, n, len(data), unseen, unmapped, ends)
 
 
 HTML_START = (b"<!doctype html", b"<html")  # how an HTML file begins (after blanks), in any case
@@ -334,11 +395,11 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     made = report(rows, path.parent.resolve(), maps, thumbnails, size, best_worst, title)
-    atomic_write(path, text_writer(made.html))
+    atomic_write(path, text_writer(made.chunks()))
     return made
 
 
-_TEMPLATE = """<!DOCTYPE html>
+_HEAD, _TAIL = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -351,7 +412,8 @@ h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1.2em 0 .4em; font-size: 1.15em; }}
 .card img, td img {{ max-width: {size}px; max-height: {size}px; display: block; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
   vertical-align: middle; }}
-th.sort {{ cursor: pointer; color: #1d4f91; text-decoration: underline; }}
+th.sort button {{ font: inherit; color: #1d4f91; text-decoration: underline; background: none; border: 0;
+  padding: 0; cursor: pointer; }}
 .pager {{ margin: .6em 0; }} .pager button {{ margin-right: .4em; }}
 .num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 </style></head><body>
@@ -365,8 +427,9 @@ const rows = D.rows;
 const ENTITIES = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}};
 function esc(s) {{ return String(s).replace(/[&<>"]/g, c => ENTITIES[c]); }}
 function img(r) {{ return r[4] ? '<img loading="lazy" src="' + esc(r[4]) + '" alt="">' : ""; }}
-// The table of id with its rows, D.page a page, in their order until a header (th.sort: the column
-// data-key, named in keys) sorts them; cells gives a row's cells after its number.
+// The table of id with its rows, D.page a page, in their order until a header's button (th.sort: the column
+// data-key, named in keys; a button, which the keyboard reaches) sorts them; cells gives a row's cells after its
+// number.
 function paged(id, rows, keys, singular, plural, cells) {{
   const table = document.getElementById(id), pager = document.getElementById(id + "-pager");
   let order = rows.map((_, i) => i), key = -1, asc = true, page = 0;
@@ -378,6 +441,8 @@ function paged(id, rows, keys, singular, plural, cells) {{
       if (x === null) return 1; if (y === null) return -1;
       return (x < y ? -1 : 1) * (asc ? 1 : -1);
     }});
+    table.querySelectorAll("th.sort").forEach(th => Number(th.dataset.key) === key ?
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending") : th.removeAttribute("aria-sort"));
     page = 0; render();
   }}
   function render() {{
@@ -392,14 +457,14 @@ function paged(id, rows, keys, singular, plural, cells) {{
     pager.querySelector(".prev").onclick = () => {{ page--; render(); }};
     pager.querySelector(".next").onclick = () => {{ page++; render(); }};
   }}
-  table.querySelectorAll("th.sort").forEach(th => th.onclick = () => sortBy(Number(th.dataset.key)));
+  table.querySelectorAll("th.sort button").forEach(b => b.onclick = () => sortBy(Number(b.parentNode.dataset.key)));
   return {{sortBy, render}};
 }}
 function cards(id, idx) {{
   document.getElementById(id).innerHTML = idx.map(i => {{
     const r = rows[i];
     const wrap = t => esc(t).replace(/_/g, "_<wbr>");  // long names break after an underscore
-    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + wrap(r[0].split("/").pop()) +
+    return '<div class="card">' + img(r) + "<b>" + r[1].toFixed(4) + "</b><br>" + wrap(r[0].split(/[\\\\/]/).pop()) +
       (r[2] ? "<br>" + wrap(r[2]) : "") + "</div>";
   }}).join("");
 }}
@@ -418,7 +483,8 @@ if (D.failed.length) {{
 }}
 </script>
 </body></html>
-"""
+""".split("{payload}")
+_TAIL = _TAIL.format()  # its doubled braces as the page has them
 
 _EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
 <h2>Best {n}</h2><div class="cards" id="best"></div>
@@ -427,9 +493,10 @@ _EXTREMES = """<h2>Worst {n}</h2><div class="cards" id="worst"></div>
 _TABLE = """<h2>All images</h2>
 <div class="pager" id="images-pager"></div>
 <div class="wide">
-<table id="images"><thead><tr><th>#</th><th>image</th><th class="sort" data-key="0">path</th>
-<th class="sort" data-key="1">score</th><th>explanation</th><th class="sort" data-key="3">severity</th>
-<th>map</th></tr></thead>
+<table id="images"><thead><tr><th>#</th><th>image</th>
+<th class="sort" data-key="0"><button type="button">path</button></th>
+<th class="sort" data-key="1"><button type="button">score</button></th><th>explanation</th>
+<th class="sort" data-key="3"><button type="button">severity</button></th><th>map</th></tr></thead>
 <tbody></tbody></table></div>
 """
 
@@ -437,7 +504,7 @@ _TABLE = """<h2>All images</h2>
 _FAILED = """<h2>Could not be scored ({failed})</h2>
 <div class="pager" id="failed-pager"></div>
 <div class="wide">
-<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0">path</th><th class="sort" data-key="1">error</th>
-</tr></thead>
+<table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0"><button type="button">path</button></th>
+<th class="sort" data-key="1"><button type="button">error</button></th></tr></thead>
 <tbody></tbody></table></div>
 """

@@ -531,10 +531,16 @@ def json_writer(obj: Any) -> Writer:
     return text_writer(json.dumps(jsonable(obj), indent=1, allow_nan=False))
 
 
-def text_writer(text: str) -> Writer:
+def text_writer(text: str | Iterable[str]) -> Writer:
     """What writes ``text`` to a path as UTF-8, whatever the locale's encoding (Windows' cp1252 has no ``→``): for
-    :func:`atomic_write` and :func:`atomic_writes`."""
-    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+    :func:`atomic_write` and :func:`atomic_writes`. ``text``: a string, or its pieces in turn (an iterator: a report
+    of 200,000 rows is never one string)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines([text] if isinstance(text, str) else text)
+
+    return write
 
 
 # ------------------------------------------------------------------------------------ output locks

@@ -7,20 +7,29 @@ from __future__ import annotations
 import re
 import sys
 
+# Unicode's bidirectional controls (Bidi_Control: marks, embeddings, overrides, isolates), which reorder the text
+# around them: a file named "\u202ertl.jpg" shows as "gpj.ltr", which can pass one kind of file off as another.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match) -> str:
+    """A character as Python writes it escaped: ``\\x1b``, ``\\u202e``."""
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 def printable(text: str) -> str:
     """``text`` with the bytes of a file name that are not UTF-8 (held by Python as lone surrogates,
-    ``os.fsdecode``) as ``\\xNN``: for people to read (messages, reports), not to be parsed back."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+    ``os.fsdecode``) as ``\\xNN`` and its bidirectional controls (:data:`BIDI_CONTROLS`) as ``\\uNNNN``: for people
+    to read (messages, reports), not to be parsed back."""
+    return BIDI_CONTROLS.sub(_escaped, text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def one_line(text: str) -> str:
     """:func:`printable` ``text`` with its control characters (a newline, a terminal escape in a file name)
     as ``\\xNN``: a message that stays one line."""
-    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(text))
+    return CONTROL_CHARACTERS.sub(_escaped, printable(text))
 
 
 def words(text: str) -> str:
