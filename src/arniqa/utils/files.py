@@ -392,6 +392,12 @@ def naming(path: str | os.PathLike) -> Iterator[None]:
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def cannot_read(e: OSError) -> tuple[str, str]:
+    """The problem and the fix of a file the system will not read (an image, a checkpoint)."""
+    fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
+    return f"cannot read file ({e.strerror or e})", fix
+
+
 def out_of_space(err: BaseException | None) -> OSError | None:
     """The OSError saying there is no room to write (disk full, quota, file size limit) that ``err`` is or was
     raised from (its causes and contexts), or None."""
