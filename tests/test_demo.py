@@ -218,7 +218,9 @@ loop.Trainer.save_state = save_state
     first = cli_child(*args, setup=fill_after_first_state)
     assert first.returncode == 2, first.stderr
     line = last_line_error(first.stderr)
-    assert line.endswith("; free disk space; then rerun arniqa demo with the same -o to go on"), line
+    assert line.endswith(
+        "; raise the file-size limit with ulimit -f; then rerun arniqa demo with the same -o to go on"
+    ), line
     assert "--resume" not in first.stderr
 
     class Trained(Exception):

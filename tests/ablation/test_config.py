@@ -85,8 +85,8 @@ def test_a_bad_recipe_key_names_the_file_or_the_set_it_came_from(tmp_path):
     [
         ("recipe.optim.lr=abc", "recipe"),
         ("recipe.model.se_stages=[9]", "recipe"),  # wrong for every variant without se_stages of its own
-        ("variants.se_resnet50_stages123.se_stages=[9]", "variant 'se_resnet50_stages123'"),
-        ("variants.resnet50.init=imagenet", "variant 'resnet50'"),  # the recipe names no weights; only it wants them
+        ("variants.se_resnet50_stages123.se_stages=[9]", "variant se_resnet50_stages123"),
+        ("variants.resnet50.init=imagenet", "variant resnet50"),  # the recipe names no weights; only it wants them
     ],
 )
 def test_a_bad_key_or_value_names_the_variant_only_when_it_is_that_variants_own(override, whose):
@@ -116,3 +116,29 @@ def test_a_recipe_model_key_every_variant_sets_is_refused_naming_them(tmp_path):
     config = load_ablation_config(path, ["recipe.model.se_stages=[3]"])  # b sets its own, a takes the recipe's
     assert config.train_config("a", 0, "o", "r").model.se_stages == [3]
     assert config.train_config("b", 0, "o", "r").model.se_stages == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "override, shown",
+    [
+        ("seeds=[0, true]", "seeds: expected a list of integers, got [0, true]"),
+        ("seeds=[1, 1]", "seeds: repeated values in [1, 1]"),
+        ("baseline=vgg", "baseline vgg is not a variant; name one of resnet50, se_resnet50_stages123"),
+        ("variants.resnet50={backbone: resnet50, lr: 1}", "got {backbone: resnet50, lr: 1}"),
+        ("variants.a b={}", "variant name a b: use letters"),
+        ("data.holdout_images=0", "data.holdout_images must be a positive integer or null, got 0"),
+        ("data.holdout_images=null;data.holdout_fraction=1.5", "data.holdout_fraction must be in (0, 1), got 1.5"),
+        ("data.train_images=0", "data.train_images must be a positive integer or null, got 0"),
+        ("evaluation.probe_steps=[-1]", "got [-1]"),
+        ("datasets=[{name: live}]", "datasets entries need exactly name and root, got {name: live}"),
+        ("threads=0", "threads must be a positive integer or null, got 0"),
+        ("synthetic.types=[blurr]", "synthetic.types: unknown or empty [blurr]"),
+        ("recipe.model=[1]", "recipe.model: expected a mapping, got [1]"),
+    ],
+)
+def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
+    """The ablation's problems showed Python's reprs ('vgg', True, ['resnet50', ...], {'name': 'live'}), as the
+    training config's problems no longer do."""
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, override.split(";"))
+    assert shown in str(err.value) and "'" not in str(err.value), str(err.value)

@@ -155,11 +155,11 @@ def test_version_exits_0():
         ),
         (
             ["train", "ok.yaml", "--set", "seed=[1,"],
-            "override 'seed=[1,': its value is not valid YAML (line 1, column 4: expected the node content",
+            "--set seed=[1,: its value is not valid YAML (line 1, column 4: expected the node content",
         ),
         (
             ["ablate", "ok.yaml", "--set", "seed=!!python/object/apply:os.system ['touch ran']"],
-            "override \"seed=!!python/object/apply:os.system ['touch ran']\": its value is not valid YAML",
+            "--set seed=!!python/object/apply:os.system ['touch ran']: its value is not valid YAML",
         ),
         (
             ["report", "other.csv", "-o", "report.html"],
@@ -499,7 +499,10 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         ),
         (["train", "unknown.yaml"], "unknown config key seeds; known: output, data"),
         (["train", "broken.yaml"], "broken.yaml: invalid YAML (line 2, column 1"),
-        (["train", "ok.yaml", "--set", "optim.lr"], "override 'optim.lr': expected key=value"),
+        (
+            ["train", "ok.yaml", "--set", "optim.lr"],
+            "--set optim.lr: expected KEY=VALUE; write it as e.g. --set train.batch_size=8",
+        ),
         (["train", "ok.yaml", "--set", "model.backbon=resnet50"], "unknown config key model.backbon"),
         (["train", "ok.yaml", "--set", "train.epochs=0"], "train.epochs must be at least 1, got 0"),
         # the values checked against the models' and the sampler's own names and bounds
@@ -541,7 +544,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         ),
         (
             ["ablate", str(CONFIGS / "ablation_tiny.yaml"), "--set", "variants.resnet50.backbone=resnet5"],
-            "variant 'resnet50': invalid config: model.backbone must be resnet50 or se_resnet50",
+            "variant resnet50: invalid config: model.backbone must be resnet50 or se_resnet50",
         ),
     ],
 )

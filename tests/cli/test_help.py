@@ -211,3 +211,21 @@ def test_a_config_override_is_named_key_value(path):
     assert "--set KEY=VALUE" in entries(screen, "Options")
     if path == ("train",):
         assert "--set output=runs/x, the run folder" in flat(screen)
+
+
+PATHS = [(path, param.name) for path, command in EVERY for param in getattr(command, "params", []) if param.takes_path]
+
+
+def readable_check(param) -> bool:
+    """Whether click checks ``param``'s path readable (typer 0.29 keeps it in its own type descriptor)."""
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
+    return info.readable if info is not None else param.type.readable
+
+
+@pytest.mark.parametrize("path, name", PATHS, ids=[f"{' '.join(p)} {n}" for p, n in PATHS])
+def test_no_path_is_refused_by_clicks_readable_check(path, name):
+    """Typer's Path parameters ask click to check them readable (os.access) before the verb runs: an unreadable
+    --checkpoint, config or photo was click's 'Invalid value for ...: File ... is not readable', no advice, and as
+    root (who reads any file) os.access may still say no. The verb reads the file and says it in its own line."""
+    [param] = [p for p in dict(EVERY)[path].params if p.name == name]
+    assert readable_check(param) is False

@@ -1022,3 +1022,50 @@ def test_o_dev_stdout_redirected_to_a_file_writes_the_rows_there_and_nothing_in_
     assert done.returncode == 0, done.stderr
     assert [row["path"] for row in _csv(out)] == [str(photo)]
     assert existed or not settings.exists()
+
+
+def test_a_checkpoint_the_system_says_cannot_be_read_is_read_by_the_verb(tmp_path, monkeypatch):
+    """As root, with click's readable check denied through os.access for the --checkpoint ONNX file: the run stopped
+    before loading with click's 'Invalid value for --checkpoint: File ... is not readable' (exit 2, no advice); the
+    verb reads the file itself (root may), and scores."""
+    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    photo = _img(tmp_path / "a.png", 40, 30, 0)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: str(p) != str(model) and access(p, mode, **kw))
+    r = _run([photo, "--checkpoint", model, "--protocol", "whole", "-o", tmp_path / "s.csv"])
+    assert r.exit_code == 0, r.output
+    assert [row["path"] for row in _csv(tmp_path / "s.csv")] == [str(photo)]
+
+
+@pytest.mark.parametrize("kind", ["onnx", "safetensors"])
+def test_a_checkpoint_that_cannot_be_read_is_one_line_saying_to_check_its_permissions(tmp_path, monkeypatch, kind):
+    """An unreadable ONNX file was 'not an ONNX model ONNX Runtime can load (... system error number 13); give the
+    file that arniqa export wrote', a safetensors file 'not a safetensors checkpoint ([Errno 13] Permission
+    denied: ...)': the file blamed, nothing on permissions. (As root, who reads any file, the refusal is raised where
+    the file is opened: Python's open for ONNX, safetensors' safe_open.)"""
+    import builtins
+
+    import arniqa.models.checkpoint as checkpoint
+
+    photo = _img(tmp_path / "a.png", 40, 30, 0)
+    if kind == "onnx":
+        _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+        real_open = builtins.open
+
+        def denied(file, *args, **kwargs):
+            if str(file) == str(model):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denied)
+    else:
+        model = tmp_path / "model.safetensors"
+        model.write_bytes(b"x")
+
+        def denied(file, *args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+
+        monkeypatch.setattr(checkpoint, "safe_open", denied)
+    r = CliRunner().invoke(app, ["score", str(photo), "--checkpoint", str(model), "--protocol", "whole"])
+    assert r.exit_code == EXIT_USAGE, r.output
+    assert one_line_error(r.stderr) == f"error: {model}: cannot read file (Permission denied); check its permissions"

@@ -19,6 +19,7 @@ from arniqa.cli import EXIT_OK, EXIT_USAGE
 
 TOO_LARGE = "cannot write it: file too large for the file size limit or the file system (EFBIG)"
 RERUN = "free space and rerun (or choose another output)"
+RAISE = "raise the file-size limit with ulimit -f and rerun (or choose another output)"  # EFBIG: space is no help
 
 
 FILL = """
@@ -59,7 +60,7 @@ def test_map_over_an_earlier_map_folder_keeps_every_map_whole_and_lists_each_onc
     result = cli_child(*args, "-o", out, setup=LIMIT)
     assert result.returncode == EXIT_USAGE
     # the maps written are kept: --resume goes on from them (a rerun without it maps the library again)
-    resume = "free space and rerun with --resume (or choose another output)"
+    resume = "raise the file-size limit with ulimit -f and rerun with --resume (or choose another output)"
     assert one_line_error(result.stderr) == f"error: {out / 'p1.map.png'}: {TOO_LARGE}; {resume}"
     now = files(out)
     assert now.keys() == before.keys()  # no temporary file
@@ -82,7 +83,7 @@ def test_distort_over_an_earlier_picture_keeps_it_whole(tmp_path):
     assert len(before) > 4096
     result = cli_child("distort", source, "-n", "whitenoise", "-l", 5, "-o", out, setup=LIMIT)
     assert result.returncode == EXIT_USAGE
-    assert one_line_error(result.stderr) == f"error: {out}: {TOO_LARGE}; {RERUN}"
+    assert one_line_error(result.stderr) == f"error: {out}: {TOO_LARGE}; {RAISE}"
     assert os.listdir(out.parent) == ["d.png"] and out.read_bytes() == before
 
 
@@ -113,7 +114,7 @@ def test_explain_fit_with_a_cache_is_one_line_and_a_rerun_fills_the_cache(tmp_pa
     result = cli_child(*args, "-o", tmp_path / "head.safetensors", "--cache", cache, setup=STAND_IN + LIMIT)
     assert result.returncode == EXIT_USAGE
     line = fit_error(result.stderr)
-    assert line.startswith(f"error: {cache}{os.sep}") and line.endswith(f".pt: {TOO_LARGE}; {RERUN}")
+    assert line.startswith(f"error: {cache}{os.sep}") and line.endswith(f".pt: {TOO_LARGE}; {RAISE}")
     assert not cache.exists()  # no torn entry, no temporary file, so the folder the run made is gone too
 
     monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)  # the reruns with room: in this process
@@ -143,7 +144,7 @@ def test_explain_fit_over_an_earlier_head_replaces_the_head_and_its_report_toget
 
     result = cli_child(*args, "--seed", 1, setup=STAND_IN + FILL + f"fill({limit})\n")
     assert result.returncode == EXIT_USAGE
-    assert fit_error(result.stderr) == f"error: {report}: {TOO_LARGE}; {RERUN}"
+    assert fit_error(result.stderr) == f"error: {report}: {TOO_LARGE}; {RAISE}"
     assert files(head.parent) == before  # no temporary file either
     assert cli(*args, "--seed", 1).exit_code == EXIT_OK
     assert files(head.parent)["head.safetensors"] != before["head.safetensors"]  # the rerun's head is another
@@ -183,7 +184,7 @@ def test_evaluate_over_an_earlier_evaluation_replaces_all_its_files_together(tmp
     result = cli_child(*args, "--alpha", 10, setup=TINY_MODEL + FILL + f"fill({limit})\n")
     assert result.returncode == EXIT_USAGE
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]  # after the log lines
-    assert errors == [f"error: {out / 'scatter.png'}: {TOO_LARGE}; {RERUN}"]
+    assert errors == [f"error: {out / 'scatter.png'}: {TOO_LARGE}; {RAISE}"]
     assert files(out) == before  # no temporary file either
     assert cli(*args, "--alpha", 10).exit_code == EXIT_OK
     assert files(out)["regressor_csv.safetensors"] != before["regressor_csv.safetensors"]  # the rerun's is another
@@ -194,7 +195,7 @@ def test_demo_is_one_line_when_its_first_file_cannot_be_written(tmp_path):
     result = cli_child("demo", "-o", tmp_path / "demo", setup=LIMIT)
     assert result.returncode == EXIT_USAGE
     line = last_line_error(result.stderr)
-    assert line.startswith(f"error: {tmp_path / 'demo' / 'photos'}{os.sep}") and line.endswith(f"{TOO_LARGE}; {RERUN}")
+    assert line.startswith(f"error: {tmp_path / 'demo' / 'photos'}{os.sep}") and line.endswith(f"{TOO_LARGE}; {RAISE}")
     assert not (tmp_path / "demo").exists()  # nothing torn or temporary in it, so the folder the run made is gone
 
 
@@ -217,7 +218,7 @@ runner.prepare_benchmarks = then_fill
     result = cli_child(*args, setup=setup)
     assert result.returncode == EXIT_USAGE, result.stderr
     state = tmp_path / "out" / "resnet50" / "seed0" / "train" / "state.pt"
-    assert last_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RERUN}"
+    assert last_line_error(result.stderr) == f"error: {state}: {TOO_LARGE}; {RAISE}"
     assert not (tmp_path / "out" / "se_resnet50_stages123").exists()
     from tiny_arniqa import TinyARNIQA
 

@@ -111,6 +111,8 @@ def test_the_file_size_limit_exits_2_naming_the_file_and_resume_completes_it(tin
     assert code == 2
     [line] = _error_lines(err)
     assert line.startswith(f"error: {out}: file too large") and "(EFBIG)" in line and "--resume" in line
+    # freeing space does not lift the limit (it said "free space")
+    assert "; raise the file-size limit with ulimit -f (or choose" in line and "free space" not in line
     kept = out.read_bytes()
     assert kept.endswith(b"\n") and data.startswith(kept) and len(kept) <= limit  # whole rows only
     assert _score(*imgs, "--protocol", "whole", "-o", out, "--resume").exit_code == 0
@@ -127,7 +129,7 @@ def test_a_full_disk_exits_2_naming_the_file_and_resume_completes_it(tiny, small
     code, err = _finish(child([*imgs, "--protocol", "whole", "-o", out]))
     assert code == 2
     [line] = _error_lines(err)
-    assert line.startswith(f"error: {out}: disk full (ENOSPC)") and "--resume" in line
+    assert line.startswith(f"error: {out}: disk full (ENOSPC)") and "--resume" in line and "; free space (or" in line
     kept = out.read_bytes()
     assert kept.endswith(b"\n") and data.startswith(kept) and len(kept) < len(data)  # whole rows only
     for f in fillers:

@@ -39,7 +39,7 @@ def test_yaml_then_overrides(tmp_path):
         ("train.batch_size=abc", "expected int"),
         ("train.precision=fp8", "precision"),
         ("model.init=imagenet", "model.weights"),
-        ("novalue", "key=value"),
+        ("novalue", "KEY=VALUE"),
         ("train.max_steps=0", "max_steps"),
         # these passed the check and failed later (after the run folder was made) or not at all
         ("model.temperature=.nan", "model.temperature must be > 0 and finite"),
@@ -203,7 +203,7 @@ def test_aliases_that_repeat_more_than_the_bound_are_refused_naming_the_file(tmp
     bomb.write_text(f"model:\n  init: random\n  se_stages: {nested_aliases(5)}\n")  # 10**6 values written out
     with pytest.raises(ConfigError, match=r"bomb.yaml: invalid YAML \(its aliases repeat [\d,]+ values, more than"):
         load_config(bomb)
-    with pytest.raises(ConfigError, match=r"override 'model.se_stages=.*its aliases repeat"):
+    with pytest.raises(ConfigError, match=r"--set model.se_stages=.*its aliases repeat"):
         load_config(None, ["model.init=random", f"model.se_stages={nested_aliases(5)}"])
     # the bound: a list of 999 values (1000 nodes with the list) named n times repeats 1000 * n values
     for n, refused in ((100, False), (101, True)):
@@ -264,7 +264,7 @@ def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tm
         ),
         (
             "output: 2001-13-45\n",
-            "line 1, column 9: '2001-13-45' cannot be read as a timestamp (month must be in 1..12)",
+            "line 1, column 9: 2001-13-45 cannot be read as a timestamp (month must be in 1..12)",
         ),
     ],
     ids=["an int of 5000 digits", "a 13th month"],
@@ -276,7 +276,7 @@ def test_a_scalar_its_tag_cannot_hold_is_invalid_yaml_naming_the_file_and_line(t
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(f"{path}: invalid YAML ({problem}")):
         load_config(path)
-    with pytest.raises(ConfigError, match=re.escape("override 'output=2001-13-45': its value is not valid YAML (")):
+    with pytest.raises(ConfigError, match=re.escape("--set output=2001-13-45: its value is not valid YAML (")):
         load_config(None, ["output=2001-13-45"])
 
 
@@ -344,10 +344,13 @@ def test_a_config_larger_than_the_bound_is_refused_unread(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("text, kind", [("- model\n- train\n", "list"), ("model\n", "str"), ("42\n", "int")])
+@pytest.mark.parametrize(
+    "text, kind",
+    [("- model\n- train\n", "a list"), ("model\n", "a string"), ("42\n", "a number"), ("2024-01-01\n", "a date")],
+)
 def test_a_config_that_is_no_mapping_says_how_a_config_is_written(tmp_path, text, kind):
     """A config written as a list ('- train') was 'expected a mapping at the top level, got list': nothing on how
-    a config is written."""
+    a config is written, and the kind named as Python names it (list, str, int), not as YAML does."""
     path = tmp_path / "c.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
@@ -420,3 +423,43 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])
     assert shown in str(err.value) and "'" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "file_text, item, said, fixed",
+    [
+        (
+            "train:\n  epochs: 3\n",
+            "train.epochs.x=1",
+            "--set train.epochs.x=1: train.epochs is a value (3), not a section with keys; set it whole with "
+            "--set train.epochs=VALUE",
+            "train.epochs=1",
+        ),
+        (
+            None,
+            "optim.lr",
+            "--set optim.lr: expected KEY=VALUE; write it as e.g. --set train.batch_size=8",
+            "optim.lr=1",
+        ),
+        (
+            None,
+            "output=2001-13-45",
+            "--set output=2001-13-45: its value is not valid YAML (line 1, column 1: 2001-13-45 cannot be read as a "
+            "timestamp (month must be in 1..12)); write it as YAML (8, 0.01, true, null, [1, 2]), text in YAML "
+            "quotes: --set 'output=\"TEXT\"'",
+            'output="2001-13-45"',
+        ),
+    ],
+    ids=["a value taken for a section", "no value", "a value that is not YAML"],
+)
+def test_a_set_that_cannot_be_read_names_the_set_and_what_to_write(tmp_path, file_text, item, said, fixed):
+    """`--set train.epochs.x=1` said `override 'train.epochs.x=1': 'epochs' is not a section`: Python's quotes,
+    no `--set`, nothing to do. Each says `--set ITEM: problem; what to write`, and what it says to write is read."""
+    path = None
+    if file_text is not None:
+        path = tmp_path / "c.yaml"
+        path.write_text(file_text)
+    with pytest.raises(ConfigError) as err:
+        read_values(path, [item])
+    assert str(err.value) == said
+    read_values(path, [fixed])  # the advice taken

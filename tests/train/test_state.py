@@ -659,7 +659,8 @@ def test_a_resumed_run_needs_no_imagenet_file(tmp_path, short_run, tiny_model, m
 @pytest.mark.parametrize(
     ("error", "advice"),
     [
-        (OSError(errno.ENOSPC, "No space left on device"), "free disk space"),
+        (OSError(errno.ENOSPC, "No space left on device"), "free space"),
+        (OSError(errno.EFBIG, "File too large"), "raise the file-size limit with ulimit -f"),  # freed space: no help
         (
             OSError(errno.EROFS, "Read-only file system"),
             "remount the file system writable (or move the run folder to one that is)",

@@ -20,6 +20,7 @@ from arniqa.utils.files import (
     atomic_writes,
     buffer_writer,
     cache_dir,
+    cache_unwritable,
     csv_line,
     folder_in_the_way,
     jsonable,
@@ -372,6 +373,21 @@ def test_out_of_space_finds_a_full_disk_among_the_causes():
         assert out_of_space(wrapped) is full
     assert out_of_space(OSError(errno.EFBIG, "File too large")).errno == errno.EFBIG
     assert out_of_space(OSError(errno.EACCES, "Permission denied")) is None and out_of_space(ValueError()) is None
+
+
+def test_a_file_size_limit_is_told_to_raise_the_limit_not_to_free_space(tmp_path):
+    """EFBIG (a write past ``ulimit -f``) was told to free space, which leaves the limit where it was."""
+    from arniqa.utils.files import make_room
+
+    assert make_room(OSError(errno.ENOSPC, "No space left on device"), " there") == "free space there"
+    assert make_room(OSError(errno.EDQUOT, "Disk quota exceeded")) == "free space"
+    assert make_room(OSError(errno.EFBIG, "File too large"), " there") == "raise the file-size limit with ulimit -f"
+    # the one a cache write gets (an ONNX export into ARNIQA_CACHE)
+    said = str(cache_unwritable(tmp_path, "the export", OSError(errno.EFBIG, "File too large"), "pass --engine torch"))
+    assert said == (
+        f"{tmp_path}: cannot write the export into the cache (File too large); raise the file-size limit with "
+        "ulimit -f, or set ARNIQA_CACHE to a folder you can write, or pass --engine torch"
+    )
 
 
 def test_bytes_in_memory_are_written_whole_and_let_go_of_after_a_failed_write(tmp_path):

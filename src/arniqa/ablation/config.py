@@ -16,7 +16,7 @@ from typing import Any
 
 from ..constants import CROP_SIZE
 from ..data.synthetic import KADID_TYPES, parse_size
-from ..train.config import Config, ConfigError, build_dataclass, build_values, check, from_dict
+from ..train.config import Config, ConfigError, build_dataclass, build_values, check, from_dict, yaml_value
 from ..utils.runtime import check_device, check_workers
 from .layout import AblationError, stages
 
@@ -102,14 +102,14 @@ class AblationConfig:
             except ConfigError as shared:
                 if str(shared) == str(err):
                     raise AblationError(f"recipe: {err}") from None
-            raise AblationError(f"variant {variant!r}: {err}") from None
+            raise AblationError(f"variant {yaml_value(variant)}: {err}") from None
 
     def _train_config(self, options: dict[str, Any], seed: int, output: str | Path, root: str | Path) -> Config:
         """The recipe with the model ``options`` of a variant; ConfigError for a bad key or value."""
         values = copy.deepcopy(self.recipe)
         for section in ("data", "model", "train"):
             if not isinstance(values.setdefault(section, {}), dict):
-                raise AblationError(f"recipe.{section}: expected a mapping, got {values[section]!r}")
+                raise AblationError(f"recipe.{section}: expected a mapping, got {yaml_value(values[section])}")
         values["output"] = str(output)
         values["data"]["root"] = str(root)
         values["data"]["max_images"] = None
@@ -139,16 +139,22 @@ def validate(config: AblationConfig) -> None:
     if not config.variants:
         raise AblationError("variants: expected a mapping of at least one name to model options")
     if not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in config.seeds):
-        problems.append(f"seeds: expected a list of integers, got {config.seeds!r}")
+        problems.append(f"seeds: expected a list of integers, got {yaml_value(config.seeds)}")
     elif len(set(config.seeds)) != len(config.seeds):
-        problems.append(f"seeds: repeated values in {config.seeds}")
+        problems.append(f"seeds: repeated values in {yaml_value(config.seeds)}")
     if config.baseline not in config.variants:
-        problems.append(f"baseline {config.baseline!r} is not one of the variants {list(config.variants)}")
+        problems.append(
+            f"baseline {yaml_value(config.baseline)} is not a variant; "
+            f"name one of {', '.join(map(str, config.variants))}"
+        )
     for name, options in config.variants.items():
         if not str(name).replace("_", "").replace("-", "").isalnum():
-            problems.append(f"variant name {name!r}: use letters, digits, '_' and '-' only (it names folders)")
+            problems.append(f"variant name {yaml_value(name)}: use letters, digits, _ and - only (it names folders)")
         if not isinstance(options, dict) or set(options) - set(VARIANT_KEYS):
-            problems.append(f"variant {name!r}: expected a mapping with keys among {VARIANT_KEYS}, got {options!r}")
+            problems.append(
+                f"variant {yaml_value(name)}: expected a mapping with keys among {', '.join(VARIANT_KEYS)}, "
+                f"got {yaml_value(options)}"
+            )
     # a section that is not a mapping is named when the variants' configs are built, below
     data, train, model = (v if isinstance(v := config.recipe.get(k), dict) else {} for k in ("data", "train", "model"))
     options = [o for o in config.variants.values() if isinstance(o, dict)]
@@ -169,11 +175,11 @@ def validate(config: AblationConfig) -> None:
         problems.append("recipe.train.snapshot_steps is set by the runner from evaluation.probe_steps; remove it")
     d = config.data
     if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
-        problems.append(f"data.holdout_images must be a positive integer or null, got {d.holdout_images!r}")
+        problems.append(f"data.holdout_images must be a positive integer or null, got {yaml_value(d.holdout_images)}")
     if d.holdout_images is None and not 0 < d.holdout_fraction < 1:
-        problems.append(f"data.holdout_fraction must be in (0, 1), got {d.holdout_fraction!r}")
+        problems.append(f"data.holdout_fraction must be in (0, 1), got {yaml_value(d.holdout_fraction)}")
     if d.train_images is not None and (not isinstance(d.train_images, int) or d.train_images < 1):
-        problems.append(f"data.train_images must be a positive integer or null, got {d.train_images!r}")
+        problems.append(f"data.train_images must be a positive integer or null, got {yaml_value(d.train_images)}")
     ev = config.evaluation
     if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1 or ev.num_workers < 0:
         problems.append(
@@ -190,12 +196,14 @@ def validate(config: AblationConfig) -> None:
         problems.append(f"evaluation.device: {e}")
     probes = ev.probe_steps
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in probes):
-        problems.append(f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {probes!r}")
+        problems.append(
+            f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {yaml_value(probes)}"
+        )
     for entry in config.datasets:
         if not isinstance(entry, dict) or set(entry) != {"name", "root"}:
-            problems.append(f"datasets entries need exactly name and root, got {entry!r}")
+            problems.append(f"datasets entries need exactly name and root, got {yaml_value(entry)}")
     if config.threads is not None and (not isinstance(config.threads, int) or config.threads < 1):
-        problems.append(f"threads must be a positive integer or null, got {config.threads!r}")
+        problems.append(f"threads must be a positive integer or null, got {yaml_value(config.threads)}")
     if problems:
         raise AblationError("invalid ablation config: " + "; ".join(problems))
     try:
@@ -206,7 +214,7 @@ def validate(config: AblationConfig) -> None:
         unknown = sorted(set(config.synthetic.types) - set(KADID_TYPES))
         if unknown or not config.synthetic.types:
             raise AblationError(
-                f"synthetic.types: unknown or empty {unknown or config.synthetic.types}; "
+                f"synthetic.types: unknown or empty {yaml_value(unknown or config.synthetic.types)}; "
                 f"known: {', '.join(KADID_TYPES)}"
             )
     for name in config.variants:  # every variant must give a valid training config

@@ -110,6 +110,6 @@ def prepare_benchmarks(
     for entry in config.datasets:
         name = str(entry["name"])
         if name in sets:
-            raise AblationError(f"datasets: {name!r} given twice (or clashes with 'synthetic')")
+            raise AblationError(f"datasets: {name} is given twice, or is synthetic (the benchmark's name); rename it")
         sets[name] = load_dataset(name, entry["root"])
     return sets

@@ -16,7 +16,7 @@ from .command import EXIT_FAILED, EXIT_USAGE, app, fail, fail_io, go_on, output_
 
 @app.command()
 def ablate(
-    config: Path = typer.Argument(..., help="Ablation YAML config (see configs/ablation.yaml)."),
+    config: Path = typer.Argument(..., help="Ablation YAML config (see configs/ablation.yaml).", readable=False),
     overrides: list[str] = typer.Option(
         [],
         "--set",
@@ -24,7 +24,7 @@ def ablate(
         help="Override a config value, e.g. --set evaluation.crop_size=64 (repeatable).",
     ),
     out: Path | None = typer.Option(
-        None, "-o", "--output", "--out", help="Output folder (overrides the config's output)."
+        None, "-o", "--output", "--out", help="Output folder (overrides the config's output).", readable=False
     ),
     report_only: bool = typer.Option(
         False,

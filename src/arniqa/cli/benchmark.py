@@ -17,8 +17,10 @@ app.add_typer(benchmark_app, name="benchmark")
 
 @benchmark_app.command("synthetic")
 def synthetic(
-    pristine: Path = typer.Option(..., "--pristine", help="Folder of pristine images (searched recursively)."),
-    out: Path = typer.Option(..., "-o", "--output", "--out", help="Output folder (KADID-10k layout)."),
+    pristine: Path = typer.Option(
+        ..., "--pristine", help="Folder of pristine images (searched recursively).", readable=False
+    ),
+    out: Path = typer.Option(..., "-o", "--output", "--out", help="Output folder (KADID-10k layout).", readable=False),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N images (0: all)."),
     size: str = typer.Option(
         "x".join(map(str, SYNTHETIC_SIZE)), "--size", help="Image size WIDTHxHEIGHT, sides 16 to 4096 (KADID-10k's)."

@@ -169,13 +169,16 @@ def checkpoint_option(onnx: bool):
         "--checkpoint",
         help=f"A checkpoint of this project: a .safetensors file, any of its parts, or a folder holding it{also}. "
         "Default: the published model.",
+        readable=False,
     )
 
 
 def weights_dir_option(regressor: bool):
     """--weights-dir; ``regressor``: the verb loads the published regressor too."""
     files = "ARNIQA.pth and regressor_<dataset>.pth" if regressor else "ARNIQA.pth"
-    return typer.Option(None, "--weights-dir", help=f"Folder holding the published {files} (no download).")
+    return typer.Option(
+        None, "--weights-dir", help=f"Folder holding the published {files} (no download).", readable=False
+    )
 
 
 def regressor_option():
@@ -198,7 +201,9 @@ def engine_option():
 
 
 def explainer_option():
-    return typer.Option(None, "--explainer", help="The explanation head file (default: the checkpoint's).")
+    return typer.Option(
+        None, "--explainer", help="The explanation head file (default: the checkpoint's).", readable=False
+    )
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -100,7 +100,7 @@ def distortions() -> None:
 
 @app.command()
 def distort(
-    image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
+    image: Path = typer.Argument(..., help="Input image (any format Pillow reads).", readable=False),
     name: str = typer.Option(..., "--name", "-n", help="Distortion key, e.g. gaublur (see `arniqa distortions`)."),
     level: int = typer.Option(
         ...,
@@ -108,7 +108,9 @@ def distort(
         "-l",
         help="Level from 1 (mild) to 5 (strong), but see `arniqa distortions` for meanshift and lincontrchange.",
     ),
-    out: Path = typer.Option(..., "-o", "--output", "--out", help="Output image; the format follows the extension."),
+    out: Path = typer.Option(
+        ..., "-o", "--output", "--out", help="Output image; the format follows the extension.", readable=False
+    ),
     seed: int | None = typer.Option(
         None, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals (angle, noise, ...)."
     ),
@@ -138,8 +140,12 @@ def distort(
 
 @app.command()
 def gallery(
-    image: Path | None = typer.Argument(None, help="Input image; default: scikit-image's astronaut photo."),
-    out: Path = typer.Option(Path("gallery.png"), "-o", "--output", "--out", help="Output picture (PNG)."),
+    image: Path | None = typer.Argument(
+        None, help="Input image; default: scikit-image's astronaut photo.", readable=False
+    ),
+    out: Path = typer.Option(
+        Path("gallery.png"), "-o", "--output", "--out", help="Output picture (PNG).", readable=False
+    ),
     size: int = typer.Option(128, "--size", help="Tile size in pixels (the image's centre square, resized)."),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the random internals."),
 ) -> None:

@@ -12,7 +12,9 @@ from .command import EXIT_USAGE, app, device_option, fail, go_on, output_folders
 
 @app.command()
 def demo(
-    output: Path = typer.Option(Path("arniqa-demo"), "-o", "--output", help="Folder for the photos, run, report."),
+    output: Path = typer.Option(
+        Path("arniqa-demo"), "-o", "--output", help="Folder for the photos, run, report.", readable=False
+    ),
     steps: int = typer.Option(12, "--steps", min=1, help="Training steps (4 samples each)."),
     crop_size: int = typer.Option(64, "--crop-size", min=32, help="Crop size for training and features."),
     device: str = device_option("cpu", " The demo is sized for a CPU (about a minute), hence the default."),

@@ -33,10 +33,10 @@ def evaluate(
         ..., "--dataset", help="live | csiq | tid2013 | kadid10k | koniq10k | clive | flive | spaq | csv"
     ),
     root: Path = typer.Option(
-        ..., "--root", help="Dataset folder as distributed (for csv: the CSV file or its folder)."
+        ..., "--root", help="Dataset folder as distributed (for csv: the CSV file or its folder).", readable=False
     ),
     output: Path = typer.Option(
-        ..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor)."
+        ..., "-o", "--output", help="Output folder (results.json, results.md, plots, regressor).", readable=False
     ),
     weights_dir: Path | None = weights_dir_option(regressor=False),
     checkpoint: Path | None = checkpoint_option(onnx=False),
@@ -53,7 +53,9 @@ def evaluate(
     cross_to: str | None = typer.Option(
         None, "--cross-to", help="Also fit on all of --dataset and test on all of this one."
     ),
-    cross_root: Path | None = typer.Option(None, "--cross-root", help="Folder of the --cross-to dataset."),
+    cross_root: Path | None = typer.Option(
+        None, "--cross-root", help="Folder of the --cross-to dataset.", readable=False
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass (10 crops each)."),
     device: str = device_option(),
     amp: bool = typer.Option(False, "--amp", help="Autocast on CUDA, as the reference (features differ slightly)."),
@@ -62,7 +64,7 @@ def evaluate(
     ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes for decoding."),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Feature cache [default: <weights cache>/features]."
+        None, "--cache-dir", help="Feature cache [default: <weights cache>/features].", readable=False
     ),
     tsne: bool = typer.Option(False, "--tsne", help="Also write tsne.png (features coloured by distortion type)."),
     export_checkpoint: bool = typer.Option(

@@ -34,17 +34,17 @@ app.add_typer(explain_app, name="explain")
 
 @explain_app.command("fit")
 def fit(
-    pristine: Path = typer.Argument(..., help="Folder of pristine images (searched recursively)."),
+    pristine: Path = typer.Argument(..., help="Folder of pristine images (searched recursively).", readable=False),
     output: Path = typer.Option(
-        ..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy)."
+        ..., "-o", "--output", help="The head's .safetensors file (FILE.json: settings, accuracy).", readable=False
     ),
     checkpoint: Path | None = checkpoint_option(onnx=False),
     weights_dir: Path | None = weights_dir_option(regressor=False),
     into: Path | None = typer.Option(
-        None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor."
+        None, "--into", help="Also write a copy of --checkpoint with the head beside its regressor.", readable=False
     ),
     test: Path | None = typer.Option(
-        None, "--test", help="Folder of held-out pristine images: accuracy on their samples."
+        None, "--test", help="Folder of held-out pristine images: accuracy on their samples.", readable=False
     ),
     protocol: str = typer.Option(
         DEFAULT_PROTOCOL,
@@ -61,7 +61,9 @@ def fit(
     ),
     images: int = typer.Option(0, "--images", min=0, help="Use the first N pristine images (0: all)."),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the distortions and chains."),
-    cache: Path | None = typer.Option(None, "--cache", help="Folder for each reference's features (reruns skip them)."),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Folder for each reference's features (reruns skip them).", readable=False
+    ),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes that make the distorted images (0: this one)."),
     device: str = device_option(),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),

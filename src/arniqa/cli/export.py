@@ -26,7 +26,9 @@ from .command import (
 
 @app.command()
 def export(
-    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write (the sidecar is FILE.onnx.json)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="The .onnx file to write (the sidecar is FILE.onnx.json).", readable=False
+    ),
     weights_dir: Path | None = weights_dir_option(regressor=True),
     checkpoint: Path | None = checkpoint_option(onnx=False),
     regressor: str | None = regressor_option(),
@@ -36,13 +38,17 @@ def export(
     embedding: bool = typer.Option(False, "--embedding", help="Also output the 4096-d quality feature."),
     int8: bool = typer.Option(False, "--int8", help="Quantize to int8 (ONNX Runtime; see docs/usage.md)."),
     calibrate: Path | None = typer.Option(
-        None, "--calibrate", help="--int8: a folder of photos to calibrate on. Default: the bundled sample photos."
+        None,
+        "--calibrate",
+        help="--int8: a folder of photos to calibrate on. Default: the bundled sample photos.",
+        readable=False,
     ),
     explainer: Path | None = typer.Option(
         None,
         "--explainer",
         help="Add the outputs explain_logits and severity of this explanation head (default: the "
         "checkpoint's own head, if it has one).",
+        readable=False,
     ),
 ) -> None:
     """Export a model to ONNX: inputs full- and half-scale views (dynamic batch and size), output the score."""

@@ -58,9 +58,11 @@ MAPS_KEPT = "the maps written are kept and listed in maps.csv, and --resume goes
 @app.command("map")
 def map_images(
     paths: list[Path] = typer.Argument(
-        ..., help="Image files, folders (searched recursively) and WebDataset tar shards, as for `arniqa score`."
+        ...,
+        help="Image files, folders (searched recursively) and WebDataset tar shards, as for `arniqa score`.",
+        readable=False,
     ),
-    output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv.", readable=False),
     checkpoint: Path | None = checkpoint_option(onnx=True),
     weights_dir: Path | None = weights_dir_option(regressor=True),
     regressor: str | None = regressor_option(),

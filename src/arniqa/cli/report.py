@@ -14,9 +14,11 @@ from .result_files import A_RESULT_FILE, FORMAT_LIST
 
 @app.command()
 def report(
-    scores: Path = typer.Argument(..., help=f"A result file of `arniqa score` ({FORMAT_LIST})."),
-    output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write."),
-    maps: Path | None = typer.Option(None, "--maps", help="The folder of `arniqa map`: each row links its map."),
+    scores: Path = typer.Argument(..., help=f"A result file of `arniqa score` ({FORMAT_LIST}).", readable=False),
+    output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write.", readable=False),
+    maps: Path | None = typer.Option(
+        None, "--maps", help="The folder of `arniqa map`: each row links its map.", readable=False
+    ),
     thumbnails: str = typer.Option(
         "embed", "--thumbnails", help="embed (small JPEGs inside the file) | link (relative to the report) | none."
     ),

@@ -30,6 +30,7 @@ from ..utils.files import (
     csv_line,
     escape_name,
     json_writer,
+    make_room,
     parse_json,
     short_digest,
     unescape_name,
@@ -122,13 +123,13 @@ def output_error(
         if e.errno in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(Path(name))) is not None:
             what = f"{printable(str(blocker))} is a file, not a folder"
         advice = (
-            f"free space and {again} (or {elsewhere or 'choose another output'})"
+            f"{make_room(e)} and {again} (or {elsewhere or 'choose another output'})"
             if e.errno in NO_SPACE
             else elsewhere or "choose an output you can write to"
         )
         return OutputError(f"{printable(name)}: cannot write it: {what}; {advice}")
     return OutputError(
-        f"{printable(name)}: {what} after {count(rows, 'complete row')}; free space (or choose another "
+        f"{printable(name)}: {what} after {count(rows, 'complete row')}; {make_room(e)} (or choose another "
         "output) and rerun with --resume, which keeps those rows and scores the rest"
     )
 

@@ -95,7 +95,10 @@ def score(
         "fp32", "--precision", help="fp32 | bf16 | fp16 (torch autocast) | int8 (ONNX Runtime, see docs/usage.md)."
     ),
     calibrate: Path | None = typer.Option(
-        None, "--calibrate", help="--precision int8: a folder of photos to calibrate on. Default: bundled photos."
+        None,
+        "--calibrate",
+        help="--precision int8: a folder of photos to calibrate on. Default: bundled photos.",
+        readable=False,
     ),
     channels_last: bool | None = typer.Option(
         None,

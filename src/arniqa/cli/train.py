@@ -14,7 +14,7 @@ from .command import EXIT_USAGE, app, fail, go_on, output_folders, stop
 @app.command()
 def train(
     config: Path = typer.Argument(
-        ..., help="YAML config (configs/arniqa_resnet50.yaml, arniqa_se_resnet50.yaml, demo.yaml)."
+        ..., help="YAML config (configs/arniqa_resnet50.yaml, arniqa_se_resnet50.yaml, demo.yaml).", readable=False
     ),
     overrides: list[str] = typer.Option(
         [],
@@ -22,7 +22,9 @@ def train(
         metavar="KEY=VALUE",
         help="Override a config value, e.g. --set optim.lr=0.01 or --set output=runs/x, the run folder (repeatable).",
     ),
-    resume: Path | None = typer.Option(None, "--resume", help="Resume from the state.pt of an interrupted run."),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Resume from the state.pt of an interrupted run.", readable=False
+    ),
 ) -> None:
     """Self-supervised ARNIQA training (see docs/training.md)."""
     runtime.keep_freed_memory()

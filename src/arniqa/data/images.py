@@ -83,6 +83,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 from PIL import __version__ as PILLOW_VERSION
 
+from ..utils.files import cannot_read
+
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
     from pywuffs.aux import ImageDecoder, ImageDecoderConfig
@@ -453,7 +455,7 @@ def open_image(
         try:
             data = p.read_bytes()
         except OSError as e:
-            raise ImageError(p, *_cannot_read(e)) from None
+            raise ImageError(p, *cannot_read(e)) from None
         return decode_image(data, str(p), exif, max_pixels, option, draft)
     return _decode(p, str(p), exif, max_pixels, option, draft)
 
@@ -583,7 +585,7 @@ def _decode(
                 "save the image again without that metadata",
             ) from None
         if isinstance(e, OSError) and e.errno is not None:  # the system's, not the decoder's (it sets no errno)
-            raise ImageError(name, *_cannot_read(e)) from None
+            raise ImageError(name, *cannot_read(e)) from None
         raise ImageError(name, f"truncated or corrupt image data ({e})", GET_AGAIN) from None
     finally:
         _BOUND.reset(bound)
@@ -595,16 +597,10 @@ def not_there(path: PathLike, e: OSError, what: str = "file") -> tuple[str, str]
     if e.errno == errno.ELOOP:
         return "a symbolic link loop (following it leads back to it)", "make the link point to the file, or remove it"
     if e.errno != errno.ENOENT:
-        return _cannot_read(e)
+        return cannot_read(e)
     if os.path.islink(path):
         return "a symbolic link to nothing (what it points to is not there)", "check where it points (ls -l)"
     return f"no such {what}", "check the path"
-
-
-def _cannot_read(e: OSError) -> tuple[str, str]:
-    """The problem and the fix of a file the system will not read."""
-    fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
-    return f"cannot read file ({e.strerror or e})", fix
 
 
 def _not_an_image(source) -> tuple[str, str]:

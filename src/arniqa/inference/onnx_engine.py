@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
+from ..utils.files import cannot_read
 from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
@@ -136,6 +137,11 @@ class OnnxEngine:
         self.head = None if regressor is None else regressor.cpu().eval()
         if not self.path.is_file():
             raise ValueError(no_such_file(self.path, "ONNX"))
+        try:  # ONNX Runtime says a file it may not read is no model ("system error number 13")
+            with open(self.path, "rb"):
+                pass
+        except OSError as e:
+            raise ValueError("{}: {}; {}".format(self.path, *cannot_read(e))) from None
         self.meta = read_sidecar(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()

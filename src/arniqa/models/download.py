@@ -22,7 +22,15 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import NO_SPACE, atomic_write, cache_dir, one_maker, remove_left_temporaries, sha256_of
+from ..utils.files import (
+    NO_SPACE,
+    atomic_write,
+    cache_dir,
+    make_room,
+    one_maker,
+    remove_left_temporaries,
+    sha256_of,
+)
 from ..utils.messages import say
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
@@ -127,7 +135,7 @@ def fetch(
     except DownloadError:
         raise
     except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
-        room = "free space there, or " if e.errno in NO_SPACE else ""
+        room = f"{make_room(e, ' there')}, or " if e.errno in NO_SPACE else ""
         raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {room}{CACHE_ADVICE}") from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)

@@ -161,7 +161,7 @@ class ConfigLoader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except ValueError as e:  # a scalar its tag cannot hold: an int of 5,000 digits, a 13th month
             value = str(node.value)
-            shown = repr(value) if len(value) <= 40 else f"a value of {len(value):,} characters"
+            shown = value if len(value) <= 40 else f"a value of {len(value):,} characters"
             kind = node.tag.rpartition(":")[2]
             article = "an" if kind[:1] in "aeiou" else "a"
             problem = f"{shown} cannot be read as {article} {kind} ({str(e).partition(';')[0]})"
@@ -173,6 +173,21 @@ def yaml_value(value: Any) -> str:
     if isinstance(value, tuple):
         value = list(value)
     return yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).removesuffix("...\n").strip()
+
+
+def yaml_kind(value: Any) -> str:
+    """What ``value`` is, as YAML names it: "a mapping", "a list", "a string", "a number", "true or false"."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "null" if value is None else f"a {type(value).__name__}"  # a date: yaml reads 2024-01-01 as one
 
 
 def parse_yaml(text: str) -> Any:
@@ -243,24 +258,31 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
             raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
             raise error(
-                f"{path}: expected a mapping at the top level, got {type(loaded).__name__}; write its sections as "
+                f"{path}: expected a mapping at the top level, got {yaml_kind(loaded)}; write its sections as "
                 "`name:` lines, each with `key: value` lines under it (the files in configs/ are examples)"
             )
         values = loaded or {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise error(f"override {item!r}: expected key=value, e.g. train.batch_size=8")
+            raise error(f"--set {item}: expected KEY=VALUE; write it as e.g. --set train.batch_size=8")
         *parents, leaf = key.strip().split(".")
         node = values
-        for name in parents:
+        for depth, name in enumerate(parents, 1):
             node = node.setdefault(name, {})
             if not isinstance(node, dict):
-                raise error(f"override {item!r}: {name!r} is not a section")
+                section = ".".join(parents[:depth])
+                raise error(
+                    f"--set {item}: {section} is a value ({yaml_value(node)}), not a section with keys; "
+                    f"set it whole with --set {section}=VALUE"
+                )
         try:
             node[leaf] = parse_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
-            raise error(f"override {item!r}: its value is not valid YAML ({_yaml_problem(err)})") from err
+            raise error(
+                f"--set {item}: its value is not valid YAML ({_yaml_problem(err)}); write it as YAML "
+                f"(8, 0.01, true, null, [1, 2]), text in YAML quotes: --set '{key.strip()}=\"TEXT\"'"
+            ) from err
     return values
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from safetensors import SafetensorError
 
 from ..constants import STATE_FILE
-from ..utils.files import lock_holder, out_of_space, save_torch
+from ..utils.files import lock_holder, make_room, out_of_space, save_torch
 from ..utils.runtime import out_of_memory
 from .config import Config, yaml_value
 
@@ -163,8 +163,8 @@ def _write_advice(err: BaseException) -> str:
     """What to do when a run file (a snapshot's too) cannot be written for ``err``, before the run goes on."""
     if out_of_memory(err):  # serialising the state in memory: its size is the model's, not the batch's
         return "free memory (the state holds the model and its optimizer, whatever the batch size)"
-    if out_of_space(err):
-        return "free disk space"
+    if full := out_of_space(err):
+        return make_room(full)
     code = getattr(err, "errno", None)
     if code == errno.EROFS:
         return "remount the file system writable (or move the run folder to one that is)"

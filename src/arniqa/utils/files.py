@@ -109,7 +109,7 @@ def cache_unwritable(folder: Path, what: str, err: OSError, instead: str) -> OSE
     """The error of ``what`` (the model's ONNX export) that cannot be written into the cache ``folder`` (a shared
     cache this user may read but not write, a full disk), saying what to do: free space, set ARNIQA_CACHE to a folder
     you can write, or ``instead``."""
-    room = "free space there, or " if out_of_space(err) else ""
+    room = f"{make_room(full, ' there')}, or " if (full := out_of_space(err)) else ""
     return OSError(
         f"{folder}: cannot write {what} into the cache ({err.strerror or err}); {room}set ARNIQA_CACHE to a folder "
         f"you can write, or {instead}"
@@ -392,6 +392,12 @@ def naming(path: str | os.PathLike) -> Iterator[None]:
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def cannot_read(e: OSError) -> tuple[str, str]:
+    """The problem and the fix of a file the system will not read (an image, a checkpoint)."""
+    fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
+    return f"cannot read file ({e.strerror or e})", fix
+
+
 def out_of_space(err: BaseException | None) -> OSError | None:
     """The OSError saying there is no room to write (disk full, quota, file size limit) that ``err`` is or was
     raised from (its causes and contexts), or None."""
@@ -400,6 +406,13 @@ def out_of_space(err: BaseException | None) -> OSError | None:
             return err
         err = err.__cause__ or err.__context__
     return None
+
+
+def make_room(err: OSError, there: str = "") -> str:
+    """What to do when ``err`` (its errno one of :data:`NO_SPACE`) left no room to write: free space (``there``
+    appended: " there") on a full disk or quota; for EFBIG, which freed space does not help, raise the file-size
+    limit (a file system's own, FAT's 4 GiB, is the rarer cause)."""
+    return "raise the file-size limit with ulimit -f" if err.errno == errno.EFBIG else f"free space{there}"
 
 
 def write_whole(fd: int, data: bytes, end: int, name: str) -> int:
