@@ -243,7 +243,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=None, help="the curve's pristine folder (its size bounds the batch)")
     args = ap.parse_args()
     if args.curve_plan:
-        from arniqa.data.pristine import training_images
+        from arniqa.data.folders import training_images
 
         train_images = len(training_images(args.photos)) - HOLDOUT if args.photos else 512
         print(*curve_plan(args.results, args.seconds, args.left, bool(args.smoke), train_images))

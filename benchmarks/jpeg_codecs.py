@@ -47,8 +47,8 @@ def crops_of(photos: Path | None, count: int, seed: int = 0) -> torch.Tensor:
     if photos is None:
         base = torch.nn.functional.interpolate(torch.rand(count, 3, 28, 28), size=(CROP, CROP), mode="bicubic")
         return (base + 0.1 * torch.rand(count, 3, CROP, CROP)).clamp(0, 1).mul(255).byte()
+    from arniqa.data.folders import training_images
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import training_images
 
     images = [np.asarray(open_image(p)) for p in training_images(photos)[:64]]
     out = []

@@ -70,8 +70,8 @@ def check_device(device: str) -> str:
 
 
 def check_photos(folder: Path, at_least: int) -> str:
+    from arniqa.data.folders import training_images
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import training_images
 
     try:
         files = training_images(folder)

@@ -73,8 +73,8 @@ def make_images(folder: Path, count: int, size=(384, 512), seed: int = 0) -> Non
 def make_photos(source: Path, folder: Path, count: int, size=(512, 384)) -> None:
     """The first ``count`` images under ``source``, resized to cover ``size`` (W, H) and
     centre-cropped, as PNG: KADIS-700k-sized photos."""
+    from arniqa.data.folders import training_images
     from arniqa.data.images import open_image
-    from arniqa.data.pristine import training_images
 
     w, h = size
     for i, path in enumerate(training_images(source)[:count]):
@@ -324,7 +324,8 @@ def projection(per_worker: float, batch: int, results: Path, workers: int = 15) 
 
 
 def pipeline_main(args, folder: Path) -> None:
-    from arniqa.data.pristine import PristinePairs, training_images
+    from arniqa.data.folders import training_images
+    from arniqa.data.pristine import PristinePairs
 
     dataset = PristinePairs(training_images(folder), args.crop_size, seed=args.seed)
     load_before = os.getloadavg()

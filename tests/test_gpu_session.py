@@ -133,3 +133,27 @@ def test_the_summary_table_keeps_its_columns_whatever_the_cells_hold():
     assert len(rows) > 10 and {len(re.findall(r"(?<!\\)\|", row)) for row in rows} == {6}  # 5 columns each
     assert any("max \\|d score\\|" in row for row in rows)
     assert done.stdout == (ROOT / "docs/results/gpu-session-h200/summary.md").read_text()  # the committed one
+
+
+def test_the_curve_plan_counts_the_photos_without_torch(tmp_path):
+    """The curve's plan imported torch (through arniqa.data.pristine) only to count the photos: about 13 s and
+    0.8 GB on a busy 2-core machine for a count. It counts them with the folder walk alone. The count decides the
+    batch: the step stages' batches that give an epoch of at least 8 steps of the photos left after 6 held out."""
+    results = tmp_path / "results"
+    results.mkdir()
+    for batch, rate in ((2, 10.0), (4, 40.0)):  # batch 4 is faster per sample, but 16 photos are 4 steps of it
+        step = {"batch": batch, "degrade_on": "workers", "full_samples_per_s": rate, "full_s_per_step": batch / rate}
+        (results / f"step-workers-b{batch}.json").write_text(json.dumps(step))
+    photos = tmp_path / "photos"
+    paths = write_image_tree(photos, [(16, 16)] * 22)
+    (photos / "notes.txt").write_text("not a photo")
+    code = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+    code += "print('torch' in sys.modules)"
+    command = [sys.executable, "-c", code, str(ROOT / "benchmarks" / "gpu_summary.py"), str(results), "--curve-plan"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for kept, plan in ((22, ["2", "workers"]), (21, ["64", "workers"])):  # 16 photos: 8 steps of 2; 15: 7, too few
+        for extra in paths[kept:]:
+            extra.unlink(missing_ok=True)
+        done = subprocess.run([*command, "--photos", str(photos)], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[0].split()[:2] == plan and done.stdout.splitlines()[1] == "False"

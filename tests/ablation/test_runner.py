@@ -179,6 +179,20 @@ def test_changed_settings_are_refused(study):
 
 
 @pytest.fixture
+def tiny_models(monkeypatch):
+    """Every model of the study (trained, untrained, loaded from a snapshot) is the tests' stand-in: what the runner
+    does with a model does not depend on its size, and a ResNet50 costs seconds per step and per evaluation."""
+    from tiny_arniqa import TinyARNIQA
+
+    import arniqa.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
+    monkeypatch.setattr(runner, "initial_model", lambda config: TinyARNIQA())
+    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
+    monkeypatch.setattr(TinyARNIQA, "encoder", property(lambda self: self.conv), raising=False)
+
+
+@pytest.fixture
 def probed(tmp_path, monkeypatch):
     write_textures(tmp_path / "pristine", 10)  # 6 held out, 4 train: 2 steps per epoch of batch 2
     calls = []
@@ -204,7 +218,7 @@ def read(out, variant, stage):
     return json.loads((out / variant / "seed0" / stage / "result.json").read_text())
 
 
-def test_probes_are_snapshots_evaluated_once_and_resumable(probed):
+def test_probes_are_snapshots_evaluated_once_and_resumable(probed, tiny_models):
     config, out, calls = probed
     outcome = run_ablation(config, quiet=True)
     assert outcome["failed"] == [] and outcome["done"] == 2 * 4  # untrained, step1, step2, trained
@@ -404,20 +418,16 @@ def test_a_damaged_study_json_is_named_before_any_work(study, text):
     assert not calls and not (out / "data").exists()
 
 
-def test_a_broken_image_fails_its_runs_and_rerunning_as_the_line_says_finishes_the_study(tmp_path, monkeypatch):
+def test_a_broken_image_fails_its_runs_and_rerunning_as_the_line_says_finishes_the_study(
+    tmp_path, monkeypatch, tiny_models
+):
     """A training image that could not be decoded failed the run with the trainer's line, 'then resume with
     --resume RUN/state.pt', an option arniqa ablate does not have. The line says to rerun the command, and doing so
     (the file put back) resumes the interrupted run and finishes the study with an uninterrupted study's results."""
     from faults import cli, tiny_ablation
-    from tiny_arniqa import TinyARNIQA
 
-    import arniqa.models.checkpoint as checkpoint
     from arniqa.cli import EXIT_FAILED, EXIT_OK
 
-    monkeypatch.setattr(loop, "build_model", lambda config: TinyARNIQA())
-    monkeypatch.setattr(runner, "initial_model", lambda config: TinyARNIQA())
-    monkeypatch.setattr(checkpoint, "ARNIQA", lambda name, **options: TinyARNIQA())
-    monkeypatch.setattr(TinyARNIQA, "encoder", property(lambda self: self.conv), raising=False)
     # two steps of one epoch each (2 training images, batch 2), a state.pt after each
     settings = ("seeds=[0]", "recipe.train.epochs=2", "recipe.train.max_steps=2", "recipe.train.checkpoint_every=1")
     args = tiny_ablation(tmp_path, *settings)

@@ -1,55 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from imaging import APPLE_DOUBLE, write_phone_photos
+from imaging import write_phone_photos
 from PIL import Image
 
-from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, random_crop, stack_crops, training_images
-
-
-def test_lists_a_tree_recursively_and_sorted(image_folder, tmp_path):
-    (image_folder / "notes.txt").write_text("not an image")
-    files = training_images(image_folder)
-    assert len(files) == 6 and files == sorted(files)
-    assert any(f.parent.name == "nested" for f in files)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no image files found"):
-        training_images(tmp_path / "empty")
-    with pytest.raises(ValueError, match="missing: no such folder \\(the training images\\)"):
-        training_images(tmp_path / "missing")
-
-
-def test_kadis_layout_takes_the_reference_pngs_only(tmp_path):
-    root = tmp_path / "KADIS700"
-    (root / "ref_imgs").mkdir(parents=True)
-    (root / "dist_imgs").mkdir()
-    for name in ("b.png", "a.png"):
-        Image.new("RGB", (8, 8)).save(root / "ref_imgs" / name)
-    Image.new("RGB", (8, 8)).save(root / "dist_imgs" / "a_01_01.png")
-    assert [p.name for p in training_images(root)] == ["a.png", "b.png"]
-    assert [p.name for p in training_images(tmp_path)] == ["a.png", "b.png"]  # the parent of KADIS700 works too
-
-
-def test_a_kadis_copy_from_a_mac_trains_on_its_images_only(tmp_path, capsys):
-    """KADIS-700k copied by a Mac to a share has ._a.png (AppleDouble metadata) beside each PNG: ref_imgs was listed
-    by its own *.png glob, so training took them and stopped at the first batch holding one ('not an image file
-    PIL can read'); ref_imgs is now listed by the folder walk's rule, the AppleDouble files counted in its note."""
-    refs = tmp_path / "ref_imgs"
-    refs.mkdir()
-    for name in ("a.png", "b.png"):
-        Image.new("RGB", (8, 8)).save(refs / name)
-        (refs / f"._{name}").write_bytes(APPLE_DOUBLE)
-    assert training_images(tmp_path) == [refs / "a.png", refs / "b.png"]
-    assert capsys.readouterr().err == f"warning: {refs}: skipped 2 files no decoder can open: 2 ._* (Mac AppleDouble)\n"
-
-
-def test_a_training_root_on_a_nas_trains_on_its_photos_not_their_thumbnails(tmp_path, capsys):
-    """A Synology share keeps four thumbnails of each photo in @eaDir/NAME/: training took them as photos."""
-    for name in ("a.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_XL.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_SM.jpg"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (8, 8)).save(tmp_path / name)
-    assert training_images(tmp_path) == [tmp_path / "a.jpg"]
-    assert f"1 system folder: {tmp_path / '@eaDir'} (" in capsys.readouterr().err
+from arniqa.data.folders import training_images
+from arniqa.data.pristine import CROPS, EpochSampler, PristinePairs, collate, random_crop, stack_crops
 
 
 def test_phone_photos_are_training_images(tmp_path):
@@ -204,19 +160,3 @@ def test_an_image_over_pils_bomb_limit_says_what_to_do(tmp_path, monkeypatch):
         PristinePairs([big, big], crop_size=16)[0]
     assert str(caught.value).startswith(f"{big}: image too large (Image size (1200 pixels) exceeds limit of 1000 ")
     assert str(caught.value).endswith("; downscale it") and "--max-pixels" not in str(caught.value)
-
-
-def test_a_folder_without_images_is_one_line_naming_it_and_what_counts(tmp_path, capsys):
-    """An empty data.root was "no images (files of a format PIL or pillow-heif opens) found under '...'": the folder
-    last, quoted, and no word of what to give, where every other verb names the folder first and the rule. What
-    it skipped was a warning line before it; it is in the one line now, as arniqa score says it."""
-    (tmp_path / "notes.txt").write_text("no image")
-    with pytest.raises(ValueError) as err:
-        training_images(tmp_path)
-    message = str(err.value)
-    assert message.startswith(
-        f"{tmp_path}: no image files found, skipped 1 file no decoder can open: 1 .txt; give a folder holding image "
-        "files: files ending in "
-    )
-    assert "\n" not in message and ".png" in message
-    assert capsys.readouterr().err == ""

@@ -254,6 +254,22 @@ def training_root(root: str | os.PathLike) -> Path:
     return root
 
 
+def training_images(root: str | Path) -> list[Path]:
+    """The training images under ``root``, sorted.
+
+    KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): the image files in
+    ``ref_imgs`` only, its pristine PNGs (not ``dist_imgs``). Otherwise every image file in the tree; both as
+    :func:`list_images` lists them.
+    Raises ValueError when ``root`` is not a folder or holds no image.
+    """
+    root = training_root(root)
+    for kadis in (root / "ref_imgs", root / "KADIS700" / "ref_imgs"):
+        if kadis.is_dir():
+            if files := list_images(kadis):
+                return files
+    return list_images(root, required=True)
+
+
 class NoImages(ValueError):
     """Inputs that hold no image file (:func:`no_images` says it)."""
 

@@ -25,27 +25,10 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .folders import list_images, training_root
 from .images import read_image, uint8_view
 from .views import half_scale_crop
 
 CROPS = ("A_full", "A_half", "B_full", "B_half")
-
-
-def training_images(root: str | Path) -> list[Path]:
-    """The training images under ``root``, sorted.
-
-    KADIS-700k layout (``root/ref_imgs/*.png``, or ``root/KADIS700/ref_imgs/*.png``): the image files in
-    ``ref_imgs`` only, its pristine PNGs (not ``dist_imgs``). Otherwise every image file in the tree; both as
-    :func:`~arniqa.data.folders.list_images` lists them.
-    Raises ValueError when ``root`` is not a folder or holds no image.
-    """
-    root = training_root(root)
-    for kadis in (root / "ref_imgs", root / "KADIS700" / "ref_imgs"):
-        if kadis.is_dir():
-            if files := list_images(kadis):
-                return files
-    return list_images(root, required=True)
 
 
 def image_set_id(files: Sequence[Path]) -> str:

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 import yaml
 
+from ..data.folders import training_images
 from ..data.images import ImageError
-from ..data.pristine import EpochSampler, PristinePairs, image_set_id, training_images
+from ..data.pristine import EpochSampler, PristinePairs, image_set_id
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, output_lock, remove_left_temporaries, text_writer
