@@ -32,6 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def archived_src(commit: str, into: Path) -> Path:
+    """The ``src`` folder of ``commit`` (``git archive``) under ``into``; exits with one line if it is no commit."""
+    archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(commit)} src | tar -x -C {shlex.quote(str(into))}"
+    if subprocess.run(["bash", "-c", archive]).returncode:
+        sys.exit(f"error: --before {commit}: git archive failed; name a commit of this repository")
+    return into / "src"
+
+
 def first_row(src: Path, files: list[str], model: Path, options: tuple = ()) -> tuple[float, bool, float]:
     """Seconds from the process start to its first data row, whether it had loaded torch by then, and its peak RSS
     (MB) by then."""
@@ -80,9 +88,7 @@ def main() -> None:
         sys.exit(error_line(str(e)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
-        if subprocess.run(["bash", "-c", archive]).returncode:
-            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
+        before = archived_src(args.before, tmp)
         os.environ["ARNIQA_CACHE"] = str(tmp / "cache")  # the checkpoint's export: made here, not taken from elsewhere
         export = [sys.executable, "-m", "arniqa.cli", "export", "-o", str(tmp / "model.onnx")]
         if args.checkpoint is None:
@@ -101,7 +107,7 @@ def main() -> None:
                 (1, "its export (.onnx)", tmp / "model.onnx", ()),
             ]
         subprocess.run(export, check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
-        trees = {f"before ({args.before})": tmp / "src", "after (this tree)": ROOT / "src"}
+        trees = {f"before ({args.before})": before, "after (this tree)": ROOT / "src"}
         runs = {(case, tree): [] for case in cases for tree in trees}
         for src in trees.values():  # a run of each tree, not timed: a checkpoint's export cached, the files read
             first_row(src, photos[:1], args.checkpoint or tmp / "model.onnx")

@@ -1,6 +1,7 @@
 """Pristine crops -> degraded crops: 24 distortions (a module per family registers apply and sample_<key>),
 the registry, distort, the chain sampler. The registry's data (groups, levels) imports nothing heavy; ``distort``
-and the implementations import torch, numpy, PIL and torchvision when first used. May import constants and utils."""
+and the implementations import torch, numpy and PIL when first used; torchvision (jpeg) and scipy (lincontrchange)
+when those run. May import constants and utils."""
 
 from .registry import GROUP_OF, GROUPS, LEVELS, NAMES, NUM_LEVELS
 

@@ -22,7 +22,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.io import decode_jpeg, encode_jpeg
 
 from .registry import register
 
@@ -143,7 +142,18 @@ def _pool(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="arniqa-jpeg")
 
 
+@lru_cache(maxsize=1)
+def _codec() -> tuple[Callable, Callable]:
+    """torchvision's JPEG encoder and decoder, imported on first use: torchvision's package imports its models and
+    torch._dynamo (2.5-3 s), which the other distortions, and the verbs and DataLoader workers using them, go
+    without."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    return encode_jpeg, decode_jpeg
+
+
 def _jpeg_one(image: torch.Tensor, quality: int) -> torch.Tensor:
+    encode_jpeg, decode_jpeg = _codec()
     return decode_jpeg(encode_jpeg(image, quality=quality))
 
 
@@ -155,6 +165,7 @@ def _jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def _jpeg_cuda(images: torch.Tensor, quality: int) -> torch.Tensor:
+    encode_jpeg, decode_jpeg = _codec()
     encoded = encode_jpeg(list(images), quality=quality)  # GPU encoder: the bytes land on the GPU
     # torchvision's batched GPU decoder reads the bytes from host memory only.
     return torch.stack(decode_jpeg([data.cpu() for data in encoded], device=images.device))
@@ -186,6 +197,7 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     images = to_bytes(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 deprecates its codecs
+        _codec()  # imported here, not in a codec thread
         if x.is_cuda and _cuda_matches_cpu(x.device):
             out = _jpeg_cuda(images, int(quality))
         else:

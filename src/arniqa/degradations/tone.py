@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
-from scipy.interpolate import CubicSpline
 
 SPLINE_X = (0.0, 0.3, 0.5, 0.7, 1.0)
 
@@ -30,6 +29,8 @@ def parabola(x: torch.Tensor, c: float) -> torch.Tensor:
 def spline_cubics(c0: float, c1: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Coefficients (a3, a2, a1, a0) of the spline's cubic in powers of x on [0, 0.5] and in
     powers of (x - 0.5) on (0.5, 1], from scipy's not-a-knot ``CubicSpline``."""
+    from scipy.interpolate import CubicSpline  # here: importing it takes 0.7-0.9 s, which only lincontrchange uses
+
     cs = CubicSpline(SPLINE_X, [0.0, c0, 0.5, c1, 1.0], bc_type="not-a-knot")
     return tuple(cs.c[:, 0].tolist()), tuple(cs.c[:, 2].tolist())
 
