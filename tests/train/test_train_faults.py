@@ -70,6 +70,42 @@ def test_a_signal_mid_run_saves_the_state_and_resume_is_exact(tmp_path, image_fo
     assert steps_logged(run) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+def test_a_second_ctrl_c_stops_at_once_and_the_line_names_the_state_to_resume(tmp_path, tiny_model):
+    """A second Ctrl-C while the first was handled ends the run at once, its state.pt the last checkpoint's; `arniqa
+    train` then said 'nothing was trained: run the same command again', a command refused in a folder holding a
+    state.pt. It names that state.pt, and resuming from it ends with an uninterrupted run's weights."""
+    from faults import cli_child, train_config
+
+    run = tmp_path / "run"
+    config = train_config(tmp_path, run, train={"epochs": 2})  # 6 steps, a state.pt after each
+    setup = """
+        real = loop.Trainer.train_step
+        def step(self, batch, epoch, at):
+            if self.global_step == 2:  # state.pt holds global step 2
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the run would stop after this step
+                os.kill(os.getpid(), signal.SIGINT)  # and again, while it finishes the step
+            return real(self, batch, epoch, at)
+        loop.Trainer.train_step = step
+    """
+    stopped = cli_child("train", config, setup=setup)
+    state = run / STATE_FILE
+    assert (stopped.returncode, stopped.stderr) == (130, f"error: interrupted; resume with --resume {state}\n")
+    assert torch.load(state, weights_only=True)["global_step"] == 2
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "log.csv", "run.log", STATE_FILE]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the child's sums
+    try:
+        Trainer(load_config(train_config(tmp_path, tmp_path / "reference", train={"epochs": 2}))).fit()
+        Trainer(load_config(config)).fit(resume=state)
+    finally:
+        torch.set_num_threads(threads)
+    final, reference = weights(state), weights(tmp_path / "reference" / STATE_FILE)
+    assert all(torch.equal(final[key], reference[key]) for key in reference)
+    assert steps_logged(run) == [1, 2, 3, 4, 5, 6]
+
+
 def test_a_signal_the_process_ignores_stays_ignored(tmp_path, short_run, tiny_model, monkeypatch):
     """nohup starts a run with SIGHUP ignored: a closed terminal must not stop it."""
     import arniqa.train.loop as loop

@@ -57,6 +57,9 @@ def train(
             path = trainer.fit(resume)
         except Stopped as err:  # on a signal, the state saved: 128 + its number, as a shell reports it
             stop(err)
+        except KeyboardInterrupt:  # a second Ctrl-C stops at once: resume from a state.pt written meanwhile
+            go_on(state.go_on(resume, settings))
+            raise
         except (ConfigError, TrainingError, ValueError, OutputBusy) as err:  # each names the setting or file to fix
             fail(str(err), EXIT_USAGE)
     typer.echo(trainer.outcome(path))
