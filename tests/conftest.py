@@ -16,6 +16,12 @@ from arniqa.models.arniqa import ARNIQA
 from arniqa.models.regressor import Regressor
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Child processes (fresh_cli, torchrun, faults.cli_child) run in other folders: a relative PYTHONPATH (PYTHONPATH=src
+# pytest, from a work tree) would there import another install of arniqa, or none.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) if p else p for p in os.environ["PYTHONPATH"].split(os.pathsep)
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
