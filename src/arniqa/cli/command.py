@@ -31,6 +31,7 @@ EXIT_USAGE = 2  # also what typer gives a bad option
 VALUE_WORDS = {int: "INTEGER", float: "FLOAT"}  # an option's value in --help (a path: PATH; else TEXT)
 CLICK_TYPES = {"IntParamType": int, "FloatParamType": float}  # click's types of them (typer < 0.29)
 NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line at
+IMAGE_INPUTS = "image files, or folders or tar shards holding them"  # what score and map take, in a message
 OLD_NAMES = {"--out"}  # names scripts still use (ablate, distort, gallery, benchmark synthetic): taken, not shown
 
 
@@ -336,9 +337,7 @@ def fail_missing(paths: list[str], verb: str = "score") -> NoReturn:
     fail(f"{each}{more}; check each path (nothing to {verb})")
 
 
-def fail_no_images(
-    paths: list[str], summary: str = "", give: str = "image files, or folders or tar shards holding them"
-) -> NoReturn:
+def fail_no_images(paths: list[str], summary: str = "", give: str = IMAGE_INPUTS) -> NoReturn:
     """Stop before any model loads: the inputs ``paths`` hold no image file (:func:`~arniqa.data.folders.no_images`);
     ``summary``: what was skipped (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
     from ..data.folders import no_images
