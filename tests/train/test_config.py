@@ -463,3 +463,28 @@ def test_a_set_that_cannot_be_read_names_the_set_and_what_to_write(tmp_path, fil
         read_values(path, [item])
     assert str(err.value) == said
     read_values(path, [fixed])  # the advice taken
+
+
+def test_a_config_the_system_will_not_read_says_to_check_its_permissions_not_its_path(tmp_path, monkeypatch):
+    """An unreadable config said 'check the path of the YAML file', though the path was right. (Denied through
+    open, as root reads any file.)"""
+    import builtins
+    import errno
+    import os
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  init: random\n")
+    real_open = builtins.open
+
+    def denied(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(ConfigError) as said:
+        read_values(path)
+    assert str(said.value) == f"{path}: cannot read file (Permission denied); check its permissions"
+    for missing in (tmp_path / "missing.yaml", tmp_path):  # a wrong path is still told to check it
+        with pytest.raises(ConfigError, match=r"; check the path of the YAML file$"):
+            read_values(missing)
