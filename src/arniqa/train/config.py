@@ -176,17 +176,20 @@ def yaml_value(value: Any) -> str:
 
 
 def yaml_kind(value: Any) -> str:
-    """What ``value`` is, as YAML names it: "a mapping", "a list", "a string", "a number", "true or false"."""
+    """What ``value`` is, in a config's words: "a mapping", "a list", "text", "a whole number", "a number", "true or
+    false"."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, bool):
         return "true or false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
         return "a number"
     if isinstance(value, str):
-        return "a string"
+        return "text"
     return "null" if value is None else f"a {type(value).__name__}"  # a date: yaml reads 2024-01-01 as one
 
 
@@ -493,7 +496,7 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     if default is None:
         return value
     if value is None:
-        raise ConfigError(f"config key {key}: no value (null); expected {type(default).__name__}")
+        raise ConfigError(f"config key {key}: no value (null); expected {yaml_kind(default)}")
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -512,5 +515,5 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(f"config key {key}: expected {type(default).__name__}, got {yaml_value(value)}")
+        raise ConfigError(f"config key {key}: expected {yaml_kind(default)}, got {yaml_value(value)}")
     return value
