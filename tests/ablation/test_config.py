@@ -134,6 +134,12 @@ def test_a_recipe_model_key_every_variant_sets_is_refused_naming_them(tmp_path):
         ("threads=0", "threads must be a positive integer or null, got 0"),
         ("synthetic.types=[blurr]", "synthetic.types: unknown or empty [blurr]"),
         ("recipe.model=[1]", "recipe.model: expected a mapping, got [1]"),
+        # found by arniqa ablate only after the synthetic benchmark was built (minutes)
+        ("datasets=[{name: live, root: /a}, {name: live, root: /b}]", "datasets: live is given twice; rename it"),
+        (
+            "datasets=[{name: synthetic, root: /a}]",
+            "datasets: synthetic is the name of the synthetic benchmark; rename",
+        ),
     ],
 )
 def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):

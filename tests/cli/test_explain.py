@@ -573,7 +573,8 @@ def test_map_resume_with_explain_maps_again_an_image_whose_group_map_is_missing(
 def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_path, monkeypatch):
     """`arniqa score/map --checkpoint model.onnx --explain` of a file exported with a head said 'the model has no
     explanation head' (exit 2). Now the rows, group maps and error rows are the checkpoint's in torch; a file
-    without the outputs keeps that line."""
+    without the outputs keeps that line, which said to pass --explainer FILE, refused on a file without the
+    embedding: it says to export again."""
     from tiny_arniqa import tiny_checkpoint, tiny_onnx
 
     checkpoint = tiny_checkpoint(tmp_path / "head.safetensors", monkeypatch)
@@ -610,7 +611,14 @@ def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_pa
     for verb in (("score",), ("map", "-o", tmp_path / "maps-plain", "--crop", 32)):
         result = _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain")
         assert result.exit_code == EXIT_USAGE
-        assert result.output == "error: the model has no explanation head; pass --explainer FILE (arniqa explain fit)\n"
+        assert result.output == (
+            f"error: the model has no explanation head, and {plain} was exported without the embedding a head file "
+            "runs on; export it again with --explainer FILE, or with --embedding to pass --explainer FILE\n"
+        )
+        assert _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain", "--explainer", checkpoint).output == (
+            f"error: {plain}: exported without the embedding, which the explanation head of {checkpoint} runs on; "
+            "export it with --embedding\n"
+        )  # what the advice before led to
 
 
 def test_explainer_on_an_onnx_file_runs_on_its_embedding_or_is_one_line_without(tmp_path, monkeypatch):

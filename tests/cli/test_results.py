@@ -391,3 +391,52 @@ def test_each_row_scored_is_made_once(photos, tmp_path, monkeypatch):
     failed = results.write_scores(tiny_score.load(protocol="whole"), paths, tmp_path / "s.csv", rows=rows)
     assert failed == 1 and made == paths
     assert [r["path"] for r in read_rows(tmp_path / "s.csv", "csv")] == [r["path"] for r in rows] == paths
+
+
+@pytest.mark.parametrize(
+    "fault, said",
+    [
+        ("open", "cannot read file (Permission denied); check its permissions"),
+        ("read", "cannot read file (Input/output error); check the disk or share it is on"),
+    ],
+)
+def test_report_of_a_scores_file_it_cannot_read_says_so_not_that_it_cannot_write(tmp_path, monkeypatch, fault, said):
+    """An unreadable SCORES was 'cannot write it: permission denied (EACCES); choose an output you can write to'.
+    (Denied through open, as root reads any file.)"""
+    import builtins
+    import errno
+    import os
+
+    from typer.testing import CliRunner
+
+    import arniqa.cli.report  # noqa: F401  (registers the verb)
+    from arniqa.cli import app
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\n")
+    real_open = builtins.open
+
+    class Failing:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def __iter__(self):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    def faulty(file, *args, **kwargs):
+        if str(file) != str(scores):
+            return real_open(file, *args, **kwargs)
+        if fault == "open":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return Failing(real_open(file, *args, **kwargs))
+
+    monkeypatch.setattr(builtins, "open", faulty)
+    result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
+    assert (result.exit_code, result.output) == (2, f"error: {scores}: {said}\n")
+    assert not (tmp_path / "r.html").exists()

@@ -408,6 +408,23 @@ def test_mistyped_paths_alone_are_one_line_before_any_download(weights_dir, fold
     assert rows[0]["error"] == "no such file; check the path" and rows[1]["score"]
 
 
+def test_a_folder_named_that_holds_no_image_is_said_beside_the_rows(tiny, tmp_path):
+    # before: a folder named like a photo (x.jpg/), an empty one, were passed over in silence, exit 0
+    (tmp_path / "x.jpg").mkdir()
+    (tmp_path / "empty").mkdir()
+    good = _img(tmp_path / "a.png", 40, 32, 1)
+    out = tmp_path / "s.csv"
+    r = _run([tmp_path / "x.jpg", good, tmp_path / "empty", "--protocol", "whole", "-o", out])
+    assert r.exit_code == 0 and [row["path"] for row in _csv(out)] == [str(good)]
+    [line] = r.stderr.splitlines()
+    assert line.startswith(f"warning: {tmp_path / 'x.jpg'}, {tmp_path / 'empty'}: no image files found; give ")
+    folders = [tmp_path / f"d{i}" for i in range(5)]
+    for d in folders:
+        d.mkdir()
+    r = _run([*folders, good, "--protocol", "whole", "-o", tmp_path / "t.csv"])
+    assert f"{folders[0]}, {folders[1]}, {folders[2]} (and 2 more): no image files found" in r.stderr
+
+
 @pytest.mark.parametrize(
     "args, said",
     [

@@ -5,7 +5,7 @@ from PIL import Image
 from tiny_arniqa import tiny_checkpoint, tiny_explainer
 
 from arniqa.inference import export, load
-from arniqa.inference.explaining import explain_features
+from arniqa.inference.explaining import Explanation, explain_features
 from arniqa.models.explain import LABELS, Explainer, save_explainer
 
 
@@ -26,6 +26,17 @@ def _photos(folder, sizes=((80, 60), (64, 72), (96, 64))):
         paths.append(folder / f"p{i}.png")
         Image.fromarray(small).resize((w, h), Image.BICUBIC).save(paths[-1])
     return paths
+
+
+def test_an_explanation_iterates_over_its_images_as_a_score_result_does():
+    """`zip(r.sources, r)` paired a score result's inputs with their scores; an explanation was not iterable."""
+    probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])
+    e = Explanation(("blur", "noise", "jpeg"), probs, torch.tensor([1.0, 2.0]), ["a.jpg", "<input 1>"])
+    assert dict(zip(e.sources, e)) == {
+        "a.jpg": [("noise", pytest.approx(0.6)), ("jpeg", pytest.approx(0.3)), ("blur", pytest.approx(0.1))],
+        "<input 1>": [("blur", pytest.approx(0.5)), ("jpeg", pytest.approx(0.3)), ("noise", pytest.approx(0.2))],
+    }
+    assert list(Explanation(("blur",), torch.zeros(0, 1), torch.zeros(0))) == []
 
 
 def test_the_rule_of_the_views_outputs_is_the_head_on_the_mean_feature():

@@ -87,6 +87,23 @@ def test_a_folder_that_cannot_be_listed_is_reported_not_passed_over(tmp_path):
     assert why == "folder cannot be listed: File name too long" and len(path) >= 4095
 
 
+def test_a_folder_or_shard_named_that_holds_no_image_is_reported(tmp_path):
+    # before: a folder named x.jpg, an empty one, one of text files, a shard of labels gave nothing, unreported
+    import tarfile
+
+    for name in ("x.jpg", "empty", "notes", "full"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    good = str(_png(tmp_path / "full" / "a.png"))
+    (tmp_path / "label.cls").write_text("3")
+    with tarfile.open(tmp_path / "labels.tar", "w") as tar:
+        tar.add(tmp_path / "label.cls", "0.cls")
+    given = [tmp_path / n for n in ("x.jpg", "empty", "notes", "full", "labels.tar")]
+    empty = []
+    assert list(iter_inputs(given, on_empty=empty.append)) == [good]
+    assert empty == [str(tmp_path / n) for n in ("x.jpg", "empty", "notes", "labels.tar")]
+
+
 def test_a_name_too_long_for_the_system_is_an_error_row_and_the_run_goes_on(tmp_path):
     # before: a name over NAME_MAX (255 bytes; a stray line of a list) stopped the run with an OSError traceback
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")

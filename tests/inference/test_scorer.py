@@ -1088,3 +1088,25 @@ def test_calling_a_model_gives_the_scores_on_its_device_as_pyiqa(monkeypatch):
     got = model(image)
     assert got.device == torch.device("meta") and got.shape == expected.shape and got.dtype == torch.float32
     assert model.score(image).scores.device == torch.device("cpu")  # score() gives CPU tensors, as documented
+
+
+def test_explaining_an_onnx_file_without_a_head_says_what_helps_with_or_without_its_embedding(tmp_path):
+    """Both said to pass explainer=FILE to load(), which a file exported without the embedding refuses: that one
+    now says to export it again."""
+    from tiny_arniqa import _tiny_model, tiny_onnx
+
+    from arniqa.inference.onnx_export import export_onnx
+
+    photo = _photo(tmp_path / "a.png", 40, 32, 0)
+    _, _, bare = tiny_onnx(tmp_path / "bare.onnx")
+    with pytest.raises(ValueError) as said:
+        load(bare, device="cpu").explain(photo)
+    assert str(said.value) == (
+        f"this model has no explanation head, and {bare} was exported without the embedding a head file runs on; "
+        "export it again with --explainer FILE, or with --embedding to pass explainer=FILE to load()"
+    )
+    embedded = export_onnx(*_tiny_model(), tmp_path / "embedded.onnx", protocol="whole", embedding=True)
+    with pytest.raises(
+        ValueError, match=r"^this model has no explanation head; fit one with `arniqa explain fit` and "
+    ):
+        load(embedded, device="cpu").explain(photo)

@@ -36,7 +36,7 @@ def test_yaml_then_overrides(tmp_path):
     "override, message",
     [
         ("optim.lrr=1", "unknown config key"),
-        ("train.batch_size=abc", "expected int"),
+        ("train.batch_size=abc", "expected a whole number"),
         ("train.precision=fp8", "precision"),
         ("model.init=imagenet", "model.weights"),
         ("novalue", "KEY=VALUE"),
@@ -127,12 +127,12 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused_naming_its_line(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("train.batch_size=null", "config key train.batch_size: no value (null); expected int"),
-        ("train.epochs=~", "config key train.epochs: no value (null); expected int"),
-        ("optim.lr=null", "config key optim.lr: no value (null); expected float"),
-        ("data.crop_size=null", "config key data.crop_size: no value (null); expected int"),
-        ("output=null", "config key output: no value (null); expected str"),
-        ("validation.datasets=null", "config key validation.datasets: no value (null); expected list"),
+        ("train.batch_size=null", "config key train.batch_size: no value (null); expected a whole number"),
+        ("train.epochs=~", "config key train.epochs: no value (null); expected a whole number"),
+        ("optim.lr=null", "config key optim.lr: no value (null); expected a number"),
+        ("data.crop_size=null", "config key data.crop_size: no value (null); expected a whole number"),
+        ("output=null", "config key output: no value (null); expected text"),
+        ("validation.datasets=null", "config key validation.datasets: no value (null); expected a list"),
     ],
 )
 def test_a_key_without_a_value_is_named(tmp_path, override, message):
@@ -346,7 +346,13 @@ def test_a_config_larger_than_the_bound_is_refused_unread(tmp_path):
 
 @pytest.mark.parametrize(
     "text, kind",
-    [("- model\n- train\n", "a list"), ("model\n", "a string"), ("42\n", "a number"), ("2024-01-01\n", "a date")],
+    [
+        ("- model\n- train\n", "a list"),
+        ("model\n", "text"),
+        ("42\n", "a whole number"),
+        ("4.2\n", "a number"),
+        ("2024-01-01\n", "a date"),
+    ],
 )
 def test_a_config_that_is_no_mapping_says_how_a_config_is_written(tmp_path, text, kind):
     """A config written as a list ('- train') was 'expected a mapping at the top level, got list': nothing on how
@@ -375,7 +381,7 @@ def test_a_bad_key_names_the_file_or_the_set_it_came_from(tmp_path):
     path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lr: 0.01\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, ["train.batch_size=eight"])
-    assert str(err.value) == "--set: config key train.batch_size: expected int, got eight"
+    assert str(err.value) == "--set: config key train.batch_size: expected a whole number, got eight"
     path.write_text("output: runs/x\nmodel:\n  init: random\noptim:\n  lr: 0.0001\n")
     with pytest.raises(ConfigError) as err:  # lr from the file, eta_min from --set: neither alone is wrong
         load_config(path, ["optim.eta_min=0.0005"])  # below the default lr, 0.001
@@ -408,8 +414,11 @@ def test_a_bad_set_on_a_right_file_names_the_set(tmp_path):
     "override, shown",
     [
         ("model.backbone=nope", "model.backbone must be resnet50 or se_resnet50, got nope"),
-        ("train.batch_size=abc", "config key train.batch_size: expected int, got abc"),
-        ("model.backbone=yes", "config key model.backbone: expected str, got true"),
+        ("train.batch_size=abc", "config key train.batch_size: expected a whole number, got abc"),
+        ("model.backbone=yes", "config key model.backbone: expected text, got true"),
+        # named as Python names types before: expected float, expected bool
+        ("optim.lr=fast", "config key optim.lr: expected a number, got fast"),
+        ("train.channels_last=2", "config key train.channels_last: expected true or false, got 2"),
         ("optim.lr=.inf", "optim.lr must be > 0, got .inf"),
         ("train.max_steps=0", "train.max_steps must be a positive integer or null, got 0"),
         ("train.snapshot_steps=[0, 2]", "train.snapshot_steps must be a list of positive integers, got [0, 2]"),
@@ -463,3 +472,28 @@ def test_a_set_that_cannot_be_read_names_the_set_and_what_to_write(tmp_path, fil
         read_values(path, [item])
     assert str(err.value) == said
     read_values(path, [fixed])  # the advice taken
+
+
+def test_a_config_the_system_will_not_read_says_to_check_its_permissions_not_its_path(tmp_path, monkeypatch):
+    """An unreadable config said 'check the path of the YAML file', though the path was right. (Denied through
+    open, as root reads any file.)"""
+    import builtins
+    import errno
+    import os
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  init: random\n")
+    real_open = builtins.open
+
+    def denied(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(ConfigError) as said:
+        read_values(path)
+    assert str(said.value) == f"{path}: cannot read file (Permission denied); check its permissions"
+    for missing in (tmp_path / "missing.yaml", tmp_path):  # a wrong path is still told to check it
+        with pytest.raises(ConfigError, match=r"; check the path of the YAML file$"):
+            read_values(missing)

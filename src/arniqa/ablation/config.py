@@ -23,6 +23,7 @@ from .layout import AblationError, stages
 # how a stopped or failed study goes on: its runner skips what is done and resumes an interrupted training run
 GO_ON = "rerun the same arniqa ablate command to go on"
 VARIANT_KEYS = ("backbone", "se_stages", "se_bias", "init", "weights", "se_init")
+SYNTHETIC = "synthetic"  # the synthetic benchmark's name, beside the names of the labelled datasets
 
 
 @dataclass
@@ -199,9 +200,18 @@ def validate(config: AblationConfig) -> None:
         problems.append(
             f"evaluation.probe_steps must be a list of global steps (integers >= 0), got {yaml_value(probes)}"
         )
+    names = [SYNTHETIC]  # each names a benchmark's results
     for entry in config.datasets:
         if not isinstance(entry, dict) or set(entry) != {"name", "root"}:
             problems.append(f"datasets entries need exactly name and root, got {yaml_value(entry)}")
+        elif (name := str(entry["name"])) in names:
+            problems.append(
+                f"datasets: {yaml_value(name)} is "
+                + ("the name of the synthetic benchmark" if name == SYNTHETIC else "given twice")
+                + "; rename it"
+            )
+        else:
+            names.append(name)
     if config.threads is not None and (not isinstance(config.threads, int) or config.threads < 1):
         problems.append(f"threads must be a positive integer or null, got {yaml_value(config.threads)}")
     if problems:

@@ -17,7 +17,7 @@ from ..data.iqa import IQADataset, load_dataset
 from ..degradations.registry import NUM_LEVELS
 from ..utils.files import write_json
 from ..utils.names import count
-from .config import AblationConfig, AblationError
+from .config import SYNTHETIC, AblationConfig, AblationError
 from .layout import has_runs, read_split, split_path
 
 
@@ -106,10 +106,8 @@ def prepare_benchmarks(
         f"benchmark synthetic: {count(len(holdout), 'reference')} x {count(len(types), 'type')} x {NUM_LEVELS} levels "
         f"({time.perf_counter() - t0:.1f} s)"
     )
-    sets = {"synthetic": load_dataset("kadid10k", root)}
-    for entry in config.datasets:
+    sets = {SYNTHETIC: load_dataset("kadid10k", root)}
+    for entry in config.datasets:  # their names told apart when the config was checked
         name = str(entry["name"])
-        if name in sets:
-            raise AblationError(f"datasets: {name} is given twice, or is synthetic (the benchmark's name); rename it")
         sets[name] = load_dataset(name, entry["root"])
     return sets

@@ -31,6 +31,7 @@ EXIT_USAGE = 2  # also what typer gives a bad option
 VALUE_WORDS = {int: "INTEGER", float: "FLOAT"}  # an option's value in --help (a path: PATH; else TEXT)
 CLICK_TYPES = {"IntParamType": int, "FloatParamType": float}  # click's types of them (typer < 0.29)
 NO_BREAK_HYPHEN = "\u2011"  # a hyphen that text wrapping does not break a line at
+IMAGE_INPUTS = "image files, or folders or tar shards holding them"  # what score and map take, in a message
 OLD_NAMES = {"--out"}  # names scripts still use (ablate, distort, gallery, benchmark synthetic): taken, not shown
 
 
@@ -219,7 +220,12 @@ def check_head(explain: bool, explainer, checkpoint, scorer=None) -> None:
     checkpoint's. The published model has none: that fails before it loads (or downloads); a loaded ``scorer``
     without one fails too."""
     if explain and explainer is None and (checkpoint is None or getattr(scorer, "explainer", True) is None):
-        fail("the model has no explanation head; pass --explainer FILE (arniqa explain fit)")
+        advice = None
+        if scorer is not None:  # an ONNX file exported without the embedding: --explainer does not help
+            from ..inference.scorer import no_explainer
+
+            advice = no_explainer(getattr(scorer, "engine", None), "pass --explainer FILE")
+        fail(f"the model has no explanation head{advice or '; pass --explainer FILE (arniqa explain fit)'}")
 
 
 def check_model_files(model, weights_dir, regressor, explainer) -> None:
@@ -336,9 +342,7 @@ def fail_missing(paths: list[str], verb: str = "score") -> NoReturn:
     fail(f"{each}{more}; check each path (nothing to {verb})")
 
 
-def fail_no_images(
-    paths: list[str], summary: str = "", give: str = "image files, or folders or tar shards holding them"
-) -> NoReturn:
+def fail_no_images(paths: list[str], summary: str = "", give: str = IMAGE_INPUTS) -> NoReturn:
     """Stop before any model loads: the inputs ``paths`` hold no image file (:func:`~arniqa.data.folders.no_images`);
     ``summary``: what was skipped (:func:`~arniqa.data.folders.skipped_summary`); ``give``: what the command takes."""
     from ..data.folders import no_images

@@ -27,6 +27,7 @@ from ..utils.files import (
     NO_SPACE,
     SETTINGS_SUFFIX,
     atomic_write,
+    cannot_read,
     csv_line,
     escape_name,
     json_writer,
@@ -134,6 +135,12 @@ def output_error(
     )
 
 
+def read_error(path: str | os.PathLike, e: OSError) -> OutputError:
+    """The :class:`OutputError` for ``e``, raised while reading the result file ``path``: as a photo's
+    (:func:`~arniqa.utils.files.cannot_read`), not as a write's."""
+    return OutputError("{}: {}; {}".format(printable(str(path)), *cannot_read(e)))
+
+
 def _file_in_the_way(path: Path) -> Path | None:
     """The first of ``path``'s folders (or ``path`` itself), from the top, that is something other than a folder."""
     return next((p for p in (*reversed(path.parents), path) if p.exists() and not p.is_dir()), None)
@@ -211,7 +218,7 @@ def _iter_scan(
         except FileNotFoundError:
             return
         except OSError as e:
-            raise output_error(str(path), e) from None
+            raise read_error(path, e) from None
     with source if opened else nullcontext():
         lines = _lines(source, path)
         first = next(lines, None)
@@ -254,7 +261,7 @@ def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
             end += len(raw)
             yield raw.decode("utf-8", "surrogateescape"), end
     except OSError as e:
-        raise output_error(str(path), e) from None
+        raise read_error(path, e) from None
 
 
 def _scan_csv(

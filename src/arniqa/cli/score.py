@@ -17,6 +17,7 @@ from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
+    IMAGE_INPUTS,
     app,
     check_head,
     check_model_files,
@@ -147,12 +148,13 @@ def score(
     from PIL import Image
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-    from ..data.folders import Broken, skipped_kind, skipped_summary
+    from ..data.folders import Broken, no_images, skipped_kind, skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
+    from ..utils.messages import warning_line
     from .result_files import (
         COLUMNS,
         EXPLAIN_COLUMNS,
@@ -208,6 +210,7 @@ def score(
     skipped: Counter = Counter()  # kinds of the folders' files no decoder can open
     broken = Broken()  # the folders' entries that are no file, the first few named
     counts = Counter()  # resumed: already in the output; scored: given to the scorer; rows: read from the output
+    empty = Empty()  # the folders and shards named that hold no image
     options = dict(
         weights_dir=weights_dir,
         protocol=protocol,
@@ -235,7 +238,7 @@ def score(
             kept = [settings_file(output)] if output is not None and not stream else []
             # what this run writes into a folder it scores is no input it skips
             own = _own_files(*written, *map(lock_file, written), *kept)
-            items = iter_inputs(sources, lambda f: _is_own(f, own) or skipped.update([skipped_kind(f)]), broken)
+            items = iter_inputs(sources, lambda f: _is_own(f, own) or skipped.update([skipped_kind(f)]), broken, empty)
             # Before the model loads (a download, maybe): fail fast when there is nothing to score.
             missing = []  # the paths before the first input that is there: a mistyped path is no reason to load
             first = next(items, None)
@@ -376,7 +379,22 @@ def score(
         )
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
+    if empty.count:  # named as a missing path is, which has its row
+        err.print(warning_line(no_images(empty.named, give=IMAGE_INPUTS, total=empty.count)), style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
+
+
+class Empty:
+    """``on_empty(path)`` of the inputs listed: the first three paths and how many in all (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self.named: list[str] = []
+        self.count = 0
+
+    def __call__(self, path: str) -> None:
+        self.count += 1
+        if len(self.named) < 3:
+            self.named.append(path)
 
 
 def _close_quietly(stream) -> None:

@@ -274,11 +274,12 @@ class NoImages(ValueError):
     """Inputs that hold no image file (:func:`no_images` says it)."""
 
 
-def no_images(paths: list[str], summary: str = "", give: str = IMAGE_FOLDER) -> str:
+def no_images(paths: list[str], summary: str = "", give: str = IMAGE_FOLDER, total: int | None = None) -> str:
     """The one line for inputs ``paths`` that hold no image file: the first three, what was skipped in them
     (``summary``, :func:`skipped_summary`), and what to give (``give``: what the command takes, and
-    :func:`image_rule`)."""
-    more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
+    :func:`image_rule`); ``total``: how many inputs there are, where ``paths`` holds only the first few."""
+    total = len(paths) if total is None else total
+    more = f" (and {total - 3} more)" if total > 3 else ""
     found = f"no image files found, {summary}" if summary else "no image files found"
     return f"{', '.join(paths[:3])}{more}: {found}; give {give}: {image_rule()}"
 

@@ -9,6 +9,7 @@ softmax of the mean of the views' logits, and the mean of their severities, are 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +21,8 @@ from ..models.explain import Explainer
 @dataclass
 class Explanation:
     """Group probabilities (N, len(labels)) and severities (N,) of N images, in input order; ``sources``: each
-    input's name, as :class:`~arniqa.inference.ScoreResult`'s (its path, or ``<input i>``)."""
+    input's name, as :class:`~arniqa.inference.ScoreResult`'s (its path, or ``<input i>``), so
+    ``zip(e.sources, e)`` pairs them, as a score result's: iterating gives each image's :meth:`top` labels."""
 
     labels: tuple[str, ...]
     probs: torch.Tensor
@@ -29,6 +31,9 @@ class Explanation:
 
     def __len__(self) -> int:
         return len(self.probs)
+
+    def __iter__(self) -> Iterator[list[tuple[str, float]]]:
+        return (self.top(i) for i in range(len(self)))
 
     def rows(self) -> list[dict]:
         """One dict of plain values per image, as ``arniqa score --explain`` writes its row (``source``,

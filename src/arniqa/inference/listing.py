@@ -107,27 +107,43 @@ def iter_inputs(
     paths: Iterable[str | os.PathLike],
     skipped: Callable[[str], object] = lambda f: None,
     on_broken: Callable[[str, str], object] = lambda path, why: None,
+    on_empty: Callable[[str], object] = lambda path: None,
 ) -> Iterator:
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
     file in a folder that no decoder can open (and each AppleDouble file named), ``on_broken(path, why)`` for
     each entry in a folder that is no file (dangling link, link loop, FIFO, socket, device, link to a folder:
-    not followed) and each system folder in one (not entered)."""
+    not followed) and each system folder in one (not entered), ``on_empty(path)`` for each folder or shard named
+    that gives no item (no image file in it)."""
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
-                for f in walk(p, on_broken):
-                    if is_shard(f):
-                        yield from shard_items(f)
-                    elif is_image(f):
-                        yield str(f)
-                    else:
-                        skipped(str(f))
+                yield from _given(_folder_items(p, skipped, on_broken), p, on_empty)
             elif is_apple_double(p) and os.path.isfile(p) and not is_image(p):
                 skipped(str(p))
             elif is_shard(p):
-                yield from shard_items(p)
+                yield from _given(shard_items(p), p, on_empty)
             else:
                 yield str(p)
+
+
+def _folder_items(folder: Path, skipped: Callable[[str], object], on_broken: Callable[[str, str], object]) -> Iterator:
+    for f in walk(folder, on_broken):
+        if is_shard(f):
+            yield from shard_items(f)
+        elif is_image(f):
+            yield str(f)
+        else:
+            skipped(str(f))
+
+
+def _given(items: Iterator, path: Path, on_empty: Callable[[str], object]) -> Iterator:
+    """``items``, the items of ``path``, a folder or shard named; ``on_empty(path)`` when there are none."""
+    empty = True
+    for item in items:
+        empty = False
+        yield item
+    if empty:
+        on_empty(str(path))
 
 
 def skip_finished(

@@ -121,11 +121,11 @@ def quality_map(
     import torch  # no gradients: the engines give arrays, and explain_features runs the head without them
 
     from .explaining import explain_features, explain_views
-    from .scorer import NO_EXPLAINER
+    from .scorer import explainer_missing
 
     stride = check_options(crop, stride, max_side)
     if explain and scorer.explainer is None:
-        raise ValueError(NO_EXPLAINER)
+        raise ValueError(explainer_missing(scorer.engine))
     mapped, scale = bounded(one_image(image, scorer.max_pixels), max_side)
     x = pil_to_tensor(mapped) if isinstance(mapped, Image.Image) else mapped
     h, w = x.shape[-2:]

@@ -20,8 +20,9 @@ class ScoreResult:
     (V = 5 crops or 1 whole image) when requested, else None. The raw score is the regressor applied
     to ``features.mean(1)`` (the regressor is linear, so this is the mean of the view scores).
     ``sources``: each input's name, as :class:`ItemResult` names it (its path, or ``<input i>``), so
-    ``zip(r.sources, r)`` pairs them: iterating gives the scores as floats, as ``tolist()``. One image's result is
-    a number to ``float()`` and to format (``f"{r:.3f}"``).
+    ``zip(r.sources, r)`` pairs them: iterating gives the scores as floats, as ``tolist()``; ``rows()`` gives a
+    dict per image, as :class:`~arniqa.inference.explaining.Explanation`'s. One image's result is a number to
+    ``float()`` and to format (``f"{r:.3f}"``).
     """
 
     scores: torch.Tensor
@@ -47,6 +48,15 @@ class ScoreResult:
 
     def tolist(self) -> list[float]:
         return self.scores.tolist()
+
+    def rows(self) -> list[dict]:
+        """One dict of plain values per image, as ``arniqa score`` writes its row (``source``, ``score``,
+        ``raw_score``; no ``error``: ``score()`` raises the first input's): for ``json.dumps`` or
+        ``pandas.DataFrame(r.rows())``."""
+        return [
+            {"source": source, "score": score, "raw_score": raw}
+            for source, score, raw in zip(self.sources, self.tolist(), self.raw_scores.tolist())
+        ]
 
 
 @dataclass

@@ -44,8 +44,27 @@ if TYPE_CHECKING:
     from ..models.regressor import Regressor
 
 ENGINES = ("torch", "onnxruntime")
-NO_EXPLAINER = "this model has no explanation head; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
+NO_HEAD = "this model has no explanation head"
+NO_EXPLAINER = f"{NO_HEAD}; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
 PRECISIONS = (*AUTOCAST_PRECISIONS, "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
+
+
+def no_explainer(engine, give: str = "pass explainer=FILE to load()") -> str | None:
+    """What follows "no explanation head" for an ONNX file exported without the embedding, which a head file given
+    (``give``) runs on: that it must be exported again; None for another engine, where ``give`` is the advice."""
+    if isinstance(engine, OnnxEngine) and "embedding" not in engine.outputs:
+        return (
+            f", and {engine.path} was exported without the embedding a head file runs on; export it again with "
+            f"--explainer FILE, or with --embedding to {give}"
+        )
+    return None
+
+
+def explainer_missing(engine) -> str:
+    """The line of a model with no explanation head, run by ``engine``: :data:`NO_EXPLAINER`, or for an ONNX file
+    that a head file cannot run on, :func:`no_explainer`."""
+    advice = no_explainer(engine)
+    return NO_HEAD + advice if advice else NO_EXPLAINER
 
 
 @dataclass
@@ -387,7 +406,7 @@ class Scorer:
         the inputs taken before it are scored and yielded first, then its exception is raised. ``explain``:
         each result's ``explanation`` from :attr:`explainer` (ValueError now when there is none)."""
         if explain and self.explainer is None:
-            raise ValueError(NO_EXPLAINER)
+            raise ValueError(explainer_missing(self.engine))
         return self._iter_scores(inputs, return_features, explain)
 
     def _iter_scores(self, inputs, return_features: bool, explain: bool) -> Iterator[ItemResult]:

@@ -38,7 +38,7 @@ import numpy as np
 from ..constants import DEFAULT_MODEL, QUALITY_DIM
 from ..inference.inputs import Encoded
 from ..inference.results import ItemResult, emit_in_order
-from ..inference.scorer import NO_EXPLAINER
+from ..inference.scorer import explainer_missing
 from ..inference.shards import Member, Unreadable
 
 
@@ -298,7 +298,7 @@ class ArniqaScorer:
         if reg is None and not embedding:
             raise ValueError(f"{model}: the model has no regressor; pass regressor=FILE")
         if explain and self.scorer.explainer is None:  # here, not on every batch once the data flows
-            raise ValueError(f"{model}: {NO_EXPLAINER}")
+            raise ValueError(f"{model}: {explainer_missing(self.scorer.engine)}")
         self.scale = scale and reg is not None and reg.score_range is not None
         self.embedding, self.explain = embedding, explain
 

@@ -18,7 +18,7 @@ import yaml
 from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
-from ..utils.files import MAX_NESTING
+from ..utils.files import MAX_NESTING, PATH_ERRORS, cannot_read
 from ..utils.messages import words
 from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
@@ -176,17 +176,20 @@ def yaml_value(value: Any) -> str:
 
 
 def yaml_kind(value: Any) -> str:
-    """What ``value`` is, as YAML names it: "a mapping", "a list", "a string", "a number", "true or false"."""
+    """What ``value`` is, in a config's words: "a mapping", "a list", "text", "a whole number", "a number", "true or
+    false"."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, bool):
         return "true or false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
         return "a number"
     if isinstance(value, str):
-        return "a string"
+        return "text"
     return "null" if value is None else f"a {type(value).__name__}"  # a date: yaml reads 2024-01-01 as one
 
 
@@ -251,7 +254,11 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
                 )
             loaded = parse_yaml(data.decode("utf-8"))
         except OSError as err:
-            raise error(f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file") from err
+            if err.errno in PATH_ERRORS:
+                raise error(
+                    f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file"
+                ) from err
+            raise error("{}: {}; {}".format(path, *cannot_read(err))) from err
         except UnicodeDecodeError as err:
             raise error(f"{path}: not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})") from err
         except yaml.YAMLError as err:
@@ -489,7 +496,7 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     if default is None:
         return value
     if value is None:
-        raise ConfigError(f"config key {key}: no value (null); expected {type(default).__name__}")
+        raise ConfigError(f"config key {key}: no value (null); expected {yaml_kind(default)}")
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -508,5 +515,5 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(f"config key {key}: expected {type(default).__name__}, got {yaml_value(value)}")
+        raise ConfigError(f"config key {key}: expected {yaml_kind(default)}, got {yaml_value(value)}")
     return value

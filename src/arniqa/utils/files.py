@@ -392,6 +392,10 @@ def naming(path: str | os.PathLike) -> Iterator[None]:
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+# what a path that names no file to read fails with (mistyped, a folder, too long, a link loop): its path is the fix
+PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP})
+
+
 def cannot_read(e: OSError) -> tuple[str, str]:
     """The problem and the fix of a file the system will not read (an image, a checkpoint)."""
     fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
