@@ -151,3 +151,30 @@ def test_startup_benchmark_takes_the_photos_arniqa_score_takes_in_a_folder(tmp_p
         f"error: {tmp_path / 'none'}: no image files found, skipped 1 file no decoder can open: 1 .txt; give a "
         "folder holding image files: "
     )
+
+
+def _options(script: Path) -> set[str]:
+    """The option strings of every ``add_argument(...)`` call in the script (``--steps``, ``-o``)."""
+    found = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+            found |= {a.value for a in node.args if isinstance(a, ast.Constant) and str(a.value).startswith("-")}
+    return found
+
+
+def test_every_option_the_docs_give_a_benchmark_is_one_it_takes():
+    """Each `--option` after `python benchmarks/NAME.py` in README.md and docs/ (a code block line, with its
+    `\\` lines, or inline code) is an option of that script's parser, so a renamed one fails here, not in a
+    user's hands (argparse stops at a word it does not know)."""
+    import re
+
+    wrong, seen = [], 0
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))):
+        text = doc.read_text().replace("\\\n", " ")
+        for m in re.finditer(r"python3? (benchmarks/\w+\.py)([^`\n|#;&]*)", text):
+            script = ROOT / m.group(1)
+            flags = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", m.group(2)))
+            wrong += [f"{doc.name}: {m.group(1)} {flag}" for flag in sorted(flags - _options(script))]
+            seen += bool(flags)
+    assert seen > 5  # the docs give options to several benchmarks
+    assert not wrong, "not an option of the script:\n" + "\n".join(wrong)

@@ -16,7 +16,8 @@ import arniqa
 import arniqa.inference
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "docs/usage.md", "docs/explain.md", "docs/degradations.md", "docs/evaluation.md")
+# every guide, so that a block added to training.md or reliability.md runs too
+DOCS = ("README.md", *(str(path.relative_to(ROOT)) for path in sorted((ROOT / "docs").rglob("*.md"))))
 SKIPPED = {  # a block holding this text: why it does not run here
     "import ray": "needs Ray Data and a cluster",
     "torch.hub.load(": "loads from GitHub",
@@ -178,6 +179,7 @@ GUIDES = {  # the guide that describes each verb's options
     "distort": "degradations",
     "gallery": "degradations",
     "distortions": "degradations",
+    "demo": "training",
 }
 
 
@@ -447,3 +449,65 @@ def test_the_against_pyiqa_figures_are_the_peers_json_files_they_name():
     assert earlier.group(3) == ", ".join(f"{s:.2f}" for s in defaults["speed_vs_pyiqa_per_round"])
     crops = median(rows["arniqa crops protocol, defaults"]["images_per_s"])
     assert earlier.group(4) == f"{run['encoder_alone_crops_images_per_s'] / crops:.2f}"
+
+
+def test_the_training_config_table_is_the_configs_defaults():
+    """docs/training.md's *Configuration* table: each key it lists (`optim.lr`, `momentum`, `weight_decay`: one
+    section) has the default it gives, and every key of the config is in it."""
+    from arniqa.train.config import Config, parse_yaml
+
+    defaults = Config().to_dict()
+    text = (ROOT / "docs/training.md").read_text()
+    table = text[text.index("| key | default | meaning |") :].split("\n\n")[0].splitlines()[2:]
+    listed, wrong = set(), []
+    for line in table:
+        keys, default = (c.strip() for c in line.strip("|").split("|")[:2])
+        keys = re.findall(r"`([\w.]+)`", keys)
+        section = keys[0].split(".")[0] if "." in keys[0] else None
+        dotted = [k if "." in k or section is None else f"{section}.{k}" for k in keys]
+        default = default.replace("`", "")
+        if " /" in default:  # `model.init` / `model.weights`: `imagenet` / (nothing)
+            values = [parse_yaml(v) or "" for v in default.split("/")]
+        else:  # one value, or several: `[1, 2, 3, 4]`, true
+            values = parse_yaml(f"[{default}]") if len(keys) > 1 else [parse_yaml(default)]
+        assert len(values) == len(dotted), line
+        for key, value in zip(dotted, values):
+            part, *rest = key.split(".")
+            actual = defaults[part][rest[0]] if rest else defaults[part]
+            value = float(value) if isinstance(actual, float) else value  # 1e-3: a float to the config, as --set's
+            if value != actual and not (value is None and actual == ""):  # an empty cell: the empty string
+                wrong.append(f"{key}: the table says {value!r}, the config {actual!r}")
+            listed.add(key)
+    # a key the table names only in a row's text: `optim.trust_coefficient` (0.001)
+    for key, value in re.findall(r"`([a-z]+\.\w+)` \(([^)]+)\)", "\n".join(table)):
+        part, name = key.split(".")
+        if parse_yaml(value) != defaults[part][name]:
+            wrong.append(f"{key}: the table says {value}, the config {defaults[part][name]!r}")
+        listed.add(key)
+    every = {f"{part}.{key}" for part, keys in defaults.items() if isinstance(keys, dict) for key in keys}
+    every |= {part for part, value in defaults.items() if not isinstance(value, dict)}  # output
+    assert not wrong, "\n".join(wrong)
+    assert every - listed == set(), "config keys the table leaves out"
+
+
+def test_the_evaluation_spec_has_the_names_and_defaults_of_evaluates_options():
+    """docs/evaluation.md: `EvaluationSpec` takes "the same names and defaults as the options" of `arniqa
+    evaluate`: each option is a field of that name and default (a required option: a field without one), but for
+    --ray and --ray-workers, which make the spec's `runner`."""
+    import dataclasses
+
+    from arniqa.evaluate.run import EvaluationSpec
+
+    assert "same names and defaults as the options" in " ".join((ROOT / "docs/evaluation.md").read_text().split())
+    fields = {f.name: f.default for f in dataclasses.fields(EvaluationSpec)}
+    verb, _ = _verb(["evaluate"])
+    wrong = []
+    for p in verb.params:
+        if p.name in ("help", "ray", "ray_workers"):
+            continue
+        default = dataclasses.MISSING if p.required else p.default
+        if p.name not in fields:
+            wrong.append(f"--{p.name}: no field")
+        elif fields[p.name] != default and str(fields[p.name]) != str(default):  # a Path field, a str option
+            wrong.append(f"{p.name}: the option's default {default!r}, the field's {fields[p.name]!r}")
+    assert not wrong, "\n".join(wrong)
