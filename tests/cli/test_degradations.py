@@ -353,3 +353,29 @@ def test_a_failed_distort_or_gallery_leaves_no_empty_folder_it_made(tmp_path, mo
     result = runner.invoke(app, [*verb, "-o", str(tmp_path / "new" / "deeper" / "o.png")])
     assert result.exit_code == EXIT_USAGE, messages(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.png"]
+
+
+@pytest.mark.parametrize("verb", ["distort", "gallery"])
+def test_an_error_on_a_terminal_is_a_line_of_its_own_not_after_the_spinner(tmp_path, monkeypatch, verb):
+    """On a terminal, an error while the spinner was drawn (a photo the distortion cannot take, a full disk) was
+    written on the spinner's line: 'jpeg, level 2: wide.png -> o.png 0:00:00error: wide.png: ...'. The spinner is
+    cleared first, and the error line starts a line of its own."""
+    import re
+
+    import arniqa.reports.gallery
+
+    def cannot(*args, **kwargs):
+        raise ValueError("no tiles today")
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal, as rich sees one
+    monkeypatch.setattr(arniqa.reports.gallery, "draw_gallery", cannot)
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((2, 65501, 3), np.uint8)).save("wide.png")
+    args = ["-n", "jpeg", "-l", "2"] if verb == "distort" else []
+    result = runner.invoke(app, [verb, "wide.png", *args, "-o", "o.png"])
+    assert result.exit_code == EXIT_USAGE
+    assert "\x1b[" in result.stderr  # drawn
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr).replace("\r", "\n")  # colours, cursor moves
+    problem = "jpeg codes images of at most 65500 px on a side, got (2, 65501); downscale or crop it"
+    line = f"error: wide.png: {problem}" if verb == "distort" else "error: no tiles today"
+    assert [text for text in screen.splitlines() if "error:" in text] == [line]

@@ -212,6 +212,26 @@ def test_a_rewritten_file_keeps_its_group(tmp_path, setgid):
     assert seen == [group]  # the group given before any byte was written
 
 
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EPERM])
+def test_a_rewrite_whose_group_cannot_be_kept_is_written_in_this_users_group(tmp_path, monkeypatch, code):
+    """Keeping the group is a courtesy: where the file system refuses it in words other than 'no permission' (EINVAL:
+    an NFSv4 group it cannot map; ENOSYS: a FUSE file system without chown), the rewrite failed with that error and
+    wrote nothing. It is written, in this user's group, as before the group was kept."""
+    group = _other_group()
+    if group is None:
+        pytest.skip("this user is in no group but its own")
+    path = tmp_path / "scores.csv"
+    path.write_text("old")
+    os.chown(path, -1, group)
+
+    def refused(*args):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fchown", refused)
+    atomic_write(path, lambda tmp: tmp.write_text("new"))
+    assert path.read_text() == "new" and os.stat(path).st_gid == os.getegid()
+
+
 def test_a_rewritten_model_keeps_its_permissions_though_its_writer_makes_private_files(tmp_path):
     from safetensors.torch import save_file
 

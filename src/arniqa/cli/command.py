@@ -383,8 +383,10 @@ def quiet_bar(bar) -> Iterator:
 
 def print_error(message: str) -> None:
     """``error: message`` on stderr as one line (see :func:`fail`)."""
+    from ..utils.console import end_progress_bars
     from ..utils.messages import error_line
 
+    end_progress_bars()  # drawn on the same terminal, a bar's line would run into this one
     typer.secho(error_line(message), err=True, fg="red")
 
 

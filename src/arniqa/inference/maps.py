@@ -108,7 +108,7 @@ def fitting(size: tuple[int, int], crop: int, scale: float) -> None:
 
 def quality_map(
     scorer,
-    image: Image.Image,
+    image,
     crop: int = CROP_SIZE,
     stride: int | None = None,
     max_side: int | None = MAX_SIDE,

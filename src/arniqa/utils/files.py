@@ -159,9 +159,9 @@ def atomic_write(path: str | os.PathLike, write: Writer, fsync: bool = True) -> 
     """Call ``write(tmp)`` to write a temporary file next to ``path``, then rename it over ``path``.
 
     A file rewritten keeps its permission bits (0640 stays 0640, as with ``cp``, ``sed -i`` or an editor) and its
-    group where this user may give it that group (a member of it, or root), a new one gets the usual (0666 less the
-    umask); the temporary file is never looser than either. The file is then this user's, and the setuid, setgid
-    and sticky bits are dropped.
+    group where this user may give it that group (a member of it, or root) and the file system takes it, a new one
+    gets the usual (0666 less the umask); the temporary file is never looser than either. The file is then this
+    user's, and the setuid, setgid and sticky bits are dropped.
     With ``fsync`` the file's data (before the rename) and the folder entry (after it) reach the disk.
     On any error the temporary file is removed and ``path`` is left as it was; an OSError names ``path``, not
     the temporary file. Returns ``path``.
@@ -216,7 +216,8 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
                 written.append((tmp, path))
                 mode = os.fstat(fd).st_mode & 0o777 if kept is None else kept
                 if group is not None and group != os.fstat(fd).st_gid:  # before a byte is written
-                    with suppress(PermissionError):  # a group this user is not in: this user's, as before
+                    # a group this user is not in, or one the file system will not give: this user's, as before
+                    with suppress(OSError):
                         os.fchown(fd, -1, group)
                 os.close(fd)
                 write(tmp)
