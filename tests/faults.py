@@ -103,6 +103,21 @@ def hold(path: Path) -> subprocess.Popen:
     return child
 
 
+def full_disk_for_text(monkeypatch, fails) -> None:
+    """Text that utils.files.text_writer (every atomic write of text: JSON, YAML, reports) writes to a file whose
+    path ``fails(path)`` fails as on a full disk (ENOSPC), when it is opened for writing."""
+    import errno
+
+    import arniqa.utils.files as files
+
+    def full(file, mode="r", *args, **kwargs):
+        if "w" in mode and fails(Path(file)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(files, "open", full, raising=False)
+
+
 def cli(*args):
     """``arniqa ARGS`` in this process: the click result (exit_code, stdout, stderr)."""
     return CliRunner().invoke(app, [str(a) for a in args])

@@ -2,7 +2,6 @@
 overall and per distortion group, cost per variant, learning curves, the scope text."""
 
 import csv
-import errno
 import json
 import re
 import warnings
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faults import full_disk_for_text
 from scipy import stats
 
 from arniqa.ablation import AblationError, load_ablation_config, write_report
@@ -204,19 +204,11 @@ def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(
     changed = fake_result("resnet50", 0, "trained", 10)
     changed["benchmarks"]["synthetic"]["srcc"]["median"] = 0.99
     result.write_text(json.dumps(changed))
-    real = Path.write_text
-
-    def full_disk(self, *args, **kwargs):
-        if self.name.startswith(".report."):  # the report's temporary file, written last
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with monkeypatch.context() as disk_full, pytest.raises(OSError, match="No space left"):
+        full_disk_for_text(disk_full, lambda path: path.name.startswith(".report."))  # its temporary file, last
         write_report(config, out)
     assert {name: (out / name).read_bytes() for name in names} == before
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary file left
-    monkeypatch.setattr(Path, "write_text", real)
     write_report(config, out)
     changed = [name for name in names if (out / name).read_bytes() != before[name]]
     assert changed == ["summary.json", "report.md", "synthetic_bars.png", "learning_curves.png"]  # not the losses

@@ -7,13 +7,13 @@ import io
 import json
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from faults import full_disk_for_text
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -273,14 +273,7 @@ def test_a_failed_sidecar_write_leaves_the_earlier_graph_and_sidecar(tmp_path, m
     path, side = tmp_path / "m.onnx", tmp_path / "m.onnx.json"
     export_onnx(model, Regressor("kadid10k", in_features=8), path, protocol="whole")
     before = path.read_bytes(), side.read_bytes()
-    write_text = Path.write_text
-
-    def full_disk(self, *args, **kwargs):
-        if self.suffix == ".json":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write_text(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    full_disk_for_text(monkeypatch, lambda path: path.suffix == ".json")
     with pytest.raises(OSError, match="No space left"):
         export_onnx(model, Regressor("live", in_features=8), path, protocol="whole")
     assert (path.read_bytes(), side.read_bytes()) == before

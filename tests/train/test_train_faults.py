@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from faults import full_disk_for_text
 from train.test_state import STAND_IN, write_config
 
 from arniqa.train import load_config
@@ -209,7 +210,6 @@ def test_a_failing_write_of_a_run_file_is_one_line_and_keeps_the_state(
     """A full disk while writing log.csv, validation.csv, run.log or config.yaml was an OSError's traceback."""
     import arniqa.train.logger as logger
     import arniqa.train.loop as loop
-    import arniqa.utils.files as files
     from arniqa.train.__main__ import main
 
     monkeypatch.setattr(loop, "make_validator", lambda config, device: lambda model: {"srcc": 0.5})
@@ -223,14 +223,10 @@ def test_a_failing_write_of_a_run_file_is_one_line_and_keeps_the_state(
         handle = open(file, mode, *args, **kwargs)
         return Full(handle) if Path(file).name == fails and mode != "r" else handle
 
-    def full_text_writer(file, mode="r", *args, **kwargs):  # utils.files.text_writer: config.yaml's temporary file
-        if Path(file).name.startswith((".config.", "config.yaml")) and fails == "config.yaml" and mode != "r":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return open(file, mode, *args, **kwargs)
-
     with monkeypatch.context() as disk_full:
         disk_full.setattr(logger, "open", full_open, raising=False)
-        disk_full.setattr(files, "open", full_text_writer, raising=False)
+        if fails == "config.yaml":  # its temporary file
+            full_disk_for_text(disk_full, lambda path: path.name.startswith((".config.", "config.yaml")))
         assert main([config, "--resume", str(run / STATE_FILE)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {run / fails}: cannot write it (No space left on device); ") and err.count("\n") == 1
