@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from arniqa.cli.result_files import format_for, iter_done, output_format, read_rows
+from arniqa.cli.result_files import format_for, iter_done, output_format, read_rows, result_row
 from arniqa.cli.results import RowWriter, collect_paths
 
 
@@ -19,7 +19,7 @@ def test_rows_of_a_cut_json_file(tmp_path):
     assert [r["path"] for r in read_rows(path, "json")] == ["a", "b"]
     assert set(iter_done(path, "json")) == {"a", "b"}
     with RowWriter(path, "json", append=True) as w:  # the cut line goes, the old rows stay
-        w.write("c", 0.25, 2.0, None)
+        w.write_row(result_row("c", 0.25, 2.0, None))
     rows = json.loads(path.read_text())
     assert rows == [
         {"path": "a", "score": 0.5, "raw_score": 3.0, "error": None},
@@ -31,9 +31,9 @@ def test_rows_of_a_cut_json_file(tmp_path):
 def test_csv_append_keeps_one_header(tmp_path):
     path = tmp_path / "r.csv"
     with RowWriter(path, "csv") as w:
-        w.write("a", 0.5, 3.0, None)
+        w.write_row(result_row("a", 0.5, 3.0, None))
     with RowWriter(path, "csv", append=True) as w:
-        w.write("b", None, None, "no such file")
+        w.write_row(result_row("b", None, None, "no such file"))
     assert path.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nb,,,no such file\n"
     assert set(iter_done(path, "csv")) == {"a", "b"}
 
@@ -47,7 +47,7 @@ def test_a_name_with_a_carriage_return_is_one_csv_row_kept_by_resume(tmp_path):
     names = ["a\rb.png", "c\r\nd.png", "e.png"]
     with RowWriter(path, "csv") as w:
         for name in names:
-            w.write(name, 0.5, 3.0, None)
+            w.write_row(result_row(name, 0.5, 3.0, None))
     with open(path, newline="") as f:
         assert [r[0] for r in csv.reader(f)] == ["path", *names]
     assert [r["path"] for r in read_rows(path, "csv")] == names
@@ -208,7 +208,7 @@ def test_an_output_deleted_while_rows_are_written_stops_the_writer_naming_it(tmp
     out = tmp_path / "out" / "s.csv"
     out.parent.mkdir()
     w = RowWriter(out, "csv")
-    w.write("a", 0.5, 3.0, None)
+    w.write_row(result_row("a", 0.5, 3.0, None))
     if fault == "deleted":
         out.unlink()
     elif fault == "replaced":
@@ -217,7 +217,7 @@ def test_an_output_deleted_while_rows_are_written_stops_the_writer_naming_it(tmp
     else:
         shutil.rmtree(out.parent)
     with pytest.raises(OutputError, match=re.escape(f"{out}: deleted while this run wrote it")) as e:
-        w.write("b", 0.25, 2.0, None)
+        w.write_row(result_row("b", 0.25, 2.0, None))
     assert "the rows in it are lost (1 written)" in str(e.value)
     w.close(quiet=True)
     if fault == "replaced":
@@ -291,9 +291,9 @@ def test_retried_rows_are_put_in_place_reading_the_file_once(tmp_path, monkeypat
         with RowWriter(out, fmt) as w:
             for name in "abcd":
                 if name in "bd" and not retried:
-                    w.write(name, None, None, "image truncated")
+                    w.write_row(result_row(name, None, None, "image truncated"))
                 else:
-                    w.write(name, 0.25 * "abcd".index(name), 2.0, None)
+                    w.write_row(result_row(name, 0.25 * "abcd".index(name), 2.0, None))
         return out
 
     path, expected = rows(False), rows(True)

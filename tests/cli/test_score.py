@@ -1016,29 +1016,44 @@ def test_a_path_the_system_says_cannot_be_read_does_not_stop_the_run(tiny, tmp_p
     assert [row["path"] for row in _csv(out)] == [str(locked), str(fine)]
 
 
-def test_o_dev_stdout_redirected_to_a_file_writes_the_rows_there_and_nothing_in_dev(tmp_path):
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev/stderr", "/dev/fd/2"])
+def test_o_standard_output_or_error_redirected_to_a_file_writes_the_rows_there_and_nothing_beside_it(tmp_path, name):
     """`arniqa score PHOTOS -o /dev/stdout > s.csv` took /dev/stdout (a link to the file) for a file of its own: its
     lock and settings files were made in /dev, beside the link (/dev/.stdout.arniqa.json left there as root; for
-    other users /dev cannot be written: exit 2). It writes to standard output now, as without -o."""
+    other users /dev cannot be written: exit 2). It writes to standard output now, as without -o. So did
+    `-o /dev/stderr 2> s.csv` (the file cut when opened again: the rows and the lines on stderr overwrote each
+    other), and `-o /dev/fd/1` or `/proc/self/fd/1` was exit 2 for all users (no settings file in /proc/self/fd).
+    Any descriptor named is written as a stream now: no lock, no settings file, the rows where it writes."""
     import subprocess
 
     import tiny_score
 
+    if not os.path.exists(name):
+        pytest.skip(f"no {name}")
     photo = _img(tmp_path / "a.png", 40, 30, 0)
-    settings = Path("/dev/.stdout.arniqa.json")
+    settings = Path(name).with_name(f".{Path(name).name}.arniqa.json")
     existed = settings.exists()
     out = tmp_path / "s.csv"
+    stdout = name in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
     with open(out, "wb") as f:
+        f.write(b"kept\n")  # written before (`>> s.csv`): the rows follow it
+        f.flush()
         done = subprocess.run(
-            [sys.executable, tiny_score.__file__, "score", photo, "--protocol", "whole", "-o", "/dev/stdout"],
-            stdout=f,
-            stderr=subprocess.PIPE,
+            [sys.executable, tiny_score.__file__, "score", photo, "--protocol", "whole", "-o", name],
+            stdout=f if stdout else subprocess.PIPE,
+            stderr=subprocess.PIPE if stdout else f,
             text=True,
             timeout=300,
         )
-    assert done.returncode == 0, done.stderr
-    assert [row["path"] for row in _csv(out)] == [str(photo)]
-    assert existed or not settings.exists()
+    try:
+        assert done.returncode == 0, (done.stderr, out.read_text())
+        assert out.read_text().splitlines()[:2] == ["kept", "path,score,raw_score,error"]
+        assert [row["path"] for row in csv.DictReader(out.read_text().splitlines()[1:])] == [str(photo)]
+        assert sorted(os.listdir(tmp_path)) == ["a.png", "s.csv"]  # no settings file, no lock beside the file
+        assert existed or not settings.exists()
+    finally:
+        if not existed:
+            settings.unlink(missing_ok=True)  # the old code's, as root
 
 
 def test_a_checkpoint_the_system_says_cannot_be_read_is_read_by_the_verb(tmp_path, monkeypatch):

@@ -39,6 +39,20 @@ def test_an_explanation_iterates_over_its_images_as_a_score_result_does():
     assert list(Explanation(("blur",), torch.zeros(0, 1), torch.zeros(0))) == []
 
 
+def test_an_explanation_built_without_sources_names_its_images_as_a_score_result_does():
+    """`Explanation(labels, probs, severity).rows()` was [] (no sources, no rows), and `zip(e.sources, e)` empty:
+    each image is `<input i>` now, as a score result names an input without a name."""
+    probs = torch.tensor([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]])
+    e = Explanation(("blur", "noise"), probs, torch.tensor([1.0, 2.0, 0.0]))
+    assert [row["source"] for row in e.rows()] == e.sources == ["<input 0>", "<input 1>", "<input 2>"]
+    assert [(row["blur"], row["noise"], row["severity"]) for row in e.rows()] == [
+        (0.25, 0.75, 1.0),
+        (0.5, 0.5, 2.0),
+        (1.0, 0.0, 0.0),
+    ]
+    assert len(dict(zip(e.sources, e))) == 3
+
+
 def test_the_rule_of_the_views_outputs_is_the_head_on_the_mean_feature():
     """An ONNX file gives its head's outputs per view: the softmax of their mean logits and their mean severity
     (clipped to 0..5) are the head's explanation of the mean feature (float64 closed form)."""

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import arniqa.cli.score  # noqa: F401  (registers the verb)
 from arniqa.cli import app
-from arniqa.cli.result_files import iter_done
+from arniqa.cli.result_files import iter_done, result_row
 from arniqa.cli.results import RowWriter
 
 WAIT = 300  # seconds a child may take on a busy 2-core machine
@@ -85,7 +85,7 @@ def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
     path = tmp_path / f"r.{fmt}"
     with RowWriter(path, fmt) as w:
         for row in rows:
-            w.write(*row)
+            w.write_row(result_row(*row))
     whole = path.read_bytes()
     for cut in range(len(whole) + 1):
         path.write_bytes(whole[:cut])
@@ -94,7 +94,7 @@ def test_a_result_file_cut_at_any_byte_resumes_to_the_whole_file(tmp_path, fmt):
         with RowWriter(path, fmt, append=True) as w:
             for row in rows:
                 if row[0] not in done:
-                    w.write(*row)
+                    w.write_row(result_row(*row))
         assert path.read_bytes() == whole, cut
 
 

@@ -378,6 +378,24 @@ def test_a_signal_while_the_run_imports_torch_is_one_line_saying_to_start_again(
     assert go_on(None, short_run()) == f"resume with --resume {tmp_path / 'run' / STATE_FILE}"
 
 
+def test_a_run_resumed_from_another_folder_goes_on_from_the_newer_state(tmp_path, short_run):
+    """After a second Ctrl-C in a run resumed from another folder's state.pt (`--resume old/state.pt` into run/),
+    the line named old/state.pt, not the newer state.pt the run had written in its own folder meanwhile."""
+    from arniqa.train.state import go_on
+
+    old, own = tmp_path / "old" / STATE_FILE, tmp_path / "run" / STATE_FILE
+    old.parent.mkdir()
+    old.touch()
+    assert go_on(old, short_run()) == f"resume with --resume {old}"  # none written in run/ yet
+    own.parent.mkdir()
+    own.touch()
+    os.utime(old, (1_000_000, 1_000_000))
+    os.utime(own, (2_000_000, 2_000_000))  # written by the resumed run
+    assert go_on(old, short_run()) == f"resume with --resume {own}"
+    os.utime(old, (3_000_000, 3_000_000))  # run/ holds an older state than the one resumed from
+    assert go_on(old, short_run()) == f"resume with --resume {old}"
+
+
 def test_running_out_of_memory_in_a_step_is_one_line_saying_what_to_lower(tmp_path, short_run, monkeypatch):
     """PyTorch's CPU allocator failing in a step (a plain RuntimeError) ended `arniqa train` with a traceback of
     337 lines, exit 1; it is now a TrainingError naming the step, what to lower and what can be resumed."""

@@ -497,6 +497,48 @@ def test_a_device_or_a_named_pipe_is_written_into_never_replaced_by_a_file(tmp_p
     assert stat.S_ISCHR(os.stat(device).st_mode) and device.read_bytes() == b""
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
+def test_a_descriptor_named_by_path_is_written_into_where_it_is_open(tmp_path):
+    """`arniqa report scores.csv -o /dev/stderr 2> log` (and /dev/fd/N, /proc/self/fd/N) took the path, a link to the
+    regular file `log`, for a file of its own: its temporary file went beside the link (in /dev, where only root
+    may write; in /proc/self/fd, where none may: ENOENT), and as root the rename replaced the link /dev/stderr itself
+    with a file. A descriptor of the process is a stream now, written into whatever it is open on."""
+    from arniqa.utils.files import is_stream
+
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        for path in (f"/dev/fd/{f.fileno()}", f"/proc/self/fd/{f.fileno()}"):
+            assert is_stream(path) and not is_stream(log)
+            atomic_write(path, lambda p: Path(p).write_text("<html>"))
+            assert log.read_text() == "<html>" and os.listdir(tmp_path) == ["log"]
+    assert not is_stream(log)  # closed: no descriptor names it
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
+def test_descriptor_is_the_number_a_path_names_through_links_and_none_for_another_path(tmp_path):
+    from arniqa.utils.files import descriptor
+
+    (tmp_path / "file").write_text("")
+    links = {"err": "/dev/stderr", "two": "err", "file link": "file", "parent's": f"/proc/{os.getppid()}/fd/1"}
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    named = {
+        "/dev/stdout": 1,
+        "/dev/stderr": 2,
+        "/dev/fd/0": 0,
+        "/proc/self/fd/7": 7,  # open or not: the name says which
+        f"/proc/{os.getpid()}/fd/2": 2,
+        tmp_path / "err": 2,
+        tmp_path / "two": 2,
+        tmp_path / "file": None,
+        tmp_path / "file link": None,
+        tmp_path / "parent's": None,  # another process's
+        "/dev/null": None,
+        "/proc/self/fd": None,
+    }
+    assert {path: descriptor(path) for path in named} == named
+
+
 def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tmp_path):
     """A FIFO planted in `arniqa map -o maps` under a map's name (or as maps.csv) was written into as if the user had
     named it: the run waited for a reader forever. A folder held by output_lock (or own_folder) holds the command's

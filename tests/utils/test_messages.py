@@ -18,6 +18,15 @@ def test_a_message_stays_one_line_whatever_the_name_holds():
     assert error_line(f"{name}: no such file") == "error: a\\x0ab\\x0d\\x1b[31mc\\x7f.jpg: no such file"
 
 
+def test_no_character_that_ends_a_line_is_left_in_one_line():
+    """A file name holding U+2028 or U+2029 (line and paragraph separators) broke a one-line message in some
+    terminals and log viewers. The reference: every character Python's str.splitlines ends a line at."""
+    breaks = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
+    assert {"\n", "\r", "\x85", "\u2028", "\u2029"} <= set(breaks)
+    assert [c for c in breaks if len(one_line(f"a{c}b.jpg").splitlines()) > 1] == []
+    assert one_line("a\u2028b\u2029c\x85.jpg") == "a\\u2028b\\u2029c\\x85.jpg"
+
+
 def test_a_library_message_of_several_lines_reads_as_one_line_of_words():
     text = "Load model failed:\n  [ONNXRuntimeError] : 7 :\tINVALID_PROTOBUF\r\n"
     assert words(text) == "Load model failed: [ONNXRuntimeError] : 7 : INVALID_PROTOBUF"

@@ -186,10 +186,6 @@ class RowWriter:
         except FileNotFoundError:
             return True
 
-    def write(self, path: str, score: float | None, raw_score: float | None, error: str | None, **extra) -> dict:
-        """Write one row (``extra``: values of the columns after :data:`COLUMNS`); returns it as a dict."""
-        return self.write_row(result_row(path, score, raw_score, error, self.columns, **extra))
-
     def write_row(self, row: dict) -> dict:
         """Write ``row``, made by :func:`~arniqa.cli.result_files.result_row` with this writer's columns; returns it."""
         text = row_text(row, self.fmt, self.columns)

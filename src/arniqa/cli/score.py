@@ -12,7 +12,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.files import is_stream
+from ..utils.files import descriptor, is_stream
 from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
@@ -46,9 +46,6 @@ from .command import (
 )
 
 ROWS_KEPT = "the rows written so far are kept and --resume goes on from them"  # a run stopped with -o FILE
-# -o naming standard output: '-' as --files-from -, and /dev/stdout, which is a file when stdout is redirected to one
-# (its lock and settings file were then made in /dev, where only root may)
-STDOUT = ("-", "/dev/stdout")
 MISSING_PEEK = 1000  # paths that are not there, looked past for one that is, before the model loads
 
 
@@ -172,14 +169,16 @@ def score(
     one_model_source(checkpoint, weights_dir)
     if not paths and files_from is None:
         raise typer.BadParameter("give PATHS, or --files-from LIST")
-    if output is not None and str(output) in STDOUT:  # standard output, not a file named '-' (nor a file in /dev)
+    # standard output: '-' as --files-from -, or /dev/stdout, /dev/fd/1 (a file too, when stdout is redirected to one)
+    if output is not None and (str(output) == "-" or descriptor(output) == 1):
         output = None
     if output is None and sys.stdout is None:  # started with standard output closed (>&-)
         raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
     stream = output is not None and is_stream(output)  # -o /dev/null, a named pipe: written into as stdout is
     if resume and (output is None or stream):
         raise typer.BadParameter(
-            "--resume needs -o FILE" + (f", a file ({output} is a device or a pipe)" if stream else "")
+            "--resume needs -o FILE"
+            + (f", a file ({output} is a stream: a device, a pipe or an open descriptor)" if stream else "")
         )
     if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
         go_on(ROWS_KEPT)
@@ -254,7 +253,7 @@ def score(
                 fail_no_images(given, skipped_summary(skipped, broken, "score"))
             items = chain(missing, [first], items)
             had_rows = False
-            if output is not None and (resume or output.is_file()):
+            if output is not None and not stream and (resume or output.is_file()):
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                     had_rows = next(iter_done(output, fmt), None) is not None
                 except NotAResultFile as e:
@@ -320,7 +319,8 @@ def score(
             if output is None:
                 target = sys.stdout
             elif stream:  # each row is flushed: a write that failed (said already) leaves its bytes to close
-                target = open(output, "w", encoding="utf-8")
+                fd = descriptor(output)  # /dev/stderr: written where stderr is, not opened again (`2> log` cut)
+                target = open(output if fd is None else os.dup(fd), "w", encoding="utf-8")
                 stack.callback(_close_quietly, target)
             try:
                 failed = write_scores(

@@ -16,18 +16,24 @@ import torch
 
 from ..degradations.registry import NUM_LEVELS
 from ..models.explain import Explainer
+from .inputs import source_name
 
 
 @dataclass
 class Explanation:
     """Group probabilities (N, len(labels)) and severities (N,) of N images, in input order; ``sources``: each
     input's name, as :class:`~arniqa.inference.ScoreResult`'s (its path, or ``<input i>``), so
-    ``zip(e.sources, e)`` pairs them, as a score result's: iterating gives each image's :meth:`top` labels."""
+    ``zip(e.sources, e)`` pairs them, as a score result's (left out: ``<input i>``): iterating gives each image's
+    :meth:`top` labels."""
 
     labels: tuple[str, ...]
     probs: torch.Tensor
     severity: torch.Tensor
     sources: list[str] = field(default_factory=list, repr=False)  # left out: thousands of paths would flood a REPL
+
+    def __post_init__(self) -> None:
+        if not self.sources:  # built without names: each is named as a score result names an input without one
+            self.sources = [source_name(None, i) for i in range(len(self.probs))]
 
     def __len__(self) -> int:
         return len(self.probs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import random
 import signal
 import threading
@@ -99,13 +100,22 @@ def go_on_from(state: Path) -> str:
 
 
 def go_on(resume: str | Path | None, config: Config | None) -> str:
-    """How a run stopped outside its steps goes on: from ``resume``, else from a state.pt in its output folder,
-    else it trained nothing (a signal as it started, torchrun stopping it) and starts again. ``config``: None
-    before it is read."""
+    """How a run stopped outside its steps goes on: from the state.pt in its output folder when it is newer than
+    ``resume`` (written by this run, resumed from another folder's) or there is no ``resume``, else from
+    ``resume``, else it trained nothing (a signal as it started, torchrun stopping it) and starts again.
+    ``config``: None before it is read."""
     state = Path(config.output) / STATE_FILE if config is not None else None
-    if resume is None and state is not None and state.exists():
+    if state is not None and state.exists() and (resume is None or _mtime(state) >= _mtime(resume)):
         resume = state
     return resume_with(resume) if resume is not None else "nothing was trained: run the same command again"
+
+
+def _mtime(path: str | Path) -> int:
+    """When ``path`` was last written (ns), or 0 when it cannot be told (gone)."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except (OSError, ValueError):
+        return 0
 
 
 def rng_states() -> dict:

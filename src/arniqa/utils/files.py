@@ -251,13 +251,30 @@ def _permissions(path: str | os.PathLike) -> tuple[int | None, int | None]:
 
 
 def is_stream(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a device, a named pipe or a socket (``/dev/null``, ``/dev/stdout`` on a pipe, a FIFO):
-    written into as a stream, never replaced by a file, truncated or read back."""
+    """True when ``path`` is a device, a named pipe or a socket (``/dev/null``, a FIFO), or names one of this
+    process's open descriptors (:func:`descriptor`: ``/dev/stderr``, ``/dev/fd/1``), whatever it is open on, a
+    file included (``2> log``): written into as a stream, never replaced by a file, truncated or read back."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode) or descriptor(path) is not None
+
+
+def descriptor(path: str | os.PathLike) -> int | None:
+    """The number of this process's open descriptor that ``path`` names, through links or not (``/dev/stdout``,
+    ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``: 1, 2, N); None for any other path."""
+    folders = {os.path.realpath(f) for f in ("/dev/fd", "/proc/self/fd") if os.path.isdir(f)}  # /proc/PID/fd
+    path = os.path.abspath(path)
+    for _ in range(40):  # the links followed one by one (a loop of them ends)
+        folder, name = os.path.split(path)
+        if name.isascii() and name.isdigit() and os.path.realpath(folder) in folders:
+            return int(name)
+        try:
+            path = os.path.join(folder, os.readlink(path))
+        except (OSError, ValueError):  # no link
+            return None
+    return None
 
 
 _OWN_PATHS: list[str] = []  # the folders inside own_folder() (links resolved) and files inside own_files()

@@ -10,7 +10,8 @@ import sys
 # Unicode's bidirectional controls (Bidi_Control: marks, embeddings, overrides, isolates), which reorder the text
 # around them: a file named "\u202ertl.jpg" shows as "gpj.ltr", which can pass one kind of file off as another.
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls (NEL, U+0085, among them) and the line and paragraph separators, which break a line too
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _escaped(match: re.Match) -> str:
