@@ -350,6 +350,15 @@ def fail_no_images(paths: list[str], summary: str = "", give: str = IMAGE_INPUTS
     fail(no_images(paths, summary, give))
 
 
+def empty_inputs(named: list[str], total: int) -> str:
+    """The warning line, at the end of a run, for the ``total`` folders and shards named that held no image
+    (``named``: the first few), as a missing path has its error row."""
+    from ..data.folders import no_images
+    from ..utils.messages import warning_line
+
+    return warning_line(no_images(named, give=IMAGE_INPUTS, total=total))
+
+
 def reader_gone(err: BaseException | None) -> bool:
     """True when ``err`` is, or was raised while handling, a write into a pipe that no one reads any more (EPIPE:
     standard output or an output named by -o; typer turns it into exit 1)."""
