@@ -612,7 +612,7 @@ def test_score_and_map_explain_an_onnx_file_with_a_head_as_its_checkpoint(tmp_pa
         result = _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain")
         assert result.exit_code == EXIT_USAGE
         assert result.output == (
-            f"error: the model has no explanation head, and {plain} was exported without the embedding a head file "
+            f"error: this model has no explanation head, and {plain} was exported without the embedding a head file "
             "runs on; export it again with --explainer FILE, or with --embedding to pass --explainer FILE\n"
         )
         assert _run(*verb, photos / "p0.png", "--checkpoint", plain, "--explain", "--explainer", checkpoint).output == (

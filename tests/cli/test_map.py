@@ -387,3 +387,30 @@ def test_resume_says_what_is_done_and_left_at_the_start(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert result.exit_code == EXIT_INTERRUPTED, result.output
     assert result.stderr.startswith("resuming: 1 of 3 images already in maps/maps.csv; 2 images to map\n")
+
+
+def test_a_folder_named_that_holds_no_image_is_said_as_score_says_it_and_its_maps_are_none(tmp_path, monkeypatch):
+    """map passed over a folder or a shard named that held no image in silence, exit 0, where score warns. Now the
+    same line ends the run; a folder holding only the maps of an earlier run into it holds no image either."""
+    import tarfile
+
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("photos")
+    os.makedirs("empty")
+    Image.new("RGB", (32, 32), (200, 100, 50)).save("photos/a.png")
+    (tmp_path / "notes.txt").write_text("x")
+    with tarfile.open("labels.tar", "w") as tar:
+        tar.add("notes.txt", "0001.txt")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "16"]
+    result = CliRunner().invoke(app, ["map", "empty", "photos", "labels.tar", "-o", "maps", *model])
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stdout == "wrote 1 map to maps (maps.csv lists them)\n"
+    [line] = result.stderr.splitlines()
+    assert line.startswith("warning: empty, labels.tar: no image files found; give image files, or folders or tar")
+    # the maps written into empty/maps (PNG images) are map's own: empty holds no image, said on each run
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["map", "empty", "photos", "-o", "empty/maps", *model])
+        assert result.exit_code == EXIT_OK, result.output
+        assert result.stderr.startswith("warning: empty: no image files found;"), result.stderr
+    assert sorted(os.listdir("empty/maps")) == [".maps.csv.arniqa.json", "a.map.npy", "a.map.png", "maps.csv"]

@@ -58,9 +58,9 @@ def test_paths_and_formats(tmp_path):
     (tmp_path / "d" / "s").mkdir(parents=True)
     for name in ("d/b.png", "d/s/a.jpg", "d/notes.txt"):
         (tmp_path / name).write_bytes(b"")
-    got, skipped, broken = collect_paths([tmp_path / "missing.png", tmp_path / "d"])
+    got, skipped, broken, empty = collect_paths([tmp_path / "missing.png", tmp_path / "d"])
     assert got == [str(tmp_path / "missing.png"), str(tmp_path / "d/b.png"), str(tmp_path / "d/s/a.jpg")]
-    assert skipped == [str(tmp_path / "d/notes.txt")] and broken == []
+    assert skipped == [str(tmp_path / "d/notes.txt")] and broken == [] and empty == []
     assert (
         format_for("x.JSON", None) == "json"
         and format_for(None, None) == "csv"

@@ -428,7 +428,12 @@ def test_a_folder_named_that_holds_no_image_is_said_beside_the_rows(tiny, tmp_pa
 @pytest.mark.parametrize(
     "args, said",
     [
-        (["--explain"], "the model has no explanation head; pass --explainer FILE"),  # the published model has none
+        # the published model has none; before: "the model has ...; pass --explainer FILE (arniqa explain fit)", where
+        # the API said "this model has ...; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
+        (
+            ["--explain"],
+            "this model has no explanation head; fit one with `arniqa explain fit` and pass --explainer FILE\n",
+        ),
         (["--explainer", "head.safetensors"], "head.safetensors: no such"),
         (["--precision", "int8", "--calibrate", "photos"], "photos: no such folder"),
     ],

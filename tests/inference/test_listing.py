@@ -104,6 +104,26 @@ def test_a_folder_or_shard_named_that_holds_no_image_is_reported(tmp_path):
     assert empty == [str(tmp_path / n) for n in ("x.jpg", "empty", "notes", "labels.tar")]
 
 
+def test_an_output_folder_excluded_gives_no_item_and_nothing_said_of_its_files(tmp_path):
+    # arniqa map's output inside an input: its maps are no input, and a folder holding only them is empty
+    for folder in ("photos/maps", "old/maps"):
+        (tmp_path / folder).mkdir(parents=True)
+    photo = str(_png(tmp_path / "photos" / "a.png"))
+    _png(tmp_path / "photos" / "maps" / "a.map.png")
+    (tmp_path / "photos" / "maps" / "maps.csv").write_text("path\n")
+    (tmp_path / "photos" / "maps" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    _png(tmp_path / "old" / "maps" / "b.map.png")
+    skipped, broken, empty = [], [], []
+    out = tmp_path / "photos" / "maps"
+    given = [tmp_path / "photos", out / "a.map.png"]
+    items = iter_inputs(given, skipped.append, lambda path, why: broken.append(path), empty.append, exclude=out)
+    assert list(items) == [photo] and skipped == broken == [] and empty == []
+    given = [tmp_path / "photos", tmp_path / "old"]
+    items = iter_inputs(given, skipped.append, lambda path, why: broken.append(path), empty.append, tmp_path / "old")
+    assert list(items) == [photo, str(out / "a.map.png")] and empty == [str(tmp_path / "old")]
+    assert skipped == [str(out / "maps.csv")] and broken == [str(out / "gone.png")]  # outside the excluded: said
+
+
 def test_a_name_too_long_for_the_system_is_an_error_row_and_the_run_goes_on(tmp_path):
     # before: a name over NAME_MAX (255 bytes; a stray line of a list) stopped the run with an OSError traceback
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")

@@ -228,9 +228,12 @@ def test_names_that_are_not_utf8_reach_the_workers_as_they_are(tmp_path, monkeyp
 def test_map_batches_class_asked_to_explain_a_model_without_a_head_is_refused_when_made(tmp_path):
     """ArniqaScorer(explain=True) on a model with no explanation head was made, and each batch raised then, once
     the data was flowing through the actors."""
-    from tiny_arniqa import tiny_onnx
+    from tiny_arniqa import _tiny_model
 
-    _, _, model = tiny_onnx(tmp_path / "tiny.onnx")
+    from arniqa.inference.onnx_export import export_onnx
+
+    # with the embedding: a head file could run on it (one without says to export it again, tests/inference)
+    model = export_onnx(*_tiny_model(), tmp_path / "tiny.onnx", protocol="whole", embedding=True)
     with pytest.raises(ValueError, match=f"^{model}: this model has no explanation head; fit one with"):
         ArniqaScorer(str(model), explain=True)
 

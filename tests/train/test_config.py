@@ -435,6 +435,50 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
 
 
 @pytest.mark.parametrize(
+    "text, override, said",
+    [
+        (
+            "model:\n  backbone: on\n",
+            None,
+            "config key model.backbone: expected text, got true (YAML reads yes, no, on and off as true or false); "
+            'quote the word to give it as text: "yes" or "on"',
+        ),
+        (
+            None,
+            "model.backbone=no",
+            "config key model.backbone: expected text, got false (YAML reads yes, no, on and off as true or false); "
+            'quote the word to give it as text: "no" or "off"',
+        ),
+        (
+            "output: 2024-01-05\n",
+            None,
+            "config key output: expected text, got 2024-01-05 (YAML reads it as a date); quote it to give it as text: "
+            '"2024-01-05"',
+        ),
+        (None, "output=2024-01-05T10:00:00Z", "(YAML reads it as a date); quote it to give it as text"),
+    ],
+)
+def test_a_text_key_that_yaml_read_as_true_false_or_a_date_says_to_quote_it(tmp_path, text, override, said):
+    # before: "expected text, got true" of backbone: on, with nothing of why, nor what to do
+    path = None
+    if text is not None:
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override] if override else [])
+    assert str(err.value).endswith(said)
+
+
+def test_a_text_key_quoted_is_the_text_it_looks_like(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text('model:\n  backbone: "on"\n  init: random\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ['output="2024-01-05"'])
+    assert str(err.value).endswith("invalid config: model.backbone must be resnet50 or se_resnet50, got 'on'")
+    assert load_config(None, ['output="2024-01-05"', "model.init=random"]).output == "2024-01-05"
+
+
+@pytest.mark.parametrize(
     "file_text, item, said, fixed",
     [
         (

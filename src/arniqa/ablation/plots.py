@@ -11,7 +11,7 @@ import numpy as np
 from ..evaluate.report import png_writer
 from ..utils.files import Writer
 from ..utils.names import count
-from .config import AblationConfig
+from .config import SYNTHETIC, AblationConfig
 from .stats import LABELS, METRICS, read_logs
 
 
@@ -24,9 +24,7 @@ def curve_points(summary: dict, bench: str) -> dict[str, dict[int, dict[int, flo
     return points
 
 
-def plot_curves(
-    config: AblationConfig, summary: dict, out: Path, bench: str = "synthetic"
-) -> tuple[Path, Writer] | None:
+def plot_curves(config: AblationConfig, summary: dict, out: Path, bench: str = SYNTHETIC) -> tuple[Path, Writer] | None:
     """Learning curves: probe median SRCC on ``bench`` against step (thin: seeds, thick: mean over
     seeds, at the steps every seed has) beside the training loss (running mean over 20 log rows)."""
     from matplotlib.figure import Figure

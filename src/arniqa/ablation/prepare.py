@@ -99,7 +99,7 @@ def prepare_benchmarks(
     from ..data.synthetic import KADID_TYPES, build_synthetic  # here: it imports torch
 
     types = tuple(config.synthetic.types or KADID_TYPES)
-    root = out / "benchmarks" / "synthetic"
+    root = out / "benchmarks" / SYNTHETIC
     t0 = time.perf_counter()
     build_synthetic([Path(p) for p in holdout], root, config.size, config.synthetic.seed, types)
     console.print(

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from ..degradations.registry import GROUPS
-from .config import AblationConfig
+from .config import SYNTHETIC, AblationConfig
 from .layout import RESULT_SCHEMA, read_json, result_path, run_folder, stage_step
 
 METRICS = ("srcc", "plcc", "mono", "mono_tau")
@@ -116,7 +116,7 @@ def summarise(config: AblationConfig, results: dict) -> dict[str, Any]:
     """Per benchmark: every run's numbers, mean, std and t interval over seeds per variant and
     stage, the per-seed paired differences of each variant minus the baseline (same seed, same
     stage), and the same differences of the SRCC within each distortion group (``groups``)."""
-    benchmarks = sorted({b for r in results.values() for b in r["benchmarks"]}, key=lambda b: (b != "synthetic", b))
+    benchmarks = sorted({b for r in results.values() for b in r["benchmarks"]}, key=lambda b: (b != SYNTHETIC, b))
     summary: dict[str, Any] = {"baseline": config.baseline, "benchmarks": {}}
     for bench in benchmarks:
         runs = [

@@ -220,12 +220,9 @@ def check_head(explain: bool, explainer, checkpoint, scorer=None) -> None:
     checkpoint's. The published model has none: that fails before it loads (or downloads); a loaded ``scorer``
     without one fails too."""
     if explain and explainer is None and (checkpoint is None or getattr(scorer, "explainer", True) is None):
-        advice = None
-        if scorer is not None:  # an ONNX file exported without the embedding: --explainer does not help
-            from ..inference.scorer import no_explainer
+        from ..inference.scorer import explainer_missing  # the API's line, with the option that gives a head
 
-            advice = no_explainer(getattr(scorer, "engine", None), "pass --explainer FILE")
-        fail(f"the model has no explanation head{advice or '; pass --explainer FILE (arniqa explain fit)'}")
+        fail(explainer_missing(getattr(scorer, "engine", None), "pass --explainer FILE"))
 
 
 def check_model_files(model, weights_dir, regressor, explainer) -> None:
@@ -348,6 +345,15 @@ def fail_no_images(paths: list[str], summary: str = "", give: str = IMAGE_INPUTS
     from ..data.folders import no_images
 
     fail(no_images(paths, summary, give))
+
+
+def empty_inputs(named: list[str], total: int) -> str:
+    """The warning line, at the end of a run, for the ``total`` folders and shards named that held no image
+    (``named``: the first few), as a missing path has its error row."""
+    from ..data.folders import no_images
+    from ..utils.messages import warning_line
+
+    return warning_line(no_images(named, give=IMAGE_INPUTS, total=total))
 
 
 def reader_gone(err: BaseException | None) -> bool:

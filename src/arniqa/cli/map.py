@@ -17,7 +17,6 @@ from ..utils.files import (
     csv_line,
     escape_name,
     fit_stem,
-    inside,
     output_lock,
     text_writer,
     unescape_name,
@@ -34,6 +33,7 @@ from .command import (
     check_settings,
     checkpoint_option,
     device_option,
+    empty_inputs,
     engine_option,
     explainer_option,
     fail,
@@ -114,11 +114,8 @@ def map_images(
     except ValueError as e:
         fail(str(e))
     check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
-    listed = collect_paths(paths)  # a rerun into a folder among the inputs must not map the maps:
-    files = [f for i, f in enumerate(listed.files) if not inside(source_name(f, i), output)]
-    # nor say what else the maps' folder holds (maps.csv, .npy) was skipped
-    skipped = [f for f in listed.skipped if not inside(f, output)]
-    broken = [(f, why) for f, why in listed.broken if not inside(f, output)]
+    # a rerun into a folder among the inputs must not map the maps, nor say the rest (maps.csv, .npy) was skipped
+    files, skipped, broken, empty = collect_paths(paths, exclude=output)
     if not files:
         fail_no_images([str(p) for p in paths], skipped_summary(skipped, broken, "map"))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
@@ -217,6 +214,8 @@ def map_images(
         )
     if summary := skipped_summary(skipped, broken, "map"):  # as score says it
         typer.secho(summary, err=True, fg="yellow")
+    if empty:
+        typer.secho(empty_inputs(empty, len(empty)), err=True, fg="yellow")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -36,9 +36,10 @@ class Collected(NamedTuple):
     skipped: list[str]  # files in the folders that no decoder can open
     broken: list[tuple[str, str]]  # (path, why) of the folders' entries that are no file: broken links, FIFOs,
     # links to folders (not followed)
+    empty: list[str]  # the folders and shards named that hold no image
 
 
-def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
+def collect_paths(paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None) -> Collected:
     """The files to score, in order: each argument as given, folders replaced by the image files under them
     (recursively, sorted; links to folders are not followed, system folders not entered): files with an extension
     PIL can open, and files whose header a decoder recognises. The other files in the folders are ``skipped``;
@@ -46,12 +47,16 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> Collected:
     folders are ``broken``. A file named directly is kept (missing or undecodable, it becomes an error row), but a
     Mac's AppleDouble file that is no image is skipped. An argument that does not exist is expanded as a brace
     pattern (``shards/{000000..000099}.tar``); tar shards (``.tar``, given or in folders) are replaced by their
-    image members (:mod:`arniqa.inference.shards`). All in memory: ``arniqa score`` lists lazily
-    (:func:`arniqa.inference.listing.iter_inputs`, the same rules)."""
+    image members (:mod:`arniqa.inference.shards`); the folders and shards named that give none are ``empty``.
+    ``exclude``: an output folder among the inputs, whose files are none of these. All in memory: ``arniqa score``
+    lists lazily (:func:`arniqa.inference.listing.iter_inputs`, the same rules)."""
     skipped: list[str] = []
     broken: list[tuple[str, str]] = []
-    files = list(iter_inputs(paths, skipped.append, lambda path, why: broken.append((path, why))))
-    return Collected(files, skipped, broken)
+    empty: list[str] = []
+    files = list(
+        iter_inputs(paths, skipped.append, lambda path, why: broken.append((path, why)), empty.append, exclude)
+    )
+    return Collected(files, skipped, broken, empty)
 
 
 def write_scores(

@@ -17,7 +17,6 @@ from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
-    IMAGE_INPUTS,
     app,
     check_head,
     check_model_files,
@@ -26,6 +25,7 @@ from .command import (
     checkpoint_option,
     connect_ray,
     device_option,
+    empty_inputs,
     engine_option,
     explainer_option,
     fail,
@@ -145,13 +145,12 @@ def score(
     from PIL import Image
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-    from ..data.folders import Broken, no_images, skipped_kind, skipped_summary
+    from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
     from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
-    from ..utils.messages import warning_line
     from .result_files import (
         COLUMNS,
         EXPLAIN_COLUMNS,
@@ -380,7 +379,7 @@ def score(
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     if empty.count:  # named as a missing path is, which has its row
-        err.print(warning_line(no_images(empty.named, give=IMAGE_INPUTS, total=empty.count)), style="yellow")
+        err.print(empty_inputs(empty.named, empty.count), style="yellow")
     raise typer.Exit(EXIT_FAILED if failed or counts["resumed failed"] else EXIT_OK)
 
 

@@ -23,7 +23,7 @@ from itertools import chain
 from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, walk
-from ..utils.files import utf16
+from ..utils.files import inside, utf16
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
@@ -108,16 +108,27 @@ def iter_inputs(
     skipped: Callable[[str], object] = lambda f: None,
     on_broken: Callable[[str, str], object] = lambda path, why: None,
     on_empty: Callable[[str], object] = lambda path: None,
+    exclude: str | os.PathLike | None = None,
 ) -> Iterator:
     """The items to score, in order: paths (str) and tar shard items; ``skipped(path)`` is called for each
     file in a folder that no decoder can open (and each AppleDouble file named), ``on_broken(path, why)`` for
     each entry in a folder that is no file (dangling link, link loop, FIFO, socket, device, link to a folder:
     not followed) and each system folder in one (not entered), ``on_empty(path)`` for each folder or shard named
-    that gives no item (no image file in it)."""
+    that gives no item (no image file in it). ``exclude``: a command's output folder, which may lie among its inputs
+    (arniqa map's): nothing in its tree is an item, nor skipped or broken (a folder named holding only it is empty)."""
+    broken = on_broken
+    if exclude is not None:
+
+        def broken(path: str, why: str) -> None:
+            if not inside(path, exclude):
+                on_broken(path, why)
+
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
-                yield from _given(_folder_items(p, skipped, on_broken), p, on_empty)
+                yield from _given(_folder_items(p, skipped, broken, exclude), p, on_empty)
+            elif exclude is not None and inside(p, exclude):
+                continue
             elif is_apple_double(p) and os.path.isfile(p) and not is_image(p):
                 skipped(str(p))
             elif is_shard(p):
@@ -126,8 +137,15 @@ def iter_inputs(
                 yield str(p)
 
 
-def _folder_items(folder: Path, skipped: Callable[[str], object], on_broken: Callable[[str, str], object]) -> Iterator:
+def _folder_items(
+    folder: Path,
+    skipped: Callable[[str], object],
+    on_broken: Callable[[str, str], object],
+    exclude: str | os.PathLike | None = None,
+) -> Iterator:
     for f in walk(folder, on_broken):
+        if exclude is not None and inside(f, exclude):
+            continue
         if is_shard(f):
             yield from shard_items(f)
         elif is_image(f):

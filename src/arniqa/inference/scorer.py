@@ -45,11 +45,11 @@ if TYPE_CHECKING:
 
 ENGINES = ("torch", "onnxruntime")
 NO_HEAD = "this model has no explanation head"
-NO_EXPLAINER = f"{NO_HEAD}; fit one with `arniqa explain fit` and pass explainer=FILE to load()"
+LOAD_EXPLAINER = "pass explainer=FILE to load()"  # how the API gives a head; the CLI: --explainer FILE
 PRECISIONS = (*AUTOCAST_PRECISIONS, "int8")  # bf16, fp16: torch autocast; int8: an ONNX Runtime file
 
 
-def no_explainer(engine, give: str = "pass explainer=FILE to load()") -> str | None:
+def no_explainer(engine, give: str = LOAD_EXPLAINER) -> str | None:
     """What follows "no explanation head" for an ONNX file exported without the embedding, which a head file given
     (``give``) runs on: that it must be exported again; None for another engine, where ``give`` is the advice."""
     if isinstance(engine, OnnxEngine) and "embedding" not in engine.outputs:
@@ -60,11 +60,11 @@ def no_explainer(engine, give: str = "pass explainer=FILE to load()") -> str | N
     return None
 
 
-def explainer_missing(engine) -> str:
-    """The line of a model with no explanation head, run by ``engine``: :data:`NO_EXPLAINER`, or for an ONNX file
-    that a head file cannot run on, :func:`no_explainer`."""
-    advice = no_explainer(engine)
-    return NO_HEAD + advice if advice else NO_EXPLAINER
+def explainer_missing(engine, give: str = LOAD_EXPLAINER) -> str:
+    """The one line of a model with no explanation head, run by ``engine`` (None: not loaded yet), for the API and
+    the CLI alike: fit one and ``give`` it (how the caller names a head file), or for an ONNX file that a head file
+    cannot run on, :func:`no_explainer`."""
+    return NO_HEAD + (no_explainer(engine, give) or f"; fit one with `arniqa explain fit` and {give}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ values parsed as YAML scalars (``true``, ``1e-3``, ``[1, 2]``, ``null``). Unknow
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -515,5 +516,18 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(f"config key {key}: expected {yaml_kind(default)}, got {yaml_value(value)}")
+        read_as = _read_as(value) if isinstance(default, str) else ""
+        raise ConfigError(f"config key {key}: expected {yaml_kind(default)}, got {yaml_value(value)}{read_as}")
     return value
+
+
+def _read_as(value: Any) -> str:
+    """What follows the problem of a text key given ``value``, where YAML 1.1 read a plain word as something else:
+    ``yes``/``no``/``on``/``off`` as true or false, ``2024-01-05`` as a date; "" for other values."""
+    if isinstance(value, bool):
+        quoted = '"yes" or "on"' if value else '"no" or "off"'
+        return f" (YAML reads yes, no, on and off as true or false); quote the word to give it as text: {quoted}"
+    if isinstance(value, datetime.date):  # a time too (2024-01-05T10:00:00Z), shown as YAML writes it back
+        quoted = f': "{yaml_value(value)}"' if type(value) is datetime.date else ""
+        return f" (YAML reads it as a date); quote it to give it as text{quoted}"
+    return ""
