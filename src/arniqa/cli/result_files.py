@@ -27,7 +27,6 @@ from ..utils.files import (
     NO_SPACE,
     SETTINGS_SUFFIX,
     atomic_write,
-    cannot_read,
     csv_line,
     escape_name,
     json_writer,
@@ -35,6 +34,7 @@ from ..utils.files import (
     parse_json,
     short_digest,
     unescape_name,
+    unreadable,
 )
 from ..utils.messages import printable
 from ..utils.names import count
@@ -137,8 +137,8 @@ def output_error(
 
 def read_error(path: str | os.PathLike, e: OSError) -> OutputError:
     """The :class:`OutputError` for ``e``, raised while reading the result file ``path``: as a photo's
-    (:func:`~arniqa.utils.files.cannot_read`), not as a write's."""
-    return OutputError("{}: {}; {}".format(printable(str(path)), *cannot_read(e)))
+    (:func:`~arniqa.utils.files.unreadable`), not as a write's."""
+    return OutputError(unreadable(path, e))
 
 
 def _file_in_the_way(path: Path) -> Path | None:

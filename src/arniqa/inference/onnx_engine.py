@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
-from ..utils.files import cannot_read
+from ..utils.files import unreadable
 from ..utils.messages import words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
@@ -141,7 +141,7 @@ class OnnxEngine:
             with open(self.path, "rb"):
                 pass
         except OSError as e:
-            raise ValueError("{}: {}; {}".format(self.path, *cannot_read(e))) from None
+            raise ValueError(unreadable(self.path, e)) from None
         self.meta = read_sidecar(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()

@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..constants import QUALITY_DIM, STATE_FILE
-from ..utils.files import Writer, atomic_writes, cannot_read, parse_json, sha256_of
+from ..utils.files import Writer, atomic_writes, parse_json, sha256_of, unreadable
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, key_differences, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, is_onnx, no_such_file, part_path, preview_keys
@@ -180,7 +180,7 @@ def arniqa_metadata(path) -> dict | None:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         if isinstance(e, OSError) and e.errno is not None:  # the system's refusal (no read permission), not the file's
-            raise WeightsError("{}: {}; {}".format(path, *cannot_read(e))) from None
+            raise WeightsError(unreadable(path, e)) from None
         if path.name == STATE_FILE:  # a training run's state (optimiser, RNG states...), beside its model
             raise WeightsError(
                 f"{path}: the resumable state of an `arniqa train` run, not a checkpoint; give the run's model: "

@@ -19,7 +19,7 @@ import yaml
 from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
-from ..utils.files import MAX_NESTING, PATH_ERRORS, cannot_read
+from ..utils.files import MAX_NESTING, PATH_ERRORS, unreadable
 from ..utils.messages import words
 from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
@@ -259,7 +259,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
                 raise error(
                     f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file"
                 ) from err
-            raise error("{}: {}; {}".format(path, *cannot_read(err))) from err
+            raise error(unreadable(path, err)) from err
         except UnicodeDecodeError as err:
             raise error(f"{path}: not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})") from err
         except yaml.YAMLError as err:

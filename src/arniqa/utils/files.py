@@ -34,7 +34,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .messages import one_line, say
+from .messages import one_line, printable, say
 
 try:
     import fcntl
@@ -258,7 +258,7 @@ def is_stream(path: str | os.PathLike) -> bool:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode) or descriptor(path) is not None
+    return (not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)) or descriptor(path) is not None
 
 
 def descriptor(path: str | os.PathLike) -> int | None:
@@ -418,6 +418,11 @@ def cannot_read(e: OSError) -> tuple[str, str]:
     """The problem and the fix of a file the system will not read (an image, a checkpoint)."""
     fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
     return f"cannot read file ({e.strerror or e})", fix
+
+
+def unreadable(path: str | os.PathLike, e: OSError) -> str:
+    """The line of a file the system will not read: ``PATH: problem; fix`` (:func:`cannot_read`)."""
+    return "{}: {}; {}".format(printable(os.fspath(path)), *cannot_read(e))
 
 
 def out_of_space(err: BaseException | None) -> OSError | None:
