@@ -379,3 +379,30 @@ def test_an_error_on_a_terminal_is_a_line_of_its_own_not_after_the_spinner(tmp_p
     problem = "jpeg codes images of at most 65500 px on a side, got (2, 65501); downscale or crop it"
     line = f"error: wide.png: {problem}" if verb == "distort" else "error: no tiles today"
     assert [text for text in screen.splitlines() if "error:" in text] == [line]
+
+
+def test_distort_keeps_a_png_profile_past_pils_limit_and_says_when_the_output_cannot_hold_one(photo, tmp_path):
+    """A PNG's ICC profile over PIL's 1 MiB limit was dropped from the output without a word (read as none); a
+    BMP output, which holds no profile, dropped it silently too."""
+    from arniqa.data.images import PROFILE_MAX, open_image
+
+    big = _profile() + bytes(range(256)) * (2 << 12)  # 2 MiB more: a LUT-based profile's size
+    tagged = tmp_path / "tagged.png"
+    Image.open(photo).convert("RGBA").save(tagged, icc_profile=big)
+    out = tmp_path / "o.png"
+    result = runner.invoke(app, ["distort", str(tagged), "-n", "gaublur", "-l", "1", "-o", str(out)])
+    assert result.exit_code == 0 and "warning" not in messages(result), messages(result)
+    assert open_image(out).info["icc_profile"] == big  # PIL's own decoder refuses a profile this size
+    bmp = tmp_path / "o.bmp"
+    result = runner.invoke(app, ["distort", str(tagged), "-n", "gaublur", "-l", "1", "-o", str(bmp)])
+    assert result.exit_code == 0, messages(result)
+    said = f"warning: {bmp}: written without the input's colour profile (BMP files hold none); write a .png to keep it"
+    assert said in messages(result).splitlines()
+    huge = _profile() + bytes(PROFILE_MAX)  # past what a JPEG holds: PIL would write a broken profile
+    Image.open(photo).save(tmp_path / "huge.tif", icc_profile=huge)
+    jpg = tmp_path / "o.jpg"
+    result = runner.invoke(app, ["distort", str(tmp_path / "huge.tif"), "-n", "gaublur", "-l", "1", "-o", str(jpg)])
+    assert result.exit_code == 0, messages(result)
+    assert f"({len(huge):,} bytes, more than the 16,707,345 a JPEG holds)" in messages(result)
+    with Image.open(jpg) as written:
+        assert "icc_profile" not in written.info

@@ -1059,3 +1059,143 @@ def test_draft_decodes_a_heic_by_the_thumbnail_stored_in_it(tmp_path):
     encoded = np.asarray(Image.open(buffer), np.float64)
     assert drafted.shape == whole.shape == (64, 96, 3)
     assert np.abs(drafted - whole).mean() < np.abs(encoded - whole).mean() / 2
+
+
+def _icon(entries: list[tuple[int, Image.Image]]) -> bytes:
+    """An ICO file of PNG images, each with the colour depth (bits per pixel) its directory entry states, laid
+    out as the ICO format puts them: a 6-byte header, a 16-byte entry per image, then the images."""
+    pngs = []
+    for _, image in entries:
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    at = 6 + 16 * len(entries)
+    out = [struct.pack("<HHH", 0, 1, len(entries))]
+    for (bpp, image), png in zip(entries, pngs):
+        out.append(struct.pack("<BBBBHHII", image.width % 256, image.height % 256, 0, 0, 1, bpp, len(png), at))
+        at += len(png)
+    return b"".join(out + pngs)
+
+
+def test_an_icon_gives_its_largest_image_at_its_deepest_colour(tmp_path):
+    """PIL opens an ICO's largest size at its lowest colour depth: of a 32x32 icon held in 8 and 32 bits the
+    16-colour image was scored."""
+    full = _noise(32, 32)
+    few = Image.fromarray(full).quantize(16)  # the same picture in 16 colours
+    small = Image.fromarray(_noise(16, 16))
+    for order in ((8, 32), (32, 8)):
+        by_depth = {8: few, 32: Image.fromarray(full)}
+        icon = _icon([(32, small), *((bpp, by_depth[bpp]) for bpp in order)])
+        (tmp_path / "i.ico").write_bytes(icon)
+        for got in (open_image(tmp_path / "i.ico"), decode_image(icon, "i.ico")):
+            np.testing.assert_array_equal(np.asarray(got), full)
+    largest = _icon([(32, small), (8, few)])  # the largest size wins over a deeper smaller one
+    np.testing.assert_array_equal(np.asarray(decode_image(largest, "l.ico")), np.asarray(few.convert("RGB")))
+
+
+def _frames(fmt: str, frames: list[np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    first, *rest = (Image.fromarray(f) for f in frames)
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    first.save(buf, fmt, save_all=bool(rest), append_images=rest, duration=100, **options)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_an_animated_image_gives_its_first_frame_and_says_so(tmp_path, fmt):
+    """The first frame of an animation was scored without a word; it still is (as pyiqa scores it), and the image
+    is marked so that scoring warns."""
+    from arniqa.data.images import first_frame_note
+
+    flat = [np.zeros((12, 10, 3), np.uint8) for _ in range(3)]
+    for i, (f, colour) in enumerate(zip(flat, [(255, 0, 0), (0, 0, 255), (0, 255, 0)])):
+        f[:, : 4 + 2 * i] = colour  # few colours: a GIF's palette holds them exactly
+    for frames, animated in ((flat, True), (flat[:1], False)):
+        data = _frames(fmt, frames)
+        path = tmp_path / f"a.{fmt.lower()}"
+        path.write_bytes(data)
+        with Image.open(path) as img:
+            assert getattr(img, "n_frames", 1) == len(frames)  # the file is what it should be
+        for got in (open_image(path), decode_image(data, path.name)):
+            np.testing.assert_array_equal(np.asarray(got), flat[0])
+            note = first_frame_note(got, path.name)
+            if animated:
+                assert (
+                    note
+                    == f"{path.name}: an animated or multi-page image; its first frame is scored, the others are not"
+                )
+            else:
+                assert note is None
+
+
+def test_a_camera_mpo_is_not_taken_for_an_animation(tmp_path):
+    """An MPO (a JPEG holding a preview or a stereo pair's second view) is one photo, not frames."""
+    from arniqa.data.images import first_frame_note
+
+    path = tmp_path / "c.jpg"
+    photo, preview = Image.fromarray(_pattern()), Image.fromarray(_pattern()[::2, ::2].copy())
+    photo.save(path, "MPO", save_all=True, append_images=[preview])
+    with Image.open(path) as img:
+        assert img.format == "MPO" and img.n_frames == 2
+    assert first_frame_note(open_image(path), "c.jpg") is None
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_png_colour_profile_past_pils_limit_is_read_and_the_image_decoded(tmp_path, mode):
+    """A PNG whose ICC profile unpacks past PIL's 1 MiB limit (PNG allows it, PIL writes it) lost its profile
+    (an RGB one, through Wuffs) or was an error naming an 'EXIF or XMP text chunk' (RGBA, through PIL)."""
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    big = srgb + bytes(range(256)) * (5 << 12)  # 5 MiB more
+    a = _pattern()
+    path = tmp_path / "big.png"
+    Image.fromarray(a).convert(mode).save(path, icc_profile=big)
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):  # PIL's decoder refuses it
+        Image.open(path).load()
+    for got in (open_image(path), decode_image(path.read_bytes(), "big.png")):
+        np.testing.assert_array_equal(np.asarray(got), a)
+        assert got.info["icc_profile"] == big
+    assert can_identify(path)
+
+
+def test_a_png_colour_profile_bomb_is_not_unpacked_past_the_bound(tmp_path):
+    import tracemalloc
+
+    from arniqa.data.images import PROFILE_MAX
+
+    assert PROFILE_MAX == 255 * (65533 - 14)  # JPEG: 255 APP2 segments of 65,533 bytes, 14 of them a header
+    a = _pattern()
+    path = tmp_path / "bomb.png"
+    Image.fromarray(a).convert("RGBA").save(path, icc_profile=bytes(256 << 20))  # 256 MiB in a 256 KB chunk
+    tracemalloc.start()
+    try:
+        got = open_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(np.asarray(got), a)
+    assert "icc_profile" not in got.info and peak < 3 * PROFILE_MAX, peak
+
+
+def test_a_palette_png_with_transparency_a_pa_image_and_a_16_bit_rgb_png(tmp_path):
+    """The modes left untested: a palette PNG with a tRNS chunk (PIL opens it as P, its transparency in info),
+    a PA image (alpha dropped), a 16-bit RGB PNG (PIL keeps the high byte of each sample)."""
+    palette = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (10, 20, 30)]
+    idx = (np.arange(12 * 16).reshape(12, 16) % 4).astype(np.uint8)
+    img = Image.fromarray(idx, "P")
+    img.putpalette([v for rgb in palette for v in rgb])
+    img.save(tmp_path / "t.png", transparency=bytes([0, 128, 255, 255]))  # colour 0 transparent, 1 half
+    with Image.open(tmp_path / "t.png") as opened:
+        assert opened.mode == "P" and "transparency" in opened.info
+    expected = np.array(palette, np.uint8)[idx]
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "t.png")), expected)
+    pa = img.convert("PA")
+    assert pa.mode == "PA"
+    np.testing.assert_array_equal(np.asarray(images.to_rgb(pa)), expected)
+    v = np.random.default_rng(0).integers(0, 65536, (5, 7, 3)).astype(np.uint16)
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in v)  # filter 0, big-endian samples
+    ihdr = struct.pack(">IIBBBBB", 7, 5, 16, 2, 0, 0, 0)
+    data = b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", ihdr), _png_chunk(b"IDAT", zlib.compress(rows))])
+    (tmp_path / "d.png").write_bytes(data + _png_chunk(b"IEND", b""))
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "d.png")), (v >> 8).astype(np.uint8))

@@ -1110,3 +1110,41 @@ def test_explaining_an_onnx_file_without_a_head_says_what_helps_with_or_without_
         ValueError, match=r"^this model has no explanation head; fit one with `arniqa explain fit` and "
     ):
         load(embedded, device="cpu").explain(photo)
+
+
+def test_an_animated_file_scores_its_first_frame_with_one_warning_naming_it(tmp_path):
+    """An animated GIF was scored on its first frame without a word. Now a warning names it, once per file."""
+    import warnings
+
+    scorer = _stand_in(batch_size=2, workers=2)
+    first, second = _images(2)
+    first = first[:6, :7]
+    Image.fromarray(first).save(tmp_path / "first.png")
+    anim = tmp_path / "anim.webp"
+    Image.fromarray(first).save(anim, save_all=True, append_images=[Image.fromarray(second[:6, :7])], lossless=True)
+    Image.fromarray(first).save(tmp_path / "still.webp", lossless=True)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        r = scorer.score([str(anim), str(tmp_path / "still.webp"), str(anim)])
+    assert [str(w.message) for w in said] == [
+        f"{anim}: an animated or multi-page image; its first frame is scored, the others are not"
+    ] * 2  # one per input of an animated file; none for the still one
+    assert r.tolist() == pytest.approx([float(scorer.score(str(tmp_path / "first.png")))] * 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("protocol", ["whole", "pyiqa", "crops"])
+def test_a_one_pixel_image_scores(tmp_path, protocol):
+    """A 1x1 PNG or JPEG gets a score: in whole and pyiqa that of a uniform image of its colour (each view of
+    either is that colour); in crops, a finite one (its crops are black but one pixel)."""
+    from tiny_score import load as stand_in
+
+    scorer = stand_in(protocol=protocol)
+    for suffix in (".png", ".jpg"):
+        path = tmp_path / f"one{suffix}"
+        Image.fromarray(np.array([[[200, 120, 40]]], np.uint8)).save(path)
+        r = scorer.score(str(path))
+        assert len(r) == 1 and np.isfinite(float(r))
+        if protocol != "crops":
+            colour = np.asarray(Image.open(path).convert("RGB"))[0, 0]
+            uniform = np.broadcast_to(colour, (4, 4, 3)).copy()
+            assert float(r) == pytest.approx(float(scorer.score(uniform)), abs=1e-5)

@@ -41,13 +41,27 @@ def _image_output(out: Path, source: Path | None) -> str:
     return kind
 
 
+PROFILE_WRITERS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "TIFF", "AVIF", "HEIF"})  # whose writers take a profile
+
+
 def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None) -> None:
     """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was. The RGB
-    ICC profile of the ``source`` image goes with it, so viewers show its colours as they show the source's (a
-    format whose Pillow writer takes no profile is written without)."""
-    from ..data.images import rgb_profile
+    ICC profile of the ``source`` image goes with it, so viewers show its colours as they show the source's; a
+    format that cannot hold it (none, or past a JPEG's :data:`~arniqa.data.images.PROFILE_MAX` bytes) is written
+    without, with a warning."""
+    from ..data.images import PROFILE_MAX, rgb_profile
+    from ..utils.messages import say, warning_line
 
     profile = None if source is None else rgb_profile(source)
+    if profile is not None and kind not in PROFILE_WRITERS:
+        why = f"{kind} files hold none"
+    elif profile is not None and kind in ("JPEG", "MPO") and len(profile) > PROFILE_MAX:
+        why = f"{len(profile):,} bytes, more than the {PROFILE_MAX:,} a JPEG holds"
+    else:
+        why = None
+    if why:
+        say(warning_line(f"{out}: written without the input's colour profile ({why}); write a .png to keep it"))
+        profile = None
     extra = {} if profile is None else {"icc_profile": profile}
     with writing(out):
         atomic_write(out, lambda tmp: picture.save(tmp, format=kind, **extra))

@@ -16,8 +16,11 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
 * EXIF orientation is applied (``ImageOps.exif_transpose``), so the image is scored upright, as
   viewers show it. The reference ignores the EXIF tag and scores the stored pixel grid; pass
   ``exif=False`` to get that behaviour.
-* Multi-frame files (GIF, TIFF, ...): the first frame, as PIL opens it.
-* The file's ICC profile stays in ``info["icc_profile"]``, as PIL reads it (a PNG decoded by Wuffs too);
+* Multi-frame files (animated GIF, PNG, WebP; a TIFF of pages): the first frame, as PIL opens it and pyiqa scores
+  it; ``info`` marks the image (:func:`first_frame_note` says so, and scoring warns). An ICO: its largest image, of
+  the deepest colour of that size (PIL takes the lowest).
+* The file's ICC profile stays in ``info["icc_profile"]``, as PIL reads it (a PNG decoded by Wuffs too, and a PNG's
+  profile past PIL's 1 MiB limit, which PIL's decoder refuses, up to :data:`PROFILE_MAX`);
   :func:`rgb_profile` gives it when it describes RGB colour (``arniqa distort`` and ``gallery`` write it on).
 * A TIFF whose first image is a reduced-resolution preview (NewSubfileType 1), as camera RAW files (DNG, NEF, ...)
   are, is an error (:data:`RAW_PREVIEW`), not scored as that preview; a folder walk passes it over.
@@ -294,18 +297,26 @@ def _orientation_text(data: bytes, pos: int, length: int) -> bool:
     return b"exif" in keyword or b"xmp" in keyword
 
 
+def _bytes(source) -> bytes:
+    """The whole of ``source``, a path or a BytesIO."""
+    return source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
+
+
 def _without_text(source, exif: bool) -> bytes | None:
     """The PNG ``source`` (a path or bytes in memory) without the text chunks the score has no use for: all, or
-    (``exif``) all but those named like EXIF or XMP. None when it is no whole PNG or has none to drop."""
+    (``exif``) all but those named like EXIF or XMP; and without an ICC profile past PIL's limit (its decoder
+    refuses the file; :func:`_png_profile` reads it). None when it is no whole PNG or has none to drop."""
     try:
         if not _head(source).startswith(PNG_SIGNATURE):
             return None
-        data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
+        data = _bytes(source)
     except OSError:
         return None
     kept, dropped = [PNG_SIGNATURE], False
     for kind, pos, length in _png_chunks(data):
-        if kind in TEXT_CHUNKS and not (exif and _orientation_text(data, pos, length)):
+        if (kind in TEXT_CHUNKS and not (exif and _orientation_text(data, pos, length))) or (
+            kind == b"iCCP" and _inflated(data[pos + 8 : pos + 8 + length], PngImagePlugin.MAX_TEXT_CHUNK) is None
+        ):
             dropped = True
         else:
             kept.append(data[pos : pos + 12 + length])
@@ -325,7 +336,7 @@ def _png_data_short(img: Image.Image, source) -> str | None:
     corner = [img.getpixel((x, y)) for x in range(max(0, w - 2), w) for y in range(max(0, h - 2), h)]
     if all(any(p) if isinstance(p, tuple) else p for p in corner):
         return None
-    data = source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
+    data = _bytes(source)
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     bits = depth * PNG_CHANNELS[colour]
     need = 0
@@ -392,21 +403,33 @@ def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image
     return image
 
 
+# The largest ICC profile a JPEG holds: 255 APP2 segments of 65,519 profile bytes (PIL's writer wraps the count past
+# 255, and the file's profile is lost). It bounds the profile read from a PNG too: PIL's decoder refuses one past
+# 1 MiB (MAX_TEXT_CHUNK), which PNG allows (a chunk of up to 2 GiB) and PIL's encoder writes (a LUT-based camera or
+# printer profile passes it), and a profile unpacks from a small chunk, as a text bomb does.
+PROFILE_MAX = 255 * 65_519  # a segment's 65,533 bytes less its 14 of header
+
+
 def _png_profile(data: bytes) -> bytes | None:
     """The ICC profile in the iCCP chunk of the whole PNG ``data`` (name, NUL, method 0, zlib data), None when
-    there is none or it unpacks past PIL's limit for it (``PngImagePlugin.MAX_TEXT_CHUNK``) or not at all."""
+    there is none or it unpacks past :data:`PROFILE_MAX` or not at all."""
     for kind, pos, length in _png_chunks(data):
         if kind == b"IDAT":  # iCCP comes before the image data
             return None
         if kind == b"iCCP":
-            packed = data[pos + 8 : pos + 8 + length].partition(b"\0")[2][1:]
-            inflate = zlib.decompressobj()
-            try:
-                profile = inflate.decompress(packed, PngImagePlugin.MAX_TEXT_CHUNK)
-            except zlib.error:
-                return None
-            return None if inflate.unconsumed_tail else profile
+            return _inflated(data[pos + 8 : pos + 8 + length], PROFILE_MAX)
     return None
+
+
+def _inflated(chunk: bytes, limit: int) -> bytes | None:
+    """The profile of the iCCP chunk data ``chunk`` unpacked, None when it unpacks past ``limit`` bytes or not at
+    all."""
+    inflate = zlib.decompressobj()
+    try:
+        profile = inflate.decompress(chunk.partition(b"\0")[2][1:], limit)
+    except zlib.error:
+        return None
+    return None if inflate.unconsumed_tail else profile
 
 
 def rgb_profile(img: Image.Image) -> bytes | None:
@@ -540,6 +563,31 @@ def _quiet_pil_warnings() -> None:
             filters.insert(0, _QUIET)
 
 
+# The info key of a decoded image whose file holds several frames (an animation, pages), of which the first was
+# decoded (:func:`first_frame_note`). MPO's further images are no frames: a camera's preview, a stereo pair's other
+# view, a gain map.
+ANIMATED = "arniqa_animated"
+STILL_FORMATS = ("MPO",)
+
+
+def first_frame_note(image: Image.Image, name: str) -> str | None:
+    """What to say of ``image``, decoded from the file ``name``, when that file holds several frames (an
+    animated GIF, PNG or WebP, a TIFF of pages): only the first was decoded, as pyiqa and PIL read it; else None."""
+    if image.info.get(ANIMATED):
+        return f"{name}: an animated or multi-page image; its first frame is scored, the others are not"
+    return None
+
+
+def _deepest_icon(img: Image.Image) -> Image.Image:
+    """The image of the ICO ``img`` at its largest size and, of the images of that size, the deepest colour. PIL
+    opens the largest size at its lowest depth (a 48x48 icon of 4-, 8- and 32-bit images gave the 16-colour one)."""
+    icons = img.ico.entry
+    best = max(icons, key=lambda h: (h.square, h.color_depth))
+    if best is icons[0]:
+        return img
+    return img.ico.getimage(best.dim, best.color_depth)
+
+
 DRAFTED = ("JPEG", "MPO", "HEIF")  # the formats a decoder reduces on load (PIL's draft): JPEG 1/2, 1/4, 1/8; a HEIC's
 # stored thumbnails
 
@@ -552,12 +600,16 @@ def _decode(
     _quiet_pil_warnings()
     try:
         with _open(source, name) as img:  # reads the header only (an ICO decodes its image, checked first)
-            if draft and img.format in DRAFTED:  # the smallest scale leaving the longer side >= draft
+            fmt = img.format
+            frames = fmt not in STILL_FORMATS and getattr(img, "is_animated", False)  # before load: GIF seeks
+            if fmt == "ICO":
+                img = _deepest_icon(img)
+            if draft and fmt in DRAFTED:  # the smallest scale leaving the longer side >= draft
                 img.draft(None, (draft, 1) if img.width >= img.height else (1, draft))
             img.load()  # decode now: truncated data fails here, not later
-            if img.format == "PNG" and (short := _png_data_short(img, source)):
+            if fmt == "PNG" and (short := _png_data_short(img, source)):
                 raise ImageError(name, f"truncated or corrupt image data ({short})", GET_AGAIN)
-            if img.format in ("JPEG", "MPO") and not _jpeg_ends(source):
+            if fmt in ("JPEG", "MPO") and not _jpeg_ends(source):
                 raise ImageError(
                     name,
                     "truncated or corrupt image data (no end marker after the image data; its end overwritten?)",
@@ -565,7 +617,10 @@ def _decode(
                 )
             if exif:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
-            return to_rgb(img, name)
+            rgb = to_rgb(img, name)
+            if frames:
+                rgb.info[ANIMATED] = True
+            return rgb
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -576,8 +631,11 @@ def _decode(
         fix = "raise PIL.Image.MAX_IMAGE_PIXELS to score it" if max_pixels is not None and option else "downscale it"
         raise ImageError(name, f"image too large ({e})", fix) from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
-        if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk (over its size limit)
-            return _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
+        if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk or profile (over its limit)
+            image = _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
+            if "icc_profile" not in image.info and (profile := _png_profile(_bytes(source))) is not None:
+                image.info["icc_profile"] = profile
+            return image
         if "MAX_TEXT" in str(e):  # PngImagePlugin.MAX_TEXT_CHUNK or MAX_TEXT_MEMORY, in an EXIF or XMP chunk
             raise ImageError(
                 name,

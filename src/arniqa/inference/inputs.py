@@ -2,7 +2,8 @@
 encoded image files (bytes, bytearray, memoryview, a binary file object; :class:`Encoded` bytes with a name;
 tar shard members of :mod:`arniqa.inference.shards`).
 
-Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``), and so do uint8
+Files and PIL images follow :mod:`arniqa.data.images` (``open_image``, ``to_rgb``): of an animated or multi-page
+file the first frame, with a warning naming the file. uint8
 arrays (made into a PIL image: alpha dropped, gray replicated; scored as the file they were decoded from). uint16
 arrays are divided by 65535.
 Float arrays and tensors must lie in [0, 1] (up to 1e-6), with no NaN. An image with no pixels (0 wide or
@@ -16,6 +17,7 @@ import io
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..data.images import EXPAND, ImageError, decode_image, open_image, to_rgb
+from ..data.images import EXPAND, ImageError, decode_image, first_frame_note, open_image, to_rgb
 from .shards import Member, Unreadable, compressed_shard, is_shard
 
 if TYPE_CHECKING:
@@ -87,7 +89,8 @@ def split_inputs(inputs) -> list | Iterator:
 def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | torch.Tensor:
     """One input as an RGB PIL image (paths, PIL images, uint8 arrays) or a (3,H,W) float tensor in [0, 1]
     (other arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
-    images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise."""
+    images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise. Of an animated or
+    multi-page file, the first frame, with a warning saying so."""
     if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
         raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
     if isinstance(item, (str, os.PathLike)):
@@ -120,6 +123,8 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
     if w == 0 or h == 0:
         raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
+    if isinstance(image, Image.Image) and (note := first_frame_note(image, name)):
+        warnings.warn(note, stacklevel=2)
     return image
 
 
