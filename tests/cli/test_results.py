@@ -301,9 +301,55 @@ def test_retried_rows_are_put_in_place_reading_the_file_once(tmp_path, monkeypat
     real_open = open
     monkeypatch.setattr(result_files, "open", lambda f, *a, **k: opened.append(f) or real_open(f, *a, **k), False)
     retried = {n: {"path": n, "score": 0.25 * "abcd".index(n), "raw_score": 2.0, "error": None} for n in "bd"}
-    result_files.replace_rows(path, fmt, retried)
+    result_files.replace_rows(path, fmt, retried.values())
     assert path.read_bytes() == expected.read_bytes()
     assert opened.count(path) == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_retried_rows_take_the_places_of_their_error_rows_in_any_order(tmp_path, fmt):
+    """Retried rows come in the order they were scored (a --resume that matched its rows one by one: the file's),
+    read as the file is; in another order, or for only some of the error rows, each still goes to the first error
+    row of its path not yet replaced, the rest of the file as it was."""
+    import arniqa.cli.result_files as result_files
+
+    names = ["a", "b", "c", "a", "d"]  # a twice: its two rows take its two retried rows in turn
+
+    def written(scores: dict) -> Path:  # each row: scores[i] if given, else an error row
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.{fmt}"
+        with RowWriter(out, fmt) as w:
+            for i, name in enumerate(names):
+                if i in scores:
+                    w.write_row(result_row(name, scores[i], 2.0, None))
+                else:
+                    w.write_row(result_row(name, None, None, "image truncated"))
+        return out
+
+    def retried(*done):  # (row index, score)
+        return [result_row(names[i], score, 2.0, None) for i, score in done]
+
+    for order in ([(0, 0.1), (2, 0.3), (3, 0.4), (4, 0.5)], [(4, 0.5), (0, 0.1), (3, 0.4), (2, 0.3)]):
+        path = written({1: 0.2})
+        read = []
+        rows = (read.append(row) or row for row in retried(*order))
+        result_files.replace_rows(path, fmt, rows)
+        assert path.read_bytes() == written({0: 0.1, 1: 0.2, 2: 0.3, 3: 0.4, 4: 0.5}).read_bytes()
+        assert len(read) == 4
+    path = written({1: 0.2})
+    result_files.replace_rows(path, fmt, retried((3, 0.4), (2, 0.3)))  # a's first row takes a's one retried row
+    assert path.read_bytes() == written({0: 0.4, 1: 0.2, 2: 0.3}).read_bytes()
+
+
+def test_a_spool_gives_back_its_rows_in_order_any_path_as_it_was(tmp_path):
+    from arniqa.cli.result_files import Spool
+
+    rows = [result_row("a\udcff.png", None, None, "image truncated"), result_row("b.png", 0.25, 2.0, None)]
+    with Spool(tmp_path / "s.csv") as spool:
+        assert (len(spool), list(spool)) == (0, [])
+        for row in rows:
+            spool.add(row)
+        assert (len(spool), list(spool), list(spool)) == (2, rows, rows)
+    assert list(tmp_path.iterdir()) == []  # no file left, nor named while it was open
 
 
 def test_report_warns_of_the_thumbnails_it_does_not_embed(tmp_path, monkeypatch):

@@ -17,7 +17,8 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext, suppress
 from itertools import chain, islice
 from pathlib import Path
@@ -47,6 +48,7 @@ FORMATS = tuple(FORMAT_NAMES)
 *_others, _last = FORMAT_NAMES.values()
 FORMAT_LIST = f"{', '.join(_others)} or {_last}"  # "CSV, JSON or JSON Lines"
 A_RESULT_FILE = f"the {FORMAT_LIST} file that arniqa score -o wrote"  # what a line asks for
+RETRY_AGAIN = "rerun with --resume --retry-failed"  # how to go on once a retry's rows could not be written
 # Names of formats not written: rows under them would be read as that format (pandas by the suffix) and fail.
 OTHER_FORMATS = {
     ".parquet": "Parquet",
@@ -358,20 +360,36 @@ def _number(v: float | None) -> str | None:
     return None if v is None else repr(float(v))
 
 
-def replace_rows(path: Path, fmt: str, rows: dict[str, dict], columns=COLUMNS) -> None:
-    """Rewrite the result file ``path`` (whole, or not at all) with each error row of a path in ``rows`` replaced,
-    where it was, by that path's row there (a failed row retried); the other rows stay as they were, byte for
-    byte. :class:`OutputError` when it cannot be written."""
+def replace_rows(path: Path, fmt: str, rows: Iterable[dict], columns=COLUMNS) -> None:
+    """Rewrite the result file ``path`` (whole, or not at all) with its error rows replaced, where they were, by
+    ``rows`` (failed rows retried, in the order they were scored): each row of ``rows`` replaces the first error row
+    of its path not yet replaced; the other rows stay as they were, byte for byte. ``rows`` is read as the file is:
+    in the file's order (a --resume that matched its rows one by one) nothing is held; rows met ahead of their
+    place are held until it comes. :class:`OutputError` when it cannot be written."""
 
     def write(tmp: Path) -> None:
+        new_rows, ahead = iter(rows), {}  # ahead: path -> the rows read past, to place further down
+
+        def retried(name: str) -> dict | None:
+            if waiting := ahead.get(name):
+                row = waiting.popleft()
+                if not waiting:
+                    del ahead[name]
+                return row
+            for row in new_rows:
+                if row["path"] == name:
+                    return row
+                ahead.setdefault(row["path"], deque()).append(row)
+            return None
+
         with open(path, "rb") as old, open(tmp, "wb") as new:
             source = _Kept(old)  # the file is read once: scanned, and its bytes kept for the copy
             start = 0
             for row, end in _iter_scan(path, fmt, source=source):
                 text = source.take(end - start)
-                if row is not None and row["error"] and row["path"] in rows:
+                if row is not None and row["error"] and (again := retried(row["path"])) is not None:
                     separator = text[: text.index(b"{")] if fmt == "json" else b""  # the array's, before the object
-                    text = separator + row_text(rows[row["path"]], fmt, columns).encode("utf-8")
+                    text = separator + row_text(again, fmt, columns).encode("utf-8")
                 new.write(text)
                 start = end
             new.write(source.take(len(source.kept)))  # what was read past the rows, then what follows
@@ -380,7 +398,49 @@ def replace_rows(path: Path, fmt: str, rows: dict[str, dict], columns=COLUMNS) -
     try:
         atomic_write(path, write)
     except OSError as e:
-        raise output_error(str(path), e, again="rerun with --resume --retry-failed") from None
+        raise output_error(str(path), e, again=RETRY_AGAIN) from None
+
+
+class Spool:
+    """Rows set aside, read back in the order added (the retried rows of --resume --retry-failed, put in their
+    place at the end by :func:`replace_rows`): on disk, in a temporary file with no name beside the result file
+    ``path`` (200,000 rows held in memory took 118 MB). :class:`OutputError`, naming ``path``, when it cannot be
+    written. A context manager: the file is closed (and gone) on exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.file, self.count = path, None, 0
+
+    def add(self, row: dict) -> None:
+        try:
+            if self.file is None:  # beside the result file: the disk its rewrite needs room on
+                import tempfile
+
+                self.file = tempfile.TemporaryFile(dir=Path(self.path).parent)
+            self.file.write(json.dumps(row).encode("ascii") + b"\n")  # ensure_ascii: any path (lone surrogates too)
+        except OSError as e:
+            raise output_error(str(self.path), e, again=RETRY_AGAIN) from None
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict]:
+        if self.file is None:
+            return
+        try:
+            self.file.flush()
+            self.file.seek(0)
+            for line in self.file:
+                yield json.loads(line)  # the JSON this object wrote
+        except OSError as e:
+            raise read_error(self.path, e) from None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class _Kept:

@@ -71,15 +71,16 @@ def write_scores(
     rows: list | None = None,
     opened: Callable[[], object] = lambda: None,
     hold: Container[str] = (),
-    held: dict | None = None,
+    held: Callable[[dict], object] | None = None,
 ) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
     ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
     ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
     writing (emptied, or cut back to its last complete row), before the first row. The rows of the paths in ``hold`` go
-    into ``held`` by path, not into ``target`` (failed rows retried: :func:`~arniqa.cli.result_files.replace_rows`
-    puts them in their place). Returns the number of paths that could not be scored."""
+    to ``held(row)``, not into ``target`` (failed rows retried, set aside in a
+    :class:`~arniqa.cli.result_files.Spool`: :func:`~arniqa.cli.result_files.replace_rows` puts them in their
+    place). Returns the number of paths that could not be scored."""
     failed = 0
     columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     if explain:
@@ -101,7 +102,7 @@ def write_scores(
                 row = result_row(r.source, r.score if scale else r.raw_score, r.raw_score, None, columns, **extra)
             failed += r.error is not None
             if r.source in hold:
-                held[r.source] = row
+                held(row)
             else:
                 writer.write_row(row)
                 if rows is not None:

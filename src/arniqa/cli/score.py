@@ -156,6 +156,7 @@ def score(
         EXPLAIN_COLUMNS,
         NotAResultFile,
         OutputError,
+        Spool,
         iter_done,
         output_format,
         read_rows,
@@ -261,7 +262,7 @@ def score(
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))
             retry: set[str] | tuple = ()  # with --retry-failed: the paths of the error rows, scored again
-            held: dict[str, dict] = {}  # their new rows, put in their place at the end
+            held = stack.enter_context(Spool(output)) if retry_failed else ()  # their new rows, placed at the end
             if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
                 failed_before: set[str] = set()
                 retry = failed_before if retry_failed else ()
@@ -334,7 +335,7 @@ def score(
                     rows=rows,
                     opened=opened,
                     hold=retry,
-                    held=held,
+                    held=held.add if retry_failed else None,
                 )
                 if held:
                     replace_rows(output, fmt, held, COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS)

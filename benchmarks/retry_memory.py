@@ -1,0 +1,127 @@
+"""Peak memory of ``arniqa score --resume`` and ``--resume --retry-failed`` over a result file of --rows rows: this
+tree against an older commit (--before, its ``src`` from ``git archive``), each run a fresh process.
+
+The result file is synthetic, in CSV: --rows rows, all of them error rows (or, for the first case, all scored),
+whose paths name --distinct hard links of one tiny PNG (16x12) in turn, then files that are not there; the
+``--files-from`` list names the same paths in the same order. A retry scores the images again and finds the missing
+files missing again, so every row is rewritten in its place. The model is scale.py's tiny exported graph (ONNX
+Runtime), the protocol ``whole``. Each run gets a fresh copy of the file; its peak resident set (``VmHWM``) and wall
+time are reported, and the retried file is checked: the same paths in the same order, the images' rows scored.
+
+    python benchmarks/retry_memory.py --before main
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scale import CHILD, Tiny
+
+from arniqa.inference.onnx_export import export_onnx
+from arniqa.models import Regressor
+from arniqa.utils.files import write_json
+from arniqa.utils.runtime import machine_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = {
+    "--resume, all rows scored": ("scored", ["--resume"]),
+    "--resume, all rows failed": ("failed", ["--resume"]),
+    "--resume --retry-failed, all failed": ("failed", ["--resume", "--retry-failed"]),
+}
+
+
+def peak(src: Path, args: list[str], env: dict) -> dict:
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env={**env, "PYTHONPATH": str(src)}
+    )
+    seconds = time.perf_counter() - t
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"arniqa score failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return {**json.loads(done.stderr.strip().splitlines()[-1]), "seconds": seconds, "exit": done.returncode}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--before", default="main", help="the commit to compare with")
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--distinct", type=int, default=100, help="hard links of the image (the other paths: missing)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retry-memory-cpu.json")
+    args = ap.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
+        if subprocess.run(["bash", "-c", archive]).returncode:
+            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
+        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True)
+        trees = {f"{args.before} {sha.stdout.decode().strip()}": tmp / "src", "this tree": ROOT / "src"}
+        regressor = Regressor("kadid10k", in_features=8)
+        with torch.no_grad():
+            regressor.weight.fill_(0.1)
+            regressor.bias.fill_(3.0)
+        model = export_onnx(Tiny().eval(), regressor, tmp / "tiny.onnx", protocol="whole")
+        images = tmp / "images"
+        images.mkdir()
+        pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / "0.png")
+        for i in range(1, args.distinct):
+            os.link(images / "0.png", images / f"{i}.png")
+        names = [str(images / f"{i}.png") for i in range(args.rows)]  # past --distinct: not there
+        listing = tmp / "list.txt"
+        listing.write_text("".join(f"{name}\n" for name in names))
+        files = {}
+        for kind in ("scored", "failed"):
+            files[kind] = tmp / f"{kind}.csv"
+            with open(files[kind], "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(["path", "score", "raw_score", "error"])
+                for name in names:
+                    w.writerow([name, 0.5, 3.0, ""] if kind == "scored" else [name, "", "", "image file is truncated"])
+        common = ["score", "--files-from", str(listing), "--checkpoint", str(model), "--protocol", "whole"]
+        runs = []
+        for case, (kind, flags) in CASES.items():
+            for tree, src in trees.items():
+                out = tmp / "scores.csv"
+                shutil.copyfile(files[kind], out)
+                r = peak(src, [*common, "--batch-size", "64", "-o", str(out), *flags], env)
+                with open(out, newline="") as f:
+                    rows = list(csv.DictReader(f))
+                if [row["path"] for row in rows] != names:
+                    sys.exit(f"{tree}, {case}: the rows are not the inputs' paths in order")
+                if "--retry-failed" in flags and not all(row["score"] for row in rows[: args.distinct]):
+                    sys.exit(f"{tree}, {case}: the images' rows were not scored again")
+                runs.append({"case": case, "tree": tree, **r})
+                print(f"{case:38} {tree:14} {r['peak_rss_mb']:7.1f} MB {r['seconds']:6.1f} s", flush=True)
+    print(f"\n{machine_summary()}; {args.rows:,} rows, peak resident set (MB)")
+    print(f"{'':38} " + " ".join(f"{tree:>14}" for tree in trees))
+    for case in CASES:
+        print(f"{case:38} " + " ".join(f"{r['peak_rss_mb']:14.1f}" for r in runs if r["case"] == case))
+    write_json(
+        args.out,
+        {
+            "benchmark": "retry_memory",
+            "command": "python benchmarks/retry_memory.py " + " ".join(sys.argv[1:]),
+            "machine": machine_summary(),
+            "rows": args.rows,
+            "runs": runs,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
