@@ -860,8 +860,9 @@ def test_export_refuses_a_device_or_a_pipe_as_its_output(workdir, kind):
     result = CliRunner().invoke(app, ["export", "-o", "m.onnx", "--weights-dir", "weights"])
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip() == (
-        "error: m.onnx: a device or a pipe; export writes a file and its sidecar m.onnx.json beside it: name a file "
-        "to write"
+        f"error: m.onnx: {'a named pipe' if kind == 'fifo' else 'a device'}, not a file; export writes an ONNX file "
+        "and its sidecar FILE.onnx.json beside it, for load() and arniqa score to read: name a file to write, e.g. "
+        "model.onnx"
     )
     assert sorted(os.listdir(workdir)) == before
 
