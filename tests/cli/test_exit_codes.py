@@ -843,25 +843,29 @@ def test_score_into_a_pipe_closed_after_one_line_ends_quietly_with_141(workdir):
         child.kill()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link to /dev/null"])
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/null", "/dev/stdout"])
 def test_export_refuses_a_device_or_a_pipe_as_its_output(workdir, kind):
     """`arniqa export -o m.onnx` with m.onnx a named pipe (or a link to /dev/null) wrote the graph into it (waiting for
     a reader), its sidecar m.onnx.json beside it and a lock file beside the device (`/dev/.null.lock`): nothing that
     load() could read back. Export writes a file and its sidecar, so such an output is refused: one line, exit 2,
-    before the model loads."""
+    before the model loads, saying which kind of stream it is; `-o /dev/stdout` (or /dev/fd/N) was told to end in
+    .onnx, as if renaming it would do."""
     import os
 
     (workdir / "weights").mkdir()
     for name in ("ARNIQA.pth", "regressor_kadid10k.pth"):  # found, never loaded: the output is refused first
         (workdir / "weights" / name).write_bytes(b"")
-    output = workdir / "m.onnx"
-    os.mkfifo(output) if kind == "fifo" else output.symlink_to(os.devnull)
+    named, output = ("/dev/stdout", None) if kind == "/dev/stdout" else ("m.onnx", workdir / "m.onnx")
+    if output is not None:
+        os.mkfifo(output) if kind == "fifo" else output.symlink_to(os.devnull)
+    said = {"fifo": "a named pipe", "link to /dev/null": "a device", "/dev/stdout": "standard output"}[kind]
     before = sorted(os.listdir(workdir))
-    result = CliRunner().invoke(app, ["export", "-o", "m.onnx", "--weights-dir", "weights"])
+    result = CliRunner().invoke(app, ["export", "-o", named, "--weights-dir", "weights"])
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip() == (
-        "error: m.onnx: a device or a pipe; export writes a file and its sidecar m.onnx.json beside it: name a file "
-        "to write"
+        f"error: {named}: {said}, not a file; export writes an ONNX file "
+        "and its sidecar FILE.onnx.json beside it, for load() and arniqa score to read: name a file to write, e.g. "
+        "model.onnx"
     )
     assert sorted(os.listdir(workdir)) == before
 

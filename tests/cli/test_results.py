@@ -1,6 +1,7 @@
 """arniqa score's result files (cli/results.py): rows read back from cut files, JSON reopened for appending."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -486,3 +487,34 @@ def test_report_of_a_scores_file_it_cannot_read_says_so_not_that_it_cannot_write
     result = CliRunner().invoke(app, ["report", str(scores), "-o", str(tmp_path / "r.html"), "--thumbnails", "none"])
     assert (result.exit_code, result.output) == (2, f"error: {scores}: {said}\n")
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
+@pytest.mark.parametrize("name", ["/dev/stderr", "/dev/stdout", "/proc/self/fd/2"])
+def test_report_onto_a_descriptor_open_for_append_follows_what_the_file_holds(tmp_path, name):
+    """`arniqa report scores.csv -o /dev/stderr 2>> log.txt`: a log holding text was refused as 'something other than
+    an HTML report', and an empty one was opened again by name with "w", which cuts what `>>` keeps. The report is
+    now written through the descriptor: the earlier text stays, the report follows it, and the `wrote` line is not
+    written into a report on standard output."""
+    import subprocess
+    import sys
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("path,score,raw_score,error\na.png,0.5,3.0,\nb.png,0.7,3.8,\n")
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    stdout = name == "/dev/stdout"
+    with open(log, "a") as f:
+        done = subprocess.run(
+            [sys.executable, "-m", "arniqa", "report", scores, "-o", name, "--thumbnails", "none"],
+            stdout=f if stdout else subprocess.PIPE,
+            stderr=subprocess.PIPE if stdout else f,
+            text=True,
+            timeout=300,
+        )
+    text = log.read_text()
+    assert done.returncode == 0, (done.stdout, done.stderr, text)
+    assert text.startswith("earlier line\n<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert text.count("<!DOCTYPE html>") == 1 and '"a.png"' in text and '"b.png"' in text
+    assert (done.stderr if stdout else done.stdout) == f"wrote {name} (2 rows)\n"
+    assert sorted(os.listdir(tmp_path)) == ["log.txt", "scores.csv"]

@@ -224,6 +224,25 @@ def test_an_output_folder_inside_is_excluded_with_its_files(tmp_path, capsys):
     assert capsys.readouterr().err == ""  # the output's own files are not reported as skipped
 
 
+def test_an_output_folder_inside_is_never_listed(tmp_path, monkeypatch):
+    """`arniqa map photos -o photos/maps` (or `benchmark synthetic --pristine photos -o photos/kadid`) listed every
+    folder of its own output on each run and stat'ed each of its files (100,000 maps, or 10,125 distorted images)
+    only to drop them afterwards; the walk now leaves the output folder out: no listing of it or of a folder in it,
+    and no file of it given, also through a path written with `..`."""
+    for name in ("a.png", "out/b.png", "out/deep/c.png", "outer/d.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_photo(tmp_path / name, 8, 8, 0)
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(os.path.abspath(path)) or scandir(path))
+    out = tmp_path / "outer" / ".." / "out"
+    assert list(walk(tmp_path, exclude=out)) == [tmp_path / "a.png", tmp_path / "outer" / "d.png"]
+    assert list_images(tmp_path, exclude=out) == [tmp_path / "a.png", tmp_path / "outer" / "d.png"]
+    assert list(walk(tmp_path / "out" / "deep", exclude=out)) == []
+    own = str(tmp_path / "out")
+    assert not [p for p in listed if p == own or p.startswith(own + os.sep)] and str(tmp_path / "outer") in listed
+
+
 def test_walk_order_is_sorted_rglob_order(tmp_path):
     for name in ("b/z.png", "b/a.jpg", "a.txt", "a/c/d.png", "a.png", "a-b/e.png", "B.png", "b.notes"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,19 @@ def test_an_output_folder_excluded_gives_no_item_and_nothing_said_of_its_files(t
     assert skipped == [str(out / "maps.csv")] and broken == [str(out / "gone.png")]  # outside the excluded: said
 
 
+def test_an_output_folder_excluded_is_never_listed(tmp_path, monkeypatch):
+    # `arniqa map photos -o photos/maps`: each rerun listed the maps folder and every folder in it, to drop them
+    (tmp_path / "photos" / "maps" / "deep").mkdir(parents=True)
+    photo = str(_png(tmp_path / "photos" / "a.png"))
+    _png(tmp_path / "photos" / "maps" / "deep" / "a.map.png")
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(os.path.abspath(path)) or scandir(path))
+    out = tmp_path / "photos" / "maps"
+    assert list(iter_inputs([tmp_path / "photos"], exclude=out)) == [photo]
+    assert listed == [str(tmp_path / "photos")]
+
+
 def test_a_name_too_long_for_the_system_is_an_error_row_and_the_run_goes_on(tmp_path):
     # before: a name over NAME_MAX (255 bytes; a stray line of a list) stopped the run with an OSError traceback
     _, _, model = tiny_onnx(tmp_path / "tiny.onnx")

@@ -498,20 +498,46 @@ def test_a_device_or_a_named_pipe_is_written_into_never_replaced_by_a_file(tmp_p
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
-def test_a_descriptor_named_by_path_is_written_into_where_it_is_open(tmp_path):
+def test_a_descriptor_named_by_path_is_written_through_it_after_what_it_holds(tmp_path):
     """`arniqa report scores.csv -o /dev/stderr 2> log` (and /dev/fd/N, /proc/self/fd/N) took the path, a link to the
     regular file `log`, for a file of its own: its temporary file went beside the link (in /dev, where only root
     may write; in /proc/self/fd, where none may: ENOENT), and as root the rename replaced the link /dev/stderr itself
-    with a file. A descriptor of the process is a stream now, written into whatever it is open on."""
+    with a file. Then it opened the path again by name with "w": `2>> log` lost what the log held. A descriptor of
+    the process is now written through a duplicate of it: the text before stays, each write follows the last, and a
+    write that fails puts nothing into it."""
     from arniqa.utils.files import is_stream
 
     log = tmp_path / "log"
-    with open(log, "w") as f:
-        for path in (f"/dev/fd/{f.fileno()}", f"/proc/self/fd/{f.fileno()}"):
+    log.write_text("earlier\n")
+    with open(log, "a") as f:  # as a shell's 2>> log
+        for i, path in enumerate((f"/dev/fd/{f.fileno()}", f"/proc/self/fd/{f.fileno()}")):
             assert is_stream(path) and not is_stream(log)
-            atomic_write(path, lambda p: Path(p).write_text("<html>"))
-            assert log.read_text() == "<html>" and os.listdir(tmp_path) == ["log"]
+            atomic_write(path, lambda p, i=i: Path(p).write_text(f"<html>{i}\n"))
+
+        def full(p):  # half the file written, then the disk is full
+            Path(p).write_text("torn")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        with pytest.raises(OSError, match=f"/dev/fd/{f.fileno()}"):  # named, as the verb's line says it
+            atomic_write(f"/dev/fd/{f.fileno()}", full)
+        f.write("after\n")  # the process's own descriptor writes after the output, not over it
+    assert log.read_text() == "earlier\n<html>0\n<html>1\nafter\n" and os.listdir(tmp_path) == ["log"]
     assert not is_stream(log)  # closed: no descriptor names it
+
+
+def test_stream_kind_says_which_stream_a_path_is(tmp_path):
+    from arniqa.utils.files import stream_kind
+
+    os.mkfifo(tmp_path / "pipe")
+    with open(tmp_path / "f", "w") as f:
+        kinds = {
+            "/dev/null": "a device",
+            tmp_path / "pipe": "a named pipe",
+            "/dev/stdout": "standard output",
+            "/dev/fd/2": "standard error",
+            f"/dev/fd/{f.fileno()}": f"descriptor {f.fileno()} of this process",
+        }
+        assert {path: stream_kind(path) for path in kinds} == kinds
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")

@@ -396,6 +396,14 @@ def print_error(message: str) -> None:
     typer.secho(error_line(message), err=True, fg="red")
 
 
+def wrote(line: str, output: Path) -> None:
+    """The line saying a verb wrote the file ``output``: on stderr when ``output`` names standard output
+    (``-o /dev/stdout``), where it would follow the file's bytes, else on stdout."""
+    from ..utils.files import descriptor
+
+    typer.echo(line, err=descriptor(output) == 1)
+
+
 _advice: list[str] = []  # the running verb's (go_on)
 
 

@@ -14,12 +14,10 @@ from rich.table import Table
 from ..constants import MAX_SEED
 from ..utils.console import progress_bar, terminal
 from ..utils.files import atomic_write
-from .command import app, fail, file_output, output_folders, output_place, writing
+from .command import app, fail, file_output, output_folders, output_place, writing, wrote
 
 if TYPE_CHECKING:
     import torch
-
-console = terminal()
 
 
 def _generator(seed: int | None) -> torch.Generator | None:
@@ -149,7 +147,7 @@ def distort(
             except ValueError as e:  # the name and level are checked: the image does not fit the distortion
                 fail(f"{image}: {e}")
             _save(tensor_to_pil(y), out, kind, picture)
-        console.print(f"wrote {out} ({name}, level {level})")
+        wrote(f"wrote {out} ({name}, level {level})", out)
 
 
 @app.command()
@@ -187,4 +185,4 @@ def gallery(
             except ValueError as e:
                 fail(str(e))
         _save(picture, out, kind, photo)
-        console.print(f"wrote {out} ({picture.width}x{picture.height} px, from {source})")
+        wrote(f"wrote {out} ({picture.width}x{picture.height} px, from {source})", out)

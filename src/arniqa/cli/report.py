@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+from ..utils.files import is_stream
 from ..utils.names import agree, count
-from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing
+from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing, wrote
 from .result_files import A_RESULT_FILE, FORMAT_LIST
 
 
@@ -81,7 +82,8 @@ def report(
             best_worst=best_worst,
             title=f"arniqa report: {scores.name}",
         )
-    typer.echo(f"wrote {output} ({count(len(rows), 'row')}, {output.stat().st_size / 1e6:.2f} MB)")
+    size = "" if is_stream(output) else f", {output.stat().st_size / 1e6:.2f} MB"  # a log's size is not the report's
+    wrote(f"wrote {output} ({count(len(rows), 'row')}{size})", output)
     for line in report_warnings(made, maps):
         typer.secho(line, err=True, fg="yellow")
     if left_out:

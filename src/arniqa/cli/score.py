@@ -12,7 +12,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.files import descriptor, is_stream
+from ..utils.files import descriptor, is_stream, open_stream, stream_kind
 from ..utils.names import count, option
 from .command import (
     EXIT_FAILED,
@@ -177,8 +177,7 @@ def score(
     stream = output is not None and is_stream(output)  # -o /dev/null, a named pipe: written into as stdout is
     if resume and (output is None or stream):
         raise typer.BadParameter(
-            "--resume needs -o FILE"
-            + (f", a file ({output} is a stream: a device, a pipe or an open descriptor)" if stream else "")
+            "--resume needs -o FILE" + (f", a file ({output} is {stream_kind(output)}, a stream)" if stream else "")
         )
     if output is not None and not stream:  # Ctrl-C, a signal: the rows are written one by one, each whole
         go_on(ROWS_KEPT)
@@ -319,8 +318,7 @@ def score(
             if output is None:
                 target = sys.stdout
             elif stream:  # each row is flushed: a write that failed (said already) leaves its bytes to close
-                fd = descriptor(output)  # /dev/stderr: written where stderr is, not opened again (`2> log` cut)
-                target = open(output if fd is None else os.dup(fd), "w", encoding="utf-8")
+                target = open_stream(output)  # /dev/stderr: written where stderr is, not opened again (`2> log` cut)
                 stack.callback(_close_quietly, target)
             try:
                 failed = write_scores(

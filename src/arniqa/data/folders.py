@@ -107,13 +107,21 @@ def image_rule() -> str:
     )
 
 
-def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, why: None) -> Iterator[Path]:
+def walk(
+    folder: Path,
+    on_broken: Callable[[str, str], object] = lambda path, why: None,
+    exclude: str | os.PathLike | None = None,
+) -> Iterator[Path]:
     """The files under ``folder`` in ``sorted(folder.rglob("*"))`` order, one directory listing per level
     held (links to folders are not followed, as rglob does not; no recursion, so any depth is walked), but the
     system folders below ``folder`` (:func:`is_system_folder`: not entered); ``on_broken(path, why)`` is called
     for each entry that is no file (:func:`not_a_file`: a link to a folder too, why :data:`LINKED_FOLDER`), each
     system folder (why :data:`SYSTEM_FOLDER`) and each folder that cannot be listed (no permission, a path too
-    long, replaced by a file since it was listed)."""
+    long, replaced by a file since it was listed). ``exclude``: the output folder of the command walking (``map -o
+    photos/maps``, ``benchmark synthetic -o photos/kadid``), which may lie among its inputs: it is neither entered
+    nor reported, so a rerun never takes the command's own files for inputs (:func:`~arniqa.utils.files.inside`)."""
+    if exclude is not None and inside(folder, exclude):
+        return
     levels = [_listing(folder, on_broken)]
     while levels:
         entry = next(levels[-1], None)
@@ -126,6 +134,8 @@ def walk(folder: Path, on_broken: Callable[[str, str], object] = lambda path, wh
             is_file = not is_dir and entry.is_file()
         except OSError:
             is_dir = is_file = False
+        if not is_file and exclude is not None and inside(path, exclude):  # its files below it: none reached
+            continue
         if is_dir and is_system_folder(entry.name):
             on_broken(str(path), SYSTEM_FOLDER)
         elif is_dir:
@@ -302,15 +312,8 @@ def list_images(
         raise ValueError(f"{folder}: {not_a_folder(folder)}; give {IMAGE_FOLDER}")
     skipped: Counter = Counter()
     broken = Broken()
-
-    def outside(path: str, why: str) -> None:  # what the excluded output holds is not reported either
-        if exclude is None or not inside(path, exclude):
-            broken(path, why)
-
     files = []
-    for path in walk(folder, outside):
-        if exclude is not None and inside(path, exclude):
-            continue
+    for path in walk(folder, broken, exclude):
         if is_image(path):
             files.append(path)
         else:

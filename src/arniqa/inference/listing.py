@@ -116,17 +116,10 @@ def iter_inputs(
     not followed) and each system folder in one (not entered), ``on_empty(path)`` for each folder or shard named
     that gives no item (no image file in it). ``exclude``: a command's output folder, which may lie among its inputs
     (arniqa map's): nothing in its tree is an item, nor skipped or broken (a folder named holding only it is empty)."""
-    broken = on_broken
-    if exclude is not None:
-
-        def broken(path: str, why: str) -> None:
-            if not inside(path, exclude):
-                on_broken(path, why)
-
     for arg in paths:
         for p in [Path(arg)] if os.path.exists(arg) else map(Path, expand_braces(str(arg))):
             if os.path.isdir(p):  # False, not OSError, for a name too long for the system: an error row
-                yield from _given(_folder_items(p, skipped, broken, exclude), p, on_empty)
+                yield from _given(_folder_items(p, skipped, on_broken, exclude), p, on_empty)
             elif exclude is not None and inside(p, exclude):
                 continue
             elif is_apple_double(p) and os.path.isfile(p) and not is_image(p):
@@ -143,9 +136,7 @@ def _folder_items(
     on_broken: Callable[[str, str], object],
     exclude: str | os.PathLike | None = None,
 ) -> Iterator:
-    for f in walk(folder, on_broken):
-        if exclude is not None and inside(f, exclude):
-            continue
+    for f in walk(folder, on_broken, exclude):
         if is_shard(f):
             yield from shard_items(f)
         elif is_image(f):

@@ -22,13 +22,12 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import is_stream, output_lock, sha256_of, short_digest
+from ..utils.files import is_stream, output_lock, sha256_of, short_digest, stream_kind
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import device_or_auto, resolve_device
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
 from .scorer import Scorer, check_choices, check_engine, resolve_engine
-from .sidecar import sidecar_path
 
 if TYPE_CHECKING:
     import torch
@@ -379,13 +378,13 @@ def export(
     output = Path(output)
     if output.is_dir():  # found before the model is loaded and exported, not after
         raise ValueError(f"{output}: a folder; name the ONNX file to write, e.g. {output / 'model.onnx'}")
-    if not is_onnx(output):  # load() and arniqa score know an ONNX file by its suffix
-        raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
     if is_stream(output):  # its sidecar and lock file would go beside a device (into /dev), nothing could load it
         raise ValueError(
-            f"{output}: a device or a pipe; export writes a file and its sidecar {sidecar_path(output).name} beside "
-            "it: name a file to write"
+            f"{output}: {stream_kind(output)}, not a file; export writes an ONNX file and its sidecar FILE.onnx.json "
+            "beside it, for load() and arniqa score to read: name a file to write, e.g. model.onnx"
         )
+    if not is_onnx(output):  # load() and arniqa score know an ONNX file by its suffix
+        raise ValueError(f"{output}: the output file must end in .onnx (load() and arniqa score know it by that)")
     check_calibrate(calibrate, say, int8)
     check_files(name_or_path, weights_dir, regressor, explainer)
     from ..models.explain import load_explainer  # here: these import torch

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
-from ..utils.files import atomic_write, text_writer
+from ..utils.files import atomic_write, is_stream, text_writer
 from ..utils.messages import printable, warning_line
 from ..utils.names import agree, count
 
@@ -366,9 +366,10 @@ HTML_START = (b"<!doctype html", b"<html")  # how an HTML file begins (after bla
 def check_output(path) -> None:
     """ValueError when the report would replace a file that is no HTML file (a photo, a result file: `arniqa report
     scores.csv -o photo.png`, `score a.png --html a.png`), known by its first bytes; a missing or empty file, an
-    HTML file (an earlier report), a device or a pipe may be written."""
+    HTML file (an earlier report), a device, a pipe or an open descriptor (``/dev/stderr``, whatever it is open
+    on) may be written."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() or is_stream(path):  # /dev/stderr redirected to a log: written after what it holds
         return
     try:
         with open(path, "rb") as f:

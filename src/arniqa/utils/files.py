@@ -27,12 +27,15 @@ import math
 import os
 import re
 import secrets
+import shutil
 import stat
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .messages import one_line, printable, say
 
@@ -194,6 +197,7 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     paths. A full disk or any other error while writing leaves every path as it was (a crash during the renames,
     which take no space, may still leave some replaced). A path that is a device or a named pipe (:func:`is_stream`:
     ``-o /dev/null``) is written into directly: renaming over it would replace ``/dev/null`` itself with a file;
+    one naming a descriptor of this process (``-o /dev/stderr``) through that descriptor (:func:`open_stream`);
     except inside a folder a command writes as its own (:func:`own_folder`), whose files it names itself: there one
     (a FIFO planted under a map's name) is replaced like a file, never opened. Returns the paths."""
     written: list[tuple[Path, Path]] = []  # (temporary file, path)
@@ -202,7 +206,10 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
             path = Path(path)
             if is_stream(path) and not in_own_folder(path):  # /dev/null, a pipe named: written into, never replaced
                 with naming(path):
-                    write(path)
+                    if descriptor(path) is None:
+                        write(path)
+                    else:  # /dev/stderr: opened again by name, `2>> log` would be cut and written from its start
+                        _write_through(path, write)
                 continue
             tmp = path.with_name(
                 TEMPORARY.format(stem=path.stem, pid=os.getpid(), hex=secrets.token_hex(4), suffix=path.suffix)
@@ -240,6 +247,31 @@ def atomic_writes(files: list[tuple[str | os.PathLike, Writer]], fsync: bool = T
     return [Path(path) for path, _ in files]
 
 
+def _write_through(path: Path, write: Writer) -> None:
+    """``write`` a temporary file in the system's temporary folder, then copy it through :func:`open_stream` of the
+    descriptor ``path`` names: the stream gets the whole file or, when the write fails, nothing of it."""
+    with tempfile.TemporaryDirectory(prefix="arniqa-") as folder:
+        tmp = Path(folder) / (path.name or "output")
+        write(tmp)
+        with open(tmp, "rb") as source, open_stream(path, "wb") as stream:
+            shutil.copyfileobj(source, stream)
+
+
+def open_stream(path: str | os.PathLike, mode: str = "w") -> IO:
+    """The stream ``path`` (:func:`is_stream`) opened to write: one of this process's descriptors (:func:`descriptor`:
+    ``/dev/stderr``, ``/dev/fd/N``) through a duplicate of it, never opened again by name (``2>> log`` would be cut
+    and written from its start, ``2> log`` written over by the lines on stderr after it), what is waiting in
+    ``sys.stdout`` and ``sys.stderr`` written first; a device or a named pipe by its name. Text as UTF-8."""
+    encoding = None if "b" in mode else "utf-8"
+    fd = descriptor(path)
+    if fd is None:
+        return open(path, mode, encoding=encoding)
+    for std in (sys.stdout, sys.stderr):
+        with suppress(Exception):  # closed, or None (started with >&-)
+            std.flush()
+    return open(os.dup(fd), mode, encoding=encoding)
+
+
 def _permissions(path: str | os.PathLike) -> tuple[int | None, int | None]:
     """The permission bits (``0o777``) and the group of the file at ``path``, following a link, or None, None where
     none is there or they cannot be read (a link into a folder this user may not enter)."""
@@ -259,6 +291,18 @@ def is_stream(path: str | os.PathLike) -> bool:
     except (OSError, ValueError):
         return False
     return (not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)) or descriptor(path) is not None
+
+
+STANDARD_STREAMS = {0: "standard input", 1: "standard output", 2: "standard error"}
+
+
+def stream_kind(path: str | os.PathLike) -> str:
+    """What the stream ``path`` (:func:`is_stream`) is, in words for a message: ``standard output`` (``/dev/stdout``,
+    ``/dev/fd/1``), ``descriptor 3 of this process``, ``a named pipe``, ``a socket`` or ``a device``."""
+    if (fd := descriptor(path)) is not None:
+        return STANDARD_STREAMS.get(fd, f"descriptor {fd} of this process")
+    mode = os.stat(path).st_mode
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
 
 
 def descriptor(path: str | os.PathLike) -> int | None:
