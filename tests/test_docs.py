@@ -180,7 +180,32 @@ GUIDES = {  # the guide that describes each verb's options
     "gallery": "degradations",
     "distortions": "degradations",
     "demo": "training",
+    "version": "usage",
 }
+
+
+def _verbs(command, path=()):
+    """The words of each verb of the typer ``command`` (``explain fit``), walking its groups."""
+    if not hasattr(command, "commands"):
+        return [" ".join(path)]
+    return [v for name, sub in command.commands.items() for v in _verbs(sub, (*path, name))]
+
+
+def test_every_verb_is_in_the_cli_reference_with_its_guide():
+    """Each verb `arniqa --help` lists, walked from the app (a new verb is covered), has a row in docs/usage.md's
+    *Every verb* table naming its guide, the guide test_every_option_of_a_verb_is_in_its_guide reads; `arniqa
+    version` was in no doc."""
+    import typer
+
+    from arniqa.cli import _register, app
+
+    _register()
+    text = (ROOT / "docs/usage.md").read_text()
+    table = text[text.index("### Every verb") : text.index("### Exit codes")]
+    rows = dict(re.findall(r"^\| `arniqa ([a-z ]+)` \|.*\| (?:\[\S+\]\(([\w/]+)\.md\)|this guide) \|$", table, re.M))
+    verbs = _verbs(typer.main.get_command(app))
+    assert set(verbs) == set(GUIDES) == set(rows)
+    assert {verb: rows[verb] or "usage" for verb in verbs} == GUIDES
 
 
 def test_every_option_of_a_verb_is_in_its_guide():

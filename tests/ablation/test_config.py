@@ -148,3 +148,23 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
     with pytest.raises(AblationError) as err:
         load_ablation_config(CONFIG, override.split(";"))
     assert shown in str(err.value) and "'" not in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override, kind",
+    [
+        # before: taken, as 1 held-out image, 1 training image, 1 thread
+        ("data.holdout_images=yes", "a whole number or null"),
+        ("data.train_images=true", "a whole number or null"),
+        ("threads=on", "a whole number or null"),
+        # before: a TypeError traceback ('bool' object is not iterable); blur was the types b, l, r, u
+        ("synthetic.types=yes", "a list or null"),
+        ("synthetic.types=blur", "a list or null"),
+    ],
+)
+def test_a_key_whose_default_is_null_refuses_a_value_of_another_kind(override, kind):
+    key, _, value = override.partition("=")
+    with pytest.raises(AblationError) as err:
+        load_ablation_config(CONFIG, [override])
+    shown = "blur" if value == "blur" else "true"
+    assert str(err.value) == f"--set: config key {key}: expected {kind}, got {shown}"

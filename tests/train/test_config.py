@@ -415,7 +415,7 @@ def test_a_bad_set_on_a_right_file_names_the_set(tmp_path):
     [
         ("model.backbone=nope", "model.backbone must be resnet50 or se_resnet50, got nope"),
         ("train.batch_size=abc", "config key train.batch_size: expected a whole number, got abc"),
-        ("model.backbone=yes", "config key model.backbone: expected text, got true"),
+        ("model.weights=yes", "config key model.weights: expected text, got true"),
         # named as Python names types before: expected float, expected bool
         ("optim.lr=fast", "config key optim.lr: expected a number, got fast"),
         ("train.channels_last=2", "config key train.channels_last: expected true or false, got 2"),
@@ -438,15 +438,15 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
     "text, override, said",
     [
         (
-            "model:\n  backbone: on\n",
+            "model:\n  weights: on\n",
             None,
-            "config key model.backbone: expected text, got true (YAML reads yes, no, on and off as true or false); "
+            "config key model.weights: expected text, got true (YAML reads yes, no, on and off as true or false); "
             'quote the word to give it as text: "yes" or "on"',
         ),
         (
             None,
-            "model.backbone=no",
-            "config key model.backbone: expected text, got false (YAML reads yes, no, on and off as true or false); "
+            "model.weights=no",
+            "config key model.weights: expected text, got false (YAML reads yes, no, on and off as true or false); "
             'quote the word to give it as text: "no" or "off"',
         ),
         (
@@ -467,6 +467,52 @@ def test_a_text_key_that_yaml_read_as_true_false_or_a_date_says_to_quote_it(tmp_
     with pytest.raises(ConfigError) as err:
         load_config(path, [override] if override else [])
     assert str(err.value).endswith(said)
+
+
+@pytest.mark.parametrize(
+    "text, override, said",
+    [
+        # before: the text "0.1" (data.root=0.10 named the folder 0.1, output=010 the run folder 8)
+        (None, "data.root=0.10", "config key data.root: expected text, got 0.1 (YAML reads it as a number); quote it"),
+        ("output: 010\n", None, "config key output: expected text, got 8 (YAML reads it as a number); quote it"),
+        (None, "model.weights=12:30", "expected text, got 750 (YAML reads it as a number); quote it"),
+        # a choice key lists its choices, without advice to quote a word that is none of them; before: "expected
+        # text, got true ...; quote the word" (no choices), and for 12 "must be workers, device or auto, got '12'"
+        (
+            "data:\n  degrade_on: on\n",
+            None,
+            "config key data.degrade_on: expected workers, device or auto, got true "
+            "(YAML reads yes, no, on and off as true or false)",
+        ),
+        (
+            None,
+            "data.degrade_on=12",
+            "config key data.degrade_on: expected workers, device or auto, got 12 (YAML reads it as a number)",
+        ),
+        (None, "optim.name=null", "config key optim.name: no value (null); expected sgd, adamw or lars"),
+    ],
+)
+def test_a_text_key_takes_no_number_and_a_choice_key_lists_its_choices(tmp_path, text, override, said):
+    path = None
+    if text is not None:
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override] if override else [])
+    assert said in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("override", ["train.max_steps=yes", "data.max_images=on", "optim.t0_steps=no"])
+def test_a_key_whose_default_is_null_refuses_a_value_of_another_kind(override):
+    key = override.partition("=")[0]
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override, "model.init=random"])
+    assert str(err.value).startswith(f"config key {key}: expected a whole number or null, got ")
+
+
+def test_text_given_quoted_is_kept_as_written():
+    config = load_config(None, ['data.root="0.10"', "output='010'", 'data.degrade_on="device"', "model.init=random"])
+    assert (config.data.root, config.output, config.data.degrade_on) == ("0.10", "010", "device")
 
 
 def test_a_text_key_quoted_is_the_text_it_looks_like(tmp_path):

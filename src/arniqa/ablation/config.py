@@ -175,11 +175,11 @@ def validate(config: AblationConfig) -> None:
     if "snapshot_steps" in train:
         problems.append("recipe.train.snapshot_steps is set by the runner from evaluation.probe_steps; remove it")
     d = config.data
-    if d.holdout_images is not None and (not isinstance(d.holdout_images, int) or d.holdout_images < 1):
+    if d.holdout_images is not None and d.holdout_images < 1:
         problems.append(f"data.holdout_images must be a positive integer or null, got {yaml_value(d.holdout_images)}")
     if d.holdout_images is None and not 0 < d.holdout_fraction < 1:
         problems.append(f"data.holdout_fraction must be in (0, 1), got {yaml_value(d.holdout_fraction)}")
-    if d.train_images is not None and (not isinstance(d.train_images, int) or d.train_images < 1):
+    if d.train_images is not None and d.train_images < 1:
         problems.append(f"data.train_images must be a positive integer or null, got {yaml_value(d.train_images)}")
     ev = config.evaluation
     if ev.crop_size < 16 or ev.splits < 1 or ev.batch_size < 1 or ev.num_workers < 0:
@@ -212,7 +212,7 @@ def validate(config: AblationConfig) -> None:
             )
         else:
             names.append(name)
-    if config.threads is not None and (not isinstance(config.threads, int) or config.threads < 1):
+    if config.threads is not None and config.threads < 1:
         problems.append(f"threads must be a positive integer or null, got {yaml_value(config.threads)}")
     if problems:
         raise AblationError("invalid ablation config: " + "; ".join(problems))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,14 @@ PRECISIONS = ("auto", *AUTOCAST_PRECISIONS)  # train.precision (auto: arniqa.tra
 DEGRADE_ON = ("workers", "device", "auto")  # data.degrade_on (arniqa.train.batches)
 OPTIMIZERS = ("sgd", "adamw", "lars")  # optim.name (arniqa.train.factory.make_optimizer)
 VALIDATION_KEYS = ("name", "root", "splits", "label")  # of a validation.datasets entry (arniqa.train.validation)
+CHOICES = {  # keys that take one of a few names
+    "model.backbone": BACKBONES,
+    "model.init": INITS,
+    "model.se_init": SE_INITS,
+    "train.precision": PRECISIONS,
+    "data.degrade_on": DEGRADE_ON,
+    "optim.name": OPTIMIZERS,
+}
 
 
 class ConfigError(ValueError):
@@ -357,13 +367,13 @@ def check(config: Config) -> None:
     problems = []
     if not config.output.strip():  # `--set output=$RUN` with RUN unset: the run wrote into the working folder
         problems.append("output is empty; name the run folder (e.g. --set output=runs/x)")
-    problems += not_one_of("model.backbone", config.model.backbone, BACKBONES)
-    problems += not_one_of("model.init", config.model.init, INITS)
+    problems += not_one_of("model.backbone", config.model.backbone)
+    problems += not_one_of("model.init", config.model.init)
     if config.model.init == "imagenet" and not config.model.weights:
         problems.append(
             "model.init=imagenet needs model.weights (a local ResNet50 ImageNet file); or model.init=random"
         )
-    problems += not_one_of("model.se_init", config.model.se_init, SE_INITS)
+    problems += not_one_of("model.se_init", config.model.se_init)
     stages = config.model.se_stages  # refused by the model build, naming no key; [true] was stage 1
     if not all(type(k) is int and k in SE_STAGES for k in stages) or len(set(stages)) < len(stages):
         allowed = ", ".join(map(str, SE_STAGES))
@@ -393,17 +403,17 @@ def check(config: Config) -> None:
         f"{key} must be at least 1, got {yaml_value(value)}" for key, value in at_least_one.items() if value < 1
     ]
     for key, value in (("train.max_steps", config.train.max_steps), ("data.max_images", config.data.max_images)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and value < 1:  # a whole number or null, as read
             problems.append(f"{key} must be a positive integer or null, got {yaml_value(value)}")
-    problems += not_one_of("train.precision", config.train.precision, PRECISIONS)
+    problems += not_one_of("train.precision", config.train.precision)
     try:  # the name; whether the device is there is the run's to say (a config may be written for another machine)
         check_device(config.train.device)
     except ValueError as e:
         problems.append(f"train.device={config.train.device}: {e}")  # as distributed.pick_device says it
-    problems += not_one_of("data.degrade_on", config.data.degrade_on, DEGRADE_ON)
+    problems += not_one_of("data.degrade_on", config.data.degrade_on)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {yaml_value(config.data.num_workers)}")
-    problems += not_one_of("optim.name", config.optim.name, OPTIMIZERS)
+    problems += not_one_of("optim.name", config.optim.name)
     opt = config.optim
     if not 0 < opt.lr < math.inf:
         problems.append(f"optim.lr must be > 0, got {yaml_value(opt.lr)}")
@@ -418,7 +428,7 @@ def check(config: Config) -> None:
     elif opt.eta_min >= opt.lr:  # the cosine would climb from lr to eta_min
         problems.append(f"optim.eta_min ({yaml_value(opt.eta_min)}) must be below optim.lr ({yaml_value(opt.lr)})")
     t0_steps = config.optim.t0_steps
-    if t0_steps is not None and (isinstance(t0_steps, bool) or not isinstance(t0_steps, int) or t0_steps < 1):
+    if t0_steps is not None and t0_steps < 1:
         problems.append(f"optim.t0_steps must be a positive integer or null, got {yaml_value(t0_steps)}")
     if config.optim.warmup_steps < 0:
         problems.append(f"optim.warmup_steps must be at least 0, got {yaml_value(config.optim.warmup_steps)}")
@@ -452,9 +462,10 @@ def check_data(config: Config) -> None:
     training_root(config.data.root)
 
 
-def not_one_of(key: str, value: Any, names: tuple[str, ...]) -> list[str]:
-    """``[]`` when ``value`` is one of ``names``, else the problem, e.g. "k must be a, b or c, got 'd'"."""
-    if value in names:
+def not_one_of(key: str, value: Any) -> list[str]:
+    """``[]`` when ``value`` is one of the names the key takes (:data:`CHOICES`), else the problem, e.g. "k must be
+    a, b or c, got d"."""
+    if value in (names := CHOICES[key]):
         return []
     return [f"{key} must be {', '.join(names[:-1])} or {names[-1]}, got {yaml_value(value)}"]
 
@@ -473,13 +484,14 @@ def build_dataclass(cls, values: Any, where: str = "", root=None):
             _misplaced(unknown[0], root or cls) or did_you_mean(unknown[0], fields, where) if len(unknown) == 1 else ""
         )
         raise ConfigError(f"unknown config {agree(len(unknown), 'key')} {keys}{hint}; known: {', '.join(fields)}")
-    kwargs = {}
+    kwargs, kinds = {}, typing.get_type_hints(cls)
     for name, value in values.items():
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = build_dataclass(type(default), value, f"{where}{name}.", root or cls)
         else:
-            kwargs[name] = _coerce(value, default, where + name)
+            choices = CHOICES.get(where + name, ()) if (root or cls) is Config else ()
+            kwargs[name] = _coerce(value, kinds[name], where + name, choices)
     return cls(**kwargs)
 
 
@@ -491,16 +503,25 @@ def _misplaced(key: str, root) -> str:
     return meant(found)
 
 
-def _coerce(value: Any, default: Any, key: str) -> Any:
-    """Check ``value`` against the type of the field's default (ints are accepted for floats). Null (``key:`` with
-    no value, ``--set key=null``) is a value only where the default is null."""
-    if default is None:
-        return value
+def _coerce(value: Any, kind: Any, key: str, choices: tuple[str, ...] = ()) -> Any:
+    """Check ``value`` against the field's type ``kind`` (``int``, ``str``, ``list[int]``, ``int | None``, ...: the
+    one list of a config's key kinds is its dataclasses' annotations); ints are accepted for floats. Null (``key:``
+    with no value, ``--set key=null``) is a value only of a ``... | None`` key. A text key takes text alone: YAML
+    reads some plain words as true or false, a date or a number, which it would not give back as written (0.10,
+    010, 12:30), so they are refused saying to quote them; ``choices`` (of a key that takes one of a few names)
+    are listed instead."""
+    nullable = isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+    if nullable:  # `X | None`: X
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    base = typing.get_origin(kind) or kind  # list of list[int]
+    expected = ", ".join(choices[:-1]) + f" or {choices[-1]}" if choices else yaml_kind(base())
     if value is None:
-        raise ConfigError(f"config key {key}: no value (null); expected {yaml_kind(default)}")
-    if isinstance(default, bool):
+        if nullable:
+            return None
+        raise ConfigError(f"config key {key}: no value (null); expected {expected}")
+    if base is bool:
         ok = isinstance(value, bool)
-    elif isinstance(default, float):
+    elif base is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
                 value = float(value)
@@ -508,26 +529,30 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
                 pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
-    elif isinstance(default, int):
+    elif base is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, str):
-        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
-        value = str(value) if ok else value
     else:
-        ok = isinstance(value, type(default))
+        ok = isinstance(value, base)
     if not ok:
-        read_as = _read_as(value) if isinstance(default, str) else ""
-        raise ConfigError(f"config key {key}: expected {yaml_kind(default)}, got {yaml_value(value)}{read_as}")
+        read_as = _read_as(value, bool(choices)) if base is str else ""
+        raise ConfigError(
+            f"config key {key}: expected {expected}{' or null' if nullable else ''}, got {yaml_value(value)}{read_as}"
+        )
     return value
 
 
-def _read_as(value: Any) -> str:
+def _read_as(value: Any, choice: bool = False) -> str:
     """What follows the problem of a text key given ``value``, where YAML 1.1 read a plain word as something else:
-    ``yes``/``no``/``on``/``off`` as true or false, ``2024-01-05`` as a date; "" for other values."""
+    ``yes``/``no``/``on``/``off`` as true or false, ``2024-01-05`` as a date, ``0.10`` as a number; "" for other
+    values. The advice to quote it is left out for a key that takes one of a few names (``choice``)."""
     if isinstance(value, bool):
         quoted = '"yes" or "on"' if value else '"no" or "off"'
-        return f" (YAML reads yes, no, on and off as true or false); quote the word to give it as text: {quoted}"
-    if isinstance(value, datetime.date):  # a time too (2024-01-05T10:00:00Z), shown as YAML writes it back
+        why, advice = "YAML reads yes, no, on and off as true or false", f"quote the word to give it as text: {quoted}"
+    elif isinstance(value, datetime.date):  # a time too (2024-01-05T10:00:00Z), shown as YAML writes it back
         quoted = f': "{yaml_value(value)}"' if type(value) is datetime.date else ""
-        return f" (YAML reads it as a date); quote it to give it as text{quoted}"
-    return ""
+        why, advice = "YAML reads it as a date", f"quote it to give it as text{quoted}"
+    elif isinstance(value, (int, float)):
+        why, advice = "YAML reads it as a number", "quote it to give it as text, as written"
+    else:
+        return ""
+    return f" ({why})" if choice else f" ({why}); {advice}"
