@@ -543,3 +543,40 @@ def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkey
     _csv(path, ["path", "mos"], [["a.png", 1], [], ["b.png", 2], ["c.png", 3]])  # a blank line is no row
     with pytest.raises(DatasetError, match=re.escape(f"{path}: more than 2 rows; not a label file of one dataset")):
         base.read_csv_rows(path, ["path"], "labels")
+
+
+BLANK_LINES = [(key, blank) for key in [*CSV_KEYS, "tid2013"] for blank in ("\n", ",,,\n", "  \t\r\n")]
+BLANK_LINES.remove(("tid2013", ",,,\n"))  # a line of TID2013's is two fields split by spaces: ",,," is no blank one
+
+
+@pytest.mark.parametrize("key, blank", BLANK_LINES)
+def test_a_label_file_of_blank_lines_is_refused_at_the_bound_on_lines(tmp_path, monkeypatch, key, blank):
+    """Blank lines (or lines of empty fields) hold no row, so they were never counted: 100 MB of them was read for
+    80 s before 'no rows'. Now the lines are bounded (MAX_LINES, blank ones too): a file of that many loads, and one
+    line more is refused, naming the file."""
+    import arniqa.data.iqa.base as base
+
+    monkeypatch.setattr(base, "MAX_LINES", 8)
+    if key == "tid2013":
+        root = tmp_path / "ds"
+        label = root / "mos_with_names.txt"
+        rows = [f"{5 - (i - 1) / 4} i01_01_{i}.bmp" for i in (1, 2, 3)]
+        for i in (1, 2, 3):
+            _img(root / "distorted_images" / f"i01_01_{i}.bmp")
+        head = ""
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png", "c.png"], [5.0, 4.75, 4.5])
+        head, *rows = label.read_text().splitlines()
+        rows = [head, *rows]
+    text = "".join(line + "\r\r\n" for line in rows)  # a blank line after each (a CSV written in text mode)
+    text += blank * (8 - 2 * len(rows))
+    label.write_bytes(text.encode())  # 8 lines
+    assert load_dataset(key, root).scores.tolist() == [5.0, 4.75, 4.5]
+    label.write_bytes((text + blank).encode())  # 9 lines
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: more than 8 lines; not a label file of one dataset"
+    label.write_bytes((head + "\n" + blank * 10).encode())  # no row at all
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: more than 8 lines; not a label file of one dataset"
