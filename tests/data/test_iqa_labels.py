@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
+from faults import refuse_access
 from PIL import Image
 
 from arniqa.data.iqa import DatasetError, load_dataset
@@ -580,3 +581,27 @@ def test_a_label_file_of_blank_lines_is_refused_at_the_bound_on_lines(tmp_path, 
     with pytest.raises(DatasetError) as info:
         load_dataset(key, root)
     assert str(info.value) == f"{label}: more than 8 lines; not a label file of one dataset"
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_a_label_file_this_user_may_not_read_is_one_line_naming_it(tmp_path, monkeypatch, key):
+    """A label file without read permission was a bare '[Errno 13] Permission denied: ...' (arniqa evaluate) or a
+    traceback (the API; ablate); CLIVE's said 'not a readable MATLAB file', SPAQ's 'not a readable .xlsx workbook'.
+    Now it is the line of any file that cannot be read, naming it."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    refuse_access(monkeypatch, lambda path: path == str(label), lookup=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: cannot read file (Permission denied); check its permissions"
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_a_folder_this_user_may_not_enter_is_one_line_naming_it(tmp_path, monkeypatch, key):
+    """An image folder (or the root) without search permission: nothing in it can be looked up, so each image was
+    'not found', or the check's stat raised a bare '[Errno 13] Permission denied: IMAGE', naming an image whose own
+    permissions are fine. Now the line names the folder (the image folder; for some, the root)."""
+    root, label, folder, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    refuse_access(monkeypatch, lambda path: path.startswith(f"{folder}{os.sep}"))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{folder}: cannot open folder (Permission denied); check its permissions"
