@@ -605,3 +605,22 @@ def test_a_folder_this_user_may_not_enter_is_one_line_naming_it(tmp_path, monkey
     with pytest.raises(DatasetError) as info:
         load_dataset(key, root)
     assert str(info.value) == f"{folder}: cannot open folder (Permission denied); check its permissions"
+
+
+@pytest.mark.parametrize("key", [*(k for k in WRITERS if k != "clive"), "tid2013"])
+def test_an_empty_label_file_is_said_to_be_empty(tmp_path, key):
+    """A label file of 0 bytes (a download or copy cut short) said 'missing columns [...]; found []' (TID2013's: 'no
+    labels', SPAQ's: 'not a readable .xlsx workbook (File is not a zip file)'); now it says it is empty."""
+    if key == "tid2013":
+        root, label = tmp_path, tmp_path / "mos_with_names.txt"
+        (root / "distorted_images").mkdir()
+        what = "TID2013 labels: lines of 'MOS filename'"
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+        what = None
+    label.write_bytes(b"")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    problem, fix = str(info.value).rsplit("; ", 1)
+    assert problem.startswith(f"{label}: empty file (0 bytes; expected ") and fix == "copy or download it again"
+    assert what is None or problem.endswith(f"expected {what})")

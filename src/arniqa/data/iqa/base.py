@@ -137,8 +137,12 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def require_file(path: Path, what: str) -> Path:
+    """``path``, a file that holds something (an empty one, a download or copy cut short, said "missing columns
+    [...]; found []"), else a DatasetError saying what it should be."""
     if not path.is_file():
         raise not_found(path, "file", what)
+    if not path.stat().st_size:
+        raise DatasetError(f"{path}: empty file (0 bytes; expected {what}); copy or download it again")
     return path
 
 
