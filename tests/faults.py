@@ -118,6 +118,26 @@ def full_disk_for_text(monkeypatch, fails) -> None:
     monkeypatch.setattr(files, "open", full, raising=False)
 
 
+def refuse_access(monkeypatch, refused, lookup=True):
+    """Opening a path for which ``refused(path)`` is true fails with EACCES, and with ``lookup`` looking it up does
+    too, as for a user without the permission (a file's read permission; a folder's search permission, which
+    looking up the files in it needs); root, who runs these tests on the machine here, is never refused."""
+    import builtins
+    import io
+
+    def wrap(call):
+        def checked(path, *args, **kwargs):
+            if not isinstance(path, int) and refused(os.fsdecode(os.fspath(path))):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return call(path, *args, **kwargs)
+
+        return checked
+
+    calls = [(builtins, "open"), (io, "open")] + [(os, "stat"), (os, "lstat"), (os, "listdir")] * lookup
+    for module, name in calls:
+        monkeypatch.setattr(module, name, wrap(getattr(module, name)))
+
+
 def cli(*args):
     """``arniqa ARGS`` in this process: the click result (exit_code, stdout, stderr)."""
     return CliRunner().invoke(app, [str(a) for a in args])

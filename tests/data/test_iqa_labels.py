@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
+from faults import refuse_access
 from PIL import Image
 
 from arniqa.data.iqa import DatasetError, load_dataset
@@ -543,3 +544,83 @@ def test_rows_hold_the_columns_read_and_their_number_is_bounded(tmp_path, monkey
     _csv(path, ["path", "mos"], [["a.png", 1], [], ["b.png", 2], ["c.png", 3]])  # a blank line is no row
     with pytest.raises(DatasetError, match=re.escape(f"{path}: more than 2 rows; not a label file of one dataset")):
         base.read_csv_rows(path, ["path"], "labels")
+
+
+BLANK_LINES = [(key, blank) for key in [*CSV_KEYS, "tid2013"] for blank in ("\n", ",,,\n", "  \t\r\n")]
+BLANK_LINES.remove(("tid2013", ",,,\n"))  # a line of TID2013's is two fields split by spaces: ",,," is no blank one
+
+
+@pytest.mark.parametrize("key, blank", BLANK_LINES)
+def test_a_label_file_of_blank_lines_is_refused_at_the_bound_on_lines(tmp_path, monkeypatch, key, blank):
+    """Blank lines (or lines of empty fields) hold no row, so they were never counted: 100 MB of them was read for
+    80 s before 'no rows'. Now the lines are bounded (MAX_LINES, blank ones too): a file of that many loads, and one
+    line more is refused, naming the file."""
+    import arniqa.data.iqa.base as base
+
+    monkeypatch.setattr(base, "MAX_LINES", 8)
+    if key == "tid2013":
+        root = tmp_path / "ds"
+        label = root / "mos_with_names.txt"
+        rows = [f"{5 - (i - 1) / 4} i01_01_{i}.bmp" for i in (1, 2, 3)]
+        for i in (1, 2, 3):
+            _img(root / "distorted_images" / f"i01_01_{i}.bmp")
+        head = ""
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png", "c.png"], [5.0, 4.75, 4.5])
+        head, *rows = label.read_text().splitlines()
+        rows = [head, *rows]
+    text = "".join(line + "\r\r\n" for line in rows)  # a blank line after each (a CSV written in text mode)
+    text += blank * (8 - 2 * len(rows))
+    label.write_bytes(text.encode())  # 8 lines
+    assert load_dataset(key, root).scores.tolist() == [5.0, 4.75, 4.5]
+    label.write_bytes((text + blank).encode())  # 9 lines
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: more than 8 lines; not a label file of one dataset"
+    label.write_bytes((head + "\n" + blank * 10).encode())  # no row at all
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: more than 8 lines; not a label file of one dataset"
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_a_label_file_this_user_may_not_read_is_one_line_naming_it(tmp_path, monkeypatch, key):
+    """A label file without read permission was a bare '[Errno 13] Permission denied: ...' (arniqa evaluate) or a
+    traceback (the API; ablate); CLIVE's said 'not a readable MATLAB file', SPAQ's 'not a readable .xlsx workbook'.
+    Now it is the line of any file that cannot be read, naming it."""
+    root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    refuse_access(monkeypatch, lambda path: path == str(label), lookup=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{label}: cannot read file (Permission denied); check its permissions"
+
+
+@pytest.mark.parametrize("key", WRITERS)
+def test_a_folder_this_user_may_not_enter_is_one_line_naming_it(tmp_path, monkeypatch, key):
+    """An image folder (or the root) without search permission: nothing in it can be looked up, so each image was
+    'not found', or the check's stat raised a bare '[Errno 13] Permission denied: IMAGE', naming an image whose own
+    permissions are fine. Now the line names the folder (the image folder; for some, the root)."""
+    root, label, folder, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+    refuse_access(monkeypatch, lambda path: path.startswith(f"{folder}{os.sep}"))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == f"{folder}: cannot open folder (Permission denied); check its permissions"
+
+
+@pytest.mark.parametrize("key", [*(k for k in WRITERS if k != "clive"), "tid2013"])
+def test_an_empty_label_file_is_said_to_be_empty(tmp_path, key):
+    """A label file of 0 bytes (a download or copy cut short) said 'missing columns [...]; found []' (TID2013's: 'no
+    labels', SPAQ's: 'not a readable .xlsx workbook (File is not a zip file)'); now it says it is empty."""
+    if key == "tid2013":
+        root, label = tmp_path, tmp_path / "mos_with_names.txt"
+        (root / "distorted_images").mkdir()
+        what = "TID2013 labels: lines of 'MOS filename'"
+    else:
+        root, label, _, _ = _dataset(tmp_path, key, ["a.png", "b.png"])
+        what = None
+    label.write_bytes(b"")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    problem, fix = str(info.value).rsplit("; ", 1)
+    assert problem.startswith(f"{label}: empty file (0 bytes; expected ") and fix == "copy or download it again"
+    assert what is None or problem.endswith(f"expected {what})")

@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+from faults import refuse_access
 
 from arniqa.evaluate.splits import SplitError, check_disjoint, choose_splits, load_splits, random_splits
 
@@ -322,3 +323,26 @@ def test_a_split_file_declaring_more_than_it_holds_is_refused_before_any_allocat
     message = "val.npy: its header declares (10000000000,) int64 (80,000,000,000 bytes), but it holds 16"
     with pytest.raises(SplitError, match=re.escape(message)):
         load_splits(tmp_path, n_images=5)
+
+
+def test_split_files_this_user_may_not_read_are_one_line_naming_them(tmp_path, monkeypatch):
+    """A split file without read permission, or a splits folder without search permission, was a bare '[Errno 13]
+    Permission denied: ...' from arniqa evaluate (and a traceback from training's validation). Now it is the line of
+    a dataset file that cannot be read: the file, or the folder that cannot be entered; the dataset's own splits/
+    too."""
+    root = tmp_path / "ds"
+    (root / "splits").mkdir(parents=True)
+    _save_split(root / "splits", [0, 1, 2], [3], [4, 5])
+    assert len(choose_splits(_Authentic(root), None)[0]) == 1
+    val = root / "splits" / "val.npy"
+    with monkeypatch.context() as patch:
+        refuse_access(patch, lambda path: path == str(val), lookup=False)
+        for given in (None, root / "splits"):
+            with pytest.raises(SplitError) as e:
+                choose_splits(_Authentic(root), given)
+            assert str(e.value) == f"{val}: cannot read file (Permission denied); check its permissions"
+    refuse_access(monkeypatch, lambda path: path.startswith(f"{root / 'splits'}/"))
+    for given in (None, root / "splits"):
+        with pytest.raises(SplitError) as e:
+            choose_splits(_Authentic(root), given)
+        assert str(e.value) == f"{root / 'splits'}: cannot open folder (Permission denied); check its permissions"

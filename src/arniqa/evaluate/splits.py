@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..utils.files import cannot_open
 from ..utils.names import count
 
 if TYPE_CHECKING:
@@ -197,20 +198,23 @@ def choose_splits(
     for synthetic datasets), a folder with ``train/val/test.npy`` (−1 padding dropped), or None:
     the dataset's own ``splits/`` folder (the official splits) if it has one, else ``default``
     random splits."""
-    if splits is None:
-        own = dataset.root / "splits"
-        if (own / "train.npy").is_file():
-            made = load_splits(own, len(dataset))
-            return made, f"official {own} ({count(len(made), 'split')}){_files_say(made, dataset)}"
-        splits = default
-    number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
-    expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
-    if not number and not Path(splits).is_dir():  # "3.5", a file, a misspelt folder: "3.5/train.npy: not found"
-        what = "not a folder" if Path(splits).exists() else "no such folder"  # as data/folders says it
-        raise SplitError(f"splits {str(splits)!r}: {what}; {expected}")
-    if not number:
-        made = load_splits(splits, len(dataset))
-        return made, f"files in {splits} ({count(len(made), 'split')}){_files_say(made, dataset)}"
+    try:  # the split files of a folder this user may not read: one line naming it (as the dataset's files)
+        if splits is None:
+            own = dataset.root / "splits"
+            if (own / "train.npy").is_file():
+                made = load_splits(own, len(dataset))
+                return made, f"official {own} ({count(len(made), 'split')}){_files_say(made, dataset)}"
+            splits = default
+        number = isinstance(splits, int) or re.fullmatch(r"[+-]?[0-9]+", str(splits).strip())
+        expected = f"expected a number of random splits from 1 to {MAX_SPLITS}, or a folder of .npy files"
+        if not number and not Path(splits).is_dir():  # "3.5", a file, a misspelt folder: "3.5/train.npy: not found"
+            what = "not a folder" if Path(splits).exists() else "no such folder"  # as data/folders says it
+            raise SplitError(f"splits {str(splits)!r}: {what}; {expected}")
+        if not number:
+            made = load_splits(splits, len(dataset))
+            return made, f"files in {splits} ({count(len(made), 'split')}){_files_say(made, dataset)}"
+    except OSError as e:
+        raise SplitError(cannot_open(e, dataset.root / "splits" if splits is None else splits)) from None
     n = int(splits)
     if not 1 <= n <= MAX_SPLITS:
         raise SplitError(f"splits {splits!r}: {expected}")

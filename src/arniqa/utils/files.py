@@ -469,6 +469,22 @@ def unreadable(path: str | os.PathLike, e: OSError) -> str:
     return "{}: {}; {}".format(printable(os.fspath(path)), *cannot_read(e))
 
 
+def cannot_open(e: OSError, fallback: str | os.PathLike) -> str:
+    """The line of the file ``e`` names (else ``fallback``) that the system will not read: the file's
+    (:func:`unreadable`), or, where it will not even look the file up (no permission to enter a folder above it),
+    that folder's."""
+    path = os.fsdecode(e.filename) if e.filename is not None else os.fspath(fallback)
+    shut = path
+    while e.errno in (errno.EACCES, errno.EPERM) and not os.path.lexists(shut):
+        above = os.path.dirname(shut) or "."
+        if above == shut:
+            break
+        shut = above
+    if shut != path:
+        return f"{printable(shut)}: cannot open folder ({e.strerror}); check its permissions"
+    return unreadable(path, e)
+
+
 def out_of_space(err: BaseException | None) -> OSError | None:
     """The OSError saying there is no room to write (disk full, quota, file size limit) that ``err`` is or was
     raised from (its causes and contexts), or None."""

@@ -18,6 +18,8 @@ from .registry import SCORE_RANGES, ScoreRange
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
 MAX_LINE = 1 << 20  # characters in one line of a label file (a line holds a few names and numbers)
 MAX_ROWS = 1_000_000  # images one label file may name (the largest IQA sets name a few hundred thousand)
+MAX_LINES = 2 * (MAX_ROWS + 1)  # a header and the rows, each with a blank line after it (CR CR LF: a CSV written
+# in text mode on Windows); blank lines count, so a file of them is refused here, not read to its end
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 MAX_UNPACKED = 32 << 20  # bytes a compressed label file (.xlsx, .mat) may unpack to (SPAQ's: about 3 MB)
 
@@ -135,19 +137,27 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def require_file(path: Path, what: str) -> Path:
+    """``path``, a file that holds something (an empty one, a download or copy cut short, said "missing columns
+    [...]; found []"), else a DatasetError saying what it should be."""
     if not path.is_file():
         raise not_found(path, "file", what)
+    if not path.stat().st_size:
+        raise DatasetError(f"{path}: empty file (0 bytes; expected {what}); copy or download it again")
     return path
 
 
 def label_lines(f, path: Path) -> Iterator[str]:
     """The lines of the label file ``f`` (open as text), read at most :data:`MAX_LINE` characters at a time: a
-    longer line is a DatasetError before it is held (a 100 MB line of commas was a list of 100 million fields)."""
+    longer line is a DatasetError before it is held (a 100 MB line of commas was a list of 100 million fields).
+    At most :data:`MAX_LINES`, blank ones too: blank lines hold no row, so 100 MB of them was read for 80 s to say
+    "no rows" (1 GB: over 5 minutes)."""
     number = 0
     while line := f.readline(MAX_LINE + 1):
         number += 1
         if len(line) > MAX_LINE:
             raise DatasetError(f"{path}, line {number}: longer than {MAX_LINE:,} characters; not a label file")
+        if number > MAX_LINES:
+            raise DatasetError(f"{path}: more than {MAX_LINES:,} lines; not a label file of one dataset")
         yield line
 
 

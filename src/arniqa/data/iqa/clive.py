@@ -42,7 +42,7 @@ def _mat_variable(path: Path, name: str) -> np.ndarray:
         content = scipy.io.loadmat(str(path))
     except FileNotFoundError:
         raise not_found(path, "file", f"the CLIVE release file with {name}") from None
-    except DatasetError:
+    except (DatasetError, PermissionError):  # load_dataset says the one this user may not read
         raise
     except NotImplementedError:  # scipy's word for MATLAB 7.3
         raise DatasetError(

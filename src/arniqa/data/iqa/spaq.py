@@ -36,7 +36,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
         table = pd.read_excel(path, engine="openpyxl")
     except ImportError as e:  # pandas' "Missing optional dependency": not the workbook's fault
         raise DatasetError(f"{path}: reading SPAQ's .xlsx labels needs openpyxl ({e}); pip install openpyxl") from e
-    except DatasetError:
+    except (DatasetError, PermissionError):  # load_dataset says the one this user may not read
         raise
     except Exception as e:  # zipfile/openpyxl raise several types for corrupt workbooks
         raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
