@@ -406,3 +406,29 @@ def test_distort_keeps_a_png_profile_past_pils_limit_and_says_when_the_output_ca
     assert f"({len(huge):,} bytes, more than the 16,707,345 a JPEG holds)" in messages(result)
     with Image.open(jpg) as written:
         assert "icc_profile" not in written.info
+
+
+def test_distort_ends_its_spinner_before_the_colour_profile_warning(photo, tmp_path, monkeypatch):
+    """The warning that the output holds no colour profile was written while distort's spinner was drawn (on a
+    terminal the two ran into one line). Now the spinner is stopped first, as before an error line."""
+    from arniqa.utils import console, messages
+
+    said = []
+
+    class Spinner:  # a progress bar being drawn
+        def stop(self):
+            said.append("spinner stopped")
+            console._DRAWN.remove(self)
+
+    monkeypatch.setattr(console, "_DRAWN", [Spinner()])
+    monkeypatch.setattr(messages, "say", said.append)
+    tagged = tmp_path / "tagged.png"
+    Image.open(photo).save(tagged, icc_profile=_profile())
+    from arniqa.cli.degradations import _save
+
+    _save(Image.open(tagged).convert("RGB"), tmp_path / "o.bmp", "BMP", Image.open(tagged))
+    assert said == [
+        "spinner stopped",
+        f"warning: {tmp_path / 'o.bmp'}: written without the input's colour profile (BMP files hold none); "
+        "write a .png to keep it",
+    ]

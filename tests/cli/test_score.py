@@ -1136,3 +1136,50 @@ def test_a_checkpoint_that_cannot_be_read_is_one_line_saying_to_check_its_permis
     r = CliRunner().invoke(app, ["score", str(photo), "--checkpoint", str(model), "--protocol", "whole"])
     assert r.exit_code == EXIT_USAGE, r.output
     assert one_line_error(r.stderr) == f"error: {model}: cannot read file (Permission denied); check its permissions"
+
+
+def test_a_library_of_animated_and_oversized_images_gets_five_warning_lines_of_each_kind_and_a_sum(tmp_path):
+    """12 animated GIFs and 12 images over --max-side printed 24 warning lines (one per file: 10,000 GIFs buried
+    the run's last lines in 10,000). Now the first 5 of each kind, the end lines, then one line per kind for the
+    rest; ARNIQA_WARNINGS=all names every one."""
+    import subprocess
+
+    import tiny_score
+
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        a, b = (Image.fromarray(rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)) for _ in range(2))
+        a.save(tmp_path / f"a{k:02d}.gif", save_all=True, append_images=[b])
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"b{k:02d}.png")
+    (tmp_path / "c.png").write_text("not an image")
+    here = Path(tiny_score.__file__).parent
+    env = {**os.environ, "PYTHONPATH": f"{here.parent / 'src'}{os.pathsep}{here}"}
+    env.pop("ARNIQA_WARNINGS", None)
+    command = [sys.executable, tiny_score.__file__, "score", tmp_path, "--protocol", "whole", "--max-side", 32]
+    command += ["-o", tmp_path / "s.csv"]
+    done = subprocess.run(list(map(str, command)), capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    gif = ": an animated or multi-page image; its first frame is scored, the others are not"
+    named = [f"warning: {tmp_path / f'a{k:02d}.gif'}{gif}" for k in range(5)]
+    named += [f"warning: {tmp_path / f'b{k:02d}.png'}: 50x40 exceeds max_side=32; downscaled to 32x26 before scoring"
+              for k in range(5)]  # fmt: skip
+    above = "(the first 5 are named above; ARNIQA_WARNINGS=all names every one)"
+    assert sorted(lines[:10]) == sorted(named)  # decoding threads: either kind first
+    assert lines[10:] == [
+        "1 of 25 images could not be scored (see the error column)",
+        f"warning: 7 more images animated or multi-page, each scored on its first frame {above}",
+        f"warning: 7 more images larger than max_side=32, each downscaled before scoring {above}",
+    ]
+    done = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300,
+                          env={**env, "ARNIQA_WARNINGS": "all"})  # fmt: skip
+    assert len([line for line in done.stderr.splitlines() if line.startswith("warning: ")]) == 24
+
+
+def test_rows_and_report_both_on_standard_output_are_refused(tiny, folder, tmp_path):
+    """score -o - --html /dev/stdout wrote the rows, then the report's HTML after them, into one stream."""
+    for html in ("/dev/stdout", "/dev/fd/1"):
+        r = _run([folder / "a.png", "-o", "-", "--html", html])
+        assert r.exit_code == EXIT_USAGE and r.stdout == ""
+        said = f"--html {html} is standard output, where the rows go; write the rows or the report to a file (-o FILE)"
+        assert said in r.stderr

@@ -553,3 +553,27 @@ def test_an_evaluation_worker_running_out_of_memory_loading_is_said_as_without_r
     assert local.exit_code == 2 and local.stderr.startswith("error: out of memory loading the model")
     errors = [line for line in r.stderr.splitlines() if line.startswith("error")]  # the log line is there too
     assert (r.exit_code, errors) == (2, local.stderr.splitlines()), r.stderr
+
+
+def test_the_workers_warnings_about_files_are_raised_on_the_driver(tiny_model, tmp_path):
+    """The warning that a file is animated (its first frame scored) or over --max-side was printed by each Ray worker
+    as two lines of Python's behind Ray's prefix, and the --max-side ones were lost; the command could not sum them
+    up. Now the workers send them back and the driver raises them, each once, as a run without Ray does."""
+    import warnings
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        a, b = (Image.fromarray(rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)) for _ in range(2))
+        a.save(tmp_path / f"a{k}.gif", save_all=True, append_images=[b])
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"b{k}.png")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = _score(tiny_model, tmp_path / "s.csv", *sorted(tmp_path.glob("[ab]*")), "--max-side", 32, "--ray", "local")
+    assert r.exit_code == 0, r.stderr
+    said = sorted(str(w.message) for w in seen if str(w.message).startswith(str(tmp_path)))
+    gif = ": an animated or multi-page image; its first frame is scored, the others are not"
+    assert said == [f"{tmp_path}/a{k}.gif{gif}" for k in range(3)] + [
+        f"{tmp_path}/b{k}.png: 50x40 exceeds max_side=32; downscaled to 32x26 before scoring" for k in range(3)
+    ]

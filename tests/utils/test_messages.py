@@ -57,3 +57,53 @@ def test_bidirectional_controls_in_a_name_are_shown_escaped_not_obeyed():
     assert one_line("\u202ertl\x1b.jpg") == "\\u202ertl\\x1b.jpg"
     assert error_line("\u2067x.jpg: no such file") == "error: \\u2067x.jpg: no such file"
     assert printable("שלום.jpg") == "שלום.jpg" and printable("صورة.png") == "صورة.png"
+
+
+def test_warnings_about_single_files_print_the_first_few_of_each_kind_then_one_line_for_the_rest(capsys, monkeypatch):
+    """10,000 animated GIFs printed 10,000 warning lines, burying the run's last lines. Now the first SHOWN_PER_KIND
+    (5) of each kind, and one line per kind for the others; ARNIQA_WARNINGS=all prints every one."""
+    from arniqa.utils.messages import held_warnings, warn_file
+
+    monkeypatch.delenv("ARNIQA_WARNINGS", raising=False)
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        for k in range(12):
+            warn_file(f"{k}.gif: animated", "animated, each scored on its first frame")
+            if k < 7:
+                warn_file(f"{k}.png: too big", "larger than max_side=32, each downscaled")
+        warnings.warn("not about one file", UserWarning, stacklevel=1)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        *[line for k in range(5) for line in (f"warning: {k}.gif: animated", f"warning: {k}.png: too big")],
+        "warning: not about one file",
+    ]
+    assert held_warnings() == [
+        "warning: 7 more images animated, each scored on its first frame (the first 5 are named above; "
+        "ARNIQA_WARNINGS=all names every one)",
+        "warning: 2 more images larger than max_side=32, each downscaled (the first 5 are named above; "
+        "ARNIQA_WARNINGS=all names every one)",
+    ]
+    assert held_warnings() == []  # counted again from zero
+    monkeypatch.setenv("ARNIQA_WARNINGS", "all")
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        for k in range(12):
+            warn_file(f"{k}.gif: animated", "animated")
+    assert capsys.readouterr().err.splitlines() == [f"warning: {k}.gif: animated" for k in range(12)]
+    assert held_warnings() == []
+
+
+def test_a_warning_about_a_file_is_said_each_time_and_not_kept():
+    """Python's default filter showed a message once per place: the same file scored again got no warning, and
+    every message shown was kept in the module's registry (57 MB at 200,000 files)."""
+    from arniqa.utils import messages
+
+    registry = messages.__dict__.setdefault("__warningregistry__", {})
+    with warnings.catch_warnings(record=True) as said:
+        warnings.resetwarnings()  # Python's own default: no filter (pytest sets its own)
+        before = len(registry)
+        for _ in range(3):
+            for k in range(50):
+                messages.warn_file(f"{k}.gif: animated", "animated", stacklevel=0)  # raised here, in messages
+    assert [str(w.message) for w in said] == [f"{k}.gif: animated" for k in range(50)] * 3
+    assert len(registry) - before <= 1  # the filters' version, no message

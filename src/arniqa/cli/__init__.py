@@ -41,7 +41,7 @@ def main() -> None:
     """The ``arniqa`` command. Unlike typer's boxed message, a bad option or argument is one line naming it,
     exit 2: ``error: Invalid value for '--crop-size': 7 is not in the range x>=8 (see arniqa evaluate --help)``."""
     try:
-        from ..utils.messages import show_warning
+        from ..utils.messages import held_warnings, say, show_warning
         from ..utils.runtime import stop_on_signals
 
         _register()
@@ -61,6 +61,9 @@ def main() -> None:
         with suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         code = EXIT_BROKEN_PIPE
+    else:  # the warnings about single files not printed, summed up: every verb's last lines but a stop's
+        for line in held_warnings():
+            say(line)
     if code == EXIT_INTERRUPTED:
         code, line = stopped_line()
         print_error(line)

@@ -388,11 +388,14 @@ def quiet_bar(bar) -> Iterator:
 
 
 def print_error(message: str) -> None:
-    """``error: message`` on stderr as one line (see :func:`fail`)."""
+    """``error: message`` on stderr as one line (see :func:`fail`), after the lines summing up the warnings about
+    single files (:func:`~arniqa.utils.messages.held_warnings`): the error line is the last."""
     from ..utils.console import end_progress_bars
-    from ..utils.messages import error_line
+    from ..utils.messages import error_line, held_warnings, say
 
     end_progress_bars()  # drawn on the same terminal, a bar's line would run into this one
+    for line in held_warnings():
+        say(line)
     typer.secho(error_line(message), err=True, fg="red")
 
 

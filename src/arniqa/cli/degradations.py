@@ -48,6 +48,7 @@ def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None
     format that cannot hold it (none, or past a JPEG's :data:`~arniqa.data.images.PROFILE_MAX` bytes) is written
     without, with a warning."""
     from ..data.images import PROFILE_MAX, rgb_profile
+    from ..utils.console import end_progress_bars
     from ..utils.messages import say, warning_line
 
     profile = None if source is None else rgb_profile(source)
@@ -58,6 +59,7 @@ def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None
     else:
         why = None
     if why:
+        end_progress_bars()  # the spinner, drawn on the same terminal, would run into the line
         say(warning_line(f"{out}: written without the input's colour profile ({why}); write a .png to keep it"))
         profile = None
     extra = {} if profile is None else {"icc_profile": profile}

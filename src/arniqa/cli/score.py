@@ -174,6 +174,10 @@ def score(
         output = None
     if output is None and sys.stdout is None:  # started with standard output closed (>&-)
         raise typer.BadParameter("standard output is closed; write the rows to a file with -o FILE")
+    if output is None and html is not None and descriptor(html) == 1:  # the report would follow the rows
+        raise typer.BadParameter(
+            f"--html {html} is standard output, where the rows go; write the rows or the report to a file (-o FILE)"
+        )
     stream = output is not None and is_stream(output)  # -o /dev/null, a named pipe: written into as stdout is
     if resume and (output is None or stream):
         raise typer.BadParameter(

@@ -567,6 +567,7 @@ def _quiet_pil_warnings() -> None:
 # decoded (:func:`first_frame_note`). MPO's further images are no frames: a camera's preview, a stereo pair's other
 # view, a gain map.
 ANIMATED = "arniqa_animated"
+ANIMATED_KIND = "animated or multi-page, each scored on its first frame"  # its FileWarning's kind
 STILL_FORMATS = ("MPO",)
 
 

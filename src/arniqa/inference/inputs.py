@@ -17,7 +17,6 @@ import io
 import os
 import re
 import sys
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..data.images import EXPAND, ImageError, decode_image, first_frame_note, open_image, to_rgb
+from ..data.images import ANIMATED_KIND, EXPAND, ImageError, decode_image, first_frame_note, open_image, to_rgb
+from ..utils.messages import warn_file
 from .shards import Member, Unreadable, compressed_shard, is_shard
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     if w == 0 or h == 0:
         raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
     if isinstance(image, Image.Image) and (note := first_frame_note(image, name)):
-        warnings.warn(note, stacklevel=2)
+        warn_file(note, ANIMATED_KIND, stacklevel=2)
     return image
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -45,6 +44,7 @@ from ..utils.files import (
     sha256_of,
     short_digest,
 )
+from ..utils.messages import warn_file
 from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine
 from .sidecar import in_cache, read_sidecar, sidecar_path
 
@@ -107,7 +107,7 @@ def calibration_views(
                 "calibrate on a folder of readable photos"
             )
         for e in errors:
-            warnings.warn(f"{e}; calibrating on the other photos", stacklevel=2)
+            warn_file(f"{e}; calibrating on the other photos", "unreadable, left out of the calibration", stacklevel=2)
     crops = get_protocol("crops")
     feeds = []
     for image in images:

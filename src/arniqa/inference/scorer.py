@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
+from ..utils.messages import warn_file
 from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, out_of_memory, resolve_device
 from .inputs import as_image, resized, source_name, split_inputs
@@ -286,8 +286,10 @@ class Scorer:
             return image
         r = self.max_side / max(h, w)
         nh, nw = max(2, round(h * r)), max(2, round(w * r))
-        warnings.warn(
-            f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring", stacklevel=3
+        warn_file(
+            f"{name}: {w}x{h} exceeds max_side={self.max_side}; downscaled to {nw}x{nh} before scoring",
+            f"larger than max_side={self.max_side}, each downscaled before scoring",
+            stacklevel=3,
         )
         return resized(image, (nw, nh))
 

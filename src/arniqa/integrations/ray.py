@@ -23,6 +23,7 @@ the same :class:`~arniqa.evaluate.features.FeatureCache`. Ray is the optional ex
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ from ..inference.inputs import Encoded
 from ..inference.results import ItemResult, emit_in_order
 from ..inference.scorer import explainer_missing
 from ..inference.shards import Member, Unreadable
+from ..utils.messages import warn_file
 
 
 class RayRunError(RuntimeError):
@@ -163,13 +165,19 @@ def _set_threads(threads: int | None) -> None:
 
 def _batches(ds) -> Iterator[dict]:
     """``ds``'s output batches as they are computed, Ray's errors raised as :class:`RayRunError`, an actor's load
-    failure (:class:`_SendsLoadFailure`) as :class:`WorkerLoadError`."""
+    failure (:class:`_SendsLoadFailure`) as :class:`WorkerLoadError`; the workers' warnings raised again here."""
     import ray
 
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             if "load_error" in batch:
                 raise WorkerLoadError(_raised_again(batch["load_error"][0]))
+            for said in batch.pop("warnings", ()):  # the workers' (_SendsLoadFailure), said here
+                for kind, message in json.loads(said) if said else ():
+                    if kind is None:
+                        warnings.warn(message, stacklevel=2)
+                    else:
+                        warn_file(message, kind, stacklevel=2)
             yield batch
     except ray.exceptions.RayError as e:
         raise RayRunError(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__) from e
@@ -212,7 +220,9 @@ class _SendsLoadFailure:
     """Mixed in before the callable class of an actor of arniqa's own runs (``score --ray``, ``evaluate --ray``): a
     load failure of :func:`_load_failure` is sent back in a ``load_error`` column in place of the rows, not raised
     (Ray would print the actor's traceback and say only its last line), and :func:`_batches` raises it again; the
-    load's warnings are the driver's to say, once (it loaded the model first)."""
+    load's warnings are the driver's to say, once (it loaded the model first). A batch's warnings (a file scored on
+    its first frame, downscaled) go back in a ``warnings`` column, for :func:`_batches` to raise again on the driver,
+    where the command prints them as its own (Ray printed each as two lines of Python's, behind its prefix)."""
 
     def __init__(self, *args, **kwargs) -> None:
         self.failed = None
@@ -229,7 +239,11 @@ class _SendsLoadFailure:
         if self.failed is not None:
             index = np.asarray(batch["index"])
             return {"index": index, "load_error": np.array([self.failed] * len(index), dtype=object)}
-        return super().__call__(batch)
+        with warnings.catch_warnings(record=True) as said:
+            out = super().__call__(batch)
+        kinds = [[getattr(w.message, "kind", None), str(w.message)] for w in said]
+        out["warnings"] = np.array([json.dumps(kinds) if kinds else ""] + [""] * (len(out["index"]) - 1), dtype=object)
+        return out
 
 
 # ---- scoring ---------------------------------------------------------------------------------------

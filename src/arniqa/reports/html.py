@@ -18,7 +18,6 @@ import math
 import os
 import stat
 import urllib.parse
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
 from ..utils.files import atomic_write, is_stream, text_writer
-from ..utils.messages import printable, warning_line
+from ..utils.messages import printable, warn_file, warning_line
 from ..utils.names import agree, count
 
 THUMBNAILS = ("embed", "link", "none")
@@ -85,7 +84,11 @@ def thumbnail(path: str, size: int = 96, quality: int = 70) -> Thumbnail:
         found = os.path.isfile(path)  # the one lookup of a photo not read: its warning, or arniqa report's count
         if found:
             problem = e.reason if isinstance(e, ImageError) else str(e)
-            warnings.warn(f"{printable(str(path))}: no thumbnail in the report: {problem}", stacklevel=2)
+            warn_file(
+                f"{printable(str(path))}: no thumbnail in the report: {problem}",
+                "unreadable, so without a thumbnail in the report",
+                stacklevel=2,
+            )
         return Thumbnail(None, found)
     image.thumbnail((size, size))
     buffer = io.BytesIO()

@@ -1,11 +1,17 @@
 """The lines arniqa writes for people: a file name in any bytes as text (:func:`printable`), a message that stays
 one line (:func:`one_line`), a library's message of several lines as words (:func:`words`), and the ``error:``
-and ``warning:`` lines on stderr (:func:`error_line`, :func:`warning_line`, :func:`show_warning`)."""
+and ``warning:`` lines on stderr (:func:`error_line`, :func:`warning_line`, :func:`show_warning`); the warnings
+about single input files (:func:`warn_file`), of which the commands print the first few of each kind and sum up the
+rest at the end (:func:`held_warnings`)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
+import warnings
+from collections import Counter
 
 # Unicode's bidirectional controls (Bidi_Control: marks, embeddings, overrides, isolates), which reorder the text
 # around them: a file named "\u202ertl.jpg" shows as "gpj.ltr", which can pass one kind of file off as another.
@@ -49,11 +55,69 @@ def warning_line(message: str) -> str:
     return f"warning: {one_line(message)}"
 
 
+# Of the warnings about single files (FileWarning), a command prints the first SHOWN_PER_KIND of each kind and one
+# line at its end for the rest (10,000 animated GIFs printed 10,000 lines, burying the others); with the environment
+# variable ALL_WARNINGS set to "all", every one.
+SHOWN_PER_KIND = 5
+ALL_WARNINGS = "ARNIQA_WARNINGS"
+
+
+class FileWarning(UserWarning):
+    """A warning about one input file; ``kind`` is what the files that get it have in common, the words after
+    "N more images" in the line that sums them up (:func:`held_warnings`): ``"animated or multi-page, each scored on
+    its first frame"``."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    def __reduce__(self):  # pickled with its kind (a Ray worker's, sent to the driver)
+        return type(self), (str(self), self.kind)
+
+
+# Shown each time: Python's default action shows a message once per place and keeps every message it has shown (57 MB
+# at 200,000 files, each message naming its file); appended, so the filters a user sets come first.
+_EACH_TIME = ("always", None, FileWarning, None, 0)
+_LOCK = threading.Lock()
+_held: Counter = Counter()  # kind -> FileWarnings seen by show_warning
+
+
+def warn_file(message: str, kind: str, stacklevel: int = 1) -> None:
+    """``warnings.warn`` a :class:`FileWarning` (``stacklevel`` as warn's, from the caller), shown each time it is
+    raised, also for the same file again."""
+    if _EACH_TIME not in warnings.filters:
+        with _LOCK:
+            if _EACH_TIME not in warnings.filters:
+                warnings.filterwarnings("always", category=FileWarning, append=True)
+    warnings.warn(FileWarning(message, kind), stacklevel=stacklevel + 1)
+
+
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """``warnings.showwarning`` of the commands (``arniqa``, ``python -m arniqa.train``): a Python warning (``score
     --max-side`` downscaling an image, ...) as one ``warning:`` line on stderr, not Python's two lines naming the
-    module that raised it."""
+    module that raised it; of each kind of :class:`FileWarning`, the first :data:`SHOWN_PER_KIND` (every one with
+    ``ARNIQA_WARNINGS=all``), the others counted for :func:`held_warnings`."""
+    if isinstance(message, FileWarning) and os.environ.get(ALL_WARNINGS) != "all":
+        with _LOCK:  # decoding threads warn at once
+            _held[message.kind] += 1
+            if _held[message.kind] > SHOWN_PER_KIND:
+                return
     say(warning_line(str(message)))
+
+
+def held_warnings() -> list[str]:
+    """The lines that sum up the :class:`FileWarning` s that :func:`show_warning` did not print, one per kind, in the
+    order the kinds came; the count starts again."""
+    with _LOCK:
+        more = [(kind, n - SHOWN_PER_KIND) for kind, n in _held.items() if n > SHOWN_PER_KIND]
+        _held.clear()
+    return [
+        warning_line(
+            f"{n} more {'image' if n == 1 else 'images'} {kind} (the first {SHOWN_PER_KIND} are named above; "
+            f"{ALL_WARNINGS}=all names every one)"
+        )
+        for kind, n in more
+    ]
 
 
 def say(line: str) -> None:
