@@ -57,7 +57,7 @@ def warning_line(message: str) -> str:
 
 # Of the warnings about single files (FileWarning), a command prints the first SHOWN_PER_KIND of each kind and one
 # line at its end for the rest (10,000 animated GIFs printed 10,000 lines, burying the others); with the environment
-# variable ALL_WARNINGS set to "all", every one.
+# variable ARNIQA_WARNINGS (ALL_WARNINGS) set to "all", every one.
 SHOWN_PER_KIND = 5
 ALL_WARNINGS = "ARNIQA_WARNINGS"
 
