@@ -456,22 +456,6 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
             '"2024-01-05"',
         ),
         (None, "output=2024-01-05T10:00:00Z", "(YAML reads it as a date); quote it to give it as text"),
-    ],
-)
-def test_a_text_key_that_yaml_read_as_true_false_or_a_date_says_to_quote_it(tmp_path, text, override, said):
-    # before: "expected text, got true" of backbone: on, with nothing of why, nor what to do
-    path = None
-    if text is not None:
-        path = tmp_path / "c.yaml"
-        path.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        load_config(path, [override] if override else [])
-    assert str(err.value).endswith(said)
-
-
-@pytest.mark.parametrize(
-    "text, override, said",
-    [
         # before: the text "0.1" (data.root=0.10 named the folder 0.1, output=010 the run folder 8)
         (None, "data.root=0.10", "config key data.root: expected text, got 0.1 (YAML reads it as a number); quote it"),
         ("output: 010\n", None, "config key output: expected text, got 8 (YAML reads it as a number); quote it"),
@@ -492,7 +476,9 @@ def test_a_text_key_that_yaml_read_as_true_false_or_a_date_says_to_quote_it(tmp_
         (None, "optim.name=null", "config key optim.name: no value (null); expected sgd, adamw or lars"),
     ],
 )
-def test_a_text_key_takes_no_number_and_a_choice_key_lists_its_choices(tmp_path, text, override, said):
+def test_a_text_key_takes_text_alone_and_a_choice_key_lists_its_choices(tmp_path, text, override, said):
+    # before: "expected text, got true" of backbone: on, with nothing of why, nor what to do; a number was taken as
+    # its text as YAML reads it
     path = None
     if text is not None:
         path = tmp_path / "c.yaml"
