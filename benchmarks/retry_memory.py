@@ -1,5 +1,6 @@
-"""Peak memory of ``arniqa score --resume`` and ``--resume --retry-failed`` over a result file of --rows rows: this
-tree against an older commit (--before, its ``src`` from ``git archive``), each run a fresh process.
+"""Peak memory of ``arniqa score --resume`` and ``--resume --retry-failed`` over a result file of --rows rows, and of
+``arniqa map`` over a maps.csv of as many error rows: this tree against an older commit (--before, its ``src`` from
+``git archive``), each run a fresh process.
 
 The result file is synthetic, in CSV: --rows rows, all of them error rows (or, for the first case, all scored),
 whose paths name --distinct hard links of one tiny PNG (16x12) in turn, then files that are not there; the
@@ -7,6 +8,9 @@ whose paths name --distinct hard links of one tiny PNG (16x12) in turn, then fil
 files missing again, so every row is rewritten in its place. The model is scale.py's tiny exported graph (ONNX
 Runtime), the protocol ``whole``. Each run gets a fresh copy of the file; its peak resident set (``VmHWM``) and wall
 time are reported, and the retried file is checked: the same paths in the same order, the images' rows scored.
+``arniqa map`` (no --files-from: the paths are its arguments, read by the child from a file) maps the same paths
+with --crop 4 into a folder whose maps.csv lists them all as failed (or none, afresh); mapping imports torch, which
+a --resume with nothing left to map does not.
 
     python benchmarks/retry_memory.py --before main
 """
@@ -40,17 +44,22 @@ CASES = {
     "--resume, all rows scored": ("scored", ["--resume"]),
     "--resume, all rows failed": ("failed", ["--resume"]),
     "--resume --retry-failed, all failed": ("failed", ["--resume", "--retry-failed"]),
+    "map, afresh": (None, []),
+    "map --resume, all rows failed": ("failed", ["--resume"]),
+    "map --resume --retry-failed, all failed": ("failed", ["--resume", "--retry-failed"]),
 }
+ARGS_CHILD = 'import sys\nsys.argv[1:] = open(sys.argv[1], encoding="utf-8").read().split("\\0")\n' + CHILD
+MAP_COLUMNS = ["path", "map", "mean", "min", "max", "rows", "cols", "error"]
 
 
-def peak(src: Path, args: list[str], env: dict) -> dict:
+def peak(src: Path, args: list[str], env: dict, child: str = CHILD) -> dict:
     t = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env={**env, "PYTHONPATH": str(src)}
+        [sys.executable, "-c", child, *args], capture_output=True, text=True, env={**env, "PYTHONPATH": str(src)}
     )
     seconds = time.perf_counter() - t
     if done.returncode not in (0, 1):
-        raise SystemExit(f"arniqa score failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        raise SystemExit(f"arniqa failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return {**json.loads(done.stderr.strip().splitlines()[-1]), "seconds": seconds, "exit": done.returncode}
 
 
@@ -92,24 +101,46 @@ def main() -> None:
                 for name in names:
                     w.writerow([name, 0.5, 3.0, ""] if kind == "scored" else [name, "", "", "image file is truncated"])
         common = ["score", "--files-from", str(listing), "--checkpoint", str(model), "--protocol", "whole"]
+        maps_csv = tmp / "maps.csv"
+        with open(maps_csv, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerows([MAP_COLUMNS, *([name, "", "", "", "", "", "", "image file is truncated"] for name in names)])
         runs = []
         for case, (kind, flags) in CASES.items():
             for tree, src in trees.items():
-                out = tmp / "scores.csv"
-                shutil.copyfile(files[kind], out)
-                r = peak(src, [*common, "--batch-size", "64", "-o", str(out), *flags], env)
-                with open(out, newline="") as f:
-                    rows = list(csv.DictReader(f))
-                if [row["path"] for row in rows] != names:
-                    sys.exit(f"{tree}, {case}: the rows are not the inputs' paths in order")
-                if "--retry-failed" in flags and not all(row["score"] for row in rows[: args.distinct]):
-                    sys.exit(f"{tree}, {case}: the images' rows were not scored again")
+                if case.startswith("map"):
+                    out = tmp / "maps"
+                    shutil.rmtree(out, ignore_errors=True)
+                    out.mkdir()
+                    if kind is not None:
+                        shutil.copyfile(maps_csv, out / "maps.csv")
+                    argv = tmp / "argv"
+                    model_args = ["--checkpoint", str(model), "--crop", "4", "--stride", "4"]
+                    argv.write_text("\0".join(["map", *names, "-o", str(out), *model_args, *flags]), encoding="utf-8")
+                    r = peak(src, [str(argv)], env, ARGS_CHILD)
+                    with open(out / "maps.csv", newline="") as f:
+                        rows = list(csv.DictReader(f))
+                    mapped = "--retry-failed" in flags or kind is None
+                    if [row["path"] for row in rows] != names:
+                        sys.exit(f"{tree}, {case}: the rows are not the inputs' paths in order")
+                    if mapped and not all(row["map"] for row in rows[: args.distinct]):
+                        sys.exit(f"{tree}, {case}: the images were not mapped")
+                else:
+                    out = tmp / "scores.csv"
+                    shutil.copyfile(files[kind], out)
+                    r = peak(src, [*common, "--batch-size", "64", "-o", str(out), *flags], env)
+                    with open(out, newline="") as f:
+                        rows = list(csv.DictReader(f))
+                    if [row["path"] for row in rows] != names:
+                        sys.exit(f"{tree}, {case}: the rows are not the inputs' paths in order")
+                    if "--retry-failed" in flags and not all(row["score"] for row in rows[: args.distinct]):
+                        sys.exit(f"{tree}, {case}: the images' rows were not scored again")
                 runs.append({"case": case, "tree": tree, **r})
-                print(f"{case:38} {tree:14} {r['peak_rss_mb']:7.1f} MB {r['seconds']:6.1f} s", flush=True)
+                print(f"{case:40} {tree:14} {r['peak_rss_mb']:7.1f} MB {r['seconds']:6.1f} s", flush=True)
     print(f"\n{machine_summary()}; {args.rows:,} rows, peak resident set (MB)")
-    print(f"{'':38} " + " ".join(f"{tree:>14}" for tree in trees))
+    print(f"{'':40} " + " ".join(f"{tree:>14}" for tree in trees))
     for case in CASES:
-        print(f"{case:38} " + " ".join(f"{r['peak_rss_mb']:14.1f}" for r in runs if r["case"] == case))
+        print(f"{case:40} " + " ".join(f"{r['peak_rss_mb']:14.1f}" for r in runs if r["case"] == case))
     write_json(
         args.out,
         {

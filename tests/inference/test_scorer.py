@@ -230,6 +230,31 @@ def test_score_raises_at_the_first_bad_input_without_scoring_the_rest(tmp_path, 
     assert len(scorer.score([np.zeros((8, 8, 3), np.uint8)] * 3)) == 3
 
 
+def test_inputs_taken_ahead_stay_bounded_by_count_when_most_are_missing_files(tmp_path):
+    """A library whose paths are mostly missing files: each fails at once, so decoding never slows the read-ahead;
+    the inputs taken ahead of the results given out stay within 2 x batch_size decoding and 2 x batch_size held for
+    order (not thousands of pending futures)."""
+    import tiny_score
+
+    scorer = tiny_score.load(protocol="whole")
+    scorer.batch_size, scorer.workers = 4, 2  # the stand-in's are 1 and 1: no thread pool
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(image)
+    taken = given = most = 0
+
+    def inputs():
+        nonlocal taken, most
+        for k in range(3000):
+            taken += 1
+            most = max(most, taken - given)
+            yield image if k % 500 == 0 else tmp_path / f"gone{k}.png"
+
+    for r in scorer.iter_scores(inputs()):
+        given += 1
+        assert (r.error is None) == (r.index % 500 == 0)
+    assert given == 3000 and most <= 4 * scorer.batch_size + 1, most
+
+
 def test_bad_inputs(published, photos, tmp_path):
     d, _, _ = published
     scorer = load("arniqa-kadid10k", device="cpu", weights_dir=d, protocol="whole")

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext, suppress
 from itertools import chain, islice
 from pathlib import Path
@@ -475,15 +475,14 @@ def read_rows_and_rest(path: str | os.PathLike, fmt: str) -> tuple[list[dict], i
     return existing.rows, rest
 
 
-def iter_done(path: str | os.PathLike, fmt: str, failed: Callable[[str], object] = lambda path: None) -> Iterator[str]:
+def iter_done(path: str | os.PathLike, fmt: str, with_error: bool = False) -> Iterator:
     """The paths that already have a complete row (scored or failed) in a result file, in its order,
-    read as a stream (the rows :func:`read_rows` returns, paths unescaped); ``failed(path)`` is called for
-    each error row first. :class:`OutputError` for a file that is no result file of ``fmt``."""
+    read as a stream (the rows :func:`read_rows` returns, paths unescaped); with ``with_error``, ``(path, failed)``
+    pairs, ``failed`` when the row holds an error. :class:`OutputError` for a file that is no result file of
+    ``fmt``."""
     for row, _ in _iter_scan(Path(path), fmt):
         if row is not None:
-            if row["error"]:
-                failed(str(row["path"]))
-            yield str(row["path"])
+            yield (str(row["path"]), bool(row["error"])) if with_error else str(row["path"])
 
 
 SETTINGS_FORMAT = "arniqa-score-settings"

@@ -147,7 +147,6 @@ def score(
 
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
-    from ..inference.inputs import source_name
     from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
@@ -264,21 +263,21 @@ def score(
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))
-            retry: set[str] | tuple = ()  # with --retry-failed: the paths of the error rows, scored again
+            retry: set[str] | tuple = set() if retry_failed else ()  # the paths of the error rows, scored again
             held = stack.enter_context(Spool(output)) if retry_failed else ()  # their new rows, placed at the end
             if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
-                failed_before: set[str] = set()
-                retry = failed_before if retry_failed else ()
 
-                def resumed(item) -> None:
-                    counts.update(["resumed", *(["resumed failed"] if source_name(item, 0) in failed_before else [])])
+                def resumed(item, failed: bool) -> None:
+                    counts.update(["resumed", *(["resumed failed"] if failed else [])])
 
                 def done():
-                    for path in iter_done(output, fmt, failed_before.add):
+                    for path, failed in iter_done(output, fmt, with_error=True):
                         counts.update(["rows"])
-                        yield path
+                        if failed and retry_failed:  # only --retry-failed holds their paths: a plain --resume counts
+                            retry.add(path)
+                        yield path, failed
 
-                items = skip_finished(items, done(), resumed, retry)
+                items = skip_finished(items, done(), resumed, retry_failed)
             model = checkpoint or DEFAULT_MODEL
             advice = partial(load_advice, model, engine, device, precision, channels_last)  # advice(error)
             given = {} if explainer is None else {"explainer": explainer}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from itertools import chain
 from pathlib import Path
@@ -157,32 +157,36 @@ def _given(items: Iterator, path: Path, on_empty: Callable[[str], object]) -> It
 
 def skip_finished(
     items: Iterable,
-    finished: Iterable[str],
-    skip: Callable[[object], object] = lambda item: None,
-    again: Container[str] = (),
+    finished: Iterable[tuple[str, bool]],
+    skip: Callable[[object, bool], object] = lambda item, failed: None,
+    again: bool = False,
 ) -> Iterator:
-    """``items`` without those whose name is in ``finished`` (the paths of a result file, in its order);
-    ``skip(item)`` is called for each one left out. A finished name in ``again`` (filled as ``finished`` is read:
-    its failed rows, retried) is matched as the others but its item kept.
+    """``items`` without those whose name is in ``finished`` (the ``(path, failed)`` of a result file's rows, in its
+    order: ``failed`` when the row holds an error); ``skip(item, failed)`` is called for each one left out. With
+    ``again`` (--retry-failed), an item whose row failed is matched as the others but kept.
 
     A run writes its rows in input order, so the finished names are usually a prefix of the items:
     they are then compared one by one, in constant memory. From the first item that is not the next
-    finished name on, the finished names not yet met are held in a set (an output written for other
-    inputs, or in another order), so every finished item is still skipped."""
+    finished name on, the finished names not yet met are held in a dict (an output written for other
+    inputs, or in another order; a name failed if any of its rows did), so every finished item is still skipped."""
     finished = iter(finished)
-    expected = next(finished, None)
-    rest: set[str] | None = None
+    expected, failed = next(finished, (None, False))
+    rest: dict[str, bool] | None = None
     for i, item in enumerate(items):
         name = source_name(item, i)
         if rest is None and name == expected:
-            expected = next(finished, None)
+            was_failed = failed
+            expected, failed = next(finished, (None, False))
         else:
             if rest is None and expected is not None:
-                rest = {expected, *finished}
+                rest = {}
+                for path, row_failed in chain([(expected, failed)], finished):
+                    rest[path] = rest.get(path, False) or row_failed
             if not (rest and name in rest):
                 yield item
                 continue
-        if name in again:
+            was_failed = rest[name]
+        if again and was_failed:
             yield item
         else:
-            skip(item)
+            skip(item, was_failed)
