@@ -29,13 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-from scale import CHILD, Tiny
+from scale import CHILD, tiny_library
 
-from arniqa.inference.onnx_export import export_onnx
-from arniqa.models import Regressor
 from arniqa.utils.files import write_json
 from arniqa.utils.runtime import machine_summary
 
@@ -78,17 +73,7 @@ def main() -> None:
             sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True)
         trees = {f"{args.before} {sha.stdout.decode().strip()}": tmp / "src", "this tree": ROOT / "src"}
-        regressor = Regressor("kadid10k", in_features=8)
-        with torch.no_grad():
-            regressor.weight.fill_(0.1)
-            regressor.bias.fill_(3.0)
-        model = export_onnx(Tiny().eval(), regressor, tmp / "tiny.onnx", protocol="whole")
-        images = tmp / "images"
-        images.mkdir()
-        pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(images / "0.png")
-        for i in range(1, args.distinct):
-            os.link(images / "0.png", images / f"{i}.png")
+        model, images = tiny_library(tmp, args.distinct)
         names = [str(images / f"{i}.png") for i in range(args.rows)]  # past --distinct: not there
         listing = tmp / "list.txt"
         listing.write_text("".join(f"{name}\n" for name in names))

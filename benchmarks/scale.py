@@ -59,6 +59,23 @@ class Tiny(torch.nn.Module):
         return torch.cat([self.conv(full).mean((2, 3)), self.conv(half).mean((2, 3))], dim=1)
 
 
+def tiny_library(folder: Path, distinct: int) -> tuple[Path, Path]:
+    """In ``folder``: the ONNX file of :class:`Tiny` with a fixed regressor, and ``images/`` holding ``distinct``
+    names (0.png, 1.png, ...) of one small PNG (hard links: a library of many files at no cost of disk)."""
+    regressor = Regressor("kadid10k", in_features=8)
+    with torch.no_grad():
+        regressor.weight.fill_(0.1)
+        regressor.bias.fill_(3.0)
+    model = export_onnx(Tiny().eval(), regressor, folder / "tiny.onnx", protocol="whole")
+    images = folder / "images"
+    images.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(images / "0.png")
+    for i in range(1, distinct):
+        os.link(images / "0.png", images / f"{i}.png")
+    return model, images
+
+
 def run(args: list[str], env: dict) -> dict:
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env)
@@ -80,17 +97,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        regressor = Regressor("kadid10k", in_features=8)
-        with torch.no_grad():
-            regressor.weight.fill_(0.1)
-            regressor.bias.fill_(3.0)
-        model = export_onnx(Tiny().eval(), regressor, tmp / "tiny.onnx", protocol="whole")
-        images = tmp / "images"
-        images.mkdir()
-        pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(images / "0.png")
-        for i in range(1, args.distinct):
-            os.link(images / "0.png", images / f"{i}.png")
+        model, images = tiny_library(tmp, args.distinct)
         names = [str(images / f"{i}.png") for i in range(args.distinct)]
         common = ["--checkpoint", str(model), "--protocol", "whole", "--batch-size", "64"]
         for n in sizes:
