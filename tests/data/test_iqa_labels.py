@@ -443,6 +443,27 @@ def test_a_name_longer_than_any_path_is_refused_at_its_line_before_the_rest_is_r
     assert len(load_dataset(key, root, check=False)) == 2
 
 
+@pytest.mark.parametrize(
+    "key, needed", [("flive", "2 are needed (up to its mos"), ("koniq10k", "2 are needed (up to its MOS_zscore"),
+                    ("live", "4 are needed (up to its score")]
+)  # fmt: skip
+def test_a_row_cut_short_says_how_many_fields_it_has_and_needs(tmp_path, key, needed):
+    """A row without its score field said "score '' is not a number", as if the score were written empty. Now the
+    row's fields are counted against those its columns need; a score field there but empty is still said so."""
+    root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png"])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    has = len(rows[1]) - 1
+    _csv(label, rows[0], [rows[1][:-1], rows[2]])
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first}: {has} field{'s' * (has > 1)} where {needed} column); complete the row or remove it"
+    )
+    _csv(label, rows[0], [[*rows[1][:-1], ""], rows[2]])
+    with pytest.raises(DatasetError, match=re.escape(f"{label}, line {first}: score '' is not a number")):
+        load_dataset(key, root)
+
+
 @pytest.mark.parametrize("key", CSV_KEYS)
 def test_spaces_after_commas_and_lines_of_spaces_are_read_as_they_look(tmp_path, key):
     """A CSV written with ', ' between quoted fields kept the quotes of every field after the first ('missing column'

@@ -224,6 +224,7 @@ def read_csv_rows(
             header = [h.strip() for h in next(reader, [])]
             _utf8(path, 1, header)
             kept = column_indices(path, header, columns, optional, what)
+            need, last = max((i + 1, c) for i, c in kept if c in columns)  # fields up to the last column needed
             rows = []
             for row in reader:
                 if not any(cell.strip() for cell in row):
@@ -234,6 +235,11 @@ def read_csv_rows(
                     raise DatasetError(
                         f"{path}, line {reader.line_num}: {len(row)} fields where the header names {len(header)} "
                         "(a decimal comma?); write decimal numbers with a point, and quote a field holding a comma"
+                    )
+                if len(row) < need:  # "I01_01_02.png,I01.png" said "score '' is not a number"
+                    raise DatasetError(
+                        f"{path}, line {reader.line_num}: {count(len(row), 'field')} where {need} are needed (up to "
+                        f"its {last} column); complete the row or remove it"
                     )
                 cells = {c: row[i].strip() if i < len(row) else "" for i, c in kept}
                 for c, v in cells.items():  # refused here, not after the file is held whole (1 GB of 128 KB names)
