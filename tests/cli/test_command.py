@@ -37,3 +37,33 @@ def test_a_finished_run_keeps_the_empty_folders_it_made_inside_its_output(tmp_pa
             (out / "rows.csv").write_text("")
             raise typer.Exit(EXIT_FAILED)
     assert sorted(os.listdir(out)) == ["maps", "rows.csv"]
+
+
+def test_a_read_error_no_verb_knows_is_one_line_naming_the_file_and_what_to_do(tmp_path, capsys):
+    """A read error of a file the command does not write (an input, a dataset's image) was Python's bare
+    "[Errno 5] Input/output error: '/data/a.png'". Now it is "FILE: problem; what to do", as a photo's; a write into
+    an output is said as before, and an error naming no file keeps its own message."""
+    import errno
+
+    from arniqa.cli.command import fail_io
+
+    there, gone, out = tmp_path / "a.png", tmp_path / "gone.png", tmp_path / "out"
+    there.write_bytes(b"x")
+    cases = [
+        (OSError(errno.EIO, "Input/output error", str(there)), f"{there}: cannot read file (Input/output error); "
+         "check the disk or share it is on"),
+        (PermissionError(errno.EACCES, "Permission denied", str(there)), f"{there}: cannot read file (Permission "
+         "denied); check its permissions"),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", str(gone)), f"{gone}: no such file; check the "
+         "path"),
+        (OSError(errno.EIO, "Input/output error"), "[Errno 5] Input/output error"),
+        (OSError(errno.ENOSPC, "No space left on device", str(out / "rows.csv")), f"{out / 'rows.csv'}: cannot write "
+         "it: "),  # a write's line, whose words its own tests check
+    ]  # fmt: skip
+    for e, said in cases:
+        with pytest.raises(typer.Exit) as stop:
+            fail_io(e, out)
+        assert stop.value.exit_code == EXIT_USAGE
+        line = capsys.readouterr().err
+        assert line.count("\n") == 1 and line.startswith(f"error: {said}")
+        assert line == f"error: {said}\n" or said.endswith("cannot write it: ")

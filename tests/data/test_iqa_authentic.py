@@ -67,6 +67,30 @@ def test_clive_mat_files_drop_training_images(tmp_path):
         load_dataset("clive", tmp_path)
 
 
+@pytest.mark.parametrize("entry", [{"x": 1}, 5.0, np.array([1, 2, 3])], ids=["struct", "number", "numbers"])
+def test_a_clive_name_that_is_not_text_is_named_by_its_index(tmp_path, entry):
+    """A struct in AllImages_release became the image name "(array([[1]]),)" (scipy's tuple of its fields), looked
+    for and reported as not found; a number became the name "5.0". Now the entry is named by its index, counted
+    from 1 as MATLAB counts."""
+    (tmp_path / "Data").mkdir()
+    cells = np.empty((3, 1), dtype=object)
+    cells[0, 0], cells[1, 0], cells[2, 0] = "3.bmp", entry, "4.bmp"
+    images = tmp_path / "Data" / "AllImages_release.mat"
+    scipy.io.savemat(images, {"AllImages_release": cells})
+    scipy.io.savemat(tmp_path / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([[50.0, 60.0, 70.0]])})
+    for n in ("3.bmp", "4.bmp"):
+        _img(tmp_path / "Images" / n)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("clive", tmp_path, check=False)
+    assert str(info.value) == (
+        f"{images}: AllImages_release holds a non-text entry at index 2 (counted from 1, as MATLAB does); expected "
+        "image names, as in the release file as distributed"
+    )
+    cells[1, 0] = "5.bmp"
+    scipy.io.savemat(images, {"AllImages_release": cells})
+    assert [p.name for p in load_dataset("clive", tmp_path, check=False).paths] == ["3.bmp", "5.bmp", "4.bmp"]
+
+
 def test_clive_pyiqa_csv(tmp_path):
     rows = [[f"trainingImages/t{i}.bmp", 50.0, 1.0] for i in range(1, 8)] + [["3.bmp", 63.9, 2.0]]
     _csv(tmp_path / "meta_info_LIVEChallengeDataset.csv", ["img_name", "mos", "std"], rows)

@@ -407,6 +407,64 @@ def test_a_label_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_pat
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)
+def test_a_name_longer_than_any_path_is_refused_at_its_line_before_the_rest_is_read(tmp_path, key, monkeypatch):
+    """A custom CSV of 1 GB holding 8,000 names of 128 KB was read whole (13 s, 1 GB held) and only then refused,
+    as images not found, quoting a 128 KB name. A field longer than a path (PATH_MAX bytes, os.pathconf's: 4096 on
+    Linux) names no image: it is refused at its line, the lines after it unread. Bytes count, not characters (an
+    emoji is 4); a name of PATH_MAX bytes is read."""
+    from arniqa.data.iqa import base
+    from arniqa.utils.files import PATH_MAX
+
+    read = []
+
+    def counted(f, path):
+        for line in label_lines(f, path):
+            read.append(line)
+            yield line
+
+    label_lines = base.label_lines
+    monkeypatch.setattr(base, "label_lines", counted)
+    root = tmp_path / "ds"
+    root.mkdir()
+    emoji = "\U0001f600"  # 4 bytes in UTF-8
+    over = emoji * (PATH_MAX // 4 + 1)  # PATH_MAX + 4 bytes in PATH_MAX // 4 + 1 characters
+    label, first = WRITERS[key](root, ["a.png", over, *(f"{i}.png" for i in range(100))])
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root, check=False)
+    size = PATH_MAX + 4 + (len("LIVE/") if key == "live" else 0)  # live names "LIVE/NAME"
+    assert re.fullmatch(
+        rf"{re.escape(str(label))}, line {first + 1}: its \w+ field is {size:,} bytes, longer than any path this "
+        rf"system opens \({PATH_MAX:,} bytes\), so no image name \(nor a number\); correct the file",
+        str(info.value),
+    )
+    assert len(read) == first + 1  # the header, a.png and the long name
+    exact = emoji * (PATH_MAX // 4 - (2 if key == "live" else 0))  # PATH_MAX bytes at most, "LIVE/" too
+    WRITERS[key](root, ["a.png", exact])
+    assert len(load_dataset(key, root, check=False)) == 2
+
+
+@pytest.mark.parametrize(
+    "key, needed", [("flive", "2 are needed (up to its mos"), ("koniq10k", "2 are needed (up to its MOS_zscore"),
+                    ("live", "4 are needed (up to its score")]
+)  # fmt: skip
+def test_a_row_cut_short_says_how_many_fields_it_has_and_needs(tmp_path, key, needed):
+    """A row without its score field said "score '' is not a number", as if the score were written empty. Now the
+    row's fields are counted against those its columns need; a score field there but empty is still said so."""
+    root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png"])
+    rows = list(csv.reader(label.read_text().splitlines()))
+    has = len(rows[1]) - 1
+    _csv(label, rows[0], [rows[1][:-1], rows[2]])
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, root)
+    assert str(info.value) == (
+        f"{label}, line {first}: {has} field{'s' * (has > 1)} where {needed} column); complete the row or remove it"
+    )
+    _csv(label, rows[0], [[*rows[1][:-1], ""], rows[2]])
+    with pytest.raises(DatasetError, match=re.escape(f"{label}, line {first}: score '' is not a number")):
+        load_dataset(key, root)
+
+
+@pytest.mark.parametrize("key", CSV_KEYS)
 def test_spaces_after_commas_and_lines_of_spaces_are_read_as_they_look(tmp_path, key):
     """A CSV written with ', ' between quoted fields kept the quotes of every field after the first ('missing column'
     '"mos"'), and a trailing line of spaces or tabs (an editor's) was a row with the score '' ('not a number')."""

@@ -124,6 +124,18 @@ def test_kadid(tmp_path):
     assert data.score_kind == "mos" and data.score_range[:2] == (1.0, 5.0)
 
 
+def test_a_kadid_row_without_its_score_says_how_many_fields_it_has_and_needs(tmp_path):
+    """`I01_01_02.png,I01.png` (a row cut short) said "score '' is not a number"."""
+    (tmp_path / "images").mkdir()
+    label = tmp_path / "dmos.csv"
+    label.write_text("dist_img,ref_img,dmos\nI01_01_01.png,I01.png,4.5\nI01_01_02.png,I01.png\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("kadid10k", tmp_path, check=False)
+    assert str(info.value) == (
+        f"{label}, line 3: 2 fields where 3 are needed (up to its dmos column); complete the row or remove it"
+    )
+
+
 def test_missing_label_file_is_named(tmp_path):
     for name, label in [
         ("live", "LIVE.txt"),

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -68,28 +69,42 @@ def test_the_readme_counts_one_image_and_one_type_in_the_singular(pristine, tmp_
     assert "\n2 pristine images x 2 distortion types x 5 levels" in (tmp_path / "two/README.md").read_text()
 
 
-def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tmp_path):
+def test_a_photo_smaller_than_the_benchmark_is_upscaled_with_one_warning_line(tmp_path, monkeypatch):
     """A 1x1 pristine photo became a 32x24 reference without a word; the build still goes on, with one warning line
     naming the photo and its size, in one write (print wrote its newline apart). A photo covering the size on both
-    sides gets none."""
+    sides gets none. They are warnings about single files: of 7 photos too small, the first 5 are named and one line
+    counts the other 2 (each was printed, 10,000 lines for a folder of thumbnails)."""
+    from arniqa.utils.messages import held_warnings, show_warning
+
+    monkeypatch.delenv("ARNIQA_WARNINGS", raising=False)
     folder = tmp_path / "pristine"
     folder.mkdir()
     Image.new("RGB", (1, 1), (200, 10, 10)).save(folder / "dot.png")
     Image.new("RGB", (40, 20), (10, 200, 10)).save(folder / "wide.png")  # 20 < 24 high
     Image.new("RGB", (32, 24), (10, 10, 200)).save(folder / "exact.png")
-    paths = [folder / "dot.png", folder / "wide.png", folder / "exact.png"]
-    with stderr_writes() as writes:
+    for i in range(5):
+        Image.new("RGB", (8, 30), (i, 90, 90)).save(folder / f"thin{i}.png")  # 8 < 32 wide
+    small = [("dot.png", "1x1 px"), ("wide.png", "40x20 px"), *((f"thin{i}.png", "8x30 px") for i in range(5))]
+    paths = [folder / "dot.png", folder / "wide.png", folder / "exact.png", *(folder / n for n, _ in small[2:])]
+    held_warnings()  # counted from zero
+    with warnings.catch_warnings(), stderr_writes() as writes:
+        warnings.showwarning = show_warning  # as the commands show warnings
         build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))
     assert writes == [
         f"warning: {folder / name}: {size}, smaller than the benchmark's 32x24; its reference is upscaled (blurred): "
         "use a larger photo for a sharp one\n"
-        for name, size in (("dot.png", "1x1 px"), ("wide.png", "40x20 px"))
+        for name, size in small[:5]
+    ]
+    assert held_warnings() == [
+        "warning: 2 more images smaller than the benchmark's 32x24, each upscaled (blurred) as its reference (the "
+        "first 5 are named above; ARNIQA_WARNINGS=all names every one)"
     ]
     reference = np.asarray(Image.open(tmp_path / "bench" / "images" / "I01.png"))
     assert reference.shape == (24, 32, 3) and (reference == (200, 10, 10)).all()  # built all the same
-    with stderr_writes() as writes:
+    with warnings.catch_warnings(), stderr_writes() as writes:
+        warnings.showwarning = show_warning
         build_synthetic(paths, tmp_path / "bench", size=(32, 24), types=("jpeg",))  # a rerun with all on disk: silent
-    assert writes == []
+    assert writes == [] and held_warnings() == []
 
 
 def _resize_whole_and_crop(pil, size):

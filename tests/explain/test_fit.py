@@ -1,10 +1,13 @@
 """The explanation head's accuracy (arniqa.explain.fit), against counts written by hand."""
 
+import warnings
+
 import torch
 from streams import stderr_writes
 
 from arniqa.explain.fit import Labelled, accuracy
 from arniqa.models.explain import LABELS, Explainer
+from arniqa.utils.messages import held_warnings, show_warning
 
 
 def _head_reading_dims() -> Explainer:
@@ -63,15 +66,37 @@ def test_a_damaged_cache_entry_is_computed_again_and_gives_the_clean_numbers(tmp
     entries = sorted(cache.glob("*.pt"))
     assert len(entries) == 2 and not list(cache.glob(".*"))  # no temporary file left behind
     entries[0].write_bytes(entries[0].read_bytes()[:100])  # cut off mid-write
-    with stderr_writes() as writes:
+    with warnings.catch_warnings(), stderr_writes() as writes:
+        warnings.showwarning = show_warning  # as the commands show warnings
         again = labelled_features(scorer, paths, cache=cache, **options)
     [line] = writes
     assert line.startswith(f"warning: {tmp_path}/ca\\x0ache/{entries[0].name}: damaged explain cache entry")
     assert line.count("\n") == 1 and line.endswith("; computing it again\n")
     assert torch.equal(again.features, clean.features) and again.chains == clean.chains
-    with stderr_writes() as writes:
+    with warnings.catch_warnings(), stderr_writes() as writes:
+        warnings.showwarning = show_warning
         labelled_features(scorer, paths, cache=cache, **options)  # written whole again: read without a warning
     assert writes == []
+
+
+def test_damaged_cache_entries_are_warnings_about_single_files(tmp_path, monkeypatch):
+    """A cache folder of damaged entries (torn by a full disk, or written by another torch) printed a line each;
+    they are warnings about single files now: the first 5 named, one line counting the rest."""
+    from arniqa.explain.fit import _read_part
+
+    monkeypatch.delenv("ARNIQA_WARNINGS", raising=False)
+    files = [tmp_path / f"{i}.pt" for i in range(7)]
+    for f in files:
+        f.write_bytes(b"PK\x03\x04 torn")
+    held_warnings()  # counted from zero
+    with warnings.catch_warnings(), stderr_writes() as writes:
+        warnings.showwarning = show_warning
+        assert [_read_part(f) for f in files] == [None] * 7  # each to be computed again
+    assert [w.split(": damaged explain cache entry (")[0] for w in writes] == [f"warning: {f}" for f in files[:5]]
+    assert held_warnings() == [
+        "warning: 2 more images with a damaged explain cache entry, each computed again (the first 5 are named "
+        "above; ARNIQA_WARNINGS=all names every one)"
+    ]
 
 
 def test_an_entry_cached_before_the_samples_went_in_as_8_bit_images_is_not_reused(tmp_path):

@@ -555,8 +555,10 @@ def one_writer(path: Path) -> Iterator[None]:
 def fail_io(e: OSError, *outputs: Path, cache: tuple[Path, str] | None = None) -> NoReturn:
     """Exit 2 with one line for ``e``: as :func:`writing` says it when ``e`` names a file in ``outputs`` (files or
     folders the command writes: a full disk, no permission) or in the ``cache`` folder (with how to choose another,
-    as :func:`output_folders` takes it), else its own message (a file read)."""
-    from ..utils.files import inside
+    as :func:`output_folders` takes it), else as a file read: ``FILE: problem; what to do`` (a file that is not there
+    as an image's, :func:`~arniqa.data.images.not_there`; others :func:`~arniqa.utils.files.cannot_open`), or its
+    own message where it names no file."""
+    from ..utils.files import cannot_open, inside
     from .result_files import output_error
 
     if isinstance(e, BrokenPipeError):  # a pipe written into, its reader gone: the command ends quietly (cli.main)
@@ -566,7 +568,13 @@ def fail_io(e: OSError, *outputs: Path, cache: tuple[Path, str] | None = None) -
         fail(str(output_error(name, e, elsewhere=cache[1])))
     if name is not None and any(inside(name, out) for out in outputs):
         fail(str(output_error(name, e)))
-    fail(str(e))
+    if name is None:
+        fail(str(e))
+    if e.errno in (errno.ENOENT, errno.ELOOP):  # gone, or a link loop: said as a photo's
+        from ..data.images import not_there
+
+        fail("{}: {}; {}".format(name, *not_there(name, e)))
+    fail(cannot_open(e, name))
 
 
 def one_model_source(checkpoint, weights_dir) -> None:

@@ -19,7 +19,7 @@ from PIL import Image
 from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
-from ..utils.messages import say, warning_line
+from ..utils.messages import warn_file
 from ..utils.names import count
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
@@ -109,18 +109,18 @@ def _resize_part(pil: Image.Image, size: tuple[int, int], box: tuple[int, int, i
 
 def _reference(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """:func:`prepare` of a pristine photo; one that cannot be read stops the build, saying what to do, and one
-    smaller than ``size`` on either side is upscaled to it with a warning line on stderr."""
+    smaller than ``size`` on either side is upscaled to it with a warning (:func:`~arniqa.utils.messages.warn_file`)."""
     try:
         pil = read_image(path)
     except ImageError as e:
         raise ImageError(e.path, e.problem, "take it out of the pristine photos (or replace it) and rerun") from None
     (w, h), (tw, th) = pil.size, size
     if w < tw or h < th:
-        say(
-            warning_line(
-                f"{path}: {w}x{h} px, smaller than the benchmark's {tw}x{th}; its reference is "
-                "upscaled (blurred): use a larger photo for a sharp one"
-            )
+        warn_file(
+            f"{path}: {w}x{h} px, smaller than the benchmark's {tw}x{th}; its reference is "
+            "upscaled (blurred): use a larger photo for a sharp one",
+            f"smaller than the benchmark's {tw}x{th}, each upscaled (blurred) as its reference",
+            stacklevel=2,
         )
     return _fit(pil, size)
 

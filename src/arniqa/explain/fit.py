@@ -26,7 +26,7 @@ from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer
 from ..utils.files import own_folder, save_torch, short_digest
-from ..utils.messages import say, warning_line, words
+from ..utils.messages import warn_file, words
 from .samples import reference_samples
 
 
@@ -82,7 +82,11 @@ def _read_part(file: Path | None) -> dict | None:
             raise ValueError("wrong targets or features that are not finite")
     except Exception as e:  # any failure to read it back: the entry is made again
         reason = words(str(e))[:120] or type(e).__name__
-        say(warning_line(f"{file}: damaged explain cache entry ({reason}); computing it again"))
+        warn_file(
+            f"{file}: damaged explain cache entry ({reason}); computing it again",
+            "with a damaged explain cache entry, each computed again",
+            stacklevel=2,
+        )
         return None
     return part
 

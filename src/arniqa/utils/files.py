@@ -454,6 +454,27 @@ def naming(path: str | os.PathLike) -> Iterator[None]:
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def _path_max() -> int:
+    try:
+        longest = os.pathconf("/", "PC_PATH_MAX")
+    except (AttributeError, OSError, ValueError):  # Windows has no pathconf
+        longest = -1
+    return longest if longest > 0 else 4096  # -1: no limit said
+
+
+# the most bytes a path the system opens may hold (Linux: 4096): a longer one names no file
+PATH_MAX = _path_max()
+
+
+def too_long_for_a_path(text: str) -> int | None:
+    """The bytes of ``text`` (as :func:`os.fsencode` writes it) where more than :data:`PATH_MAX`, else None; text of
+    at most a quarter of that (4 bytes a character at most) is not encoded."""
+    if len(text) <= PATH_MAX // 4:
+        return None
+    size = len(os.fsencode(text))
+    return size if size > PATH_MAX else None
+
+
 # what a path that names no file to read fails with (mistyped, a folder, too long, a link loop): its path is the fix
 PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP})
 

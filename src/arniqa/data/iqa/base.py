@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...utils.files import inside, undecodable, utf16
+from ...utils.files import PATH_MAX, inside, too_long_for_a_path, undecodable, utf16
 from ...utils.names import agree, count
 from .registry import SCORE_RANGES, ScoreRange
 
@@ -213,8 +213,9 @@ def read_csv_rows(
     """Rows of a CSV file with a header that holds at least ``columns``, each with its line in the file (where it
     ends: blank lines and quoted line breaks count) and holding those columns and those of ``optional`` the header
     has (no others: what a row holds stays small whatever the file's width; names as :func:`column_indices` matches
-    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line. The text is
-    UTF-8 but in the columns of file ``names``, which may hold any bytes, as a name on disk may (a Latin-1 name
+    them); errors name the file. At most :data:`MAX_ROWS` rows of :data:`MAX_LINE` characters a line, and no field
+    kept longer than a path (:data:`~arniqa.utils.files.PATH_MAX`: an image name is one, a number far shorter). The
+    text is UTF-8 but in the columns of file ``names``, which may hold any bytes, as a name on disk may (a Latin-1 name
     made on an old file server): they are kept as :func:`os.fsdecode` keeps them, and name that file."""
     require_file(path, what)
     try:
@@ -223,6 +224,7 @@ def read_csv_rows(
             header = [h.strip() for h in next(reader, [])]
             _utf8(path, 1, header)
             kept = column_indices(path, header, columns, optional, what)
+            need, last = max((i + 1, c) for i, c in kept if c in columns)  # fields up to the last column needed
             rows = []
             for row in reader:
                 if not any(cell.strip() for cell in row):
@@ -234,7 +236,18 @@ def read_csv_rows(
                         f"{path}, line {reader.line_num}: {len(row)} fields where the header names {len(header)} "
                         "(a decimal comma?); write decimal numbers with a point, and quote a field holding a comma"
                     )
+                if len(row) < need:  # "I01_01_02.png,I01.png" said "score '' is not a number"
+                    raise DatasetError(
+                        f"{path}, line {reader.line_num}: {count(len(row), 'field')} where {need} are needed (up to "
+                        f"its {last} column); complete the row or remove it"
+                    )
                 cells = {c: row[i].strip() if i < len(row) else "" for i, c in kept}
+                for c, v in cells.items():  # refused here, not after the file is held whole (1 GB of 128 KB names)
+                    if size := too_long_for_a_path(v):
+                        raise DatasetError(
+                            f"{path}, line {reader.line_num}: its {c} field is {size:,} bytes, longer than any path "
+                            f"this system opens ({PATH_MAX:,} bytes), so no image name (nor a number); correct the file"
+                        )
                 _utf8(path, reader.line_num, [v for c, v in cells.items() if c not in names])
                 rows.append((reader.line_num, cells))
     except UnicodeDecodeError as e:  # UTF-16 cut off in the middle of a character

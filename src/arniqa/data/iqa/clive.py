@@ -87,14 +87,19 @@ def _unpacked_bytes(path: Path) -> int:
 
 
 def _names(cells: np.ndarray, path: Path) -> list[str]:
+    """The image names of AllImages_release; an entry that is not text (a number, a struct: scipy's tuple of its
+    fields, which was looked for as an image named "(array([[1]]),)") is a DatasetError naming its index."""
     names = []
-    for cell in np.asarray(cells, dtype=object).ravel():
+    for index, cell in enumerate(np.asarray(cells, dtype=object).ravel(), start=1):
         value = cell
-        while isinstance(value, np.ndarray):
-            if value.size != 1 and value.dtype.kind != "U":
-                raise DatasetError(f"{path}: AllImages_release holds a non-string entry")
+        while isinstance(value, np.ndarray) and (value.size == 1 or value.dtype.kind == "U"):
             value = value.ravel()[0] if value.size else ""
-        names.append(str(value).strip())
+        if not isinstance(value, str):
+            raise DatasetError(
+                f"{path}: AllImages_release holds a non-text entry at index {index} (counted from 1, as MATLAB "
+                "does); expected image names, as in the release file as distributed"
+            )
+        names.append(value.strip())
     return names
 
 
