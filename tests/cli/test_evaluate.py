@@ -688,7 +688,7 @@ def test_a_dataset_error_leaves_no_empty_output_or_cache_folder(setup, tmp_path)
         ),
         ("kadid", "kadid", ["--cross-to", "live"], "--cross-to and --cross-root go together"),
         ("kadid", "kadid", ["--splits", "nosplits"], "nosplits': no such folder"),
-        ("kadid", "kadid", ["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        ("kadid", "kadid", ["--device", "gpu"], "device gpu is not a device: choose auto, cpu, cuda, cuda:N or mps"),
         ("kadid1k", "kadid", [], "unknown dataset 'kadid1k'"),
         # said after the models were imported (torch)
         (

@@ -510,7 +510,7 @@ def test_benchmark_synthetic_checks_its_pristine_folder_before_importing_torch(w
         (["train", "ok.yaml", "--set", "model.se_stages=[5]"], "model.se_stages must list stages from 1, 2, 3, 4"),
         (["train", "ok.yaml", "--set", "model.se_init=zero"], "model.se_init must be identity or random"),
         (["train", "ok.yaml", "--set", "data.max_distortions=8"], "data.max_distortions must be from 0 to 7"),
-        (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device=tpu: device 'tpu' is not a device"),
+        (["train", "ok.yaml", "--set", "train.device=tpu"], "train.device: device tpu is not a device"),
         # the data and the state to resume, checked by the Trainer after torch was imported: 4.3-13 s, 880-1080 MB
         (["train", "ok.yaml"], "data.root is not set; give the training images with --set data.root=FOLDER"),
         # before: "training data folder 'typo' does not exist or is not a folder", and nothing to do
@@ -568,7 +568,7 @@ def test_demo_says_a_device_name_that_is_no_device_before_importing_torch(workdi
 
     done, report = fresh_cli("demo", "--device", device, "-o", "d")
     assert (done.returncode, report["heavy"]) == (EXIT_USAGE, []), done.stderr
-    line = f"error: --device: device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps"
+    line = f"error: --device: device {device} is not a device: choose auto, cpu, cuda, cuda:N or mps"
     assert done.stderr.splitlines()[:-1] == [line]  # the last: fresh_cli's report
     assert not (workdir / "d").exists()
 
@@ -595,7 +595,7 @@ def offline(workdir, monkeypatch):
             ["map", "photos", "-o", "maps", "--checkpoint", "m.onnx", "--engine", "torch"],
             "m.onnx: an ONNX file runs on ONNX Runtime, not --engine torch",
         ),
-        (["map", "photos", "-o", "maps", "--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda"),
+        (["map", "photos", "-o", "maps", "--device", "gpu"], "device gpu is not a device: choose auto, cpu, cuda"),
         (["map", "photos", "-o", "maps", "--stride", "300"], "the stride (300 px) is larger than the crop (224 px)"),
         (["export", "-o", "m.onnx", "--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops'"),
     ],

@@ -727,7 +727,7 @@ def test_explain_fit_checks_its_folders_before_importing_torch(tmp_path):
     "option, message",
     [
         (["--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops', 'eval', 'pyiqa', 'whole']"),
-        (["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        (["--device", "gpu"], "device gpu is not a device: choose auto, cpu, cuda, cuda:N or mps"),
         (["--size", "12x"], "expected WIDTHxHEIGHT such as 128x96, got '12x'"),
         (["-o", "head.json"], "-o head.json: the file it writes is a .safetensors file; name one"),
     ],

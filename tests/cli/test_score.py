@@ -458,7 +458,7 @@ def test_option_mistakes_are_one_line_before_any_download(folder, tmp_path, monk
         (["--protocol", "crop"], "unknown protocol 'crop'; expected one of ['crops', 'eval', 'pyiqa', 'whole']"),
         (["--engine", "onnx"], "--engine must be one of ('auto', 'torch', 'onnxruntime'), got 'onnx'"),
         (["--precision", "int4"], "--precision must be one of ('fp32', 'bf16', 'fp16', 'int8'), got 'int4'"),
-        (["--device", "gpu"], "device 'gpu' is not a device: choose auto, cpu, cuda, cuda:N or mps"),
+        (["--device", "gpu"], "device gpu is not a device: choose auto, cpu, cuda, cuda:N or mps"),
         # before: said after the download, in load()'s names: "int8 runs on ONNX Runtime (engine='onnxruntime')"
         (["--engine", "torch", "--precision", "int8"], "--precision int8 runs on ONNX Runtime, not --engine torch"),
         (

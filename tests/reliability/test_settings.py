@@ -14,13 +14,13 @@ def test_a_bogus_device_is_one_line_naming_the_option_and_the_choices(tmp_path, 
     if verb == "train":
         args, option = (
             ["train", train_config(tmp_path, tmp_path / "run"), "--set", "train.device=bogus"],
-            "train.device=bogus",
+            "train.device: device bogus",
         )
     elif verb == "demo":
         demo_photos(tmp_path / "demo" / "photos")
         args, option = ["demo", "-o", tmp_path / "demo", "--device", "bogus"], "--device"
     else:
-        args, option = ["score", write_images(tmp_path / "images", 1)[0], "--device", "bogus"], "device 'bogus'"
+        args, option = ["score", write_images(tmp_path / "images", 1)[0], "--device", "bogus"], "device bogus"
     result = cli(*args)
     assert result.exit_code == EXIT_USAGE
     line = one_line_error(result.stderr)

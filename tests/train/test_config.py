@@ -2,8 +2,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
-from arniqa.train.config import MAX_CONFIG_BYTES, Config, ConfigError, load_config, read_values
+from arniqa.train.config import MAX_CONFIG_BYTES, Config, ConfigError, load_config, plain, read_values
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -112,7 +113,6 @@ def test_se_init_reaches_the_imagenet_loader(se_init, monkeypatch, tmp_path):
 def test_a_key_given_twice_in_a_yaml_file_is_refused_naming_its_line(tmp_path):
     """PyYAML keeps the last of two equal keys without a word: an edited config trained with a value its reader
     did not see."""
-    import yaml
 
     twice = tmp_path / "twice.yaml"
     twice.write_text("optim:\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.001\n")
@@ -121,7 +121,7 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused_naming_its_line(tmp_path):
         load_config(twice)
     merged = tmp_path / "merged.yaml"  # a merge key's value may be overridden: that is not a repeat
     merged.write_text("base: &b {lr: 0.1, momentum: 0.5}\noptim:\n  <<: *b\n  lr: 0.01\n")
-    assert read_values(merged)["optim"] == {"lr": 0.01, "momentum": 0.5}
+    assert plain(read_values(merged)["optim"]) == {"lr": 0.01, "momentum": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ def test_aliases_that_repeat_more_than_the_bound_are_refused_naming_the_file(tmp
             with pytest.raises(ConfigError, match="its aliases repeat 101,000 values, more than the 100,000"):
                 read_values(tmp_path / "n.yaml")
         else:
-            assert read_values(tmp_path / "n.yaml")["b"] == [[1] * 999] * 100
+            assert plain(read_values(tmp_path / "n.yaml")["b"]) == [[1] * 999] * 100
 
 
 def test_anchors_for_scalars_and_small_maps_read_as_if_written_out(tmp_path):
@@ -252,7 +252,7 @@ def test_a_config_that_holds_itself_or_nests_too_deeply_is_one_line_naming_it(tm
     nested = 1
     for _ in range(98):
         nested = [nested]
-    assert read_values(ok)["train"]["snapshot_steps"] == nested
+    assert plain(read_values(ok)["train"]["snapshot_steps"]) == nested
 
 
 @pytest.mark.parametrize(
@@ -415,7 +415,7 @@ def test_a_bad_set_on_a_right_file_names_the_set(tmp_path):
     [
         ("model.backbone=nope", "model.backbone must be resnet50 or se_resnet50, got nope"),
         ("train.batch_size=abc", "config key train.batch_size: expected a whole number, got abc"),
-        ("model.weights=yes", "config key model.weights: expected text, got true"),
+        ("model.weights=yes", "config key model.weights: expected text, got yes"),
         # named as Python names types before: expected float, expected bool
         ("optim.lr=fast", "config key optim.lr: expected a number, got fast"),
         ("train.channels_last=2", "config key train.channels_last: expected true or false, got 2"),
@@ -440,14 +440,20 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
         (
             "model:\n  weights: on\n",
             None,
-            "config key model.weights: expected text, got true (YAML reads yes, no, on and off as true or false); "
-            'quote the word to give it as text: "yes" or "on"',
+            "config key model.weights: expected text, got on (YAML reads yes, no, on and off as true or false); "
+            'quote it to give it as text: "on"',
         ),
         (
             None,
             "model.weights=no",
-            "config key model.weights: expected text, got false (YAML reads yes, no, on and off as true or false); "
-            'quote the word to give it as text: "no" or "off"',
+            "config key model.weights: expected text, got no (YAML reads yes, no, on and off as true or false); "
+            'quote it to give it as text: "no"',
+        ),
+        # before: "got true ...; quote the word to give it as text: "yes" or "on"", of True
+        (
+            None,
+            "model.weights=True",
+            'got True (YAML reads yes, no, on and off as true or false); quote it to give it as text: "True"',
         ),
         (
             "output: 2024-01-05\n",
@@ -455,17 +461,48 @@ def test_a_bad_value_is_shown_as_a_config_writes_it(override, shown):
             "config key output: expected text, got 2024-01-05 (YAML reads it as a date); quote it to give it as text: "
             '"2024-01-05"',
         ),
-        (None, "output=2024-01-05T10:00:00Z", "(YAML reads it as a date); quote it to give it as text"),
-        # before: the text "0.1" (data.root=0.10 named the folder 0.1, output=010 the run folder 8)
-        (None, "data.root=0.10", "config key data.root: expected text, got 0.1 (YAML reads it as a number); quote it"),
-        ("output: 010\n", None, "config key output: expected text, got 8 (YAML reads it as a number); quote it"),
-        (None, "model.weights=12:30", "expected text, got 750 (YAML reads it as a number); quote it"),
+        # before: "got 2024-01-05 10:00:00+00:00 ...; quote it to give it as text", with no text to quote
+        (
+            None,
+            "output=2024-01-05T10:00:00Z",
+            'got 2024-01-05T10:00:00Z (YAML reads it as a date); quote it to give it as text: "2024-01-05T10:00:00Z"',
+        ),
+        # before: the text "0.1" (data.root=0.10 named the folder 0.1, output=010 the run folder 8); then the
+        # value as YAML reads it: "got 0.1", "got 8", "got 750", "got 0.001"
+        (
+            None,
+            "data.root=0.10",
+            "config key data.root: expected text, got 0.10 (YAML reads it as a number); quote it to give it as text: "
+            '"0.10"',
+        ),
+        (
+            "output: 010\n",
+            None,
+            'config key output: expected text, got 010 (YAML reads it as a number); quote it to give it as text: "010"',
+        ),
+        (
+            None,
+            "model.weights=12:30",
+            'expected text, got 12:30 (YAML reads it as a number); quote it to give it as text: "12:30"',
+        ),
+        (
+            "model: {weights: 1.0e-3}\n",
+            None,
+            'expected text, got 1.0e-3 (YAML reads it as a number); quote it to give it as text: "1.0e-3"',
+        ),
         # a choice key lists its choices, without advice to quote a word that is none of them; before: "expected
-        # text, got true ...; quote the word" (no choices), and for 12 "must be workers, device or auto, got '12'"
+        # text, got true ...; quote the word" (no choices), and for 12 "must be workers, device or auto, got '12'";
+        # then "got true" of on
         (
             "data:\n  degrade_on: on\n",
             None,
-            "config key data.degrade_on: expected workers, device or auto, got true "
+            "config key data.degrade_on: expected workers, device or auto, got on "
+            "(YAML reads yes, no, on and off as true or false)",
+        ),
+        (
+            None,
+            "data.degrade_on=ON",
+            "config key data.degrade_on: expected workers, device or auto, got ON "
             "(YAML reads yes, no, on and off as true or false)",
         ),
         (
@@ -501,12 +538,40 @@ def test_text_given_quoted_is_kept_as_written():
     assert (config.data.root, config.output, config.data.degrade_on) == ("0.10", "010", "device")
 
 
+@pytest.mark.parametrize(
+    "override, shown", [("train.device=gpu", "gpu"), ('train.device="on"', "on"), ("train.device=", '""')]
+)
+def test_a_device_that_is_no_device_is_shown_as_given(override, shown):
+    # before: "train.device=gpu: device 'gpu' is not a device", the name twice, once as Python quotes it
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override, "model.init=random"])
+    assert str(err.value) == (
+        f"invalid config: train.device: device {shown} is not a device: choose auto, cpu, cuda, cuda:N or mps"
+    )
+
+
+def test_values_read_as_written_are_built_as_yaml_reads_them(tmp_path):
+    """The texts the error lines show stay in the loader's values: the config holds plain values, which the run
+    writes to its config.yaml."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "model: {init: random}\noptim: {lr: 1.0e-3}\ntrain: {channels_last: yes, snapshot_steps: [010]}\n"
+        "validation:\n  datasets: [{name: a, root: /a, splits: 3}]\n"
+    )
+    config = load_config(path, ["train.deterministic=on"])
+    assert (config.optim.lr, config.train.channels_last, config.train.deterministic) == (0.001, True, True)
+    assert type(config.optim.lr) is float and config.train.snapshot_steps == [8]
+    assert type(config.validation.datasets[0]["splits"]) is int
+    assert yaml.safe_load(yaml.safe_dump(config.to_dict())) == config.to_dict()
+
+
 def test_a_text_key_quoted_is_the_text_it_looks_like(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text('model:\n  backbone: "on"\n  init: random\n')
     with pytest.raises(ConfigError) as err:
         load_config(path, ['output="2024-01-05"'])
-    assert str(err.value).endswith("invalid config: model.backbone must be resnet50 or se_resnet50, got 'on'")
+    # before: got 'on', quoted as the user did not write it
+    assert str(err.value).endswith('invalid config: model.backbone must be resnet50 or se_resnet50, got "on"')
     assert load_config(None, ['output="2024-01-05"', "model.init=random"]).output == "2024-01-05"
 
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from arniqa.train import load_config
-from arniqa.train.config import read_values
+from arniqa.train.config import plain, read_values
 from arniqa.train.loop import Trainer
 from arniqa.train.state import STATE_FILE, TrainingError
 
@@ -42,7 +42,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def write_config(tmp_path, image_folder, output, overrides=()):
-    data = {**SETTINGS["data"], **read_values(None, overrides).get("data", {}), "root": str(image_folder)}
+    data = {**SETTINGS["data"], **plain(read_values(None, overrides)).get("data", {}), "root": str(image_folder)}
     values = {**SETTINGS, "output": str(output), "data": data}
     path = tmp_path / f"{output.name}.yaml"
     path.write_text(yaml.safe_dump(values))

@@ -43,7 +43,9 @@ def test_absent_devices_are_errors(monkeypatch):
 
 def test_an_absent_cuda_device_says_why_and_what_to_do(monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", None)  # a CPU build of torch
-    with pytest.raises(ValueError, match=r"'cuda' requested but .* built without it; install a CUDA build of torch"):
+    with pytest.raises(
+        ValueError, match=r"^device cuda requested but .* built without it; install a CUDA build of torch"
+    ):
         resolve_device("cuda")
     monkeypatch.setattr(torch.version, "cuda", "13.0")  # a CUDA build, no GPU visible
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -53,7 +55,7 @@ def test_an_absent_cuda_device_says_why_and_what_to_do(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(
-        ValueError, match=r"'cuda:2' requested but there is no GPU 2 \(2 GPUs visible: cuda:0 to cuda:1\)"
+        ValueError, match=r"^device cuda:2 requested but there is no GPU 2 \(2 GPUs visible: cuda:0 to cuda:1\)"
     ):
         resolve_device("cuda:2")
 
@@ -72,8 +74,11 @@ def test_the_device_names_checked_without_torch_are_those_torch_takes():
             assert torch.device(name).type == name.partition(":")[0]
     check_device(torch.device("cuda:1"))  # a torch device: by its name
     for name in ("tpu", "meta", "xpu", "CUDA", "cuda:01", "cuda:-1", "cuda:", " cpu", "auto:0", "", None, 1.5):
-        with pytest.raises(ValueError, match=r"is not a device: choose auto, cpu, cuda, cuda:N or mps$"):
+        with pytest.raises(ValueError, match=r"is not a device: choose auto, cpu, cuda, cuda:N or mps$") as err:
             check_device(name)
+        # the name as given, nothing as one writes it; before: as Python quotes it ('tpu')
+        shown = str(name) or '""'
+        assert str(err.value).startswith(f"device {shown} is not a device:"), err.value
 
 
 def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signals_ignored():

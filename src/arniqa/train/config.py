@@ -157,19 +157,19 @@ class ConfigLoader(yaml.SafeLoader):
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # a merge key (<<) may be overridden; other keys are plain scalars in a config
             key = self.construct_object(key_node)
-            if key in seen:
+            if plain(key) in seen:
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
                     f"the key {yaml_value(key)} is given twice in one section; keep one",
                     key_node.start_mark,
                 )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+            seen.add(plain(key))
+        return {plain(k): v for k, v in super().construct_mapping(node, deep).items()}  # keys as YAML reads them
 
     def construct_object(self, node, deep=False):
         try:
-            return super().construct_object(node, deep)
+            value = super().construct_object(node, deep)
         except ValueError as e:  # a scalar its tag cannot hold: an int of 5,000 digits, a 13th month
             value = str(node.value)
             shown = value if len(value) <= 40 else f"a value of {len(value):,} characters"
@@ -177,13 +177,53 @@ class ConfigLoader(yaml.SafeLoader):
             article = "an" if kind[:1] in "aeiou" else "a"
             problem = f"{shown} cannot be read as {article} {kind} ({str(e).partition(';')[0]})"
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+        if isinstance(node, yaml.ScalarNode) and value is not None and not isinstance(value, str):
+            return Written(value, node.value)
+        return value
+
+
+@dataclass(frozen=True)
+class Written:
+    """A value that YAML read as true or false, a number or a date, with the text it was written as (``on``,
+    ``010``, ``1.0e-3``), which the error lines show. :class:`ConfigLoader` gives these, and the config's
+    dataclasses hold their values (:func:`plain`)."""
+
+    value: Any
+    text: str
+
+
+def plain(value: Any) -> Any:
+    """``value`` as YAML reads it: a :class:`Written` value (in lists and mappings too) as its value."""
+    if isinstance(value, Written):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return [plain(v) for v in value] if isinstance(value, list) else value
+
+
+TEXT = "tag:yaml.org,2002:str"  # YAML's tag of text
+
+
+class _Writer(yaml.SafeDumper):
+    """``yaml.safe_dump``'s writer that gives a :class:`Written` value back as written, and text that YAML would
+    read as something else (``on``, ``010``, nothing) in double quotes, as one writes it."""
+
+
+_Writer.add_representer(
+    Written, lambda w, v: w.represent_scalar(w.resolve(yaml.ScalarNode, v.text, (True, False)), v.text)
+)
+_Writer.add_representer(
+    str, lambda w, v: w.represent_scalar(TEXT, v, None if w.resolve(yaml.ScalarNode, v, (True, False)) == TEXT else '"')
+)
 
 
 def yaml_value(value: Any) -> str:
-    """``value`` as a config file or ``--set`` writes it, on one line: ``null``, ``true``, ``[1, 2]``, ``0.1``."""
+    """``value`` as a config file or ``--set`` writes it, on one line: ``null``, ``true``, ``[1, 2]``, ``0.1``,
+    ``"on"``; a :class:`Written` value (in a list too) as it was written."""
     if isinstance(value, tuple):
         value = list(value)
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).removesuffix("...\n").strip()
+    text = yaml.dump(value, Dumper=_Writer, default_flow_style=True, width=math.inf, sort_keys=False)
+    return text.removesuffix("...\n").strip()
 
 
 def yaml_kind(value: Any) -> str:
@@ -205,8 +245,9 @@ def yaml_kind(value: Any) -> str:
 
 
 def parse_yaml(text: str) -> Any:
-    """The value of the YAML document ``text``, read with :class:`ConfigLoader`; a ``yaml.YAMLError`` for what
-    cannot be used (PyYAML's own RecursionError on deep nesting too)."""
+    """The value of the YAML document ``text``, read with :class:`ConfigLoader` (true or false, a number or a date as
+    :class:`Written`); a ``yaml.YAMLError`` for what cannot be used (PyYAML's own RecursionError on deep nesting
+    too)."""
     try:
         return yaml.load(text, Loader=ConfigLoader)
     except RecursionError:
@@ -276,7 +317,7 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
             raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
         if loaded is not None and not isinstance(loaded, dict):
             raise error(
-                f"{path}: expected a mapping at the top level, got {yaml_kind(loaded)}; write its sections as "
+                f"{path}: expected a mapping at the top level, got {yaml_kind(plain(loaded))}; write its sections as "
                 "`name:` lines, each with `key: value` lines under it (the files in configs/ are examples)"
             )
         values = loaded or {}
@@ -409,7 +450,7 @@ def check(config: Config) -> None:
     try:  # the name; whether the device is there is the run's to say (a config may be written for another machine)
         check_device(config.train.device)
     except ValueError as e:
-        problems.append(f"train.device={config.train.device}: {e}")  # as distributed.pick_device says it
+        problems.append(f"train.device: {e}")  # as distributed.pick_device says it
     problems += not_one_of("data.degrade_on", config.data.degrade_on)
     if config.data.num_workers < 0:
         problems.append(f"data.num_workers must be at least 0, got {yaml_value(config.data.num_workers)}")
@@ -510,6 +551,7 @@ def _coerce(value: Any, kind: Any, key: str, choices: tuple[str, ...] = ()) -> A
     reads some plain words as true or false, a date or a number, which it would not give back as written (0.10,
     010, 12:30), so they are refused saying to quote them; ``choices`` (of a key that takes one of a few names)
     are listed instead."""
+    written, value = value, plain(value)
     nullable = isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
     if nullable:  # `X | None`: X
         kind = next(k for k in typing.get_args(kind) if k is not type(None))
@@ -533,26 +575,29 @@ def _coerce(value: Any, kind: Any, key: str, choices: tuple[str, ...] = ()) -> A
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
         ok = isinstance(value, base)
+    if ok and typing.get_args(kind) == (str,):  # an item of a list of text takes text alone, as a text key
+        for i, item in enumerate(written):
+            _coerce(item, str, f"{key}[{i}]")
     if not ok:
-        read_as = _read_as(value, bool(choices)) if base is str else ""
+        shown = yaml_value(written)
+        read_as = _read_as(value, shown, bool(choices)) if base is str else ""
         raise ConfigError(
-            f"config key {key}: expected {expected}{' or null' if nullable else ''}, got {yaml_value(value)}{read_as}"
+            f"config key {key}: expected {expected}{' or null' if nullable else ''}, got {shown}{read_as}"
         )
     return value
 
 
-def _read_as(value: Any, choice: bool = False) -> str:
-    """What follows the problem of a text key given ``value``, where YAML 1.1 read a plain word as something else:
-    ``yes``/``no``/``on``/``off`` as true or false, ``2024-01-05`` as a date, ``0.10`` as a number; "" for other
-    values. The advice to quote it is left out for a key that takes one of a few names (``choice``)."""
+def _read_as(value: Any, shown: str, choice: bool = False) -> str:
+    """What follows the problem of a text key given ``value``, written ``shown``, where YAML 1.1 read a plain word
+    as something else: ``yes``/``no``/``on``/``off`` as true or false, ``2024-01-05`` as a date, ``0.10`` as a
+    number; "" for other values. The advice to quote it is left out for a key that takes one of a few names
+    (``choice``)."""
     if isinstance(value, bool):
-        quoted = '"yes" or "on"' if value else '"no" or "off"'
-        why, advice = "YAML reads yes, no, on and off as true or false", f"quote the word to give it as text: {quoted}"
-    elif isinstance(value, datetime.date):  # a time too (2024-01-05T10:00:00Z), shown as YAML writes it back
-        quoted = f': "{yaml_value(value)}"' if type(value) is datetime.date else ""
-        why, advice = "YAML reads it as a date", f"quote it to give it as text{quoted}"
+        why = "YAML reads yes, no, on and off as true or false"
+    elif isinstance(value, datetime.date):  # a time too (2024-01-05T10:00:00Z)
+        why = "YAML reads it as a date"
     elif isinstance(value, (int, float)):
-        why, advice = "YAML reads it as a number", "quote it to give it as text, as written"
+        why = "YAML reads it as a number"
     else:
         return ""
-    return f" ({why})" if choice else f" ({why}); {advice}"
+    return f" ({why})" if choice else f' ({why}); quote it to give it as text: "{shown}"'

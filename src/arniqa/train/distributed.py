@@ -102,7 +102,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         device = resolve_device(name, mps=False)
     except ValueError as e:
-        raise ValueError(f"train.device={name}: {e}") from None
+        raise ValueError(f"train.device: {e}") from None
     return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
 
 

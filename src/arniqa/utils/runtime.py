@@ -40,8 +40,9 @@ def check_device(device: str | torch.device) -> None:
     """ValueError unless ``device`` (a name, or a torch device) is ``auto``, ``cpu``, ``cuda`` or ``mps``, the last
     three with an index or without: the name alone, without torch (a mistyped --device is one line at once).
     Whether the device is there is :func:`resolve_device`'s to say."""
+    name = str(device) or '""'  # shown as given, not as Python quotes it; nothing as one writes it
     if not DEVICE.fullmatch(str(device)):  # torch knows more names (meta, xpu, ...): none runs this package
-        raise ValueError(f"device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps")
+        raise ValueError(f"device {name} is not a device: choose auto, cpu, cuda, cuda:N or mps")
 
 
 def device_or_auto(device: str | torch.device | None) -> str | torch.device:
@@ -60,9 +61,9 @@ def resolve_device(device: str | torch.device | None = "auto", mps: bool = True)
     if str(device) != "auto":
         dev = torch.device(str(device))
         if dev.type == "cuda" and (why := _no_cuda(dev)):
-            raise ValueError(f"device {device!r} requested but {why}")
+            raise ValueError(f"device {device} requested but {why}")
         if dev.type == "mps" and not _mps_available():
-            raise ValueError(f"device {device!r} requested but MPS is not available; choose auto or cpu")
+            raise ValueError(f"device {device} requested but MPS is not available; choose auto or cpu")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
