@@ -479,7 +479,7 @@ def test_the_against_pyiqa_figures_are_the_peers_json_files_they_name():
 def test_the_training_config_table_is_the_configs_defaults():
     """docs/training.md's *Configuration* table: each key it lists (`optim.lr`, `momentum`, `weight_decay`: one
     section) has the default it gives, and every key of the config is in it."""
-    from arniqa.train.config import Config, parse_yaml
+    from arniqa.train.config import Config, parse_yaml, plain
 
     defaults = Config().to_dict()
     text = (ROOT / "docs/training.md").read_text()
@@ -492,9 +492,9 @@ def test_the_training_config_table_is_the_configs_defaults():
         dotted = [k if "." in k or section is None else f"{section}.{k}" for k in keys]
         default = default.replace("`", "")
         if " /" in default:  # `model.init` / `model.weights`: `imagenet` / (nothing)
-            values = [parse_yaml(v) or "" for v in default.split("/")]
+            values = [plain(parse_yaml(v)) or "" for v in default.split("/")]
         else:  # one value, or several: `[1, 2, 3, 4]`, true
-            values = parse_yaml(f"[{default}]") if len(keys) > 1 else [parse_yaml(default)]
+            values = plain(parse_yaml(f"[{default}]") if len(keys) > 1 else [parse_yaml(default)])
         assert len(values) == len(dotted), line
         for key, value in zip(dotted, values):
             part, *rest = key.split(".")
@@ -506,7 +506,7 @@ def test_the_training_config_table_is_the_configs_defaults():
     # a key the table names only in a row's text: `optim.trust_coefficient` (0.001)
     for key, value in re.findall(r"`([a-z]+\.\w+)` \(([^)]+)\)", "\n".join(table)):
         part, name = key.split(".")
-        if parse_yaml(value) != defaults[part][name]:
+        if plain(parse_yaml(value)) != defaults[part][name]:
             wrong.append(f"{key}: the table says {value}, the config {defaults[part][name]!r}")
         listed.add(key)
     every = {f"{part}.{key}" for part, keys in defaults.items() if isinstance(keys, dict) for key in keys}
