@@ -42,7 +42,8 @@ def test_a_finished_run_keeps_the_empty_folders_it_made_inside_its_output(tmp_pa
 def test_a_read_error_no_verb_knows_is_one_line_naming_the_file_and_what_to_do(tmp_path, capsys):
     """A read error of a file the command does not write (an input, a dataset's image) was Python's bare
     "[Errno 5] Input/output error: '/data/a.png'". Now it is "FILE: problem; what to do", as a photo's; a write into
-    an output is said as before, and an error naming no file keeps its own message."""
+    an output is said as before, and an error naming no file keeps its own message. A folder named where a file is
+    read said 'check the disk or share it is on'; it says to name a file."""
     import errno
 
     from arniqa.cli.command import fail_io
@@ -56,6 +57,8 @@ def test_a_read_error_no_verb_knows_is_one_line_naming_the_file_and_what_to_do(t
          "denied); check its permissions"),
         (FileNotFoundError(errno.ENOENT, "No such file or directory", str(gone)), f"{gone}: no such file; check the "
          "path"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", str(tmp_path)), f"{tmp_path}: cannot read file (Is a "
+         "directory); name a file, not a folder"),
         (OSError(errno.EIO, "Input/output error"), "[Errno 5] Input/output error"),
         (OSError(errno.ENOSPC, "No space left on device", str(out / "rows.csv")), f"{out / 'rows.csv'}: cannot write "
          "it: "),  # a write's line, whose words its own tests check

@@ -1,6 +1,7 @@
 """Inputs listed lazily: folder order, --files-from, --resume by streaming, memory flat in the number of inputs."""
 
 import csv
+import errno
 import os
 import shutil
 import sys
@@ -321,6 +322,20 @@ def test_a_nul_separated_list_keeps_names_as_they_are_and_is_read_as_taken(tmp_p
     monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": stdin})())
     paths = read_list("-", null=True)
     assert [next(paths) for _ in range(3)] == ["x.png"] * 3 and stdin.reads == 3
+
+
+def test_a_line_longer_than_a_path_is_one_bad_item_not_the_list_refused(tmp_path):
+    """A list's bound (LONGEST_PATH) is on reading no list, not on a path's length (PATH_MAX): a line too long to
+    open is listed, to get its error row, and the lines after it are read."""
+    from arniqa.utils.files import PATH_MAX
+
+    long = "x" * (PATH_MAX + 1)
+    listing = tmp_path / "list"
+    listing.write_text(f"{long}\na.png\n")
+    assert list(read_list(listing)) == [long, "a.png"]
+    with pytest.raises(OSError) as e:
+        open(long, "rb")
+    assert e.value.errno == errno.ENAMETOOLONG  # what its row says
 
 
 @pytest.mark.parametrize(

@@ -288,7 +288,11 @@ def test_a_shard_whose_name_cannot_be_looked_up_says_so_as_a_file_does(tmp_path)
     loop = tmp_path / "loop.tar"
     loop.symlink_to(loop)
     for shard, why in (
-        (tmp_path / ("y" * 300 + ".tar"), "cannot read file (File name too long); check the disk or share it is on"),
+        (
+            tmp_path / ("y" * 300 + ".tar"),
+            "cannot read file (File name too long); give a shorter path (a name in it, or the whole, is longer than "
+            "the system takes)",
+        ),
         (loop, "a symbolic link loop (following it leads back to it); make the link point to the file, or remove it"),
     ):
         [row] = shard_items(shard)

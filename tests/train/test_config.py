@@ -539,7 +539,13 @@ def test_text_given_quoted_is_kept_as_written():
 
 
 @pytest.mark.parametrize(
-    "override, shown", [("train.device=gpu", "gpu"), ('train.device="on"', "on"), ("train.device=", '""')]
+    "override, shown",
+    [
+        ("train.device=gpu", "gpu"),
+        ('train.device="on"', "on"),
+        ("train.device=", '""'),
+        ('train.device=" cpu"', "' cpu'"),
+    ],
 )
 def test_a_device_that_is_no_device_is_shown_as_given(override, shown):
     # before: "train.device=gpu: device 'gpu' is not a device", the name twice, once as Python quotes it

@@ -807,3 +807,31 @@ def test_text_is_written_whole_or_in_pieces_as_utf8(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "pieces.txt", text_writer(broken()))
     assert (tmp_path / "pieces.txt").read_bytes() == text.encode("utf-8") and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_read_that_fails_on_its_path_says_to_fix_the_path_not_the_disk(tmp_path):
+    """A folder named where a file is read, a path through a file, a name too long and a link loop said 'check the
+    disk or share it is on', as a failing disk does; each now says what is wrong with the path. The errors are the
+    system's own, from open()."""
+    from arniqa.utils.files import cannot_read
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    expected = {
+        "gone.png": ("No such file or directory", "check the path"),
+        ".": ("Is a directory", "name a file, not a folder"),
+        "a.jpg/b.png": ("Not a directory", "check the path: a folder in it is a file"),
+        "y" * 300 + ".png": (
+            "File name too long",
+            "give a shorter path (a name in it, or the whole, is longer than the system takes)",
+        ),
+        "loop": ("Too many levels of symbolic links", "check the symbolic links on the path (ls -l)"),
+    }
+    for name, (strerror, fix) in expected.items():
+        with pytest.raises(OSError) as e:
+            open(tmp_path / name, "rb")
+        assert cannot_read(e.value) == (f"cannot read file ({strerror})", fix), name
+    assert cannot_read(OSError(errno.EIO, "Input/output error")) == (
+        "cannot read file (Input/output error)",
+        "check the disk or share it is on",
+    )

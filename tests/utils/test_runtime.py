@@ -73,12 +73,20 @@ def test_the_device_names_checked_without_torch_are_those_torch_takes():
         if name != "auto":
             assert torch.device(name).type == name.partition(":")[0]
     check_device(torch.device("cuda:1"))  # a torch device: by its name
-    for name in ("tpu", "meta", "xpu", "CUDA", "cuda:01", "cuda:-1", "cuda:", " cpu", "auto:0", "", None, 1.5):
+    for name in ("tpu", "meta", "xpu", "CUDA", "cuda:01", "cuda:-1", "cuda:", "auto:0", None, 1.5):
         with pytest.raises(ValueError, match=r"is not a device: choose auto, cpu, cuda, cuda:N or mps$") as err:
             check_device(name)
-        # the name as given, nothing as one writes it; before: as Python quotes it ('tpu')
-        shown = str(name) or '""'
-        assert str(err.value).startswith(f"device {shown} is not a device:"), err.value
+        # the name as given; before: as Python quotes it ('tpu')
+        assert str(err.value).startswith(f"device {name} is not a device:"), err.value
+
+
+def test_a_device_name_with_spaces_at_an_end_is_shown_quoted():
+    """`--device " cpu"` said 'device  cpu is not a device', its spaces unseen; such a name (and nothing) is now
+    quoted as YAML writes it, a name with spaces inside is shown plain."""
+    for name, shown in ((" cpu", "' cpu'"), ("cpu  ", "'cpu  '"), (" ", "' '"), ("", '""'), ("cu da", "cu da")):
+        with pytest.raises(ValueError) as err:
+            check_device(name)
+        assert str(err.value) == f"device {shown} is not a device: choose auto, cpu, cuda, cuda:N or mps"
 
 
 def test_stop_on_signals_raises_once_in_the_main_thread_and_leaves_ignored_signals_ignored():

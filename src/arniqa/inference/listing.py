@@ -28,7 +28,10 @@ from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 
 LIST_CHUNK = 1 << 16  # bytes of a list read at a time
-LONGEST_PATH = 1 << 16  # longer than any path a system opens (Linux: 4096 bytes): no list holds one
+# Bytes of a list read with no path end (with -0, NUL bytes with no path between) before it is refused whole as no
+# list (a photo, /dev/zero). Not utils/files.PATH_MAX (4,096 bytes on Linux), which a label file's field is held to:
+# a line of a list longer than a path is one bad item, an error row (File name too long), and the run goes on.
+LONGEST_PATH = 1 << 16
 
 
 class ListError(ValueError):

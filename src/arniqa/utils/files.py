@@ -475,14 +475,24 @@ def too_long_for_a_path(text: str) -> int | None:
     return size if size > PATH_MAX else None
 
 
-# what a path that names no file to read fails with (mistyped, a folder, too long, a link loop): its path is the fix
-PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP})
+# what to do when a read fails with an errno: a path that names no file to read (mistyped, a folder, too long, a link
+# loop) is fixed in the path, a refusal in the permissions; any other errno (EIO, ESTALE) in the disk or share
+READ_FIXES = {
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path: a folder in it is a file",
+    errno.EISDIR: "name a file, not a folder",
+    errno.ENAMETOOLONG: "give a shorter path (a name in it, or the whole, is longer than the system takes)",
+    errno.ELOOP: "check the symbolic links on the path (ls -l)",
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+}
+_DISK_FIX = "check the disk or share it is on"
+PATH_ERRORS = frozenset(READ_FIXES) - {errno.EACCES, errno.EPERM}  # the path is the fix
 
 
 def cannot_read(e: OSError) -> tuple[str, str]:
-    """The problem and the fix of a file the system will not read (an image, a checkpoint)."""
-    fix = "check its permissions" if e.errno in (errno.EACCES, errno.EPERM) else "check the disk or share it is on"
-    return f"cannot read file ({e.strerror or e})", fix
+    """The problem and the fix of a file the system will not read (an image, a checkpoint): :data:`READ_FIXES`."""
+    return f"cannot read file ({e.strerror or e})", READ_FIXES.get(e.errno, _DISK_FIX)
 
 
 def unreadable(path: str | os.PathLike, e: OSError) -> str:

@@ -40,8 +40,12 @@ def check_device(device: str | torch.device) -> None:
     """ValueError unless ``device`` (a name, or a torch device) is ``auto``, ``cpu``, ``cuda`` or ``mps``, the last
     three with an index or without: the name alone, without torch (a mistyped --device is one line at once).
     Whether the device is there is :func:`resolve_device`'s to say."""
-    name = str(device) or '""'  # shown as given, not as Python quotes it; nothing as one writes it
-    if not DEVICE.fullmatch(str(device)):  # torch knows more names (meta, xpu, ...): none runs this package
+    name = str(device)
+    if not DEVICE.fullmatch(name):  # torch knows more names (meta, xpu, ...): none runs this package
+        if not name or name != name.strip():  # nothing, or spaces at an end: quoted, as a config writes it
+            from .yamltext import yaml_value
+
+            name = yaml_value(name)
         raise ValueError(f"device {name} is not a device: choose auto, cpu, cuda, cuda:N or mps")
 
 
