@@ -8,9 +8,10 @@ whose paths name --distinct hard links of one tiny PNG (16x12) in turn, then fil
 files missing again, so every row is rewritten in its place. The model is scale.py's tiny exported graph (ONNX
 Runtime), the protocol ``whole``. Each run gets a fresh copy of the file; its peak resident set (``VmHWM``) and wall
 time are reported, and the retried file is checked: the same paths in the same order, the images' rows scored.
-``arniqa map`` (no --files-from: the paths are its arguments, read by the child from a file) maps the same paths
-with --crop 4 into a folder whose maps.csv lists them all as failed (or none, afresh); mapping imports torch, which
-a --resume with nothing left to map does not.
+``arniqa map`` maps the same paths, given as its arguments (read by the child from a file) or, in the case that
+says so, by the --files-from list (a tree whose map has no --files-from is passed over), with --crop 4 into a folder
+whose maps.csv lists them all as failed (or none, afresh); mapping imports torch, which a --resume with nothing left
+to map does not.
 
     python benchmarks/retry_memory.py --before main
 """
@@ -40,6 +41,7 @@ CASES = {
     "--resume, all rows failed": ("failed", ["--resume"]),
     "--resume --retry-failed, all failed": ("failed", ["--resume", "--retry-failed"]),
     "map, afresh": (None, []),
+    "map --files-from, afresh": (None, ["--files-from"]),
     "map --resume, all rows failed": ("failed", ["--resume"]),
     "map --resume --retry-failed, all failed": ("failed", ["--resume", "--retry-failed"]),
 }
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--before", default="main", help="the commit to compare with")
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--distinct", type=int, default=100, help="hard links of the image (the other paths: missing)")
+    ap.add_argument("--cases", default="", help="only the cases whose name holds this (map: arniqa map's)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retry-memory-cpu.json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
@@ -91,8 +94,14 @@ def main() -> None:
             w = csv.writer(f, lineterminator="\n")
             w.writerows([MAP_COLUMNS, *([name, "", "", "", "", "", "", "image file is truncated"] for name in names)])
         runs = []
-        for case, (kind, flags) in CASES.items():
+        cases = [case for case in CASES if args.cases in case]
+        for case in cases:
+            kind, flags = CASES[case]
             for tree, src in trees.items():
+                listed = "--files-from" in flags
+                if listed and "files_from" not in (src / "arniqa" / "cli" / "map.py").read_text():
+                    print(f"{case:40} {tree:14} (no map --files-from)", flush=True)
+                    continue
                 if case.startswith("map"):
                     out = tmp / "maps"
                     shutil.rmtree(out, ignore_errors=True)
@@ -101,7 +110,9 @@ def main() -> None:
                         shutil.copyfile(maps_csv, out / "maps.csv")
                     argv = tmp / "argv"
                     model_args = ["--checkpoint", str(model), "--crop", "4", "--stride", "4"]
-                    argv.write_text("\0".join(["map", *names, "-o", str(out), *model_args, *flags]), encoding="utf-8")
+                    given = ["--files-from", str(listing)] if listed else names  # the flag's value: the list
+                    rest = [flag for flag in flags if flag != "--files-from"]
+                    argv.write_text("\0".join(["map", *given, "-o", str(out), *model_args, *rest]), encoding="utf-8")
                     r = peak(src, [str(argv)], env, ARGS_CHILD)
                     with open(out / "maps.csv", newline="") as f:
                         rows = list(csv.DictReader(f))
@@ -124,8 +135,9 @@ def main() -> None:
                 print(f"{case:40} {tree:14} {r['peak_rss_mb']:7.1f} MB {r['seconds']:6.1f} s", flush=True)
     print(f"\n{machine_summary()}; {args.rows:,} rows, peak resident set (MB)")
     print(f"{'':40} " + " ".join(f"{tree:>14}" for tree in trees))
-    for case in CASES:
-        print(f"{case:40} " + " ".join(f"{r['peak_rss_mb']:14.1f}" for r in runs if r["case"] == case))
+    for case in cases:
+        peaks = {r["tree"]: f"{r['peak_rss_mb']:14.1f}" for r in runs if r["case"] == case}
+        print(f"{case:40} " + " ".join(peaks.get(tree, f"{'-':>14}") for tree in trees))
     write_json(
         args.out,
         {

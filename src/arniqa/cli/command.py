@@ -207,6 +207,45 @@ def explainer_option():
     )
 
 
+def files_from_option(verb: str):
+    """--files-from LIST, of a ``verb`` that takes PATHS (score, map): :func:`list_inputs` reads it."""
+    return typer.Option(
+        None, "--files-from", metavar="LIST", help=f"Also {verb} the paths in LIST, one per line (-: standard input)."
+    )
+
+
+def null_option():
+    return typer.Option(
+        False, "-0", "--null", help="--files-from: the paths in LIST end with a NUL byte, as find -print0 writes."
+    )
+
+
+def check_inputs(paths, files_from: str | None, null: bool) -> None:
+    """Refuse a run given no input, and -0 without a list (one line, exit 2)."""
+    if not paths and files_from is None:
+        raise typer.BadParameter("give PATHS, or --files-from LIST")
+    if null and files_from is None:
+        raise typer.BadParameter("-0 (--null) goes with --files-from")
+
+
+def list_inputs(paths, files_from: str | None, null: bool) -> Iterator:
+    """The arguments ``paths``, then the paths of the ``files_from`` list (read as taken:
+    :func:`~arniqa.inference.listing.read_list`, whose ListError is raised here for a list that is no list)."""
+    from itertools import chain
+
+    from ..inference.listing import read_list
+
+    return chain(paths or (), () if files_from is None else read_list(files_from, null))
+
+
+def given_inputs(paths, files_from: str | None) -> list[str]:
+    """The inputs as a message names them: each argument, and the list."""
+    given = [str(p) for p in paths or ()]
+    if files_from is not None:
+        given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
+    return given
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` on stderr (red on a terminal) as one line and exit with ``code``. Control
     characters (a newline, a terminal escape in a file name read from a label file) are written escaped (``\\x1b``),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import typer
@@ -28,6 +29,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_inputs,
     check_model_files,
     check_regressor,
     check_settings,
@@ -39,9 +41,13 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    files_from_option,
+    given_inputs,
     go_on,
+    list_inputs,
     load_advice,
     loading,
+    null_option,
     one_model_source,
     output_folders,
     quiet_bar,
@@ -58,10 +64,12 @@ MAPS_KEPT = "the maps written are kept and listed in maps.csv, and --resume goes
 @app.command("map")
 def map_images(
     paths: list[Path] = typer.Argument(
-        ...,
+        None,
         help="Image files, folders (searched recursively) and WebDataset tar shards, as for `arniqa score`.",
         readable=False,
     ),
+    files_from: str | None = files_from_option("map"),
+    null: bool = null_option(),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the maps and maps.csv.", readable=False),
     checkpoint: Path | None = checkpoint_option(onnx=True),
     weights_dir: Path | None = weights_dir_option(regressor=True),
@@ -98,7 +106,7 @@ def map_images(
 
     from ..data.folders import skipped_summary
     from ..inference import load
-    from ..inference.inputs import source_name
+    from ..inference.listing import ListError
     from ..inference.maps import check_options
     from ..utils.console import progress_bar
     from .result_files import OutputError, output_error, write_settings
@@ -106,6 +114,7 @@ def map_images(
     from .score import model_settings, none_resumed, resuming
 
     one_model_source(checkpoint, weights_dir)
+    check_inputs(paths, files_from, null)
     if retry_failed and not resume:
         raise typer.BadParameter("--retry-failed goes with --resume")
     check_settings(checkpoint, engine)
@@ -115,9 +124,12 @@ def map_images(
         fail(str(e))
     check_model_files(checkpoint or DEFAULT_MODEL, weights_dir, regressor, explainer)
     # a rerun into a folder among the inputs must not map the maps, nor say the rest (maps.csv, .npy) was skipped
-    files, skipped, broken, empty = collect_paths(paths, exclude=output)
+    try:  # the whole list, before anything is written
+        files, skipped, broken, empty = collect_paths(list_inputs(paths, files_from, null), exclude=output)
+    except ListError as e:
+        fail(str(e))
     if not files:
-        fail_no_images([str(p) for p in paths], skipped_summary(skipped, broken, "map"))
+        fail_no_images(given_inputs(paths, files_from), skipped_summary(skipped, broken, "map"))
     if all(isinstance(f, str) and not os.path.exists(f) for f in files):  # before the model loads (or downloads)
         fail_missing(files, "map")
     check_head(explain, explainer, checkpoint)
@@ -152,11 +164,8 @@ def map_images(
         listing = output / "maps.csv"
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
-        names = [source_name(f, i) for i, f in enumerate(files)]
-        images = {}  # by key: a file given twice (a.png ./a.png) is one image, mapped once
-        for image in zip(files, names, _image_keys(files, names)):
-            images.setdefault(image[2], image)
-        todo = list(images.values())
+        todo = _images(files)
+        total = len(todo)
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
             given = {key for _, _, key in todo} & rows.keys()
             failed_before = {image for image in given if rows[image][7]}
@@ -168,9 +177,7 @@ def map_images(
             unnamed = 0 if given else len(rows)
             if resumed or retried:  # at the start: what is done, what is left
                 left = f"{count(len(todo), 'image')} to map"
-                typer.secho(
-                    resuming(resumed, count(len(images), "image"), listing, retried, "to map again", left), err=True
-                )
+                typer.secho(resuming(resumed, count(total, "image"), listing, retried, "to map again", left), err=True)
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
             if record is not None:
@@ -208,7 +215,7 @@ def map_images(
     if failed := failed + resumed_failed:
         before = f", {resumed_failed} of them in the rows resumed" if resumed_failed else ""
         typer.secho(
-            f"{failed} of {count(len(images), 'image')} could not be mapped{before} (see maps.csv)",
+            f"{failed} of {count(total, 'image')} could not be mapped{before} (see maps.csv)",
             err=True,
             fg="yellow",
         )
@@ -230,16 +237,23 @@ def _unique(stem: str, used: set[str], output: Path, suffix_bytes: int) -> str:
     return name
 
 
-def _image_keys(files: list, names: list[str]) -> list[tuple[str, int]]:
-    """Each image's key in maps.csv: its absolute path, and how many shard members of that name came before it (a
-    shard made by appending may hold two members of one name: two images; a file given twice is one)."""
-    seen: Counter = Counter()
-    keys = []
-    for item, name in zip(files, names):
+def _images(files: list) -> list[tuple]:
+    """The images of the inputs ``files``, in order, each as (item, name, key), its key in maps.csv its absolute path
+    and how many shard members of that name came before it: a shard made by appending may hold two members of one
+    name, two images; a file given twice (a.png ./a.png) is one image, mapped once."""
+    from ..inference.inputs import source_name
+
+    images = {}  # by key, each key's first
+    seen: Counter = Counter()  # shard members only: a file's count stays 0
+    for i, item in enumerate(files):
+        name = source_name(item, i)
         path = os.path.abspath(name)
-        keys.append((path, seen[path]))
-        seen[path] += not isinstance(item, (str, os.PathLike))
-    return keys
+        path = name if path == name else path  # an absolute path (find /photos): one string held, not two
+        key = (path, seen[path])
+        images.setdefault(key, (item, name, key))
+        if not isinstance(item, (str, os.PathLike)):
+            seen[path] += 1
+    return list(images.values())
 
 
 def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
@@ -268,7 +282,7 @@ def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
 def _write_maps(
     scorer, todo: list, output: Path, options: dict, rows: dict[tuple, list], suffixes: list[str], advance
 ) -> tuple[int, int]:
-    """Each ``todo`` image's (file, name, key: :func:`_image_keys`) map into ``output`` and its row of maps.csv,
+    """Each ``todo`` image's (file, name, key: :func:`_images`) map into ``output`` and its row of maps.csv,
     which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`); returns how many could not be
     mapped and how many earlier rows were kept. Every file is written whole or not at all (a full disk leaves the
     maps of an earlier run whole), and maps.csv lists only maps written whole. ``suffixes``: :func:`_suffixes`;
@@ -282,21 +296,20 @@ def _write_maps(
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
-    kept = len(rows.keys() - {key for _, _, key in todo})
+    kept = len(rows) - sum(key in rows for _, _, key in todo)  # todo's keys are distinct
     # an image mapped before keeps its map's name, which no other image takes
     stems = {image: unescape_name(row[1]).removesuffix(".map.png") for image, row in rows.items() if row[1]}
     used = set(stems.values())
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
-    earlier = _csv_text(rows.values())
-    end = len(earlier.encode("utf-8"))
-    atomic_write(listing, text_writer(earlier))
+    atomic_write(listing, text_writer(_csv_lines(rows.values())))
     fd = os.open(listing, os.O_WRONLY)
     try:
+        end = os.fstat(fd).st_size
         for n, (item, name, image_key) in enumerate(todo, 1):
             stem = stems.get(image_key)
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
-                stem = stems[image_key] = _unique(Path(name).stem, used, output, longest)
+                stem = _unique(Path(name).stem, used, output, longest)
             try:
                 image = as_image(item, name)
                 qmap = quality_map(scorer, image, **options)
@@ -319,11 +332,11 @@ def _write_maps(
                 row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
             rows[image_key] = row  # an image mapped before: its row replaced where it was
-            end = write_whole(fd, _csv_text([row], header=False).encode("utf-8"), end, str(listing))
+            end = write_whole(fd, csv_line(row).encode("utf-8"), end, str(listing))
             advance(n)
     finally:
         os.close(fd)
-        atomic_write(listing, text_writer(_csv_text(rows.values())))  # one row per image, also when stopped
+        atomic_write(listing, text_writer(_csv_lines(rows.values())))  # one row per image, also when stopped
     return failed, kept
 
 
@@ -397,7 +410,7 @@ def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
 
 
 def _listed(records: list[list[str]]) -> dict[tuple[str, int], list]:
-    """The rows of maps.csv by the image's key (:func:`_image_keys`), an image's last row winning (a run stopped
+    """The rows of maps.csv by the image's key (:func:`_images`), an image's last row winning (a run stopped
     before maps.csv was tidied lists an image it mapped again twice); a shard member's row of another map than an
     earlier row of its name is another member."""
     from ..inference.shards import in_shard
@@ -431,6 +444,9 @@ def _drop_group_maps(output: Path, stem: str) -> None:
     groups.unlink()
 
 
-def _csv_text(rows, header: bool = True) -> str:
-    """``rows`` as lines of maps.csv (:func:`~arniqa.utils.files.csv_line`), after its header line with ``header``."""
-    return "".join(csv_line(row) for row in [*([MAP_COLUMNS] if header else []), *rows])
+def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
+    """The lines of maps.csv (:func:`~arniqa.utils.files.csv_line`): its header, then ``rows``, one at a time (200,000
+    rows are never one string)."""
+    yield csv_line(MAP_COLUMNS)
+    for row in rows:
+        yield csv_line(row)

@@ -19,6 +19,7 @@ from .command import (
     EXIT_OK,
     app,
     check_head,
+    check_inputs,
     check_model_files,
     check_regressor,
     check_settings,
@@ -31,10 +32,14 @@ from .command import (
     fail,
     fail_missing,
     fail_no_images,
+    files_from_option,
+    given_inputs,
     go_on,
     html_output,
+    list_inputs,
     load_advice,
     loading,
+    null_option,
     one_model_source,
     one_writer,
     output_folders,
@@ -57,12 +62,8 @@ def score(
         "shards/{000000..000099}.tar are expanded.",
         readable=False,  # one that cannot be read is its own row (or named in one line), not the whole run's end
     ),
-    files_from: str | None = typer.Option(
-        None, "--files-from", metavar="LIST", help="Also score the paths in LIST, one per line (-: standard input)."
-    ),
-    null: bool = typer.Option(
-        False, "-0", "--null", help="--files-from: the paths in LIST end with a NUL byte, as find -print0 writes."
-    ),
+    files_from: str | None = files_from_option("score"),
+    null: bool = null_option(),
     weights_dir: Path | None = weights_dir_option(regressor=True),
     checkpoint: Path | None = checkpoint_option(onnx=True),
     engine: str = engine_option(),
@@ -147,7 +148,7 @@ def score(
 
     from ..data.folders import Broken, skipped_kind, skipped_summary
     from ..inference import load
-    from ..inference.listing import ListError, iter_inputs, read_list, skip_finished
+    from ..inference.listing import ListError, iter_inputs, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.files import lock_file
     from .result_files import (
@@ -166,8 +167,7 @@ def score(
 
     err = terminal(stderr=True)
     one_model_source(checkpoint, weights_dir)
-    if not paths and files_from is None:
-        raise typer.BadParameter("give PATHS, or --files-from LIST")
+    check_inputs(paths, files_from, null)
     # standard output: '-' as --files-from -, or /dev/stdout, /dev/fd/1 (a file too, when stdout is redirected to one)
     if output is not None and (str(output) == "-" or descriptor(output) == 1):
         output = None
@@ -191,8 +191,6 @@ def score(
             fail(f"{path}: no such file or folder, but a model's name; to score with it, give --regressor {path}")
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
-    if null and files_from is None:
-        raise typer.BadParameter("-0 (--null) goes with --files-from")
     if retry_failed and not resume:
         raise typer.BadParameter("--retry-failed goes with --resume")
     check_settings(checkpoint, engine, precision, channels_last, calibrate)
@@ -234,7 +232,7 @@ def score(
             if output is not None and not stream:  # held to the end: another arniqa process writing it is refused
                 stack.enter_context(output_folders(files=(output,)))  # its folder, removed if the run leaves it empty
                 stack.enter_context(one_writer(output))
-            sources = chain(paths or (), () if files_from is None else read_list(files_from, null))
+            sources = list_inputs(paths, files_from, null)
             written = [f for f in (output, html) if f is not None]
             kept = [settings_file(output)] if output is not None and not stream else []
             # what this run writes into a folder it scores is no input it skips
@@ -249,10 +247,7 @@ def score(
             if first is None:
                 if missing:
                     fail_missing(missing)
-                given = [str(p) for p in paths or ()]
-                if files_from is not None:
-                    given.append("standard input" if files_from == "-" else f"the paths in {files_from}")
-                fail_no_images(given, skipped_summary(skipped, broken, "score"))
+                fail_no_images(given_inputs(paths, files_from), skipped_summary(skipped, broken, "score"))
             items = chain(missing, [first], items)
             had_rows = False
             if output is not None and not stream and (resume or output.is_file()):
