@@ -59,7 +59,7 @@ def end(code: int) -> NoReturn:
     Python ends that thread, which C++ turns into an abort ('terminate called without an active exception',
     status -6 in torchrun's summary, not the run's own; 1 run in 4 to 30). Its files are closed by then: the run
     folder's are written whole (atomic writes), its DataLoader workers ended (:func:`~.batches.end_workers`)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if several():
         for stream in (sys.stdout, sys.stderr):
             with suppress(Exception):  # closed, or None (started with >&-)
                 stream.flush()
@@ -69,7 +69,12 @@ def end(code: int) -> NoReturn:
 
 def rank_prefix() -> str:
     """``rank R: `` under torchrun with several processes, else nothing."""
-    return f"rank {os.environ.get('RANK', '0')}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    return f"rank {os.environ.get('RANK', '0')}: " if several() else ""
+
+
+def several() -> bool:
+    """Whether this process is one of a run of several (torchrun's WORLD_SIZE), read without importing torch."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 if __name__ == "__main__":
