@@ -438,3 +438,29 @@ def test_extended_headers_declaring_more_than_the_shard_or_chained_are_the_shard
     assert [it.name for it in items] == [f"{shard}/a.jpg", str(shard)]
     assert items[1].reason == f"tar data unreadable after 1 image member ({why}); copy or download it again"
     assert peak < 20 * shard.stat().st_size + 2_000_000  # what the shard holds, not what its headers declare
+
+
+def test_members_named_alike_each_get_a_row_and_resume_scores_the_one_missing(tmp_path, monkeypatch):
+    """Two members of one name (two shards' worth concatenated, ``0.jpg`` in each) are two images: a resume cut after
+    the first one's row scores the second, and a whole output scores nothing again."""
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    shard = tmp_path / "0.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in (("0.jpg", jpeg(24, 16, 0)), ("0.jpg", jpeg(40, 24, 1)), ("1.jpg", jpeg(32, 16, 2))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    assert _score([shard, "--protocol", "whole", "-o", clean]).exit_code == 0
+    rows = _rows(clean)
+    assert [row["path"] for row in rows] == [f"{shard}/0.jpg", f"{shard}/0.jpg", f"{shard}/1.jpg"]
+    assert rows[0]["score"] != rows[1]["score"]  # two images, each scored
+    lines = clean.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:2]))  # the header and the first 0.jpg's row
+    r = _score([shard, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 1 of 3" in r.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    r = _score([shard, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 3 of 3" in r.stderr and out.read_bytes() == clean.read_bytes()
