@@ -390,3 +390,77 @@ def test_a_zip_archive_named_as_a_shard_is_named_a_zip(tmp_path):
     [row] = shard_items(tmp_path / "0.tar")
     assert row.reason.startswith("not a tar file (")
     assert row.reason.endswith("; it is zip-compressed: decompress it to score it (shards are plain tar files)")
+
+
+def _extended(kind: bytes, size: int, data: bytes = b"") -> bytes:
+    """A GNU long-name (``L``) or PAX (``x``) header declaring ``size`` bytes (base-256 when large), then ``data``
+    padded to whole blocks."""
+    info = tarfile.TarInfo("././@LongLink")
+    info.type, info.size = kind, size
+    return info.tobuf(format=tarfile.GNU_FORMAT) + data.ljust(-(-len(data) // 512) * 512, b"\0")
+
+
+def _after_a_member(tmp_path, name: str, tail: bytes) -> Path:
+    """A shard holding ``a.jpg``, then ``tail`` in place of its end-of-archive blocks."""
+    body = write_shard(tmp_path / "whole.tar", {"a.jpg": jpeg(24, 16, 0)}).read_bytes().rstrip(b"\0")
+    path = tmp_path / name
+    path.write_bytes(body + b"\0" * (-len(body) % 512) + tail)
+    return path
+
+
+@pytest.mark.parametrize(
+    "tail, why",
+    [
+        # 3 KB declaring 1 TiB: tarfile reads an extended header in one read of its declared size, which allocates
+        # that size first (a MemoryError traceback stopped the run, or 1 TiB of address space taken)
+        (_extended(tarfile.GNUTYPE_LONGNAME, 1 << 40, b"x.jpg"), "empty header"),
+        (_extended(tarfile.XHDTYPE, 1 << 40, b"14 path=x.jpg\n"), "empty header"),
+        # tarfile reads each extended header by a call into itself: a RecursionError traceback stopped the run
+        (
+            b"".join(_extended(tarfile.GNUTYPE_LONGNAME, 6, b"x.jpg\0") for _ in range(2000)),
+            "too many extended headers (PAX or GNU long names) in a row",
+        ),
+        (
+            b"".join(_extended(tarfile.XHDTYPE, 14, b"14 path=x.jpg\n") for _ in range(2000)),
+            "too many extended headers (PAX or GNU long names) in a row",
+        ),
+    ],
+    ids=["long-name-1tib", "pax-1tib", "long-names-chained", "pax-chained"],
+)
+def test_extended_headers_declaring_more_than_the_shard_or_chained_are_the_shards_row(tmp_path, tail, why):
+    shard = _after_a_member(tmp_path, "0.tar", tail)
+    tracemalloc.start()
+    try:
+        items = list(shard_items(shard))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [it.name for it in items] == [f"{shard}/a.jpg", str(shard)]
+    assert items[1].reason == f"tar data unreadable after 1 image member ({why}); copy or download it again"
+    assert peak < 20 * shard.stat().st_size + 2_000_000  # what the shard holds, not what its headers declare
+
+
+def test_members_named_alike_each_get_a_row_and_resume_scores_the_one_missing(tmp_path, monkeypatch):
+    """Two members of one name (two shards' worth concatenated, ``0.jpg`` in each) are two images: a resume cut after
+    the first one's row scores the second, and a whole output scores nothing again."""
+    import arniqa.inference
+
+    monkeypatch.setattr(arniqa.inference, "load", tiny_score.load)
+    shard = tmp_path / "0.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in (("0.jpg", jpeg(24, 16, 0)), ("0.jpg", jpeg(40, 24, 1)), ("1.jpg", jpeg(32, 16, 2))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    clean, out = tmp_path / "clean.csv", tmp_path / "out.csv"
+    assert _score([shard, "--protocol", "whole", "-o", clean]).exit_code == 0
+    rows = _rows(clean)
+    assert [row["path"] for row in rows] == [f"{shard}/0.jpg", f"{shard}/0.jpg", f"{shard}/1.jpg"]
+    assert rows[0]["score"] != rows[1]["score"]  # two images, each scored
+    lines = clean.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:2]))  # the header and the first 0.jpg's row
+    r = _score([shard, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 1 of 3" in r.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    r = _score([shard, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 3 of 3" in r.stderr and out.read_bytes() == clean.read_bytes()

@@ -10,8 +10,9 @@ The stdlib ``tarfile`` lists the headers and an item keeps the member's offset a
 one seek from any thread or Ray worker, and a bad member is one error row while the rest of the shard goes on. A
 shard that cannot be listed (missing, not a tar, its data cut short) gives an :class:`Unreadable` item named after
 the shard (after the members listed before the damage). A member's read is bounded: one whose header declares more
-bytes than the shard holds after it, or more than :data:`MAX_MEMBER_BYTES`, is an error row read from nowhere. An
-image-named member that is a link, a device or a FIFO is a row saying it was skipped.
+bytes than the shard holds after it, or more than :data:`MAX_MEMBER_BYTES`, is an error row read from nowhere; an
+extended header (PAX, GNU long name) is read to what the shard holds, whatever it declares. An image-named member
+that is a link, a device or a FIFO is a row saying it was skipped.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # reading a FIFO never ends
             yield Unreadable(shard, f"not a regular file (a device, FIFO or socket), not a tar shard; {NAME_A_TAR}")
             return
-        with tarfile.open(shard, "r:") as tar:
+        with _Bounded(shard) as f, tarfile.open(fileobj=f, mode="r:") as tar:
             opened = True
             while (info := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every header it read; nothing here looks back
@@ -144,12 +145,29 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
         yield Unreadable(shard, "; ".join(not_there(shard, e)))
     except IsADirectoryError:
         yield Unreadable(shard, f"is a directory, not a tar shard; {NAME_A_TAR}")
-    # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use
-    except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError) as e:
+    # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use, and RecursionError
+    # on a chain of extended headers (it reads each by a call into itself)
+    except (tarfile.TarError, OSError, EOFError, ValueError, OverflowError, RecursionError) as e:
+        why = "too many extended headers (PAX or GNU long names) in a row" if isinstance(e, RecursionError) else e
         if opened:
-            yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({e}); {GET_AGAIN}")
+            yield Unreadable(shard, f"tar data unreadable after {count(listed, 'image member')} ({why}); {GET_AGAIN}")
         else:
-            yield Unreadable(shard, f"not a tar file ({e}); {compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
+            yield Unreadable(shard, f"not a tar file ({why}); {compressed(shard) or f'{NAME_A_TAR}, or {GET_AGAIN}'}")
+
+
+class _Bounded(io.BufferedReader):
+    """A shard's file whose reads ask no more bytes than it holds after the position: tarfile reads a GNU long name
+    or a PAX header in one read of the size its header declares, and a read allocates what it asks first (3 KB
+    declaring 1 TiB: a MemoryError)."""
+
+    def __init__(self, path: str):
+        super().__init__(io.FileIO(path, "rb"))
+        self.size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self.size - self.tell()))
+        return super().read(size)
 
 
 def in_system_folder(member: str) -> bool:
