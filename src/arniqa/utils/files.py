@@ -37,7 +37,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from .messages import one_line, printable, say
+from .messages import file_line, one_line, printable, say
 
 try:
     import fcntl
@@ -497,7 +497,7 @@ def cannot_read(e: OSError) -> tuple[str, str]:
 
 def unreadable(path: str | os.PathLike, e: OSError) -> str:
     """The line of a file the system will not read: ``PATH: problem; fix`` (:func:`cannot_read`)."""
-    return "{}: {}; {}".format(printable(os.fspath(path)), *cannot_read(e))
+    return file_line(printable(os.fspath(path)), *cannot_read(e))
 
 
 def cannot_open(e: OSError, fallback: str | os.PathLike) -> str:
