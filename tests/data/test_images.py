@@ -1199,3 +1199,26 @@ def test_a_palette_png_with_transparency_a_pa_image_and_a_16_bit_rgb_png(tmp_pat
     data = b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", ihdr), _png_chunk(b"IDAT", zlib.compress(rows))])
     (tmp_path / "d.png").write_bytes(data + _png_chunk(b"IEND", b""))
     np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "d.png")), (v >> 8).astype(np.uint8))
+
+
+def test_an_animated_gif_is_known_so_by_its_second_frame_not_by_all(tmp_path, monkeypatch):
+    """Telling a GIF is animated reads as far as its second frame's header, never its further frames (counting
+    them all, n_frames, walks the whole file: 500 frames are 100 MB): the frames PIL seeks to are counted."""
+    from PIL import GifImagePlugin
+
+    from arniqa.data.images import ANIMATED, open_image
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)) for _ in range(30)]
+    frames[0].save(tmp_path / "long.gif", save_all=True, append_images=frames[1:])
+    seen = []
+    seek = GifImagePlugin.GifImageFile._seek
+
+    def counted(self, frame, *args, **kwargs):
+        seen.append(frame)
+        return seek(self, frame, *args, **kwargs)
+
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "_seek", counted)
+    image = open_image(tmp_path / "long.gif")
+    assert image.info[ANIMATED] and max(seen) == 1
+    assert np.array_equal(np.asarray(image), np.asarray(Image.open(tmp_path / "long.gif").convert("RGB")))

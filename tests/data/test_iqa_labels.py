@@ -449,7 +449,7 @@ def test_a_name_longer_than_any_path_is_refused_at_its_line_before_the_rest_is_r
 )  # fmt: skip
 def test_a_row_cut_short_says_how_many_fields_it_has_and_needs(tmp_path, key, needed):
     """A row without its score field said "score '' is not a number", as if the score were written empty. Now the
-    row's fields are counted against those its columns need; a score field there but empty is still said so."""
+    row's fields are counted against those its columns need; a score field there but empty is said to be missing."""
     root, label, _, first = _dataset(tmp_path, key, ["a.png", "b.png"])
     rows = list(csv.reader(label.read_text().splitlines()))
     has = len(rows[1]) - 1
@@ -460,8 +460,24 @@ def test_a_row_cut_short_says_how_many_fields_it_has_and_needs(tmp_path, key, ne
         f"{label}, line {first}: {has} field{'s' * (has > 1)} where {needed} column); complete the row or remove it"
     )
     _csv(label, rows[0], [[*rows[1][:-1], ""], rows[2]])
-    with pytest.raises(DatasetError, match=re.escape(f"{label}, line {first}: score '' is not a number")):
+    with pytest.raises(DatasetError, match=re.escape(f"{label}, line {first}: {MISSING}")):
         load_dataset(key, root)
+
+
+MISSING = "the score is missing (an empty field, or the row ends before it); write the image's score or remove the row"
+
+
+@pytest.mark.parametrize("column", ["score", "mos", "dmos"])
+def test_a_custom_csv_row_without_its_score_says_the_score_is_missing(tmp_path, column):
+    """The custom CSV's score column is one of three, so its rows are not counted against it: a row that ends before
+    its score ("b.png"), or holds it empty ("b.png,"), said "score '' is not a number". Both now say the score is
+    missing, on that line, and what to do."""
+    root, label, _, first = _dataset(tmp_path, "csv", ["a.png", "b.png", "c.png"])
+    for row in (["b.png"], ["b.png", ""], ["b.png", " "]):
+        _csv(label, ["path", column, "distortion"], [["a.png", 3, "x"], row, ["c.png", 4, "x"]])
+        with pytest.raises(DatasetError) as info:
+            load_dataset("csv", root)
+        assert str(info.value) == f"{label}, line {first + 1}: {MISSING}", row
 
 
 @pytest.mark.parametrize("key", CSV_KEYS)

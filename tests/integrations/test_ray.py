@@ -577,3 +577,30 @@ def test_the_workers_warnings_about_files_are_raised_on_the_driver(tiny_model, t
     assert said == [f"{tmp_path}/a{k}.gif{gif}" for k in range(3)] + [
         f"{tmp_path}/b{k}.png: 50x40 exceeds max_side=32; downscaled to 32x26 before scoring" for k in range(3)
     ]
+
+
+def test_a_workers_warning_about_no_file_is_said_once_whatever_the_batches(tmp_path):
+    """A worker's warning that names no file (a library's note) came back with each batch and was raised again for
+    each: Python's once-per-place rule forgets what it said whenever the warning filters change (a FileWarning's
+    first, any catch_warnings), so a run printed it again and again. Now the driver says it once; the warnings about
+    files are each raised, as before. The batches are made here, as Ray hands them to the driver."""
+    import warnings
+
+    from arniqa.integrations.ray import _batches
+    from arniqa.utils.messages import FileWarning
+
+    def batch(k):
+        said = [[None, "a library's note"], ["animated", f"a{k}.gif: animated"], [None, f"note {k % 2}"]]
+        return {"index": np.arange(2), "warnings": np.array([json.dumps(said), ""], dtype=object)}
+
+    class Batches:
+        def iter_batches(self, **options):
+            return iter([batch(k) for k in range(4)])
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert [b["index"].tolist() for b in _batches(Batches())] == [[0, 1]] * 4
+    files = [str(w.message) for w in seen if isinstance(w.message, FileWarning)]
+    others = [str(w.message) for w in seen if not isinstance(w.message, FileWarning)]
+    assert files == [f"a{k}.gif: animated" for k in range(4)]
+    assert others == ["a library's note", "note 0", "note 1"]

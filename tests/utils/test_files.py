@@ -835,3 +835,51 @@ def test_a_read_that_fails_on_its_path_says_to_fix_the_path_not_the_disk(tmp_pat
         "cannot read file (Input/output error)",
         "check the disk or share it is on",
     )
+
+
+# Run in a process of its own: its limit of open files lowered to 32, every descriptor taken, then an image read and
+# a folder listed (as a batch's decoding and walk do), each line printed.
+AT_THE_LIMIT = """
+import os, resource, sys
+from pathlib import Path
+from arniqa.data.folders import walk
+from arniqa.data.images import ImageError, open_image
+resource.setrlimit(resource.RLIMIT_NOFILE, (32, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    open_image(sys.argv[1])
+except ImageError as e:
+    print(e.reason)
+list(walk(Path(sys.argv[2]), lambda path, why: print(why)))
+"""
+
+
+def test_a_read_failing_on_too_many_open_files_says_to_raise_the_limit(tmp_path):
+    """With the process's open files at their limit (ulimit -n), each image of a batch read then said 'check the
+    disk or share it is on', and a folder 'cannot be listed' with no word of what to do: the fault is the limit, not
+    the file or the disk. Both now say to raise it (the errors are the system's own, EMFILE)."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    r = subprocess.run(
+        [sys.executable, "-c", AT_THE_LIMIT, str(tmp_path / "a.jpg"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    fix = "raise the limit of open files of this shell (ulimit -n 4096) and run again"
+    assert r.stdout.splitlines() == [
+        f"cannot read file ({os.strerror(errno.EMFILE)}); {fix}",
+        f"folder cannot be listed: {os.strerror(errno.EMFILE)}; {fix}",
+    ]

@@ -107,3 +107,17 @@ def test_a_warning_about_a_file_is_said_each_time_and_not_kept():
                 messages.warn_file(f"{k}.gif: animated", "animated", stacklevel=0)  # raised here, in messages
     assert [str(w.message) for w in said] == [f"{k}.gif: animated" for k in range(50)] * 3
     assert len(registry) - before <= 1  # the filters' version, no message
+
+
+def test_the_line_of_a_refused_file_is_path_problem_and_what_to_do():
+    from arniqa.data.images import ImageError
+    from arniqa.utils.messages import file_line, with_fix
+
+    assert (
+        file_line("a/b.jpg", "empty file (0 bytes)", "copy it again") == "a/b.jpg: empty file (0 bytes); copy it again"
+    )
+    assert file_line("a/b.jpg", "empty file (0 bytes)") == "a/b.jpg: empty file (0 bytes)"  # no fix: no "; "
+    assert with_fix("no such file", "check the path") == "no such file; check the path"
+    e = ImageError("a/b.jpg", "no such file", "check the path")  # an image's error is that line, its reason the rest
+    assert (str(e), e.reason) == ("a/b.jpg: no such file; check the path", "no such file; check the path")
+    assert str(ImageError("", "an empty path")) == "'': an empty path"

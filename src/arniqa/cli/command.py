@@ -611,8 +611,9 @@ def fail_io(e: OSError, *outputs: Path, cache: tuple[Path, str] | None = None) -
         fail(str(e))
     if e.errno in (errno.ENOENT, errno.ELOOP):  # gone, or a link loop: said as a photo's
         from ..data.images import not_there
+        from ..utils.messages import file_line
 
-        fail("{}: {}; {}".format(name, *not_there(name, e)))
+        fail(file_line(name, *not_there(name, e)))
     fail(cannot_open(e, name))
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX, inside
+from ..utils.files import LIMIT_ERRORS, LOCK_NAME, LOCK_SUFFIX, READ_FIXES, SETTINGS_SUFFIX, inside
 from ..utils.messages import printable, say, warning_line
 from ..utils.names import agree, count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file
@@ -154,7 +154,8 @@ def _listing(folder: Path, on_broken: Callable[[str, str], object]) -> Iterator[
     except FileNotFoundError:
         return iter(())  # removed since it was listed: nothing left in it
     except OSError as e:
-        on_broken(str(folder), f"folder cannot be listed: {e.strerror or e}")
+        fix = f"; {READ_FIXES[e.errno]}" if e.errno in LIMIT_ERRORS else ""  # else the line names what to give
+        on_broken(str(folder), f"folder cannot be listed: {e.strerror or e}{fix}")
         return iter(())
 
 

@@ -87,6 +87,7 @@ from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageErr
 from PIL import __version__ as PILLOW_VERSION
 
 from ..utils.files import cannot_read
+from ..utils.messages import file_line, with_fix
 
 try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
     from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
@@ -132,8 +133,8 @@ class ImageError(ValueError):
     def __init__(self, path: PathLike | str, problem: str, fix: str = "") -> None:
         self.path = str(path)
         self.problem = problem
-        self.reason = f"{problem}; {fix}" if fix else problem
-        super().__init__(f"{self.path or repr(self.path)}: {self.reason}")
+        self.reason = with_fix(problem, fix)
+        super().__init__(file_line(self.path or repr(self.path), problem, fix))
 
 
 GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not the image they should be

@@ -44,7 +44,7 @@ from ..utils.files import (
     sha256_of,
     short_digest,
 )
-from ..utils.messages import warn_file
+from ..utils.messages import file_line, warn_file
 from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine
 from .sidecar import in_cache, read_sidecar, sidecar_path
 
@@ -213,8 +213,7 @@ def int8_file(fp32: str | os.PathLike, calibrate: str | os.PathLike | None = Non
     except OSError as e:
         read = {os.path.abspath(fp32), os.path.abspath(sidecar_path(fp32))}  # the fp32 file, not the cache
         if e.filename is not None and os.path.abspath(name := os.fsdecode(e.filename)) in read:
-            problem, fix = not_there(name, e)
-            raise OSError(f"{name}: {problem}; {fix}") from e
+            raise OSError(file_line(name, *not_there(name, e))) from e
         raise cache_unwritable(folder, "the model's int8 form", e, "leave out --precision int8") from e
     prune_cache(folder)
     return path

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, is_system_folder
 from ..data.images import GET_AGAIN, ImageError, decode_image, not_there
+from ..utils.messages import with_fix
 from ..utils.names import count
 
 SHARD_SUFFIX = ".tar"
@@ -123,7 +124,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
     try:
         mode = os.stat(shard).st_mode
     except OSError as e:  # a name too long, a link loop: as a file's row says it
-        yield Unreadable(shard, "; ".join(not_there(shard, e)))
+        yield Unreadable(shard, with_fix(*not_there(shard, e)))
         return
     try:
         if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # reading a FIFO never ends
@@ -142,7 +143,7 @@ def shard_items(path: str | os.PathLike) -> Iterator[Member | Unreadable]:
                     yield Unreadable(f"{shard}/{info.name}", f"skipped: {_kind(info)}")
             _check_end(tar)
     except FileNotFoundError as e:  # removed since
-        yield Unreadable(shard, "; ".join(not_there(shard, e)))
+        yield Unreadable(shard, with_fix(*not_there(shard, e)))
     except IsADirectoryError:
         yield Unreadable(shard, f"is a directory, not a tar shard; {NAME_A_TAR}")
     # tarfile raises ValueError and OverflowError too, on numbers in PAX headers it cannot use, and RecursionError

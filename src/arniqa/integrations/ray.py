@@ -165,19 +165,22 @@ def _set_threads(threads: int | None) -> None:
 
 def _batches(ds) -> Iterator[dict]:
     """``ds``'s output batches as they are computed, Ray's errors raised as :class:`RayRunError`, an actor's load
-    failure (:class:`_SendsLoadFailure`) as :class:`WorkerLoadError`; the workers' warnings raised again here."""
+    failure (:class:`_SendsLoadFailure`) as :class:`WorkerLoadError`; the workers' warnings raised again here, one
+    that is about no file (a FileWarning names its file) once: every worker's batch may say it."""
     import ray
 
+    said_once = set()
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             if "load_error" in batch:
                 raise WorkerLoadError(_raised_again(batch["load_error"][0]))
             for said in batch.pop("warnings", ()):  # the workers' (_SendsLoadFailure), said here
                 for kind, message in json.loads(said) if said else ():
-                    if kind is None:
-                        warnings.warn(message, stacklevel=2)
-                    else:
+                    if kind is not None:
                         warn_file(message, kind, stacklevel=2)
+                    elif message not in said_once:
+                        said_once.add(message)
+                        warnings.warn(message, stacklevel=2)
             yield batch
     except ray.exceptions.RayError as e:
         raise RayRunError(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__) from e

@@ -37,7 +37,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from .messages import one_line, printable, say
+from .messages import file_line, one_line, printable, say
 
 try:
     import fcntl
@@ -476,7 +476,8 @@ def too_long_for_a_path(text: str) -> int | None:
 
 
 # what to do when a read fails with an errno: a path that names no file to read (mistyped, a folder, too long, a link
-# loop) is fixed in the path, a refusal in the permissions; any other errno (EIO, ESTALE) in the disk or share
+# loop) is fixed in the path, a refusal in the permissions, too many files open in the limits (not the file's fault:
+# a batch goes on); any other errno (EIO, ESTALE) in the disk or share
 READ_FIXES = {
     errno.ENOENT: "check the path",
     errno.ENOTDIR: "check the path: a folder in it is a file",
@@ -485,9 +486,12 @@ READ_FIXES = {
     errno.ELOOP: "check the symbolic links on the path (ls -l)",
     errno.EACCES: "check its permissions",
     errno.EPERM: "check its permissions",
+    errno.EMFILE: "raise the limit of open files of this shell (ulimit -n 4096) and run again",
+    errno.ENFILE: "the system's open files are at its limit: close other programs, or raise it (sysctl fs.file-max)",
 }
 _DISK_FIX = "check the disk or share it is on"
-PATH_ERRORS = frozenset(READ_FIXES) - {errno.EACCES, errno.EPERM}  # the path is the fix
+LIMIT_ERRORS = frozenset({errno.EMFILE, errno.ENFILE})  # too many files open: no fault of the file's
+PATH_ERRORS = frozenset(READ_FIXES) - {errno.EACCES, errno.EPERM} - LIMIT_ERRORS  # the path is the fix
 
 
 def cannot_read(e: OSError) -> tuple[str, str]:
@@ -497,7 +501,7 @@ def cannot_read(e: OSError) -> tuple[str, str]:
 
 def unreadable(path: str | os.PathLike, e: OSError) -> str:
     """The line of a file the system will not read: ``PATH: problem; fix`` (:func:`cannot_read`)."""
-    return "{}: {}; {}".format(printable(os.fspath(path)), *cannot_read(e))
+    return file_line(printable(os.fspath(path)), *cannot_read(e))
 
 
 def cannot_open(e: OSError, fallback: str | os.PathLike) -> str:

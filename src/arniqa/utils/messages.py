@@ -1,5 +1,6 @@
 """The lines arniqa writes for people: a file name in any bytes as text (:func:`printable`), a message that stays
-one line (:func:`one_line`), a library's message of several lines as words (:func:`words`), and the ``error:``
+one line (:func:`one_line`), a library's message of several lines as words (:func:`words`), the line of a file
+that is refused (:func:`file_line`), and the ``error:``
 and ``warning:`` lines on stderr (:func:`error_line`, :func:`warning_line`, :func:`show_warning`); the warnings
 about single input files (:func:`warn_file`), of which the commands print the first few of each kind and sum up the
 rest at the end (:func:`held_warnings`)."""
@@ -43,6 +44,16 @@ def words(text: str) -> str:
     """``text`` with each run of whitespace (a line break, an indent) as one space: a library's message of several
     lines (ONNX Runtime's, PyYAML's) read as one line of words."""
     return " ".join(text.split())
+
+
+def with_fix(problem: str, fix: str = "") -> str:
+    """``problem; what to do`` (``problem`` alone without a ``fix``): why a file is refused, as a row says it."""
+    return f"{problem}; {fix}" if fix else problem
+
+
+def file_line(path: str, problem: str, fix: str = "") -> str:
+    """``PATH: problem; what to do`` (:func:`with_fix`): the line of a file that is refused."""
+    return f"{path}: {with_fix(problem, fix)}"
 
 
 def error_line(message: str) -> str:

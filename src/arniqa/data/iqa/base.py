@@ -270,6 +270,11 @@ def _utf8(path: Path, line: int, cells: list[str]) -> None:
 def parse_score(value: str, path: Path, line: int) -> float:
     """A finite float from a label file cell, written as a decimal number (``float`` also takes ``4_5`` as 45 and
     other scripts' digits); the error names the file and line."""
+    if isinstance(value, str) and not value.strip():  # "a.png," or, where the score column is optional, "a.png"
+        raise DatasetError(
+            f"{path}, line {line}: the score is missing (an empty field, or the row ends before it); "
+            "write the image's score or remove the row"
+        )
     if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
         comma = isinstance(value, str) and DECIMAL.fullmatch(value.strip().replace(",", ".", 1))
         advice = "; write decimal numbers with a point, not a comma" if comma else ""
