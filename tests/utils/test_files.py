@@ -505,7 +505,7 @@ def test_a_descriptor_named_by_path_is_written_through_it_after_what_it_holds(tm
     with a file. Then it opened the path again by name with "w": `2>> log` lost what the log held. A descriptor of
     the process is now written through a duplicate of it: the text before stays, each write follows the last, and a
     write that fails puts nothing into it."""
-    from arniqa.utils.files import is_stream
+    from arniqa.utils.streams import is_stream
 
     log = tmp_path / "log"
     log.write_text("earlier\n")
@@ -523,46 +523,6 @@ def test_a_descriptor_named_by_path_is_written_through_it_after_what_it_holds(tm
         f.write("after\n")  # the process's own descriptor writes after the output, not over it
     assert log.read_text() == "earlier\n<html>0\n<html>1\nafter\n" and os.listdir(tmp_path) == ["log"]
     assert not is_stream(log)  # closed: no descriptor names it
-
-
-def test_stream_kind_says_which_stream_a_path_is(tmp_path):
-    from arniqa.utils.files import stream_kind
-
-    os.mkfifo(tmp_path / "pipe")
-    with open(tmp_path / "f", "w") as f:
-        kinds = {
-            "/dev/null": "a device",
-            tmp_path / "pipe": "a named pipe",
-            "/dev/stdout": "standard output",
-            "/dev/fd/2": "standard error",
-            f"/dev/fd/{f.fileno()}": f"descriptor {f.fileno()} of this process",
-        }
-        assert {path: stream_kind(path) for path in kinds} == kinds
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
-def test_descriptor_is_the_number_a_path_names_through_links_and_none_for_another_path(tmp_path):
-    from arniqa.utils.files import descriptor
-
-    (tmp_path / "file").write_text("")
-    links = {"err": "/dev/stderr", "two": "err", "file link": "file", "parent's": f"/proc/{os.getppid()}/fd/1"}
-    for name, target in links.items():
-        (tmp_path / name).symlink_to(target)
-    named = {
-        "/dev/stdout": 1,
-        "/dev/stderr": 2,
-        "/dev/fd/0": 0,
-        "/proc/self/fd/7": 7,  # open or not: the name says which
-        f"/proc/{os.getpid()}/fd/2": 2,
-        tmp_path / "err": 2,
-        tmp_path / "two": 2,
-        tmp_path / "file": None,
-        tmp_path / "file link": None,
-        tmp_path / "parent's": None,  # another process's
-        "/dev/null": None,
-        "/proc/self/fd": None,
-    }
-    assert {path: descriptor(path) for path in named} == named
 
 
 def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tmp_path):

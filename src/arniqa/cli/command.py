@@ -441,7 +441,7 @@ def print_error(message: str) -> None:
 def wrote(line: str, output: Path) -> None:
     """The line saying a verb wrote the file ``output``: on stderr when ``output`` names standard output
     (``-o /dev/stdout``), where it would follow the file's bytes, else on stdout."""
-    from ..utils.files import descriptor
+    from ..utils.streams import descriptor
 
     typer.echo(line, err=descriptor(output) == 1)
 

@@ -12,8 +12,8 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.files import descriptor, is_stream, open_stream, stream_kind
 from ..utils.names import count, option
+from ..utils.streams import descriptor, is_stream, open_stream, stream_kind
 from .command import (
     EXIT_FAILED,
     EXIT_OK,

@@ -22,9 +22,10 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import is_stream, output_lock, sha256_of, short_digest, stream_kind
+from ..utils.files import output_lock, sha256_of, short_digest
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import device_or_auto, resolve_device
+from ..utils.streams import is_stream, stream_kind
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
 from .scorer import Scorer, check_choices, check_engine, resolve_engine
