@@ -18,9 +18,10 @@ from PIL import Image
 
 from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
+from ..utils.files import atomic_write, output_lock, parse_json, text_writer, write_json
 from ..utils.messages import warn_file
 from ..utils.names import count
+from ..utils.textfiles import escape_name
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 

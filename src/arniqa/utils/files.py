@@ -9,7 +9,6 @@ full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever t
 the one JSON writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
 token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
 :func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`escape_name` writes a file name in any bytes into a text file losslessly, :func:`csv_line` a CSV record.
 The cache: its folder (:func:`cache_dir`), entries named by a file's digest (:func:`sha256_of`,
 :func:`short_digest`), made by one process at a time (:func:`one_maker`), the least used pruned
 (:func:`mark_used`, :func:`prune_cache`), and the line when it cannot be written (:func:`cache_unwritable`).
@@ -17,8 +16,6 @@ The cache: its folder (:func:`cache_dir`), entries named by a file's digest (:fu
 
 from __future__ import annotations
 
-import codecs
-import csv
 import errno
 import hashlib
 import io
@@ -43,51 +40,6 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, outputs are not guarded
     fcntl = None
-
-
-def escape_name(name: str) -> str:
-    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
-    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
-    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
-    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
-
-
-def unescape_name(field: str) -> str:
-    """The path :func:`escape_name` wrote as ``field``."""
-    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
-
-
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
-_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
-
-
-def undecodable(name: str) -> bytes | None:
-    """The first byte of ``name`` that is not UTF-8 (decoded with ``surrogateescape``, as :func:`os.fsdecode`
-    keeps it), or None."""
-    found = _UNDECODABLE.search(name)
-    return None if found is None else bytes([ord(found.group()) - 0xDC00])
-
-
-def utf16(start: bytes) -> str | None:
-    """The UTF-16 encoding of a text file starting with the bytes ``start`` (16 are plenty): ``utf-16`` where it
-    starts with that byte order mark (Windows' "Unicode" text), ``utf-16-le`` or ``-be`` without one where a zero
-    byte is every other byte, on one side (ASCII written so; UTF-8 text holds no NUL); else None."""
-    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return "utf-16"
-    even, odd = start[0 : len(start) & ~1 : 2], start[1 : len(start) & ~1 : 2]
-    for zeros, letters, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
-        if zeros and not zeros.strip(b"\0") and b"\0" not in letters:
-            return encoding
-    return None
-
-
-def csv_line(fields: Iterable) -> str:
-    """One CSV record ended by ``\n``. A field holding a carriage return is quoted as one holding a newline is:
-    Python before 3.13 quotes only the line terminator's characters, and a reader ends a record at a bare ``\r``
-    (a tar member named ``a\rb.png`` was two records, and ``--resume`` dropped the rows after it)."""
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\r\n").writerow(fields)
-    return line.getvalue()[:-2] + "\n"
 
 
 def inside(path, folder) -> bool:
