@@ -41,7 +41,8 @@ from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError, TrainingError
 from ..utils.console import terminal
-from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
+from ..utils.files import OutputBusy, out_of_space, output_lock
+from ..utils.jsonfile import jsonable, write_json
 from ..utils.names import count
 from ..utils.runtime import resolve_device
 from .config import GO_ON, AblationConfig, AblationError

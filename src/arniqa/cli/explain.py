@@ -91,7 +91,8 @@ def fit(
     from ..data.synthetic import parse_size
     from ..inference import load, load_model
     from ..utils.console import progress_bar, terminal
-    from ..utils.files import atomic_writes, json_writer, own_files
+    from ..utils.files import atomic_writes, own_files
+    from ..utils.jsonfile import json_writer
     from ..utils.messages import error_line
 
     err = terminal(stderr=True)

@@ -24,16 +24,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import (
-    NO_SPACE,
-    SETTINGS_SUFFIX,
-    atomic_write,
-    json_writer,
-    make_room,
-    parse_json,
-    short_digest,
-    unreadable,
-)
+from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, make_room, short_digest, unreadable
+from ..utils.jsonfile import json_writer, parse_json
 from ..utils.messages import printable
 from ..utils.names import count
 from ..utils.textfiles import csv_line, escape_name, unescape_name

@@ -18,7 +18,8 @@ from PIL import Image
 
 from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, output_lock, parse_json, text_writer, write_json
+from ..utils.files import atomic_write, output_lock, text_writer
+from ..utils.jsonfile import parse_json, write_json
 from ..utils.messages import warn_file
 from ..utils.names import count
 from ..utils.textfiles import escape_name

@@ -37,7 +37,8 @@ from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.console import progress_bar
-from ..utils.files import one_maker, reserve, write_json
+from ..utils.files import one_maker, reserve
+from ..utils.jsonfile import write_json
 from ..utils.messages import say, warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype

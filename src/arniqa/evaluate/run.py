@@ -15,7 +15,8 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, cache_dir, folder_in_the_way, jsonable, output_lock
+from ..utils.files import atomic_writes, cache_dir, folder_in_the_way, output_lock
+from ..utils.jsonfile import jsonable
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc

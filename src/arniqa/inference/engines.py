@@ -18,7 +18,8 @@ import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.regressor import Regressor
-from ..utils.files import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, short_digest, write_json
+from ..utils.files import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, short_digest
+from ..utils.jsonfile import write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path

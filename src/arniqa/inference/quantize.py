@@ -36,7 +36,6 @@ from ..utils.files import (
     atomic_writes,
     cache_dir,
     cache_unwritable,
-    json_writer,
     mark_used,
     one_maker,
     own_files,
@@ -44,6 +43,7 @@ from ..utils.files import (
     sha256_of,
     short_digest,
 )
+from ..utils.jsonfile import json_writer
 from ..utils.messages import warn_file
 from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine
 from .sidecar import in_cache, read_sidecar, sidecar_path
