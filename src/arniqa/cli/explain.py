@@ -255,7 +255,7 @@ def _no_references() -> Iterator[None]:
 
 def _shared_images(fit: list[Path], test: list[Path]) -> list[Path]:
     """The test images whose bytes are those of a fit image (the same file, or a copy of it)."""
-    from ..utils.files import sha256_of
+    from ..utils.cache import sha256_of
 
     def digest(path: Path) -> str | None:
         try:

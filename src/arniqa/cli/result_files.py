@@ -24,7 +24,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, make_room, short_digest, unreadable
+from ..utils.cache import short_digest
+from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, make_room, unreadable
 from ..utils.jsonfile import json_writer, parse_json
 from ..utils.messages import printable
 from ..utils.names import count

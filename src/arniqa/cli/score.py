@@ -489,7 +489,7 @@ def model_settings(checkpoint, weights_dir, regressor, explainer) -> dict:
     from ..inference.loading import published_files
     from ..inference.sidecar import sidecar_path
     from ..models.paths import is_onnx
-    from ..utils.files import sha256_of
+    from ..utils.cache import sha256_of
 
     def file(name, path):
         return {"name": str(name), "sha256": None if path is None else sha256_of(path)}

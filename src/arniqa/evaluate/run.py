@@ -15,7 +15,8 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, cache_dir, folder_in_the_way, output_lock
+from ..utils.cache import cache_dir
+from ..utils.files import atomic_writes, folder_in_the_way, output_lock
 from ..utils.jsonfile import jsonable
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
@@ -202,7 +203,7 @@ def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk:
 
 def feature_cache(folder: str | Path | None) -> Path:
     """The feature cache: ``folder`` (``--cache-dir``), else ``features`` in arniqa's cache folder
-    (:func:`~arniqa.utils.files.cache_dir`)."""
+    (:func:`~arniqa.utils.cache.cache_dir`)."""
     return Path(folder) if folder is not None else cache_dir() / "features"
 
 

@@ -22,7 +22,8 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import output_lock, sha256_of, short_digest
+from ..utils.cache import sha256_of, short_digest
+from ..utils.files import output_lock
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import device_or_auto, resolve_device
 from ..utils.streams import is_stream, stream_kind

@@ -32,17 +32,8 @@ from ..data.images import ImageError, not_there, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..models.paths import no_such_file
-from ..utils.files import (
-    atomic_writes,
-    cache_dir,
-    cache_unwritable,
-    mark_used,
-    one_maker,
-    own_files,
-    prune_cache,
-    sha256_of,
-    short_digest,
-)
+from ..utils.cache import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, sha256_of, short_digest
+from ..utils.files import atomic_writes, own_files
 from ..utils.jsonfile import json_writer
 from ..utils.messages import warn_file
 from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine

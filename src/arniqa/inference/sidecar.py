@@ -11,7 +11,7 @@ from pathlib import Path
 from ..data.iqa.registry import SCORE_KINDS
 from ..data.views import PROTOCOLS
 from ..degradations.registry import LABELS
-from ..utils.files import cache_dir
+from ..utils.cache import cache_dir
 from ..utils.jsonfile import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
