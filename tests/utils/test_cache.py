@@ -117,7 +117,7 @@ def test_the_waiting_line_of_a_cache_maker_is_one_line_whatever_the_folder_name(
     import threading
 
     from arniqa.utils.cache import one_maker
-    from arniqa.utils.files import lock_file
+    from arniqa.utils.locks import lock_file
 
     target = tmp_path / "a\nb" / "model.onnx"
     target.parent.mkdir()

@@ -1,10 +1,8 @@
 """atomic_write: the old file survives a failing write, no temp file is left."""
 
-import contextlib
 import errno
 import io
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +16,10 @@ from arniqa.utils.files import (
     buffer_writer,
     folder_in_the_way,
     out_of_space,
-    output_lock,
     reserve,
     write_whole,
 )
+from arniqa.utils.locks import output_lock
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -370,7 +368,8 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     import stat
     import threading
 
-    from arniqa.utils.files import clear_own, output_lock, own_files, own_folder
+    from arniqa.utils.files import clear_own, own_files, own_folder
+    from arniqa.utils.locks import output_lock
 
     folder, other = tmp_path / "maps", tmp_path / "cache"
     folder.mkdir()
@@ -407,30 +406,6 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     assert got == ["report"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
-def test_a_fifo_device_or_link_planted_as_the_lock_file_is_replaced_never_written_into(tmp_path):
-    """output_lock opened what it found at its lock name: a FIFO planted as `.x.csv.lock` failed ftruncate, so
-    `arniqa score -o x.csv` said `x.csv: cannot write it: Invalid argument (EINVAL)`, exit 2 (and removed it); a
-    symbolic link there had the file it names truncated to the pid, exit 0. Arniqa makes neither: such a path is
-    no lock anyone holds, and is replaced by a lock file, nothing opened through it."""
-    import stat
-
-    from arniqa.utils.files import lock_file, output_lock
-
-    output, victim = tmp_path / "x.csv", tmp_path / "victim.txt"
-    victim.write_text("precious")
-    name = lock_file(output)
-    planted = [lambda: os.mkfifo(name), lambda: name.symlink_to(victim), lambda: name.symlink_to(tmp_path / "gone")]
-    with contextlib.suppress(PermissionError):  # root only: what /dev/null is
-        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        planted.append(lambda: os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(1, 3)))
-    for plant in planted:
-        plant()
-        with output_lock(output):
-            assert stat.S_ISREG(os.lstat(name).st_mode) and name.read_text() == str(os.getpid())
-        assert not os.path.lexists(name)
-    assert victim.read_text() == "precious" and not (tmp_path / "gone").exists()
-
-
 def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
     """score --html, explain fit -o and evaluate -o refuse a folder where a file goes before the work, by one rule:
     evaluate took a link to a folder (the rename replaces the link) while the others refused it."""
@@ -444,41 +419,6 @@ def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
     atomic_write(tmp_path / "link", lambda tmp: Path(tmp).write_text("new"))  # the link replaced, the folder kept
     assert (tmp_path / "link").read_text() == "new" and not (tmp_path / "link").is_symlink()
     assert (tmp_path / "folder").is_dir()
-
-
-@pytest.mark.skipif(os.name == "nt", reason="flock")
-def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp_path, monkeypatch):
-    """The owner takes the lock, then writes its pid into it: a process that found it locked in between said
-    'waiting for another arniqa process (pid unknown)' (4 jobs starting together on one cache). It now gives the
-    owner a moment to write it. Here the owner writes it as the waiter first pauses (a timer thread writing it
-    0.05 s on was sometimes late on a busy machine: the waiter had given up)."""
-    import fcntl
-
-    from arniqa.utils import files
-    from arniqa.utils.files import lock_file
-
-    class Owner:  # the waiter's clock: its first pause is when the owner writes its pid
-        def __getattr__(self, name):
-            return getattr(time, name)
-
-        def sleep(self, seconds):
-            os.pwrite(fd, b"4242", 0)
-            time.sleep(seconds)
-
-    target = tmp_path / "model.onnx"
-    fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # as the owner does, its pid not written yet
-    monkeypatch.setattr(files, "time", Owner())
-    said = []
-
-    def waiting(pid):
-        said.append(pid)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-    with output_lock(target, waiting):
-        pass
-    os.close(fd)
-    assert said == ["pid 4242"]
 
 
 def test_text_is_written_whole_or_in_pieces_as_utf8(tmp_path):

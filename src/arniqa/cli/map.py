@@ -11,7 +11,8 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
-from ..utils.files import NO_SPACE, atomic_write, atomic_writes, fit_stem, output_lock, text_writer, write_whole
+from ..utils.files import NO_SPACE, atomic_write, atomic_writes, fit_stem, text_writer, write_whole
+from ..utils.locks import output_lock
 from ..utils.names import count, option
 from ..utils.textfiles import csv_line, escape_name, unescape_name
 from .command import (

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..utils.cache import short_digest
-from ..utils.files import NO_SPACE, SETTINGS_SUFFIX, atomic_write, make_room, unreadable
+from ..utils.files import NO_SPACE, atomic_write, make_room, unreadable
 from ..utils.jsonfile import json_writer, parse_json
+from ..utils.locks import SETTINGS_SUFFIX
 from ..utils.messages import printable
 from ..utils.names import count
 from ..utils.textfiles import csv_line, escape_name, unescape_name

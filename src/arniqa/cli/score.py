@@ -150,7 +150,7 @@ def score(
     from ..inference import load
     from ..inference.listing import ListError, iter_inputs, skip_finished
     from ..utils.console import progress_bar, terminal
-    from ..utils.files import lock_file
+    from ..utils.locks import lock_file
     from .result_files import (
         COLUMNS,
         EXPLAIN_COLUMNS,

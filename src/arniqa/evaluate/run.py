@@ -16,8 +16,9 @@ import numpy as np
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
 from ..utils.cache import cache_dir
-from ..utils.files import atomic_writes, folder_in_the_way, output_lock
+from ..utils.files import atomic_writes, folder_in_the_way
 from ..utils.jsonfile import jsonable
+from ..utils.locks import output_lock
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
@@ -230,7 +231,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     Returns:
         The results and the files written.
 
-    ``spec.output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: two evaluations
+    ``spec.output`` is locked (:func:`~arniqa.utils.locks.output_lock`) from the start: two evaluations
     writing one folder would leave the results of one beside the regressor and plots of the other.
 
     Raises:

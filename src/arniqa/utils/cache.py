@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from .files import make_room, out_of_space, output_lock
+from .files import make_room, out_of_space
+from .locks import output_lock
 from .messages import one_line, say
 
 
