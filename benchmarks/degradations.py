@@ -35,7 +35,7 @@ from rich.table import Table
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import GROUP_OF, GROUPS, NAMES, NUM_LEVELS, distort
 from arniqa.degradations.sampler import apply_chains, level_probs, sample_chain
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import cpu_name, keep_freed_memory
 
 # Reference ms per crop at levels 1..5: {threads: {name: (...)}} (arniqa-reference.md section 7).

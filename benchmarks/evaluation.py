@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from arniqa.evaluate.probe import crop_rows, evaluate
 from arniqa.evaluate.ridge import ALPHAS
 from arniqa.evaluate.splits import random_splits
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import cpu_name
 
 CROPS, DIM, REFS = 5, 4096, 81

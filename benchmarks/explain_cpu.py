@@ -35,7 +35,7 @@ from arniqa.inference import Scorer, load, load_model
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import add_to_checkpoint, fit_explainer
 from arniqa.models.regressor import Regressor
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import describe
 
 

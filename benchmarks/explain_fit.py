@@ -27,7 +27,7 @@ from arniqa.data.images import tensor_to_pil
 from arniqa.explain.fit import Labelled, _made
 from arniqa.inference import load
 from arniqa.models.explain import fit_explainer
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import describe
 
 

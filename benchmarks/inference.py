@@ -50,7 +50,7 @@ from torchvision import transforms
 from arniqa.inference import Scorer, load
 from arniqa.inference.scorer import _Prepared
 from arniqa.models import ARNIQA, Regressor
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary, resolve_device
 
 SIZES = ((512, 384), (1024, 768))

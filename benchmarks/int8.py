@@ -35,7 +35,7 @@ from arniqa.inference.engines import cached_export
 from arniqa.inference.onnx_engine import OnnxEngine
 from arniqa.inference.quantize import int8_file
 from arniqa.models import ARNIQA
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
 
 

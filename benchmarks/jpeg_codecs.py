@@ -35,7 +35,7 @@ from PIL import Image
 
 from arniqa.degradations.compression import _cuda_matches_cpu, _jpeg_cpu, _jpeg_cuda
 from arniqa.degradations.registry import LEVELS
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import cpu_name
 
 CROP = 224

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from arniqa.constants import CROP_SIZE
 from arniqa.degradations import LEVELS, NUM_LEVELS, distort
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import cpu_name
 
 KERNELS = ("reference", "matlab")

@@ -18,7 +18,7 @@ from rich.table import Table
 from arniqa.data.folders import list_images
 from arniqa.explain.localise import localisation
 from arniqa.inference import load
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import describe
 
 

@@ -26,7 +26,7 @@ from arniqa.inference import Scorer
 from arniqa.inference.maps import quality_map
 from arniqa.models.arniqa import ARNIQA
 from arniqa.models.regressor import Regressor
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import describe
 
 # (max_side, crop, stride): the defaults first

@@ -169,7 +169,7 @@ def main() -> None:
     import pyiqa
 
     from arniqa.cli.results import collect_paths
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     files = collect_paths([args.images]).files

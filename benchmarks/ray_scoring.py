@@ -33,7 +33,7 @@ from rich.table import Table
 from arniqa.cli.results import collect_paths
 from arniqa.inference import load
 from arniqa.integrations.ray import RayScorer, connected
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
 
 MODES = ("local-dir", "local-tar", "ray1-dir", "ray2-dir", "ray2-tar")

@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "report-scale-cpu.json")
     args = ap.parse_args()
     from arniqa.data.folders import list_images
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     codes = dict(c.split("=", 1) for c in args.code or [f"installed={Path(__file__).parents[1] / 'src'}"])

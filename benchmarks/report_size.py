@@ -34,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     from arniqa.data.folders import list_images
     from arniqa.reports.html import write_report
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     rows = rows_of([p.resolve() for p in list_images(args.photos)], args.rows)

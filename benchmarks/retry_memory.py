@@ -32,7 +32,7 @@ from pathlib import Path
 
 from scale import CHILD, tiny_library
 
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
 
 ROOT = Path(__file__).resolve().parent.parent

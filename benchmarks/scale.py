@@ -28,7 +28,7 @@ from PIL import Image
 
 from arniqa.inference.onnx_export import export_onnx
 from arniqa.models import Regressor
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
 
 # arniqa's command line; at exit (after its SystemExit too) its peak resident set and whether it imported torch.

@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "shard-listing-cpu.json")
     args = ap.parse_args()
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "startup-cpu.json")
     args = ap.parse_args()
     from arniqa.data.folders import list_images
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.messages import error_line
     from arniqa.utils.runtime import machine_summary
 

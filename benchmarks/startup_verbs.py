@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "startup-verbs-cpu.json")
     args = ap.parse_args()
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -92,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     from arniqa.data.folders import list_images
     from arniqa.reports import html
-    from arniqa.utils.files import write_json
+    from arniqa.utils.jsonfile import write_json
     from arniqa.utils.runtime import machine_summary
 
     photos = [p.resolve() for p in list_images(args.photos)]

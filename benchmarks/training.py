@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import autocast, cpu_name, keep_freed_memory
 
 

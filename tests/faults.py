@@ -93,7 +93,7 @@ def demo_photos(folder: Path) -> None:
 def hold(path: Path) -> subprocess.Popen:
     """A child process that holds ``output_lock(path)`` until killed; returns once it holds it."""
     code = (
-        f"import time\nfrom arniqa.utils.files import output_lock\nwith output_lock({str(path)!r}):\n"
+        f"import time\nfrom arniqa.utils.locks import output_lock\nwith output_lock({str(path)!r}):\n"
         "    print('held', flush=True)\n    time.sleep(600)\n"
     )
     child = subprocess.Popen(

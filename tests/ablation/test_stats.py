@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from arniqa.ablation.stats import metric, paired, t_interval
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 
 
 def test_t_interval_against_scipy_and_a_hand_value():

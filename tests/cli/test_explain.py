@@ -22,7 +22,7 @@ from arniqa.inference.explaining import describe
 from arniqa.inference.maps import positions
 from arniqa.models.checkpoint import save_checkpoint
 from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer
-from arniqa.utils.files import unescape_name
+from arniqa.utils.textfiles import unescape_name
 
 
 def _run(*args):

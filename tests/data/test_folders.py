@@ -77,7 +77,7 @@ def test_the_files_arniqa_writes_beside_an_output_are_counted_as_its_own(tmp_pat
     writes it): the next walk of photos/ counted them as a .json and a .lock file the user never put there. A file
     so named beside no file of that name is not arniqa's: it is counted by its extension."""
     from arniqa.cli.result_files import settings_file
-    from arniqa.utils.files import lock_file
+    from arniqa.utils.locks import lock_file
 
     write_photo(tmp_path / "a.png", 16, 12, 0)
     out = tmp_path / "s.csv"

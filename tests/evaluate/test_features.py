@@ -443,7 +443,7 @@ def test_a_complete_entry_of_a_cache_this_user_cannot_write_is_read(err, stand_i
     """A lab's shared feature cache mounted read-only (or another user's) holding every feature of the dataset:
     `arniqa evaluate` stopped at once, unable to make the entry's lock file. It now reads the features, writing
     nothing; an entry it would have to complete (an image changed since) is still the error it was."""
-    import arniqa.utils.files as files
+    import arniqa.utils.locks as locks
 
     proto = FeatureProtocol(crop_size=S)
     reference = extract_features(Counting(stand_in), image_files, proto, cache_dir=tmp_path / "c", progress=False)
@@ -453,7 +453,7 @@ def test_a_complete_entry_of_a_cache_this_user_cannot_write_is_read(err, stand_i
     def read_only(name):
         raise OSError(err, os.strerror(err), str(name))
 
-    monkeypatch.setattr(files, "_open_lock", read_only)
+    monkeypatch.setattr(locks, "_open_lock", read_only)
     again = Counting(stand_in)
     np.testing.assert_array_equal(extract_features(again, image_files, proto, cache_dir=tmp_path / "c"), reference)
     assert again.calls == 0

@@ -10,7 +10,7 @@ from PIL import Image
 
 from arniqa.evaluate.report import markdown, per_type_plot, png_writer
 from arniqa.evaluate.tsne import embed, tsne_plot
-from arniqa.utils.files import write_json
+from arniqa.utils.jsonfile import write_json
 
 
 def _result():

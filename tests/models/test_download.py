@@ -28,7 +28,7 @@ from arniqa.models import download
 from arniqa.models.download import DownloadError, fetch
 from arniqa.models.files import WeightsError
 from arniqa.models.registry import PUBLISHED
-from arniqa.utils.files import cache_dir
+from arniqa.utils.cache import cache_dir
 
 CONTENT = bytes(range(256)) * 300  # 76.8 kB, several read blocks
 

@@ -14,7 +14,7 @@ import tiny_score
 from faults import hold
 from tiny_score import write_images
 
-from arniqa.utils.files import OutputBusy, output_lock
+from arniqa.utils.locks import OutputBusy, output_lock
 
 
 @pytest.mark.parametrize("kind", ["folder", "file"])
@@ -154,7 +154,8 @@ def test_a_file_system_without_locks_is_left_without_a_lock_file(tmp_path, monke
     import errno
     import fcntl
 
-    from arniqa.utils.files import lock_file, one_maker
+    from arniqa.utils.cache import one_maker
+    from arniqa.utils.locks import lock_file
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))

@@ -11,7 +11,7 @@ import pytest
 
 from arniqa.train.config import Config
 from arniqa.train.logger import RunLogger
-from arniqa.utils.files import output_lock
+from arniqa.utils.locks import output_lock
 
 # A run and its resume, in a process where Python flags every text file opened without an encoding (its bytes would
 # follow the locale's encoding) as an error in arniqa's modules

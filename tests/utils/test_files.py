@@ -1,50 +1,25 @@
-"""atomic_write and write_json: the old file survives a failing write, no temp file is left, and the
-JSON is standard (NaN and infinities are null) and reads back as the values written."""
+"""atomic_write: the old file survives a failing write, no temp file is left."""
 
-import contextlib
 import errno
 import io
-import json
-import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from arniqa.utils.cache import cache_unwritable
 from arniqa.utils.files import (
-    MAX_NESTING,
     atomic_write,
     atomic_writes,
     buffer_writer,
-    cache_dir,
-    cache_unwritable,
-    csv_line,
     folder_in_the_way,
-    jsonable,
-    mark_used,
     out_of_space,
-    output_lock,
-    parse_json,
-    prune_cache,
     reserve,
-    write_json,
     write_whole,
 )
-
-
-@pytest.mark.parametrize("field", ["a\rb.png", "a\nb.png", "a\r\nb.png", 'q"uote,comma.png', "plain.png", ""])
-def test_csv_line_is_one_record_whatever_the_field_holds(field):
-    """A bare CR was left unquoted (Python's csv quotes only the line terminator's characters), and readers ended
-    the record there: maps.csv and scores.csv held two records for one image."""
-    import csv
-    import io
-
-    line = csv_line([field, "0.5"])
-    assert line.endswith("\n") and not line.endswith("\r\n")
-    assert list(csv.reader(io.StringIO(line, newline=""))) == [[field, "0.5"]]
+from arniqa.utils.locks import output_lock
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -76,54 +51,6 @@ def test_the_temp_file_is_in_the_same_folder_and_keeps_the_suffix(tmp_path):
     assert seen[0].parent == tmp_path and seen[0].suffix == ".npy" and seen[0].name != "status.npy"
     assert np.load(tmp_path / "status.npy").tolist() == [0, 1, 2]  # np.save added no second suffix
     assert os.listdir(tmp_path) == ["status.npy"]
-
-
-def test_write_json_turns_nan_and_infinities_into_null(tmp_path):
-    path = write_json(
-        tmp_path / "sub" / "r.json", {"nan": float("nan"), "inf": np.float32("inf"), "ninf": -math.inf, "x": 0.25}
-    )
-    text = path.read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"nan": None, "inf": None, "ninf": None, "x": 0.25}
-
-
-def test_write_json_converts_numpy_torch_tuples_and_paths(tmp_path):
-    obj = {
-        1: np.float64(0.5),
-        "i": np.int64(7),
-        "b": np.bool_(True),
-        "arr": np.array([[1, 2]]),
-        "t": torch.tensor([1.5, float("nan")]),
-        "s": torch.tensor(3),
-        "p": Path("/x/y"),
-        "tup": (1, "a", None),
-    }
-    back = json.loads(write_json(tmp_path / "o.json", obj).read_text())
-    assert back == {
-        "1": 0.5,
-        "i": 7,
-        "b": True,
-        "arr": [[1, 2]],
-        "t": [1.5, None],
-        "s": 3,
-        "p": "/x/y",
-        "tup": [1, "a", None],
-    }
-    assert type(back["i"]) is int and type(back["b"]) is bool
-
-
-def test_jsonable_rejects_what_json_cannot_hold():
-    with pytest.raises(TypeError, match="set"):
-        jsonable({"x": {1, 2}})
-
-
-def test_write_json_leaves_the_old_file_when_the_object_cannot_be_written(tmp_path):
-    path = tmp_path / "r.json"
-    path.write_text('{"old": 1}')
-    with pytest.raises(TypeError):
-        write_json(path, {"x": object()})
-    assert json.loads(path.read_text()) == {"old": 1}
-    assert os.listdir(tmp_path) == ["r.json"]
 
 
 def test_the_new_file_gets_the_usual_permissions(tmp_path):
@@ -250,51 +177,6 @@ def test_a_link_rewritten_becomes_a_file_with_the_permission_bits_it_pointed_to_
     atomic_write(link, lambda tmp: tmp.write_text("new"), fsync=False)
     assert not link.is_symlink() and link.stat().st_mode & 0o7777 == 0o750
     assert target.read_text() == "old"
-
-
-DEEP = "[" * 100_000  # deeper than Python's JSON parser goes: it raises RecursionError
-
-
-def test_json_nested_too_deeply_is_a_one_line_error_where_files_are_read(tmp_path):
-    from safetensors.torch import save_file
-
-    from arniqa.cli.result_files import read_rows
-    from arniqa.inference.sidecar import read_sidecar
-    from arniqa.models import WeightsError
-    from arniqa.models.checkpoint import arniqa_metadata
-
-    (tmp_path / "m.onnx.json").write_text('{"format": "arniqa-onnx", "x": ' + DEEP)
-    with pytest.raises(ValueError, match=r"m.onnx.json: not a JSON sidecar \(nested more than 100 levels deep"):
-        read_sidecar(tmp_path / "m.onnx")
-    save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": DEEP})
-    with pytest.raises(
-        WeightsError, match=r"c.safetensors: unreadable arniqa config \(nested more than 100 levels deep"
-    ):
-        arniqa_metadata(tmp_path / "c.safetensors")
-    (tmp_path / "r.json").write_text("[\n" + DEEP + "\n]\n")
-    assert read_rows(tmp_path / "r.json", "json") == []  # not a row: the file holds none
-
-
-def test_a_number_too_long_for_int_is_a_one_line_error_where_files_are_read(tmp_path):
-    """json.loads raises int()'s ValueError on a number of more than 4300 digits, which every reader's
-    JSONDecodeError let through: `arniqa score --resume` on such a JSON Lines row was a traceback (exit 1), and a
-    checkpoint's config said 'error: Exceeds the limit (4300 digits) ...', naming no file."""
-    from safetensors.torch import save_file
-
-    from arniqa.cli.result_files import read_rows
-    from arniqa.models import WeightsError
-    from arniqa.models.checkpoint import arniqa_metadata
-
-    long = "9" * 5000
-    with pytest.raises(json.JSONDecodeError, match="a number too long to read"):
-        parse_json(f'{{"version": {long}}}')
-    assert parse_json(f'{{"version": {long[:4000]}}}') == {"version": int(long[:4000])}  # within the limit
-    save_file({"w": torch.zeros(1)}, str(tmp_path / "c.safetensors"), metadata={"arniqa": f'{{"version": {long}}}'})
-    with pytest.raises(WeightsError, match=r"c.safetensors: unreadable arniqa config \(a number too long to read"):
-        arniqa_metadata(tmp_path / "c.safetensors")
-    row = '{"path": "a.png", "score": 0.5, "raw_score": 3.0, "error": null}\n'
-    (tmp_path / "r.jsonl").write_text(row + row.replace("0.5", long) + row.replace("a.png", "b.png"))
-    assert [r["path"] for r in read_rows(tmp_path / "r.jsonl", "jsonl")] == ["a.png"]  # the rows before it
 
 
 def test_atomic_writes_replace_no_file_when_one_cannot_be_written(tmp_path):
@@ -425,53 +307,6 @@ def test_bytes_in_memory_are_written_whole_and_let_go_of_after_a_failed_write(tm
     buffer.close()
 
 
-def test_json_nested_past_the_bound_is_a_decode_error_and_what_is_read_can_be_walked():
-    """json reads about 1000 levels, but jsonable stops at about 500 and repr at about 1000: a sidecar whose
-    `dataset` nested 500 levels was a RecursionError traceback (its error message repr'd it); 100,000 levels were
-    a JSONDecodeError already."""
-    nested = []
-    for _ in range(MAX_NESTING - 2):
-        nested = [nested]
-    text = json.dumps({"a": nested})  # MAX_NESTING levels with the object
-    assert text.count("[") == MAX_NESTING - 1 and parse_json(text) == {"a": nested}
-    assert jsonable(parse_json(text)) == {"a": nested} and repr(parse_json(text))
-    for deeper in (json.dumps({"a": [nested]}), json.dumps([{"a": nested}]), "[" * 500 + "]" * 500, "[" * 10**5):
-        with pytest.raises(json.JSONDecodeError, match=f"nested more than {MAX_NESTING} levels deep"):
-            parse_json(deeper)
-
-
-def test_prune_cache_keeps_the_entries_used_last_and_of_late_and_deletes_the_others_whole(tmp_path):
-    """Exports in <cache>/onnx/ (about 100 MB each) stayed forever once no run used their key. Now a new one prunes:
-    the 4 entries used last stay, and any used within a day; the others go, all their files. An entry's last use is
-    its files' last access (an old export whose int8 form was used an hour ago is in use); a hidden temporary
-    file of a write under way is never touched."""
-    hour = 3600
-    ages = {  # entry -> {file: hours since it was last used}
-        "r0": {"r0.onnx": 0, "r0.fingerprint": 0},
-        "r1": {"r1.onnx": 1},
-        "r2": {"r2.onnx": 2},
-        "mixed": {"mixed.onnx": 9 * 24, "mixed.int8-k.onnx": 3},
-        "r4": {"r4.onnx": 4, "r4.onnx.json": 4},  # 5th: past the 4, but used within a day
-        "o1": {"o1.onnx": 48, "o1.onnx.json": 48, "o1.fingerprint": 48, "o1.int8-k.onnx": 50},
-        "o2": {"o2.int8-j.onnx": 72},
-    }
-    now = time.time()
-    for files in ages.values():
-        for name, age in files.items():
-            (tmp_path / name).write_text(name)
-            os.utime(tmp_path / name, (now - age * hour, now - age * hour))
-    (temporary := tmp_path / ".o2.123.0badcafe.tmp.onnx").write_text("a write under way")
-    os.utime(temporary, (now - 99 * hour, now - 99 * hour))
-    prune_cache(tmp_path)
-    kept = {name for key in ("r0", "r1", "r2", "mixed", "r4") for name in ages[key]} | {temporary.name}
-    assert {p.name for p in tmp_path.iterdir()} == kept
-
-    os.utime(tmp_path / "r4.onnx", ns=(0, 1_234_567_890_123_456_789))  # to the nanosecond
-    assert mark_used(tmp_path / "r4.onnx") and time.time() - (tmp_path / "r4.onnx").stat().st_atime < 60
-    assert (tmp_path / "r4.onnx").stat().st_mtime_ns == 1_234_567_890_123_456_789  # when it was made: kept
-    assert not mark_used(tmp_path / "gone.onnx") and not (tmp_path / "gone.onnx").exists()
-
-
 def test_a_device_or_a_named_pipe_is_written_into_never_replaced_by_a_file(tmp_path):
     """`arniqa report scores.csv -o /dev/null` (or `score --html /dev/null`), run as root, renamed its temporary file
     over /dev/null: the machine's null device became a regular file holding the report. A device (here a copy of
@@ -505,7 +340,7 @@ def test_a_descriptor_named_by_path_is_written_through_it_after_what_it_holds(tm
     with a file. Then it opened the path again by name with "w": `2>> log` lost what the log held. A descriptor of
     the process is now written through a duplicate of it: the text before stays, each write follows the last, and a
     write that fails puts nothing into it."""
-    from arniqa.utils.files import is_stream
+    from arniqa.utils.streams import is_stream
 
     log = tmp_path / "log"
     log.write_text("earlier\n")
@@ -525,46 +360,6 @@ def test_a_descriptor_named_by_path_is_written_through_it_after_what_it_holds(tm
     assert not is_stream(log)  # closed: no descriptor names it
 
 
-def test_stream_kind_says_which_stream_a_path_is(tmp_path):
-    from arniqa.utils.files import stream_kind
-
-    os.mkfifo(tmp_path / "pipe")
-    with open(tmp_path / "f", "w") as f:
-        kinds = {
-            "/dev/null": "a device",
-            tmp_path / "pipe": "a named pipe",
-            "/dev/stdout": "standard output",
-            "/dev/fd/2": "standard error",
-            f"/dev/fd/{f.fileno()}": f"descriptor {f.fileno()} of this process",
-        }
-        assert {path: stream_kind(path) for path in kinds} == kinds
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
-def test_descriptor_is_the_number_a_path_names_through_links_and_none_for_another_path(tmp_path):
-    from arniqa.utils.files import descriptor
-
-    (tmp_path / "file").write_text("")
-    links = {"err": "/dev/stderr", "two": "err", "file link": "file", "parent's": f"/proc/{os.getppid()}/fd/1"}
-    for name, target in links.items():
-        (tmp_path / name).symlink_to(target)
-    named = {
-        "/dev/stdout": 1,
-        "/dev/stderr": 2,
-        "/dev/fd/0": 0,
-        "/proc/self/fd/7": 7,  # open or not: the name says which
-        f"/proc/{os.getpid()}/fd/2": 2,
-        tmp_path / "err": 2,
-        tmp_path / "two": 2,
-        tmp_path / "file": None,
-        tmp_path / "file link": None,
-        tmp_path / "parent's": None,  # another process's
-        "/dev/null": None,
-        "/proc/self/fd": None,
-    }
-    assert {path: descriptor(path) for path in named} == named
-
-
 def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tmp_path):
     """A FIFO planted in `arniqa map -o maps` under a map's name (or as maps.csv) was written into as if the user had
     named it: the run waited for a reader forever. A folder held by output_lock (or own_folder) holds the command's
@@ -573,7 +368,8 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     import stat
     import threading
 
-    from arniqa.utils.files import clear_own, output_lock, own_files, own_folder
+    from arniqa.utils.files import clear_own, own_files, own_folder
+    from arniqa.utils.locks import output_lock
 
     folder, other = tmp_path / "maps", tmp_path / "cache"
     folder.mkdir()
@@ -610,77 +406,6 @@ def test_a_device_or_a_pipe_in_a_commands_own_folder_is_replaced_never_opened(tm
     assert got == ["report"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
-def test_a_fifo_device_or_link_planted_as_the_lock_file_is_replaced_never_written_into(tmp_path):
-    """output_lock opened what it found at its lock name: a FIFO planted as `.x.csv.lock` failed ftruncate, so
-    `arniqa score -o x.csv` said `x.csv: cannot write it: Invalid argument (EINVAL)`, exit 2 (and removed it); a
-    symbolic link there had the file it names truncated to the pid, exit 0. Arniqa makes neither: such a path is
-    no lock anyone holds, and is replaced by a lock file, nothing opened through it."""
-    import stat
-
-    from arniqa.utils.files import lock_file, output_lock
-
-    output, victim = tmp_path / "x.csv", tmp_path / "victim.txt"
-    victim.write_text("precious")
-    name = lock_file(output)
-    planted = [lambda: os.mkfifo(name), lambda: name.symlink_to(victim), lambda: name.symlink_to(tmp_path / "gone")]
-    with contextlib.suppress(PermissionError):  # root only: what /dev/null is
-        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        planted.append(lambda: os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(1, 3)))
-    for plant in planted:
-        plant()
-        with output_lock(output):
-            assert stat.S_ISREG(os.lstat(name).st_mode) and name.read_text() == str(os.getpid())
-        assert not os.path.lexists(name)
-    assert victim.read_text() == "precious" and not (tmp_path / "gone").exists()
-
-
-def test_sha256_of_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
-    """A checkpoint was hashed for its cached ONNX export and again for the settings of arniqa score's rows."""
-    import hashlib
-
-    from arniqa.utils import files
-
-    reads = []  # the bytes sha256_of read, call by call
-    real = open
-
-    class Counting:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def fileno(self):
-            return self.f.fileno()
-
-        def read(self, n):
-            block = self.f.read(n)
-            reads[-1] += len(block)
-            return block
-
-    def counting_open(*args, **kwargs):
-        reads.append(0)
-        return Counting(real(*args, **kwargs))
-
-    monkeypatch.setattr(files, "open", counting_open, raising=False)
-    path = tmp_path / "model.safetensors"
-    path.write_bytes(b"a" * 3000)
-    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()  # just written: racy
-    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
-    later = time.time_ns() + files.RACY_NS + 1  # a file written long before it is hashed
-    monkeypatch.setattr(files.time, "time_ns", lambda: later)
-    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
-    assert files.sha256_of(path, chunk=1024) == hashlib.sha256(b"a" * 3000).hexdigest()
-    written = path.stat().st_mtime_ns
-    path.write_bytes(b"b" * 3000)  # the same size, rewritten in place, a second later
-    os.utime(path, ns=(written + 10**9, written + 10**9))
-    assert files.sha256_of(path) == hashlib.sha256(b"b" * 3000).hexdigest()
-    assert reads == [3000, 3000, 3000, 0, 3000]
-
-
 def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
     """score --html, explain fit -o and evaluate -o refuse a folder where a file goes before the work, by one rule:
     evaluate took a link to a folder (the rename replaces the link) while the others refused it."""
@@ -694,100 +419,6 @@ def test_a_folder_is_in_the_way_of_a_file_and_a_link_to_one_is_not(tmp_path):
     atomic_write(tmp_path / "link", lambda tmp: Path(tmp).write_text("new"))  # the link replaced, the folder kept
     assert (tmp_path / "link").read_text() == "new" and not (tmp_path / "link").is_symlink()
     assert (tmp_path / "folder").is_dir()
-
-
-def test_no_home_folder_for_the_cache_is_one_line_with_what_to_do(tmp_path, monkeypatch):
-    """A container's user id with no HOME and no entry in /etc/passwd: every command using the cache (score, the
-    published weights) ended in a traceback, 'RuntimeError: Could not determine home directory.'"""
-    import pwd
-
-    def no_entry(uid):
-        raise KeyError(f"getpwuid(): uid not found: {uid}")
-
-    monkeypatch.delenv("HOME", raising=False)
-    monkeypatch.delenv("ARNIQA_CACHE", raising=False)
-    monkeypatch.setattr(pwd, "getpwuid", no_entry)
-    advice = r"no home folder \(HOME is not set, and the user database gives none\); set ARNIQA_CACHE to a folder"
-    with pytest.raises(ValueError, match=r"^~/\.cache/arniqa: " + advice):
-        cache_dir()
-    monkeypatch.setenv("ARNIQA_CACHE", "~/arniqa")
-    with pytest.raises(ValueError, match=r"^~/arniqa: " + advice):
-        cache_dir()
-    monkeypatch.setenv("ARNIQA_CACHE", str(tmp_path))  # the way out
-    assert cache_dir() == tmp_path
-
-
-@pytest.mark.skipif(os.name == "nt", reason="flock")
-def test_a_process_waiting_for_a_lock_names_the_owner_that_has_just_taken_it(tmp_path, monkeypatch):
-    """The owner takes the lock, then writes its pid into it: a process that found it locked in between said
-    'waiting for another arniqa process (pid unknown)' (4 jobs starting together on one cache). It now gives the
-    owner a moment to write it. Here the owner writes it as the waiter first pauses (a timer thread writing it
-    0.05 s on was sometimes late on a busy machine: the waiter had given up)."""
-    import fcntl
-
-    from arniqa.utils import files
-    from arniqa.utils.files import lock_file
-
-    class Owner:  # the waiter's clock: its first pause is when the owner writes its pid
-        def __getattr__(self, name):
-            return getattr(time, name)
-
-        def sleep(self, seconds):
-            os.pwrite(fd, b"4242", 0)
-            time.sleep(seconds)
-
-    target = tmp_path / "model.onnx"
-    fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # as the owner does, its pid not written yet
-    monkeypatch.setattr(files, "time", Owner())
-    said = []
-
-    def waiting(pid):
-        said.append(pid)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-    with output_lock(target, waiting):
-        pass
-    os.close(fd)
-    assert said == ["pid 4242"]
-
-
-@pytest.mark.skipif(os.name == "nt", reason="flock")
-def test_the_waiting_line_of_a_cache_maker_is_one_line_whatever_the_folder_name(tmp_path, capsys):
-    """A maker waiting on another said its line through a rich console, a newline in the cache folder's name
-    splitting it in two; it is one line now, written in one write as every stderr line."""
-    import fcntl
-    import threading
-
-    from arniqa.utils.files import lock_file, one_maker
-
-    target = tmp_path / "a\nb" / "model.onnx"
-    target.parent.mkdir()
-    fd = os.open(lock_file(target), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # another process making it
-    os.pwrite(fd, b"4242", 0)
-    threading.Timer(0.2, lambda: fcntl.flock(fd, fcntl.LOCK_UN)).start()
-    with one_maker(target, "exporting") as locked:
-        assert locked
-    os.close(fd)
-    assert (
-        capsys.readouterr().err
-        == f"waiting for another arniqa process (pid 4242) exporting {tmp_path}/a\\x0ab/model.onnx\n"
-    )
-
-
-@pytest.mark.parametrize("text", ["image,mos\n", "5.1 i01_01_1.bmp\n", "path,dmos\r\ncafé.png,3\r\n", "a"])
-def test_utf16_tells_utf16_text_from_utf8_by_its_first_bytes(text):
-    """UTF-16 with its byte order mark or without it (ASCII, and Latin-1 letters, hold a zero byte every other
-    byte), in either byte order; UTF-8 text, which holds no zero byte, never."""
-    from arniqa.utils.files import utf16
-
-    for encoding, found in (("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")):
-        data = text.encode(encoding)
-        assert utf16(data[:16]) == found
-        assert data.decode(utf16(data[:16])) == text
-    assert utf16(text.encode("utf-8")[:16]) is None and utf16(text.encode("utf-8-sig")[:16]) is None
-    assert utf16(b"") is None
 
 
 def test_text_is_written_whole_or_in_pieces_as_utf8(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..utils.files import parse_json
+from ..utils.jsonfile import parse_json
 
 RESULT = "result.json"
 

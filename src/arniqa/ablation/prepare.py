@@ -15,7 +15,7 @@ from rich.console import Console
 from ..data.folders import list_images
 from ..data.iqa import IQADataset, load_dataset
 from ..degradations.registry import NUM_LEVELS
-from ..utils.files import write_json
+from ..utils.jsonfile import write_json
 from ..utils.names import count
 from .config import SYNTHETIC, AblationConfig, AblationError
 from .layout import has_runs, read_split, split_path

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..data.synthetic import KADID_TYPES
 from ..degradations.registry import NUM_LEVELS
-from ..utils.files import atomic_writes, json_writer, text_writer
+from ..utils.files import atomic_writes, text_writer
+from ..utils.jsonfile import json_writer
 from ..utils.names import agree, count
 from ..utils.runtime import describe, git_commit
 from .config import AblationConfig, AblationError

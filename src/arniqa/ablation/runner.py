@@ -15,7 +15,7 @@ Output folder::
 
 A finished (variant, seed, stage) has its ``result.json`` and is skipped on a rerun; a training
 run interrupted after a checkpoint resumes from its ``state.pt``. The output folder is locked
-(:func:`~arniqa.utils.files.output_lock`) while the study runs; a locked output or a ``state.pt``
+(:func:`~arniqa.utils.locks.output_lock`) while the study runs; a locked output or a ``state.pt``
 that cannot be read safely stops the study (the user has to act; other failures skip one job).
 """
 
@@ -41,7 +41,9 @@ from ..train import loop
 from ..train.factory import build_model
 from ..train.state import STATE_FILE, StateError, TrainingError
 from ..utils.console import terminal
-from ..utils.files import OutputBusy, jsonable, out_of_space, output_lock, write_json
+from ..utils.files import out_of_space
+from ..utils.jsonfile import jsonable, write_json
+from ..utils.locks import OutputBusy, output_lock
 from ..utils.names import count
 from ..utils.runtime import resolve_device
 from .config import GO_ON, AblationConfig, AblationError

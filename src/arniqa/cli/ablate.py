@@ -59,7 +59,7 @@ def ablate(
         from ..ablation import run_ablation, write_report
         from ..train.state import StateError
         from ..train.stopping import Stopped
-        from ..utils.files import OutputBusy, output_lock
+        from ..utils.locks import OutputBusy, output_lock
 
         try:
             if report_only:  # not while a study writes its results and report there

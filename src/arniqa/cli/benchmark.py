@@ -36,7 +36,7 @@ def synthetic(
     from ..data.synthetic import KADID_TYPES, LABEL_NOTE, build_synthetic, parse_size
     from ..degradations import NUM_LEVELS
     from ..utils.console import progress_bar
-    from ..utils.files import OutputBusy
+    from ..utils.locks import OutputBusy
 
     if pristine.resolve().is_relative_to(out.resolve()):  # every photo left out as the output's: "no images found"
         raise typer.BadParameter(

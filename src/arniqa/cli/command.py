@@ -441,7 +441,7 @@ def print_error(message: str) -> None:
 def wrote(line: str, output: Path) -> None:
     """The line saying a verb wrote the file ``output``: on stderr when ``output`` names standard output
     (``-o /dev/stdout``), where it would follow the file's bytes, else on stdout."""
-    from ..utils.files import descriptor
+    from ..utils.streams import descriptor
 
     typer.echo(line, err=descriptor(output) == 1)
 
@@ -560,7 +560,7 @@ def output_folders(
 def writing(path: Path) -> Iterator[None]:
     """Around a command's writes into ``path`` (a file or a folder): an OSError (disk full, no permission) is
     one line naming the file (the error's, else ``path``) and exit 2."""
-    from ..utils.files import OutputBusy
+    from ..utils.locks import OutputBusy
     from .result_files import output_error
 
     try:
@@ -575,10 +575,10 @@ def writing(path: Path) -> Iterator[None]:
 
 @contextmanager
 def one_writer(path: Path) -> Iterator[None]:
-    """Hold :func:`~arniqa.utils.files.output_lock` on the output file ``path`` while inside: on the file itself,
+    """Hold :func:`~arniqa.utils.locks.output_lock` on the output file ``path`` while inside: on the file itself,
     so the same file named through a link or a linked folder is the same output. Another arniqa process writing
     it is one line naming that process, a lock that cannot be made one line naming ``path``; exit 2."""
-    from ..utils.files import OutputBusy, output_lock
+    from ..utils.locks import OutputBusy, output_lock
     from .result_files import output_error
 
     with ExitStack() as stack:

@@ -32,7 +32,8 @@ def demo(
     from ..demo import WARNING, run_demo
     from ..train import TrainingError
     from ..train.stopping import Stopped
-    from ..utils.files import OutputBusy, own_folder
+    from ..utils.files import own_folder
+    from ..utils.locks import OutputBusy
 
     try:  # a full disk, a folder in the way; the files in it are the demo's own
         with output_folders(output), writing(output), own_folder(output):

@@ -91,7 +91,8 @@ def fit(
     from ..data.synthetic import parse_size
     from ..inference import load, load_model
     from ..utils.console import progress_bar, terminal
-    from ..utils.files import atomic_writes, json_writer, own_files
+    from ..utils.files import atomic_writes, own_files
+    from ..utils.jsonfile import json_writer
     from ..utils.messages import error_line
 
     err = terminal(stderr=True)
@@ -254,7 +255,7 @@ def _no_references() -> Iterator[None]:
 
 def _shared_images(fit: list[Path], test: list[Path]) -> list[Path]:
     """The test images whose bytes are those of a fit image (the same file, or a copy of it)."""
-    from ..utils.files import sha256_of
+    from ..utils.cache import sha256_of
 
     def digest(path: Path) -> str | None:
         try:

@@ -11,19 +11,10 @@ from pathlib import Path
 import typer
 
 from ..constants import CROP_SIZE, DEFAULT_MODEL
-from ..utils.files import (
-    NO_SPACE,
-    atomic_write,
-    atomic_writes,
-    csv_line,
-    escape_name,
-    fit_stem,
-    output_lock,
-    text_writer,
-    unescape_name,
-    write_whole,
-)
+from ..utils.files import NO_SPACE, atomic_write, atomic_writes, fit_stem, text_writer, write_whole
+from ..utils.locks import output_lock
 from ..utils.names import count, option
+from ..utils.textfiles import csv_line, escape_name, unescape_name
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -445,8 +436,8 @@ def _drop_group_maps(output: Path, stem: str) -> None:
 
 
 def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    """The lines of maps.csv (:func:`~arniqa.utils.files.csv_line`): its header, then ``rows``, one at a time (200,000
-    rows are never one string)."""
+    """The lines of maps.csv (:func:`~arniqa.utils.textfiles.csv_line`): its header, then ``rows``, one at a time
+    (200,000 rows are never one string)."""
     yield csv_line(MAP_COLUMNS)
     for row in rows:
         yield csv_line(row)

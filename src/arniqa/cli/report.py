@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..utils.files import is_stream
 from ..utils.names import agree, count
+from ..utils.streams import is_stream
 from .command import EXIT_FAILED, EXIT_OK, app, fail, html_output, output_place, writing, wrote
 from .result_files import A_RESULT_FILE, FORMAT_LIST
 

@@ -24,21 +24,13 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-from ..utils.files import (
-    NO_SPACE,
-    SETTINGS_SUFFIX,
-    atomic_write,
-    csv_line,
-    escape_name,
-    json_writer,
-    make_room,
-    parse_json,
-    short_digest,
-    unescape_name,
-    unreadable,
-)
+from ..utils.cache import short_digest
+from ..utils.files import NO_SPACE, atomic_write, make_room, unreadable
+from ..utils.jsonfile import json_writer, parse_json
+from ..utils.locks import SETTINGS_SUFFIX
 from ..utils.messages import printable
 from ..utils.names import count
+from ..utils.textfiles import csv_line, escape_name, unescape_name
 
 COLUMNS = ("path", "score", "raw_score", "error")
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)

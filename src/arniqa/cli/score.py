@@ -12,8 +12,8 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.files import descriptor, is_stream, open_stream, stream_kind
 from ..utils.names import count, option
+from ..utils.streams import descriptor, is_stream, open_stream, stream_kind
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -150,7 +150,7 @@ def score(
     from ..inference import load
     from ..inference.listing import ListError, iter_inputs, skip_finished
     from ..utils.console import progress_bar, terminal
-    from ..utils.files import lock_file
+    from ..utils.locks import lock_file
     from .result_files import (
         COLUMNS,
         EXPLAIN_COLUMNS,
@@ -489,7 +489,7 @@ def model_settings(checkpoint, weights_dir, regressor, explainer) -> dict:
     from ..inference.loading import published_files
     from ..inference.sidecar import sidecar_path
     from ..models.paths import is_onnx
-    from ..utils.files import sha256_of
+    from ..utils.cache import sha256_of
 
     def file(name, path):
         return {"name": str(name), "sha256": None if path is None else sha256_of(path)}

@@ -50,7 +50,7 @@ def train(
             fail(str(err), EXIT_USAGE)
         from ..train import ConfigError, Trainer, TrainingError
         from ..train.stopping import Stopped
-        from ..utils.files import OutputBusy
+        from ..utils.locks import OutputBusy
 
         try:
             trainer = Trainer(settings)

@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..utils.files import LIMIT_ERRORS, LOCK_NAME, LOCK_SUFFIX, READ_FIXES, SETTINGS_SUFFIX, inside
+from ..utils.files import LIMIT_ERRORS, READ_FIXES, inside
+from ..utils.locks import LOCK_NAME, LOCK_SUFFIX, SETTINGS_SUFFIX
 from ..utils.messages import printable, say, warning_line
 from ..utils.names import agree, count
 from .images import IMAGE_EXTENSIONS, can_identify, is_image_file

@@ -18,9 +18,12 @@ from PIL import Image
 
 from ..constants import MAX_SEED, SYNTHETIC_SIZE
 from ..degradations import LEVELS, NUM_LEVELS
-from ..utils.files import atomic_write, escape_name, output_lock, parse_json, text_writer, write_json
+from ..utils.files import atomic_write, text_writer
+from ..utils.jsonfile import parse_json, write_json
+from ..utils.locks import output_lock
 from ..utils.messages import warn_file
 from ..utils.names import count
+from ..utils.textfiles import escape_name
 from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
 
@@ -163,7 +166,7 @@ def build_synthetic(
 
     Resumable: distorted images already on disk are kept (their randomness is seeded per
     image, type and level, so a rerun writes the same files); every file is written atomically, so
-    one on disk is whole. ``out`` is locked (:func:`~arniqa.utils.files.output_lock`) while it is
+    one on disk is whole. ``out`` is locked (:func:`~arniqa.utils.locks.output_lock`) while it is
     written. ``progress(done, total)`` is called after each reference image. ValueError: ``out`` holds
     images of another size, seed or reference (``settings.json``), which a rerun would keep.
     """

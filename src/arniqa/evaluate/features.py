@@ -9,7 +9,7 @@ The cache folder is keyed by the model's identity (a hash of its weights and con
 protocol and the list of image paths, so a second evaluation recomputes nothing. Features go to
 a ``.npy`` memmap and a per-image status array is saved after every batch, so an interrupted
 run resumes where it stopped; images that fail to decode are retried on the next run. One process at a time
-computes the features of a cache folder (:func:`~arniqa.utils.files.one_maker`): another evaluation of the same
+computes the features of a cache folder (:func:`~arniqa.utils.cache.one_maker`): another evaluation of the same
 model and images waits for it, then reads its features (or, the first killed, goes on from where it stopped).
 A complete entry of a cache this user cannot write (mounted read-only) is read as it is.
 """
@@ -36,8 +36,10 @@ from ..data.images import ImageError, read_image, uint8_view
 from ..data.iqa import IQADataset
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
+from ..utils.cache import one_maker
 from ..utils.console import progress_bar
-from ..utils.files import one_maker, reserve, write_json
+from ..utils.files import reserve
+from ..utils.jsonfile import write_json
 from ..utils.messages import say, warning_line
 from ..utils.names import count
 from ..utils.runtime import autocast, autocast_dtype

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import Writer, buffer_writer, json_writer, jsonable, text_writer
+from ..utils.files import Writer, buffer_writer, text_writer
+from ..utils.jsonfile import json_writer, jsonable
 from ..utils.names import count
 
 # The report's files in the output folder, by kind (report_files writes those that apply).

@@ -15,7 +15,10 @@ import numpy as np
 
 from ..constants import CROP_SIZE
 from ..data.iqa import IQADataset, load_dataset
-from ..utils.files import atomic_writes, cache_dir, folder_in_the_way, jsonable, output_lock
+from ..utils.cache import cache_dir
+from ..utils.files import atomic_writes, folder_in_the_way
+from ..utils.jsonfile import jsonable
+from ..utils.locks import output_lock
 from ..utils.runtime import out_of_memory, resolve_device, worker_killed
 from . import report
 from .probe import Evaluation, check_alpha_search, cross_dataset, evaluate, fit, per_type_srcc
@@ -201,7 +204,7 @@ def check_finite(features: np.ndarray, data: IQADataset, model_text: str, chunk:
 
 def feature_cache(folder: str | Path | None) -> Path:
     """The feature cache: ``folder`` (``--cache-dir``), else ``features`` in arniqa's cache folder
-    (:func:`~arniqa.utils.files.cache_dir`)."""
+    (:func:`~arniqa.utils.cache.cache_dir`)."""
     return Path(folder) if folder is not None else cache_dir() / "features"
 
 
@@ -228,7 +231,7 @@ def run_evaluation(spec: EvaluationSpec, log: Callable[[str], object] = print) -
     Returns:
         The results and the files written.
 
-    ``spec.output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: two evaluations
+    ``spec.output`` is locked (:func:`~arniqa.utils.locks.output_lock`) from the start: two evaluations
     writing one folder would leave the results of one beside the regressor and plots of the other.
 
     Raises:

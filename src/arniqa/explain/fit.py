@@ -25,7 +25,8 @@ from ..data.images import ImageError, tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer
-from ..utils.files import own_folder, save_torch, short_digest
+from ..utils.cache import short_digest
+from ..utils.files import own_folder, save_torch
 from ..utils.messages import warn_file, words
 from .samples import reference_samples
 

@@ -18,7 +18,8 @@ import torch
 
 from ..models.arniqa import ARNIQA, PAIRING_KEYS, model_fingerprint, pairing_fingerprints
 from ..models.regressor import Regressor
-from ..utils.files import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, short_digest, write_json
+from ..utils.cache import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, short_digest
+from ..utils.jsonfile import write_json
 from ..utils.runtime import autocast, autocast_dtype
 from .onnx_export import export_onnx
 from .sidecar import read_sidecar, sidecar_path
@@ -71,7 +72,7 @@ class TorchEngine:
 def cached_onnx(name: str, build: Callable[[], ARNIQA]) -> Path:
     """``<cache>/onnx/<name>.onnx``: the 4096-d feature graph of the model ``build()`` returns (no
     regressor, so every regressor shares it), exported on first use only (seconds to tens of seconds
-    for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.files.prune_cache`)."""
+    for a ResNet-50, about 100 MB). A new export prunes the folder (:func:`~arniqa.utils.cache.prune_cache`)."""
     path = cache_dir() / "onnx" / f"{name}.onnx"
     if mark_used(path):
         return path

@@ -23,7 +23,8 @@ from itertools import chain
 from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, walk
-from ..utils.files import inside, utf16
+from ..utils.files import inside
+from ..utils.textfiles import utf16
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
 

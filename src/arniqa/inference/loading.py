@@ -22,9 +22,11 @@ from ..data.iqa.registry import canonical_dataset
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
-from ..utils.files import is_stream, output_lock, sha256_of, short_digest, stream_kind
+from ..utils.cache import sha256_of, short_digest
+from ..utils.locks import output_lock
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import device_or_auto, resolve_device
+from ..utils.streams import is_stream, stream_kind
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
 from .scorer import Scorer, check_choices, check_engine, resolve_engine
@@ -365,7 +367,7 @@ def export(
     :mod:`arniqa.inference.onnx_export`. ``int8``: the file is quantized, calibrated on the photos of the
     folder ``calibrate`` (default: the bundled ones; :mod:`arniqa.inference.quantize`). ``explainer``: an
     explanation head file whose outputs the graph adds (default: the checkpoint's own head, if it has one).
-    ``output`` is locked (:func:`~arniqa.utils.files.output_lock`) from the start: another process exporting
+    ``output`` is locked (:func:`~arniqa.utils.locks.output_lock`) from the start: another process exporting
     to it raises ``OutputBusy``. ``say`` names the settings in its messages: these keywords
     (:func:`~arniqa.utils.names.keyword`; ``arniqa export`` passes ``option``). Returns ``output``."""
     _check_path("output", output)

@@ -33,7 +33,8 @@ from ..data.views import Protocol, get_protocol
 from ..models.arniqa import ARNIQA, pairing_fingerprints
 from ..models.explain import Explainer
 from ..models.regressor import Regressor
-from ..utils.files import atomic_writes, json_writer, own_files
+from ..utils.files import atomic_writes, own_files
+from ..utils.jsonfile import json_writer
 from .sidecar import SIDECAR_FORMAT, sidecar_path
 
 OPSET = 17

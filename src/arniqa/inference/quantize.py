@@ -32,18 +32,9 @@ from ..data.images import ImageError, not_there, read_image
 from ..data.samples import sample_arrays
 from ..data.views import get_protocol
 from ..models.paths import no_such_file
-from ..utils.files import (
-    atomic_writes,
-    cache_dir,
-    cache_unwritable,
-    json_writer,
-    mark_used,
-    one_maker,
-    own_files,
-    prune_cache,
-    sha256_of,
-    short_digest,
-)
+from ..utils.cache import cache_dir, cache_unwritable, mark_used, one_maker, prune_cache, sha256_of, short_digest
+from ..utils.files import atomic_writes, own_files
+from ..utils.jsonfile import json_writer
 from ..utils.messages import file_line, warn_file
 from .onnx_engine import ORT_FATAL, ORT_WARNING, OnnxEngine
 from .sidecar import in_cache, read_sidecar, sidecar_path

@@ -11,7 +11,8 @@ from pathlib import Path
 from ..data.iqa.registry import SCORE_KINDS
 from ..data.views import PROTOCOLS
 from ..degradations.registry import LABELS
-from ..utils.files import cache_dir, parse_json
+from ..utils.cache import cache_dir
+from ..utils.jsonfile import parse_json
 
 SIDECAR_FORMAT = "arniqa-onnx"
 EXPORT_AGAIN = "export the model again"  # what to do about a sidecar that is not one arniqa export wrote

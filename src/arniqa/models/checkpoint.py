@@ -21,7 +21,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..constants import QUALITY_DIM, STATE_FILE
-from ..utils.files import Writer, atomic_writes, parse_json, sha256_of, unreadable
+from ..utils.cache import sha256_of
+from ..utils.files import Writer, atomic_writes, unreadable
+from ..utils.jsonfile import parse_json
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, key_differences, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, is_onnx, no_such_file, part_path, preview_keys

@@ -22,15 +22,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..utils.files import (
-    NO_SPACE,
-    atomic_write,
-    cache_dir,
-    make_room,
-    one_maker,
-    remove_left_temporaries,
-    sha256_of,
-)
+from ..utils.cache import cache_dir, one_maker, sha256_of
+from ..utils.files import NO_SPACE, atomic_write, make_room, remove_left_temporaries
 from ..utils.messages import say
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..data.images import ImageError, read_image
-from ..utils.files import atomic_write, is_stream, text_writer
+from ..utils.files import atomic_write, text_writer
 from ..utils.messages import printable, warn_file, warning_line
 from ..utils.names import agree, count
+from ..utils.streams import is_stream
 
 THUMBNAILS = ("embed", "link", "none")
 PAGE_ROWS = 100

@@ -9,7 +9,7 @@ import warnings
 from contextlib import suppress
 from typing import NoReturn
 
-from ..utils.files import OutputBusy
+from ..utils.locks import OutputBusy
 from ..utils.messages import error_line, say, show_warning
 from ..utils.runtime import interrupted, keep_freed_memory, stop_on_signals, stop_with_launcher
 from .config import ConfigError, load_config

@@ -21,7 +21,8 @@ import yaml
 from ..constants import BACKBONES, CROP_SIZE, MAX_SEED, SE_INITS, SE_STAGES
 from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
-from ..utils.files import MAX_NESTING, PATH_ERRORS, unreadable
+from ..utils.files import PATH_ERRORS, unreadable
+from ..utils.jsonfile import MAX_NESTING
 from ..utils.messages import words
 from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device

@@ -9,7 +9,7 @@ import torch
 
 from ..models import ARNIQA
 from ..models.backbones import load_resnet50_imagenet, near_identity_se_
-from ..utils.files import sha256_of
+from ..utils.cache import sha256_of
 from ..utils.runtime import autocast_dtype
 from .config import Config, ConfigError, OptimConfig
 

@@ -40,7 +40,8 @@ from ..data.images import ImageError
 from ..data.pristine import EpochSampler, PristinePairs, image_set_id
 from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
-from ..utils.files import atomic_write, output_lock, remove_left_temporaries, text_writer
+from ..utils.files import atomic_write, remove_left_temporaries, text_writer
+from ..utils.locks import output_lock
 from ..utils.names import count
 from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, end_workers, make_loader, resolve_degrade_on, worker_death
@@ -310,7 +311,7 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def fit(self, resume: str | Path | None = None) -> Path:
         """Train to the end (or ``train.max_steps``); return the final model file. The run folder is
-        locked (:func:`~arniqa.utils.files.output_lock`) while the run writes it."""
+        locked (:func:`~arniqa.utils.locks.output_lock`) while the run writes it."""
         path = self.output / "model.safetensors"
         try:
             with deterministic_algorithms(self.config.train.deterministic), self._started(resume) as logger, self.stops:

@@ -25,7 +25,8 @@ import numpy as np
 from safetensors import SafetensorError
 
 from ..constants import STATE_FILE
-from ..utils.files import lock_holder, make_room, out_of_space, save_torch
+from ..utils.files import make_room, out_of_space, save_torch
+from ..utils.locks import lock_holder
 from ..utils.runtime import out_of_memory
 from .config import Config, yaml_value
 

@@ -1,150 +1,38 @@
-"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename; and the
-lock that keeps two arniqa processes from writing one output (:func:`output_lock`).
+"""Writing files that must never be torn: a temporary file in the same folder, fsync, rename.
 
 A crash at any moment leaves either the old file or the new one (:func:`atomic_writes`: the old files or the new
 ones, for files that belong together); :func:`remove_left_temporaries` removes the temporary files of a killed
-process. :func:`write_whole` appends a record whole or not at all,
-:func:`reserve` gives a memory-mapped file its disk blocks before it is written; :func:`out_of_space` tells a
-full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever the locale; :func:`write_json` is
-the one JSON writer of the package; its sanitiser turns NaN and infinities into ``null`` (standard JSON has no
-token for them) and numpy / torch scalars and arrays, tuples and paths into plain JSON values.
-:func:`output_lock` keeps a second arniqa process out of an output that one is writing.
-:func:`escape_name` writes a file name in any bytes into a text file losslessly, :func:`csv_line` a CSV record.
-The cache: its folder (:func:`cache_dir`), entries named by a file's digest (:func:`sha256_of`,
-:func:`short_digest`), made by one process at a time (:func:`one_maker`), the least used pruned
-(:func:`mark_used`, :func:`prune_cache`), and the line when it cannot be written (:func:`cache_unwritable`).
+process. A device, a pipe or a descriptor named as the output (:mod:`.streams`) is written into, never replaced,
+except in a command's own folder (:func:`own_folder`, :func:`own_files`). :func:`write_whole` appends a record whole
+or not at all, :func:`reserve` gives a memory-mapped file its disk blocks before it is written; :func:`out_of_space`
+tells a full disk from other errors. :func:`text_writer` writes text as UTF-8 whatever the locale (JSON:
+:mod:`.jsonfile`).
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import errno
-import hashlib
 import io
-import json
-import math
 import os
 import re
 import secrets
 import shutil
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .messages import file_line, one_line, printable, say
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, outputs are not guarded
-    fcntl = None
-
-
-def escape_name(name: str) -> str:
-    """A path as a CSV field: a backslash is written ``\\\\``, a byte of the file name that is not UTF-8
-    (held by Python as the lone surrogate U+DC80 + byte, ``os.fsdecode``) ``\\xNN``; :func:`unescape_name`
-    reverses it. JSON needs no escape of its own: its ``\\udcNN`` keeps the surrogate."""
-    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
-
-
-def unescape_name(field: str) -> str:
-    """The path :func:`escape_name` wrote as ``field``."""
-    return _ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(0xDC00 + int(m.group()[2:], 16)), field)
-
-
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
-_ESCAPE = re.compile(r"\\\\|\\x[89a-f][0-9a-f]")
-
-
-def undecodable(name: str) -> bytes | None:
-    """The first byte of ``name`` that is not UTF-8 (decoded with ``surrogateescape``, as :func:`os.fsdecode`
-    keeps it), or None."""
-    found = _UNDECODABLE.search(name)
-    return None if found is None else bytes([ord(found.group()) - 0xDC00])
-
-
-def utf16(start: bytes) -> str | None:
-    """The UTF-16 encoding of a text file starting with the bytes ``start`` (16 are plenty): ``utf-16`` where it
-    starts with that byte order mark (Windows' "Unicode" text), ``utf-16-le`` or ``-be`` without one where a zero
-    byte is every other byte, on one side (ASCII written so; UTF-8 text holds no NUL); else None."""
-    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return "utf-16"
-    even, odd = start[0 : len(start) & ~1 : 2], start[1 : len(start) & ~1 : 2]
-    for zeros, letters, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
-        if zeros and not zeros.strip(b"\0") and b"\0" not in letters:
-            return encoding
-    return None
-
-
-def csv_line(fields: Iterable) -> str:
-    """One CSV record ended by ``\n``. A field holding a carriage return is quoted as one holding a newline is:
-    Python before 3.13 quotes only the line terminator's characters, and a reader ends a record at a bare ``\r``
-    (a tar member named ``a\rb.png`` was two records, and ``--resume`` dropped the rows after it)."""
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\r\n").writerow(fields)
-    return line.getvalue()[:-2] + "\n"
+from .messages import file_line, printable
+from .streams import descriptor, is_stream, open_stream
 
 
 def inside(path, folder) -> bool:
     """True when ``path`` lies in ``folder``'s tree, by their absolute paths (no link is followed): the files a
     command wrote into an output folder among its inputs, which a rerun must not take as inputs."""
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
-
-
-def cache_dir() -> Path:
-    """The cache folder (weights, exported models, features): ``$ARNIQA_CACHE`` if set, else ``~/.cache/arniqa``."""
-    env = os.environ.get("ARNIQA_CACHE")
-    try:
-        return Path(env).expanduser() if env else Path.home() / ".cache" / "arniqa"
-    except RuntimeError:  # no HOME, and no home in the user database (a container's arbitrary user id)
-        raise ValueError(
-            f"{env or '~/.cache/arniqa'}: no home folder (HOME is not set, and the user database gives none); set "
-            "ARNIQA_CACHE to a folder you can write"
-        ) from None
-
-
-def cache_unwritable(folder: Path, what: str, err: OSError, instead: str) -> OSError:
-    """The error of ``what`` (the model's ONNX export) that cannot be written into the cache ``folder`` (a shared
-    cache this user may read but not write, a full disk), saying what to do: free space, set ARNIQA_CACHE to a folder
-    you can write, or ``instead``."""
-    room = f"{make_room(full, ' there')}, or " if (full := out_of_space(err)) else ""
-    return OSError(
-        f"{folder}: cannot write {what} into the cache ({err.strerror or err}); {room}set ARNIQA_CACHE to a folder "
-        f"you can write, or {instead}"
-    )
-
-
-_DIGESTS: dict[tuple, str] = {}  # sha256_of's, by the file's identity and change times: a file is hashed once
-RACY_NS = 2 * 10**9  # a file changed this close to its hashing may change again with the same times (coarse clocks)
-
-
-def sha256_of(path, chunk: int = 1 << 20) -> str:
-    """The SHA-256 hex digest of the file ``path``. A file this process hashed before, unchanged since (same device,
-    inode, size, modification and change times), is not read again; one changed within :data:`RACY_NS` of its
-    hashing is (as git treats a racily clean file: a coarse clock gives a rewrite in the same tick the same times)."""
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        if (digest := _DIGESTS.get(key)) is not None:
-            return digest
-        h = hashlib.sha256()
-        while block := f.read(chunk):
-            h.update(block)
-    digest = h.hexdigest()
-    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
-        _DIGESTS[key] = digest
-    return digest
-
-
-def short_digest(digest: str) -> str:
-    """The first 24 hex digits (96 bits) of the SHA-256 hex ``digest``: the name of a cache entry (an ONNX export,
-    its int8 form, explain's samples of a photo), short, and shared by no two of a cache's entries in practice."""
-    return digest[:24]
 
 
 Writer = Callable[[Path], object]  # writes a file's contents to the path it is given (a temporary file)
@@ -257,21 +145,6 @@ def _write_through(path: Path, write: Writer) -> None:
             shutil.copyfileobj(source, stream)
 
 
-def open_stream(path: str | os.PathLike, mode: str = "w") -> IO:
-    """The stream ``path`` (:func:`is_stream`) opened to write: one of this process's descriptors (:func:`descriptor`:
-    ``/dev/stderr``, ``/dev/fd/N``) through a duplicate of it, never opened again by name (``2>> log`` would be cut
-    and written from its start, ``2> log`` written over by the lines on stderr after it), what is waiting in
-    ``sys.stdout`` and ``sys.stderr`` written first; a device or a named pipe by its name. Text as UTF-8."""
-    encoding = None if "b" in mode else "utf-8"
-    fd = descriptor(path)
-    if fd is None:
-        return open(path, mode, encoding=encoding)
-    for std in (sys.stdout, sys.stderr):
-        with suppress(Exception):  # closed, or None (started with >&-)
-            std.flush()
-    return open(os.dup(fd), mode, encoding=encoding)
-
-
 def _permissions(path: str | os.PathLike) -> tuple[int | None, int | None]:
     """The permission bits (``0o777``) and the group of the file at ``path``, following a link, or None, None where
     none is there or they cannot be read (a link into a folder this user may not enter)."""
@@ -280,45 +153,6 @@ def _permissions(path: str | os.PathLike) -> tuple[int | None, int | None]:
     except (OSError, ValueError):
         return None, None
     return (info.st_mode & 0o777, info.st_gid) if stat.S_ISREG(info.st_mode) else (None, None)
-
-
-def is_stream(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a device, a named pipe or a socket (``/dev/null``, a FIFO), or names one of this
-    process's open descriptors (:func:`descriptor`: ``/dev/stderr``, ``/dev/fd/1``), whatever it is open on, a
-    file included (``2> log``): written into as a stream, never replaced by a file, truncated or read back."""
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        return False
-    return (not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)) or descriptor(path) is not None
-
-
-STANDARD_STREAMS = {0: "standard input", 1: "standard output", 2: "standard error"}
-
-
-def stream_kind(path: str | os.PathLike) -> str:
-    """What the stream ``path`` (:func:`is_stream`) is, in words for a message: ``standard output`` (``/dev/stdout``,
-    ``/dev/fd/1``), ``descriptor 3 of this process``, ``a named pipe``, ``a socket`` or ``a device``."""
-    if (fd := descriptor(path)) is not None:
-        return STANDARD_STREAMS.get(fd, f"descriptor {fd} of this process")
-    mode = os.stat(path).st_mode
-    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-
-
-def descriptor(path: str | os.PathLike) -> int | None:
-    """The number of this process's open descriptor that ``path`` names, through links or not (``/dev/stdout``,
-    ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``: 1, 2, N); None for any other path."""
-    folders = {os.path.realpath(f) for f in ("/dev/fd", "/proc/self/fd") if os.path.isdir(f)}  # /proc/PID/fd
-    path = os.path.abspath(path)
-    for _ in range(40):  # the links followed one by one (a loop of them ends)
-        folder, name = os.path.split(path)
-        if name.isascii() and name.isdigit() and os.path.realpath(folder) in folders:
-            return int(name)
-        try:
-            path = os.path.join(folder, os.readlink(path))
-        except (OSError, ValueError):  # no link
-            return None
-    return None
 
 
 _OWN_PATHS: list[str] = []  # the folders inside own_folder() (links resolved) and files inside own_files()
@@ -387,48 +221,11 @@ def remove_left_temporaries(folder: str | os.PathLike, age: float) -> None:
         for tmp in Path(folder).iterdir():
             found = pattern.fullmatch(tmp.name)
             with suppress(OSError):
-                if found and not _running(int(found[1])) and time.time() - tmp.lstat().st_mtime > age:
+                if found and not process_running(int(found[1])) and time.time() - tmp.lstat().st_mtime > age:
                     tmp.unlink()
 
 
-def mark_used(path: Path) -> bool:
-    """Mark the cached file ``path`` as used now, for :func:`prune_cache`: its access time (its modification time,
-    which says when it was made, is kept); False if it is not there."""
-    try:
-        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
-    except FileNotFoundError:
-        return False
-    except OSError:  # a cache this user may read but not write
-        pass
-    return path.is_file()
-
-
-def prune_cache(folder: Path, keep: int = 4, idle: float = 24 * 3600) -> None:
-    """Delete the files of all but the ``keep`` entries of the cache ``folder`` (``<cache>/onnx/``) used last, except
-    those used in the last ``idle`` seconds. An entry's files share the name up to the first dot (``KEY.onnx``,
-    ``KEY.onnx.json``, ``KEY.int8-*.onnx``); it was last used when one of them was last made
-    or read (:func:`mark_used`). Temporary files of writes under way (hidden) are left alone. A run reads a cached
-    file within minutes of marking it used (a load, an int8 calibration), so none goes from under a run; one that
-    went is made again when next used."""
-    used: dict[str, float] = {}
-    files: dict[str, list[Path]] = {}
-    with suppress(OSError):
-        for p in Path(folder).iterdir():
-            with suppress(OSError):  # gone meanwhile: another run pruned it
-                if not p.name.startswith(".") and p.is_file():
-                    key = p.name.split(".")[0]
-                    info = p.stat()
-                    used[key] = max(used.get(key, 0.0), info.st_mtime, info.st_atime)
-                    files.setdefault(key, []).append(p)
-    now = time.time()
-    for key in sorted(used, key=used.__getitem__, reverse=True)[keep:]:
-        if now - used[key] >= idle:
-            for p in files[key]:
-                with suppress(OSError):  # gone already, or open elsewhere (Windows): the next prune takes it
-                    p.unlink()
-
-
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether a process ``pid`` exists (signal 0 checks without sending)."""
     try:
         os.kill(pid, 0)
@@ -606,66 +403,6 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def jsonable(obj: Any) -> Any:
-    """A JSON-ready copy of ``obj``: NaN and +-inf -> None; numpy / torch values, tuples and paths to
-    plain values; dict keys to strings. Anything else JSON cannot hold raises ``TypeError``."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, float):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):  # numpy and torch scalars and arrays
-        return jsonable(obj.tolist())
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-MAX_NESTING = 100  # levels of lists and mappings in a JSON file or config read (the project's nest a few)
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads``; nesting deeper than :data:`MAX_NESTING` is a ``JSONDecodeError``, not a RecursionError here
-    or in what walks the value later (``jsonable`` stops at about 500 levels, ``repr`` at about 1000), and so is a
-    number of more digits than ``int`` converts (its ValueError escaped every reader's JSONDecodeError)."""
-    problem = f"nested more than {MAX_NESTING} levels deep"
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise json.JSONDecodeError(problem, text, 0) from None
-    except json.JSONDecodeError:
-        raise
-    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ...; use sys..."
-        raise json.JSONDecodeError(f"a number too long to read ({str(e).partition(';')[0]})", text, 0) from None
-    if text.count("[") + text.count("{") <= MAX_NESTING:  # cannot nest deeper: no walk (resume reads a row a call)
-        return value
-    todo = [(value, 1)]
-    while todo:
-        item, level = todo.pop()
-        if isinstance(item, (dict, list)):
-            if level > MAX_NESTING:
-                raise json.JSONDecodeError(problem, text, 0)
-            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return value
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``jsonable(obj)`` to ``path`` (indent 1) atomically, creating the folder; returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, json_writer(obj))
-
-
-def json_writer(obj: Any) -> Writer:
-    """What writes ``jsonable(obj)`` (indent 1) to a path: for :func:`atomic_write` and :func:`atomic_writes`."""
-    return text_writer(json.dumps(jsonable(obj), indent=1, allow_nan=False))
-
-
 def text_writer(text: str | Iterable[str]) -> Writer:
     """What writes ``text`` to a path as UTF-8, whatever the locale's encoding (Windows' cp1252 has no ``→``): for
     :func:`atomic_write` and :func:`atomic_writes`. ``text``: a string, or its pieces in turn (an iterator: a report
@@ -676,147 +413,3 @@ def text_writer(text: str | Iterable[str]) -> Writer:
             f.writelines([text] if isinstance(text, str) else text)
 
     return write
-
-
-# ------------------------------------------------------------------------------------ output locks
-LOCK_NAME = ".arniqa.lock"
-LOCK_SUFFIX = ".lock"  # a file's lock beside it: .NAME.lock
-SETTINGS_SUFFIX = ".arniqa.json"  # arniqa score's (and map's) settings beside -o NAME: .NAME.arniqa.json
-
-
-class OutputBusy(OSError):
-    """Another arniqa process holds the output (:func:`output_lock`)."""
-
-
-def lock_file(path: str | os.PathLike) -> Path:
-    """The lock file of an output: ``FOLDER/.arniqa.lock`` for a folder, ``.NAME.lock`` beside a file."""
-    path = Path(path)
-    return path / LOCK_NAME if path.is_dir() else path.with_name(f".{path.name}{LOCK_SUFFIX}")
-
-
-def _open_lock(name: Path) -> int:
-    """The lock file ``name`` opened (created if missing). What is there but no regular file (a FIFO, a device, a
-    symbolic link: arniqa makes none) is no lock anyone holds: it is removed, never opened, truncated or written."""
-    while True:
-        with suppress(FileNotFoundError):
-            if not stat.S_ISREG(os.lstat(name).st_mode):
-                with suppress(FileNotFoundError):
-                    os.unlink(name)
-        try:  # no link followed, no wait on a FIFO put there since
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                continue
-            raise
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            return fd
-        os.close(fd)
-
-
-def _owner(fd: int, patience: float = 0.5) -> str:
-    """``pid N`` of the process holding the lock file ``fd``, or ``pid unknown``: it writes its pid just after taking
-    the lock, so an empty file is read again for up to ``patience`` seconds."""
-    deadline = time.monotonic() + patience
-    while not (owner := os.pread(fd, 32, 0).decode(errors="replace").strip()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return f"pid {owner}" if owner.isdigit() else "pid unknown"
-
-
-def lock_holder(path: str | os.PathLike) -> str | None:
-    """``pid N`` of another running process that holds :func:`output_lock` on ``path``, else None; read from the
-    lock file, which its holder removes when done (a killed holder's pid runs no more), without taking the lock."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(lock_file(path), flags)
-    except OSError:
-        return None
-    try:
-        owner = _owner(fd, patience=0) if stat.S_ISREG(os.fstat(fd).st_mode) else "none"
-    finally:
-        os.close(fd)
-    pid = owner.removeprefix("pid ")
-    return owner if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)) else None
-
-
-@contextmanager
-def output_lock(path: str | os.PathLike, wait: Callable[[str], object] | None = None) -> Iterator[Path]:
-    """Hold an exclusive advisory lock (``flock``) on the output ``path`` (a folder, which must exist,
-    or a file) while inside; :class:`OutputBusy` at once when another process holds it, or, with ``wait``,
-    ``wait("pid N")`` is called and the lock waited for.
-
-    The lock file holds the owner's pid and is removed on exit; the lock is released when the process
-    dies, however it dies. Advisory: only processes that take the same lock are kept out.
-    """
-    path = Path(path)
-    if fcntl is None:
-        yield path
-        return
-    name = lock_file(path)
-    fd, held = None, False
-    try:  # from the open on: Ctrl-C anywhere closes the file (so no lock stays held in this process)
-        while True:
-            fd = _open_lock(name)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = _owner(fd)
-                if wait is None:
-                    raise OutputBusy(
-                        f"{path} is in use by another arniqa process ({pid}); wait for it or choose another output"
-                    ) from None
-                wait(pid)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:  # a file system without locks (ENOLCK): the lock file, which no one holds, is not left
-                with suppress(OSError):
-                    if os.fstat(fd).st_size == 0:  # the pid a holder writes is not there
-                        name.unlink()
-                raise
-            # The owner before us may have removed the file between our open and our lock: lock the new one.
-            try:
-                held = os.path.samestat(os.fstat(fd), os.stat(name))
-            except FileNotFoundError:
-                held = False
-            if held:
-                break
-            os.close(fd)
-            fd = None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        if path.is_dir():  # a command's output folder: the files in it are its own
-            with own_folder(path):
-                yield path
-        else:
-            yield path
-    finally:
-        if held:  # while still locked, so no one locks a file about to go; in a folder made read-only it stays,
-            with suppress(OSError):  # released all the same, and the next command takes it over
-                name.unlink(missing_ok=True)
-        if fd is not None:
-            os.close(fd)
-
-
-@contextmanager
-def one_maker(path: Path, doing: str, tell: bool = True) -> Iterator[bool]:
-    """Inside, this process alone makes the cache entry ``path`` (a download, an export): :func:`output_lock` on it,
-    waiting for another process making it, with one line on stderr (``tell``), ``waiting for another arniqa process
-    (pid N) DOING PATH``; check again inside whether ``path`` is there. Without a lock on a file system that has
-    none (an NFS mount without its lock service): makers may overlap there, each writing whole files. Gives whether
-    the lock is held (False there)."""
-
-    said = []  # once: the processes waiting take the lock in turn after the maker, each to find its file there
-
-    def waiting(pid: str) -> None:
-        if tell and not said:
-            say(one_line(f"waiting for another arniqa process ({pid}) {doing} {path}"))
-            said.append(pid)
-
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(output_lock(path, waiting))
-        except OSError as e:
-            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
-                raise
-            locked = False
-        else:
-            locked = True
-        yield locked

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...utils.files import PATH_MAX, inside, too_long_for_a_path, undecodable, utf16
+from ...utils.files import PATH_MAX, inside, too_long_for_a_path
 from ...utils.names import agree, count
+from ...utils.textfiles import undecodable, utf16
 from .registry import SCORE_RANGES, ScoreRange
 
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
@@ -162,7 +163,7 @@ def label_lines(f, path: Path) -> Iterator[str]:
 
 
 def text_encoding(path: Path) -> str:
-    """The encoding of the text label file ``path``: UTF-16 where :func:`~arniqa.utils.files.utf16` finds it (with
+    """The encoding of the text label file ``path``: UTF-16 where :func:`~arniqa.utils.textfiles.utf16` finds it (with
     its byte order mark, as TID2013's mos_with_names.txt circulates re-saved, or without), else UTF-8, with or
     without its BOM."""
     with open(path, "rb") as f:
