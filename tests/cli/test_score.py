@@ -62,6 +62,7 @@ def test_max_side_downscaling_is_one_warning_line_per_image(weights_dir, tmp_pat
                         "--max-side", 32, "--engine", "torch")  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [x for x in done.stderr.splitlines()[:-1] if not x.startswith("scoring ")]  # [-1]: fresh_cli's report
+    assert lines.pop() == "1 of 1 image has a warning (see the note column of the rows)"
     expected = f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"
     # a library's own warning may come too (timm 1.0.3 on torch 2.14: torch.jit.interface), as one line as well
     assert lines.count(expected) == 1 and all(line.startswith("warning: ") for line in lines), lines
@@ -1122,7 +1123,7 @@ def test_o_standard_output_or_error_redirected_to_a_file_writes_the_rows_there_a
         )
     try:
         assert done.returncode == 0, (done.stderr, out.read_text())
-        assert out.read_text().splitlines()[:2] == ["kept", "path,score,raw_score,error"]
+        assert out.read_text().splitlines()[:2] == ["kept", "path,score,raw_score,error,note"]
         assert [row["path"] for row in csv.DictReader(out.read_text().splitlines()[1:])] == [str(photo)]
         assert sorted(os.listdir(tmp_path)) == ["a.png", "s.csv"]  # no settings file, no lock beside the file
         assert existed or not settings.exists()
@@ -1204,10 +1205,12 @@ def test_a_library_of_animated_and_oversized_images_gets_five_warning_lines_of_e
     named = [f"warning: {tmp_path / f'a{k:02d}.gif'}{gif}" for k in range(5)]
     named += [f"warning: {tmp_path / f'b{k:02d}.png'}: 50x40 exceeds max_side=32; downscaled to 32x26 before scoring"
               for k in range(5)]  # fmt: skip
-    above = "(the first 5 are named above; ARNIQA_WARNINGS=all names every one)"
+    every = f"every one in the note column of {tmp_path / 's.csv'}"
+    above = f"(the first 5 are named above, {every}; ARNIQA_WARNINGS=all names every one)"
     assert sorted(lines[:10]) == sorted(named)  # decoding threads: either kind first
     assert lines[10:] == [
         "1 of 25 images could not be scored (see the error column)",
+        f"24 of 25 images have a warning (see the note column of {tmp_path / 's.csv'})",
         f"warning: 7 more images animated or multi-page, each scored on its first frame {above}",
         f"warning: 7 more images larger than max_side=32, each downscaled before scoring {above}",
     ]
