@@ -509,3 +509,31 @@ def test_an_absolute_path_is_held_once_in_its_key(tmp_path):
     assert [name for _, name, _ in images] == given[:4]  # a file named twice: one image
     assert [key for _, _, key in images] == [(os.path.abspath(path), 0) for path in given[:4]]
     assert all(key[0] is name for _, name, key in images[:3])
+
+
+def test_maps_csv_says_each_images_note_and_a_maps_csv_written_before_notes_keeps_its_columns(tmp_path, monkeypatch):
+    """An animated image mapped on its first frame was said on stderr only: its row of maps.csv now says so in its
+    note. A maps.csv of an arniqa before the note column (written here by hand) is kept with its own columns, its
+    rows whole, one head."""
+    import csv
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
+    frames[0].save("photos/anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (32, 24), (90, 90, 90)).save("photos/still.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    assert CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model]).exit_code == EXIT_OK
+    rows = list(csv.DictReader(open("maps/maps.csv", encoding="utf-8")))
+    assert [(r["path"], r["note"]) for r in rows] == [
+        ("photos/anim.gif", "an animated or multi-page image; its first frame is scored, the others are not"),
+        ("photos/still.png", ""),
+    ]
+    old = "path,map,mean,min,max,rows,cols,error\nphotos/gone.png,,,,,,,no such file\n"
+    os.mkdir("older")
+    open("older/maps.csv", "w", encoding="utf-8").write(old)
+    assert CliRunner().invoke(app, ["map", "photos/anim.gif", "-o", "older", *model]).exit_code == EXIT_OK
+    lines = list(csv.reader(open("older/maps.csv", encoding="utf-8")))
+    assert lines[0] == "path,map,mean,min,max,rows,cols,error".split(",") and all(len(r) == 8 for r in lines)
+    assert [r[0] for r in lines[1:]] == ["photos/gone.png", "photos/anim.gif"] and lines[2][1] == "anim.map.png"

@@ -35,7 +35,7 @@ def test_csv_append_keeps_one_header(tmp_path):
         w.write_row(result_row("a", 0.5, 3.0, None))
     with RowWriter(path, "csv", append=True) as w:
         w.write_row(result_row("b", None, None, "no such file"))
-    assert path.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nb,,,no such file\n"
+    assert path.read_text() == "path,score,raw_score,error,note\na,0.5,3.0,,\nb,,,no such file,\n"
     assert set(iter_done(path, "csv")) == {"a", "b"}
 
 
@@ -96,11 +96,11 @@ def test_write_scores_rows_in_order_and_failures_counted(tmp_path):
 
     out, ticks = tmp_path / "s.csv", []
     assert write_scores(Stub(), ["a", "bad", "c"], out, "csv", advance=lambda: ticks.append(1)) == 1
-    assert out.read_text() == "path,score,raw_score,error\na,0.5,3.0,\nbad,,,no such file\nc,2.5,5.0,\n"
+    assert out.read_text() == "path,score,raw_score,error,note\na,0.5,3.0,,\nbad,,,no such file,\nc,2.5,5.0,,\n"
     assert len(ticks) == 3
     assert write_scores(Stub(), ["a"], tmp_path / "raw.json", "json", scale=False) == 0
     assert json.loads((tmp_path / "raw.json").read_text()) == [
-        {"path": "a", "score": 3.0, "raw_score": 3.0, "error": None}
+        {"path": "a", "score": 3.0, "raw_score": 3.0, "error": None, "note": None}
     ]
 
 
@@ -518,3 +518,76 @@ def test_report_onto_a_descriptor_open_for_append_follows_what_the_file_holds(tm
     assert text.count("<!DOCTYPE html>") == 1 and '"a.png"' in text and '"b.png"' in text
     assert (done.stderr if stdout else done.stdout) == f"wrote {name} (2 rows)\n"
     assert sorted(os.listdir(tmp_path)) == ["log.txt", "scores.csv"]
+
+
+# The result file of an arniqa before the note column, as it wrote it: its head and rows, by hand (not by the code here)
+OLD_FILES = {
+    "csv": "path,score,raw_score,error\na.png,0.5,3.0,\nbad.png,,,no such file\n",
+    "json": '[\n{"path": "a.png", "score": 0.5, "raw_score": 3.0, "error": null},\n'
+    '{"path": "bad.png", "score": null, "raw_score": null, "error": "no such file"}\n]\n',
+    "jsonl": '{"path": "a.png", "score": 0.5, "raw_score": 3.0, "error": null}\n'
+    '{"path": "bad.png", "score": null, "raw_score": null, "error": "no such file"}\n',
+}
+OLD_EXPLAINED = "path,score,raw_score,error,explanation,severity\na.png,0.5,3.0,,blur 0.9,2.5\n"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_rows_appended_to_a_file_written_before_notes_keep_its_columns(tmp_path, fmt):
+    """A file of an arniqa before the note column is read and appended to with its own columns: one head per file, no
+    row of other columns; its rows read back as they were, and a retried row takes its place without a note."""
+    import csv
+    import io
+
+    from arniqa.cli.result_files import replace_rows
+
+    path = tmp_path / f"old.{fmt}"
+    path.write_text(OLD_FILES[fmt])
+    old = ["path", "score", "raw_score", "error"]
+    assert [r["path"] for r in read_rows(path, fmt)] == ["a.png", "bad.png"]
+    with RowWriter(path, fmt, append=True) as w:
+        w.write_row(result_row("c.gif", 0.25, 2.0, None, note="its first frame is scored"))
+    replace_rows(path, fmt, [result_row("bad.png", 0.75, 4.0, None, note="downscaled")])
+    text = path.read_text()
+    if fmt == "csv":
+        lines = list(csv.reader(io.StringIO(text)))
+        assert lines[0] == old and all(len(line) == 4 for line in lines)
+        assert lines[1:] == [["a.png", "0.5", "3.0", ""], ["bad.png", "0.75", "4.0", ""], ["c.gif", "0.25", "2.0", ""]]
+    else:
+        rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        assert [list(r) for r in rows] == [old] * 3
+        assert [(r["path"], r["score"]) for r in rows] == [("a.png", 0.5), ("bad.png", 0.75), ("c.gif", 0.25)]
+    assert set(iter_done(path, fmt)) == {"a.png", "bad.png", "c.gif"}
+
+
+def test_a_file_written_before_notes_with_explanations_is_appended_to_as_it_was(tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text(OLD_EXPLAINED)
+    columns = ("path", "score", "raw_score", "error", "explanation", "severity", "note")
+    with RowWriter(path, "csv", append=True, columns=columns) as w:
+        w.write_row(result_row("b.gif", 0.25, 2.0, None, columns, explanation="noise 0.8", severity=1.0, note="x"))
+    assert path.read_text() == OLD_EXPLAINED + "b.gif,0.25,2.0,,noise 0.8,1.0\n"
+    with pytest.raises(Exception, match="its columns are"):  # rows without explanations: refused as before
+        RowWriter(path, "csv", append=True)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_each_row_carries_its_note_in_every_format(tmp_path, fmt):
+    """The warnings about a file went to stderr only (the first 5 of each kind): a row now says its own in its note,
+    empty (null) when there are none, and reads back with it."""
+    from arniqa.cli.results import write_scores
+    from arniqa.inference import ItemResult
+
+    class Stub:  # what write_scores needs of a Scorer
+        def iter_scores(self, paths):
+            for i, p in enumerate(paths):
+                yield ItemResult(i, p, 0.5, 3.0, note="its first frame is scored" if p == "a.gif" else None)
+
+    out, noted = tmp_path / f"s.{fmt}", []
+    write_scores(Stub(), ["a.gif", "b.png"], out, fmt, noted=lambda: noted.append(1))
+    assert [(r["path"], r["note"] or None) for r in read_rows(out, fmt)] == [
+        ("a.gif", "its first frame is scored"),
+        ("b.png", None),
+    ]
+    assert len(noted) == 1
+    if fmt == "csv":
+        assert out.read_text().splitlines()[0] == "path,score,raw_score,error,note"

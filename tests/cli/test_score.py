@@ -62,6 +62,7 @@ def test_max_side_downscaling_is_one_warning_line_per_image(weights_dir, tmp_pat
                         "--max-side", 32, "--engine", "torch")  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [x for x in done.stderr.splitlines()[:-1] if not x.startswith("scoring ")]  # [-1]: fresh_cli's report
+    assert lines.pop() == "1 of 1 image has a warning (see the note column of the rows)"
     expected = f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"
     # a library's own warning may come too (timm 1.0.3 on torch 2.14: torch.jit.interface), as one line as well
     assert lines.count(expected) == 1 and all(line.startswith("warning: ") for line in lines), lines
@@ -1122,7 +1123,7 @@ def test_o_standard_output_or_error_redirected_to_a_file_writes_the_rows_there_a
         )
     try:
         assert done.returncode == 0, (done.stderr, out.read_text())
-        assert out.read_text().splitlines()[:2] == ["kept", "path,score,raw_score,error"]
+        assert out.read_text().splitlines()[:2] == ["kept", "path,score,raw_score,error,note"]
         assert [row["path"] for row in csv.DictReader(out.read_text().splitlines()[1:])] == [str(photo)]
         assert sorted(os.listdir(tmp_path)) == ["a.png", "s.csv"]  # no settings file, no lock beside the file
         assert existed or not settings.exists()
@@ -1204,10 +1205,12 @@ def test_a_library_of_animated_and_oversized_images_gets_five_warning_lines_of_e
     named = [f"warning: {tmp_path / f'a{k:02d}.gif'}{gif}" for k in range(5)]
     named += [f"warning: {tmp_path / f'b{k:02d}.png'}: 50x40 exceeds max_side=32; downscaled to 32x26 before scoring"
               for k in range(5)]  # fmt: skip
-    above = "(the first 5 are named above; ARNIQA_WARNINGS=all names every one)"
+    every = f"every one in the note column of {tmp_path / 's.csv'}"
+    above = f"(the first 5 are named above, {every}; ARNIQA_WARNINGS=all names every one)"
     assert sorted(lines[:10]) == sorted(named)  # decoding threads: either kind first
     assert lines[10:] == [
         "1 of 25 images could not be scored (see the error column)",
+        f"24 of 25 images have a warning (see the note column of {tmp_path / 's.csv'})",
         f"warning: 7 more images animated or multi-page, each scored on its first frame {above}",
         f"warning: 7 more images larger than max_side=32, each downscaled before scoring {above}",
     ]
@@ -1223,3 +1226,37 @@ def test_rows_and_report_both_on_standard_output_are_refused(tiny, folder, tmp_p
         assert r.exit_code == EXIT_USAGE and r.stdout == ""
         said = f"--html {html} is standard output, where the rows go; write the rows or the report to a file (-o FILE)"
         assert said in r.stderr
+
+
+def test_each_row_says_its_warnings_in_its_note_and_a_file_of_an_older_arniqa_keeps_its_columns(tiny, tmp_path):
+    """Engineers read the result file, not stderr, whose per-file warnings stop after the first 5 of each kind:
+    each row now carries its own in the note column (empty when none), and the end says how many have one and
+    where. A file an older arniqa wrote (its head and rows written here by hand) is resumed, retried and reported
+    with its own columns: no note column added, no row of other columns."""
+    frames = [Image.new("RGB", (30, 20), (c, 90, 200 - c)) for c in (10, 150)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    _img(tmp_path / "big.png", 64, 48, 1)
+    _img(tmp_path / "still.png", 20, 20, 2)
+    images = [tmp_path / n for n in ("anim.gif", "big.png", "still.png")]
+    common = ["--protocol", "whole", "--max-side", 32]
+    r = _run([*images, *common, "-o", tmp_path / "new.csv"])
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "new.csv", encoding="utf-8")))
+    assert [row["note"] for row in rows] == [
+        "an animated or multi-page image; its first frame is scored, the others are not",
+        "64x48 exceeds max_side=32; downscaled to 32x24 before scoring",
+        "",
+    ]
+    assert f"2 of 3 images have a warning (see the note column of {tmp_path / 'new.csv'})" in r.stderr
+
+    old = tmp_path / "old.csv"
+    head = "path,score,raw_score,error"
+    old.write_text(f"{head}\n{images[0]},,,image file is truncated\n{images[1]},0.5,3.0,\n", encoding="utf-8")
+    r = _run([*images, *common, "-o", old, "--resume", "--retry-failed"])
+    assert r.exit_code == 0, r.stderr
+    lines = list(csv.reader(open(old, encoding="utf-8")))
+    assert lines[0] == head.split(",") and all(len(line) == 4 for line in lines)
+    assert [line[0] for line in lines[1:]] == list(map(str, images)) and lines[1][3] == "" and lines[2][2] == "3.0"
+    assert f"{old} was written by an older arniqa, without a note column" in r.stderr
+    r = CliRunner().invoke(app, ["report", str(old), "-o", str(tmp_path / "old.html")])
+    assert r.exit_code == 0, r.stderr

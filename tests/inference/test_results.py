@@ -33,10 +33,10 @@ def test_a_result_gives_rows_for_json_and_pandas_as_an_explanation_does():
     pd = pytest.importorskip("pandas")
     r = ScoreResult(torch.tensor([0.25, 0.5]), torch.tensor([2.0, 3.0]), sources=["a.jpg", "<input 1>"])
     expected = [
-        {"source": "a.jpg", "score": 0.25, "raw_score": 2.0},
-        {"source": "<input 1>", "score": 0.5, "raw_score": 3.0},
+        {"source": "a.jpg", "score": 0.25, "raw_score": 2.0, "note": None},
+        {"source": "<input 1>", "score": 0.5, "raw_score": 3.0, "note": None},
     ]
     assert json.loads(json.dumps(r.rows())) == expected
-    assert all(type(v) in (str, float) for row in r.rows() for v in row.values())
+    assert all(type(v) in (str, float, type(None)) for row in r.rows() for v in row.values())
     assert pd.DataFrame(r.rows()).to_dict("records") == expected
     assert ScoreResult(torch.zeros(0), torch.zeros(0)).rows() == []

@@ -622,3 +622,15 @@ def test_a_photo_on_another_drive_is_linked_by_its_file_url(monkeypatch):
         "",
         "",
     )
+
+
+def test_each_scored_row_shows_its_note_and_a_file_without_notes_shows_none(tmp_path):
+    """The report's table had no place for a row's note (its first frame scored, downscaled)."""
+    rows = [
+        {"path": "a.gif", "score": "0.5", "raw_score": "3.0", "error": "", "note": "its first frame is scored"},
+        {"path": "b.png", "score": "0.25", "raw_score": "2.0", "error": ""},  # a file of an older arniqa
+    ]
+    text = report(rows, tmp_path, thumbnails="none").html
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
+    assert [r[6] for r in data["rows"]] == ["its first frame is scored", ""]
+    assert "<th>note</th>" in text

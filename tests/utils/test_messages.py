@@ -121,3 +121,48 @@ def test_the_line_of_a_refused_file_is_path_problem_and_what_to_do():
     e = ImageError("a/b.jpg", "no such file", "check the path")  # an image's error is that line, its reason the rest
     assert (str(e), e.reason) == ("a/b.jpg: no such file; check the path", "no such file; check the path")
     assert str(ImageError("", "an empty path")) == "'': an empty path"
+
+
+def test_a_files_note_is_its_warnings_without_its_name_and_the_summary_says_where_every_one_is(monkeypatch):
+    """The line summing up the warnings not printed said only ARNIQA_WARNINGS=all; where the rows carry every one (the
+    note column of a result file) it says so too, for that run only."""
+    import threading
+
+    from arniqa.utils.messages import SHOWN_PER_KIND, held_warnings, note, notes_in, noting, warn_file
+
+    monkeypatch.setattr(warnings, "showwarning", show_warning)
+    monkeypatch.delenv("ARNIQA_WARNINGS", raising=False)
+    kept: dict[str, list[str]] = {}
+
+    def read(name: str) -> None:  # a decoding thread: its own file's warnings only
+        with noting() as notes:
+            warn_file(f"{name}: downscaled", "downscaled")
+            warn_file(f"{name}: first frame", "first frame")
+            warn_file(f"{name}: downscaled", "downscaled")
+        kept[name] = notes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        threads = [threading.Thread(target=read, args=(f"{i}.gif",)) for i in range(SHOWN_PER_KIND + 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        warn_file("outside.gif: downscaled", "downscaled")  # no noting(): no file's note
+    assert kept == {
+        f"{i}.gif": [f"{i}.gif: {w}" for w in ("downscaled", "first frame", "downscaled")] for i in range(7)
+    }
+    assert note(kept["0.gif"], "0.gif") == "downscaled; first frame"  # each once, without the name the row says
+    assert note([], "0.gif") is None and note(["a\nb.gif: x\ny"], "a\nb.gif") == "x\\x0ay"
+    held_warnings()
+    monkeypatch.setattr(warnings, "showwarning", show_warning)
+    notes_in("the note column of s.csv")
+    for i in range(SHOWN_PER_KIND + 1):
+        warn_file(f"{i}.gif: downscaled", "downscaled")
+    assert held_warnings() == [
+        f"warning: 1 more image downscaled (the first {SHOWN_PER_KIND} are named above, every one in the note column "
+        "of s.csv; ARNIQA_WARNINGS=all names every one)"
+    ]
+    for i in range(SHOWN_PER_KIND + 1):
+        warn_file(f"{i}.gif: downscaled", "downscaled")
+    assert "note column" not in held_warnings()[0]  # the next run's rows are not in that file

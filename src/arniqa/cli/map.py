@@ -48,7 +48,9 @@ from .command import (
 )
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last chunk of every PNG file: no data, its CRC
-MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error")
+# note: the warnings about the image (its first frame mapped), as score's result files have (cli/result_files)
+MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error", "note")
+BEFORE_NOTES = MAP_COLUMNS[:-1]  # the columns of a maps.csv of an older arniqa, which it keeps
 MAPS_KEPT = "the maps written are kept and listed in maps.csv, and --resume goes on from them"
 
 
@@ -100,6 +102,7 @@ def map_images(
     from ..inference.listing import ListError
     from ..inference.maps import check_options
     from ..utils.console import progress_bar
+    from ..utils.messages import notes_in
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
     from .score import model_settings, none_resumed, resuming
@@ -130,9 +133,11 @@ def map_images(
     # one writer: a second arniqa map into DIR is refused at start; a DIR made here and left empty is removed
     with output_folders(output), writing(output), output_lock(output):
         try:  # before the model loads
-            rows = _earlier_rows(output / "maps.csv")
+            rows, listed = _earlier_rows(output / "maps.csv")
         except ValueError as e:
             fail(str(e))
+        if listed == MAP_COLUMNS:
+            notes_in(f"the note column of {output / 'maps.csv'}")
         model = checkpoint or DEFAULT_MODEL
         try:
             with loading(model, lambda e: load_advice(model, engine, device, error=e)):
@@ -183,7 +188,7 @@ def map_images(
 
             try:
                 with quiet_bar(bar):
-                    failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes, advance)
+                    failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes, advance, listed)
             except OSError as e:  # the maps written are kept: --resume goes on from them
                 if e.errno not in NO_SPACE:
                     raise
@@ -271,18 +276,26 @@ def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
 
 
 def _write_maps(
-    scorer, todo: list, output: Path, options: dict, rows: dict[tuple, list], suffixes: list[str], advance
+    scorer,
+    todo: list,
+    output: Path,
+    options: dict,
+    rows: dict[tuple, list],
+    suffixes: list[str],
+    advance,
+    columns: tuple[str, ...] = MAP_COLUMNS,
 ) -> tuple[int, int]:
     """Each ``todo`` image's (file, name, key: :func:`_images`) map into ``output`` and its row of maps.csv,
     which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`); returns how many could not be
     mapped and how many earlier rows were kept. Every file is written whole or not at all (a full disk leaves the
     maps of an earlier run whole), and maps.csv lists only maps written whole. ``suffixes``: :func:`_suffixes`;
-    ``advance(n)`` after the n-th file."""
+    ``advance(n)`` after the n-th file; ``columns``: maps.csv's (an older arniqa's keeps its own, without the note)."""
     import numpy as np
 
     from ..data.images import ImageError
     from ..inference.inputs import as_image
     from ..inference.maps import overlay, quality_map
+    from ..utils.messages import note, noting
 
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
@@ -293,7 +306,7 @@ def _write_maps(
     used = set(stems.values())
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
-    atomic_write(listing, text_writer(_csv_lines(rows.values())))
+    atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))
     fd = os.open(listing, os.O_WRONLY)
     try:
         end = os.fstat(fd).st_size
@@ -302,7 +315,8 @@ def _write_maps(
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
                 stem = _unique(Path(name).stem, used, output, longest)
             try:
-                image = as_image(item, name)
+                with noting() as notes:
+                    image = as_image(item, name)
                 qmap = quality_map(scorer, image, **options)
             except (ImageError, ValueError, RuntimeError) as e:
                 failed += 1
@@ -322,12 +336,13 @@ def _write_maps(
                     _drop_group_maps(output, stem)
                 row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
+            row.append(note(notes, name) or "")
             rows[image_key] = row  # an image mapped before: its row replaced where it was
-            end = write_whole(fd, csv_line(row).encode("utf-8"), end, str(listing))
+            end = write_whole(fd, csv_line(row[: len(columns)]).encode("utf-8"), end, str(listing))
             advance(n)
     finally:
         os.close(fd)
-        atomic_write(listing, text_writer(_csv_lines(rows.values())))  # one row per image, also when stopped
+        atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))  # one row per image, also when stopped
     return failed, kept
 
 
@@ -383,21 +398,24 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool
     return partial(write_settings, listing, mixed_settings(known, settings))
 
 
-def _earlier_rows(listing: Path) -> dict[tuple[str, int], list]:
-    """The rows of the maps.csv an earlier run left (:func:`_listed`); {} when there is none. ValueError (one line)
-    for a file of that name that arniqa map did not write."""
+def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], list], tuple[str, ...]]:
+    """The rows of the maps.csv an earlier run left (:func:`_listed`; {} when there is none), each with a note, and
+    its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). ValueError (one line) for a file of
+    that name that arniqa map did not write."""
     if not listing.is_file():
-        return {}
+        return {}, MAP_COLUMNS
     try:
         with open(listing, newline="", encoding="utf-8") as f:
             lines = list(csv.reader(f))
     except (UnicodeDecodeError, csv.Error):
         lines = [[]]
-    if lines and lines[0] != list(MAP_COLUMNS):
+    if lines and lines[0] not in (list(MAP_COLUMNS), list(BEFORE_NOTES)):
         raise ValueError(
             f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
         )
-    return _listed(lines[1:])
+    if lines and lines[0] == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note
+        return _listed([r + [""] for r in lines[1:] if len(r) == len(BEFORE_NOTES)]), BEFORE_NOTES
+    return _listed(lines[1:]), MAP_COLUMNS
 
 
 def _listed(records: list[list[str]]) -> dict[tuple[str, int], list]:
@@ -435,9 +453,9 @@ def _drop_group_maps(output: Path, stem: str) -> None:
     groups.unlink()
 
 
-def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    """The lines of maps.csv (:func:`~arniqa.utils.textfiles.csv_line`): its header, then ``rows``, one at a time
-    (200,000 rows are never one string)."""
-    yield csv_line(MAP_COLUMNS)
+def _csv_lines(rows: Iterable[list], columns: tuple[str, ...]) -> Iterator[str]:
+    """The lines of maps.csv (:func:`~arniqa.utils.textfiles.csv_line`) of ``columns``: its header, then ``rows``,
+    one at a time (200,000 rows are never one string)."""
+    yield csv_line(columns)
     for row in rows:
-        yield csv_line(row)
+        yield csv_line(row[: len(columns)])

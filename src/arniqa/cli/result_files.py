@@ -2,9 +2,11 @@
 back (:func:`read_rows`, :func:`iter_done`, streamed), and the record of the settings its rows were scored with
 (:func:`settings_file`, checked by ``--resume``).
 
-Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``), and with ``--explain``
-:data:`EXPLAIN_COLUMNS`. Each row is written whole (:class:`arniqa.cli.results.RowWriter`); a torn last row (a
-crash in the middle of a write) is not counted when a file is read back, and is cut away before appending. A
+Rows have the columns :data:`COLUMNS` (``path, score, raw_score, error``), with ``--explain`` the
+:data:`EXPLAIN_COLUMNS`, and last the :data:`NOTE_COLUMNS` (:func:`result_columns`). A file an older arniqa wrote,
+without the note, keeps its columns when rows are appended to it (:data:`KNOWN_COLUMNS`). Each row is written
+whole (:class:`arniqa.cli.results.RowWriter`); a torn last row (a crash in the middle of a write) is not counted
+when a file is read back, and is cut away before appending. A
 JSON file is an array with one row object per line; a JSON Lines file is one row object per line, nothing
 else. Paths in any bytes are written losslessly (:func:`escape_name`). Write errors are :class:`OutputError`,
 naming the file.
@@ -32,8 +34,20 @@ from ..utils.messages import printable
 from ..utils.names import count
 from ..utils.textfiles import csv_line, escape_name, unescape_name
 
-COLUMNS = ("path", "score", "raw_score", "error")
+COLUMNS = ("path", "score", "raw_score", "error")  # the first columns of every result file
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
+# last: the warnings about the file (its first frame scored, downscaled: utils/messages.note), empty when none
+NOTE_COLUMNS = ("note",)
+
+
+def result_columns(explain: bool = False, note: bool = True) -> tuple[str, ...]:
+    """The columns of a result file, in order: with ``explain``, the :data:`EXPLAIN_COLUMNS`; ``note=False``: a file
+    of arniqa before the :data:`NOTE_COLUMNS`."""
+    return COLUMNS + (EXPLAIN_COLUMNS if explain else ()) + (NOTE_COLUMNS if note else ())
+
+
+# the columns of the result files arniqa reads and appends to: this version's, and those written before notes
+KNOWN_COLUMNS = tuple(result_columns(explain, note) for note in (True, False) for explain in (False, True))
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # the formats a file's name implies
 FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines"}  # the formats, as lines name them
 FORMATS = tuple(FORMAT_NAMES)
@@ -58,6 +72,10 @@ OTHER_FORMATS = {
     ".zst": "zstd-compressed",
     ".zip": "zip",
 }
+
+
+_HEADS = tuple(",".join(columns) for columns in KNOWN_COLUMNS)  # a CSV file's first line
+_KNOWN_SETS = tuple(set(columns) for columns in KNOWN_COLUMNS)  # a JSON row's keys
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None) -> str:
@@ -154,12 +172,14 @@ def _scan(path: Path, fmt: str) -> _Existing:
     return _Existing(rows, end)
 
 
-def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> tuple[int, int]:
-    """The number of complete rows of a result file and the byte offset just after the last one (0:
-    nothing to keep), read as a stream (no row is held). ``columns``: those the rows must have (a file
-    with the other columns, with or without :data:`EXPLAIN_COLUMNS`, is an :class:`OutputError`)."""
+def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> tuple[int, int, tuple[str, ...] | None]:
+    """The number of complete rows of a result file, the byte offset just after the last one (0: nothing to
+    keep), and its columns (:func:`file_columns`), read as a stream (no row is held). ``columns``: those the rows
+    must have, or have but for the :data:`NOTE_COLUMNS` (a file with the other columns, with or without
+    :data:`EXPLAIN_COLUMNS`, is an :class:`OutputError`)."""
     rows = end = 0
-    for row, end in _iter_scan(path, fmt, columns):
+    head: list = []
+    for row, end in _iter_scan(path, fmt, columns, head=head):
         rows += row is not None
     if _rows_after(path, fmt, end) > 1:
         raise OutputError(
@@ -167,7 +187,15 @@ def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
             "cut short tears only its last row: an edit?); --resume would cut them all away: fix or delete that "
             "row, or choose another output"
         )
-    return rows, end
+    return rows, end, head[0] if head else None
+
+
+def file_columns(path: str | os.PathLike, fmt: str) -> tuple[str, ...] | None:
+    """The columns of the result file ``path`` (one of :data:`KNOWN_COLUMNS`), by its header (CSV) or first row
+    (JSON, JSON Lines); None when it has none yet (no file, or no whole header or first row)."""
+    head: list = []
+    next(_iter_scan(Path(path), fmt, head=head), None)
+    return head[0] if head else None
 
 
 def _rows_after(path: Path, fmt: str, end: int) -> int:
@@ -195,16 +223,18 @@ def _records(lines: Iterator[str]) -> Iterator[list[str]]:
 
 
 def _iter_scan(
-    path: Path, fmt: str, columns: tuple[str, ...] | None = None, source=None
+    path: Path, fmt: str, columns: tuple[str, ...] | None = None, source=None, head: list | None = None
 ) -> Iterator[tuple[dict | None, int]]:
     """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
     as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
     CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
     its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an object ended by
     its newline (a JSON Lines file has no header: its first row takes the header's place in the checks). The rows
-    after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too;
-    ``columns``: those the file must have (else :class:`OutputError`); ``source``: the file's lines, open already (else
-    ``path`` is opened and closed)."""
+    after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too, and
+    files of this version the :data:`NOTE_COLUMNS`; ``columns``: those the file must have, or have but for the
+    note (else :class:`OutputError`); ``source``: the file's lines, open already (else ``path`` is opened and closed);
+    ``head``: a list that receives the file's columns (of :data:`KNOWN_COLUMNS`) before the first row is yielded,
+    when they are known."""
     opened = source is None
     if opened:
         try:
@@ -218,31 +248,37 @@ def _iter_scan(
         first = next(lines, None)
         if first is None:
             return
-        head, whole = first[0].rstrip("\r\n"), first[0].endswith("\n")
+        first_line, whole = first[0].rstrip("\r\n"), first[0].endswith("\n")
         if fmt == "jsonl":  # no header: its first row stands in the header's place
-            found = tuple(row) if whole and (row := _json_row(head)) is not None else None
+            found = tuple(row) if whole and (row := _json_row(first_line)) is not None else None
             known = found is not None
         else:
-            known = head in ((",".join(COLUMNS), ",".join(COLUMNS + EXPLAIN_COLUMNS)) if fmt == "csv" else ("[",))
-            found = tuple(head.split(",")) if fmt == "csv" and whole else None
+            known = first_line in (_HEADS if fmt == "csv" else ("[",))
+            found = tuple(first_line.split(",")) if fmt == "csv" and whole else None
         if whole and not known:
             line = first[0].rstrip()[:40]
             binary = any(c == "\x00" or "\udc80" <= c <= "\udcff" for c in line)  # NUL, or bytes that are not UTF-8
             what = "it holds binary data, such as an image's" if binary else f"its first line is {line!r}"
             raise NotAResultFile(f"{printable(str(path))}: not an arniqa {fmt} result file ({what})")
-        if fmt == "json" and columns is not None:  # the columns of its first row
+        if fmt == "json" and (columns is not None or head is not None):  # the columns of its first row
             second = next(lines, None)
             if second is not None:
                 with suppress(json.JSONDecodeError, AttributeError):
                     found = tuple(parse_json(second[0].strip().rstrip(",")).keys())
                 lines = chain([second], lines)
-        if columns is not None and found is not None and set(found) != set(columns):
+        if (
+            columns is not None
+            and found is not None
+            and set(found) not in (set(columns), set(columns) - {*NOTE_COLUMNS})
+        ):
             raise OutputError(
                 f"{printable(str(path))}: its columns are {', '.join(found)}, not "
                 f"{', '.join(columns)}; resume with the same --explain setting, or choose another output"
             )
+        if head is not None and found is not None:
+            head.append(next(c for c in KNOWN_COLUMNS if set(c) == set(found)))
         if fmt == "csv":
-            yield from _scan_csv(chain([first], lines), found or COLUMNS)
+            yield from _scan_csv(chain([first], lines), found or result_columns())
         else:
             yield from _scan_json(first, lines) if fmt == "json" else _scan_jsonl(chain([first], lines))
 
@@ -258,9 +294,7 @@ def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
         raise read_error(path, e) from None
 
 
-def _scan_csv(
-    lines: Iterator[tuple[str, int]], columns: tuple[str, ...] = COLUMNS
-) -> Iterator[tuple[dict | None, int]]:
+def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...]) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
     def feed():
@@ -277,16 +311,7 @@ def _scan_csv(
             if i == 0:  # the header was checked by _iter_scan
                 yield None, last[1]
             else:
-                yield (
-                    {
-                        "path": unescape_name(record[0]),
-                        "score": record[1],
-                        "raw_score": record[2],
-                        "error": record[3],
-                        **dict(zip(columns[len(COLUMNS) :], record[len(COLUMNS) :])),
-                    },
-                    last[1],
-                )
+                yield {**dict(zip(columns, record)), "path": unescape_name(record[0])}, last[1]
     except csv.Error:  # a quote left open: cut inside a quoted field
         return
 
@@ -324,38 +349,43 @@ def _json_row(text: str) -> dict | None:
         row = parse_json(text)
     except json.JSONDecodeError:
         return None
-    if not isinstance(row, dict) or set(row) not in (set(COLUMNS), set(COLUMNS + EXPLAIN_COLUMNS)):
+    if not isinstance(row, dict) or set(row) not in _KNOWN_SETS:
         return None
     scores = (row["score"], row["raw_score"])
     numbers = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in scores)
-    return row if numbers and isinstance(row["path"], str) and isinstance(row["error"], (str, type(None))) else None
+    texts = all(isinstance(row.get(c), (str, type(None))) for c in ("error", *NOTE_COLUMNS))
+    return row if numbers and texts and isinstance(row["path"], str) else None
 
 
 def result_row(
-    path: str, score: float | None, raw_score: float | None, error: str | None, columns=COLUMNS, **extra
+    path: str, score: float | None, raw_score: float | None, error: str | None, columns=None, **extra
 ) -> dict:
-    """One row of ``columns`` (``extra``: the values of those after :data:`COLUMNS`), as a dict."""
+    """One row of ``columns`` (default: :func:`result_columns`; ``extra``: the values of those after
+    :data:`COLUMNS`), as a dict."""
+    columns = result_columns() if columns is None else columns
     row = {"path": path, "score": score, "raw_score": raw_score, "error": error, **extra}
     return {c: row.get(c) for c in columns}
 
 
-def row_text(row: dict, fmt: str, columns=COLUMNS) -> str:
-    """``row`` (:func:`result_row`) as its text in a result file of ``fmt``: a CSV record or a JSON Lines line, each
-    ended by its newline, or a JSON object (the writer puts the separators of the array between them)."""
+def row_text(row: dict, fmt: str, columns: tuple[str, ...]) -> str:
+    """``row`` (:func:`result_row`) as its text in a result file of ``fmt`` with ``columns`` (a value of another
+    column left out): a CSV record or a JSON Lines line, each ended by its newline, or a JSON object (the writer
+    puts the separators of the array between them)."""
     if fmt == "csv":
         fields = [_number(row["score"]), _number(row["raw_score"]), *map(row.get, columns[3:])]
         return csv_line([escape_name(row["path"]), *("" if v is None else printable(str(v)) for v in fields)])
-    return json.dumps(row) + ("\n" if fmt == "jsonl" else "")
+    return json.dumps({c: row.get(c) for c in columns}) + ("\n" if fmt == "jsonl" else "")
 
 
 def _number(v: float | None) -> str | None:
     return None if v is None else repr(float(v))
 
 
-def replace_rows(path: Path, fmt: str, rows: Iterable[dict], columns=COLUMNS) -> None:
+def replace_rows(path: Path, fmt: str, rows: Iterable[dict]) -> None:
     """Rewrite the result file ``path`` (whole, or not at all) with its error rows replaced, where they were, by
-    ``rows`` (failed rows retried, in the order they were scored): each row of ``rows`` replaces the first error row
-    of its path not yet replaced; the other rows stay as they were, byte for byte. ``rows`` is read as the file is:
+    ``rows`` (failed rows retried, in the order they were scored, written with the file's columns): each row of
+    ``rows`` replaces the first error row of its path not yet replaced; the other rows stay as they were, byte for
+    byte. ``rows`` is read as the file is:
     in the file's order (a --resume that matched its rows one by one) nothing is held; rows met ahead of their
     place are held until it comes. :class:`OutputError` when it cannot be written."""
 
@@ -376,12 +406,12 @@ def replace_rows(path: Path, fmt: str, rows: Iterable[dict], columns=COLUMNS) ->
 
         with open(path, "rb") as old, open(tmp, "wb") as new:
             source = _Kept(old)  # the file is read once: scanned, and its bytes kept for the copy
-            start = 0
-            for row, end in _iter_scan(path, fmt, source=source):
+            start, head = 0, []
+            for row, end in _iter_scan(path, fmt, source=source, head=head):
                 text = source.take(end - start)
                 if row is not None and row["error"] and (again := retried(row["path"])) is not None:
                     separator = text[: text.index(b"{")] if fmt == "json" else b""  # the array's, before the object
-                    text = separator + row_text(again, fmt, columns).encode("utf-8")
+                    text = separator + row_text(again, fmt, head[0]).encode("utf-8")
                 new.write(text)
                 start = end
             new.write(source.take(len(source.kept)))  # what was read past the rows, then what follows

@@ -19,12 +19,12 @@ from ..utils.files import write_whole
 from ..utils.messages import printable
 from ..utils.names import count
 from .result_files import (
-    COLUMNS,
     EXPLAIN_COLUMNS,
     OutputError,
     count_rows,
     format_for,
     output_error,
+    result_columns,
     result_row,
     row_text,
     why,
@@ -72,24 +72,27 @@ def write_scores(
     opened: Callable[[], object] = lambda: None,
     hold: Container[str] = (),
     held: Callable[[dict], object] | None = None,
+    noted: Callable[[], object] = lambda: None,
 ) -> int:
     """Score ``paths`` with ``scorer`` (an :class:`arniqa.inference.Scorer`) into ``target``, one row per
     path in order (``score`` scaled, or raw when ``scale`` is False; failures get an error row), calling
-    ``advance()`` after each row. ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
+    ``advance()`` after each row, ``noted()`` after each row with a note (:func:`~arniqa.utils.messages.note`: in the
+    note column, which a file written before it has not, :data:`~arniqa.cli.result_files.KNOWN_COLUMNS`).
+    ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
     ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
     writing (emptied, or cut back to its last complete row), before the first row. The rows of the paths in ``hold`` go
     to ``held(row)``, not into ``target`` (failed rows retried, set aside in a
     :class:`~arniqa.cli.result_files.Spool`: :func:`~arniqa.cli.result_files.replace_rows` puts them in their
     place). Returns the number of paths that could not be scored."""
     failed = 0
-    columns = COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS
     if explain:
         from ..inference.explaining import describe, top_labels  # here: it imports torch
-    with RowWriter(target, fmt, append=append, columns=columns) as writer:
+    with RowWriter(target, fmt, append=append, columns=result_columns(explain)) as writer:
         opened()
+        columns = writer.columns  # an older file's, appended to
         results = scorer.iter_scores(paths, explain=True) if explain else scorer.iter_scores(paths)
         for r in results if paths else ():
-            extra = dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}
+            extra = {**(dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}), "note": r.note}
             if r.error is not None:
                 row = result_row(r.source, None, None, r.error, columns, **extra)
             else:
@@ -98,9 +101,12 @@ def write_scores(
                     extra = {
                         "explanation": describe(top_labels(scorer.explainer.labels, probs)),
                         "severity": round(severity, 2),
+                        "note": r.note,
                     }
                 row = result_row(r.source, r.score if scale else r.raw_score, r.raw_score, None, columns, **extra)
             failed += r.error is not None
+            if r.note is not None:
+                noted()
             if r.source in hold:
                 held(row)
             else:
@@ -118,7 +124,8 @@ class RowWriter:
     fails (disk full, file size limit) is cut back to the last complete row and raised as
     :class:`OutputError`. ``append=True`` continues an existing file of the same format: its rows up to
     the last complete one are kept, anything after them (a torn last row, a JSON file's closing
-    ``]``) is truncated away. Use as a context manager, or call :meth:`close`.
+    ``]``) is truncated away, and its rows' columns are kept (:attr:`columns`: a file written before the note
+    column gets rows without it). Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -126,15 +133,17 @@ class RowWriter:
         target: str | os.PathLike | TextIO,
         fmt: str = "csv",
         append: bool = False,
-        columns: tuple[str, ...] = COLUMNS,
+        columns: tuple[str, ...] | None = None,
     ) -> None:
         self.fmt = format_for(None, fmt)
-        self.columns = columns
+        self.columns = result_columns() if columns is None else columns
         self.count = 0
         self._broken = False
         if isinstance(target, (str, os.PathLike)):
             self.name = str(target)
-            self.existing, self.end = count_rows(Path(target), self.fmt, columns) if append else (0, 0)
+            self.existing, self.end, kept = count_rows(Path(target), self.fmt, self.columns) if append else (0, 0, None)
+            if self.end and kept is not None:  # rows (or a header) kept: their columns
+                self.columns = kept
             try:
                 self._fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o666)
             except OSError as e:
@@ -147,7 +156,7 @@ class RowWriter:
             if self.stream is None:
                 os.ftruncate(self._fd, self.end)
             if self.end == 0 and self.fmt != "jsonl":  # JSON Lines: no header
-                self._put(",".join(columns) + "\n" if self.fmt == "csv" else "[\n")
+                self._put(",".join(self.columns) + "\n" if self.fmt == "csv" else "[\n")
         except (OSError, OutputError) as e:
             self._broken = True
             self.close(quiet=True)

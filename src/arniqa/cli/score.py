@@ -12,7 +12,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.names import count, option
+from ..utils.names import agree, count, option
 from ..utils.streams import descriptor, is_stream, open_stream, stream_kind
 from .command import (
     EXIT_FAILED,
@@ -151,12 +151,13 @@ def score(
     from ..inference.listing import ListError, iter_inputs, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.locks import lock_file
+    from ..utils.messages import notes_in
     from .result_files import (
-        COLUMNS,
-        EXPLAIN_COLUMNS,
+        NOTE_COLUMNS,
         NotAResultFile,
         OutputError,
         Spool,
+        file_columns,
         iter_done,
         output_format,
         read_rows,
@@ -311,6 +312,11 @@ def score(
                 counts.update(["scored"])
                 bar.update(task, advance=1, done=count(counts["scored"], "image"))
 
+            # where the rows' notes go: the note column, which a file of an older arniqa, appended to, has not
+            older = resume and not set(NOTE_COLUMNS) <= set(file_columns(output, fmt) or NOTE_COLUMNS)
+            noted_in = None if older else f"the note column of {'the rows' if output is None else output}"
+            notes_in(noted_in)
+
             rows = None if html is None or resume else []  # for the report (resumed: the whole file, at the end)
             target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout
             if output is None:
@@ -332,9 +338,10 @@ def score(
                     opened=opened,
                     hold=retry,
                     held=held.add if retry_failed else None,
+                    noted=lambda: counts.update(["noted"]),
                 )
                 if held:
-                    replace_rows(output, fmt, held, COLUMNS + EXPLAIN_COLUMNS if explain else COLUMNS)
+                    replace_rows(output, fmt, held)
             except OutputError as e:
                 fail(str(e))
             except load_failed as e:  # said as the load here says it (the rows written are kept)
@@ -371,6 +378,13 @@ def score(
         err.print(
             f"{failed + counts['resumed failed']} of {count(total, 'image')} could not be scored{before} "
             "(see the error column)",
+            style="yellow",
+        )
+    if counts["noted"]:
+        where = f"see {noted_in}" if noted_in else f"{output} was written by an older arniqa, without a note column"
+        err.print(
+            f"{counts['noted']} of {count(counts['scored'], 'image')} {agree(counts['noted'], 'has', 'have')} a "
+            f"warning ({where})",
             style="yellow",
         )
     if summary := skipped_summary(skipped, broken, "score"):

@@ -21,7 +21,8 @@ class ScoreResult:
     to ``features.mean(1)`` (the regressor is linear, so this is the mean of the view scores).
     ``sources``: each input's name, as :class:`ItemResult` names it (its path, or ``<input i>``), so
     ``zip(r.sources, r)`` pairs them: iterating gives the scores as floats, as ``tolist()``; ``rows()`` gives a
-    dict per image, as :class:`~arniqa.inference.explaining.Explanation`'s. One image's result is a number to
+    dict per image, as :class:`~arniqa.inference.explaining.Explanation`'s. ``notes``: each input's
+    :attr:`ItemResult.note` (None: none). One image's result is a number to
     ``float()`` and to format (``f"{r:.3f}"``).
     """
 
@@ -29,6 +30,7 @@ class ScoreResult:
     raw_scores: torch.Tensor
     features: torch.Tensor | None = None
     sources: list[str] = field(default_factory=list, repr=False)  # left out: thousands of paths would flood a REPL
+    notes: list[str | None] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -51,11 +53,12 @@ class ScoreResult:
 
     def rows(self) -> list[dict]:
         """One dict of plain values per image, as ``arniqa score`` writes its row (``source``, ``score``,
-        ``raw_score``; no ``error``: ``score()`` raises the first input's): for ``json.dumps`` or
+        ``raw_score``, ``note``; no ``error``: ``score()`` raises the first input's): for ``json.dumps`` or
         ``pandas.DataFrame(r.rows())``."""
+        notes = self.notes or [None] * len(self)
         return [
-            {"source": source, "score": score, "raw_score": raw}
-            for source, score, raw in zip(self.sources, self.tolist(), self.raw_scores.tolist())
+            {"source": source, "score": score, "raw_score": raw, "note": note}
+            for source, score, raw, note in zip(self.sources, self.tolist(), self.raw_scores.tolist(), notes)
         ]
 
 
@@ -68,6 +71,7 @@ class ItemResult:
     score: float | None = None
     raw_score: float | None = None
     error: str | None = None  # the reason, without the source name
+    note: str | None = None  # what was done to it besides (its first frame scored, downscaled), without the name
     features: torch.Tensor | None = None  # (V, 4096) when requested
     explanation: tuple[torch.Tensor, float] | None = None  # (probabilities (G,), severity) when requested
     exception: Exception | None = field(default=None, repr=False)

@@ -30,7 +30,7 @@ from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
-from ..utils.messages import warn_file
+from ..utils.messages import note, noting, warn_file
 from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, out_of_memory, resolve_device
 from .inputs import as_image, resized, source_name, split_inputs
@@ -74,12 +74,13 @@ class _Prepared:
     full: np.ndarray | torch.Tensor | None = None  # (V, 3, h, w): arrays from PIL images, tensors from tensors
     half: np.ndarray | torch.Tensor | None = None
     exception: Exception | None = None
+    note: str | None = None  # its warnings (utils/messages.note)
 
     def failed(self) -> ItemResult:
         """The error row; its error is the reason alone, without the source name the exception begins with."""
         e = self.exception
         reason = e.reason if isinstance(e, ImageError) else str(e).removeprefix(f"{self.source}: ")
-        return ItemResult(self.index, self.source, error=reason, exception=e)
+        return ItemResult(self.index, self.source, error=reason, note=self.note, exception=e)
 
 
 def _cat(views: list):
@@ -294,8 +295,15 @@ class Scorer:
         return resized(image, (nw, nh))
 
     def _prepare(self, index: int, item) -> _Prepared:
-        """Decode one input and make its (full, half) views; errors are kept, not raised."""
+        """Decode one input and make its (full, half) views; errors are kept, not raised, and so are its
+        warnings, as its note."""
         name = source_name(item, index)
+        with noting() as notes:
+            prepared = self._views(index, item, name)
+        prepared.note = note(notes, name)
+        return prepared
+
+    def _views(self, index: int, item, name: str) -> _Prepared:
         try:
             image = self._bound(as_image(item, name, self.max_pixels), name)
             views = self.protocol.arrays if isinstance(image, Image.Image) else self.protocol.views
@@ -369,7 +377,7 @@ class Scorer:
                 elif out_of_memory(e):  # alone: the batch size is not the cause
                     advice = "choose another --device" if self.protocol.crops else "downscale it with --max-side"
                     error = f"out of memory in the model ({type(e).__name__}); {advice}"
-                return [ItemResult(p.index, p.source, error=error, exception=e)]
+                return [ItemResult(p.index, p.source, error=error, note=p.note, exception=e)]
             return [r for p in group for r in self._score_group([p], return_features, explain)]
         if want_features:
             import torch
@@ -383,10 +391,16 @@ class Scorer:
                 want_features and not feats[i].isfinite().all()
             ):
                 error = non_finite("score or feature")
-                out.append(ItemResult(p.index, p.source, error=error, exception=ValueError(f"{p.source}: {error}")))
+                out.append(
+                    ItemResult(
+                        p.index, p.source, error=error, note=p.note, exception=ValueError(f"{p.source}: {error}")
+                    )
+                )
                 continue
             scaled = float(self.regressor.scale(r)) if self._can_scale else None
-            result = ItemResult(p.index, p.source, scaled, r, features=feats[i] if return_features else None)
+            result = ItemResult(
+                p.index, p.source, scaled, r, note=p.note, features=feats[i] if return_features else None
+            )
             if graph:
                 result.explanation = explain_views(explained[0][i], explained[1][i])
             elif explain:
@@ -470,7 +484,7 @@ class Scorer:
         raw = torch.tensor([r.raw_score for r in results], dtype=torch.float32)
         scores = torch.tensor([r.score for r in results], dtype=torch.float32) if scale else raw.clone()
         feats = self._stack_features(results) if return_features else None
-        return ScoreResult(scores, raw, feats, [r.source for r in results])
+        return ScoreResult(scores, raw, feats, [r.source for r in results], [r.note for r in results])
 
     def __call__(self, inputs) -> torch.Tensor:
         """pyiqa's ``metric(x)``: ``score(inputs).scores``, the (N,) float32 scaled scores (higher is better),

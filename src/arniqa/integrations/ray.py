@@ -13,8 +13,10 @@ came from), ``bytes`` (encoded files, as ``read_binary_files`` gives), or ``path
 with ``shard``, ``offset`` and ``size`` columns, tar shard members, see :func:`reference_rows`); ``path`` names the
 rows (str, or bytes as :func:`os.fsencode` gives). Out come the other input columns plus ``score`` (scaled when the
 regressor has a score range, else raw), ``raw_score`` (NaN for failed rows), ``error`` (the reason, or None when
-scored; a block without errors may come back as NaN) and, with ``embedding=True``, ``embedding``: the image's 4096-d
-quality feature (mean over its views, the vector the regressor scores).
+scored; a block without errors may come back as NaN), ``note`` (the warnings about the file, such as its first
+frame scored, as :attr:`~arniqa.inference.results.ItemResult.note`; None or NaN as ``error``'s) and, with
+``embedding=True``, ``embedding``: the image's 4096-d quality feature (mean over its views, the vector the
+regressor scores).
 
 :class:`RayScorer` is what ``arniqa score --ray`` runs: the same rows as a local :class:`Scorer`, in
 input order. :func:`extract_features_on_ray` is the ``arniqa evaluate --ray`` feature extraction into
@@ -328,6 +330,7 @@ class ArniqaScorer:
         )
         out["raw_score"] = np.array(raw, dtype=np.float64)
         out["error"] = np.array([r.error for r in results], dtype=object)
+        out["note"] = np.array([r.note for r in results], dtype=object)
         if self.embedding:
             dim = next((r.features.shape[-1] for r in results if r.features is not None), QUALITY_DIM)
             out["embedding"] = np.stack(
@@ -404,18 +407,20 @@ class RayScorer:
                 n = len(batch["index"])
                 features = batch["embedding"] if embedding else [None] * n
                 explained = zip(batch["explain_probs"], batch["severity"]) if graph else [None] * n
-                for i, path, score, raw, error, feature, explanation in zip(
+                for i, path, score, raw, error, note, feature, explanation in zip(
                     batch["index"],
                     batch["path"],
                     batch["score"],
                     batch["raw_score"],
                     batch["error"],
+                    batch["note"],
                     features,
                     explained,
                 ):
                     i = int(i)
+                    note = note if isinstance(note, str) else None  # None, or NaN in a block without notes
                     if isinstance(error, str):
-                        done[i] = ItemResult(i, os.fsdecode(path), error=error)
+                        done[i] = ItemResult(i, os.fsdecode(path), error=error, note=note)
                         continue
                     # error None, or NaN where a block's errors were all None
                     feature = torch.from_numpy(np.array(feature))[None] if embedding else None
@@ -425,7 +430,13 @@ class RayScorer:
                         explanation = explain_features(self.explainer, feature)
                     kept = feature if return_features else None
                     done[i] = ItemResult(
-                        i, os.fsdecode(path), float(score), float(raw), features=kept, explanation=explanation
+                        i,
+                        os.fsdecode(path),
+                        float(score),
+                        float(raw),
+                        note=note,
+                        features=kept,
+                        explanation=explanation,
                     )
                 for r in emit_in_order(done, emitted):
                     emitted += 1

@@ -322,10 +322,10 @@ def report(
     best_worst: int = 12,
     title: str = "arniqa report",
 ) -> Report:
-    """The report (:class:`Report`) of result ``rows`` (dicts with ``path``, ``score``, ``error`` and, when explained,
-    ``explanation`` and ``severity``); links are relative to the folder ``base``. ``maps``: (image path, as in
-    ``rows`` or absolute, and :func:`members`' number) -> its map PNG (``arniqa map``'s maps.csv, read by
-    ``arniqa report --maps``)."""
+    """The report (:class:`Report`) of result ``rows`` (dicts with ``path``, ``score``, ``error``, when explained
+    ``explanation`` and ``severity``, and the ``note`` of a file of this version); links are relative to the folder
+    ``base``. ``maps``: (image path, as in ``rows`` or absolute, and :func:`members`' number) -> its map PNG
+    (``arniqa map``'s maps.csv, read by ``arniqa report --maps``)."""
     if thumbnails not in THUMBNAILS:
         raise ValueError(f"thumbnails must be one of {THUMBNAILS}, got {thumbnails!r}")
     ok = [has_score(r) for r in rows]
@@ -341,6 +341,7 @@ def report(
             _number(r.get("severity")),
             t,
             _map_link(str(r["path"]), maps, base, n),
+            printable(str(r.get("note") or "")),
         ]
         for r, t, n in zip(scored, thumbs, numbers)
     ]
@@ -477,7 +478,8 @@ if (rows.length) {{
   paged("images", rows, ["path", "score", "", "severity"], "image", "images", r => {{
     const map = r[5] ? '<a href="' + esc(r[5]) + '"><img loading="lazy" src="' + esc(r[5]) + '" alt="map"></a>' : "";
     return "<td>" + img(r) + "</td><td>" + esc(r[0]) + "</td><td class=num>" + r[1].toFixed(4) + "</td><td>" +
-      esc(r[2]) + "</td><td class=num>" + (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td>";
+      esc(r[2]) + "</td><td class=num>" + (r[3] === null ? "" : r[3].toFixed(1)) + "</td><td>" + map + "</td><td>" +
+      esc(r[6]) + "</td>";
   }}).sortBy(1);
 }}
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
@@ -501,7 +503,7 @@ _TABLE = """<h2>All images</h2>
 <table id="images"><thead><tr><th>#</th><th>image</th>
 <th class="sort" data-key="0"><button type="button">path</button></th>
 <th class="sort" data-key="1"><button type="button">score</button></th><th>explanation</th>
-<th class="sort" data-key="3"><button type="button">severity</button></th><th>map</th></tr></thead>
+<th class="sort" data-key="3"><button type="button">severity</button></th><th>map</th><th>note</th></tr></thead>
 <tbody></tbody></table></div>
 """
 

@@ -3,7 +3,7 @@ one line (:func:`one_line`), a library's message of several lines as words (:fun
 that is refused (:func:`file_line`), and the ``error:``
 and ``warning:`` lines on stderr (:func:`error_line`, :func:`warning_line`, :func:`show_warning`); the warnings
 about single input files (:func:`warn_file`), of which the commands print the first few of each kind and sum up the
-rest at the end (:func:`held_warnings`)."""
+rest at the end (:func:`held_warnings`), and which :func:`noting` collects as the note of a file's row."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import sys
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 # Unicode's bidirectional controls (Bidi_Control: marks, embeddings, overrides, isolates), which reorder the text
 # around them: a file named "\u202ertl.jpg" shows as "gpj.ltr", which can pass one kind of file off as another.
@@ -91,16 +94,46 @@ class FileWarning(UserWarning):
 _EACH_TIME = ("always", None, FileWarning, None, 0)
 _LOCK = threading.Lock()
 _held: Counter = Counter()  # kind -> FileWarnings seen by show_warning
+_noted_in: list[str] = []  # where every file's warnings are written too (the note column of a result file)
+_notes: ContextVar[list[str] | None] = ContextVar("arniqa_notes", default=None)  # noting()'s, in this thread
 
 
 def warn_file(message: str, kind: str, stacklevel: int = 1) -> None:
     """``warnings.warn`` a :class:`FileWarning` (``stacklevel`` as warn's, from the caller), shown each time it is
-    raised, also for the same file again."""
+    raised, also for the same file again; kept by :func:`noting` too, when the caller is inside it."""
+    if (notes := _notes.get()) is not None:
+        notes.append(message)
     if _EACH_TIME not in warnings.filters:
         with _LOCK:
             if _EACH_TIME not in warnings.filters:
                 warnings.filterwarnings("always", category=FileWarning, append=True)
     warnings.warn(FileWarning(message, kind), stacklevel=stacklevel + 1)
+
+
+@contextmanager
+def noting() -> Iterator[list[str]]:
+    """The messages of the :func:`warn_file` calls made inside it, in this thread (the decoding threads prepare a
+    file each): the note of that file's row (:func:`note`). They are warned as well."""
+    notes: list[str] = []
+    token = _notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _notes.reset(token)
+
+
+def note(messages: list[str], name: str) -> str | None:
+    """A file's note from the messages :func:`noting` kept while it was read: each without the file ``name`` it
+    begins with (the row names the file), one line, ``; ``-separated; None when there are none."""
+    if not messages:
+        return None
+    return one_line("; ".join(dict.fromkeys(m.removeprefix(f"{name}: ") for m in messages)))  # each once
+
+
+def notes_in(place: str | None) -> None:
+    """Say in :func:`held_warnings` that every file's warnings are in ``place`` too (``the note column of
+    scores.csv``); None: nowhere."""
+    _noted_in[:] = [] if place is None else [place]
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -118,13 +151,15 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 def held_warnings() -> list[str]:
     """The lines that sum up the :class:`FileWarning` s that :func:`show_warning` did not print, one per kind, in the
-    order the kinds came; the count starts again."""
+    order the kinds came (and where every one is written, :func:`notes_in`); the count starts again."""
     with _LOCK:
         more = [(kind, n - SHOWN_PER_KIND) for kind, n in _held.items() if n > SHOWN_PER_KIND]
         _held.clear()
+    every = "".join(f", every one in {place}" for place in _noted_in)
+    notes_in(None)
     return [
         warning_line(
-            f"{n} more {'image' if n == 1 else 'images'} {kind} (the first {SHOWN_PER_KIND} are named above; "
+            f"{n} more {'image' if n == 1 else 'images'} {kind} (the first {SHOWN_PER_KIND} are named above{every}; "
             f"{ALL_WARNINGS}=all names every one)"
         )
         for kind, n in more
