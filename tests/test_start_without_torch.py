@@ -62,7 +62,7 @@ def test_an_onnx_file_with_an_explanation_head_scores_without_torch_and_explains
     command = ["score", tmp_path / "a.png", "--checkpoint", onnx_file]
     done, report = fresh_cli(*command)
     assert (done.returncode, report["heavy"]) == (0, []), done.stderr
-    assert done.stdout.splitlines()[0] == "path,score,raw_score,error"
+    assert done.stdout.splitlines()[0] == "path,score,raw_score,error,note"
     done, _ = fresh_cli(*command, "--explain")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "path,score,raw_score,error,explanation,severity"
+    assert done.stdout.splitlines()[0] == "path,score,raw_score,error,explanation,severity,note"

@@ -834,7 +834,7 @@ def test_score_into_a_pipe_closed_after_one_line_ends_quietly_with_141(workdir):
     command = [sys.executable, tiny_score.__file__, "score", "many", "--protocol", "whole", "-o", "-"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir, env=env)
     try:
-        assert child.stdout.readline() == b"path,score,raw_score,error\n"
+        assert child.stdout.readline() == b"path,score,raw_score,error,note\n"
         child.stdout.close()  # `head -1` exits
         hold.touch()  # the rows come now
         err = child.stderr.read().decode()
