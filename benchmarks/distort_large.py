@@ -36,7 +36,8 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from arniqa.data.images import pil_to_tensor, read_image, tensor_to_pil
+    from arniqa.data.images import read_image
+    from arniqa.data.pixels import pil_to_tensor, tensor_to_pil
     from arniqa.degradations import NAMES, distort
     from arniqa.utils.runtime import machine_summary
 

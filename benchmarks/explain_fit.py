@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from arniqa.data.folders import list_images
-from arniqa.data.images import tensor_to_pil
+from arniqa.data.pixels import tensor_to_pil
 from arniqa.explain.fit import Labelled, _made
 from arniqa.inference import load
 from arniqa.models.explain import fit_explainer

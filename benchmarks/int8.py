@@ -28,7 +28,7 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 
 from arniqa.data.folders import list_images
-from arniqa.data.images import tensor_to_pil
+from arniqa.data.pixels import tensor_to_pil
 from arniqa.data.synthetic import prepare
 from arniqa.inference import Scorer
 from arniqa.inference.engines import cached_export

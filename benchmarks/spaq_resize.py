@@ -49,7 +49,7 @@ def resized(path: Path, draft: bool):
 
 
 def crops(image) -> np.ndarray:
-    from arniqa.data.images import uint8_view
+    from arniqa.data.pixels import uint8_view
     from arniqa.data.views import five_crops, half_scale
 
     full, half = five_crops(uint8_view(image), 224), five_crops(uint8_view(half_scale(image, "bicubic")), 224)

@@ -245,7 +245,8 @@ def profile_samples(dataset, count: int, batch: int) -> dict[str, float]:
     (batches of ``batch`` samples, as a worker applies them), plus what ``apply_chains`` spends
     outside the distortions (input check, regrouping crops between positions)."""
     import arniqa.degradations.sampler as sampler
-    from arniqa.data.images import open_image, uint8_view
+    from arniqa.data.images import open_image
+    from arniqa.data.pixels import uint8_view
     from arniqa.data.pristine import CROPS, crop_position, random_crop, stack_crops
     from arniqa.data.views import half_scale_crop
     from arniqa.degradations.registry import GROUP_OF

@@ -1,5 +1,5 @@
 """Small helpers shared by the tests: a textured test batch, PSNR, strict decrease, photos (phone formats too),
-image trees and a PNG header declaring any size."""
+image trees, a PNG header declaring any size, and the decoding tests' patterns, chunks and error check."""
 
 import struct
 import zlib
@@ -103,14 +103,49 @@ def fake_ghostscript(monkeypatch, folder: Path) -> Path:
 
 def png_header_only(w: int, h: int) -> bytes:
     """A PNG whose header declares w x h RGB pixels, with one row of data: decoding it would need 3 w h bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1)))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1)))
+        + png_chunk(b"IEND", b"")
     )
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """A PNG chunk: its length, ``kind``, ``data`` and their CRC-32."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def pattern():
+    """An asymmetric 32x48 uint8 RGB image of flat blocks on the 8x8 JPEG grid (round trips stay close)."""
+    a = np.zeros((32, 48, 3), np.uint8)
+    a[:16, :24] = (220, 30, 30)
+    a[:16, 24:] = (30, 200, 40)
+    a[16:, :8] = (20, 40, 210)
+    a[16:, 8:] = (240, 240, 40)
+    return a
+
+
+def noise(h, w, seed=0):
+    """Uniform random uint8 RGB pixels of h x w."""
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def as_hwc(t: torch.Tensor) -> np.ndarray:
+    """A decoded float32 (3, H, W) tensor in [0, 1] (checked) as an (H, W, 3) array."""
+    assert t.dtype == torch.float32 and t.dim() == 3 and t.shape[0] == 3
+    assert float(t.min()) >= 0 and float(t.max()) <= 1
+    return t.permute(1, 2, 0).numpy()
+
+
+def expect_error(path, fragment):
+    """Decoding ``path`` raises an ImageError (a ValueError) naming it, whose reason holds ``fragment``."""
+    from arniqa.data.images import ImageError
+    from arniqa.data.pixels import load_image
+
+    with pytest.raises(ImageError) as e:
+        load_image(path)
+    assert isinstance(e.value, ValueError)
+    assert str(path) in str(e.value) and e.value.path == str(path)
+    assert fragment in e.value.reason

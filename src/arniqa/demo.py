@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data.images import pil_to_tensor, read_image, tensor_to_pil
+from .data.images import read_image
 from .data.iqa import load_dataset
+from .data.pixels import pil_to_tensor, tensor_to_pil
 from .data.samples import sample_arrays
 from .data.synthetic import build_synthetic
 from .degradations import distort

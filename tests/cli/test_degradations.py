@@ -384,7 +384,8 @@ def test_an_error_on_a_terminal_is_a_line_of_its_own_not_after_the_spinner(tmp_p
 def test_distort_keeps_a_png_profile_past_pils_limit_and_says_when_the_output_cannot_hold_one(photo, tmp_path):
     """A PNG's ICC profile over PIL's 1 MiB limit was dropped from the output without a word (read as none); a
     BMP output, which holds no profile, dropped it silently too."""
-    from arniqa.data.images import PROFILE_MAX, open_image
+    from arniqa.data.images import open_image
+    from arniqa.data.png import PROFILE_MAX
 
     big = _profile() + bytes(range(256)) * (2 << 12)  # 2 MiB more: a LUT-based profile's size
     tagged = tmp_path / "tagged.png"

@@ -250,7 +250,7 @@ def test_features_are_those_score_gives_for_the_samples_png_files(tmp_path):
     from PIL import Image
     from tiny_score import load
 
-    from arniqa.data.images import tensor_to_pil
+    from arniqa.data.pixels import tensor_to_pil
     from arniqa.explain.fit import labelled_features
     from arniqa.explain.samples import reference_samples
 

@@ -45,9 +45,10 @@ PROFILE_WRITERS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "TIFF", "AVIF", "HEIF
 def _save(picture: Image.Image, out: Path, kind: str, source: Image.Image | None) -> None:
     """Write ``picture`` to ``out`` whole or not at all: a full disk leaves an earlier ``out`` as it was. The RGB
     ICC profile of the ``source`` image goes with it, so viewers show its colours as they show the source's; a
-    format that cannot hold it (none, or past a JPEG's :data:`~arniqa.data.images.PROFILE_MAX` bytes) is written
+    format that cannot hold it (none, or past a JPEG's :data:`~arniqa.data.png.PROFILE_MAX` bytes) is written
     without, with a warning."""
-    from ..data.images import PROFILE_MAX, rgb_profile
+    from ..data.images import rgb_profile
+    from ..data.png import PROFILE_MAX
     from ..utils.console import end_progress_bars
     from ..utils.messages import say, warning_line
 
@@ -141,7 +142,7 @@ def distort(
             fail(str(e))
         with _working(f"{name}, level {level}: {image} -> {out}"):
             picture = _open(image)
-            from arniqa.data.images import pil_to_tensor, tensor_to_pil
+            from arniqa.data.pixels import pil_to_tensor, tensor_to_pil
             from arniqa.degradations import distort as apply
 
             try:
@@ -178,7 +179,7 @@ def gallery(
             photo, source = Image.fromarray(data.astronaut()), "scikit-image astronaut"
         else:
             photo, source = _open(image), str(image)
-        from arniqa.data.images import pil_to_tensor
+        from arniqa.data.pixels import pil_to_tensor
 
         x = pil_to_tensor(photo)
         with _working("distorting 24 x 5 tiles"):

@@ -20,7 +20,7 @@ Conversions (reference = ``PIL.Image.open(path).convert("RGB")``, what ARNIQA's 
   it; ``info`` marks the image (:func:`first_frame_note` says so, and scoring warns). An ICO: its largest image, of
   the deepest colour of that size (PIL takes the lowest).
 * The file's ICC profile stays in ``info["icc_profile"]``, as PIL reads it (a PNG decoded by Wuffs too, and a PNG's
-  profile past PIL's 1 MiB limit, which PIL's decoder refuses, up to :data:`PROFILE_MAX`);
+  profile past PIL's 1 MiB limit, which PIL's decoder refuses, up to :data:`~.png.PROFILE_MAX`);
   :func:`rgb_profile` gives it when it describes RGB colour (``arniqa distort`` and ``gallery`` write it on).
 * A TIFF whose first image is a reduced-resolution preview (NewSubfileType 1), as camera RAW files (DNG, NEF, ...)
   are, is an error (:data:`RAW_PREVIEW`), not scored as that preview; a folder walk passes it over.
@@ -45,23 +45,9 @@ running in its own thread (a ``ContextVar``), no process-wide state, so decoding
 an image within the bound gets no ``DecompressionBombWarning``, and PIL's other warnings while a file is decoded
 here are not shown either (:data:`_QUIET`).
 
-A PNG whose image data stream ends cleanly before its last row is truncated data too (PIL decodes it whole, the rest
-black; Wuffs and libpng refuse it), and so is one whose stream runs on past its last row (a file whose end was
-overwritten with zero bytes, after a crash or a preallocated download: they inflate to black rows): when one of its
-bottom-right 2x2 pixels is zero, where those rows would show, the stream is inflated again and its length checked
-against the header's (4 us otherwise; a black corner costs about two thirds of a decode more).
-
-A PNG that PIL refuses (a text chunk unpacking past its 1 MB ``PngImagePlugin.MAX_TEXT_CHUNK``, a broken text
-chunk) is decoded again without its text chunks: no score reads text. Those named like EXIF or XMP are kept when
-the orientation is applied (PIL reads it from them); one of those over PIL's limit is an error saying so.
-
-Plain PNGs (8-bit RGB, not interlaced, no transparency, animation, EXIF or XMP; KADIS-700k's kind)
-of up to :data:`WUFFS_MAX_PIXELS` are decoded by Wuffs (pywuffs) with every checksum checked, about
-twice as fast as PIL's decoder (2.6 against 5.1 ms for a 512x384 photo on a 2-core AMD EPYC) and to
-the same pixels; any other PNG, or one Wuffs rejects, goes through PIL as above. Bigger ones go
-through PIL too: Wuffs' 3-byte pixels are copied into PIL's 4-byte ones, so its peak is 7 bytes per
-pixel against PIL's 4 (``arniqa score`` of a 12000x12000 PNG peaked at 1.96 GB through Wuffs, 1.53 GB
-through PIL, 0.70 GB for a tiny image).
+A PNG is read whole and decoded by Wuffs when it is plain, checked for image data that ends early or runs on, and
+decoded again without its text chunks when PIL refuses them (:mod:`.png`); a TIFF's lost directory and a RAW
+preview are told by :mod:`.tiff`. The decoded image as an array or a tensor: :mod:`.pixels`.
 """
 
 from __future__ import annotations
@@ -76,27 +62,19 @@ import stat
 import struct
 import threading
 import warnings
-import zlib
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from PIL import __version__ as PILLOW_VERSION
 
 from ..utils.files import cannot_read
 from ..utils.messages import file_line, with_fix
-
-try:  # the fast-png extra (pip install arniqa[fast-png]; built from source on Linux); else PIL decodes every PNG
-    from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
-    from pywuffs.aux import ImageDecoder, ImageDecoderConfig
-except ImportError:
-    ImageDecoder = None
-
-if TYPE_CHECKING:
-    import torch
+from .headers import accepts, all_bytes, bytes_at, takes
+from .png import decode_plain_png, png_data_short, png_profile, without_text
+from .tiff import tiff_directory_lost, tiff_preview
 
 PathLike = str | os.PathLike
 
@@ -142,22 +120,10 @@ EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.i
 SAVE_AS = "save it as an 8- or 16-bit RGB or gray image"  # what to do with an image of a mode not scored
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-NEW_SUBFILE_TYPE = 254  # the TIFF tag whose bit 0 marks an image as a reduced-resolution copy of another
 RAW_PREVIEW = (
     "its first image is a reduced-resolution preview (TIFF NewSubfileType 1), as in a camera RAW file (DNG, NEF, "
     "...), not the photo, which Pillow cannot decode; convert the photo to JPEG, PNG or TIFF to score it"
 )
-# Chunks that change neither PIL's 8-bit RGB pixels nor the EXIF orientation it applies (text chunks
-# may hold EXIF or XMP, see _plain_rgb_png); any other chunk sends a PNG through PIL.
-PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs",
-                              b"tIME", b"bKGD", b"tEXt", b"zTXt", b"iTXt"})  # fmt: skip
-TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
-WUFFS_MAX_PIXELS = 16_000_000
-# Samples per pixel of each PNG colour type (gray, RGB, palette, gray and alpha, RGBA), and Adam7's passes (first
-# column and row, steps).
-PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
 def is_image_file(path: PathLike) -> bool:
@@ -173,7 +139,7 @@ def can_identify(path: PathLike) -> bool:
     :func:`_decode` decodes it: without its text chunks when PIL refuses them. A header no format can take
     (:func:`_may_identify`: a label, JSON, text) is answered without PIL's open."""
     try:
-        if not _may_identify(_head(path, size=PCD_HEAD)):
+        if not _may_identify(bytes_at(path, size=PCD_HEAD)):
             return False
     except OSError:  # PIL's open says why (not an image either)
         pass
@@ -182,7 +148,7 @@ def can_identify(path: PathLike) -> bool:
     try:
         if _identifies(path):
             return True
-        data = _without_text(path, exif=False)
+        data = without_text(path, exif=False)
         return data is not None and _identifies(io.BytesIO(data))
     finally:
         _BOUND.reset(bound)
@@ -231,7 +197,7 @@ def _identifies(source) -> bool:
             return True
     except _OverBound:  # recognised: PIL stopped at its size check, before the checks _open makes after it
         try:
-            return not _tiff_preview(source, _head(source))
+            return not tiff_preview(source, bytes_at(source))
         except OSError:
             return False
     except Exception:  # any other failure means: not an image we can open
@@ -257,105 +223,6 @@ def to_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
         return img.convert("RGB")
     except ValueError as e:
         raise ImageError(name, f"unsupported image mode {img.mode} ({e})", SAVE_AS) from e
-
-
-def _plain_rgb_png(data: bytes, max_pixels: int | None = None) -> bool:
-    """True when ``data`` is a whole 8-bit RGB PNG, not interlaced, holding only :data:`PLAIN_PNG_CHUNKS`
-    (no text chunk named like EXIF or XMP, which PIL reads an orientation from), within PIL's pixel limit,
-    ``max_pixels`` (a bigger one goes to PIL, whose header check names the problem) and
-    :data:`WUFFS_MAX_PIXELS`."""
-    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
-        return False
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels, WUFFS_MAX_PIXELS) if n is not None]
-    if depth != 8 or colour != 2 or interlace or any(width * height > n for n in limits):
-        return False
-    for kind, pos, length in _png_chunks(data):
-        if kind not in PLAIN_PNG_CHUNKS:
-            return False
-        if kind in TEXT_CHUNKS and _orientation_text(data, pos, length):
-            return False
-        if kind == b"IEND":
-            return pos + 12 + length == len(data)
-    return False
-
-
-def _png_chunks(data: bytes):
-    """(kind, position, data length) of each whole chunk of the PNG ``data``, up to its IEND."""
-    pos = len(PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        yield kind, pos, length
-        if kind == b"IEND":
-            return
-        pos += 12 + length
-
-
-def _orientation_text(data: bytes, pos: int, length: int) -> bool:
-    """Whether the PNG text chunk at ``pos`` of ``data`` is named like EXIF or XMP (PIL reads an orientation from
-    those)."""
-    keyword = data[pos + 8 : pos + 8 + min(length, 80)].split(b"\0", 1)[0].lower()
-    return b"exif" in keyword or b"xmp" in keyword
-
-
-def _bytes(source) -> bytes:
-    """The whole of ``source``, a path or a BytesIO."""
-    return source.getvalue() if hasattr(source, "getvalue") else Path(source).read_bytes()
-
-
-def _without_text(source, exif: bool) -> bytes | None:
-    """The PNG ``source`` (a path or bytes in memory) without the text chunks the score has no use for: all, or
-    (``exif``) all but those named like EXIF or XMP; and without an ICC profile past PIL's limit (its decoder
-    refuses the file; :func:`_png_profile` reads it). None when it is no whole PNG or has none to drop."""
-    try:
-        if not _head(source).startswith(PNG_SIGNATURE):
-            return None
-        data = _bytes(source)
-    except OSError:
-        return None
-    kept, dropped = [PNG_SIGNATURE], False
-    for kind, pos, length in _png_chunks(data):
-        if (kind in TEXT_CHUNKS and not (exif and _orientation_text(data, pos, length))) or (
-            kind == b"iCCP" and _inflated(data[pos + 8 : pos + 8 + length], PngImagePlugin.MAX_TEXT_CHUNK) is None
-        ):
-            dropped = True
-        else:
-            kept.append(data[pos : pos + 12 + length])
-        if kind == b"IEND":
-            return b"".join(kept) if dropped and pos + 12 + length <= len(data) else None
-    return None
-
-
-def _png_data_short(img: Image.Image, source) -> str | None:
-    """Why the loaded PNG ``img`` read from ``source`` (a path or a BytesIO) is incomplete, or None. PIL takes an
-    image data stream that ends cleanly before the last row for the whole image (its decoder stops where the
-    stream does, the rest left zero); libpng says "Not enough image data". Nor one that runs on past the last row
-    (zero bytes written over the file's end inflate to black rows; libpng: "Too much image data"). The last row the
-    stream fills ends at the bottom-right 2x2 pixels (Adam7's last pass included), so only when one of those is zero
-    is the stream inflated again and its length checked against the header's."""
-    w, h = img.size
-    corner = [img.getpixel((x, y)) for x in range(max(0, w - 2), w) for y in range(max(0, h - 2), h)]
-    if all(any(p) if isinstance(p, tuple) else p for p in corner):
-        return None
-    data = _bytes(source)
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    bits = depth * PNG_CHANNELS[colour]
-    need = 0
-    for x0, y0, dx, dy in ADAM7 if interlace else ((0, 0, 1, 1),):
-        cols, rows = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
-        if cols and rows:
-            need += rows * (1 + (cols * bits + 7) // 8)  # a filter byte per row
-    stream = zlib.decompressobj()
-    rest = b"".join(data[pos + 8 : pos + 8 + n] for kind, pos, n in _png_chunks(data) if kind == b"IDAT")
-    got = 0
-    try:  # one byte past the need: a stream running on is a tail overwritten (zero bytes inflate to black rows)
-        while got <= need and (out := stream.decompress(rest, min(need + 1 - got, 1 << 20))):
-            got, rest = got + len(out), stream.unconsumed_tail
-    except zlib.error as e:
-        return str(e)
-    if got > need:
-        return f"the image data runs on past the {need} bytes its header declares (its end overwritten?)"
-    return None if got == need else f"the image data ends after {got} of the {need} bytes its header declares"
 
 
 def _jpeg_ends(source) -> bool:
@@ -384,53 +251,6 @@ def _jpeg_ends(source) -> bool:
 
 def _u16(data: bytes, pos: int) -> int:
     return (data[pos] << 8) | data[pos + 1]
-
-
-def _decode_plain_png(data: bytes, max_pixels: int | None = None) -> Image.Image | None:
-    """``data`` decoded by Wuffs when it is a plain RGB PNG (:func:`_plain_rgb_png`) that Wuffs decodes
-    with every CRC-32 and Adler-32 checksum right; else None (PIL decodes it, or names the problem)."""
-    if ImageDecoder is None or not _plain_rgb_png(data, max_pixels):
-        return None
-    config = ImageDecoderConfig()
-    config.enabled_decoders = [ImageDecoderType.PNG]
-    config.pixel_format = PixelFormat.RGB
-    config.quirks = {ImageDecoderQuirks.IGNORE_CHECKSUM: 0}  # pywuffs ignores checksums unless told
-    result = ImageDecoder(config).decode(data)
-    if result.error_message or result.pixbuf.ndim != 3:
-        return None
-    image = Image.fromarray(result.pixbuf)
-    if (profile := _png_profile(data)) is not None:  # as PIL's decoder keeps it
-        image.info["icc_profile"] = profile
-    return image
-
-
-# The largest ICC profile a JPEG holds: 255 APP2 segments of 65,519 profile bytes (PIL's writer wraps the count past
-# 255, and the file's profile is lost). It bounds the profile read from a PNG too: PIL's decoder refuses one past
-# 1 MiB (MAX_TEXT_CHUNK), which PNG allows (a chunk of up to 2 GiB) and PIL's encoder writes (a LUT-based camera or
-# printer profile passes it), and a profile unpacks from a small chunk, as a text bomb does.
-PROFILE_MAX = 255 * 65_519  # a segment's 65,533 bytes less its 14 of header
-
-
-def _png_profile(data: bytes) -> bytes | None:
-    """The ICC profile in the iCCP chunk of the whole PNG ``data`` (name, NUL, method 0, zlib data), None when
-    there is none or it unpacks past :data:`PROFILE_MAX` or not at all."""
-    for kind, pos, length in _png_chunks(data):
-        if kind == b"IDAT":  # iCCP comes before the image data
-            return None
-        if kind == b"iCCP":
-            return _inflated(data[pos + 8 : pos + 8 + length], PROFILE_MAX)
-    return None
-
-
-def _inflated(chunk: bytes, limit: int) -> bytes | None:
-    """The profile of the iCCP chunk data ``chunk`` unpacked, None when it unpacks past ``limit`` bytes or not at
-    all."""
-    inflate = zlib.decompressobj()
-    try:
-        profile = inflate.decompress(chunk.partition(b"\0")[2][1:], limit)
-    except zlib.error:
-        return None
-    return None if inflate.unconsumed_tail else profile
 
 
 def rgb_profile(img: Image.Image) -> bytes | None:
@@ -496,7 +316,7 @@ def decode_image(
     naming ``name``."""
     if not data:
         raise ImageError(name, "empty file (0 bytes)", GET_AGAIN)
-    if (image := _decode_plain_png(data, max_pixels)) is not None:
+    if (image := decode_plain_png(data, max_pixels)) is not None:
         return image  # no EXIF or XMP: nothing to turn
     return _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
 
@@ -609,7 +429,7 @@ def _decode(
             if draft and fmt in DRAFTED:  # the smallest scale leaving the longer side >= draft
                 img.draft(None, (draft, 1) if img.width >= img.height else (1, draft))
             img.load()  # decode now: truncated data fails here, not later
-            if fmt == "PNG" and (short := _png_data_short(img, source)):
+            if fmt == "PNG" and (short := png_data_short(img, source)):
                 raise ImageError(name, f"truncated or corrupt image data ({short})", GET_AGAIN)
             if fmt in ("JPEG", "MPO") and not _jpeg_ends(source):
                 raise ImageError(
@@ -633,9 +453,9 @@ def _decode(
         fix = "raise PIL.Image.MAX_IMAGE_PIXELS to score it" if max_pixels is not None and option else "downscale it"
         raise ImageError(name, f"image too large ({e})", fix) from None
     except (OSError, SyntaxError, EOFError, ValueError) as e:
-        if (data := _without_text(source, exif)) is not None:  # PIL refuses a text chunk or profile (over its limit)
+        if (data := without_text(source, exif)) is not None:  # PIL refuses a text chunk or profile (over its limit)
             image = _decode(io.BytesIO(data), name, exif, max_pixels, option, draft)
-            if "icc_profile" not in image.info and (profile := _png_profile(_bytes(source))) is not None:
+            if "icc_profile" not in image.info and (profile := png_profile(all_bytes(source))) is not None:
                 image.info["icc_profile"] = profile
             return image
         if "MAX_TEXT" in str(e):  # PngImagePlugin.MAX_TEXT_CHUNK or MAX_TEXT_MEMORY, in an EXIF or XMP chunk
@@ -667,10 +487,10 @@ def _not_an_image(source) -> tuple[str, str]:
     """The problem and the fix of a file no decoder opens: one whose header a format's test takes (its data damaged),
     one holding text (a web page or an error message saved under an image's name), or another kind of file."""
     try:
-        head = _head(source, size=512)
+        head = bytes_at(source, size=512)
     except OSError:
         head = b""
-    if fmt := next((fmt for fmt in _decoded_formats() if _takes(fmt, head[:16])), None):
+    if fmt := next((fmt for fmt in _decoded_formats() if takes(fmt, head[:16])), None):
         return f"truncated or corrupt image data (it starts as a {fmt} file, which Pillow cannot read)", GET_AGAIN
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is no error
@@ -701,13 +521,13 @@ def _open(source, name: str) -> Image.Image:
     try:
         img = Image.open(source, formats=_decoded_formats())
     except UnidentifiedImageError:
-        head = _head(source)
-        if refused := next((fmt for fmt in REFUSED_FORMATS if _accepts(fmt, head)), None):
+        head = bytes_at(source)
+        if refused := next((fmt for fmt in REFUSED_FORMATS if accepts(fmt, head)), None):
             raise ImageError(
                 name,
                 f"an image in the {refused} format, not read: {REFUSED_FORMATS[refused]}; convert it to PNG or JPEG",
             ) from None
-        if lost := _tiff_directory_lost(source, head):
+        if lost := tiff_directory_lost(source, head):
             raise ImageError(name, f"truncated or corrupt image data ({lost})", GET_AGAIN) from None
         if head[4:8] != b"ftyp":
             raise
@@ -718,7 +538,7 @@ def _open(source, name: str) -> Image.Image:
             raise  # the opener was already there: not a file it reads either
     else:
         try:
-            preview = img.format == "TIFF" and _tiff_preview(source, _head(source))
+            preview = img.format == "TIFF" and tiff_preview(source, bytes_at(source))
         except OSError:  # unreadable since PIL opened it: its decoding says so
             preview = False
         if preview:
@@ -733,103 +553,3 @@ def _open(source, name: str) -> Image.Image:
 def _decoded_formats() -> list[str]:
     """Pillow's identification order, pillow-heif's opener included once registered, less the refused."""
     return [fmt for fmt in Image.ID if fmt not in REFUSED_FORMATS]
-
-
-def _accepts(fmt: str, head: bytes) -> bool:
-    """True when Pillow's header test of ``fmt`` (which reads bytes only) takes ``head``."""
-    accept = Image.OPEN[fmt][1]
-    verdict = accept(head) if accept else False
-    return bool(verdict) and not isinstance(verdict, str)  # a string is Pillow's warning, not a match
-
-
-def _takes(fmt: str, head: bytes) -> bool:
-    """:func:`_accepts`, False where the header test fails on ``head`` (PIL's open passes over the format then)."""
-    try:
-        return _accepts(fmt, head)
-    except Exception:
-        return False
-
-
-def _head(source, at: int = 0, size: int = 16) -> bytes:
-    """``size`` bytes from byte ``at`` (by default the first 16: what Pillow identifies a format by) of a path or a
-    BytesIO; fewer where it ends."""
-    if hasattr(source, "getvalue"):
-        return source.getvalue()[at : at + size]
-    with open(source, "rb") as f:
-        f.seek(at)
-        return f.read(size)
-
-
-def _tiff_directory(head: bytes) -> tuple[str, bool, int] | None:
-    """The byte order (``<``, ``>``), whether it is a BigTIFF, and the offset of the first image directory of a TIFF
-    (``head``: its first 16 bytes); None for another format."""
-    if not _accepts("TIFF", head):
-        return None
-    order = "<" if head[:2] == b"II" else ">"
-    big = b"+" in head[2:4]  # BigTIFF: 8-byte offsets and entry counts
-    return order, big, struct.unpack(f"{order}Q", head[8:16])[0] if big else struct.unpack(f"{order}I", head[4:8])[0]
-
-
-def _tiff_directory_lost(source, head: bytes) -> str | None:
-    """Why a TIFF (``head``: its first 16 bytes) has no first image directory where its header points, which libtiff
-    writes after the image data: the file ends before it (cut off), or it holds no entry (zero bytes: overwritten);
-    None for another format or a directory there."""
-    if (tiff := _tiff_directory(head)) is None:
-        return None
-    order, big, at = tiff
-    entries = _head(source, at, 8 if big else 2)
-    if len(entries) < (8 if big else 2):
-        return f"the file ends before its image directory at byte {at}; cut off?"
-    if not any(entries):
-        return f"no entry in its image directory at byte {at}; its end overwritten with zero bytes?"
-    return None
-
-
-def _tiff_preview(source, head: bytes) -> bool:
-    """True for a TIFF (``head``: its first 16 bytes) whose first image is a reduced-resolution copy of another in the
-    file (NewSubfileType bit 0), as a camera RAW file's is (DNG, NEF, ...): Pillow decodes that preview, never the
-    photo. Tags are sorted and NewSubfileType is the lowest, so it is the first entry of a directory that has it."""
-    if (tiff := _tiff_directory(head)) is None:
-        return False
-    order, big, at = tiff
-    entry = _head(source, at + (8 if big else 2), 20 if big else 12)  # after the count of entries
-    if len(entry) < (20 if big else 12):
-        return False
-    tag, kind = struct.unpack(f"{order}HH", entry[:4])
-    value = entry[12:] if big else entry[8:]
-    if tag != NEW_SUBFILE_TYPE or kind not in (3, 4):  # SHORT, LONG
-        return False
-    return bool(struct.unpack(f"{order}{'H' if kind == 3 else 'I'}", value[: 2 if kind == 3 else 4])[0] & 1)
-
-
-def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    """8-bit RGB PIL image -> float32 (3, H, W) in [0, 1] (value / 255, as torchvision's ToTensor)."""
-    return uint8_view(img).float().div_(255.0)
-
-
-def uint8_array(img: Image.Image) -> np.ndarray:
-    """8-bit RGB PIL image -> uint8 (3, H, W) array (a channels-first view of one copy of the pixels)."""
-    if img.mode != "RGB":
-        raise ValueError(f"expected an RGB image, got mode {img.mode}")
-    return np.array(img, dtype=np.uint8).transpose(2, 0, 1)
-
-
-def uint8_view(img: Image.Image) -> torch.Tensor:
-    """:func:`uint8_array` as a tensor."""
-    import torch  # here: decoding and the PIL views run without torch (arniqa score on an ONNX file)
-
-    return torch.from_numpy(uint8_array(img))
-
-
-def tensor_to_pil(x: torch.Tensor) -> Image.Image:
-    """Float (3, H, W) tensor in [0, 1] -> 8-bit RGB PIL image: clamped, ``round(value * 255)`` (the
-    inverse of :func:`pil_to_tensor` on 8-bit data)."""
-    import torch
-
-    pixels = x.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0)
-    return Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
-
-
-def load_image(path: PathLike, exif: bool = True) -> torch.Tensor:
-    """Decode ``path`` to a float32 (3, H, W) RGB tensor in [0, 1]; :class:`ImageError` on failure."""
-    return pil_to_tensor(open_image(path, exif=exif))

@@ -25,7 +25,8 @@ from torch.utils.data import Dataset, Sampler
 
 from ..constants import CROP_SIZE
 from ..degradations.sampler import Chain, sample_chain
-from .images import read_image, uint8_view
+from .images import read_image
+from .pixels import uint8_view
 from .views import half_scale_crop
 
 CROPS = ("A_full", "A_half", "B_full", "B_half")

@@ -24,8 +24,9 @@ from ..utils.locks import output_lock
 from ..utils.messages import warn_file
 from ..utils.names import count
 from ..utils.textfiles import escape_name
-from .images import ImageError, pil_to_tensor, read_image, tensor_to_pil
+from .images import ImageError, read_image
 from .iqa.kadid10k import TYPES as KADID_NUMBERING
+from .pixels import pil_to_tensor, tensor_to_pil
 
 if TYPE_CHECKING:
     import torch

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ..constants import CROP_SIZE
-from .images import pil_to_tensor, tensor_to_pil, uint8_array
+from .pixels import pil_to_tensor, tensor_to_pil, uint8_array
 
 if TYPE_CHECKING:
     import torch

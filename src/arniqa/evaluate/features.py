@@ -32,8 +32,9 @@ from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..constants import CROP_SIZE
-from ..data.images import ImageError, read_image, uint8_view
+from ..data.images import ImageError, read_image
 from ..data.iqa import IQADataset
+from ..data.pixels import uint8_view
 from ..data.views import five_crops, half_scale
 from ..models.arniqa import model_fingerprint
 from ..utils.cache import one_maker

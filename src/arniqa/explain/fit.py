@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from ..constants import SYNTHETIC_SIZE
-from ..data.images import ImageError, tensor_to_pil
+from ..data.images import ImageError
+from ..data.pixels import tensor_to_pil
 from ..degradations.registry import NUM_LEVELS
 from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer

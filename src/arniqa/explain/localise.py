@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..constants import SYNTHETIC_SIZE
-from ..data.images import tensor_to_pil
+from ..data.pixels import tensor_to_pil
 from ..data.synthetic import prepare
 from ..degradations import distort
 from ..inference.maps import quality_map

@@ -58,7 +58,7 @@ def per_reference(chains: int) -> int:
 
 def rounded_to_8_bits(x: torch.Tensor) -> torch.Tensor:
     """``x`` clamped to [0, 1] and rounded to 8 bits: what a PNG file of it holds
-    (:func:`~arniqa.data.images.tensor_to_pil`)."""
+    (:func:`~arniqa.data.pixels.tensor_to_pil`)."""
     return (x.clamp(0, 1) * 255).round() / 255
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..constants import CROP_SIZE
-from ..data.images import pil_to_tensor
+from ..data.pixels import pil_to_tensor
 from ..data.views import half_scale
 from ..utils.names import keyword
 from .inputs import as_image, resized, source_name, split_inputs

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.images import tensor_to_pil
+from ..data.pixels import tensor_to_pil
 from ..degradations.registry import GROUP_OF, GROUPS, LEVELS, NUM_LEVELS
 
 if TYPE_CHECKING:  # torch is imported where a tile is made: arniqa gallery checks its options first
