@@ -539,6 +539,28 @@ def test_maps_csv_says_each_images_note_and_a_maps_csv_written_before_notes_keep
     assert [r[0] for r in lines[1:]] == ["photos/gone.png", "photos/anim.gif"] and lines[2][1] == "anim.map.png"
 
 
+def test_an_animated_file_is_warned_of_once_by_its_path(tmp_path, monkeypatch):
+    """map warned twice of an animated file: once by its path as it was read, once more as '<input 0>' as the
+    decoded image was mapped. Each file's warning is said once now, naming the file."""
+    import warnings
+
+    from arniqa.utils.messages import show_warning
+
+    monkeypatch.setattr(warnings, "showwarning", show_warning)  # as the arniqa command says them, on its stderr
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name in ("a.gif", "b.gif"):
+        frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
+        frames[0].save(f"photos/{name}", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (32, 24), (90, 90, 90)).save("photos/still.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_OK, result.output
+    said = "an animated or multi-page image; its first frame is scored, the others are not"
+    assert result.stderr.splitlines() == [f"warning: photos/{name}: {said}" for name in ("a.gif", "b.gif")]
+
+
 def test_map_holds_no_row_of_the_images_it_maps(tmp_path, monkeypatch):
     """map held every row it wrote, to write maps.csv once more at the end, and each image's key beside it: 0.7 KB
     per image, 134 MB over 200,000 (benchmarks/retry_memory.py). The rows are read back from maps.csv now and the
