@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import typer
@@ -314,7 +316,8 @@ def _write_maps(
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
     atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))
-    again: list[tuple[int, int]] = []  # where the rows of images with an earlier row are: those rows are in ``rows``
+    # where the rows of images with an earlier row are (those rows are in ``rows``): each start and end, 16 bytes
+    again = array("q")
     start = end = listing.stat().st_size
     fd = os.open(listing, os.O_WRONLY)
     n = 0
@@ -352,7 +355,7 @@ def _write_maps(
             written = write_whole(fd, csv_line(row[: len(columns)]).encode("utf-8"), end, str(listing))
             if image_key in rows:  # an image mapped before: its row replaced where it was
                 rows[image_key] = row
-                again.append((end, written))
+                again.extend((end, written))
             end = written
             advance(n)
     finally:
@@ -361,19 +364,17 @@ def _write_maps(
     return failed, kept
 
 
-def _tidy(
-    listing: Path, rows: dict[tuple, list], columns: tuple[str, ...], start: int, end: int, again: list[tuple[int, int]]
-):
+def _tidy(listing: Path, rows: dict[tuple, list], columns: tuple[str, ...], start: int, end: int, again: array):
     """What writes maps.csv with one row per image (for :func:`atomic_write`): its header of ``columns`` and the
     earlier ``rows``, then the bytes ``start`` to ``end`` of ``listing`` (the rows this run added, read back), less
-    the spans ``again`` (the rows of images among ``rows``, in their place already)."""
+    the spans ``again`` (each start, then its end: the rows of images among ``rows``, in their place already)."""
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as new, open(listing, "rb") as old:
             for line in _csv_lines(rows.values(), columns):
                 new.write(line.encode("utf-8"))
-            at = start
-            for skip_from, skip_to in [*again, (end, end)]:
+            at, spans = start, iter(again)
+            for skip_from, skip_to in chain(zip(spans, spans), [(end, end)]):  # each span's start and end
                 old.seek(at)
                 left = skip_from - at
                 while left > 0 and (chunk := old.read(min(left, 1 << 20))):
