@@ -502,10 +502,10 @@ def test_maps_csv_is_written_a_row_at_a_time_not_as_one_string(tmp_path, monkeyp
 def test_an_absolute_path_is_held_once_in_its_key(tmp_path):
     """Each image's key in maps.csv held a second copy of its path made absolute, even when it was absolute already
     (find /photos lists such paths): 100 bytes more per image. A path given absolute is now its own key's string."""
-    from arniqa.cli.map import _images
+    from arniqa.cli.map import _images, _keyed
 
     given = [str(tmp_path / f"{i}.png") for i in range(3)] + ["a.png", str(tmp_path / "0.png")]
-    images = _images(given)
+    images = list(_keyed(_images(given)))
     assert [name for _, name, _ in images] == given[:4]  # a file named twice: one image
     assert [key for _, _, key in images] == [(os.path.abspath(path), 0) for path in given[:4]]
     assert all(key[0] is name for _, name, key in images[:3])
@@ -537,3 +537,52 @@ def test_maps_csv_says_each_images_note_and_a_maps_csv_written_before_notes_keep
     lines = list(csv.reader(open("older/maps.csv", encoding="utf-8")))
     assert lines[0] == "path,map,mean,min,max,rows,cols,error".split(",") and all(len(r) == 8 for r in lines)
     assert [r[0] for r in lines[1:]] == ["photos/gone.png", "photos/anim.gif"] and lines[2][1] == "anim.map.png"
+
+
+def test_an_animated_file_is_warned_of_once_by_its_path(tmp_path, monkeypatch):
+    """map warned twice of an animated file: once by its path as it was read, once more as '<input 0>' as the
+    decoded image was mapped. Each file's warning is said once now, naming the file."""
+    import warnings
+
+    from arniqa.utils.messages import show_warning
+
+    monkeypatch.setattr(warnings, "showwarning", show_warning)  # as the arniqa command says them, on its stderr
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name in ("a.gif", "b.gif"):
+        frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
+        frames[0].save(f"photos/{name}", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (32, 24), (90, 90, 90)).save("photos/still.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_OK, result.output
+    said = "an animated or multi-page image; its first frame is scored, the others are not"
+    assert result.stderr.splitlines() == [f"warning: photos/{name}: {said}" for name in ("a.gif", "b.gif")]
+
+
+def test_map_holds_no_row_of_the_images_it_maps(tmp_path, monkeypatch):
+    """map held every row it wrote, to write maps.csv once more at the end, and each image's key beside it: 0.7 KB
+    per image, 134 MB over 200,000 (benchmarks/retry_memory.py). The rows are read back from maps.csv now and the
+    keys made as each image is mapped: 20,000 more paths take under 850 bytes each, 1,100 before (Python's
+    allocations traced)."""
+    import tracemalloc
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 24), (40, 200, 60)).save("a.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    peaks = []
+    for n in (10, 1_000, 21_000):  # paths not there: an error row each; the first run imports what mapping needs
+        with open(f"list{n}.txt", "w") as f:
+            f.writelines(["a.png\n", *(f"photos/gone/{i:05d}.png\n" for i in range(n))])
+        args = ["map", "--files-from", f"list{n}.txt", "-o", f"maps{n}", "--checkpoint", "tiny.onnx", "--crop", "16"]
+        tracemalloc.start()
+        try:
+            result = CliRunner().invoke(app, args)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert result.exit_code == 1 and result.stdout == "wrote 1 map to maps{} (maps.csv lists them)\n".format(n)
+        with open(f"maps{n}/maps.csv", encoding="utf-8") as f:
+            assert sum(1 for _ in f) == n + 2  # the header, a.png, the paths not there
+    assert (peaks[2] - peaks[1]) / 20_000 < 850, peaks  # 640 bytes; 1,100 before

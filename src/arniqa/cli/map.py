@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import typer
@@ -160,20 +162,22 @@ def map_images(
         listing = output / "maps.csv"
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
-        todo = _images(files)
+        todo = _images(files)  # each image once, its file or shard member alone (its key made as it is mapped)
+        del files
         total = len(todo)
+        finished: set = set()  # the keys of the images --resume skips
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
-            given = {key for _, _, key in todo} & rows.keys()
+            given = {key for _, _, key in _keyed(todo) if key in rows}
             failed_before = {image for image in given if rows[image][7]}
             whole = {image for image in given - failed_before if _whole(output, rows[image], suffixes)}
             finished = whole if retry_failed else whole | failed_before  # --retry-failed: their rows replaced
-            todo = [image for image in todo if image[2] not in finished]
             resumed, resumed_failed = len(finished), len(finished & failed_before)
             retried = len(failed_before) if retry_failed else 0
             unnamed = 0 if given else len(rows)
             if resumed or retried:  # at the start: what is done, what is left
-                left = f"{count(len(todo), 'image')} to map"
+                left = f"{count(total - resumed, 'image')} to map"
                 typer.secho(resuming(resumed, count(total, "image"), listing, retried, "to map again", left), err=True)
+        mapping = total - len(finished)
         options = dict(crop=crop, stride=stride, max_side=max_side, batch_size=batch_size, explain=explain)
         try:
             if record is not None:
@@ -181,14 +185,14 @@ def map_images(
             columns = (TextColumn("mapping"), BarColumn(), TextColumn("{task.fields[done]}"), TimeElapsedColumn())
             columns += (TextColumn("left"), TimeRemainingColumn())
             bar = progress_bar(*columns, transient=False)  # on a terminal: hours for a library
-            task = bar.add_task("mapping", total=len(todo), done=f"0 of {count(len(todo), 'image')}")
+            task = bar.add_task("mapping", total=mapping, done=f"0 of {count(mapping, 'image')}")
 
             def advance(n: int) -> None:
-                bar.update(task, advance=1, done=f"{n} of {count(len(todo), 'image')}")
+                bar.update(task, advance=1, done=f"{n} of {count(mapping, 'image')}")
 
             try:
                 with quiet_bar(bar):
-                    failed, kept = _write_maps(scorer, todo, output, options, rows, suffixes, advance, listed)
+                    failed, kept = _write_maps(scorer, todo, finished, output, options, rows, suffixes, advance, listed)
             except OSError as e:  # the maps written are kept: --resume goes on from them
                 if e.errno not in NO_SPACE:
                     raise
@@ -200,11 +204,11 @@ def map_images(
     kept -= resumed
     if unnamed and not resumed:  # all mapped again, beside the earlier maps
         matched = "paths are matched from the folder arniqa runs in (photos/a.jpg from /home/me and from /tmp differ)"
-        typer.secho(none_resumed(listing, unnamed, len(todo), matched, "mapped again"), err=True, fg="yellow")
+        typer.secho(none_resumed(listing, unnamed, mapping, matched, "mapped again"), err=True, fg="yellow")
     earlier = f", and keeps the {count(kept, 'row')} of other images from earlier runs" if kept else ""
-    if written := len(todo) - failed:
+    if written := mapping - failed:
         typer.echo(f"wrote {count(written, 'map')} to {output} (maps.csv lists them{earlier})")
-    elif todo:
+    elif mapping:
         typer.echo(f"wrote no map to {output}, only maps.csv with the errors{earlier}")
     else:
         typer.echo(f"wrote no map to {output}: maps.csv lists every image already{earlier}")
@@ -233,23 +237,26 @@ def _unique(stem: str, used: set[str], output: Path, suffix_bytes: int) -> str:
     return name
 
 
-def _images(files: list) -> list[tuple]:
-    """The images of the inputs ``files``, in order, each as (item, name, key), its key in maps.csv its absolute path
-    and how many shard members of that name came before it: a shard made by appending may hold two members of one
-    name, two images; a file given twice (a.png ./a.png) is one image, mapped once."""
+def _images(files: list) -> list:
+    """The images of the inputs ``files``, in order: a file given twice (a.png ./a.png) is one image, mapped once
+    (:func:`_keyed` gives their keys). Only the items are held, not their keys (100 bytes more per image)."""
+    seen: set = set()  # while the list is made
+    return [item for item, _, key in _keyed(files) if not (key in seen or seen.add(key))]
+
+
+def _keyed(images: Iterable) -> Iterator[tuple]:
+    """Each image of ``images`` as (item, name, key), its key in maps.csv its absolute path and how many shard
+    members of that name came before it: a shard made by appending may hold two members of one name, two images."""
     from ..inference.inputs import source_name
 
-    images = {}  # by key, each key's first
     seen: Counter = Counter()  # shard members only: a file's count stays 0
-    for i, item in enumerate(files):
+    for i, item in enumerate(images):
         name = source_name(item, i)
         path = os.path.abspath(name)
         path = name if path == name else path  # an absolute path (find /photos): one string held, not two
-        key = (path, seen[path])
-        images.setdefault(key, (item, name, key))
+        yield item, name, (path, seen[path])
         if not isinstance(item, (str, os.PathLike)):
             seen[path] += 1
-    return list(images.values())
 
 
 def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
@@ -278,6 +285,7 @@ def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
 def _write_maps(
     scorer,
     todo: list,
+    finished: set,
     output: Path,
     options: dict,
     rows: dict[tuple, list],
@@ -285,10 +293,11 @@ def _write_maps(
     advance,
     columns: tuple[str, ...] = MAP_COLUMNS,
 ) -> tuple[int, int]:
-    """Each ``todo`` image's (file, name, key: :func:`_images`) map into ``output`` and its row of maps.csv,
-    which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`); returns how many could not be
-    mapped and how many earlier rows were kept. Every file is written whole or not at all (a full disk leaves the
-    maps of an earlier run whole), and maps.csv lists only maps written whole. ``suffixes``: :func:`_suffixes`;
+    """Each ``todo`` image's map (:func:`_images`; those whose key is in ``finished`` passed over) into ``output``
+    and its row of maps.csv, which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`);
+    returns how many could not be mapped and how many earlier rows were kept. Every file is written whole or not at
+    all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only maps written whole. The rows
+    of images new to maps.csv are not held: read back from it at the end. ``suffixes``: :func:`_suffixes`;
     ``advance(n)`` after the n-th file; ``columns``: maps.csv's (an older arniqa's keeps its own, without the note)."""
     import numpy as np
 
@@ -300,17 +309,23 @@ def _write_maps(
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
     failed = 0
     listing = output / "maps.csv"
-    kept = len(rows) - sum(key in rows for _, _, key in todo)  # todo's keys are distinct
+    kept = len(rows) - sum(key in rows for _, _, key in _keyed(todo) if key not in finished)  # keys are distinct
     # an image mapped before keeps its map's name, which no other image takes
     stems = {image: unescape_name(row[1]).removesuffix(".map.png") for image, row in rows.items() if row[1]}
     used = set(stems.values())
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
     atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))
+    # where the rows of images with an earlier row are (those rows are in ``rows``): each start and end, 16 bytes
+    again = array("q")
+    start = end = listing.stat().st_size
     fd = os.open(listing, os.O_WRONLY)
+    n = 0
     try:
-        end = os.fstat(fd).st_size
-        for n, (item, name, image_key) in enumerate(todo, 1):
+        for item, name, image_key in _keyed(todo):
+            if image_key in finished:
+                continue
+            n += 1
             stem = stems.get(image_key)
             if stem is None or fit_stem(stem, output, longest) != stem:  # too long for the --explain maps' names
                 stem = _unique(Path(name).stem, used, output, longest)
@@ -337,13 +352,37 @@ def _write_maps(
                 row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
             row.append(note(notes, name) or "")
-            rows[image_key] = row  # an image mapped before: its row replaced where it was
-            end = write_whole(fd, csv_line(row[: len(columns)]).encode("utf-8"), end, str(listing))
+            written = write_whole(fd, csv_line(row[: len(columns)]).encode("utf-8"), end, str(listing))
+            if image_key in rows:  # an image mapped before: its row replaced where it was
+                rows[image_key] = row
+                again.extend((end, written))
+            end = written
             advance(n)
     finally:
         os.close(fd)
-        atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))  # one row per image, also when stopped
+        atomic_write(listing, _tidy(listing, rows, columns, start, end, again))  # one row per image, also when stopped
     return failed, kept
+
+
+def _tidy(listing: Path, rows: dict[tuple, list], columns: tuple[str, ...], start: int, end: int, again: array):
+    """What writes maps.csv with one row per image (for :func:`atomic_write`): its header of ``columns`` and the
+    earlier ``rows``, then the bytes ``start`` to ``end`` of ``listing`` (the rows this run added, read back), less
+    the spans ``again`` (each start, then its end: the rows of images among ``rows``, in their place already)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as new, open(listing, "rb") as old:
+            for line in _csv_lines(rows.values(), columns):
+                new.write(line.encode("utf-8"))
+            at, spans = start, iter(again)
+            for skip_from, skip_to in chain(zip(spans, spans), [(end, end)]):  # each span's start and end
+                old.seek(at)
+                left = skip_from - at
+                while left > 0 and (chunk := old.read(min(left, 1 << 20))):
+                    new.write(chunk)
+                    left -= len(chunk)
+                at = skip_to
+
+    return write
 
 
 def _suffixes(explaining) -> list[str]:
