@@ -1157,6 +1157,32 @@ def test_an_animated_file_scores_its_first_frame_with_one_warning_naming_it(tmp_
     assert r.tolist() == pytest.approx([float(scorer.score(str(tmp_path / "first.png")))] * 3, abs=1e-6)
 
 
+def test_a_callers_own_animated_image_is_left_as_it_was_and_warned_of_at_each_score(tmp_path):
+    """A PIL image the caller opened with arniqa's reader (its first frame, marked as one of several) and scores
+    twice: the caller's object keeps its mark and each score says the warning (only arniqa's own decode, read
+    again by a quality map, has the mark taken off)."""
+    import warnings
+
+    from arniqa.data.images import open_image
+
+    scorer = _stand_in(batch_size=1, workers=0)
+    first, second = _images(2)
+    anim = tmp_path / "anim.webp"
+    Image.fromarray(first[:6, :7]).save(
+        anim, save_all=True, append_images=[Image.fromarray(second[:6, :7])], lossless=True
+    )
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        image = open_image(anim)
+    info = dict(image.info)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        scorer.score(image)
+        scorer.score(image)
+    assert len([w for w in said if "an animated or multi-page image" in str(w.message)]) == 2
+    assert image.info == info
+
+
 @pytest.mark.parametrize("protocol", ["whole", "pyiqa", "crops"])
 def test_a_one_pixel_image_scores(tmp_path, protocol):
     """A 1x1 PNG or JPEG gets a score: in whole and pyiqa that of a uniform image of its colour (each view of

@@ -99,7 +99,8 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     """One input as an RGB PIL image (paths, PIL images, uint8 arrays) or a (3,H,W) float tensor in [0, 1]
     (other arrays, tensors). Raises :class:`~arniqa.data.images.ImageError` for files (also for encoded
     images of more than ``max_pixels`` pixels, refused before decoding), ValueError otherwise. Of an animated or
-    multi-page file, the first frame, with a warning saying so (once: the image given no longer says it has frames)."""
+    multi-page file, the first frame, with a warning saying so (once: the image returned, when it is not ``item``
+    itself, no longer says it has frames)."""
     if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
         raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
     if isinstance(item, (str, os.PathLike)):
@@ -133,7 +134,8 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     if w == 0 or h == 0:
         raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
     if isinstance(image, Image.Image) and (note := first_frame_note(image, name)):
-        del image.info[ANIMATED]  # said once: the image read again (quality_map of it) is not said of a second time
+        if image is not item:  # said once: our decode read again (quality_map of it) is not said of twice
+            del image.info[ANIMATED]
         warn_file(note, ANIMATED_KIND, stacklevel=2)
     return image
 
