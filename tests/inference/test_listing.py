@@ -168,13 +168,15 @@ def test_skip_finished_streams_a_prefix_and_falls_back_to_a_set():
 
 
 def test_skip_finished_keeps_the_finished_names_to_do_again_in_prefix_and_set_alike():
-    """--retry-failed: a failed row's path is matched as finished (a prefix stays a prefix) but its item kept."""
+    """--retry-failed: a failed row's path is matched as finished (a prefix stays a prefix) but its item kept, its
+    name told as it is given (before the items after it)."""
     items = [f"p{i}" for i in range(6)]
     for finished in (["p0", "p1", "p2"], ["p2", "p0", "p1"]):  # read in step with the items, then into a dict
-        left = []
+        left, told = [], []
         rows = iter([(name, name == "p1") for name in finished])  # p1's row holds an error
-        kept = list(skip_finished(iter(items), rows, lambda item, failed: left.append(item), again=True))
-        assert (kept, left) == (["p1", "p3", "p4", "p5"], ["p0", "p2"])
+        given = skip_finished(iter(items), rows, lambda item, failed: left.append(item), again=told.append)
+        kept = [(item, list(told)) for item in given]
+        assert kept == [("p1", ["p1"]), *((f"p{i}", ["p1"]) for i in (3, 4, 5))] and left == ["p0", "p2"]
 
 
 def test_skip_finished_says_which_skipped_rows_failed_reading_a_prefix_one_row_ahead():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -168,8 +170,8 @@ def map_images(
         finished: set = set()  # the keys of the images --resume skips
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
             given = {key for _, _, key in _keyed(todo) if key in rows}
-            failed_before = {image for image in given if rows[image][7]}
-            whole = {image for image in given - failed_before if _whole(output, rows[image], suffixes)}
+            failed_before = {image for image in given if _fields(rows[image])[7]}
+            whole = {image for image in given - failed_before if _whole(output, _fields(rows[image]), suffixes)}
             finished = whole if retry_failed else whole | failed_before  # --retry-failed: their rows replaced
             resumed, resumed_failed = len(finished), len(finished & failed_before)
             retried = len(failed_before) if retry_failed else 0
@@ -288,7 +290,7 @@ def _write_maps(
     finished: set,
     output: Path,
     options: dict,
-    rows: dict[tuple, list],
+    rows: dict[tuple, str],
     suffixes: list[str],
     advance,
     columns: tuple[str, ...] = MAP_COLUMNS,
@@ -311,7 +313,8 @@ def _write_maps(
     listing = output / "maps.csv"
     kept = len(rows) - sum(key in rows for _, _, key in _keyed(todo) if key not in finished)  # keys are distinct
     # an image mapped before keeps its map's name, which no other image takes
-    stems = {image: unescape_name(row[1]).removesuffix(".map.png") for image, row in rows.items() if row[1]}
+    maps = ((image, _fields(line)[1]) for image, line in rows.items())
+    stems = {image: unescape_name(name).removesuffix(".map.png") for image, name in maps if name}
     used = set(stems.values())
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
@@ -352,9 +355,10 @@ def _write_maps(
                 row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
             row.append(note(notes, name) or "")
-            written = write_whole(fd, csv_line(row[: len(columns)]).encode("utf-8"), end, str(listing))
+            line = csv_line(row[: len(columns)])
+            written = write_whole(fd, line.encode("utf-8"), end, str(listing))
             if image_key in rows:  # an image mapped before: its row replaced where it was
-                rows[image_key] = row
+                rows[image_key] = line
                 again.extend((end, written))
             end = written
             advance(n)
@@ -364,7 +368,7 @@ def _write_maps(
     return failed, kept
 
 
-def _tidy(listing: Path, rows: dict[tuple, list], columns: tuple[str, ...], start: int, end: int, again: array):
+def _tidy(listing: Path, rows: dict[tuple, str], columns: tuple[str, ...], start: int, end: int, again: array):
     """What writes maps.csv with one row per image (for :func:`atomic_write`): its header of ``columns`` and the
     earlier ``rows``, then the bytes ``start`` to ``end`` of ``listing`` (the rows this run added, read back), less
     the spans ``again`` (each start, then its end: the rows of images among ``rows``, in their place already)."""
@@ -416,7 +420,7 @@ def _whole(output: Path, row: list, suffixes: list[str]) -> bool:
     return True
 
 
-def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool):
+def _record(listing: Path, settings: dict, rows: dict[tuple, str], resume: bool):
     """What records ``settings`` beside ``listing`` (score's settings file), or None when it already says them. With
     ``resume`` as score's --resume: the rows kept must have been made with these settings (else one line, exit 2).
     Else earlier rows made with other settings, which this run may keep, are recorded with them (mixed settings,
@@ -437,45 +441,58 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, list], resume: bool
     return partial(write_settings, listing, mixed_settings(known, settings))
 
 
-def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], list], tuple[str, ...]]:
-    """The rows of the maps.csv an earlier run left (:func:`_listed`; {} when there is none), each with a note, and
-    its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). ValueError (one line) for a file of
-    that name that arniqa map did not write."""
+def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str, ...]]:
+    """The rows of the maps.csv an earlier run left (:func:`_listed`; {} when there is none), each as its line
+    (:func:`~arniqa.utils.textfiles.csv_line`: one string, a third of the memory of its fields; :func:`_fields`), and
+    its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). Read a row at a time. ValueError
+    (one line) for a file of that name that arniqa map did not write."""
     if not listing.is_file():
         return {}, MAP_COLUMNS
     try:
         with open(listing, newline="", encoding="utf-8") as f:
-            lines = list(csv.reader(f))
+            records = csv.reader(f)
+            head = next(records, None)
+            if head is None:
+                return {}, MAP_COLUMNS
+            if head == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note (a blank one to key)
+                return _listed((r + [""] for r in records if len(r) == len(BEFORE_NOTES)), _line_before), BEFORE_NOTES
+            if head == list(MAP_COLUMNS):
+                return _listed(records, csv_line), MAP_COLUMNS
     except (UnicodeDecodeError, csv.Error):
-        lines = [[]]
-    if lines and lines[0] not in (list(MAP_COLUMNS), list(BEFORE_NOTES)):
-        raise ValueError(
-            f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
-        )
-    if lines and lines[0] == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note
-        return _listed([r + [""] for r in lines[1:] if len(r) == len(BEFORE_NOTES)]), BEFORE_NOTES
-    return _listed(lines[1:]), MAP_COLUMNS
+        pass
+    raise ValueError(
+        f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
+    )
 
 
-def _listed(records: list[list[str]]) -> dict[tuple[str, int], list]:
-    """The rows of maps.csv by the image's key (:func:`_images`), an image's last row winning (a run stopped
-    before maps.csv was tidied lists an image it mapped again twice); a shard member's row of another map than an
-    earlier row of its name is another member."""
+def _line_before(row: list[str]) -> str:
+    return csv_line(row[: len(BEFORE_NOTES)])
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of a row of maps.csv held as its line (:func:`_earlier_rows`)."""
+    return next(csv.reader(io.StringIO(line)))
+
+
+def _listed(records: Iterable[list[str]], kept: Callable[[list[str]], object] = list) -> dict[tuple[str, int], Any]:
+    """The rows of maps.csv by the image's key (:func:`_images`), each as ``kept(row)``, an image's last row winning
+    (a run stopped before maps.csv was tidied lists an image it mapped again twice); a shard member's row of another
+    map than an earlier row of its name is another member."""
     from ..inference.shards import in_shard
 
-    rows: dict[tuple[str, int], list] = {}
+    rows: dict[tuple[str, int], Any] = {}
     maps: dict[str, list[str]] = {}  # each member's maps, in order: another map of a member is another member
     for r in records:
         if len(r) != len(MAP_COLUMNS):  # a row cut short by a crash is left out
             continue
         path = os.path.abspath(unescape_name(r[0]))
         if not in_shard(path):  # a file: its last row
-            rows[path, 0] = r
+            rows[path, 0] = kept(r)
             continue
         listed = maps.setdefault(path, [])
         if not (r[1] and r[1] in listed):
             listed.append(r[1])
-        rows[path, listed.index(r[1]) if r[1] else len(listed) - 1] = r
+        rows[path, listed.index(r[1]) if r[1] else len(listed) - 1] = kept(r)
     return rows
 
 
@@ -492,9 +509,8 @@ def _drop_group_maps(output: Path, stem: str) -> None:
     groups.unlink()
 
 
-def _csv_lines(rows: Iterable[list], columns: tuple[str, ...]) -> Iterator[str]:
-    """The lines of maps.csv (:func:`~arniqa.utils.textfiles.csv_line`) of ``columns``: its header, then ``rows``,
-    one at a time (200,000 rows are never one string)."""
+def _csv_lines(lines: Iterable[str], columns: tuple[str, ...]) -> Iterator[str]:
+    """The lines of maps.csv of ``columns``: its header (:func:`~arniqa.utils.textfiles.csv_line`), then ``lines``
+    (its rows', in its columns), one at a time (200,000 rows are never one string)."""
     yield csv_line(columns)
-    for row in rows:
-        yield csv_line(row[: len(columns)])
+    yield from lines

@@ -10,7 +10,8 @@ appended. The file format and its reading are in :mod:`arniqa.cli.result_files`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Container, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -70,7 +71,7 @@ def write_scores(
     explain: bool = False,
     rows: list | None = None,
     opened: Callable[[], object] = lambda: None,
-    hold: Container[str] = (),
+    hold: deque[str] | tuple = (),
     held: Callable[[dict], object] | None = None,
     noted: Callable[[], object] = lambda: None,
 ) -> int:
@@ -80,8 +81,9 @@ def write_scores(
     note column, which a file written before it has not, :data:`~arniqa.cli.result_files.KNOWN_COLUMNS`).
     ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
     ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
-    writing (emptied, or cut back to its last complete row), before the first row. The rows of the paths in ``hold`` go
-    to ``held(row)``, not into ``target`` (failed rows retried, set aside in a
+    writing (emptied, or cut back to its last complete row), before the first row. ``hold``: the names of the paths
+    whose rows go to ``held(row)``, not into ``target``, in order, each taken off as its row comes (failed rows
+    retried, named as they are listed: only those listed and not yet scored are held; the rows are set aside in a
     :class:`~arniqa.cli.result_files.Spool`: :func:`~arniqa.cli.result_files.replace_rows` puts them in their
     place). Returns the number of paths that could not be scored."""
     failed = 0
@@ -107,7 +109,8 @@ def write_scores(
             failed += r.error is not None
             if r.note is not None:
                 noted()
-            if r.source in hold:
+            if hold and r.source == hold[0]:  # the rows come in input order
+                hold.popleft()
                 held(row)
             else:
                 writer.write_row(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from contextlib import ExitStack, suppress
 from functools import partial
 from pathlib import Path
@@ -259,7 +260,7 @@ def score(
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))
-            retry: set[str] | tuple = set() if retry_failed else ()  # the paths of the error rows, scored again
+            retry: deque[str] = deque()  # the paths of the error rows scored again, listed and not yet scored
             held = stack.enter_context(Spool(output)) if retry_failed else ()  # their new rows, placed at the end
             if resume:  # the error rows kept count in the exit status, as in one uninterrupted run
 
@@ -269,11 +270,9 @@ def score(
                 def done():
                     for path, failed in iter_done(output, fmt, with_error=True):
                         counts.update(["rows"])
-                        if failed and retry_failed:  # only --retry-failed holds their paths: a plain --resume counts
-                            retry.add(path)
                         yield path, failed
 
-                items = skip_finished(items, done(), resumed, retry_failed)
+                items = skip_finished(items, done(), resumed, retry.append if retry_failed else None)
             model = checkpoint or DEFAULT_MODEL
             advice = partial(load_advice, model, engine, device, precision, channels_last)  # advice(error)
             given = {} if explainer is None else {"explainer": explainer}

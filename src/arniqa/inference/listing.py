@@ -163,11 +163,12 @@ def skip_finished(
     items: Iterable,
     finished: Iterable[tuple[str, bool]],
     skip: Callable[[object, bool], object] = lambda item, failed: None,
-    again: bool = False,
+    again: Callable[[str], object] | None = None,
 ) -> Iterator:
     """``items`` without those whose name is in ``finished`` (the ``(path, failed)`` of a result file's rows, in its
     order: ``failed`` when the row holds an error); ``skip(item, failed)`` is called for each one left out. With
-    ``again`` (--retry-failed), an item whose row failed is matched as the others but kept.
+    ``again`` (--retry-failed), an item whose row failed is matched as the others but kept, ``again(name)`` called
+    as it is given.
 
     A run writes its rows in input order, so the finished names are usually a prefix of the items:
     they are then compared one by one, in constant memory. From the first item that is not the next
@@ -190,7 +191,8 @@ def skip_finished(
                 yield item
                 continue
             was_failed = rest[name]
-        if again and was_failed:
+        if again is not None and was_failed:
+            again(name)
             yield item
         else:
             skip(item, was_failed)
