@@ -62,7 +62,7 @@ def test_max_side_downscaling_is_one_warning_line_per_image(weights_dir, tmp_pat
                         "--max-side", 32, "--engine", "torch")  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [x for x in done.stderr.splitlines()[:-1] if not x.startswith("scoring ")]  # [-1]: fresh_cli's report
-    assert lines.pop() == "1 of 1 image has a warning (see the note column of the rows)"
+    assert lines.pop() == "1 of 1 image has a warning (see the note column of the rows on standard output)"
     expected = f"warning: {tmp_path / 'a.png'}: 64x48 exceeds max_side=32; downscaled to 32x24 before scoring"
     # a library's own warning may come too (timm 1.0.3 on torch 2.14: torch.jit.interface), as one line as well
     assert lines.count(expected) == 1 and all(line.startswith("warning: ") for line in lines), lines
@@ -1246,6 +1246,35 @@ def test_a_library_of_animated_and_oversized_images_gets_five_warning_lines_of_e
     done = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300,
                           env={**env, "ARNIQA_WARNINGS": "all"})  # fmt: skip
     assert len([line for line in done.stderr.splitlines() if line.startswith("warning: ")]) == 24
+
+
+def test_rows_on_standard_output_end_with_lines_that_say_the_notes_are_there(tmp_path):
+    """With the rows on standard output (-o -), the end lines said '(see the note column of the rows)' and
+    'every one in the note column of the rows', which read oddly: they now name the rows on standard output, whose
+    note column holds every file's warning."""
+    import subprocess
+
+    import tiny_score
+
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        a, b = (Image.fromarray(rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)) for _ in range(2))
+        a.save(tmp_path / f"a{k}.gif", save_all=True, append_images=[b])
+    here = Path(tiny_score.__file__).parent
+    env = {**os.environ, "PYTHONPATH": f"{here.parent / 'src'}{os.pathsep}{here}"}
+    env.pop("ARNIQA_WARNINGS", None)
+    command = [sys.executable, tiny_score.__file__, "score", tmp_path, "--protocol", "whole", "-o", "-"]
+    done = subprocess.run(list(map(str, command)), capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    frame = "an animated or multi-page image; its first frame is scored, the others are not"
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    assert [(row["path"], row["note"]) for row in rows] == [(str(tmp_path / f"a{k}.gif"), frame) for k in range(6)]
+    where = "the note column of the rows on standard output"
+    assert done.stderr.splitlines()[-2:] == [
+        f"6 of 6 images have a warning (see {where})",
+        "warning: 1 more image animated or multi-page, each scored on its first frame (the first 5 are named above, "
+        f"every one in {where}; ARNIQA_WARNINGS=all names every one)",
+    ]
 
 
 def test_rows_and_report_both_on_standard_output_are_refused(tiny, folder, tmp_path):

@@ -1226,3 +1226,51 @@ def test_each_result_carries_the_warnings_about_its_own_file_as_its_note(tmp_pat
     assert sorted(str(w.message) for w in said) == sorted(f"{p}: {r.note}" for p, r in zip(paths, results) if r.note)
     r = scorer.score([paths[0], paths[1]])
     assert r.notes == [frame, None] and [row["note"] for row in r.rows()] == [frame, None]
+
+
+def test_warnings_raised_in_the_decoding_threads_land_in_their_own_files_notes(tmp_path, monkeypatch):
+    """Four decoding threads (workers=4, batch_size=2) warn at once: each note must hold its own file's warnings,
+    never another's. Every file here has a note of its own (its size, downscaled, and for an animated file its
+    frame), and the first four are held until all four have warned, so each warns while the others collect."""
+    import threading
+    import warnings
+
+    import arniqa.inference.scorer as scorer_module
+
+    rng = np.random.default_rng(3)
+    paths, expected, warned = [], [], []
+    for k in range(10):
+        w, h = 20 + 2 * k, 15 + k  # each file its own size, so its own note
+        frames = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for _ in range(2)]
+        animated = k % 3 != 1
+        path = tmp_path / (f"{k}.gif" if animated else f"{k}.png")
+        if animated:
+            frames[0].save(path, save_all=True, append_images=frames[1:])
+        else:
+            frames[0].save(path)
+        scale = 12 / max(w, h)  # max_side=12: the longer side to 12, the other rounded
+        small = (12, round(h * scale)) if w >= h else (round(w * scale), 12)
+        down = f"{w}x{h} exceeds max_side=12; downscaled to {small[0]}x{small[1]} before scoring"
+        frame = "an animated or multi-page image; its first frame is scored, the others are not"
+        paths.append(str(path))
+        expected.append(f"{frame}; {down}" if animated else down)
+        warned += [f"{path}: {frame}"] * animated + [f"{path}: {down}"]
+    decode, together, lock, calls = scorer_module.as_image, threading.Barrier(4, timeout=30), threading.Lock(), []
+
+    def held_after_warning(item, name, max_pixels):
+        image = decode(item, name, max_pixels)  # warned of its frames, inside its own thread's note
+        with lock:
+            calls.append(name)
+            first = len(calls) <= 4
+        if first:  # the first four (the look-ahead of 2 * batch_size) wait for each other
+            together.wait()
+        return image
+
+    monkeypatch.setattr(scorer_module, "as_image", held_after_warning)
+    scorer = _stand_in(batch_size=2, workers=4, max_side=12)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        results = list(scorer.iter_scores(paths))
+    assert [r.error for r in results] == [None] * 10
+    assert [r.note for r in results] == expected
+    assert sorted(str(w.message) for w in said) == sorted(warned)

@@ -313,7 +313,8 @@ def score(
 
             # where the rows' notes go: the note column, which a file of an older arniqa, appended to, has not
             older = resume and not set(NOTE_COLUMNS) <= set(file_columns(output, fmt) or NOTE_COLUMNS)
-            noted_in = None if older else f"the note column of {'the rows' if output is None else output}"
+            rows_at = "the rows on standard output" if output is None else output
+            noted_in = None if older else f"the note column of {rows_at}"
             notes_in(noted_in)
 
             rows = None if html is None or resume else []  # for the report (resumed: the whole file, at the end)
