@@ -195,7 +195,7 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if retry_failed and not resume:
         raise typer.BadParameter("--retry-failed goes with --resume")
-    check_settings(checkpoint, engine, precision, channels_last, calibrate)
+    check_settings(checkpoint, engine, precision, channels_last, calibrate, protocol, max_side)
     try:
         fmt = output_format(output, fmt)
     except ValueError as e:
@@ -477,7 +477,7 @@ def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, m
         **model_settings(checkpoint, weights_dir, regressor, explainer),
         "--protocol": scorer.protocol.name,
         "--no-scale": "on" if no_scale else "off",
-        "--max-side": None if scorer.protocol.crops else max_side,
+        "--max-side": max_side,  # refused under crops (check_settings)
         "--precision": precision,
     }
     if precision == "int8" and calibrate is None:
