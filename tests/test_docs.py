@@ -123,6 +123,46 @@ def test_every_file_the_docs_name_exists():
     assert not missing, "named but not found:\n" + "\n".join(missing)
 
 
+def _defined(module: Path) -> set[str]:
+    """The names a module defines at its top level (functions, classes, assignments); a package's ``__init__`` also
+    the names it imports (its API), another module not (a name imported there lives elsewhere)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and module.name == "__init__.py":
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def test_every_function_the_docs_cite_is_in_the_module_they_name():
+    """A module's function cited as ``data/png.png_data_short`` or ``arniqa.data.images.ImageError`` is defined (or
+    imported) there: a function moved to another module (data/images.py split in four, utils/files.py in six) fails
+    here until the docs name its new module. Paths of test files (``data/test_png.py::...``) are not modules."""
+    src = ROOT / "src" / "arniqa"
+    packages = "|".join(p.name for p in sorted(src.iterdir()) if (p / "__init__.py").is_file())
+    cited = re.compile(
+        rf"(?<![\w/.-])(?:src/arniqa/|arniqa\.)?((?:{packages})(?:[/.][a-z_]\w*)+?)(?:\.py)?[.:]([A-Za-z_]\w*)"
+    )
+    stale = []
+    for doc in DOCS:
+        for line in (ROOT / doc).read_text().splitlines():
+            for m in cited.finditer(line):
+                module = src / (m.group(1).replace(".", "/") + ".py")
+                if not module.is_file():
+                    module = src / m.group(1).replace(".", "/") / "__init__.py"
+                if (module.parent / f"{m.group(2)}.py").is_file() and module.name == "__init__.py":
+                    continue  # a module of the package: arniqa.data.iqa.registry
+                if module.is_file() and m.group(2) != "py" and m.group(2) not in _defined(module):
+                    stale.append(f"{doc}: {m.group(0)}")
+    assert not stale, "cited but not defined there:\n" + "\n".join(stale)
+
+
 def _commands(spans: bool = True) -> list[tuple[str, str]]:
     """(where, command) of each `arniqa VERB ...` the docs show: in ```bash blocks (a line, with its `\\` lines)
     and, with ``spans``, in inline code (prose may quote part of one: `arniqa train --resume`), cut at a comment,

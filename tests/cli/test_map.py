@@ -574,6 +574,47 @@ def test_maps_csv_says_each_images_note_and_a_maps_csv_written_before_notes_keep
     assert [r[0] for r in lines[1:]] == ["photos/gone.png", "photos/anim.gif"] and lines[2][1] == "anim.map.png"
 
 
+def test_map_ends_saying_how_many_images_have_a_warning_and_where_as_score_does(tmp_path, monkeypatch):
+    """arniqa score ends with 'N of M images have a warning (see the note column of FILE)'; arniqa map ended without
+    it, so a warning past the first 5 of its kind was named nowhere but in maps.csv, unsaid. Map ends with the same
+    line now, naming its maps.csv (or saying that a maps.csv of an older arniqa has no note column); error rows with
+    a note count, images mapped before (--resume) do not."""
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
+    for name in ("a.gif", "b.gif", "c.gif"):
+        frames[0].save(f"photos/{name}", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (32, 24), (90, 90, 90)).save("photos/still.png")
+    small = [frame.resize((10, 8)) for frame in frames]  # its first frame smaller than the crop: an error row
+    small[0].save("photos/small.gif", save_all=True, append_images=small[1:])
+    tiny_onnx(tmp_path / "tiny.onnx")
+    model = ["--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    result = CliRunner().invoke(
+        app, ["map", *(f"photos/{n}" for n in ("a.gif", "b.gif", "still.png")), "-o", "maps", *model]
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    listing = os.path.join("maps", "maps.csv")
+    rows = list(csv.DictReader(open(listing, encoding="utf-8")))
+    assert sum(bool(r["note"]) for r in rows) == 2
+    assert result.stderr.splitlines()[-1] == f"2 of 3 images have a warning (see the note column of {listing})"
+    result = CliRunner().invoke(app, ["map", "photos", "-o", "maps", *model, "--resume"])  # c.gif, small.gif new
+    assert result.exit_code == 1, result.output
+    rows = {r["path"]: r for r in csv.DictReader(open(listing, encoding="utf-8"))}
+    assert rows["photos/small.gif"]["error"] and rows["photos/small.gif"]["note"]
+    assert result.stderr.splitlines()[-1] == f"2 of 2 images have a warning (see the note column of {listing})"
+    result = CliRunner().invoke(app, ["map", "photos/still.png", "-o", "maps", *model])
+    assert result.exit_code == EXIT_OK and "warning" not in result.stderr  # none: no line
+
+    os.mkdir("older")
+    open("older/maps.csv", "w", encoding="utf-8").write("path,map,mean,min,max,rows,cols,error\n")
+    result = CliRunner().invoke(app, ["map", "photos/a.gif", "-o", "older", *model])
+    assert result.exit_code == EXIT_OK, result.output
+    older = os.path.join("older", "maps.csv")
+    assert result.stderr.splitlines()[-1] == (
+        f"1 of 1 image has a warning ({older} was written by an older arniqa, without a note column)"
+    )
+
+
 def test_an_animated_file_is_warned_of_once_by_its_path(tmp_path, monkeypatch):
     """map warned twice of an animated file: once by its path as it was read, once more as '<input 0>' as the
     decoded image was mapped. Each file's warning is said once now, naming the file."""
@@ -593,7 +634,10 @@ def test_an_animated_file_is_warned_of_once_by_its_path(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == EXIT_OK, result.output
     said = "an animated or multi-page image; its first frame is scored, the others are not"
-    assert result.stderr.splitlines() == [f"warning: photos/{name}: {said}" for name in ("a.gif", "b.gif")]
+    assert result.stderr.splitlines() == [
+        *(f"warning: photos/{name}: {said}" for name in ("a.gif", "b.gif")),
+        f"2 of 3 images have a warning (see the note column of {os.path.join('maps', 'maps.csv')})",
+    ]
 
 
 def test_map_holds_no_row_of_the_images_it_maps(tmp_path, monkeypatch):

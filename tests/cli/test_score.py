@@ -689,11 +689,36 @@ def test_resume_refuses_rows_scored_with_other_settings(tiny, folder, tmp_path, 
     assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr
 
 
-def test_max_side_is_no_setting_of_the_crops(tiny, folder, tmp_path):
+def test_max_side_under_the_crops_is_refused_before_the_model_loads(tiny, folder, tmp_path):
+    """--max-side does nothing under crops and eval (224-px crops whatever the image's size), yet `arniqa score
+    --max-side 1024` (crops, the default) took it without a word, as if it bounded something. It is refused now,
+    exit 2, naming the protocol and whose it is, before anything is written, as --calibrate without int8 is; an
+    ONNX file's own protocol decides when --protocol is not given."""
     out = tmp_path / "s.csv"
-    assert _run([folder / "a.jpg", "--protocol", "crops", "-o", out]).exit_code == 0
-    r = _run([folder / "a.jpg", folder / "b.png", "--protocol", "crops", "--max-side", "30", "-o", out, "--resume"])
-    assert r.exit_code == 0 and "resuming: 1 of 2" in r.stderr  # crops never downscale: the same scores
+    for given, whose in [
+        ([], "crops protocol (the default)"),
+        (["--protocol", "crops"], "crops protocol"),
+        (["--protocol", "eval"], "eval protocol"),
+    ]:
+        r = _run([folder / "a.jpg", *given, "--max-side", "30", "-o", out])
+        assert r.exit_code == EXIT_USAGE and not out.exists()
+        assert one_line_error(r.stderr) == (
+            "error: --max-side 30 goes with --protocol whole or --protocol pyiqa; "
+            f"the {whose} scores 224-px crops whatever the image's size, so leave it out"
+        )
+    assert _run([folder / "a.jpg", "--protocol", "whole", "--max-side", "30", "-o", out]).exit_code == 0
+
+
+def test_max_side_goes_with_an_onnx_files_own_protocol(folder, tmp_path):
+    """Without --protocol, an ONNX file's own protocol decides whether --max-side is taken (see above)."""
+    onnx = tiny_onnx(tmp_path / "tiny.onnx")[2]  # exported with the whole protocol: --max-side goes with it
+    r = _run([folder / "b.png", "--checkpoint", onnx, "--max-side", "32", "-o", tmp_path / "o.csv"])
+    assert r.exit_code == 0, r.stderr
+    assert _csv(tmp_path / "o.csv")[0]["note"] == "64x48 exceeds max_side=32; downscaled to 32x24 before scoring"
+    sidecar = Path(f"{onnx}.json")
+    sidecar.write_text(sidecar.read_text().replace('"protocol": "whole"', '"protocol": "crops"'))
+    r = _run([folder / "b.png", "--checkpoint", onnx, "--max-side", "32", "-o", tmp_path / "o2.csv"])
+    assert r.exit_code == EXIT_USAGE and "the crops protocol (the file's own) scores 224-px crops" in r.stderr
 
 
 def test_resume_without_a_settings_file_warns_and_goes_on(tiny, folder, tmp_path):

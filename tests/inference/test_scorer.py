@@ -1274,3 +1274,23 @@ def test_warnings_raised_in_the_decoding_threads_land_in_their_own_files_notes(t
     assert [r.error for r in results] == [None] * 10
     assert [r.note for r in results] == expected
     assert sorted(str(w.message) for w in said) == sorted(warned)
+
+
+def test_max_side_under_a_protocol_of_crops_is_refused(tmp_path):
+    """max_side does nothing under crops and eval (224-px crops whatever the image's size), yet a Scorer and load()
+    took it without a word under crops, the default. Both refuse it now, as calibrate without int8 is refused;
+    load() before any file is looked at (nor downloaded)."""
+    from tiny_score import load as stand_in
+
+    tiny = stand_in(protocol="whole")
+    for protocol in ("crops", "eval"):
+        said = (
+            "max_side=8 goes with protocol='whole' or protocol='pyiqa'; "
+            f"the {protocol} protocol scores 224-px crops whatever the image's size, so leave it out"
+        )
+        with pytest.raises(ValueError) as e:
+            Scorer(tiny.model, tiny.regressor, protocol=protocol, device="cpu", engine="torch", max_side=8)
+        assert str(e.value) == said
+    assert Scorer(tiny.model, tiny.regressor, protocol="pyiqa", device="cpu", engine="torch", max_side=8).max_side == 8
+    with pytest.raises(ValueError, match=r"^max_side=1024 goes with .*; the crops protocol \(the default\) scores"):
+        load(tmp_path / "not-there.safetensors", max_side=1024)

@@ -93,8 +93,8 @@ def test_a_non_finite_score_is_listed_as_not_scored_with_its_value(tmp_path):
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [row[0] for row in data["rows"]] == [r["path"] for r in rows[:3]]
     assert _data(text)["failed"] == [
-        ["n.jpg", "no score: nan is not a finite number"],
-        ["i.jpg", "no score: inf is not a finite number"],
+        ["n.jpg", "no score: nan is not a finite number", ""],
+        ["i.jpg", "no score: inf is not a finite number", ""],
     ]
     assert "3 images scored, 2 could not be scored" in text
 
@@ -130,7 +130,7 @@ def test_a_report_where_no_image_was_scored_has_only_the_errors(tmp_path):
     assert re.findall(r"<h2>([^<]*)</h2>", body) == ["Could not be scored (2)"]
     assert "0 images scored, 2 could not be scored." in body
     assert "<svg" not in body and 'id="images"' not in body and 'id="failed"' in body
-    assert _data(text) == {"rows": [], "failed": [[r["path"], "truncated"] for r in rows], "page": 100, "n": 0}
+    assert _data(text) == {"rows": [], "failed": [[r["path"], "truncated", ""] for r in rows], "page": 100, "n": 0}
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -264,7 +264,7 @@ def test_names_that_are_not_utf8_are_shown_not_a_crash(tmp_path):
         {"path": os.fsdecode(b"b\xfe.jpg"), "score": 0.5},
     ]
     text = write_report(rows, tmp_path / "r.html", thumbnails="none").html
-    assert _data(text)["failed"] == [["a\\xff.jpg", "truncated"]] and '"b\\\\xfe.jpg"' in text
+    assert _data(text)["failed"] == [["a\\xff.jpg", "truncated", ""]] and '"b\\\\xfe.jpg"' in text
 
 
 def test_a_name_with_bidirectional_controls_is_shown_escaped(tmp_path):
@@ -280,7 +280,7 @@ def test_a_name_with_bidirectional_controls_is_shown_escaped(tmp_path):
     assert not set(text) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
     data = _data(text)
     assert [r[0] for r in data["rows"]] == ["\\u202ertl.jpg", "ok.jpg"]
-    assert data["failed"] == [["\\u2067gone.jpg", "no such file \\u202e"]]
+    assert data["failed"] == [["\\u2067gone.jpg", "no such file \\u202e", ""]]
     assert "<title>arniqa report: \\u202escores.csv</title>" in text
 
 
@@ -353,7 +353,7 @@ def test_a_name_with_markup_in_it_stays_inside_the_data_script(tmp_path):
     data = text[start : text.index("</script>", start)]
     assert "<" not in data and "\u2028" not in data
     assert [r[0] for r in json.loads(data)["rows"]] == names
-    assert json.loads(data)["failed"] == [[n, f"{n}: </script>"] for n in names]
+    assert json.loads(data)["failed"] == [[n, f"{n}: </script>", ""] for n in names]
 
 
 def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
@@ -381,7 +381,7 @@ def test_rows_that_could_not_be_scored_are_paged_like_the_table(tmp_path):
         ("1", "error"),
     ]
     data = _data(pages[1])
-    assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"]] for r in gone]
+    assert data["page"] == 100 and data["failed"] == [[r["path"], r["error"], ""] for r in gone]
 
 
 @pytest.mark.parametrize("orientation,size", [(None, 96), (6, 96), (8, 64)])
@@ -634,3 +634,40 @@ def test_each_scored_row_shows_its_note_and_a_file_without_notes_shows_none(tmp_
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)[1])
     assert [r[6] for r in data["rows"]] == ["its first frame is scored", ""]
     assert "<th>note</th>" in text
+
+
+def test_a_row_that_could_not_be_scored_shows_its_note_escaped(tmp_path):
+    """The table of rows that could not be scored showed path and error only, so an error row's note (an animated
+    file whose first frame then failed, an image downscaled and then out of memory) was in the result file but not
+    in the report. It has a note column now, its text escaped as the other cells: markup in it stays text."""
+    note = "an animated or multi-page image; <b>its first frame</b> & \u202e"
+    rows = _rows(2) + [
+        {"path": "a.gif", "score": "", "raw_score": "", "error": "image file is truncated", "note": note},
+        {"path": "b.jpg", "score": "", "raw_score": "", "error": "no such file", "note": ""},
+        {"path": "c.jpg", "score": "", "error": "no such file"},  # a file of an older arniqa: no note column
+    ]
+    text = report(rows, tmp_path, thumbnails="none").html
+    shown = note.replace("\u202e", "\\u202e")  # a bidirectional control escaped, as in the scored rows' notes
+    assert _data(text)["failed"] == [
+        ["a.gif", "image file is truncated", shown],
+        ["b.jpg", "no such file", ""],
+        ["c.jpg", "no such file", ""],
+    ]
+    failed = text[text.index('<table id="failed">') :]
+    assert re.findall(r"<th[^>]*>(?:<button[^>]*>)?(\w+)", failed[: failed.index("</thead>")]) == [
+        "path",
+        "error",
+        "note",
+    ]
+    if CHROMIUM is None:
+        return
+    page = tmp_path / "r.html"
+    page.write_text(text, encoding="utf-8")
+    dom = _dom(page, "")
+    body = re.search(r'<table id="failed">.*?<tbody>(.*?)</tbody>', dom, re.S)[1]
+    cells = re.findall(r"<tr>(.*?)</tr>", body)
+    assert cells[0] == (
+        '<td class="num">1</td><td>a.gif</td><td>image file is truncated</td><td>an animated or multi-page image; '
+        "&lt;b&gt;its first frame&lt;/b&gt; &amp; \\u202e</td>"
+    )
+    assert cells[2].endswith("<td>no such file</td><td></td>")

@@ -323,15 +323,18 @@ def load_advice(
     return ", or ".join(tries)
 
 
-def check_settings(model, engine: str, precision: str = "fp32", channels_last=None, calibrate=None) -> None:
+def check_settings(
+    model, engine: str, precision: str = "fp32", channels_last=None, calibrate=None, protocol=None, max_side=None
+) -> None:
     """Stop before any model loads on settings that are none of the names or do not go together (load()'s
-    checks, :func:`~arniqa.inference.scorer.check_engine`), named as the options to type."""
-    from ..inference.scorer import check_choices, check_engine
+    checks, :func:`~arniqa.inference.scorer.check_engine`, ``check_max_side``), named as the options to type."""
+    from ..inference.scorer import check_choices, check_engine, check_max_side
     from ..utils.names import option
 
     try:
         check_choices(None, precision, engine, option)
         check_engine(engine, precision, channels_last, calibrate, model, option)
+        check_max_side(max_side, protocol, model, option)
     except ValueError as e:
         fail(str(e))
     check_calibration(calibrate)

@@ -106,7 +106,7 @@ def map_images(
     from ..inference.listing import ListError
     from ..inference.maps import check_options
     from ..utils.console import progress_bar
-    from ..utils.messages import notes_in
+    from ..utils.messages import note_column, noted_line, notes_in
     from .result_files import OutputError, output_error, write_settings
     from .results import collect_paths
     from .score import model_settings, none_resumed, resuming
@@ -140,8 +140,9 @@ def map_images(
             rows, listed = _earlier_rows(output / "maps.csv")
         except ValueError as e:
             fail(str(e))
-        if listed == MAP_COLUMNS:
-            notes_in(f"the note column of {output / 'maps.csv'}")
+        listing = output / "maps.csv"
+        if listed == MAP_COLUMNS:  # not a maps.csv of an older arniqa, which has no note column
+            notes_in(note_column(listing))
         model = checkpoint or DEFAULT_MODEL
         try:
             with loading(model, lambda e: load_advice(model, engine, device, error=e)):
@@ -161,7 +162,6 @@ def map_images(
         settings.update(
             {"--crop": crop, "--stride": stride, "--max-side": max_side, "--explain": "on" if explain else "off"}
         )
-        listing = output / "maps.csv"
         record = _record(listing, settings, rows, resume)
         suffixes = _suffixes(scorer if explain else None)
         todo = _images(files)  # each image once, its file or shard member alone (its key made as it is mapped)
@@ -194,7 +194,9 @@ def map_images(
 
             try:
                 with quiet_bar(bar):
-                    failed, kept = _write_maps(scorer, todo, finished, output, options, rows, suffixes, advance, listed)
+                    failed, kept, noted = _write_maps(
+                        scorer, todo, finished, output, options, rows, suffixes, advance, listed
+                    )
             except OSError as e:  # the maps written are kept: --resume goes on from them
                 if e.errno not in NO_SPACE:
                     raise
@@ -221,6 +223,8 @@ def map_images(
             err=True,
             fg="yellow",
         )
+    if noted:
+        typer.secho(noted_line(noted, mapping, listing, listed != MAP_COLUMNS), err=True, fg="yellow")
     if summary := skipped_summary(skipped, broken, "map"):  # as score says it
         typer.secho(summary, err=True, fg="yellow")
     if empty:
@@ -294,10 +298,11 @@ def _write_maps(
     suffixes: list[str],
     advance,
     columns: tuple[str, ...] = MAP_COLUMNS,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Each ``todo`` image's map (:func:`_images`; those whose key is in ``finished`` passed over) into ``output``
     and its row of maps.csv, which keeps the ``rows`` of an earlier run's other images (:func:`_earlier_rows`);
-    returns how many could not be mapped and how many earlier rows were kept. Every file is written whole or not at
+    returns how many could not be mapped, how many earlier rows were kept and how many images had a warning
+    (their rows' note). Every file is written whole or not at
     all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only maps written whole. The rows
     of images new to maps.csv are not held: read back from it at the end. ``suffixes``: :func:`_suffixes`;
     ``advance(n)`` after the n-th file; ``columns``: maps.csv's (an older arniqa's keeps its own, without the note)."""
@@ -309,7 +314,7 @@ def _write_maps(
     from ..utils.messages import note, noting
 
     longest = max(len(os.fsencode(s)) for s in suffixes)  # the stem leaves room for each file's suffix
-    failed = 0
+    failed = noted = 0
     listing = output / "maps.csv"
     kept = len(rows) - sum(key in rows for _, _, key in _keyed(todo) if key not in finished)  # keys are distinct
     # an image mapped before keeps its map's name, which no other image takes
@@ -354,7 +359,9 @@ def _write_maps(
                     _drop_group_maps(output, stem)
                 row = [escape_name(name), escape_name(f"{stem}.map.png"), f"{s.mean():.4f}", f"{s.min():.4f}"]
                 row += [f"{s.max():.4f}", s.shape[0], s.shape[1], ""]
-            row.append(note(notes, name) or "")
+            said = note(notes, name)
+            noted += said is not None
+            row.append(said or "")
             line = csv_line(row[: len(columns)])
             written = write_whole(fd, line.encode("utf-8"), end, str(listing))
             if image_key in rows:  # an image mapped before: its row replaced where it was
@@ -365,7 +372,7 @@ def _write_maps(
     finally:
         os.close(fd)
         atomic_write(listing, _tidy(listing, rows, columns, start, end, again))  # one row per image, also when stopped
-    return failed, kept
+    return failed, kept, noted
 
 
 def _tidy(listing: Path, rows: dict[tuple, str], columns: tuple[str, ...], start: int, end: int, again: array):

@@ -13,7 +13,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
-from ..utils.names import agree, count, option
+from ..utils.names import count, option
 from ..utils.streams import descriptor, is_stream, open_stream, stream_kind
 from .command import (
     EXIT_FAILED,
@@ -152,7 +152,7 @@ def score(
     from ..inference.listing import ListError, iter_inputs, skip_finished
     from ..utils.console import progress_bar, terminal
     from ..utils.locks import lock_file
-    from ..utils.messages import notes_in
+    from ..utils.messages import note_column, noted_line, notes_in
     from .result_files import (
         NOTE_COLUMNS,
         NotAResultFile,
@@ -195,7 +195,7 @@ def score(
         raise typer.BadParameter("--ray-workers goes with --ray")
     if retry_failed and not resume:
         raise typer.BadParameter("--retry-failed goes with --resume")
-    check_settings(checkpoint, engine, precision, channels_last, calibrate)
+    check_settings(checkpoint, engine, precision, channels_last, calibrate, protocol, max_side)
     try:
         fmt = output_format(output, fmt)
     except ValueError as e:
@@ -314,8 +314,7 @@ def score(
             # where the rows' notes go: the note column, which a file of an older arniqa, appended to, has not
             older = resume and not set(NOTE_COLUMNS) <= set(file_columns(output, fmt) or NOTE_COLUMNS)
             rows_at = "the rows on standard output" if output is None else output
-            noted_in = None if older else f"the note column of {rows_at}"
-            notes_in(noted_in)
+            notes_in(None if older else note_column(rows_at))
 
             rows = None if html is None or resume else []  # for the report (resumed: the whole file, at the end)
             target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout
@@ -381,12 +380,7 @@ def score(
             style="yellow",
         )
     if counts["noted"]:
-        where = f"see {noted_in}" if noted_in else f"{output} was written by an older arniqa, without a note column"
-        err.print(
-            f"{counts['noted']} of {count(counts['scored'], 'image')} {agree(counts['noted'], 'has', 'have')} a "
-            f"warning ({where})",
-            style="yellow",
-        )
+        err.print(noted_line(counts["noted"], counts["scored"], rows_at, older), style="yellow")
     if summary := skipped_summary(skipped, broken, "score"):
         err.print(summary, style="yellow")
     if empty.count:  # named as a missing path is, which has its row
@@ -483,7 +477,7 @@ def _settings(checkpoint, weights_dir, regressor, explainer, scorer, no_scale, m
         **model_settings(checkpoint, weights_dir, regressor, explainer),
         "--protocol": scorer.protocol.name,
         "--no-scale": "on" if no_scale else "off",
-        "--max-side": None if scorer.protocol.crops else max_side,
+        "--max-side": max_side,  # refused under crops (check_settings)
         "--precision": precision,
     }
     if precision == "int8" and calibrate is None:

@@ -29,7 +29,7 @@ from ..utils.runtime import device_or_auto, resolve_device
 from ..utils.streams import is_stream, stream_kind
 from .onnx_engine import OnnxEngine, execution_providers
 from .pairing import check_onnx_pairing, check_pairing, warn_unchecked_head
-from .scorer import Scorer, check_choices, check_engine, resolve_engine
+from .scorer import Scorer, check_choices, check_engine, check_max_side, resolve_engine
 
 if TYPE_CHECKING:
     import torch
@@ -117,6 +117,7 @@ def load(
     precision = options.get("precision", "fp32")
     check_choices(protocol, precision, engine)  # the settings first: before the files, any download, torch
     check_engine(engine, precision, options.get("channels_last"), calibrate, name_or_path)
+    check_max_side(options.get("max_side"), protocol, name_or_path)
     check_files(name_or_path, weights_dir, regressor, explainer)  # before torch is imported and anything downloads
     head = None
     if explainer is not None:  # first: a head file that is not one fails before any download

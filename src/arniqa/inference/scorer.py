@@ -20,6 +20,7 @@ import numbers
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, 
 from .inputs import as_image, resized, source_name, split_inputs
 from .onnx_engine import NOT_ONNX, ONNX_PRECISIONS, GraphHead, NonFinite, OnnxEngine, non_finite
 from .results import ItemResult, ScoreResult, emit_in_order
+from .sidecar import read_sidecar
 
 if TYPE_CHECKING:
     import torch
@@ -176,6 +178,27 @@ def check_engine(engine, precision="fp32", channels_last=None, calibrate=None, m
         raise ValueError(f"{given} applies to the torch engine; ONNX Runtime runs fp32 or int8")
 
 
+def check_max_side(max_side, protocol: str | Protocol | None, model=None, say=keyword) -> None:
+    """ValueError, before any model loads, for a ``max_side`` under a protocol that never downscales (crops, eval:
+    crops of 224 px, whatever the image's size); ``protocol`` None: an ONNX ``model``'s own (its sidecar's), else
+    the default. ``say`` as :func:`check_engine`'s."""
+    if max_side is None:
+        return
+    whose = ""
+    if protocol is None:
+        own = None
+        if model is not None and is_onnx(model):
+            with suppress(ValueError, OSError):  # a sidecar that is not one: the load says so
+                own = (read_sidecar(model) or {}).get("protocol")
+        protocol, whose = (own, " (the file's own)") if own else (DEFAULT_PROTOCOL, " (the default)")
+    if get_protocol(protocol).crops:
+        raise ValueError(
+            f"{say('max_side', max_side)} goes with {say('protocol', 'whole')} or {say('protocol', 'pyiqa')}; "
+            f"the {get_protocol(protocol).name} protocol{whose} scores 224-px crops whatever the image's size, so "
+            "leave it out"
+        )
+
+
 def resolve_engine(device: torch.device, engine, precision: str = "fp32", channels_last: bool | None = None):
     """``engine`` with ``auto`` replaced: onnxruntime for int8, torch when a torch option (bf16, fp16,
     channels_last) is given, else the device's default."""
@@ -194,7 +217,7 @@ class Scorer:
     ``batch_size``: images per forward pass (see the module docstring); ``workers``: decoding threads;
     ``max_side``: in ``whole``/``pyiqa``, images whose longer side exceeds it are first downscaled
     (PIL bicubic, aspect kept, longer side = ``max_side``) with a warning, which changes their score;
-    ignored by ``crops``/``eval``, whose cost does not grow with the image past decoding.
+    refused with ``crops``/``eval`` (:func:`check_max_side`), whose cost does not grow with the image past decoding.
     ``max_pixels``: encoded images (files, bytes, shard members) whose header declares more pixels are
     an error, refused before decoding (default 100 million; None: PIL's own limit only).
     ``device``: a torch device, ``cpu`` by default, or ``auto`` (None too, as :func:`~arniqa.inference.load`'s).
@@ -239,6 +262,7 @@ class Scorer:
         if channels_last not in (True, False):
             raise ValueError(f"channels_last must be True, False or None, got {channels_last!r}")
         check_engine(engine, precision, channels_last)
+        check_max_side(max_side, protocol)
         self.protocol = get_protocol(protocol)
         self.model, self.regressor = model, regressor
         self.batch_size = batch_size

@@ -346,7 +346,7 @@ def report(
         for r, t, n in zip(scored, thumbs, numbers)
     ]
     n = min(best_worst, len(data) // 2)  # the worst and the best never show the same image twice
-    why = [[printable(str(r["path"])), printable(_why_not(r))] for r in failed]
+    why = [[printable(str(r["path"])), printable(_why_not(r)), printable(str(r.get("note") or ""))] for r in failed]
     summary = f"{count(len(scored), 'image')} scored" + (f", {len(failed)} could not be scored" if failed else "")
     summary += ". Scores: higher is better." + _linked_note(thumbs, [d[5] for d in data])
     # a section only when it has something to show: no empty table, no worst and best of one image
@@ -485,7 +485,7 @@ if (rows.length) {{
 const byScore = rows.map((_, i) => i).sort((a, b) => rows[a][1] - rows[b][1] || a - b);
 if (D.n) {{ cards("worst", byScore.slice(0, D.n)); cards("best", byScore.slice(-D.n).reverse()); }}
 if (D.failed.length) {{
-  const cells = r => "<td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td>";
+  const cells = r => "<td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td><td>" + esc(r[2]) + "</td>";
   paged("failed", D.failed, ["path", "error"], "row", "rows", cells).render();
 }}
 </script>
@@ -512,6 +512,6 @@ _FAILED = """<h2>Could not be scored ({failed})</h2>
 <div class="pager" id="failed-pager"></div>
 <div class="wide">
 <table id="failed"><thead><tr><th>#</th><th class="sort" data-key="0"><button type="button">path</button></th>
-<th class="sort" data-key="1"><button type="button">error</button></th></tr></thead>
+<th class="sort" data-key="1"><button type="button">error</button></th><th>note</th></tr></thead>
 <tbody></tbody></table></div>
 """

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .names import agree, count
+
 # Unicode's bidirectional controls (Bidi_Control: marks, embeddings, overrides, isolates), which reorder the text
 # around them: a file named "\u202ertl.jpg" shows as "gpj.ltr", which can pass one kind of file off as another.
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -128,6 +130,21 @@ def note(messages: list[str], name: str) -> str | None:
     if not messages:
         return None
     return one_line("; ".join(dict.fromkeys(m.removeprefix(f"{name}: ") for m in messages)))  # each once
+
+
+def note_column(rows_at) -> str:
+    """``the note column of scores.csv``: where the rows at ``rows_at`` (a file, or words) hold the warnings."""
+    return f"the note column of {rows_at}"
+
+
+def noted_line(noted: int, total: int, rows_at, older: bool = False) -> str:
+    """The line that ends a run (``arniqa score``, ``arniqa map``) in which ``noted`` of its ``total`` images had a
+    warning: ``2 of 120 images have a warning (see the note column of scores.csv)``; ``older``: the rows at
+    ``rows_at`` are a file of an older arniqa, which has no note column."""
+    where = (
+        f"{rows_at} was written by an older arniqa, without a note column" if older else f"see {note_column(rows_at)}"
+    )
+    return f"{noted} of {count(total, 'image')} {agree(noted, 'has', 'have')} a warning ({where})"
 
 
 def notes_in(place: str | None) -> None:
