@@ -500,16 +500,32 @@ def test_maps_csv_is_written_a_row_at_a_time_not_as_one_string(tmp_path, monkeyp
     assert peaks[0] < size / 2, (peaks, size)  # 0.19 of it; 4.4 times it before
 
 
-def test_retry_failed_holds_each_earlier_row_as_one_line(tmp_path, monkeypatch):
-    """map --resume --retry-failed held each earlier row of maps.csv as a list of its fields (a string each), and
-    each new row in its place the same (benchmarks/retry_memory.py). Each is held as its line now, one string: 20,000
-    more earlier rows, all failed and mapped again, take 1,350 bytes each, 1,500 before (Python's allocations traced;
-    the rest: the paths listed and their keys), and maps.csv comes back with each row in its place."""
+def _in_a_fresh_process(tmp_path, function: str) -> float:
+    """What ``function`` of this file returns, run in a fresh Python process in ``tmp_path``: the allocations it
+    traces depend on no test run before it (pathlib interns each part of a path for good, in a table that grows by
+    doubling: a doubling inside a traced run counts as that run's, by how full the tests before left the table)."""
+    import subprocess
+    import sys
+
+    code = "import runpy, sys; sys.path.insert(0, sys.argv[1]); print(runpy.run_path(sys.argv[2])[sys.argv[3]]())"
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-c", code, tests, os.path.abspath(__file__), function],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return float(done.stdout.split()[-1])
+
+
+def _retry_bytes_per_row() -> float:
+    """The traced peak of map --resume --retry-failed per earlier failed row more (1,000 then 21,000), here."""
     import tracemalloc
 
-    monkeypatch.chdir(tmp_path)
     Image.new("RGB", (32, 24), (40, 200, 60)).save("a.png")
-    tiny_onnx(tmp_path / "tiny.onnx")
+    tiny_onnx("tiny.onnx")
     peaks = []
     for n in (10, 1_000, 21_000):  # paths not there: an error row each; the first run imports what mapping needs
         paths = ["a.png", *(f"photos/gone/{i:05d}.png" for i in range(n))]
@@ -531,7 +547,16 @@ def test_retry_failed_holds_each_earlier_row_as_one_line(tmp_path, monkeypatch):
             rows = list(csv.reader(f))
         assert [row[0] for row in rows[1:]] == paths and rows[1][1] == "a.map.png"
         assert all(row[7].startswith("no such file") for row in rows[2:])  # mapped again: the new error
-    assert (peaks[2] - peaks[1]) / 20_000 < 1_420, peaks
+    return (peaks[2] - peaks[1]) / 20_000
+
+
+def test_retry_failed_holds_each_earlier_row_as_one_line(tmp_path):
+    """map --resume --retry-failed held each earlier row of maps.csv as a list of its fields (a string each), and
+    each new row in its place the same (benchmarks/retry_memory.py). Each is held as its line now, one string: 20,000
+    more earlier rows, all failed and mapped again, take 1,190 bytes each, 1,390 before (Python's allocations traced
+    in a fresh process; the rest: the paths listed and their keys), and maps.csv comes back with each row in its
+    place."""
+    assert _in_a_fresh_process(tmp_path, "_retry_bytes_per_row") < 1_300  # 1,190 bytes; 1,390 before
 
 
 def test_an_absolute_path_is_held_once_in_its_key(tmp_path):
@@ -640,16 +665,12 @@ def test_an_animated_file_is_warned_of_once_by_its_path(tmp_path, monkeypatch):
     ]
 
 
-def test_map_holds_no_row_of_the_images_it_maps(tmp_path, monkeypatch):
-    """map held every row it wrote, to write maps.csv once more at the end, and each image's key beside it: 0.7 KB
-    per image, 134 MB over 200,000 (benchmarks/retry_memory.py). The rows are read back from maps.csv now and the
-    keys made as each image is mapped: 20,000 more paths take under 850 bytes each, 1,100 before (Python's
-    allocations traced)."""
+def _map_bytes_per_path() -> float:
+    """The traced peak of a fresh map per path more (1,000 then 21,000 paths, none there but one), here."""
     import tracemalloc
 
-    monkeypatch.chdir(tmp_path)
     Image.new("RGB", (32, 24), (40, 200, 60)).save("a.png")
-    tiny_onnx(tmp_path / "tiny.onnx")
+    tiny_onnx("tiny.onnx")
     peaks = []
     for n in (10, 1_000, 21_000):  # paths not there: an error row each; the first run imports what mapping needs
         with open(f"list{n}.txt", "w") as f:
@@ -664,4 +685,12 @@ def test_map_holds_no_row_of_the_images_it_maps(tmp_path, monkeypatch):
         assert result.exit_code == 1 and result.stdout == "wrote 1 map to maps{} (maps.csv lists them)\n".format(n)
         with open(f"maps{n}/maps.csv", encoding="utf-8") as f:
             assert sum(1 for _ in f) == n + 2  # the header, a.png, the paths not there
-    assert (peaks[2] - peaks[1]) / 20_000 < 850, peaks  # 640 bytes; 1,100 before
+    return (peaks[2] - peaks[1]) / 20_000
+
+
+def test_map_holds_no_row_of_the_images_it_maps(tmp_path):
+    """map held every row it wrote, to write maps.csv once more at the end, and each image's key beside it: 0.7 KB
+    per image, 134 MB over 200,000 (benchmarks/retry_memory.py). The rows are read back from maps.csv now and the
+    keys made as each image is mapped: 20,000 more paths take 540 bytes each, 970 before (Python's
+    allocations traced in a fresh process)."""
+    assert _in_a_fresh_process(tmp_path, "_map_bytes_per_path") < 750  # 540 bytes; 970 before
