@@ -7,7 +7,8 @@ every process sees all 4N - 1 negatives, not only its own. The model has no Batc
 BatchNorm statistics are per process by design (as in the reference, per forward pass); that part
 is not what this test is about.
 
-Run as a script, this file is one of the two worker processes (env RANK, WORLD_SIZE, MASTER_*).
+Run as a script, this file is one of the two worker processes (env RANK, WORLD_SIZE, MASTER_*); it ends as
+``python -m arniqa.train`` does under torchrun (:func:`arniqa.train.__main__.end`).
 """
 
 import contextlib
@@ -384,7 +385,10 @@ def test_a_group_starts_with_the_start_timeout_and_then_waits_the_long_one(tmp_p
 
 
 if __name__ == "__main__":
+    from arniqa.train.__main__ import end
+
     worker(Path(sys.argv[1]))
+    end(0)  # as python -m arniqa.train ends a process of several: no interpreter shutdown, where gloo can abort it
 
 
 @pytest.mark.parametrize(("batch", "processes"), [(4, 3), (16, 6), (2, 4), (10, 4)])
