@@ -274,7 +274,9 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
             raise error(unreadable(path, err)) from err
         except UnicodeDecodeError as err:
             raise error(
-                file_line(path, f"not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})")
+                file_line(
+                    path, f"not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})", "save it as UTF-8"
+                )
             ) from err
         except yaml.YAMLError as err:
             raise error(file_line(path, f"invalid YAML ({_yaml_problem(err)})", "fix the file")) from err
