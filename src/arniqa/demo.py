@@ -38,6 +38,7 @@ from .models.regressor import Regressor
 from .train import load_config, train
 from .train.config import ConfigError, from_dict, read_values
 from .utils.files import atomic_write, text_writer
+from .utils.messages import file_line
 from .utils.runtime import resolve_device
 
 # Distortion types used for the synthetic set: one or two per group, levels 1..5 each.
@@ -72,7 +73,7 @@ def check_same_run(run: Path, steps: int, crop_size: int, batch_size: int) -> No
     try:
         saved = from_dict(values)
     except ConfigError as err:
-        raise ConfigError(f"{path}: not the config of a training run ({err}); choose another -o") from None
+        raise ConfigError(file_line(path, f"not the config of a training run ({err})", "choose another -o")) from None
     was = (saved.train.max_steps, saved.data.crop_size, saved.train.batch_size)
     if was != (steps, crop_size, batch_size):
         raise ValueError(

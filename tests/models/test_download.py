@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import functools
+import gzip
 import hashlib
 import http.server
 import io
@@ -305,6 +306,34 @@ def test_a_download_that_is_no_weight_file_is_never_kept(serve, tmp_path, body, 
     with pytest.raises(DownloadError, match=f"the {kept} bytes received are not a PyTorch weight file: {problem}"):
         _fetch(serve(sending(body, length, "text/html")), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _encoded(body: bytes, encoding: str):
+    """An answer: 200, ``body`` with a Content-Encoding of ``encoding`` and its Content-Length."""
+
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return answer
+
+
+def test_a_download_sent_compressed_says_so_and_how_to_get_the_file(serve, tmp_path):
+    """A server (or a proxy) sending the file gzip-compressed got "not a readable zip archive (File is not a zip
+    file)": nothing said the bytes were compressed, nor what to do. An identity encoding is the file as it is."""
+    url = serve(_encoded(gzip.compress(_archive()), "gzip"))
+    with pytest.raises(DownloadError) as raised:
+        _fetch(url, tmp_path)
+    assert str(raised.value) == (
+        f"cannot download {url}: the server sent it compressed (Content-Encoding: gzip), which a download does not "
+        "unpack; download it by hand (a browser or curl --compressed unpacks it), then place ARNIQA.pth in "
+        f"{tmp_path} (or pass --weights-dir, a folder holding it)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert _fetch(serve(_encoded(_archive(), "Identity")), tmp_path).read_bytes() == _archive()
 
 
 def test_a_bad_file_in_the_cache_is_named_with_what_to_do(serve, tmp_path):

@@ -151,11 +151,16 @@ def test_a_key_without_a_value_is_named(tmp_path, override, message):
 
 
 def test_a_config_that_is_not_utf8_text_is_one_line_naming_it(tmp_path):
-    """It was Python's bare `'utf-8' codec can't decode byte 0xff in position 0`, naming no file."""
+    """It was Python's bare `'utf-8' codec can't decode byte 0xff in position 0`, naming no file; then it named
+    the file and the problem but not what to do."""
     path = tmp_path / "c.yaml"
     path.write_bytes(b"\xff\xfe t\x00r\x00a\x00i\x00n\x00")  # saved as UTF-16
-    with pytest.raises(ConfigError, match=re.escape(f"{path}: not a YAML config: not UTF-8 text (invalid start byte")):
+    with pytest.raises(ConfigError) as raised:
         load_config(path)
+    assert (
+        str(raised.value)
+        == f"{path}: not a YAML config: not UTF-8 text (invalid start byte at byte 0); save it as UTF-8"
+    )
 
 
 def test_an_unknown_key_in_a_validation_dataset_is_refused(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..utils.jsonfile import parse_json
+from ..utils.messages import file_line
 
 RESULT = "result.json"
 
@@ -108,12 +109,16 @@ def read_json(path: Path, schema: Any, redo: str) -> Any:
     try:
         value = parse_json(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
-        raise AblationError(f"{path}: not JSON: not UTF-8 text ({err.reason} at byte {err.start}); {redo}") from None
+        raise AblationError(
+            file_line(path, f"not JSON: not UTF-8 text ({err.reason} at byte {err.start})", redo)
+        ) from None
     except (OSError, ValueError) as err:
-        raise AblationError(f"{path}: not readable JSON ({getattr(err, 'strerror', None) or err}); {redo}") from None
+        raise AblationError(
+            file_line(path, f"not readable JSON ({getattr(err, 'strerror', None) or err})", redo)
+        ) from None
     problem = mismatch(value, schema)
     if problem is not None:
-        raise AblationError(f"{path}: {problem}; {redo}")
+        raise AblationError(file_line(path, problem, redo))
     return value
 
 

@@ -24,6 +24,7 @@ from ..constants import (
     DEFAULT_REGRESSOR,
     EXIT_INTERRUPTED,  # noqa: F401  (Ctrl-C; re-exported with the others)
 )
+from ..utils.messages import file_line
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -498,7 +499,9 @@ def output_place(
 
     for source in inputs:
         if source is not None and same_file(path, source):
-            fail(f"{path}: it is also an input of this command and would be overwritten; choose another output")
+            fail(
+                file_line(path, "it is also an input of this command and would be overwritten", "choose another output")
+            )
     try:
         (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
     except OSError as e:

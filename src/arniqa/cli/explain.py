@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL, MAX_SEED, SYNTHETIC_SIZE
+from ..utils.messages import file_line
 from ..utils.names import agree, count
 from .command import (
     EXIT_FAILED,
@@ -207,7 +208,7 @@ def fit(
                         f"({count(single['images'], 'single distortion')})"
                     )
             for path, error in failed:
-                err.print(error_line(f"{path}: {error}"), style="red")
+                err.print(error_line(file_line(path, error)), style="red")
             if failed:
                 err.print(
                     f"{len(failed)} of {count(len(paths) + len(test_paths), 'reference image')} could not be read "

@@ -13,6 +13,7 @@ import typer
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PROTOCOL
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..utils.messages import file_line
 from ..utils.names import count, option
 from ..utils.streams import descriptor, is_stream, open_stream, stream_kind
 from .command import (
@@ -190,7 +191,11 @@ def score(
 
     for path in paths or ():  # pyiqa's command takes the metric first: `pyiqa arniqa -t photos/`
         if is_model_name(str(path)) and not os.path.lexists(path):  # no stat of every path of a long glob
-            fail(f"{path}: no such file or folder, but a model's name; to score with it, give --regressor {path}")
+            fail(
+                file_line(
+                    path, "no such file or folder, but a model's name", f"to score with it, give --regressor {path}"
+                )
+            )
     if ray_workers is not None and ray is None:
         raise typer.BadParameter("--ray-workers goes with --ray")
     if retry_failed and not resume:

@@ -21,7 +21,7 @@ from ..degradations import LEVELS, NUM_LEVELS
 from ..utils.files import atomic_write, text_writer
 from ..utils.jsonfile import parse_json, write_json
 from ..utils.locks import output_lock
-from ..utils.messages import warn_file
+from ..utils.messages import file_line, warn_file
 from ..utils.names import count
 from ..utils.textfiles import escape_name
 from .images import ImageError, read_image
@@ -214,7 +214,7 @@ def _claim(out: Path, pristine: list[Path], size: tuple[int, int], seed: int) ->
             saved = parse_json(path.read_text(encoding="utf-8"))
             before = (tuple(saved["size"]), saved["seed"], list(saved["sources"]))
         except (ValueError, UnicodeDecodeError, KeyError, TypeError):
-            raise ValueError(f"{path}: not a benchmark's settings; delete {out} to build it again") from None
+            raise ValueError(file_line(path, "not a benchmark's settings", f"delete {out} to build it again")) from None
         redo = f"choose another output folder, or delete {out} to build it again"
         if before[:2] != (tuple(size), seed):
             (w, h), old_seed = before[:2]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..utils.files import cannot_open
+from ..utils.messages import file_line
 from ..utils.names import count
 
 if TYPE_CHECKING:
@@ -92,12 +93,15 @@ def _load_array(path: Path) -> np.ndarray:
     if not path.is_file():
         problem = "not a file" if path.exists() else "split file not found"  # a folder of that name is there
         raise SplitError(
-            f"{path}: {problem} (expected train.npy, val.npy and test.npy); "
-            "give --splits the folder of the three files, or a number of random splits"
+            file_line(
+                path,
+                f"{problem} (expected train.npy, val.npy and test.npy)",
+                "give --splits the folder of the three files, or a number of random splits",
+            )
         )
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would try to unpickle it and say so
-            raise SplitError(f"{path}: not a .npy file (expected an integer array of image indices)")
+            raise SplitError(file_line(path, "not a .npy file (expected an integer array of image indices)"))
     try:
         _check_size(path)
         arr = np.load(path, allow_pickle=False)
@@ -105,11 +109,14 @@ def _load_array(path: Path) -> np.ndarray:
         raise
     except (ValueError, OSError, EOFError) as e:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
-        raise SplitError(f"{path}: not a readable .npy array of image indices ({why})") from e
+        raise SplitError(file_line(path, f"not a readable .npy array of image indices ({why})")) from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
         raise SplitError(
-            f"{path}: expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}; save the "
-            "image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+            file_line(
+                path,
+                f"expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}",
+                "save the image indices as integers (np.int64), a row per split, -1 padding the shorter rows",
+            )
         )
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
 
@@ -126,7 +133,9 @@ def _check_size(path: Path) -> None:
         held = path.stat().st_size - f.tell()
     declared = math.prod(shape) * dtype.itemsize
     if declared > held:
-        raise SplitError(f"{path}: its header declares {shape} {dtype} ({declared:,} bytes), but it holds {held:,}")
+        raise SplitError(
+            file_line(path, f"its header declares {shape} {dtype} ({declared:,} bytes), but it holds {held:,}")
+        )
 
 
 def load_splits(directory: str | Path, n_images: int) -> list[Split]:

@@ -28,7 +28,7 @@ from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer
 from ..utils.cache import short_digest
 from ..utils.files import own_folder, save_torch
-from ..utils.messages import warn_file, words
+from ..utils.messages import file_line, warn_file, words
 from .samples import reference_samples
 
 
@@ -167,7 +167,7 @@ def labelled_features(
             if len(paths) == 1
             else f"none of the {len(paths)} reference images could be read"
         )
-        raise ValueError(f"{path}: {error}; {lost}, so there is no fit")
+        raise ValueError(file_line(path, error, f"{lost}, so there is no fit"))
     return Labelled(
         torch.cat([p["features"] for p in parts]),
         torch.cat([p["targets"] for p in parts]),

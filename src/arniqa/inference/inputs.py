@@ -34,7 +34,7 @@ from ..data.images import (
     open_image,
     to_rgb,
 )
-from ..utils.messages import warn_file
+from ..utils.messages import file_line, warn_file
 from .shards import Member, Unreadable, compressed_shard, is_shard
 
 if TYPE_CHECKING:
@@ -102,7 +102,9 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     multi-page file, the first frame, with a warning saying so (once: the image returned, when it is not ``item``
     itself, no longer says it has frames)."""
     if isinstance(item, str) and URL.match(item) and not os.path.exists(item):
-        raise ValueError(f"{name}: a URL; arniqa reads local files only: download it and pass its path or its bytes")
+        raise ValueError(
+            file_line(name, "a URL", "arniqa reads local files only: download it and pass its path or its bytes")
+        )
     if isinstance(item, (str, os.PathLike)):
         if os.path.isdir(item) or (is_shard(item) and os.path.isfile(item)):  # arniqa score takes them
             kind = "is a directory" if os.path.isdir(item) else "is a tar shard"
@@ -118,8 +120,12 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
         data = "" if isinstance(item, io.TextIOBase) else item.read()  # text: decoding an image's bytes would fail
         if isinstance(data, str):
             raise ValueError(
-                f"{name}: a file opened in text mode; open an image file with open(path, 'rb') or pass its path "
-                "(to score the paths a list file names, pass [line.strip() for line in f])"
+                file_line(
+                    name,
+                    "a file opened in text mode",
+                    "open an image file with open(path, 'rb') or pass its path (to score the paths a list file names, "
+                    "pass [line.strip() for line in f])",
+                )
             )
         image = decode_image(bytes(data), name, max_pixels=max_pixels)
     elif isinstance(item, Image.Image):
@@ -129,10 +135,12 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
     elif _is_tensor(item):
         image = _tensor_image(item, name)
     else:
-        raise ValueError(f"{name}: cannot score an object of type {type(item).__name__}; each input is {KINDS}")
+        raise ValueError(
+            file_line(name, f"cannot score an object of type {type(item).__name__}", f"each input is {KINDS}")
+        )
     w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
     if w == 0 or h == 0:
-        raise ValueError(f"{name}: an image of {w}x{h} pixels has nothing to score")
+        raise ValueError(file_line(name, f"an image of {w}x{h} pixels has nothing to score"))
     if isinstance(image, Image.Image) and (note := first_frame_note(image, name)):
         if image is not item:  # said once: our decode read again (quality_map of it) is not said of twice
             del image.info[ANIMATED]
@@ -158,21 +166,23 @@ def _tensor_image(x: torch.Tensor, name: str, what: str = "tensor") -> torch.Ten
     if x.dim() == 2:
         x = x[None]
     if x.dim() != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"{name}: expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}{_hint(x)}")
+        raise ValueError(
+            file_line(name, f"expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}{_hint(x)}")
+        )
     if x.dtype == torch.uint8:
         x = x.float() / 255
     elif not x.is_floating_point():
-        raise ValueError(f"{name}: expected a float tensor in [0, 1] or uint8, got {x.dtype}")
+        raise ValueError(file_line(name, f"expected a float tensor in [0, 1] or uint8, got {x.dtype}"))
     else:
         x = x.float()
         if x.numel() == 0:
             return x.expand(3, -1, -1)  # as_image refuses it, naming its size
         if x.isnan().any():
-            raise ValueError(f"{name}: the {what} holds NaN; pixel values must lie in [0, 1]")
+            raise ValueError(file_line(name, f"the {what} holds NaN", "pixel values must lie in [0, 1]"))
         lo, hi = float(x.min()), float(x.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
             hint = "; divide by 255 (or pass uint8)" if lo >= 0 and hi <= 255 else ""
-            raise ValueError(f"{name}: {what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
+            raise ValueError(file_line(name, f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}"))
     return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
 
@@ -198,7 +208,7 @@ def _array_image(a: np.ndarray, name: str) -> Image.Image | torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"{name}: expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}{_hint(a)}")
+        raise ValueError(file_line(name, f"expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}{_hint(a)}"))
     if a.dtype == np.uint8:
         return to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name)
     import torch
@@ -206,7 +216,7 @@ def _array_image(a: np.ndarray, name: str) -> Image.Image | torch.Tensor:
     if a.dtype == np.uint16:
         a = a.astype(np.float32) / 65535
     elif not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{name}: expected a uint8, uint16 or float array, got {a.dtype}")
+        raise ValueError(file_line(name, f"expected a uint8, uint16 or float array, got {a.dtype}"))
     # a copy, alpha dropped: torch warns on a read-only array (a Ray Data block), which its tensor would share
     t = torch.from_numpy(np.array(a[:, :, :3], dtype=np.float32, order="C")).permute(2, 0, 1)
     return _tensor_image(t, name, "array")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..data.folders import is_apple_double, is_image, walk
 from ..utils.files import inside
+from ..utils.messages import file_line
 from ..utils.textfiles import utf16
 from .inputs import source_name
 from .shards import expand_braces, is_shard, shard_items
@@ -61,7 +62,9 @@ def read_list(source: str | os.PathLike, null: bool = False) -> Iterator[str]:
 
 def _unreadable(name: str, e: OSError) -> ListError:
     folder = " (a folder goes among PATHS)" if isinstance(e, IsADirectoryError) else ""
-    return ListError(f"{name}: {(e.strerror or str(e)).lower()}{folder}; give --files-from a file listing paths")
+    return ListError(
+        file_line(name, f"{(e.strerror or str(e)).lower()}{folder}", "give --files-from a file listing paths")
+    )
 
 
 def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
@@ -71,23 +74,27 @@ def _paths(stream, name: str, null: bool, close: bool = True) -> Iterator[str]:
         while chunk := _read(stream, name):
             if not null and b"\0" in chunk:
                 if first and utf16((rest + chunk)[:16]):  # PowerShell 5's `>` writes Windows' "Unicode" text
-                    raise ListError(f"{name}: UTF-16 text, not UTF-8; save it as UTF-8 (Out-File -Encoding utf8)")
-                nul = "holds a NUL byte, which no file name holds; for a NUL-separated list (find -print0) add -0"
-                raise ListError(f"{name}: {nul}")
+                    raise ListError(
+                        file_line(name, "UTF-16 text, not UTF-8", "save it as UTF-8 (Out-File -Encoding utf8)")
+                    )
+                nul = "holds a NUL byte, which no file name holds"
+                raise ListError(file_line(name, nul, "for a NUL-separated list (find -print0) add -0"))
             *records, rest = (rest + chunk).split(sep)
             if len(rest) > LONGEST_PATH:
                 what = "no NUL byte" if null else "no line end"
                 do = "for a list of one path per line drop -0" if null else "give a list of paths, one per line"
-                raise ListError(f"{name}: {what} in {LONGEST_PATH} bytes, longer than any path; {do}")
+                raise ListError(file_line(name, f"{what} in {LONGEST_PATH} bytes, longer than any path", do))
             for record in records:
                 if path := _path(record, first, null):
                     empty = 0
                     yield path
                 elif null and (empty := empty + 1) > LONGEST_PATH:  # /dev/zero: read for ever, no path
-                    raise ListError(f"{name}: {LONGEST_PATH} NUL bytes in a row, no path; give a list of paths")
+                    raise ListError(
+                        file_line(name, f"{LONGEST_PATH} NUL bytes in a row, no path", "give a list of paths")
+                    )
                 first = False
         if null and first and b"\n" in rest:
-            raise ListError(f"{name}: holds lines but no NUL byte; for a list of one path per line drop -0")
+            raise ListError(file_line(name, "holds lines but no NUL byte", "for a list of one path per line drop -0"))
         if path := _path(rest, first, null):
             yield path
 

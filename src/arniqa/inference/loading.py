@@ -24,6 +24,7 @@ from ..models.paths import is_onnx, no_head, no_such_file
 from ..models.registry import is_checkpoint
 from ..utils.cache import sha256_of, short_digest
 from ..utils.locks import output_lock
+from ..utils.messages import file_line
 from ..utils.names import did_you_mean, keyword
 from ..utils.runtime import device_or_auto, resolve_device
 from ..utils.streams import is_stream, stream_kind
@@ -174,9 +175,9 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
     check_calibrate(calibrate)
     if is_onnx(path):
         if regressor is not None:
-            raise ValueError(f"{path}: the regressor is part of the ONNX file; export again to change it")
+            raise ValueError(file_line(path, "the regressor is part of the ONNX file", "export again to change it"))
         if weights_dir is not None:
-            raise ValueError(f"{path}: weights_dir is for the published model, not an ONNX file")
+            raise ValueError(file_line(path, "weights_dir is for the published model, not an ONNX file"))
         if explainer is not None:  # before an int8 file is made
             check_onnx_pairing(explainer, path)
         if int8:

@@ -21,7 +21,7 @@ import numpy as np
 from ..data.iqa.registry import ALIASES, ScoreRange, scale_score
 from ..models.paths import no_such_file
 from ..utils.files import unreadable
-from ..utils.messages import words
+from ..utils.messages import file_line, words
 from ..utils.names import keyword
 from ..utils.runtime import out_of_memory
 from .sidecar import CACHED_AGAIN, EXPORT_AGAIN, in_cache, read_sidecar, sidecar_path
@@ -257,13 +257,16 @@ def check_external_data(path: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError, onnx's own errors
-        raise ValueError(f"{path}: not an ONNX model ({words(str(e))}); {NOT_ONNX}") from None
+        raise ValueError(file_line(path, f"not an ONNX model ({words(str(e))})", NOT_ONNX)) from None
     folder = path.absolute().parent.resolve()
     for location in _external_locations(model):
         if Path(location).is_absolute() or not (folder / location).resolve().is_relative_to(folder):
             raise ValueError(
-                f"{path}: its weights are read from {location!r}, outside the folder of the file; "
-                "keep the external data files beside it"
+                file_line(
+                    path,
+                    f"its weights are read from {location!r}, outside the folder of the file",
+                    "keep the external data files beside it",
+                )
             )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..models.paths import is_onnx, is_safetensors
 from ..models.registry import is_checkpoint
+from ..utils.messages import file_line
 from .sidecar import read_sidecar
 
 
@@ -78,8 +79,12 @@ def check_pairing(
                 "without --checkpoint)"
             )
         raise ValueError(
-            f"{path}: this {what} was fitted on the features of {fitted}, not of {encoder}, so its {results} would "
-            f"be wrong; score with the encoder it was fitted on, or {remedy}"
+            file_line(
+                path,
+                f"this {what} was fitted on the features of {fitted}, not of {encoder}, so its {results} would be "
+                "wrong",
+                f"score with the encoder it was fitted on, or {remedy}",
+            )
         )
 
 

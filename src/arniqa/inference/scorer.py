@@ -31,7 +31,7 @@ from ..constants import DEFAULT_PROTOCOL, QUALITY_DIM
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.views import Protocol, get_protocol
 from ..models.paths import is_onnx
-from ..utils.messages import note, noting, warn_file
+from ..utils.messages import file_line, note, noting, warn_file
 from ..utils.names import keyword
 from ..utils.runtime import AUTOCAST_PRECISIONS, beyond_memory, device_or_auto, out_of_memory, resolve_device
 from .inputs import as_image, resized, source_name, split_inputs
@@ -337,7 +337,7 @@ class Scorer:
             return _Prepared(index, name, exception=e)
         except RuntimeError as e:  # torch on a tensor input (a meta tensor, one too big to check): this one only
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return _Prepared(index, name, exception=ValueError(f"{name}: cannot make its views ({first})"))
+            return _Prepared(index, name, exception=ValueError(file_line(name, f"cannot make its views ({first})")))
         except MemoryError:  # this image only: the others go on
             return _Prepared(
                 index,

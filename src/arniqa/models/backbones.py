@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from ..constants import BACKBONES, SE_INITS, SE_STAGES
+from ..utils.messages import file_line
 from .files import WeightsError, key_differences, read_state_dict
 
 
@@ -102,12 +103,14 @@ def load_resnet50_imagenet(backbone: nn.Module, path, se_init: str = "identity")
     missing = sorted(expected.keys() - se_keys - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
-        raise WeightsError(f"{path}: not ResNet50 weights for this backbone; {key_differences(missing, unexpected)}")
+        raise WeightsError(
+            file_line(path, "not ResNet50 weights for this backbone", key_differences(missing, unexpected))
+        )
     wrong = [
         f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
     ]
     if wrong:
-        raise WeightsError(f"{path}: wrong tensor shapes: {wrong[:3]}")
+        raise WeightsError(file_line(path, f"wrong tensor shapes: {wrong[:3]}"))
     backbone.load_state_dict(state, strict=False)  # only the SE keys are missing (checked above)
     if se_init == "identity":
         near_identity_se_(backbone)

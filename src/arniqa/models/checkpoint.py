@@ -24,6 +24,7 @@ from ..constants import QUALITY_DIM, STATE_FILE
 from ..utils.cache import sha256_of
 from ..utils.files import Writer, atomic_writes, unreadable
 from ..utils.jsonfile import parse_json
+from ..utils.messages import file_line
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
 from .files import check_layer_size, header_excess, key_differences, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, is_onnx, no_such_file, part_path, preview_keys
@@ -155,7 +156,9 @@ def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[d
         entry = {name: {"dtype": "x" * 12, "shape": list(t.shape), "data_offsets": [10**15, 10**15]}}
         need = len(json.dumps(entry)) + t.numel() * t.element_size()  # the braces stand for the ", " before it
         if base + need > max_part_bytes:
-            raise WeightsError(f"{path}: tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes")
+            raise WeightsError(
+                file_line(path, f"tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes")
+            )
         if size + need > max_part_bytes:
             parts.append({})
             size = base
@@ -185,30 +188,43 @@ def arniqa_metadata(path) -> dict | None:
             raise WeightsError(unreadable(path, e)) from None
         if path.name == STATE_FILE:  # a training run's state (optimiser, RNG states...), beside its model
             raise WeightsError(
-                f"{path}: the resumable state of an `arniqa train` run, not a checkpoint; give the run's model: "
-                f"{path.with_name('model.safetensors')}"
+                file_line(
+                    path,
+                    "the resumable state of an `arniqa train` run, not a checkpoint",
+                    f"give the run's model: {path.with_name('model.safetensors')}",
+                )
             ) from e
         if path.suffix.lower() in (".pth", ".pt"):  # a pickle: published weights are read from a folder, not here
             raise WeightsError(
-                f"{path}: a PyTorch pickle, not a checkpoint of this project (.safetensors); published ARNIQA "
-                "weights (ARNIQA.pth, regressor_<dataset>.pth) are read from their folder: --weights-dir / weights_dir"
+                file_line(
+                    path,
+                    "a PyTorch pickle, not a checkpoint of this project (.safetensors)",
+                    "published ARNIQA weights (ARNIQA.pth, regressor_<dataset>.pth) are read from their folder: "
+                    "--weights-dir / weights_dir",
+                )
             ) from e
         if is_onnx(path):  # `arniqa export` output: the graph, not the weights to rebuild the model
             raise WeightsError(
-                f"{path}: an ONNX file, not a checkpoint of this project; give the .safetensors checkpoint it was "
-                "exported from"
+                file_line(
+                    path,
+                    "an ONNX file, not a checkpoint of this project",
+                    "give the .safetensors checkpoint it was exported from",
+                )
             ) from e
-        raise WeightsError(f"{path}: not a safetensors checkpoint ({e})") from e
+        raise WeightsError(file_line(path, f"not a safetensors checkpoint ({e})")) from e
     if "arniqa" not in meta:
         return None
     try:
         config = parse_json(meta["arniqa"])
     except json.JSONDecodeError as e:
-        raise WeightsError(f"{path}: unreadable arniqa config ({e})") from e
+        raise WeightsError(file_line(path, f"unreadable arniqa config ({e})")) from e
     if not isinstance(config, dict):
         raise WeightsError(
-            f"{path}: its arniqa config is a JSON {type(config).__name__}, not an object; the file is "
-            "damaged or was edited"
+            file_line(
+                path,
+                f"its arniqa config is a JSON {type(config).__name__}, not an object",
+                "the file is damaged or was edited",
+            )
         )
     return config
 
@@ -267,7 +283,7 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
             options["se_stages"] = tuple(options["se_stages"])
         model = ARNIQA(config["backbone"], **options)
     except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"{path}: cannot rebuild the model from its config ({e})") from e
+        raise WeightsError(file_line(path, f"cannot rebuild the model from its config ({e})")) from e
     reg_tensors = {k: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
     for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
         del tensors[k]
@@ -306,18 +322,18 @@ def _regressor(path: Path, config: dict, tensors: dict, device) -> Regressor | N
     reg_tensors = {k[len("regressor.") :]: v for k, v in tensors.items()}
     if config.get("regressor") is None:
         if reg_tensors:
-            raise WeightsError(f"{path}: regressor tensors without a regressor config")
+            raise WeightsError(file_line(path, "regressor tensors without a regressor config"))
         return None
     rc = config["regressor"]
     if not isinstance(rc, dict):
         raise WeightsError(
-            f"{path}: cannot rebuild the regressor from its config (a {type(rc).__name__}, not an object)"
+            file_line(path, f"cannot rebuild the regressor from its config (a {type(rc).__name__}, not an object)")
         )
     check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
     try:
         regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
     except (TypeError, ValueError) as e:
-        raise WeightsError(f"{path}: cannot rebuild the regressor from its config ({e})") from e
+        raise WeightsError(file_line(path, f"cannot rebuild the regressor from its config ({e})")) from e
     load_strict(regressor, reg_tensors, path)
     return regressor.to(device).eval()
 

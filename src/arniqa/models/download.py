@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..utils.cache import cache_dir, one_maker, sha256_of
 from ..utils.files import NO_SPACE, atomic_write, make_room, remove_left_temporaries
-from ..utils.messages import say
+from ..utils.messages import say, with_fix
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
@@ -171,8 +171,8 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
     proxy = _proxy(url)
     via = f" through the proxy {proxy[0]} ({proxy[1]})" if proxy else _unused_all_proxy()
 
-    def failed(problem) -> DownloadError:
-        return DownloadError(f"cannot download {url}{via}: {problem}; {_offline_hint(target)}")
+    def failed(problem, fix: str = "") -> DownloadError:
+        return DownloadError(f"cannot download {url}{via}: {with_fix(problem, fix or _offline_hint(target))}")
 
     def write(tmp: Path) -> None:
         # urllib speaks plain HTTP to a proxy: to a SOCKS one, and to an https:// one, which awaits TLS
@@ -193,6 +193,13 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
                 raise failed(f"the connection broke after {received} bytes ({_reason(e)})") from e
 
         with response, open(tmp, "wb") as out:
+            # asked for as stored (http.client sends Accept-Encoding: identity); a proxy or server may compress anyway
+            if (packed := response.headers.get("Content-Encoding", "identity").strip()).lower() != "identity":
+                raise failed(
+                    f"the server sent it compressed (Content-Encoding: {packed}), which a download does not unpack",
+                    f"download it by hand (a browser or curl --compressed unpacks it), then "
+                    f"{_offline_hint(target, 'place')}",
+                )
             # the Content-Length; None when the server gives none (or a bad one)
             total = getattr(response, "length", None)
             if total is not None and total > MAX_BYTES:
@@ -456,9 +463,9 @@ def _with_encoder(target: Path) -> bool:
     return target.name in PUBLISHED and target.name != ENCODER_FILE and not (target.parent / ENCODER_FILE).is_file()
 
 
-def _offline_hint(target: Path) -> str:
-    """Where to place ``target`` by hand (and the encoder, :func:`_with_encoder`)."""
+def _offline_hint(target: Path, lead: str = "to work offline, place") -> str:
+    """Where to place ``target`` by hand (and the encoder, :func:`_with_encoder`), after ``lead``."""
     files = [target.name, ENCODER_FILE] if _with_encoder(target) else [target.name]
     them = "them" if len(files) > 1 else "it"
     where = f"in {target.parent} (or pass --weights-dir, a folder holding {them})"
-    return f"to work offline, place {' and '.join(files)} {where}"
+    return f"{lead} {' and '.join(files)} {where}"

@@ -20,6 +20,7 @@ from ..constants import QUALITY_DIM
 from ..data.views import PROTOCOLS
 from ..degradations.registry import LABELS, NONE  # noqa: F401  (NONE: re-exported)
 from ..utils.files import Writer, atomic_write
+from ..utils.messages import file_line
 from ..utils.names import keyword
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
 from .files import WeightsError, check_layer_size, read_state_dict
@@ -167,24 +168,27 @@ def load_explainer(path) -> Explainer | None:
         files = checkpoint_files(files[0])
     if meta is None or not meta.get("explainer"):
         if meta is not None and meta.get("format") == EXPLAINER_FORMAT:
-            raise WeightsError(f"{path}: explainer file without its config")
+            raise WeightsError(file_line(path, "explainer file without its config"))
         return None
     config = meta["explainer"]
     if not isinstance(config, dict) or config.get("labels", list(LABELS)) != list(LABELS):
         raise WeightsError(
-            f"{path}: its explanation head is not for this version's groups ({', '.join(LABELS)}); "
-            "fit it again with `arniqa explain fit`"
+            file_line(
+                path,
+                f"its explanation head is not for this version's groups ({', '.join(LABELS)})",
+                "fit it again with `arniqa explain fit`",
+            )
         )
     width = config.get("in_features", QUALITY_DIM)
     heads = (read_state_dict(f, lambda k: k.startswith(PREFIX)) for f in files)  # a checkpoint's encoder: not read
     state = {k[len(PREFIX) :]: v.float() for part in heads for k, v in part.items()}
     check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(LABELS), width))
     if not all(v.isfinite().all() for v in state.values()):
-        raise WeightsError(f"{path}: its explanation head holds NaN or infinite weights; fit it again")
+        raise WeightsError(file_line(path, "its explanation head holds NaN or infinite weights", "fit it again"))
     protocol = config.get("protocol")  # recorded by `arniqa explain fit`; another value is taken for unknown
     head = Explainer(width, protocol=protocol if isinstance(protocol, str) and protocol in PROTOCOLS else None)
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise WeightsError(f"{path}: explainer tensors do not fit its config ({e})") from None
+        raise WeightsError(file_line(path, f"explainer tensors do not fit its config ({e})")) from None
     return head.eval()

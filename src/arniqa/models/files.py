@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..utils.messages import file_line
 from ..utils.names import count
 from .paths import WeightsError, is_safetensors, no_such_file, preview_keys
 
@@ -55,7 +56,7 @@ def key_differences(missing, unexpected) -> str:
 def _check_file(path) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise WeightsError(f"{path}: a folder; give the weight file in it")
+        raise WeightsError(file_line(path, "a folder", "give the weight file in it"))
     if not path.is_file():
         raise WeightsError(no_such_file(path, "weight"))
     return path
@@ -82,7 +83,7 @@ def unpacked_excess(path: Path, archive: zipfile.ZipFile) -> str | None:
 def _check_unpacked(path: Path, archive: zipfile.ZipFile) -> None:
     """WeightsError if the archive's entries unpack to more bytes than the file holds (:func:`unpacked_excess`)."""
     if problem := unpacked_excess(path, archive):
-        raise WeightsError(f"{path}: {problem}; the file is damaged or crafted")
+        raise WeightsError(file_line(path, problem, "the file is damaged or crafted"))
 
 
 def _check_storage(path: Path, tensor: torch.Tensor, name: str = "a tensor") -> None:
@@ -90,8 +91,11 @@ def _check_storage(path: Path, tensor: torch.Tensor, name: str = "a tensor") -> 
     held = tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1)
     if tensor.numel() > held:
         raise WeightsError(
-            f"{path}: {name} of shape {tuple(tensor.shape)} repeats the {held} values of its storage; "
-            "the file is damaged or crafted"
+            file_line(
+                path,
+                f"{name} of shape {tuple(tensor.shape)} repeats the {held} values of its storage",
+                "the file is damaged or crafted",
+            )
         )
 
 
@@ -124,7 +128,7 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             with safe_open(str(path), framework="pt") as f:
                 return {k: f.get_tensor(k) for k in f.keys() if keep(k)}
         except (SafetensorError, OSError, ValueError) as e:
-            raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
+            raise WeightsError(file_line(path, f"not a readable safetensors file ({e})")) from e
     if is_torchscript_archive(path):
         return read_torchscript_tensors(path)
     if zipfile.is_zipfile(path):
@@ -139,24 +143,30 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             pickled = zipfile.is_zipfile(path) or f.read(1) == b"\x80"  # torch writes pickles of protocol 2 and up
         if not pickled:  # a text file, an ONNX file, an image: torch's KeyError or UnpicklingError says nothing of it
             raise WeightsError(
-                f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
+                file_line(path, "not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)")
             ) from e
         if name := refused_object(e):
             raise WeightsError(
-                f"{path}: refused to read it: it would load the Python object {name}, and a weight file holds "
-                "tensors alone (loading objects can run code); save the weights alone (model.state_dict()) or as "
-                ".safetensors"
+                file_line(
+                    path,
+                    f"refused to read it: it would load the Python object {name}, and a weight file holds tensors "
+                    "alone (loading objects can run code)",
+                    "save the weights alone (model.state_dict()) or as .safetensors",
+                )
             ) from e
         raise WeightsError(
-            f"{path}: not a readable PyTorch weight file ({unpickling_problem(e)}); the file is damaged or "
-            "holds more than tensors, which are not loaded"
+            file_line(
+                path,
+                f"not a readable PyTorch weight file ({unpickling_problem(e)})",
+                "the file is damaged or holds more than tensors, which are not loaded",
+            )
         ) from e
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict) and not torch.is_tensor(obj.get(wrapper)):
             obj = obj[wrapper]
             break
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise WeightsError(f"{path}: expected a dict of tensors (a state_dict), got {type(obj).__name__}")
+        raise WeightsError(file_line(path, f"expected a dict of tensors (a state_dict), got {type(obj).__name__}"))
     for name, tensor in obj.items():
         _check_storage(path, tensor, name)
     return dict(obj)
@@ -254,24 +264,24 @@ def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise WeightsError(f"{path}: not a zip archive, so not a TorchScript file ({e})") from e
+        raise WeightsError(file_line(path, f"not a zip archive, so not a TorchScript file ({e})")) from e
     with archive:
         _check_unpacked(path, archive)
         pkls = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
-            raise WeightsError(f"{path}: no TorchScript data.pkl in the archive")
+            raise WeightsError(file_line(path, "no TorchScript data.pkl in the archive"))
         prefix = pkls[0].rsplit("/", 1)[0]
         byteorder = f"{prefix}/byteorder"
         if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
-            raise WeightsError(f"{path}: big-endian archives are not supported")
+            raise WeightsError(file_line(path, "big-endian archives are not supported"))
         with archive.open(pkls[0]) as f:
             try:
                 obj = _TensorOnlyUnpickler(f, archive, prefix, path).load()
             except WeightsError:
                 raise
             except Exception as e:
-                raise WeightsError(f"{path}: cannot read TorchScript data ({type(e).__name__}: {e})") from e
+                raise WeightsError(file_line(path, f"cannot read TorchScript data ({type(e).__name__}: {e})")) from e
     state = getattr(obj, "state", None)
     if not isinstance(state, dict):
-        raise WeightsError(f"{path}: the TorchScript archive does not hold a module")
+        raise WeightsError(file_line(path, "the TorchScript archive does not hold a module"))
     return {k: v for k, v in state.items() if torch.is_tensor(v)}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..utils.messages import file_line
+
 
 class WeightsError(ValueError):
     """A weight file is missing, unreadable, or does not fit the model."""
@@ -58,12 +60,12 @@ def no_such_file(path, kind: str = "checkpoint", names: str = "") -> str:
     :data:`WRITTEN_BY` says), or name one of ``names`` (the published models or regressors the argument may name)."""
     of = f" of {WRITTEN_BY[kind]}" if kind in WRITTEN_BY else ""
     alternative = f", or name {names}" if names else ""
-    return f"{path}: no such {kind} file; check the path{of}{alternative}"
+    return file_line(path, f"no such {kind} file", f"check the path{of}{alternative}")
 
 
 def no_head(path) -> str:
     """The line for a file at ``path`` given as an explanation head that holds none, with what to give instead."""
-    return f"{path}: holds no explanation head; give {WRITTEN_BY['explanation head']}"
+    return file_line(path, "holds no explanation head", f"give {WRITTEN_BY['explanation head']}")
 
 
 def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
@@ -78,7 +80,7 @@ def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
         names = sorted({_set_name(p) for p in found})
         if len(names) != 1:
             held = f"({preview_keys(names)}); name one" if names else "(no .safetensors file); give another folder"
-            raise WeightsError(f"{path}: a folder with {len(names)} checkpoints, not one {held}")
+            raise WeightsError(file_line(path, f"a folder with {len(names)} checkpoints, not one {held}"))
         path = found[0]
     m = PART_NAME.fullmatch(path.name)
     if m is None:
@@ -93,8 +95,12 @@ def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
         shown = [name for name, _ in zip(first, range(5))]
         more = f" ... ({missing} in all)" if missing > len(shown) else ""
         raise WeightsError(
-            f"{path}: missing {missing} of its {n} parts: {', '.join(shown)}{more}; put all its parts in one folder"
+            file_line(
+                path, f"missing {missing} of its {n} parts: {', '.join(shown)}{more}", "put all its parts in one folder"
+            )
         )
     if extra := sorted(p.name for p in siblings if p not in found.values()):
-        raise WeightsError(f"{path}: parts beyond its {n}: {preview_keys(extra)}; move them out of the folder")
+        raise WeightsError(
+            file_line(path, f"parts beyond its {n}: {preview_keys(extra)}", "move them out of the folder")
+        )
     return [found[i] for i in range(1, n + 1)]

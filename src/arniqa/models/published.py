@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..data.iqa.registry import DATASETS
+from ..utils.messages import file_line
 from .arniqa import ARNIQA
 from .checkpoint import REGRESSOR_FORMAT, arniqa_metadata, load_strict, preview_keys
 from .files import WeightsError, read_state_dict
@@ -91,14 +92,16 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
             weight, bias = tensors[w_key], tensors[b_key]
             break
     else:
-        raise WeightsError(f"{path}: expected tensors 'weights' and 'biases', found {preview_keys(tensors)}")
+        raise WeightsError(file_line(path, f"expected tensors 'weights' and 'biases', found {preview_keys(tensors)}"))
     if weight.ndim == 1:
         weight = weight.unsqueeze(0)
     if weight.ndim != 2 or weight.shape[0] != 1 or bias.numel() != 1:
         raise WeightsError(
-            f"{path}: expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}"
+            file_line(
+                path, f"expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}"
+            )
         )
     try:
         return Regressor.from_numpy(weight.double().numpy(), bias.double().numpy(), dataset, score_range)
     except ValueError as e:
-        raise WeightsError(f"{path}: {e}") from e
+        raise WeightsError(file_line(path, str(e))) from e

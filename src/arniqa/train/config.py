@@ -23,7 +23,7 @@ from ..data.folders import training_root
 from ..degradations.registry import MAX_DISTORTIONS
 from ..utils.files import PATH_ERRORS, unreadable
 from ..utils.jsonfile import MAX_NESTING
-from ..utils.messages import words
+from ..utils.messages import file_line, words
 from ..utils.names import agree, did_you_mean, meant
 from ..utils.runtime import AUTOCAST_PRECISIONS, check_device
 from ..utils.yamltext import Written, plain, yaml_value
@@ -259,24 +259,35 @@ def read_values(path: str | Path | None, overrides=(), error: type[ValueError] =
                 data = f.read(MAX_CONFIG_BYTES + 1)  # no more: /dev/zero or a 50 MB file is not read whole
             if len(data) > MAX_CONFIG_BYTES:
                 raise error(
-                    f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes, which no config is (one holds a few kB); "
-                    "check the path of the YAML file"
+                    file_line(
+                        path,
+                        f"larger than {MAX_CONFIG_BYTES:,} bytes, which no config is (one holds a few kB)",
+                        "check the path of the YAML file",
+                    )
                 )
             loaded = parse_yaml(data.decode("utf-8"))
         except OSError as err:
             if err.errno in PATH_ERRORS:
                 raise error(
-                    f"{path}: cannot read config ({err.strerror or err}); check the path of the YAML file"
+                    file_line(path, f"cannot read config ({err.strerror or err})", "check the path of the YAML file")
                 ) from err
             raise error(unreadable(path, err)) from err
         except UnicodeDecodeError as err:
-            raise error(f"{path}: not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})") from err
+            raise error(
+                file_line(
+                    path, f"not a YAML config: not UTF-8 text ({err.reason} at byte {err.start})", "save it as UTF-8"
+                )
+            ) from err
         except yaml.YAMLError as err:
-            raise error(f"{path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
+            raise error(file_line(path, f"invalid YAML ({_yaml_problem(err)})", "fix the file")) from err
         if loaded is not None and not isinstance(loaded, dict):
             raise error(
-                f"{path}: expected a mapping at the top level, got {yaml_kind(plain(loaded))}; write its sections as "
-                "`name:` lines, each with `key: value` lines under it (the files in configs/ are examples)"
+                file_line(
+                    path,
+                    f"expected a mapping at the top level, got {yaml_kind(plain(loaded))}",
+                    "write its sections as `name:` lines, each with `key: value` lines under it (the files in configs/ "
+                    "are examples)",
+                )
             )
         values = loaded or {}
     for item in overrides:

@@ -42,6 +42,7 @@ from ..models import ARNIQA
 from ..models.checkpoint import save_checkpoint
 from ..utils.files import atomic_write, remove_left_temporaries, text_writer
 from ..utils.locks import output_lock
+from ..utils.messages import file_line
 from ..utils.names import count
 from ..utils.runtime import check_workers, out_of_memory
 from .batches import batch_crops, broken_image, end_workers, make_loader, resolve_degrade_on, worker_death
@@ -237,15 +238,22 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
             reason = next(iter(str(err).strip().splitlines()), "")
             raise StateError(
-                f"{path}: does not fit this run ({type(err).__name__}: {reason}); resume with the "
-                "settings it was written with (its config.yaml)"
+                file_line(
+                    path,
+                    f"does not fit this run ({type(err).__name__}: {reason})",
+                    "resume with the settings it was written with (its config.yaml)",
+                )
             ) from err
         if state["config"]["optim"].get("lr") != self.config.optim.lr:
             set_peak_lr(self.scheduler, self.config.optim.lr)
         if not 0 <= state["step"] < self.steps_per_epoch:
             raise StateError(
-                f"{path}: it stopped at step {state['step']} of an epoch, which now has {self.steps_per_epoch} "
-                f"steps (data.root holds other images than the interrupted run's); resume with the same images"
+                file_line(
+                    path,
+                    f"it stopped at step {state['step']} of an epoch, which now has {self.steps_per_epoch} steps "
+                    "(data.root holds other images than the interrupted run's)",
+                    "resume with the same images",
+                )
             )
         self.epoch, self.step = state["epoch"], state["step"]
         self.seconds_before = float(state.get("seconds", 0.0))  # absent from a state written before it was kept

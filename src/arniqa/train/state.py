@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from ..constants import STATE_FILE
 from ..utils.files import make_room, out_of_space, save_torch
 from ..utils.locks import lock_holder
+from ..utils.messages import file_line
 from ..utils.runtime import out_of_memory
 from .config import Config, yaml_value
 
@@ -161,7 +162,8 @@ def checkpoint_write(path: Path, kept: str = "the previous version, if any, is i
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
         folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
         raise TrainingError(
-            f"{path}: cannot write it ({reason}); {kept}; {_write_advice(err)}", go_on_from(folder / STATE_FILE)
+            file_line(path, f"cannot write it ({reason})", f"{kept}; {_write_advice(err)}"),
+            go_on_from(folder / STATE_FILE),
         ) from err
     finally:
         if defer:
@@ -210,11 +212,13 @@ def read_state_bytes(path: Path, size: int = -1) -> bytes:
     except IsADirectoryError:  # the run folder, given for its state.pt
         held = Path(path) / STATE_FILE
         todo = resume_with(held) if held.is_file() else _not_a_state(Path(path))
-        raise StateError(f"{path}: a folder, not a training state; {todo}") from None
+        raise StateError(file_line(path, "a folder, not a training state", todo)) from None
     except FileNotFoundError as err:
-        raise StateError(f"{path}: {_not_there(Path(path))}") from err
+        raise StateError(file_line(path, _not_there(Path(path)))) from err
     except OSError as err:
-        raise StateError(f"{path}: cannot read the training state ({err.strerror or err}); check the path") from err
+        raise StateError(
+            file_line(path, f"cannot read the training state ({err.strerror or err})", "check the path")
+        ) from err
 
 
 def _not_there(path: Path) -> str:
@@ -250,24 +254,35 @@ def load_state_file(path: Path, data: bytes | None = None) -> dict:
     except Exception as err:
         if unsafe := refused_object(err):
             raise StateError(
-                f"{path}: refused to read it: it would load the Python object {unsafe}, which a "
-                "training state written by arniqa never holds (a file that runs code when read); "
-                "delete it and resume from a state.pt you wrote, or start the run again"
+                file_line(
+                    path,
+                    f"refused to read it: it would load the Python object {unsafe}, which a training state written by "
+                    "arniqa never holds (a file that runs code when read)",
+                    "delete it and resume from a state.pt you wrote, or start the run again",
+                )
             ) from None
         raise StateError(
-            f"{path}: not a readable training state ({unpickling_problem(err)}); the file is damaged or not "
-            f"a state.pt: {_not_a_state(path)}"
+            file_line(
+                path,
+                f"not a readable training state ({unpickling_problem(err)})",
+                f"the file is damaged or not a state.pt: {_not_a_state(path)}",
+            )
         ) from None
     missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise StateError(
-            f"{path}: not a training state written by arniqa (it has no {', '.join(missing)}); {_not_a_state(path)}"
+            file_line(
+                path, f"not a training state written by arniqa (it has no {', '.join(missing)})", _not_a_state(path)
+            )
         )
     for key in ("epoch", "step", "global_step"):  # compared and counted on before anything else reads them
         if type(state[key]) is not int or state[key] < 0:
             raise StateError(
-                f"{path}: not a training state written by arniqa (its {key} is {state[key]!r:.40}, not a count); "
-                f"{_not_a_state(path)}"
+                file_line(
+                    path,
+                    f"not a training state written by arniqa (its {key} is {state[key]!r:.40}, not a count)",
+                    _not_a_state(path),
+                )
             )
     return state
 
@@ -324,8 +339,11 @@ def read_state(
     except (KeyError, TypeError, ValueError):
         needed = ", ".join(f"{section}.{key}" for section, key in RESUME_KEYS)
         raise StateError(
-            f"{path}: its config does not hold {needed} or its image record is damaged, so it was not written by "
-            "arniqa; resume from another state.pt, or start the run again"
+            file_line(
+                path,
+                f"its config does not hold {needed} or its image record is damaged, so it was not written by arniqa",
+                "resume from another state.pt, or start the run again",
+            )
         ) from None
     now = config.to_dict()
     for section, key in SAME_RUN_KEYS:
@@ -362,7 +380,11 @@ def read_state(
         )
     if changed:
         raise TrainingError(
-            f"{path}: {'; '.join(changed)}; resume with the settings and images the run started with (its "
-            "config.yaml), or start a new run in another output folder"
+            file_line(
+                path,
+                "; ".join(changed),
+                "resume with the settings and images the run started with (its config.yaml), or start a new run in "
+                "another output folder",
+            )
         )
     return state

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...utils.files import PATH_MAX, inside, too_long_for_a_path
+from ...utils.messages import file_line
 from ...utils.names import agree, count
 from ...utils.textfiles import undecodable, utf16
 from .registry import SCORE_RANGES, ScoreRange
@@ -109,7 +110,7 @@ def not_found(path: Path, kind: str, what: str) -> DatasetError:
     """The error for a dataset's ``kind`` (file, folder) ``path`` that is not there, or is something else (a folder
     named as the label file), ``what`` it should hold."""
     problem = f"not a {kind}" if path.exists() else f"{kind} not found"
-    return DatasetError(f"{path}: {problem} (expected {what}); {AS_DISTRIBUTED}{near(path, kind)}")
+    return DatasetError(file_line(path, f"{problem} (expected {what})", f"{AS_DISTRIBUTED}{near(path, kind)}"))
 
 
 def near(path: Path, kind: str) -> str:
@@ -143,7 +144,7 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise not_found(path, "file", what)
     if not path.stat().st_size:
-        raise DatasetError(f"{path}: empty file (0 bytes; expected {what}); copy or download it again")
+        raise DatasetError(file_line(path, f"empty file (0 bytes; expected {what})", "copy or download it again"))
     return path
 
 
@@ -158,7 +159,7 @@ def label_lines(f, path: Path) -> Iterator[str]:
         if len(line) > MAX_LINE:
             raise DatasetError(f"{path}, line {number}: longer than {MAX_LINE:,} characters; not a label file")
         if number > MAX_LINES:
-            raise DatasetError(f"{path}: more than {MAX_LINES:,} lines; not a label file of one dataset")
+            raise DatasetError(file_line(path, f"more than {MAX_LINES:,} lines", "not a label file of one dataset"))
         yield line
 
 
@@ -189,18 +190,24 @@ def column_indices(
         separator = next((c for c in ";\t" if len(found) == 1 and c in found[0]), None)
         if separator:  # a spreadsheet's CSV in a locale that writes decimal commas, or its "Text (Tab delimited)"
             raise DatasetError(
-                f"{path}: its fields are separated by {separator!r}, not commas (the header is one column, "
-                f"{found[0]!r}); save it as a comma-separated CSV (expected {what})"
+                file_line(
+                    path,
+                    f"its fields are separated by {separator!r}, not commas (the header is one column, {found[0]!r})",
+                    f"save it as a comma-separated CSV (expected {what})",
+                )
             )
         raise DatasetError(
-            f"{path}: missing {agree(len(missing), 'column')} {missing}; found {found} (expected {what})"
+            file_line(path, f"missing {agree(len(missing), 'column')} {missing}", f"found {found} (expected {what})")
         )
     wanted = (*columns, *optional)
     twice = [c for c in wanted if folded.count(c.casefold()) > 1]
     if twice:  # which of the two would hold the values?
         raise DatasetError(
-            f"{path}: column {twice[0]!r} appears twice in the header (spaces around names and letter case are "
-            "ignored); keep one"
+            file_line(
+                path,
+                f"column {twice[0]!r} appears twice in the header (spaces around names and letter case are ignored)",
+                "keep one",
+            )
         )
     return [(folded.index(c.casefold()), c) for c in wanted if c.casefold() in folded]
 
@@ -231,7 +238,9 @@ def read_csv_rows(
                 if not any(cell.strip() for cell in row):
                     continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
-                    raise DatasetError(f"{path}: more than {MAX_ROWS:,} rows; not a label file of one dataset")
+                    raise DatasetError(
+                        file_line(path, f"more than {MAX_ROWS:,} rows", "not a label file of one dataset")
+                    )
                 if any(cell.strip() for cell in row[len(header) :]):  # "a.png,3,45" read 3 and left 45 over
                     raise DatasetError(
                         f"{path}, line {reader.line_num}: {len(row)} fields where the header names {len(header)} "
@@ -253,11 +262,11 @@ def read_csv_rows(
                 rows.append((reader.line_num, cells))
     except UnicodeDecodeError as e:  # UTF-16 cut off in the middle of a character
         bad = e.object[e.start : e.start + 1]
-        raise DatasetError(f"{path}: not UTF-8 text (byte {bad!r}: {e.reason}); {SAVE_AS_UTF8}") from e
+        raise DatasetError(file_line(path, f"not UTF-8 text (byte {bad!r}: {e.reason})", SAVE_AS_UTF8)) from e
     except csv.Error as e:
-        raise DatasetError(f"{path}: not a readable CSV file ({e}); expected {what}") from e
+        raise DatasetError(file_line(path, f"not a readable CSV file ({e})", f"expected {what}")) from e
     if not rows:
-        raise DatasetError(f"{path}: no rows (expected {what})")
+        raise DatasetError(file_line(path, f"no rows (expected {what})"))
     return rows
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from ...utils.messages import file_line
 from .base import (
     MAX_UNPACKED,
     DatasetError,
@@ -36,8 +37,11 @@ def _mat_variable(path: Path, name: str) -> np.ndarray:
     try:
         if (unpacked := _unpacked_bytes(path)) > MAX_UNPACKED:
             raise DatasetError(
-                f"{path}: its variables unpack to more than {MAX_UNPACKED:,} bytes ({unpacked:,} so far); "
-                f"not the CLIVE release file with {name}"
+                file_line(
+                    path,
+                    f"its variables unpack to more than {MAX_UNPACKED:,} bytes ({unpacked:,} so far)",
+                    f"not the CLIVE release file with {name}",
+                )
             )
         content = scipy.io.loadmat(str(path))
     except FileNotFoundError:
@@ -46,14 +50,18 @@ def _mat_variable(path: Path, name: str) -> np.ndarray:
         raise
     except NotImplementedError:  # scipy's word for MATLAB 7.3
         raise DatasetError(
-            f"{path}: a MATLAB 7.3 (HDF5) file, which is not read; use the release file as distributed (MATLAB 5), "
-            f"or save {name} again with save(FILE, '{name}', '-v7')"
+            file_line(
+                path,
+                "a MATLAB 7.3 (HDF5) file, which is not read",
+                f"use the release file as distributed (MATLAB 5), or save {name} again with "
+                f"save(FILE, '{name}', '-v7')",
+            )
         ) from None
     except Exception as e:  # scipy raises several types for corrupt files
-        raise DatasetError(f"{path}: not a readable MATLAB file ({e}); expected variable {name}") from e
+        raise DatasetError(file_line(path, f"not a readable MATLAB file ({e})", f"expected variable {name}")) from e
     if name not in content:
         found = [k for k in content if not k.startswith("__")]
-        raise DatasetError(f"{path}: no variable {name!r} (found {found})")
+        raise DatasetError(file_line(path, f"no variable {name!r} (found {found})"))
     return content[name]
 
 
@@ -96,8 +104,11 @@ def _names(cells: np.ndarray, path: Path) -> list[str]:
             value = value.ravel()[0] if value.size else ""
         if not isinstance(value, str):
             raise DatasetError(
-                f"{path}: AllImages_release holds a non-text entry at index {index} (counted from 1, as MATLAB "
-                "does); expected image names, as in the release file as distributed"
+                file_line(
+                    path,
+                    f"AllImages_release holds a non-text entry at index {index} (counted from 1, as MATLAB does)",
+                    "expected image names, as in the release file as distributed",
+                )
             )
         names.append(value.strip())
     return names

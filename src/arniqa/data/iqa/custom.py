@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...utils.messages import file_line
 from .base import DatasetError, IQADataset, Record, csv_header, found, parse_score, read_csv_rows
 from .registry import SCORE_KINDS, ScoreRange
 
@@ -57,7 +58,7 @@ def load(root: Path, check: bool = True, kind: str | None = None, score_range: t
     except (TypeError, ValueError):
         raise DatasetError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
     if not (high > low and np.isfinite(high - low)):
-        raise DatasetError(f"{path}: the scores need a finite range with high > low, got ({low}, {high})")
+        raise DatasetError(file_line(path, f"the scores need a finite range with high > low, got ({low}, {high})"))
     return IQADataset(
         "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
     )
@@ -70,11 +71,11 @@ def _score_column(path: Path, header: list[str], kind: str | None) -> tuple[str,
         raise DatasetError(f"score kind must be 'mos' or 'dmos', got {kind!r}")
     found = [c for c in SCORE_COLUMNS if c in header]
     if len(found) > 1:
-        raise DatasetError(f"{path}: both {' and '.join(found)} columns; keep the one that holds the scores")
+        raise DatasetError(file_line(path, f"both {' and '.join(found)} columns", "keep the one that holds the scores"))
     if not found:
-        raise DatasetError(f"{path}: no score column (found {csv_header(path)}); expected {WHAT}")
+        raise DatasetError(file_line(path, f"no score column (found {csv_header(path)})", f"expected {WHAT}"))
     column = found[0]
     said = SCORE_COLUMNS[column]
     if said is not None and kind is not None and kind != said:
-        raise DatasetError(f"{path}: its scores are in a {column} column, but kind={kind!r} was asked for")
+        raise DatasetError(file_line(path, f"its scores are in a {column} column, but kind={kind!r} was asked for"))
     return column, said or kind or "mos"

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...utils.messages import file_line
 from ...utils.names import agree
 from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, column_indices, found, require_file, score_range
 
@@ -30,21 +31,28 @@ def load(root: Path, check: bool = True) -> IQADataset:
             unpacked = sum(part.file_size for part in workbook.infolist())
         if unpacked > MAX_UNPACKED:  # 1.3 MB unpacking to 400 MB of cells: 145 s, 2 GB, a MemoryError
             raise DatasetError(
-                f"{path}: its parts unpack to {unpacked:,} bytes, more than the {MAX_UNPACKED:,} a label workbook "
-                "may; not SPAQ's workbook"
+                file_line(
+                    path,
+                    f"its parts unpack to {unpacked:,} bytes, more than the {MAX_UNPACKED:,} a label workbook may",
+                    "not SPAQ's workbook",
+                )
             )
         table = pd.read_excel(path, engine="openpyxl")
     except ImportError as e:  # pandas' "Missing optional dependency": not the workbook's fault
-        raise DatasetError(f"{path}: reading SPAQ's .xlsx labels needs openpyxl ({e}); pip install openpyxl") from e
+        raise DatasetError(
+            file_line(path, f"reading SPAQ's .xlsx labels needs openpyxl ({e})", "pip install openpyxl")
+        ) from e
     except (DatasetError, PermissionError):  # load_dataset says the one this user may not read
         raise
     except Exception as e:  # zipfile/openpyxl raise several types for corrupt workbooks
-        raise DatasetError(f"{path}: not a readable .xlsx workbook ({e})") from e
+        raise DatasetError(file_line(path, f"not a readable .xlsx workbook ({e})")) from e
     (name_at, _), (mos_at, _) = column_indices(path, list(table.columns), COLUMNS, what=WHAT)
     scores = pd.to_numeric(table.iloc[:, mos_at], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
-        raise DatasetError(f"{path}: MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}")
+        raise DatasetError(
+            file_line(path, f"MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}")
+        )
     names = ["" if pd.isna(n) else str(n).strip() for n in table.iloc[:, name_at]]
     empty = [row for row, name in enumerate(names, start=2) if not name]
     if empty:  # an empty cell was the image 'TestImage/nan', then "not found"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ...utils.messages import file_line
 from .base import (
     MAX_ROWS,
     DatasetError,
@@ -42,7 +43,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     with open(path, encoding=text_encoding(path), errors="replace") as f:
         records = _records(f, path, images)
     if not records:
-        raise DatasetError(f"{path}: no labels (expected lines of 'MOS filename')")
+        raise DatasetError(file_line(path, "no labels (expected lines of 'MOS filename')"))
     return IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
 
 
@@ -52,7 +53,7 @@ def _records(f, path: Path, images: Path) -> list[Record]:
         if not text.strip():
             continue
         if len(records) == MAX_ROWS:
-            raise DatasetError(f"{path}: more than {MAX_ROWS:,} labels; not TID2013's file")
+            raise DatasetError(file_line(path, f"more than {MAX_ROWS:,} labels", "not TID2013's file"))
         fields = text.split()
         if len(fields) != 2:
             raise DatasetError(f"{path}, line {line}: expected 'MOS filename', got {text.strip()!r}")
