@@ -694,3 +694,33 @@ def test_map_holds_no_row_of_the_images_it_maps(tmp_path):
     keys made as each image is mapped: 20,000 more paths take 540 bytes each, 970 before (Python's
     allocations traced in a fresh process)."""
     assert _in_a_fresh_process(tmp_path, "_map_bytes_per_path") < 750  # 540 bytes; 970 before
+
+
+def test_resume_parses_each_earlier_row_of_maps_csv_once_after_reading_it(tmp_path, monkeypatch):
+    """map --resume held each earlier row as its line and parsed it again up to three times before mapping: whether
+    it failed, whether its files are whole, its map's name. One pass now tells all three: each row of a mapped image
+    is parsed twice in all (read, then once), not four times (csv records counted)."""
+    import csv
+    import types
+    from collections import Counter
+
+    import arniqa.cli.map as verb
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in zip("abc", (40, 120, 200)):
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "16"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    parsed = Counter()
+
+    def reader(lines, *args, **options):  # csv.reader, each record counted by its first field
+        for record in csv.reader(lines, *args, **options):
+            parsed[record[0]] += 1
+            yield record
+
+    monkeypatch.setattr(verb, "csv", types.SimpleNamespace(**{**vars(csv), "reader": reader}))
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_OK and "maps.csv lists every image already" in result.stdout, result.output
+    assert parsed == {"path": 1, "photos/a.png": 2, "photos/b.png": 2, "photos/c.png": 2}
