@@ -459,14 +459,41 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
             if head is None:
                 return {}, MAP_COLUMNS
             if head == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note (a blank one to key)
-                return _listed((r + [""] for r in records if len(r) == len(BEFORE_NOTES)), _line_before), BEFORE_NOTES
+                rows = _whole_rows(records, BEFORE_NOTES, listing)
+                return _listed((r + [""] for r in rows), _line_before), BEFORE_NOTES
             if head == list(MAP_COLUMNS):
-                return _listed(records, csv_line), MAP_COLUMNS
+                return _listed(_whole_rows(records, MAP_COLUMNS, listing), csv_line), MAP_COLUMNS
     except (UnicodeDecodeError, csv.Error):
         pass
     raise ValueError(
         f"{listing}: not a maps.csv of arniqa map, whose rows a rerun keeps; move it away, or choose another -o"
     )
+
+
+def _whole_rows(records: Iterator[list[str]], columns: tuple[str, ...], listing: Path) -> Iterator[list[str]]:
+    """The rows of ``records`` (maps.csv's, after its head), blank lines passed over, each with ``columns``: a last
+    row cut short by a crash (other fields, or no line end) is left out; a row of other fields that more rows follow
+    (an edit: a rerun would drop it from maps.csv) is a ValueError (one line)."""
+    rows = filter(None, records)
+    row, n = next(rows, None), 1
+    while row is not None:
+        after = next(rows, None)
+        if len(row) != len(columns) and after is not None:
+            raise ValueError(
+                f"{listing}: row {n} is not a row of arniqa map ({len(row)} fields, not {len(columns)}) and more rows "
+                "follow it (a run cut short tears only its last row: an edit?); a rerun would drop it: fix or delete "
+                "that row, or choose another -o"
+            )
+        if len(row) == len(columns) and (after is not None or _ends_a_line(listing)):
+            yield row
+        row, n = after, n + 1
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether the file ``path`` ends with a line end (its last row whole, not cut by a crash)."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _line_before(row: list[str]) -> str:
