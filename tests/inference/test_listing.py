@@ -182,8 +182,8 @@ def test_skip_finished_keeps_the_finished_names_to_do_again_in_prefix_and_set_al
 def test_skip_finished_says_which_skipped_rows_failed_reading_a_prefix_one_row_ahead():
     """A plain --resume held the paths of every error row in a set (26 MB at 200,000 rows) only to count the failed
     ones it skipped. Each skipped item now comes with its own row's failed flag: in step with the items the rows are
-    read one ahead and none is held; from the first item out of step on, as many as the set of names held then (a
-    name failed if any of its rows did)."""
+    read one ahead and none is held; from the first item out of step on, as many as the rows held then (each item
+    takes its name's first row not yet taken)."""
     items = [f"p{i}" for i in range(1000)]
     read = 0
 
