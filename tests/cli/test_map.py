@@ -115,6 +115,45 @@ def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp
         assert open("maps/maps.csv", encoding="latin-1").read() == text
 
 
+def test_a_row_cut_inside_its_last_field_is_mapped_again_and_an_edited_row_before_others_is_refused(
+    tmp_path, monkeypatch
+):
+    """A run killed while writing a row of maps.csv can leave all its fields but the end of the last (its note cut,
+    no line end): --resume kept it as whole, the cut note written back with a line end. And a row of other fields
+    followed by more rows (an edit: a run cut short tears only its last row) was dropped from maps.csv by any rerun,
+    its maps unlisted. The row with no line end is now mapped again; the edited one is refused, one line, exit 2,
+    maps.csv untouched."""
+    import csv
+
+    from arniqa.cli import EXIT_USAGE
+
+    monkeypatch.chdir(tmp_path)
+    frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
+    frames[0].save("anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (32, 24), (90, 90, 90)).save("still.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "still.png", "anim.gif", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    whole = open("maps/maps.csv", encoding="utf-8").read()
+    open("maps/maps.csv", "w", encoding="utf-8").write(whole[:-12])  # the note of anim.gif cut, no line end
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_OK and "1 image to map" in result.stderr, result.output
+    assert open("maps/maps.csv", encoding="utf-8").read() == whole
+
+    head, still, anim = whole.splitlines(keepends=True)
+    edited = head + still.replace(",\n", "\n") + anim  # a field taken out
+    open("maps/maps.csv", "w", encoding="utf-8").write(edited)
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert (result.exit_code, result.stdout) == (EXIT_USAGE, ""), result.output
+    assert result.stderr == (
+        f"error: {os.path.join('maps', 'maps.csv')}: row 1 is not a row of arniqa map (8 fields, not 9) and more rows "
+        "follow it (a run cut short tears only its last row: an edit?); a rerun would drop it: fix or delete that "
+        "row, or choose another -o\n"
+    )
+    assert open("maps/maps.csv", encoding="utf-8").read() == edited
+    assert [len(row) for row in csv.reader(open("maps/maps.csv", encoding="utf-8"))] == [9, 8, 9]
+
+
 def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_settings(tmp_path, monkeypatch):
     """arniqa map had no --resume: a library's run stopped halfway was mapped again from its first photo. Now, as
     score's --resume, an image listed in maps.csv, mapped or failed, is skipped (a failed one still makes the exit
@@ -694,3 +733,33 @@ def test_map_holds_no_row_of_the_images_it_maps(tmp_path):
     keys made as each image is mapped: 20,000 more paths take 540 bytes each, 970 before (Python's
     allocations traced in a fresh process)."""
     assert _in_a_fresh_process(tmp_path, "_map_bytes_per_path") < 750  # 540 bytes; 970 before
+
+
+def test_resume_parses_each_earlier_row_of_maps_csv_once_after_reading_it(tmp_path, monkeypatch):
+    """map --resume held each earlier row as its line and parsed it again up to three times before mapping: whether
+    it failed, whether its files are whole, its map's name. One pass now tells all three: each row of a mapped image
+    is parsed twice in all (read, then once), not four times (csv records counted)."""
+    import csv
+    import types
+    from collections import Counter
+
+    import arniqa.cli.map as verb
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in zip("abc", (40, 120, 200)):
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "16"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    parsed = Counter()
+
+    def reader(lines, *args, **options):  # csv.reader, each record counted by its first field
+        for record in csv.reader(lines, *args, **options):
+            parsed[record[0]] += 1
+            yield record
+
+    monkeypatch.setattr(verb, "csv", types.SimpleNamespace(**{**vars(csv), "reader": reader}))
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_OK and "maps.csv lists every image already" in result.stdout, result.output
+    assert parsed == {"path": 1, "photos/a.png": 2, "photos/b.png": 2, "photos/c.png": 2}

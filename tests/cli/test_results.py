@@ -570,6 +570,30 @@ def test_a_file_written_before_notes_with_explanations_is_appended_to_as_it_was(
         RowWriter(path, "csv", append=True)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_write_scores_tells_opened_the_columns_its_rows_get(tmp_path, fmt):
+    """Whether a resumed file gets a note column was decided twice: by arniqa score, reading the file's columns once
+    more before the writer opened it, and by the writer, keeping the file's own. The writer's decision is the one:
+    ``opened`` is told the columns the rows get, an older file's (no note) when appending to one."""
+    from arniqa.cli.results import write_scores
+    from arniqa.inference import ItemResult
+
+    class Stub:  # what write_scores needs of a Scorer
+        def iter_scores(self, paths):
+            for i, p in enumerate(paths):
+                yield ItemResult(i, p, 0.5, 3.0, note="downscaled")
+
+    old = tmp_path / f"old.{fmt}"  # written by an arniqa before the note column
+    old.write_text("path,score,raw_score,error\na,0.5,3.0,\n" if fmt == "csv" else '{"path": "a", "score": 0.5, '
+                   '"raw_score": 3.0, "error": null}\n')  # fmt: skip
+    told = []
+    for out, append in ((old, True), (tmp_path / f"new.{fmt}", True), (old, False)):
+        write_scores(Stub(), ["b"], out, fmt, append=append, opened=told.append)
+        assert [set(row) for row in read_rows(out, fmt)] == [set(told[-1])] * (2 if append and out == old else 1)
+    older, new = ("path", "score", "raw_score", "error"), ("path", "score", "raw_score", "error", "note")
+    assert told == [older, new, new]  # not appended to: replaced, with a note column
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_each_row_carries_its_note_in_every_format(tmp_path, fmt):
     """The warnings about a file went to stderr only (the first 5 of each kind): a row now says its own in its note,

@@ -1011,6 +1011,38 @@ def test_retry_failed_scores_the_error_rows_again_in_their_place(tiny, tmp_path,
     assert r.exit_code == EXIT_USAGE and "--retry-failed goes with --resume" in r.stderr
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_path_given_twice_is_resumed_to_the_rows_a_fresh_run_writes(tiny, tmp_path, fmt):
+    """A list naming a photo twice has two rows in a fresh run. Resumed from rows in another order than the list
+    (not a prefix of it), both items matched the photo's one row: a plain --resume left one row for the two, and
+    --retry-failed scored it twice with one error row to put the new rows in, the second lost. Each row now matches
+    one item: the rows of a fresh run, once each (the kept rows in their place, the new ones appended)."""
+    whole = _img(tmp_path / "a.png", 40, 30, 0).read_bytes()
+    b, c = _img(tmp_path / "b.png", 40, 30, 1), _img(tmp_path / "c.png", 40, 30, 2)
+    a, listing = tmp_path / "a.png", tmp_path / "list.txt"
+    listing.write_text(f"{a}\n{b}\n{a}\n")  # a twice
+    base = ["--protocol", "whole", "--format", fmt]
+    fresh = tmp_path / f"fresh.{fmt}"
+    assert _run(["--files-from", listing, *base, "-o", fresh]).exit_code == 0
+    expected = sorted((row["path"], str(row["score"])) for row in _rows(fresh, fmt))
+    for earlier, resumed in ([[a, b], "in step"], [[c, b, a], "out of step"]):  # in step: a run stopped after b
+        for retry in ([], ["--retry-failed"]):
+            out = tmp_path / f"{resumed} {retry}.{fmt}".replace(" ", "-")
+            a.write_bytes(whole[:40])  # cut short by a copy: an error row
+            assert _run([*earlier, *base, "-o", out]).exit_code == 1
+            a.write_bytes(whole)
+            r = _run(["--files-from", listing, *base, "-o", out, "--resume", *retry])
+            rows = _rows(out, fmt)
+            mine = sorted((row["path"], str(row["score"])) for row in rows if row["path"] != str(c))
+            if retry:  # the error rows scored again: a fresh run's rows, and c's kept
+                assert r.exit_code == 0 and mine == expected, (resumed, rows)
+            else:  # each a's error row kept, failed; a second a new in step or not
+                assert r.exit_code == 1, (resumed, r.stderr)
+                got = sorted((path, score in ("", "None")) for path, score in mine)
+                assert got == [(str(a), False), (str(a), True), (str(b), False)], (resumed, rows)
+            assert len(rows) == 3 + (resumed == "out of step"), rows
+
+
 def test_retry_failed_sets_the_retried_rows_aside_on_disk_not_in_memory(tmp_path):
     """--resume --retry-failed held every retried row in memory until the end: 118 MB at 200,000 failed rows
     (benchmarks/retry_memory.py). They are set aside on disk: its peak is that of a run scoring the same paths

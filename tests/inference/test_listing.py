@@ -182,8 +182,8 @@ def test_skip_finished_keeps_the_finished_names_to_do_again_in_prefix_and_set_al
 def test_skip_finished_says_which_skipped_rows_failed_reading_a_prefix_one_row_ahead():
     """A plain --resume held the paths of every error row in a set (26 MB at 200,000 rows) only to count the failed
     ones it skipped. Each skipped item now comes with its own row's failed flag: in step with the items the rows are
-    read one ahead and none is held; from the first item out of step on, as many as the set of names held then (a
-    name failed if any of its rows did)."""
+    read one ahead and none is held; from the first item out of step on, as many as the rows held then (each item
+    takes its name's first row not yet taken)."""
     items = [f"p{i}" for i in range(1000)]
     read = 0
 
@@ -209,9 +209,33 @@ def test_skip_finished_says_which_skipped_rows_failed_reading_a_prefix_one_row_a
     read = 0
     assert list(skip_finished(counted(), rows(items[:900]))) == []
     told = []
-    finished = [("p5", False), ("p2", False), ("p5", True), ("x", True)]  # out of step: held, p5 failed once
+    finished = [("p5", True), ("p2", False), ("p5", False), ("x", True)]  # out of step: held, p5's first row failed
     kept = list(skip_finished(iter(items[:7]), iter(finished), lambda item, failed: told.append((item, failed))))
     assert kept == ["p0", "p1", "p3", "p4", "p6"] and told == [("p2", False), ("p5", True)]
+
+
+def test_skip_finished_matches_each_row_to_one_item_in_step_or_not():
+    """A path given twice (a list with a duplicate line) has two rows in a fresh run. Out of step with the items, the
+    rows were held as a set of names: both items matched one row, so a plain --resume wrote one row where a fresh run
+    writes two, and --retry-failed scored the path twice with one error row to put them in (the second row lost).
+    Each row now matches one item, in step or not, in the rows' order: what a fresh run writes, once each."""
+
+    def resumed(items, rows, retry):
+        left, told = [], []
+        again = told.append if retry else None
+        kept = list(skip_finished(iter(items), iter(rows), lambda i, failed: left.append((i, failed)), again))
+        return kept, told, left
+
+    for again in (True, False):
+        # in step (a prefix), then out of step from the first item on (rows of another order)
+        for rows in ([("a", True), ("b", False)], [("b", False), ("a", True)]):
+            kept, told, left = resumed(["a", "b", "a"], rows, again)
+            # a's one row matches the first a (kept to score again, or skipped as failed); the second a is new
+            assert kept == (["a", "a"] if again else ["a"]) and told == (["a"] if again else [])
+            assert left == ([("b", False)] if again else [("a", True), ("b", False)])
+    # two rows of one name out of step: taken in their order, one per item; the third item is new
+    kept, told, left = resumed(["a", "a", "a"], [("x", True), ("a", False), ("a", True)], True)
+    assert (kept, told, left) == (["a", "a"], ["a"], [("a", False)])
 
 
 def test_files_from_a_list_and_stdin_with_resume(tmp_path):

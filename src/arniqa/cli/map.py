@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from array import array
 from collections import Counter
@@ -168,10 +167,9 @@ def map_images(
         del files
         total = len(todo)
         finished: set = set()  # the keys of the images --resume skips
+        given = {key for _, _, key in _keyed(todo) if key in rows} if resume else set()
+        stems, failed_before, whole = _earlier_maps(rows, given, output, suffixes)
         if resume:  # as score's: an image listed, mapped or failed, is skipped; a failed one still counts in the exit
-            given = {key for _, _, key in _keyed(todo) if key in rows}
-            failed_before = {image for image in given if _fields(rows[image])[7]}
-            whole = {image for image in given - failed_before if _whole(output, _fields(rows[image]), suffixes)}
             finished = whole if retry_failed else whole | failed_before  # --retry-failed: their rows replaced
             resumed, resumed_failed = len(finished), len(finished & failed_before)
             retried = len(failed_before) if retry_failed else 0
@@ -195,7 +193,7 @@ def map_images(
             try:
                 with quiet_bar(bar):
                     failed, kept, noted = _write_maps(
-                        scorer, todo, finished, output, options, rows, suffixes, advance, listed
+                        scorer, todo, finished, output, options, rows, stems, suffixes, advance, listed
                     )
             except OSError as e:  # the maps written are kept: --resume goes on from them
                 if e.errno not in NO_SPACE:
@@ -295,6 +293,7 @@ def _write_maps(
     output: Path,
     options: dict,
     rows: dict[tuple, str],
+    stems: dict[tuple, str],
     suffixes: list[str],
     advance,
     columns: tuple[str, ...] = MAP_COLUMNS,
@@ -304,7 +303,8 @@ def _write_maps(
     returns how many could not be mapped, how many earlier rows were kept and how many images had a warning
     (their rows' note). Every file is written whole or not at
     all (a full disk leaves the maps of an earlier run whole), and maps.csv lists only maps written whole. The rows
-    of images new to maps.csv are not held: read back from it at the end. ``suffixes``: :func:`_suffixes`;
+    of images new to maps.csv are not held: read back from it at the end. ``stems``: the stems of the earlier rows'
+    maps (:func:`_earlier_maps`); ``suffixes``: :func:`_suffixes`;
     ``advance(n)`` after the n-th file; ``columns``: maps.csv's (an older arniqa's keeps its own, without the note)."""
     import numpy as np
 
@@ -317,10 +317,7 @@ def _write_maps(
     failed = noted = 0
     listing = output / "maps.csv"
     kept = len(rows) - sum(key in rows for _, _, key in _keyed(todo) if key not in finished)  # keys are distinct
-    # an image mapped before keeps its map's name, which no other image takes
-    maps = ((image, _fields(line)[1]) for image, line in rows.items())
-    stems = {image: unescape_name(name).removesuffix(".map.png") for image, name in maps if name}
-    used = set(stems.values())
+    used = set(stems.values())  # an image mapped before keeps its map's name, which no other image takes
     # the earlier rows first, written whole (a full disk leaves maps.csv as it was); then each image's row as it is
     # mapped, the later row of an image the one that counts until maps.csv is tidied at the end
     atomic_write(listing, text_writer(_csv_lines(rows.values(), columns)))
@@ -450,9 +447,9 @@ def _record(listing: Path, settings: dict, rows: dict[tuple, str], resume: bool)
 
 def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str, ...]]:
     """The rows of the maps.csv an earlier run left (:func:`_listed`; {} when there is none), each as its line
-    (:func:`~arniqa.utils.textfiles.csv_line`: one string, a third of the memory of its fields; :func:`_fields`), and
-    its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). Read a row at a time. ValueError
-    (one line) for a file of that name that arniqa map did not write."""
+    (:func:`~arniqa.utils.textfiles.csv_line`: one string, a third of the memory of its fields, parsed again once by
+    :func:`_earlier_maps`), and its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). Read a
+    row at a time. ValueError (one line) for a file of that name that arniqa map did not write."""
     if not listing.is_file():
         return {}, MAP_COLUMNS
     try:
@@ -462,9 +459,10 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
             if head is None:
                 return {}, MAP_COLUMNS
             if head == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note (a blank one to key)
-                return _listed((r + [""] for r in records if len(r) == len(BEFORE_NOTES)), _line_before), BEFORE_NOTES
+                rows = _whole_rows(records, BEFORE_NOTES, listing)
+                return _listed((r + [""] for r in rows), _line_before), BEFORE_NOTES
             if head == list(MAP_COLUMNS):
-                return _listed(records, csv_line), MAP_COLUMNS
+                return _listed(_whole_rows(records, MAP_COLUMNS, listing), csv_line), MAP_COLUMNS
     except (UnicodeDecodeError, csv.Error):
         pass
     raise ValueError(
@@ -472,13 +470,53 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
     )
 
 
+def _whole_rows(records: Iterator[list[str]], columns: tuple[str, ...], listing: Path) -> Iterator[list[str]]:
+    """The rows of ``records`` (maps.csv's, after its head), blank lines passed over, each with ``columns``: a last
+    row cut short by a crash (other fields, or no line end) is left out; a row of other fields that more rows follow
+    (an edit: a rerun would drop it from maps.csv) is a ValueError (one line)."""
+    rows = filter(None, records)
+    row, n = next(rows, None), 1
+    while row is not None:
+        after = next(rows, None)
+        if len(row) != len(columns) and after is not None:
+            raise ValueError(
+                f"{listing}: row {n} is not a row of arniqa map ({len(row)} fields, not {len(columns)}) and more rows "
+                "follow it (a run cut short tears only its last row: an edit?); a rerun would drop it: fix or delete "
+                "that row, or choose another -o"
+            )
+        if len(row) == len(columns) and (after is not None or _ends_a_line(listing)):
+            yield row
+        row, n = after, n + 1
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether the file ``path`` ends with a line end (its last row whole, not cut by a crash)."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def _line_before(row: list[str]) -> str:
     return csv_line(row[: len(BEFORE_NOTES)])
 
 
-def _fields(line: str) -> list[str]:
-    """The fields of a row of maps.csv held as its line (:func:`_earlier_rows`)."""
-    return next(csv.reader(io.StringIO(line)))
+def _earlier_maps(
+    rows: dict[tuple, str], given: set, output: Path, suffixes: list[str]
+) -> tuple[dict[tuple, str], set, set]:
+    """What the earlier ``rows`` (:func:`_earlier_rows`) say, each line parsed once: the stem of each row's map (an
+    error row has none), and of the rows of the images ``given`` (--resume), those that hold an error and those
+    whose files are all whole (:func:`_whole`)."""
+    stems: dict[tuple, str] = {}
+    failed, whole = set(), set()
+    for key, fields in zip(rows, csv.reader(rows.values())):  # one record a line
+        if fields[1]:
+            stems[key] = unescape_name(fields[1]).removesuffix(".map.png")
+        if key in given:
+            if fields[7]:
+                failed.add(key)
+            elif _whole(output, fields, suffixes):
+                whole.add(key)
+    return stems, failed, whole
 
 
 def _listed(records: Iterable[list[str]], kept: Callable[[list[str]], object] = list) -> dict[tuple[str, int], Any]:

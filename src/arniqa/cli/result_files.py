@@ -174,9 +174,10 @@ def _scan(path: Path, fmt: str) -> _Existing:
 
 def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> tuple[int, int, tuple[str, ...] | None]:
     """The number of complete rows of a result file, the byte offset just after the last one (0: nothing to
-    keep), and its columns (:func:`file_columns`), read as a stream (no row is held). ``columns``: those the rows
-    must have, or have but for the :data:`NOTE_COLUMNS` (a file with the other columns, with or without
-    :data:`EXPLAIN_COLUMNS`, is an :class:`OutputError`)."""
+    keep), and its columns (one of :data:`KNOWN_COLUMNS`, by its header or first row; None when it has none yet),
+    read as a stream (no row is held). ``columns``: those the rows must have, or have but for the
+    :data:`NOTE_COLUMNS` (a file with the other columns, with or without :data:`EXPLAIN_COLUMNS`, is an
+    :class:`OutputError`)."""
     rows = end = 0
     head: list = []
     for row, end in _iter_scan(path, fmt, columns, head=head):
@@ -188,14 +189,6 @@ def count_rows(path: Path, fmt: str, columns: tuple[str, ...] | None = None) -> 
             "row, or choose another output"
         )
     return rows, end, head[0] if head else None
-
-
-def file_columns(path: str | os.PathLike, fmt: str) -> tuple[str, ...] | None:
-    """The columns of the result file ``path`` (one of :data:`KNOWN_COLUMNS`), by its header (CSV) or first row
-    (JSON, JSON Lines); None when it has none yet (no file, or no whole header or first row)."""
-    head: list = []
-    next(_iter_scan(Path(path), fmt, head=head), None)
-    return head[0] if head else None
 
 
 def _rows_after(path: Path, fmt: str, end: int) -> int:

@@ -70,7 +70,7 @@ def write_scores(
     advance: Callable[[], object] = lambda: None,
     explain: bool = False,
     rows: list | None = None,
-    opened: Callable[[], object] = lambda: None,
+    opened: Callable[[tuple[str, ...]], object] = lambda columns: None,
     hold: deque[str] | tuple = (),
     held: Callable[[dict], object] | None = None,
     noted: Callable[[], object] = lambda: None,
@@ -80,8 +80,9 @@ def write_scores(
     ``advance()`` after each row, ``noted()`` after each row with a note (:func:`~arniqa.utils.messages.note`: in the
     note column, which a file written before it has not, :data:`~arniqa.cli.result_files.KNOWN_COLUMNS`).
     ``explain``: add the :data:`EXPLAIN_COLUMNS` from ``scorer.explainer``.
-    ``rows``: a list that also receives each row as a dict. ``opened()`` is called once ``target`` is open for
-    writing (emptied, or cut back to its last complete row), before the first row. ``hold``: the names of the paths
+    ``rows``: a list that also receives each row as a dict. ``opened(columns)`` is called once ``target`` is open for
+    writing (emptied, or cut back to its last complete row), before the first row, with the columns its rows get (an
+    older file's, appended to, may lack the note: :attr:`RowWriter.columns`). ``hold``: the names of the paths
     whose rows go to ``held(row)``, not into ``target``, in order, each taken off as its row comes (failed rows
     retried, named as they are listed: only those listed and not yet scored are held; the rows are set aside in a
     :class:`~arniqa.cli.result_files.Spool`: :func:`~arniqa.cli.result_files.replace_rows` puts them in their
@@ -90,8 +91,8 @@ def write_scores(
     if explain:
         from ..inference.explaining import describe, top_labels  # here: it imports torch
     with RowWriter(target, fmt, append=append, columns=result_columns(explain)) as writer:
-        opened()
         columns = writer.columns  # an older file's, appended to
+        opened(columns)
         results = scorer.iter_scores(paths, explain=True) if explain else scorer.iter_scores(paths)
         for r in results if paths else ():
             extra = {**(dict.fromkeys(EXPLAIN_COLUMNS) if explain else {}), "note": r.note}

@@ -159,7 +159,6 @@ def score(
         NotAResultFile,
         OutputError,
         Spool,
-        file_columns,
         iter_done,
         output_format,
         read_rows,
@@ -306,20 +305,22 @@ def score(
                 items = list(items)  # Ray splits the list into blocks
             bar = progress_bar(*columns, transient=False)
             task = bar.add_task("scoring", total=None, done=count(0, "image"))
+            rows_at = "the rows on standard output" if output is None else output
 
-            def opened() -> None:  # the output open: a refused one is its one error line, with no bar before it
-                if record is not None:
+            older = False  # the rows go to a file of an older arniqa, which has no note column
+
+            def opened(written: tuple[str, ...]) -> None:  # the output open, with the columns of its rows
+                nonlocal older
+                # where the rows' notes go: the note column, which a file of an older arniqa, appended to, has not
+                older = not set(NOTE_COLUMNS) <= set(written)
+                notes_in(None if older else note_column(rows_at))
+                if record is not None:  # a refused output is its one error line, with no bar before it
                     record()
                 stack.enter_context(quiet_bar(bar))
 
             def advance() -> None:
                 counts.update(["scored"])
                 bar.update(task, advance=1, done=count(counts["scored"], "image"))
-
-            # where the rows' notes go: the note column, which a file of an older arniqa, appended to, has not
-            older = resume and not set(NOTE_COLUMNS) <= set(file_columns(output, fmt) or NOTE_COLUMNS)
-            rows_at = "the rows on standard output" if output is None else output
-            notes_in(None if older else note_column(rows_at))
 
             rows = None if html is None or resume else []  # for the report (resumed: the whole file, at the end)
             target = output  # a file, written whole row by row (write_scores); a stream as it is, or stdout

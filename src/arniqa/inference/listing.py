@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from itertools import chain
@@ -172,18 +173,20 @@ def skip_finished(
     skip: Callable[[object, bool], object] = lambda item, failed: None,
     again: Callable[[str], object] | None = None,
 ) -> Iterator:
-    """``items`` without those whose name is in ``finished`` (the ``(path, failed)`` of a result file's rows, in its
-    order: ``failed`` when the row holds an error); ``skip(item, failed)`` is called for each one left out. With
-    ``again`` (--retry-failed), an item whose row failed is matched as the others but kept, ``again(name)`` called
-    as it is given.
+    """``items`` without those that have a row in ``finished`` (the ``(path, failed)`` of a result file's rows, in
+    its order: ``failed`` when the row holds an error), each row matching one item (a path given twice has two rows,
+    as a fresh run writes them); ``skip(item, failed)`` is called for each one left out. With ``again``
+    (--retry-failed), an item whose row failed is matched as the others but kept, ``again(name)`` called as it is
+    given.
 
     A run writes its rows in input order, so the finished names are usually a prefix of the items:
     they are then compared one by one, in constant memory. From the first item that is not the next
-    finished name on, the finished names not yet met are held in a dict (an output written for other
-    inputs, or in another order; a name failed if any of its rows did), so every finished item is still skipped."""
+    finished name on, the rows not yet met are held in a dict by name (an output written for other
+    inputs, or in another order), a name's rows matched in their order, so every finished item is still skipped,
+    once."""
     finished = iter(finished)
     expected, failed = next(finished, (None, False))
-    rest: dict[str, bool] | None = None
+    rest: dict[str, bool | deque[bool]] | None = None
     for i, item in enumerate(items):
         name = source_name(item, i)
         if rest is None and name == expected:
@@ -191,15 +194,38 @@ def skip_finished(
             expected, failed = next(finished, (None, False))
         else:
             if rest is None and expected is not None:
-                rest = {}
-                for path, row_failed in chain([(expected, failed)], finished):
-                    rest[path] = rest.get(path, False) or row_failed
+                rest = _held_rows(chain([(expected, failed)], finished))
             if not (rest and name in rest):
                 yield item
                 continue
-            was_failed = rest[name]
+            was_failed = _take_row(rest, name)
         if again is not None and was_failed:
             again(name)
             yield item
         else:
             skip(item, was_failed)
+
+
+def _held_rows(rows: Iterable[tuple[str, bool]]) -> dict[str, bool | deque[bool]]:
+    """The failed flags of ``rows`` by name, in their order: a name's one flag (most names have one row), or a deque
+    of its flags."""
+    held: dict[str, bool | deque[bool]] = {}
+    for name, failed in rows:
+        flags = held.get(name)
+        if flags is None:
+            held[name] = failed
+        elif isinstance(flags, deque):
+            flags.append(failed)
+        else:
+            held[name] = deque((flags, failed))
+    return held
+
+
+def _take_row(held: dict[str, bool | deque[bool]], name: str) -> bool:
+    """The failed flag of the first row of ``name`` in ``held`` (:func:`_held_rows`), that row taken out."""
+    flags = held.pop(name)
+    if not isinstance(flags, deque):
+        return flags
+    failed = flags.popleft()
+    held[name] = flags if len(flags) > 1 else flags[0]
+    return failed
