@@ -698,11 +698,18 @@ def test_package_shortcut_keeps_the_few_models_used_last_and_frees_the_others(mo
 
     loads, made = [], {}
 
+    def users(model):
+        """The calls using ``model``'s entry now (each thread in arniqa.score is one until its load is done)."""
+        with arniqa._cache_lock:
+            return sum(entry.users for key, entry in arniqa._cached_scorers.items() if key[0] == model)
+
     def counted_load(model, **options):
         loads.append(model)
         if model == "missing":
             raise ValueError("missing: no such checkpoint file or folder")
-        time.sleep(0.3 if model == "slow" else 0)
+        deadline = time.monotonic() + 60  # a bound on the wait, not a timing assertion
+        while model == "slow" and users("slow") < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the load lasts until the four threads wait for it, however late they arrive
         scorer = stand_in(protocol="whole")
         made.setdefault(model, []).append(weakref.ref(scorer))
         return scorer

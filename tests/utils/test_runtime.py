@@ -130,14 +130,16 @@ os.kill(os.getpid(), signal.SIGKILL)  # then it is killed, as with kill -9
 """
 
 RANK = """
-import os, signal, sys, time
+import os, signal, sys, threading, time
 from arniqa.utils.runtime import stop_with_launcher
 parent, alive, gone = os.getppid(), [], []
 signal.signal(signal.SIGTERM, lambda signum, frame: (alive if os.getppid() == parent else gone).append(signum))
 asked = stop_with_launcher(poll=0.05)
 print("ready", flush=True)
-end = time.monotonic() + 4
-while time.monotonic() < end:
+# Until the launcher is gone (a parent-death signal comes as it goes), the watching thread has ended (it ends with
+# its SIGTERM) and that SIGTERM was handled; the bound only keeps a broken watch from hanging the test.
+end = time.monotonic() + 30
+while (os.getppid() == parent or threading.active_count() > 1 or asked and not gone) and time.monotonic() < end:
     time.sleep(0.02)
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(f"{asked} {len(alive)} {len(gone)}")
