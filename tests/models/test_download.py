@@ -627,7 +627,6 @@ def test_a_proxy_drip_feeding_its_answer_to_connect_is_given_up(tmp_path, monkey
         _fetch("https://weights.example/ARNIQA.pth", tmp_path)
     assert ended.wait(5)  # the connection was closed mid-drip (3 s of it), not waited out
     assert list(tmp_path.iterdir()) == []
-    assert ended.wait(5)  # the proxy's connection was closed, not left dripping
 
 
 def test_a_dead_proxy_is_named(tmp_path, monkeypatch):
