@@ -763,3 +763,100 @@ def test_resume_parses_each_earlier_row_of_maps_csv_once_after_reading_it(tmp_pa
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert result.exit_code == EXIT_OK and "maps.csv lists every image already" in result.stdout, result.output
     assert parsed == {"path": 1, "photos/a.png": 2, "photos/b.png": 2, "photos/c.png": 2}
+
+
+def test_resume_checks_each_grid_by_its_header_and_size_and_maps_again_one_damaged_any_way(tmp_path):
+    """--resume took a map as whole by np.load(mmap_mode="r") of each .npy; it reads the header and the file's size
+    now (benchmarks/map_resume.py). Each damage the load caught still fails the check: a grid cut by one byte, a
+    file that is no .npy, an empty one, a missing one, a grid of other sides; an intact grid of either header
+    version passes, and a grid with bytes after its data (np.save writes none) does not."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    from arniqa.cli.map import _suffixes, _whole
+
+    grid = np.arange(6 * 5, dtype=np.float32).reshape(6, 5)
+    png = tmp_path / "a.map.png"
+    Image.new("RGB", (5, 6)).save(png)
+    row = ["a.png", "a.map.png", "0", "0", "0", "6", "5", "", ""]
+    data = tmp_path / "a.map.npy"
+
+    def whole(content: bytes, shape=("6", "5")) -> bool:
+        data.write_bytes(content)
+        return _whole(tmp_path, [*row[:5], *shape, *row[7:]], _suffixes(None))
+
+    np.save(data, grid)
+    saved = data.read_bytes()
+    assert len(saved) == 128 + grid.nbytes  # the header np.save writes, then the grid
+    with open(data, "wb") as f:
+        npy.write_array(f, grid, version=(2, 0))
+    version_2 = data.read_bytes()
+    assert whole(saved) and whole(version_2)
+    assert not whole(saved[:-1]) and not whole(version_2[:-1])  # cut short by a byte
+    assert not whole(saved[:100])  # cut inside its header
+    assert not whole(saved + b"\0")
+    assert not whole(b"path,map\n" + saved[9:])  # no .npy
+    assert not whole(b"")
+    assert not whole(saved, ("5", "6"))
+    data.unlink()
+    assert not _whole(tmp_path, row, _suffixes(None))  # missing
+    with open(data, "wb") as f:
+        np.save(f, np.array([[None] * 5] * 6, dtype=object))
+    assert not whole(data.read_bytes())  # objects: not a grid, whatever its size
+
+
+def _as_excel_saves(path) -> bytes:
+    """The bytes Excel writes when maps.csv is opened and saved as "CSV UTF-8": a byte order mark, CRLF line ends,
+    fields quoted only where they must be, numbers as it shows them (0.5000: 0.5)."""
+    rows = list(csv.reader(open(path, newline="", encoding="utf-8")))
+    for row in rows[1:]:
+        row[2:7] = [f"{float(v):.15g}" if v else "" for v in row[2:7]]
+    return b"\xef\xbb\xbf" + "".join(",".join(row) + "\r\n" for row in rows).encode("utf-8")
+
+
+def test_resume_and_report_read_a_maps_csv_saved_by_excel(tmp_path, monkeypatch):
+    """A maps.csv opened in Excel and saved starts with a UTF-8 byte order mark: --resume refused it as not arniqa
+    map's, and arniqa report --maps linked no map (its first column was not named path). Both read it now: --resume
+    maps nothing again and keeps every row (written back in arniqa's form, the mark dropped), the report links each
+    image's map."""
+    from arniqa.cli.map import read_map_index
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in zip("ab", (40, 200)):
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    rows = list(csv.reader(open("maps/maps.csv", newline="", encoding="utf-8")))
+    excel = _as_excel_saves("maps/maps.csv")
+    open("maps/maps.csv", "wb").write(excel)
+    maps = {name: os.stat(f"maps/{name}").st_ino for name in os.listdir("maps") if ".map." in name}
+    index = read_map_index(tmp_path / "maps")
+    for image in ("photos/a.png", "photos/b.png"):
+        assert index[image, 0] == index[str(tmp_path / image), 0] == tmp_path / "maps" / f"{image[7]}.map.png"
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stdout == "wrote no map to maps: maps.csv lists every image already\n"
+    assert {name: os.stat(f"maps/{name}").st_ino for name in os.listdir("maps") if ".map." in name} == maps
+    kept = list(csv.reader(open("maps/maps.csv", newline="", encoding="utf-8")))
+    assert kept == list(csv.reader(excel.decode("utf-8-sig").splitlines()))  # Excel's fields, every row
+    assert [row[:2] for row in kept] == [row[:2] for row in rows]
+    assert not open("maps/maps.csv", "rb").read().startswith(b"\xef\xbb\xbf")
+
+
+def test_report_leaves_out_a_last_row_with_no_line_end_as_resume_does(tmp_path, monkeypatch):
+    """A run killed while writing the last row of maps.csv can leave all its fields but the end of its note, and no
+    line end: map --resume and score's result files take such a row as cut, while arniqa report --maps linked its
+    map. The report leaves it out too now; a last row with its line end is linked."""
+    from arniqa.cli.map import read_map_index
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("maps")
+    Image.new("RGB", (4, 4)).save("maps/a.map.png")
+    Image.new("RGB", (4, 4)).save("maps/b.map.png")
+    head = "path,map,mean,min,max,rows,cols,error,note\n"
+    a, b = "a.png,a.map.png,0.5,0.1,0.9,2,2,,\n", "b.png,b.map.png,0.5,0.1,0.9,2,2,,first frame mapped\n"
+    for text, linked in [(head + a + b, ["a.png", "b.png"]), (head + a + b[:-1], ["a.png"]), (head, [])]:
+        open("maps/maps.csv", "w", newline="").write(text)
+        assert sorted(path for path, _ in read_map_index(tmp_path / "maps") if not os.path.isabs(path)) == linked

@@ -1375,3 +1375,48 @@ def test_each_row_says_its_warnings_in_its_note_and_a_file_of_an_older_arniqa_ke
     assert f"{old} was written by an older arniqa, without a note column" in r.stderr
     r = CliRunner().invoke(app, ["report", str(old), "-o", str(tmp_path / "old.html")])
     assert r.exit_code == 0, r.stderr
+
+
+def _as_excel_saves(path: Path) -> bytes:
+    """The bytes Excel writes when a result file is opened and saved as "CSV UTF-8": a byte order mark, CRLF line
+    ends, fields quoted only where they must be, numbers at 15 significant digits."""
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    for row in rows[1:]:
+        row[1:3] = [f"{float(v):.15g}" if v else "" for v in row[1:3]]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
+
+
+def test_resume_reads_a_result_file_saved_by_excel_and_keeps_its_bytes(tiny, tmp_path):
+    """A scores.csv opened in Excel and saved starts with a UTF-8 byte order mark (and has CRLF line ends): --resume
+    refused it as not an arniqa result file, and arniqa report too. Its rows are read now, kept as Excel wrote them
+    (the mark too), and the new rows appended; --retry-failed puts the row scored again in its place."""
+    a, b, c = (_img(tmp_path / f"{n}.png", 40, 30, seed) for seed, n in enumerate("abc"))
+    photo = a.read_bytes()
+    base = ["--protocol", "whole"]
+    fresh = tmp_path / "fresh.csv"
+    assert _run([a, b, c, *base, "-o", fresh]).exit_code == 0
+    expected = {row["path"]: float(row["score"]) for row in _csv(fresh)}
+    out = tmp_path / "scores.csv"
+    a.write_bytes(photo[:40])  # cut short: an error row
+    assert _run([a, b, *base, "-o", out]).exit_code == 1
+    a.write_bytes(photo)
+    excel = _as_excel_saves(out)
+    assert excel.count(b"\r\n") == 3 and excel.startswith(b"\xef\xbb\xbfpath,")
+    out.write_bytes(excel)
+    r = _run([a, b, c, *base, "-o", out, "--resume"])
+    assert r.exit_code == 1 and "resuming: 2 of 3 paths" in r.stderr, r.output
+    assert out.read_bytes().startswith(excel)  # nothing rewritten: one header, Excel's rows as they were
+    r = _run([a, b, c, *base, "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [row["path"] for row in rows] == [str(a), str(b), str(c)]
+    for row in rows:
+        assert float(row["score"]) == pytest.approx(expected[row["path"]], rel=1e-12)
+    assert out.read_bytes().startswith(excel[: excel.index(b"\r\n") + 2])  # the mark and header kept
+    assert _run_report(out).exit_code == 0
+
+
+def _run_report(scores: Path):
+    return CliRunner().invoke(app, ["report", str(scores), "-o", str(scores.with_suffix(".html"))])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from array import array
 from collections import Counter
@@ -266,8 +267,8 @@ def _keyed(images: Iterable) -> Iterator[tuple]:
 def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image key -> map PNG, keyed by the path as
     written there and by that path made absolute (from the current folder), each with the number of the shard member
-    of that name (:func:`_listed`; 0 for a file). ValueError (one line) when ``folder`` is not there, is no folder
-    or has no maps.csv."""
+    of that name (:func:`_listed`; 0 for a file). A last row with no line end is cut, left out (:func:`_ended`, as
+    --resume reads it). ValueError (one line) when ``folder`` is not there, is no folder or has no maps.csv."""
     from ..data.folders import not_a_folder
 
     listing = folder / "maps.csv"
@@ -277,8 +278,8 @@ def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
         )
     if not listing.is_file():
         raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
-    with open(listing, newline="", encoding="utf-8") as f:
-        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row in csv.DictReader(f)]
+    with open(listing, newline="", encoding="utf-8-sig") as f:  # -sig: a byte order mark, as Excel saves it
+        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row, _ in _ended(csv.DictReader(f), listing)]
     index: dict[tuple[str, int], Path] = {}
     for (path, n), row in _listed(records).items():
         if row[0] and row[1]:
@@ -404,24 +405,38 @@ def _suffixes(explaining) -> list[str]:
 
 def _whole(output: Path, row: list, suffixes: list[str]) -> bool:
     """Whether the files of a map's ``row`` of maps.csv are all in ``output`` and whole: each .npy's grid of the
-    row's rows x columns, each PNG ending in its IEND chunk (a copy cut short, a file removed: mapped again)."""
-    import numpy as np
-
+    row's rows x columns (:func:`_whole_grid`), each PNG ending in its IEND chunk (a copy cut short, a file removed:
+    mapped again)."""
     stem = unescape_name(row[1]).removesuffix(".map.png")
+    sides = (int(row[5]), int(row[6]))
     try:
         for suffix in suffixes:
-            path = output / f"{stem}{suffix}"
-            if suffix.endswith(".npy"):
-                if np.load(path, mmap_mode="r").shape[-2:] != (int(row[5]), int(row[6])):
-                    return False
-            else:
-                with open(path, "rb") as f:
+            with open(output / f"{stem}{suffix}", "rb") as f:
+                if suffix.endswith(".npy"):
+                    if not _whole_grid(f, sides):
+                        return False
+                else:
                     f.seek(-len(PNG_END), os.SEEK_END)
                     if f.read() != PNG_END:
                         return False
-    except (OSError, ValueError, EOFError):  # EOFError: an empty .npy
+    except (OSError, ValueError):  # ValueError: no .npy (its magic, its header)
         return False
     return True
+
+
+def _whole_grid(f, sides: tuple[int, int]) -> bool:
+    """Whether the .npy file open as ``f`` holds a grid whose last two sides are ``sides``, all its bytes there: its
+    header read (numpy's reader), and the file's size that of the header and the data it describes (a copy cut short
+    is smaller). Neither the data is read nor the file mapped: np.load(mmap_mode="r") of each made a resume's check
+    twice as long (benchmarks/map_resume.py)."""
+    from numpy.lib import format as npy
+
+    read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(npy.read_magic(f))
+    if read is None:  # 3.0: field names in UTF-8, never a grid's
+        return False
+    shape, _, dtype = read(f)
+    size = f.tell() + math.prod(shape) * dtype.itemsize
+    return not dtype.hasobject and shape[-2:] == sides and os.fstat(f.fileno()).st_size == size
 
 
 def _record(listing: Path, settings: dict, rows: dict[tuple, str], resume: bool):
@@ -449,11 +464,12 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
     """The rows of the maps.csv an earlier run left (:func:`_listed`; {} when there is none), each as its line
     (:func:`~arniqa.utils.textfiles.csv_line`: one string, a third of the memory of its fields, parsed again once by
     :func:`_earlier_maps`), and its columns (:data:`MAP_COLUMNS`, or an older arniqa's :data:`BEFORE_NOTES`). Read a
-    row at a time. ValueError (one line) for a file of that name that arniqa map did not write."""
+    row at a time; a byte order mark at its start (a maps.csv saved by Excel) passed over. ValueError (one line) for
+    a file of that name that arniqa map did not write."""
     if not listing.is_file():
         return {}, MAP_COLUMNS
     try:
-        with open(listing, newline="", encoding="utf-8") as f:
+        with open(listing, newline="", encoding="utf-8-sig") as f:
             records = csv.reader(f)
             head = next(records, None)
             if head is None:
@@ -472,21 +488,30 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
 
 def _whole_rows(records: Iterator[list[str]], columns: tuple[str, ...], listing: Path) -> Iterator[list[str]]:
     """The rows of ``records`` (maps.csv's, after its head), blank lines passed over, each with ``columns``: a last
-    row cut short by a crash (other fields, or no line end) is left out; a row of other fields that more rows follow
-    (an edit: a rerun would drop it from maps.csv) is a ValueError (one line)."""
-    rows = filter(None, records)
-    row, n = next(rows, None), 1
-    while row is not None:
-        after = next(rows, None)
-        if len(row) != len(columns) and after is not None:
+    row cut short by a crash (other fields, or no line end: :func:`_ended`) is left out; a row of other fields that
+    more rows follow (an edit: a rerun would drop it from maps.csv) is a ValueError (one line)."""
+    for n, (row, last) in enumerate(_ended(filter(None, records), listing), 1):
+        if len(row) == len(columns):
+            yield row
+        elif not last:
             raise ValueError(
                 f"{listing}: row {n} is not a row of arniqa map ({len(row)} fields, not {len(columns)}) and more rows "
                 "follow it (a run cut short tears only its last row: an edit?); a rerun would drop it: fix or delete "
                 "that row, or choose another -o"
             )
-        if len(row) == len(columns) and (after is not None or _ends_a_line(listing)):
-            yield row
-        row, n = after, n + 1
+
+
+def _ended(rows: Iterable, listing: Path) -> Iterator[tuple[Any, bool]]:
+    """Each of ``rows`` (the records of the file ``listing``, read as they are yielded) with whether it is the last,
+    the last left out when the file does not end with a line end (a run cut short by a crash tore it; as score's
+    result files are read)."""
+    rows = iter(rows)
+    row = next(rows, None)
+    while row is not None:
+        after = next(rows, None)
+        if after is not None or _ends_a_line(listing):
+            yield row, after is None
+        row = after
 
 
 def _ends_a_line(path: Path) -> bool:

@@ -14,6 +14,7 @@ naming the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import errno
 import json
@@ -277,12 +278,14 @@ def _iter_scan(
 
 
 def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
-    """(line, byte offset of its end) of a binary file, its newlines kept."""
+    """(line, byte offset of its end) of a binary file, its newlines kept; a UTF-8 byte order mark at its start (a
+    file saved by Excel) left out of the first line, counted in the offsets (the file is appended to as it is)."""
     end = 0
     try:
         for raw in f:
+            line = (raw if end else raw.removeprefix(codecs.BOM_UTF8)).decode("utf-8", "surrogateescape")
             end += len(raw)
-            yield raw.decode("utf-8", "surrogateescape"), end
+            yield line, end
     except OSError as e:
         raise read_error(path, e) from None
 
