@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -24,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
+from startup import ROOT, archived_src
 
 CHECK = """
 import sys, time
@@ -81,16 +79,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
-        if subprocess.run(["bash", "-c", archive]).returncode:
-            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
+        before = archived_src(args.before, tmp)
         folder = tmp / "maps"
         folder.mkdir()
         write_maps(folder, args.images)
         sha = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True, text=True
         )
-        entries = {f"{args.before} {sha.stdout.strip()}": tmp / "src", "this tree": ROOT / "src"}
+        entries = {f"{args.before} {sha.stdout.strip()}": before, "this tree": ROOT / "src"}
         times: dict[str, list[float]] = {name: [] for name in entries}
         for _ in range(args.rounds):
             for name, src in entries.items():

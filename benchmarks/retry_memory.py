@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -31,11 +30,11 @@ import time
 from pathlib import Path
 
 from scale import CHILD, tiny_library
+from startup import ROOT, archived_src
 
 from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
 
-ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     "--resume, all rows scored": ("scored", ["--resume"]),
     "--resume, all rows failed": ("failed", ["--resume"]),
@@ -71,11 +70,9 @@ def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
-        if subprocess.run(["bash", "-c", archive]).returncode:
-            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
+        before = archived_src(args.before, tmp)
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True)
-        trees = {f"{args.before} {sha.stdout.decode().strip()}": tmp / "src", "this tree": ROOT / "src"}
+        trees = {f"{args.before} {sha.stdout.decode().strip()}": before, "this tree": ROOT / "src"}
         model, images = tiny_library(tmp, args.distinct)
         names = [str(images / f"{i}.png") for i in range(args.rows)]  # past --distinct: not there
         listing = tmp / "list.txt"

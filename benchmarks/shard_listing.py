@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
+from startup import ROOT, archived_src
 
 LIST = """
 import sys, tarfile, time
@@ -85,9 +83,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        archive = f"set -o pipefail; git -C {ROOT} archive {shlex.quote(args.before)} src | tar -x -C {tmp}"
-        if subprocess.run(["bash", "-c", archive]).returncode:
-            sys.exit(f"error: --before {args.before}: git archive failed; name a commit of this repository")
+        before = archived_src(args.before, tmp)
         shard = tmp / "000000.tar"
         write_shard(shard, args.samples)
         sha = subprocess.run(
@@ -95,7 +91,7 @@ def main() -> None:
         )
         entries = {
             "extension only": ("ext", ROOT / "src"),
-            f"{args.before} {sha.stdout.strip()}": ("items", tmp / "src"),
+            f"{args.before} {sha.stdout.strip()}": ("items", before),
             "this tree": ("items", ROOT / "src"),
         }
         times: dict[str, list[float]] = {name: [] for name in entries}
