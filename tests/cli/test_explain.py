@@ -468,7 +468,9 @@ def test_heads_for_other_groups_models_or_with_nan_weights_are_refused_at_the_st
 
 
 def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_path):
-    """No reference image readable: ValueError's traceback; now one line naming a file, and no head written."""
+    """No reference image readable: ValueError's traceback; now one line naming a file, and no head written. It
+    ended '; copy or download it again; it is the only reference image, so there is no fit': two fixes, the second a
+    conclusion."""
     _, plain, _, _ = files
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -478,7 +480,8 @@ def test_explain_fit_on_a_folder_of_unreadable_images_is_one_line(files, tmp_pat
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.output.strip().splitlines() == [
         f"error: {broken / 'x.png'}: a text file, not an image (a web page or an error message saved under an image's "
-        "name?); copy or download it again; it is the only reference image, so there is no fit"
+        "name?), and it is the only reference image, so there is no fit; copy or download it again, or give other "
+        "reference images"
     ]
     assert not out.exists()
 

@@ -126,11 +126,20 @@ def test_spaq(tmp_path):
     np.testing.assert_allclose(data.scores, [42.5, 80.0])
     assert data.paths[0] == tmp_path / "TestImage" / "00001.jpg"
     table.drop(columns="MOS").to_excel(tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
-    with pytest.raises(DatasetError, match=r"scores\.xlsx: missing column \['MOS'\]"):
+    labels = tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx"
+    with pytest.raises(DatasetError) as e:  # it ended '; found [...] (expected ...)', nothing to do
         load_dataset("spaq", tmp_path)
-    (tmp_path / "Annotations" / "MOS and Image attribute scores.xlsx").write_text("not a workbook")
-    with pytest.raises(DatasetError, match="not a readable .xlsx"):
+    assert str(e.value) == (
+        f"{labels}: missing column ['MOS'] (found ['Image name', 'Brightness']); give the SPAQ annotation workbook "
+        "with columns 'Image name', 'MOS'"
+    )
+    labels.write_text("not a workbook")
+    with pytest.raises(DatasetError) as e:  # it named the problem alone
         load_dataset("spaq", tmp_path)
+    assert str(e.value) == (
+        f"{labels}: not a readable .xlsx workbook (File is not a zip file); copy or download it again, or save it as "
+        ".xlsx from a spreadsheet"
+    )
 
 
 def test_spaq_without_openpyxl_says_what_to_install(tmp_path, monkeypatch):

@@ -213,6 +213,8 @@ def test_a_tid2013_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_p
     labels = tmp_path / "mos_with_names.txt"
     labels.write_text("5.5 i01_01_1.bmp\n" + "1" * (1 << 20) + " i01_01_2.bmp\n")
     with pytest.raises(
-        DatasetError, match=r"mos_with_names.txt, line 2: longer than 1,048,576 characters; not a label file$"
+        DatasetError,
+        match=r"mos_with_names.txt, line 2: longer than 1,048,576 characters, so not a label file of one dataset; "
+        r"give the dataset's label file as it is distributed$",
     ):
         load_dataset("tid2013", tmp_path, check=False)

@@ -104,7 +104,7 @@ def test_bad_split_files_named(tmp_path):
         load_splits(tmp_path, 10)
     assert str(e.value) == (
         f"{tmp_path / 'test.npy'}: expected an integer array of shape (splits, n) or (n,), got float64 (1, 1); save "
-        "the image indices as integers (np.int64), a row per split, -1 padding the shorter rows"
+        "the image indices with np.save, as integers (np.int64), a row per split, -1 padding the shorter rows"
     )
 
 
@@ -148,7 +148,8 @@ def test_a_pickled_split_file_is_refused_without_advice_to_unpickle(tmp_path):
         load_splits(tmp_path, n_images=6)
     assert str(e.value) == (
         f"{tmp_path / 'test.npy'}: not a readable .npy array of image indices "
-        "(it holds pickled Python objects, which are never loaded)"
+        "(it holds pickled Python objects, which are never loaded); save the image indices with np.save, as "
+        "integers (np.int64), a row per split, -1 padding the shorter rows"
     )
 
 
@@ -292,16 +293,25 @@ def test_a_negative_seed_is_named(tmp_path):
     assert str(e.value) == "seed -1: the seed of the random splits must be 0 or more"
 
 
+SAVE_NPY = "save the image indices with np.save, as integers (np.int64), a row per split, -1 padding the shorter rows"
+
+
 def test_split_files_that_are_empty_garbage_or_hold_no_split_are_named(tmp_path):
     _save_split(tmp_path, [0, 1], [2], [3])
     (tmp_path / "val.npy").write_bytes(b"")  # it was EOFError's traceback
     with pytest.raises(SplitError) as e:
         load_splits(tmp_path, n_images=6)
-    assert str(e.value) == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices)"
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices); {SAVE_NPY}"
+    )
     (tmp_path / "val.npy").write_bytes(b"0,1,2\n")  # it was said to hold pickled Python objects
     with pytest.raises(SplitError) as e:
         load_splits(tmp_path, n_images=6)
-    assert str(e.value) == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices)"
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'val.npy'}: not a .npy file (expected an integer array of image indices); {SAVE_NPY}"
+    )
     for name in ("train", "val", "test"):  # no split at all: every reported number was NaN
         np.save(tmp_path / f"{name}.npy", np.zeros((0, 4), dtype=np.int64))
     with pytest.raises(SplitError) as e:
@@ -320,9 +330,12 @@ def test_a_split_file_declaring_more_than_it_holds_is_refused_before_any_allocat
         np.save(tmp_path / f"{name}.npy", np.array([[0, 1]], dtype=np.int64))
     header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (10000000000,), }".ljust(117) + b"\n"
     (tmp_path / "val.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(16))
-    message = "val.npy: its header declares (10000000000,) int64 (80,000,000,000 bytes), but it holds 16"
-    with pytest.raises(SplitError, match=re.escape(message)):
+    with pytest.raises(SplitError) as e:
         load_splits(tmp_path, n_images=5)
+    assert str(e.value) == (
+        f"{tmp_path / 'val.npy'}: its header declares (10000000000,) int64 (80,000,000,000 bytes), but it holds 16; "
+        "copy or download it again"
+    )
 
 
 def test_split_files_this_user_may_not_read_are_one_line_naming_them(tmp_path, monkeypatch):

@@ -83,8 +83,14 @@ def test_bad_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "absent.safetensors")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    with pytest.raises(WeightsError, match="junk.safetensors: not a safetensors checkpoint"):
+    with pytest.raises(WeightsError) as e:  # it named the problem alone
         load_checkpoint(junk)
+    assert re.fullmatch(
+        re.escape(f"{junk}: not a safetensors checkpoint (")
+        + r".+"
+        + re.escape("); copy or download it again, or give a .safetensors file arniqa wrote"),
+        str(e.value),
+    )
     published = tmp_path / "ARNIQA.pth"  # the published encoder's format, given where a checkpoint goes
     torch.save({"a": torch.zeros(2)}, published)
     with pytest.raises(WeightsError, match="ARNIQA.pth: a PyTorch pickle.*--weights-dir"):

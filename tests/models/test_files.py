@@ -90,8 +90,9 @@ def test_a_file_that_is_no_pickle_is_not_said_to_hold_more_than_tensors(tmp_path
     path.write_bytes(content)
     with pytest.raises(WeightsError) as err:
         read_state_dict(path)
-    assert (
-        str(err.value) == f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)"
+    assert str(err.value) == (
+        f"{path}: not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle); give the weights "
+        "as torch.save writes them or as .safetensors, or copy or download it again"
     )
     hostile = tmp_path / "hostile.pth"  # a pickle that would build an object: refused, naming it
     torch.save({"a": torch.zeros(1), "b": zipfile.ZipInfo()}, hostile)
@@ -135,3 +136,43 @@ def test_a_pickle_that_would_run_code_is_refused_in_one_line_that_names_the_obje
         assert "print, and a weight file holds tensors alone" in message
     else:  # torch's reader stops at the first instruction of protocol 4 that it does not know, before any object
         assert message.startswith(f"{path}: not a readable PyTorch weight file (UnpicklingError: Unsupported operand")
+
+
+def test_a_pickle_of_more_than_tensors_says_which_entry_and_to_save_the_weights_alone(tmp_path):
+    """A training script's dict ({'epoch': 3, 'net': ...}) or a list of tensors was 'expected a dict of tensors (a
+    state_dict), got dict', with nothing to do."""
+    path = tmp_path / "run.pth"
+    torch.save({"net.weight": torch.zeros(2), "epoch": 3}, path)
+    with pytest.raises(WeightsError) as err:
+        read_state_dict(path)
+    assert str(err.value) == (
+        f"{path}: expected a dict of tensors (a state_dict), got a dict whose 'epoch' is a int; save the weights "
+        "alone (model.state_dict()) or as .safetensors"
+    )
+    torch.save([torch.zeros(2)], path)
+    with pytest.raises(WeightsError) as err:
+        read_state_dict(path)
+    assert str(err.value) == (
+        f"{path}: expected a dict of tensors (a state_dict), got a list; save the weights alone (model.state_dict()) "
+        "or as .safetensors"
+    )
+
+
+def test_a_torchscript_archive_without_its_data_or_module_says_what_to_do(tmp_path):
+    """A TorchScript archive (a published regressor) without data.pkl, or whose data.pkl holds no module, was named
+    with its problem alone."""
+    path = tmp_path / "regressor_csiq.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("r/code/__torch__.py", "")
+    with pytest.raises(WeightsError) as err:
+        read_state_dict(path)
+    assert str(err.value) == f"{path}: no TorchScript data.pkl in the archive; copy or download it again"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("r/code/__torch__.py", "")
+        z.writestr("r/data.pkl", pickle.dumps([1, 2], protocol=2))
+    with pytest.raises(WeightsError) as err:
+        read_state_dict(path)
+    assert str(err.value) == (
+        f"{path}: the TorchScript archive does not hold a module; save the weights alone (model.state_dict()) or as "
+        ".safetensors"
+    )

@@ -151,8 +151,12 @@ def test_regressor_loader_runs_no_pickled_code(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("evil/data.pkl", pickle.dumps(_Evil(str(marker)), protocol=2))
         z.writestr("evil/code/__torch__.py", "")
-    with pytest.raises(WeightsError, match="refusing to load"):
+    with pytest.raises(WeightsError) as e:  # it named the problem alone
         load_published_regressor(path)
+    assert str(e.value) == (
+        f"{path}: refusing to load os.makedirs from a TorchScript archive; save the weights alone "
+        "(model.state_dict()) or as .safetensors"
+    )
     assert not marker.exists()
 
 

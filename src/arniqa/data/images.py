@@ -71,7 +71,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from PIL import __version__ as PILLOW_VERSION
 
 from ..utils.files import cannot_read
-from ..utils.messages import file_line, with_fix
+from ..utils.messages import GET_AGAIN, file_line, with_fix
 from .headers import accepts, all_bytes, bytes_at, takes
 from .png import decode_plain_png, png_data_short, png_profile, without_text
 from .tiff import tiff_directory_lost, tiff_preview
@@ -106,16 +106,15 @@ IMAGE_EXTENSIONS = HEIF_EXTENSIONS | {
 
 class ImageError(ValueError):
     """A file that cannot be decoded to an RGB image; ``path`` says which, ``problem`` what is wrong and ``reason``
-    that with what to do (``fix``), for a caller that has no advice of its own."""
+    that with what to do (``fix``, kept too), for a caller that has no advice of its own."""
 
     def __init__(self, path: PathLike | str, problem: str, fix: str = "") -> None:
         self.path = str(path)
-        self.problem = problem
+        self.problem, self.fix = problem, fix
         self.reason = with_fix(problem, fix)
         super().__init__(file_line(self.path or repr(self.path), problem, fix))
 
 
-GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not the image they should be
 EXPAND = "pass the images arniqa score takes from it: arniqa.inference.listing.iter_inputs([PATH]) lists them"
 SAVE_AS = "save it as an 8- or 16-bit RGB or gray image"  # what to do with an image of a mode not scored
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..utils.files import cannot_open
-from ..utils.messages import file_line
+from ..utils.messages import GET_AGAIN, file_line
 from ..utils.names import count
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 RATIOS = (0.7, 0.1, 0.2)
 MAX_SPLITS = 1000  # each split costs an eigendecomposition (seconds at KADID size); the protocol uses 10
 NPY_MAGIC = b"\x93NUMPY"
+# what to do with a split file that is not the array it should be
+SAVE_NPY = "save the image indices with np.save, as integers (np.int64), a row per split, -1 padding the shorter rows"
 
 
 class SplitError(ValueError):
@@ -101,7 +103,7 @@ def _load_array(path: Path) -> np.ndarray:
         )
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would try to unpickle it and say so
-            raise SplitError(file_line(path, "not a .npy file (expected an integer array of image indices)"))
+            raise SplitError(file_line(path, "not a .npy file (expected an integer array of image indices)", SAVE_NPY))
     try:
         _check_size(path)
         arr = np.load(path, allow_pickle=False)
@@ -109,13 +111,13 @@ def _load_array(path: Path) -> np.ndarray:
         raise
     except (ValueError, OSError, EOFError) as e:
         why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(e) else str(e)
-        raise SplitError(file_line(path, f"not a readable .npy array of image indices ({why})")) from e
+        raise SplitError(file_line(path, f"not a readable .npy array of image indices ({why})", SAVE_NPY)) from e
     if arr.ndim not in (1, 2) or arr.dtype.kind not in "iu":
         raise SplitError(
             file_line(
                 path,
                 f"expected an integer array of shape (splits, n) or (n,), got {arr.dtype} {arr.shape}",
-                "save the image indices as integers (np.int64), a row per split, -1 padding the shorter rows",
+                SAVE_NPY,
             )
         )
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
@@ -134,7 +136,9 @@ def _check_size(path: Path) -> None:
     declared = math.prod(shape) * dtype.itemsize
     if declared > held:
         raise SplitError(
-            file_line(path, f"its header declares {shape} {dtype} ({declared:,} bytes), but it holds {held:,}")
+            file_line(
+                path, f"its header declares {shape} {dtype} ({declared:,} bytes), but it holds {held:,}", GET_AGAIN
+            )
         )
 
 

@@ -28,7 +28,7 @@ from ..models.arniqa import model_fingerprint
 from ..models.explain import LABELS, NONE, Explainer
 from ..utils.cache import short_digest
 from ..utils.files import own_folder, save_torch
-from ..utils.messages import file_line, warn_file, words
+from ..utils.messages import file_line, warn_file, with_fix, words
 from .samples import reference_samples
 
 
@@ -51,14 +51,14 @@ def _key(fingerprint: str, path: Path, settings: dict) -> str:
     return short_digest(hashlib.sha256(text.encode()).hexdigest())
 
 
-def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | str:
+def _made(path: Path, index: int, size: tuple[int, int], chains: int, seed: int) -> dict | tuple[str, str]:
     """One reference's samples as uint8 images (cheap to pass between processes), labels and the seconds making
-    them took, or the reason it could not be read."""
+    them took, or why it could not be read and what to do: ``(problem, fix)``."""
     start = time.perf_counter()
     try:
         samples = list(reference_samples(path, index, size, chains, seed))
     except (ImageError, ValueError, OSError) as e:
-        return getattr(e, "reason", str(e))
+        return getattr(e, "problem", str(e)), getattr(e, "fix", "")
     return {
         "images": torch.stack([(s.image * 255).round().to(torch.uint8) for s in samples]),
         "targets": torch.stack([s.target for s in samples]),
@@ -128,6 +128,7 @@ def labelled_features(
     )
     parts = []
     failed = []
+    unread = None  # the first reference that could not be read: (path, problem, fix)
     left = len(todo)  # references still to make here
     try:
         for i, (path, file) in enumerate(zip(paths, files), start=1):
@@ -136,8 +137,9 @@ def labelled_features(
             else:
                 left -= 1
                 part = next(made)
-                if isinstance(part, str):
-                    failed.append((str(path), part))
+                if isinstance(part, tuple):
+                    failed.append((str(path), with_fix(*part)))
+                    unread = unread or (str(path), *part)
                     continue
                 if starting:
                     starting()
@@ -161,13 +163,19 @@ def labelled_features(
         if pool:
             pool.shutdown(cancel_futures=True)
     if not parts:
-        path, error = failed[0]
+        path, problem, fix = unread
         lost = (
             "it is the only reference image"
             if len(paths) == 1
             else f"none of the {len(paths)} reference images could be read"
         )
-        raise ValueError(file_line(path, error, f"{lost}, so there is no fit"))
+        raise ValueError(
+            file_line(
+                path,
+                f"{problem}, and {lost}, so there is no fit",
+                f"{fix}, or give other reference images" if fix else "give other reference images",
+            )
+        )
     return Labelled(
         torch.cat([p["features"] for p in parts]),
         torch.cat([p["targets"] for p in parts]),

@@ -24,9 +24,9 @@ from ..constants import QUALITY_DIM, STATE_FILE
 from ..utils.cache import sha256_of
 from ..utils.files import Writer, atomic_writes, unreadable
 from ..utils.jsonfile import parse_json
-from ..utils.messages import file_line
+from ..utils.messages import GET_AGAIN, file_line
 from .arniqa import ARNIQA, ROUNDINGS, rounded_fingerprints
-from .files import check_layer_size, header_excess, key_differences, read_state_dict
+from .files import EDITED, check_layer_size, header_excess, key_differences, read_state_dict
 from .paths import PART_NAME, WeightsError, checkpoint_files, is_onnx, no_such_file, part_path, preview_keys
 from .regressor import Regressor
 
@@ -157,7 +157,11 @@ def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[d
         need = len(json.dumps(entry)) + t.numel() * t.element_size()  # the braces stand for the ", " before it
         if base + need > max_part_bytes:
             raise WeightsError(
-                file_line(path, f"tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes")
+                file_line(
+                    path,
+                    f"tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes",
+                    f"pass max_part_bytes={base + need} or more",
+                )
             )
         if size + need > max_part_bytes:
             parts.append({})
@@ -211,19 +215,23 @@ def arniqa_metadata(path) -> dict | None:
                     "give the .safetensors checkpoint it was exported from",
                 )
             ) from e
-        raise WeightsError(file_line(path, f"not a safetensors checkpoint ({e})")) from e
+        raise WeightsError(
+            file_line(
+                path, f"not a safetensors checkpoint ({e})", f"{GET_AGAIN}, or give a .safetensors file arniqa wrote"
+            )
+        ) from e
     if "arniqa" not in meta:
         return None
     try:
         config = parse_json(meta["arniqa"])
     except json.JSONDecodeError as e:
-        raise WeightsError(file_line(path, f"unreadable arniqa config ({e})")) from e
+        raise WeightsError(file_line(path, f"unreadable arniqa config ({e})", EDITED)) from e
     if not isinstance(config, dict):
         raise WeightsError(
             file_line(
                 path,
                 f"its arniqa config is a JSON {type(config).__name__}, not an object",
-                "the file is damaged or was edited",
+                EDITED,
             )
         )
     return config
@@ -322,18 +330,20 @@ def _regressor(path: Path, config: dict, tensors: dict, device) -> Regressor | N
     reg_tensors = {k[len("regressor.") :]: v for k, v in tensors.items()}
     if config.get("regressor") is None:
         if reg_tensors:
-            raise WeightsError(file_line(path, "regressor tensors without a regressor config"))
+            raise WeightsError(file_line(path, "regressor tensors without a regressor config", EDITED))
         return None
     rc = config["regressor"]
     if not isinstance(rc, dict):
         raise WeightsError(
-            file_line(path, f"cannot rebuild the regressor from its config (a {type(rc).__name__}, not an object)")
+            file_line(
+                path, f"cannot rebuild the regressor from its config (a {type(rc).__name__}, not an object)", EDITED
+            )
         )
     check_layer_size(path, "regressor.weight", reg_tensors.get("weight"), (1, rc.get("in_features", QUALITY_DIM)))
     try:
         regressor = Regressor(rc.get("dataset"), rc.get("score_range"), rc.get("in_features", QUALITY_DIM))
     except (TypeError, ValueError) as e:
-        raise WeightsError(file_line(path, f"cannot rebuild the regressor from its config ({e})")) from e
+        raise WeightsError(file_line(path, f"cannot rebuild the regressor from its config ({e})", EDITED)) from e
     load_strict(regressor, reg_tensors, path)
     return regressor.to(device).eval()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..utils.cache import cache_dir, one_maker, sha256_of
 from ..utils.files import NO_SPACE, atomic_write, make_room, remove_left_temporaries
-from ..utils.messages import say, with_fix
+from ..utils.messages import file_line, say, with_fix
 from .paths import WeightsError
 from .registry import ENCODER_FILE, PUBLISHED, regressor_filename
 
@@ -92,7 +92,7 @@ def fetch(
     folder = Path(weights_dir).expanduser() if weights_dir is not None else cache_dir()
     where = "pass the folder that holds it" if weights_dir is not None else "set ARNIQA_CACHE to a folder"
     if folder.exists() and not folder.is_dir():
-        raise WeightsError(f"{folder}: not a folder, so {filename} cannot be there; {where}")
+        raise WeightsError(file_line(folder, f"not a folder, so {filename} cannot be there", where))
     known = PUBLISHED.get(filename)
     url = url or (known.url if known else None)
     sha256 = (sha256 or (known.sha256 if known else None) or "").lower() or None
@@ -101,23 +101,36 @@ def fetch(
     if target.is_file():
         return _checked(target, sha256, url if may_download else None)
     if url is None:
-        raise WeightsError(f"{target}: not found, and no download URL is known for {filename!r}")
+        raise WeightsError(
+            file_line(
+                target, f"not found, and no download URL is known for {filename!r}", "place it there, or pass its url"
+            )
+        )
     if not may_download and not folder.exists():
         raise WeightsError(
-            f"{folder}: no such folder (--weights-dir, weights_dir); check the path, or leave it out to download "
-            f"{filename} into the cache"
+            file_line(
+                folder,
+                "no such folder (--weights-dir, weights_dir)",
+                f"check the path, or leave it out to download {filename} into the cache",
+            )
         )
     if not may_download and (misnamed := _misnamed(target)):
-        raise WeightsError(f"{target}: not found, but the folder holds {misnamed}: rename it {filename}")
+        raise WeightsError(file_line(target, f"not found, but the folder holds {misnamed}", f"rename it {filename}"))
     if not may_download:
         raise WeightsError(
-            f"{target}: not found; place it there{f' with {ENCODER_FILE}' if _with_encoder(target) else ''}, or "
-            f"leave out --weights-dir (weights_dir) to download it into the cache from {url}"
+            file_line(
+                target,
+                "not found",
+                f"place it there{f' with {ENCODER_FILE}' if _with_encoder(target) else ''}, or leave out --weights-dir "
+                f"(weights_dir) to download it into the cache from {url}",
+            )
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WeightsError(f"{folder}: cannot make the weights cache ({e.strerror or e}); {CACHE_ADVICE}") from None
+        raise WeightsError(
+            file_line(folder, f"cannot make the weights cache ({e.strerror or e})", CACHE_ADVICE)
+        ) from None
 
     try:
         with one_maker(target, "downloading", progress):  # a cluster's jobs starting together download it once
@@ -129,7 +142,9 @@ def fetch(
         raise
     except OSError as e:  # writing into the folder: no permission, disk full, a folder named like the file
         room = f"{make_room(e, ' there')}, or " if e.errno in NO_SPACE else ""
-        raise WeightsError(f"{target}: cannot write the download ({e.strerror or e}); {room}{CACHE_ADVICE}") from None
+        raise WeightsError(
+            file_line(target, f"cannot write the download ({e.strerror or e})", f"{room}{CACHE_ADVICE}")
+        ) from None
     if sha256 is None:
         log.info("downloaded %s (sha256 %s; no known hash to check against)", target, digest)
     return target
@@ -156,10 +171,16 @@ def _checked(target: Path, sha256: str | None, url: str | None) -> Path:
     """``target``, a file in the folder, unless its SHA-256 is not ``sha256`` (when known) or, where it is
     downloaded from ``url`` (not None), a ``.pth`` file is no PyTorch zip archive: WeightsError saying to delete it."""
     if sha256 is not None and (digest := sha256_of(target)) != sha256:
-        raise WeightsError(f"{target}: SHA-256 {digest} does not match the expected {sha256}; delete the file")
+        raise WeightsError(
+            file_line(target, f"SHA-256 {digest} does not match the expected {sha256}", "delete the file")
+        )
     if url is not None and (problem := _not_torch_archive(target)):
         raise WeightsError(
-            f"{target}: not a PyTorch weight file: {problem}; delete it, and the next run downloads it again from {url}"
+            file_line(
+                target,
+                f"not a PyTorch weight file: {problem}",
+                f"delete it, and the next run downloads it again from {url}",
+            )
         )
     return target
 
@@ -221,7 +242,13 @@ def _download(url: str, target: Path, sha256: str | None, progress: bool) -> str
         if total is not None and received != total:
             raise failed(f"the connection closed after {received} of {total} bytes")
         if sha256 is not None and h.hexdigest() != sha256:
-            raise WeightsError(f"{url}: downloaded file has SHA-256 {h.hexdigest()}, expected {sha256}; it was deleted")
+            raise WeightsError(
+                file_line(
+                    url,
+                    f"downloaded file has SHA-256 {h.hexdigest()}, expected {sha256}, so it was deleted",
+                    f"check the url and sha256 given, or {_offline_hint(target, 'place')}",
+                )
+            )
         if problem := _not_torch_archive(tmp):
             raise failed(f"the {received} bytes received are not a PyTorch weight file: {problem}")
 

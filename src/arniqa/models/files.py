@@ -20,10 +20,12 @@ from pathlib import Path
 
 import torch
 
-from ..utils.messages import file_line
+from ..utils.messages import GET_AGAIN, file_line
 from ..utils.names import count
 from .paths import WeightsError, is_safetensors, no_such_file, preview_keys
 
+EDITED = "the file is damaged or was edited"  # a file whose config or tensors arniqa never wrote so
+SAVE_WEIGHTS = "save the weights alone (model.state_dict()) or as .safetensors"  # for a file holding more than them
 MAX_HEADER = 4 << 20  # bytes of a safetensors header (names, shapes, metadata; a ResNet50's: about 30 KB)
 
 
@@ -43,7 +45,7 @@ def check_layer_size(source, name: str, weight: torch.Tensor | None, shape: tupl
     layer of that shape is built: a config cannot make us allocate what the file's tensors do not hold."""
     found = None if weight is None else tuple(weight.shape)
     if found != shape or not all(isinstance(n, int) for n in shape):
-        raise WeightsError(f"{source}: {name} is {found}, its config says {shape}; the file is damaged or was edited")
+        raise WeightsError(file_line(source, f"{name} is {found}, its config says {shape}", EDITED))
 
 
 def key_differences(missing, unexpected) -> str:
@@ -128,7 +130,7 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             with safe_open(str(path), framework="pt") as f:
                 return {k: f.get_tensor(k) for k in f.keys() if keep(k)}
         except (SafetensorError, OSError, ValueError) as e:
-            raise WeightsError(file_line(path, f"not a readable safetensors file ({e})")) from e
+            raise WeightsError(file_line(path, f"not a readable safetensors file ({e})", GET_AGAIN)) from e
     if is_torchscript_archive(path):
         return read_torchscript_tensors(path)
     if zipfile.is_zipfile(path):
@@ -143,7 +145,11 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             pickled = zipfile.is_zipfile(path) or f.read(1) == b"\x80"  # torch writes pickles of protocol 2 and up
         if not pickled:  # a text file, an ONNX file, an image: torch's KeyError or UnpicklingError says nothing of it
             raise WeightsError(
-                file_line(path, "not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)")
+                file_line(
+                    path,
+                    "not a PyTorch weight file (neither the zip archive torch.save writes nor a pickle)",
+                    f"give the weights as torch.save writes them or as .safetensors, or {GET_AGAIN}",
+                )
             ) from e
         if name := refused_object(e):
             raise WeightsError(
@@ -151,7 +157,7 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
                     path,
                     f"refused to read it: it would load the Python object {name}, and a weight file holds tensors "
                     "alone (loading objects can run code)",
-                    "save the weights alone (model.state_dict()) or as .safetensors",
+                    SAVE_WEIGHTS,
                 )
             ) from e
         raise WeightsError(
@@ -166,10 +172,20 @@ def read_state_dict(path, keep: Callable[[str], bool] | None = None) -> dict[str
             obj = obj[wrapper]
             break
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise WeightsError(file_line(path, f"expected a dict of tensors (a state_dict), got {type(obj).__name__}"))
+        raise WeightsError(
+            file_line(path, f"expected a dict of tensors (a state_dict), got {_held(obj)}", SAVE_WEIGHTS)
+        )
     for name, tensor in obj.items():
         _check_storage(path, tensor, name)
     return dict(obj)
+
+
+def _held(obj) -> str:
+    """What a weight file holds instead of a dict of tensors: ``a list``, ``a dict whose 'epoch' is an int``."""
+    if isinstance(obj, dict):
+        key, value = next((k, v) for k, v in obj.items() if not torch.is_tensor(v))
+        return f"a dict whose {str(key)[:60]!r} is a {type(value).__name__}"
+    return f"a {type(obj).__name__}"
 
 
 def refused_object(err: Exception) -> str | None:
@@ -237,19 +253,23 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
             return _StorageType(_STORAGE_DTYPES[name])
         if module == "__torch__" or module.startswith("__torch__."):
             return type(name, (_ScriptObject,), {})
-        raise WeightsError(f"{self.path}: refusing to load {module}.{name} from a TorchScript archive")
+        raise WeightsError(
+            file_line(self.path, f"refusing to load {module}.{name} from a TorchScript archive", SAVE_WEIGHTS)
+        )
 
     def persistent_load(self, pid):
         kind, storage_type, key, _location, numel = pid
         if kind != "storage" or not isinstance(storage_type, _StorageType):
-            raise WeightsError(f"{self.path}: unsupported storage record {pid!r}")
+            raise WeightsError(file_line(self.path, f"unsupported storage record {pid!r}", SAVE_WEIGHTS))
         if key not in self.storages:  # each read once, however often the pickle names it
             data = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
             flat = (
                 torch.frombuffer(data, dtype=storage_type.dtype) if data else torch.empty(0, dtype=storage_type.dtype)
             )
             if flat.numel() != numel:
-                raise WeightsError(f"{self.path}: storage {key} holds {flat.numel()} values, expected {numel}")
+                raise WeightsError(
+                    file_line(self.path, f"storage {key} holds {flat.numel()} values, expected {numel}", GET_AGAIN)
+                )
             self.storages[key] = flat
         return self.storages[key]
 
@@ -264,24 +284,26 @@ def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise WeightsError(file_line(path, f"not a zip archive, so not a TorchScript file ({e})")) from e
+        raise WeightsError(file_line(path, f"not a zip archive, so not a TorchScript file ({e})", GET_AGAIN)) from e
     with archive:
         _check_unpacked(path, archive)
         pkls = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
-            raise WeightsError(file_line(path, "no TorchScript data.pkl in the archive"))
+            raise WeightsError(file_line(path, "no TorchScript data.pkl in the archive", GET_AGAIN))
         prefix = pkls[0].rsplit("/", 1)[0]
         byteorder = f"{prefix}/byteorder"
         if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
-            raise WeightsError(file_line(path, "big-endian archives are not supported"))
+            raise WeightsError(file_line(path, "big-endian archives are not supported", SAVE_WEIGHTS))
         with archive.open(pkls[0]) as f:
             try:
                 obj = _TensorOnlyUnpickler(f, archive, prefix, path).load()
             except WeightsError:
                 raise
             except Exception as e:
-                raise WeightsError(file_line(path, f"cannot read TorchScript data ({type(e).__name__}: {e})")) from e
+                raise WeightsError(
+                    file_line(path, f"cannot read TorchScript data ({type(e).__name__}: {e})", GET_AGAIN)
+                ) from e
     state = getattr(obj, "state", None)
     if not isinstance(state, dict):
-        raise WeightsError(file_line(path, "the TorchScript archive does not hold a module"))
+        raise WeightsError(file_line(path, "the TorchScript archive does not hold a module", SAVE_WEIGHTS))
     return {k: v for k, v in state.items() if torch.is_tensor(v)}

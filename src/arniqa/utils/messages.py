@@ -51,6 +51,9 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+GET_AGAIN = "copy or download it again"  # what to do with a file whose bytes are not what they should be
+
+
 def with_fix(problem: str, fix: str = "") -> str:
     """``problem; what to do`` (``problem`` alone without a ``fix``): why a file is refused, as a row says it."""
     return f"{problem}; {fix}" if fix else problem

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...utils.files import PATH_MAX, inside, too_long_for_a_path
-from ...utils.messages import file_line
+from ...utils.messages import GET_AGAIN, file_line
 from ...utils.names import agree, count
 from ...utils.textfiles import undecodable, utf16
 from .registry import SCORE_RANGES, ScoreRange
@@ -104,6 +104,8 @@ def score_range(name: str) -> ScoreRange:
 
 
 AS_DISTRIBUTED = "give the dataset's folder as it is distributed"  # what to do when a dataset's file is not there
+LABELS_AS_DISTRIBUTED = "give the dataset's label file as it is distributed"  # for a file that cannot be its labels
+NOT_ONE = "so not a label file of one dataset"  # a file beyond the bounds on lines and rows
 
 
 def not_found(path: Path, kind: str, what: str) -> DatasetError:
@@ -144,7 +146,7 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise not_found(path, "file", what)
     if not path.stat().st_size:
-        raise DatasetError(file_line(path, f"empty file (0 bytes; expected {what})", "copy or download it again"))
+        raise DatasetError(file_line(path, f"empty file (0 bytes; expected {what})", GET_AGAIN))
     return path
 
 
@@ -157,9 +159,13 @@ def label_lines(f, path: Path) -> Iterator[str]:
     while line := f.readline(MAX_LINE + 1):
         number += 1
         if len(line) > MAX_LINE:
-            raise DatasetError(f"{path}, line {number}: longer than {MAX_LINE:,} characters; not a label file")
+            raise DatasetError(
+                file_line(
+                    f"{path}, line {number}", f"longer than {MAX_LINE:,} characters, {NOT_ONE}", LABELS_AS_DISTRIBUTED
+                )
+            )
         if number > MAX_LINES:
-            raise DatasetError(file_line(path, f"more than {MAX_LINES:,} lines", "not a label file of one dataset"))
+            raise DatasetError(file_line(path, f"more than {MAX_LINES:,} lines, {NOT_ONE}", LABELS_AS_DISTRIBUTED))
         yield line
 
 
@@ -197,7 +203,7 @@ def column_indices(
                 )
             )
         raise DatasetError(
-            file_line(path, f"missing {agree(len(missing), 'column')} {missing}", f"found {found} (expected {what})")
+            file_line(path, f"missing {agree(len(missing), 'column')} {missing} (found {found})", f"give {what}")
         )
     wanted = (*columns, *optional)
     twice = [c for c in wanted if folded.count(c.casefold()) > 1]
@@ -239,7 +245,7 @@ def read_csv_rows(
                     continue  # a blank line (or one of spaces and tabs), as csv.DictReader passed over
                 if len(rows) == MAX_ROWS:
                     raise DatasetError(
-                        file_line(path, f"more than {MAX_ROWS:,} rows", "not a label file of one dataset")
+                        file_line(path, f"more than {MAX_ROWS:,} rows, {NOT_ONE}", LABELS_AS_DISTRIBUTED)
                     )
                 if any(cell.strip() for cell in row[len(header) :]):  # "a.png,3,45" read 3 and left 45 over
                     raise DatasetError(
@@ -264,9 +270,9 @@ def read_csv_rows(
         bad = e.object[e.start : e.start + 1]
         raise DatasetError(file_line(path, f"not UTF-8 text (byte {bad!r}: {e.reason})", SAVE_AS_UTF8)) from e
     except csv.Error as e:
-        raise DatasetError(file_line(path, f"not a readable CSV file ({e})", f"expected {what}")) from e
+        raise DatasetError(file_line(path, f"not a readable CSV file ({e})", f"give {what}")) from e
     if not rows:
-        raise DatasetError(file_line(path, f"no rows (expected {what})"))
+        raise DatasetError(file_line(path, "no rows", f"give {what}"))
     return rows
 
 

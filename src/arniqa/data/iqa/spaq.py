@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...utils.messages import file_line
+from ...utils.messages import GET_AGAIN, file_line
 from ...utils.names import agree
 from .base import MAX_UNPACKED, DatasetError, IQADataset, Record, column_indices, found, require_file, score_range
 
@@ -19,6 +19,7 @@ LABELS = Path("Annotations") / "MOS and Image attribute scores.xlsx"
 SHORT_SIDE = 512
 COLUMNS = ("Image name", "MOS")
 WHAT = "the SPAQ annotation workbook with columns 'Image name', 'MOS'"
+WORKBOOK_AS_DISTRIBUTED = "give SPAQ's workbook as it is distributed"
 
 
 def load(root: Path, check: bool = True) -> IQADataset:
@@ -33,8 +34,9 @@ def load(root: Path, check: bool = True) -> IQADataset:
             raise DatasetError(
                 file_line(
                     path,
-                    f"its parts unpack to {unpacked:,} bytes, more than the {MAX_UNPACKED:,} a label workbook may",
-                    "not SPAQ's workbook",
+                    f"its parts unpack to {unpacked:,} bytes, more than the {MAX_UNPACKED:,} a label workbook may, "
+                    "so not SPAQ's workbook",
+                    WORKBOOK_AS_DISTRIBUTED,
                 )
             )
         table = pd.read_excel(path, engine="openpyxl")
@@ -45,13 +47,21 @@ def load(root: Path, check: bool = True) -> IQADataset:
     except (DatasetError, PermissionError):  # load_dataset says the one this user may not read
         raise
     except Exception as e:  # zipfile/openpyxl raise several types for corrupt workbooks
-        raise DatasetError(file_line(path, f"not a readable .xlsx workbook ({e})")) from e
+        raise DatasetError(
+            file_line(
+                path, f"not a readable .xlsx workbook ({e})", f"{GET_AGAIN}, or save it as .xlsx from a spreadsheet"
+            )
+        ) from e
     (name_at, _), (mos_at, _) = column_indices(path, list(table.columns), COLUMNS, what=WHAT)
     scores = pd.to_numeric(table.iloc[:, mos_at], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
         raise DatasetError(
-            file_line(path, f"MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}")
+            file_line(
+                path,
+                f"MOS is not a number in {agree(bad.size, 'row')} {[int(i) + 2 for i in bad[:5]]}",
+                f"{WORKBOOK_AS_DISTRIBUTED}, or give those rows a number",
+            )
         )
     names = ["" if pd.isna(n) else str(n).strip() for n in table.iloc[:, name_at]]
     empty = [row for row, name in enumerate(names, start=2) if not name]
