@@ -146,7 +146,7 @@ def test_a_pickle_of_more_than_tensors_says_which_entry_and_to_save_the_weights_
     with pytest.raises(WeightsError) as err:
         read_state_dict(path)
     assert str(err.value) == (
-        f"{path}: expected a dict of tensors (a state_dict), got a dict whose 'epoch' is a int; save the weights "
+        f"{path}: expected a dict of tensors (a state_dict), got a dict whose 'epoch' is an int; save the weights "
         "alone (model.state_dict()) or as .safetensors"
     )
     torch.save([torch.zeros(2)], path)

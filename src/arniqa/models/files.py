@@ -184,8 +184,13 @@ def _held(obj) -> str:
     """What a weight file holds instead of a dict of tensors: ``a list``, ``a dict whose 'epoch' is an int``."""
     if isinstance(obj, dict):
         key, value = next((k, v) for k, v in obj.items() if not torch.is_tensor(v))
-        return f"a dict whose {str(key)[:60]!r} is a {type(value).__name__}"
-    return f"a {type(obj).__name__}"
+        return f"a dict whose {str(key)[:60]!r} is {_a(type(value).__name__)}"
+    return _a(type(obj).__name__)
+
+
+def _a(name: str) -> str:
+    """``name`` after its article: ``an int``, ``a list``."""
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 def refused_object(err: Exception) -> str | None:
