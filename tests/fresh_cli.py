@@ -1,8 +1,9 @@
 """``arniqa ARGS`` in a fresh Python process, with what only that process can tell: its peak resident set,
 the heavy modules (torch, timm, torchvision) it imported, and the scipy subpackages it imported (scipy.stats takes
-about 1 s, scipy.interpolate 0.7-0.9 s)."""
+about 1 s, scipy.interpolate 0.7-0.9 s); and a test's measuring function in a fresh process (:func:`fresh_call`)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,3 +29,21 @@ def fresh_cli(*args, env: dict | None = None, timeout: float = 300) -> tuple[sub
     command = [sys.executable, "-c", CHILD, *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     return done, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def fresh_call(test_file: str, function: str, cwd) -> float:
+    """What ``function`` of the test file ``test_file`` returns (a number), run in a fresh Python process in ``cwd``.
+    For a count of traced allocations, which must depend on no test run before it: pathlib interns each part of a
+    path for good, in a table that grows by doubling, and a doubling inside a traced run counts as that run's, by
+    how full the tests before left the table (a retry measured 400 bytes a row in the suite's process, 13 alone)."""
+    code = "import runpy, sys; sys.path.insert(0, sys.argv[1]); print(runpy.run_path(sys.argv[2])[sys.argv[3]]())"
+    tests = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", code, tests, os.path.abspath(test_file), function],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return float(done.stdout.split()[-1])

@@ -3,6 +3,7 @@
 import csv
 import os
 
+from fresh_cli import fresh_call
 from PIL import Image
 from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
@@ -539,26 +540,6 @@ def test_maps_csv_is_written_a_row_at_a_time_not_as_one_string(tmp_path, monkeyp
     assert peaks[0] < size / 2, (peaks, size)  # 0.19 of it; 4.4 times it before
 
 
-def _in_a_fresh_process(tmp_path, function: str) -> float:
-    """What ``function`` of this file returns, run in a fresh Python process in ``tmp_path``: the allocations it
-    traces depend on no test run before it (pathlib interns each part of a path for good, in a table that grows by
-    doubling: a doubling inside a traced run counts as that run's, by how full the tests before left the table)."""
-    import subprocess
-    import sys
-
-    code = "import runpy, sys; sys.path.insert(0, sys.argv[1]); print(runpy.run_path(sys.argv[2])[sys.argv[3]]())"
-    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(
-        [sys.executable, "-c", code, tests, os.path.abspath(__file__), function],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return float(done.stdout.split()[-1])
-
-
 def _retry_bytes_per_row() -> float:
     """The traced peak of map --resume --retry-failed per earlier failed row more (1,000 then 21,000), here."""
     import tracemalloc
@@ -595,7 +576,7 @@ def test_retry_failed_holds_each_earlier_row_as_one_line(tmp_path):
     more earlier rows, all failed and mapped again, take 1,190 bytes each, 1,390 before (Python's allocations traced
     in a fresh process; the rest: the paths listed and their keys), and maps.csv comes back with each row in its
     place."""
-    assert _in_a_fresh_process(tmp_path, "_retry_bytes_per_row") < 1_300  # 1,190 bytes; 1,390 before
+    assert fresh_call(__file__, "_retry_bytes_per_row", tmp_path) < 1_300  # 1,190 bytes; 1,390 before
 
 
 def test_an_absolute_path_is_held_once_in_its_key(tmp_path):
@@ -732,7 +713,7 @@ def test_map_holds_no_row_of_the_images_it_maps(tmp_path):
     per image, 134 MB over 200,000 (benchmarks/retry_memory.py). The rows are read back from maps.csv now and the
     keys made as each image is mapped: 20,000 more paths take 540 bytes each, 970 before (Python's
     allocations traced in a fresh process)."""
-    assert _in_a_fresh_process(tmp_path, "_map_bytes_per_path") < 750  # 540 bytes; 970 before
+    assert fresh_call(__file__, "_map_bytes_per_path", tmp_path) < 750  # 540 bytes; 970 before
 
 
 def test_resume_parses_each_earlier_row_of_maps_csv_once_after_reading_it(tmp_path, monkeypatch):
