@@ -296,7 +296,13 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
             options["se_stages"] = tuple(options["se_stages"])
         model = ARNIQA(config["backbone"], **options)
     except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(file_line(path, f"cannot rebuild the model from its config ({e})")) from e
+        raise WeightsError(
+            file_line(
+                path,
+                f"cannot rebuild the model from its config ({e})",
+                f"upgrade arniqa if a newer one wrote it, else {EDITED}",
+            )
+        ) from e
     reg_tensors = {k: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
     for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
         del tensors[k]
