@@ -700,3 +700,20 @@ def test_an_empty_label_file_is_said_to_be_empty(tmp_path, key):
     problem, fix = str(info.value).rsplit("; ", 1)
     assert problem.startswith(f"{label}: empty file (0 bytes; expected ") and fix == "copy or download it again"
     assert what is None or problem.endswith(f"expected {what})")
+
+
+def test_a_csv_of_a_header_alone_or_unreadable_says_what_to_give(tmp_path):
+    """A label file of its header alone said 'no rows (expected ...)', and one the csv module cannot read ended
+    'expected ...': what the file should be, not what to do."""
+    labels = tmp_path / "labels_image.csv"
+    labels.write_text("name,mos\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("flive", tmp_path)
+    assert str(info.value) == f"{labels}: no rows; give FLIVE labels_image.csv with columns name, mos"
+    labels.write_text('name,mos\n"' + "a" * (csv.field_size_limit() + 1) + "\n")  # a quote never closed
+    with pytest.raises(DatasetError) as info:
+        load_dataset("flive", tmp_path)
+    assert str(info.value) == (
+        f"{labels}: not a readable CSV file (field larger than field limit (131072)); give FLIVE labels_image.csv "
+        "with columns name, mos"
+    )

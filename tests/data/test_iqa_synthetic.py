@@ -218,3 +218,15 @@ def test_a_tid2013_line_longer_than_the_bound_is_refused_before_it_is_held(tmp_p
         r"give the dataset's label file as it is distributed$",
     ):
         load_dataset("tid2013", tmp_path, check=False)
+
+
+def test_a_tid2013_label_file_without_labels_says_what_to_give(tmp_path):
+    """A mos_with_names.txt of blank lines was named with the problem alone."""
+    (tmp_path / "distorted_images").mkdir()
+    (tmp_path / "mos_with_names.txt").write_text("\n\n")
+    with pytest.raises(DatasetError) as e:
+        load_dataset("tid2013", tmp_path)
+    assert str(e.value) == (
+        f"{tmp_path / 'mos_with_names.txt'}: no labels (expected lines of 'MOS filename'); give the dataset's label "
+        "file as it is distributed"
+    )

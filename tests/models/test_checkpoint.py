@@ -124,8 +124,12 @@ def test_bad_checkpoints(tmp_path):
         load_checkpoint(extra)
     unknown = tmp_path / "unknown.safetensors"
     save_file(tensors, str(unknown), metadata={"arniqa": json.dumps({**config, "backbone": "vgg16"})})
-    with pytest.raises(WeightsError, match="unknown.safetensors: cannot rebuild the model.*vgg16"):
+    with pytest.raises(WeightsError) as e:  # a newer arniqa's backbone, or an edit: it named the problem alone
         load_checkpoint(unknown)
+    assert str(e.value) == (
+        f"{unknown}: cannot rebuild the model from its config (unknown backbone 'vgg16'; expected one of ('resnet50', "
+        "'se_resnet50')); upgrade arniqa if a newer one wrote it, else the file is damaged or was edited"
+    )
 
 
 @pytest.mark.parametrize(
@@ -251,6 +255,73 @@ def test_a_tensor_larger_than_a_part_is_refused(tiny, tmp_path):
     with pytest.raises(WeightsError, match=r"model.safetensors: tensor conv.weight \(\d+ bytes\) does not fit"):
         save_checkpoint(tmp_path / "model.safetensors", model, reg, max_part_bytes=600)
     assert not list(tmp_path.iterdir())
+
+
+class _SmallThenLarge(torch.nn.Module):
+    """A model whose first tensor is the smaller: 4 float32 values, then 400 (1,600 bytes)."""
+
+    config = {"backbone": "tiny", "backbone_options": {}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(2, 2, bias=False)
+        self.b = torch.nn.Linear(20, 20, bias=False)
+
+
+def test_the_max_part_bytes_a_refused_save_names_is_enough(tmp_path):
+    """The line named the first tensor that did not fit and the bound it needed; with that bound the save was
+    refused again for a larger tensor after it (a ResNet50's first layer, 37 KB, then its 4 MB ones)."""
+    model = _SmallThenLarge()
+    with pytest.raises(WeightsError) as e:
+        save_checkpoint(tmp_path / "m.safetensors", model, max_part_bytes=300)
+    line = re.fullmatch(
+        re.escape(f"{tmp_path / 'm.safetensors'}: tensor b.weight (")
+        + r"(\d+)"
+        + re.escape(" bytes) does not fit in a part of 300 bytes; pass max_part_bytes=")
+        + r"(\d+)"
+        + re.escape(" or more"),
+        str(e.value),
+    )
+    assert line and 1600 < int(line[1]) < int(line[2])  # the tensor's bytes and its header entry; a part's header
+    enough = int(line[2])
+    files = save_checkpoint(tmp_path / "m.safetensors", model, max_part_bytes=enough)
+    assert all(f.stat().st_size <= enough for f in files)
+    loaded = {}
+    for f in files:
+        loaded |= load_file(str(f))
+    assert torch.equal(loaded["b.weight"], model.b.weight) and torch.equal(loaded["a.weight"], model.a.weight)
+
+
+def test_a_damaged_or_edited_regressor_config_says_so(tmp_path):
+    """A config that is no JSON, regressor tensors with no regressor config, and a regressor config that is not an
+    object or cannot build one were named with their problem alone."""
+    path = tmp_path / "edited.safetensors"
+    head = {"format": "arniqa-checkpoint", "version": 1, "backbone": "resnet50"}
+    regressor = {"regressor.weight": torch.zeros(1, 4096), "regressor.bias": torch.zeros(1)}
+    edited = "; the file is damaged or was edited"
+    for config, tensors, problem in [
+        (
+            "{not json",
+            {"a": torch.zeros(2)},
+            "unreadable arniqa config (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
+        ),
+        (json.dumps(head | {"regressor": None}), regressor, "regressor tensors without a regressor config"),
+        (
+            json.dumps(head | {"regressor": [1]}),
+            {"a": torch.zeros(2)},
+            "cannot rebuild the regressor from its config (a list, not an object)",
+        ),
+        (
+            json.dumps(head | {"regressor": {"dataset": "kadid10k", "score_range": [1, None, "mos"]}}),
+            regressor,
+            "cannot rebuild the regressor from its config (float() argument must be a string or a real number, not "
+            "'NoneType')",
+        ),
+    ]:
+        save_file(tensors, str(path), metadata={"arniqa": config})
+        with pytest.raises(WeightsError) as e:
+            checkpoint.load_checkpoint_regressor(path)
+        assert str(e.value) == f"{path}: {problem}{edited}"
 
 
 def test_missing_extra_and_mismatched_parts(tiny, tmp_path):

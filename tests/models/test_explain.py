@@ -8,6 +8,7 @@ from sklearn.linear_model import Ridge
 
 from arniqa.degradations.registry import GROUPS
 from arniqa.inference import load
+from arniqa.models import WeightsError
 from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
 from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer, load_explainer, save_explainer
 
@@ -145,3 +146,20 @@ def test_a_head_knows_the_protocol_it_was_fitted_on_and_warns_on_features_of_ano
     with pytest.warns(UserWarning) as caught:  # an ONNX graph's explanations come from its protocol's views
         export(d / "x.onnx", crops, protocol="whole")
     assert [str(w.message) for w in caught if "explanation head" in str(w.message)] == [expected]
+
+
+def test_an_explainer_file_without_its_config_says_to_fit_it_again(tmp_path):
+    """An explainer file whose config was lost was named with the problem alone."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = tmp_path / "explainer.safetensors"
+    save_file(
+        {"explainer.group.weight": torch.zeros(2)},
+        str(path),
+        metadata={"arniqa": json.dumps({"format": "arniqa-explainer"})},
+    )
+    with pytest.raises(WeightsError) as e:
+        load_explainer(path)
+    assert str(e.value) == f"{path}: explainer file without its config; fit it again with `arniqa explain fit`"

@@ -1,5 +1,6 @@
 """Weight files cannot make us allocate more than they hold: zip bombs, stride-0 views, one storage named many times."""
 
+import io
 import pickle
 import warnings
 import zipfile
@@ -175,4 +176,60 @@ def test_a_torchscript_archive_without_its_data_or_module_says_what_to_do(tmp_pa
     assert str(err.value) == (
         f"{path}: the TorchScript archive does not hold a module; save the weights alone (model.state_dict()) or as "
         ".safetensors"
+    )
+
+
+class _Record:
+    """An object the pickle names by a persistent id, as a TorchScript data.pkl names its storages."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class _RecordPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, _Record) else None
+
+
+def _torchscript(path, data: bytes, byteorder: bytes | None = None):
+    """A zip laid out as a TorchScript archive whose data.pkl holds ``data``."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("r/data.pkl", data)
+        if byteorder is not None:
+            z.writestr("r/byteorder", byteorder)
+    return path
+
+
+def test_a_damaged_torchscript_archive_says_what_to_do(tmp_path):
+    """Not a zip, big-endian, a data.pkl that cannot be read, a storage record of another kind: each was named
+    with its problem alone."""
+    from arniqa.models.files import read_torchscript_tensors
+
+    path = tmp_path / "regressor_live.pth"
+    path.write_bytes(b"not a zip archive")
+    with pytest.raises(WeightsError) as err:
+        read_torchscript_tensors(path)
+    assert str(err.value) == (
+        f"{path}: not a zip archive, so not a TorchScript file (File is not a zip file); copy or download it again"
+    )
+    _torchscript(path, pickle.dumps({}, protocol=2), byteorder=b"big")
+    with pytest.raises(WeightsError) as err:
+        read_torchscript_tensors(path)
+    assert str(err.value) == (
+        f"{path}: big-endian archives are not supported; save the weights alone (model.state_dict()) or as .safetensors"
+    )
+    _torchscript(path, b"", byteorder=b"little")
+    with pytest.raises(WeightsError) as err:
+        read_torchscript_tensors(path)
+    assert str(err.value) == (
+        f"{path}: cannot read TorchScript data (EOFError: Ran out of input); copy or download it again"
+    )
+    data = io.BytesIO()
+    _RecordPickler(data, protocol=2).dump([_Record(("storage", "FloatStorage", "0", "cpu", 1))])
+    _torchscript(path, data.getvalue())  # the storage type a name, not the class torch's pickler names
+    with pytest.raises(WeightsError) as err:
+        read_torchscript_tensors(path)
+    assert str(err.value) == (
+        f"{path}: unsupported storage record ('storage', 'FloatStorage', '0', 'cpu', 1); save the weights alone "
+        "(model.state_dict()) or as .safetensors"
     )

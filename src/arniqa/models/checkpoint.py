@@ -151,18 +151,23 @@ def _split(tensors: dict, meta: dict, max_part_bytes: int, path: Path) -> list[d
     # dtype names and offsets at their widest; 8 bytes of header length and up to 7 of padding.
     widest = {**meta, "part": 10**5, "parts": 10**5, "part_set": "0" * 16}
     base = len(json.dumps({"__metadata__": {"arniqa": json.dumps(widest)}})) + 15
+    needs = {  # the braces of each entry stand for the ", " before it
+        name: len(json.dumps({name: {"dtype": "x" * 12, "shape": list(t.shape), "data_offsets": [10**15, 10**15]}}))
+        + t.numel() * t.element_size()
+        for name, t in tensors.items()
+    }
+    largest = max(needs, key=needs.get, default=None)
+    if largest is not None and base + needs[largest] > max_part_bytes:  # the largest: a bound that fits them all
+        raise WeightsError(
+            file_line(
+                path,
+                f"tensor {largest} ({needs[largest]} bytes) does not fit in a part of {max_part_bytes} bytes",
+                f"pass max_part_bytes={base + needs[largest]} or more",
+            )
+        )
     parts, size = [{}], base
     for name, t in tensors.items():
-        entry = {name: {"dtype": "x" * 12, "shape": list(t.shape), "data_offsets": [10**15, 10**15]}}
-        need = len(json.dumps(entry)) + t.numel() * t.element_size()  # the braces stand for the ", " before it
-        if base + need > max_part_bytes:
-            raise WeightsError(
-                file_line(
-                    path,
-                    f"tensor {name} ({need} bytes) does not fit in a part of {max_part_bytes} bytes",
-                    f"pass max_part_bytes={base + need} or more",
-                )
-            )
+        need = needs[name]
         if size + need > max_part_bytes:
             parts.append({})
             size = base
@@ -291,7 +296,13 @@ def load_checkpoint(path, device="cpu") -> tuple[ARNIQA, Regressor | None, dict]
             options["se_stages"] = tuple(options["se_stages"])
         model = ARNIQA(config["backbone"], **options)
     except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(file_line(path, f"cannot rebuild the model from its config ({e})")) from e
+        raise WeightsError(
+            file_line(
+                path,
+                f"cannot rebuild the model from its config ({e})",
+                f"upgrade arniqa if a newer one wrote it, else {EDITED}",
+            )
+        ) from e
     reg_tensors = {k: tensors.pop(k) for k in list(tensors) if k.startswith("regressor.")}
     for k in [k for k in tensors if k.startswith("explainer.")]:  # read by arniqa.models.explain.load_explainer
         del tensors[k]

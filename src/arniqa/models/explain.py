@@ -27,6 +27,7 @@ from .files import WeightsError, check_layer_size, read_state_dict
 
 EXPLAINER_FORMAT = "arniqa-explainer"
 PREFIX = "explainer."
+FIT_AGAIN = "fit it again with `arniqa explain fit`"  # for an explainer arniqa cannot use
 
 
 class Explainer(nn.Module):
@@ -168,7 +169,7 @@ def load_explainer(path) -> Explainer | None:
         files = checkpoint_files(files[0])
     if meta is None or not meta.get("explainer"):
         if meta is not None and meta.get("format") == EXPLAINER_FORMAT:
-            raise WeightsError(file_line(path, "explainer file without its config"))
+            raise WeightsError(file_line(path, "explainer file without its config", FIT_AGAIN))
         return None
     config = meta["explainer"]
     if not isinstance(config, dict) or config.get("labels", list(LABELS)) != list(LABELS):
@@ -176,7 +177,7 @@ def load_explainer(path) -> Explainer | None:
             file_line(
                 path,
                 f"its explanation head is not for this version's groups ({', '.join(LABELS)})",
-                "fit it again with `arniqa explain fit`",
+                FIT_AGAIN,
             )
         )
     width = config.get("in_features", QUALITY_DIM)
@@ -190,5 +191,5 @@ def load_explainer(path) -> Explainer | None:
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise WeightsError(file_line(path, f"explainer tensors do not fit its config ({e})")) from None
+        raise WeightsError(file_line(path, f"explainer tensors do not fit its config ({e})", FIT_AGAIN)) from None
     return head.eval()

@@ -17,6 +17,7 @@ import scipy.io
 
 from ...utils.messages import file_line
 from .base import (
+    LABELS_AS_DISTRIBUTED,
     MAX_UNPACKED,
     DatasetError,
     IQADataset,
@@ -61,7 +62,7 @@ def _mat_variable(path: Path, name: str) -> np.ndarray:
         raise DatasetError(file_line(path, f"not a readable MATLAB file ({e})", f"expected variable {name}")) from e
     if name not in content:
         found = [k for k in content if not k.startswith("__")]
-        raise DatasetError(file_line(path, f"no variable {name!r} (found {found})"))
+        raise DatasetError(file_line(path, f"no variable {name!r} (found {found})", LABELS_AS_DISTRIBUTED))
     return content[name]
 
 

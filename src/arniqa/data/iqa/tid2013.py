@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ...utils.messages import file_line
 from .base import (
+    LABELS_AS_DISTRIBUTED,
     MAX_ROWS,
     DatasetError,
     IQADataset,
@@ -43,7 +44,7 @@ def load(root: Path, check: bool = True) -> IQADataset:
     with open(path, encoding=text_encoding(path), errors="replace") as f:
         records = _records(f, path, images)
     if not records:
-        raise DatasetError(file_line(path, "no labels (expected lines of 'MOS filename')"))
+        raise DatasetError(file_line(path, "no labels (expected lines of 'MOS filename')", LABELS_AS_DISTRIBUTED))
     return IQADataset("tid2013", root, records, score_range("tid2013"), synthetic=True, label_file=path)
 
 
