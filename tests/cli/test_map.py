@@ -1,6 +1,7 @@
 """arniqa map on the command line (the maps themselves: tests/inference/test_maps.py)."""
 
 import csv
+import io
 import os
 
 from fresh_cli import fresh_call
@@ -8,7 +9,7 @@ from PIL import Image
 from tiny_arniqa import tiny_onnx
 from typer.testing import CliRunner
 
-from arniqa.cli import EXIT_OK, _register, app
+from arniqa.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _register, app
 
 _register()
 
@@ -142,7 +143,7 @@ def test_a_row_cut_inside_its_last_field_is_mapped_again_and_an_edited_row_befor
     assert open("maps/maps.csv", encoding="utf-8").read() == whole
 
     head, still, anim = whole.splitlines(keepends=True)
-    edited = head + still.replace(",\n", "\n") + anim  # a field taken out
+    edited = head + ",".join(still.split(",")[:1] + still.split(",")[2:]) + anim  # its map field taken out
     open("maps/maps.csv", "w", encoding="utf-8").write(edited)
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert (result.exit_code, result.stdout) == (EXIT_USAGE, ""), result.output
@@ -824,6 +825,78 @@ def test_resume_and_report_read_a_maps_csv_saved_by_excel(tmp_path, monkeypatch)
     assert kept == list(csv.reader(excel.decode("utf-8-sig").splitlines()))  # Excel's fields, every row
     assert [row[:2] for row in kept] == [row[:2] for row in rows]
     assert not open("maps/maps.csv", "rb").read().startswith(b"\xef\xbb\xbf")
+
+
+def test_resume_and_report_read_a_maps_csv_whose_empty_last_fields_excel_left_out(tmp_path, monkeypatch):
+    """Excel can save maps.csv with the separators of empty last cells left out (a mapped image's row ends at its
+    cols, an error row at its error): --resume refused such rows before others as edited ('row 1 is not a row of
+    arniqa map (7 fields, not 9)') and took such a last row as cut short, mapping its image again. Both are read
+    now, as with their empty fields: --resume maps nothing again and writes every row back in arniqa's form, and
+    arniqa report --maps links each map."""
+    from arniqa.cli.map import read_map_index
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    for name, colour in zip("ab", (40, 200)):
+        Image.new("RGB", (32, 24), (colour, 255 - colour, 60)).save(f"photos/{name}.png")
+    open("photos/c.png", "wb").write(open("photos/a.png", "rb").read()[:40])  # cut short: an error row
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_FAILED
+    rows = list(csv.reader(open("maps/maps.csv", newline="", encoding="utf-8")))
+    assert [(row[0], bool(row[7]), row[8]) for row in rows[1:]] == [(f"photos/{n}.png", n == "c", "") for n in "abc"]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    excel = "".join(line.rstrip(",") + "\r\n" for line in text.getvalue().splitlines())
+    assert [len(row) for row in csv.reader(excel.splitlines())] == [9, 7, 7, 8]
+    open("maps/maps.csv", "w", newline="", encoding="utf-8").write(excel)
+    index = read_map_index(tmp_path / "maps")
+    assert {key: path.name for key, path in index.items() if not os.path.isabs(key[0])} == {
+        ("photos/a.png", 0): "a.map.png",
+        ("photos/b.png", 0): "b.map.png",
+    }
+    maps = {name: os.stat(f"maps/{name}").st_ino for name in os.listdir("maps") if ".map." in name}
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == EXIT_FAILED, result.output  # c's error row, kept
+    assert "maps.csv lists every image already" in result.stdout, result.output
+    assert {name: os.stat(f"maps/{name}").st_ino for name in os.listdir("maps") if ".map." in name} == maps
+    assert list(csv.reader(open("maps/maps.csv", newline="", encoding="utf-8"))) == rows
+
+
+def test_resume_and_report_say_a_maps_csv_saved_with_semicolons_is_so(tmp_path, monkeypatch):
+    """Excel in a locale that writes decimal commas saves maps.csv with ';' between fields: --resume refused it as
+    'not a maps.csv of arniqa map', nothing on why, and arniqa report --maps linked no map, saying nothing. Both say
+    how its fields are separated and to save it comma-separated; the file is left as it is."""
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("photos")
+    Image.new("RGB", (32, 24), (40, 200, 60)).save("photos/a.png")
+    tiny_onnx(tmp_path / "tiny.onnx")
+    args = ["map", "photos", "-o", "maps", "--checkpoint", "tiny.onnx", "--crop", "16", "--stride", "8"]
+    assert CliRunner().invoke(app, args).exit_code == EXIT_OK
+    rows = list(csv.reader(open("maps/maps.csv", newline="", encoding="utf-8")))
+    german = b"\xef\xbb\xbf" + "".join(";".join(r).replace(".", ",") + "\r\n" for r in rows).encode("utf-8")
+    assert german.count(b";") == 16 and b"," in german
+    open("maps/maps.csv", "wb").write(german)
+    problem = (
+        "maps/maps.csv: its fields are separated by ';', not commas, as a spreadsheet saves CSV in a locale that "
+        "writes decimal commas (the header is one column, 'path;map;mean;min;max;rows;cols;error;note'); save it "
+        "again as a comma-separated CSV, or "
+    )
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert (result.exit_code, result.stderr) == (EXIT_USAGE, f"error: {problem}choose another -o\n")
+    open("scores.csv", "w").write("path,score,raw_score,error,note\nphotos/a.png,0.5,3.0,,\n")
+    report = ["report", "scores.csv", "-o", "report.html", "--maps", "maps", "--thumbnails", "none"]
+    result = CliRunner().invoke(app, report)
+    expected = f"error: {problem}give the folder that arniqa map -o wrote\n"
+    assert (result.exit_code, result.stderr) == (EXIT_USAGE, expected), result.output
+    assert open("maps/maps.csv", "rb").read() == german
+    open("maps/maps.csv", "w").write("name,score\nphotos/a.png,1\n")  # another file: no longer linked in silence
+    result = CliRunner().invoke(app, report)
+    assert (result.exit_code, result.stderr) == (
+        EXIT_USAGE,
+        "error: maps/maps.csv: not a maps.csv of arniqa map (its first line is 'name,score'); give the folder that "
+        "arniqa map -o wrote\n",
+    )
 
 
 def test_report_leaves_out_a_last_row_with_no_line_end_as_resume_does(tmp_path, monkeypatch):

@@ -615,3 +615,25 @@ def test_each_row_carries_its_note_in_every_format(tmp_path, fmt):
     assert len(noted) == 1
     if fmt == "csv":
         assert out.read_text().splitlines()[0] == "path,score,raw_score,error,note"
+
+
+@pytest.mark.parametrize(
+    "row, read",
+    [
+        ("a.png,0.5,3.2", ["a.png", "0.5", "3.2", "", ""]),  # Excel left out the empty error and note
+        ("a.png,0.5,3.2,", ["a.png", "0.5", "3.2", "", ""]),  # the note alone (a row of the run had an error)
+        ("a.png,,,cannot read it", ["a.png", "", "", "cannot read it", ""]),
+        ("a.png,3.2,,", None),  # a field taken out of the middle (the score): an edit, not Excel's
+        ("a.png,0.5,3.2,cannot read it", None),  # a score and an error: no row arniqa writes, cut short
+        ("a.png,,3.2,cannot read it", None),
+        ("a.png,0.5", None),
+    ],
+)
+def test_a_row_whose_empty_last_fields_a_spreadsheet_left_out_is_read_filled_in(tmp_path, row, read):
+    """A row with fewer fields than the header was read as no row. One of a row's form with its empty last fields
+    left out (a scored row up to its raw score, an error row up to its error), as Excel saves it, is read now, the
+    rest empty; one that is so only with other fields shifted (a field taken out of the middle) stops the rows."""
+    out = tmp_path / "scores.csv"
+    out.write_bytes(f"path,score,raw_score,error,note\r\n{row}\r\nb.png,0.25,1.5,,\r\n".encode())
+    rows = [[r[c] for c in ("path", "score", "raw_score", "error", "note")] for r in read_rows(out, "csv")]
+    assert rows == ([] if read is None else [read, ["b.png", "0.25", "1.5", "", ""]])

@@ -1428,5 +1428,66 @@ def test_resume_reads_a_result_file_saved_by_excel_and_keeps_its_bytes(tiny, tmp
     assert _run_report(out).exit_code == 0
 
 
+def _as_excel_leaves_out_empty_ends(text: str) -> str:
+    """``text`` (a result file) as Excel can save it: the separators of empty cells at the end of a row left out (it
+    does so in runs of rows whose last cells are all empty; the Stata FAQ "How Excel writes empty cells", 1997)."""
+    return "".join(line.rstrip(",") + "\r\n" for line in text.splitlines())
+
+
+@pytest.mark.parametrize("note", [True, False], ids=["note", "note-column-deleted"])
+def test_resume_and_report_read_rows_whose_empty_last_fields_excel_left_out(tiny, tmp_path, note):
+    """Excel can save a scores.csv with the separators of empty last cells left out ('a.png,0.5,3.2' for a row whose
+    error and note are empty; 'b.png,,,cannot read' for an error row): --resume refused it as edited ('row 1 does not
+    parse as a result row') and arniqa report said no row parses. Such rows are read, their empty fields filled in,
+    and kept as Excel wrote them; so is a file whose empty note column was deleted (an older arniqa's columns)."""
+    a, b, c = (_img(tmp_path / f"{n}.png", 40, 30, seed) for seed, n in enumerate("abc"))
+    photo = b.read_bytes()
+    base = ["--protocol", "whole"]
+    out = tmp_path / "scores.csv"
+    b.write_bytes(photo[:40])  # cut short: an error row
+    assert _run([a, b, *base, "-o", out]).exit_code == 1
+    b.write_bytes(photo)
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert rows[0] == ["path", "score", "raw_score", "error", "note"] and rows[2][3]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(row if note else row[:4] for row in rows)
+    excel = _as_excel_leaves_out_empty_ends(text.getvalue()).encode("utf-8")
+    assert [len(row) for row in csv.reader(io.StringIO(excel.decode()))] == [5 if note else 4, 3, 4]
+    out.write_bytes(excel)
+    r = _run([a, b, c, *base, "-o", out, "--resume"])
+    assert r.exit_code == 1 and "resuming: 2 of 3 paths" in r.stderr, r.output
+    assert out.read_bytes().startswith(excel)  # Excel's rows as they were, c's row after them
+    assert [row["path"] for row in _csv(out)] == [str(a), str(b), str(c)]
+    out.write_bytes(excel)
+    r = _run_report(out)
+    assert (r.exit_code, r.stderr) == (0, ""), r.output
+    assert r.stdout.startswith(f"wrote {out.with_suffix('.html')} (2 rows, ")
+
+
+def test_resume_and_report_say_a_result_file_saved_with_semicolons_is_so(tiny, tmp_path):
+    """Excel in a locale that writes decimal commas (German, French) saves CSV with ';' between fields: --resume and
+    arniqa report refused such a scores.csv as 'not an arniqa csv result file (its first line is ...)', nothing on
+    why. The line says how its fields are separated and to save it comma-separated; the file is left as it is."""
+    a, b = (_img(tmp_path / f"{n}.png", 40, 30, seed) for seed, n in enumerate("ab"))
+    out = tmp_path / "scores.csv"
+    assert _run([a, *["--protocol", "whole"], "-o", out]).exit_code == 0
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    german = "".join(";".join(field.replace(".", ",") for field in row) + "\r\n" for row in rows)
+    out.write_bytes(b"\xef\xbb\xbf" + german.encode("utf-8"))
+    problem = (
+        f"error: {out}: its fields are separated by ';', not commas, as a spreadsheet saves CSV in a locale that "
+        "writes decimal commas (the header is one column, 'path;score;raw_score;error;note'); save it again as a "
+        "comma-separated CSV, or "
+    )
+    r = _run([a, b, "--protocol", "whole", "-o", out, "--resume"])
+    assert (r.exit_code, r.stderr) == (EXIT_USAGE, problem + "choose another output\n"), r.output
+    r = _run_report(out)
+    assert r.exit_code == EXIT_USAGE and r.stderr == (
+        f"{problem}give the CSV, JSON or JSON Lines file that arniqa score -o wrote (--format says which, if its "
+        "name does not)\n"
+    )
+    assert out.read_bytes() == b"\xef\xbb\xbf" + german.encode("utf-8")
+
+
 def _run_report(scores: Path):
     return CliRunner().invoke(app, ["report", str(scores), "-o", str(scores.with_suffix(".html"))])

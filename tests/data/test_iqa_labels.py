@@ -503,9 +503,10 @@ def test_a_csv_separated_by_semicolons_or_tabs_is_said_so(tmp_path, key, separat
     label.write_text("".join(separator.join(row) + "\n" for row in rows))
     with pytest.raises(DatasetError) as info:
         load_dataset(key, root)
+    why = {";": "CSV in a locale that writes decimal commas", "\t": "'Text (Tab delimited)'"}[separator]
     assert str(info.value).startswith(
-        f"{label}: its fields are separated by {separator!r}, not commas (the header is one column, "
-        f"{separator.join(rows[0])!r}); save it as a comma-separated CSV (expected "
+        f"{label}: its fields are separated by {separator!r}, not commas, as a spreadsheet saves {why} (the header "
+        f"is one column, {separator.join(rows[0])!r}); save it again as a comma-separated CSV (expected "
     )
 
 

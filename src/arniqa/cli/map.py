@@ -17,8 +17,9 @@ import typer
 from ..constants import CROP_SIZE, DEFAULT_MODEL
 from ..utils.files import NO_SPACE, atomic_write, atomic_writes, fit_stem, text_writer, write_whole
 from ..utils.locks import output_lock
+from ..utils.messages import file_line, printable
 from ..utils.names import count, option
-from ..utils.textfiles import csv_line, escape_name, unescape_name
+from ..utils.textfiles import COMMA_SEPARATED, csv_line, escape_name, other_separator, separated_by, unescape_name
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -55,6 +56,7 @@ PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last chunk of every PNG file:
 # note: the warnings about the image (its first frame mapped), as score's result files have (cli/result_files)
 MAP_COLUMNS = ("path", "map", "mean", "min", "max", "rows", "cols", "error", "note")
 BEFORE_NOTES = MAP_COLUMNS[:-1]  # the columns of a maps.csv of an older arniqa, which it keeps
+WROTE_MAPS = "give the folder that arniqa map -o wrote"  # what to do with a --maps folder that is not one
 MAPS_KEPT = "the maps written are kept and listed in maps.csv, and --resume goes on from them"
 
 
@@ -268,18 +270,21 @@ def read_map_index(folder: Path) -> dict[tuple[str, int], Path]:
     """The maps that ``arniqa map -o FOLDER`` wrote, from its maps.csv: image key -> map PNG, keyed by the path as
     written there and by that path made absolute (from the current folder), each with the number of the shard member
     of that name (:func:`_listed`; 0 for a file). A last row with no line end is cut, left out (:func:`_ended`, as
-    --resume reads it). ValueError (one line) when ``folder`` is not there, is no folder or has no maps.csv."""
+    --resume reads it; rows whose last empty fields a spreadsheet left out are read). ValueError (one line) when
+    ``folder`` is not there, is no folder or has no maps.csv, or its maps.csv has other columns (:func:`_columns`)."""
     from ..data.folders import not_a_folder
 
     listing = folder / "maps.csv"
     if not folder.is_dir():  # said "no maps.csv in it" of a mistyped folder, and of maps/maps.csv itself
-        raise ValueError(
-            f"{folder}: {not_a_folder(folder)}; give the folder that arniqa map -o wrote (it holds maps.csv)"
-        )
+        raise ValueError(f"{folder}: {not_a_folder(folder)}; {WROTE_MAPS} (it holds maps.csv)")
     if not listing.is_file():
-        raise ValueError(f"{folder}: no maps.csv in it; give the folder that arniqa map -o wrote")
+        raise ValueError(f"{folder}: no maps.csv in it; {WROTE_MAPS}")
     with open(listing, newline="", encoding="utf-8-sig") as f:  # -sig: a byte order mark, as Excel saves it
-        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row, _ in _ended(csv.DictReader(f), listing)]
+        rows = csv.DictReader(f)
+        if rows.fieldnames and _columns(rows.fieldnames, listing, WROTE_MAPS) is None:
+            head = printable(",".join(rows.fieldnames))[:60]
+            raise ValueError(f"{listing}: not a maps.csv of arniqa map (its first line is {head!r}); {WROTE_MAPS}")
+        records = [[row.get(c) or "" for c in MAP_COLUMNS] for row, _ in _ended(rows, listing)]
     index: dict[tuple[str, int], Path] = {}
     for (path, n), row in _listed(records).items():
         if row[0] and row[1]:
@@ -474,10 +479,11 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
             head = next(records, None)
             if head is None:
                 return {}, MAP_COLUMNS
-            if head == list(BEFORE_NOTES):  # an older arniqa's: its whole rows, with no note (a blank one to key)
+            columns = _columns(head, listing, "choose another -o")
+            if columns == BEFORE_NOTES:  # an older arniqa's: its whole rows, with no note (a blank one to key)
                 rows = _whole_rows(records, BEFORE_NOTES, listing)
                 return _listed((r + [""] for r in rows), _line_before), BEFORE_NOTES
-            if head == list(MAP_COLUMNS):
+            if columns == MAP_COLUMNS:
                 return _listed(_whole_rows(records, MAP_COLUMNS, listing), csv_line), MAP_COLUMNS
     except (UnicodeDecodeError, csv.Error):
         pass
@@ -486,13 +492,28 @@ def _earlier_rows(listing: Path) -> tuple[dict[tuple[str, int], str], tuple[str,
     )
 
 
+def _columns(head: list[str], listing: Path, fix: str) -> tuple[str, ...] | None:
+    """The columns of maps.csv by its first record ``head``: :data:`MAP_COLUMNS`, an older arniqa's
+    :data:`BEFORE_NOTES`, or None (another file). Those columns separated by ';' or a tab (saved by a spreadsheet:
+    :func:`~arniqa.utils.textfiles.other_separator`) are a ValueError (one line, its what to do ending with ``fix``)."""
+    known = (MAP_COLUMNS, BEFORE_NOTES)
+    if (columns := tuple(head)) in known:
+        return columns
+    if (separator := other_separator(head)) and tuple(next(csv.reader(head, delimiter=separator))) in known:
+        raise ValueError(file_line(str(listing), separated_by(separator, head[0]), f"{COMMA_SEPARATED}, or {fix}"))
+    return None
+
+
 def _whole_rows(records: Iterator[list[str]], columns: tuple[str, ...], listing: Path) -> Iterator[list[str]]:
-    """The rows of ``records`` (maps.csv's, after its head), blank lines passed over, each with ``columns``: a last
+    """The rows of ``records`` (maps.csv's, after its head), blank lines passed over, each with ``columns`` (those at
+    its end that a spreadsheet left out, empty, filled in: :func:`~arniqa.cli.result_files.filled`): a last
     row cut short by a crash (other fields, or no line end: :func:`_ended`) is left out; a row of other fields that
     more rows follow (an edit: a rerun would drop it from maps.csv) is a ValueError (one line)."""
+    from .result_files import filled
+
     for n, (row, last) in enumerate(_ended(filter(None, records), listing), 1):
-        if len(row) == len(columns):
-            yield row
+        if (whole := filled(row, columns)) is not None:
+            yield whole
         elif not last:
             raise ValueError(
                 f"{listing}: row {n} is not a row of arniqa map ({len(row)} fields, not {len(columns)}) and more rows "

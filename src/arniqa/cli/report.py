@@ -37,7 +37,7 @@ def report(
     and the rows that could not be scored."""
     from ..reports.html import THUMBNAILS, report_warnings, write_report
     from ..utils.messages import warning_line
-    from .map import read_map_index
+    from .map import WROTE_MAPS, read_map_index
     from .result_files import NotAResultFile, OutputError, format_for, read_rows_and_rest
 
     if thumbnails not in THUMBNAILS:
@@ -55,7 +55,7 @@ def report(
     try:
         rows, left_out = read_rows_and_rest(scores, fmt)
     except NotAResultFile as e:
-        fail(f"{e}; give {A_RESULT_FILE} (--format says which, if its name does not)")
+        fail(e.line(f"give {A_RESULT_FILE} (--format says which, if its name does not)"))
     except OutputError as e:
         fail(str(e))
     except (ValueError, UnicodeDecodeError) as e:
@@ -71,7 +71,7 @@ def report(
     except ValueError as e:  # no maps.csv
         fail(str(e))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        fail(f"{maps / 'maps.csv'}: cannot read it ({e}); give the folder that arniqa map -o wrote")
+        fail(f"{maps / 'maps.csv'}: cannot read it ({e}); {WROTE_MAPS}")
     with writing(output):
         made = write_report(
             rows,

@@ -31,9 +31,9 @@ from ..utils.cache import short_digest
 from ..utils.files import NO_SPACE, atomic_write, make_room, unreadable
 from ..utils.jsonfile import json_writer, parse_json
 from ..utils.locks import SETTINGS_SUFFIX
-from ..utils.messages import printable
+from ..utils.messages import file_line, printable, with_fix
 from ..utils.names import count
-from ..utils.textfiles import csv_line, escape_name, unescape_name
+from ..utils.textfiles import COMMA_SEPARATED, csv_line, escape_name, other_separator, separated_by, unescape_name
 
 COLUMNS = ("path", "score", "raw_score", "error")  # the first columns of every result file
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -106,7 +106,16 @@ class OutputError(Exception):
 
 class NotAResultFile(OutputError):
     """A file that is no result file of ``arniqa score`` (by its first line); the message is ``FILE: why``,
-    and the command adds what to do."""
+    and the command adds what to do (:meth:`line`). ``resave``: what to do first with a result file saved in a form
+    arniqa does not read (separated by ';')."""
+
+    def __init__(self, message: str, resave: str = "") -> None:
+        super().__init__(message)
+        self.resave = resave
+
+    def line(self, fix: str) -> str:
+        """``FILE: why; fix``, after what to do first, where there is something (:attr:`resave`)."""
+        return with_fix(str(self), f"{self.resave}, or {fix}" if self.resave else fix)
 
 
 _WHY = {
@@ -219,16 +228,16 @@ def _records(lines: Iterator[str]) -> Iterator[list[str]]:
 def _iter_scan(
     path: Path, fmt: str, columns: tuple[str, ...] | None = None, source=None, head: list | None = None
 ) -> Iterator[tuple[dict | None, int]]:
-    """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read
-    as a stream; ``end`` is the byte offset just after it. A row is complete when it parses fully: a
-    CSV record with the four columns and numbers or nothing in ``score`` and ``raw_score``, ended by
-    its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an object ended by
-    its newline (a JSON Lines file has no header: its first row takes the header's place in the checks). The rows
-    after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too, and
-    files of this version the :data:`NOTE_COLUMNS`; ``columns``: those the file must have, or have but for the
-    note (else :class:`OutputError`); ``source``: the file's lines, open already (else ``path`` is opened and closed);
-    ``head``: a list that receives the file's columns (of :data:`KNOWN_COLUMNS`) before the first row is yielded,
-    when they are known."""
+    """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read as a stream;
+    ``end`` is the byte offset just after it. A row is complete when it parses fully: a CSV record with the file's
+    columns (those at its end that are empty may be left out: :func:`filled`) and numbers or nothing in ``score`` and
+    ``raw_score``, ended by its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an
+    object ended by its newline (a JSON Lines file has no header: its first row takes the header's place in the checks).
+    The rows after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too,
+    and files of this version the :data:`NOTE_COLUMNS`; ``columns``: those the file must have, or have but for the note
+    (else :class:`OutputError`); ``source``: the file's lines, open already (else ``path`` is opened and closed);
+    ``head``: a list that receives the file's columns (of :data:`KNOWN_COLUMNS`) before the first row is yielded, when
+    they are known."""
     opened = source is None
     if opened:
         try:
@@ -252,6 +261,11 @@ def _iter_scan(
         if whole and not known:
             line = first[0].rstrip()[:40]
             binary = any(c == "\x00" or "\udc80" <= c <= "\udcff" for c in line)  # NUL, or bytes that are not UTF-8
+            separator = other_separator(found) if fmt == "csv" and not binary else None
+            if separator and tuple(next(csv.reader([first_line], delimiter=separator))) in KNOWN_COLUMNS:
+                raise NotAResultFile(
+                    file_line(printable(str(path)), separated_by(separator, first_line)), COMMA_SEPARATED
+                )
             what = "it holds binary data, such as an image's" if binary else f"its first line is {line!r}"
             raise NotAResultFile(f"{printable(str(path))}: not an arniqa {fmt} result file ({what})")
         if fmt == "json" and (columns is not None or head is not None):  # the columns of its first row
@@ -290,6 +304,22 @@ def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
         raise read_error(path, e) from None
 
 
+def filled(record: list[str], columns: tuple[str, ...]) -> list[str] | None:
+    """``record``, a row of a CSV file of ``columns`` (a result file, maps.csv), with its last fields filled in, empty,
+    where a spreadsheet left them out (Excel leaves out the separators of empty cells at the end of rows, in runs of
+    rows whose last cells are all empty). None for a record of more fields, or of fewer that is not, so filled in, of a
+    row's form: a scored row fills every field before ``error`` and no error, an error row the path and its error
+    alone (a field taken out of the middle of a row, an edit, would shift the others)."""
+    if len(record) == len(columns):
+        return record
+    at = columns.index("error")
+    if not at <= len(record) < len(columns):
+        return None
+    record = record + [""] * (len(columns) - len(record))
+    before, error = record[1:at], record[at]
+    return record if (all(before) and not error) or (error and not any(before)) else None
+
+
 def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...]) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
@@ -302,7 +332,7 @@ def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...]) -> Ite
         for i, record in enumerate(csv.reader(feed(), strict=True)):
             if not last[0].endswith("\n"):
                 return
-            if i > 0 and (len(record) != len(columns) or not all(map(_is_number, record[1:3]))):
+            if i > 0 and ((record := filled(record, columns)) is None or not all(map(_is_number, record[1:3]))):
                 return
             if i == 0:  # the header was checked by _iter_scan
                 yield None, last[1]

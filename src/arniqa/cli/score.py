@@ -260,7 +260,7 @@ def score(
                 try:  # a file that is no result file (a photo named by -o) is refused before the model loads
                     had_rows = next(iter_done(output, fmt), None) is not None
                 except NotAResultFile as e:
-                    fail(f"{e}; choose another output")  # refused with or without --resume
+                    fail(e.line("choose another output"))  # refused with or without --resume
                 except OutputError as e:
                     if resume:  # without --resume a result file of other columns is replaced
                         fail(str(e))

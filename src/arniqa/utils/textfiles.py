@@ -1,6 +1,7 @@
 """File names and records in text files: a file name in any bytes written into a text file losslessly
 (:func:`escape_name`, :func:`unescape_name`; :func:`undecodable` finds the first byte that is not UTF-8), one CSV
-record (:func:`csv_line`), and the UTF-16 of a text file told by its first bytes (:func:`utf16`)."""
+record (:func:`csv_line`), the UTF-16 of a text file told by its first bytes (:func:`utf16`), and a spreadsheet's CSV
+separated by another character than commas, told by its header (:func:`other_separator`)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,25 @@ def csv_line(fields: Iterable) -> str:
     line = io.StringIO()
     csv.writer(line, lineterminator="\r\n").writerow(fields)
     return line.getvalue()[:-2] + "\n"
+
+
+# what a spreadsheet separates fields with in a file it names CSV or text, but for commas, and when
+OTHER_SEPARATORS = {
+    ";": "as a spreadsheet saves CSV in a locale that writes decimal commas",
+    "\t": "as a spreadsheet saves 'Text (Tab delimited)'",
+}
+COMMA_SEPARATED = "save it again as a comma-separated CSV"  # what to do with such a file
+
+
+def other_separator(header: list[str]) -> str | None:
+    """The separator of a CSV file whose first record, read with commas, is ``header``: one field holding a ';' or a
+    tab (:data:`OTHER_SEPARATORS`); None when it is not so."""
+    return next((c for c in OTHER_SEPARATORS if len(header) == 1 and c in header[0]), None)
+
+
+def separated_by(separator: str, header: str) -> str:
+    """The problem of a CSV file separated by ``separator`` (:func:`other_separator`), its header ``header``."""
+    return (
+        f"its fields are separated by {separator!r}, not commas, {OTHER_SEPARATORS[separator]} (the header is one "
+        f"column, {header!r})"
+    )

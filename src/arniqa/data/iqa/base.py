@@ -14,7 +14,7 @@ import numpy as np
 from ...utils.files import PATH_MAX, inside, too_long_for_a_path
 from ...utils.messages import GET_AGAIN, file_line
 from ...utils.names import agree, count
-from ...utils.textfiles import undecodable, utf16
+from ...utils.textfiles import COMMA_SEPARATED, other_separator, separated_by, undecodable, utf16
 from .registry import SCORE_RANGES, ScoreRange
 
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
@@ -193,14 +193,9 @@ def column_indices(
     missing = [c for c in columns if c.casefold() not in folded]
     if missing:
         found = [str(h).strip() for h in header]
-        separator = next((c for c in ";\t" if len(found) == 1 and c in found[0]), None)
-        if separator:  # a spreadsheet's CSV in a locale that writes decimal commas, or its "Text (Tab delimited)"
+        if separator := other_separator(found):
             raise DatasetError(
-                file_line(
-                    path,
-                    f"its fields are separated by {separator!r}, not commas (the header is one column, {found[0]!r})",
-                    f"save it as a comma-separated CSV (expected {what})",
-                )
+                file_line(path, separated_by(separator, found[0]), f"{COMMA_SEPARATED} (expected {what})")
             )
         raise DatasetError(
             file_line(path, f"missing {agree(len(missing), 'column')} {missing} (found {found})", f"give {what}")
