@@ -90,8 +90,6 @@ def test_a_rerun_reads_a_maps_csv_cut_short_and_refuses_one_it_did_not_write(tmp
     rows could not be kept), one line, exit 2, the file untouched."""
     import csv
 
-    from arniqa.cli import EXIT_USAGE
-
     monkeypatch.chdir(tmp_path)
     os.mkdir("photos")
     Image.new("RGB", (32, 24), (200, 100, 50)).save("photos/a.png")
@@ -127,8 +125,6 @@ def test_a_row_cut_inside_its_last_field_is_mapped_again_and_an_edited_row_befor
     maps.csv untouched."""
     import csv
 
-    from arniqa.cli import EXIT_USAGE
-
     monkeypatch.chdir(tmp_path)
     frames = [Image.new("RGB", (32, 24), (c, 255 - c, 60)) for c in (40, 200)]
     frames[0].save("anim.gif", save_all=True, append_images=frames[1:])
@@ -162,8 +158,6 @@ def test_resume_skips_the_images_listed_whole_and_maps_the_rest_under_the_same_s
     status 1), unless its files are missing or cut short; rows made with other settings are refused, one line,
     exit 2, nothing written; rows of runs with mixed settings too, until a run has replaced them all."""
     import csv
-
-    from arniqa.cli import EXIT_FAILED, EXIT_USAGE
 
     monkeypatch.chdir(tmp_path)
     os.mkdir("photos")
@@ -336,7 +330,6 @@ def test_retry_failed_maps_the_error_rows_again_in_their_place(tmp_path, monkeyp
 
     import numpy as np
 
-    from arniqa.cli import EXIT_FAILED, EXIT_USAGE
     from arniqa.inference import load
     from arniqa.inference.maps import quality_map
 
@@ -389,8 +382,6 @@ def test_a_file_given_twice_is_mapped_once_and_counted_once(tmp_path, monkeypatc
     """`arniqa map a.png ./a.png bad.png`: one image a.png, one row of maps.csv, as documented, but it was mapped
     twice and counted twice: 'wrote 2 maps', '1 of 3 images could not be mapped', '2 of 3 images already in'."""
     import csv
-
-    from arniqa.cli import EXIT_FAILED
 
     monkeypatch.chdir(tmp_path)
     Image.new("RGB", (32, 24), (40, 215, 60)).save("a.png")
