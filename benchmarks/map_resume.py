@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from startup import ROOT, archived_src
+from startup import ROOT, archived_src, commit_label
 
 CHECK = """
 import sys, time
@@ -83,10 +83,7 @@ def main() -> None:
         folder = tmp / "maps"
         folder.mkdir()
         write_maps(folder, args.images)
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True, text=True
-        )
-        entries = {f"{args.before} {sha.stdout.strip()}": before, "this tree": ROOT / "src"}
+        entries = {commit_label(args.before): before, "this tree": ROOT / "src"}
         times: dict[str, list[float]] = {name: [] for name in entries}
         for _ in range(args.rounds):
             for name, src in entries.items():

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from scale import CHILD, tiny_library
-from startup import ROOT, archived_src
+from startup import ROOT, archived_src, commit_label
 
 from arniqa.utils.jsonfile import write_json
 from arniqa.utils.runtime import machine_summary
@@ -71,8 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         before = archived_src(args.before, tmp)
-        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True)
-        trees = {f"{args.before} {sha.stdout.decode().strip()}": before, "this tree": ROOT / "src"}
+        trees = {commit_label(args.before): before, "this tree": ROOT / "src"}
         model, images = tiny_library(tmp, args.distinct)
         names = [str(images / f"{i}.png") for i in range(args.rows)]  # past --distinct: not there
         listing = tmp / "list.txt"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from startup import ROOT, archived_src
+from startup import ROOT, archived_src, commit_label
 
 LIST = """
 import sys, tarfile, time
@@ -86,12 +86,9 @@ def main() -> None:
         before = archived_src(args.before, tmp)
         shard = tmp / "000000.tar"
         write_shard(shard, args.samples)
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True, text=True
-        )
         entries = {
             "extension only": ("ext", ROOT / "src"),
-            f"{args.before} {sha.stdout.strip()}": ("items", before),
+            commit_label(args.before): ("items", before),
             "this tree": ("items", ROOT / "src"),
         }
         times: dict[str, list[float]] = {name: [] for name in entries}

@@ -40,6 +40,12 @@ def archived_src(commit: str, into: Path) -> Path:
     return into / "src"
 
 
+def commit_label(commit: str) -> str:
+    """``commit`` as a table names it: ``main b32371e`` (its short hash)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", commit], capture_output=True, text=True)
+    return f"{commit} {sha.stdout.strip()}"
+
+
 def first_row(src: Path, files: list[str], model: Path, options: tuple = ()) -> tuple[float, bool, float]:
     """Seconds from the process start to its first data row, whether it had loaded torch by then, and its peak RSS
     (MB) by then."""
