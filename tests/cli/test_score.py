@@ -1489,5 +1489,109 @@ def test_resume_and_report_say_a_result_file_saved_with_semicolons_is_so(tiny, t
     assert out.read_bytes() == b"\xef\xbb\xbf" + german.encode("utf-8")
 
 
+def _scored_and_failed(tmp_path: Path, out: Path) -> tuple[Path, Path, Path]:
+    """Images a, b, c, and ``out`` written with b's error row (b cut short, then whole again) and a's scored row."""
+    a, b, c = (_img(tmp_path / f"{n}.png", 40, 30, seed) for seed, n in enumerate("abc"))
+    photo = b.read_bytes()
+    b.write_bytes(photo[:40])
+    assert _run([b, a, "--protocol", "whole", "-o", out]).exit_code == 1
+    b.write_bytes(photo)
+    return a, b, c
+
+
+def test_resume_and_report_say_a_result_file_saved_with_decimal_commas_is_so(tiny, tmp_path):
+    """LibreOffice in a locale that writes decimal commas can keep commas between fields and quote the numbers
+    ('"0,53"'): --resume cut such a file's last row as torn (and scored it again) or refused it as edited, and arniqa
+    report left the row out or said it does not parse, nothing on decimal commas. The line says the scores are written
+    with a decimal comma and to save it with decimal points; the file is left as it is (0,53 is not read as 0.53)."""
+    out = tmp_path / "scores.csv"
+    a, b, c = _scored_and_failed(tmp_path, out)
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert rows[1][3] and rows[2][1]  # b's error row first, a's scores after it
+    for row in rows[1:]:
+        row[1:3] = [f"{float(v):.15g}".replace(".", ",") if v else "" for v in row[1:3]]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    saved = text.getvalue().encode("utf-8")
+    assert b',"0,' in saved
+    out.write_bytes(saved)
+    problem = (
+        f"error: {out}: row 2 writes a score with a decimal comma ({rows[2][1]!r}), as a spreadsheet saves CSV in a "
+        "locale that writes them; save it again with decimal points (in an English locale, say), or "
+    )
+    r = _run([b, a, c, "--protocol", "whole", "-o", out, "--resume"])
+    assert (r.exit_code, r.stderr) == (EXIT_USAGE, problem + "choose another output\n"), r.output
+    r = _run_report(out)
+    assert (r.exit_code, r.stderr) == (
+        EXIT_USAGE,
+        f"{problem}give the CSV, JSON or JSON Lines file that arniqa score -o wrote (--format says which, if its "
+        "name does not)\n",
+    ), r.output
+    assert out.read_bytes() == saved
+
+
+def test_resume_and_report_read_a_result_file_whose_text_cells_are_quoted(tiny, tmp_path):
+    """LibreOffice's "Quote all text cells" writes the header '"path","score",...' and quotes each path and error: a
+    CSV reader reads the same columns, but --resume and arniqa report refused it as not arniqa's. It is read now, kept
+    as it was, and the rows --resume appends (and --retry-failed puts in place) are read alike by a CSV reader."""
+    out = tmp_path / "scores.csv"
+    a, b, c = _scored_and_failed(tmp_path, out)
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    text = "".join(
+        ",".join(f'"{v}"' if v and (i == 0 or j not in (1, 2)) else v for j, v in enumerate(row)) + "\r\n"
+        for i, row in enumerate(rows)
+    )
+    saved = text.encode("utf-8")
+    assert (
+        saved.startswith(b'"path","score","raw_score","error","note"\r\n"')
+        and list(csv.reader(text.splitlines())) == rows
+    )
+    out.write_bytes(saved)
+    r = _run([b, a, c, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 1 and "resuming: 2 of 3 paths" in r.stderr, r.output
+    assert out.read_bytes().startswith(saved)
+    r = _run([b, a, c, "--protocol", "whole", "-o", out, "--resume", "--retry-failed"])
+    assert r.exit_code == 0 and "resuming: 3 of 3 paths" in r.stderr, r.output
+    fresh = tmp_path / "fresh.csv"
+    assert _run([b, a, c, "--protocol", "whole", "-o", fresh]).exit_code == 0
+    assert _csv(out) == _csv(fresh)  # a CSV reader reads the quoted rows and those arniqa wrote alike
+    assert out.read_bytes().startswith(saved[: saved.index(b"\n") + 1])  # the quoted header kept
+    r = _run_report(out)
+    assert (r.exit_code, r.stderr) == (0, ""), r.output
+
+
+def test_resume_and_report_say_which_columns_were_deleted(tiny, tmp_path):
+    """A scores.csv whose empty error and note columns were deleted in a spreadsheet ('path,score,raw_score') was
+    refused as not arniqa's: the line names the columns missing and, where they were the last, that adding them to
+    the header makes it read (its rows then read with those fields empty). Appending rows of three columns would lose
+    the errors of the new rows, so it is refused, not read. A middle column deleted took its values along."""
+    out = tmp_path / "scores.csv"
+    a, b, c = (_img(tmp_path / f"{n}.png", 40, 30, seed) for seed, n in enumerate("abc"))
+    assert _run([a, b, "--protocol", "whole", "-o", out]).exit_code == 0
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    for keep, problem, fix in [
+        (3, "path, score, raw_score, without error, note", "add ',error,note' to the end of its first line, or "),
+        ((0, 1, 3, 4), "path, score, error, note, without raw_score", ""),
+    ]:
+        text = io.StringIO()
+        kept = range(keep) if isinstance(keep, int) else keep
+        csv.writer(text, lineterminator="\n").writerows([row[i] for i in kept] for row in rows)
+        out.write_text(text.getvalue(), encoding="utf-8")
+        line = f"error: {out}: its columns are {problem} (deleted in a spreadsheet?); {fix}"
+        r = _run([a, b, c, "--protocol", "whole", "-o", out, "--resume"])
+        assert (r.exit_code, r.stderr) == (EXIT_USAGE, line + "choose another output\n"), r.output
+        r = _run_report(out)
+        assert r.exit_code == EXIT_USAGE and r.stderr.startswith(line + "give the CSV, JSON or JSON Lines file"), (
+            r.output
+        )
+        assert out.read_text(encoding="utf-8") == text.getvalue()
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(row[:3] for row in rows)
+    out.write_text(text.getvalue().replace("\n", ",error,note\n", 1), encoding="utf-8")  # what the line says to do
+    r = _run([a, b, c, "--protocol", "whole", "-o", out, "--resume"])
+    assert r.exit_code == 0 and "resuming: 2 of 3 paths" in r.stderr, r.output
+    assert [row["path"] for row in _csv(out)] == [str(a), str(b), str(c)]
+
+
 def _run_report(scores: Path):
     return CliRunner().invoke(app, ["report", str(scores), "-o", str(scores.with_suffix(".html"))])

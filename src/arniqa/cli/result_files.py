@@ -33,7 +33,15 @@ from ..utils.jsonfile import json_writer, parse_json
 from ..utils.locks import SETTINGS_SUFFIX
 from ..utils.messages import file_line, printable, with_fix
 from ..utils.names import count
-from ..utils.textfiles import COMMA_SEPARATED, csv_line, escape_name, other_separator, separated_by, unescape_name
+from ..utils.textfiles import (
+    COMMA_SEPARATED,
+    csv_line,
+    decimal_comma,
+    escape_name,
+    other_separator,
+    separated_by,
+    unescape_name,
+)
 
 COLUMNS = ("path", "score", "raw_score", "error")  # the first columns of every result file
 EXPLAIN_COLUMNS = ("explanation", "severity")  # with an explanation head (arniqa score --explain)
@@ -75,7 +83,6 @@ OTHER_FORMATS = {
 }
 
 
-_HEADS = tuple(",".join(columns) for columns in KNOWN_COLUMNS)  # a CSV file's first line
 _KNOWN_SETS = tuple(set(columns) for columns in KNOWN_COLUMNS)  # a JSON row's keys
 
 
@@ -105,9 +112,9 @@ class OutputError(Exception):
 
 
 class NotAResultFile(OutputError):
-    """A file that is no result file of ``arniqa score`` (by its first line); the message is ``FILE: why``,
-    and the command adds what to do (:meth:`line`). ``resave``: what to do first with a result file saved in a form
-    arniqa does not read (separated by ';')."""
+    """A file that is no result file of ``arniqa score`` (by its first line, or a row's numbers); the message is
+    ``FILE: why``, and the command adds what to do (:meth:`line`). ``resave``: what to do first with a result file
+    saved in a form arniqa does not read (separated by ';', decimal commas, columns deleted)."""
 
     def __init__(self, message: str, resave: str = "") -> None:
         super().__init__(message)
@@ -231,8 +238,10 @@ def _iter_scan(
     """``(row, end)`` for the header (row None) and each complete row of a result file, in order, read as a stream;
     ``end`` is the byte offset just after it. A row is complete when it parses fully: a CSV record with the file's
     columns (those at its end that are empty may be left out: :func:`filled`) and numbers or nothing in ``score`` and
-    ``raw_score``, ended by its newline; a JSON row line that is an object with the four keys; a JSON Lines row such an
-    object ended by its newline (a JSON Lines file has no header: its first row takes the header's place in the checks).
+    ``raw_score``, ended by its newline (a CSV header is read as a CSV reader reads it, quoted cells too; a row whose
+    score is written with a decimal comma is a :class:`NotAResultFile`, as is a header with columns deleted); a JSON
+    row line that is an object with the four keys; a JSON Lines row such an object ended by its newline (a JSON Lines
+    file has no header: its first row takes the header's place in the checks).
     The rows after the first incomplete one do not count. Files of ``--explain`` have the :data:`EXPLAIN_COLUMNS` too,
     and files of this version the :data:`NOTE_COLUMNS`; ``columns``: those the file must have, or have but for the note
     (else :class:`OutputError`); ``source``: the file's lines, open already (else ``path`` is opened and closed);
@@ -256,8 +265,8 @@ def _iter_scan(
             found = tuple(row) if whole and (row := _json_row(first_line)) is not None else None
             known = found is not None
         else:
-            known = first_line in (_HEADS if fmt == "csv" else ("[",))
-            found = tuple(first_line.split(",")) if fmt == "csv" and whole else None
+            found = tuple(next(csv.reader([first_line]), ())) if fmt == "csv" and whole else None
+            known = found in KNOWN_COLUMNS if fmt == "csv" else first_line == "["
         if whole and not known:
             line = first[0].rstrip()[:40]
             binary = any(c == "\x00" or "\udc80" <= c <= "\udcff" for c in line)  # NUL, or bytes that are not UTF-8
@@ -266,6 +275,8 @@ def _iter_scan(
                 raise NotAResultFile(
                     file_line(printable(str(path)), separated_by(separator, first_line)), COMMA_SEPARATED
                 )
+            if found and not binary and (deleted := _deleted(found)):
+                raise NotAResultFile(*_columns_deleted(printable(str(path)), found, deleted))
             what = "it holds binary data, such as an image's" if binary else f"its first line is {line!r}"
             raise NotAResultFile(f"{printable(str(path))}: not an arniqa {fmt} result file ({what})")
         if fmt == "json" and (columns is not None or head is not None):  # the columns of its first row
@@ -286,9 +297,28 @@ def _iter_scan(
         if head is not None and found is not None:
             head.append(next(c for c in KNOWN_COLUMNS if set(c) == set(found)))
         if fmt == "csv":
-            yield from _scan_csv(chain([first], lines), found or result_columns())
+            yield from _scan_csv(chain([first], lines), found or result_columns(), path)
         else:
             yield from _scan_json(first, lines) if fmt == "json" else _scan_jsonl(chain([first], lines))
+
+
+def _deleted(header: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a result file of this version that the CSV ``header`` lacks where it is such a file's header with
+    some columns taken out (in a spreadsheet), the rest in order; () where it is not so."""
+    columns = result_columns(explain=not set(header).isdisjoint(EXPLAIN_COLUMNS))
+    rest = iter(columns)
+    if header[0] != "path" or not all(c in rest for c in header):  # in rest: each found after the one before
+        return ()
+    return tuple(c for c in columns if c not in header)
+
+
+def _columns_deleted(name: str, header: tuple[str, ...], deleted: tuple[str, ...]) -> tuple[str, str]:
+    """The message and what to do first (:class:`NotAResultFile`) of the result file ``name`` whose ``header`` lacks
+    the columns ``deleted`` (:func:`_deleted`): those at the end are put back by adding them to the header (the rows
+    whose last fields are empty read so: :func:`filled`); a column taken out of the middle took its values along."""
+    problem = f"its columns are {', '.join(header)}, without {', '.join(deleted)} (deleted in a spreadsheet?)"
+    tail = header + deleted in KNOWN_COLUMNS
+    return file_line(name, problem), f"add {',' + ','.join(deleted)!r} to the end of its first line" if tail else ""
 
 
 def _lines(f, path: Path) -> Iterator[tuple[str, int]]:
@@ -320,7 +350,9 @@ def filled(record: list[str], columns: tuple[str, ...]) -> list[str] | None:
     return record if (all(before) and not error) or (error and not any(before)) else None
 
 
-def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...]) -> Iterator[tuple[dict | None, int]]:
+def _scan_csv(
+    lines: Iterator[tuple[str, int]], columns: tuple[str, ...], path: Path
+) -> Iterator[tuple[dict | None, int]]:
     last = ("", 0)  # the last line the CSV reader took, and the byte offset of its end
 
     def feed():
@@ -333,6 +365,15 @@ def _scan_csv(lines: Iterator[tuple[str, int]], columns: tuple[str, ...]) -> Ite
             if not last[0].endswith("\n"):
                 return
             if i > 0 and ((record := filled(record, columns)) is None or not all(map(_is_number, record[1:3]))):
+                if record is not None and (comma := next(filter(decimal_comma, record[1:3]), None)):
+                    raise NotAResultFile(
+                        file_line(
+                            printable(str(path)),
+                            f"row {i} writes a score with a decimal comma ({comma!r}), as a spreadsheet saves CSV "
+                            "in a locale that writes them",
+                        ),
+                        "save it again with decimal points (in an English locale, say)",
+                    )
                 return
             if i == 0:  # the header was checked by _iter_scan
                 yield None, last[1]

@@ -347,6 +347,8 @@ def score(
                 )
                 if held:
                     replace_rows(output, fmt, held)
+            except NotAResultFile as e:  # a row past the first that a spreadsheet wrote (decimal commas)
+                fail(e.line("choose another output"))
             except OutputError as e:
                 fail(str(e))
             except load_failed as e:  # said as the load here says it (the rows written are kept)

@@ -1,7 +1,8 @@
 """File names and records in text files: a file name in any bytes written into a text file losslessly
 (:func:`escape_name`, :func:`unescape_name`; :func:`undecodable` finds the first byte that is not UTF-8), one CSV
-record (:func:`csv_line`), the UTF-16 of a text file told by its first bytes (:func:`utf16`), and a spreadsheet's CSV
-separated by another character than commas, told by its header (:func:`other_separator`)."""
+record (:func:`csv_line`), the UTF-16 of a text file told by its first bytes (:func:`utf16`), a spreadsheet's CSV
+separated by another character than commas, told by its header (:func:`other_separator`), and a number written with a
+decimal comma (:func:`decimal_comma`)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,16 @@ OTHER_SEPARATORS = {
     "\t": "as a spreadsheet saves 'Text (Tab delimited)'",
 }
 COMMA_SEPARATED = "save it again as a comma-separated CSV"  # what to do with such a file
+
+
+# a decimal number as a text file writes it (float() takes "4_5" as 45 and other scripts' digits too)
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+def decimal_comma(field: str) -> bool:
+    """Whether ``field`` is a decimal number written with a comma for its point (``0,53``), as a spreadsheet writes
+    numbers in a locale that writes them so."""
+    return "," in field and DECIMAL.fullmatch(field.strip().replace(",", ".", 1)) is not None
 
 
 def other_separator(header: list[str]) -> str | None:

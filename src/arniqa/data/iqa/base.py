@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +13,15 @@ import numpy as np
 from ...utils.files import PATH_MAX, inside, too_long_for_a_path
 from ...utils.messages import GET_AGAIN, file_line
 from ...utils.names import agree, count
-from ...utils.textfiles import COMMA_SEPARATED, other_separator, separated_by, undecodable, utf16
+from ...utils.textfiles import (
+    COMMA_SEPARATED,
+    DECIMAL,
+    decimal_comma,
+    other_separator,
+    separated_by,
+    undecodable,
+    utf16,
+)
 from .registry import SCORE_RANGES, ScoreRange
 
 MAX_SCORE = 1e6  # quality scales span at most a few thousand; far beyond, the ridge overflows to a NaN regressor
@@ -22,7 +29,6 @@ MAX_LINE = 1 << 20  # characters in one line of a label file (a line holds a few
 MAX_ROWS = 1_000_000  # images one label file may name (the largest IQA sets name a few hundred thousand)
 MAX_LINES = 2 * (MAX_ROWS + 1)  # a header and the rows, each with a blank line after it (CR CR LF: a CSV written
 # in text mode on Windows); blank lines count, so a file of them is refused here, not read to its end
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 MAX_UNPACKED = 32 << 20  # bytes a compressed label file (.xlsx, .mat) may unpack to (SPAQ's: about 3 MB)
 
 
@@ -287,8 +293,7 @@ def parse_score(value: str, path: Path, line: int) -> float:
             "write the image's score or remove the row"
         )
     if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
-        comma = isinstance(value, str) and DECIMAL.fullmatch(value.strip().replace(",", ".", 1))
-        advice = "; write decimal numbers with a point, not a comma" if comma else ""
+        advice = "; write decimal numbers with a point, not a comma" if decimal_comma(str(value)) else ""
         raise DatasetError(f"{path}, line {line}: score {value!r} is not a number{advice}")
     score = float(value)
     if not np.isfinite(score):
