@@ -188,8 +188,15 @@ def test_generic_csv(tmp_path):
     d2 = load_dataset("csv", plain, kind="dmos", score_range=(0, 10))
     assert not d2.synthetic and d2.score_kind == "dmos" and d2.score_range[:2] == (0.0, 10.0)
     # an infinite or unreadable range was taken (scale_score then gave 0 for every image)
-    with pytest.raises(DatasetError, match=r"plain\.csv: the scores need a finite range with high > low, got \(0"):
+    with pytest.raises(DatasetError) as e:
         load_dataset("csv", plain, score_range=(0, float("inf")))
+    said = "the scores need a finite range with high > low, got (0.0, inf); pass score_range=(low, high) with finite"
+    assert str(e.value) == f"{plain}: {said} low < high"
+    _csv(tmp_path / "same.csv", ["path", "score"], [["a/x1.png", 3], ["b/y1.png", 3]])
+    with pytest.raises(DatasetError) as e:
+        load_dataset("csv", tmp_path / "same.csv")
+    said = "the scores need a finite range with high > low, got (3.0, 3.0); give scores that are not all the same"
+    assert str(e.value) == f"{tmp_path / 'same.csv'}: {said}"
     with pytest.raises(DatasetError, match=r"^score_range must be two numbers \(low, high\), got 'ab'$"):
         load_dataset("csv", plain, score_range="ab")
     _csv(plain, ["file", "score"], [["a/x1.png", 3]])
@@ -207,8 +214,10 @@ def test_a_csv_says_mos_or_dmos_by_its_score_column(tmp_path):
         data = load_dataset("csv", tmp_path)
         assert data.score_kind == kind and [r.score for r in data.records] == [1, 3], column
     _csv(tmp_path / "labels.csv", ["path", "dmos"], [["a.png", 1], ["b.png", 3]])
-    with pytest.raises(DatasetError, match="its scores are in a dmos column, but kind='mos' was asked for"):
+    with pytest.raises(DatasetError) as e:
         load_dataset("csv", tmp_path / "labels.csv", kind="mos")
+    said = "its scores are in a dmos column, but kind='mos' was asked for; pass kind='dmos' or none"
+    assert str(e.value) == f"{tmp_path / 'labels.csv'}: {said}"
     _csv(tmp_path / "labels.csv", ["path", "mos", "dmos"], [["a.png", 1, 5], ["b.png", 3, 2]])
     with pytest.raises(DatasetError, match="labels.csv: both mos and dmos columns; keep the one"):
         load_dataset("csv", tmp_path)

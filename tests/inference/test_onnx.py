@@ -169,6 +169,15 @@ def test_a_scorer_on_onnx_runtime_names_its_backbone(tmp_path, monkeypatch):
         assert repr(load(checkpoint, device="cpu", engine=engine)).startswith("Scorer(backbone='tiny',")
 
 
+def test_weights_dir_with_an_onnx_file(tmp_path):
+    with pytest.raises(ValueError) as e:
+        load(tmp_path / "m.onnx", weights_dir=tmp_path)
+    assert str(e.value) == (
+        f"{tmp_path / 'm.onnx'}: weights_dir is for the published model, not an ONNX file; drop weights_dir: the ONNX "
+        "file holds its weights"
+    )
+
+
 def test_engine_errors(published, exported, tmp_path):
     d, _, _ = published
     with pytest.raises(ValueError, match="an ONNX file runs on ONNX Runtime, not engine='torch'"):

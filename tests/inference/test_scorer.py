@@ -526,6 +526,54 @@ def test_inputs_of_the_wrong_kind_say_what_to_pass():
             scorer.score(item)
 
 
+def test_arrays_and_tensors_of_the_wrong_kind_say_what_to_pass():
+    """Six lines refusing an array or a tensor named the problem with nothing to do."""
+    from arniqa.inference.inputs import as_image
+
+    wrong = [
+        (
+            np.zeros((0, 4, 3), np.uint8),
+            "an image of 4x0 pixels has nothing to score; pass one at least 1 pixel wide and high",
+        ),
+        (
+            torch.zeros(2, 5, 6),
+            "expected an image tensor (3,H,W) or (1,H,W), got shape (2, 5, 6); pass a (3,H,W) float tensor in [0, 1] "
+            "or a uint8 one",
+        ),
+        (
+            torch.zeros(3, 4, 4, dtype=torch.int64),
+            "expected a float tensor in [0, 1] or uint8, got torch.int64; pass x.float() / 255 for 8-bit values, or a "
+            "float tensor in [0, 1]",
+        ),
+        (
+            torch.full((3, 4, 4), -2.0),
+            "tensor values must lie in [0, 1], got [-2, -2]; scale them to [0, 1] (undo any normalisation)",
+        ),
+        (
+            np.full((4, 4, 3), 0.5, np.float32) * 255,
+            "array values must lie in [0, 1], got [127.5, 127.5]; divide by 255 (or pass uint8)",
+        ),
+        (
+            np.zeros((5, 6, 2), np.uint8),
+            "expected an HxWxC array with C in (1, 3, 4), got shape (5, 6, 2); pass an HxWx3 uint8 array (or HxW gray)",
+        ),
+        (
+            np.zeros((4, 4, 3, 1), np.uint8),
+            "expected an HxWxC array with C in (1, 3, 4), got shape (4, 4, 3, 1); a batch is scored when passed by "
+            "itself, not inside a list",
+        ),
+        (
+            np.zeros((4, 4, 3), np.int64),
+            "expected a uint8, uint16 or float array, got int64; pass a.astype(np.uint8) for 8-bit values, or a float "
+            "array in [0, 1]",
+        ),
+    ]
+    for item, line in wrong:
+        with pytest.raises(ValueError) as e:
+            as_image(item, "x")
+        assert str(e.value) == f"x: {line}"
+
+
 def _stand_in(**options) -> Scorer:
     """The stand-in model of ``tiny_score`` in a Scorer with ``options`` (batching and threads too)."""
     from tiny_score import load as stand_in
@@ -583,7 +631,9 @@ def test_a_tensor_torch_cannot_read_is_an_error_row():
     images = _images(2)
     scorer = _stand_in(batch_size=2, workers=2)
     results = list(scorer.iter_scores([images[0], torch.zeros(3, 8, 8, device="meta"), images[1]]))
-    assert results[1].error.startswith("cannot make its views") and results[1].score is None
+    said = results[1].error  # torch's words in between
+    assert said.startswith("cannot make its views (") and results[1].score is None
+    assert said.endswith("); pass a dense CPU or GPU tensor holding its pixels")
     assert [results[0].score, results[2].score] == pytest.approx(scorer.score(images).scores.tolist(), abs=1e-6)
 
 

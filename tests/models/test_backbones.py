@@ -167,7 +167,11 @@ def test_bad_imagenet_files(tmp_path, tv_state):
         load_resnet50_imagenet(plain, extra)
     shapes = tmp_path / "shapes.pth"
     torch.save({**tv_state, "conv1.weight": torch.zeros(64, 3, 3, 3)}, shapes)
-    with pytest.raises(WeightsError, match=r"shapes.pth: wrong tensor shapes.*conv1.weight"):
+    with pytest.raises(WeightsError) as e:
         load_resnet50_imagenet(plain, shapes)
+    assert str(e.value) == (
+        f"{shapes}: wrong tensor shapes: conv1.weight (64, 3, 3, 3) != (64, 3, 7, 7); give ResNet50's ImageNet "
+        "weights (torchvision's resnet50-0676ba61.pth)"
+    )
     with pytest.raises(ValueError, match="se_init"):
         load_resnet50_imagenet(plain, extra, se_init="zeros")

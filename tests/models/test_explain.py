@@ -9,8 +9,16 @@ from sklearn.linear_model import Ridge
 from arniqa.degradations.registry import GROUPS
 from arniqa.inference import load
 from arniqa.models import WeightsError
-from arniqa.models.checkpoint import load_checkpoint, save_checkpoint
-from arniqa.models.explain import LABELS, add_to_checkpoint, fit_explainer, load_explainer, save_explainer
+from arniqa.models.checkpoint import load_checkpoint, safetensors_writer, save_checkpoint
+from arniqa.models.explain import (
+    LABELS,
+    Explainer,
+    add_to_checkpoint,
+    explainer_tensors,
+    fit_explainer,
+    load_explainer,
+    save_explainer,
+)
 
 
 def clusters(n_per: int, dim: int = 24, seed: int = 0, scale=None):
@@ -163,3 +171,27 @@ def test_an_explainer_file_without_its_config_says_to_fit_it_again(tmp_path):
     with pytest.raises(WeightsError) as e:
         load_explainer(path)
     assert str(e.value) == f"{path}: explainer file without its config; fit it again with `arniqa explain fit`"
+
+
+def test_an_explainer_file_that_does_not_fit_its_config_or_is_not_finite_says_to_fit_it_again(tmp_path):
+    """A head holding NaN ended 'fit it again' (not with the command); a head missing tensors was named with
+    torch's message of two lines, a line break in the line."""
+    head = Explainer(8)
+    tensors = explainer_tensors(head)
+    meta = {"format": "arniqa-explainer", "version": 1, "explainer": head.config}
+    path = tmp_path / "explainer.safetensors"
+    unfit = {k: v for k, v in tensors.items() if not k.startswith("explainer.severity.")}
+    not_finite = {**tensors, "explainer.severity.bias": torch.tensor([float("nan")])}
+    expected = [
+        (
+            unfit,
+            "explainer tensors do not fit its config (Error(s) in loading state_dict for Explainer: Missing key(s) "
+            'in state_dict: "severity.weight", "severity.bias".)',
+        ),
+        (not_finite, "its explanation head holds NaN or infinite weights"),
+    ]
+    for held, problem in expected:
+        safetensors_writer(held, meta)(path)
+        with pytest.raises(WeightsError) as e:
+            load_explainer(path)
+        assert str(e.value) == f"{path}: {problem}; fit it again with `arniqa explain fit`"

@@ -186,8 +186,20 @@ def test_bad_published_files(published, tmp_path, make_scripted_regressor):
     with pytest.raises(WeightsError, match="resnet50 backbone"):
         load_published_encoder(ARNIQA("se_resnet50"), published[3])
     wrong = make_scripted_regressor(tmp_path / "regressor_spaq.pth", torch.zeros(2, 4096), torch.tensor(0.0))
-    with pytest.raises(WeightsError, match=r"regressor_spaq.pth: expected weights \[1, D\]"):
+    with pytest.raises(WeightsError) as e:
         load_published_regressor(wrong)
+    assert str(e.value) == (
+        f"{wrong}: expected weights [1, D] and a scalar bias, got (2, 4096) and (); give a published "
+        "regressor_<dataset>.pth or the regressor_<dataset>.safetensors that arniqa evaluate -o wrote"
+    )
+    other = tmp_path / "other.pth"
+    torch.save({"w": torch.zeros(1, 4096), "b": torch.zeros(())}, other)
+    with pytest.raises(WeightsError) as e:
+        load_published_regressor(other)
+    assert str(e.value) == (
+        f"{other}: expected tensors 'weights' and 'biases', found b, w; give a published "
+        "regressor_<dataset>.pth or the regressor_<dataset>.safetensors that arniqa evaluate -o wrote"
+    )
 
 
 def test_regressor_only_safetensors_file(tmp_path):
@@ -206,6 +218,14 @@ def test_regressor_only_safetensors_file(tmp_path):
     reg = load_published_regressor(path)
     assert reg.dataset == "photos" and reg.score_range == (0.0, 10.0, "dmos")
     assert reg(torch.ones(1, 8)).item() == 5.0 and reg.scale(5.0) == pytest.approx(0.5)
+    for score_range, why in (([10, 0], "score range needs high > low, got (10, 0)"), (5, "cannot unpack")):
+        edited = tmp_path / "edited.safetensors"  # its config's score range: a TypeError was raised as it is
+        meta = {"format": "arniqa-regressor", "version": 1, "score_range": score_range}
+        save_file({"weight": torch.zeros(1, 8), "bias": torch.zeros(1)}, str(edited), {"arniqa": json.dumps(meta)})
+        with pytest.raises(WeightsError) as e:
+            load_published_regressor(edited)
+        said = f"{edited}: cannot rebuild the regressor from its config ("
+        assert str(e.value).startswith(f"{said}{why}") and str(e.value).endswith("); the file is damaged or was edited")
     plain = tmp_path / "regressor_tid2013.safetensors"
     save_file({"weight": torch.zeros(1, 8), "bias": torch.tensor([2.0])}, str(plain))
     assert load_published_regressor(plain).scale(4.5) == pytest.approx(0.5)  # (4.5 - 0) / 9

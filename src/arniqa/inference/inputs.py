@@ -140,7 +140,11 @@ def as_image(item, name: str, max_pixels: int | None = None) -> Image.Image | to
         )
     w, h = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
     if w == 0 or h == 0:
-        raise ValueError(file_line(name, f"an image of {w}x{h} pixels has nothing to score"))
+        raise ValueError(
+            file_line(
+                name, f"an image of {w}x{h} pixels has nothing to score", "pass one at least 1 pixel wide and high"
+            )
+        )
     if isinstance(image, Image.Image) and (note := first_frame_note(image, name)):
         if image is not item:  # said once: our decode read again (quality_map of it) is not said of twice
             del image.info[ANIMATED]
@@ -167,12 +171,22 @@ def _tensor_image(x: torch.Tensor, name: str, what: str = "tensor") -> torch.Ten
         x = x[None]
     if x.dim() != 3 or x.shape[0] not in (1, 3):
         raise ValueError(
-            file_line(name, f"expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}{_hint(x)}")
+            file_line(
+                name,
+                f"expected an image tensor (3,H,W) or (1,H,W), got shape {tuple(x.shape)}",
+                _hint(x) or "pass a (3,H,W) float tensor in [0, 1] or a uint8 one",
+            )
         )
     if x.dtype == torch.uint8:
         x = x.float() / 255
     elif not x.is_floating_point():
-        raise ValueError(file_line(name, f"expected a float tensor in [0, 1] or uint8, got {x.dtype}"))
+        raise ValueError(
+            file_line(
+                name,
+                f"expected a float tensor in [0, 1] or uint8, got {x.dtype}",
+                "pass x.float() / 255 for 8-bit values, or a float tensor in [0, 1]",
+            )
+        )
     else:
         x = x.float()
         if x.numel() == 0:
@@ -181,24 +195,29 @@ def _tensor_image(x: torch.Tensor, name: str, what: str = "tensor") -> torch.Ten
             raise ValueError(file_line(name, f"the {what} holds NaN", "pixel values must lie in [0, 1]"))
         lo, hi = float(x.min()), float(x.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
-            hint = "; divide by 255 (or pass uint8)" if lo >= 0 and hi <= 255 else ""
-            raise ValueError(file_line(name, f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}"))
+            fix = (
+                "divide by 255 (or pass uint8)"
+                if lo >= 0 and hi <= 255
+                else "scale them to [0, 1] (undo any normalisation)"
+            )
+            raise ValueError(file_line(name, f"{what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]", fix))
     return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
 
 def _hint(x) -> str:
-    """What to do with an image of the wrong layout (tensors are (C,H,W), arrays (H,W,C))."""
+    """What to do with an image of the wrong layout (tensors are (C,H,W), arrays (H,W,C)); "" when its shape says
+    nothing."""
     tensor, shape = _is_tensor(x), tuple(x.shape)
     if len(shape) == 4:
-        return "; a batch is scored when passed by itself, not inside a list"
+        return "a batch is scored when passed by itself, not inside a list"
     if len(shape) != 3:
         return ""
     if tensor and shape[2] in (1, 3, 4) and shape[0] not in (1, 3, 4):
-        return "; it looks channels-last (H,W,C): pass x.permute(2, 0, 1)"
+        return "it looks channels-last (H,W,C): pass x.permute(2, 0, 1)"
     if tensor and shape[0] == 4:
-        return "; drop the alpha channel: x[:3]"
+        return "drop the alpha channel: x[:3]"
     if not tensor and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        return "; it looks channels-first (C,H,W): pass a.transpose(1, 2, 0)"
+        return "it looks channels-first (C,H,W): pass a.transpose(1, 2, 0)"
     return ""
 
 
@@ -208,7 +227,13 @@ def _array_image(a: np.ndarray, name: str) -> Image.Image | torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(file_line(name, f"expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}{_hint(a)}"))
+        raise ValueError(
+            file_line(
+                name,
+                f"expected an HxWxC array with C in (1, 3, 4), got shape {a.shape}",
+                _hint(a) or "pass an HxWx3 uint8 array (or HxW gray)",
+            )
+        )
     if a.dtype == np.uint8:
         return to_rgb(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), name)
     import torch
@@ -216,7 +241,13 @@ def _array_image(a: np.ndarray, name: str) -> Image.Image | torch.Tensor:
     if a.dtype == np.uint16:
         a = a.astype(np.float32) / 65535
     elif not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(file_line(name, f"expected a uint8, uint16 or float array, got {a.dtype}"))
+        raise ValueError(
+            file_line(
+                name,
+                f"expected a uint8, uint16 or float array, got {a.dtype}",
+                "pass a.astype(np.uint8) for 8-bit values, or a float array in [0, 1]",
+            )
+        )
     # a copy, alpha dropped: torch warns on a read-only array (a Ray Data block), which its tensor would share
     t = torch.from_numpy(np.array(a[:, :, :3], dtype=np.float32, order="C")).permute(2, 0, 1)
     return _tensor_image(t, name, "array")

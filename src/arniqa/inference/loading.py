@@ -177,7 +177,13 @@ def _load(name_or_path, device, weights_dir, protocol, regressor, engine, calibr
         if regressor is not None:
             raise ValueError(file_line(path, "the regressor is part of the ONNX file", "export again to change it"))
         if weights_dir is not None:
-            raise ValueError(file_line(path, "weights_dir is for the published model, not an ONNX file"))
+            raise ValueError(
+                file_line(
+                    path,
+                    "weights_dir is for the published model, not an ONNX file",
+                    "drop weights_dir: the ONNX file holds its weights",
+                )
+            )
         if explainer is not None:  # before an int8 file is made
             check_onnx_pairing(explainer, path)
         if int8:

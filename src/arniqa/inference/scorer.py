@@ -337,7 +337,10 @@ class Scorer:
             return _Prepared(index, name, exception=e)
         except RuntimeError as e:  # torch on a tensor input (a meta tensor, one too big to check): this one only
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return _Prepared(index, name, exception=ValueError(file_line(name, f"cannot make its views ({first})")))
+            why = file_line(
+                name, f"cannot make its views ({first})", "pass a dense CPU or GPU tensor holding its pixels"
+            )
+            return _Prepared(index, name, exception=ValueError(why))
         except MemoryError:  # this image only: the others go on
             return _Prepared(
                 index,

@@ -10,6 +10,10 @@ import torch.nn as nn
 from ..constants import BACKBONES, SE_INITS, SE_STAGES
 from ..utils.messages import file_line
 from .files import WeightsError, key_differences, read_state_dict
+from .paths import preview_keys
+
+# the file load_resnet50_imagenet reads, for a line refusing another
+RESNET50_WEIGHTS = "ResNet50's ImageNet weights (torchvision's resnet50-0676ba61.pth)"
 
 
 def create_backbone(
@@ -110,7 +114,9 @@ def load_resnet50_imagenet(backbone: nn.Module, path, se_init: str = "identity")
         f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
     ]
     if wrong:
-        raise WeightsError(file_line(path, f"wrong tensor shapes: {wrong[:3]}"))
+        raise WeightsError(
+            file_line(path, f"wrong tensor shapes: {preview_keys(wrong, 3)}", f"give {RESNET50_WEIGHTS}")
+        )
     backbone.load_state_dict(state, strict=False)  # only the SE keys are missing (checked above)
     if se_init == "identity":
         near_identity_se_(backbone)

@@ -20,7 +20,7 @@ from ..constants import QUALITY_DIM
 from ..data.views import PROTOCOLS
 from ..degradations.registry import LABELS, NONE  # noqa: F401  (NONE: re-exported)
 from ..utils.files import Writer, atomic_write
-from ..utils.messages import file_line
+from ..utils.messages import file_line, words
 from ..utils.names import keyword
 from .checkpoint import CHECKPOINT_FORMAT, arniqa_metadata, checkpoint_files, read_checkpoint_config, safetensors_writer
 from .files import WeightsError, check_layer_size, read_state_dict
@@ -185,11 +185,12 @@ def load_explainer(path) -> Explainer | None:
     state = {k[len(PREFIX) :]: v.float() for part in heads for k, v in part.items()}
     check_layer_size(path, f"{PREFIX}group.weight", state.get("group.weight"), (len(LABELS), width))
     if not all(v.isfinite().all() for v in state.values()):
-        raise WeightsError(file_line(path, "its explanation head holds NaN or infinite weights", "fit it again"))
+        raise WeightsError(file_line(path, "its explanation head holds NaN or infinite weights", FIT_AGAIN))
     protocol = config.get("protocol")  # recorded by `arniqa explain fit`; another value is taken for unknown
     head = Explainer(width, protocol=protocol if isinstance(protocol, str) and protocol in PROTOCOLS else None)
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise WeightsError(file_line(path, f"explainer tensors do not fit its config ({e})", FIT_AGAIN)) from None
+        problem = f"explainer tensors do not fit its config ({words(str(e))})"  # torch's lines, as one
+        raise WeightsError(file_line(path, problem, FIT_AGAIN)) from None
     return head.eval()

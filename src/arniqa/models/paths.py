@@ -79,8 +79,9 @@ def checkpoint_files(path, kind: str = "checkpoint") -> list[Path]:
         found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))  # not temporary files
         names = sorted({_set_name(p) for p in found})
         if len(names) != 1:
-            held = f"({preview_keys(names)}); name one" if names else "(no .safetensors file); give another folder"
-            raise WeightsError(file_line(path, f"a folder with {len(names)} checkpoints, not one {held}"))
+            held = f"({preview_keys(names)})" if names else "(no .safetensors file)"
+            fix = "give the path of one of them" if names else f"give {WRITTEN_BY[kind]}"
+            raise WeightsError(file_line(path, f"a folder with {len(names)} checkpoints, not one {held}", fix))
         path = found[0]
     m = PART_NAME.fullmatch(path.name)
     if m is None:

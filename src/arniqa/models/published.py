@@ -20,10 +20,14 @@ from ..data.iqa.registry import DATASETS
 from ..utils.messages import file_line
 from .arniqa import ARNIQA
 from .checkpoint import REGRESSOR_FORMAT, arniqa_metadata, load_strict, preview_keys
-from .files import WeightsError, read_state_dict
+from .files import EDITED, WeightsError, read_state_dict
 from .paths import is_safetensors
 from .regressor import Regressor
 
+# what to give for a regressor file that holds no regressor
+REGRESSOR_FILES = (
+    "give a published regressor_<dataset>.pth or the regressor_<dataset>.safetensors that arniqa evaluate -o wrote"
+)
 _POSITIONAL = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
 
 
@@ -92,16 +96,20 @@ def load_published_regressor(path, dataset: str | None = None) -> Regressor:
             weight, bias = tensors[w_key], tensors[b_key]
             break
     else:
-        raise WeightsError(file_line(path, f"expected tensors 'weights' and 'biases', found {preview_keys(tensors)}"))
+        raise WeightsError(
+            file_line(path, f"expected tensors 'weights' and 'biases', found {preview_keys(tensors)}", REGRESSOR_FILES)
+        )
     if weight.ndim == 1:
         weight = weight.unsqueeze(0)
     if weight.ndim != 2 or weight.shape[0] != 1 or bias.numel() != 1:
         raise WeightsError(
             file_line(
-                path, f"expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}"
+                path,
+                f"expected weights [1, D] and a scalar bias, got {tuple(weight.shape)} and {tuple(bias.shape)}",
+                REGRESSOR_FILES,
             )
         )
     try:
         return Regressor.from_numpy(weight.double().numpy(), bias.double().numpy(), dataset, score_range)
-    except ValueError as e:
-        raise WeightsError(file_line(path, str(e))) from e
+    except (TypeError, ValueError) as e:  # the score range of its config
+        raise WeightsError(file_line(path, f"cannot rebuild the regressor from its config ({e})", EDITED)) from e

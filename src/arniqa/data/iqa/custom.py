@@ -58,7 +58,9 @@ def load(root: Path, check: bool = True, kind: str | None = None, score_range: t
     except (TypeError, ValueError):
         raise DatasetError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
     if not (high > low and np.isfinite(high - low)):
-        raise DatasetError(file_line(path, f"the scores need a finite range with high > low, got ({low}, {high})"))
+        same = score_range is None and low == high
+        fix = "give scores that are not all the same" if same else "pass score_range=(low, high) with finite low < high"
+        raise DatasetError(file_line(path, f"the scores need a finite range with high > low, got ({low}, {high})", fix))
     return IQADataset(
         "csv", path.parent, records, ScoreRange(float(low), float(high), kind), synthetic=synthetic, label_file=path
     )
@@ -77,5 +79,11 @@ def _score_column(path: Path, header: list[str], kind: str | None) -> tuple[str,
     column = found[0]
     said = SCORE_COLUMNS[column]
     if said is not None and kind is not None and kind != said:
-        raise DatasetError(file_line(path, f"its scores are in a {column} column, but kind={kind!r} was asked for"))
+        raise DatasetError(
+            file_line(
+                path,
+                f"its scores are in a {column} column, but kind={kind!r} was asked for",
+                f"pass kind={said!r} or none",
+            )
+        )
     return column, said or kind or "mos"
