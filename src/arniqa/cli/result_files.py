@@ -304,10 +304,11 @@ def _iter_scan(
 
 def _deleted(header: tuple[str, ...]) -> tuple[str, ...]:
     """The columns of a result file of this version that the CSV ``header`` lacks where it is such a file's header with
-    some columns taken out (in a spreadsheet), the rest in order; () where it is not so."""
+    some columns taken out (in a spreadsheet), three at least left in order; () where it is not so (``path,score``
+    alone: another program's CSV as likely)."""
     columns = result_columns(explain=not set(header).isdisjoint(EXPLAIN_COLUMNS))
     rest = iter(columns)
-    if header[0] != "path" or not all(c in rest for c in header):  # in rest: each found after the one before
+    if len(header) < 3 or header[0] != "path" or not all(c in rest for c in header):  # in rest: in order
         return ()
     return tuple(c for c in columns if c not in header)
 
